@@ -1,0 +1,26 @@
+/* bt-cli-main.c: bottega-cli, Bottega's work without a display. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "training/bt-training.h"
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  if (argc > 1 && (strcmp (argv[1], "--version") == 0))
+    {
+      printf ("bottega-cli %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  fprintf (stderr, _("Usage: %s COMMAND [ARGS…]\n"), g_get_prgname () ? g_get_prgname () : "bottega-cli");
+  return 2;
+}

@@ -1,0 +1,215 @@
+/* bt-dataset.h: the public API of Bottega's data layer (GLib/GIO + stb_image; no GTK, no engine).
+ * Projects on disk, folder import, hardened decoding, preprocessing, cache, splits, batches. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define BT_DATASET_ERROR (bt_dataset_error_quark ())
+typedef enum {
+  BT_DATASET_ERROR_INVALID,      /* bad argument or setting */
+  BT_DATASET_ERROR_CORRUPT,      /* a project/labels file or an image is broken */
+  BT_DATASET_ERROR_UNSUPPORTED,  /* not an image / unsupported format / newer project version */
+  BT_DATASET_ERROR_TOO_LARGE,    /* over the pixel or byte budget */
+  BT_DATASET_ERROR_IO,
+  BT_DATASET_ERROR_CANCELLED,
+} BtDatasetError;
+GQuark bt_dataset_error_quark (void);
+
+/* ---- Splits ---- */
+typedef enum { BT_SPLIT_TRAIN, BT_SPLIT_VAL, BT_SPLIT_TEST, BT_N_SPLITS } BtSplit;
+const char *bt_split_to_string   (BtSplit split);  /* "train" | "val" | "test" */
+gboolean    bt_split_from_string (const char *s, BtSplit *out);
+
+/* ---- Why a file was skipped ---- */
+typedef enum {
+  BT_SKIP_NOT_IMAGE,
+  BT_SKIP_UNSUPPORTED,
+  BT_SKIP_CORRUPT,
+  BT_SKIP_TOO_LARGE,
+  BT_SKIP_UNREADABLE,
+  BT_SKIP_DUPLICATE,
+  BT_SKIP_SPECIAL,       /* FIFO, device, socket, symlink loop */
+} BtSkipReason;
+const char *bt_skip_reason_to_string (BtSkipReason reason); /* untranslated English, short */
+
+/* ---- Decoding (thread-safe; never BLAS) ---- */
+typedef struct {
+  int     width, height, channels;  /* channels 1 or 3 after conversion */
+  guint8 *pixels;                   /* HWC, row-major, g_free */
+} BtImage;
+void     bt_image_free (BtImage *img);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
+
+#define BT_MAX_PIXELS (50u * 1000u * 1000u)
+/* Decodes untrusted bytes (format from content). want_channels 1 or 3; alpha is
+ * composited on white. On failure returns NULL and sets error; *reason (may be NULL)
+ * says why in BtSkipReason terms. */
+BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels,
+                                BtSkipReason *reason, GError **error);
+BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
+                                BtSkipReason *reason, GError **error);
+/* Reads only the header: dimensions and format name ("png", "jpeg", ...). */
+gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
+                                const char **format, BtSkipReason *reason, GError **error);
+
+/* The one preprocessing function (training, evaluation, test pane, CLI, model files):
+ * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
+ * when growing. Output: out_w × out_h × channels uint8 HWC. */
+typedef enum { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CROP, BT_DS_RESIZE_PAD } BtDsResize;
+BtImage *bt_image_resize (const BtImage *img, int out_w, int out_h, BtDsResize mode);
+/* uint8 HWC → float32 CHW: x = (p * scale - mean[c]) / std[c] */
+void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float scale,
+                                const float *mean, const float *std, float *out);
+
+/* ---- Items and classes: small final GObjects for list models ---- */
+#define BT_TYPE_ITEM (bt_item_get_type ())
+G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
+/* Properties: path (absolute, filename encoding), display-name, class-name, split,
+ * excluded, missing, duplicate, hash (hex of content hash), width, height */
+const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
+const char *bt_item_get_class_name (BtItem *item);
+BtSplit     bt_item_get_split      (BtItem *item);
+gboolean    bt_item_get_excluded   (BtItem *item);
+gboolean    bt_item_get_missing    (BtItem *item);
+gboolean    bt_item_get_duplicate  (BtItem *item);
+guint64     bt_item_get_hash       (BtItem *item);  /* content hash; 0 until known */
+
+#define BT_TYPE_CLASS_INFO (bt_class_info_get_type ())
+G_DECLARE_FINAL_TYPE (BtClassInfo, bt_class_info, BT, CLASS_INFO, GObject)
+/* Properties: name, n-items (notify on change), color (index into a palette) */
+const char *bt_class_info_get_name    (BtClassInfo *info);
+guint       bt_class_info_get_n_items (BtClassInfo *info);
+guint       bt_class_info_get_color   (BtClassInfo *info);
+
+/* ---- Project: a folder with project.ini, labels.csv, models/, runs/, cache/ ---- */
+typedef struct {
+  char       *preset;          /* engine preset id, e.g. "small-cnn" */
+  int         width, height, channels;
+  BtDsResize  resize;
+  int         epochs, batch_size;
+  char       *optimizer;       /* "sgd" | "adam" | "adamw" */
+  double      learning_rate;
+  char       *schedule;        /* "constant" | "step" | "cosine" */
+  double      weight_decay;
+  double      dropout;         /* < 0: preset default */
+  gboolean    augment_flip, augment_crop, augment_rotate, augment_color;
+  gboolean    class_weights;
+  double      label_smoothing;
+  int         early_stopping_patience;  /* 0 = off */
+  char       *early_stopping_monitor;   /* "val_loss" | "val_acc" */
+  double      early_stopping_min_delta;
+  gboolean    restore_best;
+  int         split_train, split_val, split_test;  /* percentages, sum 100 */
+  guint64     seed;
+} BtProjectSettings;
+
+#define BT_TYPE_PROJECT (bt_project_get_type ())
+G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)
+/* Signals: "changed" (any saved change), "save-failed" (GError*).
+ * Every mutation below is saved atomically and durably before it returns. */
+BtProject  *bt_project_create         (const char *dir, const char *name, GError **error);
+BtProject  *bt_project_open           (const char *dir, GError **error);
+const char *bt_project_get_dir        (BtProject *self);
+const char *bt_project_get_name       (BtProject *self);
+gboolean    bt_project_set_name       (BtProject *self, const char *name, GError **error);
+GListModel *bt_project_get_classes    (BtProject *self);   /* of BtClassInfo, in order */
+GListModel *bt_project_get_items      (BtProject *self);   /* of BtItem */
+const BtProjectSettings *bt_project_get_settings (BtProject *self);
+gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, GError **error);
+
+gboolean    bt_project_add_class      (BtProject *self, const char *name, GError **error);
+gboolean    bt_project_rename_class   (BtProject *self, const char *old_name, const char *new_name, GError **error);
+gboolean    bt_project_remove_class   (BtProject *self, const char *name, GError **error); /* items go too */
+gboolean    bt_project_move_class     (BtProject *self, const char *name, guint new_position, GError **error);
+/* Adds paths (already checked images) to a class, creating it when needed. */
+gboolean    bt_project_add_items      (BtProject *self, const char *class_name, const char * const *paths,
+                                       const guint64 *hashes, GError **error);
+gboolean    bt_project_relabel        (BtProject *self, BtItem * const *items, guint n, const char *class_name, GError **error);
+gboolean    bt_project_set_excluded   (BtProject *self, BtItem * const *items, guint n, gboolean excluded, GError **error);
+gboolean    bt_project_import_csv     (BtProject *self, const char *csv_path, GError **error);
+/* Re-checks which referenced images still exist (worker-safe read, main-thread apply). */
+void        bt_project_refresh_missing (BtProject *self);
+
+/* Indices of the usable items (not excluded, not missing) of one split, with their class index. */
+typedef struct { guint *items; int *labels; guint n; } BtSplitView;
+BtSplitView *bt_project_split_view    (BtProject *self, BtSplit split);
+void         bt_split_view_free       (BtSplitView *v);
+/* The stable split of one content hash, given percentages: same hash → same split forever. */
+BtSplit      bt_split_for_hash        (guint64 hash, int pct_train, int pct_val, int pct_test);
+
+/* ---- Scanning (worker thread; streams results, cancellable) ---- */
+typedef enum {
+  BT_SCAN_FOLDER_AS_CLASS,      /* folder name = class */
+  BT_SCAN_FOLDER_OF_CLASSES,    /* one class per sub-folder */
+  BT_SCAN_FILES_INTO_CLASS,     /* files/folders into a given class */
+} BtScanMode;
+typedef struct _BtScanResult BtScanResult;
+struct _BtScanResult {
+  GPtrArray *class_names;   /* char* */
+  GPtrArray *paths;         /* char*, parallel with class_index/hashes */
+  GArray    *class_index;   /* guint */
+  GArray    *hashes;        /* guint64 */
+  GPtrArray *skipped_paths; /* char* */
+  GArray    *skipped_reasons; /* BtSkipReason */
+  GPtrArray *duplicate_of;  /* char*: for each duplicate skip, the path it duplicates */
+  guint      n_label_conflicts;
+};
+void bt_scan_result_free (BtScanResult *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)
+typedef void (*BtScanProgress) (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data);
+/* Synchronous; call from a worker (GTask). progress is called from that worker. */
+BtScanResult *bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_name,
+                             gboolean recursive, BtScanProgress progress, gpointer user_data,
+                             GCancellable *cancellable, GError **error);
+/* Asynchronous wrapper: runs bt_scan_paths in a GTask thread. */
+void          bt_scan_paths_async  (const char * const *paths, BtScanMode mode, const char *class_name,
+                                    gboolean recursive, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+BtScanResult *bt_scan_paths_finish (GAsyncResult *result, GError **error);
+/* Applies a scan result to a project (main thread), returns how many items were added. */
+guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
+
+/* ---- Decoded cache: every usable item at the input size, uint8, decoded by a pool ---- */
+typedef struct _BtCache BtCache;
+typedef void (*BtCacheProgress) (guint done, guint total, gpointer user_data);
+/* Decodes (in a GThreadPool of n_threads) every item of the project at w×h×c. Items
+ * that fail to decode are recorded (bt_cache_is_valid FALSE) and skipped by batches. */
+BtCache    *bt_cache_build        (BtProject *project, int width, int height, int channels, BtDsResize resize,
+                                   int n_threads, BtCacheProgress progress, gpointer user_data,
+                                   GCancellable *cancellable, GError **error);
+void        bt_cache_free         (BtCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtCache, bt_cache_free)
+const guint8 *bt_cache_get        (BtCache *cache, guint item_index);  /* HWC uint8, or NULL */
+gboolean    bt_cache_is_valid     (BtCache *cache, guint item_index);
+
+/* ---- Batches ---- */
+typedef struct {
+  gboolean flip, crop, rotate, color;
+} BtAugment;
+typedef struct _BtBatcher BtBatcher;
+/* Iterates a split view's items from the cache, shuffling per epoch from the seed
+ * when shuffle is TRUE. Output float32 NCHW = (p*scale - mean)/std. */
+BtBatcher *bt_batcher_new      (BtCache *cache, const BtSplitView *view, int batch_size, gboolean shuffle,
+                                const BtAugment *augment, float scale, const float *mean, const float *std,
+                                guint64 seed);
+void       bt_batcher_free     (BtBatcher *b);
+void       bt_batcher_start_epoch (BtBatcher *b, int epoch);  /* order depends only on (seed, epoch) */
+/* Fills x (batch × C×H×W) and labels; returns the number of images (0 at epoch end). */
+int        bt_batcher_next     (BtBatcher *b, float *x, int *labels, guint *item_indices);
+guint      bt_batcher_n_batches (BtBatcher *b);
+
+/* Class balance: counts per class in the train split and suggested weights (n / (k·count)). */
+void       bt_project_class_weights (BtProject *self, float *weights_out, guint n_classes);
+
+/* ---- Sample data ---- */
+/* Writes the "Shapes" sample (circle, square, triangle, star; n_per_class each, size×size PNGs)
+ * into dir/images/<class>/ and creates a project in dir. */
+BtProject *bt_sample_create_shapes (const char *dir, guint n_per_class, int size, guint64 seed,
+                                    GCancellable *cancellable, GError **error);
+
+/* ---- Atomic, durable writes (temp + fsync + rename next to the target) ---- */
+gboolean bt_write_file_atomic (const char *path, const void *data, gsize len, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,186 @@
+/* bt-engine.h: the public API of Bottega's learning core (GLib + OpenBLAS, no GTK, no images on disk).
+ * Everything that trains, evaluates or predicts goes through these calls. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define BT_ENGINE_ERROR (bt_engine_error_quark ())
+typedef enum {
+  BT_ENGINE_ERROR_INVALID,     /* bad argument, shape or setting */
+  BT_ENGINE_ERROR_CORRUPT,     /* a model / state / tflite file is broken */
+  BT_ENGINE_ERROR_UNSUPPORTED, /* newer format version, unknown operator, ... */
+  BT_ENGINE_ERROR_NUMERIC,     /* NaN or Inf in a loss or gradient */
+  BT_ENGINE_ERROR_NO_MEMORY,   /* an allocation over the sanity caps */
+  BT_ENGINE_ERROR_IO,
+} BtEngineError;
+GQuark bt_engine_error_quark (void);
+
+/* ---- Random numbers: every draw comes from an explicitly seeded generator ---- */
+typedef struct { guint64 s[4]; } BtRng;      /* xoshiro256** ; plain data, copy to snapshot */
+void     bt_rng_seed    (BtRng *rng, guint64 seed);
+guint64  bt_rng_next    (BtRng *rng);
+float    bt_rng_uniform (BtRng *rng);        /* [0, 1) */
+float    bt_rng_normal  (BtRng *rng);        /* N(0, 1) */
+guint32  bt_rng_below   (BtRng *rng, guint32 n); /* [0, n) without modulo bias */
+void     bt_rng_shuffle (BtRng *rng, guint32 *v, gsize n);
+
+/* ---- Preprocessing recipe, stored in model files: x = (pixel * scale - mean[c]) / std[c] ---- */
+typedef enum { BT_RESIZE_SQUASH, BT_RESIZE_CENTER_CROP, BT_RESIZE_PAD } BtResizeMode;
+typedef struct {
+  int          width, height, channels; /* channels: 1 (grey) or 3 (RGB) */
+  BtResizeMode resize;
+  float        scale;                   /* usually 1/255 */
+  float        mean[3], std[3];
+} BtPreprocess;
+const char *bt_resize_mode_to_string   (BtResizeMode mode);  /* "squash" | "center-crop" | "pad" */
+gboolean    bt_resize_mode_from_string (const char *s, BtResizeMode *out);
+void        bt_preprocess_init_default (BtPreprocess *p, int width, int height, int channels);
+
+/* ---- Presets: functions of (input w, h, channels, classes) ---- */
+typedef enum {
+  BT_PRESET_MLP,
+  BT_PRESET_SMALL_CNN,
+  BT_PRESET_DEEPER_CNN,
+  BT_PRESET_MINI_RESNET,
+  BT_PRESET_TRANSFER,          /* head trained on backbone embeddings (#8) */
+  BT_N_PRESETS
+} BtPreset;
+const char *bt_preset_to_id      (BtPreset preset);   /* "mlp", "small-cnn", "deeper-cnn", "mini-resnet", "transfer" */
+gboolean    bt_preset_from_id    (const char *id, BtPreset *out);
+const char *bt_preset_title      (BtPreset preset);   /* untranslated English; the app wraps in _() */
+void        bt_preset_default_input (BtPreset preset, int *width, int *height, int *channels);
+
+/* ---- Network ---- */
+typedef struct _BtNet BtNet;
+
+/* A preset network with freshly initialized weights (He/Glorot from the seed).
+ * dropout < 0 means the preset's default. */
+BtNet   *bt_net_new_preset   (BtPreset preset, int width, int height, int channels,
+                              int n_classes, float dropout, guint64 seed, GError **error);
+void     bt_net_free         (BtNet *net);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtNet, bt_net_free)
+
+gsize    bt_net_n_params     (const BtNet *net);
+int      bt_net_n_classes    (const BtNet *net);
+void     bt_net_input_shape  (const BtNet *net, int *channels, int *height, int *width);
+BtPreset bt_net_preset       (const BtNet *net);
+char    *bt_net_describe     (const BtNet *net);  /* one line per layer with shapes */
+/* Estimated forward+backward FLOPs per image, for "time per epoch" estimates. */
+double   bt_net_flops_per_image (const BtNet *net);
+
+/* Forward pass on x (batch × C×H×W, NCHW float32). training=TRUE turns dropout and
+ * batch-norm batch statistics on. Returns the class probabilities (batch × classes),
+ * owned by the net, valid until the next call. Activations are allocated once per
+ * batch size. */
+const float *bt_net_forward  (BtNet *net, const float *x, int batch, gboolean training, GError **error);
+
+/* After bt_net_forward: softmax cross-entropy against labels, backward into the
+ * gradient block (which it adds to; call bt_net_zero_grad first). class_weights may be
+ * NULL; label_smoothing in [0, 1). Returns the mean loss (summed in double) and
+ * stores the number of correct top-1 predictions. NaN/Inf → FALSE with
+ * BT_ENGINE_ERROR_NUMERIC. */
+gboolean bt_net_backward     (BtNet *net, const int *labels, int batch, const float *class_weights,
+                              float label_smoothing, double *loss, int *n_correct, GError **error);
+/* Loss and correct count without backward (evaluation). */
+double   bt_net_loss         (BtNet *net, const int *labels, int batch, int *n_correct);
+void     bt_net_zero_grad    (BtNet *net);
+
+/* One flat parameter block and one gradient block (the optimizer is one loop). */
+float   *bt_net_params       (BtNet *net, gsize *n);
+float   *bt_net_grads        (BtNet *net, gsize *n);
+/* Non-trainable state (batch-norm running mean/var), saved with the weights. */
+float   *bt_net_buffers      (BtNet *net, gsize *n);
+
+/* ---- Optimizers and schedules ---- */
+typedef enum { BT_OPTIMIZER_SGD, BT_OPTIMIZER_ADAM, BT_OPTIMIZER_ADAMW } BtOptimizerKind;
+const char *bt_optimizer_kind_to_id   (BtOptimizerKind kind);  /* "sgd" | "adam" | "adamw" */
+gboolean    bt_optimizer_kind_from_id (const char *id, BtOptimizerKind *out);
+
+typedef struct {
+  BtOptimizerKind kind;
+  float    momentum;       /* SGD, default 0.9 */
+  gboolean nesterov;
+  float    beta1, beta2, eps;
+  float    weight_decay;   /* L2 for SGD/Adam, decoupled for AdamW */
+  float    clip_norm;      /* 0 = off */
+} BtOptimizerConfig;
+void bt_optimizer_config_init (BtOptimizerConfig *cfg, BtOptimizerKind kind);
+
+typedef struct _BtOptimizer BtOptimizer;
+BtOptimizer *bt_optimizer_new  (BtNet *net, const BtOptimizerConfig *cfg);
+void         bt_optimizer_free (BtOptimizer *opt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtOptimizer, bt_optimizer_free)
+/* Applies one update with learning rate lr. Returns the gradient norm before clipping. */
+double       bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr);
+/* Moments and step count, for checkpoints. */
+float       *bt_optimizer_state (BtOptimizer *opt, gsize *n);
+gint64       bt_optimizer_get_t (const BtOptimizer *opt);
+void         bt_optimizer_set_t (BtOptimizer *opt, gint64 t);
+
+typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE } BtScheduleKind;
+const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" */
+gboolean    bt_schedule_kind_from_id (const char *id, BtScheduleKind *out);
+typedef struct {
+  BtScheduleKind kind;
+  float base_lr;
+  int   warmup_steps;   /* linear warm-up, cosine only */
+  int   step_every;     /* step schedule: multiply by gamma every step_every steps */
+  float gamma;
+  int   total_steps;    /* cosine */
+  float min_lr;
+} BtSchedule;
+float bt_schedule_lr (const BtSchedule *s, gint64 step);
+
+/* Reduce-on-plateau: the trainer feeds it each epoch's monitored value. */
+typedef struct {
+  float  factor;        /* e.g. 0.5 */
+  int    patience;
+  double min_delta;
+  gboolean mode_max;    /* TRUE when monitoring accuracy */
+  double best;
+  int    bad_epochs;
+  float  multiplier;    /* current lr multiplier, starts at 1 */
+} BtPlateau;
+void  bt_plateau_init   (BtPlateau *p, float factor, int patience, double min_delta, gboolean mode_max);
+float bt_plateau_update (BtPlateau *p, double value);   /* returns the new multiplier */
+
+/* ---- Model files (.bottega-model): self-contained, data-only, checksummed ---- */
+typedef struct {
+  BtNet        *net;
+  char        **class_names;       /* NULL-terminated, UTF-8 */
+  BtPreprocess  prep;
+  char         *backbone_name;     /* transfer models: backbone reference, else NULL */
+  char         *backbone_sha256;
+  GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
+} BtModel;
+gboolean bt_model_save       (const char *path, BtNet *net, const char * const *class_names,
+                              const BtPreprocess *prep, const char *backbone_name,
+                              const char *backbone_sha256, GHashTable *metadata, GError **error);
+BtModel *bt_model_load       (const char *path, GError **error);
+BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
+void     bt_model_free       (BtModel *model);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtModel, bt_model_free)
+
+/* Training state for resume: weights + buffers + optimizer moments + step + RNG + epoch + best. */
+typedef struct {
+  int     epoch;          /* epochs completed */
+  double  best_score;
+  int     best_epoch;
+  BtRng   rng;
+  gint64  opt_t;
+  GHashTable *extra;      /* string → string, for the trainer's own counters */
+} BtTrainState;
+gboolean bt_train_state_save (const char *path, BtNet *net, BtOptimizer *opt,
+                              const BtTrainState *state, GError **error);
+/* Restores into an existing net/optimizer of the same shape. */
+gboolean bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
+                              BtTrainState *state, GError **error);
+
+/* ---- Threads ---- */
+/* Sets the number of threads used by OpenBLAS and the engine's own loops (0 = cores). */
+void bt_engine_set_threads (int n);
+int  bt_engine_get_threads (void);
+
+G_END_DECLS

@@ -1,0 +1,34 @@
+#!/usr/bin/python3
+"""Reads meson's testlog.json and prints the closing line 'N passed, N failed, N skipped'.
+
+Each TAP sub-test counts (meson records them in the log's stdout); a test program that
+is not TAP counts once. Exit status is 1 when anything failed."""
+import json
+import re
+import sys
+
+passed = failed = skipped = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    line = line.strip()
+    if not line:
+        continue
+    t = json.loads(line)
+    result = t.get("result", "")
+    out = t.get("stdout", "") or ""
+    oks = len(re.findall(r"^ok \d+", out, re.M))
+    skips = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
+    nots = len(re.findall(r"^not ok \d+", out, re.M))
+    if oks + nots > 0:
+        passed += oks - skips
+        skipped += skips
+        failed += nots
+        if result in ("FAIL", "TIMEOUT", "ERROR") and nots == 0:
+            failed += 1
+    elif result in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif result == "SKIP":
+        skipped += 1
+    else:
+        failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
