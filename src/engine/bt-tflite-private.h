@@ -55,6 +55,7 @@ typedef struct {
   /* CONV_2D, DEPTHWISE_CONV_2D, pools: geometry in engine terms (NCHW). */
   BtConvShape cs;
   gboolean    pointwise;   /* 1×1, stride 1, no padding: a direct sgemm */
+  gboolean    dw3x3;       /* depthwise 3×3: the padded fast path */
   float      *w, *b;       /* owned, engine layout: [oc, c/groups, kh, kw], [oc] */
   int         in_dim, out_dim; /* FULLY_CONNECTED */
   float       beta;        /* SOFTMAX */
