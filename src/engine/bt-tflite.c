@@ -1287,9 +1287,9 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
   m->input = io[0];
   {
     BtTflTensor *in = &m->tensors[m->input];
-    if (in->is_const || in->rank != 4 || in->shape[0] != 1 || (in->shape[3] != 1 && in->shape[3] != 3))
+    if (in->is_const || in->rank != 4 || in->shape[0] != 1)
       {
-        unsupported (error, "The model's input is not one image (1 × height × width × 1 or 3)");
+        unsupported (error, "The model's input is not one image (1 × height × width × channels)");
         goto out;
       }
     if (in->type != BT_TFL_FLOAT32 && in->type != BT_TFL_UINT8 && in->type != BT_TFL_INT8)
