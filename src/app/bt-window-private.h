@@ -23,7 +23,6 @@ struct _BtWindow
   GtkStack          *page_stack;
   GtkWidget         *page_switcher;
   GtkLabel          *project_label;
-  GtkImage          *welcome_image;
   GtkRevealer       *notification_revealer;
   GtkLabel          *notification_label;
   BtDataPage        *data_page;

@@ -224,7 +224,6 @@ bt_window_class_init (BtWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtWindow, page_stack);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, page_switcher);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, project_label);
-  gtk_widget_class_bind_template_child (widget_class, BtWindow, welcome_image);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_revealer);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_label);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, data_page);
@@ -243,9 +242,6 @@ bt_window_init (BtWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
 
-  /* The icon name is the app id, which differs between release and development builds. */
-  gtk_image_set_from_icon_name (self->welcome_image, APP_ID);
-  gtk_window_set_icon_name (GTK_WINDOW (self), APP_ID);
   if (DEVELOPMENT)
     gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
 
