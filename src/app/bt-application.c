@@ -80,7 +80,7 @@ about_action (GSimpleAction *action, GVariant *parameter, gpointer user_data)
                         "modal", TRUE,
                         "destroy-with-parent", TRUE,
                         "program-name", _("Bottega"),
-                        "logo-icon-name", APP_ID,
+                        "logo-icon-name", "io.github.bottega.Bottega",
                         "version", PACKAGE_VERSION,
                         "comments", _("Build an image classifier without writing code"),
                         "website", "https://github.com/bottega/bottega",
@@ -134,6 +134,7 @@ bt_application_startup (GApplication *app)
     { "win.page::evaluate", { "<Alt>4", NULL } },
     { "win.page::test", { "<Alt>5", NULL } },
   };
+  GdkDisplay *display;
 
   G_APPLICATION_CLASS (bt_application_parent_class)->startup (app);
 
@@ -141,7 +142,14 @@ bt_application_startup (GApplication *app)
   for (guint i = 0; i < G_N_ELEMENTS (accels); i++)
     gtk_application_set_accels_for_action (GTK_APPLICATION (app), accels[i].action, accels[i].accels);
 
-  gtk_window_set_default_icon_name (APP_ID);
+  /* The installed icon carries the app id; an uninstalled build (./run) has only the
+   * release icon from the GResource. */
+  display = gdk_display_get_default ();
+  if (display != NULL &&
+      gtk_icon_theme_has_icon (gtk_icon_theme_get_for_display (display), APP_ID))
+    gtk_window_set_default_icon_name (APP_ID);
+  else
+    gtk_window_set_default_icon_name ("io.github.bottega.Bottega");
 }
 
 static void

@@ -11,9 +11,6 @@
 
 G_BEGIN_DECLS
 
-/* Until the data layer's BtProject lands on main, the window keeps projects opaque. */
-#define BT_PROJECT_API_AVAILABLE 0
-
 struct _BtWindow
 {
   GtkApplicationWindow parent_instance;
@@ -23,7 +20,6 @@ struct _BtWindow
   GtkStack          *page_stack;
   GtkWidget         *page_switcher;
   GtkLabel          *project_label;
-  GtkImage          *welcome_image;
   GtkRevealer       *notification_revealer;
   GtkLabel          *notification_label;
   BtDataPage        *data_page;
