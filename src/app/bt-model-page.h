@@ -1,4 +1,4 @@
-/* bt-model-page.h: the Model page of the main window. */
+/* bt-model-page.h: the Model page — preset cards, input size and colour with a preview, advanced settings. */
 #pragma once
 
 #include <gtk/gtk.h>
