@@ -36,6 +36,11 @@ preset_advice (BtPreset p)
     }
 }
 
+/* The engine's preset titles, marked here so that they get translated */
+static const char * const preset_titles_i18n[] G_GNUC_UNUSED = {
+  N_("MLP"), N_("Small CNN"), N_("Deeper CNN"), N_("Mini ResNet"), N_("Transfer head"),
+};
+
 static const char * const optimizer_ids[] = { "sgd", "adam", "adamw" };
 static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau" };
 
@@ -67,6 +72,7 @@ struct _BtModelPage
   GCancellable   *preview_cancellable;
   guint           preview_timeout;
   gboolean        loading;    /* controls are being filled from the settings: do not write back */
+  guint           n_jobs;     /* estimate and preview jobs in flight */
 
   Card            cards[N_CARD_PRESETS];
   GtkPicture     *previews[N_PREVIEW];
@@ -180,6 +186,8 @@ estimate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(BtModelPage) self = g_weak_ref_get (&job->page);
   guint n;
 
+  if (self)
+    self->n_jobs--;
   if (self == NULL || g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))) || self->project == NULL)
     return;
   n = n_train_images (self);
@@ -215,6 +223,7 @@ start_estimates (BtModelPage *self)
     gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
   task = g_task_new (NULL, self->estimate_cancellable, estimate_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) estimate_job_free);
+  self->n_jobs++;
   g_task_run_in_thread (task, estimate_thread);
 }
 
@@ -268,6 +277,8 @@ preview_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(BtModelPage) self = g_weak_ref_get (&job->page);
   g_autoptr(GPtrArray) textures = g_task_propagate_pointer (G_TASK (result), NULL);
 
+  if (self)
+    self->n_jobs--;
   if (self == NULL || textures == NULL)
     return;
   for (guint i = 0; i < N_PREVIEW; i++)
@@ -331,6 +342,7 @@ preview_timeout_cb (gpointer data)
   job->resize = s->resize;
   task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
+  self->n_jobs++;
   g_task_run_in_thread (task, preview_thread);
   return G_SOURCE_REMOVE;
 }
@@ -519,11 +531,15 @@ static void
 bt_model_page_dispose (GObject *object)
 {
   BtModelPage *self = BT_MODEL_PAGE (object);
+  GtkWidget *child;
 
   g_cancellable_cancel (self->estimate_cancellable);
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_handle_id (&self->preview_timeout, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_MODEL_PAGE);
+  /* GTK 4.8 unparents only bound template children */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
   g_clear_object (&self->estimate_cancellable);
   g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
@@ -622,4 +638,51 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   load_settings (self);
   schedule_preview (self);
   start_estimates (self);
+}
+
+void
+bt_model_page_select_preset (BtModelPage *self, BtPreset preset)
+{
+  g_return_if_fail (BT_IS_MODEL_PAGE (self));
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == preset)
+      gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->cards[i].button), TRUE);
+}
+
+char *
+bt_model_page_dup_card_text (BtModelPage *self, BtPreset preset)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == preset)
+      return g_strdup_printf ("%s · %s", gtk_label_get_text (self->cards[i].size_label),
+                              gtk_label_get_text (self->cards[i].time_label));
+  return NULL;
+}
+
+gboolean
+bt_model_page_is_busy (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), FALSE);
+  return self->n_jobs > 0 || self->preview_timeout != 0;
+}
+
+guint
+bt_model_page_get_n_previews (BtModelPage *self)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), 0);
+  for (int i = 0; i < N_PREVIEW; i++)
+    n += gtk_picture_get_paintable (self->previews[i]) != NULL;
+  return n;
+}
+
+GdkPaintable *
+bt_model_page_get_preview (BtModelPage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return i < N_PREVIEW ? gtk_picture_get_paintable (self->previews[i]) : NULL;
 }
