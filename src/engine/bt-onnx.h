@@ -37,6 +37,10 @@ void bt_onnx_node_set_string (BtOnnxNode *node, const char *name, const char *v)
  * (Clip with min/max inputs is refused by OpenCV 4.6's importer, Debian 12's). */
 void bt_onnx_graph_add_relu6 (BtOnnxGraph *graph, const char *name, const char *input, const char *output);
 
+/* clamp(x, lo, hi) as lo + Relu(x − lo) − Relu(x − hi) (infinite bounds drop their term). */
+void bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input, const char *output,
+                              float lo, float hi);
+
 /* Serializes a ModelProto (opset BT_ONNX_OPSET, default domain) holding the graph;
  * meta_keys/meta_values (NULL-terminated, same length, may be NULL) go to metadata_props.
  * Fails when the model would pass protobuf's 2 GiB limit. */
