@@ -73,6 +73,7 @@ struct _BtModelPage
   guint           preview_timeout;
   gboolean        loading;    /* controls are being filled from the settings: do not write back */
   guint           n_jobs;     /* estimate and preview jobs in flight */
+  gboolean        estimates_dirty;  /* measured only while the page is shown: it costs CPU */
 
   Card            cards[N_CARD_PRESETS];
   GtkPicture     *previews[N_PREVIEW];
@@ -104,7 +105,7 @@ static void
 estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   EstimateJob *job = task_data;
-  const int batch = 16;
+  const int batch = 8;
 
   for (int i = 0; i < N_CARD_PRESETS; i++)
     {
@@ -124,11 +125,11 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
         continue;
       job->n_params[i] = bt_net_n_params (net);
       job->flops[i] = bt_net_flops_per_image (net);
-      /* one warm-up step, then time two real training steps on zeros */
+      /* one warm-up step, then time one real training step on zeros */
       x = g_new0 (float, (gsize) batch * job->width * job->height * job->channels);
       labels = g_new0 (int, batch);
       t0 = 0;
-      for (int step = 0; step < 3; step++)
+      for (int step = 0; step < 2; step++)
         {
           if (step == 1)
             t0 = g_get_monotonic_time ();
@@ -137,8 +138,8 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
           bt_net_zero_grad (net);
           if (!bt_net_backward (net, labels, batch, NULL, 0, &loss, &correct, NULL))
             break;
-          if (step == 2)
-            job->images_per_s[i] = 2.0 * batch / MAX (1e-6, (g_get_monotonic_time () - t0) / 1e6);
+          if (step == 1)
+            job->images_per_s[i] = 1.0 * batch / MAX (1e-6, (g_get_monotonic_time () - t0) / 1e6);
         }
     }
   g_task_return_boolean (task, TRUE);
@@ -209,8 +210,10 @@ start_estimates (BtModelPage *self)
 
   g_cancellable_cancel (self->estimate_cancellable);
   g_clear_object (&self->estimate_cancellable);
-  if (self->project == NULL)
+  self->estimates_dirty = TRUE;
+  if (self->project == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self)))
     return;
+  self->estimates_dirty = FALSE;
   s = bt_project_get_settings (self->project);
   self->estimate_cancellable = g_cancellable_new ();
   job = g_new0 (EstimateJob, 1);
@@ -548,12 +551,23 @@ bt_model_page_dispose (GObject *object)
 }
 
 static void
+bt_model_page_map (GtkWidget *widget)
+{
+  BtModelPage *self = BT_MODEL_PAGE (widget);
+
+  GTK_WIDGET_CLASS (bt_model_page_parent_class)->map (widget);
+  if (self->estimates_dirty)
+    start_estimates (self);
+}
+
+static void
 bt_model_page_class_init (BtModelPageClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = bt_model_page_dispose;
+  widget_class->map = bt_model_page_map;
 
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-model-page.ui");
 #define BIND(name) gtk_widget_class_bind_template_child (widget_class, BtModelPage, name)

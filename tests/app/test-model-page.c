@@ -37,6 +37,8 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->window = gtk_window_new ();
   f->page = g_object_new (BT_TYPE_MODEL_PAGE, NULL);
   gtk_window_set_child (GTK_WINDOW (f->window), GTK_WIDGET (f->page));
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 1100, 760);
+  gtk_window_present (GTK_WINDOW (f->window));
   bt_model_page_set_project (f->page, f->project);
 }
 
@@ -172,8 +174,6 @@ test_advanced_and_preview (Fixture *f, gconstpointer data)
   g_assert_cmpint (gdk_paintable_get_intrinsic_width (p), ==, 20);
   g_assert_cmpint (gdk_paintable_get_intrinsic_height (p), ==, 16);
 
-  gtk_window_set_default_size (GTK_WINDOW (f->window), 1100, 760);
-  gtk_window_present (GTK_WINDOW (f->window));
   bt_test_screenshot (f->window, "model-page.png");
 }
 
