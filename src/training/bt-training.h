@@ -17,6 +17,8 @@ typedef enum {
 } BtTrainingError;
 GQuark bt_training_error_quark (void);
 
+typedef struct _BtEvaluation BtEvaluation;   /* see Evaluation below */
+
 /* Snapshot of per-step progress (latest values; the GUI reads it in the idle). */
 typedef struct {
   int     epoch;          /* 1-based, current */
@@ -28,7 +30,16 @@ typedef struct {
   double  lr;
   double  images_per_s;
   double  elapsed_s, eta_s;
+  double  epoch_loss, epoch_acc;   /* running means over this epoch so far */
+  double  val_loss, val_acc;       /* the last finished epoch's, NaN before the first */
 } BtStepInfo;
+
+/* One training step, as queued for bt_trainer_take_steps(). */
+typedef struct {
+  gint64  global_step;    /* 1-based over the whole run */
+  int     epoch;          /* 1-based */
+  float   loss, acc;      /* this step's batch */
+} BtStepSample;
 
 typedef struct {
   int     epoch;
@@ -39,7 +50,15 @@ typedef struct {
   double  elapsed_s;
   int     best_epoch;
   gboolean overfitting;        /* val loss rose N epochs while train loss fell */
+  int     epochs;              /* planned total */
+  double  best_score;          /* the monitored value at best_epoch (NaN when none) */
+  gboolean improved;           /* this epoch became the best one (best model saved) */
+  double  eta_s;
 } BtEpochInfo;
+
+/* Epochs in a row of rising validation loss (with falling training loss) that raise
+ * BtEpochInfo.overfitting. */
+#define BT_TRAINER_OVERFIT_EPOCHS 3
 
 typedef enum {
   BT_TRAINER_IDLE,
@@ -53,17 +72,29 @@ typedef enum {
 
 #define BT_TYPE_TRAINER (bt_trainer_get_type ())
 G_DECLARE_FINAL_TYPE (BtTrainer, bt_trainer, BT, TRAINER, GObject)
-/* Signals, all emitted on the main context that called bt_trainer_start:
+/* Signals, all emitted on the main context that called bt_trainer_start, in the order the
+ * worker produced them:
  *   "step"      (const BtStepInfo *)  throttled: latest values + at most one pending idle;
  *                                      every step's loss/acc is also queued and delivered
  *                                      in order via bt_trainer_take_steps()
  *   "epoch"     (const BtEpochInfo *) every epoch, in order, none dropped
- *   "message"   (const char *)        human-readable, untranslated
- *   "state-changed"
- *   "finished"  (const GError *)      NULL on success
- * Properties: state, run-dir, best-model-path */
+ *   "message"   (const char *)        human-readable, translated
+ *   "state-changed"                   (also notifies "state")
+ *   "finished"  (const GError *)      NULL on success; the last signal of a run.
+ *                                      Stopped runs finish with BT_TRAINING_ERROR_CANCELLED,
+ *                                      NaN/Inf with BT_TRAINING_ERROR_DIVERGED.
+ * Properties: state, run-dir, best-model-path (all read-only, notified on the main context)
+ *
+ * A run lives in <project>/runs/<timestamp>/: config.ini (the settings it ran with),
+ * metrics.csv (one row per epoch), checkpoint-NNNN.state (the newest complete epoch; the
+ * previous one is removed only once the new one is on disk). The best model goes to
+ * <project>/models/<timestamp>-<preset>.bottega-model. Reduce-on-plateau is the schedule
+ * id "plateau" (constant learning rate halved after `early_stopping_patience` or 3 flat
+ * epochs); the engine's "constant" | "step" | "cosine" are passed through. */
 BtTrainer     *bt_trainer_new         (BtProject *project);
-/* Starts (or resumes from the run's last checkpoint when resume_dir != NULL). */
+/* Starts a new run with the project's current settings, or resumes the run in resume_dir
+ * (a runs/<timestamp> folder) from its last complete checkpoint, with that run's own
+ * settings, so the result equals an uninterrupted run with the same seed and threads. */
 gboolean       bt_trainer_start       (BtTrainer *self, const char *resume_dir, GError **error);
 void           bt_trainer_pause       (BtTrainer *self);
 void           bt_trainer_resume      (BtTrainer *self);
@@ -71,18 +102,26 @@ void           bt_trainer_stop        (BtTrainer *self);
 BtTrainerState bt_trainer_get_state   (BtTrainer *self);
 const char    *bt_trainer_get_run_dir (BtTrainer *self);
 const char    *bt_trainer_get_best_model_path (BtTrainer *self);
-/* Per-step (loss, acc) pairs queued since the last call, in order. */
+/* BtStepSample of every step since the last call, in order (at most the newest 65536). */
 GArray        *bt_trainer_take_steps  (BtTrainer *self);
+/* After "finished": the best (or restored) model evaluated on the test split, or NULL when
+ * the project has no usable test images or the run failed. Owned by the trainer. */
+const BtEvaluation *bt_trainer_get_test_evaluation (BtTrainer *self);
+/* Seconds between the last bt_trainer_stop() and the worker leaving its loop; -1 before. */
+double         bt_trainer_get_stop_latency (BtTrainer *self);
+/* The newest runs/<timestamp> folder of the project that holds a checkpoint, or NULL. */
+char          *bt_trainer_find_resumable_run (BtProject *project);
 
 /* ---- Evaluation ---- */
 typedef struct {
   char   *path;
+  guint   item_index;        /* position in bt_project_get_items(), for relabel/exclude */
   int     true_class, pred_class;
   float   confidence;        /* probability of pred_class */
   float  *probs;             /* n_classes */
 } BtMistake;
 
-typedef struct {
+struct _BtEvaluation {
   int      n_classes;
   char   **class_names;
   guint    n;                 /* images evaluated */
@@ -91,7 +130,8 @@ typedef struct {
   double  *precision, *recall, *f1;
   GPtrArray *mistakes;        /* BtMistake*, most confident wrong first */
   GPtrArray *all;             /* BtMistake* for every image (right ones too), for the gallery */
-} BtEvaluation;
+  guint    n_skipped;         /* images that could not be read or whose class the model lacks */
+};
 void          bt_evaluation_free (BtEvaluation *ev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEvaluation, bt_evaluation_free)
 /* Evaluates a model on a project's split (synchronous; call from a worker). */
@@ -101,5 +141,11 @@ BtEvaluation *bt_evaluate_project (BtModel *model, BtProject *project, BtSplit s
 /* ---- Prediction from an image file, with the model's own preprocessing ---- */
 /* Returns n_classes probabilities (g_free). Works for transfer models too. */
 float *bt_predict_file (BtModel *model, const char *image_path, GError **error);
+/* The same from a decoded image (the Test page's clipboard / dropped texture). */
+float *bt_predict_image (BtModel *model, const BtImage *image, GError **error);
+
+/* Mapping between the engine's and the dataset's resize modes (same three modes). */
+BtResizeMode bt_resize_mode_from_ds (BtDsResize mode);
+BtDsResize   bt_resize_mode_to_ds   (BtResizeMode mode);
 
 G_END_DECLS
