@@ -38,7 +38,7 @@ void           bt_thumbnailer_forget     (BtThumbnailer *self,
 guint          bt_thumbnailer_get_n_pending (BtThumbnailer *self);
 
 /* Decodes path in the calling thread (a worker) to RGB8 pixels whose longest side is at
- * most size; *width/*height are the result's, *orig_width/*orig_height the file's. */
+ * most size; width and height receive the result's size, orig_width and orig_height the file's. */
 GBytes        *bt_thumbnail_decode       (const char    *path,
                                           int            size,
                                           int           *width,
