@@ -225,7 +225,6 @@ undo_remove_class_action (GtkWidget *widget, const char *action_name, GVariant *
   g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
   g_clear_pointer (&self->undo_hashes, g_array_unref);
   bt_data_page_select_class (self, name);
-  _bt_data_page_refilter (self);
 }
 
 static void
@@ -259,15 +258,16 @@ relabel_selection (BtDataPage *self, const char *class_name)
 
   if (items->len == 0)
     return;
+  _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
   if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
     {
+      _bt_data_page_hint_change (self, -1);
       _bt_data_page_show_error (self, _("Could not move the images"), error);
       return;
     }
   message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Moved %u image to “%s”", "Moved %u images to “%s”",
                                           items->len), items->len, class_name);
   _bt_data_page_show_toast (self, message, NULL, NULL);
-  _bt_data_page_refilter (self);
 }
 
 static void
@@ -301,8 +301,10 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 
   if (items->len == 0)
     return;
+  _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
   if (!bt_project_set_excluded (self->project, (BtItem * const *) items->pdata, items->len, exclude, &error))
     {
+      _bt_data_page_hint_change (self, -1);
       _bt_data_page_show_error (self, _("Could not change the images"), error);
       return;
     }
@@ -313,7 +315,6 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image restored", "%u images restored",
                                             items->len), items->len);
   _bt_data_page_show_toast (self, message, NULL, NULL);
-  _bt_data_page_refilter (self);
 }
 
 static void
@@ -547,7 +548,6 @@ apply_split_action (GtkWidget *widget, const char *action_name, GVariant *parame
     _bt_data_page_show_error (self, _("Could not change the split"), error);
   bt_project_settings_clear (&settings);
   gtk_menu_button_popdown (self->split_button);
-  _bt_data_page_refilter (self);
 }
 
 static void

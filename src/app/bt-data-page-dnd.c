@@ -109,10 +109,13 @@ scan_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   for (guint i = 0; i < job->plan->jobs->len; i++)
     {
       BtImportJob *ij = g_ptr_array_index (job->plan->jobs, i);
-      g_autoptr(GPtrArray) paths = g_ptr_array_copy (ij->paths, NULL, NULL);
+      g_autoptr(GPtrArray) paths = g_ptr_array_sized_new (ij->paths->len + 1);
       g_autoptr(GError) error = NULL;
       BtScanResult *result;
 
+      /* Borrowed strings: the plan keeps them alive. */
+      for (guint k = 0; k < ij->paths->len; k++)
+        g_ptr_array_add (paths, g_ptr_array_index (ij->paths, k));
       g_ptr_array_add (paths, NULL);
       result = bt_scan_paths ((const char * const *) paths->pdata, ij->mode, ij->class_name, TRUE,
                               scan_progress_cb, job->progress, cancellable, &error);
@@ -398,8 +401,10 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
       if (class_name == NULL || self->project == NULL)
         return FALSE;
       items = _bt_data_page_get_selected_items (self, g_value_get_object (value));
+      _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
       if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
         {
+          _bt_data_page_hint_change (self, -1);
           _bt_data_page_show_error (self, _("Could not move the images"), error);
           return FALSE;
         }
@@ -407,7 +412,6 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
                                               "Moved %u images to “%s”", items->len),
                                  items->len, class_name);
       _bt_data_page_show_toast (self, message, NULL, NULL);
-      _bt_data_page_refilter (self);
       return TRUE;
     }
   if (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))

@@ -74,6 +74,7 @@ struct _BtDataPage
   BtDataFilter        filter;
   guint               status_idle;
   char               *status_text;
+  int                 change_hint;      /* GtkFilterChange or -1 */
   guint               toast_timeout;
   char               *toast_action;     /* detailed action of the toast's button */
   /* Undo of the last class deletion */
@@ -99,7 +100,12 @@ void     _bt_data_page_show_toast       (BtDataPage *self,
                                          const char *button_label,
                                          const char *detailed_action);
 void     _bt_data_page_queue_status     (BtDataPage *self);
-void     _bt_data_page_refilter         (BtDataPage *self);
+void     _bt_data_page_refilter         (BtDataPage     *self,
+                                         GtkFilterChange change);
+/* Says how the next project change affects what the grid shows (our own edits only hide
+ * items, so the filter re-checks just the shown ones instead of starting over). */
+void     _bt_data_page_hint_change      (BtDataPage     *self,
+                                         int             change);
 void     _bt_data_page_set_busy         (BtDataPage *self,
                                          gboolean    busy);
 void     _bt_data_page_show_error       (BtDataPage *self,

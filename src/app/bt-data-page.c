@@ -307,22 +307,43 @@ item_filter_func (gpointer object, gpointer user_data)
   return TRUE;
 }
 
+/* Large projects filter in slices so the main loop never stalls; small ones at once, so the
+ * grid never empties for a moment while it refills. */
+#define INCREMENTAL_FROM 20000
+
 void
-_bt_data_page_refilter (BtDataPage *self)
+_bt_data_page_refilter (BtDataPage *self, GtkFilterChange change)
 {
-  gtk_filter_changed (GTK_FILTER (self->item_filter), GTK_FILTER_CHANGE_DIFFERENT);
+  GListModel *model = gtk_filter_list_model_get_model (self->item_filter_model);
+  guint n = model ? g_list_model_get_n_items (model) : 0;
+
+  gtk_filter_list_model_set_incremental (self->item_filter_model, n >= INCREMENTAL_FROM);
+  gtk_filter_changed (GTK_FILTER (self->item_filter), change);
   _bt_data_page_queue_status (self);
+}
+
+void
+_bt_data_page_hint_change (BtDataPage *self, int change)
+{
+  self->change_hint = change;
 }
 
 static void
 search_changed_cb (BtDataPage *self)
 {
   const char *text = gtk_editable_get_text (GTK_EDITABLE (self->search_entry));
+  g_autofree char *old = g_steal_pointer (&self->search_casefold);
+  GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
 
-  g_clear_pointer (&self->search_casefold, g_free);
   if (text != NULL && text[0] != '\0')
     self->search_casefold = g_utf8_casefold (text, -1);
-  _bt_data_page_refilter (self);
+  /* Typing on narrows what is shown, deleting widens it. */
+  if (old == NULL || (self->search_casefold != NULL && g_str_has_prefix (self->search_casefold, old)))
+    change = GTK_FILTER_CHANGE_MORE_STRICT;
+  else if (self->search_casefold == NULL || g_str_has_prefix (old, self->search_casefold))
+    change = GTK_FILTER_CHANGE_LESS_STRICT;
+  if (g_strcmp0 (old, self->search_casefold) != 0)
+    _bt_data_page_refilter (self, change);
 }
 
 static void
@@ -331,7 +352,7 @@ filter_changed_cb (BtDataPage *self)
   guint selected = gtk_drop_down_get_selected (self->filter_dropdown);
 
   self->filter = selected <= BT_DATA_FILTER_DUPLICATE ? (BtDataFilter) selected : BT_DATA_FILTER_ALL;
-  _bt_data_page_refilter (self);
+  _bt_data_page_refilter (self, GTK_FILTER_CHANGE_DIFFERENT);
 }
 
 static void
@@ -345,7 +366,8 @@ class_selection_changed_cb (BtDataPage *self)
   g_free (self->selected_class);
   self->selected_class = g_strdup (name);
   gtk_selection_model_unselect_all (GTK_SELECTION_MODEL (self->item_selection));
-  _bt_data_page_refilter (self);
+  _bt_data_page_refilter (self, GTK_FILTER_CHANGE_DIFFERENT);
+  _bt_data_page_update_actions (self);
 }
 
 void
@@ -419,18 +441,24 @@ class_row_rename_cb (BtClassRow *row,
 
   if (self->project == NULL)
     return;
-  if (!bt_project_rename_class (self->project, old_name, new_name, &error))
-    {
-      _bt_data_page_show_error (self, _("Could not rename the class"), error);
-      return;
-    }
+  /* The grid follows the selected class by name: rename it first, the refilter comes
+   * with the project's "changed". */
   if (g_strcmp0 (self->selected_class, old_name) == 0)
     {
       g_free (self->selected_class);
       self->selected_class = g_strdup (new_name);
     }
+  if (!bt_project_rename_class (self->project, old_name, new_name, &error))
+    {
+      if (g_strcmp0 (self->selected_class, new_name) == 0)
+        {
+          g_free (self->selected_class);
+          self->selected_class = g_strdup (old_name);
+        }
+      _bt_data_page_show_error (self, _("Could not rename the class"), error);
+      return;
+    }
   _bt_data_page_rebuild_move_menu (self);
-  _bt_data_page_refilter (self);
 }
 
 static void
@@ -700,8 +728,12 @@ filter_pending_cb (BtDataPage *self)
 static void
 project_changed_cb (BtDataPage *self)
 {
+  GtkFilterChange change = self->change_hint >= 0 ? (GtkFilterChange) self->change_hint
+                                                  : GTK_FILTER_CHANGE_DIFFERENT;
+
+  self->change_hint = -1;
   _bt_data_page_rebuild_move_menu (self);
-  _bt_data_page_refilter (self);
+  _bt_data_page_refilter (self, change);
 }
 
 static void
@@ -748,7 +780,7 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
   gtk_single_selection_set_selected (self->class_selection, 0);
 
   _bt_data_page_rebuild_move_menu (self);
-  _bt_data_page_refilter (self);
+  _bt_data_page_refilter (self, GTK_FILTER_CHANGE_DIFFERENT);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROJECT]);
 }
 
@@ -956,6 +988,7 @@ bt_data_page_init (BtDataPage *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
 
+  self->change_hint = -1;
   self->class_rows = g_hash_table_new (NULL, NULL);
   self->skipped_paths = g_ptr_array_new_with_free_func (g_free);
   self->skipped_reasons = g_ptr_array_new_with_free_func (g_free);

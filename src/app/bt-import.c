@@ -104,15 +104,16 @@ find_or_add_job (BtImportPlan *plan, BtScanMode mode, const char *class_name)
   return job;
 }
 
-/* A folder whose own files are not images and whose sub-folders hold images. */
+/* A folder whose own files are not images and whose sub-folders hold images; the names
+ * of those sub-folders go into class_names. */
 static gboolean
-is_folder_of_classes (const char *dir, guint *n_subdirs, GCancellable *cancellable)
+is_folder_of_classes (const char *dir, GHashTable *class_names, GCancellable *cancellable)
 {
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
-  guint n_direct_images = 0, n_with_images = 0;
+  guint n_direct_images = 0;
 
-  *n_subdirs = 0;
   if (d == NULL)
     return FALSE;
   while ((name = g_dir_read_name (d)) != NULL)
@@ -128,13 +129,16 @@ is_folder_of_classes (const char *dir, guint *n_subdirs, GCancellable *cancellab
 
           count_tree (child, 1, &c, cancellable);
           if (c.n_images > 0)
-            n_with_images++;
+            g_ptr_array_add (names, g_strdup (name));
         }
       else if (S_ISREG (st.st_mode) && bt_import_has_image_extension (name))
         n_direct_images++;
     }
-  *n_subdirs = n_with_images;
-  return n_direct_images == 0 && n_with_images > 0;
+  if (n_direct_images > 0 || names->len == 0)
+    return FALSE;
+  for (guint i = 0; i < names->len; i++)
+    g_hash_table_add (class_names, g_strdup (g_ptr_array_index (names, i)));
+  return TRUE;
 }
 
 BtImportPlan *
@@ -172,7 +176,6 @@ bt_import_plan_build (const char * const *paths,
       if (S_ISDIR (st.st_mode))
         {
           Counts c = { 0, };
-          guint n_subdirs = 0;
 
           count_tree (path, 0, &c, cancellable);
           plan->n_images += c.n_images;
@@ -184,21 +187,12 @@ bt_import_plan_build (const char * const *paths,
               g_ptr_array_add (job->paths, g_strdup (path));
               g_hash_table_add (classes, g_strdup (target_class));
             }
-          else if (is_folder_of_classes (path, &n_subdirs, cancellable))
+          else if (is_folder_of_classes (path, classes, cancellable))
             {
               BtImportJob *job = find_or_add_job (plan, BT_SCAN_FOLDER_OF_CLASSES, NULL);
-              g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-              const char *name;
 
               g_ptr_array_add (job->paths, g_strdup (path));
               plan->needs_confirmation = TRUE;
-              while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-                {
-                  g_autofree char *child = g_build_filename (path, name, NULL);
-                  if (name[0] != '.' && g_file_test (child, G_FILE_TEST_IS_DIR)
-                      && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-                    g_hash_table_add (classes, g_strdup (name));
-                }
             }
           else
             {
