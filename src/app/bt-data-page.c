@@ -317,7 +317,10 @@ _bt_data_page_refilter (BtDataPage *self, GtkFilterChange change)
   GListModel *model = gtk_filter_list_model_get_model (self->item_filter_model);
   guint n = model ? g_list_model_get_n_items (model) : 0;
 
-  gtk_filter_list_model_set_incremental (self->item_filter_model, n >= INCREMENTAL_FROM);
+  /* GTK 4.8 corrupts the views' item tracking when incremental is switched off while
+   * items are pending, so switch only when the model is settled. */
+  if (gtk_filter_list_model_get_pending (self->item_filter_model) == 0)
+    gtk_filter_list_model_set_incremental (self->item_filter_model, n >= INCREMENTAL_FROM);
   gtk_filter_changed (GTK_FILTER (self->item_filter), change);
   _bt_data_page_queue_status (self);
 }
@@ -770,7 +773,12 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
   if (project != NULL)
     {
       g_list_store_append (self->class_sources, bt_project_get_classes (project));
-      gtk_filter_list_model_set_model (self->item_filter_model, bt_project_get_items (project));
+      GListModel *items = bt_project_get_items (project);
+
+      gtk_filter_list_model_set_model (self->item_filter_model, NULL);
+      gtk_filter_list_model_set_incremental (self->item_filter_model,
+                                             g_list_model_get_n_items (items) >= INCREMENTAL_FROM);
+      gtk_filter_list_model_set_model (self->item_filter_model, items);
       g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
       g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
                                G_CONNECT_SWAPPED);
@@ -1015,7 +1023,6 @@ bt_data_page_init (BtDataPage *self)
   /* Grid: project items → filter (incremental, so 100,000 items never block) → selection. */
   self->item_filter = gtk_custom_filter_new (item_filter_func, self, NULL);
   self->item_filter_model = gtk_filter_list_model_new (NULL, GTK_FILTER (g_object_ref (self->item_filter)));
-  gtk_filter_list_model_set_incremental (self->item_filter_model, TRUE);
   g_signal_connect_object (self->item_filter_model, "notify::pending", G_CALLBACK (filter_pending_cb),
                            self, G_CONNECT_SWAPPED);
   self->item_selection = gtk_multi_selection_new (G_LIST_MODEL (g_object_ref (self->item_filter_model)));

@@ -665,6 +665,32 @@ test_thumbnailer (void)
   g_assert_cmpint (system (cmd), ==, 0);
 }
 
+/* A bigger project swapped in and the window closed while thumbnails load. */
+static void
+test_sample_swap_and_close (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_build_filename (f->root, "shapes", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) sample = bt_sample_create_shapes (dir, 100, 32, 7, NULL, &error);
+
+  g_assert_no_error (error);
+  import_cats_and_dogs (f);
+  /* As in the window: the project arrives while the page is not shown. */
+  bt_data_page_set_project (f->page, NULL);
+  gtk_widget_set_visible (GTK_WIDGET (f->page), FALSE);
+  spin ();
+  bt_data_page_set_project (f->page, sample);
+  gtk_widget_set_visible (GTK_WIDGET (f->page), TRUE);
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 400);
+  g_assert_nonnull (strstr (bt_data_page_get_status_text (f->page), "400"));
+  bt_data_page_select_class (f->page, "star");
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 100);
+  bt_data_page_select_class (f->page, NULL);
+  spin ();
+}
+
 static void
 test_warnings (void)
 {
@@ -697,6 +723,7 @@ main (int argc, char **argv)
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
   ADD ("/data-page/preview", test_preview);
+  ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);
