@@ -78,8 +78,9 @@ bt_net_layer (const BtNet *net, guint i)
   return &g_array_index (net->layers, BtLayer, i);
 }
 
-/* Rebuilds a preset net without touching its weights' values (the loader overwrites them). */
+/* A preset net with zeroed weights (the loader overwrites them). max_params caps the
+ * parameter count before anything is allocated (the loader passes what the file holds). */
 BtNet *bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_classes,
-                        float dropout, int hidden, guint64 seed, GError **error);
+                        float dropout, int hidden, guint64 seed, gsize max_params, GError **error);
 
 G_END_DECLS

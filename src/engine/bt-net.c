@@ -427,7 +427,7 @@ default_dropout (BtPreset preset)
 
 BtNet *
 bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_classes,
-                 float dropout, int hidden, guint64 seed, GError **error)
+                 float dropout, int hidden, guint64 seed, gsize max_params, GError **error)
 {
   if ((guint) preset >= BT_N_PRESETS)
     {
@@ -478,6 +478,9 @@ bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_cla
 
   Builder b = { .net = net };
   build_preset (&b, preset, dropout, hidden, n_classes);
+  if (b.error == NULL && b.n_params + b.n_buffers > max_params)
+    g_set_error (&b.error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
+                 "The network needs %" G_GSIZE_FORMAT " weights, more than the file holds", b.n_params);
   if (b.error == NULL && b.n_params > MAX_PARAMS)
     g_set_error (&b.error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
                  "The network would have %" G_GSIZE_FORMAT " parameters; use a smaller input size",
@@ -556,7 +559,7 @@ bt_net_new_preset (BtPreset preset, int width, int height, int channels,
                    int n_classes, float dropout, guint64 seed, GError **error)
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  BtNet *net = bt_net_new_spec (preset, width, height, channels, n_classes, dropout, 0, seed, error);
+  BtNet *net = bt_net_new_spec (preset, width, height, channels, n_classes, dropout, 0, seed, G_MAXSIZE, error);
   if (net)
     init_weights (net, seed);
   return net;
@@ -566,7 +569,7 @@ BtNet *
 bt_net_new_transfer (int dim, int hidden, int n_classes, float dropout, guint64 seed, GError **error)
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  BtNet *net = bt_net_new_spec (BT_PRESET_TRANSFER, 1, 1, dim, n_classes, dropout, hidden, seed, error);
+  BtNet *net = bt_net_new_spec (BT_PRESET_TRANSFER, 1, 1, dim, n_classes, dropout, hidden, seed, G_MAXSIZE, error);
   if (net)
     init_weights (net, seed);
   return net;
