@@ -441,6 +441,35 @@ test_window_open_error (void)
 }
 
 static void
+test_window_sample (void)
+{
+  g_autofree char *expected_dir = g_build_filename (g_get_user_data_dir (), "bottega", "samples", "shapes", NULL);
+  BtWindow *window;
+  BtProject *project;
+
+  /* --sample goes through app.open-sample; the first time it draws the images. */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "open-sample", NULL);
+  window = BT_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_assert_nonnull (window);
+  wait_for (has_project, window);
+  project = bt_window_get_project (window);
+  g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_classes (project)), ==, 4);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "pages");
+  window_destroy (window);
+
+  /* The second time it opens what is there instead of drawing again. */
+  window = window_new ();
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.open-sample", NULL);
+  wait_for (has_project, window);
+  project = bt_window_get_project (window);
+  g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  window_destroy (window);
+}
+
+static void
 test_window_quit (void)
 {
   BtWindow *window = window_new ();
@@ -459,7 +488,8 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   int ret;
 
-  gtk_test_init (&argc, &argv, NULL);
+  /* Each test case gets its own empty XDG folders (the sample lands in the data folder). */
+  gtk_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   app = bt_application_new ();
   /* No session bus under the test runner: stay a local, non-unique instance. */
@@ -477,6 +507,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/state", test_window_state);
   g_test_add_func ("/window/project", test_window_project);
   g_test_add_func ("/window/open-error", test_window_open_error);
+  g_test_add_func ("/window/sample", test_window_sample);
   g_test_add_func ("/window/quit", test_window_quit);
 
   ret = g_test_run ();
