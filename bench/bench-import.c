@@ -15,10 +15,10 @@ now_s (void)
 int
 main (int argc, char **argv)
 {
-  const char *tree = NULL, *converter = NULL;
+  g_autofree char *tree_arg = NULL, *converter = NULL;
   int threads = 0;
   GOptionEntry entries[] = {
-    { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree, "Existing PNG tree (default: convert into $TMPDIR/bottega-fmnist-tree)", "DIR" },
+    { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree_arg, "Existing PNG tree (default: convert into $TMPDIR/bottega-fmnist-tree)", "DIR" },
     { "converter", 'c', 0, G_OPTION_ARG_FILENAME, &converter, "Path of bottega-fmnist-to-png", "PATH" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &threads, "Decode threads (default: one per core)", "N" },
     { NULL }
@@ -32,6 +32,7 @@ main (int argc, char **argv)
       return 2;
     }
   g_autofree char *default_tree = g_build_filename (g_get_tmp_dir (), "bottega-fmnist-tree", NULL);
+  const char *tree = tree_arg;
   if (tree == NULL)
     {
       tree = default_tree;

@@ -102,10 +102,10 @@ convert (const char *source, const char *prefix, const char *split, const char *
 int
 main (int argc, char **argv)
 {
-  const char *source = DEFAULT_SOURCE;
+  g_autofree char *source_arg = NULL;
   int limit = 0;
   GOptionEntry entries[] = {
-    { "source", 's', 0, G_OPTION_ARG_FILENAME, &source, "Folder with the IDX .gz files (default " DEFAULT_SOURCE ")", "DIR" },
+    { "source", 's', 0, G_OPTION_ARG_FILENAME, &source_arg, "Folder with the IDX .gz files (default " DEFAULT_SOURCE ")", "DIR" },
     { "limit", 'n', 0, G_OPTION_ARG_INT, &limit, "Convert at most N images of each of train and test", "N" },
     { NULL }
   };
@@ -119,6 +119,7 @@ main (int argc, char **argv)
                error ? error->message : "", g_get_prgname ());
       return 2;
     }
+  const char *source = source_arg ? source_arg : DEFAULT_SOURCE;
   const char *outdir = argv[1];
   for (guint k = 0; k < 10; k++)
     {

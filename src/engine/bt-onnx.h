@@ -37,6 +37,10 @@ void bt_onnx_node_set_string (BtOnnxNode *node, const char *name, const char *v)
  * (Clip with min/max inputs is refused by OpenCV 4.6's importer, Debian 12's). */
 void bt_onnx_graph_add_relu6 (BtOnnxGraph *graph, const char *name, const char *input, const char *output);
 
+/* clamp(x, lo, hi) as lo + Relu(x − lo) − Relu(x − hi) (infinite bounds drop their term). */
+void bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input, const char *output,
+                              float lo, float hi);
+
 /* Serializes a ModelProto (opset BT_ONNX_OPSET, default domain) holding the graph;
  * meta_keys/meta_values (NULL-terminated, same length, may be NULL) go to metadata_props.
  * Fails when the model would pass protobuf's 2 GiB limit. */
@@ -44,6 +48,10 @@ GBytes *bt_onnx_graph_to_model (BtOnnxGraph *graph, const char * const *meta_key
                                 const char * const *meta_values, GError **error);
 
 /* ---- Export ---- */
+/* JSON helpers: a quoted, escaped UTF-8 string; a float that round-trips ("%.9g", "." decimal). */
+void  bt_json_append_string (GString *out, const char *s);
+void  bt_json_append_float  (GString *out, float v);
+
 /* The JSON strings stored under metadata_props "labels" and "preprocessing". */
 char *bt_onnx_labels_json        (const char * const *class_names);
 char *bt_onnx_preprocessing_json (const BtPreprocess *prep);
