@@ -86,7 +86,7 @@ _bt_data_page_rebuild_move_menu (BtDataPage *self)
                                                g_variant_new_string (bt_class_info_get_name (info)));
       if (i < 9)
         {
-          g_autofree char *accel = g_strdup_printf ("<Alt>%u", i + 1);
+          g_autofree char *accel = g_strdup_printf ("<Control>%u", i + 1);
           g_menu_item_set_attribute (item, "accel", "s", accel);
         }
       g_menu_append_item (self->move_to_menu, item);
@@ -596,6 +596,6 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "data.focus-search", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_i, GDK_CONTROL_MASK, "data.add-folder", NULL);
   for (guint i = 0; i < 9; i++)
-    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1 + i, GDK_ALT_MASK, "data.move-to-index",
+    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1 + i, GDK_CONTROL_MASK, "data.move-to-index",
                                          "u", i);
 }
