@@ -9,7 +9,7 @@
 
 /* Caps that keep every index of a conv/pool inside int and every buffer size inside gsize. */
 #define BT_MAX_DIM      (1 << 16)
-#define BT_MAX_ELEMENTS (G_GINT64_CONSTANT (1) << 31)
+#define BT_MAX_ELEMENTS (G_GUINT64_CONSTANT (1) << 31)
 
 gboolean
 bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, int kw,
@@ -52,10 +52,13 @@ bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, 
     }
   int oh = (h + pad_top + pad_bottom - kh) / stride_h + 1;
   int ow = (w + pad_left + pad_right - kw) / stride_w + 1;
-  gint64 in_el = (gint64) n * c * h * w;
-  gint64 out_el = (gint64) n * oc * oh * ow;
-  gint64 col_el = (gint64) c * kh * kw * n * oh * ow;
-  if (in_el > BT_MAX_ELEMENTS || out_el > BT_MAX_ELEMENTS ||
+  /* each factor ≤ 2^16, so every partial product of two or three fits; check the rest */
+  guint64 in_el, out_el, col_el;
+  gboolean fits = g_uint64_checked_mul (&in_el, (guint64) n * c, (guint64) h * w) &&
+                  g_uint64_checked_mul (&out_el, (guint64) n * oc, (guint64) oh * ow) &&
+                  g_uint64_checked_mul (&col_el, (guint64) c * kh * kw, (guint64) n * oh) &&
+                  g_uint64_checked_mul (&col_el, col_el, (guint64) ow);
+  if (!fits || in_el > BT_MAX_ELEMENTS || out_el > BT_MAX_ELEMENTS ||
       (groups == 1 && col_el > BT_MAX_ELEMENTS))
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
@@ -355,7 +358,7 @@ conv_grad_transpose (gpointer ctx, gsize o0, gsize o1)
                 for (int p = 0; p < P; p++)
                   {
                     float g = src[p], v = y[p];
-                    dst[p] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+                    dst[p] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
                   }
             }
           else
@@ -762,7 +765,7 @@ bt_relu6_backward (float *d_in, const float *d_out, const float *in, gsize len)
   for (gsize i = 0; i < len; i++)
     {
       float g = d_out[i], v = in[i];
-      d_in[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+      d_in[i] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
     }
 }
 
