@@ -94,6 +94,9 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   project = g_task_propagate_pointer (task, &error);
   if (project == NULL)
     {
+      /* A recent project whose folder has gone is forgotten, not offered again. */
+      if (job->mode == OPEN_EXISTING && !g_file_test (job->dir, G_FILE_TEST_IS_DIR))
+        _bt_window_remove_recent (self, job->dir);
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         bt_dialogs_show_error (GTK_WINDOW (self),
                                job->mode == OPEN_CREATE ? _("Could not create the project")
@@ -108,6 +111,7 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
 
   bt_window_set_project (self, project);
+  _bt_window_add_recent (self, bt_project_get_dir (project));
 }
 
 static void
