@@ -92,23 +92,22 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   project = g_task_propagate_pointer (task, &error);
+  /* A later request replaced this one, or the window is closing. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      g_task_get_cancellable (task) != self->open_cancellable)
+    return;
   if (project == NULL)
     {
       /* A recent project whose folder has gone is forgotten, not offered again. */
       if (job->mode == OPEN_EXISTING && !g_file_test (job->dir, G_FILE_TEST_IS_DIR))
         _bt_window_remove_recent (self, job->dir);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        bt_dialogs_show_error (GTK_WINDOW (self),
-                               job->mode == OPEN_CREATE ? _("Could not create the project")
-                               : job->mode == OPEN_SAMPLE ? _("Could not open the sample project")
-                               : _("Could not open the project"),
-                               error);
+      bt_dialogs_show_error (GTK_WINDOW (self),
+                             job->mode == OPEN_CREATE ? _("Could not create the project")
+                             : job->mode == OPEN_SAMPLE ? _("Could not open the sample project")
+                             : _("Could not open the project"),
+                             error);
       return;
     }
-  /* A later request replaced this one, or the window is closing. */
-  if (g_task_get_cancellable (task) != self->open_cancellable ||
-      g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    return;
 
   bt_window_set_project (self, project);
   _bt_window_add_recent (self, bt_project_get_dir (project));

@@ -35,7 +35,7 @@ settings_new_if_installed (void)
     schema = g_settings_schema_source_lookup (source, BT_SCHEMA_ID, TRUE);
   if (schema == NULL)
     {
-      g_warning ("GSettings schema %s is not installed; the window size will not be remembered",
+      g_warning ("GSettings schema %s is not installed; window size and recent projects will not be remembered",
                  BT_SCHEMA_ID);
       return NULL;
     }
