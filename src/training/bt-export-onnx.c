@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "training/bt-export-onnx.h"
+#include "training/bt-transfer.h"
 #include "engine/bt-onnx.h"
 
 #include <glib/gi18n-lib.h>
@@ -18,7 +19,8 @@ file_sha256 (const char *path, GError **error)
                                       g_mapped_file_get_length (f));
 }
 
-/* The backbone a transfer model names: given, beside the model, or in $BOTTEGA_BACKBONE_DIR. */
+/* The backbone a transfer model names: given, on the backbone search path (bt-transfer.h), or
+ * beside the model file. */
 static char *
 find_backbone (const BtModel *model, const char *model_path, const char *given, GError **error)
 {
@@ -27,12 +29,12 @@ find_backbone (const BtModel *model, const char *model_path, const char *given, 
     g_ptr_array_add (tried, g_strdup (given));
   else if (model->backbone_name != NULL)
     {
+      char *found = bt_backbone_find (model->backbone_name, NULL);
+      if (found != NULL)
+        g_ptr_array_add (tried, found);
       g_autofree char *base = g_path_get_basename (model->backbone_name);
       g_autofree char *dir = g_path_get_dirname (model_path);
       g_ptr_array_add (tried, g_build_filename (dir, base, NULL));
-      const char *env = g_getenv ("BOTTEGA_BACKBONE_DIR");
-      if (env != NULL)
-        g_ptr_array_add (tried, g_build_filename (env, base, NULL));
     }
   for (guint i = 0; i < tried->len; i++)
     {

@@ -7,9 +7,9 @@
 G_BEGIN_DECLS
 
 /* Loads model_path and writes out_path (atomically). Transfer models need their TFLite
- * backbone: backbone_path, or NULL to look for the file the model names beside the model and
- * in $BOTTEGA_BACKBONE_DIR; its SHA-256 must match the one recorded in the model. Blocking:
- * call from a worker or use the async variant. */
+ * backbone: backbone_path, or NULL to look for the file the model names on the backbone search
+ * path (bt_backbone_find) and then beside the model; its SHA-256 must match the one recorded in
+ * the model. Blocking: call from a worker or use the async variant. */
 gboolean bt_export_onnx (const char *model_path, const char *backbone_path, const char *out_path,
                          GError **error);
 void     bt_export_onnx_async  (const char *model_path, const char *backbone_path, const char *out_path,

@@ -2,11 +2,14 @@
  * PyTorch folder, dataset tree, usage errors) and the backbone lookup and check of
  * bt_export_onnx for transfer models. */
 #include "training/bt-export-onnx.h"
+#include "training/bt-transfer.h"
+#include "engine/bt-net-walk.h"
 #include "engine/bt-tflite.h"
 #include "bt-export-test-util.h"
 
 #include <sys/wait.h>
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 static int
@@ -105,6 +108,15 @@ test_transfer_backbone_lookup (void)
   g_assert_cmpint (bt_tflite_find_embedding_cut (model, &dim, &error), >=, 0);
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 0, 2, 0.2f, 1, &error);
   g_assert_no_error (error);
+  /* a head whose outputs differ visibly between photos */
+  float *params = bt_net_params (head, NULL);
+  for (guint i = 0; i < bt_net_n_layers (head); i++)
+    {
+      BtNetLayerInfo l;
+      bt_net_get_layer (head, i, &l);
+      for (gsize k = 0; k < l.weight_len; k++)
+        params[l.weight_offset + k] *= 4.0f;
+    }
   BtPreprocess prep;
   bt_preprocess_init_default (&prep, 128, 128, 3);
   const char *names[] = { "yes", "no", NULL };
@@ -139,6 +151,43 @@ test_transfer_backbone_lookup (void)
   g_assert_true (bt_export_onnx (mpath, NULL, out, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
+
+  /* the file predicts what Bottega's own transfer prediction (bt_transfer_predict_image:
+   * preprocessing, backbone, head) says on real photos */
+  g_autoptr(BtModel) loaded = bt_model_load (mpath, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtBackbone) backbone = bt_backbone_load_path (bb, &error);
+  g_assert_no_error (error);
+  BtPreprocess bprep;
+  bt_backbone_get_preprocess (backbone, BT_DS_RESIZE_SQUASH, &bprep);
+  const char *photos[] = { "cat.bmp", "owl.jpg", "sunflower.bmp" };
+  gsize plane = (gsize) bprep.width * bprep.height * 3;
+  g_autofree float *x = g_new (float, plane * 3);
+  float probs[3 * 2];
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *path = g_build_filename (shared, "images", photos[i], NULL);
+      g_autoptr(BtImage) img = bt_image_decode_file (path, 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_autofree float *pr = bt_transfer_predict_image (loaded, img, &error);
+      g_assert_no_error (error);
+      memcpy (probs + 2 * i, pr, sizeof (float) * 2);
+      g_autoptr(BtImage) small = bt_image_resize (img, bprep.width, bprep.height, BT_DS_RESIZE_SQUASH);
+      bt_image_to_chw_float (small->pixels, bprep.width, bprep.height, 3, bprep.scale, bprep.mean, bprep.std,
+                             x + plane * i);
+    }
+  g_autofree char *check = g_build_filename (dir, "check", NULL);
+  g_assert_cmpint (g_mkdir (check, 0755), ==, 0);
+  g_autofree char *model_copy = g_build_filename (check, "model.onnx", NULL);
+  g_assert_cmpint (g_rename (out, model_copy), ==, 0);
+  bt_test_write_floats (check, "input.bin", x, plane * 3);
+  bt_test_write_floats (check, "expected.bin", probs, 6);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[3,3,%d,%d],\"labels\":[\"yes\",\"no\"]}",
+                                           bprep.height, bprep.width);
+  g_autofree char *spec_path = g_build_filename (check, "spec.json", NULL);
+  g_file_set_contents (spec_path, spec, -1, &error);
+  g_assert_no_error (error);
+  bt_test_run_python ("check-onnx.py", (const char *[]) { check, NULL });
   bt_test_rm_rf (dir);
 }
 
