@@ -63,7 +63,8 @@ open_project_thread (GTask        *task,
             int saved_errno = errno;
             project = NULL;
             g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                         _("Could not create the folder “%s”: %s"), job->dir, g_strerror (saved_errno));
+                         _("Could not create the folder “%s”: %s"),
+                         job->dir, g_strerror (saved_errno));
           }
         else
           project = bt_sample_create_shapes (job->dir, SAMPLE_IMAGES_PER_CLASS, SAMPLE_IMAGE_SIZE,
@@ -225,7 +226,8 @@ check_saved_thread (GTask        *task,
    * itself vanishing or turning read-only under us. */
   if (!g_file_test (ini, G_FILE_TEST_IS_REGULAR))
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                             _("The project folder “%s” is gone or no longer holds the project."), dir);
+                             _("The project folder “%s” is gone or no longer holds the project."),
+                             dir);
   else if (g_access (dir, W_OK) != 0 || g_access (ini, W_OK) != 0)
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                              _("The project folder “%s” can no longer be written to."), dir);
