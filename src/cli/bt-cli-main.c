@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/bt-cli-export.h"
 #include "training/bt-training.h"
 
 int
@@ -21,6 +22,8 @@ main (int argc, char **argv)
       printf ("bottega-cli %s\n", PACKAGE_VERSION);
       return 0;
     }
+  if (argc > 1 && strcmp (argv[1], "export") == 0)
+    return bt_cli_export (argc - 1, argv + 1);
   fprintf (stderr, _("Usage: %s COMMAND [ARGS…]\n"), g_get_prgname () ? g_get_prgname () : "bottega-cli");
   return 2;
 }

@@ -145,9 +145,17 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep)
   bt_json_append_float (j, (float) st->label_smoothing);
   g_string_append (j, ",\"dropout\":");
   bt_json_append_float (j, bt_net_dropout (net));
-  g_string_append_printf (j, ",\"augment_flip\":%s,\"class_weights\":%s,\"seed\":%" G_GUINT64_FORMAT "},\n  ",
-                          st->augment_flip ? "true" : "false", st->class_weights ? "true" : "false",
-                          st->seed % G_GUINT64_CONSTANT (4294967296));
+  g_string_append_printf (j, ",\"augment_flip\":%s,\"augment_crop\":%s,\"augment_rotate\":%s,"
+                          "\"augment_color\":%s,\"class_weights\":%s,\"early_stopping_patience\":%d,"
+                          "\"early_stopping_monitor\":",
+                          st->augment_flip ? "true" : "false", st->augment_crop ? "true" : "false",
+                          st->augment_rotate ? "true" : "false", st->augment_color ? "true" : "false",
+                          st->class_weights ? "true" : "false", MAX (st->early_stopping_patience, 0));
+  bt_json_append_string (j, g_strcmp0 (st->early_stopping_monitor, "val_acc") == 0 ? "val_acc" : "val_loss");
+  g_string_append (j, ",\"early_stopping_min_delta\":");
+  bt_json_append_float (j, (float) MAX (st->early_stopping_min_delta, 0.0));
+  g_string_append_printf (j, ",\"restore_best\":%s,\"seed\":%" G_GUINT64_FORMAT "},\n  ",
+                          st->restore_best ? "true" : "false", st->seed % G_GUINT64_CONSTANT (4294967296));
   json_key (j, "layers");
   g_string_append (j, "[\n");
   static const char *acts[] = { "none", "relu", "relu6" };
@@ -188,6 +196,11 @@ static const char readme_template[] =
   "    torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --nproc_per_node=8 train.py\n\n"
   "Options: `--epochs N`, `--batch-size N` (per process), `--lr X`, `--cpu`, `--output FILE`.\n"
   "Without a GPU the processes talk over gloo, with GPUs over NCCL.\n\n"
+  "Debian 12's PyTorch 1.13 under Python 3.11 has a torchrun bug: it stops at once with\n"
+  "`AttributeError: 'NoneType' object has no attribute 'get'`. Use a newer PyTorch, or start\n"
+  "the processes yourself with the variables torchrun would set, e.g. for two processes:\n\n"
+  "    export MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2\n"
+  "    RANK=1 LOCAL_RANK=1 python3 train.py & RANK=0 LOCAL_RANK=0 python3 train.py\n\n"
   "When training ends, process 0 writes `trained.bottega-model`. Open it in Bottega's Test page\n"
   "(or `bottega-cli predict`); it holds the class names and the preprocessing recipe.\n\n"
   "Files: `config.json` (architecture, settings, preprocessing), `labels.csv` (path,class,split;\n"

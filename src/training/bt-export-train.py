@@ -183,10 +183,14 @@ class BottegaNet(nn.Module):
 
 # ---- Data ----
 
-def load_image(path, cfg):
+def load_pixels(path, cfg):
+    """The image resized as the project says, as uint8 H×W×C (Bottega's resize modes)."""
     w, h, c = cfg["input"]["width"], cfg["input"]["height"], cfg["input"]["channels"]
     img = Image.open(path)
-    img = img.convert("RGBA").convert("RGB") if img.mode in ("RGBA", "LA", "P") else img
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
     img = img.convert("L" if c == 1 else "RGB")
     mode = cfg["input"]["resize"]
     iw, ih = img.size
@@ -205,17 +209,56 @@ def load_image(path, cfg):
         img = canvas
     else:
         img = img.resize((w, h), Image.BOX if (w < iw or h < ih) else Image.BILINEAR)
-    a = np.asarray(img, dtype=np.float32).reshape(h, w, c).transpose(2, 0, 1)
+    return np.asarray(img, dtype=np.uint8).reshape(h, w, c)
+
+
+def normalize(pixels, cfg):
+    """uint8 H×W×C → float32 C×H×W: x = (pixel × scale − mean) / std per channel."""
+    c = pixels.shape[2]
     p = cfg["preprocessing"]
     mean = np.array(p["mean"][:c], np.float32).reshape(c, 1, 1)
     std = np.array(p["std"][:c], np.float32).reshape(c, 1, 1)
-    return (a * p["scale"] - mean) / std
+    return (pixels.astype(np.float32).transpose(2, 0, 1) * p["scale"] - mean) / std
+
+
+def augment(pixels, s, rng):
+    """Bottega's augmentations: mirror, shift by up to 1/8 of the side, rotate by up to ±15°,
+    contrast 0.8–1.2 and brightness ±20 %."""
+    h, w, c = pixels.shape
+    flip = s["augment_flip"] and rng.random() < 0.5
+    pad = max(1, min(w, h) // 8)
+    sx = rng.integers(-pad, pad + 1) if s["augment_crop"] else 0
+    sy = rng.integers(-pad, pad + 1) if s["augment_crop"] else 0
+    angle = (rng.random() * 2 - 1) * math.pi / 12 if s["augment_rotate"] else 0.0
+    if flip or sx or sy or angle:
+        cs, sn = math.cos(angle), math.sin(angle)
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        # output (x, y) → source (px, py): shift back, rotate, mirror
+        a, b = cs, sn
+        d, e = -sn, cs
+        off_x = -a * (cx + sx) - b * (cy + sy) + cx
+        off_y = -d * (cx + sx) - e * (cy + sy) + cy
+        if flip:
+            a, b, off_x = -a, -b, (w - 1) - off_x
+        img = Image.fromarray(pixels.squeeze(2) if c == 1 else pixels)
+        # PIL samples at pixel centres: shift by half a pixel on both sides of the map
+        coeffs = (a, b, off_x + 0.5 * (1 - a - b), d, e, off_y + 0.5 * (1 - d - e))
+        img = img.transform((w, h), Image.AFFINE, coeffs,
+                            resample=Image.BILINEAR if angle else Image.NEAREST, fillcolor=0)
+        pixels = np.asarray(img, dtype=np.uint8).reshape(h, w, c)
+    if s["augment_color"]:
+        contrast = 0.8 + 0.4 * rng.random()
+        brightness = (rng.random() * 2 - 1) * 0.2 * 255
+        v = (pixels.astype(np.float32) - 127.5) * contrast + 127.5 + brightness
+        pixels = np.clip(v + 0.5, 0, 255).astype(np.uint8)
+    return pixels
 
 
 class ImageSet(torch.utils.data.Dataset):
-    def __init__(self, rows, cfg, augment):
-        self.rows, self.cfg, self.augment = rows, cfg, augment
+    def __init__(self, rows, cfg, train):
+        self.rows, self.cfg, self.train = rows, cfg, train
         self.cache = {}
+        self.rng = np.random.default_rng(cfg["settings"]["seed"] + int(os.environ.get("RANK", "0")))
 
     def __len__(self):
         return len(self.rows)
@@ -223,11 +266,11 @@ class ImageSet(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path, label = self.rows[i]
         if i not in self.cache:
-            self.cache[i] = load_image(path, self.cfg)
-        x = torch.from_numpy(self.cache[i])
-        if self.augment and self.cfg["settings"]["augment_flip"] and torch.rand(1).item() < 0.5:
-            x = torch.flip(x, dims=[2])
-        return x, label
+            self.cache[i] = load_pixels(path, self.cfg)
+        px = self.cache[i]
+        if self.train:
+            px = augment(px, self.cfg["settings"], self.rng)
+        return torch.from_numpy(normalize(px, self.cfg)), label
 
 
 def read_rows(cfg, labels_csv):
@@ -285,7 +328,7 @@ def main():
     rows = read_rows(cfg, os.path.join(HERE, "labels.csv"))
     if not rows["train"]:
         sys.exit("labels.csv has no training images")
-    train_set = ImageSet(rows["train"], cfg, augment=True)
+    train_set = ImageSet(rows["train"], cfg, train=True)
     sampler = torch.utils.data.distributed.DistributedSampler(train_set, num_replicas=world, rank=rank,
                                                               shuffle=True, seed=s["seed"]) if world > 1 else None
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
@@ -315,6 +358,9 @@ def main():
         weight = torch.tensor(len(rows["train"]) / (len(counts) * np.maximum(counts, 1)), device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=s["label_smoothing"])
 
+    monitor = s["early_stopping_monitor"]
+    best, best_epoch, best_state, bad = None, 0, None, 0
+    val_set = ImageSet(rows["val"], cfg, train=False) if rows["val"] else None
     for epoch in range(1, epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -333,11 +379,32 @@ def main():
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
         msg = f"epoch {epoch}/{epochs}: loss {loss_sum / max(seen, 1):.4f} acc {correct / max(seen, 1):.3f}"
-        if rank == 0 and rows["val"]:
-            acc = evaluate(model, rows["val"], cfg, device, batch_size)
-            msg += f" val_acc {acc:.3f}"
+        stop = 0
+        if rank == 0 and val_set is not None:
+            val_loss, val_acc = evaluate(model, val_set, device, batch_size, loss_fn)
+            msg += f" val_loss {val_loss:.4f} val_acc {val_acc:.3f}"
+            score = val_acc if monitor == "val_acc" else -val_loss
+            if best is None or score > best + s["early_stopping_min_delta"]:
+                best, best_epoch, bad = score, epoch, 0
+                if s["restore_best"]:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad += 1
+                if s["early_stopping_patience"] > 0 and bad >= s["early_stopping_patience"]:
+                    stop = 1
         if rank == 0:
             print(msg + f" ({time.time() - t0:.1f} s, {world} process(es), {device})", flush=True)
+        if world > 1:
+            flag = torch.tensor([stop], device=device)
+            dist.broadcast(flag, 0)
+            stop = int(flag.item())
+        if stop:
+            if rank == 0:
+                print(f"early stopping: no improvement of {monitor} for {bad} epochs", flush=True)
+            break
+    if rank == 0 and best_state is not None and best_epoch != epoch:
+        model.load_state_dict(best_state)
+        print(f"restored the weights of epoch {best_epoch}, the best {monitor}", flush=True)
 
     if rank == 0:
         model.eval()
@@ -357,17 +424,17 @@ def main():
         dist.destroy_process_group()
 
 
-def evaluate(model, rows, cfg, device, batch_size):
+def evaluate(model, dataset, device, batch_size, loss_fn):
     model.eval()
-    correct = 0
+    correct, loss_sum = 0, 0.0
     with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i:i + batch_size]
-            x = torch.from_numpy(np.stack([load_image(p, cfg) for p, _ in chunk])).to(device)
-            y = torch.tensor([l for _, l in chunk], device=device)
-            correct += (model(x).argmax(1) == y).sum().item()
+        for x, y in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss_sum += loss_fn(logits, y).item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
     model.train()
-    return correct / max(len(rows), 1)
+    return loss_sum / max(len(dataset), 1), correct / max(len(dataset), 1)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,16 @@ make_sample (const char *dir, const char *preset, int epochs)
   s.optimizer = g_strdup ("adam");
   s.learning_rate = 0.003;
   s.augment_flip = TRUE;
+  /* every setting the script honours, on */
+  s.augment_crop = s.augment_rotate = s.augment_color = TRUE;
+  s.class_weights = TRUE;
+  s.label_smoothing = 0.1;
+  s.early_stopping_patience = 1;
+  g_free (s.early_stopping_monitor);
+  s.early_stopping_monitor = g_strdup ("val_acc");
+  s.restore_best = TRUE;
+  g_free (s.schedule);
+  s.schedule = g_strdup ("cosine");
   bt_project_update_settings (p, &s, &error);
   g_assert_no_error (error);
   bt_project_settings_clear (&s);
@@ -60,7 +70,7 @@ sample_inputs (BtProject *p, const BtPreprocess *prep, int n)
 }
 
 static void
-train_and_compare (const char *preset, const char *mode)
+train_and_compare (const char *preset, const char *mode, const char *epochs)
 {
   g_autofree char *dir = bt_test_mkdtemp ();
   g_autofree char *proj_dir = g_build_filename (dir, "project", NULL);
@@ -89,7 +99,7 @@ train_and_compare (const char *preset, const char *mode)
   g_autofree char *trained_path = g_build_filename (out, "trained.bottega-model", NULL);
   g_autofree char *x_path = g_build_filename (out, "x.f32", NULL);
   g_autofree char *p_path = g_build_filename (out, "p.f32", NULL);
-  if (!bt_test_run_python ("run-train.py", (const char *[]) { mode, out, "--epochs", "1", "--output", trained_path,
+  if (!bt_test_run_python ("run-train.py", (const char *[]) { mode, out, "--epochs", epochs, "--output", trained_path,
                                                                 "--predict", x_path, "--predict-output", p_path, NULL }))
     {
       bt_test_rm_rf (dir);
@@ -134,13 +144,13 @@ train_and_compare (const char *preset, const char *mode)
 static void
 test_single (void)
 {
-  train_and_compare ("deeper-cnn", "single");
+  train_and_compare ("deeper-cnn", "single", "2");
 }
 
 static void
 test_torchrun (void)
 {
-  train_and_compare ("mini-resnet", "torchrun2");
+  train_and_compare ("mini-resnet", "torchrun2", "1");
 }
 
 static void
