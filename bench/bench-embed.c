@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dataset/bt-dataset.h"
 #include "engine/bt-tflite.h"
@@ -64,21 +65,44 @@ worker (gpointer data)
   return NULL;
 }
 
+/* CPU seconds of the whole process: on a shared, overloaded machine this is steadier than
+ * wall time, and cores / (CPU s per image) is the rate the same work reaches on idle cores. */
 static double
-run_pool (Job *job, int threads)
+cpu_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+run_pool (Job *job, int threads, double *cpu_ms)
 {
   GThread *th[64];
+  double c0 = cpu_seconds ();
   gint64 t0 = g_get_monotonic_time ();
   job->next = 0;
   for (int t = 0; t < threads; t++)
     th[t] = g_thread_new ("embed", worker, job);
   for (int t = 0; t < threads; t++)
     g_thread_join (th[t]);
+  *cpu_ms = (cpu_seconds () - c0) * 1000.0 / job->n_images;
   return job->n_images / ((g_get_monotonic_time () - t0) / 1e6);
 }
 
+static const char *
+loadavg (void)
+{
+  static char buf[64];
+  g_autofree char *s = NULL;
+  if (!g_file_get_contents ("/proc/loadavg", &s, NULL, NULL))
+    return "?\n";
+  g_strlcpy (buf, s, sizeof buf);
+  return buf;
+}
+
 static double
-torch_rate (int threads, int n)
+torch_rate (int threads, int n, double *cpu_ms)
 {
   g_autofree char *script = g_build_filename (g_getenv ("BOTTEGA_SOURCE_ROOT") ? g_getenv ("BOTTEGA_SOURCE_ROOT") : SOURCE_ROOT,
                                               "bench", "torch_mobilenet.py", NULL);
@@ -90,7 +114,13 @@ torch_rate (int threads, int n)
       || !g_spawn_check_wait_status (status, NULL) || out == NULL)
     return -1;
   if (g_str_has_prefix (out, "images/s "))
-    return g_ascii_strtod (out + 9, NULL);
+    {
+      char *end;
+      double r = g_ascii_strtod (out + 9, &end);
+      const char *cpu = strstr (end, "cpu_ms ");
+      *cpu_ms = cpu ? g_ascii_strtod (cpu + 7, NULL) : -1;
+      return r;
+    }
   printf ("torchvision: %s", out);
   return -1;
 }
@@ -108,7 +138,7 @@ main (int argc, char **argv)
   g_autofree float *x = NULL;
   Job job = { 0 };
   int h, w, c;
-  double raw, with_decode, single, torch;
+  double raw, with_decode, single, torch, raw_cpu, dec_cpu, torch_cpu = -1;
   gsize n;
 
   for (int i = 1; i + 1 < argc; i += 2)
@@ -163,20 +193,29 @@ main (int argc, char **argv)
   bt_engine_set_threads (1);
   job.n_images = n_images;
   job.input = x;
-  raw = run_pool (&job, threads);
+  raw = run_pool (&job, threads, &raw_cpu);
   job.input = NULL;
   job.image_path = image_path;
-  with_decode = run_pool (&job, threads);
-  torch = torch_rate (threads, MAX (n_images / 4, 8));
+  with_decode = run_pool (&job, threads, &dec_cpu);
+  torch = torch_rate (threads, MAX (n_images / 4, 8), &torch_cpu);
 
-  printf ("MobileNet V2 1.0/224 embedding (%d-d), %d threads, %d images\n", job.dim, threads, n_images);
-  printf ("  bottega, one image, BLAS on %d threads:  %7.2f images/s (%.1f ms/image)\n", threads, single, 1000.0 / single);
-  printf ("  bottega, %d workers, no decode:          %7.2f images/s\n", threads, raw);
-  printf ("  bottega, %d workers, with JPEG decode:   %7.2f images/s (%s, %dx%d)\n", threads, with_decode,
+  printf ("MobileNet V2 1.0/224 embedding (%d-d), %d threads, %d images; load average now %s", job.dim,
+          threads, n_images, loadavg ());
+  printf ("  bottega, one image, BLAS on %d threads:   %7.2f images/s wall (%.1f ms/image)\n", threads, single, 1000.0 / single);
+  printf ("  bottega, %d workers, no decode:           %7.2f images/s wall, %6.1f CPU ms/image → %6.1f images/s on %d idle cores\n",
+          threads, raw, raw_cpu, threads * 1000.0 / raw_cpu, threads);
+  printf ("  bottega, %d workers, with JPEG decode:    %7.2f images/s wall, %6.1f CPU ms/image → %6.1f images/s on %d idle cores (%s, %dx%d)\n",
+          threads, with_decode, dec_cpu, threads * 1000.0 / dec_cpu, threads,
           strrchr (image_path, '/') ? strrchr (image_path, '/') + 1 : image_path, img->width, img->height);
   if (torch > 0)
-    printf ("  torchvision mobilenet_v2 features, torch.set_num_threads(%d): %7.2f images/s\n"
-            "  ratio bottega (no decode) / torchvision: %.2fx\n", threads, torch, raw / torch);
+    {
+      printf ("  torchvision mobilenet_v2 features, torch.set_num_threads(%d): %7.2f images/s wall, %6.1f CPU ms/image\n",
+              threads, torch, torch_cpu);
+      printf ("  ratio bottega / torchvision (no decode): %.2fx wall", raw / torch);
+      if (torch_cpu > 0)
+        printf (", %.2fx CPU time", torch_cpu / raw_cpu);
+      printf ("\n");
+    }
   else
     printf ("  torchvision: not available\n");
   if (job.mismatches > 0)

@@ -5,13 +5,13 @@
 # drawn fresh and your own settings are not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-_build}
+build=$(realpath "${1:-_build}")
 out=${2:-docs/screenshot.png}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" GSETTINGS_BACKEND=memory \
-GSETTINGS_SCHEMA_DIR="$PWD/$build/data" GSK_RENDERER=cairo \
+GSETTINGS_SCHEMA_DIR="$build/data" GSK_RENDERER=cairo \
   xvfb-run -a -s "-screen 0 1100x720x24" bash -c '
     "$1/src/app/bottega" --sample &
     app=$!

@@ -334,9 +334,10 @@ bt_onnx_graph_to_model (BtOnnxGraph *graph, const char * const *meta_keys,
 
 /* ---- JSON for metadata_props ---- */
 
-static void
-json_string (GString *out, const char *s)
+void
+bt_json_append_string (GString *out, const char *s)
 {
+  g_return_if_fail (out != NULL && s != NULL);
   g_string_append_c (out, '"');
   for (const guchar *p = (const guchar *) s; *p; p++)
     {
@@ -357,9 +358,10 @@ json_string (GString *out, const char *s)
   g_string_append_c (out, '"');
 }
 
-static void
-json_float (GString *out, float v)
+void
+bt_json_append_float (GString *out, float v)
 {
+  g_return_if_fail (out != NULL);
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   /* %.9g round-trips a float; g_ascii_ keeps the decimal point a point in every locale */
   g_ascii_formatd (buf, sizeof buf, "%.9g", (double) v);
@@ -375,7 +377,7 @@ bt_onnx_labels_json (const char * const *class_names)
     {
       if (i > 0)
         g_string_append_c (out, ',');
-      json_string (out, class_names[i]);
+      bt_json_append_string (out, class_names[i]);
     }
   g_string_append_c (out, ']');
   return g_string_free (out, FALSE);
@@ -388,10 +390,10 @@ bt_onnx_preprocessing_json (const BtPreprocess *prep)
   GString *out = g_string_new (NULL);
   g_string_append_printf (out, "{\"width\":%d,\"height\":%d,\"channels\":%d,\"resize\":",
                           prep->width, prep->height, prep->channels);
-  json_string (out, prep->resize == BT_RESIZE_CENTER_CROP ? "center-crop"
+  bt_json_append_string (out, prep->resize == BT_RESIZE_CENTER_CROP ? "center-crop"
                    : prep->resize == BT_RESIZE_PAD ? "pad" : "squash");
   g_string_append (out, ",\"scale\":");
-  json_float (out, prep->scale);
+  bt_json_append_float (out, prep->scale);
   const float *arrays[2] = { prep->mean, prep->std };
   const char *keys[2] = { ",\"mean\":[", ",\"std\":[" };
   for (int a = 0; a < 2; a++)
@@ -401,7 +403,7 @@ bt_onnx_preprocessing_json (const BtPreprocess *prep)
         {
           if (c > 0)
             g_string_append_c (out, ',');
-          json_float (out, arrays[a][c]);
+          bt_json_append_float (out, arrays[a][c]);
         }
       g_string_append_c (out, ']');
     }
@@ -562,6 +564,13 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
         return NULL;
       int bh, bw, bc, dim = 0;
       bt_tflite_input_shape (bb, &bh, &bw, &bc);
+      if (prep->width != bw || prep->height != bh || prep->channels != bc)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The preprocessing recipe (%d×%d×%d) does not match the backbone's input (%d×%d×%d)",
+                       prep->width, prep->height, prep->channels, bw, bh, bc);
+          return NULL;
+        }
       bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, bc, bh, bw }, 4);
       input = export_backbone (g, bb, &dim, error);
       if (input == NULL)
@@ -576,6 +585,13 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
     }
   else
     {
+      if (prep->width != w || prep->height != h || prep->channels != c)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The preprocessing recipe (%d×%d×%d) does not match the network's input (%d×%d×%d)",
+                       prep->width, prep->height, prep->channels, w, h, c);
+          return NULL;
+        }
       bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, c, h, w }, 4);
       input = g_strdup ("image");
     }

@@ -48,6 +48,10 @@ GBytes *bt_onnx_graph_to_model (BtOnnxGraph *graph, const char * const *meta_key
                                 const char * const *meta_values, GError **error);
 
 /* ---- Export ---- */
+/* JSON helpers: a quoted, escaped UTF-8 string; a float that round-trips ("%.9g", "." decimal). */
+void  bt_json_append_string (GString *out, const char *s);
+void  bt_json_append_float  (GString *out, float v);
+
 /* The JSON strings stored under metadata_props "labels" and "preprocessing". */
 char *bt_onnx_labels_json        (const char * const *class_names);
 char *bt_onnx_preprocessing_json (const BtPreprocess *prep);

@@ -368,7 +368,22 @@ test_window_project (void)
   window_destroy (window);
   g_clear_object (&project);
 
-  /* Opening the folder, as File ▸ Open and the command line do, runs on a worker. */
+  /* `bottega FOLDER` is GApplication::open; the folder opens on a worker. */
+  {
+    g_autoptr(GFile) folder = g_file_new_for_path (dir);
+    GFile *files[] = { folder };
+
+    g_assert_null (gtk_application_get_active_window (GTK_APPLICATION (app)));
+    g_application_open (G_APPLICATION (app), files, 1, "");
+    window = BT_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+    g_assert_nonnull (window);
+    g_assert_null (bt_window_get_project (window));
+    wait_for (has_project, window);
+    g_assert_cmpstr (bt_project_get_dir (bt_window_get_project (window)), ==, dir);
+    window_destroy (window);
+  }
+
+  /* File ▸ Open takes the same path. */
   window = window_new ();
   {
     g_autoptr(GFile) folder = g_file_new_for_path (dir);
@@ -377,6 +392,29 @@ test_window_project (void)
   g_assert_null (bt_window_get_project (window));
   wait_for (has_project, window);
   g_assert_cmpstr (bt_project_get_name (bt_window_get_project (window)), ==, "Birds");
+
+  /* It is now the first recent project, offered on the welcome view. */
+  {
+    g_autoptr(GSettings) settings = g_settings_new ("io.github.bottega.Bottega");
+    g_auto(GStrv) recent = g_settings_get_strv (settings, "recent-projects");
+    GtkListBoxRow *row;
+
+    g_assert_nonnull (recent[0]);
+    g_assert_cmpstr (recent[0], ==, dir);
+    bt_window_set_project (window, NULL);
+    g_assert_true (gtk_widget_get_visible (window->recent_box));
+    row = gtk_list_box_get_row_at_index (window->recent_list, 0);
+    g_assert_nonnull (row);
+    g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (row)), !=, NULL);
+    g_signal_emit_by_name (window->recent_list, "row-activated", row);
+    wait_for (has_project, window);
+    g_assert_cmpstr (bt_project_get_dir (bt_window_get_project (window)), ==, dir);
+
+    /* Opening it again does not list it twice. */
+    g_strfreev (recent);
+    recent = g_settings_get_strv (settings, "recent-projects");
+    g_assert_cmpuint (g_strv_length (recent), ==, 1);
+  }
 
   /* Save when the folder has gone is an error, not a false "saved". */
   {
@@ -435,6 +473,25 @@ test_window_open_error (void)
   g_assert_null (bt_window_get_project (window));
   g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "welcome");
   gtk_window_destroy (dialog);
+
+  /* A recent project whose folder has gone disappears from the list after one try. */
+  {
+    g_autoptr(GSettings) settings = g_settings_new ("io.github.bottega.Bottega");
+    g_autofree char *gone = g_build_filename (tmp, "gone", NULL);
+    const char *recent[] = { gone, tmp, NULL };
+    g_autoptr(GFile) gone_file = g_file_new_for_path (gone);
+    g_auto(GStrv) left = NULL;
+
+    g_settings_set_strv (settings, "recent-projects", recent);
+    g_assert_nonnull (gtk_list_box_get_row_at_index (window->recent_list, 1));
+    bt_window_open_folder (window, gone_file);
+    wait_for (error_dialog_shown, window);
+    gtk_window_destroy (error_dialog ());
+    left = g_settings_get_strv (settings, "recent-projects");
+    g_assert_cmpuint (g_strv_length (left), ==, 1);
+    g_assert_cmpstr (left[0], ==, tmp);
+    g_assert_null (gtk_list_box_get_row_at_index (window->recent_list, 1));
+  }
 
   window_destroy (window);
   bt_rm_rf (tmp);

@@ -126,13 +126,15 @@ test_preset (gconstpointer data)
 }
 
 static void
-test_transfer (void)
+test_transfer (gconstpointer data)
 {
+  const char *file = data;
   const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
-  g_autofree char *bb_path = shared ? g_build_filename (shared, "models", "mobilenet_v1_0.25_128_quant.tflite", NULL) : NULL;
+  g_autofree char *bb_path = shared ? g_build_filename (shared, "models", file, NULL) : NULL;
   if (bb_path == NULL || !g_file_test (bb_path, G_FILE_TEST_EXISTS))
     {
-      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
+      g_autofree char *msg = g_strdup_printf ("BOTTEGA_SHARED_DIR/models/%s is absent", file);
+      g_test_skip (msg);
       return;
     }
   g_autoptr(GError) error = NULL;
@@ -205,6 +207,11 @@ test_bad_input (void)
   g_assert_no_error (error);
   BtPreprocess prep;
   bt_preprocess_init_default (&prep, 8, 8, 1);
+  BtPreprocess wrong = prep;
+  wrong.width = 9;
+  g_assert_null (bt_onnx_export_net (net, class_names, &wrong, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
   const char *too_few[] = { "a", "b", NULL };
   g_assert_null (bt_onnx_export_net (net, too_few, &prep, NULL, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
@@ -246,7 +253,11 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/onnx-export/preset/%s", bt_preset_to_id (cases[i].preset));
       g_test_add_data_func (path, &cases[i], test_preset);
     }
-  g_test_add_func ("/onnx-export/transfer-with-backbone", test_transfer);
+  /* MobileNet V1 (plain chain) and V2 (residual adds, the preset's default backbone) */
+  g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v1",
+                        "mobilenet_v1_0.25_128_quant.tflite", test_transfer);
+  g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v2",
+                        "mobilenet_v2_1.0_224_quant.tflite", test_transfer);
   g_test_add_func ("/onnx-export/bad-input", test_bad_input);
   return g_test_run ();
 }
