@@ -20,7 +20,12 @@ bt_train_page_dispose (GObject *object)
 {
   BtTrainPage *self = BT_TRAIN_PAGE (object);
 
+  GtkWidget *child;
+
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_TRAIN_PAGE);
+  /* The template's unnamed children are not unparented by dispose_template. */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
   g_clear_object (&self->project);
 
   G_OBJECT_CLASS (bt_train_page_parent_class)->dispose (object);

@@ -31,14 +31,17 @@ typedef enum {
   BT_SKIP_UNREADABLE,
   BT_SKIP_DUPLICATE,
   BT_SKIP_SPECIAL,       /* FIFO, device, socket, symlink loop */
+  BT_SKIP_NO_CLASS,      /* a file beside the class folders (folder-of-classes mode) */
 } BtSkipReason;
 const char *bt_skip_reason_to_string (BtSkipReason reason); /* untranslated English, short */
+const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for the UI */
 
 /* ---- Decoding (thread-safe; never BLAS) ---- */
 typedef struct {
   int     width, height, channels;  /* channels 1 or 3 after conversion */
   guint8 *pixels;                   /* HWC, row-major, g_free */
 } BtImage;
+BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
 void     bt_image_free (BtImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
 
@@ -58,7 +61,14 @@ gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *
  * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
  * when growing. Output: out_w × out_h × channels uint8 HWC. */
 typedef enum { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CROP, BT_DS_RESIZE_PAD } BtDsResize;
+const char *bt_ds_resize_to_string   (BtDsResize mode);
+gboolean    bt_ds_resize_from_string (const char *s, BtDsResize *out);
+/* pad fills the borders with black (0). Never fails on a valid image. */
 BtImage *bt_image_resize (const BtImage *img, int out_w, int out_h, BtDsResize mode);
+/* decode_file + resize: what the cache, the test pane and the CLI call for one image. */
+BtImage *bt_image_preprocess_file (const char *path, int width, int height, int channels,
+                                   BtDsResize mode, GCancellable *cancellable,
+                                   BtSkipReason *reason, GError **error);
 /* uint8 HWC → float32 CHW: x = (p * scale - mean[c]) / std[c] */
 void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float scale,
                                 const float *mean, const float *std, float *out);
@@ -69,6 +79,7 @@ G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
 /* Properties: path (absolute, filename encoding), display-name, class-name, split,
  * excluded, missing, duplicate, hash (hex of content hash), width, height */
 const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
+const char *bt_item_get_display_name (BtItem *item); /* UTF-8 base name */
 const char *bt_item_get_class_name (BtItem *item);
 BtSplit     bt_item_get_split      (BtItem *item);
 gboolean    bt_item_get_excluded   (BtItem *item);
@@ -105,6 +116,10 @@ typedef struct {
   guint64     seed;
 } BtProjectSettings;
 
+/* Deep copy / free of the strings (a BtProjectSettings you filled yourself needs neither). */
+void bt_project_settings_copy  (BtProjectSettings *dest, const BtProjectSettings *src);
+void bt_project_settings_clear (BtProjectSettings *s);
+
 #define BT_TYPE_PROJECT (bt_project_get_type ())
 G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)
 /* Signals: "changed" (any saved change), "save-failed" (GError*).
@@ -116,6 +131,8 @@ const char *bt_project_get_name       (BtProject *self);
 gboolean    bt_project_set_name       (BtProject *self, const char *name, GError **error);
 GListModel *bt_project_get_classes    (BtProject *self);   /* of BtClassInfo, in order */
 GListModel *bt_project_get_items      (BtProject *self);   /* of BtItem */
+int         bt_project_find_class     (BtProject *self, const char *name);  /* position or -1 */
+BtItem     *bt_project_find_item      (BtProject *self, const char *path);  /* borrowed or NULL */
 const BtProjectSettings *bt_project_get_settings (BtProject *self);
 gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, GError **error);
 
@@ -136,6 +153,7 @@ void        bt_project_refresh_missing (BtProject *self);
 typedef struct { guint *items; int *labels; guint n; } BtSplitView;
 BtSplitView *bt_project_split_view    (BtProject *self, BtSplit split);
 void         bt_split_view_free       (BtSplitView *v);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtSplitView, bt_split_view_free)
 /* The stable split of one content hash, given percentages: same hash → same split forever. */
 BtSplit      bt_split_for_hash        (guint64 hash, int pct_train, int pct_val, int pct_test);
 

@@ -1,0 +1,189 @@
+/* bt-window-actions.c: the window's actions (win.*): new and open project, save, page
+ * switching. Project I/O runs in a GTask thread; the main thread only shows the result. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "bt-dialogs.h"
+#include "bt-window-private.h"
+
+typedef struct {
+  char     *dir;
+  char     *name;    /* NULL: open an existing project */
+} OpenJob;
+
+static void
+open_job_free (gpointer data)
+{
+  OpenJob *job = data;
+
+  g_free (job->dir);
+  g_free (job->name);
+  g_free (job);
+}
+
+static void
+open_project_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  OpenJob *job = task_data;
+  GError *error = NULL;
+  BtProject *project;
+
+#if BT_PROJECT_API_AVAILABLE
+  if (job->name != NULL)
+    project = bt_project_create (job->dir, job->name, &error);
+  else
+    project = bt_project_open (job->dir, &error);
+#else
+  project = NULL;
+  (void) job;
+  g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "%s", "Projects are not available yet");
+#endif
+
+  if (project == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, project, g_object_unref);
+}
+
+static void
+open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtWindow *self = BT_WINDOW (source);
+  GTask *task = G_TASK (result);
+  OpenJob *job = g_task_get_task_data (task);
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(GError) error = NULL;
+
+  project = g_task_propagate_pointer (task, &error);
+  if (project == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        bt_dialogs_show_error (GTK_WINDOW (self),
+                               job->name != NULL ? _("Could not create the project")
+                                                 : _("Could not open the project"),
+                               error);
+      return;
+    }
+  /* A later request replaced this one, or the window is closing. */
+  if (g_task_get_cancellable (task) != self->open_cancellable ||
+      g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    return;
+
+  bt_window_set_project (self, project);
+}
+
+static void
+start_open (BtWindow *self, GFile *folder, gboolean create)
+{
+  g_autoptr(GTask) task = NULL;
+  OpenJob *job;
+
+  if (!g_file_is_native (folder))
+    {
+      g_autoptr(GError) error = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "%s",
+                                             _("Projects must be in a local folder."));
+      bt_dialogs_show_error (GTK_WINDOW (self), _("Could not open the project"), error);
+      return;
+    }
+
+  /* Only the latest request counts. */
+  g_cancellable_cancel (self->open_cancellable);
+  g_clear_object (&self->open_cancellable);
+  self->open_cancellable = g_cancellable_new ();
+
+  job = g_new0 (OpenJob, 1);
+  job->dir = g_file_get_path (folder);
+  if (create)
+    job->name = g_file_get_basename (folder);
+
+  task = g_task_new (self, self->open_cancellable, open_project_done_cb, NULL);
+  g_task_set_source_tag (task, start_open);
+  g_task_set_task_data (task, job, open_job_free);
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_run_in_thread (task, open_project_thread);
+}
+
+void
+bt_window_open_folder (BtWindow *self, GFile *folder)
+{
+  g_return_if_fail (BT_IS_WINDOW (self));
+  g_return_if_fail (G_IS_FILE (folder));
+
+  start_open (self, folder, FALSE);
+}
+
+static void
+choose_new_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtWindow *self = BT_WINDOW (source);
+  g_autoptr(GFile) folder = NULL;
+  g_autoptr(GError) error = NULL;
+
+  folder = bt_dialogs_choose_folder_finish (result, &error);
+  if (folder == NULL)
+    bt_dialogs_show_error (GTK_WINDOW (self), _("Could not create the project"), error);
+  else
+    start_open (self, folder, TRUE);
+}
+
+static void
+choose_open_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtWindow *self = BT_WINDOW (source);
+  g_autoptr(GFile) folder = NULL;
+  g_autoptr(GError) error = NULL;
+
+  folder = bt_dialogs_choose_folder_finish (result, &error);
+  if (folder == NULL)
+    bt_dialogs_show_error (GTK_WINDOW (self), _("Could not open the project"), error);
+  else
+    start_open (self, folder, FALSE);
+}
+
+static void
+new_project_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  bt_dialogs_choose_folder_async (GTK_WINDOW (widget),
+                                  _("Choose a Folder for the New Project"),
+                                  _("_Create"), NULL, choose_new_folder_cb, NULL);
+}
+
+static void
+open_project_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  bt_dialogs_choose_folder_async (GTK_WINDOW (widget),
+                                  _("Open a Project Folder"),
+                                  _("_Open"), NULL, choose_open_folder_cb, NULL);
+}
+
+static void
+save_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtWindow *self = BT_WINDOW (widget);
+
+  /* The project writes every change durably as it happens; what is left to flush is
+   * the application's own state. */
+  if (self->settings != NULL)
+    g_settings_sync ();
+  bt_window_notify (self, _("All changes are saved"));
+}
+
+void
+_bt_window_update_actions (BtWindow *self)
+{
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save", self->project != NULL);
+}
+
+void
+_bt_window_class_actions_init (GtkWidgetClass *widget_class)
+{
+  gtk_widget_class_install_action (widget_class, "win.new-project", NULL, new_project_action);
+  gtk_widget_class_install_action (widget_class, "win.open-project", NULL, open_project_action);
+  gtk_widget_class_install_action (widget_class, "win.save", NULL, save_action);
+  /* State follows the "page" property, so the header buttons show the visible page. */
+  gtk_widget_class_install_property_action (widget_class, "win.page", "page");
+}

@@ -1,0 +1,358 @@
+/* bt-window.c: the main window's widgets and state: the page stack, the welcome view,
+ * the project it shows, in-window notifications and the size saved in GSettings. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "bt-dialogs.h"
+#include "bt-window-private.h"
+
+/* One schema for release and development builds: the saved window state is shared. */
+#define BT_SCHEMA_ID "io.github.bottega.Bottega"
+
+enum {
+  PROP_0,
+  PROP_PROJECT,
+  PROP_PAGE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (BtWindow, bt_window, GTK_TYPE_APPLICATION_WINDOW)
+
+static const char * const page_names[] = { "data", "model", "train", "evaluate", "test" };
+
+static GSettings *
+settings_new_if_installed (void)
+{
+  /* A missing schema would abort in g_settings_new; run without saved state instead. */
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (source != NULL)
+    schema = g_settings_schema_source_lookup (source, BT_SCHEMA_ID, TRUE);
+  if (schema == NULL)
+    {
+      g_warning ("GSettings schema %s is not installed; the window size will not be remembered",
+                 BT_SCHEMA_ID);
+      return NULL;
+    }
+  return g_settings_new (BT_SCHEMA_ID);
+}
+
+static void
+restore_window_state (BtWindow *self)
+{
+  int width, height;
+
+  if (self->settings == NULL)
+    return;
+
+  width = g_settings_get_int (self->settings, "window-width");
+  height = g_settings_get_int (self->settings, "window-height");
+  gtk_window_set_default_size (GTK_WINDOW (self), width, height);
+  if (g_settings_get_boolean (self->settings, "window-maximized"))
+    gtk_window_maximize (GTK_WINDOW (self));
+}
+
+static void
+save_window_state (BtWindow *self)
+{
+  int width, height;
+  gboolean maximized;
+
+  if (self->settings == NULL)
+    return;
+
+  maximized = gtk_window_is_maximized (GTK_WINDOW (self));
+  g_settings_set_boolean (self->settings, "window-maximized", maximized);
+  /* The maximized size says nothing about the size to come back to. */
+  if (!maximized)
+    {
+      gtk_window_get_default_size (GTK_WINDOW (self), &width, &height);
+      if (width > 0 && height > 0)
+        {
+          /* Stay inside the schema's ranges, or GSettings refuses the write. */
+          g_settings_set_int (self->settings, "window-width", CLAMP (width, 360, 32767));
+          g_settings_set_int (self->settings, "window-height", CLAMP (height, 294, 32767));
+        }
+    }
+}
+
+static gboolean
+bt_window_close_request (GtkWindow *window)
+{
+  BtWindow *self = BT_WINDOW (window);
+
+  save_window_state (self);
+  g_cancellable_cancel (self->open_cancellable);
+
+  return GTK_WINDOW_CLASS (bt_window_parent_class)->close_request (window);
+}
+
+static void
+page_stack_notify_visible_child_cb (BtWindow *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAGE]);
+}
+
+static gboolean
+notification_timeout_cb (gpointer user_data)
+{
+  BtWindow *self = user_data;
+
+  self->notification_timeout = 0;
+  gtk_revealer_set_reveal_child (self->notification_revealer, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+notification_close_clicked_cb (BtWindow *self)
+{
+  g_clear_handle_id (&self->notification_timeout, g_source_remove);
+  gtk_revealer_set_reveal_child (self->notification_revealer, FALSE);
+}
+
+void
+bt_window_notify (BtWindow *self, const char *message)
+{
+  g_return_if_fail (BT_IS_WINDOW (self));
+  g_return_if_fail (message != NULL);
+
+  gtk_label_set_label (self->notification_label, message);
+  gtk_revealer_set_reveal_child (self->notification_revealer, TRUE);
+  g_clear_handle_id (&self->notification_timeout, g_source_remove);
+  self->notification_timeout = g_timeout_add_seconds (3, notification_timeout_cb, self);
+}
+
+static void
+project_save_failed_cb (BtWindow *self, const GError *error, BtProject *project)
+{
+  bt_dialogs_show_error (GTK_WINDOW (self), _("Could not save the project"), error);
+}
+
+static void
+bt_window_dispose (GObject *object)
+{
+  BtWindow *self = BT_WINDOW (object);
+
+  if (self->open_cancellable != NULL)
+    g_cancellable_cancel (self->open_cancellable);
+  g_clear_object (&self->open_cancellable);
+  g_clear_handle_id (&self->notification_timeout, g_source_remove);
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (self->project, self);
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_WINDOW);
+
+  g_clear_object (&self->project);
+  g_clear_object (&self->settings);
+
+  G_OBJECT_CLASS (bt_window_parent_class)->dispose (object);
+}
+
+static void
+bt_window_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  BtWindow *self = BT_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_PROJECT:
+      g_value_set_object (value, self->project);
+      break;
+    case PROP_PAGE:
+      g_value_set_string (value, bt_window_get_page (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+bt_window_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  BtWindow *self = BT_WINDOW (object);
+
+  switch (prop_id)
+    {
+    case PROP_PROJECT:
+      bt_window_set_project (self, g_value_get_object (value));
+      break;
+    case PROP_PAGE:
+      bt_window_set_page (self, g_value_get_string (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+bt_window_class_init (BtWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->dispose = bt_window_dispose;
+  object_class->get_property = bt_window_get_property;
+  object_class->set_property = bt_window_set_property;
+  window_class->close_request = bt_window_close_request;
+
+  properties[PROP_PROJECT] =
+    g_param_spec_object ("project", NULL, NULL,
+#if BT_PROJECT_API_AVAILABLE
+                         BT_TYPE_PROJECT,
+#else
+                         G_TYPE_OBJECT,
+#endif
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_PAGE] =
+    g_param_spec_string ("page", NULL, NULL, "data",
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  g_type_ensure (BT_TYPE_DATA_PAGE);
+  g_type_ensure (BT_TYPE_MODEL_PAGE);
+  g_type_ensure (BT_TYPE_TRAIN_PAGE);
+  g_type_ensure (BT_TYPE_EVALUATE_PAGE);
+  g_type_ensure (BT_TYPE_TEST_PAGE);
+
+  gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, main_stack);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, page_stack);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, page_switcher);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, project_label);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_revealer);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_label);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, data_page);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, model_page);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, train_page);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, evaluate_page);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, test_page);
+  gtk_widget_class_bind_template_callback (widget_class, page_stack_notify_visible_child_cb);
+  gtk_widget_class_bind_template_callback (widget_class, notification_close_clicked_cb);
+
+  _bt_window_class_actions_init (widget_class);
+}
+
+static void
+bt_window_init (BtWindow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+
+  if (DEVELOPMENT)
+    gtk_widget_add_css_class (GTK_WIDGET (self), "devel");
+
+  self->open_cancellable = g_cancellable_new ();
+  self->settings = settings_new_if_installed ();
+  restore_window_state (self);
+
+  bt_window_set_project (self, NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAGE]);
+}
+
+BtWindow *
+bt_window_new (GtkApplication *application)
+{
+  g_return_val_if_fail (GTK_IS_APPLICATION (application), NULL);
+
+  return g_object_new (BT_TYPE_WINDOW, "application", application, NULL);
+}
+
+void
+bt_window_set_project (BtWindow *self, BtProject *project)
+{
+  g_return_if_fail (BT_IS_WINDOW (self));
+#if BT_PROJECT_API_AVAILABLE
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
+#else
+  g_return_if_fail (project == NULL || G_IS_OBJECT (project));
+#endif
+
+  if (self->project != NULL && self->project == project)
+    return;
+
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (self->project, self);
+  g_set_object (&self->project, project);
+  if (project != NULL)
+    g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
+                             G_CONNECT_SWAPPED);
+
+  bt_data_page_set_project (self->data_page, project);
+  bt_model_page_set_project (self->model_page, project);
+  bt_train_page_set_project (self->train_page, project);
+  bt_evaluate_page_set_project (self->evaluate_page, project);
+  bt_test_page_set_project (self->test_page, project);
+
+  if (project != NULL)
+    {
+#if BT_PROJECT_API_AVAILABLE
+      const char *name = bt_project_get_name (project);
+      const char *dir = bt_project_get_dir (project);
+#else
+      const char *name = "", *dir = NULL;
+#endif
+      g_autofree char *title = NULL;
+
+      /* Translators: the window title: project name, then the application name. */
+      title = g_strdup_printf (_("%s — Bottega"), name);
+      gtk_window_set_title (GTK_WINDOW (self), title);
+      gtk_label_set_label (self->project_label, name);
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), dir);
+      gtk_stack_set_visible_child_name (self->main_stack, "pages");
+      bt_window_set_page (self, "data");
+    }
+  else
+    {
+      gtk_window_set_title (GTK_WINDOW (self), _("Bottega"));
+      gtk_label_set_label (self->project_label, "");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), NULL);
+      gtk_stack_set_visible_child_name (self->main_stack, "welcome");
+    }
+  gtk_widget_set_visible (self->page_switcher, project != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->project_label), project != NULL);
+
+  _bt_window_update_actions (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROJECT]);
+}
+
+BtProject *
+bt_window_get_project (BtWindow *self)
+{
+  g_return_val_if_fail (BT_IS_WINDOW (self), NULL);
+
+  return self->project;
+}
+
+const char *
+bt_window_get_page (BtWindow *self)
+{
+  const char *name = NULL;
+
+  g_return_val_if_fail (BT_IS_WINDOW (self), NULL);
+
+  /* The page buttons ask before the template has bound the stack. */
+  if (self->page_stack != NULL)
+    name = gtk_stack_get_visible_child_name (self->page_stack);
+  return name != NULL ? name : "data";
+}
+
+void
+bt_window_set_page (BtWindow *self, const char *page)
+{
+  g_return_if_fail (BT_IS_WINDOW (self));
+  g_return_if_fail (page != NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (page_names); i++)
+    {
+      if (g_str_equal (page, page_names[i]))
+        {
+          gtk_stack_set_visible_child_name (self->page_stack, page);
+          return;
+        }
+    }
+  g_critical ("%s: no page called “%s”", G_STRFUNC, page);
+}

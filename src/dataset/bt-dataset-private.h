@@ -1,0 +1,65 @@
+/* bt-dataset-private.h: helpers shared inside src/dataset/ and with its tests:
+ * content hashing, CSV, seeded random numbers, file reading and test hooks. */
+#pragma once
+
+#include "dataset/bt-dataset.h"
+
+G_BEGIN_DECLS
+
+/* 64-bit content hash (never 0, so 0 can mean "unknown"). */
+guint64  bt_hash_bytes (const guint8 *data, gsize len);
+
+/* Small, explicitly seeded generator (splitmix64 stream). */
+typedef struct { guint64 s; } BtRng;
+static inline guint64
+bt_rng_next (BtRng *r)
+{
+  guint64 z = (r->s += G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+static inline double
+bt_rng_uniform (BtRng *r)  /* [0, 1) */
+{
+  return (double) (bt_rng_next (r) >> 11) * (1.0 / 9007199254740992.0);
+}
+static inline guint32
+bt_rng_below (BtRng *r, guint32 n)
+{
+  return (guint32) (((bt_rng_next (r) >> 32) * (guint64) n) >> 32);
+}
+guint64  bt_mix64 (guint64 x);
+/* Where a content hash falls in [0, 1) for splitting. */
+double   bt_split_position (guint64 hash);
+
+/* Reads a regular file without ever blocking on FIFOs/devices (O_NONBLOCK + fstat).
+ * max_len: refuse bigger files (BT_SKIP_TOO_LARGE). */
+gboolean bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len,
+                               BtSkipReason *reason, GError **error);
+#define BT_MAX_FILE_BYTES ((gsize) 512 * 1024 * 1024)
+
+/* RFC 4180 CSV. Parses bytes (fields may hold any byte but NUL); rows of GStrv. */
+GPtrArray *bt_csv_parse (const char *data, gsize len, GError **error);  /* of GStrv */
+void       bt_csv_append_field (GString *out, const char *field, gboolean last);
+
+/* Test hook: when >= 0, bt_write_file_atomic fails with ENOSPC after writing this many
+ * bytes of the temp file (simulates a crash or a full disk in the middle of a save). */
+extern gssize bt_atomic_write_fail_after;
+
+/* Items and classes (constructors used by the project). */
+BtItem      *bt_item_new (const char *path, const char *class_name, BtSplit split, guint64 hash);
+void         bt_item_set_class_name (BtItem *item, const char *class_name);
+void         bt_item_set_split      (BtItem *item, BtSplit split);
+void         bt_item_set_excluded   (BtItem *item, gboolean excluded);
+void         bt_item_set_missing    (BtItem *item, gboolean missing);
+void         bt_item_set_duplicate  (BtItem *item, gboolean duplicate);
+void         bt_item_set_hash       (BtItem *item, guint64 hash);
+BtClassInfo *bt_class_info_new (const char *name, guint color);
+void         bt_class_info_set_name    (BtClassInfo *info, const char *name);
+void         bt_class_info_set_n_items (BtClassInfo *info, guint n);
+
+/* Is this JPEG's entropy-coded data followed by an end-of-image marker? */
+gboolean     bt_jpeg_is_complete (const guint8 *data, gsize len);
+
+G_END_DECLS

@@ -1,0 +1,1215 @@
+/* bt-project.c: BtProject, a folder with project.ini (GKeyFile) and labels.csv (RFC 4180).
+ * Every mutation is saved atomically and durably before it returns. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
+#include "dataset/bt-dataset-private.h"
+
+#define BT_PROJECT_FORMAT_VERSION 1
+#define BT_N_COLORS 12
+#define BT_MAX_INI_BYTES ((gsize) 4 * 1024 * 1024)
+#define BT_MAX_LABELS_BYTES ((gsize) 1024 * 1024 * 1024)
+
+struct _BtProject {
+  GObject            parent_instance;
+  char              *dir;
+  char              *name;
+  BtProjectSettings  settings;
+  GListStore        *classes;        /* BtClassInfo */
+  GListStore        *items;          /* BtItem */
+  GHashTable        *by_path;        /* path → BtItem (borrowed) */
+  GHashTable        *class_by_name;  /* name → BtClassInfo (borrowed) */
+  guint              next_color;
+};
+
+G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
+
+enum { SIGNAL_CHANGED, SIGNAL_SAVE_FAILED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* ---- Settings ---- */
+
+static void
+settings_defaults (BtProjectSettings *s)
+{
+  memset (s, 0, sizeof *s);
+  s->preset = g_strdup ("small-cnn");
+  s->width = s->height = 64;
+  s->channels = 3;
+  s->resize = BT_DS_RESIZE_SQUASH;
+  s->epochs = 20;
+  s->batch_size = 32;
+  s->optimizer = g_strdup ("adam");
+  s->learning_rate = 0.001;
+  s->schedule = g_strdup ("constant");
+  s->weight_decay = 0.0;
+  s->dropout = -1.0;
+  s->label_smoothing = 0.0;
+  s->early_stopping_patience = 0;
+  s->early_stopping_monitor = g_strdup ("val_loss");
+  s->early_stopping_min_delta = 0.0;
+  s->restore_best = TRUE;
+  s->split_train = 80;
+  s->split_val = 10;
+  s->split_test = 10;
+  s->seed = 42;
+}
+
+void
+bt_project_settings_clear (BtProjectSettings *s)
+{
+  g_return_if_fail (s != NULL);
+  g_clear_pointer (&s->preset, g_free);
+  g_clear_pointer (&s->optimizer, g_free);
+  g_clear_pointer (&s->schedule, g_free);
+  g_clear_pointer (&s->early_stopping_monitor, g_free);
+}
+
+void
+bt_project_settings_copy (BtProjectSettings *dest, const BtProjectSettings *src)
+{
+  g_return_if_fail (dest != NULL && src != NULL);
+  BtProjectSettings tmp = *src;
+  tmp.preset = g_strdup (src->preset);
+  tmp.optimizer = g_strdup (src->optimizer);
+  tmp.schedule = g_strdup (src->schedule);
+  tmp.early_stopping_monitor = g_strdup (src->early_stopping_monitor);
+  *dest = tmp;
+}
+
+static gboolean
+one_of (const char *s, const char * const *allowed)
+{
+  for (; s && *allowed; allowed++)
+    if (g_str_equal (s, *allowed))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+settings_validate (const BtProjectSettings *s, GError **error)
+{
+  static const char * const optimizers[] = { "sgd", "adam", "adamw", NULL };
+  static const char * const schedules[] = { "constant", "step", "cosine", NULL };
+  static const char * const monitors[] = { "val_loss", "val_acc", NULL };
+  const char *bad = NULL;
+  if (s->preset == NULL || s->preset[0] == '\0' || !g_utf8_validate (s->preset, -1, NULL))
+    bad = "preset";
+  else if (s->width < 4 || s->width > 1024 || s->height < 4 || s->height > 1024)
+    bad = _("input size (4 to 1024 pixels)");
+  else if (s->channels != 1 && s->channels != 3)
+    bad = _("colour mode");
+  else if (s->resize > BT_DS_RESIZE_PAD)
+    bad = _("resize mode");
+  else if (s->epochs < 1 || s->epochs > 100000)
+    bad = _("epochs");
+  else if (s->batch_size < 1 || s->batch_size > 65536)
+    bad = _("batch size");
+  else if (!one_of (s->optimizer, optimizers))
+    bad = _("optimizer");
+  else if (!(s->learning_rate > 0.0 && s->learning_rate <= 10.0))
+    bad = _("learning rate");
+  else if (!one_of (s->schedule, schedules))
+    bad = _("learning-rate schedule");
+  else if (!(s->weight_decay >= 0.0 && s->weight_decay <= 1.0))
+    bad = _("weight decay");
+  else if (!(s->dropout < 1.0) || s->dropout != s->dropout)
+    bad = _("dropout");
+  else if (!(s->label_smoothing >= 0.0 && s->label_smoothing < 1.0))
+    bad = _("label smoothing");
+  else if (s->early_stopping_patience < 0 || s->early_stopping_patience > 100000)
+    bad = _("early-stopping patience");
+  else if (!one_of (s->early_stopping_monitor, monitors))
+    bad = _("early-stopping measure");
+  else if (!(s->early_stopping_min_delta >= 0.0 && s->early_stopping_min_delta < 1e6))
+    bad = _("early-stopping minimum change");
+  else if (s->split_train < 0 || s->split_val < 0 || s->split_test < 0 ||
+           s->split_train + s->split_val + s->split_test != 100 || s->split_train == 0)
+    bad = _("split percentages (must add up to 100, with some training)");
+  if (bad)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("Invalid setting: %s"), bad);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- Object ---- */
+
+static void
+bt_project_finalize (GObject *object)
+{
+  BtProject *self = BT_PROJECT (object);
+  g_free (self->dir);
+  g_free (self->name);
+  bt_project_settings_clear (&self->settings);
+  g_clear_pointer (&self->by_path, g_hash_table_unref);
+  g_clear_pointer (&self->class_by_name, g_hash_table_unref);
+  g_clear_object (&self->classes);
+  g_clear_object (&self->items);
+  G_OBJECT_CLASS (bt_project_parent_class)->finalize (object);
+}
+
+static void
+bt_project_class_init (BtProjectClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  object_class->finalize = bt_project_finalize;
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_SAVE_FAILED] = g_signal_new ("save-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                              0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+bt_project_init (BtProject *self)
+{
+  settings_defaults (&self->settings);
+  self->classes = g_list_store_new (BT_TYPE_CLASS_INFO);
+  self->items = g_list_store_new (BT_TYPE_ITEM);
+  self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  self->class_by_name = g_hash_table_new (g_str_hash, g_str_equal);
+}
+
+/* ---- Paths ---- */
+
+static char *
+to_absolute (BtProject *self, const char *path)
+{
+  return g_canonicalize_filename (path, self->dir);
+}
+
+static char *
+to_stored (BtProject *self, const char *abs)
+{
+  gsize n = strlen (self->dir);
+  if (strncmp (abs, self->dir, n) == 0 && abs[n] == G_DIR_SEPARATOR && abs[n + 1] != '\0')
+    return g_strdup (abs + n + 1);
+  return g_strdup (abs);
+}
+
+/* ---- Saving ---- */
+
+static GKeyFile *
+to_keyfile (BtProject *self)
+{
+  GKeyFile *kf = g_key_file_new ();
+  const BtProjectSettings *s = &self->settings;
+  g_key_file_set_integer (kf, "project", "format-version", BT_PROJECT_FORMAT_VERSION);
+  g_key_file_set_string (kf, "project", "name", self->name ? self->name : "");
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  g_autofree const char **names = g_new0 (const char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtClassInfo) c = g_list_model_get_item (G_LIST_MODEL (self->classes), i);
+      names[i] = bt_class_info_get_name (c);
+    }
+  g_key_file_set_string_list (kf, "project", "classes", names, n);
+
+  g_key_file_set_string (kf, "input", "preset", s->preset);
+  g_key_file_set_integer (kf, "input", "width", s->width);
+  g_key_file_set_integer (kf, "input", "height", s->height);
+  g_key_file_set_string (kf, "input", "color-mode", s->channels == 1 ? "grayscale" : "rgb");
+  g_key_file_set_string (kf, "input", "resize", bt_ds_resize_to_string (s->resize));
+
+  g_key_file_set_integer (kf, "training", "epochs", s->epochs);
+  g_key_file_set_integer (kf, "training", "batch-size", s->batch_size);
+  g_key_file_set_string (kf, "training", "optimizer", s->optimizer);
+  g_key_file_set_double (kf, "training", "learning-rate", s->learning_rate);
+  g_key_file_set_string (kf, "training", "schedule", s->schedule);
+  g_key_file_set_double (kf, "training", "weight-decay", s->weight_decay);
+  g_key_file_set_double (kf, "training", "dropout", s->dropout);
+  g_key_file_set_boolean (kf, "training", "class-weights", s->class_weights);
+  g_key_file_set_double (kf, "training", "label-smoothing", s->label_smoothing);
+  g_key_file_set_integer (kf, "training", "early-stopping-patience", s->early_stopping_patience);
+  g_key_file_set_string (kf, "training", "early-stopping-monitor", s->early_stopping_monitor);
+  g_key_file_set_double (kf, "training", "early-stopping-min-delta", s->early_stopping_min_delta);
+  g_key_file_set_boolean (kf, "training", "restore-best", s->restore_best);
+
+  g_key_file_set_boolean (kf, "augment", "flip", s->augment_flip);
+  g_key_file_set_boolean (kf, "augment", "crop", s->augment_crop);
+  g_key_file_set_boolean (kf, "augment", "rotate", s->augment_rotate);
+  g_key_file_set_boolean (kf, "augment", "color", s->augment_color);
+
+  g_key_file_set_integer (kf, "split", "train", s->split_train);
+  g_key_file_set_integer (kf, "split", "val", s->split_val);
+  g_key_file_set_integer (kf, "split", "test", s->split_test);
+  g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, s->seed);
+  g_key_file_set_string (kf, "split", "seed", seed);
+  return kf;
+}
+
+static gboolean
+save_ini (BtProject *self, GError **error)
+{
+  g_autoptr(GKeyFile) kf = to_keyfile (self);
+  gsize len = 0;
+  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  g_autofree char *path = g_build_filename (self->dir, "project.ini", NULL);
+  return bt_write_file_atomic (path, data, len, error);
+}
+
+static gboolean
+save_labels (BtProject *self, GError **error)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  g_autoptr(GString) out = g_string_sized_new (64 + (gsize) n * 64);
+  g_string_append (out, "path,class,split,excluded,hash\r\n");
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      g_autofree char *stored = to_stored (self, bt_item_get_path (it));
+      char hash[17];
+      g_snprintf (hash, sizeof hash, "%016" G_GINT64_MODIFIER "x", bt_item_get_hash (it));
+      bt_csv_append_field (out, stored, FALSE);
+      bt_csv_append_field (out, bt_item_get_class_name (it), FALSE);
+      bt_csv_append_field (out, bt_split_to_string (bt_item_get_split (it)), FALSE);
+      bt_csv_append_field (out, bt_item_get_excluded (it) ? "1" : "0", FALSE);
+      bt_csv_append_field (out, hash, TRUE);
+    }
+  g_autofree char *path = g_build_filename (self->dir, "labels.csv", NULL);
+  return bt_write_file_atomic (path, out->str, out->len, error);
+}
+
+static void
+recount (BtProject *self)
+{
+  g_autoptr(GHashTable) counts = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      const char *c = bt_item_get_class_name (it);
+      g_hash_table_insert (counts, (gpointer) c,
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (counts, c)) + 1));
+    }
+  guint nc = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  for (guint i = 0; i < nc; i++)
+    {
+      g_autoptr(BtClassInfo) c = g_list_model_get_item (G_LIST_MODEL (self->classes), i);
+      bt_class_info_set_n_items (c, GPOINTER_TO_UINT (g_hash_table_lookup (counts, bt_class_info_get_name (c))));
+    }
+}
+
+/* Saves what changed; on failure the files on disk keep their previous content and
+ * "save-failed" is emitted (the change stays in memory and is retried by the next save). */
+static gboolean
+commit (BtProject *self, gboolean ini, gboolean labels, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  recount (self);
+  if ((labels && !save_labels (self, &local)) || (ini && !save_ini (self, &local)))
+    {
+      g_signal_emit (self, signals[SIGNAL_SAVE_FAILED], 0, local);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  return TRUE;
+}
+
+/* ---- Classes ---- */
+
+static gboolean
+check_class_name (const char *name, GError **error)
+{
+  if (name == NULL || !g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("A class name must be valid text"));
+      return FALSE;
+    }
+  g_autofree char *stripped = g_strstrip (g_strdup (name));
+  if (stripped[0] == '\0')
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("A class name cannot be empty"));
+      return FALSE;
+    }
+  if (strlen (name) > 255)
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("A class name can be at most 255 bytes long"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static BtClassInfo *
+ensure_class (BtProject *self, const char *name)
+{
+  BtClassInfo *c = g_hash_table_lookup (self->class_by_name, name);
+  if (c)
+    return c;
+  g_autoptr(BtClassInfo) nc = bt_class_info_new (name, self->next_color++ % BT_N_COLORS);
+  g_list_store_append (self->classes, nc);
+  g_hash_table_insert (self->class_by_name, (gpointer) bt_class_info_get_name (nc), nc);
+  return nc;
+}
+
+int
+bt_project_find_class (BtProject *self, const char *name)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), -1);
+  g_return_val_if_fail (name != NULL, -1);
+  BtClassInfo *c = g_hash_table_lookup (self->class_by_name, name);
+  guint pos = 0;
+  if (c == NULL || !g_list_store_find (self->classes, c, &pos))
+    return -1;
+  return (int) pos;
+}
+
+BtItem *
+bt_project_find_item (BtProject *self, const char *path)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+  g_autofree char *abs = to_absolute (self, path);
+  return g_hash_table_lookup (self->by_path, abs);
+}
+
+/* Small classes keep a validation image: when a class with >= 2 usable items has none in val,
+ * move one candidate there, the one whose hash lies closest to the val band. Candidates are the
+ * items just added, so adding images never moves the ones already there. */
+static void
+ensure_val (BtProject *self, const char *class_name, GPtrArray *candidates)
+{
+  const BtProjectSettings *s = &self->settings;
+  if (s->split_val <= 0)
+    return;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  guint usable = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      if (g_strcmp0 (bt_item_get_class_name (it), class_name) != 0 || bt_item_get_excluded (it))
+        continue;
+      if (bt_item_get_split (it) == BT_SPLIT_VAL)
+        return;
+      usable++;
+    }
+  if (usable < 2)
+    return;
+  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
+  BtItem *best = NULL;
+  double best_d = G_MAXDOUBLE;
+  for (guint i = 0; candidates && i < candidates->len; i++)
+    {
+      BtItem *it = candidates->pdata[i];
+      if (g_strcmp0 (bt_item_get_class_name (it), class_name) != 0 || bt_item_get_excluded (it))
+        continue;
+      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
+      /* Prefer taking from train over emptying test. */
+      if (bt_item_get_split (it) == BT_SPLIT_TEST)
+        d += 2.0;
+      if (d < best_d)
+        {
+          best_d = d;
+          best = it;
+        }
+    }
+  if (best)
+    bt_item_set_split (best, BT_SPLIT_VAL);
+}
+
+static void
+resplit_all (BtProject *self)
+{
+  const BtProjectSettings *s = &self->settings;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < n; i++)
+    {
+      BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      bt_item_set_split (it, bt_split_for_hash (bt_item_get_hash (it), s->split_train, s->split_val, s->split_test));
+      g_ptr_array_add (all, it);
+    }
+  guint nc = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  for (guint i = 0; i < nc; i++)
+    {
+      g_autoptr(BtClassInfo) c = g_list_model_get_item (G_LIST_MODEL (self->classes), i);
+      ensure_val (self, bt_class_info_get_name (c), all);
+    }
+}
+
+gboolean
+bt_project_add_class (BtProject *self, const char *name, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  if (!check_class_name (name, error))
+    return FALSE;
+  if (g_hash_table_contains (self->class_by_name, name))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                   _("A class named “%s” already exists"), name);
+      return FALSE;
+    }
+  ensure_class (self, name);
+  return commit (self, TRUE, FALSE, error);
+}
+
+gboolean
+bt_project_rename_class (BtProject *self, const char *old_name, const char *new_name, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (old_name != NULL, FALSE);
+  BtClassInfo *c = g_hash_table_lookup (self->class_by_name, old_name);
+  if (c == NULL)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("There is no class named “%s”"), old_name);
+      return FALSE;
+    }
+  if (!check_class_name (new_name, error))
+    return FALSE;
+  if (g_str_equal (old_name, new_name))
+    return TRUE;
+  if (g_hash_table_contains (self->class_by_name, new_name))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                   _("A class named “%s” already exists"), new_name);
+      return FALSE;
+    }
+  g_autofree char *old = g_strdup (old_name);  /* old_name may be the class's own string */
+  g_hash_table_remove (self->class_by_name, old);
+  bt_class_info_set_name (c, new_name);
+  g_hash_table_insert (self->class_by_name, (gpointer) bt_class_info_get_name (c), c);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      if (g_str_equal (bt_item_get_class_name (it), old))
+        bt_item_set_class_name (it, new_name);
+    }
+  return commit (self, TRUE, TRUE, error);
+}
+
+gboolean
+bt_project_remove_class (BtProject *self, const char *name, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  BtClassInfo *c = g_hash_table_lookup (self->class_by_name, name);
+  guint pos = 0;
+  if (c == NULL || !g_list_store_find (self->classes, c, &pos))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("There is no class named “%s”"), name);
+      return FALSE;
+    }
+  g_autofree char *gone = g_strdup (name);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < n; i++)
+    {
+      BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      if (g_str_equal (bt_item_get_class_name (it), gone))
+        {
+          g_hash_table_remove (self->by_path, bt_item_get_path (it));
+          g_object_unref (it);
+        }
+      else
+        g_ptr_array_add (keep, it);
+    }
+  if (keep->len != n)
+    g_list_store_splice (self->items, 0, n, keep->pdata, keep->len);
+  g_hash_table_remove (self->class_by_name, gone);
+  g_list_store_remove (self->classes, pos);
+  return commit (self, TRUE, TRUE, error);
+}
+
+gboolean
+bt_project_move_class (BtProject *self, const char *name, guint new_position, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  BtClassInfo *c = g_hash_table_lookup (self->class_by_name, name);
+  guint pos = 0;
+  if (c == NULL || !g_list_store_find (self->classes, c, &pos))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("There is no class named “%s”"), name);
+      return FALSE;
+    }
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  new_position = MIN (new_position, n - 1);
+  if (new_position == pos)
+    return TRUE;
+  g_object_ref (c);
+  g_list_store_remove (self->classes, pos);
+  g_list_store_insert (self->classes, new_position, c);
+  g_object_unref (c);
+  return commit (self, TRUE, FALSE, error);
+}
+
+/* ---- Items ---- */
+
+static guint64
+hash_file (const char *path)
+{
+  g_autofree guint8 *data = NULL;
+  gsize len = 0;
+  if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &data, &len, NULL, NULL))
+    return 0;
+  return bt_hash_bytes (data, len);
+}
+
+/* Adds without saving; returns the new item (borrowed) or NULL if the path is already there. */
+static BtItem *
+add_item_nosave (BtProject *self, const char *abs, const char *class_name, guint64 hash,
+                 int split, gboolean excluded)
+{
+  if (g_hash_table_contains (self->by_path, abs))
+    return NULL;
+  ensure_class (self, class_name);
+  const BtProjectSettings *s = &self->settings;
+  BtSplit sp = split >= 0 ? (BtSplit) split
+                          : bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test);
+  g_autoptr(BtItem) it = bt_item_new (abs, class_name, sp, hash);
+  bt_item_set_excluded (it, excluded);
+  g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
+  g_list_store_append (self->items, it);
+  return it;
+}
+
+gboolean
+bt_project_add_items (BtProject *self, const char *class_name, const char * const *paths,
+                      const guint64 *hashes, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (paths != NULL, FALSE);
+  if (!check_class_name (class_name, error))
+    return FALSE;
+  gboolean new_class = !g_hash_table_contains (self->class_by_name, class_name);
+  ensure_class (self, class_name);
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
+  for (guint i = 0; paths[i]; i++)
+    {
+      g_autofree char *abs = to_absolute (self, paths[i]);
+      guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs);
+      if (h == 0)
+        h = bt_hash_bytes ((const guint8 *) abs, strlen (abs));  /* unreadable now: still stable */
+      BtItem *it = add_item_nosave (self, abs, class_name, h, -1, FALSE);
+      if (it)
+        g_ptr_array_add (added, it);
+    }
+  ensure_val (self, class_name, added);
+  if (added->len == 0 && !new_class)
+    return TRUE;
+  return commit (self, new_class, TRUE, error);
+}
+
+gboolean
+bt_project_relabel (BtProject *self, BtItem * const *items, guint n, const char *class_name, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (items != NULL || n == 0, FALSE);
+  if (!check_class_name (class_name, error))
+    return FALSE;
+  gboolean new_class = !g_hash_table_contains (self->class_by_name, class_name);
+  ensure_class (self, class_name);
+  g_autoptr(GPtrArray) moved = g_ptr_array_new ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_return_val_if_fail (BT_IS_ITEM (items[i]), FALSE);
+      if (g_hash_table_lookup (self->by_path, bt_item_get_path (items[i])) != items[i])
+        continue;  /* not ours */
+      bt_item_set_class_name (items[i], class_name);
+      g_ptr_array_add (moved, items[i]);
+    }
+  ensure_val (self, class_name, moved);
+  return commit (self, new_class, TRUE, error);
+}
+
+gboolean
+bt_project_set_excluded (BtProject *self, BtItem * const *items, guint n, gboolean excluded, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (items != NULL || n == 0, FALSE);
+  for (guint i = 0; i < n; i++)
+    {
+      g_return_val_if_fail (BT_IS_ITEM (items[i]), FALSE);
+      if (g_hash_table_lookup (self->by_path, bt_item_get_path (items[i])) == items[i])
+        bt_item_set_excluded (items[i], excluded);
+    }
+  return commit (self, FALSE, TRUE, error);
+}
+
+/* ---- Loading ---- */
+
+typedef struct {
+  int col_path, col_class, col_split, col_excluded, col_hash;
+} Columns;
+
+static gboolean
+parse_header (char **row, Columns *c)
+{
+  c->col_path = c->col_class = c->col_split = c->col_excluded = c->col_hash = -1;
+  for (int i = 0; row[i]; i++)
+    {
+      g_autofree char *k = g_ascii_strdown (g_strstrip (g_strdup (row[i])), -1);
+      if (g_str_equal (k, "path") || g_str_equal (k, "file") || g_str_equal (k, "filename"))
+        c->col_path = i;
+      else if (g_str_equal (k, "class") || g_str_equal (k, "label"))
+        c->col_class = i;
+      else if (g_str_equal (k, "split"))
+        c->col_split = i;
+      else if (g_str_equal (k, "excluded"))
+        c->col_excluded = i;
+      else if (g_str_equal (k, "hash"))
+        c->col_hash = i;
+    }
+  return c->col_path >= 0 && c->col_class >= 0;
+}
+
+static const char *
+field (char **row, int col)
+{
+  if (col < 0)
+    return NULL;
+  for (int i = 0; i < col; i++)
+    if (row[i] == NULL)
+      return NULL;
+  return row[col];
+}
+
+static gboolean
+load_labels (BtProject *self, const char *path, GError **error)
+{
+  g_autofree guint8 *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) local = NULL;
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return TRUE;  /* a project without images yet */
+  if (!bt_read_regular_file (path, BT_MAX_LABELS_BYTES, &data, &len, NULL, error))
+    return FALSE;
+  g_autoptr(GPtrArray) rows = bt_csv_parse ((const char *) data, len, &local);
+  if (rows == NULL)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("labels.csv is damaged: %s"), local->message);
+      return FALSE;
+    }
+  if (rows->len == 0)
+    return TRUE;
+  Columns c;
+  if (!parse_header (rows->pdata[0], &c))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                           _("labels.csv has no “path” and “class” columns"));
+      return FALSE;
+    }
+  for (guint r = 1; r < rows->len; r++)
+    {
+      char **row = rows->pdata[r];
+      const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
+      if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
+        {
+          g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                       _("labels.csv row %u has no usable path or class"), r + 1);
+          return FALSE;
+        }
+      BtSplit sp;
+      int split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      const char *ex = field (row, c.col_excluded);
+      gboolean excluded = ex && (g_str_equal (ex, "1") || g_ascii_strcasecmp (ex, "true") == 0);
+      const char *hs = field (row, c.col_hash);
+      guint64 hash = 0;
+      g_autofree char *abs = to_absolute (self, p);
+      if (hs == NULL || !g_ascii_string_to_unsigned (hs, 16, 1, G_MAXUINT64, &hash, NULL))
+        hash = bt_hash_bytes ((const guint8 *) abs, strlen (abs));
+      add_item_nosave (self, abs, cls, hash, split, excluded);
+    }
+  return TRUE;
+}
+
+static gboolean
+get_int (GKeyFile *kf, const char *group, const char *key, int *out, GError **error)
+{
+  if (!g_key_file_has_key (kf, group, key, NULL))
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  int v = g_key_file_get_integer (kf, group, key, &local);
+  if (local)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("project.ini: [%s] %s is not a whole number"), group, key);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+get_double (GKeyFile *kf, const char *group, const char *key, double *out, GError **error)
+{
+  if (!g_key_file_has_key (kf, group, key, NULL))
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  double v = g_key_file_get_double (kf, group, key, &local);
+  if (local)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("project.ini: [%s] %s is not a number"), group, key);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+get_bool (GKeyFile *kf, const char *group, const char *key, gboolean *out, GError **error)
+{
+  if (!g_key_file_has_key (kf, group, key, NULL))
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  gboolean v = g_key_file_get_boolean (kf, group, key, &local);
+  if (local)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("project.ini: [%s] %s is not true or false"), group, key);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+static void
+get_str (GKeyFile *kf, const char *group, const char *key, char **out)
+{
+  char *v = g_key_file_get_string (kf, group, key, NULL);
+  if (v)
+    {
+      g_free (*out);
+      *out = v;
+    }
+}
+
+static gboolean
+load_ini (BtProject *self, const char *path, GError **error)
+{
+  g_autofree guint8 *data = NULL;
+  gsize len = 0;
+  if (!bt_read_regular_file (path, BT_MAX_INI_BYTES, &data, &len, NULL, error))
+    return FALSE;
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) local = NULL;
+  if (!g_key_file_load_from_data (kf, (const char *) data, len, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("project.ini is damaged: %s"), local->message);
+      return FALSE;
+    }
+  int version = 0;
+  if (!get_int (kf, "project", "format-version", &version, error))
+    return FALSE;
+  if (version < 1)
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                           _("project.ini has no format version; it is not a Bottega project"));
+      return FALSE;
+    }
+  if (version > BT_PROJECT_FORMAT_VERSION)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_UNSUPPORTED,
+                   _("This project was saved by a newer Bottega (format %d); please update"), version);
+      return FALSE;
+    }
+  g_free (self->name);
+  self->name = g_key_file_get_string (kf, "project", "name", NULL);
+  if (self->name == NULL)
+    self->name = g_filename_display_basename (self->dir);
+
+  BtProjectSettings *s = &self->settings;
+  get_str (kf, "input", "preset", &s->preset);
+  g_autofree char *mode = g_key_file_get_string (kf, "input", "color-mode", NULL);
+  g_autofree char *resize = g_key_file_get_string (kf, "input", "resize", NULL);
+  g_autofree char *seed = g_key_file_get_string (kf, "split", "seed", NULL);
+  if (mode)
+    s->channels = g_str_equal (mode, "grayscale") ? 1 : g_str_equal (mode, "rgb") ? 3 : 0;
+  if (resize && !bt_ds_resize_from_string (resize, &s->resize))
+    s->resize = 99;
+  if (seed && !g_ascii_string_to_unsigned (seed, 10, 0, G_MAXUINT64, &s->seed, NULL))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                           _("project.ini: [split] seed is not a whole number"));
+      return FALSE;
+    }
+  get_str (kf, "training", "optimizer", &s->optimizer);
+  get_str (kf, "training", "schedule", &s->schedule);
+  get_str (kf, "training", "early-stopping-monitor", &s->early_stopping_monitor);
+  if (!get_int (kf, "input", "width", &s->width, error) ||
+      !get_int (kf, "input", "height", &s->height, error) ||
+      !get_int (kf, "training", "epochs", &s->epochs, error) ||
+      !get_int (kf, "training", "batch-size", &s->batch_size, error) ||
+      !get_double (kf, "training", "learning-rate", &s->learning_rate, error) ||
+      !get_double (kf, "training", "weight-decay", &s->weight_decay, error) ||
+      !get_double (kf, "training", "dropout", &s->dropout, error) ||
+      !get_bool (kf, "training", "class-weights", &s->class_weights, error) ||
+      !get_double (kf, "training", "label-smoothing", &s->label_smoothing, error) ||
+      !get_int (kf, "training", "early-stopping-patience", &s->early_stopping_patience, error) ||
+      !get_double (kf, "training", "early-stopping-min-delta", &s->early_stopping_min_delta, error) ||
+      !get_bool (kf, "training", "restore-best", &s->restore_best, error) ||
+      !get_bool (kf, "augment", "flip", &s->augment_flip, error) ||
+      !get_bool (kf, "augment", "crop", &s->augment_crop, error) ||
+      !get_bool (kf, "augment", "rotate", &s->augment_rotate, error) ||
+      !get_bool (kf, "augment", "color", &s->augment_color, error) ||
+      !get_int (kf, "split", "train", &s->split_train, error) ||
+      !get_int (kf, "split", "val", &s->split_val, error) ||
+      !get_int (kf, "split", "test", &s->split_test, error))
+    return FALSE;
+  if (!settings_validate (s, &local))
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT, "project.ini: %s", local->message);
+      return FALSE;
+    }
+  g_auto(GStrv) classes = g_key_file_get_string_list (kf, "project", "classes", NULL, NULL);
+  for (guint i = 0; classes && classes[i]; i++)
+    if (check_class_name (classes[i], NULL))
+      ensure_class (self, classes[i]);
+  return TRUE;
+}
+
+static void
+check_missing_sync (BtProject *self)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      bt_item_set_missing (it, access (bt_item_get_path (it), F_OK) != 0);
+    }
+}
+
+static gboolean
+make_subdirs (const char *dir, GError **error)
+{
+  static const char * const subs[] = { "models", "runs", "cache" };
+  for (guint i = 0; i < G_N_ELEMENTS (subs); i++)
+    {
+      g_autofree char *p = g_build_filename (dir, subs[i], NULL);
+      if (g_mkdir_with_parents (p, 0755) != 0)
+        {
+          int e = errno;
+          g_autofree char *display = g_filename_display_name (p);
+          g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                       _("Could not create the folder “%s”: %s"), display, g_strerror (e));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+BtProject *
+bt_project_create (const char *dir, const char *name, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  if (name != NULL && !g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("The project name must be valid text"));
+      return NULL;
+    }
+  g_autoptr(BtProject) self = g_object_new (BT_TYPE_PROJECT, NULL);
+  self->dir = g_canonicalize_filename (dir, NULL);
+  g_autofree char *ini = g_build_filename (self->dir, "project.ini", NULL);
+  if (g_file_test (ini, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *display = g_filename_display_name (self->dir);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                   _("“%s” already holds a project"), display);
+      return NULL;
+    }
+  if (g_mkdir_with_parents (self->dir, 0755) != 0 || !make_subdirs (self->dir, error))
+    {
+      if (error && *error == NULL)
+        {
+          int e = errno;
+          g_autofree char *display = g_filename_display_name (self->dir);
+          g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                       _("Could not create the folder “%s”: %s"), display, g_strerror (e));
+        }
+      return NULL;
+    }
+  self->name = name ? g_strdup (name) : g_filename_display_basename (self->dir);
+  if (!save_labels (self, error) || !save_ini (self, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+BtProject *
+bt_project_open (const char *dir, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  g_autoptr(BtProject) self = g_object_new (BT_TYPE_PROJECT, NULL);
+  self->dir = g_canonicalize_filename (dir, NULL);
+  g_autofree char *ini = g_build_filename (self->dir, "project.ini", NULL);
+  g_autofree char *labels = g_build_filename (self->dir, "labels.csv", NULL);
+  if (!load_ini (self, ini, error) || !load_labels (self, labels, error))
+    return NULL;
+  make_subdirs (self->dir, NULL);  /* disposable folders may have been deleted */
+  check_missing_sync (self);
+  recount (self);
+  return g_steal_pointer (&self);
+}
+
+const char *
+bt_project_get_dir (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  return self->dir;
+}
+
+const char *
+bt_project_get_name (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  return self->name;
+}
+
+gboolean
+bt_project_set_name (BtProject *self, const char *name, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  if (!g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("The project name must be valid text"));
+      return FALSE;
+    }
+  g_free (self->name);
+  self->name = g_strdup (name);
+  return commit (self, TRUE, FALSE, error);
+}
+
+GListModel *
+bt_project_get_classes (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  return G_LIST_MODEL (self->classes);
+}
+
+GListModel *
+bt_project_get_items (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  return G_LIST_MODEL (self->items);
+}
+
+const BtProjectSettings *
+bt_project_get_settings (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  return &self->settings;
+}
+
+gboolean
+bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (settings != NULL, FALSE);
+  if (!settings_validate (settings, error))
+    return FALSE;
+  gboolean resplit = settings->split_train != self->settings.split_train ||
+                     settings->split_val != self->settings.split_val ||
+                     settings->split_test != self->settings.split_test;
+  BtProjectSettings copy;
+  bt_project_settings_copy (&copy, settings);  /* settings may alias ours */
+  bt_project_settings_clear (&self->settings);
+  self->settings = copy;
+  if (resplit)
+    resplit_all (self);
+  return commit (self, TRUE, resplit, error);
+}
+
+/* ---- Views for training ---- */
+
+BtSplitView *
+bt_project_split_view (BtProject *self, BtSplit split)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  BtSplitView *v = g_new0 (BtSplitView, 1);
+  v->items = g_new (guint, MAX (n, 1));
+  v->labels = g_new (int, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      if (bt_item_get_split (it) != split || bt_item_get_excluded (it) || bt_item_get_missing (it))
+        continue;
+      int label = bt_project_find_class (self, bt_item_get_class_name (it));
+      if (label < 0)
+        continue;
+      v->items[v->n] = i;
+      v->labels[v->n] = label;
+      v->n++;
+    }
+  return v;
+}
+
+void
+bt_split_view_free (BtSplitView *v)
+{
+  if (v == NULL)
+    return;
+  g_free (v->items);
+  g_free (v->labels);
+  g_free (v);
+}
+
+void
+bt_project_class_weights (BtProject *self, float *weights_out, guint n_classes)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  g_return_if_fail (weights_out != NULL || n_classes == 0);
+  g_autofree guint *counts = g_new0 (guint, MAX (n_classes, 1));
+  g_autoptr(BtSplitView) v = bt_project_split_view (self, BT_SPLIT_TRAIN);
+  guint total = 0, present = 0;
+  for (guint i = 0; i < v->n; i++)
+    if ((guint) v->labels[i] < n_classes)
+      {
+        counts[v->labels[i]]++;
+        total++;
+      }
+  for (guint k = 0; k < n_classes; k++)
+    present += counts[k] > 0;
+  for (guint k = 0; k < n_classes; k++)
+    weights_out[k] = counts[k] ? (float) total / ((float) present * counts[k]) : 1.0f;
+}
+
+/* ---- Missing images ---- */
+
+typedef struct {
+  GPtrArray *paths;   /* char* */
+  GArray    *missing; /* gboolean */
+} MissingJob;
+
+static void
+missing_job_free (gpointer p)
+{
+  MissingJob *j = p;
+  g_ptr_array_unref (j->paths);
+  if (j->missing)
+    g_array_unref (j->missing);
+  g_free (j);
+}
+
+static void
+missing_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  MissingJob *j = data;
+  j->missing = g_array_sized_new (FALSE, FALSE, sizeof (gboolean), j->paths->len);
+  for (guint i = 0; i < j->paths->len; i++)
+    {
+      gboolean m = access (j->paths->pdata[i], F_OK) != 0;
+      g_array_append_val (j->missing, m);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+missing_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  BtProject *self = BT_PROJECT (source);
+  MissingJob *j = g_task_get_task_data (G_TASK (res));
+  if (!g_task_propagate_boolean (G_TASK (res), NULL) || j->missing == NULL)
+    return;
+  for (guint i = 0; i < j->paths->len; i++)
+    {
+      BtItem *it = g_hash_table_lookup (self->by_path, j->paths->pdata[i]);
+      if (it)
+        bt_item_set_missing (it, g_array_index (j->missing, gboolean, i));
+    }
+}
+
+void
+bt_project_refresh_missing (BtProject *self)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  MissingJob *j = g_new0 (MissingJob, 1);
+  j->paths = g_ptr_array_new_with_free_func (g_free);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      g_ptr_array_add (j->paths, g_strdup (bt_item_get_path (it)));
+    }
+  g_autoptr(GTask) task = g_task_new (self, NULL, missing_done, NULL);
+  g_task_set_source_tag (task, bt_project_refresh_missing);
+  g_task_set_task_data (task, j, missing_job_free);
+  g_task_run_in_thread (task, missing_thread);
+}
+
+/* ---- Importing a labels CSV (path,class[,split]; paths relative to the CSV's folder) ---- */
+
+gboolean
+bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (csv_path != NULL, FALSE);
+  g_autofree guint8 *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) local = NULL;
+  g_autofree char *display = g_filename_display_name (csv_path);
+  if (!bt_read_regular_file (csv_path, BT_MAX_LABELS_BYTES, &data, &len, NULL, error))
+    return FALSE;
+  g_autoptr(GPtrArray) rows = bt_csv_parse ((const char *) data, len, &local);
+  if (rows == NULL)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                   _("“%s” is not a valid CSV file: %s"), display, local->message);
+      return FALSE;
+    }
+  Columns c = { 0, 1, 2, -1, -1 };
+  guint first = 0;
+  if (rows->len > 0 && parse_header (rows->pdata[0], &c))
+    first = 1;
+  else
+    c = (Columns) { 0, 1, 2, -1, -1 };
+  g_autofree char *base = g_path_get_dirname (csv_path);
+  g_autofree char *abs_base = g_canonicalize_filename (base, NULL);
+  g_autoptr(GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  for (guint r = first; r < rows->len; r++)
+    {
+      char **row = rows->pdata[r];
+      const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
+      if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
+        continue;
+      g_autofree char *abs = g_canonicalize_filename (p, abs_base);
+      BtItem *existing = g_hash_table_lookup (self->by_path, abs);
+      BtSplit sp;
+      int split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      if (existing)
+        {
+          ensure_class (self, cls);
+          bt_item_set_class_name (existing, cls);
+          if (split >= 0)
+            bt_item_set_split (existing, (BtSplit) split);
+          continue;
+        }
+      g_autofree guint8 *img = NULL;
+      gsize img_len = 0;
+      if (!bt_read_regular_file (abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) ||
+          !bt_image_probe_bytes (img, img_len, NULL, NULL, NULL, NULL, NULL))
+        continue;
+      BtItem *it = add_item_nosave (self, abs, cls, bt_hash_bytes (img, img_len), split, FALSE);
+      if (it)
+        {
+          g_ptr_array_add (added, it);
+          g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
+        }
+    }
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init (&iter, touched);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    ensure_val (self, key, added);
+  return commit (self, g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before,
+                 TRUE, error);
+}

@@ -1,0 +1,712 @@
+/* test-layers.c: every layer kernel against a central-difference gradient check and its fast
+ * paths against naive reference loops, on fresh random inputs of several (odd) shapes. */
+#include "engine/bt-layers.h"
+
+#include <math.h>
+#include <string.h>
+
+static BtRng rng;
+
+static float *
+rand_buf (gsize len, float scale)
+{
+  float *v = g_new (float, len);
+  for (gsize i = 0; i < len; i++)
+    v[i] = (bt_rng_uniform (&rng) * 2.0f - 1.0f) * scale;
+  return v;
+}
+
+/* Values spaced at least 0.05 apart in random order: no ties for max pooling. */
+static float *
+distinct_buf (gsize len)
+{
+  guint32 *perm = g_new (guint32, len);
+  float *v = g_new (float, len);
+  for (gsize i = 0; i < len; i++)
+    perm[i] = (guint32) i;
+  bt_rng_shuffle (&rng, perm, len);
+  for (gsize i = 0; i < len; i++)
+    v[i] = (float) perm[i] * 0.05f - (float) len * 0.025f;
+  g_free (perm);
+  return v;
+}
+
+static double
+dot (const float *a, const float *b, gsize len)
+{
+  double s = 0.0;
+  for (gsize i = 0; i < len; i++)
+    s += (double) a[i] * b[i];
+  return s;
+}
+
+static void
+assert_close (const char *what, const float *got, const float *want, gsize len, double rtol, double atol)
+{
+  double scale = 0.0;
+  for (gsize i = 0; i < len; i++)
+    scale = MAX (scale, fabs (want[i]));
+  for (gsize i = 0; i < len; i++)
+    {
+      double err = fabs ((double) got[i] - want[i]);
+      if (err > atol + rtol * MAX (fabs (want[i]), scale * 0.1))
+        {
+          g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "]: got %.7g, want %.7g (len %" G_GSIZE_FORMAT ")",
+                              what, i, got[i], want[i], len);
+          return;
+        }
+    }
+}
+
+/* A loss L = Σ out · R recomputed from the current tensors. */
+typedef double (*LossFn) (gpointer ctx);
+
+/* Central differences on (a sample of) x against the analytic gradient. */
+static void
+check_grad (const char *what, float *x, const float *analytic, gsize len, LossFn f, gpointer ctx,
+            float h)
+{
+  gsize step = len > 60 ? len / 60 : 1;
+  double scale = 1e-3;
+  for (gsize i = 0; i < len; i++)
+    scale = MAX (scale, fabs (analytic[i]));
+  for (gsize i = 0; i < len; i += step)
+    {
+      float saved = x[i];
+      x[i] = saved + h;
+      double lp = f (ctx);
+      x[i] = saved - h;
+      double lm = f (ctx);
+      x[i] = saved;
+      double num = (lp - lm) / (2.0 * h);
+      double err = fabs (num - analytic[i]);
+      if (err > 2e-3 * scale + 2e-2 * fabs (num))
+        {
+          g_test_fail_printf ("%s: gradient[%" G_GSIZE_FORMAT "] analytic %.6g numeric %.6g", what, i,
+                              analytic[i], num);
+          return;
+        }
+    }
+}
+
+/* ---- Dense ---- */
+
+typedef struct { int n, in_dim, out_dim; float *x, *w, *b, *out, *r; } DenseCtx;
+
+static double
+dense_loss (gpointer p)
+{
+  DenseCtx *c = p;
+  bt_dense_forward (c->out, c->x, c->w, c->b, c->n, c->in_dim, c->out_dim);
+  return dot (c->out, c->r, (gsize) c->n * c->out_dim);
+}
+
+static void
+test_dense (void)
+{
+  const int shapes[][3] = { { 3, 5, 4 }, { 1, 7, 1 }, { 5, 1, 3 }, { 17, 33, 9 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      DenseCtx c = { shapes[t][0], shapes[t][1], shapes[t][2] };
+      gsize nx = (gsize) c.n * c.in_dim, nw = (gsize) c.in_dim * c.out_dim, no = (gsize) c.n * c.out_dim;
+      c.x = rand_buf (nx, 1); c.w = rand_buf (nw, 1); c.b = rand_buf (c.out_dim, 1);
+      c.out = g_new (float, no); c.r = rand_buf (no, 1);
+      /* naive */
+      dense_loss (&c);
+      g_autofree float *ref = g_new (float, no);
+      for (int i = 0; i < c.n; i++)
+        for (int o = 0; o < c.out_dim; o++)
+          {
+            double s = c.b[o];
+            for (int k = 0; k < c.in_dim; k++)
+              s += (double) c.x[i * c.in_dim + k] * c.w[o * c.in_dim + k];
+            ref[i * c.out_dim + o] = (float) s;
+          }
+      assert_close ("dense out", c.out, ref, no, 1e-5, 1e-6);
+      g_autofree float *dx = g_new (float, nx);
+      g_autofree float *dw = g_new0 (float, nw);
+      g_autofree float *db = g_new0 (float, c.out_dim);
+      bt_dense_backward (dx, dw, db, c.r, c.x, c.w, c.n, c.in_dim, c.out_dim);
+      check_grad ("dense d_in", c.x, dx, nx, dense_loss, &c, 1e-2f);
+      check_grad ("dense d_w", c.w, dw, nw, dense_loss, &c, 1e-2f);
+      check_grad ("dense d_b", c.b, db, c.out_dim, dense_loss, &c, 1e-2f);
+      /* backward accumulates into parameter gradients */
+      g_autofree float *dw2 = g_memdup2 (dw, nw * sizeof (float));
+      bt_dense_backward (NULL, dw2, NULL, c.r, c.x, c.w, c.n, c.in_dim, c.out_dim);
+      for (gsize i = 0; i < nw; i++)
+        g_assert_cmpfloat_with_epsilon (dw2[i], 2 * dw[i], 1e-4 + 1e-5 * fabs (dw[i]));
+      g_free (c.x); g_free (c.w); g_free (c.b); g_free (c.out); g_free (c.r);
+    }
+}
+
+/* ---- Conv2D and depthwise ---- */
+
+typedef struct { BtConvShape s; float *x, *w, *b, *out, *r, *ws; gboolean dw; } ConvCtx;
+
+static double
+conv_loss (gpointer p)
+{
+  ConvCtx *c = p;
+  if (c->dw)
+    bt_dwconv2d_forward (c->out, c->x, c->w, c->b, &c->s);
+  else
+    bt_conv2d_forward (c->out, c->x, c->w, c->b, &c->s, c->ws);
+  return dot (c->out, c->r, (gsize) c->s.n * c->s.oc * c->s.oh * c->s.ow);
+}
+
+static void
+naive_conv (float *out, const float *in, const float *w, const float *b, const BtConvShape *s)
+{
+  int m = s->oc / s->groups, cin = s->c / s->groups;
+  for (int img = 0; img < s->n; img++)
+    for (int o = 0; o < s->oc; o++)
+      for (int oy = 0; oy < s->oh; oy++)
+        for (int ox = 0; ox < s->ow; ox++)
+          {
+            double sum = b ? b[o] : 0.0;
+            int g = o / m;
+            for (int ci = 0; ci < cin; ci++)
+              for (int ky = 0; ky < s->kh; ky++)
+                for (int kx = 0; kx < s->kw; kx++)
+                  {
+                    int iy = oy * s->stride_h - s->pad_top + ky;
+                    int ix = ox * s->stride_w - s->pad_left + kx;
+                    if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                      continue;
+                    int c = g * cin + ci;
+                    sum += (double) in[((img * s->c + c) * s->h + iy) * s->w + ix] *
+                           w[((o * cin + ci) * s->kh + ky) * s->kw + kx];
+                  }
+            out[((img * s->oc + o) * s->oh + oy) * s->ow + ox] = (float) sum;
+          }
+}
+
+/* n c h w oc kh kw sh sw pt pl pb pr */
+static const int conv_shapes[][13] = {
+  { 2, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1 },
+  { 1, 2, 6, 5, 3, 3, 3, 2, 2, 0, 0, 0, 0 },
+  { 2, 1, 7, 7, 2, 3, 3, 2, 2, 0, 0, 1, 1 },   /* TFLite SAME, stride 2: bottom/right pad */
+  { 1, 3, 4, 4, 2, 1, 1, 1, 1, 0, 0, 0, 0 },
+  { 2, 2, 5, 6, 3, 2, 3, 2, 1, 1, 0, 0, 2 },
+  { 3, 2, 9, 8, 5, 5, 5, 3, 2, 2, 1, 0, 3 },
+};
+
+static void
+run_conv_case (const int *sh, int groups, int mult)
+{
+  ConvCtx c = { 0 };
+  g_autoptr (GError) error = NULL;
+  int oc = groups == 1 ? sh[4] : sh[1] * mult;
+  g_assert_true (bt_conv_shape_init (&c.s, sh[0], sh[1], sh[2], sh[3], oc, sh[5], sh[6], sh[7], sh[8],
+                                     sh[9], sh[10], sh[11], sh[12], groups, &error));
+  g_assert_no_error (error);
+  c.dw = groups != 1;
+  const BtConvShape *s = &c.s;
+  gsize nx = (gsize) s->n * s->c * s->h * s->w;
+  gsize nw = (gsize) s->oc * (s->c / groups) * s->kh * s->kw;
+  gsize no = (gsize) s->n * s->oc * s->oh * s->ow;
+  c.x = rand_buf (nx, 1); c.w = rand_buf (nw, 1); c.b = rand_buf (s->oc, 1);
+  c.out = g_new (float, no); c.r = rand_buf (no, 1);
+  c.ws = g_new (float, MAX (bt_conv2d_workspace_size (s), 1));
+  g_autofree float *ref = g_new (float, no);
+  conv_loss (&c);
+  naive_conv (ref, c.x, c.w, c.b, s);
+  assert_close (c.dw ? "dwconv out" : "conv out", c.out, ref, no, 1e-5, 1e-5);
+  /* without bias */
+  naive_conv (ref, c.x, c.w, NULL, s);
+  if (c.dw)
+    bt_dwconv2d_forward (c.out, c.x, c.w, NULL, s);
+  else
+    bt_conv2d_forward (c.out, c.x, c.w, NULL, s, c.ws);
+  assert_close ("conv out (no bias)", c.out, ref, no, 1e-5, 1e-5);
+
+  g_autofree float *dx = g_new (float, nx);
+  g_autofree float *dw = g_new0 (float, nw);
+  g_autofree float *db = g_new0 (float, s->oc);
+  if (c.dw)
+    bt_dwconv2d_backward (dx, dw, db, c.r, c.x, c.w, s);
+  else
+    bt_conv2d_backward (dx, dw, db, c.r, c.x, c.w, s, c.ws);
+  check_grad ("conv d_in", c.x, dx, nx, conv_loss, &c, 1e-2f);
+  check_grad ("conv d_w", c.w, dw, nw, conv_loss, &c, 1e-2f);
+  check_grad ("conv d_b", c.b, db, s->oc, conv_loss, &c, 1e-2f);
+  /* d_in NULL skips the input gradient but still accumulates parameters */
+  g_autofree float *dw2 = g_memdup2 (dw, nw * sizeof (float));
+  if (c.dw)
+    bt_dwconv2d_backward (NULL, dw2, NULL, c.r, c.x, c.w, s);
+  else
+    bt_conv2d_backward (NULL, dw2, NULL, c.r, c.x, c.w, s, c.ws);
+  for (gsize i = 0; i < nw; i++)
+    g_assert_cmpfloat_with_epsilon (dw2[i], 2 * dw[i], 1e-3 + 1e-5 * fabs (dw[i]));
+  g_free (c.x); g_free (c.w); g_free (c.b); g_free (c.out); g_free (c.r); g_free (c.ws);
+}
+
+static void
+test_conv2d (void)
+{
+  for (guint t = 0; t < G_N_ELEMENTS (conv_shapes); t++)
+    run_conv_case (conv_shapes[t], 1, 1);
+}
+
+static void
+test_dwconv2d (void)
+{
+  for (guint t = 0; t < G_N_ELEMENTS (conv_shapes); t++)
+    for (int mult = 1; mult <= 2; mult++)
+      run_conv_case (conv_shapes[t], conv_shapes[t][1], mult);
+}
+
+/* A big-ish random conv compared with the naive loop (fresh inputs each run). */
+static void
+test_conv2d_large (void)
+{
+  BtConvShape s;
+  g_assert_true (bt_conv_shape_init (&s, 4, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, NULL));
+  gsize nx = (gsize) s.n * s.c * s.h * s.w, nw = (gsize) s.oc * s.c * 9, no = (gsize) s.n * s.oc * s.oh * s.ow;
+  g_autofree float *x = rand_buf (nx, 1), *w = rand_buf (nw, 0.3f), *b = rand_buf (s.oc, 1);
+  g_autofree float *out = g_new (float, no), *ref = g_new (float, no);
+  g_autofree float *ws = g_new (float, bt_conv2d_workspace_size (&s));
+  bt_conv2d_forward (out, x, w, b, &s, ws);
+  naive_conv (ref, x, w, b, &s);
+  assert_close ("conv large", out, ref, no, 1e-4, 1e-5);
+}
+
+static void
+test_conv_shape_errors (void)
+{
+  BtConvShape s;
+  const int bad[][15] = {
+    { 0, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1 },
+    { 1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1 },   /* kernel larger than input */
+    { 1, 1, 4, 4, 1, 3, 3, 0, 1, 0, 0, 0, 0, 1 },   /* stride 0 */
+    { 1, 1, 4, 4, 1, 3, 3, 1, 1, -1, 0, 0, 0, 1 },  /* negative pad */
+    { 1, 3, 4, 4, 4, 3, 3, 1, 1, 0, 0, 0, 0, 3 },   /* oc not a multiple of c */
+    { 1, 3, 4, 4, 4, 3, 3, 1, 1, 0, 0, 0, 0, 2 },   /* grouped conv unsupported */
+    { 1, 1, 4, 4, 1, 3, 3, 1, 1, 3, 0, 0, 0, 1 },   /* pad ≥ kernel */
+    { 65536, 65536, 65536, 65536, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1 }, /* absurd */
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (bad); t++)
+    {
+      g_autoptr (GError) error = NULL;
+      const int *b = bad[t];
+      g_assert_false (bt_conv_shape_init (&s, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
+                                          b[9], b[10], b[11], b[12], b[13], &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == BT_ENGINE_ERROR);
+    }
+  g_assert_true (bt_conv_shape_init (&s, 2, 3, 28, 28, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, NULL));
+  g_assert_cmpint (s.oh, ==, 14);
+  g_assert_cmpint (s.ow, ==, 14);
+}
+
+/* ---- Pooling ---- */
+
+typedef struct { BtConvShape s; float *x, *out, *r; gint32 *am; gboolean avg; } PoolCtx;
+
+static double
+pool_loss (gpointer p)
+{
+  PoolCtx *c = p;
+  if (c->avg)
+    bt_avgpool2d_forward (c->out, c->x, &c->s);
+  else
+    bt_maxpool2d_forward (c->out, c->am, c->x, &c->s);
+  return dot (c->out, c->r, (gsize) c->s.n * c->s.c * c->s.oh * c->s.ow);
+}
+
+static void
+naive_pool (float *out, const float *in, const BtConvShape *s, gboolean avg)
+{
+  for (int pl = 0; pl < s->n * s->c; pl++)
+    for (int oy = 0; oy < s->oh; oy++)
+      for (int ox = 0; ox < s->ow; ox++)
+        {
+          double acc = avg ? 0.0 : -INFINITY;
+          int count = 0;
+          for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++)
+              {
+                int iy = oy * s->stride_h - s->pad_top + ky, ix = ox * s->stride_w - s->pad_left + kx;
+                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                  continue;
+                double v = in[(pl * s->h + iy) * s->w + ix];
+                acc = avg ? acc + v : MAX (acc, v);
+                count++;
+              }
+          out[(pl * s->oh + oy) * s->ow + ox] = (float) (avg ? acc / count : acc);
+        }
+}
+
+static void
+test_pool (void)
+{
+  /* n c h w kh kw sh sw pt pl pb pr */
+  const int shapes[][12] = {
+    { 2, 3, 8, 8, 2, 2, 2, 2, 0, 0, 0, 0 },
+    { 1, 2, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0 },   /* odd: last row/col dropped */
+    { 2, 2, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1 },
+    { 1, 3, 6, 5, 3, 3, 2, 2, 0, 0, 1, 1 },   /* asymmetric (SAME) */
+    { 1, 1, 5, 5, 3, 2, 1, 1, 1, 0, 1, 1 },
+  };
+  for (int avg = 0; avg <= 1; avg++)
+    for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+      {
+        const int *v = shapes[t];
+        PoolCtx c = { .avg = avg };
+        g_assert_true (bt_conv_shape_init (&c.s, v[0], v[1], v[2], v[3], v[1], v[4], v[5], v[6], v[7],
+                                           v[8], v[9], v[10], v[11], 1, NULL));
+        gsize nx = (gsize) v[0] * v[1] * v[2] * v[3], no = (gsize) v[0] * v[1] * c.s.oh * c.s.ow;
+        c.x = distinct_buf (nx); c.out = g_new (float, no); c.r = rand_buf (no, 1);
+        c.am = g_new (gint32, no);
+        g_autofree float *ref = g_new (float, no);
+        pool_loss (&c);
+        naive_pool (ref, c.x, &c.s, avg);
+        assert_close (avg ? "avgpool" : "maxpool", c.out, ref, no, 1e-6, 1e-6);
+        g_autofree float *dx = g_new (float, nx);
+        if (avg)
+          bt_avgpool2d_backward (dx, c.r, &c.s);
+        else
+          bt_maxpool2d_backward (dx, c.r, c.am, &c.s);
+        check_grad (avg ? "avgpool d_in" : "maxpool d_in", c.x, dx, nx, pool_loss, &c, 1e-2f);
+        g_free (c.x); g_free (c.out); g_free (c.r); g_free (c.am);
+      }
+}
+
+typedef struct { int n, c, h, w; float *x, *out, *r; } GapCtx;
+
+static double
+gap_loss (gpointer p)
+{
+  GapCtx *c = p;
+  bt_gap_forward (c->out, c->x, c->n, c->c, c->h, c->w);
+  return dot (c->out, c->r, (gsize) c->n * c->c);
+}
+
+static void
+test_gap (void)
+{
+  GapCtx c = { 3, 4, 5, 3 };
+  gsize nx = (gsize) c.n * c.c * c.h * c.w;
+  c.x = rand_buf (nx, 1); c.out = g_new (float, c.n * c.c); c.r = rand_buf (c.n * c.c, 1);
+  gap_loss (&c);
+  for (int pl = 0; pl < c.n * c.c; pl++)
+    {
+      double s = 0;
+      for (int i = 0; i < c.h * c.w; i++)
+        s += c.x[pl * c.h * c.w + i];
+      g_assert_cmpfloat_with_epsilon (c.out[pl], s / (c.h * c.w), 1e-6);
+    }
+  g_autofree float *dx = g_new (float, nx);
+  bt_gap_backward (dx, c.r, c.n, c.c, c.h, c.w);
+  check_grad ("gap d_in", c.x, dx, nx, gap_loss, &c, 1e-2f);
+  g_free (c.x); g_free (c.out); g_free (c.r);
+}
+
+/* ---- Elementwise ---- */
+
+typedef struct { gsize len; float *x, *out, *r; int kind; } EwCtx;
+
+static double
+ew_loss (gpointer p)
+{
+  EwCtx *c = p;
+  if (c->kind == 0)
+    bt_relu_forward (c->out, c->x, c->len);
+  else
+    bt_relu6_forward (c->out, c->x, c->len);
+  return dot (c->out, c->r, c->len);
+}
+
+static void
+test_relu (void)
+{
+  for (int kind = 0; kind < 2; kind++)
+    {
+      EwCtx c = { 301, .kind = kind };
+      c.x = rand_buf (c.len, 8); c.out = g_new (float, c.len); c.r = rand_buf (c.len, 1);
+      /* keep inputs away from the kinks at 0 and 6 */
+      for (gsize i = 0; i < c.len; i++)
+        if (fabsf (c.x[i]) < 0.05f || fabsf (c.x[i] - 6.0f) < 0.05f)
+          c.x[i] += 0.2f;
+      ew_loss (&c);
+      for (gsize i = 0; i < c.len; i++)
+        {
+          float want = MAX (c.x[i], 0.0f);
+          if (kind == 1)
+            want = MIN (want, 6.0f);
+          g_assert_cmpfloat (c.out[i], ==, want);
+        }
+      g_autofree float *dx = g_new (float, c.len);
+      if (kind == 0)
+        bt_relu_backward (dx, c.r, c.out, c.len);
+      else
+        bt_relu6_backward (dx, c.r, c.x, c.len);
+      check_grad (kind ? "relu6" : "relu", c.x, dx, c.len, ew_loss, &c, 1e-2f);
+      g_free (c.x); g_free (c.out); g_free (c.r);
+    }
+}
+
+static void
+test_dropout (void)
+{
+  const gsize len = 20000;
+  g_autofree float *x = rand_buf (len, 1), *out = g_new (float, len), *mask = g_new (float, len);
+  g_autofree float *out2 = g_new (float, len), *mask2 = g_new (float, len);
+  BtRng a, b;
+  bt_rng_seed (&a, 7);
+  b = a;
+  bt_dropout_forward (out, mask, x, len, 0.25f, &a);
+  bt_dropout_forward (out2, mask2, x, len, 0.25f, &b);
+  g_assert_cmpmem (mask, len * sizeof (float), mask2, len * sizeof (float));
+  gsize zeros = 0;
+  for (gsize i = 0; i < len; i++)
+    {
+      g_assert_true (mask[i] == 0.0f || mask[i] == 1.0f / 0.75f);
+      zeros += mask[i] == 0.0f;
+      g_assert_cmpfloat (out[i], ==, x[i] * mask[i]);
+    }
+  g_assert_cmpfloat (fabs ((double) zeros / len - 0.25), <, 0.02);
+  g_autofree float *r = rand_buf (len, 1), *dx = g_new (float, len);
+  bt_dropout_backward (dx, r, mask, len);
+  for (gsize i = 0; i < len; i++)
+    g_assert_cmpfloat (dx[i], ==, r[i] * mask[i]);
+  /* a different stream gives a different mask */
+  bt_dropout_forward (out2, mask2, x, len, 0.25f, &a);
+  g_assert_true (memcmp (mask, mask2, len * sizeof (float)) != 0);
+  /* p = 0 is the identity */
+  bt_dropout_forward (out2, mask2, x, len, 0.0f, &a);
+  g_assert_cmpmem (out2, len * sizeof (float), x, len * sizeof (float));
+}
+
+static void
+test_add (void)
+{
+  const gsize len = 37;
+  g_autofree float *a = rand_buf (len, 1), *b = rand_buf (len, 1), *o = g_new (float, len);
+  bt_add_forward (o, a, b, len);
+  for (gsize i = 0; i < len; i++)
+    g_assert_cmpfloat (o[i], ==, a[i] + b[i]);
+}
+
+/* ---- Batch norm ---- */
+
+typedef struct { int n, c, hw; float *x, *gamma, *beta, *out, *r, *mean, *invstd; } BnCtx;
+
+static double
+bn_loss (gpointer p)
+{
+  BnCtx *c = p;
+  bt_batchnorm_forward_train (c->out, c->mean, c->invstd, NULL, NULL, c->x, c->gamma, c->beta,
+                              c->n, c->c, c->hw, 0.1f, 1e-5f);
+  return dot (c->out, c->r, (gsize) c->n * c->c * c->hw);
+}
+
+static void
+test_batchnorm (void)
+{
+  const int shapes[][3] = { { 4, 3, 5 }, { 2, 2, 9 }, { 7, 5, 1 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      BnCtx c = { shapes[t][0], shapes[t][1], shapes[t][2] };
+      gsize len = (gsize) c.n * c.c * c.hw;
+      c.x = rand_buf (len, 2); c.gamma = rand_buf (c.c, 1); c.beta = rand_buf (c.c, 1);
+      c.out = g_new (float, len); c.r = rand_buf (len, 1);
+      c.mean = g_new (float, c.c); c.invstd = g_new (float, c.c);
+      for (gsize i = 0; i < len; i++)
+        c.x[i] += 0.5f;
+      g_autofree float *rm = g_new0 (float, c.c), *rv = g_new (float, c.c);
+      for (int ch = 0; ch < c.c; ch++)
+        rv[ch] = 1.0f;
+      bt_batchnorm_forward_train (c.out, c.mean, c.invstd, rm, rv, c.x, c.gamma, c.beta,
+                                  c.n, c.c, c.hw, 0.1f, 1e-5f);
+      /* naive reference in double */
+      int M = c.n * c.hw;
+      for (int ch = 0; ch < c.c; ch++)
+        {
+          double mean = 0, var = 0;
+          for (int img = 0; img < c.n; img++)
+            for (int i = 0; i < c.hw; i++)
+              mean += c.x[(img * c.c + ch) * c.hw + i];
+          mean /= M;
+          for (int img = 0; img < c.n; img++)
+            for (int i = 0; i < c.hw; i++)
+              var += pow (c.x[(img * c.c + ch) * c.hw + i] - mean, 2);
+          double unb = var / (M - 1);
+          var /= M;
+          for (int img = 0; img < c.n; img++)
+            for (int i = 0; i < c.hw; i++)
+              {
+                int k = (img * c.c + ch) * c.hw + i;
+                double want = (c.x[k] - mean) / sqrt (var + 1e-5) * c.gamma[ch] + c.beta[ch];
+                g_assert_cmpfloat_with_epsilon (c.out[k], want, 1e-4);
+              }
+          g_assert_cmpfloat_with_epsilon (rm[ch], 0.1 * mean, 1e-5);
+          g_assert_cmpfloat_with_epsilon (rv[ch], 0.9 + 0.1 * unb, 1e-4);
+        }
+      /* inference with the running stats equals the naive formula */
+      bt_batchnorm_forward_infer (c.out, c.x, c.gamma, c.beta, rm, rv, c.n, c.c, c.hw, 1e-5f);
+      for (gsize k = 0; k < len; k++)
+        {
+          int ch = (int) (k / c.hw) % c.c;
+          double want = (c.x[k] - rm[ch]) / sqrt (rv[ch] + 1e-5) * c.gamma[ch] + c.beta[ch];
+          g_assert_cmpfloat_with_epsilon (c.out[k], want, 1e-4);
+        }
+      bn_loss (&c);
+      g_autofree float *dx = g_new (float, len), *dg = g_new0 (float, c.c), *dbt = g_new0 (float, c.c);
+      bt_batchnorm_backward (dx, dg, dbt, c.r, c.x, c.gamma, c.mean, c.invstd, c.n, c.c, c.hw);
+      check_grad ("bn d_in", c.x, dx, len, bn_loss, &c, 1e-2f);
+      check_grad ("bn d_gamma", c.gamma, dg, c.c, bn_loss, &c, 1e-2f);
+      check_grad ("bn d_beta", c.beta, dbt, c.c, bn_loss, &c, 1e-2f);
+      g_free (c.x); g_free (c.gamma); g_free (c.beta); g_free (c.out); g_free (c.r);
+      g_free (c.mean); g_free (c.invstd);
+    }
+}
+
+/* ---- Softmax + cross-entropy ---- */
+
+static void
+test_softmax (void)
+{
+  const int n = 4, k = 5;
+  float logits[4 * 5], probs[4 * 5];
+  for (int i = 0; i < n * k; i++)
+    logits[i] = (bt_rng_uniform (&rng) - 0.5f) * 10;
+  logits[0] = 1000.0f;  /* would overflow exp without the row max */
+  logits[5] = -1000.0f;
+  bt_softmax_forward (probs, logits, n, k);
+  for (int i = 0; i < n; i++)
+    {
+      double mx = -INFINITY, sum = 0, s2 = 0;
+      for (int j = 0; j < k; j++)
+        mx = MAX (mx, logits[i * k + j]);
+      for (int j = 0; j < k; j++)
+        sum += exp (logits[i * k + j] - mx);
+      for (int j = 0; j < k; j++)
+        {
+          g_assert_true (isfinite (probs[i * k + j]));
+          g_assert_cmpfloat_with_epsilon (probs[i * k + j], exp (logits[i * k + j] - mx) / sum, 1e-6);
+          s2 += probs[i * k + j];
+        }
+      g_assert_cmpfloat_with_epsilon (s2, 1.0, 1e-5);
+    }
+}
+
+typedef struct { int n, k; float *logits, *probs; int *labels; float *cw; float ls; } XentCtx;
+
+static double
+xent_loss (gpointer p)
+{
+  XentCtx *c = p;
+  bt_softmax_forward (c->probs, c->logits, c->n, c->k);
+  return bt_softmax_xent (NULL, c->probs, c->labels, c->n, c->k, c->cw, c->ls) / c->n;
+}
+
+static void
+test_softmax_xent (void)
+{
+  /* uniform probabilities: loss log k per row, with or without smoothing */
+  float probs[3 * 4];
+  int labels[3] = { 0, 3, 1 };
+  for (int i = 0; i < 12; i++)
+    probs[i] = 0.25f;
+  g_assert_cmpfloat_with_epsilon (bt_softmax_xent (NULL, probs, labels, 3, 4, NULL, 0.0f), 3 * log (4.0), 1e-5);
+  g_assert_cmpfloat_with_epsilon (bt_softmax_xent (NULL, probs, labels, 3, 4, NULL, 0.3f), 3 * log (4.0), 1e-5);
+  float w[4] = { 2.0f, 1.0f, 0.5f, 3.0f };
+  g_assert_cmpfloat_with_epsilon (bt_softmax_xent (NULL, probs, labels, 3, 4, w, 0.0f), (2 + 3 + 1) * log (4.0), 1e-5);
+
+  for (int variant = 0; variant < 4; variant++)
+    {
+      XentCtx c = { 5, 7 };
+      int lab[5] = { 0, 6, 3, 3, 2 };
+      float cw[7] = { 1, 2, 0.5f, 1.5f, 1, 1, 3 };
+      c.labels = lab;
+      c.cw = (variant & 1) ? cw : NULL;
+      c.ls = (variant & 2) ? 0.1f : 0.0f;
+      c.logits = rand_buf (35, 3);
+      c.probs = g_new (float, 35);
+      xent_loss (&c);
+      g_autofree float *d = g_new (float, 35);
+      bt_softmax_xent (d, c.probs, c.labels, c.n, c.k, c.cw, c.ls);
+      check_grad ("softmax-xent d_logits", c.logits, d, 35, xent_loss, &c, 1e-2f);
+      /* with smoothing each row's gradient still sums to zero */
+      for (int i = 0; i < c.n; i++)
+        {
+          double s = 0;
+          for (int j = 0; j < c.k; j++)
+            s += d[i * c.k + j];
+          g_assert_cmpfloat_with_epsilon (s, 0.0, 1e-6);
+        }
+      g_free (c.logits); g_free (c.probs);
+    }
+}
+
+/* ---- RNG ---- */
+
+static void
+test_rng (void)
+{
+  BtRng a, b;
+  bt_rng_seed (&a, 42);
+  bt_rng_seed (&b, 42);
+  for (int i = 0; i < 100; i++)
+    g_assert_cmpuint (bt_rng_next (&a), ==, bt_rng_next (&b));
+  bt_rng_seed (&b, 43);
+  g_assert_cmpuint (bt_rng_next (&a), !=, bt_rng_next (&b));
+
+  double sum = 0, sq = 0;
+  const int N = 100000;
+  guint counts[10] = { 0 };
+  for (int i = 0; i < N; i++)
+    {
+      float u = bt_rng_uniform (&a);
+      g_assert_cmpfloat (u, >=, 0.0f);
+      g_assert_cmpfloat (u, <, 1.0f);
+      float z = bt_rng_normal (&a);
+      g_assert_true (isfinite (z));
+      sum += z;
+      sq += z * z;
+      guint32 k = bt_rng_below (&a, 10);
+      g_assert_cmpuint (k, <, 10);
+      counts[k]++;
+    }
+  g_assert_cmpfloat (fabs (sum / N), <, 0.02);
+  g_assert_cmpfloat (fabs (sq / N - 1.0), <, 0.03);
+  for (int k = 0; k < 10; k++)
+    g_assert_cmpuint (counts[k], >, N / 10 - 600);
+  g_assert_cmpuint (bt_rng_below (&a, 1), ==, 0);
+
+  guint32 v[50];
+  for (guint32 i = 0; i < 50; i++)
+    v[i] = i;
+  bt_rng_shuffle (&a, v, 50);
+  gboolean moved = FALSE, seen[50] = { FALSE };
+  for (guint32 i = 0; i < 50; i++)
+    {
+      g_assert_false (seen[v[i]]);
+      seen[v[i]] = TRUE;
+      moved |= v[i] != i;
+    }
+  g_assert_true (moved);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  bt_rng_seed (&rng, g_test_rand_int ());
+  g_test_add_func ("/layers/rng", test_rng);
+  g_test_add_func ("/layers/dense", test_dense);
+  g_test_add_func ("/layers/conv2d", test_conv2d);
+  g_test_add_func ("/layers/conv2d-large", test_conv2d_large);
+  g_test_add_func ("/layers/conv-shape-errors", test_conv_shape_errors);
+  g_test_add_func ("/layers/dwconv2d", test_dwconv2d);
+  g_test_add_func ("/layers/pool", test_pool);
+  g_test_add_func ("/layers/gap", test_gap);
+  g_test_add_func ("/layers/relu", test_relu);
+  g_test_add_func ("/layers/dropout", test_dropout);
+  g_test_add_func ("/layers/add", test_add);
+  g_test_add_func ("/layers/batchnorm", test_batchnorm);
+  g_test_add_func ("/layers/softmax", test_softmax);
+  g_test_add_func ("/layers/softmax-xent", test_softmax_xent);
+  return g_test_run ();
+}
