@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 
 #include "bt-dialogs.h"
 #include "bt-window-private.h"
@@ -32,16 +34,10 @@ open_project_thread (GTask        *task,
   GError *error = NULL;
   BtProject *project;
 
-#if BT_PROJECT_API_AVAILABLE
   if (job->name != NULL)
     project = bt_project_create (job->dir, job->name, &error);
   else
     project = bt_project_open (job->dir, &error);
-#else
-  project = NULL;
-  (void) job;
-  g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "%s", "Projects are not available yet");
-#endif
 
   if (project == NULL)
     g_task_return_error (task, error);
@@ -161,15 +157,52 @@ open_project_action (GtkWidget *widget, const char *action_name, GVariant *param
 }
 
 static void
+check_saved_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  const char *dir = task_data;
+  g_autofree char *ini = g_build_filename (dir, "project.ini", NULL);
+
+  /* Changes were written as they happened; what can still go wrong is the folder
+   * itself vanishing or turning read-only under us. */
+  if (!g_file_test (ini, G_FILE_TEST_IS_REGULAR))
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                             _("The project folder “%s” is gone or no longer holds the project."), dir);
+  else if (g_access (dir, W_OK) != 0 || g_access (ini, W_OK) != 0)
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                             _("The project folder “%s” can no longer be written to."), dir);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+check_saved_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtWindow *self = BT_WINDOW (source);
+  g_autoptr(GError) error = NULL;
+
+  if (g_task_propagate_boolean (G_TASK (result), &error))
+    bt_window_notify (self, _("All changes are saved"));
+  else
+    bt_dialogs_show_error (GTK_WINDOW (self), _("Could not save the project"), error);
+}
+
+static void
 save_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   BtWindow *self = BT_WINDOW (widget);
+  g_autoptr(GTask) task = NULL;
 
-  /* The project writes every change durably as it happens; what is left to flush is
-   * the application's own state. */
-  if (self->settings != NULL)
-    g_settings_sync ();
-  bt_window_notify (self, _("All changes are saved"));
+  if (self->project == NULL)
+    return;
+
+  g_settings_sync ();
+  task = g_task_new (self, NULL, check_saved_done_cb, NULL);
+  g_task_set_source_tag (task, save_action);
+  g_task_set_task_data (task, g_strdup (bt_project_get_dir (self->project)), g_free);
+  g_task_run_in_thread (task, check_saved_thread);
 }
 
 void

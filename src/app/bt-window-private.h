@@ -11,9 +11,6 @@
 
 G_BEGIN_DECLS
 
-/* Until the data layer's BtProject lands on main, the window keeps projects opaque. */
-#define BT_PROJECT_API_AVAILABLE 0
-
 struct _BtWindow
 {
   GtkApplicationWindow parent_instance;

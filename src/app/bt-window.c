@@ -133,6 +133,28 @@ project_save_failed_cb (BtWindow *self, const GError *error, BtProject *project)
 }
 
 static void
+update_title (BtWindow *self)
+{
+  if (self->project != NULL)
+    {
+      const char *name = bt_project_get_name (self->project);
+      g_autofree char *title = NULL;
+
+      /* Translators: the window title: project name, then the application name. */
+      title = g_strdup_printf (_("%s — Bottega"), name);
+      gtk_window_set_title (GTK_WINDOW (self), title);
+      gtk_label_set_label (self->project_label, name);
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), bt_project_get_dir (self->project));
+    }
+  else
+    {
+      gtk_window_set_title (GTK_WINDOW (self), _("Bottega"));
+      gtk_label_set_label (self->project_label, "");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), NULL);
+    }
+}
+
+static void
 bt_window_dispose (GObject *object)
 {
   BtWindow *self = BT_WINDOW (object);
@@ -201,12 +223,7 @@ bt_window_class_init (BtWindowClass *klass)
   window_class->close_request = bt_window_close_request;
 
   properties[PROP_PROJECT] =
-    g_param_spec_object ("project", NULL, NULL,
-#if BT_PROJECT_API_AVAILABLE
-                         BT_TYPE_PROJECT,
-#else
-                         G_TYPE_OBJECT,
-#endif
+    g_param_spec_object ("project", NULL, NULL, BT_TYPE_PROJECT,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_PAGE] =
     g_param_spec_string ("page", NULL, NULL, "data",
@@ -265,11 +282,7 @@ void
 bt_window_set_project (BtWindow *self, BtProject *project)
 {
   g_return_if_fail (BT_IS_WINDOW (self));
-#if BT_PROJECT_API_AVAILABLE
   g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
-#else
-  g_return_if_fail (project == NULL || G_IS_OBJECT (project));
-#endif
 
   if (self->project != NULL && self->project == project)
     return;
@@ -278,8 +291,13 @@ bt_window_set_project (BtWindow *self, BtProject *project)
     g_signal_handlers_disconnect_by_data (self->project, self);
   g_set_object (&self->project, project);
   if (project != NULL)
-    g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
-                             G_CONNECT_SWAPPED);
+    {
+      g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
+                               G_CONNECT_SWAPPED);
+      /* The name may change on any saved change. */
+      g_signal_connect_object (project, "changed", G_CALLBACK (update_title), self,
+                               G_CONNECT_SWAPPED);
+    }
 
   bt_data_page_set_project (self->data_page, project);
   bt_model_page_set_project (self->model_page, project);
@@ -287,31 +305,10 @@ bt_window_set_project (BtWindow *self, BtProject *project)
   bt_evaluate_page_set_project (self->evaluate_page, project);
   bt_test_page_set_project (self->test_page, project);
 
+  update_title (self);
+  gtk_stack_set_visible_child_name (self->main_stack, project != NULL ? "pages" : "welcome");
   if (project != NULL)
-    {
-#if BT_PROJECT_API_AVAILABLE
-      const char *name = bt_project_get_name (project);
-      const char *dir = bt_project_get_dir (project);
-#else
-      const char *name = "", *dir = NULL;
-#endif
-      g_autofree char *title = NULL;
-
-      /* Translators: the window title: project name, then the application name. */
-      title = g_strdup_printf (_("%s — Bottega"), name);
-      gtk_window_set_title (GTK_WINDOW (self), title);
-      gtk_label_set_label (self->project_label, name);
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), dir);
-      gtk_stack_set_visible_child_name (self->main_stack, "pages");
-      bt_window_set_page (self, "data");
-    }
-  else
-    {
-      gtk_window_set_title (GTK_WINDOW (self), _("Bottega"));
-      gtk_label_set_label (self->project_label, "");
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), NULL);
-      gtk_stack_set_visible_child_name (self->main_stack, "welcome");
-    }
+    bt_window_set_page (self, "data");
   gtk_widget_set_visible (self->page_switcher, project != NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->project_label), project != NULL);
 

@@ -1,8 +1,85 @@
-/* bt-engine-private.h: engine internals shared between the engine's own source files. */
+/* bt-engine-private.h: the network's internal layout, shared by the engine's own files
+ * (bt-net.c builds and runs it, bt-model.c saves and restores it). */
 #pragma once
 
 #include "engine/bt-engine.h"
+#include "engine/bt-layers.h"
 
 G_BEGIN_DECLS
+
+typedef enum {
+  BT_LAYER_CONV,
+  BT_LAYER_DWCONV,
+  BT_LAYER_DENSE,
+  BT_LAYER_MAXPOOL,
+  BT_LAYER_AVGPOOL,
+  BT_LAYER_GAP,
+  BT_LAYER_FLATTEN,
+  BT_LAYER_DROPOUT,
+  BT_LAYER_BATCHNORM,
+  BT_LAYER_ADD,
+} BtLayerKind;
+
+typedef enum { BT_ACT_NONE, BT_ACT_RELU, BT_ACT_RELU6 } BtActivation;
+
+typedef struct {
+  BtLayerKind  kind;
+  char         name[32];
+  int          src, src2;          /* producer layer index, -1 = the net's input; src2 for add */
+  BtActivation act;                /* fused after the layer */
+  int          in_c, in_h, in_w;   /* per image */
+  int          c, h, w;            /* output per image */
+  /* conv / pool geometry */
+  int          kh, kw, sh, sw, pt, pl, pb, pr, groups;
+  float        p;                  /* dropout */
+  /* parameters: offsets into the param/grad blocks, lengths in floats (0 = none) */
+  gsize        w_off, w_len, b_off, b_len;
+  gsize        buf_off;            /* batch norm running mean, then var (c each) */
+  /* per batch (carved from the arenas) */
+  float       *out, *grad, *mask;
+  gint32      *argmax;
+  float       *save_mean, *save_invstd;
+  int          n_consumers;
+  gboolean     grad_written;
+} BtLayer;
+
+struct _BtNet {
+  BtPreset  preset;
+  int       in_c, in_h, in_w;
+  int       n_classes;
+  float     dropout;
+  int       hidden;                /* transfer head hidden units, 0 = none */
+  guint64   seed;
+  GArray   *layers;                /* BtLayer */
+  float    *params, *grads, *buffers;
+  gsize     n_params, n_buffers;
+  float    *bn_stats;              /* save_mean/save_invstd of every BN layer */
+  /* activations for up to act_capacity images */
+  int       act_capacity, act_batch;
+  float    *act_arena;
+  gsize     act_arena_len;
+  float    *workspace;
+  gsize     workspace_len;
+  int       grad_batch;
+  float    *grad_arena, *scratch;
+  gsize     grad_arena_len;
+  float    *probs;
+  float    *input;                 /* copy of the last training batch */
+  gsize     input_len;
+  int       probs_capacity;
+  int       last_batch;
+  gboolean  last_training;
+  BtRng     rng;                   /* dropout masks */
+};
+
+static inline BtLayer *
+bt_net_layer (const BtNet *net, guint i)
+{
+  return &g_array_index (net->layers, BtLayer, i);
+}
+
+/* Rebuilds a preset net without touching its weights' values (the loader overwrites them). */
+BtNet *bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_classes,
+                        float dropout, int hidden, guint64 seed, GError **error);
 
 G_END_DECLS

@@ -59,6 +59,11 @@ typedef struct _BtNet BtNet;
  * dropout < 0 means the preset's default. */
 BtNet   *bt_net_new_preset   (BtPreset preset, int width, int height, int channels,
                               int n_classes, float dropout, guint64 seed, GError **error);
+/* The transfer head with an optional hidden ReLU layer (hidden = 0: none):
+ * [dim,1,1] embedding → dropout → [dense hidden ReLU → dropout] → dense n_classes.
+ * bt_net_new_preset (BT_PRESET_TRANSFER, 1, 1, dim, ...) is the same with hidden = 0. */
+BtNet   *bt_net_new_transfer (int dim, int hidden, int n_classes, float dropout, guint64 seed,
+                              GError **error);
 void     bt_net_free         (BtNet *net);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtNet, bt_net_free)
 
@@ -66,24 +71,32 @@ gsize    bt_net_n_params     (const BtNet *net);
 int      bt_net_n_classes    (const BtNet *net);
 void     bt_net_input_shape  (const BtNet *net, int *channels, int *height, int *width);
 BtPreset bt_net_preset       (const BtNet *net);
+float    bt_net_dropout      (const BtNet *net);   /* the dropout actually used */
+int      bt_net_hidden       (const BtNet *net);   /* transfer head hidden units, else 0 */
+/* The generator behind dropout masks (seeded from the net's seed). A trainer may draw its
+ * shuffles from it too, so one seed drives everything; it is saved in the train state. */
+BtRng   *bt_net_rng          (BtNet *net);
 char    *bt_net_describe     (const BtNet *net);  /* one line per layer with shapes */
 /* Estimated forward+backward FLOPs per image, for "time per epoch" estimates. */
 double   bt_net_flops_per_image (const BtNet *net);
 
 /* Forward pass on x (batch × C×H×W, NCHW float32). training=TRUE turns dropout and
- * batch-norm batch statistics on. Returns the class probabilities (batch × classes),
- * owned by the net, valid until the next call. Activations are allocated once per
- * batch size. */
+ * batch-norm batch statistics on (and keeps a copy of x for backward). Returns the class
+ * probabilities (batch × classes), owned by the net, valid until the next call; NULL with
+ * BT_ENGINE_ERROR_NUMERIC when an output is NaN/Inf. Activations are allocated once per
+ * batch size; inference runs big batches in slices of 64 so memory stays flat. */
 const float *bt_net_forward  (BtNet *net, const float *x, int batch, gboolean training, GError **error);
 
-/* After bt_net_forward: softmax cross-entropy against labels, backward into the
- * gradient block (which it adds to; call bt_net_zero_grad first). class_weights may be
- * NULL; label_smoothing in [0, 1). Returns the mean loss (summed in double) and
- * stores the number of correct top-1 predictions. NaN/Inf → FALSE with
- * BT_ENGINE_ERROR_NUMERIC. */
+/* After bt_net_forward (training=TRUE, same batch): softmax cross-entropy against labels,
+ * backward into the gradient block (which it adds to; call bt_net_zero_grad first).
+ * class_weights may be NULL; label_smoothing in [0, 1). Stores the mean loss
+ * (Σ weight·loss / batch, summed in double) and the number of correct top-1 predictions.
+ * NaN/Inf in the loss or any gradient → FALSE with BT_ENGINE_ERROR_NUMERIC; bad labels or
+ * settings → BT_ENGINE_ERROR_INVALID. */
 gboolean bt_net_backward     (BtNet *net, const int *labels, int batch, const float *class_weights,
                               float label_smoothing, double *loss, int *n_correct, GError **error);
-/* Loss and correct count without backward (evaluation). */
+/* Loss and correct count without backward (evaluation, after any forward; labels must be
+ * in range — NaN otherwise). */
 double   bt_net_loss         (BtNet *net, const int *labels, int batch, int *n_correct);
 void     bt_net_zero_grad    (BtNet *net);
 
@@ -112,12 +125,15 @@ typedef struct _BtOptimizer BtOptimizer;
 BtOptimizer *bt_optimizer_new  (BtNet *net, const BtOptimizerConfig *cfg);
 void         bt_optimizer_free (BtOptimizer *opt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtOptimizer, bt_optimizer_free)
-/* Applies one update with learning rate lr. Returns the gradient norm before clipping. */
+/* Applies one update with learning rate lr. Returns the gradient norm before clipping; when
+ * that norm is NaN/Inf nothing is changed and the norm is returned as is. Weight decay
+ * applies to conv/dense kernels, not to biases or batch-norm parameters. */
 double       bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr);
 /* Moments and step count, for checkpoints. */
 float       *bt_optimizer_state (BtOptimizer *opt, gsize *n);
 gint64       bt_optimizer_get_t (const BtOptimizer *opt);
 void         bt_optimizer_set_t (BtOptimizer *opt, gint64 t);
+const BtOptimizerConfig *bt_optimizer_get_config (const BtOptimizer *opt);
 
 typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE } BtScheduleKind;
 const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" */

@@ -567,7 +567,7 @@ void
 bt_relu_forward (float *out, const float *in, gsize len)
 {
   for (gsize i = 0; i < len; i++)
-    out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    out[i] = in[i] < 0.0f ? 0.0f : in[i];   /* NaN passes through, to be reported */
 }
 
 void
@@ -582,8 +582,8 @@ bt_relu6_forward (float *out, const float *in, gsize len)
 {
   for (gsize i = 0; i < len; i++)
     {
-      float v = in[i] > 0.0f ? in[i] : 0.0f;
-      out[i] = v < 6.0f ? v : 6.0f;
+      float v = in[i] < 0.0f ? 0.0f : in[i];
+      out[i] = v > 6.0f ? 6.0f : v;
     }
 }
 

@@ -2,12 +2,31 @@
  * About and Shortcuts, the in-window notification, window state in GSettings, closing. */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <string.h>
 
 #include "bt-application.h"
 #include "bt-window-private.h"
 
 static BtApplication *app;
+
+static void
+bt_rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        bt_rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
 
 static void
 spin (void)
@@ -259,6 +278,169 @@ test_window_state (void)
 }
 
 static void
+wait_for (gboolean (*done) (BtWindow *), BtWindow *window)
+{
+  /* A hang here is caught by the test's meson timeout. */
+  while (!done (window))
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static gboolean
+has_project (BtWindow *window)
+{
+  return bt_window_get_project (window) != NULL;
+}
+
+static gboolean
+notification_shown (BtWindow *window)
+{
+  return gtk_revealer_get_reveal_child (window->notification_revealer);
+}
+
+static GtkWindow *
+error_dialog (void)
+{
+#if GTK_CHECK_VERSION (4, 10, 0)
+  return NULL;
+#else
+  return find_toplevel (GTK_TYPE_MESSAGE_DIALOG);
+#endif
+}
+
+static gboolean
+error_dialog_shown (BtWindow *window)
+{
+  return error_dialog () != NULL;
+}
+
+static char *
+dialog_text (GtkWindow *dialog)
+{
+  g_autofree char *text = NULL, *secondary = NULL;
+
+  g_object_get (dialog, "text", &text, "secondary-text", &secondary, NULL);
+  return g_strdup_printf ("%s\n%s", text, secondary ? secondary : "");
+}
+
+static void
+test_window_project (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("bottega-window-XXXXXX", &error);
+  g_autofree char *dir = NULL;
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(GPtrArray) buttons = NULL;
+  BtWindow *window;
+
+  g_assert_no_error (error);
+  dir = g_build_filename (tmp, "Cats and Dogs", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  project = bt_project_create (dir, "Cats and Dogs", &error);
+  g_assert_no_error (error);
+
+  window = window_new ();
+  bt_window_set_page (window, "test");
+  bt_window_set_project (window, project);
+  g_assert_true (bt_window_get_project (window) == project);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Cats and Dogs — Bottega");
+  g_assert_cmpstr (gtk_label_get_label (window->project_label), ==, "Cats and Dogs");
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "pages");
+  g_assert_true (gtk_widget_get_visible (window->page_switcher));
+  /* A new project starts on its first page. */
+  g_assert_cmpstr (bt_window_get_page (window), ==, "data");
+
+  /* A renamed project renames the window. */
+  g_assert_true (bt_project_set_name (project, "Birds", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Birds — Bottega");
+
+  /* Save confirms, from a worker's check of the folder. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.save", NULL));
+  wait_for (notification_shown, window);
+  g_assert_cmpstr (gtk_label_get_label (window->notification_label), ==, "All changes are saved");
+
+  /* Back to no project: the welcome view again. */
+  bt_window_set_project (window, NULL);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "welcome");
+  g_assert_false (gtk_widget_get_visible (window->page_switcher));
+  g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Bottega");
+
+  window_destroy (window);
+  g_clear_object (&project);
+
+  /* Opening the folder, as File ▸ Open and the command line do, runs on a worker. */
+  window = window_new ();
+  {
+    g_autoptr(GFile) folder = g_file_new_for_path (dir);
+    bt_window_open_folder (window, folder);
+  }
+  g_assert_null (bt_window_get_project (window));
+  wait_for (has_project, window);
+  g_assert_cmpstr (bt_project_get_name (bt_window_get_project (window)), ==, "Birds");
+
+  /* Save when the folder has gone is an error, not a false "saved". */
+  {
+    g_autofree char *ini = g_build_filename (dir, "project.ini", NULL);
+    g_autofree char *moved = g_build_filename (tmp, "project.ini.moved", NULL);
+    GtkWindow *dialog;
+    g_autofree char *text = NULL;
+
+    g_assert_cmpint (g_rename (ini, moved), ==, 0);
+    gtk_widget_activate_action (GTK_WIDGET (window), "win.save", NULL);
+    if (GTK_CHECK_VERSION (4, 10, 0))
+      {
+        g_test_skip ("error dialogs are GtkAlertDialog on this GTK");
+        window_destroy (window);
+        return;
+      }
+    wait_for (error_dialog_shown, window);
+    dialog = error_dialog ();
+    text = dialog_text (dialog);
+    g_assert_nonnull (strstr (text, "Could not save the project"));
+    g_assert_nonnull (strstr (text, "Cats and Dogs"));
+    g_assert_false (notification_shown (window));
+    gtk_window_destroy (dialog);
+    g_assert_cmpint (g_rename (moved, ini), ==, 0);
+  }
+
+  window_destroy (window);
+  bt_rm_rf (tmp);
+}
+
+static void
+test_window_open_error (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("bottega-window-XXXXXX", &error);
+  g_autoptr(GFile) folder = NULL;
+  BtWindow *window;
+  GtkWindow *dialog;
+  g_autofree char *text = NULL;
+
+  if (GTK_CHECK_VERSION (4, 10, 0))
+    {
+      g_test_skip ("error dialogs are GtkAlertDialog on this GTK");
+      return;
+    }
+
+  /* An empty folder is not a project. */
+  g_assert_no_error (error);
+  window = window_new ();
+  folder = g_file_new_for_path (tmp);
+  bt_window_open_folder (window, folder);
+  wait_for (error_dialog_shown, window);
+  dialog = error_dialog ();
+  text = dialog_text (dialog);
+  g_assert_nonnull (strstr (text, "Could not open the project"));
+  g_assert_null (bt_window_get_project (window));
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "welcome");
+  gtk_window_destroy (dialog);
+
+  window_destroy (window);
+  bt_rm_rf (tmp);
+}
+
+static void
 test_window_quit (void)
 {
   BtWindow *window = window_new ();
@@ -293,6 +475,8 @@ main (int argc, char **argv)
   g_test_add_func ("/window/shortcuts", test_window_shortcuts);
   g_test_add_func ("/window/notification", test_window_notification);
   g_test_add_func ("/window/state", test_window_state);
+  g_test_add_func ("/window/project", test_window_project);
+  g_test_add_func ("/window/open-error", test_window_open_error);
   g_test_add_func ("/window/quit", test_window_quit);
 
   ret = g_test_run ();

@@ -1,0 +1,259 @@
+/* bt-optim.c: optimizers (SGD with momentum/Nesterov, Adam, AdamW) as flat loops over the
+ * net's one parameter block, learning-rate schedules and reduce-on-plateau. */
+#include "engine/bt-engine-private.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *optimizer_ids[] = { "sgd", "adam", "adamw" };
+static const char *schedule_ids[] = { "constant", "step", "cosine" };
+
+const char *
+bt_optimizer_kind_to_id (BtOptimizerKind kind)
+{
+  g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (optimizer_ids), NULL);
+  return optimizer_ids[kind];
+}
+
+gboolean
+bt_optimizer_kind_from_id (const char *id, BtOptimizerKind *out)
+{
+  g_return_val_if_fail (out != NULL, FALSE);
+  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (optimizer_ids); i++)
+    if (strcmp (id, optimizer_ids[i]) == 0)
+      {
+        *out = (BtOptimizerKind) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+const char *
+bt_schedule_kind_to_id (BtScheduleKind kind)
+{
+  g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (schedule_ids), NULL);
+  return schedule_ids[kind];
+}
+
+gboolean
+bt_schedule_kind_from_id (const char *id, BtScheduleKind *out)
+{
+  g_return_val_if_fail (out != NULL, FALSE);
+  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (schedule_ids); i++)
+    if (strcmp (id, schedule_ids[i]) == 0)
+      {
+        *out = (BtScheduleKind) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+void
+bt_optimizer_config_init (BtOptimizerConfig *cfg, BtOptimizerKind kind)
+{
+  g_return_if_fail (cfg != NULL);
+  memset (cfg, 0, sizeof *cfg);
+  cfg->kind = kind;
+  cfg->momentum = 0.9f;
+  cfg->nesterov = FALSE;
+  cfg->beta1 = 0.9f;
+  cfg->beta2 = 0.999f;
+  cfg->eps = 1e-8f;
+  cfg->weight_decay = kind == BT_OPTIMIZER_ADAMW ? 0.01f : 0.0f;
+  cfg->clip_norm = 0.0f;
+}
+
+struct _BtOptimizer {
+  BtOptimizerConfig cfg;
+  gsize   n;
+  float  *state;     /* SGD: velocity [n]; Adam(W): m [n], v [n] */
+  gsize   n_state;
+  guint8 *decay;     /* per parameter range: 1 = weights (decayed), 0 = biases / norm */
+  GArray *ranges;    /* DecayRange */
+  gint64  t;
+};
+
+typedef struct { gsize off, len; gboolean decay; } DecayRange;
+
+BtOptimizer *
+bt_optimizer_new (BtNet *net, const BtOptimizerConfig *cfg)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  g_return_val_if_fail (cfg != NULL, NULL);
+  g_return_val_if_fail ((guint) cfg->kind <= BT_OPTIMIZER_ADAMW, NULL);
+  BtOptimizer *opt = g_new0 (BtOptimizer, 1);
+  opt->cfg = *cfg;
+  opt->n = net->n_params;
+  opt->n_state = cfg->kind == BT_OPTIMIZER_SGD ? opt->n : 2 * opt->n;
+  opt->state = g_new0 (float, MAX (opt->n_state, 1));
+  /* Weight decay applies to conv/dense kernels only, not to biases or batch-norm γ/β. */
+  opt->ranges = g_array_new (FALSE, FALSE, sizeof (DecayRange));
+  for (guint i = 0; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      if (l->w_len)
+        {
+          DecayRange r = { l->w_off, l->w_len, l->kind != BT_LAYER_BATCHNORM };
+          g_array_append_val (opt->ranges, r);
+        }
+      if (l->b_len)
+        {
+          DecayRange r = { l->b_off, l->b_len, FALSE };
+          g_array_append_val (opt->ranges, r);
+        }
+    }
+  return opt;
+}
+
+void
+bt_optimizer_free (BtOptimizer *opt)
+{
+  if (opt == NULL)
+    return;
+  g_free (opt->state);
+  g_array_unref (opt->ranges);
+  g_free (opt);
+}
+
+float *
+bt_optimizer_state (BtOptimizer *opt, gsize *n)
+{
+  g_return_val_if_fail (opt != NULL, NULL);
+  if (n)
+    *n = opt->n_state;
+  return opt->state;
+}
+
+gint64 bt_optimizer_get_t (const BtOptimizer *opt) { g_return_val_if_fail (opt, 0); return opt->t; }
+void bt_optimizer_set_t (BtOptimizer *opt, gint64 t) { g_return_if_fail (opt); opt->t = MAX (t, 0); }
+const BtOptimizerConfig *bt_optimizer_get_config (const BtOptimizer *opt) { g_return_val_if_fail (opt, NULL); return &opt->cfg; }
+
+double
+bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
+{
+  g_return_val_if_fail (opt != NULL, NAN);
+  g_return_val_if_fail (net != NULL && net->n_params == opt->n, NAN);
+  float *p = net->params;
+  const float *g = net->grads;
+  const BtOptimizerConfig *c = &opt->cfg;
+
+  double sq = 0.0;
+  for (gsize i = 0; i < opt->n; i++)
+    sq += (double) g[i] * g[i];
+  double norm = sqrt (sq);
+  if (!isfinite (norm))
+    return norm;  /* never apply a NaN step; the caller sees the norm */
+  const float gscale = (c->clip_norm > 0.0f && norm > c->clip_norm) ? (float) (c->clip_norm / norm) : 1.0f;
+
+  opt->t++;
+  const float b1 = c->beta1, b2 = c->beta2;
+  const float bc1 = 1.0f - (float) pow (b1, (double) opt->t);
+  const float bc2 = 1.0f - (float) pow (b2, (double) opt->t);
+  const float step = lr / bc1;
+  const float inv_sqrt_bc2 = 1.0f / sqrtf (bc2);
+
+  for (guint r = 0; r < opt->ranges->len; r++)
+    {
+      const DecayRange *rg = &g_array_index (opt->ranges, DecayRange, r);
+      const float wd = rg->decay ? c->weight_decay : 0.0f;
+      float *restrict pp = p + rg->off;
+      const float *restrict gg = g + rg->off;
+      const gsize len = rg->len;
+      switch (c->kind)
+        {
+        case BT_OPTIMIZER_SGD:
+          {
+            float *restrict v = opt->state + rg->off;
+            const float mu = c->momentum;
+            for (gsize i = 0; i < len; i++)
+              {
+                float gi = gg[i] * gscale + wd * pp[i];
+                v[i] = mu * v[i] + gi;
+                pp[i] -= lr * (c->nesterov ? gi + mu * v[i] : v[i]);
+              }
+          }
+          break;
+        case BT_OPTIMIZER_ADAM:
+        case BT_OPTIMIZER_ADAMW:
+          {
+            float *restrict m = opt->state + rg->off;
+            float *restrict v = opt->state + opt->n + rg->off;
+            const gboolean decoupled = c->kind == BT_OPTIMIZER_ADAMW;
+            for (gsize i = 0; i < len; i++)
+              {
+                float gi = gg[i] * gscale;
+                if (decoupled)
+                  pp[i] -= lr * wd * pp[i];
+                else
+                  gi += wd * pp[i];
+                m[i] = b1 * m[i] + (1.0f - b1) * gi;
+                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+                pp[i] -= step * m[i] / (sqrtf (v[i]) * inv_sqrt_bc2 + c->eps);
+              }
+          }
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  return norm;
+}
+
+float
+bt_schedule_lr (const BtSchedule *s, gint64 step)
+{
+  g_return_val_if_fail (s != NULL, 0.0f);
+  if (step < 0)
+    step = 0;
+  switch (s->kind)
+    {
+    case BT_SCHEDULE_CONSTANT:
+      return s->base_lr;
+    case BT_SCHEDULE_STEP:
+      if (s->step_every <= 0)
+        return s->base_lr;
+      return s->base_lr * (float) pow (s->gamma, (double) (step / s->step_every));
+    case BT_SCHEDULE_COSINE:
+      {
+        if (s->warmup_steps > 0 && step < s->warmup_steps)
+          return s->base_lr * (float) (step + 1) / (float) s->warmup_steps;
+        gint64 span = MAX ((gint64) s->total_steps - MAX (s->warmup_steps, 0), 1);
+        double progress = CLAMP ((double) (step - MAX (s->warmup_steps, 0)) / (double) span, 0.0, 1.0);
+        return s->min_lr + (s->base_lr - s->min_lr) * (float) (0.5 * (1.0 + cos (G_PI * progress)));
+      }
+    default:
+      g_return_val_if_reached (s->base_lr);
+    }
+}
+
+void
+bt_plateau_init (BtPlateau *p, float factor, int patience, double min_delta, gboolean mode_max)
+{
+  g_return_if_fail (p != NULL);
+  p->factor = factor;
+  p->patience = MAX (patience, 0);
+  p->min_delta = min_delta;
+  p->mode_max = mode_max;
+  p->best = mode_max ? -INFINITY : INFINITY;
+  p->bad_epochs = 0;
+  p->multiplier = 1.0f;
+}
+
+float
+bt_plateau_update (BtPlateau *p, double value)
+{
+  g_return_val_if_fail (p != NULL, 1.0f);
+  gboolean better = isfinite (value) &&
+                    (p->mode_max ? value > p->best + p->min_delta : value < p->best - p->min_delta);
+  if (better)
+    {
+      p->best = value;
+      p->bad_epochs = 0;
+    }
+  else if (++p->bad_epochs > p->patience)
+    {
+      p->multiplier *= p->factor;
+      p->bad_epochs = 0;
+    }
+  return p->multiplier;
+}
