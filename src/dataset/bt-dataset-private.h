@@ -59,6 +59,8 @@ BtClassInfo *bt_class_info_new (const char *name, guint color);
 void         bt_class_info_set_name    (BtClassInfo *info, const char *name);
 void         bt_class_info_set_n_items (BtClassInfo *info, guint n);
 
+void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
+
 /* Is this JPEG's entropy-coded data followed by an end-of-image marker? */
 gboolean     bt_jpeg_is_complete (const guint8 *data, gsize len);
 

@@ -186,14 +186,25 @@ void          bt_scan_paths_async  (const char * const *paths, BtScanMode mode, 
                                     gboolean recursive, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);
 BtScanResult *bt_scan_paths_finish (GAsyncResult *result, GError **error);
-/* Applies a scan result to a project (main thread), returns how many items were added. */
+/* The same, with progress delivered on the calling thread's main context (throttled: at most
+ * one pending low-priority idle; the worker never runs progress itself). */
+void          bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char *class_name,
+                                        gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                                        GDestroyNotify progress_notify, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+/* Applies a scan result to a project (main thread), returns how many items were added.
+ * Files whose content is already in the project are appended to result's skipped list
+ * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
+ * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
 
 /* ---- Decoded cache: every usable item at the input size, uint8, decoded by a pool ---- */
 typedef struct _BtCache BtCache;
 typedef void (*BtCacheProgress) (guint done, guint total, gpointer user_data);
-/* Decodes (in a GThreadPool of n_threads) every item of the project at w×h×c. Items
- * that fail to decode are recorded (bt_cache_is_valid FALSE) and skipped by batches. */
+/* Decodes (in a GThreadPool of n_threads; <= 0: one per core) every item of the project at
+ * w×h×c. Items that fail to decode are recorded (bt_cache_is_valid FALSE) and skipped by
+ * batches. Snapshots the item list first: call it on the thread that owns the project (or use
+ * bt_cache_build_paths from a worker). Progress is called from the calling thread. */
 BtCache    *bt_cache_build        (BtProject *project, int width, int height, int channels, BtDsResize resize,
                                    int n_threads, BtCacheProgress progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
@@ -201,6 +212,18 @@ void        bt_cache_free         (BtCache *cache);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtCache, bt_cache_free)
 const guint8 *bt_cache_get        (BtCache *cache, guint item_index);  /* HWC uint8, or NULL */
 gboolean    bt_cache_is_valid     (BtCache *cache, guint item_index);
+/* Why an item is not valid (meaningful only when it was usable but failed to decode). */
+BtSkipReason bt_cache_get_failure (BtCache *cache, guint item_index);
+void        bt_cache_get_shape    (BtCache *cache, int *width, int *height, int *channels, guint *n_items);
+gboolean    bt_cache_is_spilled   (BtCache *cache);  /* over budget: backed by a file mapping */
+/* The same from a snapshot of paths (index i = item i; NULL entries are skipped), for workers
+ * that must not touch the project. spill_dir: where to map the block beyond the budget. */
+BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width, int height, int channels,
+                                   BtDsResize resize, const char *spill_dir, int n_threads,
+                                   BtCacheProgress progress, gpointer user_data,
+                                   GCancellable *cancellable, GError **error);
+/* Bytes a cache may hold in memory before it spills (default 1 GiB; process-wide). */
+void        bt_cache_set_memory_budget (gsize bytes);
 
 /* ---- Batches ---- */
 typedef struct {
@@ -217,6 +240,8 @@ void       bt_batcher_start_epoch (BtBatcher *b, int epoch);  /* order depends o
 /* Fills x (batch × C×H×W) and labels; returns the number of images (0 at epoch end). */
 int        bt_batcher_next     (BtBatcher *b, float *x, int *labels, guint *item_indices);
 guint      bt_batcher_n_batches (BtBatcher *b);
+guint      bt_batcher_n_items   (BtBatcher *b);  /* usable (decoded) items of the view */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtBatcher, bt_batcher_free)
 
 /* Class balance: counts per class in the train split and suggested weights (n / (k·count)). */
 void       bt_project_class_weights (BtProject *self, float *weights_out, guint n_classes);

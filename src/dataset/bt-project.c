@@ -1213,3 +1213,68 @@ bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
   return commit (self, g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before,
                  TRUE, error);
 }
+
+/* ---- Applying a scan ---- */
+
+guint
+bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), 0);
+  g_return_val_if_fail (result != NULL, 0);
+  /* Content already in the project (under another path) is a duplicate too. */
+  g_autoptr(GHashTable) by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      guint64 *k = g_new (guint64, 1);
+      *k = bt_item_get_hash (it);
+      g_hash_table_insert (by_hash, k, it);
+    }
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
+  g_autoptr(GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < result->paths->len; i++)
+    {
+      const char *path = result->paths->pdata[i];
+      guint ci = g_array_index (result->class_index, guint, i);
+      guint64 hash = g_array_index (result->hashes, guint64, i);
+      if (ci >= result->class_names->len || !check_class_name (result->class_names->pdata[ci], NULL))
+        continue;
+      const char *cls = result->class_names->pdata[ci];
+      g_autofree char *abs = to_absolute (self, path);
+      if (g_hash_table_contains (self->by_path, abs))
+        continue;  /* already imported: nothing to do */
+      BtItem *dup = g_hash_table_lookup (by_hash, &hash);
+      if (dup)
+        {
+          bt_scan_result_add_skip (result, path, BT_SKIP_DUPLICATE, bt_item_get_path (dup));
+          if (g_strcmp0 (bt_item_get_class_name (dup), cls) != 0)
+            result->n_label_conflicts++;
+          continue;
+        }
+      BtItem *it = add_item_nosave (self, abs, cls, hash, -1, FALSE);
+      if (it == NULL)
+        continue;
+      g_ptr_array_add (added, it);
+      g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
+      guint64 *k = g_new (guint64, 1);
+      *k = hash;
+      g_hash_table_insert (by_hash, k, it);
+    }
+  /* Classes found empty are still classes the user asked for. */
+  for (guint c = 0; c < result->class_names->len; c++)
+    if (check_class_name (result->class_names->pdata[c], NULL))
+      ensure_class (self, result->class_names->pdata[c]);
+  GHashTableIter iter;
+  gpointer key;
+  g_hash_table_iter_init (&iter, touched);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    ensure_val (self, key, added);
+  gboolean new_classes = g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
+  if (added->len == 0 && !new_classes)
+    return 0;
+  if (!commit (self, new_classes, added->len > 0, error))
+    return 0;
+  return added->len;
+}

@@ -10,3 +10,5 @@ GBytes *bt_test_encode_bmp  (const guint8 *pixels, int w, int h, int c);
 /* A deterministic pattern image. */
 guint8 *bt_test_pattern (int w, int h, int c, guint seed);
 gboolean bt_test_write_file (const char *path, GBytes *bytes);
+/* A PNG signature + IHDR claiming w×h, then IEND: no pixel data at all. */
+GBytes *bt_test_png_header_only (guint32 w, guint32 h);

@@ -6,43 +6,6 @@
 #include "dataset/bt-dataset.h"
 #include "bt-test-images.h"
 
-static guint32
-crc32_of (const guint8 *p, gsize n)
-{
-  guint32 c = 0xffffffffu;
-  for (gsize i = 0; i < n; i++)
-    {
-      c ^= p[i];
-      for (int k = 0; k < 8; k++)
-        c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-  return c ^ 0xffffffffu;
-}
-
-static void
-put_be32 (guint8 *p, guint32 v)
-{
-  p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-/* A PNG signature + IHDR claiming w×h, then nothing. */
-static GBytes *
-png_header_only (guint32 w, guint32 h)
-{
-  guint8 b[8 + 25 + 12];
-  memcpy (b, "\x89PNG\r\n\x1a\n", 8);
-  put_be32 (b + 8, 13);
-  memcpy (b + 12, "IHDR", 4);
-  put_be32 (b + 16, w);
-  put_be32 (b + 20, h);
-  b[24] = 8; b[25] = 2; b[26] = 0; b[27] = 0; b[28] = 0;
-  put_be32 (b + 29, crc32_of (b + 12, 17));
-  put_be32 (b + 33, 0);
-  memcpy (b + 37, "IEND", 4);
-  put_be32 (b + 41, crc32_of (b + 37, 4));
-  return g_bytes_new (b, sizeof b);
-}
-
 static void
 expect_reason (GBytes *bytes, BtSkipReason want, const char *what)
 {
@@ -66,11 +29,11 @@ test_hostile_bytes (void)
   expect_reason (empty, BT_SKIP_NOT_IMAGE, "empty");
   g_autoptr(GBytes) text = g_bytes_new_static ("hello, this is text\n", 20);
   expect_reason (text, BT_SKIP_NOT_IMAGE, "text");
-  g_autoptr(GBytes) huge = png_header_only (100000, 100000);
+  g_autoptr(GBytes) huge = bt_test_png_header_only (100000, 100000);
   expect_reason (huge, BT_SKIP_TOO_LARGE, "100000x100000 png");
-  g_autoptr(GBytes) over = png_header_only (10000, 6000);
+  g_autoptr(GBytes) over = bt_test_png_header_only (10000, 6000);
   expect_reason (over, BT_SKIP_TOO_LARGE, "60 MP png");
-  g_autoptr(GBytes) bomb = png_header_only (7000, 7000);
+  g_autoptr(GBytes) bomb = bt_test_png_header_only (7000, 7000);
   expect_reason (bomb, BT_SKIP_CORRUPT, "49 MP header in 45 bytes");
   g_autoptr(GBytes) pnm16 = g_bytes_new_static ("P5\n2 2\n65535\n\0\1\0\2\0\3\0\4", 21);
   expect_reason (pnm16, BT_SKIP_UNSUPPORTED, "16-bit PGM");

@@ -1,0 +1,256 @@
+/* bt-cache.c: every usable item decoded once, by a thread pool, into one compact uint8 block
+ * at the model's input size. Beyond the memory budget the block is a file mapping in the
+ * project's cache/ folder, so the kernel can page it out instead of the process growing. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
+
+#include "dataset/bt-dataset-private.h"
+
+struct _BtCache {
+  int       width, height, channels;
+  guint     n;
+  gsize     slot;
+  guint8   *data;
+  gsize     data_len;
+  gboolean  mapped;
+  guint8   *valid;    /* 1 when decoded */
+  guint8   *reasons;  /* BtSkipReason of failures */
+};
+
+static gsize default_budget = (gsize) 1024 * 1024 * 1024;
+
+void
+bt_cache_set_memory_budget (gsize bytes)
+{
+  default_budget = bytes;
+}
+
+typedef struct {
+  BtCache      *cache;
+  char        **paths;      /* n entries, NULL = not usable */
+  BtDsResize    resize;
+  GCancellable *cancellable;
+  GMutex        lock;
+  GCond         cond;
+  guint         done, chunks_left;
+} Build;
+
+#define CACHE_CHUNK 128
+
+static void
+build_chunk (gpointer data, gpointer user_data)
+{
+  Build *b = user_data;
+  BtCache *c = b->cache;
+  guint start = GPOINTER_TO_UINT (data) - 1;
+  guint end = MIN (start + CACHE_CHUNK, c->n);
+  for (guint i = start; i < end; i++)
+    {
+      if (g_cancellable_is_cancelled (b->cancellable))
+        break;
+      if (b->paths[i] == NULL)
+        continue;
+      BtSkipReason reason = BT_SKIP_CORRUPT;
+      g_autoptr(BtImage) img = bt_image_preprocess_file (b->paths[i], c->width, c->height, c->channels,
+                                                         b->resize, NULL, &reason, NULL);
+      if (img == NULL)
+        {
+          c->reasons[i] = (guint8) reason;
+          continue;
+        }
+      memcpy (c->data + c->slot * i, img->pixels, c->slot);
+      c->valid[i] = 1;
+    }
+  g_mutex_lock (&b->lock);
+  b->done += end - start;
+  b->chunks_left--;
+  g_cond_signal (&b->cond);
+  g_mutex_unlock (&b->lock);
+}
+
+static gboolean
+alloc_storage (BtCache *c, const char *spill_dir, GError **error)
+{
+  c->data_len = MAX (c->slot * c->n, 1);
+  if (c->data_len <= default_budget)
+    {
+      c->data = g_malloc0 (c->data_len);
+      return TRUE;
+    }
+  const char *dir = spill_dir ? spill_dir : g_get_tmp_dir ();
+  g_autofree char *tmpl = g_build_filename (dir, "decoded-XXXXXX", NULL);
+  int fd = g_mkstemp_full (tmpl, O_RDWR | O_CLOEXEC, 0600);
+  int e = 0;
+  if (fd < 0)
+    e = errno;
+  else
+    {
+      g_unlink (tmpl);  /* disposable: gone when the cache is freed or the process dies */
+      if (ftruncate (fd, (off_t) c->data_len) != 0)
+        e = errno;
+      else
+        {
+          void *m = mmap (NULL, c->data_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+          if (m == MAP_FAILED)
+            e = errno;
+          else
+            {
+              c->data = m;
+              c->mapped = TRUE;
+            }
+        }
+      close (fd);
+    }
+  if (e)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                   _("Could not make room for the decoded images: %s"), g_strerror (e));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+BtCache *
+bt_cache_build_paths (const char * const *paths, guint n, int width, int height, int channels,
+                      BtDsResize resize, const char *spill_dir, int n_threads,
+                      BtCacheProgress progress, gpointer user_data,
+                      GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (paths != NULL || n == 0, NULL);
+  g_return_val_if_fail (width > 0 && height > 0 && width <= 4096 && height <= 4096, NULL);
+  g_return_val_if_fail (channels == 1 || channels == 3, NULL);
+
+  g_autoptr(BtCache) c = g_new0 (BtCache, 1);
+  c->width = width;
+  c->height = height;
+  c->channels = channels;
+  c->n = n;
+  c->slot = (gsize) width * height * channels;
+  c->valid = g_malloc0 (MAX (n, 1));
+  c->reasons = g_malloc0 (MAX (n, 1));
+  if (!alloc_storage (c, spill_dir, error))
+    return NULL;
+
+  Build b = { 0 };
+  b.cache = c;
+  b.paths = (char **) paths;
+  b.resize = resize;
+  b.cancellable = cancellable;
+  g_mutex_init (&b.lock);
+  g_cond_init (&b.cond);
+  guint n_chunks = (n + CACHE_CHUNK - 1) / CACHE_CHUNK;
+  b.chunks_left = n_chunks;
+  if (n_chunks > 0)
+    {
+      if (n_threads <= 0)
+        n_threads = (int) g_get_num_processors ();
+      n_threads = CLAMP (n_threads, 1, 16);
+      GThreadPool *pool = g_thread_pool_new (build_chunk, &b, n_threads, TRUE, NULL);
+      for (guint k = 0; k < n_chunks; k++)
+        g_thread_pool_push (pool, GUINT_TO_POINTER (k * CACHE_CHUNK + 1), NULL);
+      g_mutex_lock (&b.lock);
+      while (b.chunks_left > 0)
+        {
+          g_cond_wait_until (&b.cond, &b.lock, g_get_monotonic_time () + 100000);
+          if (progress)
+            {
+              guint done = b.done;
+              g_mutex_unlock (&b.lock);
+              progress (done, n, user_data);
+              g_mutex_lock (&b.lock);
+            }
+        }
+      g_mutex_unlock (&b.lock);
+      g_thread_pool_free (pool, FALSE, TRUE);
+    }
+  g_mutex_clear (&b.lock);
+  g_cond_clear (&b.cond);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  if (progress)
+    progress (n, n, user_data);
+  return g_steal_pointer (&c);
+}
+
+BtCache *
+bt_cache_build (BtProject *project, int width, int height, int channels, BtDsResize resize,
+                int n_threads, BtCacheProgress progress, gpointer user_data,
+                GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  GListModel *items = bt_project_get_items (project);
+  guint n = g_list_model_get_n_items (items);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_full (n, g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      gboolean usable = !bt_item_get_excluded (it) && !bt_item_get_missing (it);
+      g_ptr_array_add (paths, usable ? g_strdup (bt_item_get_path (it)) : NULL);
+    }
+  g_autofree char *spill = g_build_filename (bt_project_get_dir (project), "cache", NULL);
+  if (!g_file_test (spill, G_FILE_TEST_IS_DIR))
+    g_clear_pointer (&spill, g_free);
+  return bt_cache_build_paths ((const char * const *) paths->pdata, n, width, height, channels, resize,
+                               spill, n_threads, progress, user_data, cancellable, error);
+}
+
+void
+bt_cache_free (BtCache *cache)
+{
+  if (cache == NULL)
+    return;
+  if (cache->mapped)
+    munmap (cache->data, cache->data_len);
+  else
+    g_free (cache->data);
+  g_free (cache->valid);
+  g_free (cache->reasons);
+  g_free (cache);
+}
+
+const guint8 *
+bt_cache_get (BtCache *cache, guint item_index)
+{
+  g_return_val_if_fail (cache != NULL, NULL);
+  if (item_index >= cache->n || !cache->valid[item_index])
+    return NULL;
+  return cache->data + cache->slot * item_index;
+}
+
+gboolean
+bt_cache_is_valid (BtCache *cache, guint item_index)
+{
+  g_return_val_if_fail (cache != NULL, FALSE);
+  return item_index < cache->n && cache->valid[item_index];
+}
+
+BtSkipReason
+bt_cache_get_failure (BtCache *cache, guint item_index)
+{
+  g_return_val_if_fail (cache != NULL && item_index < cache->n, BT_SKIP_UNREADABLE);
+  return (BtSkipReason) cache->reasons[item_index];
+}
+
+void
+bt_cache_get_shape (BtCache *cache, int *width, int *height, int *channels, guint *n_items)
+{
+  g_return_if_fail (cache != NULL);
+  if (width) *width = cache->width;
+  if (height) *height = cache->height;
+  if (channels) *channels = cache->channels;
+  if (n_items) *n_items = cache->n;
+}
+
+gboolean
+bt_cache_is_spilled (BtCache *cache)
+{
+  g_return_val_if_fail (cache != NULL, FALSE);
+  return cache->mapped;
+}
