@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reads meson's testlog.json and prints the closing line 'N passed, N failed, N skipped'.
+"""Reads one or more meson testlog.json files (main build, fuzz build) and prints the one
+closing line 'N passed, N failed, N skipped' over all of them.
 
 Each TAP sub-test counts (meson records them in the log's stdout); a test program that
 is not TAP counts once. Exit status is 1 when anything failed."""
@@ -8,27 +9,34 @@ import re
 import sys
 
 passed = failed = skipped = 0
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    line = line.strip()
-    if not line:
-        continue
-    t = json.loads(line)
-    result = t.get("result", "")
-    out = t.get("stdout", "") or ""
-    oks = len(re.findall(r"^ok \d+", out, re.M))
-    skips = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
-    nots = len(re.findall(r"^not ok \d+", out, re.M))
-    if oks + nots > 0:
-        passed += oks - skips
-        skipped += skips
-        failed += nots
-        if result in ("FAIL", "TIMEOUT", "ERROR") and nots == 0:
-            failed += 1
-    elif result in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif result == "SKIP":
-        skipped += 1
-    else:
+for path in sys.argv[1:]:
+    try:
+        log = open(path, encoding="utf-8", errors="replace")
+    except OSError as e:
+        print(f"test-summary: no test log {path} ({e.strerror}); counted as one failure", file=sys.stderr)
         failed += 1
+        continue
+    for line in log:
+        line = line.strip()
+        if not line:
+            continue
+        t = json.loads(line)
+        result = t.get("result", "")
+        out = t.get("stdout", "") or ""
+        oks = len(re.findall(r"^ok \d+", out, re.M))
+        skips = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
+        nots = len(re.findall(r"^not ok \d+", out, re.M))
+        if oks + nots > 0:
+            passed += oks - skips
+            skipped += skips
+            failed += nots
+            if result in ("FAIL", "TIMEOUT", "ERROR") and nots == 0:
+                failed += 1
+        elif result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)

@@ -109,8 +109,8 @@ open_sample_action (GSimpleAction *action, GVariant *parameter, gpointer user_da
 {
   BtWindow *window = get_or_create_window (BT_APPLICATION (user_data));
 
-  /* The sample project is created and opened by the Data page's side of the window. */
-  (void) window;
+  bt_window_open_sample (window);
+  gtk_window_present (GTK_WINDOW (window));
 }
 
 static const GActionEntry app_actions[] = {

@@ -1,34 +1,563 @@
-/* bt-model-page.c: the Model page of the main window. */
+/* bt-model-page.c: the Model page — preset cards with size and time estimates, input size and
+ * colour with a live preview of what the network sees, and the advanced training settings. */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #include "bt-model-page.h"
+#include "engine/bt-engine.h"
+
+#define N_CARD_PRESETS 4
+#define N_PREVIEW 8
+#define PREVIEW_SIZE 72
+
+static const BtPreset card_presets[N_CARD_PRESETS] = {
+  BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET,
+};
+
+static const char *
+preset_advice (BtPreset p)
+{
+  switch (p)
+    {
+    case BT_PRESET_MLP:
+      return _("For tiny, centred images such as digits or icons; trains in seconds.");
+    case BT_PRESET_SMALL_CNN:
+      return _("The usual first choice for small images: quick, and it sees shapes wherever they are.");
+    case BT_PRESET_DEEPER_CNN:
+      return _("For photos and harder classes, when you have a few hundred images per class.");
+    case BT_PRESET_MINI_RESNET:
+      return _("The strongest of the four for varied photos; slower, and it wants more images.");
+    case BT_PRESET_TRANSFER:
+    case BT_N_PRESETS:
+    default:
+      return "";
+    }
+}
+
+/* The engine's preset titles, marked here so that they get translated */
+static const char * const preset_titles_i18n[] G_GNUC_UNUSED = {
+  N_("MLP"), N_("Small CNN"), N_("Deeper CNN"), N_("Mini ResNet"), N_("Transfer head"),
+};
+
+static const char * const optimizer_ids[] = { "sgd", "adam", "adamw" };
+static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau" };
+
+typedef struct {
+  GtkWidget *button;
+  GtkLabel  *size_label;
+  GtkLabel  *time_label;
+} Card;
 
 struct _BtModelPage
 {
   GtkWidget parent_instance;
 
+  /* Template widgets */
+  GtkLabel       *summary_label;
+  GtkBox         *cards_box;
+  GtkSpinButton  *width_spin, *height_spin;
+  GtkDropDown    *colour_dropdown, *resize_dropdown;
+  GtkBox         *preview_box;
+  GtkSpinButton  *epochs_spin, *batch_spin, *lr_spin, *wd_spin, *dropout_spin, *patience_spin, *seed_spin;
+  GtkDropDown    *optimizer_dropdown, *schedule_dropdown;
+  GtkCheckButton *flip_check, *crop_check, *rotate_check, *color_check, *weights_check;
+  GtkLabel       *imbalance_label;
+  GtkLabel       *status_label;
+
   /* Owned */
-  BtProject *project;
+  BtProject      *project;
+  GCancellable   *estimate_cancellable;
+  GCancellable   *preview_cancellable;
+  guint           preview_timeout;
+  gboolean        loading;    /* controls are being filled from the settings: do not write back */
+  guint           n_jobs;     /* estimate and preview jobs in flight */
+  gboolean        estimates_dirty;  /* measured only while the page is shown: it costs CPU */
+
+  Card            cards[N_CARD_PRESETS];
+  GtkPicture     *previews[N_PREVIEW];
 };
 
 G_DEFINE_FINAL_TYPE (BtModelPage, bt_model_page, GTK_TYPE_WIDGET)
+
+static void schedule_preview (BtModelPage *self);
+static void start_estimates (BtModelPage *self);
+
+/* ---- Estimates: parameters, and images/s measured on this machine ---- */
+
+typedef struct {
+  int    width, height, channels, n_classes;
+  gsize  n_params[N_CARD_PRESETS];
+  double flops[N_CARD_PRESETS];
+  double images_per_s[N_CARD_PRESETS];
+  GWeakRef page;
+} EstimateJob;
+
+static void
+estimate_job_free (EstimateJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_free (job);
+}
+
+static void
+estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  EstimateJob *job = task_data;
+  const int batch = 8;
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    {
+      g_autoptr(BtNet) net = NULL;
+      g_autofree float *x = NULL;
+      g_autofree int *labels = NULL;
+      gint64 t0;
+      double loss;
+      int correct;
+
+      job->images_per_s[i] = NAN;
+      if (g_cancellable_is_cancelled (cancellable))
+        break;
+      net = bt_net_new_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
+                               -1, 1, NULL);
+      if (net == NULL)
+        continue;
+      job->n_params[i] = bt_net_n_params (net);
+      job->flops[i] = bt_net_flops_per_image (net);
+      /* one warm-up step, then time one real training step on zeros */
+      x = g_new0 (float, (gsize) batch * job->width * job->height * job->channels);
+      labels = g_new0 (int, batch);
+      t0 = 0;
+      for (int step = 0; step < 2; step++)
+        {
+          if (step == 1)
+            t0 = g_get_monotonic_time ();
+          if (bt_net_forward (net, x, batch, TRUE, NULL) == NULL)
+            break;
+          bt_net_zero_grad (net);
+          if (!bt_net_backward (net, labels, batch, NULL, 0, &loss, &correct, NULL))
+            break;
+          if (step == 1)
+            job->images_per_s[i] = 1.0 * batch / MAX (1e-6, (g_get_monotonic_time () - t0) / 1e6);
+        }
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static char *
+format_count (gsize n)
+{
+  if (n >= 1000000)
+    return g_strdup_printf (_("%.1f million parameters"), n / 1e6);
+  if (n >= 1000)
+    return g_strdup_printf (_("%.0f thousand parameters"), n / 1e3);
+  return g_strdup_printf (_("%zu parameters"), n);
+}
+
+static char *
+format_epoch_time (double s)
+{
+  if (!isfinite (s))
+    return g_strdup (_("time per epoch unknown"));
+  if (s < 1)
+    return g_strdup (_("under a second per epoch"));
+  if (s < 90)
+    return g_strdup_printf (_("about %.0f s per epoch"), s);
+  if (s < 5400)
+    return g_strdup_printf (_("about %.0f min per epoch"), s / 60);
+  return g_strdup_printf (_("about %.1f h per epoch"), s / 3600);
+}
+
+static guint
+n_train_images (BtModelPage *self)
+{
+  BtSplitView *v = bt_project_split_view (self->project, BT_SPLIT_TRAIN);
+  guint n = v ? v->n : 0;
+
+  if (v)
+    bt_split_view_free (v);
+  return n;
+}
+
+static void
+estimate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  EstimateJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtModelPage) self = g_weak_ref_get (&job->page);
+  guint n;
+
+  if (self)
+    self->n_jobs--;
+  if (self == NULL || g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))) || self->project == NULL)
+    return;
+  n = n_train_images (self);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    {
+      g_autofree char *size = job->n_params[i] ? format_count (job->n_params[i]) : g_strdup (_("does not fit this input size"));
+      g_autofree char *time = format_epoch_time (n / job->images_per_s[i]);
+      gtk_label_set_text (self->cards[i].size_label, size);
+      gtk_label_set_text (self->cards[i].time_label, time);
+    }
+}
+
+static void
+start_estimates (BtModelPage *self)
+{
+  const BtProjectSettings *s;
+  EstimateJob *job;
+  g_autoptr(GTask) task = NULL;
+
+  g_cancellable_cancel (self->estimate_cancellable);
+  g_clear_object (&self->estimate_cancellable);
+  self->estimates_dirty = TRUE;
+  if (self->project == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self)))
+    return;
+  self->estimates_dirty = FALSE;
+  s = bt_project_get_settings (self->project);
+  self->estimate_cancellable = g_cancellable_new ();
+  job = g_new0 (EstimateJob, 1);
+  job->width = CLAMP (s->width, 8, 512);
+  job->height = CLAMP (s->height, 8, 512);
+  job->channels = s->channels == 3 ? 3 : 1;
+  job->n_classes = MAX (2, (int) g_list_model_get_n_items (bt_project_get_classes (self->project)));
+  g_weak_ref_init (&job->page, self);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
+  task = g_task_new (NULL, self->estimate_cancellable, estimate_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) estimate_job_free);
+  self->n_jobs++;
+  g_task_run_in_thread (task, estimate_thread);
+}
+
+/* ---- Preview of preprocessed samples ---- */
+
+typedef struct {
+  GWeakRef    page;
+  GPtrArray  *paths;
+  int         width, height, channels;
+  BtDsResize  resize;
+} PreviewJob;
+
+static void
+preview_job_free (PreviewJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_ptr_array_unref (job->paths);
+  g_free (job);
+}
+
+static void
+preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PreviewJob *job = task_data;
+  GPtrArray *textures = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; i < job->paths->len && !g_cancellable_is_cancelled (cancellable); i++)
+    {
+      g_autoptr(BtImage) img = bt_image_preprocess_file (job->paths->pdata[i], job->width, job->height,
+                                                         job->channels, job->resize, cancellable, NULL, NULL);
+      g_autoptr(GBytes) bytes = NULL;
+      guint8 *rgb;
+
+      if (img == NULL)
+        continue;
+      rgb = g_malloc ((gsize) img->width * img->height * 3);
+      for (gsize p = 0; p < (gsize) img->width * img->height; p++)
+        for (int c = 0; c < 3; c++)
+          rgb[p * 3 + c] = img->pixels[p * img->channels + (img->channels == 3 ? c : 0)];
+      bytes = g_bytes_new_take (rgb, (gsize) img->width * img->height * 3);
+      g_ptr_array_add (textures, gdk_memory_texture_new (img->width, img->height, GDK_MEMORY_R8G8B8,
+                                                         bytes, img->width * 3));
+    }
+  g_task_return_pointer (task, textures, (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+preview_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PreviewJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtModelPage) self = g_weak_ref_get (&job->page);
+  g_autoptr(GPtrArray) textures = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  if (self)
+    self->n_jobs--;
+  if (self == NULL || textures == NULL)
+    return;
+  for (guint i = 0; i < N_PREVIEW; i++)
+    {
+      gtk_picture_set_paintable (self->previews[i], i < textures->len ? textures->pdata[i] : NULL);
+      gtk_widget_set_visible (GTK_WIDGET (self->previews[i]), i < textures->len);
+    }
+}
+
+/* A few usable images, taken round-robin over the classes. */
+static GPtrArray *
+pick_samples (BtModelPage *self)
+{
+  GListModel *items = bt_project_get_items (self->project);
+  GListModel *classes = bt_project_get_classes (self->project);
+  guint n_items = g_list_model_get_n_items (items), n_classes = g_list_model_get_n_items (classes);
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint round = 0; round < N_PREVIEW && paths->len < N_PREVIEW; round++)
+    for (guint k = 0; k < n_classes && paths->len < N_PREVIEW; k++)
+      {
+        g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, k);
+        guint seen = 0;
+        for (guint i = 0; i < n_items && i < 20000; i++)
+          {
+            g_autoptr(BtItem) item = g_list_model_get_item (items, i);
+            if (bt_item_get_excluded (item) || bt_item_get_missing (item) ||
+                g_strcmp0 (bt_item_get_class_name (item), bt_class_info_get_name (info)) != 0)
+              continue;
+            if (seen++ == round)
+              {
+                g_ptr_array_add (paths, g_strdup (bt_item_get_path (item)));
+                break;
+              }
+          }
+      }
+  return paths;
+}
+
+static gboolean
+preview_timeout_cb (gpointer data)
+{
+  BtModelPage *self = data;
+  const BtProjectSettings *s;
+  PreviewJob *job;
+  g_autoptr(GTask) task = NULL;
+
+  self->preview_timeout = 0;
+  if (self->project == NULL)
+    return G_SOURCE_REMOVE;
+  s = bt_project_get_settings (self->project);
+  g_cancellable_cancel (self->preview_cancellable);
+  g_clear_object (&self->preview_cancellable);
+  self->preview_cancellable = g_cancellable_new ();
+  job = g_new0 (PreviewJob, 1);
+  g_weak_ref_init (&job->page, self);
+  job->paths = pick_samples (self);
+  job->width = CLAMP (s->width, 8, 512);
+  job->height = CLAMP (s->height, 8, 512);
+  job->channels = s->channels == 3 ? 3 : 1;
+  job->resize = s->resize;
+  task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
+  self->n_jobs++;
+  g_task_run_in_thread (task, preview_thread);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_preview (BtModelPage *self)
+{
+  g_clear_handle_id (&self->preview_timeout, g_source_remove);
+  self->preview_timeout = g_timeout_add (150, preview_timeout_cb, self);
+}
+
+/* ---- Settings ↔ controls ---- */
+
+static guint
+index_of (const char * const *ids, guint n, const char *id, guint fallback)
+{
+  for (guint i = 0; i < n; i++)
+    if (g_strcmp0 (ids[i], id) == 0)
+      return i;
+  return fallback;
+}
+
+static void
+update_imbalance (BtModelPage *self)
+{
+  GListModel *classes = bt_project_get_classes (self->project);
+  guint n = g_list_model_get_n_items (classes), lo = G_MAXUINT, hi = 0;
+
+  for (guint k = 0; k < n; k++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, k);
+      guint c = bt_class_info_get_n_items (info);
+      lo = MIN (lo, c);
+      hi = MAX (hi, c);
+    }
+  if (n >= 2 && lo > 0 && hi >= 2 * lo)
+    {
+      g_autofree char *text = g_strdup_printf (_("Your classes are unbalanced: the largest has %.1f× the images of "
+                                                 "the smallest. Class weights help the small ones count."),
+                                               (double) hi / lo);
+      gtk_label_set_text (self->imbalance_label, text);
+      gtk_widget_set_visible (GTK_WIDGET (self->imbalance_label), TRUE);
+    }
+  else
+    gtk_widget_set_visible (GTK_WIDGET (self->imbalance_label), FALSE);
+}
+
+static void
+load_settings (BtModelPage *self)
+{
+  const BtProjectSettings *s;
+  BtPreset preset = BT_PRESET_SMALL_CNN;
+  g_autofree char *summary = NULL;
+  guint n_classes;
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self), self->project != NULL);
+  if (self->project == NULL)
+    return;
+  s = bt_project_get_settings (self->project);
+  self->loading = TRUE;
+  if (s->preset)
+    bt_preset_from_id (s->preset, &preset);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->cards[i].button), card_presets[i] == preset);
+  gtk_spin_button_set_value (self->width_spin, s->width);
+  gtk_spin_button_set_value (self->height_spin, s->height);
+  gtk_drop_down_set_selected (self->colour_dropdown, s->channels == 3 ? 1 : 0);
+  gtk_drop_down_set_selected (self->resize_dropdown, s->resize);
+  gtk_spin_button_set_value (self->epochs_spin, s->epochs);
+  gtk_spin_button_set_value (self->batch_spin, s->batch_size);
+  gtk_drop_down_set_selected (self->optimizer_dropdown, index_of (optimizer_ids, G_N_ELEMENTS (optimizer_ids), s->optimizer, 1));
+  gtk_spin_button_set_value (self->lr_spin, s->learning_rate);
+  gtk_drop_down_set_selected (self->schedule_dropdown, index_of (schedule_ids, G_N_ELEMENTS (schedule_ids), s->schedule, 0));
+  gtk_spin_button_set_value (self->wd_spin, s->weight_decay);
+  gtk_spin_button_set_value (self->dropout_spin, s->dropout < 0 ? -1 : s->dropout);
+  gtk_check_button_set_active (self->flip_check, s->augment_flip);
+  gtk_check_button_set_active (self->crop_check, s->augment_crop);
+  gtk_check_button_set_active (self->rotate_check, s->augment_rotate);
+  gtk_check_button_set_active (self->color_check, s->augment_color);
+  gtk_check_button_set_active (self->weights_check, s->class_weights);
+  gtk_spin_button_set_value (self->patience_spin, s->early_stopping_patience);
+  gtk_spin_button_set_value (self->seed_spin, (double) MIN (s->seed, (guint64) G_MAXINT32));
+  self->loading = FALSE;
+
+  n_classes = g_list_model_get_n_items (bt_project_get_classes (self->project));
+  summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                          "%u class, %u training images. Each card says how big the network is and how long one pass over the training images takes on this computer.",
+                                          "%u classes, %u training images. Each card says how big the network is and how long one pass over the training images takes on this computer.",
+                                          n_classes), n_classes, n_train_images (self));
+  gtk_label_set_text (self->summary_label, summary);
+  update_imbalance (self);
+}
+
+static void
+save_settings (BtModelPage *self)
+{
+  BtProjectSettings s = { 0 };
+  g_autoptr(GError) error = NULL;
+  const BtProjectSettings *old;
+  gboolean input_changed;
+
+  if (self->loading || self->project == NULL)
+    return;
+  old = bt_project_get_settings (self->project);
+  bt_project_settings_copy (&s, old);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->cards[i].button)))
+      {
+        g_free (s.preset);
+        s.preset = g_strdup (bt_preset_to_id (card_presets[i]));
+      }
+  s.width = gtk_spin_button_get_value_as_int (self->width_spin);
+  s.height = gtk_spin_button_get_value_as_int (self->height_spin);
+  s.channels = gtk_drop_down_get_selected (self->colour_dropdown) == 1 ? 3 : 1;
+  s.resize = MIN (gtk_drop_down_get_selected (self->resize_dropdown), (guint) BT_DS_RESIZE_PAD);
+  s.epochs = gtk_spin_button_get_value_as_int (self->epochs_spin);
+  s.batch_size = gtk_spin_button_get_value_as_int (self->batch_spin);
+  g_free (s.optimizer);
+  s.optimizer = g_strdup (optimizer_ids[MIN (gtk_drop_down_get_selected (self->optimizer_dropdown), 2u)]);
+  s.learning_rate = gtk_spin_button_get_value (self->lr_spin);
+  g_free (s.schedule);
+  s.schedule = g_strdup (schedule_ids[MIN (gtk_drop_down_get_selected (self->schedule_dropdown), 3u)]);
+  s.weight_decay = gtk_spin_button_get_value (self->wd_spin);
+  s.dropout = gtk_spin_button_get_value (self->dropout_spin);
+  s.augment_flip = gtk_check_button_get_active (self->flip_check);
+  s.augment_crop = gtk_check_button_get_active (self->crop_check);
+  s.augment_rotate = gtk_check_button_get_active (self->rotate_check);
+  s.augment_color = gtk_check_button_get_active (self->color_check);
+  s.class_weights = gtk_check_button_get_active (self->weights_check);
+  s.early_stopping_patience = gtk_spin_button_get_value_as_int (self->patience_spin);
+  s.seed = (guint64) gtk_spin_button_get_value (self->seed_spin);
+
+  input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
+                  s.resize != old->resize;
+  if (!bt_project_update_settings (self->project, &s, &error))
+    {
+      g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
+      gtk_label_set_text (self->status_label, text);
+    }
+  else
+    gtk_label_set_text (self->status_label, "");
+  bt_project_settings_clear (&s);
+  if (input_changed)
+    {
+      schedule_preview (self);
+      start_estimates (self);
+    }
+}
+
+static void
+control_changed_cb (BtModelPage *self)
+{
+  save_settings (self);
+}
+
+static void
+card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
+{
+  int w, h, c;
+
+  if (self->loading || !gtk_toggle_button_get_active (button) || self->project == NULL)
+    return;
+  /* a new preset brings its own input size and colour mode */
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (self->cards[i].button == GTK_WIDGET (button))
+      {
+        bt_preset_default_input (card_presets[i], &w, &h, &c);
+        self->loading = TRUE;
+        gtk_spin_button_set_value (self->width_spin, w);
+        gtk_spin_button_set_value (self->height_spin, h);
+        gtk_drop_down_set_selected (self->colour_dropdown, c == 3 ? 1 : 0);
+        self->loading = FALSE;
+      }
+  save_settings (self);
+}
+
+static void
+project_changed_cb (BtModelPage *self)
+{
+  load_settings (self);
+}
+
+/* ---- GObject ---- */
 
 static void
 bt_model_page_dispose (GObject *object)
 {
   BtModelPage *self = BT_MODEL_PAGE (object);
-
   GtkWidget *child;
 
+  g_cancellable_cancel (self->estimate_cancellable);
+  g_cancellable_cancel (self->preview_cancellable);
+  g_clear_handle_id (&self->preview_timeout, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_MODEL_PAGE);
-  /* The template's unnamed children are not unparented by dispose_template. */
+  /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
+  g_clear_object (&self->estimate_cancellable);
+  g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
 
   G_OBJECT_CLASS (bt_model_page_parent_class)->dispose (object);
+}
+
+static void
+bt_model_page_map (GtkWidget *widget)
+{
+  BtModelPage *self = BT_MODEL_PAGE (widget);
+
+  GTK_WIDGET_CLASS (bt_model_page_parent_class)->map (widget);
+  if (self->estimates_dirty)
+    start_estimates (self);
 }
 
 static void
@@ -38,21 +567,136 @@ bt_model_page_class_init (BtModelPageClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = bt_model_page_dispose;
+  widget_class->map = bt_model_page_map;
 
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-model-page.ui");
+#define BIND(name) gtk_widget_class_bind_template_child (widget_class, BtModelPage, name)
+  BIND (summary_label); BIND (cards_box); BIND (width_spin); BIND (height_spin);
+  BIND (colour_dropdown); BIND (resize_dropdown); BIND (preview_box);
+  BIND (epochs_spin); BIND (batch_spin); BIND (lr_spin); BIND (wd_spin); BIND (dropout_spin);
+  BIND (patience_spin); BIND (seed_spin); BIND (optimizer_dropdown); BIND (schedule_dropdown);
+  BIND (flip_check); BIND (crop_check); BIND (rotate_check); BIND (color_check); BIND (weights_check);
+  BIND (imbalance_label); BIND (status_label);
+#undef BIND
+  gtk_widget_class_bind_template_callback (widget_class, control_changed_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
 static void
 bt_model_page_init (BtModelPage *self)
 {
+  GtkWidget *group = NULL;
+
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    {
+      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+      GtkWidget *title = gtk_label_new (_(bt_preset_title (card_presets[i])));
+      GtkWidget *advice = gtk_label_new (preset_advice (card_presets[i]));
+      GtkWidget *size = gtk_label_new ("");
+      GtkWidget *time = gtk_label_new ("");
+      GtkWidget *button = gtk_toggle_button_new ();
+
+      gtk_widget_add_css_class (title, "heading");
+      gtk_label_set_wrap (GTK_LABEL (advice), TRUE);
+      gtk_label_set_max_width_chars (GTK_LABEL (advice), 24);
+      gtk_label_set_width_chars (GTK_LABEL (advice), 18);
+      gtk_widget_set_vexpand (advice, TRUE);
+      gtk_widget_set_valign (advice, GTK_ALIGN_START);
+      gtk_widget_add_css_class (size, "dim-label");
+      gtk_widget_add_css_class (time, "dim-label");
+      gtk_box_append (GTK_BOX (box), title);
+      gtk_box_append (GTK_BOX (box), advice);
+      gtk_box_append (GTK_BOX (box), size);
+      gtk_box_append (GTK_BOX (box), time);
+      gtk_widget_set_margin_top (box, 8);
+      gtk_widget_set_margin_bottom (box, 8);
+      gtk_button_set_child (GTK_BUTTON (button), box);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      _(bt_preset_title (card_presets[i])),
+                                      GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, preset_advice (card_presets[i]), -1);
+      if (group)
+        gtk_toggle_button_set_group (GTK_TOGGLE_BUTTON (button), GTK_TOGGLE_BUTTON (group));
+      else
+        group = button;
+      g_signal_connect (button, "toggled", G_CALLBACK (card_toggled_cb), self);
+      gtk_box_append (self->cards_box, button);
+      self->cards[i].button = button;
+      self->cards[i].size_label = GTK_LABEL (size);
+      self->cards[i].time_label = GTK_LABEL (time);
+    }
+  for (int i = 0; i < N_PREVIEW; i++)
+    {
+      self->previews[i] = GTK_PICTURE (gtk_picture_new ());
+      gtk_widget_set_size_request (GTK_WIDGET (self->previews[i]), PREVIEW_SIZE, PREVIEW_SIZE);
+      gtk_widget_set_visible (GTK_WIDGET (self->previews[i]), FALSE);
+      gtk_box_append (self->preview_box, GTK_WIDGET (self->previews[i]));
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self), FALSE);
 }
 
 void
 bt_model_page_set_project (BtModelPage *self, BtProject *project)
 {
   g_return_if_fail (BT_IS_MODEL_PAGE (self));
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
 
+  if (project == self->project)
+    return;
+  if (self->project)
+    g_signal_handlers_disconnect_by_func (self->project, project_changed_cb, self);
   g_set_object (&self->project, project);
+  if (project)
+    g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
+  load_settings (self);
+  schedule_preview (self);
+  start_estimates (self);
+}
+
+void
+bt_model_page_select_preset (BtModelPage *self, BtPreset preset)
+{
+  g_return_if_fail (BT_IS_MODEL_PAGE (self));
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == preset)
+      gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->cards[i].button), TRUE);
+}
+
+char *
+bt_model_page_dup_card_text (BtModelPage *self, BtPreset preset)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == preset)
+      return g_strdup_printf ("%s · %s", gtk_label_get_text (self->cards[i].size_label),
+                              gtk_label_get_text (self->cards[i].time_label));
+  return NULL;
+}
+
+gboolean
+bt_model_page_is_busy (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), FALSE);
+  return self->n_jobs > 0 || self->preview_timeout != 0;
+}
+
+guint
+bt_model_page_get_n_previews (BtModelPage *self)
+{
+  guint n = 0;
+
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), 0);
+  for (int i = 0; i < N_PREVIEW; i++)
+    n += gtk_picture_get_paintable (self->previews[i]) != NULL;
+  return n;
+}
+
+GdkPaintable *
+bt_model_page_get_preview (BtModelPage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return i < N_PREVIEW ? gtk_picture_get_paintable (self->previews[i]) : NULL;
 }

@@ -1,9 +1,10 @@
-/* bt-model-page.h: the Model page of the main window. */
+/* bt-model-page.h: the Model page — preset cards, input size and colour with a preview, advanced settings. */
 #pragma once
 
 #include <gtk/gtk.h>
 
 #include "dataset/bt-dataset.h"
+#include "engine/bt-engine.h"
 
 G_BEGIN_DECLS
 
@@ -12,5 +13,15 @@ G_DECLARE_FINAL_TYPE (BtModelPage, bt_model_page, BT, MODEL_PAGE, GtkWidget)
 
 /* The project the page shows, or NULL for none. */
 void bt_model_page_set_project (BtModelPage *self, BtProject *project);
+
+/* What clicking a preset card does: the preset with its default input size and colour. */
+void          bt_model_page_select_preset      (BtModelPage *self, BtPreset preset);
+/* A card's size and time text ("… parameters · about … per epoch"), g_free. */
+char         *bt_model_page_dup_card_text      (BtModelPage *self, BtPreset preset);
+/* TRUE while the estimates or the preview are being computed in a worker. */
+gboolean      bt_model_page_is_busy            (BtModelPage *self);
+/* The preprocessed samples on show (what the network sees), borrowed. */
+guint         bt_model_page_get_n_previews     (BtModelPage *self);
+GdkPaintable *bt_model_page_get_preview        (BtModelPage *self, guint i);
 
 G_END_DECLS

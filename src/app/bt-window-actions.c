@@ -4,15 +4,28 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "bt-dialogs.h"
 #include "bt-window-private.h"
 
+typedef enum {
+  OPEN_EXISTING,
+  OPEN_CREATE,
+  OPEN_SAMPLE,       /* open the sample, making it first if it is not there yet */
+} OpenMode;
+
 typedef struct {
+  OpenMode  mode;
   char     *dir;
-  char     *name;    /* NULL: open an existing project */
+  char     *name;    /* for OPEN_CREATE */
 } OpenJob;
+
+/* The sample: four shapes, enough images per class to train in a minute on a laptop. */
+#define SAMPLE_IMAGES_PER_CLASS 100
+#define SAMPLE_IMAGE_SIZE       64
+#define SAMPLE_SEED             42
 
 static void
 open_job_free (gpointer data)
@@ -34,10 +47,34 @@ open_project_thread (GTask        *task,
   GError *error = NULL;
   BtProject *project;
 
-  if (job->name != NULL)
-    project = bt_project_create (job->dir, job->name, &error);
-  else
-    project = bt_project_open (job->dir, &error);
+  switch (job->mode)
+    {
+    case OPEN_CREATE:
+      project = bt_project_create (job->dir, job->name, &error);
+      break;
+    case OPEN_SAMPLE:
+      {
+        g_autofree char *ini = g_build_filename (job->dir, "project.ini", NULL);
+
+        if (g_file_test (ini, G_FILE_TEST_EXISTS))
+          project = bt_project_open (job->dir, &error);
+        else if (g_mkdir_with_parents (job->dir, 0755) != 0)
+          {
+            int saved_errno = errno;
+            project = NULL;
+            g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                         _("Could not create the folder “%s”: %s"), job->dir, g_strerror (saved_errno));
+          }
+        else
+          project = bt_sample_create_shapes (job->dir, SAMPLE_IMAGES_PER_CLASS, SAMPLE_IMAGE_SIZE,
+                                             SAMPLE_SEED, cancellable, &error);
+      }
+      break;
+    case OPEN_EXISTING:
+    default:
+      project = bt_project_open (job->dir, &error);
+      break;
+    }
 
   if (project == NULL)
     g_task_return_error (task, error);
@@ -57,10 +94,14 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   project = g_task_propagate_pointer (task, &error);
   if (project == NULL)
     {
+      /* A recent project whose folder has gone is forgotten, not offered again. */
+      if (job->mode == OPEN_EXISTING && !g_file_test (job->dir, G_FILE_TEST_IS_DIR))
+        _bt_window_remove_recent (self, job->dir);
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         bt_dialogs_show_error (GTK_WINDOW (self),
-                               job->name != NULL ? _("Could not create the project")
-                                                 : _("Could not open the project"),
+                               job->mode == OPEN_CREATE ? _("Could not create the project")
+                               : job->mode == OPEN_SAMPLE ? _("Could not open the sample project")
+                               : _("Could not open the project"),
                                error);
       return;
     }
@@ -70,10 +111,11 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
 
   bt_window_set_project (self, project);
+  _bt_window_add_recent (self, bt_project_get_dir (project));
 }
 
 static void
-start_open (BtWindow *self, GFile *folder, gboolean create)
+start_open (BtWindow *self, GFile *folder, OpenMode mode)
 {
   g_autoptr(GTask) task = NULL;
   OpenJob *job;
@@ -92,8 +134,9 @@ start_open (BtWindow *self, GFile *folder, gboolean create)
   self->open_cancellable = g_cancellable_new ();
 
   job = g_new0 (OpenJob, 1);
+  job->mode = mode;
   job->dir = g_file_get_path (folder);
-  if (create)
+  if (mode == OPEN_CREATE)
     job->name = g_file_get_basename (folder);
 
   task = g_task_new (self, self->open_cancellable, open_project_done_cb, NULL);
@@ -109,7 +152,21 @@ bt_window_open_folder (BtWindow *self, GFile *folder)
   g_return_if_fail (BT_IS_WINDOW (self));
   g_return_if_fail (G_IS_FILE (folder));
 
-  start_open (self, folder, FALSE);
+  start_open (self, folder, OPEN_EXISTING);
+}
+
+void
+bt_window_open_sample (BtWindow *self)
+{
+  g_autofree char *dir = NULL;
+  g_autoptr(GFile) folder = NULL;
+
+  g_return_if_fail (BT_IS_WINDOW (self));
+
+  dir = g_build_filename (g_get_user_data_dir (), "bottega", "samples", "shapes", NULL);
+  folder = g_file_new_for_path (dir);
+  bt_window_notify (self, _("Opening the sample project…"));
+  start_open (self, folder, OPEN_SAMPLE);
 }
 
 static void
@@ -123,7 +180,7 @@ choose_new_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (folder == NULL)
     bt_dialogs_show_error (GTK_WINDOW (self), _("Could not create the project"), error);
   else
-    start_open (self, folder, TRUE);
+    start_open (self, folder, OPEN_CREATE);
 }
 
 static void
@@ -137,7 +194,7 @@ choose_open_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data
   if (folder == NULL)
     bt_dialogs_show_error (GTK_WINDOW (self), _("Could not open the project"), error);
   else
-    start_open (self, folder, FALSE);
+    start_open (self, folder, OPEN_EXISTING);
 }
 
 static void
@@ -190,6 +247,12 @@ check_saved_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
+open_sample_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  bt_window_open_sample (BT_WINDOW (widget));
+}
+
+static void
 save_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   BtWindow *self = BT_WINDOW (widget);
@@ -216,6 +279,7 @@ _bt_window_class_actions_init (GtkWidgetClass *widget_class)
 {
   gtk_widget_class_install_action (widget_class, "win.new-project", NULL, new_project_action);
   gtk_widget_class_install_action (widget_class, "win.open-project", NULL, open_project_action);
+  gtk_widget_class_install_action (widget_class, "win.open-sample", NULL, open_sample_action);
   gtk_widget_class_install_action (widget_class, "win.save", NULL, save_action);
   /* State follows the "page" property, so the header buttons show the visible page. */
   gtk_widget_class_install_property_action (widget_class, "win.page", "page");

@@ -20,6 +20,8 @@ struct _BtWindow
   GtkStack          *page_stack;
   GtkWidget         *page_switcher;
   GtkLabel          *project_label;
+  GtkWidget         *recent_box;
+  GtkListBox        *recent_list;
   GtkRevealer       *notification_revealer;
   GtkLabel          *notification_label;
   BtDataPage        *data_page;
@@ -37,5 +39,10 @@ struct _BtWindow
 
 void _bt_window_class_actions_init (GtkWidgetClass *widget_class);
 void _bt_window_update_actions     (BtWindow       *self);
+/* Puts dir first in the recent projects (kept in GSettings). */
+void _bt_window_add_recent         (BtWindow       *self,
+                                    const char     *dir);
+void _bt_window_remove_recent      (BtWindow       *self,
+                                    const char     *dir);
 
 G_END_DECLS

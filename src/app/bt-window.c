@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "bt-dialogs.h"
 #include "bt-window-private.h"
@@ -126,6 +127,130 @@ bt_window_notify (BtWindow *self, const char *message)
   self->notification_timeout = g_timeout_add_seconds (3, notification_timeout_cb, self);
 }
 
+#define MAX_RECENT 8
+
+static char *
+display_path (const char *dir)
+{
+  g_autofree char *display = g_filename_display_name (dir);
+  g_autofree char *home = g_filename_display_name (g_get_home_dir ());
+  gsize n = strlen (home);
+
+  if (n > 1 && g_str_has_prefix (display, home) && display[n] == G_DIR_SEPARATOR)
+    return g_strconcat ("~", display + n, NULL);
+  return g_steal_pointer (&display);
+}
+
+static GtkWidget *
+recent_row_new (const char *dir)
+{
+  g_autofree char *name = g_filename_display_basename (dir);
+  g_autofree char *where = display_path (dir);
+  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *title = gtk_label_new (name);
+  GtkWidget *subtitle = gtk_label_new (where);
+
+  gtk_label_set_xalign (GTK_LABEL (title), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (title), PANGO_ELLIPSIZE_END);
+  gtk_widget_add_css_class (title, "heading");
+  gtk_label_set_xalign (GTK_LABEL (subtitle), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (subtitle), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_widget_add_css_class (subtitle, "dim-label");
+  gtk_widget_add_css_class (subtitle, "caption");
+  gtk_box_append (GTK_BOX (box), title);
+  gtk_box_append (GTK_BOX (box), subtitle);
+  gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
+  gtk_widget_set_tooltip_text (row, where);
+  g_object_set_data_full (G_OBJECT (row), "bt-dir", g_strdup (dir), g_free);
+  return row;
+}
+
+static void
+update_recent (BtWindow *self)
+{
+  g_auto(GStrv) dirs = NULL;
+  GtkWidget *child;
+  guint shown = 0;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->recent_list))) != NULL)
+    gtk_list_box_remove (self->recent_list, child);
+
+  if (self->settings != NULL)
+    dirs = g_settings_get_strv (self->settings, "recent-projects");
+  for (guint i = 0; dirs != NULL && dirs[i] != NULL && shown < MAX_RECENT; i++)
+    {
+      /* Only absolute paths are ours; anything else in the key is ignored. */
+      if (!g_path_is_absolute (dirs[i]))
+        continue;
+      gtk_list_box_append (self->recent_list, recent_row_new (dirs[i]));
+      shown++;
+    }
+  gtk_widget_set_visible (self->recent_box, shown > 0);
+}
+
+void
+_bt_window_add_recent (BtWindow *self, const char *dir)
+{
+  g_auto(GStrv) old = NULL;
+  g_autoptr(GStrvBuilder) builder = NULL;
+  g_auto(GStrv) dirs = NULL;
+  guint n = 1;
+
+  g_assert (BT_IS_WINDOW (self));
+  g_assert (dir != NULL);
+
+  if (self->settings == NULL)
+    return;
+
+  old = g_settings_get_strv (self->settings, "recent-projects");
+  builder = g_strv_builder_new ();
+  g_strv_builder_add (builder, dir);
+  for (guint i = 0; old[i] != NULL && n < MAX_RECENT; i++)
+    {
+      if (g_str_equal (old[i], dir))
+        continue;
+      g_strv_builder_add (builder, old[i]);
+      n++;
+    }
+  dirs = g_strv_builder_end (builder);
+  g_settings_set_strv (self->settings, "recent-projects", (const char * const *) dirs);
+}
+
+void
+_bt_window_remove_recent (BtWindow *self, const char *dir)
+{
+  g_auto(GStrv) old = NULL;
+  g_autoptr(GStrvBuilder) builder = NULL;
+  g_auto(GStrv) dirs = NULL;
+
+  g_assert (BT_IS_WINDOW (self));
+  g_assert (dir != NULL);
+
+  if (self->settings == NULL)
+    return;
+
+  old = g_settings_get_strv (self->settings, "recent-projects");
+  builder = g_strv_builder_new ();
+  for (guint i = 0; old[i] != NULL; i++)
+    if (!g_str_equal (old[i], dir))
+      g_strv_builder_add (builder, old[i]);
+  dirs = g_strv_builder_end (builder);
+  if (g_strv_length (dirs) != g_strv_length (old))
+    g_settings_set_strv (self->settings, "recent-projects", (const char * const *) dirs);
+}
+
+static void
+recent_row_activated_cb (BtWindow *self, GtkListBoxRow *row)
+{
+  const char *dir = g_object_get_data (G_OBJECT (row), "bt-dir");
+  g_autoptr(GFile) folder = NULL;
+
+  g_return_if_fail (dir != NULL);
+  folder = g_file_new_for_path (dir);
+  bt_window_open_folder (self, folder);
+}
+
 static void
 project_save_failed_cb (BtWindow *self, const GError *error, BtProject *project)
 {
@@ -241,6 +366,8 @@ bt_window_class_init (BtWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtWindow, page_stack);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, page_switcher);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, project_label);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, recent_box);
+  gtk_widget_class_bind_template_child (widget_class, BtWindow, recent_list);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_revealer);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, notification_label);
   gtk_widget_class_bind_template_child (widget_class, BtWindow, data_page);
@@ -250,6 +377,7 @@ bt_window_class_init (BtWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtWindow, test_page);
   gtk_widget_class_bind_template_callback (widget_class, page_stack_notify_visible_child_cb);
   gtk_widget_class_bind_template_callback (widget_class, notification_close_clicked_cb);
+  gtk_widget_class_bind_template_callback (widget_class, recent_row_activated_cb);
 
   _bt_window_class_actions_init (widget_class);
 }
@@ -265,6 +393,10 @@ bt_window_init (BtWindow *self)
   self->open_cancellable = g_cancellable_new ();
   self->settings = settings_new_if_installed ();
   restore_window_state (self);
+  if (self->settings != NULL)
+    g_signal_connect_object (self->settings, "changed::recent-projects", G_CALLBACK (update_recent), self,
+                             G_CONNECT_SWAPPED);
+  update_recent (self);
 
   bt_window_set_project (self, NULL);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAGE]);

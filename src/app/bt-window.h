@@ -23,6 +23,8 @@ void        bt_window_set_page   (BtWindow       *self,
 /* Opens the project folder on a worker; errors go to a dialog. */
 void       bt_window_open_folder (BtWindow       *self,
                                   GFile          *folder);
+/* Opens the built-in Shapes sample, creating it in the user's data folder the first time. */
+void       bt_window_open_sample (BtWindow       *self);
 /* A short message at the top of the window that goes away by itself. */
 void       bt_window_notify      (BtWindow       *self,
                                   const char     *message);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/bt-cli-export.h"
 #include "cli/bt-cli-private.h"
 
 int
@@ -133,6 +134,7 @@ print_help (void)
             "  evaluate DIR|MODEL          test accuracy, confusion matrix, per-class scores\n"
             "  predict MODEL IMAGE…        class probabilities of images\n"
             "  info MODEL                  what a model file holds\n"
+            "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
@@ -187,6 +189,8 @@ main (int argc, char **argv)
     return bt_cli_predict (argc - 1, argv + 1);
   if (strcmp (command, "info") == 0)
     return bt_cli_info (argc - 1, argv + 1);
+  if (strcmp (command, "export") == 0)
+    return bt_cli_export (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

@@ -61,7 +61,7 @@ bt_cli_predict (int argc, char **argv)
   g_autoptr(BtModel) model = NULL;
   g_autoptr(GString) json = NULL;
   gboolean as_json = FALSE;
-  int top = 0, status = BT_CLI_EXIT_OK, n_classes;
+  int top = 0, status = BT_CLI_EXIT_OK, n_classes, n_printed = 0;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print JSON for scripts"), NULL },
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, N_("Print only the K most likely classes"), N_("K") },
@@ -142,7 +142,8 @@ bt_cli_predict (int argc, char **argv)
           continue;
         }
       if (argc > 3)
-        printf ("%s%s:\n", i > 2 ? "\n" : "", argv[i]);
+        printf ("%s%s:\n", n_printed > 0 ? "\n" : "", argv[i]);
+      n_printed++;
       for (int k = 0; k < top; k++)
         printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
     }

@@ -42,7 +42,8 @@ scan_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
     return;
   p->last_us = now;
   seen = bt_cli_format_count (n_seen);
-  fprintf (stderr, _("\rScanning… %s files"), seen);
+  fputc ('\r', stderr);
+  fprintf (stderr, _("Scanning… %s files"), seen);
   fputs ("\033[K", stderr);
   fflush (stderr);
 }
@@ -156,8 +157,14 @@ bt_cli_new (int argc, char **argv)
         gboolean first = TRUE;
 
         g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "; skipped %s file (", "; skipped %s files (", n_skipped), skipped);
-        for (int r = 0; r < N_REASONS; r++)
+        /* the order of the example: the worst first */
+        static const BtSkipReason order[] = { BT_SKIP_CORRUPT, BT_SKIP_NOT_IMAGE, BT_SKIP_UNSUPPORTED,
+                                              BT_SKIP_TOO_LARGE, BT_SKIP_UNREADABLE, BT_SKIP_DUPLICATE,
+                                              BT_SKIP_SPECIAL };
+        G_STATIC_ASSERT (G_N_ELEMENTS (order) == N_REASONS);
+        for (guint o = 0; o < G_N_ELEMENTS (order); o++)
           {
+            BtSkipReason r = order[o];
             if (counts[r] == 0)
               continue;
             g_string_append_printf (line, "%s%u %s", first ? "" : ", ", counts[r], skip_reason_text (r));

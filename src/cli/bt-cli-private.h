@@ -34,8 +34,7 @@ int bt_cli_predict  (int argc, char **argv);
 int bt_cli_info     (int argc, char **argv);
 
 #ifdef HAVE_CLI_TFLITE
-/* src/cli/bt-cli-tflite.c: `predict FILE.tflite IMAGE…`; argv[0] is "predict". */
-int bt_cli_predict_tflite (int argc, char **argv);
+#include "cli/bt-cli-tflite.h"
 #endif
 
 G_END_DECLS

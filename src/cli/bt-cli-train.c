@@ -69,7 +69,8 @@ on_step (BtTrainer *trainer, const BtStepInfo *info, TrainUi *ui)
       ui->last_draw_us = now;
       done = bt_cli_format_count (info->step);
       total = bt_cli_format_count (info->steps_per_epoch);
-      printf (_("\rPreparing images %s/%s"), done, total);
+      fputc ('\r', stdout);
+      printf (_("Preparing images %s/%s"), done, total);
       fputs ("\033[K", stdout);
       fflush (stdout);
       ui->line_open = TRUE;

@@ -314,9 +314,9 @@ probe (const guint8 *data, gsize len, int *w, int *h, int *comp, const char **fo
     {
       if (reason)
         *reason = BT_SKIP_CORRUPT;
+      g_autofree char *size = g_format_size (len);
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("The image claims %d × %d pixels, implausible for a file of %" G_GSIZE_FORMAT " bytes"),
-                   *w, *h, len);
+                   _("The image claims %d × %d pixels, implausible for a file of %s"), *w, *h, size);
       return FALSE;
     }
   if (format)
@@ -447,8 +447,9 @@ bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len
       close (fd);
       if (reason)
         *reason = BT_SKIP_TOO_LARGE;
+      g_autofree char *limit = g_format_size (max_len);
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_TOO_LARGE,
-                   _("“%s” is larger than %" G_GSIZE_FORMAT " MiB"), display, max_len >> 20);
+                   _("“%s” is larger than %s"), display, limit);
       return FALSE;
     }
   gsize cap = (gsize) st.st_size + 1, got = 0;

@@ -650,7 +650,8 @@ parse_header (char **row, Columns *c)
   c->col_path = c->col_class = c->col_split = c->col_excluded = c->col_hash = -1;
   for (int i = 0; row[i]; i++)
     {
-      g_autofree char *k = g_ascii_strdown (g_strstrip (g_strdup (row[i])), -1);
+      g_autofree char *k = g_ascii_strdown (row[i], -1);
+      g_strstrip (k);
       if (g_str_equal (k, "path") || g_str_equal (k, "file") || g_str_equal (k, "filename"))
         c->col_path = i;
       else if (g_str_equal (k, "class") || g_str_equal (k, "label"))

@@ -332,19 +332,19 @@ bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_nam
   g_return_val_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL, NULL);
 
   g_autoptr(BtScanResult) result = scan_result_new ();
+  g_autoptr(GArray) cands = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  g_array_set_clear_func (cands, candidate_clear);
+  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   Walk w = { 0 };
   w.result = result;
-  w.cands = g_array_new (FALSE, FALSE, sizeof (Candidate));
-  g_array_set_clear_func (w.cands, candidate_clear);
-  w.visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  w.class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  w.cands = cands;
+  w.visited = visited;
+  w.class_ids = class_ids;
   w.recursive = recursive;
   w.cancellable = cancellable;
   w.progress = progress;
   w.progress_data = user_data;
-  g_autoptr(GArray) cands = w.cands;
-  g_autoptr(GHashTable) visited = w.visited;
-  g_autoptr(GHashTable) class_ids = w.class_ids;
 
   for (guint i = 0; paths[i]; i++)
     if (!walk_root (&w, paths[i], mode, class_name, error))

@@ -70,6 +70,7 @@ struct _BtNet {
   int       last_batch;
   gboolean  last_training;
   BtRng     rng;                   /* dropout masks */
+  int       ws_layer;              /* conv layer whose forward columns are in workspace, or -1 */
 };
 
 static inline BtLayer *
@@ -78,8 +79,18 @@ bt_net_layer (const BtNet *net, guint i)
   return &g_array_index (net->layers, BtLayer, i);
 }
 
-/* Rebuilds a preset net without touching its weights' values (the loader overwrites them). */
+/* Conv2D with the bias and an activation (0 none, 1 ReLU, 2 ReLU6) fused into the output
+ * pass; backward masks d_out with the activation's derivative (act_out: the layer's output)
+ * and skips im2col when col_ready (the workspace still holds this layer's forward columns). */
+void bt_conv2d_forward_ex  (float *out, const float *in, const float *w, const float *b,
+                            const BtConvShape *s, float *workspace, int act);
+void bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
+                            const float *in, const float *w, const BtConvShape *s, float *workspace,
+                            const float *act_out, int act, gboolean col_ready);
+
+/* A preset net with zeroed weights (the loader overwrites them). max_params caps the
+ * parameter count before anything is allocated (the loader passes what the file holds). */
 BtNet *bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_classes,
-                        float dropout, int hidden, guint64 seed, GError **error);
+                        float dropout, int hidden, guint64 seed, gsize max_params, GError **error);
 
 G_END_DECLS

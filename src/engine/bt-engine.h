@@ -171,9 +171,16 @@ typedef struct {
   char         *backbone_sha256;
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
 } BtModel;
+/* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
+ * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
+ * [A-Za-z0-9._-]. The bytes are validated by loading them back before the atomic write. */
 gboolean bt_model_save       (const char *path, BtNet *net, const char * const *class_names,
                               const BtPreprocess *prep, const char *backbone_name,
                               const char *backbone_sha256, GHashTable *metadata, GError **error);
+/* The same file as bytes (no validation round trip, nothing written). */
+GBytes  *bt_model_save_to_bytes (BtNet *net, const char * const *class_names,
+                                 const BtPreprocess *prep, const char *backbone_name,
+                                 const char *backbone_sha256, GHashTable *metadata, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);
@@ -190,7 +197,9 @@ typedef struct {
 } BtTrainState;
 gboolean bt_train_state_save (const char *path, BtNet *net, BtOptimizer *opt,
                               const BtTrainState *state, GError **error);
-/* Restores into an existing net/optimizer of the same shape. */
+/* Restores into an existing net/optimizer of the same shape (and optimizer kind); on
+ * failure nothing is changed. On success *state is overwritten and state->extra is a new
+ * table (string → string) that the caller unrefs; a previous state->extra is not freed. */
 gboolean bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
                               BtTrainState *state, GError **error);
 

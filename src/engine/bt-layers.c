@@ -215,9 +215,26 @@ col2im (float *restrict d_in, const float *restrict col, const BtConvShape *s)
         }
 }
 
+/* Sum of v[0..n) with eight independent partial sums (vectorizes, and is more accurate). */
+static inline float
+sum_floats (const float *restrict v, int n)
+{
+  float acc[8] = { 0 };
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++)
+      acc[k] += v[i + k];
+  float s = 0.0f;
+  for (; i < n; i++)
+    s += v[i];
+  for (int k = 0; k < 8; k++)
+    s += acc[k];
+  return s;
+}
+
 void
-bt_conv2d_forward (float *out, const float *in, const float *w, const float *b,
-                   const BtConvShape *s, float *workspace)
+bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *b,
+                      const BtConvShape *s, float *workspace, int act)
 {
   g_assert (out && in && w && s && workspace && s->groups == 1);
   const int K = s->c * s->kh * s->kw;
@@ -229,21 +246,43 @@ bt_conv2d_forward (float *out, const float *in, const float *w, const float *b,
   im2col (col, in, s);
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
                1.0f, w, K, col, N, 0.0f, out_t, N);
-  /* [oc, n, P] → [n, oc, P], adding the bias on the way. */
+  /* [oc, n, P] → [n, oc, P], adding the bias and applying the activation on the way. */
   for (int img = 0; img < s->n; img++)
     for (int o = 0; o < s->oc; o++)
       {
         float *restrict dst = out + ((gsize) img * s->oc + o) * P;
         const float *restrict src = out_t + (gsize) o * N + (gsize) img * P;
-        float bias = b ? b[o] : 0.0f;
-        for (int p = 0; p < P; p++)
-          dst[p] = src[p] + bias;
+        const float bias = b ? b[o] : 0.0f;
+        if (act == 1)
+          for (int p = 0; p < P; p++)
+            {
+              float v = src[p] + bias;
+              dst[p] = v < 0.0f ? 0.0f : v;
+            }
+        else if (act == 2)
+          for (int p = 0; p < P; p++)
+            {
+              float v = src[p] + bias;
+              v = v < 0.0f ? 0.0f : v;
+              dst[p] = v > 6.0f ? 6.0f : v;
+            }
+        else
+          for (int p = 0; p < P; p++)
+            dst[p] = src[p] + bias;
       }
 }
 
 void
-bt_conv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
-                    const float *in, const float *w, const BtConvShape *s, float *workspace)
+bt_conv2d_forward (float *out, const float *in, const float *w, const float *b,
+                   const BtConvShape *s, float *workspace)
+{
+  bt_conv2d_forward_ex (out, in, w, b, s, workspace, 0);
+}
+
+void
+bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
+                       const float *in, const float *w, const BtConvShape *s, float *workspace,
+                       const float *act_out, int act, gboolean col_ready)
 {
   g_assert (d_out && in && w && s && workspace && s->groups == 1);
   const int K = s->c * s->kh * s->kw;
@@ -252,28 +291,43 @@ bt_conv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
   float *col = workspace;
   float *dout_t = workspace + (gsize) K * N;
 
+  /* [n, oc, P] → [oc, n, P], masked by the fused activation's derivative */
   for (int o = 0; o < s->oc; o++)
     {
-      double bsum = 0.0;
+      float bsum = 0.0f;
       for (int img = 0; img < s->n; img++)
         {
-          const float *src = d_out + ((gsize) img * s->oc + o) * P;
-          float *dst = dout_t + (gsize) o * N + (gsize) img * P;
-          memcpy (dst, src, sizeof (float) * P);
-          if (d_b != NULL)
+          const float *restrict src = d_out + ((gsize) img * s->oc + o) * P;
+          float *restrict dst = dout_t + (gsize) o * N + (gsize) img * P;
+          if (act != 0 && act_out != NULL)
             {
-              float ps = 0.0f;
-              for (int p = 0; p < P; p++)
-                ps += src[p];
-              bsum += ps;
+              const float *restrict y = act_out + ((gsize) img * s->oc + o) * P;
+              /* unconditional loads, so the select vectorizes */
+              if (act == 1)
+                for (int p = 0; p < P; p++)
+                  {
+                    float g = src[p], v = y[p];
+                    dst[p] = v > 0.0f ? g : 0.0f;
+                  }
+              else
+                for (int p = 0; p < P; p++)
+                  {
+                    float g = src[p], v = y[p];
+                    dst[p] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+                  }
             }
+          else
+            memcpy (dst, src, sizeof (float) * P);
+          if (d_b != NULL)
+            bsum += sum_floats (dst, P);
         }
       if (d_b != NULL)
-        d_b[o] += (float) bsum;
+        d_b[o] += bsum;
     }
   if (d_w != NULL)
     {
-      im2col (col, in, s);
+      if (!col_ready)
+        im2col (col, in, s);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, N,
                    1.0f, dout_t, N, col, N, 1.0f, d_w, K);
     }
@@ -283,6 +337,13 @@ bt_conv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
                    1.0f, w, K, dout_t, N, 0.0f, col, N);
       col2im (d_in, col, s);
     }
+}
+
+void
+bt_conv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
+                    const float *in, const float *w, const BtConvShape *s, float *workspace)
+{
+  bt_conv2d_backward_ex (d_in, d_w, d_b, d_out, in, w, s, workspace, NULL, 0, FALSE);
 }
 
 /* ---- Depthwise Conv2D: direct loops, one output row at a time ---- */
@@ -401,26 +462,24 @@ bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvS
       float *dst = out + pl * P;
       gint32 *am = argmax + pl * P;
       if (s->kh == 2 && s->kw == 2 && s->stride_h == 2 && s->stride_w == 2 &&
-          s->pad_top == 0 && s->pad_left == 0)
+          s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0)
         {
           /* The common 2×2/2 window, every element in bounds (h, w ≥ 2·oh, 2·ow). */
           for (int oy = 0; oy < s->oh; oy++)
             {
-              const float *r0 = plane + (gsize) (2 * oy) * s->w;
-              const float *r1 = r0 + s->w;
+              const float *restrict r0 = plane + (gsize) (2 * oy) * s->w;
+              const float *restrict r1 = r0 + s->w;
+              float *restrict d = dst + (gsize) oy * s->ow;
+              gint32 *restrict a = am + (gsize) oy * s->ow;
+              const gint32 base0 = 2 * oy * s->w, base1 = base0 + s->w;
               for (int ox = 0; ox < s->ow; ox++)
                 {
-                  int ix = 2 * ox;
-                  float best = r0[ix];
-                  gint32 bi = 2 * oy * s->w + ix;
-                  if (ix + 1 < s->w && r0[ix + 1] > best) { best = r0[ix + 1]; bi = 2 * oy * s->w + ix + 1; }
-                  if (2 * oy + 1 < s->h)
-                    {
-                      if (r1[ix] > best) { best = r1[ix]; bi = (2 * oy + 1) * s->w + ix; }
-                      if (ix + 1 < s->w && r1[ix + 1] > best) { best = r1[ix + 1]; bi = (2 * oy + 1) * s->w + ix + 1; }
-                    }
-                  dst[oy * s->ow + ox] = best;
-                  am[oy * s->ow + ox] = bi;
+                  float v00 = r0[2 * ox], v01 = r0[2 * ox + 1], v10 = r1[2 * ox], v11 = r1[2 * ox + 1];
+                  gboolean c0 = v01 > v00, c1 = v11 > v10;
+                  float m0 = c0 ? v01 : v00, m1 = c1 ? v11 : v10;
+                  gboolean c = m1 > m0;
+                  d[ox] = c ? m1 : m0;
+                  a[ox] = c ? base1 + 2 * ox + c1 : base0 + 2 * ox + c0;
                 }
             }
           continue;
@@ -574,7 +633,10 @@ void
 bt_relu_backward (float *d_in, const float *d_out, const float *out, gsize len)
 {
   for (gsize i = 0; i < len; i++)
-    d_in[i] = out[i] > 0.0f ? d_out[i] : 0.0f;
+    {
+      float g = d_out[i], v = out[i];
+      d_in[i] = v > 0.0f ? g : 0.0f;
+    }
 }
 
 void
@@ -591,7 +653,10 @@ void
 bt_relu6_backward (float *d_in, const float *d_out, const float *in, gsize len)
 {
   for (gsize i = 0; i < len; i++)
-    d_in[i] = (in[i] > 0.0f && in[i] < 6.0f) ? d_out[i] : 0.0f;
+    {
+      float g = d_out[i], v = in[i];
+      d_in[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+    }
 }
 
 void

@@ -427,7 +427,7 @@ default_dropout (BtPreset preset)
 
 BtNet *
 bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_classes,
-                 float dropout, int hidden, guint64 seed, GError **error)
+                 float dropout, int hidden, guint64 seed, gsize max_params, GError **error)
 {
   if ((guint) preset >= BT_N_PRESETS)
     {
@@ -475,9 +475,13 @@ bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_cla
   net->seed = seed;
   net->layers = g_array_new (FALSE, TRUE, sizeof (BtLayer));
   bt_rng_seed (&net->rng, seed ^ G_GUINT64_CONSTANT (0x5bd1e9955bd1e995));
+  net->ws_layer = -1;
 
   Builder b = { .net = net };
   build_preset (&b, preset, dropout, hidden, n_classes);
+  if (b.error == NULL && b.n_params + b.n_buffers > max_params)
+    g_set_error (&b.error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
+                 "The network needs %" G_GSIZE_FORMAT " weights, more than the file holds", b.n_params);
   if (b.error == NULL && b.n_params > MAX_PARAMS)
     g_set_error (&b.error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
                  "The network would have %" G_GSIZE_FORMAT " parameters; use a smaller input size",
@@ -556,7 +560,7 @@ bt_net_new_preset (BtPreset preset, int width, int height, int channels,
                    int n_classes, float dropout, guint64 seed, GError **error)
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  BtNet *net = bt_net_new_spec (preset, width, height, channels, n_classes, dropout, 0, seed, error);
+  BtNet *net = bt_net_new_spec (preset, width, height, channels, n_classes, dropout, 0, seed, G_MAXSIZE, error);
   if (net)
     init_weights (net, seed);
   return net;
@@ -566,7 +570,7 @@ BtNet *
 bt_net_new_transfer (int dim, int hidden, int n_classes, float dropout, guint64 seed, GError **error)
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  BtNet *net = bt_net_new_spec (BT_PRESET_TRANSFER, 1, 1, dim, n_classes, dropout, hidden, seed, error);
+  BtNet *net = bt_net_new_spec (BT_PRESET_TRANSFER, 1, 1, dim, n_classes, dropout, hidden, seed, G_MAXSIZE, error);
   if (net)
     init_weights (net, seed);
   return net;
@@ -886,10 +890,12 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
               {
                 int m = MIN (chunk, n - off);
                 conv_shape_for (l, m, &s);
-                bt_conv2d_forward (l->out + off * out_sz, in + off * in_sz, w, b, &s, net->workspace);
+                bt_conv2d_forward_ex (l->out + off * out_sz, in + off * in_sz, w, b, &s, net->workspace,
+                                      l->act);
               }
+            net->ws_layer = chunk == n ? (int) i : -1;
           }
-          break;
+          continue;   /* activation already applied */
         case BT_LAYER_DWCONV:
           conv_shape_for (l, n, &s);
           bt_dwconv2d_forward (l->out, in, w, b, &s);
@@ -1106,10 +1112,13 @@ backward_layers (BtNet *net, const float *x, int n)
         continue;
       const gsize len = layer_out_size (l) * n, in_len = layer_in_size (l) * n;
       float *d = l->grad;
-      if (l->act == BT_ACT_RELU)
-        bt_relu_backward (d, d, l->out, len);
-      else if (l->act == BT_ACT_RELU6)
-        bt_relu6_backward (d, d, l->out, len);
+      if (l->kind != BT_LAYER_CONV)   /* conv masks inside its transposition pass */
+        {
+          if (l->act == BT_ACT_RELU)
+            bt_relu_backward (d, d, l->out, len);
+          else if (l->act == BT_ACT_RELU6)
+            bt_relu6_backward (d, d, l->out, len);
+        }
 
       const float *in = l->src < 0 ? x : bt_net_layer (net, l->src)->out;
       const float *w = net->params + l->w_off;
@@ -1128,9 +1137,12 @@ backward_layers (BtNet *net, const float *x, int n)
               {
                 int m = MIN (chunk, n - off);
                 conv_shape_for (l, m, &s);
-                bt_conv2d_backward (din ? din + off * in_sz : NULL, dw, db, d + off * out_sz,
-                                    in + off * in_sz, w, &s, net->workspace);
+                bt_conv2d_backward_ex (din ? din + off * in_sz : NULL, dw, db, d + off * out_sz,
+                                       in + off * in_sz, w, &s, net->workspace,
+                                       l->out + off * out_sz, l->act,
+                                       net->ws_layer == i && chunk == n);
               }
+            net->ws_layer = -1;
           }
           break;
         case BT_LAYER_DWCONV:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "training/bt-training-private.h"
+#include "training/bt-transfer.h"
 
 #define EVAL_BATCH 64
 
@@ -224,20 +225,6 @@ bt_prepare_image_file (const BtPreprocess *prep, const char *path, float *out,
   return bt_prepare_image (prep, img, out, error);
 }
 
-static gboolean
-check_model (BtModel *model, GError **error)
-{
-  if (model->backbone_name != NULL)
-    {
-      /* The head of a transfer model runs on backbone embeddings, not on pixels. */
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("This model needs the backbone “%s”, which this build cannot run yet"),
-                   model->backbone_name);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 float *
 bt_predict_image (BtModel *model, const BtImage *image, GError **error)
 {
@@ -249,8 +236,8 @@ bt_predict_image (BtModel *model, const BtImage *image, GError **error)
   g_return_val_if_fail (image != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!check_model (model, error))
-    return NULL;
+  if (model->backbone_name != NULL)
+    return bt_transfer_predict_image (model, image, error);
   x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
   if (!bt_prepare_image (&model->prep, image, x, error))
     return NULL;
@@ -270,9 +257,8 @@ bt_predict_file (BtModel *model, const char *image_path, GError **error)
   g_return_val_if_fail (image_path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!check_model (model, error))
-    return NULL;
-  img = bt_image_decode_file (image_path, model->prep.channels, NULL, NULL, error);
+  img = bt_image_decode_file (image_path, model->backbone_name != NULL ? 3 : model->prep.channels,
+                              NULL, NULL, error);
   if (img == NULL)
     return NULL;
   return bt_predict_image (model, img, error);
@@ -332,9 +318,6 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
   g_return_val_if_fail (split < BT_N_SPLITS, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!check_model (model, error))
-    return NULL;
-
   n_classes = bt_net_n_classes (model->net);
   ev = bt_evaluation_new (n_classes, (const char * const *) model->class_names);
 
@@ -388,6 +371,36 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
                    _("The %s split has no images of the model’s classes"), bt_split_to_string (split));
       return NULL;
+    }
+
+  if (model->backbone_name != NULL)
+    {
+      /* transfer models run backbone + head per image (the backbone serializes anyway) */
+      for (guint i = 0; i < paths->len; i++)
+        {
+          g_autoptr(BtImage) img = NULL;
+          g_autofree float *probs = NULL;
+
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return NULL;
+          img = bt_image_decode_file (g_ptr_array_index (paths, i), 3, cancellable, NULL, NULL);
+          probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
+          if (probs == NULL)
+            {
+              ev->n_skipped++;
+              continue;
+            }
+          bt_evaluation_add (ev, probs, labels[i], g_ptr_array_index (paths, i), indices[i]);
+        }
+      if (ev->n == 0)
+        {
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                       _("None of the %u images of the %s split could be read"),
+                       paths->len, bt_split_to_string (split));
+          return NULL;
+        }
+      bt_evaluation_finish (ev);
+      return g_steal_pointer (&ev);
     }
 
   image_floats = (gsize) model->prep.channels * model->prep.height * model->prep.width;

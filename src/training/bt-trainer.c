@@ -619,6 +619,16 @@ format_csv_double (GString *csv, double v)
     g_string_append (csv, ",");
 }
 
+static void
+set_diverged (GError **error, int epoch, int step, double lr)
+{
+  g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
+               _("Training diverged at epoch %d, step %d: the loss became infinite or not a "
+                 "number. The learning rate (%g) is probably too high; try one ten times "
+                 "smaller. The last good checkpoint and the best model are kept."),
+               epoch, step, lr);
+}
+
 static gboolean
 train (BtTrainer *self, Job *job, GError **error)
 {
@@ -750,7 +760,7 @@ train (BtTrainer *self, Job *job, GError **error)
   item_indices = g_new (guint, s->batch_size);
   bt_net_params (net, &n_params);
   bt_net_buffers (net, &n_buffers);
-  bt_rng_seed (&st.rng, s->seed);
+  st.rng = *bt_net_rng (net);
 
   /* -- Resume from the last complete checkpoint -- */
   start_epoch = 0;
@@ -768,6 +778,8 @@ train (BtTrainer *self, Job *job, GError **error)
       path = checkpoint_path (job->run_dir, last);
       if (!bt_train_state_load (path, net, opt, &st, error))
         goto out;
+      /* the dropout generator continues where the checkpoint left it */
+      *bt_net_rng (net) = st.rng;
       counters_from_extra (&c, st.extra);
       g_clear_pointer (&st.extra, g_hash_table_unref);
       start_epoch = st.epoch;
@@ -815,6 +827,7 @@ train (BtTrainer *self, Job *job, GError **error)
           BtStepSample sample;
           double loss = 0, active_s, rate;
           int n_correct = 0;
+          gboolean step_ok;
 
           if (!check_pause_and_stop (self, job, &paused_us))
             {
@@ -827,20 +840,22 @@ train (BtTrainer *self, Job *job, GError **error)
           step++;
           lr = bt_schedule_lr (&sched, c.global_step) * c.plateau.multiplier;
 
-          if (bt_net_forward (net, x, n, TRUE, error) == NULL)
-            goto out;
-          bt_net_zero_grad (net);
-          if (!bt_net_backward (net, labels, n, job->class_weights, (float) s->label_smoothing,
-                                &loss, &n_correct, error) ||
-              !isfinite (loss) ||
-              !isfinite (bt_optimizer_step (opt, net, (float) lr)))
+          step_ok = bt_net_forward (net, x, n, TRUE, error) != NULL;
+          if (step_ok)
             {
+              bt_net_zero_grad (net);
+              step_ok = bt_net_backward (net, labels, n, job->class_weights, (float) s->label_smoothing,
+                                         &loss, &n_correct, error) && isfinite (loss);
+            }
+          if (step_ok)
+            step_ok = isfinite (bt_optimizer_step (opt, net, (float) lr));
+          if (!step_ok)
+            {
+              if (error != NULL && *error != NULL &&
+                  !g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
+                goto out;
               g_clear_error (error);
-              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
-                           _("Training diverged at epoch %d, step %d: the loss became infinite or "
-                             "not a number. The learning rate (%g) is probably too high; try one "
-                             "ten times smaller. The last good checkpoint and the best model are kept."),
-                           epoch, step, lr);
+              set_diverged (error, epoch, step, lr);
               goto out;
             }
           c.global_step++;
@@ -880,14 +895,17 @@ train (BtTrainer *self, Job *job, GError **error)
       train_acc = seen > 0 ? (double) correct / seen : NAN;
       if (have_val && !run_eval (self, job, net, val_b, x, labels, item_indices,
                                  &val_loss, &val_acc, NULL, &paused_us, error))
-        goto out;
+        {
+          if (g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
+            {
+              g_clear_error (error);
+              set_diverged (error, epoch, step, lr);
+            }
+          goto out;
+        }
       if (have_val && !isfinite (val_loss))
         {
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
-                       _("Training diverged at epoch %d: the validation loss became infinite or "
-                         "not a number. The learning rate (%g) is probably too high; try one ten "
-                         "times smaller. The last good checkpoint and the best model are kept."),
-                       epoch, lr);
+          set_diverged (error, epoch, step, lr);
           goto out;
         }
 
@@ -898,7 +916,8 @@ train (BtTrainer *self, Job *job, GError **error)
       /* Overfitting: validation loss rose N epochs in a row while training loss fell. */
       {
         guint len = c.val_losses->len;
-        gboolean over = have_val && len > BT_TRAINER_OVERFIT_EPOCHS;
+        /* …and only with a real gap, so a net that learns nothing is not called "memorising" */
+        gboolean over = have_val && len > BT_TRAINER_OVERFIT_EPOCHS && val_loss > train_loss;
         for (guint i = len - BT_TRAINER_OVERFIT_EPOCHS; over && i < len; i++)
           if (!(g_array_index (c.val_losses, double, i) > g_array_index (c.val_losses, double, i - 1) &&
                 g_array_index (c.train_losses, double, i) < g_array_index (c.train_losses, double, i - 1)))
@@ -989,6 +1008,7 @@ train (BtTrainer *self, Job *job, GError **error)
 
         st.epoch = epoch;
         st.opt_t = bt_optimizer_get_t (opt);
+        st.rng = *bt_net_rng (net);
         st.extra = counters_to_extra (&c);
         if (!bt_train_state_save (path, net, opt, &st, &save_error))
           {

@@ -378,6 +378,29 @@ test_window_project (void)
   wait_for (has_project, window);
   g_assert_cmpstr (bt_project_get_name (bt_window_get_project (window)), ==, "Birds");
 
+  /* It is now the first recent project, offered on the welcome view. */
+  {
+    g_autoptr(GSettings) settings = g_settings_new ("io.github.bottega.Bottega");
+    g_auto(GStrv) recent = g_settings_get_strv (settings, "recent-projects");
+    GtkListBoxRow *row;
+
+    g_assert_nonnull (recent[0]);
+    g_assert_cmpstr (recent[0], ==, dir);
+    bt_window_set_project (window, NULL);
+    g_assert_true (gtk_widget_get_visible (window->recent_box));
+    row = gtk_list_box_get_row_at_index (window->recent_list, 0);
+    g_assert_nonnull (row);
+    g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (row)), !=, NULL);
+    g_signal_emit_by_name (window->recent_list, "row-activated", row);
+    wait_for (has_project, window);
+    g_assert_cmpstr (bt_project_get_dir (bt_window_get_project (window)), ==, dir);
+
+    /* Opening it again does not list it twice. */
+    g_strfreev (recent);
+    recent = g_settings_get_strv (settings, "recent-projects");
+    g_assert_cmpuint (g_strv_length (recent), ==, 1);
+  }
+
   /* Save when the folder has gone is an error, not a false "saved". */
   {
     g_autofree char *ini = g_build_filename (dir, "project.ini", NULL);
@@ -436,8 +459,56 @@ test_window_open_error (void)
   g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "welcome");
   gtk_window_destroy (dialog);
 
+  /* A recent project whose folder has gone disappears from the list after one try. */
+  {
+    g_autoptr(GSettings) settings = g_settings_new ("io.github.bottega.Bottega");
+    g_autofree char *gone = g_build_filename (tmp, "gone", NULL);
+    const char *recent[] = { gone, tmp, NULL };
+    g_autoptr(GFile) gone_file = g_file_new_for_path (gone);
+    g_auto(GStrv) left = NULL;
+
+    g_settings_set_strv (settings, "recent-projects", recent);
+    g_assert_nonnull (gtk_list_box_get_row_at_index (window->recent_list, 1));
+    bt_window_open_folder (window, gone_file);
+    wait_for (error_dialog_shown, window);
+    gtk_window_destroy (error_dialog ());
+    left = g_settings_get_strv (settings, "recent-projects");
+    g_assert_cmpuint (g_strv_length (left), ==, 1);
+    g_assert_cmpstr (left[0], ==, tmp);
+    g_assert_null (gtk_list_box_get_row_at_index (window->recent_list, 1));
+  }
+
   window_destroy (window);
   bt_rm_rf (tmp);
+}
+
+static void
+test_window_sample (void)
+{
+  g_autofree char *expected_dir = g_build_filename (g_get_user_data_dir (), "bottega", "samples", "shapes", NULL);
+  BtWindow *window;
+  BtProject *project;
+
+  /* --sample goes through app.open-sample; the first time it draws the images. */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "open-sample", NULL);
+  window = BT_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_assert_nonnull (window);
+  wait_for (has_project, window);
+  project = bt_window_get_project (window);
+  g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_classes (project)), ==, 4);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "pages");
+  window_destroy (window);
+
+  /* The second time it opens what is there instead of drawing again. */
+  window = window_new ();
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.open-sample", NULL);
+  wait_for (has_project, window);
+  project = bt_window_get_project (window);
+  g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  window_destroy (window);
 }
 
 static void
@@ -459,7 +530,8 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   int ret;
 
-  gtk_test_init (&argc, &argv, NULL);
+  /* Each test case gets its own empty XDG folders (the sample lands in the data folder). */
+  gtk_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   app = bt_application_new ();
   /* No session bus under the test runner: stay a local, non-unique instance. */
@@ -477,6 +549,7 @@ main (int argc, char **argv)
   g_test_add_func ("/window/state", test_window_state);
   g_test_add_func ("/window/project", test_window_project);
   g_test_add_func ("/window/open-error", test_window_open_error);
+  g_test_add_func ("/window/sample", test_window_sample);
   g_test_add_func ("/window/quit", test_window_quit);
 
   ret = g_test_run ();

@@ -55,7 +55,7 @@ test_sample (Fixture *f, gconstpointer data)
   g_autoptr(BtProject) p2 = bt_sample_create_shapes (d2, 12, 32, 7, NULL, NULL);
   g_assert_nonnull (p2);
   GListModel *i1 = bt_project_get_items (f->project), *i2 = bt_project_get_items (p2);
-  g_autoptr(GHashTable) hashes = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autoptr(GHashTable) hashes = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   for (guint i = 0; i < g_list_model_get_n_items (i1); i++)
     {
       g_autoptr(BtItem) a = g_list_model_get_item (i1, i);

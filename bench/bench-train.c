@@ -1,0 +1,241 @@
+/* bench-train.c: trains a preset on Fashion-MNIST (gzip IDX files read directly) and prints
+ * training images/s (median over epochs after the first), inference images/s at batch 256,
+ * test accuracy after epochs 1, 3 and 5, and peak RSS. bench/run-all.sh compares with PyTorch. */
+#include "engine/bt-engine.h"
+
+#include <gio/gio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct {
+  guint8 *pixels;  /* n × 784 */
+  guint8 *labels;
+  int     n;
+} Set;
+
+static guint32
+be32 (const guint8 *p)
+{
+  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
+}
+
+/* Streams a gzip IDX file through GZlibDecompressor straight into its final buffer. */
+static guint8 *
+read_idx (const char *path, int rank, guint32 *dims, GError **error)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) raw = g_file_read (file, NULL, error);
+  if (raw == NULL)
+    return NULL;
+  g_autoptr (GZlibDecompressor) z = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr (GInputStream) in = g_converter_input_stream_new (G_INPUT_STREAM (raw), G_CONVERTER (z));
+  guint8 head[16];
+  gsize got;
+  if (!g_input_stream_read_all (in, head, 4 + 4 * rank, &got, NULL, error))
+    return NULL;
+  if (got != (gsize) (4 + 4 * rank) || head[2] != 0x08 || head[3] != rank)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not an IDX uint8 file of rank %d", path, rank);
+      return NULL;
+    }
+  gsize total = 1;
+  for (int i = 0; i < rank; i++)
+    {
+      dims[i] = be32 (head + 4 + 4 * i);
+      total *= dims[i];
+    }
+  if (total > (gsize) 1 << 30)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: too large", path);
+      return NULL;
+    }
+  guint8 *buf = g_malloc (total);
+  if (!g_input_stream_read_all (in, buf, total, &got, NULL, error) || got != total)
+    {
+      g_free (buf);
+      if (error && !*error)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: truncated", path);
+      return NULL;
+    }
+  return buf;
+}
+
+static gboolean
+load_set (const char *dir, const char *prefix, Set *set, GError **error)
+{
+  g_autofree char *ip = g_strdup_printf ("%s/%s-images-idx3-ubyte.gz", dir, prefix);
+  g_autofree char *lp = g_strdup_printf ("%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+  guint32 idims[3], ldims[1];
+  set->pixels = read_idx (ip, 3, idims, error);
+  if (set->pixels == NULL)
+    return FALSE;
+  set->labels = read_idx (lp, 1, ldims, error);
+  if (set->labels == NULL)
+    return FALSE;
+  if (idims[0] != ldims[0] || idims[1] != 28 || idims[2] != 28)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: unexpected shapes", prefix);
+      return FALSE;
+    }
+  set->n = (int) idims[0];
+  return TRUE;
+}
+
+static void
+to_float (float *x, const guint8 *px, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = px[i] * (1.0f / 255.0f);
+}
+
+static double
+evaluate (BtNet *net, const Set *test, float *xb, int *yb, double *seconds)
+{
+  const int B = 256;
+  int correct = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  for (int s = 0; s < test->n; s += B)
+    {
+      int m = MIN (B, test->n - s);
+      to_float (xb, test->pixels + (gsize) s * 784, (gsize) m * 784);
+      for (int i = 0; i < m; i++)
+        yb[i] = test->labels[s + i];
+      g_autoptr (GError) error = NULL;
+      if (!bt_net_forward (net, xb, m, FALSE, &error))
+        g_error ("%s", error->message);
+      int c;
+      bt_net_loss (net, yb, m, &c);
+      correct += c;
+    }
+  *seconds = (g_get_monotonic_time () - t0) / 1e6;
+  return (double) correct / test->n;
+}
+
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *preset_id = g_strdup ("small-cnn");
+  g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
+  int epochs = 5, batch = 64, threads = 2;
+  double lr = 1e-3;
+  gint64 seed = 1;
+  GOptionEntry entries[] = {
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset_id, "Preset: mlp or small-cnn", "ID" },
+    { "epochs", 'e', 0, G_OPTION_ARG_INT, &epochs, "Epochs (5)", "N" },
+    { "batch", 'b', 0, G_OPTION_ARG_INT, &batch, "Batch size (64)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads (2)", "N" },
+    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Adam learning rate (1e-3)", "LR" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed (1)", "N" },
+    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &dir, "Fashion-MNIST folder", "DIR" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("— Bottega training benchmark");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  BtPreset preset;
+  if (!bt_preset_from_id (preset_id, &preset) || epochs < 1 || batch < 1 || batch > 4096)
+    {
+      g_printerr ("bad --preset, --epochs or --batch\n");
+      return 2;
+    }
+  bt_engine_set_threads (threads);
+
+  Set train = { 0 }, test = { 0 };
+  if (!load_set (dir, "train", &train, &error) || !load_set (dir, "t10k", &test, &error))
+    {
+      g_printerr ("Fashion-MNIST not readable (%s); install dataset-fashion-mnist\n", error->message);
+      return 77;
+    }
+
+  g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, -1, (guint64) seed, &error);
+  if (net == NULL)
+    g_error ("%s", error->message);
+  BtOptimizerConfig cfg;
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+  g_autoptr (BtOptimizer) opt = bt_optimizer_new (net, &cfg);
+
+  g_autofree guint32 *order = g_new (guint32, train.n);
+  for (int i = 0; i < train.n; i++)
+    order[i] = (guint32) i;
+  g_autofree float *xb = g_new (float, (gsize) MAX (batch, 256) * 784);
+  g_autofree int *yb = g_new (int, MAX (batch, 256));
+  g_autofree double *ips = g_new (double, epochs);
+  double acc[16] = { 0 }, infer_ips = 0.0;
+
+  g_print ("%s: %" G_GSIZE_FORMAT " parameters, batch %d, %d threads, Adam %g\n",
+           bt_preset_title (preset), bt_net_n_params (net), batch, threads, lr);
+  for (int e = 0; e < epochs; e++)
+    {
+      bt_rng_shuffle (bt_net_rng (net), order, train.n);
+      double loss_sum = 0.0;
+      int steps = 0;
+      gint64 t0 = g_get_monotonic_time ();
+      double c0 = cpu_seconds ();
+      for (int s = 0; s < train.n; s += batch)
+        {
+          int m = MIN (batch, train.n - s);
+          for (int i = 0; i < m; i++)
+            {
+              to_float (xb + (gsize) i * 784, train.pixels + (gsize) order[s + i] * 784, 784);
+              yb[i] = train.labels[order[s + i]];
+            }
+          if (!bt_net_forward (net, xb, m, TRUE, &error))
+            g_error ("%s", error->message);
+          bt_net_zero_grad (net);
+          double loss;
+          if (!bt_net_backward (net, yb, m, NULL, 0.0f, &loss, NULL, &error))
+            g_error ("%s", error->message);
+          bt_optimizer_step (opt, net, (float) lr);
+          loss_sum += loss;
+          steps++;
+        }
+      double secs = (g_get_monotonic_time () - t0) / 1e6;
+      double cpu = cpu_seconds () - c0;
+      ips[e] = train.n / secs;
+      double eval_secs;
+      double a = evaluate (net, &test, xb, yb, &eval_secs);
+      if (e < 16)
+        acc[e] = a;
+      infer_ips = MAX (infer_ips, test.n / eval_secs);
+      /* images per CPU-second too: on a shared machine wall time alone says little */
+      g_print ("epoch %d: loss %.4f, %.0f img/s training (%.0f img per CPU-s), test accuracy %.4f, "
+               "%.0f img/s inference\n", e + 1, loss_sum / steps, ips[e], train.n / cpu, a,
+               test.n / eval_secs);
+    }
+  /* median over epochs after the first (warm-up) */
+  int k = epochs > 1 ? epochs - 1 : 1;
+  double *tail = epochs > 1 ? ips + 1 : ips;
+  qsort (tail, k, sizeof (double), cmp_double);
+  double median = k % 2 ? tail[k / 2] : 0.5 * (tail[k / 2 - 1] + tail[k / 2]);
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  g_print ("RESULT impl=bottega preset=%s train_ips=%.0f infer_ips=%.0f acc1=%.4f acc3=%.4f acc5=%.4f rss_mib=%.1f\n",
+           preset_id, median, infer_ips, acc[0], epochs >= 3 ? acc[2] : 0.0, epochs >= 5 ? acc[4] : 0.0,
+           ru.ru_maxrss / 1024.0);
+  g_free (train.pixels);
+  g_free (train.labels);
+  g_free (test.pixels);
+  g_free (test.labels);
+  return 0;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""The same nets as bench-train.c in PyTorch, for a side-by-side comparison (bench/run-all.sh).
+
+    /usr/bin/python3 bench/torch_fmnist.py --preset small-cnn --epochs 5
+
+Fashion-MNIST from the gzip IDX files, pixels / 255, Adam 1e-3, batch 64, 2 threads;
+prints the same RESULT line as bench-train."""
+import argparse
+import gzip
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    rank = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+
+
+def make_net(preset):
+    if preset == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                             nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="small-cnn", choices=["mlp", "small-cnn"])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+
+    xtr = torch.from_numpy(read_idx(args.data + "/train-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    ytr = torch.from_numpy(read_idx(args.data + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+    xte = torch.from_numpy(read_idx(args.data + "/t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    yte = torch.from_numpy(read_idx(args.data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+
+    net = make_net(args.preset)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    print(f"PyTorch {torch.__version__} {args.preset}: {sum(p.numel() for p in net.parameters())} parameters, "
+          f"batch {args.batch}, {args.threads} threads")
+    ips, acc, infer = [], [], 0.0
+    for epoch in range(args.epochs):
+        net.train()
+        perm = torch.randperm(len(xtr))
+        t0 = time.perf_counter()
+        total = 0.0
+        steps = 0
+        for s in range(0, len(xtr), args.batch):
+            idx = perm[s:s + args.batch]
+            x = xtr[idx].float() / 255
+            loss = F.cross_entropy(net(x), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+            steps += 1
+        secs = time.perf_counter() - t0
+        ips.append(len(xtr) / secs)
+        net.eval()
+        correct = 0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for s in range(0, len(xte), 256):
+                out = net(xte[s:s + 256].float() / 255)
+                correct += (out.argmax(1) == yte[s:s + 256]).sum().item()
+        esecs = time.perf_counter() - t0
+        infer = max(infer, len(xte) / esecs)
+        acc.append(correct / len(xte))
+        print(f"epoch {epoch + 1}: loss {total / steps:.4f}, {ips[-1]:.0f} img/s training, "
+              f"test accuracy {acc[-1]:.4f}, {len(xte) / esecs:.0f} img/s inference")
+    tail = ips[1:] if len(ips) > 1 else ips
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    a = lambda e: acc[e - 1] if len(acc) >= e else 0.0
+    print(f"RESULT impl=pytorch preset={args.preset} train_ips={statistics.median(tail):.0f} "
+          f"infer_ips={infer:.0f} acc1={a(1):.4f} acc3={a(3):.4f} acc5={a(5):.4f} rss_mib={rss:.1f}")
+
+
+if __name__ == "__main__":
+    main()

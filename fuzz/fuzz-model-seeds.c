@@ -1,0 +1,38 @@
+/* fuzz-model-seeds.c: writes a small seed corpus of valid .bottega-model files into the
+ * directory given as argv[1] (run by fuzz/run-fuzzer.sh before fuzz-model). */
+#include "engine/bt-engine.h"
+
+#include <glib/gstdio.h>
+
+static void
+save (const char *dir, const char *name, BtNet *net, const char * const *names, const char *backbone)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_insert (meta, "created", "2026-01-01T00:00:00Z");
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  if (!bt_model_save (path, net, names, NULL, backbone, backbone ? "0123abcd" : NULL, meta, &error))
+    g_error ("%s", error->message);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc != 2)
+    {
+      g_printerr ("usage: %s DIR\n", argv[0]);
+      return 2;
+    }
+  g_mkdir_with_parents (argv[1], 0755);
+  const char *two[] = { "cat", "dog", NULL };
+  const char *three[] = { "gatto", "Süßigkeit", "猫", NULL };
+  g_autoptr (BtNet) t0 = bt_net_new_transfer (8, 0, 2, -1, 1, NULL);
+  g_autoptr (BtNet) t1 = bt_net_new_transfer (6, 4, 3, -1, 2, NULL);
+  g_autoptr (BtNet) cnn = bt_net_new_preset (BT_PRESET_SMALL_CNN, 4, 4, 1, 2, -1, 3, NULL);
+  g_autoptr (BtNet) mlp = bt_net_new_preset (BT_PRESET_MLP, 2, 2, 1, 3, -1, 4, NULL);
+  save (argv[1], "transfer.bottega-model", t0, two, "mobilenet-v1");
+  save (argv[1], "transfer-hidden.bottega-model", t1, three, NULL);
+  save (argv[1], "small-cnn.bottega-model", cnn, two, NULL);
+  save (argv[1], "mlp.bottega-model", mlp, three, NULL);
+  return 0;
+}

@@ -1,0 +1,601 @@
+/* bt-data-page-actions.c: the Data page's actions and shortcuts (classes: add, rename,
+ * delete with undo, reorder; images: move to class, exclude, restore, open, show, preview). */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "bt-class-row.h"
+#include "bt-data-page-private.h"
+#include "bt-dialogs.h"
+#include "bt-image-preview.h"
+
+static GtkWindow *
+page_window (BtDataPage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
+}
+
+static BtClassRow *
+find_row (BtDataPage *self, const char *class_name)
+{
+  GHashTableIter iter;
+  gpointer row;
+
+  g_hash_table_iter_init (&iter, self->class_rows);
+  while (g_hash_table_iter_next (&iter, &row, NULL))
+    {
+      BtClassInfo *info = bt_class_row_get_info (row);
+      if (info != NULL && g_strcmp0 (bt_class_info_get_name (info), class_name) == 0)
+        return row;
+    }
+  return NULL;
+}
+
+void
+_bt_data_page_update_actions (BtDataPage *self)
+{
+  GtkWidget *w = GTK_WIDGET (self);
+  gboolean has_project = self->project != NULL;
+  gboolean has_class = has_project && self->selected_class != NULL;
+  g_autoptr(GtkBitset) set = gtk_selection_model_get_selection (GTK_SELECTION_MODEL (self->item_selection));
+  gboolean has_items = has_project && !gtk_bitset_is_empty (set);
+  int position = has_class ? bt_project_find_class (self->project, self->selected_class) : -1;
+  guint n_classes = has_project ? g_list_model_get_n_items (bt_project_get_classes (self->project)) : 0;
+
+  gtk_widget_action_set_enabled (w, "data.add-class", has_project);
+  gtk_widget_action_set_enabled (w, "data.rename-class", has_class);
+  gtk_widget_action_set_enabled (w, "data.remove-class", has_class && !self->busy);
+  gtk_widget_action_set_enabled (w, "data.undo-remove-class", has_project && self->undo_class != NULL);
+  gtk_widget_action_set_enabled (w, "data.move-class-up", position > 0);
+  gtk_widget_action_set_enabled (w, "data.move-class-down", position >= 0 && (guint) position + 1 < n_classes);
+  gtk_widget_action_set_enabled (w, "data.move-to", has_items);
+  gtk_widget_action_set_enabled (w, "data.move-to-index", has_items);
+  gtk_widget_action_set_enabled (w, "data.exclude", has_items);
+  gtk_widget_action_set_enabled (w, "data.restore", has_items);
+  gtk_widget_action_set_enabled (w, "data.open", has_items);
+  gtk_widget_action_set_enabled (w, "data.show-in-files", has_items);
+  gtk_widget_action_set_enabled (w, "data.preview", has_items);
+  gtk_widget_action_set_enabled (w, "data.context-menu", has_items);
+  gtk_widget_action_set_enabled (w, "data.add-images", has_project && !self->busy);
+  gtk_widget_action_set_enabled (w, "data.add-folder", has_project && !self->busy);
+  gtk_widget_action_set_enabled (w, "data.cancel-import", self->busy);
+  gtk_widget_action_set_enabled (w, "data.confirm-import", self->pending_plan != NULL);
+  gtk_widget_action_set_enabled (w, "data.show-skipped", self->skipped_paths->len > 0);
+  gtk_widget_action_set_enabled (w, "data.apply-split", has_project);
+}
+
+void
+_bt_data_page_rebuild_move_menu (BtDataPage *self)
+{
+  GListModel *classes;
+  guint n;
+
+  g_menu_remove_all (self->move_to_menu);
+  if (self->project == NULL)
+    return;
+  classes = bt_project_get_classes (self->project);
+  n = g_list_model_get_n_items (classes);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      g_autoptr(GMenuItem) item = g_menu_item_new (bt_class_info_get_name (info), NULL);
+
+      g_menu_item_set_action_and_target_value (item, "data.move-to",
+                                               g_variant_new_string (bt_class_info_get_name (info)));
+      if (i < 9)
+        {
+          g_autofree char *accel = g_strdup_printf ("<Alt>%u", i + 1);
+          g_menu_item_set_attribute (item, "accel", "s", accel);
+        }
+      g_menu_append_item (self->move_to_menu, item);
+    }
+}
+
+/* ---- Classes ---- */
+
+static gboolean
+start_rename_idle (gpointer data)
+{
+  g_autoptr(BtDataPage) self = data;
+  BtClassRow *row;
+
+  if (self->selected_class != NULL && (row = find_row (self, self->selected_class)) != NULL)
+    bt_class_row_start_rename (row);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+add_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_strdup (_("New Class"));
+
+  for (guint i = 2; bt_project_find_class (self->project, name) >= 0; i++)
+    {
+      g_free (name);
+      name = g_strdup_printf (_("New Class %u"), i);
+    }
+  if (!bt_project_add_class (self->project, name, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not add a class"), error);
+      return;
+    }
+  bt_data_page_select_class (self, name);
+  /* The row for the new class is bound on the next layout. */
+  g_idle_add (start_rename_idle, g_object_ref (self));
+}
+
+static void
+rename_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  BtClassRow *row = find_row (self, self->selected_class);
+
+  if (row != NULL)
+    bt_class_row_start_rename (row);
+}
+
+static void
+remove_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autofree char *name = g_strdup (self->selected_class);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  GListModel *items = bt_project_get_items (self->project);
+  guint n = g_list_model_get_n_items (items);
+  int position = bt_project_find_class (self->project, name);
+
+  if (position < 0)
+    return;
+
+  /* Keep what undo needs: the class's place and its images with their states. */
+  g_clear_pointer (&self->undo_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
+  g_clear_pointer (&self->undo_hashes, g_array_unref);
+  self->undo_paths = g_ptr_array_new_with_free_func (g_free);
+  self->undo_excluded = g_ptr_array_new_with_free_func (g_free);
+  self->undo_hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (items, i);
+      guint64 hash;
+
+      if (g_strcmp0 (bt_item_get_class_name (item), name) != 0)
+        continue;
+      hash = bt_item_get_hash (item);
+      g_ptr_array_add (self->undo_paths, g_strdup (bt_item_get_path (item)));
+      g_array_append_val (self->undo_hashes, hash);
+      if (bt_item_get_excluded (item))
+        g_ptr_array_add (self->undo_excluded, g_strdup (bt_item_get_path (item)));
+    }
+
+  if (!bt_project_remove_class (self->project, name, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not delete the class"), error);
+      return;
+    }
+  g_free (self->undo_class);
+  self->undo_class = g_strdup (name);
+  self->undo_position = position;
+
+  message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Class “%s” deleted with its %u image. "
+                                          "The image file stays where it is.",
+                                          "Class “%s” deleted with its %u images. "
+                                          "The image files stay where they are.", self->undo_paths->len),
+                             name, self->undo_paths->len);
+  _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo-remove-class");
+  _bt_data_page_update_actions (self);
+}
+
+static void
+undo_remove_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_steal_pointer (&self->undo_class);
+  g_autoptr(GPtrArray) excluded = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (name == NULL)
+    return;
+  g_ptr_array_add (self->undo_paths, NULL);
+  if (!bt_project_add_class (self->project, name, &error)
+      || (self->undo_paths->len > 1
+          && !bt_project_add_items (self->project, name, (const char * const *) self->undo_paths->pdata,
+                                    (const guint64 *) (gpointer) self->undo_hashes->data, &error))
+      || !bt_project_move_class (self->project, name, self->undo_position, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not bring the class back"), error);
+      return;
+    }
+  for (guint i = 0; i < self->undo_excluded->len; i++)
+    {
+      BtItem *item = bt_project_find_item (self->project, g_ptr_array_index (self->undo_excluded, i));
+      if (item != NULL)
+        g_ptr_array_add (excluded, g_object_ref (item));
+    }
+  if (excluded->len > 0
+      && !bt_project_set_excluded (self->project, (BtItem * const *) excluded->pdata, excluded->len, TRUE, &error))
+    _bt_data_page_show_error (self, _("Could not bring the class back"), error);
+
+  g_clear_pointer (&self->undo_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
+  g_clear_pointer (&self->undo_hashes, g_array_unref);
+  bt_data_page_select_class (self, name);
+}
+
+static void
+move_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_strdup (self->selected_class);
+  int position = bt_project_find_class (self->project, name);
+  int delta = g_str_equal (action_name, "data.move-class-up") ? -1 : 1;
+
+  if (position < 0 || position + delta < 0)
+    return;
+  if (!bt_project_move_class (self->project, name, position + delta, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not move the class"), error);
+      return;
+    }
+  bt_data_page_select_class (self, name);
+  _bt_data_page_update_actions (self);
+}
+
+/* ---- Images ---- */
+
+static void
+relabel_selection (BtDataPage *self, const char *class_name)
+{
+  g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  if (items->len == 0)
+    return;
+  _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
+  if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
+    {
+      _bt_data_page_hint_change (self, -1);
+      _bt_data_page_show_error (self, _("Could not move the images"), error);
+      return;
+    }
+  message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Moved %u image to “%s”", "Moved %u images to “%s”",
+                                          items->len), items->len, class_name);
+  _bt_data_page_show_toast (self, message, NULL, NULL);
+}
+
+static void
+move_to_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  relabel_selection (BT_DATA_PAGE (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+move_to_index_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  GListModel *classes = bt_project_get_classes (self->project);
+  guint index = g_variant_get_uint32 (parameter);
+  g_autoptr(BtClassInfo) info = NULL;
+
+  if (index >= g_list_model_get_n_items (classes))
+    return;
+  info = g_list_model_get_item (classes, index);
+  relabel_selection (self, bt_class_info_get_name (info));
+}
+
+static void
+exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  gboolean exclude = g_str_equal (action_name, "data.exclude");
+  g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  if (items->len == 0)
+    return;
+  _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
+  if (!bt_project_set_excluded (self->project, (BtItem * const *) items->pdata, items->len, exclude, &error))
+    {
+      _bt_data_page_hint_change (self, -1);
+      _bt_data_page_show_error (self, _("Could not change the images"), error);
+      return;
+    }
+  if (exclude)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image excluded from training",
+                                            "%u images excluded from training", items->len), items->len);
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image restored", "%u images restored",
+                                            items->len), items->len);
+  _bt_data_page_show_toast (self, message, NULL, NULL);
+}
+
+static void
+launch_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+#if GTK_CHECK_VERSION (4, 10, 0)
+  if (GTK_IS_FILE_LAUNCHER (source))
+    {
+      if (!gtk_file_launcher_launch_finish (GTK_FILE_LAUNCHER (source), res, &error)
+          && !gtk_file_launcher_open_containing_folder_finish (GTK_FILE_LAUNCHER (source), res, NULL))
+        _bt_data_page_show_error (self, _("Could not open the file"), error);
+      return;
+    }
+#endif
+  if (!g_app_info_launch_default_for_uri_finish (res, &error))
+    _bt_data_page_show_error (self, _("Could not open the file"), error);
+}
+
+static void
+open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
+  gboolean show = g_str_equal (action_name, "data.show-in-files");
+
+  /* Opening hundreds of viewers is never what was meant. */
+  for (guint i = 0; i < MIN (items->len, 5); i++)
+    {
+      const char *path = bt_item_get_path (g_ptr_array_index (items, i));
+      g_autoptr(GFile) file = g_file_new_for_path (path);
+#if GTK_CHECK_VERSION (4, 10, 0)
+      g_autoptr(GtkFileLauncher) launcher = gtk_file_launcher_new (file);
+
+      if (show)
+        gtk_file_launcher_open_containing_folder (launcher, page_window (self), NULL, launch_done_cb,
+                                                  g_object_ref (self));
+      else
+        gtk_file_launcher_launch (launcher, page_window (self), NULL, launch_done_cb, g_object_ref (self));
+#else
+      g_autoptr(GFile) target = show ? g_file_get_parent (file) : g_object_ref (file);
+      g_autofree char *uri = g_file_get_uri (target);
+      g_autoptr(GAppLaunchContext) context = G_APP_LAUNCH_CONTEXT (
+        gdk_display_get_app_launch_context (gtk_widget_get_display (widget)));
+
+      g_app_info_launch_default_for_uri_async (uri, context, NULL, launch_done_cb, g_object_ref (self));
+#endif
+      if (show)
+        break;
+    }
+}
+
+void
+_bt_data_page_preview_item (BtDataPage *self, BtItem *item)
+{
+  BtImagePreview *preview = bt_image_preview_new (page_window (self), item);
+
+  gtk_window_present (GTK_WINDOW (preview));
+}
+
+static void
+preview_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
+
+  if (items->len > 0)
+    _bt_data_page_preview_item (self, g_ptr_array_index (items, 0));
+}
+
+void
+_bt_data_page_popup_item_menu (BtDataPage *self, GtkWidget *widget, double x, double y)
+{
+  graphene_point_t in = GRAPHENE_POINT_INIT (x, y), out;
+
+  if (self->item_menu == NULL)
+    {
+      g_autoptr(GMenu) menu = g_menu_new ();
+      g_autoptr(GMenu) section = g_menu_new ();
+
+      g_menu_append_submenu (section, _("_Move to Class"), G_MENU_MODEL (self->move_to_menu));
+      g_menu_append_section (menu, NULL, G_MENU_MODEL (section));
+      g_clear_object (&section);
+      section = g_menu_new ();
+      g_menu_append (section, _("_Exclude from Training"), "data.exclude");
+      g_menu_append (section, _("_Restore"), "data.restore");
+      g_menu_append_section (menu, NULL, G_MENU_MODEL (section));
+      g_clear_object (&section);
+      section = g_menu_new ();
+      g_menu_append (section, _("_Preview"), "data.preview");
+      g_menu_append (section, _("_Open"), "data.open");
+      g_menu_append (section, _("Show in _Files"), "data.show-in-files");
+      g_menu_append_section (menu, NULL, G_MENU_MODEL (section));
+
+      self->item_menu = gtk_popover_menu_new_from_model (G_MENU_MODEL (menu));
+      gtk_popover_set_has_arrow (GTK_POPOVER (self->item_menu), FALSE);
+      gtk_widget_set_halign (self->item_menu, GTK_ALIGN_START);
+      gtk_widget_set_parent (self->item_menu, GTK_WIDGET (self->grid_view));
+    }
+  if (!gtk_widget_compute_point (widget, GTK_WIDGET (self->grid_view), &in, &out))
+    out = in;
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->item_menu),
+                               &(GdkRectangle) { (int) out.x, (int) out.y, 1, 1 });
+  gtk_popover_popup (GTK_POPOVER (self->item_menu));
+}
+
+static void
+context_menu_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  GtkRoot *root = gtk_widget_get_root (widget);
+  GtkWidget *focus = root ? gtk_root_get_focus (root) : NULL;
+
+  if (focus != NULL && gtk_widget_is_ancestor (focus, GTK_WIDGET (self->grid_view)))
+    _bt_data_page_popup_item_menu (self, focus, gtk_widget_get_width (focus) / 2.0,
+                                   gtk_widget_get_height (focus) / 2.0);
+  else
+    _bt_data_page_popup_item_menu (self, GTK_WIDGET (self->grid_view), 24, 24);
+}
+
+/* ---- Adding files through choosers ---- */
+
+static void
+import_chosen (BtDataPage *self, GListModel *files, const char *class_name)
+{
+  g_autoptr(GSList) list = NULL;
+  guint n = g_list_model_get_n_items (files);
+
+  for (guint i = n; i > 0; i--)
+    list = g_slist_prepend (list, g_list_model_get_item (files, i - 1));
+  bt_data_page_import_files (self, list, class_name);
+  g_slist_free_full (g_steal_pointer (&list), g_object_unref);
+}
+
+static void
+images_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (res, &error);
+
+  if (files == NULL)
+    {
+      _bt_data_page_show_error (self, _("No images added"), error);
+      return;
+    }
+  import_chosen (self, files, self->selected_class);
+}
+
+static void
+add_images_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GtkFileFilter) filter = bt_dialogs_image_filter_new ();
+
+  bt_dialogs_open_files_async (page_window (self), _("Add Images"), filter, TRUE, NULL,
+                               images_chosen_cb, g_object_ref (self));
+}
+
+static void
+folder_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) folder = bt_dialogs_choose_folder_finish (res, &error);
+  g_autoptr(GSList) list = NULL;
+
+  if (folder == NULL)
+    {
+      _bt_data_page_show_error (self, _("No folder added"), error);
+      return;
+    }
+  list = g_slist_prepend (NULL, folder);
+  bt_data_page_import_files (self, list, NULL);
+}
+
+static void
+add_folder_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  bt_dialogs_choose_folder_async (page_window (self), _("Add a Folder of Images"), _("_Add"), NULL,
+                                  folder_chosen_cb, g_object_ref (self));
+}
+
+/* ---- Import, status ---- */
+
+static void
+import_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  if (g_str_equal (action_name, "data.confirm-import"))
+    _bt_data_page_confirm_import (self, TRUE);
+  else if (self->pending_plan != NULL)
+    _bt_data_page_confirm_import (self, FALSE);
+  else
+    _bt_data_page_cancel_import (self);
+}
+
+static void
+show_skipped_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  _bt_data_page_show_skipped (BT_DATA_PAGE (widget));
+}
+
+static void
+apply_split_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  BtProjectSettings settings = { 0, };
+  g_autoptr(GError) error = NULL;
+  int train = gtk_spin_button_get_value_as_int (self->split_train_spin);
+  int val = gtk_spin_button_get_value_as_int (self->split_val_spin);
+  int test = gtk_spin_button_get_value_as_int (self->split_test_spin);
+
+  if (train + val + test != 100)
+    {
+      g_autofree char *message = g_strdup_printf (_("The three parts add up to %d%%; they must add up to 100%%"),
+                                                  train + val + test);
+      _bt_data_page_show_toast (self, message, NULL, NULL);
+      return;
+    }
+  bt_project_settings_copy (&settings, bt_project_get_settings (self->project));
+  settings.split_train = train;
+  settings.split_val = val;
+  settings.split_test = test;
+  if (!bt_project_update_settings (self->project, &settings, &error))
+    _bt_data_page_show_error (self, _("Could not change the split"), error);
+  bt_project_settings_clear (&settings);
+  gtk_menu_button_popdown (self->split_button);
+}
+
+static void
+focus_search_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (BT_DATA_PAGE (widget)->search_entry));
+}
+
+void
+_bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
+{
+  gtk_widget_class_install_action (widget_class, "data.add-class", NULL, add_class_action);
+  gtk_widget_class_install_action (widget_class, "data.rename-class", NULL, rename_class_action);
+  gtk_widget_class_install_action (widget_class, "data.remove-class", NULL, remove_class_action);
+  gtk_widget_class_install_action (widget_class, "data.undo-remove-class", NULL, undo_remove_class_action);
+  gtk_widget_class_install_action (widget_class, "data.move-class-up", NULL, move_class_action);
+  gtk_widget_class_install_action (widget_class, "data.move-class-down", NULL, move_class_action);
+  gtk_widget_class_install_action (widget_class, "data.move-to", "s", move_to_action);
+  gtk_widget_class_install_action (widget_class, "data.move-to-index", "u", move_to_index_action);
+  gtk_widget_class_install_action (widget_class, "data.exclude", NULL, exclude_action);
+  gtk_widget_class_install_action (widget_class, "data.restore", NULL, exclude_action);
+  gtk_widget_class_install_action (widget_class, "data.open", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "data.show-in-files", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "data.preview", NULL, preview_action);
+  gtk_widget_class_install_action (widget_class, "data.context-menu", NULL, context_menu_action);
+  gtk_widget_class_install_action (widget_class, "data.add-images", NULL, add_images_action);
+  gtk_widget_class_install_action (widget_class, "data.add-folder", NULL, add_folder_action);
+  gtk_widget_class_install_action (widget_class, "data.confirm-import", NULL, import_action);
+  gtk_widget_class_install_action (widget_class, "data.cancel-import", NULL, import_action);
+  gtk_widget_class_install_action (widget_class, "data.show-skipped", NULL, show_skipped_action);
+  gtk_widget_class_install_action (widget_class, "data.apply-split", NULL, apply_split_action);
+  gtk_widget_class_install_action (widget_class, "data.focus-search", NULL, focus_search_action);
+
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F2, 0, "data.rename-class", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                       "data.add-class", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Up, GDK_ALT_MASK, "data.move-class-up", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Down, GDK_ALT_MASK, "data.move-class-down", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "data.exclude", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "data.restore", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "data.open", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, GDK_CONTROL_MASK | GDK_ALT_MASK,
+                                       "data.show-in-files", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "data.context-menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F10, GDK_SHIFT_MASK, "data.context-menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "data.focus-search", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_i, GDK_CONTROL_MASK, "data.add-folder", NULL);
+  for (guint i = 0; i < 9; i++)
+    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1 + i, GDK_ALT_MASK, "data.move-to-index",
+                                         "u", i);
+}

@@ -1,0 +1,569 @@
+/* bt-data-page-dnd.c: drops on the page and on class rows, thumbnails dragged onto a class,
+ * and the import they start: plan (worker) → confirmation → scan (worker) → apply. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "bt-class-row.h"
+#include "bt-data-page-private.h"
+
+/* ---- Progress from scan workers ---- */
+
+static void
+progress_state_clear (gpointer data)
+{
+  BtScanProgressState *state = data;
+
+  g_mutex_clear (&state->mutex);
+  g_weak_ref_clear (&state->page);
+}
+
+static void
+progress_state_unref (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, progress_state_clear);
+}
+
+static gboolean
+progress_idle_cb (gpointer data)
+{
+  BtScanProgressState *state = data;
+  g_autoptr(BtDataPage) self = g_weak_ref_get (&state->page);
+  guint n_seen, n_ok, n_skipped;
+  g_autofree char *text = NULL;
+
+  g_mutex_lock (&state->mutex);
+  n_seen = state->n_seen;
+  n_ok = state->n_ok;
+  n_skipped = state->n_skipped;
+  state->idle_id = 0;
+  g_mutex_unlock (&state->mutex);
+
+  if (self == NULL || self->progress != state)
+    return G_SOURCE_REMOVE;
+  text = g_strdup_printf (_("Checked %u files: %u images, %u skipped"), n_seen, n_ok, n_skipped);
+  gtk_label_set_text (self->progress_label, text);
+  gtk_progress_bar_pulse (self->progress_bar);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+scan_progress_cb (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
+{
+  BtScanProgressState *state = user_data;
+
+  g_mutex_lock (&state->mutex);
+  state->n_seen = n_seen;
+  state->n_ok = n_ok;
+  state->n_skipped = n_skipped;
+  if (state->idle_id == 0)
+    state->idle_id = g_idle_add_full (G_PRIORITY_LOW, progress_idle_cb, g_atomic_rc_box_acquire (state),
+                                      progress_state_unref);
+  g_mutex_unlock (&state->mutex);
+}
+
+/* ---- Import: plan, confirm, scan, apply ---- */
+
+typedef struct {
+  BtDataPage          *page;        /* strong; results are dropped once cancellable fires */
+  GCancellable        *cancellable;
+  BtImportPlan        *plan;
+  BtScanProgressState *progress;
+  guint                n_remote;
+} ImportJob;
+
+static void
+import_job_free (ImportJob *job)
+{
+  g_clear_object (&job->page);
+  g_clear_object (&job->cancellable);
+  g_clear_pointer (&job->plan, bt_import_plan_free);
+  g_clear_pointer (&job->progress, progress_state_unref);
+  g_free (job);
+}
+
+static void
+record_skipped (BtDataPage *self, const char *path, const char *reason)
+{
+  g_ptr_array_add (self->skipped_paths, g_strdup (path));
+  g_ptr_array_add (self->skipped_reasons, g_strdup (reason));
+}
+
+static void
+finish_import (BtDataPage *self)
+{
+  g_clear_object (&self->import_cancellable);
+  g_clear_pointer (&self->progress, progress_state_unref);
+  g_clear_pointer (&self->pending_plan, bt_import_plan_free);
+  gtk_revealer_set_reveal_child (self->confirm_revealer, FALSE);
+  _bt_data_page_queue_status (self);
+  _bt_data_page_set_busy (self, FALSE);
+}
+
+static void
+scan_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ImportJob *job = task_data;
+  GPtrArray *results = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_scan_result_free);
+
+  for (guint i = 0; i < job->plan->jobs->len; i++)
+    {
+      BtImportJob *ij = g_ptr_array_index (job->plan->jobs, i);
+      g_autoptr(GPtrArray) paths = g_ptr_array_sized_new (ij->paths->len + 1);
+      g_autoptr(GError) error = NULL;
+      BtScanResult *result;
+
+      /* Borrowed strings: the plan keeps them alive. */
+      for (guint k = 0; k < ij->paths->len; k++)
+        g_ptr_array_add (paths, g_ptr_array_index (ij->paths, k));
+      g_ptr_array_add (paths, NULL);
+      result = bt_scan_paths ((const char * const *) paths->pdata, ij->mode, ij->class_name, TRUE,
+                              scan_progress_cb, job->progress, cancellable, &error);
+      if (result == NULL)
+        {
+          g_ptr_array_unref (results);
+          g_task_return_error (task, g_steal_pointer (&error));
+          return;
+        }
+      g_ptr_array_add (results, result);
+    }
+  g_task_return_pointer (task, results, (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+scan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ImportJob *job = g_task_get_task_data (G_TASK (res));
+  BtDataPage *self = job->page;
+  g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) classes = g_hash_table_new (g_str_hash, g_str_equal);
+  guint added = 0, n_skipped = 0, n_ignored;
+  g_autofree char *message = NULL;
+
+  results = g_task_propagate_pointer (G_TASK (res), &error);
+  if (g_cancellable_is_cancelled (job->cancellable) || self->import_cancellable != job->cancellable)
+    {
+      if (self->import_cancellable == job->cancellable)
+        {
+          _bt_data_page_show_toast (self, _("Import cancelled; nothing was added"), NULL, NULL);
+          finish_import (self);
+        }
+      return;
+    }
+  if (results == NULL || self->project == NULL)
+    {
+      _bt_data_page_show_error (self, _("Could not import the images"), error);
+      finish_import (self);
+      return;
+    }
+
+  for (guint i = 0; i < results->len; i++)
+    {
+      BtScanResult *r = g_ptr_array_index (results, i);
+      g_autoptr(GError) apply_error = NULL;
+
+      for (guint k = 0; k < r->skipped_paths->len; k++)
+        {
+          BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
+
+          record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
+          if (reason == BT_SKIP_DUPLICATE)
+            self->n_duplicates++;
+        }
+      n_skipped += r->skipped_paths->len;
+      self->n_conflicts += r->n_label_conflicts;
+      for (guint k = 0; k < r->class_index->len; k++)
+        g_hash_table_add (classes, g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k)));
+
+      added += bt_project_apply_scan (self->project, r, &apply_error);
+      if (apply_error != NULL)
+        {
+          _bt_data_page_show_error (self, _("Could not add the images"), apply_error);
+          finish_import (self);
+          return;
+        }
+    }
+
+  n_ignored = job->plan->ignored->len + job->n_remote;
+  if (added == 0 && n_skipped + n_ignored > 0)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "No images added: %u file was skipped",
+                                            "No images added: %u files were skipped", n_skipped + n_ignored),
+                               n_skipped + n_ignored);
+  else if (n_skipped + n_ignored > 0)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u images to %u classes; %u file was skipped",
+                                            "Added %u images to %u classes; %u files were skipped",
+                                            n_skipped + n_ignored),
+                               added, g_hash_table_size (classes), n_skipped + n_ignored);
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image to %u classes",
+                                            "Added %u images to %u classes", added),
+                               added, g_hash_table_size (classes));
+  _bt_data_page_show_toast (self, message, n_skipped + n_ignored > 0 ? _("_Details") : NULL,
+                            "data.show-skipped");
+  finish_import (self);
+}
+
+static void
+start_scan (BtDataPage *self, BtImportPlan *plan, guint n_remote)
+{
+  g_autoptr(GTask) task = NULL;
+  ImportJob *job = g_new0 (ImportJob, 1);
+
+  job->page = g_object_ref (self);
+  job->cancellable = g_object_ref (self->import_cancellable);
+  job->plan = plan;
+  job->n_remote = n_remote;
+  for (guint i = 0; i < plan->ignored->len; i++)
+    record_skipped (self, g_ptr_array_index (plan->ignored, i), _("Not a file or folder"));
+
+  g_clear_pointer (&self->progress, progress_state_unref);
+  self->progress = g_atomic_rc_box_new0 (BtScanProgressState);
+  g_mutex_init (&self->progress->mutex);
+  g_weak_ref_init (&self->progress->page, self);
+  job->progress = g_atomic_rc_box_acquire (self->progress);
+
+  gtk_label_set_text (self->progress_label, _("Checking images…"));
+  task = g_task_new (NULL, job->cancellable, scan_done_cb, NULL);
+  g_task_set_source_tag (task, start_scan);
+  g_task_set_task_data (task, job, (GDestroyNotify) import_job_free);
+  g_task_run_in_thread (task, scan_thread);
+}
+
+typedef struct {
+  BtDataPage   *page;
+  GCancellable *cancellable;
+  guint         n_remote;
+} PlanJob;
+
+static void
+plan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  PlanJob *pj = user_data;
+  g_autoptr(BtDataPage) self = pj->page;
+  g_autoptr(GCancellable) cancellable = pj->cancellable;
+  g_autoptr(GError) error = NULL;
+  BtImportPlan *plan;
+  guint n_remote = pj->n_remote;
+
+  g_free (pj);
+  plan = bt_import_plan_finish (res, &error);
+  if (self->import_cancellable != cancellable || g_cancellable_is_cancelled (cancellable))
+    {
+      g_clear_pointer (&plan, bt_import_plan_free);
+      if (self->import_cancellable == cancellable)
+        finish_import (self);
+      return;
+    }
+  if (plan == NULL)
+    {
+      _bt_data_page_show_error (self, _("Nothing was imported"), error);
+      finish_import (self);
+      return;
+    }
+  if (plan->needs_confirmation)
+    {
+      g_autofree char *images = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image", "%u images",
+                                                              plan->n_images), plan->n_images);
+      g_autofree char *text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                            "Create %u class, one per sub-folder, from about %s?",
+                                                            "Create %u classes, one per sub-folder, from about %s?",
+                                                            plan->n_classes),
+                                               plan->n_classes, images);
+      self->pending_plan = plan;
+      g_object_set_data (G_OBJECT (self), "pending-remote", GUINT_TO_POINTER (n_remote));
+      gtk_label_set_text (self->confirm_label, text);
+      gtk_revealer_set_reveal_child (self->confirm_revealer, TRUE);
+      gtk_label_set_text (self->progress_label, _("Waiting for your answer"));
+      _bt_data_page_update_actions (self);
+      return;
+    }
+  start_scan (self, plan, n_remote);
+}
+
+void
+_bt_data_page_confirm_import (BtDataPage *self, gboolean accept)
+{
+  BtImportPlan *plan = g_steal_pointer (&self->pending_plan);
+
+  gtk_revealer_set_reveal_child (self->confirm_revealer, FALSE);
+  if (plan == NULL)
+    return;
+  if (!accept)
+    {
+      bt_import_plan_free (plan);
+      finish_import (self);
+      return;
+    }
+  start_scan (self, plan, GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (self), "pending-remote")));
+  _bt_data_page_update_actions (self);
+}
+
+void
+_bt_data_page_cancel_import (BtDataPage *self)
+{
+  if (self->import_cancellable == NULL)
+    return;
+  g_cancellable_cancel (self->import_cancellable);
+  /* The worker's callback finds the cancellable replaced and drops its results. */
+  finish_import (self);
+}
+
+static void
+import_paths_internal (BtDataPage *self, const char * const *paths, const char *class_name, guint n_remote)
+{
+  PlanJob *pj;
+
+  if (self->project == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
+      return;
+    }
+  if (self->busy)
+    {
+      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
+      return;
+    }
+  if (paths == NULL || paths[0] == NULL)
+    {
+      _bt_data_page_show_toast (self, n_remote > 0 ? _("Only files on this computer can be added")
+                                                   : _("Nothing to add"), NULL, NULL);
+      return;
+    }
+
+  self->import_cancellable = g_cancellable_new ();
+  _bt_data_page_set_busy (self, TRUE);
+  gtk_label_set_text (self->progress_label, _("Looking at the folders…"));
+  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+
+  pj = g_new0 (PlanJob, 1);
+  pj->page = g_object_ref (self);
+  pj->cancellable = g_object_ref (self->import_cancellable);
+  pj->n_remote = n_remote;
+  bt_import_plan_async (paths, class_name, self->import_cancellable, plan_done_cb, pj);
+}
+
+void
+bt_data_page_import_paths (BtDataPage         *self,
+                           const char * const *paths,
+                           const char         *class_name)
+{
+  g_return_if_fail (BT_IS_DATA_PAGE (self));
+  g_return_if_fail (paths != NULL);
+
+  import_paths_internal (self, paths, class_name, 0);
+}
+
+void
+bt_data_page_import_files (BtDataPage *self,
+                           GSList     *files,
+                           const char *class_name)
+{
+  g_auto(GStrv) paths = NULL;
+  guint n_remote = 0;
+
+  g_return_if_fail (BT_IS_DATA_PAGE (self));
+
+  paths = bt_import_paths_from_files (files, &n_remote);
+  import_paths_internal (self, (const char * const *) paths, class_name, n_remote);
+}
+
+/* ---- Drop targets (thin: they only unpack the value) ---- */
+
+static gboolean
+page_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtDataPage *self)
+{
+  GdkFileList *list;
+
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    return FALSE;
+  list = g_value_get_boxed (value);
+  {
+    g_autoptr(GSList) files = gdk_file_list_get_files (list);
+    bt_data_page_import_files (self, files, NULL);
+  }
+  return TRUE;
+}
+
+static gboolean
+row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtDataPage *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+  BtClassInfo *info = bt_class_row_get_info (BT_CLASS_ROW (row));
+  const char *class_name = info ? bt_class_info_get_name (info) : NULL;
+
+  if (G_VALUE_HOLDS (value, BT_TYPE_ITEM))
+    {
+      g_autoptr(GPtrArray) items = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *message = NULL;
+
+      if (class_name == NULL || self->project == NULL)
+        return FALSE;
+      items = _bt_data_page_get_selected_items (self, g_value_get_object (value));
+      _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
+      if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
+        {
+          _bt_data_page_hint_change (self, -1);
+          _bt_data_page_show_error (self, _("Could not move the images"), error);
+          return FALSE;
+        }
+      message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Moved %u image to “%s”",
+                                              "Moved %u images to “%s”", items->len),
+                                 items->len, class_name);
+      _bt_data_page_show_toast (self, message, NULL, NULL);
+      return TRUE;
+    }
+  if (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    {
+      g_autoptr(GSList) files = gdk_file_list_get_files (g_value_get_boxed (value));
+
+      bt_data_page_import_files (self, files, class_name);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+void
+_bt_data_page_setup_row_drop (BtDataPage *self, GtkWidget *row)
+{
+  GtkDropTarget *target = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY | GDK_ACTION_MOVE);
+  GType types[] = { BT_TYPE_ITEM, GDK_TYPE_FILE_LIST };
+
+  gtk_drop_target_set_gtypes (target, types, G_N_ELEMENTS (types));
+  g_signal_connect_object (target, "drop", G_CALLBACK (row_drop_cb), self, 0);
+  gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (target));
+}
+
+static GdkContentProvider *
+cell_drag_prepare_cb (GtkDragSource *source, double x, double y, GtkListItem *list_item)
+{
+  BtItem *item = gtk_list_item_get_item (list_item);
+  GtkWidget *cell = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
+  GtkPicture *picture = g_object_get_data (G_OBJECT (cell), "picture");
+  GdkPaintable *paintable = gtk_picture_get_paintable (picture);
+
+  if (item == NULL)
+    return NULL;
+  if (paintable != NULL)
+    gtk_drag_source_set_icon (source, paintable, 16, 16);
+  return gdk_content_provider_new_typed (BT_TYPE_ITEM, item);
+}
+
+void
+_bt_data_page_setup_cell_drag (BtDataPage *self, GtkWidget *cell, GtkListItem *list_item)
+{
+  GtkDragSource *source = gtk_drag_source_new ();
+
+  gtk_drag_source_set_actions (source, GDK_ACTION_MOVE);
+  g_signal_connect_object (source, "prepare", G_CALLBACK (cell_drag_prepare_cb), list_item, 0);
+  gtk_widget_add_controller (cell, GTK_EVENT_CONTROLLER (source));
+}
+
+void
+_bt_data_page_dnd_init (BtDataPage *self)
+{
+  GtkDropTarget *target = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+
+  g_signal_connect_object (target, "drop", G_CALLBACK (page_drop_cb), self, 0);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (target));
+}
+
+/* ---- The list of skipped files ---- */
+
+static void
+skipped_setup_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *path = gtk_label_new (NULL);
+  GtkWidget *reason = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (path), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (path), PANGO_ELLIPSIZE_START);
+  gtk_widget_set_hexpand (path, TRUE);
+  gtk_label_set_xalign (GTK_LABEL (reason), 1);
+  gtk_widget_add_css_class (reason, "dim-label");
+  gtk_box_append (GTK_BOX (box), path);
+  gtk_box_append (GTK_BOX (box), reason);
+  gtk_list_item_set_child (list_item, box);
+}
+
+static void
+skipped_bind_cb (GtkSignalListItemFactory *factory, GtkListItem *list_item, GStrv reasons)
+{
+  GtkWidget *box = gtk_list_item_get_child (list_item);
+  GtkWidget *path = gtk_widget_get_first_child (box);
+  GtkWidget *reason = gtk_widget_get_last_child (box);
+  GtkStringObject *obj = gtk_list_item_get_item (list_item);
+  guint pos = gtk_list_item_get_position (list_item);
+  g_autofree char *display = g_filename_display_name (gtk_string_object_get_string (obj));
+  g_autofree char *a11y = NULL;
+
+  gtk_label_set_text (GTK_LABEL (path), display);
+  gtk_widget_set_tooltip_text (path, display);
+  gtk_label_set_text (GTK_LABEL (reason), reasons[pos]);
+  a11y = g_strdup_printf ("%s: %s", display, reasons[pos]);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (box), GTK_ACCESSIBLE_PROPERTY_LABEL, a11y, -1);
+}
+
+void
+_bt_data_page_show_skipped (BtDataPage *self)
+{
+  GtkWidget *window, *box, *scrolled, *list, *label, *header;
+  GtkStringList *paths = gtk_string_list_new (NULL);
+  GtkListItemFactory *factory;
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  g_autofree char *summary = NULL;
+  GStrv reasons;
+
+  for (guint i = 0; i < self->skipped_paths->len; i++)
+    {
+      gtk_string_list_append (paths, g_ptr_array_index (self->skipped_paths, i));
+      g_strv_builder_add (builder, g_ptr_array_index (self->skipped_reasons, i));
+    }
+  reasons = g_strv_builder_end (builder);
+
+  window = gtk_window_new ();
+  gtk_window_set_title (GTK_WINDOW (window), _("Skipped Files"));
+  gtk_window_set_default_size (GTK_WINDOW (window), 640, 420);
+  gtk_window_set_modal (GTK_WINDOW (window), TRUE);
+  if (GTK_IS_WINDOW (root))
+    gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (root));
+  gtk_window_set_hide_on_close (GTK_WINDOW (window), FALSE);
+  g_object_set_data_full (G_OBJECT (window), "reasons", reasons, (GDestroyNotify) g_strfreev);
+  header = gtk_header_bar_new ();
+  gtk_window_set_titlebar (GTK_WINDOW (window), header);
+
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                          "%u file was not added. Your files were not changed.",
+                                          "%u files were not added. Your files were not changed.",
+                                          self->skipped_paths->len),
+                             self->skipped_paths->len);
+  label = gtk_label_new (summary);
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_widget_set_margin_start (label, 12);
+  gtk_widget_set_margin_top (label, 12);
+  gtk_box_append (GTK_BOX (box), label);
+
+  factory = gtk_signal_list_item_factory_new ();
+  g_signal_connect (factory, "setup", G_CALLBACK (skipped_setup_cb), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (skipped_bind_cb), reasons);
+  list = gtk_list_view_new (GTK_SELECTION_MODEL (gtk_no_selection_new (G_LIST_MODEL (paths))), factory);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (list), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Skipped files"), -1);
+  scrolled = gtk_scrolled_window_new ();
+  gtk_widget_set_vexpand (scrolled, TRUE);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), list);
+  gtk_box_append (GTK_BOX (box), scrolled);
+  gtk_window_set_child (GTK_WINDOW (window), box);
+  {
+    GtkEventController *shortcuts = gtk_shortcut_controller_new ();
+    gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
+                                          gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_Escape, 0),
+                                                            gtk_named_action_new ("window.close")));
+    gtk_widget_add_controller (window, shortcuts);
+  }
+  gtk_window_present (GTK_WINDOW (window));
+}

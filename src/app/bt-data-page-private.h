@@ -1,0 +1,142 @@
+/* bt-data-page-private.h: BtDataPage's instance struct, shared by bt-data-page.c (models,
+ * classes, status), bt-data-page-dnd.c (drops and imports) and bt-data-page-actions.c. */
+#pragma once
+
+#include "bt-data-page.h"
+#include "bt-import.h"
+#include "bt-thumbnailer.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  BT_DATA_FILTER_ALL,
+  BT_DATA_FILTER_TRAIN,
+  BT_DATA_FILTER_VAL,
+  BT_DATA_FILTER_TEST,
+  BT_DATA_FILTER_EXCLUDED,
+  BT_DATA_FILTER_MISSING,
+  BT_DATA_FILTER_DUPLICATE,
+} BtDataFilter;
+
+/* Progress written by scan workers, read by one pending idle (Sysprof's loader pattern). */
+typedef struct {
+  GMutex  mutex;
+  guint   n_seen, n_ok, n_skipped;
+  guint   job, n_jobs;
+  guint   idle_id;
+  GWeakRef page;
+} BtScanProgressState;
+
+struct _BtDataPage
+{
+  GtkWidget parent_instance;
+
+  /* Template widgets */
+  GtkWidget          *overlay;
+  GtkRevealer        *toast_revealer;
+  GtkLabel           *toast_label;
+  GtkButton          *toast_button;
+  GtkRevealer        *confirm_revealer;
+  GtkLabel           *confirm_label;
+  GtkListView        *class_list;
+  GtkSearchEntry     *search_entry;
+  GtkDropDown        *filter_dropdown;
+  GtkStack           *grid_stack;
+  GtkLabel           *empty_title;
+  GtkLabel           *empty_label;
+  GtkGridView        *grid_view;
+  GtkLabel           *status_label;
+  GtkMenuButton      *split_button;
+  GtkSpinButton      *split_train_spin;
+  GtkSpinButton      *split_val_spin;
+  GtkSpinButton      *split_test_spin;
+  GtkButton          *skipped_button;
+  GtkLabel           *issues_label;
+  GtkWidget          *progress_box;
+  GtkLabel           *progress_label;
+  GtkProgressBar     *progress_bar;
+
+  /* Owned */
+  BtProject          *project;
+  gulong              project_changed_id;
+  GListStore         *all_store;        /* the one "All images" sentinel */
+  GListStore         *class_sources;    /* [all_store, project classes] */
+  GtkSingleSelection *class_selection;
+  GtkCustomFilter    *item_filter;
+  GtkFilterListModel *item_filter_model;
+  GtkMultiSelection  *item_selection;
+  BtThumbnailer      *thumbnailer;
+  GHashTable         *class_rows;       /* BtClassRow* set, the bound rows */
+  GtkWidget          *item_menu;        /* GtkPopoverMenu */
+  GMenu              *move_to_menu;
+  char               *selected_class;   /* NULL: all images */
+  char               *search_casefold;
+  BtDataFilter        filter;
+  guint               status_idle;
+  char               *status_text;
+  int                 change_hint;      /* GtkFilterChange or -1 */
+  guint               toast_timeout;
+  char               *toast_action;     /* detailed action of the toast's button */
+  /* Undo of the last class deletion */
+  char               *undo_class;
+  guint               undo_position;
+  GPtrArray          *undo_paths;
+  GArray             *undo_hashes;
+  GPtrArray          *undo_excluded;    /* paths */
+  /* Imports */
+  GCancellable       *import_cancellable;
+  BtImportPlan       *pending_plan;     /* waits for confirmation */
+  gboolean            busy;
+  BtScanProgressState *progress;
+  GPtrArray          *skipped_paths;    /* char* */
+  GPtrArray          *skipped_reasons;  /* char*, translated */
+  guint               n_duplicates;
+  guint               n_conflicts;
+};
+
+/* bt-data-page.c */
+void     _bt_data_page_show_toast       (BtDataPage *self,
+                                         const char *message,
+                                         const char *button_label,
+                                         const char *detailed_action);
+void     _bt_data_page_queue_status     (BtDataPage *self);
+void     _bt_data_page_refilter         (BtDataPage     *self,
+                                         GtkFilterChange change);
+/* Says how the next project change affects what the grid shows (our own edits only hide
+ * items, so the filter re-checks just the shown ones instead of starting over). */
+void     _bt_data_page_hint_change      (BtDataPage     *self,
+                                         int             change);
+void     _bt_data_page_set_busy         (BtDataPage *self,
+                                         gboolean    busy);
+void     _bt_data_page_show_error       (BtDataPage *self,
+                                         const char *what,
+                                         const GError *error);
+/* The selected items of the grid; with extra (may be NULL) when it is not selected:
+ * just extra. */
+GPtrArray *_bt_data_page_get_selected_items (BtDataPage *self,
+                                             BtItem     *extra);
+void     _bt_data_page_update_actions   (BtDataPage *self);
+
+/* bt-data-page-dnd.c */
+void     _bt_data_page_dnd_init         (BtDataPage *self);
+void     _bt_data_page_setup_row_drop   (BtDataPage *self,
+                                         GtkWidget  *row);
+void     _bt_data_page_setup_cell_drag  (BtDataPage *self,
+                                         GtkWidget  *cell,
+                                         GtkListItem *list_item);
+void     _bt_data_page_confirm_import   (BtDataPage *self,
+                                         gboolean    accept);
+void     _bt_data_page_cancel_import    (BtDataPage *self);
+void     _bt_data_page_show_skipped     (BtDataPage *self);
+
+/* bt-data-page-actions.c */
+void     _bt_data_page_class_actions_init (GtkWidgetClass *widget_class);
+void     _bt_data_page_popup_item_menu  (BtDataPage *self,
+                                         GtkWidget  *widget,
+                                         double      x,
+                                         double      y);
+void     _bt_data_page_rebuild_move_menu (BtDataPage *self);
+void     _bt_data_page_preview_item     (BtDataPage *self,
+                                         BtItem     *item);
+
+G_END_DECLS

@@ -1,0 +1,924 @@
+/* bt-model.c: .bottega-model files and training-state files. Both use one container:
+ * fixed binary preamble, a GKeyFile text header, 64-byte-aligned little-endian float32
+ * tensors, and a SHA-256 of everything before it (docs/model-format.md). */
+#include "engine/bt-engine-private.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#define MODEL_MAGIC      "BTGMODEL"
+#define STATE_MAGIC      "BTGSTATE"
+#define FORMAT_VERSION   1
+#define PREAMBLE_SIZE    32
+#define ALIGN            64
+#define HASH_SIZE        32
+#define MAX_FILE_SIZE    (G_GUINT64_CONSTANT (1) << 30)
+#define MAX_HEADER_SIZE  (1u << 20)
+#define MAX_TENSORS      4096
+#define MAX_RANK         4
+#define MAX_DIM          (1u << 28)
+#define MAX_CLASS_NAME   1024
+
+typedef struct {
+  char        *name;
+  int          rank;
+  guint32      dims[MAX_RANK];
+  gsize        count;       /* elements */
+  const guint8 *data;       /* inside the file's bytes */
+} Tensor;
+
+typedef struct {
+  GKeyFile *kf;
+  GArray   *tensors;        /* Tensor */
+  gsize     data_len;
+} Container;
+
+static void
+tensor_clear (gpointer p)
+{
+  g_free (((Tensor *) p)->name);
+}
+
+static void
+container_clear (Container *c)
+{
+  g_clear_pointer (&c->kf, g_key_file_unref);
+  g_clear_pointer (&c->tensors, g_array_unref);
+}
+
+static gboolean
+corrupt (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+corrupt (GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "Damaged or invalid file: %s", msg);
+  return FALSE;
+}
+
+static inline guint32 rd32 (const guint8 *p) { guint32 v; memcpy (&v, p, 4); return GUINT32_FROM_LE (v); }
+static inline guint64 rd64 (const guint8 *p) { guint64 v; memcpy (&v, p, 8); return GUINT64_FROM_LE (v); }
+static inline void wr32 (guint8 *p, guint32 v) { v = GUINT32_TO_LE (v); memcpy (p, &v, 4); }
+static inline void wr64 (guint8 *p, guint64 v) { v = GUINT64_TO_LE (v); memcpy (p, &v, 8); }
+
+/* Parses and checks a container: every size and offset is validated against the file
+ * length with overflow-checked arithmetic before anything is read. */
+static gboolean
+container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, GError **error)
+{
+  memset (c, 0, sizeof *c);
+  if (len < PREAMBLE_SIZE + HASH_SIZE)
+    return corrupt (error, "too short (%" G_GSIZE_FORMAT " bytes)", len);
+  if (memcmp (buf, magic, 8) != 0)
+    {
+      if (memcmp (buf, MODEL_MAGIC, 8) == 0 || memcmp (buf, STATE_MAGIC, 8) == 0)
+        return corrupt (error, "this is a %s file, not a %s file",
+                        memcmp (buf, MODEL_MAGIC, 8) == 0 ? "model" : "training-state",
+                        strcmp (magic, MODEL_MAGIC) == 0 ? "model" : "training-state");
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "Not a Bottega model file");
+      return FALSE;
+    }
+  guint32 version = rd32 (buf + 8);
+  if (version != FORMAT_VERSION)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "File format version %u is not supported (this Bottega reads version %d)",
+                   version, FORMAT_VERSION);
+      return FALSE;
+    }
+  /* checksum before trusting any field */
+  guint8 digest[HASH_SIZE];
+  gsize dlen = sizeof digest;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (sum, buf, len - HASH_SIZE);
+  g_checksum_get_digest (sum, digest, &dlen);
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  /* (fuzz builds skip only this comparison, so mutated files reach the parser below) */
+  if (memcmp (digest, buf + len - HASH_SIZE, HASH_SIZE) != 0)
+    return corrupt (error, "checksum mismatch (the file was changed or cut short)");
+#endif
+
+  guint32 header_len = rd32 (buf + 12);
+  guint64 data_off = rd64 (buf + 16), data_len = rd64 (buf + 24), end;
+  if (header_len == 0 || header_len > MAX_HEADER_SIZE)
+    return corrupt (error, "header size %u out of range", header_len);
+  if (data_off < PREAMBLE_SIZE + (guint64) header_len || data_off % ALIGN != 0)
+    return corrupt (error, "bad data offset");
+  if (!g_uint64_checked_add (&end, data_off, data_len) ||
+      !g_uint64_checked_add (&end, end, HASH_SIZE) || end != len)
+    return corrupt (error, "sizes do not match the file length");
+
+  const char *header = (const char *) buf + PREAMBLE_SIZE;
+  if (!g_utf8_validate (header, header_len, NULL))
+    return corrupt (error, "header is not valid UTF-8");
+  c->kf = g_key_file_new ();
+  g_autoptr (GError) kerr = NULL;
+  if (!g_key_file_load_from_data (c->kf, header, header_len, G_KEY_FILE_NONE, &kerr))
+    {
+      container_clear (c);
+      return corrupt (error, "header: %s", kerr->message);
+    }
+
+  c->tensors = g_array_new (FALSE, TRUE, sizeof (Tensor));
+  g_array_set_clear_func (c->tensors, tensor_clear);
+  int n = g_key_file_get_integer (c->kf, "tensors", "count", &kerr);
+  if (kerr || n < 0 || n > MAX_TENSORS)
+    {
+      container_clear (c);
+      return corrupt (error, "bad tensor count");
+    }
+  const guint8 *data = buf + data_off;
+  c->data_len = (gsize) data_len;
+  for (int i = 0; i < n; i++)
+    {
+      char group[32];
+      g_snprintf (group, sizeof group, "tensor.%d", i);
+      Tensor t = { 0 };
+      t.name = g_key_file_get_string (c->kf, group, "name", NULL);
+      gsize rank = 0;
+      g_autofree gint *shape = g_key_file_get_integer_list (c->kf, group, "shape", &rank, NULL);
+      g_autoptr (GError) oerr = NULL;
+      gint64 offset = g_key_file_get_int64 (c->kf, group, "offset", &oerr);
+      g_autofree char *dtype = g_key_file_get_string (c->kf, group, "dtype", NULL);
+      if (t.name == NULL || t.name[0] == '\0' || shape == NULL || rank < 1 || rank > MAX_RANK ||
+          oerr != NULL || g_strcmp0 (dtype, "f32le") != 0)
+        {
+          g_free (t.name);
+          container_clear (c);
+          return corrupt (error, "tensor %d has a missing or invalid name, shape, offset or type", i);
+        }
+      t.rank = (int) rank;
+      guint64 count = 1, bytes, tend;
+      for (gsize d = 0; d < rank; d++)
+        {
+          if (shape[d] < 1 || (guint) shape[d] > MAX_DIM)
+            {
+              g_free (t.name);
+              container_clear (c);
+              return corrupt (error, "tensor %d has a bad dimension", i);
+            }
+          t.dims[d] = (guint32) shape[d];
+          if (!g_uint64_checked_mul (&count, count, (guint64) shape[d]))
+            count = G_MAXUINT64;
+        }
+      if (offset < 0 || offset % ALIGN != 0 || count > data_len / 4 ||
+          !g_uint64_checked_mul (&bytes, count, 4) ||
+          !g_uint64_checked_add (&tend, (guint64) offset, bytes) || tend > data_len)
+        {
+          g_free (t.name);
+          container_clear (c);
+          return corrupt (error, "tensor %d lies outside the data block", i);
+        }
+      for (guint j = 0; j < c->tensors->len; j++)
+        if (strcmp (g_array_index (c->tensors, Tensor, j).name, t.name) == 0)
+          {
+            g_free (t.name);
+            container_clear (c);
+            return corrupt (error, "tensor %d repeats a name", i);
+          }
+      t.count = (gsize) count;
+      t.data = data + offset;
+      g_array_append_val (c->tensors, t);
+    }
+  return TRUE;
+}
+
+static const Tensor *
+find_tensor (const Container *c, const char *name)
+{
+  for (guint i = 0; i < c->tensors->len; i++)
+    {
+      const Tensor *t = &g_array_index (c->tensors, Tensor, i);
+      if (strcmp (t->name, name) == 0)
+        return t;
+    }
+  return NULL;
+}
+
+/* Copies a tensor out with the expected shape; refuses non-finite values. */
+static gboolean
+read_tensor (const Container *c, const char *name, float *dst, const guint32 *dims, int rank,
+             GError **error)
+{
+  const Tensor *t = find_tensor (c, name);
+  if (t == NULL)
+    return corrupt (error, "tensor “%s” is missing", name);
+  gboolean same = t->rank == rank;
+  for (int d = 0; same && d < rank; d++)
+    same = t->dims[d] == dims[d];
+  if (!same)
+    return corrupt (error, "tensor “%s” has the wrong shape", name);
+  for (gsize i = 0; i < t->count; i++)
+    {
+      guint32 u = rd32 (t->data + 4 * i);
+      if ((u & 0x7f800000u) == 0x7f800000u)
+        return corrupt (error, "tensor “%s” holds NaN or infinite values", name);
+      memcpy (dst + i, &u, 4);
+    }
+  return TRUE;
+}
+
+/* ---- Writing ---- */
+
+typedef struct {
+  char        *name;
+  int          rank;
+  guint32      dims[MAX_RANK];
+  const float *data;
+} OutTensor;
+
+static void
+out_tensor_clear (gpointer p)
+{
+  g_free (((OutTensor *) p)->name);
+}
+
+static void
+add_out (GArray *out, const char *name, const float *data, int rank, guint32 d0, guint32 d1,
+         guint32 d2, guint32 d3)
+{
+  OutTensor t = { g_strdup (name), rank, { d0, d1, d2, d3 }, data };
+  g_array_append_val (out, t);
+}
+
+static gsize
+out_count (const OutTensor *t)
+{
+  gsize n = 1;
+  for (int d = 0; d < t->rank; d++)
+    n *= t->dims[d];
+  return n;
+}
+
+/* Lays out preamble, header (with the tensor table added), tensors and the SHA-256. */
+static GBytes *
+container_build (const char *magic, GKeyFile *kf, GArray *tensors)
+{
+  guint64 off = 0;
+  g_key_file_set_integer (kf, "tensors", "count", (int) tensors->len);
+  for (guint i = 0; i < tensors->len; i++)
+    {
+      const OutTensor *t = &g_array_index (tensors, OutTensor, i);
+      char group[32];
+      g_snprintf (group, sizeof group, "tensor.%u", i);
+      gint shape[MAX_RANK];
+      for (int d = 0; d < t->rank; d++)
+        shape[d] = (gint) t->dims[d];
+      g_key_file_set_string (kf, group, "name", t->name);
+      g_key_file_set_integer_list (kf, group, "shape", shape, t->rank);
+      g_key_file_set_string (kf, group, "dtype", "f32le");
+      g_key_file_set_int64 (kf, group, "offset", (gint64) off);
+      off += (out_count (t) * 4 + ALIGN - 1) / ALIGN * ALIGN;
+    }
+  gsize header_len;
+  g_autofree char *header = g_key_file_to_data (kf, &header_len, NULL);
+  guint64 data_off = (PREAMBLE_SIZE + header_len + ALIGN - 1) / ALIGN * ALIGN;
+  gsize total = data_off + off + HASH_SIZE;
+  guint8 *buf = g_malloc0 (total);
+  memcpy (buf, magic, 8);
+  wr32 (buf + 8, FORMAT_VERSION);
+  wr32 (buf + 12, (guint32) header_len);
+  wr64 (buf + 16, data_off);
+  wr64 (buf + 24, off);
+  memcpy (buf + PREAMBLE_SIZE, header, header_len);
+  guint8 *p = buf + data_off;
+  for (guint i = 0; i < tensors->len; i++)
+    {
+      const OutTensor *t = &g_array_index (tensors, OutTensor, i);
+      gsize n = out_count (t);
+      for (gsize k = 0; k < n; k++)
+        {
+          guint32 u;
+          memcpy (&u, t->data + k, 4);
+          wr32 (p + 4 * k, u);
+        }
+      p += (n * 4 + ALIGN - 1) / ALIGN * ALIGN;
+    }
+  gsize dlen = HASH_SIZE;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (sum, buf, total - HASH_SIZE);
+  g_checksum_get_digest (sum, buf + total - HASH_SIZE, &dlen);
+  return g_bytes_new_take (buf, total);
+}
+
+static gboolean
+write_atomic (const char *path, GBytes *bytes, GError **error)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr (GError) ferr = NULL;
+  if (!g_file_set_contents_full (path, data, (gssize) len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0644, &ferr))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "Could not save “%s”: %s", path, ferr->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The net's tensors in file order, named as PyTorch names them. */
+static void
+net_tensors (BtNet *net, GArray *out)
+{
+  for (guint i = 0; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      char name[64];
+      if (l->w_len == 0)
+        continue;
+      g_snprintf (name, sizeof name, "%s.weight", l->name);
+      switch (l->kind)
+        {
+        case BT_LAYER_CONV:
+          add_out (out, name, net->params + l->w_off, 4, l->c, l->in_c, l->kh, l->kw);
+          break;
+        case BT_LAYER_DWCONV:
+          add_out (out, name, net->params + l->w_off, 4, l->c, 1, l->kh, l->kw);
+          break;
+        case BT_LAYER_DENSE:
+          add_out (out, name, net->params + l->w_off, 2, l->c, (guint32) (l->w_len / l->c), 0, 0);
+          break;
+        case BT_LAYER_BATCHNORM:
+          add_out (out, name, net->params + l->w_off, 1, l->c, 0, 0, 0);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      if (l->b_len)
+        {
+          g_snprintf (name, sizeof name, "%s.bias", l->name);
+          add_out (out, name, net->params + l->b_off, 1, (guint32) l->b_len, 0, 0, 0);
+        }
+      if (l->kind == BT_LAYER_BATCHNORM)
+        {
+          g_snprintf (name, sizeof name, "%s.running_mean", l->name);
+          add_out (out, name, net->buffers + l->buf_off, 1, l->c, 0, 0, 0);
+          g_snprintf (name, sizeof name, "%s.running_var", l->name);
+          add_out (out, name, net->buffers + l->buf_off + l->c, 1, l->c, 0, 0, 0);
+        }
+    }
+}
+
+static void
+write_net_spec (GKeyFile *kf, const BtNet *net)
+{
+  g_key_file_set_string (kf, "model", "preset", bt_preset_to_id (net->preset));
+  g_key_file_set_integer (kf, "model", "input-width", net->in_w);
+  g_key_file_set_integer (kf, "model", "input-height", net->in_h);
+  g_key_file_set_integer (kf, "model", "input-channels", net->in_c);
+  g_key_file_set_integer (kf, "model", "classes", net->n_classes);
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+  g_key_file_set_string (kf, "model", "dropout", g_ascii_dtostr (d, sizeof d, net->dropout));
+  g_key_file_set_integer (kf, "model", "hidden", net->hidden);
+  g_key_file_set_int64 (kf, "model", "parameters", (gint64) net->n_params);
+  /* the layer list, for people and tools; the loader rebuilds from the preset and checks
+   * every tensor's name and shape instead of trusting this */
+  g_autofree char *desc = bt_net_describe (net);
+  g_auto (GStrv) lines = g_strsplit (desc, "\n", -1);
+  int k = 0;
+  for (int i = 0; lines[i]; i++)
+    if (lines[i][0] && !g_str_has_prefix (lines[i], "input ") && !g_str_has_prefix (lines[i], "total "))
+      {
+        char key[16];
+        g_snprintf (key, sizeof key, "%d", k++);
+        g_key_file_set_string (kf, "layers", key, lines[i]);
+      }
+}
+
+static float
+get_float (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
+{
+  g_autofree char *s = g_key_file_get_string (kf, group, key, NULL);
+  char *end = NULL;
+  double v = s ? g_ascii_strtod (s, &end) : NAN;
+  if (s == NULL || end == s || *end != '\0' || !isfinite (v) || fabs (v) > 1e30)
+    *ok = FALSE;
+  return (float) v;
+}
+
+static int
+get_int (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
+{
+  g_autoptr (GError) e = NULL;
+  int v = g_key_file_get_integer (kf, group, key, &e);
+  if (e)
+    *ok = FALSE;
+  return v;
+}
+
+/* Rebuilds the network the header describes and fills it from the tensors. */
+static BtNet *
+net_from_container (const Container *c, gsize data_len, GError **error)
+{
+  GKeyFile *kf = c->kf;
+  gboolean ok = TRUE;
+  g_autofree char *preset_id = g_key_file_get_string (kf, "model", "preset", NULL);
+  int w = get_int (kf, "model", "input-width", &ok);
+  int h = get_int (kf, "model", "input-height", &ok);
+  int ch = get_int (kf, "model", "input-channels", &ok);
+  int classes = get_int (kf, "model", "classes", &ok);
+  int hidden = get_int (kf, "model", "hidden", &ok);
+  float dropout = get_float (kf, "model", "dropout", &ok);
+  BtPreset preset;
+  if (!ok || preset_id == NULL)
+    {
+      corrupt (error, "the [model] section is incomplete");
+      return NULL;
+    }
+  if (!bt_preset_from_id (preset_id, &preset))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Unknown architecture “%s” (made by a newer Bottega?)", preset_id);
+      return NULL;
+    }
+  g_autoptr (GError) nerr = NULL;
+  g_autoptr (BtNet) net = bt_net_new_spec (preset, w, h, ch, classes, MAX (dropout, 0.0f), hidden, 0,
+                                           data_len / 4, &nerr);
+  if (net == NULL)
+    {
+      corrupt (error, "%s", nerr->message);
+      return NULL;
+    }
+  g_autoptr (GArray) expect = g_array_new (FALSE, TRUE, sizeof (OutTensor));
+  g_array_set_clear_func (expect, out_tensor_clear);
+  net_tensors (net, expect);
+  for (guint i = 0; i < expect->len; i++)
+    {
+      const OutTensor *t = &g_array_index (expect, OutTensor, i);
+      if (!read_tensor (c, t->name, (float *) t->data, t->dims, t->rank, error))
+        return NULL;
+    }
+  return g_steal_pointer (&net);
+}
+
+static gboolean
+valid_key (const char *k)
+{
+  if (k == NULL || *k == '\0' || strlen (k) > 64)
+    return FALSE;
+  for (const char *p = k; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+valid_class_name (const char *s)
+{
+  if (s == NULL || *s == '\0' || strlen (s) > MAX_CLASS_NAME || !g_utf8_validate (s, -1, NULL))
+    return FALSE;
+  for (const char *p = s; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_preprocess (const BtPreprocess *p, const BtNet *net, GError **error)
+{
+  /* a transfer head's recipe describes the backbone's input image, not the embedding */
+  gboolean same = net->preset == BT_PRESET_TRANSFER
+                    ? p->width >= 1 && p->width <= 4096 && p->height >= 1 && p->height <= 4096
+                    : p->width == net->in_w && p->height == net->in_h && p->channels == net->in_c;
+  gboolean ok = same && (p->channels == 1 || p->channels == 3) && (guint) p->resize <= BT_RESIZE_PAD &&
+                isfinite (p->scale) && p->scale > 0.0f;
+  for (int c = 0; c < 3; c++)
+    ok = ok && isfinite (p->mean[c]) && isfinite (p->std[c]) && p->std[c] > 0.0f;
+  if (!ok)
+    g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                 "The preprocessing recipe does not match the network's input");
+  return ok;
+}
+
+/* ---- Models ---- */
+
+static GBytes *
+model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+             const char *backbone_name, const char *backbone_sha256, GHashTable *metadata,
+             GError **error)
+{
+  int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
+  if (n_names != net->n_classes)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "%d class names for a network with %d classes", n_names, net->n_classes);
+      return NULL;
+    }
+  for (int i = 0; i < n_names; i++)
+    {
+      if (!valid_class_name (class_names[i]))
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "Class name %d is empty, too long, not UTF-8 or has control characters", i + 1);
+          return NULL;
+        }
+      for (int j = 0; j < i; j++)
+        if (strcmp (class_names[i], class_names[j]) == 0)
+          {
+            g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                         "Class name “%s” appears twice", class_names[i]);
+            return NULL;
+          }
+    }
+  if (prep && !check_preprocess (prep, net, error))
+    return NULL;
+  if ((backbone_name && !valid_class_name (backbone_name)) ||
+      (backbone_sha256 && !valid_class_name (backbone_sha256)))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid backbone reference");
+      return NULL;
+    }
+
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_key_file_set_string (kf, "model", "format", "bottega-model");
+  write_net_spec (kf, net);
+
+  BtPreprocess def;
+  if (prep == NULL)
+    {
+      if (net->preset == BT_PRESET_TRANSFER)
+        bt_preprocess_init_default (&def, 224, 224, 3);
+      else
+        bt_preprocess_init_default (&def, net->in_w, net->in_h, net->in_c);
+      prep = &def;
+    }
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+  g_key_file_set_integer (kf, "preprocess", "width", prep->width);
+  g_key_file_set_integer (kf, "preprocess", "height", prep->height);
+  g_key_file_set_integer (kf, "preprocess", "channels", prep->channels);
+  g_key_file_set_string (kf, "preprocess", "resize", bt_resize_mode_to_string (prep->resize));
+  g_key_file_set_string (kf, "preprocess", "scale", g_ascii_dtostr (d, sizeof d, prep->scale));
+  for (int c = 0; c < 3; c++)
+    {
+      char key[16];
+      g_snprintf (key, sizeof key, "mean%d", c);
+      g_key_file_set_string (kf, "preprocess", key, g_ascii_dtostr (d, sizeof d, prep->mean[c]));
+      g_snprintf (key, sizeof key, "std%d", c);
+      g_key_file_set_string (kf, "preprocess", key, g_ascii_dtostr (d, sizeof d, prep->std[c]));
+    }
+
+  g_key_file_set_integer (kf, "classes", "count", n_names);
+  for (int i = 0; i < n_names; i++)
+    {
+      char key[16];
+      g_snprintf (key, sizeof key, "%d", i);
+      g_key_file_set_string (kf, "classes", key, class_names[i]);
+    }
+  if (backbone_name)
+    g_key_file_set_string (kf, "backbone", "name", backbone_name);
+  if (backbone_sha256)
+    g_key_file_set_string (kf, "backbone", "sha256", backbone_sha256);
+  if (metadata)
+    {
+      g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
+      keys = g_list_sort (keys, (GCompareFunc) strcmp);
+      for (GList *k = keys; k; k = k->next)
+        {
+          const char *v = g_hash_table_lookup (metadata, k->data);
+          if (!valid_key (k->data) || v == NULL || !g_utf8_validate (v, -1, NULL) || strlen (v) > 4096)
+            {
+              g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                           "Invalid metadata entry “%s”", (const char *) k->data);
+              return NULL;
+            }
+          g_key_file_set_string (kf, "metadata", k->data, v);
+        }
+    }
+
+  g_autoptr (GArray) tensors = g_array_new (FALSE, TRUE, sizeof (OutTensor));
+  g_array_set_clear_func (tensors, out_tensor_clear);
+  net_tensors (net, tensors);
+  return container_build (MODEL_MAGIC, kf, tensors);
+}
+
+GBytes *
+bt_model_save_to_bytes (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                        const char *backbone_name, const char *backbone_sha256,
+                        GHashTable *metadata, GError **error)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, metadata, error);
+}
+
+gboolean
+bt_model_save (const char *path, BtNet *net, const char * const *class_names,
+               const BtPreprocess *prep, const char *backbone_name,
+               const char *backbone_sha256, GHashTable *metadata, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (net != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
+                                          metadata, error);
+  if (bytes == NULL)
+    return FALSE;
+  /* a new file never replaces a good one unless it reads back */
+  g_autoptr (GError) verr = NULL;
+  g_autoptr (BtModel) check = bt_model_load_bytes (bytes, &verr);
+  if (check == NULL)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The model could not be saved: %s", verr->message);
+      return FALSE;
+    }
+  return write_atomic (path, bytes, error);
+}
+
+BtModel *
+bt_model_load_bytes (GBytes *bytes, GError **error)
+{
+  g_return_val_if_fail (bytes != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (bytes, &len);
+  Container c;
+  if (!container_parse (&c, buf, len, MODEL_MAGIC, error))
+    return NULL;
+  g_autoptr (BtModel) m = g_new0 (BtModel, 1);
+  m->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  m->net = net_from_container (&c, c.data_len, error);
+  if (m->net == NULL)
+    {
+      container_clear (&c);
+      return NULL;
+    }
+  gboolean ok = TRUE;
+  int n = get_int (c.kf, "classes", "count", &ok);
+  if (!ok || n != m->net->n_classes)
+    {
+      container_clear (&c);
+      corrupt (error, "the class list does not match the network");
+      return NULL;
+    }
+  m->class_names = g_new0 (char *, n + 1);
+  for (int i = 0; i < n; i++)
+    {
+      char key[16];
+      g_snprintf (key, sizeof key, "%d", i);
+      m->class_names[i] = g_key_file_get_string (c.kf, "classes", key, NULL);
+      gboolean dup = FALSE;
+      for (int j = 0; m->class_names[i] && j < i; j++)
+        dup |= strcmp (m->class_names[i], m->class_names[j]) == 0;
+      if (!valid_class_name (m->class_names[i]) || dup)
+        {
+          container_clear (&c);
+          corrupt (error, "class name %d is missing, invalid or repeated", i + 1);
+          return NULL;
+        }
+    }
+  BtPreprocess *p = &m->prep;
+  p->width = get_int (c.kf, "preprocess", "width", &ok);
+  p->height = get_int (c.kf, "preprocess", "height", &ok);
+  p->channels = get_int (c.kf, "preprocess", "channels", &ok);
+  p->scale = get_float (c.kf, "preprocess", "scale", &ok);
+  for (int ch = 0; ch < 3; ch++)
+    {
+      char key[16];
+      g_snprintf (key, sizeof key, "mean%d", ch);
+      p->mean[ch] = get_float (c.kf, "preprocess", key, &ok);
+      g_snprintf (key, sizeof key, "std%d", ch);
+      p->std[ch] = get_float (c.kf, "preprocess", key, &ok);
+    }
+  g_autofree char *resize = g_key_file_get_string (c.kf, "preprocess", "resize", NULL);
+  if (!ok || !bt_resize_mode_from_string (resize, &p->resize) || !check_preprocess (p, m->net, NULL))
+    {
+      container_clear (&c);
+      corrupt (error, "the preprocessing recipe is missing or does not match the network");
+      return NULL;
+    }
+  m->backbone_name = g_key_file_get_string (c.kf, "backbone", "name", NULL);
+  m->backbone_sha256 = g_key_file_get_string (c.kf, "backbone", "sha256", NULL);
+  g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);
+  for (int i = 0; keys && keys[i]; i++)
+    {
+      char *v = g_key_file_get_string (c.kf, "metadata", keys[i], NULL);
+      if (v)
+        g_hash_table_replace (m->metadata, g_strdup (keys[i]), v);
+    }
+  container_clear (&c);
+  return g_steal_pointer (&m);
+}
+
+static GBytes *
+read_file_capped (const char *path, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      int e = errno;
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "Could not open “%s”: %s", path, g_strerror (e));
+      return NULL;
+    }
+  if ((guint64) st.st_size > MAX_FILE_SIZE)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
+      return NULL;
+    }
+  char *data;
+  gsize len;
+  g_autoptr (GError) ferr = NULL;
+  if (!g_file_get_contents (path, &data, &len, &ferr))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "%s", ferr->message);
+      return NULL;
+    }
+  if (len > MAX_FILE_SIZE)
+    {
+      g_free (data);
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
+      return NULL;
+    }
+  return g_bytes_new_take (data, len);
+}
+
+BtModel *
+bt_model_load (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  g_autoptr (GBytes) bytes = read_file_capped (path, error);
+  if (bytes == NULL)
+    return NULL;
+  g_autoptr (GError) lerr = NULL;
+  BtModel *m = bt_model_load_bytes (bytes, &lerr);
+  if (m == NULL)
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      g_set_error (error, lerr->domain, lerr->code, "%s: %s", base, lerr->message);
+    }
+  return m;
+}
+
+void
+bt_model_free (BtModel *model)
+{
+  if (model == NULL)
+    return;
+  bt_net_free (model->net);
+  g_strfreev (model->class_names);
+  g_free (model->backbone_name);
+  g_free (model->backbone_sha256);
+  g_clear_pointer (&model->metadata, g_hash_table_unref);
+  g_free (model);
+}
+
+/* ---- Training state ---- */
+
+static void
+set_rng (GKeyFile *kf, const char *key, const BtRng *rng)
+{
+  g_autofree char *s = g_strdup_printf ("%016" G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x%016"
+                                        G_GINT64_MODIFIER "x%016" G_GINT64_MODIFIER "x",
+                                        rng->s[0], rng->s[1], rng->s[2], rng->s[3]);
+  g_key_file_set_string (kf, "state", key, s);
+}
+
+static gboolean
+get_rng (GKeyFile *kf, const char *key, BtRng *rng)
+{
+  g_autofree char *s = g_key_file_get_string (kf, "state", key, NULL);
+  if (s == NULL || strlen (s) != 64)
+    return FALSE;
+  for (int i = 0; i < 4; i++)
+    {
+      char part[17];
+      memcpy (part, s + 16 * i, 16);
+      part[16] = '\0';
+      char *end;
+      for (int k = 0; k < 16; k++)
+        if (!g_ascii_isxdigit (part[k]))
+          return FALSE;
+      rng->s[i] = g_ascii_strtoull (part, &end, 16);
+    }
+  return rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3];
+}
+
+gboolean
+bt_train_state_save (const char *path, BtNet *net, BtOptimizer *opt,
+                     const BtTrainState *state, GError **error)
+{
+  g_return_val_if_fail (path != NULL && net != NULL && opt != NULL && state != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  write_net_spec (kf, net);
+  const BtOptimizerConfig *cfg = bt_optimizer_get_config (opt);
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+  g_key_file_set_string (kf, "state", "optimizer", bt_optimizer_kind_to_id (cfg->kind));
+  g_key_file_set_integer (kf, "state", "epoch", state->epoch);
+  g_key_file_set_string (kf, "state", "best-score", g_ascii_dtostr (d, sizeof d, state->best_score));
+  g_key_file_set_integer (kf, "state", "best-epoch", state->best_epoch);
+  g_key_file_set_int64 (kf, "state", "optimizer-step", bt_optimizer_get_t (opt));
+  set_rng (kf, "rng", &state->rng);
+  set_rng (kf, "net-rng", &net->rng);
+  if (state->extra)
+    {
+      g_autoptr (GList) keys = g_hash_table_get_keys (state->extra);
+      keys = g_list_sort (keys, (GCompareFunc) strcmp);
+      for (GList *k = keys; k; k = k->next)
+        {
+          const char *v = g_hash_table_lookup (state->extra, k->data);
+          if (!valid_key (k->data) || v == NULL || !g_utf8_validate (v, -1, NULL))
+            {
+              g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                           "Invalid training-state entry “%s”", (const char *) k->data);
+              return FALSE;
+            }
+          g_key_file_set_string (kf, "extra", k->data, v);
+        }
+    }
+  g_autoptr (GArray) tensors = g_array_new (FALSE, TRUE, sizeof (OutTensor));
+  g_array_set_clear_func (tensors, out_tensor_clear);
+  net_tensors (net, tensors);
+  gsize n_state;
+  float *moments = bt_optimizer_state (opt, &n_state);
+  if (n_state)
+    add_out (tensors, "optimizer.moments", moments, 1, (guint32) n_state, 0, 0, 0);
+  g_autoptr (GBytes) bytes = container_build (STATE_MAGIC, kf, tensors);
+  return write_atomic (path, bytes, error);
+}
+
+gboolean
+bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
+                     BtTrainState *state, GError **error)
+{
+  g_return_val_if_fail (path != NULL && net != NULL && opt != NULL && state != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autoptr (GBytes) bytes = read_file_capped (path, error);
+  if (bytes == NULL)
+    return FALSE;
+  gsize len;
+  const guint8 *buf = g_bytes_get_data (bytes, &len);
+  Container c;
+  if (!container_parse (&c, buf, len, STATE_MAGIC, error))
+    return FALSE;
+  /* parse everything into a fresh net first, so a bad file leaves the caller's net intact */
+  g_autoptr (BtNet) tmp = net_from_container (&c, c.data_len, error);
+  gboolean ok = tmp != NULL;
+  if (ok && (tmp->preset != net->preset || tmp->n_params != net->n_params ||
+             tmp->n_buffers != net->n_buffers || tmp->n_classes != net->n_classes ||
+             tmp->in_c != net->in_c || tmp->in_h != net->in_h || tmp->in_w != net->in_w))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The saved training state belongs to a different network");
+      ok = FALSE;
+    }
+  g_autofree char *kind = ok ? g_key_file_get_string (c.kf, "state", "optimizer", NULL) : NULL;
+  if (ok && g_strcmp0 (kind, bt_optimizer_kind_to_id (bt_optimizer_get_config (opt)->kind)) != 0)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The saved training state used a different optimizer");
+      ok = FALSE;
+    }
+  gsize n_state;
+  float *moments = bt_optimizer_state (opt, &n_state);
+  g_autofree float *mtmp = g_new (float, MAX (n_state, 1));
+  guint32 dims[1] = { (guint32) n_state };
+  if (ok && n_state)
+    ok = read_tensor (&c, "optimizer.moments", mtmp, dims, 1, error);
+  BtTrainState st = { 0 };
+  BtRng net_rng;
+  gboolean fields = TRUE;
+  if (ok)
+    {
+      st.epoch = get_int (c.kf, "state", "epoch", &fields);
+      st.best_epoch = get_int (c.kf, "state", "best-epoch", &fields);
+      g_autofree char *bs = g_key_file_get_string (c.kf, "state", "best-score", NULL);
+      st.best_score = bs ? g_ascii_strtod (bs, NULL) : 0.0;
+      g_autoptr (GError) e = NULL;
+      st.opt_t = g_key_file_get_int64 (c.kf, "state", "optimizer-step", &e);
+      if (e || st.opt_t < 0 || st.epoch < 0 || bs == NULL ||
+          !get_rng (c.kf, "rng", &st.rng) || !get_rng (c.kf, "net-rng", &net_rng))
+        fields = FALSE;
+      if (!fields)
+        ok = corrupt (error, "the [state] section is incomplete");
+    }
+  if (ok)
+    {
+      memcpy (net->params, tmp->params, net->n_params * sizeof (float));
+      memcpy (net->buffers, tmp->buffers, net->n_buffers * sizeof (float));
+      memcpy (moments, mtmp, n_state * sizeof (float));
+      net->rng = net_rng;
+      bt_optimizer_set_t (opt, st.opt_t);
+      st.extra = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "extra", NULL, NULL);
+      for (int i = 0; keys && keys[i]; i++)
+        {
+          char *v = g_key_file_get_string (c.kf, "extra", keys[i], NULL);
+          if (v)
+            g_hash_table_replace (st.extra, g_strdup (keys[i]), v);
+        }
+      if (state->extra)
+        g_hash_table_unref (state->extra);
+      *state = st;
+    }
+  container_clear (&c);
+  return ok;
+}

@@ -1,0 +1,69 @@
+/* bt-onnx.h: an ONNX model builder (ModelProto, opset 13, IR version 7) on Bottega's own
+ * protobuf writer, and the export of trained Bottega models to ONNX. */
+#pragma once
+
+#include "engine/bt-engine.h"
+
+G_BEGIN_DECLS
+
+#define BT_ONNX_OPSET      13
+#define BT_ONNX_IR_VERSION 7
+
+/* ---- Graph builder ---- */
+typedef struct _BtOnnxGraph BtOnnxGraph;
+typedef struct _BtOnnxNode  BtOnnxNode;
+
+BtOnnxGraph *bt_onnx_graph_new  (const char *name);
+void         bt_onnx_graph_free (BtOnnxGraph *graph);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtOnnxGraph, bt_onnx_graph_free)
+
+/* Float32 graph inputs and outputs; a dimension of -1 is the symbolic batch size "N". */
+void bt_onnx_graph_add_input  (BtOnnxGraph *graph, const char *name, const gint64 *dims, int rank);
+void bt_onnx_graph_add_output (BtOnnxGraph *graph, const char *name, const gint64 *dims, int rank);
+/* Constant tensors (weights). The data is copied. */
+void bt_onnx_graph_add_initializer       (BtOnnxGraph *graph, const char *name, const float *data,
+                                          const gint64 *dims, int rank);
+void bt_onnx_graph_add_initializer_int64 (BtOnnxGraph *graph, const char *name, const gint64 *data,
+                                          const gint64 *dims, int rank);
+/* inputs and outputs are NULL-terminated; an empty string "" is an omitted optional input.
+ * The node belongs to the graph; set its attributes before the next add_node. */
+BtOnnxNode *bt_onnx_graph_add_node (BtOnnxGraph *graph, const char *op_type, const char *name,
+                                    const char * const *inputs, const char * const *outputs);
+void bt_onnx_node_set_int    (BtOnnxNode *node, const char *name, gint64 v);
+void bt_onnx_node_set_ints   (BtOnnxNode *node, const char *name, const gint64 *v, gsize n);
+void bt_onnx_node_set_float  (BtOnnxNode *node, const char *name, float v);
+void bt_onnx_node_set_string (BtOnnxNode *node, const char *name, const char *v);
+/* ReLU6 as Relu(x) − Relu(Relu(x) − 6): standard opset-13 operators that every runtime reads
+ * (Clip with min/max inputs is refused by OpenCV 4.6's importer, Debian 12's). */
+void bt_onnx_graph_add_relu6 (BtOnnxGraph *graph, const char *name, const char *input, const char *output);
+
+/* clamp(x, lo, hi) as lo + Relu(x − lo) − Relu(x − hi) (infinite bounds drop their term). */
+void bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input, const char *output,
+                              float lo, float hi);
+
+/* Serializes a ModelProto (opset BT_ONNX_OPSET, default domain) holding the graph;
+ * meta_keys/meta_values (NULL-terminated, same length, may be NULL) go to metadata_props.
+ * Fails when the model would pass protobuf's 2 GiB limit. */
+GBytes *bt_onnx_graph_to_model (BtOnnxGraph *graph, const char * const *meta_keys,
+                                const char * const *meta_values, GError **error);
+
+/* ---- Export ---- */
+/* JSON helpers: a quoted, escaped UTF-8 string; a float that round-trips ("%.9g", "." decimal). */
+void  bt_json_append_string (GString *out, const char *s);
+void  bt_json_append_float  (GString *out, float v);
+
+/* The JSON strings stored under metadata_props "labels" and "preprocessing". */
+char *bt_onnx_labels_json        (const char * const *class_names);
+char *bt_onnx_preprocessing_json (const BtPreprocess *prep);
+
+/* A whole classifier as ONNX: input "image" [N, C, H, W] float32 (already preprocessed:
+ * x = (pixel × scale − mean) / std, RGB order), output "probabilities" [N, classes].
+ * backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
+ * the embedding is prepended to the head so the file is one self-contained graph. */
+GBytes  *bt_onnx_export_net   (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                               const char *backbone_path, GError **error);
+/* bt_onnx_export_net of a loaded model, written atomically to path. */
+gboolean bt_onnx_export_model (const BtModel *model, const char *backbone_path, const char *path,
+                               GError **error);
+
+G_END_DECLS

@@ -1,0 +1,23 @@
+/* bt-export-onnx.h: exporting a saved .bottega-model to ONNX from the app and the CLI
+ * (backbone lookup and check for transfer models, the user-facing summary of the file). */
+#pragma once
+
+#include "training/bt-training.h"
+
+G_BEGIN_DECLS
+
+/* Loads model_path and writes out_path (atomically). Transfer models need their TFLite
+ * backbone: backbone_path, or NULL to look for the file the model names on the backbone search
+ * path (bt_backbone_find) and then beside the model; its SHA-256 must match the one recorded in
+ * the model. Blocking: call from a worker or use the async variant. */
+gboolean bt_export_onnx (const char *model_path, const char *backbone_path, const char *out_path,
+                         GError **error);
+void     bt_export_onnx_async  (const char *model_path, const char *backbone_path, const char *out_path,
+                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean bt_export_onnx_finish (GAsyncResult *result, GError **error);
+
+/* Translated, multi-line text for people: the file's input and output, the classes, the
+ * preprocessing spelled out, and how to run it from Python and C++ (OpenCV, ONNX Runtime). */
+char    *bt_export_onnx_describe (const BtModel *model);
+
+G_END_DECLS

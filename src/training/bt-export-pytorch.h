@@ -1,0 +1,26 @@
+/* bt-export-pytorch.h: writes a self-contained PyTorch/torchrun training folder for a project
+ * (train.py, config.json, labels.csv, initial.bottega-model, README.md). */
+#pragma once
+
+#include "training/bt-training.h"
+
+G_BEGIN_DECLS
+
+/* Writes into out_dir (created when missing; files of an earlier export are replaced):
+ *  train.py                the training script (PyTorch, DDP under torchrun, GPU when present)
+ *  config.json             architecture (Bottega's layer list), settings, preprocessing, classes
+ *  labels.csv              path,class,split for every usable image (absolute paths; excluded
+ *                          and missing images left out)
+ *  initial.bottega-model   Bottega's initial weights and the header the trained model reuses
+ *  README.md               how to run it and bring the model home
+ * Reads the project on the calling thread (its owner); writes small files only besides the
+ * initial model. Transfer models are refused (their backbone is not part of the script). */
+gboolean bt_export_pytorch (BtProject *project, const char *out_dir, GError **error);
+
+/* The same with the project snapshotted on the calling thread and the files written in a
+ * GTask thread. */
+void     bt_export_pytorch_async  (BtProject *project, const char *out_dir, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean bt_export_pytorch_finish (GAsyncResult *result, GError **error);
+
+G_END_DECLS

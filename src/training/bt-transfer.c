@@ -1,0 +1,814 @@
+/* bt-transfer.c: backbone search and loading, embeddings computed once per image in a worker
+ * pool and cached by content hash + backbone hash, embedding batches, transfer prediction. */
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <math.h>
+#include <string.h>
+
+#include "training/bt-training.h"
+#include "training/bt-transfer.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backbones                                                                                   */
+
+struct _BtBackbone {
+  gatomicrefcount ref;
+  BtTflite     *model;
+  int           cut, dim;
+  char         *name, *path, *sha256;
+  GMutex        lock;        /* guards exec */
+  BtTfliteExec *exec;
+};
+
+char **
+bt_backbone_search_path (void)
+{
+  GPtrArray *dirs = g_ptr_array_new ();
+  const char *env = g_getenv ("BOTTEGA_BACKBONE_DIR");
+  const char * const *sys = g_get_system_data_dirs ();
+  char *pkg;
+
+  if (env != NULL && env[0] != '\0')
+    g_ptr_array_add (dirs, g_strdup (env));
+  g_ptr_array_add (dirs, g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL));
+  for (guint i = 0; sys[i] != NULL; i++)
+    g_ptr_array_add (dirs, g_build_filename (sys[i], "bottega", "backbones", NULL));
+  pkg = g_build_filename (PKGDATADIR, "backbones", NULL);
+  if (!g_ptr_array_find_with_equal_func (dirs, pkg, g_str_equal, NULL))
+    g_ptr_array_add (dirs, pkg);
+  else
+    g_free (pkg);
+  g_ptr_array_add (dirs, NULL);
+  return (char **) g_ptr_array_free (dirs, FALSE);
+}
+
+char *
+bt_backbone_find (const char *name, GError **error)
+{
+  g_auto(GStrv) dirs = NULL;
+  g_autoptr(GString) tried = NULL;
+
+  g_return_val_if_fail (name != NULL, NULL);
+  if (g_path_is_absolute (name))
+    {
+      if (g_file_test (name, G_FILE_TEST_IS_REGULAR))
+        return g_strdup (name);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _("The backbone file %s does not exist"), name);
+      return NULL;
+    }
+  if (strchr (name, '/') != NULL || strcmp (name, "..") == 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, _("“%s” is not a backbone file name"), name);
+      return NULL;
+    }
+  dirs = bt_backbone_search_path ();
+  tried = g_string_new (NULL);
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *p = g_build_filename (dirs[i], name, NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        return g_steal_pointer (&p);
+      g_string_append_printf (tried, "\n  %s", dirs[i]);
+    }
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+               _("The pretrained backbone %s was not found. Put it in one of these folders:%s"),
+               name, tried->str);
+  return NULL;
+}
+
+static char *
+sha256_of (GBytes *bytes)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+}
+
+BtBackbone *
+bt_backbone_load_path (const char *path, GError **error)
+{
+  g_autoptr(GMappedFile) mf = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(BtTflite) model = NULL;
+  BtBackbone *bb;
+  int cut, dim = 0, h, w, c;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  mf = g_mapped_file_new (path, FALSE, error);
+  if (mf == NULL)
+    return NULL;
+  bytes = g_mapped_file_get_bytes (mf);
+  model = bt_tflite_load_bytes (bytes, error);
+  if (model == NULL)
+    return NULL;
+  bt_tflite_input_shape (model, &h, &w, &c);
+  if (c != 3)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   _("The backbone takes %d colour channels; only RGB backbones are supported"), c);
+      return NULL;
+    }
+  cut = bt_tflite_find_embedding_cut (model, &dim, error);
+  if (cut < 0)
+    return NULL;
+  bb = g_new0 (BtBackbone, 1);
+  g_atomic_ref_count_init (&bb->ref);
+  bb->model = g_steal_pointer (&model);
+  bb->cut = cut;
+  bb->dim = dim;
+  bb->path = g_strdup (path);
+  bb->name = g_path_get_basename (path);
+  bb->sha256 = sha256_of (bytes);
+  g_mutex_init (&bb->lock);
+  return bb;
+}
+
+BtBackbone *
+bt_backbone_ref (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, NULL);
+  g_atomic_ref_count_inc (&bb->ref);
+  return bb;
+}
+
+void
+bt_backbone_unref (BtBackbone *bb)
+{
+  if (bb == NULL || !g_atomic_ref_count_dec (&bb->ref))
+    return;
+  bt_tflite_exec_free (bb->exec);
+  bt_tflite_unref (bb->model);
+  g_mutex_clear (&bb->lock);
+  g_free (bb->name);
+  g_free (bb->path);
+  g_free (bb->sha256);
+  g_free (bb);
+}
+
+static GMutex backbones_lock;
+static GHashTable *backbones;   /* path → BtBackbone */
+
+BtBackbone *
+bt_backbone_get (const char *name, const char *sha256, GError **error)
+{
+  g_autofree char *path = NULL;
+  BtBackbone *bb;
+
+  g_return_val_if_fail (name != NULL, NULL);
+  path = bt_backbone_find (name, error);
+  if (path == NULL)
+    return NULL;
+  g_mutex_lock (&backbones_lock);
+  if (backbones == NULL)
+    backbones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) bt_backbone_unref);
+  bb = g_hash_table_lookup (backbones, path);
+  if (bb != NULL)
+    bt_backbone_ref (bb);
+  g_mutex_unlock (&backbones_lock);
+
+  if (bb == NULL)
+    {
+      bb = bt_backbone_load_path (path, error);
+      if (bb == NULL)
+        return NULL;
+      g_mutex_lock (&backbones_lock);
+      g_hash_table_replace (backbones, g_strdup (path), bt_backbone_ref (bb));
+      g_mutex_unlock (&backbones_lock);
+    }
+  if (sha256 != NULL && g_ascii_strcasecmp (sha256, bb->sha256) != 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The backbone %s is not the one this model was trained with (its content differs)"),
+                   path);
+      bt_backbone_unref (bb);
+      return NULL;
+    }
+  return bb;
+}
+
+const char *
+bt_backbone_get_name (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, NULL);
+  return bb->name;
+}
+
+const char *
+bt_backbone_get_sha256 (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, NULL);
+  return bb->sha256;
+}
+
+int
+bt_backbone_get_dim (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, 0);
+  return bb->dim;
+}
+
+BtTflite *
+bt_backbone_get_model (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, NULL);
+  return bb->model;
+}
+
+static BtResizeMode
+resize_to_engine (BtDsResize r)
+{
+  switch (r)
+    {
+    case BT_DS_RESIZE_CENTER_CROP: return BT_RESIZE_CENTER_CROP;
+    case BT_DS_RESIZE_PAD: return BT_RESIZE_PAD;
+    default: return BT_RESIZE_SQUASH;
+    }
+}
+
+static BtDsResize
+resize_to_ds (BtResizeMode r)
+{
+  switch (r)
+    {
+    case BT_RESIZE_CENTER_CROP: return BT_DS_RESIZE_CENTER_CROP;
+    case BT_RESIZE_PAD: return BT_DS_RESIZE_PAD;
+    default: return BT_DS_RESIZE_SQUASH;
+    }
+}
+
+void
+bt_backbone_get_preprocess (BtBackbone *bb, BtDsResize resize, BtPreprocess *prep)
+{
+  int h, w, c;
+  float lo, hi;
+
+  g_return_if_fail (bb != NULL && prep != NULL);
+  bt_tflite_input_shape (bb->model, &h, &w, &c);
+  bt_tflite_input_range (bb->model, &lo, &hi);
+  bt_preprocess_init_default (prep, w, h, c);
+  prep->resize = resize_to_engine (resize);
+  /* (p / 255 − mean) / std = lo + p (hi − lo) / 255 */
+  prep->scale = 1.f / 255.f;
+  for (int k = 0; k < 3; k++)
+    {
+      prep->mean[k] = -lo / (hi - lo);
+      prep->std[k] = 1.f / (hi - lo);
+    }
+}
+
+/* image → backbone input (NCHW floats) through the one preprocessing function. */
+static gboolean
+prepare (BtBackbone *bb, const BtImage *image, BtDsResize resize, float *x, GError **error)
+{
+  BtPreprocess prep;
+  g_autoptr(BtImage) small = NULL;
+
+  if (image->channels != 3)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The backbone needs a colour (RGB) image"));
+      return FALSE;
+    }
+  bt_backbone_get_preprocess (bb, resize, &prep);
+  small = bt_image_resize (image, prep.width, prep.height, resize);
+  if (small == NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The image could not be resized"));
+      return FALSE;
+    }
+  bt_image_to_chw_float (small->pixels, prep.width, prep.height, 3, prep.scale, prep.mean, prep.std, x);
+  return TRUE;
+}
+
+gboolean
+bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize, float *out,
+                         GError **error)
+{
+  g_autofree float *x = NULL;
+  int h, w, c;
+  const float *y;
+  gsize n;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (bb != NULL && image != NULL && out != NULL, FALSE);
+  bt_tflite_input_shape (bb->model, &h, &w, &c);
+  x = g_new (float, (gsize) h * w * c);
+  if (!prepare (bb, image, resize, x, error))
+    return FALSE;
+  g_mutex_lock (&bb->lock);
+  if (bb->exec == NULL)
+    bb->exec = bt_tflite_exec_new (bb->model, error);
+  if (bb->exec != NULL)
+    {
+      y = bt_tflite_exec_run (bb->exec, x, bb->cut, &n, error);
+      if (y != NULL)
+        {
+          memcpy (out, y, sizeof (float) * bb->dim);
+          ok = TRUE;
+        }
+    }
+  g_mutex_unlock (&bb->lock);
+  return ok;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Embeddings                                                                                  */
+
+#define EMB_MAGIC "BTEMB001"
+
+struct _BtEmbeddings {
+  int     dim;
+  guint   n_items;
+  float  *data;       /* n_items × BT_EMBED_N_VARIANTS × dim */
+  guint8 *have;       /* n_items × BT_EMBED_N_VARIANTS */
+  guint   n_computed, n_failed;
+};
+
+typedef struct {
+  guint  item;
+  int    variant;
+} Work;
+
+typedef struct {
+  BtEmbeddings *e;
+  BtBackbone   *bb;
+  BtDsResize    resize;
+  char        **paths;      /* per item */
+  char        **cache_files;/* per item × variant, NULL = not cacheable */
+  GArray       *work;
+  gint          next;
+  gint          done;
+  gint          failed;
+  GCancellable *cancellable;
+  GMutex        lock;
+  GError       *error;      /* first fatal error (out of memory) */
+} Build;
+
+/* Variant k of an image: 0 itself, 1 mirrored, 2 centre crop, 3 mirrored centre crop,
+ * 4 top-left crop, 5 bottom-right crop (crops keep 80% of each side). */
+static BtImage *
+make_variant (const BtImage *img, int variant)
+{
+  BtImage *out;
+  int x0 = 0, y0 = 0, w = img->width, h = img->height, c = img->channels;
+  gboolean flip = variant == 1 || variant == 3;
+
+  if (variant >= 2)
+    {
+      w = MAX (1, img->width * 4 / 5);
+      h = MAX (1, img->height * 4 / 5);
+      if (variant == 2 || variant == 3)
+        {
+          x0 = (img->width - w) / 2;
+          y0 = (img->height - h) / 2;
+        }
+      else if (variant == 5)
+        {
+          x0 = img->width - w;
+          y0 = img->height - h;
+        }
+    }
+  out = g_new0 (BtImage, 1);
+  out->width = w;
+  out->height = h;
+  out->channels = c;
+  out->pixels = g_malloc ((gsize) w * h * c);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        int sx = x0 + (flip ? w - 1 - x : x);
+        memcpy (out->pixels + ((gsize) y * w + x) * c, img->pixels + ((gsize) (y0 + y) * img->width + sx) * c, c);
+      }
+  return out;
+}
+
+static gboolean
+read_cached (const char *file, float *out, int dim)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+  guint32 d;
+
+  if (file == NULL || !g_file_get_contents (file, &data, &len, NULL))
+    return FALSE;
+  if (len != 16 + sizeof (float) * (gsize) dim || memcmp (data, EMB_MAGIC, 8) != 0)
+    return FALSE;
+  memcpy (&d, data + 8, 4);
+  if (GUINT32_FROM_LE (d) != (guint32) dim)
+    return FALSE;
+  memcpy (out, data + 16, sizeof (float) * dim);
+  for (int k = 0; k < dim; k++)
+    if (!isfinite (out[k]))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+write_cached (const char *file, const float *v, int dim)
+{
+  g_autofree char *data = g_malloc (16 + sizeof (float) * dim);
+  guint32 d = GUINT32_TO_LE ((guint32) dim);
+  g_autofree char *dir = g_path_get_dirname (file);
+
+  memcpy (data, EMB_MAGIC, 8);
+  memcpy (data + 8, &d, 4);
+  memset (data + 12, 0, 4);
+  memcpy (data + 16, v, sizeof (float) * dim);
+  /* The cache is disposable: atomic (temp + rename) but not fsynced; failures only cost time. */
+  if (g_mkdir_with_parents (dir, 0755) == 0)
+    g_file_set_contents (file, data, 16 + sizeof (float) * dim, NULL);
+}
+
+static gpointer
+build_worker (gpointer data)
+{
+  Build *b = data;
+  GError *error = NULL;
+  BtTfliteExec *exec = bt_tflite_exec_new (b->bb->model, &error);
+  int h, w, c;
+  g_autofree float *x = NULL;
+  BtImage *decoded = NULL;
+  guint decoded_item = G_MAXUINT;
+
+  if (exec == NULL)
+    {
+      g_mutex_lock (&b->lock);
+      if (b->error == NULL)
+        b->error = g_steal_pointer (&error);
+      g_mutex_unlock (&b->lock);
+      g_clear_error (&error);
+      return NULL;
+    }
+  bt_tflite_input_shape (b->bb->model, &h, &w, &c);
+  x = g_new (float, (gsize) h * w * c);
+  for (;;)
+    {
+      int i = g_atomic_int_add (&b->next, 1);
+      const Work *wk;
+      float *dst;
+      const float *y;
+      gsize n;
+      gboolean ok = FALSE;
+
+      if ((guint) i >= b->work->len || g_cancellable_is_cancelled (b->cancellable))
+        break;
+      wk = &g_array_index (b->work, Work, i);
+      dst = b->e->data + ((gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant) * b->e->dim;
+      /* Work is ordered by item, so the variants of one image share one decode. */
+      if (decoded_item != wk->item)
+        {
+          g_clear_pointer (&decoded, bt_image_free);
+          decoded = bt_image_decode_file (b->paths[wk->item], 3, b->cancellable, NULL, NULL);
+          decoded_item = wk->item;
+        }
+      if (decoded != NULL)
+        {
+          g_autoptr(BtImage) v = wk->variant == 0 ? NULL : make_variant (decoded, wk->variant);
+          if (prepare (b->bb, v ? v : decoded, b->resize, x, NULL)
+              && (y = bt_tflite_exec_run (exec, x, b->bb->cut, &n, NULL)) != NULL)
+            {
+              memcpy (dst, y, sizeof (float) * b->e->dim);
+              b->e->have[(gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant] = 1;
+              ok = TRUE;
+              const char *file = b->cache_files[(gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant];
+              if (file != NULL)
+                write_cached (file, dst, b->e->dim);
+            }
+        }
+      if (!ok)
+        g_atomic_int_inc (&b->failed);
+      g_atomic_int_inc (&b->done);
+    }
+  g_clear_pointer (&decoded, bt_image_free);
+  bt_tflite_exec_free (exec);
+  return NULL;
+}
+
+static const char *
+resize_id (BtDsResize r)
+{
+  return r == BT_DS_RESIZE_CENTER_CROP ? "center-crop" : r == BT_DS_RESIZE_PAD ? "pad" : "squash";
+}
+
+BtEmbeddings *
+bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                     gboolean augment_flip, gboolean augment_crop, int n_threads,
+                     BtCacheProgress progress, gpointer user_data,
+                     GCancellable *cancellable, GError **error)
+{
+  GListModel *items;
+  g_autoptr(BtSplitView) train = NULL;
+  g_autofree gboolean *is_train = NULL;
+  g_autofree char *cache_dir = NULL;
+  BtEmbeddings *e;
+  Build b = { 0 };
+  guint n;
+  int old_threads;
+  gsize slots;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (bb != NULL, NULL);
+
+  items = bt_project_get_items (project);
+  n = g_list_model_get_n_items (items);
+  slots = (gsize) n * BT_EMBED_N_VARIANTS;
+  e = g_new0 (BtEmbeddings, 1);
+  e->dim = bb->dim;
+  e->n_items = n;
+  e->have = g_malloc0 (MAX (slots, 1));
+  e->data = g_try_new (float, MAX (slots * e->dim, 1));
+  if (e->data == NULL)
+    {
+      bt_embeddings_free (e);
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("Not enough memory for the image embeddings"));
+      return NULL;
+    }
+
+  train = bt_project_split_view (project, BT_SPLIT_TRAIN);
+  is_train = g_new0 (gboolean, MAX (n, 1));
+  for (guint i = 0; i < train->n; i++)
+    if (train->items[i] < n)
+      is_train[train->items[i]] = TRUE;
+
+  cache_dir = g_build_filename (bt_project_get_dir (project), "cache", "embeddings", bb->sha256,
+                                resize_id (resize), NULL);
+  b.e = e;
+  b.bb = bb;
+  b.resize = resize;
+  b.cancellable = cancellable;
+  b.paths = g_new0 (char *, n + 1);
+  b.cache_files = g_new0 (char *, slots + 1);
+  b.work = g_array_new (FALSE, FALSE, sizeof (Work));
+  g_mutex_init (&b.lock);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      guint64 hash = bt_item_get_hash (it);
+      if (bt_item_get_excluded (it) || bt_item_get_missing (it))
+        continue;
+      b.paths[i] = g_strdup (bt_item_get_path (it));
+      for (int v = 0; v < BT_EMBED_N_VARIANTS; v++)
+        {
+          gsize slot = (gsize) i * BT_EMBED_N_VARIANTS + v;
+          gboolean wanted = v == 0 || (is_train[i] && ((augment_flip && v == 1) || (augment_crop && v >= 2 && v != 3)
+                                                       || (augment_flip && augment_crop && v == 3)));
+          if (!wanted)
+            continue;
+          if (hash != 0)
+            {
+              g_autofree char *base = g_strdup_printf ("%016" G_GINT64_MODIFIER "x-%d.emb", hash, v);
+              b.cache_files[slot] = g_build_filename (cache_dir, base, NULL);
+              if (read_cached (b.cache_files[slot], e->data + slot * e->dim, e->dim))
+                {
+                  e->have[slot] = 1;
+                  continue;
+                }
+            }
+          g_array_append_val (b.work, ((Work) { i, v }));
+        }
+    }
+
+  /* Each worker runs BLAS on its own thread: more images at once beats one image on many cores. */
+  old_threads = bt_engine_get_threads ();
+  bt_engine_set_threads (1);
+  if (b.work->len > 0)
+    {
+      GThread *threads[16];
+      guint total = b.work->len;
+      if (n_threads <= 0)
+        n_threads = (int) g_get_num_processors ();
+      n_threads = (int) MIN ((guint) CLAMP (n_threads, 1, 16), total);
+      for (int t = 0; t < n_threads; t++)
+        threads[t] = g_thread_new ("bt-embed", build_worker, &b);
+      if (progress)
+        while (g_atomic_int_get (&b.done) < (gint) total && !g_cancellable_is_cancelled (cancellable)
+               && b.error == NULL)
+          {
+            progress ((guint) g_atomic_int_get (&b.done), total, user_data);
+            g_usleep (50000);
+          }
+      for (int t = 0; t < n_threads; t++)
+        g_thread_join (threads[t]);
+      if (progress)
+        progress ((guint) g_atomic_int_get (&b.done), total, user_data);
+    }
+  bt_engine_set_threads (old_threads);
+
+  e->n_computed = b.work->len - (guint) b.failed;
+  e->n_failed = (guint) b.failed;
+  g_strfreev (b.paths);
+  for (gsize s = 0; s < slots; s++)
+    g_free (b.cache_files[s]);
+  g_free (b.cache_files);
+  g_array_unref (b.work);
+  g_mutex_clear (&b.lock);
+
+  if (b.error != NULL)
+    {
+      g_propagate_error (error, b.error);
+      bt_embeddings_free (e);
+      return NULL;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      bt_embeddings_free (e);
+      return NULL;
+    }
+  return e;
+}
+
+void
+bt_embeddings_free (BtEmbeddings *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->data);
+  g_free (e->have);
+  g_free (e);
+}
+
+int
+bt_embeddings_get_dim (BtEmbeddings *e)
+{
+  g_return_val_if_fail (e != NULL, 0);
+  return e->dim;
+}
+
+gboolean
+bt_embeddings_is_valid (BtEmbeddings *e, guint item_index)
+{
+  g_return_val_if_fail (e != NULL, FALSE);
+  return item_index < e->n_items && e->have[(gsize) item_index * BT_EMBED_N_VARIANTS];
+}
+
+const float *
+bt_embeddings_get (BtEmbeddings *e, guint item_index, int variant)
+{
+  gsize slot;
+  g_return_val_if_fail (e != NULL, NULL);
+  if (item_index >= e->n_items || variant < 0 || variant >= BT_EMBED_N_VARIANTS)
+    return NULL;
+  slot = (gsize) item_index * BT_EMBED_N_VARIANTS + variant;
+  return e->have[slot] ? e->data + slot * e->dim : NULL;
+}
+
+guint
+bt_embeddings_n_computed (BtEmbeddings *e)
+{
+  g_return_val_if_fail (e != NULL, 0);
+  return e->n_computed;
+}
+
+guint
+bt_embeddings_n_failed (BtEmbeddings *e)
+{
+  g_return_val_if_fail (e != NULL, 0);
+  return e->n_failed;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batches                                                                                     */
+
+typedef struct {
+  guint item;
+  int   label;
+  int   variant;
+} Sample;
+
+struct _BtEmbBatcher {
+  BtEmbeddings *e;
+  GArray       *samples;
+  guint32      *order;
+  guint         pos;
+  int           batch_size;
+  gboolean      shuffle;
+  guint64       seed;
+};
+
+BtEmbBatcher *
+bt_emb_batcher_new (BtEmbeddings *e, const BtSplitView *view, int batch_size, gboolean shuffle,
+                    gboolean augment, guint64 seed)
+{
+  BtEmbBatcher *b;
+
+  g_return_val_if_fail (e != NULL && view != NULL && batch_size > 0, NULL);
+  b = g_new0 (BtEmbBatcher, 1);
+  b->e = e;
+  b->batch_size = batch_size;
+  b->shuffle = shuffle;
+  b->seed = seed;
+  b->samples = g_array_new (FALSE, FALSE, sizeof (Sample));
+  for (guint i = 0; i < view->n; i++)
+    for (int v = 0; v < (augment ? BT_EMBED_N_VARIANTS : 1); v++)
+      if (bt_embeddings_get (e, view->items[i], v) != NULL)
+        g_array_append_val (b->samples, ((Sample) { view->items[i], view->labels[i], v }));
+  b->order = g_new (guint32, MAX (b->samples->len, 1));
+  bt_emb_batcher_start_epoch (b, 0);
+  return b;
+}
+
+void
+bt_emb_batcher_free (BtEmbBatcher *b)
+{
+  if (b == NULL)
+    return;
+  g_array_unref (b->samples);
+  g_free (b->order);
+  g_free (b);
+}
+
+void
+bt_emb_batcher_start_epoch (BtEmbBatcher *b, int epoch)
+{
+  g_return_if_fail (b != NULL);
+  for (guint i = 0; i < b->samples->len; i++)
+    b->order[i] = i;
+  if (b->shuffle)
+    {
+      BtRng rng;
+      bt_rng_seed (&rng, b->seed * 1000003u + (guint64) epoch);
+      bt_rng_shuffle (&rng, b->order, b->samples->len);
+    }
+  b->pos = 0;
+}
+
+int
+bt_emb_batcher_next (BtEmbBatcher *b, float *x, int *labels, guint *item_indices)
+{
+  int k = 0;
+  g_return_val_if_fail (b != NULL && x != NULL, 0);
+  for (; k < b->batch_size && b->pos < b->samples->len; k++, b->pos++)
+    {
+      const Sample *s = &g_array_index (b->samples, Sample, b->order[b->pos]);
+      memcpy (x + (gsize) k * b->e->dim, bt_embeddings_get (b->e, s->item, s->variant),
+              sizeof (float) * b->e->dim);
+      if (labels)
+        labels[k] = s->label;
+      if (item_indices)
+        item_indices[k] = s->item;
+    }
+  return k;
+}
+
+guint
+bt_emb_batcher_n_batches (BtEmbBatcher *b)
+{
+  g_return_val_if_fail (b != NULL, 0);
+  return (b->samples->len + b->batch_size - 1) / b->batch_size;
+}
+
+guint
+bt_emb_batcher_n_samples (BtEmbBatcher *b)
+{
+  g_return_val_if_fail (b != NULL, 0);
+  return b->samples->len;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prediction                                                                                  */
+
+float *
+bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error)
+{
+  g_autoptr(BtBackbone) bb = NULL;
+  g_autofree float *emb = NULL;
+  g_autoptr(BtImage) rgb = NULL;
+  const float *probs;
+  int c, h, w;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL && image != NULL, NULL);
+  g_return_val_if_fail (model->backbone_name != NULL, NULL);
+
+  bb = bt_backbone_get (model->backbone_name, model->backbone_sha256, error);
+  if (bb == NULL)
+    return NULL;
+  bt_net_input_shape (model->net, &c, &h, &w);
+  if ((gsize) c * h * w != (gsize) bb->dim)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The model’s head takes %d values but the backbone gives %d"), c * h * w, bb->dim);
+      return NULL;
+    }
+  if (image->channels != 3)
+    {
+      /* Grey photos: repeat the channel. */
+      rgb = g_new0 (BtImage, 1);
+      rgb->width = image->width;
+      rgb->height = image->height;
+      rgb->channels = 3;
+      rgb->pixels = g_malloc ((gsize) image->width * image->height * 3);
+      for (gsize p = 0; p < (gsize) image->width * image->height; p++)
+        memset (rgb->pixels + 3 * p, image->pixels[p * image->channels], 3);
+    }
+  emb = g_new (float, bb->dim);
+  if (!bt_backbone_embed_image (bb, rgb ? rgb : image, resize_to_ds (model->prep.resize), emb, error))
+    return NULL;
+  probs = bt_net_forward (model->net, emb, 1, FALSE, error);
+  if (probs == NULL)
+    return NULL;
+  return g_memdup2 (probs, sizeof (float) * bt_net_n_classes (model->net));
+}

@@ -1,0 +1,82 @@
+/* bt-transfer.h: the transfer-learning preset's pieces: finding and loading a pretrained backbone,
+ * computing (and caching) every image's embedding once, batches of embeddings for the head, and
+ * prediction with backbone + head. */
+#pragma once
+
+#include "engine/bt-engine.h"
+#include "engine/bt-tflite.h"
+#include "dataset/bt-dataset.h"
+
+G_BEGIN_DECLS
+
+/* The backbone the "Transfer learning (MobileNet V2)" preset uses. */
+#define BT_BACKBONE_DEFAULT "mobilenet_v2_1.0_224_quant.tflite"
+
+/* Folders searched for a backbone file, in order: $BOTTEGA_BACKBONE_DIR, the user data dir
+ * (~/.local/share/bottega/backbones), each $XDG_DATA_DIRS/bottega/backbones, then
+ * <prefix>/share/bottega/backbones. NULL-terminated, g_strfreev. */
+char      **bt_backbone_search_path (void);
+/* Full path of the backbone file called name (a file name such as BT_BACKBONE_DEFAULT, or an
+ * absolute path), or NULL with an error that says where it was looked for. */
+char       *bt_backbone_find        (const char *name, GError **error);
+
+typedef struct _BtBackbone BtBackbone;
+/* Loads (once per process; later calls share it) the backbone called name. When sha256 is
+ * not NULL the file must have exactly that content. */
+BtBackbone *bt_backbone_get         (const char *name, const char *sha256, GError **error);
+BtBackbone *bt_backbone_load_path   (const char *path, GError **error);
+BtBackbone *bt_backbone_ref         (BtBackbone *bb);
+void        bt_backbone_unref       (BtBackbone *bb);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtBackbone, bt_backbone_unref)
+const char *bt_backbone_get_name    (BtBackbone *bb);   /* file name */
+const char *bt_backbone_get_sha256  (BtBackbone *bb);   /* hex */
+int         bt_backbone_get_dim     (BtBackbone *bb);   /* embedding length */
+BtTflite   *bt_backbone_get_model   (BtBackbone *bb);
+/* The preprocessing it expects: its input size, RGB, and the scaling to its input range. */
+void        bt_backbone_get_preprocess (BtBackbone *bb, BtDsResize resize, BtPreprocess *prep);
+/* One image (any size) → embedding (dim floats). Thread-safe; serializes callers. */
+gboolean    bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize,
+                                     float *out, GError **error);
+
+/* ---- Embeddings of a project's images ---- */
+/* Variants computed per training image when augmentation is on: the image itself, then
+ * flipped and cropped versions. */
+#define BT_EMBED_N_VARIANTS 6
+typedef struct _BtEmbeddings BtEmbeddings;
+/* Embeds every usable item of the project (variant 0) and, for the train split when
+ * augment_flip / augment_crop are set, the augmented variants. Results are cached in
+ * <project>/cache/embeddings/<backbone sha256>/ keyed by each image's content hash, so a later
+ * call computes only new images. Runs n_threads workers; progress is called on the calling
+ * thread. Images that cannot be read are left out (bt_embeddings_is_valid FALSE). */
+BtEmbeddings *bt_embeddings_build   (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                                     gboolean augment_flip, gboolean augment_crop, int n_threads,
+                                     BtCacheProgress progress, gpointer user_data,
+                                     GCancellable *cancellable, GError **error);
+void          bt_embeddings_free    (BtEmbeddings *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEmbeddings, bt_embeddings_free)
+int           bt_embeddings_get_dim (BtEmbeddings *e);
+gboolean      bt_embeddings_is_valid (BtEmbeddings *e, guint item_index);
+/* Embedding of an item's variant, or NULL when not computed. */
+const float  *bt_embeddings_get     (BtEmbeddings *e, guint item_index, int variant);
+/* How many embeddings this build computed (the rest came from the cache) and how many failed. */
+guint         bt_embeddings_n_computed (BtEmbeddings *e);
+guint         bt_embeddings_n_failed   (BtEmbeddings *e);
+
+/* Batches of embeddings over a split view, the same contract as BtBatcher: x is
+ * batch × dim floats. With augment, every computed variant of an item is one sample. */
+typedef struct _BtEmbBatcher BtEmbBatcher;
+BtEmbBatcher *bt_emb_batcher_new    (BtEmbeddings *e, const BtSplitView *view, int batch_size,
+                                     gboolean shuffle, gboolean augment, guint64 seed);
+void          bt_emb_batcher_free   (BtEmbBatcher *b);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEmbBatcher, bt_emb_batcher_free)
+void          bt_emb_batcher_start_epoch (BtEmbBatcher *b, int epoch);
+int           bt_emb_batcher_next   (BtEmbBatcher *b, float *x, int *labels, guint *item_indices);
+guint         bt_emb_batcher_n_batches (BtEmbBatcher *b);
+guint         bt_emb_batcher_n_samples (BtEmbBatcher *b);
+
+/* ---- Prediction with a transfer model (model->backbone_name set) ---- */
+/* Runs the referenced backbone (found on the search path, checked against the sha256 in the
+ * model) and the head. Returns n_classes probabilities (g_free). */
+float        *bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,731 @@
+/* test-data-page.c: the Data page in a real window: drops (a GdkFileList emitted on the drop
+ * targets, and text/uri-list bytes deserialized as a real drop is), relabel by drag, exclude,
+ * rename/delete/undo, reopening the project, a hostile folder, thumbnails and the preview. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bt-class-row.h"
+#include "bt-data-page.h"
+#include "bt-image-preview.h"
+#include "bt-thumbnailer.h"
+
+typedef struct {
+  char       *root;      /* images live here */
+  char       *dir;       /* the project */
+  BtProject  *project;
+  GtkWindow  *window;
+  BtDataPage *page;
+} Fixture;
+
+static void
+spin (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static void
+write_png (const char *path, guint seed, int size)
+{
+  gsize n = (gsize) size * size * 3;
+  g_autofree guint8 *pixels = g_malloc (n);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+
+  for (gsize i = 0; i < n; i++)
+    pixels[i] = (guint8) (seed * 131 + i * 7 + (i / 3) * seed);
+  bytes = g_bytes_new_take (g_steal_pointer (&pixels), n);
+  texture = gdk_memory_texture_new (size, size, GDK_MEMORY_R8G8B8, bytes, (gsize) size * 3);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+}
+
+static char *
+make_class_dir (Fixture *f, const char *rel, guint n, guint seed)
+{
+  char *dir = g_build_filename (f->root, rel, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s-%03u.png", rel, i);
+      g_autofree char *path = NULL;
+
+      g_strdelimit (name, "/", '_');
+      path = g_build_filename (dir, name, NULL);
+      write_png (path, seed + i, 8);
+    }
+  return dir;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->root = g_dir_make_tmp ("bt-test-data-page-XXXXXX", NULL);
+  g_assert_nonnull (f->root);
+  f->dir = g_build_filename (f->root, "project", NULL);
+  f->project = bt_project_create (f->dir, "Test", &error);
+  g_assert_no_error (error);
+
+  f->window = GTK_WINDOW (gtk_window_new ());
+  gtk_window_set_default_size (f->window, 1000, 700);
+  f->page = g_object_new (BT_TYPE_DATA_PAGE, NULL);
+  gtk_window_set_child (f->window, GTK_WIDGET (f->page));
+  bt_data_page_set_project (f->page, f->project);
+  gtk_window_present (f->window);
+  spin ();
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->root);
+
+  gtk_window_destroy (f->window);
+  spin ();
+  g_clear_object (&f->project);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_free (f->dir);
+  g_free (f->root);
+}
+
+/* Waits for an import to end (or to ask for confirmation) and for the grid to settle. */
+static void
+wait_import (Fixture *f)
+{
+  GtkSelectionModel *selection = bt_data_page_get_selection (f->page);
+  GtkFilterListModel *filter = GTK_FILTER_LIST_MODEL (gtk_multi_selection_get_model (GTK_MULTI_SELECTION (selection)));
+  gint64 end = g_get_monotonic_time () + 50 * G_USEC_PER_SEC;
+
+  while (bt_data_page_get_busy (f->page) && !bt_data_page_get_confirming (f->page)
+         && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (!bt_data_page_get_busy (f->page) || bt_data_page_get_confirming (f->page));
+  while (gtk_filter_list_model_get_pending (filter) > 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  spin ();
+}
+
+static GtkDropTarget *
+find_drop_target (GtkWidget *widget, GType type)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GtkEventController) c = g_list_model_get_item (controllers, i);
+      gsize n = 0;
+      const GType *types;
+
+      if (!GTK_IS_DROP_TARGET (c))
+        continue;
+      types = gtk_drop_target_get_gtypes (GTK_DROP_TARGET (c), &n);
+      for (gsize k = 0; k < n; k++)
+        if (types[k] == type)
+          return GTK_DROP_TARGET (c);
+    }
+  return NULL;
+}
+
+static BtClassRow *
+find_row_in (GtkWidget *widget, const char *name)
+{
+  if (BT_IS_CLASS_ROW (widget))
+    {
+      BtClassInfo *info = bt_class_row_get_info (BT_CLASS_ROW (widget));
+      if (info != NULL && g_strcmp0 (bt_class_info_get_name (info), name) == 0)
+        return BT_CLASS_ROW (widget);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    {
+      BtClassRow *row = find_row_in (child, name);
+      if (row != NULL)
+        return row;
+    }
+  return NULL;
+}
+
+static BtClassRow *
+find_row (Fixture *f, const char *name)
+{
+  BtClassRow *row;
+
+  spin ();
+  row = find_row_in (GTK_WIDGET (f->page), name);
+  g_assert_nonnull (row);
+  return row;
+}
+
+static gboolean
+emit_value_drop (GtkDropTarget *target, const GValue *value)
+{
+  gboolean ret = FALSE;
+
+  g_assert_nonnull (target);
+  g_signal_emit_by_name (target, "drop", value, 10.0, 10.0, &ret);
+  return ret;
+}
+
+static gboolean
+emit_file_drop (GtkWidget *widget, const char * const *paths)
+{
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
+  g_auto(GValue) value = G_VALUE_INIT;
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    g_ptr_array_add (files, g_file_new_for_path (paths[i]));
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed (&value, gdk_file_list_new_from_array ((GFile **) files->pdata, files->len));
+  return emit_value_drop (find_drop_target (widget, GDK_TYPE_FILE_LIST), &value);
+}
+
+static int
+class_count (Fixture *f, const char *name)
+{
+  GListModel *classes = bt_project_get_classes (f->project);
+
+  for (guint i = 0; i < g_list_model_get_n_items (classes); i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      if (g_str_equal (bt_class_info_get_name (info), name))
+        return (int) bt_class_info_get_n_items (info);
+    }
+  return -1;
+}
+
+static guint
+n_classes (Fixture *f)
+{
+  return g_list_model_get_n_items (bt_project_get_classes (f->project));
+}
+
+static guint
+n_shown (Fixture *f)
+{
+  return g_list_model_get_n_items (G_LIST_MODEL (bt_data_page_get_selection (f->page)));
+}
+
+static guint
+n_excluded (BtProject *project)
+{
+  GListModel *items = bt_project_get_items (project);
+  guint n = 0;
+
+  for (guint i = 0; i < g_list_model_get_n_items (items); i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (items, i);
+      n += bt_item_get_excluded (item);
+    }
+  return n;
+}
+
+/* Two classes from two dropped folders: cats 12, dogs 3. */
+static void
+import_cats_and_dogs (Fixture *f)
+{
+  g_autofree char *cats = make_class_dir (f, "cats", 12, 100);
+  g_autofree char *dogs = make_class_dir (f, "dogs", 3, 200);
+  const char *paths[] = { cats, dogs, NULL };
+
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  g_assert_true (bt_data_page_get_busy (f->page));
+  wait_import (f);
+}
+
+static void
+test_drop_folders (Fixture *f, gconstpointer data)
+{
+  import_cats_and_dogs (f);
+
+  g_assert_cmpuint (n_classes (f), ==, 2);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  /* "All images" is selected: the grid shows everything. */
+  g_assert_cmpuint (n_shown (f), ==, 15);
+  g_assert_nonnull (strstr (bt_data_page_get_status_text (f->page), "15"));
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "15"));
+  g_assert_cmpuint (bt_data_page_get_n_skipped (f->page), ==, 0);
+
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 3);
+}
+
+typedef struct {
+  GValue value;
+  GError *error;
+  gboolean done;
+} Deserialized;
+
+static void
+deserialized_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Deserialized *d = user_data;
+  const GValue *value;
+
+  if (gdk_content_deserialize_finish (res, &d->value, &d->error))
+    {
+      value = &d->value;
+      g_assert_true (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST));
+    }
+  d->done = TRUE;
+}
+
+static void
+test_drop_uri_list (Fixture *f, gconstpointer data)
+{
+  g_autofree char *birds = make_class_dir (f, "birds", 4, 300);
+  g_autofree char *uri = g_filename_to_uri (birds, NULL, NULL);
+  /* What a file manager sends: a comment line and CRLF endings (RFC 2483). */
+  g_autofree char *text = g_strdup_printf ("# dragged from Files\r\n%s\r\n", uri);
+  g_autoptr(GInputStream) stream = g_memory_input_stream_new_from_data (g_strdup (text), strlen (text), g_free);
+  Deserialized d = { G_VALUE_INIT, NULL, FALSE };
+
+  g_value_init (&d.value, GDK_TYPE_FILE_LIST);
+  gdk_content_deserialize_async (stream, "text/uri-list", GDK_TYPE_FILE_LIST, G_PRIORITY_DEFAULT, NULL,
+                                 deserialized_cb, &d);
+  while (!d.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (d.error);
+
+  g_assert_true (emit_value_drop (find_drop_target (GTK_WIDGET (f->page), GDK_TYPE_FILE_LIST), &d.value));
+  g_value_unset (&d.value);
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "birds"), ==, 4);
+}
+
+static void
+test_drop_folder_of_folders (Fixture *f, gconstpointer data)
+{
+  g_autofree char *a = make_class_dir (f, "zoo/lion", 10, 400);
+  g_autofree char *b = make_class_dir (f, "zoo/tiger", 11, 500);
+  g_autofree char *zoo = g_build_filename (f->root, "zoo", NULL);
+  const char *paths[] = { zoo, NULL };
+
+  /* Declined first: nothing changes. */
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  wait_import (f);
+  g_assert_true (bt_data_page_get_confirming (f->page));
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.cancel-import", NULL);
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpuint (n_classes (f), ==, 0);
+
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  wait_import (f);
+  g_assert_true (bt_data_page_get_confirming (f->page));
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.confirm-import", NULL);
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpuint (n_classes (f), ==, 2);
+  g_assert_cmpint (class_count (f, "lion"), ==, 10);
+  g_assert_cmpint (class_count (f, "tiger"), ==, 11);
+}
+
+static void
+test_drop_onto_class (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = NULL;
+  g_autofree char *loose = NULL;
+  const char *paths[3] = { NULL, };
+
+  import_cats_and_dogs (f);
+  more = make_class_dir (f, "more-dogs", 5, 600);
+  loose = g_build_filename (f->root, "puppy.png", NULL);
+  write_png (loose, 700, 8);
+  paths[0] = more;
+  paths[1] = loose;
+
+  g_assert_true (emit_file_drop (GTK_WIDGET (find_row (f, "dogs")), paths));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3 + 5 + 1);
+  g_assert_cmpint (class_count (f, "more-dogs"), ==, -1);
+  g_assert_cmpuint (n_classes (f), ==, 2);
+}
+
+static void
+test_relabel_by_drag (Fixture *f, gconstpointer data)
+{
+  GtkSelectionModel *selection;
+  g_autoptr(BtItem) first = NULL;
+  g_autoptr(BtItem) unselected = NULL;
+  g_auto(GValue) value = G_VALUE_INIT;
+  GtkDropTarget *target;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  g_assert_cmpuint (n_shown (f), ==, 12);
+  gtk_selection_model_select_range (selection, 0, 3, TRUE);
+  first = g_list_model_get_item (G_LIST_MODEL (selection), 0);
+  unselected = g_list_model_get_item (G_LIST_MODEL (selection), 5);
+
+  /* Dragging one thumbnail of a selection carries the whole selection. */
+  target = find_drop_target (GTK_WIDGET (find_row (f, "dogs")), BT_TYPE_ITEM);
+  g_value_init (&value, BT_TYPE_ITEM);
+  g_value_set_object (&value, first);
+  g_assert_true (emit_value_drop (target, &value));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 9);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 6);
+  g_assert_cmpstr (bt_item_get_class_name (first), ==, "dogs");
+  g_assert_cmpuint (n_shown (f), ==, 9);
+
+  /* A thumbnail outside the selection moves alone. */
+  gtk_selection_model_select_item (selection, 0, TRUE);
+  g_value_set_object (&value, unselected);
+  g_assert_true (emit_value_drop (target, &value));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 8);
+  g_assert_cmpstr (bt_item_get_class_name (unselected), ==, "dogs");
+}
+
+static void
+test_exclude_restore (Fixture *f, gconstpointer data)
+{
+  GtkSelectionModel *selection;
+  GtkDropDown *filter;
+
+  import_cats_and_dogs (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 2, 2, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.exclude", NULL));
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 2);
+  g_assert_nonnull (strstr (bt_data_page_get_status_text (f->page), "excluded 2"));
+
+  /* The "Excluded" filter shows exactly them; restore from there. */
+  filter = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE,
+                                                         "filter_dropdown"));
+  gtk_drop_down_set_selected (filter, 4);
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 2);
+  gtk_selection_model_select_all (selection);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.restore", NULL));
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 0);
+  g_assert_cmpuint (n_shown (f), ==, 0);
+}
+
+static GtkWidget *
+find_type (GtkWidget *widget, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_type (child, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static void
+test_rename_delete_undo (Fixture *f, gconstpointer data)
+{
+  GtkSelectionModel *selection;
+  GtkWidget *entry;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autoptr(GError) error = NULL;
+
+  import_cats_and_dogs (f);
+
+  /* F2 on the selected class, type, Enter. */
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "wolves");
+  g_signal_emit_by_name (entry, "activate");
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, -1);
+  g_assert_cmpint (class_count (f, "wolves"), ==, 3);
+  g_assert_cmpuint (n_shown (f), ==, 3);
+
+  /* Exclude one wolf, then delete the class and undo: all comes back as it was. */
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_item (selection, 1, TRUE);
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.exclude", NULL);
+  g_assert_cmpuint (n_excluded (f->project), ==, 1);
+  bt_data_page_select_class (f->page, "cats");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.move-class-down", NULL));
+  g_assert_cmpint (bt_project_find_class (f->project, "cats"), ==, 1);
+
+  bt_data_page_select_class (f->page, "wolves");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "wolves"), ==, -1);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (f->project)), ==, 12);
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "wolves"));
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "wolves"), ==, 3);
+  g_assert_cmpint (bt_project_find_class (f->project, "wolves"), ==, 0);
+  g_assert_cmpuint (n_excluded (f->project), ==, 1);
+
+  /* Reopen from disk: everything as it was. */
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_classes (reopened)), ==, 2);
+  g_assert_cmpint (bt_project_find_class (reopened, "wolves"), ==, 0);
+  g_assert_cmpint (bt_project_find_class (reopened, "cats"), ==, 1);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (reopened)), ==, 15);
+  g_assert_cmpuint (n_excluded (reopened), ==, 1);
+}
+
+static void
+test_reopen_after_relabel (Fixture *f, gconstpointer data)
+{
+  GtkSelectionModel *selection;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtItem) moved = NULL;
+  g_autofree char *moved_path = NULL;
+  BtItem *found;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_item (selection, 0, TRUE);
+  moved = g_list_model_get_item (G_LIST_MODEL (selection), 0);
+  moved_path = g_strdup (bt_item_get_path (moved));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.move-to", "s", "dogs"));
+  gtk_selection_model_select_item (selection, 0, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.exclude", NULL));
+
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  found = bt_project_find_item (reopened, moved_path);
+  g_assert_nonnull (found);
+  g_assert_cmpstr (bt_item_get_class_name (found), ==, "dogs");
+  g_assert_cmpuint (n_excluded (reopened), ==, 1);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (reopened)), ==, 15);
+}
+
+static void
+test_hostile_folder (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_class_dir (f, "hostile", 1, 800);
+  g_autofree char *corrupt = g_build_filename (dir, "corrupt.png", NULL);
+  g_autofree char *empty = g_build_filename (dir, "empty.jpg", NULL);
+  g_autofree char *text = g_build_filename (dir, "notes.txt", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "pipe.png", NULL);
+  g_autofree char *loop = g_build_filename (dir, "loop", NULL);
+  static const guint8 png_head[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                     0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 8, 2, 0, 0, 0 };
+  const char *paths[] = { dir, NULL };
+  GListModel *toplevels;
+  gboolean found_dialog = FALSE;
+
+  g_assert_true (g_file_set_contents (corrupt, (const char *) png_head, sizeof png_head, NULL));
+  g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+  g_assert_true (g_file_set_contents (text, "not an image", -1, NULL));
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (symlink (dir, loop), ==, 0);
+
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpint (class_count (f, "hostile"), ==, 1);
+  g_assert_cmpuint (bt_data_page_get_n_skipped (f->page), >=, 4);
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "skipped"));
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.show-skipped", NULL));
+  spin ();
+  toplevels = gtk_window_get_toplevels ();
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (g_strcmp0 (gtk_window_get_title (w), "Skipped Files") == 0)
+        {
+          found_dialog = TRUE;
+          gtk_window_destroy (w);
+          break;
+        }
+    }
+  g_assert_true (found_dialog);
+}
+
+static void
+test_search (Fixture *f, gconstpointer data)
+{
+  GtkEditable *search;
+
+  import_cats_and_dogs (f);
+  search = GTK_EDITABLE (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "search_entry"));
+  gtk_editable_set_text (search, "DOGS-00");
+  g_signal_emit_by_name (search, "search-changed");
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 3);
+  gtk_editable_set_text (search, "cats-011");
+  g_signal_emit_by_name (search, "search-changed");
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 1);
+}
+
+static gboolean
+has_picture_with_paintable (GtkWidget *widget)
+{
+  if (GTK_IS_PICTURE (widget) && gtk_picture_get_paintable (GTK_PICTURE (widget)) != NULL)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    if (has_picture_with_paintable (child))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_thumbnails_appear (Fixture *f, gconstpointer data)
+{
+  gint64 end;
+
+  import_cats_and_dogs (f);
+  end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (!has_picture_with_paintable (GTK_WIDGET (f->page)) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (has_picture_with_paintable (GTK_WIDGET (f->page)));
+}
+
+static void
+test_preview (Fixture *f, gconstpointer data)
+{
+  g_autoptr(BtItem) item = NULL;
+  BtImagePreview *preview;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  item = g_list_model_get_item (G_LIST_MODEL (bt_data_page_get_selection (f->page)), 0);
+  preview = bt_image_preview_new (f->window, item);
+  gtk_window_present (GTK_WINDOW (preview));
+  while (!bt_image_preview_get_loaded (preview))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_nonnull (strstr (bt_image_preview_get_details (preview), "8 × 8"));
+  g_assert_nonnull (strstr (bt_image_preview_get_details (preview), "dogs"));
+  gtk_window_destroy (GTK_WINDOW (preview));
+}
+
+typedef struct {
+  int n_ok, n_failed;
+} ThumbCount;
+
+static void
+thumb_cb (GdkTexture *texture, const GError *error, gpointer user_data)
+{
+  ThumbCount *c = user_data;
+
+  if (texture != NULL)
+    {
+      g_assert_cmpint (MAX (gdk_texture_get_width (texture), gdk_texture_get_height (texture)), <=, 16);
+      c->n_ok++;
+    }
+  else
+    {
+      g_assert_nonnull (error);
+      c->n_failed++;
+    }
+}
+
+static void
+test_thumbnailer (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("bt-test-thumb-XXXXXX", NULL);
+  g_autofree char *good = g_build_filename (root, "big.png", NULL);
+  g_autofree char *bad = g_build_filename (root, "bad.png", NULL);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", root);
+  g_autoptr(BtThumbnailer) t = bt_thumbnailer_new (16, 32);
+  ThumbCount c = { 0, 0 };
+  guint cancelled;
+
+  write_png (good, 1, 40);
+  g_assert_true (g_file_set_contents (bad, "garbage", -1, NULL));
+  bt_thumbnailer_request (t, good, thumb_cb, &c, NULL);
+  bt_thumbnailer_request (t, bad, thumb_cb, &c, NULL);
+  cancelled = bt_thumbnailer_request (t, good, thumb_cb, &c, NULL);
+  bt_thumbnailer_cancel (t, cancelled);
+  while (bt_thumbnailer_get_n_pending (t) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (c.n_ok, ==, 1);
+  g_assert_cmpint (c.n_failed, ==, 1);
+  g_assert_nonnull (bt_thumbnailer_lookup (t, good));
+  g_assert_null (bt_thumbnailer_lookup (t, bad));
+  bt_thumbnailer_forget (t, good);
+  g_assert_null (bt_thumbnailer_lookup (t, good));
+  g_assert_cmpint (system (cmd), ==, 0);
+}
+
+/* A bigger project swapped in and the window closed while thumbnails load. */
+static void
+test_sample_swap_and_close (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = g_build_filename (f->root, "shapes", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) sample = bt_sample_create_shapes (dir, 100, 32, 7, NULL, &error);
+
+  g_assert_no_error (error);
+  import_cats_and_dogs (f);
+  /* As in the window: the project arrives while the page is not shown. */
+  bt_data_page_set_project (f->page, NULL);
+  gtk_widget_set_visible (GTK_WIDGET (f->page), FALSE);
+  spin ();
+  bt_data_page_set_project (f->page, sample);
+  gtk_widget_set_visible (GTK_WIDGET (f->page), TRUE);
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 400);
+  g_assert_nonnull (strstr (bt_data_page_get_status_text (f->page), "400"));
+  bt_data_page_select_class (f->page, "star");
+  wait_import (f);
+  g_assert_cmpuint (n_shown (f), ==, 100);
+  bt_data_page_select_class (f->page, NULL);
+  spin ();
+}
+
+static void
+test_warnings (void)
+{
+  g_autofree char *few = bt_class_warning_text (3, 50);
+  g_autofree char *imbalanced = bt_class_warning_text (20, 500);
+  g_autofree char *fine = bt_class_warning_text (100, 120);
+
+  g_assert_nonnull (few);
+  g_assert_nonnull (strstr (few, "3"));
+  g_assert_nonnull (imbalanced);
+  g_assert_nonnull (strstr (imbalanced, "500"));
+  g_assert_null (fine);
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/data-page/drop/folders", test_drop_folders);
+  ADD ("/data-page/drop/uri-list", test_drop_uri_list);
+  ADD ("/data-page/drop/folder-of-folders", test_drop_folder_of_folders);
+  ADD ("/data-page/drop/onto-class", test_drop_onto_class);
+  ADD ("/data-page/drop/hostile-folder", test_hostile_folder);
+  ADD ("/data-page/relabel-by-drag", test_relabel_by_drag);
+  ADD ("/data-page/exclude-restore", test_exclude_restore);
+  ADD ("/data-page/rename-delete-undo-reopen", test_rename_delete_undo);
+  ADD ("/data-page/reopen-after-relabel", test_reopen_after_relabel);
+  ADD ("/data-page/search", test_search);
+  ADD ("/data-page/thumbnails", test_thumbnails_appear);
+  ADD ("/data-page/preview", test_preview);
+  ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
+#undef ADD
+  g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
+  g_test_add_func ("/data-page/class-warnings", test_warnings);
+  return g_test_run ();
+}

@@ -1,0 +1,189 @@
+/* test-model-page.c: the Model page on a real Shapes project: settings shown and written back,
+ * preset cards with parameter counts and measured time, preprocessed preview samples. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <string.h>
+
+#include "bt-model-page.h"
+#include "bt-test-screenshot.h"
+
+typedef struct {
+  char        *dir;
+  BtProject   *project;
+  GtkWidget   *window;
+  BtModelPage *page;
+} Fixture;
+
+static void
+wait_idle (BtModelPage *page)
+{
+  /* the jobs run in workers; spin the main loop until they reported back */
+  for (int i = 0; i < 200000 && bt_model_page_is_busy (page); i++)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (bt_model_page_is_busy (page));
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("bt-model-page-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->project = bt_sample_create_shapes (f->dir, 6, 32, 7, NULL, &error);
+  g_assert_no_error (error);
+  f->window = gtk_window_new ();
+  f->page = g_object_new (BT_TYPE_MODEL_PAGE, NULL);
+  gtk_window_set_child (GTK_WINDOW (f->window), GTK_WIDGET (f->page));
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 1100, 760);
+  gtk_window_present (GTK_WINDOW (f->window));
+  bt_model_page_set_project (f->page, f->project);
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name (dir)))
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  wait_idle (f->page);
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  g_object_unref (f->project);
+  rm_rf (f->dir);
+  g_free (f->dir);
+}
+
+static void
+test_cards (Fixture *f, gconstpointer data)
+{
+  static const BtPreset presets[] = { BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET };
+  const BtProjectSettings *s = bt_project_get_settings (f->project);
+  int w, h, c;
+
+  wait_idle (f->page);
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
+    {
+      g_autofree char *text = bt_model_page_dup_card_text (f->page, presets[i]);
+      g_autoptr(BtNet) net = bt_net_new_preset (presets[i], s->width, s->height, s->channels, 4, -1, 1, NULL);
+      g_autofree char *want = NULL;
+
+      g_assert_nonnull (net);
+      /* the card's count is the network's, rounded as shown */
+      if (bt_net_n_params (net) >= 1000000)
+        want = g_strdup_printf ("%.1f million parameters", bt_net_n_params (net) / 1e6);
+      else
+        want = g_strdup_printf ("%.0f thousand parameters", bt_net_n_params (net) / 1e3);
+      g_assert_nonnull (strstr (text, want));
+      g_assert_nonnull (strstr (text, "per epoch"));
+    }
+
+  bt_model_page_select_preset (f->page, BT_PRESET_MLP);
+  s = bt_project_get_settings (f->project);
+  g_assert_cmpstr (s->preset, ==, "mlp");
+  bt_preset_default_input (BT_PRESET_MLP, &w, &h, &c);
+  g_assert_cmpint (s->width, ==, w);
+  g_assert_cmpint (s->height, ==, h);
+  g_assert_cmpint (s->channels, ==, c);
+
+  /* written to disk: a reopened project has it */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(BtProject) again = bt_project_open (f->dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (bt_project_get_settings (again)->preset, ==, "mlp");
+  }
+}
+
+static GtkWidget *
+find_by_tooltip (GtkWidget *root, GType type, const char *prefix)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      const char *tip = gtk_widget_get_tooltip_text (c);
+      GtkWidget *found;
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type) && tip && g_str_has_prefix (tip, prefix))
+        return c;
+      if ((found = find_by_tooltip (c, type, prefix)))
+        return found;
+    }
+  return NULL;
+}
+
+static GtkWidget *
+find_type (GtkWidget *root, GType type)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
+        return c;
+      if ((found = find_type (c, type)))
+        return found;
+    }
+  return NULL;
+}
+
+static void
+test_advanced_and_preview (Fixture *f, gconstpointer data)
+{
+  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *epochs, *width, *height;
+  GdkPaintable *p;
+
+  /* the Advanced section is folded away until opened */
+  g_assert_nonnull (expander);
+  g_assert_null (find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_SPIN_BUTTON, "How many times"));
+  gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  epochs = find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_SPIN_BUTTON, "How many times");
+  width = find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_SPIN_BUTTON, "Width in pixels");
+  height = find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_SPIN_BUTTON, "Height in pixels");
+
+  g_assert_nonnull (epochs);
+  g_assert_nonnull (width);
+  g_assert_nonnull (height);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (epochs)), ==,
+                   bt_project_get_settings (f->project)->epochs);
+
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (epochs), 3);
+  g_assert_cmpint (bt_project_get_settings (f->project)->epochs, ==, 3);
+
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (width), 20);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (height), 16);
+  g_assert_cmpint (bt_project_get_settings (f->project)->width, ==, 20);
+  wait_idle (f->page);
+
+  /* the preview shows samples at exactly the input size: what the network sees */
+  g_assert_cmpuint (bt_model_page_get_n_previews (f->page), >=, 4);
+  p = bt_model_page_get_preview (f->page, 0);
+  g_assert_cmpint (gdk_paintable_get_intrinsic_width (p), ==, 20);
+  g_assert_cmpint (gdk_paintable_get_intrinsic_height (p), ==, 16);
+
+  bt_test_screenshot (f->window, "model-page.png");
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/model-page/cards", Fixture, NULL, fixture_setup, test_cards, fixture_teardown);
+  g_test_add ("/model-page/advanced-preview", Fixture, NULL, fixture_setup, test_advanced_and_preview, fixture_teardown);
+
+  return g_test_run ();
+}

@@ -1,0 +1,148 @@
+/* test-tflite-models.c: known answers of the pretrained MobileNet fixtures on a real photo,
+ * decoded with the dataset library (skipped where ../shared is absent). */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "dataset/bt-dataset.h"
+#include "engine/bt-tflite.h"
+#include "cli/bt-cli-tflite.h"
+
+static char *
+shared_path (const char *sub, const char *file)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  char *path;
+  if (shared == NULL)
+    return NULL;
+  path = g_build_filename (shared, sub, file, NULL);
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&path, g_free);
+  return path;
+}
+
+/* Nearest-neighbour resize at pixel centres: the resampling of the upstream tests that
+ * produced the known answers (the small V1 model is sensitive to it). */
+static BtImage *
+resize_nearest (const BtImage *img, int w, int h)
+{
+  BtImage *out = g_new0 (BtImage, 1);
+  out->width = w;
+  out->height = h;
+  out->channels = img->channels;
+  out->pixels = g_malloc ((gsize) w * h * img->channels);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        int sy = (int) ((y + 0.5) * img->height / h), sx = (int) ((x + 0.5) * img->width / w);
+        memcpy (out->pixels + ((gsize) y * w + x) * img->channels,
+                img->pixels + ((gsize) sy * img->width + sx) * img->channels, img->channels);
+      }
+  return out;
+}
+
+static int
+classify (const char *model_file, gboolean nearest, float *prob)
+{
+  g_autofree char *mpath = shared_path ("models", model_file);
+  g_autofree char *ipath = shared_path ("images", "cat.bmp");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) m = NULL;
+  g_autoptr(BtTfliteExec) e = NULL;
+  g_autoptr(BtImage) img = NULL, small = NULL;
+  g_autofree float *x = NULL;
+  const float *y;
+  int h, w, c, best = 0;
+  gsize n;
+
+  if (mpath == NULL || ipath == NULL)
+    return -1;
+  m = bt_tflite_load (mpath, &error);
+  g_assert_no_error (error);
+  bt_tflite_input_shape (m, &h, &w, &c);
+  img = bt_image_decode_file (ipath, c, NULL, NULL, &error);
+  g_assert_no_error (error);
+  small = nearest ? resize_nearest (img, w, h) : bt_image_resize (img, w, h, BT_DS_RESIZE_SQUASH);
+  g_assert_nonnull (small);
+  x = g_new (float, (gsize) h * w * c);
+  bt_tflite_pixels_to_input (m, small->pixels, x);
+  e = bt_tflite_exec_new (m, &error);
+  g_assert_no_error (error);
+  y = bt_tflite_exec_run (e, x, -1, &n, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1001);
+  for (gsize k = 1; k < n; k++)
+    if (y[k] > y[best])
+      best = (int) k;
+  *prob = y[best];
+  return best;
+}
+
+static void
+test_v2_cat (void)
+{
+  float p = 0;
+  int top;
+
+  top = classify ("mobilenet_v2_1.0_224_quant.tflite", TRUE, &p);
+  if (top < 0)
+    {
+      g_test_skip ("MobileNet fixtures or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  g_assert_cmpint (top, ==, 286);   /* "Egyptian cat" */
+  g_assert_cmpfloat (p, >=, 0.75f);
+  /* The product's own resampling (area averaging) agrees. */
+  top = classify ("mobilenet_v2_1.0_224_quant.tflite", FALSE, &p);
+  g_assert_cmpint (top, ==, 286);
+  g_assert_cmpfloat (p, >=, 0.75f);
+}
+
+static void
+test_v1_cat (void)
+{
+  float p = 0;
+  int top = classify ("mobilenet_v1_0.25_128_quant.tflite", TRUE, &p);
+  if (top < 0)
+    {
+      g_test_skip ("MobileNet fixtures or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  g_assert_cmpint (top, ==, 283);   /* "tiger cat" */
+  g_assert_cmpfloat (p, >=, 0.25f);
+}
+
+/* `bottega-cli predict` prints the labels of the top classes, best first. */
+static void
+test_cli_predict (void)
+{
+  g_autofree char *mpath = shared_path ("models", "mobilenet_v2_1.0_224_quant.tflite");
+  g_autofree char *lpath = shared_path ("models", "imagenet_labels.txt");
+  g_autofree char *ipath = shared_path ("images", "cat.bmp");
+
+  if (mpath == NULL || lpath == NULL || ipath == NULL)
+    {
+      g_test_skip ("MobileNet fixtures or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  if (g_test_subprocess ())
+    {
+      char *argv[] = { "predict", mpath, ipath, "/nonexistent/photo.jpg", "--labels", lpath, "--top", "3", NULL };
+      int status = bt_cli_predict_tflite (G_N_ELEMENTS (argv) - 1, g_memdup2 (argv, sizeof argv));
+      exit (status == 1 ? 0 : 3);   /* the missing photo makes it 1, the cat is still printed */
+    }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*cat.bmp*1. Egyptian cat*(286)*2. *3. *");
+  g_test_trap_assert_stderr ("*photo.jpg*");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/tflite/known-answer/mobilenet-v2", test_v2_cat);
+  g_test_add_func ("/tflite/known-answer/mobilenet-v1-0.25", test_v1_cat);
+  g_test_add_func ("/tflite/cli-predict", test_cli_predict);
+  return g_test_run ();
+}

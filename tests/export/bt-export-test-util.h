@@ -1,0 +1,17 @@
+/* bt-export-test-util.h: helpers shared by the export tests: temp dirs, raw float files and
+ * running the Python checks (the Python scripts in tests/export) with /usr/bin/python3, skipping cleanly. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+char    *bt_test_mkdtemp (void);
+void     bt_test_rm_rf (const char *dir);
+void     bt_test_write_floats (const char *dir, const char *name, const float *v, gsize n);
+/* Runs /usr/bin/python3 tests/export/SCRIPT args...; TRUE when it passed. When it exits 77 or
+ * python3 is absent the test is marked skipped (with the script's message) and FALSE returned;
+ * any other failure fails the test with the script's output. */
+gboolean bt_test_run_python (const char *script, const char * const *args);
+
+G_END_DECLS

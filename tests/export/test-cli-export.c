@@ -1,0 +1,201 @@
+/* test-cli-export.c: `bottega-cli export` end to end (ONNX with the preprocessing spelled out,
+ * PyTorch folder, dataset tree, usage errors) and the backbone lookup and check of
+ * bt_export_onnx for transfer models. */
+#include "training/bt-export-onnx.h"
+#include "training/bt-transfer.h"
+#include "engine/bt-net-walk.h"
+#include "engine/bt-tflite.h"
+#include "bt-export-test-util.h"
+
+#include <sys/wait.h>
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static int
+run_cli (const char * const *args, char **out, char **err)
+{
+  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
+  g_assert_nonnull (build);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status, &error);
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+test_cli (void)
+{
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *proj = g_build_filename (dir, "project", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 3, 24, 1, NULL, &error);
+  g_assert_no_error (error);
+
+  /* a trained-looking model with a non-default recipe */
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 3, 4, -1.0f, 3, &error);
+  g_assert_no_error (error);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 24, 24, 3);
+  prep.resize = BT_RESIZE_CENTER_CROP;
+  prep.mean[0] = 0.485f; prep.mean[1] = 0.456f; prep.mean[2] = 0.406f;
+  prep.std[0] = 0.229f; prep.std[1] = 0.224f; prep.std[2] = 0.225f;
+  const char *names[] = { "circle", "square", "triangle", "star", NULL };
+  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save (model_path, net, names, &prep, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  g_autofree char *onnx = g_build_filename (dir, "m.onnx", NULL);
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, &out, &err), ==, 0);
+  g_assert_true (g_file_test (onnx, G_FILE_TEST_IS_REGULAR));
+  g_assert_nonnull (strstr (out, "N × 3 × 24 × 24"));
+  g_assert_nonnull (strstr (out, "circle, square, triangle, star"));
+  g_assert_nonnull (strstr (out, "crop the centre"));
+  g_assert_nonnull (strstr (out, "[0.485, 0.456, 0.406]"));
+  g_assert_nonnull (strstr (out, "[0.229, 0.224, 0.225]"));
+  g_assert_nonnull (strstr (out, "readNetFromONNX"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_autofree char *py = g_build_filename (dir, "py", NULL);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--pytorch", py, NULL }, &out, &err), ==, 0);
+  g_autofree char *train = g_build_filename (py, "train.py", NULL);
+  g_assert_true (g_file_test (train, G_FILE_TEST_IS_EXECUTABLE));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_autofree char *tree = g_build_filename (dir, "tree", NULL);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--dataset", tree, NULL }, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "Copied 12 images"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* usage errors: two targets, no target, a model that is not one */
+  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--dataset", tree, "--pytorch", py, NULL }, &out, &err), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, NULL }, &out, &err), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", train, "--onnx", onnx, NULL }, &out, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "Export failed"));
+  bt_test_rm_rf (dir);
+}
+
+static void
+test_transfer_backbone_lookup (void)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *bb = shared ? g_build_filename (shared, "models", "mobilenet_v1_0.25_128_quant.tflite", NULL) : NULL;
+  if (bb == NULL || !g_file_test (bb, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) model = bt_tflite_load (bb, &error);
+  g_assert_no_error (error);
+  int dim;
+  g_assert_cmpint (bt_tflite_find_embedding_cut (model, &dim, &error), >=, 0);
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 0, 2, 0.2f, 1, &error);
+  g_assert_no_error (error);
+  /* a head whose outputs differ visibly between photos */
+  float *params = bt_net_params (head, NULL);
+  for (guint i = 0; i < bt_net_n_layers (head); i++)
+    {
+      BtNetLayerInfo l;
+      bt_net_get_layer (head, i, &l);
+      for (gsize k = 0; k < l.weight_len; k++)
+        params[l.weight_offset + k] *= 4.0f;
+    }
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 128, 128, 3);
+  const char *names[] = { "yes", "no", NULL };
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *mpath = g_build_filename (dir, "t.bottega-model", NULL);
+  g_autofree char *out = g_build_filename (dir, "t.onnx", NULL);
+
+  /* a wrong checksum is refused */
+  g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite",
+                                "0000000000000000000000000000000000000000000000000000000000000000", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (bt_export_onnx (mpath, bb, out, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* the right one, found through BOTTEGA_BACKBONE_DIR */
+  g_autofree char *sum = NULL;
+  {
+    g_autoptr(GMappedFile) f = g_mapped_file_new (bb, FALSE, &error);
+    g_assert_no_error (error);
+    sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) g_mapped_file_get_contents (f),
+                                       g_mapped_file_get_length (f));
+  }
+  g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite", sum, NULL, &error));
+  g_assert_no_error (error);
+  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  g_assert_false (bt_export_onnx (mpath, NULL, out, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autofree char *models = g_path_get_dirname (bb);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
+  g_assert_true (bt_export_onnx (mpath, NULL, out, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
+
+  /* the file predicts what Bottega's own transfer prediction (bt_transfer_predict_image:
+   * preprocessing, backbone, head) says on real photos */
+  g_autoptr(BtModel) loaded = bt_model_load (mpath, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtBackbone) backbone = bt_backbone_load_path (bb, &error);
+  g_assert_no_error (error);
+  BtPreprocess bprep;
+  bt_backbone_get_preprocess (backbone, BT_DS_RESIZE_SQUASH, &bprep);
+  const char *photos[] = { "cat.bmp", "owl.jpg", "sunflower.bmp" };
+  gsize plane = (gsize) bprep.width * bprep.height * 3;
+  g_autofree float *x = g_new (float, plane * 3);
+  float probs[3 * 2];
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *path = g_build_filename (shared, "images", photos[i], NULL);
+      g_autoptr(BtImage) img = bt_image_decode_file (path, 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_autofree float *pr = bt_transfer_predict_image (loaded, img, &error);
+      g_assert_no_error (error);
+      memcpy (probs + 2 * i, pr, sizeof (float) * 2);
+      g_autoptr(BtImage) small = bt_image_resize (img, bprep.width, bprep.height, BT_DS_RESIZE_SQUASH);
+      bt_image_to_chw_float (small->pixels, bprep.width, bprep.height, 3, bprep.scale, bprep.mean, bprep.std,
+                             x + plane * i);
+    }
+  g_autofree char *check = g_build_filename (dir, "check", NULL);
+  g_assert_cmpint (g_mkdir (check, 0755), ==, 0);
+  g_autofree char *model_copy = g_build_filename (check, "model.onnx", NULL);
+  g_assert_cmpint (g_rename (out, model_copy), ==, 0);
+  bt_test_write_floats (check, "input.bin", x, plane * 3);
+  bt_test_write_floats (check, "expected.bin", probs, 6);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[3,3,%d,%d],\"labels\":[\"yes\",\"no\"]}",
+                                           bprep.height, bprep.width);
+  g_autofree char *spec_path = g_build_filename (check, "spec.json", NULL);
+  g_file_set_contents (spec_path, spec, -1, &error);
+  g_assert_no_error (error);
+  bt_test_run_python ("check-onnx.py", (const char *[]) { check, NULL });
+  bt_test_rm_rf (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/cli-export/commands", test_cli);
+  g_test_add_func ("/cli-export/transfer-backbone-lookup", test_transfer_backbone_lookup);
+  return g_test_run ();
+}

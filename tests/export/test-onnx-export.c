@@ -1,0 +1,258 @@
+/* test-onnx-export.c: every preset, and a transfer model (TFLite backbone + head), exported to
+ * ONNX and run by OpenCV on real photos; its probabilities must match bt_net_forward's within
+ * 1e-4 (tests/export/check-onnx.py). Weights are random, batch-norm statistics non-trivial. */
+#include "engine/bt-net-walk.h"
+#include "engine/bt-onnx.h"
+#include "engine/bt-tflite.h"
+#include "dataset/bt-dataset.h"
+#include "bt-export-test-util.h"
+
+#include <string.h>
+
+static const char *photos[] = { "cat.bmp", "grace_hopper.bmp", "owl.jpg", "sunflower.bmp", "hot_dog.jpg" };
+#define N_IMAGES 5
+
+/* N_IMAGES preprocessed photos (w × h × c, squash) as HWC uint8; random pixels when the shared
+ * folder is absent, so the check still runs (on less realistic input). */
+static guint8 *
+load_pixels (int w, int h, int c)
+{
+  gsize plane = (gsize) w * h * c;
+  guint8 *px = g_new (guint8, plane * N_IMAGES);
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  BtRng rng;
+  bt_rng_seed (&rng, 7);
+  for (int i = 0; i < N_IMAGES; i++)
+    {
+      g_autofree char *path = shared ? g_build_filename (shared, "images", photos[i], NULL) : NULL;
+      g_autoptr(BtImage) img = NULL;
+      if (path && g_file_test (path, G_FILE_TEST_EXISTS))
+        {
+          g_autoptr(GError) error = NULL;
+          img = bt_image_preprocess_file (path, w, h, c, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
+          g_assert_no_error (error);
+          memcpy (px + plane * i, img->pixels, plane);
+        }
+      else
+        {
+          if (i == 0)
+            g_test_message ("BOTTEGA_SHARED_DIR/images is absent: random pixels instead of photos");
+          for (gsize k = 0; k < plane; k++)
+            px[plane * i + k] = (guint8) bt_rng_below (&rng, 256);
+        }
+    }
+  return px;
+}
+
+/* Batch-norm γ, β, running mean and variance away from their 1/0/0/1 start, so the export of
+ * every one of them matters; biases too. */
+static void
+perturb (BtNet *net, guint64 seed)
+{
+  BtRng rng;
+  bt_rng_seed (&rng, seed);
+  float *params = bt_net_params (net, NULL);
+  float *buffers = bt_net_buffers (net, NULL);
+  for (guint i = 0; i < bt_net_n_layers (net); i++)
+    {
+      BtNetLayerInfo l;
+      g_assert_true (bt_net_get_layer (net, i, &l));
+      for (gsize k = 0; k < l.bias_len; k++)
+        params[l.bias_offset + k] = 0.2f * (bt_rng_uniform (&rng) - 0.5f);
+      if (l.op == BT_NET_OP_BATCHNORM)
+        for (int k = 0; k < l.c; k++)
+          {
+            params[l.weight_offset + k] = 0.6f + bt_rng_uniform (&rng);
+            buffers[l.buffer_offset + k] = 0.3f * (bt_rng_uniform (&rng) - 0.5f);
+            buffers[l.buffer_offset + l.c + k] = 0.5f + bt_rng_uniform (&rng);
+          }
+    }
+  g_assert_false (bt_net_get_layer (net, bt_net_n_layers (net), &(BtNetLayerInfo) { 0 }));
+}
+
+static void
+check_with_python (GBytes *model, const float *x, int n, int c, int h, int w, const float *probs, int k,
+                   const char * const *names, const BtPreprocess *prep)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *path = g_build_filename (dir, "model.onnx", NULL);
+  g_file_set_contents (path, g_bytes_get_data (model, NULL), (gssize) g_bytes_get_size (model), &error);
+  g_assert_no_error (error);
+  bt_test_write_floats (dir, "input.bin", x, (gsize) n * c * h * w);
+  bt_test_write_floats (dir, "expected.bin", probs, (gsize) n * k);
+  g_autofree char *labels = bt_onnx_labels_json (names);
+  g_autofree char *pj = bt_onnx_preprocessing_json (prep);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[%d,%d,%d,%d],\"labels\":%s,\"preprocessing\":%s}",
+                                           n, c, h, w, labels, pj);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_file_set_contents (spec_path, spec, -1, &error);
+  g_assert_no_error (error);
+  bt_test_run_python ("check-onnx.py", (const char *[]) { dir, NULL });
+  bt_test_rm_rf (dir);
+}
+
+typedef struct {
+  BtPreset preset;
+  int w, h, c;
+} PresetCase;
+
+static const char *class_names[] = { "circle", "square", "triangle", "star “5”", NULL };
+
+static void
+test_preset (gconstpointer data)
+{
+  const PresetCase *pc = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (pc->preset, pc->w, pc->h, pc->c, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  perturb (net, 3);
+
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, pc->w, pc->h, pc->c);
+  g_autofree guint8 *px = load_pixels (pc->w, pc->h, pc->c);
+  gsize plane = (gsize) pc->w * pc->h * pc->c;
+  g_autofree float *x = g_new (float, plane * N_IMAGES);
+  for (int i = 0; i < N_IMAGES; i++)
+    bt_image_to_chw_float (px + plane * i, pc->w, pc->h, pc->c, prep.scale, prep.mean, prep.std, x + plane * i);
+
+  const float *p = bt_net_forward (net, x, N_IMAGES, FALSE, &error);
+  g_assert_no_error (error);
+  g_autofree float *probs = g_memdup2 (p, sizeof (float) * 4 * N_IMAGES);
+
+  g_autoptr(GBytes) model = bt_onnx_export_net (net, class_names, &prep, NULL, &error);
+  g_assert_no_error (error);
+  check_with_python (model, x, N_IMAGES, pc->c, pc->h, pc->w, probs, 4, class_names, &prep);
+}
+
+static void
+test_transfer (gconstpointer data)
+{
+  const char *file = data;
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *bb_path = shared ? g_build_filename (shared, "models", file, NULL) : NULL;
+  if (bb_path == NULL || !g_file_test (bb_path, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *msg = g_strdup_printf ("BOTTEGA_SHARED_DIR/models/%s is absent", file);
+      g_test_skip (msg);
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) bb = bt_tflite_load (bb_path, &error);
+  g_assert_no_error (error);
+  int h, w, c, dim;
+  bt_tflite_input_shape (bb, &h, &w, &c);
+  int cut = bt_tflite_find_embedding_cut (bb, &dim, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cut, >=, 0);
+
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, 4, 0.2f, 5, &error);
+  g_assert_no_error (error);
+  perturb (head, 9);
+
+  g_autofree guint8 *px = load_pixels (w, h, c);
+  gsize plane = (gsize) w * h * c;
+  g_autofree float *x = g_new (float, plane * N_IMAGES);
+  g_autofree float *emb = g_new (float, (gsize) dim * N_IMAGES);
+  g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new (bb, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < N_IMAGES; i++)
+    {
+      bt_tflite_pixels_to_input (bb, px + plane * i, x + plane * i);
+      gsize n_out = 0;
+      const float *e = bt_tflite_exec_run (exec, x + plane * i, cut, &n_out, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (n_out, ==, dim);
+      memcpy (emb + (gsize) dim * i, e, sizeof (float) * dim);
+    }
+  const float *p = bt_net_forward (head, emb, N_IMAGES, FALSE, &error);
+  g_assert_no_error (error);
+  g_autofree float *probs = g_memdup2 (p, sizeof (float) * 4 * N_IMAGES);
+
+  /* the recipe that makes (pixel × scale − mean) / std the backbone's input range */
+  float lo, hi;
+  bt_tflite_input_range (bb, &lo, &hi);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, w, h, c);
+  prep.scale = 1.0f / 255.0f;
+  for (int k = 0; k < 3; k++)
+    {
+      prep.mean[k] = -lo / (hi - lo);
+      prep.std[k] = 1.0f / (hi - lo);
+    }
+
+  /* without its backbone a transfer model cannot be exported */
+  BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep, .backbone_name = "mobilenet" };
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *out = g_build_filename (dir, "x.onnx", NULL);
+  g_assert_false (bt_onnx_export_model (&m, NULL, out, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  g_assert_true (bt_onnx_export_model (&m, bb_path, out, &error));
+  g_assert_no_error (error);
+  g_autoptr(GMappedFile) mapped = g_mapped_file_new (out, FALSE, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) model = g_mapped_file_get_bytes (mapped);
+  g_assert_cmpuint (g_bytes_get_size (model), >, dim * 16 * 4);
+  check_with_python (model, x, N_IMAGES, c, h, w, probs, 4, class_names, &prep);
+  bt_test_rm_rf (dir);
+}
+
+static void
+test_bad_input (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, 8, 8, 1, 4, -1.0f, 1, &error);
+  g_assert_no_error (error);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 8, 8, 1);
+  const char *too_few[] = { "a", "b", NULL };
+  g_assert_null (bt_onnx_export_net (net, too_few, &prep, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* an unwritable destination is an error, not a crash */
+  BtModel m = { .net = net, .class_names = (char **) class_names, .prep = prep };
+  g_assert_false (bt_onnx_export_model (&m, NULL, "/nonexistent-dir/model.onnx", &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO);
+  g_clear_error (&error);
+
+  /* a backbone that is not a TFLite file */
+  g_autoptr(BtNet) head = bt_net_new_transfer (32, 0, 4, 0.0f, 1, &error);
+  g_assert_no_error (error);
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *bogus = g_build_filename (dir, "bogus.tflite", NULL);
+  g_file_set_contents (bogus, "not a flatbuffer at all", -1, &error);
+  g_assert_no_error (error);
+  g_assert_null (bt_onnx_export_net (head, class_names, &prep, bogus, &error));
+  g_assert_nonnull (error);
+  bt_test_rm_rf (dir);
+}
+
+static const PresetCase cases[] = {
+  { BT_PRESET_MLP, 28, 28, 1 },
+  { BT_PRESET_SMALL_CNN, 32, 24, 3 },
+  { BT_PRESET_DEEPER_CNN, 32, 32, 3 },
+  { BT_PRESET_MINI_RESNET, 30, 30, 3 },
+  { BT_PRESET_TRANSFER, 4, 4, 3 },    /* a head on its own: flatten → dense */
+};
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  bt_engine_set_threads (1);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/onnx-export/preset/%s", bt_preset_to_id (cases[i].preset));
+      g_test_add_data_func (path, &cases[i], test_preset);
+    }
+  /* MobileNet V1 (plain chain) and V2 (residual adds, the preset's default backbone) */
+  g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v1",
+                        "mobilenet_v1_0.25_128_quant.tflite", test_transfer);
+  g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v2",
+                        "mobilenet_v2_1.0_224_quant.tflite", test_transfer);
+  g_test_add_func ("/onnx-export/bad-input", test_bad_input);
+  return g_test_run ();
+}
