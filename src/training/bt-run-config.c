@@ -216,7 +216,8 @@ bt_settings_validate (const BtProjectSettings *s, GError **error)
     return invalid (error, _("The batch size must be between 1 and 4096"));
   if (s->optimizer == NULL || !bt_optimizer_kind_from_id (s->optimizer, &opt))
     return invalid (error, _("Unknown optimizer; use sgd, adam or adamw"));
-  if (!isfinite (s->learning_rate) || s->learning_rate <= 0 || s->learning_rate > 1e6)
+  /* a huge but finite rate is allowed: it diverges, and divergence has its own clear message */
+  if (!isfinite (s->learning_rate) || s->learning_rate <= 0)
     return invalid (error, _("The learning rate must be a positive number"));
   if (s->schedule == NULL ||
       (g_strcmp0 (s->schedule, "plateau") != 0 && !bt_schedule_kind_from_id (s->schedule, &sched)))

@@ -560,7 +560,7 @@ test_divergence (void)
     g_autoptr(GKeyFile) kf = g_key_file_new ();
     g_autofree char *data = NULL;
     g_assert_true (g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, NULL));
-    g_key_file_set_string (kf, "training", "learning-rate", "1000000");
+    g_key_file_set_string (kf, "training", "learning-rate", "1e30");
     g_key_file_set_integer (kf, "training", "epochs", 6);
     data = g_key_file_to_data (kf, NULL, NULL);
     g_assert_true (g_file_set_contents (config_path, data, -1, NULL));
