@@ -11,7 +11,8 @@
 static void
 return_dismissed (GTask *task)
 {
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s", _("The dialog was dismissed"));
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s",
+                           _("The dialog was dismissed"));
 }
 
 #if BT_NEW_DIALOGS
@@ -81,7 +82,9 @@ open_multiple_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   GError *error = NULL;
-  GListModel *files = gtk_file_dialog_open_multiple_finish (GTK_FILE_DIALOG (source), result, &error);
+  GListModel *files;
+
+  files = gtk_file_dialog_open_multiple_finish (GTK_FILE_DIALOG (source), result, &error);
 
   if (files == NULL)
     return_dialog_error (task, error);
@@ -242,7 +245,8 @@ bt_dialogs_choose_folder_async (GtkWindow           *parent,
   }
   G_GNUC_END_IGNORE_DEPRECATIONS
 #else
-  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, accept_label, NULL, FALSE, NULL, 0, task);
+  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, accept_label,
+              NULL, FALSE, NULL, 0, task);
 #endif
 }
 
@@ -250,7 +254,8 @@ GFile *
 bt_dialogs_choose_folder_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (G_IS_TASK (result), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_choose_folder_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_choose_folder_async,
+                        NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -283,8 +288,8 @@ bt_dialogs_open_files_async (GtkWindow           *parent,
   }
   G_GNUC_END_IGNORE_DEPRECATIONS
 #else
-  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), filter, select_multiple, NULL,
-              select_multiple ? 1 : 2, task);
+  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), filter, select_multiple,
+              NULL, select_multiple ? 1 : 2, task);
 #endif
 }
 
@@ -292,7 +297,8 @@ GListModel *
 bt_dialogs_open_files_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (G_IS_TASK (result), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_open_files_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_open_files_async,
+                        NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -322,7 +328,8 @@ bt_dialogs_save_file_async (GtkWindow           *parent,
   }
   G_GNUC_END_IGNORE_DEPRECATIONS
 #else
-  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), NULL, FALSE, initial_name, 0, task);
+  run_native (parent, title, GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"), NULL, FALSE,
+              initial_name, 0, task);
 #endif
 }
 
@@ -330,7 +337,8 @@ GFile *
 bt_dialogs_save_file_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (G_IS_TASK (result), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_save_file_async, NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == bt_dialogs_save_file_async,
+                        NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
@@ -397,7 +405,8 @@ bt_dialogs_show_message (GtkWindow *parent, const char *heading, const char *bod
   G_GNUC_END_IGNORE_DEPRECATIONS
 #else
   {
-    GtkWidget *dialog = message_dialog_new (parent, GTK_MESSAGE_INFO, GTK_BUTTONS_OK, heading, body);
+    GtkWidget *dialog = message_dialog_new (parent, GTK_MESSAGE_INFO, GTK_BUTTONS_OK,
+                                            heading, body);
     g_signal_connect (dialog, "response", G_CALLBACK (message_response_cb), NULL);
     gtk_window_present (GTK_WINDOW (dialog));
   }
@@ -437,7 +446,8 @@ bt_dialogs_confirm_async (GtkWindow           *parent,
   G_GNUC_END_IGNORE_DEPRECATIONS
 #else
   {
-    GtkWidget *dialog = message_dialog_new (parent, GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE, heading, body);
+    GtkWidget *dialog = message_dialog_new (parent, GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
+                                            heading, body);
     GtkWidget *accept;
 
     gtk_dialog_add_button (GTK_DIALOG (dialog), _("_Cancel"), GTK_RESPONSE_CANCEL);

@@ -7,14 +7,19 @@
 
 #include "bt-model-page.h"
 #include "engine/bt-engine.h"
+#include "training/bt-transfer.h"
 
-#define N_CARD_PRESETS 4
+#define N_CARD_PRESETS 5
 #define N_PREVIEW 8
 #define PREVIEW_SIZE 72
 
 static const BtPreset card_presets[N_CARD_PRESETS] = {
-  BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET,
+  BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET, BT_PRESET_TRANSFER,
 };
+
+/* The transfer head's input: MobileNet V2's embedding, computed from 224×224 RGB photos. */
+#define TRANSFER_DIM 1280
+#define TRANSFER_SIZE 224
 
 static const char *
 preset_advice (BtPreset p)
@@ -30,6 +35,7 @@ preset_advice (BtPreset p)
     case BT_PRESET_MINI_RESNET:
       return _("The strongest of the four for varied photos; slower, and it wants more images.");
     case BT_PRESET_TRANSFER:
+      return _("For a few dozen photos per class: a network pretrained on millions of photos looks at yours, and only a small head is trained.");
     case BT_N_PRESETS:
     default:
       return "";
@@ -40,6 +46,12 @@ preset_advice (BtPreset p)
 static const char * const preset_titles_i18n[] G_GNUC_UNUSED = {
   N_("MLP"), N_("Small CNN"), N_("Deeper CNN"), N_("Mini ResNet"), N_("Transfer head"),
 };
+
+static const char *
+card_title (BtPreset p)
+{
+  return p == BT_PRESET_TRANSFER ? _("Transfer learning (MobileNet V2)") : _(bt_preset_title (p));
+}
 
 static const char * const optimizer_ids[] = { "sgd", "adam", "adamw" };
 static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau" };
@@ -116,17 +128,26 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       double loss;
       int correct;
 
+      gsize in_floats = (gsize) job->width * job->height * job->channels;
+
       job->images_per_s[i] = NAN;
       if (g_cancellable_is_cancelled (cancellable))
         break;
-      net = bt_net_new_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
-                               -1, 1, NULL);
+      /* The transfer head trains on embeddings; each photo's embedding is computed once. */
+      if (card_presets[i] == BT_PRESET_TRANSFER)
+        {
+          net = bt_net_new_transfer (TRANSFER_DIM, 0, job->n_classes, -1, 1, NULL);
+          in_floats = TRANSFER_DIM;
+        }
+      else
+        net = bt_net_new_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
+                                 -1, 1, NULL);
       if (net == NULL)
         continue;
       job->n_params[i] = bt_net_n_params (net);
       job->flops[i] = bt_net_flops_per_image (net);
       /* one warm-up step, then time one real training step on zeros */
-      x = g_new0 (float, (gsize) batch * job->width * job->height * job->channels);
+      x = g_new0 (float, batch * in_floats);
       labels = g_new0 (int, batch);
       t0 = 0;
       for (int step = 0; step < 2; step++)
@@ -513,6 +534,8 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
     if (self->cards[i].button == GTK_WIDGET (button))
       {
         bt_preset_default_input (card_presets[i], &w, &h, &c);
+        if (card_presets[i] == BT_PRESET_TRANSFER)
+          w = h = TRANSFER_SIZE, c = 3;   /* the backbone's input; the head's is its embedding */
         self->loading = TRUE;
         gtk_spin_button_set_value (self->width_spin, w);
         gtk_spin_button_set_value (self->height_spin, h);
@@ -592,18 +615,23 @@ bt_model_page_init (BtModelPage *self)
   for (int i = 0; i < N_CARD_PRESETS; i++)
     {
       GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
-      GtkWidget *title = gtk_label_new (_(bt_preset_title (card_presets[i])));
+      GtkWidget *title = gtk_label_new (card_title (card_presets[i]));
       GtkWidget *advice = gtk_label_new (preset_advice (card_presets[i]));
       GtkWidget *size = gtk_label_new ("");
       GtkWidget *time = gtk_label_new ("");
       GtkWidget *button = gtk_toggle_button_new ();
 
       gtk_widget_add_css_class (title, "heading");
+      gtk_label_set_wrap (GTK_LABEL (title), TRUE);
+      gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
+      gtk_label_set_justify (GTK_LABEL (title), GTK_JUSTIFY_CENTER);
       gtk_label_set_wrap (GTK_LABEL (advice), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (advice), 24);
-      gtk_label_set_width_chars (GTK_LABEL (advice), 18);
+      gtk_label_set_width_chars (GTK_LABEL (advice), 14);
       gtk_widget_set_vexpand (advice, TRUE);
       gtk_widget_set_valign (advice, GTK_ALIGN_START);
+      gtk_label_set_wrap (GTK_LABEL (size), TRUE);
+      gtk_label_set_wrap (GTK_LABEL (time), TRUE);
       gtk_widget_add_css_class (size, "dim-label");
       gtk_widget_add_css_class (time, "dim-label");
       gtk_box_append (GTK_BOX (box), title);
@@ -614,7 +642,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_set_margin_bottom (box, 8);
       gtk_button_set_child (GTK_BUTTON (button), box);
       gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                      _(bt_preset_title (card_presets[i])),
+                                      card_title (card_presets[i]),
                                       GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, preset_advice (card_presets[i]), -1);
       if (group)
         gtk_toggle_button_set_group (GTK_TOGGLE_BUTTON (button), GTK_TOGGLE_BUTTON (group));
@@ -625,6 +653,20 @@ bt_model_page_init (BtModelPage *self)
       self->cards[i].button = button;
       self->cards[i].size_label = GTK_LABEL (size);
       self->cards[i].time_label = GTK_LABEL (time);
+      if (card_presets[i] == BT_PRESET_TRANSFER)
+        {
+          /* Without the pretrained file the card says why and how to get it (stat calls only). */
+          g_autoptr(GError) bb_error = NULL;
+          g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, &bb_error);
+          if (bb_path == NULL)
+            {
+              gtk_widget_set_sensitive (button, FALSE);
+              gtk_label_set_text (GTK_LABEL (advice),
+                                  _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
+                                    "The README’s “Pretrained backbones” section says where to get it."));
+              gtk_widget_set_tooltip_text (button, bb_error->message);
+            }
+        }
     }
   for (int i = 0; i < N_PREVIEW; i++)
     {

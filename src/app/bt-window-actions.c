@@ -63,7 +63,8 @@ open_project_thread (GTask        *task,
             int saved_errno = errno;
             project = NULL;
             g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                         _("Could not create the folder “%s”: %s"), job->dir, g_strerror (saved_errno));
+                         _("Could not create the folder “%s”: %s"),
+                         job->dir, g_strerror (saved_errno));
           }
         else
           project = bt_sample_create_shapes (job->dir, SAMPLE_IMAGES_PER_CLASS, SAMPLE_IMAGE_SIZE,
@@ -92,25 +93,33 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   project = g_task_propagate_pointer (task, &error);
+  /* A later request replaced this one, or the window is closing. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      g_task_get_cancellable (task) != self->open_cancellable)
+    return;
   if (project == NULL)
     {
       /* A recent project whose folder has gone is forgotten, not offered again. */
       if (job->mode == OPEN_EXISTING && !g_file_test (job->dir, G_FILE_TEST_IS_DIR))
         _bt_window_remove_recent (self, job->dir);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        bt_dialogs_show_error (GTK_WINDOW (self),
-                               job->mode == OPEN_CREATE ? _("Could not create the project")
-                               : job->mode == OPEN_SAMPLE ? _("Could not open the sample project")
-                               : _("Could not open the project"),
-                               error);
+      bt_dialogs_show_error (GTK_WINDOW (self),
+                             job->mode == OPEN_CREATE ? _("Could not create the project")
+                             : job->mode == OPEN_SAMPLE ? _("Could not open the sample project")
+                             : _("Could not open the project"),
+                             error);
       return;
     }
-  /* A later request replaced this one, or the window is closing. */
-  if (g_task_get_cancellable (task) != self->open_cancellable ||
-      g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    return;
 
-  bt_window_set_project (self, project);
+  /* A second project gets a window of its own; this one keeps what it shows. */
+  if (self->project != NULL && g_strcmp0 (bt_project_get_dir (self->project), bt_project_get_dir (project)) != 0)
+    {
+      BtWindow *other = bt_window_new (gtk_window_get_application (GTK_WINDOW (self)));
+
+      bt_window_set_project (other, project);
+      gtk_window_present (GTK_WINDOW (other));
+    }
+  else
+    bt_window_set_project (self, project);
   _bt_window_add_recent (self, bt_project_get_dir (project));
 }
 
@@ -226,7 +235,8 @@ check_saved_thread (GTask        *task,
    * itself vanishing or turning read-only under us. */
   if (!g_file_test (ini, G_FILE_TEST_IS_REGULAR))
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                             _("The project folder “%s” is gone or no longer holds the project."), dir);
+                             _("The project folder “%s” is gone or no longer holds the project."),
+                             dir);
   else if (g_access (dir, W_OK) != 0 || g_access (ini, W_OK) != 0)
     g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                              _("The project folder “%s” can no longer be written to."), dir);

@@ -35,8 +35,8 @@ settings_new_if_installed (void)
     schema = g_settings_schema_source_lookup (source, BT_SCHEMA_ID, TRUE);
   if (schema == NULL)
     {
-      g_warning ("GSettings schema %s is not installed; the window size will not be remembered",
-                 BT_SCHEMA_ID);
+      g_warning ("GSettings schema %s is not installed; "
+                 "window size and recent projects will not be remembered", BT_SCHEMA_ID);
       return NULL;
     }
   return g_settings_new (BT_SCHEMA_ID);
@@ -269,7 +269,8 @@ update_title (BtWindow *self)
       title = g_strdup_printf (_("%s — Bottega"), name);
       gtk_window_set_title (GTK_WINDOW (self), title);
       gtk_label_set_label (self->project_label, name);
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label), bt_project_get_dir (self->project));
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->project_label),
+                                   bt_project_get_dir (self->project));
     }
   else
     {
@@ -394,9 +395,10 @@ bt_window_init (BtWindow *self)
   self->settings = settings_new_if_installed ();
   restore_window_state (self);
   if (self->settings != NULL)
-    g_signal_connect_object (self->settings, "changed::recent-projects", G_CALLBACK (update_recent), self,
-                             G_CONNECT_SWAPPED);
+    g_signal_connect_object (self->settings, "changed::recent-projects",
+                             G_CALLBACK (update_recent), self, G_CONNECT_SWAPPED);
   update_recent (self);
+  _bt_window_dnd_init (self);
 
   bt_window_set_project (self, NULL);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAGE]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/bt-cli-export.h"
+#include "cli/bt-cli-tune.h"
 #include "cli/bt-cli-private.h"
 
 int
@@ -135,6 +136,7 @@ print_help (void)
             "  predict MODEL IMAGE…        class probabilities of images\n"
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
+            "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
@@ -191,6 +193,10 @@ main (int argc, char **argv)
     return bt_cli_info (argc - 1, argv + 1);
   if (strcmp (command, "export") == 0)
     return bt_cli_export (argc - 1, argv + 1);
+  if (strcmp (command, "tune") == 0)
+    return bt_cli_tune (argc - 1, argv + 1);
+  if (strcmp (command, "cv") == 0)
+    return bt_cli_cv (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

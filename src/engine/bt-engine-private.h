@@ -79,6 +79,12 @@ bt_net_layer (const BtNet *net, guint i)
   return &g_array_index (net->layers, BtLayer, i);
 }
 
+/* Runs fn over [0, n) split into up to bt_engine_get_threads () contiguous ranges of at least
+ * min_chunk items, one on the calling thread; returns when all are done. */
+typedef void (*BtRangeFunc) (gpointer ctx, gsize begin, gsize end);
+void bt_parallel_for         (gsize n, gsize min_chunk, BtRangeFunc fn, gpointer ctx);
+void bt_parallel_set_threads (int n);
+
 /* Conv2D with the bias and an activation (0 none, 1 ReLU, 2 ReLU6) fused into the output
  * pass; backward masks d_out with the activation's derivative (act_out: the layer's output)
  * and skips im2col when col_ready (the workspace still holds this layer's forward columns). */

@@ -9,7 +9,7 @@
 
 /* Caps that keep every index of a conv/pool inside int and every buffer size inside gsize. */
 #define BT_MAX_DIM      (1 << 16)
-#define BT_MAX_ELEMENTS (G_GINT64_CONSTANT (1) << 31)
+#define BT_MAX_ELEMENTS (G_GUINT64_CONSTANT (1) << 31)
 
 gboolean
 bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, int kw,
@@ -52,10 +52,13 @@ bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, 
     }
   int oh = (h + pad_top + pad_bottom - kh) / stride_h + 1;
   int ow = (w + pad_left + pad_right - kw) / stride_w + 1;
-  gint64 in_el = (gint64) n * c * h * w;
-  gint64 out_el = (gint64) n * oc * oh * ow;
-  gint64 col_el = (gint64) c * kh * kw * n * oh * ow;
-  if (in_el > BT_MAX_ELEMENTS || out_el > BT_MAX_ELEMENTS ||
+  /* each factor ≤ 2^16, so every partial product of two or three fits; check the rest */
+  guint64 in_el, out_el, col_el;
+  gboolean fits = g_uint64_checked_mul (&in_el, (guint64) n * c, (guint64) h * w) &&
+                  g_uint64_checked_mul (&out_el, (guint64) n * oc, (guint64) oh * ow) &&
+                  g_uint64_checked_mul (&col_el, (guint64) c * kh * kw, (guint64) n * oh) &&
+                  g_uint64_checked_mul (&col_el, col_el, (guint64) ow);
+  if (!fits || in_el > BT_MAX_ELEMENTS || out_el > BT_MAX_ELEMENTS ||
       (groups == 1 && col_el > BT_MAX_ELEMENTS))
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
@@ -139,15 +142,20 @@ bt_conv2d_workspace_size (const BtConvShape *s)
 }
 
 /* col[(c*kh + ky)*kw + kx][img*P + oy*ow + ox] = in[img][c][oy*sh - pt + ky][ox*sw - pl + kx] */
+typedef struct { float *col; const float *in; const BtConvShape *s; } ColCtx;
+
 static void
-im2col (float *restrict col, const float *restrict in, const BtConvShape *s)
+im2col_rows (gpointer p, gsize r0, gsize r1)
 {
+  ColCtx *x = p;
+  float *restrict col = x->col;
+  const float *restrict in = x->in;
+  const BtConvShape *s = x->s;
   const int P = s->oh * s->ow;
   const gsize N = (gsize) s->n * P;
-  for (int c = 0; c < s->c; c++)
-    for (int ky = 0; ky < s->kh; ky++)
-      for (int kx = 0; kx < s->kw; kx++)
+  for (gsize r = r0; r < r1; r++)
         {
+          const int kx = (int) (r % s->kw), ky = (int) (r / s->kw % s->kh), c = (int) (r / s->kw / s->kh);
           float *dst = col + ((gsize) (c * s->kh + ky) * s->kw + kx) * N;
           int lo, hi;
           valid_range (s->pad_left, kx, s->stride_w, s->w, s->ow, &lo, &hi);
@@ -179,14 +187,26 @@ im2col (float *restrict col, const float *restrict in, const BtConvShape *s)
         }
 }
 
+static void
+im2col (float *col, const float *in, const BtConvShape *s)
+{
+  ColCtx x = { col, in, s };
+  bt_parallel_for ((gsize) s->c * s->kh * s->kw, 1, im2col_rows, &x);
+}
+
 /* The adjoint of im2col: d_in (zeroed first) += scattered col. */
 static void
-col2im (float *restrict d_in, const float *restrict col, const BtConvShape *s)
+col2im_channels (gpointer p, gsize c0, gsize c1)
 {
+  ColCtx *x = p;
+  float *restrict d_in = x->col;   /* (roles swapped: writes the image) */
+  const float *restrict col = x->in;
+  const BtConvShape *s = x->s;
   const int P = s->oh * s->ow;
   const gsize N = (gsize) s->n * P;
-  memset (d_in, 0, sizeof (float) * s->n * s->c * s->h * s->w);
-  for (int c = 0; c < s->c; c++)
+  for (int img = 0; img < s->n; img++)
+    memset (d_in + ((gsize) img * s->c + c0) * s->h * s->w, 0, sizeof (float) * (c1 - c0) * s->h * s->w);
+  for (int c = (int) c0; c < (int) c1; c++)
     for (int ky = 0; ky < s->kh; ky++)
       for (int kx = 0; kx < s->kw; kx++)
         {
@@ -215,6 +235,13 @@ col2im (float *restrict d_in, const float *restrict col, const BtConvShape *s)
         }
 }
 
+static void
+col2im (float *d_in, const float *col, const BtConvShape *s)
+{
+  ColCtx x = { d_in, col, s };
+  bt_parallel_for ((gsize) s->c, 1, col2im_channels, &x);
+}
+
 /* Sum of v[0..n) with eight independent partial sums (vectorizes, and is more accurate). */
 static inline float
 sum_floats (const float *restrict v, int n)
@@ -232,24 +259,23 @@ sum_floats (const float *restrict v, int n)
   return s;
 }
 
-void
-bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *b,
-                      const BtConvShape *s, float *workspace, int act)
-{
-  g_assert (out && in && w && s && workspace && s->groups == 1);
-  const int K = s->c * s->kh * s->kw;
-  const int P = s->oh * s->ow;
-  const int N = s->n * P;
-  float *col = workspace;
-  float *out_t = workspace + (gsize) K * N;
+typedef struct { float *out; const float *out_t; const float *b; const BtConvShape *s; int act; } EpiCtx;
 
-  im2col (col, in, s);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
-               1.0f, w, K, col, N, 0.0f, out_t, N);
-  /* [oc, n, P] → [n, oc, P], adding the bias and applying the activation on the way. */
+/* [oc, n, P] → [n, oc, P], adding the bias and applying the activation on the way. */
+static void
+conv_epilogue (gpointer ctx, gsize o0, gsize o1)
+{
+  EpiCtx *x = ctx;
+  const BtConvShape *s = x->s;
+  const float *b = x->b;
+  const int act = x->act;
+  const int P = s->oh * s->ow;
+  const gsize N = (gsize) s->n * P;
   for (int img = 0; img < s->n; img++)
-    for (int o = 0; o < s->oc; o++)
+    for (int o = (int) o0; o < (int) o1; o++)
       {
+        float *out = x->out;
+        const float *out_t = x->out_t;
         float *restrict dst = out + ((gsize) img * s->oc + o) * P;
         const float *restrict src = out_t + (gsize) o * N + (gsize) img * P;
         const float bias = b ? b[o] : 0.0f;
@@ -273,26 +299,45 @@ bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *
 }
 
 void
+bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *b,
+                      const BtConvShape *s, float *workspace, int act)
+{
+  g_assert (out && in && w && s && workspace && s->groups == 1);
+  const int K = s->c * s->kh * s->kw;
+  const int P = s->oh * s->ow;
+  const int N = s->n * P;
+  float *col = workspace;
+  float *out_t = workspace + (gsize) K * N;
+
+  im2col (col, in, s);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
+               1.0f, w, K, col, N, 0.0f, out_t, N);
+  EpiCtx x = { out, out_t, b, s, act };
+  bt_parallel_for ((gsize) s->oc, 1, conv_epilogue, &x);
+}
+
+void
 bt_conv2d_forward (float *out, const float *in, const float *w, const float *b,
                    const BtConvShape *s, float *workspace)
 {
   bt_conv2d_forward_ex (out, in, w, b, s, workspace, 0);
 }
 
-void
-bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
-                       const float *in, const float *w, const BtConvShape *s, float *workspace,
-                       const float *act_out, int act, gboolean col_ready)
-{
-  g_assert (d_out && in && w && s && workspace && s->groups == 1);
-  const int K = s->c * s->kh * s->kw;
-  const int P = s->oh * s->ow;
-  const int N = s->n * P;
-  float *col = workspace;
-  float *dout_t = workspace + (gsize) K * N;
+typedef struct { float *dout_t; const float *d_out; float *d_b; const float *act_out; int act;
+                 const BtConvShape *s; } TrCtx;
 
-  /* [n, oc, P] → [oc, n, P], masked by the fused activation's derivative */
-  for (int o = 0; o < s->oc; o++)
+/* [n, oc, P] → [oc, n, P], masked by the fused activation's derivative; bias gradient sums */
+static void
+conv_grad_transpose (gpointer ctx, gsize o0, gsize o1)
+{
+  TrCtx *x = ctx;
+  const BtConvShape *s = x->s;
+  const int P = s->oh * s->ow;
+  const gsize N = (gsize) s->n * P;
+  float *dout_t = x->dout_t, *d_b = x->d_b;
+  const float *d_out = x->d_out, *act_out = x->act_out;
+  const int act = x->act;
+  for (int o = (int) o0; o < (int) o1; o++)
     {
       float bsum = 0.0f;
       for (int img = 0; img < s->n; img++)
@@ -313,7 +358,7 @@ bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
                 for (int p = 0; p < P; p++)
                   {
                     float g = src[p], v = y[p];
-                    dst[p] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+                    dst[p] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
                   }
             }
           else
@@ -324,6 +369,22 @@ bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
       if (d_b != NULL)
         d_b[o] += bsum;
     }
+}
+
+void
+bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
+                       const float *in, const float *w, const BtConvShape *s, float *workspace,
+                       const float *act_out, int act, gboolean col_ready)
+{
+  g_assert (d_out && in && w && s && workspace && s->groups == 1);
+  const int K = s->c * s->kh * s->kw;
+  const int P = s->oh * s->ow;
+  const int N = s->n * P;
+  float *col = workspace;
+  float *dout_t = workspace + (gsize) K * N;
+
+  TrCtx x = { dout_t, d_out, d_b, act_out, act, s };
+  bt_parallel_for ((gsize) s->oc, 1, conv_grad_transpose, &x);
   if (d_w != NULL)
     {
       if (!col_ready)
@@ -450,13 +511,18 @@ bt_dwconv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 
 /* ---- Pooling ---- */
 
-void
-bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvShape *s)
+typedef struct { float *out; gint32 *argmax; const float *in; const BtConvShape *s; } PoolCtx;
+
+static void
+maxpool_planes (gpointer ctx, gsize p0, gsize p1)
 {
-  g_assert (out && argmax && in && s);
+  PoolCtx *x = ctx;
+  const BtConvShape *s = x->s;
+  float *out = x->out;
+  gint32 *argmax = x->argmax;
+  const float *in = x->in;
   const int HW = s->h * s->w, P = s->oh * s->ow;
-  const gsize planes = (gsize) s->n * s->c;
-  for (gsize pl = 0; pl < planes; pl++)
+  for (gsize pl = p0; pl < p1; pl++)
     {
       const float *plane = in + pl * HW;
       float *dst = out + pl * P;
@@ -514,13 +580,24 @@ bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvS
 }
 
 void
-bt_maxpool2d_backward (float *d_in, const float *d_out, const gint32 *argmax, const BtConvShape *s)
+bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvShape *s)
 {
-  g_assert (d_in && d_out && argmax && s);
+  g_assert (out && argmax && in && s);
+  PoolCtx x = { out, argmax, (float *) in, s };
+  bt_parallel_for ((gsize) s->n * s->c, 4, maxpool_planes, &x);
+}
+
+static void
+maxpool_back_planes (gpointer ctx, gsize p0, gsize p1)
+{
+  PoolCtx *x = ctx;
+  const BtConvShape *s = x->s;
+  float *d_in = x->out;
+  const float *d_out = x->in;
+  const gint32 *argmax = x->argmax;
   const int HW = s->h * s->w, P = s->oh * s->ow;
-  const gsize planes = (gsize) s->n * s->c;
-  memset (d_in, 0, sizeof (float) * planes * HW);
-  for (gsize pl = 0; pl < planes; pl++)
+  memset (d_in + p0 * HW, 0, sizeof (float) * (p1 - p0) * HW);
+  for (gsize pl = p0; pl < p1; pl++)
     {
       float *dplane = d_in + pl * HW;
       const float *g = d_out + pl * P;
@@ -529,6 +606,14 @@ bt_maxpool2d_backward (float *d_in, const float *d_out, const gint32 *argmax, co
         if (am[p] >= 0)
           dplane[am[p]] += g[p];
     }
+}
+
+void
+bt_maxpool2d_backward (float *d_in, const float *d_out, const gint32 *argmax, const BtConvShape *s)
+{
+  g_assert (d_in && d_out && argmax && s);
+  PoolCtx x = { d_in, (gint32 *) argmax, d_out, s };
+  bt_parallel_for ((gsize) s->n * s->c, 4, maxpool_back_planes, &x);
 }
 
 void
@@ -622,21 +707,46 @@ bt_gap_backward (float *d_in, const float *d_out, int n, int c, int h, int w)
 
 /* ---- Elementwise ---- */
 
+typedef struct { float *out; const float *a, *b; } EwCtx;
+
+static void
+relu_range (gpointer ctx, gsize i0, gsize i1)
+{
+  EwCtx *x = ctx;
+  float *restrict out = x->out;
+  const float *restrict in = x->a;
+  for (gsize i = i0; i < i1; i++)
+    {
+      float v = in[i];
+      out[i] = v < 0.0f ? 0.0f : v;   /* NaN passes through, to be reported */
+    }
+}
+
 void
 bt_relu_forward (float *out, const float *in, gsize len)
 {
-  for (gsize i = 0; i < len; i++)
-    out[i] = in[i] < 0.0f ? 0.0f : in[i];   /* NaN passes through, to be reported */
+  EwCtx x = { out, in, NULL };
+  bt_parallel_for (len, 1 << 15, relu_range, &x);
+}
+
+static void
+relu_back_range (gpointer ctx, gsize i0, gsize i1)
+{
+  EwCtx *x = ctx;
+  float *d_in = x->out;
+  const float *d_out = x->a, *out = x->b;
+  for (gsize i = i0; i < i1; i++)
+    {
+      float g = d_out[i], v = out[i];
+      d_in[i] = v > 0.0f ? g : 0.0f;
+    }
 }
 
 void
 bt_relu_backward (float *d_in, const float *d_out, const float *out, gsize len)
 {
-  for (gsize i = 0; i < len; i++)
-    {
-      float g = d_out[i], v = out[i];
-      d_in[i] = v > 0.0f ? g : 0.0f;
-    }
+  EwCtx x = { d_in, d_out, out };
+  bt_parallel_for (len, 1 << 15, relu_back_range, &x);
 }
 
 void
@@ -655,7 +765,7 @@ bt_relu6_backward (float *d_in, const float *d_out, const float *in, gsize len)
   for (gsize i = 0; i < len; i++)
     {
       float g = d_out[i], v = in[i];
-      d_in[i] = (v > 0.0f) & (v < 6.0f) ? g : 0.0f;
+      d_in[i] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
     }
 }
 

@@ -111,6 +111,7 @@ bt_engine_set_threads (int n)
   n = CLAMP (n, 1, 256);
   g_atomic_int_set (&engine_threads, n);
   openblas_set_num_threads (n);
+  bt_parallel_set_threads (n);
 }
 
 int

@@ -564,6 +564,13 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
         return NULL;
       int bh, bw, bc, dim = 0;
       bt_tflite_input_shape (bb, &bh, &bw, &bc);
+      if (prep->width != bw || prep->height != bh || prep->channels != bc)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The preprocessing recipe (%d×%d×%d) does not match the backbone's input (%d×%d×%d)",
+                       prep->width, prep->height, prep->channels, bw, bh, bc);
+          return NULL;
+        }
       bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, bc, bh, bw }, 4);
       input = export_backbone (g, bb, &dim, error);
       if (input == NULL)
@@ -578,6 +585,13 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
     }
   else
     {
+      if (prep->width != w || prep->height != h || prep->channels != c)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The preprocessing recipe (%d×%d×%d) does not match the network's input (%d×%d×%d)",
+                       prep->width, prep->height, prep->channels, w, h, c);
+          return NULL;
+        }
       bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, c, h, w }, 4);
       input = g_strdup ("image");
     }

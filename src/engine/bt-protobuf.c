@@ -65,6 +65,7 @@ bt_pb_put_bytes (GByteArray *buf, guint32 field, const void *data, gsize len)
 {
   g_return_if_fail (buf != NULL);
   g_return_if_fail (data != NULL || len == 0);
+  g_return_if_fail (len <= G_MAXUINT);   /* GByteArray's limit; ONNX files stop at 2 GiB anyway */
   put_tag (buf, field, WIRE_LEN);
   bt_pb_put_varint_raw (buf, len);
   if (len > 0)

@@ -368,7 +368,22 @@ test_window_project (void)
   window_destroy (window);
   g_clear_object (&project);
 
-  /* Opening the folder, as File ▸ Open and the command line do, runs on a worker. */
+  /* `bottega FOLDER` is GApplication::open; the folder opens on a worker. */
+  {
+    g_autoptr(GFile) folder = g_file_new_for_path (dir);
+    GFile *files[] = { folder };
+
+    g_assert_null (gtk_application_get_active_window (GTK_APPLICATION (app)));
+    g_application_open (G_APPLICATION (app), files, 1, "");
+    window = BT_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+    g_assert_nonnull (window);
+    g_assert_null (bt_window_get_project (window));
+    wait_for (has_project, window);
+    g_assert_cmpstr (bt_project_get_dir (bt_window_get_project (window)), ==, dir);
+    window_destroy (window);
+  }
+
+  /* File ▸ Open takes the same path. */
   window = window_new ();
   {
     g_autoptr(GFile) folder = g_file_new_for_path (dir);

@@ -694,6 +694,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   bt_rng_seed (&rng, g_test_rand_int ());
+  /* three threads: the kernels' own loops split into uneven ranges */
+  bt_engine_set_threads (3);
   g_test_add_func ("/layers/rng", test_rng);
   g_test_add_func ("/layers/dense", test_dense);
   g_test_add_func ("/layers/conv2d", test_conv2d);

@@ -207,6 +207,11 @@ test_bad_input (void)
   g_assert_no_error (error);
   BtPreprocess prep;
   bt_preprocess_init_default (&prep, 8, 8, 1);
+  BtPreprocess wrong = prep;
+  wrong.width = 9;
+  g_assert_null (bt_onnx_export_net (net, class_names, &wrong, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
   const char *too_few[] = { "a", "b", NULL };
   g_assert_null (bt_onnx_export_net (net, too_few, &prep, NULL, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
