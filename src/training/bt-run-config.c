@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "training/bt-training-private.h"
-#include "training/bt-transfer.h"
 
 #define GROUP "training"
 
@@ -204,15 +203,7 @@ bt_settings_validate (const BtProjectSettings *s, GError **error)
   BtScheduleKind sched;
 
   if (s->preset == NULL || !bt_preset_from_id (s->preset, &preset))
-    return invalid (error, _("Unknown preset; use mlp, small-cnn, deeper-cnn or mini-resnet"));
-  if (preset == BT_PRESET_TRANSFER)
-    {
-      /* The head trains on the imported backbone's embeddings: that file must be there. */
-      g_autoptr(GError) bb_error = NULL;
-      g_autofree char *bb = bt_backbone_find (BT_BACKBONE_DEFAULT, &bb_error);
-      if (bb == NULL)
-        return invalid (error, bb_error->message);
-    }
+    return invalid (error, _("Unknown preset; use mlp, small-cnn, deeper-cnn, mini-resnet or transfer"));
   if (s->width < 4 || s->height < 4 || s->width > 1024 || s->height > 1024)
     return invalid (error, _("The input size must be between 4 and 1024 pixels"));
   if (s->channels != 1 && s->channels != 3)

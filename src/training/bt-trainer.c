@@ -55,8 +55,8 @@ typedef struct {
   gboolean resume;
   gboolean project_changed;       /* resuming on other images than the run started with */
   int kill_after_epoch;
+  BtBackbone *backbone;           /* transfer preset only (worker) */
   BtEvaluation *test_eval;        /* result */
-  BtBackbone *backbone;           /* transfer preset: the imported network under the head */
 } Job;
 
 struct _BtTrainer
@@ -482,8 +482,13 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
   BtPreprocess prep;
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
-  bt_preprocess_init_default (&prep, job->settings.width, job->settings.height, job->settings.channels);
-  prep.resize = bt_resize_mode_from_ds (job->settings.resize);
+  if (job->backbone != NULL)
+    bt_backbone_get_preprocess (job->backbone, job->settings.resize, &prep);
+  else
+    {
+      bt_preprocess_init_default (&prep, job->settings.width, job->settings.height, job->settings.channels);
+      prep.resize = bt_resize_mode_from_ds (job->settings.resize);
+    }
 
   g_hash_table_insert (meta, g_strdup ("created"), g_date_time_format_iso8601 (now));
   g_hash_table_insert (meta, g_strdup ("project"), g_strdup (job->project_dir));
@@ -505,17 +510,52 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
     }
   g_hash_table_insert (meta, g_strdup ("bottega_version"), g_strdup (PACKAGE_VERSION));
 
-  if (job->backbone != NULL)
-    bt_backbone_get_preprocess (job->backbone, job->settings.resize, &prep);
   return bt_model_save (path, net, (const char * const *) job->class_names, &prep,
-                        job->backbone ? bt_backbone_get_name (job->backbone) : NULL,
-                        job->backbone ? bt_backbone_get_sha256 (job->backbone) : NULL, meta, error);
+                        job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
+                        job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
+                        meta, error);
+}
+
+/* Batches from the pixel cache, or from backbone embeddings for the transfer preset. */
+typedef struct {
+  BtBatcher *pixels;
+  BtEmbBatcher *emb;
+} Source;
+
+static void
+source_start (Source *src, int epoch)
+{
+  if (src->emb != NULL)
+    bt_emb_batcher_start_epoch (src->emb, epoch);
+  else
+    bt_batcher_start_epoch (src->pixels, epoch);
+}
+
+static int
+source_next (Source *src, float *x, int *labels, guint *item_indices)
+{
+  if (src->emb != NULL)
+    return bt_emb_batcher_next (src->emb, x, labels, item_indices);
+  return bt_batcher_next (src->pixels, x, labels, item_indices);
+}
+
+static guint
+source_n_batches (Source *src)
+{
+  return src->emb != NULL ? bt_emb_batcher_n_batches (src->emb) : bt_batcher_n_batches (src->pixels);
+}
+
+static void
+source_clear (Source *src)
+{
+  g_clear_pointer (&src->emb, bt_emb_batcher_free);
+  g_clear_pointer (&src->pixels, bt_batcher_free);
 }
 
 /* Runs a split through the net (no training) and accumulates loss and accuracy. When ev is
  * given, every image is added to it. Returns FALSE when stopped or on error. */
 static gboolean
-run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatches *batcher, float *x, int *labels,
+run_eval (BtTrainer *self, Job *job, BtNet *net, Source *batcher, float *x, int *labels,
           guint *item_indices, double *loss_out, double *acc_out, BtEvaluation *ev,
           gint64 *paused_us, GError **error)
 {
@@ -523,7 +563,7 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatches *batcher, float *x, i
   guint correct = 0, seen = 0;
   int n;
 
-  bt_batches_start_epoch (batcher, 0);
+  source_start (batcher, 0);
   while (TRUE)
     {
       const float *probs;
@@ -534,7 +574,7 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatches *batcher, float *x, i
           g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
           return FALSE;
         }
-      n = bt_batches_next (batcher, x, labels, item_indices);
+      n = source_next (batcher, x, labels, item_indices);
       if (n <= 0)
         break;
       probs = bt_net_forward (net, x, n, FALSE, error);
@@ -562,7 +602,7 @@ count_valid (BtCache *cache, BtEmbeddings *emb, const BtSplitView *view)
   guint n = 0;
 
   for (guint i = 0; i < view->n; i++)
-    if (emb ? bt_embeddings_is_valid (emb, view->items[i]) : bt_cache_is_valid (cache, view->items[i]))
+    if (emb != NULL ? bt_embeddings_is_valid (emb, view->items[i]) : bt_cache_is_valid (cache, view->items[i]))
       n++;
   return n;
 }
@@ -641,6 +681,7 @@ train (BtTrainer *self, Job *job, GError **error)
 {
   BtProjectSettings *s = &job->settings;
   g_autoptr(BtCache) cache = NULL;
+  g_autoptr(BtEmbeddings) emb = NULL;
   g_autoptr(BtNet) net = NULL;
   g_autoptr(BtOptimizer) opt = NULL;
   g_autoptr(GString) csv = NULL;
@@ -649,10 +690,8 @@ train (BtTrainer *self, Job *job, GError **error)
   g_autofree guint *item_indices = NULL;
   g_autofree float *best_params = NULL;
   g_autofree float *best_buffers = NULL;
-  BtBatches train_bs = { 0 }, val_bs = { 0 }, test_bs = { 0 };
-  BtBatches *train_b = &train_bs, *val_b = NULL, *test_b = NULL;
-  g_autoptr(BtEmbeddings) emb = NULL;
-  gboolean transfer = g_strcmp0 (s->preset, bt_preset_to_id (BT_PRESET_TRANSFER)) == 0;
+  Source train_src = { 0 }, val_src = { 0 }, test_src = { 0 };
+  Source *train_b = &train_src, *val_b = NULL, *test_b = NULL;
   BtOptimizerConfig opt_cfg;
   BtOptimizerKind opt_kind;
   BtSchedule sched = { 0 };
@@ -673,25 +712,30 @@ train (BtTrainer *self, Job *job, GError **error)
   c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
   st.best_score = NAN;
 
-  /* -- Prepare: decode every image once into the cache -- */
-  post_state (self, BT_TRAINER_PREPARING);
-  post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
-  if (transfer)
+  /* -- Prepare: decode every image once into the cache (or embed it, for transfer) -- */
+  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
     {
-      /* Each photo's embedding once (cached on disk), then only the head trains. */
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
+      goto out;
+    }
+  post_state (self, BT_TRAINER_PREPARING);
+  if (preset == BT_PRESET_TRANSFER)
+    {
       job->backbone = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, error);
-      if (job->backbone != NULL)
-        {
-          post_message (self, _("Computing what the pretrained network sees in each photo…"));
-          emb = bt_embeddings_build (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
-                                     CLAMP ((int) g_get_num_processors (), 1, 8),
-                                     cache_progress, job, job->cancellable, error);
-        }
+      if (job->backbone == NULL)
+        goto out;
+      post_message (self, _("Computing image embeddings with %s…"), bt_backbone_get_name (job->backbone));
+      emb = bt_embeddings_build (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
+                                 CLAMP ((int) g_get_num_processors (), 1, 8),
+                                 cache_progress, job, job->cancellable, error);
     }
   else
-    cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
-                            CLAMP ((int) g_get_num_processors (), 1, 8),
-                            cache_progress, job, job->cancellable, error);
+    {
+      post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
+      cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
+                              CLAMP ((int) g_get_num_processors (), 1, 8),
+                              cache_progress, job, job->cancellable, error);
+    }
   if (cache == NULL && emb == NULL)
     {
       if (g_cancellable_is_cancelled (job->cancellable))
@@ -729,12 +773,7 @@ train (BtTrainer *self, Job *job, GError **error)
   have_val = n_val > 0;
 
   /* -- Network, optimizer, schedule -- */
-  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
-      goto out;
-    }
-  if (transfer)
+  if (emb != NULL)
     net = bt_net_new_transfer (bt_embeddings_get_dim (emb), 0, job->n_classes, (float) s->dropout, s->seed, error);
   else
     net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
@@ -755,29 +794,31 @@ train (BtTrainer *self, Job *job, GError **error)
   augment.crop = s->augment_crop;
   augment.rotate = s->augment_rotate;
   augment.color = s->augment_color;
-  if (transfer)
+  if (emb != NULL)
     {
-      gboolean aug = s->augment_flip || s->augment_crop;
-      train_bs.embeddings = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, aug, s->seed);
+      train_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE,
+                                          s->augment_flip || s->augment_crop, s->seed);
       if (have_val)
-        val_bs.embeddings = bt_emb_batcher_new (emb, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, FALSE, s->seed);
+        val_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, FALSE, s->seed);
       if (n_test > 0)
-        test_bs.embeddings = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, FALSE, s->seed);
+        test_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, FALSE, s->seed);
     }
   else
     {
-      train_bs.images = bt_batcher_new (cache, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, &augment,
-                                        prep.scale, prep.mean, prep.std, s->seed);
-      if (have_val)
-        val_bs.images = bt_batcher_new (cache, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, NULL,
-                                        prep.scale, prep.mean, prep.std, s->seed);
-      if (n_test > 0)
-        test_bs.images = bt_batcher_new (cache, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, NULL,
+      train_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, &augment,
                                          prep.scale, prep.mean, prep.std, s->seed);
+      if (have_val)
+        val_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, NULL,
+                                         prep.scale, prep.mean, prep.std, s->seed);
+      if (n_test > 0)
+        test_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, NULL,
+                                          prep.scale, prep.mean, prep.std, s->seed);
     }
-  val_b = bt_batches_is_set (&val_bs) ? &val_bs : NULL;
-  test_b = bt_batches_is_set (&test_bs) ? &test_bs : NULL;
-  steps_per_epoch = (int) bt_batches_n_batches (train_b);
+  if (have_val)
+    val_b = &val_src;
+  if (n_test > 0)
+    test_b = &test_src;
+  steps_per_epoch = (int) source_n_batches (train_b);
 
   use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
   if (use_plateau || !bt_schedule_kind_from_id (s->schedule, &sched.kind))
@@ -794,7 +835,7 @@ train (BtTrainer *self, Job *job, GError **error)
                    s->early_stopping_patience > 0 ? MAX (1, s->early_stopping_patience / 2) : PLATEAU_DEFAULT_PATIENCE,
                    s->early_stopping_min_delta, monitor_acc);
 
-  image_floats = transfer ? (gsize) bt_embeddings_get_dim (emb) : (gsize) s->channels * s->height * s->width;
+  image_floats = emb != NULL ? (gsize) bt_embeddings_get_dim (emb) : (gsize) s->channels * s->height * s->width;
   x = g_new (float, image_floats * s->batch_size);
   labels = g_new (int, s->batch_size);
   item_indices = g_new (guint, s->batch_size);
@@ -860,7 +901,7 @@ train (BtTrainer *self, Job *job, GError **error)
       Event *ev;
       int step = 0, n;
 
-      bt_batches_start_epoch (train_b, epoch);
+      source_start (train_b, epoch);
       while (TRUE)
         {
           BtStepInfo si = { 0 };
@@ -874,7 +915,7 @@ train (BtTrainer *self, Job *job, GError **error)
               g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
               goto out;
             }
-          n = bt_batches_next (train_b, x, labels, item_indices);
+          n = source_next (train_b, x, labels, item_indices);
           if (n <= 0)
             break;
           step++;
@@ -1135,12 +1176,17 @@ train (BtTrainer *self, Job *job, GError **error)
       bt_evaluation_finish (ev);
       job->test_eval = ev;
     }
+  {
+    /* a finished run is no longer offered for resume */
+    g_autofree char *done = g_build_filename (job->run_dir, "finished", NULL);
+    bt_write_file_atomic (done, "", 0, NULL);
+  }
   ok = TRUE;
 
 out:
-  bt_batches_clear (&train_bs);
-  bt_batches_clear (&val_bs);
-  bt_batches_clear (&test_bs);
+  source_clear (&train_src);
+  source_clear (&val_src);
+  source_clear (&test_src);
   g_array_unref (c.train_losses);
   g_array_unref (c.val_losses);
   if (st.extra != NULL)
@@ -1535,7 +1581,10 @@ bt_trainer_find_resumable_run (BtProject *project)
       g_autofree char *path = g_build_filename (runs, name, NULL);
       g_autofree char *config = g_build_filename (path, "config.ini", NULL);
 
+      g_autofree char *done = g_build_filename (path, "finished", NULL);
+
       if (find_last_checkpoint (path) > 0 && g_file_test (config, G_FILE_TEST_IS_REGULAR) &&
+          !g_file_test (done, G_FILE_TEST_EXISTS) &&
           (best == NULL || strcmp (name, best) > 0))
         {
           g_free (best);
