@@ -76,8 +76,9 @@ void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float sc
 /* ---- Items and classes: small final GObjects for list models ---- */
 #define BT_TYPE_ITEM (bt_item_get_type ())
 G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
-/* Properties: path (absolute, filename encoding), display-name, class-name, split,
- * excluded, missing, duplicate, hash (hex of content hash), width, height */
+/* Read-only properties (notify on change): path (absolute, filename encoding), display-name,
+ * class-name, split, excluded, missing, duplicate, hash (guint64 content hash), width and
+ * height (0: not recorded; the project does not store image sizes). */
 const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
 const char *bt_item_get_display_name (BtItem *item); /* UTF-8 base name */
 const char *bt_item_get_class_name (BtItem *item);
@@ -156,6 +157,15 @@ void         bt_split_view_free       (BtSplitView *v);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtSplitView, bt_split_view_free)
 /* The stable split of one content hash, given percentages: same hash → same split forever. */
 BtSplit      bt_split_for_hash        (guint64 hash, int pct_train, int pct_val, int pct_test);
+
+/* Stratified k-fold (cross-validation): folds_out[i] in [0, k) for item i of the given content
+ * hashes and class labels. Within a class, items are ordered by a mix of their hash and dealt
+ * round-robin, so every fold has each class's count ±1 and the same hashes give the same folds.
+ * Pass only train+val items: the test split stays out of cross-validation. */
+#define BT_FOLDS_MIN 3
+#define BT_FOLDS_MAX 10
+gboolean     bt_folds_assign          (const guint64 *hashes, const int *labels, guint n, int k,
+                                       int *folds_out, GError **error);
 
 /* ---- Scanning (worker thread; streams results, cancellable) ---- */
 typedef enum {
