@@ -1095,6 +1095,11 @@ train (BtTrainer *self, Job *job, GError **error)
       bt_evaluation_finish (ev);
       job->test_eval = ev;
     }
+  {
+    /* a finished run is no longer offered for resume */
+    g_autofree char *done = g_build_filename (job->run_dir, "finished", NULL);
+    bt_write_file_atomic (done, "", 0, NULL);
+  }
   ok = TRUE;
 
 out:
@@ -1495,7 +1500,10 @@ bt_trainer_find_resumable_run (BtProject *project)
       g_autofree char *path = g_build_filename (runs, name, NULL);
       g_autofree char *config = g_build_filename (path, "config.ini", NULL);
 
+      g_autofree char *done = g_build_filename (path, "finished", NULL);
+
       if (find_last_checkpoint (path) > 0 && g_file_test (config, G_FILE_TEST_IS_REGULAR) &&
+          !g_file_test (done, G_FILE_TEST_EXISTS) &&
           (best == NULL || strcmp (name, best) > 0))
         {
           g_free (best);
