@@ -4,6 +4,7 @@
 #include "engine/bt-engine.h"
 
 #include <gio/gio.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -145,6 +146,7 @@ main (int argc, char **argv)
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &dir, "Fashion-MNIST folder", "DIR" },
     { NULL }
   };
+  setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows up when piped into tee */
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— Bottega training benchmark");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr (GError) error = NULL;

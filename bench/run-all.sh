@@ -17,7 +17,7 @@ for preset in mlp small-cnn; do
   "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" | tee -a "$OUT"
   if [ $have_torch -eq 1 ]; then
     echo "== $preset: PyTorch"
-    /usr/bin/python3 bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" | tee -a "$OUT"
+    /usr/bin/python3 -u bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" | tee -a "$OUT"
   fi
 done
 
