@@ -42,7 +42,7 @@ for preset in ("mlp", "small-cnn"):
         print(f"{preset:10s} PyTorch: train {t['train_ips']} img/s, inference {t['infer_ips']} img/s, "
               f"acc {t['acc1']}/{t['acc3']}/{t['acc5']} (1/3/5 ep), peak RSS {t['rss_mib']} MiB")
         r = float(b['train_ips']) / float(t['train_ips'])
-        rc = float(b['cpu_ips']) / float(t['cpu_ips'])
+        rc = float(b.get('cpu_ips', 'nan')) / float(t.get('cpu_ips', 'nan'))
         ri = float(b['infer_ips']) / float(t['infer_ips'])
         print(f"{preset:10s} ratio Bottega/PyTorch: training {r:.2f}x (per CPU-second {rc:.2f}x), "
               f"inference {ri:.2f}x")

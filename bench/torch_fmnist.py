@@ -96,6 +96,7 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     a = lambda e: acc[e - 1] if len(acc) >= e else 0.0
     print(f"RESULT impl=pytorch preset={args.preset} train_ips={statistics.median(tail):.0f} "
+          f"cpu_ips={statistics.median(ctail):.0f} "
           f"infer_ips={infer:.0f} acc1={a(1):.4f} acc3={a(3):.4f} acc5={a(5):.4f} rss_mib={rss:.1f}")
 
 
