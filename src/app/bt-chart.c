@@ -370,6 +370,99 @@ path_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *s, gbo
     }
 }
 
+/* Thousands of per-step values on a few hundred pixels: per pixel column, the raw values
+ * become one vertical span of a filled band and the smoothed curve one point. The cost is
+ * bounded by the plot's width, whatever the number of steps (a zig-zag polyline of every
+ * step costs the rasteriser dearly once it overlaps itself). */
+static void
+draw_dense_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *s,
+                   const GdkRGBA *color, double band_alpha, double line_alpha)
+{
+  guint n = bt_chart_series_get_n_points (s);
+  int w = MAX (1, (int) ceil (plot->w) + 1);
+  g_autofree double *lo = g_new (double, w);
+  g_autofree double *hi = g_new (double, w);
+  g_autofree double *sm = g_new (double, w);
+  gboolean smooth = bt_chart_series_get_smoothing (s) > 0;
+  int start = -1;
+
+  for (int c = 0; c < w; c++)
+    {
+      lo[c] = INFINITY;
+      hi[c] = -INFINITY;
+      sm[c] = NAN;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      double x, y, px, py;
+      int c;
+
+      bt_chart_series_get_point (s, i, &x, &y);
+      if (!isfinite (y))
+        continue;
+      to_point (self, plot, x, y, &px, &py);
+      c = (int) floor (px - plot->x);
+      if (c < 0 || c >= w)
+        continue;
+      lo[c] = MIN (lo[c], py);
+      hi[c] = MAX (hi[c], py);
+      if (smooth)
+        {
+          double v = bt_chart_series_get_smoothed (s, i);
+          if (isfinite (v))
+            to_point (self, plot, x, v, &px, &sm[c]);
+        }
+    }
+
+  /* the band: runs of columns with values, upper edge forward and lower edge back */
+  for (int c = 0; c <= w; c++)
+    {
+      gboolean has = c < w && isfinite (lo[c]);
+      if (has && start < 0)
+        start = c;
+      if (!has && start >= 0)
+        {
+          cairo_move_to (cr, plot->x + start, lo[start] - 0.5);
+          for (int k = start; k < c; k++)
+            cairo_line_to (cr, plot->x + k + 0.5, lo[k] - 0.5);
+          cairo_line_to (cr, plot->x + c, lo[c - 1] - 0.5);
+          cairo_line_to (cr, plot->x + c, hi[c - 1] + 0.5);
+          for (int k = c - 1; k >= start; k--)
+            cairo_line_to (cr, plot->x + k + 0.5, hi[k] + 0.5);
+          cairo_line_to (cr, plot->x + start, hi[start] + 0.5);
+          cairo_close_path (cr);
+          start = -1;
+        }
+    }
+  bt_chart_style_set_color (cr, color, band_alpha);
+  cairo_fill (cr);
+
+  if (!smooth)
+    return;
+  {
+    gboolean pen = FALSE;
+    for (int c = 0; c < w; c++)
+      {
+        if (!isfinite (sm[c]))
+          {
+            /* a column without a step (few steps, wide plot) does not break the curve;
+             * only a NaN does, and NaN columns have no band either */
+            if (isfinite (lo[c]))
+              pen = FALSE;
+            continue;
+          }
+        if (pen)
+          cairo_line_to (cr, plot->x + c + 0.5, sm[c]);
+        else
+          cairo_move_to (cr, plot->x + c + 0.5, sm[c]);
+        pen = TRUE;
+      }
+    cairo_set_line_width (cr, 1.5);
+    bt_chart_style_set_color (cr, color, line_alpha);
+    cairo_stroke (cr);
+  }
+}
+
 static void
 draw_dots (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *s, double radius)
 {
@@ -630,7 +723,9 @@ bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean wit
 
         series_color (self, &st, s, &c);
         stroke_style (cr, s, scale);
-        if (bt_chart_series_get_smoothing (s) > 0)
+        if (role == BT_CHART_ROLE_STEP && bt_chart_series_get_n_points (s) > 1)
+          draw_dense_series (self, cr, &plot, s, &c, bt_chart_series_get_smoothing (s) > 0 ? 0.22 : 0.5, 0.75);
+        else if (bt_chart_series_get_smoothing (s) > 0)
           {
             /* raw values faint, the smoothed curve over them */
             path_series (self, cr, &plot, s, FALSE);
@@ -649,8 +744,9 @@ bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean wit
             cairo_stroke (cr);
           }
         cairo_set_dash (cr, NULL, 0, 0);
-        if ((role == BT_CHART_ROLE_TRAIN || role == BT_CHART_ROLE_VALIDATION) &&
-            bt_chart_series_get_n_points (s) <= plot.w / 8)
+        if (((role == BT_CHART_ROLE_TRAIN || role == BT_CHART_ROLE_VALIDATION) &&
+             bt_chart_series_get_n_points (s) <= plot.w / 8) ||
+            bt_chart_series_get_n_points (s) == 1)   /* a lone point draws no line */
           {
             bt_chart_style_set_color (cr, &c, 1);
             draw_dots (self, cr, &plot, s, 3.0);

@@ -72,16 +72,21 @@ compute_geometry (BtConfusionMatrix *self, int width, int height, Geometry *g)
       name_h = h;
   }
 
-  /* left: axis title (rotated) + names; top: axis title + names */
+  /* left: axis title (rotated) + names; top: axis title + names, turned 45° when the
+   * names are wider than the cells end up */
   g->left_w = title_h + 4 + max_name_w + 6;
   avail_w = width - 2 * PAD - g->left_w;
-  g->cell = self->n ? floor (avail_w / self->n) : 0;
-  g->rotate = self->n > 0 && max_name_w + 4 > g->cell;
-  g->top_h = title_h + 4 + (g->rotate ? (max_name_w + name_h) * M_SQRT1_2 : name_h) + 6;
-  avail_h = height - 2 * PAD - g->top_h;
-  if (self->n)
-    g->cell = floor (MIN (g->cell, avail_h / self->n));
-  g->cell = MAX (g->cell, 1);
+  g->rotate = FALSE;
+  for (int pass = 0; pass < 2; pass++)
+    {
+      g->top_h = title_h + 4 + (g->rotate ? (max_name_w + name_h) * M_SQRT1_2 : name_h) + 6;
+      avail_h = height - 2 * PAD - g->top_h;
+      g->cell = self->n ? floor (MIN (avail_w, avail_h) / self->n) : 0;
+      g->cell = MAX (g->cell, 1);
+      if (g->rotate || max_name_w + 4 <= g->cell)
+        break;
+      g->rotate = TRUE;
+    }
   g->x = floor (PAD + g->left_w);
   g->y = floor (PAD + g->top_h);
 }
@@ -329,10 +334,10 @@ bt_confusion_matrix_measure (GtkWidget *widget, GtkOrientation orientation, int 
                              int *minimum, int *natural, int *minimum_baseline, int *natural_baseline)
 {
   BtConfusionMatrix *self = BT_CONFUSION_MATRIX (widget);
-  int side = 120 + 48 * MIN (self->n, 10);
+  int side = 160 + 56 * MIN (self->n, 10);
 
-  *minimum = 200;
-  *natural = MAX (side, 300);
+  *minimum = MIN (side, 360);
+  *natural = MAX (side, 360);
 }
 
 static void

@@ -8,6 +8,7 @@
 #include "bt-data-page-private.h"
 #include "bt-dialogs.h"
 #include "bt-image-preview.h"
+#include "training/bt-export-dataset.h"
 
 static GtkWindow *
 page_window (BtDataPage *self)
@@ -64,6 +65,7 @@ _bt_data_page_update_actions (BtDataPage *self)
   gtk_widget_action_set_enabled (w, "data.confirm-import", self->pending_plan != NULL);
   gtk_widget_action_set_enabled (w, "data.show-skipped", self->skipped_paths->len > 0);
   gtk_widget_action_set_enabled (w, "data.apply-split", has_project);
+  gtk_widget_action_set_enabled (w, "data.export-dataset", has_project && !self->busy);
 }
 
 void
@@ -86,7 +88,7 @@ _bt_data_page_rebuild_move_menu (BtDataPage *self)
                                                g_variant_new_string (bt_class_info_get_name (info)));
       if (i < 9)
         {
-          g_autofree char *accel = g_strdup_printf ("<Alt>%u", i + 1);
+          g_autofree char *accel = g_strdup_printf ("<Control>%u", i + 1);
           g_menu_item_set_attribute (item, "accel", "s", accel);
         }
       g_menu_append_item (self->move_to_menu, item);
@@ -502,6 +504,63 @@ add_folder_action (GtkWidget *widget, const char *action_name, GVariant *paramet
                                   folder_chosen_cb, g_object_ref (self));
 }
 
+/* ---- Export as a folder-per-class tree ---- */
+
+static void
+export_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  guint n_copied = 0, n_skipped = 0;
+
+  if (!bt_export_dataset_finish (res, &n_copied, &n_skipped, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not export the dataset"), error);
+      return;
+    }
+  if (n_skipped > 0)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Exported %u images; %u could not be read",
+                                            "Exported %u images; %u could not be read", n_skipped),
+                               n_copied, n_skipped);
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Exported %u image, one folder per class",
+                                            "Exported %u images, one folder per class", n_copied), n_copied);
+  _bt_data_page_show_toast (self, message, NULL, NULL);
+}
+
+static void
+export_folder_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) folder = bt_dialogs_choose_folder_finish (res, &error);
+  g_autofree char *path = NULL;
+
+  if (folder == NULL || self->project == NULL)
+    {
+      _bt_data_page_show_error (self, _("Nothing was exported"), error);
+      return;
+    }
+  path = g_file_get_path (folder);
+  if (path == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Choose a folder on this computer"), NULL, NULL);
+      return;
+    }
+  _bt_data_page_show_toast (self, _("Exporting the dataset…"), NULL, NULL);
+  bt_export_dataset_async (self->project, path, NULL, export_done_cb, g_object_ref (self));
+}
+
+static void
+export_dataset_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  bt_dialogs_choose_folder_async (page_window (self), _("Export the Dataset into an Empty Folder"),
+                                  _("_Export"), NULL, export_folder_chosen_cb, g_object_ref (self));
+}
+
 /* ---- Import, status ---- */
 
 static void
@@ -580,6 +639,7 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "data.show-skipped", NULL, show_skipped_action);
   gtk_widget_class_install_action (widget_class, "data.apply-split", NULL, apply_split_action);
   gtk_widget_class_install_action (widget_class, "data.focus-search", NULL, focus_search_action);
+  gtk_widget_class_install_action (widget_class, "data.export-dataset", NULL, export_dataset_action);
 
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F2, 0, "data.rename-class", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
@@ -596,6 +656,6 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK, "data.focus-search", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_i, GDK_CONTROL_MASK, "data.add-folder", NULL);
   for (guint i = 0; i < 9; i++)
-    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1 + i, GDK_ALT_MASK, "data.move-to-index",
+    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1 + i, GDK_CONTROL_MASK, "data.move-to-index",
                                          "u", i);
 }

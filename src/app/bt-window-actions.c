@@ -110,7 +110,16 @@ open_project_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
-  bt_window_set_project (self, project);
+  /* A second project gets a window of its own; this one keeps what it shows. */
+  if (self->project != NULL && g_strcmp0 (bt_project_get_dir (self->project), bt_project_get_dir (project)) != 0)
+    {
+      BtWindow *other = bt_window_new (gtk_window_get_application (GTK_WINDOW (self)));
+
+      bt_window_set_project (other, project);
+      gtk_window_present (GTK_WINDOW (other));
+    }
+  else
+    bt_window_set_project (self, project);
   _bt_window_add_recent (self, bt_project_get_dir (project));
 }
 

@@ -4,6 +4,7 @@
 
 #include "bt-window.h"
 #include "bt-data-page.h"
+#include "bt-import.h"
 #include "bt-evaluate-page.h"
 #include "bt-model-page.h"
 #include "bt-test-page.h"
@@ -39,6 +40,7 @@ struct _BtWindow
 
 void _bt_window_class_actions_init (GtkWidgetClass *widget_class);
 void _bt_window_update_actions     (BtWindow       *self);
+void _bt_window_dnd_init           (BtWindow       *self);
 /* Puts dir first in the recent projects (kept in GSettings). */
 void _bt_window_add_recent         (BtWindow       *self,
                                     const char     *dir);

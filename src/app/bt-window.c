@@ -398,6 +398,7 @@ bt_window_init (BtWindow *self)
     g_signal_connect_object (self->settings, "changed::recent-projects",
                              G_CALLBACK (update_recent), self, G_CONNECT_SWAPPED);
   update_recent (self);
+  _bt_window_dnd_init (self);
 
   bt_window_set_project (self, NULL);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PAGE]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/bt-cli-export.h"
+#include "cli/bt-cli-tune.h"
 #include "training/bt-training.h"
 
 int
@@ -24,6 +25,10 @@ main (int argc, char **argv)
     }
   if (argc > 1 && strcmp (argv[1], "export") == 0)
     return bt_cli_export (argc - 1, argv + 1);
+  if (argc > 1 && strcmp (argv[1], "tune") == 0)
+    return bt_cli_tune (argc - 1, argv + 1);
+  if (argc > 1 && strcmp (argv[1], "cv") == 0)
+    return bt_cli_cv (argc - 1, argv + 1);
   fprintf (stderr, _("Usage: %s COMMAND [ARGS…]\n"), g_get_prgname () ? g_get_prgname () : "bottega-cli");
   return 2;
 }

@@ -157,6 +157,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtSplitView, bt_split_view_free)
 /* The stable split of one content hash, given percentages: same hash → same split forever. */
 BtSplit      bt_split_for_hash        (guint64 hash, int pct_train, int pct_val, int pct_test);
 
+/* Stratified k-fold (cross-validation): folds_out[i] in [0, k) for item i of the given content
+ * hashes and class labels. Within a class, items are ordered by a mix of their hash and dealt
+ * round-robin, so every fold has each class's count ±1 and the same hashes give the same folds.
+ * Pass only train+val items: the test split stays out of cross-validation. */
+#define BT_FOLDS_MIN 3
+#define BT_FOLDS_MAX 10
+gboolean     bt_folds_assign          (const guint64 *hashes, const int *labels, guint n, int k,
+                                       int *folds_out, GError **error);
+
 /* ---- Scanning (worker thread; streams results, cancellable) ---- */
 typedef enum {
   BT_SCAN_FOLDER_AS_CLASS,      /* folder name = class */

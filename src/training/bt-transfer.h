@@ -74,6 +74,47 @@ int           bt_emb_batcher_next   (BtEmbBatcher *b, float *x, int *labels, gui
 guint         bt_emb_batcher_n_batches (BtEmbBatcher *b);
 guint         bt_emb_batcher_n_samples (BtEmbBatcher *b);
 
+/* ---- For the trainer: batches of images or, for the transfer preset, of embeddings ---- */
+typedef struct {
+  BtBatcher    *images;
+  BtEmbBatcher *embeddings;
+} BtBatches;
+
+static inline void
+bt_batches_start_epoch (BtBatches *b, int epoch)
+{
+  if (b->embeddings)
+    bt_emb_batcher_start_epoch (b->embeddings, epoch);
+  else
+    bt_batcher_start_epoch (b->images, epoch);
+}
+
+static inline int
+bt_batches_next (BtBatches *b, float *x, int *labels, guint *item_indices)
+{
+  return b->embeddings ? bt_emb_batcher_next (b->embeddings, x, labels, item_indices)
+                       : bt_batcher_next (b->images, x, labels, item_indices);
+}
+
+static inline guint
+bt_batches_n_batches (BtBatches *b)
+{
+  return b->embeddings ? bt_emb_batcher_n_batches (b->embeddings) : bt_batcher_n_batches (b->images);
+}
+
+static inline gboolean
+bt_batches_is_set (const BtBatches *b)
+{
+  return b->images != NULL || b->embeddings != NULL;
+}
+
+static inline void
+bt_batches_clear (BtBatches *b)
+{
+  g_clear_pointer (&b->embeddings, bt_emb_batcher_free);
+  g_clear_pointer (&b->images, bt_batcher_free);
+}
+
 /* ---- Prediction with a transfer model (model->backbone_name set) ---- */
 /* Runs the referenced backbone (found on the search path, checked against the sha256 in the
  * model) and the head. Returns n_classes probabilities (g_free). */

@@ -18,9 +18,13 @@ bt_test_screenshot (GtkWidget *window, const char *name)
 
   if (dir == NULL || !gtk_widget_get_realized (window))
     return;
-  /* let pending layout and drawing happen first */
-  for (int i = 0; i < 50; i++)
-    g_main_context_iteration (NULL, FALSE);
+  /* let page transitions, layout and drawing finish first (a picture, not an assertion) */
+  for (int i = 0; i < 80; i++)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (10000);
+    }
   w = gtk_widget_get_width (window);
   h = gtk_widget_get_height (window);
   paintable = gtk_widget_paintable_new (window);

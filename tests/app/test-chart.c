@@ -417,18 +417,32 @@ test_chart_smoothing_drawn (Fixture *f, gconstpointer data)
   double px, py;
 
   /* zig-zag raw values around 0.5: the smoothed line runs through the middle */
-  for (int i = 0; i <= 200; i++)
-    bt_chart_series_append (steps, 1 + i / 100.0, (i % 2) ? 0.7 : 0.3);
+  for (int i = 0; i <= 2000; i++)
+    bt_chart_series_append (steps, 1 + i / 1000.0, (i % 2) ? 0.7 : 0.3);
   bt_chart_series_set_smoothing (steps, 0.9);
   bt_chart_add_series (f->chart, steps);
   bt_chart_get_series_color (f->chart, steps, &tc);
   surface = render (f->chart, 1);
-  bt_chart_value_to_point (f->chart, W, H, 2.5, bt_chart_series_get_smoothed (steps, 150), &px, &py);
-  g_assert_cmpfloat_with_epsilon (bt_chart_series_get_smoothed (steps, 150), 0.5, 0.05);
+  bt_chart_value_to_point (f->chart, W, H, 2.5, bt_chart_series_get_smoothed (steps, 1500), &px, &py);
+  g_assert_cmpfloat_with_epsilon (bt_chart_series_get_smoothed (steps, 1500), 0.5, 0.05);
+  /* drawn at 75 % opacity over the faint raw band (one point per pixel column) */
+  {
+    gboolean found = FALSE;
+    for (int dy = -2; dy <= 2 && !found; dy++)
+      {
+        got = bt_test_pixel (surface, px, py + dy);
+        found = got.alpha > 0.6 && fabs (got.blue - tc.blue) < 0.2;
+      }
+    g_assert_true (found);
+  }
+  /* the raw band: faint between the zig-zag's extremes, empty outside them */
+  bt_chart_value_to_point (f->chart, W, H, 2.5, 0.62, &px, &py);
   got = bt_test_pixel (surface, px, py);
-  /* drawn at 75 % opacity over the faint raw band */
-  g_assert_cmpfloat (got.alpha, >, 0.6);
-  g_assert_cmpfloat (fabs (got.blue - tc.blue), <, 0.2);
+  g_assert_cmpfloat (got.alpha, >, 0.1);
+  g_assert_cmpfloat (got.alpha, <, 0.5);
+  bt_chart_value_to_point (f->chart, W, H, 2.5, 0.85, &px, &py);
+  got = bt_test_pixel (surface, px, py);
+  g_assert_cmpfloat (got.alpha, <, 0.05);
   cairo_surface_destroy (surface);
 }
 

@@ -1,0 +1,191 @@
+/* bt-cli-tune.c: the `tune` (hyperparameter search) and `cv` (k-fold cross-validation)
+ * commands of bottega-cli. Trials print as they finish, then the leaderboard. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+
+#include "cli/bt-cli-tune.h"
+#include "training/bt-kfold.h"
+#include "training/bt-training.h"
+#include "training/bt-tune.h"
+
+static void
+print_trial (const BtTuneTrial *t, gpointer user_data)
+{
+  g_autofree char *desc = bt_tune_trial_describe (t);
+  /* Translators: trial number, rung, epochs, its settings, validation accuracy in %, loss, seconds */
+  printf (_("trial %d (rung %d, %d epochs): %s — validation accuracy %.1f%%, loss %.4f, %.1f s%s\n"),
+          t->index + 1, t->rung, t->epochs, desc, 100.0 * t->val_acc, t->val_loss, t->seconds,
+          t->diverged ? _(" (diverged)") : "");
+  fflush (stdout);
+}
+
+static BtTuneData *
+open_data (const char *dir, BtProject **project_out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtProject) project = bt_project_open (dir, &error);
+  if (project == NULL)
+    {
+      fprintf (stderr, _("Cannot open the project: %s\n"), error->message);
+      return NULL;
+    }
+  BtTuneData *d = bt_tune_data_new (project, &error);
+  if (d == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return NULL;
+    }
+  *project_out = g_steal_pointer (&project);
+  return d;
+}
+
+int
+bt_cli_tune (int argc, char **argv)
+{
+  g_autofree char *strategy = NULL;
+  int trials = -1, epochs = 0;
+  double minutes = 0;
+  gint64 seed = -1;
+  gboolean resume = FALSE;
+  g_auto (GStrv) rest = NULL;
+  g_autofree char *seed_s = NULL;
+  GOptionEntry entries[] = {
+    { "strategy", 0, 0, G_OPTION_ARG_STRING, &strategy, N_("grid, random or adaptive (default random)"), N_("NAME") },
+    { "trials", 0, 0, G_OPTION_ARG_INT, &trials, N_("Stop after N trials"), N_("N") },
+    { "minutes", 0, 0, G_OPTION_ARG_DOUBLE, &minutes, N_("Stop starting trials after M minutes"), N_("M") },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, N_("Epochs of a full trial"), N_("N") },
+    { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_s, N_("Search seed (default: the project's seed)"), N_("N") },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, N_("Continue the newest unfinished search"), NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  g_autoptr (GError) error = NULL;
+  guint64 useed = 0;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
+      (seed_s != NULL && !g_ascii_string_to_unsigned (seed_s, 10, 0, G_MAXUINT64, &useed, &error)))
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 2;
+    }
+  (void) seed;
+  if (rest == NULL || g_strv_length (rest) != 1)
+    {
+      fprintf (stderr, "%s", _("Usage: bottega-cli tune PROJECT_DIR [--strategy grid|random|adaptive] "
+                               "[--trials N] [--minutes M] [--epochs N] [--seed N] [--resume]\n"));
+      return 2;
+    }
+  g_autoptr (BtProject) project = NULL;
+  g_autoptr (BtTuneData) d = open_data (rest[0], &project);
+  if (d == NULL)
+    return 1;
+  g_autoptr (BtTuneSearch) search = NULL;
+  if (resume)
+    {
+      g_autofree char *dir = bt_tune_find_resumable (rest[0]);
+      if (dir == NULL)
+        {
+          fprintf (stderr, "%s\n", _("There is no unfinished search to resume."));
+          return 1;
+        }
+      search = bt_tune_search_open (dir, &error);
+      for (guint i = 0; search && i < bt_tune_search_get_trials (search)->len; i++)
+        print_trial (g_ptr_array_index (bt_tune_search_get_trials (search), i), NULL);
+    }
+  else
+    {
+      BtTuneOptions opts;
+      bt_tune_options_init (&opts, bt_project_get_settings (project));
+      if (strategy != NULL && !bt_tune_strategy_from_id (strategy, &opts.strategy))
+        {
+          fprintf (stderr, _("Unknown strategy “%s”: use grid, random or adaptive.\n"), strategy);
+          bt_tune_options_clear (&opts);
+          return 2;
+        }
+      if (trials >= 0)
+        opts.max_trials = trials;
+      opts.max_minutes = minutes;
+      if (epochs > 0)
+        opts.epochs = epochs;
+      if (seed_s != NULL)
+        opts.seed = useed;
+      search = bt_tune_search_new (rest[0], bt_project_get_settings (project), &opts, &error);
+      bt_tune_options_clear (&opts);
+    }
+  if (search == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 1;
+    }
+  if (!bt_tune_search_run (search, d, print_trial, NULL, NULL, &error))
+    {
+      fprintf (stderr, _("The search failed: %s\n"), error->message);
+      return 1;
+    }
+  g_autoptr (GPtrArray) board = bt_tune_search_leaderboard (search);
+  printf ("%s\n", _("Leaderboard (validation accuracy):"));
+  for (guint i = 0; i < board->len; i++)
+    {
+      const BtTuneTrial *t = g_ptr_array_index (board, i);
+      g_autofree char *desc = bt_tune_trial_describe (t);
+      printf ("%2u. %5.1f%%  %.4f  %s (%d epochs, trial %d)\n", i + 1, 100.0 * t->val_acc, t->val_loss, desc,
+              t->epochs, t->index + 1);
+    }
+  g_autofree char *shown = g_filename_display_name (bt_tune_search_get_dir (search));
+  printf (_("Results saved in %s\n"), shown);
+  return 0;
+}
+
+static void
+print_fold (int fold, const BtTuneTrial *t, gpointer user_data)
+{
+  printf (_("fold %d: validation accuracy %.1f%%, loss %.4f (best of %d epochs at %d)\n"), fold + 1,
+          100.0 * t->val_acc, t->val_loss, t->epochs, t->best_epoch);
+  fflush (stdout);
+}
+
+int
+bt_cli_cv (int argc, char **argv)
+{
+  int k = 5, epochs = 0;
+  g_auto (GStrv) rest = NULL;
+  GOptionEntry entries[] = {
+    { "k", 0, 0, G_OPTION_ARG_INT, &k, N_("Number of folds, 3 to 10 (default 5)"), N_("N") },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, N_("Epochs per fold (default: the project's)"), N_("N") },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return 2;
+    }
+  if (rest == NULL || g_strv_length (rest) != 1 || epochs < 0)
+    {
+      fprintf (stderr, "%s", _("Usage: bottega-cli cv PROJECT_DIR [--k N] [--epochs N]\n"));
+      return 2;
+    }
+  g_autoptr (BtProject) project = NULL;
+  g_autoptr (BtTuneData) d = open_data (rest[0], &project);
+  if (d == NULL)
+    return 1;
+  g_autoptr (BtTuneTrial) setting = bt_kfold_setting_from_project (d, epochs);
+  g_autoptr (BtKFoldResult) r = bt_kfold_run (d, setting, k, print_fold, NULL, NULL, &error);
+  if (r == NULL)
+    {
+      fprintf (stderr, _("Cross-validation failed: %s\n"), error->message);
+      return 1;
+    }
+  /* Translators: k, mean accuracy ± standard deviation, lowest and highest fold */
+  printf (_("%d-fold validation accuracy: %.1f%% ± %.1f%% (folds from %.1f%% to %.1f%%)\n"), r->k,
+          100.0 * r->mean_acc, 100.0 * r->std_acc, 100.0 * r->min_acc, 100.0 * r->max_acc);
+  return 0;
+}

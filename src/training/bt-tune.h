@@ -1,0 +1,123 @@
+/* bt-tune.h: hyperparameter search (grid, random, successive halving), its trial runner and the
+ * leaderboard saved in <project>/runs/tune-<timestamp>/ (search.ini + trials.csv). No GTK. */
+#pragma once
+
+#include "engine/bt-engine.h"
+#include "dataset/bt-dataset.h"
+
+G_BEGIN_DECLS
+
+typedef enum { BT_TUNE_GRID, BT_TUNE_RANDOM, BT_TUNE_ADAPTIVE } BtTuneStrategy;
+const char *bt_tune_strategy_to_id   (BtTuneStrategy s);   /* "grid" | "random" | "adaptive" */
+gboolean    bt_tune_strategy_from_id (const char *id, BtTuneStrategy *out);
+
+/* What a search may vary. Learning rate and weight decay are sampled on a log scale (a weight
+ * decay minimum of 0 means "also try none"); grid search takes grid_points values of each range. */
+typedef struct {
+  double   lr_min, lr_max;
+  int      batch_sizes[4];
+  int      n_batch_sizes;
+  char   **optimizers;      /* NULL-terminated ids: "sgd" | "adam" | "adamw" */
+  double   dropout_min, dropout_max;
+  double   weight_decay_min, weight_decay_max;
+  gboolean vary_augment;    /* try augmentation on and off */
+  char   **presets;         /* NULL-terminated preset ids (not "transfer") */
+  int      grid_points;     /* 2…5 */
+} BtTuneSpace;
+
+typedef struct {
+  BtTuneStrategy strategy;
+  int      max_trials;      /* 0: no limit (then max_minutes must be set) */
+  double   max_minutes;     /* 0: no limit */
+  int      epochs;          /* epochs of a full trial (adaptive: of its last rung) */
+  guint64  seed;
+  BtTuneSpace space;
+} BtTuneOptions;
+/* Fills sensible defaults around the project's settings (owned strings: bt_tune_options_clear). */
+void bt_tune_options_init  (BtTuneOptions *opts, const BtProjectSettings *base);
+void bt_tune_options_clear (BtTuneOptions *opts);
+
+/* One finished trial. config: which point of the space (0 = the project's settings as they
+ * were when the search began); adaptive searches train the same config again in later rungs. */
+typedef struct {
+  int      index;           /* 0-based, in the order trials ran */
+  int      config, rung, epochs;
+  char    *preset, *optimizer;
+  double   learning_rate, dropout, weight_decay;
+  int      batch_size;
+  gboolean augment;
+  guint64  seed;
+  /* results, validation split only */
+  double   val_acc, val_loss;         /* of the best epoch (highest accuracy, then lowest loss) */
+  int      best_epoch;
+  double   seconds;
+  gboolean diverged;
+  GArray  *curve_acc, *curve_loss;    /* double, validation accuracy/loss per epoch */
+  GArray  *curve_train_loss;          /* double, training loss per epoch */
+} BtTuneTrial;
+BtTuneTrial *bt_tune_trial_copy (const BtTuneTrial *t);
+void         bt_tune_trial_free (BtTuneTrial *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneTrial, bt_tune_trial_free)
+/* Writes the trial's hyperparameters over a copy of the project settings (epochs included). */
+void  bt_tune_trial_apply    (const BtTuneTrial *t, BtProjectSettings *settings);
+/* "small-cnn, adam, lr 0.001, batch 32, dropout 0.25, wd 0, aug on", untranslated ids. */
+char *bt_tune_trial_describe (const BtTuneTrial *t);
+
+/* ---- The data a search trains on: a snapshot of the train and validation items ---- */
+typedef struct _BtTuneData BtTuneData;
+/* Takes the snapshot on the thread that owns the project (the test split is left out:
+ * its paths never enter the snapshot). */
+BtTuneData *bt_tune_data_new  (BtProject *project, GError **error);
+void        bt_tune_data_free (BtTuneData *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneData, bt_tune_data_free)
+const BtProjectSettings *bt_tune_data_get_settings (BtTuneData *d);
+guint       bt_tune_data_get_n_classes (BtTuneData *d);
+/* Decodes the images at the settings' input size once (worker thread). Idempotent. */
+gboolean    bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error);
+/* Train/val items of the snapshot, as index lists (for k-fold). */
+guint        bt_tune_data_get_n_items (BtTuneData *d);
+const guint64 *bt_tune_data_get_hashes (BtTuneData *d);
+const int   *bt_tune_data_get_labels (BtTuneData *d);
+BtSplit      bt_tune_data_get_split  (BtTuneData *d, guint i);
+
+/* Images handed to the decoder by the tune/k-fold code since the process started, per split.
+ * Instrumentation: a search must leave the test count at 0. */
+guint bt_tune_get_decoded (BtSplit split);
+
+/* Trains one configuration (synchronous, any thread) on the items `train` and scores it on
+ * `val` every epoch. Fills the result fields of *trial. A NaN/Inf loss is not an error: the
+ * trial is marked diverged with accuracy 0. */
+gboolean bt_tune_train (BtTuneData *d, BtTuneTrial *trial, const guint *train, guint n_train,
+                        const guint *val, guint n_val, GCancellable *cancellable, GError **error);
+
+/* ---- A search ---- */
+typedef struct _BtTuneSearch BtTuneSearch;
+/* A new search saved under <project_dir>/runs/tune-<timestamp>/ (created now). */
+BtTuneSearch *bt_tune_search_new  (const char *project_dir, const BtProjectSettings *base,
+                                   const BtTuneOptions *opts, GError **error);
+/* Reopens a search folder: its options, base settings and finished trials. */
+BtTuneSearch *bt_tune_search_open (const char *search_dir, GError **error);
+void          bt_tune_search_free (BtTuneSearch *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneSearch, bt_tune_search_free)
+/* The newest runs/tune-* folder of a project that is not finished, or NULL. */
+char         *bt_tune_find_resumable (const char *project_dir);
+const char   *bt_tune_search_get_dir     (BtTuneSearch *s);
+const BtTuneOptions *bt_tune_search_get_options (BtTuneSearch *s);
+GPtrArray    *bt_tune_search_get_trials  (BtTuneSearch *s);  /* BtTuneTrial*, in run order */
+gboolean      bt_tune_search_is_finished (BtTuneSearch *s);
+/* The next trial to run (hyperparameters and seed set, no results), or NULL when the plan or
+ * the budget is spent. Deterministic: the same options and results give the same next trial. */
+BtTuneTrial  *bt_tune_search_plan_next   (BtTuneSearch *s);
+/* Appends a finished trial and rewrites trials.csv atomically. */
+gboolean      bt_tune_search_record      (BtTuneSearch *s, const BtTuneTrial *t, GError **error);
+/* Finished trials sorted best first (accuracy, then loss, then run order); borrowed pointers. */
+GPtrArray    *bt_tune_search_leaderboard (BtTuneSearch *s);
+
+typedef void (*BtTuneTrialFunc) (const BtTuneTrial *trial, gpointer user_data);
+/* Runs trials until the plan or budget is spent or `cancellable` fires (then the trial in
+ * progress is dropped and FALSE is returned with BT_TRAINING_ERROR_CANCELLED; open + run again
+ * continues). on_trial is called from the running thread after each recorded trial. */
+gboolean      bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial,
+                                  gpointer user_data, GCancellable *cancellable, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,44 @@
+/* bt-test-tune-util.h: a small Shapes project for the tune and k-fold tests. */
+#pragma once
+
+#include <glib/gstdio.h>
+
+#include "dataset/bt-dataset.h"
+
+/* 4 classes × n at 32×32 grey, split 60/25/15 so validation has enough images to rank. */
+static inline BtProject *
+bt_test_shapes_project (const char *dir, guint n)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtProject) p = bt_sample_create_shapes (dir, n, 32, 1, NULL, &error);
+  g_assert_no_error (error);
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (p));
+  s.width = s.height = 32;
+  s.channels = 1;
+  s.split_train = 60;
+  s.split_val = 25;
+  s.split_test = 15;
+  s.epochs = 2;
+  g_assert_true (bt_project_update_settings (p, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+  return g_steal_pointer (&p);
+}
+
+static inline void
+bt_test_rm_rf (const char *path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  if (d != NULL)
+    {
+      const char *name;
+      while ((name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          bt_test_rm_rf (child);
+        }
+      g_dir_close (d);
+    }
+  g_remove (path);
+}

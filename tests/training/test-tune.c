@@ -1,0 +1,331 @@
+/* test-tune.c: hyperparameter search on a small Shapes project: the same seed gives the same
+ * trials and scores, a stopped search resumes where it stopped, the test split is never read
+ * (its files are deleted first and the decode counter stays at 0), the best trial is at least
+ * as good as the defaults, successive halving promotes the best configs, damaged files fail
+ * cleanly. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "training/bt-training.h"
+#include "training/bt-tune.h"
+#include "bt-test-tune-util.h"
+
+static char *project_dir;
+static BtProject *project;
+
+static BtTuneOptions
+small_options (BtTuneStrategy strategy, int trials, guint64 seed)
+{
+  BtTuneOptions o;
+  bt_tune_options_init (&o, bt_project_get_settings (project));
+  o.strategy = strategy;
+  o.max_trials = trials;
+  o.epochs = 2;
+  o.seed = seed;
+  o.space.lr_min = 3e-4;
+  o.space.lr_max = 1e-2;
+  return o;
+}
+
+static BtTuneSearch *
+new_search (const BtTuneOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  BtTuneSearch *s = bt_tune_search_new (project_dir, bt_project_get_settings (project), o, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (s);
+  return s;
+}
+
+static void
+assert_same_trial (const BtTuneTrial *a, const BtTuneTrial *b)
+{
+  g_assert_cmpint (a->config, ==, b->config);
+  g_assert_cmpint (a->epochs, ==, b->epochs);
+  g_assert_cmpstr (a->preset, ==, b->preset);
+  g_assert_cmpstr (a->optimizer, ==, b->optimizer);
+  g_assert_cmpfloat (a->learning_rate, ==, b->learning_rate);
+  g_assert_cmpint (a->batch_size, ==, b->batch_size);
+  g_assert_cmpfloat (a->dropout, ==, b->dropout);
+  g_assert_cmpfloat (a->weight_decay, ==, b->weight_decay);
+  g_assert_cmpint (a->augment, ==, b->augment);
+  g_assert_cmpuint (a->seed, ==, b->seed);
+  g_assert_cmpfloat (a->val_acc, ==, b->val_acc);
+  g_assert_cmpfloat (a->val_loss, ==, b->val_loss);
+  g_assert_cmpuint (a->curve_acc->len, ==, b->curve_acc->len);
+  g_assert_cmpmem (a->curve_loss->data, a->curve_loss->len * sizeof (double),
+                   b->curve_loss->data, b->curve_loss->len * sizeof (double));
+}
+
+typedef struct { int seen; int stop_after; GCancellable *cancel; } StopData;
+
+static void
+on_trial (const BtTuneTrial *t, gpointer user_data)
+{
+  StopData *sd = user_data;
+  g_assert_cmpint (t->index, ==, sd->seen);
+  sd->seen++;
+  if (sd->stop_after > 0 && sd->seen == sd->stop_after)
+    g_cancellable_cancel (sd->cancel);
+}
+
+static void
+test_seed_resume_no_test_reads (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  guint test_before = bt_tune_get_decoded (BT_SPLIT_TEST), val_before = bt_tune_get_decoded (BT_SPLIT_VAL);
+
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 3, 7);
+  g_autoptr (BtTuneSearch) full = new_search (&o);
+  StopData sd = { 0, 0, NULL };
+  g_assert_true (bt_tune_search_run (full, d, on_trial, &sd, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sd.seen, ==, 3);
+  g_assert_true (bt_tune_search_is_finished (full));
+  GPtrArray *ft = bt_tune_search_get_trials (full);
+  for (guint i = 0; i < ft->len; i++)
+    {
+      const BtTuneTrial *t = g_ptr_array_index (ft, i);
+      g_assert_cmpuint (t->curve_acc->len, ==, 2);
+      g_assert_true (t->val_acc >= 0 && t->val_acc <= 1);
+    }
+  /* the trials differ from each other (the space is really sampled) */
+  const BtTuneTrial *t1 = g_ptr_array_index (ft, 1), *t2 = g_ptr_array_index (ft, 2);
+  g_assert_true (t1->learning_rate != t2->learning_rate && t1->seed != t2->seed);
+
+  /* the same seed, stopped after one trial, then reopened from disk and resumed */
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_autofree char *dir = NULL;
+  {
+    g_autoptr (BtTuneSearch) part = new_search (&o);
+    dir = g_strdup (bt_tune_search_get_dir (part));
+    StopData sp = { 0, 1, cancel };
+    g_assert_false (bt_tune_search_run (part, d, on_trial, &sp, cancel, &error));
+    g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    g_clear_error (&error);
+    g_assert_cmpint (sp.seen, ==, 1);
+    g_assert_false (bt_tune_search_is_finished (part));
+  }
+  g_autofree char *found = bt_tune_find_resumable (project_dir);
+  g_assert_cmpstr (found, ==, dir);
+  g_autoptr (BtTuneSearch) resumed = bt_tune_search_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_tune_search_get_trials (resumed)->len, ==, 1);
+  StopData sr = { 1, 0, NULL };
+  g_assert_true (bt_tune_search_run (resumed, d, on_trial, &sr, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sr.seen, ==, 3);   /* two more: it went on from trial 2 */
+  GPtrArray *rt = bt_tune_search_get_trials (resumed);
+  g_assert_cmpuint (rt->len, ==, ft->len);
+  for (guint i = 0; i < ft->len; i++)
+    assert_same_trial (g_ptr_array_index (ft, i), g_ptr_array_index (rt, i));
+  g_autofree char *none = bt_tune_find_resumable (project_dir);
+  g_assert_null (none);
+
+  /* another seed plans other trials */
+  BtTuneOptions o2 = small_options (BT_TUNE_RANDOM, 3, 8);
+  g_autoptr (BtTuneSearch) other = new_search (&o2);
+  g_autoptr (BtTuneTrial) p1 = bt_tune_search_plan_next (other);
+  g_assert_cmpint (p1->config, ==, 0);
+  bt_tune_search_record (other, p1, &error);
+  g_autoptr (BtTuneTrial) p2 = bt_tune_search_plan_next (other);
+  g_assert_true (p2->learning_rate != t1->learning_rate);
+
+  /* validation images were decoded, test images never (their files are gone, too) */
+  g_assert_cmpuint (bt_tune_get_decoded (BT_SPLIT_VAL), >, val_before);
+  g_assert_cmpuint (bt_tune_get_decoded (BT_SPLIT_TEST), ==, test_before);
+  g_assert_cmpuint (bt_tune_get_decoded (BT_SPLIT_TEST), ==, 0);
+  bt_tune_options_clear (&o);
+  bt_tune_options_clear (&o2);
+}
+
+static void
+test_adaptive_beats_defaults (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  BtTuneOptions o = small_options (BT_TUNE_ADAPTIVE, 6, 11);
+  o.epochs = 3;
+  g_autoptr (BtTuneSearch) s = new_search (&o);
+  g_assert_true (bt_tune_search_run (s, d, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  GPtrArray *trials = bt_tune_search_get_trials (s);
+  g_assert_cmpuint (trials->len, <=, 6);
+  g_assert_cmpuint (trials->len, >=, 4);
+  /* later rungs train fewer configs for more epochs */
+  const BtTuneTrial *first = g_ptr_array_index (trials, 0), *last = g_ptr_array_index (trials, trials->len - 1);
+  g_assert_cmpint (last->rung, >, first->rung);
+  g_assert_cmpint (last->epochs, >, first->epochs);
+  g_assert_cmpint (last->epochs, ==, 3);
+
+  /* the project's own settings, trained the same way for the full epochs */
+  g_autoptr (BtTuneTrial) def = g_new0 (BtTuneTrial, 1);
+  def->curve_acc = g_array_new (FALSE, FALSE, sizeof (double));
+  def->curve_loss = g_array_new (FALSE, FALSE, sizeof (double));
+  def->curve_train_loss = g_array_new (FALSE, FALSE, sizeof (double));
+  BtProjectSettings base;
+  bt_project_settings_copy (&base, bt_project_get_settings (project));
+  def->preset = g_strdup (base.preset);
+  def->optimizer = g_strdup (base.optimizer);
+  def->learning_rate = base.learning_rate;
+  def->batch_size = base.batch_size;
+  def->dropout = base.dropout;
+  def->weight_decay = base.weight_decay;
+  def->epochs = 3;
+  def->seed = base.seed;
+  guint n = bt_tune_data_get_n_items (d);
+  g_autoptr (GArray) tr = g_array_new (FALSE, FALSE, sizeof (guint)), va = g_array_new (FALSE, FALSE, sizeof (guint));
+  for (guint i = 0; i < n; i++)
+    g_array_append_val (bt_tune_data_get_split (d, i) == BT_SPLIT_VAL ? va : tr, i);
+  g_assert_true (bt_tune_train (d, def, (guint *) tr->data, tr->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) board = bt_tune_search_leaderboard (s);
+  const BtTuneTrial *best = g_ptr_array_index (board, 0);
+  g_test_message ("defaults %.3f, best trial %.3f (%d epochs)", def->val_acc, best->val_acc, best->epochs);
+  g_assert_cmpfloat (best->val_acc, >=, def->val_acc);
+  for (guint i = 1; i < board->len; i++)
+    g_assert_cmpfloat (((BtTuneTrial *) g_ptr_array_index (board, i))->val_acc, <=, best->val_acc);
+
+  /* "Use these settings": the trial's hyperparameters over the project's */
+  bt_tune_trial_apply (best, &base);
+  g_assert_cmpfloat (base.learning_rate, ==, best->learning_rate);
+  g_assert_cmpint (base.batch_size, ==, best->batch_size);
+  g_assert_cmpstr (base.optimizer, ==, best->optimizer);
+  g_assert_cmpint (base.width, ==, 32);
+  bt_project_settings_clear (&base);
+  bt_tune_options_clear (&o);
+}
+
+/* The planner with made-up scores (no training): successive halving promotes the top half. */
+static void
+test_halving_plan (void)
+{
+  BtTuneOptions o = small_options (BT_TUNE_ADAPTIVE, 7, 3);
+  o.epochs = 4;    /* rungs of 1, 2, 4 epochs: 4 + 2 + 1 trials */
+  g_autoptr (BtTuneSearch) s = new_search (&o);
+  g_autoptr (GError) error = NULL;
+  const double score[] = { 0.3, 0.9, 0.5, 0.7 };
+  for (int i = 0; i < 4; i++)
+    {
+      g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (s);
+      g_assert_cmpint (t->rung, ==, 0);
+      g_assert_cmpint (t->epochs, ==, 1);
+      g_assert_cmpint (t->config, ==, i);
+      t->val_acc = score[i];
+      t->val_loss = 1.0;
+      g_assert_true (bt_tune_search_record (s, t, &error));
+    }
+  const int want_config[] = { 1, 3 };
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (s);
+      g_assert_cmpint (t->rung, ==, 1);
+      g_assert_cmpint (t->epochs, ==, 2);
+      g_assert_cmpint (t->config, ==, want_config[i]);
+      const BtTuneTrial *r0 = g_ptr_array_index (bt_tune_search_get_trials (s), want_config[i]);
+      g_assert_cmpfloat (t->learning_rate, ==, r0->learning_rate);   /* the same config, more epochs */
+      g_assert_cmpuint (t->seed, ==, r0->seed);
+      t->val_acc = i == 0 ? 0.6 : 0.8;
+      t->val_loss = 1.0;
+      g_assert_true (bt_tune_search_record (s, t, &error));
+    }
+  g_autoptr (BtTuneTrial) last = bt_tune_search_plan_next (s);
+  g_assert_cmpint (last->rung, ==, 2);
+  g_assert_cmpint (last->epochs, ==, 4);
+  g_assert_cmpint (last->config, ==, 3);
+  g_assert_true (bt_tune_search_record (s, last, &error));
+  g_assert_null (bt_tune_search_plan_next (s));
+
+  /* grid: distinct points, no repeats */
+  BtTuneOptions g = small_options (BT_TUNE_GRID, 20, 5);
+  g_autoptr (BtTuneSearch) gs = new_search (&g);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (gs);
+      g_assert_nonnull (t);
+      char *desc = bt_tune_trial_describe (t);
+      g_assert_false (g_hash_table_contains (seen, desc));
+      g_hash_table_add (seen, desc);
+      g_assert_true (bt_tune_search_record (gs, t, &error));
+    }
+  g_assert_null (bt_tune_search_plan_next (gs));   /* the trial budget */
+  bt_tune_options_clear (&o);
+  bt_tune_options_clear (&g);
+}
+
+static void
+test_bad_input (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 2, 1);
+  o.space.lr_min = -1;
+  g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  o.space.lr_min = 1e-3;
+  o.max_trials = 0;   /* no budget at all */
+  g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  o.max_trials = 2;
+
+  g_autoptr (BtTuneSearch) s = new_search (&o);
+  g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (s);
+  g_assert_true (bt_tune_search_record (s, t, &error));
+  g_autofree char *dir = g_strdup (bt_tune_search_get_dir (s));
+  g_autofree char *csv = g_build_filename (dir, "trials.csv", NULL);
+  g_autofree char *ini = g_build_filename (dir, "search.ini", NULL);
+  const char *const bad_csv[] = { "x\n1,2,3\n", "h\n0,0,0,2,small-cnn,adam,nan,32,0,0,0,1,0.5,1,1,1,0,,,\n",
+                                  "h\n0,0,0,2,evil,adam,0.1,32,0,0,0,1,0.5,1,1,1,0,,,\n",
+                                  "h\n5,0,0,2,small-cnn,adam,0.1,32,0,0,0,1,0.5,1,1,1,0,0.5;x,,\n" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_csv); i++)
+    {
+      g_assert_true (g_file_set_contents (csv, bad_csv[i], -1, NULL));
+      g_autoptr (BtTuneSearch) r = bt_tune_search_open (dir, &error);
+      g_assert_null (r);
+      g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO);
+      g_clear_error (&error);
+    }
+  g_assert_true (g_file_set_contents (ini, "[search]\nstrategy=grid\nepochs=-4\n", -1, NULL));
+  g_assert_null (bt_tune_search_open (dir, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO);
+  g_clear_error (&error);
+  g_assert_null (bt_tune_search_open ("/nonexistent/tune-x", &error));
+  g_assert_nonnull (error);
+  bt_tune_options_clear (&o);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  bt_engine_set_threads (2);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("bt-tune-XXXXXX", &error);
+  g_assert_no_error (error);
+  project_dir = g_build_filename (tmp, "shapes", NULL);
+  project = bt_test_shapes_project (project_dir, 30);
+  /* delete the test split's files: a search that read them would fail to decode */
+  g_autoptr (BtSplitView) tv = bt_project_split_view (project, BT_SPLIT_TEST);
+  g_assert_cmpuint (tv->n, >, 0);
+  for (guint i = 0; i < tv->n; i++)
+    {
+      g_autoptr (BtItem) it = g_list_model_get_item (bt_project_get_items (project), tv->items[i]);
+      g_assert_cmpint (g_remove (bt_item_get_path (it)), ==, 0);
+    }
+  g_test_add_func ("/tune/seed-resume-no-test-reads", test_seed_resume_no_test_reads);
+  g_test_add_func ("/tune/adaptive-at-least-defaults", test_adaptive_beats_defaults);
+  g_test_add_func ("/tune/halving-and-grid-plans", test_halving_plan);
+  g_test_add_func ("/tune/bad-input", test_bad_input);
+  int rc = g_test_run ();
+  g_clear_object (&project);
+  bt_test_rm_rf (tmp);
+  g_free (project_dir);
+  return rc;
+}
