@@ -36,7 +36,7 @@ main (int argc, char **argv)
   if (tree == NULL)
     {
       tree = default_tree;
-      g_autofree char *marker = g_build_filename (tree, "Ankle_boot", "test-09999.png", NULL);
+      g_autofree char *marker = g_build_filename (tree, ".bottega-fmnist-complete", NULL);
       if (!g_file_test (marker, G_FILE_TEST_EXISTS))
         {
           if (converter == NULL || !g_file_test ("/usr/share/datasets/fashion-mnist", G_FILE_TEST_IS_DIR))

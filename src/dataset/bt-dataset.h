@@ -76,8 +76,9 @@ void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float sc
 /* ---- Items and classes: small final GObjects for list models ---- */
 #define BT_TYPE_ITEM (bt_item_get_type ())
 G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
-/* Properties: path (absolute, filename encoding), display-name, class-name, split,
- * excluded, missing, duplicate, hash (hex of content hash), width, height */
+/* Read-only properties (notify on change): path (absolute, filename encoding), display-name,
+ * class-name, split, excluded, missing, duplicate, hash (guint64 content hash), width and
+ * height (0: not recorded; the project does not store image sizes). */
 const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
 const char *bt_item_get_display_name (BtItem *item); /* UTF-8 base name */
 const char *bt_item_get_class_name (BtItem *item);

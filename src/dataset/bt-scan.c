@@ -140,7 +140,9 @@ list_dir (Walk *w, const char *dir)
   struct dirent *de;
   while ((de = readdir (d)) != NULL)
     {
-      if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
+       * left out without a reason, as file managers do. */
+      if (de->d_name[0] == '.')
         continue;
       g_ptr_array_add (names, g_strdup (de->d_name));
     }

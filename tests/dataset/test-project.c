@@ -389,6 +389,39 @@ test_csv_parse (void)
   g_assert_null (bt_csv_parse ("\"open", 5, NULL));
 }
 
+static void
+test_import_csv (void)
+{
+  g_autofree char *dir = make_tmpdir ();
+  g_autofree char *data = g_build_filename (dir, "data", NULL);
+  g_mkdir (data, 0755);
+  g_autofree char *a = write_image (data, "a, \"quoted\".png", 1);
+  g_autofree char *b = write_image (data, "b.png", 2);
+  g_autofree char *csv = g_build_filename (data, "labels.csv", NULL);
+  const char *text = "path,label,split\r\n\"a, \"\"quoted\"\".png\",cat,test\r\nb.png,\"dog, big\",\r\n"
+                     "missing.png,cat,train\r\nlabels.csv,cat,train\r\n";
+  g_assert_true (g_file_set_contents (csv, text, -1, NULL));
+  g_autofree char *pdir = g_build_filename (dir, "proj", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) p = bt_project_create (pdir, "csv", &error);
+  g_assert_true (bt_project_import_csv (p, csv, &error));
+  g_assert_no_error (error);
+  /* The missing file and the CSV itself (not an image) are left out. */
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (p)), ==, 2);
+  BtItem *ia = bt_project_find_item (p, a), *ib = bt_project_find_item (p, b);
+  g_assert_nonnull (ia);
+  g_assert_nonnull (ib);
+  g_assert_cmpstr (bt_item_get_class_name (ia), ==, "cat");
+  g_assert_cmpint (bt_item_get_split (ia), ==, BT_SPLIT_TEST);  /* the CSV's split is kept */
+  g_assert_cmpstr (bt_item_get_class_name (ib), ==, "dog, big");
+  g_assert_cmpint (bt_project_find_class (p, "dog, big"), ==, 1);
+  g_autoptr(GError) e2 = NULL;
+  g_autofree char *nowhere = g_build_filename (dir, "nope.csv", NULL);
+  g_assert_false (bt_project_import_csv (p, nowhere, &e2));
+  g_assert_error (e2, BT_DATASET_ERROR, BT_DATASET_ERROR_IO);
+  rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -401,5 +434,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dataset/split/for-hash", test_split_for_hash);
   g_test_add_func ("/dataset/split/stability", test_split_stability);
   g_test_add_func ("/dataset/csv/parse", test_csv_parse);
+  g_test_add_func ("/dataset/csv/import", test_import_csv);
   return g_test_run ();
 }
