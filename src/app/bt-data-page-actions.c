@@ -150,6 +150,7 @@ remove_class_action (GtkWidget *widget, const char *action_name, GVariant *param
   GListModel *items = bt_project_get_items (self->project);
   guint n = g_list_model_get_n_items (items);
   int position = bt_project_find_class (self->project, name);
+  gboolean ok;
 
   if (position < 0)
     return;
@@ -175,7 +176,10 @@ remove_class_action (GtkWidget *widget, const char *action_name, GVariant *param
         g_ptr_array_add (self->undo_excluded, g_strdup (bt_item_get_path (item)));
     }
 
-  if (!bt_project_remove_class (self->project, name, &error))
+  _bt_data_page_detach_items (self);
+  ok = bt_project_remove_class (self->project, name, &error);
+  _bt_data_page_attach_items (self);
+  if (!ok)
     {
       _bt_data_page_show_error (self, _("Could not delete the class"), error);
       return;
@@ -200,15 +204,19 @@ undo_remove_class_action (GtkWidget *widget, const char *action_name, GVariant *
   g_autoptr(GError) error = NULL;
   g_autofree char *name = g_steal_pointer (&self->undo_class);
   g_autoptr(GPtrArray) excluded = g_ptr_array_new_with_free_func (g_object_unref);
+  gboolean ok;
 
   if (name == NULL)
     return;
   g_ptr_array_add (self->undo_paths, NULL);
-  if (!bt_project_add_class (self->project, name, &error)
-      || (self->undo_paths->len > 1
-          && !bt_project_add_items (self->project, name, (const char * const *) self->undo_paths->pdata,
+  _bt_data_page_detach_items (self);
+  ok = bt_project_add_class (self->project, name, &error)
+       && (self->undo_paths->len <= 1
+           || bt_project_add_items (self->project, name, (const char * const *) self->undo_paths->pdata,
                                     (const guint64 *) (gpointer) self->undo_hashes->data, &error))
-      || !bt_project_move_class (self->project, name, self->undo_position, &error))
+       && bt_project_move_class (self->project, name, self->undo_position, &error);
+  _bt_data_page_attach_items (self);
+  if (!ok)
     {
       _bt_data_page_show_error (self, _("Could not bring the class back"), error);
       return;

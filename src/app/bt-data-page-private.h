@@ -106,6 +106,9 @@ void     _bt_data_page_refilter         (BtDataPage     *self,
  * items, so the filter re-checks just the shown ones instead of starting over). */
 void     _bt_data_page_hint_change      (BtDataPage     *self,
                                          int             change);
+/* Takes the project's items out of the grid for a bulk change, and puts them back. */
+void     _bt_data_page_detach_items     (BtDataPage *self);
+void     _bt_data_page_attach_items     (BtDataPage *self);
 void     _bt_data_page_set_busy         (BtDataPage *self,
                                          gboolean    busy);
 void     _bt_data_page_show_error       (BtDataPage *self,

@@ -746,6 +746,27 @@ project_save_failed_cb (BtDataPage *self, const GError *error)
 }
 
 void
+_bt_data_page_detach_items (BtDataPage *self)
+{
+  gtk_filter_list_model_set_model (self->item_filter_model, NULL);
+}
+
+void
+_bt_data_page_attach_items (BtDataPage *self)
+{
+  GListModel *items;
+
+  if (self->project == NULL)
+    return;
+  items = bt_project_get_items (self->project);
+  /* Nothing is pending on a detached model, so switching incremental here is safe. */
+  gtk_filter_list_model_set_model (self->item_filter_model, NULL);
+  gtk_filter_list_model_set_incremental (self->item_filter_model,
+                                         g_list_model_get_n_items (items) >= INCREMENTAL_FROM);
+  gtk_filter_list_model_set_model (self->item_filter_model, items);
+}
+
+void
 bt_data_page_set_project (BtDataPage *self, BtProject *project)
 {
   g_return_if_fail (BT_IS_DATA_PAGE (self));
@@ -773,12 +794,7 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
   if (project != NULL)
     {
       g_list_store_append (self->class_sources, bt_project_get_classes (project));
-      GListModel *items = bt_project_get_items (project);
-
-      gtk_filter_list_model_set_model (self->item_filter_model, NULL);
-      gtk_filter_list_model_set_incremental (self->item_filter_model,
-                                             g_list_model_get_n_items (items) >= INCREMENTAL_FROM);
-      gtk_filter_list_model_set_model (self->item_filter_model, items);
+      _bt_data_page_attach_items (self);
       g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
       g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
                                G_CONNECT_SWAPPED);

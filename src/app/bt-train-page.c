@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "bt-leaderboard.h"
 #include "bt-train-page.h"
 
 struct _BtTrainPage
@@ -31,6 +32,14 @@ bt_train_page_dispose (GObject *object)
   G_OBJECT_CLASS (bt_train_page_parent_class)->dispose (object);
 }
 
+/* Opens the hyperparameter search (bt-leaderboard.c) in its own window. */
+static void
+bt_train_page_on_search_clicked (BtTrainPage *self)
+{
+  if (self->project != NULL)
+    bt_leaderboard_present_window (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), self->project);
+}
+
 static void
 bt_train_page_class_init (BtTrainPageClass *klass)
 {
@@ -41,6 +50,7 @@ bt_train_page_class_init (BtTrainPageClass *klass)
 
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-train-page.ui");
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  gtk_widget_class_bind_template_callback (widget_class, bt_train_page_on_search_clicked);
 }
 
 static void

@@ -109,7 +109,8 @@ GArray        *bt_trainer_take_steps  (BtTrainer *self);
 const BtEvaluation *bt_trainer_get_test_evaluation (BtTrainer *self);
 /* Seconds between the last bt_trainer_stop() and the worker leaving its loop; -1 before. */
 double         bt_trainer_get_stop_latency (BtTrainer *self);
-/* The newest runs/<timestamp> folder of the project that holds a checkpoint, or NULL. */
+/* The newest runs/<timestamp> folder of the project that holds a checkpoint and did not
+ * finish (stopped, killed or failed), or NULL. */
 char          *bt_trainer_find_resumable_run (BtProject *project);
 
 /* ---- Evaluation ---- */

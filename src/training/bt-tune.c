@@ -218,7 +218,6 @@ bt_tune_trial_apply (const BtTuneTrial *t, BtProjectSettings *s)
   s->batch_size = t->batch_size;
   s->dropout = t->dropout;
   s->weight_decay = t->weight_decay;
-  s->epochs = t->epochs;
   if (!t->augment)
     s->augment_flip = s->augment_crop = s->augment_rotate = s->augment_color = FALSE;
   else if (!(s->augment_flip || s->augment_crop || s->augment_rotate || s->augment_color))
@@ -911,10 +910,9 @@ bt_tune_search_is_finished (BtTuneSearch *s)
   return s->finished;
 }
 
-char *
-bt_tune_find_resumable (const char *project_dir)
+static char *
+find_search (const char *project_dir, gboolean unfinished_only)
 {
-  g_return_val_if_fail (project_dir != NULL, NULL);
   g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
   g_autoptr (GDir) dir = g_dir_open (runs, 0, NULL);
   if (dir == NULL)
@@ -927,13 +925,27 @@ bt_tune_find_resumable (const char *project_dir)
         continue;
       g_autofree char *path = g_build_filename (runs, name, NULL);
       g_autoptr (BtTuneSearch) s = bt_tune_search_open (path, NULL);
-      if (s != NULL && !s->finished)
+      if (s != NULL && !(unfinished_only && s->finished))
         {
           g_free (best);
           best = g_strdup (name);
         }
     }
   return best ? g_build_filename (runs, best, NULL) : NULL;
+}
+
+char *
+bt_tune_find_resumable (const char *project_dir)
+{
+  g_return_val_if_fail (project_dir != NULL, NULL);
+  return find_search (project_dir, TRUE);
+}
+
+char *
+bt_tune_find_latest (const char *project_dir)
+{
+  g_return_val_if_fail (project_dir != NULL, NULL);
+  return find_search (project_dir, FALSE);
 }
 
 static int

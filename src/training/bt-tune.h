@@ -58,7 +58,8 @@ typedef struct {
 BtTuneTrial *bt_tune_trial_copy (const BtTuneTrial *t);
 void         bt_tune_trial_free (BtTuneTrial *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneTrial, bt_tune_trial_free)
-/* Writes the trial's hyperparameters over a copy of the project settings (epochs included). */
+/* Writes the trial's hyperparameters over a copy of the project settings. The epochs stay: a
+ * trial's epochs are the search's budget, not a setting to keep. */
 void  bt_tune_trial_apply    (const BtTuneTrial *t, BtProjectSettings *settings);
 /* "small-cnn, adam, lr 0.001, batch 32, dropout 0.25, wd 0, aug on", untranslated ids. */
 char *bt_tune_trial_describe (const BtTuneTrial *t);
@@ -101,6 +102,8 @@ void          bt_tune_search_free (BtTuneSearch *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneSearch, bt_tune_search_free)
 /* The newest runs/tune-* folder of a project that is not finished, or NULL. */
 char         *bt_tune_find_resumable (const char *project_dir);
+/* The newest runs/tune-* folder that can be read, finished or not, or NULL. */
+char         *bt_tune_find_latest    (const char *project_dir);
 const char   *bt_tune_search_get_dir     (BtTuneSearch *s);
 const BtTuneOptions *bt_tune_search_get_options (BtTuneSearch *s);
 GPtrArray    *bt_tune_search_get_trials  (BtTuneSearch *s);  /* BtTuneTrial*, in run order */

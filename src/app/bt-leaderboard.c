@@ -1,0 +1,786 @@
+/* bt-leaderboard.c: the hyperparameter search panel. Trials run one after another on a worker
+ * (GTask); each finished one is copied to the main thread and becomes a row. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <math.h>
+
+#include "bt-chart.h"
+#include "bt-chart-axis.h"
+#include "bt-chart-series.h"
+#include "bt-leaderboard.h"
+#include "training/bt-kfold.h"
+#include "training/bt-training.h"
+
+/* ---- Row objects ---- */
+
+#define BT_TYPE_TRIAL_ROW (bt_trial_row_get_type ())
+G_DECLARE_FINAL_TYPE (BtTrialRow, bt_trial_row, BT, TRIAL_ROW, GObject)
+struct _BtTrialRow { GObject parent_instance; BtTuneTrial *trial; };
+G_DEFINE_FINAL_TYPE (BtTrialRow, bt_trial_row, G_TYPE_OBJECT)
+
+static void
+bt_trial_row_finalize (GObject *o)
+{
+  bt_tune_trial_free (BT_TRIAL_ROW (o)->trial);
+  G_OBJECT_CLASS (bt_trial_row_parent_class)->finalize (o);
+}
+static void bt_trial_row_class_init (BtTrialRowClass *k) { G_OBJECT_CLASS (k)->finalize = bt_trial_row_finalize; }
+static void bt_trial_row_init (BtTrialRow *r) { }
+
+static BtTrialRow *
+trial_row_new (const BtTuneTrial *t)
+{
+  BtTrialRow *r = g_object_new (BT_TYPE_TRIAL_ROW, NULL);
+  r->trial = bt_tune_trial_copy (t);
+  return r;
+}
+
+/* ---- The widget ---- */
+
+typedef struct _Job Job;
+
+struct _BtLeaderboard
+{
+  GtkWidget parent_instance;
+
+  GtkDropDown   *strategy;
+  GtkSpinButton *trials, *minutes, *epochs, *lr_min, *lr_max, *dropout_max, *wd_max, *folds;
+  GtkCheckButton *try_sgd, *try_adamw, *vary_augment, *vary_preset;
+  GtkButton     *start_button, *resume_button, *stop_button, *use_button, *cv_button;
+  GtkLabel      *status, *cv_label;
+  GtkColumnView *view;
+  GtkBox        *chart_box;
+
+  /* Owned */
+  BtProject     *project;
+  GListStore    *rows;          /* BtTrialRow, run order */
+  GtkSingleSelection *selection;
+  BtChart       *chart;
+  BtTuneSearch  *search;        /* the search shown, when no job holds it */
+  Job           *job;           /* running search or k-fold, NULL when idle */
+  GCancellable  *load_cancel;
+};
+
+G_DEFINE_FINAL_TYPE (BtLeaderboard, bt_leaderboard, GTK_TYPE_WIDGET)
+
+enum { SIGNAL_TRIAL_ADDED, SIGNAL_SEARCH_FINISHED, SIGNAL_LOADED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+struct _Job {
+  gatomicrefcount ref;
+  GWeakRef        self;
+  BtTuneSearch   *search;       /* NULL for k-fold */
+  BtTuneData     *data;
+  BtTuneTrial    *setting;      /* k-fold */
+  int             k;
+  GCancellable   *cancel;
+  GMainContext   *context;
+};
+
+static Job *
+job_ref (Job *j)
+{
+  g_atomic_ref_count_inc (&j->ref);
+  return j;
+}
+
+static void
+job_unref (Job *j)
+{
+  if (!g_atomic_ref_count_dec (&j->ref))
+    return;
+  g_weak_ref_clear (&j->self);
+  g_clear_pointer (&j->search, bt_tune_search_free);
+  g_clear_pointer (&j->data, bt_tune_data_free);
+  g_clear_pointer (&j->setting, bt_tune_trial_free);
+  g_clear_object (&j->cancel);
+  g_main_context_unref (j->context);
+  g_free (j);
+}
+
+static void
+update_sensitivity (BtLeaderboard *self)
+{
+  gboolean busy = self->job != NULL;
+  gboolean have_row = gtk_single_selection_get_selected_item (self->selection) != NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !busy && self->project != NULL);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->resume_button), !busy && self->project != NULL && self->search != NULL &&
+                            !bt_tune_search_is_finished (self->search));
+  gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), busy);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->use_button), have_row && self->project != NULL);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->cv_button), have_row && !busy && self->project != NULL);
+}
+
+static void
+show_curves (BtLeaderboard *self)
+{
+  while (bt_chart_get_n_series (self->chart) > 0)
+    bt_chart_remove_series (self->chart, bt_chart_get_series (self->chart, 0));
+  /* the selected trial solid, the three best others dashed for comparison */
+  BtTrialRow *sel = gtk_single_selection_get_selected_item (self->selection);
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
+  for (guint i = 0; i < n; i++)
+    {
+      BtTrialRow *r = g_list_model_get_item (G_LIST_MODEL (self->rows), i);
+      g_ptr_array_add (order, r->trial);
+      g_object_unref (r);
+    }
+  for (guint i = 0; i < order->len; i++)
+    for (guint j = i + 1; j < order->len; j++)
+      {
+        BtTuneTrial *a = order->pdata[i], *b = order->pdata[j];
+        if (b->val_acc > a->val_acc)
+          order->pdata[i] = b, order->pdata[j] = a;
+      }
+  guint shown = 0;
+  for (guint i = 0; i < order->len && shown < 3; i++)
+    {
+      BtTuneTrial *t = order->pdata[i];
+      if (sel != NULL && sel->trial->index == t->index)
+        continue;
+      g_autofree char *title = g_strdup_printf (_("Trial %d"), t->index + 1);
+      g_autoptr (BtChartSeries) s = bt_chart_series_new (title, BT_CHART_ROLE_OVERLAY);
+      for (guint e = 0; e < t->curve_acc->len; e++)
+        bt_chart_series_append (s, e + 1, g_array_index (t->curve_acc, double, e));
+      bt_chart_add_series (self->chart, s);
+      shown++;
+    }
+  if (sel != NULL)
+    {
+      g_autofree char *title = g_strdup_printf (_("Trial %d"), sel->trial->index + 1);
+      g_autoptr (BtChartSeries) s = bt_chart_series_new (title, BT_CHART_ROLE_VALIDATION);
+      for (guint e = 0; e < sel->trial->curve_acc->len; e++)
+        bt_chart_series_append (s, e + 1, g_array_index (sel->trial->curve_acc, double, e));
+      bt_chart_add_series (self->chart, s);
+    }
+}
+
+static void
+add_row (BtLeaderboard *self, const BtTuneTrial *t)
+{
+  g_autoptr (BtTrialRow) row = trial_row_new (t);
+  g_list_store_append (self->rows, row);
+  show_curves (self);
+  update_sensitivity (self);
+}
+
+static void
+set_rows_from_search (BtLeaderboard *self, BtTuneSearch *s)
+{
+  g_list_store_remove_all (self->rows);
+  GPtrArray *trials = bt_tune_search_get_trials (s);
+  for (guint i = 0; i < trials->len; i++)
+    add_row (self, g_ptr_array_index (trials, i));
+}
+
+/* ---- Search job ---- */
+
+typedef struct { Job *job; BtTuneTrial *trial; } Delivery;
+
+static gboolean
+deliver_trial (gpointer data)
+{
+  Delivery *d = data;
+  g_autoptr (BtLeaderboard) self = g_weak_ref_get (&d->job->self);
+  if (self != NULL && self->job == d->job)
+    {
+      add_row (self, d->trial);
+      g_autofree char *desc = bt_tune_trial_describe (d->trial);
+      g_autofree char *msg = g_strdup_printf (_("Trial %d finished: %.1f %% validation accuracy (%s)."),
+                                              d->trial->index + 1, 100.0 * d->trial->val_acc, desc);
+      gtk_label_set_text (self->status, msg);
+      g_signal_emit (self, signals[SIGNAL_TRIAL_ADDED], 0, d->trial->index);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+delivery_free (gpointer data)
+{
+  Delivery *d = data;
+  job_unref (d->job);
+  bt_tune_trial_free (d->trial);
+  g_free (d);
+}
+
+static void
+on_worker_trial (const BtTuneTrial *t, gpointer user_data)
+{
+  Job *job = user_data;
+  Delivery *d = g_new0 (Delivery, 1);
+  d->job = job_ref (job);
+  d->trial = bt_tune_trial_copy (t);
+  /* not g_main_context_invoke: the worker must never run it itself */
+  GSource *src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, deliver_trial, d, delivery_free);
+  g_source_attach (src, job->context);
+  g_source_unref (src);
+}
+
+static void
+search_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Job *job = task_data;
+  GError *error = NULL;
+  if (!bt_tune_search_run (job->search, job->data, on_worker_trial, job, job->cancel, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+search_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Job *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_task_propagate_boolean (G_TASK (result), &error);
+  g_autoptr (BtLeaderboard) self = g_weak_ref_get (&job->self);
+  if (self != NULL && self->job == job)
+    {
+      /* trials still queued as idles were attached before this callback: they ran already */
+      self->job = NULL;
+      g_clear_pointer (&self->search, bt_tune_search_free);
+      self->search = g_steal_pointer (&job->search);
+      if (error == NULL)
+        gtk_label_set_text (self->status, _("The search is done. Pick a row and use its settings."));
+      else if (g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
+        gtk_label_set_text (self->status, _("The search was stopped. Resume continues where it stopped."));
+      else
+        {
+          g_autofree char *msg = g_strdup_printf (_("The search failed: %s"), error->message);
+          gtk_label_set_text (self->status, msg);
+        }
+      update_sensitivity (self);
+      g_signal_emit (self, signals[SIGNAL_SEARCH_FINISHED], 0, error);
+    }
+  job_unref (job);
+}
+
+static Job *
+job_new (BtLeaderboard *self)
+{
+  Job *job = g_new0 (Job, 1);
+  g_atomic_ref_count_init (&job->ref);
+  g_weak_ref_init (&job->self, self);
+  job->cancel = g_cancellable_new ();
+  job->context = g_main_context_ref_thread_default ();
+  return job;
+}
+
+static gboolean
+run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
+{
+  BtTuneData *data = bt_tune_data_new (self->project, error);
+  if (data == NULL)
+    {
+      bt_tune_search_free (search);
+      return FALSE;
+    }
+  Job *job = job_new (self);
+  job->search = search;
+  job->data = data;
+  self->job = job;
+  gtk_label_set_text (self->status, _("Searching… Trials appear below as they finish."));
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, search_done, job_ref (job));
+  g_task_set_task_data (task, job, (GDestroyNotify) job_unref);
+  g_task_run_in_thread (task, search_thread);
+  update_sensitivity (self);
+  return TRUE;
+}
+
+gboolean
+bt_leaderboard_start (BtLeaderboard *self, const BtTuneOptions *opts, GError **error)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self) && opts != NULL, FALSE);
+  if (self->project == NULL || self->job != NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("A search or cross-validation is already running."));
+      return FALSE;
+    }
+  /* the folder is a mkdir and two small files: fine on this thread */
+  BtTuneSearch *s = bt_tune_search_new (bt_project_get_dir (self->project), bt_project_get_settings (self->project),
+                                        opts, error);
+  if (s == NULL)
+    return FALSE;
+  g_clear_pointer (&self->search, bt_tune_search_free);
+  g_list_store_remove_all (self->rows);
+  gtk_label_set_text (self->cv_label, "");
+  return run_search (self, s, error);
+}
+
+gboolean
+bt_leaderboard_resume (BtLeaderboard *self, GError **error)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), FALSE);
+  if (self->project == NULL || self->job != NULL || self->search == NULL || bt_tune_search_is_finished (self->search))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("There is no unfinished search to resume."));
+      return FALSE;
+    }
+  return run_search (self, g_steal_pointer (&self->search), error);
+}
+
+void
+bt_leaderboard_stop (BtLeaderboard *self)
+{
+  g_return_if_fail (BT_IS_LEADERBOARD (self));
+  if (self->job != NULL)
+    g_cancellable_cancel (self->job->cancel);
+}
+
+gboolean
+bt_leaderboard_is_busy (BtLeaderboard *self)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), FALSE);
+  return self->job != NULL || self->load_cancel != NULL;
+}
+
+guint
+bt_leaderboard_get_n_trials (BtLeaderboard *self)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), 0);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->rows));
+}
+
+const BtTuneTrial *
+bt_leaderboard_get_trial (BtLeaderboard *self, guint index)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), NULL);
+  g_autoptr (BtTrialRow) r = g_list_model_get_item (G_LIST_MODEL (self->rows), index);
+  return r ? r->trial : NULL;
+}
+
+void
+bt_leaderboard_select (BtLeaderboard *self, guint index)
+{
+  g_return_if_fail (BT_IS_LEADERBOARD (self));
+  GListModel *m = gtk_single_selection_get_model (self->selection);
+  for (guint i = 0; i < g_list_model_get_n_items (m); i++)
+    {
+      g_autoptr (BtTrialRow) r = g_list_model_get_item (m, i);
+      if ((guint) r->trial->index == index)
+        {
+          gtk_single_selection_set_selected (self->selection, i);
+          return;
+        }
+    }
+}
+
+gboolean
+bt_leaderboard_use_selected (BtLeaderboard *self, GError **error)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), FALSE);
+  BtTrialRow *r = gtk_single_selection_get_selected_item (self->selection);
+  if (r == NULL || self->project == NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Select a trial first."));
+      return FALSE;
+    }
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (self->project));
+  bt_tune_trial_apply (r->trial, &s);
+  gboolean ok = bt_project_update_settings (self->project, &s, error);
+  bt_project_settings_clear (&s);
+  if (ok)
+    {
+      g_autofree char *msg = g_strdup_printf (_("The project now uses the settings of trial %d."), r->trial->index + 1);
+      gtk_label_set_text (self->status, msg);
+    }
+  return ok;
+}
+
+/* ---- Cross-validation job ---- */
+
+static void
+kfold_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Job *job = task_data;
+  GError *error = NULL;
+  BtKFoldResult *r = bt_kfold_run (job->data, job->setting, job->k, NULL, NULL, job->cancel, &error);
+  if (r == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, r, (GDestroyNotify) bt_kfold_result_free);
+}
+
+static void
+kfold_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Job *job = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtKFoldResult) r = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autoptr (BtLeaderboard) self = g_weak_ref_get (&job->self);
+  if (self != NULL && self->job == job)
+    {
+      self->job = NULL;
+      if (r != NULL)
+        {
+          /* Translators: k-fold result: k, mean ± standard deviation, lowest and highest fold */
+          g_autofree char *msg = g_strdup_printf (_("%d-fold validation accuracy: %.1f %% ± %.1f %% (folds from %.1f %% to %.1f %%). "
+                                                    "The wider the spread, the less one number can be trusted."),
+                                                  r->k, 100 * r->mean_acc, 100 * r->std_acc, 100 * r->min_acc, 100 * r->max_acc);
+          gtk_label_set_text (self->cv_label, msg);
+          while (bt_chart_get_n_series (self->chart) > 0)
+            bt_chart_remove_series (self->chart, bt_chart_get_series (self->chart, 0));
+          for (guint f = 0; f < r->fold_trials->len; f++)
+            {
+              BtTuneTrial *t = g_ptr_array_index (r->fold_trials, f);
+              g_autofree char *title = g_strdup_printf (_("Fold %u"), f + 1);
+              g_autoptr (BtChartSeries) s = bt_chart_series_new (title, f == 0 ? BT_CHART_ROLE_VALIDATION : BT_CHART_ROLE_OVERLAY);
+              for (guint e = 0; e < t->curve_acc->len; e++)
+                bt_chart_series_append (s, e + 1, g_array_index (t->curve_acc, double, e));
+              bt_chart_add_series (self->chart, s);
+            }
+        }
+      else
+        {
+          g_autofree char *msg = g_strdup_printf (_("Cross-validation failed: %s"), error->message);
+          gtk_label_set_text (self->cv_label, msg);
+        }
+      update_sensitivity (self);
+    }
+  job_unref (job);
+}
+
+static void
+on_cv_clicked (BtLeaderboard *self)
+{
+  BtTrialRow *r = gtk_single_selection_get_selected_item (self->selection);
+  if (r == NULL || self->job != NULL || self->project == NULL)
+    return;
+  g_autoptr (GError) error = NULL;
+  BtTuneData *data = bt_tune_data_new (self->project, &error);
+  if (data == NULL)
+    {
+      gtk_label_set_text (self->cv_label, error->message);
+      return;
+    }
+  Job *job = job_new (self);
+  job->data = data;
+  job->setting = bt_tune_trial_copy (r->trial);
+  job->k = gtk_spin_button_get_value_as_int (self->folds);
+  self->job = job;
+  gtk_label_set_text (self->cv_label, _("Cross-validating…"));
+  g_autoptr (GTask) task = g_task_new (NULL, NULL, kfold_done, job_ref (job));
+  g_task_set_task_data (task, job, (GDestroyNotify) job_unref);
+  g_task_run_in_thread (task, kfold_thread);
+  update_sensitivity (self);
+}
+
+/* ---- Loading the latest search of a project (worker: it walks runs/) ---- */
+
+static void
+load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_autofree char *dir = bt_tune_find_latest (task_data);
+  BtTuneSearch *s = dir ? bt_tune_search_open (dir, NULL) : NULL;
+  g_task_return_pointer (task, s, (GDestroyNotify) bt_tune_search_free);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GWeakRef *wr = user_data;
+  g_autoptr (BtLeaderboard) self = g_weak_ref_get (wr);
+  g_weak_ref_clear (wr);
+  g_free (wr);
+  BtTuneSearch *s = g_task_propagate_pointer (G_TASK (result), NULL);
+  GCancellable *c = g_task_get_cancellable (G_TASK (result));
+  if (self == NULL || g_cancellable_is_cancelled (c) || self->load_cancel != c)
+    {
+      bt_tune_search_free (s);
+      return;
+    }
+  g_clear_object (&self->load_cancel);
+  if (s != NULL && self->job == NULL)
+    {
+      g_clear_pointer (&self->search, bt_tune_search_free);
+      self->search = s;
+      set_rows_from_search (self, s);
+      if (!bt_tune_search_is_finished (s))
+        gtk_label_set_text (self->status, _("The last search was stopped before its end. Resume continues it."));
+    }
+  else
+    bt_tune_search_free (s);
+  update_sensitivity (self);
+  g_signal_emit (self, signals[SIGNAL_LOADED], 0);
+}
+
+void
+bt_leaderboard_set_project (BtLeaderboard *self, BtProject *project)
+{
+  g_return_if_fail (BT_IS_LEADERBOARD (self));
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
+  bt_leaderboard_stop (self);
+  self->job = NULL;   /* a running job finds itself orphaned and drops its results */
+  if (self->load_cancel)
+    g_cancellable_cancel (self->load_cancel);
+  g_clear_object (&self->load_cancel);
+  g_clear_pointer (&self->search, bt_tune_search_free);
+  g_list_store_remove_all (self->rows);
+  g_set_object (&self->project, project);
+  if (project != NULL)
+    {
+      const BtProjectSettings *s = bt_project_get_settings (project);
+      gtk_spin_button_set_value (self->epochs, MAX (1, MIN (s->epochs, 10)));
+      self->load_cancel = g_cancellable_new ();
+      GWeakRef *wr = g_new0 (GWeakRef, 1);
+      g_weak_ref_init (wr, self);
+      g_autoptr (GTask) task = g_task_new (NULL, self->load_cancel, load_done, wr);
+      g_task_set_task_data (task, g_strdup (bt_project_get_dir (project)), g_free);
+      g_task_run_in_thread (task, load_thread);
+    }
+  update_sensitivity (self);
+}
+
+/* ---- Controls ---- */
+
+static void
+options_from_controls (BtLeaderboard *self, BtTuneOptions *o)
+{
+  const BtProjectSettings *base = bt_project_get_settings (self->project);
+  bt_tune_options_init (o, base);
+  guint st = gtk_drop_down_get_selected (self->strategy);
+  o->strategy = st == 0 ? BT_TUNE_GRID : st == 1 ? BT_TUNE_RANDOM : BT_TUNE_ADAPTIVE;
+  o->max_trials = gtk_spin_button_get_value_as_int (self->trials);
+  o->max_minutes = gtk_spin_button_get_value (self->minutes);
+  o->epochs = gtk_spin_button_get_value_as_int (self->epochs);
+  o->space.lr_min = MIN (gtk_spin_button_get_value (self->lr_min), gtk_spin_button_get_value (self->lr_max));
+  o->space.lr_max = MAX (gtk_spin_button_get_value (self->lr_min), gtk_spin_button_get_value (self->lr_max));
+  o->space.dropout_max = gtk_spin_button_get_value (self->dropout_max);
+  o->space.weight_decay_max = gtk_spin_button_get_value (self->wd_max);
+  o->space.vary_augment = gtk_check_button_get_active (self->vary_augment);
+  g_autoptr (GStrvBuilder) ob = g_strv_builder_new ();
+  g_strv_builder_add (ob, "adam");
+  if (gtk_check_button_get_active (self->try_sgd))
+    g_strv_builder_add (ob, "sgd");
+  if (gtk_check_button_get_active (self->try_adamw))
+    g_strv_builder_add (ob, "adamw");
+  g_strfreev (o->space.optimizers);
+  o->space.optimizers = g_strv_builder_end (ob);
+  if (gtk_check_button_get_active (self->vary_preset))
+    {
+      const char *p[] = { "small-cnn", "deeper-cnn", "mini-resnet", NULL };
+      g_strfreev (o->space.presets);
+      o->space.presets = g_strdupv ((char **) p);
+    }
+}
+
+static void
+on_start_clicked (BtLeaderboard *self)
+{
+  if (self->project == NULL)
+    return;
+  BtTuneOptions o;
+  options_from_controls (self, &o);
+  g_autoptr (GError) error = NULL;
+  if (!bt_leaderboard_start (self, &o, &error))
+    gtk_label_set_text (self->status, error->message);
+  bt_tune_options_clear (&o);
+}
+
+static void
+on_resume_clicked (BtLeaderboard *self)
+{
+  g_autoptr (GError) error = NULL;
+  if (!bt_leaderboard_resume (self, &error))
+    gtk_label_set_text (self->status, error->message);
+}
+
+static void
+on_use_clicked (BtLeaderboard *self)
+{
+  g_autoptr (GError) error = NULL;
+  if (!bt_leaderboard_use_selected (self, &error))
+    gtk_label_set_text (self->status, error->message);
+}
+
+static void
+on_selection_changed (BtLeaderboard *self)
+{
+  show_curves (self);
+  update_sensitivity (self);
+}
+
+/* ---- Columns ---- */
+
+typedef enum { COL_INDEX, COL_SETTINGS, COL_ACC, COL_LOSS, COL_EPOCHS, COL_TIME } Column;
+
+static void
+setup_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (label), GPOINTER_TO_INT (data) == COL_SETTINGS ? 0.0f : 1.0f);
+  gtk_list_item_set_child (item, label);
+}
+
+static void
+bind_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
+{
+  BtTrialRow *r = gtk_list_item_get_item (item);
+  const BtTuneTrial *t = r->trial;
+  g_autofree char *text = NULL;
+  switch ((Column) GPOINTER_TO_INT (data))
+    {
+    case COL_INDEX: text = g_strdup_printf ("%d", t->index + 1); break;
+    case COL_SETTINGS: text = bt_tune_trial_describe (t); break;
+    case COL_ACC:
+      text = t->diverged ? g_strdup (_("diverged")) : g_strdup_printf ("%.1f %%", 100.0 * t->val_acc);
+      break;
+    case COL_LOSS: text = isfinite (t->val_loss) ? g_strdup_printf ("%.4f", t->val_loss) : g_strdup ("—"); break;
+    case COL_EPOCHS: text = g_strdup_printf ("%d", t->epochs); break;
+    case COL_TIME: text = g_strdup_printf (_("%.1f s"), t->seconds); break;
+    }
+  gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
+}
+
+static int
+compare_rows (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const BtTuneTrial *x = ((BtTrialRow *) a)->trial, *y = ((BtTrialRow *) b)->trial;
+  double u = 0, v = 0;
+  switch ((Column) GPOINTER_TO_INT (data))
+    {
+    case COL_INDEX: case COL_SETTINGS: u = x->index; v = y->index; break;
+    case COL_ACC: u = x->val_acc; v = y->val_acc; break;
+    case COL_LOSS: u = isfinite (x->val_loss) ? x->val_loss : G_MAXDOUBLE; v = isfinite (y->val_loss) ? y->val_loss : G_MAXDOUBLE; break;
+    case COL_EPOCHS: u = x->epochs; v = y->epochs; break;
+    case COL_TIME: u = x->seconds; v = y->seconds; break;
+    }
+  return u < v ? GTK_ORDERING_SMALLER : u > v ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
+}
+
+static void
+add_column (BtLeaderboard *self, const char *title, Column col, gboolean expand)
+{
+  GtkListItemFactory *f = gtk_signal_list_item_factory_new ();
+  g_signal_connect (f, "setup", G_CALLBACK (setup_cell), GINT_TO_POINTER (col));
+  g_signal_connect (f, "bind", G_CALLBACK (bind_cell), GINT_TO_POINTER (col));
+  GtkColumnViewColumn *c = gtk_column_view_column_new (title, f);
+  gtk_column_view_column_set_expand (c, expand);
+  gtk_column_view_column_set_resizable (c, TRUE);
+  GtkSorter *sorter = GTK_SORTER (gtk_custom_sorter_new (compare_rows, GINT_TO_POINTER (col), NULL));
+  gtk_column_view_column_set_sorter (c, sorter);
+  g_object_unref (sorter);
+  gtk_column_view_append_column (self->view, c);
+  if (col == COL_ACC)
+    gtk_column_view_sort_by_column (self->view, c, GTK_SORT_DESCENDING);
+  g_object_unref (c);
+}
+
+static void
+bt_leaderboard_dispose (GObject *object)
+{
+  BtLeaderboard *self = BT_LEADERBOARD (object);
+  GtkWidget *child;
+
+  if (self->job != NULL)
+    g_cancellable_cancel (self->job->cancel);
+  self->job = NULL;
+  if (self->load_cancel)
+    g_cancellable_cancel (self->load_cancel);
+  g_clear_object (&self->load_cancel);
+  if (self->selection != NULL)
+    g_signal_handlers_disconnect_by_data (self->selection, self);
+  if (self->view != NULL)
+    gtk_column_view_set_model (self->view, NULL);
+  gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_LEADERBOARD);
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
+  g_clear_object (&self->selection);
+  g_clear_object (&self->rows);
+  g_clear_object (&self->project);
+  g_clear_pointer (&self->search, bt_tune_search_free);
+  G_OBJECT_CLASS (bt_leaderboard_parent_class)->dispose (object);
+}
+
+static void
+bt_leaderboard_class_init (BtLeaderboardClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = bt_leaderboard_dispose;
+  signals[SIGNAL_TRIAL_ADDED] = g_signal_new ("trial-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                              NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  signals[SIGNAL_SEARCH_FINISHED] = g_signal_new ("search-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_LOADED] = g_signal_new ("loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                         NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-leaderboard.ui");
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+#define CHILD(name) gtk_widget_class_bind_template_child (widget_class, BtLeaderboard, name)
+  CHILD (strategy); CHILD (trials); CHILD (minutes); CHILD (epochs); CHILD (lr_min); CHILD (lr_max);
+  CHILD (dropout_max); CHILD (wd_max); CHILD (folds); CHILD (try_sgd); CHILD (try_adamw);
+  CHILD (vary_augment); CHILD (vary_preset); CHILD (start_button); CHILD (resume_button);
+  CHILD (stop_button); CHILD (use_button); CHILD (cv_button); CHILD (status); CHILD (cv_label);
+  CHILD (view); CHILD (chart_box);
+#undef CHILD
+}
+
+static void
+bt_leaderboard_init (BtLeaderboard *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->rows = g_list_store_new (BT_TYPE_TRIAL_ROW);
+  add_column (self, _("#"), COL_INDEX, FALSE);
+  add_column (self, _("Settings"), COL_SETTINGS, TRUE);
+  add_column (self, _("Validation accuracy"), COL_ACC, FALSE);
+  add_column (self, _("Validation loss"), COL_LOSS, FALSE);
+  add_column (self, _("Epochs"), COL_EPOCHS, FALSE);
+  add_column (self, _("Time"), COL_TIME, FALSE);
+  GtkSorter *sorter = gtk_column_view_get_sorter (self->view);
+  GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->rows)),
+                                                      sorter ? g_object_ref (sorter) : NULL);
+  self->selection = gtk_single_selection_new (G_LIST_MODEL (sorted));
+  gtk_single_selection_set_autoselect (self->selection, FALSE);
+  gtk_single_selection_set_can_unselect (self->selection, TRUE);
+  gtk_column_view_set_model (self->view, GTK_SELECTION_MODEL (self->selection));
+  g_signal_connect_swapped (self->selection, "selection-changed", G_CALLBACK (on_selection_changed), self);
+  g_signal_connect_swapped (self->selection, "items-changed", G_CALLBACK (on_selection_changed), self);
+
+  BtChartAxis *x = bt_chart_axis_new (BT_CHART_AXIS_INTEGER), *y = bt_chart_axis_new (BT_CHART_AXIS_PERCENT);
+  self->chart = BT_CHART (bt_chart_new (_("Validation accuracy per epoch"), x, y));
+  g_object_unref (x);
+  g_object_unref (y);
+  bt_chart_set_x_title (self->chart, _("Epoch"));
+  bt_chart_set_empty_text (self->chart, _("Curves of finished trials appear here."));
+  gtk_widget_set_hexpand (GTK_WIDGET (self->chart), TRUE);
+  gtk_widget_set_vexpand (GTK_WIDGET (self->chart), TRUE);
+  gtk_box_append (self->chart_box, GTK_WIDGET (self->chart));
+
+  g_signal_connect_swapped (self->start_button, "clicked", G_CALLBACK (on_start_clicked), self);
+  g_signal_connect_swapped (self->resume_button, "clicked", G_CALLBACK (on_resume_clicked), self);
+  g_signal_connect_swapped (self->stop_button, "clicked", G_CALLBACK (bt_leaderboard_stop), self);
+  g_signal_connect_swapped (self->use_button, "clicked", G_CALLBACK (on_use_clicked), self);
+  g_signal_connect_swapped (self->cv_button, "clicked", G_CALLBACK (on_cv_clicked), self);
+  update_sensitivity (self);
+}
+
+GtkWidget *
+bt_leaderboard_new (void)
+{
+  return g_object_new (BT_TYPE_LEADERBOARD, NULL);
+}
+
+GtkWindow *
+bt_leaderboard_present_window (GtkWindow *parent, BtProject *project)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  GtkWindow *win = GTK_WINDOW (gtk_window_new ());
+  gtk_window_set_title (win, _("Search for Better Settings"));
+  gtk_window_set_default_size (win, 1000, 720);
+  if (parent != NULL)
+    gtk_window_set_transient_for (win, parent);
+  gtk_window_set_destroy_with_parent (win, TRUE);
+  GtkWidget *lb = bt_leaderboard_new ();
+  gtk_window_set_child (win, lb);
+  bt_leaderboard_set_project (BT_LEADERBOARD (lb), project);
+  gtk_window_present (win);
+  return win;
+}

@@ -1,0 +1,348 @@
+/* bt-cli-model.c: the commands that use a saved model: `predict MODEL IMAGE…`, `info MODEL` and
+ * `evaluate DIR|MODEL`. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <math.h>
+#include <string.h>
+
+#include "cli/bt-cli-private.h"
+
+static BtModel *
+load_model (const char *path, GError **error)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, _("is a folder, not a model file"));
+      return NULL;
+    }
+  return bt_model_load (path, error);
+}
+
+/* ---- predict ---- */
+
+typedef struct {
+  int index;
+  float p;
+} Ranked;
+
+static int
+compare_ranked (gconstpointer a, gconstpointer b)
+{
+  const Ranked *ra = a, *rb = b;
+
+  if (ra->p != rb->p)
+    return ra->p > rb->p ? -1 : 1;
+  return ra->index - rb->index;
+}
+
+static void
+json_string (GString *out, const char *s)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+      if (c == '"' || c == '\\')
+        g_string_append_printf (out, "\\%c", c);
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+}
+
+int
+bt_cli_predict (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autoptr(GString) json = NULL;
+  gboolean as_json = FALSE;
+  int top = 0, status = BT_CLI_EXIT_OK, n_classes, n_printed = 0;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print JSON for scripts"), NULL },
+    { "top", 'k', 0, G_OPTION_ARG_INT, &top, N_("Print only the K most likely classes"), N_("K") },
+    { NULL }
+  };
+
+#ifdef HAVE_CLI_TFLITE
+  /* TFLite models have their own reader and options (--labels) */
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] != '-')
+      {
+        if (g_str_has_suffix (argv[i], ".tflite"))
+          return bt_cli_predict_tflite (argc, argv);
+        break;
+      }
+#endif
+
+  context = g_option_context_new (_("MODEL IMAGE… — class probabilities of images"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return bt_cli_usage ("predict", "%s", error->message);
+  if (argc < 2)
+    return bt_cli_usage ("predict", _("missing model file"));
+  if (argc < 3)
+    return bt_cli_usage ("predict", _("missing image file"));
+  if (top < 0)
+    return bt_cli_usage ("predict", _("--top must be positive"));
+#ifndef HAVE_CLI_TFLITE
+  if (g_str_has_suffix (argv[1], ".tflite"))
+    return bt_cli_fail (_("%s: TensorFlow Lite models are not supported by this build"), argv[1]);
+#endif
+
+  model = load_model (argv[1], &error);
+  if (model == NULL)
+    return bt_cli_fail ("%s: %s", argv[1], error->message);
+  n_classes = bt_net_n_classes (model->net);
+  if (top == 0 || top > n_classes)
+    top = n_classes;
+
+  if (as_json)
+    json = g_string_new ("[");
+  for (int i = 2; i < argc; i++)
+    {
+      g_autoptr(GError) local = NULL;
+      g_autofree float *probs = bt_predict_file (model, argv[i], &local);
+      g_autofree Ranked *ranked = NULL;
+
+      if (probs == NULL)
+        {
+          /* one bad image does not stop the others; the exit status says so */
+          bt_cli_fail ("%s: %s", argv[i], local->message);
+          status = BT_CLI_EXIT_FAILURE;
+          continue;
+        }
+      ranked = g_new (Ranked, n_classes);
+      for (int k = 0; k < n_classes; k++)
+        {
+          ranked[k].index = k;
+          ranked[k].p = probs[k];
+        }
+      qsort (ranked, n_classes, sizeof (Ranked), (GCompareFunc) compare_ranked);
+
+      if (as_json)
+        {
+          if (json->len > 1)
+            g_string_append (json, ",");
+          g_string_append (json, "\n  {\"image\": ");
+          json_string (json, argv[i]);
+          g_string_append (json, ", \"predictions\": [");
+          for (int k = 0; k < top; k++)
+            {
+              g_string_append (json, k > 0 ? ", {\"class\": " : "{\"class\": ");
+              json_string (json, model->class_names[ranked[k].index]);
+              g_string_append_printf (json, ", \"probability\": %.8f}", ranked[k].p);
+            }
+          g_string_append (json, "]}");
+          continue;
+        }
+      if (argc > 3)
+        printf ("%s%s:\n", n_printed > 0 ? "\n" : "", argv[i]);
+      n_printed++;
+      for (int k = 0; k < top; k++)
+        printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
+    }
+  if (as_json)
+    {
+      g_string_append (json, "\n]\n");
+      fputs (json->str, stdout);
+    }
+  return status;
+}
+
+/* ---- info ---- */
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
+}
+
+int
+bt_cli_info (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autofree char *layers = NULL;
+  g_autofree char *params = NULL;
+  int c, h, w;
+  GOptionEntry entries[] = { { NULL } };
+
+  context = g_option_context_new (_("MODEL — what a model file holds"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return bt_cli_usage ("info", "%s", error->message);
+  if (argc < 2)
+    return bt_cli_usage ("info", _("missing model file"));
+  if (argc > 2)
+    return bt_cli_usage ("info", _("unexpected argument “%s”"), argv[2]);
+
+  model = load_model (argv[1], &error);
+  if (model == NULL)
+    return bt_cli_fail ("%s: %s", argv[1], error->message);
+
+  bt_net_input_shape (model->net, &c, &h, &w);
+  params = bt_cli_format_count (bt_net_n_params (model->net));
+  printf (_("Model:        %s\n"), argv[1]);
+  printf (_("Preset:       %s\n"), bt_preset_to_id (bt_net_preset (model->net)));
+  printf (_("Parameters:   %s\n"), params);
+  printf (_("Input:        %d×%d, %s, %s\n"), model->prep.width, model->prep.height,
+          model->prep.channels == 1 ? _("grey") : _("RGB"), bt_resize_mode_to_string (model->prep.resize));
+  printf (_("Scaling:      x = (pixel × %g − mean) / std, mean %g %g %g, std %g %g %g\n"),
+          model->prep.scale, model->prep.mean[0], model->prep.mean[1], model->prep.mean[2],
+          model->prep.std[0], model->prep.std[1], model->prep.std[2]);
+  printf (_("Classes (%d):"), bt_net_n_classes (model->net));
+  for (int i = 0; model->class_names != NULL && model->class_names[i] != NULL; i++)
+    printf ("%s%s", i > 0 ? ", " : " ", model->class_names[i]);
+  printf ("\n");
+  if (model->backbone_name != NULL)
+    printf (_("Backbone:     %s (sha256 %s)\n"), model->backbone_name,
+            model->backbone_sha256 != NULL ? model->backbone_sha256 : "?");
+  if (model->metadata != NULL && g_hash_table_size (model->metadata) > 0)
+    {
+      g_autoptr(GPtrArray) keys = g_ptr_array_new ();
+      GHashTableIter iter;
+      gpointer key;
+
+      g_hash_table_iter_init (&iter, model->metadata);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        g_ptr_array_add (keys, key);
+      g_ptr_array_sort (keys, compare_strings);
+      printf (_("Metadata:\n"));
+      for (guint i = 0; i < keys->len; i++)
+        printf ("  %s = %s\n", (char *) keys->pdata[i],
+                (char *) g_hash_table_lookup (model->metadata, keys->pdata[i]));
+    }
+  layers = bt_net_describe (model->net);
+  if (layers != NULL)
+    printf (_("Layers:\n%s%s"), layers, g_str_has_suffix (layers, "\n") ? "" : "\n");
+  return BT_CLI_EXIT_OK;
+}
+
+/* ---- evaluate ---- */
+
+int
+bt_cli_evaluate (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(BtEvaluation) ev = NULL;
+  g_autofree char *model_path = NULL;
+  g_autofree char *project_dir = NULL;
+  g_autofree char *split_name = NULL;
+  g_autofree char *n_text = NULL;
+  int n_mistakes = 10, width = 5;
+  BtSplit split = BT_SPLIT_TEST;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, N_("Model to evaluate (default: the project’s newest)"), N_("MODEL") },
+    { "project", 0, 0, G_OPTION_ARG_FILENAME, &project_dir, N_("Project whose images to use (default: the model’s)"), N_("DIR") },
+    { "split", 0, 0, G_OPTION_ARG_STRING, &split_name, N_("train, val or test (default)"), N_("SPLIT") },
+    { "mistakes", 0, 0, G_OPTION_ARG_INT, &n_mistakes, N_("List the N most confident mistakes (default 10)"), N_("N") },
+    { NULL }
+  };
+
+  context = g_option_context_new (_("DIR|MODEL — accuracy, confusion matrix and per-class scores"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return bt_cli_usage ("evaluate", "%s", error->message);
+  if (argc < 2)
+    return bt_cli_usage ("evaluate", _("missing project folder or model file"));
+  if (argc > 2)
+    return bt_cli_usage ("evaluate", _("unexpected argument “%s”"), argv[2]);
+  if (split_name != NULL && !bt_split_from_string (split_name, &split))
+    return bt_cli_usage ("evaluate", _("invalid split “%s” (use train, val or test)"), split_name);
+  if (n_mistakes < 0)
+    return bt_cli_usage ("evaluate", _("--mistakes cannot be negative"));
+
+  if (g_file_test (argv[1], G_FILE_TEST_IS_DIR))
+    {
+      if (!bt_cli_is_project_dir (argv[1]))
+        return bt_cli_fail (_("%s: not a Bottega project (no project.ini)"), argv[1]);
+      if (project_dir == NULL)
+        project_dir = g_strdup (argv[1]);
+      if (model_path == NULL)
+        model_path = bt_cli_newest_model (argv[1]);
+      if (model_path == NULL)
+        return bt_cli_fail (_("%s: the project has no trained model yet"), argv[1]);
+    }
+  else
+    {
+      if (model_path != NULL)
+        return bt_cli_usage ("evaluate", _("give either a model file or --model, not both"));
+      model_path = g_strdup (argv[1]);
+    }
+
+  model = load_model (model_path, &error);
+  if (model == NULL)
+    return bt_cli_fail ("%s: %s", model_path, error->message);
+  if (project_dir == NULL && model->metadata != NULL)
+    project_dir = g_strdup (g_hash_table_lookup (model->metadata, "project"));
+  if (project_dir == NULL)
+    return bt_cli_fail (_("%s: the model does not say which project it came from; give --project DIR"), model_path);
+  project = bt_project_open (project_dir, &error);
+  if (project == NULL)
+    return bt_cli_fail ("%s: %s", project_dir, error->message);
+
+  ev = bt_evaluate_project (model, project, split, NULL, &error);
+  if (ev == NULL)
+    return bt_cli_fail ("%s: %s", project_dir, error->message);
+
+  n_text = bt_cli_format_count (ev->n);
+  printf (_("Model: %s\n"), model_path);
+  printf (_("%s accuracy = %.1f%% (N=%s), loss %.4f\n"),
+          split == BT_SPLIT_TEST ? _("Test") : split == BT_SPLIT_VAL ? _("Validation") : _("Training"),
+          100 * ev->accuracy, n_text, ev->loss);
+  if (ev->n_skipped > 0)
+    printf (g_dngettext (GETTEXT_PACKAGE, "%u image could not be used\n", "%u images could not be used\n",
+                         ev->n_skipped), ev->n_skipped);
+
+  for (int i = 0; i < ev->n_classes; i++)
+    width = MAX (width, (int) g_utf8_strlen (ev->class_names[i], -1));
+  width = MIN (width, 24);
+
+  printf (_("\nConfusion matrix (rows: true class, columns: predicted):\n"));
+  printf ("%*s", width, "");
+  for (int j = 0; j < ev->n_classes; j++)
+    printf (" %6d", j);
+  printf ("\n");
+  for (int i = 0; i < ev->n_classes; i++)
+    {
+      printf ("%-*.*s", width, width, ev->class_names[i]);
+      for (int j = 0; j < ev->n_classes; j++)
+        printf (" %6u", ev->confusion[(gsize) i * ev->n_classes + j]);
+      printf ("   %d\n", i);
+    }
+
+  printf ("\n%-*s %9s %7s %7s %8s\n", width, _("class"), _("precision"), _("recall"), _("F1"), _("support"));
+  for (int i = 0; i < ev->n_classes; i++)
+    {
+      guint support = 0;
+      for (int j = 0; j < ev->n_classes; j++)
+        support += ev->confusion[(gsize) i * ev->n_classes + j];
+      printf ("%-*.*s %9.3f %7.3f %7.3f %8u\n", width, width, ev->class_names[i],
+              ev->precision[i], ev->recall[i], ev->f1[i], support);
+    }
+
+  if (n_mistakes > 0 && ev->mistakes->len > 0)
+    {
+      printf (_("\nMost confident mistakes:\n"));
+      for (guint i = 0; i < ev->mistakes->len && i < (guint) n_mistakes; i++)
+        {
+          const BtMistake *m = g_ptr_array_index (ev->mistakes, i);
+          g_autofree char *display = g_filename_display_name (m->path);
+          printf (_("  %s: %s predicted as %s (%.1f%%)\n"), display, ev->class_names[m->true_class],
+                  ev->class_names[m->pred_class], 100 * m->confidence);
+        }
+    }
+  return BT_CLI_EXIT_OK;
+}

@@ -1,0 +1,548 @@
+/* bt-cli-train.c: `bottega-cli train DIR [OPTION…]`: every training setting as an option (the ones
+ * given are saved to the project), progress in place on a terminal, plain lines otherwise. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/bt-cli-private.h"
+
+typedef struct {
+  BtTrainer *trainer;
+  GMainLoop *loop;
+  gboolean tty;
+  gboolean quiet;
+  gboolean line_open;        /* an in-place line is on screen */
+  int last_bucket;           /* plain mode: last tenth of an epoch printed */
+  int steps_per_epoch;
+  gint64 last_draw_us;
+  GError *error;
+  gboolean finished;
+  int epochs;
+} TrainUi;
+
+static char *
+progress_line (int epoch, int epochs, int step, int steps, double loss, double acc,
+               double val_loss, double val_acc, double img_s, double eta_s)
+{
+  GString *s = g_string_new (NULL);
+  g_autofree char *rate = bt_cli_format_count ((guint64) (img_s + 0.5));
+  g_autofree char *eta = bt_cli_format_duration (eta_s);
+
+  g_string_append_printf (s, _("Epoch %d/%d  step %d/%d  loss %.3f  acc %.1f%%"),
+                          epoch, epochs, step, steps, loss, 100 * acc);
+  if (isfinite (val_loss))
+    g_string_append_printf (s, _("  val_loss %.3f  val_acc %.1f%%"), val_loss, 100 * val_acc);
+  g_string_append_printf (s, _("  %s img/s  ETA %s"), rate, eta);
+  return g_string_free (s, FALSE);
+}
+
+static void
+end_line (TrainUi *ui)
+{
+  if (ui->line_open)
+    {
+      fputs ("\r\033[K", stdout);
+      ui->line_open = FALSE;
+    }
+}
+
+static void
+on_step (BtTrainer *trainer, const BtStepInfo *info, TrainUi *ui)
+{
+  g_autofree char *line = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  if (ui->quiet)
+    return;
+  if (info->epoch == 0)
+    {
+      /* preparation: images decoded so far */
+      g_autofree char *done = NULL, *total = NULL;
+      if (!ui->tty || now - ui->last_draw_us < 100000)
+        return;
+      ui->last_draw_us = now;
+      done = bt_cli_format_count (info->step);
+      total = bt_cli_format_count (info->steps_per_epoch);
+      fputc ('\r', stdout);
+      printf (_("Preparing images %s/%s"), done, total);
+      fputs ("\033[K", stdout);
+      fflush (stdout);
+      ui->line_open = TRUE;
+      return;
+    }
+
+  ui->steps_per_epoch = info->steps_per_epoch;
+  line = progress_line (info->epoch, info->epochs, info->step, info->steps_per_epoch,
+                        info->epoch_loss, info->epoch_acc, info->val_loss, info->val_acc,
+                        info->images_per_s, info->eta_s);
+  if (ui->tty)
+    {
+      /* a terminal redraws at most 10 times a second */
+      if (now - ui->last_draw_us < 100000 && info->step != info->steps_per_epoch)
+        return;
+      ui->last_draw_us = now;
+      printf ("\r%s\033[K", line);
+      fflush (stdout);
+      ui->line_open = TRUE;
+    }
+  else
+    {
+      int bucket = info->steps_per_epoch > 0 ? info->step * 10 / info->steps_per_epoch : 0;
+      /* plain lines: about every tenth of an epoch; the full epoch line comes with "epoch" */
+      if (bucket > ui->last_bucket && info->step < info->steps_per_epoch)
+        {
+          ui->last_bucket = bucket;
+          printf ("%s\n", line);
+          fflush (stdout);
+        }
+    }
+}
+
+static void
+on_epoch (BtTrainer *trainer, const BtEpochInfo *info, TrainUi *ui)
+{
+  g_autofree char *line = NULL;
+  /* the CLI draws from the throttled snapshots; drain the per-step queue */
+  g_autoptr(GArray) steps = bt_trainer_take_steps (trainer);
+
+  ui->last_bucket = 0;
+  if (ui->quiet)
+    return;
+  line = progress_line (info->epoch, info->epochs, ui->steps_per_epoch, ui->steps_per_epoch,
+                        info->train_loss, info->train_acc, info->val_loss, info->val_acc,
+                        info->images_per_s, info->eta_s);
+  end_line (ui);
+  printf ("%s%s\n", line, info->improved ? _("  (best)") : "");
+  fflush (stdout);
+}
+
+static void
+on_message (BtTrainer *trainer, const char *message, TrainUi *ui)
+{
+  if (ui->quiet)
+    return;
+  end_line (ui);
+  printf ("%s\n", message);
+  fflush (stdout);
+}
+
+static void
+on_finished (BtTrainer *trainer, const GError *error, TrainUi *ui)
+{
+  end_line (ui);
+  if (error != NULL)
+    ui->error = g_error_copy (error);
+  ui->finished = TRUE;
+  g_main_loop_quit (ui->loop);
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  TrainUi *ui = data;
+
+  end_line (ui);
+  fprintf (stderr, _("Stopping after the current batch…\n"));
+  bt_trainer_stop (ui->trainer);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Options. Values stay at their sentinels unless given, so only given ones change the project. */
+typedef struct {
+  char *preset, *optimizer, *schedule, *resize, *monitor, *augment, *size, *color, *split;
+  int epochs, batch_size, patience, threads;
+  double lr, weight_decay, dropout, label_smoothing, min_delta;
+  gint64 seed;
+  gboolean class_weights, no_class_weights, restore_best, no_restore_best;
+  gboolean resume, quiet;
+  char *resume_run;
+} TrainOptions;
+
+static gboolean
+parse_size (const char *s, int *w, int *h)
+{
+  char *end = NULL;
+  long a = strtol (s, &end, 10), b;
+
+  if (end == s)
+    return FALSE;
+  if (*end == '\0')
+    b = a;
+  else if (*end == 'x' || *end == 'X')
+    {
+      const char *p = end + 1;
+      b = strtol (p, &end, 10);
+      if (end == p || *end != '\0')
+        return FALSE;
+    }
+  else
+    return FALSE;
+  if (a < 1 || b < 1 || a > 100000 || b > 100000)
+    return FALSE;
+  *w = (int) a;
+  *h = (int) b;
+  return TRUE;
+}
+
+/* Applies the options that were given; returns FALSE with a usage message. */
+static gboolean
+apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, char **message)
+{
+  BtPreset preset;
+  BtOptimizerKind opt;
+  BtScheduleKind sched;
+  BtResizeMode resize;
+
+#define SET(field, value) G_STMT_START { s->field = (value); *changed = TRUE; } G_STMT_END
+#define SET_STR(field, value) G_STMT_START { g_free (s->field); s->field = g_strdup (value); *changed = TRUE; } G_STMT_END
+
+  if (o->preset != NULL)
+    {
+      if (!bt_preset_from_id (o->preset, &preset) || preset == BT_PRESET_TRANSFER)
+        {
+          *message = g_strdup_printf (_("unknown preset “%s” (use mlp, small-cnn, deeper-cnn or mini-resnet)"), o->preset);
+          return FALSE;
+        }
+      SET_STR (preset, o->preset);
+      if (o->size == NULL && o->color == NULL)
+        {
+          /* a new preset brings its own input size unless one is given */
+          int w, h, c;
+          bt_preset_default_input (preset, &w, &h, &c);
+          if (w > 0 && h > 0)
+            {
+              SET (width, w);
+              SET (height, h);
+            }
+        }
+    }
+  if (o->size != NULL)
+    {
+      int w, h;
+      if (!parse_size (o->size, &w, &h))
+        {
+          *message = g_strdup_printf (_("invalid input size “%s” (use e.g. 28 or 64x48)"), o->size);
+          return FALSE;
+        }
+      SET (width, w);
+      SET (height, h);
+    }
+  if (o->color != NULL)
+    {
+      if (g_ascii_strcasecmp (o->color, "grey") == 0 || g_ascii_strcasecmp (o->color, "gray") == 0 ||
+          g_strcmp0 (o->color, "1") == 0)
+        SET (channels, 1);
+      else if (g_ascii_strcasecmp (o->color, "rgb") == 0 || g_strcmp0 (o->color, "3") == 0)
+        SET (channels, 3);
+      else
+        {
+          *message = g_strdup_printf (_("invalid colour mode “%s” (use grey or rgb)"), o->color);
+          return FALSE;
+        }
+    }
+  if (o->resize != NULL)
+    {
+      if (!bt_resize_mode_from_string (o->resize, &resize))
+        {
+          *message = g_strdup_printf (_("invalid resize mode “%s” (use squash, center-crop or pad)"), o->resize);
+          return FALSE;
+        }
+      SET (resize, bt_resize_mode_to_ds (resize));
+    }
+  if (o->epochs != G_MININT)
+    SET (epochs, o->epochs);
+  if (o->batch_size != G_MININT)
+    SET (batch_size, o->batch_size);
+  if (o->optimizer != NULL)
+    {
+      if (!bt_optimizer_kind_from_id (o->optimizer, &opt))
+        {
+          *message = g_strdup_printf (_("unknown optimizer “%s” (use sgd, adam or adamw)"), o->optimizer);
+          return FALSE;
+        }
+      SET_STR (optimizer, o->optimizer);
+    }
+  if (!isnan (o->lr))
+    SET (learning_rate, o->lr);
+  if (o->schedule != NULL)
+    {
+      if (g_strcmp0 (o->schedule, "plateau") != 0 && !bt_schedule_kind_from_id (o->schedule, &sched))
+        {
+          *message = g_strdup_printf (_("unknown schedule “%s” (use constant, step, cosine or plateau)"), o->schedule);
+          return FALSE;
+        }
+      SET_STR (schedule, o->schedule);
+    }
+  if (!isnan (o->weight_decay))
+    SET (weight_decay, o->weight_decay);
+  if (!isnan (o->dropout))
+    SET (dropout, o->dropout);
+  if (o->augment != NULL)
+    {
+      g_auto(GStrv) parts = g_strsplit (o->augment, ",", -1);
+      gboolean flip = FALSE, crop = FALSE, rotate = FALSE, color = FALSE;
+
+      for (guint i = 0; parts[i] != NULL; i++)
+        {
+          const char *p = g_strstrip (parts[i]);
+          if (strcmp (p, "flip") == 0) flip = TRUE;
+          else if (strcmp (p, "crop") == 0) crop = TRUE;
+          else if (strcmp (p, "rotate") == 0) rotate = TRUE;
+          else if (strcmp (p, "color") == 0 || strcmp (p, "colour") == 0) color = TRUE;
+          else if (strcmp (p, "none") == 0 || *p == '\0') ;
+          else
+            {
+              *message = g_strdup_printf (_("unknown augmentation “%s” (use flip, crop, rotate, color or none)"), p);
+              return FALSE;
+            }
+        }
+      SET (augment_flip, flip);
+      SET (augment_crop, crop);
+      SET (augment_rotate, rotate);
+      SET (augment_color, color);
+    }
+  if (o->class_weights)
+    SET (class_weights, TRUE);
+  if (o->no_class_weights)
+    SET (class_weights, FALSE);
+  if (!isnan (o->label_smoothing))
+    SET (label_smoothing, o->label_smoothing);
+  if (o->patience != G_MININT)
+    SET (early_stopping_patience, o->patience);
+  if (o->monitor != NULL)
+    {
+      if (g_strcmp0 (o->monitor, "val_loss") != 0 && g_strcmp0 (o->monitor, "val_acc") != 0)
+        {
+          *message = g_strdup_printf (_("invalid monitor “%s” (use val_loss or val_acc)"), o->monitor);
+          return FALSE;
+        }
+      SET_STR (early_stopping_monitor, o->monitor);
+    }
+  if (!isnan (o->min_delta))
+    SET (early_stopping_min_delta, o->min_delta);
+  if (o->restore_best)
+    SET (restore_best, TRUE);
+  if (o->no_restore_best)
+    SET (restore_best, FALSE);
+  if (o->split != NULL)
+    {
+      int a, b, c;
+      char tail;
+      if (sscanf (o->split, "%d/%d/%d%c", &a, &b, &c, &tail) != 3 || a < 0 || b < 0 || c < 0 || a + b + c != 100)
+        {
+          *message = g_strdup_printf (_("invalid split “%s” (use TRAIN/VAL/TEST percentages adding up to 100, e.g. 80/10/10)"), o->split);
+          return FALSE;
+        }
+      SET (split_train, a);
+      SET (split_val, b);
+      SET (split_test, c);
+    }
+  if (o->seed != G_MININT64)
+    {
+      if (o->seed < 0)
+        {
+          *message = g_strdup (_("the seed cannot be negative"));
+          return FALSE;
+        }
+      SET (seed, (guint64) o->seed);
+    }
+#undef SET
+#undef SET_STR
+  return TRUE;
+}
+
+int
+bt_cli_train (int argc, char **argv)
+{
+  TrainOptions o = {
+    .epochs = G_MININT, .batch_size = G_MININT, .patience = G_MININT, .threads = G_MININT,
+    .lr = NAN, .weight_decay = NAN, .dropout = NAN, .label_smoothing = NAN, .min_delta = NAN,
+    .seed = G_MININT64,
+  };
+  GOptionEntry entries[] = {
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &o.preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet"), N_("ID") },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &o.size, N_("Input size in pixels, e.g. 28 or 64x48"), N_("WxH") },
+    { "color", 0, 0, G_OPTION_ARG_STRING, &o.color, N_("Colour mode: grey or rgb"), N_("MODE") },
+    { "resize", 0, 0, G_OPTION_ARG_STRING, &o.resize, N_("Resize mode: squash, center-crop or pad"), N_("MODE") },
+    { "epochs", 'e', 0, G_OPTION_ARG_INT, &o.epochs, N_("Number of epochs"), N_("N") },
+    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &o.batch_size, N_("Images per batch"), N_("N") },
+    { "optimizer", 0, 0, G_OPTION_ARG_STRING, &o.optimizer, N_("sgd, adam or adamw"), N_("NAME") },
+    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &o.lr, N_("Learning rate"), N_("X") },
+    { "schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule, N_("Learning-rate schedule: constant, step, cosine or plateau"), N_("NAME") },
+    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &o.weight_decay, N_("Weight decay"), N_("X") },
+    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &o.dropout, N_("Dropout probability (negative: the preset’s default)"), N_("P") },
+    { "augment", 0, 0, G_OPTION_ARG_STRING, &o.augment, N_("Augmentation: a comma list of flip, crop, rotate, color, or none"), N_("LIST") },
+    { "class-weights", 0, 0, G_OPTION_ARG_NONE, &o.class_weights, N_("Weight the loss against class imbalance"), NULL },
+    { "no-class-weights", 0, 0, G_OPTION_ARG_NONE, &o.no_class_weights, N_("Do not weight classes"), NULL },
+    { "label-smoothing", 0, 0, G_OPTION_ARG_DOUBLE, &o.label_smoothing, N_("Label smoothing, 0 to below 1"), N_("X") },
+    { "early-stopping", 0, 0, G_OPTION_ARG_INT, &o.patience, N_("Stop after N epochs without improvement (0: off)"), N_("N") },
+    { "monitor", 0, 0, G_OPTION_ARG_STRING, &o.monitor, N_("What early stopping watches: val_loss or val_acc"), N_("NAME") },
+    { "min-delta", 0, 0, G_OPTION_ARG_DOUBLE, &o.min_delta, N_("Smallest change that counts as improvement"), N_("X") },
+    { "restore-best", 0, 0, G_OPTION_ARG_NONE, &o.restore_best, N_("Keep the best epoch’s weights (default)"), NULL },
+    { "no-restore-best", 0, 0, G_OPTION_ARG_NONE, &o.no_restore_best, N_("Keep the last epoch’s weights"), NULL },
+    { "split", 0, 0, G_OPTION_ARG_STRING, &o.split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
+    { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, N_("Random seed"), N_("N") },
+    { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
+    { "resume", 'r', 0, G_OPTION_ARG_NONE, &o.resume, N_("Resume the newest interrupted run"), NULL },
+    { "resume-run", 0, 0, G_OPTION_ARG_FILENAME, &o.resume_run, N_("Resume the run in folder RUN"), N_("RUN") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, N_("Print only the result"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autofree char *resume_dir = NULL;
+  g_autofree char *message = NULL;
+  TrainUi ui = { 0 };
+  BtProjectSettings settings;
+  gboolean changed = FALSE;
+  guint sigint_id, sigterm_id;
+  int status;
+
+  context = g_option_context_new (_("DIR — train the project’s model"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      status = bt_cli_usage ("train", "%s", error->message);
+      goto cleanup;
+    }
+  if (argc < 2)
+    {
+      status = bt_cli_usage ("train", _("missing project folder"));
+      goto cleanup;
+    }
+  if (argc > 2)
+    {
+      status = bt_cli_usage ("train", _("unexpected argument “%s”"), argv[2]);
+      goto cleanup;
+    }
+  if (o.threads != G_MININT && (o.threads < 0 || o.threads > 1024))
+    {
+      status = bt_cli_usage ("train", _("invalid thread count %d"), o.threads);
+      goto cleanup;
+    }
+  if (!bt_cli_is_project_dir (argv[1]))
+    {
+      status = bt_cli_fail (_("%s: not a Bottega project (no project.ini)"), argv[1]);
+      goto cleanup;
+    }
+
+  project = bt_project_open (argv[1], &error);
+  if (project == NULL)
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup;
+    }
+
+  if (o.resume || o.resume_run != NULL)
+    {
+      resume_dir = o.resume_run != NULL ? g_strdup (o.resume_run) : bt_trainer_find_resumable_run (project);
+      if (resume_dir == NULL)
+        {
+          status = bt_cli_fail (_("%s: no interrupted run to resume"), argv[1]);
+          goto cleanup;
+        }
+    }
+
+  settings = *bt_project_get_settings (project);
+  settings.preset = g_strdup (settings.preset);
+  settings.optimizer = g_strdup (settings.optimizer);
+  settings.schedule = g_strdup (settings.schedule);
+  settings.early_stopping_monitor = g_strdup (settings.early_stopping_monitor);
+  if (!apply_options (&o, &settings, &changed, &message))
+    {
+      status = bt_cli_usage ("train", "%s", message);
+      goto cleanup_settings;
+    }
+  if (changed && resume_dir != NULL)
+    {
+      status = bt_cli_usage ("train", _("settings cannot change while resuming a run"));
+      goto cleanup_settings;
+    }
+  if (changed && !bt_project_update_settings (project, &settings, &error))
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup_settings;
+    }
+
+  if (o.threads != G_MININT)
+    bt_engine_set_threads (o.threads);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  trainer = bt_trainer_new (project);
+  ui.trainer = trainer;
+  ui.loop = loop;
+  ui.tty = isatty (STDOUT_FILENO);
+  ui.quiet = o.quiet;
+  g_signal_connect (trainer, "step", G_CALLBACK (on_step), &ui);
+  g_signal_connect (trainer, "epoch", G_CALLBACK (on_epoch), &ui);
+  g_signal_connect (trainer, "message", G_CALLBACK (on_message), &ui);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), &ui);
+
+  if (!bt_trainer_start (trainer, resume_dir, &error))
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup_settings;
+    }
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
+  g_main_loop_run (loop);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+
+  if (ui.error != NULL)
+    {
+      if (g_error_matches (ui.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
+        {
+          fprintf (stderr, _("Stopped. Resume with: bottega-cli train %s --resume\n"), argv[1]);
+          status = BT_CLI_EXIT_STOPPED;
+        }
+      else
+        status = bt_cli_fail ("%s", ui.error->message);
+      g_clear_error (&ui.error);
+      goto cleanup_settings;
+    }
+
+  {
+    const BtEvaluation *ev = bt_trainer_get_test_evaluation (trainer);
+    const char *model = bt_trainer_get_best_model_path (trainer);
+
+    if (model != NULL)
+      printf (_("Model saved to %s\n"), model);
+    if (ev != NULL && ev->n > 0)
+      {
+        g_autofree char *n = bt_cli_format_count (ev->n);
+        printf (_("Final test accuracy = %.1f%% (N=%s)\n"), 100 * ev->accuracy, n);
+      }
+    else
+      printf (_("No test images: the test accuracy is unknown\n"));
+  }
+  status = BT_CLI_EXIT_OK;
+
+cleanup_settings:
+  g_free (settings.preset);
+  g_free (settings.optimizer);
+  g_free (settings.schedule);
+  g_free (settings.early_stopping_monitor);
+cleanup:
+  g_free (o.preset);
+  g_free (o.optimizer);
+  g_free (o.schedule);
+  g_free (o.resize);
+  g_free (o.monitor);
+  g_free (o.augment);
+  g_free (o.size);
+  g_free (o.color);
+  g_free (o.split);
+  g_free (o.resume_run);
+  return status;
+}

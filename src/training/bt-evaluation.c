@@ -1,0 +1,482 @@
+/* bt-evaluation.c: evaluation of a model on a project split (confusion matrix, per-class
+ * precision/recall/F1, mistakes sorted most-confident-wrong first) and single-image prediction. */
+#include "config.h"
+
+#include <glib/gi18n-lib.h>
+#include <math.h>
+#include <string.h>
+
+#include "training/bt-training-private.h"
+#include "training/bt-transfer.h"
+
+#define EVAL_BATCH 64
+
+static void
+bt_mistake_free (gpointer data)
+{
+  BtMistake *m = data;
+
+  g_free (m->path);
+  g_free (m->probs);
+  g_free (m);
+}
+
+void
+bt_evaluation_free (BtEvaluation *ev)
+{
+  if (ev == NULL)
+    return;
+  g_strfreev (ev->class_names);
+  g_free (ev->confusion);
+  g_free (ev->precision);
+  g_free (ev->recall);
+  g_free (ev->f1);
+  /* mistakes borrow the entries of all */
+  g_clear_pointer (&ev->mistakes, g_ptr_array_unref);
+  g_clear_pointer (&ev->all, g_ptr_array_unref);
+  g_free (ev);
+}
+
+BtEvaluation *
+bt_evaluation_new (int n_classes, const char * const *class_names)
+{
+  BtEvaluation *ev = g_new0 (BtEvaluation, 1);
+
+  g_assert (n_classes > 0);
+  ev->n_classes = n_classes;
+  ev->class_names = g_new0 (char *, n_classes + 1);
+  for (int i = 0; i < n_classes; i++)
+    ev->class_names[i] = g_strdup (class_names != NULL && class_names[i] != NULL ? class_names[i] : "");
+  ev->confusion = g_new0 (guint, (gsize) n_classes * n_classes);
+  ev->precision = g_new0 (double, n_classes);
+  ev->recall = g_new0 (double, n_classes);
+  ev->f1 = g_new0 (double, n_classes);
+  ev->all = g_ptr_array_new_with_free_func (bt_mistake_free);
+  ev->mistakes = g_ptr_array_new ();
+  return ev;
+}
+
+void
+bt_evaluation_add (BtEvaluation *ev, const float *probs, int true_class,
+                   const char *path, guint item_index)
+{
+  BtMistake *m;
+  int pred = 0;
+
+  g_assert (true_class >= 0 && true_class < ev->n_classes);
+  for (int k = 1; k < ev->n_classes; k++)
+    if (probs[k] > probs[pred])
+      pred = k;
+
+  m = g_new0 (BtMistake, 1);
+  m->path = g_strdup (path);
+  m->item_index = item_index;
+  m->true_class = true_class;
+  m->pred_class = pred;
+  m->confidence = probs[pred];
+  m->probs = g_memdup2 (probs, sizeof (float) * ev->n_classes);
+  g_ptr_array_add (ev->all, m);
+
+  ev->confusion[(gsize) true_class * ev->n_classes + pred]++;
+  ev->loss += -log (MAX ((double) probs[true_class], 1e-12));
+  ev->n++;
+}
+
+static int
+compare_confidence_desc (gconstpointer a, gconstpointer b)
+{
+  const BtMistake *ma = *(BtMistake * const *) a;
+  const BtMistake *mb = *(BtMistake * const *) b;
+
+  if (ma->confidence != mb->confidence)
+    return ma->confidence > mb->confidence ? -1 : 1;
+  /* stable tie-break so that the gallery order never depends on qsort */
+  return ma->item_index < mb->item_index ? -1 : ma->item_index > mb->item_index;
+}
+
+void
+bt_evaluation_finish (BtEvaluation *ev)
+{
+  int k = ev->n_classes;
+  guint correct = 0;
+
+  for (int i = 0; i < k; i++)
+    {
+      guint tp = ev->confusion[(gsize) i * k + i];
+      guint row = 0, col = 0;
+
+      for (int j = 0; j < k; j++)
+        {
+          row += ev->confusion[(gsize) i * k + j];
+          col += ev->confusion[(gsize) j * k + i];
+        }
+      correct += tp;
+      ev->precision[i] = col > 0 ? (double) tp / col : 0.0;
+      ev->recall[i] = row > 0 ? (double) tp / row : 0.0;
+      ev->f1[i] = ev->precision[i] + ev->recall[i] > 0
+                ? 2.0 * ev->precision[i] * ev->recall[i] / (ev->precision[i] + ev->recall[i])
+                : 0.0;
+    }
+  ev->accuracy = ev->n > 0 ? (double) correct / ev->n : NAN;
+  ev->loss = ev->n > 0 ? ev->loss / ev->n : NAN;
+
+  g_ptr_array_set_size (ev->mistakes, 0);
+  for (guint i = 0; i < ev->all->len; i++)
+    {
+      BtMistake *m = g_ptr_array_index (ev->all, i);
+      if (m->pred_class != m->true_class)
+        g_ptr_array_add (ev->mistakes, m);
+    }
+  g_ptr_array_sort (ev->mistakes, compare_confidence_desc);
+}
+
+BtResizeMode
+bt_resize_mode_from_ds (BtDsResize mode)
+{
+  switch (mode)
+    {
+    case BT_DS_RESIZE_CENTER_CROP: return BT_RESIZE_CENTER_CROP;
+    case BT_DS_RESIZE_PAD:         return BT_RESIZE_PAD;
+    case BT_DS_RESIZE_SQUASH:
+    default:                       return BT_RESIZE_SQUASH;
+    }
+}
+
+BtDsResize
+bt_resize_mode_to_ds (BtResizeMode mode)
+{
+  switch (mode)
+    {
+    case BT_RESIZE_CENTER_CROP: return BT_DS_RESIZE_CENTER_CROP;
+    case BT_RESIZE_PAD:         return BT_DS_RESIZE_PAD;
+    case BT_RESIZE_SQUASH:
+    default:                    return BT_DS_RESIZE_SQUASH;
+    }
+}
+
+/* Grey ↔ RGB when a decoded image's channels differ from the recipe's (ITU-R 601 luma). */
+static BtImage *
+convert_channels (const BtImage *img, int channels)
+{
+  BtImage *out = g_new0 (BtImage, 1);
+  gsize n = (gsize) img->width * img->height;
+
+  out->width = img->width;
+  out->height = img->height;
+  out->channels = channels;
+  out->pixels = g_malloc (n * channels);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (channels == 1)
+        {
+          const guint8 *p = img->pixels + i * 3;
+          out->pixels[i] = (guint8) ((299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
+        }
+      else
+        memset (out->pixels + i * 3, img->pixels[i], 3);
+    }
+  return out;
+}
+
+gboolean
+bt_prepare_image (const BtPreprocess *prep, const BtImage *image, float *out, GError **error)
+{
+  g_autoptr(BtImage) converted = NULL;
+  g_autoptr(BtImage) resized = NULL;
+  const BtImage *src = image;
+
+  if (prep->channels != 1 && prep->channels != 3)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The model expects %d colour channels, which is not supported"), prep->channels);
+      return FALSE;
+    }
+  if (image == NULL || image->pixels == NULL || image->width <= 0 || image->height <= 0 ||
+      (image->channels != 1 && image->channels != 3))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The image is empty or has an unsupported pixel format"));
+      return FALSE;
+    }
+  if (image->channels != prep->channels)
+    src = converted = convert_channels (image, prep->channels);
+
+  resized = bt_image_resize (src, prep->width, prep->height, bt_resize_mode_to_ds (prep->resize));
+  if (resized == NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The image could not be resized to the model’s input size"));
+      return FALSE;
+    }
+  bt_image_to_chw_float (resized->pixels, resized->width, resized->height, resized->channels,
+                         prep->scale, prep->mean, prep->std, out);
+  return TRUE;
+}
+
+gboolean
+bt_prepare_image_file (const BtPreprocess *prep, const char *path, float *out,
+                       GCancellable *cancellable, GError **error)
+{
+  g_autoptr(BtImage) img = NULL;
+
+  img = bt_image_decode_file (path, prep->channels, cancellable, NULL, error);
+  if (img == NULL)
+    return FALSE;
+  return bt_prepare_image (prep, img, out, error);
+}
+
+float *
+bt_predict_image (BtModel *model, const BtImage *image, GError **error)
+{
+  g_autofree float *x = NULL;
+  const float *probs;
+  int n_classes;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  g_return_val_if_fail (image != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (model->backbone_name != NULL)
+    return bt_transfer_predict_image (model, image, error);
+  x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
+  if (!bt_prepare_image (&model->prep, image, x, error))
+    return NULL;
+  probs = bt_net_forward (model->net, x, 1, FALSE, error);
+  if (probs == NULL)
+    return NULL;
+  n_classes = bt_net_n_classes (model->net);
+  return g_memdup2 (probs, sizeof (float) * n_classes);
+}
+
+float *
+bt_predict_file (BtModel *model, const char *image_path, GError **error)
+{
+  g_autoptr(BtImage) img = NULL;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  g_return_val_if_fail (image_path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  img = bt_image_decode_file (image_path, model->backbone_name != NULL ? 3 : model->prep.channels,
+                              NULL, NULL, error);
+  if (img == NULL)
+    return NULL;
+  return bt_predict_image (model, img, error);
+}
+
+/* ---- Evaluation of a saved model on a project split ---- */
+
+typedef struct {
+  const BtPreprocess *prep;
+  GCancellable *cancellable;
+  GMutex mutex;
+  GCond cond;
+  guint pending;
+} DecodeBatch;
+
+typedef struct {
+  DecodeBatch *batch;
+  const char *path;
+  float *out;
+  gboolean ok;
+} DecodeTask;
+
+static void
+decode_task_run (gpointer data, gpointer user_data)
+{
+  DecodeTask *t = data;
+  DecodeBatch *b = t->batch;
+
+  t->ok = bt_prepare_image_file (b->prep, t->path, t->out, b->cancellable, NULL);
+  g_mutex_lock (&b->mutex);
+  if (--b->pending == 0)
+    g_cond_signal (&b->cond);
+  g_mutex_unlock (&b->mutex);
+}
+
+BtEvaluation *
+bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
+                     GCancellable *cancellable, GError **error)
+{
+  g_autoptr(BtEvaluation) ev = NULL;
+  GThreadPool *pool = NULL;
+  g_autoptr(GPtrArray) paths = NULL;
+  g_autofree int *model_class = NULL;
+  g_autofree float *x = NULL;
+  g_autofree DecodeTask *tasks = NULL;
+  g_autofree int *labels = NULL;
+  g_autofree guint *indices = NULL;
+  BtSplitView *view;
+  GListModel *classes, *items;
+  DecodeBatch batch = { 0 };
+  gsize image_floats;
+  guint n_project_classes;
+  int n_classes;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (split < BT_N_SPLITS, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  n_classes = bt_net_n_classes (model->net);
+  ev = bt_evaluation_new (n_classes, (const char * const *) model->class_names);
+
+  /* Project classes are matched to the model's by name: the project may have changed. */
+  classes = bt_project_get_classes (project);
+  n_project_classes = g_list_model_get_n_items (classes);
+  model_class = g_new (int, MAX (n_project_classes, 1));
+  for (guint i = 0; i < n_project_classes; i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      model_class[i] = -1;
+      for (int k = 0; model->class_names != NULL && model->class_names[k] != NULL && k < n_classes; k++)
+        if (g_strcmp0 (model->class_names[k], bt_class_info_get_name (info)) == 0)
+          model_class[i] = k;
+    }
+
+  view = bt_project_split_view (project, split);
+  if (view == NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                           _("The project’s images could not be listed"));
+      return NULL;
+    }
+
+  items = bt_project_get_items (project);
+  paths = g_ptr_array_new_with_free_func (g_free);
+  indices = g_new (guint, MAX (view->n, 1));
+  labels = g_new (int, MAX (view->n, 1));
+  {
+    guint n = 0;
+    for (guint i = 0; i < view->n; i++)
+      {
+        g_autoptr(BtItem) item = g_list_model_get_item (items, view->items[i]);
+        int label = view->labels[i];
+
+        if (item == NULL || label < 0 || (guint) label >= n_project_classes || model_class[label] < 0)
+          {
+            ev->n_skipped++;
+            continue;
+          }
+        g_ptr_array_add (paths, g_strdup (bt_item_get_path (item)));
+        indices[n] = view->items[i];
+        labels[n] = model_class[label];
+        n++;
+      }
+  }
+  bt_split_view_free (view);
+
+  if (paths->len == 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                   _("The %s split has no images of the model’s classes"), bt_split_to_string (split));
+      return NULL;
+    }
+
+  if (model->backbone_name != NULL)
+    {
+      /* transfer models run backbone + head per image (the backbone serializes anyway) */
+      for (guint i = 0; i < paths->len; i++)
+        {
+          g_autoptr(BtImage) img = NULL;
+          g_autofree float *probs = NULL;
+
+          if (g_cancellable_set_error_if_cancelled (cancellable, error))
+            return NULL;
+          img = bt_image_decode_file (g_ptr_array_index (paths, i), 3, cancellable, NULL, NULL);
+          probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
+          if (probs == NULL)
+            {
+              ev->n_skipped++;
+              continue;
+            }
+          bt_evaluation_add (ev, probs, labels[i], g_ptr_array_index (paths, i), indices[i]);
+        }
+      if (ev->n == 0)
+        {
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                       _("None of the %u images of the %s split could be read"),
+                       paths->len, bt_split_to_string (split));
+          return NULL;
+        }
+      bt_evaluation_finish (ev);
+      return g_steal_pointer (&ev);
+    }
+
+  image_floats = (gsize) model->prep.channels * model->prep.height * model->prep.width;
+  x = g_new (float, image_floats * EVAL_BATCH);
+  tasks = g_new0 (DecodeTask, EVAL_BATCH);
+  batch.prep = &model->prep;
+  batch.cancellable = cancellable;
+  g_mutex_init (&batch.mutex);
+  g_cond_init (&batch.cond);
+  pool = g_thread_pool_new (decode_task_run, NULL, CLAMP ((int) g_get_num_processors (), 1, 8), FALSE, NULL);
+
+  for (guint start = 0; start < paths->len; start += EVAL_BATCH)
+    {
+      guint count = MIN (EVAL_BATCH, paths->len - start);
+      g_autofree int *batch_index = g_new (int, count);
+      int n_ok = 0;
+      const float *probs;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        goto fail;
+
+      batch.pending = count;
+      for (guint i = 0; i < count; i++)
+        {
+          tasks[i].batch = &batch;
+          tasks[i].path = g_ptr_array_index (paths, start + i);
+          tasks[i].out = x + image_floats * i;
+          tasks[i].ok = FALSE;
+          g_thread_pool_push (pool, &tasks[i], NULL);
+        }
+      g_mutex_lock (&batch.mutex);
+      while (batch.pending > 0)
+        g_cond_wait (&batch.cond, &batch.mutex);
+      g_mutex_unlock (&batch.mutex);
+
+      /* Compact the images that decoded to the front of the batch. */
+      for (guint i = 0; i < count; i++)
+        {
+          if (!tasks[i].ok)
+            {
+              ev->n_skipped++;
+              continue;
+            }
+          if ((guint) n_ok != i)
+            memmove (x + image_floats * n_ok, x + image_floats * i, sizeof (float) * image_floats);
+          batch_index[n_ok++] = start + i;
+        }
+      if (n_ok == 0)
+        continue;
+
+      probs = bt_net_forward (model->net, x, n_ok, FALSE, error);
+      if (probs == NULL)
+        goto fail;
+      for (int i = 0; i < n_ok; i++)
+        bt_evaluation_add (ev, probs + (gsize) i * n_classes, labels[batch_index[i]],
+                           g_ptr_array_index (paths, batch_index[i]), indices[batch_index[i]]);
+    }
+
+  g_thread_pool_free (pool, FALSE, TRUE);
+  g_mutex_clear (&batch.mutex);
+  g_cond_clear (&batch.cond);
+
+  if (ev->n == 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                   _("None of the %u images of the %s split could be read"),
+                   paths->len, bt_split_to_string (split));
+      return NULL;
+    }
+  bt_evaluation_finish (ev);
+  return g_steal_pointer (&ev);
+
+fail:
+  /* let queued decodes finish before their tasks go away */
+  g_thread_pool_free (pool, FALSE, TRUE);
+  g_mutex_clear (&batch.mutex);
+  g_cond_clear (&batch.cond);
+  return NULL;
+}

@@ -1,0 +1,34 @@
+/* bt-training-private.h: internals shared by the training layer's own files
+ * (evaluation accumulator, image → input tensor, run configuration files). */
+#pragma once
+
+#include "training/bt-training.h"
+
+G_BEGIN_DECLS
+
+/* Evaluation built one image at a time, then finished (metrics, sorted mistakes). */
+BtEvaluation *bt_evaluation_new    (int n_classes, const char * const *class_names);
+void          bt_evaluation_add    (BtEvaluation *ev, const float *probs, int true_class,
+                                    const char *path, guint item_index);
+void          bt_evaluation_finish (BtEvaluation *ev);
+
+/* Decodes, converts and resizes one image file with a model's recipe into CHW floats
+ * (prep->channels × prep->height × prep->width). */
+gboolean bt_prepare_image_file (const BtPreprocess *prep, const char *path, float *out,
+                                GCancellable *cancellable, GError **error);
+gboolean bt_prepare_image      (const BtPreprocess *prep, const BtImage *image, float *out,
+                                GError **error);
+
+/* Settings of a run, as written to runs/<timestamp>/config.ini. */
+void     bt_settings_copy  (BtProjectSettings *dest, const BtProjectSettings *src);
+void     bt_settings_clear (BtProjectSettings *s);
+GKeyFile *bt_settings_to_key_file (const BtProjectSettings *s);
+gboolean bt_settings_from_key_file (BtProjectSettings *s, GKeyFile *kf, GError **error);
+/* Checks a project's settings before a run; the message says which setting and why. */
+gboolean bt_settings_validate (const BtProjectSettings *s, GError **error);
+
+/* Test hook: when set (> 0), the worker calls _exit(0) right after the checkpoint of that
+ * epoch is on disk, before anything else: a hard kill at a known point. */
+void     bt_trainer_set_kill_after_epoch (BtTrainer *self, int epoch);
+
+G_END_DECLS

@@ -1,0 +1,187 @@
+/* test-leaderboard.c: the search panel on a small Shapes project — trials appear as rows one
+ * by one while the search runs, "Use these settings" writes the chosen trial into the project,
+ * a stopped search is shown again from runs/ by a fresh panel and resumes to the end. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+
+#include "bt-leaderboard.h"
+#include "training/bt-training.h"
+
+typedef struct {
+  int added, finished;
+  guint rows_at_first;
+  gboolean busy_at_first;
+  GError *error;
+} Counts;
+
+static void
+on_added (BtLeaderboard *lb, int index, Counts *c)
+{
+  g_assert_cmpint (index, ==, c->added);
+  c->added++;
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, (guint) c->added);
+  if (c->added == 1)
+    {
+      c->rows_at_first = bt_leaderboard_get_n_trials (lb);
+      c->busy_at_first = bt_leaderboard_is_busy (lb);
+    }
+}
+
+static void
+on_finished (BtLeaderboard *lb, const GError *error, Counts *c)
+{
+  c->finished++;
+  g_clear_error (&c->error);
+  c->error = error ? g_error_copy (error) : NULL;
+}
+
+static void
+on_added_stop (BtLeaderboard *lb, int index, gpointer data)
+{
+  bt_leaderboard_stop (lb);
+}
+
+static void
+spin_until (gboolean (*cond) (gpointer), gpointer data)
+{
+  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;   /* a hang guard, not a timing */
+  while (!cond (data) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (cond (data));
+}
+
+static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
+static gboolean idle_cond (gpointer data) { return !bt_leaderboard_is_busy (data); }
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (dir && (name = g_dir_read_name (dir)))
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+test_search_and_use (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("bt-leaderboard-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autoptr (BtProject) project = bt_sample_create_shapes (dir, 12, 32, 3, NULL, &error);
+  g_assert_no_error (error);
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  s.width = s.height = 32;
+  s.channels = 1;
+  s.split_train = 60;
+  s.split_val = 25;
+  s.split_test = 15;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+
+  GtkWidget *window = gtk_window_new ();
+  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
+  gtk_window_present (GTK_WINDOW (window));
+  bt_leaderboard_set_project (lb, project);
+  spin_until (idle_cond, lb);
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 0);
+
+  Counts c = { 0 };
+  g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c);
+  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
+  BtTuneOptions o;
+  bt_tune_options_init (&o, bt_project_get_settings (project));
+  o.strategy = BT_TUNE_RANDOM;
+  o.max_trials = 3;
+  o.epochs = 1;
+  o.seed = 99;
+  g_assert_true (bt_leaderboard_start (lb, &o, &error));
+  g_assert_no_error (error);
+  g_assert_true (bt_leaderboard_is_busy (lb));
+  spin_until (finished_cond, &c);
+  g_assert_no_error (c.error);
+  g_assert_cmpint (c.added, ==, 3);
+  /* the first row was there while the search still ran */
+  g_assert_cmpuint (c.rows_at_first, ==, 1);
+  g_assert_true (c.busy_at_first);
+  g_assert_false (bt_leaderboard_is_busy (lb));
+
+  /* pick a trial whose learning rate differs from the project's, and use it */
+  const BtTuneTrial *pick = bt_leaderboard_get_trial (lb, 2);
+  g_assert_cmpfloat (pick->learning_rate, !=, bt_project_get_settings (project)->learning_rate);
+  int epochs_before = bt_project_get_settings (project)->epochs;
+  bt_leaderboard_select (lb, 2);
+  g_assert_true (bt_leaderboard_use_selected (lb, &error));
+  g_assert_no_error (error);
+  const BtProjectSettings *now = bt_project_get_settings (project);
+  g_assert_cmpfloat (now->learning_rate, ==, pick->learning_rate);
+  g_assert_cmpint (now->batch_size, ==, pick->batch_size);
+  g_assert_cmpstr (now->optimizer, ==, pick->optimizer);
+  g_assert_cmpfloat (now->dropout, ==, pick->dropout);
+  g_assert_cmpint (now->epochs, ==, epochs_before);
+  /* and it is on disk */
+  g_autoptr (BtProject) reopened = bt_project_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (bt_project_get_settings (reopened)->learning_rate, ==, pick->learning_rate);
+
+  /* a search stopped after its first trial, shown again by a fresh panel and resumed */
+  o.max_trials = 2;
+  o.seed = 5;
+  c.added = c.finished = 0;
+  gulong stop_id = g_signal_connect (lb, "trial-added", G_CALLBACK (on_added_stop), NULL);
+  g_assert_true (bt_leaderboard_start (lb, &o, &error));
+  spin_until (finished_cond, &c);
+  g_assert_error (c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_signal_handler_disconnect (lb, stop_id);
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
+  double first_acc = bt_leaderboard_get_trial (lb, 0)->val_acc;
+  gtk_window_destroy (GTK_WINDOW (window));
+
+  window = gtk_window_new ();
+  lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
+  gtk_window_present (GTK_WINDOW (window));
+  bt_leaderboard_set_project (lb, project);
+  spin_until (idle_cond, lb);
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
+  g_assert_cmpfloat (bt_leaderboard_get_trial (lb, 0)->val_acc, ==, first_acc);
+  Counts c2 = { 0 };
+  c2.added = 1;
+  g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c2);
+  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c2);
+  g_assert_true (bt_leaderboard_resume (lb, &error));
+  g_assert_no_error (error);
+  spin_until (finished_cond, &c2);
+  g_assert_no_error (c2.error);
+  g_assert_cmpint (c2.added, ==, 2);
+  g_assert_false (bt_leaderboard_resume (lb, &error));   /* nothing left to resume */
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  bt_tune_options_clear (&o);
+  g_clear_error (&c.error);
+  g_clear_error (&c2.error);
+  g_clear_object (&reopened);
+  g_clear_object (&project);
+  rm_rf (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+  bt_engine_set_threads (2);
+  g_test_add_func ("/leaderboard/search-use-resume", test_search_and_use);
+  return g_test_run ();
+}

@@ -1,0 +1,323 @@
+/* test-cli.c: bottega-cli end to end on a folder tree made here (with corrupt files among the
+ * images): printed output and exit statuses of new, train, predict, info, evaluate and bad usage. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "training/bt-training.h"
+
+static char *cli_path;
+static char *work_dir;
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (dir != NULL)
+    while ((name = g_dir_read_name (dir)) != NULL)
+      {
+        g_autofree char *child = g_build_filename (path, name, NULL);
+        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+          rm_rf (child);
+        else
+          g_unlink (child);
+      }
+  g_rmdir (path);
+}
+
+/* Runs bottega-cli with the arguments (NULL-terminated); returns its exit status. */
+G_GNUC_NULL_TERMINATED static int
+run_cli (char **out, char **err, ...)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *o = NULL, *e = NULL;
+  g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LC_ALL", "C.UTF-8", TRUE);
+  int wait_status = 0;
+  const char *arg;
+  va_list ap;
+
+  g_ptr_array_add (args, cli_path);
+  va_start (ap, err);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (args, (char *) arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+
+  g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
+                               &o, &e, &wait_status, &error));
+  g_assert_no_error (error);
+  g_test_message ("$ bottega-cli %s", g_strjoinv (" ", (char **) args->pdata + 1));
+  g_test_message ("stdout:\n%s", o);
+  g_test_message ("stderr:\n%s", e);
+  /* never a crash: a signal death is a failure of its own */
+  g_assert_true (WIFEXITED (wait_status));
+  if (out != NULL)
+    *out = g_steal_pointer (&o);
+  if (err != NULL)
+    *err = g_steal_pointer (&e);
+  return WEXITSTATUS (wait_status);
+}
+
+static guint
+count_lines (const char *s)
+{
+  guint n = 0;
+  for (const char *p = s; *p != '\0'; p++)
+    if (*p == '\n')
+      n++;
+  return n;
+}
+
+static void
+assert_one_line_error (const char *err)
+{
+  /* a GNU one-line reason, maybe followed by a "Try …" hint */
+  g_assert_true (g_str_has_prefix (err, "bottega-cli: "));
+  g_assert_cmpuint (count_lines (err), >=, 1);
+  g_assert_cmpuint (count_lines (err), <=, 2);
+}
+
+static void
+test_usage_errors (void)
+{
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_assert_cmpint (run_cli (&out, &err, "--version", NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "bottega-cli " PACKAGE_VERSION "\n");
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "--help", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "predict MODEL IMAGE"));
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "frobnicate", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_assert_nonnull (strstr (err, "frobnicate"));
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "train", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "train", "nowhere", "--epochs", "many", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "train", "nowhere", NULL), ==, 1);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "predict", "no-such.bottega-model", "x.png", NULL), ==, 1);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "info", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "evaluate", "/", "--split", "sideways", NULL), ==, 2);
+  assert_one_line_error (err);
+}
+
+static gboolean
+line_matches (const char *pattern, const char *line)
+{
+  return g_regex_match_simple (pattern, line, 0, 0);
+}
+
+static void
+test_end_to_end (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sample = g_build_filename (work_dir, "made", NULL);
+  g_autofree char *images = g_build_filename (sample, "images", NULL);
+  g_autofree char *broken = g_build_filename (images, "circle", "broken.png", NULL);
+  g_autofree char *text = g_build_filename (images, "square", "notes.png", NULL);
+  g_autofree char *project = g_build_filename (work_dir, "proj", NULL);
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *model = NULL;
+  g_autofree char *an_image = g_build_filename (images, "star", NULL);
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(BtProject) p = NULL;
+  guint n;
+
+  /* the folder tree: Shapes images in class folders, plus two files that are not images */
+  {
+    g_autoptr(BtProject) made = bt_sample_create_shapes (sample, 60, 32, 3, NULL, &error);
+    g_assert_no_error (error);
+  }
+  {
+    /* a real PNG cut in half: corrupt; a text file named .png: not an image */
+    g_autofree char *circles = g_build_filename (images, "circle", NULL);
+    g_autoptr(GDir) d = g_dir_open (circles, 0, NULL);
+    g_autofree char *first = g_build_filename (circles, g_dir_read_name (d), NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+
+    g_assert_true (g_file_get_contents (first, &data, &len, NULL));
+    g_assert_true (g_file_set_contents (broken, data, len / 2, NULL));
+    g_assert_true (g_file_set_contents (text, "shopping list: eggs, milk\n", -1, NULL));
+  }
+  {
+    g_autoptr(GDir) d = g_dir_open (an_image, 0, NULL);
+    const char *name = g_dir_read_name (d);
+    g_autofree char *first = g_build_filename (an_image, name, NULL);
+    g_free (an_image);
+    an_image = g_steal_pointer (&first);
+  }
+
+  /* new --from: every skipped file is listed with its reason, then the summary */
+  g_assert_cmpint (run_cli (&out, &err, "new", project, "--from", images, NULL), ==, 0);
+  lines = g_strsplit (g_strchomp (out), "\n", -1);
+  n = g_strv_length (lines);
+  g_assert_cmpuint (n, ==, 3);
+  g_assert_true (line_matches ("^Skipped .*broken\\.png: corrupt$", lines[0]) ||
+                 line_matches ("^Skipped .*broken\\.png: corrupt$", lines[1]));
+  g_assert_true (line_matches ("^Skipped .*notes\\.png: not an image$", lines[0]) ||
+                 line_matches ("^Skipped .*notes\\.png: not an image$", lines[1]));
+  g_assert_cmpstr (lines[2], ==, "Imported 240 images in 4 classes; skipped 2 files (1 corrupt, 1 not an image)");
+  g_clear_pointer (&lines, g_strfreev);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "new", project, NULL), ==, 1);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  /* bad settings are refused before anything runs, and not saved */
+  g_assert_cmpint (run_cli (&out, &err, "train", project, "--optimizer", "rmsprop", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+  g_assert_cmpint (run_cli (&out, &err, "train", project, "--split", "50/50/50", NULL), ==, 2);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  /* train: plain lines (not a terminal), every epoch reported, the final test accuracy last */
+  g_assert_cmpint (run_cli (&out, &err, "train", project, "--preset", "small-cnn", "--size", "32",
+                            "--color", "rgb", "--epochs", "4", "--batch-size", "16", "--lr", "0.002",
+                            "--seed", "5", "--threads", "2", NULL), ==, 0);
+  lines = g_strsplit (g_strchomp (out), "\n", -1);
+  n = g_strv_length (lines);
+  {
+    gboolean epoch_seen[5] = { FALSE };
+    for (guint i = 0; i < n; i++)
+      {
+        int e = 0;
+        g_assert_false (strchr (lines[i], '\r') != NULL);
+        if (sscanf (lines[i], "Epoch %d/4", &e) == 1)
+          {
+            g_assert_true (line_matches ("^Epoch [1-4]/4  step [0-9]+/[0-9]+  loss [0-9]+\\.[0-9]{3}  "
+                                         "acc [0-9]+\\.[0-9]%(  val_loss [0-9]+\\.[0-9]{3}  val_acc [0-9]+\\.[0-9]%)?"
+                                         "  [0-9,]+ img/s  ETA [0-9]+:[0-9]{2}(  \\(best\\))?$", lines[i]));
+            g_assert_true (e >= 1 && e <= 4);
+            if (strstr (lines[i], "val_loss") != NULL)
+              epoch_seen[e] = TRUE;
+          }
+      }
+    for (int e = 1; e <= 4; e++)
+      g_assert_true (epoch_seen[e]);
+  }
+  g_assert_true (line_matches ("^Model saved to .*/models/.*\\.bottega-model$", lines[n - 2]));
+  g_assert_true (line_matches ("^Final test accuracy = [0-9]+\\.[0-9]% \\(N=[0-9,]+\\)$", lines[n - 1]));
+  model = g_strdup (lines[n - 2] + strlen ("Model saved to "));
+  g_clear_pointer (&lines, g_strfreev);
+  g_free (out); g_free (err);
+
+  /* the options given were saved to the project */
+  p = bt_project_open (project, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_project_get_settings (p)->epochs, ==, 4);
+  g_assert_cmpint (bt_project_get_settings (p)->batch_size, ==, 16);
+  g_assert_cmpint (bt_project_get_settings (p)->width, ==, 32);
+  g_assert_cmpstr (bt_project_get_settings (p)->preset, ==, "small-cnn");
+  g_assert_true (bt_project_get_settings (p)->seed == 5);
+  g_clear_object (&p);
+
+  /* predict: one line per class, most likely first */
+  g_assert_cmpint (run_cli (&out, &err, "predict", model, an_image, NULL), ==, 0);
+  lines = g_strsplit (g_strchomp (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  {
+    double prev = 2, sum = 0;
+    for (guint i = 0; i < 4; i++)
+      {
+        char name[64];
+        double prob;
+        g_assert_true (line_matches ("^(circle|square|triangle|star) [01]\\.[0-9]{8}$", lines[i]));
+        g_assert_cmpint (sscanf (lines[i], "%63s %lf", name, &prob), ==, 2);
+        g_assert_cmpfloat (prob, <=, prev);
+        prev = prob;
+        sum += prob;
+      }
+    g_assert_cmpfloat (fabs (sum - 1), <, 1e-4);
+  }
+  g_clear_pointer (&lines, g_strfreev);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "predict", "--json", model, an_image, NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "["));
+  g_assert_nonnull (strstr (out, "\"probability\": "));
+  g_assert_nonnull (strstr (out, "\"class\": \"star\""));
+  g_free (out); g_free (err);
+
+  /* a corrupt image among good ones: reported, the others still predicted, exit 1 */
+  g_assert_cmpint (run_cli (&out, &err, "predict", model, broken, an_image, NULL), ==, 1);
+  assert_one_line_error (err);
+  g_assert_nonnull (strstr (err, "broken.png"));
+  g_assert_cmpuint (count_lines (out), ==, 5);
+  g_free (out); g_free (err);
+
+  /* a model file that is not one */
+  g_assert_cmpint (run_cli (&out, &err, "info", text, NULL), ==, 1);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+  g_assert_cmpint (run_cli (&out, &err, "predict", text, an_image, NULL), ==, 1);
+  assert_one_line_error (err);
+  g_free (out); g_free (err);
+
+  g_assert_cmpint (run_cli (&out, &err, "info", model, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Classes (4): "));
+  g_assert_nonnull (strstr (out, "triangle"));
+  g_assert_nonnull (strstr (out, "Preset:       small-cnn"));
+  g_free (out); g_free (err);
+
+  /* evaluate, from the project folder and from the model file */
+  g_assert_cmpint (run_cli (&out, &err, "evaluate", project, NULL), ==, 0);
+  g_assert_true (line_matches ("Test accuracy = [0-9]+\\.[0-9]% \\(N=[0-9]+\\), loss [0-9.]+", out));
+  g_assert_nonnull (strstr (out, "precision"));
+  g_free (out); g_free (err);
+  g_assert_cmpint (run_cli (&out, &err, "evaluate", model, "--split", "val", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Validation accuracy = "));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *build_root = g_getenv ("BOTTEGA_BUILD_ROOT");
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  if (build_root == NULL)
+    {
+      g_test_skip ("BOTTEGA_BUILD_ROOT is not set: run through meson test");
+      return 0;
+    }
+  cli_path = g_build_filename (build_root, "src", "cli", "bottega-cli", NULL);
+  work_dir = g_dir_make_tmp ("bottega-cli-XXXXXX", &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/cli/usage-errors", test_usage_errors);
+  g_test_add_func ("/cli/end-to-end", test_end_to_end);
+  status = g_test_run ();
+  rm_rf (work_dir);
+  return status;
+}
