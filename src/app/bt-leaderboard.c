@@ -354,6 +354,14 @@ bt_leaderboard_get_trial (BtLeaderboard *self, guint index)
   return r ? r->trial : NULL;
 }
 
+const BtTuneTrial *
+bt_leaderboard_get_shown_trial (BtLeaderboard *self, guint position)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), NULL);
+  g_autoptr (BtTrialRow) r = g_list_model_get_item (G_LIST_MODEL (self->selection), position);
+  return r ? r->trial : NULL;
+}
+
 void
 bt_leaderboard_select (BtLeaderboard *self, guint index)
 {

@@ -25,6 +25,8 @@ gboolean    bt_leaderboard_is_busy      (BtLeaderboard *self);
 /* Rows of BtTuneTrial, in run order (the view sorts a GtkSortListModel over it). */
 guint       bt_leaderboard_get_n_trials (BtLeaderboard *self);
 const BtTuneTrial *bt_leaderboard_get_trial (BtLeaderboard *self, guint index);
+/* The trial at a position of the view, as sorted by its column headers, or NULL. */
+const BtTuneTrial *bt_leaderboard_get_shown_trial (BtLeaderboard *self, guint position);
 /* Selects a trial by run index and copies its settings into the project ("Use these settings"). */
 void        bt_leaderboard_select       (BtLeaderboard *self, guint index);
 gboolean    bt_leaderboard_use_selected (BtLeaderboard *self, GError **error);

@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "cli/bt-cli-tune.h"
@@ -39,6 +41,40 @@ open_data (const char *dir, BtProject **project_out)
     }
   *project_out = g_steal_pointer (&project);
   return d;
+}
+
+typedef struct {
+  BtTuneSearch *search;
+  BtTuneData   *data;
+  GCancellable *cancel;
+  GMainLoop    *loop;
+  GError       *error;
+  gboolean      ok;
+} RunState;
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+run_thread (gpointer data)
+{
+  RunState *st = data;
+  st->ok = bt_tune_search_run (st->search, st->data, print_trial, NULL, st->cancel, &st->error);
+  g_idle_add (quit_loop, st->loop);
+  return NULL;
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  RunState *st = data;
+  fprintf (stderr, "%s\n", _("Stopping after the current step; “--resume” continues the search."));
+  g_cancellable_cancel (st->cancel);
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -121,10 +157,23 @@ bt_cli_tune (int argc, char **argv)
       fprintf (stderr, "%s\n", error->message);
       return 1;
     }
-  if (!bt_tune_search_run (search, d, print_trial, NULL, NULL, &error))
+  /* the search runs on a worker so Ctrl+C can stop it cleanly (the finished trials are saved) */
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  RunState st = { search, d, cancel, loop, NULL, FALSE };
+  guint sigint_id = g_unix_signal_add (SIGINT, on_sigint, &st);
+  guint sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &st);
+  GThread *thread = g_thread_new ("bt-tune", run_thread, &st);
+  g_main_loop_run (loop);
+  g_thread_join (thread);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  if (!st.ok)
     {
-      fprintf (stderr, _("The search failed: %s\n"), error->message);
-      return 1;
+      gboolean stopped = g_error_matches (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+      fprintf (stderr, _("The search failed: %s\n"), st.error->message);
+      g_clear_error (&st.error);
+      return stopped ? 130 : 1;
     }
   g_autoptr (GPtrArray) board = bt_tune_search_leaderboard (search);
   printf ("%s\n", _("Leaderboard (validation accuracy):"));

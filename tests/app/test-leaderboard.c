@@ -116,6 +116,16 @@ test_search_and_use (void)
   g_assert_cmpuint (c.rows_at_first, ==, 1);
   g_assert_true (c.busy_at_first);
   g_assert_false (bt_leaderboard_is_busy (lb));
+  /* the view lists them best first (sorted by the accuracy column) */
+  double prev_acc = 2.0;
+  for (guint i = 0; i < 3; i++)
+    {
+      const BtTuneTrial *t = bt_leaderboard_get_shown_trial (lb, i);
+      g_assert_nonnull (t);
+      g_assert_cmpfloat (t->val_acc, <=, prev_acc);
+      prev_acc = t->val_acc;
+    }
+  g_assert_null (bt_leaderboard_get_shown_trial (lb, 3));
 
   /* pick a trial whose learning rate differs from the project's, and use it */
   const BtTuneTrial *pick = bt_leaderboard_get_trial (lb, 2);

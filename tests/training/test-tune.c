@@ -255,6 +255,24 @@ test_halving_plan (void)
       g_assert_true (bt_tune_search_record (gs, t, &error));
     }
   g_assert_null (bt_tune_search_plan_next (gs));   /* the trial budget */
+
+  /* a minutes budget: no new trial once the recorded trials' time reaches it */
+  BtTuneOptions m = small_options (BT_TUNE_RANDOM, 0, 9);
+  m.max_minutes = 1.0;
+  g_autoptr (BtTuneSearch) ms = new_search (&m);
+  for (int i = 0; i < 2; i++)
+    {
+      g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (ms);
+      g_assert_nonnull (t);
+      t->seconds = 25.0;
+      g_assert_true (bt_tune_search_record (ms, t, &error));
+    }
+  g_autoptr (BtTuneTrial) third = bt_tune_search_plan_next (ms);
+  g_assert_nonnull (third);   /* 50 s spent */
+  third->seconds = 15.0;
+  g_assert_true (bt_tune_search_record (ms, third, &error));
+  g_assert_null (bt_tune_search_plan_next (ms));   /* 65 s ≥ 1 min */
+  bt_tune_options_clear (&m);
   bt_tune_options_clear (&o);
   bt_tune_options_clear (&g);
 }
