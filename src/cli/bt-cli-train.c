@@ -204,9 +204,9 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
 
   if (o->preset != NULL)
     {
-      if (!bt_preset_from_id (o->preset, &preset) || preset == BT_PRESET_TRANSFER)
+      if (!bt_preset_from_id (o->preset, &preset))
         {
-          *message = g_strdup_printf (_("unknown preset “%s” (use mlp, small-cnn, deeper-cnn or mini-resnet)"), o->preset);
+          *message = g_strdup_printf (_("unknown preset “%s” (use mlp, small-cnn, deeper-cnn, mini-resnet or transfer)"), o->preset);
           return FALSE;
         }
       SET_STR (preset, o->preset);
@@ -366,7 +366,7 @@ bt_cli_train (int argc, char **argv)
     .seed = G_MININT64,
   };
   GOptionEntry entries[] = {
-    { "preset", 'p', 0, G_OPTION_ARG_STRING, &o.preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet"), N_("ID") },
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &o.preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet, transfer"), N_("ID") },
     { "size", 0, 0, G_OPTION_ARG_STRING, &o.size, N_("Input size in pixels, e.g. 28 or 64x48"), N_("WxH") },
     { "color", 0, 0, G_OPTION_ARG_STRING, &o.color, N_("Colour mode: grey or rgb"), N_("MODE") },
     { "resize", 0, 0, G_OPTION_ARG_STRING, &o.resize, N_("Resize mode: squash, center-crop or pad"), N_("MODE") },

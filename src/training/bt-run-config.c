@@ -203,9 +203,7 @@ bt_settings_validate (const BtProjectSettings *s, GError **error)
   BtScheduleKind sched;
 
   if (s->preset == NULL || !bt_preset_from_id (s->preset, &preset))
-    return invalid (error, _("Unknown preset; use mlp, small-cnn, deeper-cnn or mini-resnet"));
-  if (preset == BT_PRESET_TRANSFER)
-    return invalid (error, _("The transfer-learning preset cannot be trained by this version"));
+    return invalid (error, _("Unknown preset; use mlp, small-cnn, deeper-cnn, mini-resnet or transfer"));
   if (s->width < 4 || s->height < 4 || s->width > 1024 || s->height > 1024)
     return invalid (error, _("The input size must be between 4 and 1024 pixels"));
   if (s->channels != 1 && s->channels != 3)

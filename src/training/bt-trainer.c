@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "training/bt-training-private.h"
+#include "training/bt-transfer.h"
 
 #define MAX_QUEUED_STEPS 65536
 #define PLATEAU_DEFAULT_PATIENCE 3
@@ -54,6 +55,7 @@ typedef struct {
   gboolean resume;
   gboolean project_changed;       /* resuming on other images than the run started with */
   int kill_after_epoch;
+  BtBackbone *backbone;           /* transfer preset only (worker) */
   BtEvaluation *test_eval;        /* result */
 } Job;
 
@@ -136,6 +138,7 @@ job_free (Job *job)
   g_free (job->project_dir);
   g_free (job->project_name);
   g_clear_pointer (&job->test_eval, bt_evaluation_free);
+  g_clear_pointer (&job->backbone, bt_backbone_unref);
   g_free (job);
 }
 
@@ -479,8 +482,13 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
   BtPreprocess prep;
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
-  bt_preprocess_init_default (&prep, job->settings.width, job->settings.height, job->settings.channels);
-  prep.resize = bt_resize_mode_from_ds (job->settings.resize);
+  if (job->backbone != NULL)
+    bt_backbone_get_preprocess (job->backbone, job->settings.resize, &prep);
+  else
+    {
+      bt_preprocess_init_default (&prep, job->settings.width, job->settings.height, job->settings.channels);
+      prep.resize = bt_resize_mode_from_ds (job->settings.resize);
+    }
 
   g_hash_table_insert (meta, g_strdup ("created"), g_date_time_format_iso8601 (now));
   g_hash_table_insert (meta, g_strdup ("project"), g_strdup (job->project_dir));
@@ -502,13 +510,52 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
     }
   g_hash_table_insert (meta, g_strdup ("bottega_version"), g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save (path, net, (const char * const *) job->class_names, &prep, NULL, NULL, meta, error);
+  return bt_model_save (path, net, (const char * const *) job->class_names, &prep,
+                        job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
+                        job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
+                        meta, error);
+}
+
+/* Batches from the pixel cache, or from backbone embeddings for the transfer preset. */
+typedef struct {
+  BtBatcher *pixels;
+  BtEmbBatcher *emb;
+} Source;
+
+static void
+source_start (Source *src, int epoch)
+{
+  if (src->emb != NULL)
+    bt_emb_batcher_start_epoch (src->emb, epoch);
+  else
+    bt_batcher_start_epoch (src->pixels, epoch);
+}
+
+static int
+source_next (Source *src, float *x, int *labels, guint *item_indices)
+{
+  if (src->emb != NULL)
+    return bt_emb_batcher_next (src->emb, x, labels, item_indices);
+  return bt_batcher_next (src->pixels, x, labels, item_indices);
+}
+
+static guint
+source_n_batches (Source *src)
+{
+  return src->emb != NULL ? bt_emb_batcher_n_batches (src->emb) : bt_batcher_n_batches (src->pixels);
+}
+
+static void
+source_clear (Source *src)
+{
+  g_clear_pointer (&src->emb, bt_emb_batcher_free);
+  g_clear_pointer (&src->pixels, bt_batcher_free);
 }
 
 /* Runs a split through the net (no training) and accumulates loss and accuracy. When ev is
  * given, every image is added to it. Returns FALSE when stopped or on error. */
 static gboolean
-run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatcher *batcher, float *x, int *labels,
+run_eval (BtTrainer *self, Job *job, BtNet *net, Source *batcher, float *x, int *labels,
           guint *item_indices, double *loss_out, double *acc_out, BtEvaluation *ev,
           gint64 *paused_us, GError **error)
 {
@@ -516,7 +563,7 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatcher *batcher, float *x, i
   guint correct = 0, seen = 0;
   int n;
 
-  bt_batcher_start_epoch (batcher, 0);
+  source_start (batcher, 0);
   while (TRUE)
     {
       const float *probs;
@@ -527,7 +574,7 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatcher *batcher, float *x, i
           g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
           return FALSE;
         }
-      n = bt_batcher_next (batcher, x, labels, item_indices);
+      n = source_next (batcher, x, labels, item_indices);
       if (n <= 0)
         break;
       probs = bt_net_forward (net, x, n, FALSE, error);
@@ -550,12 +597,12 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, BtBatcher *batcher, float *x, i
 }
 
 static guint
-count_valid (BtCache *cache, const BtSplitView *view)
+count_valid (BtCache *cache, BtEmbeddings *emb, const BtSplitView *view)
 {
   guint n = 0;
 
   for (guint i = 0; i < view->n; i++)
-    if (bt_cache_is_valid (cache, view->items[i]))
+    if (emb != NULL ? bt_embeddings_is_valid (emb, view->items[i]) : bt_cache_is_valid (cache, view->items[i]))
       n++;
   return n;
 }
@@ -634,6 +681,7 @@ train (BtTrainer *self, Job *job, GError **error)
 {
   BtProjectSettings *s = &job->settings;
   g_autoptr(BtCache) cache = NULL;
+  g_autoptr(BtEmbeddings) emb = NULL;
   g_autoptr(BtNet) net = NULL;
   g_autoptr(BtOptimizer) opt = NULL;
   g_autoptr(GString) csv = NULL;
@@ -642,7 +690,8 @@ train (BtTrainer *self, Job *job, GError **error)
   g_autofree guint *item_indices = NULL;
   g_autofree float *best_params = NULL;
   g_autofree float *best_buffers = NULL;
-  BtBatcher *train_b = NULL, *val_b = NULL, *test_b = NULL;
+  Source train_src = { 0 }, val_src = { 0 }, test_src = { 0 };
+  Source *train_b = &train_src, *val_b = NULL, *test_b = NULL;
   BtOptimizerConfig opt_cfg;
   BtOptimizerKind opt_kind;
   BtSchedule sched = { 0 };
@@ -663,13 +712,31 @@ train (BtTrainer *self, Job *job, GError **error)
   c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
   st.best_score = NAN;
 
-  /* -- Prepare: decode every image once into the cache -- */
+  /* -- Prepare: decode every image once into the cache (or embed it, for transfer) -- */
+  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
+      goto out;
+    }
   post_state (self, BT_TRAINER_PREPARING);
-  post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
-  cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
-                          CLAMP ((int) g_get_num_processors (), 1, 8),
-                          cache_progress, job, job->cancellable, error);
-  if (cache == NULL)
+  if (preset == BT_PRESET_TRANSFER)
+    {
+      job->backbone = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, error);
+      if (job->backbone == NULL)
+        goto out;
+      post_message (self, _("Computing image embeddings with %s…"), bt_backbone_get_name (job->backbone));
+      emb = bt_embeddings_build (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
+                                 CLAMP ((int) g_get_num_processors (), 1, 8),
+                                 cache_progress, job, job->cancellable, error);
+    }
+  else
+    {
+      post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
+      cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
+                              CLAMP ((int) g_get_num_processors (), 1, 8),
+                              cache_progress, job, job->cancellable, error);
+    }
+  if (cache == NULL && emb == NULL)
     {
       if (g_cancellable_is_cancelled (job->cancellable))
         {
@@ -680,9 +747,9 @@ train (BtTrainer *self, Job *job, GError **error)
       goto out;
     }
 
-  n_train = count_valid (cache, job->views[BT_SPLIT_TRAIN]);
-  n_val = count_valid (cache, job->views[BT_SPLIT_VAL]);
-  n_test = count_valid (cache, job->views[BT_SPLIT_TEST]);
+  n_train = count_valid (cache, emb, job->views[BT_SPLIT_TRAIN]);
+  n_val = count_valid (cache, emb, job->views[BT_SPLIT_VAL]);
+  n_test = count_valid (cache, emb, job->views[BT_SPLIT_TEST]);
   {
     guint n_all = job->views[0]->n + job->views[1]->n + job->views[2]->n;
     guint n_ok = n_train + n_val + n_test;
@@ -706,13 +773,11 @@ train (BtTrainer *self, Job *job, GError **error)
   have_val = n_val > 0;
 
   /* -- Network, optimizer, schedule -- */
-  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
-      goto out;
-    }
-  net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
-                           (float) s->dropout, s->seed, error);
+  if (emb != NULL)
+    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), 0, job->n_classes, (float) s->dropout, s->seed, error);
+  else
+    net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
+                             (float) s->dropout, s->seed, error);
   if (net == NULL)
     goto out;
   bt_optimizer_config_init (&opt_cfg, opt_kind);
@@ -729,15 +794,31 @@ train (BtTrainer *self, Job *job, GError **error)
   augment.crop = s->augment_crop;
   augment.rotate = s->augment_rotate;
   augment.color = s->augment_color;
-  train_b = bt_batcher_new (cache, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, &augment,
-                            prep.scale, prep.mean, prep.std, s->seed);
+  if (emb != NULL)
+    {
+      train_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE,
+                                          s->augment_flip || s->augment_crop, s->seed);
+      if (have_val)
+        val_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, FALSE, s->seed);
+      if (n_test > 0)
+        test_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, FALSE, s->seed);
+    }
+  else
+    {
+      train_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, &augment,
+                                         prep.scale, prep.mean, prep.std, s->seed);
+      if (have_val)
+        val_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, NULL,
+                                         prep.scale, prep.mean, prep.std, s->seed);
+      if (n_test > 0)
+        test_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, NULL,
+                                          prep.scale, prep.mean, prep.std, s->seed);
+    }
   if (have_val)
-    val_b = bt_batcher_new (cache, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, NULL,
-                            prep.scale, prep.mean, prep.std, s->seed);
+    val_b = &val_src;
   if (n_test > 0)
-    test_b = bt_batcher_new (cache, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, NULL,
-                             prep.scale, prep.mean, prep.std, s->seed);
-  steps_per_epoch = (int) bt_batcher_n_batches (train_b);
+    test_b = &test_src;
+  steps_per_epoch = (int) source_n_batches (train_b);
 
   use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
   if (use_plateau || !bt_schedule_kind_from_id (s->schedule, &sched.kind))
@@ -754,7 +835,7 @@ train (BtTrainer *self, Job *job, GError **error)
                    s->early_stopping_patience > 0 ? MAX (1, s->early_stopping_patience / 2) : PLATEAU_DEFAULT_PATIENCE,
                    s->early_stopping_min_delta, monitor_acc);
 
-  image_floats = (gsize) s->channels * s->height * s->width;
+  image_floats = emb != NULL ? (gsize) bt_embeddings_get_dim (emb) : (gsize) s->channels * s->height * s->width;
   x = g_new (float, image_floats * s->batch_size);
   labels = g_new (int, s->batch_size);
   item_indices = g_new (guint, s->batch_size);
@@ -820,7 +901,7 @@ train (BtTrainer *self, Job *job, GError **error)
       Event *ev;
       int step = 0, n;
 
-      bt_batcher_start_epoch (train_b, epoch);
+      source_start (train_b, epoch);
       while (TRUE)
         {
           BtStepInfo si = { 0 };
@@ -834,7 +915,7 @@ train (BtTrainer *self, Job *job, GError **error)
               g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
               goto out;
             }
-          n = bt_batcher_next (train_b, x, labels, item_indices);
+          n = source_next (train_b, x, labels, item_indices);
           if (n <= 0)
             break;
           step++;
@@ -1103,9 +1184,9 @@ train (BtTrainer *self, Job *job, GError **error)
   ok = TRUE;
 
 out:
-  if (train_b) bt_batcher_free (train_b);
-  if (val_b) bt_batcher_free (val_b);
-  if (test_b) bt_batcher_free (test_b);
+  source_clear (&train_src);
+  source_clear (&val_src);
+  source_clear (&test_src);
   g_array_unref (c.train_losses);
   g_array_unref (c.val_losses);
   if (st.extra != NULL)

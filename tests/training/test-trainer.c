@@ -631,6 +631,65 @@ test_bad_settings (void)
   g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_IDLE);
 }
 
+static void
+test_transfer (void)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *models = shared != NULL ? g_build_filename (shared, "models", NULL) : NULL;
+  g_autofree char *backbone = models != NULL ? g_build_filename (models, "mobilenet_v2_1.0_224_quant.tflite", NULL) : NULL;
+  g_autofree char *dir = g_build_filename (sample_dir, "transfer-sample", NULL);
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s;
+  Recorder r;
+
+  if (backbone == NULL || !g_file_test (backbone, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("MobileNet V2 backbone not found in $BOTTEGA_SHARED_DIR/models");
+      return;
+    }
+  g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
+
+  /* a tiny project of its own: embeddings cost ~25 ms an image */
+  project = bt_sample_create_shapes (dir, 8, 32, 11, NULL, &error);
+  g_assert_no_error (error);
+  bt_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.epochs = 3;
+  s.batch_size = 8;
+  s.augment_flip = s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  g_assert_no_error (error);
+  bt_settings_clear (&s);
+
+  trainer = bt_trainer_new (project);
+  recorder_init (&r);
+  run_trainer (trainer, &r, NULL);
+  g_assert_no_error (r.error);
+  assert_events_in_order (&r, 1);
+  g_assert_cmpuint (r.epochs->len, ==, 3);
+
+  /* the model refers to its backbone and predicts from an image file */
+  model = bt_model_load (bt_trainer_get_best_model_path (trainer), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (model->backbone_name, ==, "mobilenet_v2_1.0_224_quant.tflite");
+  {
+    g_autoptr(BtEvaluation) ev = bt_evaluate_project (model, project, BT_SPLIT_TRAIN, NULL, &error);
+    g_autofree float *probs = NULL;
+    const BtMistake *m;
+    g_assert_no_error (error);
+    m = g_ptr_array_index (ev->all, 0);
+    probs = bt_predict_file (model, m->path, &error);
+    g_assert_no_error (error);
+    for (int k = 0; k < 4; k++)
+      g_assert_cmpfloat (fabsf (probs[k] - m->probs[k]), <, 1e-5);
+  }
+  recorder_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -663,6 +722,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trainer/kill-and-resume", test_kill_and_resume);
   g_test_add_func ("/trainer/divergence", test_divergence);
   g_test_add_func ("/trainer/bad-settings", test_bad_settings);
+  g_test_add_func ("/trainer/transfer", test_transfer);
   status = g_test_run ();
   if (!g_test_subprocess ())
     rm_rf (sample_dir);
