@@ -1321,6 +1321,7 @@ typedef struct {
   BtProject         *project;      /* strong; the worker only takes save_lock */
   /* Worker output */
   GPtrArray         *added;        /* BtItem, new */
+  GHashTable        *by_path;      /* the project's by_path after the apply, built here */
   GPtrArray         *new_classes;  /* char* */
   GPtrArray         *skip_paths, *skip_dup_of; /* char* */
   guint              n_conflicts;
@@ -1341,6 +1342,7 @@ apply_job_free (gpointer p)
     }
   g_clear_pointer (&j->class_names, g_ptr_array_unref);
   g_clear_pointer (&j->project_classes, g_ptr_array_unref);
+  g_clear_pointer (&j->by_path, g_hash_table_unref);
   g_clear_pointer (&j->added, g_ptr_array_unref);
   g_clear_pointer (&j->new_classes, g_ptr_array_unref);
   g_clear_pointer (&j->skip_paths, g_ptr_array_unref);
@@ -1430,7 +1432,7 @@ apply_decide (ApplyJob *j)
 {
   BtScanResult *r = j->result;
   const BtProjectSettings *s = &j->settings;
-  g_autoptr(GHashTable) by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTable *by_path = j->by_path = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   g_autoptr(GHashTable) known_classes = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) added_classes = g_hash_table_new (g_str_hash, g_str_equal);
@@ -1447,7 +1449,7 @@ apply_decide (ApplyJob *j)
     {
       SnapItem *si = &g_array_index (j->snap, SnapItem, i);
       const char *p = bt_item_get_path (si->item);
-      g_hash_table_add (by_path, (gpointer) p);
+      g_hash_table_insert (by_path, (gpointer) p, si->item);
       guint64 *k = g_new (guint64, 1), *k2 = g_new (guint64, 1);
       *k = *k2 = si->hash;
       g_hash_table_insert (by_hash, k, j->class_names->pdata[si->class_idx]);
@@ -1482,7 +1484,7 @@ apply_decide (ApplyJob *j)
       BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test),
                                 hash);
       g_ptr_array_add (j->added, it);
-      g_hash_table_add (by_path, (gpointer) bt_item_get_path (it));
+      g_hash_table_insert (by_path, (gpointer) bt_item_get_path (it), it);
       g_hash_table_add (added_classes, (gpointer) bt_item_get_class_name (it));
       guint64 *k = g_new (guint64, 1), *k2 = g_new (guint64, 1);
       *k = *k2 = hash;
@@ -1628,12 +1630,14 @@ apply_job_commit (BtProject *self, ApplyJob *j, GError *save_error)
   g_atomic_int_inc (&self->generation);
   for (guint i = 0; i < j->new_classes->len; i++)
     ensure_class (self, j->new_classes->pdata[i]);
+  /* The generation matched, so the worker's table holds exactly our items plus the new ones. */
+  g_hash_table_unref (self->by_path);
+  self->by_path = g_steal_pointer (&j->by_path);
   g_autoptr(GHashTable) per_class = g_hash_table_new (g_str_hash, g_str_equal);
   for (guint i = 0; i < j->added->len; i++)
     {
       BtItem *it = j->added->pdata[i];
       const char *c = bt_item_get_class_name (it);
-      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
       g_hash_table_insert (per_class, (gpointer) c,
                            GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (per_class, c)) + 1));
     }
