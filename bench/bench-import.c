@@ -18,7 +18,7 @@ main (int argc, char **argv)
   g_autofree char *tree_arg = NULL, *converter = NULL;
   int threads = 0;
   GOptionEntry entries[] = {
-    { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree_arg, "Existing PNG tree (default: convert into $TMPDIR/bottega-fmnist-tree)", "DIR" },
+    { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree_arg, "Existing PNG tree (default: convert into $TMPDIR/bottega-bench-import-tree)", "DIR" },
     { "converter", 'c', 0, G_OPTION_ARG_FILENAME, &converter, "Path of bottega-fmnist-to-png", "PATH" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &threads, "Decode threads (default: one per core)", "N" },
     { NULL }
@@ -31,7 +31,7 @@ main (int argc, char **argv)
       fprintf (stderr, "%s\n", error->message);
       return 2;
     }
-  g_autofree char *default_tree = g_build_filename (g_get_tmp_dir (), "bottega-fmnist-tree", NULL);
+  g_autofree char *default_tree = g_build_filename (g_get_tmp_dir (), "bottega-bench-import-tree", NULL);
   const char *tree = tree_arg;
   if (tree == NULL)
     {

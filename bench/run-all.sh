@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-_build}
 EPOCHS=${BENCH_EPOCHS:-5}
+LIMIT=${BENCH_LIMIT:-0}   # images per epoch, 0 = all 60000
 THREADS=${BENCH_THREADS:-2}
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
@@ -14,10 +15,10 @@ have_torch=0
 
 for preset in mlp small-cnn; do
   echo "== $preset: Bottega"
-  "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" | tee -a "$OUT"
+  "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" | tee -a "$OUT"
   if [ $have_torch -eq 1 ]; then
     echo "== $preset: PyTorch"
-    /usr/bin/python3 bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" | tee -a "$OUT"
+    /usr/bin/python3 -u bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" | tee -a "$OUT"
   fi
 done
 
@@ -41,6 +42,8 @@ for preset in ("mlp", "small-cnn"):
         print(f"{preset:10s} PyTorch: train {t['train_ips']} img/s, inference {t['infer_ips']} img/s, "
               f"acc {t['acc1']}/{t['acc3']}/{t['acc5']} (1/3/5 ep), peak RSS {t['rss_mib']} MiB")
         r = float(b['train_ips']) / float(t['train_ips'])
+        rc = float(b.get('cpu_ips', 'nan')) / float(t.get('cpu_ips', 'nan'))
         ri = float(b['infer_ips']) / float(t['infer_ips'])
-        print(f"{preset:10s} ratio Bottega/PyTorch: training {r:.2f}x, inference {ri:.2f}x")
+        print(f"{preset:10s} ratio Bottega/PyTorch: training {r:.2f}x (per CPU-second {rc:.2f}x), "
+              f"inference {ri:.2f}x")
 PY

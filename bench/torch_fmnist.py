@@ -42,6 +42,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--limit", type=int, default=0, help="train on only this many images per epoch")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -56,15 +57,17 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"PyTorch {torch.__version__} {args.preset}: {sum(p.numel() for p in net.parameters())} parameters, "
           f"batch {args.batch}, {args.threads} threads")
-    ips, acc, infer = [], [], 0.0
+    per_epoch = min(args.limit, len(xtr)) if args.limit > 0 else len(xtr)
+    ips, cpu_ips, acc, infer = [], [], [], 0.0
     for epoch in range(args.epochs):
         net.train()
         perm = torch.randperm(len(xtr))
         t0 = time.perf_counter()
+        c0 = time.process_time()
         total = 0.0
         steps = 0
-        for s in range(0, len(xtr), args.batch):
-            idx = perm[s:s + args.batch]
+        for s in range(0, per_epoch, args.batch):
+            idx = perm[s:min(s + args.batch, per_epoch)]
             x = xtr[idx].float() / 255
             loss = F.cross_entropy(net(x), ytr[idx])
             opt.zero_grad()
@@ -73,7 +76,8 @@ def main():
             total += loss.item()
             steps += 1
         secs = time.perf_counter() - t0
-        ips.append(len(xtr) / secs)
+        ips.append(per_epoch / secs)
+        cpu_ips.append(per_epoch / (time.process_time() - c0))
         net.eval()
         correct = 0
         t0 = time.perf_counter()
@@ -84,12 +88,15 @@ def main():
         esecs = time.perf_counter() - t0
         infer = max(infer, len(xte) / esecs)
         acc.append(correct / len(xte))
-        print(f"epoch {epoch + 1}: loss {total / steps:.4f}, {ips[-1]:.0f} img/s training, "
+        print(f"epoch {epoch + 1}: loss {total / steps:.4f}, {ips[-1]:.0f} img/s training "
+              f"({cpu_ips[-1]:.0f} img per CPU-s), "
               f"test accuracy {acc[-1]:.4f}, {len(xte) / esecs:.0f} img/s inference")
     tail = ips[1:] if len(ips) > 1 else ips
+    ctail = cpu_ips[1:] if len(cpu_ips) > 1 else cpu_ips
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     a = lambda e: acc[e - 1] if len(acc) >= e else 0.0
     print(f"RESULT impl=pytorch preset={args.preset} train_ips={statistics.median(tail):.0f} "
+          f"cpu_ips={statistics.median(ctail):.0f} "
           f"infer_ips={infer:.0f} acc1={a(1):.4f} acc3={a(3):.4f} acc5={a(5):.4f} rss_mib={rss:.1f}")
 
 

@@ -383,8 +383,10 @@ draw_dense_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *
   g_autofree double *lo = g_new (double, w);
   g_autofree double *hi = g_new (double, w);
   g_autofree double *sm = g_new (double, w);
+  g_autofree gboolean *gap = g_new0 (gboolean, w);   /* a NaN fell into this column */
+  g_autofree int *cols = g_new (int, w);
   gboolean smooth = bt_chart_series_get_smoothing (s) > 0;
-  int start = -1;
+  int n_cols = 0;
 
   for (int c = 0; c < w; c++)
     {
@@ -398,12 +400,15 @@ draw_dense_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *
       int c;
 
       bt_chart_series_get_point (s, i, &x, &y);
-      if (!isfinite (y))
-        continue;
-      to_point (self, plot, x, y, &px, &py);
+      to_point (self, plot, x, isfinite (y) ? y : 0, &px, &py);
       c = (int) floor (px - plot->x);
       if (c < 0 || c >= w)
         continue;
+      if (!isfinite (y))
+        {
+          gap[c] = TRUE;
+          continue;
+        }
       lo[c] = MIN (lo[c], py);
       hi[c] = MAX (hi[c], py);
       if (smooth)
@@ -413,29 +418,31 @@ draw_dense_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *
             to_point (self, plot, x, v, &px, &sm[c]);
         }
     }
+  for (int c = 0; c < w; c++)
+    if (isfinite (lo[c]))
+      cols[n_cols++] = c;
 
-  /* the band: runs of columns with values, upper edge forward and lower edge back */
-  for (int c = 0; c <= w; c++)
-    {
-      gboolean has = c < w && isfinite (lo[c]);
-      if (has && start < 0)
-        start = c;
-      if (!has && start >= 0)
-        {
-          cairo_move_to (cr, plot->x + start, lo[start] - 0.5);
-          for (int k = start; k < c; k++)
-            cairo_line_to (cr, plot->x + k + 0.5, lo[k] - 0.5);
-          cairo_line_to (cr, plot->x + c, lo[c - 1] - 0.5);
-          cairo_line_to (cr, plot->x + c, hi[c - 1] + 0.5);
-          for (int k = c - 1; k >= start; k--)
-            cairo_line_to (cr, plot->x + k + 0.5, hi[k] + 0.5);
-          cairo_line_to (cr, plot->x + start, hi[start] + 0.5);
-          cairo_close_path (cr);
-          start = -1;
-        }
-    }
+  /* the band: each column's span of raw values (where many steps share a pixel), and a
+   * hairline through the columns (where a step is wider than a pixel); only a NaN between
+   * two columns breaks the line */
+  for (int k = 0; k < n_cols; k++)
+    if (hi[cols[k]] - lo[cols[k]] >= 1)
+      cairo_rectangle (cr, plot->x + cols[k], lo[cols[k]], 1, hi[cols[k]] - lo[cols[k]]);
   bt_chart_style_set_color (cr, color, band_alpha);
   cairo_fill (cr);
+  for (int k = 0; k < n_cols; k++)
+    {
+      gboolean broken = k == 0;
+      double y = (lo[cols[k]] + hi[cols[k]]) / 2;
+      for (int c = k > 0 ? cols[k - 1] + 1 : 0; c <= cols[k] && !broken; c++)
+        broken = gap[c];
+      if (broken)
+        cairo_move_to (cr, plot->x + cols[k] + 0.5, y);
+      else
+        cairo_line_to (cr, plot->x + cols[k] + 0.5, y);
+    }
+  cairo_set_line_width (cr, 1.0);
+  cairo_stroke (cr);
 
   if (!smooth)
     return;
@@ -443,14 +450,10 @@ draw_dense_series (BtChart *self, cairo_t *cr, const Rect *plot, BtChartSeries *
     gboolean pen = FALSE;
     for (int c = 0; c < w; c++)
       {
+        if (gap[c])
+          pen = FALSE;
         if (!isfinite (sm[c]))
-          {
-            /* a column without a step (few steps, wide plot) does not break the curve;
-             * only a NaN does, and NaN columns have no band either */
-            if (isfinite (lo[c]))
-              pen = FALSE;
-            continue;
-          }
+          continue;
         if (pen)
           cairo_line_to (cr, plot->x + c + 0.5, sm[c]);
         else

@@ -1,32 +1,594 @@
-/* bt-evaluate-page.c: the Evaluate page of the main window. */
+/* bt-evaluate-page.c: the Evaluate page — accuracy and loss on held-out images, per-class
+ * precision/recall/F1, a confusion matrix, and a gallery of a cell's images to fix labels. */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #include "bt-evaluate-page.h"
+#include "bt-dialogs.h"
+#include "bt-model-files.h"
+
+#define THUMB 128
+#define GALLERY_MAX 200   /* thumbnails decoded per cell; the rest is counted, not shown */
 
 struct _BtEvaluatePage
 {
   GtkWidget parent_instance;
 
+  /* Template widgets */
+  GtkDropDown       *model_dropdown;
+  GtkStringList     *model_names;
+  GtkDropDown       *split_dropdown;
+  GtkSpinner        *spinner;
+  GtkLabel          *status_label;
+  GtkLabel          *summary_label;
+  BtConfusionMatrix *matrix;
+  GtkGrid           *class_table;
+  GtkLabel          *gallery_label;
+  GtkFlowBox        *gallery;
+
   /* Owned */
-  BtProject *project;
+  BtProject         *project;
+  GPtrArray         *model_paths;
+  GCancellable      *cancellable;
+  GCancellable      *thumbs_cancellable;
+  BtEvaluation      *evaluation;
+  GPtrArray         *shown;          /* BtMistake* (borrowed from evaluation) in the gallery */
+  GHashTable        *thumbs;         /* path → GdkTexture */
+  int                cell_row, cell_col;
+  gboolean           busy;
 };
 
 G_DEFINE_FINAL_TYPE (BtEvaluatePage, bt_evaluate_page, GTK_TYPE_WIDGET)
+
+enum { EVALUATED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+update_actions (BtEvaluatePage *self)
+{
+  guint sel = gtk_drop_down_get_selected (self->model_dropdown);
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.run",
+                                 !self->busy && self->project && sel != GTK_INVALID_LIST_POSITION &&
+                                 sel < self->model_paths->len);
+}
+
+/* ---- Results ---- */
+
+static void
+table_cell (BtEvaluatePage *self, const char *text, int col, int row, gboolean heading, float xalign)
+{
+  GtkWidget *l = gtk_label_new (text);
+
+  gtk_label_set_xalign (GTK_LABEL (l), xalign);
+  if (heading)
+    gtk_widget_add_css_class (l, "heading");
+  else
+    gtk_widget_add_css_class (l, "numeric");
+  gtk_grid_attach (self->class_table, l, col, row, 1, 1);
+}
+
+static void
+fill_table (BtEvaluatePage *self)
+{
+  GtkWidget *child;
+  const BtEvaluation *ev = self->evaluation;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->class_table))) != NULL)
+    gtk_grid_remove (self->class_table, child);
+  if (ev == NULL)
+    return;
+
+  table_cell (self, _("Class"), 0, 0, TRUE, 0);
+  table_cell (self, _("Precision"), 1, 0, TRUE, 1);
+  table_cell (self, _("Recall"), 2, 0, TRUE, 1);
+  table_cell (self, _("F1"), 3, 0, TRUE, 1);
+  table_cell (self, _("Images"), 4, 0, TRUE, 1);
+  for (int k = 0; k < ev->n_classes; k++)
+    {
+      char p[32], r[32], f[32], n[32];
+      guint support = 0;
+
+      for (int c = 0; c < ev->n_classes; c++)
+        support += ev->confusion[k * ev->n_classes + c];
+      g_snprintf (p, sizeof p, "%.1f%%", 100 * ev->precision[k]);
+      g_snprintf (r, sizeof r, "%.1f%%", 100 * ev->recall[k]);
+      g_snprintf (f, sizeof f, "%.3f", ev->f1[k]);
+      g_snprintf (n, sizeof n, "%u", support);
+      table_cell (self, ev->class_names[k], 0, k + 1, FALSE, 0);
+      table_cell (self, isfinite (ev->precision[k]) ? p : "–", 1, k + 1, FALSE, 1);
+      table_cell (self, isfinite (ev->recall[k]) ? r : "–", 2, k + 1, FALSE, 1);
+      table_cell (self, isfinite (ev->f1[k]) ? f : "–", 3, k + 1, FALSE, 1);
+      table_cell (self, n, 4, k + 1, FALSE, 1);
+    }
+}
+
+static void
+show_evaluation (BtEvaluatePage *self)
+{
+  const BtEvaluation *ev = self->evaluation;
+  g_autofree char *summary = NULL;
+
+  fill_table (self);
+  g_ptr_array_set_size (self->shown, 0);
+  bt_evaluate_page_show_cell (self, -1, -1);
+  if (ev == NULL)
+    {
+      bt_confusion_matrix_set_data (self->matrix, 0, NULL, NULL);
+      gtk_label_set_text (self->summary_label, "");
+      return;
+    }
+  bt_confusion_matrix_set_data (self->matrix, ev->n_classes, (const char * const *) ev->class_names, ev->confusion);
+  /* Translators: summary of an evaluation: accuracy, loss, number of images */
+  summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                          "Accuracy %.1f%% · loss %.3f · %u image",
+                                          "Accuracy %.1f%% · loss %.3f · %u images", ev->n),
+                             100 * ev->accuracy, ev->loss, ev->n);
+  if (ev->n_skipped > 0)
+    {
+      g_autofree char *more = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, " (%u skipped)", " (%u skipped)",
+                                                            ev->n_skipped), ev->n_skipped);
+      char *t = g_strconcat (summary, more, NULL);
+      g_free (summary);
+      summary = t;
+    }
+  gtk_label_set_text (self->summary_label, summary);
+}
+
+/* ---- Gallery ---- */
+
+typedef struct {
+  GWeakRef  page;
+  char     *path;
+} ThumbJob;
+
+static void
+thumb_job_free (ThumbJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_free (job->path);
+  g_free (job);
+}
+
+static void
+thumb_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ThumbJob *job = task_data;
+  g_autoptr(BtImage) img = NULL;
+  GBytes *bytes;
+  GError *error = NULL;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  img = bt_image_preprocess_file (job->path, THUMB, THUMB, 3, BT_DS_RESIZE_PAD, cancellable, NULL, &error);
+  if (img == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  bytes = g_bytes_new (img->pixels, (gsize) THUMB * THUMB * 3);
+  g_task_return_pointer (task, gdk_memory_texture_new (THUMB, THUMB, GDK_MEMORY_R8G8B8, bytes, THUMB * 3),
+                         g_object_unref);
+  g_bytes_unref (bytes);
+}
+
+static void
+thumb_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ThumbJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtEvaluatePage) self = g_weak_ref_get (&job->page);
+  GdkTexture *texture = g_task_propagate_pointer (G_TASK (result), NULL);
+  GtkPicture *picture = user_data;
+
+  if (self == NULL || texture == NULL)
+    {
+      g_clear_object (&texture);
+      g_object_unref (picture);
+      return;
+    }
+  g_hash_table_replace (self->thumbs, g_strdup (job->path), texture);
+  gtk_picture_set_paintable (picture, GDK_PAINTABLE (texture));
+  g_object_unref (picture);
+}
+
+static const char *
+current_class_of (BtEvaluatePage *self, const char *path)
+{
+  BtItem *item = self->project ? bt_project_find_item (self->project, path) : NULL;
+  return item ? bt_item_get_class_name (item) : NULL;
+}
+
+static GtkWidget *
+make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
+{
+  const BtEvaluation *ev = self->evaluation;
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  GtkWidget *picture = gtk_picture_new ();
+  GtkWidget *caption, *buttons, *move, *exclude;
+  g_autoptr(GMenu) menu = g_menu_new ();
+  g_autofree char *text = NULL, *base = g_path_get_basename (m->path), *display = g_filename_display_name (base);
+  const char *now = current_class_of (self, m->path);
+  GdkTexture *cached = g_hash_table_lookup (self->thumbs, m->path);
+  GListModel *classes;
+
+  gtk_widget_set_size_request (picture, THUMB, THUMB);
+  gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (picture), GTK_ACCESSIBLE_PROPERTY_LABEL, display, -1);
+  if (cached)
+    gtk_picture_set_paintable (GTK_PICTURE (picture), GDK_PAINTABLE (cached));
+  else
+    {
+      ThumbJob *job = g_new0 (ThumbJob, 1);
+      g_autoptr(GTask) task = g_task_new (NULL, self->thumbs_cancellable, thumb_done_cb, g_object_ref (picture));
+      g_weak_ref_init (&job->page, self);
+      job->path = g_strdup (m->path);
+      g_task_set_task_data (task, job, (GDestroyNotify) thumb_job_free);
+      g_task_run_in_thread (task, thumb_thread);
+    }
+  gtk_box_append (GTK_BOX (box), picture);
+
+  /* Translators: under a gallery image: predicted class and confidence */
+  text = g_strdup_printf (_("%s · %.0f%%"), ev->class_names[m->pred_class], 100.0 * m->confidence);
+  caption = gtk_label_new (text);
+  gtk_label_set_ellipsize (GTK_LABEL (caption), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_tooltip_text (caption, display);
+  gtk_box_append (GTK_BOX (box), caption);
+  if (now == NULL || g_strcmp0 (now, ev->class_names[m->true_class]) != 0)
+    {
+      GtkWidget *changed = gtk_label_new (now ? _("changed since this model was trained")
+                                              : _("no longer in the project"));
+      gtk_label_set_wrap (GTK_LABEL (changed), TRUE);
+      gtk_widget_add_css_class (changed, "warning");
+      gtk_widget_add_css_class (changed, "caption");
+      gtk_box_append (GTK_BOX (box), changed);
+    }
+
+  classes = bt_project_get_classes (self->project);
+  for (guint k = 0; k < g_list_model_get_n_items (classes); k++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, k);
+      const char *name = bt_class_info_get_name (info);
+      g_autoptr(GMenuItem) item = NULL;
+
+      if (g_strcmp0 (name, now) == 0)
+        continue;
+      item = g_menu_item_new (name, NULL);
+      g_menu_item_set_action_and_target_value (item, "eval.relabel", g_variant_new ("(ss)", m->path, name));
+      g_menu_append_item (menu, item);
+    }
+  buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+  gtk_widget_set_halign (buttons, GTK_ALIGN_CENTER);
+  move = gtk_menu_button_new ();
+  gtk_menu_button_set_label (GTK_MENU_BUTTON (move), _("Move to"));
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (move), G_MENU_MODEL (menu));
+  gtk_widget_set_tooltip_text (move, _("Move this image to another class"));
+  exclude = gtk_button_new_from_icon_name ("list-remove-symbolic");
+  gtk_widget_set_tooltip_text (exclude, _("Exclude this image from training and evaluation"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (exclude), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Exclude"), -1);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (exclude), "eval.exclude");
+  gtk_actionable_set_action_target_value (GTK_ACTIONABLE (exclude), g_variant_new_string (m->path));
+  gtk_box_append (GTK_BOX (buttons), move);
+  gtk_box_append (GTK_BOX (buttons), exclude);
+  gtk_box_append (GTK_BOX (box), buttons);
+  return box;
+}
+
+static void
+rebuild_gallery (BtEvaluatePage *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->gallery))) != NULL)
+    gtk_flow_box_remove (self->gallery, child);
+  for (guint i = 0; i < self->shown->len; i++)
+    gtk_flow_box_append (self->gallery, make_gallery_child (self, self->shown->pdata[i]));
+}
+
+static int
+cmp_confidence (gconstpointer a, gconstpointer b)
+{
+  const BtMistake *ma = *(BtMistake * const *) a, *mb = *(BtMistake * const *) b;
+  return (ma->confidence < mb->confidence) - (ma->confidence > mb->confidence);
+}
+
+void
+bt_evaluate_page_show_cell (BtEvaluatePage *self, int true_class, int pred_class)
+{
+  const BtEvaluation *ev;
+
+  g_return_if_fail (BT_IS_EVALUATE_PAGE (self));
+
+  ev = self->evaluation;
+  g_ptr_array_set_size (self->shown, 0);
+  g_cancellable_cancel (self->thumbs_cancellable);
+  g_clear_object (&self->thumbs_cancellable);
+  self->thumbs_cancellable = g_cancellable_new ();
+  self->cell_row = true_class;
+  self->cell_col = pred_class;
+
+  if (ev == NULL || true_class < 0 || pred_class < 0 || true_class >= ev->n_classes || pred_class >= ev->n_classes)
+    {
+      gtk_label_set_text (self->gallery_label,
+                          _("Click a cell of the matrix to see its images, the most confident mistakes first."));
+      rebuild_gallery (self);
+      return;
+    }
+  for (guint i = 0; ev->all && i < ev->all->len; i++)
+    {
+      BtMistake *m = ev->all->pdata[i];
+      BtItem *item;
+      if (m->true_class != true_class || m->pred_class != pred_class)
+        continue;
+      item = self->project ? bt_project_find_item (self->project, m->path) : NULL;
+      if (item && bt_item_get_excluded (item))
+        continue;
+      g_ptr_array_add (self->shown, m);
+    }
+  /* the most confident first: for mistakes, the most confidently wrong */
+  g_ptr_array_sort (self->shown, cmp_confidence);
+  {
+    g_autofree char *text = NULL;
+    guint total = self->shown->len;
+    if (true_class == pred_class)
+      text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u %s image recognised correctly",
+                                           "%u %s images recognised correctly", self->shown->len),
+                              self->shown->len, ev->class_names[true_class]);
+    else
+      text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u %s image taken for %s, most confident first",
+                                           "%u %s images taken for %s, most confident first", self->shown->len),
+                              self->shown->len, ev->class_names[true_class], ev->class_names[pred_class]);
+    if (total > GALLERY_MAX)
+      {
+        g_autofree char *more = g_strdup_printf (_("%s (the first %u shown)"), text, GALLERY_MAX);
+        g_ptr_array_set_size (self->shown, GALLERY_MAX);
+        gtk_label_set_text (self->gallery_label, more);
+      }
+    else
+      gtk_label_set_text (self->gallery_label, text);
+  }
+  rebuild_gallery (self);
+}
+
+static void
+cell_activated_cb (BtEvaluatePage *self, int row, int col)
+{
+  bt_evaluate_page_show_cell (self, row, col);
+}
+
+gboolean
+bt_evaluate_page_relabel (BtEvaluatePage *self, const char *path, const char *class_name, GError **error)
+{
+  BtItem *item;
+
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), FALSE);
+  g_return_val_if_fail (path != NULL && class_name != NULL, FALSE);
+
+  item = self->project ? bt_project_find_item (self->project, path) : NULL;
+  if (item == NULL)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
+      return FALSE;
+    }
+  if (!bt_project_relabel (self->project, &item, 1, class_name, error))
+    return FALSE;
+  rebuild_gallery (self);
+  return TRUE;
+}
+
+gboolean
+bt_evaluate_page_exclude (BtEvaluatePage *self, const char *path, GError **error)
+{
+  BtItem *item;
+
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  item = self->project ? bt_project_find_item (self->project, path) : NULL;
+  if (item == NULL)
+    {
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
+      return FALSE;
+    }
+  if (!bt_project_set_excluded (self->project, &item, 1, TRUE, error))
+    return FALSE;
+  bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
+  return TRUE;
+}
+
+static void
+relabel_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtEvaluatePage *self = BT_EVALUATE_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+  const char *path, *class_name;
+
+  g_variant_get (param, "(&s&s)", &path, &class_name);
+  if (!bt_evaluate_page_relabel (self, path, class_name, &error))
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be moved"), error);
+}
+
+static void
+exclude_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtEvaluatePage *self = BT_EVALUATE_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+
+  if (!bt_evaluate_page_exclude (self, g_variant_get_string (param, NULL), &error))
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be excluded"), error);
+}
+
+/* ---- Evaluation job ---- */
+
+typedef struct {
+  GWeakRef   page;
+  char      *model_path;
+  BtProject *project;
+  BtSplit    split;
+} EvalJob;
+
+static void
+eval_job_free (EvalJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_free (job->model_path);
+  g_clear_object (&job->project);
+  g_free (job);
+}
+
+static void
+eval_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  EvalJob *job = task_data;
+  g_autoptr(BtModel) model = NULL;
+  BtEvaluation *ev;
+  GError *error = NULL;
+
+  model = bt_model_load (job->model_path, &error);
+  if (model == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  ev = bt_evaluate_project (model, job->project, job->split, cancellable, &error);
+  if (ev == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, ev, (GDestroyNotify) bt_evaluation_free);
+}
+
+static void
+eval_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  EvalJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtEvaluatePage) self = g_weak_ref_get (&job->page);
+  g_autoptr(GError) error = NULL;
+  BtEvaluation *ev = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      job->project != self->project)
+    {
+      g_clear_pointer (&ev, bt_evaluation_free);
+      return;
+    }
+  self->busy = FALSE;
+  gtk_spinner_stop (self->spinner);
+  g_clear_pointer (&self->evaluation, bt_evaluation_free);
+  self->evaluation = ev;
+  if (ev == NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("The evaluation failed: %s"), error ? error->message : "");
+      gtk_label_set_text (self->status_label, text);
+    }
+  else
+    gtk_label_set_text (self->status_label, "");
+  show_evaluation (self);
+  update_actions (self);
+  g_signal_emit (self, signals[EVALUATED], 0);
+}
+
+void
+bt_evaluate_page_evaluate (BtEvaluatePage *self)
+{
+  guint sel;
+  EvalJob *job;
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (BT_IS_EVALUATE_PAGE (self));
+
+  sel = gtk_drop_down_get_selected (self->model_dropdown);
+  if (self->project == NULL || sel == GTK_INVALID_LIST_POSITION || sel >= self->model_paths->len)
+    return;
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+
+  job = g_new0 (EvalJob, 1);
+  g_weak_ref_init (&job->page, self);
+  job->model_path = g_strdup (self->model_paths->pdata[sel]);
+  job->project = g_object_ref (self->project);
+  job->split = gtk_drop_down_get_selected (self->split_dropdown) == 1 ? BT_SPLIT_VAL : BT_SPLIT_TEST;
+
+  self->busy = TRUE;
+  gtk_spinner_start (self->spinner);
+  gtk_label_set_text (self->status_label, _("Evaluating…"));
+  update_actions (self);
+  task = g_task_new (NULL, self->cancellable, eval_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) eval_job_free);
+  g_task_run_in_thread (task, eval_thread);
+}
+
+static void
+run_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  bt_evaluate_page_evaluate (BT_EVALUATE_PAGE (widget));
+}
+
+static void
+model_selected_cb (BtEvaluatePage *self)
+{
+  update_actions (self);
+}
+
+static void
+models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtEvaluatePage) self = user_data;
+  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+
+  if (paths == NULL || self->project == NULL)
+    return;
+  g_ptr_array_set_size (self->model_paths, 0);
+  gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
+  for (guint i = 0; i < paths->len; i++)
+    {
+      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
+      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      gtk_string_list_append (self->model_names, name);
+    }
+  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  update_actions (self);
+  if (paths->len == 0)
+    gtk_label_set_text (self->status_label, _("No saved model yet: train one on the Train page."));
+  else
+    bt_evaluate_page_evaluate (self);
+}
+
+void
+bt_evaluate_page_reload_models (BtEvaluatePage *self)
+{
+  g_return_if_fail (BT_IS_EVALUATE_PAGE (self));
+
+  if (self->project == NULL)
+    return;
+  bt_model_files_list_async (self->project, self->cancellable, models_listed_cb, g_object_ref (self));
+}
+
+/* ---- GObject ---- */
 
 static void
 bt_evaluate_page_dispose (GObject *object)
 {
   BtEvaluatePage *self = BT_EVALUATE_PAGE (object);
-
   GtkWidget *child;
 
+  g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->thumbs_cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_EVALUATE_PAGE);
-  /* The template's unnamed children are not unparented by dispose_template. */
+  /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->thumbs_cancellable);
   g_clear_object (&self->project);
+  g_clear_pointer (&self->shown, g_ptr_array_unref);
+  g_clear_pointer (&self->evaluation, bt_evaluation_free);
+  g_clear_pointer (&self->model_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->thumbs, g_hash_table_unref);
 
   G_OBJECT_CLASS (bt_evaluate_page_parent_class)->dispose (object);
 }
@@ -39,20 +601,92 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
 
   object_class->dispose = bt_evaluate_page_dispose;
 
+  signals[EVALUATED] = g_signal_new ("evaluated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                     0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-evaluate-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, split_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, spinner);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, status_label);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, summary_label);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, matrix);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, class_table);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery_label);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery);
+  gtk_widget_class_bind_template_callback (widget_class, cell_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+
+  gtk_widget_class_install_action (widget_class, "eval.run", NULL, run_action);
+  gtk_widget_class_install_action (widget_class, "eval.relabel", "(ss)", relabel_action);
+  gtk_widget_class_install_action (widget_class, "eval.exclude", "s", exclude_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "eval.run", NULL);
 }
 
 static void
 bt_evaluate_page_init (BtEvaluatePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->model_paths = g_ptr_array_new_with_free_func (g_free);
+  self->shown = g_ptr_array_new ();
+  self->thumbs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->cancellable = g_cancellable_new ();
+  self->thumbs_cancellable = g_cancellable_new ();
+  self->cell_row = self->cell_col = -1;
+  update_actions (self);
 }
 
 void
 bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
 {
   g_return_if_fail (BT_IS_EVALUATE_PAGE (self));
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
 
+  if (project == self->project)
+    return;
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  self->busy = FALSE;
+  gtk_spinner_stop (self->spinner);
   g_set_object (&self->project, project);
+  g_clear_pointer (&self->evaluation, bt_evaluation_free);
+  g_hash_table_remove_all (self->thumbs);
+  g_ptr_array_set_size (self->model_paths, 0);
+  gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
+  gtk_label_set_text (self->status_label, "");
+  show_evaluation (self);
+  update_actions (self);
+  bt_evaluate_page_reload_models (self);
+}
+
+const BtEvaluation *
+bt_evaluate_page_get_evaluation (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
+  return self->evaluation;
+}
+
+BtConfusionMatrix *
+bt_evaluate_page_get_matrix (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
+  return self->matrix;
+}
+
+guint
+bt_evaluate_page_get_gallery_size (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), 0);
+  return self->shown->len;
+}
+
+const BtMistake *
+bt_evaluate_page_get_gallery_item (BtEvaluatePage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
+  return i < self->shown->len ? self->shown->pdata[i] : NULL;
 }

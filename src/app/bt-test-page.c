@@ -1,32 +1,797 @@
-/* bt-test-page.c: the Test page of the main window. */
+/* bt-test-page.c: the Test page — classify dropped, opened, pasted images or a whole folder
+ * with a saved model, showing the probability of every class. */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
+#include <string.h>
 
 #include "bt-test-page.h"
+#include "bt-dialogs.h"
+#include "bt-model-files.h"
+#include "training/bt-training.h"
+
+#define PREVIEW_MAX 480
+#define MAX_FOLDER_IMAGES 100000
+#define MAX_ROWS 1000   /* a list row per image up to here; the CSV export holds them all */
+
+typedef struct {
+  char    *path;        /* NULL for a pasted image */
+  char    *display;
+  char    *error;       /* why it could not be classified, or NULL */
+  float   *probs;
+  guint    n_classes;
+  int      top;
+} Result;
+
+static void
+result_free (Result *r)
+{
+  if (r == NULL)
+    return;   /* stolen into the page */
+  g_free (r->path);
+  g_free (r->display);
+  g_free (r->error);
+  g_free (r->probs);
+  g_free (r);
+}
 
 struct _BtTestPage
 {
   GtkWidget parent_instance;
 
+  /* Template widgets */
+  GtkDropDown       *model_dropdown;
+  GtkStringList     *model_names;
+  GtkLabel          *status_label;
+  GtkStack          *result_stack;
+  GtkPicture        *picture;
+  GtkLabel          *verdict_label;
+  BtProbabilityBars *bars;
+  GtkListBox        *results_list;
+
   /* Owned */
-  BtProject *project;
+  BtProject         *project;
+  GPtrArray         *model_paths;    /* char*, parallel with model_names */
+  BtSharedModel     *model;
+  GCancellable      *cancellable;    /* model list/load and classification jobs */
+  GCancellable      *preview_cancellable;
+  GPtrArray         *results;        /* Result* */
+  guint              generation;     /* bumped when the model changes: old jobs are dropped */
+  guint              progress_source;
+  gint               progress_done;  /* atomic, written by the worker */
+  gint               progress_total;
 };
 
 G_DEFINE_FINAL_TYPE (BtTestPage, bt_test_page, GTK_TYPE_WIDGET)
+
+enum { MODEL_READY, RESULTS_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+update_actions (BtTestPage *self)
+{
+  gboolean ready = self->model != NULL;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.paste", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.folder", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
+}
+
+/* ---- Showing one result ---- */
+
+typedef struct {
+  GWeakRef  page;
+  char     *path;
+} PreviewJob;
+
+static void
+preview_job_free (PreviewJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_free (job->path);
+  g_free (job);
+}
+
+static void
+preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PreviewJob *job = task_data;
+  g_autoptr(BtImage) img = NULL;
+  g_autoptr(BtImage) small = NULL;
+  GError *error = NULL;
+  BtImage *shown;
+  GBytes *bytes;
+  GdkTexture *texture;
+  int w, h;
+
+  img = bt_image_decode_file (job->path, 3, cancellable, NULL, &error);
+  if (img == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  shown = img;
+  if (img->width > PREVIEW_MAX || img->height > PREVIEW_MAX)
+    {
+      double s = (double) PREVIEW_MAX / MAX (img->width, img->height);
+      w = MAX (1, (int) round (img->width * s));
+      h = MAX (1, (int) round (img->height * s));
+      small = bt_image_resize (img, w, h, BT_DS_RESIZE_SQUASH);
+      if (small)
+        shown = small;
+    }
+  bytes = g_bytes_new (shown->pixels, (gsize) shown->width * shown->height * 3);
+  texture = gdk_memory_texture_new (shown->width, shown->height, GDK_MEMORY_R8G8B8, bytes, shown->width * 3);
+  g_bytes_unref (bytes);
+  g_task_return_pointer (task, texture, g_object_unref);
+}
+
+static void
+preview_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PreviewJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtTestPage) self = g_weak_ref_get (&job->page);
+  g_autoptr(GdkTexture) texture = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  if (self == NULL || g_task_had_error (G_TASK (result)) || texture == NULL)
+    return;
+  gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (texture));
+}
+
+static void
+show_result (BtTestPage *self, Result *r, GdkTexture *texture)
+{
+  g_autofree char *verdict = NULL;
+
+  gtk_stack_set_visible_child_name (self->result_stack, "result");
+  if (r->error)
+    {
+      verdict = g_strdup_printf (_("%s could not be classified: %s"), r->display, r->error);
+      bt_probability_bars_set_data (self->bars, 0, NULL, NULL);
+    }
+  else
+    {
+      const char * const *names = bt_shared_model_get_class_names (self->model);
+      /* Translators: the verdict on the Test page, e.g. "square (92.5%)" */
+      verdict = g_strdup_printf (_("%s (%.1f%%)"), names[r->top], 100.0 * r->probs[r->top]);
+      bt_probability_bars_set_data (self->bars, r->n_classes, names, r->probs);
+    }
+  gtk_label_set_text (self->verdict_label, verdict);
+
+  g_cancellable_cancel (self->preview_cancellable);
+  g_clear_object (&self->preview_cancellable);
+  gtk_picture_set_paintable (self->picture, texture ? GDK_PAINTABLE (texture) : NULL);
+  if (texture == NULL && r->path != NULL)
+    {
+      PreviewJob *job = g_new0 (PreviewJob, 1);
+      g_autoptr(GTask) task = NULL;
+
+      self->preview_cancellable = g_cancellable_new ();
+      g_weak_ref_init (&job->page, self);
+      job->path = g_strdup (r->path);
+      task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
+      g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
+      g_task_run_in_thread (task, preview_thread);
+    }
+}
+
+static GtkWidget *
+make_row (BtTestPage *self, Result *r)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *name = gtk_label_new (r->display);
+  GtkWidget *detail;
+  g_autofree char *text = NULL;
+
+  if (r->error)
+    text = g_strdup (r->error);
+  else
+    text = g_strdup_printf ("%s · %.1f%%", bt_shared_model_get_class_names (self->model)[r->top],
+                            100.0 * r->probs[r->top]);
+  detail = gtk_label_new (text);
+  gtk_label_set_xalign (GTK_LABEL (name), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (name), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_label_set_xalign (GTK_LABEL (detail), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (detail), PANGO_ELLIPSIZE_END);
+  gtk_widget_add_css_class (detail, "dim-label");
+  gtk_box_append (GTK_BOX (box), name);
+  gtk_box_append (GTK_BOX (box), detail);
+  gtk_widget_set_margin_start (box, 8);
+  gtk_widget_set_margin_end (box, 8);
+  gtk_widget_set_margin_top (box, 4);
+  gtk_widget_set_margin_bottom (box, 4);
+  return box;
+}
+
+static void
+clear_results (BtTestPage *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->results_list))) != NULL)
+    {
+      if (GTK_IS_LIST_BOX_ROW (child))
+        gtk_list_box_remove (self->results_list, child);
+      else
+        break;
+    }
+  g_ptr_array_set_size (self->results, 0);
+  gtk_stack_set_visible_child_name (self->result_stack, "empty");
+}
+
+static void
+row_selected_cb (BtTestPage *self, GtkListBoxRow *row)
+{
+  int i;
+
+  if (row == NULL)
+    return;
+  i = gtk_list_box_row_get_index (row);
+  if (i >= 0 && (guint) i < self->results->len)
+    show_result (self, self->results->pdata[i], NULL);
+}
+
+/* ---- Classification jobs ---- */
+
+typedef struct {
+  GWeakRef       page;
+  guint          generation;
+  BtSharedModel *model;
+  GPtrArray     *paths;       /* char*; NULL for a pasted image */
+  char          *folder;      /* walk this folder instead of paths */
+  BtImage       *pasted;
+  gint          *done, *total;   /* progress counters in the page (valid while it lives) */
+  GPtrArray     *results;     /* Result* */
+  GdkTexture    *texture;     /* shown for a pasted image */
+} ClassifyJob;
+
+static void
+classify_job_free (ClassifyJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_clear_pointer (&job->model, bt_shared_model_unref);
+  g_clear_pointer (&job->paths, g_ptr_array_unref);
+  g_free (job->folder);
+  g_clear_pointer (&job->pasted, bt_image_free);
+  g_clear_pointer (&job->results, g_ptr_array_unref);
+  g_clear_object (&job->texture);
+  g_free (job);
+}
+
+static gboolean
+looks_like_image (const char *name)
+{
+  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp" };
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (ext); i++)
+    if (g_str_has_suffix (lower, ext[i]))
+      return TRUE;
+  return FALSE;
+}
+
+static int
+cmp_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
+}
+
+static void
+walk_folder (const char *dir_path, int depth, GPtrArray *out, GCancellable *cancellable)
+{
+  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  if (dir == NULL || depth > 8)
+    return;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, cmp_strings);
+  for (guint i = 0; i < names->len && out->len < MAX_FOLDER_IMAGES; i++)
+    {
+      g_autofree char *path = g_build_filename (dir_path, names->pdata[i], NULL);
+
+      if (g_cancellable_is_cancelled (cancellable))
+        return;
+      if (((char *) names->pdata[i])[0] == '.')
+        continue;
+      /* no symlinked folders: a link loop must not hang the walk */
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        walk_folder (path, depth + 1, out, cancellable);
+      else if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && looks_like_image (names->pdata[i]))
+        g_ptr_array_add (out, g_steal_pointer (&path));
+    }
+}
+
+static Result *
+classify_one (ClassifyJob *job, const char *path, const BtImage *image)
+{
+  Result *r = g_new0 (Result, 1);
+  g_autoptr(GError) error = NULL;
+  BtModel *model;
+
+  r->path = g_strdup (path);
+  if (path)
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      r->display = g_filename_display_name (base);
+    }
+  else
+    r->display = g_strdup (_("Pasted image"));
+
+  model = bt_shared_model_lock (job->model);
+  r->n_classes = bt_net_n_classes (model->net);
+  r->probs = image ? bt_predict_image (model, image, &error) : bt_predict_file (model, path, &error);
+  bt_shared_model_unlock (job->model);
+
+  if (r->probs == NULL)
+    r->error = g_strdup (error ? error->message : _("Unknown error"));
+  else
+    for (guint k = 1; k < r->n_classes; k++)
+      if (r->probs[k] > r->probs[r->top])
+        r->top = k;
+  return r;
+}
+
+static void
+classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ClassifyJob *job = task_data;
+
+  if (job->folder)
+    {
+      walk_folder (job->folder, 0, job->paths, cancellable);
+      g_ptr_array_sort (job->paths, cmp_strings);
+    }
+  g_atomic_int_set (job->total, job->pasted ? 1 : job->paths->len);
+  g_atomic_int_set (job->done, 0);
+
+  if (job->pasted)
+    g_ptr_array_add (job->results, classify_one (job, NULL, job->pasted));
+  for (guint i = 0; i < job->paths->len; i++)
+    {
+      if (g_cancellable_is_cancelled (cancellable))
+        break;
+      g_ptr_array_add (job->results, classify_one (job, job->paths->pdata[i], NULL));
+      g_atomic_int_inc (job->done);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+progress_cb (gpointer data)
+{
+  BtTestPage *self = data;
+  int done = g_atomic_int_get (&self->progress_done), total = g_atomic_int_get (&self->progress_total);
+  g_autofree char *text = NULL;
+
+  if (total > 0)
+    {
+      text = g_strdup_printf (_("Classified %d of %d images…"), done, total);
+      gtk_label_set_text (self->status_label, text);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+classify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ClassifyJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtTestPage) self = g_weak_ref_get (&job->page);
+  guint first;
+  g_autofree char *text = NULL;
+
+  if (self == NULL)
+    return;
+  g_clear_handle_id (&self->progress_source, g_source_remove);
+  if (job->generation != self->generation || self->model == NULL)
+    return;   /* the model changed meanwhile: these probabilities belong to another model */
+
+  first = self->results->len;
+  for (guint i = 0; i < job->results->len; i++)
+    {
+      Result *r = g_steal_pointer (&job->results->pdata[i]);
+      g_ptr_array_add (self->results, r);
+      if (self->results->len <= MAX_ROWS)
+        gtk_list_box_append (self->results_list, make_row (self, r));
+    }
+  g_ptr_array_set_size (job->results, 0);
+  if (self->results->len > first)
+    {
+      GtkListBoxRow *row = gtk_list_box_get_row_at_index (self->results_list, first);
+      show_result (self, self->results->pdata[first], job->texture);
+      g_signal_handlers_block_by_func (self->results_list, row_selected_cb, self);
+      gtk_list_box_select_row (self->results_list, row);
+      g_signal_handlers_unblock_by_func (self->results_list, row_selected_cb, self);
+    }
+  text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image classified.", "%u images classified.",
+                                       self->results->len - first), self->results->len - first);
+  if (self->results->len > MAX_ROWS)
+    {
+      char *t = g_strdup_printf (_("%s The list shows the first %u; export the CSV for all."), text, MAX_ROWS);
+      g_free (text);
+      text = t;
+    }
+  gtk_label_set_text (self->status_label, text);
+  update_actions (self);
+  g_signal_emit (self, signals[RESULTS_CHANGED], 0);
+}
+
+static void
+run_job (BtTestPage *self, ClassifyJob *job)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_weak_ref_init (&job->page, self);
+  job->generation = self->generation;
+  job->model = bt_shared_model_ref (self->model);
+  job->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
+  if (job->paths == NULL)
+    job->paths = g_ptr_array_new_with_free_func (g_free);
+  job->done = &self->progress_done;
+  job->total = &self->progress_total;
+  g_atomic_int_set (&self->progress_total, 0);
+  gtk_label_set_text (self->status_label, _("Classifying…"));
+  if (self->progress_source == 0)
+    self->progress_source = g_timeout_add (250, progress_cb, self);
+
+  task = g_task_new (NULL, self->cancellable, classify_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) classify_job_free);
+  g_task_run_in_thread (task, classify_thread);
+}
+
+void
+bt_test_page_classify_files (BtTestPage *self, GFile * const *files, guint n)
+{
+  ClassifyJob *job;
+
+  g_return_if_fail (BT_IS_TEST_PAGE (self));
+  g_return_if_fail (n == 0 || files != NULL);
+
+  if (self->model == NULL || n == 0)
+    return;
+  job = g_new0 (ClassifyJob, 1);
+  job->paths = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      char *path = g_file_get_path (files[i]);
+      if (path)
+        g_ptr_array_add (job->paths, path);
+    }
+  run_job (self, job);
+}
+
+/* ---- Models ---- */
+
+static void
+model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  BtSharedModel *model = bt_model_files_load_finish (result, &error);
+
+  if (model == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->project != NULL)
+        {
+          g_autofree char *text = g_strdup_printf (_("The model could not be loaded: %s"), error->message);
+          gtk_label_set_text (self->status_label, text);
+        }
+      return;
+    }
+  if (g_cancellable_is_cancelled (self->cancellable))
+    {
+      bt_shared_model_unref (model);
+      return;
+    }
+  g_clear_pointer (&self->model, bt_shared_model_unref);
+  self->model = model;
+  gtk_label_set_text (self->status_label, "");
+  update_actions (self);
+  g_signal_emit (self, signals[MODEL_READY], 0);
+}
+
+static void
+reset_jobs (BtTestPage *self)
+{
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  g_clear_handle_id (&self->progress_source, g_source_remove);
+  self->generation++;
+}
+
+static void
+model_selected_cb (BtTestPage *self)
+{
+  guint i = gtk_drop_down_get_selected (self->model_dropdown);
+
+  reset_jobs (self);
+  g_clear_pointer (&self->model, bt_shared_model_unref);
+  clear_results (self);
+  update_actions (self);
+  if (i == GTK_INVALID_LIST_POSITION || i >= self->model_paths->len)
+    return;
+  gtk_label_set_text (self->status_label, _("Loading the model…"));
+  bt_model_files_load_async (self->model_paths->pdata[i], self->cancellable, model_loaded_cb, g_object_ref (self));
+}
+
+static void
+models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+  guint old;
+
+  if (paths == NULL || self->project == NULL)
+    return;
+  g_ptr_array_set_size (self->model_paths, 0);
+  old = g_list_model_get_n_items (G_LIST_MODEL (self->model_names));
+  g_signal_handlers_block_by_func (self->model_dropdown, model_selected_cb, self);
+  gtk_string_list_splice (self->model_names, 0, old, NULL);
+  for (guint i = 0; i < paths->len; i++)
+    {
+      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
+      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      gtk_string_list_append (self->model_names, name);
+    }
+  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  g_signal_handlers_unblock_by_func (self->model_dropdown, model_selected_cb, self);
+  if (paths->len == 0)
+    gtk_label_set_text (self->status_label, _("No saved model yet: train one on the Train page."));
+  model_selected_cb (self);
+}
+
+void
+bt_test_page_reload_models (BtTestPage *self)
+{
+  g_return_if_fail (BT_IS_TEST_PAGE (self));
+
+  if (self->project == NULL)
+    return;
+  bt_model_files_list_async (self->project, self->cancellable, models_listed_cb, g_object_ref (self));
+}
+
+/* ---- Actions ---- */
+
+static void
+files_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (result, &error);
+  g_autoptr(GPtrArray) arr = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (files == NULL)
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("No image was opened"), error);
+      return;
+    }
+  for (guint i = 0; i < g_list_model_get_n_items (files); i++)
+    g_ptr_array_add (arr, g_list_model_get_item (files, i));
+  bt_test_page_classify_files (self, (GFile * const *) arr->pdata, arr->len);
+}
+
+static void
+open_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  g_autoptr(GtkFileFilter) filter = bt_dialogs_image_filter_new ();
+
+  bt_dialogs_open_files_async (GTK_WINDOW (gtk_widget_get_root (widget)), _("Open Images to Classify"),
+                               filter, TRUE, NULL, files_chosen_cb, g_object_ref (widget));
+}
+
+static void
+folder_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) folder = bt_dialogs_choose_folder_finish (result, &error);
+  ClassifyJob *job;
+
+  if (folder == NULL)
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("No folder was opened"), error);
+      return;
+    }
+  if (self->model == NULL || g_file_peek_path (folder) == NULL)
+    return;
+  job = g_new0 (ClassifyJob, 1);
+  job->folder = g_file_get_path (folder);
+  clear_results (self);
+  run_job (self, job);
+}
+
+static void
+folder_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  bt_dialogs_choose_folder_async (GTK_WINDOW (gtk_widget_get_root (widget)), _("Test a Folder"),
+                                  _("_Classify"), NULL, folder_chosen_cb, g_object_ref (widget));
+}
+
+static void
+paste_texture_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, &error);
+  g_autofree guint8 *rgba = NULL;
+  ClassifyJob *job;
+  BtImage *img;
+  int w, h;
+
+  if (texture == NULL)
+    {
+      gtk_label_set_text (self->status_label, _("The clipboard holds no image."));
+      return;
+    }
+  if (self->model == NULL)
+    return;
+  w = gdk_texture_get_width (texture);
+  h = gdk_texture_get_height (texture);
+  if ((guint64) w * h > BT_MAX_PIXELS)
+    {
+      gtk_label_set_text (self->status_label, _("The pasted image is too large."));
+      return;
+    }
+  rgba = g_malloc ((gsize) w * h * 4);
+  gdk_texture_download (texture, rgba, (gsize) w * 4);
+  img = bt_image_new (w, h, 3);
+  /* GDK downloads premultiplied BGRA (cairo order); composite on white like the decoder */
+  for (gsize i = 0; i < (gsize) w * h; i++)
+    {
+      const guint8 *p = rgba + i * 4;
+      guint a = p[3];
+      img->pixels[i * 3 + 0] = (guint8) MIN (255, p[2] + (255 - a));
+      img->pixels[i * 3 + 1] = (guint8) MIN (255, p[1] + (255 - a));
+      img->pixels[i * 3 + 2] = (guint8) MIN (255, p[0] + (255 - a));
+    }
+  job = g_new0 (ClassifyJob, 1);
+  job->pasted = img;
+  job->texture = g_steal_pointer (&texture);
+  run_job (self, job);
+}
+
+static void
+paste_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (widget);
+
+  gdk_clipboard_read_texture_async (clipboard, NULL, paste_texture_cb, g_object_ref (widget));
+}
+
+static void
+csv_field (GString *s, const char *field)
+{
+  if (strpbrk (field, ",\"\r\n") == NULL)
+    {
+      g_string_append (s, field);
+      return;
+    }
+  g_string_append_c (s, '"');
+  for (const char *p = field; *p; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (s, '"');
+      g_string_append_c (s, *p);
+    }
+  g_string_append_c (s, '"');
+}
+
+char *
+bt_test_page_dup_results_csv (BtTestPage *self)
+{
+  GString *s = g_string_new (NULL);
+  const char * const *names = self->model ? bt_shared_model_get_class_names (self->model) : NULL;
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+
+  g_string_append (s, "path,top_class,confidence");
+  for (guint k = 0; names && names[k]; k++)
+    {
+      g_string_append_c (s, ',');
+      csv_field (s, names[k]);
+    }
+  g_string_append (s, "\r\n");
+  for (guint i = 0; i < self->results->len; i++)
+    {
+      Result *r = self->results->pdata[i];
+      g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
+
+      csv_field (s, utf8);
+      g_string_append_c (s, ',');
+      if (r->probs && names)
+        {
+          csv_field (s, names[r->top]);
+          g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[r->top]));
+          for (guint k = 0; k < r->n_classes; k++)
+            g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[k]));
+        }
+      else
+        g_string_append_c (s, ',');
+      g_string_append (s, "\r\n");
+    }
+  return g_string_free (s, FALSE);
+}
+
+static void
+csv_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("The file could not be saved"), error);
+}
+
+static void
+csv_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) file = bt_dialogs_save_file_finish (result, &error);
+  g_autoptr(GBytes) bytes = NULL;
+  char *csv;
+
+  if (file == NULL)
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("The file could not be saved"), error);
+      return;
+    }
+  csv = bt_test_page_dup_results_csv (self);
+  bytes = g_bytes_new_take (csv, strlen (csv));
+  g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL,
+                                       csv_written_cb, g_object_ref (self));
+}
+
+static void
+export_csv_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  bt_dialogs_save_file_async (GTK_WINDOW (gtk_widget_get_root (widget)), _("Export Results"),
+                              "results.csv", NULL, csv_chosen_cb, g_object_ref (widget));
+}
+
+static gboolean
+drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestPage *self)
+{
+  GSList *files;
+  g_autoptr(GPtrArray) arr = g_ptr_array_new ();
+
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST) || self->model == NULL)
+    return FALSE;
+  files = gdk_file_list_get_files (g_value_get_boxed (value));
+  for (GSList *l = files; l; l = l->next)
+    g_ptr_array_add (arr, l->data);
+  bt_test_page_classify_files (self, (GFile * const *) arr->pdata, arr->len);
+  g_slist_free (files);
+  return TRUE;
+}
+
+/* ---- GObject ---- */
 
 static void
 bt_test_page_dispose (GObject *object)
 {
   BtTestPage *self = BT_TEST_PAGE (object);
-
   GtkWidget *child;
 
+  g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->preview_cancellable);
+  g_clear_handle_id (&self->progress_source, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_TEST_PAGE);
-  /* The template's unnamed children are not unparented by dispose_template. */
+  /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
+  g_clear_pointer (&self->model, bt_shared_model_unref);
+  g_clear_pointer (&self->model_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->results, g_ptr_array_unref);
 
   G_OBJECT_CLASS (bt_test_page_parent_class)->dispose (object);
 }
@@ -39,20 +804,84 @@ bt_test_page_class_init (BtTestPageClass *klass)
 
   object_class->dispose = bt_test_page_dispose;
 
+  signals[MODEL_READY] = g_signal_new ("model-ready", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                       0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[RESULTS_CHANGED] = g_signal_new ("results-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  g_type_ensure (BT_TYPE_PROBABILITY_BARS);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-test-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_names);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, status_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, result_stack);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, picture);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, verdict_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, bars);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, results_list);
+  gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
+  gtk_widget_class_bind_template_callback (widget_class, row_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+
+  gtk_widget_class_install_action (widget_class, "test.open", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "test.paste", NULL, paste_action);
+  gtk_widget_class_install_action (widget_class, "test.folder", NULL, folder_action);
+  gtk_widget_class_install_action (widget_class, "test.export-csv", NULL, export_csv_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);
 }
 
 static void
 bt_test_page_init (BtTestPage *self)
 {
+  GtkDropTarget *drop;
+
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->model_paths = g_ptr_array_new_with_free_func (g_free);
+  self->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
+  self->cancellable = g_cancellable_new ();
+
+  drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect_object (drop, "drop", G_CALLBACK (drop_cb), self, 0);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
+  update_actions (self);
 }
 
 void
 bt_test_page_set_project (BtTestPage *self, BtProject *project)
 {
   g_return_if_fail (BT_IS_TEST_PAGE (self));
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
 
+  if (project == self->project)
+    return;
+  reset_jobs (self);
   g_set_object (&self->project, project);
+  g_clear_pointer (&self->model, bt_shared_model_unref);
+  clear_results (self);
+  g_ptr_array_set_size (self->model_paths, 0);
+  gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
+  gtk_label_set_text (self->status_label, "");
+  update_actions (self);
+  bt_test_page_reload_models (self);
+}
+
+const char *
+bt_test_page_get_model_path (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  return self->model ? bt_shared_model_get_path (self->model) : NULL;
+}
+
+guint
+bt_test_page_get_n_results (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), 0);
+  return self->results->len;
+}
+
+BtProbabilityBars *
+bt_test_page_get_bars (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  return self->bars;
 }

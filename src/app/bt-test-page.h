@@ -1,16 +1,30 @@
-/* bt-test-page.h: the Test page of the main window. */
+/* bt-test-page.h: the Test page — classify dropped, opened, pasted images or a whole folder
+ * with a saved model, showing the probability of every class. */
 #pragma once
 
 #include <gtk/gtk.h>
 
 #include "dataset/bt-dataset.h"
+#include "bt-probability-bars.h"
 
 G_BEGIN_DECLS
 
 #define BT_TYPE_TEST_PAGE (bt_test_page_get_type ())
 G_DECLARE_FINAL_TYPE (BtTestPage, bt_test_page, BT, TEST_PAGE, GtkWidget)
 
+/* Signals: "model-ready" (the chosen model is loaded), "results-changed" (a batch finished). */
+
 /* The project the page shows, or NULL for none. */
-void bt_test_page_set_project (BtTestPage *self, BtProject *project);
+void               bt_test_page_set_project     (BtTestPage *self, BtProject *project);
+/* Re-reads models/ (after training saved one); the newest is chosen. */
+void               bt_test_page_reload_models   (BtTestPage *self);
+/* Path of the loaded model, or NULL while none is loaded. */
+const char        *bt_test_page_get_model_path  (BtTestPage *self);
+/* Classifies image files in a worker (what a drop, the chooser and "Test a folder" do). */
+void               bt_test_page_classify_files  (BtTestPage *self, GFile * const *files, guint n);
+guint              bt_test_page_get_n_results   (BtTestPage *self);
+BtProbabilityBars *bt_test_page_get_bars        (BtTestPage *self);
+/* The results as CSV: path, top class, confidence, one column per class (g_free). */
+char              *bt_test_page_dup_results_csv (BtTestPage *self);
 
 G_END_DECLS

@@ -81,10 +81,31 @@ save_window_state (BtWindow *self)
     }
 }
 
+static void
+close_confirmed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtWindow) self = user_data;
+
+  if (!bt_dialogs_confirm_finish (result, NULL))
+    return;
+  g_object_set_data (G_OBJECT (self), "bt-close-confirmed", GINT_TO_POINTER (TRUE));
+  gtk_window_close (GTK_WINDOW (self));
+}
+
 static gboolean
 bt_window_close_request (GtkWindow *window)
 {
   BtWindow *self = BT_WINDOW (window);
+
+  /* a running training is work in progress: ask before throwing it away */
+  if (bt_train_page_is_busy (self->train_page) &&
+      !g_object_get_data (G_OBJECT (self), "bt-close-confirmed"))
+    {
+      bt_dialogs_confirm_async (window, _("Stop Training and Close?"),
+                                _("The run stops now; the best model saved so far is kept."),
+                                _("_Stop and Close"), TRUE, NULL, close_confirmed_cb, g_object_ref (self));
+      return TRUE;
+    }
 
   save_window_state (self);
   g_cancellable_cancel (self->open_cancellable);
@@ -383,10 +404,20 @@ bt_window_class_init (BtWindowClass *klass)
   _bt_window_class_actions_init (widget_class);
 }
 
+/* A finished run saved a model: the pages that use models pick it up. */
+static void
+train_model_saved_cb (BtWindow *self, const char *path)
+{
+  bt_evaluate_page_reload_models (self->evaluate_page);
+  bt_test_page_reload_models (self->test_page);
+}
+
 static void
 bt_window_init (BtWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect_object (self->train_page, "model-saved", G_CALLBACK (train_model_saved_cb), self,
+                           G_CONNECT_SWAPPED);
 
   if (DEVELOPMENT)
     gtk_widget_add_css_class (GTK_WIDGET (self), "devel");

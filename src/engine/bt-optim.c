@@ -71,7 +71,10 @@ struct _BtOptimizer {
   guint8 *decay;     /* per parameter range: 1 = weights (decayed), 0 = biases / norm */
   GArray *ranges;    /* DecayRange */
   gint64  t;
+  double *partials;  /* per NORM_BLOCK of parameters, for a thread-independent norm */
 };
+
+#define NORM_BLOCK 16384
 
 typedef struct { gsize off, len; gboolean decay; } DecayRange;
 
@@ -86,6 +89,7 @@ bt_optimizer_new (BtNet *net, const BtOptimizerConfig *cfg)
   opt->n = net->n_params;
   opt->n_state = cfg->kind == BT_OPTIMIZER_SGD ? opt->n : 2 * opt->n;
   opt->state = g_new0 (float, MAX (opt->n_state, 1));
+  opt->partials = g_new0 (double, opt->n / NORM_BLOCK + 1);
   /* Weight decay applies to conv/dense kernels only, not to biases or batch-norm γ/β. */
   opt->ranges = g_array_new (FALSE, FALSE, sizeof (DecayRange));
   for (guint i = 0; i < net->layers->len; i++)
@@ -111,6 +115,7 @@ bt_optimizer_free (BtOptimizer *opt)
   if (opt == NULL)
     return;
   g_free (opt->state);
+  g_free (opt->partials);
   g_array_unref (opt->ranges);
   g_free (opt);
 }
@@ -128,73 +133,119 @@ gint64 bt_optimizer_get_t (const BtOptimizer *opt) { g_return_val_if_fail (opt, 
 void bt_optimizer_set_t (BtOptimizer *opt, gint64 t) { g_return_if_fail (opt); opt->t = MAX (t, 0); }
 const BtOptimizerConfig *bt_optimizer_get_config (const BtOptimizer *opt) { g_return_val_if_fail (opt, NULL); return &opt->cfg; }
 
+typedef struct {
+  BtOptimizer *opt;
+  const float *g;
+  float       *p;
+  gsize        off;      /* of the current range */
+  float        wd, gscale, lr, step, inv_sqrt_bc2;
+} StepCtx;
+
+static void
+norm_blocks (gpointer ctx, gsize b0, gsize b1)
+{
+  StepCtx *x = ctx;
+  for (gsize b = b0; b < b1; b++)
+    {
+      const float *g = x->g + b * NORM_BLOCK;
+      gsize len = MIN (NORM_BLOCK, x->opt->n - b * NORM_BLOCK);
+      double acc[4] = { 0 };
+      gsize i = 0;
+      for (; i + 4 <= len; i += 4)
+        for (int k = 0; k < 4; k++)
+          acc[k] += (double) g[i + k] * g[i + k];
+      for (; i < len; i++)
+        acc[0] += (double) g[i] * g[i];
+      x->opt->partials[b] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+}
+
+static void
+update_range (gpointer ctx, gsize i0, gsize i1)
+{
+  StepCtx *x = ctx;
+  const BtOptimizerConfig *c = &x->opt->cfg;
+  float *restrict pp = x->p + x->off;
+  const float *restrict gg = x->g + x->off;
+  const float wd = x->wd, gscale = x->gscale, lr = x->lr;
+  switch (c->kind)
+    {
+    case BT_OPTIMIZER_SGD:
+      {
+        float *restrict v = x->opt->state + x->off;
+        const float mu = c->momentum;
+        if (c->nesterov)
+          for (gsize i = i0; i < i1; i++)
+            {
+              float gi = gg[i] * gscale + wd * pp[i];
+              v[i] = mu * v[i] + gi;
+              pp[i] -= lr * (gi + mu * v[i]);
+            }
+        else
+          for (gsize i = i0; i < i1; i++)
+            {
+              float gi = gg[i] * gscale + wd * pp[i];
+              v[i] = mu * v[i] + gi;
+              pp[i] -= lr * v[i];
+            }
+      }
+      break;
+    case BT_OPTIMIZER_ADAM:
+    case BT_OPTIMIZER_ADAMW:
+      {
+        float *restrict m = x->opt->state + x->off;
+        float *restrict v = x->opt->state + x->opt->n + x->off;
+        const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+        const float step = x->step, isb = x->inv_sqrt_bc2;
+        const float l2 = c->kind == BT_OPTIMIZER_ADAM ? wd : 0.0f;
+        const float decay = c->kind == BT_OPTIMIZER_ADAMW ? 1.0f - lr * wd : 1.0f;
+        for (gsize i = i0; i < i1; i++)
+          {
+            float gi = gg[i] * gscale + l2 * pp[i];
+            float mi = b1 * m[i] + (1.0f - b1) * gi;
+            float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            pp[i] = pp[i] * decay - step * mi / (sqrtf (vi) * isb + eps);
+          }
+      }
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 double
 bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
 {
   g_return_val_if_fail (opt != NULL, NAN);
   g_return_val_if_fail (net != NULL && net->n_params == opt->n, NAN);
-  float *p = net->params;
-  const float *g = net->grads;
   const BtOptimizerConfig *c = &opt->cfg;
+  StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
 
+  /* fixed blocks summed in a fixed order: the same norm for any thread count */
+  gsize n_blocks = (opt->n + NORM_BLOCK - 1) / NORM_BLOCK;
+  bt_parallel_for (n_blocks, 2, norm_blocks, &x);
   double sq = 0.0;
-  for (gsize i = 0; i < opt->n; i++)
-    sq += (double) g[i] * g[i];
+  for (gsize b = 0; b < n_blocks; b++)
+    sq += opt->partials[b];
   double norm = sqrt (sq);
   if (!isfinite (norm))
     return norm;  /* never apply a NaN step; the caller sees the norm */
-  const float gscale = (c->clip_norm > 0.0f && norm > c->clip_norm) ? (float) (c->clip_norm / norm) : 1.0f;
+  x.gscale = (c->clip_norm > 0.0f && norm > c->clip_norm) ? (float) (c->clip_norm / norm) : 1.0f;
 
   opt->t++;
-  const float b1 = c->beta1, b2 = c->beta2;
-  const float bc1 = 1.0f - (float) pow (b1, (double) opt->t);
-  const float bc2 = 1.0f - (float) pow (b2, (double) opt->t);
-  const float step = lr / bc1;
-  const float inv_sqrt_bc2 = 1.0f / sqrtf (bc2);
+  const float bc1 = 1.0f - (float) pow (c->beta1, (double) opt->t);
+  const float bc2 = 1.0f - (float) pow (c->beta2, (double) opt->t);
+  x.step = lr / bc1;
+  x.inv_sqrt_bc2 = 1.0f / sqrtf (bc2);
 
   for (guint r = 0; r < opt->ranges->len; r++)
     {
       const DecayRange *rg = &g_array_index (opt->ranges, DecayRange, r);
-      const float wd = rg->decay ? c->weight_decay : 0.0f;
-      float *restrict pp = p + rg->off;
-      const float *restrict gg = g + rg->off;
-      const gsize len = rg->len;
-      switch (c->kind)
-        {
-        case BT_OPTIMIZER_SGD:
-          {
-            float *restrict v = opt->state + rg->off;
-            const float mu = c->momentum;
-            for (gsize i = 0; i < len; i++)
-              {
-                float gi = gg[i] * gscale + wd * pp[i];
-                v[i] = mu * v[i] + gi;
-                pp[i] -= lr * (c->nesterov ? gi + mu * v[i] : v[i]);
-              }
-          }
-          break;
-        case BT_OPTIMIZER_ADAM:
-        case BT_OPTIMIZER_ADAMW:
-          {
-            float *restrict m = opt->state + rg->off;
-            float *restrict v = opt->state + opt->n + rg->off;
-            const gboolean decoupled = c->kind == BT_OPTIMIZER_ADAMW;
-            for (gsize i = 0; i < len; i++)
-              {
-                float gi = gg[i] * gscale;
-                if (decoupled)
-                  pp[i] -= lr * wd * pp[i];
-                else
-                  gi += wd * pp[i];
-                m[i] = b1 * m[i] + (1.0f - b1) * gi;
-                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-                pp[i] -= step * m[i] / (sqrtf (v[i]) * inv_sqrt_bc2 + c->eps);
-              }
-          }
-          break;
-        default:
-          g_assert_not_reached ();
-        }
+      x.wd = rg->decay ? c->weight_decay : 0.0f;
+      x.off = rg->off;
+      bt_parallel_for (rg->len, 1 << 14, update_range, &x);
     }
   return norm;
 }

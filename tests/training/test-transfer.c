@@ -332,11 +332,109 @@ test_transfer_head (void)
   photo_set_free (&ps);
 }
 
+typedef struct {
+  GMainLoop *loop;
+  GError    *error;
+  gboolean   finished;
+} RunState;
+
+static void
+on_trainer_finished (BtTrainer *trainer, const GError *error, RunState *rs)
+{
+  rs->finished = TRUE;
+  if (error != NULL)
+    rs->error = g_error_copy (error);
+  g_main_loop_quit (rs->loop);
+}
+
+static gboolean
+give_up (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The whole preset through BtTrainer (what the Train page runs): embeddings, then the head. */
+static void
+test_transfer_trainer (void)
+{
+  PhotoSet ps = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(BtModel) model = NULL;
+  BtProjectSettings s = { 0 };
+  RunState rs = { 0 };
+  gint64 t0;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  {
+    g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+    g_autofree char *dir = g_path_get_dirname (m);
+    g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+  }
+  make_photo_set (&ps, 8, 3);
+  bt_project_settings_copy (&s, bt_project_get_settings (ps.project));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.width = s.height = 224;
+  s.channels = 3;
+  s.epochs = 25;
+  s.batch_size = 16;
+  g_free (s.optimizer);
+  s.optimizer = g_strdup ("adam");
+  s.learning_rate = 1e-3;
+  g_free (s.schedule);
+  s.schedule = g_strdup ("constant");
+  s.augment_flip = TRUE;
+  s.augment_crop = FALSE;
+  s.augment_rotate = s.augment_color = FALSE;
+  s.early_stopping_patience = 0;
+  s.restore_best = FALSE;
+  s.seed = 7;
+  g_assert_true (bt_project_update_settings (ps.project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+
+  trainer = bt_trainer_new (ps.project);
+  rs.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
+  t0 = g_get_monotonic_time ();
+  g_assert_true (bt_trainer_start (trainer, NULL, &error));
+  g_assert_no_error (error);
+  g_timeout_add_seconds (100, give_up, rs.loop);
+  g_main_loop_run (rs.loop);
+  g_assert_true (rs.finished);
+  g_assert_no_error (rs.error);
+  g_test_message ("transfer run (embeddings + head): %.1f s", (g_get_monotonic_time () - t0) / 1e6);
+
+  model = bt_model_load (bt_trainer_get_best_model_path (trainer), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (model->backbone_name, ==, BT_BACKBONE_DEFAULT);
+  for (guint i = 0; i < ps.held_out->len; i++)
+    {
+      int want = g_array_index (ps.held_labels, int, i), best = 0;
+      g_autofree float *p = bt_predict_file (model, ps.held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      for (int c = 1; c < 4; c++)
+        if (p[c] > p[best])
+          best = c;
+      g_assert_cmpstr (model->class_names[best], ==, sources[want][0]);
+    }
+  g_main_loop_unref (rs.loop);
+  rm_rf (ps.dir);
+  photo_set_free (&ps);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transfer/backbone-search", test_backbone_search);
   g_test_add_func ("/transfer/head", test_transfer_head);
+  g_test_add_func ("/transfer/trainer", test_transfer_trainer);
   return g_test_run ();
 }

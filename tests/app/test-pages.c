@@ -1,0 +1,501 @@
+/* test-pages.c: the Train, Evaluate and Test pages in the main window, driven through a real
+ * short training run on the Shapes sample: live chart events, Pause/Resume/Stop button states,
+ * the saved model reaching Evaluate (confusion sums, gallery, relabel) and Test (bars). */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt-application.h"
+#include "bt-window-private.h"
+#include "bt-test-screenshot.h"
+
+/* Small by default so that CI stays fast; the docs screenshots use a longer run
+ * (BT_PAGES_EPOCHS, BT_PAGES_PER_CLASS). */
+static int N_EPOCHS = 4;
+static guint per_class = 40;
+
+static BtApplication *app;
+static BtWindow *window;
+static BtProject *project;
+static char *project_dir;
+static char *model_path;
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+typedef gboolean (*Condition) (gpointer data);
+
+/* Runs the main loop until cond holds; the bound only keeps a broken build from spinning
+ * forever (meson's timeout is the real limit). */
+static void
+wait_for (Condition cond, gpointer data)
+{
+  for (guint i = 0; i < 5000000 && !cond (data); i++)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (cond (data));
+}
+
+static GtkWidget *
+find_action_button (GtkWidget *root, const char *action)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
+        return c;
+      if ((found = find_action_button (c, action)))
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+button_enabled (BtTrainPage *page, const char *action)
+{
+  GtkWidget *b = find_action_button (GTK_WIDGET (page), action);
+  g_assert_nonnull (b);
+  return gtk_widget_is_sensitive (b);
+}
+
+static BtChartSeries *
+series_with_role (BtChart *chart, BtChartRole role)
+{
+  for (guint i = 0; i < bt_chart_get_n_series (chart); i++)
+    if (bt_chart_series_get_role (bt_chart_get_series (chart, i)) == role)
+      return bt_chart_get_series (chart, i);
+  g_assert_not_reached ();
+  return NULL;
+}
+
+static gboolean
+is_state (gpointer data)
+{
+  BtTrainer *trainer = bt_train_page_get_trainer (window->train_page);
+  return trainer && (int) bt_trainer_get_state (trainer) == GPOINTER_TO_INT (data);
+}
+
+static gboolean
+has_steps (gpointer data)
+{
+  BtChart *loss = bt_train_page_get_loss_chart (window->train_page);
+  return bt_chart_series_get_n_points (series_with_role (loss, BT_CHART_ROLE_STEP)) > 0;
+}
+
+static gboolean
+has_epochs (gpointer data)
+{
+  BtChart *loss = bt_train_page_get_loss_chart (window->train_page);
+  return bt_chart_series_get_n_points (series_with_role (loss, BT_CHART_ROLE_TRAIN)) >= GPOINTER_TO_UINT (data);
+}
+
+static gboolean
+not_busy (gpointer data)
+{
+  return !bt_train_page_is_busy (window->train_page);
+}
+
+static void
+model_saved_cb (BtTrainPage *page, const char *path, gpointer data)
+{
+  g_free (model_path);
+  model_path = g_strdup (path);
+}
+
+static void
+test_train_run (void)
+{
+  BtTrainPage *page = window->train_page;
+  BtChart *loss = bt_train_page_get_loss_chart (page);
+  BtChart *acc = bt_train_page_get_accuracy_chart (page);
+  guint runs_before = bt_train_page_get_n_runs (page);
+
+  bt_window_set_page (window, "train");
+  g_signal_connect (page, "model-saved", G_CALLBACK (model_saved_cb), NULL);
+
+  g_assert_true (button_enabled (page, "train.start"));
+  g_assert_false (button_enabled (page, "train.pause"));
+  g_assert_false (button_enabled (page, "train.resume"));
+  g_assert_false (button_enabled (page, "train.stop"));
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  wait_for (has_steps, NULL);
+  g_assert_false (button_enabled (page, "train.start"));
+  g_assert_true (button_enabled (page, "train.stop"));
+
+  /* pause as soon as running: the buttons follow the trainer's state */
+  wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_RUNNING));
+  g_assert_true (button_enabled (page, "train.pause"));
+  g_assert_false (button_enabled (page, "train.resume"));
+  gtk_widget_activate_action (GTK_WIDGET (page), "train.pause", NULL);
+  wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_PAUSED));
+  g_assert_false (button_enabled (page, "train.pause"));
+  g_assert_true (button_enabled (page, "train.resume"));
+  g_assert_true (button_enabled (page, "train.stop"));
+  g_assert_false (button_enabled (page, "train.start"));
+
+  gtk_widget_activate_action (GTK_WIDGET (page), "train.resume", NULL);
+  wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_RUNNING));
+  wait_for (has_epochs, GUINT_TO_POINTER (2));
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-running.png");
+  wait_for (not_busy, NULL);
+
+  /* every epoch reached both charts, training and validation */
+  g_assert_cmpuint (bt_chart_series_get_n_points (series_with_role (loss, BT_CHART_ROLE_TRAIN)), ==, N_EPOCHS);
+  g_assert_cmpuint (bt_chart_series_get_n_points (series_with_role (loss, BT_CHART_ROLE_VALIDATION)), ==, N_EPOCHS);
+  g_assert_cmpuint (bt_chart_series_get_n_points (series_with_role (acc, BT_CHART_ROLE_VALIDATION)), ==, N_EPOCHS);
+  /* every step reached the per-step curve, in order */
+  {
+    BtChartSeries *steps = series_with_role (loss, BT_CHART_ROLE_STEP);
+    guint n = bt_chart_series_get_n_points (steps);
+    double prev = -1, x, y;
+    g_assert_cmpuint (n, >=, N_EPOCHS);
+    for (guint i = 0; i < n; i++)
+      {
+        bt_chart_series_get_point (steps, i, &x, &y);
+        g_assert_cmpfloat (x, >, prev);
+        g_assert_true (isfinite (y));
+        prev = x;
+      }
+    g_assert_cmpfloat_with_epsilon (prev, N_EPOCHS, 1e-9);
+  }
+  g_assert_cmpfloat (bt_chart_get_best_x (loss), >=, 1);
+  g_assert_cmpfloat (bt_chart_get_best_x (loss), <=, N_EPOCHS);
+
+  g_assert_nonnull (model_path);
+  g_assert_true (g_file_test (model_path, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpuint (bt_train_page_get_n_runs (page), ==, runs_before + 1);
+  g_assert_true (button_enabled (page, "train.start"));
+  g_assert_false (button_enabled (page, "train.stop"));
+
+  /* the metrics CSV holds one row per epoch */
+  {
+    g_autofree char *csv = bt_train_page_dup_metrics_csv (page);
+    g_auto(GStrv) lines = g_strsplit (csv, "\r\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 1 + N_EPOCHS + 1);
+  }
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-finished.png");
+
+  /* the page explains an overfitting epoch in words, and takes the advice back after */
+  {
+    BtEpochInfo info = { .epoch = N_EPOCHS + 1, .train_loss = 0.1, .train_acc = 0.99, .val_loss = 2.0,
+                         .val_acc = 0.5, .best_epoch = 1, .overfitting = TRUE, .epochs = N_EPOCHS + 2 };
+    g_signal_emit_by_name (bt_train_page_get_trainer (page), "epoch", &info);
+    g_assert_nonnull (strstr (bt_train_page_get_advice (page), "memorising"));
+    g_assert_cmpfloat (bt_chart_get_best_x (loss), ==, 1);
+    info.epoch++;
+    info.overfitting = FALSE;
+    g_signal_emit_by_name (bt_train_page_get_trainer (page), "epoch", &info);
+    g_assert_cmpstr (bt_train_page_get_advice (page), ==, "");
+  }
+  /* and a diverged run: the trainer's reason plus what to do */
+  {
+    g_autoptr(GError) diverged = g_error_new_literal (BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
+                                                      "Training diverged at epoch 3");
+    g_signal_emit_by_name (bt_train_page_get_trainer (page), "finished", diverged);
+    g_assert_nonnull (strstr (bt_train_page_get_advice (page), "Training diverged at epoch 3"));
+    g_assert_nonnull (strstr (bt_train_page_get_advice (page), "learning rate"));
+  }
+}
+
+static void
+test_train_stop (void)
+{
+  BtTrainPage *page = window->train_page;
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  wait_for (has_steps, NULL);
+
+  /* closing the window while it trains asks first and keeps the window */
+  {
+    GListModel *toplevels = gtk_window_get_toplevels ();
+    guint before = g_list_model_get_n_items (toplevels);
+    GtkWindow *dialog = NULL;
+
+    gtk_window_close (GTK_WINDOW (window));
+    for (int i = 0; i < 100; i++)
+      g_main_context_iteration (NULL, FALSE);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+    g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 1);
+    for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+      {
+        g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+        if (w != GTK_WINDOW (window) && gtk_window_get_transient_for (w) == GTK_WINDOW (window))
+          dialog = w;
+      }
+    g_assert_nonnull (dialog);
+    gtk_window_destroy (dialog);   /* dismissed: nothing closes */
+    for (int i = 0; i < 100; i++)
+      g_main_context_iteration (NULL, FALSE);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+  }
+
+  gtk_widget_activate_action (GTK_WIDGET (page), "train.stop", NULL);
+  wait_for (not_busy, NULL);
+  g_assert_true (button_enabled (page, "train.start"));
+  g_assert_false (button_enabled (page, "train.pause"));
+  g_assert_false (button_enabled (page, "train.resume"));
+  g_assert_false (button_enabled (page, "train.stop"));
+}
+
+static gboolean
+evaluated (gpointer data)
+{
+  return bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
+}
+
+static void
+test_evaluate (void)
+{
+  BtEvaluatePage *page = window->evaluate_page;
+  const BtEvaluation *ev;
+  g_autoptr(BtSplitView) view = bt_project_split_view (project, BT_SPLIT_TEST);
+  guint total = 0;
+  int row = -1, col = -1;
+  const BtMistake *m;
+  const char *target = NULL;
+  g_autoptr(GError) error = NULL;
+  BtItem *item;
+
+  bt_window_set_page (window, "evaluate");
+  wait_for (evaluated, NULL);
+  ev = bt_evaluate_page_get_evaluation (page);
+
+  /* the matrix counts every test image once */
+  for (int i = 0; i < ev->n_classes * ev->n_classes; i++)
+    total += ev->confusion[i];
+  g_assert_cmpuint (total, ==, ev->n);
+  g_assert_cmpuint (ev->n + ev->n_skipped, ==, view->n);
+  for (int r = 0; r < ev->n_classes; r++)
+    for (int c = 0; c < ev->n_classes; c++)
+      g_assert_cmpuint (bt_confusion_matrix_get_count (bt_evaluate_page_get_matrix (page), r, c), ==,
+                        ev->confusion[r * ev->n_classes + c]);
+
+  /* a mistake cell if there is one, else the fullest cell */
+  for (int r = 0; r < ev->n_classes; r++)
+    for (int c = 0; c < ev->n_classes; c++)
+      if (ev->confusion[r * ev->n_classes + c] > 0 &&
+          (row < 0 || (r != c && row == col) ||
+           ((r != c) == (row != col) && ev->confusion[r * ev->n_classes + c] > ev->confusion[row * ev->n_classes + col])))
+        {
+          row = r;
+          col = c;
+        }
+  g_assert_cmpint (row, >=, 0);
+  g_signal_emit_by_name (bt_evaluate_page_get_matrix (page), "cell-activated", row, col);
+  g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, ev->confusion[row * ev->n_classes + col]);
+  for (guint i = 0; i < bt_evaluate_page_get_gallery_size (page); i++)
+    {
+      m = bt_evaluate_page_get_gallery_item (page, i);
+      g_assert_cmpint (m->true_class, ==, row);
+      g_assert_cmpint (m->pred_class, ==, col);
+      if (i > 0)
+        g_assert_cmpfloat (m->confidence, <=, bt_evaluate_page_get_gallery_item (page, i - 1)->confidence);
+    }
+  for (int i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-page.png");
+
+  /* relabel the first image of the cell from the gallery: the project changes at once */
+  m = bt_evaluate_page_get_gallery_item (page, 0);
+  for (int k = 0; k < ev->n_classes; k++)
+    if (k != m->true_class)
+      {
+        target = ev->class_names[k];
+        break;
+      }
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "eval.relabel", "(ss)", m->path, target));
+  item = bt_project_find_item (project, m->path);
+  g_assert_nonnull (item);
+  g_assert_cmpstr (bt_item_get_class_name (item), ==, target);
+  {
+    g_autoptr(BtProject) reopened = bt_project_open (project_dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, m->path)), ==, target);
+  }
+  /* and excluding takes it out of the gallery */
+  {
+    guint before = bt_evaluate_page_get_gallery_size (page);
+    g_autofree char *path = g_strdup (m->path);
+    g_assert_true (bt_evaluate_page_exclude (page, path, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, before - 1);
+    g_assert_true (bt_item_get_excluded (bt_project_find_item (project, path)));
+  }
+}
+
+static gboolean
+test_model_ready (gpointer data)
+{
+  return g_strcmp0 (bt_test_page_get_model_path (window->test_page), model_path) == 0;
+}
+
+static gboolean
+has_results (gpointer data)
+{
+  return bt_test_page_get_n_results (window->test_page) >= GPOINTER_TO_UINT (data);
+}
+
+static void
+test_test_page (void)
+{
+  BtTestPage *page = window->test_page;
+  BtProbabilityBars *bars = bt_test_page_get_bars (page);
+  g_autofree char *image = g_build_filename (project_dir, "images", "star", NULL);
+  g_autoptr(GDir) dir = g_dir_open (image, 0, NULL);
+  g_autofree char *path = g_build_filename (image, g_dir_read_name (dir), NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autofree float *want = NULL;
+  double sum = 0;
+  guint n;
+
+  bt_window_set_page (window, "test");
+  wait_for (test_model_ready, NULL);   /* the newest model is the default */
+
+  bt_test_page_classify_files (page, &file, 1);
+  wait_for (has_results, GUINT_TO_POINTER (1));
+  n = bt_probability_bars_get_n (bars);
+  g_assert_cmpuint (n, ==, 4);
+  for (guint k = 0; k < n; k++)
+    sum += bt_probability_bars_get_probability (bars, k);
+  g_assert_cmpfloat_with_epsilon (sum, 1.0, 1e-4);
+
+  /* same numbers, same order as predicting the file directly with the model */
+  model = bt_model_load (model_path, &error);
+  g_assert_no_error (error);
+  want = bt_predict_file (model, path, &error);
+  g_assert_no_error (error);
+  for (guint k = 0; k < n; k++)
+    g_assert_cmpfloat_with_epsilon (bt_probability_bars_get_probability (bars, k), want[k], 1e-5);
+  for (guint row = 1; row < n; row++)
+    g_assert_cmpfloat (want[bt_probability_bars_get_class_at_row (bars, row)], <=,
+                       want[bt_probability_bars_get_class_at_row (bars, row - 1)]);
+
+  /* and the same order as `bottega-cli predict` prints for this model and image */
+  {
+    g_autofree char *cli = g_build_filename (g_getenv ("BOTTEGA_BUILD_ROOT") ? g_getenv ("BOTTEGA_BUILD_ROOT") : ".",
+                                             "src", "cli", "bottega-cli", NULL);
+    const char *cli_argv[] = { cli, "predict", model_path, path, NULL };
+    g_autofree char *out = NULL;
+    int status = -1;
+
+    if (g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE) &&
+        g_spawn_sync (NULL, (char **) cli_argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                      &status, NULL) && g_spawn_check_wait_status (status, NULL))
+      {
+        g_auto(GStrv) lines = g_strsplit (g_strstrip (out), "\n", -1);
+        const BtModel *m = model;
+        g_assert_cmpuint (g_strv_length (lines), ==, n);
+        for (guint row = 0; row < n; row++)
+          {
+            g_auto(GStrv) f = g_strsplit (lines[row], " ", 2);
+            int k = bt_probability_bars_get_class_at_row (bars, row);
+            g_assert_cmpstr (f[0], ==, m->class_names[k]);
+            g_assert_cmpfloat_with_epsilon (g_ascii_strtod (f[1], NULL), bt_probability_bars_get_probability (bars, k), 1e-5);
+          }
+      }
+    else
+      g_test_message ("bottega-cli predict not available; compared with bt_predict_file only");
+  }
+
+  for (int i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
+  bt_test_screenshot (GTK_WIDGET (window), "test-page.png");
+
+  /* a file that is no image gets a row with the reason, not a crash */
+  {
+    g_autofree char *bogus = g_build_filename (project_dir, "project.ini", NULL);
+    g_autoptr(GFile) bf = g_file_new_for_path (bogus);
+    g_autofree char *csv = NULL;
+    bt_test_page_classify_files (page, &bf, 1);
+    wait_for (has_results, GUINT_TO_POINTER (2));
+    csv = bt_test_page_dup_results_csv (page);
+    g_assert_nonnull (strstr (csv, "path,top_class,confidence"));
+    g_assert_nonnull (strstr (csv, "project.ini,,"));
+  }
+}
+
+static void
+test_model_page_shot (void)
+{
+  bt_window_set_page (window, "model");
+  for (int i = 0; i < 2000 && bt_model_page_is_busy (window->model_page); i++)
+    g_main_context_iteration (NULL, TRUE);
+  bt_test_screenshot (GTK_WIDGET (window), "model-page.png");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s = { 0 };
+  int ret;
+
+  gtk_test_init (&argc, &argv, NULL);
+
+  app = bt_application_new ();
+  g_application_set_flags (G_APPLICATION (app),
+                           g_application_get_flags (G_APPLICATION (app)) | G_APPLICATION_NON_UNIQUE);
+  if (!g_application_register (G_APPLICATION (app), NULL, &error))
+    g_error ("register: %s", error->message);
+
+  project_dir = g_dir_make_tmp ("bt-pages-XXXXXX", &error);
+  g_assert_no_error (error);
+  if (g_getenv ("BT_PAGES_EPOCHS"))
+    N_EPOCHS = CLAMP (atoi (g_getenv ("BT_PAGES_EPOCHS")), 2, 100);
+  if (g_getenv ("BT_PAGES_PER_CLASS"))
+    per_class = CLAMP (atoi (g_getenv ("BT_PAGES_PER_CLASS")), 10, 2000);
+  project = bt_sample_create_shapes (project_dir, per_class, 32, 11, NULL, &error);
+  g_assert_no_error (error);
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("small-cnn");
+  s.width = s.height = 24;
+  s.channels = 1;
+  s.epochs = N_EPOCHS;
+  s.batch_size = 16;
+  s.early_stopping_patience = 0;
+  if (!bt_project_update_settings (project, &s, &error))
+    g_error ("settings: %s", error->message);
+  bt_project_settings_clear (&s);
+
+  window = bt_window_new (GTK_APPLICATION (app));
+  gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+  gtk_window_present (GTK_WINDOW (window));
+  bt_window_set_project (window, project);
+
+  g_test_add_func ("/pages/train/run", test_train_run);
+  g_test_add_func ("/pages/evaluate/confusion-gallery-relabel", test_evaluate);
+  g_test_add_func ("/pages/test/bars", test_test_page);
+  g_test_add_func ("/pages/train/stop", test_train_stop);
+  g_test_add_func ("/pages/model/screenshot", test_model_page_shot);
+
+  ret = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_object_unref (project);
+  rm_rf (project_dir);
+  g_free (project_dir);
+  g_free (model_path);
+  g_object_unref (app);
+  return ret;
+}
