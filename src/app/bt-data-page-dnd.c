@@ -130,6 +130,106 @@ scan_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_task_return_pointer (task, results, (GDestroyNotify) g_ptr_array_unref);
 }
 
+/* Applies the scan results one after another without blocking the main loop. */
+typedef struct {
+  BtDataPage   *page;
+  BtProject    *project;
+  GCancellable *cancellable;
+  GPtrArray    *results;   /* BtScanResult; alive until every apply has finished */
+  GHashTable   *classes;   /* class names (borrowed from results) that got images */
+  guint         index, added, n_skipped, n_ignored;
+} ApplyChain;
+
+static void
+apply_chain_free (ApplyChain *chain)
+{
+  g_clear_object (&chain->page);
+  g_clear_object (&chain->project);
+  g_clear_object (&chain->cancellable);
+  g_clear_pointer (&chain->classes, g_hash_table_unref);
+  g_clear_pointer (&chain->results, g_ptr_array_unref);
+  g_free (chain);
+}
+
+static void apply_next (ApplyChain *chain);
+
+static void
+apply_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ApplyChain *chain = user_data;
+  BtDataPage *self = chain->page;
+  g_autoptr(GError) error = NULL;
+
+  chain->added += bt_project_apply_scan_finish (BT_PROJECT (source), res, &error);
+  if (self->project != chain->project || self->import_cancellable != chain->cancellable)
+    {
+      /* Cancelled (what was applied stays: it is saved) or another project was opened. */
+      if (self->project == chain->project && self->import_cancellable == NULL)
+        _bt_data_page_attach_items (self);
+      apply_chain_free (chain);
+      return;
+    }
+  if (error != NULL)
+    {
+      _bt_data_page_attach_items (self);
+      _bt_data_page_show_error (self, _("Could not add the images"), error);
+      finish_import (self);
+      apply_chain_free (chain);
+      return;
+    }
+  chain->index++;
+  apply_next (chain);
+}
+
+static void
+apply_next (ApplyChain *chain)
+{
+  BtDataPage *self = chain->page;
+  g_autofree char *message = NULL;
+  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
+
+  if (chain->index < chain->results->len)
+    {
+      BtScanResult *r = g_ptr_array_index (chain->results, chain->index);
+
+      for (guint k = 0; k < r->skipped_paths->len; k++)
+        {
+          BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
+
+          record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
+          if (reason == BT_SKIP_DUPLICATE)
+            self->n_duplicates++;
+        }
+      chain->n_skipped += r->skipped_paths->len;
+      self->n_conflicts += r->n_label_conflicts;
+      for (guint k = 0; k < r->class_index->len; k++)
+        g_hash_table_add (chain->classes,
+                          g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k)));
+      bt_project_apply_scan_async (chain->project, r, apply_done_cb, chain);
+      return;
+    }
+
+  _bt_data_page_attach_items (self);
+  n_skipped = chain->n_skipped;
+  if (added == 0 && n_skipped + n_ignored > 0)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "No images added: %u file was skipped",
+                                            "No images added: %u files were skipped", n_skipped + n_ignored),
+                               n_skipped + n_ignored);
+  else if (n_skipped + n_ignored > 0)
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u images to %u classes; %u file was skipped",
+                                            "Added %u images to %u classes; %u files were skipped",
+                                            n_skipped + n_ignored),
+                               added, g_hash_table_size (chain->classes), n_skipped + n_ignored);
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image to %u classes",
+                                            "Added %u images to %u classes", added),
+                               added, g_hash_table_size (chain->classes));
+  _bt_data_page_show_toast (self, message, n_skipped + n_ignored > 0 ? _("_Details") : NULL,
+                            "data.show-skipped");
+  finish_import (self);
+  apply_chain_free (chain);
+}
+
 static void
 scan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -137,9 +237,7 @@ scan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   BtDataPage *self = job->page;
   g_autoptr(GPtrArray) results = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) classes = g_hash_table_new (g_str_hash, g_str_equal);
-  guint added = 0, n_skipped = 0, n_ignored;
-  g_autofree char *message = NULL;
+  ApplyChain *chain;
 
   results = g_task_propagate_pointer (G_TASK (res), &error);
   if (g_cancellable_is_cancelled (job->cancellable) || self->import_cancellable != job->cancellable)
@@ -158,55 +256,18 @@ scan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
 
-  /* The project appends items one by one; a grid attached to the model would relayout
-   * for each of 70,000 of them. Detach, apply, reattach: the filter then runs once. */
+  /* The grid is detached while the project takes the images (a worker builds them; one splice
+   * adds them), then reattached, so the filter runs once, incrementally for a big project. */
   _bt_data_page_detach_items (self);
-  for (guint i = 0; i < results->len; i++)
-    {
-      BtScanResult *r = g_ptr_array_index (results, i);
-      g_autoptr(GError) apply_error = NULL;
-
-      for (guint k = 0; k < r->skipped_paths->len; k++)
-        {
-          BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
-
-          record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
-          if (reason == BT_SKIP_DUPLICATE)
-            self->n_duplicates++;
-        }
-      n_skipped += r->skipped_paths->len;
-      self->n_conflicts += r->n_label_conflicts;
-      for (guint k = 0; k < r->class_index->len; k++)
-        g_hash_table_add (classes, g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k)));
-
-      added += bt_project_apply_scan (self->project, r, &apply_error);
-      if (apply_error != NULL)
-        {
-          _bt_data_page_attach_items (self);
-          _bt_data_page_show_error (self, _("Could not add the images"), apply_error);
-          finish_import (self);
-          return;
-        }
-    }
-  _bt_data_page_attach_items (self);
-
-  n_ignored = job->plan->ignored->len + job->n_remote;
-  if (added == 0 && n_skipped + n_ignored > 0)
-    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "No images added: %u file was skipped",
-                                            "No images added: %u files were skipped", n_skipped + n_ignored),
-                               n_skipped + n_ignored);
-  else if (n_skipped + n_ignored > 0)
-    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u images to %u classes; %u file was skipped",
-                                            "Added %u images to %u classes; %u files were skipped",
-                                            n_skipped + n_ignored),
-                               added, g_hash_table_size (classes), n_skipped + n_ignored);
-  else
-    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image to %u classes",
-                                            "Added %u images to %u classes", added),
-                               added, g_hash_table_size (classes));
-  _bt_data_page_show_toast (self, message, n_skipped + n_ignored > 0 ? _("_Details") : NULL,
-                            "data.show-skipped");
-  finish_import (self);
+  gtk_label_set_text (self->progress_label, _("Adding the images…"));
+  chain = g_new0 (ApplyChain, 1);
+  chain->page = g_object_ref (self);
+  chain->project = g_object_ref (self->project);
+  chain->cancellable = g_object_ref (job->cancellable);
+  chain->results = g_steal_pointer (&results);
+  chain->classes = g_hash_table_new (g_str_hash, g_str_equal);
+  chain->n_ignored = job->plan->ignored->len + job->n_remote;
+  apply_next (chain);
 }
 
 static void

@@ -106,12 +106,22 @@ _bt_data_page_show_error (BtDataPage   *self,
 
 /* ---- Status ---- */
 
+#define STATUS_SLICE 8192
+
+static void
+status_restart (BtDataPage *self, guint n)
+{
+  self->status_pos = 0;
+  self->status_n = n;
+  memset (self->status_counts, 0, sizeof self->status_counts);
+}
+
 static gboolean
 status_idle_cb (gpointer data)
 {
   BtDataPage *self = data;
   GListModel *items, *classes;
-  guint n, per_split[BT_N_SPLITS] = { 0, }, n_excluded = 0, n_missing = 0, n_duplicate = 0;
+  guint end, n, per_split[BT_N_SPLITS] = { 0, }, n_excluded = 0, n_missing = 0, n_duplicate = 0;
   guint largest = 0, n_classes;
   g_autofree char *total = NULL;
   g_autofree char *split_label = NULL;
@@ -119,9 +129,9 @@ status_idle_cb (gpointer data)
   gpointer row;
   const BtProjectSettings *settings;
 
-  self->status_idle = 0;
   if (self->project == NULL)
     {
+      self->status_idle = 0;
       g_free (self->status_text);
       self->status_text = g_strdup (_("No project open"));
       gtk_label_set_text (self->status_label, self->status_text);
@@ -130,19 +140,32 @@ status_idle_cb (gpointer data)
 
   items = bt_project_get_items (self->project);
   n = g_list_model_get_n_items (items);
-  for (guint i = 0; i < n; i++)
+  if (n != self->status_n)
+    status_restart (self, n);
+  end = MIN (n, self->status_pos + STATUS_SLICE);
+  for (guint i = self->status_pos; i < end; i++)
     {
       g_autoptr(BtItem) item = g_list_model_get_item (items, i);
 
       if (bt_item_get_excluded (item))
-        n_excluded++;
+        self->status_counts[BT_N_SPLITS]++;
       else if (bt_item_get_missing (item))
-        n_missing++;
+        self->status_counts[BT_N_SPLITS + 1]++;
       else
-        per_split[bt_item_get_split (item)]++;
+        self->status_counts[bt_item_get_split (item)]++;
       if (bt_item_get_duplicate (item))
-        n_duplicate++;
+        self->status_counts[BT_N_SPLITS + 2]++;
     }
+  self->status_pos = end;
+  if (end < n)
+    return G_SOURCE_CONTINUE;
+  self->status_idle = 0;
+  for (guint k = 0; k < BT_N_SPLITS; k++)
+    per_split[k] = self->status_counts[k];
+  n_excluded = self->status_counts[BT_N_SPLITS];
+  n_missing = self->status_counts[BT_N_SPLITS + 1];
+  n_duplicate = self->status_counts[BT_N_SPLITS + 2];
+  status_restart (self, n);
 
   classes = bt_project_get_classes (self->project);
   n_classes = g_list_model_get_n_items (classes);
@@ -235,6 +258,8 @@ _bt_data_page_queue_status (BtDataPage *self)
 {
   if (self->status_idle == 0)
     self->status_idle = g_idle_add_full (G_PRIORITY_LOW, status_idle_cb, self, NULL);
+  else
+    status_restart (self, self->status_n);  /* what was counted may have changed */
 }
 
 const char *
@@ -245,7 +270,8 @@ bt_data_page_get_status_text (BtDataPage *self)
   if (self->status_idle != 0)
     {
       g_clear_handle_id (&self->status_idle, g_source_remove);
-      status_idle_cb (self);
+      while (status_idle_cb (self) == G_SOURCE_CONTINUE)
+        ;
     }
   return self->status_text ? self->status_text : "";
 }

@@ -46,6 +46,10 @@ void       bt_csv_append_field (GString *out, const char *field, gboolean last);
 /* Test hook: when >= 0, bt_write_file_atomic fails with ENOSPC after writing this many
  * bytes of the temp file (simulates a crash or a full disk in the middle of a save). */
 extern gssize bt_atomic_write_fail_after;
+/* bt_write_file_atomic in two halves: the temp file written and fsynced (tmp_out: its path),
+ * then renamed over path and the folder fsynced. On failure the temp file is removed. */
+gboolean bt_write_file_temp   (const char *path, const void *data, gsize len, char **tmp_out, GError **error);
+gboolean bt_write_file_commit (const char *tmp, const char *path, GError **error);
 
 /* Items and classes (constructors used by the project). */
 BtItem      *bt_item_new (const char *path, const char *class_name, BtSplit split, guint64 hash);

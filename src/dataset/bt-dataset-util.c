@@ -241,9 +241,9 @@ bt_csv_append_field (GString *out, const char *field, gboolean last)
 gssize bt_atomic_write_fail_after = -1;
 
 gboolean
-bt_write_file_atomic (const char *path, const void *data, gsize len, GError **error)
+bt_write_file_temp (const char *path, const void *data, gsize len, char **tmp_out, GError **error)
 {
-  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (path != NULL && tmp_out != NULL, FALSE);
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
 
   g_autofree char *dir = g_path_get_dirname (path);
@@ -287,8 +287,6 @@ bt_write_file_atomic (const char *path, const void *data, gsize len, GError **er
     e = errno;
   if (close (fd) != 0 && e == 0)
     e = errno;
-  if (e == 0 && rename (tmp, path) != 0)
-    e = errno;
   if (e != 0)
     {
       g_unlink (tmp);
@@ -296,7 +294,25 @@ bt_write_file_atomic (const char *path, const void *data, gsize len, GError **er
                    _("Could not save “%s”: %s"), display, g_strerror (e));
       return FALSE;
     }
+  *tmp_out = g_steal_pointer (&tmp);
+  return TRUE;
+}
+
+gboolean
+bt_write_file_commit (const char *tmp, const char *path, GError **error)
+{
+  g_return_val_if_fail (tmp != NULL && path != NULL, FALSE);
+  if (rename (tmp, path) != 0)
+    {
+      int e = errno;
+      g_autofree char *display = g_filename_display_name (path);
+      g_unlink (tmp);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                   _("Could not save “%s”: %s"), display, g_strerror (e));
+      return FALSE;
+    }
   /* Make the rename itself durable. */
+  g_autofree char *dir = g_path_get_dirname (path);
   int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0)
     {
@@ -304,4 +320,13 @@ bt_write_file_atomic (const char *path, const void *data, gsize len, GError **er
       close (dfd);
     }
   return TRUE;
+}
+
+gboolean
+bt_write_file_atomic (const char *path, const void *data, gsize len, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (data != NULL || len == 0, FALSE);
+  g_autofree char *tmp = NULL;
+  return bt_write_file_temp (path, data, len, &tmp, error) && bt_write_file_commit (tmp, path, error);
 }

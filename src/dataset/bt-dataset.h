@@ -207,6 +207,13 @@ void          bt_scan_paths_async_full (const char * const *paths, BtScanMode mo
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
  * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
+/* The same without blocking the main thread: a worker builds the new items and writes both
+ * files (atomically, durably); the callback's thread then adds them in one splice and emits
+ * "changed" once. A change committed to the project meanwhile is kept: the apply starts over
+ * from the project as it is then. result must stay alive and untouched until the callback. */
+void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);
 
 /* ---- Decoded cache: every usable item at the input size, uint8, decoded by a pool ---- */
 typedef struct _BtCache BtCache;
