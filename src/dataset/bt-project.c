@@ -98,7 +98,7 @@ static gboolean
 settings_validate (const BtProjectSettings *s, GError **error)
 {
   static const char * const optimizers[] = { "sgd", "adam", "adamw", NULL };
-  static const char * const schedules[] = { "constant", "step", "cosine", NULL };
+  static const char * const schedules[] = { "constant", "step", "cosine", "plateau", NULL };
   static const char * const monitors[] = { "val_loss", "val_acc", NULL };
   const char *bad = NULL;
   if (s->preset == NULL || s->preset[0] == '\0' || !g_utf8_validate (s->preset, -1, NULL))

@@ -632,6 +632,53 @@ test_bad_settings (void)
 }
 
 static void
+test_early_stopping_and_plateau (void)
+{
+  g_autoptr(BtProject) project = make_project ("early", 10, "adam", 1e-3);
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean said_stop = FALSE, said_lowered = FALSE, said_restored = FALSE;
+  BtProjectSettings s;
+  Recorder r;
+
+  /* no epoch after the first can improve by 1000: patience 4 stops after epoch 5, and the
+   * plateau schedule (patience 2) lowers the learning rate before that */
+  bt_settings_copy (&s, bt_project_get_settings (project));
+  s.early_stopping_patience = 4;
+  s.early_stopping_min_delta = 1000;
+  g_free (s.schedule);
+  s.schedule = g_strdup ("plateau");
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  g_assert_no_error (error);
+  bt_settings_clear (&s);
+
+  trainer = bt_trainer_new (project);
+  recorder_init (&r);
+  run_trainer (trainer, &r, NULL);
+  g_assert_no_error (r.error);
+  assert_events_in_order (&r, 1);
+  g_assert_cmpuint (r.epochs->len, ==, 5);
+  g_assert_cmpint (g_array_index (r.epochs, BtEpochInfo, 4).best_epoch, ==, 1);
+  g_assert_cmpfloat (g_array_index (r.epochs, BtEpochInfo, 4).lr, <, g_array_index (r.epochs, BtEpochInfo, 0).lr);
+  for (guint i = 0; i < r.messages->len; i++)
+    {
+      const char *m = g_ptr_array_index (r.messages, i);
+      said_stop |= strstr (m, "Early stopping") != NULL;
+      said_lowered |= strstr (m, "learning rate lowered") != NULL;
+      said_restored |= strstr (m, "best epoch (1)") != NULL;
+    }
+  g_assert_true (said_stop);
+  g_assert_true (said_lowered);
+  g_assert_true (said_restored);
+  /* the kept model is epoch 1's */
+  {
+    g_autoptr(BtModel) m = load_or_die (bt_trainer_get_best_model_path (trainer));
+    g_assert_cmpstr (g_hash_table_lookup (m->metadata, "epoch"), ==, "1");
+  }
+  recorder_clear (&r);
+}
+
+static void
 test_transfer (void)
 {
   const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
@@ -722,6 +769,7 @@ main (int argc, char **argv)
   g_test_add_func ("/trainer/kill-and-resume", test_kill_and_resume);
   g_test_add_func ("/trainer/divergence", test_divergence);
   g_test_add_func ("/trainer/bad-settings", test_bad_settings);
+  g_test_add_func ("/trainer/early-stopping-plateau", test_early_stopping_and_plateau);
   g_test_add_func ("/trainer/transfer", test_transfer);
   status = g_test_run ();
   if (!g_test_subprocess ())
