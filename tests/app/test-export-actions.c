@@ -233,7 +233,10 @@ test_page_menu (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("bt-export-actions-XXXXXX", &error);
-  g_autoptr(BtProject) p = bt_sample_create_shapes (dir, 3, 24, 1, NULL, &error);
+  g_autofree char *dir_p = g_build_filename (dir, "p", NULL);
+  g_autofree char *dir_q = g_build_filename (dir, "q", NULL);
+  g_autoptr(BtProject) p = bt_sample_create_shapes (dir_p, 3, 24, 1, NULL, NULL);
+  g_autoptr(BtProject) q = bt_sample_create_shapes (dir_q, 3, 24, 2, NULL, NULL);
   g_autofree char *models = NULL;
   g_autofree char *model = NULL;
   GtkWidget *window = gtk_window_new ();
@@ -243,6 +246,8 @@ test_page_menu (void)
   gboolean ready = FALSE;
 
   g_assert_no_error (error);
+  g_assert_nonnull (p);
+  g_assert_nonnull (q);
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (page));
   gtk_window_set_default_size (GTK_WINDOW (window), 1100, 600);
   gtk_window_present (GTK_WINDOW (window));
@@ -261,12 +266,13 @@ test_page_menu (void)
   g_assert_false (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
   g_assert_true (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
-  /* once a saved model is loaded, ONNX too */
-  models = g_build_filename (bt_project_get_dir (p), "models", NULL);
+  /* a project with a saved model: once it is loaded, ONNX too. (A second project, so that the
+   * first one's model listing, cancelled by the switch, cannot race the loading.) */
+  models = g_build_filename (bt_project_get_dir (q), "models", NULL);
   g_assert_cmpint (g_mkdir_with_parents (models, 0755), ==, 0);
   model = save_model (models);
   g_signal_connect (page, "model-ready", G_CALLBACK (model_ready_cb), &ready);
-  bt_test_page_reload_models (page);
+  bt_test_page_set_project (page, q);
   while (!ready)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpstr (bt_test_page_get_model_path (page), ==, model);
