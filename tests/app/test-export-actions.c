@@ -171,52 +171,117 @@ test_pytorch (void)
   g_free (w.text);
 }
 
+static GtkWidget *
+find_widget (GtkWidget *root, GType type, const char *action)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type) &&
+          (action == NULL || (GTK_IS_ACTIONABLE (c) &&
+                              g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)))
+        return c;
+      if ((found = find_widget (c, type, action)))
+        return found;
+    }
+  return NULL;
+}
+
+/* GtkPopoverMenu's items are private GtkModelButtons that follow their action's enabled state;
+ * they are found by their text (untranslated; mnemonics stripped). */
+static GtkWidget *
+find_menu_item (GtkWidget *root, const char *text)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+
+      if (g_strcmp0 (G_OBJECT_TYPE_NAME (c), "GtkModelButton") == 0)
+        {
+          g_autofree char *t = NULL;
+          g_object_get (c, "text", &t, NULL);
+          if (g_strcmp0 (t, text) == 0)
+            return c;
+        }
+      if ((found = find_menu_item (c, text)))
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+item_enabled (GtkWidget *root, const char *text)
+{
+  GtkWidget *item = find_menu_item (root, text);
+
+  g_assert_nonnull (item);
+  /* the tracker updates the item from an idle */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  return gtk_widget_get_sensitive (item);
+}
+
+static void
+model_ready_cb (BtTestPage *page, gboolean *ready)
+{
+  *ready = TRUE;
+}
+
 static void
 test_page_menu (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("bt-export-actions-XXXXXX", &error);
-  g_autoptr(BtProject) p = bt_sample_create_shapes (dir, 3, 24, 1, NULL, &error);
+  g_autofree char *dir_p = g_build_filename (dir, "p", NULL);
+  g_autofree char *dir_q = g_build_filename (dir, "q", NULL);
+  g_autoptr(BtProject) p = bt_sample_create_shapes (dir_p, 3, 24, 1, NULL, NULL);
+  g_autoptr(BtProject) q = bt_sample_create_shapes (dir_q, 3, 24, 2, NULL, NULL);
+  g_autofree char *models = NULL;
+  g_autofree char *model = NULL;
   GtkWidget *window = gtk_window_new ();
   BtTestPage *page = g_object_new (BT_TYPE_TEST_PAGE, NULL);
-  GtkWidget *button = NULL;
-  GMenuModel *menu;
-  g_autofree char *a0 = NULL, *a1 = NULL;
+  GtkWidget *button;
+  GtkPopover *popover;
+  gboolean ready = FALSE;
 
   g_assert_no_error (error);
+  g_assert_nonnull (p);
+  g_assert_nonnull (q);
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (page));
   gtk_window_set_default_size (GTK_WINDOW (window), 1100, 600);
-  bt_test_page_set_project (page, p);
   gtk_window_present (GTK_WINDOW (window));
 
-  /* find the Export Model button in the page */
-  for (GtkWidget *w = gtk_widget_get_first_child (GTK_WIDGET (page)); w != NULL && button == NULL; )
-    {
-      if (GTK_IS_MENU_BUTTON (w))
-        button = w;
-      else if (gtk_widget_get_first_child (w) != NULL)
-        w = gtk_widget_get_first_child (w);
-      else
-        {
-          while (w != NULL && gtk_widget_get_next_sibling (w) == NULL)
-            w = gtk_widget_get_parent (w) == GTK_WIDGET (page) ? NULL : gtk_widget_get_parent (w);
-          if (w != NULL)
-            w = gtk_widget_get_next_sibling (w);
-        }
-    }
+  button = find_widget (GTK_WIDGET (page), GTK_TYPE_MENU_BUTTON, NULL);
   g_assert_nonnull (button);
-  menu = gtk_menu_button_get_menu_model (GTK_MENU_BUTTON (button));
-  g_assert_nonnull (menu);
-  menu = g_menu_model_get_item_link (menu, 0, G_MENU_LINK_SECTION);
-  g_assert_cmpint (g_menu_model_get_n_items (menu), ==, 2);
-  g_assert_true (g_menu_model_get_item_attribute (menu, 0, G_MENU_ATTRIBUTE_ACTION, "s", &a0));
-  g_assert_true (g_menu_model_get_item_attribute (menu, 1, G_MENU_ATTRIBUTE_ACTION, "s", &a1));
-  g_assert_cmpstr (a0, ==, "test.export-onnx");
-  g_assert_cmpstr (a1, ==, "test.export-pytorch");
-  g_object_unref (menu);
+  popover = gtk_menu_button_get_popover (GTK_MENU_BUTTON (button));
+  g_assert_nonnull (popover);
+
+  /* no project: nothing to export */
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
+
+  /* a project without a saved model: only the training script */
+  bt_test_page_set_project (page, p);
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
+
+  /* a project with a saved model: once it is loaded, ONNX too. (A second project, so that the
+   * first one's model listing, cancelled by the switch, cannot race the loading.) */
+  models = g_build_filename (bt_project_get_dir (q), "models", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (models, 0755), ==, 0);
+  model = save_model (models);
+  g_signal_connect (page, "model-ready", G_CALLBACK (model_ready_cb), &ready);
+  bt_test_page_set_project (page, q);
+  while (!ready)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (bt_test_page_get_model_path (page), ==, model);
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
   gtk_menu_button_popup (GTK_MENU_BUTTON (button));
   bt_test_screenshot (window, "export-menu");
+  bt_test_screenshot (GTK_WIDGET (popover), "export-menu-popover");
   gtk_menu_button_popdown (GTK_MENU_BUTTON (button));
   gtk_window_destroy (GTK_WINDOW (window));
 }
