@@ -127,6 +127,12 @@ entry_key_cb (GtkEventControllerKey *controller, guint keyval, guint keycode,
 static void
 entry_focus_leave_cb (BtClassRow *self)
 {
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  /* GTK also sends "leave" when the whole window loses focus (another window is
+   * presented, the user switches apps): keep editing then, the entry gets focus back. */
+  if (GTK_IS_WINDOW (root) && !gtk_window_is_active (GTK_WINDOW (root)))
+    return;
   finish_rename (self, TRUE);
 }
 

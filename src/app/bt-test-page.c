@@ -8,6 +8,7 @@
 
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
+#include "bt-export-actions.h"
 #include "bt-model-files.h"
 #include "training/bt-training.h"
 
@@ -77,6 +78,8 @@ update_actions (BtTestPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.paste", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.folder", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
 
 /* ---- Showing one result ---- */
@@ -755,6 +758,24 @@ export_csv_action (GtkWidget *widget, const char *action_name, GVariant *param)
                               "results.csv", NULL, csv_chosen_cb, g_object_ref (widget));
 }
 
+static void
+export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTestPage *self = BT_TEST_PAGE (widget);
+
+  if (self->model != NULL)
+    bt_export_actions_choose_onnx (widget, bt_shared_model_get_path (self->model));
+}
+
+static void
+export_pytorch_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTestPage *self = BT_TEST_PAGE (widget);
+
+  if (self->project != NULL)
+    bt_export_actions_choose_pytorch (widget, self->project);
+}
+
 static gboolean
 drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestPage *self)
 {
@@ -827,6 +848,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_install_action (widget_class, "test.paste", NULL, paste_action);
   gtk_widget_class_install_action (widget_class, "test.folder", NULL, folder_action);
   gtk_widget_class_install_action (widget_class, "test.export-csv", NULL, export_csv_action);
+  gtk_widget_class_install_action (widget_class, "test.export-onnx", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);
 }
 

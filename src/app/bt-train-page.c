@@ -8,6 +8,7 @@
 
 #include "bt-train-page.h"
 #include "bt-dialogs.h"
+#include "bt-export-actions.h"
 #include "bt-leaderboard.h"
 
 /* A finished run: its curves (for overlaying) and what the list shows. */
@@ -87,6 +88,10 @@ update_actions (BtTrainPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-chart",
                                  bt_chart_series_get_n_points (self->train_loss) > 0 ||
                                  bt_chart_series_get_n_points (self->step_loss) > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-onnx",
+                                 self->trainer != NULL && !busy &&
+                                 bt_trainer_get_best_model_path (self->trainer) != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-pytorch", self->project != NULL && !busy);
 }
 
 static void
@@ -314,6 +319,25 @@ drop_trainer (BtTrainPage *self)
   g_signal_handlers_disconnect_by_data (self->trainer, self);
   bt_trainer_stop (self->trainer);
   g_clear_object (&self->trainer);
+}
+
+static void
+export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTrainPage *self = BT_TRAIN_PAGE (widget);
+  const char *path = self->trainer ? bt_trainer_get_best_model_path (self->trainer) : NULL;
+
+  if (path != NULL)
+    bt_export_actions_choose_onnx (widget, path);
+}
+
+static void
+export_pytorch_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTrainPage *self = BT_TRAIN_PAGE (widget);
+
+  if (self->project != NULL)
+    bt_export_actions_choose_pytorch (widget, self->project);
 }
 
 static void
@@ -756,6 +780,8 @@ bt_train_page_class_init (BtTrainPageClass *klass)
   gtk_widget_class_install_action (widget_class, "train.stop", NULL, stop_action);
   gtk_widget_class_install_action (widget_class, "train.export-chart", "s", export_chart_action);
   gtk_widget_class_install_action (widget_class, "train.export-csv", NULL, export_csv_action);
+  gtk_widget_class_install_action (widget_class, "train.export-onnx", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "train.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "train.start", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_period, GDK_CONTROL_MASK, "train.stop", NULL);
 }

@@ -328,6 +328,7 @@ bt_export_pytorch_async (BtProject *project, const char *out_dir, GCancellable *
 gboolean
 bt_export_pytorch_finish (GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  /* the task's source object is the project */
+  g_return_val_if_fail (G_IS_TASK (result) && g_task_get_source_tag (G_TASK (result)) == bt_export_pytorch_async, FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
 }

@@ -483,6 +483,55 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   g_assert_cmpuint (n_excluded (reopened), ==, 1);
 }
 
+/* Another window taking the focus (the user switches apps, or a parallel test presents a
+ * window on the shared display) must not end an in-place rename with the old name. */
+static void
+test_rename_survives_focus_loss (Fixture *f, gconstpointer data)
+{
+  GtkWindow *other;
+  GtkWidget *entry;
+  gint64 end;
+
+  import_cats_and_dogs (f);
+  end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;   /* a hang guard, not a timing */
+  while (!gtk_window_is_active (f->window) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+  if (!gtk_window_is_active (f->window))
+    {
+      g_test_skip ("the display gives this window no keyboard focus");
+      return;
+    }
+
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  g_assert_true (gtk_widget_is_visible (entry));
+
+  other = GTK_WINDOW (gtk_window_new ());
+  gtk_window_present (other);
+  end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (gtk_window_is_active (f->window) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, FALSE);
+  spin ();
+  if (gtk_window_is_active (f->window))
+    {
+      gtk_window_destroy (other);
+      g_test_skip ("the display did not move the focus to the other window");
+      return;
+    }
+  /* still editing: typing and Enter rename */
+  g_assert_true (gtk_widget_is_visible (entry));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "wolves");
+  g_signal_emit_by_name (entry, "activate");
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, -1);
+  g_assert_cmpint (class_count (f, "wolves"), ==, 3);
+  gtk_window_destroy (other);
+  spin ();
+}
+
 static void
 test_reopen_after_relabel (Fixture *f, gconstpointer data)
 {
@@ -719,6 +768,7 @@ main (int argc, char **argv)
   ADD ("/data-page/relabel-by-drag", test_relabel_by_drag);
   ADD ("/data-page/exclude-restore", test_exclude_restore);
   ADD ("/data-page/rename-delete-undo-reopen", test_rename_delete_undo);
+  ADD ("/data-page/rename-survives-focus-loss", test_rename_survives_focus_loss);
   ADD ("/data-page/reopen-after-relabel", test_reopen_after_relabel);
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);

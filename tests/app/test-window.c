@@ -543,10 +543,20 @@ int
 main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
+  g_autofree char *xdg = g_dir_make_tmp ("bt-test-window-xdg-XXXXXX", NULL);
+  g_autofree char *data_home = NULL, *config_home = NULL;
   int ret;
 
-  /* Each test case gets its own empty XDG folders (the sample lands in the data folder). */
-  gtk_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* The run gets its own empty data and config folders: the sample lands in the data folder,
+   * and a shared ~/.local/share would be raced by parallel runs and say "already drawn".
+   * (gtk_test_init() ignores G_TEST_OPTION_ISOLATE_DIRS, and that option also hides the
+   * cache folders GTK needs to load the SVG icons.) */
+  g_assert_nonnull (xdg);
+  data_home = g_build_filename (xdg, "data", NULL);
+  config_home = g_build_filename (xdg, "config", NULL);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+  g_setenv ("XDG_CONFIG_HOME", config_home, TRUE);
+  gtk_test_init (&argc, &argv, NULL);
 
   app = bt_application_new ();
   /* No session bus under the test runner: stay a local, non-unique instance. */
@@ -569,5 +579,6 @@ main (int argc, char **argv)
 
   ret = g_test_run ();
   g_clear_object (&app);
+  bt_rm_rf (xdg);
   return ret;
 }

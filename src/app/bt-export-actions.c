@@ -1,0 +1,315 @@
+/* bt-export-actions.c: the "Export Model" menu's work — choosers, async export, the note that
+ * tells a person how to use the ONNX file or run the PyTorch script. */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+
+#include "bt-export-actions.h"
+#include "bt-dialogs.h"
+#include "engine/bt-engine.h"
+#include "training/bt-export-onnx.h"
+#include "training/bt-export-pytorch.h"
+
+/* ---- ONNX ---- */
+
+typedef struct
+{
+  char *model_path;
+  char *out_path;
+} OnnxJob;
+
+static void
+onnx_job_free (OnnxJob *job)
+{
+  g_free (job->model_path);
+  g_free (job->out_path);
+  g_free (job);
+}
+
+static void
+onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  OnnxJob *job = task_data;
+  GError *error = NULL;
+  g_autoptr(BtModel) model = NULL;
+
+  if (!bt_export_onnx (job->model_path, NULL, job->out_path, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  /* The note describes the model that was exported: read it back here, not on the GTK thread. */
+  model = bt_model_load (job->model_path, &error);
+  if (model == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, bt_export_onnx_describe (model), g_free);
+}
+
+void
+bt_export_actions_onnx_async (const char *model_path, const char *out_path, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  OnnxJob *job;
+
+  g_return_if_fail (model_path != NULL);
+  g_return_if_fail (out_path != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_export_actions_onnx_async);
+  job = g_new0 (OnnxJob, 1);
+  job->model_path = g_strdup (model_path);
+  job->out_path = g_strdup (out_path);
+  g_task_set_task_data (task, job, (GDestroyNotify) onnx_job_free);
+  g_task_run_in_thread (task, onnx_thread);
+}
+
+char *
+bt_export_actions_onnx_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GtkWindow *
+window_of (GtkWidget *widget)
+{
+  GtkRoot *root = gtk_widget_get_root (widget);
+
+  return GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL;
+}
+
+static void
+onnx_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GtkWidget) widget = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *note = bt_export_actions_onnx_finish (result, &error);
+
+  if (note == NULL)
+    {
+      bt_dialogs_show_error (window_of (widget), _("The model could not be exported"), error);
+      return;
+    }
+  bt_export_actions_show_note (window_of (widget), _("ONNX Model Exported"), note);
+}
+
+typedef struct
+{
+  GtkWidget *widget;
+  char      *model_path;
+} OnnxChoice;
+
+static void
+onnx_choice_free (OnnxChoice *c)
+{
+  g_object_unref (c->widget);
+  g_free (c->model_path);
+  g_free (c);
+}
+
+static void
+onnx_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  OnnxChoice *c = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) file = bt_dialogs_save_file_finish (result, &error);
+  g_autofree char *path = file ? g_file_get_path (file) : NULL;
+
+  if (file != NULL && path == NULL)
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                         _("Choose a file on this computer."));
+  if (path == NULL)
+    bt_dialogs_show_error (window_of (c->widget), _("The model could not be exported"), error);
+  else
+    bt_export_actions_onnx_async (c->model_path, path, NULL, onnx_done_cb, g_object_ref (c->widget));
+  onnx_choice_free (c);
+}
+
+void
+bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
+{
+  OnnxChoice *c;
+  g_autofree char *base = NULL;
+  g_autofree char *name = NULL;
+  char *dot;
+
+  g_return_if_fail (GTK_IS_WIDGET (widget));
+  g_return_if_fail (model_path != NULL);
+
+  base = g_path_get_basename (model_path);
+  dot = strrchr (base, '.');
+  if (dot != NULL && dot != base)
+    *dot = '\0';
+  name = g_strconcat (base, ".onnx", NULL);
+  c = g_new0 (OnnxChoice, 1);
+  c->widget = g_object_ref (widget);
+  c->model_path = g_strdup (model_path);
+  bt_dialogs_save_file_async (window_of (widget), _("Export ONNX Model"), name, NULL, onnx_chosen_cb, c);
+}
+
+/* ---- PyTorch ---- */
+
+static void
+pytorch_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  const char *out_dir = g_task_get_task_data (task);
+
+  if (!bt_export_pytorch_finish (result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task,
+                           g_strdup_printf (_("Bottega wrote train.py, config.json, labels.csv, "
+                                              "initial.bottega-model and README.md into\n%s\n\n"
+                                              "To train on one computer (on its GPU when it has one):\n"
+                                              "  cd \"%s\"\n"
+                                              "  python3 train.py\n\n"
+                                              "To train with N processes or GPUs, or across machines:\n"
+                                              "  torchrun --nproc_per_node=N train.py\n\n"
+                                              "PyTorch must be installed. When training ends the script "
+                                              "writes trained.bottega-model: open it in the Test page."),
+                                            out_dir, out_dir),
+                           g_free);
+  g_object_unref (task);
+}
+
+void
+bt_export_actions_pytorch_async (BtProject *project, const char *out_dir, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (BT_IS_PROJECT (project));
+  g_return_if_fail (out_dir != NULL);
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_export_actions_pytorch_async);
+  g_task_set_task_data (task, g_strdup (out_dir), g_free);
+  bt_export_pytorch_async (project, out_dir, cancellable, pytorch_done_cb, task);
+}
+
+char *
+bt_export_actions_pytorch_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+pytorch_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GtkWidget) widget = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = bt_export_actions_pytorch_finish (result, &error);
+
+  if (message == NULL)
+    {
+      bt_dialogs_show_error (window_of (widget), _("The training script could not be exported"), error);
+      return;
+    }
+  bt_export_actions_show_note (window_of (widget), _("PyTorch Training Script Exported"), message);
+}
+
+typedef struct
+{
+  GtkWidget *widget;
+  BtProject *project;
+} PytorchChoice;
+
+static void
+pytorch_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PytorchChoice *c = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) dir = bt_dialogs_choose_folder_finish (result, &error);
+  g_autofree char *path = dir ? g_file_get_path (dir) : NULL;
+
+  if (dir != NULL && path == NULL)
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                         _("Choose a folder on this computer."));
+  if (path == NULL)
+    bt_dialogs_show_error (window_of (c->widget), _("The training script could not be exported"), error);
+  else
+    bt_export_actions_pytorch_async (c->project, path, NULL, pytorch_written_cb, g_object_ref (c->widget));
+  g_object_unref (c->widget);
+  g_object_unref (c->project);
+  g_free (c);
+}
+
+void
+bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *project)
+{
+  PytorchChoice *c;
+
+  g_return_if_fail (GTK_IS_WIDGET (widget));
+  g_return_if_fail (BT_IS_PROJECT (project));
+
+  c = g_new0 (PytorchChoice, 1);
+  c->widget = g_object_ref (widget);
+  c->project = g_object_ref (project);
+  bt_dialogs_choose_folder_async (window_of (widget), _("Export PyTorch Training Script"), _("_Export"),
+                                  NULL, pytorch_chosen_cb, c);
+}
+
+/* ---- The note ---- */
+
+GtkWindow *
+bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char *text)
+{
+  GtkWidget *window, *box, *title, *scrolled, *view, *button;
+  GtkTextBuffer *buffer;
+
+  g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
+  g_return_val_if_fail (heading != NULL && text != NULL, NULL);
+
+  window = gtk_window_new ();
+  gtk_window_set_title (GTK_WINDOW (window), heading);
+  gtk_window_set_modal (GTK_WINDOW (window), TRUE);
+  gtk_window_set_destroy_with_parent (GTK_WINDOW (window), TRUE);
+  if (parent != NULL)
+    gtk_window_set_transient_for (GTK_WINDOW (window), parent);
+  gtk_window_set_default_size (GTK_WINDOW (window), 680, 520);
+
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+  gtk_widget_set_margin_start (box, 18);
+  gtk_widget_set_margin_end (box, 18);
+  gtk_widget_set_margin_top (box, 18);
+  gtk_widget_set_margin_bottom (box, 18);
+  gtk_window_set_child (GTK_WINDOW (window), box);
+
+  title = gtk_label_new (heading);
+  gtk_label_set_xalign (GTK_LABEL (title), 0);
+  gtk_widget_add_css_class (title, "title-2");
+  gtk_box_append (GTK_BOX (box), title);
+
+  /* A read-only text view: the person can select and copy the code snippets. */
+  view = gtk_text_view_new ();
+  gtk_text_view_set_editable (GTK_TEXT_VIEW (view), FALSE);
+  gtk_text_view_set_monospace (GTK_TEXT_VIEW (view), TRUE);
+  gtk_text_view_set_wrap_mode (GTK_TEXT_VIEW (view), GTK_WRAP_WORD_CHAR);
+  gtk_text_view_set_left_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_view_set_top_margin (GTK_TEXT_VIEW (view), 6);
+  buffer = gtk_text_view_get_buffer (GTK_TEXT_VIEW (view));
+  gtk_text_buffer_set_text (buffer, text, -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (view), GTK_ACCESSIBLE_PROPERTY_LABEL, heading, -1);
+  scrolled = gtk_scrolled_window_new ();
+  gtk_widget_set_vexpand (scrolled, TRUE);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), view);
+  gtk_box_append (GTK_BOX (box), scrolled);
+
+  button = gtk_button_new_with_mnemonic (_("_Close"));
+  gtk_widget_set_halign (button, GTK_ALIGN_END);
+  gtk_widget_add_css_class (button, "suggested-action");
+  g_signal_connect_swapped (button, "clicked", G_CALLBACK (gtk_window_destroy), window);
+  gtk_box_append (GTK_BOX (box), button);
+  gtk_window_set_default_widget (GTK_WINDOW (window), button);
+
+  gtk_window_present (GTK_WINDOW (window));
+  return GTK_WINDOW (window);
+}

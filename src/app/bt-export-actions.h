@@ -1,0 +1,35 @@
+/* bt-export-actions.h: the window's "Export Model" menu — ONNX file with a usage note, and the
+ * PyTorch/torchrun training folder — with the choosers kept thin over path-taking async calls. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "dataset/bt-dataset.h"
+
+G_BEGIN_DECLS
+
+/* Asks where to save (through bt-dialogs), exports model_path there and shows the usage note;
+ * errors in a dialog. widget: anything inside the window. */
+void       bt_export_actions_choose_onnx    (GtkWidget *widget, const char *model_path);
+/* Asks for a folder, writes the PyTorch training script folder for project there and says how
+ * to run it. */
+void       bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *project);
+
+/* Writes out_path from model_path in a worker; finishes with the translated usage note of the
+ * file (bt_export_onnx_describe), or NULL and an error. */
+void       bt_export_actions_onnx_async     (const char *model_path, const char *out_path,
+                                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                                             gpointer user_data);
+char      *bt_export_actions_onnx_finish    (GAsyncResult *result, GError **error);
+
+/* Writes the training folder out_dir (files written in a worker); finishes with the translated
+ * message saying what was written and how to run it, or NULL and an error. */
+void       bt_export_actions_pytorch_async  (BtProject *project, const char *out_dir,
+                                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                                             gpointer user_data);
+char      *bt_export_actions_pytorch_finish (GAsyncResult *result, GError **error);
+
+/* A modal window with a heading and selectable, copyable text; returned for tests. */
+GtkWindow *bt_export_actions_show_note      (GtkWindow *parent, const char *heading, const char *text);
+
+G_END_DECLS
