@@ -38,6 +38,7 @@ struct _BtEvaluatePage
   GHashTable        *thumbs;         /* path → GdkTexture */
   int                cell_row, cell_col;
   gboolean           busy;
+  guint              n_listing;      /* model listings in flight */
 };
 
 G_DEFINE_FINAL_TYPE (BtEvaluatePage, bt_evaluate_page, GTK_TYPE_WIDGET)
@@ -540,6 +541,8 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(BtEvaluatePage) self = user_data;
   g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
 
+  if (self->n_listing > 0)
+    self->n_listing--;
   if (paths == NULL || self->project == NULL)
     return;
   g_ptr_array_set_size (self->model_paths, 0);
@@ -565,7 +568,16 @@ bt_evaluate_page_reload_models (BtEvaluatePage *self)
 
   if (self->project == NULL)
     return;
+  self->n_listing++;
   bt_model_files_list_async (self->project, self->cancellable, models_listed_cb, g_object_ref (self));
+}
+
+gboolean
+bt_evaluate_page_is_busy (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), FALSE);
+
+  return self->busy || self->n_listing > 0;
 }
 
 /* ---- GObject ---- */

@@ -21,6 +21,8 @@ void                bt_evaluate_page_reload_models   (BtEvaluatePage *self);
 /* Starts evaluating the chosen model on the chosen split in a worker. */
 void                bt_evaluate_page_evaluate        (BtEvaluatePage *self);
 const BtEvaluation *bt_evaluate_page_get_evaluation  (BtEvaluatePage *self);
+/* TRUE while models are being listed or evaluated: the evaluation may still be replaced. */
+gboolean            bt_evaluate_page_is_busy         (BtEvaluatePage *self);
 BtConfusionMatrix  *bt_evaluate_page_get_matrix      (BtEvaluatePage *self);
 /* Fills the gallery with the images of one cell (what clicking the matrix does). */
 void                bt_evaluate_page_show_cell       (BtEvaluatePage *self, int true_class, int pred_class);

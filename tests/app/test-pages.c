@@ -255,10 +255,12 @@ test_train_stop (void)
   g_assert_false (button_enabled (page, "train.stop"));
 }
 
+/* Evaluated, and no newer model (the stopped run's) still on its way to replace it. */
 static gboolean
 evaluated (gpointer data)
 {
-  return bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
+  return !bt_evaluate_page_is_busy (window->evaluate_page) &&
+         bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
 }
 
 static void
