@@ -11,6 +11,8 @@
 
 #define SAMPLE_PER_CLASS 60
 #define SAMPLE_SIZE 32
+#define SHAPES_PER_CLASS 150
+#define SHAPES_EPOCHS 30
 
 static char *sample_dir;   /* one Shapes sample for the whole program; runs add runs/ and models/ */
 
@@ -35,6 +37,8 @@ rm_rf (const char *path)
 }
 
 /* A fresh project over the shared sample images (so runs of different tests don't mix). */
+static void set_test_settings (BtProject *project, int epochs, const char *optimizer, double lr);
+
 static BtProject *
 make_project (const char *name, int epochs, const char *optimizer, double lr)
 {
@@ -44,7 +48,6 @@ make_project (const char *name, int epochs, const char *optimizer, double lr)
   const char *paths[] = { images, NULL };
   g_autoptr(BtScanResult) scan = NULL;
   BtProject *project;
-  BtProjectSettings s;
 
   project = bt_project_create (dir, name, &error);
   g_assert_no_error (error);
@@ -52,6 +55,15 @@ make_project (const char *name, int epochs, const char *optimizer, double lr)
   g_assert_no_error (error);
   g_assert_cmpuint (bt_project_apply_scan (project, scan, &error), ==, 4 * SAMPLE_PER_CLASS);
   g_assert_no_error (error);
+  set_test_settings (project, epochs, optimizer, lr);
+  return project;
+}
+
+static void
+set_test_settings (BtProject *project, int epochs, const char *optimizer, double lr)
+{
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s;
 
   bt_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
@@ -72,7 +84,6 @@ make_project (const char *name, int epochs, const char *optimizer, double lr)
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
   bt_settings_clear (&s);
-  return project;
 }
 
 /* ---- Recording events ---- */
@@ -292,11 +303,14 @@ assert_events_in_order (Recorder *r, int first_epoch)
 static void
 test_train_shapes (void)
 {
-  g_autoptr(BtProject) project = make_project ("learns", 6, "adam", 1e-3);
-  g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *learn_dir = g_build_filename (sample_dir, "learns", NULL);
+  /* 60 images per class stay under 62 % val even after 40 epochs; 150 reach 95 % (PERFORMANCE.md) */
+  g_autoptr(BtProject) project = bt_sample_create_shapes (learn_dir, SHAPES_PER_CLASS, SAMPLE_SIZE, 1,
+                                                          NULL, &error);
+  g_autoptr(BtTrainer) trainer = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autoptr(BtEvaluation) ev = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *metrics = NULL;
   g_autofree char *metrics_path = NULL;
   g_autofree char *run_name = NULL;
@@ -305,12 +319,15 @@ test_train_shapes (void)
   double best_val = 0;
   Recorder r;
 
+  g_assert_no_error (error);
+  set_test_settings (project, SHAPES_EPOCHS, "adam", 1e-3);
+  trainer = bt_trainer_new (project);
   recorder_init (&r);
   run_trainer (trainer, &r, NULL);
   g_assert_no_error (r.error);
   g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_FINISHED);
   assert_events_in_order (&r, 1);
-  g_assert_cmpuint (r.epochs->len, ==, 6);
+  g_assert_cmpuint (r.epochs->len, ==, SHAPES_EPOCHS);
   g_assert_cmpint (g_array_index (r.samples, BtStepSample, 0).global_step, ==, 1);
 
   for (guint i = 0; i < r.epochs->len; i++)
@@ -320,13 +337,10 @@ test_train_shapes (void)
                       e->val_loss, e->val_acc);
       best_val = MAX (best_val, e->val_acc);
     }
-  /* The issue asks for ≥ 90% validation accuracy here. The Shapes sample (random colours on noisy
-   * backgrounds) is too hard for the Small CNN at this size: PyTorch's identical net reaches ~47%
-   * after 20 epochs on 4×250 images, so that bar is not asserted (see docs/ARCHITECTURE.md).
-   * What is asserted: the training loss falls and the best epoch is the one saved. */
-  g_print ("# Shapes 4x%d at %dpx, Small CNN, 6 epochs: best validation accuracy %.1f%%\n",
-           SAMPLE_PER_CLASS, SAMPLE_SIZE, 100 * best_val);
-  g_assert_cmpfloat (g_array_index (r.epochs, BtEpochInfo, 5).train_loss, <,
+  g_print ("# Shapes 4x%d at %dpx, Small CNN, %d epochs: best validation accuracy %.1f%%\n",
+           SHAPES_PER_CLASS, SAMPLE_SIZE, SHAPES_EPOCHS, 100 * best_val);
+  g_assert_cmpfloat (best_val, >=, 0.90);
+  g_assert_cmpfloat (g_array_index (r.epochs, BtEpochInfo, SHAPES_EPOCHS - 1).train_loss, <,
                      g_array_index (r.epochs, BtEpochInfo, 0).train_loss);
   for (guint i = 0; i < r.epochs->len; i++)
     {
@@ -339,12 +353,12 @@ test_train_shapes (void)
   metrics_path = g_build_filename (bt_trainer_get_run_dir (trainer), "metrics.csv", NULL);
   g_assert_true (g_file_get_contents (metrics_path, &metrics, NULL, NULL));
   lines = g_strsplit (g_strstrip (metrics), "\n", -1);
-  g_assert_cmpuint (g_strv_length (lines), ==, 7);
+  g_assert_cmpuint (g_strv_length (lines), ==, SHAPES_EPOCHS + 1);
   g_assert_true (g_str_has_prefix (lines[0], "epoch,train_loss"));
-  g_assert_true (g_str_has_prefix (lines[6], "6,"));
+  g_assert_true (g_str_has_prefix (lines[SHAPES_EPOCHS], G_STRINGIFY (SHAPES_EPOCHS) ","));
   {
-    g_autofree char *ck8 = g_build_filename (bt_trainer_get_run_dir (trainer), "checkpoint-0006.state", NULL);
-    g_autofree char *ck7 = g_build_filename (bt_trainer_get_run_dir (trainer), "checkpoint-0005.state", NULL);
+    g_autofree char *ck8 = g_build_filename (bt_trainer_get_run_dir (trainer), "checkpoint-0030.state", NULL);
+    g_autofree char *ck7 = g_build_filename (bt_trainer_get_run_dir (trainer), "checkpoint-0029.state", NULL);
     g_autofree char *config = g_build_filename (bt_trainer_get_run_dir (trainer), "config.ini", NULL);
     g_assert_true (g_file_test (ck8, G_FILE_TEST_IS_REGULAR));
     g_assert_false (g_file_test (ck7, G_FILE_TEST_EXISTS));
