@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bt-chart-series.h"
+#include "dataset/bt-dataset.h"
 
 typedef struct { double x, y; } Point;
 
@@ -333,24 +334,6 @@ cmp_double (gconstpointer a, gconstpointer b)
   return (da > db) - (da < db);
 }
 
-static void
-append_csv_field (GString *s, const char *field)
-{
-  if (strpbrk (field, ",\"\r\n") == NULL)
-    {
-      g_string_append (s, field);
-      return;
-    }
-  g_string_append_c (s, '"');
-  for (const char *p = field; *p; p++)
-    {
-      if (*p == '"')
-        g_string_append_c (s, '"');
-      g_string_append_c (s, *p);
-    }
-  g_string_append_c (s, '"');
-}
-
 char *
 bt_chart_series_to_csv (BtChartSeries * const *series, guint n_series, const char *x_title)
 {
@@ -365,11 +348,11 @@ bt_chart_series_to_csv (BtChartSeries * const *series, guint n_series, const cha
       g_array_append_val (xs, g_array_index (series[k]->points, Point, i).x);
   g_array_sort (xs, cmp_double);
 
-  append_csv_field (s, x_title ? x_title : "x");
+  bt_csv_append_value (s, x_title ? x_title : "x");
   for (guint k = 0; k < n_series; k++)
     {
       g_string_append_c (s, ',');
-      append_csv_field (s, bt_chart_series_get_title (series[k]));
+      bt_csv_append_value (s, bt_chart_series_get_title (series[k]));
     }
   g_string_append (s, "\r\n");
 

@@ -666,24 +666,6 @@ paste_action (GtkWidget *widget, const char *action_name, GVariant *param)
   gdk_clipboard_read_texture_async (clipboard, NULL, paste_texture_cb, g_object_ref (widget));
 }
 
-static void
-csv_field (GString *s, const char *field)
-{
-  if (strpbrk (field, ",\"\r\n") == NULL)
-    {
-      g_string_append (s, field);
-      return;
-    }
-  g_string_append_c (s, '"');
-  for (const char *p = field; *p; p++)
-    {
-      if (*p == '"')
-        g_string_append_c (s, '"');
-      g_string_append_c (s, *p);
-    }
-  g_string_append_c (s, '"');
-}
-
 char *
 bt_test_page_dup_results_csv (BtTestPage *self)
 {
@@ -697,7 +679,7 @@ bt_test_page_dup_results_csv (BtTestPage *self)
   for (guint k = 0; names && names[k]; k++)
     {
       g_string_append_c (s, ',');
-      csv_field (s, names[k]);
+      bt_csv_append_value (s, names[k]);
     }
   g_string_append (s, "\r\n");
   for (guint i = 0; i < self->results->len; i++)
@@ -705,11 +687,11 @@ bt_test_page_dup_results_csv (BtTestPage *self)
       Result *r = self->results->pdata[i];
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
-      csv_field (s, utf8);
+      bt_csv_append_value (s, utf8);
       g_string_append_c (s, ',');
       if (r->probs && names)
         {
-          csv_field (s, names[r->top]);
+          bt_csv_append_value (s, names[r->top]);
           g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[r->top]));
           for (guint k = 0; k < r->n_classes; k++)
             g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[k]));

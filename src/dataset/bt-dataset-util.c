@@ -216,7 +216,7 @@ bt_csv_parse (const char *data, gsize len, GError **error)
 }
 
 void
-bt_csv_append_field (GString *out, const char *field, gboolean last)
+bt_csv_append_value (GString *out, const char *field)
 {
   gboolean quote = field[0] == ' ' || (field[0] != '\0' && field[strlen (field) - 1] == ' ') ||
                    strpbrk (field, ",\"\r\n") != NULL;
@@ -233,6 +233,12 @@ bt_csv_append_field (GString *out, const char *field, gboolean last)
     }
   else
     g_string_append (out, field);
+}
+
+void
+bt_csv_append_field (GString *out, const char *field, gboolean last)
+{
+  bt_csv_append_value (out, field);
   g_string_append (out, last ? "\r\n" : ",");
 }
 

@@ -269,6 +269,10 @@ void       bt_project_class_weights (BtProject *self, float *weights_out, guint 
 BtProject *bt_sample_create_shapes (const char *dir, guint n_per_class, int size, guint64 seed,
                                     GCancellable *cancellable, GError **error);
 
+/* ---- CSV (RFC 4180) ---- */
+/* Appends one field, quoted when it holds a comma, quote, line break or edge space. */
+void bt_csv_append_value (GString *out, const char *field);
+
 /* ---- Atomic, durable writes (temp + fsync + rename next to the target) ---- */
 gboolean bt_write_file_atomic (const char *path, const void *data, gsize len, GError **error);
 

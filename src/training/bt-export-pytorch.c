@@ -65,24 +65,6 @@ snapshot_new (BtProject *project, const char *out_dir)
   return s;
 }
 
-static void
-csv_field (GString *out, const char *v)
-{
-  if (strpbrk (v, ",\"\r\n") == NULL)
-    {
-      g_string_append (out, v);
-      return;
-    }
-  g_string_append_c (out, '"');
-  for (const char *p = v; *p; p++)
-    {
-      if (*p == '"')
-        g_string_append_c (out, '"');
-      g_string_append_c (out, *p);
-    }
-  g_string_append_c (out, '"');
-}
-
 static gboolean
 write_file (const char *dir, const char *name, const void *data, gsize len, GError **error)
 {
@@ -277,11 +259,11 @@ export_run (Snapshot *s, GError **error)
   g_autoptr(GString) csv = g_string_new ("path,class,split\r\n");
   for (guint i = 0; i < s->paths->len; i++)
     {
-      csv_field (csv, g_ptr_array_index (s->paths, i));
+      bt_csv_append_value (csv, g_ptr_array_index (s->paths, i));
       g_string_append_c (csv, ',');
-      csv_field (csv, g_ptr_array_index (s->classes, i));
+      bt_csv_append_value (csv, g_ptr_array_index (s->classes, i));
       g_string_append_c (csv, ',');
-      csv_field (csv, g_ptr_array_index (s->splits, i));
+      bt_csv_append_value (csv, g_ptr_array_index (s->splits, i));
       g_string_append (csv, "\r\n");
     }
   if (!write_file (s->out_dir, "labels.csv", csv->str, csv->len, error))
