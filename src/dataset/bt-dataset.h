@@ -78,7 +78,8 @@ void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float sc
 G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
 /* Read-only properties (notify on change): path (absolute, filename encoding), display-name,
  * class-name, split, excluded, missing, duplicate, hash (guint64 content hash), width and
- * height (0: not recorded; the project does not store image sizes). */
+ * height (pixels of the image file; 0 while unknown). Sizes are read where the header is read
+ * anyway (scan, CSV import, adding files) and kept in labels.csv. */
 const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
 const char *bt_item_get_display_name (BtItem *item); /* UTF-8 base name */
 const char *bt_item_get_class_name (BtItem *item);
@@ -87,6 +88,8 @@ gboolean    bt_item_get_excluded   (BtItem *item);
 gboolean    bt_item_get_missing    (BtItem *item);
 gboolean    bt_item_get_duplicate  (BtItem *item);
 guint64     bt_item_get_hash       (BtItem *item);  /* content hash; 0 until known */
+int         bt_item_get_width      (BtItem *item);  /* pixels; 0 while unknown */
+int         bt_item_get_height     (BtItem *item);
 
 #define BT_TYPE_CLASS_INFO (bt_class_info_get_type ())
 G_DECLARE_FINAL_TYPE (BtClassInfo, bt_class_info, BT, CLASS_INFO, GObject)
@@ -123,8 +126,15 @@ void bt_project_settings_clear (BtProjectSettings *s);
 
 #define BT_TYPE_PROJECT (bt_project_get_type ())
 G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)
-/* Signals: "changed" (any saved change), "save-failed" (GError*).
- * Every mutation below is saved atomically and durably before it returns. */
+/* Signals: "changed" (any change to classes, items or settings), "save-failed" (GError*).
+ * Every mutation below is handed to the project's writer thread before it returns: the main
+ * thread takes a cheap snapshot (item references, shared strings); the writer serializes it
+ * and replaces labels.csv / project.ini atomically and durably (temp + fsync + rename).
+ * Changes made while a write runs are coalesced into the next one. A failed write (disk full,
+ * read-only folder) leaves the old files and the in-memory state intact, emits "save-failed"
+ * on the main context that was current when the project was created or opened, and is retried
+ * by the next change or bt_project_flush(). The mutators' GError is only for invalid requests.
+ * Finalizing the project waits for the pending write. */
 BtProject  *bt_project_create         (const char *dir, const char *name, GError **error);
 BtProject  *bt_project_open           (const char *dir, GError **error);
 const char *bt_project_get_dir        (BtProject *self);
@@ -136,6 +146,13 @@ int         bt_project_find_class     (BtProject *self, const char *name);  /* p
 BtItem     *bt_project_find_item      (BtProject *self, const char *path);  /* borrowed or NULL */
 const BtProjectSettings *bt_project_get_settings (BtProject *self);
 gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, GError **error);
+/* Waits until everything handed to the writer is on disk (retrying a failed write first);
+ * FALSE + the write's error when the files could not be saved. For the CLI, tests, quitting. */
+gboolean    bt_project_flush          (BtProject *self, GError **error);
+void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);
+gboolean    bt_project_is_saving      (BtProject *self);  /* a write is pending or running */
 
 gboolean    bt_project_add_class      (BtProject *self, const char *name, GError **error);
 gboolean    bt_project_rename_class   (BtProject *self, const char *old_name, const char *new_name, GError **error);

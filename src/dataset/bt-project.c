@@ -27,7 +27,7 @@ struct _BtProject {
   GHashTable        *class_by_name;  /* name → BtClassInfo (borrowed) */
   guint              next_color;
   gint               generation;     /* bumped by every change; async applies compare it */
-  GMutex             save_lock;      /* one writer of labels.csv/project.ini at a time */
+  BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
 };
 
 G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
@@ -148,6 +148,12 @@ static void
 bt_project_finalize (GObject *object)
 {
   BtProject *self = BT_PROJECT (object);
+  /* Nothing handed to the writer is lost when the project goes away (the app quitting). */
+  if (self->saver)
+    {
+      bt_saver_wait (self->saver, NULL);
+      g_clear_pointer (&self->saver, bt_saver_unref);
+    }
   g_free (self->dir);
   g_free (self->name);
   bt_project_settings_clear (&self->settings);
@@ -155,7 +161,6 @@ bt_project_finalize (GObject *object)
   g_clear_pointer (&self->class_by_name, g_hash_table_unref);
   g_clear_object (&self->classes);
   g_clear_object (&self->items);
-  g_mutex_clear (&self->save_lock);
   G_OBJECT_CLASS (bt_project_parent_class)->finalize (object);
 }
 
@@ -178,7 +183,18 @@ bt_project_init (BtProject *self)
   self->items = g_list_store_new (BT_TYPE_ITEM);
   self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
   self->class_by_name = g_hash_table_new (g_str_hash, g_str_equal);
-  g_mutex_init (&self->save_lock);
+}
+
+static void
+saver_failed (GObject *owner, const GError *error)
+{
+  g_signal_emit (owner, signals[SIGNAL_SAVE_FAILED], 0, error);
+}
+
+static void
+start_saver (BtProject *self)
+{
+  self->saver = bt_saver_new (self->dir, G_OBJECT (self), saver_failed);
 }
 
 /* ---- Paths ---- */
@@ -187,15 +203,6 @@ static char *
 to_absolute (BtProject *self, const char *path)
 {
   return g_canonicalize_filename (path, self->dir);
-}
-
-static char *
-to_stored (BtProject *self, const char *abs)
-{
-  gsize n = strlen (self->dir);
-  if (strncmp (abs, self->dir, n) == 0 && abs[n] == G_DIR_SEPARATOR && abs[n + 1] != '\0')
-    return g_strdup (abs + n + 1);
-  return g_strdup (abs);
 }
 
 /* ---- Saving ---- */
@@ -249,34 +256,29 @@ to_keyfile (BtProject *self)
   return kf;
 }
 
-static gboolean
-save_ini (BtProject *self, GError **error)
+static GBytes *
+ini_bytes (BtProject *self)
 {
   g_autoptr(GKeyFile) kf = to_keyfile (self);
   gsize len = 0;
-  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  char *data = g_key_file_to_data (kf, &len, NULL);
+  return g_bytes_new_take (data, len);
+}
+
+/* Synchronous saves, for a project nobody else sees yet (bt_project_create). */
+static gboolean
+save_ini (BtProject *self, GError **error)
+{
+  g_autoptr(GBytes) data = ini_bytes (self);
   g_autofree char *path = g_build_filename (self->dir, "project.ini", NULL);
-  return bt_write_file_atomic (path, data, len, error);
+  return bt_write_file_atomic (path, g_bytes_get_data (data, NULL), g_bytes_get_size (data), error);
 }
 
 static gboolean
 save_labels (BtProject *self, GError **error)
 {
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
-  g_autoptr(GString) out = g_string_sized_new (64 + (gsize) n * 64);
-  g_string_append (out, "path,class,split,excluded,hash\r\n");
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
-      g_autofree char *stored = to_stored (self, bt_item_get_path (it));
-      char hash[17];
-      g_snprintf (hash, sizeof hash, "%016" G_GINT64_MODIFIER "x", bt_item_get_hash (it));
-      bt_csv_append_field (out, stored, FALSE);
-      bt_csv_append_field (out, bt_item_get_class_name (it), FALSE);
-      bt_csv_append_field (out, bt_split_to_string (bt_item_get_split (it)), FALSE);
-      bt_csv_append_field (out, bt_item_get_excluded (it) ? "1" : "0", FALSE);
-      bt_csv_append_field (out, hash, TRUE);
-    }
+  g_autoptr(GArray) rows = bt_saver_snapshot (G_LIST_MODEL (self->items));
+  g_autoptr(GString) out = bt_saver_serialize (self->dir, rows);
   g_autofree char *path = g_build_filename (self->dir, "labels.csv", NULL);
   return bt_write_file_atomic (path, out->str, out->len, error);
 }
@@ -301,27 +303,90 @@ recount (BtProject *self)
     }
 }
 
-/* Saves what changed; on failure the files on disk keep their previous content and
- * "save-failed" is emitted (the change stays in memory and is retried by the next save). */
+/* Hands what changed to the writer thread (a snapshot: item refs and shared strings, O(n)
+ * pointer copies). A file whose last write failed goes along again. */
+static void
+request_save (BtProject *self, gboolean ini, gboolean labels)
+{
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  labels |= retry_labels;
+  ini |= retry_ini;
+  bt_saver_submit (self->saver, labels ? bt_saver_snapshot (G_LIST_MODEL (self->items)) : NULL,
+                   ini ? ini_bytes (self) : NULL);
+}
+
+/* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
+ * if it fails, the files on disk keep their previous content, "save-failed" is emitted on the
+ * project's main context and the next change (or bt_project_flush) writes again. */
+static gboolean
+commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
+{
+  g_atomic_int_inc (&self->generation);
+  if (counts)
+    recount (self);
+  request_save (self, ini, labels);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  return TRUE;
+}
+
 static gboolean
 commit (BtProject *self, gboolean ini, gboolean labels, GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  gboolean ok;
-  /* Bumped before writing, so an async apply that renames after us sees it and redoes. */
-  g_atomic_int_inc (&self->generation);
-  recount (self);
-  g_mutex_lock (&self->save_lock);
-  ok = !((labels && !save_labels (self, &local)) || (ini && !save_ini (self, &local)));
-  g_mutex_unlock (&self->save_lock);
-  if (!ok)
-    {
-      g_signal_emit (self, signals[SIGNAL_SAVE_FAILED], 0, local);
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
-  return TRUE;
+  return commit_full (self, ini, labels, TRUE);
+}
+
+gboolean
+bt_project_flush (BtProject *self, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  /* Let the running write end first, so its outcome decides whether to write again. */
+  bt_saver_wait (self->saver, NULL);
+  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  if (retry_labels || retry_ini)
+    request_save (self, FALSE, FALSE);
+  return bt_saver_wait (self->saver, error);
+}
+
+gboolean
+bt_project_is_saving (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  return bt_saver_is_busy (self->saver);
+}
+
+static void
+flush_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  if (bt_saver_wait (data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+bt_project_flush_async (BtProject *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  if (retry_labels || retry_ini)
+    request_save (self, FALSE, FALSE);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_flush_async);
+  /* The task keeps the project, and so its saver, alive. */
+  g_task_set_task_data (task, self->saver, NULL);
+  g_task_run_in_thread (task, flush_thread);
+}
+
+gboolean
+bt_project_flush_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (res, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (res), error);
 }
 
 /* ---- Classes ---- */
@@ -557,13 +622,17 @@ bt_project_move_class (BtProject *self, const char *name, guint new_position, GE
 
 /* ---- Items ---- */
 
+/* Content hash and, from the header, the image size (0 × 0 when not an image). */
 static guint64
-hash_file (const char *path)
+hash_file (const char *path, int *width, int *height)
 {
   g_autofree guint8 *data = NULL;
   gsize len = 0;
+  *width = *height = 0;
   if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &data, &len, NULL, NULL))
     return 0;
+  if (!bt_image_probe_bytes (data, len, width, height, NULL, NULL, NULL))
+    *width = *height = 0;
   return bt_hash_bytes (data, len);
 }
 
@@ -599,12 +668,16 @@ bt_project_add_items (BtProject *self, const char *class_name, const char * cons
   for (guint i = 0; paths[i]; i++)
     {
       g_autofree char *abs = to_absolute (self, paths[i]);
-      guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs);
+      int w = 0, hgt = 0;
+      guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs, &w, &hgt);
       if (h == 0)
         h = bt_hash_bytes ((const guint8 *) abs, strlen (abs));  /* unreadable now: still stable */
       BtItem *it = add_item_nosave (self, abs, class_name, h, -1, FALSE);
       if (it)
-        g_ptr_array_add (added, it);
+        {
+          bt_item_set_size (it, w, hgt);
+          g_ptr_array_add (added, it);
+        }
     }
   ensure_val (self, class_name, added);
   if (added->len == 0 && !new_class)
@@ -651,13 +724,14 @@ bt_project_set_excluded (BtProject *self, BtItem * const *items, guint n, gboole
 /* ---- Loading ---- */
 
 typedef struct {
-  int col_path, col_class, col_split, col_excluded, col_hash;
+  int col_path, col_class, col_split, col_excluded, col_hash, col_width, col_height;
 } Columns;
 
 static gboolean
 parse_header (char **row, Columns *c)
 {
   c->col_path = c->col_class = c->col_split = c->col_excluded = c->col_hash = -1;
+  c->col_width = c->col_height = -1;
   for (int i = 0; row[i]; i++)
     {
       g_autofree char *k = g_ascii_strdown (row[i], -1);
@@ -672,6 +746,10 @@ parse_header (char **row, Columns *c)
         c->col_excluded = i;
       else if (g_str_equal (k, "hash"))
         c->col_hash = i;
+      else if (g_str_equal (k, "width"))
+        c->col_width = i;
+      else if (g_str_equal (k, "height"))
+        c->col_height = i;
     }
   return c->col_path >= 0 && c->col_class >= 0;
 }
@@ -732,7 +810,12 @@ load_labels (BtProject *self, const char *path, GError **error)
       g_autofree char *abs = to_absolute (self, p);
       if (hs == NULL || !g_ascii_string_to_unsigned (hs, 16, 1, G_MAXUINT64, &hash, NULL))
         hash = bt_hash_bytes ((const guint8 *) abs, strlen (abs));
-      add_item_nosave (self, abs, cls, hash, split, excluded);
+      BtItem *it = add_item_nosave (self, abs, cls, hash, split, excluded);
+      guint64 w = 0, h = 0;
+      const char *ws = field (row, c.col_width), *hs2 = field (row, c.col_height);
+      if (it && ws && hs2 && g_ascii_string_to_unsigned (ws, 10, 0, G_MAXINT, &w, NULL) &&
+          g_ascii_string_to_unsigned (hs2, 10, 0, G_MAXINT, &h, NULL))
+        bt_item_set_size (it, (int) w, (int) h);
     }
   return TRUE;
 }
@@ -948,6 +1031,7 @@ bt_project_create (const char *dir, const char *name, GError **error)
   self->name = name ? g_strdup (name) : g_filename_display_basename (self->dir);
   if (!save_labels (self, error) || !save_ini (self, error))
     return NULL;
+  start_saver (self);
   return g_steal_pointer (&self);
 }
 
@@ -964,6 +1048,7 @@ bt_project_open (const char *dir, GError **error)
   make_subdirs (self->dir, NULL);  /* disposable folders may have been deleted */
   check_missing_sync (self);
   recount (self);
+  start_saver (self);
   return g_steal_pointer (&self);
 }
 
@@ -1175,12 +1260,12 @@ bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
                    _("“%s” is not a valid CSV file: %s"), display, local->message);
       return FALSE;
     }
-  Columns c = { 0, 1, 2, -1, -1 };
+  Columns c = { 0, 1, 2, -1, -1, -1, -1 };
   guint first = 0;
   if (rows->len > 0 && parse_header (rows->pdata[0], &c))
     first = 1;
   else
-    c = (Columns) { 0, 1, 2, -1, -1 };
+    c = (Columns) { 0, 1, 2, -1, -1, -1, -1 };
   g_autofree char *base = g_path_get_dirname (csv_path);
   g_autofree char *abs_base = g_canonicalize_filename (base, NULL);
   g_autoptr(GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
@@ -1206,12 +1291,14 @@ bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
         }
       g_autofree guint8 *img = NULL;
       gsize img_len = 0;
+      int w = 0, h = 0;
       if (!bt_read_regular_file (abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) ||
-          !bt_image_probe_bytes (img, img_len, NULL, NULL, NULL, NULL, NULL))
+          !bt_image_probe_bytes (img, img_len, &w, &h, NULL, NULL, NULL))
         continue;
       BtItem *it = add_item_nosave (self, abs, cls, bt_hash_bytes (img, img_len), split, FALSE);
       if (it)
         {
+          bt_item_set_size (it, w, h);
           g_ptr_array_add (added, it);
           g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
         }
@@ -1292,10 +1379,9 @@ bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
 
 /* ---- Applying a scan off the main thread ----
  * The main thread snapshots the project (cheap for an empty one, a few ms for a big one); a
- * worker decides what to add, builds the new items and both files, writes them and renames
- * them under save_lock only if no change was committed since the snapshot; the main thread
- * then splices the items in once. A change made meanwhile makes the apply start over from a
- * fresh snapshot, so neither the user's change nor the import is lost. */
+ * worker decides what to add and builds the new items; the main thread then splices them in
+ * once and hands the save to the writer thread. A change made meanwhile makes the apply start
+ * over from a fresh snapshot, so neither the user's change nor the import is lost. */
 
 #define APPLY_MAX_ATTEMPTS 3
 
@@ -1312,13 +1398,12 @@ typedef struct {
   char              *dir;
   gint               generation;
   BtProjectSettings  settings;
-  GKeyFile          *ini;          /* project.ini as it would be saved now */
   GArray            *snap;         /* SnapItem */
   GPtrArray         *class_names;  /* char*: the items' classes, then the project's */
   guint              n_item_classes; /* class_names[0, n): used by items */
   GPtrArray         *project_classes; /* char*: the project's classes, in order */
   BtScanResult      *result;       /* borrowed: the caller keeps it alive */
-  BtProject         *project;      /* strong; the worker only takes save_lock */
+  BtProject         *project;      /* strong; the worker never touches it */
   /* Worker output */
   GPtrArray         *added;        /* BtItem, new */
   GHashTable        *by_path;      /* the project's by_path after the apply, built here */
@@ -1333,7 +1418,6 @@ apply_job_free (gpointer p)
   ApplyJob *j = p;
   g_free (j->dir);
   bt_project_settings_clear (&j->settings);
-  g_clear_pointer (&j->ini, g_key_file_unref);
   if (j->snap)
     {
       for (guint i = 0; i < j->snap->len; i++)
@@ -1364,7 +1448,6 @@ apply_job_snapshot (BtProject *self, BtScanResult *result)
   j->dir = g_strdup (self->dir);
   j->generation = g_atomic_int_get (&self->generation);
   bt_project_settings_copy (&j->settings, &self->settings);
-  j->ini = to_keyfile (self);
   j->class_names = g_ptr_array_new_with_free_func (g_free);
   j->project_classes = g_ptr_array_new_with_free_func (g_free);
   j->snap = g_array_sized_new (FALSE, FALSE, sizeof (SnapItem), n);
@@ -1394,29 +1477,6 @@ apply_job_snapshot (BtProject *self, BtScanResult *result)
       g_ptr_array_add (j->project_classes, g_strdup (bt_class_info_get_name (c)));
     }
   return j;
-}
-
-static char *
-stored_path (const char *dir, const char *abs)
-{
-  gsize n = strlen (dir);
-  if (strncmp (abs, dir, n) == 0 && abs[n] == G_DIR_SEPARATOR && abs[n + 1] != '\0')
-    return g_strdup (abs + n + 1);
-  return g_strdup (abs);
-}
-
-static void
-append_row (GString *out, const char *dir, const char *abs, const char *cls, BtSplit split,
-            gboolean excluded, guint64 hash)
-{
-  g_autofree char *stored = stored_path (dir, abs);
-  char h[17];
-  g_snprintf (h, sizeof h, "%016" G_GINT64_MODIFIER "x", hash);
-  bt_csv_append_field (out, stored, FALSE);
-  bt_csv_append_field (out, cls, FALSE);
-  bt_csv_append_field (out, bt_split_to_string (split), FALSE);
-  bt_csv_append_field (out, excluded ? "1" : "0", FALSE);
-  bt_csv_append_field (out, h, TRUE);
 }
 
 typedef struct {
@@ -1548,78 +1608,13 @@ apply_decide (ApplyJob *j)
 static void
 apply_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  ApplyJob *j = data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *labels_tmp = NULL, *ini_tmp = NULL;
-  g_autofree char *labels_path = g_build_filename (j->dir, "labels.csv", NULL);
-  g_autofree char *ini_path = g_build_filename (j->dir, "project.ini", NULL);
-
-  apply_decide (j);
-  if (j->added->len == 0 && j->new_classes->len == 0)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (j->added->len > 0)
-    {
-      guint n = j->snap->len + j->added->len;
-      g_autoptr(GString) out = g_string_sized_new (64 + (gsize) n * 64);
-      g_string_append (out, "path,class,split,excluded,hash\r\n");
-      for (guint i = 0; i < j->snap->len; i++)
-        {
-          SnapItem *si = &g_array_index (j->snap, SnapItem, i);
-          append_row (out, j->dir, bt_item_get_path (si->item), j->class_names->pdata[si->class_idx],
-                      si->split, si->excluded, si->hash);
-        }
-      for (guint i = 0; i < j->added->len; i++)
-        {
-          BtItem *it = j->added->pdata[i];
-          append_row (out, j->dir, bt_item_get_path (it), bt_item_get_class_name (it), bt_item_get_split (it),
-                      FALSE, bt_item_get_hash (it));
-        }
-      if (!bt_write_file_temp (labels_path, out->str, out->len, &labels_tmp, &error))
-        goto fail;
-    }
-  if (j->new_classes->len > 0)
-    {
-      g_autoptr(GPtrArray) names = g_ptr_array_new ();
-      for (guint i = 0; i < j->project_classes->len; i++)
-        g_ptr_array_add (names, j->project_classes->pdata[i]);
-      for (guint i = 0; i < j->new_classes->len; i++)
-        g_ptr_array_add (names, j->new_classes->pdata[i]);
-      g_key_file_set_string_list (j->ini, "project", "classes", (const char * const *) names->pdata, names->len);
-      gsize len = 0;
-      g_autofree char *data_ini = g_key_file_to_data (j->ini, &len, NULL);
-      if (!bt_write_file_temp (ini_path, data_ini, len, &ini_tmp, &error))
-        goto fail;
-    }
-  g_mutex_lock (&j->project->save_lock);
-  if (g_atomic_int_get (&j->project->generation) == j->generation)
-    {
-      gboolean ok = (labels_tmp == NULL || bt_write_file_commit (labels_tmp, labels_path, &error)) &&
-                    (ini_tmp == NULL || bt_write_file_commit (ini_tmp, ini_path, &error));
-      g_clear_pointer (&labels_tmp, g_free);
-      g_clear_pointer (&ini_tmp, g_free);
-      g_mutex_unlock (&j->project->save_lock);
-      if (!ok)
-        goto fail;
-    }
-  else
-    g_mutex_unlock (&j->project->save_lock);
-fail:
-  if (labels_tmp)
-    g_unlink (labels_tmp);
-  if (ini_tmp)
-    g_unlink (ini_tmp);
-  if (error)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_boolean (task, TRUE);
+  apply_decide (data);
+  g_task_return_boolean (task, TRUE);
 }
 
 /* Main thread: puts the worker's decisions into the project, all at once. */
 static guint
-apply_job_commit (BtProject *self, ApplyJob *j, GError *save_error)
+apply_job_commit (BtProject *self, ApplyJob *j)
 {
   BtScanResult *r = j->result;
   for (guint i = 0; i < j->skip_paths->len; i++)
@@ -1652,12 +1647,7 @@ apply_job_commit (BtProject *self, ApplyJob *j, GError *save_error)
       if (c)
         bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
     }
-  if (save_error)
-    {
-      g_signal_emit (self, signals[SIGNAL_SAVE_FAILED], 0, save_error);
-      return 0;
-    }
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  commit_full (self, j->new_classes->len > 0, j->added->len > 0, FALSE);
   return j->added->len;
 }
 
@@ -1680,8 +1670,8 @@ apply_attempt_done (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (g_atomic_int_get (&self->generation) != j->generation)
     {
-      /* The project changed while the worker ran: its files were not used (or were
-       * overwritten by that change's own save). Start again from the project as it is now. */
+      /* The project changed while the worker ran: its decisions may be stale. Start again
+       * from the project as it is now. */
       if (o->attempts < APPLY_MAX_ATTEMPTS)
         {
           apply_start_attempt (g_steal_pointer (&outer));
@@ -1694,12 +1684,8 @@ apply_attempt_done (GObject *source, GAsyncResult *res, gpointer user_data)
         g_task_return_int (outer, added);
       return;
     }
-  /* As the sync apply: on a failed save the items stay in memory and "save-failed" says so. */
-  guint added = apply_job_commit (self, j, error);
-  if (error)
-    g_task_return_error (outer, g_steal_pointer (&error));
-  else
-    g_task_return_int (outer, added);
+  /* As the sync apply: the save runs on the writer thread; a failure is "save-failed". */
+  g_task_return_int (outer, apply_job_commit (self, j));
 }
 
 static void

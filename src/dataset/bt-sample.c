@@ -165,7 +165,7 @@ bt_sample_create_shapes (const char *dir, guint n_per_class, int size, guint64 s
   s.width = s.height = size;
   s.channels = 3;
   s.epochs = 20;
-  gboolean ok = bt_project_update_settings (project, &s, error);
+  gboolean ok = bt_project_update_settings (project, &s, error) && bt_project_flush (project, error);
   bt_project_settings_clear (&s);
   if (!ok)
     return NULL;
