@@ -81,6 +81,7 @@ void      bt_saver_needs    (BtSaver *s, gboolean *labels, gboolean *ini);  /* f
 gboolean  bt_saver_wait     (BtSaver *s, GError **error);  /* until all handed over is written */
 gboolean  bt_saver_is_busy  (BtSaver *s);
 
+BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 
 /* Is this JPEG's entropy-coded data followed by an end-of-image marker? */

@@ -1354,6 +1354,8 @@ bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
       BtItem *it = add_item_nosave (self, abs, cls, hash, -1, FALSE);
       if (it == NULL)
         continue;
+      if (result->widths && i < result->widths->len && result->heights && i < result->heights->len)
+        bt_item_set_size (it, g_array_index (result->widths, int, i), g_array_index (result->heights, int, i));
       g_ptr_array_add (added, it);
       g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
       guint64 *k = g_new (guint64, 1);
@@ -1543,6 +1545,8 @@ apply_decide (ApplyJob *j)
         }
       BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test),
                                 hash);
+      if (r->widths && i < r->widths->len && r->heights && i < r->heights->len)
+        bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
       g_ptr_array_add (j->added, it);
       g_hash_table_insert (by_path, (gpointer) bt_item_get_path (it), it);
       g_hash_table_add (added_classes, (gpointer) bt_item_get_class_name (it));
@@ -1721,4 +1725,234 @@ bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error
   g_return_val_if_fail (g_task_is_valid (res, self), 0);
   gssize n = g_task_propagate_int (G_TASK (res), error);
   return n < 0 ? 0 : (guint) n;
+}
+
+/* ---- Streaming import: scan + apply chunk by chunk on the main thread ----
+ * The scan streams chunks to this thread; each is added to the item model in one splice (new
+ * items only, O(chunk)), class counts are bumped and the save handed to the writer thread.
+ * Content already in the project is a duplicate, against a hash index built once at the start.
+ * Small classes get their validation image once, at the end. */
+
+typedef struct {
+  BtProject      *project;
+  GHashTable     *by_hash;    /* guint64* → BtItem (ref) */
+  GPtrArray      *added;      /* BtItem (ref) */
+  BtScanResult   *total;      /* class names, added items, every skip */
+  BtScanProgress  progress;
+  gpointer        progress_data;
+  GDestroyNotify  progress_notify;
+} ImportJob;
+
+static void
+import_job_free (gpointer p)
+{
+  ImportJob *j = p;
+  g_clear_object (&j->project);
+  g_clear_pointer (&j->by_hash, g_hash_table_unref);
+  g_clear_pointer (&j->added, g_ptr_array_unref);
+  g_clear_pointer (&j->total, bt_scan_result_free);
+  if (j->progress_notify)
+    j->progress_notify (j->progress_data);
+  g_free (j);
+}
+
+static void
+import_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
+{
+  ImportJob *j = p;
+  if (j->progress)
+    j->progress (n_seen, n_ok, n_skipped, j->progress_data);
+}
+
+static void
+import_chunk (BtScanResult *chunk, gpointer p)
+{
+  g_autoptr(BtScanResult) r = chunk;
+  ImportJob *j = p;
+  BtProject *self = j->project;
+  BtScanResult *t = j->total;
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+
+  for (guint i = 0; i < r->skipped_paths->len; i++)
+    bt_scan_result_add_skip (t, r->skipped_paths->pdata[i], g_array_index (r->skipped_reasons, BtSkipReason, i),
+                             r->duplicate_of->pdata[i]);
+  t->n_label_conflicts += r->n_label_conflicts;
+  for (guint c = t->class_names->len; c < r->class_names->len; c++)
+    g_ptr_array_add (t->class_names, g_strdup (r->class_names->pdata[c]));
+
+  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GHashTable) per_class = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < r->paths->len; i++)
+    {
+      const char *path = r->paths->pdata[i];
+      guint ci = g_array_index (r->class_index, guint, i);
+      guint64 hash = g_array_index (r->hashes, guint64, i);
+      if (ci >= r->class_names->len || !check_class_name (r->class_names->pdata[ci], NULL))
+        continue;
+      const char *cls = r->class_names->pdata[ci];
+      g_autofree char *abs = to_absolute (self, path);
+      if (g_hash_table_contains (self->by_path, abs))
+        continue;  /* already imported: nothing to do */
+      BtItem *dup = g_hash_table_lookup (j->by_hash, &hash);
+      if (dup && g_hash_table_lookup (self->by_path, bt_item_get_path (dup)) == dup)
+        {
+          bt_scan_result_add_skip (t, path, BT_SKIP_DUPLICATE, bt_item_get_path (dup));
+          if (g_strcmp0 (bt_item_get_class_name (dup), cls) != 0)
+            t->n_label_conflicts++;
+          continue;
+        }
+      ensure_class (self, cls);
+      const BtProjectSettings *s = &self->settings;
+      BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test), hash);
+      bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
+      g_ptr_array_add (fresh, it);
+      g_ptr_array_add (j->added, g_object_ref (it));
+      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
+      g_hash_table_insert (j->by_hash, g_memdup2 (&hash, sizeof hash), g_object_ref (it));
+      const char *c = bt_item_get_class_name (it);
+      g_hash_table_insert (per_class, (gpointer) c,
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (per_class, c)) + 1));
+      g_ptr_array_add (t->paths, g_strdup (path));
+      g_array_append_val (t->class_index, ci);
+      g_array_append_val (t->hashes, hash);
+      g_array_append_vals (t->widths, &g_array_index (r->widths, int, i), 1);
+      g_array_append_vals (t->heights, &g_array_index (r->heights, int, i), 1);
+    }
+  /* Classes found empty are still classes the user asked for. */
+  for (guint c = 0; c < r->class_names->len; c++)
+    if (check_class_name (r->class_names->pdata[c], NULL))
+      ensure_class (self, r->class_names->pdata[c]);
+  gboolean new_classes = g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
+  if (fresh->len == 0 && !new_classes)
+    return;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  g_list_store_splice (self->items, n, 0, fresh->pdata, fresh->len);
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init (&iter, per_class);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      BtClassInfo *c = g_hash_table_lookup (self->class_by_name, key);
+      if (c)
+        bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
+    }
+  commit_full (self, new_classes, fresh->len > 0, FALSE);
+}
+
+/* ensure_val for every class that got items, in one pass over the project's items. */
+static gboolean
+ensure_val_added (BtProject *self, GPtrArray *added)
+{
+  const BtProjectSettings *s = &self->settings;
+  if (s->split_val <= 0 || added->len == 0)
+    return FALSE;
+  g_autoptr(GHashTable) val = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  for (guint i = 0; i < added->len; i++)
+    {
+      const char *c = bt_item_get_class_name (added->pdata[i]);
+      if (!g_hash_table_contains (val, c))
+        {
+          ValState *v = g_new0 (ValState, 1);
+          v->best_d = G_MAXDOUBLE;
+          g_hash_table_insert (val, (gpointer) c, v);
+        }
+    }
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      if (v == NULL || bt_item_get_excluded (it))
+        continue;
+      v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
+      v->usable++;
+    }
+  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
+  for (guint i = 0; i < added->len; i++)
+    {
+      BtItem *it = added->pdata[i];
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      /* Still ours (not removed or relabelled meanwhile)? */
+      if (v == NULL || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it || bt_item_get_excluded (it))
+        continue;
+      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
+      if (bt_item_get_split (it) == BT_SPLIT_TEST)
+        d += 2.0;
+      if (d < v->best_d)
+        {
+          v->best_d = d;
+          v->best = it;
+        }
+    }
+  gboolean moved = FALSE;
+  GHashTableIter iter;
+  ValState *v;
+  g_hash_table_iter_init (&iter, val);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &v))
+    if (!v->has_val && v->usable >= 2 && v->best)
+      {
+        bt_item_set_split (v->best, BT_SPLIT_VAL);
+        moved = TRUE;
+      }
+  return moved;
+}
+
+static void
+import_scan_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ImportJob *j = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtScanResult) whole = bt_scan_paths_finish (res, &error);
+  /* What was added stays (it is saved) also when the scan was cancelled or failed. */
+  if (ensure_val_added (j->project, j->added))
+    commit_full (j->project, FALSE, TRUE, FALSE);
+  if (error)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, g_steal_pointer (&j->total), (GDestroyNotify) bt_scan_result_free);
+}
+
+void
+bt_project_import_async (BtProject *self, const char * const *paths, BtScanMode mode, const char *class_name,
+                         gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                         GDestroyNotify progress_notify, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  g_return_if_fail (paths != NULL);
+  g_return_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL);
+  ImportJob *j = g_new0 (ImportJob, 1);
+  j->project = g_object_ref (self);
+  j->by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
+  j->added = g_ptr_array_new_with_free_func (g_object_unref);
+  j->total = bt_scan_result_new ();
+  j->progress = progress;
+  j->progress_data = progress_data;
+  j->progress_notify = progress_notify;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      guint64 h = bt_item_get_hash (it);
+      g_hash_table_insert (j->by_hash, g_memdup2 (&h, sizeof h), it);
+    }
+  /* Relative paths are the project folder's, as everywhere in the project. */
+  g_autoptr(GPtrArray) abs = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; paths[i]; i++)
+    g_ptr_array_add (abs, to_absolute (self, paths[i]));
+  g_ptr_array_add (abs, NULL);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_import_async);
+  g_task_set_task_data (task, j, import_job_free);
+  bt_scan_paths_stream_async ((const char * const *) abs->pdata, mode, class_name, recursive,
+                              import_progress, import_chunk, j, NULL, cancellable, import_scan_done, task);
+}
+
+BtScanResult *
+bt_project_import_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (res, self), NULL);
+  return g_task_propagate_pointer (G_TASK (res), error);
 }
