@@ -247,7 +247,11 @@ static const char readme_template[] =
   "`config.json` (architecture as Bottega's layer list, settings, preprocessing, classes),\n"
   "`labels.csv` (path,class,split; %u images with absolute paths, excluded ones left out),\n"
   "`initial.bottega-model` (Bottega's initial weights, and the header the trained model reuses).\n"
-  "The images are read from their original places, decoded and augmented as Bottega does.\n";
+  "The images are read from their original places, decoded and augmented as Bottega does. On a\n"
+  "machine where they lie elsewhere, copy them there and pass `--path-map OLD=NEW` (repeatable):\n"
+  "a path of labels.csv that starts with OLD is read from NEW + the rest of the path. Every\n"
+  "machine of a torchrun job needs the images (`bottega-cli export PROJECT --dataset DIR` copies\n"
+  "them into one folder tree).\n";
 
 static const char readme_transfer_template[] =
   "# Training “%s” with PyTorch (transfer learning)\n\n"

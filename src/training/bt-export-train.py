@@ -302,13 +302,20 @@ class EmbeddingSet(torch.utils.data.Dataset):
         return self.y.numpy()
 
 
-def read_rows(cfg, labels_csv):
+def read_rows(cfg, labels_csv, path_map):
+    """labels.csv's images by split; path_map: (old prefix, new prefix) pairs, for images that
+    lie elsewhere on this machine than on the one that exported them."""
     index = {name: i for i, name in enumerate(cfg["classes"])}
     rows = {"train": [], "val": [], "test": []}
     with open(labels_csv, newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             if r["class"] in index and r.get("split", "train") in rows:
-                rows[r.get("split", "train")].append((r["path"], index[r["class"]]))
+                path = r["path"]
+                for old, new in path_map:
+                    if path.startswith(old):
+                        path = new + path[len(old):]
+                        break
+                rows[r.get("split", "train")].append((path, index[r["class"]]))
     return rows
 
 
@@ -321,6 +328,9 @@ def main():
     ap.add_argument("--lr", type=float, help="override the project's learning rate")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     ap.add_argument("--output", default=os.path.join(HERE, "trained.bottega-model"))
+    ap.add_argument("--path-map", action="append", default=[], metavar="OLD=NEW",
+                    help="read the images whose labels.csv path starts with OLD from NEW instead "
+                         "(for machines where they lie elsewhere); may be repeated")
     ap.add_argument("--predict", help="after training, run the model on this raw float32 N×C×H×W file")
     ap.add_argument("--predict-output", help="where --predict writes the probabilities (float32)")
     args = ap.parse_args()
@@ -364,7 +374,13 @@ def main():
         val_set = sets["val"] if len(sets["val"]) else None
         test_set = sets["test"] if len(sets["test"]) else None
     else:
-        rows = read_rows(cfg, os.path.join(HERE, "labels.csv"))
+        path_map = []
+        for m in args.path_map:
+            old, sep, new = m.partition("=")
+            if not sep or not old:
+                sys.exit(f"--path-map {m}: expected OLD=NEW")
+            path_map.append((old, new))
+        rows = read_rows(cfg, os.path.join(HERE, "labels.csv"), path_map)
         if not rows["train"]:
             sys.exit("labels.csv has no training images")
         train_set = ImageSet(rows["train"], cfg, train=True)
