@@ -166,7 +166,8 @@ pytorch_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     g_task_return_pointer (task,
                            g_strdup_printf (_("Bottega wrote train.py, config.json, labels.csv, "
-                                              "initial.bottega-model and README.md into\n%s\n\n"
+                                              "initial.bottega-model and README.md (and, for a transfer "
+                                              "model, the images’ embeddings in embeddings/) into\n%s\n\n"
                                               "To train on one computer (on its GPU when it has one):\n"
                                               "  cd \"%s\"\n"
                                               "  python3 train.py\n\n"
