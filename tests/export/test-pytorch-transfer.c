@@ -219,30 +219,65 @@ test_files (void)
   g_assert_nonnull (strstr (readme, "NCCL"));
 }
 
+typedef struct {
+  GError  *result;       /* set when done ("ok" as G_IO_ERROR_EXISTS on success) */
+  GThread *main_thread;
+  guint    n_reports, last_done, last_total;
+  gboolean after_done;
+} AsyncRun;
+
 static void
 done_cb (GObject *source, GAsyncResult *result, gpointer data)
 {
-  GError **error = data;
-  if (!bt_export_pytorch_finish (result, error))
-    g_assert_nonnull (*error);
+  AsyncRun *run = data;
+  if (!bt_export_pytorch_finish (result, &run->result))
+    g_assert_nonnull (run->result);
   else
-    *error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "ok");
+    run->result = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "ok");
 }
 
-/* The window's path: the snapshot is taken here, the embeddings computed in a worker from a
- * private copy of the project; the files are the same as the synchronous export's. */
+static void
+progress_cb (guint done, guint total, gpointer data)
+{
+  AsyncRun *run = data;
+  g_assert_true (g_thread_self () == run->main_thread);
+  if (run->result != NULL)
+    run->after_done = TRUE;
+  g_assert_cmpuint (done, <=, total);
+  g_assert_cmpuint (done, >=, run->last_done);
+  run->n_reports++;
+  run->last_done = done;
+  run->last_total = total;
+}
+
+/* The window's path: the snapshot is taken here, the embeddings computed (again) in a worker
+ * from a private copy of the project, with progress on this thread; the files are the same as
+ * the synchronous export's, byte for byte. */
 static void
 test_async (void)
 {
   if (!setup ())
     return;
   g_autofree char *out2 = g_build_filename (fx.dir, "export-async", NULL);
-  GError *result = NULL;
-  bt_export_pytorch_async (fx.project, out2, NULL, done_cb, &result);
-  while (result == NULL)
+  /* without the embedding cache the worker computes them again and reports its progress */
+  g_autofree char *cache = g_build_filename (bt_project_get_dir (fx.project), "cache", "embeddings", NULL);
+  g_assert_true (g_file_test (cache, G_FILE_TEST_IS_DIR));
+  bt_test_rm_rf (cache);
+  AsyncRun run = { NULL, g_thread_self (), 0, 0, 0, FALSE };
+  bt_export_pytorch_async_full (fx.project, out2, progress_cb, &run, NULL, done_cb, &run);
+  while (run.result == NULL)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_error (result, G_IO_ERROR, G_IO_ERROR_EXISTS);   /* "ok" */
-  g_clear_error (&result);
+  g_assert_error (run.result, G_IO_ERROR, G_IO_ERROR_EXISTS);   /* "ok" */
+  g_clear_error (&run.result);
+  /* 24 images and the mirrored variant of each training image */
+  g_assert_cmpuint (run.n_reports, >=, 1);
+  g_assert_cmpuint (run.last_total, >, 24);
+  g_assert_cmpuint (run.last_total, <, 48);
+  g_assert_cmpuint (run.last_done, ==, run.last_total);
+  /* reports still queued when the result came are dropped */
+  for (int i = 0; i < 20; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_false (run.after_done);
   const char *files[] = { "embeddings/train_x.npy", "embeddings/val_y.npy", "embeddings/test_row.npy",
                           "labels.csv", "config.json" };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
