@@ -897,6 +897,124 @@ test_sample_swap_and_close (Fixture *f, gconstpointer data)
   spin ();
 }
 
+/* A stand-in file manager on a private session bus records what "Show in Files" asks for. */
+typedef struct {
+  GPtrArray *uris;
+  char      *startup_id;
+  guint      n_calls;
+  gboolean   owned;
+} FileManager;
+
+static const char file_manager_xml[] =
+  "<node><interface name='org.freedesktop.FileManager1'>"
+  "<method name='ShowItems'><arg type='as' name='uris' direction='in'/>"
+  "<arg type='s' name='startup_id' direction='in'/></method>"
+  "</interface></node>";
+
+static void
+file_manager_call_cb (GDBusConnection       *connection,
+                      const char            *sender,
+                      const char            *object_path,
+                      const char            *interface_name,
+                      const char            *method_name,
+                      GVariant              *parameters,
+                      GDBusMethodInvocation *invocation,
+                      gpointer               user_data)
+{
+  FileManager *fm = user_data;
+  g_autofree const char **uris = NULL;
+  const char *startup_id = NULL;
+
+  g_assert_cmpstr (method_name, ==, "ShowItems");
+  g_variant_get (parameters, "(^a&s&s)", &uris, &startup_id);
+  for (guint i = 0; uris[i] != NULL; i++)
+    g_ptr_array_add (fm->uris, g_strdup (uris[i]));
+  g_free (fm->startup_id);
+  fm->startup_id = g_strdup (startup_id);
+  fm->n_calls++;
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+name_acquired_cb (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  ((FileManager *) user_data)->owned = TRUE;
+}
+
+static void
+test_show_in_files (Fixture *f, gconstpointer data)
+{
+#if GTK_CHECK_VERSION (4, 10, 0)
+  g_test_skip ("GTK 4.10 and later show files with GtkFileLauncher");
+#else
+  g_autofree char *daemon = g_find_program_in_path ("dbus-daemon");
+  g_autoptr(GTestDBus) bus = NULL;
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GDBusNodeInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  GDBusInterfaceVTable vtable = { file_manager_call_cb, NULL, NULL, { 0 } };
+  FileManager fm = { g_ptr_array_new_with_free_func (g_free), NULL, 0, FALSE };
+  GtkSelectionModel *selection;
+  guint object_id, owner_id;
+  gint64 end;
+
+  if (daemon == NULL)
+    {
+      g_test_skip ("needs dbus-daemon for a private session bus");
+      g_ptr_array_unref (fm.uris);
+      return;
+    }
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+  connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                       | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  g_assert_no_error (error);
+  info = g_dbus_node_info_new_for_xml (file_manager_xml, &error);
+  g_assert_no_error (error);
+  object_id = g_dbus_connection_register_object (connection, "/org/freedesktop/FileManager1", info->interfaces[0],
+                                                 &vtable, &fm, NULL, &error);
+  g_assert_no_error (error);
+  owner_id = g_bus_own_name_on_connection (connection, "org.freedesktop.FileManager1", G_BUS_NAME_OWNER_FLAGS_NONE,
+                                           name_acquired_cb, NULL, &fm, NULL);
+  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;   /* hang guards, not timings */
+  while (!fm.owned && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (fm.owned);
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 0, 2, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.show-in-files", NULL));
+  while (fm.n_calls == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  spin ();
+
+  /* One call with both files, as file:// URIs, so the file manager selects them. */
+  g_assert_cmpuint (fm.n_calls, ==, 1);
+  g_assert_cmpuint (fm.uris->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (G_LIST_MODEL (selection), i);
+      g_autofree char *uri = g_filename_to_uri (bt_item_get_path (item), NULL, NULL);
+
+      g_assert_cmpstr (g_ptr_array_index (fm.uris, i), ==, uri);
+    }
+  g_assert_null (strstr (bt_data_page_get_notification (f->page), "Could not"));
+
+  g_bus_unown_name (owner_id);
+  g_dbus_connection_unregister_object (connection, object_id);
+  g_dbus_connection_close_sync (connection, NULL, NULL);
+  g_clear_object (&connection);
+  g_test_dbus_down (bus);
+  g_ptr_array_unref (fm.uris);
+  g_free (fm.startup_id);
+#endif
+}
+
 static void
 test_warnings (void)
 {
@@ -931,6 +1049,7 @@ main (int argc, char **argv)
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
   ADD ("/data-page/preview", test_preview);
+  ADD ("/data-page/show-in-files", test_show_in_files);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
