@@ -6,6 +6,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-thumb-cell.h"
 
 /* ---- Progress from scan workers ---- */
 
@@ -152,6 +153,7 @@ apply_chain_free (ApplyChain *chain)
 }
 
 static void apply_next (ApplyChain *chain);
+static gboolean apply_finish_idle (gpointer data);
 
 static void
 apply_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -185,8 +187,6 @@ static void
 apply_next (ApplyChain *chain)
 {
   BtDataPage *self = chain->page;
-  g_autofree char *message = NULL;
-  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
 
   if (chain->index < chain->results->len)
     {
@@ -209,6 +209,26 @@ apply_next (ApplyChain *chain)
       return;
     }
 
+  /* The project's commit of the last result ran in this main-loop turn; giving the grid the
+   * items (it builds its cells then) waits for the next, so the two never add up in one stall. */
+  g_idle_add (apply_finish_idle, chain);
+}
+
+static gboolean
+apply_finish_idle (gpointer data)
+{
+  ApplyChain *chain = data;
+  BtDataPage *self = chain->page;
+  g_autofree char *message = NULL;
+  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
+
+  if (self->project != chain->project || self->import_cancellable != chain->cancellable)
+    {
+      if (self->project == chain->project && self->import_cancellable == NULL)
+        _bt_data_page_attach_items (self);
+      apply_chain_free (chain);
+      return G_SOURCE_REMOVE;
+    }
   _bt_data_page_attach_items (self);
   n_skipped = chain->n_skipped;
   if (added == 0 && n_skipped + n_ignored > 0)
@@ -228,6 +248,7 @@ apply_next (ApplyChain *chain)
                             "data.show-skipped");
   finish_import (self);
   apply_chain_free (chain);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -506,13 +527,12 @@ cell_drag_prepare_cb (GtkDragSource *source, double x, double y, GtkListItem *li
 {
   BtItem *item = gtk_list_item_get_item (list_item);
   GtkWidget *cell = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
-  GtkPicture *picture = g_object_get_data (G_OBJECT (cell), "picture");
-  GdkPaintable *paintable = gtk_picture_get_paintable (picture);
+  GdkTexture *texture = bt_thumb_cell_get_texture (BT_THUMB_CELL (cell));
 
   if (item == NULL)
     return NULL;
-  if (paintable != NULL)
-    gtk_drag_source_set_icon (source, paintable, 16, 16);
+  if (texture != NULL)
+    gtk_drag_source_set_icon (source, GDK_PAINTABLE (texture), 16, 16);
   return gdk_content_provider_new_typed (BT_TYPE_ITEM, item);
 }
 

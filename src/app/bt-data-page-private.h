@@ -73,6 +73,7 @@ struct _BtDataPage
   char               *search_casefold;
   BtDataFilter        filter;
   guint               status_idle;
+  guint               columns_idle;
   /* The status counts run in slices (a big project would stall one frame otherwise). */
   guint               status_pos, status_n;
   guint               status_counts[BT_N_SPLITS + 3]; /* splits, excluded, missing, duplicate */

@@ -12,6 +12,7 @@
 #include "bt-class-row.h"
 #include "bt-data-page.h"
 #include "bt-image-preview.h"
+#include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
 
 typedef struct {
@@ -626,7 +627,7 @@ test_search (Fixture *f, gconstpointer data)
 static gboolean
 has_picture_with_paintable (GtkWidget *widget)
 {
-  if (GTK_IS_PICTURE (widget) && gtk_picture_get_paintable (GTK_PICTURE (widget)) != NULL)
+  if (BT_IS_THUMB_CELL (widget) && bt_thumb_cell_get_texture (BT_THUMB_CELL (widget)) != NULL)
     return TRUE;
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
     if (has_picture_with_paintable (child))
