@@ -691,7 +691,13 @@ bind_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
       text = t->diverged ? g_strdup (_("diverged")) : g_strdup_printf ("%.1f %%", 100.0 * t->val_acc);
       break;
     case COL_LOSS: text = isfinite (t->val_loss) ? g_strdup_printf ("%.4f", t->val_loss) : g_strdup ("—"); break;
-    case COL_EPOCHS: text = g_strdup_printf ("%d", t->epochs); break;
+    case COL_EPOCHS:
+      if (!t->diverged && t->curve_acc->len > 0 && t->curve_acc->len < (guint) t->epochs)
+        /* Translators: epochs a trial trained before early stopping, of those planned */
+        text = g_strdup_printf (_("%u of %d"), t->curve_acc->len, t->epochs);
+      else
+        text = g_strdup_printf ("%d", t->epochs);
+      break;
     case COL_TIME: text = g_strdup_printf (_("%.1f s"), t->seconds); break;
     }
   gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
