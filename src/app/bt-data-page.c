@@ -511,7 +511,7 @@ class_setup_cb (GtkSignalListItemFactory *factory,
   GtkWidget *row = bt_class_row_new ();
 
   g_signal_connect_object (row, "rename", G_CALLBACK (class_row_rename_cb), self, 0);
-  _bt_data_page_setup_row_drop (self, row);
+  _bt_data_page_setup_row_dnd (self, row);
   gtk_list_item_set_child (list_item, row);
 }
 

@@ -22,6 +22,13 @@ typedef struct {
   GPtrArray         *class_names;  /* char*, NULL-terminated */
   GPtrArray         *paths, *classes, *splits;
   GArray            *row_of_item;  /* int: labels.csv data row of item i, -1 when left out */
+  /* async progress: the worker stores the latest values, one idle at a time reports them */
+  BtCacheProgress    progress;
+  gpointer           progress_data;
+  GMainContext      *context;
+  GMutex             lock;
+  guint              done, total;
+  gboolean           pending;
 } Snapshot;
 
 static void
@@ -36,6 +43,8 @@ snapshot_free (Snapshot *s)
   g_ptr_array_unref (s->classes);
   g_ptr_array_unref (s->splits);
   g_array_unref (s->row_of_item);
+  g_clear_pointer (&s->context, g_main_context_unref);
+  g_mutex_clear (&s->lock);
   g_free (s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Snapshot, snapshot_free)
@@ -44,6 +53,7 @@ static Snapshot *
 snapshot_new (BtProject *project, const char *out_dir)
 {
   Snapshot *s = g_new0 (Snapshot, 1);
+  g_mutex_init (&s->lock);
   s->out_dir = g_strdup (out_dir);
   s->project_dir = g_strdup (bt_project_get_dir (project));
   s->project_name = g_strdup (bt_project_get_name (project));
@@ -375,13 +385,13 @@ write_npy (const char *dir, const char *name, const char *descr, gsize rows, gsi
  * embeddings/<split>_{x,y,row}.npy: every usable image of each split, plus, in train, the
  * augmented variants Bottega's own transfer training uses. */
 static gboolean
-write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, GCancellable *cancellable,
-                  TransferInfo *ti, GError **error)
+write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, BtCacheProgress progress,
+                  gpointer progress_data, GCancellable *cancellable, TransferInfo *ti, GError **error)
 {
   const BtProjectSettings *st = &s->settings;
   g_autoptr(BtEmbeddings) e = bt_embeddings_build (project, bb, st->resize, st->augment_flip, st->augment_crop,
-                                                   CLAMP ((int) g_get_num_processors (), 1, 8), NULL, NULL,
-                                                   cancellable, error);
+                                                   CLAMP ((int) g_get_num_processors (), 1, 8), progress,
+                                                   progress_data, cancellable, error);
   if (e == NULL)
     return FALSE;
   g_autofree char *emb_dir = g_build_filename (s->out_dir, "embeddings", NULL);
@@ -436,7 +446,8 @@ write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, GCancel
 }
 
 static gboolean
-export_transfer (Snapshot *s, BtProject *project, GCancellable *cancellable, GError **error)
+export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
 {
   const BtProjectSettings *st = &s->settings;
   guint n_classes = s->class_names->len - 1;
@@ -446,7 +457,7 @@ export_transfer (Snapshot *s, BtProject *project, GCancellable *cancellable, GEr
   if (!make_out_dir (s->out_dir, error))
     return FALSE;
   TransferInfo ti = { bt_backbone_get_name (bb), bt_backbone_get_sha256 (bb), 0, { 0 }, { 0 }, 0, FALSE };
-  if (!write_embeddings (s, project, bb, cancellable, &ti, error))
+  if (!write_embeddings (s, project, bb, progress, progress_data, cancellable, &ti, error))
     return FALSE;
 
   /* The head Bottega's trainer builds for this preset (bt-trainer.c): no hidden layer. */
@@ -482,7 +493,8 @@ export_transfer (Snapshot *s, BtProject *project, GCancellable *cancellable, GEr
 /* project: the project the snapshot was taken from when the caller owns it, or NULL in a
  * worker, which then opens its own copy of the project folder for the transfer embeddings. */
 static gboolean
-export_run (Snapshot *s, BtProject *project, GCancellable *cancellable, GError **error)
+export_run (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
+            GCancellable *cancellable, GError **error)
 {
   const BtProjectSettings *st = &s->settings;
   BtPreset preset;
@@ -516,9 +528,9 @@ export_run (Snapshot *s, BtProject *project, GCancellable *cancellable, GError *
               return FALSE;
             }
           fresh = snapshot_new (own, s->out_dir);
-          return export_transfer (fresh, own, cancellable, error);
+          return export_transfer (fresh, own, progress, progress_data, cancellable, error);
         }
-      return export_transfer (s, project, cancellable, error);
+      return export_transfer (s, project, progress, progress_data, cancellable, error);
     }
 
   g_autoptr(BtNet) net = bt_net_new_preset (preset, st->width, st->height, st->channels, (int) n_classes,
@@ -548,17 +560,71 @@ bt_export_pytorch (BtProject *project, const char *out_dir, GError **error)
   g_return_val_if_fail (out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr(Snapshot) s = snapshot_new (project, out_dir);
-  return export_run (s, project, NULL, error);
+  return export_run (s, project, NULL, NULL, NULL, error);
+}
+
+static gboolean
+progress_idle (gpointer data)
+{
+  GTask *task = data;
+  Snapshot *s = g_task_get_task_data (task);
+  g_mutex_lock (&s->lock);
+  guint done = s->done, total = s->total;
+  s->pending = FALSE;
+  g_mutex_unlock (&s->lock);
+  /* a late report after the result was delivered would reach a caller that has moved on */
+  if (!g_task_get_completed (task))
+    s->progress (done, total, s->progress_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Called on the worker (about every 50 ms while embeddings are computed). */
+static void
+worker_progress (guint done, guint total, gpointer data)
+{
+  GTask *task = data;
+  Snapshot *s = g_task_get_task_data (task);
+  g_mutex_lock (&s->lock);
+  gboolean schedule = !s->pending;
+  s->done = done;
+  s->total = total;
+  s->pending = TRUE;
+  g_mutex_unlock (&s->lock);
+  if (schedule)
+    {
+      g_autoptr(GSource) source = g_idle_source_new ();
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, progress_idle, g_object_ref (task), g_object_unref);
+      g_source_attach (source, s->context);
+    }
 }
 
 static void
 export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   GError *error = NULL;
-  if (export_run (data, NULL, cancellable, &error))
+  Snapshot *s = data;
+  if (export_run (s, NULL, s->progress ? worker_progress : NULL, task, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
+}
+
+void
+bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCacheProgress progress,
+                              gpointer progress_data, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (project));
+  g_return_if_fail (out_dir != NULL);
+  g_autoptr(GTask) task = g_task_new (project, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_export_pytorch_async);
+  Snapshot *s = snapshot_new (project, out_dir);
+  s->progress = progress;
+  s->progress_data = progress_data;
+  s->context = g_main_context_ref_thread_default ();
+  g_task_set_task_data (task, s, (GDestroyNotify) snapshot_free);
+  g_task_run_in_thread (task, export_thread);
 }
 
 void
@@ -567,10 +633,7 @@ bt_export_pytorch_async (BtProject *project, const char *out_dir, GCancellable *
 {
   g_return_if_fail (BT_IS_PROJECT (project));
   g_return_if_fail (out_dir != NULL);
-  g_autoptr(GTask) task = g_task_new (project, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_export_pytorch_async);
-  g_task_set_task_data (task, snapshot_new (project, out_dir), (GDestroyNotify) snapshot_free);
-  g_task_run_in_thread (task, export_thread);
+  bt_export_pytorch_async_full (project, out_dir, NULL, NULL, cancellable, callback, user_data);
 }
 
 gboolean

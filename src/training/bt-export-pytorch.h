@@ -29,4 +29,12 @@ void     bt_export_pytorch_async  (BtProject *project, const char *out_dir, GCan
                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean bt_export_pytorch_finish (GAsyncResult *result, GError **error);
 
+/* The same with progress while a transfer project's embeddings are computed: progress (done,
+ * total images and variants to embed) runs on the caller's thread-default main context, at
+ * most one call pending at a time, never after callback has run (so progress_data need only
+ * live until then), and not at all for other presets or when the cache has every embedding. */
+void     bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCacheProgress progress,
+                                       gpointer progress_data, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+
 G_END_DECLS
