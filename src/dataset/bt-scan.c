@@ -593,6 +593,7 @@ typedef struct {
   BtScanResult   *result;        /* the thread's, waiting for the chunks to drain */
   GError         *error;
   gboolean        thread_done;
+  gboolean        completed;     /* the callback ran: no more progress after it */
 } ScanJob;
 
 static void
@@ -620,8 +621,10 @@ scan_progress_idle (gpointer p)
   g_mutex_lock (&j->lock);
   guint a = j->n_seen, b = j->n_ok, c = j->n_skipped;
   j->idle_pending = FALSE;
+  gboolean completed = j->completed;
   g_mutex_unlock (&j->lock);
-  j->progress (a, b, c, j->progress_data);
+  if (!completed)
+    j->progress (a, b, c, j->progress_data);
   return G_SOURCE_REMOVE;
 }
 
@@ -706,6 +709,9 @@ static void
 stream_complete (ScanJob *j)
 {
   GTask *outer = g_steal_pointer (&j->outer);
+  g_mutex_lock (&j->lock);
+  j->completed = TRUE;
+  g_mutex_unlock (&j->lock);
   /* A cancelled stream dropped chunks: its whole result would not match what was delivered. */
   if (j->error == NULL && g_cancellable_set_error_if_cancelled (g_task_get_cancellable (outer), &j->error))
     g_clear_pointer (&j->result, bt_scan_result_free);
