@@ -62,6 +62,9 @@ void         bt_item_set_hash       (BtItem *item, guint64 hash);
 void         bt_item_set_size       (BtItem *item, int width, int height);
 /* The class name as a GRefString reference (g_ref_string_release it); cheap, for snapshots. */
 char        *bt_item_dup_class_ref  (BtItem *item);
+/* The saved fields at once (no type checks: the saver's hot loop). */
+void         bt_item_snapshot       (BtItem *item, char **class_ref, guint64 *hash, int *width, int *height,
+                                     BtSplit *split, gboolean *excluded);
 BtClassInfo *bt_class_info_new (const char *name, guint color);
 void         bt_class_info_set_name    (BtClassInfo *info, const char *name);
 void         bt_class_info_set_n_items (BtClassInfo *info, guint n);
@@ -72,7 +75,8 @@ void         bt_class_info_set_n_items (BtClassInfo *info, guint n);
  * that was thread-default when the saver was made, while the owner lives. */
 typedef struct _BtSaver BtSaver;
 typedef void (*BtSaverFailed) (GObject *owner, const GError *error);
-BtSaver  *bt_saver_new      (const char *dir, GObject *owner, BtSaverFailed failed);
+typedef void (*BtSaverDrained) (GObject *owner);  /* the writer went idle (owner's context) */
+BtSaver  *bt_saver_new      (const char *dir, GObject *owner, BtSaverFailed failed, BtSaverDrained drained);
 void      bt_saver_unref    (BtSaver *s);
 GArray   *bt_saver_snapshot (GListModel *items);  /* of rows, for submit/serialize */
 GString  *bt_saver_serialize (const char *dir, GArray *rows);  /* labels.csv bytes */

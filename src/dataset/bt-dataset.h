@@ -164,6 +164,13 @@ gboolean    bt_project_add_items      (BtProject *self, const char *class_name, 
 gboolean    bt_project_relabel        (BtProject *self, BtItem * const *items, guint n, const char *class_name, GError **error);
 gboolean    bt_project_set_excluded   (BtProject *self, BtItem * const *items, guint n, gboolean excluded, GError **error);
 gboolean    bt_project_import_csv     (BtProject *self, const char *csv_path, GError **error);
+/* The same without blocking: a worker reads and parses the CSV and reads each listed image
+ * (hash, size); this thread applies the rows ~1000 per low-priority idle dispatch (one splice
+ * and one save hand-over each). finish: the number of images added, or -1 + error (a file that
+ * is not a CSV, cancelled: rows applied before the cancel stay). */
+void        bt_project_import_csv_async  (BtProject *self, const char *csv_path, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+gssize      bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error);
 /* Re-checks which referenced images still exist (worker-safe read, main-thread apply). */
 void        bt_project_refresh_missing (BtProject *self);
 

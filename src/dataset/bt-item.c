@@ -113,6 +113,18 @@ guint64     bt_item_get_hash         (BtItem *item) { g_return_val_if_fail (BT_I
 int         bt_item_get_width        (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), 0); return item->width; }
 int         bt_item_get_height       (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), 0); return item->height; }
 
+void
+bt_item_snapshot (BtItem *item, char **class_ref, guint64 *hash, int *width, int *height, BtSplit *split,
+                  gboolean *excluded)
+{
+  *class_ref = g_ref_string_acquire (item->class_name);
+  *hash = item->hash;
+  *width = item->width;
+  *height = item->height;
+  *split = item->split;
+  *excluded = item->excluded;
+}
+
 char *
 bt_item_dup_class_ref (BtItem *item)
 {

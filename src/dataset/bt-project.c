@@ -28,12 +28,15 @@ struct _BtProject {
   guint              next_color;
   gint               generation;     /* bumped by every change; async applies compare it */
   BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
+  gboolean           dirty_labels, dirty_ini;  /* changed since the last hand-over */
 };
 
 G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
 
 enum { SIGNAL_CHANGED, SIGNAL_SAVE_FAILED, N_SIGNALS };
 static guint signals[N_SIGNALS];
+
+static void hand_over (BtProject *self);
 
 /* ---- Settings ---- */
 
@@ -148,10 +151,15 @@ static void
 bt_project_finalize (GObject *object)
 {
   BtProject *self = BT_PROJECT (object);
-  /* Nothing handed to the writer is lost when the project goes away (the app quitting). */
+  /* Nothing changed is lost when the project goes away (the app quitting). */
   if (self->saver)
     {
       bt_saver_wait (self->saver, NULL);
+      if (self->dirty_labels || self->dirty_ini)
+        {
+          hand_over (self);
+          bt_saver_wait (self->saver, NULL);
+        }
       g_clear_pointer (&self->saver, bt_saver_unref);
     }
   g_free (self->dir);
@@ -192,9 +200,15 @@ saver_failed (GObject *owner, const GError *error)
 }
 
 static void
+saver_drained (GObject *owner)
+{
+  hand_over (BT_PROJECT (owner));
+}
+
+static void
 start_saver (BtProject *self)
 {
-  self->saver = bt_saver_new (self->dir, G_OBJECT (self), saver_failed);
+  self->saver = bt_saver_new (self->dir, G_OBJECT (self), saver_failed, saver_drained);
 }
 
 /* ---- Paths ---- */
@@ -303,17 +317,29 @@ recount (BtProject *self)
     }
 }
 
-/* Hands what changed to the writer thread (a snapshot: item refs and shared strings, O(n)
+/* Hands what changed to the writer thread: a snapshot (item refs and shared strings, O(n)
  * pointer copies). A file whose last write failed goes along again. */
 static void
-request_save (BtProject *self, gboolean ini, gboolean labels)
+hand_over (BtProject *self)
 {
   gboolean retry_labels = FALSE, retry_ini = FALSE;
   bt_saver_needs (self->saver, &retry_labels, &retry_ini);
-  labels |= retry_labels;
-  ini |= retry_ini;
+  gboolean labels = self->dirty_labels || retry_labels, ini = self->dirty_ini || retry_ini;
+  self->dirty_labels = self->dirty_ini = FALSE;
   bt_saver_submit (self->saver, labels ? bt_saver_snapshot (G_LIST_MODEL (self->items)) : NULL,
                    ini ? ini_bytes (self) : NULL);
+}
+
+/* While the writer is busy, changes are only marked: when it goes idle it asks for one snapshot
+ * of them all (saver_drained), so a burst of edits or an import's chunks cost one O(n) snapshot
+ * per write, not one per change. */
+static void
+request_save (BtProject *self, gboolean ini, gboolean labels)
+{
+  self->dirty_labels |= labels;
+  self->dirty_ini |= ini;
+  if (!bt_saver_is_busy (self->saver))
+    hand_over (self);
 }
 
 /* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
@@ -344,8 +370,8 @@ bt_project_flush (BtProject *self, GError **error)
   /* Let the running write end first, so its outcome decides whether to write again. */
   bt_saver_wait (self->saver, NULL);
   bt_saver_needs (self->saver, &retry_labels, &retry_ini);
-  if (retry_labels || retry_ini)
-    request_save (self, FALSE, FALSE);
+  if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
+    hand_over (self);
   return bt_saver_wait (self->saver, error);
 }
 
@@ -353,7 +379,7 @@ gboolean
 bt_project_is_saving (BtProject *self)
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
-  return bt_saver_is_busy (self->saver);
+  return self->dirty_labels || self->dirty_ini || bt_saver_is_busy (self->saver);
 }
 
 static void
@@ -373,8 +399,8 @@ bt_project_flush_async (BtProject *self, GCancellable *cancellable, GAsyncReadyC
   g_return_if_fail (BT_IS_PROJECT (self));
   gboolean retry_labels = FALSE, retry_ini = FALSE;
   bt_saver_needs (self->saver, &retry_labels, &retry_ini);
-  if (retry_labels || retry_ini)
-    request_save (self, FALSE, FALSE);
+  if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
+    hand_over (self);
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, bt_project_flush_async);
   /* The task keeps the project, and so its saver, alive. */
@@ -1240,25 +1266,44 @@ bt_project_refresh_missing (BtProject *self)
   g_task_run_in_thread (task, missing_thread);
 }
 
+static gboolean ensure_val_added (BtProject *self, GPtrArray *added);
+
 /* ---- Importing a labels CSV (path,class[,split]; paths relative to the CSV's folder) ---- */
 
-gboolean
-bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
+typedef struct {
+  char     *abs;
+  char     *cls;
+  int       split;     /* -1: by hash */
+  guint64   hash;
+  int       width, height;
+  gboolean  probed, ok;
+} CsvRow;
+
+static void
+csv_row_clear (gpointer p)
 {
-  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
-  g_return_val_if_fail (csv_path != NULL, FALSE);
+  CsvRow *r = p;
+  g_free (r->abs);
+  g_free (r->cls);
+}
+
+/* Reads and parses the CSV (any thread): rows with a usable path and class, paths made
+ * absolute against the CSV's folder. */
+static GArray *
+csv_read_rows (const char *csv_path, GError **error)
+{
   g_autofree guint8 *data = NULL;
   gsize len = 0;
   g_autoptr(GError) local = NULL;
   g_autofree char *display = g_filename_display_name (csv_path);
   if (!bt_read_regular_file (csv_path, BT_MAX_LABELS_BYTES, &data, &len, NULL, error))
-    return FALSE;
+    return NULL;
   g_autoptr(GPtrArray) rows = bt_csv_parse ((const char *) data, len, &local);
   if (rows == NULL)
     {
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
                    _("“%s” is not a valid CSV file: %s"), display, local->message);
-      return FALSE;
+      return NULL;
     }
   Columns c = { 0, 1, 2, -1, -1, -1, -1 };
   guint first = 0;
@@ -1268,48 +1313,201 @@ bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
     c = (Columns) { 0, 1, 2, -1, -1, -1, -1 };
   g_autofree char *base = g_path_get_dirname (csv_path);
   g_autofree char *abs_base = g_canonicalize_filename (base, NULL);
-  g_autoptr(GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GPtrArray) added = g_ptr_array_new ();
-  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (CsvRow));
+  g_array_set_clear_func (out, csv_row_clear);
   for (guint r = first; r < rows->len; r++)
     {
       char **row = rows->pdata[r];
       const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
       if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
         continue;
-      g_autofree char *abs = g_canonicalize_filename (p, abs_base);
-      BtItem *existing = g_hash_table_lookup (self->by_path, abs);
+      CsvRow cr = { 0 };
       BtSplit sp;
-      int split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      cr.abs = g_canonicalize_filename (p, abs_base);
+      cr.cls = g_strdup (cls);
+      cr.split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      g_array_append_val (out, cr);
+    }
+  return out;
+}
+
+/* Reads one row's image: content hash and size; not an image → ok FALSE. */
+static void
+csv_probe_row (CsvRow *r)
+{
+  g_autofree guint8 *img = NULL;
+  gsize img_len = 0;
+  r->probed = TRUE;
+  r->ok = bt_read_regular_file (r->abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) &&
+          bt_image_probe_bytes (img, img_len, &r->width, &r->height, NULL, NULL, NULL);
+  if (r->ok)
+    r->hash = bt_hash_bytes (img, img_len);
+}
+
+/* Applies rows [from, to) (main thread): known paths are relabelled (and re-split when the CSV
+ * says), new images added in one splice. Returns whether a class was created. */
+static gboolean
+csv_apply_rows (BtProject *self, GArray *rows, guint from, guint to, GPtrArray *added)
+{
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
+  const BtProjectSettings *s = &self->settings;
+  for (guint i = from; i < to; i++)
+    {
+      CsvRow *r = &g_array_index (rows, CsvRow, i);
+      BtItem *existing = g_hash_table_lookup (self->by_path, r->abs);
       if (existing)
         {
-          ensure_class (self, cls);
-          bt_item_set_class_name (existing, cls);
-          if (split >= 0)
-            bt_item_set_split (existing, (BtSplit) split);
+          ensure_class (self, r->cls);
+          bt_item_set_class_name (existing, r->cls);
+          if (r->split >= 0)
+            bt_item_set_split (existing, (BtSplit) r->split);
           continue;
         }
-      g_autofree guint8 *img = NULL;
-      gsize img_len = 0;
-      int w = 0, h = 0;
-      if (!bt_read_regular_file (abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) ||
-          !bt_image_probe_bytes (img, img_len, &w, &h, NULL, NULL, NULL))
+      if (!r->probed)
+        csv_probe_row (r);
+      if (!r->ok)
         continue;
-      BtItem *it = add_item_nosave (self, abs, cls, bt_hash_bytes (img, img_len), split, FALSE);
-      if (it)
-        {
-          bt_item_set_size (it, w, h);
-          g_ptr_array_add (added, it);
-          g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
-        }
+      ensure_class (self, r->cls);
+      BtSplit sp = r->split >= 0 ? (BtSplit) r->split
+                                 : bt_split_for_hash (r->hash, s->split_train, s->split_val, s->split_test);
+      BtItem *it = bt_item_new (r->abs, r->cls, sp, r->hash);
+      bt_item_set_size (it, r->width, r->height);
+      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
+      g_ptr_array_add (fresh, it);
+      g_ptr_array_add (added, g_object_ref (it));
     }
-  GHashTableIter iter;
-  gpointer key;
-  g_hash_table_iter_init (&iter, touched);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    ensure_val (self, key, added);
-  return commit (self, g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before,
-                 TRUE, error);
+  if (fresh->len > 0)
+    g_list_store_splice (self->items, g_list_model_get_n_items (G_LIST_MODEL (self->items)), 0,
+                         fresh->pdata, fresh->len);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
+}
+
+gboolean
+bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (csv_path != NULL, FALSE);
+  g_autoptr(GArray) rows = csv_read_rows (csv_path, error);
+  if (rows == NULL)
+    return FALSE;
+  g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func (g_object_unref);
+  gboolean new_classes = csv_apply_rows (self, rows, 0, rows->len, added);
+  ensure_val_added (self, added);
+  return commit (self, new_classes, TRUE, error);
+}
+
+/* ---- The same off the main thread: a worker reads, parses and probes every image; the main
+ * thread applies CSV_CHUNK rows per idle dispatch, each chunk one splice and one save hand-over. */
+
+#define CSV_CHUNK 1000
+
+typedef struct {
+  char      *csv_path;
+  GArray    *rows;
+  GPtrArray *added;
+  guint      next;
+} CsvJob;
+
+static void
+csv_job_free (gpointer p)
+{
+  CsvJob *j = p;
+  g_free (j->csv_path);
+  g_clear_pointer (&j->rows, g_array_unref);
+  g_clear_pointer (&j->added, g_ptr_array_unref);
+  g_free (j);
+}
+
+static void
+csv_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  CsvJob *j = data;
+  GError *error = NULL;
+  j->rows = csv_read_rows (j->csv_path, &error);
+  if (j->rows == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  for (guint i = 0; i < j->rows->len; i++)
+    {
+      if (g_task_return_error_if_cancelled (task))
+        return;
+      csv_probe_row (&g_array_index (j->rows, CsvRow, i));
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+csv_apply_idle (gpointer data)
+{
+  GTask *task = data;
+  BtProject *self = g_task_get_source_object (task);
+  CsvJob *j = g_task_get_task_data (task);
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      g_task_return_error_if_cancelled (task);
+      return G_SOURCE_REMOVE;
+    }
+  guint to = MIN (j->next + CSV_CHUNK, j->rows->len);
+  gboolean new_classes = csv_apply_rows (self, j->rows, j->next, to, j->added);
+  j->next = to;
+  gboolean last = to >= j->rows->len;
+  if (last)
+    ensure_val_added (self, j->added);
+  commit_full (self, new_classes || last, TRUE, TRUE);
+  if (!last)
+    return G_SOURCE_CONTINUE;
+  g_task_return_int (task, j->added->len);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+csv_read_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+  if (!g_task_propagate_boolean (G_TASK (res), &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  CsvJob *inner = g_task_get_task_data (G_TASK (res));
+  CsvJob *j = g_task_get_task_data (task);
+  j->rows = g_steal_pointer (&inner->rows);
+  GSource *src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (src, csv_apply_idle, task, g_object_unref);
+  g_source_attach (src, g_task_get_context (task));
+  g_source_unref (src);
+}
+
+void
+bt_project_import_csv_async (BtProject *self, const char *csv_path, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  g_return_if_fail (csv_path != NULL);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_import_csv_async);
+  CsvJob *j = g_new0 (CsvJob, 1);
+  j->added = g_ptr_array_new_with_free_func (g_object_unref);
+  g_task_set_task_data (task, j, csv_job_free);
+  g_autoptr(GTask) inner = g_task_new (NULL, cancellable, csv_read_done, task);
+  CsvJob *ij = g_new0 (CsvJob, 1);
+  ij->csv_path = g_strdup (csv_path);
+  g_task_set_task_data (inner, ij, csv_job_free);
+  g_task_run_in_thread (inner, csv_thread);
+}
+
+gssize
+bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), -1);
+  g_return_val_if_fail (g_task_is_valid (res, self), -1);
+  return g_task_propagate_int (G_TASK (res), error);
 }
 
 /* ---- Applying a scan ---- */

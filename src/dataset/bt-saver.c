@@ -30,6 +30,7 @@ struct _BtSaver {
   GMainContext  *context;
   GWeakRef       owner;
   BtSaverFailed  failed;
+  BtSaverDrained drained;
 };
 
 static void
@@ -41,7 +42,7 @@ save_row_clear (gpointer p)
 }
 
 BtSaver *
-bt_saver_new (const char *dir, GObject *owner, BtSaverFailed failed)
+bt_saver_new (const char *dir, GObject *owner, BtSaverFailed failed, BtSaverDrained drained)
 {
   BtSaver *s = g_new0 (BtSaver, 1);
   s->refs = 1;
@@ -51,6 +52,7 @@ bt_saver_new (const char *dir, GObject *owner, BtSaverFailed failed)
   s->context = g_main_context_ref_thread_default ();
   g_weak_ref_init (&s->owner, owner);
   s->failed = failed;
+  s->drained = drained;
   return s;
 }
 
@@ -88,12 +90,7 @@ bt_saver_snapshot (GListModel *items)
     {
       SaveRow *r = &g_array_index (rows, SaveRow, i);
       r->item = g_list_model_get_item (items, i);
-      r->class_ref = bt_item_dup_class_ref (r->item);
-      r->hash = bt_item_get_hash (r->item);
-      r->width = bt_item_get_width (r->item);
-      r->height = bt_item_get_height (r->item);
-      r->split = bt_item_get_split (r->item);
-      r->excluded = bt_item_get_excluded (r->item);
+      bt_item_snapshot (r->item, &r->class_ref, &r->hash, &r->width, &r->height, &r->split, &r->excluded);
     }
   return rows;
 }
@@ -149,6 +146,16 @@ failed_idle_free (gpointer p)
   g_error_free (f->error);
   bt_saver_unref (f->saver);
   g_free (f);
+}
+
+static gboolean
+drained_idle (gpointer p)
+{
+  BtSaver *s = p;
+  g_autoptr(GObject) owner = g_weak_ref_get (&s->owner);
+  if (owner && s->drained)
+    s->drained (owner);
+  return G_SOURCE_REMOVE;
 }
 
 static gpointer
@@ -211,6 +218,12 @@ writer_thread (gpointer data)
   s->running = FALSE;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
+  /* Changes that arrived while we wrote were only marked; the owner snapshots them now. */
+  GSource *src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (src, drained_idle, saver_ref (s), (GDestroyNotify) bt_saver_unref);
+  g_source_attach (src, s->context);
+  g_source_unref (src);
   bt_saver_unref (s);
   return NULL;
 }

@@ -524,6 +524,7 @@ test_reorder_by_drag (Fixture *f, gconstpointer data)
   order = class_order (f->project);
   g_assert_cmpstr (order, ==, "dogs birds cats");
 
+  g_assert_true (bt_project_flush (f->project, &error));  /* saves run on a writer thread */
   reopened = bt_project_open (f->dir, &error);
   g_assert_no_error (error);
   g_free (order);
@@ -631,6 +632,7 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   g_assert_cmpuint (n_excluded (f->project), ==, 1);
 
   /* Reopen from disk: everything as it was. */
+  g_assert_true (bt_project_flush (f->project, &error));
   reopened = bt_project_open (f->dir, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_classes (reopened)), ==, 2);
@@ -710,6 +712,7 @@ test_reopen_after_relabel (Fixture *f, gconstpointer data)
   gtk_selection_model_select_item (selection, 0, TRUE);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.exclude", NULL));
 
+  g_assert_true (bt_project_flush (f->project, &error));
   reopened = bt_project_open (f->dir, &error);
   g_assert_no_error (error);
   found = bt_project_find_item (reopened, moved_path);

@@ -1,6 +1,6 @@
 /* test-import.c: streaming import (bt_project_import_async): items reach the project's model in
  * several chunks while the scan runs, skip reasons and sizes are complete, the result matches a
- * synchronous scan + apply, cancelling keeps what was added; async CSV import. */
+ * synchronous scan + apply, cancelling keeps what was added; async CSV import matches sync. */
 #include <string.h>
 #include <glib/gstdio.h>
 
@@ -230,11 +230,96 @@ test_cancel (void)
   rm_rf (tmp);
 }
 
+typedef struct {
+  GMainLoop *loop;
+  gssize     added;
+  GError    *error;
+  guint      n_splices;
+} CsvImport;
+
+static void
+csv_items_changed (GListModel *model, guint pos, guint removed, guint added, CsvImport *ci)
+{
+  ci->n_splices += added > 0;
+}
+
+static void
+csv_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  CsvImport *ci = data;
+  ci->added = bt_project_import_csv_finish (BT_PROJECT (source), res, &ci->error);
+  g_main_loop_quit (ci->loop);
+}
+
+/* bt_project_import_csv_async: the same project as the synchronous import, built in chunks. */
+static void
+test_csv_async (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autoptr(GString) csv = g_string_new ("path,class,split\r\n");
+  for (guint i = 0; i < N_PER_CLASS; i++)
+    g_string_append_printf (csv, "cats/c%04u.png,%s,\r\ndogs/d%04u.png,dog,%s\r\n", i, i % 3 ? "cat" : "kitten",
+                            i, i % 10 ? "" : "test");
+  g_string_append (csv, "cats/notes.png,cat,\r\nnowhere.png,cat,\r\n");
+  g_autofree char *csv_path = g_build_filename (root, "labels.csv", NULL);
+  g_assert_true (g_file_set_contents (csv_path, csv->str, (gssize) csv->len, NULL));
+  g_autofree char *tmp = g_dir_make_tmp ("bt-import-csv-XXXXXX", NULL);
+  g_autofree char *da = g_build_filename (tmp, "a", NULL), *db = g_build_filename (tmp, "b", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) a = bt_project_create (da, "csv", &error);
+  g_autoptr(BtProject) b = bt_project_create (db, "csv", &error);
+  g_assert_no_error (error);
+
+  CsvImport ci = { g_main_loop_new (NULL, FALSE), 0, NULL, 0 };
+  gulong id = g_signal_connect (bt_project_get_items (a), "items-changed", G_CALLBACK (csv_items_changed), &ci);
+  bt_project_import_csv_async (a, csv_path, NULL, csv_done, &ci);
+  g_main_loop_run (ci.loop);
+  g_signal_handler_disconnect (bt_project_get_items (a), id);
+  g_main_loop_unref (ci.loop);
+  g_assert_no_error (ci.error);
+  g_assert_cmpint (ci.added, ==, 2 * N_PER_CLASS);
+  g_assert_cmpuint (ci.n_splices, >=, 2);
+
+  g_assert_true (bt_project_import_csv (b, csv_path, &error));
+  GListModel *ia = bt_project_get_items (a), *ib = bt_project_get_items (b);
+  g_assert_cmpuint (g_list_model_get_n_items (ia), ==, g_list_model_get_n_items (ib));
+  for (guint i = 0; i < g_list_model_get_n_items (ia); i++)
+    {
+      g_autoptr(BtItem) x = g_list_model_get_item (ia, i);
+      g_autoptr(BtItem) y = g_list_model_get_item (ib, i);
+      g_assert_cmpstr (bt_item_get_path (x), ==, bt_item_get_path (y));
+      g_assert_cmpstr (bt_item_get_class_name (x), ==, bt_item_get_class_name (y));
+      g_assert_cmpint (bt_item_get_split (x), ==, bt_item_get_split (y));
+      g_assert_cmpint (bt_item_get_width (x), ==, bt_item_get_width (y));
+      g_assert_cmpint (bt_item_get_width (x), >, 0);
+    }
+  g_assert_cmpint (bt_project_find_class (a, "kitten"), >=, 0);
+
+  /* Not a CSV: a clear error, nothing added. */
+  g_autofree char *bad = g_build_filename (root, "cats", "c0000.png", NULL);
+  ci.loop = g_main_loop_new (NULL, FALSE);
+  bt_project_import_csv_async (a, bad, NULL, csv_done, &ci);
+  g_main_loop_run (ci.loop);
+  g_main_loop_unref (ci.loop);
+  g_assert_nonnull (ci.error);
+  g_assert_cmpint (ci.added, ==, -1);
+  g_clear_error (&ci.error);
+  g_assert_cmpuint (g_list_model_get_n_items (ia), ==, 2 * N_PER_CLASS);
+
+  g_assert_true (bt_project_flush (a, &error));
+  g_assert_true (bt_project_flush (b, &error));
+  g_clear_object (&a);
+  g_clear_object (&b);
+  rm_rf (root);
+  rm_rf (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/dataset/import/stream", test_stream);
   g_test_add_func ("/dataset/import/cancel", test_cancel);
+  g_test_add_func ("/dataset/import/csv-async", test_csv_async);
   return g_test_run ();
 }
