@@ -75,6 +75,12 @@ bt_cli_export (int argc, char **argv)
     }
   if (pytorch != NULL)
     {
+      if (g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
+        {
+          printf ("%s\n", _("Computing the backbone’s embeddings of every image (a transfer model’s head "
+                             "trains on them)…"));
+          fflush (stdout);
+        }
       if (!bt_export_pytorch (project, pytorch, &error))
         {
           fprintf (stderr, _("Export failed: %s\n"), error->message);
