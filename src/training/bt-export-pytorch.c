@@ -265,11 +265,13 @@ static const char readme_template[] =
 
 static const char readme_transfer_template[] =
   "# Training “%s” with PyTorch (transfer learning)\n\n"
-  "Written by Bottega. The project uses transfer learning: a pretrained backbone (%s, frozen)\n"
-  "turns each image into an embedding of %d numbers, and only a small head (%s) is trained\n"
-  "on them to tell the project's %u classes apart. Bottega has already run the backbone on\n"
-  "every image, so this folder holds the embeddings and the script trains the head only: no\n"
-  "images are read and no backbone is needed here.\n\n"
+  "Written by Bottega. The project uses transfer learning: a pretrained backbone, frozen, turns\n"
+  "each image into an embedding of %d numbers, and only a small head is trained on them to\n"
+  "tell the project's %u classes apart.\n\n"
+  "    backbone: %s\n"
+  "    head:     %s\n\n"
+  "Bottega has already run the backbone on every image, so this folder holds the embeddings\n"
+  "and the script trains the head only: no images are read and no backbone is needed here.\n\n"
   "Needs Python 3 with PyTorch and NumPy (Debian: `apt install python3-torch`).\n\n"
   "    python3 train.py                         # one process; uses a GPU when there is one\n"
   "    torchrun --nproc_per_node=4 train.py     # four processes (DistributedDataParallel)\n\n"
@@ -483,7 +485,7 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
     ? g_strdup_printf (" %u image(s) the backbone could not read are left out.", ti.n_failed)
     : g_strdup ("");
   g_autofree char *readme = g_strdup_printf (readme_transfer_template, s->project_name ? s->project_name : "",
-                                             ti.backbone_name, ti.dim, head, n_classes, readme_common, ti.dim,
+                                             ti.dim, n_classes, ti.backbone_name, head, readme_common, ti.dim,
                                              ti.n_rows[0], ti.n_images[0],
                                              ti.variants ? ", with their mirrored and cropped variants" : "",
                                              ti.n_rows[1], ti.n_rows[2], failed, s->paths->len);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "training/bt-model-runner.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
 #include "training/bt-tune.h"
@@ -581,10 +582,13 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, Source *batcher, float *x, int 
       n = source_next (batcher, x, labels, item_indices);
       if (n <= 0)
         break;
+      bt_compute_gate_enter ();
       probs = bt_net_forward (net, x, n, FALSE, error);
+      if (probs != NULL)
+        loss_sum += bt_net_loss (net, labels, n, &n_correct) * n;
+      bt_compute_gate_leave ();
       if (probs == NULL)
         return FALSE;
-      loss_sum += bt_net_loss (net, labels, n, &n_correct) * n;
       correct += n_correct;
       seen += n;
       if (ev != NULL)
@@ -933,6 +937,8 @@ train (BtTrainer *self, Job *job, GError **error)
           step++;
           lr = bt_schedule_lr (&sched, c.global_step) * c.plateau.multiplier;
 
+          /* one turn of the compute gate per step: the model runner's jobs go in between */
+          bt_compute_gate_enter ();
           step_ok = bt_net_forward (net, x, n, TRUE, error) != NULL;
           if (step_ok)
             {
@@ -942,6 +948,7 @@ train (BtTrainer *self, Job *job, GError **error)
             }
           if (step_ok)
             step_ok = isfinite (bt_optimizer_step (opt, net, (float) lr));
+          bt_compute_gate_leave ();
           if (!step_ok)
             {
               if (error != NULL && *error != NULL &&

@@ -2,7 +2,8 @@
  * photos, MobileNet V2 backbone): Bottega writes the backbone's embeddings as .npy files, the
  * script trains the head 1 epoch on the CPU, in one process and under torchrun with two gloo
  * processes, and Bottega loads the model it writes and predicts what the script predicted
- * (max abs difference ≤ 1e-4), through the head and through backbone + head. */
+ * (max abs difference ≤ 1e-4), through the head, through backbone + head and through
+ * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
 #include "bt-export-test-util.h"
@@ -10,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
@@ -159,7 +161,8 @@ test_files (void)
 
   /* per split: x rows × dim, y and row per row; train has the mirrored variant of each image */
   g_autofree char *labels = NULL;
-  g_file_get_contents (g_build_filename (fx.out, "labels.csv", NULL), &labels, NULL, &error);
+  g_autofree char *labels_path = g_build_filename (fx.out, "labels.csv", NULL);
+  g_file_get_contents (labels_path, &labels, NULL, &error);
   g_assert_no_error (error);
   g_auto(GStrv) lines = g_strsplit (labels, "\r\n", -1);
   guint total_images = 0;
@@ -212,7 +215,8 @@ test_files (void)
   g_assert_cmpuint (total_images, ==, 4 * PER_CLASS);
 
   g_autofree char *readme = NULL;
-  g_file_get_contents (g_build_filename (fx.out, "README.md", NULL), &readme, NULL, &error);
+  g_autofree char *readme_path = g_build_filename (fx.out, "README.md", NULL);
+  g_file_get_contents (readme_path, &readme, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (readme, "allow_pickle=False"));
   g_assert_nonnull (strstr (readme, "out of scope"));
@@ -384,6 +388,80 @@ test_torchrun (void)
   train_and_compare ("torchrun2");
 }
 
+static int
+run_cli (const char * const *args, char **out)
+{
+  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
+  g_assert_nonnull (build);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, NULL, &status, &error);
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* bottega-cli: `export PROJECT --pytorch` writes the same embeddings, and `predict` with the
+ * model the script wrote (one-process run) gives the script's probabilities for a photo. */
+static void
+test_cli (void)
+{
+  if (!setup ())
+    return;
+  g_autofree char *trained = g_build_filename (fx.out, "trained-single.bottega-model", NULL);
+  g_autofree char *p_path = g_build_filename (fx.out, "x-single.f32.p", NULL);
+  g_autofree char *out3 = g_build_filename (fx.dir, "export-cli", NULL);
+  g_autofree char *stdout_text = NULL;
+  g_assert_cmpint (run_cli ((const char *[]) { "export", bt_project_get_dir (fx.project), "--pytorch", out3, NULL },
+                            &stdout_text), ==, 0);
+  g_assert_nonnull (strstr (stdout_text, "embeddings"));
+  g_autofree char *a = NULL, *b = NULL;
+  g_autofree char *fa = g_build_filename (fx.out, "embeddings", "train_x.npy", NULL);
+  g_autofree char *fb = g_build_filename (out3, "embeddings", "train_x.npy", NULL);
+  gsize la = 0, lb = 0;
+  g_assert_true (g_file_get_contents (fa, &a, &la, NULL));
+  g_assert_true (g_file_get_contents (fb, &b, &lb, NULL));
+  g_assert_cmpmem (a, la, b, lb);
+
+  if (!g_file_test (trained, G_FILE_TEST_IS_REGULAR) || !g_file_test (p_path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the one-process training did not run");
+      return;
+    }
+  g_autofree char *pbytes = NULL;
+  g_assert_true (g_file_get_contents (p_path, &pbytes, NULL, NULL));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = bt_model_load (trained, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&stdout_text, g_free);
+  const char *image = g_ptr_array_index (fx.held_out, 0);
+  g_assert_cmpint (run_cli ((const char *[]) { "predict", trained, image, NULL }, &stdout_text), ==, 0);
+  /* "class probability" per line, every class */
+  g_auto(GStrv) lines = g_strsplit (stdout_text, "\n", -1);
+  guint seen = 0;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *sp = strrchr (lines[i], ' ');
+      if (sp == NULL)
+        continue;
+      g_autofree char *name = g_strndup (lines[i], sp - lines[i]);
+      double prob = g_ascii_strtod (sp + 1, NULL);
+      for (int k = 0; model->class_names[k] != NULL; k++)
+        if (g_str_equal (model->class_names[k], name))
+          {
+            g_assert_cmpfloat (fabs (prob - ((const float *) pbytes)[k]), <=, 1e-4);
+            seen++;
+          }
+    }
+  g_assert_cmpuint (seen, ==, 4);
+}
+
 /* Without its backbone a transfer project cannot be exported, and says where it looked. */
 static void
 test_no_backbone (void)
@@ -432,6 +510,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pytorch-transfer/async", test_async);
   g_test_add_func ("/pytorch-transfer/one-process", test_single);
   g_test_add_func ("/pytorch-transfer/torchrun-2-gloo", test_torchrun);
+  g_test_add_func ("/pytorch-transfer/cli", test_cli);
   int rc = g_test_run ();
   if (fx.dir != NULL)
     bt_test_rm_rf (fx.dir);
