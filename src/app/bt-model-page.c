@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt-model-page.h"
+#include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-transfer.h"
@@ -94,6 +95,8 @@ struct _BtModelPage
   gboolean        estimates_dirty;  /* measured only while the page is shown: it costs CPU */
 
   Card            cards[N_CARD_PRESETS];
+  BtTransferOptions *transfer_options;
+  GtkLabel       *transfer_advice;
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
   GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
@@ -103,6 +106,7 @@ struct _BtModelPage
 G_DEFINE_FINAL_TYPE (BtModelPage, bt_model_page, GTK_TYPE_WIDGET)
 
 static void schedule_preview (BtModelPage *self);
+static void transfer_card_init (BtModelPage *self);
 static void start_estimates (BtModelPage *self);
 
 /* ---- Estimates: parameters, and images/s measured on this machine ---- */
@@ -701,6 +705,74 @@ project_changed_cb (BtModelPage *self)
   load_settings (self);
 }
 
+/* ---- The transfer card and its options ---- */
+
+/* Without a usable backbone file the card is insensitive and says why and how to get one
+ * (file tests only: the file is parsed on a worker when chosen, or when a run starts). */
+static void
+update_transfer_card (BtModelPage *self)
+{
+  GtkWidget *button = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = bt_backbone_find_for_training (&error);
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      button = self->cards[i].button;
+  gtk_widget_set_sensitive (button, path != NULL);
+  if (path != NULL)
+    {
+      gtk_label_set_text (self->transfer_advice, preset_advice (BT_PRESET_TRANSFER));
+      gtk_widget_set_tooltip_text (button, NULL);
+    }
+  else
+    {
+      gtk_label_set_text (self->transfer_advice,
+                          _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
+                            "The README’s “Pretrained backbones” section says where to get it; "
+                            "then choose it below."));
+      gtk_widget_set_tooltip_text (button, error->message);
+    }
+}
+
+static void
+transfer_card_init (BtModelPage *self)
+{
+  GtkWidget *options = bt_transfer_options_new ();
+
+  self->transfer_options = BT_TRANSFER_OPTIONS (options);
+  gtk_widget_set_margin_top (options, 6);
+  gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
+                           GTK_WIDGET (self->cards_box));
+  g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
+                           G_CONNECT_SWAPPED);
+  update_transfer_card (self);
+}
+
+GtkWidget *
+bt_model_page_get_transfer_card (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      return self->cards[i].button;
+  return NULL;
+}
+
+const char *
+bt_model_page_get_transfer_advice (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_label_get_text (self->transfer_advice);
+}
+
+BtTransferOptions *
+bt_model_page_get_transfer_options (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return self->transfer_options;
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -808,20 +880,9 @@ bt_model_page_init (BtModelPage *self)
       self->cards[i].size_label = GTK_LABEL (size);
       self->cards[i].time_label = GTK_LABEL (time);
       if (card_presets[i] == BT_PRESET_TRANSFER)
-        {
-          /* Without the pretrained file the card says why and how to get it (stat calls only). */
-          g_autoptr(GError) bb_error = NULL;
-          g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, &bb_error);
-          if (bb_path == NULL)
-            {
-              gtk_widget_set_sensitive (button, FALSE);
-              gtk_label_set_text (GTK_LABEL (advice),
-                                  _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                                    "The README’s “Pretrained backbones” section says where to get it."));
-              gtk_widget_set_tooltip_text (button, bb_error->message);
-            }
-        }
+        self->transfer_advice = GTK_LABEL (advice);
     }
+  transfer_card_init (self);
   for (int i = 0; i < N_PREVIEW; i++)
     {
       self->previews[i] = GTK_PICTURE (gtk_picture_new ());
@@ -860,6 +921,7 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
   load_settings (self);
+  bt_transfer_options_set_project (self->transfer_options, project);
   schedule_preview (self);
   start_estimates (self);
 }
