@@ -217,6 +217,12 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
           /* a new preset brings its own input size unless one is given */
           int w, h, c;
           bt_preset_default_input (preset, &w, &h, &c);
+          if (preset == BT_PRESET_TRANSFER)
+            {
+              /* the backbone's photo input; the head's own input is the embedding */
+              w = h = 224;
+              SET (channels, 3);
+            }
           if (w > 0 && h > 0)
             {
               SET (width, w);

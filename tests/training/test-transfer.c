@@ -299,6 +299,127 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
   g_remove (empty);
 }
 
+/* Where a backbone comes from: the chosen file first (when its name matches, and always for
+ * training), then $BOTTEGA_BACKBONE_DIR, the user data dir, $XDG_DATA_DIRS; with a SHA-256 the
+ * first candidate with that content wins. */
+static void
+test_resolution_order (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("bottega-resolve-XXXXXX", NULL);
+  g_autofree char *env_dir = g_build_filename (root, "env", NULL);
+  g_autofree char *pick_dir = g_build_filename (root, "picked", NULL);
+  g_autofree char *env_file = g_build_filename (env_dir, "x.tflite", NULL);
+  g_autofree char *pick_file = g_build_filename (pick_dir, "x.tflite", NULL);
+  g_autofree char *env_default = g_build_filename (env_dir, BT_BACKBONE_DEFAULT, NULL);
+  g_autofree char *other = g_build_filename (pick_dir, "other.tflite", NULL);
+  g_autofree char *found = NULL;
+  g_auto(GStrv) dirs = NULL;
+  const char * const *sys = g_get_system_data_dirs ();
+
+  g_mkdir_with_parents (env_dir, 0755);
+  g_mkdir_with_parents (pick_dir, 0755);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", env_dir, TRUE);
+  bt_backbone_set_preferred_file (NULL);
+
+  dirs = bt_backbone_search_path ();
+  g_assert_cmpstr (dirs[0], ==, env_dir);
+  {
+    g_autofree char *user = g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL);
+    g_autofree char *first_sys = g_build_filename (sys[0], "bottega", "backbones", NULL);
+    g_assert_cmpstr (dirs[1], ==, user);
+    g_assert_cmpstr (dirs[2], ==, first_sys);
+  }
+
+  /* only the folders: nothing there yet */
+  g_assert_null (bt_backbone_find ("x.tflite", &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, env_dir));
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (env_file, "env", -1, NULL));
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, env_file);
+  g_clear_pointer (&found, g_free);
+
+  /* a chosen file of the same name comes first; one of another name is not that backbone */
+  g_assert_true (g_file_set_contents (pick_file, "picked", -1, NULL));
+  bt_backbone_set_preferred_file (pick_file);
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, pick_file);
+  g_clear_pointer (&found, g_free);
+  g_assert_true (g_file_set_contents (other, "other", -1, NULL));
+  bt_backbone_set_preferred_file (other);
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, env_file);
+  g_clear_pointer (&found, g_free);
+
+  /* training uses the chosen file whatever its name; a vanished one is an error that says so */
+  found = bt_backbone_find_for_training (&error);
+  g_assert_cmpstr (found, ==, other);
+  g_clear_pointer (&found, g_free);
+  g_remove (other);
+  g_assert_null (bt_backbone_find_for_training (&error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, other));
+  g_clear_error (&error);
+  /* cleared: the default name on the search path */
+  bt_backbone_set_preferred_file ("");
+  g_assert_null (bt_backbone_dup_preferred_file ());
+  g_assert_true (g_file_set_contents (env_default, "stand-in", -1, NULL));
+  found = bt_backbone_find_for_training (&error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found, ==, env_default);
+  g_clear_pointer (&found, g_free);
+
+  /* With a SHA-256, a same-named file with other content earlier in the order is passed over. */
+  {
+    g_autofree char *v1 = shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+    g_autofree char *v1_sum = NULL;
+    g_autofree char *v2_sum = NULL;
+    g_autoptr(BtBackbone) bb = NULL;
+    g_autoptr(BtBackbone) loaded = NULL;
+
+    if (v1 == NULL)
+      g_test_message ("MobileNet V1 0.25 not found: the SHA-256 order is not checked");
+    else
+      {
+        g_autofree char *v1_bytes = NULL;
+        gsize len;
+        g_assert_true (g_file_get_contents (v1, &v1_bytes, &len, NULL));
+        v1_sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) v1_bytes, len);
+        /* the env folder gets the real V1 file, the chosen file is a copy with one byte changed */
+        g_remove (env_file);
+        g_remove (pick_file);
+        g_assert_true (g_file_set_contents (env_file, v1_bytes, len, NULL));
+        v1_bytes[len - 1] ^= 1;
+        g_assert_true (g_file_set_contents (pick_file, v1_bytes, len, NULL));
+        v2_sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) v1_bytes, len);
+        bt_backbone_set_preferred_file (pick_file);
+        bb = bt_backbone_get ("x.tflite", v1_sum, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (bt_backbone_get_sha256 (bb), ==, v1_sum);
+        g_assert_cmpint (bt_backbone_get_dim (bb), ==, 256);
+        /* without a SHA-256 the first candidate wins, whatever it holds */
+        loaded = bt_backbone_get ("x.tflite", NULL, &error);
+        if (loaded != NULL)
+          g_assert_cmpstr (bt_backbone_get_sha256 (loaded), ==, v2_sum);
+        g_clear_error (&error);
+        /* neither has it: said so */
+        g_assert_null (bt_backbone_get ("x.tflite", "0000", &error));
+        g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+        g_clear_error (&error);
+      }
+  }
+  bt_backbone_set_preferred_file (NULL);
+  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  g_remove (env_file);
+  g_remove (pick_file);
+  g_remove (env_default);
+  g_rmdir (env_dir);
+  g_rmdir (pick_dir);
+  g_rmdir (root);
+}
+
 static void
 test_transfer_head (void)
 {
@@ -901,6 +1022,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transfer/backbone-search", test_backbone_search);
+  g_test_add_func ("/transfer/resolution-order", test_resolution_order);
   g_test_add_func ("/transfer/whole-network-format", test_whole_network_format);
   g_test_add_func ("/transfer/head", test_transfer_head);
   g_test_add_func ("/transfer/trainer", test_transfer_trainer);
