@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt-model-page.h"
+#include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-transfer.h"
@@ -94,6 +95,8 @@ struct _BtModelPage
   gboolean        estimates_dirty;  /* measured only while the page is shown: it costs CPU */
 
   Card            cards[N_CARD_PRESETS];
+  BtTransferOptions *transfer_options;
+  GtkLabel       *transfer_advice;
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
   GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
@@ -103,6 +106,7 @@ struct _BtModelPage
 G_DEFINE_FINAL_TYPE (BtModelPage, bt_model_page, GTK_TYPE_WIDGET)
 
 static void schedule_preview (BtModelPage *self);
+static void transfer_card_init (BtModelPage *self);
 static void start_estimates (BtModelPage *self);
 
 /* ---- Estimates: parameters, and images/s measured on this machine ---- */
@@ -272,6 +276,7 @@ typedef struct {
   int         width, height, channels;
   BtDsResize  resize;
   guint64     seed;
+  gboolean    transfer;   /* the transfer preset augments with its own fixed variants */
 } PreviewJob;
 
 typedef struct {
@@ -367,6 +372,35 @@ augmented_samples (PreviewJob *job, BtCache *cache, const BtSplitView *view, int
   return textures;
 }
 
+/* The transfer preset's augmentation: the fixed variants its embeddings are made from
+ * (mirrored; crops of 80 %), made by bt-transfer's own function, then resized as the backbone's
+ * input is. Rotation and colour changes are not used by it. */
+static GPtrArray *
+transfer_samples (PreviewJob *job, const BtSplitView *view, int kind, GCancellable *cancellable)
+{
+  static const int crops[] = { 2, 4, 5 };
+  GPtrArray *textures = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (kind != BT_MODEL_PAGE_AUGMENT_FLIP && kind != BT_MODEL_PAGE_AUGMENT_CROP)
+    return textures;
+  for (guint i = 0; i < MIN (view->n, N_AUG_PREVIEW) && !g_cancellable_is_cancelled (cancellable); i++)
+    {
+      const char *path = job->paths->pdata[view->items[i]];
+      g_autoptr(BtImage) img = bt_image_decode_file (path, 3, cancellable, NULL, NULL);
+      g_autoptr(BtImage) variant = NULL;
+      g_autoptr(BtImage) sized = NULL;
+
+      if (img != NULL)
+        variant = bt_transfer_make_variant (img, kind == BT_MODEL_PAGE_AUGMENT_FLIP ? 1 : crops[i % G_N_ELEMENTS (crops)]);
+      if (variant != NULL)
+        sized = bt_image_resize (variant, job->width, job->height, job->resize);
+      if (sized == NULL)
+        break;
+      g_ptr_array_add (textures, texture_from_hwc (sized->pixels, sized->width, sized->height, sized->channels));
+    }
+  return textures;
+}
+
 static void
 preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -397,7 +431,8 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
                                                      job->channels));
       }
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
-    r->aug[k] = augmented_samples (job, cache, &view, k, cancellable);
+    r->aug[k] = job->transfer ? transfer_samples (job, &view, k, cancellable)
+                              : augmented_samples (job, cache, &view, k, cancellable);
   g_task_return_pointer (task, r, (GDestroyNotify) preview_result_free);
 }
 
@@ -411,13 +446,26 @@ augment_check (BtModelPage *self, int kind)
 }
 
 /* Beside each toggle: the samples with that augmentation when it is on, as they are when off. */
+static gboolean
+is_transfer (BtModelPage *self)
+{
+  return self->project != NULL &&
+         g_strcmp0 (bt_project_get_settings (self->project)->preset, bt_preset_to_id (BT_PRESET_TRANSFER)) == 0;
+}
+
 static void
 update_aug_previews (BtModelPage *self)
 {
+  gboolean transfer = is_transfer (self);
+
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
     {
       gboolean on = gtk_check_button_get_active (augment_check (self, k));
-      GPtrArray *shown = on ? self->aug_textures[k] : self->plain_textures;
+      /* transfer learning mirrors and crops, but never turns or recolours */
+      gboolean used = !transfer || k == BT_MODEL_PAGE_AUGMENT_FLIP || k == BT_MODEL_PAGE_AUGMENT_CROP;
+      GPtrArray *shown = !used ? NULL : on ? self->aug_textures[k] : self->plain_textures;
+
+      gtk_widget_set_sensitive (GTK_WIDGET (augment_check (self, k)), used);
 
       for (guint i = 0; i < N_AUG_PREVIEW; i++)
         {
@@ -512,6 +560,7 @@ preview_timeout_cb (gpointer data)
   job->channels = s->channels == 3 ? 3 : 1;
   job->resize = s->resize;
   job->seed = s->seed;
+  job->transfer = g_strcmp0 (s->preset, bt_preset_to_id (BT_PRESET_TRANSFER)) == 0;
   task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
   self->n_jobs++;
@@ -615,7 +664,7 @@ save_settings (BtModelPage *self)
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;
   const BtProjectSettings *old;
-  gboolean input_changed, seed_changed;
+  gboolean input_changed, variants_changed;
 
   update_aug_previews (self);
   if (self->loading || self->project == NULL)
@@ -651,7 +700,8 @@ save_settings (BtModelPage *self)
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
-  seed_changed = s.seed != old->seed;   /* the augmented variants come from the seed */
+  /* the augmented variants come from the seed, and the transfer preset has its own */
+  variants_changed = s.seed != old->seed || g_strcmp0 (s.preset, old->preset) != 0;
   if (!bt_project_update_settings (self->project, &s, &error))
     {
       g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
@@ -660,7 +710,7 @@ save_settings (BtModelPage *self)
   else
     gtk_label_set_text (self->status_label, "");
   bt_project_settings_clear (&s);
-  if (input_changed || seed_changed)
+  if (input_changed || variants_changed)
     schedule_preview (self);
   if (input_changed)
     start_estimates (self);
@@ -699,6 +749,74 @@ static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
+}
+
+/* ---- The transfer card and its options ---- */
+
+/* Without a usable backbone file the card is insensitive and says why and how to get one
+ * (file tests only: the file is parsed on a worker when chosen, or when a run starts). */
+static void
+update_transfer_card (BtModelPage *self)
+{
+  GtkWidget *button = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = bt_backbone_find_for_training (&error);
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      button = self->cards[i].button;
+  gtk_widget_set_sensitive (button, path != NULL);
+  if (path != NULL)
+    {
+      gtk_label_set_text (self->transfer_advice, preset_advice (BT_PRESET_TRANSFER));
+      gtk_widget_set_tooltip_text (button, NULL);
+    }
+  else
+    {
+      gtk_label_set_text (self->transfer_advice,
+                          _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
+                            "The README’s “Pretrained backbones” section says where to get it; "
+                            "then choose it below."));
+      gtk_widget_set_tooltip_text (button, error->message);
+    }
+}
+
+static void
+transfer_card_init (BtModelPage *self)
+{
+  GtkWidget *options = bt_transfer_options_new ();
+
+  self->transfer_options = BT_TRANSFER_OPTIONS (options);
+  gtk_widget_set_margin_top (options, 6);
+  gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
+                           GTK_WIDGET (self->cards_box));
+  g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
+                           G_CONNECT_SWAPPED);
+  update_transfer_card (self);
+}
+
+GtkWidget *
+bt_model_page_get_transfer_card (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      return self->cards[i].button;
+  return NULL;
+}
+
+const char *
+bt_model_page_get_transfer_advice (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_label_get_text (self->transfer_advice);
+}
+
+BtTransferOptions *
+bt_model_page_get_transfer_options (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return self->transfer_options;
 }
 
 /* ---- GObject ---- */
@@ -808,20 +926,9 @@ bt_model_page_init (BtModelPage *self)
       self->cards[i].size_label = GTK_LABEL (size);
       self->cards[i].time_label = GTK_LABEL (time);
       if (card_presets[i] == BT_PRESET_TRANSFER)
-        {
-          /* Without the pretrained file the card says why and how to get it (stat calls only). */
-          g_autoptr(GError) bb_error = NULL;
-          g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, &bb_error);
-          if (bb_path == NULL)
-            {
-              gtk_widget_set_sensitive (button, FALSE);
-              gtk_label_set_text (GTK_LABEL (advice),
-                                  _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                                    "The README’s “Pretrained backbones” section says where to get it."));
-              gtk_widget_set_tooltip_text (button, bb_error->message);
-            }
-        }
+        self->transfer_advice = GTK_LABEL (advice);
     }
+  transfer_card_init (self);
   for (int i = 0; i < N_PREVIEW; i++)
     {
       self->previews[i] = GTK_PICTURE (gtk_picture_new ());
@@ -860,6 +967,7 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
   load_settings (self);
+  bt_transfer_options_set_project (self->transfer_options, project);
   schedule_preview (self);
   start_estimates (self);
 }

@@ -5,6 +5,7 @@
 
 #include "dataset/bt-dataset.h"
 #include "engine/bt-engine.h"
+#include "bt-transfer-options.h"
 
 G_BEGIN_DECLS
 
@@ -35,5 +36,10 @@ GdkPaintable *bt_model_page_get_preview        (BtModelPage *self, guint i);
 /* Beside an augmentation toggle: sample i (the same sample as preview i) with that augmentation
  * applied by the trainer's batcher when the toggle is on, as it is when off; borrowed. */
 GdkPaintable *bt_model_page_get_augment_preview (BtModelPage *self, BtModelPageAugment kind, guint i);
+
+/* The transfer preset's card (insensitive without a backbone), the text on it, and its options. */
+GtkWidget         *bt_model_page_get_transfer_card    (BtModelPage *self);
+const char        *bt_model_page_get_transfer_advice  (BtModelPage *self);
+BtTransferOptions *bt_model_page_get_transfer_options (BtModelPage *self);
 
 G_END_DECLS

@@ -158,8 +158,9 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const Tran
       bt_json_append_string (j, ti->backbone_name);
       g_string_append (j, ",\"backbone_sha256\":");
       bt_json_append_string (j, ti->backbone_sha256);
-      g_string_append_printf (j, ",\"dim\":%d,\"hidden\":%d,\"augmented_variants\":%s,\"splits\":{",
-                              ti->dim, bt_net_hidden (net), ti->variants ? "true" : "false");
+      g_string_append_printf (j, ",\"dim\":%d,\"hidden\":%d,\"whole_network\":%s,\"augmented_variants\":%s,"
+                              "\"splits\":{", ti->dim, bt_net_hidden (net),
+                              s->settings.transfer_whole_network ? "true" : "false", ti->variants ? "true" : "false");
       for (int k = 0; k < 3; k++)
         g_string_append_printf (j, "%s\"%s\":{\"x\":\"embeddings/%s_x.npy\",\"y\":\"embeddings/%s_y.npy\","
                                 "\"row\":\"embeddings/%s_row.npy\",\"samples\":%u,\"images\":%u}",
@@ -276,9 +277,7 @@ static const char readme_transfer_template[] =
   "    python3 train.py                         # one process; uses a GPU when there is one\n"
   "    torchrun --nproc_per_node=4 train.py     # four processes (DistributedDataParallel)\n\n"
   "%s"
-  "The trained file holds only the head and a reference to the backbone (its file name and\n"
-  "SHA-256), like the transfer models Bottega trains itself; Bottega finds the backbone on its\n"
-  "search path when it opens the model.\n\n"
+  "%s"
   "Fine-tuning the backbone itself is out of scope: its weights are not in this folder, and a\n"
   "model with a changed backbone could not be brought back into Bottega.\n\n"
   "## Files\n\n"
@@ -339,14 +338,14 @@ write_common (const Snapshot *s, const char *config, const char *readme, GError 
 
 static gboolean
 save_initial (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const char *backbone_name,
-              const char *backbone_sha256, GError **error)
+              const char *backbone_sha256, GBytes *backbone_data, GError **error)
 {
   g_autoptr(GError) local = NULL;
   g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (meta, "source", "pytorch-export");
   g_autofree char *model_path = g_build_filename (s->out_dir, "initial.bottega-model", NULL);
-  if (!bt_model_save (model_path, net, (const char * const *) s->class_names->pdata, prep, backbone_name,
-                      backbone_sha256, meta, &local))
+  if (!bt_model_save_full (model_path, net, (const char * const *) s->class_names->pdata, prep, backbone_name,
+                           backbone_sha256, backbone_data, meta, &local))
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, "%s", local->message);
       return FALSE;
@@ -453,7 +452,11 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
 {
   const BtProjectSettings *st = &s->settings;
   guint n_classes = s->class_names->len - 1;
-  g_autoptr(BtBackbone) bb = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, error);
+  /* the backbone Bottega's trainer would use (the preferred file, else the default one) */
+  g_autofree char *bb_path = bt_backbone_find_for_training (error);
+  if (bb_path == NULL)
+    return FALSE;
+  g_autoptr(BtBackbone) bb = bt_backbone_get (bb_path, NULL, error);
   if (bb == NULL)
     return FALSE;
   if (!make_out_dir (s->out_dir, error))
@@ -462,9 +465,10 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
   if (!write_embeddings (s, project, bb, progress, progress_data, cancellable, &ti, error))
     return FALSE;
 
-  /* The head Bottega's trainer builds for this preset (bt-trainer.c): no hidden layer. */
+  /* the head Bottega's trainer builds for this project (bt-trainer.c) */
   g_autoptr(GError) local = NULL;
-  g_autoptr(BtNet) net = bt_net_new_transfer (ti.dim, 0, (int) n_classes, (float) st->dropout, st->seed, &local);
+  g_autoptr(BtNet) net = bt_net_new_transfer (ti.dim, st->transfer_hidden, (int) n_classes, (float) st->dropout,
+                                              st->seed, &local);
   if (net == NULL)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, "%s", local->message);
@@ -472,7 +476,9 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
     }
   BtPreprocess prep;
   bt_backbone_get_preprocess (bb, st->resize, &prep);
-  if (!save_initial (s, net, &prep, ti.backbone_name, ti.backbone_sha256, error))
+  /* "save the whole network": the backbone file goes inside the model, and the script copies it */
+  if (!save_initial (s, net, &prep, ti.backbone_name, ti.backbone_sha256,
+                     st->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL, error))
     return FALSE;
 
   g_autofree char *config = config_json (s, net, &prep, &ti);
@@ -484,8 +490,16 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
   g_autofree char *failed = ti.n_failed > 0
     ? g_strdup_printf (" %u image(s) the backbone could not read are left out.", ti.n_failed)
     : g_strdup ("");
+  const char *home = st->transfer_whole_network
+    ? "The project saves the whole network, so `initial.bottega-model` holds the backbone file\n"
+      "too, and the trained file keeps it: it predicts in any Bottega without the backbone\n"
+      "installed (model format version 2).\n\n"
+    : "The trained file holds only the head and a reference to the backbone (its file name and\n"
+      "SHA-256), like the transfer models Bottega trains itself; Bottega finds the backbone on its\n"
+      "search path when it opens the model.\n\n";
   g_autofree char *readme = g_strdup_printf (readme_transfer_template, s->project_name ? s->project_name : "",
-                                             ti.dim, n_classes, ti.backbone_name, head, readme_common, ti.dim,
+                                             ti.dim, n_classes, ti.backbone_name, head, readme_common, home,
+                                             ti.dim,
                                              ti.n_rows[0], ti.n_images[0],
                                              ti.variants ? ", with their mirrored and cropped variants" : "",
                                              ti.n_rows[1], ti.n_rows[2], failed, s->paths->len);
@@ -546,7 +560,7 @@ export_run (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer 
   bt_preprocess_init_default (&prep, st->width, st->height, st->channels);
   bt_resize_mode_from_string (bt_ds_resize_to_string (st->resize), &prep.resize);
 
-  if (!make_out_dir (s->out_dir, error) || !save_initial (s, net, &prep, NULL, NULL, error))
+  if (!make_out_dir (s->out_dir, error) || !save_initial (s, net, &prep, NULL, NULL, NULL, error))
     return FALSE;
   g_autofree char *config = config_json (s, net, &prep, NULL);
   g_autofree char *readme = g_strdup_printf (readme_template, s->project_name ? s->project_name : "",

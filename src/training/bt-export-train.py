@@ -40,27 +40,32 @@ ALIGN = 64
 # ---- .bottega-model container (docs/model-format.md) ----
 
 def read_container(path):
-    """Returns (header text, {tensor name: (offset, shape)}, float32 arrays by name)."""
+    """Returns (version, header text, key-file groups, {float tensor name: (offset, shape, float32
+    array)}, data length, {byte tensor name: (offset, bytes)}). Byte tensors (dtype u8, version 2)
+    hold a self-contained transfer model's backbone file; they are copied, never trained."""
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < 64 or buf[:8] != b"BTGMODEL":
         raise ValueError(f"{path} is not a Bottega model file")
     version, header_len, data_off, data_len = struct.unpack_from("<IIQQ", buf, 8)
-    if version != 1:
+    if version not in (1, 2):
         raise ValueError(f"{path}: format version {version} is not supported")
     if hashlib.sha256(buf[:-32]).digest() != buf[-32:]:
         raise ValueError(f"{path}: checksum mismatch")
     header = buf[32:32 + header_len].decode("utf-8")
     groups = parse_keyfile(header)
-    tensors = {}
+    tensors, blobs = {}, {}
     for i in range(int(groups["tensors"]["count"])):
         g = groups[f"tensor.{i}"]
         shape = [int(s) for s in g["shape"].split(";") if s]
         off = int(g["offset"])
         n = int(np.prod(shape))
+        if g.get("dtype", "f32le") == "u8":
+            blobs[g["name"]] = (off, bytes(buf[data_off + off:data_off + off + n]))
+            continue
         arr = np.frombuffer(buf, dtype="<f4", count=n, offset=data_off + off).reshape(shape)
         tensors[g["name"]] = (off, shape, arr.copy())
-    return header, groups, tensors, data_len
+    return version, header, groups, tensors, data_len, blobs
 
 
 def parse_keyfile(text):
@@ -92,7 +97,7 @@ def unescape(v):
 def write_container(template_path, out_path, state, extra_metadata):
     """Writes out_path: the template's header (plus extra [metadata] keys) and the tensors in
     `state` (name → numpy float32) at the template's offsets, then the SHA-256."""
-    header, groups, tensors, data_len = read_container(template_path)
+    version, header, groups, tensors, data_len, blobs = read_container(template_path)
     lines = [f"{k}={v}" for k, v in extra_metadata.items()]
     if "[metadata]\n" in header:
         header = header.replace("[metadata]\n", "[metadata]\n" + "".join(l + "\n" for l in lines), 1)
@@ -109,8 +114,10 @@ def write_container(template_path, out_path, state, extra_metadata):
             raise ValueError(f"{name}: NaN or infinite weights (training diverged)")
         raw = arr.tobytes()
         data[off:off + len(raw)] = raw
+    for off, raw in blobs.values():
+        data[off:off + len(raw)] = raw
     buf = bytearray(data_off)
-    buf[:32] = b"BTGMODEL" + struct.pack("<IIQQ", 1, len(hbytes), data_off, data_len)
+    buf[:32] = b"BTGMODEL" + struct.pack("<IIQQ", version, len(hbytes), data_off, data_len)
     buf[32:32 + len(hbytes)] = hbytes
     buf += data
     buf += hashlib.sha256(bytes(buf)).digest()
@@ -355,7 +362,7 @@ def main():
 
     model = BottegaNet(cfg["layers"])
     # start from Bottega's own initial weights
-    _, _, tensors, _ = read_container(os.path.join(HERE, "initial.bottega-model"))
+    _, _, _, tensors, _, _ = read_container(os.path.join(HERE, "initial.bottega-model"))
     sd = model.state_dict()
     for name, (_, _, arr) in tensors.items():
         sd[model.param_name(name)] = torch.from_numpy(arr.copy())

@@ -58,6 +58,7 @@ typedef struct {
   gboolean project_changed;       /* resuming on other images than the run started with */
   int kill_after_epoch;
   BtBackbone *backbone;           /* transfer preset only (worker) */
+  gboolean prep_paused;           /* worker: the embedding phase told the GUI it is paused */
   BtEvaluation *test_eval;        /* result */
   /* A trial (bt_trainer_start_trial): images from a search's snapshot, borrowed; no files
    * (run_dir and model_path stay NULL) and an empty test view. */
@@ -515,10 +516,12 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
     }
   g_hash_table_insert (meta, g_strdup ("bottega_version"), g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save (path, net, (const char * const *) job->class_names, &prep,
-                        job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
-                        job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
-                        meta, error);
+  return bt_model_save_full (path, net, (const char * const *) job->class_names, &prep,
+                             job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
+                             job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
+                             job->backbone != NULL && job->settings.transfer_whole_network
+                               ? bt_backbone_get_bytes (job->backbone) : NULL,
+                             meta, error);
 }
 
 /* Batches from the pixel cache, or from backbone embeddings for the transfer preset. */
@@ -635,6 +638,42 @@ cache_progress (guint done, guint total, gpointer user_data)
   g_mutex_unlock (&self->mutex);
 }
 
+/* The embedding workers wait here while the run is paused; FALSE once it is stopped. */
+static gboolean
+embed_gate (gpointer data)
+{
+  Job *job = data;
+  BtTrainer *self = job->trainer;
+  gboolean go;
+
+  g_mutex_lock (&self->mutex);
+  while (self->paused && !g_cancellable_is_cancelled (job->cancellable))
+    g_cond_wait (&self->cond, &self->mutex);
+  go = !g_cancellable_is_cancelled (job->cancellable);
+  g_mutex_unlock (&self->mutex);
+  return go;
+}
+
+/* Embedding progress, polled on the trainer thread: also tells the GUI when the workers are
+ * held by a pause and when they go on. */
+static void
+embed_progress (guint done, guint total, gpointer user_data)
+{
+  Job *job = user_data;
+  BtTrainer *self = job->trainer;
+  gboolean paused;
+
+  g_mutex_lock (&self->mutex);
+  paused = self->paused && !g_cancellable_is_cancelled (job->cancellable);
+  g_mutex_unlock (&self->mutex);
+  if (paused != job->prep_paused)
+    {
+      job->prep_paused = paused;
+      post_state (self, paused ? BT_TRAINER_PAUSED : BT_TRAINER_PREPARING);
+    }
+  cache_progress (done, total, user_data);
+}
+
 static gboolean
 write_metrics (const char *run_dir, GString *csv, GError **error)
 {
@@ -730,13 +769,22 @@ train (BtTrainer *self, Job *job, GError **error)
   post_state (self, BT_TRAINER_PREPARING);
   if (preset == BT_PRESET_TRANSFER)
     {
-      job->backbone = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, error);
+      g_autofree char *bb_path = bt_backbone_find_for_training (error);
+      if (bb_path == NULL)
+        goto out;
+      job->backbone = bt_backbone_get (bb_path, NULL, error);
       if (job->backbone == NULL)
         goto out;
       post_message (self, _("Computing image embeddings with %s…"), bt_backbone_get_name (job->backbone));
-      emb = bt_embeddings_build (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
-                                 CLAMP ((int) g_get_num_processors (), 1, 8),
-                                 cache_progress, job, job->cancellable, error);
+      emb = bt_embeddings_build_full (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
+                                      CLAMP ((int) g_get_num_processors (), 1, 8),
+                                      embed_progress, job, embed_gate, job,
+                                      job->cancellable, error);
+      if (job->prep_paused)
+        {
+          job->prep_paused = FALSE;
+          post_state (self, BT_TRAINER_PREPARING);
+        }
     }
   else if (job->tune_data != NULL)
     {
@@ -790,7 +838,8 @@ train (BtTrainer *self, Job *job, GError **error)
 
   /* -- Network, optimizer, schedule -- */
   if (emb != NULL)
-    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), 0, job->n_classes, (float) s->dropout, s->seed, error);
+    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), s->transfer_hidden, job->n_classes,
+                               (float) s->dropout, s->seed, error);
   else
     net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
                              (float) s->dropout, s->seed, error);

@@ -18,6 +18,7 @@ static const char *sources[4][2] = {
 };
 #define PER_CLASS 6
 #define HELD_OUT 1
+#define HIDDEN 16
 
 typedef struct {
   char      *dir, *out;
@@ -91,6 +92,7 @@ setup (void)
   s.dropout = 0.2;
   s.augment_flip = TRUE;
   s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
+  s.transfer_hidden = HIDDEN;
   s.split_train = 60;
   s.split_val = 20;
   s.split_test = 20;
@@ -153,6 +155,8 @@ test_files (void)
   g_autoptr(BtModel) initial = bt_model_load (initial_path, &error);
   g_assert_no_error (error);
   g_assert_cmpint (bt_net_preset (initial->net), ==, BT_PRESET_TRANSFER);
+  g_assert_cmpint (bt_net_hidden (initial->net), ==, HIDDEN);
+  g_assert_null (initial->backbone_data);
   g_assert_cmpstr (initial->backbone_sha256, ==, bt_backbone_get_sha256 (bb));
   g_assert_true (g_str_has_suffix (initial->backbone_name, ".tflite"));
   int c, h, w;
@@ -297,10 +301,8 @@ test_async (void)
 }
 
 static void
-train_and_compare (const char *mode)
+train_and_compare_in (const char *out, const char *mode, gboolean whole)
 {
-  if (!setup ())
-    return;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtBackbone) bb = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, &error);
   g_assert_no_error (error);
@@ -320,23 +322,35 @@ train_and_compare (const char *mode)
       g_assert_no_error (error);
     }
   g_autofree char *xname = g_strdup_printf ("x-%s.f32", mode);
-  bt_test_write_floats (fx.out, xname, x, (gsize) n * dim);
+  bt_test_write_floats (out, xname, x, (gsize) n * dim);
 
   g_autofree char *trained_name = g_strdup_printf ("trained-%s.bottega-model", mode);
-  g_autofree char *trained_path = g_build_filename (fx.out, trained_name, NULL);
-  g_autofree char *x_path = g_build_filename (fx.out, xname, NULL);
+  g_autofree char *trained_path = g_build_filename (out, trained_name, NULL);
+  g_autofree char *x_path = g_build_filename (out, xname, NULL);
   g_autofree char *p_path = g_strconcat (x_path, ".p", NULL);
-  if (!bt_test_run_python ("run-train.py", (const char *[]) { mode, fx.out, "--epochs", "1", "--output", trained_path,
+  if (!bt_test_run_python ("run-train.py", (const char *[]) { mode, out, "--epochs", "1", "--output", trained_path,
                                                                 "--predict", x_path, "--predict-output", p_path, NULL }))
     return;
 
   g_autoptr(BtModel) trained = bt_model_load (trained_path, &error);
   g_assert_no_error (error);
   g_assert_cmpint (bt_net_preset (trained->net), ==, BT_PRESET_TRANSFER);
+  g_assert_cmpint (bt_net_hidden (trained->net), ==, HIDDEN);
+  if (whole)
+    {
+      /* the backbone travelled inside the file, byte for byte */
+      g_assert_nonnull (trained->backbone_data);
+      GBytes *want = bt_backbone_get_bytes (bb);
+      g_assert_true (g_bytes_equal (trained->backbone_data, want));
+      /* and it predicts with no backbone on the search path */
+      g_setenv ("BOTTEGA_BACKBONE_DIR", out, TRUE);
+    }
+  else
+    g_assert_null (trained->backbone_data);
   g_assert_cmpstr (trained->backbone_sha256, ==, bt_backbone_get_sha256 (bb));
   g_assert_cmpstr (g_hash_table_lookup (trained->metadata, "trained-processes"), ==,
                    g_str_equal (mode, "single") ? "1" : "2");
-  g_autofree char *initial_path = g_build_filename (fx.out, "initial.bottega-model", NULL);
+  g_autofree char *initial_path = g_build_filename (out, "initial.bottega-model", NULL);
   g_autoptr(BtModel) initial = bt_model_load (initial_path, &error);
   g_assert_no_error (error);
   gsize np, np0;
@@ -370,10 +384,49 @@ train_and_compare (const char *mode)
       for (int j = 0; j < k; j++)
         diff_full = MAX (diff_full, fabs ((double) p[j] - script[i * k + j]));
     }
-  g_test_message ("transfer %s: head weights moved by up to %.3g; Bottega vs PyTorch max abs diff %.3g "
-                  "(head), %.3g (image → backbone → head)", mode, change, diff, diff_full);
+  g_test_message ("transfer %s%s: head weights moved by up to %.3g; Bottega vs PyTorch max abs diff %.3g "
+                  "(head), %.3g (image → backbone → head)", mode, whole ? " (whole network)" : "", change, diff,
+                  diff_full);
   g_assert_cmpfloat (diff, <=, 1e-4);
   g_assert_cmpfloat (diff_full, <=, 1e-4);
+  if (whole)
+    {
+      g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
+      g_autofree char *models_dir = g_path_get_dirname (models);
+      g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
+    }
+}
+
+static void
+train_and_compare (const char *mode)
+{
+  if (!setup ())
+    return;
+  train_and_compare_in (fx.out, mode, FALSE);
+}
+
+/* "Save the whole network": the export's model files hold the backbone, and so does the file
+ * the script writes, which predicts with no backbone installed. */
+static void
+test_whole_network (void)
+{
+  if (!setup ())
+    return;
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s = { 0 };
+  bt_project_settings_copy (&s, bt_project_get_settings (fx.project));
+  s.transfer_whole_network = TRUE;
+  g_assert_true (bt_project_update_settings (fx.project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+  g_autofree char *out = g_build_filename (fx.dir, "export-whole", NULL);
+  g_assert_true (bt_export_pytorch (fx.project, out, &error));
+  g_assert_no_error (error);
+  g_autofree char *initial_path = g_build_filename (out, "initial.bottega-model", NULL);
+  g_autoptr(BtModel) initial = bt_model_load (initial_path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (initial->backbone_data);
+  train_and_compare_in (out, "single", TRUE);
 }
 
 static void
@@ -511,6 +564,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pytorch-transfer/one-process", test_single);
   g_test_add_func ("/pytorch-transfer/torchrun-2-gloo", test_torchrun);
   g_test_add_func ("/pytorch-transfer/cli", test_cli);
+  g_test_add_func ("/pytorch-transfer/whole-network", test_whole_network);
   int rc = g_test_run ();
   if (fx.dir != NULL)
     bt_test_rm_rf (fx.dir);

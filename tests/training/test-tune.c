@@ -2,7 +2,7 @@
  * trials and scores, a stopped search resumes where it stopped, the test split is never read
  * (its files are deleted first and the decode counter stays at 0), the best trial is at least
  * as good as the defaults, successive halving promotes the best configs, damaged files fail
- * cleanly; a trial (a BtTrainer run) honours early stopping, class weights and stop. */
+ * cleanly; a trial (a BtTrainer run) honours early stopping, class weights, pause and stop. */
 #include "config.h"
 
 #include <math.h>
@@ -454,8 +454,30 @@ test_trial_class_weights (void)
                            g_array_index (d->curve_train_loss, double, 0)), >, 1e-4);
 }
 
-/* A trial stopped from another thread's cancellable ends with CANCELLED, a search paused
- * before its run waits until resumed. */
+/* Pause: the trainer pauses the trial at its first batch; on PAUSED the test resumes it. */
+typedef struct { int paused_seen; } PauseData;
+
+static void
+pause_state_cb (BtTrainer *trainer, PauseData *pd)
+{
+  if (bt_trainer_get_state (trainer) == BT_TRAINER_PAUSED)
+    {
+      pd->paused_seen++;
+      bt_trainer_resume (trainer);
+    }
+}
+
+static void
+pause_at_start (BtTrainer *trainer, gpointer user_data)
+{
+  if (trainer == NULL)
+    return;
+  g_signal_connect (trainer, "state-changed", G_CALLBACK (pause_state_cb), user_data);
+  bt_trainer_pause (trainer);
+}
+
+/* A trial paused by its trainer waits and then goes on to the same result; a trial stopped from
+ * another thread's cancellable ends with CANCELLED. */
 static gpointer
 cancel_soon (gpointer data)
 {
@@ -471,6 +493,15 @@ test_trial_stop (void)
   g_autoptr (BtTuneData) d = data_with (0, 0, FALSE);
   g_autoptr (GArray) tr = g_array_new (FALSE, FALSE, sizeof (guint)), va = g_array_new (FALSE, FALSE, sizeof (guint));
   split_of (d, tr, va);
+  g_autoptr (BtTuneTrial) plain = base_trial (d, 2), paused = base_trial (d, 2);
+  PauseData pd = { 0 };
+  g_assert_true (bt_tune_train (d, plain, (guint *) tr->data, tr->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_true (bt_tune_train_full (d, paused, (guint *) tr->data, tr->len, (guint *) va->data, va->len,
+                                     pause_at_start, &pd, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pd.paused_seen, ==, 1);
+  g_assert_cmpmem (paused->curve_loss->data, 2 * sizeof (double), plain->curve_loss->data, 2 * sizeof (double));
+
   g_autoptr (BtTuneTrial) t = base_trial (d, 500);
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
   GThread *th = g_thread_new ("cancel", cancel_soon, cancel);
