@@ -95,6 +95,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
   bt_backbone_set_preferred_file (path);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, path);
+  gtk_widget_set_visible (self->clear_button, TRUE);
   {
     g_autofree char *shown = g_filename_display_name (path);
     g_autofree char *text = g_strdup_printf (_("Backbone: %s (your choice; %d values per image)"),
@@ -181,6 +182,8 @@ load_settings (BtTransferOptions *self)
   if (self->project == NULL)
     return;
   s = bt_project_get_settings (self->project);
+  /* the head's options matter only for the transfer preset; the backbone choice always shows */
+  gtk_widget_set_visible (self->head_box, g_strcmp0 (s->preset, "transfer") == 0);
   for (guint i = 0; i < G_N_ELEMENTS (hidden_sizes); i++)
     if (hidden_sizes[i] == s->transfer_hidden)
       sel = i;
