@@ -1,17 +1,22 @@
 /* bench-data-page-stall: the longest main-loop stall while the Data page imports the
  * Fashion-MNIST PNG tree (70,000 files, a folder of class folders), then while the grid
  * scrolls through all of it. Probes: a 1 ms timeout (the longest gap between its runs is the
- * longest stall) and a tick callback (the longest gap between frames). Prints numbers only. */
+ * longest stall) and a tick callback (the longest gap between frames). Each probe also reads the
+ * main thread's CPU clock: on a shared, loaded machine a gap is mostly waiting for a core, and
+ * the CPU time the main thread spent inside the gap is the part the app itself causes. */
 #include "config.h"
 
 #include <gtk/gtk.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "bt-data-page.h"
 
 typedef struct {
   gint64  last;
+  gint64  last_cpu;
   gint64  max_gap;
+  gint64  max_cpu_gap;   /* main-thread CPU µs spent inside one gap */
   guint   n_over_50ms;
   GArray *gaps;      /* gint64 µs */
 } Probe;
@@ -19,21 +24,33 @@ typedef struct {
 static Probe timer_probe, frame_probe;
 static gboolean probing;
 
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
 static void
 probe_hit (Probe *p)
 {
   gint64 now = g_get_monotonic_time ();
+  gint64 cpu = thread_cpu_us ();
 
   if (probing && p->last != 0)
     {
       gint64 gap = now - p->last;
 
       p->max_gap = MAX (p->max_gap, gap);
+      p->max_cpu_gap = MAX (p->max_cpu_gap, cpu - p->last_cpu);
       if (gap > 50000)
         p->n_over_50ms++;
       g_array_append_val (p->gaps, gap);
     }
   p->last = now;
+  p->last_cpu = cpu;
 }
 
 static void
@@ -41,6 +58,7 @@ probe_reset (Probe *p)
 {
   p->last = 0;
   p->max_gap = 0;
+  p->max_cpu_gap = 0;
   p->n_over_50ms = 0;
   g_array_set_size (p->gaps, 0);
 }
@@ -64,10 +82,10 @@ percentile_ms (Probe *p, double q)
 static void
 report (const char *phase, double seconds)
 {
-  printf ("%-28s %7.1f s  longest stall %6.1f ms (timer probe)  longest frame gap %6.1f ms  "
-          "p99 frame gap %5.1f ms  stalls > 50 ms: %u\n",
-          phase, seconds, timer_probe.max_gap / 1000.0, frame_probe.max_gap / 1000.0,
-          percentile_ms (&frame_probe, 0.99), timer_probe.n_over_50ms);
+  printf ("%-24s %6.1f s  longest stall %6.1f ms (timer probe), main-thread CPU in a stall %6.1f ms  "
+          "longest frame gap %6.1f ms  p99 frame gap %5.1f ms  stalls > 50 ms: %u\n",
+          phase, seconds, timer_probe.max_gap / 1000.0, timer_probe.max_cpu_gap / 1000.0,
+          frame_probe.max_gap / 1000.0, percentile_ms (&frame_probe, 0.99), timer_probe.n_over_50ms);
   fflush (stdout);
 }
 
@@ -78,9 +96,12 @@ timer_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static guint settle_frames;
+
 static gboolean
 tick_cb (GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
+  settle_frames++;
   probe_hit (&frame_probe);
   return G_SOURCE_CONTINUE;
 }
@@ -116,6 +137,10 @@ wait_until_settled (BtDataPage *page, gboolean confirm)
       if (!bt_data_page_get_busy (page) && gtk_filter_list_model_get_pending (filter) == 0)
         break;
     }
+  /* The grid lays the new items out on the next frames: those count for the import too. */
+  settle_frames = 0;
+  while (settle_frames < 10)
+    g_main_context_iteration (NULL, TRUE);
 }
 
 int
@@ -208,7 +233,8 @@ main (int argc, char **argv)
   g_timeout_add (1, timer_cb, NULL);
   gtk_widget_add_tick_callback (GTK_WIDGET (page), tick_cb, NULL, NULL);
 
-  /* Phase 1: drop the tree (a folder of class folders), confirm, wait for the scan and apply. */
+  /* Phase 1: drop the tree (a folder of class folders), confirm, wait for the scan, the apply
+   * and 10 more frames. */
   probing = TRUE;
   paths[0] = tree;
   start = g_get_monotonic_time ();

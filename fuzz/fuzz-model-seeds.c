@@ -5,13 +5,15 @@
 #include <glib/gstdio.h>
 
 static void
-save (const char *dir, const char *name, BtNet *net, const char * const *names, const char *backbone)
+save (const char *dir, const char *name, BtNet *net, const char * const *names, const char *backbone,
+      GBytes *blob)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (meta, "created", "2026-01-01T00:00:00Z");
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  if (!bt_model_save (path, net, names, NULL, backbone, backbone ? "0123abcd" : NULL, meta, &error))
+  if (!bt_model_save_full (path, net, names, NULL, backbone, backbone && !blob ? "0123abcd" : NULL, blob,
+                           meta, &error))
     g_error ("%s", error->message);
 }
 
@@ -30,9 +32,13 @@ main (int argc, char **argv)
   g_autoptr (BtNet) t1 = bt_net_new_transfer (6, 4, 3, -1, 2, NULL);
   g_autoptr (BtNet) cnn = bt_net_new_preset (BT_PRESET_SMALL_CNN, 4, 4, 1, 2, -1, 3, NULL);
   g_autoptr (BtNet) mlp = bt_net_new_preset (BT_PRESET_MLP, 2, 2, 1, 3, -1, 4, NULL);
-  save (argv[1], "transfer.bottega-model", t0, two, "mobilenet-v1");
-  save (argv[1], "transfer-hidden.bottega-model", t1, three, NULL);
-  save (argv[1], "small-cnn.bottega-model", cnn, two, NULL);
-  save (argv[1], "mlp.bottega-model", mlp, three, NULL);
+  /* a self-contained model (format version 2): a byte blob stands in for the backbone file */
+  static const char tfl[] = "\x10\0\0\0TFL3 not a real graph, but it has the identifier";
+  g_autoptr (GBytes) blob = g_bytes_new_static (tfl, sizeof tfl);
+  save (argv[1], "transfer.bottega-model", t0, two, "mobilenet-v1", NULL);
+  save (argv[1], "transfer-hidden.bottega-model", t1, three, NULL, NULL);
+  save (argv[1], "transfer-whole.bottega-model", t1, three, "backbone.tflite", blob);
+  save (argv[1], "small-cnn.bottega-model", cnn, two, NULL, NULL);
+  save (argv[1], "mlp.bottega-model", mlp, three, NULL, NULL);
   return 0;
 }

@@ -1,7 +1,9 @@
 /* fuzz-model.c: libFuzzer target for the .bottega-model loader. Built with -Dfuzzing=true,
  * where the checksum comparison is skipped so mutations reach the parser. A file that loads
- * is run forward once when its input is small. */
+ * is run forward once when its input is small; an embedded backbone (self-contained transfer
+ * models) goes through the TFLite reader as prediction would. */
 #include "engine/bt-engine.h"
+#include "engine/bt-tflite.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,9 +37,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_assert ((p != NULL) == (error == NULL));
     }
   /* what loaded must save again */
-  g_autoptr (GBytes) again = bt_model_save_to_bytes (model->net, (const char * const *) model->class_names,
-                                                     &model->prep, model->backbone_name,
-                                                     model->backbone_sha256, model->metadata, NULL);
+  if (model->backbone_data != NULL)
+    {
+      g_autoptr (GError) terr = NULL;
+      g_autoptr (BtTflite) bb = bt_tflite_load_bytes (model->backbone_data, &terr);
+      g_assert ((bb != NULL) == (terr == NULL));
+    }
+  g_autoptr (GBytes) again = bt_model_save_to_bytes_full (model->net, (const char * const *) model->class_names,
+                                                          &model->prep, model->backbone_name,
+                                                          model->backbone_sha256, model->backbone_data,
+                                                          model->metadata, NULL);
   (void) again;
   return 0;
 }

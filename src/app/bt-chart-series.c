@@ -18,6 +18,7 @@ struct _BtChartSeries
   BtChartRole  role;
   double       smoothing;
   gboolean     visible;
+  int          color_index;
 
   GArray      *points;     /* Point */
   GArray      *smoothed;   /* double, valid up to n_smoothed */
@@ -26,7 +27,7 @@ struct _BtChartSeries
 
 G_DEFINE_FINAL_TYPE (BtChartSeries, bt_chart_series, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_TITLE, PROP_ROLE, PROP_SMOOTHING, PROP_VISIBLE, N_PROPS };
+enum { PROP_0, PROP_TITLE, PROP_ROLE, PROP_SMOOTHING, PROP_VISIBLE, PROP_COLOR_INDEX, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
 enum { CHANGED, N_SIGNALS };
@@ -55,6 +56,7 @@ bt_chart_series_get_property (GObject *object, guint prop_id, GValue *value, GPa
     case PROP_ROLE: g_value_set_int (value, self->role); break;
     case PROP_SMOOTHING: g_value_set_double (value, self->smoothing); break;
     case PROP_VISIBLE: g_value_set_boolean (value, self->visible); break;
+    case PROP_COLOR_INDEX: g_value_set_int (value, self->color_index); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -70,6 +72,7 @@ bt_chart_series_set_property (GObject *object, guint prop_id, const GValue *valu
     case PROP_ROLE: self->role = g_value_get_int (value); break;
     case PROP_SMOOTHING: bt_chart_series_set_smoothing (self, g_value_get_double (value)); break;
     case PROP_VISIBLE: bt_chart_series_set_visible (self, g_value_get_boolean (value)); break;
+    case PROP_COLOR_INDEX: bt_chart_series_set_color_index (self, g_value_get_int (value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -85,12 +88,14 @@ bt_chart_series_class_init (BtChartSeriesClass *klass)
 
   properties[PROP_TITLE] = g_param_spec_string ("title", NULL, NULL, NULL,
                                                 G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  properties[PROP_ROLE] = g_param_spec_int ("role", NULL, NULL, BT_CHART_ROLE_TRAIN, BT_CHART_ROLE_OVERLAY,
+  properties[PROP_ROLE] = g_param_spec_int ("role", NULL, NULL, BT_CHART_ROLE_TRAIN, BT_CHART_ROLE_OVERLAY_TRAIN,
                                             BT_CHART_ROLE_TRAIN,
                                             G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   properties[PROP_SMOOTHING] = g_param_spec_double ("smoothing", NULL, NULL, 0, 0.999, 0,
                                                     G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_VISIBLE] = g_param_spec_boolean ("visible", NULL, NULL, TRUE,
+                                                   G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_COLOR_INDEX] = g_param_spec_int ("color-index", NULL, NULL, -1, G_MAXINT, -1,
                                                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -102,6 +107,7 @@ static void
 bt_chart_series_init (BtChartSeries *self)
 {
   self->visible = TRUE;
+  self->color_index = -1;
   self->points = g_array_new (FALSE, FALSE, sizeof (Point));
   self->smoothed = g_array_new (FALSE, FALSE, sizeof (double));
 }
@@ -167,6 +173,26 @@ bt_chart_series_get_visible (BtChartSeries *self)
 {
   g_return_val_if_fail (BT_IS_CHART_SERIES (self), FALSE);
   return self->visible;
+}
+
+void
+bt_chart_series_set_color_index (BtChartSeries *self, int index)
+{
+  g_return_if_fail (BT_IS_CHART_SERIES (self));
+
+  index = MAX (index, -1);
+  if (index == self->color_index)
+    return;
+  self->color_index = index;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_COLOR_INDEX]);
+  g_signal_emit (self, signals[CHANGED], 0);
+}
+
+int
+bt_chart_series_get_color_index (BtChartSeries *self)
+{
+  g_return_val_if_fail (BT_IS_CHART_SERIES (self), -1);
+  return self->color_index;
 }
 
 void

@@ -11,13 +11,17 @@ typedef enum {
   BT_CHART_ROLE_TRAIN,        /* solid, first accent colour */
   BT_CHART_ROLE_VALIDATION,   /* solid, second accent colour */
   BT_CHART_ROLE_STEP,         /* per-step training values: faint raw + smoothed */
-  BT_CHART_ROLE_OVERLAY,      /* an older run shown for comparison: dashed, muted */
+  BT_CHART_ROLE_OVERLAY,      /* a compared run's validation curve: thin solid */
+  BT_CHART_ROLE_OVERLAY_TRAIN,/* a compared run's training curve: thin dashed */
 } BtChartRole;
+/* Compared runs take their colours from a palette of this many (muted colour when none). */
+#define BT_CHART_N_COMPARE_COLORS 6
 
 #define BT_TYPE_CHART_SERIES (bt_chart_series_get_type ())
 G_DECLARE_FINAL_TYPE (BtChartSeries, bt_chart_series, BT, CHART_SERIES, GObject)
 
-/* Properties: title, role, smoothing (EMA weight 0..0.999; 0 = off), visible.
+/* Properties: title, role, smoothing (EMA weight 0..0.999; 0 = off), visible,
+ * color-index (-1: the role's colour; n ≥ 0: comparison colour n mod BT_CHART_N_COMPARE_COLORS).
  * Signal "changed" after points were added or removed or a drawing property changed. */
 BtChartSeries *bt_chart_series_new           (const char *title, BtChartRole role);
 const char    *bt_chart_series_get_title     (BtChartSeries *self);
@@ -26,6 +30,8 @@ void           bt_chart_series_set_smoothing (BtChartSeries *self, double smooth
 double         bt_chart_series_get_smoothing (BtChartSeries *self);
 void           bt_chart_series_set_visible   (BtChartSeries *self, gboolean visible);
 gboolean       bt_chart_series_get_visible   (BtChartSeries *self);
+void           bt_chart_series_set_color_index (BtChartSeries *self, int index);
+int            bt_chart_series_get_color_index (BtChartSeries *self);
 
 /* y may be NaN or ±Inf (a diverged loss): such points are kept and drawn as a gap. */
 void           bt_chart_series_append        (BtChartSeries *self, double x, double y);

@@ -15,6 +15,11 @@ rgba_from_hex (GdkRGBA *c, guint32 hex)
   c->alpha = 1;
 }
 
+/* GNOME palette without the blue and orange of the current run: purple, green, red, brown,
+ * yellow, grey */
+static const guint32 compare_light[] = { 0x813d9c, 0x26a269, 0xc01c28, 0x865e3c, 0xc88800, 0x5e5c64 };
+static const guint32 compare_dark[] = { 0xc061cb, 0x57e389, 0xf66151, 0xcdab8f, 0xf8e45c, 0xc0bfbc };
+
 void
 bt_chart_style_init (BtChartStyle *style, GtkWidget *widget)
 {
@@ -44,6 +49,8 @@ bt_chart_style_init (BtChartStyle *style, GtkWidget *widget)
       rgba_from_hex (&style->bad, 0xf66151);
       rgba_from_hex (&style->good, 0x57e389);
       rgba_from_hex (&style->muted, 0xc061cb);
+      for (guint i = 0; i < G_N_ELEMENTS (compare_dark); i++)
+        rgba_from_hex (&style->compare[i], compare_dark[i]);
     }
   else
     {
@@ -53,6 +60,8 @@ bt_chart_style_init (BtChartStyle *style, GtkWidget *widget)
       rgba_from_hex (&style->bad, 0xc01c28);
       rgba_from_hex (&style->good, 0x26a269);
       rgba_from_hex (&style->muted, 0x813d9c);
+      for (guint i = 0; i < G_N_ELEMENTS (compare_light); i++)
+        rgba_from_hex (&style->compare[i], compare_light[i]);
     }
 }
 

@@ -14,6 +14,7 @@ typedef struct {
   GdkRGBA  bad;         /* mistakes */
   GdkRGBA  good;        /* best epoch */
   GdkRGBA  muted;       /* comparison runs, other classes */
+  GdkRGBA  compare[6];  /* compared runs, each its own (BT_CHART_N_COMPARE_COLORS) */
   gboolean dark;
 } BtChartStyle;
 

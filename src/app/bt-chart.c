@@ -277,7 +277,13 @@ series_color (BtChart *self, const BtChartStyle *st, BtChartSeries *s, GdkRGBA *
   switch (bt_chart_series_get_role (s))
     {
     case BT_CHART_ROLE_VALIDATION: *c = st->accent2; break;
-    case BT_CHART_ROLE_OVERLAY: *c = st->muted; break;
+    case BT_CHART_ROLE_OVERLAY:
+    case BT_CHART_ROLE_OVERLAY_TRAIN:
+      {
+        int i = bt_chart_series_get_color_index (s);
+        *c = i >= 0 ? st->compare[i % BT_CHART_N_COMPARE_COLORS] : st->muted;
+      }
+      break;
     case BT_CHART_ROLE_TRAIN:
     case BT_CHART_ROLE_STEP:
     default: *c = st->accent; break;
@@ -316,12 +322,16 @@ stroke_style (cairo_t *cr, BtChartSeries *s, double scale)
 {
   switch (bt_chart_series_get_role (s))
     {
-    case BT_CHART_ROLE_OVERLAY:
+    case BT_CHART_ROLE_OVERLAY_TRAIN:
       {
         double dash[] = { 5, 3 };
         cairo_set_dash (cr, dash, 2, 0);
         cairo_set_line_width (cr, 1.5);
       }
+      break;
+    case BT_CHART_ROLE_OVERLAY:
+      cairo_set_dash (cr, NULL, 0, 0);
+      cairo_set_line_width (cr, 1.5);
       break;
     case BT_CHART_ROLE_STEP:
       cairo_set_dash (cr, NULL, 0, 0);
@@ -719,7 +729,8 @@ bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean wit
         if (!series_drawn (s))
           continue;
         /* comparison runs and per-step curves first, so the epoch curves lie on top */
-        if ((pass == 0) != (role == BT_CHART_ROLE_OVERLAY || role == BT_CHART_ROLE_STEP))
+        if ((pass == 0) != (role == BT_CHART_ROLE_OVERLAY || role == BT_CHART_ROLE_OVERLAY_TRAIN ||
+                            role == BT_CHART_ROLE_STEP))
           continue;
         if (bt_chart_series_get_bounds (s, NULL, NULL, NULL, NULL))
           any_data = TRUE;

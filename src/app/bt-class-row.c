@@ -24,6 +24,7 @@ struct _BtClassRow
   gulong       notify_id;
   guint        color;
   gboolean     is_all;
+  BtClassRowDrop drop;
 };
 
 enum { SIGNAL_RENAME, N_SIGNALS };
@@ -239,6 +240,57 @@ bt_class_row_start_rename (BtClassRow *self)
   gtk_editable_select_region (GTK_EDITABLE (self->name_entry), 0, -1);
 }
 
+gboolean
+bt_class_row_is_renaming (BtClassRow *self)
+{
+  g_return_val_if_fail (BT_IS_CLASS_ROW (self), FALSE);
+
+  return is_editing (self);
+}
+
+void
+bt_class_row_set_drop (BtClassRow *self, BtClassRowDrop where)
+{
+  g_return_if_fail (BT_IS_CLASS_ROW (self));
+
+  if (self->drop == where)
+    return;
+  self->drop = where;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+BtClassRowDrop
+bt_class_row_get_drop (BtClassRow *self)
+{
+  g_return_val_if_fail (BT_IS_CLASS_ROW (self), BT_CLASS_ROW_DROP_NONE);
+
+  return self->drop;
+}
+
+guint
+bt_class_drop_position (guint from, guint onto, gboolean after)
+{
+  guint insert = onto + (after ? 1 : 0);
+
+  /* Taking the class out first shifts everything after it up by one. */
+  return from < insert ? insert - 1 : insert;
+}
+
+static void
+bt_class_row_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
+{
+  BtClassRow *self = BT_CLASS_ROW (widget);
+  const GdkRGBA accent = { 0x35 / 255.f, 0x84 / 255.f, 0xe4 / 255.f, 1 };
+  int width = gtk_widget_get_width (widget);
+  int height = gtk_widget_get_height (widget);
+
+  gtk_widget_snapshot_child (widget, self->box, snapshot);
+  if (self->drop != BT_CLASS_ROW_DROP_NONE)
+    gtk_snapshot_append_color (snapshot, &accent,
+                               &GRAPHENE_RECT_INIT (0, self->drop == BT_CLASS_ROW_DROP_BEFORE ? 0 : height - 2,
+                                                    width, 2));
+}
+
 static void
 bt_class_row_dispose (GObject *object)
 {
@@ -265,6 +317,7 @@ bt_class_row_class_init (BtClassRowClass *klass)
                                          0, NULL, NULL, NULL, G_TYPE_NONE, 2,
                                          G_TYPE_STRING, G_TYPE_STRING);
 
+  widget_class->snapshot = bt_class_row_snapshot;
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "btclassrow");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_GROUP);

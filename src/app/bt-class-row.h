@@ -17,6 +17,13 @@ G_DECLARE_FINAL_TYPE (BtClassRow, bt_class_row, BT, CLASS_ROW, GtkWidget)
  * out of balance. */
 #define BT_CLASS_IMBALANCE_RATIO 5
 
+/* Where a class row being dragged would land, drawn as a line on the row under it. */
+typedef enum {
+  BT_CLASS_ROW_DROP_NONE,
+  BT_CLASS_ROW_DROP_BEFORE,
+  BT_CLASS_ROW_DROP_AFTER,
+} BtClassRowDrop;
+
 GtkWidget   *bt_class_row_new          (void);
 /* info NULL: the "All images" row, with total as its count. */
 void         bt_class_row_set_info     (BtClassRow  *self,
@@ -28,6 +35,16 @@ void         bt_class_row_set_all      (BtClassRow  *self,
 void         bt_class_row_update       (BtClassRow  *self,
                                         guint        largest);
 void         bt_class_row_start_rename (BtClassRow  *self);
+gboolean     bt_class_row_is_renaming  (BtClassRow  *self);
+void         bt_class_row_set_drop     (BtClassRow    *self,
+                                        BtClassRowDrop where);
+BtClassRowDrop bt_class_row_get_drop   (BtClassRow    *self);
+
+/* The new position of the class at from when it is dropped before (or after) the class
+ * at onto, positions counted before the move. */
+guint        bt_class_drop_position    (guint        from,
+                                        guint        onto,
+                                        gboolean     after);
 
 /* The warning text for a class of n images when the largest has largest, or NULL. */
 char        *bt_class_warning_text     (guint        n,

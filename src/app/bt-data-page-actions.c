@@ -327,56 +327,165 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   _bt_data_page_show_toast (self, message, NULL, NULL);
 }
 
+/* ---- Open, Show in Files ---- */
+
+/* Opening or showing hundreds of files is never what was meant. */
+#define MAX_OPEN 5
+#define MAX_SHOW 100
+
+#if GTK_CHECK_VERSION (4, 10, 0)
 static void
 launch_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr(BtDataPage) self = user_data;
   g_autoptr(GError) error = NULL;
 
-#if GTK_CHECK_VERSION (4, 10, 0)
-  if (GTK_IS_FILE_LAUNCHER (source))
-    {
-      if (!gtk_file_launcher_launch_finish (GTK_FILE_LAUNCHER (source), res, &error)
-          && !gtk_file_launcher_open_containing_folder_finish (GTK_FILE_LAUNCHER (source), res, NULL))
-        _bt_data_page_show_error (self, _("Could not open the file"), error);
-      return;
-    }
-#endif
+  if (!gtk_file_launcher_launch_finish (GTK_FILE_LAUNCHER (source), res, &error))
+    _bt_data_page_show_error (self, _("Could not open the file"), error);
+}
+
+static void
+show_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!gtk_file_launcher_open_containing_folder_finish (GTK_FILE_LAUNCHER (source), res, &error))
+    _bt_data_page_show_error (self, _("Could not show the file in the file manager"), error);
+}
+#else
+static void
+launch_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+
   if (!g_app_info_launch_default_for_uri_finish (res, &error))
     _bt_data_page_show_error (self, _("Could not open the file"), error);
 }
+
+static void
+launch_uri (BtDataPage *self, const char *uri)
+{
+  g_autoptr(GAppLaunchContext) context = G_APP_LAUNCH_CONTEXT (
+    gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (self))));
+
+  g_app_info_launch_default_for_uri_async (uri, context, NULL, launch_done_cb, g_object_ref (self));
+}
+
+/* GTK 4.8 has no "open containing folder": ask the file manager over D-Bus to show the
+ * files selected (org.freedesktop.FileManager1, which Files, Dolphin, Nemo and others
+ * implement), and open the folder when nobody answers. Nothing here waits on the bus. */
+typedef struct {
+  BtDataPage *page;
+  GStrv       uris;
+} ShowJob;
+
+static void
+show_job_free (ShowJob *job)
+{
+  g_clear_object (&job->page);
+  g_strfreev (job->uris);
+  g_free (job);
+}
+
+static void
+show_fallback (ShowJob *job)
+{
+  g_autoptr(GFile) file = g_file_new_for_uri (job->uris[0]);
+  g_autoptr(GFile) folder = g_file_get_parent (file);
+  g_autofree char *uri = g_file_get_uri (folder ? folder : file);
+
+  launch_uri (job->page, uri);
+  show_job_free (job);
+}
+
+static void
+show_items_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ShowJob *job = user_data;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, NULL);
+
+  if (reply == NULL)
+    {
+      show_fallback (job);
+      return;
+    }
+  show_job_free (job);
+}
+
+static void
+session_bus_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ShowJob *job = user_data;
+  g_autoptr(GDBusConnection) bus = g_bus_get_finish (res, NULL);
+
+  if (bus == NULL)
+    {
+      show_fallback (job);
+      return;
+    }
+  g_dbus_connection_call (bus, "org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
+                          "org.freedesktop.FileManager1", "ShowItems",
+                          g_variant_new ("(^ass)", job->uris, ""), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                          show_items_done_cb, job);
+}
+#endif
 
 static void
 open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   BtDataPage *self = BT_DATA_PAGE (widget);
   g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
-  gboolean show = g_str_equal (action_name, "data.show-in-files");
 
-  /* Opening hundreds of viewers is never what was meant. */
-  for (guint i = 0; i < MIN (items->len, 5); i++)
+  for (guint i = 0; i < MIN (items->len, MAX_OPEN); i++)
     {
-      const char *path = bt_item_get_path (g_ptr_array_index (items, i));
-      g_autoptr(GFile) file = g_file_new_for_path (path);
+      g_autoptr(GFile) file = g_file_new_for_path (bt_item_get_path (g_ptr_array_index (items, i)));
 #if GTK_CHECK_VERSION (4, 10, 0)
       g_autoptr(GtkFileLauncher) launcher = gtk_file_launcher_new (file);
 
-      if (show)
-        gtk_file_launcher_open_containing_folder (launcher, page_window (self), NULL, launch_done_cb,
-                                                  g_object_ref (self));
-      else
-        gtk_file_launcher_launch (launcher, page_window (self), NULL, launch_done_cb, g_object_ref (self));
+      gtk_file_launcher_launch (launcher, page_window (self), NULL, launch_done_cb, g_object_ref (self));
 #else
-      g_autoptr(GFile) target = show ? g_file_get_parent (file) : g_object_ref (file);
-      g_autofree char *uri = g_file_get_uri (target);
-      g_autoptr(GAppLaunchContext) context = G_APP_LAUNCH_CONTEXT (
-        gdk_display_get_app_launch_context (gtk_widget_get_display (widget)));
+      g_autofree char *uri = g_file_get_uri (file);
 
-      g_app_info_launch_default_for_uri_async (uri, context, NULL, launch_done_cb, g_object_ref (self));
+      launch_uri (self, uri);
 #endif
-      if (show)
-        break;
     }
+}
+
+static void
+show_in_files_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GPtrArray) items = _bt_data_page_get_selected_items (self, NULL);
+
+  if (items->len == 0)
+    return;
+#if GTK_CHECK_VERSION (4, 10, 0)
+  {
+    g_autoptr(GFile) file = g_file_new_for_path (bt_item_get_path (g_ptr_array_index (items, 0)));
+    g_autoptr(GtkFileLauncher) launcher = gtk_file_launcher_new (file);
+
+    gtk_file_launcher_open_containing_folder (launcher, page_window (self), NULL, show_done_cb,
+                                              g_object_ref (self));
+  }
+#else
+  {
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+    ShowJob *job = g_new0 (ShowJob, 1);
+
+    for (guint i = 0; i < MIN (items->len, MAX_SHOW); i++)
+      {
+        g_autoptr(GFile) file = g_file_new_for_path (bt_item_get_path (g_ptr_array_index (items, i)));
+        g_autofree char *uri = g_file_get_uri (file);
+
+        g_strv_builder_add (builder, uri);
+      }
+    job->page = g_object_ref (self);
+    job->uris = g_strv_builder_end (builder);
+    g_bus_get (G_BUS_TYPE_SESSION, NULL, session_bus_cb, job);
+  }
+#endif
 }
 
 void
@@ -637,7 +746,7 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "data.exclude", NULL, exclude_action);
   gtk_widget_class_install_action (widget_class, "data.restore", NULL, exclude_action);
   gtk_widget_class_install_action (widget_class, "data.open", NULL, open_action);
-  gtk_widget_class_install_action (widget_class, "data.show-in-files", NULL, open_action);
+  gtk_widget_class_install_action (widget_class, "data.show-in-files", NULL, show_in_files_action);
   gtk_widget_class_install_action (widget_class, "data.preview", NULL, preview_action);
   gtk_widget_class_install_action (widget_class, "data.context-menu", NULL, context_menu_action);
   gtk_widget_class_install_action (widget_class, "data.add-images", NULL, add_images_action);

@@ -6,6 +6,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-thumb-cell.h"
 
 /* ---- Progress from scan workers ---- */
 
@@ -152,6 +153,7 @@ apply_chain_free (ApplyChain *chain)
 }
 
 static void apply_next (ApplyChain *chain);
+static gboolean apply_finish_idle (gpointer data);
 
 static void
 apply_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -185,8 +187,6 @@ static void
 apply_next (ApplyChain *chain)
 {
   BtDataPage *self = chain->page;
-  g_autofree char *message = NULL;
-  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
 
   if (chain->index < chain->results->len)
     {
@@ -209,6 +209,26 @@ apply_next (ApplyChain *chain)
       return;
     }
 
+  /* The project's commit of the last result ran in this main-loop turn; giving the grid the
+   * items (it builds its cells then) waits for the next, so the two never add up in one stall. */
+  g_idle_add (apply_finish_idle, chain);
+}
+
+static gboolean
+apply_finish_idle (gpointer data)
+{
+  ApplyChain *chain = data;
+  BtDataPage *self = chain->page;
+  g_autofree char *message = NULL;
+  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
+
+  if (self->project != chain->project || self->import_cancellable != chain->cancellable)
+    {
+      if (self->project == chain->project && self->import_cancellable == NULL)
+        _bt_data_page_attach_items (self);
+      apply_chain_free (chain);
+      return G_SOURCE_REMOVE;
+    }
   _bt_data_page_attach_items (self);
   n_skipped = chain->n_skipped;
   if (added == 0 && n_skipped + n_ignored > 0)
@@ -228,6 +248,7 @@ apply_next (ApplyChain *chain)
                             "data.show-skipped");
   finish_import (self);
   apply_chain_free (chain);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -490,15 +511,127 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
   return FALSE;
 }
 
+/* ---- Class rows dragged to another place in the sidebar ---- */
+
+gboolean
+_bt_data_page_drop_class (BtDataPage *self,
+                          const char *class_name,
+                          const char *onto,
+                          gboolean    after)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *selected = g_strdup (self->selected_class);
+  int from, target;
+  guint position;
+
+  if (self->project == NULL || (from = bt_project_find_class (self->project, class_name)) < 0)
+    return FALSE;
+  if (onto == NULL)
+    {
+      /* On "All images", which stays first: the class becomes the first. */
+      target = 0;
+      after = FALSE;
+    }
+  else if ((target = bt_project_find_class (self->project, onto)) < 0)
+    return FALSE;
+  position = bt_class_drop_position ((guint) from, (guint) target, after);
+  if (position == (guint) from)
+    return TRUE;
+  if (!bt_project_move_class (self->project, class_name, position, &error))
+    {
+      _bt_data_page_show_error (self, _("Could not move the class"), error);
+      return FALSE;
+    }
+  /* The sidebar's selection follows positions; keep it on the class it was on. */
+  bt_data_page_select_class (self, selected);
+  _bt_data_page_update_actions (self);
+  return TRUE;
+}
+
+static BtClassRowDrop
+row_drop_place (GtkWidget *row, double y)
+{
+  if (bt_class_row_get_info (BT_CLASS_ROW (row)) == NULL)
+    return BT_CLASS_ROW_DROP_AFTER;
+  return y < gtk_widget_get_height (row) / 2.0 ? BT_CLASS_ROW_DROP_BEFORE : BT_CLASS_ROW_DROP_AFTER;
+}
+
+static GdkDragAction
+class_drop_motion_cb (GtkDropTarget *target, double x, double y, BtDataPage *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+
+  bt_class_row_set_drop (BT_CLASS_ROW (row), row_drop_place (row, y));
+  return GDK_ACTION_MOVE;
+}
+
+static void
+class_drop_leave_cb (GtkDropTarget *target, BtDataPage *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+
+  bt_class_row_set_drop (BT_CLASS_ROW (row), BT_CLASS_ROW_DROP_NONE);
+}
+
+static gboolean
+class_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtDataPage *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+  BtClassInfo *onto = bt_class_row_get_info (BT_CLASS_ROW (row));
+  BtClassInfo *dragged;
+
+  bt_class_row_set_drop (BT_CLASS_ROW (row), BT_CLASS_ROW_DROP_NONE);
+  if (!G_VALUE_HOLDS (value, BT_TYPE_CLASS_INFO) || (dragged = g_value_get_object (value)) == NULL)
+    return FALSE;
+  return _bt_data_page_drop_class (self, bt_class_info_get_name (dragged),
+                                   onto ? bt_class_info_get_name (onto) : NULL,
+                                   row_drop_place (row, y) == BT_CLASS_ROW_DROP_AFTER);
+}
+
+static GdkContentProvider *
+row_drag_prepare_cb (GtkDragSource *source, double x, double y, BtDataPage *self)
+{
+  BtClassRow *row = BT_CLASS_ROW (gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source)));
+  BtClassInfo *info = bt_class_row_get_info (row);
+
+  /* "All images" stays first; a row being renamed keeps the pointer for its text. */
+  if (info == NULL || bt_class_row_is_renaming (row) || self->project == NULL)
+    return NULL;
+  return gdk_content_provider_new_typed (BT_TYPE_CLASS_INFO, info);
+}
+
+static void
+row_drag_begin_cb (GtkDragSource *source, GdkDrag *drag, BtDataPage *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (row);
+
+  gtk_drag_source_set_icon (source, paintable, 12, gtk_widget_get_height (row) / 2);
+}
+
 void
-_bt_data_page_setup_row_drop (BtDataPage *self, GtkWidget *row)
+_bt_data_page_setup_row_dnd (BtDataPage *self, GtkWidget *row)
 {
   GtkDropTarget *target = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY | GDK_ACTION_MOVE);
   GType types[] = { BT_TYPE_ITEM, GDK_TYPE_FILE_LIST };
+  GtkDropTarget *class_target = gtk_drop_target_new (BT_TYPE_CLASS_INFO, GDK_ACTION_MOVE);
+  GtkDragSource *source = gtk_drag_source_new ();
 
+  /* Images and files go into the class under the pointer. */
   gtk_drop_target_set_gtypes (target, types, G_N_ELEMENTS (types));
   g_signal_connect_object (target, "drop", G_CALLBACK (row_drop_cb), self, 0);
   gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (target));
+
+  /* A class row (its own content type) goes between rows: above or below this one. */
+  g_signal_connect_object (class_target, "motion", G_CALLBACK (class_drop_motion_cb), self, 0);
+  g_signal_connect_object (class_target, "leave", G_CALLBACK (class_drop_leave_cb), self, 0);
+  g_signal_connect_object (class_target, "drop", G_CALLBACK (class_drop_cb), self, 0);
+  gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (class_target));
+
+  gtk_drag_source_set_actions (source, GDK_ACTION_MOVE);
+  g_signal_connect_object (source, "prepare", G_CALLBACK (row_drag_prepare_cb), self, 0);
+  g_signal_connect_object (source, "drag-begin", G_CALLBACK (row_drag_begin_cb), self, 0);
+  gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (source));
 }
 
 static GdkContentProvider *
@@ -506,13 +639,12 @@ cell_drag_prepare_cb (GtkDragSource *source, double x, double y, GtkListItem *li
 {
   BtItem *item = gtk_list_item_get_item (list_item);
   GtkWidget *cell = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
-  GtkPicture *picture = g_object_get_data (G_OBJECT (cell), "picture");
-  GdkPaintable *paintable = gtk_picture_get_paintable (picture);
+  GdkTexture *texture = bt_thumb_cell_get_texture (BT_THUMB_CELL (cell));
 
   if (item == NULL)
     return NULL;
-  if (paintable != NULL)
-    gtk_drag_source_set_icon (source, paintable, 16, 16);
+  if (texture != NULL)
+    gtk_drag_source_set_icon (source, GDK_PAINTABLE (texture), 16, 16);
   return gdk_content_provider_new_typed (BT_TYPE_ITEM, item);
 }
 

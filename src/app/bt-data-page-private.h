@@ -73,6 +73,7 @@ struct _BtDataPage
   char               *search_casefold;
   BtDataFilter        filter;
   guint               status_idle;
+  guint               columns_idle;
   /* The status counts run in slices (a big project would stall one frame otherwise). */
   guint               status_pos, status_n;
   guint               status_counts[BT_N_SPLITS + 3]; /* splits, excluded, missing, duplicate */
@@ -125,8 +126,14 @@ void     _bt_data_page_update_actions   (BtDataPage *self);
 
 /* bt-data-page-dnd.c */
 void     _bt_data_page_dnd_init         (BtDataPage *self);
-void     _bt_data_page_setup_row_drop   (BtDataPage *self,
+/* Drops of images and files on a class row, and class rows dragged to another place. */
+void     _bt_data_page_setup_row_dnd    (BtDataPage *self,
                                          GtkWidget  *row);
+/* Moves class_name before or after the class onto (NULL: the "All images" row, so first). */
+gboolean _bt_data_page_drop_class       (BtDataPage *self,
+                                         const char *class_name,
+                                         const char *onto,
+                                         gboolean    after);
 void     _bt_data_page_setup_cell_drag  (BtDataPage *self,
                                          GtkWidget  *cell,
                                          GtkListItem *list_item);

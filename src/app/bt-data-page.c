@@ -7,6 +7,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-thumb-cell.h"
 
 #define THUMB_SIZE 112
 #define THUMB_CACHE 1500
@@ -337,17 +338,29 @@ item_filter_func (gpointer object, gpointer user_data)
  * grid never empties for a moment while it refills. */
 #define INCREMENTAL_FROM 20000
 
+static gboolean
+page_filters (BtDataPage *self)
+{
+  return self->selected_class != NULL || self->filter != BT_DATA_FILTER_ALL || self->search_casefold != NULL;
+}
+
 void
 _bt_data_page_refilter (BtDataPage *self, GtkFilterChange change)
 {
   GListModel *model = gtk_filter_list_model_get_model (self->item_filter_model);
   guint n = model ? g_list_model_get_n_items (model) : 0;
+  /* "All images" unfiltered (what an import ends on) passes the items through: no
+   * filter run over 70,000 items and no stream of items-changed into the grid. */
+  GtkFilter *want = page_filters (self) ? GTK_FILTER (self->item_filter) : NULL;
 
   /* GTK 4.8 corrupts the views' item tracking when incremental is switched off while
    * items are pending, so switch only when the model is settled. */
   if (gtk_filter_list_model_get_pending (self->item_filter_model) == 0)
     gtk_filter_list_model_set_incremental (self->item_filter_model, n >= INCREMENTAL_FROM);
-  gtk_filter_changed (GTK_FILTER (self->item_filter), change);
+  if (gtk_filter_list_model_get_filter (self->item_filter_model) != want)
+    gtk_filter_list_model_set_filter (self->item_filter_model, want);
+  else if (want != NULL)
+    gtk_filter_changed (want, change);
   _bt_data_page_queue_status (self);
 }
 
@@ -498,7 +511,7 @@ class_setup_cb (GtkSignalListItemFactory *factory,
   GtkWidget *row = bt_class_row_new ();
 
   g_signal_connect_object (row, "rename", G_CALLBACK (class_row_rename_cb), self, 0);
-  _bt_data_page_setup_row_drop (self, row);
+  _bt_data_page_setup_row_dnd (self, row);
   gtk_list_item_set_child (list_item, row);
 }
 
@@ -544,17 +557,6 @@ thumb_wait_free (gpointer data)
 }
 
 static void
-cell_set_texture (GtkWidget *cell, GdkTexture *texture, gboolean failed)
-{
-  GtkPicture *picture = g_object_get_data (G_OBJECT (cell), "picture");
-  GtkImage *placeholder = g_object_get_data (G_OBJECT (cell), "placeholder");
-
-  gtk_picture_set_paintable (picture, GDK_PAINTABLE (texture));
-  gtk_widget_set_visible (GTK_WIDGET (placeholder), texture == NULL);
-  gtk_image_set_from_icon_name (placeholder, failed ? "image-missing-symbolic" : "image-x-generic-symbolic");
-}
-
-static void
 thumb_ready_cb (GdkTexture *texture, const GError *error, gpointer user_data)
 {
   ThumbWait *w = user_data;
@@ -563,46 +565,80 @@ thumb_ready_cb (GdkTexture *texture, const GError *error, gpointer user_data)
   if (cell == NULL || g_strcmp0 (g_object_get_data (G_OBJECT (cell), "path"), w->path) != 0)
     return;
   g_object_set_data (G_OBJECT (cell), "request", NULL);
-  cell_set_texture (cell, texture, texture == NULL);
+  bt_thumb_cell_set_texture (BT_THUMB_CELL (cell), texture, texture == NULL);
   if (texture == NULL && error != NULL)
-    gtk_widget_set_tooltip_text (cell, error->message);
+    g_object_set_data_full (G_OBJECT (cell), "thumb-error", g_strdup (error->message), g_free);
+}
+
+static const char *
+item_state (BtItem *item)
+{
+  if (bt_item_get_missing (item))
+    return _("file missing");
+  if (bt_item_get_excluded (item))
+    return _("excluded from training");
+  if (bt_item_get_duplicate (item))
+    return _("duplicate");
+  return "";
+}
+
+/* "name\nClass: … · Split: … · state": the cell's tooltip and accessible name. */
+static char *
+cell_describe (BtItem *item)
+{
+  g_autofree char *name = g_filename_display_name (item_basename (item));
+  const char *split_names[] = { N_("training"), N_("validation"), N_("test") };
+  const char *state = item_state (item);
+
+  return g_strdup_printf (_("%s\nClass: %s · Split: %s%s%s"), name, bt_item_get_class_name (item),
+                          _(split_names[bt_item_get_split (item)]), state[0] ? " · " : "", state);
 }
 
 static void
 cell_sync (GtkWidget *cell, BtItem *item)
 {
-  GtkImage *badge = g_object_get_data (G_OBJECT (cell), "badge");
-  GtkLabel *label = g_object_get_data (G_OBJECT (cell), "label");
+  BtThumbCell *thumb = BT_THUMB_CELL (cell);
   g_autofree char *name = g_filename_display_name (item_basename (item));
-  g_autofree char *tip = NULL;
-  const char *split_names[] = { N_("training"), N_("validation"), N_("test") };
-  const char *state = "";
+  g_autofree char *description = cell_describe (item);
+  const char *badge = NULL;
 
-  gtk_label_set_text (label, name);
-  gtk_widget_set_opacity (g_object_get_data (G_OBJECT (cell), "frame"), bt_item_get_excluded (item) ? 0.4 : 1.0);
-  gtk_widget_set_visible (GTK_WIDGET (badge), TRUE);
+  bt_thumb_cell_set_name (thumb, name);
+  bt_thumb_cell_set_dimmed (thumb, bt_item_get_excluded (item));
   if (bt_item_get_missing (item))
-    {
-      gtk_image_set_from_icon_name (badge, "dialog-warning-symbolic");
-      state = _("file missing");
-    }
+    badge = "dialog-warning-symbolic";
   else if (bt_item_get_excluded (item))
-    {
-      gtk_image_set_from_icon_name (badge, "action-unavailable-symbolic");
-      state = _("excluded from training");
-    }
+    badge = "action-unavailable-symbolic";
   else if (bt_item_get_duplicate (item))
+    badge = "edit-copy-symbolic";
+  bt_thumb_cell_set_badge (thumb, badge);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (cell), GTK_ACCESSIBLE_PROPERTY_LABEL, description, -1);
+}
+
+/* Tooltips are built when asked for: gtk_widget_set_tooltip_text() asks the X server where
+ * the pointer is, one round trip per bound cell, which made a big grid's first layout slow. */
+static gboolean
+cell_query_tooltip_cb (GtkWidget   *cell,
+                       int          x,
+                       int          y,
+                       gboolean     keyboard,
+                       GtkTooltip  *tooltip,
+                       GtkListItem *list_item)
+{
+  BtItem *item = gtk_list_item_get_item (list_item);
+  const char *error = g_object_get_data (G_OBJECT (cell), "thumb-error");
+  g_autofree char *text = NULL;
+
+  if (item == NULL)
+    return FALSE;
+  text = cell_describe (item);
+  if (error != NULL)
     {
-      gtk_image_set_from_icon_name (badge, "edit-copy-symbolic");
-      state = _("duplicate");
+      g_autofree char *with_error = g_strdup_printf ("%s\n%s", text, error);
+      gtk_tooltip_set_text (tooltip, with_error);
     }
   else
-    gtk_widget_set_visible (GTK_WIDGET (badge), FALSE);
-
-  tip = g_strdup_printf (_("%s\nClass: %s · Split: %s%s%s"), name, bt_item_get_class_name (item),
-                         _(split_names[bt_item_get_split (item)]), state[0] ? " · " : "", state);
-  gtk_widget_set_tooltip_text (cell, tip);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (cell), GTK_ACCESSIBLE_PROPERTY_LABEL, tip, -1);
+    gtk_tooltip_set_text (tooltip, text);
+  return TRUE;
 }
 
 static void
@@ -638,44 +674,17 @@ grid_setup_cb (GtkSignalListItemFactory *factory,
                GtkListItem              *list_item,
                BtDataPage               *self)
 {
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
-  GtkWidget *frame = gtk_overlay_new ();
-  GtkWidget *placeholder = gtk_image_new_from_icon_name ("image-x-generic-symbolic");
-  GtkWidget *picture = gtk_picture_new ();
-  GtkWidget *badge = gtk_image_new ();
-  GtkWidget *label = gtk_label_new (NULL);
+  GtkWidget *cell = bt_thumb_cell_new (THUMB_SIZE);
   GtkGesture *click = gtk_gesture_click_new ();
 
-  gtk_widget_set_size_request (frame, THUMB_SIZE, THUMB_SIZE);
-  gtk_widget_add_css_class (placeholder, "dim-label");
-  gtk_image_set_pixel_size (GTK_IMAGE (placeholder), 32);
-  gtk_overlay_set_child (GTK_OVERLAY (frame), placeholder);
-  gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
-  gtk_picture_set_content_fit (GTK_PICTURE (picture), GTK_CONTENT_FIT_CONTAIN);
-  gtk_overlay_add_overlay (GTK_OVERLAY (frame), picture);
-  gtk_widget_set_halign (badge, GTK_ALIGN_END);
-  gtk_widget_set_valign (badge, GTK_ALIGN_START);
-  gtk_widget_add_css_class (badge, "osd");
-  gtk_overlay_add_overlay (GTK_OVERLAY (frame), badge);
-  gtk_box_append (GTK_BOX (box), frame);
-
-  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
-  gtk_label_set_max_width_chars (GTK_LABEL (label), 14);
-  gtk_widget_add_css_class (label, "caption");
-  gtk_box_append (GTK_BOX (box), label);
-
-  g_object_set_data (G_OBJECT (box), "frame", frame);
-  g_object_set_data (G_OBJECT (box), "picture", picture);
-  g_object_set_data (G_OBJECT (box), "placeholder", placeholder);
-  g_object_set_data (G_OBJECT (box), "badge", badge);
-  g_object_set_data (G_OBJECT (box), "label", label);
-
+  gtk_widget_set_has_tooltip (cell, TRUE);
+  g_signal_connect_object (cell, "query-tooltip", G_CALLBACK (cell_query_tooltip_cb), list_item, 0);
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
   g_signal_connect_object (click, "pressed", G_CALLBACK (cell_pressed_cb), list_item, 0);
-  gtk_widget_add_controller (box, GTK_EVENT_CONTROLLER (click));
-  _bt_data_page_setup_cell_drag (self, box, list_item);
+  gtk_widget_add_controller (cell, GTK_EVENT_CONTROLLER (click));
+  _bt_data_page_setup_cell_drag (self, cell, list_item);
 
-  gtk_list_item_set_child (list_item, box);
+  gtk_list_item_set_child (list_item, cell);
 }
 
 static void
@@ -690,17 +699,18 @@ grid_bind_cb (GtkSignalListItemFactory *factory,
   gulong id;
 
   g_object_set_data_full (G_OBJECT (cell), "path", g_strdup (path), g_free);
+  g_object_set_data (G_OBJECT (cell), "thumb-error", NULL);
   cell_sync (cell, item);
   id = g_signal_connect_object (item, "notify", G_CALLBACK (cell_item_notify_cb), cell, G_CONNECT_SWAPPED);
   g_object_set_data (G_OBJECT (list_item), "notify-id", GSIZE_TO_POINTER ((gsize) id));
 
   if (bt_item_get_missing (item))
     {
-      cell_set_texture (cell, NULL, TRUE);
+      bt_thumb_cell_set_texture (BT_THUMB_CELL (cell), NULL, TRUE);
       return;
     }
   texture = bt_thumbnailer_lookup (self->thumbnailer, path);
-  cell_set_texture (cell, texture, FALSE);
+  bt_thumb_cell_set_texture (BT_THUMB_CELL (cell), texture, FALSE);
   if (texture == NULL)
     {
       ThumbWait *w = g_new0 (ThumbWait, 1);
@@ -889,6 +899,59 @@ bt_data_page_get_skipped_path (BtDataPage *self, guint index)
   return g_ptr_array_index (self->skipped_paths, index);
 }
 
+/* ---- Layout ---- */
+
+/* GtkGridView keeps cells for about 32 rows of max-columns items. A fixed, generous
+ * max-columns (40, for wide screens) made a big project's first layout build and bind ~1,300
+ * cells at once; the page keeps it at what its width can show. The sidebar is at least
+ * SIDEBAR_MIN_WIDTH and a cell at least THUMB_SIZE wide, so this never hides a column. */
+#define SIDEBAR_MIN_WIDTH 200
+
+static guint
+grid_columns_for_width (int width)
+{
+  return (guint) MAX (1, (width - SIDEBAR_MIN_WIDTH) / THUMB_SIZE);
+}
+
+static gboolean
+columns_idle_cb (gpointer data)
+{
+  BtDataPage *self = data;
+  guint columns = grid_columns_for_width (gtk_widget_get_width (GTK_WIDGET (self)));
+
+  self->columns_idle = 0;
+  if (gtk_grid_view_get_max_columns (self->grid_view) != columns)
+    gtk_grid_view_set_max_columns (self->grid_view, columns);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+bt_data_page_measure (GtkWidget      *widget,
+                      GtkOrientation  orientation,
+                      int             for_size,
+                      int            *minimum,
+                      int            *natural,
+                      int            *minimum_baseline,
+                      int            *natural_baseline)
+{
+  gtk_widget_measure (BT_DATA_PAGE (widget)->overlay, orientation, for_size, minimum, natural,
+                      minimum_baseline, natural_baseline);
+}
+
+static void
+bt_data_page_size_allocate (GtkWidget *widget,
+                            int        width,
+                            int        height,
+                            int        baseline)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  /* Changed after this allocation, not inside it. */
+  if (gtk_grid_view_get_max_columns (self->grid_view) != grid_columns_for_width (width) && self->columns_idle == 0)
+    self->columns_idle = g_idle_add_full (G_PRIORITY_HIGH_IDLE, columns_idle_cb, self, NULL);
+  gtk_widget_allocate (self->overlay, width, height, baseline, NULL);
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -933,6 +996,7 @@ bt_data_page_dispose (GObject *object)
   if (self->project != NULL)
     g_signal_handlers_disconnect_by_data (self->project, self);
   g_clear_handle_id (&self->status_idle, g_source_remove);
+  g_clear_handle_id (&self->columns_idle, g_source_remove);
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
   g_clear_pointer (&self->item_menu, gtk_widget_unparent);
 
@@ -995,7 +1059,8 @@ bt_data_page_class_init (BtDataPageClass *klass)
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-data-page.ui");
-  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+  widget_class->measure = bt_data_page_measure;
+  widget_class->size_allocate = bt_data_page_size_allocate;
   gtk_widget_class_set_css_name (widget_class, "btdatapage");
 
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, overlay);

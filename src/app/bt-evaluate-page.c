@@ -8,6 +8,7 @@
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
 #include "bt-model-files.h"
+#include "training/bt-model-runner.h"
 
 #define THUMB 128
 #define GALLERY_MAX 200   /* thumbnails decoded per cell; the rest is counted, not shown */
@@ -31,7 +32,8 @@ struct _BtEvaluatePage
   /* Owned */
   BtProject         *project;
   GPtrArray         *model_paths;
-  GCancellable      *cancellable;
+  GCancellable      *cancellable;     /* the evaluation */
+  GCancellable      *list_cancellable;
   GCancellable      *thumbs_cancellable;
   BtEvaluation      *evaluation;
   GPtrArray         *shown;          /* BtMistake* (borrowed from evaluation) in the gallery */
@@ -39,6 +41,7 @@ struct _BtEvaluatePage
   int                cell_row, cell_col;
   gboolean           busy;
   guint              n_listing;      /* model listings in flight */
+  guint              list_generation;   /* bumped by every listing: only the newest one counts */
 };
 
 G_DEFINE_FINAL_TYPE (BtEvaluatePage, bt_evaluate_page, GTK_TYPE_WIDGET)
@@ -520,7 +523,7 @@ bt_evaluate_page_evaluate (BtEvaluatePage *self)
   update_actions (self);
   task = g_task_new (NULL, self->cancellable, eval_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) eval_job_free);
-  g_task_run_in_thread (task, eval_thread);
+  bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, eval_thread);
 }
 
 static void
@@ -535,15 +538,24 @@ model_selected_cb (BtEvaluatePage *self)
   update_actions (self);
 }
 
+typedef struct {
+  BtEvaluatePage *page;
+  guint           generation;
+} Listing;
+
 static void
 models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(BtEvaluatePage) self = user_data;
+  Listing *listing = user_data;
+  g_autoptr(BtEvaluatePage) self = listing->page;
+  guint generation = listing->generation;
   g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
 
+  g_free (listing);
   if (self->n_listing > 0)
     self->n_listing--;
-  if (paths == NULL || self->project == NULL)
+  /* a newer listing was started: it has (or will have) the newer answer */
+  if (generation != self->list_generation || paths == NULL || self->project == NULL)
     return;
   g_ptr_array_set_size (self->model_paths, 0);
   gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
@@ -561,15 +573,30 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     bt_evaluate_page_evaluate (self);
 }
 
+static void
+cancel_listing (BtEvaluatePage *self)
+{
+  g_cancellable_cancel (self->list_cancellable);
+  g_clear_object (&self->list_cancellable);
+  self->list_cancellable = g_cancellable_new ();
+  self->list_generation++;
+}
+
 void
 bt_evaluate_page_reload_models (BtEvaluatePage *self)
 {
   g_return_if_fail (BT_IS_EVALUATE_PAGE (self));
 
+  Listing *listing;
+
   if (self->project == NULL)
     return;
+  cancel_listing (self);
+  listing = g_new (Listing, 1);
+  listing->page = g_object_ref (self);
+  listing->generation = self->list_generation;
   self->n_listing++;
-  bt_model_files_list_async (self->project, self->cancellable, models_listed_cb, g_object_ref (self));
+  bt_model_files_list_async (self->project, self->list_cancellable, models_listed_cb, listing);
 }
 
 gboolean
@@ -589,12 +616,15 @@ bt_evaluate_page_dispose (GObject *object)
   GtkWidget *child;
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->list_cancellable);
   g_cancellable_cancel (self->thumbs_cancellable);
+  self->list_generation++;
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_EVALUATE_PAGE);
   /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->list_cancellable);
   g_clear_object (&self->thumbs_cancellable);
   g_clear_object (&self->project);
   g_clear_pointer (&self->shown, g_ptr_array_unref);
@@ -646,6 +676,7 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->shown = g_ptr_array_new ();
   self->thumbs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->cancellable = g_cancellable_new ();
+  self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
   update_actions (self);
@@ -662,6 +693,7 @@ bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();
+  cancel_listing (self);
   self->busy = FALSE;
   gtk_spinner_stop (self->spinner);
   g_set_object (&self->project, project);

@@ -154,19 +154,111 @@ bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
 
 /* ---- PyTorch ---- */
 
+/* A transfer project's export first runs the backbone over the images the embedding cache lacks;
+ * that can take minutes, so a small window shows how far it is and can cancel it. */
+typedef struct
+{
+  char         *out_dir;
+  GtkWindow    *parent;          /* owned; NULL: no progress window */
+  GtkWindow    *progress_window; /* owned while shown */
+  GtkProgressBar *bar;
+  GtkLabel     *label;
+  GCancellable *cancellable;
+} PytorchJob;
+
+static void
+pytorch_job_free (PytorchJob *job)
+{
+  if (job->progress_window != NULL)
+    gtk_window_destroy (job->progress_window);
+  g_clear_object (&job->progress_window);
+  g_clear_object (&job->parent);
+  g_clear_object (&job->cancellable);
+  g_free (job->out_dir);
+  g_free (job);
+}
+
+static void
+pytorch_progress_window (PytorchJob *job)
+{
+  GtkWidget *window, *box, *title, *bar, *label, *button;
+
+  window = gtk_window_new ();
+  gtk_window_set_title (GTK_WINDOW (window), _("Exporting the Training Script"));
+  gtk_window_set_modal (GTK_WINDOW (window), TRUE);
+  gtk_window_set_deletable (GTK_WINDOW (window), FALSE);
+  gtk_window_set_transient_for (GTK_WINDOW (window), job->parent);
+  gtk_window_set_default_size (GTK_WINDOW (window), 420, -1);
+
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+  gtk_widget_set_margin_start (box, 18);
+  gtk_widget_set_margin_end (box, 18);
+  gtk_widget_set_margin_top (box, 18);
+  gtk_widget_set_margin_bottom (box, 18);
+  gtk_window_set_child (GTK_WINDOW (window), box);
+
+  title = gtk_label_new (_("Computing the backbone’s embeddings of the images"));
+  gtk_label_set_xalign (GTK_LABEL (title), 0);
+  gtk_label_set_wrap (GTK_LABEL (title), TRUE);
+  gtk_widget_add_css_class (title, "heading");
+  gtk_box_append (GTK_BOX (box), title);
+
+  bar = gtk_progress_bar_new ();
+  gtk_accessible_update_property (GTK_ACCESSIBLE (bar), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Embeddings computed"), -1);
+  gtk_box_append (GTK_BOX (box), bar);
+  label = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_widget_add_css_class (label, "dim-label");
+  gtk_box_append (GTK_BOX (box), label);
+
+  button = gtk_button_new_with_mnemonic (_("_Cancel"));
+  gtk_widget_set_halign (button, GTK_ALIGN_END);
+  g_signal_connect_swapped (button, "clicked", G_CALLBACK (g_cancellable_cancel), job->cancellable);
+  gtk_box_append (GTK_BOX (box), button);
+
+  job->progress_window = g_object_ref (GTK_WINDOW (window));
+  job->bar = GTK_PROGRESS_BAR (bar);
+  job->label = GTK_LABEL (label);
+  gtk_window_present (GTK_WINDOW (window));
+}
+
+static void
+pytorch_progress_cb (guint done, guint total, gpointer user_data)
+{
+  PytorchJob *job = user_data;
+  g_autofree char *text = NULL;
+
+  if (job->parent == NULL || total == 0)
+    return;
+  if (job->progress_window == NULL)
+    pytorch_progress_window (job);
+  gtk_progress_bar_set_fraction (job->bar, (double) done / total);
+  /* TRANSLATORS: images (and their mirrored or cropped variants) run through the backbone so far */
+  text = g_strdup_printf (_("%u of %u"), done, total);
+  gtk_label_set_text (job->label, text);
+}
+
 static void
 pytorch_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = user_data;
   GError *error = NULL;
-  const char *out_dir = g_task_get_task_data (task);
+  PytorchJob *job = g_task_get_task_data (task);
+  const char *out_dir = job->out_dir;
 
+  if (job->progress_window != NULL)
+    {
+      gtk_window_destroy (job->progress_window);
+      g_clear_object (&job->progress_window);
+    }
   if (!bt_export_pytorch_finish (result, &error))
     g_task_return_error (task, error);
   else
     g_task_return_pointer (task,
                            g_strdup_printf (_("Bottega wrote train.py, config.json, labels.csv, "
-                                              "initial.bottega-model and README.md into\n%s\n\n"
+                                              "initial.bottega-model and README.md (and, for a transfer "
+                                              "model, the images’ embeddings in embeddings/) into\n%s\n\n"
                                               "To train on one computer (on its GPU when it has one):\n"
                                               "  cd \"%s\"\n"
                                               "  python3 train.py\n\n"
@@ -179,19 +271,44 @@ pytorch_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_object_unref (task);
 }
 
+/* parent: where the progress window goes, or NULL for none. */
+static void
+pytorch_export_start (GtkWindow *parent, BtProject *project, const char *out_dir, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task;
+  PytorchJob *job;
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_export_actions_pytorch_async);
+  job = g_new0 (PytorchJob, 1);
+  job->out_dir = g_strdup (out_dir);
+  job->parent = parent ? g_object_ref (parent) : NULL;
+  job->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
+  g_task_set_task_data (task, job, (GDestroyNotify) pytorch_job_free);
+  bt_export_pytorch_async_full (project, out_dir, pytorch_progress_cb, job, job->cancellable, pytorch_done_cb, task);
+}
+
 void
 bt_export_actions_pytorch_async (BtProject *project, const char *out_dir, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (BT_IS_PROJECT (project));
   g_return_if_fail (out_dir != NULL);
 
-  task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_export_actions_pytorch_async);
-  g_task_set_task_data (task, g_strdup (out_dir), g_free);
-  bt_export_pytorch_async (project, out_dir, cancellable, pytorch_done_cb, task);
+  pytorch_export_start (NULL, project, out_dir, cancellable, callback, user_data);
+}
+
+void
+bt_export_actions_pytorch_in_window_async (GtkWindow *parent, BtProject *project, const char *out_dir,
+                                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                                           gpointer user_data)
+{
+  g_return_if_fail (GTK_IS_WINDOW (parent));
+  g_return_if_fail (BT_IS_PROJECT (project));
+  g_return_if_fail (out_dir != NULL);
+
+  pytorch_export_start (parent, project, out_dir, cancellable, callback, user_data);
 }
 
 char *
@@ -210,7 +327,9 @@ pytorch_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (message == NULL)
     {
-      bt_dialogs_show_error (window_of (widget), _("The training script could not be exported"), error);
+      /* the person pressed Cancel: nothing to tell */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        bt_dialogs_show_error (window_of (widget), _("The training script could not be exported"), error);
       return;
     }
   bt_export_actions_show_note (window_of (widget), _("PyTorch Training Script Exported"), message);
@@ -236,7 +355,8 @@ pytorch_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (path == NULL)
     bt_dialogs_show_error (window_of (c->widget), _("The training script could not be exported"), error);
   else
-    bt_export_actions_pytorch_async (c->project, path, NULL, pytorch_written_cb, g_object_ref (c->widget));
+    pytorch_export_start (window_of (c->widget), c->project, path, NULL, pytorch_written_cb,
+                          g_object_ref (c->widget));
   g_object_unref (c->widget);
   g_object_unref (c->project);
   g_free (c);

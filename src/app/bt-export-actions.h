@@ -28,6 +28,12 @@ void       bt_export_actions_pytorch_async  (BtProject *project, const char *out
                                              GCancellable *cancellable, GAsyncReadyCallback callback,
                                              gpointer user_data);
 char      *bt_export_actions_pytorch_finish (GAsyncResult *result, GError **error);
+/* The same, for the window: while a transfer project's embeddings are computed a modal window
+ * over parent shows the progress and can cancel (then the export finishes with
+ * G_IO_ERROR_CANCELLED). Finish with bt_export_actions_pytorch_finish. */
+void       bt_export_actions_pytorch_in_window_async (GtkWindow *parent, BtProject *project,
+                                                      const char *out_dir, GCancellable *cancellable,
+                                                      GAsyncReadyCallback callback, gpointer user_data);
 
 /* A modal window with a heading and selectable, copyable text; returned for tests. */
 GtkWindow *bt_export_actions_show_note      (GtkWindow *parent, const char *heading, const char *text);

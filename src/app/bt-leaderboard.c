@@ -48,6 +48,7 @@ struct _BtLeaderboard
   GtkSpinButton *trials, *minutes, *epochs, *lr_min, *lr_max, *dropout_max, *wd_max, *folds;
   GtkCheckButton *try_sgd, *try_adamw, *vary_augment, *vary_preset;
   GtkButton     *start_button, *resume_button, *stop_button, *use_button, *cv_button;
+  GtkToggleButton *pause_button;
   GtkLabel      *status, *cv_label;
   GtkColumnView *view;
   GtkBox        *chart_box;
@@ -55,7 +56,7 @@ struct _BtLeaderboard
   /* Owned */
   BtProject     *project;
   GListStore    *rows;          /* BtTrialRow, run order */
-  GtkSingleSelection *selection;
+  GtkMultiSelection *selection; /* over the sorted rows: the trials compared */
   BtChart       *chart;
   BtTuneSearch  *search;        /* the search shown, when no job holds it */
   Job           *job;           /* running search or k-fold, NULL when idle */
@@ -64,7 +65,7 @@ struct _BtLeaderboard
 
 G_DEFINE_FINAL_TYPE (BtLeaderboard, bt_leaderboard, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_TRIAL_ADDED, SIGNAL_SEARCH_FINISHED, SIGNAL_LOADED, N_SIGNALS };
+enum { SIGNAL_TRIAL_ADDED, SIGNAL_SEARCH_FINISHED, SIGNAL_LOADED, SIGNAL_TRIALS_SELECTED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 struct _Job {
@@ -99,61 +100,75 @@ job_unref (Job *j)
   g_free (j);
 }
 
+/* The selected rows in view order (borrowed BtTrialRow*). */
+static GPtrArray *
+selected_rows (BtLeaderboard *self)
+{
+  GPtrArray *rows = g_ptr_array_new_with_free_func (g_object_unref);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->selection));
+
+  for (guint i = 0; i < n; i++)
+    if (gtk_selection_model_is_selected (GTK_SELECTION_MODEL (self->selection), i))
+      g_ptr_array_add (rows, g_list_model_get_item (G_LIST_MODEL (self->selection), i));
+  return rows;
+}
+
+/* The row "Use these settings" and cross-validation act on: the only one selected. */
+static BtTrialRow *
+single_selected (BtLeaderboard *self)
+{
+  g_autoptr (GPtrArray) rows = selected_rows (self);
+  return rows->len == 1 ? rows->pdata[0] : NULL;   /* the list store keeps it alive */
+}
+
 static void
 update_sensitivity (BtLeaderboard *self)
 {
   gboolean busy = self->job != NULL;
-  gboolean have_row = gtk_single_selection_get_selected_item (self->selection) != NULL;
+  gboolean have_row = single_selected (self) != NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !busy && self->project != NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->resume_button), !busy && self->project != NULL && self->search != NULL &&
                             !bt_tune_search_is_finished (self->search));
   gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), busy);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->pause_button), busy && self->job->search != NULL);
+  if (!busy)
+    gtk_toggle_button_set_active (self->pause_button, FALSE);
   gtk_widget_set_sensitive (GTK_WIDGET (self->use_button), have_row && self->project != NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->cv_button), have_row && !busy && self->project != NULL);
 }
 
 static void
-show_curves (BtLeaderboard *self)
+clear_chart (BtLeaderboard *self)
 {
   while (bt_chart_get_n_series (self->chart) > 0)
     bt_chart_remove_series (self->chart, bt_chart_get_series (self->chart, 0));
-  /* the selected trial solid, the three best others dashed for comparison */
-  BtTrialRow *sel = gtk_single_selection_get_selected_item (self->selection);
-  g_autoptr (GPtrArray) order = g_ptr_array_new ();
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
-  for (guint i = 0; i < n; i++)
+}
+
+/* One validation-accuracy curve per trial (or fold), each in its own colour. */
+static void
+chart_curve (BtLeaderboard *self, const char *title, GArray *values, int color)
+{
+  g_autoptr (BtChartSeries) s = bt_chart_series_new (title, BT_CHART_ROLE_OVERLAY);
+  bt_chart_series_set_color_index (s, color);
+  for (guint e = 0; e < values->len; e++)
+    bt_chart_series_append (s, e + 1, g_array_index (values, double, e));
+  bt_chart_add_series (self->chart, s);
+}
+
+static void
+show_curves (BtLeaderboard *self)
+{
+  /* the selected trials, or else the three best (the view sorts by accuracy first) */
+  g_autoptr (GPtrArray) rows = selected_rows (self);
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->selection));
+  for (guint i = 0; rows->len == 0 && i < MIN (n, 3); i++)
+    g_ptr_array_add (rows, g_list_model_get_item (G_LIST_MODEL (self->selection), i));
+  clear_chart (self);
+  for (guint i = 0; i < rows->len; i++)
     {
-      BtTrialRow *r = g_list_model_get_item (G_LIST_MODEL (self->rows), i);
-      g_ptr_array_add (order, r->trial);
-      g_object_unref (r);
-    }
-  for (guint i = 0; i < order->len; i++)
-    for (guint j = i + 1; j < order->len; j++)
-      {
-        BtTuneTrial *a = order->pdata[i], *b = order->pdata[j];
-        if (b->val_acc > a->val_acc)
-          order->pdata[i] = b, order->pdata[j] = a;
-      }
-  guint shown = 0;
-  for (guint i = 0; i < order->len && shown < 3; i++)
-    {
-      BtTuneTrial *t = order->pdata[i];
-      if (sel != NULL && sel->trial->index == t->index)
-        continue;
+      const BtTuneTrial *t = ((BtTrialRow *) rows->pdata[i])->trial;
       g_autofree char *title = g_strdup_printf (_("Trial %d"), t->index + 1);
-      g_autoptr (BtChartSeries) s = bt_chart_series_new (title, BT_CHART_ROLE_OVERLAY);
-      for (guint e = 0; e < t->curve_acc->len; e++)
-        bt_chart_series_append (s, e + 1, g_array_index (t->curve_acc, double, e));
-      bt_chart_add_series (self->chart, s);
-      shown++;
-    }
-  if (sel != NULL)
-    {
-      g_autofree char *title = g_strdup_printf (_("Trial %d"), sel->trial->index + 1);
-      g_autoptr (BtChartSeries) s = bt_chart_series_new (title, BT_CHART_ROLE_VALIDATION);
-      for (guint e = 0; e < sel->trial->curve_acc->len; e++)
-        bt_chart_series_append (s, e + 1, g_array_index (sel->trial->curve_acc, double, e));
-      bt_chart_add_series (self->chart, s);
+      chart_curve (self, title, t->curve_acc, (int) i);
     }
 }
 
@@ -280,6 +295,7 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
       return FALSE;
     }
   Job *job = job_new (self);
+  bt_tune_search_set_paused (search, FALSE);   /* a search stopped while paused resumes running */
   job->search = search;
   job->data = data;
   self->job = job;
@@ -365,27 +381,46 @@ bt_leaderboard_get_shown_trial (BtLeaderboard *self, guint position)
 void
 bt_leaderboard_select (BtLeaderboard *self, guint index)
 {
+  bt_leaderboard_set_selected (self, index, TRUE, TRUE);
+}
+
+void
+bt_leaderboard_set_selected (BtLeaderboard *self, guint index, gboolean selected, gboolean exclusive)
+{
   g_return_if_fail (BT_IS_LEADERBOARD (self));
-  GListModel *m = gtk_single_selection_get_model (self->selection);
+  GListModel *m = G_LIST_MODEL (self->selection);
   for (guint i = 0; i < g_list_model_get_n_items (m); i++)
     {
       g_autoptr (BtTrialRow) r = g_list_model_get_item (m, i);
-      if ((guint) r->trial->index == index)
-        {
-          gtk_single_selection_set_selected (self->selection, i);
-          return;
-        }
+      if ((guint) r->trial->index != index)
+        continue;
+      if (selected)
+        gtk_selection_model_select_item (GTK_SELECTION_MODEL (self->selection), i, exclusive);
+      else
+        gtk_selection_model_unselect_item (GTK_SELECTION_MODEL (self->selection), i);
+      return;
     }
+}
+
+GPtrArray *
+bt_leaderboard_get_selected_trials (BtLeaderboard *self)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), NULL);
+  g_autoptr (GPtrArray) rows = selected_rows (self);
+  GPtrArray *trials = g_ptr_array_new ();
+  for (guint i = 0; i < rows->len; i++)
+    g_ptr_array_add (trials, ((BtTrialRow *) rows->pdata[i])->trial);
+  return trials;
 }
 
 gboolean
 bt_leaderboard_use_selected (BtLeaderboard *self, GError **error)
 {
   g_return_val_if_fail (BT_IS_LEADERBOARD (self), FALSE);
-  BtTrialRow *r = gtk_single_selection_get_selected_item (self->selection);
+  BtTrialRow *r = single_selected (self);
   if (r == NULL || self->project == NULL)
     {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Select a trial first."));
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Select one trial first."));
       return FALSE;
     }
   BtProjectSettings s;
@@ -432,16 +467,12 @@ kfold_done (GObject *source, GAsyncResult *result, gpointer user_data)
                                                     "The wider the spread, the less one number can be trusted."),
                                                   r->k, 100 * r->mean_acc, 100 * r->std_acc, 100 * r->min_acc, 100 * r->max_acc);
           gtk_label_set_text (self->cv_label, msg);
-          while (bt_chart_get_n_series (self->chart) > 0)
-            bt_chart_remove_series (self->chart, bt_chart_get_series (self->chart, 0));
+          clear_chart (self);
           for (guint f = 0; f < r->fold_trials->len; f++)
             {
               BtTuneTrial *t = g_ptr_array_index (r->fold_trials, f);
               g_autofree char *title = g_strdup_printf (_("Fold %u"), f + 1);
-              g_autoptr (BtChartSeries) s = bt_chart_series_new (title, f == 0 ? BT_CHART_ROLE_VALIDATION : BT_CHART_ROLE_OVERLAY);
-              for (guint e = 0; e < t->curve_acc->len; e++)
-                bt_chart_series_append (s, e + 1, g_array_index (t->curve_acc, double, e));
-              bt_chart_add_series (self->chart, s);
+              chart_curve (self, title, t->curve_acc, (int) f);
             }
         }
       else
@@ -457,7 +488,7 @@ kfold_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 on_cv_clicked (BtLeaderboard *self)
 {
-  BtTrialRow *r = gtk_single_selection_get_selected_item (self->selection);
+  BtTrialRow *r = single_selected (self);
   if (r == NULL || self->job != NULL || self->project == NULL)
     return;
   g_autoptr (GError) error = NULL;
@@ -600,6 +631,25 @@ on_resume_clicked (BtLeaderboard *self)
 }
 
 static void
+on_pause_toggled (BtLeaderboard *self)
+{
+  gboolean paused = gtk_toggle_button_get_active (self->pause_button);
+
+  if (self->job == NULL || self->job->search == NULL)
+    return;
+  bt_tune_search_set_paused (self->job->search, paused);
+  gtk_label_set_text (self->status, paused ? _("Paused: the trial in progress waits after its current batch.")
+                                           : _("Searching… Trials appear below as they finish."));
+}
+
+void
+bt_leaderboard_set_paused (BtLeaderboard *self, gboolean paused)
+{
+  g_return_if_fail (BT_IS_LEADERBOARD (self));
+  gtk_toggle_button_set_active (self->pause_button, paused);
+}
+
+static void
 on_use_clicked (BtLeaderboard *self)
 {
   g_autoptr (GError) error = NULL;
@@ -612,6 +662,7 @@ on_selection_changed (BtLeaderboard *self)
 {
   show_curves (self);
   update_sensitivity (self);
+  g_signal_emit (self, signals[SIGNAL_TRIALS_SELECTED], 0);
 }
 
 /* ---- Columns ---- */
@@ -640,7 +691,13 @@ bind_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
       text = t->diverged ? g_strdup (_("diverged")) : g_strdup_printf ("%.1f %%", 100.0 * t->val_acc);
       break;
     case COL_LOSS: text = isfinite (t->val_loss) ? g_strdup_printf ("%.4f", t->val_loss) : g_strdup ("—"); break;
-    case COL_EPOCHS: text = g_strdup_printf ("%d", t->epochs); break;
+    case COL_EPOCHS:
+      if (!t->diverged && t->curve_acc->len > 0 && t->curve_acc->len < (guint) t->epochs)
+        /* Translators: epochs a trial trained before early stopping, of those planned */
+        text = g_strdup_printf (_("%u of %d"), t->curve_acc->len, t->epochs);
+      else
+        text = g_strdup_printf ("%d", t->epochs);
+      break;
     case COL_TIME: text = g_strdup_printf (_("%.1f s"), t->seconds); break;
     }
   gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
@@ -717,6 +774,8 @@ bt_leaderboard_class_init (BtLeaderboardClass *klass)
                                               NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
   signals[SIGNAL_SEARCH_FINISHED] = g_signal_new ("search-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                   NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_TRIALS_SELECTED] = g_signal_new ("trials-selected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                  NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_LOADED] = g_signal_new ("loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                          NULL, NULL, NULL, G_TYPE_NONE, 0);
 
@@ -726,7 +785,7 @@ bt_leaderboard_class_init (BtLeaderboardClass *klass)
   CHILD (strategy); CHILD (trials); CHILD (minutes); CHILD (epochs); CHILD (lr_min); CHILD (lr_max);
   CHILD (dropout_max); CHILD (wd_max); CHILD (folds); CHILD (try_sgd); CHILD (try_adamw);
   CHILD (vary_augment); CHILD (vary_preset); CHILD (start_button); CHILD (resume_button);
-  CHILD (stop_button); CHILD (use_button); CHILD (cv_button); CHILD (status); CHILD (cv_label);
+  CHILD (stop_button); CHILD (pause_button); CHILD (use_button); CHILD (cv_button); CHILD (status); CHILD (cv_label);
   CHILD (view); CHILD (chart_box);
 #undef CHILD
 }
@@ -745,9 +804,7 @@ bt_leaderboard_init (BtLeaderboard *self)
   GtkSorter *sorter = gtk_column_view_get_sorter (self->view);
   GtkSortListModel *sorted = gtk_sort_list_model_new (G_LIST_MODEL (g_object_ref (self->rows)),
                                                       sorter ? g_object_ref (sorter) : NULL);
-  self->selection = gtk_single_selection_new (G_LIST_MODEL (sorted));
-  gtk_single_selection_set_autoselect (self->selection, FALSE);
-  gtk_single_selection_set_can_unselect (self->selection, TRUE);
+  self->selection = gtk_multi_selection_new (G_LIST_MODEL (sorted));
   gtk_column_view_set_model (self->view, GTK_SELECTION_MODEL (self->selection));
   g_signal_connect_swapped (self->selection, "selection-changed", G_CALLBACK (on_selection_changed), self);
   g_signal_connect_swapped (self->selection, "items-changed", G_CALLBACK (on_selection_changed), self);
@@ -765,6 +822,7 @@ bt_leaderboard_init (BtLeaderboard *self)
   g_signal_connect_swapped (self->start_button, "clicked", G_CALLBACK (on_start_clicked), self);
   g_signal_connect_swapped (self->resume_button, "clicked", G_CALLBACK (on_resume_clicked), self);
   g_signal_connect_swapped (self->stop_button, "clicked", G_CALLBACK (bt_leaderboard_stop), self);
+  g_signal_connect_swapped (self->pause_button, "toggled", G_CALLBACK (on_pause_toggled), self);
   g_signal_connect_swapped (self->use_button, "clicked", G_CALLBACK (on_use_clicked), self);
   g_signal_connect_swapped (self->cv_button, "clicked", G_CALLBACK (on_cv_clicked), self);
   update_sensitivity (self);

@@ -84,6 +84,16 @@ entry_free (Entry *e)
   g_free (e);
 }
 
+static BtModelFilesListHook list_hook;
+static gpointer list_hook_data;
+
+void
+bt_model_files_set_list_hook (BtModelFilesListHook hook, gpointer user_data)
+{
+  list_hook = hook;
+  list_hook_data = user_data;
+}
+
 static void
 list_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -112,6 +122,8 @@ list_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_ptr_array_sort (entries, cmp_newest_first);
   for (guint i = 0; i < entries->len; i++)
     g_ptr_array_add (paths, g_strdup (((Entry *) entries->pdata[i])->path));
+  if (list_hook != NULL)
+    list_hook (paths, list_hook_data);
   g_task_return_pointer (task, paths, (GDestroyNotify) g_ptr_array_unref);
 }
 

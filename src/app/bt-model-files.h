@@ -13,8 +13,13 @@ G_BEGIN_DECLS
 void       bt_model_files_list_async  (BtProject *project, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
 GPtrArray *bt_model_files_list_finish (GAsyncResult *result, GError **error);
+/* Tests: called on the listing's worker with the paths it found, before it returns them
+ * (to hold a listing back and finish listings in a chosen order). NULL removes it. */
+typedef void (*BtModelFilesListHook) (GPtrArray *paths, gpointer user_data);
+void       bt_model_files_set_list_hook (BtModelFilesListHook hook, gpointer user_data);
 
-/* A loaded model with a lock: a net runs one forward pass at a time. */
+/* A loaded model with a lock: a net runs one forward pass at a time (its jobs run on the
+ * model runner, one after another, so the lock is only a guard). */
 typedef struct _BtSharedModel BtSharedModel;
 BtSharedModel *bt_shared_model_ref    (BtSharedModel *m);
 void           bt_shared_model_unref  (BtSharedModel *m);

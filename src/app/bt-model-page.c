@@ -4,14 +4,20 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <string.h>
 
 #include "bt-model-page.h"
+#include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
+#include "training/bt-model-runner.h"
 #include "training/bt-transfer.h"
 
 #define N_CARD_PRESETS 5
 #define N_PREVIEW 8
 #define PREVIEW_SIZE 72
+#define N_AUG_PREVIEW 4       /* samples shown beside each augmentation toggle */
+#define AUG_PREVIEW_SIZE 48
+#define AUG_EPOCHS 8          /* epochs tried for a variant that shows the augmentation */
 
 static const BtPreset card_presets[N_CARD_PRESETS] = {
   BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET, BT_PRESET_TRANSFER,
@@ -75,6 +81,7 @@ struct _BtModelPage
   GtkSpinButton  *epochs_spin, *batch_spin, *lr_spin, *wd_spin, *dropout_spin, *patience_spin, *seed_spin;
   GtkDropDown    *optimizer_dropdown, *schedule_dropdown;
   GtkCheckButton *flip_check, *crop_check, *rotate_check, *color_check, *weights_check;
+  GtkBox         *flip_preview_box, *crop_preview_box, *rotate_preview_box, *color_preview_box;
   GtkLabel       *imbalance_label;
   GtkLabel       *status_label;
 
@@ -88,12 +95,18 @@ struct _BtModelPage
   gboolean        estimates_dirty;  /* measured only while the page is shown: it costs CPU */
 
   Card            cards[N_CARD_PRESETS];
+  BtTransferOptions *transfer_options;
+  GtkLabel       *transfer_advice;
   GtkPicture     *previews[N_PREVIEW];
+  GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
+  GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
+  GPtrArray      *aug_textures[BT_MODEL_PAGE_N_AUGMENTS]; /* GdkTexture, the first samples augmented */
 };
 
 G_DEFINE_FINAL_TYPE (BtModelPage, bt_model_page, GTK_TYPE_WIDGET)
 
 static void schedule_preview (BtModelPage *self);
+static void transfer_card_init (BtModelPage *self);
 static void start_estimates (BtModelPage *self);
 
 /* ---- Estimates: parameters, and images/s measured on this machine ---- */
@@ -150,6 +163,9 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       x = g_new0 (float, batch * in_floats);
       labels = g_new0 (int, batch);
       t0 = 0;
+      /* one turn of the compute gate: a training run waits a step, and the time measured is
+       * this net's alone */
+      bt_compute_gate_enter ();
       for (int step = 0; step < 2; step++)
         {
           if (step == 1)
@@ -162,6 +178,7 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
           if (step == 1)
             job->images_per_s[i] = 1.0 * batch / MAX (1e-6, (g_get_monotonic_time () - t0) / 1e6);
         }
+      bt_compute_gate_leave ();
     }
   g_task_return_boolean (task, TRUE);
 }
@@ -248,17 +265,23 @@ start_estimates (BtModelPage *self)
   task = g_task_new (NULL, self->estimate_cancellable, estimate_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) estimate_job_free);
   self->n_jobs++;
-  g_task_run_in_thread (task, estimate_thread);
+  bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, estimate_thread);
 }
 
-/* ---- Preview of preprocessed samples ---- */
+/* ---- Preview of preprocessed samples, plain and augmented ---- */
 
 typedef struct {
   GWeakRef    page;
   GPtrArray  *paths;
   int         width, height, channels;
   BtDsResize  resize;
+  guint64     seed;
 } PreviewJob;
+
+typedef struct {
+  GPtrArray *plain;                          /* GdkTexture per decoded sample */
+  GPtrArray *aug[BT_MODEL_PAGE_N_AUGMENTS];  /* GdkTexture per sample, up to N_AUG_PREVIEW */
+} PreviewResult;
 
 static void
 preview_job_free (PreviewJob *job)
@@ -269,29 +292,145 @@ preview_job_free (PreviewJob *job)
 }
 
 static void
+preview_result_free (PreviewResult *r)
+{
+  g_clear_pointer (&r->plain, g_ptr_array_unref);
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    g_clear_pointer (&r->aug[k], g_ptr_array_unref);
+  g_free (r);
+}
+
+static GdkTexture *
+texture_from_hwc (const guint8 *pixels, int w, int h, int c)
+{
+  guint8 *rgb = g_malloc ((gsize) w * h * 3);
+  g_autoptr(GBytes) bytes = NULL;
+
+  for (gsize p = 0; p < (gsize) w * h; p++)
+    for (int ch = 0; ch < 3; ch++)
+      rgb[p * 3 + ch] = pixels[p * c + (c == 3 ? ch : 0)];
+  bytes = g_bytes_new_take (rgb, (gsize) w * h * 3);
+  return gdk_memory_texture_new (w, h, GDK_MEMORY_R8G8B8, bytes, (gsize) w * 3);
+}
+
+/* The batcher's float NCHW output (scale 1, no normalisation) back to uint8 HWC. */
+static void
+chw_to_hwc (const float *x, int w, int h, int c, guint8 *out)
+{
+  for (int ch = 0; ch < c; ch++)
+    for (gsize p = 0; p < (gsize) w * h; p++)
+      out[p * c + ch] = (guint8) CLAMP (lrintf (x[(gsize) ch * w * h + p]), 0, 255);
+}
+
+/* Each augmentation alone, made by the trainer's own batcher on a cache of the samples decoded
+ * by the trainer's own cache builder. Of the first epochs, each sample shows the first variant
+ * where the augmentation changed something (a flip happens only every other epoch). */
+static GPtrArray *
+augmented_samples (PreviewJob *job, BtCache *cache, const BtSplitView *view, int kind, GCancellable *cancellable)
+{
+  BtAugment augment = { 0 };
+  gsize plane = (gsize) job->width * job->height * job->channels;
+  guint n = MIN (view->n, N_AUG_PREVIEW);
+  g_autofree float *x = g_new (float, plane * MAX (n, 1));
+  g_autofree guint8 *out = g_malloc (plane * MAX (n, 1));
+  g_autofree guint8 *tmp = g_malloc (plane);
+  g_autofree gboolean *shows = g_new0 (gboolean, MAX (n, 1));
+  g_autoptr(BtBatcher) batcher = NULL;
+  BtSplitView first = { view->items, view->labels, n };
+  GPtrArray *textures = g_ptr_array_new_with_free_func (g_object_unref);
+
+  augment.flip = kind == BT_MODEL_PAGE_AUGMENT_FLIP;
+  augment.crop = kind == BT_MODEL_PAGE_AUGMENT_CROP;
+  augment.rotate = kind == BT_MODEL_PAGE_AUGMENT_ROTATE;
+  augment.color = kind == BT_MODEL_PAGE_AUGMENT_COLOR;
+  batcher = bt_batcher_new (cache, &first, MAX (n, 1), FALSE, &augment, 1.0f, NULL, NULL, job->seed);
+  if (batcher == NULL || n == 0)
+    return textures;
+  for (int epoch = 1; epoch <= AUG_EPOCHS && !g_cancellable_is_cancelled (cancellable); epoch++)
+    {
+      gboolean all = TRUE;
+
+      bt_batcher_start_epoch (batcher, epoch);
+      if (bt_batcher_next (batcher, x, NULL, NULL) != (int) n)
+        break;
+      for (guint i = 0; i < n; i++)
+        {
+          if (shows[i])
+            continue;
+          chw_to_hwc (x + plane * i, job->width, job->height, job->channels, tmp);
+          shows[i] = memcmp (tmp, bt_cache_get (cache, view->items[i]), plane) != 0;
+          if (shows[i] || epoch == 1)
+            memcpy (out + plane * i, tmp, plane);
+          all = all && shows[i];
+        }
+      if (all)
+        break;
+    }
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (textures, texture_from_hwc (out + plane * i, job->width, job->height, job->channels));
+  return textures;
+}
+
+static void
 preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   PreviewJob *job = task_data;
-  GPtrArray *textures = g_ptr_array_new_with_free_func (g_object_unref);
+  PreviewResult *r = g_new0 (PreviewResult, 1);
+  g_autoptr(BtCache) cache = NULL;
+  g_autofree guint *items = g_new0 (guint, MAX (job->paths->len, 1));
+  g_autofree int *labels = g_new0 (int, MAX (job->paths->len, 1));
+  BtSplitView view = { items, labels, 0 };
+  GError *error = NULL;
 
-  for (guint i = 0; i < job->paths->len && !g_cancellable_is_cancelled (cancellable); i++)
+  /* decoded and preprocessed exactly as the trainer's cache does it */
+  cache = bt_cache_build_paths ((const char * const *) job->paths->pdata, job->paths->len, job->width,
+                                job->height, job->channels, job->resize, NULL, 1, NULL, NULL,
+                                cancellable, &error);
+  if (cache == NULL)
     {
-      g_autoptr(BtImage) img = bt_image_preprocess_file (job->paths->pdata[i], job->width, job->height,
-                                                         job->channels, job->resize, cancellable, NULL, NULL);
-      g_autoptr(GBytes) bytes = NULL;
-      guint8 *rgb;
-
-      if (img == NULL)
-        continue;
-      rgb = g_malloc ((gsize) img->width * img->height * 3);
-      for (gsize p = 0; p < (gsize) img->width * img->height; p++)
-        for (int c = 0; c < 3; c++)
-          rgb[p * 3 + c] = img->pixels[p * img->channels + (img->channels == 3 ? c : 0)];
-      bytes = g_bytes_new_take (rgb, (gsize) img->width * img->height * 3);
-      g_ptr_array_add (textures, gdk_memory_texture_new (img->width, img->height, GDK_MEMORY_R8G8B8,
-                                                         bytes, img->width * 3));
+      preview_result_free (r);
+      g_task_return_error (task, error);
+      return;
     }
-  g_task_return_pointer (task, textures, (GDestroyNotify) g_ptr_array_unref);
+  r->plain = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < job->paths->len; i++)
+    if (bt_cache_is_valid (cache, i))
+      {
+        items[view.n++] = i;
+        g_ptr_array_add (r->plain, texture_from_hwc (bt_cache_get (cache, i), job->width, job->height,
+                                                     job->channels));
+      }
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    r->aug[k] = augmented_samples (job, cache, &view, k, cancellable);
+  g_task_return_pointer (task, r, (GDestroyNotify) preview_result_free);
+}
+
+static GtkCheckButton *
+augment_check (BtModelPage *self, int kind)
+{
+  GtkCheckButton *checks[BT_MODEL_PAGE_N_AUGMENTS] = {
+    self->flip_check, self->crop_check, self->rotate_check, self->color_check,
+  };
+  return checks[kind];
+}
+
+/* Beside each toggle: the samples with that augmentation when it is on, as they are when off. */
+static void
+update_aug_previews (BtModelPage *self)
+{
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    {
+      gboolean on = gtk_check_button_get_active (augment_check (self, k));
+      GPtrArray *shown = on ? self->aug_textures[k] : self->plain_textures;
+
+      for (guint i = 0; i < N_AUG_PREVIEW; i++)
+        {
+          gboolean have = shown != NULL && i < shown->len;
+          gtk_picture_set_paintable (self->aug_previews[k][i], have ? shown->pdata[i] : NULL);
+          gtk_widget_set_visible (GTK_WIDGET (self->aug_previews[k][i]), have);
+          gtk_widget_set_opacity (GTK_WIDGET (self->aug_previews[k][i]), on ? 1.0 : 0.5);
+        }
+    }
 }
 
 static void
@@ -299,17 +438,29 @@ preview_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   PreviewJob *job = g_task_get_task_data (G_TASK (result));
   g_autoptr(BtModelPage) self = g_weak_ref_get (&job->page);
-  g_autoptr(GPtrArray) textures = g_task_propagate_pointer (G_TASK (result), NULL);
+  PreviewResult *r = g_task_propagate_pointer (G_TASK (result), NULL);
 
   if (self)
     self->n_jobs--;
-  if (self == NULL || textures == NULL)
-    return;
+  if (self == NULL || r == NULL)
+    {
+      g_clear_pointer (&r, preview_result_free);
+      return;
+    }
   for (guint i = 0; i < N_PREVIEW; i++)
     {
-      gtk_picture_set_paintable (self->previews[i], i < textures->len ? textures->pdata[i] : NULL);
-      gtk_widget_set_visible (GTK_WIDGET (self->previews[i]), i < textures->len);
+      gtk_picture_set_paintable (self->previews[i], i < r->plain->len ? r->plain->pdata[i] : NULL);
+      gtk_widget_set_visible (GTK_WIDGET (self->previews[i]), i < r->plain->len);
     }
+  g_clear_pointer (&self->plain_textures, g_ptr_array_unref);
+  self->plain_textures = g_steal_pointer (&r->plain);
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    {
+      g_clear_pointer (&self->aug_textures[k], g_ptr_array_unref);
+      self->aug_textures[k] = g_steal_pointer (&r->aug[k]);
+    }
+  preview_result_free (r);
+  update_aug_previews (self);
 }
 
 /* A few usable images, taken round-robin over the classes. */
@@ -364,6 +515,7 @@ preview_timeout_cb (gpointer data)
   job->height = CLAMP (s->height, 8, 512);
   job->channels = s->channels == 3 ? 3 : 1;
   job->resize = s->resize;
+  job->seed = s->seed;
   task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
   self->n_jobs++;
@@ -458,6 +610,7 @@ load_settings (BtModelPage *self)
                                           n_classes), n_classes, n_train_images (self));
   gtk_label_set_text (self->summary_label, summary);
   update_imbalance (self);
+  update_aug_previews (self);
 }
 
 static void
@@ -466,8 +619,9 @@ save_settings (BtModelPage *self)
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;
   const BtProjectSettings *old;
-  gboolean input_changed;
+  gboolean input_changed, seed_changed;
 
+  update_aug_previews (self);
   if (self->loading || self->project == NULL)
     return;
   old = bt_project_get_settings (self->project);
@@ -501,6 +655,7 @@ save_settings (BtModelPage *self)
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
+  seed_changed = s.seed != old->seed;   /* the augmented variants come from the seed */
   if (!bt_project_update_settings (self->project, &s, &error))
     {
       g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
@@ -509,11 +664,10 @@ save_settings (BtModelPage *self)
   else
     gtk_label_set_text (self->status_label, "");
   bt_project_settings_clear (&s);
+  if (input_changed || seed_changed)
+    schedule_preview (self);
   if (input_changed)
-    {
-      schedule_preview (self);
-      start_estimates (self);
-    }
+    start_estimates (self);
 }
 
 static void
@@ -551,6 +705,74 @@ project_changed_cb (BtModelPage *self)
   load_settings (self);
 }
 
+/* ---- The transfer card and its options ---- */
+
+/* Without a usable backbone file the card is insensitive and says why and how to get one
+ * (file tests only: the file is parsed on a worker when chosen, or when a run starts). */
+static void
+update_transfer_card (BtModelPage *self)
+{
+  GtkWidget *button = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = bt_backbone_find_for_training (&error);
+
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      button = self->cards[i].button;
+  gtk_widget_set_sensitive (button, path != NULL);
+  if (path != NULL)
+    {
+      gtk_label_set_text (self->transfer_advice, preset_advice (BT_PRESET_TRANSFER));
+      gtk_widget_set_tooltip_text (button, NULL);
+    }
+  else
+    {
+      gtk_label_set_text (self->transfer_advice,
+                          _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
+                            "The README’s “Pretrained backbones” section says where to get it; "
+                            "then choose it below."));
+      gtk_widget_set_tooltip_text (button, error->message);
+    }
+}
+
+static void
+transfer_card_init (BtModelPage *self)
+{
+  GtkWidget *options = bt_transfer_options_new ();
+
+  self->transfer_options = BT_TRANSFER_OPTIONS (options);
+  gtk_widget_set_margin_top (options, 6);
+  gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
+                           GTK_WIDGET (self->cards_box));
+  g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
+                           G_CONNECT_SWAPPED);
+  update_transfer_card (self);
+}
+
+GtkWidget *
+bt_model_page_get_transfer_card (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (card_presets[i] == BT_PRESET_TRANSFER)
+      return self->cards[i].button;
+  return NULL;
+}
+
+const char *
+bt_model_page_get_transfer_advice (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_label_get_text (self->transfer_advice);
+}
+
+BtTransferOptions *
+bt_model_page_get_transfer_options (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return self->transfer_options;
+}
+
 /* ---- GObject ---- */
 
 static void
@@ -569,6 +791,9 @@ bt_model_page_dispose (GObject *object)
   g_clear_object (&self->estimate_cancellable);
   g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
+  g_clear_pointer (&self->plain_textures, g_ptr_array_unref);
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    g_clear_pointer (&self->aug_textures[k], g_ptr_array_unref);
 
   G_OBJECT_CLASS (bt_model_page_parent_class)->dispose (object);
 }
@@ -599,6 +824,7 @@ bt_model_page_class_init (BtModelPageClass *klass)
   BIND (epochs_spin); BIND (batch_spin); BIND (lr_spin); BIND (wd_spin); BIND (dropout_spin);
   BIND (patience_spin); BIND (seed_spin); BIND (optimizer_dropdown); BIND (schedule_dropdown);
   BIND (flip_check); BIND (crop_check); BIND (rotate_check); BIND (color_check); BIND (weights_check);
+  BIND (flip_preview_box); BIND (crop_preview_box); BIND (rotate_preview_box); BIND (color_preview_box);
   BIND (imbalance_label); BIND (status_label);
 #undef BIND
   gtk_widget_class_bind_template_callback (widget_class, control_changed_cb);
@@ -654,20 +880,9 @@ bt_model_page_init (BtModelPage *self)
       self->cards[i].size_label = GTK_LABEL (size);
       self->cards[i].time_label = GTK_LABEL (time);
       if (card_presets[i] == BT_PRESET_TRANSFER)
-        {
-          /* Without the pretrained file the card says why and how to get it (stat calls only). */
-          g_autoptr(GError) bb_error = NULL;
-          g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, &bb_error);
-          if (bb_path == NULL)
-            {
-              gtk_widget_set_sensitive (button, FALSE);
-              gtk_label_set_text (GTK_LABEL (advice),
-                                  _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                                    "The README’s “Pretrained backbones” section says where to get it."));
-              gtk_widget_set_tooltip_text (button, bb_error->message);
-            }
-        }
+        self->transfer_advice = GTK_LABEL (advice);
     }
+  transfer_card_init (self);
   for (int i = 0; i < N_PREVIEW; i++)
     {
       self->previews[i] = GTK_PICTURE (gtk_picture_new ());
@@ -675,6 +890,20 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_set_visible (GTK_WIDGET (self->previews[i]), FALSE);
       gtk_box_append (self->preview_box, GTK_WIDGET (self->previews[i]));
     }
+  {
+    GtkBox *boxes[BT_MODEL_PAGE_N_AUGMENTS] = {
+      self->flip_preview_box, self->crop_preview_box, self->rotate_preview_box, self->color_preview_box,
+    };
+    for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+      for (int i = 0; i < N_AUG_PREVIEW; i++)
+        {
+          GtkPicture *picture = GTK_PICTURE (gtk_picture_new ());
+          gtk_widget_set_size_request (GTK_WIDGET (picture), AUG_PREVIEW_SIZE, AUG_PREVIEW_SIZE);
+          gtk_widget_set_visible (GTK_WIDGET (picture), FALSE);
+          gtk_box_append (boxes[k], GTK_WIDGET (picture));
+          self->aug_previews[k][i] = picture;
+        }
+  }
   gtk_widget_set_sensitive (GTK_WIDGET (self), FALSE);
 }
 
@@ -692,6 +921,7 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
   load_settings (self);
+  bt_transfer_options_set_project (self->transfer_options, project);
   schedule_preview (self);
   start_estimates (self);
 }
@@ -741,4 +971,12 @@ bt_model_page_get_preview (BtModelPage *self, guint i)
 {
   g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
   return i < N_PREVIEW ? gtk_picture_get_paintable (self->previews[i]) : NULL;
+}
+
+GdkPaintable *
+bt_model_page_get_augment_preview (BtModelPage *self, BtModelPageAugment kind, guint i)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  g_return_val_if_fail (kind < BT_MODEL_PAGE_N_AUGMENTS, NULL);
+  return i < N_AUG_PREVIEW ? gtk_picture_get_paintable (self->aug_previews[kind][i]) : NULL;
 }

@@ -5,8 +5,18 @@
 
 #include "dataset/bt-dataset.h"
 #include "engine/bt-engine.h"
+#include "bt-transfer-options.h"
 
 G_BEGIN_DECLS
+
+/* The augmentation toggles, each with its own row of previews. */
+typedef enum {
+  BT_MODEL_PAGE_AUGMENT_FLIP,
+  BT_MODEL_PAGE_AUGMENT_CROP,
+  BT_MODEL_PAGE_AUGMENT_ROTATE,
+  BT_MODEL_PAGE_AUGMENT_COLOR,
+  BT_MODEL_PAGE_N_AUGMENTS
+} BtModelPageAugment;
 
 #define BT_TYPE_MODEL_PAGE (bt_model_page_get_type ())
 G_DECLARE_FINAL_TYPE (BtModelPage, bt_model_page, BT, MODEL_PAGE, GtkWidget)
@@ -23,5 +33,13 @@ gboolean      bt_model_page_is_busy            (BtModelPage *self);
 /* The preprocessed samples on show (what the network sees), borrowed. */
 guint         bt_model_page_get_n_previews     (BtModelPage *self);
 GdkPaintable *bt_model_page_get_preview        (BtModelPage *self, guint i);
+/* Beside an augmentation toggle: sample i (the same sample as preview i) with that augmentation
+ * applied by the trainer's batcher when the toggle is on, as it is when off; borrowed. */
+GdkPaintable *bt_model_page_get_augment_preview (BtModelPage *self, BtModelPageAugment kind, guint i);
+
+/* The transfer preset's card (insensitive without a backbone), the text on it, and its options. */
+GtkWidget         *bt_model_page_get_transfer_card    (BtModelPage *self);
+const char        *bt_model_page_get_transfer_advice  (BtModelPage *self);
+BtTransferOptions *bt_model_page_get_transfer_options (BtModelPage *self);
 
 G_END_DECLS

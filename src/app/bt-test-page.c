@@ -10,6 +10,7 @@
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-model-files.h"
+#include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
 #define PREVIEW_MAX 480
@@ -55,10 +56,14 @@ struct _BtTestPage
   BtProject         *project;
   GPtrArray         *model_paths;    /* char*, parallel with model_names */
   BtSharedModel     *model;
-  GCancellable      *cancellable;    /* model list/load and classification jobs */
+  GCancellable      *cancellable;    /* model load and classification jobs */
+  GCancellable      *list_cancellable;
   GCancellable      *preview_cancellable;
   GPtrArray         *results;        /* Result* */
   guint              generation;     /* bumped when the model changes: old jobs are dropped */
+  guint              list_generation;   /* bumped by every listing: only the newest one counts */
+  guint              n_listing;      /* listings in flight (older ones are dropped on arrival) */
+  guint              n_loading;      /* model loads in flight */
   guint              progress_source;
   gint               progress_done;  /* atomic, written by the worker */
   gint               progress_total;
@@ -443,7 +448,7 @@ run_job (BtTestPage *self, ClassifyJob *job)
 
   task = g_task_new (NULL, self->cancellable, classify_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) classify_job_free);
-  g_task_run_in_thread (task, classify_thread);
+  bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, classify_thread);
 }
 
 void
@@ -469,13 +474,39 @@ bt_test_page_classify_files (BtTestPage *self, GFile * const *files, guint n)
 
 /* ---- Models ---- */
 
+/* An asynchronous call's page and the generation it was started in. */
+typedef struct {
+  BtTestPage *page;
+  guint       generation;
+} Pending;
+
+static Pending *
+pending_new (BtTestPage *self, guint generation)
+{
+  Pending *p = g_new (Pending, 1);
+
+  p->page = g_object_ref (self);
+  p->generation = generation;
+  return p;
+}
+
 static void
 model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(BtTestPage) self = user_data;
+  Pending *pending = user_data;
+  g_autoptr(BtTestPage) self = pending->page;
+  guint generation = pending->generation;
   g_autoptr(GError) error = NULL;
   BtSharedModel *model = bt_model_files_load_finish (result, &error);
 
+  g_free (pending);
+  self->n_loading--;
+  /* another model was chosen (or another project opened) meanwhile: this one is not wanted */
+  if (generation != self->generation)
+    {
+      g_clear_pointer (&model, bt_shared_model_unref);
+      return;
+    }
   if (model == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && self->project != NULL)
@@ -483,11 +514,6 @@ model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *text = g_strdup_printf (_("The model could not be loaded: %s"), error->message);
           gtk_label_set_text (self->status_label, text);
         }
-      return;
-    }
-  if (g_cancellable_is_cancelled (self->cancellable))
-    {
-      bt_shared_model_unref (model);
       return;
     }
   g_clear_pointer (&self->model, bt_shared_model_unref);
@@ -519,17 +545,24 @@ model_selected_cb (BtTestPage *self)
   if (i == GTK_INVALID_LIST_POSITION || i >= self->model_paths->len)
     return;
   gtk_label_set_text (self->status_label, _("Loading the model…"));
-  bt_model_files_load_async (self->model_paths->pdata[i], self->cancellable, model_loaded_cb, g_object_ref (self));
+  self->n_loading++;
+  bt_model_files_load_async (self->model_paths->pdata[i], self->cancellable, model_loaded_cb,
+                             pending_new (self, self->generation));
 }
 
 static void
 models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(BtTestPage) self = user_data;
+  Pending *pending = user_data;
+  g_autoptr(BtTestPage) self = pending->page;
+  guint generation = pending->generation;
   g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
   guint old;
 
-  if (paths == NULL || self->project == NULL)
+  g_free (pending);
+  self->n_listing--;
+  /* a newer listing was started: it has (or will have) the newer answer */
+  if (generation != self->list_generation || paths == NULL || self->project == NULL)
     return;
   g_ptr_array_set_size (self->model_paths, 0);
   old = g_list_model_get_n_items (G_LIST_MODEL (self->model_names));
@@ -543,9 +576,18 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
   g_signal_handlers_unblock_by_func (self->model_dropdown, model_selected_cb, self);
+  model_selected_cb (self);
   if (paths->len == 0)
     gtk_label_set_text (self->status_label, _("No saved model yet: train one on the Train page."));
-  model_selected_cb (self);
+}
+
+static void
+cancel_listing (BtTestPage *self)
+{
+  g_cancellable_cancel (self->list_cancellable);
+  g_clear_object (&self->list_cancellable);
+  self->list_cancellable = g_cancellable_new ();
+  self->list_generation++;
 }
 
 void
@@ -555,7 +597,24 @@ bt_test_page_reload_models (BtTestPage *self)
 
   if (self->project == NULL)
     return;
-  bt_model_files_list_async (self->project, self->cancellable, models_listed_cb, g_object_ref (self));
+  cancel_listing (self);
+  self->n_listing++;
+  bt_model_files_list_async (self->project, self->list_cancellable, models_listed_cb,
+                             pending_new (self, self->list_generation));
+}
+
+guint
+bt_test_page_get_n_listings (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), 0);
+  return self->n_listing;
+}
+
+gboolean
+bt_test_page_is_busy (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), FALSE);
+  return self->n_listing > 0 || self->n_loading > 0 || self->progress_source != 0;
 }
 
 /* ---- Actions ---- */
@@ -783,13 +842,17 @@ bt_test_page_dispose (GObject *object)
   GtkWidget *child;
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->list_cancellable);
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_handle_id (&self->progress_source, g_source_remove);
+  self->generation++;        /* answers still on their way are dropped */
+  self->list_generation++;
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_TEST_PAGE);
   /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->list_cancellable);
   g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
   g_clear_pointer (&self->model, bt_shared_model_unref);
@@ -844,6 +907,7 @@ bt_test_page_init (BtTestPage *self)
   self->model_paths = g_ptr_array_new_with_free_func (g_free);
   self->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
   self->cancellable = g_cancellable_new ();
+  self->list_cancellable = g_cancellable_new ();
 
   drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect_object (drop, "drop", G_CALLBACK (drop_cb), self, 0);
@@ -860,6 +924,7 @@ bt_test_page_set_project (BtTestPage *self, BtProject *project)
   if (project == self->project)
     return;
   reset_jobs (self);
+  cancel_listing (self);
   g_set_object (&self->project, project);
   g_clear_pointer (&self->model, bt_shared_model_unref);
   clear_results (self);

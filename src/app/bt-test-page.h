@@ -18,6 +18,10 @@ G_DECLARE_FINAL_TYPE (BtTestPage, bt_test_page, BT, TEST_PAGE, GtkWidget)
 void               bt_test_page_set_project     (BtTestPage *self, BtProject *project);
 /* Re-reads models/ (after training saved one); the newest is chosen. */
 void               bt_test_page_reload_models   (BtTestPage *self);
+/* TRUE while a model listing or a model load is in flight, or images are being classified. */
+gboolean           bt_test_page_is_busy         (BtTestPage *self);
+/* Model listings in flight (a newer one makes the older ones' answers void). */
+guint              bt_test_page_get_n_listings  (BtTestPage *self);
 /* Path of the loaded model, or NULL while none is loaded. */
 const char        *bt_test_page_get_model_path  (BtTestPage *self);
 /* Classifies image files in a worker (what a drop, the chooser and "Test a folder" do). */

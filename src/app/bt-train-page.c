@@ -10,15 +10,35 @@
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-leaderboard.h"
+#include "training/bt-tune.h"
 
-/* A finished run: its curves (for overlaying) and what the list shows. */
+/* A finished run or a search trial: its curves, drawn over the current run's in a colour of
+ * their own for comparison, and what the runs list shows. */
 typedef struct {
-  char          *dir;
-  char          *title;          /* "2026-11-25 18:30 · Small CNN" */
+  char          *dir;            /* NULL for a trial */
+  char          *title;          /* "2026-11-25 18:30 · Small CNN", "Trial 3" */
   double         best_val_acc;   /* NaN when unknown */
-  BtChartSeries *val_loss;
-  BtChartSeries *val_acc;
+  BtChartSeries *train_loss, *val_loss;
+  BtChartSeries *train_acc, *val_acc;
+  gboolean       shown;
 } Run;
+
+static Run *
+run_new (const char *dir, const char *title)
+{
+  Run *run = g_new0 (Run, 1);
+  g_autofree char *train = g_strdup_printf (_("%s · training"), title);
+  g_autofree char *val = g_strdup_printf (_("%s · validation"), title);
+
+  run->dir = g_strdup (dir);
+  run->title = g_strdup (title);
+  run->best_val_acc = NAN;
+  run->train_loss = bt_chart_series_new (train, BT_CHART_ROLE_OVERLAY_TRAIN);
+  run->val_loss = bt_chart_series_new (val, BT_CHART_ROLE_OVERLAY);
+  run->train_acc = bt_chart_series_new (train, BT_CHART_ROLE_OVERLAY_TRAIN);
+  run->val_acc = bt_chart_series_new (val, BT_CHART_ROLE_OVERLAY);
+  return run;
+}
 
 static void
 run_free (Run *run)
@@ -27,7 +47,9 @@ run_free (Run *run)
     return;   /* stolen into the page */
   g_free (run->dir);
   g_free (run->title);
+  g_clear_object (&run->train_loss);
   g_clear_object (&run->val_loss);
+  g_clear_object (&run->train_acc);
   g_clear_object (&run->val_acc);
   g_free (run);
 }
@@ -49,7 +71,9 @@ struct _BtTrainPage
   BtProject      *project;
   BtTrainer      *trainer;
   GCancellable   *runs_cancellable;
-  GPtrArray      *runs;            /* Run* */
+  GPtrArray      *runs;            /* Run*, finished runs in the order listed (newest last) */
+  GPtrArray      *trials;          /* Run*, the search trials selected in the leaderboard */
+  GtkWidget      *leaderboard;     /* weak: the search window's panel while it is open */
   BtChartSeries  *step_loss, *train_loss, *val_loss;
   BtChartSeries  *step_acc, *train_acc, *val_acc;
   char           *run_title;
@@ -78,7 +102,11 @@ update_actions (BtTrainPage *self)
                   state == BT_TRAINER_PAUSED || state == BT_TRAINER_STOPPING;
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.start", self->project != NULL && !busy);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause", state == BT_TRAINER_RUNNING);
+  /* a transfer run also pauses while it computes the embeddings */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause",
+                                 state == BT_TRAINER_RUNNING ||
+                                 (state == BT_TRAINER_PREPARING && self->project != NULL &&
+                                  g_strcmp0 (bt_project_get_settings (self->project)->preset, "transfer") == 0));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.resume", state == BT_TRAINER_PAUSED);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.stop",
                                  state == BT_TRAINER_RUNNING || state == BT_TRAINER_PAUSED ||
@@ -234,6 +262,17 @@ static void
 add_run_row (BtTrainPage *self, Run *run);
 
 static void
+copy_points (BtChartSeries *dest, BtChartSeries *src)
+{
+  for (guint i = 0; i < bt_chart_series_get_n_points (src); i++)
+    {
+      double x, y;
+      bt_chart_series_get_point (src, i, &x, &y);
+      bt_chart_series_append (dest, x, y);
+    }
+}
+
+static void
 finished_cb (BtTrainPage *self, const GError *error)
 {
   const char *model_path = bt_trainer_get_best_model_path (self->trainer);
@@ -270,22 +309,14 @@ finished_cb (BtTrainPage *self, const GError *error)
     }
   gtk_label_set_text (self->status_label, status);
 
-  if (bt_chart_series_get_n_points (self->val_loss) > 0)
+  if (bt_chart_series_get_n_points (self->train_loss) > 0)
     {
-      Run *run = g_new0 (Run, 1);
-      run->dir = g_strdup (bt_trainer_get_run_dir (self->trainer));
-      run->title = g_strdup (self->run_title);
+      Run *run = run_new (bt_trainer_get_run_dir (self->trainer), self->run_title);
       run->best_val_acc = self->best_val_acc;
-      run->val_loss = bt_chart_series_new (run->title, BT_CHART_ROLE_OVERLAY);
-      run->val_acc = bt_chart_series_new (run->title, BT_CHART_ROLE_OVERLAY);
-      for (guint i = 0; i < bt_chart_series_get_n_points (self->val_loss); i++)
-        {
-          double x, y;
-          bt_chart_series_get_point (self->val_loss, i, &x, &y);
-          bt_chart_series_append (run->val_loss, x, y);
-          if (bt_chart_series_get_point (self->val_acc, i, &x, &y))
-            bt_chart_series_append (run->val_acc, x, y);
-        }
+      copy_points (run->train_loss, self->train_loss);
+      copy_points (run->val_loss, self->val_loss);
+      copy_points (run->train_acc, self->train_acc);
+      copy_points (run->val_acc, self->val_acc);
       g_ptr_array_add (self->runs, run);
       add_run_row (self, run);
     }
@@ -501,21 +532,59 @@ export_csv_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
 /* ---- Completed runs ---- */
 
+/* The lowest comparison colour no shown run or trial has. */
+static int
+free_color (BtTrainPage *self)
+{
+  gboolean used[BT_CHART_N_COMPARE_COLORS] = { FALSE };
+  GPtrArray *lists[] = { self->runs, self->trials };
+
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; i < lists[l]->len; i++)
+      {
+        Run *run = lists[l]->pdata[i];
+        if (run->shown)
+          used[bt_chart_series_get_color_index (run->val_loss) % BT_CHART_N_COMPARE_COLORS] = TRUE;
+      }
+  for (int c = 0; c < BT_CHART_N_COMPARE_COLORS; c++)
+    if (!used[c])
+      return c;
+  return 0;
+}
+
+static void
+show_run (BtTrainPage *self, Run *run, gboolean shown)
+{
+  BtChartSeries *series[] = { run->train_loss, run->val_loss, run->train_acc, run->val_acc };
+
+  if (shown == run->shown)
+    return;
+  if (shown)
+    {
+      int color = free_color (self);
+      for (guint i = 0; i < G_N_ELEMENTS (series); i++)
+        bt_chart_series_set_color_index (series[i], color);
+      bt_chart_add_series (self->loss_chart, run->train_loss);
+      bt_chart_add_series (self->loss_chart, run->val_loss);
+      bt_chart_add_series (self->acc_chart, run->train_acc);
+      bt_chart_add_series (self->acc_chart, run->val_acc);
+    }
+  else
+    {
+      bt_chart_remove_series (self->loss_chart, run->train_loss);
+      bt_chart_remove_series (self->loss_chart, run->val_loss);
+      bt_chart_remove_series (self->acc_chart, run->train_acc);
+      bt_chart_remove_series (self->acc_chart, run->val_acc);
+    }
+  run->shown = shown;
+}
+
 static void
 overlay_toggled_cb (GtkCheckButton *check, BtTrainPage *self)
 {
   Run *run = g_object_get_data (G_OBJECT (check), "bt-run");
 
-  if (gtk_check_button_get_active (check))
-    {
-      bt_chart_add_series (self->loss_chart, run->val_loss);
-      bt_chart_add_series (self->acc_chart, run->val_acc);
-    }
-  else
-    {
-      bt_chart_remove_series (self->loss_chart, run->val_loss);
-      bt_chart_remove_series (self->acc_chart, run->val_acc);
-    }
+  show_run (self, run, gtk_check_button_get_active (check));
 }
 
 static void
@@ -537,8 +606,9 @@ add_run_row (BtTrainPage *self, Run *run)
   gtk_label_set_xalign (GTK_LABEL (title), 0);
   gtk_check_button_set_child (GTK_CHECK_BUTTON (check), title);
   gtk_widget_set_hexpand (check, TRUE);
-  gtk_widget_set_tooltip_text (check, _("Draw this run’s validation curves for comparison"));
+  gtk_widget_set_tooltip_text (check, _("Draw this run’s training and validation curves for comparison"));
   g_object_set_data (G_OBJECT (check), "bt-run", run);
+  g_object_set_data (G_OBJECT (box), "bt-check", check);
   g_signal_connect_object (check, "toggled", G_CALLBACK (overlay_toggled_cb), self, 0);
   gtk_box_append (GTK_BOX (box), check);
   gtk_box_append (GTK_BOX (box), acc);
@@ -559,7 +629,8 @@ read_run (const char *dir)
   g_autoptr(GKeyFile) config = g_key_file_new ();
   g_auto(GStrv) lines = NULL;
   g_auto(GStrv) header = NULL;
-  int col_epoch = -1, col_loss = -1, col_acc = -1;
+  int col_epoch = -1, col[4] = { -1, -1, -1, -1 };
+  static const char *const names[4] = { "train_loss", "val_loss", "train_acc", "val_acc" };
   g_autofree char *base = g_path_get_basename (dir);
   g_autofree char *preset_id = NULL;
   BtPreset preset;
@@ -574,43 +645,45 @@ read_run (const char *dir)
   header = g_strsplit (g_strstrip (lines[0]), ",", -1);
   for (int i = 0; header[i]; i++)
     {
-      if (g_str_equal (header[i], "epoch")) col_epoch = i;
-      else if (g_str_equal (header[i], "val_loss")) col_loss = i;
-      else if (g_str_equal (header[i], "val_acc")) col_acc = i;
+      if (g_str_equal (header[i], "epoch"))
+        col_epoch = i;
+      for (int k = 0; k < 4; k++)
+        if (g_str_equal (header[i], names[k]))
+          col[k] = i;
     }
-  if (col_epoch < 0 || (col_loss < 0 && col_acc < 0))
+  if (col_epoch < 0 || (col[0] < 0 && col[1] < 0 && col[2] < 0 && col[3] < 0))
     return NULL;
 
-  run = g_new0 (Run, 1);
-  run->dir = g_strdup (dir);
-  run->best_val_acc = NAN;
   if (g_key_file_load_from_file (config, config_path, G_KEY_FILE_NONE, NULL))
     {
       g_auto(GStrv) groups = g_key_file_get_groups (config, NULL);
       for (guint g = 0; groups[g] && preset_id == NULL; g++)
         preset_id = g_key_file_get_string (config, groups[g], "preset", NULL);
     }
-  if (preset_id && bt_preset_from_id (preset_id, &preset))
-    run->title = g_strdup_printf ("%s · %s", base, _(bt_preset_title (preset)));
-  else
-    run->title = g_strdup (base);
-  run->val_loss = bt_chart_series_new (run->title, BT_CHART_ROLE_OVERLAY);
-  run->val_acc = bt_chart_series_new (run->title, BT_CHART_ROLE_OVERLAY);
+  {
+    g_autofree char *title = NULL;
+    if (preset_id && bt_preset_from_id (preset_id, &preset))
+      title = g_strdup_printf ("%s · %s", base, _(bt_preset_title (preset)));
+    else
+      title = g_strdup (base);
+    run = run_new (dir, title);
+  }
   for (guint l = 1; lines[l]; l++)
     {
       g_auto(GStrv) f = g_strsplit (g_strstrip (lines[l]), ",", -1);
+      BtChartSeries *series[4] = { run->train_loss, run->val_loss, run->train_acc, run->val_acc };
       guint n = g_strv_length (f);
       double epoch;
 
       if (n <= (guint) col_epoch || !*f[col_epoch])
         continue;
       epoch = g_ascii_strtod (f[col_epoch], NULL);
-      if (col_loss >= 0 && (guint) col_loss < n && *f[col_loss])
-        bt_chart_series_append (run->val_loss, epoch, g_ascii_strtod (f[col_loss], NULL));
-      if (col_acc >= 0 && (guint) col_acc < n && *f[col_acc])
+      for (int k = 0; k < 4; k++)
+        if (col[k] >= 0 && (guint) col[k] < n && *f[col[k]])
+          bt_chart_series_append (series[k], epoch, g_ascii_strtod (f[col[k]], NULL));
+      if (col[3] >= 0 && (guint) col[3] < n && *f[col[3]])
         {
-          double a = g_ascii_strtod (f[col_acc], NULL);
-          bt_chart_series_append (run->val_acc, epoch, a);
+          double a = g_ascii_strtod (f[col[3]], NULL);
           if (isfinite (a) && (!isfinite (run->best_val_acc) || a > run->best_val_acc))
             run->best_val_acc = a;
         }
@@ -686,12 +759,9 @@ clear_runs (BtTrainPage *self)
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->runs_list))) != NULL)
     gtk_list_box_remove (self->runs_list, child);
   for (guint i = 0; i < self->runs->len; i++)
-    {
-      Run *run = self->runs->pdata[i];
-      bt_chart_remove_series (self->loss_chart, run->val_loss);
-      bt_chart_remove_series (self->acc_chart, run->val_acc);
-    }
+    show_run (self, self->runs->pdata[i], FALSE);
   g_ptr_array_set_size (self->runs, 0);
+  bt_train_page_show_trials (self, NULL);
 }
 
 /* ---- Template callbacks ---- */
@@ -714,12 +784,79 @@ steps_toggled_cb (BtTrainPage *self)
   bt_chart_series_set_visible (self->step_acc, on);
 }
 
-/* Opens the hyperparameter search (bt-leaderboard.c) in its own window. */
+/* ---- Search trials over the charts ---- */
+
+static void
+append_curve (BtChartSeries *series, GArray *values)
+{
+  for (guint e = 0; e < values->len; e++)
+    bt_chart_series_append (series, e + 1, g_array_index (values, double, e));
+}
+
+void
+bt_train_page_show_trials (BtTrainPage *self, GPtrArray *trials)
+{
+  g_return_if_fail (BT_IS_TRAIN_PAGE (self));
+
+  for (guint i = 0; i < self->trials->len; i++)
+    show_run (self, self->trials->pdata[i], FALSE);
+  g_ptr_array_set_size (self->trials, 0);
+  for (guint i = 0; trials != NULL && i < trials->len; i++)
+    {
+      const BtTuneTrial *t = g_ptr_array_index (trials, i);
+      g_autofree char *title = g_strdup_printf (_("Trial %d"), t->index + 1);
+      Run *run = run_new (NULL, title);
+
+      run->best_val_acc = t->val_acc;
+      append_curve (run->train_loss, t->curve_train_loss);
+      append_curve (run->val_loss, t->curve_loss);
+      append_curve (run->train_acc, t->curve_train_acc);
+      append_curve (run->val_acc, t->curve_acc);
+      g_ptr_array_add (self->trials, run);
+      show_run (self, run, TRUE);
+    }
+}
+
+static void
+trials_selected_cb (BtTrainPage *self, BtLeaderboard *leaderboard)
+{
+  g_autoptr(GPtrArray) trials = bt_leaderboard_get_selected_trials (leaderboard);
+
+  bt_train_page_show_trials (self, trials);
+}
+
+void
+bt_train_page_attach_leaderboard (BtTrainPage *self, BtLeaderboard *leaderboard)
+{
+  g_return_if_fail (BT_IS_TRAIN_PAGE (self));
+  g_return_if_fail (BT_IS_LEADERBOARD (leaderboard));
+
+  if (self->leaderboard != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->leaderboard, self);
+      g_object_remove_weak_pointer (G_OBJECT (self->leaderboard), (gpointer *) &self->leaderboard);
+    }
+  self->leaderboard = GTK_WIDGET (leaderboard);
+  g_object_add_weak_pointer (G_OBJECT (self->leaderboard), (gpointer *) &self->leaderboard);
+  g_signal_connect_object (leaderboard, "trials-selected", G_CALLBACK (trials_selected_cb), self, G_CONNECT_SWAPPED);
+  trials_selected_cb (self, leaderboard);
+}
+
+/* Opens the hyperparameter search (bt-leaderboard.c) in its own window, or raises it. */
 static void
 bt_train_page_on_search_clicked (BtTrainPage *self)
 {
-  if (self->project != NULL)
-    bt_leaderboard_present_window (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), self->project);
+  GtkWindow *win;
+
+  if (self->project == NULL)
+    return;
+  if (self->leaderboard != NULL)
+    {
+      gtk_window_present (GTK_WINDOW (gtk_widget_get_root (self->leaderboard)));
+      return;
+    }
+  win = bt_leaderboard_present_window (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), self->project);
+  bt_train_page_attach_leaderboard (self, BT_LEADERBOARD (gtk_window_get_child (win)));
 }
 
 /* ---- GObject ---- */
@@ -731,6 +868,12 @@ bt_train_page_dispose (GObject *object)
   GtkWidget *child;
 
   drop_trainer (self);
+  if (self->leaderboard != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->leaderboard, self);
+      g_object_remove_weak_pointer (G_OBJECT (self->leaderboard), (gpointer *) &self->leaderboard);
+      self->leaderboard = NULL;
+    }
   g_cancellable_cancel (self->runs_cancellable);
   g_clear_object (&self->runs_cancellable);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_TRAIN_PAGE);
@@ -739,6 +882,7 @@ bt_train_page_dispose (GObject *object)
     gtk_widget_unparent (child);
   g_clear_object (&self->project);
   g_clear_pointer (&self->runs, g_ptr_array_unref);
+  g_clear_pointer (&self->trials, g_ptr_array_unref);
   g_clear_object (&self->step_loss);
   g_clear_object (&self->train_loss);
   g_clear_object (&self->val_loss);
@@ -814,6 +958,7 @@ bt_train_page_init (BtTrainPage *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->runs = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
+  self->trials = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
   self->best_val_acc = NAN;
   self->step_loss = bt_chart_series_new (_("Training, per step"), BT_CHART_ROLE_STEP);
   self->train_loss = bt_chart_series_new (_("Training"), BT_CHART_ROLE_TRAIN);
@@ -893,4 +1038,23 @@ bt_train_page_get_n_runs (BtTrainPage *self)
 {
   g_return_val_if_fail (BT_IS_TRAIN_PAGE (self), 0);
   return self->runs->len;
+}
+
+void
+bt_train_page_set_run_shown (BtTrainPage *self, guint index, gboolean shown)
+{
+  GtkWidget *row;
+
+  g_return_if_fail (BT_IS_TRAIN_PAGE (self));
+  g_return_if_fail (index < self->runs->len);
+
+  for (row = gtk_widget_get_first_child (GTK_WIDGET (self->runs_list)); row != NULL;
+       row = gtk_widget_get_next_sibling (row))
+    {
+      GtkWidget *box = gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row));
+      GtkCheckButton *check = box ? g_object_get_data (G_OBJECT (box), "bt-check") : NULL;
+
+      if (check != NULL && g_object_get_data (G_OBJECT (check), "bt-run") == self->runs->pdata[index])
+        gtk_check_button_set_active (check, shown);
+    }
 }

@@ -7,6 +7,7 @@
 #include "dataset/bt-dataset.h"
 #include "training/bt-training.h"
 #include "bt-chart.h"
+#include "bt-leaderboard.h"
 
 G_BEGIN_DECLS
 
@@ -29,5 +30,14 @@ const char *bt_train_page_get_advice       (BtTrainPage *self);
 guint      bt_train_page_get_n_runs        (BtTrainPage *self);
 /* Metrics of the current (or last) run as CSV text (g_free). */
 char      *bt_train_page_dup_metrics_csv   (BtTrainPage *self);
+/* Shows or hides the training and validation curves of the completed run at index (in the
+ * order found, oldest first; the runs list shows the newest on top), as its check does. */
+void       bt_train_page_set_run_shown     (BtTrainPage *self, guint index, gboolean shown);
+/* Draws these search trials' curves (BtTuneTrial*, copied) over the charts, each trial in a
+ * colour of its own and named in the legend, replacing the trials drawn before; NULL or an
+ * empty array removes them. */
+void       bt_train_page_show_trials       (BtTrainPage *self, GPtrArray *trials);
+/* Follows a leaderboard's selection: its selected trials are drawn over the charts. */
+void       bt_train_page_attach_leaderboard (BtTrainPage *self, BtLeaderboard *leaderboard);
 
 G_END_DECLS

@@ -3,9 +3,13 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/bt-cli-export.h"
+#include "cli/bt-cli-private.h"
 #include "training/bt-export-dataset.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-export-pytorch.h"
@@ -18,6 +22,42 @@ usage (void)
              "  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--backbone BACKBONE.tflite]\n"
              "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
              "  bottega-cli export PROJECT_DIR --dataset OUT_DIR\n"));
+}
+
+/* The PyTorch export runs in a worker (a transfer project's embeddings can take minutes):
+ * progress on a terminal, Ctrl+C stops it. */
+typedef struct {
+  GMainLoop    *loop;
+  GCancellable *cancel;
+  GError       *error;
+  gboolean      ok, shown;
+} PytorchRun;
+
+static void
+pytorch_progress (guint done, guint total, gpointer data)
+{
+  PytorchRun *run = data;
+  if (!isatty (STDERR_FILENO))
+    return;
+  /* TRANSLATORS: progress of the embeddings, e.g. "Embeddings: 120 of 480" */
+  fprintf (stderr, _("\rEmbeddings: %u of %u"), done, total);
+  run->shown = TRUE;
+}
+
+static void
+pytorch_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PytorchRun *run = data;
+  run->ok = bt_export_pytorch_finish (result, &run->error);
+  g_main_loop_quit (run->loop);
+}
+
+static gboolean
+pytorch_sigint (gpointer data)
+{
+  PytorchRun *run = data;
+  g_cancellable_cancel (run->cancel);
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -75,10 +115,32 @@ bt_cli_export (int argc, char **argv)
     }
   if (pytorch != NULL)
     {
-      if (!bt_export_pytorch (project, pytorch, &error))
+      if (g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
         {
-          fprintf (stderr, _("Export failed: %s\n"), error->message);
-          return 1;
+          printf ("%s\n", _("Computing the backbone’s embeddings of every image (a transfer model’s head "
+                             "trains on them)…"));
+          fflush (stdout);
+        }
+      PytorchRun run = { g_main_loop_new (NULL, FALSE), g_cancellable_new (), NULL, FALSE, FALSE };
+      guint sigint_id = g_unix_signal_add (SIGINT, pytorch_sigint, &run);
+      guint sigterm_id = g_unix_signal_add (SIGTERM, pytorch_sigint, &run);
+      bt_export_pytorch_async_full (project, pytorch, pytorch_progress, &run, run.cancel, pytorch_done, &run);
+      g_main_loop_run (run.loop);
+      g_source_remove (sigint_id);
+      g_source_remove (sigterm_id);
+      g_main_loop_unref (run.loop);
+      g_object_unref (run.cancel);
+      if (run.shown)
+        fprintf (stderr, "\n");
+      if (!run.ok)
+        {
+          gboolean stopped = g_error_matches (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          if (stopped)
+            fprintf (stderr, "%s\n", _("Stopped."));
+          else
+            fprintf (stderr, _("Export failed: %s\n"), run.error->message);
+          g_error_free (run.error);
+          return stopped ? BT_CLI_EXIT_STOPPED : 1;
         }
       g_autofree char *display = g_filename_display_name (pytorch);
       printf (_("Wrote the PyTorch training folder %s. Run: python3 train.py, or torchrun --nproc_per_node=N train.py "

@@ -205,6 +205,13 @@ bt_cli_info (int argc, char **argv)
   if (model->backbone_name != NULL)
     printf (_("Backbone:     %s (sha256 %s)\n"), model->backbone_name,
             model->backbone_sha256 != NULL ? model->backbone_sha256 : "?");
+  if (model->backbone_data != NULL)
+    {
+      g_autofree char *size = g_format_size (g_bytes_get_size (model->backbone_data));
+      printf (_("              stored inside this file (%s): the model needs no other file\n"), size);
+    }
+  else if (model->backbone_name != NULL)
+    printf (_("              not stored inside: the file must be on the backbone search path\n"));
   if (model->metadata != NULL && g_hash_table_size (model->metadata) > 0)
     {
       g_autoptr(GPtrArray) keys = g_ptr_array_new ();

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/bt-cli-private.h"
+#include "training/bt-transfer.h"
 
 typedef struct {
   BtTrainer *trainer;
@@ -156,12 +157,13 @@ on_sigint (gpointer data)
 /* Options. Values stay at their sentinels unless given, so only given ones change the project. */
 typedef struct {
   char *preset, *optimizer, *schedule, *resize, *monitor, *augment, *size, *color, *split;
-  int epochs, batch_size, patience, threads;
+  int epochs, batch_size, patience, threads, hidden;
   double lr, weight_decay, dropout, label_smoothing, min_delta;
   gint64 seed;
   gboolean class_weights, no_class_weights, restore_best, no_restore_best;
   gboolean resume, quiet;
-  char *resume_run;
+  gboolean whole_network, no_whole_network;
+  char *resume_run, *backbone;
 } TrainOptions;
 
 static gboolean
@@ -215,6 +217,12 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
           /* a new preset brings its own input size unless one is given */
           int w, h, c;
           bt_preset_default_input (preset, &w, &h, &c);
+          if (preset == BT_PRESET_TRANSFER)
+            {
+              /* the backbone's photo input; the head's own input is the embedding */
+              w = h = 224;
+              SET (channels, 3);
+            }
           if (w > 0 && h > 0)
             {
               SET (width, w);
@@ -343,6 +351,19 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
       SET (split_val, b);
       SET (split_test, c);
     }
+  if (o->hidden != G_MININT)
+    {
+      if (o->hidden < 0 || o->hidden > 4096)
+        {
+          *message = g_strdup_printf (_("invalid hidden layer size %d (use 0 for none, up to 4096)"), o->hidden);
+          return FALSE;
+        }
+      SET (transfer_hidden, o->hidden);
+    }
+  if (o->whole_network)
+    SET (transfer_whole_network, TRUE);
+  if (o->no_whole_network)
+    SET (transfer_whole_network, FALSE);
   if (o->seed != G_MININT64)
     {
       if (o->seed < 0)
@@ -361,7 +382,7 @@ int
 bt_cli_train (int argc, char **argv)
 {
   TrainOptions o = {
-    .epochs = G_MININT, .batch_size = G_MININT, .patience = G_MININT, .threads = G_MININT,
+    .epochs = G_MININT, .batch_size = G_MININT, .patience = G_MININT, .threads = G_MININT, .hidden = G_MININT,
     .lr = NAN, .weight_decay = NAN, .dropout = NAN, .label_smoothing = NAN, .min_delta = NAN,
     .seed = G_MININT64,
   };
@@ -388,6 +409,10 @@ bt_cli_train (int argc, char **argv)
     { "no-restore-best", 0, 0, G_OPTION_ARG_NONE, &o.no_restore_best, N_("Keep the last epoch’s weights"), NULL },
     { "split", 0, 0, G_OPTION_ARG_STRING, &o.split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, N_("Random seed"), N_("N") },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o.hidden, N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
+    { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o.whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
+    { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
+    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the TFLite backbone file to use (not saved)"), N_("FILE") },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
     { "resume", 'r', 0, G_OPTION_ARG_NONE, &o.resume, N_("Resume the newest interrupted run"), NULL },
     { "resume-run", 0, 0, G_OPTION_ARG_FILENAME, &o.resume_run, N_("Resume the run in folder RUN"), N_("RUN") },
@@ -476,6 +501,16 @@ bt_cli_train (int argc, char **argv)
 
   if (o.threads != G_MININT)
     bt_engine_set_threads (o.threads);
+  if (o.backbone != NULL)
+    {
+      g_autofree char *abs = g_canonicalize_filename (o.backbone, NULL);
+      if (!g_file_test (abs, G_FILE_TEST_IS_REGULAR))
+        {
+          status = bt_cli_fail (_("%s: the backbone file does not exist"), o.backbone);
+          goto cleanup_settings;
+        }
+      bt_backbone_set_preferred_file (abs);
+    }
 
   loop = g_main_loop_new (NULL, FALSE);
   trainer = bt_trainer_new (project);
@@ -544,5 +579,6 @@ cleanup:
   g_free (o.color);
   g_free (o.split);
   g_free (o.resume_run);
+  g_free (o.backbone);
   return status;
 }

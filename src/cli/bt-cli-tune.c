@@ -16,10 +16,14 @@ static void
 print_trial (const BtTuneTrial *t, gpointer user_data)
 {
   g_autofree char *desc = bt_tune_trial_describe (t);
+  g_autofree char *early = NULL;
+  if (!t->diverged && t->curve_acc->len > 0 && t->curve_acc->len < (guint) t->epochs)
+    /* Translators: appended to a trial's line when the project's early stopping ended it */
+    early = g_strdup_printf (_(" (early stopping after epoch %u)"), t->curve_acc->len);
   /* Translators: trial number, rung, epochs, its settings, validation accuracy in %, loss, seconds */
   printf (_("trial %d (rung %d, %d epochs): %s — validation accuracy %.1f%%, loss %.4f, %.1f s%s\n"),
           t->index + 1, t->rung, t->epochs, desc, 100.0 * t->val_acc, t->val_loss, t->seconds,
-          t->diverged ? _(" (diverged)") : "");
+          t->diverged ? _(" (diverged)") : early != NULL ? early : "");
   fflush (stdout);
 }
 

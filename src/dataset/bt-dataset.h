@@ -115,6 +115,8 @@ typedef struct {
   gboolean    restore_best;
   int         split_train, split_val, split_test;  /* percentages, sum 100 */
   guint64     seed;
+  int         transfer_hidden;         /* transfer preset: hidden units in the head, 0 = none */
+  gboolean    transfer_whole_network;  /* transfer preset: the model file holds the backbone too */
 } BtProjectSettings;
 
 /* Deep copy / free of the strings (a BtProjectSettings you filled yourself needs neither). */

@@ -131,6 +131,8 @@ settings_validate (const BtProjectSettings *s, GError **error)
     bad = _("early-stopping measure");
   else if (!(s->early_stopping_min_delta >= 0.0 && s->early_stopping_min_delta < 1e6))
     bad = _("early-stopping minimum change");
+  else if (s->transfer_hidden < 0 || s->transfer_hidden > 4096)
+    bad = _("hidden layer of the transfer head (0 to 4096 units)");
   else if (s->split_train < 0 || s->split_val < 0 || s->split_test < 0 ||
            s->split_train + s->split_val + s->split_test != 100 || s->split_train == 0)
     bad = _("split percentages (must add up to 100, with some training)");
@@ -235,6 +237,9 @@ to_keyfile (BtProject *self)
   g_key_file_set_string (kf, "training", "early-stopping-monitor", s->early_stopping_monitor);
   g_key_file_set_double (kf, "training", "early-stopping-min-delta", s->early_stopping_min_delta);
   g_key_file_set_boolean (kf, "training", "restore-best", s->restore_best);
+
+  g_key_file_set_integer (kf, "transfer", "hidden", s->transfer_hidden);
+  g_key_file_set_boolean (kf, "transfer", "whole-network", s->transfer_whole_network);
 
   g_key_file_set_boolean (kf, "augment", "flip", s->augment_flip);
   g_key_file_set_boolean (kf, "augment", "crop", s->augment_crop);
@@ -864,6 +869,8 @@ load_ini (BtProject *self, const char *path, GError **error)
       !get_int (kf, "training", "early-stopping-patience", &s->early_stopping_patience, error) ||
       !get_double (kf, "training", "early-stopping-min-delta", &s->early_stopping_min_delta, error) ||
       !get_bool (kf, "training", "restore-best", &s->restore_best, error) ||
+      !get_int (kf, "transfer", "hidden", &s->transfer_hidden, error) ||
+      !get_bool (kf, "transfer", "whole-network", &s->transfer_whole_network, error) ||
       !get_bool (kf, "augment", "flip", &s->augment_flip, error) ||
       !get_bool (kf, "augment", "crop", &s->augment_crop, error) ||
       !get_bool (kf, "augment", "rotate", &s->augment_rotate, error) ||

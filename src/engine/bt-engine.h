@@ -170,6 +170,7 @@ typedef struct {
   char         *backbone_name;     /* transfer models: backbone reference, else NULL */
   char         *backbone_sha256;
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
+  GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -181,6 +182,17 @@ gboolean bt_model_save       (const char *path, BtNet *net, const char * const *
 GBytes  *bt_model_save_to_bytes (BtNet *net, const char * const *class_names,
                                  const BtPreprocess *prep, const char *backbone_name,
                                  const char *backbone_sha256, GHashTable *metadata, GError **error);
+/* The same, optionally with the whole network: backbone_data (a transfer model's backbone file,
+ * whose SHA-256 must equal backbone_sha256 when that is given) is stored inside the file, so
+ * the model predicts without the backbone on the search path (format version 2). */
+gboolean bt_model_save_full  (const char *path, BtNet *net, const char * const *class_names,
+                              const BtPreprocess *prep, const char *backbone_name,
+                              const char *backbone_sha256, GBytes *backbone_data,
+                              GHashTable *metadata, GError **error);
+GBytes  *bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names,
+                                      const BtPreprocess *prep, const char *backbone_name,
+                                      const char *backbone_sha256, GBytes *backbone_data,
+                                      GHashTable *metadata, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

@@ -10,7 +10,8 @@
 
 #define MODEL_MAGIC      "BTGMODEL"
 #define STATE_MAGIC      "BTGSTATE"
-#define FORMAT_VERSION   1
+#define FORMAT_VERSION   1      /* files with float32 tensors only */
+#define FORMAT_VERSION_2 2      /* files that also hold a byte blob (an embedded backbone) */
 #define PREAMBLE_SIZE    32
 #define ALIGN            64
 #define HASH_SIZE        32
@@ -20,12 +21,15 @@
 #define MAX_RANK         4
 #define MAX_DIM          (1u << 28)
 #define MAX_CLASS_NAME   1024
+#define MAX_BLOB_BYTES   (512u << 20)
+#define BACKBONE_TENSOR  "backbone.tflite"
 
 typedef struct {
   char        *name;
   int          rank;
   guint32      dims[MAX_RANK];
   gsize        count;       /* elements */
+  gboolean     is_bytes;    /* dtype u8: a blob of count bytes */
   const guint8 *data;       /* inside the file's bytes */
 } Tensor;
 
@@ -85,11 +89,11 @@ container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, 
       return FALSE;
     }
   guint32 version = rd32 (buf + 8);
-  if (version != FORMAT_VERSION)
+  if (version != FORMAT_VERSION && version != FORMAT_VERSION_2)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                   "File format version %u is not supported (this Bottega reads version %d)",
-                   version, FORMAT_VERSION);
+                   "File format version %u is not supported (this Bottega reads versions %d and %d)",
+                   version, FORMAT_VERSION, FORMAT_VERSION_2);
       return FALSE;
     }
   /* checksum before trusting any field */
@@ -146,15 +150,17 @@ container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, 
       g_autoptr (GError) oerr = NULL;
       gint64 offset = g_key_file_get_int64 (c->kf, group, "offset", &oerr);
       g_autofree char *dtype = g_key_file_get_string (c->kf, group, "dtype", NULL);
+      /* byte blobs exist from version 2 on, always rank 1 */
+      t.is_bytes = version >= FORMAT_VERSION_2 && g_strcmp0 (dtype, "u8") == 0;
       if (t.name == NULL || t.name[0] == '\0' || shape == NULL || rank < 1 || rank > MAX_RANK ||
-          oerr != NULL || g_strcmp0 (dtype, "f32le") != 0)
+          oerr != NULL || (g_strcmp0 (dtype, "f32le") != 0 && !t.is_bytes) || (t.is_bytes && rank != 1))
         {
           g_free (t.name);
           container_clear (c);
           return corrupt (error, "tensor %d has a missing or invalid name, shape, offset or type", i);
         }
       t.rank = (int) rank;
-      guint64 count = 1, bytes, tend;
+      guint64 count = 1, bytes, tend, esize = t.is_bytes ? 1 : 4;
       for (gsize d = 0; d < rank; d++)
         {
           if (shape[d] < 1 || (guint) shape[d] > MAX_DIM)
@@ -167,8 +173,8 @@ container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, 
           if (!g_uint64_checked_mul (&count, count, (guint64) shape[d]))
             count = G_MAXUINT64;
         }
-      if (offset < 0 || offset % ALIGN != 0 || count > data_len / 4 ||
-          !g_uint64_checked_mul (&bytes, count, 4) ||
+      if (offset < 0 || offset % ALIGN != 0 || count > data_len / esize ||
+          !g_uint64_checked_mul (&bytes, count, esize) ||
           !g_uint64_checked_add (&tend, (guint64) offset, bytes) || tend > data_len)
         {
           g_free (t.name);
@@ -209,6 +215,8 @@ read_tensor (const Container *c, const char *name, float *dst, const guint32 *di
   const Tensor *t = find_tensor (c, name);
   if (t == NULL)
     return corrupt (error, "tensor “%s” is missing", name);
+  if (t->is_bytes)
+    return corrupt (error, "tensor “%s” has the wrong type", name);
   gboolean same = t->rank == rank;
   for (int d = 0; same && d < rank; d++)
     same = t->dims[d] == dims[d];
@@ -231,6 +239,7 @@ typedef struct {
   int          rank;
   guint32      dims[MAX_RANK];
   const float *data;
+  const guint8 *bytes;      /* a u8 blob of dims[0] bytes instead of data */
 } OutTensor;
 
 static void
@@ -243,7 +252,16 @@ static void
 add_out (GArray *out, const char *name, const float *data, int rank, guint32 d0, guint32 d1,
          guint32 d2, guint32 d3)
 {
-  OutTensor t = { g_strdup (name), rank, { d0, d1, d2, d3 }, data };
+  OutTensor t = { g_strdup (name), rank, { d0, d1, d2, d3 }, data, NULL };
+  g_array_append_val (out, t);
+}
+
+static void
+add_out_bytes (GArray *out, const char *name, GBytes *blob)
+{
+  gsize len;
+  OutTensor t = { g_strdup (name), 1, { 0 }, NULL, g_bytes_get_data (blob, &len) };
+  t.dims[0] = (guint32) len;
   g_array_append_val (out, t);
 }
 
@@ -256,11 +274,18 @@ out_count (const OutTensor *t)
   return n;
 }
 
+static gsize
+out_bytes (const OutTensor *t)
+{
+  return out_count (t) * (t->bytes != NULL ? 1 : 4);
+}
+
 /* Lays out preamble, header (with the tensor table added), tensors and the SHA-256. */
 static GBytes *
 container_build (const char *magic, GKeyFile *kf, GArray *tensors)
 {
   guint64 off = 0;
+  guint32 version = FORMAT_VERSION;
   g_key_file_set_integer (kf, "tensors", "count", (int) tensors->len);
   for (guint i = 0; i < tensors->len; i++)
     {
@@ -272,9 +297,11 @@ container_build (const char *magic, GKeyFile *kf, GArray *tensors)
         shape[d] = (gint) t->dims[d];
       g_key_file_set_string (kf, group, "name", t->name);
       g_key_file_set_integer_list (kf, group, "shape", shape, t->rank);
-      g_key_file_set_string (kf, group, "dtype", "f32le");
+      g_key_file_set_string (kf, group, "dtype", t->bytes != NULL ? "u8" : "f32le");
       g_key_file_set_int64 (kf, group, "offset", (gint64) off);
-      off += (out_count (t) * 4 + ALIGN - 1) / ALIGN * ALIGN;
+      off += (out_bytes (t) + ALIGN - 1) / ALIGN * ALIGN;
+      if (t->bytes != NULL)
+        version = FORMAT_VERSION_2;
     }
   gsize header_len;
   g_autofree char *header = g_key_file_to_data (kf, &header_len, NULL);
@@ -282,7 +309,7 @@ container_build (const char *magic, GKeyFile *kf, GArray *tensors)
   gsize total = data_off + off + HASH_SIZE;
   guint8 *buf = g_malloc0 (total);
   memcpy (buf, magic, 8);
-  wr32 (buf + 8, FORMAT_VERSION);
+  wr32 (buf + 8, version);
   wr32 (buf + 12, (guint32) header_len);
   wr64 (buf + 16, data_off);
   wr64 (buf + 24, off);
@@ -292,13 +319,16 @@ container_build (const char *magic, GKeyFile *kf, GArray *tensors)
     {
       const OutTensor *t = &g_array_index (tensors, OutTensor, i);
       gsize n = out_count (t);
-      for (gsize k = 0; k < n; k++)
-        {
-          guint32 u;
-          memcpy (&u, t->data + k, 4);
-          wr32 (p + 4 * k, u);
-        }
-      p += (n * 4 + ALIGN - 1) / ALIGN * ALIGN;
+      if (t->bytes != NULL)
+        memcpy (p, t->bytes, n);
+      else
+        for (gsize k = 0; k < n; k++)
+          {
+            guint32 u;
+            memcpy (&u, t->data + k, 4);
+            wr32 (p + 4 * k, u);
+          }
+      p += (out_bytes (t) + ALIGN - 1) / ALIGN * ALIGN;
     }
   gsize dlen = HASH_SIZE;
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
@@ -501,9 +531,10 @@ check_preprocess (const BtPreprocess *p, const BtNet *net, GError **error)
 
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-             const char *backbone_name, const char *backbone_sha256, GHashTable *metadata,
-             GError **error)
+             const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
+             GHashTable *metadata, GError **error)
 {
+  g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
   if (n_names != net->n_classes)
     {
@@ -534,6 +565,31 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid backbone reference");
       return NULL;
+    }
+  if (backbone_data != NULL)
+    {
+      gsize blen;
+      const guint8 *bdata = g_bytes_get_data (backbone_data, &blen);
+      if (net->preset != BT_PRESET_TRANSFER || backbone_name == NULL)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "Only a transfer model with a named backbone can hold its backbone");
+          return NULL;
+        }
+      if (blen == 0 || blen > MAX_BLOB_BYTES)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The backbone is too large to be stored inside the model");
+          return NULL;
+        }
+      blob_sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, bdata, blen);
+      if (backbone_sha256 != NULL && g_ascii_strcasecmp (backbone_sha256, blob_sha256) != 0)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The backbone's content does not match its SHA-256");
+          return NULL;
+        }
+      backbone_sha256 = blob_sha256;
     }
 
   g_autoptr (GKeyFile) kf = g_key_file_new ();
@@ -595,6 +651,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   g_autoptr (GArray) tensors = g_array_new (FALSE, TRUE, sizeof (OutTensor));
   g_array_set_clear_func (tensors, out_tensor_clear);
   net_tensors (net, tensors);
+  if (backbone_data != NULL)
+    add_out_bytes (tensors, BACKBONE_TENSOR, backbone_data);
   return container_build (MODEL_MAGIC, kf, tensors);
 }
 
@@ -603,9 +661,19 @@ bt_model_save_to_bytes (BtNet *net, const char * const *class_names, const BtPre
                         const char *backbone_name, const char *backbone_sha256,
                         GHashTable *metadata, GError **error)
 {
+  return bt_model_save_to_bytes_full (net, class_names, prep, backbone_name, backbone_sha256, NULL,
+                                      metadata, error);
+}
+
+GBytes *
+bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                             const char *backbone_name, const char *backbone_sha256,
+                             GBytes *backbone_data, GHashTable *metadata, GError **error)
+{
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  return model_build (net, class_names, prep, backbone_name, backbone_sha256, metadata, error);
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, metadata,
+                      error);
 }
 
 gboolean
@@ -613,11 +681,21 @@ bt_model_save (const char *path, BtNet *net, const char * const *class_names,
                const BtPreprocess *prep, const char *backbone_name,
                const char *backbone_sha256, GHashTable *metadata, GError **error)
 {
+  return bt_model_save_full (path, net, class_names, prep, backbone_name, backbone_sha256, NULL,
+                             metadata, error);
+}
+
+gboolean
+bt_model_save_full (const char *path, BtNet *net, const char * const *class_names,
+                    const BtPreprocess *prep, const char *backbone_name,
+                    const char *backbone_sha256, GBytes *backbone_data, GHashTable *metadata,
+                    GError **error)
+{
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          metadata, error);
+                                          backbone_data, metadata, error);
   if (bytes == NULL)
     return FALSE;
   /* a new file never replaces a good one unless it reads back */
@@ -696,6 +774,28 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     }
   m->backbone_name = g_key_file_get_string (c.kf, "backbone", "name", NULL);
   m->backbone_sha256 = g_key_file_get_string (c.kf, "backbone", "sha256", NULL);
+  const Tensor *blob = find_tensor (&c, BACKBONE_TENSOR);
+  if (blob != NULL)
+    {
+      /* a self-contained transfer model: the backbone file itself, checked against its SHA-256 */
+      g_autofree char *sum = NULL;
+      if (!blob->is_bytes || blob->count == 0 || blob->count > MAX_BLOB_BYTES ||
+          bt_net_preset (m->net) != BT_PRESET_TRANSFER || !valid_class_name (m->backbone_name) ||
+          m->backbone_sha256 == NULL)
+        {
+          container_clear (&c);
+          corrupt (error, "the embedded backbone is invalid");
+          return NULL;
+        }
+      sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, blob->data, blob->count);
+      if (g_ascii_strcasecmp (sum, m->backbone_sha256) != 0)
+        {
+          container_clear (&c);
+          corrupt (error, "the embedded backbone does not match its SHA-256");
+          return NULL;
+        }
+      m->backbone_data = g_bytes_new_from_bytes (bytes, (gsize) (blob->data - buf), blob->count);
+    }
   g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);
   for (int i = 0; keys && keys[i]; i++)
     {
@@ -766,6 +866,7 @@ bt_model_free (BtModel *model)
   g_strfreev (model->class_names);
   g_free (model->backbone_name);
   g_free (model->backbone_sha256);
+  g_clear_pointer (&model->backbone_data, g_bytes_unref);
   g_clear_pointer (&model->metadata, g_hash_table_unref);
   g_free (model);
 }

@@ -534,12 +534,30 @@ suffixed (const char *name, const char *suffix)
   return g_strconcat (name, suffix, NULL);
 }
 
+static GBytes *export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                           BtTflite *bb, GError **error);
+
 GBytes *
 bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
                     const char *backbone_path, GError **error)
 {
   g_return_val_if_fail (net != NULL && class_names != NULL && prep != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  g_autoptr(BtTflite) bb = NULL;
+  if (bt_net_preset (net) == BT_PRESET_TRANSFER && backbone_path != NULL)
+    {
+      bb = bt_tflite_load (backbone_path, error);
+      if (bb == NULL)
+        return NULL;
+    }
+  return export_net (net, class_names, prep, bb, error);
+}
+
+/* bb: the transfer model's backbone, or NULL */
+static GBytes *
+export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, BtTflite *bb,
+            GError **error)
+{
 
   int k = bt_net_n_classes (net);
   if (g_strv_length ((char **) class_names) != (guint) k)
@@ -557,11 +575,8 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
   g_autofree char *input = NULL;
   int input_rank = 4;
 
-  if (bt_net_preset (net) == BT_PRESET_TRANSFER && backbone_path != NULL)
+  if (bt_net_preset (net) == BT_PRESET_TRANSFER && bb != NULL)
     {
-      g_autoptr(BtTflite) bb = bt_tflite_load (backbone_path, error);
-      if (bb == NULL)
-        return NULL;
       int bh, bw, bc, dim = 0;
       bt_tflite_input_shape (bb, &bh, &bw, &bc);
       if (prep->width != bw || prep->height != bh || prep->channels != bc)
@@ -719,15 +734,26 @@ bt_onnx_export_model (const BtModel *model, const char *backbone_path, const cha
   g_return_val_if_fail (model != NULL && model->net != NULL && path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path == NULL)
+  /* a self-contained model carries its backbone; a given file is used instead when named */
+  g_autoptr(BtTflite) embedded = NULL;
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path == NULL &&
+      model->backbone_data != NULL)
+    {
+      embedded = bt_tflite_load_bytes (model->backbone_data, error);
+      if (embedded == NULL)
+        return FALSE;
+    }
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path == NULL && embedded == NULL)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
                    "A transfer model needs its backbone (%s) to be exported",
                    model->backbone_name ? model->backbone_name : "unknown");
       return FALSE;
     }
-  g_autoptr(GBytes) bytes = bt_onnx_export_net (model->net, (const char * const *) model->class_names,
-                                                &model->prep, backbone_path, error);
+  g_autoptr(GBytes) bytes = embedded != NULL
+    ? export_net (model->net, (const char * const *) model->class_names, &model->prep, embedded, error)
+    : bt_onnx_export_net (model->net, (const char * const *) model->class_names, &model->prep,
+                          backbone_path, error);
   if (bytes == NULL)
     return FALSE;
   gsize len;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "training/bt-model-runner.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
 
@@ -230,6 +231,7 @@ bt_predict_image (BtModel *model, const BtImage *image, GError **error)
 {
   g_autofree float *x = NULL;
   const float *probs;
+  float *result;
   int n_classes;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
@@ -237,15 +239,23 @@ bt_predict_image (BtModel *model, const BtImage *image, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (model->backbone_name != NULL)
-    return bt_transfer_predict_image (model, image, error);
+    {
+      float *out;
+
+      bt_compute_gate_enter ();
+      out = bt_transfer_predict_image (model, image, error);
+      bt_compute_gate_leave ();
+      return out;
+    }
   x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
   if (!bt_prepare_image (&model->prep, image, x, error))
     return NULL;
+  bt_compute_gate_enter ();
   probs = bt_net_forward (model->net, x, 1, FALSE, error);
-  if (probs == NULL)
-    return NULL;
   n_classes = bt_net_n_classes (model->net);
-  return g_memdup2 (probs, sizeof (float) * n_classes);
+  result = probs != NULL ? g_memdup2 (probs, sizeof (float) * n_classes) : NULL;
+  bt_compute_gate_leave ();
+  return result;
 }
 
 float *
@@ -384,7 +394,9 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return NULL;
           img = bt_image_decode_file (g_ptr_array_index (paths, i), 3, cancellable, NULL, NULL);
+          bt_compute_gate_enter ();
           probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
+          bt_compute_gate_leave ();
           if (probs == NULL)
             {
               ev->n_skipped++;
@@ -451,12 +463,15 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       if (n_ok == 0)
         continue;
 
+      /* one turn of the compute gate per batch, so a training run goes on in between */
+      bt_compute_gate_enter ();
       probs = bt_net_forward (model->net, x, n_ok, FALSE, error);
-      if (probs == NULL)
-        goto fail;
-      for (int i = 0; i < n_ok; i++)
+      for (int i = 0; probs != NULL && i < n_ok; i++)
         bt_evaluation_add (ev, probs + (gsize) i * n_classes, labels[batch_index[i]],
                            g_ptr_array_index (paths, batch_index[i]), indices[batch_index[i]]);
+      bt_compute_gate_leave ();
+      if (probs == NULL)
+        goto fail;
     }
 
   g_thread_pool_free (pool, FALSE, TRUE);

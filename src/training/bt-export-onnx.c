@@ -70,7 +70,8 @@ bt_export_onnx (const char *model_path, const char *backbone_path, const char *o
   if (model == NULL)
     return FALSE;
   g_autofree char *bb = NULL;
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
+  /* a self-contained model carries its backbone unless another file is given */
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && (model->backbone_data == NULL || backbone_path != NULL))
     {
       bb = find_backbone (model, model_path, backbone_path, error);
       if (bb == NULL)

@@ -1,9 +1,11 @@
 /* bt-export-pytorch.c: the PyTorch training folder of bt-export-pytorch.h. train.py is a fixed
- * script (GResource); everything project-specific goes to config.json beside it. */
+ * script (GResource); everything project-specific goes to config.json beside it, and for
+ * transfer projects the backbone's embeddings go to .npy files in embeddings/. */
 #include "config.h"
 
 #include "training/bt-export-pytorch.h"
 #include "training/bt-export-resources.h"
+#include "training/bt-transfer.h"
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
 
@@ -14,22 +16,35 @@
 
 typedef struct {
   char              *out_dir;
+  char              *project_dir;
   char              *project_name;
   BtProjectSettings  settings;
   GPtrArray         *class_names;  /* char*, NULL-terminated */
   GPtrArray         *paths, *classes, *splits;
+  GArray            *row_of_item;  /* int: labels.csv data row of item i, -1 when left out */
+  /* async progress: the worker stores the latest values, one idle at a time reports them */
+  BtCacheProgress    progress;
+  gpointer           progress_data;
+  GMainContext      *context;
+  GMutex             lock;
+  guint              done, total;
+  gboolean           pending;
 } Snapshot;
 
 static void
 snapshot_free (Snapshot *s)
 {
   g_free (s->out_dir);
+  g_free (s->project_dir);
   g_free (s->project_name);
   bt_project_settings_clear (&s->settings);
   g_ptr_array_unref (s->class_names);
   g_ptr_array_unref (s->paths);
   g_ptr_array_unref (s->classes);
   g_ptr_array_unref (s->splits);
+  g_array_unref (s->row_of_item);
+  g_clear_pointer (&s->context, g_main_context_unref);
+  g_mutex_clear (&s->lock);
   g_free (s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Snapshot, snapshot_free)
@@ -38,7 +53,9 @@ static Snapshot *
 snapshot_new (BtProject *project, const char *out_dir)
 {
   Snapshot *s = g_new0 (Snapshot, 1);
+  g_mutex_init (&s->lock);
   s->out_dir = g_strdup (out_dir);
+  s->project_dir = g_strdup (bt_project_get_dir (project));
   s->project_name = g_strdup (bt_project_get_name (project));
   bt_project_settings_copy (&s->settings, bt_project_get_settings (project));
   s->class_names = g_ptr_array_new_with_free_func (g_free);
@@ -52,12 +69,19 @@ snapshot_new (BtProject *project, const char *out_dir)
   s->paths = g_ptr_array_new_with_free_func (g_free);
   s->classes = g_ptr_array_new_with_free_func (g_free);
   s->splits = g_ptr_array_new ();
+  s->row_of_item = g_array_new (FALSE, FALSE, sizeof (int));
   GListModel *items = bt_project_get_items (project);
   for (guint i = 0; i < g_list_model_get_n_items (items); i++)
     {
       g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      int row = -1;
       if (bt_item_get_excluded (it) || bt_item_get_missing (it))
-        continue;
+        {
+          g_array_append_val (s->row_of_item, row);
+          continue;
+        }
+      row = (int) s->paths->len;
+      g_array_append_val (s->row_of_item, row);
       g_ptr_array_add (s->paths, g_strdup (bt_item_get_path (it)));
       g_ptr_array_add (s->classes, g_strdup (bt_item_get_class_name (it)));
       g_ptr_array_add (s->splits, (gpointer) bt_split_to_string (bt_item_get_split (it)));
@@ -87,8 +111,20 @@ json_key (GString *j, const char *key)
   g_string_append_c (j, ':');
 }
 
+/* What the transfer export wrote into embeddings/, for config.json and the README. */
+typedef struct {
+  const char *backbone_name, *backbone_sha256;
+  int         dim;
+  guint       n_rows[3];      /* rows of <split>_x.npy (train: every augmented variant too) */
+  guint       n_images[3];    /* distinct images behind them */
+  guint       n_failed;       /* usable images the backbone could not read */
+  gboolean    variants;
+} TransferInfo;
+
+static const char *split_ids[3] = { "train", "val", "test" };
+
 static char *
-config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep)
+config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const TransferInfo *ti)
 {
   const BtProjectSettings *st = &s->settings;
   GString *j = g_string_new ("{\n  ");
@@ -112,6 +148,26 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep)
   json_key (j, "preprocessing");
   g_autofree char *pj = bt_onnx_preprocessing_json (prep);
   g_string_append (j, pj);
+  g_string_append (j, ",\n  ");
+  json_key (j, "transfer");
+  if (ti == NULL)
+    g_string_append (j, "null");
+  else
+    {
+      g_string_append (j, "{\"backbone\":");
+      bt_json_append_string (j, ti->backbone_name);
+      g_string_append (j, ",\"backbone_sha256\":");
+      bt_json_append_string (j, ti->backbone_sha256);
+      g_string_append_printf (j, ",\"dim\":%d,\"hidden\":%d,\"whole_network\":%s,\"augmented_variants\":%s,"
+                              "\"splits\":{", ti->dim, bt_net_hidden (net),
+                              s->settings.transfer_whole_network ? "true" : "false", ti->variants ? "true" : "false");
+      for (int k = 0; k < 3; k++)
+        g_string_append_printf (j, "%s\"%s\":{\"x\":\"embeddings/%s_x.npy\",\"y\":\"embeddings/%s_y.npy\","
+                                "\"row\":\"embeddings/%s_row.npy\",\"samples\":%u,\"images\":%u}",
+                                k ? "," : "", split_ids[k], split_ids[k], split_ids[k], split_ids[k],
+                                ti->n_rows[k], ti->n_images[k]);
+      g_string_append (j, "}}");
+    }
   g_string_append (j, ",\n  ");
   json_key (j, "settings");
   g_string_append_printf (j, "{\"epochs\":%d,\"batch_size\":%d,\"optimizer\":", MAX (st->epochs, 1),
@@ -168,6 +224,27 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep)
   return g_string_free (j, FALSE);
 }
 
+static const char readme_common[] =
+  "Options: `--epochs N`, `--batch-size N` (per process), `--lr X`, `--cpu`, `--output FILE`.\n\n"
+  "## GPUs and several processes\n\n"
+  "The script picks a CUDA GPU when PyTorch sees one (`torch.cuda.is_available()`), unless\n"
+  "`--cpu` is given: each process uses the GPU `cuda:LOCAL_RANK`, the model and every batch are\n"
+  "moved there, and the processes talk over NCCL. Without a GPU they use the CPU and talk over\n"
+  "gloo. Under torchrun every process trains on its own share of the training set\n"
+  "(DistributedSampler) and DistributedDataParallel averages the gradients, so `--batch-size`\n"
+  "is per process. Bottega's own tests run this script on the CPU only (one process and two\n"
+  "gloo processes); the GPU path is the same code with another device and has not been run by\n"
+  "those tests.\n\n"
+  "Debian 12's PyTorch 1.13 under Python 3.11 has a torchrun bug: it stops at once with\n"
+  "`AttributeError: 'NoneType' object has no attribute 'get'`. Use a newer PyTorch, or start\n"
+  "the processes yourself with the variables torchrun would set, e.g. for two processes:\n\n"
+  "    export MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2\n"
+  "    RANK=1 LOCAL_RANK=1 python3 train.py & RANK=0 LOCAL_RANK=0 python3 train.py\n\n"
+  "## Bringing the model home\n\n"
+  "When training ends, process 0 writes `trained.bottega-model` (the format is described in\n"
+  "Bottega's docs/model-format.md). Open it in Bottega's Test page (or `bottega-cli predict`);\n"
+  "it holds the class names and the preprocessing recipe.\n\n";
+
 static const char readme_template[] =
   "# Training “%s” with PyTorch\n\n"
   "Written by Bottega. This folder trains the project's %s network (input %d×%d, %d channel(s),\n"
@@ -176,73 +253,63 @@ static const char readme_template[] =
   "    python3 train.py                         # one process; uses a GPU when there is one\n"
   "    torchrun --nproc_per_node=4 train.py     # four processes (DistributedDataParallel)\n"
   "    torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --nproc_per_node=8 train.py\n\n"
-  "Options: `--epochs N`, `--batch-size N` (per process), `--lr X`, `--cpu`, `--output FILE`.\n"
-  "Without a GPU the processes talk over gloo, with GPUs over NCCL.\n\n"
-  "Debian 12's PyTorch 1.13 under Python 3.11 has a torchrun bug: it stops at once with\n"
-  "`AttributeError: 'NoneType' object has no attribute 'get'`. Use a newer PyTorch, or start\n"
-  "the processes yourself with the variables torchrun would set, e.g. for two processes:\n\n"
-  "    export MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2\n"
-  "    RANK=1 LOCAL_RANK=1 python3 train.py & RANK=0 LOCAL_RANK=0 python3 train.py\n\n"
-  "When training ends, process 0 writes `trained.bottega-model`. Open it in Bottega's Test page\n"
-  "(or `bottega-cli predict`); it holds the class names and the preprocessing recipe.\n\n"
-  "Files: `config.json` (architecture, settings, preprocessing), `labels.csv` (path,class,split;\n"
-  "%u images, excluded ones left out), `initial.bottega-model` (Bottega's initial weights, and the\n"
-  "header the trained model reuses). The images are read from their original places.\n";
+  "%s"
+  "## Files\n\n"
+  "`config.json` (architecture as Bottega's layer list, settings, preprocessing, classes),\n"
+  "`labels.csv` (path,class,split; %u images with absolute paths, excluded ones left out),\n"
+  "`initial.bottega-model` (Bottega's initial weights, and the header the trained model reuses).\n"
+  "The images are read from their original places, decoded and augmented as Bottega does. On a\n"
+  "machine where they lie elsewhere, copy them there and pass `--path-map OLD=NEW` (repeatable):\n"
+  "a path of labels.csv that starts with OLD is read from NEW + the rest of the path. Every\n"
+  "machine of a torchrun job needs the images (`bottega-cli export PROJECT --dataset DIR` copies\n"
+  "them into one folder tree).\n";
+
+static const char readme_transfer_template[] =
+  "# Training “%s” with PyTorch (transfer learning)\n\n"
+  "Written by Bottega. The project uses transfer learning: a pretrained backbone, frozen, turns\n"
+  "each image into an embedding of %d numbers, and only a small head is trained on them to\n"
+  "tell the project's %u classes apart.\n\n"
+  "    backbone: %s\n"
+  "    head:     %s\n\n"
+  "Bottega has already run the backbone on every image, so this folder holds the embeddings\n"
+  "and the script trains the head only: no images are read and no backbone is needed here.\n\n"
+  "Needs Python 3 with PyTorch and NumPy (Debian: `apt install python3-torch`).\n\n"
+  "    python3 train.py                         # one process; uses a GPU when there is one\n"
+  "    torchrun --nproc_per_node=4 train.py     # four processes (DistributedDataParallel)\n\n"
+  "%s"
+  "%s"
+  "Fine-tuning the backbone itself is out of scope: its weights are not in this folder, and a\n"
+  "model with a changed backbone could not be brought back into Bottega.\n\n"
+  "## Files\n\n"
+  "`embeddings/` holds NumPy `.npy` files (format 1.0, little-endian, no pickled objects; read\n"
+  "them with `numpy.load(path, allow_pickle=False)`), one set per split (`train`, `val`, `test`):\n\n"
+  "- `SPLIT_x.npy`: float32, rows × %d, one embedding per row;\n"
+  "- `SPLIT_y.npy`: int64, the class index of each row (the order of `classes` in config.json);\n"
+  "- `SPLIT_row.npy`: int64, the row of `labels.csv` (0 = first line after the header) the\n"
+  "  embedding was computed from.\n\n"
+  "Rows: train %u (from %u images%s), val %u, test %u.%s\n\n"
+  "`config.json` (the head as Bottega's layer list, settings, classes, the backbone's\n"
+  "preprocessing), `labels.csv` (path,class,split; %u images, excluded ones left out),\n"
+  "`initial.bottega-model` (Bottega's initial head weights and the header the trained model\n"
+  "reuses, backbone reference included).\n";
 
 static gboolean
-export_run (Snapshot *s, GError **error)
+make_out_dir (const char *dir, GError **error)
 {
-  const BtProjectSettings *st = &s->settings;
-  BtPreset preset;
-  if (st->preset == NULL || !bt_preset_from_id (st->preset, &preset))
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Unknown architecture “%s”"),
-                   st->preset ? st->preset : "");
-      return FALSE;
-    }
-  if (preset == BT_PRESET_TRANSFER)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("Transfer models cannot be exported as a PyTorch script: their pretrained backbone "
-                     "is not part of it. Choose another architecture, or export the trained model to ONNX."));
-      return FALSE;
-    }
-  guint n_classes = s->class_names->len - 1;
-  if (n_classes < 2 || s->paths->len == 0)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                   _("The project needs at least two classes with images to be exported"));
-      return FALSE;
-    }
-  g_autoptr(GError) local = NULL;
-  g_autoptr(BtNet) net = bt_net_new_preset (preset, st->width, st->height, st->channels, (int) n_classes,
-                                            (float) st->dropout, st->seed, &local);
-  if (net == NULL)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, "%s", local->message);
-      return FALSE;
-    }
-  BtPreprocess prep;
-  bt_preprocess_init_default (&prep, st->width, st->height, st->channels);
-  bt_resize_mode_from_string (bt_ds_resize_to_string (st->resize), &prep.resize);
-
-  if (g_mkdir_with_parents (s->out_dir, 0755) != 0)
+  if (g_mkdir_with_parents (dir, 0755) != 0)
     {
       int e = errno;
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, _("Cannot create the folder “%s”: %s"),
-                   s->out_dir, g_strerror (e));
+                   dir, g_strerror (e));
       return FALSE;
     }
+  return TRUE;
+}
 
-  g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (meta, "source", "pytorch-export");
-  g_autofree char *model_path = g_build_filename (s->out_dir, "initial.bottega-model", NULL);
-  if (!bt_model_save (model_path, net, (const char * const *) s->class_names->pdata, &prep, NULL, NULL, meta, &local))
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, "%s", local->message);
-      return FALSE;
-    }
-
+/* train.py, config.json, labels.csv and README.md: the files every export has. */
+static gboolean
+write_common (const Snapshot *s, const char *config, const char *readme, GError **error)
+{
   g_autoptr(GBytes) script = g_resource_lookup_data (bt_export_get_resource (),
                                                      "/io/github/bottega/Bottega/export/train.py",
                                                      G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
@@ -251,8 +318,6 @@ export_run (Snapshot *s, GError **error)
   const char *data = g_bytes_get_data (script, &len);
   if (!write_file (s->out_dir, "train.py", data, len, error))
     return FALSE;
-
-  g_autofree char *config = config_json (s, net, &prep);
   if (!write_file (s->out_dir, "config.json", config, strlen (config), error))
     return FALSE;
 
@@ -268,11 +333,240 @@ export_run (Snapshot *s, GError **error)
     }
   if (!write_file (s->out_dir, "labels.csv", csv->str, csv->len, error))
     return FALSE;
+  return write_file (s->out_dir, "README.md", readme, strlen (readme), error);
+}
 
+static gboolean
+save_initial (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const char *backbone_name,
+              const char *backbone_sha256, GBytes *backbone_data, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_insert (meta, "source", "pytorch-export");
+  g_autofree char *model_path = g_build_filename (s->out_dir, "initial.bottega-model", NULL);
+  if (!bt_model_save_full (model_path, net, (const char * const *) s->class_names->pdata, prep, backbone_name,
+                           backbone_sha256, backbone_data, meta, &local))
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, "%s", local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A NumPy .npy file, format 1.0: magic, version, header length, a Python-literal dict padded with
+ * spaces to a multiple of 64 bytes, then the data in C order. rows × cols (cols 0: one dimension). */
+static gboolean
+write_npy (const char *dir, const char *name, const char *descr, gsize rows, gsize cols, const void *data,
+           gsize elem_size, GError **error)
+{
+  g_autoptr(GString) h = g_string_new (NULL);
+  g_string_append_printf (h, "{'descr': '%s', 'fortran_order': False, 'shape': (%" G_GSIZE_FORMAT ",", descr, rows);
+  if (cols > 0)
+    g_string_append_printf (h, " %" G_GSIZE_FORMAT, cols);
+  g_string_append (h, "), }");
+  while ((10 + h->len + 1) % 64 != 0)
+    g_string_append_c (h, ' ');
+  g_string_append_c (h, '\n');
+  gsize n_bytes = rows * MAX (cols, 1) * elem_size;
+  g_autoptr(GByteArray) buf = g_byte_array_sized_new (10 + h->len + n_bytes);
+  guint16 hlen = GUINT16_TO_LE ((guint16) h->len);
+  g_byte_array_append (buf, (const guint8 *) "\x93NUMPY\x01\x00", 8);
+  g_byte_array_append (buf, (const guint8 *) &hlen, 2);
+  g_byte_array_append (buf, (const guint8 *) h->str, h->len);
+  if (n_bytes > 0)
+    g_byte_array_append (buf, data, n_bytes);
+  return write_file (dir, name, buf->data, buf->len, error);
+}
+
+#if G_BYTE_ORDER != G_LITTLE_ENDIAN
+#error "the .npy files are written as little-endian: port write_npy to this machine"
+#endif
+
+/* Runs the backbone over the project's images (cached by Bottega in <project>/cache) and writes
+ * embeddings/<split>_{x,y,row}.npy: every usable image of each split, plus, in train, the
+ * augmented variants Bottega's own transfer training uses. */
+static gboolean
+write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, BtCacheProgress progress,
+                  gpointer progress_data, GCancellable *cancellable, TransferInfo *ti, GError **error)
+{
+  const BtProjectSettings *st = &s->settings;
+  g_autoptr(BtEmbeddings) e = bt_embeddings_build (project, bb, st->resize, st->augment_flip, st->augment_crop,
+                                                   CLAMP ((int) g_get_num_processors (), 1, 8), progress,
+                                                   progress_data, cancellable, error);
+  if (e == NULL)
+    return FALSE;
+  g_autofree char *emb_dir = g_build_filename (s->out_dir, "embeddings", NULL);
+  if (!make_out_dir (emb_dir, error))
+    return FALSE;
+
+  int dim = bt_embeddings_get_dim (e);
+  ti->dim = dim;
+  ti->variants = st->augment_flip || st->augment_crop;
+  ti->n_failed = bt_embeddings_n_failed (e);
+  for (int k = 0; k < 3; k++)
+    {
+      g_autoptr(BtSplitView) view = bt_project_split_view (project, (BtSplit) k);
+      int n_variants = k == BT_SPLIT_TRAIN && ti->variants ? BT_EMBED_N_VARIANTS : 1;
+      g_autoptr(GArray) x = g_array_new (FALSE, FALSE, sizeof (float));
+      g_autoptr(GArray) y = g_array_new (FALSE, FALSE, sizeof (gint64));
+      g_autoptr(GArray) rows = g_array_new (FALSE, FALSE, sizeof (gint64));
+      for (guint i = 0; i < view->n; i++)
+        {
+          guint item = view->items[i];
+          int row = item < s->row_of_item->len ? g_array_index (s->row_of_item, int, item) : -1;
+          if (row < 0 || !bt_embeddings_is_valid (e, item))
+            continue;
+          ti->n_images[k]++;
+          for (int v = 0; v < n_variants; v++)
+            {
+              const float *emb = bt_embeddings_get (e, item, v);
+              if (emb == NULL)
+                continue;
+              gint64 label = view->labels[i], r = row;
+              g_array_append_vals (x, emb, (guint) dim);
+              g_array_append_val (y, label);
+              g_array_append_val (rows, r);
+            }
+        }
+      ti->n_rows[k] = y->len;
+      g_autofree char *xn = g_strdup_printf ("%s_x.npy", split_ids[k]);
+      g_autofree char *yn = g_strdup_printf ("%s_y.npy", split_ids[k]);
+      g_autofree char *rn = g_strdup_printf ("%s_row.npy", split_ids[k]);
+      if (!write_npy (emb_dir, xn, "<f4", y->len, (gsize) dim, x->data, sizeof (float), error)
+          || !write_npy (emb_dir, yn, "<i8", y->len, 0, y->data, sizeof (gint64), error)
+          || !write_npy (emb_dir, rn, "<i8", y->len, 0, rows->data, sizeof (gint64), error))
+        return FALSE;
+    }
+  if (ti->n_rows[BT_SPLIT_TRAIN] == 0)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                           _("The training split has no usable images"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
+                 GCancellable *cancellable, GError **error)
+{
+  const BtProjectSettings *st = &s->settings;
+  guint n_classes = s->class_names->len - 1;
+  /* the backbone Bottega's trainer would use (the preferred file, else the default one) */
+  g_autofree char *bb_path = bt_backbone_find_for_training (error);
+  if (bb_path == NULL)
+    return FALSE;
+  g_autoptr(BtBackbone) bb = bt_backbone_get (bb_path, NULL, error);
+  if (bb == NULL)
+    return FALSE;
+  if (!make_out_dir (s->out_dir, error))
+    return FALSE;
+  TransferInfo ti = { bt_backbone_get_name (bb), bt_backbone_get_sha256 (bb), 0, { 0 }, { 0 }, 0, FALSE };
+  if (!write_embeddings (s, project, bb, progress, progress_data, cancellable, &ti, error))
+    return FALSE;
+
+  /* the head Bottega's trainer builds for this project (bt-trainer.c) */
+  g_autoptr(GError) local = NULL;
+  g_autoptr(BtNet) net = bt_net_new_transfer (ti.dim, st->transfer_hidden, (int) n_classes, (float) st->dropout,
+                                              st->seed, &local);
+  if (net == NULL)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, "%s", local->message);
+      return FALSE;
+    }
+  BtPreprocess prep;
+  bt_backbone_get_preprocess (bb, st->resize, &prep);
+  /* "save the whole network": the backbone file goes inside the model, and the script copies it */
+  if (!save_initial (s, net, &prep, ti.backbone_name, ti.backbone_sha256,
+                     st->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL, error))
+    return FALSE;
+
+  g_autofree char *config = config_json (s, net, &prep, &ti);
+  char p[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (p, sizeof p, "%.2g", bt_net_dropout (net));
+  g_autofree char *head = bt_net_hidden (net) > 0
+    ? g_strdup_printf ("dropout %s, dense %d + ReLU, dropout, dense %u", p, bt_net_hidden (net), n_classes)
+    : g_strdup_printf ("dropout %s, dense %u", p, n_classes);
+  g_autofree char *failed = ti.n_failed > 0
+    ? g_strdup_printf (" %u image(s) the backbone could not read are left out.", ti.n_failed)
+    : g_strdup ("");
+  const char *home = st->transfer_whole_network
+    ? "The project saves the whole network, so `initial.bottega-model` holds the backbone file\n"
+      "too, and the trained file keeps it: it predicts in any Bottega without the backbone\n"
+      "installed (model format version 2).\n\n"
+    : "The trained file holds only the head and a reference to the backbone (its file name and\n"
+      "SHA-256), like the transfer models Bottega trains itself; Bottega finds the backbone on its\n"
+      "search path when it opens the model.\n\n";
+  g_autofree char *readme = g_strdup_printf (readme_transfer_template, s->project_name ? s->project_name : "",
+                                             ti.dim, n_classes, ti.backbone_name, head, readme_common, home,
+                                             ti.dim,
+                                             ti.n_rows[0], ti.n_images[0],
+                                             ti.variants ? ", with their mirrored and cropped variants" : "",
+                                             ti.n_rows[1], ti.n_rows[2], failed, s->paths->len);
+  return write_common (s, config, readme, error);
+}
+
+/* project: the project the snapshot was taken from when the caller owns it, or NULL in a
+ * worker, which then opens its own copy of the project folder for the transfer embeddings. */
+static gboolean
+export_run (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
+            GCancellable *cancellable, GError **error)
+{
+  const BtProjectSettings *st = &s->settings;
+  BtPreset preset;
+  if (st->preset == NULL || !bt_preset_from_id (st->preset, &preset))
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Unknown architecture “%s”"),
+                   st->preset ? st->preset : "");
+      return FALSE;
+    }
+  guint n_classes = s->class_names->len - 1;
+  if (n_classes < 2 || s->paths->len == 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                   _("The project needs at least two classes with images to be exported"));
+      return FALSE;
+    }
+  g_autoptr(GError) local = NULL;
+  if (preset == BT_PRESET_TRANSFER)
+    {
+      g_autoptr(BtProject) own = NULL;
+      g_autoptr(Snapshot) fresh = NULL;
+      if (project == NULL)
+        {
+          /* Every change to a project is saved before it returns, so the folder holds what the
+           * snapshot saw; a private copy keeps the window's project off this thread. */
+          own = bt_project_open (s->project_dir, &local);
+          if (own == NULL)
+            {
+              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, _("Cannot open the project: %s"),
+                           local->message);
+              return FALSE;
+            }
+          fresh = snapshot_new (own, s->out_dir);
+          return export_transfer (fresh, own, progress, progress_data, cancellable, error);
+        }
+      return export_transfer (s, project, progress, progress_data, cancellable, error);
+    }
+
+  g_autoptr(BtNet) net = bt_net_new_preset (preset, st->width, st->height, st->channels, (int) n_classes,
+                                            (float) st->dropout, st->seed, &local);
+  if (net == NULL)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, "%s", local->message);
+      return FALSE;
+    }
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, st->width, st->height, st->channels);
+  bt_resize_mode_from_string (bt_ds_resize_to_string (st->resize), &prep.resize);
+
+  if (!make_out_dir (s->out_dir, error) || !save_initial (s, net, &prep, NULL, NULL, NULL, error))
+    return FALSE;
+  g_autofree char *config = config_json (s, net, &prep, NULL);
   g_autofree char *readme = g_strdup_printf (readme_template, s->project_name ? s->project_name : "",
                                              bt_preset_title (preset), st->width, st->height, st->channels,
-                                             n_classes, s->paths->len);
-  return write_file (s->out_dir, "README.md", readme, strlen (readme), error);
+                                             n_classes, readme_common, s->paths->len);
+  return write_common (s, config, readme, error);
 }
 
 gboolean
@@ -282,17 +576,71 @@ bt_export_pytorch (BtProject *project, const char *out_dir, GError **error)
   g_return_val_if_fail (out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr(Snapshot) s = snapshot_new (project, out_dir);
-  return export_run (s, error);
+  return export_run (s, project, NULL, NULL, NULL, error);
+}
+
+static gboolean
+progress_idle (gpointer data)
+{
+  GTask *task = data;
+  Snapshot *s = g_task_get_task_data (task);
+  g_mutex_lock (&s->lock);
+  guint done = s->done, total = s->total;
+  s->pending = FALSE;
+  g_mutex_unlock (&s->lock);
+  /* a late report after the result was delivered would reach a caller that has moved on */
+  if (!g_task_get_completed (task))
+    s->progress (done, total, s->progress_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Called on the worker (about every 50 ms while embeddings are computed). */
+static void
+worker_progress (guint done, guint total, gpointer data)
+{
+  GTask *task = data;
+  Snapshot *s = g_task_get_task_data (task);
+  g_mutex_lock (&s->lock);
+  gboolean schedule = !s->pending;
+  s->done = done;
+  s->total = total;
+  s->pending = TRUE;
+  g_mutex_unlock (&s->lock);
+  if (schedule)
+    {
+      g_autoptr(GSource) source = g_idle_source_new ();
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, progress_idle, g_object_ref (task), g_object_unref);
+      g_source_attach (source, s->context);
+    }
 }
 
 static void
 export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   GError *error = NULL;
-  if (export_run (data, &error))
+  Snapshot *s = data;
+  if (export_run (s, NULL, s->progress ? worker_progress : NULL, task, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
+}
+
+void
+bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCacheProgress progress,
+                              gpointer progress_data, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (project));
+  g_return_if_fail (out_dir != NULL);
+  g_autoptr(GTask) task = g_task_new (project, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_export_pytorch_async);
+  Snapshot *s = snapshot_new (project, out_dir);
+  s->progress = progress;
+  s->progress_data = progress_data;
+  s->context = g_main_context_ref_thread_default ();
+  g_task_set_task_data (task, s, (GDestroyNotify) snapshot_free);
+  g_task_run_in_thread (task, export_thread);
 }
 
 void
@@ -301,10 +649,7 @@ bt_export_pytorch_async (BtProject *project, const char *out_dir, GCancellable *
 {
   g_return_if_fail (BT_IS_PROJECT (project));
   g_return_if_fail (out_dir != NULL);
-  g_autoptr(GTask) task = g_task_new (project, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_export_pytorch_async);
-  g_task_set_task_data (task, snapshot_new (project, out_dir), (GDestroyNotify) snapshot_free);
-  g_task_run_in_thread (task, export_thread);
+  bt_export_pytorch_async_full (project, out_dir, NULL, NULL, cancellable, callback, user_data);
 }
 
 gboolean

@@ -10,7 +10,9 @@
 #
 # Beside it: config.json (architecture, settings, preprocessing, classes), labels.csv
 # (path,class,split for every usable image) and initial.bottega-model (Bottega's own
-# initial weights and the model header that the trained file reuses).
+# initial weights and the model header that the trained file reuses). For transfer-learning
+# projects Bottega has already run the frozen backbone: embeddings/*.npy hold every image's
+# embedding and this script trains the head on them (the backbone itself is not trained).
 import argparse
 import csv
 import hashlib
@@ -26,7 +28,10 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+try:
+    from PIL import Image
+except ImportError:  # only image projects need Pillow; transfer heads train on embeddings
+    Image = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALIGN = 64
@@ -35,27 +40,32 @@ ALIGN = 64
 # ---- .bottega-model container (docs/model-format.md) ----
 
 def read_container(path):
-    """Returns (header text, {tensor name: (offset, shape)}, float32 arrays by name)."""
+    """Returns (version, header text, key-file groups, {float tensor name: (offset, shape, float32
+    array)}, data length, {byte tensor name: (offset, bytes)}). Byte tensors (dtype u8, version 2)
+    hold a self-contained transfer model's backbone file; they are copied, never trained."""
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < 64 or buf[:8] != b"BTGMODEL":
         raise ValueError(f"{path} is not a Bottega model file")
     version, header_len, data_off, data_len = struct.unpack_from("<IIQQ", buf, 8)
-    if version != 1:
+    if version not in (1, 2):
         raise ValueError(f"{path}: format version {version} is not supported")
     if hashlib.sha256(buf[:-32]).digest() != buf[-32:]:
         raise ValueError(f"{path}: checksum mismatch")
     header = buf[32:32 + header_len].decode("utf-8")
     groups = parse_keyfile(header)
-    tensors = {}
+    tensors, blobs = {}, {}
     for i in range(int(groups["tensors"]["count"])):
         g = groups[f"tensor.{i}"]
         shape = [int(s) for s in g["shape"].split(";") if s]
         off = int(g["offset"])
         n = int(np.prod(shape))
+        if g.get("dtype", "f32le") == "u8":
+            blobs[g["name"]] = (off, bytes(buf[data_off + off:data_off + off + n]))
+            continue
         arr = np.frombuffer(buf, dtype="<f4", count=n, offset=data_off + off).reshape(shape)
         tensors[g["name"]] = (off, shape, arr.copy())
-    return header, groups, tensors, data_len
+    return version, header, groups, tensors, data_len, blobs
 
 
 def parse_keyfile(text):
@@ -87,7 +97,7 @@ def unescape(v):
 def write_container(template_path, out_path, state, extra_metadata):
     """Writes out_path: the template's header (plus extra [metadata] keys) and the tensors in
     `state` (name → numpy float32) at the template's offsets, then the SHA-256."""
-    header, groups, tensors, data_len = read_container(template_path)
+    version, header, groups, tensors, data_len, blobs = read_container(template_path)
     lines = [f"{k}={v}" for k, v in extra_metadata.items()]
     if "[metadata]\n" in header:
         header = header.replace("[metadata]\n", "[metadata]\n" + "".join(l + "\n" for l in lines), 1)
@@ -104,8 +114,10 @@ def write_container(template_path, out_path, state, extra_metadata):
             raise ValueError(f"{name}: NaN or infinite weights (training diverged)")
         raw = arr.tobytes()
         data[off:off + len(raw)] = raw
+    for off, raw in blobs.values():
+        data[off:off + len(raw)] = raw
     buf = bytearray(data_off)
-    buf[:32] = b"BTGMODEL" + struct.pack("<IIQQ", 1, len(hbytes), data_off, data_len)
+    buf[:32] = b"BTGMODEL" + struct.pack("<IIQQ", version, len(hbytes), data_off, data_len)
     buf[32:32 + len(hbytes)] = hbytes
     buf += data
     buf += hashlib.sha256(bytes(buf)).digest()
@@ -186,6 +198,8 @@ class BottegaNet(nn.Module):
 def load_pixels(path, cfg):
     """The image resized as the project says, as uint8 H×W×C (Bottega's resize modes)."""
     w, h, c = cfg["input"]["width"], cfg["input"]["height"], cfg["input"]["channels"]
+    if Image is None:
+        sys.exit("Pillow is needed to read the images (Debian: apt install python3-pil)")
     img = Image.open(path)
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
@@ -273,13 +287,42 @@ class ImageSet(torch.utils.data.Dataset):
         return torch.from_numpy(normalize(px, self.cfg)), label
 
 
-def read_rows(cfg, labels_csv):
+class EmbeddingSet(torch.utils.data.Dataset):
+    """One split of a transfer project: the backbone's embeddings (float32 rows × dim) and their
+    class indices, as Bottega wrote them (NumPy .npy files, no pickled objects)."""
+
+    def __init__(self, split):
+        x = np.load(os.path.join(HERE, split["x"]), allow_pickle=False)
+        y = np.load(os.path.join(HERE, split["y"]), allow_pickle=False)
+        if x.ndim != 2 or x.dtype != np.float32 or y.shape != (x.shape[0],):
+            raise ValueError(f"{split['x']}, {split['y']}: unexpected shapes {x.shape}, {y.shape}")
+        self.x = torch.from_numpy(np.ascontiguousarray(x))
+        self.y = torch.from_numpy(y.astype(np.int64))
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+    def labels(self):
+        return self.y.numpy()
+
+
+def read_rows(cfg, labels_csv, path_map):
+    """labels.csv's images by split; path_map: (old prefix, new prefix) pairs, for images that
+    lie elsewhere on this machine than on the one that exported them."""
     index = {name: i for i, name in enumerate(cfg["classes"])}
     rows = {"train": [], "val": [], "test": []}
     with open(labels_csv, newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             if r["class"] in index and r.get("split", "train") in rows:
-                rows[r.get("split", "train")].append((r["path"], index[r["class"]]))
+                path = r["path"]
+                for old, new in path_map:
+                    if path.startswith(old):
+                        path = new + path[len(old):]
+                        break
+                rows[r.get("split", "train")].append((path, index[r["class"]]))
     return rows
 
 
@@ -292,6 +335,9 @@ def main():
     ap.add_argument("--lr", type=float, help="override the project's learning rate")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     ap.add_argument("--output", default=os.path.join(HERE, "trained.bottega-model"))
+    ap.add_argument("--path-map", action="append", default=[], metavar="OLD=NEW",
+                    help="read the images whose labels.csv path starts with OLD from NEW instead "
+                         "(for machines where they lie elsewhere); may be repeated")
     ap.add_argument("--predict", help="after training, run the model on this raw float32 N×C×H×W file")
     ap.add_argument("--predict-output", help="where --predict writes the probabilities (float32)")
     args = ap.parse_args()
@@ -316,7 +362,7 @@ def main():
 
     model = BottegaNet(cfg["layers"])
     # start from Bottega's own initial weights
-    _, _, tensors, _ = read_container(os.path.join(HERE, "initial.bottega-model"))
+    _, _, _, tensors, _, _ = read_container(os.path.join(HERE, "initial.bottega-model"))
     sd = model.state_dict()
     for name, (_, _, arr) in tensors.items():
         sd[model.param_name(name)] = torch.from_numpy(arr.copy())
@@ -325,10 +371,29 @@ def main():
     net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None) \
         if world > 1 else model
 
-    rows = read_rows(cfg, os.path.join(HERE, "labels.csv"))
-    if not rows["train"]:
-        sys.exit("labels.csv has no training images")
-    train_set = ImageSet(rows["train"], cfg, train=True)
+    transfer = cfg.get("transfer")
+    if transfer:
+        sets = {k: EmbeddingSet(transfer["splits"][k]) for k in ("train", "val", "test")}
+        if len(sets["train"]) == 0:
+            sys.exit("embeddings/train_x.npy has no rows")
+        train_set = sets["train"]
+        train_labels = train_set.labels()
+        val_set = sets["val"] if len(sets["val"]) else None
+        test_set = sets["test"] if len(sets["test"]) else None
+    else:
+        path_map = []
+        for m in args.path_map:
+            old, sep, new = m.partition("=")
+            if not sep or not old:
+                sys.exit(f"--path-map {m}: expected OLD=NEW")
+            path_map.append((old, new))
+        rows = read_rows(cfg, os.path.join(HERE, "labels.csv"), path_map)
+        if not rows["train"]:
+            sys.exit("labels.csv has no training images")
+        train_set = ImageSet(rows["train"], cfg, train=True)
+        train_labels = [l for _, l in rows["train"]]
+        val_set = ImageSet(rows["val"], cfg, train=False) if rows["val"] else None
+        test_set = ImageSet(rows["test"], cfg, train=False) if rows["test"] else None
     sampler = torch.utils.data.distributed.DistributedSampler(train_set, num_replicas=world, rank=rank,
                                                               shuffle=True, seed=s["seed"]) if world > 1 else None
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None,
@@ -354,13 +419,12 @@ def main():
 
     weight = None
     if s["class_weights"]:
-        counts = np.bincount([l for _, l in rows["train"]], minlength=len(cfg["classes"])).astype(np.float32)
-        weight = torch.tensor(len(rows["train"]) / (len(counts) * np.maximum(counts, 1)), device=device)
+        counts = np.bincount(train_labels, minlength=len(cfg["classes"])).astype(np.float32)
+        weight = torch.tensor(len(train_labels) / (len(counts) * np.maximum(counts, 1)), device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=s["label_smoothing"])
 
     monitor = s["early_stopping_monitor"]
     best, best_epoch, best_state, bad = None, 0, None, 0
-    val_set = ImageSet(rows["val"], cfg, train=False) if rows["val"] else None
     for epoch in range(1, epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -413,9 +477,16 @@ def main():
                         {"trained-with": f"pytorch-{torch.__version__}", "trained-epochs": str(epochs),
                          "trained-processes": str(world)})
         print(f"wrote {args.output}", flush=True)
+        if test_set is not None:
+            test_loss, test_acc = evaluate(model, test_set, device, batch_size, loss_fn)
+            print(f"test_loss {test_loss:.4f} test_acc {test_acc:.3f} ({len(test_set)} samples)", flush=True)
+            model.eval()
         if args.predict:
-            c, h, w = cfg["input"]["channels"], cfg["input"]["height"], cfg["input"]["width"]
-            x = torch.from_numpy(np.fromfile(args.predict, dtype="<f4").reshape(-1, c, h, w)).to(device)
+            if transfer:
+                shape = (-1, transfer["dim"])  # embeddings, as Bottega's backbone computes them
+            else:
+                shape = (-1, cfg["input"]["channels"], cfg["input"]["height"], cfg["input"]["width"])
+            x = torch.from_numpy(np.fromfile(args.predict, dtype="<f4").reshape(shape)).to(device)
             with torch.no_grad():
                 p = torch.softmax(model(x), dim=1).cpu().numpy().astype("<f4")
             p.tofile(args.predict_output or args.predict + ".probabilities")

@@ -1,5 +1,5 @@
 /* bt-kfold.c: k-fold cross-validation on top of the tune runner: folds from bt_folds_assign,
- * one training per fold, mean ± standard deviation of the validation accuracy. */
+ * one BtTrainer trial per fold, mean ± standard deviation of the validation accuracy. */
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
@@ -26,10 +26,7 @@ bt_kfold_setting_from_project (BtTuneData *d, int epochs)
 {
   g_return_val_if_fail (d != NULL, NULL);
   const BtProjectSettings *s = bt_tune_data_get_settings (d);
-  BtTuneTrial *t = g_new0 (BtTuneTrial, 1);
-  t->curve_acc = g_array_new (FALSE, FALSE, sizeof (double));
-  t->curve_loss = g_array_new (FALSE, FALSE, sizeof (double));
-  t->curve_train_loss = g_array_new (FALSE, FALSE, sizeof (double));
+  BtTuneTrial *t = bt_tune_trial_new ();
   t->preset = g_strdup (s->preset);
   t->optimizer = g_strdup (s->optimizer);
   t->learning_rate = s->learning_rate;

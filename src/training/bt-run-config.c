@@ -73,6 +73,8 @@ bt_settings_to_key_file (const BtProjectSettings *s)
   g_key_file_set_integer (kf, GROUP, "split-test", s->split_test);
   g_snprintf (seed, sizeof seed, "%" G_GUINT64_FORMAT, s->seed);
   g_key_file_set_string (kf, GROUP, "seed", seed);
+  g_key_file_set_integer (kf, GROUP, "transfer-hidden", s->transfer_hidden);
+  g_key_file_set_boolean (kf, GROUP, "transfer-whole-network", s->transfer_whole_network);
   return kf;
 }
 
@@ -180,6 +182,11 @@ bt_settings_from_key_file (BtProjectSettings *s, GKeyFile *kf, GError **error)
       !get_int (kf, "split-train", &s->split_train, error) ||
       !get_int (kf, "split-val", &s->split_val, error) ||
       !get_int (kf, "split-test", &s->split_test, error) ||
+      /* runs from before the transfer options have neither key */
+      (g_key_file_has_key (kf, GROUP, "transfer-hidden", NULL) &&
+       !get_int (kf, "transfer-hidden", &s->transfer_hidden, error)) ||
+      (g_key_file_has_key (kf, GROUP, "transfer-whole-network", NULL) &&
+       !get_bool (kf, "transfer-whole-network", &s->transfer_whole_network, error)) ||
       !bt_settings_validate (s, error))
     {
       bt_settings_clear (s);
@@ -233,5 +240,7 @@ bt_settings_validate (const BtProjectSettings *s, GError **error)
     return invalid (error, _("Early stopping can monitor val_loss or val_acc"));
   if (!isfinite (s->early_stopping_min_delta) || s->early_stopping_min_delta < 0)
     return invalid (error, _("The early-stopping minimum change cannot be negative"));
+  if (s->transfer_hidden < 0 || s->transfer_hidden > 4096)
+    return invalid (error, _("The transfer head’s hidden layer must have 0 to 4096 units"));
   return TRUE;
 }

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "training/bt-model-runner.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
+#include "training/bt-tune.h"
 
 #define MAX_QUEUED_STEPS 65536
 #define PLATEAU_DEFAULT_PATIENCE 3
@@ -56,7 +58,11 @@ typedef struct {
   gboolean project_changed;       /* resuming on other images than the run started with */
   int kill_after_epoch;
   BtBackbone *backbone;           /* transfer preset only (worker) */
+  gboolean prep_paused;           /* worker: the embedding phase told the GUI it is paused */
   BtEvaluation *test_eval;        /* result */
+  /* A trial (bt_trainer_start_trial): images from a search's snapshot, borrowed; no files
+   * (run_dir and model_path stay NULL) and an empty test view. */
+  BtTuneData *tune_data;
 } Job;
 
 struct _BtTrainer
@@ -510,10 +516,12 @@ save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss
     }
   g_hash_table_insert (meta, g_strdup ("bottega_version"), g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save (path, net, (const char * const *) job->class_names, &prep,
-                        job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
-                        job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
-                        meta, error);
+  return bt_model_save_full (path, net, (const char * const *) job->class_names, &prep,
+                             job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
+                             job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
+                             job->backbone != NULL && job->settings.transfer_whole_network
+                               ? bt_backbone_get_bytes (job->backbone) : NULL,
+                             meta, error);
 }
 
 /* Batches from the pixel cache, or from backbone embeddings for the transfer preset. */
@@ -577,10 +585,13 @@ run_eval (BtTrainer *self, Job *job, BtNet *net, Source *batcher, float *x, int 
       n = source_next (batcher, x, labels, item_indices);
       if (n <= 0)
         break;
+      bt_compute_gate_enter ();
       probs = bt_net_forward (net, x, n, FALSE, error);
+      if (probs != NULL)
+        loss_sum += bt_net_loss (net, labels, n, &n_correct) * n;
+      bt_compute_gate_leave ();
       if (probs == NULL)
         return FALSE;
-      loss_sum += bt_net_loss (net, labels, n, &n_correct) * n;
       correct += n_correct;
       seen += n;
       if (ev != NULL)
@@ -625,6 +636,42 @@ cache_progress (guint done, guint total, gpointer user_data)
   self->have_step = TRUE;
   schedule_idle_locked (self);
   g_mutex_unlock (&self->mutex);
+}
+
+/* The embedding workers wait here while the run is paused; FALSE once it is stopped. */
+static gboolean
+embed_gate (gpointer data)
+{
+  Job *job = data;
+  BtTrainer *self = job->trainer;
+  gboolean go;
+
+  g_mutex_lock (&self->mutex);
+  while (self->paused && !g_cancellable_is_cancelled (job->cancellable))
+    g_cond_wait (&self->cond, &self->mutex);
+  go = !g_cancellable_is_cancelled (job->cancellable);
+  g_mutex_unlock (&self->mutex);
+  return go;
+}
+
+/* Embedding progress, polled on the trainer thread: also tells the GUI when the workers are
+ * held by a pause and when they go on. */
+static void
+embed_progress (guint done, guint total, gpointer user_data)
+{
+  Job *job = user_data;
+  BtTrainer *self = job->trainer;
+  gboolean paused;
+
+  g_mutex_lock (&self->mutex);
+  paused = self->paused && !g_cancellable_is_cancelled (job->cancellable);
+  g_mutex_unlock (&self->mutex);
+  if (paused != job->prep_paused)
+    {
+      job->prep_paused = paused;
+      post_state (self, paused ? BT_TRAINER_PAUSED : BT_TRAINER_PREPARING);
+    }
+  cache_progress (done, total, user_data);
 }
 
 static gboolean
@@ -680,7 +727,8 @@ static gboolean
 train (BtTrainer *self, Job *job, GError **error)
 {
   BtProjectSettings *s = &job->settings;
-  g_autoptr(BtCache) cache = NULL;
+  g_autoptr(BtCache) own_cache = NULL;
+  BtCache *cache = NULL;
   g_autoptr(BtEmbeddings) emb = NULL;
   g_autoptr(BtNet) net = NULL;
   g_autoptr(BtOptimizer) opt = NULL;
@@ -721,20 +769,36 @@ train (BtTrainer *self, Job *job, GError **error)
   post_state (self, BT_TRAINER_PREPARING);
   if (preset == BT_PRESET_TRANSFER)
     {
-      job->backbone = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, error);
+      g_autofree char *bb_path = bt_backbone_find_for_training (error);
+      if (bb_path == NULL)
+        goto out;
+      job->backbone = bt_backbone_get (bb_path, NULL, error);
       if (job->backbone == NULL)
         goto out;
       post_message (self, _("Computing image embeddings with %s…"), bt_backbone_get_name (job->backbone));
-      emb = bt_embeddings_build (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
-                                 CLAMP ((int) g_get_num_processors (), 1, 8),
-                                 cache_progress, job, job->cancellable, error);
+      emb = bt_embeddings_build_full (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
+                                      CLAMP ((int) g_get_num_processors (), 1, 8),
+                                      embed_progress, job, embed_gate, job,
+                                      job->cancellable, error);
+      if (job->prep_paused)
+        {
+          job->prep_paused = FALSE;
+          post_state (self, BT_TRAINER_PREPARING);
+        }
+    }
+  else if (job->tune_data != NULL)
+    {
+      /* a trial: the search decoded its train+val images once, for all its trials */
+      if (bt_tune_data_prepare (job->tune_data, job->cancellable, error))
+        cache = bt_tune_data_get_cache (job->tune_data);
     }
   else
     {
       post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
-      cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
-                              CLAMP ((int) g_get_num_processors (), 1, 8),
-                              cache_progress, job, job->cancellable, error);
+      own_cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
+                                  CLAMP ((int) g_get_num_processors (), 1, 8),
+                                  cache_progress, job, job->cancellable, error);
+      cache = own_cache;
     }
   if (cache == NULL && emb == NULL)
     {
@@ -774,7 +838,8 @@ train (BtTrainer *self, Job *job, GError **error)
 
   /* -- Network, optimizer, schedule -- */
   if (emb != NULL)
-    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), 0, job->n_classes, (float) s->dropout, s->seed, error);
+    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), s->transfer_hidden, job->n_classes,
+                               (float) s->dropout, s->seed, error);
   else
     net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
                              (float) s->dropout, s->seed, error);
@@ -885,7 +950,7 @@ train (BtTrainer *self, Job *job, GError **error)
         post_message (self, _("The project’s images changed since this run started, so the resumed "
                               "run will differ from an uninterrupted one"));
     }
-  csv = read_metrics (job->run_dir, start_epoch);
+  csv = job->run_dir != NULL ? read_metrics (job->run_dir, start_epoch) : g_string_new (METRICS_HEADER);
   last_epoch = start_epoch;
 
   post_state (self, BT_TRAINER_RUNNING);
@@ -921,6 +986,8 @@ train (BtTrainer *self, Job *job, GError **error)
           step++;
           lr = bt_schedule_lr (&sched, c.global_step) * c.plateau.multiplier;
 
+          /* one turn of the compute gate per step: the model runner's jobs go in between */
+          bt_compute_gate_enter ();
           step_ok = bt_net_forward (net, x, n, TRUE, error) != NULL;
           if (step_ok)
             {
@@ -930,6 +997,7 @@ train (BtTrainer *self, Job *job, GError **error)
             }
           if (step_ok)
             step_ok = isfinite (bt_optimizer_step (opt, net, (float) lr));
+          bt_compute_gate_leave ();
           if (!step_ok)
             {
               if (error != NULL && *error != NULL &&
@@ -1024,7 +1092,8 @@ train (BtTrainer *self, Job *job, GError **error)
       if (improved && params_finite (net))
         {
           g_autoptr(GError) save_error = NULL;
-          if (!save_model (job, net, job->model_path, epoch, train_loss, train_acc, val_loss, val_acc, &save_error))
+          if (job->model_path != NULL &&
+              !save_model (job, net, job->model_path, epoch, train_loss, train_acc, val_loss, val_acc, &save_error))
             {
               g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
                            _("The best model could not be saved: %s"), save_error->message);
@@ -1033,7 +1102,7 @@ train (BtTrainer *self, Job *job, GError **error)
           st.best_score = score;
           st.best_epoch = epoch;
           c.bad_epochs = 0;
-          if (s->restore_best)
+          if (s->restore_best && job->model_path != NULL)
             {
               gsize dummy;
               const float *p = bt_net_params (net, &dummy);
@@ -1048,10 +1117,13 @@ train (BtTrainer *self, Job *job, GError **error)
                   memcpy (best_buffers, b, sizeof (float) * n_buffers);
                 }
             }
-          ev = g_new0 (Event, 1);
-          ev->kind = EV_BEST;
-          ev->text = g_strdup (job->model_path);
-          post_event (self, ev);
+          if (job->model_path != NULL)
+            {
+              ev = g_new0 (Event, 1);
+              ev->kind = EV_BEST;
+              ev->text = g_strdup (job->model_path);
+              post_event (self, ev);
+            }
         }
       else
         {
@@ -1078,32 +1150,33 @@ train (BtTrainer *self, Job *job, GError **error)
                                                            (paused_us - epoch_paused_us)) / 1e6));
       format_csv_double (csv, c.elapsed_s);
       g_string_append_printf (csv, ",%d,%d\n", st.best_epoch, c.overfitting ? 1 : 0);
-      if (!write_metrics (job->run_dir, csv, error))
+      if (job->run_dir != NULL && !write_metrics (job->run_dir, csv, error))
         goto out;
 
       /* Checkpoint; the previous one goes only once this one is on disk. */
-      {
-        g_autofree char *path = checkpoint_path (job->run_dir, epoch);
-        g_autofree char *prev = checkpoint_path (job->run_dir, epoch - 1);
-        g_autoptr(GError) save_error = NULL;
+      if (job->run_dir != NULL)
+        {
+          g_autofree char *path = checkpoint_path (job->run_dir, epoch);
+          g_autofree char *prev = checkpoint_path (job->run_dir, epoch - 1);
+          g_autoptr(GError) save_error = NULL;
 
-        st.epoch = epoch;
-        st.opt_t = bt_optimizer_get_t (opt);
-        st.rng = *bt_net_rng (net);
-        st.extra = counters_to_extra (&c);
-        if (!bt_train_state_save (path, net, opt, &st, &save_error))
-          {
-            g_clear_pointer (&st.extra, g_hash_table_unref);
-            g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                         _("The checkpoint of epoch %d could not be saved: %s"), epoch, save_error->message);
-            goto out;
-          }
-        g_clear_pointer (&st.extra, g_hash_table_unref);
-        if (epoch > 1)
-          g_unlink (prev);
-        if (job->kill_after_epoch == epoch)
-          _exit (0);
-      }
+          st.epoch = epoch;
+          st.opt_t = bt_optimizer_get_t (opt);
+          st.rng = *bt_net_rng (net);
+          st.extra = counters_to_extra (&c);
+          if (!bt_train_state_save (path, net, opt, &st, &save_error))
+            {
+              g_clear_pointer (&st.extra, g_hash_table_unref);
+              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                           _("The checkpoint of epoch %d could not be saved: %s"), epoch, save_error->message);
+              goto out;
+            }
+          g_clear_pointer (&st.extra, g_hash_table_unref);
+          if (epoch > 1)
+            g_unlink (prev);
+          if (job->kill_after_epoch == epoch)
+            _exit (0);
+        }
       last_epoch = epoch;
       last_train_loss = train_loss;
       last_train_acc = train_acc;
@@ -1148,7 +1221,8 @@ train (BtTrainer *self, Job *job, GError **error)
         memcpy (bt_net_buffers (net, &dummy), best_buffers, sizeof (float) * n_buffers);
       post_message (self, _("Restored the weights of the best epoch (%d)"), st.best_epoch);
     }
-  else if (!s->restore_best && last_epoch > 0 && params_finite (net) && st.best_epoch != last_epoch)
+  else if (!s->restore_best && job->model_path != NULL && last_epoch > 0 && params_finite (net) &&
+           st.best_epoch != last_epoch)
     {
       /* without restore-best the user keeps the last epoch's weights */
       g_autoptr(GError) save_error = NULL;
@@ -1176,11 +1250,12 @@ train (BtTrainer *self, Job *job, GError **error)
       bt_evaluation_finish (ev);
       job->test_eval = ev;
     }
-  {
-    /* a finished run is no longer offered for resume */
-    g_autofree char *done = g_build_filename (job->run_dir, "finished", NULL);
-    bt_write_file_atomic (done, "", 0, NULL);
-  }
+  if (job->run_dir != NULL)
+    {
+      /* a finished run is no longer offered for resume */
+      g_autofree char *done = g_build_filename (job->run_dir, "finished", NULL);
+      bt_write_file_atomic (done, "", 0, NULL);
+    }
   ok = TRUE;
 
 out:
@@ -1222,6 +1297,38 @@ worker_main (gpointer data)
 }
 
 /* ---- Public API ---- */
+
+static void launch (BtTrainer *self, Job *job);
+
+static gboolean
+check_idle (BtTrainer *self, GError **error)
+{
+  if (self->thread == NULL)
+    return TRUE;
+  g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Training is already running"));
+  return FALSE;
+}
+
+/* Inverse-frequency weights of the training images' classes (1 for a class without any). */
+static float *
+class_weights_of (const BtSplitView *train, int n_classes)
+{
+  g_autofree guint *counts = g_new0 (guint, MAX (n_classes, 1));
+  float *w = g_new (float, MAX (n_classes, 1));
+  guint total = 0, present = 0;
+
+  for (guint i = 0; i < train->n; i++)
+    if (train->labels[i] >= 0 && train->labels[i] < n_classes)
+      {
+        counts[train->labels[i]]++;
+        total++;
+      }
+  for (int k = 0; k < n_classes; k++)
+    present += counts[k] > 0;
+  for (int k = 0; k < n_classes; k++)
+    w[k] = counts[k] > 0 ? (float) total / ((float) present * counts[k]) : 1.0f;
+  return w;
+}
 
 static char *
 new_run_dir (const char *project_dir, GError **error)
@@ -1272,10 +1379,12 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
   g_return_val_if_fail (BT_IS_TRAINER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (self->thread != NULL)
+  if (!check_idle (self, error))
+    return FALSE;
+  if (self->project == NULL)
     {
       g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                           _("Training is already running"));
+                           _("This trainer has no project to train"));
       return FALSE;
     }
 
@@ -1380,10 +1489,7 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
         job->item_paths[idx] = g_strdup (bt_item_get_path (item));
     }
   if (job->settings.class_weights)
-    {
-      job->class_weights = g_new0 (float, n_classes);
-      bt_project_class_weights (self->project, job->class_weights, n_classes);
-    }
+    job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], n_classes);
 
   /* The run folder and its config. */
   if (!job->resume)
@@ -1433,13 +1539,21 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
     }
   job->model_path = g_build_filename (models_dir, model_name, NULL);
 
+  launch (self, job);
+  return TRUE;
+}
+
+/* Hands a prepared job to a new worker thread. */
+static void
+launch (BtTrainer *self, Job *job)
+{
   /* State shared with the worker. */
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   self->context = g_main_context_ref_thread_default ();
   self->cancellable = g_cancellable_new ();
   job->cancellable = g_object_ref (self->cancellable);
-  job->project = g_object_ref (self->project);
+  job->project = self->project != NULL ? g_object_ref (self->project) : NULL;
   job->trainer = g_object_ref (self);
   g_mutex_lock (&self->mutex);
   self->paused = FALSE;
@@ -1458,6 +1572,74 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
 
   set_state (self, BT_TRAINER_PREPARING);
   self->thread = g_thread_new ("bottega-trainer", worker_main, job);
+}
+
+static BtSplitView *
+view_of (const int *labels, const guint *items, guint n)
+{
+  BtSplitView *v = g_new0 (BtSplitView, 1);
+
+  v->n = n;
+  v->items = g_new (guint, MAX (n, 1));
+  v->labels = g_new (int, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    {
+      v->items[i] = items[i];
+      v->labels[i] = labels[items[i]];
+    }
+  return v;
+}
+
+gboolean
+bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTuneData *data,
+                        const guint *train, guint n_train, const guint *val, guint n_val, GError **error)
+{
+  Job *job;
+  guint n_items;
+  BtPreset preset;
+
+  g_return_val_if_fail (BT_IS_TRAINER (self), FALSE);
+  g_return_val_if_fail (settings != NULL && data != NULL, FALSE);
+  g_return_val_if_fail (train != NULL || n_train == 0, FALSE);
+  g_return_val_if_fail (val != NULL || n_val == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_idle (self, error))
+    return FALSE;
+  if (!bt_settings_validate (settings, error))
+    return FALSE;
+  if (bt_preset_from_id (settings->preset, &preset) && preset == BT_PRESET_TRANSFER)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("A search cannot try the transfer-learning preset"));
+      return FALSE;
+    }
+  if (n_train == 0 || n_val == 0)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                           _("A trial needs training and validation images."));
+      return FALSE;
+    }
+  n_items = bt_tune_data_get_n_items (data);
+  for (guint i = 0; i < n_train; i++)
+    g_return_val_if_fail (train[i] < n_items, FALSE);
+  for (guint i = 0; i < n_val; i++)
+    g_return_val_if_fail (val[i] < n_items, FALSE);
+
+  job = g_new0 (Job, 1);
+  bt_settings_copy (&job->settings, settings);
+  job->tune_data = data;
+  job->n_classes = (int) bt_tune_data_get_n_classes (data);
+  job->class_names = g_new0 (char *, job->n_classes + 1);
+  for (int i = 0; i < job->n_classes; i++)
+    job->class_names[i] = g_strdup_printf ("%d", i);
+  job->views[BT_SPLIT_TRAIN] = view_of (bt_tune_data_get_labels (data), train, n_train);
+  job->views[BT_SPLIT_VAL] = view_of (bt_tune_data_get_labels (data), val, n_val);
+  job->views[BT_SPLIT_TEST] = view_of (NULL, NULL, 0);
+  job->item_paths = g_new0 (char *, 1);
+  if (job->settings.class_weights)
+    job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], job->n_classes);
+  launch (self, job);
   return TRUE;
 }
 
@@ -1599,7 +1781,7 @@ bt_trainer_find_resumable_run (BtProject *project)
 BtTrainer *
 bt_trainer_new (BtProject *project)
 {
-  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (project == NULL || BT_IS_PROJECT (project), NULL);
 
   return g_object_new (BT_TYPE_TRAINER, "project", project, NULL);
 }

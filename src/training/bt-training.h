@@ -91,11 +91,24 @@ G_DECLARE_FINAL_TYPE (BtTrainer, bt_trainer, BT, TRAINER, GObject)
  * <project>/models/<timestamp>-<preset>.bottega-model. Reduce-on-plateau is the schedule
  * id "plateau" (constant learning rate halved after `early_stopping_patience` or 3 flat
  * epochs); the engine's "constant" | "step" | "cosine" are passed through. */
+/* project may be NULL for a trainer that only runs trials (bt_trainer_start then fails). */
 BtTrainer     *bt_trainer_new         (BtProject *project);
 /* Starts a new run with the project's current settings, or resumes the run in resume_dir
  * (a runs/<timestamp> folder) from its last complete checkpoint, with that run's own
  * settings, so the result equals an uninterrupted run with the same seed and threads. */
 gboolean       bt_trainer_start       (BtTrainer *self, const char *resume_dir, GError **error);
+
+typedef struct _BtTuneData BtTuneData;   /* a search's train+val snapshot, see bt-tune.h */
+/* Starts a trial of a hyperparameter search or a fold of a cross-validation: `settings`
+ * trained on the items `train` of `data` and scored every epoch on the items `val`, through
+ * the same loop as a normal run (class weights from `train`, augmentation, schedule or
+ * reduce-on-plateau, early stopping, NaN/Inf detection, pause and stop, the same signals),
+ * but it writes nothing (no run folder, checkpoint, metrics or model: run-dir and
+ * best-model-path stay NULL) and has no test split. Indices are those of `data`; `data` is
+ * borrowed and must stay alive until "finished". The transfer preset is refused. */
+gboolean       bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings,
+                                       BtTuneData *data, const guint *train, guint n_train,
+                                       const guint *val, guint n_val, GError **error);
 void           bt_trainer_pause       (BtTrainer *self);
 void           bt_trainer_resume      (BtTrainer *self);
 void           bt_trainer_stop        (BtTrainer *self);

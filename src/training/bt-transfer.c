@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -15,11 +16,16 @@
 struct _BtBackbone {
   gatomicrefcount ref;
   BtTflite     *model;
+  GBytes       *bytes;       /* the file's content, for self-contained models */
   int           cut, dim;
   char         *name, *path, *sha256;
   GMutex        lock;        /* guards exec */
   BtTfliteExec *exec;
 };
+
+static GMutex backbones_lock;
+static GHashTable *backbones;   /* path, or "embedded:<sha256>" → BtBackbone */
+static char *preferred_file;    /* under backbones_lock */
 
 char **
 bt_backbone_search_path (void)
@@ -43,10 +49,75 @@ bt_backbone_search_path (void)
   return (char **) g_ptr_array_free (dirs, FALSE);
 }
 
+void
+bt_backbone_set_preferred_file (const char *path)
+{
+  g_mutex_lock (&backbones_lock);
+  g_free (preferred_file);
+  preferred_file = path != NULL && path[0] != '\0' ? g_strdup (path) : NULL;
+  g_mutex_unlock (&backbones_lock);
+}
+
+char *
+bt_backbone_dup_preferred_file (void)
+{
+  char *p;
+  g_mutex_lock (&backbones_lock);
+  p = g_strdup (preferred_file);
+  g_mutex_unlock (&backbones_lock);
+  return p;
+}
+
+static gboolean
+valid_file_name (const char *name, GError **error)
+{
+  if (name[0] == '\0' || strchr (name, '/') != NULL || strcmp (name, "..") == 0 || strcmp (name, ".") == 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, _("“%s” is not a backbone file name"), name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Every existing file that may be the backbone called name, in the order of bt_backbone_find. */
+static GPtrArray *
+candidates (const char *name, GString *tried)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) dirs = bt_backbone_search_path ();
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+
+  if (pref != NULL)
+    {
+      g_autofree char *base = g_path_get_basename (pref);
+      if (strcmp (base, name) == 0 && g_file_test (pref, G_FILE_TEST_IS_REGULAR))
+        g_ptr_array_add (out, g_strdup (pref));
+    }
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      char *p = g_build_filename (dirs[i], name, NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        g_ptr_array_add (out, p);
+      else
+        g_free (p);
+      if (tried != NULL)
+        g_string_append_printf (tried, "\n  %s", dirs[i]);
+    }
+  return out;
+}
+
+static void
+set_not_found (GError **error, const char *name, const char *tried)
+{
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+               _("The pretrained backbone %s was not found. Put it in one of these folders, or "
+                 "choose the file in the Model page:%s"), name, tried);
+}
+
 char *
 bt_backbone_find (const char *name, GError **error)
 {
-  g_auto(GStrv) dirs = NULL;
+  g_autoptr(GPtrArray) found = NULL;
   g_autoptr(GString) tried = NULL;
 
   g_return_val_if_fail (name != NULL, NULL);
@@ -57,24 +128,31 @@ bt_backbone_find (const char *name, GError **error)
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _("The backbone file %s does not exist"), name);
       return NULL;
     }
-  if (strchr (name, '/') != NULL || strcmp (name, "..") == 0)
+  if (!valid_file_name (name, error))
+    return NULL;
+  tried = g_string_new (NULL);
+  found = candidates (name, tried);
+  if (found->len > 0)
+    return g_strdup (g_ptr_array_index (found, 0));
+  set_not_found (error, name, tried->str);
+  return NULL;
+}
+
+char *
+bt_backbone_find_for_training (GError **error)
+{
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+
+  if (pref != NULL)
     {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, _("“%s” is not a backbone file name"), name);
+      if (g_file_test (pref, G_FILE_TEST_IS_REGULAR))
+        return g_steal_pointer (&pref);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                   _("The backbone file you chose, %s, is no longer there. Choose it again in the "
+                     "Model page, or clear the choice to use %s."), pref, BT_BACKBONE_DEFAULT);
       return NULL;
     }
-  dirs = bt_backbone_search_path ();
-  tried = g_string_new (NULL);
-  for (guint i = 0; dirs[i] != NULL; i++)
-    {
-      g_autofree char *p = g_build_filename (dirs[i], name, NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
-        return g_steal_pointer (&p);
-      g_string_append_printf (tried, "\n  %s", dirs[i]);
-    }
-  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-               _("The pretrained backbone %s was not found. Put it in one of these folders:%s"),
-               name, tried->str);
-  return NULL;
+  return bt_backbone_find (BT_BACKBONE_DEFAULT, error);
 }
 
 static char *
@@ -86,19 +164,13 @@ sha256_of (GBytes *bytes)
 }
 
 BtBackbone *
-bt_backbone_load_path (const char *path, GError **error)
+bt_backbone_load_bytes (GBytes *bytes, const char *name, GError **error)
 {
-  g_autoptr(GMappedFile) mf = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   g_autoptr(BtTflite) model = NULL;
   BtBackbone *bb;
   int cut, dim = 0, h, w, c;
 
-  g_return_val_if_fail (path != NULL, NULL);
-  mf = g_mapped_file_new (path, FALSE, error);
-  if (mf == NULL)
-    return NULL;
-  bytes = g_mapped_file_get_bytes (mf);
+  g_return_val_if_fail (bytes != NULL && name != NULL, NULL);
   model = bt_tflite_load_bytes (bytes, error);
   if (model == NULL)
     return NULL;
@@ -115,12 +187,47 @@ bt_backbone_load_path (const char *path, GError **error)
   bb = g_new0 (BtBackbone, 1);
   g_atomic_ref_count_init (&bb->ref);
   bb->model = g_steal_pointer (&model);
+  bb->bytes = g_bytes_ref (bytes);
   bb->cut = cut;
   bb->dim = dim;
-  bb->path = g_strdup (path);
-  bb->name = g_path_get_basename (path);
+  bb->name = g_path_get_basename (name);
   bb->sha256 = sha256_of (bytes);
   g_mutex_init (&bb->lock);
+  return bb;
+}
+
+BtBackbone *
+bt_backbone_load_path (const char *path, GError **error)
+{
+  GStatBuf st;
+  char *data = NULL;
+  gsize len = 0;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) local = NULL;
+  BtBackbone *bb;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  /* Read into memory, not mapped: a file truncated while mapped would crash us. */
+  if (g_stat (path, &st) == 0 && (guint64) st.st_size > BT_TFLITE_MAX_FILE_BYTES)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
+                   _("%s is larger than the allowed %u MiB"), path, BT_TFLITE_MAX_FILE_BYTES >> 20);
+      return NULL;
+    }
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  bytes = g_bytes_new_take (data, len);
+  bb = bt_backbone_load_bytes (bytes, path, &local);
+  if (bb == NULL)
+    {
+      g_autofree char *base = g_filename_display_basename (path);
+      if (g_str_has_prefix (local->message, base))
+        g_propagate_error (error, g_steal_pointer (&local));
+      else
+        g_set_error (error, local->domain, local->code, "%s: %s", base, local->message);
+      return NULL;
+    }
+  bb->path = g_strdup (path);
   return bb;
 }
 
@@ -139,6 +246,7 @@ bt_backbone_unref (BtBackbone *bb)
     return;
   bt_tflite_exec_free (bb->exec);
   bt_tflite_unref (bb->model);
+  g_bytes_unref (bb->bytes);
   g_mutex_clear (&bb->lock);
   g_free (bb->name);
   g_free (bb->path);
@@ -146,45 +254,170 @@ bt_backbone_unref (BtBackbone *bb)
   g_free (bb);
 }
 
-static GMutex backbones_lock;
-static GHashTable *backbones;   /* path → BtBackbone */
+/* The loaded backbone of a cache key, loading it once per process. */
+static BtBackbone *
+cached (const char *key, BtBackbone *(*load) (gconstpointer, GError **), gconstpointer arg, GError **error)
+{
+  BtBackbone *bb;
+
+  g_mutex_lock (&backbones_lock);
+  if (backbones == NULL)
+    backbones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) bt_backbone_unref);
+  bb = g_hash_table_lookup (backbones, key);
+  if (bb != NULL)
+    bt_backbone_ref (bb);
+  g_mutex_unlock (&backbones_lock);
+  if (bb != NULL)
+    return bb;
+
+  bb = load (arg, error);
+  if (bb == NULL)
+    return NULL;
+  g_mutex_lock (&backbones_lock);
+  g_hash_table_replace (backbones, g_strdup (key), bt_backbone_ref (bb));
+  g_mutex_unlock (&backbones_lock);
+  return bb;
+}
+
+static BtBackbone *
+load_path_cb (gconstpointer path, GError **error)
+{
+  return bt_backbone_load_path (path, error);
+}
+
+static BtBackbone *
+get_path (const char *path, GError **error)
+{
+  /* a file changed on disk since it was loaded is loaded again */
+  BtBackbone *bb = cached (path, load_path_cb, path, error);
+  GStatBuf st;
+  if (bb != NULL && g_stat (path, &st) == 0 && (gsize) st.st_size != g_bytes_get_size (bb->bytes))
+    {
+      g_mutex_lock (&backbones_lock);
+      g_hash_table_remove (backbones, path);
+      g_mutex_unlock (&backbones_lock);
+      bt_backbone_unref (bb);
+      bb = cached (path, load_path_cb, path, error);
+    }
+  return bb;
+}
 
 BtBackbone *
 bt_backbone_get (const char *name, const char *sha256, GError **error)
 {
-  g_autofree char *path = NULL;
-  BtBackbone *bb;
+  g_autoptr(GPtrArray) found = NULL;
+  g_autoptr(GString) tried = NULL;
+  g_autoptr(GError) first_error = NULL;
+  g_autofree char *mismatch = NULL;
 
   g_return_val_if_fail (name != NULL, NULL);
-  path = bt_backbone_find (name, error);
-  if (path == NULL)
-    return NULL;
-  g_mutex_lock (&backbones_lock);
-  if (backbones == NULL)
-    backbones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) bt_backbone_unref);
-  bb = g_hash_table_lookup (backbones, path);
-  if (bb != NULL)
-    bt_backbone_ref (bb);
-  g_mutex_unlock (&backbones_lock);
-
-  if (bb == NULL)
+  if (g_path_is_absolute (name))
     {
-      bb = bt_backbone_load_path (path, error);
-      if (bb == NULL)
-        return NULL;
-      g_mutex_lock (&backbones_lock);
-      g_hash_table_replace (backbones, g_strdup (path), bt_backbone_ref (bb));
-      g_mutex_unlock (&backbones_lock);
+      found = g_ptr_array_new_with_free_func (g_free);
+      if (g_file_test (name, G_FILE_TEST_IS_REGULAR))
+        g_ptr_array_add (found, g_strdup (name));
     }
-  if (sha256 != NULL && g_ascii_strcasecmp (sha256, bb->sha256) != 0)
+  else
     {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("The backbone %s is not the one this model was trained with (its content differs)"),
-                   path);
+      if (!valid_file_name (name, error))
+        return NULL;
+      tried = g_string_new (NULL);
+      found = candidates (name, tried);
+    }
+  /* The first candidate with the right content wins: a same-named file of another version
+   * earlier on the path does not hide the right one. */
+  for (guint i = 0; i < found->len; i++)
+    {
+      const char *path = g_ptr_array_index (found, i);
+      g_autoptr(GError) local = NULL;
+      BtBackbone *bb = get_path (path, &local);
+      if (bb == NULL)
+        {
+          if (first_error == NULL)
+            first_error = g_steal_pointer (&local);
+          continue;
+        }
+      if (sha256 == NULL || g_ascii_strcasecmp (sha256, bb->sha256) == 0)
+        return bb;
+      if (mismatch == NULL)
+        mismatch = g_strdup (path);
       bt_backbone_unref (bb);
+    }
+  if (mismatch != NULL)
+    g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                 _("The backbone %s is not the one this model was trained with (its content differs)"),
+                 mismatch);
+  else if (first_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&first_error));
+  else if (tried != NULL)
+    set_not_found (error, name, tried->str);
+  else
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _("The backbone file %s does not exist"), name);
+  return NULL;
+}
+
+static BtBackbone *
+load_embedded_cb (gconstpointer model, GError **error)
+{
+  const BtModel *m = model;
+  return bt_backbone_load_bytes (m->backbone_data, m->backbone_name, error);
+}
+
+BtBackbone *
+bt_backbone_get_for_model (const BtModel *model, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  if (model->backbone_data != NULL)
+    {
+      /* the loader checked the bytes against the SHA-256, so that names them */
+      g_autofree char *key = g_strdup_printf ("embedded:%s", model->backbone_sha256);
+      return cached (key, load_embedded_cb, model, error);
+    }
+  if (model->backbone_name == NULL)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("This model has no backbone"));
       return NULL;
     }
-  return bb;
+  return bt_backbone_get (model->backbone_name, model->backbone_sha256, error);
+}
+
+static void
+load_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  BtBackbone *bb = get_path (data, &error);
+  if (bb != NULL)
+    g_task_return_pointer (task, bb, (GDestroyNotify) bt_backbone_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+bt_backbone_load_async (const char *path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (path != NULL);
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_backbone_load_async);
+  g_task_set_task_data (task, g_strdup (path), g_free);
+  g_task_run_in_thread (task, load_thread);
+}
+
+BtBackbone *
+bt_backbone_load_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+GBytes *
+bt_backbone_get_bytes (BtBackbone *bb)
+{
+  g_return_val_if_fail (bb != NULL, NULL);
+  return bb->bytes;
 }
 
 const char *
@@ -342,6 +575,8 @@ typedef struct {
   gint          done;
   gint          failed;
   GCancellable *cancellable;
+  BtEmbedGate   gate;
+  gpointer      gate_data;
   GMutex        lock;
   GError       *error;      /* first fatal error (out of memory) */
 } Build;
@@ -452,7 +687,9 @@ build_worker (gpointer data)
       gsize n;
       gboolean ok = FALSE;
 
-      if ((guint) i >= b->work->len || g_cancellable_is_cancelled (b->cancellable))
+      /* the gate blocks while the run is paused */
+      if ((guint) i >= b->work->len || g_cancellable_is_cancelled (b->cancellable) ||
+          (b->gate != NULL && !b->gate (b->gate_data)))
         break;
       wk = &g_array_index (b->work, Work, i);
       dst = b->e->data + ((gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant) * b->e->dim;
@@ -498,6 +735,17 @@ bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
                      BtCacheProgress progress, gpointer user_data,
                      GCancellable *cancellable, GError **error)
 {
+  return bt_embeddings_build_full (project, bb, resize, augment_flip, augment_crop, n_threads, progress,
+                                   user_data, NULL, NULL, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                          gboolean augment_flip, gboolean augment_crop, int n_threads,
+                          BtCacheProgress progress, gpointer user_data,
+                          BtEmbedGate gate, gpointer gate_data,
+                          GCancellable *cancellable, GError **error)
+{
   GListModel *items;
   g_autoptr(BtSplitView) train = NULL;
   g_autofree gboolean *is_train = NULL;
@@ -539,6 +787,8 @@ bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
   b.bb = bb;
   b.resize = resize;
   b.cancellable = cancellable;
+  b.gate = gate;
+  b.gate_data = gate_data;
   b.paths = g_new0 (char *, n + 1);
   b.cache_files = g_new0 (char *, slots + 1);
   b.work = g_array_new (FALSE, FALSE, sizeof (Work));
@@ -781,9 +1031,9 @@ bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error)
   int c, h, w;
 
   g_return_val_if_fail (model != NULL && model->net != NULL && image != NULL, NULL);
-  g_return_val_if_fail (model->backbone_name != NULL, NULL);
+  g_return_val_if_fail (model->backbone_name != NULL || model->backbone_data != NULL, NULL);
 
-  bb = bt_backbone_get (model->backbone_name, model->backbone_sha256, error);
+  bb = bt_backbone_get_for_model (model, error);
   if (bb == NULL)
     return NULL;
   bt_net_input_shape (model->net, &c, &h, &w);

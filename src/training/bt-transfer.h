@@ -16,15 +16,34 @@ G_BEGIN_DECLS
  * (~/.local/share/bottega/backbones), each $XDG_DATA_DIRS/bottega/backbones, then
  * <prefix>/share/bottega/backbones. NULL-terminated, g_strfreev. */
 char      **bt_backbone_search_path (void);
+/* The user's chosen backbone file (the app's "backbone-file" preference, the CLI's --backbone),
+ * process-wide; NULL or "" clears it. */
+void        bt_backbone_set_preferred_file (const char *path);
+char       *bt_backbone_dup_preferred_file (void);
 /* Full path of the backbone file called name (a file name such as BT_BACKBONE_DEFAULT, or an
- * absolute path), or NULL with an error that says where it was looked for. */
+ * absolute path), or NULL with an error that says where it was looked for. Resolution order:
+ * the preferred file when its file name is name, then name in each folder of
+ * bt_backbone_search_path(). */
 char       *bt_backbone_find        (const char *name, GError **error);
+/* The file the transfer preset trains with: the preferred file when one is set (an error when
+ * it has gone), else BT_BACKBONE_DEFAULT found as above. */
+char       *bt_backbone_find_for_training (GError **error);
 
 typedef struct _BtBackbone BtBackbone;
 /* Loads (once per process; later calls share it) the backbone called name. When sha256 is
- * not NULL the file must have exactly that content. */
+ * not NULL the file must have exactly that content: the first candidate in resolution order
+ * that has it is used. */
 BtBackbone *bt_backbone_get         (const char *name, const char *sha256, GError **error);
 BtBackbone *bt_backbone_load_path   (const char *path, GError **error);
+/* From a file's content (name: its file name, for messages and the model's reference). */
+BtBackbone *bt_backbone_load_bytes  (GBytes *bytes, const char *name, GError **error);
+/* A transfer model's backbone: the one stored inside it (self-contained models), else the
+ * referenced file found as bt_backbone_get (name, sha256) does. Cached per process. */
+BtBackbone *bt_backbone_get_for_model (const BtModel *model, GError **error);
+/* Loads and checks a backbone file on a worker thread (for a file the user picks). */
+void        bt_backbone_load_async  (const char *path, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+BtBackbone *bt_backbone_load_finish (GAsyncResult *result, GError **error);
 BtBackbone *bt_backbone_ref         (BtBackbone *bb);
 void        bt_backbone_unref       (BtBackbone *bb);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtBackbone, bt_backbone_unref)
@@ -32,6 +51,7 @@ const char *bt_backbone_get_name    (BtBackbone *bb);   /* file name */
 const char *bt_backbone_get_sha256  (BtBackbone *bb);   /* hex */
 int         bt_backbone_get_dim     (BtBackbone *bb);   /* embedding length */
 BtTflite   *bt_backbone_get_model   (BtBackbone *bb);
+GBytes     *bt_backbone_get_bytes   (BtBackbone *bb);   /* the file's content */
 /* The preprocessing it expects: its input size, RGB, and the scaling to its input range. */
 void        bt_backbone_get_preprocess (BtBackbone *bb, BtDsResize resize, BtPreprocess *prep);
 /* One image (any size) → embedding (dim floats). Thread-safe; serializes callers. */
@@ -52,6 +72,14 @@ BtEmbeddings *bt_embeddings_build   (BtProject *project, BtBackbone *bb, BtDsRes
                                      gboolean augment_flip, gboolean augment_crop, int n_threads,
                                      BtCacheProgress progress, gpointer user_data,
                                      GCancellable *cancellable, GError **error);
+/* The same with a gate the workers call before each image: it blocks while the run is
+ * paused and returns FALSE to stop (thread-safe; called from several threads at once). */
+typedef gboolean (*BtEmbedGate) (gpointer gate_data);
+BtEmbeddings *bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                                        gboolean augment_flip, gboolean augment_crop, int n_threads,
+                                        BtCacheProgress progress, gpointer user_data,
+                                        BtEmbedGate gate, gpointer gate_data,
+                                        GCancellable *cancellable, GError **error);
 void          bt_embeddings_free    (BtEmbeddings *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEmbeddings, bt_embeddings_free)
 int           bt_embeddings_get_dim (BtEmbeddings *e);
@@ -115,9 +143,9 @@ bt_batches_clear (BtBatches *b)
   g_clear_pointer (&b->images, bt_batcher_free);
 }
 
-/* ---- Prediction with a transfer model (model->backbone_name set) ---- */
-/* Runs the referenced backbone (found on the search path, checked against the sha256 in the
- * model) and the head. Returns n_classes probabilities (g_free). */
+/* ---- Prediction with a transfer model (model->backbone_name or backbone_data set) ---- */
+/* Runs the model's backbone (stored inside it, or found on the search path and checked against
+ * the sha256 in the model) and the head. Returns n_classes probabilities (g_free). */
 float        *bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error);
 
 G_END_DECLS

@@ -1,5 +1,5 @@
-/* bt-tune.c: hyperparameter search — the space, the grid/random/successive-halving plans, a
- * trial runner on the engine (validation data only) and trials.csv/search.ini persistence. */
+/* bt-tune.c: hyperparameter search — the space, the grid/random/successive-halving plans, the
+ * trial runner (a BtTrainer on validation data only) and trials.csv/search.ini persistence. */
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
@@ -160,13 +160,14 @@ options_check (const BtTuneOptions *o, GError **error)
 
 /* ---- Trials ---- */
 
-static BtTuneTrial *
-trial_new (void)
+BtTuneTrial *
+bt_tune_trial_new (void)
 {
   BtTuneTrial *t = g_new0 (BtTuneTrial, 1);
   t->curve_acc = g_array_new (FALSE, FALSE, sizeof (double));
   t->curve_loss = g_array_new (FALSE, FALSE, sizeof (double));
   t->curve_train_loss = g_array_new (FALSE, FALSE, sizeof (double));
+  t->curve_train_acc = g_array_new (FALSE, FALSE, sizeof (double));
   t->val_loss = INFINITY;
   return t;
 }
@@ -190,6 +191,7 @@ bt_tune_trial_copy (const BtTuneTrial *t)
   c->curve_acc = array_dup (t->curve_acc);
   c->curve_loss = array_dup (t->curve_loss);
   c->curve_train_loss = array_dup (t->curve_train_loss);
+  c->curve_train_acc = array_dup (t->curve_train_acc);
   return c;
 }
 
@@ -203,6 +205,7 @@ bt_tune_trial_free (BtTuneTrial *t)
   g_array_unref (t->curve_acc);
   g_array_unref (t->curve_loss);
   g_array_unref (t->curve_train_loss);
+  g_array_unref (t->curve_train_acc);
   g_free (t);
 }
 
@@ -425,150 +428,141 @@ bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
-static BtSplitView *
-make_view (BtTuneData *d, const guint *idx, guint n)
+BtCache *
+bt_tune_data_get_cache (BtTuneData *d)
 {
-  BtSplitView *v = g_new0 (BtSplitView, 1);
-  v->items = g_memdup2 (idx, sizeof (guint) * n);
-  v->labels = g_new (int, MAX (n, 1));
-  for (guint i = 0; i < n; i++)
-    v->labels[i] = g_array_index (d->labels, int, idx[i]);
-  v->n = n;
-  return v;
+  g_return_val_if_fail (d != NULL, NULL);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&d->lock);
+  return d->cache;
+}
+
+typedef struct {
+  BtTuneTrial *t;
+  gboolean     done;
+  GError      *error;
+} TrialRun;
+
+static void
+trial_epoch_cb (BtTrainer *trainer, const BtEpochInfo *info, TrialRun *r)
+{
+  g_array_append_val (r->t->curve_acc, info->val_acc);
+  g_array_append_val (r->t->curve_loss, info->val_loss);
+  g_array_append_val (r->t->curve_train_loss, info->train_loss);
+  g_array_append_val (r->t->curve_train_acc, info->train_acc);
+}
+
+static void
+trial_finished_cb (BtTrainer *trainer, const GError *error, TrialRun *r)
+{
+  r->done = TRUE;
+  r->error = error != NULL ? g_error_copy (error) : NULL;
+}
+
+static gboolean
+trial_cancelled_cb (GCancellable *cancellable, gpointer trainer)
+{
+  bt_trainer_stop (trainer);
+  return G_SOURCE_REMOVE;
 }
 
 gboolean
 bt_tune_train (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_train,
                const guint *val, guint n_val, GCancellable *cancellable, GError **error)
 {
+  return bt_tune_train_full (d, t, train, n_train, val, n_val, NULL, NULL, cancellable, error);
+}
+
+gboolean
+bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_train,
+                    const guint *val, guint n_val, BtTuneTrainerFunc trainer_cb, gpointer user_data,
+                    GCancellable *cancellable, GError **error)
+{
   g_return_val_if_fail (d != NULL && t != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  if (n_train == 0 || n_val == 0)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                   _("A trial needs training and validation images."));
-      return FALSE;
-    }
-  if (!bt_tune_data_prepare (d, cancellable, error))
-    return FALSE;
-  const BtProjectSettings *s = &d->settings;
-  BtPreset preset;
-  BtOptimizerKind okind;
-  if (!bt_preset_from_id (t->preset, &preset) || preset == BT_PRESET_TRANSFER ||
-      !bt_optimizer_kind_from_id (t->optimizer, &okind) || t->batch_size < 1 || t->epochs < 1 ||
-      !(t->learning_rate > 0) || !(t->dropout < 1))
+  if (!known_preset (t->preset) || !known_optimizer (t->optimizer) || t->epochs < 1)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
                    _("A trial’s settings cannot be trained (preset “%s”, optimizer “%s”)."), t->preset, t->optimizer);
       return FALSE;
     }
-  gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (BtNet) net = bt_net_new_preset (preset, s->width, s->height, s->channels, (int) d->n_classes,
-                                             (float) t->dropout, t->seed, error);
-  if (net == NULL)
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
-  BtOptimizerConfig cfg;
-  bt_optimizer_config_init (&cfg, okind);
-  cfg.weight_decay = (float) t->weight_decay;
-  g_autoptr (BtOptimizer) opt = bt_optimizer_new (net, &cfg);
-  BtPreprocess prep;
-  bt_preprocess_init_default (&prep, s->width, s->height, s->channels);
-  BtAugment aug = { FALSE, FALSE, FALSE, FALSE };
-  if (t->augment)
-    {
-      aug = (BtAugment) { s->augment_flip, s->augment_crop, s->augment_rotate, s->augment_color };
-      if (!(aug.flip || aug.crop || aug.rotate || aug.color))
-        aug.flip = aug.crop = TRUE;
-    }
-  g_autoptr (BtSplitView) tv = make_view (d, train, n_train);
-  g_autoptr (BtSplitView) vv = make_view (d, val, n_val);
-  int bs = (int) MIN ((guint) t->batch_size, n_train);
-  g_autoptr (BtBatcher) tb = bt_batcher_new (d->cache, tv, bs, TRUE, &aug, prep.scale, prep.mean, prep.std, t->seed);
-  g_autoptr (BtBatcher) vb = bt_batcher_new (d->cache, vv, 64, FALSE, NULL, prep.scale, prep.mean, prep.std, t->seed);
-  gsize per = (gsize) s->width * s->height * s->channels;
-  g_autofree float *x = g_new (float, per * MAX (bs, 64));
-  g_autofree int *y = g_new (int, MAX (bs, 64));
-  BtSchedule sched = { BT_SCHEDULE_CONSTANT, (float) t->learning_rate, 0, 0, 0.1f, 0, 0.0f };
-  BtScheduleKind sk;
-  if (s->schedule != NULL && bt_schedule_kind_from_id (s->schedule, &sk))
-    sched.kind = sk;
-  sched.total_steps = (int) bt_batcher_n_batches (tb) * t->epochs;
-  sched.step_every = MAX (1, sched.total_steps / 3);
-  sched.warmup_steps = MIN (sched.total_steps / 10, 100);
 
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, &d->settings);
+  bt_tune_trial_apply (t, &s);
+  s.epochs = t->epochs;
+  s.seed = t->seed;
   g_array_set_size (t->curve_acc, 0);
   g_array_set_size (t->curve_loss, 0);
   g_array_set_size (t->curve_train_loss, 0);
+  g_array_set_size (t->curve_train_acc, 0);
+
+  /* The trainer's events arrive on this thread's default context: a private one, so that this
+   * works from the main thread, a GTask worker or a plain thread alike. */
+  gint64 t0 = g_get_monotonic_time ();
+  GMainContext *context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
+  BtTrainer *trainer = bt_trainer_new (NULL);
+  TrialRun r = { t, FALSE, NULL };
+  g_signal_connect (trainer, "epoch", G_CALLBACK (trial_epoch_cb), &r);
+  g_signal_connect (trainer, "finished", G_CALLBACK (trial_finished_cb), &r);
+  gboolean started = bt_trainer_start_trial (trainer, &s, d, train, n_train, val, n_val, error);
+  bt_project_settings_clear (&s);
+  GSource *cancel_source = NULL;
+  if (started)
+    {
+      if (trainer_cb != NULL)
+        trainer_cb (trainer, user_data);
+      if (cancellable != NULL)
+        {
+          cancel_source = g_cancellable_source_new (cancellable);
+          g_source_set_callback (cancel_source, G_SOURCE_FUNC (trial_cancelled_cb), trainer, NULL);
+          g_source_attach (cancel_source, context);
+        }
+      while (!r.done)
+        g_main_context_iteration (context, TRUE);
+      if (trainer_cb != NULL)
+        trainer_cb (NULL, user_data);
+    }
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+  g_signal_handlers_disconnect_by_data (trainer, &r);
+  g_object_unref (trainer);
+  /* whatever the worker queued after "finished" holds the last references: let it go here */
+  while (g_main_context_iteration (context, FALSE))
+    ;
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+  if (!started)
+    return FALSE;
+
   t->val_acc = 0;
   t->val_loss = INFINITY;
   t->best_epoch = 0;
   t->diverged = FALSE;
-  gint64 step = 0;
-  for (int e = 1; e <= t->epochs && !t->diverged; e++)
+  if (r.error != NULL && g_error_matches (r.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED))
     {
-      bt_batcher_start_epoch (tb, e - 1);
-      int n;
-      double sum_loss = 0;
-      guint n_seen = 0;
-      while ((n = bt_batcher_next (tb, x, y, NULL)) > 0)
-        {
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            return FALSE;
-          g_autoptr (GError) local = NULL;
-          double loss = 0;
-          if (bt_net_forward (net, x, n, TRUE, &local) == NULL ||
-              (bt_net_zero_grad (net), !bt_net_backward (net, y, n, NULL, (float) s->label_smoothing, &loss, NULL, &local)))
-            {
-              if (!g_error_matches (local, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
-                {
-                  g_propagate_error (error, g_steal_pointer (&local));
-                  return FALSE;
-                }
-              t->diverged = TRUE;
-              break;
-            }
-          step++;
-          double gn = bt_optimizer_step (opt, net, bt_schedule_lr (&sched, step));
-          if (!isfinite (gn))
-            {
-              t->diverged = TRUE;
-              break;
-            }
-          sum_loss += loss * n;
-          n_seen += (guint) n;
-        }
-      if (t->diverged)
-        break;
-      bt_batcher_start_epoch (vb, 0);
-      double vloss = 0;
-      guint correct = 0, total = 0;
-      while ((n = bt_batcher_next (vb, x, y, NULL)) > 0)
-        {
-          g_autoptr (GError) local = NULL;
-          int c = 0;
-          if (bt_net_forward (net, x, n, FALSE, &local) == NULL)
-            {
-              t->diverged = TRUE;
-              break;
-            }
-          vloss += bt_net_loss (net, y, n, &c) * n;
-          correct += (guint) c;
-          total += (guint) n;
-        }
-      if (t->diverged || total == 0)
-        break;
-      double acc = (double) correct / total, l = vloss / total;
-      double tl = n_seen ? sum_loss / n_seen : NAN;
-      g_array_append_val (t->curve_acc, acc);
-      g_array_append_val (t->curve_loss, l);
-      g_array_append_val (t->curve_train_loss, tl);
-      if (!isfinite (l))
-        t->diverged = TRUE;
-      else if (t->best_epoch == 0 || acc > t->val_acc || (acc == t->val_acc && l < t->val_loss))
+      t->diverged = TRUE;
+      g_clear_error (&r.error);
+    }
+  if (r.error != NULL)
+    {
+      g_propagate_error (error, r.error);
+      return FALSE;
+    }
+  /* the trial's score: its best epoch by accuracy, then loss */
+  for (guint e = 0; e < t->curve_acc->len && !t->diverged; e++)
+    {
+      double acc = g_array_index (t->curve_acc, double, e), l = g_array_index (t->curve_loss, double, e);
+      if (t->best_epoch == 0 || acc > t->val_acc || (acc == t->val_acc && l < t->val_loss))
         {
           t->val_acc = acc;
           t->val_loss = l;
-          t->best_epoch = e;
+          t->best_epoch = (int) e + 1;
         }
     }
   if (t->diverged)
@@ -588,6 +582,10 @@ struct _BtTuneSearch {
   BtProjectSettings base;
   GPtrArray    *trials;     /* BtTuneTrial* */
   gboolean      finished;
+  /* pause from another thread: the trial in progress's trainer, under lock */
+  GMutex        lock;
+  gboolean      paused;
+  BtTrainer    *trainer;
 };
 
 const char *bt_tune_search_get_dir (BtTuneSearch *s) { return s->dir; }
@@ -603,6 +601,7 @@ bt_tune_search_free (BtTuneSearch *s)
   bt_tune_options_clear (&s->opts);
   bt_project_settings_clear (&s->base);
   g_ptr_array_unref (s->trials);
+  g_mutex_clear (&s->lock);
   g_free (s);
 }
 
@@ -689,7 +688,7 @@ save_ini (BtTuneSearch *s, GError **error)
 
 static const char csv_header[] =
   "index,config,rung,epochs,preset,optimizer,learning_rate,batch_size,dropout,weight_decay,augment,seed,"
-  "val_acc,val_loss,best_epoch,seconds,diverged,curve_acc,curve_loss,curve_train_loss\n";
+  "val_acc,val_loss,best_epoch,seconds,diverged,curve_acc,curve_loss,curve_train_loss,curve_train_acc\n";
 
 static void
 append_curve (GString *out, GArray *a)
@@ -720,6 +719,8 @@ save_csv (BtTuneSearch *s, GError **error)
       append_curve (out, t->curve_loss);
       g_string_append_c (out, ',');
       append_curve (out, t->curve_train_loss);
+      g_string_append_c (out, ',');
+      append_curve (out, t->curve_train_acc);
       g_string_append_c (out, '\n');
     }
   g_autofree char *path = g_build_filename (s->dir, "trials.csv", NULL);
@@ -771,8 +772,10 @@ load_csv (BtTuneSearch *s, GError **error)
       if (lines[li][0] == '\0')
         continue;
       g_auto (GStrv) f = g_strsplit (lines[li], ",", -1);
-      g_autoptr (BtTuneTrial) t = trial_new ();
-      gboolean ok = g_strv_length (f) == 20;
+      g_autoptr (BtTuneTrial) t = bt_tune_trial_new ();
+      /* searches saved before the training accuracy curve have 20 columns */
+      guint n_fields = g_strv_length (f);
+      gboolean ok = n_fields == 20 || n_fields == 21;
       int aug = 0, div = 0;
       ok = ok && parse_int (f[0], 0, G_MAXINT, &t->index) && parse_int (f[1], 0, G_MAXINT, &t->config) &&
            parse_int (f[2], 0, 64, &t->rung) && parse_int (f[3], 1, 100000, &t->epochs) &&
@@ -784,6 +787,7 @@ load_csv (BtTuneSearch *s, GError **error)
            parse_int (f[14], 0, 100000, &t->best_epoch) && parse_double (f[15], &t->seconds) &&
            parse_int (f[16], 0, 1, &div) && parse_curve (f[17], t->curve_acc) &&
            parse_curve (f[18], t->curve_loss) && parse_curve (f[19], t->curve_train_loss) &&
+           (n_fields == 20 || parse_curve (f[20], t->curve_train_acc)) &&
            t->index == (int) s->trials->len;
       ok = ok && isfinite (t->learning_rate) && t->learning_rate > 0 && t->dropout < 1 &&
            isfinite (t->weight_decay) && t->weight_decay >= 0 && !isnan (t->val_acc);
@@ -806,6 +810,7 @@ static BtTuneSearch *
 search_alloc (void)
 {
   BtTuneSearch *s = g_new0 (BtTuneSearch, 1);
+  g_mutex_init (&s->lock);
   s->trials = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_tune_trial_free);
   return s;
 }
@@ -1020,7 +1025,7 @@ bt_tune_search_plan_next (BtTuneSearch *s)
   int done = (int) s->trials->len;
   if ((o->max_trials > 0 && done >= o->max_trials) || (o->max_minutes > 0 && spent_minutes (s) >= o->max_minutes))
     return NULL;
-  g_autoptr (BtTuneTrial) t = trial_new ();
+  g_autoptr (BtTuneTrial) t = bt_tune_trial_new ();
   t->index = done;
   if (o->strategy != BT_TUNE_ADAPTIVE)
     {
@@ -1089,6 +1094,36 @@ bt_tune_search_record (BtTuneSearch *s, const BtTuneTrial *t, GError **error)
   return TRUE;
 }
 
+static void
+search_trainer_cb (BtTrainer *trainer, gpointer user_data)
+{
+  BtTuneSearch *s = user_data;
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&s->lock);
+  s->trainer = trainer;
+  if (trainer != NULL && s->paused)
+    bt_trainer_pause (trainer);
+}
+
+void
+bt_tune_search_set_paused (BtTuneSearch *s, gboolean paused)
+{
+  g_return_if_fail (s != NULL);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&s->lock);
+  s->paused = paused;
+  if (s->trainer != NULL && paused)
+    bt_trainer_pause (s->trainer);
+  else if (s->trainer != NULL)
+    bt_trainer_resume (s->trainer);
+}
+
+gboolean
+bt_tune_search_get_paused (BtTuneSearch *s)
+{
+  g_return_val_if_fail (s != NULL, FALSE);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&s->lock);
+  return s->paused;
+}
+
 gboolean
 bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpointer user_data,
                     GCancellable *cancellable, GError **error)
@@ -1111,10 +1146,11 @@ bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gp
           return FALSE;
         }
       g_autoptr (GError) local = NULL;
-      if (!bt_tune_train (d, t, (guint *) train->data, train->len, (guint *) val->data, val->len,
-                          cancellable, &local))
+      if (!bt_tune_train_full (d, t, (guint *) train->data, train->len, (guint *) val->data, val->len,
+                               search_trainer_cb, s, cancellable, &local))
         {
-          if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          if (g_error_matches (local, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED) ||
+              g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
               g_error_matches (local, BT_DATASET_ERROR, BT_DATASET_ERROR_CANCELLED))
             g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("The search was stopped."));
           else

@@ -4,6 +4,7 @@
 
 #include "engine/bt-engine.h"
 #include "dataset/bt-dataset.h"
+#include "training/bt-training.h"
 
 G_BEGIN_DECLS
 
@@ -52,9 +53,13 @@ typedef struct {
   int      best_epoch;
   double   seconds;
   gboolean diverged;
-  GArray  *curve_acc, *curve_loss;    /* double, validation accuracy/loss per epoch */
-  GArray  *curve_train_loss;          /* double, training loss per epoch */
+  /* double, one per epoch trained: fewer than `epochs` when early stopping ended the trial */
+  GArray  *curve_acc, *curve_loss;    /* validation accuracy/loss */
+  GArray  *curve_train_loss;          /* training loss */
+  GArray  *curve_train_acc;           /* training accuracy (empty in searches saved before it) */
 } BtTuneTrial;
+/* An empty trial (no settings, empty curves). */
+BtTuneTrial *bt_tune_trial_new  (void);
 BtTuneTrial *bt_tune_trial_copy (const BtTuneTrial *t);
 void         bt_tune_trial_free (BtTuneTrial *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneTrial, bt_tune_trial_free)
@@ -75,6 +80,8 @@ const BtProjectSettings *bt_tune_data_get_settings (BtTuneData *d);
 guint       bt_tune_data_get_n_classes (BtTuneData *d);
 /* Decodes the images at the settings' input size once (worker thread). Idempotent. */
 gboolean    bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error);
+/* The decoded images (item i of the snapshot = cache item i), NULL before a prepare. */
+BtCache    *bt_tune_data_get_cache (BtTuneData *d);
 /* Train/val items of the snapshot, as index lists (for k-fold). */
 guint        bt_tune_data_get_n_items (BtTuneData *d);
 const guint64 *bt_tune_data_get_hashes (BtTuneData *d);
@@ -86,10 +93,18 @@ BtSplit      bt_tune_data_get_split  (BtTuneData *d, guint i);
 guint bt_tune_get_decoded (BtSplit split);
 
 /* Trains one configuration (synchronous, any thread) on the items `train` and scores it on
- * `val` every epoch. Fills the result fields of *trial. A NaN/Inf loss is not an error: the
- * trial is marked diverged with accuracy 0. */
+ * `val` every epoch: the data's project settings with the trial's hyperparameters, epochs and
+ * seed, run by a BtTrainer (bt_trainer_start_trial) whose events this thread dispatches on a
+ * private main context. Fills the result fields of *trial. A NaN/Inf loss is not an error:
+ * the trial is marked diverged with accuracy 0. `trainer_cb`, when given, is called with the
+ * trainer just after it started and with NULL once it finished (to pause it from elsewhere:
+ * bt_trainer_pause/resume are thread-safe). */
+typedef void (*BtTuneTrainerFunc) (BtTrainer *trainer, gpointer user_data);
 gboolean bt_tune_train (BtTuneData *d, BtTuneTrial *trial, const guint *train, guint n_train,
                         const guint *val, guint n_val, GCancellable *cancellable, GError **error);
+gboolean bt_tune_train_full (BtTuneData *d, BtTuneTrial *trial, const guint *train, guint n_train,
+                             const guint *val, guint n_val, BtTuneTrainerFunc trainer_cb,
+                             gpointer user_data, GCancellable *cancellable, GError **error);
 
 /* ---- A search ---- */
 typedef struct _BtTuneSearch BtTuneSearch;
@@ -122,5 +137,9 @@ typedef void (*BtTuneTrialFunc) (const BtTuneTrial *trial, gpointer user_data);
  * continues). on_trial is called from the running thread after each recorded trial. */
 gboolean      bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial,
                                   gpointer user_data, GCancellable *cancellable, GError **error);
+/* Pauses or resumes the trial in progress and the ones after it (any thread, while
+ * bt_tune_search_run runs elsewhere; the trial's own BtTrainer waits between batches). */
+void          bt_tune_search_set_paused (BtTuneSearch *s, gboolean paused);
+gboolean      bt_tune_search_get_paused (BtTuneSearch *s);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include "bt-class-row.h"
 #include "bt-data-page.h"
 #include "bt-image-preview.h"
+#include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
 
 typedef struct {
@@ -387,6 +388,162 @@ test_relabel_by_drag (Fixture *f, gconstpointer data)
   g_assert_cmpstr (bt_item_get_class_name (unselected), ==, "dogs");
 }
 
+static GtkEventController *
+find_controller (GtkWidget *widget, GType type)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GtkEventController) c = g_list_model_get_item (controllers, i);
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
+        return c;
+    }
+  return NULL;
+}
+
+static BtClassRow *
+find_all_row_in (GtkWidget *widget)
+{
+  if (BT_IS_CLASS_ROW (widget) && bt_class_row_get_info (BT_CLASS_ROW (widget)) == NULL)
+    return BT_CLASS_ROW (widget);
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    {
+      BtClassRow *row = find_all_row_in (child);
+      if (row != NULL)
+        return row;
+    }
+  return NULL;
+}
+
+static char *
+class_order (BtProject *project)
+{
+  GListModel *classes = bt_project_get_classes (project);
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < g_list_model_get_n_items (classes); i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      g_string_append_printf (s, "%s%s", i ? " " : "", bt_class_info_get_name (info));
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* Drops the class named dragged on the row of onto (NULL: "All images"), in its upper or
+ * lower half, after a motion over the same place, as a real drag does. */
+static gboolean
+drop_class_on_row (Fixture *f, const char *dragged, const char *onto, gboolean lower_half)
+{
+  GtkWidget *row = onto ? GTK_WIDGET (find_row (f, onto)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
+  GtkDropTarget *target = find_drop_target (row, BT_TYPE_CLASS_INFO);
+  GListModel *classes = bt_project_get_classes (f->project);
+  g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, bt_project_find_class (f->project, dragged));
+  g_auto(GValue) value = G_VALUE_INIT;
+  double y = lower_half ? gtk_widget_get_height (row) - 1 : 1;
+  GdkDragAction action = 0;
+  gboolean dropped = FALSE;
+
+  g_assert_nonnull (target);
+  g_assert_cmpint (gtk_widget_get_height (row), >, 4);
+  g_signal_emit_by_name (target, "motion", 10.0, y, &action);
+  g_assert_cmpint (action, ==, GDK_ACTION_MOVE);
+  if (onto != NULL)
+    g_assert_cmpint (bt_class_row_get_drop (BT_CLASS_ROW (row)), ==,
+                     lower_half ? BT_CLASS_ROW_DROP_AFTER : BT_CLASS_ROW_DROP_BEFORE);
+  g_value_init (&value, BT_TYPE_CLASS_INFO);
+  g_value_set_object (&value, info);
+  g_signal_emit_by_name (target, "drop", &value, 10.0, y, &dropped);
+  if (!dropped)
+    return FALSE;
+  g_assert_cmpint (bt_class_row_get_drop (BT_CLASS_ROW (row)), ==, BT_CLASS_ROW_DROP_NONE);
+  wait_import (f);
+  return TRUE;
+}
+
+static void
+test_reorder_by_drag (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autofree char *order = NULL;
+  GtkDragSource *source;
+  g_autoptr(GdkContentProvider) content = NULL;
+  g_autoptr(GdkContentProvider) none = NULL;
+  g_autoptr(GdkContentFormats) formats = NULL;
+  g_auto(GValue) value = G_VALUE_INIT;
+
+  import_cats_and_dogs (f);
+  g_assert_true (bt_project_add_class (f->project, "birds", &error));
+  g_assert_no_error (error);
+  wait_import (f);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "cats dogs birds");
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+
+  /* A class row's drag carries its BtClassInfo: not an image, not files. */
+  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (find_row (f, "birds")), GTK_TYPE_DRAG_SOURCE));
+  g_assert_nonnull (source);
+  g_signal_emit_by_name (source, "prepare", 5.0, 5.0, &content);
+  g_assert_nonnull (content);
+  formats = gdk_content_provider_ref_formats (content);
+  g_assert_true (gdk_content_formats_contain_gtype (formats, BT_TYPE_CLASS_INFO));
+  g_assert_false (gdk_content_formats_contain_gtype (formats, BT_TYPE_ITEM));
+  g_assert_false (gdk_content_formats_contain_gtype (formats, GDK_TYPE_FILE_LIST));
+  g_value_init (&value, BT_TYPE_CLASS_INFO);
+  g_assert_true (gdk_content_provider_get_value (content, &value, NULL));
+  g_assert_cmpstr (bt_class_info_get_name (g_value_get_object (&value)), ==, "birds");
+  /* "All images" cannot be dragged. */
+  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page))),
+                                             GTK_TYPE_DRAG_SOURCE));
+  g_assert_nonnull (source);
+  g_signal_emit_by_name (source, "prepare", 5.0, 5.0, &none);
+  g_assert_null (none);
+
+  /* Upper half of a row: before it; lower half: after it; "All images": first. */
+  g_assert_true (drop_class_on_row (f, "birds", "cats", FALSE));
+  g_free (order);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "birds cats dogs");
+  g_assert_true (drop_class_on_row (f, "birds", "dogs", TRUE));
+  g_free (order);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "cats dogs birds");
+  g_assert_true (drop_class_on_row (f, "dogs", NULL, TRUE));
+  g_free (order);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "dogs cats birds");
+  /* The selected class stayed selected through the moves. */
+  g_assert_cmpuint (n_shown (f), ==, 12);
+
+  /* The keyboard still reorders (Alt+Down on the selected class). */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.move-class-down", NULL));
+  g_free (order);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "dogs birds cats");
+
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_free (order);
+  order = class_order (reopened);
+  g_assert_cmpstr (order, ==, "dogs birds cats");
+}
+
+static void
+test_drop_position (void)
+{
+  /* from, onto, after → new position, for a list of four classes */
+  static const struct { guint from, onto; gboolean after; guint expected; } cases[] = {
+    { 0, 2, TRUE, 2 }, { 0, 2, FALSE, 1 }, { 3, 0, FALSE, 0 }, { 3, 0, TRUE, 1 },
+    { 1, 1, FALSE, 1 }, { 1, 1, TRUE, 1 }, { 1, 0, TRUE, 1 }, { 0, 3, TRUE, 3 }, { 2, 1, FALSE, 1 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpuint (bt_class_drop_position (cases[i].from, cases[i].onto, cases[i].after), ==, cases[i].expected);
+}
+
 static void
 test_exclude_restore (Fixture *f, gconstpointer data)
 {
@@ -626,7 +783,7 @@ test_search (Fixture *f, gconstpointer data)
 static gboolean
 has_picture_with_paintable (GtkWidget *widget)
 {
-  if (GTK_IS_PICTURE (widget) && gtk_picture_get_paintable (GTK_PICTURE (widget)) != NULL)
+  if (BT_IS_THUMB_CELL (widget) && bt_thumb_cell_get_texture (BT_THUMB_CELL (widget)) != NULL)
     return TRUE;
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
     if (has_picture_with_paintable (child))
@@ -740,6 +897,124 @@ test_sample_swap_and_close (Fixture *f, gconstpointer data)
   spin ();
 }
 
+/* A stand-in file manager on a private session bus records what "Show in Files" asks for. */
+typedef struct {
+  GPtrArray *uris;
+  char      *startup_id;
+  guint      n_calls;
+  gboolean   owned;
+} FileManager;
+
+static const char file_manager_xml[] =
+  "<node><interface name='org.freedesktop.FileManager1'>"
+  "<method name='ShowItems'><arg type='as' name='uris' direction='in'/>"
+  "<arg type='s' name='startup_id' direction='in'/></method>"
+  "</interface></node>";
+
+static void
+file_manager_call_cb (GDBusConnection       *connection,
+                      const char            *sender,
+                      const char            *object_path,
+                      const char            *interface_name,
+                      const char            *method_name,
+                      GVariant              *parameters,
+                      GDBusMethodInvocation *invocation,
+                      gpointer               user_data)
+{
+  FileManager *fm = user_data;
+  g_autofree const char **uris = NULL;
+  const char *startup_id = NULL;
+
+  g_assert_cmpstr (method_name, ==, "ShowItems");
+  g_variant_get (parameters, "(^a&s&s)", &uris, &startup_id);
+  for (guint i = 0; uris[i] != NULL; i++)
+    g_ptr_array_add (fm->uris, g_strdup (uris[i]));
+  g_free (fm->startup_id);
+  fm->startup_id = g_strdup (startup_id);
+  fm->n_calls++;
+  g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+name_acquired_cb (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  ((FileManager *) user_data)->owned = TRUE;
+}
+
+static void
+test_show_in_files (Fixture *f, gconstpointer data)
+{
+#if GTK_CHECK_VERSION (4, 10, 0)
+  g_test_skip ("GTK 4.10 and later show files with GtkFileLauncher");
+#else
+  g_autofree char *daemon = g_find_program_in_path ("dbus-daemon");
+  g_autoptr(GTestDBus) bus = NULL;
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GDBusNodeInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  GDBusInterfaceVTable vtable = { file_manager_call_cb, NULL, NULL, { 0 } };
+  FileManager fm = { g_ptr_array_new_with_free_func (g_free), NULL, 0, FALSE };
+  GtkSelectionModel *selection;
+  guint object_id, owner_id;
+  gint64 end;
+
+  if (daemon == NULL)
+    {
+      g_test_skip ("needs dbus-daemon for a private session bus");
+      g_ptr_array_unref (fm.uris);
+      return;
+    }
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+  connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                       | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  g_assert_no_error (error);
+  info = g_dbus_node_info_new_for_xml (file_manager_xml, &error);
+  g_assert_no_error (error);
+  object_id = g_dbus_connection_register_object (connection, "/org/freedesktop/FileManager1", info->interfaces[0],
+                                                 &vtable, &fm, NULL, &error);
+  g_assert_no_error (error);
+  owner_id = g_bus_own_name_on_connection (connection, "org.freedesktop.FileManager1", G_BUS_NAME_OWNER_FLAGS_NONE,
+                                           name_acquired_cb, NULL, &fm, NULL);
+  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;   /* hang guards, not timings */
+  while (!fm.owned && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (fm.owned);
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 0, 2, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.show-in-files", NULL));
+  while (fm.n_calls == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  spin ();
+
+  /* One call with both files, as file:// URIs, so the file manager selects them. */
+  g_assert_cmpuint (fm.n_calls, ==, 1);
+  g_assert_cmpuint (fm.uris->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (G_LIST_MODEL (selection), i);
+      g_autofree char *uri = g_filename_to_uri (bt_item_get_path (item), NULL, NULL);
+
+      g_assert_cmpstr (g_ptr_array_index (fm.uris, i), ==, uri);
+    }
+  g_assert_null (strstr (bt_data_page_get_notification (f->page), "Could not"));
+
+  g_bus_unown_name (owner_id);
+  g_dbus_connection_unregister_object (connection, object_id);
+  g_dbus_connection_close_sync (connection, NULL, NULL);
+  g_clear_object (&connection);
+  g_test_dbus_down (bus);
+  g_ptr_array_unref (fm.uris);
+  g_free (fm.startup_id);
+#endif
+}
+
 static void
 test_warnings (void)
 {
@@ -766,6 +1041,7 @@ main (int argc, char **argv)
   ADD ("/data-page/drop/onto-class", test_drop_onto_class);
   ADD ("/data-page/drop/hostile-folder", test_hostile_folder);
   ADD ("/data-page/relabel-by-drag", test_relabel_by_drag);
+  ADD ("/data-page/reorder-by-drag", test_reorder_by_drag);
   ADD ("/data-page/exclude-restore", test_exclude_restore);
   ADD ("/data-page/rename-delete-undo-reopen", test_rename_delete_undo);
   ADD ("/data-page/rename-survives-focus-loss", test_rename_survives_focus_loss);
@@ -773,9 +1049,11 @@ main (int argc, char **argv)
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
   ADD ("/data-page/preview", test_preview);
+  ADD ("/data-page/show-in-files", test_show_in_files);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);
+  g_test_add_func ("/data-page/class-drop-position", test_drop_position);
   return g_test_run ();
 }

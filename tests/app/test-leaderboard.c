@@ -1,12 +1,15 @@
 /* test-leaderboard.c: the search panel on a small Shapes project — trials appear as rows one
  * by one while the search runs, "Use these settings" writes the chosen trial into the project,
- * a stopped search is shown again from runs/ by a fresh panel and resumes to the end. */
+ * a paused and stopped search is shown again from runs/ by a fresh panel and resumes to the
+ * end. */
 #include "config.h"
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 
 #include "bt-leaderboard.h"
+#include "bt-test-wait.h"
+#include "../training/bt-test-tune-util.h"
 #include "training/bt-training.h"
 
 typedef struct {
@@ -40,36 +43,13 @@ on_finished (BtLeaderboard *lb, const GError *error, Counts *c)
 static void
 on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 {
+  /* paused, then stopped: the stop ends the waiting trial (else this test hangs) */
+  bt_leaderboard_set_paused (lb, TRUE);
   bt_leaderboard_stop (lb);
-}
-
-static void
-spin_until (gboolean (*cond) (gpointer), gpointer data)
-{
-  gint64 end = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;   /* a hang guard, not a timing */
-  while (!cond (data) && g_get_monotonic_time () < end)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (cond (data));
 }
 
 static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
 static gboolean idle_cond (gpointer data) { return !bt_leaderboard_is_busy (data); }
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (dir && (name = g_dir_read_name (dir)))
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static void
 test_search_and_use (void)
@@ -94,7 +74,7 @@ test_search_and_use (void)
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
   gtk_window_present (GTK_WINDOW (window));
   bt_leaderboard_set_project (lb, project);
-  spin_until (idle_cond, lb);
+  bt_test_spin_until (idle_cond, lb);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 0);
 
   Counts c = { 0 };
@@ -109,7 +89,7 @@ test_search_and_use (void)
   g_assert_true (bt_leaderboard_start (lb, &o, &error));
   g_assert_no_error (error);
   g_assert_true (bt_leaderboard_is_busy (lb));
-  spin_until (finished_cond, &c);
+  bt_test_spin_until (finished_cond, &c);
   g_assert_no_error (c.error);
   g_assert_cmpint (c.added, ==, 3);
   /* the first row was there while the search still ran */
@@ -151,7 +131,7 @@ test_search_and_use (void)
   c.added = c.finished = 0;
   gulong stop_id = g_signal_connect (lb, "trial-added", G_CALLBACK (on_added_stop), NULL);
   g_assert_true (bt_leaderboard_start (lb, &o, &error));
-  spin_until (finished_cond, &c);
+  bt_test_spin_until (finished_cond, &c);
   g_assert_error (c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
   g_signal_handler_disconnect (lb, stop_id);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
@@ -163,7 +143,7 @@ test_search_and_use (void)
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
   gtk_window_present (GTK_WINDOW (window));
   bt_leaderboard_set_project (lb, project);
-  spin_until (idle_cond, lb);
+  bt_test_spin_until (idle_cond, lb);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
   g_assert_cmpfloat (bt_leaderboard_get_trial (lb, 0)->val_acc, ==, first_acc);
   Counts c2 = { 0 };
@@ -172,7 +152,7 @@ test_search_and_use (void)
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c2);
   g_assert_true (bt_leaderboard_resume (lb, &error));
   g_assert_no_error (error);
-  spin_until (finished_cond, &c2);
+  bt_test_spin_until (finished_cond, &c2);
   g_assert_no_error (c2.error);
   g_assert_cmpint (c2.added, ==, 2);
   g_assert_false (bt_leaderboard_resume (lb, &error));   /* nothing left to resume */
@@ -184,7 +164,7 @@ test_search_and_use (void)
   g_clear_error (&c2.error);
   g_clear_object (&reopened);
   g_clear_object (&project);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 int

@@ -177,6 +177,106 @@ test_advanced_and_preview (Fixture *f, gconstpointer data)
   bt_test_screenshot (f->window, "model-page.png");
 }
 
+/* Pixels of a texture as GDK downloads them (the same format for both sides of a comparison). */
+static guint8 *
+download (GdkPaintable *p, gsize *len)
+{
+  GdkTexture *t = GDK_TEXTURE (p);
+  int w = gdk_texture_get_width (t), h = gdk_texture_get_height (t);
+  guint8 *data = g_malloc ((gsize) w * h * 4);
+
+  gdk_texture_download (t, data, (gsize) w * 4);
+  *len = (gsize) w * h * 4;
+  return data;
+}
+
+static gboolean
+same_pixels (GdkPaintable *a, GdkPaintable *b)
+{
+  gsize la, lb;
+  g_autofree guint8 *da = download (a, &la);
+  g_autofree guint8 *db = download (b, &lb);
+
+  return la == lb && memcmp (da, db, la) == 0;
+}
+
+static void
+test_augment_previews (Fixture *f, gconstpointer data)
+{
+  static const char * const tips[BT_MODEL_PAGE_N_AUGMENTS] = {
+    "Mirror images", "Shift and crop", "Turn images", "Vary brightness",
+  };
+  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkCheckButton *checks[BT_MODEL_PAGE_N_AUGMENTS];
+  guint n;
+
+  gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    {
+      checks[k] = GTK_CHECK_BUTTON (find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_CHECK_BUTTON, tips[k]));
+      g_assert_nonnull (checks[k]);
+      gtk_check_button_set_active (checks[k], FALSE);
+    }
+  wait_idle (f->page);
+  n = MIN (bt_model_page_get_n_previews (f->page), 4);
+  g_assert_cmpuint (n, >=, 4);
+
+  /* off: beside each toggle, the samples exactly as the network sees them without it */
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    for (guint i = 0; i < n; i++)
+      {
+        GdkPaintable *aug = bt_model_page_get_augment_preview (f->page, k, i);
+        g_assert_nonnull (aug);
+        g_assert_true (same_pixels (aug, bt_model_page_get_preview (f->page, i)));
+      }
+
+  /* on, one at a time: the batcher's augmented variants, which differ */
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    {
+      guint differ = 0;
+
+      gtk_check_button_set_active (checks[k], TRUE);
+      g_assert_true (bt_project_get_settings (f->project)->augment_flip == (k == BT_MODEL_PAGE_AUGMENT_FLIP));
+      wait_idle (f->page);
+      for (guint i = 0; i < n; i++)
+        {
+          GdkPaintable *aug = bt_model_page_get_augment_preview (f->page, k, i);
+          GdkPaintable *plain = bt_model_page_get_preview (f->page, i);
+          g_assert_nonnull (aug);
+          g_assert_cmpint (gdk_paintable_get_intrinsic_width (aug), ==, gdk_paintable_get_intrinsic_width (plain));
+          g_assert_cmpint (gdk_paintable_get_intrinsic_height (aug), ==, gdk_paintable_get_intrinsic_height (plain));
+          differ += !same_pixels (aug, plain);
+        }
+      g_test_message ("augmentation %d: %u of %u previews differ from the plain samples", k, differ, n);
+      /* a flip can leave a symmetric shape as it was; the others change every sample */
+      if (k == BT_MODEL_PAGE_AUGMENT_FLIP)
+        g_assert_cmpuint (differ, >=, 1);
+      else
+        g_assert_cmpuint (differ, ==, n);
+      /* the other toggles' previews stay plain */
+      for (int j = 0; j < BT_MODEL_PAGE_N_AUGMENTS; j++)
+        if (j != k)
+          g_assert_true (same_pixels (bt_model_page_get_augment_preview (f->page, j, 0),
+                                      bt_model_page_get_preview (f->page, 0)));
+      if (k == BT_MODEL_PAGE_AUGMENT_ROTATE && g_getenv ("BT_SCREENSHOT_DIR"))
+        {
+          /* scrolled down to the toggles, with colour on too (a picture, not an assertion) */
+          GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW));
+          GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
+          gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], TRUE);
+          for (int i = 0; i < 50; i++)
+            g_main_context_iteration (NULL, FALSE);
+          gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
+          bt_test_screenshot (f->window, "model-page-augment.png");
+          gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], FALSE);
+        }
+      gtk_check_button_set_active (checks[k], FALSE);
+      for (guint i = 0; i < n; i++)
+        g_assert_true (same_pixels (bt_model_page_get_augment_preview (f->page, k, i),
+                                    bt_model_page_get_preview (f->page, i)));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,6 +284,7 @@ main (int argc, char **argv)
 
   g_test_add ("/model-page/cards", Fixture, NULL, fixture_setup, test_cards, fixture_teardown);
   g_test_add ("/model-page/advanced-preview", Fixture, NULL, fixture_setup, test_advanced_and_preview, fixture_teardown);
+  g_test_add ("/model-page/augment-previews", Fixture, NULL, fixture_setup, test_augment_previews, fixture_teardown);
 
   return g_test_run ();
 }

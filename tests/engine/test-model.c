@@ -268,7 +268,7 @@ test_hostile_headers (void)
   gsize len;
   const guint8 *data = g_bytes_get_data (full, &len);
   const struct { gsize off; guint32 value; int code; } pre[] = {
-    { 8, 2, BT_ENGINE_ERROR_UNSUPPORTED },     /* a newer format version */
+    { 8, 3, BT_ENGINE_ERROR_UNSUPPORTED },     /* a newer format version (2 is a self-contained model) */
     { 12, 0, BT_ENGINE_ERROR_CORRUPT },        /* header length */
     { 12, 0xffffffffu, BT_ENGINE_ERROR_CORRUPT },
     { 16, 0x40u, BT_ENGINE_ERROR_CORRUPT },    /* data offset inside the header */

@@ -3,7 +3,11 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <string.h>
 #include <sys/wait.h>
+
+#include "dataset/bt-dataset.h"
+#include "engine/bt-engine.h"
 
 char *
 bt_test_mkdtemp (void)
@@ -83,4 +87,76 @@ bt_test_run_python (const char *script, const char * const *args)
   g_test_message ("%s failed:\n%s\n%s", script, out, err);
   g_test_fail ();
   return FALSE;
+}
+
+char *
+bt_test_shared_file (const char *sub, const char *file)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  if (shared == NULL)
+    return NULL;
+  char *p = g_build_filename (shared, sub, file, NULL);
+  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&p, g_free);
+  return p;
+}
+
+static void
+write_bmp (const char *path, const BtImage *img)
+{
+  int row = (img->width * 3 + 3) & ~3;
+  gsize size = 54 + (gsize) row * img->height;
+  g_autofree guint8 *d = g_malloc0 (size);
+  const guint32 fields[][2] = { { 2, (guint32) size }, { 10, 54 }, { 14, 40 }, { 18, (guint32) img->width },
+                                { 22, (guint32) img->height } };
+  d[0] = 'B';
+  d[1] = 'M';
+  for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      guint32 v = GUINT32_TO_LE (fields[i][1]);
+      memcpy (d + fields[i][0], &v, 4);
+    }
+  d[26] = 1;   /* planes */
+  d[28] = 24;  /* bits per pixel; rows bottom-up, BGR */
+  for (int y = 0; y < img->height; y++)
+    for (int x = 0; x < img->width; x++)
+      {
+        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
+        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
+        q[0] = p[2];
+        q[1] = p[1];
+        q[2] = p[0];
+      }
+  g_assert_true (g_file_set_contents (path, (const char *) d, (gssize) size, NULL));
+}
+
+void
+bt_test_write_crops (const char *src, const char *dir, const char *prefix, int n, guint64 seed)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtImage) img = bt_image_decode_file (src, 3, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  BtRng rng;
+  bt_rng_seed (&rng, seed);
+  for (int i = 0; i < n; i++)
+    {
+      int w = (int) (img->width * (0.55f + 0.35f * bt_rng_uniform (&rng)));
+      int h = (int) (img->height * (0.55f + 0.35f * bt_rng_uniform (&rng)));
+      int x0 = (int) bt_rng_below (&rng, (guint32) (img->width - w + 1));
+      int y0 = (int) bt_rng_below (&rng, (guint32) (img->height - h + 1));
+      gboolean flip = bt_rng_below (&rng, 2);
+      BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
+      for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+          memcpy (crop.pixels + ((gsize) y * w + x) * 3,
+                  img->pixels + ((gsize) (y0 + y) * img->width + x0 + (flip ? w - 1 - x : x)) * 3, 3);
+      float s = MIN (1.f, 160.f / MAX (w, h));
+      g_autoptr(BtImage) small = bt_image_resize (&crop, MAX (8, (int) (w * s)), MAX (8, (int) (h * s)),
+                                                  BT_DS_RESIZE_SQUASH);
+      g_free (crop.pixels);
+      g_autofree char *name = g_strdup_printf ("%s-%02d.bmp", prefix, i);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      write_bmp (path, small);
+    }
 }

@@ -8,6 +8,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "training/bt-export-onnx.h"
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
@@ -205,6 +206,220 @@ test_backbone_search (void)
   g_remove (empty);
 }
 
+static gboolean
+same_file_content (const char *a, const char *b)
+{
+  g_autofree char *da = NULL, *db = NULL;
+  gsize la, lb;
+  g_assert_true (g_file_get_contents (a, &da, &la, NULL));
+  g_assert_true (g_file_get_contents (b, &db, &lb, NULL));
+  return la == lb && memcmp (da, db, la) == 0;
+}
+
+/* The whole network inside the model file: it predicts exactly what the referenced model
+ * predicts, with the backbone file nowhere on the search path, and exports to the same ONNX. */
+static void
+check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                      BtBackbone *bb, const char *ref_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) ref = bt_model_load (ref_path, &error);
+  g_autoptr(BtModel) whole = NULL;
+  g_autoptr(GPtrArray) ref_probs = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *whole_path = g_build_filename (ps->dir, "models", "whole.bottega-model", NULL);
+  g_autofree char *onnx_ref = g_build_filename (ps->dir, "ref.onnx", NULL);
+  g_autofree char *onnx_whole = g_build_filename (ps->dir, "whole.onnx", NULL);
+  g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
+  g_autofree char *empty = g_dir_make_tmp ("bottega-no-backbone-XXXXXX", NULL);
+  g_autofree char *still = NULL;
+  const char *saved_dir = g_getenv ("BOTTEGA_BACKBONE_DIR");
+  g_autofree char *saved = g_strdup (saved_dir);
+  int k = bt_net_n_classes (net);
+  GStatBuf st_ref, st_whole;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (bb_path);
+  g_assert_null (ref->backbone_data);
+  for (guint i = 0; i < ps->held_out->len; i++)
+    {
+      float *p = bt_predict_file (ref, ps->held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      g_ptr_array_add (ref_probs, p);
+    }
+  g_assert_true (bt_export_onnx (ref_path, bb_path, onnx_ref, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (bt_model_save_full (whole_path, net, class_names, prep, bt_backbone_get_name (bb),
+                                     bt_backbone_get_sha256 (bb), bt_backbone_get_bytes (bb), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_stat (ref_path, &st_ref), ==, 0);
+  g_assert_cmpint (g_stat (whole_path, &st_whole), ==, 0);
+  g_assert_cmpint (st_whole.st_size, >=, st_ref.st_size + (gint64) g_bytes_get_size (bt_backbone_get_bytes (bb)));
+
+  /* Out of reach: an empty backbone folder and no preferred file. */
+  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  bt_backbone_set_preferred_file (NULL);
+  still = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
+  if (still == NULL)
+    {
+      g_autoptr(BtImage) img = bt_image_decode_file (ps->held_out->pdata[0], 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_null (bt_transfer_predict_image (ref, img, &error));
+      g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+      g_clear_error (&error);
+    }
+  else
+    g_test_message ("%s is installed system-wide: the referenced model is not checked to fail", still);
+
+  whole = bt_model_load (whole_path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (whole->backbone_data);
+  g_assert_cmpstr (whole->backbone_name, ==, bt_backbone_get_name (bb));
+  g_assert_cmpstr (whole->backbone_sha256, ==, bt_backbone_get_sha256 (bb));
+  g_assert_true (g_bytes_equal (whole->backbone_data, bt_backbone_get_bytes (bb)));
+  for (guint i = 0; i < ps->held_out->len; i++)
+    {
+      g_autofree float *p = bt_predict_file (whole, ps->held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      for (int c = 0; c < k; c++)
+        g_assert_cmpfloat (p[c], ==, ((float *) ref_probs->pdata[i])[c]);
+    }
+  /* ONNX from the file alone, the same graph as from the referenced model + backbone file */
+  g_assert_true (bt_export_onnx (whole_path, NULL, onnx_whole, &error));
+  g_assert_no_error (error);
+  g_assert_true (same_file_content (onnx_ref, onnx_whole));
+  g_assert_false (bt_export_onnx (ref_path, NULL, onnx_whole, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  if (saved != NULL)
+    g_setenv ("BOTTEGA_BACKBONE_DIR", saved, TRUE);
+  else
+    g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  g_remove (empty);
+}
+
+/* Where a backbone comes from: the chosen file first (when its name matches, and always for
+ * training), then $BOTTEGA_BACKBONE_DIR, the user data dir, $XDG_DATA_DIRS; with a SHA-256 the
+ * first candidate with that content wins. */
+static void
+test_resolution_order (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("bottega-resolve-XXXXXX", NULL);
+  g_autofree char *env_dir = g_build_filename (root, "env", NULL);
+  g_autofree char *pick_dir = g_build_filename (root, "picked", NULL);
+  g_autofree char *env_file = g_build_filename (env_dir, "x.tflite", NULL);
+  g_autofree char *pick_file = g_build_filename (pick_dir, "x.tflite", NULL);
+  g_autofree char *env_default = g_build_filename (env_dir, BT_BACKBONE_DEFAULT, NULL);
+  g_autofree char *other = g_build_filename (pick_dir, "other.tflite", NULL);
+  g_autofree char *found = NULL;
+  g_auto(GStrv) dirs = NULL;
+  const char * const *sys = g_get_system_data_dirs ();
+
+  g_mkdir_with_parents (env_dir, 0755);
+  g_mkdir_with_parents (pick_dir, 0755);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", env_dir, TRUE);
+  bt_backbone_set_preferred_file (NULL);
+
+  dirs = bt_backbone_search_path ();
+  g_assert_cmpstr (dirs[0], ==, env_dir);
+  {
+    g_autofree char *user = g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL);
+    g_autofree char *first_sys = g_build_filename (sys[0], "bottega", "backbones", NULL);
+    g_assert_cmpstr (dirs[1], ==, user);
+    g_assert_cmpstr (dirs[2], ==, first_sys);
+  }
+
+  /* only the folders: nothing there yet */
+  g_assert_null (bt_backbone_find ("x.tflite", &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, env_dir));
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (env_file, "env", -1, NULL));
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, env_file);
+  g_clear_pointer (&found, g_free);
+
+  /* a chosen file of the same name comes first; one of another name is not that backbone */
+  g_assert_true (g_file_set_contents (pick_file, "picked", -1, NULL));
+  bt_backbone_set_preferred_file (pick_file);
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, pick_file);
+  g_clear_pointer (&found, g_free);
+  g_assert_true (g_file_set_contents (other, "other", -1, NULL));
+  bt_backbone_set_preferred_file (other);
+  found = bt_backbone_find ("x.tflite", &error);
+  g_assert_cmpstr (found, ==, env_file);
+  g_clear_pointer (&found, g_free);
+
+  /* training uses the chosen file whatever its name; a vanished one is an error that says so */
+  found = bt_backbone_find_for_training (&error);
+  g_assert_cmpstr (found, ==, other);
+  g_clear_pointer (&found, g_free);
+  g_remove (other);
+  g_assert_null (bt_backbone_find_for_training (&error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, other));
+  g_clear_error (&error);
+  /* cleared: the default name on the search path */
+  bt_backbone_set_preferred_file ("");
+  g_assert_null (bt_backbone_dup_preferred_file ());
+  g_assert_true (g_file_set_contents (env_default, "stand-in", -1, NULL));
+  found = bt_backbone_find_for_training (&error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found, ==, env_default);
+  g_clear_pointer (&found, g_free);
+
+  /* With a SHA-256, a same-named file with other content earlier in the order is passed over. */
+  {
+    g_autofree char *v1 = shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+    g_autofree char *v1_sum = NULL;
+    g_autofree char *v2_sum = NULL;
+    g_autoptr(BtBackbone) bb = NULL;
+    g_autoptr(BtBackbone) loaded = NULL;
+
+    if (v1 == NULL)
+      g_test_message ("MobileNet V1 0.25 not found: the SHA-256 order is not checked");
+    else
+      {
+        g_autofree char *v1_bytes = NULL;
+        gsize len;
+        g_assert_true (g_file_get_contents (v1, &v1_bytes, &len, NULL));
+        v1_sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) v1_bytes, len);
+        /* the env folder gets the real V1 file, the chosen file is a copy with one byte changed */
+        g_remove (env_file);
+        g_remove (pick_file);
+        g_assert_true (g_file_set_contents (env_file, v1_bytes, len, NULL));
+        v1_bytes[len - 1] ^= 1;
+        g_assert_true (g_file_set_contents (pick_file, v1_bytes, len, NULL));
+        v2_sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) v1_bytes, len);
+        bt_backbone_set_preferred_file (pick_file);
+        bb = bt_backbone_get ("x.tflite", v1_sum, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (bt_backbone_get_sha256 (bb), ==, v1_sum);
+        g_assert_cmpint (bt_backbone_get_dim (bb), ==, 256);
+        /* without a SHA-256 the first candidate wins, whatever it holds */
+        loaded = bt_backbone_get ("x.tflite", NULL, &error);
+        if (loaded != NULL)
+          g_assert_cmpstr (bt_backbone_get_sha256 (loaded), ==, v2_sum);
+        g_clear_error (&error);
+        /* neither has it: said so */
+        g_assert_null (bt_backbone_get ("x.tflite", "0000", &error));
+        g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+        g_clear_error (&error);
+      }
+  }
+  bt_backbone_set_preferred_file (NULL);
+  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  g_remove (env_file);
+  g_remove (pick_file);
+  g_remove (env_default);
+  g_rmdir (env_dir);
+  g_rmdir (pick_dir);
+  g_rmdir (root);
+}
+
 static void
 test_transfer_head (void)
 {
@@ -328,6 +543,7 @@ test_transfer_head (void)
       g_assert_cmpstr (class_names[best], ==, sources[want][0]);
     }
 
+  check_self_contained (&ps, net, class_names, &prep, bb, model_path);
   rm_rf (ps.dir);
   photo_set_free (&ps);
 }
@@ -429,12 +645,388 @@ test_transfer_trainer (void)
   photo_set_free (&ps);
 }
 
+static void
+set_transfer_settings (BtProject *project, int epochs, gboolean flip, int hidden, gboolean whole)
+{
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s = { 0 };
+
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.width = s.height = 224;
+  s.channels = 3;
+  s.epochs = epochs;
+  s.batch_size = 16;
+  g_free (s.optimizer);
+  s.optimizer = g_strdup ("adam");
+  s.learning_rate = 1e-3;
+  g_free (s.schedule);
+  s.schedule = g_strdup ("constant");
+  s.augment_flip = flip;
+  s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
+  s.early_stopping_patience = 0;
+  s.restore_best = FALSE;
+  s.seed = 7;
+  s.transfer_hidden = hidden;
+  s.transfer_whole_network = whole;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+}
+
+static void
+use_shared_backbone_dir (void)
+{
+  g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *dir = g_path_get_dirname (m);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+  bt_backbone_set_preferred_file (NULL);
+}
+
+/* A head with a hidden layer, from the project's settings (project.ini and back), trained
+ * through BtTrainer, saved with the whole network, loaded and run. */
+static void
+test_transfer_hidden (void)
+{
+  PhotoSet ps = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autofree char *config = NULL, *config_text = NULL;
+  RunState rs = { 0 };
+  guint right = 0;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  use_shared_backbone_dir ();
+  make_photo_set (&ps, 6, 2);
+  set_transfer_settings (ps.project, 12, FALSE, 128, TRUE);
+  reopened = bt_project_open (ps.dir, &error);   /* the settings went through project.ini */
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_project_get_settings (reopened)->transfer_hidden, ==, 128);
+  g_assert_true (bt_project_get_settings (reopened)->transfer_whole_network);
+
+  trainer = bt_trainer_new (reopened);
+  rs.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
+  g_assert_true (bt_trainer_start (trainer, NULL, &error));
+  g_assert_no_error (error);
+  g_timeout_add_seconds (100, give_up, rs.loop);
+  g_main_loop_run (rs.loop);
+  g_assert_true (rs.finished);
+  g_assert_no_error (rs.error);
+
+  /* the run's own config records both, for resume */
+  config = g_build_filename (bt_trainer_get_run_dir (trainer), "config.ini", NULL);
+  g_assert_true (g_file_get_contents (config, &config_text, NULL, NULL));
+  g_assert_nonnull (strstr (config_text, "transfer-hidden=128"));
+  g_assert_nonnull (strstr (config_text, "transfer-whole-network=true"));
+
+  model = bt_model_load (bt_trainer_get_best_model_path (trainer), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_net_hidden (model->net), ==, 128);
+  g_assert_nonnull (model->backbone_data);
+  {
+    g_autofree char *sum = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, model->backbone_data);
+    g_assert_cmpstr (sum, ==, model->backbone_sha256);
+  }
+  for (guint i = 0; i < ps.held_out->len; i++)
+    {
+      int want = g_array_index (ps.held_labels, int, i), best = 0;
+      g_autofree float *p = bt_predict_file (model, ps.held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      for (int c = 1; c < 4; c++)
+        if (p[c] > p[best])
+          best = c;
+      right += g_strcmp0 (model->class_names[best], sources[want][0]) == 0;
+    }
+  g_test_message ("hidden-layer head: %u of %u held-out crops right", right, ps.held_out->len);
+  g_assert_cmpuint (right, >=, ps.held_out->len * 3 / 4);
+  g_main_loop_unref (rs.loop);
+  rm_rf (ps.dir);
+  photo_set_free (&ps);
+}
+
+typedef struct {
+  GMainLoop     *loop;
+  BtTrainer     *trainer;
+  gboolean       saw_paused;
+  guint          last_done;       /* embedding progress: images embedded so far */
+  gboolean       in_prep;
+  GError        *error;
+  gboolean       finished;
+} PauseState;
+
+static void
+pause_on_step (BtTrainer *trainer, const BtStepInfo *info, PauseState *ps)
+{
+  if (info->epoch == 0)
+    ps->last_done = info->step;
+}
+
+static void
+pause_on_state (BtTrainer *trainer, PauseState *ps)
+{
+  if (bt_trainer_get_state (trainer) == BT_TRAINER_PAUSED)
+    {
+      ps->saw_paused = TRUE;
+      g_main_loop_quit (ps->loop);
+    }
+}
+
+static void
+pause_on_finished (BtTrainer *trainer, const GError *error, PauseState *ps)
+{
+  ps->finished = TRUE;
+  if (error != NULL)
+    ps->error = g_error_copy (error);
+  g_main_loop_quit (ps->loop);
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+spin (GMainLoop *loop, guint ms)
+{
+  g_timeout_add (ms, quit_loop, loop);
+  g_main_loop_run (loop);
+}
+
+/* Pause, resume and stop while the embeddings are computed, not only while the head trains. */
+static void
+test_transfer_pause (void)
+{
+  PhotoSet ps = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(BtTrainer) second = NULL;
+  PauseState st = { 0 };
+  guint held;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  use_shared_backbone_dir ();
+  make_photo_set (&ps, 5, 0);
+  set_transfer_settings (ps.project, 3, FALSE, 0, FALSE);
+
+  trainer = bt_trainer_new (ps.project);
+  st.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "step", G_CALLBACK (pause_on_step), &st);
+  g_signal_connect (trainer, "state-changed", G_CALLBACK (pause_on_state), &st);
+  g_signal_connect (trainer, "finished", G_CALLBACK (pause_on_finished), &st);
+  g_assert_true (bt_trainer_start (trainer, NULL, &error));
+  g_assert_no_error (error);
+  /* paused before the first image is embedded: the embedding phase says PAUSED */
+  bt_trainer_pause (trainer);
+  g_timeout_add_seconds (60, give_up, st.loop);
+  while (!st.saw_paused && !st.finished)
+    g_main_loop_run (st.loop);
+  g_assert_false (st.finished);
+  g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_PAUSED);
+  /* no image is embedded while paused (one started before the pause may still finish) */
+  spin (st.loop, 700);
+  held = st.last_done;
+  spin (st.loop, 700);
+  g_assert_cmpuint (st.last_done, ==, held);
+  g_assert_cmpuint (held, <, 20);
+  g_assert_null (bt_trainer_get_best_model_path (trainer));
+
+  /* resumed, the run embeds everything and trains to the end */
+  bt_trainer_resume (trainer);
+  while (!st.finished)
+    g_main_loop_run (st.loop);
+  g_assert_no_error (st.error);
+  g_assert_cmpuint (st.last_done, ==, 20);
+  g_assert_nonnull (bt_trainer_get_best_model_path (trainer));
+
+  /* Stop while paused in the embedding phase (a fresh project: nothing comes from its cache). */
+  rm_rf (ps.dir);
+  photo_set_free (&ps);
+  make_photo_set (&ps, 5, 0);
+  set_transfer_settings (ps.project, 3, FALSE, 0, FALSE);
+  memset (&st, 0, sizeof st);
+  st.loop = g_main_loop_new (NULL, FALSE);
+  second = bt_trainer_new (ps.project);
+  g_signal_connect (second, "step", G_CALLBACK (pause_on_step), &st);
+  g_signal_connect (second, "state-changed", G_CALLBACK (pause_on_state), &st);
+  g_signal_connect (second, "finished", G_CALLBACK (pause_on_finished), &st);
+  g_assert_true (bt_trainer_start (second, NULL, &error));
+  bt_trainer_pause (second);
+  while (!st.saw_paused && !st.finished)
+    g_main_loop_run (st.loop);
+  g_assert_false (st.finished);
+  bt_trainer_stop (second);
+  while (!st.finished)
+    g_main_loop_run (st.loop);
+  g_assert_error (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_assert_null (bt_trainer_get_best_model_path (second));
+  g_clear_error (&st.error);
+  g_main_loop_unref (st.loop);
+  rm_rf (ps.dir);
+  photo_set_free (&ps);
+}
+
+/* Re-seals a model file's bytes after an edit (the trailing SHA-256), so that the loader's
+ * own checks, not the checksum, must refuse it. */
+static GBytes *
+reseal (guint8 *buf, gsize len)
+{
+  gsize dlen = 32;
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (sum, buf, len - 32);
+  g_checksum_get_digest (sum, buf + len - 32, &dlen);
+  return g_bytes_new (buf, len);
+}
+
+static guint8 *
+find_bytes (guint8 *buf, gsize len, const char *needle)
+{
+  gsize n = strlen (needle);
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (buf + i, needle, n) == 0)
+      return buf + i;
+  return NULL;
+}
+
+/* The format of self-contained models (version 2, a u8 blob) and the loader's checks on it. */
+static void
+test_whole_network_format (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) head = bt_net_new_transfer (8, 4, 3, 0.f, 1, &error);
+  g_autoptr(BtNet) cnn = bt_net_new_preset (BT_PRESET_MLP, 8, 8, 1, 3, 0.f, 1, &error);
+  const char *names[] = { "a", "b", "c", NULL };
+  /* 100 to 999 bytes, so that its length has three digits (see below) */
+  const char blob_text[] = "stand-in for a backbone file; the model loader does not parse it, "
+                           "it only checks it against its SHA-256";
+  g_autoptr(GBytes) blob = g_bytes_new_static (blob_text, sizeof blob_text);
+  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, blob);
+  g_autoptr(GBytes) v1 = NULL, v2 = NULL;
+  g_autoptr(BtModel) m1 = NULL, m2 = NULL;
+  g_autofree guint8 *buf = NULL;
+  gsize len;
+  guint32 version;
+  BtPreprocess prep;
+
+  g_assert_no_error (error);
+  bt_preprocess_init_default (&prep, 32, 32, 3);
+  v1 = bt_model_save_to_bytes (head, names, &prep, "bb.tflite", sha, NULL, &error);
+  g_assert_no_error (error);
+  v2 = bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite", NULL, blob, NULL, &error);
+  g_assert_no_error (error);
+  memcpy (&version, (const guint8 *) g_bytes_get_data (v1, NULL) + 8, 4);
+  g_assert_cmpuint (GUINT32_FROM_LE (version), ==, 1);   /* referenced models stay version 1 */
+  memcpy (&version, (const guint8 *) g_bytes_get_data (v2, NULL) + 8, 4);
+  g_assert_cmpuint (GUINT32_FROM_LE (version), ==, 2);
+
+  m1 = bt_model_load_bytes (v1, &error);
+  g_assert_no_error (error);
+  g_assert_null (m1->backbone_data);
+  m2 = bt_model_load_bytes (v2, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (m2->backbone_data, blob));
+  g_assert_cmpstr (m2->backbone_sha256, ==, sha);        /* filled in from the content */
+  g_assert_cmpint (bt_net_hidden (m2->net), ==, 4);
+
+  /* Refused when saving: a blob that is not the named content, a blob in a non-transfer model. */
+  g_assert_null (bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite", "00", blob, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_null (bt_model_save_to_bytes_full (cnn, names, NULL, "bb.tflite", NULL, blob, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* Hostile files, re-sealed so that only the loader's own checks stand in the way. */
+  len = g_bytes_get_size (v2);
+  buf = g_memdup2 (g_bytes_get_data (v2, NULL), len);
+  {
+    /* a blob whose content is not what the header's SHA-256 says */
+    g_autofree guint8 *b = g_memdup2 (buf, len);
+    g_autoptr(GBytes) bad = NULL;
+    guint8 *at = find_bytes (b, len, "stand-in");
+    g_assert_nonnull (at);
+    at[0] ^= 1;
+    bad = reseal (b, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_assert_nonnull (strstr (error->message, "SHA-256"));
+    g_clear_error (&error);
+  }
+  {
+    /* a u8 tensor in a version 1 file */
+    g_autofree guint8 *b = g_memdup2 (buf, len);
+    g_autoptr(GBytes) bad = NULL;
+    guint32 one = GUINT32_TO_LE (1);
+    memcpy (b + 8, &one, 4);
+    bad = reseal (b, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_clear_error (&error);
+  }
+  {
+    /* a version from the future */
+    g_autofree guint8 *b = g_memdup2 (buf, len);
+    g_autoptr(GBytes) bad = NULL;
+    guint32 three = GUINT32_TO_LE (3);
+    memcpy (b + 8, &three, 4);
+    bad = reseal (b, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED);
+    g_clear_error (&error);
+  }
+  {
+    /* the blob's length grown past the data block */
+    g_autofree guint8 *b = g_memdup2 (buf, len);
+    g_autoptr(GBytes) bad = NULL;
+    g_autofree char *shape = g_strdup_printf ("shape=%u;", (guint) sizeof blob_text);
+    guint8 *at = find_bytes (b, len, shape);
+    g_assert_nonnull (at);
+    at[6] = '9';
+    bad = reseal (b, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_assert_nonnull (strstr (error->message, "outside the data block"));
+    g_clear_error (&error);
+  }
+  {
+    /* the blob's dtype turned to f32le: it must not be read as weights, nor as a backbone */
+    g_autofree guint8 *b = g_memdup2 (buf, len);
+    g_autoptr(GBytes) bad = NULL;
+    guint8 *at = find_bytes (b, len, "dtype=u8\n");
+    g_assert_nonnull (at);
+    /* same length: "u8" → "f3" is not a type at all */
+    at[6] = 'f';
+    at[7] = '3';
+    bad = reseal (b, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/transfer/backbone-search", test_backbone_search);
+  g_test_add_func ("/transfer/resolution-order", test_resolution_order);
+  g_test_add_func ("/transfer/whole-network-format", test_whole_network_format);
   g_test_add_func ("/transfer/head", test_transfer_head);
   g_test_add_func ("/transfer/trainer", test_transfer_trainer);
+  g_test_add_func ("/transfer/hidden", test_transfer_hidden);
+  g_test_add_func ("/transfer/pause-embedding", test_transfer_pause);
   return g_test_run ();
 }

@@ -2,13 +2,14 @@
  * trials and scores, a stopped search resumes where it stopped, the test split is never read
  * (its files are deleted first and the decode counter stays at 0), the best trial is at least
  * as good as the defaults, successive halving promotes the best configs, damaged files fail
- * cleanly. */
+ * cleanly; a trial (a BtTrainer run) honours early stopping, class weights, pause and stop. */
 #include "config.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "training/bt-training.h"
+#include "training/bt-kfold.h"
 #include "training/bt-tune.h"
 #include "bt-test-tune-util.h"
 
@@ -164,10 +165,7 @@ test_adaptive_beats_defaults (void)
   g_assert_cmpint (last->epochs, ==, 3);
 
   /* the project's own settings, trained the same way for the full epochs */
-  g_autoptr (BtTuneTrial) def = g_new0 (BtTuneTrial, 1);
-  def->curve_acc = g_array_new (FALSE, FALSE, sizeof (double));
-  def->curve_loss = g_array_new (FALSE, FALSE, sizeof (double));
-  def->curve_train_loss = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (BtTuneTrial) def = bt_tune_trial_new ();
   BtProjectSettings base;
   bt_project_settings_copy (&base, bt_project_get_settings (project));
   def->preset = g_strdup (base.preset);
@@ -319,6 +317,200 @@ test_bad_input (void)
   bt_tune_options_clear (&o);
 }
 
+
+/* A snapshot of the project's train+val images with some settings changed (then restored). */
+static BtTuneData *
+data_with (int patience, double min_delta, gboolean class_weights)
+{
+  g_autoptr (GError) error = NULL;
+  BtProjectSettings keep, s;
+  bt_project_settings_copy (&keep, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, &keep);
+  s.early_stopping_patience = patience;
+  s.early_stopping_min_delta = min_delta;
+  s.class_weights = class_weights;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  BtTuneData *d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  g_assert_true (bt_project_update_settings (project, &keep, &error));
+  bt_project_settings_clear (&keep);
+  bt_project_settings_clear (&s);
+  return d;
+}
+
+static BtTuneTrial *
+base_trial (BtTuneData *d, int epochs)
+{
+  BtTuneTrial *t = bt_kfold_setting_from_project (d, epochs);
+  t->augment = FALSE;
+  t->seed = 17;
+  return t;
+}
+
+static void
+split_of (BtTuneData *d, GArray *train, GArray *val)
+{
+  for (guint i = 0; i < bt_tune_data_get_n_items (d); i++)
+    g_array_append_val (bt_tune_data_get_split (d, i) == BT_SPLIT_VAL ? val : train, i);
+}
+
+static guint
+count_entries (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  guint n = 0;
+  while (d != NULL && g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
+
+/* The project's early stopping ends a trial as it ends a run; a trial writes no files. */
+static void
+test_trial_early_stopping (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
+  g_autofree char *models = g_build_filename (project_dir, "models", NULL);
+  guint runs_before = count_entries (runs), models_before = count_entries (models);
+  g_autoptr (GArray) tr = g_array_new (FALSE, FALSE, sizeof (guint)), va = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  /* no patience: all 4 epochs */
+  g_autoptr (BtTuneData) off = data_with (0, 0, FALSE);
+  split_of (off, tr, va);
+  g_autoptr (BtTuneTrial) full = base_trial (off, 4);
+  g_assert_true (bt_tune_train (off, full, (guint *) tr->data, tr->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (full->curve_acc->len, ==, 4);
+  g_assert_cmpuint (full->curve_train_acc->len, ==, 4);
+
+  /* patience 1 and a minimum change no epoch can reach: epoch 1 is the best, epoch 2 the
+   * first without improvement, and the trainer stops there */
+  g_autoptr (BtTuneData) on = data_with (1, 1e5, FALSE);
+  g_autoptr (BtTuneTrial) early = base_trial (on, 4);
+  g_assert_true (bt_tune_train (on, early, (guint *) tr->data, tr->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (early->epochs, ==, 4);
+  g_assert_cmpuint (early->curve_acc->len, ==, 2);
+  g_assert_cmpuint (early->curve_loss->len, ==, 2);
+  /* the epochs it did train are those of the full trial (same seed, same loop) */
+  g_assert_cmpmem (early->curve_loss->data, 2 * sizeof (double), full->curve_loss->data, 2 * sizeof (double));
+
+  g_assert_cmpuint (count_entries (runs), ==, runs_before);
+  g_assert_cmpuint (count_entries (models), ==, models_before);
+}
+
+/* Class weights come from the trial's own training items: on an exactly balanced subset they
+ * are all 1 (the curves match an unweighted trial), on an unbalanced one they change them. */
+static void
+test_trial_class_weights (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) plain = data_with (0, 0, FALSE);
+  g_autoptr (BtTuneData) weighted = data_with (0, 0, TRUE);
+  g_assert_true (bt_tune_data_get_settings (weighted)->class_weights);
+  guint n = bt_tune_data_get_n_items (plain);
+  const int *labels = bt_tune_data_get_labels (plain);
+  g_autoptr (GArray) all_tr = g_array_new (FALSE, FALSE, sizeof (guint)), va = g_array_new (FALSE, FALSE, sizeof (guint));
+  split_of (plain, all_tr, va);
+
+  /* balanced: the same number of training images of every class */
+  guint per_class[4] = { 0 }, least = G_MAXUINT;
+  for (guint i = 0; i < all_tr->len; i++)
+    per_class[labels[g_array_index (all_tr, guint, i)]]++;
+  for (guint k = 0; k < 4; k++)
+    least = MIN (least, per_class[k]);
+  g_assert_cmpuint (least, >=, 4);
+  g_autoptr (GArray) balanced = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) unbalanced = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint taken[4] = { 0 };
+  for (guint i = 0; i < all_tr->len; i++)
+    {
+      guint idx = g_array_index (all_tr, guint, i);
+      int c = labels[idx];
+      if (taken[c] < least)
+        g_array_append_val (balanced, idx);
+      /* class 0 keeps a quarter of its images */
+      if (c != 0 || taken[c] < least / 4)
+        g_array_append_val (unbalanced, idx);
+      taken[c]++;
+    }
+  g_assert_cmpuint (n, >, balanced->len);
+
+  g_autoptr (BtTuneTrial) a = base_trial (plain, 1), b = base_trial (weighted, 1);
+  g_autoptr (BtTuneTrial) c = base_trial (plain, 1), d = base_trial (weighted, 1);
+  g_assert_true (bt_tune_train (plain, a, (guint *) balanced->data, balanced->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_true (bt_tune_train (weighted, b, (guint *) balanced->data, balanced->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_true (bt_tune_train (plain, c, (guint *) unbalanced->data, unbalanced->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_true (bt_tune_train (weighted, d, (guint *) unbalanced->data, unbalanced->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("train loss balanced %.6f / %.6f, unbalanced %.6f / %.6f",
+                  g_array_index (a->curve_train_loss, double, 0), g_array_index (b->curve_train_loss, double, 0),
+                  g_array_index (c->curve_train_loss, double, 0), g_array_index (d->curve_train_loss, double, 0));
+  g_assert_cmpfloat_with_epsilon (g_array_index (a->curve_train_loss, double, 0),
+                                  g_array_index (b->curve_train_loss, double, 0), 1e-6);
+  g_assert_cmpfloat_with_epsilon (g_array_index (a->curve_loss, double, 0),
+                                  g_array_index (b->curve_loss, double, 0), 1e-6);
+  g_assert_cmpfloat (fabs (g_array_index (c->curve_train_loss, double, 0) -
+                           g_array_index (d->curve_train_loss, double, 0)), >, 1e-4);
+}
+
+/* Pause: the trainer pauses the trial at its first batch; on PAUSED the test resumes it. */
+typedef struct { int paused_seen; } PauseData;
+
+static void
+pause_state_cb (BtTrainer *trainer, PauseData *pd)
+{
+  if (bt_trainer_get_state (trainer) == BT_TRAINER_PAUSED)
+    {
+      pd->paused_seen++;
+      bt_trainer_resume (trainer);
+    }
+}
+
+static void
+pause_at_start (BtTrainer *trainer, gpointer user_data)
+{
+  if (trainer == NULL)
+    return;
+  g_signal_connect (trainer, "state-changed", G_CALLBACK (pause_state_cb), user_data);
+  bt_trainer_pause (trainer);
+}
+
+/* A trial paused by its trainer waits and then goes on to the same result; a trial stopped from
+ * another thread's cancellable ends with CANCELLED. */
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (50 * 1000);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_trial_stop (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = data_with (0, 0, FALSE);
+  g_autoptr (GArray) tr = g_array_new (FALSE, FALSE, sizeof (guint)), va = g_array_new (FALSE, FALSE, sizeof (guint));
+  split_of (d, tr, va);
+  g_autoptr (BtTuneTrial) plain = base_trial (d, 2), paused = base_trial (d, 2);
+  PauseData pd = { 0 };
+  g_assert_true (bt_tune_train (d, plain, (guint *) tr->data, tr->len, (guint *) va->data, va->len, NULL, &error));
+  g_assert_true (bt_tune_train_full (d, paused, (guint *) tr->data, tr->len, (guint *) va->data, va->len,
+                                     pause_at_start, &pd, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (pd.paused_seen, ==, 1);
+  g_assert_cmpmem (paused->curve_loss->data, 2 * sizeof (double), plain->curve_loss->data, 2 * sizeof (double));
+
+  g_autoptr (BtTuneTrial) t = base_trial (d, 500);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  GThread *th = g_thread_new ("cancel", cancel_soon, cancel);
+  g_assert_false (bt_tune_train (d, t, (guint *) tr->data, tr->len, (guint *) va->data, va->len, cancel, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_thread_join (th);
+  g_assert_cmpuint (t->curve_acc->len, <, 500);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -341,6 +533,9 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/adaptive-at-least-defaults", test_adaptive_beats_defaults);
   g_test_add_func ("/tune/halving-and-grid-plans", test_halving_plan);
   g_test_add_func ("/tune/bad-input", test_bad_input);
+  g_test_add_func ("/tune/trial-early-stopping", test_trial_early_stopping);
+  g_test_add_func ("/tune/trial-class-weights", test_trial_class_weights);
+  g_test_add_func ("/tune/trial-stop", test_trial_stop);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);

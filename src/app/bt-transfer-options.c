@@ -1,0 +1,359 @@
+/* bt-transfer-options.c: BtTransferOptions, the transfer preset's options on the Model page:
+ * the backbone file preference (GSettings "backbone-file"), hidden layer, whole network. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "bt-dialogs.h"
+#include "bt-transfer-options.h"
+#include "training/bt-transfer.h"
+
+#define BT_SCHEMA_ID "io.github.bottega.Bottega"
+#define BACKBONE_KEY "backbone-file"
+
+static const int hidden_sizes[] = { 0, 128, 256 };
+
+struct _BtTransferOptions
+{
+  GtkWidget parent_instance;
+
+  /* Children */
+  GtkLabel       *status_label;
+  GtkWidget      *choose_button;
+  GtkWidget      *clear_button;
+  GtkDropDown    *hidden_dropdown;
+  GtkCheckButton *whole_check;
+  GtkWidget      *head_box;
+
+  /* Owned */
+  BtProject      *project;
+  GSettings      *settings;     /* NULL when the schema is not installed */
+  GCancellable   *check_cancellable;
+  char           *status;
+  gboolean        loading;
+};
+
+G_DEFINE_FINAL_TYPE (BtTransferOptions, bt_transfer_options, GTK_TYPE_WIDGET)
+
+enum { BACKBONE_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+set_status (BtTransferOptions *self, const char *text)
+{
+  g_free (self->status);
+  self->status = g_strdup (text);
+  gtk_label_set_text (self->status_label, text);
+}
+
+/* Which backbone the preset would train with; file tests only, no parsing. */
+static void
+update_status (BtTransferOptions *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+  g_autofree char *path = bt_backbone_find_for_training (&error);
+
+  gtk_widget_set_visible (self->clear_button, pref != NULL);
+  if (path != NULL)
+    {
+      g_autofree char *shown = g_filename_display_name (path);
+      g_autofree char *text = g_strdup_printf (pref != NULL ? _("Backbone: %s (your choice)")
+                                                            : _("Backbone: %s"), shown);
+      set_status (self, text);
+    }
+  else
+    set_status (self, error->message);
+}
+
+/* The path and the widget travel with the check; a newer check or dispose cancels it. */
+typedef struct {
+  BtTransferOptions *self;
+  char *path;
+} Check;
+
+static void
+check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Check *check = user_data;
+  g_autoptr(BtTransferOptions) self = check->self;
+  g_autofree char *path = check->path;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtBackbone) bb = bt_backbone_load_finish (result, &error);
+
+  g_free (check);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || self->check_cancellable == NULL)
+    return;
+  g_clear_object (&self->check_cancellable);
+  gtk_widget_set_sensitive (self->choose_button, TRUE);
+  if (bb == NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("That file cannot be used as a backbone: %s"), error->message);
+      set_status (self, text);
+      return;
+    }
+  bt_backbone_set_preferred_file (path);
+  if (self->settings != NULL)
+    g_settings_set_string (self->settings, BACKBONE_KEY, path);
+  {
+    g_autofree char *shown = g_filename_display_name (path);
+    g_autofree char *text = g_strdup_printf (_("Backbone: %s (your choice; %d values per image)"),
+                                             shown, bt_backbone_get_dim (bb));
+    set_status (self, text);
+  }
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+}
+
+void
+bt_transfer_options_choose_file (BtTransferOptions *self, GFile *file)
+{
+  Check *check;
+  g_autofree char *path = NULL;
+
+  g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  path = g_file_get_path (file);
+  if (path == NULL)
+    {
+      set_status (self, _("That file cannot be used as a backbone: it is not a local file"));
+      return;
+    }
+  g_cancellable_cancel (self->check_cancellable);
+  g_clear_object (&self->check_cancellable);
+  self->check_cancellable = g_cancellable_new ();
+  gtk_widget_set_sensitive (self->choose_button, FALSE);
+  set_status (self, _("Checking the backbone file…"));
+  check = g_new0 (Check, 1);
+  check->self = g_object_ref (self);
+  check->path = g_steal_pointer (&path);
+  bt_backbone_load_async (check->path, self->check_cancellable, check_finished, check);
+}
+
+void
+bt_transfer_options_clear_file (BtTransferOptions *self)
+{
+  g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
+  bt_backbone_set_preferred_file (NULL);
+  if (self->settings != NULL)
+    g_settings_set_string (self->settings, BACKBONE_KEY, "");
+  update_status (self);
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+}
+
+static void
+chooser_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTransferOptions) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (result, &error);
+  g_autoptr(GFile) file = NULL;
+
+  if (files == NULL || g_list_model_get_n_items (files) == 0)
+    return;
+  file = g_list_model_get_item (files, 0);
+  bt_transfer_options_choose_file (self, file);
+}
+
+static void
+choose_clicked_cb (BtTransferOptions *self)
+{
+  GtkFileFilter *filter = gtk_file_filter_new ();
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  gtk_file_filter_set_name (filter, _("TensorFlow Lite models"));
+  gtk_file_filter_add_pattern (filter, "*.tflite");
+  bt_dialogs_open_files_async (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                               _("Choose a Pretrained Backbone"), filter, FALSE, NULL,
+                               chooser_done_cb, g_object_ref (self));
+  g_object_unref (filter);
+}
+
+/* ---- Project settings: hidden layer and whole network ---- */
+
+static void
+load_settings (BtTransferOptions *self)
+{
+  const BtProjectSettings *s;
+  guint sel = 0;
+
+  gtk_widget_set_sensitive (self->head_box, self->project != NULL);
+  if (self->project == NULL)
+    return;
+  s = bt_project_get_settings (self->project);
+  for (guint i = 0; i < G_N_ELEMENTS (hidden_sizes); i++)
+    if (hidden_sizes[i] == s->transfer_hidden)
+      sel = i;
+  self->loading = TRUE;
+  gtk_drop_down_set_selected (self->hidden_dropdown, sel);
+  gtk_check_button_set_active (self->whole_check, s->transfer_whole_network);
+  self->loading = FALSE;
+}
+
+static void
+save_settings (BtTransferOptions *self)
+{
+  BtProjectSettings s = { 0 };
+  g_autoptr(GError) error = NULL;
+  guint sel;
+
+  if (self->loading || self->project == NULL)
+    return;
+  sel = gtk_drop_down_get_selected (self->hidden_dropdown);
+  bt_project_settings_copy (&s, bt_project_get_settings (self->project));
+  s.transfer_hidden = hidden_sizes[MIN (sel, G_N_ELEMENTS (hidden_sizes) - 1)];
+  s.transfer_whole_network = gtk_check_button_get_active (self->whole_check);
+  if (!bt_project_update_settings (self->project, &s, &error))
+    {
+      g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
+      set_status (self, text);
+    }
+  bt_project_settings_clear (&s);
+}
+
+void
+bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
+{
+  g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
+  g_return_if_fail (project == NULL || BT_IS_PROJECT (project));
+
+  if (project == self->project)
+    return;
+  if (self->project)
+    g_signal_handlers_disconnect_by_func (self->project, load_settings, self);
+  g_set_object (&self->project, project);
+  if (project)
+    g_signal_connect_object (project, "changed", G_CALLBACK (load_settings), self, G_CONNECT_SWAPPED);
+  load_settings (self);
+}
+
+gboolean
+bt_transfer_options_is_busy (BtTransferOptions *self)
+{
+  g_return_val_if_fail (BT_IS_TRANSFER_OPTIONS (self), FALSE);
+  return self->check_cancellable != NULL;
+}
+
+const char *
+bt_transfer_options_get_status (BtTransferOptions *self)
+{
+  g_return_val_if_fail (BT_IS_TRANSFER_OPTIONS (self), NULL);
+  return self->status;
+}
+
+/* ---- GObject ---- */
+
+static GSettings *
+settings_if_installed (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) schema = source ? g_settings_schema_source_lookup (source, BT_SCHEMA_ID, TRUE) : NULL;
+
+  if (schema == NULL || !g_settings_schema_has_key (schema, BACKBONE_KEY))
+    return NULL;
+  return g_settings_new (BT_SCHEMA_ID);
+}
+
+static void
+bt_transfer_options_dispose (GObject *object)
+{
+  BtTransferOptions *self = BT_TRANSFER_OPTIONS (object);
+  GtkWidget *child;
+
+  g_cancellable_cancel (self->check_cancellable);
+  g_clear_object (&self->check_cancellable);
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
+  g_clear_object (&self->project);
+  g_clear_object (&self->settings);
+  g_clear_pointer (&self->status, g_free);
+
+  G_OBJECT_CLASS (bt_transfer_options_parent_class)->dispose (object);
+}
+
+static void
+bt_transfer_options_class_init (BtTransferOptionsClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = bt_transfer_options_dispose;
+  signals[BACKBONE_CHANGED] = g_signal_new ("backbone-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
+}
+
+static void
+bt_transfer_options_init (BtTransferOptions *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  GtkWidget *title = gtk_label_new (_("Transfer learning"));
+  GtkWidget *file_row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *hidden_row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *hidden_label = gtk_label_new_with_mnemonic (_("_Hidden layer:"));
+  GtkWidget *whole_note = gtk_label_new (_("The model file then works on any computer, without the backbone "
+                                           "file; it is a few megabytes larger."));
+  const char *sizes[] = { N_("none"), N_("128 units"), N_("256 units"), NULL };
+  const char *translated[G_N_ELEMENTS (sizes)];
+  g_autofree char *pref = NULL;
+
+  gtk_widget_set_parent (box, GTK_WIDGET (self));
+  gtk_widget_add_css_class (title, "heading");
+  gtk_widget_set_halign (title, GTK_ALIGN_START);
+  gtk_box_append (GTK_BOX (box), title);
+
+  self->status_label = GTK_LABEL (gtk_label_new (""));
+  gtk_label_set_wrap (self->status_label, TRUE);
+  gtk_label_set_xalign (self->status_label, 0);
+  gtk_label_set_selectable (self->status_label, TRUE);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->status_label));
+
+  self->choose_button = gtk_button_new_with_mnemonic (_("_Choose Backbone File…"));
+  gtk_widget_set_tooltip_text (self->choose_button,
+                               _("A TensorFlow Lite image classifier, such as mobilenet_v2_1.0_224_quant.tflite"));
+  g_signal_connect_swapped (self->choose_button, "clicked", G_CALLBACK (choose_clicked_cb), self);
+  self->clear_button = gtk_button_new_with_mnemonic (_("Use the _Default"));
+  g_signal_connect_swapped (self->clear_button, "clicked", G_CALLBACK (bt_transfer_options_clear_file), self);
+  gtk_box_append (GTK_BOX (file_row), self->choose_button);
+  gtk_box_append (GTK_BOX (file_row), self->clear_button);
+  gtk_box_append (GTK_BOX (box), file_row);
+
+  self->head_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  for (guint i = 0; sizes[i] != NULL; i++)
+    translated[i] = _(sizes[i]);
+  translated[G_N_ELEMENTS (sizes) - 1] = NULL;
+  self->hidden_dropdown = GTK_DROP_DOWN (gtk_drop_down_new_from_strings (translated));
+  gtk_label_set_mnemonic_widget (GTK_LABEL (hidden_label), GTK_WIDGET (self->hidden_dropdown));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->hidden_dropdown),
+                               _("A hidden layer lets the head combine what the backbone sees; with few photos, none is usually best."));
+  g_signal_connect_swapped (self->hidden_dropdown, "notify::selected", G_CALLBACK (save_settings), self);
+  gtk_box_append (GTK_BOX (hidden_row), hidden_label);
+  gtk_box_append (GTK_BOX (hidden_row), GTK_WIDGET (self->hidden_dropdown));
+  gtk_box_append (GTK_BOX (self->head_box), hidden_row);
+
+  self->whole_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (_("Save the _whole network in the model")));
+  g_signal_connect_swapped (self->whole_check, "toggled", G_CALLBACK (save_settings), self);
+  gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->whole_check));
+  gtk_label_set_wrap (GTK_LABEL (whole_note), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (whole_note), 0);
+  gtk_widget_add_css_class (whole_note, "dim-label");
+  gtk_box_append (GTK_BOX (self->head_box), whole_note);
+  gtk_box_append (GTK_BOX (box), self->head_box);
+
+  /* The saved choice is the process-wide preference from the start: training and the Test
+   * page use it too. It is only stat()ed here; a file is parsed when chosen or used. */
+  self->settings = settings_if_installed ();
+  if (self->settings != NULL)
+    {
+      pref = g_settings_get_string (self->settings, BACKBONE_KEY);
+      bt_backbone_set_preferred_file (pref);
+    }
+  update_status (self);
+  gtk_widget_set_sensitive (self->head_box, FALSE);
+}
+
+GtkWidget *
+bt_transfer_options_new (void)
+{
+  return g_object_new (BT_TYPE_TRANSFER_OPTIONS, NULL);
+}

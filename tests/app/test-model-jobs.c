@@ -1,0 +1,429 @@
+/* test-model-jobs.c: the pages' model jobs — an older model listing never overrides a newer
+ * one on the Test and Evaluate pages, whichever finishes first; and a job still queued on the
+ * model runner when its page is closed is dropped without a crash. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <utime.h>
+
+#include "bt-evaluate-page.h"
+#include "bt-model-files.h"
+#include "bt-model-page.h"
+#include "bt-test-page.h"
+#include "training/bt-model-runner.h"
+
+/* ---- Holding listings back: the hook runs on the listing's worker after it read models/ ---- */
+
+#define MAX_CALLS 16
+
+static struct {
+  GMutex   lock;
+  GCond    cond;
+  guint    calls;
+  gboolean hold[MAX_CALLS + 1];      /* 1-based call numbers to hold */
+  gboolean released[MAX_CALLS + 1];
+  guint    n_paths[MAX_CALLS + 1];   /* what each listing found */
+} hook;
+
+static void
+list_hook (GPtrArray *paths, gpointer user_data)
+{
+  guint call;
+
+  g_mutex_lock (&hook.lock);
+  call = ++hook.calls;
+  if (call <= MAX_CALLS)
+    {
+      hook.n_paths[call] = paths->len;
+      g_cond_broadcast (&hook.cond);
+      while (hook.hold[call] && !hook.released[call])
+        g_cond_wait (&hook.cond, &hook.lock);
+    }
+  g_mutex_unlock (&hook.lock);
+}
+
+static void
+hook_reset (void)
+{
+  g_mutex_lock (&hook.lock);
+  hook.calls = 0;
+  for (guint i = 0; i <= MAX_CALLS; i++)
+    hook.hold[i] = hook.released[i] = FALSE, hook.n_paths[i] = 0;
+  g_mutex_unlock (&hook.lock);
+}
+
+static void
+hook_hold (guint call)
+{
+  g_mutex_lock (&hook.lock);
+  hook.hold[call] = TRUE;
+  g_mutex_unlock (&hook.lock);
+}
+
+static void
+hook_release (guint call)
+{
+  g_mutex_lock (&hook.lock);
+  hook.released[call] = TRUE;
+  g_cond_broadcast (&hook.cond);
+  g_mutex_unlock (&hook.lock);
+}
+
+/* Waits until listing number `call` has read the folder (it may be held in the hook now). */
+static void
+hook_wait_listed (guint call)
+{
+  g_mutex_lock (&hook.lock);
+  while (hook.calls < call)
+    g_cond_wait (&hook.cond, &hook.lock);
+  g_mutex_unlock (&hook.lock);
+}
+
+/* ---- Fixture: a Shapes project with saved models ---- */
+
+typedef struct {
+  char      *dir;
+  BtProject *project;
+  GtkWidget *window;
+} Fixture;
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+/* An untrained model of the project's input and classes, dated age_s seconds ago. */
+static char *
+write_model (Fixture *f, const char *name, int age_s)
+{
+  const BtProjectSettings *s = bt_project_get_settings (f->project);
+  const char *names[] = { "circle", "square", "triangle", "star", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, s->width, s->height, s->channels, 4, -1, 3, &error);
+  g_autofree char *file = g_strconcat (name, ".bottega-model", NULL);
+  char *path = g_build_filename (f->dir, "models", file, NULL);
+  struct utimbuf times;
+
+  g_assert_no_error (error);
+  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  times.actime = times.modtime = time (NULL) - age_s;
+  g_assert_cmpint (utime (path, &times), ==, 0);
+  return path;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *models = NULL;
+
+  hook_reset ();
+  bt_model_files_set_list_hook (list_hook, NULL);
+  f->dir = g_dir_make_tmp ("bt-model-jobs-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->project = bt_sample_create_shapes (f->dir, 6, 32, 5, NULL, &error);
+  g_assert_no_error (error);
+  models = g_build_filename (f->dir, "models", NULL);
+  g_mkdir_with_parents (models, 0755);
+  f->window = gtk_window_new ();
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 900, 600);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  BtModelRunner *runner = bt_model_runner_get_default ();
+
+  if (f->window)
+    gtk_window_destroy (GTK_WINDOW (f->window));
+  /* let queued jobs and their callbacks finish before the project goes */
+  while (bt_model_runner_get_n_pending (runner) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  for (int i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
+  bt_model_files_set_list_hook (NULL, NULL);
+  g_object_unref (f->project);
+  rm_rf (f->dir);
+  g_free (f->dir);
+}
+
+static void
+spin (guint n)
+{
+  for (guint i = 0; i < n; i++)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+/* ---- Test page: the newest listing wins ---- */
+
+static gboolean
+test_page_idle (BtTestPage *page)
+{
+  return !bt_test_page_is_busy (page);
+}
+
+static void
+wait_test_page (BtTestPage *page)
+{
+  while (!test_page_idle (page))
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+wait_listings (BtTestPage *page, guint n)
+{
+  while (bt_test_page_get_n_listings (page) > n)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static GtkDropDown *
+find_dropdown (GtkWidget *root, const char *tooltip_prefix)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkDropDown *found;
+      const char *tip = gtk_widget_get_tooltip_text (c);
+      if (GTK_IS_DROP_DOWN (c) && tip && g_str_has_prefix (tip, tooltip_prefix))
+        return GTK_DROP_DOWN (c);
+      if ((found = find_dropdown (c, tooltip_prefix)))
+        return found;
+    }
+  return NULL;
+}
+
+static guint
+n_listed (GtkWidget *page, const char *tooltip_prefix)
+{
+  GtkDropDown *dd = find_dropdown (page, tooltip_prefix);
+
+  g_assert_nonnull (dd);
+  return g_list_model_get_n_items (gtk_drop_down_get_model (dd));
+}
+
+/* Listing A reads models/ (one model), then B starts after a newer model was saved.
+ * older_first: A's answer arrives while B is still on its way; else A's arrives last. */
+static void
+test_page_listing_order (Fixture *f, gconstpointer data)
+{
+  gboolean older_first = GPOINTER_TO_INT (data);
+  BtTestPage *page = g_object_new (BT_TYPE_TEST_PAGE, NULL);
+  g_autofree char *old_model = write_model (f, "2026-01-01-old", 100);
+  g_autofree char *new_model = NULL;
+
+  gtk_window_set_child (GTK_WINDOW (f->window), GTK_WIDGET (page));
+  gtk_window_present (GTK_WINDOW (f->window));
+
+  hook_hold (1);
+  if (older_first)
+    hook_hold (2);
+  bt_test_page_set_project (page, f->project);     /* listing A */
+  hook_wait_listed (1);
+  g_assert_cmpuint (hook.n_paths[1], ==, 1);
+  new_model = write_model (f, "2026-01-02-new", 0);
+  bt_test_page_reload_models (page);                /* listing B, after the newer model was saved */
+  hook_wait_listed (2);
+  g_assert_cmpuint (hook.n_paths[2], ==, 2);
+
+  if (older_first)
+    {
+      hook_release (1);
+      wait_listings (page, 1);   /* A's answer has arrived; B is still held */
+      spin (50);
+      hook_release (2);
+    }
+  else
+    {
+      /* B finishes and its newest model loads while A is still held */
+      while (g_strcmp0 (bt_test_page_get_model_path (page), new_model) != 0)
+        g_main_context_iteration (NULL, TRUE);
+      hook_release (1);
+    }
+  wait_test_page (page);
+  spin (50);
+
+  g_assert_cmpstr (bt_test_page_get_model_path (page), ==, new_model);
+  g_assert_cmpuint (n_listed (GTK_WIDGET (page), "Which saved model to test"), ==, 2);
+}
+
+/* ---- Evaluate page: the same, judged by the models it lists and evaluates ---- */
+
+static void
+wait_evaluate_page (BtEvaluatePage *page)
+{
+  while (bt_evaluate_page_is_busy (page))
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+test_evaluate_listing_order (Fixture *f, gconstpointer data)
+{
+  BtEvaluatePage *page = g_object_new (BT_TYPE_EVALUATE_PAGE, NULL);
+  g_autofree char *old_model = write_model (f, "2026-01-01-old", 100);
+  g_autofree char *new_model = NULL;
+  g_autofree char *want = NULL;
+  GtkDropDown *dd;
+
+  gtk_window_set_child (GTK_WINDOW (f->window), GTK_WIDGET (page));
+  gtk_window_present (GTK_WINDOW (f->window));
+
+  hook_hold (1);
+  hook_hold (2);
+  bt_evaluate_page_set_project (page, f->project);    /* listing A */
+  hook_wait_listed (1);
+  new_model = write_model (f, "2026-01-02-new", 0);
+  bt_evaluate_page_reload_models (page);               /* listing B */
+  hook_wait_listed (2);
+  hook_release (1);                                    /* the older answer arrives first */
+  spin (200);
+  hook_release (2);
+  wait_evaluate_page (page);
+  spin (50);
+
+  dd = find_dropdown (GTK_WIDGET (page), "Which saved model to evaluate");
+  g_assert_nonnull (dd);
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 2);
+  want = bt_model_files_display_name (new_model);
+  g_assert_cmpuint (gtk_drop_down_get_selected (dd), ==, 0);
+  g_assert_cmpstr (gtk_string_list_get_string (GTK_STRING_LIST (gtk_drop_down_get_model (dd)), 0), ==, want);
+  g_assert_nonnull (bt_evaluate_page_get_evaluation (page));
+}
+
+/* ---- A job queued for a page that is closed before its turn ---- */
+
+typedef struct {
+  GMutex   lock;
+  GCond    cond;
+  gboolean started, release;
+} Blocker;
+
+static void
+blocker_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  Blocker *b = task_data;
+
+  g_mutex_lock (&b->lock);
+  b->started = TRUE;
+  g_cond_broadcast (&b->cond);
+  while (!b->release)
+    g_cond_wait (&b->cond, &b->lock);
+  g_mutex_unlock (&b->lock);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+block_runner (Blocker *b)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+
+  g_mutex_init (&b->lock);
+  g_cond_init (&b->cond);
+  b->started = b->release = FALSE;
+  g_task_set_task_data (task, b, NULL);
+  bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, blocker_thread);
+  g_mutex_lock (&b->lock);
+  while (!b->started)
+    g_cond_wait (&b->cond, &b->lock);
+  g_mutex_unlock (&b->lock);
+}
+
+static void
+unblock_runner (Blocker *b)
+{
+  BtModelRunner *runner = bt_model_runner_get_default ();
+
+  g_mutex_lock (&b->lock);
+  b->release = TRUE;
+  g_cond_broadcast (&b->cond);
+  g_mutex_unlock (&b->lock);
+  while (bt_model_runner_get_n_pending (runner) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  spin (200);
+  g_mutex_clear (&b->lock);
+  g_cond_clear (&b->cond);
+}
+
+static void
+test_closed_page_with_queued_jobs (Fixture *f, gconstpointer data)
+{
+  BtModelRunner *runner = bt_model_runner_get_default ();
+  g_autofree char *model = write_model (f, "2026-01-01-only", 10);
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 0);
+  BtTestPage *test_page = g_object_new (BT_TYPE_TEST_PAGE, NULL);
+  BtEvaluatePage *eval_page = g_object_new (BT_TYPE_EVALUATE_PAGE, NULL);
+  BtModelPage *model_page = g_object_new (BT_TYPE_MODEL_PAGE, NULL);
+  g_autofree char *image_dir = g_build_filename (f->dir, "images", "star", NULL);
+  g_autoptr(GDir) dir = g_dir_open (image_dir, 0, NULL);
+  g_autofree char *image = g_build_filename (image_dir, g_dir_read_name (dir), NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (image);
+  gpointer test_ptr = test_page, eval_ptr = eval_page, model_ptr = model_page;
+  Blocker blocker;
+  guint before;
+
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (test_page));
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (eval_page));
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (model_page));
+  gtk_window_set_child (GTK_WINDOW (f->window), box);
+  gtk_window_present (GTK_WINDOW (f->window));
+  bt_test_page_set_project (test_page, f->project);
+  wait_test_page (test_page);
+  g_assert_cmpstr (bt_test_page_get_model_path (test_page), ==, model);
+
+  /* everything the pages queue from now on waits behind the blocker */
+  block_runner (&blocker);
+  before = bt_model_runner_get_n_pending (runner);
+  bt_test_page_classify_files (test_page, &file, 1);
+  bt_evaluate_page_set_project (eval_page, f->project);   /* lists, then queues an evaluation */
+  while (bt_model_runner_get_n_pending (runner) < before + 2)
+    g_main_context_iteration (NULL, TRUE);
+  bt_model_page_set_project (model_page, f->project);     /* queues the time estimates */
+  g_assert_cmpuint (bt_model_runner_get_n_pending (runner), ==, before + 3);
+
+  /* close the pages: the jobs hold them only weakly, so they go at once */
+  g_object_add_weak_pointer (G_OBJECT (test_page), &test_ptr);
+  g_object_add_weak_pointer (G_OBJECT (eval_page), &eval_ptr);
+  g_object_add_weak_pointer (G_OBJECT (model_page), &model_ptr);
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  f->window = NULL;
+  spin (50);
+  g_assert_null (test_ptr);
+  g_assert_null (eval_ptr);
+  while (model_ptr != NULL)   /* the model page's preview decode (a GTask thread) holds it till done */
+    g_main_context_iteration (NULL, TRUE);
+
+  /* the runner drains: the orphaned jobs are skipped and their callbacks find no page */
+  unblock_runner (&blocker);
+  g_assert_cmpuint (bt_model_runner_get_n_pending (runner), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+  g_mutex_init (&hook.lock);
+  g_cond_init (&hook.cond);
+
+  g_test_add ("/model-jobs/test-page/older-listing-finishes-late", Fixture, GINT_TO_POINTER (FALSE),
+              fixture_setup, test_page_listing_order, fixture_teardown);
+  g_test_add ("/model-jobs/test-page/older-listing-finishes-first", Fixture, GINT_TO_POINTER (TRUE),
+              fixture_setup, test_page_listing_order, fixture_teardown);
+  g_test_add ("/model-jobs/evaluate-page/older-listing-finishes-first", Fixture, NULL,
+              fixture_setup, test_evaluate_listing_order, fixture_teardown);
+  g_test_add ("/model-jobs/closed-pages-with-queued-jobs", Fixture, NULL,
+              fixture_setup, test_closed_page_with_queued_jobs, fixture_teardown);
+
+  return g_test_run ();
+}

@@ -1,0 +1,398 @@
+/* test-transfer-page.c: the transfer preset in the window. With no backbone anywhere the card
+ * is insensitive and says why and how to get one; a bad chosen file gets a clear message; a
+ * good one (the shared MobileNet V2) enables the card, and a short transfer run with a hidden
+ * layer and the whole network goes through the Train page, pausing while it embeds. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <string.h>
+
+#include "bt-application.h"
+#include "bt-window-private.h"
+#include "training/bt-transfer.h"
+
+static BtApplication *app;
+static BtWindow *window;
+static BtProject *project;
+static char *tmp_dir;
+static char *model_path;
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+typedef gboolean (*Condition) (gpointer data);
+
+static void
+wait_for (Condition cond, gpointer data)
+{
+  for (guint i = 0; i < 5000000 && !cond (data); i++)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (cond (data));
+}
+
+static char *
+shared_file (const char *sub, const char *file)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  char *p;
+  if (shared == NULL)
+    return NULL;
+  p = g_build_filename (shared, sub, file, NULL);
+  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&p, g_free);
+  return p;
+}
+
+static const char *sources[4][2] = {
+  { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
+};
+
+static gboolean
+have_fixtures (void)
+{
+  g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+  if (m == NULL)
+    return FALSE;
+  for (int i = 0; i < 4; i++)
+    {
+      g_autofree char *p = shared_file ("images", sources[i][1]);
+      if (p == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+write_bmp (const char *path, const BtImage *img)
+{
+  int row = (img->width * 3 + 3) & ~3;
+  gsize size = 54 + (gsize) row * img->height;
+  g_autofree guint8 *d = g_malloc0 (size);
+  guint32 v;
+
+  d[0] = 'B';
+  d[1] = 'M';
+  v = GUINT32_TO_LE ((guint32) size); memcpy (d + 2, &v, 4);
+  v = GUINT32_TO_LE (54); memcpy (d + 10, &v, 4);
+  v = GUINT32_TO_LE (40); memcpy (d + 14, &v, 4);
+  v = GUINT32_TO_LE ((guint32) img->width); memcpy (d + 18, &v, 4);
+  v = GUINT32_TO_LE ((guint32) img->height); memcpy (d + 22, &v, 4);
+  d[26] = 1;
+  d[28] = 24;
+  for (int y = 0; y < img->height; y++)
+    for (int x = 0; x < img->width; x++)
+      {
+        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
+        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
+        q[0] = p[2];
+        q[1] = p[1];
+        q[2] = p[0];
+      }
+  g_assert_true (g_file_set_contents (path, (const char *) d, size, NULL));
+}
+
+/* Crops of the shared photos, four classes: what a person with a few photos per class has. */
+static void
+add_photos (BtProject *p, int per_class)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *images = g_build_filename (tmp_dir, "photos", NULL);
+  g_autoptr(BtScanResult) scan = NULL;
+  const char *paths[] = { images, NULL };
+  BtRng rng;
+
+  bt_rng_seed (&rng, 5);
+  for (int c = 0; c < 4; c++)
+    {
+      g_autofree char *src_path = shared_file ("images", sources[c][1]);
+      g_autofree char *dir = g_build_filename (images, sources[c][0], NULL);
+      g_autoptr(BtImage) src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+      for (int i = 0; i < per_class; i++)
+        {
+          int w = src->width * 7 / 10, h = src->height * 7 / 10;
+          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
+          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
+          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
+          g_autoptr(BtImage) small = NULL;
+          g_autofree char *name = g_strdup_printf ("%02d.bmp", i);
+          g_autofree char *path = g_build_filename (dir, name, NULL);
+          for (int y = 0; y < h; y++)
+            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
+          small = bt_image_resize (&crop, 120, 120 * h / w, BT_DS_RESIZE_SQUASH);
+          write_bmp (path, small);
+          g_free (crop.pixels);
+        }
+    }
+  scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_project_apply_scan (p, scan, &error), ==, (guint) (4 * per_class));
+  g_assert_no_error (error);
+}
+
+static gboolean
+options_idle (gpointer data)
+{
+  return !bt_transfer_options_is_busy (bt_model_page_get_transfer_options (window->model_page));
+}
+
+static GSettings *
+app_settings (void)
+{
+  return g_settings_new ("io.github.bottega.Bottega");
+}
+
+static void
+test_no_backbone (void)
+{
+  GtkWidget *card = bt_model_page_get_transfer_card (window->model_page);
+  BtTransferOptions *options = bt_model_page_get_transfer_options (window->model_page);
+  const char *tooltip;
+  g_autofree char *installed = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
+
+  if (installed != NULL)
+    {
+      g_test_skip_printf ("a backbone is installed system-wide (%s)", installed);
+      return;
+    }
+  bt_window_set_page (window, "model");
+  g_assert_false (gtk_widget_get_sensitive (card));
+  /* why, and how to get one */
+  g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
+  g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "Pretrained backbones"));
+  tooltip = gtk_widget_get_tooltip_text (card);
+  g_assert_nonnull (tooltip);
+  g_assert_nonnull (strstr (tooltip, g_getenv ("BOTTEGA_BACKBONE_DIR")));   /* where it looked */
+  g_assert_nonnull (strstr (bt_transfer_options_get_status (options), BT_BACKBONE_DEFAULT));
+  /* selecting the preset is refused like a click on an insensitive card */
+  g_assert_false (gtk_widget_is_sensitive (card));
+}
+
+static void
+test_bad_file (void)
+{
+  BtTransferOptions *options = bt_model_page_get_transfer_options (window->model_page);
+  g_autofree char *bogus = g_build_filename (tmp_dir, "downloaded.tflite", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (bogus);
+  g_autoptr(GSettings) settings = app_settings ();
+  g_autofree char *saved = NULL;
+
+  g_assert_true (g_file_set_contents (bogus, "<html>404 Not Found</html>", -1, NULL));
+  bt_transfer_options_choose_file (options, file);
+  g_assert_true (bt_transfer_options_is_busy (options));      /* checked on a worker */
+  wait_for (options_idle, NULL);
+  g_test_message ("%s", bt_transfer_options_get_status (options));
+  g_assert_nonnull (strstr (bt_transfer_options_get_status (options), "cannot be used as a backbone"));
+  g_assert_nonnull (strstr (bt_transfer_options_get_status (options), "TensorFlow Lite"));
+  saved = g_settings_get_string (settings, "backbone-file");
+  g_assert_cmpstr (saved, ==, "");
+  g_assert_null (bt_backbone_dup_preferred_file ());
+  if (!gtk_widget_get_sensitive (bt_model_page_get_transfer_card (window->model_page)))
+    g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
+}
+
+static gboolean
+is_state (gpointer data)
+{
+  BtTrainer *trainer = bt_train_page_get_trainer (window->train_page);
+  return trainer && (int) bt_trainer_get_state (trainer) == GPOINTER_TO_INT (data);
+}
+
+static gboolean
+not_busy (gpointer data)
+{
+  return !bt_train_page_is_busy (window->train_page);
+}
+
+static void
+model_saved_cb (BtTrainPage *page, const char *path, gpointer data)
+{
+  g_free (model_path);
+  model_path = g_strdup (path);
+}
+
+static GtkWidget *
+find_action_button (GtkWidget *root, const char *action)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
+        return c;
+      if ((found = find_action_button (c, action)))
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+button_enabled (const char *action)
+{
+  GtkWidget *b = find_action_button (GTK_WIDGET (window->train_page), action);
+  g_assert_nonnull (b);
+  return gtk_widget_is_sensitive (b);
+}
+
+static void
+test_choose_and_train (void)
+{
+  BtTransferOptions *options = bt_model_page_get_transfer_options (window->model_page);
+  g_autofree char *backbone = NULL;
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GSettings) settings = app_settings ();
+  g_autofree char *saved = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  const BtProjectSettings *s;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  backbone = shared_file ("models", BT_BACKBONE_DEFAULT);
+  file = g_file_new_for_path (backbone);
+  bt_transfer_options_choose_file (options, file);
+  wait_for (options_idle, NULL);
+  g_test_message ("%s", bt_transfer_options_get_status (options));
+  g_assert_nonnull (strstr (bt_transfer_options_get_status (options), "1280 values per image"));
+  saved = g_settings_get_string (settings, "backbone-file");
+  {
+    g_autofree char *chosen = g_file_get_path (file);
+    g_autofree char *pref = bt_backbone_dup_preferred_file ();
+    g_assert_cmpstr (saved, ==, chosen);
+    g_assert_cmpstr (pref, ==, chosen);
+  }
+  g_assert_true (gtk_widget_get_sensitive (bt_model_page_get_transfer_card (window->model_page)));
+  g_assert_cmpstr (bt_model_page_get_transfer_advice (window->model_page), !=, "");
+  g_assert_null (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
+
+  /* the preset and its options, as a click on the card and on the options would set them */
+  bt_model_page_select_preset (window->model_page, BT_PRESET_TRANSFER);
+  {
+    GtkWidget *w = GTK_WIDGET (options);
+    GtkDropDown *hidden = NULL;
+    GtkCheckButton *whole = NULL;
+    /* the widgets are found by type: the dropdown and the check button of the options */
+    for (GtkWidget *c = w; c != NULL;)
+      {
+        if (GTK_IS_DROP_DOWN (c) && hidden == NULL)
+          hidden = GTK_DROP_DOWN (c);
+        if (GTK_IS_CHECK_BUTTON (c) && whole == NULL)
+          whole = GTK_CHECK_BUTTON (c);
+        if (gtk_widget_get_first_child (c) != NULL)
+          c = gtk_widget_get_first_child (c);
+        else
+          {
+            while (c != w && gtk_widget_get_next_sibling (c) == NULL)
+              c = gtk_widget_get_parent (c);
+            c = c == w ? NULL : gtk_widget_get_next_sibling (c);
+          }
+      }
+    g_assert_nonnull (hidden);
+    g_assert_nonnull (whole);
+    g_assert_true (gtk_widget_is_sensitive (GTK_WIDGET (hidden)));
+    gtk_drop_down_set_selected (hidden, 1);
+    gtk_check_button_set_active (whole, TRUE);
+  }
+  s = bt_project_get_settings (project);
+  g_assert_cmpstr (s->preset, ==, "transfer");
+  g_assert_cmpint (s->transfer_hidden, ==, 128);
+  g_assert_true (s->transfer_whole_network);
+  {
+    BtProjectSettings copy = { 0 };
+    bt_project_settings_copy (&copy, s);
+    copy.epochs = 4;
+    copy.batch_size = 8;
+    g_assert_true (bt_project_update_settings (project, &copy, &error));
+    bt_project_settings_clear (&copy);
+  }
+
+  /* Train page: pause while the embeddings are computed, resume, run to the end */
+  bt_window_set_page (window, "train");
+  g_signal_connect (window->train_page, "model-saved", G_CALLBACK (model_saved_cb), NULL);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window->train_page), "train.start", NULL));
+  g_assert_true (is_state (GINT_TO_POINTER (BT_TRAINER_PREPARING)));
+  g_assert_true (button_enabled ("train.pause"));
+  gtk_widget_activate_action (GTK_WIDGET (window->train_page), "train.pause", NULL);
+  wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_PAUSED));
+  g_assert_true (button_enabled ("train.resume"));
+  g_assert_true (button_enabled ("train.stop"));
+  g_assert_false (button_enabled ("train.pause"));
+  gtk_widget_activate_action (GTK_WIDGET (window->train_page), "train.resume", NULL);
+  wait_for (not_busy, NULL);
+  g_assert_nonnull (model_path);
+
+  model = bt_model_load (model_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_net_preset (model->net), ==, BT_PRESET_TRANSFER);
+  g_assert_cmpint (bt_net_hidden (model->net), ==, 128);
+  g_assert_nonnull (model->backbone_data);
+  g_assert_cmpstr (model->backbone_name, ==, BT_BACKBONE_DEFAULT);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *empty = NULL, *data_home = NULL, *project_dir = NULL;
+  int ret;
+
+  /* No backbone anywhere: an empty backbone folder and user data dir, set before GLib reads
+   * them (the system data dirs stay: GTK needs them; a backbone installed there is noticed). */
+  tmp_dir = g_dir_make_tmp ("bt-transfer-page-XXXXXX", &error);
+  g_assert_no_error (error);
+  empty = g_build_filename (tmp_dir, "backbones", NULL);
+  data_home = g_build_filename (tmp_dir, "data", NULL);
+  g_mkdir_with_parents (empty, 0755);
+  g_mkdir_with_parents (data_home, 0755);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+
+  gtk_test_init (&argc, &argv, NULL);
+  app = bt_application_new ();
+  g_application_set_flags (G_APPLICATION (app),
+                           g_application_get_flags (G_APPLICATION (app)) | G_APPLICATION_NON_UNIQUE);
+  if (!g_application_register (G_APPLICATION (app), NULL, &error))
+    g_error ("register: %s", error->message);
+
+  project_dir = g_build_filename (tmp_dir, "project", NULL);
+  project = bt_project_create (project_dir, "Few photos", &error);
+  g_assert_no_error (error);
+  if (have_fixtures ())
+    add_photos (project, 6);
+
+  window = bt_window_new (GTK_APPLICATION (app));
+  gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+  gtk_window_present (GTK_WINDOW (window));
+  bt_window_set_project (window, project);
+
+  g_test_add_func ("/transfer-page/no-backbone", test_no_backbone);
+  g_test_add_func ("/transfer-page/bad-file", test_bad_file);
+  g_test_add_func ("/transfer-page/choose-and-train", test_choose_and_train);
+  ret = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_object_unref (project);
+  rm_rf (tmp_dir);
+  g_free (tmp_dir);
+  g_free (model_path);
+  g_object_unref (app);
+  return ret;
+}

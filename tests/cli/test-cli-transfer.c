@@ -1,0 +1,230 @@
+/* test-cli-transfer.c: the transfer preset through bottega-cli: train with a chosen backbone
+ * file, a hidden layer and the whole network saved; then predict, info and ONNX export of
+ * that model with no backbone anywhere on the search path. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "training/bt-training.h"
+#include "training/bt-transfer.h"
+
+static char *cli_path;
+static char *work_dir;
+static char **envp;
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+G_GNUC_NULL_TERMINATED static int
+run_cli (char **out, ...)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *o = NULL, *e = NULL;
+  g_autofree char *line = NULL;
+  int wait_status = 0;
+  const char *arg;
+  va_list ap;
+
+  g_ptr_array_add (args, cli_path);
+  va_start (ap, out);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (args, (char *) arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
+                               &o, &e, &wait_status, &error));
+  g_assert_no_error (error);
+  line = g_strjoinv (" ", (char **) args->pdata + 1);
+  g_test_message ("$ bottega-cli %s\n%s%s", line, o, e);
+  g_assert_true (WIFEXITED (wait_status));
+  if (out != NULL)
+    *out = g_steal_pointer (&o);
+  return WEXITSTATUS (wait_status);
+}
+
+static char *
+shared_file (const char *sub, const char *file)
+{
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  char *p;
+  if (shared == NULL)
+    return NULL;
+  p = g_build_filename (shared, sub, file, NULL);
+  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&p, g_free);
+  return p;
+}
+
+static void
+write_bmp (const char *path, const BtImage *img)
+{
+  int row = (img->width * 3 + 3) & ~3;
+  gsize size = 54 + (gsize) row * img->height;
+  g_autofree guint8 *d = g_malloc0 (size);
+  guint32 v;
+
+  d[0] = 'B';
+  d[1] = 'M';
+  v = GUINT32_TO_LE ((guint32) size); memcpy (d + 2, &v, 4);
+  v = GUINT32_TO_LE (54); memcpy (d + 10, &v, 4);
+  v = GUINT32_TO_LE (40); memcpy (d + 14, &v, 4);
+  v = GUINT32_TO_LE ((guint32) img->width); memcpy (d + 18, &v, 4);
+  v = GUINT32_TO_LE ((guint32) img->height); memcpy (d + 22, &v, 4);
+  d[26] = 1;
+  d[28] = 24;
+  for (int y = 0; y < img->height; y++)
+    for (int x = 0; x < img->width; x++)
+      {
+        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
+        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
+        q[0] = p[2];
+        q[1] = p[1];
+        q[2] = p[0];
+      }
+  g_assert_true (g_file_set_contents (path, (const char *) d, size, NULL));
+}
+
+static const char *sources[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
+
+static void
+test_transfer_cli (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *backbone = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *project_dir = g_build_filename (work_dir, "project", NULL);
+  g_autofree char *photos = g_build_filename (work_dir, "photos", NULL);
+  g_autofree char *probe = NULL, *out = NULL, *onnx = g_build_filename (work_dir, "model.onnx", NULL);
+  g_autofree char *models_dir = g_build_filename (project_dir, "models", NULL);
+  g_autofree char *model = NULL;
+  g_autoptr(BtProject) project = NULL;
+  g_autoptr(BtScanResult) scan = NULL;
+  g_autoptr(GDir) dir = NULL;
+  const char *paths[] = { photos, NULL };
+  const char *name;
+  BtRng rng;
+
+  if (backbone == NULL)
+    {
+      g_test_skip ("MobileNet V2 backbone not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  bt_rng_seed (&rng, 3);
+  for (int c = 0; c < 3; c++)
+    {
+      g_autofree char *src_path = shared_file ("images", sources[c][1]);
+      g_autofree char *class_dir = g_build_filename (photos, sources[c][0], NULL);
+      g_autoptr(BtImage) src = NULL;
+      if (src_path == NULL)
+        {
+          g_test_skip ("shared photos not found");
+          return;
+        }
+      src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_mkdir_with_parents (class_dir, 0755);
+      for (int i = 0; i < 5; i++)
+        {
+          int w = src->width * 3 / 4, h = src->height * 3 / 4;
+          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
+          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
+          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
+          g_autoptr(BtImage) small = NULL;
+          g_autofree char *file = g_strdup_printf ("%d.bmp", i);
+          g_autofree char *path = g_build_filename (class_dir, file, NULL);
+          for (int y = 0; y < h; y++)
+            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
+          small = bt_image_resize (&crop, 100, 100 * h / w, BT_DS_RESIZE_SQUASH);
+          write_bmp (path, small);
+          g_free (crop.pixels);
+          if (c == 0 && i == 0)
+            probe = g_steal_pointer (&path);
+        }
+    }
+  project = bt_project_create (project_dir, "CLI transfer", &error);
+  g_assert_no_error (error);
+  scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_project_apply_scan (project, scan, &error), ==, 15);
+  g_clear_object (&project);
+
+  /* the backbone comes only from --backbone: the search path is empty */
+  g_assert_cmpint (run_cli (NULL, "train", project_dir, "--preset", "transfer", "--epochs", "3",
+                            "--hidden", "99999", "-q", NULL), ==, 2);
+  g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3",
+                            "--hidden", "128", "--whole-network", "--backbone", backbone, "-q", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Model saved to"));
+  g_clear_pointer (&out, g_free);
+  dir = g_dir_open (models_dir, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".bottega-model"))
+      model = g_build_filename (models_dir, name, NULL);
+  g_assert_nonnull (model);
+
+  /* no backbone anywhere now: the model alone predicts, describes itself and exports */
+  g_assert_cmpint (run_cli (&out, "predict", model, probe, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "cat"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&out, "info", model, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "stored inside this file"));
+  g_assert_nonnull (strstr (out, BT_BACKBONE_DEFAULT));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (NULL, "export", model, "--onnx", onnx, NULL), ==, 0);
+  g_assert_true (g_file_test (onnx, G_FILE_TEST_IS_REGULAR));
+  {
+    g_autoptr(BtModel) m = bt_model_load (model, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (bt_net_hidden (m->net), ==, 128);
+    g_assert_nonnull (m->backbone_data);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *build_root = g_getenv ("BOTTEGA_BUILD_ROOT");
+  g_autofree char *empty = NULL, *data_home = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  if (build_root == NULL)
+    {
+      g_test_skip ("BOTTEGA_BUILD_ROOT is not set: run through meson test");
+      return 0;
+    }
+  cli_path = g_build_filename (build_root, "src", "cli", "bottega-cli", NULL);
+  work_dir = g_dir_make_tmp ("bottega-cli-transfer-XXXXXX", &error);
+  g_assert_no_error (error);
+  empty = g_build_filename (work_dir, "no-backbones", NULL);
+  data_home = g_build_filename (work_dir, "data-home", NULL);
+  g_mkdir_with_parents (empty, 0755);
+  g_mkdir_with_parents (data_home, 0755);
+  envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "LC_ALL", "C.UTF-8", TRUE);
+  envp = g_environ_setenv (envp, "BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  envp = g_environ_setenv (envp, "XDG_DATA_HOME", data_home, TRUE);
+
+  g_test_add_func ("/cli/transfer/whole-network", test_transfer_cli);
+  status = g_test_run ();
+  rm_rf (work_dir);
+  g_strfreev (envp);
+  return status;
+}
