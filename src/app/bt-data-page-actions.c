@@ -763,6 +763,7 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
                                        "data.add-class", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Up, GDK_ALT_MASK, "data.move-class-up", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Down, GDK_ALT_MASK, "data.move-class-down", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "data.undo-remove-class", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "data.exclude", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "data.restore", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "data.open", NULL);

@@ -276,6 +276,7 @@ typedef struct {
   int         width, height, channels;
   BtDsResize  resize;
   guint64     seed;
+  gboolean    transfer;   /* the transfer preset augments with its own fixed variants */
 } PreviewJob;
 
 typedef struct {
@@ -371,6 +372,35 @@ augmented_samples (PreviewJob *job, BtCache *cache, const BtSplitView *view, int
   return textures;
 }
 
+/* The transfer preset's augmentation: the fixed variants its embeddings are made from
+ * (mirrored; crops of 80 %), made by bt-transfer's own function, then resized as the backbone's
+ * input is. Rotation and colour changes are not used by it. */
+static GPtrArray *
+transfer_samples (PreviewJob *job, const BtSplitView *view, int kind, GCancellable *cancellable)
+{
+  static const int crops[] = { 2, 4, 5 };
+  GPtrArray *textures = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (kind != BT_MODEL_PAGE_AUGMENT_FLIP && kind != BT_MODEL_PAGE_AUGMENT_CROP)
+    return textures;
+  for (guint i = 0; i < MIN (view->n, N_AUG_PREVIEW) && !g_cancellable_is_cancelled (cancellable); i++)
+    {
+      const char *path = job->paths->pdata[view->items[i]];
+      g_autoptr(BtImage) img = bt_image_decode_file (path, 3, cancellable, NULL, NULL);
+      g_autoptr(BtImage) variant = NULL;
+      g_autoptr(BtImage) sized = NULL;
+
+      if (img != NULL)
+        variant = bt_transfer_make_variant (img, kind == BT_MODEL_PAGE_AUGMENT_FLIP ? 1 : crops[i % G_N_ELEMENTS (crops)]);
+      if (variant != NULL)
+        sized = bt_image_resize (variant, job->width, job->height, job->resize);
+      if (sized == NULL)
+        break;
+      g_ptr_array_add (textures, texture_from_hwc (sized->pixels, sized->width, sized->height, sized->channels));
+    }
+  return textures;
+}
+
 static void
 preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -401,7 +431,8 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
                                                      job->channels));
       }
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
-    r->aug[k] = augmented_samples (job, cache, &view, k, cancellable);
+    r->aug[k] = job->transfer ? transfer_samples (job, &view, k, cancellable)
+                              : augmented_samples (job, cache, &view, k, cancellable);
   g_task_return_pointer (task, r, (GDestroyNotify) preview_result_free);
 }
 
@@ -415,13 +446,26 @@ augment_check (BtModelPage *self, int kind)
 }
 
 /* Beside each toggle: the samples with that augmentation when it is on, as they are when off. */
+static gboolean
+is_transfer (BtModelPage *self)
+{
+  return self->project != NULL &&
+         g_strcmp0 (bt_project_get_settings (self->project)->preset, bt_preset_to_id (BT_PRESET_TRANSFER)) == 0;
+}
+
 static void
 update_aug_previews (BtModelPage *self)
 {
+  gboolean transfer = is_transfer (self);
+
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
     {
       gboolean on = gtk_check_button_get_active (augment_check (self, k));
-      GPtrArray *shown = on ? self->aug_textures[k] : self->plain_textures;
+      /* transfer learning mirrors and crops, but never turns or recolours */
+      gboolean used = !transfer || k == BT_MODEL_PAGE_AUGMENT_FLIP || k == BT_MODEL_PAGE_AUGMENT_CROP;
+      GPtrArray *shown = !used ? NULL : on ? self->aug_textures[k] : self->plain_textures;
+
+      gtk_widget_set_sensitive (GTK_WIDGET (augment_check (self, k)), used);
 
       for (guint i = 0; i < N_AUG_PREVIEW; i++)
         {
@@ -516,6 +560,7 @@ preview_timeout_cb (gpointer data)
   job->channels = s->channels == 3 ? 3 : 1;
   job->resize = s->resize;
   job->seed = s->seed;
+  job->transfer = g_strcmp0 (s->preset, bt_preset_to_id (BT_PRESET_TRANSFER)) == 0;
   task = g_task_new (NULL, self->preview_cancellable, preview_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) preview_job_free);
   self->n_jobs++;
@@ -619,7 +664,7 @@ save_settings (BtModelPage *self)
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;
   const BtProjectSettings *old;
-  gboolean input_changed, seed_changed;
+  gboolean input_changed, variants_changed;
 
   update_aug_previews (self);
   if (self->loading || self->project == NULL)
@@ -655,7 +700,8 @@ save_settings (BtModelPage *self)
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
-  seed_changed = s.seed != old->seed;   /* the augmented variants come from the seed */
+  /* the augmented variants come from the seed, and the transfer preset has its own */
+  variants_changed = s.seed != old->seed || g_strcmp0 (s.preset, old->preset) != 0;
   if (!bt_project_update_settings (self->project, &s, &error))
     {
       g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
@@ -664,7 +710,7 @@ save_settings (BtModelPage *self)
   else
     gtk_label_set_text (self->status_label, "");
   bt_project_settings_clear (&s);
-  if (input_changed || seed_changed)
+  if (input_changed || variants_changed)
     schedule_preview (self);
   if (input_changed)
     start_estimates (self);

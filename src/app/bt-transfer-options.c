@@ -95,6 +95,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
   bt_backbone_set_preferred_file (path);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, path);
+  gtk_widget_set_visible (self->clear_button, TRUE);
   {
     g_autofree char *shown = g_filename_display_name (path);
     g_autofree char *text = g_strdup_printf (_("Backbone: %s (your choice; %d values per image)"),

@@ -619,6 +619,15 @@ make_variant (const BtImage *img, int variant)
   return out;
 }
 
+BtImage *
+bt_transfer_make_variant (const BtImage *image, int variant)
+{
+  g_return_val_if_fail (image != NULL && image->pixels != NULL, NULL);
+  g_return_val_if_fail (image->width > 0 && image->height > 0, NULL);
+  g_return_val_if_fail (variant >= 0 && variant < BT_EMBED_N_VARIANTS, NULL);
+  return make_variant (image, variant);
+}
+
 static gboolean
 read_cached (const char *file, float *out, int dim)
 {

@@ -62,6 +62,11 @@ gboolean    bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsR
 /* Variants computed per training image when augmentation is on: the image itself, then
  * flipped and cropped versions. */
 #define BT_EMBED_N_VARIANTS 6
+/* Variant k of a decoded image as the embeddings are made from it: 0 itself, 1 mirrored,
+ * 2 centre crop, 3 mirrored centre crop, 4 top-left crop, 5 bottom-right crop (crops keep 80 %
+ * of each side); with augment_flip the train split gets 1, with augment_crop 2, 4 and 5, with
+ * both also 3. For the Model page's previews. */
+BtImage      *bt_transfer_make_variant (const BtImage *image, int variant);
 typedef struct _BtEmbeddings BtEmbeddings;
 /* Embeds every usable item of the project (variant 0) and, for the train split when
  * augment_flip / augment_crop are set, the augmented variants. Results are cached in

@@ -1015,6 +1015,218 @@ test_show_in_files (Fixture *f, gconstpointer data)
 #endif
 }
 
+/* ---- Keyboard and accessible names ---- */
+
+static gboolean
+has_visible_text (GtkWidget *widget)
+{
+  if (GTK_IS_LABEL (widget))
+    return gtk_label_get_text (GTK_LABEL (widget))[0] != '\0';
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    if (gtk_widget_get_visible (child) && has_visible_text (child))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+has_accessible_name (GtkWidget *widget)
+{
+  return gtk_test_accessible_has_property (GTK_ACCESSIBLE (widget), GTK_ACCESSIBLE_PROPERTY_LABEL)
+         || gtk_test_accessible_has_relation (GTK_ACCESSIBLE (widget), GTK_ACCESSIBLE_RELATION_LABELLED_BY);
+}
+
+/* Something a person acts on: it needs a name a screen reader can say. GTK's own
+ * composites (a spin button's +/−, a menu button's inner button) are checked as a whole. */
+static gboolean
+is_actionable (GtkWidget *widget)
+{
+  return GTK_IS_BUTTON (widget) || GTK_IS_MENU_BUTTON (widget) || GTK_IS_EDITABLE (widget)
+         || GTK_IS_DROP_DOWN (widget) || GTK_IS_LIST_VIEW (widget) || GTK_IS_GRID_VIEW (widget)
+         || GTK_IS_CHECK_BUTTON (widget) || GTK_IS_SWITCH (widget) || BT_IS_CLASS_ROW (widget)
+         || BT_IS_THUMB_CELL (widget);
+}
+
+static gboolean
+is_composite (GtkWidget *widget)
+{
+  return GTK_IS_MENU_BUTTON (widget) || GTK_IS_SPIN_BUTTON (widget) || GTK_IS_SEARCH_ENTRY (widget)
+         || GTK_IS_DROP_DOWN (widget) || GTK_IS_ENTRY (widget);
+}
+
+static void
+collect_unnamed (GtkWidget *widget, GPtrArray *unnamed, guint *n_checked)
+{
+  /* Hidden parts (a notification's button, "N files skipped") get their text when shown. */
+  if (!gtk_widget_get_visible (widget))
+    return;
+  if (is_actionable (widget))
+    {
+      gboolean named;
+
+      /* A button's own text is its name; an icon alone is not (GTK relates every button to
+       * its child, icon or not, so "labelled by" says nothing for buttons). */
+      if (GTK_IS_BUTTON (widget) || GTK_IS_MENU_BUTTON (widget) || GTK_IS_CHECK_BUTTON (widget))
+        named = gtk_test_accessible_has_property (GTK_ACCESSIBLE (widget), GTK_ACCESSIBLE_PROPERTY_LABEL)
+                || has_visible_text (widget);
+      else
+        named = has_accessible_name (widget);
+      (*n_checked)++;
+      if (!named)
+        {
+          const char *tip = gtk_widget_get_tooltip_text (widget);
+          g_ptr_array_add (unnamed, g_strdup_printf ("%s (tooltip %s)", G_OBJECT_TYPE_NAME (widget),
+                                                     tip ? tip : "none"));
+        }
+    }
+  if (is_composite (widget))
+    return;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    collect_unnamed (child, unnamed, n_checked);
+}
+
+static void
+test_accessible_names (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) unnamed = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *joined = NULL;
+  guint n_checked = 0;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  /* Open the split popover so its spin buttons and Apply are built and walked too. */
+  gtk_menu_button_popup (GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE,
+                                                                         "split_button")));
+  spin ();
+
+  collect_unnamed (GTK_WIDGET (f->page), unnamed, &n_checked);
+  g_ptr_array_add (unnamed, NULL);
+  joined = g_strjoinv (", ", (char **) unnamed->pdata);
+  g_assert_cmpstr (joined, ==, "");
+  /* the walk really saw the page: buttons, entries, the two lists, rows and cells */
+  g_assert_cmpuint (n_checked, >=, 20);
+}
+
+/* Every focusable part of the page is reached by Tab, in a cycle that comes back. */
+static void
+test_keyboard_reaches_everything (Fixture *f, gconstpointer data)
+{
+  const char *children[] = { "class_list", "search_entry", "filter_dropdown", "grid_view", "split_button" };
+  const char *tooltips[] = { "Add Class", "Move Class Up", "Class Menu", "Add a Folder of Images as a Class…",
+                             "Add Images to This Class…" };
+  g_autoptr(GPtrArray) focused = g_ptr_array_new ();
+  GtkWidget *page = GTK_WIDGET (f->page);
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");   /* second of two: Move Up is enabled */
+  wait_import (f);
+
+  gtk_widget_grab_focus (GTK_WIDGET (gtk_widget_get_template_child (page, BT_TYPE_DATA_PAGE, "search_entry")));
+  for (guint i = 0; i < 60; i++)
+    {
+      GtkWidget *focus;
+
+      gtk_widget_child_focus (GTK_WIDGET (f->window), GTK_DIR_TAB_FORWARD);
+      spin ();
+      focus = gtk_root_get_focus (GTK_ROOT (f->window));
+      if (focus != NULL)
+        g_ptr_array_add (focused, focus);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+    {
+      GtkWidget *w = GTK_WIDGET (gtk_widget_get_template_child (page, BT_TYPE_DATA_PAGE, children[i]));
+      gboolean reached = FALSE;
+
+      for (guint k = 0; k < focused->len && !reached; k++)
+        reached = g_ptr_array_index (focused, k) == w || gtk_widget_is_ancestor (g_ptr_array_index (focused, k), w);
+      if (!reached)
+        g_error ("Tab never reaches %s", children[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (tooltips); i++)
+    {
+      gboolean reached = FALSE;
+
+      for (guint k = 0; k < focused->len && !reached; k++)
+        {
+          GtkWidget *w = g_ptr_array_index (focused, k);
+
+          for (; w != NULL && !reached; w = gtk_widget_get_parent (w))
+            reached = g_strcmp0 (gtk_widget_get_tooltip_text (w), tooltips[i]) == 0;
+        }
+      if (!reached)
+        g_error ("Tab never reaches the “%s” button", tooltips[i]);
+    }
+}
+
+/* What has no button of its own on screen has a key: the page's class-wide shortcuts. */
+static void
+test_keyboard_shortcuts (Fixture *f, gconstpointer data)
+{
+  static const struct { const char *action; guint keyval; GdkModifierType mods; } expected[] = {
+    { "data.rename-class", GDK_KEY_F2, 0 },
+    { "data.add-class", GDK_KEY_n, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
+    { "data.move-class-up", GDK_KEY_Up, GDK_ALT_MASK },
+    { "data.move-class-down", GDK_KEY_Down, GDK_ALT_MASK },
+    { "data.undo-remove-class", GDK_KEY_z, GDK_CONTROL_MASK },
+    { "data.exclude", GDK_KEY_Delete, 0 },
+    { "data.restore", GDK_KEY_r, GDK_CONTROL_MASK },
+    { "data.open", GDK_KEY_Return, GDK_CONTROL_MASK },
+    { "data.show-in-files", GDK_KEY_o, GDK_CONTROL_MASK | GDK_ALT_MASK },
+    { "data.context-menu", GDK_KEY_Menu, 0 },
+    { "data.context-menu", GDK_KEY_F10, GDK_SHIFT_MASK },
+    { "data.focus-search", GDK_KEY_f, GDK_CONTROL_MASK },
+    { "data.add-folder", GDK_KEY_i, GDK_CONTROL_MASK },
+    { "data.move-to-index", GDK_KEY_1, GDK_CONTROL_MASK },
+    { "data.move-to-index", GDK_KEY_9, GDK_CONTROL_MASK },
+    { "data.preview", GDK_KEY_space, 0 },   /* on the grid, before its own Space */
+  };
+  GtkWidget *grid = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "grid_view"));
+  GtkWidget *owners[] = { GTK_WIDGET (f->page), grid };
+
+  for (guint e = 0; e < G_N_ELEMENTS (expected); e++)
+    {
+      gboolean found = FALSE;
+
+      for (guint o = 0; o < G_N_ELEMENTS (owners) && !found; o++)
+        {
+          g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (owners[o]);
+
+          for (guint i = 0; i < g_list_model_get_n_items (controllers) && !found; i++)
+            {
+              g_autoptr(GtkEventController) c = g_list_model_get_item (controllers, i);
+
+              if (!GTK_IS_SHORTCUT_CONTROLLER (c))
+                continue;
+              for (guint k = 0; k < g_list_model_get_n_items (G_LIST_MODEL (c)) && !found; k++)
+                {
+                  g_autoptr(GtkShortcut) shortcut = g_list_model_get_item (G_LIST_MODEL (c), k);
+                  GtkShortcutAction *action = gtk_shortcut_get_action (shortcut);
+                  GtkShortcutTrigger *trigger = gtk_shortcut_get_trigger (shortcut);
+
+                  found = GTK_IS_NAMED_ACTION (action) && GTK_IS_KEYVAL_TRIGGER (trigger)
+                          && g_str_equal (gtk_named_action_get_action_name (GTK_NAMED_ACTION (action)),
+                                          expected[e].action)
+                          && gtk_keyval_trigger_get_keyval (GTK_KEYVAL_TRIGGER (trigger)) == expected[e].keyval
+                          && gtk_keyval_trigger_get_modifiers (GTK_KEYVAL_TRIGGER (trigger)) == expected[e].mods;
+                }
+            }
+        }
+      if (!found)
+        g_error ("no key for %s (%s)", expected[e].action, gdk_keyval_name (expected[e].keyval));
+    }
+
+  /* And the keys' actions work: Ctrl+Z brings a deleted class back. */
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, -1);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+}
+
 static void
 test_warnings (void)
 {
@@ -1032,6 +1244,9 @@ test_warnings (void)
 int
 main (int argc, char **argv)
 {
+  /* GTK's test accessibility backend keeps what the page tells assistive technologies, so
+   * the accessible-name test can read it ("none" drops it; AT-SPI needs a session bus). */
+  g_setenv ("GTK_A11Y", "test", TRUE);
   gtk_test_init (&argc, &argv, NULL);
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
@@ -1050,6 +1265,9 @@ main (int argc, char **argv)
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
   ADD ("/data-page/preview", test_preview);
   ADD ("/data-page/show-in-files", test_show_in_files);
+  ADD ("/data-page/accessible-names", test_accessible_names);
+  ADD ("/data-page/keyboard/tab-reaches-everything", test_keyboard_reaches_everything);
+  ADD ("/data-page/keyboard/shortcuts", test_keyboard_shortcuts);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);

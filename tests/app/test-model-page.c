@@ -277,6 +277,67 @@ test_augment_previews (Fixture *f, gconstpointer data)
     }
 }
 
+/* The transfer preset augments with its own fixed variants (mirror, 80 % crops) and never turns
+ * or recolours: its previews follow that. */
+static void
+test_augment_previews_transfer (Fixture *f, gconstpointer data)
+{
+  static const char * const tips[BT_MODEL_PAGE_N_AUGMENTS] = {
+    "Mirror images", "Shift and crop", "Turn images", "Vary brightness",
+  };
+  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  BtProjectSettings s = { 0 };
+  g_autoptr(GError) error = NULL;
+  GtkCheckButton *checks[BT_MODEL_PAGE_N_AUGMENTS];
+
+  gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  bt_project_settings_copy (&s, bt_project_get_settings (f->project));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.width = s.height = 48;
+  s.channels = 3;
+  s.augment_flip = s.augment_crop = s.augment_rotate = s.augment_color = TRUE;
+  g_assert_true (bt_project_update_settings (f->project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+  /* the page follows the project's settings; the preset change remakes the previews */
+  for (int i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
+  wait_idle (f->page);
+  for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
+    {
+      checks[k] = GTK_CHECK_BUTTON (find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_CHECK_BUTTON, tips[k]));
+      g_assert_nonnull (checks[k]);
+      g_assert_true (gtk_check_button_get_active (checks[k]));
+    }
+  g_assert_cmpuint (bt_model_page_get_n_previews (f->page), >=, 4);
+
+  for (guint i = 0; i < 4; i++)
+    {
+      GdkPaintable *plain = bt_model_page_get_preview (f->page, i);
+      GdkPaintable *crop = bt_model_page_get_augment_preview (f->page, BT_MODEL_PAGE_AUGMENT_CROP, i);
+      GdkPaintable *flip = bt_model_page_get_augment_preview (f->page, BT_MODEL_PAGE_AUGMENT_FLIP, i);
+
+      g_assert_nonnull (crop);
+      g_assert_nonnull (flip);
+      g_assert_cmpint (gdk_paintable_get_intrinsic_width (crop), ==, 48);
+      g_assert_false (same_pixels (crop, plain));   /* an 80 % crop, grown back to 48 px */
+    }
+  /* rotation and colour changes do nothing for transfer learning: no previews, not offered */
+  for (int k = BT_MODEL_PAGE_AUGMENT_ROTATE; k <= BT_MODEL_PAGE_AUGMENT_COLOR; k++)
+    {
+      g_assert_null (bt_model_page_get_augment_preview (f->page, k, 0));
+      g_assert_false (gtk_widget_get_sensitive (GTK_WIDGET (checks[k])));
+    }
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (checks[BT_MODEL_PAGE_AUGMENT_FLIP])));
+
+  /* off: the plain samples */
+  gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_CROP], FALSE);
+  for (guint i = 0; i < 4; i++)
+    g_assert_true (same_pixels (bt_model_page_get_augment_preview (f->page, BT_MODEL_PAGE_AUGMENT_CROP, i),
+                                bt_model_page_get_preview (f->page, i)));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -285,6 +346,8 @@ main (int argc, char **argv)
   g_test_add ("/model-page/cards", Fixture, NULL, fixture_setup, test_cards, fixture_teardown);
   g_test_add ("/model-page/advanced-preview", Fixture, NULL, fixture_setup, test_advanced_and_preview, fixture_teardown);
   g_test_add ("/model-page/augment-previews", Fixture, NULL, fixture_setup, test_augment_previews, fixture_teardown);
+  g_test_add ("/model-page/augment-previews-transfer", Fixture, NULL, fixture_setup, test_augment_previews_transfer,
+              fixture_teardown);
 
   return g_test_run ();
 }

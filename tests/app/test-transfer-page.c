@@ -345,6 +345,18 @@ test_choose_and_train (void)
   g_assert_cmpint (bt_net_hidden (model->net), ==, 128);
   g_assert_nonnull (model->backbone_data);
   g_assert_cmpstr (model->backbone_name, ==, BT_BACKBONE_DEFAULT);
+
+  /* forgetting the choice: back to the (empty) search path, and the card says so again */
+  bt_transfer_options_clear_file (options);
+  g_clear_pointer (&saved, g_free);
+  saved = g_settings_get_string (settings, "backbone-file");
+  g_assert_cmpstr (saved, ==, "");
+  g_assert_null (bt_backbone_dup_preferred_file ());
+  {
+    g_autofree char *installed = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
+    g_assert_cmpint (gtk_widget_get_sensitive (bt_model_page_get_transfer_card (window->model_page)), ==,
+                     installed != NULL);
+  }
 }
 
 int
