@@ -511,6 +511,16 @@ bt_cli_train (int argc, char **argv)
         }
       bt_backbone_set_preferred_file (abs);
     }
+  if (resume_dir == NULL && g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
+    {
+      /* say it before a run folder is made, with the command line's own way out */
+      g_autofree char *bb = bt_backbone_find_for_training (&error);
+      if (bb == NULL)
+        {
+          status = bt_cli_fail ("%s\n%s", error->message, _("Or give the file with --backbone FILE."));
+          goto cleanup_settings;
+        }
+    }
 
   loop = g_main_loop_new (NULL, FALSE);
   trainer = bt_trainer_new (project);

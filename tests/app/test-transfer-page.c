@@ -308,6 +308,7 @@ test_choose_and_train (void)
     g_assert_nonnull (hidden);
     g_assert_nonnull (whole);
     g_assert_true (gtk_widget_is_sensitive (GTK_WIDGET (hidden)));
+    g_assert_true (gtk_widget_is_visible (GTK_WIDGET (hidden)));   /* shown for this preset */
     gtk_drop_down_set_selected (hidden, 1);
     gtk_check_button_set_active (whole, TRUE);
   }

@@ -13,6 +13,7 @@
 static char *cli_path;
 static char *work_dir;
 static char **envp;
+static char *last_err;
 
 static void
 rm_rf (const char *path)
@@ -54,6 +55,8 @@ run_cli (char **out, ...)
   line = g_strjoinv (" ", (char **) args->pdata + 1);
   g_test_message ("$ bottega-cli %s\n%s%s", line, o, e);
   g_assert_true (WIFEXITED (wait_status));
+  g_free (last_err);
+  last_err = g_steal_pointer (&e);
   if (out != NULL)
     *out = g_steal_pointer (&o);
   return WEXITSTATUS (wait_status);
@@ -167,6 +170,16 @@ test_transfer_cli (void)
   /* the backbone comes only from --backbone: the search path is empty */
   g_assert_cmpint (run_cli (NULL, "train", project_dir, "--preset", "transfer", "--epochs", "3",
                             "--hidden", "99999", "-q", NULL), ==, 2);
+  /* no backbone anywhere and none given: said before anything runs, with the way out */
+  g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3", "-q", NULL), ==, 1);
+  g_clear_pointer (&out, g_free);
+  g_assert_nonnull (last_err);
+  g_assert_nonnull (strstr (last_err, "--backbone FILE"));
+  {
+    g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
+    g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
+    g_assert_true (d == NULL || g_dir_read_name (d) == NULL);   /* no run folder was made */
+  }
   g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3",
                             "--hidden", "128", "--whole-network", "--backbone", backbone, "-q", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "Model saved to"));
