@@ -677,6 +677,11 @@ grid_setup_cb (GtkSignalListItemFactory *factory,
   GtkWidget *cell = bt_thumb_cell_new (THUMB_SIZE);
   GtkGesture *click = gtk_gesture_click_new ();
 
+  gtk_widget_set_margin_start (cell, 6);
+  gtk_widget_set_margin_end (cell, 6);
+  gtk_widget_set_margin_top (cell, 4);
+  gtk_widget_set_margin_bottom (cell, 2);
+
   gtk_widget_set_has_tooltip (cell, TRUE);
   g_signal_connect_object (cell, "query-tooltip", G_CALLBACK (cell_query_tooltip_cb), list_item, 0);
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
