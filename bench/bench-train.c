@@ -133,8 +133,10 @@ main (int argc, char **argv)
 {
   g_autofree char *preset_id = g_strdup ("small-cnn");
   g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
-  int epochs = 5, batch = 64, threads = 2, limit = 0;
-  double lr = 1e-3;
+  int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0;
+  double lr = 1e-3, dropout = -1.0;
+  gboolean no_shuffle = FALSE;
+  g_autofree char *save_init = NULL;
   gint64 seed = 1;
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset_id, "Preset: mlp or small-cnn", "ID" },
@@ -145,6 +147,11 @@ main (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed (1)", "N" },
     { "limit", 'l', 0, G_OPTION_ARG_INT, &limit, "Train on only this many images per epoch (0 = all)", "N" },
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &dir, "Fashion-MNIST folder", "DIR" },
+    /* lock-step comparison with bench/torch_fmnist.py --load-init: same weights, same batches */
+    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &dropout, "Dropout (preset default)", "P" },
+    { "no-shuffle", 0, 0, G_OPTION_ARG_NONE, &no_shuffle, "Train in file order", NULL },
+    { "save-init", 0, 0, G_OPTION_ARG_FILENAME, &save_init, "Write the initial weights (raw float32, PyTorch's parameter order)", "FILE" },
+    { "trace", 0, 0, G_OPTION_ARG_INT, &trace, "Print the batch loss every N steps", "N" },
     { NULL }
   };
   setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows up when piped into tee */
@@ -171,9 +178,16 @@ main (int argc, char **argv)
       return 77;
     }
 
-  g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, -1, (guint64) seed, &error);
+  g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, (float) dropout, (guint64) seed, &error);
   if (net == NULL)
     g_error ("%s", error->message);
+  if (save_init)
+    {
+      gsize n;
+      const float *p = bt_net_params (net, &n);
+      if (!g_file_set_contents (save_init, (const char *) p, (gssize) (n * sizeof (float)), &error))
+        g_error ("%s", error->message);
+    }
   BtOptimizerConfig cfg;
   bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
   g_autoptr (BtOptimizer) opt = bt_optimizer_new (net, &cfg);
@@ -192,7 +206,8 @@ main (int argc, char **argv)
            bt_preset_title (preset), bt_net_n_params (net), batch, threads, lr);
   for (int e = 0; e < epochs; e++)
     {
-      bt_rng_shuffle (bt_net_rng (net), order, train.n);
+      if (!no_shuffle)
+        bt_rng_shuffle (bt_net_rng (net), order, train.n);
       double loss_sum = 0.0;
       int steps = 0;
       gint64 t0 = g_get_monotonic_time ();
@@ -212,6 +227,8 @@ main (int argc, char **argv)
           if (!bt_net_backward (net, yb, m, NULL, 0.0f, &loss, NULL, &error))
             g_error ("%s", error->message);
           bt_optimizer_step (opt, net, (float) lr);
+          if (trace > 0 && steps % trace == 0)
+            g_print ("step %d loss %.6f\n", steps, loss);
           loss_sum += loss;
           steps++;
         }

@@ -25,14 +25,25 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
-def make_net(preset):
+def make_net(preset, dropout=0.25):
     if preset == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
                              nn.Linear(128, 10))
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, 10))
+
+
+def bottega_init(net):
+    """Bottega's former initialization, for a like-with-like comparison."""
+    layers = [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m in layers:
+        if m is layers[-1]:
+            nn.init.xavier_uniform_(m.weight)
+        else:
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        nn.init.zeros_(m.bias)
 
 
 def main():
@@ -44,16 +55,35 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--limit", type=int, default=0, help="train on only this many images per epoch")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", default="torch", choices=["torch", "bottega"],
+                    help="torch: PyTorch's defaults; bottega: He-normal, zero biases, Glorot classifier")
+    # lock-step comparison with bench-train --save-init: same weights, same batches
+    ap.add_argument("--load-init", help="initial weights from bench-train --save-init")
+    ap.add_argument("--dropout", type=float, default=0.25)
+    ap.add_argument("--no-shuffle", action="store_true", help="train in file order")
+    ap.add_argument("--trace", type=int, default=0, help="print the batch loss every N steps")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(1)
+    torch.manual_seed(args.seed)
 
     xtr = torch.from_numpy(read_idx(args.data + "/train-images-idx3-ubyte.gz").copy()).unsqueeze(1)
     ytr = torch.from_numpy(read_idx(args.data + "/train-labels-idx1-ubyte.gz").astype(np.int64))
     xte = torch.from_numpy(read_idx(args.data + "/t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
     yte = torch.from_numpy(read_idx(args.data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64))
 
-    net = make_net(args.preset)
+    net = make_net(args.preset, args.dropout)
+    if args.init == "bottega":
+        bottega_init(net)
+    if args.load_init:
+        flat = torch.from_numpy(np.fromfile(args.load_init, dtype=np.float32))
+        params = list(net.parameters())
+        assert len(flat) == sum(p.numel() for p in params), "weights file does not match the net"
+        off = 0
+        with torch.no_grad():
+            for p in params:
+                p.copy_(flat[off:off + p.numel()].view_as(p))
+                off += p.numel()
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"PyTorch {torch.__version__} {args.preset}: {sum(p.numel() for p in net.parameters())} parameters, "
           f"batch {args.batch}, {args.threads} threads")
@@ -61,7 +91,7 @@ def main():
     ips, cpu_ips, acc, infer = [], [], [], 0.0
     for epoch in range(args.epochs):
         net.train()
-        perm = torch.randperm(len(xtr))
+        perm = torch.arange(len(xtr)) if args.no_shuffle else torch.randperm(len(xtr))
         t0 = time.perf_counter()
         c0 = time.process_time()
         total = 0.0
@@ -73,6 +103,8 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if args.trace > 0 and steps % args.trace == 0:
+                print(f"step {steps} loss {loss.item():.6f}")
             total += loss.item()
             steps += 1
         secs = time.perf_counter() - t0

@@ -96,6 +96,7 @@ struct _BtModelPage
 
   Card            cards[N_CARD_PRESETS];
   BtTransferOptions *transfer_options;
+  int             estimated_hidden;   /* the transfer head's hidden layer the estimates are for */
   GtkLabel       *transfer_advice;
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
@@ -113,6 +114,7 @@ static void start_estimates (BtModelPage *self);
 
 typedef struct {
   int    width, height, channels, n_classes;
+  int    transfer_hidden;
   gsize  n_params[N_CARD_PRESETS];
   double flops[N_CARD_PRESETS];
   double images_per_s[N_CARD_PRESETS];
@@ -149,7 +151,7 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       /* The transfer head trains on embeddings; each photo's embedding is computed once. */
       if (card_presets[i] == BT_PRESET_TRANSFER)
         {
-          net = bt_net_new_transfer (TRANSFER_DIM, 0, job->n_classes, -1, 1, NULL);
+          net = bt_net_new_transfer (TRANSFER_DIM, job->transfer_hidden, job->n_classes, -1, 1, NULL);
           in_floats = TRANSFER_DIM;
         }
       else
@@ -259,6 +261,7 @@ start_estimates (BtModelPage *self)
   job->height = CLAMP (s->height, 8, 512);
   job->channels = s->channels == 3 ? 3 : 1;
   job->n_classes = MAX (2, (int) g_list_model_get_n_items (bt_project_get_classes (self->project)));
+  job->transfer_hidden = self->estimated_hidden = s->transfer_hidden;
   g_weak_ref_init (&job->page, self);
   for (int i = 0; i < N_CARD_PRESETS; i++)
     gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
@@ -749,6 +752,9 @@ static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
+  /* the transfer card's size follows its hidden layer */
+  if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
+    start_estimates (self);
 }
 
 /* ---- The transfer card and its options ---- */

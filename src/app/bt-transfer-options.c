@@ -182,6 +182,8 @@ load_settings (BtTransferOptions *self)
   if (self->project == NULL)
     return;
   s = bt_project_get_settings (self->project);
+  /* the head's options matter only for the transfer preset; the backbone choice always shows */
+  gtk_widget_set_visible (self->head_box, g_strcmp0 (s->preset, "transfer") == 0);
   for (guint i = 0; i < G_N_ELEMENTS (hidden_sizes); i++)
     if (hidden_sizes[i] == s->transfer_hidden)
       sel = i;

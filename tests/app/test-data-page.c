@@ -1049,11 +1049,13 @@ is_actionable (GtkWidget *widget)
          || BT_IS_THUMB_CELL (widget);
 }
 
+/* A menu button is walked into: GTK 4.8 focuses its inner button (which must have a name
+ * too), and its popover holds more controls. */
 static gboolean
 is_composite (GtkWidget *widget)
 {
-  return GTK_IS_MENU_BUTTON (widget) || GTK_IS_SPIN_BUTTON (widget) || GTK_IS_SEARCH_ENTRY (widget)
-         || GTK_IS_DROP_DOWN (widget) || GTK_IS_ENTRY (widget);
+  return GTK_IS_SPIN_BUTTON (widget) || GTK_IS_SEARCH_ENTRY (widget) || GTK_IS_DROP_DOWN (widget)
+         || GTK_IS_ENTRY (widget);
 }
 
 static void

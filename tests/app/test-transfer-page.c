@@ -152,6 +152,12 @@ options_idle (gpointer data)
   return !bt_transfer_options_is_busy (bt_model_page_get_transfer_options (window->model_page));
 }
 
+static gboolean
+model_page_idle (gpointer data)
+{
+  return !bt_model_page_is_busy (window->model_page);
+}
+
 static GSettings *
 app_settings (void)
 {
@@ -308,8 +314,16 @@ test_choose_and_train (void)
     g_assert_nonnull (hidden);
     g_assert_nonnull (whole);
     g_assert_true (gtk_widget_is_sensitive (GTK_WIDGET (hidden)));
+    g_assert_true (gtk_widget_is_visible (GTK_WIDGET (hidden)));   /* shown for this preset */
     gtk_drop_down_set_selected (hidden, 1);
     gtk_check_button_set_active (whole, TRUE);
+  }
+  /* the card's size follows the head: 1280·128 + 128 + 128·4 + 4 parameters */
+  wait_for (model_page_idle, NULL);
+  {
+    g_autofree char *text = bt_model_page_dup_card_text (window->model_page, BT_PRESET_TRANSFER);
+    g_test_message ("transfer card: %s", text);
+    g_assert_nonnull (strstr (text, "164 thousand parameters"));
   }
   s = bt_project_get_settings (project);
   g_assert_cmpstr (s->preset, ==, "transfer");
