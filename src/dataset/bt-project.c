@@ -36,7 +36,7 @@ G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
 enum { SIGNAL_CHANGED, SIGNAL_SAVE_FAILED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-static void hand_over (BtProject *self);
+static void hand_over (BtProject *self, gboolean retry);
 
 /* ---- Settings ---- */
 
@@ -159,7 +159,7 @@ bt_project_finalize (GObject *object)
       bt_saver_wait (self->saver, NULL);
       if (self->dirty_labels || self->dirty_ini)
         {
-          hand_over (self);
+          hand_over (self, TRUE);
           bt_saver_wait (self->saver, NULL);
         }
       g_clear_pointer (&self->saver, bt_saver_unref);
@@ -204,7 +204,11 @@ saver_failed (GObject *owner, const GError *error)
 static void
 saver_drained (GObject *owner)
 {
-  hand_over (BT_PROJECT (owner));
+  BtProject *self = BT_PROJECT (owner);
+  /* Only what changed meanwhile: a failed write is retried by the next change or a flush,
+   * never in a loop against a full disk. */
+  if (self->dirty_labels || self->dirty_ini)
+    hand_over (self, TRUE);
 }
 
 static void
@@ -325,10 +329,11 @@ recount (BtProject *self)
 /* Hands what changed to the writer thread: a snapshot (item refs and shared strings, O(n)
  * pointer copies). A file whose last write failed goes along again. */
 static void
-hand_over (BtProject *self)
+hand_over (BtProject *self, gboolean retry)
 {
   gboolean retry_labels = FALSE, retry_ini = FALSE;
-  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  if (retry)
+    bt_saver_needs (self->saver, &retry_labels, &retry_ini);
   gboolean labels = self->dirty_labels || retry_labels, ini = self->dirty_ini || retry_ini;
   self->dirty_labels = self->dirty_ini = FALSE;
   bt_saver_submit (self->saver, labels ? bt_saver_snapshot (G_LIST_MODEL (self->items)) : NULL,
@@ -344,7 +349,7 @@ request_save (BtProject *self, gboolean ini, gboolean labels)
   self->dirty_labels |= labels;
   self->dirty_ini |= ini;
   if (!bt_saver_is_busy (self->saver))
-    hand_over (self);
+    hand_over (self, TRUE);
 }
 
 /* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
@@ -376,7 +381,7 @@ bt_project_flush (BtProject *self, GError **error)
   bt_saver_wait (self->saver, NULL);
   bt_saver_needs (self->saver, &retry_labels, &retry_ini);
   if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
-    hand_over (self);
+    hand_over (self, TRUE);
   return bt_saver_wait (self->saver, error);
 }
 
@@ -405,7 +410,7 @@ bt_project_flush_async (BtProject *self, GCancellable *cancellable, GAsyncReadyC
   gboolean retry_labels = FALSE, retry_ini = FALSE;
   bt_saver_needs (self->saver, &retry_labels, &retry_ini);
   if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
-    hand_over (self);
+    hand_over (self, TRUE);
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, bt_project_flush_async);
   /* The task keeps the project, and so its saver, alive. */
