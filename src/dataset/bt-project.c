@@ -29,6 +29,7 @@ struct _BtProject {
   gint               generation;     /* bumped by every change; async applies compare it */
   BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
   gboolean           dirty_labels, dirty_ini;  /* changed since the last hand-over */
+  GThread           *commit_thread;  /* the thread that made the last change */
 };
 
 G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
@@ -207,7 +208,9 @@ saver_drained (GObject *owner)
   BtProject *self = BT_PROJECT (owner);
   /* Only what changed meanwhile: a failed write is retried by the next change or a flush,
    * never in a loop against a full disk. */
-  if (self->dirty_labels || self->dirty_ini)
+  /* The idle runs on the main context; a project filled on a worker (the sample, an open in a
+   * GTask) is that worker's until handed over: its next change or flush writes instead. */
+  if ((self->dirty_labels || self->dirty_ini) && g_atomic_pointer_get (&self->commit_thread) == g_thread_self ())
     hand_over (self, TRUE);
 }
 
@@ -359,6 +362,7 @@ static gboolean
 commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
 {
   g_atomic_int_inc (&self->generation);
+  g_atomic_pointer_set (&self->commit_thread, g_thread_self ());
   if (counts)
     recount (self);
   request_save (self, ini, labels);

@@ -56,6 +56,8 @@ snapshot_new (BtProject *project, const char *out_dir)
   g_mutex_init (&s->lock);
   s->out_dir = g_strdup (out_dir);
   s->project_dir = g_strdup (bt_project_get_dir (project));
+  /* A worker may reopen project_dir: the project's writer thread must have written it. */
+  bt_project_flush (project, NULL);
   s->project_name = g_strdup (bt_project_get_name (project));
   bt_project_settings_copy (&s->settings, bt_project_get_settings (project));
   s->class_names = g_ptr_array_new_with_free_func (g_free);
