@@ -441,6 +441,11 @@ drop_class_on_row (Fixture *f, const char *dragged, const char *onto, gboolean l
   GListModel *classes = bt_project_get_classes (f->project);
   g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, bt_project_find_class (f->project, dragged));
   g_auto(GValue) value = G_VALUE_INIT;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  /* A row of a just reordered list gets its size with the next frame (saves no longer block
+   * the main loop, so the test can get here before that frame). */
+  while (gtk_widget_get_height (row) <= 4 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
   double y = lower_half ? gtk_widget_get_height (row) - 1 : 1;
   GdkDragAction action = 0;
   gboolean dropped = FALSE;
