@@ -1,5 +1,6 @@
 /* bt-data-page-dnd.c: drops on the page and on class rows, thumbnails dragged onto a class,
- * and the import they start: plan (worker) → confirmation → scan (worker) → apply. */
+ * and the import they start: plan (worker) → confirmation → streaming import (worker scan,
+ * chunks added as they are found). */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -63,23 +64,31 @@ scan_progress_cb (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
   g_mutex_unlock (&state->mutex);
 }
 
-/* ---- Import: plan, confirm, scan, apply ---- */
+/* ---- Import: plan, confirm, then a streaming import per job of the plan ----
+ * The project adds what the scan finds chunk by chunk (bt_project_import_async), so the grid
+ * shows images while a big import runs; the skipped list, duplicates and label conflicts are
+ * complete when the last job ends. Cancel stops the scan; what was added stays. */
 
 typedef struct {
   BtDataPage          *page;        /* strong; results are dropped once cancellable fires */
+  BtProject           *project;
   GCancellable        *cancellable;
   BtImportPlan        *plan;
   BtScanProgressState *progress;
-  guint                n_remote;
+  GHashTable          *classes;     /* class names (owned) that got images */
+  guint                index, added, n_skipped, n_ignored;
+  guint                n_items_before;
 } ImportJob;
 
 static void
 import_job_free (ImportJob *job)
 {
   g_clear_object (&job->page);
+  g_clear_object (&job->project);
   g_clear_object (&job->cancellable);
   g_clear_pointer (&job->plan, bt_import_plan_free);
   g_clear_pointer (&job->progress, progress_state_unref);
+  g_clear_pointer (&job->classes, g_hash_table_unref);
   g_free (job);
 }
 
@@ -101,136 +110,30 @@ finish_import (BtDataPage *self)
   _bt_data_page_set_busy (self, FALSE);
 }
 
+/* Items appended by an import chunk are filtered by the filter model itself as they arrive;
+ * the "changed" that follows the splice needs no refilter of the items already shown. */
 static void
-scan_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+import_items_changed_cb (GListModel *items, guint position, guint removed, guint added, BtDataPage *self)
 {
-  ImportJob *job = task_data;
-  GPtrArray *results = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_scan_result_free);
-
-  for (guint i = 0; i < job->plan->jobs->len; i++)
-    {
-      BtImportJob *ij = g_ptr_array_index (job->plan->jobs, i);
-      g_autoptr(GPtrArray) paths = g_ptr_array_sized_new (ij->paths->len + 1);
-      g_autoptr(GError) error = NULL;
-      BtScanResult *result;
-
-      /* Borrowed strings: the plan keeps them alive. */
-      for (guint k = 0; k < ij->paths->len; k++)
-        g_ptr_array_add (paths, g_ptr_array_index (ij->paths, k));
-      g_ptr_array_add (paths, NULL);
-      result = bt_scan_paths ((const char * const *) paths->pdata, ij->mode, ij->class_name, TRUE,
-                              scan_progress_cb, job->progress, cancellable, &error);
-      if (result == NULL)
-        {
-          g_ptr_array_unref (results);
-          g_task_return_error (task, g_steal_pointer (&error));
-          return;
-        }
-      g_ptr_array_add (results, result);
-    }
-  g_task_return_pointer (task, results, (GDestroyNotify) g_ptr_array_unref);
-}
-
-/* Applies the scan results one after another without blocking the main loop. */
-typedef struct {
-  BtDataPage   *page;
-  BtProject    *project;
-  GCancellable *cancellable;
-  GPtrArray    *results;   /* BtScanResult; alive until every apply has finished */
-  GHashTable   *classes;   /* class names (borrowed from results) that got images */
-  guint         index, added, n_skipped, n_ignored;
-} ApplyChain;
-
-static void
-apply_chain_free (ApplyChain *chain)
-{
-  g_clear_object (&chain->page);
-  g_clear_object (&chain->project);
-  g_clear_object (&chain->cancellable);
-  g_clear_pointer (&chain->classes, g_hash_table_unref);
-  g_clear_pointer (&chain->results, g_ptr_array_unref);
-  g_free (chain);
-}
-
-static void apply_next (ApplyChain *chain);
-static gboolean apply_finish_idle (gpointer data);
-
-static void
-apply_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  ApplyChain *chain = user_data;
-  BtDataPage *self = chain->page;
-  g_autoptr(GError) error = NULL;
-
-  chain->added += bt_project_apply_scan_finish (BT_PROJECT (source), res, &error);
-  if (self->project != chain->project || self->import_cancellable != chain->cancellable)
-    {
-      /* Cancelled (what was applied stays: it is saved) or another project was opened. */
-      if (self->project == chain->project && self->import_cancellable == NULL)
-        _bt_data_page_attach_items (self);
-      apply_chain_free (chain);
-      return;
-    }
-  if (error != NULL)
-    {
-      _bt_data_page_attach_items (self);
-      _bt_data_page_show_error (self, _("Could not add the images"), error);
-      finish_import (self);
-      apply_chain_free (chain);
-      return;
-    }
-  chain->index++;
-  apply_next (chain);
+  if (removed == 0 && added > 0 && position + added == g_list_model_get_n_items (items) &&
+      self->import_cancellable != NULL && self->change_hint == -1)
+    _bt_data_page_hint_change (self, BT_DATA_PAGE_CHANGE_APPENDED);
 }
 
 static void
-apply_next (ApplyChain *chain)
+import_stop_watching (ImportJob *job)
 {
-  BtDataPage *self = chain->page;
-
-  if (chain->index < chain->results->len)
-    {
-      BtScanResult *r = g_ptr_array_index (chain->results, chain->index);
-
-      for (guint k = 0; k < r->skipped_paths->len; k++)
-        {
-          BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
-
-          record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
-          if (reason == BT_SKIP_DUPLICATE)
-            self->n_duplicates++;
-        }
-      chain->n_skipped += r->skipped_paths->len;
-      self->n_conflicts += r->n_label_conflicts;
-      for (guint k = 0; k < r->class_index->len; k++)
-        g_hash_table_add (chain->classes,
-                          g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k)));
-      bt_project_apply_scan_async (chain->project, r, apply_done_cb, chain);
-      return;
-    }
-
-  /* The project's commit of the last result ran in this main-loop turn; giving the grid the
-   * items (it builds its cells then) waits for the next, so the two never add up in one stall. */
-  g_idle_add (apply_finish_idle, chain);
+  g_signal_handlers_disconnect_by_func (bt_project_get_items (job->project), import_items_changed_cb, job->page);
 }
 
-static gboolean
-apply_finish_idle (gpointer data)
+static void import_next (ImportJob *job);
+
+static void
+import_done_message (BtDataPage *self, ImportJob *job)
 {
-  ApplyChain *chain = data;
-  BtDataPage *self = chain->page;
   g_autofree char *message = NULL;
-  guint n_skipped, n_ignored = chain->n_ignored, added = chain->added;
+  guint n_skipped = job->n_skipped, n_ignored = job->n_ignored, added = job->added;
 
-  if (self->project != chain->project || self->import_cancellable != chain->cancellable)
-    {
-      if (self->project == chain->project && self->import_cancellable == NULL)
-        _bt_data_page_attach_items (self);
-      apply_chain_free (chain);
-      return G_SOURCE_REMOVE;
-    }
-  _bt_data_page_attach_items (self);
-  n_skipped = chain->n_skipped;
   if (added == 0 && n_skipped + n_ignored > 0)
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "No images added: %u file was skipped",
                                             "No images added: %u files were skipped", n_skipped + n_ignored),
@@ -239,68 +142,117 @@ apply_finish_idle (gpointer data)
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u images to %u classes; %u file was skipped",
                                             "Added %u images to %u classes; %u files were skipped",
                                             n_skipped + n_ignored),
-                               added, g_hash_table_size (chain->classes), n_skipped + n_ignored);
+                               added, g_hash_table_size (job->classes), n_skipped + n_ignored);
   else
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image to %u classes",
                                             "Added %u images to %u classes", added),
-                               added, g_hash_table_size (chain->classes));
+                               added, g_hash_table_size (job->classes));
   _bt_data_page_show_toast (self, message, n_skipped + n_ignored > 0 ? _("_Details") : NULL,
                             "data.show-skipped");
-  finish_import (self);
-  apply_chain_free (chain);
-  return G_SOURCE_REMOVE;
 }
 
 static void
-scan_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+import_cancelled_message (BtDataPage *self, ImportJob *job)
 {
-  ImportJob *job = g_task_get_task_data (G_TASK (res));
-  BtDataPage *self = job->page;
-  g_autoptr(GPtrArray) results = NULL;
-  g_autoptr(GError) error = NULL;
-  ApplyChain *chain;
+  guint now = g_list_model_get_n_items (bt_project_get_items (job->project));
+  /* Added by the jobs that finished, plus what the cancelled one had added so far. */
+  guint kept = now > job->n_items_before ? now - job->n_items_before : 0;
+  g_autofree char *message = NULL;
 
-  results = g_task_propagate_pointer (G_TASK (res), &error);
-  if (g_cancellable_is_cancelled (job->cancellable) || self->import_cancellable != job->cancellable)
+  if (kept == 0)
+    message = g_strdup (_("Import cancelled; nothing was added"));
+  else
+    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                            "Import cancelled; the %u image added so far stays in the project",
+                                            "Import cancelled; the %u images added so far stay in the project",
+                                            kept),
+                               kept);
+  _bt_data_page_show_toast (self, message, NULL, NULL);
+}
+
+static void
+import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ImportJob *job = user_data;
+  BtDataPage *self = job->page;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtScanResult) r = bt_project_import_finish (BT_PROJECT (source), res, &error);
+
+  if (self->import_cancellable != job->cancellable || g_cancellable_is_cancelled (job->cancellable))
     {
-      if (self->import_cancellable == job->cancellable)
-        {
-          _bt_data_page_show_toast (self, _("Import cancelled; nothing was added"), NULL, NULL);
-          finish_import (self);
-        }
+      /* Cancelled (what was added stays: it is saved) or another project was opened. */
+      import_stop_watching (job);
+      if (self->project == job->project && self->import_cancellable == NULL)
+        import_cancelled_message (self, job);
+      else if (self->import_cancellable == job->cancellable)
+        finish_import (self);
+      import_job_free (job);
       return;
     }
-  if (results == NULL || self->project == NULL)
+  if (r == NULL)
     {
+      import_stop_watching (job);
       _bt_data_page_show_error (self, _("Could not import the images"), error);
       finish_import (self);
+      import_job_free (job);
       return;
     }
+  for (guint k = 0; k < r->skipped_paths->len; k++)
+    {
+      BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
 
-  /* The grid is detached while the project takes the images (a worker builds them; one splice
-   * adds them), then reattached, so the filter runs once, incrementally for a big project. */
-  _bt_data_page_detach_items (self);
-  gtk_label_set_text (self->progress_label, _("Adding the images…"));
-  chain = g_new0 (ApplyChain, 1);
-  chain->page = g_object_ref (self);
-  chain->project = g_object_ref (self->project);
-  chain->cancellable = g_object_ref (job->cancellable);
-  chain->results = g_steal_pointer (&results);
-  chain->classes = g_hash_table_new (g_str_hash, g_str_equal);
-  chain->n_ignored = job->plan->ignored->len + job->n_remote;
-  apply_next (chain);
+      record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
+      if (reason == BT_SKIP_DUPLICATE)
+        self->n_duplicates++;
+    }
+  job->n_skipped += r->skipped_paths->len;
+  self->n_conflicts += r->n_label_conflicts;
+  job->added += r->paths->len;
+  for (guint k = 0; k < r->class_index->len; k++)
+    g_hash_table_add (job->classes,
+                      g_strdup (g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k))));
+  job->index++;
+  import_next (job);
+}
+
+static void
+import_next (ImportJob *job)
+{
+  BtDataPage *self = job->page;
+  BtImportJob *ij;
+  g_autoptr(GPtrArray) paths = NULL;
+
+  if (job->index >= job->plan->jobs->len)
+    {
+      import_stop_watching (job);
+      import_done_message (self, job);
+      finish_import (self);
+      import_job_free (job);
+      return;
+    }
+  ij = g_ptr_array_index (job->plan->jobs, job->index);
+  /* Borrowed strings: the plan keeps them alive, and the import copies them. */
+  paths = g_ptr_array_sized_new (ij->paths->len + 1);
+  for (guint k = 0; k < ij->paths->len; k++)
+    g_ptr_array_add (paths, g_ptr_array_index (ij->paths, k));
+  g_ptr_array_add (paths, NULL);
+  bt_project_import_async (job->project, (const char * const *) paths->pdata, ij->mode, ij->class_name, TRUE,
+                           scan_progress_cb, g_atomic_rc_box_acquire (job->progress), progress_state_unref,
+                           job->cancellable, import_done_cb, job);
 }
 
 static void
 start_scan (BtDataPage *self, BtImportPlan *plan, guint n_remote)
 {
-  g_autoptr(GTask) task = NULL;
   ImportJob *job = g_new0 (ImportJob, 1);
 
   job->page = g_object_ref (self);
+  job->project = g_object_ref (self->project);
   job->cancellable = g_object_ref (self->import_cancellable);
   job->plan = plan;
-  job->n_remote = n_remote;
+  job->classes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  job->n_ignored = plan->ignored->len + n_remote;
+  job->n_items_before = g_list_model_get_n_items (bt_project_get_items (self->project));
   for (guint i = 0; i < plan->ignored->len; i++)
     record_skipped (self, g_ptr_array_index (plan->ignored, i), _("Not a file or folder"));
 
@@ -311,10 +263,8 @@ start_scan (BtDataPage *self, BtImportPlan *plan, guint n_remote)
   job->progress = g_atomic_rc_box_acquire (self->progress);
 
   gtk_label_set_text (self->progress_label, _("Checking images…"));
-  task = g_task_new (NULL, job->cancellable, scan_done_cb, NULL);
-  g_task_set_source_tag (task, start_scan);
-  g_task_set_task_data (task, job, (GDestroyNotify) import_job_free);
-  g_task_run_in_thread (task, scan_thread);
+  g_signal_connect (bt_project_get_items (job->project), "items-changed", G_CALLBACK (import_items_changed_cb), self);
+  import_next (job);
 }
 
 typedef struct {

@@ -27,6 +27,9 @@ typedef struct {
   GWeakRef page;
 } BtScanProgressState;
 
+/* change_hint: the next "changed" only appended items (an import chunk): nothing to refilter. */
+#define BT_DATA_PAGE_CHANGE_APPENDED (-2)
+
 struct _BtDataPage
 {
   GtkWidget parent_instance;
@@ -79,7 +82,7 @@ struct _BtDataPage
   guint               status_pos, status_n;
   guint               status_counts[BT_N_SPLITS + 3]; /* splits, excluded, missing, duplicate */
   char               *status_text;
-  int                 change_hint;      /* GtkFilterChange or -1 */
+  int                 change_hint;      /* GtkFilterChange, -1, or BT_DATA_PAGE_CHANGE_APPENDED */
   guint               toast_timeout;
   char               *toast_action;     /* detailed action of the toast's button */
   /* Undo of the last class deletion */

@@ -774,9 +774,16 @@ project_changed_cb (BtDataPage *self)
 {
   GtkFilterChange change = self->change_hint >= 0 ? (GtkFilterChange) self->change_hint
                                                   : GTK_FILTER_CHANGE_DIFFERENT;
+  gboolean appended = self->change_hint == BT_DATA_PAGE_CHANGE_APPENDED;
 
   self->change_hint = -1;
   _bt_data_page_rebuild_move_menu (self);
+  if (appended)
+    {
+      /* The filter model filters appended items itself; the shown ones did not change. */
+      _bt_data_page_queue_status (self);
+      return;
+    }
   _bt_data_page_refilter (self, change);
 }
 
