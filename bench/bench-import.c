@@ -1,5 +1,7 @@
 /* bench-import: import of the Fashion-MNIST PNG tree (70,000 files): scan + apply to a project +
- * decode into the 28×28 grayscale cache. Prints wall time per phase and peak RSS. */
+ * decode into the 28×28 grayscale cache. Prints wall time per phase and peak RSS. With --stream:
+ * the streaming bt_project_import_async on a main loop instead of scan + apply, with the time to
+ * the first images, the number of chunks and the longest main-loop stall (a 2 ms timer's gaps). */
 #include <stdio.h>
 #include <sys/resource.h>
 #include <glib/gstdio.h>
@@ -12,15 +14,57 @@ now_s (void)
   return g_get_monotonic_time () / 1e6;
 }
 
+typedef struct {
+  GMainLoop    *loop;
+  BtScanResult *result;
+  GError       *error;
+  gint64        last_tick, max_gap, first_items;
+  guint         n_chunks, n_gaps_over_50ms;
+} Stream;
+
+static gboolean
+tick (gpointer data)
+{
+  Stream *st = data;
+  gint64 now = g_get_monotonic_time ();
+  if (st->last_tick)
+    {
+      gint64 gap = now - st->last_tick;
+      st->max_gap = MAX (st->max_gap, gap);
+      st->n_gaps_over_50ms += gap > 50000;
+    }
+  st->last_tick = now;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+items_changed (GListModel *m, guint pos, guint removed, guint added, Stream *st)
+{
+  if (added == 0)
+    return;
+  if (st->n_chunks++ == 0)
+    st->first_items = g_get_monotonic_time ();
+}
+
+static void
+import_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Stream *st = data;
+  st->result = bt_project_import_finish (BT_PROJECT (source), res, &st->error);
+  g_main_loop_quit (st->loop);
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *tree_arg = NULL, *converter = NULL;
   int threads = 0;
+  gboolean stream = FALSE;
   GOptionEntry entries[] = {
     { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree_arg, "Existing PNG tree (default: convert into $TMPDIR/bottega-bench-import-tree)", "DIR" },
     { "converter", 'c', 0, G_OPTION_ARG_FILENAME, &converter, "Path of bottega-fmnist-to-png", "PATH" },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &threads, "Decode threads (default: one per core)", "N" },
+    { "stream", 's', 0, G_OPTION_ARG_NONE, &stream, "Streaming import on a main loop, with stall times", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new (NULL);
@@ -60,20 +104,61 @@ main (int argc, char **argv)
   g_autofree char *pdir = g_build_filename (tmp, "project", NULL);
   const char *roots[] = { tree, NULL };
 
-  double t0 = now_s ();
-  g_autoptr(BtScanResult) r = bt_scan_paths (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, NULL, NULL, NULL, &error);
-  if (r == NULL)
+  double t0 = now_s (), t1;
+  g_autoptr(BtScanResult) r = NULL;
+  g_autoptr(BtProject) p = NULL;
+  guint added = 0;
+  if (stream)
     {
-      fprintf (stderr, "scan failed: %s\n", error->message);
-      return 1;
+      p = bt_project_create (pdir, "Fashion-MNIST", &error);
+      if (p == NULL)
+        {
+          fprintf (stderr, "project failed: %s\n", error->message);
+          return 1;
+        }
+      Stream st = { g_main_loop_new (NULL, FALSE) };
+      g_signal_connect (bt_project_get_items (p), "items-changed", G_CALLBACK (items_changed), &st);
+      guint timer = g_timeout_add (2, tick, &st);
+      t0 = now_s ();
+      bt_project_import_async (p, roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, NULL, NULL, NULL, NULL,
+                               import_done, &st);
+      g_main_loop_run (st.loop);
+      g_source_remove (timer);
+      if (st.result == NULL)
+        {
+          fprintf (stderr, "import failed: %s\n", st.error->message);
+          return 1;
+        }
+      r = st.result;
+      added = r->paths->len;
+      t1 = now_s ();
+      printf ("streaming import: first images after %.2f s, %u chunks, scan + apply %.2f s\n",
+              (st.first_items / 1e6) - t0, st.n_chunks, t1 - t0);
+      printf ("main loop: longest gap of a 2 ms timer %.1f ms, gaps over 50 ms: %u\n",
+              st.max_gap / 1000.0, st.n_gaps_over_50ms);
+      if (!bt_project_flush (p, &error))
+        {
+          fprintf (stderr, "save failed: %s\n", error->message);
+          return 1;
+        }
+      g_main_loop_unref (st.loop);
     }
-  double t1 = now_s ();
-  g_autoptr(BtProject) p = bt_project_create (pdir, "Fashion-MNIST", &error);
-  guint added = p ? bt_project_apply_scan (p, r, &error) : 0;
-  if (error)
+  else
     {
-      fprintf (stderr, "project failed: %s\n", error->message);
-      return 1;
+      r = bt_scan_paths (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, NULL, NULL, NULL, &error);
+      if (r == NULL)
+        {
+          fprintf (stderr, "scan failed: %s\n", error->message);
+          return 1;
+        }
+      t1 = now_s ();
+      p = bt_project_create (pdir, "Fashion-MNIST", &error);
+      added = p ? bt_project_apply_scan (p, r, &error) : 0;
+      if (error || (p && !bt_project_flush (p, &error)))
+        {
+          fprintf (stderr, "project failed: %s\n", error->message);
+          return 1;
+        }
     }
   double t2 = now_s ();
   g_autoptr(BtCache) c = bt_cache_build (p, 28, 28, 1, BT_DS_RESIZE_SQUASH, threads, NULL, NULL, NULL, &error);
@@ -92,7 +177,8 @@ main (int argc, char **argv)
   printf ("files: %u imported, %u skipped (%u label conflicts), %u cached\n",
           added, r->skipped_paths->len, r->n_label_conflicts, valid);
   printf ("scan (walk + read + hash + verify-decode): %.2f s\n", t1 - t0);
-  printf ("apply to project + save labels.csv:        %.2f s\n", t2 - t1);
+  printf ("apply to project + save labels.csv:        %.2f s%s\n", t2 - t1,
+          stream ? " (stream: waiting for the last write)" : "");
   printf ("decode into 28x28x1 cache:                 %.2f s\n", t3 - t2);
   printf ("total import + cache:                      %.2f s\n", t3 - t0);
   printf ("peak RSS:                                  %.1f MiB\n", ru.ru_maxrss / 1024.0);

@@ -39,6 +39,7 @@ struct _BtDataPage
   GtkRevealer        *confirm_revealer;
   GtkLabel           *confirm_label;
   GtkListView        *class_list;
+  GtkMenuButton      *class_menu_button;
   GtkSearchEntry     *search_entry;
   GtkDropDown        *filter_dropdown;
   GtkStack           *grid_stack;

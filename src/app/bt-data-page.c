@@ -1075,6 +1075,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, confirm_revealer);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, confirm_label);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, class_list);
+  gtk_widget_class_bind_template_child (widget_class, BtDataPage, class_menu_button);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, search_entry);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, filter_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, grid_stack);
@@ -1100,6 +1101,17 @@ bt_data_page_class_init (BtDataPageClass *klass)
   _bt_data_page_class_actions_init (widget_class);
 }
 
+/* GTK 4.8 gives the focus to a menu button's inner button, which has no name of its own:
+ * an icon-only menu button needs it set there too. */
+static void
+name_menu_button (GtkMenuButton *button, const char *name)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (button)); child;
+       child = gtk_widget_get_next_sibling (child))
+    if (GTK_IS_BUTTON (child))
+      gtk_accessible_update_property (GTK_ACCESSIBLE (child), GTK_ACCESSIBLE_PROPERTY_LABEL, name, -1);
+}
+
 static void
 bt_data_page_init (BtDataPage *self)
 {
@@ -1107,6 +1119,7 @@ bt_data_page_init (BtDataPage *self)
   g_autoptr(GtkStringObject) all = gtk_string_object_new ("all");
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  name_menu_button (self->class_menu_button, _("Class Menu"));
 
   self->change_hint = -1;
   self->class_rows = g_hash_table_new (NULL, NULL);

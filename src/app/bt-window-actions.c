@@ -22,10 +22,6 @@ typedef struct {
   char     *name;    /* for OPEN_CREATE */
 } OpenJob;
 
-/* The sample: four shapes, enough images per class to train in a minute on a laptop. */
-#define SAMPLE_IMAGES_PER_CLASS 100
-#define SAMPLE_IMAGE_SIZE       64
-#define SAMPLE_SEED             42
 
 static void
 open_job_free (gpointer data)
@@ -67,8 +63,7 @@ open_project_thread (GTask        *task,
                          job->dir, g_strerror (saved_errno));
           }
         else
-          project = bt_sample_create_shapes (job->dir, SAMPLE_IMAGES_PER_CLASS, SAMPLE_IMAGE_SIZE,
-                                             SAMPLE_SEED, cancellable, &error);
+          project = bt_sample_create_default (job->dir, cancellable, &error);
       }
       break;
     case OPEN_EXISTING:

@@ -141,6 +141,8 @@ bt_cli_new (int argc, char **argv)
     }
 
   n_added = bt_project_apply_scan (project, result, &error);
+  if (error == NULL)
+    bt_project_flush (project, &error);  /* saves run on a writer thread */
   if (error != NULL)
     return bt_cli_fail ("%s: %s", argv[1], error->message);
 

@@ -493,7 +493,8 @@ bt_cli_train (int argc, char **argv)
       status = bt_cli_usage ("train", _("settings cannot change while resuming a run"));
       goto cleanup_settings;
     }
-  if (changed && !bt_project_update_settings (project, &settings, &error))
+  if (changed && (!bt_project_update_settings (project, &settings, &error) ||
+                  !bt_project_flush (project, &error)))
     {
       status = bt_cli_fail ("%s: %s", argv[1], error->message);
       goto cleanup_settings;

@@ -59,10 +59,33 @@ void         bt_item_set_excluded   (BtItem *item, gboolean excluded);
 void         bt_item_set_missing    (BtItem *item, gboolean missing);
 void         bt_item_set_duplicate  (BtItem *item, gboolean duplicate);
 void         bt_item_set_hash       (BtItem *item, guint64 hash);
+void         bt_item_set_size       (BtItem *item, int width, int height);
+/* The class name as a GRefString reference (g_ref_string_release it); cheap, for snapshots. */
+char        *bt_item_dup_class_ref  (BtItem *item);
+/* The saved fields at once (no type checks: the saver's hot loop). */
+void         bt_item_snapshot       (BtItem *item, char **class_ref, guint64 *hash, int *width, int *height,
+                                     BtSplit *split, gboolean *excluded);
 BtClassInfo *bt_class_info_new (const char *name, guint color);
 void         bt_class_info_set_name    (BtClassInfo *info, const char *name);
 void         bt_class_info_set_n_items (BtClassInfo *info, guint n);
 
+/* The project's writer thread (bt-saver.c). Snapshots are taken on the thread owning the
+ * project; serialization and atomic durable writes happen on the writer; hand-overs that
+ * arrive while it writes are coalesced. Failures are reported to failed() on the context
+ * that was thread-default when the saver was made, while the owner lives. */
+typedef struct _BtSaver BtSaver;
+typedef void (*BtSaverFailed) (GObject *owner, const GError *error);
+typedef void (*BtSaverDrained) (GObject *owner);  /* the writer went idle (owner's context) */
+BtSaver  *bt_saver_new      (const char *dir, GObject *owner, BtSaverFailed failed, BtSaverDrained drained);
+void      bt_saver_unref    (BtSaver *s);
+GArray   *bt_saver_snapshot (GListModel *items);  /* of rows, for submit/serialize */
+GString  *bt_saver_serialize (const char *dir, GArray *rows);  /* labels.csv bytes */
+void      bt_saver_submit   (BtSaver *s, GArray *rows, GBytes *ini);  /* transfer full, nullable */
+void      bt_saver_needs    (BtSaver *s, gboolean *labels, gboolean *ini);  /* failed, unsaved */
+gboolean  bt_saver_wait     (BtSaver *s, GError **error);  /* until all handed over is written */
+gboolean  bt_saver_is_busy  (BtSaver *s);
+
+BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 
 /* Is this JPEG's entropy-coded data followed by an end-of-image marker? */

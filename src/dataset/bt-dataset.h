@@ -78,7 +78,8 @@ void     bt_image_to_chw_float (const guint8 *hwc, int w, int h, int c, float sc
 G_DECLARE_FINAL_TYPE (BtItem, bt_item, BT, ITEM, GObject)
 /* Read-only properties (notify on change): path (absolute, filename encoding), display-name,
  * class-name, split, excluded, missing, duplicate, hash (guint64 content hash), width and
- * height (0: not recorded; the project does not store image sizes). */
+ * height (pixels of the image file; 0 while unknown). Sizes are read where the header is read
+ * anyway (scan, CSV import, adding files) and kept in labels.csv. */
 const char *bt_item_get_path       (BtItem *item);  /* absolute, filename encoding */
 const char *bt_item_get_display_name (BtItem *item); /* UTF-8 base name */
 const char *bt_item_get_class_name (BtItem *item);
@@ -87,6 +88,8 @@ gboolean    bt_item_get_excluded   (BtItem *item);
 gboolean    bt_item_get_missing    (BtItem *item);
 gboolean    bt_item_get_duplicate  (BtItem *item);
 guint64     bt_item_get_hash       (BtItem *item);  /* content hash; 0 until known */
+int         bt_item_get_width      (BtItem *item);  /* pixels; 0 while unknown */
+int         bt_item_get_height     (BtItem *item);
 
 #define BT_TYPE_CLASS_INFO (bt_class_info_get_type ())
 G_DECLARE_FINAL_TYPE (BtClassInfo, bt_class_info, BT, CLASS_INFO, GObject)
@@ -125,8 +128,15 @@ void bt_project_settings_clear (BtProjectSettings *s);
 
 #define BT_TYPE_PROJECT (bt_project_get_type ())
 G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)
-/* Signals: "changed" (any saved change), "save-failed" (GError*).
- * Every mutation below is saved atomically and durably before it returns. */
+/* Signals: "changed" (any change to classes, items or settings), "save-failed" (GError*).
+ * Every mutation below is handed to the project's writer thread before it returns: the main
+ * thread takes a cheap snapshot (item references, shared strings); the writer serializes it
+ * and replaces labels.csv / project.ini atomically and durably (temp + fsync + rename).
+ * Changes made while a write runs are coalesced into the next one. A failed write (disk full,
+ * read-only folder) leaves the old files and the in-memory state intact, emits "save-failed"
+ * on the main context that was current when the project was created or opened, and is retried
+ * by the next change or bt_project_flush(). The mutators' GError is only for invalid requests.
+ * Finalizing the project waits for the pending write. */
 BtProject  *bt_project_create         (const char *dir, const char *name, GError **error);
 BtProject  *bt_project_open           (const char *dir, GError **error);
 const char *bt_project_get_dir        (BtProject *self);
@@ -138,6 +148,13 @@ int         bt_project_find_class     (BtProject *self, const char *name);  /* p
 BtItem     *bt_project_find_item      (BtProject *self, const char *path);  /* borrowed or NULL */
 const BtProjectSettings *bt_project_get_settings (BtProject *self);
 gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, GError **error);
+/* Waits until everything handed to the writer is on disk (retrying a failed write first);
+ * FALSE + the write's error when the files could not be saved. For the CLI, tests, quitting. */
+gboolean    bt_project_flush          (BtProject *self, GError **error);
+void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);
+gboolean    bt_project_is_saving      (BtProject *self);  /* a write is pending or running */
 
 gboolean    bt_project_add_class      (BtProject *self, const char *name, GError **error);
 gboolean    bt_project_rename_class   (BtProject *self, const char *old_name, const char *new_name, GError **error);
@@ -149,6 +166,13 @@ gboolean    bt_project_add_items      (BtProject *self, const char *class_name, 
 gboolean    bt_project_relabel        (BtProject *self, BtItem * const *items, guint n, const char *class_name, GError **error);
 gboolean    bt_project_set_excluded   (BtProject *self, BtItem * const *items, guint n, gboolean excluded, GError **error);
 gboolean    bt_project_import_csv     (BtProject *self, const char *csv_path, GError **error);
+/* The same without blocking: a worker reads and parses the CSV and reads each listed image
+ * (hash, size); this thread applies the rows ~1000 per low-priority idle dispatch (one splice
+ * and one save hand-over each). finish: the number of images added, or -1 + error (a file that
+ * is not a CSV, cancelled: rows applied before the cancel stay). */
+void        bt_project_import_csv_async  (BtProject *self, const char *csv_path, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+gssize      bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error);
 /* Re-checks which referenced images still exist (worker-safe read, main-thread apply). */
 void        bt_project_refresh_missing (BtProject *self);
 
@@ -185,14 +209,27 @@ struct _BtScanResult {
   GArray    *skipped_reasons; /* BtSkipReason */
   GPtrArray *duplicate_of;  /* char*: for each duplicate skip, the path it duplicates */
   guint      n_label_conflicts;
+  GArray    *widths, *heights; /* int, parallel with paths: the image's size in pixels */
 };
 void bt_scan_result_free (BtScanResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)
 typedef void (*BtScanProgress) (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data);
-/* Synchronous; call from a worker (GTask). progress is called from that worker. */
+/* A chunk of a streaming scan: the items and skips found since the previous chunk, in walk
+ * order (class_names: every class seen so far, so class_index is valid; n_label_conflicts:
+ * those of this chunk). The receiver owns it (bt_scan_result_free). */
+typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
+/* Synchronous; call from a worker (GTask). progress is called from that worker. Files are
+ * checked (read, hashed, fully decoded) on a pool while the folders are still being walked. */
 BtScanResult *bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_name,
                              gboolean recursive, BtScanProgress progress, gpointer user_data,
                              GCancellable *cancellable, GError **error);
+/* The same, streaming: chunk (may be NULL) is called from the scanning threads, in walk order,
+ * one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at the end
+ * (possibly empty). Returns the whole result as bt_scan_paths does. */
+BtScanResult *bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
+                                    gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                                    BtScanChunkFunc chunk, gpointer chunk_data,
+                                    GCancellable *cancellable, GError **error);
 /* Asynchronous wrapper: runs bt_scan_paths in a GTask thread. */
 void          bt_scan_paths_async  (const char * const *paths, BtScanMode mode, const char *class_name,
                                     gboolean recursive, GCancellable *cancellable,
@@ -204,6 +241,14 @@ void          bt_scan_paths_async_full (const char * const *paths, BtScanMode mo
                                         gboolean recursive, BtScanProgress progress, gpointer progress_data,
                                         GDestroyNotify progress_notify, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
+/* Streaming on the calling thread's main context: chunk gets each chunk (owning it) in walk
+ * order, one per low-priority idle dispatch; progress as in bt_scan_paths_async_full (both get
+ * user_data; notify frees it at the end). callback runs after the last chunk was delivered;
+ * finish with bt_scan_paths_finish (the whole result). Once cancellable fires, no more chunks. */
+void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
+                                          gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
+                                          gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer callback_data);
 /* Applies a scan result to a project (main thread), returns how many items were added.
  * Files whose content is already in the project are appended to result's skipped list
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
@@ -216,6 +261,21 @@ guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GErr
 void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
                                             GAsyncReadyCallback callback, gpointer user_data);
 guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);
+
+/* Scan + apply, streaming: what the scan finds is added to the project chunk by chunk as it is
+ * found (each chunk one splice into the item model on this thread's main context, a few ms
+ * of main-thread work per ~1000 files; class counts follow; the save goes to the writer
+ * thread), so a GUI shows images during a long import. Duplicates of content already in the
+ * project are skipped as in bt_project_apply_scan. progress as bt_scan_paths_async_full.
+ * Cancelling stops the scan; what was added stays. finish returns the added items (paths,
+ * class_index, hashes, widths, heights), every class named, and every skip with its reason;
+ * paths->len is the number added. */
+void          bt_project_import_async  (BtProject *self, const char * const *paths, BtScanMode mode,
+                                        const char *class_name, gboolean recursive,
+                                        BtScanProgress progress, gpointer progress_data,
+                                        GDestroyNotify progress_notify, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+BtScanResult *bt_project_import_finish (BtProject *self, GAsyncResult *res, GError **error);
 
 /* ---- Decoded cache: every usable item at the input size, uint8, decoded by a pool ---- */
 typedef struct _BtCache BtCache;
@@ -270,6 +330,14 @@ void       bt_project_class_weights (BtProject *self, float *weights_out, guint 
  * into dir/images/<class>/ and creates a project in dir. */
 BtProject *bt_sample_create_shapes (const char *dir, guint n_per_class, int size, guint64 seed,
                                     GCancellable *cancellable, GError **error);
+/* What "Try the sample" / `bottega --sample` opens: 4 × BT_SAMPLE_PER_CLASS images of
+ * BT_SAMPLE_SIZE px (seed BT_SAMPLE_SEED), set up to train to >= 90 % validation accuracy with the
+ * default Small CNN in well under a minute on 2 cores: 32 × 32 greyscale input (the shapes differ
+ * by outline, not colour), 20 epochs. Measured in docs/PERFORMANCE.md. */
+#define BT_SAMPLE_PER_CLASS 250
+#define BT_SAMPLE_SIZE      64
+#define BT_SAMPLE_SEED      42
+BtProject *bt_sample_create_default (const char *dir, GCancellable *cancellable, GError **error);
 
 /* ---- CSV (RFC 4180) ---- */
 /* Appends one field, quoted when it holds a comma, quote, line break or edge space. */

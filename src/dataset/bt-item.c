@@ -8,7 +8,7 @@ struct _BtItem {
   GObject  parent_instance;
   char    *path;
   char    *display_name;
-  char    *class_name;
+  char    *class_name;  /* GRefString (interned): save snapshots share it */
   BtSplit  split;
   guint64  hash;
   int      width, height;
@@ -41,7 +41,7 @@ bt_item_finalize (GObject *object)
   BtItem *self = BT_ITEM (object);
   g_free (self->path);
   g_free (self->display_name);
-  g_free (self->class_name);
+  g_clear_pointer (&self->class_name, g_ref_string_release);
   G_OBJECT_CLASS (bt_item_parent_class)->finalize (object);
 }
 
@@ -96,7 +96,7 @@ bt_item_new (const char *path, const char *class_name, BtSplit split, guint64 ha
   BtItem *self = g_object_new (BT_TYPE_ITEM, NULL);
   self->path = g_strdup (path);
   self->display_name = g_filename_display_basename (path);
-  self->class_name = g_strdup (class_name);
+  self->class_name = g_ref_string_new_intern (class_name);
   self->split = split;
   self->hash = hash;
   return self;
@@ -110,14 +110,51 @@ gboolean    bt_item_get_excluded     (BtItem *item) { g_return_val_if_fail (BT_I
 gboolean    bt_item_get_missing      (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), FALSE); return item->missing; }
 gboolean    bt_item_get_duplicate    (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), FALSE); return item->duplicate; }
 guint64     bt_item_get_hash         (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), 0); return item->hash; }
+int         bt_item_get_width        (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), 0); return item->width; }
+int         bt_item_get_height       (BtItem *item) { g_return_val_if_fail (BT_IS_ITEM (item), 0); return item->height; }
+
+void
+bt_item_snapshot (BtItem *item, char **class_ref, guint64 *hash, int *width, int *height, BtSplit *split,
+                  gboolean *excluded)
+{
+  *class_ref = g_ref_string_acquire (item->class_name);
+  *hash = item->hash;
+  *width = item->width;
+  *height = item->height;
+  *split = item->split;
+  *excluded = item->excluded;
+}
+
+char *
+bt_item_dup_class_ref (BtItem *item)
+{
+  return g_ref_string_acquire (item->class_name);
+}
+
+void
+bt_item_set_size (BtItem *item, int width, int height)
+{
+  width = MAX (width, 0);
+  height = MAX (height, 0);
+  if (item->width != width)
+    {
+      item->width = width;
+      g_object_notify_by_pspec (G_OBJECT (item), item_props[ITEM_PROP_WIDTH]);
+    }
+  if (item->height != height)
+    {
+      item->height = height;
+      g_object_notify_by_pspec (G_OBJECT (item), item_props[ITEM_PROP_HEIGHT]);
+    }
+}
 
 void
 bt_item_set_class_name (BtItem *item, const char *class_name)
 {
   if (g_strcmp0 (item->class_name, class_name) == 0)
     return;
-  g_free (item->class_name);
-  item->class_name = g_strdup (class_name);
+  g_ref_string_release (item->class_name);
+  item->class_name = g_ref_string_new_intern (class_name);
   g_object_notify_by_pspec (G_OBJECT (item), item_props[ITEM_PROP_CLASS_NAME]);
 }
 

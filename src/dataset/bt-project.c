@@ -27,13 +27,17 @@ struct _BtProject {
   GHashTable        *class_by_name;  /* name → BtClassInfo (borrowed) */
   guint              next_color;
   gint               generation;     /* bumped by every change; async applies compare it */
-  GMutex             save_lock;      /* one writer of labels.csv/project.ini at a time */
+  BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
+  gboolean           dirty_labels, dirty_ini;  /* changed since the last hand-over */
+  GThread           *commit_thread;  /* the thread that made the last change */
 };
 
 G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
 
 enum { SIGNAL_CHANGED, SIGNAL_SAVE_FAILED, N_SIGNALS };
 static guint signals[N_SIGNALS];
+
+static void hand_over (BtProject *self, gboolean retry);
 
 /* ---- Settings ---- */
 
@@ -150,6 +154,17 @@ static void
 bt_project_finalize (GObject *object)
 {
   BtProject *self = BT_PROJECT (object);
+  /* Nothing changed is lost when the project goes away (the app quitting). */
+  if (self->saver)
+    {
+      bt_saver_wait (self->saver, NULL);
+      if (self->dirty_labels || self->dirty_ini)
+        {
+          hand_over (self, TRUE);
+          bt_saver_wait (self->saver, NULL);
+        }
+      g_clear_pointer (&self->saver, bt_saver_unref);
+    }
   g_free (self->dir);
   g_free (self->name);
   bt_project_settings_clear (&self->settings);
@@ -157,7 +172,6 @@ bt_project_finalize (GObject *object)
   g_clear_pointer (&self->class_by_name, g_hash_table_unref);
   g_clear_object (&self->classes);
   g_clear_object (&self->items);
-  g_mutex_clear (&self->save_lock);
   G_OBJECT_CLASS (bt_project_parent_class)->finalize (object);
 }
 
@@ -180,7 +194,30 @@ bt_project_init (BtProject *self)
   self->items = g_list_store_new (BT_TYPE_ITEM);
   self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
   self->class_by_name = g_hash_table_new (g_str_hash, g_str_equal);
-  g_mutex_init (&self->save_lock);
+}
+
+static void
+saver_failed (GObject *owner, const GError *error)
+{
+  g_signal_emit (owner, signals[SIGNAL_SAVE_FAILED], 0, error);
+}
+
+static void
+saver_drained (GObject *owner)
+{
+  BtProject *self = BT_PROJECT (owner);
+  /* Only what changed meanwhile: a failed write is retried by the next change or a flush,
+   * never in a loop against a full disk. */
+  /* The idle runs on the main context; a project filled on a worker (the sample, an open in a
+   * GTask) is that worker's until handed over: its next change or flush writes instead. */
+  if ((self->dirty_labels || self->dirty_ini) && g_atomic_pointer_get (&self->commit_thread) == g_thread_self ())
+    hand_over (self, TRUE);
+}
+
+static void
+start_saver (BtProject *self)
+{
+  self->saver = bt_saver_new (self->dir, G_OBJECT (self), saver_failed, saver_drained);
 }
 
 /* ---- Paths ---- */
@@ -189,15 +226,6 @@ static char *
 to_absolute (BtProject *self, const char *path)
 {
   return g_canonicalize_filename (path, self->dir);
-}
-
-static char *
-to_stored (BtProject *self, const char *abs)
-{
-  gsize n = strlen (self->dir);
-  if (strncmp (abs, self->dir, n) == 0 && abs[n] == G_DIR_SEPARATOR && abs[n + 1] != '\0')
-    return g_strdup (abs + n + 1);
-  return g_strdup (abs);
 }
 
 /* ---- Saving ---- */
@@ -254,34 +282,29 @@ to_keyfile (BtProject *self)
   return kf;
 }
 
-static gboolean
-save_ini (BtProject *self, GError **error)
+static GBytes *
+ini_bytes (BtProject *self)
 {
   g_autoptr(GKeyFile) kf = to_keyfile (self);
   gsize len = 0;
-  g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
+  char *data = g_key_file_to_data (kf, &len, NULL);
+  return g_bytes_new_take (data, len);
+}
+
+/* Synchronous saves, for a project nobody else sees yet (bt_project_create). */
+static gboolean
+save_ini (BtProject *self, GError **error)
+{
+  g_autoptr(GBytes) data = ini_bytes (self);
   g_autofree char *path = g_build_filename (self->dir, "project.ini", NULL);
-  return bt_write_file_atomic (path, data, len, error);
+  return bt_write_file_atomic (path, g_bytes_get_data (data, NULL), g_bytes_get_size (data), error);
 }
 
 static gboolean
 save_labels (BtProject *self, GError **error)
 {
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
-  g_autoptr(GString) out = g_string_sized_new (64 + (gsize) n * 64);
-  g_string_append (out, "path,class,split,excluded,hash\r\n");
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
-      g_autofree char *stored = to_stored (self, bt_item_get_path (it));
-      char hash[17];
-      g_snprintf (hash, sizeof hash, "%016" G_GINT64_MODIFIER "x", bt_item_get_hash (it));
-      bt_csv_append_field (out, stored, FALSE);
-      bt_csv_append_field (out, bt_item_get_class_name (it), FALSE);
-      bt_csv_append_field (out, bt_split_to_string (bt_item_get_split (it)), FALSE);
-      bt_csv_append_field (out, bt_item_get_excluded (it) ? "1" : "0", FALSE);
-      bt_csv_append_field (out, hash, TRUE);
-    }
+  g_autoptr(GArray) rows = bt_saver_snapshot (G_LIST_MODEL (self->items));
+  g_autoptr(GString) out = bt_saver_serialize (self->dir, rows);
   g_autofree char *path = g_build_filename (self->dir, "labels.csv", NULL);
   return bt_write_file_atomic (path, out->str, out->len, error);
 }
@@ -306,27 +329,104 @@ recount (BtProject *self)
     }
 }
 
-/* Saves what changed; on failure the files on disk keep their previous content and
- * "save-failed" is emitted (the change stays in memory and is retried by the next save). */
+/* Hands what changed to the writer thread: a snapshot (item refs and shared strings, O(n)
+ * pointer copies). A file whose last write failed goes along again. */
+static void
+hand_over (BtProject *self, gboolean retry)
+{
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  if (retry)
+    bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  gboolean labels = self->dirty_labels || retry_labels, ini = self->dirty_ini || retry_ini;
+  self->dirty_labels = self->dirty_ini = FALSE;
+  bt_saver_submit (self->saver, labels ? bt_saver_snapshot (G_LIST_MODEL (self->items)) : NULL,
+                   ini ? ini_bytes (self) : NULL);
+}
+
+/* While the writer is busy, changes are only marked: when it goes idle it asks for one snapshot
+ * of them all (saver_drained), so a burst of edits or an import's chunks cost one O(n) snapshot
+ * per write, not one per change. */
+static void
+request_save (BtProject *self, gboolean ini, gboolean labels)
+{
+  self->dirty_labels |= labels;
+  self->dirty_ini |= ini;
+  if (!bt_saver_is_busy (self->saver))
+    hand_over (self, TRUE);
+}
+
+/* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
+ * if it fails, the files on disk keep their previous content, "save-failed" is emitted on the
+ * project's main context and the next change (or bt_project_flush) writes again. */
+static gboolean
+commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
+{
+  g_atomic_int_inc (&self->generation);
+  g_atomic_pointer_set (&self->commit_thread, g_thread_self ());
+  if (counts)
+    recount (self);
+  request_save (self, ini, labels);
+  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  return TRUE;
+}
+
 static gboolean
 commit (BtProject *self, gboolean ini, gboolean labels, GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  gboolean ok;
-  /* Bumped before writing, so an async apply that renames after us sees it and redoes. */
-  g_atomic_int_inc (&self->generation);
-  recount (self);
-  g_mutex_lock (&self->save_lock);
-  ok = !((labels && !save_labels (self, &local)) || (ini && !save_ini (self, &local)));
-  g_mutex_unlock (&self->save_lock);
-  if (!ok)
-    {
-      g_signal_emit (self, signals[SIGNAL_SAVE_FAILED], 0, local);
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
-  return TRUE;
+  return commit_full (self, ini, labels, TRUE);
+}
+
+gboolean
+bt_project_flush (BtProject *self, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  /* Let the running write end first, so its outcome decides whether to write again. */
+  bt_saver_wait (self->saver, NULL);
+  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
+    hand_over (self, TRUE);
+  return bt_saver_wait (self->saver, error);
+}
+
+gboolean
+bt_project_is_saving (BtProject *self)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  return self->dirty_labels || self->dirty_ini || bt_saver_is_busy (self->saver);
+}
+
+static void
+flush_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  if (bt_saver_wait (data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+bt_project_flush_async (BtProject *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  gboolean retry_labels = FALSE, retry_ini = FALSE;
+  bt_saver_needs (self->saver, &retry_labels, &retry_ini);
+  if (retry_labels || retry_ini || self->dirty_labels || self->dirty_ini)
+    hand_over (self, TRUE);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_flush_async);
+  /* The task keeps the project, and so its saver, alive. */
+  g_task_set_task_data (task, self->saver, NULL);
+  g_task_run_in_thread (task, flush_thread);
+}
+
+gboolean
+bt_project_flush_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (res, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (res), error);
 }
 
 /* ---- Classes ---- */
@@ -562,13 +662,17 @@ bt_project_move_class (BtProject *self, const char *name, guint new_position, GE
 
 /* ---- Items ---- */
 
+/* Content hash and, from the header, the image size (0 × 0 when not an image). */
 static guint64
-hash_file (const char *path)
+hash_file (const char *path, int *width, int *height)
 {
   g_autofree guint8 *data = NULL;
   gsize len = 0;
+  *width = *height = 0;
   if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &data, &len, NULL, NULL))
     return 0;
+  if (!bt_image_probe_bytes (data, len, width, height, NULL, NULL, NULL))
+    *width = *height = 0;
   return bt_hash_bytes (data, len);
 }
 
@@ -604,12 +708,16 @@ bt_project_add_items (BtProject *self, const char *class_name, const char * cons
   for (guint i = 0; paths[i]; i++)
     {
       g_autofree char *abs = to_absolute (self, paths[i]);
-      guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs);
+      int w = 0, hgt = 0;
+      guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs, &w, &hgt);
       if (h == 0)
         h = bt_hash_bytes ((const guint8 *) abs, strlen (abs));  /* unreadable now: still stable */
       BtItem *it = add_item_nosave (self, abs, class_name, h, -1, FALSE);
       if (it)
-        g_ptr_array_add (added, it);
+        {
+          bt_item_set_size (it, w, hgt);
+          g_ptr_array_add (added, it);
+        }
     }
   ensure_val (self, class_name, added);
   if (added->len == 0 && !new_class)
@@ -656,13 +764,14 @@ bt_project_set_excluded (BtProject *self, BtItem * const *items, guint n, gboole
 /* ---- Loading ---- */
 
 typedef struct {
-  int col_path, col_class, col_split, col_excluded, col_hash;
+  int col_path, col_class, col_split, col_excluded, col_hash, col_width, col_height;
 } Columns;
 
 static gboolean
 parse_header (char **row, Columns *c)
 {
   c->col_path = c->col_class = c->col_split = c->col_excluded = c->col_hash = -1;
+  c->col_width = c->col_height = -1;
   for (int i = 0; row[i]; i++)
     {
       g_autofree char *k = g_ascii_strdown (row[i], -1);
@@ -677,6 +786,10 @@ parse_header (char **row, Columns *c)
         c->col_excluded = i;
       else if (g_str_equal (k, "hash"))
         c->col_hash = i;
+      else if (g_str_equal (k, "width"))
+        c->col_width = i;
+      else if (g_str_equal (k, "height"))
+        c->col_height = i;
     }
   return c->col_path >= 0 && c->col_class >= 0;
 }
@@ -737,7 +850,12 @@ load_labels (BtProject *self, const char *path, GError **error)
       g_autofree char *abs = to_absolute (self, p);
       if (hs == NULL || !g_ascii_string_to_unsigned (hs, 16, 1, G_MAXUINT64, &hash, NULL))
         hash = bt_hash_bytes ((const guint8 *) abs, strlen (abs));
-      add_item_nosave (self, abs, cls, hash, split, excluded);
+      BtItem *it = add_item_nosave (self, abs, cls, hash, split, excluded);
+      guint64 w = 0, h = 0;
+      const char *ws = field (row, c.col_width), *hs2 = field (row, c.col_height);
+      if (it && ws && hs2 && g_ascii_string_to_unsigned (ws, 10, 0, G_MAXINT, &w, NULL) &&
+          g_ascii_string_to_unsigned (hs2, 10, 0, G_MAXINT, &h, NULL))
+        bt_item_set_size (it, (int) w, (int) h);
     }
   return TRUE;
 }
@@ -955,6 +1073,7 @@ bt_project_create (const char *dir, const char *name, GError **error)
   self->name = name ? g_strdup (name) : g_filename_display_basename (self->dir);
   if (!save_labels (self, error) || !save_ini (self, error))
     return NULL;
+  start_saver (self);
   return g_steal_pointer (&self);
 }
 
@@ -971,6 +1090,7 @@ bt_project_open (const char *dir, GError **error)
   make_subdirs (self->dir, NULL);  /* disposable folders may have been deleted */
   check_missing_sync (self);
   recount (self);
+  start_saver (self);
   return g_steal_pointer (&self);
 }
 
@@ -1162,74 +1282,248 @@ bt_project_refresh_missing (BtProject *self)
   g_task_run_in_thread (task, missing_thread);
 }
 
+static gboolean ensure_val_added (BtProject *self, GPtrArray *added);
+
 /* ---- Importing a labels CSV (path,class[,split]; paths relative to the CSV's folder) ---- */
 
-gboolean
-bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
+typedef struct {
+  char     *abs;
+  char     *cls;
+  int       split;     /* -1: by hash */
+  guint64   hash;
+  int       width, height;
+  gboolean  probed, ok;
+} CsvRow;
+
+static void
+csv_row_clear (gpointer p)
 {
-  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
-  g_return_val_if_fail (csv_path != NULL, FALSE);
+  CsvRow *r = p;
+  g_free (r->abs);
+  g_free (r->cls);
+}
+
+/* Reads and parses the CSV (any thread): rows with a usable path and class, paths made
+ * absolute against the CSV's folder. */
+static GArray *
+csv_read_rows (const char *csv_path, GError **error)
+{
   g_autofree guint8 *data = NULL;
   gsize len = 0;
   g_autoptr(GError) local = NULL;
   g_autofree char *display = g_filename_display_name (csv_path);
   if (!bt_read_regular_file (csv_path, BT_MAX_LABELS_BYTES, &data, &len, NULL, error))
-    return FALSE;
+    return NULL;
   g_autoptr(GPtrArray) rows = bt_csv_parse ((const char *) data, len, &local);
   if (rows == NULL)
     {
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
                    _("“%s” is not a valid CSV file: %s"), display, local->message);
-      return FALSE;
+      return NULL;
     }
-  Columns c = { 0, 1, 2, -1, -1 };
+  Columns c = { 0, 1, 2, -1, -1, -1, -1 };
   guint first = 0;
   if (rows->len > 0 && parse_header (rows->pdata[0], &c))
     first = 1;
   else
-    c = (Columns) { 0, 1, 2, -1, -1 };
+    c = (Columns) { 0, 1, 2, -1, -1, -1, -1 };
   g_autofree char *base = g_path_get_dirname (csv_path);
   g_autofree char *abs_base = g_canonicalize_filename (base, NULL);
-  g_autoptr(GHashTable) touched = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GPtrArray) added = g_ptr_array_new ();
-  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (CsvRow));
+  g_array_set_clear_func (out, csv_row_clear);
   for (guint r = first; r < rows->len; r++)
     {
       char **row = rows->pdata[r];
       const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
       if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
         continue;
-      g_autofree char *abs = g_canonicalize_filename (p, abs_base);
-      BtItem *existing = g_hash_table_lookup (self->by_path, abs);
+      CsvRow cr = { 0 };
       BtSplit sp;
-      int split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      cr.abs = g_canonicalize_filename (p, abs_base);
+      cr.cls = g_strdup (cls);
+      cr.split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
+      g_array_append_val (out, cr);
+    }
+  return out;
+}
+
+/* Reads one row's image: content hash and size; not an image → ok FALSE. */
+static void
+csv_probe_row (CsvRow *r)
+{
+  g_autofree guint8 *img = NULL;
+  gsize img_len = 0;
+  r->probed = TRUE;
+  r->ok = bt_read_regular_file (r->abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) &&
+          bt_image_probe_bytes (img, img_len, &r->width, &r->height, NULL, NULL, NULL);
+  if (r->ok)
+    r->hash = bt_hash_bytes (img, img_len);
+}
+
+/* Applies rows [from, to) (main thread): known paths are relabelled (and re-split when the CSV
+ * says), new images added in one splice. Returns whether a class was created. */
+static gboolean
+csv_apply_rows (BtProject *self, GArray *rows, guint from, guint to, GPtrArray *added)
+{
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
+  const BtProjectSettings *s = &self->settings;
+  for (guint i = from; i < to; i++)
+    {
+      CsvRow *r = &g_array_index (rows, CsvRow, i);
+      BtItem *existing = g_hash_table_lookup (self->by_path, r->abs);
       if (existing)
         {
-          ensure_class (self, cls);
-          bt_item_set_class_name (existing, cls);
-          if (split >= 0)
-            bt_item_set_split (existing, (BtSplit) split);
+          ensure_class (self, r->cls);
+          bt_item_set_class_name (existing, r->cls);
+          if (r->split >= 0)
+            bt_item_set_split (existing, (BtSplit) r->split);
           continue;
         }
-      g_autofree guint8 *img = NULL;
-      gsize img_len = 0;
-      if (!bt_read_regular_file (abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) ||
-          !bt_image_probe_bytes (img, img_len, NULL, NULL, NULL, NULL, NULL))
+      if (!r->probed)
+        csv_probe_row (r);
+      if (!r->ok)
         continue;
-      BtItem *it = add_item_nosave (self, abs, cls, bt_hash_bytes (img, img_len), split, FALSE);
-      if (it)
-        {
-          g_ptr_array_add (added, it);
-          g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
-        }
+      ensure_class (self, r->cls);
+      BtSplit sp = r->split >= 0 ? (BtSplit) r->split
+                                 : bt_split_for_hash (r->hash, s->split_train, s->split_val, s->split_test);
+      BtItem *it = bt_item_new (r->abs, r->cls, sp, r->hash);
+      bt_item_set_size (it, r->width, r->height);
+      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
+      g_ptr_array_add (fresh, it);
+      g_ptr_array_add (added, g_object_ref (it));
     }
-  GHashTableIter iter;
-  gpointer key;
-  g_hash_table_iter_init (&iter, touched);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    ensure_val (self, key, added);
-  return commit (self, g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before,
-                 TRUE, error);
+  if (fresh->len > 0)
+    g_list_store_splice (self->items, g_list_model_get_n_items (G_LIST_MODEL (self->items)), 0,
+                         fresh->pdata, fresh->len);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
+}
+
+gboolean
+bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
+  g_return_val_if_fail (csv_path != NULL, FALSE);
+  g_autoptr(GArray) rows = csv_read_rows (csv_path, error);
+  if (rows == NULL)
+    return FALSE;
+  g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func (g_object_unref);
+  gboolean new_classes = csv_apply_rows (self, rows, 0, rows->len, added);
+  ensure_val_added (self, added);
+  return commit (self, new_classes, TRUE, error);
+}
+
+/* ---- The same off the main thread: a worker reads, parses and probes every image; the main
+ * thread applies CSV_CHUNK rows per idle dispatch, each chunk one splice and one save hand-over. */
+
+#define CSV_CHUNK 1000
+
+typedef struct {
+  char      *csv_path;
+  GArray    *rows;
+  GPtrArray *added;
+  guint      next;
+} CsvJob;
+
+static void
+csv_job_free (gpointer p)
+{
+  CsvJob *j = p;
+  g_free (j->csv_path);
+  g_clear_pointer (&j->rows, g_array_unref);
+  g_clear_pointer (&j->added, g_ptr_array_unref);
+  g_free (j);
+}
+
+static void
+csv_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  CsvJob *j = data;
+  GError *error = NULL;
+  j->rows = csv_read_rows (j->csv_path, &error);
+  if (j->rows == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  for (guint i = 0; i < j->rows->len; i++)
+    {
+      if (g_task_return_error_if_cancelled (task))
+        return;
+      csv_probe_row (&g_array_index (j->rows, CsvRow, i));
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+csv_apply_idle (gpointer data)
+{
+  GTask *task = data;
+  BtProject *self = g_task_get_source_object (task);
+  CsvJob *j = g_task_get_task_data (task);
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+    {
+      g_task_return_error_if_cancelled (task);
+      return G_SOURCE_REMOVE;
+    }
+  guint to = MIN (j->next + CSV_CHUNK, j->rows->len);
+  gboolean new_classes = csv_apply_rows (self, j->rows, j->next, to, j->added);
+  j->next = to;
+  gboolean last = to >= j->rows->len;
+  if (last)
+    ensure_val_added (self, j->added);
+  commit_full (self, new_classes || last, TRUE, TRUE);
+  if (!last)
+    return G_SOURCE_CONTINUE;
+  g_task_return_int (task, j->added->len);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+csv_read_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+  if (!g_task_propagate_boolean (G_TASK (res), &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  CsvJob *inner = g_task_get_task_data (G_TASK (res));
+  CsvJob *j = g_task_get_task_data (task);
+  j->rows = g_steal_pointer (&inner->rows);
+  GSource *src = g_idle_source_new ();
+  g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (src, csv_apply_idle, task, g_object_unref);
+  g_source_attach (src, g_task_get_context (task));
+  g_source_unref (src);
+}
+
+void
+bt_project_import_csv_async (BtProject *self, const char *csv_path, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  g_return_if_fail (csv_path != NULL);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_import_csv_async);
+  CsvJob *j = g_new0 (CsvJob, 1);
+  j->added = g_ptr_array_new_with_free_func (g_object_unref);
+  g_task_set_task_data (task, j, csv_job_free);
+  g_autoptr(GTask) inner = g_task_new (NULL, cancellable, csv_read_done, task);
+  CsvJob *ij = g_new0 (CsvJob, 1);
+  ij->csv_path = g_strdup (csv_path);
+  g_task_set_task_data (inner, ij, csv_job_free);
+  g_task_run_in_thread (inner, csv_thread);
+}
+
+gssize
+bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), -1);
+  g_return_val_if_fail (g_task_is_valid (res, self), -1);
+  return g_task_propagate_int (G_TASK (res), error);
 }
 
 /* ---- Applying a scan ---- */
@@ -1274,6 +1568,8 @@ bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
       BtItem *it = add_item_nosave (self, abs, cls, hash, -1, FALSE);
       if (it == NULL)
         continue;
+      if (result->widths && i < result->widths->len && result->heights && i < result->heights->len)
+        bt_item_set_size (it, g_array_index (result->widths, int, i), g_array_index (result->heights, int, i));
       g_ptr_array_add (added, it);
       g_hash_table_add (touched, (gpointer) bt_item_get_class_name (it));
       guint64 *k = g_new (guint64, 1);
@@ -1299,10 +1595,9 @@ bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
 
 /* ---- Applying a scan off the main thread ----
  * The main thread snapshots the project (cheap for an empty one, a few ms for a big one); a
- * worker decides what to add, builds the new items and both files, writes them and renames
- * them under save_lock only if no change was committed since the snapshot; the main thread
- * then splices the items in once. A change made meanwhile makes the apply start over from a
- * fresh snapshot, so neither the user's change nor the import is lost. */
+ * worker decides what to add and builds the new items; the main thread then splices them in
+ * once and hands the save to the writer thread. A change made meanwhile makes the apply start
+ * over from a fresh snapshot, so neither the user's change nor the import is lost. */
 
 #define APPLY_MAX_ATTEMPTS 3
 
@@ -1319,13 +1614,12 @@ typedef struct {
   char              *dir;
   gint               generation;
   BtProjectSettings  settings;
-  GKeyFile          *ini;          /* project.ini as it would be saved now */
   GArray            *snap;         /* SnapItem */
   GPtrArray         *class_names;  /* char*: the items' classes, then the project's */
   guint              n_item_classes; /* class_names[0, n): used by items */
   GPtrArray         *project_classes; /* char*: the project's classes, in order */
   BtScanResult      *result;       /* borrowed: the caller keeps it alive */
-  BtProject         *project;      /* strong; the worker only takes save_lock */
+  BtProject         *project;      /* strong; the worker never touches it */
   /* Worker output */
   GPtrArray         *added;        /* BtItem, new */
   GHashTable        *by_path;      /* the project's by_path after the apply, built here */
@@ -1340,7 +1634,6 @@ apply_job_free (gpointer p)
   ApplyJob *j = p;
   g_free (j->dir);
   bt_project_settings_clear (&j->settings);
-  g_clear_pointer (&j->ini, g_key_file_unref);
   if (j->snap)
     {
       for (guint i = 0; i < j->snap->len; i++)
@@ -1371,7 +1664,6 @@ apply_job_snapshot (BtProject *self, BtScanResult *result)
   j->dir = g_strdup (self->dir);
   j->generation = g_atomic_int_get (&self->generation);
   bt_project_settings_copy (&j->settings, &self->settings);
-  j->ini = to_keyfile (self);
   j->class_names = g_ptr_array_new_with_free_func (g_free);
   j->project_classes = g_ptr_array_new_with_free_func (g_free);
   j->snap = g_array_sized_new (FALSE, FALSE, sizeof (SnapItem), n);
@@ -1401,29 +1693,6 @@ apply_job_snapshot (BtProject *self, BtScanResult *result)
       g_ptr_array_add (j->project_classes, g_strdup (bt_class_info_get_name (c)));
     }
   return j;
-}
-
-static char *
-stored_path (const char *dir, const char *abs)
-{
-  gsize n = strlen (dir);
-  if (strncmp (abs, dir, n) == 0 && abs[n] == G_DIR_SEPARATOR && abs[n + 1] != '\0')
-    return g_strdup (abs + n + 1);
-  return g_strdup (abs);
-}
-
-static void
-append_row (GString *out, const char *dir, const char *abs, const char *cls, BtSplit split,
-            gboolean excluded, guint64 hash)
-{
-  g_autofree char *stored = stored_path (dir, abs);
-  char h[17];
-  g_snprintf (h, sizeof h, "%016" G_GINT64_MODIFIER "x", hash);
-  bt_csv_append_field (out, stored, FALSE);
-  bt_csv_append_field (out, cls, FALSE);
-  bt_csv_append_field (out, bt_split_to_string (split), FALSE);
-  bt_csv_append_field (out, excluded ? "1" : "0", FALSE);
-  bt_csv_append_field (out, h, TRUE);
 }
 
 typedef struct {
@@ -1490,6 +1759,8 @@ apply_decide (ApplyJob *j)
         }
       BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test),
                                 hash);
+      if (r->widths && i < r->widths->len && r->heights && i < r->heights->len)
+        bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
       g_ptr_array_add (j->added, it);
       g_hash_table_insert (by_path, (gpointer) bt_item_get_path (it), it);
       g_hash_table_add (added_classes, (gpointer) bt_item_get_class_name (it));
@@ -1555,78 +1826,13 @@ apply_decide (ApplyJob *j)
 static void
 apply_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-  ApplyJob *j = data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *labels_tmp = NULL, *ini_tmp = NULL;
-  g_autofree char *labels_path = g_build_filename (j->dir, "labels.csv", NULL);
-  g_autofree char *ini_path = g_build_filename (j->dir, "project.ini", NULL);
-
-  apply_decide (j);
-  if (j->added->len == 0 && j->new_classes->len == 0)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (j->added->len > 0)
-    {
-      guint n = j->snap->len + j->added->len;
-      g_autoptr(GString) out = g_string_sized_new (64 + (gsize) n * 64);
-      g_string_append (out, "path,class,split,excluded,hash\r\n");
-      for (guint i = 0; i < j->snap->len; i++)
-        {
-          SnapItem *si = &g_array_index (j->snap, SnapItem, i);
-          append_row (out, j->dir, bt_item_get_path (si->item), j->class_names->pdata[si->class_idx],
-                      si->split, si->excluded, si->hash);
-        }
-      for (guint i = 0; i < j->added->len; i++)
-        {
-          BtItem *it = j->added->pdata[i];
-          append_row (out, j->dir, bt_item_get_path (it), bt_item_get_class_name (it), bt_item_get_split (it),
-                      FALSE, bt_item_get_hash (it));
-        }
-      if (!bt_write_file_temp (labels_path, out->str, out->len, &labels_tmp, &error))
-        goto fail;
-    }
-  if (j->new_classes->len > 0)
-    {
-      g_autoptr(GPtrArray) names = g_ptr_array_new ();
-      for (guint i = 0; i < j->project_classes->len; i++)
-        g_ptr_array_add (names, j->project_classes->pdata[i]);
-      for (guint i = 0; i < j->new_classes->len; i++)
-        g_ptr_array_add (names, j->new_classes->pdata[i]);
-      g_key_file_set_string_list (j->ini, "project", "classes", (const char * const *) names->pdata, names->len);
-      gsize len = 0;
-      g_autofree char *data_ini = g_key_file_to_data (j->ini, &len, NULL);
-      if (!bt_write_file_temp (ini_path, data_ini, len, &ini_tmp, &error))
-        goto fail;
-    }
-  g_mutex_lock (&j->project->save_lock);
-  if (g_atomic_int_get (&j->project->generation) == j->generation)
-    {
-      gboolean ok = (labels_tmp == NULL || bt_write_file_commit (labels_tmp, labels_path, &error)) &&
-                    (ini_tmp == NULL || bt_write_file_commit (ini_tmp, ini_path, &error));
-      g_clear_pointer (&labels_tmp, g_free);
-      g_clear_pointer (&ini_tmp, g_free);
-      g_mutex_unlock (&j->project->save_lock);
-      if (!ok)
-        goto fail;
-    }
-  else
-    g_mutex_unlock (&j->project->save_lock);
-fail:
-  if (labels_tmp)
-    g_unlink (labels_tmp);
-  if (ini_tmp)
-    g_unlink (ini_tmp);
-  if (error)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_boolean (task, TRUE);
+  apply_decide (data);
+  g_task_return_boolean (task, TRUE);
 }
 
 /* Main thread: puts the worker's decisions into the project, all at once. */
 static guint
-apply_job_commit (BtProject *self, ApplyJob *j, GError *save_error)
+apply_job_commit (BtProject *self, ApplyJob *j)
 {
   BtScanResult *r = j->result;
   for (guint i = 0; i < j->skip_paths->len; i++)
@@ -1659,12 +1865,7 @@ apply_job_commit (BtProject *self, ApplyJob *j, GError *save_error)
       if (c)
         bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
     }
-  if (save_error)
-    {
-      g_signal_emit (self, signals[SIGNAL_SAVE_FAILED], 0, save_error);
-      return 0;
-    }
-  g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
+  commit_full (self, j->new_classes->len > 0, j->added->len > 0, FALSE);
   return j->added->len;
 }
 
@@ -1687,8 +1888,8 @@ apply_attempt_done (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (g_atomic_int_get (&self->generation) != j->generation)
     {
-      /* The project changed while the worker ran: its files were not used (or were
-       * overwritten by that change's own save). Start again from the project as it is now. */
+      /* The project changed while the worker ran: its decisions may be stale. Start again
+       * from the project as it is now. */
       if (o->attempts < APPLY_MAX_ATTEMPTS)
         {
           apply_start_attempt (g_steal_pointer (&outer));
@@ -1701,12 +1902,8 @@ apply_attempt_done (GObject *source, GAsyncResult *res, gpointer user_data)
         g_task_return_int (outer, added);
       return;
     }
-  /* As the sync apply: on a failed save the items stay in memory and "save-failed" says so. */
-  guint added = apply_job_commit (self, j, error);
-  if (error)
-    g_task_return_error (outer, g_steal_pointer (&error));
-  else
-    g_task_return_int (outer, added);
+  /* As the sync apply: the save runs on the writer thread; a failure is "save-failed". */
+  g_task_return_int (outer, apply_job_commit (self, j));
 }
 
 static void
@@ -1742,4 +1939,234 @@ bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error
   g_return_val_if_fail (g_task_is_valid (res, self), 0);
   gssize n = g_task_propagate_int (G_TASK (res), error);
   return n < 0 ? 0 : (guint) n;
+}
+
+/* ---- Streaming import: scan + apply chunk by chunk on the main thread ----
+ * The scan streams chunks to this thread; each is added to the item model in one splice (new
+ * items only, O(chunk)), class counts are bumped and the save handed to the writer thread.
+ * Content already in the project is a duplicate, against a hash index built once at the start.
+ * Small classes get their validation image once, at the end. */
+
+typedef struct {
+  BtProject      *project;
+  GHashTable     *by_hash;    /* guint64* → BtItem (ref) */
+  GPtrArray      *added;      /* BtItem (ref) */
+  BtScanResult   *total;      /* class names, added items, every skip */
+  BtScanProgress  progress;
+  gpointer        progress_data;
+  GDestroyNotify  progress_notify;
+} ImportJob;
+
+static void
+import_job_free (gpointer p)
+{
+  ImportJob *j = p;
+  g_clear_object (&j->project);
+  g_clear_pointer (&j->by_hash, g_hash_table_unref);
+  g_clear_pointer (&j->added, g_ptr_array_unref);
+  g_clear_pointer (&j->total, bt_scan_result_free);
+  if (j->progress_notify)
+    j->progress_notify (j->progress_data);
+  g_free (j);
+}
+
+static void
+import_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
+{
+  ImportJob *j = p;
+  if (j->progress)
+    j->progress (n_seen, n_ok, n_skipped, j->progress_data);
+}
+
+static void
+import_chunk (BtScanResult *chunk, gpointer p)
+{
+  g_autoptr(BtScanResult) r = chunk;
+  ImportJob *j = p;
+  BtProject *self = j->project;
+  BtScanResult *t = j->total;
+  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
+
+  for (guint i = 0; i < r->skipped_paths->len; i++)
+    bt_scan_result_add_skip (t, r->skipped_paths->pdata[i], g_array_index (r->skipped_reasons, BtSkipReason, i),
+                             r->duplicate_of->pdata[i]);
+  t->n_label_conflicts += r->n_label_conflicts;
+  for (guint c = t->class_names->len; c < r->class_names->len; c++)
+    g_ptr_array_add (t->class_names, g_strdup (r->class_names->pdata[c]));
+
+  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GHashTable) per_class = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < r->paths->len; i++)
+    {
+      const char *path = r->paths->pdata[i];
+      guint ci = g_array_index (r->class_index, guint, i);
+      guint64 hash = g_array_index (r->hashes, guint64, i);
+      if (ci >= r->class_names->len || !check_class_name (r->class_names->pdata[ci], NULL))
+        continue;
+      const char *cls = r->class_names->pdata[ci];
+      g_autofree char *abs = to_absolute (self, path);
+      if (g_hash_table_contains (self->by_path, abs))
+        continue;  /* already imported: nothing to do */
+      BtItem *dup = g_hash_table_lookup (j->by_hash, &hash);
+      if (dup && g_hash_table_lookup (self->by_path, bt_item_get_path (dup)) == dup)
+        {
+          bt_scan_result_add_skip (t, path, BT_SKIP_DUPLICATE, bt_item_get_path (dup));
+          if (g_strcmp0 (bt_item_get_class_name (dup), cls) != 0)
+            t->n_label_conflicts++;
+          continue;
+        }
+      ensure_class (self, cls);
+      const BtProjectSettings *s = &self->settings;
+      BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test), hash);
+      bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
+      g_ptr_array_add (fresh, it);
+      g_ptr_array_add (j->added, g_object_ref (it));
+      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
+      g_hash_table_insert (j->by_hash, g_memdup2 (&hash, sizeof hash), g_object_ref (it));
+      const char *c = bt_item_get_class_name (it);
+      g_hash_table_insert (per_class, (gpointer) c,
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (per_class, c)) + 1));
+      g_ptr_array_add (t->paths, g_strdup (path));
+      g_array_append_val (t->class_index, ci);
+      g_array_append_val (t->hashes, hash);
+      g_array_append_vals (t->widths, &g_array_index (r->widths, int, i), 1);
+      g_array_append_vals (t->heights, &g_array_index (r->heights, int, i), 1);
+    }
+  /* Classes found empty are still classes the user asked for. */
+  for (guint c = 0; c < r->class_names->len; c++)
+    if (check_class_name (r->class_names->pdata[c], NULL))
+      ensure_class (self, r->class_names->pdata[c]);
+  gboolean new_classes = g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
+  if (fresh->len == 0 && !new_classes)
+    return;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  g_list_store_splice (self->items, n, 0, fresh->pdata, fresh->len);
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init (&iter, per_class);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      BtClassInfo *c = g_hash_table_lookup (self->class_by_name, key);
+      if (c)
+        bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
+    }
+  commit_full (self, new_classes, fresh->len > 0, FALSE);
+}
+
+/* ensure_val for every class that got items, in one pass over the project's items. */
+static gboolean
+ensure_val_added (BtProject *self, GPtrArray *added)
+{
+  const BtProjectSettings *s = &self->settings;
+  if (s->split_val <= 0 || added->len == 0)
+    return FALSE;
+  g_autoptr(GHashTable) val = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  for (guint i = 0; i < added->len; i++)
+    {
+      const char *c = bt_item_get_class_name (added->pdata[i]);
+      if (!g_hash_table_contains (val, c))
+        {
+          ValState *v = g_new0 (ValState, 1);
+          v->best_d = G_MAXDOUBLE;
+          g_hash_table_insert (val, (gpointer) c, v);
+        }
+    }
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      if (v == NULL || bt_item_get_excluded (it))
+        continue;
+      v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
+      v->usable++;
+    }
+  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
+  for (guint i = 0; i < added->len; i++)
+    {
+      BtItem *it = added->pdata[i];
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      /* Still ours (not removed or relabelled meanwhile)? */
+      if (v == NULL || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it || bt_item_get_excluded (it))
+        continue;
+      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
+      if (bt_item_get_split (it) == BT_SPLIT_TEST)
+        d += 2.0;
+      if (d < v->best_d)
+        {
+          v->best_d = d;
+          v->best = it;
+        }
+    }
+  gboolean moved = FALSE;
+  GHashTableIter iter;
+  ValState *v;
+  g_hash_table_iter_init (&iter, val);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &v))
+    if (!v->has_val && v->usable >= 2 && v->best)
+      {
+        bt_item_set_split (v->best, BT_SPLIT_VAL);
+        moved = TRUE;
+      }
+  return moved;
+}
+
+static void
+import_scan_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ImportJob *j = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtScanResult) whole = bt_scan_paths_finish (res, &error);
+  /* What was added stays (it is saved) also when the scan was cancelled or failed. */
+  if (ensure_val_added (j->project, j->added))
+    commit_full (j->project, FALSE, TRUE, FALSE);
+  if (error)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (task, g_steal_pointer (&j->total), (GDestroyNotify) bt_scan_result_free);
+}
+
+void
+bt_project_import_async (BtProject *self, const char * const *paths, BtScanMode mode, const char *class_name,
+                         gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                         GDestroyNotify progress_notify, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (BT_IS_PROJECT (self));
+  g_return_if_fail (paths != NULL);
+  g_return_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL);
+  ImportJob *j = g_new0 (ImportJob, 1);
+  j->project = g_object_ref (self);
+  j->by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
+  j->added = g_ptr_array_new_with_free_func (g_object_unref);
+  j->total = bt_scan_result_new ();
+  j->progress = progress;
+  j->progress_data = progress_data;
+  j->progress_notify = progress_notify;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      guint64 h = bt_item_get_hash (it);
+      g_hash_table_insert (j->by_hash, g_memdup2 (&h, sizeof h), it);
+    }
+  /* Relative paths are the project folder's, as everywhere in the project. */
+  g_autoptr(GPtrArray) abs = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; paths[i]; i++)
+    g_ptr_array_add (abs, to_absolute (self, paths[i]));
+  g_ptr_array_add (abs, NULL);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_project_import_async);
+  g_task_set_task_data (task, j, import_job_free);
+  bt_scan_paths_stream_async ((const char * const *) abs->pdata, mode, class_name, recursive,
+                              import_progress, import_chunk, j, NULL, cancellable, import_scan_done, task);
+}
+
+BtScanResult *
+bt_project_import_finish (BtProject *self, GAsyncResult *res, GError **error)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (res, self), NULL);
+  return g_task_propagate_pointer (G_TASK (res), error);
 }

@@ -165,7 +165,27 @@ bt_sample_create_shapes (const char *dir, guint n_per_class, int size, guint64 s
   s.width = s.height = size;
   s.channels = 3;
   s.epochs = 20;
-  gboolean ok = bt_project_update_settings (project, &s, error);
+  gboolean ok = bt_project_update_settings (project, &s, error) && bt_project_flush (project, error);
+  bt_project_settings_clear (&s);
+  if (!ok)
+    return NULL;
+  return g_steal_pointer (&project);
+}
+
+BtProject *
+bt_sample_create_default (const char *dir, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  g_autoptr(BtProject) project = bt_sample_create_shapes (dir, BT_SAMPLE_PER_CLASS, BT_SAMPLE_SIZE,
+                                                          BT_SAMPLE_SEED, cancellable, error);
+  if (project == NULL)
+    return NULL;
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  s.width = s.height = 32;
+  s.channels = 1;
+  s.epochs = 20;
+  gboolean ok = bt_project_update_settings (project, &s, error) && bt_project_flush (project, error);
   bt_project_settings_clear (&s);
   if (!ok)
     return NULL;

@@ -20,20 +20,24 @@ bt_scan_result_free (BtScanResult *r)
   g_ptr_array_unref (r->paths);
   g_array_unref (r->class_index);
   g_array_unref (r->hashes);
+  g_clear_pointer (&r->widths, g_array_unref);
+  g_clear_pointer (&r->heights, g_array_unref);
   g_ptr_array_unref (r->skipped_paths);
   g_array_unref (r->skipped_reasons);
   g_ptr_array_unref (r->duplicate_of);
   g_free (r);
 }
 
-static BtScanResult *
-scan_result_new (void)
+BtScanResult *
+bt_scan_result_new (void)
 {
   BtScanResult *r = g_new0 (BtScanResult, 1);
   r->class_names = g_ptr_array_new_with_free_func (g_free);
   r->paths = g_ptr_array_new_with_free_func (g_free);
   r->class_index = g_array_new (FALSE, FALSE, sizeof (guint));
   r->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  r->widths = g_array_new (FALSE, FALSE, sizeof (int));
+  r->heights = g_array_new (FALSE, FALSE, sizeof (int));
   r->skipped_paths = g_ptr_array_new_with_free_func (g_free);
   r->skipped_reasons = g_array_new (FALSE, FALSE, sizeof (BtSkipReason));
   r->duplicate_of = g_ptr_array_new_with_free_func (g_free);
@@ -48,20 +52,65 @@ bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason,
   g_ptr_array_add (r->duplicate_of, g_strdup (dup_of));
 }
 
-/* ---- Walking ---- */
+/* ---- Pipeline: the walk fills batches of candidates that a pool checks (read, hash, decode)
+ * while the walk goes on; finished batches are put back in walk order and emitted in chunks. */
 
 typedef struct {
-  char  *path;
-  guint  class_index;
-  /* filled by the checkers */
-  guint64      hash;
-  BtSkipReason reason;
-  gboolean     ok;
+  char         *path;
+  guint         class_index;
+  guint64       hash;
+  int           width, height;
+  BtSkipReason  reason;
+  gboolean      ok;
+  gboolean      walked_skip;  /* a skip decided by the walk: not checked */
+  char         *dup_of;
 } Candidate;
 
+static void
+candidate_clear (gpointer p)
+{
+  Candidate *c = p;
+  g_free (c->path);
+  g_free (c->dup_of);
+}
+
+#define CHECK_CHUNK 64
+#define EMIT_ITEMS 1000
+#define EMIT_USEC 100000
+
 typedef struct {
-  BtScanResult  *result;
-  GArray        *cands;       /* Candidate */
+  guint   seq;
+  GArray *cands;  /* Candidate */
+} Batch;
+
+static void
+batch_free (gpointer p)
+{
+  Batch *b = p;
+  g_array_unref (b->cands);
+  g_free (b);
+}
+
+typedef struct {
+  GMutex          lock;
+  GCond           cond;
+  GCancellable   *cancellable;
+  GHashTable     *done;        /* seq → Batch: checked, waiting for their turn */
+  guint           next_emit, n_pushed, n_finished;
+  GHashTable     *by_hash;     /* content hash → first path (owned by total) */
+  BtScanResult   *total;
+  BtScanResult   *pending;     /* the chunk being gathered */
+  gint64          last_emit;
+  GPtrArray      *class_names; /* char*, appended by the walk */
+  guint           n_ok, n_skipped;
+  BtScanChunkFunc chunk;
+  gpointer        chunk_data;
+} Stream;
+
+typedef struct {
+  Stream        *st;
+  GThreadPool   *pool;
+  GArray        *batch;       /* being filled */
   GHashTable    *visited;     /* "dev:ino" of directories entered */
   GHashTable    *class_ids;   /* name → index+1 */
   gboolean       recursive;
@@ -69,8 +118,30 @@ typedef struct {
   BtScanProgress progress;
   gpointer       progress_data;
   gint64         last_progress;
-  guint          n_seen, n_special;
+  guint          n_seen;
 } Walk;
+
+static GArray *
+new_batch (void)
+{
+  GArray *a = g_array_sized_new (FALSE, TRUE, sizeof (Candidate), CHECK_CHUNK);
+  g_array_set_clear_func (a, candidate_clear);
+  return a;
+}
+
+static void
+push_batch (Walk *w)
+{
+  if (w->batch->len == 0)
+    return;
+  Batch *b = g_new0 (Batch, 1);
+  b->cands = g_steal_pointer (&w->batch);
+  w->batch = new_batch ();
+  g_mutex_lock (&w->st->lock);
+  b->seq = w->st->n_pushed++;
+  g_mutex_unlock (&w->st->lock);
+  g_thread_pool_push (w->pool, b, NULL);
+}
 
 static guint
 class_id (Walk *w, const char *name)
@@ -78,8 +149,10 @@ class_id (Walk *w, const char *name)
   guint id = GPOINTER_TO_UINT (g_hash_table_lookup (w->class_ids, name));
   if (id)
     return id - 1;
-  g_ptr_array_add (w->result->class_names, g_strdup (name));
-  id = w->result->class_names->len;
+  g_mutex_lock (&w->st->lock);
+  g_ptr_array_add (w->st->class_names, g_strdup (name));
+  id = w->st->class_names->len;
+  g_mutex_unlock (&w->st->lock);
   g_hash_table_insert (w->class_ids, g_strdup (name), GUINT_TO_POINTER (id));
   return id - 1;
 }
@@ -93,7 +166,34 @@ walk_progress (Walk *w, gboolean force)
   if (!force && now - w->last_progress < 50000)
     return;
   w->last_progress = now;
-  w->progress (w->n_seen, 0, w->result->skipped_paths->len, w->progress_data);
+  g_mutex_lock (&w->st->lock);
+  guint ok = w->st->n_ok, skipped = w->st->n_skipped;
+  g_mutex_unlock (&w->st->lock);
+  w->progress (w->n_seen, ok, skipped, w->progress_data);
+}
+
+static void
+add_candidate (Walk *w, const char *path, guint cls)
+{
+  Candidate c = { 0 };
+  c.path = g_strdup (path);
+  c.class_index = cls;
+  g_array_append_val (w->batch, c);
+  if (w->batch->len >= CHECK_CHUNK)
+    push_batch (w);
+}
+
+/* A skip found by the walk travels with the candidates, so skips stay in walk order. */
+static void
+walk_skip (Walk *w, const char *path, BtSkipReason reason)
+{
+  Candidate c = { 0 };
+  c.path = g_strdup (path);
+  c.reason = reason;
+  c.walked_skip = TRUE;
+  g_array_append_val (w->batch, c);
+  if (w->batch->len >= CHECK_CHUNK)
+    push_batch (w);
 }
 
 /* stat following symlinks; classifies what cannot be followed. */
@@ -104,7 +204,7 @@ stat_entry (Walk *w, const char *path, struct stat *st)
     return TRUE;
   /* ELOOP: a symlink loop; anything else (dangling link, no permission): unreadable. */
   int e = errno;
-  bt_scan_result_add_skip (w->result, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE, NULL);
+  walk_skip (w, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
   return FALSE;
 }
 
@@ -133,7 +233,7 @@ list_dir (Walk *w, const char *dir)
   DIR *d = opendir (dir);
   if (d == NULL)
     {
-      bt_scan_result_add_skip (w->result, dir, BT_SKIP_UNREADABLE, NULL);
+      walk_skip (w, dir, BT_SKIP_UNREADABLE);
       return NULL;
     }
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
@@ -149,13 +249,6 @@ list_dir (Walk *w, const char *dir)
   closedir (d);
   g_ptr_array_sort (names, compare_names);
   return names;
-}
-
-static void
-add_candidate (Walk *w, const char *path, guint cls)
-{
-  Candidate c = { g_strdup (path), cls, 0, 0, FALSE };
-  g_array_append_val (w->cands, c);
 }
 
 /* Adds the files of dir to class cls; descends when recursive. */
@@ -179,7 +272,7 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
             continue;  /* sub-folders are an option; not a skipped file */
           if (!enter_dir (w, &st))
             {
-              bt_scan_result_add_skip (w->result, path, BT_SKIP_SPECIAL, NULL);  /* loop */
+              walk_skip (w, path, BT_SKIP_SPECIAL);  /* loop */
               continue;
             }
           walk_class_dir (w, path, cls, TRUE);
@@ -187,7 +280,7 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
       else if (S_ISREG (st.st_mode))
         add_candidate (w, path, cls);
       else
-        bt_scan_result_add_skip (w->result, path, BT_SKIP_SPECIAL, NULL);
+        walk_skip (w, path, BT_SKIP_SPECIAL);
     }
 }
 
@@ -201,7 +294,7 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
       g_autofree char *display = g_filename_display_name (root);
       if (mode == BT_SCAN_FILES_INTO_CLASS)
         {
-          bt_scan_result_add_skip (w->result, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE, NULL);
+          walk_skip (w, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
           return TRUE;
         }
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
@@ -220,7 +313,7 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
             walk_class_dir (w, root, cls, w->recursive);
         }
       else
-        bt_scan_result_add_skip (w->result, root, BT_SKIP_SPECIAL, NULL);
+        walk_skip (w, root, BT_SKIP_SPECIAL);
       return TRUE;
     }
   if (!S_ISDIR (st.st_mode))
@@ -253,44 +346,94 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
         {
           if (!enter_dir (w, &sub))
             {
-              bt_scan_result_add_skip (w->result, path, BT_SKIP_SPECIAL, NULL);
+              walk_skip (w, path, BT_SKIP_SPECIAL);
               continue;
             }
           g_autofree char *name = g_filename_display_name (names->pdata[i]);
           walk_class_dir (w, path, class_id (w, name), w->recursive);
         }
       else if (S_ISREG (sub.st_mode))
-        bt_scan_result_add_skip (w->result, path, BT_SKIP_NO_CLASS, NULL);
+        walk_skip (w, path, BT_SKIP_NO_CLASS);
       else
-        bt_scan_result_add_skip (w->result, path, BT_SKIP_SPECIAL, NULL);
+        walk_skip (w, path, BT_SKIP_SPECIAL);
     }
   return TRUE;
 }
 
-/* ---- Checking: read, hash, decode, on a pool ---- */
-
-typedef struct {
-  GArray       *cands;
-  GCancellable *cancellable;
-  GMutex        lock;
-  GCond         cond;
-  guint         n_done, n_ok;
-  guint         n_chunks_left;
-} Check;
-
-#define CHECK_CHUNK 64
+/* ---- Emitting, in walk order (under the stream lock) ---- */
 
 static void
-check_chunk (gpointer data, gpointer user_data)
+result_add_item (BtScanResult *r, const Candidate *c)
 {
-  Check *chk = user_data;
-  guint start = GPOINTER_TO_UINT (data) - 1;
-  guint end = MIN (start + CHECK_CHUNK, chk->cands->len);
-  guint ok = 0;
-  for (guint i = start; i < end; i++)
+  g_ptr_array_add (r->paths, g_strdup (c->path));
+  g_array_append_val (r->class_index, c->class_index);
+  g_array_append_val (r->hashes, c->hash);
+  g_array_append_val (r->widths, c->width);
+  g_array_append_val (r->heights, c->height);
+}
+
+static void
+stream_flush (Stream *st, gboolean force)
+{
+  BtScanResult *p = st->pending;
+  guint n = p->paths->len + p->skipped_paths->len;
+  gint64 now = g_get_monotonic_time ();
+  if (st->chunk == NULL || (!force && (n == 0 || (n < EMIT_ITEMS && now - st->last_emit < EMIT_USEC))))
+    return;
+  st->last_emit = now;
+  for (guint i = 0; i < st->class_names->len; i++)
+    g_ptr_array_add (p->class_names, g_strdup (st->class_names->pdata[i]));
+  st->pending = bt_scan_result_new ();
+  st->chunk (p, st->chunk_data);
+}
+
+static void
+stream_emit_batch (Stream *st, Batch *b)
+{
+  for (guint i = 0; i < b->cands->len; i++)
     {
-      Candidate *c = &g_array_index (chk->cands, Candidate, i);
-      if (g_cancellable_is_cancelled (chk->cancellable))
+      Candidate *c = &g_array_index (b->cands, Candidate, i);
+      if (!c->ok)
+        {
+          bt_scan_result_add_skip (st->total, c->path, c->reason, NULL);
+          bt_scan_result_add_skip (st->pending, c->path, c->reason, NULL);
+          continue;
+        }
+      guint first = GPOINTER_TO_UINT (g_hash_table_lookup (st->by_hash, &c->hash));
+      if (first)
+        {
+          const char *first_path = st->total->paths->pdata[first - 1];
+          bt_scan_result_add_skip (st->total, c->path, BT_SKIP_DUPLICATE, first_path);
+          bt_scan_result_add_skip (st->pending, c->path, BT_SKIP_DUPLICATE, first_path);
+          if (g_array_index (st->total->class_index, guint, first - 1) != c->class_index)
+            {
+              st->total->n_label_conflicts++;
+              st->pending->n_label_conflicts++;
+            }
+          continue;
+        }
+      result_add_item (st->total, c);
+      result_add_item (st->pending, c);
+      g_hash_table_insert (st->by_hash, g_memdup2 (&c->hash, sizeof c->hash),
+                           GUINT_TO_POINTER (st->total->paths->len));
+    }
+}
+
+static void
+check_batch (gpointer data, gpointer user_data)
+{
+  Batch *b = data;
+  Stream *st = user_data;
+  guint ok = 0, bad = 0;
+  for (guint i = 0; i < b->cands->len; i++)
+    {
+      Candidate *c = &g_array_index (b->cands, Candidate, i);
+      if (c->walked_skip)
+        {
+          bad++;
+          continue;
+        }
+      if (g_cancellable_is_cancelled (st->cancellable))
         break;
       g_autofree guint8 *bytes = NULL;
       gsize len = 0;
@@ -298,30 +441,123 @@ check_chunk (gpointer data, gpointer user_data)
       if (!bt_read_regular_file (c->path, BT_MAX_FILE_BYTES, &bytes, &len, &reason, NULL))
         {
           c->reason = reason;
+          bad++;
           continue;
         }
       g_autoptr(BtImage) img = bt_image_decode_bytes (bytes, len, 1, &reason, NULL);
       if (img == NULL)
         {
           c->reason = reason;
+          bad++;
           continue;
         }
       c->hash = bt_hash_bytes (bytes, len);
+      c->width = img->width;
+      c->height = img->height;
       c->ok = TRUE;
       ok++;
     }
-  g_mutex_lock (&chk->lock);
-  chk->n_done += end - start;
-  chk->n_ok += ok;
-  chk->n_chunks_left--;
-  g_cond_signal (&chk->cond);
-  g_mutex_unlock (&chk->lock);
+  g_mutex_lock (&st->lock);
+  st->n_ok += ok;
+  st->n_skipped += bad;
+  g_hash_table_insert (st->done, GUINT_TO_POINTER (b->seq + 1), b);
+  Batch *next;
+  while ((next = g_hash_table_lookup (st->done, GUINT_TO_POINTER (st->next_emit + 1))))
+    {
+      g_hash_table_steal (st->done, GUINT_TO_POINTER (st->next_emit + 1));
+      st->next_emit++;
+      if (!g_cancellable_is_cancelled (st->cancellable))
+        {
+          stream_emit_batch (st, next);
+          stream_flush (st, FALSE);
+        }
+      batch_free (next);
+    }
+  st->n_finished++;
+  g_cond_broadcast (&st->cond);
+  g_mutex_unlock (&st->lock);
 }
 
-static void
-candidate_clear (gpointer p)
+BtScanResult *
+bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
+                      gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                      BtScanChunkFunc chunk, gpointer chunk_data,
+                      GCancellable *cancellable, GError **error)
 {
-  g_free (((Candidate *) p)->path);
+  g_return_val_if_fail (paths != NULL, NULL);
+  g_return_val_if_fail (mode <= BT_SCAN_FILES_INTO_CLASS, NULL);
+  g_return_val_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL, NULL);
+
+  Stream st = { 0 };
+  g_mutex_init (&st.lock);
+  g_cond_init (&st.cond);
+  st.cancellable = cancellable;
+  st.done = g_hash_table_new_full (NULL, NULL, NULL, batch_free);
+  st.by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  st.total = bt_scan_result_new ();
+  st.pending = bt_scan_result_new ();
+  st.class_names = g_ptr_array_new_with_free_func (g_free);
+  st.chunk = chunk;
+  st.chunk_data = chunk_data;
+  st.last_emit = g_get_monotonic_time ();
+
+  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Walk w = { 0 };
+  w.st = &st;
+  w.batch = new_batch ();
+  w.visited = visited;
+  w.class_ids = class_ids;
+  w.recursive = recursive;
+  w.cancellable = cancellable;
+  w.progress = progress;
+  w.progress_data = progress_data;
+  int n_threads = CLAMP ((int) g_get_num_processors (), 1, 8);
+  w.pool = g_thread_pool_new (check_batch, &st, n_threads, FALSE, NULL);
+
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && paths[i]; i++)
+    ok = walk_root (&w, paths[i], mode, class_name, error);
+  push_batch (&w);
+  walk_progress (&w, TRUE);
+
+  /* Wait for the pool; this thread reports progress. */
+  g_mutex_lock (&st.lock);
+  while (st.n_finished < st.n_pushed)
+    {
+      g_cond_wait_until (&st.cond, &st.lock, g_get_monotonic_time () + 100000);
+      if (progress)
+        {
+          guint a = st.n_ok, b = st.n_skipped;
+          g_mutex_unlock (&st.lock);
+          progress (w.n_seen, a, b, progress_data);
+          g_mutex_lock (&st.lock);
+        }
+    }
+  g_mutex_unlock (&st.lock);
+  g_thread_pool_free (w.pool, FALSE, TRUE);
+  g_array_unref (w.batch);
+
+  BtScanResult *result = NULL;
+  if (ok && !g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      g_mutex_lock (&st.lock);
+      stream_flush (&st, TRUE);  /* the last chunk, also when empty: it names every class */
+      g_mutex_unlock (&st.lock);
+      for (guint i = 0; i < st.class_names->len; i++)
+        g_ptr_array_add (st.total->class_names, g_strdup (st.class_names->pdata[i]));
+      result = g_steal_pointer (&st.total);
+      if (progress)
+        progress (w.n_seen, result->paths->len, result->skipped_paths->len, progress_data);
+    }
+  g_clear_pointer (&st.total, bt_scan_result_free);
+  bt_scan_result_free (st.pending);
+  g_ptr_array_unref (st.class_names);
+  g_hash_table_unref (st.by_hash);
+  g_hash_table_unref (st.done);
+  g_mutex_clear (&st.lock);
+  g_cond_clear (&st.cond);
+  return result;
 }
 
 BtScanResult *
@@ -329,92 +565,8 @@ bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_nam
                gboolean recursive, BtScanProgress progress, gpointer user_data,
                GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (paths != NULL, NULL);
-  g_return_val_if_fail (mode <= BT_SCAN_FILES_INTO_CLASS, NULL);
-  g_return_val_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL, NULL);
-
-  g_autoptr(BtScanResult) result = scan_result_new ();
-  g_autoptr(GArray) cands = g_array_new (FALSE, FALSE, sizeof (Candidate));
-  g_array_set_clear_func (cands, candidate_clear);
-  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Walk w = { 0 };
-  w.result = result;
-  w.cands = cands;
-  w.visited = visited;
-  w.class_ids = class_ids;
-  w.recursive = recursive;
-  w.cancellable = cancellable;
-  w.progress = progress;
-  w.progress_data = user_data;
-
-  for (guint i = 0; paths[i]; i++)
-    if (!walk_root (&w, paths[i], mode, class_name, error))
-      return NULL;
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-  walk_progress (&w, TRUE);
-
-  /* Check every candidate on a pool; this thread reports progress. */
-  Check chk = { 0 };
-  chk.cands = cands;
-  chk.cancellable = cancellable;
-  g_mutex_init (&chk.lock);
-  g_cond_init (&chk.cond);
-  guint n_chunks = (cands->len + CHECK_CHUNK - 1) / CHECK_CHUNK;
-  chk.n_chunks_left = n_chunks;
-  if (n_chunks > 0)
-    {
-      int n_threads = CLAMP ((int) g_get_num_processors (), 1, 8);
-      GThreadPool *pool = g_thread_pool_new (check_chunk, &chk, n_threads, FALSE, NULL);
-      for (guint k = 0; k < n_chunks; k++)
-        g_thread_pool_push (pool, GUINT_TO_POINTER (k * CHECK_CHUNK + 1), NULL);
-      g_mutex_lock (&chk.lock);
-      while (chk.n_chunks_left > 0)
-        {
-          g_cond_wait_until (&chk.cond, &chk.lock, g_get_monotonic_time () + 100000);
-          if (progress)
-            {
-              guint done = chk.n_done, ok = chk.n_ok;
-              g_mutex_unlock (&chk.lock);
-              progress (w.n_seen, ok, result->skipped_paths->len + (done - ok), user_data);
-              g_mutex_lock (&chk.lock);
-            }
-        }
-      g_mutex_unlock (&chk.lock);
-      g_thread_pool_free (pool, FALSE, TRUE);
-    }
-  g_mutex_clear (&chk.lock);
-  g_cond_clear (&chk.cond);
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
-
-  /* Assemble in walk order; the first copy of identical content wins. */
-  g_autoptr(GHashTable) by_hash = g_hash_table_new (g_int64_hash, g_int64_equal);
-  for (guint i = 0; i < cands->len; i++)
-    {
-      Candidate *c = &g_array_index (cands, Candidate, i);
-      if (!c->ok)
-        {
-          bt_scan_result_add_skip (result, c->path, c->reason, NULL);
-          continue;
-        }
-      Candidate *first = g_hash_table_lookup (by_hash, &c->hash);
-      if (first)
-        {
-          bt_scan_result_add_skip (result, c->path, BT_SKIP_DUPLICATE, first->path);
-          if (first->class_index != c->class_index)
-            result->n_label_conflicts++;
-          continue;
-        }
-      g_hash_table_insert (by_hash, &c->hash, c);
-      g_ptr_array_add (result->paths, g_strdup (c->path));
-      g_array_append_val (result->class_index, c->class_index);
-      g_array_append_val (result->hashes, c->hash);
-    }
-  if (progress)
-    progress (w.n_seen, result->paths->len, result->skipped_paths->len, user_data);
-  return g_steal_pointer (&result);
+  return bt_scan_paths_stream (paths, mode, class_name, recursive, progress, user_data, NULL, NULL,
+                               cancellable, error);
 }
 
 /* ---- Async wrapper with throttled progress on the caller's main context ---- */
@@ -432,6 +584,16 @@ typedef struct {
   guint           n_seen, n_ok, n_skipped;
   gboolean        idle_pending;
   gint            refs;
+  /* Streaming: chunks queued by the scanning threads, delivered one per idle dispatch. */
+  BtScanChunkFunc chunk;
+  gpointer        chunk_data;
+  GQueue          chunks;        /* BtScanResult*, under lock */
+  gboolean        chunk_idle_pending;
+  GTask          *outer;         /* completed once the last chunk was delivered */
+  BtScanResult   *result;        /* the thread's, waiting for the chunks to drain */
+  GError         *error;
+  gboolean        thread_done;
+  gboolean        completed;     /* the callback ran: no more progress after it */
 } ScanJob;
 
 static void
@@ -442,6 +604,9 @@ scan_job_unref (gpointer p)
     return;
   g_strfreev (j->paths);
   g_free (j->class_name);
+  g_queue_clear_full (&j->chunks, (GDestroyNotify) bt_scan_result_free);
+  g_clear_pointer (&j->result, bt_scan_result_free);
+  g_clear_error (&j->error);
   if (j->progress_notify)
     j->progress_notify (j->progress_data);
   g_main_context_unref (j->context);
@@ -456,8 +621,10 @@ scan_progress_idle (gpointer p)
   g_mutex_lock (&j->lock);
   guint a = j->n_seen, b = j->n_ok, c = j->n_skipped;
   j->idle_pending = FALSE;
+  gboolean completed = j->completed;
   g_mutex_unlock (&j->lock);
-  j->progress (a, b, c, j->progress_data);
+  if (!completed)
+    j->progress (a, b, c, j->progress_data);
   return G_SOURCE_REMOVE;
 }
 
@@ -534,4 +701,123 @@ bt_scan_paths_finish (GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (G_IS_TASK (result), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- Streaming async: chunks on the caller's main context ---- */
+
+static void
+stream_complete (ScanJob *j)
+{
+  GTask *outer = g_steal_pointer (&j->outer);
+  g_mutex_lock (&j->lock);
+  j->completed = TRUE;
+  g_mutex_unlock (&j->lock);
+  /* A cancelled stream dropped chunks: its whole result would not match what was delivered. */
+  if (j->error == NULL && g_cancellable_set_error_if_cancelled (g_task_get_cancellable (outer), &j->error))
+    g_clear_pointer (&j->result, bt_scan_result_free);
+  if (j->error)
+    g_task_return_error (outer, g_steal_pointer (&j->error));
+  else
+    g_task_return_pointer (outer, g_steal_pointer (&j->result), (GDestroyNotify) bt_scan_result_free);
+  g_object_unref (outer);
+}
+
+static gboolean
+stream_chunk_idle (gpointer p)
+{
+  ScanJob *j = p;
+  g_mutex_lock (&j->lock);
+  BtScanResult *chunk = g_queue_pop_head (&j->chunks);
+  gboolean more = !g_queue_is_empty (&j->chunks);
+  if (!more)
+    j->chunk_idle_pending = FALSE;
+  g_mutex_unlock (&j->lock);
+  GCancellable *cancellable = j->outer ? g_task_get_cancellable (j->outer) : NULL;
+  if (chunk && !g_cancellable_is_cancelled (cancellable))
+    j->chunk (chunk, j->chunk_data);
+  else
+    g_clear_pointer (&chunk, bt_scan_result_free);
+  if (more)
+    return G_SOURCE_CONTINUE;
+  g_mutex_lock (&j->lock);
+  gboolean finish = j->thread_done && g_queue_is_empty (&j->chunks) && j->outer != NULL;
+  g_mutex_unlock (&j->lock);
+  if (finish)
+    stream_complete (j);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stream_chunk_worker (BtScanResult *chunk, gpointer p)
+{
+  ScanJob *j = p;
+  g_mutex_lock (&j->lock);
+  g_queue_push_tail (&j->chunks, chunk);
+  gboolean schedule = !j->chunk_idle_pending;
+  j->chunk_idle_pending = TRUE;
+  g_mutex_unlock (&j->lock);
+  if (schedule)
+    {
+      g_atomic_int_inc (&j->refs);
+      GSource *src = g_idle_source_new ();
+      g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
+      g_source_set_callback (src, stream_chunk_idle, j, scan_job_unref);
+      g_source_attach (src, j->context);
+      g_source_unref (src);
+    }
+}
+
+static void
+stream_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ScanJob *j = data;
+  GError *error = NULL;
+  BtScanResult *r = bt_scan_paths_stream ((const char * const *) j->paths, j->mode, j->class_name, j->recursive,
+                                          j->progress ? scan_progress_worker : NULL, j,
+                                          j->chunk ? stream_chunk_worker : NULL, j, cancellable, &error);
+  if (r == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, r, (GDestroyNotify) bt_scan_result_free);
+}
+
+static void
+stream_thread_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ScanJob *j = g_task_get_task_data (G_TASK (res));
+  j->result = g_task_propagate_pointer (G_TASK (res), &j->error);
+  g_mutex_lock (&j->lock);
+  j->thread_done = TRUE;
+  gboolean finish = !j->chunk_idle_pending;
+  g_mutex_unlock (&j->lock);
+  if (finish)
+    stream_complete (j);
+}
+
+void
+bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
+                            gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
+                            gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer callback_data)
+{
+  g_return_if_fail (paths != NULL);
+  ScanJob *j = g_new0 (ScanJob, 1);
+  j->paths = g_strdupv ((char **) paths);
+  j->mode = mode;
+  j->class_name = g_strdup (class_name);
+  j->recursive = recursive;
+  j->progress = progress;
+  j->progress_data = user_data;
+  j->progress_notify = notify;
+  j->chunk = chunk;
+  j->chunk_data = user_data;
+  j->context = g_main_context_ref_thread_default ();
+  j->refs = 1;
+  g_mutex_init (&j->lock);
+  g_queue_init (&j->chunks);
+  j->outer = g_task_new (NULL, cancellable, callback, callback_data);
+  g_task_set_source_tag (j->outer, bt_scan_paths_stream_async);
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, stream_thread_done, NULL);
+  g_task_set_task_data (task, j, scan_job_unref);
+  g_task_run_in_thread (task, stream_thread);
 }

@@ -56,6 +56,8 @@ snapshot_new (BtProject *project, const char *out_dir)
   g_mutex_init (&s->lock);
   s->out_dir = g_strdup (out_dir);
   s->project_dir = g_strdup (bt_project_get_dir (project));
+  /* A worker may reopen project_dir: the project's writer thread must have written it. */
+  bt_project_flush (project, NULL);
   s->project_name = g_strdup (bt_project_get_name (project));
   bt_project_settings_copy (&s->settings, bt_project_get_settings (project));
   s->class_names = g_ptr_array_new_with_free_func (g_free);
@@ -390,9 +392,9 @@ write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, BtCache
                   gpointer progress_data, GCancellable *cancellable, TransferInfo *ti, GError **error)
 {
   const BtProjectSettings *st = &s->settings;
-  g_autoptr(BtEmbeddings) e = bt_embeddings_build (project, bb, st->resize, st->augment_flip, st->augment_crop,
-                                                   CLAMP ((int) g_get_num_processors (), 1, 8), progress,
-                                                   progress_data, cancellable, error);
+  g_autoptr(BtEmbeddings) e = bt_embeddings_build_shared (project, bb, st->resize, st->augment_flip,
+                                                          st->augment_crop, progress, progress_data,
+                                                          cancellable, error);
   if (e == NULL)
     return FALSE;
   g_autofree char *emb_dir = g_build_filename (s->out_dir, "embeddings", NULL);
@@ -534,8 +536,9 @@ export_run (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer 
       g_autoptr(Snapshot) fresh = NULL;
       if (project == NULL)
         {
-          /* Every change to a project is saved before it returns, so the folder holds what the
-           * snapshot saw; a private copy keeps the window's project off this thread. */
+          /* The async entry point flushed the project's pending save before this worker
+           * started, so the folder holds what the snapshot saw; a private copy keeps the
+           * window's project off this thread. */
           own = bt_project_open (s->project_dir, &local);
           if (own == NULL)
             {
@@ -626,6 +629,19 @@ export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
     g_task_return_error (task, error);
 }
 
+static void
+export_flushed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  GError *error = NULL;
+  if (!bt_project_flush_finish (BT_PROJECT (source), res, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_run_in_thread (task, export_thread);
+}
+
 void
 bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCacheProgress progress,
                               gpointer progress_data, GCancellable *cancellable,
@@ -640,7 +656,8 @@ bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCachePr
   s->progress_data = progress_data;
   s->context = g_main_context_ref_thread_default ();
   g_task_set_task_data (task, s, (GDestroyNotify) snapshot_free);
-  g_task_run_in_thread (task, export_thread);
+  /* A transfer export reopens the project folder in the worker: wait for the pending save. */
+  bt_project_flush_async (project, cancellable, export_flushed, g_steal_pointer (&task));
 }
 
 void

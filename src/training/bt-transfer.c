@@ -9,6 +9,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "training/bt-model-runner.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Backbones                                                                                   */
@@ -577,6 +578,7 @@ typedef struct {
   GCancellable *cancellable;
   BtEmbedGate   gate;
   gpointer      gate_data;
+  gboolean      shared;     /* take the compute gate per image (beside a training run) */
   GMutex        lock;
   GError       *error;      /* first fatal error (out of memory) */
 } Build;
@@ -712,8 +714,16 @@ build_worker (gpointer data)
       if (decoded != NULL)
         {
           g_autoptr(BtImage) v = wk->variant == 0 ? NULL : make_variant (decoded, wk->variant);
-          if (prepare (b->bb, v ? v : decoded, b->resize, x, NULL)
-              && (y = bt_tflite_exec_run (exec, x, b->bb->cut, &n, NULL)) != NULL)
+          y = NULL;
+          if (prepare (b->bb, v ? v : decoded, b->resize, x, NULL))
+            {
+              if (b->shared)
+                bt_compute_gate_enter ();
+              y = bt_tflite_exec_run (exec, x, b->bb->cut, &n, NULL);
+              if (b->shared)
+                bt_compute_gate_leave ();
+            }
+          if (y != NULL)
             {
               memcpy (dst, y, sizeof (float) * b->e->dim);
               b->e->have[(gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant] = 1;
@@ -748,12 +758,12 @@ bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
                                    user_data, NULL, NULL, cancellable, error);
 }
 
-BtEmbeddings *
-bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
-                          gboolean augment_flip, gboolean augment_crop, int n_threads,
-                          BtCacheProgress progress, gpointer user_data,
-                          BtEmbedGate gate, gpointer gate_data,
-                          GCancellable *cancellable, GError **error)
+static BtEmbeddings *
+build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                  gboolean augment_flip, gboolean augment_crop, int n_threads,
+                  BtCacheProgress progress, gpointer user_data,
+                  BtEmbedGate gate, gpointer gate_data, gboolean shared,
+                  GCancellable *cancellable, GError **error)
 {
   GListModel *items;
   g_autoptr(BtSplitView) train = NULL;
@@ -798,6 +808,7 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
   b.cancellable = cancellable;
   b.gate = gate;
   b.gate_data = gate_data;
+  b.shared = shared;
   b.paths = g_new0 (char *, n + 1);
   b.cache_files = g_new0 (char *, slots + 1);
   b.work = g_array_new (FALSE, FALSE, sizeof (Work));
@@ -831,9 +842,13 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
         }
     }
 
-  /* Each worker runs BLAS on its own thread: more images at once beats one image on many cores. */
+  /* Each worker runs BLAS on its own thread: more images at once beats one image on many cores.
+   * Beside a training run the thread count is the trainer's and one worker takes turns with it. */
   old_threads = bt_engine_get_threads ();
-  bt_engine_set_threads (1);
+  if (shared)
+    n_threads = 1;
+  else
+    bt_engine_set_threads (1);
   if (b.work->len > 0)
     {
       GThread *threads[16];
@@ -855,7 +870,8 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
       if (progress)
         progress ((guint) g_atomic_int_get (&b.done), total, user_data);
     }
-  bt_engine_set_threads (old_threads);
+  if (!shared)
+    bt_engine_set_threads (old_threads);
 
   e->n_computed = b.work->len - (guint) b.failed;
   e->n_failed = (guint) b.failed;
@@ -878,6 +894,27 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
       return NULL;
     }
   return e;
+}
+
+BtEmbeddings *
+bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                          gboolean augment_flip, gboolean augment_crop, int n_threads,
+                          BtCacheProgress progress, gpointer user_data,
+                          BtEmbedGate gate, gpointer gate_data,
+                          GCancellable *cancellable, GError **error)
+{
+  return build_embeddings (project, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
+                           gate, gate_data, FALSE, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                            gboolean augment_flip, gboolean augment_crop,
+                            BtCacheProgress progress, gpointer user_data,
+                            GCancellable *cancellable, GError **error)
+{
+  return build_embeddings (project, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
+                           NULL, NULL, TRUE, cancellable, error);
 }
 
 void

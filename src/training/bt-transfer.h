@@ -85,6 +85,12 @@ BtEmbeddings *bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDs
                                         BtCacheProgress progress, gpointer user_data,
                                         BtEmbedGate gate, gpointer gate_data,
                                         GCancellable *cancellable, GError **error);
+/* For work outside a training run (export): one worker that takes the compute gate for each
+ * image and leaves the engine's thread count alone, so it can run beside training. */
+BtEmbeddings *bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                                          gboolean augment_flip, gboolean augment_crop,
+                                          BtCacheProgress progress, gpointer user_data,
+                                          GCancellable *cancellable, GError **error);
 void          bt_embeddings_free    (BtEmbeddings *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEmbeddings, bt_embeddings_free)
 int           bt_embeddings_get_dim (BtEmbeddings *e);

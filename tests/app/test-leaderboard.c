@@ -120,7 +120,8 @@ test_search_and_use (void)
   g_assert_cmpstr (now->optimizer, ==, pick->optimizer);
   g_assert_cmpfloat (now->dropout, ==, pick->dropout);
   g_assert_cmpint (now->epochs, ==, epochs_before);
-  /* and it is on disk */
+  /* and it is on disk (saves run on a writer thread) */
+  g_assert_true (bt_project_flush (project, &error));
   g_autoptr (BtProject) reopened = bt_project_open (dir, &error);
   g_assert_no_error (error);
   g_assert_cmpfloat (bt_project_get_settings (reopened)->learning_rate, ==, pick->learning_rate);

@@ -104,6 +104,7 @@ test_cards (Fixture *f, gconstpointer data)
   /* written to disk: a reopened project has it */
   {
     g_autoptr(GError) error = NULL;
+    g_assert_true (bt_project_flush (f->project, &error));  /* saves run on a writer thread */
     g_autoptr(BtProject) again = bt_project_open (f->dir, &error);
     g_assert_no_error (error);
     g_assert_cmpstr (bt_project_get_settings (again)->preset, ==, "mlp");

@@ -328,6 +328,7 @@ test_evaluate (void)
   g_assert_nonnull (item);
   g_assert_cmpstr (bt_item_get_class_name (item), ==, target);
   {
+    g_assert_true (bt_project_flush (project, &error));  /* saves run on a writer thread */
     g_autoptr(BtProject) reopened = bt_project_open (project_dir, &error);
     g_assert_no_error (error);
     g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, m->path)), ==, target);

@@ -512,7 +512,7 @@ test_window_sample (void)
   project = bt_window_get_project (window);
   g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_classes (project)), ==, 4);
-  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * BT_SAMPLE_PER_CLASS);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "pages");
   window_destroy (window);
 
@@ -522,7 +522,7 @@ test_window_sample (void)
   wait_for (has_project, window);
   project = bt_window_get_project (window);
   g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
-  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * 100);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, 4 * BT_SAMPLE_PER_CLASS);
   window_destroy (window);
 }
 

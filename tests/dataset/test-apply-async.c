@@ -176,6 +176,8 @@ test_same_as_sync (void)
   g_assert_cmpint (bt_project_find_class (b, "fish"), >=, 0);
 
   /* The same files on disk (paths are outside both projects, so stored alike). */
+  g_assert_true (bt_project_flush (a, &error));
+  g_assert_true (bt_project_flush (b, &error));
   g_autofree char *la = read_text (da, "labels.csv"), *lb = read_text (db, "labels.csv");
   g_autofree char *pa = read_text (da, "project.ini"), *pb = read_text (db, "project.ini");
   g_assert_cmpstr (la, ==, lb);
@@ -188,6 +190,7 @@ test_same_as_sync (void)
   g_autoptr(BtScanResult) b3 = scan (second);
   g_assert_cmpuint (apply_async_and_wait (b, b3, NULL), ==, 0);
   g_assert_cmpuint (changed, ==, 1);
+  g_assert_true (bt_project_flush (b, NULL));
   rm_rf (base);
 }
 
@@ -241,10 +244,12 @@ test_change_meanwhile_kept (void)
 
   g_assert_cmpuint (apply_async_and_wait (p, r2, change_meanwhile), ==, 15);
   assert_change_and_import (p, first_path);
+  g_assert_true (bt_project_flush (p, &error));
   g_autoptr(BtProject) reopened = bt_project_open (dir, &error);
   g_assert_no_error (error);
   assert_change_and_import (reopened, first_path);
   assert_same_project (p, reopened);
+  g_assert_true (bt_project_flush (p, NULL));
   rm_rf (base);
 }
 

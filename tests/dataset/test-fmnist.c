@@ -81,6 +81,7 @@ test_convert_and_import (void)
   g_assert_no_error (error);
   for (guint i = 0; i < r->paths->len; i++)
     g_assert_true (bt_cache_is_valid (c, i));
+  g_assert_true (bt_project_flush (p, &error));
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp);
   g_assert_cmpint (system (cmd), ==, 0);
 }

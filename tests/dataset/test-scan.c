@@ -140,6 +140,7 @@ test_hostile_folder (void)
   g_assert_cmpstr (bt_item_get_path (it), ==, p_latin1);
   g_assert_false (bt_item_get_missing (it));
   g_assert_true (g_utf8_validate (bt_item_get_display_name (it), -1, NULL));
+  g_assert_true (bt_project_flush (p, NULL));
   rm_rf (dir);
 }
 
@@ -237,6 +238,7 @@ test_folder_of_classes (void)
   g_autoptr(BtScanResult) r3 = bt_scan_paths (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, NULL);
   g_assert_cmpuint (bt_project_apply_scan (p, r3, &error), ==, 0);
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (p)), ==, 3);
+  g_assert_true (bt_project_flush (p, NULL));
   rm_rf (dir);
 }
 

@@ -706,6 +706,7 @@ test_transfer_hidden (void)
   use_shared_backbone_dir ();
   make_photo_set (&ps, 6, 2);
   set_transfer_settings (ps.project, 12, FALSE, 128, TRUE);
+  g_assert_true (bt_project_flush (ps.project, &error));  /* saves run on a writer thread */
   reopened = bt_project_open (ps.dir, &error);   /* the settings went through project.ini */
   g_assert_no_error (error);
   g_assert_cmpint (bt_project_get_settings (reopened)->transfer_hidden, ==, 128);
