@@ -170,6 +170,13 @@ import_cancelled_message (BtDataPage *self, ImportJob *job)
   _bt_data_page_show_toast (self, message, NULL, NULL);
 }
 
+static gpointer
+free_result_thread (gpointer data)
+{
+  bt_scan_result_free (data);
+  return NULL;
+}
+
 static void
 import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -208,9 +215,22 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   job->n_skipped += r->skipped_paths->len;
   self->n_conflicts += r->n_label_conflicts;
   job->added += r->paths->len;
-  for (guint k = 0; k < r->class_index->len; k++)
-    g_hash_table_add (job->classes,
-                      g_strdup (g_ptr_array_index (r->class_names, g_array_index (r->class_index, guint, k))));
+  {
+    g_autofree gboolean *seen = g_new0 (gboolean, r->class_names->len);
+
+    for (guint k = 0; k < r->class_index->len; k++)
+      {
+        guint ci = g_array_index (r->class_index, guint, k);
+
+        if (ci < r->class_names->len && !seen[ci])
+          {
+            seen[ci] = TRUE;
+            g_hash_table_add (job->classes, g_strdup (g_ptr_array_index (r->class_names, ci)));
+          }
+      }
+  }
+  /* Tens of thousands of paths: freed off the main thread. */
+  g_thread_unref (g_thread_new ("bt-import-free", free_result_thread, g_steal_pointer (&r)));
   job->index++;
   import_next (job);
 }

@@ -30,7 +30,16 @@ struct _BtProject {
   BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
   gboolean           dirty_labels, dirty_ini;  /* changed since the last hand-over */
   GThread           *commit_thread;  /* the thread that made the last change */
+  /* Saves of an import's chunks are rate-limited (BULK_SAVE_INTERVAL); a user's edit is not. */
+  gboolean           dirty_edit;     /* an edit (not an import chunk) waits for its hand-over */
+  gint64             last_hand_over; /* monotonic µs */
+  GSource           *bulk_timer;     /* hands bulk changes over once the interval has passed */
 };
+
+/* An import in progress is saved at most once a second (and at its end, and on flush): each
+ * save snapshots every item on the main thread, O(n), which would otherwise run after every
+ * chunk and stall a GUI by tens of ms on a big project. Every other change is saved at once. */
+#define BULK_SAVE_INTERVAL (G_USEC_PER_SEC)
 
 G_DEFINE_FINAL_TYPE (BtProject, bt_project, G_TYPE_OBJECT)
 
@@ -154,6 +163,11 @@ static void
 bt_project_finalize (GObject *object)
 {
   BtProject *self = BT_PROJECT (object);
+  if (self->bulk_timer)
+    {
+      g_source_destroy (self->bulk_timer);
+      g_clear_pointer (&self->bulk_timer, g_source_unref);
+    }
   /* Nothing changed is lost when the project goes away (the app quitting). */
   if (self->saver)
     {
@@ -202,6 +216,8 @@ saver_failed (GObject *owner, const GError *error)
   g_signal_emit (owner, signals[SIGNAL_SAVE_FAILED], 0, error);
 }
 
+static void request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk);
+
 static void
 saver_drained (GObject *owner)
 {
@@ -211,7 +227,7 @@ saver_drained (GObject *owner)
   /* The idle runs on the main context; a project filled on a worker (the sample, an open in a
    * GTask) is that worker's until handed over: its next change or flush writes instead. */
   if ((self->dirty_labels || self->dirty_ini) && g_atomic_pointer_get (&self->commit_thread) == g_thread_self ())
-    hand_over (self, TRUE);
+    request_save (self, FALSE, FALSE, FALSE);
 }
 
 static void
@@ -338,7 +354,13 @@ hand_over (BtProject *self, gboolean retry)
   if (retry)
     bt_saver_needs (self->saver, &retry_labels, &retry_ini);
   gboolean labels = self->dirty_labels || retry_labels, ini = self->dirty_ini || retry_ini;
-  self->dirty_labels = self->dirty_ini = FALSE;
+  self->dirty_labels = self->dirty_ini = self->dirty_edit = FALSE;
+  self->last_hand_over = g_get_monotonic_time ();
+  if (self->bulk_timer)
+    {
+      g_source_destroy (self->bulk_timer);
+      g_clear_pointer (&self->bulk_timer, g_source_unref);
+    }
   bt_saver_submit (self->saver, labels ? bt_saver_snapshot (G_LIST_MODEL (self->items)) : NULL,
                    ini ? ini_bytes (self) : NULL);
 }
@@ -346,28 +368,62 @@ hand_over (BtProject *self, gboolean retry)
 /* While the writer is busy, changes are only marked: when it goes idle it asks for one snapshot
  * of them all (saver_drained), so a burst of edits or an import's chunks cost one O(n) snapshot
  * per write, not one per change. */
+static gboolean
+bulk_timer_cb (gpointer data)
+{
+  BtProject *self = data;
+  g_clear_pointer (&self->bulk_timer, g_source_unref);
+  /* A busy writer asks again when it is done (saver_drained). */
+  if ((self->dirty_labels || self->dirty_ini) && !bt_saver_is_busy (self->saver))
+    hand_over (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* bulk: an import's chunk, which may wait up to BULK_SAVE_INTERVAL after the last hand-over. */
 static void
-request_save (BtProject *self, gboolean ini, gboolean labels)
+request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk)
 {
   self->dirty_labels |= labels;
   self->dirty_ini |= ini;
-  if (!bt_saver_is_busy (self->saver))
-    hand_over (self, TRUE);
+  if (!bulk && (labels || ini))
+    self->dirty_edit = TRUE;
+  if (!(self->dirty_labels || self->dirty_ini) || bt_saver_is_busy (self->saver))
+    return;
+  gint64 due = self->last_hand_over + BULK_SAVE_INTERVAL;
+  gint64 now = g_get_monotonic_time ();
+  if (self->dirty_edit || now >= due)
+    {
+      hand_over (self, TRUE);
+      return;
+    }
+  if (self->bulk_timer == NULL)
+    {
+      /* The timer runs where the changes are made (the thread-default context then). */
+      self->bulk_timer = g_timeout_source_new ((guint) ((due - now + 999) / 1000));
+      g_source_set_callback (self->bulk_timer, bulk_timer_cb, self, NULL);
+      g_source_attach (self->bulk_timer, g_main_context_get_thread_default ());
+    }
 }
 
 /* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
  * if it fails, the files on disk keep their previous content, "save-failed" is emitted on the
  * project's main context and the next change (or bt_project_flush) writes again. */
 static gboolean
-commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
+commit_ex (BtProject *self, gboolean ini, gboolean labels, gboolean counts, gboolean bulk)
 {
   g_atomic_int_inc (&self->generation);
   g_atomic_pointer_set (&self->commit_thread, g_thread_self ());
   if (counts)
     recount (self);
-  request_save (self, ini, labels);
+  request_save (self, ini, labels, bulk);
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
   return TRUE;
+}
+
+static gboolean
+commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
+{
+  return commit_ex (self, ini, labels, counts, FALSE);
 }
 
 static gboolean
@@ -1472,7 +1528,7 @@ csv_apply_idle (gpointer data)
   gboolean last = to >= j->rows->len;
   if (last)
     ensure_val_added (self, j->added);
-  commit_full (self, new_classes || last, TRUE, TRUE);
+  commit_ex (self, new_classes || last, TRUE, TRUE, !last);
   if (!last)
     return G_SOURCE_CONTINUE;
   g_task_return_int (task, j->added->len);
@@ -2050,7 +2106,7 @@ import_chunk (BtScanResult *chunk, gpointer p)
       if (c)
         bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
     }
-  commit_full (self, new_classes, fresh->len > 0, FALSE);
+  commit_ex (self, new_classes, fresh->len > 0, FALSE, TRUE);
 }
 
 /* ensure_val for every class that got items, in one pass over the project's items. */
@@ -2071,12 +2127,30 @@ ensure_val_added (BtProject *self, GPtrArray *added)
           g_hash_table_insert (val, (gpointer) c, v);
         }
     }
+  /* A class whose added items already hold a validation image needs nothing: after a big
+   * import that is every class, and the pass over the whole project below is skipped. */
+  guint n_open = g_hash_table_size (val);
+  for (guint i = 0; i < added->len && n_open > 0; i++)
+    {
+      BtItem *it = added->pdata[i];
+      if (bt_item_get_split (it) != BT_SPLIT_VAL || bt_item_get_excluded (it) ||
+          g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it)
+        continue;
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      if (v != NULL && !v->has_val)
+        {
+          v->has_val = TRUE;
+          n_open--;
+        }
+    }
+  if (n_open == 0)
+    return FALSE;
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
   for (guint i = 0; i < n; i++)
     {
       g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
       ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
-      if (v == NULL || bt_item_get_excluded (it))
+      if (v == NULL || v->has_val || bt_item_get_excluded (it))
         continue;
       v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
       v->usable++;
@@ -2087,7 +2161,8 @@ ensure_val_added (BtProject *self, GPtrArray *added)
       BtItem *it = added->pdata[i];
       ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
       /* Still ours (not removed or relabelled meanwhile)? */
-      if (v == NULL || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it || bt_item_get_excluded (it))
+      if (v == NULL || v->has_val || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it ||
+          bt_item_get_excluded (it))
         continue;
       double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
       if (bt_item_get_split (it) == BT_SPLIT_TEST)
@@ -2111,6 +2186,21 @@ ensure_val_added (BtProject *self, GPtrArray *added)
   return moved;
 }
 
+/* Frees a finished import's big tables (tens of thousands of paths and refs) off the caller's
+ * thread: on the main thread that alone stalled a GUI by tens of ms. */
+typedef struct { BtScanResult *whole; GHashTable *by_hash; GPtrArray *added; } ImportLeftovers;
+
+static gpointer
+free_leftovers_thread (gpointer data)
+{
+  ImportLeftovers *l = data;
+  g_clear_pointer (&l->whole, bt_scan_result_free);
+  g_clear_pointer (&l->by_hash, g_hash_table_unref);
+  g_clear_pointer (&l->added, g_ptr_array_unref);
+  g_free (l);
+  return NULL;
+}
+
 static void
 import_scan_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -2121,6 +2211,21 @@ import_scan_done (GObject *source, GAsyncResult *res, gpointer user_data)
   /* What was added stays (it is saved) also when the scan was cancelled or failed. */
   if (ensure_val_added (j->project, j->added))
     commit_full (j->project, FALSE, TRUE, FALSE);
+  else if (j->project->dirty_labels || j->project->dirty_ini)
+    {
+      /* The import's end is saved at once, like an edit (or as soon as the writer is free). */
+      j->project->dirty_edit = TRUE;
+      request_save (j->project, FALSE, FALSE, FALSE);
+    }
+  ImportLeftovers *l = g_new0 (ImportLeftovers, 1);
+  l->whole = g_steal_pointer (&whole);
+  l->by_hash = g_steal_pointer (&j->by_hash);
+  l->added = g_steal_pointer (&j->added);
+  GThread *t = g_thread_try_new ("bt-import-free", free_leftovers_thread, l, NULL);
+  if (t)
+    g_thread_unref (t);
+  else
+    free_leftovers_thread (l);
   if (error)
     g_task_return_error (task, g_steal_pointer (&error));
   else

@@ -7,6 +7,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <glib/gi18n-lib.h>
 
 #include "dataset/bt-dataset-private.h"
@@ -425,6 +430,20 @@ check_batch (gpointer data, gpointer user_data)
   Batch *b = data;
   Stream *st = user_data;
   guint ok = 0, bad = 0;
+#ifdef __linux__
+  /* The checkers yield to the GUI thread: a few nice levels below it (they are the pool's own
+   * threads, which end with the scan), so a busy machine does not stall the caller's frames. */
+  static _Thread_local gboolean lowered;
+  if (!lowered)
+    {
+      lowered = TRUE;
+      id_t tid = (id_t) syscall (SYS_gettid);
+      errno = 0;
+      int nice_now = getpriority (PRIO_PROCESS, tid);
+      if (errno == 0)
+        (void) setpriority (PRIO_PROCESS, tid, MIN (nice_now + 5, 19));
+    }
+#endif
   for (guint i = 0; i < b->cands->len; i++)
     {
       Candidate *c = &g_array_index (b->cands, Candidate, i);
@@ -513,7 +532,8 @@ bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *cl
   w.progress = progress;
   w.progress_data = progress_data;
   int n_threads = CLAMP ((int) g_get_num_processors (), 1, 8);
-  w.pool = g_thread_pool_new (check_batch, &st, n_threads, FALSE, NULL);
+  /* Exclusive: the threads are this scan's (see check_batch) and end with it. */
+  w.pool = g_thread_pool_new (check_batch, &st, n_threads, TRUE, NULL);
 
   gboolean ok = TRUE;
   for (guint i = 0; ok && paths[i]; i++)
