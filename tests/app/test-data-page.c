@@ -1251,6 +1251,143 @@ test_warnings (void)
   g_assert_null (fine);
 }
 
+/* ---- Streaming import: a multi-chunk import shows images before it ends ---- */
+
+#define N_STREAM_A 1300
+#define N_STREAM_B 1200
+
+/* 8×8 PNGs whose content differs for every id (the importer skips duplicates by content). */
+static char *
+make_unique_dir (Fixture *f, const char *rel, guint n, guint first_id)
+{
+  char *dir = g_build_filename (f->root, rel, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      guint id = first_id + i;
+      guint8 pixels[8 * 8 * 3];
+      g_autofree char *name = g_strdup_printf ("img-%05u.png", id);
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GdkTexture) texture = NULL;
+
+      for (gsize k = 0; k < sizeof pixels; k++)
+        pixels[k] = (guint8) (k * 5 + id);
+      pixels[0] = id & 0xff;
+      pixels[1] = (id >> 8) & 0xff;
+      pixels[2] = (id >> 16) & 0xff;
+      bytes = g_bytes_new (pixels, sizeof pixels);
+      texture = gdk_memory_texture_new (8, 8, GDK_MEMORY_R8G8B8, bytes, 8 * 3);
+      g_assert_true (gdk_texture_save_to_png (texture, path));
+    }
+  return dir;
+}
+
+static gboolean
+find_label_containing (GtkWidget *widget, const char *needle)
+{
+  if (GTK_IS_LABEL (widget) && gtk_widget_get_mapped (widget) &&
+      strstr (gtk_label_get_text (GTK_LABEL (widget)), needle) != NULL)
+    return TRUE;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    if (find_label_containing (c, needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* Drops the folder of two class folders, confirms, and runs the main loop until the page's
+ * grid model holds some but not all of the images while the import still runs; returns that
+ * count (0 when the import ended without one). */
+static guint
+start_stream_import (Fixture *f)
+{
+  g_autofree char *a = make_unique_dir (f, "stream/shirts", N_STREAM_A, 0);
+  g_autofree char *b = make_unique_dir (f, "stream/shoes", N_STREAM_B, N_STREAM_A);
+  g_autofree char *top = g_build_filename (f->root, "stream", NULL);
+  const char *paths[] = { top, NULL };
+  GListModel *grid = G_LIST_MODEL (bt_data_page_get_selection (f->page));
+  gint64 end = g_get_monotonic_time () + 50 * G_USEC_PER_SEC;
+
+  bt_data_page_import_paths (f->page, paths, NULL);
+  wait_import (f);
+  g_assert_true (bt_data_page_get_confirming (f->page));
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.confirm-import", NULL);
+  while (bt_data_page_get_busy (f->page) && g_get_monotonic_time () < end)
+    {
+      guint n = g_list_model_get_n_items (grid);
+
+      if (n > 0 && n < N_STREAM_A + N_STREAM_B)
+        return n;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  return 0;
+}
+
+static void
+test_stream_import (Fixture *f, gconstpointer data)
+{
+  GListModel *grid = G_LIST_MODEL (bt_data_page_get_selection (f->page));
+  guint seen = start_stream_import (f);
+
+  /* Images reached the grid while the scan was still running (it sends ~1000 per chunk). */
+  g_assert_cmpuint (seen, >, 0);
+  g_assert_cmpuint (seen, <, N_STREAM_A + N_STREAM_B);
+  g_assert_true (bt_data_page_get_busy (f->page));
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpuint (g_list_model_get_n_items (grid), ==, N_STREAM_A + N_STREAM_B);
+  g_assert_cmpint (class_count (f, "shirts"), ==, N_STREAM_A);
+  g_assert_cmpint (class_count (f, "shoes"), ==, N_STREAM_B);
+}
+
+static void
+test_stream_cancel (Fixture *f, gconstpointer data)
+{
+  GListModel *items = bt_project_get_items (f->project);
+  guint seen = start_stream_import (f);
+  guint at_cancel, n;
+  gint64 end;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autoptr(GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  g_assert_cmpuint (seen, >, 0);
+  at_cancel = g_list_model_get_n_items (items);
+  g_assert_cmpuint (at_cancel, <, N_STREAM_A + N_STREAM_B);
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.cancel-import", NULL);
+  g_assert_false (bt_data_page_get_busy (f->page));
+
+  /* The cancelled import ends (no chunk after the cancel) and says what it kept. */
+  end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (!find_label_containing (GTK_WIDGET (f->window), "added so far") && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (find_label_containing (GTK_WIDGET (f->window), "added so far"));
+  spin ();
+  n = g_list_model_get_n_items (items);
+  g_assert_cmpuint (n, ==, at_cancel);
+
+  /* What the project holds is what is on disk. */
+  g_assert_true (bt_project_flush (f->project, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      g_hash_table_insert (paths, g_strdup (bt_item_get_path (it)), g_strdup (bt_item_get_class_name (it)));
+    }
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (reopened)), ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (bt_project_get_items (reopened), i);
+      const char *cls = g_hash_table_lookup (paths, bt_item_get_path (it));
+
+      g_assert_nonnull (cls);
+      g_assert_cmpstr (cls, ==, bt_item_get_class_name (it));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1279,6 +1416,8 @@ main (int argc, char **argv)
   ADD ("/data-page/keyboard/tab-reaches-everything", test_keyboard_reaches_everything);
   ADD ("/data-page/keyboard/shortcuts", test_keyboard_shortcuts);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
+  ADD ("/data-page/stream/items-before-the-end", test_stream_import);
+  ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);
