@@ -4,6 +4,12 @@
 #include "config.h"
 
 #include <string.h>
+#ifdef __linux__
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "dataset/bt-dataset-private.h"
 
@@ -162,6 +168,17 @@ static gpointer
 writer_thread (gpointer data)
 {
   BtSaver *s = data;
+#ifdef __linux__
+  /* This thread is the save's alone (it ends when drained): it yields to the GUI thread, whose
+   * frames would otherwise wait behind serializing a big labels.csv on a busy machine. */
+  {
+    id_t tid = (id_t) syscall (SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority (PRIO_PROCESS, tid);
+    if (errno == 0)
+      (void) setpriority (PRIO_PROCESS, tid, MIN (nice_now + 5, 19));
+  }
+#endif
   g_mutex_lock (&s->lock);
   while (s->pending_rows || s->pending_ini)
     {

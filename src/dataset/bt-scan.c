@@ -431,7 +431,7 @@ check_batch (gpointer data, gpointer user_data)
   Stream *st = user_data;
   guint ok = 0, bad = 0;
 #ifdef __linux__
-  /* The checkers yield to the GUI thread: a few nice levels below it (they are the pool's own
+  /* The checkers yield to the GUI thread: ten nice levels below it (they are the pool's own
    * threads, which end with the scan), so a busy machine does not stall the caller's frames. */
   static _Thread_local gboolean lowered;
   if (!lowered)
@@ -441,7 +441,7 @@ check_batch (gpointer data, gpointer user_data)
       errno = 0;
       int nice_now = getpriority (PRIO_PROCESS, tid);
       if (errno == 0)
-        (void) setpriority (PRIO_PROCESS, tid, MIN (nice_now + 5, 19));
+        (void) setpriority (PRIO_PROCESS, tid, MIN (nice_now + 10, 19));
     }
 #endif
   for (guint i = 0; i < b->cands->len; i++)
