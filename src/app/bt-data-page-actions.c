@@ -61,6 +61,7 @@ _bt_data_page_update_actions (BtDataPage *self)
   gtk_widget_action_set_enabled (w, "data.context-menu", has_items);
   gtk_widget_action_set_enabled (w, "data.add-images", has_project && !self->busy);
   gtk_widget_action_set_enabled (w, "data.add-folder", has_project && !self->busy);
+  gtk_widget_action_set_enabled (w, "data.import-csv", has_project && !self->busy);
   gtk_widget_action_set_enabled (w, "data.cancel-import", self->busy);
   gtk_widget_action_set_enabled (w, "data.confirm-import", self->pending_plan != NULL);
   gtk_widget_action_set_enabled (w, "data.show-skipped", self->skipped_paths->len > 0);
@@ -621,6 +622,43 @@ add_folder_action (GtkWidget *widget, const char *action_name, GVariant *paramet
                                   folder_chosen_cb, g_object_ref (self));
 }
 
+static void
+csv_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (res, &error);
+  g_autoptr(GFile) file = NULL;
+  g_autofree char *path = NULL;
+
+  if (files == NULL || g_list_model_get_n_items (files) == 0)
+    {
+      _bt_data_page_show_error (self, _("No CSV file imported"), error);
+      return;
+    }
+  file = g_list_model_get_item (files, 0);
+  path = g_file_get_path (file);
+  if (path == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Only files on this computer can be added"), NULL, NULL);
+      return;
+    }
+  bt_data_page_import_csv (self, path);
+}
+
+static void
+import_csv_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+
+  gtk_file_filter_set_name (filter, _("CSV files"));
+  gtk_file_filter_add_mime_type (filter, "text/csv");
+  gtk_file_filter_add_suffix (filter, "csv");
+  bt_dialogs_open_files_async (page_window (self), _("Import Labels from a CSV File"), filter, FALSE, NULL,
+                               csv_chosen_cb, g_object_ref (self));
+}
+
 /* ---- Export as a folder-per-class tree ---- */
 
 static void
@@ -751,6 +789,7 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "data.context-menu", NULL, context_menu_action);
   gtk_widget_class_install_action (widget_class, "data.add-images", NULL, add_images_action);
   gtk_widget_class_install_action (widget_class, "data.add-folder", NULL, add_folder_action);
+  gtk_widget_class_install_action (widget_class, "data.import-csv", NULL, import_csv_action);
   gtk_widget_class_install_action (widget_class, "data.confirm-import", NULL, import_action);
   gtk_widget_class_install_action (widget_class, "data.cancel-import", NULL, import_action);
   gtk_widget_class_install_action (widget_class, "data.show-skipped", NULL, show_skipped_action);

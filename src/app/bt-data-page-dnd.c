@@ -425,6 +425,72 @@ bt_data_page_import_files (BtDataPage *self,
   import_paths_internal (self, (const char * const *) paths, class_name, n_remote);
 }
 
+/* ---- A labels CSV, applied chunk by chunk as well ---- */
+
+static void
+csv_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  ImportJob *job = user_data;
+  BtDataPage *self = job->page;
+  g_autoptr(GError) error = NULL;
+  gssize n = bt_project_import_csv_finish (BT_PROJECT (source), res, &error);
+  g_autofree char *message = NULL;
+
+  import_stop_watching (job);
+  if (self->import_cancellable != job->cancellable || g_cancellable_is_cancelled (job->cancellable))
+    {
+      if (self->project == job->project && self->import_cancellable == NULL)
+        import_cancelled_message (self, job);
+      else if (self->import_cancellable == job->cancellable)
+        finish_import (self);
+      import_job_free (job);
+      return;
+    }
+  if (n < 0)
+    _bt_data_page_show_error (self, _("Could not import the CSV file"), error);
+  else
+    {
+      message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image from the CSV file",
+                                              "Added %u images from the CSV file", (gulong) n),
+                                 (guint) n);
+      _bt_data_page_show_toast (self, message, NULL, NULL);
+    }
+  finish_import (self);
+  import_job_free (job);
+}
+
+void
+bt_data_page_import_csv (BtDataPage *self, const char *csv_path)
+{
+  ImportJob *job;
+
+  g_return_if_fail (BT_IS_DATA_PAGE (self));
+  g_return_if_fail (csv_path != NULL);
+
+  if (self->project == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
+      return;
+    }
+  if (self->busy)
+    {
+      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
+      return;
+    }
+  self->import_cancellable = g_cancellable_new ();
+  _bt_data_page_set_busy (self, TRUE);
+  gtk_label_set_text (self->progress_label, _("Reading the CSV file…"));
+  gtk_progress_bar_pulse (self->progress_bar);
+
+  job = g_new0 (ImportJob, 1);
+  job->page = g_object_ref (self);
+  job->project = g_object_ref (self->project);
+  job->cancellable = g_object_ref (self->import_cancellable);
+  job->n_items_before = g_list_model_get_n_items (bt_project_get_items (self->project));
+  g_signal_connect (bt_project_get_items (job->project), "items-changed", G_CALLBACK (import_items_changed_cb), self);
+  bt_project_import_csv_async (self->project, csv_path, job->cancellable, csv_done_cb, job);
+}
+
 /* ---- Drop targets (thin: they only unpack the value) ---- */
 
 static gboolean

@@ -24,6 +24,10 @@ void        bt_data_page_import_paths     (BtDataPage         *self,
 void        bt_data_page_import_files     (BtDataPage  *self,
                                            GSList      *files,
                                            const char  *class_name);
+/* Imports a labels CSV (a header with path and class columns): rows reach the grid as they are
+ * applied; progress and Cancel as for the other imports. */
+void        bt_data_page_import_csv       (BtDataPage  *self,
+                                           const char  *csv_path);
 gboolean    bt_data_page_get_busy         (BtDataPage  *self);
 /* TRUE while a folder-of-folders import waits for the person to confirm (data.confirm-import). */
 gboolean    bt_data_page_get_confirming   (BtDataPage  *self);

@@ -1388,6 +1388,29 @@ test_stream_cancel (Fixture *f, gconstpointer data)
     }
 }
 
+static void
+test_import_csv (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_unique_dir (f, "csv-images", 30, 9000);
+  g_autofree char *csv_path = g_build_filename (f->root, "labels.csv", NULL);
+  g_autoptr(GString) csv = g_string_new ("path,class\n");
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 30; i++)
+    g_string_append_printf (csv, "%s/img-%05u.png,%s\n", dir, 9000 + i, i < 20 ? "sneakers" : "sandals");
+  g_string_append (csv, "/nonexistent/nothing.png,sandals\n");
+  g_assert_true (g_file_set_contents (csv_path, csv->str, csv->len, &error));
+  g_assert_no_error (error);
+
+  bt_data_page_import_csv (f->page, csv_path);
+  g_assert_true (bt_data_page_get_busy (f->page));
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpint (class_count (f, "sneakers"), ==, 20);
+  /* The listed file that does not exist is not added. */
+  g_assert_cmpint (class_count (f, "sandals"), ==, 10);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1418,6 +1441,7 @@ main (int argc, char **argv)
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
   ADD ("/data-page/stream/items-before-the-end", test_stream_import);
   ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);
+  ADD ("/data-page/import-csv", test_import_csv);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);
