@@ -59,6 +59,8 @@ typedef struct {
   GError        *error;
   guint          n_splices, n_progress;
   guint          cancel_after;  /* splices; 0: never */
+  gboolean       edit_during;   /* add a class once the first chunk is in */
+  gboolean       edited;
   GThread       *main_thread;
 } Import;
 
@@ -83,6 +85,13 @@ progress (guint seen, guint ok, guint skipped, gpointer data)
   Import *im = data;
   g_assert_true (g_thread_self () == im->main_thread);
   im->n_progress++;
+  if (im->edit_during && !im->edited && im->n_splices > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      im->edited = TRUE;
+      g_assert_true (bt_project_add_class (im->project, "added-during-import", &error));
+      g_assert_no_error (error);
+    }
 }
 
 static void
@@ -230,6 +239,38 @@ test_cancel (void)
   rm_rf (tmp);
 }
 
+/* Without a flush: an import's chunks are saved at most once a second while it runs, but its
+ * end and an edit made during it reach the disk by themselves. */
+static void
+test_saved_without_flush (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *tmp = g_dir_make_tmp ("bt-import-proj-XXXXXX", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) p = bt_project_create (tmp, "no-flush", &error);
+  Import im = { 0 };
+  gint64 end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+  im.project = p;
+  im.edit_during = TRUE;
+  run_import (&im, root);
+  g_assert_no_error (im.error);
+  while (bt_project_is_saving (p) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (bt_project_is_saving (p));
+  g_autoptr(BtProject) q = bt_project_open (tmp, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (p)), ==, 2 * N_PER_CLASS);
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (q)), ==, 2 * N_PER_CLASS);
+  g_assert_cmpint (bt_project_find_class (q, "added-during-import"), >=, 0);
+  g_assert_true (im.edited);
+  bt_scan_result_free (im.result);
+  g_clear_object (&p);
+  g_clear_object (&q);
+  rm_rf (root);
+  rm_rf (tmp);
+}
+
 typedef struct {
   GMainLoop *loop;
   gssize     added;
@@ -320,6 +361,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/dataset/import/stream", test_stream);
   g_test_add_func ("/dataset/import/cancel", test_cancel);
+  g_test_add_func ("/dataset/import/saved-without-flush", test_saved_without_flush);
   g_test_add_func ("/dataset/import/csv-async", test_csv_async);
   return g_test_run ();
 }
