@@ -8,7 +8,7 @@ struct _BtItem {
   GObject  parent_instance;
   char    *path;
   char    *display_name;
-  char    *class_name;  /* GRefString (interned): save snapshots share it */
+  char    *class_name;  /* GRefString (class_name_intern): save snapshots share it */
   BtSplit  split;
   guint64  hash;
   int      width, height;
@@ -18,6 +18,31 @@ struct _BtItem {
 };
 
 G_DEFINE_FINAL_TYPE (BtItem, bt_item, G_TYPE_OBJECT)
+
+/* Class names are interned here, not with g_ref_string_new_intern: in GLib 2.74 a release that
+ * drops an interned string to zero on the save writer's thread races with a new_intern of the
+ * same name on the main thread (which then acquires a dead string). The table keeps one
+ * reference to each name for the life of the process; there are only ever a few names. */
+static GMutex intern_lock;
+static GHashTable *intern_table;
+
+static char *
+class_name_intern (const char *name)
+{
+  char *ref;
+  g_mutex_lock (&intern_lock);
+  if (intern_table == NULL)
+    intern_table = g_hash_table_new (g_str_hash, g_str_equal);
+  ref = g_hash_table_lookup (intern_table, name);
+  if (ref == NULL)
+    {
+      ref = g_ref_string_new (name);
+      g_hash_table_add (intern_table, ref);
+    }
+  ref = g_ref_string_acquire (ref);
+  g_mutex_unlock (&intern_lock);
+  return ref;
+}
 
 enum {
   ITEM_PROP_0,
@@ -96,7 +121,7 @@ bt_item_new (const char *path, const char *class_name, BtSplit split, guint64 ha
   BtItem *self = g_object_new (BT_TYPE_ITEM, NULL);
   self->path = g_strdup (path);
   self->display_name = g_filename_display_basename (path);
-  self->class_name = g_ref_string_new_intern (class_name);
+  self->class_name = class_name_intern (class_name);
   self->split = split;
   self->hash = hash;
   return self;
@@ -154,7 +179,7 @@ bt_item_set_class_name (BtItem *item, const char *class_name)
   if (g_strcmp0 (item->class_name, class_name) == 0)
     return;
   g_ref_string_release (item->class_name);
-  item->class_name = g_ref_string_new_intern (class_name);
+  item->class_name = class_name_intern (class_name);
   g_object_notify_by_pspec (G_OBJECT (item), item_props[ITEM_PROP_CLASS_NAME]);
 }
 
