@@ -648,6 +648,18 @@ scan_progress_idle (gpointer p)
   return G_SOURCE_REMOVE;
 }
 
+/* Runs func (j) once on the caller's context; the idle holds a reference to the job. */
+static void
+scan_job_idle (ScanJob *j, int priority, GSourceFunc func)
+{
+  g_atomic_int_inc (&j->refs);
+  GSource *src = g_idle_source_new ();
+  g_source_set_priority (src, priority);
+  g_source_set_callback (src, func, j, scan_job_unref);
+  g_source_attach (src, j->context);
+  g_source_unref (src);
+}
+
 static void
 scan_progress_worker (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
 {
@@ -660,14 +672,7 @@ scan_progress_worker (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
   j->idle_pending = TRUE;
   g_mutex_unlock (&j->lock);
   if (schedule)
-    {
-      g_atomic_int_inc (&j->refs);
-      GSource *s = g_idle_source_new ();
-      g_source_set_priority (s, G_PRIORITY_LOW);
-      g_source_set_callback (s, scan_progress_idle, j, scan_job_unref);
-      g_source_attach (s, j->context);
-      g_source_unref (s);
-    }
+    scan_job_idle (j, G_PRIORITY_LOW, scan_progress_idle);
 }
 
 static void
@@ -777,14 +782,7 @@ stream_chunk_worker (BtScanResult *chunk, gpointer p)
   j->chunk_idle_pending = TRUE;
   g_mutex_unlock (&j->lock);
   if (schedule)
-    {
-      g_atomic_int_inc (&j->refs);
-      GSource *src = g_idle_source_new ();
-      g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
-      g_source_set_callback (src, stream_chunk_idle, j, scan_job_unref);
-      g_source_attach (src, j->context);
-      g_source_unref (src);
-    }
+    scan_job_idle (j, G_PRIORITY_DEFAULT_IDLE, stream_chunk_idle);
 }
 
 static void
