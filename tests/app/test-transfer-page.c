@@ -11,6 +11,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "training/bt-transfer.h"
+#include "bt-test-photos.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -45,19 +46,6 @@ wait_for (Condition cond, gpointer data)
   g_assert_true (cond (data));
 }
 
-static char *
-shared_file (const char *sub, const char *file)
-{
-  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
-  char *p;
-  if (shared == NULL)
-    return NULL;
-  p = g_build_filename (shared, sub, file, NULL);
-  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
-    g_clear_pointer (&p, g_free);
-  return p;
-}
-
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
 };
@@ -65,45 +53,16 @@ static const char *sources[4][2] = {
 static gboolean
 have_fixtures (void)
 {
-  g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   if (m == NULL)
     return FALSE;
   for (int i = 0; i < 4; i++)
     {
-      g_autofree char *p = shared_file ("images", sources[i][1]);
+      g_autofree char *p = bt_test_shared_file ("images", sources[i][1]);
       if (p == NULL)
         return FALSE;
     }
   return TRUE;
-}
-
-static void
-write_bmp (const char *path, const BtImage *img)
-{
-  int row = (img->width * 3 + 3) & ~3;
-  gsize size = 54 + (gsize) row * img->height;
-  g_autofree guint8 *d = g_malloc0 (size);
-  guint32 v;
-
-  d[0] = 'B';
-  d[1] = 'M';
-  v = GUINT32_TO_LE ((guint32) size); memcpy (d + 2, &v, 4);
-  v = GUINT32_TO_LE (54); memcpy (d + 10, &v, 4);
-  v = GUINT32_TO_LE (40); memcpy (d + 14, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->width); memcpy (d + 18, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->height); memcpy (d + 22, &v, 4);
-  d[26] = 1;
-  d[28] = 24;
-  for (int y = 0; y < img->height; y++)
-    for (int x = 0; x < img->width; x++)
-      {
-        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
-        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
-        q[0] = p[2];
-        q[1] = p[1];
-        q[2] = p[0];
-      }
-  g_assert_true (g_file_set_contents (path, (const char *) d, size, NULL));
 }
 
 /* Crops of the shared photos, four classes: what a person with a few photos per class has. */
@@ -119,7 +78,7 @@ add_photos (BtProject *p, int per_class)
   bt_rng_seed (&rng, 5);
   for (int c = 0; c < 4; c++)
     {
-      g_autofree char *src_path = shared_file ("images", sources[c][1]);
+      g_autofree char *src_path = bt_test_shared_file ("images", sources[c][1]);
       g_autofree char *dir = g_build_filename (images, sources[c][0], NULL);
       g_autoptr(BtImage) src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
       g_assert_no_error (error);
@@ -136,7 +95,7 @@ add_photos (BtProject *p, int per_class)
           for (int y = 0; y < h; y++)
             memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
           small = bt_image_resize (&crop, 120, 120 * h / w, BT_DS_RESIZE_SQUASH);
-          write_bmp (path, small);
+          bt_test_write_bmp (path, small);
           g_free (crop.pixels);
         }
     }
@@ -272,7 +231,7 @@ test_choose_and_train (void)
       g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
       return;
     }
-  backbone = shared_file ("models", BT_BACKBONE_DEFAULT);
+  backbone = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   file = g_file_new_for_path (backbone);
   bt_transfer_options_choose_file (options, file);
   wait_for (options_idle, NULL);

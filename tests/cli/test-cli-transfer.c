@@ -9,6 +9,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "bt-test-photos.h"
 
 static char *cli_path;
 static char *work_dir;
@@ -62,55 +63,13 @@ run_cli (char **out, ...)
   return WEXITSTATUS (wait_status);
 }
 
-static char *
-shared_file (const char *sub, const char *file)
-{
-  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
-  char *p;
-  if (shared == NULL)
-    return NULL;
-  p = g_build_filename (shared, sub, file, NULL);
-  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
-    g_clear_pointer (&p, g_free);
-  return p;
-}
-
-static void
-write_bmp (const char *path, const BtImage *img)
-{
-  int row = (img->width * 3 + 3) & ~3;
-  gsize size = 54 + (gsize) row * img->height;
-  g_autofree guint8 *d = g_malloc0 (size);
-  guint32 v;
-
-  d[0] = 'B';
-  d[1] = 'M';
-  v = GUINT32_TO_LE ((guint32) size); memcpy (d + 2, &v, 4);
-  v = GUINT32_TO_LE (54); memcpy (d + 10, &v, 4);
-  v = GUINT32_TO_LE (40); memcpy (d + 14, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->width); memcpy (d + 18, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->height); memcpy (d + 22, &v, 4);
-  d[26] = 1;
-  d[28] = 24;
-  for (int y = 0; y < img->height; y++)
-    for (int x = 0; x < img->width; x++)
-      {
-        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
-        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
-        q[0] = p[2];
-        q[1] = p[1];
-        q[2] = p[0];
-      }
-  g_assert_true (g_file_set_contents (path, (const char *) d, size, NULL));
-}
-
 static const char *sources[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
 
 static void
 test_transfer_cli (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *backbone = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *backbone = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   g_autofree char *project_dir = g_build_filename (work_dir, "project", NULL);
   g_autofree char *photos = g_build_filename (work_dir, "photos", NULL);
   g_autofree char *probe = NULL, *out = NULL, *onnx = g_build_filename (work_dir, "model.onnx", NULL);
@@ -131,7 +90,7 @@ test_transfer_cli (void)
   bt_rng_seed (&rng, 3);
   for (int c = 0; c < 3; c++)
     {
-      g_autofree char *src_path = shared_file ("images", sources[c][1]);
+      g_autofree char *src_path = bt_test_shared_file ("images", sources[c][1]);
       g_autofree char *class_dir = g_build_filename (photos, sources[c][0], NULL);
       g_autoptr(BtImage) src = NULL;
       if (src_path == NULL)
@@ -154,7 +113,7 @@ test_transfer_cli (void)
           for (int y = 0; y < h; y++)
             memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
           small = bt_image_resize (&crop, 100, 100 * h / w, BT_DS_RESIZE_SQUASH);
-          write_bmp (path, small);
+          bt_test_write_bmp (path, small);
           g_free (crop.pixels);
           if (c == 0 && i == 0)
             probe = g_steal_pointer (&path);

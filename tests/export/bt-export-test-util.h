@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "bt-test-photos.h"  /* bt_test_shared_file */
+
 G_BEGIN_DECLS
 
 char    *bt_test_mkdtemp (void);
@@ -13,8 +15,6 @@ void     bt_test_write_floats (const char *dir, const char *name, const float *v
  * python3 is absent the test is marked skipped (with the script's message) and FALSE returned;
  * any other failure fails the test with the script's output. */
 gboolean bt_test_run_python (const char *script, const char * const *args);
-/* $BOTTEGA_SHARED_DIR/SUB/FILE when that file exists, else NULL. */
-char    *bt_test_shared_file (const char *sub, const char *file);
 /* Writes n random crops (55–90 % of each side, some mirrored, at most 160 px) of the RGB photo
  * src as 24-bit BMP files dir/PREFIX-NN.bmp; the same seed gives the same crops. */
 void     bt_test_write_crops (const char *src, const char *dir, const char *prefix, int n, guint64 seed);

@@ -9,66 +9,25 @@
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
 #include "training/bt-export-onnx.h"
+#include "bt-test-photos.h"
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
 };
 
-static char *
-shared_file (const char *sub, const char *file)
-{
-  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
-  char *p;
-  if (shared == NULL)
-    return NULL;
-  p = g_build_filename (shared, sub, file, NULL);
-  if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
-    g_clear_pointer (&p, g_free);
-  return p;
-}
-
 static gboolean
 have_fixtures (void)
 {
-  g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   if (m == NULL)
     return FALSE;
   for (int i = 0; i < 4; i++)
     {
-      g_autofree char *p = shared_file ("images", sources[i][1]);
+      g_autofree char *p = bt_test_shared_file ("images", sources[i][1]);
       if (p == NULL)
         return FALSE;
     }
   return TRUE;
-}
-
-static void
-write_bmp (const char *path, const BtImage *img)
-{
-  int row = (img->width * 3 + 3) & ~3;
-  gsize size = 54 + (gsize) row * img->height;
-  g_autofree guint8 *d = g_malloc0 (size);
-  guint32 v;
-
-  d[0] = 'B';
-  d[1] = 'M';
-  v = GUINT32_TO_LE ((guint32) size); memcpy (d + 2, &v, 4);
-  v = GUINT32_TO_LE (54); memcpy (d + 10, &v, 4);
-  v = GUINT32_TO_LE (40); memcpy (d + 14, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->width); memcpy (d + 18, &v, 4);
-  v = GUINT32_TO_LE ((guint32) img->height); memcpy (d + 22, &v, 4);
-  d[26] = 1;
-  d[28] = 24;
-  for (int y = 0; y < img->height; y++)
-    for (int x = 0; x < img->width; x++)
-      {
-        const guint8 *p = img->pixels + ((gsize) y * img->width + x) * 3;
-        guint8 *q = d + 54 + (gsize) (img->height - 1 - y) * row + 3 * x;
-        q[0] = p[2];
-        q[1] = p[1];
-        q[2] = p[0];
-      }
-  g_assert_true (g_file_set_contents (path, (const char *) d, size, NULL));
 }
 
 /* A random crop (55–90% of each side, anywhere), sometimes mirrored, scaled to ≤ 200 px. */
@@ -89,7 +48,7 @@ write_crop (const BtImage *src, BtRng *rng, const char *path)
       memcpy (crop.pixels + ((gsize) y * w + x) * 3,
               src->pixels + ((gsize) (y0 + y) * src->width + x0 + (flip ? w - 1 - x : x)) * 3, 3);
   small = bt_image_resize (&crop, MAX (8, (int) (w * s)), MAX (8, (int) (h * s)), BT_DS_RESIZE_SQUASH);
-  write_bmp (path, small);
+  bt_test_write_bmp (path, small);
   g_free (crop.pixels);
 }
 
@@ -127,7 +86,7 @@ make_photo_set (PhotoSet *ps, int per_class, int held_per_class)
   bt_rng_seed (&rng, 42);
   for (int c = 0; c < 4; c++)
     {
-      g_autofree char *src_path = shared_file ("images", sources[c][1]);
+      g_autofree char *src_path = bt_test_shared_file ("images", sources[c][1]);
       g_autofree char *class_dir = g_build_filename (images, sources[c][0], NULL);
       g_autoptr(BtImage) src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
       g_assert_no_error (error);
@@ -373,7 +332,7 @@ test_resolution_order (void)
 
   /* With a SHA-256, a same-named file with other content earlier in the order is passed over. */
   {
-    g_autofree char *v1 = shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+    g_autofree char *v1 = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
     g_autofree char *v1_sum = NULL;
     g_autofree char *v2_sum = NULL;
     g_autoptr(BtBackbone) bb = NULL;
@@ -448,7 +407,7 @@ test_transfer_head (void)
       return;
     }
   {
-    g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+    g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
     g_autofree char *dir = g_path_get_dirname (m);
     g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
   }
@@ -588,7 +547,7 @@ test_transfer_trainer (void)
       return;
     }
   {
-    g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+    g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
     g_autofree char *dir = g_path_get_dirname (m);
     g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
   }
@@ -678,7 +637,7 @@ set_transfer_settings (BtProject *project, int epochs, gboolean flip, int hidden
 static void
 use_shared_backbone_dir (void)
 {
-  g_autofree char *m = shared_file ("models", BT_BACKBONE_DEFAULT);
+  g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   g_autofree char *dir = g_path_get_dirname (m);
   g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
   bt_backbone_set_preferred_file (NULL);

@@ -1,0 +1,16 @@
+/* bt-test-photos.h: the shared photos and backbones beside the checkout ($BOTTEGA_SHARED_DIR),
+ * and a BMP writer for the crops the transfer tests make of them. */
+#pragma once
+
+#include <glib.h>
+
+#include "dataset/bt-dataset.h"
+
+G_BEGIN_DECLS
+
+/* $BOTTEGA_SHARED_DIR/SUB/FILE when that file exists, else NULL. */
+char *bt_test_shared_file (const char *sub, const char *file);
+/* Writes an RGB image as a 24-bit BMP (rows bottom-up, BGR); asserts on failure. */
+void  bt_test_write_bmp   (const char *path, const BtImage *img);
+
+G_END_DECLS
