@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <sys/resource.h>
 
 typedef struct {
@@ -83,11 +84,15 @@ load_set (const char *dir, const char *prefix, Set *set, GError **error)
   return TRUE;
 }
 
+/* x = (pixel / 255 - mean) / std; mean 0, std 1 unless --standardize */
+static float prep_mean = 0.0f, prep_std = 1.0f;
+
 static void
 to_float (float *x, const guint8 *px, gsize n)
 {
+  const float a = 1.0f / (255.0f * prep_std), b = -prep_mean / prep_std;
   for (gsize i = 0; i < n; i++)
-    x[i] = px[i] * (1.0f / 255.0f);
+    x[i] = px[i] * a + b;
 }
 
 static double
@@ -135,7 +140,7 @@ main (int argc, char **argv)
   g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
   int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0;
   double lr = 1e-3, dropout = -1.0;
-  gboolean no_shuffle = FALSE;
+  gboolean no_shuffle = FALSE, standardize = FALSE;
   g_autofree char *save_init = NULL;
   gint64 seed = 1;
   GOptionEntry entries[] = {
@@ -151,6 +156,7 @@ main (int argc, char **argv)
     { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &dropout, "Dropout (preset default)", "P" },
     { "no-shuffle", 0, 0, G_OPTION_ARG_NONE, &no_shuffle, "Train in file order", NULL },
     { "save-init", 0, 0, G_OPTION_ARG_FILENAME, &save_init, "Write the initial weights (raw float32, PyTorch's parameter order)", "FILE" },
+    { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize, "Scale inputs to the training set's mean 0 / std 1", NULL },
     { "trace", 0, 0, G_OPTION_ARG_INT, &trace, "Print the batch loss every N steps", "N" },
     { NULL }
   };
@@ -178,6 +184,20 @@ main (int argc, char **argv)
       return 77;
     }
 
+  if (standardize)
+    {
+      double sum = 0.0, sq = 0.0;
+      const gsize total = (gsize) train.n * 784;
+      for (gsize i = 0; i < total; i++)
+        {
+          double v = train.pixels[i] / 255.0;
+          sum += v;
+          sq += v * v;
+        }
+      prep_mean = (float) (sum / total);
+      prep_std = (float) sqrt (MAX (sq / total - (sum / total) * (sum / total), 1e-12));
+      g_print ("inputs standardized: mean %.4f, std %.4f\n", prep_mean, prep_std);
+    }
   g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, (float) dropout, (guint64) seed, &error);
   if (net == NULL)
     g_error ("%s", error->message);

@@ -23,7 +23,8 @@ static const BtPreset card_presets[N_CARD_PRESETS] = {
   BT_PRESET_MLP, BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET, BT_PRESET_TRANSFER,
 };
 
-/* The transfer head's input: MobileNet V2's embedding, computed from 224×224 RGB photos. */
+/* The transfer head's input with the default backbone: MobileNet V2's embedding, computed from
+ * 224×224 RGB photos. A chosen backbone brings its own (bt_transfer_options_get_backbone). */
 #define TRANSFER_DIM 1280
 #define TRANSFER_SIZE 224
 
@@ -64,6 +65,7 @@ static const char * const schedule_ids[] = { "constant", "step", "cosine", "plat
 
 typedef struct {
   GtkWidget *button;
+  GtkLabel  *title_label;
   GtkLabel  *size_label;
   GtkLabel  *time_label;
 } Card;
@@ -97,6 +99,7 @@ struct _BtModelPage
   Card            cards[N_CARD_PRESETS];
   BtTransferOptions *transfer_options;
   int             estimated_hidden;   /* the transfer head's hidden layer the estimates are for */
+  int             estimated_dim;      /* and the backbone's embedding length */
   GtkLabel       *transfer_advice;
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
@@ -107,6 +110,7 @@ struct _BtModelPage
 G_DEFINE_FINAL_TYPE (BtModelPage, bt_model_page, GTK_TYPE_WIDGET)
 
 static void schedule_preview (BtModelPage *self);
+static int transfer_dim (BtModelPage *self);
 static void transfer_card_init (BtModelPage *self);
 static void start_estimates (BtModelPage *self);
 
@@ -114,7 +118,7 @@ static void start_estimates (BtModelPage *self);
 
 typedef struct {
   int    width, height, channels, n_classes;
-  int    transfer_hidden;
+  int    transfer_hidden, transfer_dim;
   gsize  n_params[N_CARD_PRESETS];
   double flops[N_CARD_PRESETS];
   double images_per_s[N_CARD_PRESETS];
@@ -151,8 +155,8 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
       /* The transfer head trains on embeddings; each photo's embedding is computed once. */
       if (card_presets[i] == BT_PRESET_TRANSFER)
         {
-          net = bt_net_new_transfer (TRANSFER_DIM, job->transfer_hidden, job->n_classes, -1, 1, NULL);
-          in_floats = TRANSFER_DIM;
+          net = bt_net_new_transfer (job->transfer_dim, job->transfer_hidden, job->n_classes, -1, 1, NULL);
+          in_floats = (gsize) job->transfer_dim;
         }
       else
         net = bt_net_new_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
@@ -262,6 +266,7 @@ start_estimates (BtModelPage *self)
   job->channels = s->channels == 3 ? 3 : 1;
   job->n_classes = MAX (2, (int) g_list_model_get_n_items (bt_project_get_classes (self->project)));
   job->transfer_hidden = self->estimated_hidden = s->transfer_hidden;
+  job->transfer_dim = self->estimated_dim = transfer_dim (self);
   g_weak_ref_init (&job->page, self);
   for (int i = 0; i < N_CARD_PRESETS; i++)
     gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
@@ -738,7 +743,13 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
       {
         bt_preset_default_input (card_presets[i], &w, &h, &c);
         if (card_presets[i] == BT_PRESET_TRANSFER)
-          w = h = TRANSFER_SIZE, c = 3;   /* the backbone's input; the head's is its embedding */
+          {
+            /* the backbone's input; the head's is its embedding */
+            int size = 0;
+            bt_transfer_options_get_backbone (self->transfer_options, NULL, NULL, &size);
+            w = h = size > 0 ? size : TRANSFER_SIZE;
+            c = 3;
+          }
         self->loading = TRUE;
         gtk_spin_button_set_value (self->width_spin, w);
         gtk_spin_button_set_value (self->height_spin, h);
@@ -759,6 +770,15 @@ project_changed_cb (BtModelPage *self)
 
 /* ---- The transfer card and its options ---- */
 
+static int
+transfer_dim (BtModelPage *self)
+{
+  int dim = 0;
+  if (self->transfer_options != NULL)
+    bt_transfer_options_get_backbone (self->transfer_options, NULL, &dim, NULL);
+  return dim > 0 ? dim : TRANSFER_DIM;
+}
+
 /* Without a usable backbone file the card is insensitive and says why and how to get one
  * (file tests only: the file is parsed on a worker when chosen, or when a run starts). */
 static void
@@ -768,9 +788,22 @@ update_transfer_card (BtModelPage *self)
   g_autoptr(GError) error = NULL;
   g_autofree char *path = bt_backbone_find_for_training (&error);
 
+  const char *chosen = NULL;
+  g_autofree char *title = NULL;
+  Card *card = NULL;
+
   for (int i = 0; i < N_CARD_PRESETS; i++)
     if (card_presets[i] == BT_PRESET_TRANSFER)
-      button = self->cards[i].button;
+      card = &self->cards[i];
+  button = card->button;
+  /* the card names the backbone it would train with */
+  bt_transfer_options_get_backbone (self->transfer_options, &chosen, NULL, NULL);
+  title = chosen != NULL && path != NULL ? g_strdup_printf (_("Transfer learning (%s)"), chosen)
+                                         : g_strdup (card_title (BT_PRESET_TRANSFER));
+  gtk_label_set_text (card->title_label, title);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
+  if (transfer_dim (self) != self->estimated_dim && self->estimated_dim != 0)
+    start_estimates (self);
   gtk_widget_set_sensitive (button, path != NULL);
   if (path != NULL)
     {
@@ -779,10 +812,16 @@ update_transfer_card (BtModelPage *self)
     }
   else
     {
-      gtk_label_set_text (self->transfer_advice,
-                          _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                            "The README’s “Pretrained backbones” section says where to get it; "
-                            "then choose it below."));
+      g_autofree char *pref = bt_backbone_dup_preferred_file ();
+      if (pref != NULL)
+        gtk_label_set_text (self->transfer_advice,
+                            _("The backbone file you chose cannot be found any more. "
+                              "Choose it again below, or use the default."));
+      else
+        gtk_label_set_text (self->transfer_advice,
+                            _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
+                              "The README’s “Pretrained backbones” section says where to get it; "
+                              "then choose it below."));
       gtk_widget_set_tooltip_text (button, error->message);
     }
 }
@@ -929,6 +968,7 @@ bt_model_page_init (BtModelPage *self)
       g_signal_connect (button, "toggled", G_CALLBACK (card_toggled_cb), self);
       gtk_box_append (self->cards_box, button);
       self->cards[i].button = button;
+      self->cards[i].title_label = GTK_LABEL (title);
       self->cards[i].size_label = GTK_LABEL (size);
       self->cards[i].time_label = GTK_LABEL (time);
       if (card_presets[i] == BT_PRESET_TRANSFER)

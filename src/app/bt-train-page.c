@@ -102,11 +102,9 @@ update_actions (BtTrainPage *self)
                   state == BT_TRAINER_PAUSED || state == BT_TRAINER_STOPPING;
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.start", self->project != NULL && !busy);
-  /* a transfer run also pauses while it computes the embeddings */
+  /* a run also pauses while it decodes the images or computes the embeddings */
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.pause",
-                                 state == BT_TRAINER_RUNNING ||
-                                 (state == BT_TRAINER_PREPARING && self->project != NULL &&
-                                  g_strcmp0 (bt_project_get_settings (self->project)->preset, "transfer") == 0));
+                                 state == BT_TRAINER_RUNNING || state == BT_TRAINER_PREPARING);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.resume", state == BT_TRAINER_PAUSED);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.stop",
                                  state == BT_TRAINER_RUNNING || state == BT_TRAINER_PAUSED ||

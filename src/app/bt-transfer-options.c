@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "bt-dialogs.h"
 #include "bt-transfer-options.h"
@@ -31,6 +32,9 @@ struct _BtTransferOptions
   GCancellable   *check_cancellable;
   char           *status;
   gboolean        loading;
+  /* The chosen backbone once it has been checked; NULL / 0 for the default one */
+  char           *backbone_title;
+  int             backbone_dim, backbone_size;
 };
 
 G_DEFINE_FINAL_TYPE (BtTransferOptions, bt_transfer_options, GTK_TYPE_WIDGET)
@@ -70,7 +74,27 @@ update_status (BtTransferOptions *self)
 typedef struct {
   BtTransferOptions *self;
   char *path;
+  gboolean quiet;   /* the saved choice, checked at start: learn its sizes, keep the status */
 } Check;
+
+static void
+set_backbone_info (BtTransferOptions *self, const char *path, BtBackbone *bb)
+{
+  g_clear_pointer (&self->backbone_title, g_free);
+  self->backbone_dim = self->backbone_size = 0;
+  if (bb != NULL)
+    {
+      g_autofree char *base = g_path_get_basename (path);
+      int h = 0, w = 0, c = 0;
+      char *dot = strrchr (base, '.');
+      if (dot != NULL && dot != base)
+        *dot = '\0';
+      self->backbone_title = g_filename_display_name (base);
+      self->backbone_dim = bt_backbone_get_dim (bb);
+      bt_tflite_input_shape (bt_backbone_get_model (bb), &h, &w, &c);
+      self->backbone_size = MAX (h, w);
+    }
+}
 
 static void
 check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -81,10 +105,22 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   g_autoptr(BtBackbone) bb = bt_backbone_load_finish (result, &error);
 
+  gboolean quiet = check->quiet;
   g_free (check);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || self->check_cancellable == NULL)
     return;
   g_clear_object (&self->check_cancellable);
+  if (quiet)
+    {
+      /* a saved choice that no longer loads keeps the status update_status gave it */
+      gtk_widget_set_sensitive (self->choose_button, TRUE);
+      if (bb != NULL)
+        {
+          set_backbone_info (self, path, bb);
+          g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+        }
+      return;
+    }
   gtk_widget_set_sensitive (self->choose_button, TRUE);
   if (bb == NULL)
     {
@@ -93,6 +129,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   bt_backbone_set_preferred_file (path);
+  set_backbone_info (self, path, bb);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, path);
   gtk_widget_set_visible (self->clear_button, TRUE);
@@ -105,10 +142,25 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
 
+/* Takes path. */
+static void
+start_check (BtTransferOptions *self, char *path, gboolean quiet)
+{
+  Check *check = g_new0 (Check, 1);
+
+  g_cancellable_cancel (self->check_cancellable);
+  g_clear_object (&self->check_cancellable);
+  self->check_cancellable = g_cancellable_new ();
+  gtk_widget_set_sensitive (self->choose_button, FALSE);
+  check->self = g_object_ref (self);
+  check->path = path;
+  check->quiet = quiet;
+  bt_backbone_load_async (check->path, self->check_cancellable, check_finished, check);
+}
+
 void
 bt_transfer_options_choose_file (BtTransferOptions *self, GFile *file)
 {
-  Check *check;
   g_autofree char *path = NULL;
 
   g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
@@ -120,15 +172,8 @@ bt_transfer_options_choose_file (BtTransferOptions *self, GFile *file)
       set_status (self, _("That file cannot be used as a backbone: it is not a local file"));
       return;
     }
-  g_cancellable_cancel (self->check_cancellable);
-  g_clear_object (&self->check_cancellable);
-  self->check_cancellable = g_cancellable_new ();
-  gtk_widget_set_sensitive (self->choose_button, FALSE);
   set_status (self, _("Checking the backbone file…"));
-  check = g_new0 (Check, 1);
-  check->self = g_object_ref (self);
-  check->path = g_steal_pointer (&path);
-  bt_backbone_load_async (check->path, self->check_cancellable, check_finished, check);
+  start_check (self, g_steal_pointer (&path), FALSE);
 }
 
 void
@@ -136,6 +181,7 @@ bt_transfer_options_clear_file (BtTransferOptions *self)
 {
   g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
   bt_backbone_set_preferred_file (NULL);
+  set_backbone_info (self, NULL, NULL);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, "");
   update_status (self);
@@ -244,6 +290,18 @@ bt_transfer_options_get_status (BtTransferOptions *self)
   return self->status;
 }
 
+void
+bt_transfer_options_get_backbone (BtTransferOptions *self, const char **title, int *dim, int *input_size)
+{
+  g_return_if_fail (BT_IS_TRANSFER_OPTIONS (self));
+  if (title)
+    *title = self->backbone_title;
+  if (dim)
+    *dim = self->backbone_dim;
+  if (input_size)
+    *input_size = self->backbone_size;
+}
+
 /* ---- GObject ---- */
 
 static GSettings *
@@ -270,6 +328,7 @@ bt_transfer_options_dispose (GObject *object)
   g_clear_object (&self->project);
   g_clear_object (&self->settings);
   g_clear_pointer (&self->status, g_free);
+  g_clear_pointer (&self->backbone_title, g_free);
 
   G_OBJECT_CLASS (bt_transfer_options_parent_class)->dispose (object);
 }
@@ -353,6 +412,9 @@ bt_transfer_options_init (BtTransferOptions *self)
     }
   update_status (self);
   gtk_widget_set_sensitive (self->head_box, FALSE);
+  /* the saved choice's embedding length and input size come from parsing it, on a worker */
+  if (pref != NULL && *pref != '\0' && g_file_test (pref, G_FILE_TEST_IS_REGULAR))
+    start_check (self, g_strdup (pref), TRUE);
 }
 
 GtkWidget *

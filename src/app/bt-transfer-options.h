@@ -22,6 +22,10 @@ void        bt_transfer_options_choose_file  (BtTransferOptions *self, GFile *fi
 void        bt_transfer_options_clear_file   (BtTransferOptions *self);
 /* TRUE while a chosen file is being checked. */
 gboolean    bt_transfer_options_is_busy      (BtTransferOptions *self);
+/* The chosen backbone once checked: its title (file name without extension), embedding length
+ * and input size; NULL and 0 while the default MobileNet V2 is used or before the check. */
+void        bt_transfer_options_get_backbone (BtTransferOptions *self, const char **title, int *dim,
+                                              int *input_size);
 /* The line that says which backbone is used, or why none is. */
 const char *bt_transfer_options_get_status   (BtTransferOptions *self);
 

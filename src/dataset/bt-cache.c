@@ -37,6 +37,9 @@ typedef struct {
   char        **paths;      /* n entries, NULL = not usable */
   BtDsResize    resize;
   GCancellable *cancellable;
+  BtCacheGate   gate;
+  gpointer      gate_data;
+  gint          stopped;    /* atomic: the gate said stop */
   GMutex        lock;
   GCond         cond;
   guint         done, chunks_left;
@@ -53,10 +56,16 @@ build_chunk (gpointer data, gpointer user_data)
   guint end = MIN (start + CACHE_CHUNK, c->n);
   for (guint i = start; i < end; i++)
     {
-      if (g_cancellable_is_cancelled (b->cancellable))
+      if (g_cancellable_is_cancelled (b->cancellable) || g_atomic_int_get (&b->stopped))
         break;
       if (b->paths[i] == NULL)
         continue;
+      /* blocks while the training run is paused */
+      if (b->gate != NULL && !b->gate (b->gate_data))
+        {
+          g_atomic_int_set (&b->stopped, 1);
+          break;
+        }
       BtSkipReason reason = BT_SKIP_CORRUPT;
       g_autoptr(BtImage) img = bt_image_preprocess_file (b->paths[i], c->width, c->height, c->channels,
                                                          b->resize, NULL, &reason, NULL);
@@ -117,11 +126,11 @@ alloc_storage (BtCache *c, const char *spill_dir, GError **error)
   return TRUE;
 }
 
-BtCache *
-bt_cache_build_paths (const char * const *paths, guint n, int width, int height, int channels,
-                      BtDsResize resize, const char *spill_dir, int n_threads,
-                      BtCacheProgress progress, gpointer user_data,
-                      GCancellable *cancellable, GError **error)
+static BtCache *
+build_paths (const char * const *paths, guint n, int width, int height, int channels,
+             BtDsResize resize, const char *spill_dir, int n_threads,
+             BtCacheProgress progress, gpointer user_data, BtCacheGate gate, gpointer gate_data,
+             GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (paths != NULL || n == 0, NULL);
   g_return_val_if_fail (width > 0 && height > 0 && width <= 4096 && height <= 4096, NULL);
@@ -143,6 +152,8 @@ bt_cache_build_paths (const char * const *paths, guint n, int width, int height,
   b.paths = (char **) paths;
   b.resize = resize;
   b.cancellable = cancellable;
+  b.gate = gate;
+  b.gate_data = gate_data;
   g_mutex_init (&b.lock);
   g_cond_init (&b.cond);
   guint n_chunks = (n + CACHE_CHUNK - 1) / CACHE_CHUNK;
@@ -174,15 +185,40 @@ bt_cache_build_paths (const char * const *paths, guint n, int width, int height,
   g_cond_clear (&b.cond);
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
+  if (b.stopped)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Decoding the images was stopped"));
+      return NULL;
+    }
   if (progress)
     progress (n, n, user_data);
   return g_steal_pointer (&c);
 }
 
 BtCache *
+bt_cache_build_paths (const char * const *paths, guint n, int width, int height, int channels,
+                      BtDsResize resize, const char *spill_dir, int n_threads,
+                      BtCacheProgress progress, gpointer user_data,
+                      GCancellable *cancellable, GError **error)
+{
+  return build_paths (paths, n, width, height, channels, resize, spill_dir, n_threads, progress, user_data,
+                      NULL, NULL, cancellable, error);
+}
+
+BtCache *
 bt_cache_build (BtProject *project, int width, int height, int channels, BtDsResize resize,
                 int n_threads, BtCacheProgress progress, gpointer user_data,
                 GCancellable *cancellable, GError **error)
+{
+  return bt_cache_build_gated (project, width, height, channels, resize, n_threads, progress, user_data,
+                               NULL, NULL, cancellable, error);
+}
+
+BtCache *
+bt_cache_build_gated (BtProject *project, int width, int height, int channels, BtDsResize resize,
+                      int n_threads, BtCacheProgress progress, gpointer user_data,
+                      BtCacheGate gate, gpointer gate_data,
+                      GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   GListModel *items = bt_project_get_items (project);
@@ -197,8 +233,8 @@ bt_cache_build (BtProject *project, int width, int height, int channels, BtDsRes
   g_autofree char *spill = g_build_filename (bt_project_get_dir (project), "cache", NULL);
   if (!g_file_test (spill, G_FILE_TEST_IS_DIR))
     g_clear_pointer (&spill, g_free);
-  return bt_cache_build_paths ((const char * const *) paths->pdata, n, width, height, channels, resize,
-                               spill, n_threads, progress, user_data, cancellable, error);
+  return build_paths ((const char * const *) paths->pdata, n, width, height, channels, resize,
+                      spill, n_threads, progress, user_data, gate, gate_data, cancellable, error);
 }
 
 void

@@ -292,6 +292,13 @@ typedef void (*BtCacheProgress) (guint done, guint total, gpointer user_data);
 BtCache    *bt_cache_build        (BtProject *project, int width, int height, int channels, BtDsResize resize,
                                    int n_threads, BtCacheProgress progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
+/* The same with a gate the decode workers call before each image: it may block (a paused
+ * training run) and returns FALSE to stop, which fails the build with G_IO_ERROR_CANCELLED. */
+typedef gboolean (*BtCacheGate) (gpointer gate_data);
+BtCache    *bt_cache_build_gated  (BtProject *project, int width, int height, int channels, BtDsResize resize,
+                                   int n_threads, BtCacheProgress progress, gpointer user_data,
+                                   BtCacheGate gate, gpointer gate_data,
+                                   GCancellable *cancellable, GError **error);
 void        bt_cache_free         (BtCache *cache);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtCache, bt_cache_free)
 const guint8 *bt_cache_get        (BtCache *cache, guint item_index);  /* HWC uint8, or NULL */

@@ -572,6 +572,53 @@ export_run (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer 
   return write_common (s, config, readme, error);
 }
 
+/* The files an export writes, relative to its folder. */
+static GPtrArray *
+export_file_names (void)
+{
+  GPtrArray *a = g_ptr_array_new_with_free_func (g_free);
+  const char *top[] = { "train.py", "config.json", "labels.csv", "README.md", "initial.bottega-model" };
+  const char *kinds[] = { "x", "y", "row" };
+  for (guint i = 0; i < G_N_ELEMENTS (top); i++)
+    g_ptr_array_add (a, g_strdup (top[i]));
+  for (int k = 0; k < 3; k++)
+    for (guint j = 0; j < G_N_ELEMENTS (kinds); j++)
+      g_ptr_array_add (a, g_strdup_printf ("embeddings" G_DIR_SEPARATOR_S "%s_%s.npy", split_ids[k], kinds[j]));
+  return a;
+}
+
+/* Runs the export; when it fails or is cancelled, removes what it had written so far — the
+ * files that were not there before, the embeddings folder and the export folder when it made
+ * them — so a stopped export leaves no half-written folder behind. */
+static gboolean
+export_run_clean (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
+                  GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GPtrArray) names = export_file_names ();
+  g_autofree gboolean *existed = g_new0 (gboolean, names->len);
+  g_autofree char *emb_dir = g_build_filename (s->out_dir, "embeddings", NULL);
+  gboolean dir_existed = g_file_test (s->out_dir, G_FILE_TEST_EXISTS);
+  gboolean emb_existed = g_file_test (emb_dir, G_FILE_TEST_EXISTS);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (s->out_dir, names->pdata[i], NULL);
+      existed[i] = g_file_test (path, G_FILE_TEST_EXISTS);
+    }
+  if (export_run (s, project, progress, progress_data, cancellable, error))
+    return TRUE;
+  for (guint i = 0; i < names->len; i++)
+    if (!existed[i])
+      {
+        g_autofree char *path = g_build_filename (s->out_dir, names->pdata[i], NULL);
+        g_remove (path);
+      }
+  if (!emb_existed)
+    g_rmdir (emb_dir);   /* fails, harmlessly, where something else is in it */
+  if (!dir_existed)
+    g_rmdir (s->out_dir);
+  return FALSE;
+}
+
 gboolean
 bt_export_pytorch (BtProject *project, const char *out_dir, GError **error)
 {
@@ -579,7 +626,7 @@ bt_export_pytorch (BtProject *project, const char *out_dir, GError **error)
   g_return_val_if_fail (out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr(Snapshot) s = snapshot_new (project, out_dir);
-  return export_run (s, project, NULL, NULL, NULL, error);
+  return export_run_clean (s, project, NULL, NULL, NULL, error);
 }
 
 static gboolean
@@ -623,7 +670,7 @@ export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
 {
   GError *error = NULL;
   Snapshot *s = data;
-  if (export_run (s, NULL, s->progress ? worker_progress : NULL, task, cancellable, &error))
+  if (export_run_clean (s, NULL, s->progress ? worker_progress : NULL, task, cancellable, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);

@@ -638,7 +638,7 @@ cache_progress (guint done, guint total, gpointer user_data)
   g_mutex_unlock (&self->mutex);
 }
 
-/* The embedding workers wait here while the run is paused; FALSE once it is stopped. */
+/* The embedding and decode workers wait here while the run is paused; FALSE once it is stopped. */
 static gboolean
 embed_gate (gpointer data)
 {
@@ -654,8 +654,8 @@ embed_gate (gpointer data)
   return go;
 }
 
-/* Embedding progress, polled on the trainer thread: also tells the GUI when the workers are
- * held by a pause and when they go on. */
+/* Embedding and decode progress, polled on the trainer thread: also tells the GUI when the
+ * workers are held by a pause and when they go on. */
 static void
 embed_progress (guint done, guint total, gpointer user_data)
 {
@@ -795,9 +795,15 @@ train (BtTrainer *self, Job *job, GError **error)
   else
     {
       post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
-      own_cache = bt_cache_build (job->project, s->width, s->height, s->channels, s->resize,
-                                  CLAMP ((int) g_get_num_processors (), 1, 8),
-                                  cache_progress, job, job->cancellable, error);
+      /* the decode workers wait at the same gate as the embedding ones while paused */
+      own_cache = bt_cache_build_gated (job->project, s->width, s->height, s->channels, s->resize,
+                                        CLAMP ((int) g_get_num_processors (), 1, 8),
+                                        embed_progress, job, embed_gate, job, job->cancellable, error);
+      if (job->prep_paused)
+        {
+          job->prep_paused = FALSE;
+          post_state (self, BT_TRAINER_PREPARING);
+        }
       cache = own_cache;
     }
   if (cache == NULL && emb == NULL)

@@ -237,6 +237,19 @@ test_choose_and_train (void)
   wait_for (options_idle, NULL);
   g_test_message ("%s", bt_transfer_options_get_status (options));
   g_assert_nonnull (strstr (bt_transfer_options_get_status (options), "1280 values per image"));
+  /* the card names the chosen file and its estimates use the file's own sizes */
+  {
+    const char *title = NULL;
+    int dim = 0, size = 0;
+    GtkWidget *label = gtk_widget_get_first_child (gtk_widget_get_first_child (
+      bt_model_page_get_transfer_card (window->model_page)));
+    bt_transfer_options_get_backbone (options, &title, &dim, &size);
+    g_assert_cmpstr (title, ==, "mobilenet_v2_1.0_224_quant");
+    g_assert_cmpint (dim, ==, 1280);
+    g_assert_cmpint (size, ==, 224);
+    g_assert_true (GTK_IS_LABEL (label));
+    g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (label)), ==, "Transfer learning (mobilenet_v2_1.0_224_quant)");
+  }
   saved = g_settings_get_string (settings, "backbone-file");
   {
     g_autofree char *chosen = g_file_get_path (file);
@@ -332,6 +345,48 @@ test_choose_and_train (void)
   }
 }
 
+/* Another backbone (MobileNet V1 0.25, 128 px input): the card is titled after it, its
+ * estimates and the input size it sets are the file's own, and "Use the Default" puts the
+ * MobileNet V2 title back. */
+static void
+test_other_backbone (void)
+{
+  BtTransferOptions *options = bt_model_page_get_transfer_options (window->model_page);
+  g_autofree char *path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+  const char *title = NULL;
+  int dim = 0, size = 0;
+
+  if (path == NULL)
+    {
+      g_test_skip ("$BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
+      return;
+    }
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  GtkWidget *card = bt_model_page_get_transfer_card (window->model_page);
+  GtkWidget *label = gtk_widget_get_first_child (gtk_widget_get_first_child (card));
+  bt_window_set_page (window, "model");
+  bt_transfer_options_choose_file (options, file);
+  wait_for (options_idle, NULL);
+  g_test_message ("%s", bt_transfer_options_get_status (options));
+  bt_transfer_options_get_backbone (options, &title, &dim, &size);
+  g_assert_cmpstr (title, ==, "mobilenet_v1_0.25_128_quant");
+  g_assert_cmpint (size, ==, 128);
+  g_assert_cmpint (dim, >, 0);
+  g_assert_cmpint (dim, !=, 1280);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (label)), ==, "Transfer learning (mobilenet_v1_0.25_128_quant)");
+  g_assert_true (gtk_widget_get_sensitive (card));
+  /* choosing the card sets the backbone's input size */
+  bt_model_page_select_preset (window->model_page, BT_PRESET_SMALL_CNN);
+  bt_model_page_select_preset (window->model_page, BT_PRESET_TRANSFER);
+  g_assert_cmpint (bt_project_get_settings (project)->width, ==, 128);
+  g_assert_cmpint (bt_project_get_settings (project)->height, ==, 128);
+
+  bt_transfer_options_clear_file (options);
+  bt_transfer_options_get_backbone (options, &title, &dim, &size);
+  g_assert_null (title);
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (label)), ==, "Transfer learning (MobileNet V2)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -371,6 +426,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transfer-page/no-backbone", test_no_backbone);
   g_test_add_func ("/transfer-page/bad-file", test_bad_file);
   g_test_add_func ("/transfer-page/choose-and-train", test_choose_and_train);
+  g_test_add_func ("/transfer-page/other-backbone", test_other_backbone);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));

@@ -516,6 +516,58 @@ test_cli (void)
 }
 
 /* Without its backbone a transfer project cannot be exported, and says where it looked. */
+/* Cancel from the first progress report: the export fails and leaves neither files nor the
+ * folder it created. */
+static void
+cancel_on_progress (guint done, guint total, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+static void
+cancelled_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GError **out = data;
+  if (bt_export_pytorch_finish (result, out))
+    *out = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "finished despite the cancel");
+}
+
+static void
+test_cancelled (void)
+{
+  if (!setup ())
+    return;
+  g_autofree char *out = g_build_filename (fx.dir, "export-cancelled", NULL);
+  g_autofree char *cache = g_build_filename (bt_project_get_dir (fx.project), "cache", "embeddings", NULL);
+  bt_test_rm_rf (cache);   /* so the worker computes embeddings and reports progress */
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  bt_export_pytorch_async_full (fx.project, out, cancel_on_progress, cancellable, cancellable,
+                                cancelled_cb, &error);
+  while (error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS));
+  g_assert_true (g_cancellable_is_cancelled (cancellable));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+
+  /* into a folder that already holds the user's file: that file stays, nothing else is left */
+  g_assert_true (g_mkdir_with_parents (out, 0755) == 0);
+  g_autofree char *mine = g_build_filename (out, "notes.txt", NULL);
+  g_assert_true (g_file_set_contents (mine, "mine", -1, NULL));
+  g_clear_error (&error);
+  bt_test_rm_rf (cache);
+  g_autoptr(GCancellable) c2 = g_cancellable_new ();
+  bt_export_pytorch_async_full (fx.project, out, cancel_on_progress, c2, c2, cancelled_cb, &error);
+  while (error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS));
+  g_autoptr(GDir) d = g_dir_open (out, 0, NULL);
+  g_assert_nonnull (d);
+  g_assert_cmpstr (g_dir_read_name (d), ==, "notes.txt");
+  g_assert_null (g_dir_read_name (d));
+  bt_test_rm_rf (out);
+}
+
 static void
 test_no_backbone (void)
 {
@@ -561,6 +613,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pytorch-transfer/no-backbone", test_no_backbone);
   g_test_add_func ("/pytorch-transfer/files", test_files);
   g_test_add_func ("/pytorch-transfer/async", test_async);
+  g_test_add_func ("/pytorch-transfer/cancelled", test_cancelled);
   g_test_add_func ("/pytorch-transfer/one-process", test_single);
   g_test_add_func ("/pytorch-transfer/torchrun-2-gloo", test_torchrun);
   g_test_add_func ("/pytorch-transfer/cli", test_cli);

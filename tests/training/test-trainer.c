@@ -447,6 +447,123 @@ test_pause_resume_stop (void)
   g_print ("# worst stop latency: %.1f ms (Small CNN, batch 32, 32x32 RGB)\n", worst * 1000);
 }
 
+/* ---- Pause and stop while the images are decoded (before the first step) ---- */
+
+typedef struct {
+  GMainLoop *loop;
+  guint      decoded, total;   /* the last preparation progress (epoch 0 steps) */
+  gboolean   trained;          /* a training step arrived */
+  gboolean   saw_paused, finished;
+  GError    *error;
+} DecodePause;
+
+static void
+dp_step (BtTrainer *trainer, const BtStepInfo *info, DecodePause *dp)
+{
+  if (info->epoch == 0)
+    {
+      dp->decoded = info->step;
+      dp->total = info->steps_per_epoch;
+    }
+  else
+    dp->trained = TRUE;
+}
+
+static void
+dp_state (BtTrainer *trainer, DecodePause *dp)
+{
+  if (bt_trainer_get_state (trainer) == BT_TRAINER_PAUSED)
+    {
+      dp->saw_paused = TRUE;
+      g_main_loop_quit (dp->loop);
+    }
+}
+
+static void
+dp_finished (BtTrainer *trainer, const GError *error, DecodePause *dp)
+{
+  dp->finished = TRUE;
+  if (error != NULL)
+    dp->error = g_error_copy (error);
+  g_main_loop_quit (dp->loop);
+}
+
+static gboolean
+dp_quit (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+dp_spin (DecodePause *dp, guint ms)
+{
+  g_timeout_add (ms, dp_quit, dp->loop);
+  g_main_loop_run (dp->loop);
+}
+
+static BtTrainer *
+dp_start_paused (BtProject *project, DecodePause *dp)
+{
+  g_autoptr(GError) error = NULL;
+  BtTrainer *trainer = bt_trainer_new (project);
+
+  memset (dp, 0, sizeof *dp);
+  dp->loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "step", G_CALLBACK (dp_step), dp);
+  g_signal_connect (trainer, "state-changed", G_CALLBACK (dp_state), dp);
+  g_signal_connect (trainer, "finished", G_CALLBACK (dp_finished), dp);
+  g_assert_true (bt_trainer_start (trainer, NULL, &error));
+  g_assert_no_error (error);
+  bt_trainer_pause (trainer);   /* before the decode workers reach their first image */
+  while (!dp->saw_paused && !dp->finished)
+    g_main_loop_run (dp->loop);
+  g_assert_false (dp->finished);
+  g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_PAUSED);
+  g_assert_false (dp->trained);
+  return trainer;
+}
+
+static void
+test_pause_while_decoding (void)
+{
+  g_autoptr(BtProject) project = make_project ("pause-decode", 1, "adam", 1e-3);
+  DecodePause dp;
+  guint held;
+
+  /* paused, the decode workers decode nothing more (one image each may finish) */
+  {
+    g_autoptr(BtTrainer) trainer = dp_start_paused (project, &dp);
+    dp_spin (&dp, 600);
+    held = dp.decoded;
+    dp_spin (&dp, 600);
+    g_assert_cmpuint (dp.decoded, ==, held);
+    g_assert_cmpuint (held, <, 4 * SAMPLE_PER_CLASS);
+    g_assert_false (dp.trained);
+    /* resumed, it decodes everything and trains to the end */
+    bt_trainer_resume (trainer);
+    while (!dp.finished)
+      g_main_loop_run (dp.loop);
+    g_assert_no_error (dp.error);
+    g_assert_true (dp.trained);
+    g_assert_nonnull (bt_trainer_get_best_model_path (trainer));
+    g_signal_handlers_disconnect_by_data (trainer, &dp);
+    g_main_loop_unref (dp.loop);
+  }
+  /* stopped while paused there: it ends as stopped, without training */
+  {
+    g_autoptr(BtTrainer) trainer = dp_start_paused (project, &dp);
+    bt_trainer_stop (trainer);
+    while (!dp.finished)
+      g_main_loop_run (dp.loop);
+    g_assert_error (dp.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    g_assert_false (dp.trained);
+    g_clear_error (&dp.error);
+    g_signal_handlers_disconnect_by_data (trainer, &dp);
+    g_main_loop_unref (dp.loop);
+  }
+}
+
 static BtModel *
 load_or_die (const char *path)
 {
@@ -780,6 +897,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/trainer/shapes", test_train_shapes);
   g_test_add_func ("/trainer/pause-resume-stop", test_pause_resume_stop);
+  g_test_add_func ("/trainer/pause-while-decoding", test_pause_while_decoding);
   g_test_add_func ("/trainer/kill-and-resume", test_kill_and_resume);
   g_test_add_func ("/trainer/divergence", test_divergence);
   g_test_add_func ("/trainer/bad-settings", test_bad_settings);
