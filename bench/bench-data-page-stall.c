@@ -112,8 +112,8 @@ stall_poll (GPollFD *fds, guint n_fds, gint timeout)
       if (gap > 50000)
         loop_probe.n_over_50ms++;
       if (trace_ms > 0 && (cpu - poll_end_cpu) >= trace_ms * 1000)
-        printf ("  turn at %7.1f ms: %6.1f ms wall, %6.1f ms main-thread CPU\n",
-                (poll_end - phase_start) / 1000.0, gap / 1000.0, (cpu - poll_end_cpu) / 1000.0);
+        printf ("  turn at %7.1f ms: %6.1f ms wall, %6.1f ms main-thread CPU (monotonic %.4f s)\n",
+                (poll_end - phase_start) / 1000.0, gap / 1000.0, (cpu - poll_end_cpu) / 1000.0, poll_end / 1e6);
     }
   result = real_poll (fds, n_fds, timeout);
   poll_end = g_get_monotonic_time ();

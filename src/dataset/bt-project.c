@@ -1588,17 +1588,38 @@ bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error
  * streaming import: decide_chunk() picks what is new (in walk order; duplicates by path and by
  * content) and creates the classes, splice_items() then puts the new items into the model. */
 
+/* Content hashes as keys: the value itself where a pointer holds 64 bits. One small block
+ * per image was 70,000 of them freed at an import's end, and glibc then consolidated them
+ * on the main thread's next large allocation (~10 ms inside a frame). */
+#if GLIB_SIZEOF_VOID_P >= 8
+static guint
+hkey_hash (gconstpointer k)
+{
+  guint64 v = (guintptr) k;
+  return (guint) (v ^ (v >> 32));
+}
+static inline gpointer      hkey_new  (guint64 h)        { return (gpointer) (guintptr) h; }
+static inline gconstpointer hkey_find (const guint64 *h) { return (gconstpointer) (guintptr) *h; }
+#define HKEY_EQUAL g_direct_equal
+#define HKEY_FREE  NULL
+#else
+#define hkey_hash  g_int64_hash
+static inline gpointer      hkey_new  (guint64 h)        { return g_memdup2 (&h, sizeof h); }
+static inline gconstpointer hkey_find (const guint64 *h) { return h; }
+#define HKEY_EQUAL g_int64_equal
+#define HKEY_FREE  g_free
+#endif
+
 /* Content hash → item (ref) for everything in the project: the duplicate index. */
 static GHashTable *
 hash_index (BtProject *self)
 {
-  GHashTable *by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_object_unref);
+  GHashTable *by_hash = g_hash_table_new_full (hkey_hash, HKEY_EQUAL, HKEY_FREE, g_object_unref);
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
   for (guint i = 0; i < n; i++)
     {
       BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
-      guint64 h = bt_item_get_hash (it);
-      g_hash_table_insert (by_hash, g_memdup2 (&h, sizeof h), it);
+      g_hash_table_insert (by_hash, hkey_new (bt_item_get_hash (it)), it);
     }
   return by_hash;
 }
@@ -1623,7 +1644,7 @@ decide_chunk (BtProject *self, GHashTable *by_hash, BtScanResult *r, BtScanResul
       g_autofree char *abs = to_absolute (self, path);
       if (g_hash_table_contains (self->by_path, abs))
         continue;  /* already imported: nothing to do */
-      BtItem *dup = g_hash_table_lookup (by_hash, &hash);
+      BtItem *dup = g_hash_table_lookup (by_hash, hkey_find (&hash));
       if (dup && g_hash_table_lookup (self->by_path, bt_item_get_path (dup)) == dup)
         {
           bt_scan_result_add_skip (skips, path, BT_SKIP_DUPLICATE, bt_item_get_path (dup));
@@ -1637,7 +1658,7 @@ decide_chunk (BtProject *self, GHashTable *by_hash, BtScanResult *r, BtScanResul
         bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
       g_ptr_array_add (fresh, it);
       g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
-      g_hash_table_insert (by_hash, g_memdup2 (&hash, sizeof hash), g_object_ref (it));
+      g_hash_table_insert (by_hash, hkey_new (hash), g_object_ref (it));
     }
   /* Classes found empty are still classes the user asked for. */
   for (guint c = 0; c < r->class_names->len; c++)
@@ -2069,6 +2090,7 @@ typedef struct {
   gpointer        progress_data;
   GDestroyNotify  progress_notify;
   GHashTable     *class_pos;  /* class name (total's) → its index in total->class_names */
+  GHashTable     *val_seen;   /* class name → non-NULL once an added item of it is in val */
   GPtrArray      *pending;    /* BtItem (ref): decided, waiting for their slice */
   guint           pending_from;
   guint           slice;
@@ -2093,6 +2115,7 @@ import_job_free (gpointer p)
   g_clear_pointer (&j->total, bt_scan_result_free);
   g_clear_pointer (&j->pending, g_ptr_array_unref);
   g_clear_pointer (&j->class_pos, g_hash_table_unref);
+  g_clear_pointer (&j->val_seen, g_hash_table_unref);
   g_clear_pointer (&j->whole, bt_scan_result_free);
   g_clear_error (&j->error);
   if (j->progress_notify)
@@ -2145,6 +2168,13 @@ import_splice_slice (GTask *task)
       guint64 hash = bt_item_get_hash (it);
       int w = bt_item_get_width (it), h = bt_item_get_height (it);
       g_ptr_array_add (j->added, g_object_ref (it));
+      /* Noted as they come, so the end needs no pass over all added items. */
+      const char *cls = bt_item_get_class_name (it);
+      gboolean val = bt_item_get_split (it) == BT_SPLIT_VAL;
+      if (!g_hash_table_contains (j->val_seen, cls))
+        g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (val));
+      else if (val)
+        g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (TRUE));
       g_ptr_array_add (t->paths, g_strdup (bt_item_get_path (it)));
       g_array_append_val (t->class_index, ci);
       g_array_append_val (t->hashes, hash);
@@ -2323,7 +2353,14 @@ static void
 import_complete (GTask *task)
 {
   ImportJob *j = g_task_get_task_data (task);
-  if (ensure_val_added (j->project, j->added))
+  /* Every class that got images got a validation image among them (always, for a big import)? */
+  gboolean all_val = TRUE;
+  GHashTableIter vi;
+  gpointer has_val;
+  g_hash_table_iter_init (&vi, j->val_seen);
+  while (all_val && g_hash_table_iter_next (&vi, NULL, &has_val))
+    all_val = has_val != NULL;
+  if (!all_val && ensure_val_added (j->project, j->added))
     commit_full (j->project, FALSE, TRUE, FALSE);
   else if (j->project->dirty_labels || j->project->dirty_ini)
     {
@@ -2378,6 +2415,7 @@ bt_project_import_async (BtProject *self, const char * const *paths, BtScanMode 
   j->progress_notify = progress_notify;
   j->pending = g_ptr_array_new_with_free_func (g_object_unref);
   j->class_pos = g_hash_table_new (g_str_hash, g_str_equal);
+  j->val_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   j->slice = SLICE_FIRST;
   /* Relative paths are the project folder's, as everywhere in the project. */
   g_autoptr(GPtrArray) abs = g_ptr_array_new_with_free_func (g_free);
