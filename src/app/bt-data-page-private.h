@@ -80,6 +80,7 @@ struct _BtDataPage
   guint               columns_idle;
   /* The status counts run in slices (a big project would stall one frame otherwise). */
   guint               status_pos, status_n;
+  gboolean            status_appends_only;
   guint               status_counts[BT_N_SPLITS + 3]; /* splits, excluded, missing, duplicate */
   char               *status_text;
   int                 change_hint;      /* GtkFilterChange, -1, or BT_DATA_PAGE_CHANGE_APPENDED */
@@ -108,6 +109,7 @@ void     _bt_data_page_show_toast       (BtDataPage *self,
                                          const char *button_label,
                                          const char *detailed_action);
 void     _bt_data_page_queue_status     (BtDataPage *self);
+void     _bt_data_page_queue_status_appended (BtDataPage *self);
 void     _bt_data_page_refilter         (BtDataPage     *self,
                                          GtkFilterChange change);
 /* Says how the next project change affects what the grid shows (our own edits only hide

@@ -1305,9 +1305,13 @@ start_stream_import (Fixture *f)
   g_autofree char *a = make_unique_dir (f, "stream/shirts", N_STREAM_A, 0);
   g_autofree char *b = make_unique_dir (f, "stream/shoes", N_STREAM_B, N_STREAM_A);
   g_autofree char *top = g_build_filename (f->root, "stream", NULL);
+  g_autofree char *broken = g_build_filename (a, "a-broken.png", NULL);
   const char *paths[] = { top, NULL };
   GListModel *grid = G_LIST_MODEL (bt_data_page_get_selection (f->page));
   gint64 end = g_get_monotonic_time () + 50 * G_USEC_PER_SEC;
+
+  /* First in walk order, so the first chunk that adds images has skipped it already. */
+  g_assert_true (g_file_set_contents (broken, "not a PNG at all", -1, NULL));
 
   bt_data_page_import_paths (f->page, paths, NULL);
   wait_import (f);
@@ -1366,6 +1370,14 @@ test_stream_cancel (Fixture *f, gconstpointer data)
   spin ();
   n = g_list_model_get_n_items (items);
   g_assert_cmpuint (n, ==, at_cancel);
+
+  /* The files skipped before the cancel are listed, with their reason, as after a finished
+   * import: in the toast, the status area and the skipped-files dialog's list. */
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "1 file was skipped"));
+  g_assert_cmpuint (bt_data_page_get_n_skipped (f->page), ==, 1);
+  g_assert_true (g_str_has_suffix (bt_data_page_get_skipped_path (f->page, 0), "a-broken.png"));
+  g_assert_true (find_label_containing (GTK_WIDGET (f->window), "1 file skipped"));
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (f->page)));
 
   /* What the project holds is what is on disk. */
   g_assert_true (bt_project_flush (f->project, &error));
