@@ -330,6 +330,11 @@ test_conv2d_schedules (void)
     { 5, 4, 7, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0 },      /* 1×1 */
     { 2, 3, 10, 9, 4, 3, 2, 2, 1, 0, 1, 1, 0 },     /* asymmetric padding */
     { 12, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1 }, /* the second conv's shape, several slabs */
+    { 3, 2, 6, 5, 3, 2, 2, 1, 1, 0, 0, 1, 1 },      /* even kernel, SAME: rows as wide as the input */
+    { 4, 2, 6, 5, 3, 2, 2, 1, 1, 1, 1, 0, 0 },      /* the same padded top/left */
+    { 2, 3, 9, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2 },     /* 5×5 pad 2 */
+    { 2, 2, 3, 3, 2, 3, 3, 1, 1, 2, 2, 2, 2 },      /* pad 2 on a 3×3 kernel: rows and columns entirely outside */
+    { 3, 2, 2, 3, 3, 5, 5, 1, 1, 2, 2, 2, 2 },      /* 5×5 on 2×3: kernel rows with no valid output row */
   };
   for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
     {
@@ -552,6 +557,44 @@ gap_loss (gpointer p)
   GapCtx *c = p;
   bt_gap_forward (c->out, c->x, c->n, c->c, c->h, c->w);
   return dot (c->out, c->r, (gsize) c->n * c->c);
+}
+
+/* The 2×2/2 max pool's vector path against a naive scan with the same rule (the first maximum in
+ * scan order wins a tie): values and argmax indices, with many ties, widths that leave a tail. */
+static void
+test_maxpool_fast (void)
+{
+  const int shapes[][4] = { { 3, 5, 28, 28 }, { 2, 3, 14, 14 }, { 1, 2, 9, 19 }, { 2, 1, 4, 16 }, { 1, 1, 2, 2 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int *v = shapes[t];
+      BtConvShape s;
+      g_assert_true (bt_conv_shape_init (&s, v[0], v[1], v[2], v[3], v[1], 2, 2, 2, 2, 0, 0, 0, 0, 1, NULL));
+      const gsize nx = (gsize) v[0] * v[1] * v[2] * v[3], no = (gsize) v[0] * v[1] * s.oh * s.ow;
+      g_autofree float *x = g_new (float, nx);
+      for (gsize i = 0; i < nx; i++)
+        x[i] = floorf (bt_rng_uniform (&rng) * 4.0f) - 2.0f;   /* few distinct values: ties */
+      g_autofree float *out = g_new (float, no);
+      g_autofree gint32 *am = g_new (gint32, no);
+      bt_maxpool2d_forward (out, am, x, &s);
+      const int HW = s.h * s.w, P = s.oh * s.ow;
+      for (gsize pl = 0; pl < (gsize) v[0] * v[1]; pl++)
+        for (int oy = 0; oy < s.oh; oy++)
+          for (int ox = 0; ox < s.ow; ox++)
+            {
+              float best = 0.0f;
+              int bi = -1;
+              for (int ky = 0; ky < 2; ky++)
+                for (int kx = 0; kx < 2; kx++)
+                  {
+                    int i = (2 * oy + ky) * s.w + 2 * ox + kx;
+                    if (bi < 0 || x[pl * HW + i] > best)
+                      best = x[pl * HW + i], bi = i;
+                  }
+              g_assert_cmpfloat (out[pl * P + oy * s.ow + ox], ==, best);
+              g_assert_cmpint (am[pl * P + oy * s.ow + ox], ==, bi);
+            }
+    }
 }
 
 static void
@@ -877,6 +920,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layers/conv-shape-errors", test_conv_shape_errors);
   g_test_add_func ("/layers/dwconv2d", test_dwconv2d);
   g_test_add_func ("/layers/pool", test_pool);
+  g_test_add_func ("/layers/maxpool-fast", test_maxpool_fast);
   g_test_add_func ("/layers/gap", test_gap);
   g_test_add_func ("/layers/relu", test_relu);
   g_test_add_func ("/layers/dropout", test_dropout);
