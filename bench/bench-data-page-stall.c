@@ -93,7 +93,8 @@ report (const char *phase, double seconds)
 /* A stall is the time from one poll returning to the next poll: what the loop dispatched
  * in between. Unlike a timer source, this cannot starve other sources or be starved. */
 static GPollFunc real_poll;
-static gint64 poll_end, poll_end_cpu;
+static gint64 poll_end, poll_end_cpu, phase_start;
+static double trace_ms;  /* --trace: print every turn with at least this much main-thread CPU */
 
 static gint
 stall_poll (GPollFD *fds, guint n_fds, gint timeout)
@@ -110,6 +111,9 @@ stall_poll (GPollFD *fds, guint n_fds, gint timeout)
       loop_probe.max_cpu_gap = MAX (loop_probe.max_cpu_gap, cpu - poll_end_cpu);
       if (gap > 50000)
         loop_probe.n_over_50ms++;
+      if (trace_ms > 0 && (cpu - poll_end_cpu) >= trace_ms * 1000)
+        printf ("  turn at %7.1f ms: %6.1f ms wall, %6.1f ms main-thread CPU (monotonic %.4f s)\n",
+                (poll_end - phase_start) / 1000.0, gap / 1000.0, (cpu - poll_end_cpu) / 1000.0, poll_end / 1e6);
     }
   result = real_poll (fds, n_fds, timeout);
   poll_end = g_get_monotonic_time ();
@@ -173,6 +177,7 @@ main (int argc, char **argv)
     { "tree", 't', 0, G_OPTION_ARG_FILENAME, &tree_arg, "Existing PNG tree (default: convert into $TMPDIR/bottega-fmnist-tree)", "DIR" },
     { "converter", 'c', 0, G_OPTION_ARG_FILENAME, &converter, "Path of bottega-fmnist-to-png", "PATH" },
     { "scroll-seconds", 's', 0, G_OPTION_ARG_DOUBLE, &scroll_seconds, "How long to scroll the grid (default 10)", "S" },
+    { "trace", 0, 0, G_OPTION_ARG_DOUBLE, &trace_ms, "Print every main-loop turn that used at least MS of main-thread CPU", "MS" },
     { "scroll-speed", 'v', 0, G_OPTION_ARG_DOUBLE, &scroll_speed, "Scroll speed in pixels per second (default 20000, a hard flick)", "PX" },
     { NULL }
   };
@@ -259,7 +264,7 @@ main (int argc, char **argv)
    * and 10 more frames. */
   probing = TRUE;
   paths[0] = tree;
-  start = g_get_monotonic_time ();
+  start = phase_start = g_get_monotonic_time ();
   bt_data_page_import_paths (page, paths, NULL);
   wait_until_settled (page, TRUE);
   end = g_get_monotonic_time ();
@@ -274,7 +279,7 @@ main (int argc, char **argv)
   scrolled = GTK_SCROLLED_WINDOW (gtk_widget_get_ancestor (find_type (GTK_WIDGET (page), GTK_TYPE_GRID_VIEW),
                                                            GTK_TYPE_SCROLLED_WINDOW));
   adj = gtk_scrolled_window_get_vadjustment (scrolled);
-  start = g_get_monotonic_time ();
+  start = phase_start = g_get_monotonic_time ();
   end = start + (gint64) (scroll_seconds * G_USEC_PER_SEC);
   while (g_get_monotonic_time () < end)
     {

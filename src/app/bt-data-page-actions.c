@@ -368,9 +368,14 @@ launch_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 launch_uri (BtDataPage *self, const char *uri)
 {
-  g_autoptr(GAppLaunchContext) context = G_APP_LAUNCH_CONTEXT (
-    gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (self))));
+  g_autoptr(GAppLaunchContext) context = NULL;
 
+  if (self->launch_uri_func != NULL)
+    {
+      self->launch_uri_func (self, uri, self->launch_uri_data);
+      return;
+    }
+  context = G_APP_LAUNCH_CONTEXT (gdk_display_get_app_launch_context (gtk_widget_get_display (GTK_WIDGET (self))));
   g_app_info_launch_default_for_uri_async (uri, context, NULL, launch_done_cb, g_object_ref (self));
 }
 
@@ -432,6 +437,13 @@ session_bus_cb (GObject *source, GAsyncResult *res, gpointer user_data)
                           show_items_done_cb, job);
 }
 #endif
+
+void
+_bt_data_page_set_launch_uri (BtDataPage *self, BtLaunchUriFunc func, gpointer data)
+{
+  self->launch_uri_func = func;
+  self->launch_uri_data = data;
+}
 
 static void
 open_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
@@ -622,12 +634,9 @@ add_folder_action (GtkWidget *widget, const char *action_name, GVariant *paramet
                                   folder_chosen_cb, g_object_ref (self));
 }
 
-static void
-csv_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+void
+_bt_data_page_import_chosen_csv (BtDataPage *self, GListModel *files, const GError *error)
 {
-  g_autoptr(BtDataPage) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (res, &error);
   g_autoptr(GFile) file = NULL;
   g_autofree char *path = NULL;
 
@@ -644,6 +653,16 @@ csv_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   bt_data_page_import_csv (self, path);
+}
+
+static void
+csv_chosen_cb (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr(BtDataPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (res, &error);
+
+  _bt_data_page_import_chosen_csv (self, files, error);
 }
 
 static void

@@ -157,17 +157,44 @@ import_cancelled_message (BtDataPage *self, ImportJob *job)
   guint now = g_list_model_get_n_items (bt_project_get_items (job->project));
   /* Added by the jobs that finished, plus what the cancelled one had added so far. */
   guint kept = now > job->n_items_before ? now - job->n_items_before : 0;
+  guint n_skipped = job->n_skipped + job->n_ignored;
   g_autofree char *message = NULL;
+  g_autofree char *added = NULL;
 
   if (kept == 0)
-    message = g_strdup (_("Import cancelled; nothing was added"));
+    added = g_strdup (_("Import cancelled; nothing was added"));
   else
-    message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
-                                            "Import cancelled; the %u image added so far stays in the project",
-                                            "Import cancelled; the %u images added so far stay in the project",
-                                            kept),
-                               kept);
-  _bt_data_page_show_toast (self, message, NULL, NULL);
+    added = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                          "Import cancelled; the %u image added so far stays in the project",
+                                          "Import cancelled; the %u images added so far stay in the project",
+                                          kept),
+                             kept);
+  if (n_skipped == 0)
+    {
+      _bt_data_page_show_toast (self, added, NULL, NULL);
+      return;
+    }
+  /* TRANSLATORS: the first %s is "Import cancelled; …" from above. */
+  message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s; %u file was skipped", "%s; %u files were skipped",
+                                          n_skipped),
+                             added, n_skipped);
+  _bt_data_page_show_toast (self, message, _("_Details"), "data.show-skipped");
+}
+
+/* The skips of one finished (or cancelled) import job, into the page's list and counts. */
+static void
+record_result_skips (BtDataPage *self, ImportJob *job, BtScanResult *r)
+{
+  for (guint k = 0; k < r->skipped_paths->len; k++)
+    {
+      BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
+
+      record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
+      if (reason == BT_SKIP_DUPLICATE)
+        self->n_duplicates++;
+    }
+  job->n_skipped += r->skipped_paths->len;
+  self->n_conflicts += r->n_label_conflicts;
 }
 
 static gpointer
@@ -183,14 +210,26 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
   ImportJob *job = user_data;
   BtDataPage *self = job->page;
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtScanResult) r = bt_project_import_finish (BT_PROJECT (source), res, &error);
+  g_autoptr(BtScanResult) partial = NULL;
+  g_autoptr(BtScanResult) r = bt_project_import_finish_full (BT_PROJECT (source), res, &partial, &error);
 
   if (self->import_cancellable != job->cancellable || g_cancellable_is_cancelled (job->cancellable))
     {
       /* Cancelled (what was added stays: it is saved) or another project was opened. */
       import_stop_watching (job);
       if (self->project == job->project && self->import_cancellable == NULL)
-        import_cancelled_message (self, job);
+        {
+          /* The files skipped before the cancel are listed like those of a finished import. */
+          if (partial != NULL)
+            record_result_skips (self, job, partial);
+          else if (r != NULL)
+            record_result_skips (self, job, r);
+          if (partial != NULL)
+            g_thread_unref (g_thread_new ("bt-import-free", free_result_thread, g_steal_pointer (&partial)));
+          import_cancelled_message (self, job);
+          _bt_data_page_queue_status (self);
+          _bt_data_page_update_actions (self);
+        }
       else if (self->import_cancellable == job->cancellable)
         finish_import (self);
       import_job_free (job);
@@ -204,16 +243,7 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
       import_job_free (job);
       return;
     }
-  for (guint k = 0; k < r->skipped_paths->len; k++)
-    {
-      BtSkipReason reason = g_array_index (r->skipped_reasons, BtSkipReason, k);
-
-      record_skipped (self, g_ptr_array_index (r->skipped_paths, k), bt_skip_reason_to_display (reason));
-      if (reason == BT_SKIP_DUPLICATE)
-        self->n_duplicates++;
-    }
-  job->n_skipped += r->skipped_paths->len;
-  self->n_conflicts += r->n_label_conflicts;
+  record_result_skips (self, job, r);
   job->added += r->paths->len;
   {
     g_autofree gboolean *seen = g_new0 (gboolean, r->class_names->len);

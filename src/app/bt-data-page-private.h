@@ -30,6 +30,8 @@ typedef struct {
 /* change_hint: the next "changed" only appended items (an import chunk): nothing to refilter. */
 #define BT_DATA_PAGE_CHANGE_APPENDED (-2)
 
+typedef void (*BtLaunchUriFunc) (BtDataPage *page, const char *uri, gpointer data);
+
 struct _BtDataPage
 {
   GtkWidget parent_instance;
@@ -80,6 +82,7 @@ struct _BtDataPage
   guint               columns_idle;
   /* The status counts run in slices (a big project would stall one frame otherwise). */
   guint               status_pos, status_n;
+  gboolean            status_appends_only;
   guint               status_counts[BT_N_SPLITS + 3]; /* splits, excluded, missing, duplicate */
   char               *status_text;
   int                 change_hint;      /* GtkFilterChange, -1, or BT_DATA_PAGE_CHANGE_APPENDED */
@@ -97,6 +100,9 @@ struct _BtDataPage
   gboolean            busy;
   BtScanProgressState *progress;
   GPtrArray          *skipped_paths;    /* char* */
+  /* How Open and the Show in Files fallback open a URI (NULL: the desktop's default app). */
+  BtLaunchUriFunc     launch_uri_func;
+  gpointer            launch_uri_data;
   GPtrArray          *skipped_reasons;  /* char*, translated */
   guint               n_duplicates;
   guint               n_conflicts;
@@ -108,6 +114,11 @@ void     _bt_data_page_show_toast       (BtDataPage *self,
                                          const char *button_label,
                                          const char *detailed_action);
 void     _bt_data_page_queue_status     (BtDataPage *self);
+void     _bt_data_page_queue_status_appended (BtDataPage *self);
+/* A seam for tests: func gets every URI the page would open, and nothing is launched. */
+void     _bt_data_page_set_launch_uri   (BtDataPage *self, BtLaunchUriFunc func, gpointer data);
+/* What the Import CSV file chooser answered (files NULL or empty: nothing chosen, error says why). */
+void     _bt_data_page_import_chosen_csv (BtDataPage *self, GListModel *files, const GError *error);
 void     _bt_data_page_refilter         (BtDataPage     *self,
                                          GtkFilterChange change);
 /* Says how the next project change affects what the grid shows (our own edits only hide

@@ -141,8 +141,12 @@ status_idle_cb (gpointer data)
 
   items = bt_project_get_items (self->project);
   n = g_list_model_get_n_items (items);
-  if (n != self->status_n)
+  /* Items appended since the last count (an import's chunks) are counted on top of it:
+   * a 70,000-image import does not recount everything after each chunk. */
+  if (!self->status_appends_only || n < self->status_pos)
     status_restart (self, n);
+  self->status_appends_only = TRUE;
+  self->status_n = n;
   end = MIN (n, self->status_pos + STATUS_SLICE);
   for (guint i = self->status_pos; i < end; i++)
     {
@@ -166,7 +170,6 @@ status_idle_cb (gpointer data)
   n_excluded = self->status_counts[BT_N_SPLITS];
   n_missing = self->status_counts[BT_N_SPLITS + 1];
   n_duplicate = self->status_counts[BT_N_SPLITS + 2];
-  status_restart (self, n);
 
   classes = bt_project_get_classes (self->project);
   n_classes = g_list_model_get_n_items (classes);
@@ -257,10 +260,16 @@ status_idle_cb (gpointer data)
 void
 _bt_data_page_queue_status (BtDataPage *self)
 {
+  self->status_appends_only = FALSE;  /* what was counted may have changed */
+  _bt_data_page_queue_status_appended (self);
+}
+
+/* Only items were appended: the counts so far stay valid. */
+void
+_bt_data_page_queue_status_appended (BtDataPage *self)
+{
   if (self->status_idle == 0)
     self->status_idle = g_idle_add_full (G_PRIORITY_LOW, status_idle_cb, self, NULL);
-  else
-    status_restart (self, self->status_n);  /* what was counted may have changed */
 }
 
 const char *
@@ -781,7 +790,7 @@ project_changed_cb (BtDataPage *self)
   if (appended)
     {
       /* The filter model filters appended items itself; the shown ones did not change. */
-      _bt_data_page_queue_status (self);
+      _bt_data_page_queue_status_appended (self);
       return;
     }
   _bt_data_page_refilter (self, change);

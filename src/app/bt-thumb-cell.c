@@ -24,6 +24,11 @@ struct _BtThumbCell
   /* Height of a line of text, for the pango context of this serial. */
   int         line_height;
   guint       line_serial;
+  /* The name shaped for this width and serial: a redraw of the whole grid (the window
+   * changed, a thumbnail arrived) does not shape a few hundred names again. */
+  PangoLayout *layout;
+  int          layout_width;
+  guint        layout_serial;
 };
 
 G_DEFINE_FINAL_TYPE (BtThumbCell, bt_thumb_cell, GTK_TYPE_WIDGET)
@@ -143,14 +148,21 @@ bt_thumb_cell_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
 
   if (self->name != NULL && self->name[0] != '\0')
     {
-      g_autoptr(PangoLayout) layout = gtk_widget_create_pango_layout (widget, self->name);
+      guint serial = pango_context_get_serial (gtk_widget_get_pango_context (widget));
 
-      pango_layout_set_width (layout, width * PANGO_SCALE);
-      pango_layout_set_ellipsize (layout, PANGO_ELLIPSIZE_MIDDLE);
-      pango_layout_set_alignment (layout, PANGO_ALIGN_CENTER);
+      if (self->layout == NULL || self->layout_width != width || self->layout_serial != serial)
+        {
+          g_clear_object (&self->layout);
+          self->layout = gtk_widget_create_pango_layout (widget, self->name);
+          pango_layout_set_width (self->layout, width * PANGO_SCALE);
+          pango_layout_set_ellipsize (self->layout, PANGO_ELLIPSIZE_MIDDLE);
+          pango_layout_set_alignment (self->layout, PANGO_ALIGN_CENTER);
+          self->layout_width = width;
+          self->layout_serial = serial;
+        }
       gtk_snapshot_save (snapshot);
       gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (0, t + SPACING));
-      gtk_snapshot_append_layout (snapshot, layout, &color);
+      gtk_snapshot_append_layout (snapshot, self->layout, &color);
       gtk_snapshot_restore (snapshot);
     }
 }
@@ -164,6 +176,7 @@ bt_thumb_cell_set_name (BtThumbCell *self, const char *name)
     return;
   g_free (self->name);
   self->name = g_strdup (name);
+  g_clear_object (&self->layout);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -226,6 +239,7 @@ bt_thumb_cell_finalize (GObject *object)
   BtThumbCell *self = BT_THUMB_CELL (object);
 
   g_clear_object (&self->texture);
+  g_clear_object (&self->layout);
   g_free (self->name);
   g_free (self->badge);
 

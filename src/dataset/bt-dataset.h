@@ -276,6 +276,11 @@ void          bt_project_import_async  (BtProject *self, const char * const *pat
                                         GDestroyNotify progress_notify, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data);
 BtScanResult *bt_project_import_finish (BtProject *self, GAsyncResult *res, GError **error);
+/* The same; when the import was cancelled or failed (NULL + error), *partial (if not NULL) gets
+ * what it had done until then, as finish would return it: the items added (they stay in the
+ * project) and every file skipped so far, with its reason. */
+BtScanResult *bt_project_import_finish_full (BtProject *self, GAsyncResult *res, BtScanResult **partial,
+                                             GError **error);
 
 /* ---- Decoded cache: every usable item at the input size, uint8, decoded by a pool ---- */
 typedef struct _BtCache BtCache;

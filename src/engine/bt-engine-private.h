@@ -84,6 +84,8 @@ bt_net_layer (const BtNet *net, guint i)
 typedef void (*BtRangeFunc) (gpointer ctx, gsize begin, gsize end);
 void bt_parallel_for         (gsize n, gsize min_chunk, BtRangeFunc fn, gpointer ctx);
 void bt_parallel_set_threads (int n);
+/* Threads bt_parallel_for splits over (the caller included). */
+int  bt_parallel_get_threads (void);
 
 /* Conv2D with the bias and an activation (0 none, 1 ReLU, 2 ReLU6) fused into the output
  * pass; backward masks d_out with the activation's derivative (act_out: the layer's output)

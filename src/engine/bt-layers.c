@@ -1,11 +1,14 @@
 /* bt-layers.c: the layer kernels of bt-layers.h (forward and backward, float32 NCHW).
- * Convolution is im2col over the whole batch + one sgemm; everything else is plain loops. */
+ * Convolution is im2col + sgemm (per thread, in cache-sized slabs of images); the rest plain loops. */
 #include "engine/bt-layers.h"
 #include "engine/bt-engine-private.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Caps that keep every index of a conv/pool inside int and every buffer size inside gsize. */
 #define BT_MAX_DIM      (1 << 16)
@@ -92,20 +95,84 @@ valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
 
 /* ---- Dense ---- */
 
+/* Big enough dense layers are split over the engine's threads (rows of the batch; output units for
+ * the weight gradient), each running single-threaded sgemm, for the same reason as the
+ * convolutions' slabs: OpenBLAS's own threads must stay idle (see below). Below OpenBLAS's own
+ * threading threshold (m·n·k ≤ 2^18) one call does it all. */
+#define DENSE_SPLIT_MIN (G_GUINT64_CONSTANT (1) << 18)
+
+static int blas_serial_begin (int workers);
+static void blas_serial_end (int saved);
+
+static int
+dense_workers (int rows, int in_dim, int out_dim)
+{
+  int t = bt_parallel_get_threads ();
+  if (t <= 1 || (guint64) rows * in_dim * out_dim <= DENSE_SPLIT_MIN)
+    return 1;
+  return MIN (t, MIN (rows, out_dim));
+}
+
+typedef struct {
+  int n, in_dim, out_dim, workers;
+  const float *in, *w, *b, *d_out;
+  float *out, *d_in, *d_w;
+} DenseJob;
+
+static void
+dense_forward_part (gpointer p, gsize t0, gsize t1)
+{
+  const DenseJob *j = p;
+  for (gsize t = t0; t < t1; t++)
+    {
+      const int r0 = (int) ((gsize) j->n * t / j->workers), r1 = (int) ((gsize) j->n * (t + 1) / j->workers);
+      float *out = j->out + (gsize) r0 * j->out_dim;
+      float beta = 0.0f;
+      if (j->b != NULL)
+        {
+          for (int i = r0; i < r1; i++)
+            memcpy (j->out + (gsize) i * j->out_dim, j->b, sizeof (float) * j->out_dim);
+          beta = 1.0f;
+        }
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out_dim, j->in_dim,
+                   1.0f, j->in + (gsize) r0 * j->in_dim, j->in_dim, j->w, j->in_dim, beta, out, j->out_dim);
+    }
+}
+
 void
 bt_dense_forward (float *out, const float *in, const float *w, const float *b,
                   int n, int in_dim, int out_dim)
 {
   g_assert (out && in && w && n > 0 && in_dim > 0 && out_dim > 0);
-  float beta = 0.0f;
-  if (b != NULL)
+  DenseJob j = { n, in_dim, out_dim, dense_workers (n, in_dim, out_dim), in, w, b, NULL, out, NULL, NULL };
+  int saved = blas_serial_begin (j.workers);
+  bt_parallel_for ((gsize) j.workers, 1, dense_forward_part, &j);
+  blas_serial_end (saved);
+}
+
+static void
+dense_backward_part (gpointer p, gsize t0, gsize t1)
+{
+  const DenseJob *j = p;
+  for (gsize t = t0; t < t1; t++)
     {
-      for (int i = 0; i < n; i++)
-        memcpy (out + (gsize) i * out_dim, b, sizeof (float) * out_dim);
-      beta = 1.0f;
+      if (j->d_w != NULL)
+        {
+          /* output units [o0, o1): d_w rows += d_out[:, o0:o1]ᵀ · in */
+          const int o0 = (int) ((gsize) j->out_dim * t / j->workers);
+          const int o1 = (int) ((gsize) j->out_dim * (t + 1) / j->workers);
+          cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, j->in_dim, j->n,
+                       1.0f, j->d_out + o0, j->out_dim, j->in, j->in_dim,
+                       1.0f, j->d_w + (gsize) o0 * j->in_dim, j->in_dim);
+        }
+      if (j->d_in != NULL)
+        {
+          const int r0 = (int) ((gsize) j->n * t / j->workers), r1 = (int) ((gsize) j->n * (t + 1) / j->workers);
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, j->in_dim, j->out_dim,
+                       1.0f, j->d_out + (gsize) r0 * j->out_dim, j->out_dim, j->w, j->in_dim,
+                       0.0f, j->d_in + (gsize) r0 * j->in_dim, j->in_dim);
+        }
     }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, out_dim, in_dim,
-               1.0f, in, in_dim, w, in_dim, beta, out, out_dim);
 }
 
 void
@@ -113,9 +180,6 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
                    const float *in, const float *w, int n, int in_dim, int out_dim)
 {
   g_assert (d_out && in && w && n > 0 && in_dim > 0 && out_dim > 0);
-  if (d_w != NULL)
-    cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n,
-                 1.0f, d_out, out_dim, in, in_dim, 1.0f, d_w, in_dim);
   if (d_b != NULL)
     for (int i = 0; i < n; i++)
       {
@@ -123,12 +187,80 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
         for (int j = 0; j < out_dim; j++)
           d_b[j] += row[j];
       }
-  if (d_in != NULL)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim,
-                 1.0f, d_out, out_dim, w, in_dim, 0.0f, d_in, in_dim);
+  if (d_w == NULL && d_in == NULL)
+    return;
+  DenseJob j = { n, in_dim, out_dim, dense_workers (n, in_dim, out_dim), in, w, NULL, d_out, NULL, d_in, d_w };
+  int saved = blas_serial_begin (j.workers);
+  bt_parallel_for ((gsize) j.workers, 1, dense_backward_part, &j);
+  blas_serial_end (saved);
 }
 
 /* ---- Conv2D via im2col ---- */
+
+/* Two schedules. Slabs (the usual one, at least as many images as engine threads): the batch is
+ * cut into up to CONV_GROUPS fixed groups of consecutive images; the engine's threads take groups
+ * as they come free and walk each a few images at a time (a slab), running im2col, a
+ * single-threaded sgemm and the bias/activation pass on data that stays in the thread's L2 cache.
+ * Weight and bias gradients are summed per group and the groups added in order afterwards, so the
+ * result does not depend on which thread ran what, and a thread that
+ * the OS preempts holds up at most one group. Whole batch (fewer images than threads, e.g. one
+ * photo through MobileNet): im2col over the whole batch + one sgemm on OpenBLAS's threads. Why slabs: the whole-batch columns of the Small CNN's second conv are 14 MB
+ * (written, then read back from RAM), and OpenBLAS's worker threads busy-wait between calls,
+ * competing with the engine's own threads on a two-core machine (docs/PERFORMANCE.md,
+ * "Small CNN speed, session 3"). */
+#define CONV_MAX_WORKERS 8
+#define CONV_GROUPS      8
+#define CONV_SLAB_FLOATS (96 * 1024)   /* columns + result of one slab: 384 KiB, inside a 512 KiB L2 */
+#define CONV_ALIGN_FLOATS 16           /* per-thread regions start on their own cache lines */
+
+static inline int
+conv_k (const BtConvShape *s)
+{
+  return s->c * s->kh * s->kw;
+}
+
+/* Images per slab (at least one). */
+static int
+conv_slab_images (const BtConvShape *s)
+{
+  gsize per_image = ((gsize) conv_k (s) + s->oc) * s->oh * s->ow;
+  gsize nb = CONV_SLAB_FLOATS / MAX (per_image, 1);
+  return (int) CLAMP (nb, 1, (gsize) s->n);
+}
+
+static inline gsize
+align_floats (gsize len)
+{
+  return (len + CONV_ALIGN_FLOATS - 1) / CONV_ALIGN_FLOATS * CONV_ALIGN_FLOATS;
+}
+
+/* One thread's scratch: columns [K, nb·P], then the slab's result or gradient [oc, nb·P]. */
+static gsize
+conv_scratch_floats (const BtConvShape *s, int nb)
+{
+  return align_floats (((gsize) conv_k (s) + s->oc) * nb * s->oh * s->ow);
+}
+
+/* One group's gradient partial sums: d_w [oc, K], then d_b [oc]. */
+static gsize
+conv_partial_floats (const BtConvShape *s)
+{
+  return align_floats ((gsize) s->oc * conv_k (s) + s->oc);
+}
+
+static inline int
+conv_groups (const BtConvShape *s)
+{
+  return MIN (s->n, CONV_GROUPS);
+}
+
+/* Threads for the slab schedule, 0 = whole batch. */
+static int
+conv_workers (const BtConvShape *s)
+{
+  int t = CLAMP (bt_parallel_get_threads (), 1, CONV_MAX_WORKERS);
+  return s->n >= t ? t : 0;
+}
 
 gsize
 bt_conv2d_workspace_size (const BtConvShape *s)
@@ -136,110 +268,180 @@ bt_conv2d_workspace_size (const BtConvShape *s)
   g_return_val_if_fail (s != NULL, 0);
   if (s->groups != 1)
     return 0;
-  gsize cols = (gsize) s->n * s->oh * s->ow;
-  /* col [K, N] + output in channel-major order [oc, N] */
-  return ((gsize) s->c * s->kh * s->kw + (gsize) s->oc) * cols;
+  /* enough for either schedule at any thread count up to CONV_MAX_WORKERS (threads may change
+   * after the caller sized its workspace) */
+  gsize slabs = (gsize) conv_groups (s) * conv_partial_floats (s) +
+                (gsize) MIN (s->n, CONV_MAX_WORKERS) * conv_scratch_floats (s, conv_slab_images (s));
+  gsize whole = s->n < CONV_MAX_WORKERS ? ((gsize) conv_k (s) + s->oc) * s->n * s->oh * s->ow : 0;
+  return MAX (slabs, whole);
 }
 
-/* col[(c*kh + ky)*kw + kx][img*P + oy*ow + ox] = in[img][c][oy*sh - pt + ky][ox*sw - pl + kx] */
-typedef struct { float *col; const float *in; const BtConvShape *s; } ColCtx;
+/* While the engine's threads each run single-threaded sgemm, OpenBLAS's own threads get no work
+ * (so they go to sleep instead of spinning); returns what to restore. */
+static int
+blas_serial_begin (int workers)
+{
+  if (workers <= 1)
+    return 0;
+  int n = openblas_get_num_threads ();
+  if (n > 1)
+    openblas_set_num_threads (1);
+  return n;
+}
 
 static void
-im2col_rows (gpointer p, gsize r0, gsize r1)
+blas_serial_end (int saved)
 {
-  ColCtx *x = p;
-  float *restrict col = x->col;
-  const float *restrict in = x->in;
-  const BtConvShape *s = x->s;
+  if (saved > 1)
+    openblas_set_num_threads (saved);
+}
+
+/* Columns of images [img0, img0 + m), rows [r0, r1):
+ * col[(c*kh + ky)*kw + kx][j*P + oy*ow + ox] = in[img0 + j][c][oy*sh - pt + ky][ox*sw - pl + kx].
+ * Plain copy loops, not memcpy: the rows are short (14–28 floats) and a libc call per row cost
+ * more than the copy. */
+__attribute__ ((optimize ("O3", "no-tree-loop-distribute-patterns")))
+static void
+im2col_slab (float *restrict col, const float *restrict in, const BtConvShape *s, int img0, int m,
+             gsize r0, gsize r1)
+{
   const int P = s->oh * s->ow;
-  const gsize N = (gsize) s->n * P;
+  const gsize N = (gsize) m * P;
+  const gsize HW = (gsize) s->h * s->w;
   for (gsize r = r0; r < r1; r++)
+    {
+      const int kx = (int) (r % s->kw), ky = (int) (r / s->kw % s->kh), c = (int) (r / s->kw / s->kh);
+      float *dst = col + r * N;
+      int lo, hi;
+      valid_range (s->pad_left, kx, s->stride_w, s->w, s->ow, &lo, &hi);
+      const int off = kx - s->pad_left;
+      if (s->stride_h == 1 && s->stride_w == 1 && s->ow == s->w)
         {
-          const int kx = (int) (r % s->kw), ky = (int) (r / s->kw % s->kh), c = (int) (r / s->kw / s->kh);
-          float *dst = col + ((gsize) (c * s->kh + ky) * s->kw + kx) * N;
-          int lo, hi;
-          valid_range (s->pad_left, kx, s->stride_w, s->w, s->ow, &lo, &hi);
-          const int off = kx - s->pad_left;
-          for (int img = 0; img < s->n; img++)
+          /* Output row oy reads input row oy + ky - pt shifted by off, rows as wide as the
+           * output's: the valid rows are one contiguous copy, and the few columns that wrapped
+           * around a row end are zeroed afterwards (3×3 pad 1, 1×1 convs). */
+          int ylo, yhi;
+          valid_range (s->pad_top, ky, 1, s->h, s->oh, &ylo, &yhi);
+          const gsize q0 = (gsize) ylo * s->ow + lo, q1 = yhi > 0 ? (gsize) (yhi - 1) * s->ow + hi : 0;
+          const gssize delta = (gssize) (ky - s->pad_top) * s->w + off;
+          for (int j = 0; j < m; j++)
             {
-              const float *plane = in + ((gsize) img * s->c + c) * s->h * s->w;
-              for (int oy = 0; oy < s->oh; oy++)
+              float *restrict d = dst + (gsize) j * P;
+              if (ylo >= yhi || lo >= hi)
                 {
-                  float *d = dst + (gsize) img * P + (gsize) oy * s->ow;
-                  int iy = oy * s->stride_h - s->pad_top + ky;
-                  if (iy < 0 || iy >= s->h || lo >= hi)
-                    {
-                      memset (d, 0, sizeof (float) * s->ow);
-                      continue;
-                    }
-                  const float *src = plane + (gsize) iy * s->w;
-                  for (int ox = 0; ox < lo; ox++)
-                    d[ox] = 0.0f;
-                  if (s->stride_w == 1)
-                    memcpy (d + lo, src + lo + off, sizeof (float) * (hi - lo));
-                  else
-                    for (int ox = lo; ox < hi; ox++)
-                      d[ox] = src[ox * s->stride_w + off];
-                  for (int ox = hi; ox < s->ow; ox++)
-                    d[ox] = 0.0f;
+                  for (int q = 0; q < P; q++)
+                    d[q] = 0.0f;
+                  continue;
                 }
+              const float *restrict plane = in + ((gsize) (img0 + j) * s->c + c) * HW;
+              for (gsize q = 0; q < q0; q++)
+                d[q] = 0.0f;
+              const float *restrict sp = plane + ((gssize) q0 + delta);
+              float *restrict dp = d + q0;
+#pragma GCC ivdep
+              for (gsize q = 0; q < q1 - q0; q++)
+                dp[q] = sp[q];
+              for (gsize q = q1; q < (gsize) P; q++)
+                d[q] = 0.0f;
+              for (int oy = ylo; oy + 1 < yhi; oy++)
+                for (int q = oy * s->ow + hi; q < (oy + 1) * s->ow + lo; q++)
+                  d[q] = 0.0f;
+            }
+          continue;
+        }
+      for (int j = 0; j < m; j++)
+        {
+          const float *plane = in + ((gsize) (img0 + j) * s->c + c) * HW;
+          for (int oy = 0; oy < s->oh; oy++)
+            {
+              float *restrict d = dst + (gsize) j * P + (gsize) oy * s->ow;
+              int iy = oy * s->stride_h - s->pad_top + ky;
+              if (iy < 0 || iy >= s->h || lo >= hi)
+                {
+                  for (int ox = 0; ox < s->ow; ox++)
+                    d[ox] = 0.0f;
+                  continue;
+                }
+              const float *restrict src = plane + (gsize) iy * s->w + off;
+              for (int ox = 0; ox < lo; ox++)
+                d[ox] = 0.0f;
+              if (s->stride_w == 1)
+                for (int ox = lo; ox < hi; ox++)
+                  d[ox] = src[ox];
+              else
+                for (int ox = lo; ox < hi; ox++)
+                  d[ox] = src[ox * s->stride_w];
+              for (int ox = hi; ox < s->ow; ox++)
+                d[ox] = 0.0f;
             }
         }
+    }
 }
 
+/* The adjoint of im2col for images [img0, img0 + m), channels [c0, c1): zeroes those planes of
+ * d_in, then adds the scattered columns (zeroing, in the fast case below, the entries of col that
+ * fall outside the image). */
 static void
-im2col (float *col, const float *in, const BtConvShape *s)
+col2im_slab (float *restrict d_in, float *restrict col, const BtConvShape *s, int img0, int m,
+             int c0, int c1)
 {
-  ColCtx x = { col, in, s };
-  bt_parallel_for ((gsize) s->c * s->kh * s->kw, 1, im2col_rows, &x);
-}
-
-/* The adjoint of im2col: d_in (zeroed first) += scattered col. */
-static void
-col2im_channels (gpointer p, gsize c0, gsize c1)
-{
-  ColCtx *x = p;
-  float *restrict d_in = x->col;   /* (roles swapped: writes the image) */
-  const float *restrict col = x->in;
-  const BtConvShape *s = x->s;
   const int P = s->oh * s->ow;
-  const gsize N = (gsize) s->n * P;
-  for (int img = 0; img < s->n; img++)
-    memset (d_in + ((gsize) img * s->c + c0) * s->h * s->w, 0, sizeof (float) * (c1 - c0) * s->h * s->w);
-  for (int c = (int) c0; c < (int) c1; c++)
+  const gsize N = (gsize) m * P;
+  const gsize HW = (gsize) s->h * s->w;
+  for (int j = 0; j < m; j++)
+    memset (d_in + ((gsize) (img0 + j) * s->c + c0) * HW, 0, sizeof (float) * (c1 - c0) * HW);
+  for (int c = c0; c < c1; c++)
     for (int ky = 0; ky < s->kh; ky++)
       for (int kx = 0; kx < s->kw; kx++)
         {
-          const float *src = col + ((gsize) (c * s->kh + ky) * s->kw + kx) * N;
+          float *src = col + ((gsize) (c * s->kh + ky) * s->kw + kx) * N;
           int lo, hi;
           valid_range (s->pad_left, kx, s->stride_w, s->w, s->ow, &lo, &hi);
           const int off = kx - s->pad_left;
-          for (int img = 0; img < s->n; img++)
+          if (s->stride_h == 1 && s->stride_w == 1 && s->ow == s->w)
             {
-              float *plane = d_in + ((gsize) img * s->c + c) * s->h * s->w;
+              /* im2col's contiguous case backwards: one add over the valid rows, with the
+               * entries that wrapped around a row end zeroed first */
+              int ylo, yhi;
+              valid_range (s->pad_top, ky, 1, s->h, s->oh, &ylo, &yhi);
+              if (ylo >= yhi || lo >= hi)
+                continue;
+              const gsize q0 = (gsize) ylo * s->ow + lo, q1 = (gsize) (yhi - 1) * s->ow + hi;
+              const gssize delta = (gssize) (ky - s->pad_top) * s->w + off;
+              for (int j = 0; j < m; j++)
+                {
+                  float *restrict sv = src + (gsize) j * P;
+                  float *restrict plane = d_in + ((gsize) (img0 + j) * s->c + c) * HW;
+                  for (int oy = ylo; oy + 1 < yhi; oy++)
+                    for (int q = oy * s->ow + hi; q < (oy + 1) * s->ow + lo; q++)
+                      sv[q] = 0.0f;
+                  float *restrict dp = plane + ((gssize) q0 + delta);
+                  const float *restrict sp = sv + q0;
+#pragma GCC ivdep
+                  for (gsize q = 0; q < q1 - q0; q++)
+                    dp[q] += sp[q];
+                }
+              continue;
+            }
+          for (int j = 0; j < m; j++)
+            {
+              float *plane = d_in + ((gsize) (img0 + j) * s->c + c) * HW;
               for (int oy = 0; oy < s->oh; oy++)
                 {
                   int iy = oy * s->stride_h - s->pad_top + ky;
                   if (iy < 0 || iy >= s->h)
                     continue;
-                  const float *sv = src + (gsize) img * P + (gsize) oy * s->ow;
-                  float *dst = plane + (gsize) iy * s->w;
+                  const float *restrict sv = src + (gsize) j * P + (gsize) oy * s->ow;
+                  float *restrict dst = plane + (gsize) iy * s->w + off;
                   if (s->stride_w == 1)
                     for (int ox = lo; ox < hi; ox++)
-                      dst[ox + off] += sv[ox];
+                      dst[ox] += sv[ox];
                   else
                     for (int ox = lo; ox < hi; ox++)
-                      dst[ox * s->stride_w + off] += sv[ox];
+                      dst[ox * s->stride_w] += sv[ox];
                 }
             }
         }
-}
-
-static void
-col2im (float *d_in, const float *col, const BtConvShape *s)
-{
-  ColCtx x = { d_in, col, s };
-  bt_parallel_for ((gsize) s->c, 1, col2im_channels, &x);
 }
 
 /* Sum of v[0..n) with eight independent partial sums (vectorizes, and is more accurate). */
@@ -259,6 +461,183 @@ sum_floats (const float *restrict v, int n)
   return s;
 }
 
+/* dst = act(src + bias) over len floats; dst may be src. */
+static inline void
+bias_act (float *dst, const float *src, int len, float bias, int act)
+{
+  if (act == 1)
+    for (int p = 0; p < len; p++)
+      {
+        float v = src[p] + bias;
+        dst[p] = v < 0.0f ? 0.0f : v;
+      }
+  else if (act == 2)
+    for (int p = 0; p < len; p++)
+      {
+        float v = src[p] + bias;
+        v = v < 0.0f ? 0.0f : v;
+        dst[p] = v > 6.0f ? 6.0f : v;
+      }
+  else
+    for (int p = 0; p < len; p++)
+      dst[p] = src[p] + bias;
+}
+
+/* dst = src masked by the activation's derivative at y (the layer's output); returns Σ dst. */
+static inline float
+mask_act (float *restrict dst, const float *restrict src, const float *restrict y, int len, int act)
+{
+  if (act == 1 && y != NULL)
+    /* unconditional loads, so the select vectorizes */
+    for (int p = 0; p < len; p++)
+      {
+        float g = src[p], v = y[p];
+        dst[p] = v > 0.0f ? g : 0.0f;
+      }
+  else if (act == 2 && y != NULL)
+    for (int p = 0; p < len; p++)
+      {
+        float g = src[p], v = y[p];
+        dst[p] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
+      }
+  else
+    for (int p = 0; p < len; p++)
+      dst[p] = src[p];
+  return sum_floats (dst, len);
+}
+
+typedef struct {
+  const BtConvShape *s;
+  float *partials, *scratch;   /* CONV_GROUPS × partial, then one scratch per thread */
+  gsize partial_len, scratch_len;
+  int groups, nb, act;
+  gint next_group;
+  const float *in, *w, *b, *act_out, *d_out;
+  float *out, *d_in, *d_w, *d_b;
+} ConvJob;
+
+static void
+conv_job_init (ConvJob *j, const BtConvShape *s, float *workspace, int act)
+{
+  *j = (ConvJob) { .s = s, .groups = conv_groups (s), .nb = conv_slab_images (s), .act = act };
+  j->partial_len = conv_partial_floats (s);
+  j->scratch_len = conv_scratch_floats (s, j->nb);
+  j->partials = workspace;
+  j->scratch = workspace + (gsize) j->groups * j->partial_len;
+}
+
+static void
+conv_forward_slabs (gpointer p, gsize t0, gsize t1)
+{
+  ConvJob *j = p;
+  const BtConvShape *s = j->s;
+  const int K = conv_k (s), P = s->oh * s->ow;
+  const gsize out_sz = (gsize) s->oc * P;
+  for (gsize t = t0; t < t1; t++)
+    {
+      float *col = j->scratch + t * j->scratch_len;
+      float *res = col + (gsize) K * j->nb * P;
+      int g;
+      while ((g = g_atomic_int_add (&j->next_group, 1)) < j->groups)
+        {
+          const int i0 = s->n * g / j->groups, i1 = s->n * (g + 1) / j->groups;
+          for (int i = i0; i < i1; i += j->nb)
+            {
+              const int m = MIN (j->nb, i1 - i);
+              const int N = m * P;
+              im2col_slab (col, j->in, s, i, m, 0, K);
+              /* one image: the sgemm result [oc, P] is already that image's NCHW output */
+              float *dst = m == 1 ? j->out + (gsize) i * out_sz : res;
+              cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
+                           1.0f, j->w, K, col, N, 0.0f, dst, N);
+              for (int k = 0; k < m; k++)
+                for (int o = 0; o < s->oc; o++)
+                  bias_act (j->out + (gsize) (i + k) * out_sz + (gsize) o * P,
+                            dst + (gsize) o * N + (gsize) k * P, P, j->b ? j->b[o] : 0.0f, j->act);
+            }
+        }
+    }
+}
+
+static void
+conv_backward_slabs (gpointer p, gsize t0, gsize t1)
+{
+  ConvJob *j = p;
+  const BtConvShape *s = j->s;
+  const int K = conv_k (s), P = s->oh * s->ow;
+  const gsize out_sz = (gsize) s->oc * P;
+  for (gsize t = t0; t < t1; t++)
+    {
+      float *col = j->scratch + t * j->scratch_len;
+      float *gr = col + (gsize) K * j->nb * P;
+      int g;
+      while ((g = g_atomic_int_add (&j->next_group, 1)) < j->groups)
+        {
+          float *dw = j->partials + (gsize) g * j->partial_len;
+          float *db = dw + (gsize) s->oc * K;
+          memset (dw, 0, sizeof (float) * ((gsize) s->oc * K + s->oc));
+          const int i0 = s->n * g / j->groups, i1 = s->n * (g + 1) / j->groups;
+          for (int i = i0; i < i1; i += j->nb)
+            {
+              const int m = MIN (j->nb, i1 - i);
+              const int N = m * P;
+              /* [m, oc, P] → [oc, m·P], masked by the fused activation's derivative */
+              for (int k = 0; k < m; k++)
+                for (int o = 0; o < s->oc; o++)
+                  {
+                    gsize at = (gsize) (i + k) * out_sz + (gsize) o * P;
+                    db[o] += mask_act (gr + (gsize) o * N + (gsize) k * P, j->d_out + at,
+                                       j->act_out ? j->act_out + at : NULL, P, j->act);
+                  }
+              if (j->d_w != NULL)
+                {
+                  im2col_slab (col, j->in, s, i, m, 0, K);
+                  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, N,
+                               1.0f, gr, N, col, N, 1.0f, dw, K);
+                }
+              if (j->d_in != NULL)
+                {
+                  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, N, s->oc,
+                               1.0f, j->w, K, gr, N, 0.0f, col, N);
+                  col2im_slab (j->d_in, col, s, i, m, 0, s->c);
+                }
+            }
+        }
+    }
+}
+
+/* ---- Conv2D, whole-batch schedule ---- */
+
+typedef struct { float *col; float *in; const BtConvShape *s; } ColCtx;
+
+static void
+im2col_rows (gpointer p, gsize r0, gsize r1)
+{
+  ColCtx *x = p;
+  im2col_slab (x->col, x->in, x->s, 0, x->s->n, r0, r1);
+}
+
+static void
+im2col (float *col, const float *in, const BtConvShape *s)
+{
+  ColCtx x = { col, (float *) in, s };
+  bt_parallel_for ((gsize) conv_k (s), 1, im2col_rows, &x);
+}
+
+static void
+col2im_channels (gpointer p, gsize c0, gsize c1)
+{
+  ColCtx *x = p;   /* roles swapped: col is d_in, in is the columns */
+  col2im_slab (x->col, x->in, x->s, 0, x->s->n, (int) c0, (int) c1);
+}
+
+static void
+col2im (float *d_in, float *col, const BtConvShape *s)
+{
+  ColCtx x = { d_in, col, s };
+  bt_parallel_for ((gsize) s->c, 1, col2im_channels, &x);
+}
+
 typedef struct { float *out; const float *out_t; const float *b; const BtConvShape *s; int act; } EpiCtx;
 
 /* [oc, n, P] → [n, oc, P], adding the bias and applying the activation on the way. */
@@ -267,35 +646,12 @@ conv_epilogue (gpointer ctx, gsize o0, gsize o1)
 {
   EpiCtx *x = ctx;
   const BtConvShape *s = x->s;
-  const float *b = x->b;
-  const int act = x->act;
   const int P = s->oh * s->ow;
   const gsize N = (gsize) s->n * P;
   for (int img = 0; img < s->n; img++)
     for (int o = (int) o0; o < (int) o1; o++)
-      {
-        float *out = x->out;
-        const float *out_t = x->out_t;
-        float *restrict dst = out + ((gsize) img * s->oc + o) * P;
-        const float *restrict src = out_t + (gsize) o * N + (gsize) img * P;
-        const float bias = b ? b[o] : 0.0f;
-        if (act == 1)
-          for (int p = 0; p < P; p++)
-            {
-              float v = src[p] + bias;
-              dst[p] = v < 0.0f ? 0.0f : v;
-            }
-        else if (act == 2)
-          for (int p = 0; p < P; p++)
-            {
-              float v = src[p] + bias;
-              v = v < 0.0f ? 0.0f : v;
-              dst[p] = v > 6.0f ? 6.0f : v;
-            }
-        else
-          for (int p = 0; p < P; p++)
-            dst[p] = src[p] + bias;
-      }
+      bias_act (x->out + ((gsize) img * s->oc + o) * P, x->out_t + (gsize) o * N + (gsize) img * P,
+                P, x->b ? x->b[o] : 0.0f, x->act);
 }
 
 void
@@ -303,12 +659,22 @@ bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *
                       const BtConvShape *s, float *workspace, int act)
 {
   g_assert (out && in && w && s && workspace && s->groups == 1);
-  const int K = s->c * s->kh * s->kw;
+  const int K = conv_k (s);
   const int P = s->oh * s->ow;
   const int N = s->n * P;
+  const int workers = conv_workers (s);
+  if (workers > 0)
+    {
+      ConvJob j;
+      conv_job_init (&j, s, workspace, act);
+      j.in = in, j.w = w, j.b = b, j.out = out;
+      int saved = blas_serial_begin (workers);
+      bt_parallel_for ((gsize) workers, 1, conv_forward_slabs, &j);
+      blas_serial_end (saved);
+      return;
+    }
   float *col = workspace;
   float *out_t = workspace + (gsize) K * N;
-
   im2col (col, in, s);
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
                1.0f, w, K, col, N, 0.0f, out_t, N);
@@ -334,40 +700,17 @@ conv_grad_transpose (gpointer ctx, gsize o0, gsize o1)
   const BtConvShape *s = x->s;
   const int P = s->oh * s->ow;
   const gsize N = (gsize) s->n * P;
-  float *dout_t = x->dout_t, *d_b = x->d_b;
-  const float *d_out = x->d_out, *act_out = x->act_out;
-  const int act = x->act;
   for (int o = (int) o0; o < (int) o1; o++)
     {
       float bsum = 0.0f;
       for (int img = 0; img < s->n; img++)
         {
-          const float *restrict src = d_out + ((gsize) img * s->oc + o) * P;
-          float *restrict dst = dout_t + (gsize) o * N + (gsize) img * P;
-          if (act != 0 && act_out != NULL)
-            {
-              const float *restrict y = act_out + ((gsize) img * s->oc + o) * P;
-              /* unconditional loads, so the select vectorizes */
-              if (act == 1)
-                for (int p = 0; p < P; p++)
-                  {
-                    float g = src[p], v = y[p];
-                    dst[p] = v > 0.0f ? g : 0.0f;
-                  }
-              else
-                for (int p = 0; p < P; p++)
-                  {
-                    float g = src[p], v = y[p];
-                    dst[p] = ((v > 0.0f) & (v < 6.0f)) ? g : 0.0f;
-                  }
-            }
-          else
-            memcpy (dst, src, sizeof (float) * P);
-          if (d_b != NULL)
-            bsum += sum_floats (dst, P);
+          gsize at = ((gsize) img * s->oc + o) * P;
+          bsum += mask_act (x->dout_t + (gsize) o * N + (gsize) img * P, x->d_out + at,
+                            x->act_out ? x->act_out + at : NULL, P, x->act);
         }
-      if (d_b != NULL)
-        d_b[o] += bsum;
+      if (x->d_b != NULL)
+        x->d_b[o] += bsum;
     }
 }
 
@@ -377,18 +720,43 @@ bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
                        const float *act_out, int act, gboolean col_ready)
 {
   g_assert (d_out && in && w && s && workspace && s->groups == 1);
-  const int K = s->c * s->kh * s->kw;
+  const int K = conv_k (s);
   const int P = s->oh * s->ow;
   const int N = s->n * P;
+  const int workers = conv_workers (s);
+  /* col_ready is not used: the slab schedule keeps no whole-batch columns, and the thread count
+   * (so the schedule) may have changed since the forward pass. */
+  (void) col_ready;
+  if (workers > 0)
+    {
+      ConvJob j;
+      conv_job_init (&j, s, workspace, act);
+      j.in = in, j.w = w, j.act_out = act_out, j.d_out = d_out, j.d_in = d_in, j.d_w = d_w;
+      int saved = blas_serial_begin (workers);
+      bt_parallel_for ((gsize) workers, 1, conv_backward_slabs, &j);
+      blas_serial_end (saved);
+      /* the groups' partial sums, added in group order */
+      const gsize wlen = (gsize) s->oc * K;
+      for (int g = 0; g < j.groups; g++)
+        {
+          const float *dw = j.partials + (gsize) g * j.partial_len;
+          const float *db = dw + wlen;
+          if (d_w != NULL)
+            for (gsize k = 0; k < wlen; k++)
+              d_w[k] += dw[k];
+          if (d_b != NULL)
+            for (int o = 0; o < s->oc; o++)
+              d_b[o] += db[o];
+        }
+      return;
+    }
   float *col = workspace;
   float *dout_t = workspace + (gsize) K * N;
-
   TrCtx x = { dout_t, d_out, d_b, act_out, act, s };
   bt_parallel_for ((gsize) s->oc, 1, conv_grad_transpose, &x);
   if (d_w != NULL)
     {
-      if (!col_ready)
-        im2col (col, in, s);
+      im2col (col, in, s);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, N,
                    1.0f, dout_t, N, col, N, 1.0f, d_w, K);
     }
@@ -538,7 +906,34 @@ maxpool_planes (gpointer ctx, gsize p0, gsize p1)
               float *restrict d = dst + (gsize) oy * s->ow;
               gint32 *restrict a = am + (gsize) oy * s->ow;
               const gint32 base0 = 2 * oy * s->w, base1 = base0 + s->w;
-              for (int ox = 0; ox < s->ow; ox++)
+              int ox = 0;
+#ifdef __SSE2__
+              /* four outputs at a time, the same comparisons as the scalar loop below (a
+               * branchy scalar loop was 9 % of a training run: the branches mispredict) */
+              const __m128i step = _mm_set_epi32 (6, 4, 2, 0);
+              for (; ox + 4 <= s->ow; ox += 4)
+                {
+                  __m128 a0 = _mm_loadu_ps (r0 + 2 * ox), b0 = _mm_loadu_ps (r0 + 2 * ox + 4);
+                  __m128 a1 = _mm_loadu_ps (r1 + 2 * ox), b1 = _mm_loadu_ps (r1 + 2 * ox + 4);
+                  __m128 v00 = _mm_shuffle_ps (a0, b0, _MM_SHUFFLE (2, 0, 2, 0));
+                  __m128 v01 = _mm_shuffle_ps (a0, b0, _MM_SHUFFLE (3, 1, 3, 1));
+                  __m128 v10 = _mm_shuffle_ps (a1, b1, _MM_SHUFFLE (2, 0, 2, 0));
+                  __m128 v11 = _mm_shuffle_ps (a1, b1, _MM_SHUFFLE (3, 1, 3, 1));
+                  __m128 c0 = _mm_cmpgt_ps (v01, v00), c1 = _mm_cmpgt_ps (v11, v10);
+                  __m128 m0 = _mm_or_ps (_mm_and_ps (c0, v01), _mm_andnot_ps (c0, v00));
+                  __m128 m1 = _mm_or_ps (_mm_and_ps (c1, v11), _mm_andnot_ps (c1, v10));
+                  __m128 c = _mm_cmpgt_ps (m1, m0);
+                  _mm_storeu_ps (d + ox, _mm_or_ps (_mm_and_ps (c, m1), _mm_andnot_ps (c, m0)));
+                  /* a true comparison is −1 as an integer: index + 1 = index − mask */
+                  __m128i col2 = _mm_add_epi32 (_mm_set1_epi32 (2 * ox), step);
+                  __m128i i0 = _mm_sub_epi32 (_mm_add_epi32 (_mm_set1_epi32 (base0), col2), _mm_castps_si128 (c0));
+                  __m128i i1 = _mm_sub_epi32 (_mm_add_epi32 (_mm_set1_epi32 (base1), col2), _mm_castps_si128 (c1));
+                  __m128i ci = _mm_castps_si128 (c);
+                  _mm_storeu_si128 ((__m128i *) (a + ox),
+                                    _mm_or_si128 (_mm_and_si128 (ci, i1), _mm_andnot_si128 (ci, i0)));
+                }
+#endif
+              for (; ox < s->ow; ox++)
                 {
                   float v00 = r0[2 * ox], v01 = r0[2 * ox + 1], v10 = r1[2 * ox], v11 = r1[2 * ox + 1];
                   gboolean c0 = v01 > v00, c1 = v11 > v10;

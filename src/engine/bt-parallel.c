@@ -46,6 +46,15 @@ bt_parallel_set_threads (int n)
   g_mutex_unlock (&pool_lock);
 }
 
+int
+bt_parallel_get_threads (void)
+{
+  g_mutex_lock (&pool_lock);
+  int threads = pool ? pool_threads : 1;
+  g_mutex_unlock (&pool_lock);
+  return threads;
+}
+
 void
 bt_parallel_for (gsize n, gsize min_chunk, BtRangeFunc fn, gpointer ctx)
 {

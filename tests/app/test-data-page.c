@@ -11,6 +11,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page.h"
+#include "bt-data-page-private.h"
 #include "bt-image-preview.h"
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
@@ -1305,9 +1306,13 @@ start_stream_import (Fixture *f)
   g_autofree char *a = make_unique_dir (f, "stream/shirts", N_STREAM_A, 0);
   g_autofree char *b = make_unique_dir (f, "stream/shoes", N_STREAM_B, N_STREAM_A);
   g_autofree char *top = g_build_filename (f->root, "stream", NULL);
+  g_autofree char *broken = g_build_filename (a, "a-broken.png", NULL);
   const char *paths[] = { top, NULL };
   GListModel *grid = G_LIST_MODEL (bt_data_page_get_selection (f->page));
   gint64 end = g_get_monotonic_time () + 50 * G_USEC_PER_SEC;
+
+  /* First in walk order, so the first chunk that adds images has skipped it already. */
+  g_assert_true (g_file_set_contents (broken, "not a PNG at all", -1, NULL));
 
   bt_data_page_import_paths (f->page, paths, NULL);
   wait_import (f);
@@ -1367,6 +1372,14 @@ test_stream_cancel (Fixture *f, gconstpointer data)
   n = g_list_model_get_n_items (items);
   g_assert_cmpuint (n, ==, at_cancel);
 
+  /* The files skipped before the cancel are listed, with their reason, as after a finished
+   * import: in the toast, the status area and the skipped-files dialog's list. */
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "1 file was skipped"));
+  g_assert_cmpuint (bt_data_page_get_n_skipped (f->page), ==, 1);
+  g_assert_true (g_str_has_suffix (bt_data_page_get_skipped_path (f->page, 0), "a-broken.png"));
+  g_assert_true (find_label_containing (GTK_WIDGET (f->window), "1 file skipped"));
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (f->page)));
+
   /* What the project holds is what is on disk. */
   g_assert_true (bt_project_flush (f->project, &error));
   g_assert_no_error (error);
@@ -1411,6 +1424,140 @@ test_import_csv (Fixture *f, gconstpointer data)
   g_assert_cmpint (class_count (f, "sandals"), ==, 10);
 }
 
+/* The Import CSV action's file chooser hands its answer to _bt_data_page_import_chosen_csv:
+ * a real CSV, a cancelled chooser, and two hostile CSVs (binary junk; rows naming devices,
+ * folders, the CSV itself, missing files and unusable class names beside one good row). */
+static void
+import_chosen (Fixture *f, const char *path)
+{
+  g_autoptr(GListStore) files = g_list_store_new (G_TYPE_FILE);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+
+  g_list_store_append (files, file);
+  _bt_data_page_import_chosen_csv (f->page, G_LIST_MODEL (files), NULL);
+  wait_import (f);
+  g_assert_false (bt_data_page_get_busy (f->page));
+}
+
+static void
+test_import_csv_chooser (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_unique_dir (f, "chooser-images", 3, 9500);
+  g_autofree char *good = g_build_filename (f->root, "good.csv", NULL);
+  g_autofree char *junk = g_build_filename (f->root, "junk.csv", NULL);
+  g_autofree char *hostile = g_build_filename (f->root, "hostile.csv", NULL);
+  g_autofree char *long_class = g_strnfill (300, 'x');
+  g_autofree char *csv = NULL;
+  g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "dismissed");
+  guint8 junk_bytes[4096];
+  guint n_before;
+
+  /* A chooser closed without a file: nothing happens, nothing is said. */
+  _bt_data_page_import_chosen_csv (f->page, NULL, cancelled);
+  g_assert_false (bt_data_page_get_busy (f->page));
+  g_assert_cmpstr (bt_data_page_get_notification (f->page), ==, "");
+
+  csv = g_strdup_printf ("path,class\n%s/img-09500.png,boots\n%s/img-09501.png,boots\n", dir, dir);
+  g_assert_true (g_file_set_contents (good, csv, -1, NULL));
+  import_chosen (f, good);
+  g_assert_cmpint (class_count (f, "boots"), ==, 2);
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "2 images"));
+
+  /* Binary junk with NUL bytes: no class, no image, no crash. */
+  for (guint i = 0; i < sizeof junk_bytes; i++)
+    junk_bytes[i] = (guint8) (g_test_rand_int () & 0xff);
+  junk_bytes[7] = 0;
+  g_assert_true (g_file_set_contents (junk, (const char *) junk_bytes, sizeof junk_bytes, NULL));
+  n_before = n_classes (f);
+  import_chosen (f, junk);
+  g_assert_cmpuint (n_classes (f), ==, n_before);
+  g_assert_cmpint (class_count (f, "boots"), ==, 2);
+  g_assert_cmpstr (bt_data_page_get_notification (f->page), !=, "");
+
+  g_clear_pointer (&csv, g_free);
+  csv = g_strdup_printf ("path,class\n"
+                         "/dev/zero,devices\n"
+                         "%s,folders\n"
+                         "%s,itself\n"
+                         "%s/not-there.png,missing\n"
+                         "%s/img-09502.png,%s\n"
+                         "%s/img-09502.png,\"\"\n"
+                         "%s/img-09502.png,\"\xff\xfe\"\n"
+                         "\"%s/img-09502.png\",\"sandals, \"\"open\"\"\"\n"
+                         "\"unterminated,row\n",
+                         dir, hostile, dir, dir, long_class, dir, dir, dir);
+  g_assert_true (g_file_set_contents (hostile, csv, -1, NULL));
+  import_chosen (f, hostile);
+  /* At most the one good row, under its quoted name; nothing from the rows that name no image. */
+  g_assert_cmpint (class_count (f, "devices"), <=, 0);
+  g_assert_cmpint (class_count (f, "folders"), <=, 0);
+  g_assert_cmpint (class_count (f, "itself"), <=, 0);
+  g_assert_cmpint (class_count (f, "missing"), <=, 0);
+  g_assert_cmpint (class_count (f, long_class), ==, -1);
+  g_assert_cmpint (class_count (f, "boots"), ==, 2);
+  g_assert_cmpint (class_count (f, "sandals, \"open\""), <=, 1);
+  g_assert_cmpstr (bt_data_page_get_notification (f->page), !=, "");
+}
+
+/* Show in Files when no file manager answers on the bus: the folder is opened instead,
+ * through the page's launcher seam (nothing is launched). */
+static void
+record_uri (BtDataPage *page, const char *uri, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (uri));
+}
+
+static void
+test_show_in_files_fallback (Fixture *f, gconstpointer data)
+{
+#if GTK_CHECK_VERSION (4, 10, 0)
+  g_test_skip ("GTK 4.10 and later show files with GtkFileLauncher, which has its own fallback");
+#else
+  g_autofree char *daemon = g_find_program_in_path ("dbus-daemon");
+  g_autoptr(GTestDBus) bus = NULL;
+  g_autoptr(GPtrArray) launched = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(BtItem) item = NULL;
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GFile) folder = NULL;
+  g_autofree char *folder_uri = NULL;
+  GtkSelectionModel *selection;
+  gint64 end;
+
+  if (daemon == NULL)
+    {
+      g_test_skip ("needs dbus-daemon for a private session bus");
+      return;
+    }
+  /* A session bus where nobody owns org.freedesktop.FileManager1: ShowItems fails. */
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+  _bt_data_page_set_launch_uri (f->page, record_uri, launched);
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 0, 2, TRUE);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.show-in-files", NULL));
+  end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;   /* a hang guard, not a timing */
+  while (launched->len == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  spin ();
+
+  /* One launch: the folder of the first selected file, as a file:// URI. */
+  g_assert_cmpuint (launched->len, ==, 1);
+  item = g_list_model_get_item (G_LIST_MODEL (selection), 0);
+  file = g_file_new_for_path (bt_item_get_path (item));
+  folder = g_file_get_parent (file);
+  folder_uri = g_file_get_uri (folder);
+  g_assert_cmpstr (g_ptr_array_index (launched, 0), ==, folder_uri);
+  g_assert_null (strstr (bt_data_page_get_notification (f->page), "Could not"));
+
+  _bt_data_page_set_launch_uri (f->page, NULL, NULL);
+  g_test_dbus_down (bus);
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1442,6 +1589,8 @@ main (int argc, char **argv)
   ADD ("/data-page/stream/items-before-the-end", test_stream_import);
   ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);
   ADD ("/data-page/import-csv", test_import_csv);
+  ADD ("/data-page/import-csv/chooser-and-hostile", test_import_csv_chooser);
+  ADD ("/data-page/show-in-files/fallback", test_show_in_files_fallback);
 #undef ADD
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);

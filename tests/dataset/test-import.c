@@ -56,6 +56,7 @@ typedef struct {
   BtProject     *project;
   GCancellable  *cancellable;
   BtScanResult  *result;
+  BtScanResult  *partial;       /* what a cancelled import had done */
   GError        *error;
   guint          n_splices, n_progress;
   guint          cancel_after;  /* splices; 0: never */
@@ -98,7 +99,7 @@ static void
 import_done (GObject *source, GAsyncResult *res, gpointer data)
 {
   Import *im = data;
-  im->result = bt_project_import_finish (BT_PROJECT (source), res, &im->error);
+  im->result = bt_project_import_finish_full (BT_PROJECT (source), res, &im->partial, &im->error);
   g_main_loop_quit (im->loop);
 }
 
@@ -215,6 +216,9 @@ test_cancel (void)
   g_autofree char *tmp = g_dir_make_tmp ("bt-import-proj-XXXXXX", NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) p = bt_project_create (tmp, "cancel", &error);
+  /* First in walk order: any chunk that adds images has decided this file already. */
+  g_autofree char *broken = g_build_filename (root, "cats", "a-broken.png", NULL);
+  g_assert_true (g_file_set_contents (broken, "\x89PNG\r\n\x1a\n but not really", -1, NULL));
   Import im = { 0 };
   im.project = p;
   im.cancellable = g_cancellable_new ();
@@ -222,11 +226,23 @@ test_cancel (void)
   run_import (&im, root);
   g_assert_error (im.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null (im.result);
-  /* No chunk after the cancel; what was added stays and is saved. */
+  /* No chunk or slice after the cancel; what was added stays and is saved. */
   g_assert_cmpuint (im.n_splices, ==, 1);
   guint n = g_list_model_get_n_items (bt_project_get_items (p));
   g_assert_cmpuint (n, >, 0);
   g_assert_cmpuint (n, <, 2 * N_PER_CLASS);
+  /* The partial result lists exactly what stayed, and the files skipped before the cancel. */
+  g_assert_nonnull (im.partial);
+  g_assert_cmpuint (im.partial->paths->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (bt_project_get_items (p), i);
+      g_assert_cmpstr (bt_item_get_path (it), ==, im.partial->paths->pdata[i]);
+    }
+  g_assert_cmpuint (im.partial->skipped_paths->len, >=, 1);
+  g_assert_cmpstr (im.partial->skipped_paths->pdata[0], ==, broken);
+  g_assert_cmpint (g_array_index (im.partial->skipped_reasons, BtSkipReason, 0), !=, BT_SKIP_DUPLICATE);
+  g_clear_pointer (&im.partial, bt_scan_result_free);
   g_assert_true (bt_project_flush (p, &error));
   g_autoptr(BtProject) q = bt_project_open (tmp, &error);
   g_assert_no_error (error);

@@ -1,6 +1,7 @@
 /* test-layers.c: every layer kernel against a central-difference gradient check and its fast
  * paths against naive reference loops, on fresh random inputs of several (odd) shapes. */
 #include "engine/bt-layers.h"
+#include "engine/bt-engine-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -271,6 +272,182 @@ test_conv2d_large (void)
   assert_close ("conv large", out, ref, no, 1e-4, 1e-5);
 }
 
+/* ---- Fast paths at every schedule against naive loops ---- */
+
+/* Naive backward of conv (groups 1) with the fused activation's mask, in double. */
+static void
+naive_conv_backward (float *d_in, float *d_w, float *d_b, const float *d_out, const float *y, int act,
+                     const float *in, const float *w, const BtConvShape *s)
+{
+  const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
+  g_autofree double *gi = g_new0 (double, (gsize) s->n * s->c * s->h * s->w);
+  g_autofree double *gw = g_new0 (double, (gsize) s->oc * K);
+  g_autofree double *gb = g_new0 (double, s->oc);
+  for (int img = 0; img < s->n; img++)
+    for (int o = 0; o < s->oc; o++)
+      for (int p = 0; p < P; p++)
+        {
+          gsize at = ((gsize) img * s->oc + o) * P + p;
+          double g = d_out[at];
+          if (act == 1 && !(y[at] > 0.0f))
+            g = 0.0;
+          gb[o] += g;
+          int oy = p / s->ow, ox = p % s->ow;
+          for (int c = 0; c < s->c; c++)
+            for (int ky = 0; ky < s->kh; ky++)
+              for (int kx = 0; kx < s->kw; kx++)
+                {
+                  int iy = oy * s->stride_h - s->pad_top + ky, ix = ox * s->stride_w - s->pad_left + kx;
+                  if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                    continue;
+                  gsize ii = (((gsize) img * s->c + c) * s->h + iy) * s->w + ix;
+                  gsize wi = (((gsize) o * s->c + c) * s->kh + ky) * s->kw + kx;
+                  gw[wi] += g * in[ii];
+                  gi[ii] += g * w[wi];
+                }
+        }
+  for (gsize i = 0; i < (gsize) s->n * s->c * s->h * s->w; i++)
+    d_in[i] = (float) gi[i];
+  for (gsize i = 0; i < (gsize) s->oc * K; i++)
+    d_w[i] = (float) gw[i];
+  for (int o = 0; o < s->oc; o++)
+    d_b[o] = (float) gb[o];
+}
+
+/* The conv at 1, 2 and 3 threads (slab schedule; whole-batch schedule when the batch is smaller
+ * than the thread count), batch sizes 1, odd and above the group count, ReLU fused or not,
+ * stride 1 and 2, padding 0 and 1, asymmetric padding: forward and backward against the naive
+ * loops; at one thread count, two runs give identical bits. */
+static void
+test_conv2d_schedules (void)
+{
+  /* n c h w oc kh kw sh sw pt pl pb pr */
+  static const int shapes[][13] = {
+    { 1, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1 },    /* the Small CNN's first conv, one image */
+    { 17, 3, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1 },  /* odd batch > groups */
+    { 3, 5, 9, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1 },      /* stride 2, odd sizes */
+    { 9, 2, 8, 11, 5, 3, 3, 1, 1, 0, 0, 0, 0 },     /* padding 0 */
+    { 5, 4, 7, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0 },      /* 1×1 */
+    { 2, 3, 10, 9, 4, 3, 2, 2, 1, 0, 1, 1, 0 },     /* asymmetric padding */
+    { 12, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1 }, /* the second conv's shape, several slabs */
+    { 3, 2, 6, 5, 3, 2, 2, 1, 1, 0, 0, 1, 1 },      /* even kernel, SAME: rows as wide as the input */
+    { 4, 2, 6, 5, 3, 2, 2, 1, 1, 1, 1, 0, 0 },      /* the same padded top/left */
+    { 2, 3, 9, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2 },     /* 5×5 pad 2 */
+    { 2, 2, 3, 3, 2, 3, 3, 1, 1, 2, 2, 2, 2 },      /* pad 2 on a 3×3 kernel: rows and columns entirely outside */
+    { 3, 2, 2, 3, 3, 5, 5, 1, 1, 2, 2, 2, 2 },      /* 5×5 on 2×3: kernel rows with no valid output row */
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int *sh = shapes[t];
+      BtConvShape s;
+      g_assert_true (bt_conv_shape_init (&s, sh[0], sh[1], sh[2], sh[3], sh[4], sh[5], sh[6], sh[7], sh[8],
+                                         sh[9], sh[10], sh[11], sh[12], 1, NULL));
+      const gsize nx = (gsize) s.n * s.c * s.h * s.w, nw = (gsize) s.oc * s.c * s.kh * s.kw;
+      const gsize no = (gsize) s.n * s.oc * s.oh * s.ow;
+      g_autofree float *x = rand_buf (nx, 1), *w = rand_buf (nw, 0.5f), *b = rand_buf (s.oc, 0.5f);
+      g_autofree float *r = rand_buf (no, 1);
+      g_autofree float *ref = g_new (float, no), *out = g_new (float, no), *out2 = g_new (float, no);
+      g_autofree float *ws = g_new (float, MAX (bt_conv2d_workspace_size (&s), 1));
+      g_autofree float *rdx = g_new (float, nx), *rdw = g_new (float, nw), *rdb = g_new (float, s.oc);
+      g_autofree float *dx = g_new (float, nx), *dw = g_new (float, nw), *db = g_new (float, s.oc);
+      g_autofree float *dx2 = g_new (float, nx), *dw2 = g_new (float, nw), *db2 = g_new (float, s.oc);
+      for (int act = 0; act <= 1; act++)
+        {
+          naive_conv (ref, x, w, b, &s);
+          if (act == 1)
+            for (gsize i = 0; i < no; i++)
+              ref[i] = MAX (ref[i], 0.0f);
+          naive_conv_backward (rdx, rdw, rdb, r, ref, act, x, w, &s);
+          for (int threads = 1; threads <= 3; threads++)
+            {
+              bt_engine_set_threads (threads);
+              bt_conv2d_forward_ex (out, x, w, b, &s, ws, act);
+              assert_close ("conv forward", out, ref, no, 1e-4, 1e-5);
+              memset (dw, 0, nw * sizeof (float));
+              memset (db, 0, s.oc * sizeof (float));
+              bt_conv2d_backward_ex (dx, dw, db, r, x, w, &s, ws, out, act, FALSE);
+              assert_close ("conv d_in", dx, rdx, nx, 1e-4, 1e-5);
+              assert_close ("conv d_w", dw, rdw, nw, 1e-4, 1e-5);
+              assert_close ("conv d_b", db, rdb, s.oc, 1e-4, 1e-5);
+              /* same thread count, same bits; parameter gradients accumulate */
+              bt_conv2d_forward_ex (out2, x, w, b, &s, ws, act);
+              g_assert_cmpmem (out2, no * sizeof (float), out, no * sizeof (float));
+              memcpy (dw2, dw, nw * sizeof (float));
+              memcpy (db2, db, s.oc * sizeof (float));
+              bt_conv2d_backward_ex (dx2, dw2, db2, r, x, w, &s, ws, out, act, FALSE);
+              g_assert_cmpmem (dx2, nx * sizeof (float), dx, nx * sizeof (float));
+              for (gsize i = 0; i < nw; i++)
+                g_assert_cmpfloat_with_epsilon (dw2[i], 2 * dw[i], 1e-4 + 1e-5 * fabs (dw[i]));
+              /* no input gradient wanted */
+              memset (dw2, 0, nw * sizeof (float));
+              bt_conv2d_backward_ex (NULL, dw2, NULL, r, x, w, &s, ws, out, act, FALSE);
+              g_assert_cmpmem (dw2, nw * sizeof (float), dw, nw * sizeof (float));
+            }
+        }
+    }
+  bt_engine_set_threads (3);
+}
+
+/* Dense layers large enough to be split over threads, against the naive loops. */
+static void
+test_dense_split (void)
+{
+  const int shapes[][3] = { { 37, 130, 70 }, { 64, 784, 256 }, { 3, 1000, 120 }, { 65, 300, 2 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int n = shapes[t][0], in_dim = shapes[t][1], out_dim = shapes[t][2];
+      const gsize nx = (gsize) n * in_dim, nw = (gsize) in_dim * out_dim, no = (gsize) n * out_dim;
+      g_autofree float *x = rand_buf (nx, 1), *w = rand_buf (nw, 0.2f), *b = rand_buf (out_dim, 1);
+      g_autofree float *r = rand_buf (no, 1);
+      g_autofree float *ref = g_new (float, no), *out = g_new (float, no);
+      g_autofree float *rdx = g_new (float, nx), *rdw = g_new (float, nw), *rdb = g_new (float, out_dim);
+      g_autofree float *dx = g_new (float, nx), *dw = g_new (float, nw), *db = g_new (float, out_dim);
+      for (int i = 0; i < n; i++)
+        for (int o = 0; o < out_dim; o++)
+          {
+            double sum = b[o];
+            for (int k = 0; k < in_dim; k++)
+              sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
+            ref[(gsize) i * out_dim + o] = (float) sum;
+          }
+      for (int o = 0; o < out_dim; o++)
+        {
+          double sb = 0.0;
+          for (int i = 0; i < n; i++)
+            sb += r[(gsize) i * out_dim + o];
+          rdb[o] = (float) sb;
+          for (int k = 0; k < in_dim; k++)
+            {
+              double sw = 0.0;
+              for (int i = 0; i < n; i++)
+                sw += (double) r[(gsize) i * out_dim + o] * x[(gsize) i * in_dim + k];
+              rdw[(gsize) o * in_dim + k] = (float) sw;
+            }
+        }
+      for (int i = 0; i < n; i++)
+        for (int k = 0; k < in_dim; k++)
+          {
+            double sx = 0.0;
+            for (int o = 0; o < out_dim; o++)
+              sx += (double) r[(gsize) i * out_dim + o] * w[(gsize) o * in_dim + k];
+            rdx[(gsize) i * in_dim + k] = (float) sx;
+          }
+      for (int threads = 1; threads <= 3; threads++)
+        {
+          bt_engine_set_threads (threads);
+          bt_dense_forward (out, x, w, b, n, in_dim, out_dim);
+          assert_close ("dense split out", out, ref, no, 1e-4, 1e-5);
+          memset (dw, 0, nw * sizeof (float));
+          memset (db, 0, out_dim * sizeof (float));
+          bt_dense_backward (dx, dw, db, r, x, w, n, in_dim, out_dim);
+          assert_close ("dense split d_in", dx, rdx, nx, 1e-4, 1e-5);
+          assert_close ("dense split d_w", dw, rdw, nw, 1e-4, 1e-5);
+          assert_close ("dense split d_b", db, rdb, out_dim, 1e-4, 1e-5);
+        }
+    }
+  bt_engine_set_threads (3);
+}
+
 static void
 test_conv_shape_errors (void)
 {
@@ -380,6 +557,44 @@ gap_loss (gpointer p)
   GapCtx *c = p;
   bt_gap_forward (c->out, c->x, c->n, c->c, c->h, c->w);
   return dot (c->out, c->r, (gsize) c->n * c->c);
+}
+
+/* The 2×2/2 max pool's vector path against a naive scan with the same rule (the first maximum in
+ * scan order wins a tie): values and argmax indices, with many ties, widths that leave a tail. */
+static void
+test_maxpool_fast (void)
+{
+  const int shapes[][4] = { { 3, 5, 28, 28 }, { 2, 3, 14, 14 }, { 1, 2, 9, 19 }, { 2, 1, 4, 16 }, { 1, 1, 2, 2 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int *v = shapes[t];
+      BtConvShape s;
+      g_assert_true (bt_conv_shape_init (&s, v[0], v[1], v[2], v[3], v[1], 2, 2, 2, 2, 0, 0, 0, 0, 1, NULL));
+      const gsize nx = (gsize) v[0] * v[1] * v[2] * v[3], no = (gsize) v[0] * v[1] * s.oh * s.ow;
+      g_autofree float *x = g_new (float, nx);
+      for (gsize i = 0; i < nx; i++)
+        x[i] = floorf (bt_rng_uniform (&rng) * 4.0f) - 2.0f;   /* few distinct values: ties */
+      g_autofree float *out = g_new (float, no);
+      g_autofree gint32 *am = g_new (gint32, no);
+      bt_maxpool2d_forward (out, am, x, &s);
+      const int HW = s.h * s.w, P = s.oh * s.ow;
+      for (gsize pl = 0; pl < (gsize) v[0] * v[1]; pl++)
+        for (int oy = 0; oy < s.oh; oy++)
+          for (int ox = 0; ox < s.ow; ox++)
+            {
+              float best = 0.0f;
+              int bi = -1;
+              for (int ky = 0; ky < 2; ky++)
+                for (int kx = 0; kx < 2; kx++)
+                  {
+                    int i = (2 * oy + ky) * s.w + 2 * ox + kx;
+                    if (bi < 0 || x[pl * HW + i] > best)
+                      best = x[pl * HW + i], bi = i;
+                  }
+              g_assert_cmpfloat (out[pl * P + oy * s.ow + ox], ==, best);
+              g_assert_cmpint (am[pl * P + oy * s.ow + ox], ==, bi);
+            }
+    }
 }
 
 static void
@@ -700,9 +915,12 @@ main (int argc, char **argv)
   g_test_add_func ("/layers/dense", test_dense);
   g_test_add_func ("/layers/conv2d", test_conv2d);
   g_test_add_func ("/layers/conv2d-large", test_conv2d_large);
+  g_test_add_func ("/layers/conv2d-schedules", test_conv2d_schedules);
+  g_test_add_func ("/layers/dense-split", test_dense_split);
   g_test_add_func ("/layers/conv-shape-errors", test_conv_shape_errors);
   g_test_add_func ("/layers/dwconv2d", test_dwconv2d);
   g_test_add_func ("/layers/pool", test_pool);
+  g_test_add_func ("/layers/maxpool-fast", test_maxpool_fast);
   g_test_add_func ("/layers/gap", test_gap);
   g_test_add_func ("/layers/relu", test_relu);
   g_test_add_func ("/layers/dropout", test_dropout);
