@@ -2377,6 +2377,10 @@ import_complete (GTask *task)
     g_thread_unref (t);
   else
     free_leftovers_thread (l);
+  /* Cancelled after the scan's end, while slices were pending: an error like any cancel, so
+   * the partial result stays with the task for bt_project_import_finish_full(). */
+  if (j->error == NULL)
+    g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &j->error);
   if (j->error)
     g_task_return_error (task, g_steal_pointer (&j->error));
   else
