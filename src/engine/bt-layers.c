@@ -200,17 +200,17 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 /* Two schedules. Slabs (the usual one, at least as many images as engine threads): the batch is
  * cut into up to CONV_GROUPS fixed groups of consecutive images; the engine's threads take groups
  * as they come free and walk each a few images at a time (a slab), running im2col, a
- * single-threaded sgemm and the bias/activation pass on data that stays in the thread's L2 cache.
- * Weight and bias gradients are summed per group and the groups added in order afterwards, so the
- * result does not depend on which thread ran what, and a thread that
- * the OS preempts holds up at most one group. Whole batch (fewer images than threads, e.g. one
- * photo through MobileNet): im2col over the whole batch + one sgemm on OpenBLAS's threads. Why slabs: the whole-batch columns of the Small CNN's second conv are 14 MB
- * (written, then read back from RAM), and OpenBLAS's worker threads busy-wait between calls,
- * competing with the engine's own threads on a two-core machine (docs/PERFORMANCE.md,
- * "Small CNN speed, session 3"). */
+ * single-threaded sgemm and the bias/activation pass on data that stays in cache. Weight and
+ * bias gradients are summed per group and the groups added in order afterwards, so the result
+ * does not depend on which thread ran what, and a thread that the OS preempts holds up at most
+ * one group. Whole batch (fewer images than threads, e.g. one photo through MobileNet): im2col
+ * over the whole batch + one sgemm on OpenBLAS's threads. Why slabs: the whole-batch columns of
+ * the Small CNN's second conv are 14 MB (written, then read back from RAM), and OpenBLAS's
+ * worker threads busy-wait between calls, competing with the engine's own threads on a two-core
+ * machine (docs/PERFORMANCE.md, "Small CNN speed, session 3"). */
 #define CONV_MAX_WORKERS 8
 #define CONV_GROUPS      8
-#define CONV_SLAB_FLOATS (96 * 1024)   /* columns + result of one slab: 384 KiB, inside a 512 KiB L2 */
+#define CONV_SLAB_FLOATS (160 * 1024)  /* columns + result of one slab (640 KiB; measured best of 96/160/320 Ki) */
 #define CONV_ALIGN_FLOATS 16           /* per-thread regions start on their own cache lines */
 
 static inline int
