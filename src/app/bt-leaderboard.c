@@ -58,6 +58,9 @@ struct _BtLeaderboard
   GListStore    *rows;          /* BtTrialRow, run order */
   GtkMultiSelection *selection; /* over the sorted rows: the trials compared */
   BtChart       *chart;
+  /* the trial in progress, drawn live beside the finished ones */
+  BtChartSeries *live_steps, *live_val;
+  int            live_index;
   BtTuneSearch  *search;        /* the search shown, when no job holds it */
   Job           *job;           /* running search or k-fold, NULL when idle */
   GCancellable  *load_cancel;
@@ -65,7 +68,8 @@ struct _BtLeaderboard
 
 G_DEFINE_FINAL_TYPE (BtLeaderboard, bt_leaderboard, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_TRIAL_ADDED, SIGNAL_SEARCH_FINISHED, SIGNAL_LOADED, SIGNAL_TRIALS_SELECTED, N_SIGNALS };
+enum { SIGNAL_TRIAL_ADDED, SIGNAL_SEARCH_FINISHED, SIGNAL_LOADED, SIGNAL_TRIALS_SELECTED, SIGNAL_TRIAL_PROGRESS,
+       N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 struct _Job {
@@ -77,6 +81,13 @@ struct _Job {
   int             k;
   GCancellable   *cancel;
   GMainContext   *context;
+  /* live progress handed from the search thread to this one, under lock */
+  GMutex          lock;
+  GArray         *steps;        /* BtStepSample since the last delivery */
+  GArray         *epochs;       /* BtEpochInfo since the last delivery */
+  BtStepInfo      info;
+  gboolean        have_info, progress_pending;
+  int             progress_index;
 };
 
 static Job *
@@ -97,6 +108,9 @@ job_unref (Job *j)
   g_clear_pointer (&j->setting, bt_tune_trial_free);
   g_clear_object (&j->cancel);
   g_main_context_unref (j->context);
+  g_mutex_clear (&j->lock);
+  g_array_unref (j->steps);
+  g_array_unref (j->epochs);
   g_free (j);
 }
 
@@ -142,6 +156,42 @@ clear_chart (BtLeaderboard *self)
 {
   while (bt_chart_get_n_series (self->chart) > 0)
     bt_chart_remove_series (self->chart, bt_chart_get_series (self->chart, 0));
+  /* the trial in progress stays drawn whatever is selected */
+  if (self->live_steps != NULL)
+    {
+      bt_chart_add_series (self->chart, self->live_steps);
+      bt_chart_add_series (self->chart, self->live_val);
+    }
+}
+
+static void
+drop_live (BtLeaderboard *self)
+{
+  if (self->live_steps == NULL)
+    return;
+  bt_chart_remove_series (self->chart, self->live_steps);
+  bt_chart_remove_series (self->chart, self->live_val);
+  g_clear_object (&self->live_steps);
+  g_clear_object (&self->live_val);
+  self->live_index = -1;
+}
+
+/* Per-step training accuracy (x in epochs: step / steps per epoch) and the validation accuracy
+ * of each finished epoch, for the trial with this index. */
+static void
+ensure_live (BtLeaderboard *self, int index)
+{
+  if (self->live_steps != NULL && self->live_index == index)
+    return;
+  drop_live (self);
+  g_autofree char *steps_title = g_strdup_printf (_("Trial %d (running) · training, per step"), index + 1);
+  g_autofree char *val_title = g_strdup_printf (_("Trial %d (running) · validation"), index + 1);
+  self->live_steps = bt_chart_series_new (steps_title, BT_CHART_ROLE_STEP);
+  bt_chart_series_set_smoothing (self->live_steps, 0.9);
+  self->live_val = bt_chart_series_new (val_title, BT_CHART_ROLE_VALIDATION);
+  self->live_index = index;
+  bt_chart_add_series (self->chart, self->live_steps);
+  bt_chart_add_series (self->chart, self->live_val);
 }
 
 /* One validation-accuracy curve per trial (or fold), each in its own colour. */
@@ -201,6 +251,8 @@ deliver_trial (gpointer data)
   g_autoptr (BtLeaderboard) self = g_weak_ref_get (&d->job->self);
   if (self != NULL && self->job == d->job)
     {
+      if (self->live_index == d->trial->index)
+        drop_live (self);
       add_row (self, d->trial);
       g_autofree char *desc = bt_tune_trial_describe (d->trial);
       g_autofree char *msg = g_strdup_printf (_("Trial %d finished: %.1f %% validation accuracy (%s)."),
@@ -235,6 +287,100 @@ on_worker_trial (const BtTuneTrial *t, gpointer user_data)
   g_source_unref (src);
 }
 
+/* On this thread: what the search thread queued since the last delivery. */
+static gboolean
+deliver_progress (gpointer data)
+{
+  Job *job = data;
+  g_autoptr (BtLeaderboard) self = g_weak_ref_get (&job->self);
+  g_mutex_lock (&job->lock);
+  g_autoptr (GArray) steps = job->steps;
+  g_autoptr (GArray) epochs = job->epochs;
+  job->steps = g_array_new (FALSE, FALSE, sizeof (BtStepSample));
+  job->epochs = g_array_new (FALSE, FALSE, sizeof (BtEpochInfo));
+  BtStepInfo info = job->info;
+  gboolean have_info = job->have_info;
+  int index = job->progress_index;
+  job->have_info = job->progress_pending = FALSE;
+  g_mutex_unlock (&job->lock);
+  if (self == NULL || self->job != job)
+    return G_SOURCE_REMOVE;
+  /* a trial whose row already arrived is over */
+  for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->rows)); i++)
+    {
+      g_autoptr (BtTrialRow) row = g_list_model_get_item (G_LIST_MODEL (self->rows), i);
+      if (row->trial->index == index)
+        return G_SOURCE_REMOVE;
+    }
+  ensure_live (self, index);
+  if (steps->len > 0)
+    {
+      int per_epoch = have_info && info.steps_per_epoch > 0 ? info.steps_per_epoch : 0;
+      g_autofree double *xs = g_new (double, steps->len);
+      g_autofree double *ys = g_new (double, steps->len);
+      guint n = 0;
+      for (guint i = 0; i < steps->len && per_epoch > 0; i++)
+        {
+          const BtStepSample *st = &g_array_index (steps, BtStepSample, i);
+          /* x in epochs, so the live curve shares the finished trials' axis */
+          double within = (double) (st->global_step - (gint64) (st->epoch - 1) * per_epoch) / per_epoch;
+          xs[n] = st->epoch - 1 + CLAMP (within, 0.0, 1.0);
+          ys[n++] = st->acc;
+        }
+      if (n > 0)
+        bt_chart_series_append_many (self->live_steps, xs, ys, n);
+    }
+  for (guint i = 0; i < epochs->len; i++)
+    {
+      const BtEpochInfo *e = &g_array_index (epochs, BtEpochInfo, i);
+      bt_chart_series_append (self->live_val, e->epoch, e->val_acc);
+    }
+  if (have_info)
+    {
+      g_autofree char *msg = g_strdup_printf (_("Trial %d: epoch %d of %d, step %d of %d…"), index + 1,
+                                              info.epoch, info.epochs, info.step, info.steps_per_epoch);
+      gtk_label_set_text (self->status, msg);
+    }
+  g_signal_emit (self, signals[SIGNAL_TRIAL_PROGRESS], 0, index);
+  return G_SOURCE_REMOVE;
+}
+
+/* On the search thread: queue it, and wake this thread once per batch of reports. */
+static void
+on_worker_progress (int index, const BtStepInfo *info, const BtStepSample *steps, guint n_steps,
+                    const BtEpochInfo *epoch, gpointer user_data)
+{
+  Job *job = user_data;
+  g_mutex_lock (&job->lock);
+  if (job->progress_index != index)
+    {
+      g_array_set_size (job->steps, 0);
+      g_array_set_size (job->epochs, 0);
+      job->have_info = FALSE;
+      job->progress_index = index;
+    }
+  if (n_steps > 0)
+    g_array_append_vals (job->steps, steps, n_steps);
+  if (epoch != NULL)
+    g_array_append_vals (job->epochs, epoch, 1);
+  if (info != NULL)
+    {
+      job->info = *info;
+      job->have_info = TRUE;
+    }
+  gboolean schedule = !job->progress_pending;
+  job->progress_pending = TRUE;
+  g_mutex_unlock (&job->lock);
+  if (schedule)
+    {
+      GSource *src = g_timeout_source_new (100);   /* at most ten redraws a second */
+      g_source_set_priority (src, G_PRIORITY_DEFAULT);
+      g_source_set_callback (src, deliver_progress, job_ref (job), (GDestroyNotify) job_unref);
+      g_source_attach (src, job->context);
+      g_source_unref (src);
+    }
+}
+
 static void
 search_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -257,8 +403,11 @@ search_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       /* trials still queued as idles were attached before this callback: they ran already */
       self->job = NULL;
+      drop_live (self);
       g_clear_pointer (&self->search, bt_tune_search_free);
       self->search = g_steal_pointer (&job->search);
+      if (self->search != NULL)
+        bt_tune_search_set_progress (self->search, NULL, NULL);   /* it pointed at this job */
       if (error == NULL)
         gtk_label_set_text (self->status, _("The search is done. Pick a row and use its settings."));
       else if (g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
@@ -282,6 +431,10 @@ job_new (BtLeaderboard *self)
   g_weak_ref_init (&job->self, self);
   job->cancel = g_cancellable_new ();
   job->context = g_main_context_ref_thread_default ();
+  g_mutex_init (&job->lock);
+  job->steps = g_array_new (FALSE, FALSE, sizeof (BtStepSample));
+  job->epochs = g_array_new (FALSE, FALSE, sizeof (BtEpochInfo));
+  job->progress_index = -1;
   return job;
 }
 
@@ -298,6 +451,7 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
   bt_tune_search_set_paused (search, FALSE);   /* a search stopped while paused resumes running */
   job->search = search;
   job->data = data;
+  bt_tune_search_set_progress (search, on_worker_progress, job);
   self->job = job;
   gtk_label_set_text (self->status, _("Searching… Trials appear below as they finish."));
   g_autoptr (GTask) task = g_task_new (NULL, NULL, search_done, job_ref (job));
@@ -758,6 +912,8 @@ bt_leaderboard_dispose (GObject *object)
     gtk_widget_unparent (child);
   g_clear_object (&self->selection);
   g_clear_object (&self->rows);
+  g_clear_object (&self->live_steps);
+  g_clear_object (&self->live_val);
   g_clear_object (&self->project);
   g_clear_pointer (&self->search, bt_tune_search_free);
   G_OBJECT_CLASS (bt_leaderboard_parent_class)->dispose (object);
@@ -778,6 +934,8 @@ bt_leaderboard_class_init (BtLeaderboardClass *klass)
                                                   NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_LOADED] = g_signal_new ("loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                          NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_TRIAL_PROGRESS] = g_signal_new ("trial-progress", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
 
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-leaderboard.ui");
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
@@ -794,6 +952,7 @@ static void
 bt_leaderboard_init (BtLeaderboard *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->live_index = -1;
   self->rows = g_list_store_new (BT_TYPE_TRIAL_ROW);
   add_column (self, _("#"), COL_INDEX, FALSE);
   add_column (self, _("Settings"), COL_SETTINGS, TRUE);
@@ -832,6 +991,20 @@ GtkWidget *
 bt_leaderboard_new (void)
 {
   return g_object_new (BT_TYPE_LEADERBOARD, NULL);
+}
+
+BtChart *
+bt_leaderboard_get_chart (BtLeaderboard *self)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), NULL);
+  return self->chart;
+}
+
+const char *
+bt_leaderboard_get_status (BtLeaderboard *self)
+{
+  g_return_val_if_fail (BT_IS_LEADERBOARD (self), NULL);
+  return gtk_label_get_text (self->status);
 }
 
 GtkWindow *

@@ -4,6 +4,7 @@
 
 #include <gtk/gtk.h>
 
+#include "bt-chart.h"
 #include "training/bt-tune.h"
 
 G_BEGIN_DECLS
@@ -14,7 +15,9 @@ G_DECLARE_FINAL_TYPE (BtLeaderboard, bt_leaderboard, BT, LEADERBOARD, GtkWidget)
 /* Signals: "trial-added" (int index) after a finished trial became a row (main thread);
  * "search-finished" (const GError *) when a search ended, NULL when its plan was done;
  * "loaded" after the project's latest search was read back from runs/;
- * "trials-selected" when the selection (the trials compared) or the rows changed. */
+ * "trials-selected" when the selection (the trials compared) or the rows changed;
+ * "trial-progress" (int index) after the trial in progress's live curve and the status line
+ * were updated (at most ten times a second). */
 GtkWidget  *bt_leaderboard_new          (void);
 void        bt_leaderboard_set_project  (BtLeaderboard *self, BtProject *project);
 /* Starts a new search with these options (what the Start button does with the panel's). */
@@ -39,6 +42,11 @@ void        bt_leaderboard_set_selected (BtLeaderboard *self, guint index, gbool
 /* The selected trials in view order (free the array; the trials are borrowed from the rows). */
 GPtrArray  *bt_leaderboard_get_selected_trials (BtLeaderboard *self);
 gboolean    bt_leaderboard_use_selected (BtLeaderboard *self, GError **error);
+/* The chart of validation curves: the compared trials', and the trial in progress's live
+ * per-step training accuracy and per-epoch validation accuracy. */
+BtChart    *bt_leaderboard_get_chart    (BtLeaderboard *self);
+/* The status line's text. */
+const char *bt_leaderboard_get_status   (BtLeaderboard *self);
 /* A window holding a leaderboard for the project, transient for parent. */
 GtkWindow  *bt_leaderboard_present_window (GtkWindow *parent, BtProject *project);
 

@@ -118,6 +118,7 @@ typedef struct {
   float    beta1, beta2, eps;
   float    weight_decay;   /* L2 for SGD/Adam, decoupled for AdamW */
   float    clip_norm;      /* 0 = off */
+  float    ema_decay;      /* 0 = off; else keep a moving average of the weights (see below) */
 } BtOptimizerConfig;
 void bt_optimizer_config_init (BtOptimizerConfig *cfg, BtOptimizerKind kind);
 
@@ -134,6 +135,18 @@ float       *bt_optimizer_state (BtOptimizer *opt, gsize *n);
 gint64       bt_optimizer_get_t (const BtOptimizer *opt);
 void         bt_optimizer_set_t (BtOptimizer *opt, gint64 t);
 const BtOptimizerConfig *bt_optimizer_get_config (const BtOptimizer *opt);
+/* With cfg.ema_decay > 0 the optimizer keeps an exponential moving average of the weights,
+ * updated after every step with decay min(ema_decay, (1 + t) / (10 + t)) (t = steps so far,
+ * so that it follows the weights closely at first); it starts as the weights at creation.
+ * The average generalizes better than the last weights of a noisy run (Polyak averaging).
+ * bt_optimizer_average: the average (n = the net's parameter count), NULL when off.
+ * bt_optimizer_swap_average: exchanges the net's weights with the average, to evaluate or save
+ * the averaged model; call it again to swap back before the next step. FALSE when off. */
+/* The decay Bottega's trainer uses. */
+#define BT_WEIGHT_AVERAGE_DECAY 0.999f
+float       *bt_optimizer_average      (BtOptimizer *opt, gsize *n);
+gboolean     bt_optimizer_swap_average (BtOptimizer *opt, BtNet *net);
+gboolean     bt_optimizer_is_swapped   (const BtOptimizer *opt);
 
 typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE } BtScheduleKind;
 const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" */

@@ -908,6 +908,7 @@ bt_train_state_save (const char *path, BtNet *net, BtOptimizer *opt,
 {
   g_return_val_if_fail (path != NULL && net != NULL && opt != NULL && state != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (!bt_optimizer_is_swapped (opt), FALSE);
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   write_net_spec (kf, net);
   const BtOptimizerConfig *cfg = bt_optimizer_get_config (opt);
@@ -942,6 +943,10 @@ bt_train_state_save (const char *path, BtNet *net, BtOptimizer *opt,
   float *moments = bt_optimizer_state (opt, &n_state);
   if (n_state)
     add_out (tensors, "optimizer.moments", moments, 1, (guint32) n_state, 0, 0, 0);
+  gsize n_avg;
+  float *average = bt_optimizer_average (opt, &n_avg);
+  if (average != NULL && n_avg)
+    add_out (tensors, "optimizer.average", average, 1, (guint32) n_avg, 0, 0, 0);
   g_autoptr (GBytes) bytes = container_build (STATE_MAGIC, kf, tensors);
   return write_atomic (path, bytes, error);
 }
@@ -952,6 +957,7 @@ bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
 {
   g_return_val_if_fail (path != NULL && net != NULL && opt != NULL && state != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (!bt_optimizer_is_swapped (opt), FALSE);
   g_autoptr (GBytes) bytes = read_file_capped (path, error);
   if (bytes == NULL)
     return FALSE;
@@ -984,6 +990,16 @@ bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
   guint32 dims[1] = { (guint32) n_state };
   if (ok && n_state)
     ok = read_tensor (&c, "optimizer.moments", mtmp, dims, 1, error);
+  /* the weights' moving average; a state saved without one restarts it from the weights */
+  gsize n_avg;
+  float *average = bt_optimizer_average (opt, &n_avg);
+  g_autofree float *atmp = NULL;
+  if (ok && average != NULL && find_tensor (&c, "optimizer.average") != NULL)
+    {
+      guint32 adims[1] = { (guint32) n_avg };
+      atmp = g_new (float, MAX (n_avg, 1));
+      ok = read_tensor (&c, "optimizer.average", atmp, adims, 1, error);
+    }
   BtTrainState st = { 0 };
   BtRng net_rng;
   gboolean fields = TRUE;
@@ -1006,6 +1022,8 @@ bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
       memcpy (net->params, tmp->params, net->n_params * sizeof (float));
       memcpy (net->buffers, tmp->buffers, net->n_buffers * sizeof (float));
       memcpy (moments, mtmp, n_state * sizeof (float));
+      if (average != NULL)
+        memcpy (average, atmp != NULL ? atmp : net->params, n_avg * sizeof (float));
       net->rng = net_rng;
       bt_optimizer_set_t (opt, st.opt_t);
       st.extra = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

@@ -72,6 +72,8 @@ struct _BtOptimizer {
   GArray *ranges;    /* DecayRange */
   gint64  t;
   double *partials;  /* per NORM_BLOCK of parameters, for a thread-independent norm */
+  float  *average;   /* moving average of the weights [n], NULL when ema_decay is 0 */
+  gboolean swapped;  /* the net holds the average and this the weights */
 };
 
 #define NORM_BLOCK 16384
@@ -90,6 +92,10 @@ bt_optimizer_new (BtNet *net, const BtOptimizerConfig *cfg)
   opt->n_state = cfg->kind == BT_OPTIMIZER_SGD ? opt->n : 2 * opt->n;
   opt->state = g_new0 (float, MAX (opt->n_state, 1));
   opt->partials = g_new0 (double, opt->n / NORM_BLOCK + 1);
+  if (cfg->ema_decay > 0.0f && cfg->ema_decay < 1.0f)
+    opt->average = g_memdup2 (net->params, MAX (opt->n, 1) * sizeof (float));
+  else
+    opt->cfg.ema_decay = 0.0f;
   /* Weight decay applies to conv/dense kernels only, not to biases or batch-norm γ/β. */
   opt->ranges = g_array_new (FALSE, FALSE, sizeof (DecayRange));
   for (guint i = 0; i < net->layers->len; i++)
@@ -116,6 +122,7 @@ bt_optimizer_free (BtOptimizer *opt)
     return;
   g_free (opt->state);
   g_free (opt->partials);
+  g_free (opt->average);
   g_array_unref (opt->ranges);
   g_free (opt);
 }
@@ -133,12 +140,47 @@ gint64 bt_optimizer_get_t (const BtOptimizer *opt) { g_return_val_if_fail (opt, 
 void bt_optimizer_set_t (BtOptimizer *opt, gint64 t) { g_return_if_fail (opt); opt->t = MAX (t, 0); }
 const BtOptimizerConfig *bt_optimizer_get_config (const BtOptimizer *opt) { g_return_val_if_fail (opt, NULL); return &opt->cfg; }
 
+float *
+bt_optimizer_average (BtOptimizer *opt, gsize *n)
+{
+  g_return_val_if_fail (opt != NULL, NULL);
+  if (n)
+    *n = opt->average ? opt->n : 0;
+  return opt->average;
+}
+
+gboolean
+bt_optimizer_swap_average (BtOptimizer *opt, BtNet *net)
+{
+  g_return_val_if_fail (opt != NULL && net != NULL, FALSE);
+  g_return_val_if_fail (net->n_params == opt->n, FALSE);
+  if (opt->average == NULL)
+    return FALSE;
+  float *p = net->params, *a = opt->average;
+  for (gsize i = 0; i < opt->n; i++)
+    {
+      float t = p[i];
+      p[i] = a[i];
+      a[i] = t;
+    }
+  opt->swapped = !opt->swapped;
+  return TRUE;
+}
+
+gboolean
+bt_optimizer_is_swapped (const BtOptimizer *opt)
+{
+  g_return_val_if_fail (opt != NULL, FALSE);
+  return opt->swapped;
+}
+
 typedef struct {
   BtOptimizer *opt;
   const float *g;
   float       *p;
   gsize        off;      /* of the current range */
   float        wd, gscale, lr, step, inv_sqrt_bc2;
+  float        avg_keep;  /* the moving average's decay this step */
 } StepCtx;
 
 static void
@@ -213,6 +255,13 @@ update_range (gpointer ctx, gsize i0, gsize i1)
     default:
       g_assert_not_reached ();
     }
+  if (x->opt->average != NULL)
+    {
+      float *restrict a = x->opt->average + x->off;
+      const float take = 1.0f - x->avg_keep;
+      for (gsize i = i0; i < i1; i++)
+        a[i] += take * (pp[i] - a[i]);
+    }
 }
 
 double
@@ -220,6 +269,7 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
 {
   g_return_val_if_fail (opt != NULL, NAN);
   g_return_val_if_fail (net != NULL && net->n_params == opt->n, NAN);
+  g_return_val_if_fail (!opt->swapped, NAN);
   const BtOptimizerConfig *c = &opt->cfg;
   StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
 
@@ -239,6 +289,7 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   const float bc2 = 1.0f - (float) pow (c->beta2, (double) opt->t);
   x.step = lr / bc1;
   x.inv_sqrt_bc2 = 1.0f / sqrtf (bc2);
+  x.avg_keep = (float) MIN ((double) c->ema_decay, (1.0 + opt->t) / (10.0 + opt->t));
 
   for (guint r = 0; r < opt->ranges->len; r++)
     {

@@ -185,6 +185,9 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const Tran
   bt_json_append_float (j, (float) st->label_smoothing);
   g_string_append (j, ",\"dropout\":");
   bt_json_append_float (j, bt_net_dropout (net));
+  /* Bottega's trainer scores and keeps the weights' moving average (bt_optimizer_swap_average) */
+  g_string_append (j, ",\"weight_average_decay\":");
+  bt_json_append_float (j, BT_WEIGHT_AVERAGE_DECAY);
   g_string_append_printf (j, ",\"augment_flip\":%s,\"augment_crop\":%s,\"augment_rotate\":%s,"
                           "\"augment_color\":%s,\"class_weights\":%s,\"early_stopping_patience\":%d,"
                           "\"early_stopping_monitor\":",

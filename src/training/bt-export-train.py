@@ -423,6 +423,20 @@ def main():
         weight = torch.tensor(len(train_labels) / (len(counts) * np.maximum(counts, 1)), device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=s["label_smoothing"])
 
+    # Like Bottega's trainer: the model validated, kept and saved is a moving average of the
+    # weights, updated after every step with decay min(d, (1 + t) / (10 + t)).
+    avg_decay = float(s.get("weight_average_decay", 0.0))
+    average = [p.detach().clone() for p in model.parameters()] if avg_decay > 0 else None
+    avg_t = 0
+
+    def swap_average():
+        if average is not None:
+            with torch.no_grad():
+                for a, p in zip(average, model.parameters()):
+                    tmp = p.detach().clone()
+                    p.copy_(a)
+                    a.copy_(tmp)
+
     monitor = s["early_stopping_monitor"]
     best, best_epoch, best_state, bad = None, 0, None, 0
     for epoch in range(1, epochs + 1):
@@ -437,6 +451,12 @@ def main():
             loss = loss_fn(logits, y)
             loss.backward()
             opt.step()
+            if average is not None:
+                avg_t += 1
+                take = 1.0 - min(avg_decay, (1.0 + avg_t) / (10.0 + avg_t))
+                with torch.no_grad():
+                    for a, p in zip(average, model.parameters()):
+                        a.add_(p.detach() - a, alpha=take)
             if sched is not None:
                 sched.step()
             seen += len(y)
@@ -445,6 +465,7 @@ def main():
         msg = f"epoch {epoch}/{epochs}: loss {loss_sum / max(seen, 1):.4f} acc {correct / max(seen, 1):.3f}"
         stop = 0
         if rank == 0 and val_set is not None:
+            swap_average()
             val_loss, val_acc = evaluate(model, val_set, device, batch_size, loss_fn)
             msg += f" val_loss {val_loss:.4f} val_acc {val_acc:.3f}"
             score = val_acc if monitor == "val_acc" else -val_loss
@@ -456,6 +477,7 @@ def main():
                 bad += 1
                 if s["early_stopping_patience"] > 0 and bad >= s["early_stopping_patience"]:
                     stop = 1
+            swap_average()
         if rank == 0:
             print(msg + f" ({time.time() - t0:.1f} s, {world} process(es), {device})", flush=True)
         if world > 1:
@@ -466,6 +488,8 @@ def main():
             if rank == 0:
                 print(f"early stopping: no improvement of {monitor} for {bad} epochs", flush=True)
             break
+    if rank == 0:
+        swap_average()  # the last epoch's model is its averaged weights
     if rank == 0 and best_state is not None and best_epoch != epoch:
         model.load_state_dict(best_state)
         print(f"restored the weights of epoch {best_epoch}, the best {monitor}", flush=True)

@@ -748,7 +748,7 @@ train (BtTrainer *self, Job *job, GError **error)
   BtAugment augment;
   BtTrainState st = { 0 };
   RunCounters c = { 0 };
-  gboolean use_plateau, monitor_acc, have_val, ok = FALSE, stopped_early = FALSE;
+  gboolean use_plateau, monitor_acc, have_val, ok = FALSE, stopped_early = FALSE, averaged = FALSE;
   guint n_train, n_val, n_test;
   int steps_per_epoch, start_epoch, last_epoch = 0;
   gsize image_floats, n_params = 0, n_buffers = 0;
@@ -853,6 +853,8 @@ train (BtTrainer *self, Job *job, GError **error)
     goto out;
   bt_optimizer_config_init (&opt_cfg, opt_kind);
   opt_cfg.weight_decay = (float) s->weight_decay;
+  /* the model scored, kept and saved is the weights' moving average (docs/ARCHITECTURE.md) */
+  opt_cfg.ema_decay = BT_WEIGHT_AVERAGE_DECAY;
   opt = bt_optimizer_new (net, &opt_cfg);
   if (opt == NULL)
     {
@@ -1048,6 +1050,9 @@ train (BtTrainer *self, Job *job, GError **error)
 
       train_loss = seen > 0 ? loss_sum / seen : NAN;
       train_acc = seen > 0 ? (double) correct / seen : NAN;
+      /* validation, the best model and restore-best see the averaged weights; the next
+       * epoch's steps the trained ones again (swapped back before the checkpoint) */
+      averaged = bt_optimizer_swap_average (opt, net);
       if (have_val && !run_eval (self, job, net, val_b, x, labels, item_indices,
                                  &val_loss, &val_acc, NULL, &paused_us, error))
         {
@@ -1159,6 +1164,10 @@ train (BtTrainer *self, Job *job, GError **error)
       if (job->run_dir != NULL && !write_metrics (job->run_dir, csv, error))
         goto out;
 
+      if (averaged)
+        bt_optimizer_swap_average (opt, net);
+      averaged = FALSE;
+
       /* Checkpoint; the previous one goes only once this one is on disk. */
       if (job->run_dir != NULL)
         {
@@ -1219,6 +1228,8 @@ train (BtTrainer *self, Job *job, GError **error)
     }
 
   /* -- The model the user keeps, and its test accuracy -- */
+  /* the last epoch's model is its averaged weights, as validated and saved */
+  bt_optimizer_swap_average (opt, net);
   if (s->restore_best && best_params != NULL && st.best_epoch != last_epoch)
     {
       gsize dummy;

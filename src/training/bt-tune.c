@@ -586,6 +586,10 @@ struct _BtTuneSearch {
   GMutex        lock;
   gboolean      paused;
   BtTrainer    *trainer;
+  /* live progress of the trial in progress (running thread only) */
+  BtTuneProgressFunc progress;
+  gpointer      progress_data;
+  int           running_index;
 };
 
 const char *bt_tune_search_get_dir (BtTuneSearch *s) { return s->dir; }
@@ -1095,9 +1099,43 @@ bt_tune_search_record (BtTuneSearch *s, const BtTuneTrial *t, GError **error)
 }
 
 static void
+search_step_cb (BtTrainer *trainer, const BtStepInfo *info, BtTuneSearch *s)
+{
+  if (info->epoch < 1)   /* still preparing */
+    return;
+  g_autoptr (GArray) steps = bt_trainer_take_steps (trainer);
+  s->progress (s->running_index, info, (const BtStepSample *) steps->data, steps->len, NULL, s->progress_data);
+}
+
+static void
+search_epoch_cb (BtTrainer *trainer, const BtEpochInfo *info, BtTuneSearch *s)
+{
+  g_autoptr (GArray) steps = bt_trainer_take_steps (trainer);
+  if (steps->len > 0)
+    s->progress (s->running_index, NULL, (const BtStepSample *) steps->data, steps->len, NULL, s->progress_data);
+  s->progress (s->running_index, NULL, NULL, 0, info, s->progress_data);
+}
+
+void
+bt_tune_search_set_progress (BtTuneSearch *s, BtTuneProgressFunc func, gpointer user_data)
+{
+  g_return_if_fail (s != NULL);
+  s->progress = func;
+  s->progress_data = user_data;
+}
+
+static void
 search_trainer_cb (BtTrainer *trainer, gpointer user_data)
 {
   BtTuneSearch *s = user_data;
+  /* the trainer's signals arrive on this (the running) thread */
+  if (trainer != NULL && s->progress != NULL)
+    {
+      g_signal_connect (trainer, "step", G_CALLBACK (search_step_cb), s);
+      g_signal_connect (trainer, "epoch", G_CALLBACK (search_epoch_cb), s);
+    }
+  else if (trainer == NULL && s->trainer != NULL)
+    g_signal_handlers_disconnect_by_data (s->trainer, s);
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&s->lock);
   s->trainer = trainer;
   if (trainer != NULL && s->paused)
@@ -1146,6 +1184,7 @@ bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gp
           return FALSE;
         }
       g_autoptr (GError) local = NULL;
+      s->running_index = t->index;
       if (!bt_tune_train_full (d, t, (guint *) train->data, train->len, (guint *) val->data, val->len,
                                search_trainer_cb, s, cancellable, &local))
         {

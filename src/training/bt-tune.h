@@ -137,6 +137,13 @@ typedef void (*BtTuneTrialFunc) (const BtTuneTrial *trial, gpointer user_data);
  * continues). on_trial is called from the running thread after each recorded trial. */
 gboolean      bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial,
                                   gpointer user_data, GCancellable *cancellable, GError **error);
+/* What the trial in progress is doing, reported on the thread that runs the search: after
+ * training steps (info: the latest step's snapshot; steps: the steps since the last report;
+ * epoch NULL) and after each epoch (epoch set; info and steps NULL). trial_index is 0-based, as
+ * BtTuneTrial.index. Set it before bt_tune_search_run; NULL turns it off. */
+typedef void (*BtTuneProgressFunc) (int trial_index, const BtStepInfo *info, const BtStepSample *steps,
+                                    guint n_steps, const BtEpochInfo *epoch, gpointer user_data);
+void          bt_tune_search_set_progress (BtTuneSearch *s, BtTuneProgressFunc func, gpointer user_data);
 /* Pauses or resumes the trial in progress and the ones after it (any thread, while
  * bt_tune_search_run runs elsewhere; the trial's own BtTrainer waits between batches). */
 void          bt_tune_search_set_paused (BtTuneSearch *s, gboolean paused);

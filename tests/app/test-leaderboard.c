@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <string.h>
 
 #include "bt-leaderboard.h"
 #include "bt-test-wait.h"
@@ -168,11 +169,113 @@ test_search_and_use (void)
   bt_test_rm_rf (dir);
 }
 
+/* The trial in progress is drawn live: per-step training accuracy and per-epoch validation
+ * accuracy in series titled "(running)", and the status line says where it is; once the
+ * trial is a row, its live series are gone. */
+typedef struct {
+  int progress;
+  guint max_step_points, max_val_points;
+  gboolean titled, status_ok, row_while_live;
+  BtLeaderboard *lb;
+} Live;
+
+static void
+on_progress (BtLeaderboard *lb, int index, Live *l)
+{
+  BtChart *chart = bt_leaderboard_get_chart (lb);
+  g_autofree char *want = g_strdup_printf ("Trial %d (running)", index + 1);
+  l->progress++;
+  for (guint i = 0; i < bt_chart_get_n_series (chart); i++)
+    {
+      BtChartSeries *s = bt_chart_get_series (chart, i);
+      const char *title = bt_chart_series_get_title (s);
+      if (strstr (title, want) == NULL)
+        continue;
+      l->titled = TRUE;
+      if (bt_chart_series_get_role (s) == BT_CHART_ROLE_STEP)
+        {
+          guint n = bt_chart_series_get_n_points (s);
+          double x, y;
+          l->max_step_points = MAX (l->max_step_points, n);
+          g_assert_true (bt_chart_series_get_point (s, n - 1, &x, &y));
+          g_assert_cmpfloat (x, >, 0.0);     /* in epochs, within the planned ones */
+          g_assert_cmpfloat (x, <=, 3.0);
+          g_assert_cmpfloat (y, >=, 0.0);    /* a batch accuracy */
+          g_assert_cmpfloat (y, <=, 1.0);
+        }
+      else
+        l->max_val_points = MAX (l->max_val_points, bt_chart_series_get_n_points (s));
+    }
+  if (strstr (bt_leaderboard_get_status (lb), "epoch") != NULL)
+    l->status_ok = TRUE;
+  for (guint i = 0; i < bt_leaderboard_get_n_trials (lb); i++)
+    if (bt_leaderboard_get_trial (lb, i)->index == index)
+      l->row_while_live = TRUE;
+}
+
+static void
+test_live_trial (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("bt-leaderboard-live-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autoptr (BtProject) project = bt_sample_create_shapes (dir, 40, 32, 3, NULL, &error);
+  g_assert_no_error (error);
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  s.width = s.height = 32;
+  s.channels = 1;
+  s.batch_size = 8;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+
+  GtkWidget *window = gtk_window_new ();
+  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
+  gtk_window_present (GTK_WINDOW (window));
+  bt_leaderboard_set_project (lb, project);
+  bt_test_spin_until (idle_cond, lb);
+
+  Live l = { 0 };
+  Counts c = { 0 };
+  g_signal_connect (lb, "trial-progress", G_CALLBACK (on_progress), &l);
+  g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c);
+  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
+  BtTuneOptions o;
+  bt_tune_options_init (&o, bt_project_get_settings (project));
+  o.strategy = BT_TUNE_RANDOM;
+  o.max_trials = 2;
+  o.epochs = 3;
+  o.seed = 3;
+  g_assert_true (bt_leaderboard_start (lb, &o, &error));
+  bt_test_spin_until (finished_cond, &c);
+  g_assert_no_error (c.error);
+  g_assert_cmpint (c.added, ==, 2);
+  g_test_message ("%d progress updates, up to %u step points and %u validation points", l.progress,
+                  l.max_step_points, l.max_val_points);
+  g_assert_cmpint (l.progress, >, 0);
+  g_assert_true (l.titled);
+  g_assert_cmpuint (l.max_step_points, >, 0);
+  g_assert_true (l.status_ok);
+  g_assert_false (l.row_while_live);
+  /* over: nothing "(running)" is left on the chart */
+  BtChart *chart = bt_leaderboard_get_chart (lb);
+  for (guint i = 0; i < bt_chart_get_n_series (chart); i++)
+    g_assert_null (strstr (bt_chart_series_get_title (bt_chart_get_series (chart, i)), "(running)"));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  bt_tune_options_clear (&o);
+  g_clear_error (&c.error);
+  g_clear_object (&project);
+  bt_test_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
   gtk_test_init (&argc, &argv, NULL);
   bt_engine_set_threads (2);
   g_test_add_func ("/leaderboard/search-use-resume", test_search_and_use);
+  g_test_add_func ("/leaderboard/live-trial", test_live_trial);
   return g_test_run ();
 }

@@ -1,5 +1,6 @@
 /* test-net.c: presets (shapes, parameter counts, bad settings), an end-to-end gradient check of
  * every preset, determinism, batch-size independence, NaN reporting, optimizers and schedules. */
+#include <glib/gstdio.h>
 #include "engine/bt-engine.h"
 
 #include <math.h>
@@ -403,6 +404,90 @@ test_optimizers (void)
   g_assert_cmpstr (bt_optimizer_kind_to_id (BT_OPTIMIZER_SGD), ==, "sgd");
 }
 
+/* The weights' moving average: follows the weights with decay min(d, (1+t)/(10+t)), swaps
+ * in and out exactly, and survives a training-state save/load (a state without it restarts
+ * it from the weights). */
+static void
+test_weight_average (void)
+{
+  g_autoptr (BtNet) net = bt_net_new_transfer (3, 0, 2, 0.0f, 5, NULL);
+  gsize n, na;
+  float *p = bt_net_params (net, &n);
+  BtOptimizerConfig cfg;
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_SGD);
+  g_assert_cmpfloat (cfg.ema_decay, ==, 0.0f);   /* off unless asked for */
+  {
+    g_autoptr (BtOptimizer) plain = bt_optimizer_new (net, &cfg);
+    g_assert_null (bt_optimizer_average (plain, &na));
+    g_assert_false (bt_optimizer_swap_average (plain, net));
+  }
+  cfg.ema_decay = 0.5f;
+  g_autoptr (BtOptimizer) opt = bt_optimizer_new (net, &cfg);
+  double avg[8];
+  for (gsize i = 0; i < 8; i++)
+    avg[i] = p[i];
+  for (int t = 1; t <= 6; t++)
+    {
+      float *g = bt_net_grads (net, NULL);
+      for (gsize i = 0; i < 8; i++)
+        g[i] = (float) (i + 1) * 0.2f * (t % 3 ? 1 : -1);
+      bt_optimizer_step (opt, net, 0.1f);
+      double keep = MIN (0.5, (1.0 + t) / (10.0 + t));   /* 0.18, 0.27, …, then 0.5 from t = 8 */
+      for (gsize i = 0; i < 8; i++)
+        avg[i] = keep * avg[i] + (1.0 - keep) * p[i];
+    }
+  const float *a = bt_optimizer_average (opt, &na);
+  g_assert_cmpuint (na, ==, n);
+  double differ = 0;
+  for (gsize i = 0; i < 8; i++)
+    {
+      g_assert_cmpfloat_with_epsilon (a[i], avg[i], 1e-5);
+      differ = MAX (differ, fabs (a[i] - p[i]));
+    }
+  g_assert_cmpfloat (differ, >, 1e-3);   /* the average is not the weights */
+
+  /* swap in, swap out: exact */
+  g_autofree float *w = g_memdup2 (p, n * sizeof (float));
+  g_autofree float *av = g_memdup2 (a, n * sizeof (float));
+  g_assert_true (bt_optimizer_swap_average (opt, net));
+  g_assert_true (bt_optimizer_is_swapped (opt));
+  g_assert_cmpmem (p, n * sizeof (float), av, n * sizeof (float));
+  g_assert_true (bt_optimizer_swap_average (opt, net));
+  g_assert_false (bt_optimizer_is_swapped (opt));
+  g_assert_cmpmem (p, n * sizeof (float), w, n * sizeof (float));
+
+  /* save → load into a fresh optimizer: the average comes back */
+  g_autofree char *dir = g_dir_make_tmp ("bt-avg-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "state", NULL);
+  BtTrainState st = { 0 };
+  st.opt_t = bt_optimizer_get_t (opt);
+  st.best_score = 0.5;
+  st.epoch = st.best_epoch = 1;
+  st.rng = *bt_net_rng (net);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (bt_train_state_save (path, net, opt, &st, &error));
+  g_assert_no_error (error);
+  g_autoptr (BtOptimizer) again = bt_optimizer_new (net, &cfg);
+  BtTrainState st2 = { 0 };
+  bt_train_state_load (path, net, again, &st2, &error);
+  g_assert_no_error (error);
+  g_assert_no_error (error);
+  g_clear_pointer (&st2.extra, g_hash_table_unref);
+  g_assert_cmpmem (bt_optimizer_average (again, NULL), n * sizeof (float), av, n * sizeof (float));
+  /* a state saved without an average (the option was off): restarted from the weights */
+  BtOptimizerConfig off = cfg;
+  off.ema_decay = 0.0f;
+  g_autoptr (BtOptimizer) plain = bt_optimizer_new (net, &off);
+  g_assert_true (bt_train_state_save (path, net, plain, &st, &error));
+  g_autoptr (BtOptimizer) third = bt_optimizer_new (net, &cfg);
+  g_assert_true (bt_train_state_load (path, net, third, &st2, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&st2.extra, g_hash_table_unref);
+  g_assert_cmpmem (bt_optimizer_average (third, NULL), n * sizeof (float), p, n * sizeof (float));
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_schedules (void)
 {
@@ -461,6 +546,7 @@ main (int argc, char **argv)
   g_test_add_func ("/net/nan-reported", test_nan_reported);
   g_test_add_func ("/net/optimizers", test_optimizers);
   g_test_add_func ("/net/schedules", test_schedules);
+  g_test_add_func ("/net/weight-average", test_weight_average);
   g_test_add_func ("/net/threads", test_threads);
   return g_test_run ();
 }
