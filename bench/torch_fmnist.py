@@ -63,6 +63,9 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.25)
     ap.add_argument("--no-shuffle", action="store_true", help="train in file order")
     ap.add_argument("--trace", type=int, default=0, help="print the batch loss every N steps")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="also score a moving average of the weights, decay min(D, (1+t)/(10+t)), "
+                         "as Bottega's trainer does (0 = off)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -88,6 +91,24 @@ def main():
     print(f"PyTorch {torch.__version__} {args.preset}: {sum(p.numel() for p in net.parameters())} parameters, "
           f"batch {args.batch}, {args.threads} threads")
     per_epoch = min(args.limit, len(xtr)) if args.limit > 0 else len(xtr)
+    average = [p.detach().clone() for p in net.parameters()] if args.ema > 0 else None
+    avg_t = 0
+
+    def swap_average():
+        with torch.no_grad():
+            for a, p in zip(average, net.parameters()):
+                tmp = p.detach().clone()
+                p.copy_(a)
+                a.copy_(tmp)
+
+    def test_accuracy():
+        correct = 0
+        with torch.no_grad():
+            for s in range(0, len(xte), 256):
+                out = net(xte[s:s + 256].float() / 255)
+                correct += (out.argmax(1) == yte[s:s + 256]).sum().item()
+        return correct / len(xte)
+
     ips, cpu_ips, acc, infer = [], [], [], 0.0
     for epoch in range(args.epochs):
         net.train()
@@ -103,6 +124,12 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if average is not None:
+                avg_t += 1
+                take = 1.0 - min(args.ema, (1.0 + avg_t) / (10.0 + avg_t))
+                with torch.no_grad():
+                    for a, p in zip(average, net.parameters()):
+                        a.add_(p.detach() - a, alpha=take)
             if args.trace > 0 and steps % args.trace == 0:
                 print(f"step {steps} loss {loss.item():.6f}")
             total += loss.item()
@@ -120,6 +147,10 @@ def main():
         esecs = time.perf_counter() - t0
         infer = max(infer, len(xte) / esecs)
         acc.append(correct / len(xte))
+        if average is not None:
+            swap_average()
+            print(f"epoch {epoch + 1}: test accuracy of the weights' moving average {test_accuracy():.4f}")
+            swap_average()
         print(f"epoch {epoch + 1}: loss {total / steps:.4f}, {ips[-1]:.0f} img/s training "
               f"({cpu_ips[-1]:.0f} img per CPU-s), "
               f"test accuracy {acc[-1]:.4f}, {len(xte) / esecs:.0f} img/s inference")

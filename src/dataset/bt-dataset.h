@@ -254,10 +254,10 @@ void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode 
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
  * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
-/* The same without blocking the main thread: a worker builds the new items and writes both
- * files (atomically, durably); the callback's thread then adds them in one splice and emits
- * "changed" once. A change committed to the project meanwhile is kept: the apply starts over
- * from the project as it is then. result must stay alive and untouched until the callback. */
+/* The same, run from an idle of the calling thread's main context (one chunk of the streaming
+ * import's loop, like the synchronous apply; a change committed before it runs is kept). A GUI
+ * imports with bt_project_import_async instead, which spreads the work over many main-loop
+ * turns. result must stay alive and untouched until the callback. */
 void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
                                             GAsyncReadyCallback callback, gpointer user_data);
 guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);

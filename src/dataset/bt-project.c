@@ -1720,107 +1720,11 @@ bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
   return n_added;
 }
 
-/* ---- Applying a scan off the main thread ----
- * The main thread snapshots the project (cheap for an empty one, a few ms for a big one); a
- * worker decides what to add and builds the new items; the main thread then splices them in
- * once and hands the save to the writer thread. A change made meanwhile makes the apply start
- * over from a fresh snapshot, so neither the user's change nor the import is lost. */
-
-#define APPLY_MAX_ATTEMPTS 3
-
-typedef struct {
-  BtItem  *item;      /* ref; the worker reads only its path, which never changes */
-  guint64  hash;
-  guint    class_idx; /* into ApplyJob.class_names */
-  BtSplit  split;
-  gboolean excluded;
-} SnapItem;
-
-typedef struct {
-  /* Snapshot (main thread) */
-  char              *dir;
-  gint               generation;
-  BtProjectSettings  settings;
-  GArray            *snap;         /* SnapItem */
-  GPtrArray         *class_names;  /* char*: the items' classes, then the project's */
-  guint              n_item_classes; /* class_names[0, n): used by items */
-  GPtrArray         *project_classes; /* char*: the project's classes, in order */
-  BtScanResult      *result;       /* borrowed: the caller keeps it alive */
-  BtProject         *project;      /* strong; the worker never touches it */
-  /* Worker output */
-  GPtrArray         *added;        /* BtItem, new */
-  GHashTable        *by_path;      /* the project's by_path after the apply, built here */
-  GPtrArray         *new_classes;  /* char* */
-  GPtrArray         *skip_paths, *skip_dup_of; /* char* */
-  guint              n_conflicts;
-} ApplyJob;
-
-static void
-apply_job_free (gpointer p)
-{
-  ApplyJob *j = p;
-  g_free (j->dir);
-  bt_project_settings_clear (&j->settings);
-  if (j->snap)
-    {
-      for (guint i = 0; i < j->snap->len; i++)
-        g_object_unref (g_array_index (j->snap, SnapItem, i).item);
-      g_array_unref (j->snap);
-    }
-  g_clear_pointer (&j->class_names, g_ptr_array_unref);
-  g_clear_pointer (&j->project_classes, g_ptr_array_unref);
-  g_clear_pointer (&j->by_path, g_hash_table_unref);
-  g_clear_pointer (&j->added, g_ptr_array_unref);
-  g_clear_pointer (&j->new_classes, g_ptr_array_unref);
-  g_clear_pointer (&j->skip_paths, g_ptr_array_unref);
-  g_clear_pointer (&j->skip_dup_of, g_ptr_array_unref);
-  g_clear_object (&j->project);
-  g_free (j);
-}
-
-static ApplyJob *
-apply_job_snapshot (BtProject *self, BtScanResult *result)
-{
-  ApplyJob *j = g_new0 (ApplyJob, 1);
-  g_autoptr(GHashTable) idx = g_hash_table_new (g_str_hash, g_str_equal);
-  GListModel *items = G_LIST_MODEL (self->items);
-  guint n = g_list_model_get_n_items (items);
-
-  j->project = g_object_ref (self);
-  j->result = result;
-  j->dir = g_strdup (self->dir);
-  j->generation = g_atomic_int_get (&self->generation);
-  bt_project_settings_copy (&j->settings, &self->settings);
-  j->class_names = g_ptr_array_new_with_free_func (g_free);
-  j->project_classes = g_ptr_array_new_with_free_func (g_free);
-  j->snap = g_array_sized_new (FALSE, FALSE, sizeof (SnapItem), n);
-  for (guint i = 0; i < n; i++)
-    {
-      SnapItem si;
-      gpointer v;
-      si.item = g_list_model_get_item (items, i);
-      const char *c = bt_item_get_class_name (si.item);
-      if (!g_hash_table_lookup_extended (idx, c, NULL, &v))
-        {
-          v = GUINT_TO_POINTER (j->class_names->len);
-          g_ptr_array_add (j->class_names, g_strdup (c));
-          g_hash_table_insert (idx, j->class_names->pdata[j->class_names->len - 1], v);
-        }
-      si.class_idx = GPOINTER_TO_UINT (v);
-      si.hash = bt_item_get_hash (si.item);
-      si.split = bt_item_get_split (si.item);
-      si.excluded = bt_item_get_excluded (si.item);
-      g_array_append_val (j->snap, si);
-    }
-  j->n_item_classes = j->class_names->len;
-  guint nc = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
-  for (guint i = 0; i < nc; i++)
-    {
-      g_autoptr(BtClassInfo) c = g_list_model_get_item (G_LIST_MODEL (self->classes), i);
-      g_ptr_array_add (j->project_classes, g_strdup (bt_class_info_get_name (c)));
-    }
-  return j;
-}
+/* ---- The one-shot apply, from an idle ----
+ * The same single chunk as bt_project_apply_scan, run from an idle of the caller's main
+ * context (a change made before it runs is simply there first). It used to decide in a worker
+ * and retry on conflicts: a third copy of the loop, used by no GUI path since the streaming
+ * import (which spreads the work over many main-loop turns) replaced it. */
 
 typedef struct {
   gboolean has_val;
@@ -1829,220 +1733,18 @@ typedef struct {
   double   best_d;
 } ValState;
 
-/* Same decisions as bt_project_apply_scan, on the snapshot. */
-static void
-apply_decide (ApplyJob *j)
+static gboolean
+apply_idle (gpointer data)
 {
-  BtScanResult *r = j->result;
-  const BtProjectSettings *s = &j->settings;
-  GHashTable *by_path = j->by_path = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) by_hash = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  g_autoptr(GHashTable) known_classes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) added_classes = g_hash_table_new (g_str_hash, g_str_equal);
-
-  j->added = g_ptr_array_new_with_free_func (g_object_unref);
-  j->new_classes = g_ptr_array_new_with_free_func (g_free);
-  j->skip_paths = g_ptr_array_new_with_free_func (g_free);
-  j->skip_dup_of = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; i < j->project_classes->len; i++)
-    g_hash_table_add (known_classes, j->project_classes->pdata[i]);
-  /* Content → class name and path of the item holding it (the last one, as the sync code). */
-  g_autoptr(GHashTable) hash_path = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  for (guint i = 0; i < j->snap->len; i++)
-    {
-      SnapItem *si = &g_array_index (j->snap, SnapItem, i);
-      const char *p = bt_item_get_path (si->item);
-      g_hash_table_insert (by_path, (gpointer) p, si->item);
-      guint64 *k = g_new (guint64, 1), *k2 = g_new (guint64, 1);
-      *k = *k2 = si->hash;
-      g_hash_table_insert (by_hash, k, j->class_names->pdata[si->class_idx]);
-      g_hash_table_insert (hash_path, k2, (gpointer) p);
-    }
-  for (guint i = 0; i < r->paths->len; i++)
-    {
-      const char *path = r->paths->pdata[i];
-      guint ci = g_array_index (r->class_index, guint, i);
-      guint64 hash = g_array_index (r->hashes, guint64, i);
-      if (ci >= r->class_names->len || !check_class_name (r->class_names->pdata[ci], NULL))
-        continue;
-      const char *cls = r->class_names->pdata[ci];
-      g_autofree char *abs = g_canonicalize_filename (path, j->dir);
-      if (g_hash_table_contains (by_path, abs))
-        continue;
-      const char *dup_cls = g_hash_table_lookup (by_hash, &hash);
-      if (dup_cls)
-        {
-          g_ptr_array_add (j->skip_paths, g_strdup (path));
-          g_ptr_array_add (j->skip_dup_of, g_strdup (g_hash_table_lookup (hash_path, &hash)));
-          if (g_strcmp0 (dup_cls, cls) != 0)
-            j->n_conflicts++;
-          continue;
-        }
-      if (!g_hash_table_contains (known_classes, cls))
-        {
-          char *c = g_strdup (cls);
-          g_ptr_array_add (j->new_classes, c);
-          g_hash_table_add (known_classes, c);
-        }
-      BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test),
-                                hash);
-      if (r->widths && i < r->widths->len && r->heights && i < r->heights->len)
-        bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
-      g_ptr_array_add (j->added, it);
-      g_hash_table_insert (by_path, (gpointer) bt_item_get_path (it), it);
-      g_hash_table_add (added_classes, (gpointer) bt_item_get_class_name (it));
-      guint64 *k = g_new (guint64, 1), *k2 = g_new (guint64, 1);
-      *k = *k2 = hash;
-      g_hash_table_insert (by_hash, k, (gpointer) bt_item_get_class_name (it));
-      g_hash_table_insert (hash_path, k2, (gpointer) bt_item_get_path (it));
-    }
-  for (guint c = 0; c < r->class_names->len; c++)
-    if (check_class_name (r->class_names->pdata[c], NULL) &&
-        !g_hash_table_contains (known_classes, r->class_names->pdata[c]))
-      {
-        char *name = g_strdup (r->class_names->pdata[c]);
-        g_ptr_array_add (j->new_classes, name);
-        g_hash_table_add (known_classes, name);
-      }
-
-  /* ensure_val for every class that got items, in one pass over old and new items. */
-  if (s->split_val <= 0 || j->added->len == 0)
-    return;
-  g_autoptr(GHashTable) val = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  GHashTableIter iter;
-  gpointer key;
-  g_hash_table_iter_init (&iter, added_classes);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    {
-      ValState *v = g_new0 (ValState, 1);
-      v->best_d = G_MAXDOUBLE;
-      g_hash_table_insert (val, key, v);
-    }
-  for (guint i = 0; i < j->snap->len; i++)
-    {
-      SnapItem *si = &g_array_index (j->snap, SnapItem, i);
-      ValState *v = g_hash_table_lookup (val, j->class_names->pdata[si->class_idx]);
-      if (v == NULL || si->excluded)
-        continue;
-      v->has_val |= si->split == BT_SPLIT_VAL;
-      v->usable++;
-    }
-  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
-  for (guint i = 0; i < j->added->len; i++)
-    {
-      BtItem *it = j->added->pdata[i];
-      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
-      v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
-      v->usable++;
-      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
-      if (bt_item_get_split (it) == BT_SPLIT_TEST)
-        d += 2.0;
-      if (d < v->best_d)
-        {
-          v->best_d = d;
-          v->best = it;
-        }
-    }
-  ValState *v;
-  g_hash_table_iter_init (&iter, val);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &v))
-    if (!v->has_val && v->usable >= 2 && v->best)
-      bt_item_set_split (v->best, BT_SPLIT_VAL);
-}
-
-static void
-apply_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  apply_decide (data);
-  g_task_return_boolean (task, TRUE);
-}
-
-/* Main thread: puts the worker's decisions into the project, all at once. */
-static guint
-apply_job_commit (BtProject *self, ApplyJob *j)
-{
-  BtScanResult *r = j->result;
-  for (guint i = 0; i < j->skip_paths->len; i++)
-    bt_scan_result_add_skip (r, j->skip_paths->pdata[i], BT_SKIP_DUPLICATE, j->skip_dup_of->pdata[i]);
-  r->n_label_conflicts += j->n_conflicts;
-  if (j->added->len == 0 && j->new_classes->len == 0)
-    return 0;
-  g_atomic_int_inc (&self->generation);
-  for (guint i = 0; i < j->new_classes->len; i++)
-    ensure_class (self, j->new_classes->pdata[i]);
-  /* The generation matched, so the worker's table holds exactly our items plus the new ones. */
-  g_hash_table_unref (self->by_path);
-  self->by_path = g_steal_pointer (&j->by_path);
-  g_autoptr(GHashTable) per_class = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint i = 0; i < j->added->len; i++)
-    {
-      BtItem *it = j->added->pdata[i];
-      const char *c = bt_item_get_class_name (it);
-      g_hash_table_insert (per_class, (gpointer) c,
-                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (per_class, c)) + 1));
-    }
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
-  g_list_store_splice (self->items, n, 0, j->added->pdata, j->added->len);
-  GHashTableIter iter;
-  gpointer key, value;
-  g_hash_table_iter_init (&iter, per_class);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      BtClassInfo *c = g_hash_table_lookup (self->class_by_name, key);
-      if (c)
-        bt_class_info_set_n_items (c, bt_class_info_get_n_items (c) + GPOINTER_TO_UINT (value));
-    }
-  commit_full (self, j->new_classes->len > 0, j->added->len > 0, FALSE);
-  return j->added->len;
-}
-
-typedef struct {
-  BtScanResult *result;
-  guint         attempts;
-} ApplyOuter;
-
-static void apply_start_attempt (GTask *outer);
-
-static void
-apply_attempt_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  g_autoptr(GTask) outer = user_data;
-  BtProject *self = BT_PROJECT (source);
-  ApplyOuter *o = g_task_get_task_data (outer);
-  ApplyJob *j = g_task_get_task_data (G_TASK (res));
-  g_autoptr(GError) error = NULL;
-  g_task_propagate_boolean (G_TASK (res), &error);
-
-  if (g_atomic_int_get (&self->generation) != j->generation)
-    {
-      /* The project changed while the worker ran: its decisions may be stale. Start again
-       * from the project as it is now. */
-      if (o->attempts < APPLY_MAX_ATTEMPTS)
-        {
-          apply_start_attempt (g_steal_pointer (&outer));
-          return;
-        }
-      guint added = bt_project_apply_scan (self, o->result, &error);
-      if (error)
-        g_task_return_error (outer, g_steal_pointer (&error));
-      else
-        g_task_return_int (outer, added);
-      return;
-    }
-  /* As the sync apply: the save runs on the writer thread; a failure is "save-failed". */
-  g_task_return_int (outer, apply_job_commit (self, j));
-}
-
-static void
-apply_start_attempt (GTask *outer)
-{
-  BtProject *self = g_task_get_source_object (outer);
-  ApplyOuter *o = g_task_get_task_data (outer);
-  o->attempts++;
-  g_autoptr(GTask) task = g_task_new (self, NULL, apply_attempt_done, outer);
-  g_task_set_source_tag (task, apply_start_attempt);
-  g_task_set_task_data (task, apply_job_snapshot (self, o->result), apply_job_free);
-  g_task_run_in_thread (task, apply_thread);
+  GTask *task = data;
+  BtScanResult *result = g_task_get_task_data (task);
+  GError *error = NULL;
+  guint n = bt_project_apply_scan (g_task_get_source_object (task), result, &error);
+  if (error)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, n);
+  return G_SOURCE_REMOVE;
 }
 
 void
@@ -2051,12 +1753,13 @@ bt_project_apply_scan_async (BtProject *self, BtScanResult *result, GAsyncReadyC
 {
   g_return_if_fail (BT_IS_PROJECT (self));
   g_return_if_fail (result != NULL);
-  GTask *outer = g_task_new (self, NULL, callback, user_data);
-  ApplyOuter *o = g_new0 (ApplyOuter, 1);
-  o->result = result;
-  g_task_set_source_tag (outer, bt_project_apply_scan_async);
-  g_task_set_task_data (outer, o, g_free);
-  apply_start_attempt (outer);
+  GTask *task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, bt_project_apply_scan_async);
+  g_task_set_task_data (task, result, NULL);
+  GSource *src = g_idle_source_new ();
+  g_source_set_callback (src, apply_idle, task, g_object_unref);
+  g_source_attach (src, g_main_context_get_thread_default ());
+  g_source_unref (src);
 }
 
 guint
@@ -2171,9 +1874,10 @@ import_splice_slice (GTask *task)
       /* Noted as they come, so the end needs no pass over all added items. */
       const char *cls = bt_item_get_class_name (it);
       gboolean val = bt_item_get_split (it) == BT_SPLIT_VAL;
-      if (!g_hash_table_contains (j->val_seen, cls))
+      gpointer seen_key, seen_val;
+      if (!g_hash_table_lookup_extended (j->val_seen, cls, &seen_key, &seen_val))
         g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (val));
-      else if (val)
+      else if (val && seen_val == NULL)
         g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (TRUE));
       g_ptr_array_add (t->paths, g_strdup (bt_item_get_path (it)));
       g_array_append_val (t->class_index, ci);

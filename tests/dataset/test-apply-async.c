@@ -1,5 +1,5 @@
 /* test-apply-async.c: bt_project_apply_scan_async gives the same project, in memory and on
- * disk, as the synchronous apply, and a change made while its worker runs is not lost. */
+ * disk, as the synchronous apply, and a change made before it runs is not lost. */
 #include <string.h>
 #include <glib/gstdio.h>
 
