@@ -34,6 +34,10 @@ struct _BtProject {
   gboolean           dirty_edit;     /* an edit (not an import chunk) waits for its hand-over */
   gint64             last_hand_over; /* monotonic µs */
   GSource           *bulk_timer;     /* hands bulk changes over once the interval has passed */
+  /* Renames made while streaming imports run (old → new name, owned): their items still to
+   * come, decided or not, go to the renamed class. Emptied when the last import ends. */
+  guint              n_imports;
+  GHashTable        *renamed;
 };
 
 /* An import in progress is saved at most once a second (and at its end, and on flush): each
@@ -184,6 +188,7 @@ bt_project_finalize (GObject *object)
   bt_project_settings_clear (&self->settings);
   g_clear_pointer (&self->by_path, g_hash_table_unref);
   g_clear_pointer (&self->class_by_name, g_hash_table_unref);
+  g_clear_pointer (&self->renamed, g_hash_table_unref);
   g_clear_object (&self->classes);
   g_clear_object (&self->items);
   G_OBJECT_CLASS (bt_project_parent_class)->finalize (object);
@@ -625,6 +630,37 @@ bt_project_add_class (BtProject *self, const char *name, GError **error)
   return commit (self, TRUE, FALSE, error);
 }
 
+/* The class an import's item named `name` belongs to now: the renamed class when the user
+ * renamed it during the import (and it still exists), else name itself. */
+static const char *
+import_class_name (BtProject *self, const char *name)
+{
+  const char *to = self->renamed ? g_hash_table_lookup (self->renamed, name) : NULL;
+  return to != NULL && g_hash_table_contains (self->class_by_name, to) ? to : name;
+}
+
+static void
+note_rename (BtProject *self, const char *old_name, const char *new_name)
+{
+  if (self->n_imports == 0)
+    return;
+  if (self->renamed == NULL)
+    self->renamed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* chains collapse: A → B then B → C makes A → C */
+  GHashTableIter iter;
+  gpointer key, value;
+  g_hash_table_iter_init (&iter, self->renamed);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_str_equal (value, old_name))
+      {
+        if (g_str_equal (key, new_name))
+          g_hash_table_iter_remove (&iter);   /* renamed back */
+        else
+          g_hash_table_iter_replace (&iter, g_strdup (new_name));
+      }
+  g_hash_table_replace (self->renamed, g_strdup (old_name), g_strdup (new_name));
+}
+
 gboolean
 bt_project_rename_class (BtProject *self, const char *old_name, const char *new_name, GError **error)
 {
@@ -647,6 +683,7 @@ bt_project_rename_class (BtProject *self, const char *old_name, const char *new_
       return FALSE;
     }
   g_autofree char *old = g_strdup (old_name);  /* old_name may be the class's own string */
+  note_rename (self, old, new_name);
   g_hash_table_remove (self->class_by_name, old);
   bt_class_info_set_name (c, new_name);
   g_hash_table_insert (self->class_by_name, (gpointer) bt_class_info_get_name (c), c);
@@ -1640,7 +1677,7 @@ decide_chunk (BtProject *self, GHashTable *by_hash, BtScanResult *r, BtScanResul
       guint64 hash = g_array_index (r->hashes, guint64, i);
       if (ci >= r->class_names->len || !check_class_name (r->class_names->pdata[ci], NULL))
         continue;
-      const char *cls = r->class_names->pdata[ci];
+      const char *cls = import_class_name (self, r->class_names->pdata[ci]);
       g_autofree char *abs = to_absolute (self, path);
       if (g_hash_table_contains (self->by_path, abs))
         continue;  /* already imported: nothing to do */
@@ -1663,7 +1700,7 @@ decide_chunk (BtProject *self, GHashTable *by_hash, BtScanResult *r, BtScanResul
   /* Classes found empty are still classes the user asked for. */
   for (guint c = 0; c < r->class_names->len; c++)
     if (check_class_name (r->class_names->pdata[c], NULL))
-      ensure_class (self, r->class_names->pdata[c]);
+      ensure_class (self, import_class_name (self, r->class_names->pdata[c]));
 }
 
 /* Puts fresh[from, to) into the item model in one splice and adds them to their classes'
@@ -1681,6 +1718,14 @@ splice_items (BtProject *self, GPtrArray *fresh, guint from, guint to)
       BtClassInfo *c = g_hash_table_lookup (self->class_by_name, bt_item_get_class_name (it));
       if (g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it)
         continue;
+      if (c == NULL)
+        {
+          /* renamed while the item waited: it follows its class */
+          const char *now = import_class_name (self, bt_item_get_class_name (it));
+          c = g_hash_table_lookup (self->class_by_name, now);
+          if (c != NULL)
+            bt_item_set_class_name (it, now);
+        }
       if (c == NULL)
         {
           g_hash_table_remove (self->by_path, bt_item_get_path (it));
@@ -1812,6 +1857,8 @@ import_job_free (gpointer p)
       g_source_destroy (j->splice_source);
       g_clear_pointer (&j->splice_source, g_source_unref);
     }
+  if (j->project != NULL && --j->project->n_imports == 0)
+    g_clear_pointer (&j->project->renamed, g_hash_table_unref);
   g_clear_object (&j->project);
   g_clear_pointer (&j->by_hash, g_hash_table_unref);
   g_clear_pointer (&j->added, g_ptr_array_unref);
@@ -2115,6 +2162,7 @@ bt_project_import_async (BtProject *self, const char * const *paths, BtScanMode 
   g_return_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL);
   ImportJob *j = g_new0 (ImportJob, 1);
   j->project = g_object_ref (self);
+  self->n_imports++;
   j->by_hash = hash_index (self);
   j->added = g_ptr_array_new_with_free_func (g_object_unref);
   j->total = bt_scan_result_new ();

@@ -62,6 +62,8 @@ typedef struct {
   guint          cancel_after;  /* splices; 0: never */
   gboolean       edit_during;   /* add a class once the first chunk is in */
   gboolean       edited;
+  gboolean       rename_during; /* rename "cats" to "felines" once the first slice is in */
+  gboolean       renamed;
   GThread       *main_thread;
 } Import;
 
@@ -86,6 +88,13 @@ progress (guint seen, guint ok, guint skipped, gpointer data)
   Import *im = data;
   g_assert_true (g_thread_self () == im->main_thread);
   im->n_progress++;
+  if (im->rename_during && !im->renamed && im->n_splices > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      im->renamed = TRUE;
+      g_assert_true (bt_project_rename_class (im->project, "cats", "felines", &error));
+      g_assert_no_error (error);
+    }
   if (im->edit_during && !im->edited && im->n_splices > 0)
     {
       g_autoptr(GError) error = NULL;
@@ -255,6 +264,64 @@ test_cancel_after (gconstpointer data)
   rm_rf (tmp);
 }
 
+/* A class renamed while its images are still coming in (decided and waiting for their slice,
+ * or not yet scanned): every one of them lands in the renamed class, none is dropped and the
+ * old name does not come back. */
+static void
+test_rename_during (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *tmp = g_dir_make_tmp ("bt-import-proj-XXXXXX", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) p = bt_project_create (tmp, "rename", &error);
+  Import im = { 0 };
+  im.project = p;
+  im.rename_during = TRUE;
+  run_import (&im, root);
+  g_assert_no_error (im.error);
+  g_assert_true (im.renamed);
+  GListModel *items = bt_project_get_items (p);
+  g_assert_cmpuint (g_list_model_get_n_items (items), ==, 2 * N_PER_CLASS);
+  guint felines = 0;
+  for (guint i = 0; i < g_list_model_get_n_items (items); i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      const char *c = bt_item_get_class_name (it);
+      g_assert_true (g_str_equal (c, "felines") || g_str_equal (c, "dogs"));
+      felines += g_str_equal (c, "felines");
+    }
+  g_assert_cmpuint (felines, ==, N_PER_CLASS);
+  GListModel *classes = bt_project_get_classes (p);
+  g_assert_cmpuint (g_list_model_get_n_items (classes), ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(BtClassInfo) c = g_list_model_get_item (classes, i);
+      g_assert_cmpstr (bt_class_info_get_name (c), !=, "cats");
+      if (g_str_equal (bt_class_info_get_name (c), "felines"))
+        g_assert_cmpuint (bt_class_info_get_n_items (c), ==, N_PER_CLASS);
+    }
+  /* a later import of a folder named "cats" makes a class "cats" again: the rename applied
+   * only to the import it happened during */
+  g_autofree char *later = g_build_filename (tmp, "later", "cats", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (later, 0755), ==, 0);
+  put_png (later, "new.png", 777777, 5, 5);
+  g_autofree char *later_root = g_path_get_dirname (later);
+  Import im2 = { 0 };
+  im2.project = p;
+  run_import (&im2, later_root);
+  g_assert_no_error (im2.error);
+  g_autofree char *new_png = g_build_filename (later, "new.png", NULL);
+  BtItem *it = bt_project_find_item (p, new_png);
+  g_assert_nonnull (it);
+  g_assert_cmpstr (bt_item_get_class_name (it), ==, "cats");
+  bt_scan_result_free (im.result);
+  bt_scan_result_free (im2.result);
+  g_assert_true (bt_project_flush (p, &error));
+  g_clear_object (&p);
+  rm_rf (root);
+  rm_rf (tmp);
+}
+
 /* Without a flush: an import's chunks are saved at most once a second while it runs, but its
  * end and an edit made during it reach the disk by themselves. */
 static void
@@ -380,6 +447,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/dataset/import/cancel", GUINT_TO_POINTER (1), test_cancel_after);
   g_test_add_data_func ("/dataset/import/cancel-later", GUINT_TO_POINTER (3), test_cancel_after);
   g_test_add_func ("/dataset/import/saved-without-flush", test_saved_without_flush);
+  g_test_add_func ("/dataset/import/rename-during", test_rename_during);
   g_test_add_func ("/dataset/import/csv-async", test_csv_async);
   return g_test_run ();
 }
