@@ -52,13 +52,15 @@ on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
 static gboolean idle_cond (gpointer data) { return !bt_leaderboard_is_busy (data); }
 
-static void
-test_search_and_use (void)
+/* A Shapes project (per_class images per class, 32×32 grey) in a fresh folder *dir, and a
+ * panel on it in a shown window, idle. batch_size 0 keeps the project's. */
+static BtProject *
+panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window, BtLeaderboard **lb)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("bt-leaderboard-XXXXXX", &error);
+  *dir = g_dir_make_tmp ("bt-leaderboard-XXXXXX", &error);
   g_assert_no_error (error);
-  g_autoptr (BtProject) project = bt_sample_create_shapes (dir, 12, 32, 3, NULL, &error);
+  BtProject *project = bt_sample_create_shapes (*dir, per_class, 32, 3, NULL, &error);
   g_assert_no_error (error);
   BtProjectSettings s;
   bt_project_settings_copy (&s, bt_project_get_settings (project));
@@ -67,15 +69,27 @@ test_search_and_use (void)
   s.split_train = 60;
   s.split_val = 25;
   s.split_test = 15;
+  if (batch_size > 0)
+    s.batch_size = batch_size;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   bt_project_settings_clear (&s);
+  *window = gtk_window_new ();
+  *lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  gtk_window_set_child (GTK_WINDOW (*window), GTK_WIDGET (*lb));
+  gtk_window_present (GTK_WINDOW (*window));
+  bt_leaderboard_set_project (*lb, project);
+  bt_test_spin_until (idle_cond, *lb);
+  return project;
+}
 
-  GtkWidget *window = gtk_window_new ();
-  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
-  gtk_window_present (GTK_WINDOW (window));
-  bt_leaderboard_set_project (lb, project);
-  bt_test_spin_until (idle_cond, lb);
+static void
+test_search_and_use (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  GtkWidget *window;
+  BtLeaderboard *lb;
+  g_autoptr (BtProject) project = panel_on_shapes (&dir, 12, 0, &window, &lb);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 0);
 
   Counts c = { 0 };
@@ -217,24 +231,10 @@ static void
 test_live_trial (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("bt-leaderboard-live-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_autoptr (BtProject) project = bt_sample_create_shapes (dir, 40, 32, 3, NULL, &error);
-  g_assert_no_error (error);
-  BtProjectSettings s;
-  bt_project_settings_copy (&s, bt_project_get_settings (project));
-  s.width = s.height = 32;
-  s.channels = 1;
-  s.batch_size = 8;
-  g_assert_true (bt_project_update_settings (project, &s, &error));
-  bt_project_settings_clear (&s);
-
-  GtkWidget *window = gtk_window_new ();
-  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
-  gtk_window_present (GTK_WINDOW (window));
-  bt_leaderboard_set_project (lb, project);
-  bt_test_spin_until (idle_cond, lb);
+  g_autofree char *dir = NULL;
+  GtkWidget *window;
+  BtLeaderboard *lb;
+  g_autoptr (BtProject) project = panel_on_shapes (&dir, 40, 8, &window, &lb);
 
   Live l = { 0 };
   Counts c = { 0 };
