@@ -12,6 +12,7 @@
 #include "bt-model-page.h"
 #include "bt-test-page.h"
 #include "training/bt-model-runner.h"
+#include "bt-test-fs.h"
 
 /* ---- Holding listings back: the hook runs on the listing's worker after it read models/ ---- */
 
@@ -88,23 +89,6 @@ typedef struct {
   GtkWidget *window;
 } Fixture;
 
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 /* An untrained model of the project's input and classes, dated age_s seconds ago. */
 static char *
 write_model (Fixture *f, const char *name, int age_s)
@@ -157,7 +141,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
     g_main_context_iteration (NULL, FALSE);
   bt_model_files_set_list_hook (NULL, NULL);
   g_object_unref (f->project);
-  rm_rf (f->dir);
+  bt_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 

@@ -8,6 +8,7 @@
 
 #include "bt-model-page.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-fs.h"
 
 typedef struct {
   char        *dir;
@@ -43,29 +44,12 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir && (name = g_dir_read_name (dir)))
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   wait_idle (f->page);
   gtk_window_destroy (GTK_WINDOW (f->window));
   g_object_unref (f->project);
-  rm_rf (f->dir);
+  bt_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 

@@ -12,6 +12,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-fs.h"
 
 /* Small by default so that CI stays fast; the docs screenshots use a longer run
  * (BT_PAGES_EPOCHS, BT_PAGES_PER_CLASS). */
@@ -23,23 +24,6 @@ static BtWindow *window;
 static BtProject *project;
 static char *project_dir;
 static char *model_path;
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 typedef gboolean (*Condition) (gpointer data);
 
@@ -496,7 +480,7 @@ main (int argc, char **argv)
 
   gtk_window_destroy (GTK_WINDOW (window));
   g_object_unref (project);
-  rm_rf (project_dir);
+  bt_test_rm_rf (project_dir);
   g_free (project_dir);
   g_free (model_path);
   g_object_unref (app);

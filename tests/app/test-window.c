@@ -8,25 +8,9 @@
 
 #include "bt-application.h"
 #include "bt-window-private.h"
+#include "bt-test-fs.h"
 
 static BtApplication *app;
-
-static void
-bt_rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        bt_rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static void
 spin (void)
@@ -442,7 +426,7 @@ test_window_project (void)
   }
 
   window_destroy (window);
-  bt_rm_rf (tmp);
+  bt_test_rm_rf (tmp);
 }
 
 static void
@@ -494,7 +478,7 @@ test_window_open_error (void)
   }
 
   window_destroy (window);
-  bt_rm_rf (tmp);
+  bt_test_rm_rf (tmp);
 }
 
 static void
@@ -579,6 +563,6 @@ main (int argc, char **argv)
 
   ret = g_test_run ();
   g_clear_object (&app);
-  bt_rm_rf (xdg);
+  bt_test_rm_rf (xdg);
   return ret;
 }

@@ -10,28 +10,12 @@
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
 #include "bt-test-photos.h"
+#include "bt-test-fs.h"
 
 static char *cli_path;
 static char *work_dir;
 static char **envp;
 static char *last_err;
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 G_GNUC_NULL_TERMINATED static int
 run_cli (char **out, ...)
@@ -196,7 +180,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/cli/transfer/whole-network", test_transfer_cli);
   status = g_test_run ();
-  rm_rf (work_dir);
+  bt_test_rm_rf (work_dir);
   g_strfreev (envp);
   return status;
 }

@@ -7,27 +7,10 @@
 #include <string.h>
 
 #include "training/bt-training.h"
+#include "bt-test-fs.h"
 
 static char *cli_path;
 static char *work_dir;
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-          rm_rf (child);
-        else
-          g_unlink (child);
-      }
-  g_rmdir (path);
-}
 
 /* Runs bottega-cli with the arguments (NULL-terminated); returns its exit status. */
 G_GNUC_NULL_TERMINATED static int
@@ -318,6 +301,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/usage-errors", test_usage_errors);
   g_test_add_func ("/cli/end-to-end", test_end_to_end);
   status = g_test_run ();
-  rm_rf (work_dir);
+  bt_test_rm_rf (work_dir);
   return status;
 }

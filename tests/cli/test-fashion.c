@@ -5,26 +5,9 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include "bt-test-fs.h"
 
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    while ((name = g_dir_read_name (dir)) != NULL)
-      {
-        g_autofree char *child = g_build_filename (path, name, NULL);
-        if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-          rm_rf (child);
-        else
-          g_unlink (child);
-      }
-  g_rmdir (path);
-}
 
 static int
 run (const char * const *argv, char **out)
@@ -95,7 +78,7 @@ test_fashion_one_epoch (void)
   g_test_message ("Fashion-MNIST, Small CNN, 1 epoch: %s", lines[n - 1]);
   g_print ("# %s\n", lines[n - 1]);
   g_assert_cmpfloat (accuracy, >=, 88.0);
-  rm_rf (work);
+  bt_test_rm_rf (work);
 }
 
 int

@@ -5,13 +5,7 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
+#include "bt-test-fs.h"
 
 static void
 put_png (const char *dir, const char *cls, const char *name, guint seed)
@@ -191,7 +185,7 @@ test_same_as_sync (void)
   g_assert_cmpuint (apply_async_and_wait (b, b3, NULL), ==, 0);
   g_assert_cmpuint (changed, ==, 1);
   g_assert_true (bt_project_flush (b, NULL));
-  rm_rf (base);
+  bt_test_rm_rf (base);
 }
 
 static void
@@ -250,7 +244,7 @@ test_change_meanwhile_kept (void)
   assert_change_and_import (reopened, first_path);
   assert_same_project (p, reopened);
   g_assert_true (bt_project_flush (p, NULL));
-  rm_rf (base);
+  bt_test_rm_rf (base);
 }
 
 int

@@ -4,13 +4,7 @@
 #include <glib/gstdio.h>
 
 #include "dataset/bt-dataset-private.h"
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
+#include "bt-test-fs.h"
 
 typedef struct {
   char      *dir;
@@ -32,7 +26,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 {
   g_clear_object (&f->project);
   g_autofree char *parent = g_path_get_dirname (f->dir);
-  rm_rf (parent);
+  bt_test_rm_rf (parent);
   g_free (f->dir);
 }
 
@@ -69,7 +63,7 @@ test_sample (Fixture *f, gconstpointer data)
       g_assert_cmpint (img->width, ==, 32);
     }
   g_assert_cmpuint (g_hash_table_size (hashes), ==, 48);  /* all different images */
-  rm_rf (tmp);
+  bt_test_rm_rf (tmp);
 }
 
 static void

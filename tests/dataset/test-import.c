@@ -6,15 +6,9 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
+#include "bt-test-fs.h"
 
 #define N_PER_CLASS 1100
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
 
 static void
 put_png (const char *dir, const char *name, guint seed, int w, int h)
@@ -214,8 +208,8 @@ test_stream (void)
   g_clear_object (&b);
   g_clear_object (&reopened);
   bt_scan_result_free (im.result);
-  rm_rf (root);
-  rm_rf (tmp);
+  bt_test_rm_rf (root);
+  bt_test_rm_rf (tmp);
 }
 
 static void
@@ -260,8 +254,8 @@ test_cancel_after (gconstpointer data)
   g_clear_object (&im.cancellable);
   g_clear_object (&p);
   g_clear_object (&q);
-  rm_rf (root);
-  rm_rf (tmp);
+  bt_test_rm_rf (root);
+  bt_test_rm_rf (tmp);
 }
 
 /* A class renamed while its images are still coming in (decided and waiting for their slice,
@@ -318,8 +312,8 @@ test_rename_during (void)
   bt_scan_result_free (im2.result);
   g_assert_true (bt_project_flush (p, &error));
   g_clear_object (&p);
-  rm_rf (root);
-  rm_rf (tmp);
+  bt_test_rm_rf (root);
+  bt_test_rm_rf (tmp);
 }
 
 /* Without a flush: an import's chunks are saved at most once a second while it runs, but its
@@ -350,8 +344,8 @@ test_saved_without_flush (void)
   bt_scan_result_free (im.result);
   g_clear_object (&p);
   g_clear_object (&q);
-  rm_rf (root);
-  rm_rf (tmp);
+  bt_test_rm_rf (root);
+  bt_test_rm_rf (tmp);
 }
 
 typedef struct {
@@ -434,8 +428,8 @@ test_csv_async (void)
   g_assert_true (bt_project_flush (b, &error));
   g_clear_object (&a);
   g_clear_object (&b);
-  rm_rf (root);
-  rm_rf (tmp);
+  bt_test_rm_rf (root);
+  bt_test_rm_rf (tmp);
 }
 
 int

@@ -10,6 +10,7 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
+#include "bt-test-fs.h"
 
 static char *
 make_tmpdir (void)
@@ -18,13 +19,6 @@ make_tmpdir (void)
   char *d = g_dir_make_tmp ("bt-project-XXXXXX", &error);
   g_assert_no_error (error);
   return d;
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
 }
 
 static char *
@@ -132,8 +126,8 @@ test_round_trip (void)
   g_ptr_array_unref (paths);
   g_assert_true (bt_project_flush (p, NULL));
   g_assert_true (bt_project_flush (q, NULL));
-  rm_rf (dir);
-  rm_rf (outside_dir);
+  bt_test_rm_rf (dir);
+  bt_test_rm_rf (outside_dir);
 }
 
 static void
@@ -182,7 +176,7 @@ test_missing_and_broken (void)
   g_autoptr(BtProject) bad2 = bt_project_open (dir, &e2);
   g_assert_null (bad2);
   g_assert_error (e2, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -247,7 +241,7 @@ test_save_fails_midway (void)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_assert_cmpuint (save_failed, ==, 2);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 /* A real "disk full": the kernel refuses to let the file grow past RLIMIT_FSIZE (EFBIG). */
@@ -277,7 +271,7 @@ test_disk_full (void)
   g_autofree char *after = read_all (path);
   g_assert_cmpstr (after, ==, "old,content\r\n");
   /* /dev/full, too, where it exists: writes fail with ENOSPC. */
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -310,7 +304,7 @@ test_kill_during_save (void)
       g_assert_cmpuint (len, ==, big);
       g_assert_true (memcmp (data, a, big) == 0 || memcmp (data, b, big) == 0);
     }
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -393,7 +387,7 @@ test_split_stability (void)
     g_assert_cmpfloat (w[c], >, 0.f);
   g_assert_cmpfloat (w[0], >, w[1]);  /* "small" has far fewer training images */
   g_assert_true (bt_project_flush (p, NULL));
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -443,7 +437,7 @@ test_import_csv (void)
   g_assert_false (bt_project_import_csv (p, nowhere, &e2));
   g_assert_error (e2, BT_DATASET_ERROR, BT_DATASET_ERROR_IO);
   g_assert_true (bt_project_flush (p, NULL));
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 int

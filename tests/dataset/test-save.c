@@ -11,13 +11,7 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
+#include "bt-test-fs.h"
 
 /* A project in a fresh folder with n small distinct images in class "a". */
 static BtProject *
@@ -135,7 +129,7 @@ test_quick_edits (void)
   g_assert_cmpuint (failed, ==, 0);
   g_clear_object (&q);
   g_clear_object (&p);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 /* Dropping the last reference waits for the pending write: nothing is lost on quit. */
@@ -171,7 +165,7 @@ test_finalize_writes (void)
     }
   g_assert_cmpint (bt_project_find_class (q, "last one"), >=, 0);
   g_clear_object (&q);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -227,7 +221,7 @@ test_disk_full (void)
       g_assert_nonnull (strstr (after, ",moved,"));
       g_object_unref (it);
       g_clear_object (&p);
-      rm_rf (dir);
+      bt_test_rm_rf (dir);
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -281,7 +275,7 @@ test_kill_during_save (void)
           g_assert_cmpstr (bt_item_get_class_name (it), ==, cls);
         }
     }
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 int

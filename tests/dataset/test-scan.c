@@ -9,13 +9,7 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
-
-static void
-rm_rf (const char *path)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
+#include "bt-test-fs.h"
 
 static char *
 put (const char *dir, const char *name, GBytes *bytes)
@@ -141,7 +135,7 @@ test_hostile_folder (void)
   g_assert_false (bt_item_get_missing (it));
   g_assert_true (g_utf8_validate (bt_item_get_display_name (it), -1, NULL));
   g_assert_true (bt_project_flush (p, NULL));
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static const char *self_exe;
@@ -186,7 +180,7 @@ test_unreadable (void)
       g_assert_true (WIFEXITED (status));
       g_assert_cmpint (WEXITSTATUS (status), ==, 0);
     }
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -239,7 +233,7 @@ test_folder_of_classes (void)
   g_assert_cmpuint (bt_project_apply_scan (p, r3, &error), ==, 0);
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (p)), ==, 3);
   g_assert_true (bt_project_flush (p, NULL));
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -265,7 +259,7 @@ test_cancel (void)
                                              cancel_on_progress, c, c, &error);
   g_assert_null (r);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 typedef struct {
@@ -319,7 +313,7 @@ test_async (void)
   g_assert_cmpuint (s.last_ok, ==, 200);
   bt_scan_result_free (s.result);
   g_main_loop_unref (s.loop);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 int

@@ -20,29 +20,6 @@ bt_test_mkdtemp (void)
 }
 
 void
-bt_test_rm_rf (const char *dir)
-{
-  g_autoptr(GFile) f = g_file_new_for_path (dir);
-  g_autoptr(GFileEnumerator) e = g_file_enumerate_children (f, G_FILE_ATTRIBUTE_STANDARD_NAME ","
-                                                            G_FILE_ATTRIBUTE_STANDARD_TYPE,
-                                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  if (e != NULL)
-    {
-      GFileInfo *info;
-      while ((info = g_file_enumerator_next_file (e, NULL, NULL)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (dir, g_file_info_get_name (info), NULL);
-          if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
-            bt_test_rm_rf (child);
-          else
-            g_unlink (child);
-          g_object_unref (info);
-        }
-    }
-  g_rmdir (dir);
-}
-
-void
 bt_test_write_floats (const char *dir, const char *name, const float *v, gsize n)
 {
   g_autoptr(GError) error = NULL;

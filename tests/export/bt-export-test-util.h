@@ -5,11 +5,11 @@
 #include <glib.h>
 
 #include "bt-test-photos.h"  /* bt_test_shared_file */
+#include "bt-test-fs.h"       /* bt_test_rm_rf */
 
 G_BEGIN_DECLS
 
 char    *bt_test_mkdtemp (void);
-void     bt_test_rm_rf (const char *dir);
 void     bt_test_write_floats (const char *dir, const char *name, const float *v, gsize n);
 /* Runs /usr/bin/python3 tests/export/SCRIPT args...; TRUE when it passed. When it exits 77 or
  * python3 is absent the test is marked skipped (with the script's message) and FALSE returned;

@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 
 #include "dataset/bt-dataset.h"
+#include "bt-test-fs.h"
 
 /* 4 classes × n at 32×32 grey, split 60/25/15 so validation has enough images to rank. */
 static inline BtProject *
@@ -26,20 +27,3 @@ bt_test_shapes_project (const char *dir, guint n)
   return g_steal_pointer (&p);
 }
 
-static inline void
-bt_test_rm_rf (const char *path)
-{
-  /* a link is removed, never followed */
-  GDir *d = g_file_test (path, G_FILE_TEST_IS_SYMLINK) ? NULL : g_dir_open (path, 0, NULL);
-  if (d != NULL)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          bt_test_rm_rf (child);
-        }
-      g_dir_close (d);
-    }
-  g_remove (path);
-}

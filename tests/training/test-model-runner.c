@@ -11,6 +11,7 @@
 
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
+#include "bt-test-fs.h"
 
 /* ---- Instrument: every cblas_sgemm of the engine comes here first ---- */
 
@@ -64,23 +65,6 @@ reset_instrument (void)
   g_atomic_int_set (&sgemm_runner_calls, 0);
   g_atomic_int_set (&sgemm_runner_calls_while_training, 0);
   g_atomic_int_set (&sgemm_other_calls, 0);
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 /* ---- Jobs one at a time, in order ---- */
@@ -434,7 +418,7 @@ test_gate_with_training (void)
   g_main_loop_unref (gt.loop);
   g_clear_object (&trainer);
   g_clear_object (&project);
-  rm_rf (dir);
+  bt_test_rm_rf (dir);
 }
 
 /* The instrument itself: two threads forwarding without the gate are seen overlapping. */

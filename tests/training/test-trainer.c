@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "training/bt-training-private.h"
+#include "bt-test-fs.h"
 
 #define SAMPLE_PER_CLASS 60
 #define SAMPLE_SIZE 32
@@ -15,26 +16,6 @@
 #define SHAPES_EPOCHS 30
 
 static char *sample_dir;   /* one Shapes sample for the whole program; runs add runs/ and models/ */
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    {
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            rm_rf (child);
-          else
-            g_unlink (child);
-        }
-    }
-  g_rmdir (path);
-}
 
 /* A fresh project over the shared sample images (so runs of different tests don't mix). */
 static void set_test_settings (BtProject *project, int epochs, const char *optimizer, double lr);
@@ -905,6 +886,6 @@ main (int argc, char **argv)
   g_test_add_func ("/trainer/transfer", test_transfer);
   status = g_test_run ();
   if (!g_test_subprocess ())
-    rm_rf (sample_dir);
+    bt_test_rm_rf (sample_dir);
   return status;
 }

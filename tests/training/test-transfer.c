@@ -10,6 +10,7 @@
 #include "training/bt-transfer.h"
 #include "training/bt-export-onnx.h"
 #include "bt-test-photos.h"
+#include "bt-test-fs.h"
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
@@ -114,23 +115,6 @@ make_photo_set (PhotoSet *ps, int per_class, int held_per_class)
   }
   g_assert_cmpuint (bt_project_apply_scan (ps->project, scan, &error), ==, (guint) (4 * per_class));
   g_assert_no_error (error);
-}
-
-static void
-rm_rf (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-  if (d != NULL)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *p = g_build_filename (path, name, NULL);
-          rm_rf (p);
-        }
-      g_dir_close (d);
-    }
-  g_remove (path);
 }
 
 static void
@@ -503,7 +487,7 @@ test_transfer_head (void)
     }
 
   check_self_contained (&ps, net, class_names, &prep, bb, model_path);
-  rm_rf (ps.dir);
+  bt_test_rm_rf (ps.dir);
   photo_set_free (&ps);
 }
 
@@ -600,7 +584,7 @@ test_transfer_trainer (void)
       g_assert_cmpstr (model->class_names[best], ==, sources[want][0]);
     }
   g_main_loop_unref (rs.loop);
-  rm_rf (ps.dir);
+  bt_test_rm_rf (ps.dir);
   photo_set_free (&ps);
 }
 
@@ -708,7 +692,7 @@ test_transfer_hidden (void)
   g_test_message ("hidden-layer head: %u of %u held-out crops right", right, ps.held_out->len);
   g_assert_cmpuint (right, >=, ps.held_out->len * 3 / 4);
   g_main_loop_unref (rs.loop);
-  rm_rf (ps.dir);
+  bt_test_rm_rf (ps.dir);
   photo_set_free (&ps);
 }
 
@@ -813,7 +797,7 @@ test_transfer_pause (void)
   g_assert_nonnull (bt_trainer_get_best_model_path (trainer));
 
   /* Stop while paused in the embedding phase (a fresh project: nothing comes from its cache). */
-  rm_rf (ps.dir);
+  bt_test_rm_rf (ps.dir);
   photo_set_free (&ps);
   make_photo_set (&ps, 5, 0);
   set_transfer_settings (ps.project, 3, FALSE, 0, FALSE);
@@ -835,7 +819,7 @@ test_transfer_pause (void)
   g_assert_null (bt_trainer_get_best_model_path (second));
   g_clear_error (&st.error);
   g_main_loop_unref (st.loop);
-  rm_rf (ps.dir);
+  bt_test_rm_rf (ps.dir);
   photo_set_free (&ps);
 }
 
