@@ -10,6 +10,7 @@
 #include "bt-test-page.h"
 #include "engine/bt-engine.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-fs.h"
 
 typedef struct {
   gboolean  done;
@@ -143,6 +144,7 @@ test_onnx (void)
     g_clear_error (&w2.error);
   }
   g_free (w.text);
+  bt_test_rm_rf (dir);
 }
 
 static void
@@ -169,6 +171,8 @@ test_pytorch (void)
   g_assert_nonnull (strstr (w.text, "python3 train.py"));
   g_assert_nonnull (strstr (w.text, "torchrun --nproc_per_node=N train.py"));
   g_free (w.text);
+  g_clear_object (&p);   /* its last save lands first */
+  bt_test_rm_rf (dir);
 }
 
 static GtkWidget *
@@ -284,6 +288,9 @@ test_page_menu (void)
   bt_test_screenshot (GTK_WIDGET (popover), "export-menu-popover");
   gtk_menu_button_popdown (GTK_MENU_BUTTON (button));
   gtk_window_destroy (GTK_WINDOW (window));
+  g_clear_object (&p);
+  g_clear_object (&q);
+  bt_test_rm_rf (dir);
 }
 
 int
