@@ -616,6 +616,25 @@ typedef struct {
   gboolean        completed;     /* the callback ran: no more progress after it */
 } ScanJob;
 
+/* A job of one reference, reporting to the caller's thread-default context. */
+static ScanJob *
+scan_job_new (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
+              BtScanProgress progress, gpointer progress_data, GDestroyNotify progress_notify)
+{
+  ScanJob *j = g_new0 (ScanJob, 1);
+  j->paths = g_strdupv ((char **) paths);
+  j->mode = mode;
+  j->class_name = g_strdup (class_name);
+  j->recursive = recursive;
+  j->progress = progress;
+  j->progress_data = progress_data;
+  j->progress_notify = progress_notify;
+  j->context = g_main_context_ref_thread_default ();
+  j->refs = 1;
+  g_mutex_init (&j->lock);
+  return j;
+}
+
 static void
 scan_job_unref (gpointer p)
 {
@@ -695,17 +714,7 @@ bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char
                           GAsyncReadyCallback callback, gpointer user_data)
 {
   g_return_if_fail (paths != NULL);
-  ScanJob *j = g_new0 (ScanJob, 1);
-  j->paths = g_strdupv ((char **) paths);
-  j->mode = mode;
-  j->class_name = g_strdup (class_name);
-  j->recursive = recursive;
-  j->progress = progress;
-  j->progress_data = progress_data;
-  j->progress_notify = progress_notify;
-  j->context = g_main_context_ref_thread_default ();
-  j->refs = 1;
-  g_mutex_init (&j->lock);
+  ScanJob *j = scan_job_new (paths, mode, class_name, recursive, progress, progress_data, progress_notify);
   g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, bt_scan_paths_async_full);
   g_task_set_task_data (task, j, scan_job_unref);
@@ -819,19 +828,9 @@ bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const ch
                             GAsyncReadyCallback callback, gpointer callback_data)
 {
   g_return_if_fail (paths != NULL);
-  ScanJob *j = g_new0 (ScanJob, 1);
-  j->paths = g_strdupv ((char **) paths);
-  j->mode = mode;
-  j->class_name = g_strdup (class_name);
-  j->recursive = recursive;
-  j->progress = progress;
-  j->progress_data = user_data;
-  j->progress_notify = notify;
+  ScanJob *j = scan_job_new (paths, mode, class_name, recursive, progress, user_data, notify);
   j->chunk = chunk;
   j->chunk_data = user_data;
-  j->context = g_main_context_ref_thread_default ();
-  j->refs = 1;
-  g_mutex_init (&j->lock);
   g_queue_init (&j->chunks);
   j->outer = g_task_new (NULL, cancellable, callback, callback_data);
   g_task_set_source_tag (j->outer, bt_scan_paths_stream_async);
