@@ -27,8 +27,9 @@ gboolean bt_settings_from_key_file (BtProjectSettings *s, GKeyFile *kf, GError *
 /* Checks a project's settings before a run; the message says which setting and why. */
 gboolean bt_settings_validate (const BtProjectSettings *s, GError **error);
 
-/* Test hook: when set (> 0), the worker calls _exit(0) right after the checkpoint of that
- * epoch is on disk, before anything else: a hard kill at a known point. */
-void     bt_trainer_set_kill_after_epoch (BtTrainer *self, int epoch);
+/* Test seam: called on the worker right after each epoch's checkpoint is on disk, before
+ * anything else (a test can kill the process there: a hard kill at a known point). */
+typedef void (*BtTrainerCheckpointHook) (int epoch, gpointer user_data);
+void     bt_trainer_set_checkpoint_hook (BtTrainer *self, BtTrainerCheckpointHook hook, gpointer user_data);
 
 G_END_DECLS
