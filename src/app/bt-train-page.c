@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bt-train-page.h"
@@ -335,6 +336,10 @@ finished_cb (BtTrainPage *self, const GError *error)
   gboolean failed = verdict != NULL && bt_verdict_is_failure (verdict);
   g_autofree char *status = NULL;
 
+  /* a resumed run's best epoch may precede the epochs this page saw */
+  if (!isfinite (self->best_val_acc) && verdict != NULL && verdict->best_epoch > 0)
+    self->best_val_acc = verdict->best_acc;
+
   gtk_progress_bar_set_fraction (self->progress_bar, error == NULL ? 1.0 : gtk_progress_bar_get_fraction (self->progress_bar));
   if (error == NULL && failed)
     {
@@ -357,7 +362,10 @@ finished_cb (BtTrainPage *self, const GError *error)
     }
   else if (g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED))
     {
-      set_advice (self, error->message);
+      g_autofree char *advice = g_strdup_printf ("%s\n%s", error->message,
+          _("The loss became “not a number”: training diverged, the steps were too big. Lower the "
+            "learning rate (a tenth is a good start) on the Model page and train again."));
+      set_advice (self, advice);
       status = g_strdup (_("Training diverged."));
       gtk_progress_bar_set_text (self->progress_bar, _("Diverged"));
     }
@@ -751,10 +759,18 @@ run_from_info (const BtRunInfo *info)
   BtPreset preset;
   Run *run;
 
-  if (info->preset && bt_preset_from_id (info->preset, &preset))
-    title = g_strdup_printf ("%s · %s", info->id, _(bt_preset_title (preset)));
+  int y, mo, d, h, mi;
+  g_autofree char *when = NULL;
+
+  /* "20261207-005921" → "2026-12-07 00:59", as this session's runs are titled */
+  if (sscanf (info->id, "%4d%2d%2d-%2d%2d", &y, &mo, &d, &h, &mi) == 5)
+    when = g_strdup_printf ("%04d-%02d-%02d %02d:%02d", y, mo, d, h, mi);
   else
-    title = g_strdup (info->id);
+    when = g_strdup (info->id);
+  if (info->preset && bt_preset_from_id (info->preset, &preset))
+    title = g_strdup_printf ("%s · %s", when, _(bt_preset_title (preset)));
+  else
+    title = g_strdup (when);
   run = run_new (info->dir, title);
   for (guint i = 0; i < info->epochs->len; i++)
     {
