@@ -584,13 +584,16 @@ bt_cli_train (int argc, char **argv)
   g_signal_connect (trainer, "message", G_CALLBACK (on_message), &ui);
   g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), &ui);
 
+  /* Ctrl+C from the moment the run folder exists stops the run cleanly */
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
   if (!bt_trainer_start (trainer, resume_dir, &error))
     {
+      g_source_remove (sigint_id);
+      g_source_remove (sigterm_id);
       status = bt_cli_fail ("%s: %s", argv[1], error->message);
       goto cleanup_settings;
     }
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
   g_main_loop_run (loop);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
