@@ -116,8 +116,8 @@ bt_estimate_check_memory (const BtProjectSettings *s, int n_classes, guint n_tra
                                   : g_format_size_full (need, G_FORMAT_SIZE_IEC_UNITS);
   have_text = g_format_size_full (have, G_FORMAT_SIZE_IEC_UNITS);
   g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-               _("Not enough memory: a batch of %" G_GUINT64_FORMAT " images at %d×%d needs %s while training "
+               _("Not enough memory: a batch of %u images at %d×%d needs %s while training "
                  "(%s available). Lower the batch size (now %d) or the input size (now %d×%d)."),
-               batch, s->width, s->height, need_text, have_text, s->batch_size, s->width, s->height);
+               (guint) batch, s->width, s->height, need_text, have_text, s->batch_size, s->width, s->height);
   return FALSE;
 }
