@@ -177,6 +177,35 @@ print_resume_hint (const char *run_dir, const char *project_arg)
   fprintf (stderr, _("Stopped. Resume with: bottega-cli train %s --resume %s\n"), project_arg, id);
 }
 
+/* After the run: the verdict, then the error, the resume hint or the model and its test
+ * accuracy. Returns the exit status. */
+static int
+report_result (BtTrainer *trainer, TrainUi *ui, const char *project_arg)
+{
+  const BtEvaluation *ev = bt_trainer_get_test_evaluation (trainer);
+  const char *model = bt_trainer_get_best_model_path (trainer);
+  g_autoptr(GError) error = g_steal_pointer (&ui->error);
+
+  print_verdict (trainer, ui);
+  if (g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
+    {
+      print_resume_hint (bt_trainer_get_run_dir (trainer), project_arg);
+      return BT_CLI_EXIT_STOPPED;
+    }
+  if (error != NULL)
+    return bt_cli_fail ("%s", error->message);
+  if (model != NULL)
+    printf (_("Model saved to %s\n"), model);
+  if (ev != NULL && ev->n > 0)
+    {
+      g_autofree char *n = bt_cli_format_count (ev->n);
+      printf (_("Final test accuracy = %.1f%% (N=%s)\n"), 100 * ev->accuracy, n);
+    }
+  else
+    printf (_("No test images: the test accuracy is unknown\n"));
+  return BT_CLI_EXIT_OK;
+}
+
 static gboolean
 on_sigint (gpointer data)
 {
@@ -598,35 +627,7 @@ bt_cli_train (int argc, char **argv)
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
 
-  print_verdict (trainer, &ui);
-  if (ui.error != NULL)
-    {
-      if (g_error_matches (ui.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
-        {
-          print_resume_hint (bt_trainer_get_run_dir (trainer), argv[1]);
-          status = BT_CLI_EXIT_STOPPED;
-        }
-      else
-        status = bt_cli_fail ("%s", ui.error->message);
-      g_clear_error (&ui.error);
-      goto cleanup_settings;
-    }
-
-  {
-    const BtEvaluation *ev = bt_trainer_get_test_evaluation (trainer);
-    const char *model = bt_trainer_get_best_model_path (trainer);
-
-    if (model != NULL)
-      printf (_("Model saved to %s\n"), model);
-    if (ev != NULL && ev->n > 0)
-      {
-        g_autofree char *n = bt_cli_format_count (ev->n);
-        printf (_("Final test accuracy = %.1f%% (N=%s)\n"), 100 * ev->accuracy, n);
-      }
-    else
-      printf (_("No test images: the test accuracy is unknown\n"));
-  }
-  status = BT_CLI_EXIT_OK;
+  status = report_result (trainer, &ui, argv[1]);
 
 cleanup_settings:
   g_free (settings.preset);

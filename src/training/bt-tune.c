@@ -455,6 +455,9 @@ trial_epoch_cb (BtTrainer *trainer, const BtEpochInfo *info, TrialRun *r)
 static void
 trial_finished_cb (BtTrainer *trainer, const GError *error, TrialRun *r)
 {
+  const BtVerdict *v = bt_trainer_get_verdict (trainer);
+
+  r->t->verdict = v != NULL ? v->kind : BT_VERDICT_NONE;
   r->done = TRUE;
   r->error = error != NULL ? g_error_copy (error) : NULL;
 }
