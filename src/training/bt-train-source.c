@@ -5,18 +5,15 @@
 #include <glib/gi18n-lib.h>
 
 #include "training/bt-train-source.h"
+#include "training/bt-training-private.h"
 
 typedef enum { SOURCE_PIXELS, SOURCE_EMBEDDINGS, SOURCE_SEARCH } SourceKind;
 
 struct _BtTrainSource
 {
   SourceKind    kind;
-  /* the snapshot */
-  char        **paths;        /* by item index; NULL: excluded or missing */
-  guint64      *hashes;
-  gboolean     *is_train;
+  BtItemSnapshot snap;       /* empty for a search's cache */
   guint         n;
-  char         *project_dir;
   char         *spill_dir;    /* NULL: no cache folder */
   int           width, height, channels;
   BtDsResize    resize;
@@ -28,34 +25,55 @@ struct _BtTrainSource
   BtBackbone   *backbone;
 };
 
+void
+bt_item_snapshot_init (BtItemSnapshot *snap, BtProject *project)
+{
+  GListModel *items = bt_project_get_items (project);
+  g_autoptr(BtSplitView) train = bt_project_split_view (project, BT_SPLIT_TRAIN);
+
+  snap->n = g_list_model_get_n_items (items);
+  snap->paths = g_new0 (char *, snap->n + 1);
+  snap->hashes = g_new0 (guint64, MAX (snap->n, 1));
+  snap->is_train = g_new0 (gboolean, MAX (snap->n, 1));
+  snap->project_dir = g_strdup (bt_project_get_dir (project));
+  for (guint i = 0; i < snap->n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      snap->hashes[i] = bt_item_get_hash (it);
+      if (!bt_item_get_excluded (it) && !bt_item_get_missing (it))
+        snap->paths[i] = g_strdup (bt_item_get_path (it));
+    }
+  for (guint i = 0; train != NULL && i < train->n; i++)
+    if (train->items[i] < snap->n)
+      snap->is_train[train->items[i]] = TRUE;
+}
+
+void
+bt_item_snapshot_clear (BtItemSnapshot *snap)
+{
+  /* paths has holes (items left out): free by index */
+  for (guint i = 0; snap->paths != NULL && i < snap->n; i++)
+    g_free (snap->paths[i]);
+  g_clear_pointer (&snap->paths, g_free);
+  g_clear_pointer (&snap->hashes, g_free);
+  g_clear_pointer (&snap->is_train, g_free);
+  g_clear_pointer (&snap->project_dir, g_free);
+}
+
 BtTrainSource *
 bt_train_source_new_for_project (BtProject *project, const BtProjectSettings *s)
 {
-  BtTrainSource *src = g_new0 (BtTrainSource, 1);
-  GListModel *items = bt_project_get_items (project);
-  g_autoptr(BtSplitView) train = bt_project_split_view (project, BT_SPLIT_TRAIN);
+  BtTrainSource *src;
   BtPreset preset;
 
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
 
+  src = g_new0 (BtTrainSource, 1);
   src->kind = bt_preset_from_id (s->preset, &preset) && preset == BT_PRESET_TRANSFER
             ? SOURCE_EMBEDDINGS : SOURCE_PIXELS;
-  src->n = g_list_model_get_n_items (items);
-  src->paths = g_new0 (char *, src->n + 1);
-  src->hashes = g_new0 (guint64, MAX (src->n, 1));
-  src->is_train = g_new0 (gboolean, MAX (src->n, 1));
-  for (guint i = 0; i < src->n; i++)
-    {
-      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
-      src->hashes[i] = bt_item_get_hash (it);
-      if (!bt_item_get_excluded (it) && !bt_item_get_missing (it))
-        src->paths[i] = g_strdup (bt_item_get_path (it));
-    }
-  for (guint i = 0; train != NULL && i < train->n; i++)
-    if (train->items[i] < src->n)
-      src->is_train[train->items[i]] = TRUE;
-  src->project_dir = g_strdup (bt_project_get_dir (project));
-  src->spill_dir = g_build_filename (src->project_dir, "cache", NULL);
+  bt_item_snapshot_init (&src->snap, project);
+  src->n = src->snap.n;
+  src->spill_dir = g_build_filename (src->snap.project_dir, "cache", NULL);
   if (!g_file_test (src->spill_dir, G_FILE_TEST_IS_DIR))
     g_clear_pointer (&src->spill_dir, g_free);
   src->width = s->width;
@@ -85,12 +103,7 @@ bt_train_source_free (BtTrainSource *src)
 {
   if (src == NULL)
     return;
-  for (guint i = 0; src->paths != NULL && i < src->n; i++)
-    g_free (src->paths[i]);
-  g_free (src->paths);
-  g_free (src->hashes);
-  g_free (src->is_train);
-  g_free (src->project_dir);
+  bt_item_snapshot_clear (&src->snap);
   g_free (src->spill_dir);
   g_clear_pointer (&src->own_cache, bt_cache_free);
   g_clear_pointer (&src->emb, bt_embeddings_free);
@@ -118,8 +131,8 @@ prepare_embeddings (BtTrainSource *src, const BtTrainSourceHooks *hooks, GCancel
     return FALSE;
   text = g_strdup_printf (_("Computing image embeddings with %s…"), bt_backbone_get_name (src->backbone));
   hooks->message (text, hooks->data);
-  src->emb = bt_embeddings_build_paths ((const char * const *) src->paths, src->hashes, src->is_train, src->n,
-                                        src->project_dir, src->backbone, src->resize, src->augment_flip,
+  src->emb = bt_embeddings_build_paths ((const char * const *) src->snap.paths, src->snap.hashes,
+                                        src->snap.is_train, src->n, src->snap.project_dir, src->backbone, src->resize, src->augment_flip,
                                         src->augment_crop, CLAMP ((int) g_get_num_processors (), 1, 8),
                                         hooks->progress, hooks->data, hooks->gate, hooks->data,
                                         cancellable, error);
@@ -145,7 +158,7 @@ bt_train_source_prepare (BtTrainSource *src, const BtTrainSourceHooks *hooks, GC
       text = g_strdup_printf (_("Preparing images at %d×%d…"), src->width, src->height);
       hooks->message (text, hooks->data);
       /* the decode workers wait at the same gate as the embedding ones while paused */
-      src->own_cache = bt_cache_build_paths_gated ((const char * const *) src->paths, src->n, src->width,
+      src->own_cache = bt_cache_build_paths_gated ((const char * const *) src->snap.paths, src->n, src->width,
                                                    src->height, src->channels, src->resize, src->spill_dir,
                                                    CLAMP ((int) g_get_num_processors (), 1, 8),
                                                    hooks->progress, hooks->data, hooks->gate, hooks->data,

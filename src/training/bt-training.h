@@ -85,9 +85,10 @@ G_DECLARE_FINAL_TYPE (BtTrainer, bt_trainer, BT, TRAINER, GObject)
  *                                      NaN/Inf with BT_TRAINING_ERROR_DIVERGED.
  * Properties: state, run-dir, best-model-path (all read-only, notified on the main context)
  *
- * A run lives in <project>/runs/<timestamp>/: config.ini (the settings it ran with),
- * metrics.csv (one row per epoch), checkpoint-NNNN.state (the newest complete epoch; the
- * previous one is removed only once the new one is on disk). The best model goes to
+ * A run lives in <project>/runs/<timestamp>/ (bt-run-files.h): config.ini (the settings it ran
+ * with), metrics.csv (one row per epoch), verdict.ini (what its curves say, bt-verdict.h),
+ * checkpoint-NNNN.state (the newest complete epoch; the previous one is removed only once the
+ * new one is on disk). The best model goes to
  * <project>/models/<timestamp>-<preset>.bottega-model. Reduce-on-plateau is the schedule
  * id "plateau" (constant learning rate halved after `early_stopping_patience` or 3 flat
  * epochs); the engine's "constant" | "step" | "cosine" are passed through. */

@@ -9,6 +9,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "training/bt-training-private.h"
 #include "training/bt-model-runner.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -758,52 +759,8 @@ bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
                                    user_data, NULL, NULL, cancellable, error);
 }
 
-/* What an embedding build reads of a project: item paths (NULL when excluded or missing),
- * content hashes and train-split membership, by item index. Taken on the project's thread. */
-typedef struct {
-  char    **paths;
-  guint64  *hashes;
-  gboolean *is_train;
-  guint     n;
-  char     *project_dir;
-} Snapshot;
-
-static void
-snapshot_of_project (BtProject *project, Snapshot *snap)
-{
-  GListModel *items = bt_project_get_items (project);
-  g_autoptr(BtSplitView) train = bt_project_split_view (project, BT_SPLIT_TRAIN);
-
-  snap->n = g_list_model_get_n_items (items);
-  snap->paths = g_new0 (char *, snap->n + 1);
-  snap->hashes = g_new0 (guint64, MAX (snap->n, 1));
-  snap->is_train = g_new0 (gboolean, MAX (snap->n, 1));
-  snap->project_dir = g_strdup (bt_project_get_dir (project));
-  for (guint i = 0; i < snap->n; i++)
-    {
-      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
-      snap->hashes[i] = bt_item_get_hash (it);
-      if (!bt_item_get_excluded (it) && !bt_item_get_missing (it))
-        snap->paths[i] = g_strdup (bt_item_get_path (it));
-    }
-  for (guint i = 0; train != NULL && i < train->n; i++)
-    if (train->items[i] < snap->n)
-      snap->is_train[train->items[i]] = TRUE;
-}
-
-static void
-snapshot_clear (Snapshot *snap)
-{
-  for (guint i = 0; i < snap->n; i++)
-    g_free (snap->paths[i]);
-  g_free (snap->paths);
-  g_free (snap->hashes);
-  g_free (snap->is_train);
-  g_free (snap->project_dir);
-}
-
 static BtEmbeddings *
-build_embeddings (const Snapshot *snap, BtBackbone *bb, BtDsResize resize,
+build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
                   BtEmbedGate gate, gpointer gate_data, gboolean shared,
@@ -938,14 +895,14 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
                           BtEmbedGate gate, gpointer gate_data,
                           GCancellable *cancellable, GError **error)
 {
-  Snapshot snap = { 0 };
+  BtItemSnapshot snap = { 0 };
   BtEmbeddings *e;
 
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
-  snapshot_of_project (project, &snap);
+  bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
                         gate, gate_data, FALSE, cancellable, error);
-  snapshot_clear (&snap);
+  bt_item_snapshot_clear (&snap);
   return e;
 }
 
@@ -957,7 +914,7 @@ bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes, con
                            BtEmbedGate gate, gpointer gate_data,
                            GCancellable *cancellable, GError **error)
 {
-  Snapshot snap = { (char **) paths, (guint64 *) hashes, (gboolean *) is_train, n, (char *) project_dir };
+  BtItemSnapshot snap = { (char **) paths, (guint64 *) hashes, (gboolean *) is_train, n, (char *) project_dir };
 
   g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
   g_return_val_if_fail (project_dir != NULL, NULL);
@@ -971,14 +928,14 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
                             BtCacheProgress progress, gpointer user_data,
                             GCancellable *cancellable, GError **error)
 {
-  Snapshot snap = { 0 };
+  BtItemSnapshot snap = { 0 };
   BtEmbeddings *e;
 
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
-  snapshot_of_project (project, &snap);
+  bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
                         NULL, NULL, TRUE, cancellable, error);
-  snapshot_clear (&snap);
+  bt_item_snapshot_clear (&snap);
   return e;
 }
 

@@ -24,6 +24,16 @@ static const char *const action_ids[] = {
   [BT_VERDICT_ACTION_ADD_PHOTOS] = "add-photos",
 };
 
+/* The index of id in ids, or -1. */
+static int
+id_index (const char *const *ids, guint n, const char *id)
+{
+  for (guint i = 0; id != NULL && i < n; i++)
+    if (strcmp (id, ids[i]) == 0)
+      return (int) i;
+  return -1;
+}
+
 const char *
 bt_verdict_kind_to_id (BtVerdictKind kind)
 {
@@ -33,13 +43,10 @@ bt_verdict_kind_to_id (BtVerdictKind kind)
 gboolean
 bt_verdict_kind_from_id (const char *id, BtVerdictKind *kind)
 {
-  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (kind_ids); i++)
-    if (strcmp (id, kind_ids[i]) == 0)
-      {
-        *kind = (BtVerdictKind) i;
-        return TRUE;
-      }
-  return FALSE;
+  int i = id_index (kind_ids, G_N_ELEMENTS (kind_ids), id);
+  if (i >= 0)
+    *kind = (BtVerdictKind) i;
+  return i >= 0;
 }
 
 const char *
@@ -51,13 +58,10 @@ bt_verdict_action_to_id (BtVerdictAction action)
 gboolean
 bt_verdict_action_from_id (const char *id, BtVerdictAction *action)
 {
-  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (action_ids); i++)
-    if (strcmp (id, action_ids[i]) == 0)
-      {
-        *action = (BtVerdictAction) i;
-        return TRUE;
-      }
-  return FALSE;
+  int i = id_index (action_ids, G_N_ELEMENTS (action_ids), id);
+  if (i >= 0)
+    *action = (BtVerdictAction) i;
+  return i >= 0;
 }
 
 gboolean
