@@ -16,6 +16,7 @@
 #define METRICS_HEADER "epoch,train_loss,train_acc,val_loss,val_acc,lr,images_per_s,elapsed_s,best_epoch,overfitting"
 #define MODEL_SUFFIX ".bottega-model"
 #define MAX_RUN_FILE (16 * 1024 * 1024)
+#define LAST_RUN_FILE "last-run"
 
 /* ---- A run folder ---- */
 
@@ -44,7 +45,12 @@ bt_run_files_new_run_dir (const char *project_dir, GError **error)
       g_autofree char *dir = g_build_filename (runs, name, NULL);
 
       if (g_mkdir (dir, 0755) == 0)
-        return g_steal_pointer (&dir);
+        {
+          /* which run is the newest, even after an empty one is cleaned away (--resume) */
+          g_autofree char *last = g_build_filename (runs, LAST_RUN_FILE, NULL);
+          bt_write_file_atomic (last, name, strlen (name), NULL);
+          return g_steal_pointer (&dir);
+        }
       if (errno != EEXIST)
         {
           int saved = errno;
@@ -375,10 +381,11 @@ run_names (const char *runs_dir)
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
+  /* training runs only: runs/ also holds the searches' tune-* folders */
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL && names->len < 10000)
     {
       g_autofree char *path = g_build_filename (runs_dir, name, NULL);
-      if (name[0] != '.' && g_file_test (path, G_FILE_TEST_IS_DIR))
+      if (g_ascii_isdigit (name[0]) && g_file_test (path, G_FILE_TEST_IS_DIR))
         g_ptr_array_add (names, g_strdup (name));
     }
   g_ptr_array_sort (names, cmp_names);
@@ -420,13 +427,20 @@ bt_run_files_find_resumable (const char *project_dir, const char *run, GError **
   if (run == NULL)
     {
       /* the newest run, and only it: an older one has other settings the person forgot */
+      g_autofree char *last_file = g_build_filename (runs_dir, LAST_RUN_FILE, NULL);
+      g_autofree char *last = NULL;
       g_autoptr(GPtrArray) names = run_names (runs_dir);
-      if (names->len == 0)
+
+      if (g_file_get_contents (last_file, &last, NULL, NULL) && *g_strstrip (last) != '\0' &&
+          strchr (last, G_DIR_SEPARATOR) == NULL && last[0] != '.')
+        dir = g_build_filename (runs_dir, last, NULL);
+      else if (names->len > 0)
+        dir = g_build_filename (runs_dir, names->pdata[names->len - 1], NULL);
+      else
         {
           g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("The project has no run to resume"));
           return NULL;
         }
-      dir = g_build_filename (runs_dir, names->pdata[names->len - 1], NULL);
     }
   else if (strchr (run, G_DIR_SEPARATOR) == NULL && *run != '.')
     dir = g_build_filename (runs_dir, run, NULL);

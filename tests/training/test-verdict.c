@@ -1,5 +1,5 @@
-/* test-verdict.c: the verdict of a run from synthetic curves, one table row per case, and the
- * run files that store it (metrics.csv and verdict.ini read back as written). */
+/* test-verdict.c: the verdict of a run from synthetic curves, one table row per case; the run
+ * files that store it (metrics.csv and verdict.ini read back as written); which run --resume takes. */
 #include "config.h"
 
 #include <glib/gstdio.h>
@@ -227,6 +227,50 @@ test_run_files (void)
   bt_test_rm_rf (project);
 }
 
+/* --resume without a run takes the newest training run only: not a search's folder, and not an
+ * older run when the newest one's folder was cleaned away. */
+static void
+test_resume_newest_only (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *project = g_dir_make_tmp ("bt-resume-XXXXXX", &error);
+  g_autofree char *old_run = g_build_filename (project, "runs", "20000101-000000", NULL);
+  g_autofree char *tune = g_build_filename (project, "runs", "tune-20990101-000000", NULL);
+  g_autofree char *old_config = g_build_filename (old_run, "config.ini", NULL);
+  g_autofree char *old_checkpoint = g_build_filename (old_run, "checkpoint-0015.state", NULL);
+  g_autofree char *found = NULL;
+  g_autofree char *newest = NULL;
+  g_autofree char *newest_id = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (old_run, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (tune, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (old_config, "[training]\n", -1, NULL));
+  g_assert_true (g_file_set_contents (old_checkpoint, "x", 1, NULL));
+  found = bt_run_files_find_resumable (project, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found, ==, old_run);   /* the newest training run (the search's folder is not one) */
+  g_clear_pointer (&found, g_free);
+
+  newest = bt_run_files_new_run_dir (project, &error);
+  g_assert_no_error (error);
+  newest_id = g_path_get_basename (newest);
+  g_assert_null (bt_run_files_find_resumable (project, NULL, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, newest_id));
+  g_clear_error (&error);
+
+  /* the newest run's empty folder cleaned away: still not the old one */
+  g_assert_cmpint (g_rmdir (newest), ==, 0);
+  g_assert_null (bt_run_files_find_resumable (project, NULL, &error));
+  g_assert_nonnull (strstr (error->message, newest_id));
+  g_clear_error (&error);
+  found = bt_run_files_find_resumable (project, "20000101-000000", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found, ==, old_run);
+  bt_test_rm_rf (project);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -234,5 +278,6 @@ main (int argc, char **argv)
   g_test_add_func ("/verdict/table", test_table);
   g_test_add_func ("/verdict/apply", test_apply);
   g_test_add_func ("/verdict/run-files", test_run_files);
+  g_test_add_func ("/verdict/resume-newest-only", test_resume_newest_only);
   return g_test_run ();
 }
