@@ -115,9 +115,10 @@ diverged (const BtVerdictInput *in)
 
   if (in->non_finite || !isfinite (last->train_loss))
     return TRUE;
-  if (last->train_loss > 3 * start)
-    return TRUE;
-  return in->n_epochs >= 2 && last->train_loss > 1.05 * MAX (first->train_loss, start);
+  /* a first epoch's mean carries the start's transient: judge the level from the second on */
+  if (in->n_epochs < 2)
+    return FALSE;
+  return last->train_loss > 3 * start || last->train_loss > 1.05 * MAX (first->train_loss, start);
 }
 
 static gboolean
