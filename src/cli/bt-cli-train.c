@@ -523,7 +523,14 @@ bt_cli_train (int argc, char **argv)
       goto cleanup;
     }
   if (argc == 3 && o.resume && o.resume_id == NULL)
-    o.resume_id = g_strdup (argv[--argc]);   /* --resume RUN */
+    {
+      /* --resume RUN: the run is the argument that is not the project folder */
+      gboolean first_is_run = !bt_cli_is_project_dir (argv[1]) && bt_cli_is_project_dir (argv[2]);
+      o.resume_id = g_strdup (argv[first_is_run ? 1 : 2]);
+      if (first_is_run)
+        argv[1] = argv[2];
+      argc--;
+    }
   if (argc > 2)
     {
       status = bt_cli_usage ("train", _("unexpected argument “%s”"), argv[2]);
