@@ -138,6 +138,16 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
   cinfo.scale_denom = (unsigned) denom;
   cinfo.dct_method = JDCT_ISLOW;
   jpeg_start_decompress (&cinfo);
+  /* before finish_decompress, which resets the state */
+  JOCTET *icc = NULL;
+  unsigned int icc_len = 0;
+  if (jpeg_read_icc_profile (&cinfo, &icc, &icc_len) && icc != NULL)
+    {
+      out->icc = g_memdup2 (icc, icc_len);
+      out->icc_len = icc_len;
+      out->icc_is_cmyk = cmyk;
+      free (icc);
+    }
 
   int w = (int) cinfo.output_width, h = (int) cinfo.output_height, nc = cinfo.output_components;
   pixels = g_malloc ((gsize) w * h * nc);
@@ -157,15 +167,6 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
       return FALSE;
     }
 
-  JOCTET *icc = NULL;
-  unsigned int icc_len = 0;
-  if (jpeg_read_icc_profile (&cinfo, &icc, &icc_len) && icc != NULL)
-    {
-      out->icc = g_memdup2 (icc, icc_len);
-      out->icc_len = icc_len;
-      out->icc_is_cmyk = cmyk;
-      free (icc);
-    }
   if (cmyk)
     {
       cmyk_to_rgb (pixels, (gsize) w * h, cinfo.saw_Adobe_marker);

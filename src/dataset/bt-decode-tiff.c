@@ -91,8 +91,19 @@ on_error (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap
 static int
 on_warning (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {
-  (void) tif; (void) user; (void) module; (void) fmt; (void) ap;
-  return 1;  /* unknown tags and the like: silent */
+  (void) tif; (void) module;
+  MemTiff *m = user;
+  /* Unknown tags and the like are harmless; a tag whose data lies past the end of the file
+   * means the file was cut short. */
+  char msg[256];
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  if (strstr (msg, "IO error") != NULL || strstr (msg, "truncat") != NULL)
+    {
+      if (!m->failed)
+        g_strlcpy (m->message, msg, sizeof m->message);
+      m->failed = TRUE;
+    }
+  return 1;
 }
 
 gboolean
@@ -124,6 +135,11 @@ bt_decode_tiff (const guint8 *data, gsize len, const BtDecodeRequest *req,
   gboolean ok = FALSE;
   if (!bt_decode_check_size (out, out->width, out->height, req, reason, error))
     goto out;
+  if (m.failed)
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The TIFF file is truncated: %s"), m.message);
+      goto out;
+    }
   if (req->header_only)
     {
       ok = TRUE;
@@ -132,6 +148,18 @@ bt_decode_tiff (const guint8 *data, gsize len, const BtDecodeRequest *req,
   guint16 bps = 8, photometric = PHOTOMETRIC_RGB;
   TIFFGetField (tif, TIFFTAG_BITSPERSAMPLE, &bps);
   TIFFGetField (tif, TIFFTAG_PHOTOMETRIC, &photometric);
+  /* Every strip or tile of the page must lie inside the file: libtiff would decode a cut
+   * strip as far as it goes and leave the rest of the raster blank. */
+  guint32 n_striles = TIFFIsTiled (tif) ? TIFFNumberOfTiles (tif) : TIFFNumberOfStrips (tif);
+  for (guint32 s = 0; s < n_striles; s++)
+    {
+      guint64 off = TIFFGetStrileOffset (tif, s), count = TIFFGetStrileByteCount (tif, s);
+      if (count == 0 || off > len || count > len - off)
+        {
+          bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The TIFF file is truncated"));
+          goto out;
+        }
+    }
   char emsg[1024] = "";
   if (!TIFFRGBAImageOK (tif, emsg))
     {
