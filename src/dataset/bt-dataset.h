@@ -238,6 +238,8 @@ struct _BtScanResult {
   GPtrArray *duplicate_of;  /* char*: for each duplicate skip, the path it duplicates */
   guint      n_label_conflicts;
   GArray    *widths, *heights; /* int, parallel with paths: the image's size in pixels */
+  guint      n_rotated;       /* items the decoder turned upright (EXIF orientation) */
+  guint      n_converted;     /* items whose colours it converted (ICC profile, CMYK, 16 bits) */
 };
 void bt_scan_result_free (BtScanResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)

@@ -162,7 +162,7 @@ test_pixels (void)
 static void
 test_p3_matches_srgb_copy (void)
 {
-  char **p3, **copy;
+  char **p3 = NULL, **copy = NULL;
   g_assert_true (find_fixture ("png-display-p3", &p3));
   g_assert_true (find_fixture ("png-srgb-copy", &copy));
   g_autoptr(BtImage) a = bt_image_decode_file (p3[1], 3, NULL, NULL, NULL);
