@@ -271,7 +271,8 @@ classify_job_free (ClassifyJob *job)
 static gboolean
 looks_like_image (const char *name)
 {
-  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp" };
+  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp",
+                                      ".heic", ".heif", ".avif", ".tif", ".tiff" };
   g_autofree char *lower = g_ascii_strdown (name, -1);
 
   for (guint i = 0; i < G_N_ELEMENTS (ext); i++)
