@@ -21,6 +21,18 @@ from PIL import Image, ImageCms, ImageOps
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
+
+if len(sys.argv) == 4 and sys.argv[2] == "--sideways":
+    # make-photo-fixtures.py OUTDIR --sideways PHOTO: the photo as an upright JPEG and stored
+    # sideways with EXIF orientations 3, 6 and 8 (same quality), for the classifier test.
+    photo = Image.open(sys.argv[3]).convert("RGB")
+    inverse = {1: None, 3: Image.ROTATE_180, 6: Image.ROTATE_90, 8: Image.ROTATE_270}
+    for o, t in inverse.items():
+        e = Image.Exif()
+        e[0x0112] = o
+        (photo if t is None else photo.transpose(t)).save(os.path.join(OUT, f"photo-o{o}.jpg"), quality=92,
+                                                          exif=e.tobytes())
+    sys.exit(0)
 W, H = 96, 64
 lines = []
 
