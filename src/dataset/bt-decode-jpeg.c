@@ -137,6 +137,10 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
   cinfo.scale_num = 1;
   cinfo.scale_denom = (unsigned) denom;
   cinfo.dct_method = JDCT_ISLOW;
+  /* Scaled output is shrunk further by the area resize: libjpeg's merged upsampling + colour
+   * conversion is enough there, and cheaper than its triangle filter. */
+  if (denom > 1)
+    cinfo.do_fancy_upsampling = FALSE;
   jpeg_start_decompress (&cinfo);
   /* before finish_decompress, which resets the state */
   JOCTET *icc = NULL;

@@ -77,6 +77,9 @@ mem_unmap (thandle_t h, void *base, toff_t size)
   (void) h; (void) base; (void) size;
 }
 
+static int on_error (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) G_GNUC_PRINTF (4, 0);
+static int on_warning (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) G_GNUC_PRINTF (4, 0);
+
 static int
 on_error (TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
 {

@@ -67,26 +67,39 @@ bt_raw_orient (BtRaw *raw)
   int W = raw->width, H = raw->height, c = raw->channels;
   gboolean swap = o >= 5;
   int ow = swap ? H : W, oh = swap ? W : H;
+  /* out(x, y) = src(sx, sy) with sx, sy affine in x and y: each output row is a walk through
+   * the source from a start pixel with a fixed step (in pixels). */
+  gssize row = (gssize) W;
+  gssize x0, y0, dx, dy;  /* source index of out(0,0); change per output x; per output y */
+  switch (o)
+    {
+    case 2: x0 = W - 1;                 dx = -1;   dy = row;  break;
+    case 3: x0 = (H - 1) * row + W - 1; dx = -1;   dy = -row; break;
+    case 4: x0 = (H - 1) * row;         dx = 1;    dy = -row; break;
+    case 5: x0 = 0;                     dx = row;  dy = 1;    break;
+    case 6: x0 = (H - 1) * row;         dx = -row; dy = 1;    break;
+    case 7: x0 = (H - 1) * row + W - 1; dx = -row; dy = -1;   break;
+    case 8: default: x0 = W - 1;        dx = row;  dy = -1;   break;
+    }
+  y0 = x0;
   guint8 *out = g_malloc ((gsize) ow * oh * c);
   const guint8 *src = raw->pixels;
-  for (int y = 0; y < oh; y++)
+  for (int y = 0; y < oh; y++, y0 += dy)
     {
-      guint8 *row = out + (gsize) y * ow * c;
-      for (int x = 0; x < ow; x++)
-        {
-          int sx, sy;
-          switch (o)
-            {
-            case 2: sx = W - 1 - x; sy = y; break;
-            case 3: sx = W - 1 - x; sy = H - 1 - y; break;
-            case 4: sx = x; sy = H - 1 - y; break;
-            case 5: sx = y; sy = x; break;
-            case 6: sx = y; sy = H - 1 - x; break;
-            case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-            case 8: default: sx = W - 1 - y; sy = x; break;
-            }
-          memcpy (row + (gsize) x * c, src + ((gsize) sy * W + sx) * c, c);
-        }
+      guint8 *d = out + (gsize) y * ow * c;
+      gssize i = y0;
+      if (c == 3)
+        for (int x = 0; x < ow; x++, i += dx, d += 3)
+          {
+            const guint8 *s = src + i * 3;
+            d[0] = s[0]; d[1] = s[1]; d[2] = s[2];
+          }
+      else if (c == 1)
+        for (int x = 0; x < ow; x++, i += dx)
+          d[x] = src[i];
+      else
+        for (int x = 0; x < ow; x++, i += dx, d += c)
+          memcpy (d, src + i * c, c);
     }
   g_free (raw->pixels);
   raw->pixels = out;
