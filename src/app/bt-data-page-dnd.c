@@ -157,7 +157,9 @@ import_done_message (BtDataPage *self, ImportJob *job)
       g_autofree char *converted = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u converted to sRGB colours",
                                                                  "%u converted to sRGB colours", job->n_converted),
                                                     job->n_converted);
-      char *both = g_strdup_printf (_("%s (%s, %s)"), message, rotated, converted);
+      char *both = job->n_rotated > 0 && job->n_converted > 0
+                   ? g_strdup_printf (_("%s (%s, %s)"), message, rotated, converted)
+                   : g_strdup_printf (_("%s (%s)"), message, job->n_rotated > 0 ? rotated : converted);
       g_free (message);
       message = both;
     }

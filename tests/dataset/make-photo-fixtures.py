@@ -21,18 +21,6 @@ from PIL import Image, ImageCms, ImageOps
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
-
-if len(sys.argv) == 4 and sys.argv[2] == "--sideways":
-    # make-photo-fixtures.py OUTDIR --sideways PHOTO: the photo as an upright JPEG and stored
-    # sideways with EXIF orientations 3, 6 and 8 (same quality), for the classifier test.
-    photo = Image.open(sys.argv[3]).convert("RGB")
-    inverse = {1: None, 3: Image.ROTATE_180, 6: Image.ROTATE_90, 8: Image.ROTATE_270}
-    for o, t in inverse.items():
-        e = Image.Exif()
-        e[0x0112] = o
-        (photo if t is None else photo.transpose(t)).save(os.path.join(OUT, f"photo-o{o}.jpg"), quality=92,
-                                                          exif=e.tobytes())
-    sys.exit(0)
 W, H = 96, 64
 lines = []
 
@@ -44,8 +32,22 @@ def scene(w=W, h=H):
     a[: h // 2, w // 2:] = (0, 160, 0)
     a[h // 2:, : w // 2] = (30, 40, 200)
     a[h // 2:, w // 2:] = (220, 210, 20)
-    a[6:22, 6:22] = (230, 0, 0)
+    a[h * 6 // 64:h * 22 // 64, h * 6 // 64:h * 22 // 64] = (230, 0, 0)
     return a
+
+
+if len(sys.argv) == 4 and sys.argv[2] == "--sideways":
+    # make-photo-fixtures.py OUTDIR --sideways PHOTO: the photo as an upright JPEG and stored
+    # sideways with EXIF orientations 3, 6 and 8 (same quality), for the classifier test.
+    # ("-": the test scene, 300×200)
+    photo = Image.fromarray(scene(300, 200)) if sys.argv[3] == "-" else Image.open(sys.argv[3]).convert("RGB")
+    inverse = {1: None, 3: Image.ROTATE_180, 6: Image.ROTATE_90, 8: Image.ROTATE_270}
+    for o, t in inverse.items():
+        e = Image.Exif()
+        e[0x0112] = o
+        (photo if t is None else photo.transpose(t)).save(os.path.join(OUT, f"photo-o{o}.jpg"), quality=92,
+                                                          exif=e.tobytes())
+    sys.exit(0)
 
 
 def write_ref(name, arr):
