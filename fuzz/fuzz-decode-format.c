@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   const guint64 budget = 4u * 1000 * 1000;
   for (int pass = 0; pass < 3; pass++)
     {
-      BtDecodeRequest req = { pass == 2 ? 16 : 0, pass == 2 ? 16 : 0, budget, size, pass == 0 };
+      BtDecodeRequest req = { pass == 2 ? 16 : 0, pass == 2 ? 16 : 0, budget, size, 0, pass == 0 };
       BtRaw raw = { 0 };
       raw.orientation = 1;
       BtSkipReason reason;

@@ -26,6 +26,9 @@ typedef struct {
                             * orientations 5..8); 0: full size */
   guint64 pixel_budget;    /* most pixels a header may claim */
   gsize   len;             /* of the file: bounds the pixels a header may plausibly claim */
+  guint   max_pixels_per_byte; /* that bound (0: none; a flat lossless WebP or HEIC compresses
+                                * far better than PNG, and libwebp/libheif/libtiff allocate
+                                * within the pixel budget anyway) */
   gboolean header_only;    /* fill width, height, orientation only */
 } BtDecodeRequest;
 

@@ -210,7 +210,8 @@ bt_decode_check_size (BtRaw *out, int w, int h, const BtDecodeRequest *req, BtSk
                       req->pixel_budget / 1e6);
       return FALSE;
     }
-  if (pixels > (guint64) req->len * BT_MAX_PIXELS_PER_BYTE + BT_PLAUSIBILITY_SLACK)
+  if (req->max_pixels_per_byte > 0 &&
+      pixels > (guint64) req->len * req->max_pixels_per_byte + BT_PLAUSIBILITY_SLACK)
     {
       g_autofree char *size = g_format_size (req->len);
       bt_decode_fail (reason, BT_SKIP_CORRUPT, error,
@@ -584,9 +585,10 @@ detect (const guint8 *d, gsize len, BtDecodeFunc *func)
 
 /* Decodes to a BtRaw; stored orientation, no colour management yet. */
 static gboolean
-decode_raw (const guint8 *data, gsize len, const BtDecodeRequest *req, BtRaw *out,
+decode_raw (const guint8 *data, gsize len, const BtDecodeRequest *request, BtRaw *out,
             const char **format, BtSkipReason *reason, GError **error)
 {
+  BtDecodeRequest r = *request, *req = &r;
   memset (out, 0, sizeof *out);
   out->orientation = 1;
   if (len == 0)
@@ -608,6 +610,9 @@ decode_raw (const guint8 *data, gsize len, const BtDecodeRequest *req, BtRaw *ou
     }
   BtDecodeFunc func;
   const char *fmt = detect (data, len, &func);
+  /* stb's formats and JPEG: a header claiming far more pixels than the bytes can hold is a
+   * decompression bomb aimed at stb's allocator or libjpeg's coefficient buffers */
+  req->max_pixels_per_byte = (func == NULL || func == bt_decode_jpeg) ? BT_MAX_PIXELS_PER_BYTE : 0;
   gboolean ok = func != NULL ? func (data, len, req, out, reason, error)
                              : decode_stb (fmt, data, len, req, out, reason, error);
   if (!ok)
@@ -722,7 +727,7 @@ bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, in
   static const guint8 empty[1];
   if (data == NULL)
     data = empty;
-  BtDecodeRequest req = { MAX (min_w, 0), MAX (min_h, 0), bt_image_get_pixel_budget (), len, FALSE };
+  BtDecodeRequest req = { MAX (min_w, 0), MAX (min_h, 0), bt_image_get_pixel_budget (), len, 0, FALSE };
   BtRaw raw;
   const char *fmt = NULL;
   if (!decode_raw (data, len, &req, &raw, &fmt, reason, error))
@@ -763,7 +768,7 @@ bt_image_probe_bytes (const guint8 *data, gsize len, int *width, int *height,
 {
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
   static const guint8 empty[1];
-  BtDecodeRequest req = { 0, 0, bt_image_get_pixel_budget (), len, TRUE };
+  BtDecodeRequest req = { 0, 0, bt_image_get_pixel_budget (), len, 0, TRUE };
   BtRaw raw;
   if (!decode_raw (data ? data : empty, len, &req, &raw, format, reason, error))
     return FALSE;

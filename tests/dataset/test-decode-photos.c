@@ -239,7 +239,11 @@ test_scaled_decode (void)
   const char *mk[] = { "convert", "-size", "1600x1200", "gradient:orange-navy", "-swirl", "180", png, NULL };
   const char *mkj[] = { "convert", png, "-quality", "92", jpg, NULL };
   const char *mkw[] = { "cwebp", "-quiet", "-q", "92", png, "-o", webp, NULL };
-  const char **cmds[] = { mk, mkj, mkw };
+  g_autofree char *flat_png = g_build_filename (fixture_dir, "flat.png", NULL);
+  g_autofree char *flat = g_build_filename (fixture_dir, "flat.webp", NULL);
+  const char *mkf[] = { "convert", "-size", "4000x3000", "xc:#3366cc", "-type", "TrueColor", flat_png, NULL };
+  const char *mkfw[] = { "cwebp", "-quiet", "-lossless", flat_png, "-o", flat, NULL };
+  const char **cmds[] = { mk, mkj, mkw, mkf, mkfw };
   for (guint i = 0; i < G_N_ELEMENTS (cmds); i++)
     {
       int status = 0;
@@ -247,6 +251,17 @@ test_scaled_decode (void)
                                    G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL));
       g_assert_true (g_spawn_check_wait_status (status, NULL));
     }
+  /* 12 MP of one colour in a few hundred bytes of lossless WebP is a photo, not a bomb */
+  {
+    BtDecodeInfo info = { 0 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(BtImage) img = bt_image_decode_file_sized (flat, 3, 224, 224, &info, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (info.width, ==, 4000);
+    g_assert_cmpint (img->pixels[0], ==, 0x33);
+    g_assert_cmpint (img->pixels[1], ==, 0x66);
+    g_assert_cmpint (img->pixels[2], ==, 0xcc);
+  }
   const char *files[] = { jpg, webp };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
