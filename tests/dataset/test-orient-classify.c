@@ -3,8 +3,12 @@
 #include <math.h>
 
 #include "dataset/bt-dataset.h"
+#include "engine/bt-engine.h"
 #include "engine/bt-tflite.h"
 #include "bt-test-fs.h"
+
+/* Training and prediction lay transparent pixels over the same grey the model file records. */
+G_STATIC_ASSERT (BT_MODEL_ALPHA_BACKGROUND == BT_ALPHA_BACKGROUND);
 
 static void
 classify (BtTflite *model, BtTfliteExec *exec, const char *path, gsize *top, float *score)
