@@ -85,6 +85,20 @@ void      bt_saver_needs    (BtSaver *s, gboolean *labels, gboolean *ini);  /* f
 gboolean  bt_saver_wait     (BtSaver *s, GError **error);  /* until all handed over is written */
 gboolean  bt_saver_is_busy  (BtSaver *s);
 
+/* The one folder walk (bt-walk.c), for the scan and the plan. Calls, on the calling thread and
+ * in walk order: class_added for each class as the walk names it (index = creation order),
+ * file for each regular file to take (FALSE stops the walk), skip for what the walk itself
+ * leaves out (BT_SKIP_SPECIAL, _UNREADABLE, _NO_CLASS), seen (may be NULL) for each entry
+ * looked at. FALSE + error when a root folder cannot be opened (not in files-into-class mode). */
+typedef struct {
+  void     (*class_added) (gpointer user_data, guint index, const char *name);
+  gboolean (*file)        (gpointer user_data, const char *path, guint class_index);
+  void     (*skip)        (gpointer user_data, const char *path, BtSkipReason reason);
+  void     (*seen)        (gpointer user_data, guint n_seen);
+} BtWalkFuncs;
+gboolean bt_walk_paths (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
+                        const BtWalkFuncs *funcs, gpointer user_data, GCancellable *cancellable, GError **error);
+
 BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 

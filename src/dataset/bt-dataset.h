@@ -4,6 +4,8 @@
 
 #include <gio/gio.h>
 
+#include "dataset/bt-image-formats.h"
+
 G_BEGIN_DECLS
 
 #define BT_DATASET_ERROR (bt_dataset_error_quark ())
@@ -223,6 +225,15 @@ typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
 BtScanResult *bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_name,
                              gboolean recursive, BtScanProgress progress, gpointer user_data,
                              GCancellable *cancellable, GError **error);
+/* What bt_scan_paths would take, by names alone: nothing is opened or decoded, so it is quick
+ * enough to show before an import. paths/class_index hold, in walk order, the files whose name
+ * has an image suffix (bt-image-formats.h); other files are skipped as BT_SKIP_NOT_IMAGE, and
+ * what the walk itself leaves out gets the scan's reason (special, unreadable, no class).
+ * hashes, widths and heights are 0 and duplicates are not looked for. max_files > 0 ends the
+ * walk at that many files. Synchronous: call from a worker. */
+BtScanResult *bt_scan_plan  (const char * const *paths, BtScanMode mode, const char *class_name,
+                             gboolean recursive, guint max_files, GCancellable *cancellable,
+                             GError **error);
 /* The same, streaming: chunk (may be NULL) is called from the scanning threads, in walk order,
  * one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at the end
  * (possibly empty). Returns the whole result as bt_scan_paths does. */

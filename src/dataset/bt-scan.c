@@ -1,12 +1,10 @@
-/* bt-scan.c: folder import on a worker. Walks folders (never following a symlink loop, never
- * opening FIFOs or devices), then reads, hashes and fully decodes each file on a thread pool;
- * every skipped file gets a reason, exact duplicates are found by content hash. */
+/* bt-scan.c: folder import on a worker. What the walk (bt-walk.c) finds is read, hashed and
+ * fully decoded on a thread pool while the walk goes on; every skipped file gets a reason,
+ * exact duplicates are found by content hash. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -116,10 +114,6 @@ typedef struct {
   Stream        *st;
   GThreadPool   *pool;
   GArray        *batch;       /* being filled */
-  GHashTable    *visited;     /* "dev:ino" of directories entered */
-  GHashTable    *class_ids;   /* name → index+1 */
-  gboolean       recursive;
-  GCancellable  *cancellable;
   BtScanProgress progress;
   gpointer       progress_data;
   gint64         last_progress;
@@ -148,20 +142,6 @@ push_batch (Walk *w)
   g_thread_pool_push (w->pool, b, NULL);
 }
 
-static guint
-class_id (Walk *w, const char *name)
-{
-  guint id = GPOINTER_TO_UINT (g_hash_table_lookup (w->class_ids, name));
-  if (id)
-    return id - 1;
-  g_mutex_lock (&w->st->lock);
-  g_ptr_array_add (w->st->class_names, g_strdup (name));
-  id = w->st->class_names->len;
-  g_mutex_unlock (&w->st->lock);
-  g_hash_table_insert (w->class_ids, g_strdup (name), GUINT_TO_POINTER (id));
-  return id - 1;
-}
-
 static void
 walk_progress (Walk *w, gboolean force)
 {
@@ -177,21 +157,36 @@ walk_progress (Walk *w, gboolean force)
   w->progress (w->n_seen, ok, skipped, w->progress_data);
 }
 
+/* ---- The walk's callbacks (bt-walk.c walks; this file checks what it finds) ---- */
+
 static void
-add_candidate (Walk *w, const char *path, guint cls)
+walk_class_added (gpointer data, guint index, const char *name)
 {
+  Walk *w = data;
+  g_mutex_lock (&w->st->lock);
+  g_assert (index == w->st->class_names->len);
+  g_ptr_array_add (w->st->class_names, g_strdup (name));
+  g_mutex_unlock (&w->st->lock);
+}
+
+static gboolean
+walk_file (gpointer data, const char *path, guint cls)
+{
+  Walk *w = data;
   Candidate c = { 0 };
   c.path = g_strdup (path);
   c.class_index = cls;
   g_array_append_val (w->batch, c);
   if (w->batch->len >= CHECK_CHUNK)
     push_batch (w);
+  return TRUE;
 }
 
 /* A skip found by the walk travels with the candidates, so skips stay in walk order. */
 static void
-walk_skip (Walk *w, const char *path, BtSkipReason reason)
+walk_skip (gpointer data, const char *path, BtSkipReason reason)
 {
+  Walk *w = data;
   Candidate c = { 0 };
   c.path = g_strdup (path);
   c.reason = reason;
@@ -201,168 +196,12 @@ walk_skip (Walk *w, const char *path, BtSkipReason reason)
     push_batch (w);
 }
 
-/* stat following symlinks; classifies what cannot be followed. */
-static gboolean
-stat_entry (Walk *w, const char *path, struct stat *st)
-{
-  if (stat (path, st) == 0)
-    return TRUE;
-  /* ELOOP: a symlink loop; anything else (dangling link, no permission): unreadable. */
-  int e = errno;
-  walk_skip (w, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
-  return FALSE;
-}
-
-static gboolean
-enter_dir (Walk *w, const struct stat *st)
-{
-  char key[64];
-  g_snprintf (key, sizeof key, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
-              (guint64) st->st_dev, (guint64) st->st_ino);
-  if (g_hash_table_contains (w->visited, key))
-    return FALSE;
-  g_hash_table_add (w->visited, g_strdup (key));
-  return TRUE;
-}
-
-static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(char * const *) a, *(char * const *) b);
-}
-
-/* Lists a directory's entries, sorted, so scans are reproducible. */
-static GPtrArray *
-list_dir (Walk *w, const char *dir)
-{
-  DIR *d = opendir (dir);
-  if (d == NULL)
-    {
-      walk_skip (w, dir, BT_SKIP_UNREADABLE);
-      return NULL;
-    }
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
-  struct dirent *de;
-  while ((de = readdir (d)) != NULL)
-    {
-      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
-       * left out without a reason, as file managers do. */
-      if (de->d_name[0] == '.')
-        continue;
-      g_ptr_array_add (names, g_strdup (de->d_name));
-    }
-  closedir (d);
-  g_ptr_array_sort (names, compare_names);
-  return names;
-}
-
-/* Adds the files of dir to class cls; descends when recursive. */
 static void
-walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
+walk_seen (gpointer data, guint n_seen)
 {
-  g_autoptr(GPtrArray) names = list_dir (w, dir);
-  for (guint i = 0; names && i < names->len; i++)
-    {
-      if (g_cancellable_is_cancelled (w->cancellable))
-        return;
-      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
-      struct stat st;
-      w->n_seen++;
-      walk_progress (w, FALSE);
-      if (!stat_entry (w, path, &st))
-        continue;
-      if (S_ISDIR (st.st_mode))
-        {
-          if (!descend)
-            continue;  /* sub-folders are an option; not a skipped file */
-          if (!enter_dir (w, &st))
-            {
-              walk_skip (w, path, BT_SKIP_SPECIAL);  /* loop */
-              continue;
-            }
-          walk_class_dir (w, path, cls, TRUE);
-        }
-      else if (S_ISREG (st.st_mode))
-        add_candidate (w, path, cls);
-      else
-        walk_skip (w, path, BT_SKIP_SPECIAL);
-    }
-}
-
-static gboolean
-walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, GError **error)
-{
-  struct stat st;
-  if (stat (root, &st) != 0)
-    {
-      int e = errno;
-      g_autofree char *display = g_filename_display_name (root);
-      if (mode == BT_SCAN_FILES_INTO_CLASS)
-        {
-          walk_skip (w, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
-          return TRUE;
-        }
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
-                   _("Cannot open “%s”: %s"), display, g_strerror (e));
-      return FALSE;
-    }
-  if (mode == BT_SCAN_FILES_INTO_CLASS)
-    {
-      guint cls = class_id (w, class_name);
-      w->n_seen++;
-      if (S_ISREG (st.st_mode))
-        add_candidate (w, root, cls);
-      else if (S_ISDIR (st.st_mode))
-        {
-          if (enter_dir (w, &st))
-            walk_class_dir (w, root, cls, w->recursive);
-        }
-      else
-        walk_skip (w, root, BT_SKIP_SPECIAL);
-      return TRUE;
-    }
-  if (!S_ISDIR (st.st_mode))
-    {
-      g_autofree char *display = g_filename_display_name (root);
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
-                   _("“%s” is not a folder"), display);
-      return FALSE;
-    }
-  if (!enter_dir (w, &st))
-    return TRUE;
-  if (mode == BT_SCAN_FOLDER_AS_CLASS)
-    {
-      g_autofree char *name = g_filename_display_basename (root);
-      walk_class_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
-      return TRUE;
-    }
-  /* BT_SCAN_FOLDER_OF_CLASSES */
-  g_autoptr(GPtrArray) names = list_dir (w, root);
-  for (guint i = 0; names && i < names->len; i++)
-    {
-      if (g_cancellable_is_cancelled (w->cancellable))
-        break;
-      g_autofree char *path = g_build_filename (root, names->pdata[i], NULL);
-      struct stat sub;
-      w->n_seen++;
-      if (!stat_entry (w, path, &sub))
-        continue;
-      if (S_ISDIR (sub.st_mode))
-        {
-          if (!enter_dir (w, &sub))
-            {
-              walk_skip (w, path, BT_SKIP_SPECIAL);
-              continue;
-            }
-          g_autofree char *name = g_filename_display_name (names->pdata[i]);
-          walk_class_dir (w, path, class_id (w, name), w->recursive);
-        }
-      else if (S_ISREG (sub.st_mode))
-        walk_skip (w, path, BT_SKIP_NO_CLASS);
-      else
-        walk_skip (w, path, BT_SKIP_SPECIAL);
-    }
-  return TRUE;
+  Walk *w = data;
+  w->n_seen = n_seen;
+  walk_progress (w, FALSE);
 }
 
 /* ---- Emitting, in walk order (under the stream lock) ---- */
@@ -520,24 +359,17 @@ bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *cl
   st.chunk_data = chunk_data;
   st.last_emit = g_get_monotonic_time ();
 
-  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  static const BtWalkFuncs funcs = { walk_class_added, walk_file, walk_skip, walk_seen };
   Walk w = { 0 };
   w.st = &st;
   w.batch = new_batch ();
-  w.visited = visited;
-  w.class_ids = class_ids;
-  w.recursive = recursive;
-  w.cancellable = cancellable;
   w.progress = progress;
   w.progress_data = progress_data;
   int n_threads = CLAMP ((int) g_get_num_processors (), 1, 8);
   /* Exclusive: the threads are this scan's (see check_batch) and end with it. */
   w.pool = g_thread_pool_new (check_batch, &st, n_threads, TRUE, NULL);
 
-  gboolean ok = TRUE;
-  for (guint i = 0; ok && paths[i]; i++)
-    ok = walk_root (&w, paths[i], mode, class_name, error);
+  gboolean ok = bt_walk_paths (paths, mode, class_name, recursive, &funcs, &w, cancellable, error);
   push_batch (&w);
   walk_progress (&w, TRUE);
 

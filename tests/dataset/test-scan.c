@@ -316,6 +316,138 @@ test_async (void)
   bt_test_rm_rf (dir);
 }
 
+/* The plan-only walk: what a scan would take, by names, without opening a file. */
+static void
+test_plan (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("bt-plan-XXXXXX", NULL);
+  g_autoptr(GBytes) good = png_of (21, 10);
+  g_autoptr(GBytes) text = g_bytes_new_static ("just some text\n", 15);
+  g_autofree char *p_good = put (dir, "a-good.png", good);
+  g_autofree char *p_text = put (dir, "b-text.png", text);      /* a scan refuses it: not an image */
+  g_autoptr(GBytes) other = png_of (22, 10);
+  g_autofree char *p_notes = put (dir, "c-notes.txt", other);   /* a scan takes it: a PNG inside */
+  g_autofree char *p_webp = put (dir, "d-photo.WEBP", text);
+  g_free (put (dir, ".hidden.png", good));
+  g_autofree char *p_fifo = g_build_filename (dir, "e-fifo.png", NULL);
+  g_assert_cmpint (mkfifo (p_fifo, 0644), ==, 0);
+  g_autofree char *p_loop = g_build_filename (dir, "f-loop.png", NULL);
+  g_assert_cmpint (symlink ("f-loop.png", p_loop), ==, 0);
+  g_autofree char *p_dangling = g_build_filename (dir, "g-dangling.png", NULL);
+  g_assert_cmpint (symlink ("does-not-exist.png", p_dangling), ==, 0);
+  g_autofree char *sub = g_build_filename (dir, "sub", NULL);
+  g_mkdir (sub, 0755);
+  g_autofree char *p_up = g_build_filename (sub, "up", NULL);
+  g_assert_cmpint (symlink ("..", p_up), ==, 0);
+  g_autofree char *p_inner = put (sub, "inner.Jpeg", text);
+  const char *roots[] = { dir, NULL };
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(BtScanResult) plan = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (plan->class_names->len, ==, 1);
+  /* in walk order: sorted names, a sub-folder where its name sorts */
+  g_assert_cmpuint (plan->paths->len, ==, 4);
+  g_assert_cmpstr (plan->paths->pdata[0], ==, p_good);
+  g_assert_cmpstr (plan->paths->pdata[1], ==, p_text);
+  g_assert_cmpstr (plan->paths->pdata[2], ==, p_webp);
+  g_assert_cmpstr (plan->paths->pdata[3], ==, p_inner);
+  for (guint i = 0; i < plan->paths->len; i++)
+    {
+      g_assert_cmpuint (g_array_index (plan->class_index, guint, i), ==, 0);
+      g_assert_cmpuint (g_array_index (plan->hashes, guint64, i), ==, 0);   /* nothing was read */
+      g_assert_cmpint (g_array_index (plan->widths, int, i), ==, 0);
+    }
+  g_assert_cmpint (find_skip (plan, p_notes), ==, BT_SKIP_NOT_IMAGE);
+  g_assert_cmpint (find_skip (plan, p_fifo), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpint (find_skip (plan, p_loop), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpint (find_skip (plan, p_dangling), ==, BT_SKIP_UNREADABLE);
+  g_assert_cmpint (find_skip (plan, p_up), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpuint (plan->skipped_paths->len, ==, 5);   /* the hidden file is not mentioned */
+
+  /* The scan walks the same way and then looks inside: same walk skips, content decides. */
+  g_autoptr(BtScanResult) scan = bt_scan_paths (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (has_path (scan, p_good));
+  g_assert_true (has_path (scan, p_notes));
+  g_assert_cmpint (find_skip (scan, p_text), ==, BT_SKIP_NOT_IMAGE);
+  for (guint i = 0; i < plan->skipped_paths->len; i++)
+    if (g_array_index (plan->skipped_reasons, BtSkipReason, i) != BT_SKIP_NOT_IMAGE)
+      g_assert_cmpint (find_skip (scan, plan->skipped_paths->pdata[i]), ==,
+                       g_array_index (plan->skipped_reasons, BtSkipReason, i));
+
+  /* max_files ends the walk: the first files in walk order */
+  g_autoptr(BtScanResult) two = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (two->paths->len, ==, 2);
+  g_assert_cmpstr (two->paths->pdata[1], ==, p_text);
+  g_assert_false (has_path (two, p_inner));
+
+  /* a folder of classes: files beside the class folders have no class */
+  g_autoptr(BtScanResult) classes = bt_scan_plan (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (classes->class_names->len, ==, 1);
+  g_assert_cmpstr (classes->class_names->pdata[0], ==, "sub");
+  g_assert_cmpuint (classes->paths->len, ==, 1);
+  g_assert_cmpstr (classes->paths->pdata[0], ==, p_inner);
+  g_assert_cmpint (find_skip (classes, p_good), ==, BT_SKIP_NO_CLASS);
+  g_assert_cmpint (find_skip (classes, p_notes), ==, BT_SKIP_NO_CLASS);
+
+  /* not recursive: sub-folders are left out without a reason */
+  g_autoptr(BtScanResult) flat = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (has_path (flat, p_inner));
+  g_assert_cmpint (find_skip (flat, p_up), ==, -1);
+
+  /* errors and cancellation as the scan has them */
+  const char *file_root[] = { p_good, NULL };
+  g_assert_null (bt_scan_plan (file_root, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, NULL, &error));
+  g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autoptr(GCancellable) c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  g_assert_null (bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, c, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  bt_test_rm_rf (dir);
+}
+
+/* The one list of formats: well-formed rows, one owner per suffix. */
+static void
+test_formats (void)
+{
+  guint n = 0;
+  const BtImageFormat *f = bt_image_formats (&n);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean png = FALSE, jpeg = FALSE;
+
+  g_assert_cmpuint (n, >=, 5);
+  for (guint i = 0; i < n; i++)
+    {
+      g_assert_nonnull (f[i].name);
+      g_assert_nonnull (f[i].suffixes[0]);
+      g_assert_nonnull (f[i].mime_types[0]);
+      for (guint k = 0; f[i].suffixes[k] != NULL; k++)
+        {
+          g_autofree char *lower = g_ascii_strdown (f[i].suffixes[k], -1);
+          g_autofree char *name = g_strconcat ("/x/photo.", f[i].suffixes[k], NULL);
+          g_autofree char *upper = g_ascii_strup (name, -1);
+          g_assert_cmpstr (lower, ==, f[i].suffixes[k]);
+          g_assert_null (strchr (f[i].suffixes[k], '.'));
+          g_assert_false (g_hash_table_contains (seen, f[i].suffixes[k]));
+          g_hash_table_add (seen, (gpointer) f[i].suffixes[k]);
+          g_assert_true (bt_image_format_for_path (name) == &f[i]);
+          g_assert_true (bt_image_format_for_path (upper) == &f[i]);
+        }
+      png |= g_str_equal (f[i].name, "png") && f[i].decoded;
+      jpeg |= g_str_equal (f[i].name, "jpeg") && f[i].decoded;
+    }
+  g_assert_true (png && jpeg);
+  g_assert_false (bt_image_path_has_image_suffix ("/a.png/readme"));
+  g_assert_false (bt_image_path_has_image_suffix ("png"));
+  g_assert_false (bt_image_path_has_image_suffix ("notes.txt"));
+  g_assert_true (bt_image_path_has_image_suffix ("x.JPG"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -328,5 +460,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dataset/scan/folder-of-classes", test_folder_of_classes);
   g_test_add_func ("/dataset/scan/cancel", test_cancel);
   g_test_add_func ("/dataset/scan/async", test_async);
+  g_test_add_func ("/dataset/scan/plan", test_plan);
+  g_test_add_func ("/dataset/scan/formats", test_formats);
   return g_test_run ();
 }
