@@ -9,14 +9,13 @@
 #include "bt-data-page-private.h"
 #include "bt-thumb-cell.h"
 
-/* ---- Progress from scan workers ---- */
+/* ---- Import progress (already on the main context) ---- */
 
 static void
 progress_state_clear (gpointer data)
 {
   BtScanProgressState *state = data;
 
-  g_mutex_clear (&state->mutex);
   g_weak_ref_clear (&state->page);
 }
 
@@ -26,42 +25,19 @@ progress_state_unref (gpointer data)
   g_atomic_rc_box_release_full (data, progress_state_clear);
 }
 
-static gboolean
-progress_idle_cb (gpointer data)
-{
-  BtScanProgressState *state = data;
-  g_autoptr(BtDataPage) self = g_weak_ref_get (&state->page);
-  guint n_seen, n_ok, n_skipped;
-  g_autofree char *text = NULL;
-
-  g_mutex_lock (&state->mutex);
-  n_seen = state->n_seen;
-  n_ok = state->n_ok;
-  n_skipped = state->n_skipped;
-  state->idle_id = 0;
-  g_mutex_unlock (&state->mutex);
-
-  if (self == NULL || self->progress != state)
-    return G_SOURCE_REMOVE;
-  text = g_strdup_printf (_("Checked %u files: %u images, %u skipped"), n_seen, n_ok, n_skipped);
-  gtk_label_set_text (self->progress_label, text);
-  gtk_progress_bar_pulse (self->progress_bar);
-  return G_SOURCE_REMOVE;
-}
-
+/* On the main context, at most once per low-priority idle (the scan's throttle). */
 static void
 scan_progress_cb (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
 {
   BtScanProgressState *state = user_data;
+  g_autoptr(BtDataPage) self = g_weak_ref_get (&state->page);
+  g_autofree char *text = NULL;
 
-  g_mutex_lock (&state->mutex);
-  state->n_seen = n_seen;
-  state->n_ok = n_ok;
-  state->n_skipped = n_skipped;
-  if (state->idle_id == 0)
-    state->idle_id = g_idle_add_full (G_PRIORITY_LOW, progress_idle_cb, g_atomic_rc_box_acquire (state),
-                                      progress_state_unref);
-  g_mutex_unlock (&state->mutex);
+  if (self == NULL || self->progress != state)
+    return;
+  text = g_strdup_printf (_("Checked %u files: %u images, %u skipped"), n_seen, n_ok, n_skipped);
+  gtk_label_set_text (self->progress_label, text);
+  gtk_progress_bar_pulse (self->progress_bar);
 }
 
 /* ---- Import: plan, confirm, then a streaming import per job of the plan ----
@@ -308,7 +284,6 @@ start_scan (BtDataPage *self, BtImportPlan *plan, guint n_remote)
 
   g_clear_pointer (&self->progress, progress_state_unref);
   self->progress = g_atomic_rc_box_new0 (BtScanProgressState);
-  g_mutex_init (&self->progress->mutex);
   g_weak_ref_init (&self->progress->page, self);
   job->progress = g_atomic_rc_box_acquire (self->progress);
 

@@ -99,6 +99,27 @@ typedef struct {
 gboolean bt_walk_paths (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
                         const BtWalkFuncs *funcs, gpointer user_data, GCancellable *cancellable, GError **error);
 
+/* A chunk of a streaming scan: the items and skips found since the previous chunk, in walk
+ * order (class_names: every class seen so far, so class_index is valid; n_label_conflicts:
+ * those of this chunk). The receiver owns it (bt_scan_result_free). */
+typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
+/* bt_scan_paths, streaming: chunk (may be NULL) is called from the scanning threads, in walk
+ * order, one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at
+ * the end (possibly empty). Returns the whole result as bt_scan_paths does. */
+BtScanResult *bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
+                                    gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                                    BtScanChunkFunc chunk, gpointer chunk_data,
+                                    GCancellable *cancellable, GError **error);
+/* Streaming on the calling thread's main context (the project's import): chunk gets each chunk
+ * (owning it) in walk order, one per idle dispatch; progress the newest counts through a
+ * BtThrottle (at most one pending low-priority idle, none after the callback); both get
+ * user_data, which notify frees at the end. callback runs after the last chunk was delivered;
+ * finish with bt_scan_paths_finish (the whole result). Once cancellable fires, no more chunks. */
+void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
+                                          gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
+                                          gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer callback_data);
+BtScanResult *bt_scan_paths_finish       (GAsyncResult *result, GError **error);
 BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 

@@ -421,20 +421,18 @@ bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_nam
                                cancellable, error);
 }
 
-/* ---- Async wrapper with throttled progress on the caller's main context ---- */
+/* ---- Streaming on the caller's main context, progress throttled ---- */
 
 typedef struct {
   char          **paths;
   BtScanMode      mode;
   char           *class_name;
   gboolean        recursive;
-  BtScanProgress  progress;
-  gpointer        progress_data;
-  GDestroyNotify  progress_notify;
+  BtThrottle     *progress;      /* NULL without a progress function */
+  gpointer        notify_data;   /* freed by notify here when there is no throttle to own it */
+  GDestroyNotify  notify;
   GMainContext   *context;
   GMutex          lock;
-  guint           n_seen, n_ok, n_skipped;
-  gboolean        idle_pending;
   gint            refs;
   /* Streaming: chunks queued by the scanning threads, delivered one per idle dispatch. */
   BtScanChunkFunc chunk;
@@ -445,22 +443,60 @@ typedef struct {
   BtScanResult   *result;        /* the thread's, waiting for the chunks to drain */
   GError         *error;
   gboolean        thread_done;
-  gboolean        completed;     /* the callback ran: no more progress after it */
 } ScanJob;
 
-/* A job of one reference, reporting to the caller's thread-default context. */
+typedef struct {
+  guint n_seen, n_ok, n_skipped;
+} ScanCounts;
+
+typedef struct {
+  BtScanProgress func;
+  gpointer       data;
+  GDestroyNotify notify;
+} ProgressTarget;
+
+static void
+progress_target_free (gpointer p)
+{
+  ProgressTarget *t = p;
+  if (t->notify)
+    t->notify (t->data);
+  g_free (t);
+}
+
+static void
+progress_deliver (gconstpointer value, gpointer user_data)
+{
+  const ScanCounts *c = value;
+  ProgressTarget *t = user_data;
+  t->func (c->n_seen, c->n_ok, c->n_skipped, t->data);
+}
+
+/* A job of one reference, reporting to the caller's thread-default context. The progress
+ * throttle owns user_data (and frees it with notify) so that a progress idle still pending
+ * when the job ends never sees it freed. */
 static ScanJob *
 scan_job_new (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
-              BtScanProgress progress, gpointer progress_data, GDestroyNotify progress_notify)
+              BtScanProgress progress, gpointer user_data, GDestroyNotify notify)
 {
   ScanJob *j = g_new0 (ScanJob, 1);
   j->paths = g_strdupv ((char **) paths);
   j->mode = mode;
   j->class_name = g_strdup (class_name);
   j->recursive = recursive;
-  j->progress = progress;
-  j->progress_data = progress_data;
-  j->progress_notify = progress_notify;
+  if (progress != NULL)
+    {
+      ProgressTarget *t = g_new0 (ProgressTarget, 1);
+      t->func = progress;
+      t->data = user_data;
+      t->notify = notify;
+      j->progress = bt_throttle_new (sizeof (ScanCounts), G_PRIORITY_LOW, progress_deliver, t, progress_target_free);
+    }
+  else
+    {
+      j->notify = notify;
+      j->notify_data = user_data;
+    }
   j->context = g_main_context_ref_thread_default ();
   j->refs = 1;
   g_mutex_init (&j->lock);
@@ -478,25 +514,12 @@ scan_job_unref (gpointer p)
   g_queue_clear_full (&j->chunks, (GDestroyNotify) bt_scan_result_free);
   g_clear_pointer (&j->result, bt_scan_result_free);
   g_clear_error (&j->error);
-  if (j->progress_notify)
-    j->progress_notify (j->progress_data);
+  g_clear_pointer (&j->progress, bt_throttle_unref);
+  if (j->notify)
+    j->notify (j->notify_data);
   g_main_context_unref (j->context);
   g_mutex_clear (&j->lock);
   g_free (j);
-}
-
-static gboolean
-scan_progress_idle (gpointer p)
-{
-  ScanJob *j = p;
-  g_mutex_lock (&j->lock);
-  guint a = j->n_seen, b = j->n_ok, c = j->n_skipped;
-  j->idle_pending = FALSE;
-  gboolean completed = j->completed;
-  g_mutex_unlock (&j->lock);
-  if (!completed)
-    j->progress (a, b, c, j->progress_data);
-  return G_SOURCE_REMOVE;
 }
 
 /* Runs func (j) once on the caller's context; the idle holds a reference to the job. */
@@ -515,51 +538,8 @@ static void
 scan_progress_worker (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
 {
   ScanJob *j = p;
-  g_mutex_lock (&j->lock);
-  j->n_seen = n_seen;
-  j->n_ok = n_ok;
-  j->n_skipped = n_skipped;
-  gboolean schedule = !j->idle_pending;
-  j->idle_pending = TRUE;
-  g_mutex_unlock (&j->lock);
-  if (schedule)
-    scan_job_idle (j, G_PRIORITY_LOW, scan_progress_idle);
-}
-
-static void
-scan_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  ScanJob *j = data;
-  GError *error = NULL;
-  BtScanResult *r = bt_scan_paths ((const char * const *) j->paths, j->mode, j->class_name, j->recursive,
-                                   j->progress ? scan_progress_worker : NULL, j, cancellable, &error);
-  if (r == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, r, (GDestroyNotify) bt_scan_result_free);
-}
-
-void
-bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char *class_name,
-                          gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                          GDestroyNotify progress_notify, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_return_if_fail (paths != NULL);
-  ScanJob *j = scan_job_new (paths, mode, class_name, recursive, progress, progress_data, progress_notify);
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_scan_paths_async_full);
-  g_task_set_task_data (task, j, scan_job_unref);
-  g_task_run_in_thread (task, scan_thread);
-}
-
-void
-bt_scan_paths_async (const char * const *paths, BtScanMode mode, const char *class_name,
-                     gboolean recursive, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
-{
-  bt_scan_paths_async_full (paths, mode, class_name, recursive, NULL, NULL, NULL, cancellable,
-                            callback, user_data);
+  ScanCounts c = { n_seen, n_ok, n_skipped };
+  bt_throttle_post (j->progress, &c);
 }
 
 BtScanResult *
@@ -575,9 +555,9 @@ static void
 stream_complete (ScanJob *j)
 {
   GTask *outer = g_steal_pointer (&j->outer);
-  g_mutex_lock (&j->lock);
-  j->completed = TRUE;
-  g_mutex_unlock (&j->lock);
+  /* the callback runs now: no progress after it */
+  if (j->progress != NULL)
+    bt_throttle_close (j->progress);
   /* A cancelled stream dropped chunks: its whole result would not match what was delivered. */
   if (j->error == NULL && g_cancellable_set_error_if_cancelled (g_task_get_cancellable (outer), &j->error))
     g_clear_pointer (&j->result, bt_scan_result_free);

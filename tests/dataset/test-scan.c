@@ -1,5 +1,6 @@
 /* test-scan.c: importing folders: a hostile folder (every skip with the right reason, nothing
- * blocks), folder-of-classes layout, duplicates and label conflicts, cancellation, async. */
+ * blocks), folder-of-classes layout, duplicates and label conflicts, cancellation, streaming;
+ * the plan-only walk, the table of formats, and BtThrottle's coalescing. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,9 +266,10 @@ test_cancel (void)
 typedef struct {
   GMainLoop    *loop;
   BtScanResult *result;
-  guint         n_progress;
+  guint         n_progress, n_chunked;
   guint         last_ok;
   GThread      *main_thread;
+  gboolean      done, freed;
 } AsyncState;
 
 static void
@@ -275,8 +277,26 @@ async_progress (guint seen, guint ok, guint skipped, gpointer data)
 {
   AsyncState *s = data;
   g_assert_true (g_thread_self () == s->main_thread);
+  g_assert_false (s->done);   /* nothing after the callback */
+  g_assert_cmpuint (ok, >=, s->last_ok);
   s->n_progress++;
   s->last_ok = ok;
+}
+
+static void
+async_chunk (BtScanResult *chunk, gpointer data)
+{
+  AsyncState *s = data;
+  g_assert_true (g_thread_self () == s->main_thread);
+  s->n_chunked += chunk->paths->len;
+  bt_scan_result_free (chunk);
+}
+
+static void
+async_freed (gpointer data)
+{
+  AsyncState *s = data;
+  s->freed = TRUE;
 }
 
 static void
@@ -286,9 +306,11 @@ async_done (GObject *src, GAsyncResult *res, gpointer data)
   g_autoptr(GError) error = NULL;
   s->result = bt_scan_paths_finish (res, &error);
   g_assert_no_error (error);
+  s->done = TRUE;
   g_main_loop_quit (s->loop);
 }
 
+/* The streaming scan the project's import runs: chunks and progress on the caller's thread. */
 static void
 test_async (void)
 {
@@ -300,20 +322,132 @@ test_async (void)
       g_free (put (dir, n, b));
     }
   const char *roots[] = { dir, NULL };
-  AsyncState s = { g_main_loop_new (NULL, FALSE), NULL, 0, 0, g_thread_self () };
-  bt_scan_paths_async_full (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, async_progress, &s, NULL,
-                            NULL, async_done, &s);
+  AsyncState s = { g_main_loop_new (NULL, FALSE), NULL, 0, 0, 0, g_thread_self (), FALSE, FALSE };
+  bt_scan_paths_stream_async (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, async_progress, async_chunk, &s,
+                              async_freed, NULL, async_done, &s);
   g_main_loop_run (s.loop);
   g_assert_nonnull (s.result);
   g_assert_cmpuint (s.result->paths->len, ==, 200);
-  /* progress idles still pending run now */
+  g_assert_cmpuint (s.n_chunked, ==, 200);
+  /* progress idles still pending run now, and do nothing */
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_assert_cmpuint (s.n_progress, >, 0);
-  g_assert_cmpuint (s.last_ok, ==, 200);
+  /* user_data is freed once the scan's thread has let go of the job too */
+  for (int i = 0; i < 1000 && !s.freed; i++)
+    {
+      g_usleep (10000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+  g_assert_true (s.freed);
   bt_scan_result_free (s.result);
   g_main_loop_unref (s.loop);
   bt_test_rm_rf (dir);
+}
+
+/* ---- BtThrottle: many posts, at most one idle, the last value wins ---- */
+
+typedef struct {
+  guint n_calls;
+  guint last;
+  gboolean freed;
+} ThrottleSeen;
+
+static void
+throttle_func (gconstpointer value, gpointer data)
+{
+  ThrottleSeen *seen = data;
+  seen->n_calls++;
+  seen->last = *(const guint *) value;
+}
+
+static void
+throttle_freed (gpointer data)
+{
+  ((ThrottleSeen *) data)->freed = TRUE;
+}
+
+typedef struct {
+  BtThrottle *throttle;
+  guint       from, to;
+} Poster;
+
+static gpointer
+post_many (gpointer data)
+{
+  Poster *p = data;
+  for (guint v = p->from; v <= p->to; v++)
+    bt_throttle_post (p->throttle, &v);
+  return NULL;
+}
+
+static guint
+count_sources (GMainContext *context)
+{
+  guint n = 0;
+  while (g_main_context_iteration (context, FALSE))
+    n++;
+  return n;
+}
+
+static void
+test_throttle (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  ThrottleSeen seen = { 0 };
+
+  g_main_context_push_thread_default (context);
+  BtThrottle *t = bt_throttle_new (sizeof (guint), G_PRIORITY_LOW, throttle_func, &seen, throttle_freed);
+  g_main_context_pop_thread_default (context);
+
+  /* 10,000 posts from a worker while the owner's loop does not run: one idle, last value */
+  g_assert_false (bt_throttle_is_pending (t));
+  Poster p = { t, 1, 10000 };
+  g_thread_join (g_thread_new ("poster", post_many, &p));
+  g_assert_true (bt_throttle_is_pending (t));
+  g_assert_cmpuint (seen.n_calls, ==, 0);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 1);
+  g_assert_cmpuint (seen.last, ==, 10000);
+  g_assert_false (bt_throttle_is_pending (t));
+
+  /* two posters at once: still at most one delivery per idle, and it is the newest value */
+  Poster a = { t, 20001, 30000 }, b = { t, 40001, 50000 };
+  GThread *ta = g_thread_new ("a", post_many, &a), *tb = g_thread_new ("b", post_many, &b);
+  g_thread_join (ta);
+  g_thread_join (tb);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 2);
+  g_assert_true (seen.last == 30000 || seen.last == 50000);
+
+  /* a post after the delivery schedules a new one */
+  guint v = 7;
+  bt_throttle_post (t, &v);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.last, ==, 7);
+
+  /* closed: a pending idle delivers nothing, later posts schedule nothing */
+  v = 8;
+  bt_throttle_post (t, &v);
+  bt_throttle_close (t);
+  v = 9;
+  bt_throttle_post (t, &v);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 3);
+  g_assert_cmpuint (seen.last, ==, 7);
+
+  /* the pending idle keeps the throttle (and its data) alive until it ran */
+  BtThrottle *u = bt_throttle_new (sizeof (guint), G_PRIORITY_DEFAULT, throttle_func, &seen, NULL);
+  bt_throttle_post (u, &v);   /* the default context: nothing iterates it yet */
+  bt_throttle_unref (u);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (seen.last, ==, 9);
+
+  g_assert_false (seen.freed);
+  bt_throttle_unref (t);
+  g_assert_true (seen.freed);
 }
 
 /* The plan-only walk: what a scan would take, by names, without opening a file. */
@@ -462,5 +596,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dataset/scan/async", test_async);
   g_test_add_func ("/dataset/scan/plan", test_plan);
   g_test_add_func ("/dataset/scan/formats", test_formats);
+  g_test_add_func ("/dataset/throttle/coalesce", test_throttle);
   return g_test_run ();
 }
