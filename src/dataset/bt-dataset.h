@@ -236,14 +236,6 @@ BtScanResult *bt_scan_plan  (const char * const *paths, BtScanMode mode, const c
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
  * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
-/* The same, run from an idle of the calling thread's main context (one chunk of the streaming
- * import's loop, like the synchronous apply; a change committed before it runs is kept). A GUI
- * imports with bt_project_import_async instead, which spreads the work over many main-loop
- * turns. result must stay alive and untouched until the callback. */
-void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
-                                            GAsyncReadyCallback callback, gpointer user_data);
-guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);
-
 /* Scan + apply, streaming: what the scan finds is added to the project chunk by chunk as it is
  * found (each chunk one splice into the item model on this thread's main context, a few ms
  * of main-thread work per ~1000 files; class counts follow; the save goes to the writer
