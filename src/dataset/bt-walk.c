@@ -59,7 +59,7 @@ add_file (Walk *w, const char *path, guint cls)
 }
 
 static void
-skip (Walk *w, const char *path, BtSkipReason reason)
+walk_skip (Walk *w, const char *path, BtSkipReason reason)
 {
   w->funcs->skip (w->user_data, path, reason);
 }
@@ -72,7 +72,7 @@ stat_entry (Walk *w, const char *path, struct stat *st)
     return TRUE;
   /* ELOOP: a symlink loop; anything else (dangling link, no permission): unreadable. */
   int e = errno;
-  skip (w, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
+  walk_skip (w, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
   return FALSE;
 }
 
@@ -101,7 +101,7 @@ list_dir (Walk *w, const char *dir)
   DIR *d = opendir (dir);
   if (d == NULL)
     {
-      skip (w, dir, BT_SKIP_UNREADABLE);
+      walk_skip (w, dir, BT_SKIP_UNREADABLE);
       return NULL;
     }
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
@@ -139,7 +139,7 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
             continue;  /* sub-folders are an option; not a skipped file */
           if (!enter_dir (w, &st))
             {
-              skip (w, path, BT_SKIP_SPECIAL);  /* loop */
+              walk_skip (w, path, BT_SKIP_SPECIAL);  /* loop */
               continue;
             }
           walk_class_dir (w, path, cls, TRUE);
@@ -147,7 +147,7 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
       else if (S_ISREG (st.st_mode))
         add_file (w, path, cls);
       else
-        skip (w, path, BT_SKIP_SPECIAL);
+        walk_skip (w, path, BT_SKIP_SPECIAL);
     }
 }
 
@@ -161,7 +161,7 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
       g_autofree char *display = g_filename_display_name (root);
       if (mode == BT_SCAN_FILES_INTO_CLASS)
         {
-          skip (w, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
+          walk_skip (w, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
           return TRUE;
         }
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
@@ -180,7 +180,7 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
             walk_class_dir (w, root, cls, w->recursive);
         }
       else
-        skip (w, root, BT_SKIP_SPECIAL);
+        walk_skip (w, root, BT_SKIP_SPECIAL);
       return TRUE;
     }
   if (!S_ISDIR (st.st_mode))
@@ -213,16 +213,16 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
         {
           if (!enter_dir (w, &sub))
             {
-              skip (w, path, BT_SKIP_SPECIAL);
+              walk_skip (w, path, BT_SKIP_SPECIAL);
               continue;
             }
           g_autofree char *name = g_filename_display_name (names->pdata[i]);
           walk_class_dir (w, path, class_id (w, name), w->recursive);
         }
       else if (S_ISREG (sub.st_mode))
-        skip (w, path, BT_SKIP_NO_CLASS);
+        walk_skip (w, path, BT_SKIP_NO_CLASS);
       else
-        skip (w, path, BT_SKIP_SPECIAL);
+        walk_skip (w, path, BT_SKIP_SPECIAL);
     }
   return TRUE;
 }
