@@ -371,21 +371,30 @@ _bt_data_page_cancel_import (BtDataPage *self)
   finish_import (self);
 }
 
+/* TRUE when an import may start now; otherwise the page says why. */
+static gboolean
+can_import (BtDataPage *self)
+{
+  if (self->project == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
+      return FALSE;
+    }
+  if (self->busy)
+    {
+      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 import_paths_internal (BtDataPage *self, const char * const *paths, const char *class_name, guint n_remote)
 {
   PlanJob *pj;
 
-  if (self->project == NULL)
-    {
-      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
-      return;
-    }
-  if (self->busy)
-    {
-      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
-      return;
-    }
+  if (!can_import (self))
+    return;
   if (paths == NULL || paths[0] == NULL)
     {
       _bt_data_page_show_toast (self, n_remote > 0 ? _("Only files on this computer can be added")
@@ -472,16 +481,8 @@ bt_data_page_import_csv (BtDataPage *self, const char *csv_path)
   g_return_if_fail (BT_IS_DATA_PAGE (self));
   g_return_if_fail (csv_path != NULL);
 
-  if (self->project == NULL)
-    {
-      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
-      return;
-    }
-  if (self->busy)
-    {
-      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
-      return;
-    }
+  if (!can_import (self))
+    return;
   self->import_cancellable = g_cancellable_new ();
   _bt_data_page_set_busy (self, TRUE);
   gtk_label_set_text (self->progress_label, _("Reading the CSV file…"));

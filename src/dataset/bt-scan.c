@@ -169,16 +169,19 @@ walk_class_added (gpointer data, guint index, const char *name)
   g_mutex_unlock (&w->st->lock);
 }
 
+static void
+append_candidate (Walk *w, const Candidate *c)
+{
+  g_array_append_vals (w->batch, c, 1);
+  if (w->batch->len >= CHECK_CHUNK)
+    push_batch (w);
+}
+
 static gboolean
 walk_file (gpointer data, const char *path, guint cls)
 {
-  Walk *w = data;
-  Candidate c = { 0 };
-  c.path = g_strdup (path);
-  c.class_index = cls;
-  g_array_append_val (w->batch, c);
-  if (w->batch->len >= CHECK_CHUNK)
-    push_batch (w);
+  Candidate c = { .path = g_strdup (path), .class_index = cls };
+  append_candidate (data, &c);
   return TRUE;
 }
 
@@ -186,14 +189,8 @@ walk_file (gpointer data, const char *path, guint cls)
 static void
 walk_skip (gpointer data, const char *path, BtSkipReason reason)
 {
-  Walk *w = data;
-  Candidate c = { 0 };
-  c.path = g_strdup (path);
-  c.reason = reason;
-  c.walked_skip = TRUE;
-  g_array_append_val (w->batch, c);
-  if (w->batch->len >= CHECK_CHUNK)
-    push_batch (w);
+  Candidate c = { .path = g_strdup (path), .reason = reason, .walked_skip = TRUE };
+  append_candidate (data, &c);
 }
 
 static void

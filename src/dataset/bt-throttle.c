@@ -7,7 +7,6 @@
 
 struct _BtThrottle
 {
-  gint            refs;
   GMainContext   *context;
   int             priority;
   BtThrottleFunc  func;
@@ -29,15 +28,10 @@ bt_throttle_new (gsize value_size, int priority, BtThrottleFunc func, gpointer u
   g_return_val_if_fail (value_size > 0, NULL);
   g_return_val_if_fail (func != NULL, NULL);
 
-  self = g_new0 (BtThrottle, 1);
-  self->refs = 1;
-  self->context = g_main_context_ref_thread_default ();
-  self->priority = priority;
-  self->func = func;
-  self->user_data = user_data;
-  self->notify = notify;
-  self->size = value_size;
-  self->value = g_malloc0 (value_size);
+  self = g_atomic_rc_box_new (BtThrottle);
+  *self = (BtThrottle) { .context = g_main_context_ref_thread_default (), .priority = priority,
+                         .func = func, .user_data = user_data, .notify = notify, .size = value_size,
+                         .value = g_malloc0 (value_size) };
   g_mutex_init (&self->lock);
   return self;
 }
@@ -46,21 +40,25 @@ BtThrottle *
 bt_throttle_ref (BtThrottle *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
-  g_atomic_int_inc (&self->refs);
-  return self;
+  return g_atomic_rc_box_acquire (self);
 }
 
-void
-bt_throttle_unref (BtThrottle *self)
+static void
+throttle_clear (gpointer data)
 {
-  if (self == NULL || !g_atomic_int_dec_and_test (&self->refs))
-    return;
+  BtThrottle *self = data;
   if (self->notify != NULL)
     self->notify (self->user_data);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->lock);
   g_free (self->value);
-  g_free (self);
+}
+
+void
+bt_throttle_unref (BtThrottle *self)
+{
+  if (self != NULL)
+    g_atomic_rc_box_release_full (self, throttle_clear);
 }
 
 static gboolean

@@ -119,9 +119,13 @@ list_dir (Walk *w, const char *dir)
   return names;
 }
 
-/* Adds the files of dir to class cls; descends when asked. */
+/* walk_dir's class for a folder of classes: each sub-folder is a class, files beside them
+ * have none. */
+#define FOLDER_OF_CLASSES G_MAXUINT
+
+/* The entries of dir: files go to class cls, sub-folders are walked when descend is set. */
 static void
-walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
+walk_dir (Walk *w, const char *dir, guint cls, gboolean descend)
 {
   g_autoptr(GPtrArray) names = list_dir (w, dir);
   for (guint i = 0; names && i < names->len; i++)
@@ -142,8 +146,16 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
               walk_skip (w, path, BT_SKIP_SPECIAL);  /* loop */
               continue;
             }
-          walk_class_dir (w, path, cls, TRUE);
+          if (cls == FOLDER_OF_CLASSES)
+            {
+              g_autofree char *name = g_filename_display_name (names->pdata[i]);
+              walk_dir (w, path, class_id (w, name), w->recursive);
+            }
+          else
+            walk_dir (w, path, cls, TRUE);
         }
+      else if (S_ISREG (st.st_mode) && cls == FOLDER_OF_CLASSES)
+        walk_skip (w, path, BT_SKIP_NO_CLASS);
       else if (S_ISREG (st.st_mode))
         add_file (w, path, cls);
       else
@@ -177,7 +189,7 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
       else if (S_ISDIR (st.st_mode))
         {
           if (enter_dir (w, &st))
-            walk_class_dir (w, root, cls, w->recursive);
+            walk_dir (w, root, cls, w->recursive);
         }
       else
         walk_skip (w, root, BT_SKIP_SPECIAL);
@@ -195,35 +207,11 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
   if (mode == BT_SCAN_FOLDER_AS_CLASS)
     {
       g_autofree char *name = g_filename_display_basename (root);
-      walk_class_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
+      walk_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
       return TRUE;
     }
   /* BT_SCAN_FOLDER_OF_CLASSES */
-  g_autoptr(GPtrArray) names = list_dir (w, root);
-  for (guint i = 0; names && i < names->len; i++)
-    {
-      if (walk_over (w))
-        break;
-      g_autofree char *path = g_build_filename (root, names->pdata[i], NULL);
-      struct stat sub;
-      seen (w);
-      if (!stat_entry (w, path, &sub))
-        continue;
-      if (S_ISDIR (sub.st_mode))
-        {
-          if (!enter_dir (w, &sub))
-            {
-              walk_skip (w, path, BT_SKIP_SPECIAL);
-              continue;
-            }
-          g_autofree char *name = g_filename_display_name (names->pdata[i]);
-          walk_class_dir (w, path, class_id (w, name), w->recursive);
-        }
-      else if (S_ISREG (sub.st_mode))
-        walk_skip (w, path, BT_SKIP_NO_CLASS);
-      else
-        walk_skip (w, path, BT_SKIP_SPECIAL);
-    }
+  walk_dir (w, root, FOLDER_OF_CLASSES, TRUE);
   return TRUE;
 }
 
@@ -238,13 +226,8 @@ bt_walk_paths (const char * const *paths, BtScanMode mode, const char *class_nam
 
   g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Walk w = { 0 };
-  w.funcs = funcs;
-  w.user_data = user_data;
-  w.visited = visited;
-  w.class_ids = class_ids;
-  w.recursive = recursive;
-  w.cancellable = cancellable;
+  Walk w = { .funcs = funcs, .user_data = user_data, .visited = visited, .class_ids = class_ids,
+             .recursive = recursive, .cancellable = cancellable };
 
   for (guint i = 0; paths[i] != NULL && !w.stopped; i++)
     if (!walk_root (&w, paths[i], mode, class_name, error))
