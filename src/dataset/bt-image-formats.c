@@ -12,7 +12,10 @@ static const BtImageFormat formats[] = {
   { "bmp",  { "bmp", NULL },         { "image/bmp", "image/x-bmp", NULL },  TRUE },
   { "gif",  { "gif", NULL },         { "image/gif", NULL },                 TRUE },
   { "tga",  { "tga", NULL },         { "image/x-tga", NULL },               TRUE },
-  { "webp", { "webp", NULL },        { "image/webp", NULL },                FALSE },
+  { "webp", { "webp", NULL },        { "image/webp", NULL },                TRUE },
+  { "heif", { "heic", "heif", NULL }, { "image/heic", "image/heif", NULL }, TRUE },
+  { "avif", { "avif", NULL },        { "image/avif", NULL },                TRUE },
+  { "tiff", { "tif", "tiff", NULL }, { "image/tiff", NULL },                TRUE },
 };
 
 const BtImageFormat *
