@@ -24,6 +24,8 @@ typedef struct {
   float   *probs;
   guint    n_classes;
   int      top;
+  double   unknown_score;    /* higher = more unknown */
+  gboolean unknown;          /* above the model's threshold: "not one of your classes" */
 } Result;
 
 static void
@@ -162,8 +164,14 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
   else
     {
       const char * const *names = bt_shared_model_get_class_names (self->model);
-      /* Translators: the verdict on the Test page, e.g. "square (92.5%)" */
-      verdict = g_strdup_printf (_("%s (%.1f%%)"), names[r->top], 100.0 * r->probs[r->top]);
+      if (r->unknown)
+        /* Translators: the verdict on the Test page for an image unlike the training images,
+         * e.g. "Not one of your classes (closest: square, 92.5%; unknown score -3.20)" */
+        verdict = g_strdup_printf (_("Not one of your classes (closest: %s, %.1f%%; unknown score %.2f)"),
+                                   names[r->top], 100.0 * r->probs[r->top], r->unknown_score);
+      else
+        /* Translators: the verdict on the Test page, e.g. "square (92.5%)" */
+        verdict = g_strdup_printf (_("%s (%.1f%%)"), names[r->top], 100.0 * r->probs[r->top]);
       bt_probability_bars_set_data (self->bars, r->n_classes, names, r->probs);
     }
   gtk_label_set_text (self->verdict_label, verdict);
@@ -195,6 +203,10 @@ make_row (BtTestPage *self, Result *r)
 
   if (r->error)
     text = g_strdup (r->error);
+  else if (r->unknown)
+    /* Translators: a row of the Test page's list: closest class, its probability */
+    text = g_strdup_printf (_("Not one of your classes · %s %.1f%%"),
+                            bt_shared_model_get_class_names (self->model)[r->top], 100.0 * r->probs[r->top]);
   else
     text = g_strdup_printf ("%s · %.1f%%", bt_shared_model_get_class_names (self->model)[r->top],
                             100.0 * r->probs[r->top]);
@@ -304,7 +316,10 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
 
   model = bt_shared_model_lock (job->model);
   r->n_classes = bt_net_n_classes (model->net);
-  r->probs = image ? bt_predict_image (model, image, &error) : bt_predict_file (model, path, &error);
+  r->unknown_score = NAN;
+  r->probs = image ? bt_predict_image_scored (model, image, &r->unknown_score, &error)
+                   : bt_predict_file_scored (model, path, &r->unknown_score, &error);
+  r->unknown = r->probs != NULL && bt_calibration_is_unknown (&model->calib, r->unknown_score);
   bt_shared_model_unlock (job->model);
 
   if (r->probs == NULL)

@@ -64,6 +64,7 @@ struct _BtNet {
   float    *grad_arena, *scratch;
   gsize     grad_arena_len;
   float    *probs;
+  float    *logits;    /* the last forward's logits, same shape as probs */
   float    *input;                 /* copy of the last training batch */
   gsize     input_len;
   int       probs_capacity;

@@ -93,6 +93,9 @@ double   bt_net_flops_per_image (const BtNet *net);
  * BT_ENGINE_ERROR_NUMERIC when an output is NaN/Inf. Activations are allocated once per
  * batch size; inference runs big batches in slices of 64 so memory stays flat. */
 const float *bt_net_forward  (BtNet *net, const float *x, int batch, gboolean training, GError **error);
+/* The logits (before softmax) of the last successful bt_net_forward, batch × classes, owned by
+ * the net and valid until the next call; NULL before any. */
+const float *bt_net_logits   (const BtNet *net);
 
 /* After bt_net_forward (training=TRUE, same batch): softmax cross-entropy against labels,
  * backward into the gradient block (which it adds to; call bt_net_zero_grad first).
@@ -183,6 +186,19 @@ void  bt_plateau_init   (BtPlateau *p, float factor, int patience, double min_de
 float bt_plateau_update (BtPlateau *p, double value);   /* returns the new multiplier */
 
 /* ---- Model files (.bottega-model): self-contained, data-only, checksummed ---- */
+/* Fitted on the validation split after training. Probabilities are softmax(logits / temperature);
+ * the unknown score is the energy −T·logsumexp(logits / T) (higher = more unknown), and an image
+ * whose score is above unknown_threshold is "not one of the classes" (NAN = never). */
+typedef struct {
+  double temperature;              /* > 0; BT_TEMPERATURE_MIN … BT_TEMPERATURE_MAX */
+  double unknown_threshold;        /* finite, or NAN when the model has none */
+} BtCalibration;
+#define BT_TEMPERATURE_MIN 0.01
+#define BT_TEMPERATURE_MAX 100.0
+void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no threshold */
+/* probs (NULL = skip): softmax(logits / T) over k classes; returns the unknown score. */
+double   bt_calibration_apply   (const BtCalibration *calib, const float *logits, int k, float *probs);
+gboolean bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score);
 typedef struct {
   BtNet        *net;
   char        **class_names;       /* NULL-terminated, UTF-8 */
@@ -191,6 +207,7 @@ typedef struct {
   char         *backbone_sha256;
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
   GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
+  BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -213,6 +230,11 @@ GBytes  *bt_model_save_to_bytes_full (BtNet *net, const char * const *class_name
                                       const BtPreprocess *prep, const char *backbone_name,
                                       const char *backbone_sha256, GBytes *backbone_data,
                                       GHashTable *metadata, GError **error);
+/* The same, with the calibration in the header (NULL = none: temperature 1, no threshold). */
+gboolean bt_model_save_calibrated (const char *path, BtNet *net, const char * const *class_names,
+                                   const BtPreprocess *prep, const char *backbone_name,
+                                   const char *backbone_sha256, GBytes *backbone_data,
+                                   const BtCalibration *calib, GHashTable *metadata, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

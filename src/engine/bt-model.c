@@ -433,6 +433,17 @@ get_float (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
   return (float) v;
 }
 
+static double
+get_double (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
+{
+  g_autofree char *s = g_key_file_get_string (kf, group, key, NULL);
+  char *end = NULL;
+  double v = s ? g_ascii_strtod (s, &end) : NAN;
+  if (s == NULL || end == s || *end != '\0' || !isfinite (v) || fabs (v) > 1e30)
+    *ok = FALSE;
+  return v;
+}
+
 static int
 get_int (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
 {
@@ -529,10 +540,68 @@ check_preprocess (const BtPreprocess *p, const BtNet *net, GError **error)
 
 /* ---- Models ---- */
 
+void
+bt_calibration_init (BtCalibration *calib)
+{
+  g_return_if_fail (calib != NULL);
+  calib->temperature = 1.0;
+  calib->unknown_threshold = NAN;
+}
+
+static gboolean
+valid_calibration (const BtCalibration *calib)
+{
+  return isfinite (calib->temperature) && calib->temperature >= BT_TEMPERATURE_MIN &&
+         calib->temperature <= BT_TEMPERATURE_MAX &&
+         (isnan (calib->unknown_threshold) || isfinite (calib->unknown_threshold));
+}
+
+/* Absent group or keys: temperature 1, no threshold (files from before calibration). A score
+ * kind this Bottega does not know leaves the model without a threshold rather than refused. */
+static gboolean
+read_calibration (GKeyFile *kf, BtCalibration *calib)
+{
+  gboolean ok = TRUE;
+  bt_calibration_init (calib);
+  if (g_key_file_has_key (kf, "calibration", "temperature", NULL))
+    calib->temperature = get_double (kf, "calibration", "temperature", &ok);
+  if (g_key_file_has_key (kf, "calibration", "unknown-threshold", NULL))
+    {
+      g_autofree char *kind = g_key_file_get_string (kf, "calibration", "unknown-score", NULL);
+      double t = get_double (kf, "calibration", "unknown-threshold", &ok);
+      if (g_strcmp0 (kind, "energy") == 0)
+        calib->unknown_threshold = t;
+    }
+  return ok && valid_calibration (calib);
+}
+
+double
+bt_calibration_apply (const BtCalibration *calib, const float *logits, int k, float *probs)
+{
+  double t, mx = -INFINITY, sum = 0;
+
+  g_return_val_if_fail (calib != NULL && logits != NULL && k > 0, NAN);
+  t = calib->temperature > 0 && isfinite (calib->temperature) ? calib->temperature : 1.0;
+  for (int j = 0; j < k; j++)
+    mx = MAX (mx, logits[j] / t);
+  for (int j = 0; j < k; j++)
+    sum += exp (logits[j] / t - mx);
+  for (int j = 0; probs != NULL && j < k; j++)
+    probs[j] = (float) (exp (logits[j] / t - mx) / sum);
+  return -t * (mx + log (sum));
+}
+
+gboolean
+bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score)
+{
+  g_return_val_if_fail (calib != NULL, FALSE);
+  return !isnan (calib->unknown_threshold) && unknown_score > calib->unknown_threshold;
+}
+
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
-             GHashTable *metadata, GError **error)
+             const BtCalibration *calib, GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -634,6 +703,23 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     g_key_file_set_string (kf, "backbone", "name", backbone_name);
   if (backbone_sha256)
     g_key_file_set_string (kf, "backbone", "sha256", backbone_sha256);
+  if (calib != NULL)
+    {
+      if (!valid_calibration (calib))
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "Invalid calibration (temperature %g, threshold %g)", calib->temperature,
+                       calib->unknown_threshold);
+          return NULL;
+        }
+      g_key_file_set_string (kf, "calibration", "temperature", g_ascii_dtostr (d, sizeof d, calib->temperature));
+      if (!isnan (calib->unknown_threshold))
+        {
+          g_key_file_set_string (kf, "calibration", "unknown-score", "energy");
+          g_key_file_set_string (kf, "calibration", "unknown-threshold",
+                                 g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
+        }
+    }
   if (metadata)
     {
       g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
@@ -675,7 +761,7 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
 {
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, metadata,
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, metadata,
                       error);
 }
 
@@ -694,11 +780,21 @@ bt_model_save_full (const char *path, BtNet *net, const char * const *class_name
                     const char *backbone_sha256, GBytes *backbone_data, GHashTable *metadata,
                     GError **error)
 {
+  return bt_model_save_calibrated (path, net, class_names, prep, backbone_name, backbone_sha256,
+                                   backbone_data, NULL, metadata, error);
+}
+
+gboolean
+bt_model_save_calibrated (const char *path, BtNet *net, const char * const *class_names,
+                          const BtPreprocess *prep, const char *backbone_name,
+                          const char *backbone_sha256, GBytes *backbone_data,
+                          const BtCalibration *calib, GHashTable *metadata, GError **error)
+{
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, metadata, error);
+                                          backbone_data, calib, metadata, error);
   if (bytes == NULL)
     return FALSE;
   /* a new file never replaces a good one unless it reads back */
@@ -803,6 +899,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
           return NULL;
         }
       m->backbone_data = g_bytes_new_from_bytes (bytes, (gsize) (blob->data - buf), blob->count);
+    }
+  if (!read_calibration (c.kf, &m->calib))
+    {
+      container_clear (&c);
+      corrupt (error, "the calibration (temperature or unknown threshold) is not a sensible number");
+      return NULL;
     }
   g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);
   for (int i = 0; keys && keys[i]; i++)

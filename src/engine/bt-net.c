@@ -590,10 +590,18 @@ bt_net_free (BtNet *net)
   g_free (net->workspace);
   g_free (net->grad_arena);
   g_free (net->probs);
+  g_free (net->logits);
   g_free (net->input);
   if (net->layers)
     g_array_unref (net->layers);
   g_free (net);
+}
+
+const float *
+bt_net_logits (const BtNet *net)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  return net->last_batch > 0 ? net->logits : NULL;
 }
 
 gsize bt_net_n_params (const BtNet *net) { g_return_val_if_fail (net, 0); return net->n_params; }
@@ -993,9 +1001,11 @@ bt_net_forward (BtNet *net, const float *x, int batch, gboolean training, GError
   if (batch > net->probs_capacity)
     {
       g_free (net->probs);
+      g_free (net->logits);
       net->probs = g_try_new (float, (gsize) batch * net->n_classes);
-      net->probs_capacity = net->probs ? batch : 0;
-      if (net->probs == NULL)
+      net->logits = g_try_new (float, (gsize) batch * net->n_classes);
+      net->probs_capacity = net->probs && net->logits ? batch : 0;
+      if (net->probs_capacity == 0)
         {
           g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY, "Out of memory for %d outputs", batch);
           return NULL;
@@ -1031,6 +1041,7 @@ bt_net_forward (BtNet *net, const float *x, int batch, gboolean training, GError
         }
       forward_layers (net, xin, m, training);
       bt_softmax_forward (net->probs + (gsize) off * net->n_classes, last->out, m, net->n_classes);
+      memcpy (net->logits + (gsize) off * net->n_classes, last->out, sizeof (float) * m * net->n_classes);
     }
   if (!all_finite (net->probs, (gsize) batch * net->n_classes))
     {

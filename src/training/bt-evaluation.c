@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "training/bt-calibration.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
@@ -54,6 +55,7 @@ bt_evaluation_new (int n_classes, const char * const *class_names)
   ev->f1 = g_new0 (double, n_classes);
   ev->all = g_ptr_array_new_with_free_func (bt_mistake_free);
   ev->mistakes = g_ptr_array_new ();
+  ev->temperature = 1.0;
   return ev;
 }
 
@@ -74,13 +76,36 @@ bt_evaluation_add (BtEvaluation *ev, const float *probs, int true_class,
   m->item_index = item_index;
   m->true_class = true_class;
   m->pred_class = pred;
-  m->confidence = probs[pred];
+  m->confidence = m->raw_confidence = probs[pred];
+  m->unknown_score = NAN;
   m->probs = g_memdup2 (probs, sizeof (float) * ev->n_classes);
   g_ptr_array_add (ev->all, m);
 
   ev->confusion[(gsize) true_class * ev->n_classes + pred]++;
   ev->loss += -log (MAX ((double) probs[true_class], 1e-12));
   ev->n++;
+}
+
+void
+bt_evaluation_add_logits (BtEvaluation *ev, const BtCalibration *calib, const float *logits,
+                          int true_class, const char *path, guint item_index)
+{
+  g_autofree float *probs = g_new (float, ev->n_classes);
+  BtCalibration raw;
+  BtMistake *m;
+  double score;
+
+  bt_calibration_init (&raw);
+  bt_calibration_apply (&raw, logits, ev->n_classes, probs);
+  float raw_conf = 0;
+  for (int k = 0; k < ev->n_classes; k++)
+    raw_conf = MAX (raw_conf, probs[k]);
+  score = bt_calibration_apply (calib, logits, ev->n_classes, probs);
+  bt_evaluation_add (ev, probs, true_class, path, item_index);
+  m = g_ptr_array_index (ev->all, ev->all->len - 1);
+  m->raw_confidence = raw_conf;
+  m->unknown_score = (float) score;
+  ev->temperature = calib->temperature;
 }
 
 static int
@@ -119,6 +144,20 @@ bt_evaluation_finish (BtEvaluation *ev)
                 : 0.0;
     }
   ev->accuracy = ev->n > 0 ? (double) correct / ev->n : NAN;
+  {
+    g_autofree float *raw = g_new (float, MAX (ev->all->len, 1));
+    g_autofree float *cal = g_new (float, MAX (ev->all->len, 1));
+    g_autofree gboolean *hit = g_new (gboolean, MAX (ev->all->len, 1));
+    for (guint i = 0; i < ev->all->len; i++)
+      {
+        const BtMistake *m = g_ptr_array_index (ev->all, i);
+        raw[i] = m->raw_confidence;
+        cal[i] = m->confidence;
+        hit[i] = m->pred_class == m->true_class;
+      }
+    ev->ece_before = bt_calibration_ece (raw, hit, ev->all->len, BT_ECE_BINS);
+    ev->ece_after = bt_calibration_ece (cal, hit, ev->all->len, BT_ECE_BINS);
+  }
   ev->loss = ev->n > 0 ? ev->loss / ev->n : NAN;
 
   g_ptr_array_set_size (ev->mistakes, 0);
@@ -230,37 +269,60 @@ bt_prepare_image_file (const BtPreprocess *prep, const char *path, float *out,
 float *
 bt_predict_image (BtModel *model, const BtImage *image, GError **error)
 {
+  return bt_predict_image_scored (model, image, NULL, error);
+}
+
+/* Under the gate, right after the net's forward pass: the probabilities at the model's
+ * temperature and the unknown score, from the logits. */
+static float *
+calibrated_output (BtModel *model, double *unknown_score)
+{
+  int n_classes = bt_net_n_classes (model->net);
+  const float *logits = bt_net_logits (model->net);
+  float *result = g_new (float, n_classes);
+  double score = bt_calibration_apply (&model->calib, logits, n_classes, result);
+
+  if (unknown_score != NULL)
+    *unknown_score = score;
+  return result;
+}
+
+float *
+bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error)
+{
   g_autofree float *x = NULL;
-  const float *probs;
-  float *result;
-  int n_classes;
+  g_autofree float *raw = NULL;
+  float *result = NULL;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
   g_return_val_if_fail (image != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (model->backbone_name != NULL)
+  if (model->backbone_name == NULL)
     {
-      float *out;
-
-      bt_compute_gate_enter ();
-      out = bt_transfer_predict_image (model, image, error);
-      bt_compute_gate_leave ();
-      return out;
+      x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
+      if (!bt_prepare_image (&model->prep, image, x, error))
+        return NULL;
     }
-  x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
-  if (!bt_prepare_image (&model->prep, image, x, error))
-    return NULL;
   bt_compute_gate_enter ();
-  probs = bt_net_forward (model->net, x, 1, FALSE, error);
-  n_classes = bt_net_n_classes (model->net);
-  result = probs != NULL ? g_memdup2 (probs, sizeof (float) * n_classes) : NULL;
+  if (model->backbone_name != NULL)
+    raw = bt_transfer_predict_image (model, image, error);
+  else if (bt_net_forward (model->net, x, 1, FALSE, error) != NULL)
+    raw = g_new0 (float, 1);   /* a marker: the forward pass succeeded */
+  if (raw != NULL)
+    result = calibrated_output (model, unknown_score);
   bt_compute_gate_leave ();
   return result;
 }
 
 float *
 bt_predict_file (BtModel *model, const char *image_path, GError **error)
+{
+  return bt_predict_file_scored (model, image_path, NULL, error);
+}
+
+float *
+bt_predict_file_scored (BtModel *model, const char *image_path, double *unknown_score, GError **error)
 {
   g_autoptr(BtImage) img = NULL;
 
@@ -272,7 +334,7 @@ bt_predict_file (BtModel *model, const char *image_path, GError **error)
                                     2 * model->prep.width, 2 * model->prep.height, NULL, NULL, NULL, error);
   if (img == NULL)
     return NULL;
-  return bt_predict_image (model, img, error);
+  return bt_predict_image_scored (model, img, unknown_score, error);
 }
 
 /* ---- Evaluation of a saved model on a project split ---- */
@@ -398,13 +460,12 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
                                             2 * model->prep.height, NULL, cancellable, NULL, NULL);
           bt_compute_gate_enter ();
           probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
+          if (probs != NULL)
+            bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net), labels[i],
+                                      g_ptr_array_index (paths, i), indices[i]);
           bt_compute_gate_leave ();
           if (probs == NULL)
-            {
-              ev->n_skipped++;
-              continue;
-            }
-          bt_evaluation_add (ev, probs, labels[i], g_ptr_array_index (paths, i), indices[i]);
+            ev->n_skipped++;
         }
       if (ev->n == 0)
         {
@@ -469,8 +530,9 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       bt_compute_gate_enter ();
       probs = bt_net_forward (model->net, x, n_ok, FALSE, error);
       for (int i = 0; probs != NULL && i < n_ok; i++)
-        bt_evaluation_add (ev, probs + (gsize) i * n_classes, labels[batch_index[i]],
-                           g_ptr_array_index (paths, batch_index[i]), indices[batch_index[i]]);
+        bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net) + (gsize) i * n_classes,
+                                  labels[batch_index[i]], g_ptr_array_index (paths, batch_index[i]),
+                                  indices[batch_index[i]]);
       bt_compute_gate_leave ();
       if (probs == NULL)
         goto fail;

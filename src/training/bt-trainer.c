@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "training/bt-calibration.h"
 #include "training/bt-estimate.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-run-files.h"
@@ -65,6 +66,7 @@ typedef struct {
   gboolean prep_paused;           /* worker: the preparation told the GUI it is paused */
   BtEvaluation *test_eval;        /* result */
   BtVerdict verdict;              /* result */
+  BtCalibration calib;            /* worker: fitted on the validation split at the end */
 } Job;
 
 struct _BtTrainer
@@ -503,11 +505,11 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
     }
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save_full (job->model_path, net, (const char * const *) job->class_names, &prep,
-                             bb != NULL ? bt_backbone_get_name (bb) : NULL,
-                             bb != NULL ? bt_backbone_get_sha256 (bb) : NULL,
-                             bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
-                             meta, error);
+  return bt_model_save_calibrated (job->model_path, net, (const char * const *) job->class_names, &prep,
+                                   bb != NULL ? bt_backbone_get_name (bb) : NULL,
+                                   bb != NULL ? bt_backbone_get_sha256 (bb) : NULL,
+                                   bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
+                                   &job->calib, meta, error);
 }
 
 static void
@@ -630,6 +632,7 @@ run_init (Run *r, BtTrainer *self, Job *job)
   r->self = self;
   r->job = job;
   r->s = &job->settings;
+  bt_calibration_init (&job->calib);
   r->c.train_losses = g_array_new (FALSE, FALSE, sizeof (double));
   r->c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
   r->rows = g_array_new (FALSE, TRUE, sizeof (BtEpochInfo));
@@ -977,9 +980,11 @@ run_train_epoch (Run *r, Epoch *e, GError **error)
 }
 
 /* Runs a split through the net (no training) and accumulates loss and accuracy. When ev is
- * given, every image is added to it. Returns FALSE when stopped or on error. */
+ * given, every image is added to it (at the job's calibration); when logits is, the logits and
+ * labels are appended to it and labels. Returns FALSE when stopped or on error. */
 static gboolean
-run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, BtEvaluation *ev, GError **error)
+run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, BtEvaluation *ev,
+          GArray *logits, GArray *labels, GError **error)
 {
   Job *job = r->job;
   double loss_sum = 0;
@@ -1013,7 +1018,13 @@ run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, Bt
         {
           guint idx = r->item_indices[i];
           const char *path = idx < job->n_items && job->item_paths[idx] != NULL ? job->item_paths[idx] : "";
-          bt_evaluation_add (ev, probs + (gsize) i * job->n_classes, r->labels[i], path, idx);
+          bt_evaluation_add_logits (ev, &job->calib, bt_net_logits (r->net) + (gsize) i * job->n_classes,
+                                    r->labels[i], path, idx);
+        }
+      if (logits != NULL)
+        {
+          g_array_append_vals (logits, bt_net_logits (r->net), (guint) n * job->n_classes);
+          g_array_append_vals (labels, r->labels, n);
         }
     }
   *loss_out = seen > 0 ? loss_sum / seen : NAN;
@@ -1030,7 +1041,7 @@ run_validate (Run *r, Epoch *e, GError **error)
   bt_optimizer_swap_average (r->opt, r->net);
   if (r->val_b == NULL)
     return TRUE;
-  if (!run_eval (r, r->val_b, &e->info.val_loss, &e->info.val_acc, NULL, error))
+  if (!run_eval (r, r->val_b, &e->info.val_loss, &e->info.val_acc, NULL, NULL, NULL, error))
     {
       if (g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
         {
@@ -1204,6 +1215,37 @@ run_should_stop_early (Run *r, const Epoch *e)
   return TRUE;
 }
 
+/* Temperature and unknown threshold fitted on the validation split for the weights in the net
+ * (those of kept_epoch), and the model file saved again with them. Without a validation split
+ * or a model file the model stays uncalibrated (temperature 1, no threshold). */
+static gboolean
+run_calibrate (Run *r, int kept_epoch, GError **error)
+{
+  Job *job = r->job;
+  g_autoptr(GArray) logits = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr(GArray) labels = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GError) save_error = NULL;
+  const BtEpochInfo *row = NULL;
+  double loss, acc;
+
+  for (guint i = 0; i < r->rows->len; i++)
+    if (g_array_index (r->rows, BtEpochInfo, i).epoch == kept_epoch)
+      row = &g_array_index (r->rows, BtEpochInfo, i);
+  if (r->val_b == NULL || job->model_path == NULL || row == NULL || !params_finite (r->net))
+    return TRUE;
+  if (!run_eval (r, r->val_b, &loss, &acc, NULL, logits, labels, error))
+    return FALSE;
+  bt_calibration_fit ((const float *) logits->data, (const int *) labels->data, labels->len,
+                      job->n_classes, &job->calib);
+  if (!save_model (job, r->net, row, &save_error))
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                   _("The model could not be saved: %s"), save_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The model the person keeps (the best epoch's, or the last one's without restore-best), its
  * test accuracy, and the run marked finished. */
 static gboolean
@@ -1212,6 +1254,7 @@ run_finish (Run *r, GError **error)
   Job *job = r->job;
   const BtEpochInfo *last = r->rows->len > 0 ? &g_array_index (r->rows, BtEpochInfo, r->rows->len - 1) : NULL;
   int last_epoch = last != NULL ? last->epoch : 0;
+  int kept_epoch = last_epoch;
 
   /* the last epoch's model is its averaged weights, as validated and saved */
   bt_optimizer_swap_average (r->opt, r->net);
@@ -1222,7 +1265,10 @@ run_finish (Run *r, GError **error)
       if (r->n_buffers > 0 && r->best_buffers != NULL)
         memcpy (bt_net_buffers (r->net, &dummy), r->best_buffers, sizeof (float) * r->n_buffers);
       post_message (r->self, _("Restored the weights of the best epoch (%d)"), r->st.best_epoch);
+      kept_epoch = r->st.best_epoch;
     }
+  else if (r->s->restore_best && r->st.best_epoch != last_epoch)
+    kept_epoch = 0;   /* the file holds the best epoch's weights, the net does not: leave it as it is */
   else if (!r->s->restore_best && job->model_path != NULL && last != NULL && params_finite (r->net) &&
            r->st.best_epoch != last_epoch)
     {
@@ -1236,12 +1282,14 @@ run_finish (Run *r, GError **error)
         }
     }
 
+  if (!run_calibrate (r, kept_epoch, error))
+    return FALSE;
   if (r->test_b != NULL)
     {
       double test_loss, test_acc;
       BtEvaluation *ev = bt_evaluation_new (job->n_classes, (const char * const *) job->class_names);
 
-      if (!run_eval (r, r->test_b, &test_loss, &test_acc, ev, error))
+      if (!run_eval (r, r->test_b, &test_loss, &test_acc, ev, NULL, NULL, error))
         {
           bt_evaluation_free (ev);
           return FALSE;

@@ -140,6 +140,8 @@ typedef struct {
   guint   item_index;        /* position in bt_project_get_items(), for relabel/exclude */
   int     true_class, pred_class;
   float   confidence;        /* probability of pred_class */
+  float   raw_confidence;    /* the same before temperature scaling */
+  float   unknown_score;     /* energy at the model's temperature, higher = more unknown (NAN: none) */
   float  *probs;             /* n_classes */
 } BtMistake;
 
@@ -153,6 +155,8 @@ struct _BtEvaluation {
   GPtrArray *mistakes;        /* BtMistake*, most confident wrong first */
   GPtrArray *all;             /* BtMistake* for every image (right ones too), for the gallery */
   guint    n_skipped;         /* images that could not be read or whose class the model lacks */
+  double   temperature;       /* the model's, 1 without calibration */
+  double   ece_before, ece_after;   /* expected calibration error, BT_ECE_BINS bins, T = 1 and T */
 };
 void          bt_evaluation_free (BtEvaluation *ev);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEvaluation, bt_evaluation_free)
@@ -165,6 +169,10 @@ BtEvaluation *bt_evaluate_project (BtModel *model, BtProject *project, BtSplit s
 float *bt_predict_file (BtModel *model, const char *image_path, GError **error);
 /* The same from a decoded image (the Test page's clipboard / dropped texture). */
 float *bt_predict_image (BtModel *model, const BtImage *image, GError **error);
+/* The same with the unknown score (higher = more unknown; bt_calibration_is_unknown with the
+ * model's calib says whether it is "not one of the classes"). unknown_score may be NULL. */
+float *bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error);
+float *bt_predict_file_scored  (BtModel *model, const char *image_path, double *unknown_score, GError **error);
 
 /* Mapping between the engine's and the dataset's resize modes (same three modes). */
 BtResizeMode bt_resize_mode_from_ds (BtDsResize mode);

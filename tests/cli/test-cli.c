@@ -252,7 +252,17 @@ test_end_to_end (void)
   g_assert_true (g_str_has_prefix (out, "["));
   g_assert_nonnull (strstr (out, "\"probability\": "));
   g_assert_nonnull (strstr (out, "\"class\": \"star\""));
+  g_assert_true (line_matches ("\"unknown\": (true|false), \"unknown_score\": -?[0-9]+\\.[0-9]{6}\\}", out));
   g_free (out); g_free (err);
+
+  /* the model was calibrated on the validation split: a temperature and an unknown threshold */
+  {
+    g_autoptr(BtModel) m = bt_model_load (model, &error);
+    g_assert_no_error (error);
+    g_assert_true (m->calib.temperature >= BT_TEMPERATURE_MIN && m->calib.temperature <= BT_TEMPERATURE_MAX);
+    g_assert_true (m->calib.temperature != 1.0);
+    g_assert_true (isfinite (m->calib.unknown_threshold));
+  }
 
   /* a corrupt image among good ones: reported, the others still predicted, exit 1 */
   g_assert_cmpint (run_cli (&out, &err, "predict", model, broken, an_image, NULL), ==, 1);
@@ -282,6 +292,24 @@ test_end_to_end (void)
   g_free (out); g_free (err);
   g_assert_cmpint (run_cli (&out, &err, "evaluate", model, "--split", "val", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "Validation accuracy = "));
+  g_assert_nonnull (strstr (out, "Calibration: temperature "));
+  g_free (out); g_free (err);
+
+  /* evaluate --json: the calibration's temperature and the error before and after it */
+  g_assert_cmpint (run_cli (&out, &err, "evaluate", model, "--split", "val", "--json", NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "{\"model\": "));
+  g_assert_true (line_matches ("\"temperature\": [0-9.e+-]+, \"ece_before\": [0-9.e+-]+, \"ece_after\": [0-9.e+-]+", out));
+  {
+    const char *t = strstr (out, "\"temperature\": ");
+    const char *b = strstr (out, "\"ece_before\": ");
+    const char *a = strstr (out, "\"ece_after\": ");
+    double ece_before = g_ascii_strtod (b + strlen ("\"ece_before\": "), NULL);
+    double ece_after = g_ascii_strtod (a + strlen ("\"ece_after\": "), NULL);
+    g_assert_cmpfloat (g_ascii_strtod (t + strlen ("\"temperature\": "), NULL), >, 0);
+    g_assert_true (ece_before >= 0 && ece_before <= 1 && ece_after >= 0 && ece_after <= 1);
+    /* fitted on this very split, the temperature does not make the error worse by much */
+    g_assert_cmpfloat (ece_after, <=, ece_before + 0.05);
+  }
 }
 
 

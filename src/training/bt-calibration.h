@@ -1,0 +1,30 @@
+/* bt-calibration.h: fitting a model's calibration on the validation split — the temperature
+ * that makes its percentages honest, the unknown-score threshold — and the expected
+ * calibration error that measures both. Pure numerics, no I/O. */
+#pragma once
+
+#include <glib.h>
+
+#include "engine/bt-engine.h"
+
+G_BEGIN_DECLS
+
+#define BT_ECE_BINS 15
+#define BT_UNKNOWN_ACCEPT 0.95   /* share of validation images the threshold accepts */
+
+/* Mean negative log-likelihood of softmax(logits / t), summed in double. logits: [n, k] */
+double   bt_calibration_nll             (const float *logits, const int *labels, gsize n, int k, double t);
+/* The t in [BT_TEMPERATURE_MIN, BT_TEMPERATURE_MAX] minimizing bt_calibration_nll
+ * (golden-section search on log t; the NLL is convex in 1/t). 1 when n = 0. */
+double   bt_calibration_fit_temperature (const float *logits, const int *labels, gsize n, int k);
+/* The smallest score at or below which at least `accept` of the scores lie. NAN when n = 0. */
+double   bt_calibration_fit_threshold   (const double *scores, gsize n, double accept);
+/* Both at once into *calib (temperature first, then the energy threshold at that temperature). */
+void     bt_calibration_fit             (const float *logits, const int *labels, gsize n, int k,
+                                         BtCalibration *calib);
+/* Expected calibration error of top-1 predictions: equal-width bins over (0, 1], Σ |bin| / n ·
+ * |accuracy(bin) − mean confidence(bin)|. 0 when n = 0. */
+double   bt_calibration_ece             (const float *confidence, const gboolean *correct, gsize n,
+                                         int n_bins);
+
+G_END_DECLS
