@@ -165,10 +165,9 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
     {
       const char * const *names = bt_shared_model_get_class_names (self->model);
       if (r->unknown)
-        /* Translators: the verdict on the Test page for an image unlike the training images,
-         * e.g. "Not one of your classes (closest: square, 92.5%; unknown score -3.20)" */
-        verdict = g_strdup_printf (_("Not one of your classes (closest: %s, %.1f%%; unknown score %.2f)"),
-                                   names[r->top], 100.0 * r->probs[r->top], r->unknown_score);
+        /* Translators: the verdict on the Test page for an image unlike the training images;
+         * the bars below still show every class's probability. E.g. "… (unknown score -3.20)" */
+        verdict = g_strdup_printf (_("Not one of your classes (unknown score %.2f)"), r->unknown_score);
       else
         /* Translators: the verdict on the Test page, e.g. "square (92.5%)" */
         verdict = g_strdup_printf (_("%s (%.1f%%)"), names[r->top], 100.0 * r->probs[r->top]);

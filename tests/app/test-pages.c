@@ -52,6 +52,20 @@ find_action_button (GtkWidget *root, const char *action)
   return NULL;
 }
 
+static GtkWidget *
+find_label_prefix (GtkWidget *root, const char *prefix)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_LABEL (c) && g_str_has_prefix (gtk_label_get_text (GTK_LABEL (c)), prefix))
+        return c;
+      if ((found = find_label_prefix (c, prefix)))
+        return found;
+    }
+  return NULL;
+}
+
 static gboolean
 button_enabled (BtTrainPage *page, const char *action)
 {
@@ -490,6 +504,70 @@ test_test_page (void)
     csv = bt_test_page_dup_results_csv (page);
     g_assert_nonnull (strstr (csv, "path,top_class,confidence"));
     g_assert_nonnull (strstr (csv, "project.ini,,"));
+  }
+
+  /* #23: images unlike the shapes (uniform noise, black, white) against the model's unknown
+   * threshold: the verdict says "Not one of your classes" exactly when the score is above it */
+  g_assert_true (isfinite (model->calib.unknown_threshold));
+  for (int kind = 0; kind < 3; kind++)
+    {
+      g_autofree char *name = g_strdup_printf ("far-out-%d.png", kind);
+      g_autofree char *far = g_build_filename (project_dir, name, NULL);
+      g_autoptr(GFile) ff = g_file_new_for_path (far);
+      g_autoptr(GdkPixbuf) pb = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, 48, 48);
+      g_autoptr(GRand) rand = g_rand_new_with_seed (3);
+      g_autofree float *probs = NULL;
+      guint8 *px = gdk_pixbuf_get_pixels (pb);
+      double score = NAN;
+      gboolean unknown;
+
+      for (int i = 0; i < gdk_pixbuf_get_rowstride (pb) * 48; i++)
+        px[i] = kind == 0 ? (guint8) g_rand_int_range (rand, 0, 256) : kind == 1 ? 0 : 255;
+      g_assert_true (gdk_pixbuf_save (pb, far, "png", &error, NULL));
+      probs = bt_predict_file_scored (model, far, &score, &error);
+      g_assert_no_error (error);
+      unknown = bt_calibration_is_unknown (&model->calib, score);
+      g_test_message ("far-out %d: unknown score %.3f, threshold %.3f", kind, score,
+                      model->calib.unknown_threshold);
+      bt_test_page_classify_files (page, &ff, 1);
+      wait_for (has_results, GUINT_TO_POINTER (3 + kind));
+      for (int i = 0; i < 100; i++)
+        g_main_context_iteration (NULL, FALSE);
+      g_assert_true ((find_label_prefix (GTK_WIDGET (page), "Not one of your classes (") != NULL) == unknown);
+    }
+  /* the threshold rejects ~5% of the validation images, so some shapes are above it too: the
+   * first one found must be shown as unknown, with its scores */
+  {
+    const char *classes[] = { "circle", "square", "triangle", "star" };
+    g_autofree char *found = NULL;
+    for (guint c = 0; found == NULL && c < G_N_ELEMENTS (classes); c++)
+      {
+        g_autofree char *cdir = g_build_filename (project_dir, "images", classes[c], NULL);
+        g_autoptr(GDir) d = g_dir_open (cdir, 0, NULL);
+        const char *name;
+        while (found == NULL && d != NULL && (name = g_dir_read_name (d)) != NULL)
+          {
+            g_autofree char *p = g_build_filename (cdir, name, NULL);
+            g_autofree float *probs = NULL;
+            double score = NAN;
+            probs = bt_predict_file_scored (model, p, &score, NULL);
+            if (probs != NULL && bt_calibration_is_unknown (&model->calib, score))
+              found = g_steal_pointer (&p);
+          }
+      }
+    if (found != NULL)
+      {
+        g_autoptr(GFile) f = g_file_new_for_path (found);
+        bt_test_page_classify_files (page, &f, 1);
+        wait_for (has_results, GUINT_TO_POINTER (6));
+        for (int i = 0; i < 100; i++)
+          g_main_context_iteration (NULL, FALSE);
+        g_assert_nonnull (find_label_prefix (GTK_WIDGET (page), "Not one of your classes ("));
+        g_assert_cmpuint (bt_probability_bars_get_n (bars), ==, 4);   /* the scores stay visible */
+        bt_test_screenshot (GTK_WIDGET (window), "test-page-unknown.png");
+      }
+    else
+      g_test_message ("no project image is above the unknown threshold; the unknown verdict was not shown");
   }
 }
 
