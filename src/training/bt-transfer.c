@@ -762,7 +762,7 @@ static BtEmbeddings *
 build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
-                  BtEmbedGate gate, gpointer gate_data, gboolean shared,
+                  BtEmbedGate gate, gpointer gate_data, gboolean shared, const gboolean *only,
                   GCancellable *cancellable, GError **error)
 {
   GListModel *items;
@@ -818,7 +818,7 @@ build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
     {
       g_autoptr(BtItem) it = g_list_model_get_item (items, i);
       guint64 hash = bt_item_get_hash (it);
-      if (bt_item_get_excluded (it) || bt_item_get_missing (it))
+      if (bt_item_get_excluded (it) || bt_item_get_missing (it) || (only != NULL && !only[i]))
         continue;
       b.paths[i] = g_strdup (bt_item_get_path (it));
       for (int v = 0; v < BT_EMBED_N_VARIANTS; v++)
@@ -904,7 +904,17 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
                           GCancellable *cancellable, GError **error)
 {
   return build_embeddings (project, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                           gate, gate_data, FALSE, cancellable, error);
+                           gate, gate_data, FALSE, NULL, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize, const gboolean *only,
+                            int n_threads, BtCacheProgress progress, gpointer user_data,
+                            GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (only != NULL, NULL);
+  return build_embeddings (project, bb, resize, FALSE, FALSE, n_threads, progress, user_data,
+                           NULL, NULL, FALSE, only, cancellable, error);
 }
 
 BtEmbeddings *
@@ -914,7 +924,7 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
                             GCancellable *cancellable, GError **error)
 {
   return build_embeddings (project, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
-                           NULL, NULL, TRUE, cancellable, error);
+                           NULL, NULL, TRUE, NULL, cancellable, error);
 }
 
 void
