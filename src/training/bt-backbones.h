@@ -90,7 +90,7 @@ BtBackboneStatus bt_backbones_check (const BtBackboneInfo *info, char **path_out
  * remembered per sha256 in <user data>/bottega/backbones/speed.ini. < 0 when not measured. */
 double      bt_backbones_get_speed (const char *sha256);
 void        bt_backbones_set_speed (const char *sha256, double ms);
-/* Loads the file and measures it (a few embeddings of a synthetic image; median), remembers
+/* Loads the file and measures it (a few embeddings of a synthetic image; the fastest), remembers
  * and returns it; < 0 + error when it cannot be loaded. Worker threads. */
 double      bt_backbones_measure_speed (const char *path, GError **error);
 
