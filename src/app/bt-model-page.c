@@ -10,6 +10,7 @@
 #include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 
 #define N_CARD_PRESETS 5
@@ -68,6 +69,7 @@ typedef struct {
   GtkLabel  *title_label;
   GtkLabel  *size_label;
   GtkLabel  *time_label;
+  GtkLabel  *badge_label;   /* "Recommended for your data" */
 } Card;
 
 struct _BtModelPage
@@ -101,6 +103,10 @@ struct _BtModelPage
   int             estimated_hidden;   /* the transfer head's hidden layer the estimates are for */
   int             estimated_dim;      /* and the backbone's embedding length */
   GtkLabel       *transfer_advice;
+  GtkLabel       *recommend_label;   /* why the recommended card is */
+  BtPreset        recommended;
+  gboolean        recommending;      /* the page itself selects the recommended card */
+  gboolean        user_chose;        /* a card was clicked: no more preselection */
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
   GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
@@ -737,6 +743,8 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
 
   if (self->loading || !gtk_toggle_button_get_active (button) || self->project == NULL)
     return;
+  if (!self->recommending)
+    self->user_chose = TRUE;
   /* a new preset brings its own input size and colour mode */
   for (int i = 0; i < N_CARD_PRESETS; i++)
     if (self->cards[i].button == GTK_WIDGET (button))
@@ -759,10 +767,57 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
   save_settings (self);
 }
 
+/* The recommended card, its badge and the line that says why (bt_recommend_preset). A project
+ * never trained, still on the default preset, gets the recommendation preselected once the
+ * backbone it needs is installed; a card the person clicked stays theirs. */
+static void
+update_recommendation (BtModelPage *self)
+{
+  BtDataSummary d;
+  g_autofree char *why = NULL, *installed = NULL;
+  const BtProjectSettings *s;
+
+  if (self->project == NULL || self->recommend_label == NULL)
+    return;
+  bt_data_summary_from_project (self->project, 0, &d);
+  self->recommended = bt_recommend_preset (&d, bt_backbones_any_available (), &why);
+  installed = bt_backbone_find_for_training (NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    gtk_widget_set_visible (GTK_WIDGET (self->cards[i].badge_label), card_presets[i] == self->recommended);
+  if (self->recommended == BT_PRESET_TRANSFER && installed == NULL)
+    {
+      const BtBackboneInfo *def = bt_backbones_default ();
+      g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+      /* Translators: the reason for the recommendation, then the size of the download */
+      g_autofree char *text = g_strdup_printf (_("%s Download the pretrained network below (%s) to use it."), why, size);
+      gtk_label_set_text (self->recommend_label, text);
+    }
+  else
+    gtk_label_set_text (self->recommend_label, why);
+  s = bt_project_get_settings (self->project);
+  if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
+      g_strcmp0 (s->preset, "small-cnn") == 0 && bt_project_is_untrained (self->project))
+    {
+      self->recommending = TRUE;
+      bt_model_page_select_preset (self, BT_PRESET_TRANSFER);
+      self->recommending = FALSE;
+    }
+}
+
+const char *
+bt_model_page_get_recommendation (BtModelPage *self, BtPreset *preset)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  if (preset)
+    *preset = self->recommended;
+  return gtk_label_get_text (self->recommend_label);
+}
+
 static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
+  update_recommendation (self);
   /* the transfer card's size follows its hidden layer */
   if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
     start_estimates (self);
@@ -818,12 +873,16 @@ update_transfer_card (BtModelPage *self)
                             _("The backbone file you chose cannot be found any more. "
                               "Choose it again below, or use the default."));
       else
-        gtk_label_set_text (self->transfer_advice,
-                            _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                              "The README’s “Pretrained backbones” section says where to get it; "
-                              "then choose it below."));
+        {
+          const BtBackboneInfo *def = bt_backbones_default ();
+          g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+          g_autofree char *text = g_strdup_printf (_("Needs a pretrained network that is not on this computer "
+                                                     "yet: Download it below (%s), one click."), size);
+          gtk_label_set_text (self->transfer_advice, text);
+        }
       gtk_widget_set_tooltip_text (button, error->message);
     }
+  update_recommendation (self);
 }
 
 static void
@@ -834,6 +893,13 @@ transfer_card_init (BtModelPage *self)
   self->transfer_options = BT_TRANSFER_OPTIONS (options);
   gtk_widget_set_margin_top (options, 6);
   gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
+                           GTK_WIDGET (self->cards_box));
+  /* the recommendation's reason, between the cards and the transfer options */
+  self->recommend_label = GTK_LABEL (gtk_label_new (""));
+  gtk_label_set_wrap (self->recommend_label, TRUE);
+  gtk_label_set_xalign (self->recommend_label, 0);
+  gtk_widget_set_margin_top (GTK_WIDGET (self->recommend_label), 6);
+  gtk_widget_insert_after (GTK_WIDGET (self->recommend_label), gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
                            GTK_WIDGET (self->cards_box));
   g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
                            G_CONNECT_SWAPPED);
@@ -938,6 +1004,12 @@ bt_model_page_init (BtModelPage *self)
       GtkWidget *time = gtk_label_new ("");
       GtkWidget *button = gtk_toggle_button_new ();
 
+      GtkWidget *badge = gtk_label_new (_("Recommended for your data"));
+      gtk_widget_add_css_class (badge, "accent");
+      gtk_widget_add_css_class (badge, "caption-heading");
+      gtk_label_set_wrap (GTK_LABEL (badge), TRUE);
+      gtk_widget_set_visible (badge, FALSE);
+      self->cards[i].badge_label = GTK_LABEL (badge);
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
@@ -952,6 +1024,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_add_css_class (size, "dim-label");
       gtk_widget_add_css_class (time, "dim-label");
       gtk_box_append (GTK_BOX (box), title);
+      gtk_box_append (GTK_BOX (box), badge);
       gtk_box_append (GTK_BOX (box), advice);
       gtk_box_append (GTK_BOX (box), size);
       gtk_box_append (GTK_BOX (box), time);
@@ -1012,8 +1085,10 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   g_set_object (&self->project, project);
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
+  self->user_chose = FALSE;
   load_settings (self);
   bt_transfer_options_set_project (self->transfer_options, project);
+  update_recommendation (self);
   schedule_preview (self);
   start_estimates (self);
 }
