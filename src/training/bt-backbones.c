@@ -225,6 +225,7 @@ typedef struct {
   GMutex lock;
   guint64 received, total;
   gboolean pending;                /* a progress idle is scheduled */
+  gboolean finished;               /* the result is on its way: no progress after it */
   gboolean sync;                   /* progress called directly */
   gatomicrefcount ref;
 } Download;
@@ -258,6 +259,11 @@ progress_idle (gpointer data)
   r = d->received;
   t = d->total;
   d->pending = FALSE;
+  if (d->finished)
+    {
+      g_mutex_unlock (&d->lock);
+      return G_SOURCE_REMOVE;
+    }
   g_mutex_unlock (&d->lock);
   if (d->progress)
     d->progress (r, t, d->progress_data);
@@ -472,8 +478,13 @@ out:
 static void
 download_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
+  Download *d = data;
   GError *error = NULL;
-  char *path = download_run (data, cancellable, &error);
+  char *path = download_run (d, cancellable, &error);
+
+  g_mutex_lock (&d->lock);
+  d->finished = TRUE;
+  g_mutex_unlock (&d->lock);
   if (path != NULL)
     g_task_return_pointer (task, path, g_free);
   else

@@ -5,97 +5,16 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
-#include <libsoup/soup.h>
 #include <string.h>
 
 #include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 #include "bt-test-fs.h"
 #include "bt-test-photos.h"
+#include "bt-test-server.h"
 
 static char *tmp_root;      /* XDG_DATA_HOME and friends live here */
-static SoupServer *server;
-static guint port;
-static GPtrArray *held;     /* connections kept open by the "stall" route */
-
-/* ---- The server ---- */
-
-static GBytes *
-model_bytes (const char *file)
-{
-  g_autofree char *path = bt_test_shared_file ("models", file);
-  char *data;
-  gsize len;
-
-  if (path == NULL || !g_file_get_contents (path, &data, &len, NULL))
-    return NULL;
-  return g_bytes_new_take (data, len);
-}
-
-/* Writes a raw response on a stolen connection: the full Content-Length, then `send` bytes. */
-static void
-raw_reply (SoupServerMessage *msg, GBytes *body, gsize send, gboolean close)
-{
-  GIOStream *io = soup_server_message_steal_connection (msg);
-  GOutputStream *out = g_io_stream_get_output_stream (io);
-  g_autofree char *head = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n"
-                                           "Content-Type: application/octet-stream\r\n\r\n",
-                                           g_bytes_get_size (body));
-  gsize len;
-  const guint8 *data = g_bytes_get_data (body, &len);
-
-  g_output_stream_write_all (out, head, strlen (head), NULL, NULL, NULL);
-  g_output_stream_write_all (out, data, MIN (send, len), NULL, NULL, NULL);
-  g_output_stream_flush (out, NULL, NULL);
-  if (close)
-    {
-      g_io_stream_close (io, NULL, NULL);
-      g_object_unref (io);
-    }
-  else
-    g_ptr_array_add (held, io);
-}
-
-static void
-handler (SoupServer *srv, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
-{
-  g_auto(GStrv) parts = g_strsplit (path + 1, "/", 2);
-  g_autoptr(GBytes) body = NULL;
-
-  if (g_strv_length (parts) != 2 || strcmp (parts[0], "missing") == 0 ||
-      (body = model_bytes (parts[1])) == NULL)
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
-      return;
-    }
-  if (strcmp (parts[0], "ok") == 0)
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_message_body_append_bytes (soup_server_message_get_response_body (msg), body);
-    }
-  else if (strcmp (parts[0], "bad") == 0)
-    {
-      /* the same size with one byte changed */
-      gsize len;
-      guint8 *copy = g_memdup2 (g_bytes_get_data (body, &len), g_bytes_get_size (body));
-      copy[len / 2] ^= 0x5a;
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_TAKE, copy, len);
-    }
-  else if (strcmp (parts[0], "half") == 0)
-    raw_reply (msg, body, g_bytes_get_size (body) / 2, TRUE);
-  else if (strcmp (parts[0], "stall") == 0)
-    raw_reply (msg, body, 200 * 1024, FALSE);
-  else
-    soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
-}
-
-static void
-use_route (const char *route)
-{
-  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/%s/", port, route);
-  g_setenv ("BOTTEGA_BACKBONE_URL", url, TRUE);
-}
+static BtTestServer *server;
 
 /* ---- Helpers ---- */
 
@@ -274,7 +193,7 @@ test_download_ok (void)
     return;
   clear_user_dir ();
   g_assert_cmpint (bt_backbones_check (info, NULL, NULL, NULL), ==, BT_BACKBONE_MISSING);
-  use_route ("ok");
+  bt_test_server_use (server, "ok");
   path = download (info, NULL, FALSE, &error, &n_progress);
   g_assert_no_error (error);
   g_assert_nonnull (path);
@@ -317,7 +236,7 @@ test_download_failures (void)
       g_autofree char *path = NULL, *listing = NULL;
 
       clear_user_dir ();
-      use_route (cases[i].route);
+      bt_test_server_use (server, cases[i].route);
       path = download (info, NULL, FALSE, &error, NULL);
       g_test_message ("%s: %s", cases[i].route, error ? error->message : "(no error)");
       g_assert_null (path);
@@ -341,7 +260,7 @@ test_download_cancel (void)
   if (!have_models ())
     return;
   clear_user_dir ();
-  use_route ("stall");   /* sends a part, then waits: only the cancel ends the download */
+  bt_test_server_use (server, "stall");   /* sends a part, then waits: only the cancel ends the download */
   path = download (info, cancel, TRUE, &error, NULL);
   g_assert_null (path);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -439,7 +358,7 @@ test_cat (void)
       return;
     }
   clear_user_dir ();
-  use_route ("ok");
+  bt_test_server_use (server, "ok");
   for (guint i = 0; i < n; i++)
     {
       g_autoptr(GError) error = NULL;
@@ -556,7 +475,6 @@ test_speed_and_choice (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr(GError) error = NULL;
   g_autofree char *data = NULL, *empty = NULL;
   int status;
 
@@ -569,16 +487,7 @@ main (int argc, char **argv)
   g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
   g_test_init (&argc, &argv, NULL);
 
-  held = g_ptr_array_new_with_free_func (g_object_unref);
-  server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (server, NULL, handler, NULL, NULL);
-  if (!soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error))
-    g_error ("cannot listen on 127.0.0.1: %s", error->message);
-  {
-    GSList *uris = soup_server_get_uris (server);
-    port = (guint) g_uri_get_port (uris->data);
-    g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  }
+  server = bt_test_server_new ();
 
   g_test_add_func ("/backbones/catalogue", test_catalogue);
   g_test_add_func ("/backbones/catalogue-matches-files", test_catalogue_matches_files);
@@ -592,9 +501,7 @@ main (int argc, char **argv)
   g_test_add_func ("/backbones/speed-and-choice", test_speed_and_choice);
   status = g_test_run ();
 
-  g_ptr_array_unref (held);
-  soup_server_disconnect (server);
-  g_object_unref (server);
+  bt_test_server_free (server);
   bt_test_rm_rf (tmp_root);
   g_free (tmp_root);
   return status;

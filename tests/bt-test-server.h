@@ -1,0 +1,17 @@
+/* bt-test-server.h: a SoupServer on 127.0.0.1 that serves ../shared/models/ for the backbone
+ * download tests, on the thread-default main context. Routes, by the address's first part:
+ * ok/FILE the file; bad/FILE one byte changed; half/FILE half of it, then the connection
+ * closes; stall/FILE a part, then nothing until the server is freed; anything else 404. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _BtTestServer BtTestServer;
+BtTestServer *bt_test_server_new  (void);
+void          bt_test_server_free (BtTestServer *server);
+/* Points BOTTEGA_BACKBONE_URL at route (e.g. "ok"), so downloads go to this server. */
+void          bt_test_server_use  (BtTestServer *server, const char *route);
+
+G_END_DECLS
