@@ -74,6 +74,13 @@ update_status (BtTransferOptions *self)
                                                             : _("Backbone: %s"), shown);
       set_status (self, text);
     }
+  else if (pref == NULL)
+    {
+      /* nothing installed yet: the rows below offer the download; where it looked is in the card's tooltip */
+      g_autofree char *text = g_strdup_printf (_("No pretrained backbone on this computer yet (%s): download one "
+                                                 "below, or choose a file you already have."), BT_BACKBONE_DEFAULT);
+      set_status (self, text);
+    }
   else
     set_status (self, error->message);
 }

@@ -844,6 +844,45 @@ bt_backbones_resolve (const char *name, GError **error)
   return path;
 }
 
+/* ---- A model's backbone ---- */
+
+gboolean
+bt_backbones_model_needs (const BtModel *model, const BtBackboneInfo **info_out)
+{
+  g_auto(GStrv) dirs = NULL;
+  g_autofree char *pref = NULL;
+  g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (model != NULL, FALSE);
+  if (info_out)
+    *info_out = NULL;
+  if (model->backbone_data != NULL || model->backbone_name == NULL)
+    return FALSE;
+  if (strchr (model->backbone_name, G_DIR_SEPARATOR) != NULL)
+    return FALSE;   /* not a file name a search could find */
+  pref = bt_backbone_dup_preferred_file ();
+  if (pref != NULL)
+    g_ptr_array_add (candidates, g_steal_pointer (&pref));
+  dirs = bt_backbone_search_path ();
+  for (guint i = 0; dirs[i] != NULL; i++)
+    g_ptr_array_add (candidates, g_build_filename (dirs[i], model->backbone_name, NULL));
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      g_autofree char *sha = NULL;
+      const char *p = g_ptr_array_index (candidates, i);
+      if (!g_file_test (p, G_FILE_TEST_IS_REGULAR))
+        continue;
+      if (model->backbone_sha256 == NULL)
+        return FALSE;   /* any file of that name will do */
+      sha = bt_file_sha256 (p, NULL, NULL);
+      if (sha != NULL && g_ascii_strcasecmp (sha, model->backbone_sha256) == 0)
+        return FALSE;
+    }
+  if (info_out)
+    *info_out = bt_backbones_lookup_sha256 (model->backbone_sha256);
+  return TRUE;
+}
+
 /* ---- Recommendation ---- */
 
 BtPreset

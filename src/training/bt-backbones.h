@@ -103,6 +103,11 @@ gboolean    bt_backbones_set_project_choice (const char *project_dir, const char
  * that says how to get it (bottega-cli backbones fetch NAME). */
 char       *bt_backbones_resolve (const char *name_or_path, GError **error);
 
+/* A transfer model that refers to a backbone (not stored inside) which is not on this computer
+ * with the sha256 the model names: TRUE, with the catalogue entry of that sha256 (NULL when
+ * Bottega does not know it). Reads and hashes the candidate files: worker threads. */
+gboolean    bt_backbones_model_needs (const BtModel *model, const BtBackboneInfo **info_out);
+
 /* ---- The preset recommendation ---- */
 typedef struct {
   guint n_images;    /* usable images */

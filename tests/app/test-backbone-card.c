@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bt-application.h"
+#include "bt-backbone-offer.h"
 #include "bt-window-private.h"
 #include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
@@ -197,6 +198,55 @@ test_download_ok (void)
   bt_test_screenshot (GTK_WIDGET (window), "backbone-card-installed");
 }
 
+static gboolean
+offer_shown (gpointer data)
+{
+  return bt_test_page_get_backbone_offer (window->test_page) != NULL;
+}
+
+static gboolean
+offer_idle (gpointer data)
+{
+  return !bt_backbone_offer_is_busy (BT_BACKBONE_OFFER (bt_test_page_get_backbone_offer (window->test_page)));
+}
+
+/* Opening a model whose backbone is missing offers exactly that backbone (from the model file). */
+static void
+test_model_offer (void)
+{
+  const BtBackboneInfo *v1 = bt_backbones_lookup ("mobilenet_v1_0.5_160_quant");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = NULL;
+  g_autofree char *models = NULL, *path = NULL, *listing = NULL;
+  const char *names[] = { "daisy", "sunflower", NULL };
+  BtBackboneOffer *offer;
+
+  if (!have_fixtures ())
+    return;
+  models = g_build_filename (bt_project_get_dir (project), "models", NULL);
+  path = g_build_filename (models, "20990101-000000-transfer.bottega-model", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (models, 0755), ==, 0);
+  net = bt_net_new_transfer (v1->embedding, 0, 2, 0.0f, 1, &error);
+  g_assert_no_error (error);
+  g_assert_true (bt_model_save (path, net, names, NULL, v1->file, v1->sha256, NULL, &error));
+  g_assert_no_error (error);
+
+  bt_window_set_page (window, "test");
+  bt_test_page_reload_models (window->test_page);
+  wait_for (offer_shown, NULL);
+  offer = BT_BACKBONE_OFFER (bt_test_page_get_backbone_offer (window->test_page));
+  g_test_message ("%s", bt_backbone_offer_get_text (offer));
+  g_assert_nonnull (strstr (bt_backbone_offer_get_text (offer), "MobileNet V1 0.5/160"));
+  g_assert_nonnull (strstr (bt_backbone_offer_get_text (offer), "not on this computer"));
+  bt_test_screenshot (GTK_WIDGET (window), "backbone-offer");
+  bt_test_server_use (server, "ok");
+  press (bt_backbone_offer_get_button (offer));
+  wait_for (offer_idle, NULL);
+  g_assert_nonnull (strstr (bt_backbone_offer_get_text (offer), "is installed"));
+  listing = user_dir_listing ();
+  g_assert_nonnull (strstr (listing, v1->file));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -264,6 +314,7 @@ main (int argc, char **argv)
   g_test_add_func ("/backbone-card/download-fails", test_download_fails);
   g_test_add_func ("/backbone-card/download-cancel", test_download_cancel);
   g_test_add_func ("/backbone-card/download-ok", test_download_ok);
+  g_test_add_func ("/backbone-card/model-offer", test_model_offer);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
