@@ -163,8 +163,8 @@ bt_backbone_offer_new (const BtBackboneInfo *info, const char *name, const char 
     {
       g_autofree char *size = g_format_size (info->size);
       g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
-      text = g_strdup_printf (_("This model was trained with the backbone %s (%s, SHA-256 %.12s…), which is not "
-                                "on this computer."), info->title, info->file, info->sha256);
+      text = g_strdup_printf (_("This model needs the pretrained backbone %s (SHA-256 %.12s…), which is not on "
+                                "this computer."), info->title, info->sha256);
       gtk_button_set_label (GTK_BUTTON (self->button), label);
     }
   else

@@ -519,8 +519,14 @@ offer_backbone (BtTestPage *self)
   }
   g_signal_connect_object (self->backbone_offer, "installed", G_CALLBACK (offer_installed_cb), self,
                            G_CONNECT_SWAPPED);
-  gtk_widget_insert_after (self->backbone_offer, gtk_widget_get_parent (GTK_WIDGET (self->status_label)),
-                           GTK_WIDGET (self->status_label));
+  {
+    /* a row of its own under the toolbar that holds the status line */
+    GtkWidget *bar = gtk_widget_get_parent (GTK_WIDGET (self->status_label));
+    gtk_widget_set_margin_start (self->backbone_offer, 12);
+    gtk_widget_set_margin_end (self->backbone_offer, 12);
+    gtk_widget_set_margin_bottom (self->backbone_offer, 6);
+    gtk_widget_insert_after (self->backbone_offer, gtk_widget_get_parent (bar), bar);
+  }
 }
 
 GtkWidget *
