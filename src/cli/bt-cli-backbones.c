@@ -413,7 +413,7 @@ bt_cli_compare_backbones (int argc, char **argv)
         BtBackboneScore *s = g_ptr_array_index (rows, i);
         g_autofree char *size = g_format_size (s->size);
         /* Translators: backbone, accuracy %, spread %, ms per image, file size */
-        printf (_("%s %-50s %5.1f%% ± %4.1f  %6.1f ms/image  %s\n"), s->best ? "*" : " ", s->info->title,
+        printf (_("%s %-52s %5.1f%% ± %4.1f  %6.1f ms/image  %s\n"), s->best ? "*" : " ", s->info->title,
                 100 * s->mean_acc, 100 * s->std_acc, s->ms_per_image, size);
         if (s->best)
           best_id = s->info->id;

@@ -86,7 +86,8 @@ typedef enum {
 BtBackboneStatus bt_backbones_check (const BtBackboneInfo *info, char **path_out,
                                      GCancellable *cancellable, GError **error);
 
-/* Speed on this machine, ms per image (embedding one image already decoded at the input size),
+/* Speed on this machine, CPU ms per image (embedding one image already decoded at the input
+ * size; CPU time, so that other programs running at the same time do not inflate it),
  * remembered per sha256 in <user data>/bottega/backbones/speed.ini. < 0 when not measured. */
 double      bt_backbones_get_speed (const char *sha256);
 void        bt_backbones_set_speed (const char *sha256, double ms);

@@ -247,6 +247,54 @@ test_model_offer (void)
   g_assert_nonnull (strstr (listing, v1->file));
 }
 
+static gboolean
+options_idle (gpointer data)
+{
+  return !bt_transfer_options_is_busy (bt_model_page_get_transfer_options (window->model_page));
+}
+
+/* Compare Backbones on the card: one row per installed backbone, and Use makes it the project's. */
+static void
+test_compare (void)
+{
+  GtkWidget *compare, *use[2] = { NULL, NULL };
+  g_autofree char *choice = NULL;
+  guint n = 0;
+
+  if (!have_fixtures ())
+    return;
+  bt_window_set_page (window, "model");
+  bt_backbone_list_refresh (list ());
+  wait_for (list_idle, NULL);
+  g_assert_true (bt_backbone_list_is_installed (list (), bt_backbones_lookup ("mobilenet_v1_0.5_160_quant")));
+  compare = bt_backbone_list_compare (list ());
+  wait_for (list_idle, NULL);
+  /* the rows' Use buttons, in catalogue order: MobileNet V2 1.0/224, then MobileNet V1 0.5/160 */
+  for (GtkWidget *c = gtk_widget_get_first_child (compare); c != NULL;)
+    {
+      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (c)), "Use") == 0 && n < 2)
+        use[n++] = c;
+      if (gtk_widget_get_first_child (c) != NULL)
+        c = gtk_widget_get_first_child (c);
+      else
+        {
+          while (c != compare && gtk_widget_get_next_sibling (c) == NULL)
+            c = gtk_widget_get_parent (c);
+          c = c == compare ? NULL : gtk_widget_get_next_sibling (c);
+        }
+    }
+  g_assert_cmpuint (n, ==, 2);
+  bt_test_screenshot (compare, "compare-backbones");
+  press (use[1]);
+  wait_for (options_idle, NULL);
+  choice = bt_backbones_get_project_choice (bt_project_get_dir (project));
+  g_assert_cmpstr (choice, ==, "mobilenet_v1_0.5_160_quant");
+  {
+    g_autofree char *pref = bt_backbone_dup_preferred_file ();
+    g_assert_true (g_str_has_suffix (pref, "mobilenet_v1_0.5_160_quant.tflite"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -315,6 +363,7 @@ main (int argc, char **argv)
   g_test_add_func ("/backbone-card/download-cancel", test_download_cancel);
   g_test_add_func ("/backbone-card/download-ok", test_download_ok);
   g_test_add_func ("/backbone-card/model-offer", test_model_offer);
+  g_test_add_func ("/backbone-card/compare", test_compare);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
