@@ -105,14 +105,16 @@ fetch_progress (guint64 received, guint64 total, gpointer data)
   if (f->tty)
     {
       /* Translators: download progress: bytes received, bytes expected, percent */
-      printf (_("\r  %s of %s (%d%%)"), got, all, pct);
+      printf ("\r");
+      printf (_("  %s of %s (%d%%)"), got, all, pct);
       printf ("\033[K");
       fflush (stdout);
     }
   else if (pct / 25 > f->last_quarter)
     {
       f->last_quarter = pct / 25;
-      printf (_("  %s of %s (%d%%)\n"), got, all, pct);
+      printf (_("  %s of %s (%d%%)"), got, all, pct);
+      printf ("\n");
       fflush (stdout);
     }
 }
@@ -280,7 +282,8 @@ compare_progress (const BtBackboneInfo *info, guint index, guint n, guint done, 
     return;
   if (ui->tty)
     {
-      printf (_("\r%s (%u of %u): embedding %u of %u photos"), info->title, index + 1, n, done, total);
+      printf ("\r");
+      printf (_("%s (%u of %u): embedding %u of %u photos"), info->title, index + 1, n, done, total);
       printf ("\033[K");
       fflush (stdout);
     }
