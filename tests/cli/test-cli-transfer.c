@@ -117,7 +117,8 @@ test_transfer_cli (void)
   g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3", "-q", NULL), ==, 1);
   g_clear_pointer (&out, g_free);
   g_assert_nonnull (last_err);
-  g_assert_nonnull (strstr (last_err, "--backbone FILE"));
+  g_assert_nonnull (strstr (last_err, "--backbone NAME|FILE"));
+  g_assert_nonnull (strstr (last_err, "bottega-cli backbones fetch"));
   {
     g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
     g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
