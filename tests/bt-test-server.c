@@ -6,6 +6,7 @@
 
 #include "bt-test-photos.h"
 #include "bt-test-server.h"
+#include "training/bt-backbones.h"
 
 struct _BtTestServer {
   SoupServer *server;
@@ -115,4 +116,20 @@ bt_test_server_use (BtTestServer *ts, const char *route)
 {
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/%s/", ts->port, route);
   g_setenv ("BOTTEGA_BACKBONE_URL", url, TRUE);
+}
+
+char *
+bt_test_backbones_listing (void)
+{
+  g_autofree char *dir = bt_backbones_user_dir ();
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (strcmp (name, "speed.ini") != 0)
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
 }

@@ -13,5 +13,8 @@ BtTestServer *bt_test_server_new  (void);
 void          bt_test_server_free (BtTestServer *server);
 /* Points BOTTEGA_BACKBONE_URL at route (e.g. "ok"), so downloads go to this server. */
 void          bt_test_server_use  (BtTestServer *server, const char *route);
+/* What the backbone downloads left in the user folder (bt_backbones_user_dir): the file names,
+ * sorted, joined by spaces, without the remembered speeds; "" when nothing. */
+char         *bt_test_backbones_listing (void);
 
 G_END_DECLS

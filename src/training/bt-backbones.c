@@ -343,6 +343,33 @@ write_all (int fd, const guint8 *buf, gsize len, GError **error)
   return TRUE;
 }
 
+/* A new temporary file for info in the user folder (".<file>.XXXXXX.part"), open for writing. */
+static int
+open_temp (const BtBackboneInfo *info, char **tmp_out, GError **error)
+{
+  g_autofree char *dir = bt_backbones_user_dir ();
+  g_autofree char *tmp = NULL;
+  int fd;
+
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not create the folder %s: %s"), dir,
+                   g_strerror (e));
+      return -1;
+    }
+  tmp = g_strdup_printf ("%s" G_DIR_SEPARATOR_S ".%s.XXXXXX.part", dir, info->file);
+  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not write in %s: %s"), dir, g_strerror (e));
+      return -1;
+    }
+  *tmp_out = g_steal_pointer (&tmp);
+  return fd;
+}
+
 /* Streams url into a temporary file in the user folder, checking the sha256; renames it into
  * place on success. The temporary file never outlives this function. */
 static char *
@@ -392,21 +419,9 @@ download_run (Download *d, GCancellable *cancellable, GError **error)
   length = soup_message_headers_get_content_length (soup_message_get_response_headers (msg));
   total = length > 0 ? (guint64) length : info->size;
 
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not create the folder %s: %s"), dir,
-                   g_strerror (e));
-      return NULL;
-    }
-  tmp = g_strdup_printf ("%s" G_DIR_SEPARATOR_S ".%s.XXXXXX.part", dir, info->file);
-  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
+  fd = open_temp (info, &tmp, error);
   if (fd < 0)
-    {
-      int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not write in %s: %s"), dir, g_strerror (e));
-      return NULL;
-    }
+    return NULL;
   report (d, 0, total);
   for (;;)
     {
@@ -563,23 +578,10 @@ copy_into_place (const char *src, const BtBackboneInfo *info, char **dest_out, G
   g_autofree char *tmp = NULL;
   g_autoptr(GFile) from = g_file_new_for_path (src);
   g_autoptr(GFile) to = NULL;
-  int fd;
+  int fd = open_temp (info, &tmp, error);
 
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not create the folder %s: %s"), dir,
-                   g_strerror (e));
-      return FALSE;
-    }
-  tmp = g_strdup_printf ("%s" G_DIR_SEPARATOR_S ".%s.XXXXXX.part", dir, info->file);
-  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0)
-    {
-      int e = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), _("Could not write in %s: %s"), dir, g_strerror (e));
-      return FALSE;
-    }
+    return FALSE;
   close (fd);
   to = g_file_new_for_path (tmp);
   if (!g_file_copy (from, to, G_FILE_COPY_OVERWRITE, cancellable, NULL, NULL, error) || g_rename (tmp, dest) != 0)

@@ -84,20 +84,6 @@ press (GtkWidget *button)
   g_signal_emit_by_name (button, "clicked");
 }
 
-static char *
-user_dir_listing (void)
-{
-  g_autofree char *dir = bt_backbones_user_dir ();
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  GString *s = g_string_new (NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_suffix (name, ".tflite") || g_str_has_suffix (name, ".part"))
-      g_string_append_printf (s, "%s ", name);
-  return g_string_free (s, FALSE);
-}
-
 static void
 test_recommended (void)
 {
@@ -140,7 +126,7 @@ test_download_fails (void)
   g_assert_nonnull (strstr (bt_backbone_list_get_message (list (), def), "choose a file you already have"));
   g_assert_false (bt_backbone_list_is_installed (list (), def));
   g_assert_false (gtk_widget_get_sensitive (bt_model_page_get_transfer_card (window->model_page)));
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "");
   /* and the button is there to try again */
   g_assert_nonnull (bt_backbone_list_get_download_button (list (), def));
@@ -168,7 +154,7 @@ test_download_cancel (void)
   wait_for (list_idle, NULL);
   g_assert_nonnull (strstr (bt_backbone_list_get_message (list (), def), "cancelled"));
   g_assert_false (bt_backbone_list_is_installed (list (), def));
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "");
 }
 
@@ -186,8 +172,8 @@ test_download_ok (void)
   wait_for (list_idle, NULL);
   g_assert_true (bt_backbone_list_is_installed (list (), def));
   g_assert_null (bt_backbone_list_get_download_button (list (), def));
-  listing = user_dir_listing ();
-  g_assert_cmpstr (listing, ==, "mobilenet_v2_1.0_224_quant.tflite ");
+  listing = bt_test_backbones_listing ();
+  g_assert_cmpstr (listing, ==, "mobilenet_v2_1.0_224_quant.tflite");
   /* the card is usable, and the recommended preset is now selected for this new project */
   g_assert_true (gtk_widget_get_sensitive (card));
   g_assert_null (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
@@ -243,7 +229,7 @@ test_model_offer (void)
   press (bt_backbone_offer_get_button (offer));
   wait_for (offer_idle, NULL);
   g_assert_nonnull (strstr (bt_backbone_offer_get_text (offer), "is installed"));
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_nonnull (strstr (listing, v1->file));
 }
 

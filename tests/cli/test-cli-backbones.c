@@ -6,8 +6,8 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
+#include "bt-test-cli.h"
 #include "bt-test-fs.h"
 #include "bt-test-photos.h"
 
@@ -15,31 +15,20 @@ static char *cli_path;
 static char *work_dir;
 static char **envp;
 
+/* stdout and stderr together in *out */
 G_GNUC_NULL_TERMINATED static int
 run_cli (char **out, ...)
 {
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *o = NULL, *e = NULL, *line = NULL;
-  int wait_status = 0;
-  const char *arg;
+  g_autofree char *o = NULL, *e = NULL;
   va_list ap;
+  int status;
 
-  g_ptr_array_add (args, cli_path);
   va_start (ap, out);
-  while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (args, (char *) arg);
+  status = bt_test_run_cliv (cli_path, work_dir, envp, &o, &e, ap);
   va_end (ap);
-  g_ptr_array_add (args, NULL);
-  g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &o, &e,
-                               &wait_status, &error));
-  g_assert_no_error (error);
-  line = g_strjoinv (" ", (char **) args->pdata + 1);
-  g_test_message ("$ bottega-cli %s\n%s%s", line, o, e);
-  g_assert_true (WIFEXITED (wait_status));
   if (out != NULL)
     *out = g_strconcat (o, e, NULL);
-  return WEXITSTATUS (wait_status);
+  return status;
 }
 
 static const char *classes[] = { "daisy", "sunflower", "iris" };

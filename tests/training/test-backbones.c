@@ -30,23 +30,6 @@ have_models (void)
   return TRUE;
 }
 
-/* The user folder's entries (downloads, temporaries), sorted, joined by spaces. */
-static char *
-user_dir_listing (void)
-{
-  g_autofree char *dir = bt_backbones_user_dir ();
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    if (strcmp (name, "speed.ini") != 0)
-      g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (" ", (char **) names->pdata);
-}
-
 static void
 clear_user_dir (void)
 {
@@ -198,7 +181,7 @@ test_download_ok (void)
   g_assert_no_error (error);
   g_assert_nonnull (path);
   g_assert_cmpuint (n_progress, >=, 1);
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "mobilenet_v1_0.5_160_quant.tflite");
   found = bt_backbones_find_installed (info);
   g_assert_cmpstr (found, ==, path);
@@ -243,7 +226,7 @@ test_download_failures (void)
       g_assert_error (error, G_IO_ERROR, cases[i].code);
       g_assert_nonnull (strstr (error->message, cases[i].says));
       g_assert_nonnull (strstr (error->message, info->title));
-      listing = user_dir_listing ();
+      listing = bt_test_backbones_listing ();
       g_assert_cmpstr (listing, ==, "");
       g_assert_cmpint (bt_backbones_check (info, NULL, NULL, NULL), ==, BT_BACKBONE_MISSING);
     }
@@ -265,7 +248,7 @@ test_download_cancel (void)
   g_assert_null (path);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_nonnull (strstr (error->message, "cancelled"));
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "");
 }
 
@@ -293,7 +276,7 @@ test_download_no_server (void)
   g_assert_null (path);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
   g_assert_nonnull (strstr (error->message, "refused"));
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "");
 }
 
@@ -315,7 +298,7 @@ test_adopt (void)
   g_assert_nonnull (info);
   g_assert_cmpstr (info->id, ==, "mobilenet_v1_0.5_160_quant");
   g_assert_null (warning);
-  listing = user_dir_listing ();
+  listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "mobilenet_v1_0.5_160_quant.tflite");
   g_clear_pointer (&path, g_free);
 
