@@ -133,3 +133,17 @@ bt_test_backbones_listing (void)
   g_ptr_array_add (names, NULL);
   return g_strjoinv (" ", (char **) names->pdata);
 }
+
+char *
+bt_test_backbones_fresh_home (const char *tmpl)
+{
+  char *root = g_dir_make_tmp (tmpl, NULL);
+  g_autofree char *data = g_build_filename (root, "data", NULL);
+  g_autofree char *empty = g_build_filename (root, "no-backbones", NULL);
+
+  g_assert_nonnull (root);
+  g_assert_cmpint (g_mkdir_with_parents (empty, 0755), ==, 0);
+  g_setenv ("XDG_DATA_HOME", data, TRUE);
+  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  return root;
+}

@@ -8,6 +8,11 @@
 
 G_BEGIN_DECLS
 
+/* A new temporary folder (g_dir_make_tmp template) that stands for a fresh machine: $XDG_DATA_HOME
+ * is its data/ and $BOTTEGA_BACKBONE_DIR its empty no-backbones/. Call it before anything asks
+ * GLib for the user folders (it caches them). Returns the folder (g_free; remove it at the end). */
+char *bt_test_backbones_fresh_home (const char *tmpl);
+
 typedef struct _BtTestServer BtTestServer;
 BtTestServer *bt_test_server_new  (void);
 void          bt_test_server_free (BtTestServer *server);

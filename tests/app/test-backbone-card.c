@@ -285,16 +285,11 @@ int
 main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *project_dir = NULL, *empty = NULL, *data_home = NULL;
+  g_autofree char *project_dir = NULL;
   int ret;
 
-  tmp_dir = g_dir_make_tmp ("bottega-backbone-card-XXXXXX", NULL);
-  empty = g_build_filename (tmp_dir, "no-backbones", NULL);
-  data_home = g_build_filename (tmp_dir, "data", NULL);
-  g_mkdir_with_parents (empty, 0755);
   /* never the real ~/.local/share, and no backbone found anywhere else */
-  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
-  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+  tmp_dir = bt_test_backbones_fresh_home ("bottega-backbone-card-XXXXXX");
 
   gtk_test_init (&argc, &argv, NULL);
   server = bt_test_server_new ();

@@ -458,16 +458,10 @@ test_speed_and_choice (void)
 int
 main (int argc, char **argv)
 {
-  g_autofree char *data = NULL, *empty = NULL;
   int status;
 
-  /* never the real ~/.local/share: set before GLib caches the user folders */
-  tmp_root = g_dir_make_tmp ("bottega-backbones-XXXXXX", NULL);
-  data = g_build_filename (tmp_root, "data", NULL);
-  empty = g_build_filename (tmp_root, "empty", NULL);
-  g_mkdir_with_parents (empty, 0755);
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  /* never the real ~/.local/share */
+  tmp_root = bt_test_backbones_fresh_home ("bottega-backbones-XXXXXX");
   g_test_init (&argc, &argv, NULL);
 
   server = bt_test_server_new ();
