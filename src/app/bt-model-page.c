@@ -768,14 +768,13 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
 }
 
 /* The recommended card, its badge and the line that says why (bt_recommend_preset). A project
- * never trained, still on the default preset, gets the recommendation preselected once the
- * backbone it needs is installed; a card the person clicked stays theirs. */
+ * nobody has chosen for yet (bt_project_takes_recommendation) gets the recommendation
+ * preselected once the backbone it needs is installed; a card the person clicked stays theirs. */
 static void
 update_recommendation (BtModelPage *self)
 {
   BtDataSummary d;
   g_autofree char *why = NULL, *installed = NULL;
-  const BtProjectSettings *s;
 
   if (self->project == NULL || self->recommend_label == NULL)
     return;
@@ -794,9 +793,8 @@ update_recommendation (BtModelPage *self)
     }
   else
     gtk_label_set_text (self->recommend_label, why);
-  s = bt_project_get_settings (self->project);
   if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
-      g_strcmp0 (s->preset, "small-cnn") == 0 && bt_project_is_untrained (self->project))
+      bt_project_takes_recommendation (self->project))
     {
       self->recommending = TRUE;
       bt_model_page_select_preset (self, BT_PRESET_TRANSFER);

@@ -500,8 +500,8 @@ bt_cli_train (int argc, char **argv)
         }
     }
 
-  if (o.preset == NULL && resume_dir == NULL && bt_project_is_untrained (project) &&
-      g_strcmp0 (bt_project_get_settings (project)->preset, "small-cnn") == 0)
+  if (o.preset == NULL && o.size == NULL && o.color == NULL && resume_dir == NULL &&
+      bt_project_takes_recommendation (project))
     o.preset = recommend_preset (project, o.quiet);
 
   settings = *bt_project_get_settings (project);

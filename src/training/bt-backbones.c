@@ -1033,11 +1033,16 @@ dir_has_entries (const char *dir)
 }
 
 gboolean
-bt_project_is_untrained (BtProject *project)
+bt_project_takes_recommendation (BtProject *project)
 {
   g_autofree char *models = NULL, *runs = NULL;
+  const BtProjectSettings *s;
 
   g_return_val_if_fail (BT_IS_PROJECT (project), FALSE);
+  /* a new project's model settings (bt-project.c, settings_defaults) */
+  s = bt_project_get_settings (project);
+  if (g_strcmp0 (s->preset, "small-cnn") != 0 || s->width != 64 || s->height != 64 || s->channels != 3)
+    return FALSE;
   models = g_build_filename (bt_project_get_dir (project), "models", NULL);
   runs = g_build_filename (bt_project_get_dir (project), "runs", NULL);
   return !dir_has_entries (models) && !dir_has_entries (runs);

@@ -130,8 +130,10 @@ BtPreset    bt_recommend_preset (const BtDataSummary *d, gboolean backbone_avail
 void        bt_data_summary_from_project (BtProject *project, guint colour_sample, BtDataSummary *out);
 /* TRUE when a backbone is installed (its file found) or the catalogue can download one. */
 gboolean    bt_backbones_any_available (void);
-/* TRUE when the project has never been trained (no models/, no runs/ entries): the preset
- * recommendation may then choose for it. */
-gboolean    bt_project_is_untrained (BtProject *project);
+/* TRUE when the recommendation may choose the project's preset: it has never been trained (no
+ * models/, no runs/ entries) and its preset, input size and colour are still those of a new
+ * project (Small CNN, 64×64, RGB), so nobody has chosen yet (the Shapes sample, set to 32×32
+ * grey, keeps its Small CNN). */
+gboolean    bt_project_takes_recommendation (BtProject *project);
 
 G_END_DECLS
