@@ -34,7 +34,7 @@ struct _BtBackboneList
 
 G_DEFINE_FINAL_TYPE (BtBackboneList, bt_backbone_list, GTK_TYPE_WIDGET)
 
-enum { INSTALLED, USE, N_SIGNALS };
+enum { INSTALLED, USE, DOWNLOAD_DONE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -295,6 +295,7 @@ download_done (GObject *source, GAsyncResult *result, gpointer data)
           row_set_message (r, text);
         }
       row_update (r);
+      g_signal_emit (self, signals[DOWNLOAD_DONE], 0, job->info, FALSE);
       download_job_free (job);
       return;
     }
@@ -305,6 +306,7 @@ download_done (GObject *source, GAsyncResult *result, gpointer data)
   update_all (self);
   measure_missing (self);
   g_signal_emit (self, signals[INSTALLED], 0);
+  g_signal_emit (self, signals[DOWNLOAD_DONE], 0, job->info, TRUE);
   download_job_free (job);
 }
 
@@ -624,6 +626,8 @@ bt_backbone_list_class_init (BtBackboneListClass *klass)
                                      NULL, G_TYPE_NONE, 0);
   signals[USE] = g_signal_new ("use", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_POINTER);
+  signals[DOWNLOAD_DONE] = g_signal_new ("download-done", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                         NULL, NULL, G_TYPE_NONE, 2, G_TYPE_POINTER, G_TYPE_BOOLEAN);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

@@ -13,7 +13,8 @@ G_BEGIN_DECLS
 #define BT_TYPE_BACKBONE_LIST (bt_backbone_list_get_type ())
 G_DECLARE_FINAL_TYPE (BtBackboneList, bt_backbone_list, BT, BACKBONE_LIST, GtkWidget)
 
-/* Signals: "installed" (a download finished: the list and the card may change),
+/* Signals: "installed" (a check or a download found files installed: the card may change),
+ * "download-done" (const BtBackboneInfo *info, gboolean ok): a download ended, either way,
  * "use" (const char *path, const BtBackboneInfo *info): the person picked an installed one. */
 GtkWidget  *bt_backbone_list_new            (void);
 void        bt_backbone_list_set_project    (BtBackboneList *self, BtProject *project);

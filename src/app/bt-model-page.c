@@ -104,6 +104,7 @@ struct _BtModelPage
   int             estimated_dim;      /* and the backbone's embedding length */
   GtkLabel       *transfer_advice;
   GtkLabel       *recommend_label;   /* why the recommended card is */
+  GtkWidget      *recommend_download; /* the missing recommended backbone's Download, beside it */
   BtPreset        recommended;
   gboolean        recommending;      /* the page itself selects the recommended card */
   gboolean        user_chose;        /* a card was clicked: no more preselection */
@@ -788,11 +789,12 @@ update_recommendation (BtModelPage *self)
       const BtBackboneInfo *def = bt_backbones_default ();
       g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
       /* Translators: the reason for the recommendation, then the size of the download */
-      g_autofree char *text = g_strdup_printf (_("%s Download the pretrained network below (%s) to use it."), why, size);
+      g_autofree char *text = g_strdup_printf (_("%s To use it, download the pretrained network (%s)."), why, size);
       gtk_label_set_text (self->recommend_label, text);
     }
   else
     gtk_label_set_text (self->recommend_label, why);
+  gtk_widget_set_visible (self->recommend_download, self->recommended == BT_PRESET_TRANSFER && installed == NULL);
   if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
       bt_project_takes_recommendation (self->project))
     {
@@ -884,6 +886,34 @@ update_transfer_card (BtModelPage *self)
 }
 
 static void
+recommend_download_cb (BtModelPage *self)
+{
+  gtk_widget_set_sensitive (self->recommend_download, FALSE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), _("Downloading…"));
+  bt_backbone_list_download (bt_transfer_options_get_list (self->transfer_options), bt_backbones_default ());
+}
+
+static void
+recommend_download_done_cb (BtModelPage *self, const BtBackboneInfo *info, gboolean ok)
+{
+  const BtBackboneInfo *def = bt_backbones_default ();
+  g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+  g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+
+  /* failed or cancelled: the row below says why; this one can be tried again */
+  gtk_widget_set_sensitive (self->recommend_download, TRUE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), label);
+  update_recommendation (self);
+}
+
+GtkWidget *
+bt_model_page_get_recommended_download (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_widget_get_visible (self->recommend_download) ? self->recommend_download : NULL;
+}
+
+static void
 transfer_card_init (BtModelPage *self)
 {
   GtkWidget *options = bt_transfer_options_new ();
@@ -892,13 +922,30 @@ transfer_card_init (BtModelPage *self)
   gtk_widget_set_margin_top (options, 6);
   gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
                            GTK_WIDGET (self->cards_box));
-  /* the recommendation's reason, between the cards and the transfer options */
-  self->recommend_label = GTK_LABEL (gtk_label_new (""));
-  gtk_label_set_wrap (self->recommend_label, TRUE);
-  gtk_label_set_xalign (self->recommend_label, 0);
-  gtk_widget_set_margin_top (GTK_WIDGET (self->recommend_label), 6);
-  gtk_widget_insert_after (GTK_WIDGET (self->recommend_label), gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
-                           GTK_WIDGET (self->cards_box));
+  /* the recommendation's reason, between the cards and the transfer options, with the missing
+   * backbone's Download beside it: the first thing seen, even in a small window */
+  {
+    const BtBackboneInfo *def = bt_backbones_default ();
+    g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+    g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+    GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+
+    self->recommend_label = GTK_LABEL (gtk_label_new (""));
+    gtk_label_set_wrap (self->recommend_label, TRUE);
+    gtk_label_set_xalign (self->recommend_label, 0);
+    gtk_widget_set_hexpand (GTK_WIDGET (self->recommend_label), TRUE);
+    self->recommend_download = gtk_button_new_with_label (label);
+    gtk_widget_add_css_class (self->recommend_download, "suggested-action");
+    gtk_widget_set_valign (self->recommend_download, GTK_ALIGN_CENTER);
+    gtk_widget_set_visible (self->recommend_download, FALSE);
+    g_signal_connect_swapped (self->recommend_download, "clicked", G_CALLBACK (recommend_download_cb), self);
+    g_signal_connect_object (bt_transfer_options_get_list (self->transfer_options), "download-done",
+                             G_CALLBACK (recommend_download_done_cb), self, G_CONNECT_SWAPPED);
+    gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->recommend_label));
+    gtk_box_append (GTK_BOX (row), self->recommend_download);
+    gtk_widget_set_margin_top (row, 6);
+    gtk_widget_insert_after (row, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)), GTK_WIDGET (self->cards_box));
+  }
   g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
                            G_CONNECT_SWAPPED);
   update_transfer_card (self);

@@ -99,10 +99,14 @@ test_recommended (void)
   g_test_message ("%s", why);
   g_assert_cmpint (preset, ==, BT_PRESET_TRANSFER);
   g_assert_nonnull (strstr (why, "24 photos in 2 classes: too few to train a network from scratch"));
-  g_assert_nonnull (strstr (why, "Download"));
+  g_assert_nonnull (strstr (why, "download the pretrained network"));
   /* nothing installed: the card waits for the download, the default's Download is offered */
   g_assert_false (gtk_widget_get_sensitive (card));
   g_assert_nonnull (bt_backbone_list_get_download_button (list (), bt_backbones_default ()));
+  /* and, first of all, beside the recommendation */
+  g_assert_nonnull (bt_model_page_get_recommended_download (window->model_page));
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (bt_model_page_get_recommended_download (window->model_page))),
+                   ==, "Download (3.6\u00a0MB)");
   g_assert_cmpstr (bt_project_get_settings (project)->preset, ==, "small-cnn");
   bt_test_screenshot (GTK_WIDGET (window), "backbone-card-missing");
 }
@@ -168,9 +172,10 @@ test_download_ok (void)
   if (!have_fixtures ())
     return;
   bt_test_server_use (server, "ok");
-  press (bt_backbone_list_get_download_button (list (), def));
+  press (bt_model_page_get_recommended_download (window->model_page));
   wait_for (list_idle, NULL);
   g_assert_true (bt_backbone_list_is_installed (list (), def));
+  g_assert_null (bt_model_page_get_recommended_download (window->model_page));
   g_assert_null (bt_backbone_list_get_download_button (list (), def));
   listing = bt_test_backbones_listing ();
   g_assert_cmpstr (listing, ==, "mobilenet_v2_1.0_224_quant.tflite");
