@@ -600,7 +600,7 @@ char *
 bt_backbones_adopt_file_sync (const char *path, const BtBackboneInfo **info_out, char **warning_out,
                               GCancellable *cancellable, GError **error)
 {
-  g_autofree char *sha = NULL, *dest = NULL, *user_dir = NULL, *parent = NULL;
+  g_autofree char *sha = NULL, *dest = NULL, *user_dir = NULL;
   const BtBackboneInfo *info;
 
   g_return_val_if_fail (path != NULL, NULL);
@@ -618,9 +618,8 @@ bt_backbones_adopt_file_sync (const char *path, const BtBackboneInfo **info_out,
         *info_out = info;
       /* already in the user folder under its own name: nothing to copy */
       user_dir = bt_backbones_user_dir ();
-      parent = g_path_get_dirname (path);
       dest = g_build_filename (user_dir, info->file, NULL);
-      if (g_strcmp0 (parent, user_dir) == 0 && g_str_has_suffix (path, info->file))
+      if (g_strcmp0 (path, dest) == 0)
         return g_strdup (path);
       g_clear_pointer (&dest, g_free);
       if (!copy_into_place (path, info, &dest, cancellable, error))
