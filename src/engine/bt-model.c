@@ -422,17 +422,6 @@ write_net_spec (GKeyFile *kf, const BtNet *net)
       }
 }
 
-static float
-get_float (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
-{
-  g_autofree char *s = g_key_file_get_string (kf, group, key, NULL);
-  char *end = NULL;
-  double v = s ? g_ascii_strtod (s, &end) : NAN;
-  if (s == NULL || end == s || *end != '\0' || !isfinite (v) || fabs (v) > 1e30)
-    *ok = FALSE;
-  return (float) v;
-}
-
 static double
 get_double (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
 {
@@ -442,6 +431,12 @@ get_double (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
   if (s == NULL || end == s || *end != '\0' || !isfinite (v) || fabs (v) > 1e30)
     *ok = FALSE;
   return v;
+}
+
+static float
+get_float (GKeyFile *kf, const char *group, const char *key, gboolean *ok)
+{
+  return (float) get_double (kf, group, key, ok);
 }
 
 static int
