@@ -20,7 +20,7 @@ trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s)
 "$BUILD/src/cli/bottega-cli" train "$WORK/fashion" --preset small-cnn --size 28 --color grey \
   --epochs "$EPOCHS" --batch-size 64 --optimizer adam --lr 0.001 --augment none \
-  --threads "$THREADS" --seed 1 | tail -2
+  --early-stopping 0 --threads "$THREADS" --seed 1 | tail -2
 echo "training: $(( $(date +%s) - start )) s, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/src/cli/bottega-cli" evaluate "$WORK/fashion" --json |
   /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin); print("test N=%d accuracy=%.4f temperature=%.4f ece_before=%.4f ece_after=%.4f bar(ece_after<=0.02 and <ece_before)=%s" % (e["n"], e["accuracy"], e["temperature"], e["ece_before"], e["ece_after"], e["ece_after"] <= 0.02 and e["ece_after"] < e["ece_before"]))'
