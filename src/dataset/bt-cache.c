@@ -102,9 +102,10 @@ alloc_storage (BtCache *c, const char *spill_dir, GError **error)
   else
     {
       g_unlink (tmpl);  /* disposable: gone when the cache is freed or the process dies */
-      if (ftruncate (fd, (off_t) c->data_len) != 0)
-        e = errno;
-      else
+      /* Reserve the blocks now: a sparse file (ftruncate) on a full disk turns the first
+       * write into a page of the mapping into SIGBUS, which kills the app. */
+      e = posix_fallocate (fd, 0, (off_t) c->data_len);
+      if (e == 0)
         {
           void *m = mmap (NULL, c->data_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
           if (m == MAP_FAILED)
@@ -116,6 +117,15 @@ alloc_storage (BtCache *c, const char *spill_dir, GError **error)
             }
         }
       close (fd);
+    }
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+    {
+      g_autofree char *size = g_format_size (c->data_len);
+      g_autofree char *where = g_filename_display_name (dir);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                   _("Not enough free disk space for the decoded images: they need %s in “%s”. "
+                     "Free some space there, or choose a smaller image size."), size, where);
+      return FALSE;
     }
   if (e)
     {
