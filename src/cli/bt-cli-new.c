@@ -20,11 +20,14 @@ skip_reason_text (BtSkipReason reason)
     case BT_SKIP_UNREADABLE:  return _("unreadable");
     case BT_SKIP_DUPLICATE:   return _("duplicate");
     case BT_SKIP_SPECIAL:     return _("not a regular file");
+    case BT_SKIP_NO_CLASS:    return _("not in a class folder");
+    case BT_SKIP_BAD_NAME:    return _("class folder name has control characters or a path separator");
+    case BT_SKIP_HIDDEN:      return _("hidden");
     default:                  return _("skipped");
     }
 }
 
-#define N_REASONS (BT_SKIP_SPECIAL + 1)
+#define N_REASONS (BT_SKIP_HIDDEN + 1)
 
 typedef struct {
   gboolean tty;
@@ -162,7 +165,8 @@ bt_cli_new (int argc, char **argv)
         /* the order of the example: the worst first */
         static const BtSkipReason order[] = { BT_SKIP_CORRUPT, BT_SKIP_NOT_IMAGE, BT_SKIP_UNSUPPORTED,
                                               BT_SKIP_TOO_LARGE, BT_SKIP_UNREADABLE, BT_SKIP_DUPLICATE,
-                                              BT_SKIP_SPECIAL };
+                                              BT_SKIP_SPECIAL, BT_SKIP_NO_CLASS, BT_SKIP_BAD_NAME,
+                                              BT_SKIP_HIDDEN };
         G_STATIC_ASSERT (G_N_ELEMENTS (order) == N_REASONS);
         for (guint o = 0; o < G_N_ELEMENTS (order); o++)
           {

@@ -468,6 +468,12 @@ bt_cli_train (int argc, char **argv)
       goto cleanup;
     }
 
+  if (!bt_project_check_trainable (project, &error))
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup;
+    }
+
   if (o.resume || o.resume_run != NULL)
     {
       resume_dir = o.resume_run != NULL ? g_strdup (o.resume_run) : bt_trainer_find_resumable_run (project);

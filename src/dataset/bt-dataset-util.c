@@ -336,3 +336,22 @@ bt_write_file_atomic (const char *path, const void *data, gsize len, GError **er
   g_autofree char *tmp = NULL;
   return bt_write_file_temp (path, data, len, &tmp, error) && bt_write_file_commit (tmp, path, error);
 }
+
+/* ---- Class names ---- */
+
+gboolean
+bt_class_name_is_safe (const char *name)
+{
+  g_return_val_if_fail (name != NULL, FALSE);
+  if (!g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  /* a newline breaks the model header and the CLI's output; a separator makes folders of an
+   * export or a dataset copy land elsewhere */
+  for (const char *p = name; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      if (g_unichar_iscntrl (c) || c == '/' || c == '\\')
+        return FALSE;
+    }
+  return TRUE;
+}

@@ -32,6 +32,8 @@ typedef enum {
   BT_SKIP_DUPLICATE,
   BT_SKIP_SPECIAL,       /* FIFO, device, socket, symlink loop */
   BT_SKIP_NO_CLASS,      /* a file beside the class folders (folder-of-classes mode) */
+  BT_SKIP_BAD_NAME,      /* a class folder whose name has control characters or "\" */
+  BT_SKIP_HIDDEN,        /* a hidden file or folder (name starts with ".") */
 } BtSkipReason;
 const char *bt_skip_reason_to_string (BtSkipReason reason); /* untranslated English, short */
 const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for the UI */
@@ -151,6 +153,9 @@ gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings
 /* Waits until everything handed to the writer is on disk (retrying a failed write first);
  * FALSE + the write's error when the files could not be saved. For the CLI, tests, quitting. */
 gboolean    bt_project_flush          (BtProject *self, GError **error);
+/* FALSE + a message naming them when a class has no usable image (training would report a
+ * meaningless accuracy for it). Call before a training run starts. */
+gboolean    bt_project_check_trainable (BtProject *self, GError **error);
 void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
 gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);

@@ -245,10 +245,17 @@ list_dir (Walk *w, const char *dir)
   struct dirent *de;
   while ((de = readdir (d)) != NULL)
     {
-      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
-       * left out without a reason, as file managers do. */
+      /* Hidden entries (.DS_Store, .thumbnails, .git) are not the user's images: left out as
+       * file managers do, but listed, so nothing disappears without a word. */
       if (de->d_name[0] == '.')
-        continue;
+        {
+          if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+            {
+              g_autofree char *path = g_build_filename (dir, de->d_name, NULL);
+              walk_skip (w, path, BT_SKIP_HIDDEN);
+            }
+          continue;
+        }
       g_ptr_array_add (names, g_strdup (de->d_name));
     }
   closedir (d);
@@ -287,6 +294,18 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
       else
         walk_skip (w, path, BT_SKIP_SPECIAL);
     }
+}
+
+/* A folder whose name would be a class name the project refuses (a line break, "\\") is
+ * listed as skipped with that reason, instead of failing the training run later. name: the
+ * display name (bytes that are not UTF-8 are already replaced). */
+static gboolean
+class_folder_name_ok (Walk *w, const char *path, const char *name)
+{
+  if (bt_class_name_is_safe (name))
+    return TRUE;
+  walk_skip (w, path, BT_SKIP_BAD_NAME);
+  return FALSE;
 }
 
 static gboolean
@@ -333,6 +352,8 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
   if (mode == BT_SCAN_FOLDER_AS_CLASS)
     {
       g_autofree char *name = g_filename_display_basename (root);
+      if (class_name == NULL && !class_folder_name_ok (w, root, name))
+        return TRUE;
       walk_class_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
       return TRUE;
     }
@@ -355,6 +376,8 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
               continue;
             }
           g_autofree char *name = g_filename_display_name (names->pdata[i]);
+          if (!class_folder_name_ok (w, path, name))
+            continue;
           walk_class_dir (w, path, class_id (w, name), w->recursive);
         }
       else if (S_ISREG (sub.st_mode))
