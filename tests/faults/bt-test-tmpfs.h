@@ -2,7 +2,9 @@
  * real full disk (root only: CI runs as root); header only. */
 #pragma once
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
