@@ -312,6 +312,13 @@ gboolean    bt_cache_is_valid     (BtCache *cache, guint item_index);
 BtSkipReason bt_cache_get_failure (BtCache *cache, guint item_index);
 void        bt_cache_get_shape    (BtCache *cache, int *width, int *height, int *channels, guint *n_items);
 gboolean    bt_cache_is_spilled   (BtCache *cache);  /* over budget: backed by a file mapping */
+/* The usable items that could not be decoded, in item order: the i-th one's path (borrowed),
+ * its item index and why. And all of them as one message: "N images could not be read and
+ * are left out:" then one "  path (reason)" line each (translated; NULL when none failed),
+ * for a training run to name every unreadable image instead of counting them. */
+guint       bt_cache_get_n_failed (BtCache *cache);
+const char *bt_cache_get_failed   (BtCache *cache, guint i, guint *item_index, BtSkipReason *reason);
+char       *bt_cache_dup_failure_report (BtCache *cache);
 /* The same from a snapshot of paths (index i = item i; NULL entries are skipped), for workers
  * that must not touch the project. spill_dir: where to map the block beyond the budget. */
 BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width, int height, int channels,

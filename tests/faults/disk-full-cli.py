@@ -85,12 +85,15 @@ def main():
     real = os.geteuid() == 0 and os.environ.get('BT_DISK_FULL_SHIM') is None
     if real and os.environ.get('BT_IN_PRIVATE_NS') is None:
         # our own mount namespace: the tmpfs is invisible to the rest of the machine and goes
-        # away with this process
-        env = dict(os.environ, BT_IN_PRIVATE_NS='1')
-        r = subprocess.run(['unshare', '-m', '--propagation', 'private', sys.executable] + sys.argv, env=env)
-        if r.returncode == 0 or r.returncode == 1:
+        # away with this process. A container may refuse it (no CAP_SYS_ADMIN): then the shim.
+        probe = subprocess.run(['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+                                'd=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs "$d" && umount "$d"; r=$?; rmdir "$d"; exit $r'],
+                               capture_output=True)
+        if probe.returncode == 0:
+            env = dict(os.environ, BT_IN_PRIVATE_NS='1')
+            r = subprocess.run(['unshare', '-m', '--propagation', 'private', sys.executable] + sys.argv, env=env)
             sys.exit(r.returncode)
-        note('unshare failed (%d): falling back to the shim' % r.returncode)
+        note('cannot mount a tmpfs in a private namespace: the shim stands in for a full disk')
         real = False
     tools = Tools(cli, checker)
     work = tempfile.mkdtemp(prefix='bt-full-')

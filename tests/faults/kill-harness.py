@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import Tools, make_tree, temp_files, fail, note  # noqa: E402
 
 N_KILLS = int(os.environ.get('BT_KILLS', '20'))
-EPOCHS = 5
+EPOCHS = 4
 
 
 def kill_at(proc, project, deadline_s, watch):
@@ -132,7 +132,7 @@ def kills_during_training(tools, rng, work, src, n_images):
             args = ['train', project]
         proc = tools.start(*args)
         watch = k % 3 == 2
-        why = kill_at(proc, project, rng.uniform(0.05, full * 0.8), watch)
+        why = kill_at(proc, project, rng.uniform(0.05, full * 0.6), watch)
         out = proc.stdout.read() if proc.stdout else ''
         err = proc.stderr.read() if proc.stderr else ''
         stats[why.split(':')[0]] = stats.get(why.split(':')[0], 0) + 1
@@ -178,11 +178,11 @@ def main():
     base = os.environ.get('BT_FAULT_TMP') or ('/dev/shm' if os.path.isdir('/dev/shm') else None)
     work = tempfile.mkdtemp(prefix='bt-kill-', dir=base)
     try:
-        src = make_tree(os.path.join(work, 'src'), classes=3, per_class=60, size=24, seed=seed)
+        src = make_tree(os.path.join(work, 'src'), classes=3, per_class=40, size=24, seed=seed)
         t0 = time.monotonic()
-        kills_during_import(tools, rng, work, src, 180)
+        kills_during_import(tools, rng, work, src, 120)
         t1 = time.monotonic()
-        kills_during_training(tools, rng, work, src, 180)
+        kills_during_training(tools, rng, work, src, 120)
         note('import part %.1f s, training part %.1f s' % (t1 - t0, time.monotonic() - t1))
     finally:
         shutil.rmtree(work, ignore_errors=True)

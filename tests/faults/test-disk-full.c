@@ -39,7 +39,12 @@ test_cache_spill (void)
     }
   /* 32 images × 96×96×3 = 884,736 bytes into a 256 KiB disk */
   g_autofree char *disk = bt_test_mount_tmpfs (256 * 1024);
-  g_assert_nonnull (disk);
+  if (disk == NULL)
+    {
+      g_test_skip ("cannot mount a tmpfs here");
+      bt_test_rm_rf (tmp);
+      return;
+    }
   bt_cache_set_memory_budget (1);
   g_autoptr(BtCache) cache = bt_cache_build_paths ((const char * const *) paths->pdata, n, 96, 96, 3,
                                                    BT_DS_RESIZE_SQUASH, disk, 2, NULL, NULL, NULL, &error);
@@ -79,7 +84,12 @@ test_project_files (void)
   g_clear_object (&sample);
 
   g_autofree char *disk = bt_test_mount_tmpfs (512 * 1024);
-  g_assert_nonnull (disk);
+  if (disk == NULL)
+    {
+      g_test_skip ("cannot mount a tmpfs here");
+      bt_test_rm_rf (src);
+      return;
+    }
   g_autofree char *pdir = g_build_filename (disk, "p", NULL);
   g_autoptr(BtProject) project = bt_project_create (pdir, "full", &error);
   g_assert_no_error (error);

@@ -298,6 +298,50 @@ test_new_from_redo (void)
   bt_test_rm_rf (root);
 }
 
+/* "23 images could not be read" named none of them: the cache now lists each one, and its
+ * report names every path with its reason (the trainer posts it; see the hook in the report). */
+static void
+test_unreadable_named (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("bt-unreadable-XXXXXX", NULL);
+  write_png (root, "good-1.png", 1);
+  write_png (root, "good-2.png", 2);
+  g_autofree char *bad1 = g_build_filename (root, "swapped bytes.png", NULL);
+  g_autofree char *bad2 = g_build_filename (root, "not-an-image.jpg", NULL);
+  g_autofree char *good1 = g_build_filename (root, "good-1.png", NULL);
+  g_autofree char *good2 = g_build_filename (root, "good-2.png", NULL);
+  g_autofree char *png = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (good1, &png, &len, NULL));
+  for (gsize i = 40; i + 1 < len; i += 2)
+    {
+      char t = png[i];
+      png[i] = png[i + 1];
+      png[i + 1] = t;
+    }
+  g_assert_true (g_file_set_contents (bad1, png, (gssize) len, NULL));
+  g_assert_true (g_file_set_contents (bad2, "hello", 5, NULL));
+  const char *paths[] = { good1, bad1, NULL, good2, bad2 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtCache) c = bt_cache_build_paths (paths, 5, 8, 8, 3, BT_DS_RESIZE_SQUASH, NULL, 1,
+                                               NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_cache_get_n_failed (c), ==, 2);
+  guint idx;
+  BtSkipReason why;
+  g_assert_cmpstr (bt_cache_get_failed (c, 0, &idx, &why), ==, bad1);
+  g_assert_cmpuint (idx, ==, 1);
+  g_assert_cmpstr (bt_cache_get_failed (c, 1, &idx, &why), ==, bad2);
+  g_assert_cmpuint (idx, ==, 4);
+  g_autofree char *report = bt_cache_dup_failure_report (c);
+  g_test_message ("%s", report);
+  g_assert_nonnull (strstr (report, "2 images"));
+  g_assert_nonnull (strstr (report, "swapped bytes.png"));
+  g_assert_nonnull (strstr (report, "not-an-image.jpg"));
+  g_assert_null (strstr (report, "good-"));
+  bt_test_rm_rf (root);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -308,5 +352,6 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/hostile/model-not-regular", test_model_not_regular);
   g_test_add_func ("/faults/hostile/tidy-on-open", test_tidy_on_open);
   g_test_add_func ("/faults/hostile/new-from-redo", test_new_from_redo);
+  g_test_add_func ("/faults/hostile/unreadable-named", test_unreadable_named);
   return g_test_run ();
 }
