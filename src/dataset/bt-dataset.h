@@ -59,6 +59,23 @@ BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellabl
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
 
+/* ---- The decoder sandbox (bt-sandbox.c): the same decode, in a helper process ---- */
+/* Decodes in a pool of long-lived bottega-decoder processes confined by seccomp and resource
+ * limits: the file is opened here and its descriptor passed, the pixels come back in a memfd.
+ * A helper that crashes, overruns or exceeds the timeout is replaced and the file reported as
+ * "could not be decoded safely" (BT_SKIP_CORRUPT). Thread-safe; blocks while every helper of
+ * the pool (one per core, at most 4) is busy. The helper is BOTTEGA_DECODER or the installed one. */
+BtImage *bt_sandbox_decode_file  (const char *path, int want_channels, BtSkipReason *reason, GError **error);
+BtImage *bt_sandbox_decode_fd    (int fd, const char *name, int want_channels, BtSkipReason *reason,
+                                  GError **error);
+BtImage *bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels,
+                                  BtSkipReason *reason, GError **error);
+void     bt_sandbox_set_helper_path (const char *path);
+void     bt_sandbox_set_timeout  (guint milliseconds);  /* per image; default 20 s */
+guint    bt_sandbox_get_n_restarts (void);              /* helpers replaced after a failure */
+int      bt_sandbox_get_confined (void);   /* the last helper to answer ran under seccomp: 1, 0, or -1 (none yet) */
+void     bt_sandbox_shutdown     (void);                /* stops the helpers (they restart on use) */
+
 /* The one preprocessing function (training, evaluation, test pane, CLI, model files):
  * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
  * when growing. Output: out_w × out_h × channels uint8 HWC. */
