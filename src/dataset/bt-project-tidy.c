@@ -64,6 +64,11 @@ tidy_temp_files (const char *dir, gint64 now_s, gint64 age_s)
 static gboolean
 tidy_run_dir (const char *run, gint64 now_s, gint64 age_s)
 {
+  /* the folder itself unchanged for age_s too: a run that starts right now has made its
+   * folder and not yet written its config.ini */
+  struct stat dst;
+  if (lstat (run, &dst) != 0 || !older_than (&dst, now_s, age_s))
+    return FALSE;
   g_autoptr(GDir) d = g_dir_open (run, 0, NULL);
   if (d == NULL)
     return FALSE;

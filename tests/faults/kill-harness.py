@@ -26,7 +26,7 @@ def kill_at(proc, project, deadline_s, watch):
     t0 = time.monotonic()
     while proc.poll() is None:
         if watch:
-            tmp = temp_files(project)
+            tmp = [t for t in temp_files(project) if watch is True or watch in os.path.basename(t)]
             if tmp:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -101,7 +101,8 @@ def resume_args(tools, project, run_dir):
         else:
             tools.resume_style = 'bare'
     if tools.resume_style == 'id':
-        return ['--resume', os.path.basename(run_dir)]
+        # "--resume=ID" works for a required and for an optional GOption argument alike
+        return ['--resume=' + os.path.basename(run_dir)]
     return ['--resume']
 
 
@@ -131,11 +132,14 @@ def kills_during_training(tools, rng, work, src, n_images):
         else:
             args = ['train', project]
         proc = tools.start(*args)
-        watch = k % 3 == 2
-        why = kill_at(proc, project, rng.uniform(0.05, full * 0.6), watch)
+        # every third kill waits for a write in progress: a checkpoint, the metrics, the model
+        watch = [False, False, '.state.', False, False, 'metrics.csv.', False, False, '.bottega-model.'][k % 9]
+        # (a watching kill waits longer: the write may come only at the end of an epoch)
+        why = kill_at(proc, project, full * 1.5 if watch else rng.uniform(0.05, full * 0.5), watch)
         out = proc.stdout.read() if proc.stdout else ''
         err = proc.stderr.read() if proc.stderr else ''
-        stats[why.split(':')[0]] = stats.get(why.split(':')[0], 0) + 1
+        key = why if not why.startswith('temp:') else 'temp ' + watch.strip('.')
+        stats[key] = stats.get(key, 0) + 1
         if why == 'exited' and proc.returncode != 0:
             fail('train %d exited %d:\n%s%s' % (k, proc.returncode, out, err))
         tools.check(project)

@@ -185,6 +185,15 @@ touch_file (const char *path, gint64 age_s)
   g_assert_cmpint (utime (path, &t), ==, 0);
 }
 
+static void
+touch_dir (const char *base, const char *rel, gint64 age_s)
+{
+  g_autofree char *path = g_build_filename (base, rel, NULL);
+  struct utimbuf t;
+  t.actime = t.modtime = (time_t) (g_get_real_time () / G_USEC_PER_SEC - age_s);
+  g_assert_cmpint (utime (path, &t), ==, 0);
+}
+
 /* Hole 6: temp files and config-only run folders of killed processes go when a project opens;
  * what may belong to a live writer (recent) and every other file stay. */
 static void
@@ -218,6 +227,13 @@ test_tidy_on_open (void)
       g_autofree char *path = g_build_filename (pdir, files[i].rel, NULL);
       touch_file (path, files[i].age);
     }
+  /* the run folders' own times (a folder's time changes when a file is added) */
+  touch_dir (pdir, "runs/20260101-1", 3600);
+  touch_dir (pdir, "runs/20260101-2", 48 * 3600);
+  touch_dir (pdir, "runs/20260101-3", 60);
+  /* a run starting right now: its folder made, its config.ini not yet written */
+  g_autofree char *starting = g_build_filename (pdir, "runs/20260101-4", NULL);
+  g_assert_cmpint (g_mkdir (starting, 0755), ==, 0);
 
   /* opening cleans in the background: poll until the last expected removal is seen */
   p = bt_project_open (pdir, &error);
@@ -233,6 +249,7 @@ test_tidy_on_open (void)
         g_error ("%s: expected %s", files[i].rel, files[i].gone ? "removed" : "kept");
     }
   g_assert_false (g_file_test (run2, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (starting, G_FILE_TEST_IS_DIR));
   g_clear_object (&p);
   bt_test_rm_rf (root);
 }
