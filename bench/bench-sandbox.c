@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 
 #include "dataset/bt-dataset.h"
+#include "bench-fmnist-tree.h"
 
 /* stb's writer, only to make the test JPEG (its own code, not under our warnings) */
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -104,26 +105,10 @@ main (int argc, char **argv)
     }
   if (threads <= 0)
     threads = CLAMP ((int) g_get_num_processors (), 1, 4);
-  g_autofree char *default_tree = g_build_filename (g_get_tmp_dir (), "bottega-bench-import-tree", NULL);
-  const char *tree = tree_arg ? tree_arg : default_tree;
-  g_autofree char *marker = g_build_filename (tree, ".bottega-fmnist-complete", NULL);
-  if (tree_arg == NULL && !g_file_test (marker, G_FILE_TEST_EXISTS))
-    {
-      if (converter == NULL || !g_file_test ("/usr/share/datasets/fashion-mnist", G_FILE_TEST_IS_DIR))
-        {
-          printf ("SKIP: needs Debian's dataset-fashion-mnist and --converter\n");
-          return 0;
-        }
-      const char *cargv[] = { converter, tree, NULL };
-      int status = 0;
-      printf ("converting Fashion-MNIST into %s (not timed)...\n", tree);
-      if (!g_spawn_sync (NULL, (char **) cargv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error) ||
-          !g_spawn_check_wait_status (status, &error))
-        {
-          fprintf (stderr, "converter failed: %s\n", error->message);
-          return 1;
-        }
-    }
+  int tree_status = 0;
+  g_autofree char *tree = bench_fmnist_tree (tree_arg, converter, &tree_status);
+  if (tree == NULL)
+    return tree_status;
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
   list_files (tree, files, (guint) limit);
   printf ("%u files, %d threads, %u cores\n", files->len, threads, g_get_num_processors ());

@@ -26,47 +26,21 @@
 static int
 recv_request (int sock, BtSandboxRequest *req, int *fd)
 {
-  char cbuf[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { req, sizeof *req };
-  struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  ssize_t n;
-  do
-    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n != (ssize_t) sizeof *req || req->magic != BT_SANDBOX_MAGIC)
+  if (!bt_sandbox_recv (sock, req, sizeof *req, fd, 0))
     return -1;
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  if (c == NULL || c->cmsg_type != SCM_RIGHTS)
-    return -1;
-  memcpy (fd, CMSG_DATA (c), sizeof (int));
+  if (req->magic != BT_SANDBOX_MAGIC || *fd < 0)
+    {
+      if (*fd >= 0)
+        close (*fd);
+      return -1;
+    }
   return 0;
 }
 
 static void
 send_reply (int sock, const BtSandboxReply *reply, int fd)
 {
-  char cbuf[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { (void *) reply, sizeof *reply };
-  struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0)
-    {
-      memset (cbuf, 0, sizeof cbuf);
-      msg.msg_control = cbuf;
-      msg.msg_controllen = sizeof cbuf;
-      struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN (sizeof (int));
-      memcpy (CMSG_DATA (c), &fd, sizeof (int));
-    }
-  while (sendmsg (sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-    ;
+  bt_sandbox_send (sock, reply, sizeof *reply, fd);
 }
 
 static void

@@ -160,24 +160,7 @@ static gboolean
 send_request (int sock, int fd, int want_channels)
 {
   BtSandboxRequest req = { BT_SANDBOX_MAGIC, (guint32) want_channels };
-  char cbuf[CMSG_SPACE (sizeof (int))];
-  memset (cbuf, 0, sizeof cbuf);
-  struct iovec iov = { &req, sizeof req };
-  struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (c), &fd, sizeof (int));
-  ssize_t n;
-  do
-    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == (ssize_t) sizeof req;
+  return bt_sandbox_send (sock, &req, sizeof req, fd);
 }
 
 /* 1: reply read; 0: the helper died or timed out; the memfd (or -1) in *out_fd */
@@ -198,22 +181,9 @@ recv_reply (int sock, BtSandboxReply *reply, int *out_fd, gint64 timeout)
         return 0;
       break;
     }
-  char cbuf[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { reply, sizeof *reply };
-  struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  ssize_t n;
-  do
-    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  *out_fd = -1;
-  struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
-  if (c != NULL && c->cmsg_type == SCM_RIGHTS)
-    memcpy (out_fd, CMSG_DATA (c), sizeof (int));
-  if (n != (ssize_t) sizeof *reply || reply->magic != BT_SANDBOX_MAGIC)
+  if (!bt_sandbox_recv (sock, reply, sizeof *reply, out_fd, MSG_DONTWAIT))
+    return 0;
+  if (reply->magic != BT_SANDBOX_MAGIC)
     {
       if (*out_fd >= 0)
         close (*out_fd);
