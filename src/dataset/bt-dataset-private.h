@@ -59,7 +59,8 @@ gboolean bt_tidy_is_temp_name (const char *name);
 guint    bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s);
 /* bt_project_tidy with the default ages on a detached thread (called by bt_project_open). */
 void     bt_project_tidy_in_background (const char *project_dir);
-/* A class name the data layer accepts: no control characters, no path separator. */
+/* A class name the data layer accepts: valid UTF-8 without control characters. (A "/" is
+ * allowed: exports escape it; a class folder whose name has a "\\" is skipped by the scan.) */
 gboolean bt_class_name_is_safe (const char *name);
 
 /* Items and classes (constructors used by the project). */

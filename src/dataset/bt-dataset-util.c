@@ -345,13 +345,10 @@ bt_class_name_is_safe (const char *name)
   g_return_val_if_fail (name != NULL, FALSE);
   if (!g_utf8_validate (name, -1, NULL))
     return FALSE;
-  /* a newline breaks the model header and the CLI's output; a separator makes folders of an
-   * export or a dataset copy land elsewhere */
+  /* a line break or an escape breaks the model header (which refuses them, after a whole
+   * epoch of training) and the CLI's output */
   for (const char *p = name; *p; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-      if (g_unichar_iscntrl (c) || c == '/' || c == '\\')
-        return FALSE;
-    }
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return FALSE;
   return TRUE;
 }

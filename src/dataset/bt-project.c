@@ -517,7 +517,7 @@ check_class_name (const char *name, GError **error)
   if (!bt_class_name_is_safe (name))
     {
       g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
-                           _("A class name cannot hold control characters (such as a line break) or “/” and “\\”"));
+                           _("A class name cannot hold control characters such as a line break or a tab"));
       return FALSE;
     }
   return TRUE;

@@ -302,7 +302,7 @@ walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
 static gboolean
 class_folder_name_ok (Walk *w, const char *path, const char *name)
 {
-  if (bt_class_name_is_safe (name))
+  if (bt_class_name_is_safe (name) && strchr (name, '\\') == NULL)
     return TRUE;
   walk_skip (w, path, BT_SKIP_BAD_NAME);
   return FALSE;
