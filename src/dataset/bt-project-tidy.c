@@ -10,11 +10,13 @@
 
 #include "dataset/bt-dataset-private.h"
 
-/* Suffixes of the files Bottega writes atomically (temp file = NAME.XXXXXX from GLib's
- * g_file_set_contents_full, or .NAME.XXXXXX from bt_write_file_temp). */
-static const char * const atomic_suffixes[] = {
-  ".state", ".bottega-model", ".csv", ".ini", ".onnx", ".json", ".txt", ".py", ".emb", "finished",
+/* The files Bottega writes atomically, whose temp files (NAME.XXXXXX from GLib's
+ * g_file_set_contents_full, .NAME.XXXXXX from bt_write_file_temp) a kill can leave: these exact
+ * names, or these suffixes. Anything else (a user's "notes.csv.backup") is never touched. */
+static const char * const atomic_names[] = {
+  "project.ini", "labels.csv", "config.ini", "metrics.csv", "finished", "search.ini", "trials.csv",
 };
+static const char * const atomic_suffixes[] = { ".state", ".bottega-model", ".onnx" };
 
 gboolean
 bt_tidy_is_temp_name (const char *name)
@@ -26,9 +28,13 @@ bt_tidy_is_temp_name (const char *name)
   for (gsize i = len - 6; i < len; i++)
     if (!g_ascii_isalnum (name[i]))
       return FALSE;
-  g_autofree char *target = g_strndup (name[0] == '.' ? name + 1 : name, len - 7 - (name[0] == '.'));
+  gboolean hidden = name[0] == '.';
+  g_autofree char *target = g_strndup (name + hidden, len - 7 - hidden);
+  for (guint i = 0; i < G_N_ELEMENTS (atomic_names); i++)
+    if (g_str_equal (target, atomic_names[i]))
+      return TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (atomic_suffixes); i++)
-    if (g_str_has_suffix (target, atomic_suffixes[i]) && strlen (target) > strlen (atomic_suffixes[i]) - 1)
+    if (g_str_has_suffix (target, atomic_suffixes[i]) && strlen (target) > strlen (atomic_suffixes[i]))
       return TRUE;
   return FALSE;
 }

@@ -220,6 +220,8 @@ test_tidy_on_open (void)
     { "models/20260101-1.bottega-model", 3600, FALSE },
     { "models/holiday.jpg.ABCDEF", 3600, FALSE },             /* not ours */
     { "notes.txt", 3600, FALSE },
+    { "notes.csv.backup", 3600, FALSE },                      /* a user's, though it looks like one */
+    { "runs/20260101-1/.metrics.csv.Zx81Qp", 3600, TRUE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
