@@ -7,11 +7,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,10 +78,22 @@ confine (void)
     SCMP_SYS (exit), SCMP_SYS (exit_group), SCMP_SYS (rt_sigreturn), SCMP_SYS (rt_sigprocmask),
     SCMP_SYS (rt_sigaction), SCMP_SYS (getrandom), SCMP_SYS (clock_gettime), SCMP_SYS (gettid),
     SCMP_SYS (getpid), SCMP_SYS (tgkill), SCMP_SYS (sched_yield), SCMP_SYS (fcntl),
+    /* decoders with worker threads (libheif/libde265) and what glibc asks of a new thread */
+    SCMP_SYS (set_robust_list), SCMP_SYS (rseq), SCMP_SYS (sched_getaffinity), SCMP_SYS (sysinfo),
+    SCMP_SYS (prlimit64), SCMP_SYS (getrlimit), SCMP_SYS (nanosleep), SCMP_SYS (clock_nanosleep),
+    SCMP_SYS (munlock), SCMP_SYS (mlock),
   };
   gboolean ok = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (allowed); i++)
     ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, allowed[i], 0) == 0;
+  /* threads, never processes: clone only with CLONE_THREAD; clone3 (whose flags seccomp cannot
+   * see) answers ENOSYS, and glibc falls back to clone */
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (clone), 1,
+                               SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) == 0;
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0) == 0;
+  /* dav1d names its worker threads */
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
+                               SCMP_A0 (SCMP_CMP_EQ, PR_SET_NAME)) == 0;
   /* opening a path fails cleanly instead of killing: a library probing for a config file */
   ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (openat), 0) == 0;
   ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (open), 0) == 0;
