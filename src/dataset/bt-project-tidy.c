@@ -1,6 +1,7 @@
 /* bt-project-tidy.c: what a killed process leaves in a project (temp files of interrupted
  * atomic writes, run folders that never got past their config.ini) is removed when the project
- * opens, on a worker; and the check that every class has images before a run starts. */
+ * opens, on a worker; the check that every class has images before a run starts; and the one
+ * rule for class names. */
 #include "config.h"
 
 #include <string.h>
@@ -177,4 +178,20 @@ bt_project_check_trainable (BtProject *project, GError **error)
                             "The classes %s have no usable images. Add images to them or remove them before training.",
                             n_empty), empty->str);
   return FALSE;
+}
+
+/* ---- Class names ---- */
+
+gboolean
+bt_class_name_is_safe (const char *name)
+{
+  g_return_val_if_fail (name != NULL, FALSE);
+  if (!g_utf8_validate (name, -1, NULL))
+    return FALSE;
+  /* a line break or an escape breaks the model header (which refuses them, after a whole
+   * epoch of training) and the CLI's output */
+  for (const char *p = name; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return FALSE;
+  return TRUE;
 }
