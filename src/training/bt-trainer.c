@@ -130,7 +130,7 @@ job_free (Job *job)
   g_clear_object (&job->trainer);
   g_clear_object (&job->cancellable);
   g_clear_object (&job->project);
-  bt_settings_clear (&job->settings);
+  bt_project_settings_clear (&job->settings);
   g_strfreev (job->class_names);
   for (int i = 0; i < BT_N_SPLITS; i++)
     g_clear_pointer (&job->views[i], bt_split_view_free);
@@ -893,9 +893,9 @@ train (BtTrainer *self, Job *job, GError **error)
     test_b = &test_src;
   steps_per_epoch = (int) source_n_batches (train_b);
 
-  use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
-  if (use_plateau || !bt_schedule_kind_from_id (s->schedule, &sched.kind))
+  if (!bt_schedule_kind_from_id (s->schedule, &sched.kind))
     sched.kind = BT_SCHEDULE_CONSTANT;
+  use_plateau = sched.kind == BT_SCHEDULE_PLATEAU;
   sched.base_lr = (float) s->learning_rate;
   sched.total_steps = s->epochs * steps_per_epoch;
   sched.warmup_steps = sched.kind == BT_SCHEDULE_COSINE ? MIN (sched.total_steps / 20, 500) : 0;
@@ -1440,7 +1440,7 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
     }
   else
     {
-      bt_settings_copy (&job->settings, bt_project_get_settings (self->project));
+      bt_project_settings_copy (&job->settings, bt_project_get_settings (self->project));
       if (!bt_settings_validate (&job->settings, error))
         {
           job_free (job);
@@ -1644,7 +1644,7 @@ bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTu
     g_return_val_if_fail (val[i] < n_items, FALSE);
 
   job = g_new0 (Job, 1);
-  bt_settings_copy (&job->settings, settings);
+  bt_project_settings_copy (&job->settings, settings);
   job->tune_data = data;
   job->n_classes = (int) bt_tune_data_get_n_classes (data);
   job->class_names = g_new0 (char *, job->n_classes + 1);

@@ -46,7 +46,7 @@ set_test_settings (BtProject *project, int epochs, const char *optimizer, double
   g_autoptr(GError) error = NULL;
   BtProjectSettings s;
 
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("small-cnn");
   s.width = s.height = SAMPLE_SIZE;
@@ -64,7 +64,7 @@ set_test_settings (BtProject *project, int epochs, const char *optimizer, double
   s.seed = 7;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 }
 
 /* ---- Recording events ---- */
@@ -724,7 +724,7 @@ test_bad_settings (void)
   g_autofree char *missing = g_build_filename (sample_dir, "no-such-run", NULL);
   BtProjectSettings s;
 
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   s.batch_size = 0;
   /* the project may refuse it itself; if it takes it, the trainer must */
   if (bt_project_update_settings (project, &s, NULL))
@@ -735,7 +735,7 @@ test_bad_settings (void)
       g_clear_error (&error);
       g_clear_object (&trainer);
     }
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   g_assert_false (bt_trainer_start (trainer, missing, &error));
@@ -755,14 +755,14 @@ test_early_stopping_and_plateau (void)
 
   /* no epoch after the first can improve by 1000: patience 4 stops after epoch 5, and the
    * plateau schedule (patience 2) lowers the learning rate before that */
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   s.early_stopping_patience = 4;
   s.early_stopping_min_delta = 1000;
   g_free (s.schedule);
   s.schedule = g_strdup ("plateau");
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   recorder_init (&r);
@@ -814,7 +814,7 @@ test_transfer (void)
   /* a tiny project of its own: embeddings cost ~25 ms an image */
   project = bt_sample_create_shapes (dir, 8, 32, 11, NULL, &error);
   g_assert_no_error (error);
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("transfer");
   s.epochs = 3;
@@ -822,7 +822,7 @@ test_transfer (void)
   s.augment_flip = s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   recorder_init (&r);
