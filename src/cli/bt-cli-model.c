@@ -68,7 +68,6 @@ bt_cli_predict (int argc, char **argv)
     { NULL }
   };
 
-#ifdef HAVE_CLI_TFLITE
   /* TFLite models have their own reader and options (--labels) */
   for (int i = 1; i < argc; i++)
     if (argv[i][0] != '-')
@@ -77,7 +76,6 @@ bt_cli_predict (int argc, char **argv)
           return bt_cli_predict_tflite (argc, argv);
         break;
       }
-#endif
 
   context = g_option_context_new (_("MODEL IMAGE… — class probabilities of images"));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
@@ -90,10 +88,6 @@ bt_cli_predict (int argc, char **argv)
     return bt_cli_usage ("predict", _("missing image file"));
   if (top < 0)
     return bt_cli_usage ("predict", _("--top must be positive"));
-#ifndef HAVE_CLI_TFLITE
-  if (g_str_has_suffix (argv[1], ".tflite"))
-    return bt_cli_fail (_("%s: TensorFlow Lite models are not supported by this build"), argv[1]);
-#endif
 
   model = load_model (argv[1], &error);
   if (model == NULL)

@@ -1,4 +1,5 @@
-/* bt-cli-private.h: shared helpers of bottega-cli's commands (messages, number formats). */
+/* bt-cli-private.h: bottega-cli's commands and the helpers they share (bt-cli-util.c: messages,
+ * exit statuses, number formats). Every command prints errors with bt_cli_fail/bt_cli_usage. */
 #pragma once
 
 #include <stdio.h>
@@ -32,9 +33,13 @@ int bt_cli_train    (int argc, char **argv);
 int bt_cli_evaluate (int argc, char **argv);
 int bt_cli_predict  (int argc, char **argv);
 int bt_cli_info     (int argc, char **argv);
+/* export MODEL --onnx OUT.onnx [--backbone FILE.tflite] | DIR --pytorch OUT_DIR | DIR --dataset OUT_DIR */
+int bt_cli_export   (int argc, char **argv);
+/* tune DIR [--strategy grid|random|adaptive] [--trials N] [--minutes M] [--epochs N] [--seed N] [--resume] */
+int bt_cli_tune     (int argc, char **argv);
+/* cv DIR [--k N] [--epochs N] */
+int bt_cli_cv       (int argc, char **argv);
 
-#ifdef HAVE_CLI_TFLITE
 #include "cli/bt-cli-tflite.h"
-#endif
 
 G_END_DECLS
