@@ -11,8 +11,6 @@
 
 #include "dataset/bt-dataset-private.h"
 
-G_DEFINE_QUARK (bt-dataset-error-quark, bt_dataset_error)
-
 guint64
 bt_mix64 (guint64 z)
 {

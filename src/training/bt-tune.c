@@ -137,8 +137,9 @@ options_check (const BtTuneOptions *o, GError **error)
     bad = "grid points";
   else if (sp->optimizers == NULL || sp->optimizers[0] == NULL || sp->presets == NULL || sp->presets[0] == NULL)
     bad = "space";
+  const BtSettingInfo *batch_row = bt_settings_find ("batch-size");
   for (int i = 0; bad == NULL && i < sp->n_batch_sizes; i++)
-    if (sp->batch_sizes[i] < 1 || sp->batch_sizes[i] > 4096)
+    if (sp->batch_sizes[i] < batch_row->min || sp->batch_sizes[i] > batch_row->max)
       bad = "batch size";
   for (guint i = 0; bad == NULL && sp->optimizers[i]; i++)
     if (!known_optimizer (sp->optimizers[i]))
