@@ -83,7 +83,7 @@ bt_cli_export (int argc, char **argv)
   if (onnx != NULL)
     {
       if (!bt_export_onnx (src, backbone, onnx, &error))
-        return bt_cli_fail (_("export failed: %s"), error->message);
+        return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autoptr(BtModel) model = bt_model_load (src, NULL);
       g_autofree char *summary = model ? bt_export_onnx_describe (model) : NULL;
       g_autofree char *display = g_filename_display_name (onnx);
@@ -118,7 +118,7 @@ bt_cli_export (int argc, char **argv)
       if (!run.ok)
         {
           gboolean stopped = g_error_matches (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-          int status = stopped ? BT_CLI_EXIT_STOPPED : bt_cli_fail (_("export failed: %s"), run.error->message);
+          int status = stopped ? BT_CLI_EXIT_STOPPED : bt_cli_fail (_("Export failed: %s"), run.error->message);
           if (stopped)
             fprintf (stderr, "%s\n", _("Stopped."));
           g_error_free (run.error);
@@ -131,7 +131,7 @@ bt_cli_export (int argc, char **argv)
     }
   guint copied = 0, skipped = 0;
   if (!bt_export_dataset (project, dataset, &copied, &skipped, NULL, &error))
-    return bt_cli_fail (_("export failed: %s"), error->message);
+    return bt_cli_fail (_("Export failed: %s"), error->message);
   g_autofree char *display = g_filename_display_name (dataset);
   printf (g_dngettext (GETTEXT_PACKAGE, "Copied %u image into %s", "Copied %u images into %s", copied), copied, display);
   printf ("\n");

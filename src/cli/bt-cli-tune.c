@@ -163,7 +163,7 @@ bt_cli_tune (int argc, char **argv)
     {
       gboolean stopped = g_error_matches (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
       int status = stopped ? BT_CLI_EXIT_STOPPED : BT_CLI_EXIT_FAILURE;
-      bt_cli_fail (_("the search failed: %s"), st.error->message);
+      bt_cli_fail (_("The search failed: %s"), st.error->message);
       g_clear_error (&st.error);
       return status;
     }
@@ -219,7 +219,7 @@ bt_cli_cv (int argc, char **argv)
   g_autoptr (BtTuneTrial) setting = bt_kfold_setting_from_project (d, epochs);
   g_autoptr (BtKFoldResult) r = bt_kfold_run (d, setting, k, print_fold, NULL, NULL, &error);
   if (r == NULL)
-    return bt_cli_fail (_("cross-validation failed: %s"), error->message);
+    return bt_cli_fail (_("Cross-validation failed: %s"), error->message);
   /* Translators: k, mean accuracy ± standard deviation, lowest and highest fold */
   printf (_("%d-fold validation accuracy: %.1f%% ± %.1f%% (folds from %.1f%% to %.1f%%)\n"), r->k,
           100.0 * r->mean_acc, 100.0 * r->std_acc, 100.0 * r->min_acc, 100.0 * r->max_acc);

@@ -12,6 +12,7 @@
 #include "engine/bt-onnx.h"
 #include "training/bt-export-pytorch.h"
 #include "training/bt-training-private.h"
+#include "bt-test-cli.h"
 #include "bt-test-fs.h"
 
 static char *cli_path;
@@ -414,19 +415,11 @@ test_json (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr(GError) error = NULL;
-  const char *build_root = g_getenv ("BOTTEGA_BUILD_ROOT");
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  if (build_root == NULL)
-    {
-      g_test_skip ("BOTTEGA_BUILD_ROOT is not set: run through meson test");
-      return 0;
-    }
-  cli_path = g_build_filename (build_root, "src", "cli", "bottega-cli", NULL);
-  work_dir = g_dir_make_tmp ("bottega-settings-XXXXXX", &error);
-  g_assert_no_error (error);
+  if (!bt_test_cli_init ("bottega-settings-XXXXXX", &cli_path, &work_dir))
+    return 0;
 
   g_test_add_func ("/settings/defaults", test_defaults);
   g_test_add_func ("/settings/refused", test_refused);

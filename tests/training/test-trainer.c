@@ -665,17 +665,47 @@ test_divergence (void)
   }
   g_assert_true (g_file_get_contents (model_path, &model_before, &model_len, NULL));
 
-  /* then the same run continues with an absurd learning rate (the optimizer must stay the one
-   * the checkpoint holds) */
+  /* an absurd learning rate written into the run's config.ini is refused before anything runs,
+   * with the settings table's limit (the same everywhere) */
   config_path = g_build_filename (run_dir, "config.ini", NULL);
+  ck2 = g_build_filename (run_dir, "checkpoint-0002.state", NULL);
   {
     g_autoptr(GKeyFile) kf = g_key_file_new ();
-    g_autofree char *data = NULL;
-    g_assert_true (g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, NULL));
+    g_autofree char *good = NULL, *data = NULL;
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    g_assert_true (g_file_get_contents (config_path, &good, NULL, NULL));
+    g_assert_true (g_key_file_load_from_data (kf, good, -1, G_KEY_FILE_NONE, NULL));
     g_key_file_set_string (kf, "training", "learning-rate", "1e30");
-    g_key_file_set_integer (kf, "training", "epochs", 6);
     data = g_key_file_to_data (kf, NULL, NULL);
     g_assert_true (g_file_set_contents (config_path, data, -1, NULL));
+    g_assert_false (bt_trainer_start (trainer, run_dir, &error));
+    g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "Learning rate must be between"));
+    g_clear_error (&error);
+    /* then the same run continues for more epochs from weights blown up to 1e30 (what a too
+     * high rate does), in the checkpoint it resumes from */
+    g_key_file_load_from_data (kf, good, -1, G_KEY_FILE_NONE, NULL);
+    g_key_file_set_integer (kf, "training", "epochs", 6);
+    g_free (data);
+    data = g_key_file_to_data (kf, NULL, NULL);
+    g_assert_true (g_file_set_contents (config_path, data, -1, NULL));
+  }
+  {
+    g_autoptr(BtModel) m = load_or_die (model_path);
+    BtOptimizerConfig cfg;
+    bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+    g_autoptr(BtOptimizer) opt = bt_optimizer_new (m->net, &cfg);
+    BtTrainState state = { 0 };
+    gsize n = 0;
+    float *p;
+    g_assert_true (bt_train_state_load (ck2, m->net, opt, &state, &error));
+    g_assert_no_error (error);
+    p = (float *) bt_net_params (m->net, &n);
+    for (gsize i = 0; i < n; i++)
+      p[i] = p[i] >= 0 ? 1e30f : -1e30f;
+    g_assert_true (bt_train_state_save (ck2, m->net, opt, &state, &error));
+    g_assert_no_error (error);
+    g_clear_pointer (&state.extra, g_hash_table_unref);
   }
   {
     g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
@@ -711,7 +741,6 @@ test_divergence (void)
     for (gsize i = 0; i < n; i++)
       g_assert_true (isfinite (p[i]));
   }
-  ck2 = g_build_filename (run_dir, "checkpoint-0002.state", NULL);
   g_assert_true (g_file_test (ck2, G_FILE_TEST_IS_REGULAR));
 }
 
