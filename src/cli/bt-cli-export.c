@@ -62,15 +62,13 @@ bt_cli_export (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new (_("MODEL|PROJECT_DIR"));
-  g_option_context_set_summary (ctx, _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--backbone BACKBONE.tflite]\n"
-                                       "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
-                                       "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr(GError) error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return bt_cli_usage ("export", "%s", error->message);
+  if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
+                             _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--backbone BACKBONE.tflite]\n"
+                               "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
+                               "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
+                             entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   int n_targets = (onnx != NULL) + (pytorch != NULL) + (dataset != NULL);
   if (rest == NULL)
     return bt_cli_usage ("export", _("missing model file or project folder"));

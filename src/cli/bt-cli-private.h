@@ -19,6 +19,11 @@ int  bt_cli_fail  (const char *format, ...) G_GNUC_PRINTF (1, 2);
 /* "bottega-cli: CMD: message" + "Try 'bottega-cli CMD --help'."; returns BT_CLI_EXIT_USAGE. */
 int  bt_cli_usage (const char *command, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
+/* Parses a command's options (the entries' callbacks get user_data), with parameter_string and
+ * summary for --help; FALSE after the usage message, and the command returns BT_CLI_EXIT_USAGE. */
+gboolean bt_cli_parse_options (const char *command, const char *parameter_string, const char *summary,
+                               const GOptionEntry *entries, gpointer user_data, int *argc, char ***argv);
+
 /* 59998 → "59,998" */
 char *bt_cli_format_count (guint64 n);
 /* 72 → "1:12", 3723 → "1:02:03" */

@@ -124,7 +124,6 @@ bt_cli_predict_tflite (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, N_("MODEL.tflite IMAGE…") },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new (NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(BtTflite) model = NULL;
   g_autoptr(BtTfliteExec) exec = NULL;
@@ -132,10 +131,10 @@ bt_cli_predict_tflite (int argc, char **argv)
   guint n_labels = 0, n_rest;
   int status = 0;
 
-  g_option_context_set_summary (ctx, _("Runs a TensorFlow Lite image classifier on images and prints its top classes."));
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return bt_cli_usage ("predict", "%s", error->message);
+  if (!bt_cli_parse_options ("predict", NULL,
+                             _("Runs a TensorFlow Lite image classifier on images and prints its top classes."),
+                             entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   n_rest = rest ? g_strv_length (rest) : 0;
   if (n_rest < 2)
     return bt_cli_usage ("predict", _("missing image file"));

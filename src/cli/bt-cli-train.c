@@ -393,7 +393,6 @@ bt_cli_train (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, N_("Print only the result"), NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) project = NULL;
   g_autoptr(BtTrainer) trainer = NULL;
@@ -406,25 +405,19 @@ bt_cli_train (int argc, char **argv)
   guint sigint_id, sigterm_id;
   int status;
 
-  GOptionEntry row_entries[G_N_ELEMENTS (setting_options) + 1] = { { NULL } };
+  /* the entries above, then one per settings option (a callback that gets &o) */
+  GOptionEntry all[G_N_ELEMENTS (entries) + G_N_ELEMENTS (setting_options)];
+  guint n_fixed = G_N_ELEMENTS (entries) - 1;
+  memcpy (all, entries, n_fixed * sizeof entries[0]);
   for (guint i = 0; i < G_N_ELEMENTS (setting_options); i++)
-    row_entries[i] = (GOptionEntry) { setting_options[i].option, setting_options[i].short_name, 0,
-                                      G_OPTION_ARG_CALLBACK, (gpointer) setting_option_cb,
-                                      setting_options[i].help, setting_options[i].arg };
+    all[n_fixed + i] = (GOptionEntry) { setting_options[i].option, setting_options[i].short_name, 0,
+                                        G_OPTION_ARG_CALLBACK, (gpointer) setting_option_cb,
+                                        setting_options[i].help, setting_options[i].arg };
+  all[G_N_ELEMENTS (all) - 1] = (GOptionEntry) { NULL };
   bt_project_settings_init (&o.scratch);
-  context = g_option_context_new (_("DIR — train the project’s model"));
-  {
-    /* the callbacks get the options through the main group's data */
-    GOptionGroup *main_group = g_option_group_new (NULL, NULL, NULL, &o, NULL);
-    g_option_group_add_entries (main_group, entries);
-    g_option_group_add_entries (main_group, row_entries);
-    g_option_group_set_translation_domain (main_group, GETTEXT_PACKAGE);
-    g_option_context_set_main_group (context, main_group);
-  }
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  if (!bt_cli_parse_options ("train", _("DIR — train the project’s model"), NULL, all, &o, &argc, &argv))
     {
-      status = bt_cli_usage ("train", "%s", error->message);
+      status = BT_CLI_EXIT_USAGE;
       goto cleanup;
     }
   if (argc < 2)

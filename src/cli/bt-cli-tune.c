@@ -99,13 +99,11 @@ bt_cli_tune (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr (GError) error = NULL;
   guint64 useed = 0;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (seed_s != NULL && !g_ascii_string_to_unsigned (seed_s, 10, 0, G_MAXUINT64, &useed, &error)))
+  if (!bt_cli_parse_options ("tune", _("PROJECT_DIR"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
+  if (seed_s != NULL && !g_ascii_string_to_unsigned (seed_s, 10, 0, G_MAXUINT64, &useed, &error))
     return bt_cli_usage ("tune", "%s", error->message);
   if (rest == NULL)
     return bt_cli_usage ("tune", _("missing project folder"));
@@ -200,12 +198,9 @@ bt_cli_cv (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return bt_cli_usage ("cv", "%s", error->message);
+  if (!bt_cli_parse_options ("cv", _("PROJECT_DIR"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (rest == NULL)
     return bt_cli_usage ("cv", _("missing project folder"));
   if (g_strv_length (rest) > 1)

@@ -119,3 +119,26 @@ bt_cli_newest_model (const char *project_dir)
     }
   return g_steal_pointer (&best);
 }
+
+gboolean
+bt_cli_parse_options (const char *command, const char *parameter_string, const char *summary,
+                      const GOptionEntry *entries, gpointer user_data, int *argc, char ***argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (parameter_string);
+  g_autoptr(GError) error = NULL;
+  /* the main group carries user_data to the entries' callbacks */
+  GOptionGroup *group = g_option_group_new (NULL, NULL, NULL, user_data, NULL);
+
+  g_option_group_add_entries (group, entries);
+  g_option_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  g_option_context_set_main_group (context, group);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (summary != NULL)
+    g_option_context_set_summary (context, summary);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      bt_cli_usage (command, "%s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
