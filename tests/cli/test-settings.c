@@ -355,6 +355,25 @@ test_round_trip (void)
     g_assert_no_error (error);
     g_assert_true (bt_project_settings_equal (&r, &want));
     bt_project_settings_clear (&r);
+
+    /* a config.ini from before the table: "channels" for the colour mode, no transfer keys */
+    g_assert_true (g_key_file_remove_key (back, "training", "color-mode", NULL));
+    g_key_file_set_integer (back, "training", "channels", 3);
+    g_assert_true (g_key_file_remove_key (back, "training", "transfer-hidden", NULL));
+    g_assert_true (g_key_file_remove_key (back, "training", "transfer-whole-network", NULL));
+    g_assert_true (bt_settings_from_key_file (&r, back, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (r.channels, ==, 3);
+    g_assert_cmpint (r.transfer_hidden, ==, 0);
+    g_assert_false (r.transfer_whole_network);
+    g_assert_cmpint (r.batch_size, ==, want.batch_size);
+    bt_project_settings_clear (&r);
+    /* but any other key missing is a broken file */
+    g_assert_true (g_key_file_remove_key (back, "training", "batch-size", NULL));
+    g_assert_false (bt_settings_from_key_file (&r, back, &error));
+    g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "batch-size"));
+    g_clear_error (&error);
   }
   bt_project_settings_clear (&want);
 }
