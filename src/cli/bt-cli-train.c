@@ -185,7 +185,7 @@ static const SettingOption setting_options[] = {
   { "schedule", 0, "schedule", N_("Learning-rate schedule: constant, step, cosine or plateau"), N_("NAME") },
   { "weight-decay", 0, "weight-decay", N_("Weight decay"), N_("X") },
   { "dropout", 0, "dropout", N_("Dropout probability (negative: the preset’s default)"), N_("P") },
-  { "label-smoothing", 0, "label-smoothing", N_("Label smoothing, 0 to below 1"), N_("X") },
+  { "label-smoothing", 0, "label-smoothing", N_("Label smoothing, 0 to 0.99"), N_("X") },
   { "early-stopping", 0, "early-stopping-patience", N_("Stop after N epochs without improvement (0: off)"), N_("N") },
   { "monitor", 0, "early-stopping-monitor", N_("What early stopping watches: val_loss or val_acc"), N_("NAME") },
   { "min-delta", 0, "early-stopping-min-delta", N_("Smallest change that counts as improvement"), N_("X") },
