@@ -66,9 +66,9 @@ static const BtSettingInfo table[] = {
   BOOL ("augment", "crop", "augment-crop", N_("Crop augmentation"), augment_crop, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "rotate", "augment-rotate", N_("Rotate augmentation"), augment_rotate, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "color", "augment-color", N_("Colour augmentation"), augment_color, FALSE, BT_SETTING_IN_JSON),
-  INT ("split", "train", "split-train", N_("Training split"), split_train, 80, 1, 100, 1, 10, 0),
-  INT ("split", "val", "split-val", N_("Validation split"), split_val, 10, 0, 100, 1, 10, 0),
-  INT ("split", "test", "split-test", N_("Test split"), split_test, 10, 0, 100, 1, 10, 0),
+  INT ("split", "train", "split-train", N_("Training split"), split_train, 80, 1, 100, 5, 10, 0),
+  INT ("split", "val", "split-val", N_("Validation split"), split_val, 10, 0, 100, 5, 10, 0),
+  INT ("split", "test", "split-test", N_("Test split"), split_test, 10, 0, 100, 5, 10, 0),
   { "split", "seed", "seed", NULL, N_("Seed"), BT_SETTING_UINT64, F (seed),
     42, 0, (double) G_MAXUINT64, 1, 10, NULL, NULL, NULL, BT_SETTING_IN_JSON },
 };
