@@ -114,7 +114,7 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   GdkTexture *texture;
   int w, h;
 
-  img = bt_image_decode_file (job->path, 3, cancellable, NULL, &error);
+  img = bt_image_decode_file_sized (job->path, 3, PREVIEW_MAX, PREVIEW_MAX, NULL, cancellable, NULL, &error);
   if (img == NULL)
     {
       g_task_return_error (task, error);
@@ -271,7 +271,8 @@ classify_job_free (ClassifyJob *job)
 static gboolean
 looks_like_image (const char *name)
 {
-  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp" };
+  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp",
+                                      ".heic", ".heif", ".avif", ".tif", ".tiff" };
   g_autofree char *lower = g_ascii_strdown (name, -1);
 
   for (guint i = 0; i < G_N_ELEMENTS (ext); i++)
