@@ -10,6 +10,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "dataset/bt-dataset-private.h"
+#include "dataset/bt-image-guard.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -277,6 +278,12 @@ probe (const guint8 *data, gsize len, int *w, int *h, int *comp, const char **fo
       return FALSE;
     }
   const char *fmt = supported_format (data, len);
+  if (fmt != NULL && ((g_str_equal (fmt, "jpeg") && !bt_image_guard_jpeg (data, len)) ||
+                      (g_str_equal (fmt, "png") && !bt_image_guard_png (data, len))))
+    {
+      set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT, _("The image header is damaged"));
+      return FALSE;
+    }
   bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
   bt_stb_over = FALSE;
   if (!info_for_format (fmt, data, len, w, h, comp))

@@ -217,6 +217,7 @@ test_disk_full (void)
       g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &big), ==, 0);
       g_clear_error (&error);
       g_assert_true (bt_project_flush (p, &error));
+      g_clear_pointer (&after, g_free);
       g_assert_true (g_file_get_contents (csv, &after, NULL, NULL));
       g_assert_nonnull (strstr (after, ",moved,"));
       g_object_unref (it);
