@@ -6,6 +6,7 @@
  * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
+#include "bt-test-wait.h"
 #include "bt-export-test-util.h"
 
 #include <glib/gstdio.h>
@@ -283,8 +284,7 @@ test_async (void)
   g_assert_cmpuint (run.last_total, <, 48);
   g_assert_cmpuint (run.last_done, ==, run.last_total);
   /* reports still queued when the result came are dropped */
-  for (int i = 0; i < 20; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
   g_assert_false (run.after_done);
   const char *files[] = { "embeddings/train_x.npy", "embeddings/val_y.npy", "embeddings/test_row.npy",
                           "labels.csv", "config.json" };

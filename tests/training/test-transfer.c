@@ -11,6 +11,7 @@
 #include "training/bt-export-onnx.h"
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
@@ -701,6 +702,7 @@ typedef struct {
   BtTrainer     *trainer;
   gboolean       saw_paused;
   guint          last_done;       /* embedding progress: images embedded so far */
+  guint          reports;         /* embedding progress reports received */
   gboolean       in_prep;
   GError        *error;
   gboolean       finished;
@@ -710,7 +712,10 @@ static void
 pause_on_step (BtTrainer *trainer, const BtStepInfo *info, PauseState *ps)
 {
   if (info->epoch == 0)
-    ps->last_done = info->step;
+    {
+      ps->last_done = info->step;
+      ps->reports++;
+    }
 }
 
 static void
@@ -732,18 +737,14 @@ pause_on_finished (BtTrainer *trainer, const GError *error, PauseState *ps)
   g_main_loop_quit (ps->loop);
 }
 
-static gboolean
-quit_loop (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
-
+/* Waits for n more embedding progress reports: the trainer thread polls the embedding workers
+ * and reports even while they are parked, so this counts hand-offs from the worker, not time. */
 static void
-spin (GMainLoop *loop, guint ms)
+wait_reports (PauseState *st, guint n)
 {
-  g_timeout_add (ms, quit_loop, loop);
-  g_main_loop_run (loop);
+  guint until = st->reports + n;
+  BT_TEST_WAIT (st->reports >= until || st->finished);
+  g_assert_false (st->finished);
 }
 
 /* Pause, resume and stop while the embeddings are computed, not only while the head trains. */
@@ -781,9 +782,9 @@ test_transfer_pause (void)
   g_assert_false (st.finished);
   g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_PAUSED);
   /* no image is embedded while paused (one started before the pause may still finish) */
-  spin (st.loop, 700);
+  wait_reports (&st, 5);
   held = st.last_done;
-  spin (st.loop, 700);
+  wait_reports (&st, 5);
   g_assert_cmpuint (st.last_done, ==, held);
   g_assert_cmpuint (held, <, 20);
   g_assert_null (bt_trainer_get_best_model_path (trainer));
