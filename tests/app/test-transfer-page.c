@@ -11,6 +11,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "training/bt-transfer.h"
+#include "bt-test-input.h"
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
 
@@ -129,8 +130,13 @@ test_no_backbone (void)
   g_assert_nonnull (tooltip);
   g_assert_nonnull (strstr (tooltip, g_getenv ("BOTTEGA_BACKBONE_DIR")));   /* where it looked */
   g_assert_nonnull (strstr (bt_transfer_options_get_status (options), BT_BACKBONE_DEFAULT));
-  /* selecting the preset is refused like a click on an insensitive card */
-  g_assert_false (gtk_widget_is_sensitive (card));
+  /* a click on the greyed-out card changes nothing */
+  {
+    g_autofree char *preset = g_strdup (bt_project_get_settings (project)->preset);
+    bt_test_click_insensitive (card);
+    g_assert_cmpstr (bt_project_get_settings (project)->preset, ==, preset);
+    g_assert_cmpstr (preset, !=, "transfer");
+  }
 }
 
 static void
