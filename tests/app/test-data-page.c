@@ -953,9 +953,13 @@ name_acquired_cb (GDBusConnection *connection, const char *name, gpointer user_d
 static void
 test_show_in_files (Fixture *f, gconstpointer data)
 {
+  /* GTK 4.10+ shows the first file with GtkFileLauncher, which calls the same ShowItems itself
+   * (no portal outside a sandbox); before, the page calls it with every selected file. */
 #if GTK_CHECK_VERSION (4, 10, 0)
-  g_test_skip ("GTK 4.10 and later show files with GtkFileLauncher");
+  const guint n_shown = 1;
 #else
+  const guint n_shown = 2;
+#endif
   g_autofree char *daemon = g_find_program_in_path ("dbus-daemon");
   g_autoptr(GTestDBus) bus = NULL;
   g_autoptr(GDBusConnection) connection = NULL;
@@ -1002,10 +1006,10 @@ test_show_in_files (Fixture *f, gconstpointer data)
     g_main_context_iteration (NULL, TRUE);
   spin ();
 
-  /* One call with both files, as file:// URIs, so the file manager selects them. */
+  /* One call with the files, as file:// URIs, so the file manager selects them. */
   g_assert_cmpuint (fm.n_calls, ==, 1);
-  g_assert_cmpuint (fm.uris->len, ==, 2);
-  for (guint i = 0; i < 2; i++)
+  g_assert_cmpuint (fm.uris->len, ==, n_shown);
+  for (guint i = 0; i < n_shown; i++)
     {
       g_autoptr(BtItem) item = g_list_model_get_item (G_LIST_MODEL (selection), i);
       g_autofree char *uri = g_filename_to_uri (bt_item_get_path (item), NULL, NULL);
@@ -1021,7 +1025,6 @@ test_show_in_files (Fixture *f, gconstpointer data)
   g_test_dbus_down (bus);
   g_ptr_array_unref (fm.uris);
   g_free (fm.startup_id);
-#endif
 }
 
 /* ---- Keyboard and accessible names ---- */
