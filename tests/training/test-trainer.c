@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "training/bt-training-private.h"
+#include "training/bt-transfer.h"
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
 
@@ -825,7 +826,7 @@ test_transfer (void)
       g_test_skip ("MobileNet V2 backbone not found in $BOTTEGA_SHARED_DIR/models");
       return;
     }
-  g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
+  bt_backbone_set_search_dir (models);
 
   /* a tiny project of its own: embeddings cost ~25 ms an image */
   project = bt_sample_create_shapes (dir, 8, 32, 11, NULL, &error);

@@ -126,7 +126,7 @@ test_backbone_search (void)
   g_autofree char *path = NULL;
   g_auto(GStrv) dirs = NULL;
 
-  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  bt_backbone_set_search_dir (empty);
   dirs = bt_backbone_search_path ();
   g_assert_cmpstr (dirs[0], ==, empty);
   g_assert_true (g_str_has_suffix (dirs[1], "bottega/backbones"));
@@ -176,8 +176,6 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
   g_autofree char *bb_path = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
   g_autofree char *empty = g_dir_make_tmp ("bottega-no-backbone-XXXXXX", NULL);
   g_autofree char *still = NULL;
-  const char *saved_dir = g_getenv ("BOTTEGA_BACKBONE_DIR");
-  g_autofree char *saved = g_strdup (saved_dir);
   int k = bt_net_n_classes (net);
   GStatBuf st_ref, st_whole;
 
@@ -201,7 +199,7 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
   g_assert_cmpint (st_whole.st_size, >=, st_ref.st_size + (gint64) g_bytes_get_size (bt_backbone_get_bytes (bb)));
 
   /* Out of reach: an empty backbone folder and no preferred file. */
-  g_setenv ("BOTTEGA_BACKBONE_DIR", empty, TRUE);
+  bt_backbone_set_search_dir (empty);
   bt_backbone_set_preferred_file (NULL);
   still = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
   if (still == NULL)
@@ -236,10 +234,7 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
   g_assert_nonnull (error);
   g_clear_error (&error);
 
-  if (saved != NULL)
-    g_setenv ("BOTTEGA_BACKBONE_DIR", saved, TRUE);
-  else
-    g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  bt_backbone_set_search_dir (NULL);
   g_remove (empty);
 }
 
@@ -263,7 +258,7 @@ test_resolution_order (void)
 
   g_mkdir_with_parents (env_dir, 0755);
   g_mkdir_with_parents (pick_dir, 0755);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", env_dir, TRUE);
+  bt_backbone_set_search_dir (env_dir);
   bt_backbone_set_preferred_file (NULL);
 
   dirs = bt_backbone_search_path ();
@@ -355,7 +350,7 @@ test_resolution_order (void)
       }
   }
   bt_backbone_set_preferred_file (NULL);
-  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  bt_backbone_set_search_dir (NULL);
   g_remove (env_file);
   g_remove (pick_file);
   g_remove (env_default);
@@ -394,7 +389,7 @@ test_transfer_head (void)
   {
     g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
     g_autofree char *dir = g_path_get_dirname (m);
-    g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+    bt_backbone_set_search_dir (dir);
   }
   make_photo_set (&ps, 10, 3);
 
@@ -534,7 +529,7 @@ test_transfer_trainer (void)
   {
     g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
     g_autofree char *dir = g_path_get_dirname (m);
-    g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+    bt_backbone_set_search_dir (dir);
   }
   make_photo_set (&ps, 8, 3);
   bt_project_settings_copy (&s, bt_project_get_settings (ps.project));
@@ -624,7 +619,7 @@ use_shared_backbone_dir (void)
 {
   g_autofree char *m = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   g_autofree char *dir = g_path_get_dirname (m);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+  bt_backbone_set_search_dir (dir);
   bt_backbone_set_preferred_file (NULL);
 }
 
