@@ -15,6 +15,8 @@
 #include "bt-image-preview.h"
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
+#include "bt-test-input.h"
+#include "bt-test-wait.h"
 
 typedef struct {
   char       *root;      /* images live here */
@@ -164,6 +166,33 @@ find_row (Fixture *f, const char *name)
   return row;
 }
 
+static BtClassRow *
+find_all_images_row (GtkWidget *widget)
+{
+  if (BT_IS_CLASS_ROW (widget) && bt_class_row_get_info (BT_CLASS_ROW (widget)) == NULL)
+    return BT_CLASS_ROW (widget);
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    {
+      BtClassRow *row = find_all_images_row (child);
+      if (row != NULL)
+        return row;
+    }
+  return NULL;
+}
+
+/* Selects a class as a person does: a click on its row in the sidebar (NULL: "All Images"). */
+static void
+click_class (Fixture *f, const char *name)
+{
+  GtkWidget *row;
+
+  spin ();
+  row = name ? GTK_WIDGET (find_row (f, name)) : GTK_WIDGET (find_all_images_row (GTK_WIDGET (f->page)));
+  g_assert_nonnull (row);
+  bt_test_click (row);
+  BT_TEST_WAIT (gtk_widget_get_state_flags (gtk_widget_get_parent (row)) & GTK_STATE_FLAG_SELECTED);
+}
+
 static gboolean
 emit_value_drop (GtkDropTarget *target, const GValue *value)
 {
@@ -254,7 +283,7 @@ test_drop_folders (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "15"));
   g_assert_cmpuint (bt_data_page_get_n_skipped (f->page), ==, 0);
 
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   g_assert_cmpuint (n_shown (f), ==, 3);
 }
@@ -361,7 +390,7 @@ test_relabel_by_drag (Fixture *f, gconstpointer data)
   GtkDropTarget *target;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   g_assert_cmpuint (n_shown (f), ==, 12);
@@ -486,7 +515,7 @@ test_reorder_by_drag (Fixture *f, gconstpointer data)
   wait_import (f);
   order = class_order (f->project);
   g_assert_cmpstr (order, ==, "cats dogs birds");
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
 
   /* A class row's drag carries its BtClassInfo: not an image, not files. */
@@ -603,7 +632,7 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   import_cats_and_dogs (f);
 
   /* F2 on the selected class, type, Enter. */
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
   entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
@@ -620,11 +649,11 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   gtk_selection_model_select_item (selection, 1, TRUE);
   gtk_widget_activate_action (GTK_WIDGET (f->page), "data.exclude", NULL);
   g_assert_cmpuint (n_excluded (f->project), ==, 1);
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.move-class-down", NULL));
   g_assert_cmpint (bt_project_find_class (f->project, "cats"), ==, 1);
 
-  bt_data_page_select_class (f->page, "wolves");
+  click_class (f, "wolves");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "wolves"), ==, -1);
@@ -667,7 +696,7 @@ test_rename_survives_focus_loss (Fixture *f, gconstpointer data)
       return;
     }
 
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
   entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
@@ -708,7 +737,7 @@ test_reopen_after_relabel (Fixture *f, gconstpointer data)
   BtItem *found;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   gtk_selection_model_select_item (selection, 0, TRUE);
@@ -819,7 +848,7 @@ test_preview (Fixture *f, gconstpointer data)
   BtImagePreview *preview;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   item = g_list_model_get_item (G_LIST_MODEL (bt_data_page_get_selection (f->page)), 0);
   preview = bt_image_preview_new (f->window, item);
@@ -899,10 +928,10 @@ test_sample_swap_and_close (Fixture *f, gconstpointer data)
   wait_import (f);
   g_assert_cmpuint (n_shown (f), ==, 400);
   g_assert_nonnull (strstr (bt_data_page_get_status_text (f->page), "400"));
-  bt_data_page_select_class (f->page, "star");
+  click_class (f, "star");
   wait_import (f);
   g_assert_cmpuint (n_shown (f), ==, 100);
-  bt_data_page_select_class (f->page, NULL);
+  click_class (f, NULL);
   spin ();
 }
 
@@ -997,7 +1026,7 @@ test_show_in_files (Fixture *f, gconstpointer data)
   g_assert_true (fm.owned);
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   gtk_selection_model_select_range (selection, 0, 2, TRUE);
@@ -1106,7 +1135,7 @@ test_accessible_names (Fixture *f, gconstpointer data)
   guint n_checked = 0;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   /* Open the split popover so its spin buttons and Apply are built and walked too. */
   gtk_menu_button_popup (GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE,
@@ -1119,6 +1148,10 @@ test_accessible_names (Fixture *f, gconstpointer data)
   g_assert_cmpstr (joined, ==, "");
   /* the walk really saw the page: buttons, entries, the two lists, rows and cells */
   g_assert_cmpuint (n_checked, >=, 20);
+  /* closed again: an open popover keeps the pointer grabbed for the tests after this one */
+  gtk_menu_button_popdown (GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE,
+                                                                           "split_button")));
+  spin ();
 }
 
 /* Every focusable part of the page is reached by Tab, in a cycle that comes back. */
@@ -1132,7 +1165,7 @@ test_keyboard_reaches_everything (Fixture *f, gconstpointer data)
   GtkWidget *page = GTK_WIDGET (f->page);
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");   /* second of two: Move Up is enabled */
+  click_class (f, "dogs");   /* second of two: Move Up is enabled */
   wait_import (f);
 
   gtk_widget_grab_focus (GTK_WIDGET (gtk_widget_get_template_child (page, BT_TYPE_DATA_PAGE, "search_entry")));
@@ -1230,15 +1263,23 @@ test_keyboard_shortcuts (Fixture *f, gconstpointer data)
         g_error ("no key for %s (%s)", expected[e].action, gdk_keyval_name (expected[e].keyval));
     }
 
-  /* And the keys' actions work: Ctrl+Z brings a deleted class back. */
+  /* And the keys work, pressed: Ctrl+Z brings a deleted class back, Alt+Up moves it up. */
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "dogs"), ==, -1);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK);
   wait_import (f);
   g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  {
+    int at = bt_project_find_class (f->project, "dogs");
+    g_assert_cmpint (at, >, 0);
+    click_class (f, "dogs");
+    bt_test_press_key (f->window, GDK_KEY_Up, GDK_ALT_MASK);
+    wait_import (f);
+    g_assert_cmpint (bt_project_find_class (f->project, "dogs"), ==, at - 1);
+  }
 }
 
 static void
@@ -1538,7 +1579,7 @@ test_show_in_files_fallback (Fixture *f, gconstpointer data)
   _bt_data_page_set_launch_uri (f->page, record_uri, launched);
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   gtk_selection_model_select_range (selection, 0, 2, TRUE);
