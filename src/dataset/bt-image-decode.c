@@ -278,8 +278,7 @@ probe (const guint8 *data, gsize len, int *w, int *h, int *comp, const char **fo
       return FALSE;
     }
   const char *fmt = supported_format (data, len);
-  if (fmt != NULL && ((g_str_equal (fmt, "jpeg") && !bt_image_guard_jpeg (data, len)) ||
-                      (g_str_equal (fmt, "png") && !bt_image_guard_png (data, len))))
+  if (!bt_image_guard_jpeg (data, len) || (fmt != NULL && g_str_equal (fmt, "png") && !bt_image_guard_png (data, len)))
     {
       set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT, _("The image header is damaged"));
       return FALSE;

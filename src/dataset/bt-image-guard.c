@@ -30,7 +30,13 @@ gboolean
 bt_image_guard_jpeg (const guint8 *d, gsize len)
 {
   g_return_val_if_fail (d != NULL || len == 0, FALSE);
-  gsize i = 2;
+  /* stb reads a JPEG after any number of 0xFF fill bytes before SOI, whatever the magic says */
+  gsize i = 0;
+  while (i < len && d[i] == 0xff)
+    i++;
+  if (i == 0 || i >= len || d[i] != 0xd8)
+    return TRUE;   /* not a JPEG to stb */
+  i++;
   while (i + 4 <= len)
     {
       if (d[i] != 0xff)

@@ -55,6 +55,16 @@ test_jpeg_huffman_over_256 (void)
   g_autoptr(GBytes) b = g_bytes_new (bad, len);
   expect_damaged (b, "jpeg with a 4080-code Huffman table");
 
+  /* the same after 0xFF fill bytes before SOI, which stb skips (found by fuzz-decode) */
+  {
+    g_autofree guint8 *filled = g_malloc (len + 5);
+    memset (filled, 0xff, 5);
+    memcpy (filled + 5, bad, len);
+    memset (filled + 5 + dht + 5, 0xff, 16);
+    g_autoptr(GBytes) fb = g_bytes_new (filled, len + 5);
+    expect_damaged (fb, "jpeg after fill bytes, with a 4080-code Huffman table");
+  }
+
   /* a lone table of exactly 256 codes is the legal maximum and passes; 257 does not */
   gsize seg = 2 + 17 + 256;
   g_autofree guint8 *one = g_malloc0 (2 + 2 + seg + 2);
