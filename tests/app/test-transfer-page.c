@@ -12,6 +12,7 @@
 #include "bt-window-private.h"
 #include "training/bt-transfer.h"
 #include "bt-test-input.h"
+#include "bt-test-wait.h"
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
 
@@ -23,13 +24,7 @@ static char *model_path;
 
 typedef gboolean (*Condition) (gpointer data);
 
-static void
-wait_for (Condition cond, gpointer data)
-{
-  for (guint i = 0; i < 5000000 && !cond (data); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (cond (data));
-}
+#define wait_for(cond, data) BT_TEST_WAIT ((cond) (data))
 
 static const char *sources[4][2] = {
   { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" }, { "hot dog", "hot_dog.jpg" },
