@@ -4,6 +4,9 @@
 
 #include <gio/gio.h>
 
+#include "dataset/bt-image-formats.h"
+#include "dataset/bt-throttle.h"
+
 G_BEGIN_DECLS
 
 #define BT_DATASET_ERROR (bt_dataset_error_quark ())
@@ -45,15 +48,43 @@ BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
 void     bt_image_free (BtImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
 
-#define BT_MAX_PIXELS (50u * 1000u * 1000u)
-/* Decodes untrusted bytes (format from content). want_channels 1 or 3; alpha is
- * composited on white. On failure returns NULL and sets error; *reason (may be NULL)
- * says why in BtSkipReason terms. */
+/* The pixel budget: a header claiming more pixels is refused before any allocation
+ * ("too large (W×H)"). Process-wide; 0 restores the default. */
+#define BT_PIXEL_BUDGET_DEFAULT ((guint64) 100 * 1000 * 1000)
+void     bt_image_set_pixel_budget (guint64 pixels);
+guint64  bt_image_get_pixel_budget (void);
+#define BT_MAX_PIXELS (bt_image_get_pixel_budget ())
+/* Transparent pixels are composited over this grey level (white) in training and prediction. */
+#define BT_ALPHA_BACKGROUND 255
+
+typedef enum {
+  BT_DECODE_ROTATED   = 1 << 0,  /* an EXIF orientation other than 1 was applied */
+  BT_DECODE_CONVERTED = 1 << 1,  /* colour converted: ICC profile to sRGB, CMYK, 16 bits */
+} BtDecodeFlags;
+typedef struct {
+  const char *format;        /* "jpeg", "png", "webp", "heif", "avif", "tiff", "gif", "bmp", "tga" */
+  int         width, height; /* full size, upright */
+  int         orientation;   /* EXIF 1..8 as found */
+  guint       flags;         /* BtDecodeFlags */
+} BtDecodeInfo;
+
+/* THE decode function: every decode of an image file goes through it. Untrusted bytes, format
+ * from content; EXIF orientation applied to the pixels, embedded ICC profiles converted to
+ * sRGB, 16 bits rounded to 8, alpha composited over BT_ALPHA_BACKGROUND. want_channels 1 or 3.
+ * min_w × min_h (upright; 0 = full size): the decoder may return a smaller image that still
+ * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass twice their target size.
+ * On failure returns NULL and sets error; *reason (may be NULL) says why. info may be NULL. */
+BtImage *bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, int min_h,
+                          BtDecodeInfo *info, BtSkipReason *reason, GError **error);
+BtImage *bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int min_h,
+                                     BtDecodeInfo *info, GCancellable *cancellable,
+                                     BtSkipReason *reason, GError **error);
+/* Full size. */
 BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels,
                                 BtSkipReason *reason, GError **error);
 BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
                                 BtSkipReason *reason, GError **error);
-/* Reads only the header: dimensions and format name ("png", "jpeg", ...). */
+/* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
 
@@ -210,63 +241,37 @@ struct _BtScanResult {
   GPtrArray *duplicate_of;  /* char*: for each duplicate skip, the path it duplicates */
   guint      n_label_conflicts;
   GArray    *widths, *heights; /* int, parallel with paths: the image's size in pixels */
+  guint      n_rotated;       /* items the decoder turned upright (EXIF orientation) */
+  guint      n_converted;     /* items whose colours it converted (ICC profile, CMYK, 16 bits) */
 };
 void bt_scan_result_free (BtScanResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)
 typedef void (*BtScanProgress) (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data);
-/* A chunk of a streaming scan: the items and skips found since the previous chunk, in walk
- * order (class_names: every class seen so far, so class_index is valid; n_label_conflicts:
- * those of this chunk). The receiver owns it (bt_scan_result_free). */
-typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
 /* Synchronous; call from a worker (GTask). progress is called from that worker. Files are
  * checked (read, hashed, fully decoded) on a pool while the folders are still being walked. */
 BtScanResult *bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_name,
                              gboolean recursive, BtScanProgress progress, gpointer user_data,
                              GCancellable *cancellable, GError **error);
-/* The same, streaming: chunk (may be NULL) is called from the scanning threads, in walk order,
- * one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at the end
- * (possibly empty). Returns the whole result as bt_scan_paths does. */
-BtScanResult *bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
-                                    gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                                    BtScanChunkFunc chunk, gpointer chunk_data,
-                                    GCancellable *cancellable, GError **error);
-/* Asynchronous wrapper: runs bt_scan_paths in a GTask thread. */
-void          bt_scan_paths_async  (const char * const *paths, BtScanMode mode, const char *class_name,
-                                    gboolean recursive, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
-BtScanResult *bt_scan_paths_finish (GAsyncResult *result, GError **error);
-/* The same, with progress delivered on the calling thread's main context (throttled: at most
- * one pending low-priority idle; the worker never runs progress itself). */
-void          bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char *class_name,
-                                        gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                                        GDestroyNotify progress_notify, GCancellable *cancellable,
-                                        GAsyncReadyCallback callback, gpointer user_data);
-/* Streaming on the calling thread's main context: chunk gets each chunk (owning it) in walk
- * order, one per low-priority idle dispatch; progress as in bt_scan_paths_async_full (both get
- * user_data; notify frees it at the end). callback runs after the last chunk was delivered;
- * finish with bt_scan_paths_finish (the whole result). Once cancellable fires, no more chunks. */
-void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
-                                          gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
-                                          gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer callback_data);
+/* What bt_scan_paths would take, by names alone: nothing is opened or decoded, so it is quick
+ * enough to show before an import. paths/class_index hold, in walk order, the files whose name
+ * has an image suffix (bt-image-formats.h); other files are skipped as BT_SKIP_NOT_IMAGE, and
+ * what the walk itself leaves out gets the scan's reason (special, unreadable, no class).
+ * hashes, widths and heights are 0 and duplicates are not looked for. max_files > 0 ends the
+ * walk at that many files. Synchronous: call from a worker. */
+BtScanResult *bt_scan_plan  (const char * const *paths, BtScanMode mode, const char *class_name,
+                             gboolean recursive, guint max_files, GCancellable *cancellable,
+                             GError **error);
 /* Applies a scan result to a project (main thread), returns how many items were added.
  * Files whose content is already in the project are appended to result's skipped list
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
  * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
-/* The same, run from an idle of the calling thread's main context (one chunk of the streaming
- * import's loop, like the synchronous apply; a change committed before it runs is kept). A GUI
- * imports with bt_project_import_async instead, which spreads the work over many main-loop
- * turns. result must stay alive and untouched until the callback. */
-void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
-                                            GAsyncReadyCallback callback, gpointer user_data);
-guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);
-
 /* Scan + apply, streaming: what the scan finds is added to the project chunk by chunk as it is
  * found (each chunk one splice into the item model on this thread's main context, a few ms
  * of main-thread work per ~1000 files; class counts follow; the save goes to the writer
  * thread), so a GUI shows images during a long import. Duplicates of content already in the
- * project are skipped as in bt_project_apply_scan. progress as bt_scan_paths_async_full.
+ * project are skipped as in bt_project_apply_scan. progress runs on this thread's main context
+ * (throttled: at most one pending low-priority idle, the newest counts win).
  * Cancelling stops the scan; what was added stays. finish returns the added items (paths,
  * class_index, hashes, widths, heights), every class named, and every skip with its reason;
  * paths->len is the number added. */
@@ -313,6 +318,12 @@ BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width
                                    BtDsResize resize, const char *spill_dir, int n_threads,
                                    BtCacheProgress progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
+/* The same with bt_cache_build_gated's gate (a training run's worker). */
+BtCache    *bt_cache_build_paths_gated (const char * const *paths, guint n, int width, int height,
+                                        int channels, BtDsResize resize, const char *spill_dir,
+                                        int n_threads, BtCacheProgress progress, gpointer user_data,
+                                        BtCacheGate gate, gpointer gate_data,
+                                        GCancellable *cancellable, GError **error);
 /* Bytes a cache may hold in memory before it spills (default 1 GiB; process-wide). */
 void        bt_cache_set_memory_budget (gsize bytes);
 

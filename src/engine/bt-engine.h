@@ -34,6 +34,9 @@ typedef struct {
   float        scale;                   /* usually 1/255 */
   float        mean[3], std[3];
 } BtPreprocess;
+/* The grey level transparent pixels were laid over, recorded in model files ("alpha-background");
+ * the decoder's BT_ALPHA_BACKGROUND (tests/dataset/test-orient-classify.c checks they agree). */
+#define BT_MODEL_ALPHA_BACKGROUND 255
 const char *bt_resize_mode_to_string   (BtResizeMode mode);  /* "squash" | "center-crop" | "pad" */
 gboolean    bt_resize_mode_from_string (const char *s, BtResizeMode *out);
 void        bt_preprocess_init_default (BtPreprocess *p, int width, int height, int channels);
@@ -77,6 +80,10 @@ int      bt_net_hidden       (const BtNet *net);   /* transfer head hidden units
  * shuffles from it too, so one seed drives everything; it is saved in the train state. */
 BtRng   *bt_net_rng          (BtNet *net);
 char    *bt_net_describe     (const BtNet *net);  /* one line per layer with shapes */
+/* Floats a training step keeps per image (activations, their gradients, pooling and dropout
+ * masks), and the most activation floats one batch may use: for memory checks before a run. */
+gsize    bt_net_train_floats_per_image (const BtNet *net);
+gsize    bt_net_max_activation_floats  (void);
 /* Estimated forward+backward FLOPs per image, for "time per epoch" estimates. */
 double   bt_net_flops_per_image (const BtNet *net);
 

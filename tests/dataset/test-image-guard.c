@@ -1,7 +1,7 @@
 /* test-image-guard.c: the two byte shapes that drove stb_image 2.27 into undefined behaviour
- * (a JPEG Huffman table of more than 256 codes, a PNG whose first IDAT is empty) are refused as
- * damaged by probe and decode, while valid files with the same structure still decode. The
- * sanitizer build (_build-asan) runs this with UBSan fatal, so a miss is a crash, not a pass. */
+ * (a JPEG Huffman table of more than 256 codes, now read by libjpeg-turbo; a PNG whose first IDAT
+ * is empty, refused by bt-image-guard.c) are refused as damaged by probe and decode, while valid
+ * files still decode. The sanitizer build runs this with UBSan fatal: a miss is a crash. */
 #include <string.h>
 
 #include "dataset/bt-dataset.h"
@@ -38,45 +38,20 @@ find_marker (const guint8 *d, gsize len, guint8 m)
 static void
 test_jpeg_huffman_over_256 (void)
 {
+  /* the JPEG that made stb write past its table; libjpeg-turbo reads JPEG now and must refuse it */
   g_autofree guint8 *pat = bt_test_pattern (24, 16, 3, 2);
   g_autoptr(GBytes) jpg = bt_test_encode_jpeg (pat, 24, 16, 3, 90);
   gsize len = 0;
   const guint8 *orig = g_bytes_get_data (jpg, &len);
-  g_assert_true (bt_image_guard_jpeg (orig, len));
   g_autoptr(BtImage) ok = bt_image_decode_bytes (orig, len, 3, NULL, NULL);
   g_assert_nonnull (ok);
 
   gsize dht = find_marker (orig, len, 0xc4);
   g_assert_cmpuint (dht, >, 0);
   g_autofree guint8 *bad = g_memdup2 (orig, len);
-  /* counts of the first table: 16 × 255 codes, so stb would write 4080 code sizes into 257 */
-  memset (bad + dht + 5, 0xff, 16);
-  g_assert_false (bt_image_guard_jpeg (bad, len));
+  memset (bad + dht + 5, 0xff, 16);   /* 16 × 255 codes in the first table */
   g_autoptr(GBytes) b = g_bytes_new (bad, len);
   expect_damaged (b, "jpeg with a 4080-code Huffman table");
-
-  /* the same after 0xFF fill bytes before SOI, which stb skips (found by fuzz-decode) */
-  {
-    g_autofree guint8 *filled = g_malloc (len + 5);
-    memset (filled, 0xff, 5);
-    memcpy (filled + 5, bad, len);
-    memset (filled + 5 + dht + 5, 0xff, 16);
-    g_autoptr(GBytes) fb = g_bytes_new (filled, len + 5);
-    expect_damaged (fb, "jpeg after fill bytes, with a 4080-code Huffman table");
-  }
-
-  /* a lone table of exactly 256 codes is the legal maximum and passes; 257 does not */
-  gsize seg = 2 + 17 + 256;
-  g_autofree guint8 *one = g_malloc0 (2 + 2 + seg + 2);
-  one[0] = 0xff, one[1] = 0xd8, one[2] = 0xff, one[3] = 0xc4;
-  one[4] = seg >> 8, one[5] = seg & 0xff;
-  one[6] = 0x10;                /* AC table 0 */
-  one[7 + 15] = 255;
-  one[7 + 14] = 1;
-  one[2 + 2 + seg] = 0xff, one[2 + 2 + seg + 1] = 0xd9;
-  g_assert_true (bt_image_guard_jpeg (one, 2 + 2 + seg + 2));
-  one[7 + 13] = 1;
-  g_assert_false (bt_image_guard_jpeg (one, 2 + 2 + seg + 2));
 }
 
 static void
