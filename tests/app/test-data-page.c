@@ -167,19 +167,7 @@ find_row (Fixture *f, const char *name)
   return row;
 }
 
-static BtClassRow *
-find_all_images_row (GtkWidget *widget)
-{
-  if (BT_IS_CLASS_ROW (widget) && bt_class_row_get_info (BT_CLASS_ROW (widget)) == NULL)
-    return BT_CLASS_ROW (widget);
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
-    {
-      BtClassRow *row = find_all_images_row (child);
-      if (row != NULL)
-        return row;
-    }
-  return NULL;
-}
+static BtClassRow *find_all_row_in (GtkWidget *widget);
 
 /* Selects a class as a person does: a click on its row in the sidebar (NULL: "All Images"). */
 static void
@@ -188,7 +176,7 @@ click_class (Fixture *f, const char *name)
   GtkWidget *row;
 
   spin ();
-  row = name ? GTK_WIDGET (find_row (f, name)) : GTK_WIDGET (find_all_images_row (GTK_WIDGET (f->page)));
+  row = name ? GTK_WIDGET (find_row (f, name)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
   g_assert_nonnull (row);
   bt_test_click (row);
   BT_TEST_WAIT (gtk_widget_get_state_flags (gtk_widget_get_parent (row)) & GTK_STATE_FLAG_SELECTED);
