@@ -10,6 +10,7 @@
 #include "bt-model-page.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 typedef struct {
   char        *dir;
@@ -22,9 +23,7 @@ static void
 wait_idle (BtModelPage *page)
 {
   /* the jobs run in workers; spin the main loop until they reported back */
-  for (int i = 0; i < 200000 && bt_model_page_is_busy (page); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (bt_model_page_is_busy (page));
+  BT_TEST_WAIT (!bt_model_page_is_busy (page));
 }
 
 static void
@@ -250,8 +249,7 @@ test_augment_previews (Fixture *f, gconstpointer data)
           GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW));
           GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
           gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], TRUE);
-          for (int i = 0; i < 50; i++)
-            g_main_context_iteration (NULL, FALSE);
+          wait_idle (f->page);
           gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
           bt_test_screenshot (f->window, "model-page-augment.png");
           gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], FALSE);
@@ -287,8 +285,7 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   bt_project_settings_clear (&s);
   /* the page follows the project's settings; the preset change remakes the previews */
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
   wait_idle (f->page);
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
     {

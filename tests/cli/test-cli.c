@@ -38,7 +38,8 @@ run_cli (char **out, char **err, ...)
   g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
                                &o, &e, &wait_status, &error));
   g_assert_no_error (error);
-  g_test_message ("$ bottega-cli %s", g_strjoinv (" ", (char **) args->pdata + 1));
+  g_autofree char *line = g_strjoinv (" ", (char **) args->pdata + 1);
+  g_test_message ("$ bottega-cli %s", line);
   g_test_message ("stdout:\n%s", o);
   g_test_message ("stderr:\n%s", e);
   /* never a crash: a signal death is a failure of its own */
