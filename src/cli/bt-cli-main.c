@@ -137,6 +137,7 @@ print_help (void)
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
+            "  doctor DIR [--json]         probable label errors, duplicates, outliers, poor images\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
@@ -197,6 +198,8 @@ main (int argc, char **argv)
     return bt_cli_tune (argc - 1, argv + 1);
   if (strcmp (command, "cv") == 0)
     return bt_cli_cv (argc - 1, argv + 1);
+  if (strcmp (command, "doctor") == 0)
+    return bt_cli_doctor (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);
