@@ -4,7 +4,7 @@
  * which come the quality measures, a 64-bit dHash, a 16×16 thumbnail and a feature vector
  * (the backbone's embedding for transfer projects, else a fixed shape descriptor: the
  * rotation-invariant Fourier magnitudes of the gradient-orientation histogram, a 4×4 grid of
- * orientation histograms, the image's mean, contrast and edge density). Label issues: K-fold
+ * orientation histograms, the image's mean, contrast and edge density, a 12×12 grey copy). Label issues: K-fold
  * softmax regression on the features gives out-of-fold probabilities; confident learning (per-class thresholds = mean self-confidence,
  * the confident joint's off-diagonal) picks the issues, ranked by self-confidence.
  * Near-duplicates: dHash split in 8 bands of 8 bits; two hashes within 7 bits share a band
@@ -35,7 +35,8 @@
 #define GRID        4
 #define GRID_BINS   8
 #define N_STATS     3     /* mean, contrast and edge density of the grey image */
-#define DESC_DIM    (N_FOURIER + GRID * GRID * GRID_BINS + N_STATS)
+#define PIX         12    /* a 12×12 grey copy: the layout of aligned images */
+#define DESC_DIM    (N_FOURIER + GRID * GRID * GRID_BINS + N_STATS + PIX * PIX)
 #define KNN         5
 #define MAX_SHIFT   0.2   /* near-duplicates: mean brightness differs by at most this (0…1) */
 
@@ -142,7 +143,7 @@ bt_doctor_options_init (BtDoctorOptions *opts)
   memset (opts, 0, sizeof *opts);
   opts->folds = 5;
   opts->seed = 1;
-  opts->max_hamming = 6;
+  opts->max_hamming = 12;
   opts->max_pixel_diff = 0.02;
   opts->use_backbone = TRUE;
 }
@@ -312,6 +313,9 @@ describe (const float *g, float *out)
   stats[0] = (float) (mean / 255.0);
   stats[1] = (float) (sqrt (MAX (0.0, sum2 / (S * S) - mean * mean)) / 128.0);
   stats[2] = (float) (total / ((S - 2) * (S - 2) * 255.0));
+  resample (g, S, S, stats + N_STATS, PIX, PIX);
+  for (int i = 0; i < PIX * PIX; i++)
+    stats[N_STATS + i] /= 255.f;
 }
 
 static gboolean
@@ -697,8 +701,23 @@ bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorPro
                     diff += fabs (info[a].thumb[k] - info[bi].thumb[k] - shift);
                   diff /= THUMB * THUMB;
                   /* a black and a white image are not copies: brightness may differ a little only */
-                  if (diff > opts.max_pixel_diff || fabs (shift) > MAX_SHIFT)
+                  if (fabs (shift) > MAX_SHIFT)
                     continue;
+                  if (diff > opts.max_pixel_diff)
+                    {
+                      /* a small shift moves the 16×16 copies apart but not their 8×8 halves */
+                      double coarse = 0;
+                      for (int ty = 0; ty < THUMB; ty += 2)
+                        for (int tx = 0; tx < THUMB; tx += 2)
+                          {
+                            const float *ta = info[a].thumb + ty * THUMB + tx, *tb = info[bi].thumb + ty * THUMB + tx;
+                            coarse += fabs ((ta[0] + ta[1] + ta[THUMB] + ta[THUMB + 1]
+                                             - tb[0] - tb[1] - tb[THUMB] - tb[THUMB + 1]) / 4 - shift);
+                          }
+                      coarse /= (THUMB / 2) * (THUMB / 2);
+                      if (diff > 3 * opts.max_pixel_diff || coarse > opts.max_pixel_diff)
+                        continue;
+                    }
                   diff = round (diff * 1e4) / 1e4;
                   gint64 key = ((gint64) MIN (a, bi) << 32) | MAX (a, bi);
                   if (g_hash_table_contains (seen, &key))
