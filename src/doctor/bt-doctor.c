@@ -143,7 +143,7 @@ bt_doctor_options_init (BtDoctorOptions *opts)
   memset (opts, 0, sizeof *opts);
   opts->folds = 5;
   opts->seed = 1;
-  opts->max_hamming = 12;
+  opts->max_hamming = 6;
   opts->max_pixel_diff = 0.02;
   opts->use_backbone = TRUE;
 }
