@@ -1,6 +1,6 @@
 /* bt-doctor.c: the data doctor's analysis (see bt-doctor.h and docs/ARCHITECTURE.md).
  *
- * One pass decodes every image once (RGB, at least 128 px) into a grey working copy from
+ * One pass decodes every image once (RGB, at most 128 px a side) into a grey working copy from
  * which come the quality measures, a 64-bit dHash, a 16×16 thumbnail and a feature vector
  * (the backbone's embedding for transfer projects, else a fixed shape descriptor: the
  * rotation-invariant Fourier magnitudes of the gradient-orientation histogram, a 4×4 grid of
@@ -47,7 +47,7 @@
 #define Q_TINY        32
 #define Q_ASPECT      4.0
 
-typedef struct { char *path; int label; BtSplit split; } Entry;
+typedef struct { char *path; int label; BtSplit split; int width, height; } Entry;  /* 0: size unknown */
 
 struct _BtDoctorInput {
   GPtrArray *classes;          /* char* */
@@ -107,6 +107,9 @@ bt_doctor_input_new (BtProject *project)
         if (g_strcmp0 (cls, g_ptr_array_index (in->classes, c)) == 0)
           label = (int) c;
       bt_doctor_input_add (in, bt_item_get_path (item), label, bt_item_get_split (item));
+      Entry *e = &g_array_index (in->items, Entry, in->items->len - 1);
+      e->width = bt_item_get_width (item);
+      e->height = bt_item_get_height (item);
     }
   return in;
 }
@@ -115,7 +118,7 @@ void
 bt_doctor_input_add (BtDoctorInput *in, const char *path, int label, BtSplit split)
 {
   g_return_if_fail (in != NULL && path != NULL);
-  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split };
+  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split, 0, 0 };
   g_array_append_val (in->items, e);
 }
 
@@ -319,31 +322,41 @@ describe (const float *g, float *out)
 }
 
 static gboolean
-analyse_image (const char *path, BtBackbone *bb, BtDsResize resize, float *feature, ImageInfo *info,
+analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature, ImageInfo *info,
                GCancellable *cancellable)
 {
-  BtDecodeInfo di = { 0 };
-  g_autoptr (BtImage) img = bt_image_decode_file_sized (path, 3, 2 * WORK_SIDE, 2 * WORK_SIDE, &di,
-                                                        cancellable, NULL, NULL);
+  /* the file's size: the project's record, else the header */
+  int fw = e->width, fh = e->height;
+  if (fw <= 0 || fh <= 0)
+    {
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      if (!g_file_get_contents (e->path, &data, &len, NULL) ||
+          !bt_image_probe_bytes ((const guint8 *) data, len, &fw, &fh, NULL, NULL, NULL))
+        return FALSE;
+    }
+  /* the working copy, through the dataset's decode path: at most WORK_SIDE a side, aspect
+   * kept, never enlarged (an enlarged copy would look blurry) */
+  int w = MAX (fw, 1), h = MAX (fh, 1);
+  if (MAX (w, h) > WORK_SIDE)
+    {
+      int m = MAX (w, h);
+      w = MAX (1, w * WORK_SIDE / m);
+      h = MAX (1, h * WORK_SIDE / m);
+    }
+  g_autoptr (BtImage) img = bt_image_preprocess_file (e->path, w, h, 3, BT_DS_RESIZE_SQUASH, cancellable,
+                                                      NULL, NULL);
   if (img == NULL)
     return FALSE;
-  int w = img->width, h = img->height;
+  w = img->width;
+  h = img->height;
   g_autofree float *grey = g_new (float, (gsize) w * h);
   for (gsize i = 0; i < (gsize) w * h; i++)
     {
       const guint8 *p = img->pixels + 3 * i;
       grey[i] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
     }
-  /* working copy: at most WORK_SIDE a side, aspect kept, never enlarged */
-  int ww = w, wh = h;
-  if (MAX (w, h) > WORK_SIDE)
-    {
-      ww = MAX (1, w * WORK_SIDE / MAX (w, h));
-      wh = MAX (1, h * WORK_SIDE / MAX (w, h));
-    }
-  g_autofree float *work = g_new (float, (gsize) ww * wh);
-  resample (grey, w, h, work, ww, wh);
-  quality (work, ww, wh, di.width > 0 ? di.width : w, di.height > 0 ? di.height : h, info);
+  quality (grey, w, h, fw, fh, info);
 
   float d[9 * 8];
   resample (grey, w, h, d, 9, 8);
@@ -542,7 +555,7 @@ bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorPro
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         goto cancelled;
       const Entry *e = &g_array_index (input->items, Entry, i);
-      if (!analyse_image (e->path, bb, resize, X + (gsize) i * d, &info[i], cancellable))
+      if (!analyse_image (e, bb, resize, X + (gsize) i * d, &info[i], cancellable))
         r->n_unreadable++;
       progress_report (progress, user_data, "decode", (i + 1.0) / n);
     }
