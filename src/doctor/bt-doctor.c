@@ -453,13 +453,20 @@ fit_softmax (const float *X, const int *y, const guint *rows, guint nr, int d, i
 }
 
 /* ---- Sorting helpers ---- */
+/* higher score first, then the snapshot's order */
+static int
+by_score (double sa, guint ia, double sb, guint ib)
+{
+  if (sa != sb)
+    return sa > sb ? -1 : 1;
+  return ia < ib ? -1 : ia > ib;
+}
+
 static int
 cmp_issue (gconstpointer a, gconstpointer b)
 {
   const BtDoctorLabelIssue *x = a, *y = b;
-  if (x->score != y->score)
-    return x->score > y->score ? -1 : 1;
-  return x->item < y->item ? -1 : x->item > y->item;
+  return by_score (x->score, x->item, y->score, y->item);
 }
 
 static int
@@ -477,18 +484,14 @@ static int
 cmp_outlier (gconstpointer a, gconstpointer b)
 {
   const BtDoctorOutlier *x = a, *y = b;
-  if (x->score != y->score)
-    return x->score > y->score ? -1 : 1;
-  return x->item < y->item ? -1 : x->item > y->item;
+  return by_score (x->score, x->item, y->score, y->item);
 }
 
 static int
 cmp_quality (gconstpointer a, gconstpointer b)
 {
   const BtDoctorQuality *x = a, *y = b;
-  if (x->score != y->score)
-    return x->score > y->score ? -1 : 1;
-  return x->item < y->item ? -1 : x->item > y->item;
+  return by_score (x->score, x->item, y->score, y->item);
 }
 
 static int
