@@ -1119,6 +1119,28 @@ test_accessible_names (Fixture *f, gconstpointer data)
   g_assert_cmpuint (n_checked, >=, 20);
 }
 
+/* The split popover's spin buttons hold the settings table's limits and show the project's split. */
+static void
+test_split_spins (Fixture *f, gconstpointer data)
+{
+  const char *spins[] = { "split_train_spin", "split_val_spin", "split_test_spin" };
+  const char *keys[] = { "split-train", "split-val", "split-test" };
+  const BtProjectSettings *s = bt_project_get_settings (f->project);
+  int values[] = { s->split_train, s->split_val, s->split_test };
+
+  for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
+    {
+      GtkSpinButton *spin = GTK_SPIN_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE,
+                                                                            spins[i]));
+      GtkAdjustment *adj = gtk_spin_button_get_adjustment (spin);
+      const BtSettingInfo *row = bt_settings_find (keys[i]);
+      g_assert_cmpfloat (gtk_adjustment_get_lower (adj), ==, row->min);
+      g_assert_cmpfloat (gtk_adjustment_get_upper (adj), ==, row->max);
+      g_assert_cmpfloat (gtk_adjustment_get_step_increment (adj), ==, row->step);
+      g_assert_cmpint (gtk_spin_button_get_value_as_int (spin), ==, values[i]);
+    }
+}
+
 /* Every focusable part of the page is reached by Tab, in a cycle that comes back. */
 static void
 test_keyboard_reaches_everything (Fixture *f, gconstpointer data)
@@ -1595,6 +1617,7 @@ main (int argc, char **argv)
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/data-page/drop/folders", test_drop_folders);
+  ADD ("/data-page/split-spins", test_split_spins);
   ADD ("/data-page/drop/uri-list", test_drop_uri_list);
   ADD ("/data-page/drop/folder-of-folders", test_drop_folder_of_folders);
   ADD ("/data-page/drop/onto-class", test_drop_onto_class);

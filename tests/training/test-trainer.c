@@ -49,7 +49,7 @@ set_test_settings (BtProject *project, int epochs, const char *optimizer, double
   g_autoptr(GError) error = NULL;
   BtProjectSettings s;
 
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("small-cnn");
   s.width = s.height = SAMPLE_SIZE;
@@ -67,7 +67,7 @@ set_test_settings (BtProject *project, int epochs, const char *optimizer, double
   s.seed = 7;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 }
 
 /* ---- Recording events ---- */
@@ -678,17 +678,47 @@ test_divergence (void)
   }
   g_assert_true (g_file_get_contents (model_path, &model_before, &model_len, NULL));
 
-  /* then the same run continues with an absurd learning rate (the optimizer must stay the one
-   * the checkpoint holds) */
+  /* an absurd learning rate written into the run's config.ini is refused before anything runs,
+   * with the settings table's limit (the same everywhere) */
   config_path = g_build_filename (run_dir, "config.ini", NULL);
+  ck2 = g_build_filename (run_dir, "checkpoint-0002.state", NULL);
   {
     g_autoptr(GKeyFile) kf = g_key_file_new ();
-    g_autofree char *data = NULL;
-    g_assert_true (g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, NULL));
+    g_autofree char *good = NULL, *data = NULL;
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    g_assert_true (g_file_get_contents (config_path, &good, NULL, NULL));
+    g_assert_true (g_key_file_load_from_data (kf, good, -1, G_KEY_FILE_NONE, NULL));
     g_key_file_set_string (kf, "training", "learning-rate", "1e30");
-    g_key_file_set_integer (kf, "training", "epochs", 6);
     data = g_key_file_to_data (kf, NULL, NULL);
     g_assert_true (g_file_set_contents (config_path, data, -1, NULL));
+    g_assert_false (bt_trainer_start (trainer, run_dir, &error));
+    g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "Learning rate must be between"));
+    g_clear_error (&error);
+    /* then the same run continues for more epochs from weights blown up to 1e30 (what a too
+     * high rate does), in the checkpoint it resumes from */
+    g_key_file_load_from_data (kf, good, -1, G_KEY_FILE_NONE, NULL);
+    g_key_file_set_integer (kf, "training", "epochs", 6);
+    g_free (data);
+    data = g_key_file_to_data (kf, NULL, NULL);
+    g_assert_true (g_file_set_contents (config_path, data, -1, NULL));
+  }
+  {
+    g_autoptr(BtModel) m = load_or_die (model_path);
+    BtOptimizerConfig cfg;
+    bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+    g_autoptr(BtOptimizer) opt = bt_optimizer_new (m->net, &cfg);
+    BtTrainState state = { 0 };
+    gsize n = 0;
+    float *p;
+    g_assert_true (bt_train_state_load (ck2, m->net, opt, &state, &error));
+    g_assert_no_error (error);
+    p = (float *) bt_net_params (m->net, &n);
+    for (gsize i = 0; i < n; i++)
+      p[i] = p[i] >= 0 ? 1e30f : -1e30f;
+    g_assert_true (bt_train_state_save (ck2, m->net, opt, &state, &error));
+    g_assert_no_error (error);
+    g_clear_pointer (&state.extra, g_hash_table_unref);
   }
   {
     g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
@@ -705,13 +735,13 @@ test_divergence (void)
       if (g_strcmp0 (g_ptr_array_index (r.messages, i), r.error->message) == 0)
         named_lr = TRUE;
     g_assert_false (named_lr);
-    /* the verdict says so too, with the learning rate to try */
+    /* the verdict says so too, with the learning rate to try: a tenth of the run's 0.001 */
     {
       const BtVerdict *v = bt_trainer_get_verdict (trainer);
       g_assert_nonnull (v);
       g_assert_cmpint (v->kind, ==, BT_VERDICT_DIVERGED);
       g_assert_cmpint (v->action, ==, BT_VERDICT_ACTION_LEARNING_RATE);
-      g_assert_cmpfloat (v->action_value, ==, 0.001);
+      g_assert_cmpfloat_with_epsilon (v->action_value, 0.0001, 1e-12);
     }
     g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_FAILED);
     g_assert_null (bt_trainer_get_test_evaluation (trainer));
@@ -733,7 +763,6 @@ test_divergence (void)
     for (gsize i = 0; i < n; i++)
       g_assert_true (isfinite (p[i]));
   }
-  ck2 = g_build_filename (run_dir, "checkpoint-0002.state", NULL);
   g_assert_true (g_file_test (ck2, G_FILE_TEST_IS_REGULAR));
 }
 
@@ -746,7 +775,7 @@ test_bad_settings (void)
   g_autofree char *missing = g_build_filename (sample_dir, "no-such-run", NULL);
   BtProjectSettings s;
 
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   s.batch_size = 0;
   /* the project may refuse it itself; if it takes it, the trainer must */
   if (bt_project_update_settings (project, &s, NULL))
@@ -757,7 +786,7 @@ test_bad_settings (void)
       g_clear_error (&error);
       g_clear_object (&trainer);
     }
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   g_assert_false (bt_trainer_start (trainer, missing, &error));
@@ -839,13 +868,13 @@ test_memory_estimate (void)
   g_autofree char *runs = g_build_filename (bt_project_get_dir (project), "runs", NULL);
   BtProjectSettings s;
 
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("mini-resnet");
   s.width = s.height = 1024;
   s.batch_size = 4096;
   g_assert_true (bt_project_update_settings (project, &s, NULL));
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   g_assert_false (bt_trainer_start (trainer, NULL, &error));
@@ -921,14 +950,14 @@ test_early_stopping_and_plateau (void)
 
   /* no epoch after the first can improve by 1000: patience 4 stops after epoch 5, and the
    * plateau schedule (patience 2) lowers the learning rate before that */
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   s.early_stopping_patience = 4;
   s.early_stopping_min_delta = 1000;
   g_free (s.schedule);
   s.schedule = g_strdup ("plateau");
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   recorder_init (&r);
@@ -980,7 +1009,7 @@ test_transfer (void)
   /* a tiny project of its own: embeddings cost ~25 ms an image */
   project = bt_sample_create_shapes (dir, 8, 32, 11, NULL, &error);
   g_assert_no_error (error);
-  bt_settings_copy (&s, bt_project_get_settings (project));
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("transfer");
   s.epochs = 3;
@@ -988,7 +1017,7 @@ test_transfer (void)
   s.augment_flip = s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   g_assert_no_error (error);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&s);
 
   trainer = bt_trainer_new (project);
   recorder_init (&r);
