@@ -128,14 +128,12 @@ bt_cli_doctor (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT"));
-  g_option_context_set_summary (ctx, _("Finds probable label errors, near-duplicates (and the ones that leak "
-                                       "between splits), outliers and poor-quality images."));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
+  if (!bt_cli_parse_options ("doctor", _("PROJECT"),
+                             _("Finds probable label errors, near-duplicates (and the ones that leak "
+                               "between splits), outliers and poor-quality images."),
+                             entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return bt_cli_usage ("doctor", "%s", error->message);
   if (rest == NULL || g_strv_length (rest) != 1)
     return bt_cli_usage ("doctor", _("give one project folder"));
   if (folds < 2 || folds > 20)
