@@ -57,43 +57,11 @@ scan_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
  * was left by a killed or failed import, and `new` removes it and starts again. */
 #define INCOMPLETE_MARK ".bottega-new-incomplete"
 
-/* Removes what `new` made in dir (never the user's images, which are elsewhere or untouched):
- * the project files, temp files of their writes, the empty sub-folders, then dir when empty. */
-static void
-remove_partial_project (const char *dir)
-{
-  static const char * const files[] = { "project.ini", "labels.csv" };
-  static const char * const subs[] = { "models", "runs", "cache" };
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *path = g_build_filename (dir, files[i], NULL);
-      g_unlink (path);
-    }
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_prefix (name, ".labels.csv.") || g_str_has_prefix (name, ".project.ini."))
-      {
-        g_autofree char *path = g_build_filename (dir, name, NULL);
-        g_unlink (path);
-      }
-  for (guint i = 0; i < G_N_ELEMENTS (subs); i++)
-    {
-      g_autofree char *path = g_build_filename (dir, subs[i], NULL);
-      g_rmdir (path);
-    }
-  {
-    g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
-    g_unlink (mark);
-  }
-  g_rmdir (dir);  /* only when now empty: a folder the user made and filled stays */
-}
 
 static int
 new_failed (const char *dir, int status)
 {
-  remove_partial_project (dir);
+  bt_project_remove_partial (dir, INCOMPLETE_MARK);
   return status;
 }
 
@@ -130,7 +98,7 @@ bt_cli_new (int argc, char **argv)
     if (g_file_test (mark, G_FILE_TEST_EXISTS))
       {
         printf (_("Removing an unfinished project left by an interrupted import in %s\n"), argv[1]);
-        remove_partial_project (dir);
+        bt_project_remove_partial (dir, INCOMPLETE_MARK);
       }
   }
   if (bt_cli_is_project_dir (dir))
@@ -158,7 +126,7 @@ bt_cli_new (int argc, char **argv)
   if (project == NULL)
     {
       if (from != NULL)
-        remove_partial_project (dir);
+        bt_project_remove_partial (dir, INCOMPLETE_MARK);
       return bt_cli_fail ("%s: %s", argv[1], error->message);
     }
 

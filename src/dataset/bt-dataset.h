@@ -88,6 +88,10 @@ BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels
                                 BtSkipReason *reason, GError **error);
 BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
                                 BtSkipReason *reason, GError **error);
+/* Decodes path (at most about 256 px a side) and tells whether it is a colour photo: more than
+ * one sampled pixel in 50 has channels more than 12 apart (a grey scan with a coloured stamp is
+ * still grey). FALSE with width/height 0 when it cannot be read. Decodes: never on the main thread. */
+gboolean bt_image_file_looks_colour (const char *path, int *width, int *height);
 /* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
@@ -180,6 +184,9 @@ gboolean    bt_project_flush          (BtProject *self, GError **error);
 /* FALSE + a message naming them when a class has no usable image (training would report a
  * meaningless accuracy for it). Call before a training run starts. */
 gboolean    bt_project_check_trainable (BtProject *self, GError **error);
+/* Removes what a failed or killed `new --from` made in dir (never the user's images): the
+ * project files and their temp files, empty sub-folders, the file mark_name, then dir if empty. */
+void        bt_project_remove_partial (const char *dir, const char *mark_name);
 void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
 gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);

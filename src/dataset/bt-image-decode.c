@@ -898,3 +898,29 @@ bt_image_decode_file (const char *path, int want_channels, GCancellable *cancell
 {
   return bt_image_decode_file_sized (path, want_channels, 0, 0, NULL, cancellable, reason, error);
 }
+
+gboolean
+bt_image_file_looks_colour (const char *path, int *width, int *height)
+{
+  g_autoptr(BtImage) img = NULL;
+  gsize n, step, coloured = 0, seen = 0;
+
+  g_return_val_if_fail (path != NULL && width != NULL && height != NULL, FALSE);
+  *width = *height = 0;
+  img = bt_image_decode_file_sized (path, 3, 256, 256, NULL, NULL, NULL, NULL);
+  if (img == NULL)
+    return FALSE;
+  *width = img->width;
+  *height = img->height;
+  if (img->channels < 3)
+    return FALSE;
+  n = (gsize) img->width * img->height;
+  step = MAX (n / 4096, 1);
+  for (gsize i = 0; i < n; i += step, seen++)
+    {
+      const guint8 *p = img->pixels + i * 3;
+      if (ABS (p[0] - p[1]) > 12 || ABS (p[1] - p[2]) > 12)
+        coloured++;
+    }
+  return coloured * 50 > seen;
+}

@@ -195,3 +195,37 @@ bt_class_name_is_safe (const char *name)
       return FALSE;
   return TRUE;
 }
+
+/* Removes what `bottega-cli new` made in dir (never the user's images, which are elsewhere or untouched):
+ * the project files, temp files of their writes, the empty sub-folders, the file mark_name,
+ * then dir when empty. */
+void
+bt_project_remove_partial (const char *dir, const char *mark_name)
+{
+  static const char * const files[] = { "project.ini", "labels.csv" };
+  static const char * const subs[] = { "models", "runs", "cache" };
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, files[i], NULL);
+      g_unlink (path);
+    }
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, ".labels.csv.") || g_str_has_prefix (name, ".project.ini."))
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        g_unlink (path);
+      }
+  for (guint i = 0; i < G_N_ELEMENTS (subs); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, subs[i], NULL);
+      g_rmdir (path);
+    }
+  {
+    g_autofree char *mark = g_build_filename (dir, mark_name, NULL);
+    g_unlink (mark);
+  }
+  g_rmdir (dir);  /* only when now empty: a folder the user made and filled stays */
+}
