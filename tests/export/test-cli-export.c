@@ -66,6 +66,20 @@ test_cli (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
+  /* the OpenCV form on request; --opencv without --onnx is a usage error */
+  g_autofree char *onnx_cv = g_build_filename (dir, "m-opencv.onnx", NULL);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", model_path, "--onnx", onnx_cv, "--opencv", NULL },
+                            &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "OpenCV 4.6 reads"));
+  g_assert_true (g_file_test (onnx_cv, G_FILE_TEST_IS_REGULAR));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--pytorch", onnx_cv, "--opencv", NULL },
+                            &out, &err), ==, 2);
+  g_assert_nonnull (strstr (err, "--opencv"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   g_autofree char *py = g_build_filename (dir, "py", NULL);
   g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--pytorch", py, NULL }, &out, &err), ==, 0);
   g_autofree char *train = g_build_filename (py, "train.py", NULL);
@@ -128,7 +142,7 @@ test_transfer_backbone_lookup (void)
   g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite",
                                 "0000000000000000000000000000000000000000000000000000000000000000", NULL, &error));
   g_assert_no_error (error);
-  g_assert_false (bt_export_onnx (mpath, bb, out, &error));
+  g_assert_false (bt_export_onnx (mpath, bb, BT_ONNX_FORM_FAST, out, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
 
@@ -143,12 +157,12 @@ test_transfer_backbone_lookup (void)
   g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite", sum, NULL, &error));
   g_assert_no_error (error);
   g_unsetenv ("BOTTEGA_BACKBONE_DIR");
-  g_assert_false (bt_export_onnx (mpath, NULL, out, &error));
+  g_assert_false (bt_export_onnx (mpath, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
   g_autofree char *models = g_path_get_dirname (bb);
   g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
-  g_assert_true (bt_export_onnx (mpath, NULL, out, &error));
+  g_assert_true (bt_export_onnx (mpath, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
 
