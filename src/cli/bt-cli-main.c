@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "cli/bt-cli-export.h"
+#ifdef HAVE_CLI_SERVE
+#include "cli/bt-cli-serve.h"
+#endif
 #include "cli/bt-cli-tune.h"
 #include "cli/bt-cli-private.h"
 
@@ -136,6 +139,7 @@ print_help (void)
             "  predict MODEL IMAGE…        class probabilities of images\n"
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
+            "  serve MODEL [--port N]      classify images sent over HTTP (this computer only)\n"
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
@@ -193,6 +197,10 @@ main (int argc, char **argv)
     return bt_cli_info (argc - 1, argv + 1);
   if (strcmp (command, "export") == 0)
     return bt_cli_export (argc - 1, argv + 1);
+#ifdef HAVE_CLI_SERVE
+  if (strcmp (command, "serve") == 0)
+    return bt_cli_serve (argc - 1, argv + 1);
+#endif
   if (strcmp (command, "tune") == 0)
     return bt_cli_tune (argc - 1, argv + 1);
   if (strcmp (command, "cv") == 0)
