@@ -64,7 +64,8 @@ def ort_modules():
         except (OSError, subprocess.TimeoutExpired) as e:
             return None, f"npm could not install onnxruntime-node@{ORT_VERSION}: {e}"
         if r.returncode != 0 or not os.path.exists(pkg):
-            last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+            lines = [l for l in r.stderr.splitlines() if l.strip() and "log of this run" not in l]
+            last = lines[0] if lines else "(no message)"
             return None, f"npm could not install onnxruntime-node@{ORT_VERSION} (no registry?): {last}"
         return modules, None
 
