@@ -268,51 +268,22 @@ classify_job_free (ClassifyJob *job)
   g_free (job);
 }
 
-static gboolean
-looks_like_image (const char *name)
-{
-  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp",
-                                      ".heic", ".heif", ".avif", ".tif", ".tiff" };
-  g_autofree char *lower = g_ascii_strdown (name, -1);
-
-  for (guint i = 0; i < G_N_ELEMENTS (ext); i++)
-    if (g_str_has_suffix (lower, ext[i]))
-      return TRUE;
-  return FALSE;
-}
-
 static int
 cmp_strings (gconstpointer a, gconstpointer b)
 {
   return g_strcmp0 (*(char * const *) a, *(char * const *) b);
 }
 
+/* The images of a folder and its sub-folders, by name, as the import's walk finds them. */
 static void
-walk_folder (const char *dir_path, int depth, GPtrArray *out, GCancellable *cancellable)
+walk_folder (const char *folder, GPtrArray *out, GCancellable *cancellable)
 {
-  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
+  const char *roots[] = { folder, NULL };
+  g_autoptr(BtScanResult) plan = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, MAX_FOLDER_IMAGES,
+                                               cancellable, NULL);
 
-  if (dir == NULL || depth > 8)
-    return;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, cmp_strings);
-  for (guint i = 0; i < names->len && out->len < MAX_FOLDER_IMAGES; i++)
-    {
-      g_autofree char *path = g_build_filename (dir_path, names->pdata[i], NULL);
-
-      if (g_cancellable_is_cancelled (cancellable))
-        return;
-      if (((char *) names->pdata[i])[0] == '.')
-        continue;
-      /* no symlinked folders: a link loop must not hang the walk */
-      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-        walk_folder (path, depth + 1, out, cancellable);
-      else if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && looks_like_image (names->pdata[i]))
-        g_ptr_array_add (out, g_steal_pointer (&path));
-    }
+  for (guint i = 0; plan != NULL && i < plan->paths->len; i++)
+    g_ptr_array_add (out, g_strdup (plan->paths->pdata[i]));
 }
 
 static Result *
@@ -352,7 +323,7 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   if (job->folder)
     {
-      walk_folder (job->folder, 0, job->paths, cancellable);
+      walk_folder (job->folder, job->paths, cancellable);
       g_ptr_array_sort (job->paths, cmp_strings);
     }
   g_atomic_int_set (job->total, job->pasted ? 1 : job->paths->len);
