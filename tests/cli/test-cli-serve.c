@@ -10,8 +10,7 @@
 #include <sys/wait.h>
 
 #include "training/bt-training.h"
-#include "bt-test-fs.h"
-#include "bt-test-photos.h"
+#include "export/bt-export-test-util.h"
 
 static char *
 cli_path (void)
@@ -19,22 +18,6 @@ cli_path (void)
   const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
   g_assert_nonnull (build);
   return g_build_filename (build, "src", "cli", "bottega-cli", NULL);
-}
-
-static int
-run_cli (const char * const *args, char **out, char **err)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, cli_path ());
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
-  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
 static void
@@ -46,21 +29,13 @@ test_serve (void)
       return;
     }
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("bottega-serve-XXXXXX", &error);
-  g_assert_no_error (error);
+  g_autofree char *dir = bt_test_mkdtemp ();
   g_autofree char *proj = g_build_filename (dir, "project", NULL);
   g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 2, 40, 1, NULL, &error);
   g_assert_no_error (error);
 
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 3, 4, -1.0f, 3, &error);
-  g_assert_no_error (error);
-  BtPreprocess prep;
-  bt_preprocess_init_default (&prep, 24, 24, 3);
-  prep.resize = BT_RESIZE_CENTER_CROP;
+  g_autofree char *model = bt_test_save_shapes_model (dir);
   const char *names[] = { "circle", "square", "triangle", "star", NULL };
-  g_autofree char *model = g_build_filename (dir, "m.bottega-model", NULL);
-  g_assert_true (bt_model_save (model, net, names, &prep, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
 
   /* the sample's PNGs and, when the shared folder is there, real photos */
   g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
@@ -85,7 +60,7 @@ test_serve (void)
     }
   g_ptr_array_add (args, NULL);
   g_autofree char *expected = NULL, *err = NULL;
-  g_assert_cmpint (run_cli ((const char * const *) args->pdata, &expected, &err), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char * const *) args->pdata, &expected, &err), ==, 0);
   g_autofree char *expected_path = g_build_filename (dir, "expected.json", NULL);
   g_file_set_contents (expected_path, expected, -1, &error);
   g_assert_no_error (error);
@@ -144,18 +119,18 @@ static void
 test_usage (void)
 {
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_cli ((const char *[]) { "serve", NULL }, &out, &err), ==, 2);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "serve", NULL }, &out, &err), ==, 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli ((const char *[]) { "serve", "x.bottega-model", "--port", "70000", NULL }, &out, &err), ==, 2);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "serve", "x.bottega-model", "--port", "70000", NULL }, &out, &err), ==, 2);
   g_assert_nonnull (strstr (err, "--port"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli ((const char *[]) { "serve", "x.bottega-model", "--host", "localhost.invalid", NULL },
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "serve", "x.bottega-model", "--host", "localhost.invalid", NULL },
                             &out, &err), ==, 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli ((const char *[]) { "serve", "/nonexistent/x.bottega-model", NULL }, &out, &err), ==, 1);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "serve", "/nonexistent/x.bottega-model", NULL }, &out, &err), ==, 1);
 }
 
 int
