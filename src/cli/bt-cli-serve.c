@@ -400,7 +400,7 @@ bt_cli_serve (int argc, char **argv)
   srv.model = model;
   g_mutex_init (&srv.predict_lock);
   srv.context = g_main_context_default ();
-  srv.max_bytes = (gsize) max_mb << 20;
+  srv.max_bytes = (gsize) max_mb * 1000 * 1000;   /* MB as g_format_size prints them */
   srv.max_busy = (guint) max_busy;
   srv.max_open = 4 * (guint) max_busy + 16;
   g_autofree char *labels = bt_onnx_labels_json ((const char * const *) model->class_names);
