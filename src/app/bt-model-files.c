@@ -3,10 +3,9 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
-#include <string.h>
 
 #include "bt-model-files.h"
+#include "training/bt-run-files.h"
 
 struct _BtSharedModel
 {
@@ -65,25 +64,6 @@ bt_shared_model_get_class_names (BtSharedModel *m)
   return (const char * const *) m->model->class_names;
 }
 
-typedef struct { char *path; gint64 mtime; } Entry;
-
-static int
-cmp_newest_first (gconstpointer a, gconstpointer b)
-{
-  const Entry *ea = *(Entry * const *) a, *eb = *(Entry * const *) b;
-
-  if (ea->mtime != eb->mtime)
-    return ea->mtime > eb->mtime ? -1 : 1;
-  return -g_strcmp0 (ea->path, eb->path);
-}
-
-static void
-entry_free (Entry *e)
-{
-  g_free (e->path);
-  g_free (e);
-}
-
 static BtModelFilesListHook list_hook;
 static gpointer list_hook_data;
 
@@ -97,31 +77,9 @@ bt_model_files_set_list_hook (BtModelFilesListHook hook, gpointer user_data)
 static void
 list_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  const char *dir_path = task_data;
-  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
-  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
-  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
+  /* the run files' order: newest first, failed runs' models last */
+  GPtrArray *paths = bt_run_files_list_models (task_data);
 
-  while (dir && (name = g_dir_read_name (dir)) && entries->len < 10000)
-    {
-      Entry *e;
-      GStatBuf st;
-      g_autofree char *path = NULL;
-
-      if (!g_str_has_suffix (name, ".bottega-model"))
-        continue;
-      path = g_build_filename (dir_path, name, NULL);
-      if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-        continue;
-      e = g_new0 (Entry, 1);
-      e->path = g_steal_pointer (&path);
-      e->mtime = st.st_mtime;
-      g_ptr_array_add (entries, e);
-    }
-  g_ptr_array_sort (entries, cmp_newest_first);
-  for (guint i = 0; i < entries->len; i++)
-    g_ptr_array_add (paths, g_strdup (((Entry *) entries->pdata[i])->path));
   if (list_hook != NULL)
     list_hook (paths, list_hook_data);
   g_task_return_pointer (task, paths, (GDestroyNotify) g_ptr_array_unref);
@@ -136,7 +94,7 @@ bt_model_files_list_async (BtProject *project, GCancellable *cancellable,
   g_return_if_fail (BT_IS_PROJECT (project));
 
   task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_task_data (task, g_build_filename (bt_project_get_dir (project), "models", NULL), g_free);
+  g_task_set_task_data (task, g_strdup (bt_project_get_dir (project)), g_free);
   g_task_run_in_thread (task, list_thread);
 }
 
@@ -189,11 +147,5 @@ bt_model_files_load_finish (GAsyncResult *result, GError **error)
 char *
 bt_model_files_display_name (const char *path)
 {
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *display = g_filename_display_name (base);
-  char *dot = strstr (display, ".bottega-model");
-
-  if (dot)
-    *dot = '\0';
-  return g_steal_pointer (&display);
+  return bt_run_files_model_display_name (path);
 }
