@@ -11,6 +11,7 @@
 #include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 
 #define N_CARD_PRESETS 5
@@ -61,14 +62,13 @@ card_title (BtPreset p)
   return p == BT_PRESET_TRANSFER ? _("Transfer learning (MobileNet V2)") : _(bt_preset_title (p));
 }
 
-static const char * const optimizer_ids[] = { "sgd", "adam", "adamw" };
-static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau" };
 
 typedef struct {
   GtkWidget *button;
   GtkLabel  *title_label;
   GtkLabel  *size_label;
   GtkLabel  *time_label;
+  GtkLabel  *badge_label;   /* "Recommended for your data" */
 } Card;
 
 struct _BtModelPage
@@ -102,6 +102,11 @@ struct _BtModelPage
   int             estimated_hidden;   /* the transfer head's hidden layer the estimates are for */
   int             estimated_dim;      /* and the backbone's embedding length */
   GtkLabel       *transfer_advice;
+  GtkLabel       *recommend_label;   /* why the recommended card is */
+  GtkWidget      *recommend_download; /* the missing recommended backbone's Download, beside it */
+  BtPreset        recommended;
+  gboolean        recommending;      /* the page itself selects the recommended card */
+  gboolean        user_chose;        /* a card was clicked: no more preselection */
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
   GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
@@ -548,13 +553,66 @@ schedule_preview (BtModelPage *self)
 
 /* ---- Settings ↔ controls ---- */
 
-static guint
-index_of (const char * const *ids, guint n, const char *id, guint fallback)
+/* The spin buttons and the settings row each one edits: their limits and steps come from the
+ * settings table (bt-settings.c), never from the .ui file. */
+static const struct { gsize offset; const char *key; } spin_rows[] = {
+  { G_STRUCT_OFFSET (BtModelPage, width_spin), "width" },
+  { G_STRUCT_OFFSET (BtModelPage, height_spin), "height" },
+  { G_STRUCT_OFFSET (BtModelPage, epochs_spin), "epochs" },
+  { G_STRUCT_OFFSET (BtModelPage, batch_spin), "batch-size" },
+  { G_STRUCT_OFFSET (BtModelPage, lr_spin), "learning-rate" },
+  { G_STRUCT_OFFSET (BtModelPage, wd_spin), "weight-decay" },
+  { G_STRUCT_OFFSET (BtModelPage, dropout_spin), "dropout" },
+  { G_STRUCT_OFFSET (BtModelPage, patience_spin), "early-stopping-patience" },
+  { G_STRUCT_OFFSET (BtModelPage, seed_spin), "seed" },
+};
+/* A spin button holds a double: seeds above this are kept as they are until the person types one. */
+#define SEED_SPIN_MAX ((double) G_MAXINT32)
+
+static GtkSpinButton *
+spin_at (BtModelPage *self, guint i)
 {
-  for (guint i = 0; i < n; i++)
+  return G_STRUCT_MEMBER (GtkSpinButton *, self, spin_rows[i].offset);
+}
+
+static void
+configure_spins (BtModelPage *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    {
+      const BtSettingInfo *row = bt_settings_find (spin_rows[i].key);
+      GtkAdjustment *adj = gtk_spin_button_get_adjustment (spin_at (self, i));
+      double upper = row->type == BT_SETTING_UINT64 ? MIN (row->max, SEED_SPIN_MAX) : row->max;
+      gtk_adjustment_configure (adj, CLAMP (row->def, row->min, upper), row->min, upper, row->step, row->page, 0);
+    }
+}
+
+GtkSpinButton *
+bt_model_page_get_setting_spin (BtModelPage *self, const char *key)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self) && key != NULL, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    if (bt_settings_find (key) == bt_settings_find (spin_rows[i].key))
+      return spin_at (self, i);
+  return NULL;
+}
+
+static guint
+id_index (const char *key, const char *id, guint fallback)
+{
+  const char * const *ids = bt_settings_find (key)->ids;
+  for (guint i = 0; ids[i]; i++)
     if (g_strcmp0 (ids[i], id) == 0)
       return i;
   return fallback;
+}
+
+static const char *
+id_at (const char *key, guint index)
+{
+  const char * const *ids = bt_settings_find (key)->ids;
+  guint n = g_strv_length ((char **) ids);
+  return ids[MIN (index, n - 1)];
 }
 
 static void
@@ -599,24 +657,17 @@ load_settings (BtModelPage *self)
     bt_preset_from_id (s->preset, &preset);
   for (int i = 0; i < N_CARD_PRESETS; i++)
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->cards[i].button), card_presets[i] == preset);
-  gtk_spin_button_set_value (self->width_spin, s->width);
-  gtk_spin_button_set_value (self->height_spin, s->height);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    gtk_spin_button_set_value (spin_at (self, i), bt_setting_get_number (bt_settings_find (spin_rows[i].key), s));
   gtk_drop_down_set_selected (self->colour_dropdown, s->channels == 3 ? 1 : 0);
   gtk_drop_down_set_selected (self->resize_dropdown, s->resize);
-  gtk_spin_button_set_value (self->epochs_spin, s->epochs);
-  gtk_spin_button_set_value (self->batch_spin, s->batch_size);
-  gtk_drop_down_set_selected (self->optimizer_dropdown, index_of (optimizer_ids, G_N_ELEMENTS (optimizer_ids), s->optimizer, 1));
-  gtk_spin_button_set_value (self->lr_spin, s->learning_rate);
-  gtk_drop_down_set_selected (self->schedule_dropdown, index_of (schedule_ids, G_N_ELEMENTS (schedule_ids), s->schedule, 0));
-  gtk_spin_button_set_value (self->wd_spin, s->weight_decay);
-  gtk_spin_button_set_value (self->dropout_spin, s->dropout < 0 ? -1 : s->dropout);
+  gtk_drop_down_set_selected (self->optimizer_dropdown, id_index ("optimizer", s->optimizer, 1));
+  gtk_drop_down_set_selected (self->schedule_dropdown, id_index ("schedule", s->schedule, 0));
   gtk_check_button_set_active (self->flip_check, s->augment_flip);
   gtk_check_button_set_active (self->crop_check, s->augment_crop);
   gtk_check_button_set_active (self->rotate_check, s->augment_rotate);
   gtk_check_button_set_active (self->color_check, s->augment_color);
   gtk_check_button_set_active (self->weights_check, s->class_weights);
-  gtk_spin_button_set_value (self->patience_spin, s->early_stopping_patience);
-  gtk_spin_button_set_value (self->seed_spin, (double) MIN (s->seed, (guint64) G_MAXINT32));
   self->loading = FALSE;
 
   n_classes = g_list_model_get_n_items (bt_project_get_classes (self->project));
@@ -648,26 +699,26 @@ save_settings (BtModelPage *self)
         g_free (s.preset);
         s.preset = g_strdup (bt_preset_to_id (card_presets[i]));
       }
-  s.width = gtk_spin_button_get_value_as_int (self->width_spin);
-  s.height = gtk_spin_button_get_value_as_int (self->height_spin);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    {
+      const BtSettingInfo *row = bt_settings_find (spin_rows[i].key);
+      double shown = gtk_spin_button_get_value (spin_at (self, i));
+      /* a seed beyond what the spin button holds stays unless the person changed it */
+      if (row->type == BT_SETTING_UINT64 && shown == MIN (bt_setting_get_number (row, old), SEED_SPIN_MAX))
+        continue;
+      bt_setting_set_number (row, &s, row->type == BT_SETTING_DOUBLE ? shown : round (shown));
+    }
   s.channels = gtk_drop_down_get_selected (self->colour_dropdown) == 1 ? 3 : 1;
   s.resize = MIN (gtk_drop_down_get_selected (self->resize_dropdown), (guint) BT_DS_RESIZE_PAD);
-  s.epochs = gtk_spin_button_get_value_as_int (self->epochs_spin);
-  s.batch_size = gtk_spin_button_get_value_as_int (self->batch_spin);
   g_free (s.optimizer);
-  s.optimizer = g_strdup (optimizer_ids[MIN (gtk_drop_down_get_selected (self->optimizer_dropdown), 2u)]);
-  s.learning_rate = gtk_spin_button_get_value (self->lr_spin);
+  s.optimizer = g_strdup (id_at ("optimizer", gtk_drop_down_get_selected (self->optimizer_dropdown)));
   g_free (s.schedule);
-  s.schedule = g_strdup (schedule_ids[MIN (gtk_drop_down_get_selected (self->schedule_dropdown), 3u)]);
-  s.weight_decay = gtk_spin_button_get_value (self->wd_spin);
-  s.dropout = gtk_spin_button_get_value (self->dropout_spin);
+  s.schedule = g_strdup (id_at ("schedule", gtk_drop_down_get_selected (self->schedule_dropdown)));
   s.augment_flip = gtk_check_button_get_active (self->flip_check);
   s.augment_crop = gtk_check_button_get_active (self->crop_check);
   s.augment_rotate = gtk_check_button_get_active (self->rotate_check);
   s.augment_color = gtk_check_button_get_active (self->color_check);
   s.class_weights = gtk_check_button_get_active (self->weights_check);
-  s.early_stopping_patience = gtk_spin_button_get_value_as_int (self->patience_spin);
-  s.seed = (guint64) gtk_spin_button_get_value (self->seed_spin);
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
@@ -700,6 +751,8 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
 
   if (self->loading || !gtk_toggle_button_get_active (button) || self->project == NULL)
     return;
+  if (!self->recommending)
+    self->user_chose = TRUE;
   /* a new preset brings its own input size and colour mode */
   for (int i = 0; i < N_CARD_PRESETS; i++)
     if (self->cards[i].button == GTK_WIDGET (button))
@@ -722,10 +775,56 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
   save_settings (self);
 }
 
+/* The recommended card, its badge and the line that says why (bt_recommend_preset). A project
+ * nobody has chosen for yet (bt_project_takes_recommendation) gets the recommendation
+ * preselected once the backbone it needs is installed; a card the person clicked stays theirs. */
+static void
+update_recommendation (BtModelPage *self)
+{
+  BtDataSummary d;
+  g_autofree char *why = NULL, *installed = NULL;
+
+  if (self->project == NULL || self->recommend_label == NULL)
+    return;
+  bt_data_summary_from_project (self->project, 0, &d);
+  self->recommended = bt_recommend_preset (&d, bt_backbones_any_available (), &why);
+  installed = bt_backbone_find_for_training (NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    gtk_widget_set_visible (GTK_WIDGET (self->cards[i].badge_label), card_presets[i] == self->recommended);
+  if (self->recommended == BT_PRESET_TRANSFER && installed == NULL)
+    {
+      const BtBackboneInfo *def = bt_backbones_default ();
+      g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+      /* Translators: the reason for the recommendation, then the size of the download */
+      g_autofree char *text = g_strdup_printf (_("%s To use it, download the pretrained network (%s)."), why, size);
+      gtk_label_set_text (self->recommend_label, text);
+    }
+  else
+    gtk_label_set_text (self->recommend_label, why);
+  gtk_widget_set_visible (self->recommend_download, self->recommended == BT_PRESET_TRANSFER && installed == NULL);
+  if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
+      bt_project_takes_recommendation (self->project))
+    {
+      self->recommending = TRUE;
+      bt_model_page_select_preset (self, BT_PRESET_TRANSFER);
+      self->recommending = FALSE;
+    }
+}
+
+const char *
+bt_model_page_get_recommendation (BtModelPage *self, BtPreset *preset)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  if (preset)
+    *preset = self->recommended;
+  return gtk_label_get_text (self->recommend_label);
+}
+
 static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
+  update_recommendation (self);
   /* the transfer card's size follows its hidden layer */
   if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
     start_estimates (self);
@@ -781,12 +880,44 @@ update_transfer_card (BtModelPage *self)
                             _("The backbone file you chose cannot be found any more. "
                               "Choose it again below, or use the default."));
       else
-        gtk_label_set_text (self->transfer_advice,
-                            _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                              "The README’s “Pretrained backbones” section says where to get it; "
-                              "then choose it below."));
+        {
+          const BtBackboneInfo *def = bt_backbones_default ();
+          g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+          g_autofree char *text = g_strdup_printf (_("Needs a pretrained network that is not on this computer "
+                                                     "yet: Download it below (%s), one click."), size);
+          gtk_label_set_text (self->transfer_advice, text);
+        }
       gtk_widget_set_tooltip_text (button, error->message);
     }
+  update_recommendation (self);
+}
+
+static void
+recommend_download_cb (BtModelPage *self)
+{
+  gtk_widget_set_sensitive (self->recommend_download, FALSE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), _("Downloading…"));
+  bt_backbone_list_download (bt_transfer_options_get_list (self->transfer_options), bt_backbones_default ());
+}
+
+static void
+recommend_download_done_cb (BtModelPage *self, const BtBackboneInfo *info, gboolean ok)
+{
+  const BtBackboneInfo *def = bt_backbones_default ();
+  g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+  g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+
+  /* failed or cancelled: the row below says why; this one can be tried again */
+  gtk_widget_set_sensitive (self->recommend_download, TRUE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), label);
+  update_recommendation (self);
+}
+
+GtkWidget *
+bt_model_page_get_recommended_download (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_widget_get_visible (self->recommend_download) ? self->recommend_download : NULL;
 }
 
 static void
@@ -798,6 +929,30 @@ transfer_card_init (BtModelPage *self)
   gtk_widget_set_margin_top (options, 6);
   gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
                            GTK_WIDGET (self->cards_box));
+  /* the recommendation's reason, between the cards and the transfer options, with the missing
+   * backbone's Download beside it: the first thing seen, even in a small window */
+  {
+    const BtBackboneInfo *def = bt_backbones_default ();
+    g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+    g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+    GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+
+    self->recommend_label = GTK_LABEL (gtk_label_new (""));
+    gtk_label_set_wrap (self->recommend_label, TRUE);
+    gtk_label_set_xalign (self->recommend_label, 0);
+    gtk_widget_set_hexpand (GTK_WIDGET (self->recommend_label), TRUE);
+    self->recommend_download = gtk_button_new_with_label (label);
+    gtk_widget_add_css_class (self->recommend_download, "suggested-action");
+    gtk_widget_set_valign (self->recommend_download, GTK_ALIGN_CENTER);
+    gtk_widget_set_visible (self->recommend_download, FALSE);
+    g_signal_connect_swapped (self->recommend_download, "clicked", G_CALLBACK (recommend_download_cb), self);
+    g_signal_connect_object (bt_transfer_options_get_list (self->transfer_options), "download-done",
+                             G_CALLBACK (recommend_download_done_cb), self, G_CONNECT_SWAPPED);
+    gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->recommend_label));
+    gtk_box_append (GTK_BOX (row), self->recommend_download);
+    gtk_widget_set_margin_top (row, 6);
+    gtk_widget_insert_after (row, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)), GTK_WIDGET (self->cards_box));
+  }
   g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
                            G_CONNECT_SWAPPED);
   update_transfer_card (self);
@@ -901,6 +1056,12 @@ bt_model_page_init (BtModelPage *self)
       GtkWidget *time = gtk_label_new ("");
       GtkWidget *button = gtk_toggle_button_new ();
 
+      GtkWidget *badge = gtk_label_new (_("Recommended for your data"));
+      gtk_widget_add_css_class (badge, "accent");
+      gtk_widget_add_css_class (badge, "caption-heading");
+      gtk_label_set_wrap (GTK_LABEL (badge), TRUE);
+      gtk_widget_set_visible (badge, FALSE);
+      self->cards[i].badge_label = GTK_LABEL (badge);
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
@@ -915,6 +1076,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_add_css_class (size, "dim-label");
       gtk_widget_add_css_class (time, "dim-label");
       gtk_box_append (GTK_BOX (box), title);
+      gtk_box_append (GTK_BOX (box), badge);
       gtk_box_append (GTK_BOX (box), advice);
       gtk_box_append (GTK_BOX (box), size);
       gtk_box_append (GTK_BOX (box), time);
@@ -959,6 +1121,7 @@ bt_model_page_init (BtModelPage *self)
           self->aug_previews[k][i] = picture;
         }
   }
+  configure_spins (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self), FALSE);
 }
 
@@ -975,8 +1138,10 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   g_set_object (&self->project, project);
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
+  self->user_chose = FALSE;
   load_settings (self);
   bt_transfer_options_set_project (self->transfer_options, project);
+  update_recommendation (self);
   schedule_preview (self);
   start_estimates (self);
 }

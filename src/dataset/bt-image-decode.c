@@ -15,6 +15,7 @@
 #include <lcms2.h>
 
 #include "dataset/bt-decode-private.h"
+#include "dataset/bt-image-guard.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -125,6 +126,8 @@ bt_skip_reason_to_string (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return "duplicate";
     case BT_SKIP_SPECIAL:     return "not a regular file";
     case BT_SKIP_NO_CLASS:    return "not in a class folder";
+    case BT_SKIP_BAD_NAME:    return "class folder name has control characters or a path separator";
+    case BT_SKIP_HIDDEN:      return "hidden";
     default:                  return "unknown";
     }
 }
@@ -142,6 +145,8 @@ bt_skip_reason_to_display (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return _("Duplicate");
     case BT_SKIP_SPECIAL:     return _("Not a regular file");
     case BT_SKIP_NO_CLASS:    return _("Not in a class folder");
+    case BT_SKIP_BAD_NAME:    return _("Class folder name has control characters or a path separator");
+    case BT_SKIP_HIDDEN:      return _("Hidden");
     default:                  return _("Skipped");
     }
 }
@@ -445,6 +450,11 @@ decode_stb (const char *fmt, const guint8 *data, gsize len, const BtDecodeReques
             BtRaw *out, BtSkipReason *reason, GError **error)
 {
   int w = 0, h = 0, comp = 0;
+  if (fmt != NULL && g_str_equal (fmt, "png") && !bt_image_guard_png (data, len))
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image header is damaged"));
+      return FALSE;
+    }
   bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
   bt_stb_over = FALSE;
   if (!info_for_format (fmt, data, len, &w, &h, &comp))

@@ -28,15 +28,30 @@ struct _BtBackbone {
 static GMutex backbones_lock;
 static GHashTable *backbones;   /* path, or "embedded:<sha256>" → BtBackbone */
 static char *preferred_file;    /* under backbones_lock */
+static char *search_dir;        /* under backbones_lock: replaces $BOTTEGA_BACKBONE_DIR when set */
+static gboolean search_dir_set;
+
+void
+bt_backbone_set_search_dir (const char *dir)
+{
+  g_mutex_lock (&backbones_lock);
+  g_free (search_dir);
+  search_dir = g_strdup (dir);
+  search_dir_set = dir != NULL;
+  g_mutex_unlock (&backbones_lock);
+}
 
 char **
 bt_backbone_search_path (void)
 {
   GPtrArray *dirs = g_ptr_array_new ();
-  const char *env = g_getenv ("BOTTEGA_BACKBONE_DIR");
+  g_autofree char *env = NULL;
   const char * const *sys = g_get_system_data_dirs ();
   char *pkg;
 
+  g_mutex_lock (&backbones_lock);
+  env = search_dir_set ? g_strdup (search_dir) : g_strdup (g_getenv ("BOTTEGA_BACKBONE_DIR"));
+  g_mutex_unlock (&backbones_lock);
   if (env != NULL && env[0] != '\0')
     g_ptr_array_add (dirs, g_strdup (env));
   g_ptr_array_add (dirs, g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL));
@@ -201,24 +216,16 @@ bt_backbone_load_bytes (GBytes *bytes, const char *name, GError **error)
 BtBackbone *
 bt_backbone_load_path (const char *path, GError **error)
 {
-  GStatBuf st;
-  char *data = NULL;
-  gsize len = 0;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) local = NULL;
   BtBackbone *bb;
 
   g_return_val_if_fail (path != NULL, NULL);
-  /* Read into memory, not mapped: a file truncated while mapped would crash us. */
-  if (g_stat (path, &st) == 0 && (guint64) st.st_size > BT_TFLITE_MAX_FILE_BYTES)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
-                   _("%s is larger than the allowed %u MiB"), path, BT_TFLITE_MAX_FILE_BYTES >> 20);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &len, error))
+  /* Read into memory, not mapped (a file truncated while mapped would crash us), and only
+   * a regular file under the cap, checked before reading (a FIFO or /dev/zero is refused) */
+  bytes = bt_engine_read_file (path, BT_TFLITE_MAX_FILE_BYTES, error);
+  if (bytes == NULL)
     return NULL;
-  bytes = g_bytes_new_take (data, len);
   bb = bt_backbone_load_bytes (bytes, path, &local);
   if (bb == NULL)
     {
@@ -763,7 +770,7 @@ static BtEmbeddings *
 build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
-                  BtEmbedGate gate, gpointer gate_data, gboolean shared,
+                  BtEmbedGate gate, gpointer gate_data, gboolean shared, const gboolean *only,
                   GCancellable *cancellable, GError **error)
 {
   g_autofree char *cache_dir = NULL;
@@ -806,7 +813,7 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
   for (guint i = 0; i < n; i++)
     {
       guint64 hash = snap->hashes[i];
-      if (snap->paths[i] == NULL)
+      if (snap->paths[i] == NULL || (only != NULL && !only[i]))
         continue;
       b.paths[i] = g_strdup (snap->paths[i]);
       for (int v = 0; v < BT_EMBED_N_VARIANTS; v++)
@@ -901,7 +908,7 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                        gate, gate_data, FALSE, cancellable, error);
+                        gate, gate_data, FALSE, NULL, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }
@@ -919,7 +926,24 @@ bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes, con
   g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
   g_return_val_if_fail (project_dir != NULL, NULL);
   return build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                           gate, gate_data, FALSE, cancellable, error);
+                           gate, gate_data, FALSE, NULL, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize, const gboolean *only,
+                            int n_threads, BtCacheProgress progress, gpointer user_data,
+                            GCancellable *cancellable, GError **error)
+{
+  BtItemSnapshot snap = { 0 };
+  BtEmbeddings *e;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (only != NULL, NULL);
+  bt_item_snapshot_init (&snap, project);
+  e = build_embeddings (&snap, bb, resize, FALSE, FALSE, n_threads, progress, user_data,
+                        NULL, NULL, FALSE, only, cancellable, error);
+  bt_item_snapshot_clear (&snap);
+  return e;
 }
 
 BtEmbeddings *
@@ -934,7 +958,7 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
-                        NULL, NULL, TRUE, cancellable, error);
+                        NULL, NULL, TRUE, NULL, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }

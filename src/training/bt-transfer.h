@@ -16,6 +16,9 @@ G_BEGIN_DECLS
  * (~/.local/share/bottega/backbones), each $XDG_DATA_DIRS/bottega/backbones, then
  * <prefix>/share/bottega/backbones. NULL-terminated, g_strfreev. */
 char      **bt_backbone_search_path (void);
+/* Replaces $BOTTEGA_BACKBONE_DIR for this process ("" = no such folder, NULL = read the variable
+ * again): lets a caller with threads running choose the folder without setenv(). */
+void        bt_backbone_set_search_dir (const char *dir);
 /* The user's chosen backbone file (the app's "backbone-file" preference, the CLI's --backbone),
  * process-wide; NULL or "" clears it. */
 void        bt_backbone_set_preferred_file (const char *path);
@@ -95,6 +98,13 @@ BtEmbeddings *bt_embeddings_build_paths (const char * const *paths, const guint6
                                          BtCacheProgress progress, gpointer user_data,
                                          BtEmbedGate gate, gpointer gate_data,
                                          GCancellable *cancellable, GError **error);
+
+/* Only the items whose only[i] is TRUE (item i of the project), variant 0, cached as above:
+ * the backbone comparison's capped sample. */
+BtEmbeddings *bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                                          const gboolean *only, int n_threads,
+                                          BtCacheProgress progress, gpointer user_data,
+                                          GCancellable *cancellable, GError **error);
 /* For work outside a training run (export): one worker that takes the compute gate for each
  * image and leaves the engine's thread count alone, so it can run beside training. */
 BtEmbeddings *bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resize,
