@@ -34,7 +34,7 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   GError *error = NULL;
   g_autoptr(BtModel) model = NULL;
 
-  if (!bt_export_onnx (job->model_path, NULL, job->out_path, &error))
+  if (!bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {
       g_task_return_error (task, error);
       return;

@@ -54,8 +54,11 @@ bt_cli_export (int argc, char **argv)
 {
   g_autofree char *onnx = NULL, *pytorch = NULL, *dataset = NULL, *backbone = NULL;
   g_auto(GStrv) rest = NULL;
+  gboolean opencv = FALSE;
   GOptionEntry entries[] = {
     { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx, N_("Write the model as ONNX"), N_("FILE") },
+    { "opencv", 0, 0, G_OPTION_ARG_NONE, &opencv,
+      N_("Write the ONNX form OpenCV 4.6 reads (slower in other runtimes)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("The TFLite backbone of a transfer model"), N_("FILE") },
     { "pytorch", 0, 0, G_OPTION_ARG_FILENAME, &pytorch, N_("Write a PyTorch training folder for the project"), N_("DIR") },
     { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &dataset, N_("Copy the project's images into a folder per class"), N_("DIR") },
@@ -64,7 +67,7 @@ bt_cli_export (int argc, char **argv)
   };
   g_autoptr(GError) error = NULL;
   if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
-                             _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--backbone BACKBONE.tflite]\n"
+                             _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
                                "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
                              entries, NULL, &argc, &argv))
@@ -77,15 +80,20 @@ bt_cli_export (int argc, char **argv)
   if (n_targets != 1)
     return bt_cli_usage ("export", _("give exactly one of --onnx, --pytorch or --dataset"));
   const char *src = rest[0];
+  if (opencv && onnx == NULL)
+    return bt_cli_usage ("export", "%s", _("--opencv only applies to --onnx"));
 
   if (onnx != NULL)
     {
-      if (!bt_export_onnx (src, backbone, onnx, &error))
+      if (!bt_export_onnx (src, backbone, opencv ? BT_ONNX_FORM_OPENCV : BT_ONNX_FORM_FAST, onnx, &error))
         return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autoptr(BtModel) model = bt_model_load (src, NULL);
       g_autofree char *summary = model ? bt_export_onnx_describe (model) : NULL;
       g_autofree char *display = g_filename_display_name (onnx);
-      printf (_("Wrote %s (ONNX, opset 13).\n"), display);
+      if (opencv)
+        printf (_("Wrote %s (ONNX, opset 13, the form OpenCV 4.6 reads).\n"), display);
+      else
+        printf (_("Wrote %s (ONNX, opset 13).\n"), display);
       if (summary)
         printf ("%s", summary);
       return BT_CLI_EXIT_OK;

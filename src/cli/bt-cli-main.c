@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef HAVE_CLI_SERVE
+#include "cli/bt-cli-serve.h"
+#endif
 #include "cli/bt-cli-private.h"
 
 static void
@@ -22,6 +25,7 @@ print_help (void)
             "  predict MODEL IMAGE…        class probabilities of images\n"
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
+            "  serve MODEL [--port N]      classify images sent over HTTP (this computer only)\n"
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
             "  backbones [fetch [NAME]]    the pretrained backbones: list, download\n"
             "  compare-backbones DIR       which installed backbone suits the project\n"
@@ -82,6 +86,10 @@ main (int argc, char **argv)
     return bt_cli_info (argc - 1, argv + 1);
   if (strcmp (command, "export") == 0)
     return bt_cli_export (argc - 1, argv + 1);
+#ifdef HAVE_CLI_SERVE
+  if (strcmp (command, "serve") == 0)
+    return bt_cli_serve (argc - 1, argv + 1);
+#endif
   if (strcmp (command, "tune") == 0)
     return bt_cli_tune (argc - 1, argv + 1);
   if (strcmp (command, "cv") == 0)

@@ -437,24 +437,6 @@ test_torchrun (void)
   train_and_compare ("torchrun2");
 }
 
-static int
-run_cli (const char * const *args, char **out)
-{
-  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
-  g_assert_nonnull (build);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
-  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
-  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, NULL, &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 /* bottega-cli: `export PROJECT --pytorch` writes the same embeddings, and `predict` with the
  * model the script wrote (one-process run) gives the script's probabilities for a photo. */
@@ -467,8 +449,8 @@ test_cli (void)
   g_autofree char *p_path = g_build_filename (fx.out, "x-single.f32.p", NULL);
   g_autofree char *out3 = g_build_filename (fx.dir, "export-cli", NULL);
   g_autofree char *stdout_text = NULL;
-  g_assert_cmpint (run_cli ((const char *[]) { "export", bt_project_get_dir (fx.project), "--pytorch", out3, NULL },
-                            &stdout_text), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", bt_project_get_dir (fx.project), "--pytorch", out3,
+                                                      NULL }, &stdout_text, NULL), ==, 0);
   g_assert_nonnull (strstr (stdout_text, "embeddings"));
   g_autofree char *a = NULL, *b = NULL;
   g_autofree char *fa = g_build_filename (fx.out, "embeddings", "train_x.npy", NULL);
@@ -490,7 +472,7 @@ test_cli (void)
   g_assert_no_error (error);
   g_clear_pointer (&stdout_text, g_free);
   const char *image = g_ptr_array_index (fx.held_out, 0);
-  g_assert_cmpint (run_cli ((const char *[]) { "predict", trained, image, NULL }, &stdout_text), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", trained, image, NULL }, &stdout_text, NULL), ==, 0);
   /* "class probability" per line, every class */
   g_auto(GStrv) lines = g_strsplit (stdout_text, "\n", -1);
   guint seen = 0;

@@ -188,7 +188,7 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
       g_assert_no_error (error);
       g_ptr_array_add (ref_probs, p);
     }
-  g_assert_true (bt_export_onnx (ref_path, bb_path, onnx_ref, &error));
+  g_assert_true (bt_export_onnx (ref_path, bb_path, BT_ONNX_FORM_FAST, onnx_ref, &error));
   g_assert_no_error (error);
 
   g_assert_true (bt_model_save_full (whole_path, net, class_names, prep, bt_backbone_get_name (bb),
@@ -227,10 +227,10 @@ check_self_contained (PhotoSet *ps, BtNet *net, const char * const *class_names,
         g_assert_cmpfloat (p[c], ==, ((float *) ref_probs->pdata[i])[c]);
     }
   /* ONNX from the file alone, the same graph as from the referenced model + backbone file */
-  g_assert_true (bt_export_onnx (whole_path, NULL, onnx_whole, &error));
+  g_assert_true (bt_export_onnx (whole_path, NULL, BT_ONNX_FORM_FAST, onnx_whole, &error));
   g_assert_no_error (error);
   g_assert_true (same_file_content (onnx_ref, onnx_whole));
-  g_assert_false (bt_export_onnx (ref_path, NULL, onnx_whole, &error));
+  g_assert_false (bt_export_onnx (ref_path, NULL, BT_ONNX_FORM_FAST, onnx_whole, &error));
   g_assert_nonnull (error);
   g_clear_error (&error);
 
