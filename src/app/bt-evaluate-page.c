@@ -8,6 +8,7 @@
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
 #include "bt-model-files.h"
+#include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
 #define THUMB 128
@@ -23,6 +24,7 @@ struct _BtEvaluatePage
   GtkDropDown       *split_dropdown;
   GtkSpinner        *spinner;
   GtkLabel          *status_label;
+  GtkButton         *undo_button;
   GtkLabel          *summary_label;
   BtConfusionMatrix *matrix;
   GtkGrid           *class_table;
@@ -54,9 +56,20 @@ update_actions (BtEvaluatePage *self)
 {
   guint sel = gtk_drop_down_get_selected (self->model_dropdown);
 
+  BtUndoStack *stack = self->project ? bt_undo_stack_get (self->project) : NULL;
+
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.run",
                                  !self->busy && self->project && sel != GTK_INVALID_LIST_POSITION &&
                                  sel < self->model_paths->len);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.undo", stack && bt_undo_stack_can_undo (stack));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.redo", stack && bt_undo_stack_can_redo (stack));
+  gtk_widget_set_visible (GTK_WIDGET (self->undo_button), stack && bt_undo_stack_can_undo (stack));
+  if (stack && bt_undo_stack_can_undo (stack))
+    {
+      /* TRANSLATORS: %s is what Undo would undo, e.g. "Move 1 image to “cat”" */
+      g_autofree char *tip = g_strdup_printf (_("Undo: %s (Ctrl+Z)"), bt_undo_stack_get_undo_label (stack));
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->undo_button), tip);
+    }
 }
 
 /* ---- Results ---- */
@@ -378,8 +391,12 @@ bt_evaluate_page_relabel (BtEvaluatePage *self, const char *path, const char *cl
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
       return FALSE;
     }
-  if (!bt_project_relabel (self->project, &item, 1, class_name, error))
+  if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), &item, 1, class_name, error))
     return FALSE;
+  {
+    g_autofree char *text = g_strdup_printf (_("Moved %s to “%s”"), bt_item_get_display_name (item), class_name);
+    gtk_label_set_text (self->status_label, text);
+  }
   rebuild_gallery (self);
   return TRUE;
 }
@@ -398,8 +415,12 @@ bt_evaluate_page_exclude (BtEvaluatePage *self, const char *path, GError **error
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
       return FALSE;
     }
-  if (!bt_project_set_excluded (self->project, &item, 1, TRUE, error))
+  if (!bt_undo_stack_set_excluded (bt_undo_stack_get (self->project), &item, 1, TRUE, error))
     return FALSE;
+  {
+    g_autofree char *text = g_strdup_printf (_("%s excluded from training"), bt_item_get_display_name (item));
+    gtk_label_set_text (self->status_label, text);
+  }
   bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
   return TRUE;
 }
@@ -424,6 +445,33 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
   if (!bt_evaluate_page_exclude (self, g_variant_get_string (param, NULL), &error))
     bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be excluded"), error);
+}
+
+static void
+undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtEvaluatePage *self = BT_EVALUATE_PAGE (widget);
+  gboolean undo = g_str_equal (action_name, "eval.undo");
+  BtUndoStack *stack;
+  g_autofree char *label = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (self->project == NULL)
+    return;
+  stack = bt_undo_stack_get (self->project);
+  label = g_strdup (undo ? bt_undo_stack_get_undo_label (stack) : bt_undo_stack_get_redo_label (stack));
+  if (label == NULL)
+    return;
+  if (!(undo ? bt_undo_stack_undo (stack, &error) : bt_undo_stack_redo (stack, &error)))
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)),
+                             undo ? _("Could not undo") : _("Could not redo"), error);
+      return;
+    }
+  text = g_strdup_printf (undo ? _("Undone: %s") : _("Redone: %s"), label);
+  gtk_label_set_text (self->status_label, text);
+  bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
 }
 
 /* ---- Evaluation job ---- */
@@ -626,6 +674,8 @@ bt_evaluate_page_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->list_cancellable);
   g_clear_object (&self->thumbs_cancellable);
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
   g_clear_object (&self->project);
   g_clear_pointer (&self->shown, g_ptr_array_unref);
   g_clear_pointer (&self->evaluation, bt_evaluation_free);
@@ -651,6 +701,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, split_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, undo_button);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, spinner);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, status_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, summary_label);
@@ -666,6 +717,12 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_install_action (widget_class, "eval.relabel", "(ss)", relabel_action);
   gtk_widget_class_install_action (widget_class, "eval.exclude", "s", exclude_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "eval.run", NULL);
+  gtk_widget_class_install_action (widget_class, "eval.undo", NULL, undo_redo_action);
+  gtk_widget_class_install_action (widget_class, "eval.redo", NULL, undo_redo_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "eval.undo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "eval.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "eval.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_y, GDK_CONTROL_MASK, "eval.redo", NULL);
 }
 
 static void
@@ -690,6 +747,11 @@ bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
 
   if (project == self->project)
     return;
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
+  if (project != NULL)
+    g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (update_actions), self,
+                             G_CONNECT_SWAPPED);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();

@@ -15,6 +15,7 @@
 #include "bt-image-preview.h"
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
+#include "bt-test-keys.h"
 
 typedef struct {
   char       *root;      /* images live here */
@@ -631,7 +632,7 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (f->project)), ==, 12);
   g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "wolves"));
 
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "wolves"), ==, 3);
   g_assert_cmpint (bt_project_find_class (f->project, "wolves"), ==, 0);
@@ -1171,6 +1172,113 @@ test_keyboard_reaches_everything (Fixture *f, gconstpointer data)
 }
 
 /* What has no button of its own on screen has a key: the page's class-wide shortcuts. */
+/* ---- Undo and redo, driven by keys and the toast's button ---- */
+
+static void
+test_undo_redo (Fixture *f, gconstpointer data)
+{
+  GtkWidget *grid = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "grid_view"));
+  GtkSelectionModel *selection;
+  g_autoptr(BtItem) first = NULL;
+  g_autofree char *first_path = NULL;
+  g_auto(GValue) value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autofree char *order = NULL;
+  GtkWidget *entry, *undo_button;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 0, 3, TRUE);
+  first = g_list_model_get_item (G_LIST_MODEL (selection), 0);
+  first_path = g_strdup (bt_item_get_path (first));
+
+  /* Drag three cats onto "dogs"; the label is saved. */
+  g_value_init (&value, BT_TYPE_ITEM);
+  g_value_set_object (&value, first);
+  g_assert_true (emit_value_drop (find_drop_target (GTK_WIDGET (find_row (f, "dogs")), BT_TYPE_ITEM), &value));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 6);
+  g_assert_nonnull (bt_test_find_button (GTK_WIDGET (f->page), "_Undo"));
+  g_assert_true (bt_project_flush (f->project, &error));
+  g_assert_no_error (error);
+
+  /* Ctrl+Z on the grid, after the save: the labels come back. */
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (f->project, first_path)), ==, "cats");
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "dogs"));
+
+  /* Ctrl+Shift+Z does it again, Ctrl+Z undoes it again. */
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 6);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+
+  /* Delete excludes; the toast's Undo button restores. */
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  gtk_selection_model_select_item (selection, 0, TRUE);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_Delete, 0));
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 1);
+  undo_button = bt_test_find_button (GTK_WIDGET (f->page), "_Undo");
+  g_assert_nonnull (undo_button);
+  g_signal_emit_by_name (undo_button, "clicked");
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 0);
+
+  /* Renaming "dogs" to "cats" merges them; Ctrl+Z separates them, in their places. */
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "cats");
+  g_signal_emit_by_name (entry, "activate");
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, -1);
+  g_assert_cmpint (class_count (f, "cats"), ==, 15);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "cats dogs");
+
+  /* Delete a class, undo, redo, undo. */
+  bt_data_page_select_class (f->page, "cats");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, -1);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_press_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (bt_project_find_class (f->project, "cats"), ==, 0);
+
+  /* The undone state is what is on disk. */
+  g_assert_true (bt_project_flush (f->project, &error));
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, first_path)), ==, "cats");
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (reopened)), ==, 15);
+  g_assert_cmpuint (n_excluded (reopened), ==, 0);
+  g_free (order);
+  order = class_order (reopened);
+  g_assert_cmpstr (order, ==, "cats dogs");
+}
+
 static void
 test_keyboard_shortcuts (Fixture *f, gconstpointer data)
 {
@@ -1179,7 +1287,8 @@ test_keyboard_shortcuts (Fixture *f, gconstpointer data)
     { "data.add-class", GDK_KEY_n, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "data.move-class-up", GDK_KEY_Up, GDK_ALT_MASK },
     { "data.move-class-down", GDK_KEY_Down, GDK_ALT_MASK },
-    { "data.undo-remove-class", GDK_KEY_z, GDK_CONTROL_MASK },
+    { "data.undo", GDK_KEY_z, GDK_CONTROL_MASK },
+    { "data.redo", GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "data.exclude", GDK_KEY_Delete, 0 },
     { "data.restore", GDK_KEY_r, GDK_CONTROL_MASK },
     { "data.open", GDK_KEY_Return, GDK_CONTROL_MASK },
@@ -1233,7 +1342,7 @@ test_keyboard_shortcuts (Fixture *f, gconstpointer data)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "dogs"), ==, -1);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "dogs"), ==, 3);
 }
@@ -1585,6 +1694,7 @@ main (int argc, char **argv)
   ADD ("/data-page/accessible-names", test_accessible_names);
   ADD ("/data-page/keyboard/tab-reaches-everything", test_keyboard_reaches_everything);
   ADD ("/data-page/keyboard/shortcuts", test_keyboard_shortcuts);
+  ADD ("/data-page/undo-redo", test_undo_redo);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
   ADD ("/data-page/stream/items-before-the-end", test_stream_import);
   ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);

@@ -12,6 +12,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-keys.h"
 #include "bt-test-fs.h"
 
 /* Small by default so that CI stays fast; the docs screenshots use a longer run
@@ -325,6 +326,21 @@ test_evaluate (void)
     g_assert_no_error (error);
     g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, before - 1);
     g_assert_true (bt_item_get_excluded (bt_project_find_item (project, path)));
+
+    /* the page's Undo button brings it back; Ctrl+Z then undoes the relabel too */
+    GtkWidget *undo = bt_test_find_button (GTK_WIDGET (page), "_Undo");
+    g_assert_nonnull (undo);
+    g_signal_emit_by_name (undo, "clicked");
+    g_assert_false (bt_item_get_excluded (bt_project_find_item (project, path)));
+    gtk_widget_grab_focus (GTK_WIDGET (page));
+    gtk_widget_child_focus (GTK_WIDGET (page), GTK_DIR_TAB_FORWARD);
+    g_assert_true (bt_test_press_key (GTK_WINDOW (window), GDK_KEY_z, GDK_CONTROL_MASK));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, path)), ==, ev->class_names[m->true_class]);
+    g_assert_true (bt_project_flush (project, &error));
+    g_autoptr(BtProject) reopened = bt_project_open (project_dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, path)), ==,
+                     ev->class_names[m->true_class]);
   }
 }
 
