@@ -8,6 +8,7 @@
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
 #include "bt-model-files.h"
+#include "bt-model-list.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
@@ -22,6 +23,7 @@ struct _BtEvaluatePage
   GtkDropDown       *model_dropdown;
   GtkStringList     *model_names;
   GtkDropDown       *split_dropdown;
+  GtkMenuButton     *models_button;
   GtkSpinner        *spinner;
   GtkLabel          *status_label;
   GtkButton         *undo_button;
@@ -34,6 +36,7 @@ struct _BtEvaluatePage
   /* Owned */
   BtProject         *project;
   GPtrArray         *model_paths;
+  char              *keep_path;       /* the model to select after the next listing */
   GCancellable      *cancellable;     /* the evaluation */
   GCancellable      *list_cancellable;
   GCancellable      *thumbs_cancellable;
@@ -597,7 +600,9 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   Listing *listing = user_data;
   g_autoptr(BtEvaluatePage) self = listing->page;
   guint generation = listing->generation;
-  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+  g_autoptr(GPtrArray) paths = bt_model_files_list_info_finish (result, NULL);
+  g_autofree char *keep = NULL;
+  int selected;
 
   g_free (listing);
   if (self->n_listing > 0)
@@ -605,20 +610,43 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   /* a newer listing was started: it has (or will have) the newer answer */
   if (generation != self->list_generation || paths == NULL || self->project == NULL)
     return;
+  keep = g_steal_pointer (&self->keep_path);
   g_ptr_array_set_size (self->model_paths, 0);
   gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
+  /* the best model first, unless the person was looking at another one */
+  selected = bt_model_files_pick_default (paths);
   for (guint i = 0; i < paths->len; i++)
     {
-      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
-      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      BtModelInfo *info = paths->pdata[i];
+      g_autofree char *name = bt_model_info_label (info);
+      g_ptr_array_add (self->model_paths, g_strdup (info->path));
       gtk_string_list_append (self->model_names, name);
+      if (keep != NULL && g_str_equal (keep, info->path))
+        selected = (int) i;
     }
-  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  bt_model_list_set_infos (BT_MODEL_LIST (gtk_menu_button_get_popover (self->models_button)), paths);
+  gtk_drop_down_set_selected (self->model_dropdown, selected >= 0 ? (guint) selected : GTK_INVALID_LIST_POSITION);
   update_actions (self);
   if (paths->len == 0)
     gtk_label_set_text (self->status_label, _("No saved model yet: train one on the Train page."));
   else
     bt_evaluate_page_evaluate (self);
+}
+
+static void
+model_list_changed_cb (BtEvaluatePage *self)
+{
+  guint sel = gtk_drop_down_get_selected (self->model_dropdown);
+
+  g_free (self->keep_path);
+  self->keep_path = sel < self->model_paths->len ? g_strdup (self->model_paths->pdata[sel]) : NULL;
+  bt_evaluate_page_reload_models (self);
+}
+
+static void
+model_list_error_cb (BtEvaluatePage *self, const char *message)
+{
+  gtk_label_set_text (self->status_label, message);
 }
 
 static void
@@ -680,6 +708,7 @@ bt_evaluate_page_dispose (GObject *object)
   g_clear_pointer (&self->shown, g_ptr_array_unref);
   g_clear_pointer (&self->evaluation, bt_evaluation_free);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->keep_path, g_free);
   g_clear_pointer (&self->thumbs, g_hash_table_unref);
 
   G_OBJECT_CLASS (bt_evaluate_page_parent_class)->dispose (object);
@@ -702,6 +731,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, split_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, undo_button);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, models_button);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, spinner);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, status_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, summary_label);
@@ -736,6 +766,12 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
+  {
+    GtkWidget *list = bt_model_list_new ();
+    g_signal_connect_object (list, "changed", G_CALLBACK (model_list_changed_cb), self, G_CONNECT_SWAPPED);
+    g_signal_connect_object (list, "error", G_CALLBACK (model_list_error_cb), self, G_CONNECT_SWAPPED);
+    gtk_menu_button_set_popover (self->models_button, list);
+  }
   update_actions (self);
 }
 

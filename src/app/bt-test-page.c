@@ -556,8 +556,9 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   Pending *pending = user_data;
   g_autoptr(BtTestPage) self = pending->page;
   guint generation = pending->generation;
-  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+  g_autoptr(GPtrArray) paths = bt_model_files_list_info_finish (result, NULL);
   guint old;
+  int selected;
 
   g_free (pending);
   self->n_listing--;
@@ -570,11 +571,14 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_string_list_splice (self->model_names, 0, old, NULL);
   for (guint i = 0; i < paths->len; i++)
     {
-      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
-      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      BtModelInfo *info = paths->pdata[i];
+      g_autofree char *name = bt_model_info_label (info);
+      g_ptr_array_add (self->model_paths, g_strdup (info->path));
       gtk_string_list_append (self->model_names, name);
     }
-  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  /* the pinned or most accurate model, not merely the newest */
+  selected = bt_model_files_pick_default (paths);
+  gtk_drop_down_set_selected (self->model_dropdown, selected >= 0 ? (guint) selected : GTK_INVALID_LIST_POSITION);
   g_signal_handlers_unblock_by_func (self->model_dropdown, model_selected_cb, self);
   model_selected_cb (self);
   if (paths->len == 0)
