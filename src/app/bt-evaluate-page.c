@@ -13,7 +13,8 @@
 #include "training/bt-model-runner.h"
 
 #define THUMB 128
-#define GALLERY_MAX 200   /* thumbnails decoded per cell; the rest is counted, not shown */
+#define GALLERY_MAX 200
+#define SMALL_TEST_SET 50   /* below this, the accuracy's 95% interval is wider than ±14 points */   /* thumbnails decoded per cell; the rest is counted, not shown */
 
 struct _BtEvaluatePage
 {
@@ -28,6 +29,7 @@ struct _BtEvaluatePage
   GtkLabel          *status_label;
   GtkButton         *undo_button;
   GtkLabel          *summary_label;
+  GtkLabel          *caveat_label;
   BtConfusionMatrix *matrix;
   GtkGrid           *class_table;
   GtkLabel          *gallery_label;
@@ -95,6 +97,7 @@ fill_table (BtEvaluatePage *self)
 {
   GtkWidget *child;
   const BtEvaluation *ev = self->evaluation;
+  g_autoptr(GString) notes = g_string_new (NULL);
 
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->class_table))) != NULL)
     gtk_grid_remove (self->class_table, child);
@@ -109,20 +112,72 @@ fill_table (BtEvaluatePage *self)
   for (int k = 0; k < ev->n_classes; k++)
     {
       char p[32], r[32], f[32], n[32];
-      guint support = 0;
+      guint support = 0, predicted = 0;
+      gboolean has_p, has_r;
 
       for (int c = 0; c < ev->n_classes; c++)
-        support += ev->confusion[k * ev->n_classes + c];
+        {
+          support += ev->confusion[k * ev->n_classes + c];
+          predicted += ev->confusion[c * ev->n_classes + k];
+        }
+      /* No images of the class: recall is 0/0, not 0%. Never predicted: precision is 0/0. */
+      has_r = support > 0 && isfinite (ev->recall[k]);
+      has_p = predicted > 0 && isfinite (ev->precision[k]);
       g_snprintf (p, sizeof p, "%.1f%%", 100 * ev->precision[k]);
       g_snprintf (r, sizeof r, "%.1f%%", 100 * ev->recall[k]);
       g_snprintf (f, sizeof f, "%.3f", ev->f1[k]);
       g_snprintf (n, sizeof n, "%u", support);
       table_cell (self, ev->class_names[k], 0, k + 1, FALSE, 0);
-      table_cell (self, isfinite (ev->precision[k]) ? p : "–", 1, k + 1, FALSE, 1);
-      table_cell (self, isfinite (ev->recall[k]) ? r : "–", 2, k + 1, FALSE, 1);
-      table_cell (self, isfinite (ev->f1[k]) ? f : "–", 3, k + 1, FALSE, 1);
+      table_cell (self, has_p ? p : "—", 1, k + 1, FALSE, 1);
+      table_cell (self, has_r ? r : "—", 2, k + 1, FALSE, 1);
+      table_cell (self, has_p && has_r && isfinite (ev->f1[k]) ? f : "—", 3, k + 1, FALSE, 1);
       table_cell (self, n, 4, k + 1, FALSE, 1);
+      if (support == 0)
+        g_string_append_printf (notes, _("“%s” has no images here, so its recall and F1 cannot be measured: "
+                                         "add a few of its images."), ev->class_names[k]);
+      else if (predicted == 0)
+        g_string_append_printf (notes, _("The model never answered “%s”, so its precision and F1 cannot be "
+                                         "measured."), ev->class_names[k]);
+      else
+        continue;
+      g_string_append_c (notes, '\n');
     }
+  if (notes->len > 0)
+    {
+      GtkWidget *l = gtk_label_new (NULL);
+
+      g_string_truncate (notes, notes->len - 1);
+      /* TRANSLATORS: under the per-class table; the lines after it say why a cell shows — */
+      g_string_prepend (notes, _("— means there is nothing to measure:\n"));
+      gtk_label_set_text (GTK_LABEL (l), notes->str);
+      gtk_label_set_xalign (GTK_LABEL (l), 0);
+      gtk_label_set_wrap (GTK_LABEL (l), TRUE);
+      gtk_widget_add_css_class (l, "dim-label");
+      gtk_widget_set_margin_top (l, 6);
+      gtk_grid_attach (self->class_table, l, 0, ev->n_classes + 1, 5, 1);
+    }
+}
+
+/* The Wilson score interval of a proportion k/n at 95% (z = 1.96): honest for small n and
+ * for accuracies near 0 or 1, where the normal approximation is not. */
+static void
+wilson_interval (guint k, guint n, double *lo, double *hi)
+{
+  const double z = 1.959964;
+  double p, denom, centre, half;
+
+  if (n == 0)
+    {
+      *lo = 0;
+      *hi = 1;
+      return;
+    }
+  p = (double) k / n;
+  denom = 1 + z * z / n;
+  centre = (p + z * z / (2.0 * n)) / denom;
+  half = z * sqrt (p * (1 - p) / n + z * z / (4.0 * n * n)) / denom;
+  *lo = MAX (0.0, centre - half);
+  *hi = MIN (1.0, centre + half);
 }
 
 static void
@@ -138,6 +193,7 @@ show_evaluation (BtEvaluatePage *self)
     {
       bt_confusion_matrix_set_data (self->matrix, 0, NULL, NULL);
       gtk_label_set_text (self->summary_label, "");
+      gtk_widget_set_visible (GTK_WIDGET (self->caveat_label), FALSE);
       return;
     }
   bt_confusion_matrix_set_data (self->matrix, ev->n_classes, (const char * const *) ev->class_names, ev->confusion);
@@ -154,6 +210,29 @@ show_evaluation (BtEvaluatePage *self)
       g_free (summary);
       summary = t;
     }
+  {
+    guint correct = 0;
+    double lo, hi;
+    char *t;
+
+    for (int k = 0; k < ev->n_classes; k++)
+      correct += ev->confusion[k * ev->n_classes + k];
+    wilson_interval (correct, ev->n, &lo, &hi);
+    /* TRANSLATORS: after the accuracy: its 95% Wilson interval */
+    t = g_strdup_printf (_("%s · 95%% interval %.0f%%–%.0f%%"), summary, 100 * lo, 100 * hi);
+    g_free (summary);
+    summary = t;
+    if (ev->n < SMALL_TEST_SET)
+      {
+        g_autofree char *caveat = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+            "⚠ Only %u image: the true accuracy could be anywhere from %.0f%% to %.0f%%. "
+            "Add images to this split for a firmer number.",
+            "⚠ Only %u images: the true accuracy could be anywhere from %.0f%% to %.0f%%. "
+            "Add images to this split for a firmer number.", ev->n), ev->n, 100 * lo, 100 * hi);
+        gtk_label_set_text (self->caveat_label, caveat);
+      }
+    gtk_widget_set_visible (GTK_WIDGET (self->caveat_label), ev->n < SMALL_TEST_SET);
+  }
   gtk_label_set_text (self->summary_label, summary);
 }
 
@@ -732,6 +811,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, split_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, undo_button);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, models_button);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, caveat_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, spinner);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, status_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, summary_label);

@@ -296,6 +296,26 @@ test_evaluate (void)
       if (i > 0)
         g_assert_cmpfloat (m->confidence, <=, bt_evaluate_page_get_gallery_item (page, i - 1)->confidence);
     }
+  /* a small test set says how little its accuracy proves (a Wilson 95% interval) */
+  {
+    GtkLabel *caveat = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "caveat_label"));
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "summary_label"));
+    guint correct = 0;
+    double z = 1.959964, p, d, c, h;
+    g_autofree char *range = NULL;
+
+    for (int k = 0; k < ev->n_classes; k++)
+      correct += ev->confusion[k * ev->n_classes + k];
+    p = (double) correct / ev->n;
+    d = 1 + z * z / ev->n;
+    c = (p + z * z / (2.0 * ev->n)) / d;
+    h = z * sqrt (p * (1 - p) / ev->n + z * z / (4.0 * ev->n * ev->n)) / d;
+    range = g_strdup_printf ("%.0f%%–%.0f%%", 100 * MAX (0, c - h), 100 * MIN (1, c + h));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), range));
+    g_assert_cmpint (gtk_widget_get_visible (GTK_WIDGET (caveat)), ==, ev->n < 50);
+    if (ev->n < 50)
+      g_assert_nonnull (strstr (gtk_label_get_text (caveat), "Only"));
+  }
   for (int i = 0; i < 100; i++)
     g_main_context_iteration (NULL, FALSE);
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-page.png");
