@@ -455,6 +455,70 @@ test_test_page (void)
     g_assert_nonnull (strstr (csv, "path,top_class,confidence"));
     g_assert_nonnull (strstr (csv, "project.ini,,"));
   }
+
+  /* a folder of class folders: counts per class, mean confidence, and accuracy by folder name */
+  {
+    g_autofree char *images = g_build_filename (project_dir, "images", NULL);
+    g_autoptr(GFile) folder = g_file_new_for_path (images);
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "folder_summary"));
+    guint n_images = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *right = g_strdup_printf ("of %u images right", n_images);
+
+    bt_test_page_classify_folder (page, folder);
+    wait_for (has_results, GUINT_TO_POINTER (n_images));
+    g_assert_cmpuint (bt_test_page_get_n_results (page), ==, n_images);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (summary)));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), "mean confidence"));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), right));
+  }
+
+  /* "Correct It" on the first result: the image is copied into images/circle/ and added */
+  {
+    GtkListBox *list = GTK_LIST_BOX (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "results_list"));
+    GtkMenuButton *correct = GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "correct_button"));
+    GMenuModel *menu;
+    guint before = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *copy_dir = g_build_filename (project_dir, "images", "circle", NULL);
+    gboolean found = FALSE;
+
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, 0));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    menu = gtk_menu_button_get_menu_model (correct);
+    g_assert_cmpint (g_menu_model_get_n_items (menu), ==, 4);
+    /* what choosing "circle" in its menu does */
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", "circle"));
+    for (int i = 0; i < 20000 && g_list_model_get_n_items (bt_project_get_items (project)) == before; i++)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, before + 1);
+    for (guint i = 0; i < before + 1; i++)
+      {
+        g_autoptr(BtItem) item = g_list_model_get_item (bt_project_get_items (project), i);
+        g_autofree char *base = g_path_get_basename (bt_item_get_path (item));
+        g_autofree char *parent = g_path_get_dirname (bt_item_get_path (item));
+        if (g_str_has_prefix (base, "from-testing-"))
+          {
+            found = TRUE;
+            g_assert_cmpstr (bt_item_get_class_name (item), ==, "circle");
+            g_assert_cmpstr (parent, ==, copy_dir);
+            g_assert_true (g_file_test (bt_item_get_path (item), G_FILE_TEST_IS_REGULAR));
+          }
+      }
+    g_assert_true (found);
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));   /* once is enough */
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-corrected.png");
+  }
+
+  /* Open Model File…: a model from anywhere joins the list; a .tflite gets a reason */
+  {
+    g_autoptr(GFile) mf = g_file_new_for_path (model_path);
+    g_autoptr(GFile) tf = g_file_new_for_path ("/nonexistent/backbone.tflite");
+    GtkLabel *status = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "status_label"));
+
+    bt_test_page_open_model_file (page, tf);
+    g_assert_nonnull (strstr (gtk_label_get_text (status), ".tflite"));
+    bt_test_page_open_model_file (page, mf);
+    wait_for (test_model_ready, NULL);
+  }
 }
 
 static void
