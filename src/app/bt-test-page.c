@@ -11,6 +11,7 @@
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-model-files.h"
+#include "dataset/bt-image-list.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
@@ -316,52 +317,6 @@ classify_job_free (ClassifyJob *job)
   g_free (job);
 }
 
-static gboolean
-looks_like_image (const char *name)
-{
-  static const char * const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp" };
-  g_autofree char *lower = g_ascii_strdown (name, -1);
-
-  for (guint i = 0; i < G_N_ELEMENTS (ext); i++)
-    if (g_str_has_suffix (lower, ext[i]))
-      return TRUE;
-  return FALSE;
-}
-
-static int
-cmp_strings (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
-}
-
-static void
-walk_folder (const char *dir_path, int depth, GPtrArray *out, GCancellable *cancellable)
-{
-  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  if (dir == NULL || depth > 8)
-    return;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, cmp_strings);
-  for (guint i = 0; i < names->len && out->len < MAX_FOLDER_IMAGES; i++)
-    {
-      g_autofree char *path = g_build_filename (dir_path, names->pdata[i], NULL);
-
-      if (g_cancellable_is_cancelled (cancellable))
-        return;
-      if (((char *) names->pdata[i])[0] == '.')
-        continue;
-      /* no symlinked folders: a link loop must not hang the walk */
-      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-        walk_folder (path, depth + 1, out, cancellable);
-      else if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && looks_like_image (names->pdata[i]))
-        g_ptr_array_add (out, g_steal_pointer (&path));
-    }
-}
-
 static Result *
 classify_one (ClassifyJob *job, const char *path, const BtImage *image)
 {
@@ -399,8 +354,9 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   if (job->folder)
     {
-      walk_folder (job->folder, 0, job->paths, cancellable);
-      g_ptr_array_sort (job->paths, cmp_strings);
+      g_autoptr(GPtrArray) found = bt_image_list_walk (job->folder, MAX_FOLDER_IMAGES, cancellable, NULL);
+      for (guint i = 0; found != NULL && i < found->len; i++)
+        g_ptr_array_add (job->paths, g_steal_pointer (&found->pdata[i]));
     }
   g_atomic_int_set (job->total, job->pasted ? 1 : job->paths->len);
   g_atomic_int_set (job->done, 0);
@@ -859,34 +815,16 @@ bt_test_page_dup_results_csv (BtTestPage *self)
 {
   GString *s = g_string_new (NULL);
   const char * const *names = self->model ? bt_shared_model_get_class_names (self->model) : NULL;
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
 
-  g_string_append (s, "path,top_class,confidence");
-  for (guint k = 0; names && names[k]; k++)
-    {
-      g_string_append_c (s, ',');
-      bt_csv_append_value (s, names[k]);
-    }
-  g_string_append (s, "\r\n");
+  bt_predictions_csv_header (s, names);
   for (guint i = 0; i < self->results->len; i++)
     {
       Result *r = self->results->pdata[i];
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
-      bt_csv_append_value (s, utf8);
-      g_string_append_c (s, ',');
-      if (r->probs && names)
-        {
-          bt_csv_append_value (s, names[r->top]);
-          g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[r->top]));
-          for (guint k = 0; k < r->n_classes; k++)
-            g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[k]));
-        }
-      else
-        g_string_append_c (s, ',');
-      g_string_append (s, "\r\n");
+      bt_predictions_csv_row (s, utf8, names ? r->probs : NULL, r->n_classes, names);
     }
   return g_string_free (s, FALSE);
 }
