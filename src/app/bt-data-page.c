@@ -645,6 +645,23 @@ cell_sync (GtkWidget *cell, BtItem *item)
     badge = "edit-copy-symbolic";
   bt_thumb_cell_set_badge (thumb, badge);
   gtk_accessible_update_property (GTK_ACCESSIBLE (cell), GTK_ACCESSIBLE_PROPERTY_LABEL, description, -1);
+  /* "All images" mixes the classes: each image says which it is (a class view rebinds its
+   * cells when it is chosen, so the label goes away there) */
+  {
+    BtDataPage *page = BT_DATA_PAGE (gtk_widget_get_ancestor (cell, BT_TYPE_DATA_PAGE));
+    int position = page && page->project ? bt_project_find_class (page->project, bt_item_get_class_name (item)) : -1;
+
+    if (page != NULL && page->selected_class == NULL && position >= 0)
+      {
+        g_autoptr(BtClassInfo) info = g_list_model_get_item (bt_project_get_classes (page->project), position);
+        GdkRGBA rgba;
+
+        bt_class_color (bt_class_info_get_color (info), &rgba);
+        bt_thumb_cell_set_class (thumb, bt_item_get_class_name (item), &rgba);
+      }
+    else
+      bt_thumb_cell_set_class (thumb, NULL, NULL);
+  }
 }
 
 /* Tooltips are built when asked for: gtk_widget_set_tooltip_text() asks the X server where

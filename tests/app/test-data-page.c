@@ -16,6 +16,7 @@
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
 #include "bt-test-keys.h"
+#include "bt-test-screenshot.h"
 
 typedef struct {
   char       *root;      /* images live here */
@@ -799,6 +800,57 @@ has_picture_with_paintable (GtkWidget *widget)
     if (has_picture_with_paintable (child))
       return TRUE;
   return FALSE;
+}
+
+/* Counts the bound cells, those with a class label, and those whose label is not their
+ * own class (the file names start with the class: "cats-003.png"). */
+static void
+count_class_labels (GtkWidget *widget, guint *cells, guint *labelled, guint *wrong)
+{
+  if (BT_IS_THUMB_CELL (widget) && gtk_widget_get_mapped (widget) && bt_thumb_cell_get_name (BT_THUMB_CELL (widget)))
+    {
+      const char *name = bt_thumb_cell_get_name (BT_THUMB_CELL (widget));
+      const char *cls = bt_thumb_cell_get_class (BT_THUMB_CELL (widget));
+
+      (*cells)++;
+      if (cls != NULL)
+        {
+          (*labelled)++;
+          if (!g_str_has_prefix (name, cls))
+            (*wrong)++;
+        }
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    count_class_labels (child, cells, labelled, wrong);
+}
+
+static void
+test_all_images_show_class (Fixture *f, gconstpointer data)
+{
+  guint cells = 0, labelled = 0, wrong = 0;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, NULL);
+  wait_import (f);
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (cells, >, 0);
+  g_assert_cmpuint (labelled, ==, cells);
+  g_assert_cmpuint (wrong, ==, 0);
+
+  /* a class's own view needs no label */
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  cells = labelled = wrong = 0;
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (cells, ==, 3);
+  g_assert_cmpuint (labelled, ==, 0);
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-dogs.png");
+  bt_data_page_select_class (f->page, NULL);
+  wait_import (f);
+  cells = labelled = wrong = 0;
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (labelled, ==, cells);
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-all-images.png");
 }
 
 static void
@@ -1689,6 +1741,7 @@ main (int argc, char **argv)
   ADD ("/data-page/reopen-after-relabel", test_reopen_after_relabel);
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
+  ADD ("/data-page/all-images-show-class", test_all_images_show_class);
   ADD ("/data-page/preview", test_preview);
   ADD ("/data-page/show-in-files", test_show_in_files);
   ADD ("/data-page/accessible-names", test_accessible_names);
