@@ -229,6 +229,23 @@ undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *paramete
   _bt_data_page_update_actions (self);
 }
 
+/* The status line's "3 duplicates · 2 label conflicts": all images, filtered to the
+ * duplicates; and the skipped files (conflicts among them) when the import skipped some. */
+static void
+show_duplicates_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  /* duplicates skipped by an import are not in the project: the skipped list shows them */
+  if (self->status_counts[BT_N_SPLITS + 2] == 0 && self->skipped_paths->len > 0)
+    {
+      _bt_data_page_show_skipped (self);
+      return;
+    }
+  bt_data_page_select_class (self, NULL);
+  gtk_drop_down_set_selected (self->filter_dropdown, BT_DATA_FILTER_DUPLICATE);
+}
+
 static void
 move_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
@@ -789,6 +806,7 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "data.rename-class", NULL, rename_class_action);
   gtk_widget_class_install_action (widget_class, "data.remove-class", NULL, remove_class_action);
   gtk_widget_class_install_action (widget_class, "data.undo", NULL, undo_redo_action);
+  gtk_widget_class_install_action (widget_class, "data.show-duplicates", NULL, show_duplicates_action);
   gtk_widget_class_install_action (widget_class, "data.redo", NULL, undo_redo_action);
   gtk_widget_class_install_action (widget_class, "data.move-class-up", NULL, move_class_action);
   gtk_widget_class_install_action (widget_class, "data.move-class-down", NULL, move_class_action);

@@ -7,6 +7,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-dialogs.h"
 #include "bt-thumb-cell.h"
 #include "dataset/bt-undo.h"
 
@@ -797,6 +798,7 @@ _bt_data_page_show_skipped (BtDataPage *self)
   if (GTK_IS_WINDOW (root))
     gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (root));
   gtk_window_set_hide_on_close (GTK_WINDOW (window), FALSE);
+  bt_dialogs_close_on_escape (GTK_WINDOW (window));
   g_object_set_data_full (G_OBJECT (window), "reasons", reasons, (GDestroyNotify) g_strfreev);
   header = gtk_header_bar_new ();
   gtk_window_set_titlebar (GTK_WINDOW (window), header);

@@ -57,6 +57,7 @@ struct _BtDataPage
   GtkSpinButton      *split_val_spin;
   GtkSpinButton      *split_test_spin;
   GtkButton          *skipped_button;
+  GtkButton          *issues_button;
   GtkLabel           *issues_label;
   GtkWidget          *progress_box;
   GtkLabel           *progress_label;

@@ -218,14 +218,13 @@ status_idle_cb (gpointer data)
                                                     self->n_conflicts);
       g_autofree char *text = g_strdup_printf ("%s · %s", dups, conflicts);
       gtk_label_set_text (self->issues_label, text);
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->issues_label),
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->issues_button),
                                    _("Duplicates are the same picture more than once; a label conflict is "
-                                     "the same picture found under two classes. Choose “Duplicates” in "
-                                     "the filter to see them."));
-      gtk_widget_set_visible (GTK_WIDGET (self->issues_label), TRUE);
+                                     "the same picture found under two classes. Click to see them."));
+      gtk_widget_set_visible (GTK_WIDGET (self->issues_button), TRUE);
     }
   else
-    gtk_widget_set_visible (GTK_WIDGET (self->issues_label), FALSE);
+    gtk_widget_set_visible (GTK_WIDGET (self->issues_button), FALSE);
 
   if (self->skipped_paths->len > 0)
     {
@@ -1144,6 +1143,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, split_test_spin);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, skipped_button);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, issues_label);
+  gtk_widget_class_bind_template_child (widget_class, BtDataPage, issues_button);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_box);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_label);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_bar);

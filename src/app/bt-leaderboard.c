@@ -7,6 +7,7 @@
 
 #include "bt-chart.h"
 #include "bt-chart-axis.h"
+#include "bt-dialogs.h"
 #include "bt-chart-series.h"
 #include "bt-leaderboard.h"
 #include "training/bt-kfold.h"
@@ -1027,6 +1028,7 @@ bt_leaderboard_present_window (GtkWindow *parent, BtProject *project)
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   GtkWindow *win = GTK_WINDOW (gtk_window_new ());
   gtk_window_set_title (win, _("Search for Better Settings"));
+  bt_dialogs_close_on_escape (win);
   gtk_window_set_default_size (win, 1000, 720);
   if (parent != NULL)
     gtk_window_set_transient_for (win, parent);

@@ -853,6 +853,50 @@ test_all_images_show_class (Fixture *f, gconstpointer data)
   bt_test_screenshot (GTK_WIDGET (f->window), "data-page-all-images.png");
 }
 
+static GtkWindow *
+find_window_titled (const char *title)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (g_strcmp0 (gtk_window_get_title (w), title) == 0)
+        return w;
+    }
+  return NULL;
+}
+
+/* "1 duplicate · 0 label conflicts" is a button: it shows the duplicates (here skipped by the
+ * import, so the list of skipped files), and Escape closes that list. */
+static void
+test_duplicates_link (Fixture *f, gconstpointer data)
+{
+  g_autofree char *twins = make_class_dir (f, "twins", 2, 7);
+  g_autofree char *a = g_build_filename (twins, "twins-000.png", NULL);
+  g_autofree char *b = g_build_filename (twins, "twins-copy.png", NULL);
+  g_autofree char *contents = NULL;
+  gsize len;
+  const char *paths[] = { twins, NULL };
+  GtkWidget *button = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "issues_button"));
+  GtkWindow *skipped;
+
+  g_assert_true (g_file_get_contents (a, &contents, &len, NULL));
+  g_assert_true (g_file_set_contents (b, contents, len, NULL));
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  wait_import (f);
+  spin ();
+  g_assert_true (gtk_widget_get_visible (button));
+  g_signal_emit_by_name (button, "clicked");
+  spin ();
+  skipped = find_window_titled ("Skipped Files");
+  g_assert_nonnull (skipped);
+  g_object_add_weak_pointer (G_OBJECT (skipped), (gpointer *) &skipped);
+  g_assert_true (bt_test_press_key (skipped, GDK_KEY_Escape, 0));
+  spin ();
+  g_assert_null (skipped);
+}
+
 static void
 test_thumbnails_appear (Fixture *f, gconstpointer data)
 {
@@ -1742,6 +1786,7 @@ main (int argc, char **argv)
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
   ADD ("/data-page/all-images-show-class", test_all_images_show_class);
+  ADD ("/data-page/duplicates-link", test_duplicates_link);
   ADD ("/data-page/preview", test_preview);
   ADD ("/data-page/show-in-files", test_show_in_files);
   ADD ("/data-page/accessible-names", test_accessible_names);

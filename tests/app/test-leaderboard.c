@@ -8,6 +8,8 @@
 #include <gtk/gtk.h>
 #include <string.h>
 
+#include "bt-test-keys.h"
+
 #include "bt-leaderboard.h"
 #include "bt-test-wait.h"
 #include "../training/bt-test-tune-util.h"
@@ -303,6 +305,18 @@ test_words (void)
   g_assert_false (find_text (GTK_WIDGET (lb), "Trial", FALSE));
   g_assert_false (find_text (GTK_WIDGET (lb), "rung", FALSE));
   gtk_window_destroy (GTK_WINDOW (window));
+
+  /* the Search window closes on Escape */
+  {
+    GtkWindow *search = bt_leaderboard_present_window (NULL, project);
+    g_object_add_weak_pointer (G_OBJECT (search), (gpointer *) &search);
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_assert_true (bt_test_press_key (search, GDK_KEY_Escape, 0));
+    while (search != NULL && g_main_context_iteration (NULL, FALSE))
+      ;
+    g_assert_null (search);
+  }
   bt_test_rm_rf (dir);
 }
 
