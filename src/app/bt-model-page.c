@@ -938,6 +938,8 @@ bt_model_page_init (BtModelPage *self)
       GtkWidget *time = gtk_label_new ("");
       GtkWidget *button = gtk_toggle_button_new ();
 
+      gtk_widget_add_css_class (button, "preset-card");   /* data/style.css marks the chosen one */
+
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
