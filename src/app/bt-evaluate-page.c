@@ -7,6 +7,7 @@
 
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
+#include "bt-glossary.h"
 #include "bt-model-files.h"
 #include "bt-model-list.h"
 #include "dataset/bt-undo.h"
@@ -846,6 +847,8 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
+  bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_TEST);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_VALIDATION);
   {
     GtkWidget *list = bt_model_list_new ();
     g_signal_connect_object (list, "changed", G_CALLBACK (model_list_changed_cb), self, G_CONNECT_SWAPPED);

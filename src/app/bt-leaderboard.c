@@ -8,6 +8,7 @@
 #include "bt-chart.h"
 #include "bt-chart-axis.h"
 #include "bt-dialogs.h"
+#include "bt-glossary.h"
 #include "bt-chart-series.h"
 #include "bt-leaderboard.h"
 #include "training/bt-kfold.h"
@@ -997,6 +998,14 @@ bt_leaderboard_init (BtLeaderboard *self)
   g_signal_connect_swapped (self->pause_button, "toggled", G_CALLBACK (on_pause_toggled), self);
   g_signal_connect_swapped (self->use_button, "clicked", G_CALLBACK (on_use_clicked), self);
   g_signal_connect_swapped (self->cv_button, "clicked", G_CALLBACK (on_cv_clicked), self);
+  /* the terms explained where they are set */
+  bt_glossary_set_tooltip (GTK_WIDGET (self->epochs), BT_TERM_EPOCH);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->lr_min), BT_TERM_LEARNING_RATE);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->lr_max), BT_TERM_LEARNING_RATE);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->dropout_max), BT_TERM_DROPOUT);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->wd_max), BT_TERM_WEIGHT_DECAY);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->vary_augment), BT_TERM_AUGMENTATION);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->status), BT_TERM_VALIDATION);
   g_signal_connect_swapped (self->strategy, "notify::selected", G_CALLBACK (strategy_changed_cb), self);
   strategy_changed_cb (self);
   update_sensitivity (self);

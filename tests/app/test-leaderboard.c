@@ -297,6 +297,13 @@ test_words (void)
   GtkDropDown *strategy = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "strategy"));
 
   g_assert_true (find_text (GTK_WIDGET (lb), "Tries", TRUE));
+  /* the glossary explains the terms where they are set */
+  {
+    GtkWidget *epochs = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "epochs"));
+    GtkWidget *lr = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "lr_min"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (epochs), "one pass over all the training images"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (lr), "how big each adjustment is"));
+  }
   g_assert_true (find_text (GTK_WIDGET (lb), "Round", TRUE));
   g_assert_cmpuint (gtk_drop_down_get_selected (strategy), ==, 2);
   g_assert_true (find_text (GTK_WIDGET (lb), "only the better half goes on", TRUE));
