@@ -75,6 +75,7 @@ bt_model_info_free (BtModelInfo *info)
   g_free (info->name);
   g_free (info->custom_name);
   g_free (info->preset);
+  g_free (info->verdict);
   g_free (info);
 }
 
@@ -104,6 +105,7 @@ typedef struct {
   gint64  mtime;
   goffset size;
   char   *preset;
+  char   *verdict;
   double  accuracy;
   gint64  created;
 } MetaCache;
@@ -117,6 +119,7 @@ meta_cache_free (gpointer data)
   MetaCache *m = data;
 
   g_free (m->preset);
+  g_free (m->verdict);
   g_free (m);
 }
 
@@ -145,6 +148,7 @@ read_meta (BtModelInfo *info, gint64 mtime, goffset size)
           const char *acc = g_hash_table_lookup (model->metadata, "val_acc");
           const char *preset = g_hash_table_lookup (model->metadata, "preset");
           const char *created = g_hash_table_lookup (model->metadata, "created");
+          const char *verdict = g_hash_table_lookup (model->metadata, "verdict");
           BtPreset p;
 
           if (acc != NULL)
@@ -154,6 +158,8 @@ read_meta (BtModelInfo *info, gint64 mtime, goffset size)
               if (end != acc && isfinite (v) && v >= 0 && v <= 1)
                 m->accuracy = v;
             }
+          if (verdict != NULL && g_utf8_validate (verdict, -1, NULL) && strlen (verdict) < 64)
+            m->verdict = g_strdup (verdict);
           if (preset != NULL && bt_preset_from_id (preset, &p))
             m->preset = g_strdup (bt_preset_title (p));
           if (created != NULL)
@@ -167,6 +173,7 @@ read_meta (BtModelInfo *info, gint64 mtime, goffset size)
       g_hash_table_replace (meta_cache, g_strdup (info->path), m);
     }
   info->preset = g_strdup (m->preset);
+  info->verdict = g_strdup (m->verdict);
   info->accuracy = m->accuracy;
   info->created = m->created;
   g_mutex_unlock (&meta_lock);
@@ -301,6 +308,9 @@ bt_model_files_pick_default (GPtrArray *infos)
   for (guint i = 0; i < infos->len; i++)
     {
       const BtModelInfo *info = infos->pdata[i];
+      /* a run that failed keeps its curves and its file, but is not what opens first */
+      if (g_strcmp0 (info->verdict, "diverged") == 0 || g_strcmp0 (info->verdict, "did-not-learn") == 0)
+        continue;
       /* newest first: a later model wins only by being strictly better */
       if (!isnan (info->accuracy)
           && (best < 0 || info->accuracy > ((BtModelInfo *) infos->pdata[best])->accuracy))

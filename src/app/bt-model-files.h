@@ -47,6 +47,7 @@ typedef struct {
   char     *preset;        /* preset title, untranslated; NULL when unknown */
   double    accuracy;      /* validation accuracy (0–1) of the saved epoch; NAN when unknown */
   gint64    created;       /* Unix time the model was saved */
+  char     *verdict;       /* the run's verdict from the metadata ("learned", "diverged", …), or NULL */
   gboolean  pinned;        /* the person chose it as the project's default */
   gboolean  data_changed;  /* labels.csv was written after the model was saved */
 } BtModelInfo;
@@ -55,8 +56,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtModelInfo, bt_model_info_free)
 
 /* The listing with each model's info (GPtrArray of BtModelInfo*, newest first). */
 GPtrArray *bt_model_files_list_info_finish (GAsyncResult *result, GError **error);
-/* The model Evaluate and Test open first: the pinned one, else the most accurate, else the
- * newest; -1 for an empty list. */
+/* The model Evaluate and Test open first: the pinned one, else the most accurate of the runs
+ * that did not fail (verdict "diverged" or "did-not-learn"), else the newest; -1 for an empty
+ * list. */
 int        bt_model_files_pick_default (GPtrArray *infos);
 /* The list's one-line label: "name · data changed since" when it is (g_free). */
 char      *bt_model_info_label         (const BtModelInfo *info);

@@ -87,6 +87,24 @@ delete_clicked_cb (GtkButton *button, BtModelList *self)
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
 }
 
+/* The run verdicts the trainer writes into a model's metadata, in words; NULL for none. */
+static const char *
+verdict_text (const char *verdict)
+{
+  static const struct { const char *id; const char *text; } verdicts[] = {
+    { "learned", N_("learned") },
+    { "overfitting", N_("overfitting") },
+    { "diverged", N_("diverged") },
+    { "did-not-learn", N_("did not learn") },
+    { "stopped-early", N_("stopped early") },
+  };
+
+  for (guint i = 0; verdict != NULL && i < G_N_ELEMENTS (verdicts); i++)
+    if (g_str_equal (verdict, verdicts[i].id))
+      return _(verdicts[i].text);
+  return NULL;
+}
+
 static GtkWidget *
 icon_button (const char *icon, const char *tooltip, const char *accessible)
 {
@@ -124,6 +142,13 @@ make_row (BtModelList *self, const BtModelInfo *info)
             /* TRANSLATORS: under a model's name: accuracy · date · a warning */
             ? g_strdup_printf (_("%s · %s · the images or labels changed since"), acc, date)
             : g_strdup_printf ("%s · %s", acc, date);
+  if (verdict_text (info->verdict) != NULL)
+    {
+      /* TRANSLATORS: the model's details, then the verdict of its run, e.g. "diverged" */
+      char *t = g_strdup_printf (_("%s · run: %s"), details, verdict_text (info->verdict));
+      g_free (details);
+      details = t;
+    }
   gtk_label_set_xalign (GTK_LABEL (title), 0);
   gtk_label_set_ellipsize (GTK_LABEL (title), PANGO_ELLIPSIZE_END);
   gtk_label_set_max_width_chars (GTK_LABEL (title), 40);

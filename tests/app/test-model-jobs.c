@@ -124,6 +124,29 @@ write_model (Fixture *f, const char *name, int age_s)
   return write_model_acc (f, name, age_s, NULL);
 }
 
+/* A failed run's model: a high accuracy (from an early epoch) but the verdict "diverged". */
+static char *
+write_failed_model (Fixture *f, const char *name, int age_s)
+{
+  const BtProjectSettings *s = bt_project_get_settings (f->project);
+  const char *names[] = { "circle", "square", "triangle", "star", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, s->width, s->height, s->channels, 4, -1, 3, &error);
+  g_autofree char *file = g_strconcat (name, ".bottega-model", NULL);
+  char *path = g_build_filename (f->dir, "models", file, NULL);
+  g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+  struct utimbuf times;
+
+  g_hash_table_insert (meta, "val_acc", "0.950000");
+  g_hash_table_insert (meta, "preset", "mlp");
+  g_hash_table_insert (meta, "verdict", "diverged");
+  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, meta, &error));
+  g_assert_no_error (error);
+  times.actime = times.modtime = time (NULL) - age_s;
+  g_assert_cmpint (utime (path, &times), ==, 0);
+  return path;
+}
+
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
@@ -447,6 +470,7 @@ test_model_list (Fixture *f, gconstpointer data)
   g_autofree char *good = write_model_acc (f, "20260101-000000-mlp", 300, "0.900000");
   g_autofree char *plain = write_model (f, "20260102-000000-mlp", 200);
   g_autofree char *failed = write_model_acc (f, "20260103-000000-mlp", 100, "0.250000");
+  g_autofree char *diverged = write_failed_model (f, "20260104-000000-mlp", 50);
   GtkDropDown *dd;
   GtkMenuButton *button = NULL;
   GtkWidget *popover, *pin, *rename, *entry, *del;
@@ -457,9 +481,10 @@ test_model_list (Fixture *f, gconstpointer data)
   wait_evaluate_page (page);
   spin (50);
 
-  /* Opens on the most accurate model, not on the newest (the failed run). */
+  /* Opens on the most accurate model, not on the newest (a poor run), nor on a run that
+   * diverged after a lucky early epoch. */
   dd = find_dropdown (GTK_WIDGET (page), "Which saved model to evaluate");
-  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 3);
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 4);
   g_assert_nonnull (strstr (selected_label (dd), "90%"));
   g_assert_nonnull (strstr (selected_label (dd), "MLP"));
 
@@ -514,8 +539,9 @@ test_model_list (Fixture *f, gconstpointer data)
   wait_evaluate_page (page);
   spin (20);
   g_assert_false (g_file_test (plain, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 2);
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 3);
   gtk_popover_popdown (GTK_POPOVER (popover));
+  g_assert_true (g_file_test (diverged, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (good, G_FILE_TEST_EXISTS) && g_file_test (failed, G_FILE_TEST_EXISTS));
 }
 
