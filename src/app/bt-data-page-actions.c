@@ -49,8 +49,11 @@ _bt_data_page_update_actions (BtDataPage *self)
   gtk_widget_action_set_enabled (w, "data.add-class", has_project);
   gtk_widget_action_set_enabled (w, "data.rename-class", has_class);
   gtk_widget_action_set_enabled (w, "data.remove-class", has_class && !self->busy);
-  gtk_widget_action_set_enabled (w, "data.undo", has_project && bt_undo_stack_can_undo (bt_undo_stack_get (self->project)));
-  gtk_widget_action_set_enabled (w, "data.redo", has_project && bt_undo_stack_can_redo (bt_undo_stack_get (self->project)));
+  /* not while an import adds images: an undone deletion would race it for the same files */
+  gtk_widget_action_set_enabled (w, "data.undo", has_project && !self->busy
+                                 && bt_undo_stack_can_undo (bt_undo_stack_get (self->project)));
+  gtk_widget_action_set_enabled (w, "data.redo", has_project && !self->busy
+                                 && bt_undo_stack_can_redo (bt_undo_stack_get (self->project)));
   gtk_widget_action_set_enabled (w, "data.move-class-up", position > 0);
   gtk_widget_action_set_enabled (w, "data.move-class-down", position >= 0 && (guint) position + 1 < n_classes);
   gtk_widget_action_set_enabled (w, "data.move-to", has_items);
@@ -194,37 +197,31 @@ undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *paramete
 {
   BtDataPage *self = BT_DATA_PAGE (widget);
   gboolean undo = g_str_equal (action_name, "data.undo");
-  BtUndoStack *stack;
-  g_autofree char *label = NULL;
   g_autofree char *message = NULL;
   g_autofree char *keep_class = g_strdup (self->selected_class);
   g_autoptr(GError) error = NULL;
-  gboolean ok, had_focus;
+  gboolean had_focus;
 
   if (self->project == NULL)
     return;
-  stack = bt_undo_stack_get (self->project);
-  label = g_strdup (undo ? bt_undo_stack_get_undo_label (stack) : bt_undo_stack_get_redo_label (stack));
-  if (label == NULL)
-    return;
   had_focus = focus_is_inside (self);
   _bt_data_page_detach_items (self);
-  ok = undo ? bt_undo_stack_undo (stack, &error) : bt_undo_stack_redo (stack, &error);
+  message = bt_undo_stack_step (bt_undo_stack_get (self->project), undo, &error);
   _bt_data_page_attach_items (self);
   /* The detached grid drops the focused cell (GTK 4.8 leaves the window's focus on the
    * unparented cell, where keys go nowhere): give the keyboard back to the grid. */
   if (had_focus && !focus_is_inside (self))
     gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
-  if (!ok)
+  if (error != NULL)
     {
       _bt_data_page_show_error (self, undo ? _("Could not undo") : _("Could not redo"), error);
       return;
     }
+  if (message == NULL)
+    return;
   if (keep_class != NULL && bt_project_find_class (self->project, keep_class) >= 0)
     bt_data_page_select_class (self, keep_class);
   _bt_data_page_rebuild_move_menu (self);
-  /* TRANSLATORS: %s is what was undone, e.g. "Move 3 images to “dogs”" */
-  message = g_strdup_printf (undo ? _("Undone: %s") : _("Redone: %s"), label);
   _bt_data_page_show_toast (self, message, undo ? _("_Redo") : _("_Undo"), undo ? "data.redo" : "data.undo");
   _bt_data_page_update_actions (self);
 }

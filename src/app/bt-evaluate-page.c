@@ -535,24 +535,17 @@ undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
   BtEvaluatePage *self = BT_EVALUATE_PAGE (widget);
   gboolean undo = g_str_equal (action_name, "eval.undo");
-  BtUndoStack *stack;
-  g_autofree char *label = NULL;
   g_autofree char *text = NULL;
   g_autoptr(GError) error = NULL;
 
   if (self->project == NULL)
     return;
-  stack = bt_undo_stack_get (self->project);
-  label = g_strdup (undo ? bt_undo_stack_get_undo_label (stack) : bt_undo_stack_get_redo_label (stack));
-  if (label == NULL)
+  text = bt_undo_stack_step (bt_undo_stack_get (self->project), undo, &error);
+  if (error != NULL)
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)),
+                           undo ? _("Could not undo") : _("Could not redo"), error);
+  if (text == NULL)
     return;
-  if (!(undo ? bt_undo_stack_undo (stack, &error) : bt_undo_stack_redo (stack, &error)))
-    {
-      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)),
-                             undo ? _("Could not undo") : _("Could not redo"), error);
-      return;
-    }
-  text = g_strdup_printf (undo ? _("Undone: %s") : _("Redone: %s"), label);
   gtk_label_set_text (self->status_label, text);
   bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
 }

@@ -575,3 +575,19 @@ bt_undo_stack_redo (BtUndoStack *self, GError **error)
   g_return_val_if_fail (BT_IS_UNDO_STACK (self), FALSE);
   return replay (self, self->redo, self->undo, FALSE, error);
 }
+
+char *
+bt_undo_stack_step (BtUndoStack *self, gboolean undo, GError **error)
+{
+  g_autofree char *label = NULL;
+
+  g_return_val_if_fail (BT_IS_UNDO_STACK (self), NULL);
+
+  label = g_strdup (undo ? bt_undo_stack_get_undo_label (self) : bt_undo_stack_get_redo_label (self));
+  if (label == NULL)
+    return NULL;
+  if (!(undo ? bt_undo_stack_undo (self, error) : bt_undo_stack_redo (self, error)))
+    return NULL;
+  /* TRANSLATORS: %s is what was undone or redone, e.g. "Move 3 images to “dogs”" */
+  return g_strdup_printf (undo ? _("Undone: %s") : _("Redone: %s"), label);
+}

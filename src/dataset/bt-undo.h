@@ -39,5 +39,9 @@ const char  *bt_undo_stack_get_redo_label   (BtUndoStack *self);
 gboolean     bt_undo_stack_undo             (BtUndoStack *self, GError **error);
 gboolean     bt_undo_stack_redo             (BtUndoStack *self, GError **error);
 void         bt_undo_stack_clear            (BtUndoStack *self);
+/* What the pages call: undoes (undo TRUE) or redoes the last entry and returns the sentence to
+ * show ("Undone: Move 3 images to “dogs”", translated); NULL with error unset when there was
+ * nothing to do, NULL with error set when a step failed. */
+char        *bt_undo_stack_step             (BtUndoStack *self, gboolean undo, GError **error);
 
 G_END_DECLS

@@ -594,25 +594,33 @@ find_type (GtkWidget *widget, GType type)
   return NULL;
 }
 
+/* F2 on the class, type the new name, Enter: as a person renames a class. */
+static void
+rename_in_place (Fixture *f, const char *from, const char *to)
+{
+  GtkWidget *entry;
+
+  bt_data_page_select_class (f->page, from);
+  wait_import (f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  entry = find_type (GTK_WIDGET (find_row (f, from)), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), to);
+  g_signal_emit_by_name (entry, "activate");
+  wait_import (f);
+}
+
 static void
 test_rename_delete_undo (Fixture *f, gconstpointer data)
 {
   GtkSelectionModel *selection;
-  GtkWidget *entry;
   g_autoptr(BtProject) reopened = NULL;
   g_autoptr(GError) error = NULL;
 
   import_cats_and_dogs (f);
 
   /* F2 on the selected class, type, Enter. */
-  bt_data_page_select_class (f->page, "dogs");
-  wait_import (f);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
-  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
-  g_assert_nonnull (entry);
-  gtk_editable_set_text (GTK_EDITABLE (entry), "wolves");
-  g_signal_emit_by_name (entry, "activate");
-  wait_import (f);
+  rename_in_place (f, "dogs", "wolves");
   g_assert_cmpint (class_count (f, "dogs"), ==, -1);
   g_assert_cmpint (class_count (f, "wolves"), ==, 3);
   g_assert_cmpuint (n_shown (f), ==, 3);
@@ -1281,7 +1289,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) reopened = NULL;
   g_autofree char *order = NULL;
-  GtkWidget *entry, *undo_button;
+  GtkWidget *undo_button;
 
   import_cats_and_dogs (f);
   bt_data_page_select_class (f->page, "cats");
@@ -1334,14 +1342,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_assert_cmpuint (n_excluded (f->project), ==, 0);
 
   /* Renaming "dogs" to "cats" merges them; Ctrl+Z separates them, in their places. */
-  bt_data_page_select_class (f->page, "dogs");
-  wait_import (f);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
-  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
-  g_assert_nonnull (entry);
-  gtk_editable_set_text (GTK_EDITABLE (entry), "cats");
-  g_signal_emit_by_name (entry, "activate");
-  wait_import (f);
+  rename_in_place (f, "dogs", "cats");
   g_assert_cmpint (class_count (f, "dogs"), ==, -1);
   g_assert_cmpint (class_count (f, "cats"), ==, 15);
   gtk_widget_grab_focus (grid);

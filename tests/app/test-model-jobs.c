@@ -93,7 +93,7 @@ typedef struct {
 /* An untrained model of the project's input and classes, dated age_s seconds ago, with a
  * validation accuracy in its metadata when val_acc is not NULL. */
 static char *
-write_model_acc (Fixture *f, const char *name, int age_s, const char *val_acc)
+write_model_meta (Fixture *f, const char *name, int age_s, const char *val_acc, const char *verdict)
 {
   const BtProjectSettings *s = bt_project_get_settings (f->project);
   const char *names[] = { "circle", "square", "triangle", "star", NULL };
@@ -111,40 +111,25 @@ write_model_acc (Fixture *f, const char *name, int age_s, const char *val_acc)
       g_hash_table_insert (meta, "val_acc", (gpointer) val_acc);
       g_hash_table_insert (meta, "preset", "mlp");
     }
-  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, val_acc ? meta : NULL, &error));
+  if (verdict != NULL)
+    g_hash_table_insert (meta, "verdict", (gpointer) verdict);
+  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, val_acc || verdict ? meta : NULL, &error));
   g_assert_no_error (error);
   times.actime = times.modtime = time (NULL) - age_s;
   g_assert_cmpint (utime (path, &times), ==, 0);
   return path;
+}
+
+static char *
+write_model_acc (Fixture *f, const char *name, int age_s, const char *val_acc)
+{
+  return write_model_meta (f, name, age_s, val_acc, NULL);
 }
 
 static char *
 write_model (Fixture *f, const char *name, int age_s)
 {
-  return write_model_acc (f, name, age_s, NULL);
-}
-
-/* A failed run's model: a high accuracy (from an early epoch) but the verdict "diverged". */
-static char *
-write_failed_model (Fixture *f, const char *name, int age_s)
-{
-  const BtProjectSettings *s = bt_project_get_settings (f->project);
-  const char *names[] = { "circle", "square", "triangle", "star", NULL };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, s->width, s->height, s->channels, 4, -1, 3, &error);
-  g_autofree char *file = g_strconcat (name, ".bottega-model", NULL);
-  char *path = g_build_filename (f->dir, "models", file, NULL);
-  g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
-  struct utimbuf times;
-
-  g_hash_table_insert (meta, "val_acc", "0.950000");
-  g_hash_table_insert (meta, "preset", "mlp");
-  g_hash_table_insert (meta, "verdict", "diverged");
-  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, meta, &error));
-  g_assert_no_error (error);
-  times.actime = times.modtime = time (NULL) - age_s;
-  g_assert_cmpint (utime (path, &times), ==, 0);
-  return path;
+  return write_model_meta (f, name, age_s, NULL, NULL);
 }
 
 static void
@@ -470,7 +455,8 @@ test_model_list (Fixture *f, gconstpointer data)
   g_autofree char *good = write_model_acc (f, "20260101-000000-mlp", 300, "0.900000");
   g_autofree char *plain = write_model (f, "20260102-000000-mlp", 200);
   g_autofree char *failed = write_model_acc (f, "20260103-000000-mlp", 100, "0.250000");
-  g_autofree char *diverged = write_failed_model (f, "20260104-000000-mlp", 50);
+  /* a failed run's model: a high accuracy (from an early epoch) but the verdict "diverged" */
+  g_autofree char *diverged = write_model_meta (f, "20260104-000000-mlp", 50, "0.950000", "diverged");
   GtkDropDown *dd;
   GtkMenuButton *button = NULL;
   GtkWidget *popover, *pin, *rename, *entry, *del;
