@@ -840,6 +840,7 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
+  bt_model_list_setup_dropdown (self->model_dropdown);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_TEST);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_VALIDATION);
   {

@@ -15,4 +15,8 @@ GtkWidget *bt_model_list_new      (void);
 /* infos: GPtrArray of BtModelInfo* (borrowed; copied). */
 void       bt_model_list_set_infos (BtModelList *self, GPtrArray *infos);
 
+/* Gives a model drop-down labels that shorten with "…" (the list shows the whole names), so
+ * a long model name never widens the page. */
+void       bt_model_list_setup_dropdown (GtkDropDown *dropdown);
+
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-model-files.h"
+#include "bt-model-list.h"
 #include "dataset/bt-image-list.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
@@ -1191,6 +1192,7 @@ bt_test_page_init (BtTestPage *self)
   self->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
   self->shown = -1;
   self->cancellable = g_cancellable_new ();
+  bt_model_list_setup_dropdown (self->model_dropdown);
   self->list_cancellable = g_cancellable_new ();
 
   drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);

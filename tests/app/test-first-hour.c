@@ -11,6 +11,7 @@
 
 #include "bt-application.h"
 #include "bt-i18n.h"
+#include "bt-model-files.h"
 #include "bt-window-private.h"
 #include "bt-test-fs.h"
 #include "bt-test-screenshot.h"
@@ -269,6 +270,22 @@ main (int argc, char **argv)
   project_dir = g_build_filename (tmp, "shapes", NULL);
   project = bt_sample_create_shapes (project_dir, 8, 32, 3, NULL, &error);
   g_assert_no_error (error);
+  {
+    /* a saved model with a long given name: model lists must not widen the pages */
+    const BtProjectSettings *s = bt_project_get_settings (project);
+    const char *names[] = { "circle", "square", "triangle", "star", NULL };
+    g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, s->width, s->height, s->channels, 4, -1, 3, &error);
+    g_autofree char *models = g_build_filename (project_dir, "models", NULL);
+    g_autofree char *path = g_build_filename (models, "20260101-000000-mlp.bottega-model", NULL);
+    g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+
+    g_hash_table_insert (meta, "val_acc", "0.875000");
+    g_hash_table_insert (meta, "preset", "mlp");
+    g_mkdir_with_parents (models, 0755);
+    g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, meta, &error));
+    g_assert_true (bt_model_files_rename (path, "The one we showed the class on Tuesday, before the new photos", &error));
+    g_assert_no_error (error);
+  }
   app = bt_application_new ();
   g_application_set_flags (G_APPLICATION (app),
                            g_application_get_flags (G_APPLICATION (app)) | G_APPLICATION_NON_UNIQUE);
