@@ -13,6 +13,7 @@
 #include "bt-model-files.h"
 #include "bt-model-list.h"
 #include "dataset/bt-image-list.h"
+#include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
@@ -958,6 +959,26 @@ copy_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_EXISTS, _("Too many copies of “%s” already"), base);
 }
 
+/* The results of path say which class they were added to (their row and, on show, the
+ * Correct It button). */
+static void
+mark_corrected (BtTestPage *self, const char *path, const char *class_name)
+{
+  for (guint i = 0; i < self->results->len; i++)
+    {
+      Result *r = self->results->pdata[i];
+      GtkListBoxRow *row;
+
+      if (g_strcmp0 (r->path, path) != 0 || r->added_to != NULL)
+        continue;
+      r->added_to = g_strdup (class_name);
+      if ((row = gtk_list_box_get_row_at_index (self->results_list, i)) != NULL)
+        gtk_list_box_row_set_child (row, make_row (self, r));
+      if ((int) i == self->shown)
+        update_correct (self, r);
+    }
+}
+
 static void
 copy_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -977,19 +998,7 @@ copy_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                              _("The image could not be added to the project"), error);
       return;
     }
-  for (guint i = 0; i < self->results->len; i++)
-    {
-      Result *r = self->results->pdata[i];
-      GtkListBoxRow *row;
-
-      if (g_strcmp0 (r->path, job->src) != 0 || r->added_to != NULL)
-        continue;
-      r->added_to = g_strdup (job->class_name);
-      if ((row = gtk_list_box_get_row_at_index (self->results_list, i)) != NULL)
-        gtk_list_box_row_set_child (row, make_row (self, r));
-      if ((int) i == self->shown)
-        update_correct (self, r);
-    }
+  mark_corrected (self, job->src, job->class_name);
   text = g_strdup_printf (_("Added to “%s” in the project as %s"), job->class_name, dest);
   gtk_label_set_text (self->status_label, text);
 }
@@ -1009,6 +1018,26 @@ correct_action (GtkWidget *widget, const char *action_name, GVariant *param)
   r = self->results->pdata[self->shown];
   if (r->path == NULL || r->added_to != NULL || bt_project_find_class (self->project, class_name) < 0)
     return;
+  /* an image of the project itself gets its label fixed (undoable), not a second copy */
+  {
+    BtItem *item = bt_project_find_item (self->project, r->path);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+
+    if (item != NULL)
+      {
+        if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), &item, 1, class_name, &error))
+          {
+            bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be moved"),
+                                   error);
+            return;
+          }
+        mark_corrected (self, r->path, class_name);
+        text = g_strdup_printf (_("This image was already in the project: it is now in “%s”."), class_name);
+        gtk_label_set_text (self->status_label, text);
+        return;
+      }
+  }
   /* a class name is one path component already; keep it so even if that ever changes */
   folder = g_strdup (class_name);
   g_strdelimit (folder, "/\\", '_');
@@ -1233,6 +1262,14 @@ bt_test_page_get_n_results (BtTestPage *self)
 {
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), 0);
   return self->results->len;
+}
+
+const char *
+bt_test_page_get_result_path (BtTestPage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  g_return_val_if_fail (i < self->results->len, NULL);
+  return ((Result *) self->results->pdata[i])->path;
 }
 
 BtProbabilityBars *

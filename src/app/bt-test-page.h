@@ -31,6 +31,8 @@ void               bt_test_page_classify_folder (BtTestPage *self, GFile *folder
 /* Adds a model file from anywhere to the model list and selects it (a .tflite: a message why not). */
 void               bt_test_page_open_model_file (BtTestPage *self, GFile *file);
 guint              bt_test_page_get_n_results   (BtTestPage *self);
+/* The file of result i (NULL for a pasted image). */
+const char        *bt_test_page_get_result_path (BtTestPage *self, guint i);
 BtProbabilityBars *bt_test_page_get_bars        (BtTestPage *self);
 /* The results as CSV: path, top class, confidence, one column per class (g_free). */
 char              *bt_test_page_dup_results_csv (BtTestPage *self);

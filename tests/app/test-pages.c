@@ -13,6 +13,7 @@
 #include "bt-window-private.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-keys.h"
+#include "dataset/bt-undo.h"
 #include "bt-test-fs.h"
 
 /* Small by default so that CI stays fast; the docs screenshots use a longer run
@@ -472,20 +473,54 @@ test_test_page (void)
     g_assert_nonnull (strstr (gtk_label_get_text (summary), right));
   }
 
-  /* "Correct It" on the first result: the image is copied into images/circle/ and added */
+  /* "Correct It" on a project image fixes its label (undoable); on an image from elsewhere it
+   * copies it into images/<class>/ and adds it */
   {
     GtkListBox *list = GTK_LIST_BOX (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "results_list"));
     GtkMenuButton *correct = GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "correct_button"));
-    GMenuModel *menu;
     guint before = g_list_model_get_n_items (bt_project_get_items (project));
     g_autofree char *copy_dir = g_build_filename (project_dir, "images", "circle", NULL);
+    g_autofree char *outside_dir = g_dir_make_tmp ("bt-pages-outside-XXXXXX", NULL);
+    g_autofree char *outside = g_build_filename (outside_dir, "found.png", NULL);
+    g_autoptr(GFile) outside_file = g_file_new_for_path (outside);
+    g_autoptr(BtItem) first = g_list_model_get_item (bt_project_get_items (project), 0);
+    g_autofree char *first_path = g_strdup (bt_item_get_path (first));
+    g_autofree char *first_class = g_strdup (bt_item_get_class_name (first));
+    const char *other = g_str_equal (first_class, "square") ? "circle" : "square";
     gboolean found = FALSE;
+    guint row = 0;
 
-    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, 0));
+    for (guint i = 0; i < bt_test_page_get_n_results (page); i++)
+      if (g_strcmp0 (bt_test_page_get_result_path (page, i), first_path) == 0)
+        row = i;
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, row));
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
-    menu = gtk_menu_button_get_menu_model (correct);
-    g_assert_cmpint (g_menu_model_get_n_items (menu), ==, 4);
-    /* what choosing "circle" in its menu does */
+    g_assert_cmpint (g_menu_model_get_n_items (gtk_menu_button_get_menu_model (correct)), ==, 4);
+    /* what choosing a class in its menu does */
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", other));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, other);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, before);
+    g_assert_true (bt_undo_stack_can_undo (bt_undo_stack_get (project)));
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));   /* once is enough */
+    g_assert_true (bt_undo_stack_undo (bt_undo_stack_get (project), NULL));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, first_class);
+
+    {
+      /* a picture from elsewhere: new content, so not a duplicate of a project image */
+      g_autofree guint8 *pixels = g_malloc (24 * 24 * 3);
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GdkTexture) texture = NULL;
+
+      for (guint i = 0; i < 24 * 24 * 3; i++)
+        pixels[i] = (guint8) (i * 37 + 11);
+      bytes = g_bytes_new_take (g_steal_pointer (&pixels), 24 * 24 * 3);
+      texture = gdk_memory_texture_new (24, 24, GDK_MEMORY_R8G8B8, bytes, 24 * 3);
+      g_assert_true (gdk_texture_save_to_png (texture, outside));
+    }
+    bt_test_page_classify_files (page, &outside_file, 1);
+    wait_for (has_results, GUINT_TO_POINTER (bt_test_page_get_n_results (page) + 1));
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, bt_test_page_get_n_results (page) - 1));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
     g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", "circle"));
     for (int i = 0; i < 20000 && g_list_model_get_n_items (bt_project_get_items (project)) == before; i++)
       g_main_context_iteration (NULL, TRUE);
@@ -495,7 +530,7 @@ test_test_page (void)
         g_autoptr(BtItem) item = g_list_model_get_item (bt_project_get_items (project), i);
         g_autofree char *base = g_path_get_basename (bt_item_get_path (item));
         g_autofree char *parent = g_path_get_dirname (bt_item_get_path (item));
-        if (g_str_has_prefix (base, "from-testing-"))
+        if (g_str_equal (base, "from-testing-found.png"))
           {
             found = TRUE;
             g_assert_cmpstr (bt_item_get_class_name (item), ==, "circle");
@@ -504,8 +539,9 @@ test_test_page (void)
           }
       }
     g_assert_true (found);
-    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));   /* once is enough */
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));
     bt_test_screenshot (GTK_WIDGET (window), "test-page-corrected.png");
+    bt_test_rm_rf (outside_dir);
   }
 
   /* Open Model File…: a model from anywhere joins the list; a .tflite gets a reason */
