@@ -47,3 +47,7 @@ for preset in ("mlp", "small-cnn"):
         print(f"{preset:10s} ratio Bottega/PyTorch: training {r:.2f}x (per CPU-second {rc:.2f}x), "
               f"inference {ri:.2f}x")
 PY
+
+echo
+echo "== phone photos: 12 MP JPEG decode + 224×224 and thumbnails beside PIL, import RSS"
+bench/bench-photos.sh "$BUILD" 5

@@ -6,6 +6,9 @@
 #include <stdio.h>
 
 #include "bt-application.h"
+#include "dataset/bt-dataset.h"
+
+#define BT_SCHEMA_ID "io.github.bottega.Bottega"  /* as in bt-window.c */
 #include "bt-window.h"
 
 struct _BtApplication
@@ -137,6 +140,19 @@ bt_application_startup (GApplication *app)
   GdkDisplay *display;
 
   G_APPLICATION_CLASS (bt_application_parent_class)->startup (app);
+
+  /* The decoders' pixel budget (GSettings "max-megapixels"), when the schema is installed. */
+  {
+    GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+    g_autoptr(GSettingsSchema) schema = source ? g_settings_schema_source_lookup (source, BT_SCHEMA_ID, TRUE) : NULL;
+
+    if (schema != NULL && g_settings_schema_has_key (schema, "max-megapixels"))
+      {
+        g_autoptr(GSettings) settings = g_settings_new (BT_SCHEMA_ID);
+
+        bt_image_set_pixel_budget ((guint64) g_settings_get_uint (settings, "max-megapixels") * 1000000u);
+      }
+  }
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), app_actions, G_N_ELEMENTS (app_actions),
                                    app);

@@ -79,6 +79,7 @@ typedef struct {
   BtScanProgressState *progress;
   GHashTable          *classes;     /* class names (owned) that got images */
   guint                index, added, n_skipped, n_ignored;
+  guint                n_rotated, n_converted;  /* photos the decoder turned upright / converted */
   guint                n_items_before;
 } ImportJob;
 
@@ -149,6 +150,21 @@ import_done_message (BtDataPage *self, ImportJob *job)
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %u image to %u classes",
                                             "Added %u images to %u classes", added),
                                added, g_hash_table_size (job->classes));
+  if (added > 0 && (job->n_rotated > 0 || job->n_converted > 0))
+    {
+      /* what the decoder did, so that nobody wonders why a photo looks different elsewhere */
+      g_autofree char *rotated = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u photo turned upright",
+                                                               "%u photos turned upright", job->n_rotated),
+                                                  job->n_rotated);
+      g_autofree char *converted = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u converted to sRGB colours",
+                                                                 "%u converted to sRGB colours", job->n_converted),
+                                                    job->n_converted);
+      char *both = job->n_rotated > 0 && job->n_converted > 0
+                   ? g_strdup_printf (_("%s (%s, %s)"), message, rotated, converted)
+                   : g_strdup_printf (_("%s (%s)"), message, job->n_rotated > 0 ? rotated : converted);
+      g_free (message);
+      message = both;
+    }
   _bt_data_page_show_toast (self, message, n_skipped + n_ignored > 0 ? _("_Details") : NULL,
                             "data.show-skipped");
 }
@@ -247,6 +263,8 @@ import_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   record_result_skips (self, job, r);
   job->added += r->paths->len;
+  job->n_rotated += r->n_rotated;
+  job->n_converted += r->n_converted;
   {
     g_autofree gboolean *seen = g_new0 (gboolean, r->class_names->len);
 

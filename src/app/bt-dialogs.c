@@ -346,10 +346,12 @@ bt_dialogs_save_file_finish (GAsyncResult *result, GError **error)
 GtkFileFilter *
 bt_dialogs_image_filter_new (void)
 {
-  /* What the data layer decodes: stb_image without PIC, PSD, PNM and HDR. */
+  /* What the data layer decodes (src/dataset/bt-image-decode.c). */
   static const char * const mime_types[] = { "image/png", "image/jpeg", "image/bmp", "image/gif",
-                                             "image/x-tga", "image/x-bmp" };
-  static const char * const suffixes[] = { "png", "jpg", "jpeg", "bmp", "gif", "tga" };
+                                             "image/x-tga", "image/x-bmp", "image/webp", "image/heic",
+                                             "image/heif", "image/avif", "image/tiff" };
+  static const char * const suffixes[] = { "png", "jpg", "jpeg", "bmp", "gif", "tga", "webp", "heic", "heif",
+                                           "avif", "tif", "tiff" };
   GtkFileFilter *filter = gtk_file_filter_new ();
 
   gtk_file_filter_set_name (filter, _("Images"));

@@ -31,7 +31,8 @@ bt_import_plan_free (BtImportPlan *plan)
 gboolean
 bt_import_has_image_extension (const char *path)
 {
-  static const char * const exts[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp", NULL };
+  static const char * const exts[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp",
+                                       ".heic", ".heif", ".avif", ".tif", ".tiff", NULL };
   const char *dot;
 
   g_return_val_if_fail (path != NULL, FALSE);

@@ -126,7 +126,7 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   GdkTexture *texture;
   int w, h;
 
-  img = bt_image_decode_file (job->path, 3, cancellable, NULL, &error);
+  img = bt_image_decode_file_sized (job->path, 3, PREVIEW_MAX, PREVIEW_MAX, NULL, cancellable, NULL, &error);
   if (img == NULL)
     {
       g_task_return_error (task, error);

@@ -83,19 +83,20 @@ bt_thumbnail_decode (const char   *path,
                      GError      **error)
 {
   g_autoptr(BtImage) img = NULL;
+  BtDecodeInfo info;
   int w, h;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (size > 0, NULL);
 
-  img = bt_image_decode_file (path, 3, cancellable, NULL, error);
+  img = bt_image_decode_file_sized (path, 3, 2 * size, 2 * size, &info, cancellable, NULL, error);
   if (img == NULL)
     return NULL;
 
   if (orig_width)
-    *orig_width = img->width;
+    *orig_width = info.width;
   if (orig_height)
-    *orig_height = img->height;
+    *orig_height = info.height;
 
   w = img->width;
   h = img->height;

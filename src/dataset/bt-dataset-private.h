@@ -88,7 +88,4 @@ gboolean  bt_saver_is_busy  (BtSaver *s);
 BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 
-/* Is this JPEG's entropy-coded data followed by an end-of-image marker? */
-gboolean     bt_jpeg_is_complete (const guint8 *data, gsize len);
-
 G_END_DECLS

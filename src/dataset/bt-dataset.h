@@ -45,15 +45,43 @@ BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
 void     bt_image_free (BtImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
 
-#define BT_MAX_PIXELS (50u * 1000u * 1000u)
-/* Decodes untrusted bytes (format from content). want_channels 1 or 3; alpha is
- * composited on white. On failure returns NULL and sets error; *reason (may be NULL)
- * says why in BtSkipReason terms. */
+/* The pixel budget: a header claiming more pixels is refused before any allocation
+ * ("too large (W×H)"). Process-wide; 0 restores the default. */
+#define BT_PIXEL_BUDGET_DEFAULT ((guint64) 100 * 1000 * 1000)
+void     bt_image_set_pixel_budget (guint64 pixels);
+guint64  bt_image_get_pixel_budget (void);
+#define BT_MAX_PIXELS (bt_image_get_pixel_budget ())
+/* Transparent pixels are composited over this grey level (white) in training and prediction. */
+#define BT_ALPHA_BACKGROUND 255
+
+typedef enum {
+  BT_DECODE_ROTATED   = 1 << 0,  /* an EXIF orientation other than 1 was applied */
+  BT_DECODE_CONVERTED = 1 << 1,  /* colour converted: ICC profile to sRGB, CMYK, 16 bits */
+} BtDecodeFlags;
+typedef struct {
+  const char *format;        /* "jpeg", "png", "webp", "heif", "avif", "tiff", "gif", "bmp", "tga" */
+  int         width, height; /* full size, upright */
+  int         orientation;   /* EXIF 1..8 as found */
+  guint       flags;         /* BtDecodeFlags */
+} BtDecodeInfo;
+
+/* THE decode function: every decode of an image file goes through it. Untrusted bytes, format
+ * from content; EXIF orientation applied to the pixels, embedded ICC profiles converted to
+ * sRGB, 16 bits rounded to 8, alpha composited over BT_ALPHA_BACKGROUND. want_channels 1 or 3.
+ * min_w × min_h (upright; 0 = full size): the decoder may return a smaller image that still
+ * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass twice their target size.
+ * On failure returns NULL and sets error; *reason (may be NULL) says why. info may be NULL. */
+BtImage *bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, int min_h,
+                          BtDecodeInfo *info, BtSkipReason *reason, GError **error);
+BtImage *bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int min_h,
+                                     BtDecodeInfo *info, GCancellable *cancellable,
+                                     BtSkipReason *reason, GError **error);
+/* Full size. */
 BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels,
                                 BtSkipReason *reason, GError **error);
 BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
                                 BtSkipReason *reason, GError **error);
-/* Reads only the header: dimensions and format name ("png", "jpeg", ...). */
+/* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
 
@@ -210,6 +238,8 @@ struct _BtScanResult {
   GPtrArray *duplicate_of;  /* char*: for each duplicate skip, the path it duplicates */
   guint      n_label_conflicts;
   GArray    *widths, *heights; /* int, parallel with paths: the image's size in pixels */
+  guint      n_rotated;       /* items the decoder turned upright (EXIF orientation) */
+  guint      n_converted;     /* items whose colours it converted (ICC profile, CMYK, 16 bits) */
 };
 void bt_scan_result_free (BtScanResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)

@@ -1,15 +1,20 @@
-/* bt-image-decode.c: the one translation unit that compiles stb_image, hardened: no PIC/PSD/
- * PNM/HDR, bounded dimensions, allocations through a per-thread budget; plus colour conversion. */
+/* bt-image-decode.c: the one decode entry point. Picks the format's decoder by content (JPEG,
+ * WebP, HEIF/AVIF, TIFF in bt-decode-*.c; PNG, GIF, BMP, TGA with stb_image compiled here,
+ * hardened: no JPEG/PIC/PSD/PNM/HDR, bounded dimensions, allocations through a per-thread
+ * budget), then applies the ICC profile (lcms2), the EXIF orientation and the alpha background. */
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gi18n-lib.h>
 
-#include "dataset/bt-dataset-private.h"
+#include <lcms2.h>
+
+#include "dataset/bt-decode-private.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -66,6 +71,7 @@ bt_stb_realloc (void *p, size_t size)
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC           /* never link Debian's unhardened libstb.a copy */
+#define STBI_NO_JPEG               /* libjpeg-turbo reads JPEG (bt-decode-jpeg.c) */
 #define STBI_NO_PIC
 #define STBI_NO_PSD
 #define STBI_NO_PNM
@@ -88,12 +94,23 @@ bt_stb_realloc (void *p, size_t size)
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
-/* Whole-process cap on what one decode may allocate, on top of the per-image estimate. */
-#define BT_DECODE_BUDGET_CAP ((gsize) 768 * 1024 * 1024)
-/* Most pixels a byte of compressed data can plausibly stand for (1-bit PNG at deflate's
- * best ratio is ~8 * 1032); a 50 MP header on a 2 KB file is a decompression bomb. */
-#define BT_MAX_PIXELS_PER_BYTE 8400u
-#define BT_PLAUSIBILITY_SLACK  (1u << 20)
+
+/* Whole-process cap on what one stb decode may allocate, on top of the per-image estimate. */
+#define BT_DECODE_BUDGET_CAP ((gsize) 1536 * 1024 * 1024)
+
+static guint64 bt_pixel_budget = BT_PIXEL_BUDGET_DEFAULT;
+
+void
+bt_image_set_pixel_budget (guint64 pixels)
+{
+  __atomic_store_n (&bt_pixel_budget, pixels > 0 ? pixels : BT_PIXEL_BUDGET_DEFAULT, __ATOMIC_RELAXED);
+}
+
+guint64
+bt_image_get_pixel_budget (void)
+{
+  return __atomic_load_n (&bt_pixel_budget, __ATOMIC_RELAXED);
+}
 
 const char *
 bt_skip_reason_to_string (BtSkipReason reason)
@@ -150,10 +167,76 @@ bt_image_new (int width, int height, int channels)
   return img;
 }
 
+void
+bt_raw_clear (BtRaw *raw)
+{
+  g_clear_pointer (&raw->pixels, g_free);
+  g_clear_pointer (&raw->icc, g_free);
+  raw->icc_len = 0;
+}
+
+void
+bt_decode_fail (BtSkipReason *reason, BtSkipReason r, GError **error, const char *format, ...)
+{
+  if (reason)
+    *reason = r;
+  if (error == NULL || *error != NULL)
+    return;
+  va_list ap;
+  va_start (ap, format);
+  g_autofree char *msg = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  int code = r == BT_SKIP_TOO_LARGE ? BT_DATASET_ERROR_TOO_LARGE
+           : r == BT_SKIP_CORRUPT ? BT_DATASET_ERROR_CORRUPT : BT_DATASET_ERROR_UNSUPPORTED;
+  g_set_error_literal (error, BT_DATASET_ERROR, code, msg);
+}
+
+gboolean
+bt_decode_check_size (BtRaw *out, int w, int h, const BtDecodeRequest *req, BtSkipReason *reason,
+                      GError **error)
+{
+  out->full_width = w;
+  out->full_height = h;
+  if (w <= 0 || h <= 0)
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image has no pixels"));
+      return FALSE;
+    }
+  guint64 pixels = (guint64) w * (guint64) h;
+  if (w > 65535 || h > 65535 || pixels > req->pixel_budget)
+    {
+      bt_decode_fail (reason, BT_SKIP_TOO_LARGE, error,
+                      _("Too large (%d × %d): over the limit of %.0f megapixels"), w, h,
+                      req->pixel_budget / 1e6);
+      return FALSE;
+    }
+  if (req->max_pixels_per_byte > 0 &&
+      pixels > (guint64) req->len * req->max_pixels_per_byte + BT_PLAUSIBILITY_SLACK)
+    {
+      g_autofree char *size = g_format_size (req->len);
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error,
+                      _("The image claims %d × %d pixels, implausible for a file of %s"), w, h, size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 has_prefix (const guint8 *d, gsize len, const char *magic, gsize mlen)
 {
   return len >= mlen && memcmp (d, magic, mlen) == 0;
+}
+
+static guint32
+be32 (const guint8 *p)
+{
+  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
+}
+
+static guint
+le16 (const guint8 *p)
+{
+  return (guint) p[0] | ((guint) p[1] << 8);
 }
 
 /* Formats we recognise but deliberately do not decode. */
@@ -169,12 +252,6 @@ unsupported_format (const guint8 *d, gsize len)
     return "PNM";
   if (has_prefix (d, len, "#?RADIANCE", 10) || has_prefix (d, len, "#?RGBE", 6))
     return "HDR";
-  if (len >= 12 && memcmp (d, "RIFF", 4) == 0 && memcmp (d + 8, "WEBP", 4) == 0)
-    return "WebP";
-  if (has_prefix (d, len, "II*\0", 4) || has_prefix (d, len, "MM\0*", 4))
-    return "TIFF";
-  if (len >= 12 && memcmp (d + 4, "ftyp", 4) == 0)
-    return "HEIF/AVIF";
   if (has_prefix (d, len, "\xff\x0a", 2) || has_prefix (d, len, "\0\0\0\x0cJXL ", 8))
     return "JPEG XL";
   if (has_prefix (d, len, "\0\0\1\0", 4))
@@ -182,47 +259,167 @@ unsupported_format (const guint8 *d, gsize len)
   return NULL;
 }
 
-/* Formats stb decodes, by magic; TGA has none and is recognised by stb alone. */
+/* ---- stb_image formats: PNG, GIF, BMP, TGA. stb reads past the end of a short file as
+ * zeros (a black or grey tail), so each format's structure is walked first. ---- */
+
+typedef struct {
+  gboolean complete;
+  const guint8 *exif; gsize exif_len;
+  const guint8 *iccp; gsize iccp_len;  /* name, 0, method, zlib data */
+} PngChunks;
+
+static void
+png_walk (const guint8 *d, gsize len, PngChunks *pc)
+{
+  memset (pc, 0, sizeof *pc);
+  gsize i = 8;
+  while (i + 12 <= len)
+    {
+      guint32 n = be32 (d + i);
+      const guint8 *type = d + i + 4;
+      if (n > len - i - 12)
+        return;
+      if (memcmp (type, "IEND", 4) == 0)
+        {
+          pc->complete = TRUE;
+          return;
+        }
+      if (memcmp (type, "eXIf", 4) == 0 && pc->exif == NULL)
+        {
+          pc->exif = d + i + 8;
+          pc->exif_len = n;
+        }
+      else if (memcmp (type, "iCCP", 4) == 0 && pc->iccp == NULL)
+        {
+          pc->iccp = d + i + 8;
+          pc->iccp_len = n;
+        }
+      i += 12 + (gsize) n;
+    }
+}
+
+static gboolean
+gif_skip_blocks (const guint8 *d, gsize len, gsize *i)
+{
+  while (*i < len)
+    {
+      guint n = d[(*i)++];
+      if (n == 0)
+        return TRUE;
+      if (n > len - *i)
+        return FALSE;
+      *i += n;
+    }
+  return FALSE;
+}
+
+/* Is the first image of this GIF (the one decoded) complete? */
+static gboolean
+gif_is_complete (const guint8 *d, gsize len)
+{
+  if (len < 13)
+    return FALSE;
+  gsize i = 13;
+  if (d[10] & 0x80)
+    i += 3u * (2u << (d[10] & 7));
+  while (i < len)
+    {
+      guint8 b = d[i++];
+      if (b == 0x21)  /* extension: label, then sub-blocks */
+        {
+          if (i >= len)
+            return FALSE;
+          i++;
+          if (!gif_skip_blocks (d, len, &i))
+            return FALSE;
+        }
+      else if (b == 0x2c)  /* image descriptor, local table, LZW minimum size, data */
+        {
+          if (i + 9 > len)
+            return FALSE;
+          guint8 flags = d[i + 8];
+          i += 9;
+          if (flags & 0x80)
+            i += 3u * (2u << (flags & 7));
+          if (i >= len)
+            return FALSE;
+          i++;
+          return gif_skip_blocks (d, len, &i);
+        }
+      else
+        return FALSE;  /* trailer before any image, or garbage */
+    }
+  return FALSE;
+}
+
+static gboolean
+bmp_is_complete (const guint8 *d, gsize len)
+{
+  if (len < 34)
+    return FALSE;
+  guint32 off = (guint32) d[10] | ((guint32) d[11] << 8) | ((guint32) d[12] << 16) | ((guint32) d[13] << 24);
+  guint32 hsz = (guint32) d[14] | ((guint32) d[15] << 8) | ((guint32) d[16] << 16) | ((guint32) d[17] << 24);
+  gint64 w, h;
+  guint bpp, comp = 0;
+  if (hsz == 12)
+    {
+      w = le16 (d + 18);
+      h = (gint16) le16 (d + 20);
+      bpp = le16 (d + 24);
+    }
+  else
+    {
+      w = (gint32) ((guint32) d[18] | ((guint32) d[19] << 8) | ((guint32) d[20] << 16) | ((guint32) d[21] << 24));
+      h = (gint32) ((guint32) d[22] | ((guint32) d[23] << 8) | ((guint32) d[24] << 16) | ((guint32) d[25] << 24));
+      bpp = le16 (d + 28);
+      comp = le16 (d + 30);
+    }
+  if (comp != 0 && comp != 3 && comp != 6)
+    return TRUE;  /* RLE & co: stb refuses them itself */
+  if (w <= 0 || h == 0 || bpp == 0)
+    return FALSE;
+  guint64 stride = (((guint64) w * bpp + 31) / 32) * 4;
+  guint64 need = (guint64) off + stride * (guint64) ABS (h);
+  /* stb does not need the last row's padding */
+  return need - (stride - ((guint64) w * bpp + 7) / 8) <= len;
+}
+
+static gboolean
+tga_is_complete (const guint8 *d, gsize len)
+{
+  if (len < 18)
+    return FALSE;
+  guint idlen = d[0], type = d[2] & ~8u, rle = d[2] & 8;
+  guint64 cmap = d[1] ? (guint64) le16 (d + 5) * ((d[7] + 7u) / 8) : 0;
+  guint64 w = le16 (d + 12), h = le16 (d + 14);
+  guint bpp = type == 1 ? (d[16] + 7u) / 8 : (d[16] + 7u) / 8;
+  guint64 i = 18 + idlen + cmap, n = w * h;
+  if (bpp == 0)
+    return FALSE;
+  if (!rle)
+    return i + n * bpp <= len;
+  while (n > 0)
+    {
+      if (i >= len)
+        return FALSE;
+      guint8 hdr = d[i++];
+      guint64 count = (hdr & 0x7f) + 1u;
+      i += (hdr & 0x80) ? bpp : count * bpp;
+      n -= MIN (n, count);
+    }
+  return i <= len;
+}
+
 static const char *
-supported_format (const guint8 *d, gsize len)
+stb_format (const guint8 *d, gsize len)
 {
   if (has_prefix (d, len, "\x89PNG\r\n\x1a\n", 8))
     return "png";
-  if (has_prefix (d, len, "\xff\xd8\xff", 3))
-    return "jpeg";
   if (has_prefix (d, len, "GIF87a", 6) || has_prefix (d, len, "GIF89a", 6))
     return "gif";
   if (has_prefix (d, len, "BM", 2) && len >= 26)
     return "bmp";
   return NULL;
-}
-
-gboolean
-bt_jpeg_is_complete (const guint8 *d, gsize len)
-{
-  /* Walk the marker segments to the first SOS (skipping EXIF thumbnails, which carry their
-   * own EOI), then look for EOI in the entropy-coded data, where 0xFF is always stuffed. */
-  gsize i = 2;
-  while (i + 4 <= len)
-    {
-      if (d[i] != 0xff)
-        return FALSE;
-      guint8 m = d[i + 1];
-      if (m == 0xff) { i++; continue; }
-      if (m == 0xd9)
-        return FALSE;
-      if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; }
-      gsize seg = ((gsize) d[i + 2] << 8) | d[i + 3];
-      if (seg < 2)
-        return FALSE;
-      i += 2 + seg;
-      if (m == 0xda)
-        break;
-    }
-  for (; i + 1 < len; i++)
-    if (d[i] == 0xff && d[i + 1] == 0xd9)
-      return TRUE;
-  return FALSE;
 }
 
 /* The header parser of the format the magic names, so that its failure reason is the one we
@@ -236,8 +433,6 @@ info_for_format (const char *fmt, const guint8 *data, gsize len, int *w, int *h,
     return stbi_info_from_memory (data, (int) len, w, h, comp);
   if (g_str_equal (fmt, "png"))
     return stbi__png_info (&s, w, h, comp);
-  if (g_str_equal (fmt, "jpeg"))
-    return stbi__jpeg_info (&s, w, h, comp);
   if (g_str_equal (fmt, "gif"))
     return stbi__gif_info (&s, w, h, comp);
   if (g_str_equal (fmt, "bmp"))
@@ -245,83 +440,326 @@ info_for_format (const char *fmt, const guint8 *data, gsize len, int *w, int *h,
   return stbi_info_from_memory (data, (int) len, w, h, comp);
 }
 
-static void
-set_fail (BtSkipReason *reason, BtSkipReason r, GError **error, int code, const char *msg)
+static gboolean
+decode_stb (const char *fmt, const guint8 *data, gsize len, const BtDecodeRequest *req,
+            BtRaw *out, BtSkipReason *reason, GError **error)
 {
-  if (reason)
-    *reason = r;
-  g_set_error_literal (error, BT_DATASET_ERROR, code, msg);
+  int w = 0, h = 0, comp = 0;
+  bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
+  bt_stb_over = FALSE;
+  if (!info_for_format (fmt, data, len, &w, &h, &comp))
+    {
+      /* stbi_info refuses dimensions over STBI_MAX_DIMENSIONS with this reason. */
+      const char *why = stbi_failure_reason ();
+      if (why != NULL && g_str_equal (why, "too large"))
+        bt_decode_fail (reason, BT_SKIP_TOO_LARGE, error, _("The image is larger than 65535 pixels on a side"));
+      else if (fmt != NULL)
+        bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image header is damaged"));
+      else
+        bt_decode_fail (reason, BT_SKIP_NOT_IMAGE, error, _("The file is not an image"));
+      return FALSE;
+    }
+  PngChunks pc = { 0 };
+  if (fmt != NULL && g_str_equal (fmt, "png"))
+    {
+      png_walk (data, len, &pc);
+      out->orientation = bt_exif_orientation (pc.exif, pc.exif_len);
+    }
+  out->width = w;
+  out->height = h;
+  if (!bt_decode_check_size (out, w, h, req, reason, error))
+    return FALSE;
+  if (req->header_only)
+    return TRUE;
+
+  gboolean complete = fmt == NULL ? tga_is_complete (data, len)
+                    : g_str_equal (fmt, "png") ? pc.complete
+                    : g_str_equal (fmt, "gif") ? gif_is_complete (data, len)
+                    : bmp_is_complete (data, len);
+  if (!complete)
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The file is truncated"));
+      return FALSE;
+    }
+
+  gsize pixels = (gsize) w * h;
+  /* Output + a decoder's working copies (PNG keeps the filtered rows) + fixed tables. */
+  gsize budget = pixels * 4 * 4 * 2 + 8 * 1024 * 1024;
+  bt_stb_budget = MIN (budget, BT_DECODE_BUDGET_CAP);
+  bt_stb_over = FALSE;
+  gboolean is16 = fmt != NULL && g_str_equal (fmt, "png") && stbi_is_16_bit_from_memory (data, (int) len);
+  int x = 0, y = 0, n = 0;
+  void *raw = is16 ? (void *) stbi_load_16_from_memory (data, (int) len, &x, &y, &n, 0)
+                   : (void *) stbi_load_from_memory (data, (int) len, &x, &y, &n, 0);
+  if (raw == NULL)
+    {
+      if (bt_stb_over)
+        bt_decode_fail (reason, BT_SKIP_TOO_LARGE, error, _("Decoding the image needs more memory than allowed"));
+      else
+        bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The %s image is damaged and cannot be decoded"),
+                        fmt ? fmt : "tga");
+      return FALSE;
+    }
+  if (x != w || y != h || n < 1 || n > 4)
+    {
+      bt_stb_free (raw);
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image is inconsistent"));
+      return FALSE;
+    }
+  out->pixels = g_malloc (pixels * n);
+  if (is16)
+    {
+      const guint16 *s = raw;
+      for (gsize i = 0; i < pixels * n; i++)
+        out->pixels[i] = (guint8) (((guint32) s[i] * 255 + 32767) / 65535);
+      out->converted = TRUE;
+    }
+  else
+    memcpy (out->pixels, raw, pixels * n);
+  bt_stb_free (raw);
+  out->channels = n;
+
+  /* iCCP: keyword, NUL, method 0, zlib stream */
+  if (pc.iccp != NULL)
+    {
+      const guint8 *nul = memchr (pc.iccp, 0, MIN (pc.iccp_len, 80));
+      gsize skip = nul ? (gsize) (nul - pc.iccp) + 2 : pc.iccp_len;
+      if (skip < pc.iccp_len)
+        {
+          bt_stb_budget = 16u << 20;
+          int icc_len = 0;
+          char *icc = stbi_zlib_decode_malloc ((const char *) pc.iccp + skip, (int) (pc.iccp_len - skip), &icc_len);
+          if (icc != NULL && icc_len > 0)
+            {
+              out->icc = g_memdup2 (icc, (gsize) icc_len);
+              out->icc_len = (gsize) icc_len;
+            }
+          bt_stb_free (icc);
+        }
+    }
+  return TRUE;
 }
 
+/* ---- Format dispatch ---- */
+
 static gboolean
-probe (const guint8 *data, gsize len, int *w, int *h, int *comp, const char **format,
-       BtSkipReason *reason, GError **error)
+is_heif (const guint8 *d, gsize len)
 {
+  if (len < 16 || memcmp (d + 4, "ftyp", 4) != 0)
+    return FALSE;
+  static const char *const brands[] = { "heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1",
+                                        "avif", "avis" };
+  for (guint i = 0; i < G_N_ELEMENTS (brands); i++)
+    if (memcmp (d + 8, brands[i], 4) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static const char *
+detect (const guint8 *d, gsize len, BtDecodeFunc *func)
+{
+  *func = NULL;
+  if (has_prefix (d, len, "\xff\xd8\xff", 3))
+    {
+      *func = bt_decode_jpeg;
+      return "jpeg";
+    }
+  if (len >= 12 && memcmp (d, "RIFF", 4) == 0 && memcmp (d + 8, "WEBP", 4) == 0)
+    {
+      *func = bt_decode_webp;
+      return "webp";
+    }
+  if (has_prefix (d, len, "II*\0", 4) || has_prefix (d, len, "MM\0*", 4) ||
+      has_prefix (d, len, "II+\0", 4) || has_prefix (d, len, "MM\0+", 4))
+    {
+      *func = bt_decode_tiff;
+      return "tiff";
+    }
+  if (is_heif (d, len))
+    {
+      *func = bt_decode_heif;
+      return len >= 12 && (memcmp (d + 8, "avif", 4) == 0 || memcmp (d + 8, "avis", 4) == 0) ? "avif" : "heif";
+    }
+  return stb_format (d, len);  /* NULL: maybe TGA, which has no magic */
+}
+
+/* Decodes to a BtRaw; stored orientation, no colour management yet. */
+static gboolean
+decode_raw (const guint8 *data, gsize len, const BtDecodeRequest *request, BtRaw *out,
+            const char **format, BtSkipReason *reason, GError **error)
+{
+  BtDecodeRequest r = *request, *req = &r;
+  memset (out, 0, sizeof *out);
+  out->orientation = 1;
   if (len == 0)
     {
-      set_fail (reason, BT_SKIP_NOT_IMAGE, error, BT_DATASET_ERROR_UNSUPPORTED, _("The file is empty"));
+      bt_decode_fail (reason, BT_SKIP_NOT_IMAGE, error, _("The file is empty"));
       return FALSE;
     }
   if (len > (gsize) G_MAXINT)
     {
-      set_fail (reason, BT_SKIP_TOO_LARGE, error, BT_DATASET_ERROR_TOO_LARGE, _("The file is too large"));
+      bt_decode_fail (reason, BT_SKIP_TOO_LARGE, error, _("The file is too large"));
       return FALSE;
     }
   const char *unsup = unsupported_format (data, len);
   if (unsup)
     {
-      if (reason)
-        *reason = BT_SKIP_UNSUPPORTED;
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_UNSUPPORTED,
-                   _("%s images are not supported; use PNG, JPEG, BMP, GIF or TGA"), unsup);
+      bt_decode_fail (reason, BT_SKIP_UNSUPPORTED, error,
+                      _("%s images are not supported; use JPEG, PNG, WebP, HEIC, TIFF, BMP, GIF or TGA"), unsup);
       return FALSE;
     }
-  const char *fmt = supported_format (data, len);
-  bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
-  bt_stb_over = FALSE;
-  if (!info_for_format (fmt, data, len, w, h, comp))
+  BtDecodeFunc func;
+  const char *fmt = detect (data, len, &func);
+  /* stb's formats and JPEG: a header claiming far more pixels than the bytes can hold is a
+   * decompression bomb aimed at stb's allocator or libjpeg's coefficient buffers */
+  req->max_pixels_per_byte = (func == NULL || func == bt_decode_jpeg) ? BT_MAX_PIXELS_PER_BYTE : 0;
+  gboolean ok = func != NULL ? func (data, len, req, out, reason, error)
+                             : decode_stb (fmt, data, len, req, out, reason, error);
+  if (!ok)
     {
-      /* stbi_info refuses dimensions over STBI_MAX_DIMENSIONS with this reason. */
-      const char *why = stbi_failure_reason ();
-      if (why != NULL && g_str_equal (why, "too large"))
-        set_fail (reason, BT_SKIP_TOO_LARGE, error, BT_DATASET_ERROR_TOO_LARGE,
-                  _("The image is larger than 65535 pixels on a side"));
-      else if (fmt != NULL)
-        set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT,
-                  _("The image header is damaged"));
-      else
-        set_fail (reason, BT_SKIP_NOT_IMAGE, error, BT_DATASET_ERROR_UNSUPPORTED,
-                  _("The file is not an image"));
-      return FALSE;
-    }
-  if (fmt == NULL)
-    fmt = "tga";
-  if (*w <= 0 || *h <= 0)
-    {
-      set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT, _("The image has no pixels"));
-      return FALSE;
-    }
-  guint64 pixels = (guint64) *w * (guint64) *h;
-  if (pixels > BT_MAX_PIXELS)
-    {
-      if (reason)
-        *reason = BT_SKIP_TOO_LARGE;
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_TOO_LARGE,
-                   _("The image is %d × %d pixels, over the limit of 50 megapixels"), *w, *h);
-      return FALSE;
-    }
-  if (pixels > (guint64) len * BT_MAX_PIXELS_PER_BYTE + BT_PLAUSIBILITY_SLACK)
-    {
-      if (reason)
-        *reason = BT_SKIP_CORRUPT;
-      g_autofree char *size = g_format_size (len);
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("The image claims %d × %d pixels, implausible for a file of %s"), *w, *h, size);
+      bt_raw_clear (out);
       return FALSE;
     }
   if (format)
-    *format = fmt;
+    *format = fmt ? fmt : "tga";
   return TRUE;
+}
+
+/* ---- Colour: embedded ICC profile → sRGB ---- */
+
+static gboolean
+profile_is_srgb (cmsHPROFILE p)
+{
+  char desc[128] = "";
+  cmsGetProfileInfoASCII (p, cmsInfoDescription, "en", "US", desc, sizeof desc);
+  return strstr (desc, "sRGB") != NULL;
+}
+
+/* TRUE when the pixels were converted. Unusable or non-RGB profiles are ignored. */
+static gboolean
+apply_icc (BtRaw *raw)
+{
+  if (raw->icc == NULL || raw->icc_is_cmyk || raw->channels < 3 || raw->icc_len < 132)
+    return FALSE;
+  cmsContext ctx = cmsCreateContext (NULL, NULL);
+  cmsHPROFILE in = cmsOpenProfileFromMemTHR (ctx, raw->icc, (cmsUInt32Number) raw->icc_len);
+  gboolean done = FALSE;
+  if (in != NULL && cmsGetColorSpace (in) == cmsSigRgbData && !profile_is_srgb (in))
+    {
+      cmsHPROFILE srgb = cmsCreate_sRGBProfileTHR (ctx);
+      cmsUInt32Number fmt = raw->channels == 4 ? TYPE_RGBA_8 : TYPE_RGB_8;
+      cmsHTRANSFORM t = cmsCreateTransformTHR (ctx, in, fmt, srgb, fmt, INTENT_PERCEPTUAL,
+                                               cmsFLAGS_COPY_ALPHA);
+      if (t != NULL)
+        {
+          cmsDoTransform (t, raw->pixels, raw->pixels, (cmsUInt32Number) ((gsize) raw->width * raw->height));
+          cmsDeleteTransform (t);
+          done = TRUE;
+        }
+      cmsCloseProfile (srgb);
+    }
+  if (in != NULL)
+    cmsCloseProfile (in);
+  cmsDeleteContext (ctx);
+  return done;
+}
+
+/* raw (1–4 channels) → want channels, alpha composited over BT_ALPHA_BACKGROUND. */
+static BtImage *
+finish (BtRaw *raw, int want)
+{
+  int n = raw->channels;
+  gsize pixels = (gsize) raw->width * raw->height;
+  if (n == want)
+    {
+      BtImage *img = g_new0 (BtImage, 1);
+      img->width = raw->width;
+      img->height = raw->height;
+      img->channels = want;
+      img->pixels = g_steal_pointer (&raw->pixels);
+      return img;
+    }
+  BtImage *img = g_new0 (BtImage, 1);
+  img->width = raw->width;
+  img->height = raw->height;
+  img->channels = want;
+  img->pixels = g_malloc (pixels * want);
+  const guint bg = BT_ALPHA_BACKGROUND;
+  const guint8 *s = raw->pixels;
+  guint8 *o = img->pixels;
+  for (gsize i = 0; i < pixels; i++, s += n, o += want)
+    {
+      guint r, g, b, a = (n == 2 || n == 4) ? s[n - 1] : 255;
+      if (n <= 2)
+        r = g = b = s[0];
+      else
+        {
+          r = s[0]; g = s[1]; b = s[2];
+        }
+      if (a != 255)
+        {
+          r = (r * a + bg * (255 - a) + 127) / 255;
+          g = (g * a + bg * (255 - a) + 127) / 255;
+          b = (b * a + bg * (255 - a) + 127) / 255;
+        }
+      if (want == 3)
+        {
+          o[0] = (guint8) r; o[1] = (guint8) g; o[2] = (guint8) b;
+        }
+      else if (n <= 2)
+        o[0] = (guint8) r;
+      else
+        {
+          /* stb's luma, then the background (so alpha on grey matches the RGB path) */
+          guint yv = (s[0] * 77u + s[1] * 150u + s[2] * 29u) >> 8;
+          o[0] = (guint8) (a == 255 ? yv : (yv * a + bg * (255 - a) + 127) / 255);
+        }
+    }
+  return img;
+}
+
+BtImage *
+bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, int min_h,
+                 BtDecodeInfo *info, BtSkipReason *reason, GError **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
+  static const guint8 empty[1];
+  if (data == NULL)
+    data = empty;
+  BtDecodeRequest req = { MAX (min_w, 0), MAX (min_h, 0), bt_image_get_pixel_budget (), len, 0, FALSE };
+  BtRaw raw;
+  const char *fmt = NULL;
+  if (!decode_raw (data, len, &req, &raw, &fmt, reason, error))
+    return NULL;
+  guint flags = raw.converted ? BT_DECODE_CONVERTED : 0;
+  if (apply_icc (&raw))
+    flags |= BT_DECODE_CONVERTED;
+  int orientation = raw.orientation;
+  if (orientation > 1)
+    {
+      bt_raw_orient (&raw);
+      flags |= BT_DECODE_ROTATED;
+    }
+  if (info)
+    {
+      info->format = fmt;
+      info->orientation = orientation;
+      info->flags = flags;
+      /* full size, upright (a scaled decode is smaller) */
+      info->width = orientation >= 5 ? raw.full_height : raw.full_width;
+      info->height = orientation >= 5 ? raw.full_width : raw.full_height;
+    }
+  BtImage *img = finish (&raw, want_channels);
+  bt_raw_clear (&raw);
+  return img;
+}
+
+BtImage *
+bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels,
+                       BtSkipReason *reason, GError **error)
+{
+  return bt_image_decode (data, len, want_channels, 0, 0, NULL, reason, error);
 }
 
 gboolean
@@ -329,91 +767,18 @@ bt_image_probe_bytes (const guint8 *data, gsize len, int *width, int *height,
                       const char **format, BtSkipReason *reason, GError **error)
 {
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
-  int w = 0, h = 0, comp = 0;
   static const guint8 empty[1];
-  if (!probe (data ? data : empty, len, &w, &h, &comp, format, reason, error))
+  BtDecodeRequest req = { 0, 0, bt_image_get_pixel_budget (), len, 0, TRUE };
+  BtRaw raw;
+  if (!decode_raw (data ? data : empty, len, &req, &raw, format, reason, error))
     return FALSE;
+  gboolean swap = raw.orientation >= 5;
   if (width)
-    *width = w;
+    *width = swap ? raw.full_height : raw.full_width;
   if (height)
-    *height = h;
+    *height = swap ? raw.full_width : raw.full_height;
+  bt_raw_clear (&raw);
   return TRUE;
-}
-
-BtImage *
-bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels,
-                       BtSkipReason *reason, GError **error)
-{
-  g_return_val_if_fail (data != NULL || len == 0, NULL);
-  g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
-  static const guint8 empty[1];
-  if (data == NULL)
-    data = empty;
-
-  int w = 0, h = 0, comp = 0;
-  const char *fmt = NULL;
-  if (!probe (data, len, &w, &h, &comp, &fmt, reason, error))
-    return NULL;
-
-  if (g_str_equal (fmt, "jpeg") && !bt_jpeg_is_complete (data, len))
-    {
-      set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT,
-                _("The JPEG file is truncated"));
-      return NULL;
-    }
-
-  gboolean alpha = (comp == 2 || comp == 4);
-  int req = want_channels == 1 ? (alpha ? 2 : 1) : (alpha ? 4 : 3);
-  gsize pixels = (gsize) w * h;
-  /* Output + a decoder's working copies (PNG keeps the filtered rows, progressive JPEG
-   * keeps 16-bit coefficients per component) + fixed tables. */
-  gsize budget = pixels * 4 * 4 + 8 * 1024 * 1024;
-  bt_stb_budget = MIN (budget, BT_DECODE_BUDGET_CAP);
-  bt_stb_over = FALSE;
-  int x = 0, y = 0, n = 0;
-  stbi_uc *raw = stbi_load_from_memory (data, (int) len, &x, &y, &n, req);
-  if (raw == NULL)
-    {
-      if (bt_stb_over)
-        set_fail (reason, BT_SKIP_TOO_LARGE, error, BT_DATASET_ERROR_TOO_LARGE,
-                  _("Decoding the image needs more memory than allowed"));
-      else
-        {
-          if (reason)
-            *reason = BT_SKIP_CORRUPT;
-          g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                       _("The %s image is damaged and cannot be decoded"), fmt);
-        }
-      return NULL;
-    }
-  if (x != w || y != h)
-    {
-      bt_stb_free (raw);
-      set_fail (reason, BT_SKIP_CORRUPT, error, BT_DATASET_ERROR_CORRUPT, _("The image is inconsistent"));
-      return NULL;
-    }
-
-  BtImage *img = g_new0 (BtImage, 1);
-  img->width = w;
-  img->height = h;
-  img->channels = want_channels;
-  img->pixels = g_malloc (pixels * want_channels);
-  guint8 *out = img->pixels;
-  if (!alpha)
-    memcpy (out, raw, pixels * want_channels);
-  else
-    {
-      /* Composite over white: out = a*c + (255-a)*255, rounded. */
-      for (gsize i = 0; i < pixels; i++)
-        {
-          const stbi_uc *p = raw + i * req;
-          guint a = p[req - 1];
-          for (int c = 0; c < want_channels; c++)
-            out[i * want_channels + c] = (guint8) ((p[c] * a + 255 * (255 - a) + 127) / 255);
-        }
-    }
-  bt_stb_free (raw);
-  return img;
 }
 
 gboolean
@@ -496,8 +861,8 @@ bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len
 }
 
 BtImage *
-bt_image_decode_file (const char *path, int want_channels, GCancellable *cancellable,
-                      BtSkipReason *reason, GError **error)
+bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int min_h, BtDecodeInfo *info,
+                            GCancellable *cancellable, BtSkipReason *reason, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
@@ -508,11 +873,18 @@ bt_image_decode_file (const char *path, int want_channels, GCancellable *cancell
   if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &data, &len, reason, error))
     return NULL;
   g_autoptr(GError) local = NULL;
-  BtImage *img = bt_image_decode_bytes (data, len, want_channels, reason, &local);
+  BtImage *img = bt_image_decode (data, len, want_channels, min_w, min_h, info, reason, &local);
   if (img == NULL)
     {
       g_autofree char *display = g_filename_display_name (path);
       g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", display);
     }
   return img;
+}
+
+BtImage *
+bt_image_decode_file (const char *path, int want_channels, GCancellable *cancellable,
+                      BtSkipReason *reason, GError **error)
+{
+  return bt_image_decode_file_sized (path, want_channels, 0, 0, NULL, cancellable, reason, error);
 }

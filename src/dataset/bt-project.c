@@ -1984,6 +1984,8 @@ import_chunk (BtScanResult *chunk, gpointer p)
     bt_scan_result_add_skip (t, r->skipped_paths->pdata[i], g_array_index (r->skipped_reasons, BtSkipReason, i),
                              r->duplicate_of->pdata[i]);
   t->n_label_conflicts += r->n_label_conflicts;
+  t->n_rotated += r->n_rotated;
+  t->n_converted += r->n_converted;
   for (guint c = t->class_names->len; c < r->class_names->len; c++)
     {
       g_ptr_array_add (t->class_names, g_strdup (r->class_names->pdata[c]));

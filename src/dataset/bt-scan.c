@@ -66,6 +66,7 @@ typedef struct {
   guint64       hash;
   int           width, height;
   BtSkipReason  reason;
+  guint         decode_flags;  /* BtDecodeFlags */
   gboolean      ok;
   gboolean      walked_skip;  /* a skip decided by the walk: not checked */
   char         *dup_of;
@@ -400,6 +401,8 @@ result_add_item (BtScanResult *r, const Candidate *c)
   g_array_append_val (r->hashes, c->hash);
   g_array_append_val (r->widths, c->width);
   g_array_append_val (r->heights, c->height);
+  r->n_rotated += (c->decode_flags & BT_DECODE_ROTATED) != 0;
+  r->n_converted += (c->decode_flags & BT_DECODE_CONVERTED) != 0;
 }
 
 static void
@@ -488,7 +491,10 @@ check_batch (gpointer data, gpointer user_data)
           bad++;
           continue;
         }
-      g_autoptr(BtImage) img = bt_image_decode_bytes (bytes, len, 1, &reason, NULL);
+      /* Every pixel is decoded (a damaged photo is refused here, not at training), but a
+       * JPEG or WebP only at the smallest scale: checking is not viewing. */
+      BtDecodeInfo info;
+      g_autoptr(BtImage) img = bt_image_decode (bytes, len, 1, 32, 32, &info, &reason, NULL);
       if (img == NULL)
         {
           c->reason = reason;
@@ -496,8 +502,9 @@ check_batch (gpointer data, gpointer user_data)
           continue;
         }
       c->hash = bt_hash_bytes (bytes, len);
-      c->width = img->width;
-      c->height = img->height;
+      c->width = info.width;
+      c->height = info.height;
+      c->decode_flags = info.flags;
       c->ok = TRUE;
       ok++;
     }

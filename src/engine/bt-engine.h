@@ -34,6 +34,9 @@ typedef struct {
   float        scale;                   /* usually 1/255 */
   float        mean[3], std[3];
 } BtPreprocess;
+/* The grey level transparent pixels were laid over, recorded in model files ("alpha-background");
+ * the decoder's BT_ALPHA_BACKGROUND (tests/dataset/test-orient-classify.c checks they agree). */
+#define BT_MODEL_ALPHA_BACKGROUND 255
 const char *bt_resize_mode_to_string   (BtResizeMode mode);  /* "squash" | "center-crop" | "pad" */
 gboolean    bt_resize_mode_from_string (const char *s, BtResizeMode *out);
 void        bt_preprocess_init_default (BtPreprocess *p, int width, int height, int channels);

@@ -610,6 +610,9 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   g_key_file_set_integer (kf, "preprocess", "height", prep->height);
   g_key_file_set_integer (kf, "preprocess", "channels", prep->channels);
   g_key_file_set_string (kf, "preprocess", "resize", bt_resize_mode_to_string (prep->resize));
+  /* The grey level transparent pixels are laid over (the decoder's BT_ALPHA_BACKGROUND, white):
+   * recorded so a model never meets images composited differently from its training ones. */
+  g_key_file_set_integer (kf, "preprocess", "alpha-background", BT_MODEL_ALPHA_BACKGROUND);
   g_key_file_set_string (kf, "preprocess", "scale", g_ascii_dtostr (d, sizeof d, prep->scale));
   for (int c = 0; c < 3; c++)
     {
@@ -766,7 +769,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
       p->std[ch] = get_float (c.kf, "preprocess", key, &ok);
     }
   g_autofree char *resize = g_key_file_get_string (c.kf, "preprocess", "resize", NULL);
-  if (!ok || !bt_resize_mode_from_string (resize, &p->resize) || !check_preprocess (p, m->net, NULL))
+  /* absent in models from before it was recorded: those were composited over white too */
+  gboolean other_background = g_key_file_has_key (c.kf, "preprocess", "alpha-background", NULL) &&
+                              g_key_file_get_integer (c.kf, "preprocess", "alpha-background", NULL) !=
+                              BT_MODEL_ALPHA_BACKGROUND;
+  if (!ok || other_background || !bt_resize_mode_from_string (resize, &p->resize) ||
+      !check_preprocess (p, m->net, NULL))
     {
       container_clear (&c);
       corrupt (error, "the preprocessing recipe is missing or does not match the network");

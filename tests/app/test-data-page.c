@@ -13,6 +13,7 @@
 #include "bt-data-page.h"
 #include "bt-data-page-private.h"
 #include "bt-image-preview.h"
+#include "bt-test-screenshot.h"
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
 #include "bt-test-keys.h"
@@ -1607,6 +1608,32 @@ test_stream_cancel (Fixture *f, gconstpointer data)
     }
 }
 
+/* Phone photos stored sideways (EXIF orientation 3, 6, 8, made by Pillow): the import says how
+ * many it turned upright, and the thumbnails show them upright. */
+static void
+test_import_photos (Fixture *f, gconstpointer data)
+{
+  g_autofree char *top = g_build_filename (f->root, "photos", NULL);
+  g_autofree char *cats = g_build_filename (top, "cats", NULL);
+  g_autofree char *script = g_build_filename (g_getenv ("BOTTEGA_SOURCE_ROOT"), "tests", "dataset",
+                                              "make-photo-fixtures.py", NULL);
+  const char *argv[] = { "/usr/bin/python3", script, cats, "--sideways", "-", NULL };
+  const char *paths[] = { top, NULL };
+  int status = 0;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  bt_data_page_import_paths (f->page, paths, NULL);
+  wait_import (f);
+  g_assert_true (bt_data_page_get_confirming (f->page));
+  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.confirm-import", NULL);
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 4);
+  g_test_message ("%s", bt_data_page_get_notification (f->page));
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "3 photos turned upright"));
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-photos");
+}
+
 static void
 test_import_csv (Fixture *f, gconstpointer data)
 {
@@ -1798,6 +1825,7 @@ main (int argc, char **argv)
   ADD ("/data-page/stream/items-before-the-end", test_stream_import);
   ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);
   ADD ("/data-page/import-csv", test_import_csv);
+  ADD ("/data-page/import-photos-upright", test_import_photos);
   ADD ("/data-page/import-csv/chooser-and-hostile", test_import_csv_chooser);
   ADD ("/data-page/show-in-files/fallback", test_show_in_files_fallback);
 #undef ADD

@@ -1,0 +1,102 @@
+/* bench-photos: photo decoding at phone size, the work bench/bench-photos.sh sets beside PIL.
+ *   bench-photos tensor FILE SECONDS   decode + area resize to 224×224 (what training and
+ *                                      prediction do): images/s, one thread
+ *   bench-photos thumbs FILE SECONDS   the Data page's thumbnail work (bt_thumbnail_decode,
+ *                                      longest side 256): thumbnails/s, one thread
+ *   bench-photos import DIR            scan + apply a folder of class folders into a new
+ *                                      project: wall time, images/s and peak RSS */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <glib/gstdio.h>
+
+#include "dataset/bt-dataset.h"
+#include "app/bt-thumbnailer.h"
+#include "bt-test-fs.h"
+
+static double
+now_s (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+static double
+cpu_s (void)  /* this process's CPU time, all threads */
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+run_loop (const char *mode, const char *file, double seconds)
+{
+  guint n = 0;
+  double t0 = now_s (), t, c0 = cpu_s ();
+  int w = 0, h = 0;
+  do
+    {
+      g_autoptr(GError) error = NULL;
+      if (g_str_equal (mode, "tensor"))
+        {
+          g_autoptr(BtImage) img = bt_image_decode_file_sized (file, 3, 448, 448, NULL, NULL, NULL, &error);
+          g_autoptr(BtImage) small = img ? bt_image_resize (img, 224, 224, BT_DS_RESIZE_SQUASH) : NULL;
+          if (small == NULL)
+            g_error ("%s", error ? error->message : "resize failed");
+          w = img->width;
+          h = img->height;
+        }
+      else
+        {
+          int tw, th, ow, oh;
+          g_autoptr(GBytes) px = bt_thumbnail_decode (file, 256, &tw, &th, &ow, &oh, NULL, &error);
+          if (px == NULL)
+            g_error ("%s", error->message);
+          w = tw;
+          h = th;
+        }
+      n++;
+      t = now_s () - t0;
+    }
+  while (t < seconds || n < 3);
+  /* CPU time per image as well: on a shared machine it moves less than the wall clock */
+  printf ("bottega %-6s %.1f images/s, %.1f ms CPU/image (%u in %.2f s; decoded at %d×%d)\n", mode, n / t,
+          (cpu_s () - c0) * 1000 / n, n, t, w, h);
+  return 0;
+}
+
+static int
+run_import (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *pdir = g_dir_make_tmp ("bt-bench-photos-XXXXXX", NULL);
+  const char *roots[] = { dir, NULL };
+  double t0 = now_s ();
+  g_autoptr(BtScanResult) r = bt_scan_paths (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, NULL, NULL, NULL, &error);
+  if (r == NULL)
+    g_error ("%s", error->message);
+  g_autoptr(BtProject) p = bt_project_create (pdir, "Photos", &error);
+  guint added = p ? bt_project_apply_scan (p, r, &error) : 0;
+  if (error)
+    g_error ("%s", error->message);
+  double t = now_s () - t0;
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  printf ("bottega import %u photos (%u skipped, %u turned upright) in %.1f s = %.1f images/s; peak RSS %.1f MiB\n",
+          added, r->skipped_paths->len, r->n_rotated, t, added / t, ru.ru_maxrss / 1024.0);
+  g_clear_object (&p);
+  bt_test_rm_rf (pdir);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 4 && (g_str_equal (argv[1], "tensor") || g_str_equal (argv[1], "thumbs")))
+    return run_loop (argv[1], argv[2], g_ascii_strtod (argv[3], NULL));
+  if (argc == 3 && g_str_equal (argv[1], "import"))
+    return run_import (argv[2]);
+  fprintf (stderr, "usage: bench-photos tensor|thumbs FILE SECONDS | import DIR\n");
+  return 2;
+}
