@@ -11,14 +11,13 @@
 #include "bt-thumb-cell.h"
 #include "dataset/bt-undo.h"
 
-/* ---- Progress from scan workers ---- */
+/* ---- Import progress (already on the main context) ---- */
 
 static void
 progress_state_clear (gpointer data)
 {
   BtScanProgressState *state = data;
 
-  g_mutex_clear (&state->mutex);
   g_weak_ref_clear (&state->page);
 }
 
@@ -28,42 +27,19 @@ progress_state_unref (gpointer data)
   g_atomic_rc_box_release_full (data, progress_state_clear);
 }
 
-static gboolean
-progress_idle_cb (gpointer data)
-{
-  BtScanProgressState *state = data;
-  g_autoptr(BtDataPage) self = g_weak_ref_get (&state->page);
-  guint n_seen, n_ok, n_skipped;
-  g_autofree char *text = NULL;
-
-  g_mutex_lock (&state->mutex);
-  n_seen = state->n_seen;
-  n_ok = state->n_ok;
-  n_skipped = state->n_skipped;
-  state->idle_id = 0;
-  g_mutex_unlock (&state->mutex);
-
-  if (self == NULL || self->progress != state)
-    return G_SOURCE_REMOVE;
-  text = g_strdup_printf (_("Checked %u files: %u images, %u skipped"), n_seen, n_ok, n_skipped);
-  gtk_label_set_text (self->progress_label, text);
-  gtk_progress_bar_pulse (self->progress_bar);
-  return G_SOURCE_REMOVE;
-}
-
+/* On the main context, at most once per low-priority idle (the scan's throttle). */
 static void
 scan_progress_cb (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
 {
   BtScanProgressState *state = user_data;
+  g_autoptr(BtDataPage) self = g_weak_ref_get (&state->page);
+  g_autofree char *text = NULL;
 
-  g_mutex_lock (&state->mutex);
-  state->n_seen = n_seen;
-  state->n_ok = n_ok;
-  state->n_skipped = n_skipped;
-  if (state->idle_id == 0)
-    state->idle_id = g_idle_add_full (G_PRIORITY_LOW, progress_idle_cb, g_atomic_rc_box_acquire (state),
-                                      progress_state_unref);
-  g_mutex_unlock (&state->mutex);
+  if (self == NULL || self->progress != state)
+    return;
+  text = g_strdup_printf (_("Checked %u files: %u images, %u skipped"), n_seen, n_ok, n_skipped);
+  gtk_label_set_text (self->progress_label, text);
+  gtk_progress_bar_pulse (self->progress_bar);
 }
 
 /* ---- Import: plan, confirm, then a streaming import per job of the plan ----
@@ -328,7 +304,6 @@ start_scan (BtDataPage *self, BtImportPlan *plan, guint n_remote)
 
   g_clear_pointer (&self->progress, progress_state_unref);
   self->progress = g_atomic_rc_box_new0 (BtScanProgressState);
-  g_mutex_init (&self->progress->mutex);
   g_weak_ref_init (&self->progress->page, self);
   job->progress = g_atomic_rc_box_acquire (self->progress);
 
@@ -416,21 +391,30 @@ _bt_data_page_cancel_import (BtDataPage *self)
   finish_import (self);
 }
 
+/* TRUE when an import may start now; otherwise the page says why. */
+static gboolean
+can_import (BtDataPage *self)
+{
+  if (self->project == NULL)
+    {
+      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
+      return FALSE;
+    }
+  if (self->busy)
+    {
+      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 import_paths_internal (BtDataPage *self, const char * const *paths, const char *class_name, guint n_remote)
 {
   PlanJob *pj;
 
-  if (self->project == NULL)
-    {
-      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
-      return;
-    }
-  if (self->busy)
-    {
-      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
-      return;
-    }
+  if (!can_import (self))
+    return;
   if (paths == NULL || paths[0] == NULL)
     {
       _bt_data_page_show_toast (self, n_remote > 0 ? _("Only files on this computer can be added")
@@ -517,16 +501,8 @@ bt_data_page_import_csv (BtDataPage *self, const char *csv_path)
   g_return_if_fail (BT_IS_DATA_PAGE (self));
   g_return_if_fail (csv_path != NULL);
 
-  if (self->project == NULL)
-    {
-      _bt_data_page_show_toast (self, _("Open or create a project first"), NULL, NULL);
-      return;
-    }
-  if (self->busy)
-    {
-      _bt_data_page_show_toast (self, _("Wait for the current import to finish, or cancel it"), NULL, NULL);
-      return;
-    }
+  if (!can_import (self))
+    return;
   self->import_cancellable = g_cancellable_new ();
   _bt_data_page_set_busy (self, TRUE);
   gtk_label_set_text (self->progress_label, _("Reading the CSV file…"));

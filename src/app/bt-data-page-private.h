@@ -18,12 +18,9 @@ typedef enum {
   BT_DATA_FILTER_DUPLICATE,
 } BtDataFilter;
 
-/* Progress written by scan workers, read by one pending idle (Sysprof's loader pattern). */
+/* The progress of the running import, identified by this box: the data layer delivers it on the
+ * main context already throttled (BtThrottle), so the page only shows it. */
 typedef struct {
-  GMutex  mutex;
-  guint   n_seen, n_ok, n_skipped;
-  guint   job, n_jobs;
-  guint   idle_id;
   GWeakRef page;
 } BtScanProgressState;
 

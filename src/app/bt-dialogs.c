@@ -5,6 +5,7 @@
 #include <glib/gi18n.h>
 
 #include "bt-dialogs.h"
+#include "dataset/bt-dataset.h"
 
 #define BT_NEW_DIALOGS GTK_CHECK_VERSION (4, 10, 0)
 
@@ -346,19 +347,21 @@ bt_dialogs_save_file_finish (GAsyncResult *result, GError **error)
 GtkFileFilter *
 bt_dialogs_image_filter_new (void)
 {
-  /* What the data layer decodes (src/dataset/bt-image-decode.c). */
-  static const char * const mime_types[] = { "image/png", "image/jpeg", "image/bmp", "image/gif",
-                                             "image/x-tga", "image/x-bmp", "image/webp", "image/heic",
-                                             "image/heif", "image/avif", "image/tiff" };
-  static const char * const suffixes[] = { "png", "jpg", "jpeg", "bmp", "gif", "tga", "webp", "heic", "heif",
-                                           "avif", "tif", "tiff" };
+  /* What the data layer decodes (bt-image-formats.h) */
+  guint n_formats;
+  const BtImageFormat *formats = bt_image_formats (&n_formats);
   GtkFileFilter *filter = gtk_file_filter_new ();
 
   gtk_file_filter_set_name (filter, _("Images"));
-  for (guint i = 0; i < G_N_ELEMENTS (mime_types); i++)
-    gtk_file_filter_add_mime_type (filter, mime_types[i]);
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    gtk_file_filter_add_suffix (filter, suffixes[i]);
+  for (guint i = 0; i < n_formats; i++)
+    {
+      if (!formats[i].decoded)
+        continue;
+      for (guint k = 0; formats[i].mime_types[k] != NULL; k++)
+        gtk_file_filter_add_mime_type (filter, formats[i].mime_types[k]);
+      for (guint k = 0; formats[i].suffixes[k] != NULL; k++)
+        gtk_file_filter_add_suffix (filter, formats[i].suffixes[k]);
+    }
   return filter;
 }
 

@@ -1,5 +1,6 @@
-/* bt-import.c: from dropped paths to scan jobs. Only looks at names and file types
- * (no decoding); runs in a worker because folders are walked to count files. */
+/* bt-import.c: from dropped paths to scan jobs. Only looks at names and file types (the data
+ * layer's plan-only walk, bt_scan_plan: no decoding); runs in a worker because folders are
+ * walked to count files. */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -7,8 +8,6 @@
 #include <string.h>
 
 #include "bt-import.h"
-
-#define MAX_DEPTH 32
 
 static void
 import_job_free (BtImportJob *job)
@@ -26,64 +25,6 @@ bt_import_plan_free (BtImportPlan *plan)
   g_clear_pointer (&plan->jobs, g_ptr_array_unref);
   g_clear_pointer (&plan->ignored, g_ptr_array_unref);
   g_free (plan);
-}
-
-gboolean
-bt_import_has_image_extension (const char *path)
-{
-  static const char * const exts[] = { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp",
-                                       ".heic", ".heif", ".avif", ".tif", ".tiff", NULL };
-  const char *dot;
-
-  g_return_val_if_fail (path != NULL, FALSE);
-
-  dot = strrchr (path, '.');
-  if (dot == NULL || strchr (dot, '/') != NULL)
-    return FALSE;
-  for (guint i = 0; exts[i] != NULL; i++)
-    if (g_ascii_strcasecmp (dot, exts[i]) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-typedef struct {
-  guint n_images;
-  guint n_other;
-  guint n_dirs;
-} Counts;
-
-/* Counts files under dir without following symbolic links (a link loop cannot trap us). */
-static void
-count_tree (const char *dir, int depth, Counts *counts, GCancellable *cancellable)
-{
-  g_autoptr(GDir) d = NULL;
-  const char *name;
-
-  if (depth > MAX_DEPTH || g_cancellable_is_cancelled (cancellable))
-    return;
-  d = g_dir_open (dir, 0, NULL);
-  if (d == NULL)
-    return;
-  while ((name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (dir, name, NULL);
-      GStatBuf st;
-
-      if (name[0] == '.' || g_lstat (child, &st) != 0)
-        continue;
-      if (S_ISDIR (st.st_mode))
-        {
-          counts->n_dirs++;
-          count_tree (child, depth + 1, counts, cancellable);
-        }
-      else if (S_ISREG (st.st_mode))
-        {
-          if (bt_import_has_image_extension (name))
-            counts->n_images++;
-          else
-            counts->n_other++;
-        }
-    }
 }
 
 static BtImportJob *
@@ -105,40 +46,74 @@ find_or_add_job (BtImportPlan *plan, BtScanMode mode, const char *class_name)
   return job;
 }
 
-/* A folder whose own files are not images and whose sub-folders hold images; the names
- * of those sub-folders go into class_names. */
-static gboolean
-is_folder_of_classes (const char *dir, GHashTable *class_names, GCancellable *cancellable)
+static guint
+count_skips (const BtScanResult *r, BtSkipReason reason, gboolean with_image_suffix)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-  guint n_direct_images = 0;
+  guint n = 0;
 
-  if (d == NULL)
-    return FALSE;
-  while ((name = g_dir_read_name (d)) != NULL)
+  for (guint i = 0; i < r->skipped_paths->len; i++)
+    if (g_array_index (r->skipped_reasons, BtSkipReason, i) == reason &&
+        bt_image_path_has_image_suffix (r->skipped_paths->pdata[i]) == with_image_suffix)
+      n++;
+  return n;
+}
+
+/* A dropped folder: its class or classes, by the names the data layer's walk finds (the scan
+ * that follows uses the same walk). A folder whose own files are not images and whose
+ * sub-folders hold images is a folder of classes, one per such sub-folder; otherwise the
+ * folder is one class. FALSE only when cancelled. */
+static gboolean
+plan_folder (BtImportPlan *plan, const char *path, const char *target_class, GHashTable *classes,
+             GCancellable *cancellable, GError **error)
+{
+  const char *paths[] = { path, NULL };
+  g_autoptr(GError) local = NULL;
+  g_autoptr(BtScanResult) r = NULL;
+  guint direct_images = 0, direct_other = 0;
+  g_autoptr(GHashTable) with_images = g_hash_table_new (NULL, NULL);
+  BtImportJob *job;
+
+  if (target_class != NULL)
+    r = bt_scan_plan (paths, BT_SCAN_FILES_INTO_CLASS, target_class, TRUE, 0, cancellable, &local);
+  else
+    r = bt_scan_plan (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, 0, cancellable, &local);
+  if (r == NULL && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
-      g_autofree char *child = g_build_filename (dir, name, NULL);
-      GStatBuf st;
-
-      if (name[0] == '.' || g_lstat (child, &st) != 0)
-        continue;
-      if (S_ISDIR (st.st_mode))
-        {
-          Counts c = { 0, };
-
-          count_tree (child, 1, &c, cancellable);
-          if (c.n_images > 0)
-            g_ptr_array_add (names, g_strdup (name));
-        }
-      else if (S_ISREG (st.st_mode) && bt_import_has_image_extension (name))
-        n_direct_images++;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
     }
-  if (n_direct_images > 0 || names->len == 0)
-    return FALSE;
-  for (guint i = 0; i < names->len; i++)
-    g_hash_table_add (class_names, g_strdup (g_ptr_array_index (names, i)));
+  /* an unreadable folder: the import says why */
+  if (r != NULL)
+    {
+      plan->n_images += r->paths->len;
+      plan->n_other += count_skips (r, BT_SKIP_NOT_IMAGE, FALSE);
+      direct_images = count_skips (r, BT_SKIP_NO_CLASS, TRUE);
+      direct_other = count_skips (r, BT_SKIP_NO_CLASS, FALSE);
+      plan->n_images += direct_images;
+      plan->n_other += direct_other;
+      for (guint i = 0; i < r->class_index->len; i++)
+        g_hash_table_add (with_images, GUINT_TO_POINTER (g_array_index (r->class_index, guint, i) + 1));
+    }
+
+  if (target_class != NULL)
+    {
+      job = find_or_add_job (plan, BT_SCAN_FILES_INTO_CLASS, target_class);
+      g_hash_table_add (classes, g_strdup (target_class));
+    }
+  else if (r != NULL && direct_images == 0 && g_hash_table_size (with_images) > 0)
+    {
+      job = find_or_add_job (plan, BT_SCAN_FOLDER_OF_CLASSES, NULL);
+      for (guint k = 0; k < r->class_names->len; k++)
+        if (g_hash_table_contains (with_images, GUINT_TO_POINTER (k + 1)))
+          g_hash_table_add (classes, g_strdup (r->class_names->pdata[k]));
+      plan->needs_confirmation = TRUE;
+    }
+  else
+    {
+      job = find_or_add_job (plan, BT_SCAN_FOLDER_AS_CLASS, NULL);
+      g_hash_table_add (classes, g_path_get_basename (path));
+    }
+  g_ptr_array_add (job->paths, g_strdup (path));
   return TRUE;
 }
 
@@ -176,38 +151,15 @@ bt_import_plan_build (const char * const *paths,
 
       if (S_ISDIR (st.st_mode))
         {
-          Counts c = { 0, };
-
-          count_tree (path, 0, &c, cancellable);
-          plan->n_images += c.n_images;
-          plan->n_other += c.n_other;
-
-          if (target_class != NULL)
-            {
-              BtImportJob *job = find_or_add_job (plan, BT_SCAN_FILES_INTO_CLASS, target_class);
-              g_ptr_array_add (job->paths, g_strdup (path));
-              g_hash_table_add (classes, g_strdup (target_class));
-            }
-          else if (is_folder_of_classes (path, classes, cancellable))
-            {
-              BtImportJob *job = find_or_add_job (plan, BT_SCAN_FOLDER_OF_CLASSES, NULL);
-
-              g_ptr_array_add (job->paths, g_strdup (path));
-              plan->needs_confirmation = TRUE;
-            }
-          else
-            {
-              BtImportJob *job = find_or_add_job (plan, BT_SCAN_FOLDER_AS_CLASS, NULL);
-              g_ptr_array_add (job->paths, g_strdup (path));
-              g_hash_table_add (classes, g_path_get_basename (path));
-            }
+          if (!plan_folder (plan, path, target_class, classes, cancellable, error))
+            return NULL;
         }
       else if (S_ISREG (st.st_mode))
         {
           g_autofree char *class_name = NULL;
           BtImportJob *job;
 
-          if (bt_import_has_image_extension (path))
+          if (bt_image_path_has_image_suffix (path))
             plan->n_images++;
           else
             plan->n_other++;

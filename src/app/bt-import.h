@@ -17,7 +17,7 @@ typedef struct {
 typedef struct {
   GPtrArray *jobs;          /* BtImportJob* */
   guint      n_classes;     /* classes the jobs will create or fill */
-  guint      n_images;      /* files with an image extension found (a guess before scanning) */
+  guint      n_images;      /* files with an image suffix found (a guess before scanning) */
   guint      n_other;       /* other regular files found */
   gboolean   needs_confirmation;  /* a folder of sub-folders was dropped */
   GPtrArray *ignored;       /* char*: dropped entries that are not folders or regular files */
@@ -43,9 +43,6 @@ void          bt_import_plan_async  (const char * const *paths,
                                      gpointer            user_data);
 BtImportPlan *bt_import_plan_finish (GAsyncResult       *result,
                                      GError            **error);
-
-/* TRUE when the file name ends in an extension the decoder reads. */
-gboolean      bt_import_has_image_extension (const char *path);
 
 /* Local paths of the files in a list of GFile (non-local ones are counted in *n_remote). */
 GStrv         bt_import_paths_from_files (GSList *files, guint *n_remote);

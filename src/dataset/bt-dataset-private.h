@@ -85,6 +85,41 @@ void      bt_saver_needs    (BtSaver *s, gboolean *labels, gboolean *ini);  /* f
 gboolean  bt_saver_wait     (BtSaver *s, GError **error);  /* until all handed over is written */
 gboolean  bt_saver_is_busy  (BtSaver *s);
 
+/* The one folder walk (bt-walk.c), for the scan and the plan. Calls, on the calling thread and
+ * in walk order: class_added for each class as the walk names it (index = creation order),
+ * file for each regular file to take (FALSE stops the walk), skip for what the walk itself
+ * leaves out (BT_SKIP_SPECIAL, _UNREADABLE, _NO_CLASS), seen (may be NULL) for each entry
+ * looked at. FALSE + error when a root folder cannot be opened (not in files-into-class mode). */
+typedef struct {
+  void     (*class_added) (gpointer user_data, guint index, const char *name);
+  gboolean (*file)        (gpointer user_data, const char *path, guint class_index);
+  void     (*skip)        (gpointer user_data, const char *path, BtSkipReason reason);
+  void     (*seen)        (gpointer user_data, guint n_seen);
+} BtWalkFuncs;
+gboolean bt_walk_paths (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
+                        const BtWalkFuncs *funcs, gpointer user_data, GCancellable *cancellable, GError **error);
+
+/* A chunk of a streaming scan: the items and skips found since the previous chunk, in walk
+ * order (class_names: every class seen so far, so class_index is valid; n_label_conflicts:
+ * those of this chunk). The receiver owns it (bt_scan_result_free). */
+typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
+/* bt_scan_paths, streaming: chunk (may be NULL) is called from the scanning threads, in walk
+ * order, one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at
+ * the end (possibly empty). Returns the whole result as bt_scan_paths does. */
+BtScanResult *bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
+                                    gboolean recursive, BtScanProgress progress, gpointer progress_data,
+                                    BtScanChunkFunc chunk, gpointer chunk_data,
+                                    GCancellable *cancellable, GError **error);
+/* Streaming on the calling thread's main context (the project's import): chunk gets each chunk
+ * (owning it) in walk order, one per idle dispatch; progress the newest counts through a
+ * BtThrottle (at most one pending low-priority idle, none after the callback); both get
+ * user_data, which notify frees at the end. callback runs after the last chunk was delivered;
+ * finish with bt_scan_paths_finish (the whole result). Once cancellable fires, no more chunks. */
+void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
+                                          gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
+                                          gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer callback_data);
+BtScanResult *bt_scan_paths_finish       (GAsyncResult *result, GError **error);
 BtScanResult *bt_scan_result_new (void);
 void bt_scan_result_add_skip (BtScanResult *r, const char *path, BtSkipReason reason, const char *dup_of);
 

@@ -4,6 +4,9 @@
 
 #include <gio/gio.h>
 
+#include "dataset/bt-image-formats.h"
+#include "dataset/bt-throttle.h"
+
 G_BEGIN_DECLS
 
 #define BT_DATASET_ERROR (bt_dataset_error_quark ())
@@ -244,59 +247,31 @@ struct _BtScanResult {
 void bt_scan_result_free (BtScanResult *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtScanResult, bt_scan_result_free)
 typedef void (*BtScanProgress) (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data);
-/* A chunk of a streaming scan: the items and skips found since the previous chunk, in walk
- * order (class_names: every class seen so far, so class_index is valid; n_label_conflicts:
- * those of this chunk). The receiver owns it (bt_scan_result_free). */
-typedef void (*BtScanChunkFunc) (BtScanResult *chunk, gpointer user_data);
 /* Synchronous; call from a worker (GTask). progress is called from that worker. Files are
  * checked (read, hashed, fully decoded) on a pool while the folders are still being walked. */
 BtScanResult *bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_name,
                              gboolean recursive, BtScanProgress progress, gpointer user_data,
                              GCancellable *cancellable, GError **error);
-/* The same, streaming: chunk (may be NULL) is called from the scanning threads, in walk order,
- * one call at a time, whenever ~1000 files were decided or ~100 ms passed, and once at the end
- * (possibly empty). Returns the whole result as bt_scan_paths does. */
-BtScanResult *bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *class_name,
-                                    gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                                    BtScanChunkFunc chunk, gpointer chunk_data,
-                                    GCancellable *cancellable, GError **error);
-/* Asynchronous wrapper: runs bt_scan_paths in a GTask thread. */
-void          bt_scan_paths_async  (const char * const *paths, BtScanMode mode, const char *class_name,
-                                    gboolean recursive, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
-BtScanResult *bt_scan_paths_finish (GAsyncResult *result, GError **error);
-/* The same, with progress delivered on the calling thread's main context (throttled: at most
- * one pending low-priority idle; the worker never runs progress itself). */
-void          bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char *class_name,
-                                        gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                                        GDestroyNotify progress_notify, GCancellable *cancellable,
-                                        GAsyncReadyCallback callback, gpointer user_data);
-/* Streaming on the calling thread's main context: chunk gets each chunk (owning it) in walk
- * order, one per low-priority idle dispatch; progress as in bt_scan_paths_async_full (both get
- * user_data; notify frees it at the end). callback runs after the last chunk was delivered;
- * finish with bt_scan_paths_finish (the whole result). Once cancellable fires, no more chunks. */
-void          bt_scan_paths_stream_async (const char * const *paths, BtScanMode mode, const char *class_name,
-                                          gboolean recursive, BtScanProgress progress, BtScanChunkFunc chunk,
-                                          gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer callback_data);
+/* What bt_scan_paths would take, by names alone: nothing is opened or decoded, so it is quick
+ * enough to show before an import. paths/class_index hold, in walk order, the files whose name
+ * has an image suffix (bt-image-formats.h); other files are skipped as BT_SKIP_NOT_IMAGE, and
+ * what the walk itself leaves out gets the scan's reason (special, unreadable, no class).
+ * hashes, widths and heights are 0 and duplicates are not looked for. max_files > 0 ends the
+ * walk at that many files. Synchronous: call from a worker. */
+BtScanResult *bt_scan_plan  (const char * const *paths, BtScanMode mode, const char *class_name,
+                             gboolean recursive, guint max_files, GCancellable *cancellable,
+                             GError **error);
 /* Applies a scan result to a project (main thread), returns how many items were added.
  * Files whose content is already in the project are appended to result's skipped list
  * (BT_SKIP_DUPLICATE, n_label_conflicts counts those under another class). 0 + error when
  * saving failed. */
 guint         bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error);
-/* The same, run from an idle of the calling thread's main context (one chunk of the streaming
- * import's loop, like the synchronous apply; a change committed before it runs is kept). A GUI
- * imports with bt_project_import_async instead, which spreads the work over many main-loop
- * turns. result must stay alive and untouched until the callback. */
-void          bt_project_apply_scan_async  (BtProject *self, BtScanResult *result,
-                                            GAsyncReadyCallback callback, gpointer user_data);
-guint         bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error);
-
 /* Scan + apply, streaming: what the scan finds is added to the project chunk by chunk as it is
  * found (each chunk one splice into the item model on this thread's main context, a few ms
  * of main-thread work per ~1000 files; class counts follow; the save goes to the writer
  * thread), so a GUI shows images during a long import. Duplicates of content already in the
- * project are skipped as in bt_project_apply_scan. progress as bt_scan_paths_async_full.
+ * project are skipped as in bt_project_apply_scan. progress runs on this thread's main context
+ * (throttled: at most one pending low-priority idle, the newest counts win).
  * Cancelling stops the scan; what was added stays. finish returns the added items (paths,
  * class_index, hashes, widths, heights), every class named, and every skip with its reason;
  * paths->len is the number added. */

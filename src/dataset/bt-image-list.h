@@ -6,12 +6,10 @@
 
 G_BEGIN_DECLS
 
-/* TRUE when name ends like an image file the decoders may read (png, jpeg, bmp, gif, tga,
- * webp, heic/heif, tiff, avif); content decides later. */
-gboolean   bt_image_list_looks_like_image (const char *name);
-/* Every such file under folder (sub-folders too, not through symbolic links, hidden files
- * skipped), in natural name order ("cat_2" before "cat_10"), at most max (0: no limit).
- * Call from a worker: it walks the disk. NULL + error when folder cannot be read. */
+/* Every file under folder (sub-folders too) whose name says it is an image, as the import's
+ * walk finds them (natural order: "cat_2" before "cat_10"; hidden entries and link loops left
+ * out), at most max (0: no limit). Call from a worker: it walks the disk. NULL + error when
+ * folder cannot be read. */
 GPtrArray *bt_image_list_walk (const char *folder, guint max, GCancellable *cancellable, GError **error);
 /* Natural order of two UTF-8 names: digit runs compare as numbers. */
 int        bt_image_list_natural_compare (const char *a, const char *b);

@@ -9,36 +9,11 @@
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 
-#include "dataset/bt-dataset-private.h"
+#include "dataset/bt-project-private.h"
 
 #define BT_PROJECT_FORMAT_VERSION 1
 #define BT_N_COLORS 12
 #define BT_MAX_INI_BYTES ((gsize) 4 * 1024 * 1024)
-#define BT_MAX_LABELS_BYTES ((gsize) 1024 * 1024 * 1024)
-
-struct _BtProject {
-  GObject            parent_instance;
-  char              *dir;
-  char              *name;
-  BtProjectSettings  settings;
-  GListStore        *classes;        /* BtClassInfo */
-  GListStore        *items;          /* BtItem */
-  GHashTable        *by_path;        /* path → BtItem (borrowed) */
-  GHashTable        *class_by_name;  /* name → BtClassInfo (borrowed) */
-  guint              next_color;
-  gint               generation;     /* bumped by every change; async applies compare it */
-  BtSaver           *saver;          /* the writer thread of labels.csv and project.ini */
-  gboolean           dirty_labels, dirty_ini;  /* changed since the last hand-over */
-  GThread           *commit_thread;  /* the thread that made the last change */
-  /* Saves of an import's chunks are rate-limited (BULK_SAVE_INTERVAL); a user's edit is not. */
-  gboolean           dirty_edit;     /* an edit (not an import chunk) waits for its hand-over */
-  gint64             last_hand_over; /* monotonic µs */
-  GSource           *bulk_timer;     /* hands bulk changes over once the interval has passed */
-  /* Renames made while streaming imports run (old → new name, owned): their items still to
-   * come, decided or not, go to the renamed class. Emptied when the last import ends. */
-  guint              n_imports;
-  GHashTable        *renamed;
-};
 
 /* An import in progress is saved at most once a second (and at its end, and on flush): each
  * save snapshots every item on the main thread, O(n), which would otherwise run after every
@@ -221,8 +196,6 @@ saver_failed (GObject *owner, const GError *error)
   g_signal_emit (owner, signals[SIGNAL_SAVE_FAILED], 0, error);
 }
 
-static void request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk);
-
 static void
 saver_drained (GObject *owner)
 {
@@ -232,7 +205,7 @@ saver_drained (GObject *owner)
   /* The idle runs on the main context; a project filled on a worker (the sample, an open in a
    * GTask) is that worker's until handed over: its next change or flush writes instead. */
   if ((self->dirty_labels || self->dirty_ini) && g_atomic_pointer_get (&self->commit_thread) == g_thread_self ())
-    request_save (self, FALSE, FALSE, FALSE);
+    _bt_project_request_save (self, FALSE, FALSE, FALSE);
 }
 
 static void
@@ -243,8 +216,8 @@ start_saver (BtProject *self)
 
 /* ---- Paths ---- */
 
-static char *
-to_absolute (BtProject *self, const char *path)
+char *
+_bt_project_to_absolute (BtProject *self, const char *path)
 {
   return g_canonicalize_filename (path, self->dir);
 }
@@ -385,8 +358,8 @@ bulk_timer_cb (gpointer data)
 }
 
 /* bulk: an import's chunk, which may wait up to BULK_SAVE_INTERVAL after the last hand-over. */
-static void
-request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk)
+void
+_bt_project_request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk)
 {
   self->dirty_labels |= labels;
   self->dirty_ini |= ini;
@@ -413,28 +386,28 @@ request_save (BtProject *self, gboolean ini, gboolean labels, gboolean bulk)
 /* Records a change: counts, save hand-over, "changed". The write happens on the writer thread;
  * if it fails, the files on disk keep their previous content, "save-failed" is emitted on the
  * project's main context and the next change (or bt_project_flush) writes again. */
-static gboolean
-commit_ex (BtProject *self, gboolean ini, gboolean labels, gboolean counts, gboolean bulk)
+gboolean
+_bt_project_commit_ex (BtProject *self, gboolean ini, gboolean labels, gboolean counts, gboolean bulk)
 {
   g_atomic_int_inc (&self->generation);
   g_atomic_pointer_set (&self->commit_thread, g_thread_self ());
   if (counts)
     recount (self);
-  request_save (self, ini, labels, bulk);
+  _bt_project_request_save (self, ini, labels, bulk);
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0);
   return TRUE;
 }
 
-static gboolean
-commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
+gboolean
+_bt_project_commit_full (BtProject *self, gboolean ini, gboolean labels, gboolean counts)
 {
-  return commit_ex (self, ini, labels, counts, FALSE);
+  return _bt_project_commit_ex (self, ini, labels, counts, FALSE);
 }
 
-static gboolean
-commit (BtProject *self, gboolean ini, gboolean labels, GError **error)
+gboolean
+_bt_project_commit (BtProject *self, gboolean ini, gboolean labels, GError **error)
 {
-  return commit_full (self, ini, labels, TRUE);
+  return _bt_project_commit_full (self, ini, labels, TRUE);
 }
 
 gboolean
@@ -492,8 +465,8 @@ bt_project_flush_finish (BtProject *self, GAsyncResult *res, GError **error)
 
 /* ---- Classes ---- */
 
-static gboolean
-check_class_name (const char *name, GError **error)
+gboolean
+_bt_project_check_class_name (const char *name, GError **error)
 {
   if (name == NULL || !g_utf8_validate (name, -1, NULL))
     {
@@ -517,8 +490,8 @@ check_class_name (const char *name, GError **error)
   return TRUE;
 }
 
-static BtClassInfo *
-ensure_class (BtProject *self, const char *name)
+BtClassInfo *
+_bt_project_ensure_class (BtProject *self, const char *name)
 {
   BtClassInfo *c = g_hash_table_lookup (self->class_by_name, name);
   if (c)
@@ -546,7 +519,7 @@ bt_project_find_item (BtProject *self, const char *path)
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
   g_return_val_if_fail (path != NULL, NULL);
-  g_autofree char *abs = to_absolute (self, path);
+  g_autofree char *abs = _bt_project_to_absolute (self, path);
   return g_hash_table_lookup (self->by_path, abs);
 }
 
@@ -614,11 +587,95 @@ resplit_all (BtProject *self)
     }
 }
 
+typedef struct {
+  gboolean has_val;
+  guint    usable;
+  BtItem  *best;
+  double   best_d;
+} ValState;
+
+/* ensure_val for every class that got items, in one pass over the project's items. */
+gboolean
+_bt_project_ensure_val_added (BtProject *self, GPtrArray *added)
+{
+  const BtProjectSettings *s = &self->settings;
+  if (s->split_val <= 0 || added->len == 0)
+    return FALSE;
+  g_autoptr(GHashTable) val = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  for (guint i = 0; i < added->len; i++)
+    {
+      const char *c = bt_item_get_class_name (added->pdata[i]);
+      if (!g_hash_table_contains (val, c))
+        {
+          ValState *v = g_new0 (ValState, 1);
+          v->best_d = G_MAXDOUBLE;
+          g_hash_table_insert (val, (gpointer) c, v);
+        }
+    }
+  /* A class whose added items already hold a validation image needs nothing: after a big
+   * import that is every class, and the pass over the whole project below is skipped. */
+  guint n_open = g_hash_table_size (val);
+  for (guint i = 0; i < added->len && n_open > 0; i++)
+    {
+      BtItem *it = added->pdata[i];
+      if (bt_item_get_split (it) != BT_SPLIT_VAL || bt_item_get_excluded (it) ||
+          g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it)
+        continue;
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      if (v != NULL && !v->has_val)
+        {
+          v->has_val = TRUE;
+          n_open--;
+        }
+    }
+  if (n_open == 0)
+    return FALSE;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      if (v == NULL || v->has_val || bt_item_get_excluded (it))
+        continue;
+      v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
+      v->usable++;
+    }
+  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
+  for (guint i = 0; i < added->len; i++)
+    {
+      BtItem *it = added->pdata[i];
+      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
+      /* Still ours (not removed or relabelled meanwhile)? */
+      if (v == NULL || v->has_val || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it ||
+          bt_item_get_excluded (it))
+        continue;
+      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
+      if (bt_item_get_split (it) == BT_SPLIT_TEST)
+        d += 2.0;
+      if (d < v->best_d)
+        {
+          v->best_d = d;
+          v->best = it;
+        }
+    }
+  gboolean moved = FALSE;
+  GHashTableIter iter;
+  ValState *v;
+  g_hash_table_iter_init (&iter, val);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &v))
+    if (!v->has_val && v->usable >= 2 && v->best)
+      {
+        bt_item_set_split (v->best, BT_SPLIT_VAL);
+        moved = TRUE;
+      }
+  return moved;
+}
+
 gboolean
 bt_project_add_class (BtProject *self, const char *name, GError **error)
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
-  if (!check_class_name (name, error))
+  if (!_bt_project_check_class_name (name, error))
     return FALSE;
   if (g_hash_table_contains (self->class_by_name, name))
     {
@@ -626,14 +683,14 @@ bt_project_add_class (BtProject *self, const char *name, GError **error)
                    _("A class named “%s” already exists"), name);
       return FALSE;
     }
-  ensure_class (self, name);
-  return commit (self, TRUE, FALSE, error);
+  _bt_project_ensure_class (self, name);
+  return _bt_project_commit (self, TRUE, FALSE, error);
 }
 
 /* The class an import's item named `name` belongs to now: the renamed class when the user
  * renamed it during the import (and it still exists), else name itself. */
-static const char *
-import_class_name (BtProject *self, const char *name)
+const char *
+_bt_project_import_class_name (BtProject *self, const char *name)
 {
   const char *to = self->renamed ? g_hash_table_lookup (self->renamed, name) : NULL;
   return to != NULL && g_hash_table_contains (self->class_by_name, to) ? to : name;
@@ -672,7 +729,7 @@ bt_project_rename_class (BtProject *self, const char *old_name, const char *new_
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("There is no class named “%s”"), old_name);
       return FALSE;
     }
-  if (!check_class_name (new_name, error))
+  if (!_bt_project_check_class_name (new_name, error))
     return FALSE;
   if (g_str_equal (old_name, new_name))
     return TRUE;
@@ -694,7 +751,7 @@ bt_project_rename_class (BtProject *self, const char *old_name, const char *new_
       if (g_str_equal (bt_item_get_class_name (it), old))
         bt_item_set_class_name (it, new_name);
     }
-  return commit (self, TRUE, TRUE, error);
+  return _bt_project_commit (self, TRUE, TRUE, error);
 }
 
 gboolean
@@ -727,7 +784,7 @@ bt_project_remove_class (BtProject *self, const char *name, GError **error)
     g_list_store_splice (self->items, 0, n, keep->pdata, keep->len);
   g_hash_table_remove (self->class_by_name, gone);
   g_list_store_remove (self->classes, pos);
-  return commit (self, TRUE, TRUE, error);
+  return _bt_project_commit (self, TRUE, TRUE, error);
 }
 
 gboolean
@@ -750,7 +807,7 @@ bt_project_move_class (BtProject *self, const char *name, guint new_position, GE
   g_list_store_remove (self->classes, pos);
   g_list_store_insert (self->classes, new_position, c);
   g_object_unref (c);
-  return commit (self, TRUE, FALSE, error);
+  return _bt_project_commit (self, TRUE, FALSE, error);
 }
 
 /* ---- Items ---- */
@@ -776,7 +833,7 @@ add_item_nosave (BtProject *self, const char *abs, const char *class_name, guint
 {
   if (g_hash_table_contains (self->by_path, abs))
     return NULL;
-  ensure_class (self, class_name);
+  _bt_project_ensure_class (self, class_name);
   const BtProjectSettings *s = &self->settings;
   BtSplit sp = split >= 0 ? (BtSplit) split
                           : bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test);
@@ -793,14 +850,14 @@ bt_project_add_items (BtProject *self, const char *class_name, const char * cons
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
   g_return_val_if_fail (paths != NULL, FALSE);
-  if (!check_class_name (class_name, error))
+  if (!_bt_project_check_class_name (class_name, error))
     return FALSE;
   gboolean new_class = !g_hash_table_contains (self->class_by_name, class_name);
-  ensure_class (self, class_name);
+  _bt_project_ensure_class (self, class_name);
   g_autoptr(GPtrArray) added = g_ptr_array_new ();
   for (guint i = 0; paths[i]; i++)
     {
-      g_autofree char *abs = to_absolute (self, paths[i]);
+      g_autofree char *abs = _bt_project_to_absolute (self, paths[i]);
       int w = 0, hgt = 0;
       guint64 h = hashes && hashes[i] ? hashes[i] : hash_file (abs, &w, &hgt);
       if (h == 0)
@@ -815,7 +872,7 @@ bt_project_add_items (BtProject *self, const char *class_name, const char * cons
   ensure_val (self, class_name, added);
   if (added->len == 0 && !new_class)
     return TRUE;
-  return commit (self, new_class, TRUE, error);
+  return _bt_project_commit (self, new_class, TRUE, error);
 }
 
 gboolean
@@ -823,10 +880,10 @@ bt_project_relabel (BtProject *self, BtItem * const *items, guint n, const char 
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
   g_return_val_if_fail (items != NULL || n == 0, FALSE);
-  if (!check_class_name (class_name, error))
+  if (!_bt_project_check_class_name (class_name, error))
     return FALSE;
   gboolean new_class = !g_hash_table_contains (self->class_by_name, class_name);
-  ensure_class (self, class_name);
+  _bt_project_ensure_class (self, class_name);
   g_autoptr(GPtrArray) moved = g_ptr_array_new ();
   for (guint i = 0; i < n; i++)
     {
@@ -837,7 +894,7 @@ bt_project_relabel (BtProject *self, BtItem * const *items, guint n, const char 
       g_ptr_array_add (moved, items[i]);
     }
   ensure_val (self, class_name, moved);
-  return commit (self, new_class, TRUE, error);
+  return _bt_project_commit (self, new_class, TRUE, error);
 }
 
 gboolean
@@ -851,17 +908,13 @@ bt_project_set_excluded (BtProject *self, BtItem * const *items, guint n, gboole
       if (g_hash_table_lookup (self->by_path, bt_item_get_path (items[i])) == items[i])
         bt_item_set_excluded (items[i], excluded);
     }
-  return commit (self, FALSE, TRUE, error);
+  return _bt_project_commit (self, FALSE, TRUE, error);
 }
 
 /* ---- Loading ---- */
 
-typedef struct {
-  int col_path, col_class, col_split, col_excluded, col_hash, col_width, col_height;
-} Columns;
-
-static gboolean
-parse_header (char **row, Columns *c)
+gboolean
+_bt_project_labels_header (char **row, BtLabelsColumns *c)
 {
   c->col_path = c->col_class = c->col_split = c->col_excluded = c->col_hash = -1;
   c->col_width = c->col_height = -1;
@@ -887,8 +940,8 @@ parse_header (char **row, Columns *c)
   return c->col_path >= 0 && c->col_class >= 0;
 }
 
-static const char *
-field (char **row, int col)
+const char *
+_bt_project_labels_field (char **row, int col)
 {
   if (col < 0)
     return NULL;
@@ -917,8 +970,8 @@ load_labels (BtProject *self, const char *path, GError **error)
     }
   if (rows->len == 0)
     return TRUE;
-  Columns c;
-  if (!parse_header (rows->pdata[0], &c))
+  BtLabelsColumns c;
+  if (!_bt_project_labels_header (rows->pdata[0], &c))
     {
       g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
                            _("labels.csv has no “path” and “class” columns"));
@@ -927,25 +980,25 @@ load_labels (BtProject *self, const char *path, GError **error)
   for (guint r = 1; r < rows->len; r++)
     {
       char **row = rows->pdata[r];
-      const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
-      if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
+      const char *p = _bt_project_labels_field (row, c.col_path), *cls = _bt_project_labels_field (row, c.col_class);
+      if (p == NULL || p[0] == '\0' || cls == NULL || !_bt_project_check_class_name (cls, NULL))
         {
           g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
                        _("labels.csv row %u has no usable path or class"), r + 1);
           return FALSE;
         }
       BtSplit sp;
-      int split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
-      const char *ex = field (row, c.col_excluded);
+      int split = bt_split_from_string (_bt_project_labels_field (row, c.col_split), &sp) ? (int) sp : -1;
+      const char *ex = _bt_project_labels_field (row, c.col_excluded);
       gboolean excluded = ex && (g_str_equal (ex, "1") || g_ascii_strcasecmp (ex, "true") == 0);
-      const char *hs = field (row, c.col_hash);
+      const char *hs = _bt_project_labels_field (row, c.col_hash);
       guint64 hash = 0;
-      g_autofree char *abs = to_absolute (self, p);
+      g_autofree char *abs = _bt_project_to_absolute (self, p);
       if (hs == NULL || !g_ascii_string_to_unsigned (hs, 16, 1, G_MAXUINT64, &hash, NULL))
         hash = bt_hash_bytes ((const guint8 *) abs, strlen (abs));
       BtItem *it = add_item_nosave (self, abs, cls, hash, split, excluded);
       guint64 w = 0, h = 0;
-      const char *ws = field (row, c.col_width), *hs2 = field (row, c.col_height);
+      const char *ws = _bt_project_labels_field (row, c.col_width), *hs2 = _bt_project_labels_field (row, c.col_height);
       if (it && ws && hs2 && g_ascii_string_to_unsigned (ws, 10, 0, G_MAXINT, &w, NULL) &&
           g_ascii_string_to_unsigned (hs2, 10, 0, G_MAXINT, &h, NULL))
         bt_item_set_size (it, (int) w, (int) h);
@@ -1097,8 +1150,8 @@ load_ini (BtProject *self, const char *path, GError **error)
     }
   g_auto(GStrv) classes = g_key_file_get_string_list (kf, "project", "classes", NULL, NULL);
   for (guint i = 0; classes && classes[i]; i++)
-    if (check_class_name (classes[i], NULL))
-      ensure_class (self, classes[i]);
+    if (_bt_project_check_class_name (classes[i], NULL))
+      _bt_project_ensure_class (self, classes[i]);
   return TRUE;
 }
 
@@ -1214,7 +1267,7 @@ bt_project_set_name (BtProject *self, const char *name, GError **error)
     }
   g_free (self->name);
   self->name = g_strdup (name);
-  return commit (self, TRUE, FALSE, error);
+  return _bt_project_commit (self, TRUE, FALSE, error);
 }
 
 GListModel *
@@ -1254,7 +1307,7 @@ bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, 
   self->settings = copy;
   if (resplit)
     resplit_all (self);
-  return commit (self, TRUE, resplit, error);
+  return _bt_project_commit (self, TRUE, resplit, error);
 }
 
 /* ---- Views for training ---- */
@@ -1373,838 +1426,4 @@ bt_project_refresh_missing (BtProject *self)
   g_task_set_source_tag (task, bt_project_refresh_missing);
   g_task_set_task_data (task, j, missing_job_free);
   g_task_run_in_thread (task, missing_thread);
-}
-
-static gboolean ensure_val_added (BtProject *self, GPtrArray *added);
-
-/* ---- Importing a labels CSV (path,class[,split]; paths relative to the CSV's folder) ---- */
-
-typedef struct {
-  char     *abs;
-  char     *cls;
-  int       split;     /* -1: by hash */
-  guint64   hash;
-  int       width, height;
-  gboolean  probed, ok;
-} CsvRow;
-
-static void
-csv_row_clear (gpointer p)
-{
-  CsvRow *r = p;
-  g_free (r->abs);
-  g_free (r->cls);
-}
-
-/* Reads and parses the CSV (any thread): rows with a usable path and class, paths made
- * absolute against the CSV's folder. */
-static GArray *
-csv_read_rows (const char *csv_path, GError **error)
-{
-  g_autofree guint8 *data = NULL;
-  gsize len = 0;
-  g_autoptr(GError) local = NULL;
-  g_autofree char *display = g_filename_display_name (csv_path);
-  if (!bt_read_regular_file (csv_path, BT_MAX_LABELS_BYTES, &data, &len, NULL, error))
-    return NULL;
-  g_autoptr(GPtrArray) rows = bt_csv_parse ((const char *) data, len, &local);
-  if (rows == NULL)
-    {
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("“%s” is not a valid CSV file: %s"), display, local->message);
-      return NULL;
-    }
-  Columns c = { 0, 1, 2, -1, -1, -1, -1 };
-  guint first = 0;
-  if (rows->len > 0 && parse_header (rows->pdata[0], &c))
-    first = 1;
-  else
-    c = (Columns) { 0, 1, 2, -1, -1, -1, -1 };
-  g_autofree char *base = g_path_get_dirname (csv_path);
-  g_autofree char *abs_base = g_canonicalize_filename (base, NULL);
-  GArray *out = g_array_new (FALSE, TRUE, sizeof (CsvRow));
-  g_array_set_clear_func (out, csv_row_clear);
-  for (guint r = first; r < rows->len; r++)
-    {
-      char **row = rows->pdata[r];
-      const char *p = field (row, c.col_path), *cls = field (row, c.col_class);
-      if (p == NULL || p[0] == '\0' || cls == NULL || !check_class_name (cls, NULL))
-        continue;
-      CsvRow cr = { 0 };
-      BtSplit sp;
-      cr.abs = g_canonicalize_filename (p, abs_base);
-      cr.cls = g_strdup (cls);
-      cr.split = bt_split_from_string (field (row, c.col_split), &sp) ? (int) sp : -1;
-      g_array_append_val (out, cr);
-    }
-  return out;
-}
-
-/* Reads one row's image: content hash and size; not an image → ok FALSE. */
-static void
-csv_probe_row (CsvRow *r)
-{
-  g_autofree guint8 *img = NULL;
-  gsize img_len = 0;
-  r->probed = TRUE;
-  r->ok = bt_read_regular_file (r->abs, BT_MAX_FILE_BYTES, &img, &img_len, NULL, NULL) &&
-          bt_image_probe_bytes (img, img_len, &r->width, &r->height, NULL, NULL, NULL);
-  if (r->ok)
-    r->hash = bt_hash_bytes (img, img_len);
-}
-
-/* Applies rows [from, to) (main thread): known paths are relabelled (and re-split when the CSV
- * says), new images added in one splice. Returns whether a class was created. */
-static gboolean
-csv_apply_rows (BtProject *self, GArray *rows, guint from, guint to, GPtrArray *added)
-{
-  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
-  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
-  const BtProjectSettings *s = &self->settings;
-  for (guint i = from; i < to; i++)
-    {
-      CsvRow *r = &g_array_index (rows, CsvRow, i);
-      BtItem *existing = g_hash_table_lookup (self->by_path, r->abs);
-      if (existing)
-        {
-          ensure_class (self, r->cls);
-          bt_item_set_class_name (existing, r->cls);
-          if (r->split >= 0)
-            bt_item_set_split (existing, (BtSplit) r->split);
-          continue;
-        }
-      if (!r->probed)
-        csv_probe_row (r);
-      if (!r->ok)
-        continue;
-      ensure_class (self, r->cls);
-      BtSplit sp = r->split >= 0 ? (BtSplit) r->split
-                                 : bt_split_for_hash (r->hash, s->split_train, s->split_val, s->split_test);
-      BtItem *it = bt_item_new (r->abs, r->cls, sp, r->hash);
-      bt_item_set_size (it, r->width, r->height);
-      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
-      g_ptr_array_add (fresh, it);
-      g_ptr_array_add (added, g_object_ref (it));
-    }
-  if (fresh->len > 0)
-    g_list_store_splice (self->items, g_list_model_get_n_items (G_LIST_MODEL (self->items)), 0,
-                         fresh->pdata, fresh->len);
-  return g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
-}
-
-gboolean
-bt_project_import_csv (BtProject *self, const char *csv_path, GError **error)
-{
-  g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
-  g_return_val_if_fail (csv_path != NULL, FALSE);
-  g_autoptr(GArray) rows = csv_read_rows (csv_path, error);
-  if (rows == NULL)
-    return FALSE;
-  g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func (g_object_unref);
-  gboolean new_classes = csv_apply_rows (self, rows, 0, rows->len, added);
-  ensure_val_added (self, added);
-  return commit (self, new_classes, TRUE, error);
-}
-
-/* ---- The same off the main thread: a worker reads, parses and probes every image; the main
- * thread applies CSV_CHUNK rows per idle dispatch, each chunk one splice and one save hand-over. */
-
-#define CSV_CHUNK 1000
-
-typedef struct {
-  char      *csv_path;
-  GArray    *rows;
-  GPtrArray *added;
-  guint      next;
-} CsvJob;
-
-static void
-csv_job_free (gpointer p)
-{
-  CsvJob *j = p;
-  g_free (j->csv_path);
-  g_clear_pointer (&j->rows, g_array_unref);
-  g_clear_pointer (&j->added, g_ptr_array_unref);
-  g_free (j);
-}
-
-static void
-csv_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  CsvJob *j = data;
-  GError *error = NULL;
-  j->rows = csv_read_rows (j->csv_path, &error);
-  if (j->rows == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  for (guint i = 0; i < j->rows->len; i++)
-    {
-      if (g_task_return_error_if_cancelled (task))
-        return;
-      csv_probe_row (&g_array_index (j->rows, CsvRow, i));
-    }
-  g_task_return_boolean (task, TRUE);
-}
-
-static gboolean
-csv_apply_idle (gpointer data)
-{
-  GTask *task = data;
-  BtProject *self = g_task_get_source_object (task);
-  CsvJob *j = g_task_get_task_data (task);
-  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    {
-      g_task_return_error_if_cancelled (task);
-      return G_SOURCE_REMOVE;
-    }
-  guint to = MIN (j->next + CSV_CHUNK, j->rows->len);
-  gboolean new_classes = csv_apply_rows (self, j->rows, j->next, to, j->added);
-  j->next = to;
-  gboolean last = to >= j->rows->len;
-  if (last)
-    ensure_val_added (self, j->added);
-  commit_ex (self, new_classes || last, TRUE, TRUE, !last);
-  if (!last)
-    return G_SOURCE_CONTINUE;
-  g_task_return_int (task, j->added->len);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-csv_read_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  g_autoptr(GError) error = NULL;
-  if (!g_task_propagate_boolean (G_TASK (res), &error))
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      g_object_unref (task);
-      return;
-    }
-  CsvJob *inner = g_task_get_task_data (G_TASK (res));
-  CsvJob *j = g_task_get_task_data (task);
-  j->rows = g_steal_pointer (&inner->rows);
-  GSource *src = g_idle_source_new ();
-  g_source_set_priority (src, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback (src, csv_apply_idle, task, g_object_unref);
-  g_source_attach (src, g_task_get_context (task));
-  g_source_unref (src);
-}
-
-void
-bt_project_import_csv_async (BtProject *self, const char *csv_path, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_return_if_fail (BT_IS_PROJECT (self));
-  g_return_if_fail (csv_path != NULL);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_project_import_csv_async);
-  CsvJob *j = g_new0 (CsvJob, 1);
-  j->added = g_ptr_array_new_with_free_func (g_object_unref);
-  g_task_set_task_data (task, j, csv_job_free);
-  g_autoptr(GTask) inner = g_task_new (NULL, cancellable, csv_read_done, task);
-  CsvJob *ij = g_new0 (CsvJob, 1);
-  ij->csv_path = g_strdup (csv_path);
-  g_task_set_task_data (inner, ij, csv_job_free);
-  g_task_run_in_thread (inner, csv_thread);
-}
-
-gssize
-bt_project_import_csv_finish (BtProject *self, GAsyncResult *res, GError **error)
-{
-  g_return_val_if_fail (BT_IS_PROJECT (self), -1);
-  g_return_val_if_fail (g_task_is_valid (res, self), -1);
-  return g_task_propagate_int (G_TASK (res), error);
-}
-
-/* ---- Applying a scan ---- */
-
-/* One loop turns scan results into items, for the one-shot apply below (one chunk) and for the
- * streaming import: decide_chunk() picks what is new (in walk order; duplicates by path and by
- * content) and creates the classes, splice_items() then puts the new items into the model. */
-
-/* Content hashes as keys: the value itself where a pointer holds 64 bits. One small block
- * per image was 70,000 of them freed at an import's end, and glibc then consolidated them
- * on the main thread's next large allocation (~10 ms inside a frame). */
-#if GLIB_SIZEOF_VOID_P >= 8
-static guint
-hkey_hash (gconstpointer k)
-{
-  guint64 v = (guintptr) k;
-  return (guint) (v ^ (v >> 32));
-}
-static inline gpointer      hkey_new  (guint64 h)        { return (gpointer) (guintptr) h; }
-static inline gconstpointer hkey_find (const guint64 *h) { return (gconstpointer) (guintptr) *h; }
-#define HKEY_EQUAL g_direct_equal
-#define HKEY_FREE  NULL
-#else
-#define hkey_hash  g_int64_hash
-static inline gpointer      hkey_new  (guint64 h)        { return g_memdup2 (&h, sizeof h); }
-static inline gconstpointer hkey_find (const guint64 *h) { return h; }
-#define HKEY_EQUAL g_int64_equal
-#define HKEY_FREE  g_free
-#endif
-
-/* Content hash → item (ref) for everything in the project: the duplicate index. */
-static GHashTable *
-hash_index (BtProject *self)
-{
-  GHashTable *by_hash = g_hash_table_new_full (hkey_hash, HKEY_EQUAL, HKEY_FREE, g_object_unref);
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
-  for (guint i = 0; i < n; i++)
-    {
-      BtItem *it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
-      g_hash_table_insert (by_hash, hkey_new (bt_item_get_hash (it)), it);
-    }
-  return by_hash;
-}
-
-/* Appends to fresh (refs) the items made for r's new files, already in by_path and by_hash but
- * not yet in the item model; creates every class r names. A file whose content is already there
- * is a duplicate: skipped into skips (a label conflict when under another class). */
-static void
-decide_chunk (BtProject *self, GHashTable *by_hash, BtScanResult *r, BtScanResult *skips, GPtrArray *fresh)
-{
-  const BtProjectSettings *s = &self->settings;
-  gboolean sizes = r->widths != NULL && r->heights != NULL && r->widths->len >= r->paths->len &&
-                   r->heights->len >= r->paths->len;
-  for (guint i = 0; i < r->paths->len; i++)
-    {
-      const char *path = r->paths->pdata[i];
-      guint ci = g_array_index (r->class_index, guint, i);
-      guint64 hash = g_array_index (r->hashes, guint64, i);
-      if (ci >= r->class_names->len || !check_class_name (r->class_names->pdata[ci], NULL))
-        continue;
-      const char *cls = import_class_name (self, r->class_names->pdata[ci]);
-      g_autofree char *abs = to_absolute (self, path);
-      if (g_hash_table_contains (self->by_path, abs))
-        continue;  /* already imported: nothing to do */
-      BtItem *dup = g_hash_table_lookup (by_hash, hkey_find (&hash));
-      if (dup && g_hash_table_lookup (self->by_path, bt_item_get_path (dup)) == dup)
-        {
-          bt_scan_result_add_skip (skips, path, BT_SKIP_DUPLICATE, bt_item_get_path (dup));
-          if (g_strcmp0 (bt_item_get_class_name (dup), cls) != 0)
-            skips->n_label_conflicts++;
-          continue;
-        }
-      ensure_class (self, cls);
-      BtItem *it = bt_item_new (abs, cls, bt_split_for_hash (hash, s->split_train, s->split_val, s->split_test), hash);
-      if (sizes)
-        bt_item_set_size (it, g_array_index (r->widths, int, i), g_array_index (r->heights, int, i));
-      g_ptr_array_add (fresh, it);
-      g_hash_table_insert (self->by_path, (gpointer) bt_item_get_path (it), it);
-      g_hash_table_insert (by_hash, hkey_new (hash), g_object_ref (it));
-    }
-  /* Classes found empty are still classes the user asked for. */
-  for (guint c = 0; c < r->class_names->len; c++)
-    if (check_class_name (r->class_names->pdata[c], NULL))
-      ensure_class (self, import_class_name (self, r->class_names->pdata[c]));
-}
-
-/* Puts fresh[from, to) into the item model in one splice and adds them to their classes'
- * counts: O(to - from). An item whose class went meanwhile (deleted or renamed while it
- * waited for its slice) or whose path was taken by another item is left out. Returns the
- * items spliced (borrowed from fresh). */
-static GPtrArray *
-splice_items (BtProject *self, GPtrArray *fresh, guint from, guint to)
-{
-  GPtrArray *in = g_ptr_array_sized_new (to - from);
-  g_autoptr(GHashTable) per_class = g_hash_table_new (NULL, NULL);
-  for (guint i = from; i < to; i++)
-    {
-      BtItem *it = fresh->pdata[i];
-      BtClassInfo *c = g_hash_table_lookup (self->class_by_name, bt_item_get_class_name (it));
-      if (g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it)
-        continue;
-      if (c == NULL)
-        {
-          /* renamed while the item waited: it follows its class */
-          const char *now = import_class_name (self, bt_item_get_class_name (it));
-          c = g_hash_table_lookup (self->class_by_name, now);
-          if (c != NULL)
-            bt_item_set_class_name (it, now);
-        }
-      if (c == NULL)
-        {
-          g_hash_table_remove (self->by_path, bt_item_get_path (it));
-          continue;
-        }
-      g_ptr_array_add (in, it);
-      g_hash_table_insert (per_class, c, GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (per_class, c)) + 1));
-    }
-  if (in->len == 0)
-    return in;
-  g_list_store_splice (self->items, g_list_model_get_n_items (G_LIST_MODEL (self->items)), 0, in->pdata, in->len);
-  GHashTableIter iter;
-  gpointer key, value;
-  g_hash_table_iter_init (&iter, per_class);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    bt_class_info_set_n_items (key, bt_class_info_get_n_items (key) + GPOINTER_TO_UINT (value));
-  return in;
-}
-
-guint
-bt_project_apply_scan (BtProject *self, BtScanResult *result, GError **error)
-{
-  g_return_val_if_fail (BT_IS_PROJECT (self), 0);
-  g_return_val_if_fail (result != NULL, 0);
-  g_autoptr(GHashTable) by_hash = hash_index (self);
-  g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func (g_object_unref);
-  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
-  decide_chunk (self, by_hash, result, result, fresh);
-  g_autoptr(GPtrArray) in = splice_items (self, fresh, 0, fresh->len);
-  guint n_added = in->len;
-  ensure_val_added (self, in);
-  gboolean new_classes = g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before;
-  if (n_added == 0 && !new_classes)
-    return 0;
-  if (!commit (self, new_classes, n_added > 0, error))
-    return 0;
-  return n_added;
-}
-
-/* ---- The one-shot apply, from an idle ----
- * The same single chunk as bt_project_apply_scan, run from an idle of the caller's main
- * context (a change made before it runs is simply there first). It used to decide in a worker
- * and retry on conflicts: a third copy of the loop, used by no GUI path since the streaming
- * import (which spreads the work over many main-loop turns) replaced it. */
-
-typedef struct {
-  gboolean has_val;
-  guint    usable;
-  BtItem  *best;
-  double   best_d;
-} ValState;
-
-static gboolean
-apply_idle (gpointer data)
-{
-  GTask *task = data;
-  BtScanResult *result = g_task_get_task_data (task);
-  GError *error = NULL;
-  guint n = bt_project_apply_scan (g_task_get_source_object (task), result, &error);
-  if (error)
-    g_task_return_error (task, error);
-  else
-    g_task_return_int (task, n);
-  return G_SOURCE_REMOVE;
-}
-
-void
-bt_project_apply_scan_async (BtProject *self, BtScanResult *result, GAsyncReadyCallback callback,
-                             gpointer user_data)
-{
-  g_return_if_fail (BT_IS_PROJECT (self));
-  g_return_if_fail (result != NULL);
-  GTask *task = g_task_new (self, NULL, callback, user_data);
-  g_task_set_source_tag (task, bt_project_apply_scan_async);
-  g_task_set_task_data (task, result, NULL);
-  GSource *src = g_idle_source_new ();
-  g_source_set_callback (src, apply_idle, task, g_object_unref);
-  g_source_attach (src, g_main_context_get_thread_default ());
-  g_source_unref (src);
-}
-
-guint
-bt_project_apply_scan_finish (BtProject *self, GAsyncResult *res, GError **error)
-{
-  g_return_val_if_fail (BT_IS_PROJECT (self), 0);
-  g_return_val_if_fail (g_task_is_valid (res, self), 0);
-  gssize n = g_task_propagate_int (G_TASK (res), error);
-  return n < 0 ? 0 : (guint) n;
-}
-
-/* ---- Streaming import: scan + apply chunk by chunk on the main thread ----
- * The scan streams chunks to this thread. Each is decided at once (decide_chunk: O(chunk)) and
- * its items spliced into the item model in slices, one per main-loop turn, in order: a view
- * builds widgets for the first items it is given, so the first slices are small and grow
- * (SLICE_FIRST, doubling up to SLICE_MAX), and a chunk that creates classes is spliced from
- * the next turn on (the classes' rows and the grid's first cells are not built in one turn).
- * Class counts follow each slice; the save goes to the writer thread. Content already in the
- * project is a duplicate, against a hash index built once at the start. Small classes get
- * their validation image once, at the end. */
-
-#define SLICE_FIRST 64
-#define SLICE_MAX   4096
-
-typedef struct {
-  BtProject      *project;
-  GHashTable     *by_hash;    /* guint64* → BtItem (ref) */
-  GPtrArray      *added;      /* BtItem (ref) */
-  BtScanResult   *total;      /* class names, added items, every skip */
-  BtScanProgress  progress;
-  gpointer        progress_data;
-  GDestroyNotify  progress_notify;
-  GHashTable     *class_pos;  /* class name (total's) → its index in total->class_names */
-  GHashTable     *val_seen;   /* class name → non-NULL once an added item of it is in val */
-  GPtrArray      *pending;    /* BtItem (ref): decided, waiting for their slice */
-  guint           pending_from;
-  guint           slice;
-  GSource        *splice_source;
-  GTask          *done_task;  /* the scan ended while items were pending */
-  BtScanResult   *whole;
-  GError         *error;
-} ImportJob;
-
-static void
-import_job_free (gpointer p)
-{
-  ImportJob *j = p;
-  if (j->splice_source)
-    {
-      g_source_destroy (j->splice_source);
-      g_clear_pointer (&j->splice_source, g_source_unref);
-    }
-  if (j->project != NULL && --j->project->n_imports == 0)
-    g_clear_pointer (&j->project->renamed, g_hash_table_unref);
-  g_clear_object (&j->project);
-  g_clear_pointer (&j->by_hash, g_hash_table_unref);
-  g_clear_pointer (&j->added, g_ptr_array_unref);
-  g_clear_pointer (&j->total, bt_scan_result_free);
-  g_clear_pointer (&j->pending, g_ptr_array_unref);
-  g_clear_pointer (&j->class_pos, g_hash_table_unref);
-  g_clear_pointer (&j->val_seen, g_hash_table_unref);
-  g_clear_pointer (&j->whole, bt_scan_result_free);
-  g_clear_error (&j->error);
-  if (j->progress_notify)
-    j->progress_notify (j->progress_data);
-  g_free (j);
-}
-
-static void
-import_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
-{
-  ImportJob *j = g_task_get_task_data (p);
-  if (j->progress)
-    j->progress (n_seen, n_ok, n_skipped, j->progress_data);
-}
-
-static void import_complete (GTask *task);
-
-/* Once cancelled, the items still waiting are not added: Cancel stops at once. */
-static void
-import_drop_pending (ImportJob *j)
-{
-  for (guint i = j->pending_from; i < j->pending->len; i++)
-    {
-      BtItem *it = j->pending->pdata[i];
-      if (g_hash_table_lookup (j->project->by_path, bt_item_get_path (it)) == it)
-        g_hash_table_remove (j->project->by_path, bt_item_get_path (it));
-    }
-  g_ptr_array_set_size (j->pending, 0);
-  j->pending_from = 0;
-}
-
-/* One slice of the pending items into the model, recorded in the result; TRUE while more
- * are pending. */
-static gboolean
-import_splice_slice (GTask *task)
-{
-  ImportJob *j = g_task_get_task_data (task);
-  if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
-    {
-      import_drop_pending (j);
-      return FALSE;
-    }
-  guint to = MIN (j->pending->len, j->pending_from + j->slice);
-  g_autoptr(GPtrArray) in = splice_items (j->project, j->pending, j->pending_from, to);
-  BtScanResult *t = j->total;
-  for (guint i = 0; i < in->len; i++)
-    {
-      BtItem *it = in->pdata[i];
-      guint ci = GPOINTER_TO_UINT (g_hash_table_lookup (j->class_pos, bt_item_get_class_name (it)));
-      guint64 hash = bt_item_get_hash (it);
-      int w = bt_item_get_width (it), h = bt_item_get_height (it);
-      g_ptr_array_add (j->added, g_object_ref (it));
-      /* Noted as they come, so the end needs no pass over all added items. */
-      const char *cls = bt_item_get_class_name (it);
-      gboolean val = bt_item_get_split (it) == BT_SPLIT_VAL;
-      gpointer seen_key, seen_val;
-      if (!g_hash_table_lookup_extended (j->val_seen, cls, &seen_key, &seen_val))
-        g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (val));
-      else if (val && seen_val == NULL)
-        g_hash_table_insert (j->val_seen, g_strdup (cls), GINT_TO_POINTER (TRUE));
-      g_ptr_array_add (t->paths, g_strdup (bt_item_get_path (it)));
-      g_array_append_val (t->class_index, ci);
-      g_array_append_val (t->hashes, hash);
-      g_array_append_val (t->widths, w);
-      g_array_append_val (t->heights, h);
-    }
-  j->pending_from = to;
-  j->slice = MIN (j->slice * 2, SLICE_MAX);
-  if (j->pending_from == j->pending->len)
-    {
-      g_ptr_array_set_size (j->pending, 0);
-      j->pending_from = 0;
-    }
-  if (in->len > 0)
-    commit_ex (j->project, FALSE, TRUE, FALSE, TRUE);
-  return j->pending->len > 0;
-}
-
-static gboolean
-import_splice_idle (gpointer data)
-{
-  GTask *task = data;
-  ImportJob *j = g_task_get_task_data (task);
-  if (import_splice_slice (task))
-    return G_SOURCE_CONTINUE;
-  g_clear_pointer (&j->splice_source, g_source_unref);
-  if (j->done_task)
-    import_complete (g_steal_pointer (&j->done_task));
-  return G_SOURCE_REMOVE;
-}
-
-/* Same priority as the scan's chunk deliveries: slices and chunks keep their order. */
-static void
-import_schedule_splice (GTask *task)
-{
-  ImportJob *j = g_task_get_task_data (task);
-  if (j->splice_source)
-    return;
-  j->splice_source = g_idle_source_new ();
-  g_source_set_priority (j->splice_source, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback (j->splice_source, import_splice_idle, g_object_ref (task), g_object_unref);
-  g_source_attach (j->splice_source, g_main_context_get_thread_default ());
-}
-
-static void
-import_chunk (BtScanResult *chunk, gpointer p)
-{
-  g_autoptr(BtScanResult) r = chunk;
-  GTask *task = p;
-  ImportJob *j = g_task_get_task_data (task);
-  BtProject *self = j->project;
-  BtScanResult *t = j->total;
-  guint n_classes_before = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
-
-  for (guint i = 0; i < r->skipped_paths->len; i++)
-    bt_scan_result_add_skip (t, r->skipped_paths->pdata[i], g_array_index (r->skipped_reasons, BtSkipReason, i),
-                             r->duplicate_of->pdata[i]);
-  t->n_label_conflicts += r->n_label_conflicts;
-  t->n_rotated += r->n_rotated;
-  t->n_converted += r->n_converted;
-  for (guint c = t->class_names->len; c < r->class_names->len; c++)
-    {
-      g_ptr_array_add (t->class_names, g_strdup (r->class_names->pdata[c]));
-      if (!g_hash_table_contains (j->class_pos, r->class_names->pdata[c]))
-        g_hash_table_insert (j->class_pos, t->class_names->pdata[c], GUINT_TO_POINTER (c));
-    }
-
-  decide_chunk (self, j->by_hash, r, t, j->pending);
-  if (g_list_model_get_n_items (G_LIST_MODEL (self->classes)) != n_classes_before)
-    {
-      commit_ex (self, TRUE, FALSE, FALSE, TRUE);
-      if (j->pending->len > 0)
-        import_schedule_splice (task);
-      return;
-    }
-  if (j->pending->len == 0 || j->splice_source != NULL)
-    return;
-  if (import_splice_slice (task))
-    import_schedule_splice (task);
-}
-
-/* ensure_val for every class that got items, in one pass over the project's items. */
-static gboolean
-ensure_val_added (BtProject *self, GPtrArray *added)
-{
-  const BtProjectSettings *s = &self->settings;
-  if (s->split_val <= 0 || added->len == 0)
-    return FALSE;
-  g_autoptr(GHashTable) val = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  for (guint i = 0; i < added->len; i++)
-    {
-      const char *c = bt_item_get_class_name (added->pdata[i]);
-      if (!g_hash_table_contains (val, c))
-        {
-          ValState *v = g_new0 (ValState, 1);
-          v->best_d = G_MAXDOUBLE;
-          g_hash_table_insert (val, (gpointer) c, v);
-        }
-    }
-  /* A class whose added items already hold a validation image needs nothing: after a big
-   * import that is every class, and the pass over the whole project below is skipped. */
-  guint n_open = g_hash_table_size (val);
-  for (guint i = 0; i < added->len && n_open > 0; i++)
-    {
-      BtItem *it = added->pdata[i];
-      if (bt_item_get_split (it) != BT_SPLIT_VAL || bt_item_get_excluded (it) ||
-          g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it)
-        continue;
-      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
-      if (v != NULL && !v->has_val)
-        {
-          v->has_val = TRUE;
-          n_open--;
-        }
-    }
-  if (n_open == 0)
-    return FALSE;
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->items));
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(BtItem) it = g_list_model_get_item (G_LIST_MODEL (self->items), i);
-      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
-      if (v == NULL || v->has_val || bt_item_get_excluded (it))
-        continue;
-      v->has_val |= bt_item_get_split (it) == BT_SPLIT_VAL;
-      v->usable++;
-    }
-  double centre = (s->split_train + s->split_val / 2.0) / 100.0;
-  for (guint i = 0; i < added->len; i++)
-    {
-      BtItem *it = added->pdata[i];
-      ValState *v = g_hash_table_lookup (val, bt_item_get_class_name (it));
-      /* Still ours (not removed or relabelled meanwhile)? */
-      if (v == NULL || v->has_val || g_hash_table_lookup (self->by_path, bt_item_get_path (it)) != it ||
-          bt_item_get_excluded (it))
-        continue;
-      double d = fabs (bt_split_position (bt_item_get_hash (it)) - centre);
-      if (bt_item_get_split (it) == BT_SPLIT_TEST)
-        d += 2.0;
-      if (d < v->best_d)
-        {
-          v->best_d = d;
-          v->best = it;
-        }
-    }
-  gboolean moved = FALSE;
-  GHashTableIter iter;
-  ValState *v;
-  g_hash_table_iter_init (&iter, val);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &v))
-    if (!v->has_val && v->usable >= 2 && v->best)
-      {
-        bt_item_set_split (v->best, BT_SPLIT_VAL);
-        moved = TRUE;
-      }
-  return moved;
-}
-
-/* Frees a finished import's big tables (tens of thousands of paths and refs) off the caller's
- * thread: on the main thread that alone stalled a GUI by tens of ms. */
-typedef struct { BtScanResult *whole; GHashTable *by_hash; GPtrArray *added; } ImportLeftovers;
-
-static gpointer
-free_leftovers_thread (gpointer data)
-{
-  ImportLeftovers *l = data;
-  g_clear_pointer (&l->whole, bt_scan_result_free);
-  g_clear_pointer (&l->by_hash, g_hash_table_unref);
-  g_clear_pointer (&l->added, g_ptr_array_unref);
-  g_free (l);
-  return NULL;
-}
-
-/* The scan ended and every decided item is in the model. What was added stays (it is saved)
- * also when the scan was cancelled or failed; the task then keeps the partial result for
- * bt_project_import_finish_full(). */
-static void
-import_complete (GTask *task)
-{
-  ImportJob *j = g_task_get_task_data (task);
-  /* Every class that got images got a validation image among them (always, for a big import)? */
-  gboolean all_val = TRUE;
-  GHashTableIter vi;
-  gpointer has_val;
-  g_hash_table_iter_init (&vi, j->val_seen);
-  while (all_val && g_hash_table_iter_next (&vi, NULL, &has_val))
-    all_val = has_val != NULL;
-  if (!all_val && ensure_val_added (j->project, j->added))
-    commit_full (j->project, FALSE, TRUE, FALSE);
-  else if (j->project->dirty_labels || j->project->dirty_ini)
-    {
-      /* The import's end is saved at once, like an edit (or as soon as the writer is free). */
-      j->project->dirty_edit = TRUE;
-      request_save (j->project, FALSE, FALSE, FALSE);
-    }
-  ImportLeftovers *l = g_new0 (ImportLeftovers, 1);
-  l->whole = g_steal_pointer (&j->whole);
-  l->by_hash = g_steal_pointer (&j->by_hash);
-  l->added = g_steal_pointer (&j->added);
-  GThread *t = g_thread_try_new ("bt-import-free", free_leftovers_thread, l, NULL);
-  if (t)
-    g_thread_unref (t);
-  else
-    free_leftovers_thread (l);
-  /* Cancelled after the scan's end, while slices were pending: an error like any cancel, so
-   * the partial result stays with the task for bt_project_import_finish_full(). */
-  if (j->error == NULL)
-    g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &j->error);
-  if (j->error)
-    g_task_return_error (task, g_steal_pointer (&j->error));
-  else
-    g_task_return_pointer (task, g_steal_pointer (&j->total), (GDestroyNotify) bt_scan_result_free);
-  g_object_unref (task);
-}
-
-static void
-import_scan_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  GTask *task = user_data;
-  ImportJob *j = g_task_get_task_data (task);
-  j->whole = bt_scan_paths_finish (res, &j->error);
-  if (j->splice_source != NULL)
-    j->done_task = task;  /* completed by the last slice */
-  else
-    import_complete (task);
-}
-
-void
-bt_project_import_async (BtProject *self, const char * const *paths, BtScanMode mode, const char *class_name,
-                         gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                         GDestroyNotify progress_notify, GCancellable *cancellable,
-                         GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_return_if_fail (BT_IS_PROJECT (self));
-  g_return_if_fail (paths != NULL);
-  g_return_if_fail (mode != BT_SCAN_FILES_INTO_CLASS || class_name != NULL);
-  ImportJob *j = g_new0 (ImportJob, 1);
-  j->project = g_object_ref (self);
-  self->n_imports++;
-  j->by_hash = hash_index (self);
-  j->added = g_ptr_array_new_with_free_func (g_object_unref);
-  j->total = bt_scan_result_new ();
-  j->progress = progress;
-  j->progress_data = progress_data;
-  j->progress_notify = progress_notify;
-  j->pending = g_ptr_array_new_with_free_func (g_object_unref);
-  j->class_pos = g_hash_table_new (g_str_hash, g_str_equal);
-  j->val_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  j->slice = SLICE_FIRST;
-  /* Relative paths are the project folder's, as everywhere in the project. */
-  g_autoptr(GPtrArray) abs = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; paths[i]; i++)
-    g_ptr_array_add (abs, to_absolute (self, paths[i]));
-  g_ptr_array_add (abs, NULL);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_project_import_async);
-  g_task_set_task_data (task, j, import_job_free);
-  /* The chunks borrow the task: the scan's callback holds it until the last one was delivered. */
-  bt_scan_paths_stream_async ((const char * const *) abs->pdata, mode, class_name, recursive,
-                              import_progress, import_chunk, task, NULL, cancellable, import_scan_done, task);
-}
-
-BtScanResult *
-bt_project_import_finish (BtProject *self, GAsyncResult *res, GError **error)
-{
-  return bt_project_import_finish_full (self, res, NULL, error);
-}
-
-BtScanResult *
-bt_project_import_finish_full (BtProject *self, GAsyncResult *res, BtScanResult **partial, GError **error)
-{
-  g_return_val_if_fail (BT_IS_PROJECT (self), NULL);
-  g_return_val_if_fail (g_task_is_valid (res, self), NULL);
-  g_return_val_if_fail (partial == NULL || *partial == NULL, NULL);
-  BtScanResult *r = g_task_propagate_pointer (G_TASK (res), error);
-  if (r == NULL && partial != NULL)
-    {
-      ImportJob *j = g_task_get_task_data (G_TASK (res));
-      *partial = g_steal_pointer (&j->total);
-    }
-  return r;
 }

@@ -1,12 +1,10 @@
-/* bt-scan.c: folder import on a worker. Walks folders (never following a symlink loop, never
- * opening FIFOs or devices), then reads, hashes and fully decodes each file on a thread pool;
- * every skipped file gets a reason, exact duplicates are found by content hash. */
+/* bt-scan.c: folder import on a worker. What the walk (bt-walk.c) finds is read, hashed and
+ * fully decoded on a thread pool while the walk goes on; every skipped file gets a reason,
+ * exact duplicates are found by content hash. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -117,10 +115,6 @@ typedef struct {
   Stream        *st;
   GThreadPool   *pool;
   GArray        *batch;       /* being filled */
-  GHashTable    *visited;     /* "dev:ino" of directories entered */
-  GHashTable    *class_ids;   /* name → index+1 */
-  gboolean       recursive;
-  GCancellable  *cancellable;
   BtScanProgress progress;
   gpointer       progress_data;
   gint64         last_progress;
@@ -149,20 +143,6 @@ push_batch (Walk *w)
   g_thread_pool_push (w->pool, b, NULL);
 }
 
-static guint
-class_id (Walk *w, const char *name)
-{
-  guint id = GPOINTER_TO_UINT (g_hash_table_lookup (w->class_ids, name));
-  if (id)
-    return id - 1;
-  g_mutex_lock (&w->st->lock);
-  g_ptr_array_add (w->st->class_names, g_strdup (name));
-  id = w->st->class_names->len;
-  g_mutex_unlock (&w->st->lock);
-  g_hash_table_insert (w->class_ids, g_strdup (name), GUINT_TO_POINTER (id));
-  return id - 1;
-}
-
 static void
 walk_progress (Walk *w, gboolean force)
 {
@@ -178,217 +158,48 @@ walk_progress (Walk *w, gboolean force)
   w->progress (w->n_seen, ok, skipped, w->progress_data);
 }
 
+/* ---- The walk's callbacks (bt-walk.c walks; this file checks what it finds) ---- */
+
 static void
-add_candidate (Walk *w, const char *path, guint cls)
+walk_class_added (gpointer data, guint index, const char *name)
 {
-  Candidate c = { 0 };
-  c.path = g_strdup (path);
-  c.class_index = cls;
-  g_array_append_val (w->batch, c);
+  Walk *w = data;
+  g_mutex_lock (&w->st->lock);
+  g_assert (index == w->st->class_names->len);
+  g_ptr_array_add (w->st->class_names, g_strdup (name));
+  g_mutex_unlock (&w->st->lock);
+}
+
+static void
+append_candidate (Walk *w, const Candidate *c)
+{
+  g_array_append_vals (w->batch, c, 1);
   if (w->batch->len >= CHECK_CHUNK)
     push_batch (w);
+}
+
+static gboolean
+walk_file (gpointer data, const char *path, guint cls)
+{
+  Candidate c = { .path = g_strdup (path), .class_index = cls };
+  append_candidate (data, &c);
+  return TRUE;
 }
 
 /* A skip found by the walk travels with the candidates, so skips stay in walk order. */
 static void
-walk_skip (Walk *w, const char *path, BtSkipReason reason)
+walk_skip (gpointer data, const char *path, BtSkipReason reason)
 {
-  Candidate c = { 0 };
-  c.path = g_strdup (path);
-  c.reason = reason;
-  c.walked_skip = TRUE;
-  g_array_append_val (w->batch, c);
-  if (w->batch->len >= CHECK_CHUNK)
-    push_batch (w);
-}
-
-/* stat following symlinks; classifies what cannot be followed. */
-static gboolean
-stat_entry (Walk *w, const char *path, struct stat *st)
-{
-  if (stat (path, st) == 0)
-    return TRUE;
-  /* ELOOP: a symlink loop; anything else (dangling link, no permission): unreadable. */
-  int e = errno;
-  walk_skip (w, path, (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
-  return FALSE;
-}
-
-static gboolean
-enter_dir (Walk *w, const struct stat *st)
-{
-  char key[64];
-  g_snprintf (key, sizeof key, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
-              (guint64) st->st_dev, (guint64) st->st_ino);
-  if (g_hash_table_contains (w->visited, key))
-    return FALSE;
-  g_hash_table_add (w->visited, g_strdup (key));
-  return TRUE;
-}
-
-/* Natural order ("cat_2" before "cat_10"), as file managers show folders; the keys are made
- * once per name, not per comparison. */
-typedef struct { char *key; char *name; } NameKey;
-
-static int
-compare_name_keys (gconstpointer a, gconstpointer b)
-{
-  const NameKey *x = a, *y = b;
-  int c = strcmp (x->key, y->key);
-  return c != 0 ? c : strcmp (x->name, y->name);
+  Candidate c = { .path = g_strdup (path), .reason = reason, .walked_skip = TRUE };
+  append_candidate (data, &c);
 }
 
 static void
-sort_names (GPtrArray *names)
+walk_seen (gpointer data, guint n_seen)
 {
-  g_autoptr(GArray) keys = g_array_sized_new (FALSE, FALSE, sizeof (NameKey), names->len);
-
-  for (guint i = 0; i < names->len; i++)
-    {
-      NameKey k = { g_utf8_collate_key_for_filename (names->pdata[i], -1), names->pdata[i] };
-      g_array_append_val (keys, k);
-    }
-  g_array_sort (keys, compare_name_keys);
-  for (guint i = 0; i < keys->len; i++)
-    {
-      NameKey *k = &g_array_index (keys, NameKey, i);
-      names->pdata[i] = k->name;
-      g_free (k->key);
-    }
-}
-
-/* Lists a directory's entries, sorted, so scans are reproducible. */
-static GPtrArray *
-list_dir (Walk *w, const char *dir)
-{
-  DIR *d = opendir (dir);
-  if (d == NULL)
-    {
-      walk_skip (w, dir, BT_SKIP_UNREADABLE);
-      return NULL;
-    }
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
-  struct dirent *de;
-  while ((de = readdir (d)) != NULL)
-    {
-      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
-       * left out without a reason, as file managers do. */
-      if (de->d_name[0] == '.')
-        continue;
-      g_ptr_array_add (names, g_strdup (de->d_name));
-    }
-  closedir (d);
-  sort_names (names);
-  return names;
-}
-
-/* Adds the files of dir to class cls; descends when recursive. */
-static void
-walk_class_dir (Walk *w, const char *dir, guint cls, gboolean descend)
-{
-  g_autoptr(GPtrArray) names = list_dir (w, dir);
-  for (guint i = 0; names && i < names->len; i++)
-    {
-      if (g_cancellable_is_cancelled (w->cancellable))
-        return;
-      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
-      struct stat st;
-      w->n_seen++;
-      walk_progress (w, FALSE);
-      if (!stat_entry (w, path, &st))
-        continue;
-      if (S_ISDIR (st.st_mode))
-        {
-          if (!descend)
-            continue;  /* sub-folders are an option; not a skipped file */
-          if (!enter_dir (w, &st))
-            {
-              walk_skip (w, path, BT_SKIP_SPECIAL);  /* loop */
-              continue;
-            }
-          walk_class_dir (w, path, cls, TRUE);
-        }
-      else if (S_ISREG (st.st_mode))
-        add_candidate (w, path, cls);
-      else
-        walk_skip (w, path, BT_SKIP_SPECIAL);
-    }
-}
-
-static gboolean
-walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, GError **error)
-{
-  struct stat st;
-  if (stat (root, &st) != 0)
-    {
-      int e = errno;
-      g_autofree char *display = g_filename_display_name (root);
-      if (mode == BT_SCAN_FILES_INTO_CLASS)
-        {
-          walk_skip (w, root, e == ELOOP ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE);
-          return TRUE;
-        }
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
-                   _("Cannot open “%s”: %s"), display, g_strerror (e));
-      return FALSE;
-    }
-  if (mode == BT_SCAN_FILES_INTO_CLASS)
-    {
-      guint cls = class_id (w, class_name);
-      w->n_seen++;
-      if (S_ISREG (st.st_mode))
-        add_candidate (w, root, cls);
-      else if (S_ISDIR (st.st_mode))
-        {
-          if (enter_dir (w, &st))
-            walk_class_dir (w, root, cls, w->recursive);
-        }
-      else
-        walk_skip (w, root, BT_SKIP_SPECIAL);
-      return TRUE;
-    }
-  if (!S_ISDIR (st.st_mode))
-    {
-      g_autofree char *display = g_filename_display_name (root);
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
-                   _("“%s” is not a folder"), display);
-      return FALSE;
-    }
-  if (!enter_dir (w, &st))
-    return TRUE;
-  if (mode == BT_SCAN_FOLDER_AS_CLASS)
-    {
-      g_autofree char *name = g_filename_display_basename (root);
-      walk_class_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
-      return TRUE;
-    }
-  /* BT_SCAN_FOLDER_OF_CLASSES */
-  g_autoptr(GPtrArray) names = list_dir (w, root);
-  for (guint i = 0; names && i < names->len; i++)
-    {
-      if (g_cancellable_is_cancelled (w->cancellable))
-        break;
-      g_autofree char *path = g_build_filename (root, names->pdata[i], NULL);
-      struct stat sub;
-      w->n_seen++;
-      if (!stat_entry (w, path, &sub))
-        continue;
-      if (S_ISDIR (sub.st_mode))
-        {
-          if (!enter_dir (w, &sub))
-            {
-              walk_skip (w, path, BT_SKIP_SPECIAL);
-              continue;
-            }
-          g_autofree char *name = g_filename_display_name (names->pdata[i]);
-          walk_class_dir (w, path, class_id (w, name), w->recursive);
-        }
-      else if (S_ISREG (sub.st_mode))
-        walk_skip (w, path, BT_SKIP_NO_CLASS);
-      else
-        walk_skip (w, path, BT_SKIP_SPECIAL);
-    }
-  return TRUE;
+  Walk *w = data;
+  w->n_seen = n_seen;
+  walk_progress (w, FALSE);
 }
 
 /* ---- Emitting, in walk order (under the stream lock) ---- */
@@ -552,24 +363,17 @@ bt_scan_paths_stream (const char * const *paths, BtScanMode mode, const char *cl
   st.chunk_data = chunk_data;
   st.last_emit = g_get_monotonic_time ();
 
-  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) class_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  static const BtWalkFuncs funcs = { walk_class_added, walk_file, walk_skip, walk_seen };
   Walk w = { 0 };
   w.st = &st;
   w.batch = new_batch ();
-  w.visited = visited;
-  w.class_ids = class_ids;
-  w.recursive = recursive;
-  w.cancellable = cancellable;
   w.progress = progress;
   w.progress_data = progress_data;
   int n_threads = CLAMP ((int) g_get_num_processors (), 1, 8);
   /* Exclusive: the threads are this scan's (see check_batch) and end with it. */
   w.pool = g_thread_pool_new (check_batch, &st, n_threads, TRUE, NULL);
 
-  gboolean ok = TRUE;
-  for (guint i = 0; ok && paths[i]; i++)
-    ok = walk_root (&w, paths[i], mode, class_name, error);
+  gboolean ok = bt_walk_paths (paths, mode, class_name, recursive, &funcs, &w, cancellable, error);
   push_batch (&w);
   walk_progress (&w, TRUE);
 
@@ -621,20 +425,18 @@ bt_scan_paths (const char * const *paths, BtScanMode mode, const char *class_nam
                                cancellable, error);
 }
 
-/* ---- Async wrapper with throttled progress on the caller's main context ---- */
+/* ---- Streaming on the caller's main context, progress throttled ---- */
 
 typedef struct {
   char          **paths;
   BtScanMode      mode;
   char           *class_name;
   gboolean        recursive;
-  BtScanProgress  progress;
-  gpointer        progress_data;
-  GDestroyNotify  progress_notify;
+  BtThrottle     *progress;      /* NULL without a progress function */
+  gpointer        notify_data;   /* freed by notify here when there is no throttle to own it */
+  GDestroyNotify  notify;
   GMainContext   *context;
   GMutex          lock;
-  guint           n_seen, n_ok, n_skipped;
-  gboolean        idle_pending;
   gint            refs;
   /* Streaming: chunks queued by the scanning threads, delivered one per idle dispatch. */
   BtScanChunkFunc chunk;
@@ -645,22 +447,60 @@ typedef struct {
   BtScanResult   *result;        /* the thread's, waiting for the chunks to drain */
   GError         *error;
   gboolean        thread_done;
-  gboolean        completed;     /* the callback ran: no more progress after it */
 } ScanJob;
 
-/* A job of one reference, reporting to the caller's thread-default context. */
+typedef struct {
+  guint n_seen, n_ok, n_skipped;
+} ScanCounts;
+
+typedef struct {
+  BtScanProgress func;
+  gpointer       data;
+  GDestroyNotify notify;
+} ProgressTarget;
+
+static void
+progress_target_free (gpointer p)
+{
+  ProgressTarget *t = p;
+  if (t->notify)
+    t->notify (t->data);
+  g_free (t);
+}
+
+static void
+progress_deliver (gconstpointer value, gpointer user_data)
+{
+  const ScanCounts *c = value;
+  ProgressTarget *t = user_data;
+  t->func (c->n_seen, c->n_ok, c->n_skipped, t->data);
+}
+
+/* A job of one reference, reporting to the caller's thread-default context. The progress
+ * throttle owns user_data (and frees it with notify) so that a progress idle still pending
+ * when the job ends never sees it freed. */
 static ScanJob *
 scan_job_new (const char * const *paths, BtScanMode mode, const char *class_name, gboolean recursive,
-              BtScanProgress progress, gpointer progress_data, GDestroyNotify progress_notify)
+              BtScanProgress progress, gpointer user_data, GDestroyNotify notify)
 {
   ScanJob *j = g_new0 (ScanJob, 1);
   j->paths = g_strdupv ((char **) paths);
   j->mode = mode;
   j->class_name = g_strdup (class_name);
   j->recursive = recursive;
-  j->progress = progress;
-  j->progress_data = progress_data;
-  j->progress_notify = progress_notify;
+  if (progress != NULL)
+    {
+      ProgressTarget *t = g_new0 (ProgressTarget, 1);
+      t->func = progress;
+      t->data = user_data;
+      t->notify = notify;
+      j->progress = bt_throttle_new (sizeof (ScanCounts), G_PRIORITY_LOW, progress_deliver, t, progress_target_free);
+    }
+  else
+    {
+      j->notify = notify;
+      j->notify_data = user_data;
+    }
   j->context = g_main_context_ref_thread_default ();
   j->refs = 1;
   g_mutex_init (&j->lock);
@@ -678,25 +518,12 @@ scan_job_unref (gpointer p)
   g_queue_clear_full (&j->chunks, (GDestroyNotify) bt_scan_result_free);
   g_clear_pointer (&j->result, bt_scan_result_free);
   g_clear_error (&j->error);
-  if (j->progress_notify)
-    j->progress_notify (j->progress_data);
+  g_clear_pointer (&j->progress, bt_throttle_unref);
+  if (j->notify)
+    j->notify (j->notify_data);
   g_main_context_unref (j->context);
   g_mutex_clear (&j->lock);
   g_free (j);
-}
-
-static gboolean
-scan_progress_idle (gpointer p)
-{
-  ScanJob *j = p;
-  g_mutex_lock (&j->lock);
-  guint a = j->n_seen, b = j->n_ok, c = j->n_skipped;
-  j->idle_pending = FALSE;
-  gboolean completed = j->completed;
-  g_mutex_unlock (&j->lock);
-  if (!completed)
-    j->progress (a, b, c, j->progress_data);
-  return G_SOURCE_REMOVE;
 }
 
 /* Runs func (j) once on the caller's context; the idle holds a reference to the job. */
@@ -715,51 +542,8 @@ static void
 scan_progress_worker (guint n_seen, guint n_ok, guint n_skipped, gpointer p)
 {
   ScanJob *j = p;
-  g_mutex_lock (&j->lock);
-  j->n_seen = n_seen;
-  j->n_ok = n_ok;
-  j->n_skipped = n_skipped;
-  gboolean schedule = !j->idle_pending;
-  j->idle_pending = TRUE;
-  g_mutex_unlock (&j->lock);
-  if (schedule)
-    scan_job_idle (j, G_PRIORITY_LOW, scan_progress_idle);
-}
-
-static void
-scan_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  ScanJob *j = data;
-  GError *error = NULL;
-  BtScanResult *r = bt_scan_paths ((const char * const *) j->paths, j->mode, j->class_name, j->recursive,
-                                   j->progress ? scan_progress_worker : NULL, j, cancellable, &error);
-  if (r == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, r, (GDestroyNotify) bt_scan_result_free);
-}
-
-void
-bt_scan_paths_async_full (const char * const *paths, BtScanMode mode, const char *class_name,
-                          gboolean recursive, BtScanProgress progress, gpointer progress_data,
-                          GDestroyNotify progress_notify, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_return_if_fail (paths != NULL);
-  ScanJob *j = scan_job_new (paths, mode, class_name, recursive, progress, progress_data, progress_notify);
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_scan_paths_async_full);
-  g_task_set_task_data (task, j, scan_job_unref);
-  g_task_run_in_thread (task, scan_thread);
-}
-
-void
-bt_scan_paths_async (const char * const *paths, BtScanMode mode, const char *class_name,
-                     gboolean recursive, GCancellable *cancellable,
-                     GAsyncReadyCallback callback, gpointer user_data)
-{
-  bt_scan_paths_async_full (paths, mode, class_name, recursive, NULL, NULL, NULL, cancellable,
-                            callback, user_data);
+  ScanCounts c = { n_seen, n_ok, n_skipped };
+  bt_throttle_post (j->progress, &c);
 }
 
 BtScanResult *
@@ -775,9 +559,9 @@ static void
 stream_complete (ScanJob *j)
 {
   GTask *outer = g_steal_pointer (&j->outer);
-  g_mutex_lock (&j->lock);
-  j->completed = TRUE;
-  g_mutex_unlock (&j->lock);
+  /* the callback runs now: no progress after it */
+  if (j->progress != NULL)
+    bt_throttle_close (j->progress);
   /* A cancelled stream dropped chunks: its whole result would not match what was delivered. */
   if (j->error == NULL && g_cancellable_set_error_if_cancelled (g_task_get_cancellable (outer), &j->error))
     g_clear_pointer (&j->result, bt_scan_result_free);

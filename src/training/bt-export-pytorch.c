@@ -22,13 +22,8 @@ typedef struct {
   GPtrArray         *class_names;  /* char*, NULL-terminated */
   GPtrArray         *paths, *classes, *splits;
   GArray            *row_of_item;  /* int: labels.csv data row of item i, -1 when left out */
-  /* async progress: the worker stores the latest values, one idle at a time reports them */
-  BtCacheProgress    progress;
-  gpointer           progress_data;
-  GMainContext      *context;
-  GMutex             lock;
-  guint              done, total;
-  gboolean           pending;
+  /* async progress: the worker posts the latest counts, one idle at a time reports them */
+  BtThrottle        *progress;
 } Snapshot;
 
 static void
@@ -43,8 +38,7 @@ snapshot_free (Snapshot *s)
   g_ptr_array_unref (s->classes);
   g_ptr_array_unref (s->splits);
   g_array_unref (s->row_of_item);
-  g_clear_pointer (&s->context, g_main_context_unref);
-  g_mutex_clear (&s->lock);
+  g_clear_pointer (&s->progress, bt_throttle_unref);
   g_free (s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Snapshot, snapshot_free)
@@ -53,7 +47,6 @@ static Snapshot *
 snapshot_new (BtProject *project, const char *out_dir)
 {
   Snapshot *s = g_new0 (Snapshot, 1);
-  g_mutex_init (&s->lock);
   s->out_dir = g_strdup (out_dir);
   s->project_dir = g_strdup (bt_project_get_dir (project));
   /* A worker may reopen project_dir: the project's writer thread must have written it. */
@@ -632,19 +625,17 @@ bt_export_pytorch (BtProject *project, const char *out_dir, GError **error)
   return export_run_clean (s, project, NULL, NULL, NULL, error);
 }
 
-static gboolean
-progress_idle (gpointer data)
+typedef struct {
+  BtCacheProgress func;
+  gpointer        data;
+} ProgressTarget;
+
+static void
+progress_deliver (gconstpointer value, gpointer user_data)
 {
-  GTask *task = data;
-  Snapshot *s = g_task_get_task_data (task);
-  g_mutex_lock (&s->lock);
-  guint done = s->done, total = s->total;
-  s->pending = FALSE;
-  g_mutex_unlock (&s->lock);
-  /* a late report after the result was delivered would reach a caller that has moved on */
-  if (!g_task_get_completed (task))
-    s->progress (done, total, s->progress_data);
-  return G_SOURCE_REMOVE;
+  const guint *done_total = value;
+  ProgressTarget *t = user_data;
+  t->func (done_total[0], done_total[1], t->data);
 }
 
 /* Called on the worker (about every 50 ms while embeddings are computed). */
@@ -653,19 +644,15 @@ worker_progress (guint done, guint total, gpointer data)
 {
   GTask *task = data;
   Snapshot *s = g_task_get_task_data (task);
-  g_mutex_lock (&s->lock);
-  gboolean schedule = !s->pending;
-  s->done = done;
-  s->total = total;
-  s->pending = TRUE;
-  g_mutex_unlock (&s->lock);
-  if (schedule)
-    {
-      g_autoptr(GSource) source = g_idle_source_new ();
-      g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (source, progress_idle, g_object_ref (task), g_object_unref);
-      g_source_attach (source, s->context);
-    }
+  guint done_total[2] = { done, total };
+  bt_throttle_post (s->progress, done_total);
+}
+
+/* A late report after the result was delivered would reach a caller that has moved on. */
+static void
+task_completed (GObject *task, GParamSpec *pspec, gpointer data)
+{
+  bt_throttle_close (data);
 }
 
 static void
@@ -702,9 +689,15 @@ bt_export_pytorch_async_full (BtProject *project, const char *out_dir, BtCachePr
   g_autoptr(GTask) task = g_task_new (project, cancellable, callback, user_data);
   g_task_set_source_tag (task, bt_export_pytorch_async);
   Snapshot *s = snapshot_new (project, out_dir);
-  s->progress = progress;
-  s->progress_data = progress_data;
-  s->context = g_main_context_ref_thread_default ();
+  if (progress != NULL)
+    {
+      ProgressTarget *target = g_new0 (ProgressTarget, 1);
+      target->func = progress;
+      target->data = progress_data;
+      s->progress = bt_throttle_new (2 * sizeof (guint), G_PRIORITY_DEFAULT, progress_deliver, target, g_free);
+      g_signal_connect_data (task, "notify::completed", G_CALLBACK (task_completed),
+                             bt_throttle_ref (s->progress), (GClosureNotify) bt_throttle_unref, 0);
+    }
   g_task_set_task_data (task, s, (GDestroyNotify) snapshot_free);
   /* A transfer export reopens the project folder in the worker: wait for the pending save. */
   bt_project_flush_async (project, cancellable, export_flushed, g_steal_pointer (&task));

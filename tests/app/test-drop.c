@@ -194,11 +194,11 @@ test_cancelled (void)
 static void
 test_extensions (void)
 {
-  g_assert_true (bt_import_has_image_extension ("/a/b.JPG"));
-  g_assert_true (bt_import_has_image_extension ("x.jpeg"));
-  g_assert_false (bt_import_has_image_extension ("/a.png/readme"));
-  g_assert_false (bt_import_has_image_extension ("notes.txt"));
-  g_assert_false (bt_import_has_image_extension ("png"));
+  g_assert_true (bt_image_path_has_image_suffix ("/a/b.JPG"));
+  g_assert_true (bt_image_path_has_image_suffix ("x.jpeg"));
+  g_assert_false (bt_image_path_has_image_suffix ("/a.png/readme"));
+  g_assert_false (bt_image_path_has_image_suffix ("notes.txt"));
+  g_assert_false (bt_image_path_has_image_suffix ("png"));
 }
 
 static void

@@ -1,5 +1,6 @@
 /* test-scan.c: importing folders: a hostile folder (every skip with the right reason, nothing
- * blocks), folder-of-classes layout, duplicates and label conflicts, cancellation, async. */
+ * blocks), folder-of-classes layout, duplicates and label conflicts, cancellation, streaming;
+ * the plan-only walk, the table of formats, and BtThrottle's coalescing. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -265,9 +266,10 @@ test_cancel (void)
 typedef struct {
   GMainLoop    *loop;
   BtScanResult *result;
-  guint         n_progress;
+  guint         n_progress, n_chunked;
   guint         last_ok;
   GThread      *main_thread;
+  gboolean      done, freed;
 } AsyncState;
 
 static void
@@ -275,8 +277,26 @@ async_progress (guint seen, guint ok, guint skipped, gpointer data)
 {
   AsyncState *s = data;
   g_assert_true (g_thread_self () == s->main_thread);
+  g_assert_false (s->done);   /* nothing after the callback */
+  g_assert_cmpuint (ok, >=, s->last_ok);
   s->n_progress++;
   s->last_ok = ok;
+}
+
+static void
+async_chunk (BtScanResult *chunk, gpointer data)
+{
+  AsyncState *s = data;
+  g_assert_true (g_thread_self () == s->main_thread);
+  s->n_chunked += chunk->paths->len;
+  bt_scan_result_free (chunk);
+}
+
+static void
+async_freed (gpointer data)
+{
+  AsyncState *s = data;
+  s->freed = TRUE;
 }
 
 static void
@@ -286,9 +306,11 @@ async_done (GObject *src, GAsyncResult *res, gpointer data)
   g_autoptr(GError) error = NULL;
   s->result = bt_scan_paths_finish (res, &error);
   g_assert_no_error (error);
+  s->done = TRUE;
   g_main_loop_quit (s->loop);
 }
 
+/* The streaming scan the project's import runs: chunks and progress on the caller's thread. */
 static void
 test_async (void)
 {
@@ -300,20 +322,264 @@ test_async (void)
       g_free (put (dir, n, b));
     }
   const char *roots[] = { dir, NULL };
-  AsyncState s = { g_main_loop_new (NULL, FALSE), NULL, 0, 0, g_thread_self () };
-  bt_scan_paths_async_full (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, async_progress, &s, NULL,
-                            NULL, async_done, &s);
+  AsyncState s = { g_main_loop_new (NULL, FALSE), NULL, 0, 0, 0, g_thread_self (), FALSE, FALSE };
+  bt_scan_paths_stream_async (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, async_progress, async_chunk, &s,
+                              async_freed, NULL, async_done, &s);
   g_main_loop_run (s.loop);
   g_assert_nonnull (s.result);
   g_assert_cmpuint (s.result->paths->len, ==, 200);
-  /* progress idles still pending run now */
+  g_assert_cmpuint (s.n_chunked, ==, 200);
+  /* progress idles still pending run now, and do nothing */
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_assert_cmpuint (s.n_progress, >, 0);
-  g_assert_cmpuint (s.last_ok, ==, 200);
+  /* user_data is freed once the scan's thread has let go of the job too */
+  for (int i = 0; i < 1000 && !s.freed; i++)
+    {
+      g_usleep (10000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+  g_assert_true (s.freed);
   bt_scan_result_free (s.result);
   g_main_loop_unref (s.loop);
   bt_test_rm_rf (dir);
+}
+
+/* ---- BtThrottle: many posts, at most one idle, the last value wins ---- */
+
+typedef struct {
+  guint n_calls;
+  guint last;
+  gboolean freed;
+} ThrottleSeen;
+
+static void
+throttle_func (gconstpointer value, gpointer data)
+{
+  ThrottleSeen *seen = data;
+  seen->n_calls++;
+  seen->last = *(const guint *) value;
+}
+
+static void
+throttle_freed (gpointer data)
+{
+  ((ThrottleSeen *) data)->freed = TRUE;
+}
+
+typedef struct {
+  BtThrottle *throttle;
+  guint       from, to;
+} Poster;
+
+static gpointer
+post_many (gpointer data)
+{
+  Poster *p = data;
+  for (guint v = p->from; v <= p->to; v++)
+    bt_throttle_post (p->throttle, &v);
+  return NULL;
+}
+
+static guint
+count_sources (GMainContext *context)
+{
+  guint n = 0;
+  while (g_main_context_iteration (context, FALSE))
+    n++;
+  return n;
+}
+
+static void
+test_throttle (void)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  ThrottleSeen seen = { 0 };
+
+  g_main_context_push_thread_default (context);
+  BtThrottle *t = bt_throttle_new (sizeof (guint), G_PRIORITY_LOW, throttle_func, &seen, throttle_freed);
+  g_main_context_pop_thread_default (context);
+
+  /* 10,000 posts from a worker while the owner's loop does not run: one idle, last value */
+  g_assert_false (bt_throttle_is_pending (t));
+  Poster p = { t, 1, 10000 };
+  g_thread_join (g_thread_new ("poster", post_many, &p));
+  g_assert_true (bt_throttle_is_pending (t));
+  g_assert_cmpuint (seen.n_calls, ==, 0);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 1);
+  g_assert_cmpuint (seen.last, ==, 10000);
+  g_assert_false (bt_throttle_is_pending (t));
+
+  /* two posters at once: still at most one delivery per idle, and it is the newest value */
+  Poster a = { t, 20001, 30000 }, b = { t, 40001, 50000 };
+  GThread *ta = g_thread_new ("a", post_many, &a), *tb = g_thread_new ("b", post_many, &b);
+  g_thread_join (ta);
+  g_thread_join (tb);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 2);
+  g_assert_true (seen.last == 30000 || seen.last == 50000);
+
+  /* a post after the delivery schedules a new one */
+  guint v = 7;
+  bt_throttle_post (t, &v);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.last, ==, 7);
+
+  /* closed: a pending idle delivers nothing, later posts schedule nothing */
+  v = 8;
+  bt_throttle_post (t, &v);
+  bt_throttle_close (t);
+  v = 9;
+  bt_throttle_post (t, &v);
+  g_assert_cmpuint (count_sources (context), ==, 1);
+  g_assert_cmpuint (seen.n_calls, ==, 3);
+  g_assert_cmpuint (seen.last, ==, 7);
+
+  /* the pending idle keeps the throttle (and its data) alive until it ran */
+  BtThrottle *u = bt_throttle_new (sizeof (guint), G_PRIORITY_DEFAULT, throttle_func, &seen, NULL);
+  bt_throttle_post (u, &v);   /* the default context: nothing iterates it yet */
+  bt_throttle_unref (u);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (seen.last, ==, 9);
+
+  g_assert_false (seen.freed);
+  bt_throttle_unref (t);
+  g_assert_true (seen.freed);
+}
+
+/* The plan-only walk: what a scan would take, by names, without opening a file. */
+static void
+test_plan (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("bt-plan-XXXXXX", NULL);
+  g_autoptr(GBytes) good = png_of (21, 10);
+  g_autoptr(GBytes) text = g_bytes_new_static ("just some text\n", 15);
+  g_autofree char *p_good = put (dir, "a-good.png", good);
+  g_autofree char *p_text = put (dir, "b-text.png", text);      /* a scan refuses it: not an image */
+  g_autoptr(GBytes) other = png_of (22, 10);
+  g_autofree char *p_notes = put (dir, "c-notes.txt", other);   /* a scan takes it: a PNG inside */
+  g_autofree char *p_webp = put (dir, "d-photo.WEBP", text);
+  g_free (put (dir, ".hidden.png", good));
+  g_autofree char *p_fifo = g_build_filename (dir, "e-fifo.png", NULL);
+  g_assert_cmpint (mkfifo (p_fifo, 0644), ==, 0);
+  g_autofree char *p_loop = g_build_filename (dir, "f-loop.png", NULL);
+  g_assert_cmpint (symlink ("f-loop.png", p_loop), ==, 0);
+  g_autofree char *p_dangling = g_build_filename (dir, "g-dangling.png", NULL);
+  g_assert_cmpint (symlink ("does-not-exist.png", p_dangling), ==, 0);
+  g_autofree char *sub = g_build_filename (dir, "sub", NULL);
+  g_mkdir (sub, 0755);
+  g_autofree char *p_up = g_build_filename (sub, "up", NULL);
+  g_assert_cmpint (symlink ("..", p_up), ==, 0);
+  g_autofree char *p_inner = put (sub, "inner.Jpeg", text);
+  const char *roots[] = { dir, NULL };
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(BtScanResult) plan = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (plan->class_names->len, ==, 1);
+  /* in walk order: sorted names, a sub-folder where its name sorts */
+  g_assert_cmpuint (plan->paths->len, ==, 4);
+  g_assert_cmpstr (plan->paths->pdata[0], ==, p_good);
+  g_assert_cmpstr (plan->paths->pdata[1], ==, p_text);
+  g_assert_cmpstr (plan->paths->pdata[2], ==, p_webp);
+  g_assert_cmpstr (plan->paths->pdata[3], ==, p_inner);
+  for (guint i = 0; i < plan->paths->len; i++)
+    {
+      g_assert_cmpuint (g_array_index (plan->class_index, guint, i), ==, 0);
+      g_assert_cmpuint (g_array_index (plan->hashes, guint64, i), ==, 0);   /* nothing was read */
+      g_assert_cmpint (g_array_index (plan->widths, int, i), ==, 0);
+    }
+  g_assert_cmpint (find_skip (plan, p_notes), ==, BT_SKIP_NOT_IMAGE);
+  g_assert_cmpint (find_skip (plan, p_fifo), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpint (find_skip (plan, p_loop), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpint (find_skip (plan, p_dangling), ==, BT_SKIP_UNREADABLE);
+  g_assert_cmpint (find_skip (plan, p_up), ==, BT_SKIP_SPECIAL);
+  g_assert_cmpuint (plan->skipped_paths->len, ==, 5);   /* the hidden file is not mentioned */
+
+  /* The scan walks the same way and then looks inside: same walk skips, content decides. */
+  g_autoptr(BtScanResult) scan = bt_scan_paths (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (has_path (scan, p_good));
+  g_assert_true (has_path (scan, p_notes));
+  g_assert_cmpint (find_skip (scan, p_text), ==, BT_SKIP_NOT_IMAGE);
+  for (guint i = 0; i < plan->skipped_paths->len; i++)
+    if (g_array_index (plan->skipped_reasons, BtSkipReason, i) != BT_SKIP_NOT_IMAGE)
+      g_assert_cmpint (find_skip (scan, plan->skipped_paths->pdata[i]), ==,
+                       g_array_index (plan->skipped_reasons, BtSkipReason, i));
+
+  /* max_files ends the walk: the first files in walk order */
+  g_autoptr(BtScanResult) two = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 2, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (two->paths->len, ==, 2);
+  g_assert_cmpstr (two->paths->pdata[1], ==, p_text);
+  g_assert_false (has_path (two, p_inner));
+
+  /* a folder of classes: files beside the class folders have no class */
+  g_autoptr(BtScanResult) classes = bt_scan_plan (roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (classes->class_names->len, ==, 1);
+  g_assert_cmpstr (classes->class_names->pdata[0], ==, "sub");
+  g_assert_cmpuint (classes->paths->len, ==, 1);
+  g_assert_cmpstr (classes->paths->pdata[0], ==, p_inner);
+  g_assert_cmpint (find_skip (classes, p_good), ==, BT_SKIP_NO_CLASS);
+  g_assert_cmpint (find_skip (classes, p_notes), ==, BT_SKIP_NO_CLASS);
+
+  /* not recursive: sub-folders are left out without a reason */
+  g_autoptr(BtScanResult) flat = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, FALSE, 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (has_path (flat, p_inner));
+  g_assert_cmpint (find_skip (flat, p_up), ==, -1);
+
+  /* errors and cancellation as the scan has them */
+  const char *file_root[] = { p_good, NULL };
+  g_assert_null (bt_scan_plan (file_root, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, NULL, &error));
+  g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autoptr(GCancellable) c = g_cancellable_new ();
+  g_cancellable_cancel (c);
+  g_assert_null (bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, 0, c, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  bt_test_rm_rf (dir);
+}
+
+/* The one list of formats: well-formed rows, one owner per suffix. */
+static void
+test_formats (void)
+{
+  guint n = 0;
+  const BtImageFormat *f = bt_image_formats (&n);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean png = FALSE, jpeg = FALSE;
+
+  g_assert_cmpuint (n, >=, 5);
+  for (guint i = 0; i < n; i++)
+    {
+      g_assert_nonnull (f[i].name);
+      g_assert_nonnull (f[i].suffixes[0]);
+      g_assert_nonnull (f[i].mime_types[0]);
+      for (guint k = 0; f[i].suffixes[k] != NULL; k++)
+        {
+          g_autofree char *lower = g_ascii_strdown (f[i].suffixes[k], -1);
+          g_autofree char *name = g_strconcat ("/x/photo.", f[i].suffixes[k], NULL);
+          g_autofree char *upper = g_ascii_strup (name, -1);
+          g_assert_cmpstr (lower, ==, f[i].suffixes[k]);
+          g_assert_null (strchr (f[i].suffixes[k], '.'));
+          g_assert_false (g_hash_table_contains (seen, f[i].suffixes[k]));
+          g_hash_table_add (seen, (gpointer) f[i].suffixes[k]);
+          g_assert_true (bt_image_format_for_path (name) == &f[i]);
+          g_assert_true (bt_image_format_for_path (upper) == &f[i]);
+        }
+      png |= g_str_equal (f[i].name, "png") && f[i].decoded;
+      jpeg |= g_str_equal (f[i].name, "jpeg") && f[i].decoded;
+    }
+  g_assert_true (png && jpeg);
+  g_assert_false (bt_image_path_has_image_suffix ("/a.png/readme"));
+  g_assert_false (bt_image_path_has_image_suffix ("png"));
+  g_assert_false (bt_image_path_has_image_suffix ("notes.txt"));
+  g_assert_true (bt_image_path_has_image_suffix ("x.JPG"));
 }
 
 int
@@ -328,5 +594,8 @@ main (int argc, char **argv)
   g_test_add_func ("/dataset/scan/folder-of-classes", test_folder_of_classes);
   g_test_add_func ("/dataset/scan/cancel", test_cancel);
   g_test_add_func ("/dataset/scan/async", test_async);
+  g_test_add_func ("/dataset/scan/plan", test_plan);
+  g_test_add_func ("/dataset/scan/formats", test_formats);
+  g_test_add_func ("/dataset/throttle/coalesce", test_throttle);
   return g_test_run ();
 }
