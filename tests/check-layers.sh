@@ -24,6 +24,24 @@ check () {  # check "description" command...
   fi
 }
 
+# The same for a rule that today's code does not meet yet in known places (regex on the
+# output's lines): failures only there are a TAP TODO, anywhere else a failure.
+check_todo () {  # check_todo "description" known-regex command...
+  local desc=$1 known=$2; shift 2
+  local out
+  n=$((n + 1))
+  if out=$("$@" 2>&1); then
+    echo "ok $n - $desc"
+  elif ! printf '%s\n' "$out" | grep -qvE "$known"; then
+    echo "not ok $n - $desc # TODO known places remain"
+    printf '%s\n' "$out" | sed 's/^/# /'
+  else
+    echo "not ok $n - $desc"
+    printf '%s\n' "$out" | sed 's/^/# /'
+    failed=1
+  fi
+}
+
 # No compile command of a layer's own sources may carry GTK's include path.
 no_gtk_flags () {
   local layer=$1
@@ -70,6 +88,76 @@ check "dataset includes no GTK, engine, training or app header" \
   no_includes_of dataset 'gtk/' 'gdk/' 'engine/' 'training/' 'app/' 'bt-engine' 'bt-layers' 'bt-training'
 check "training includes no GTK or app header" no_includes_of training 'gtk/' 'gdk/' 'app/'
 check "cli includes no GTK or app header" no_includes_of cli 'gtk/' 'gdk/' 'app/'
+
+# A worker thread of the training layer never reads the live project: no function a thread
+# starts in (g_thread_new, g_task_run_in_thread, thread pools, the model runner), nor any
+# function of the same file it reaches, takes a BtProject or calls bt_project_*, and no job
+# struct of a file that starts threads carries one; the caller snapshots what the worker needs
+# (BtTrainSource, path lists) on the project's thread. A worker that opens its own private copy
+# (bt_project_open on that thread) owns it.
+no_project_on_workers () {
+  /usr/bin/python3 - "$src/src/training" <<'PY'
+import os, re, sys
+root = sys.argv[1]
+starters = [r"g_thread_new\s*\([^,]*,\s*(\w+)", r"g_task_run_in_thread\s*\([^,]*,\s*(\w+)",
+            r"g_thread_pool_new\s*\(\s*(\w+)", r"bt_model_runner_run_in_thread\s*\([^,]*,[^,]*,\s*(\w+)"]
+bad = []
+for name in sorted(os.listdir(root)):
+    if not name.endswith(".c"):
+        continue
+    text = open(os.path.join(root, name), encoding="utf-8").read()
+    # GNU style definitions: the name at the start of a line, the body up to a "}" line
+    funcs = {}
+    for m in re.finditer(r"^(\w+)\s*\(([^;{]*?)\)\s*\n\{\n(.*?)^\}", text, re.S | re.M):
+        funcs[m.group(1)] = (m.group(2), m.group(3))
+    entries = sorted({e for pat in starters for e in re.findall(pat, text)} & set(funcs))
+    if entries:
+        for m in re.finditer(r"typedef struct\s*\{(.*?)\}\s*(\w+);", text, re.S):
+            if re.search(r"^\s*BtProject\s*\*", m.group(1), re.M):
+                bad.append("%s: the job struct %s carries a BtProject" % (name, m.group(2)))
+    for entry in entries:
+        seen, todo = set(), [entry]
+        while todo:
+            f = todo.pop()
+            if f not in seen:
+                seen.add(f)
+                todo += [c for c in re.findall(r"\b(\w+)\s*\(", funcs[f][1]) if c in funcs]
+        if any("bt_project_open" in funcs[f][1] for f in seen):
+            continue
+        for f in sorted(seen):
+            params, body = funcs[f]
+            if "BtProject" in params:
+                bad.append("%s: %s (run on a worker from %s) takes a BtProject" % (name, f, entry))
+            for call in sorted(set(re.findall(r"\b(bt_project_\w+)\s*\(", body))):
+                bad.append("%s: %s (run on a worker from %s) calls %s" % (name, f, entry, call))
+for b in sorted(set(bad)):
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+}
+check "training's worker threads never take or read a BtProject" no_project_on_workers
+
+# One owner for folder walks and image decoding: the dataset layer. Outside it, no loop over a
+# folder's entries (the training layer's own runs/ and models/ listings excepted) and no decode
+# (codec libraries, or the dataset's low-level bt_image_decode_* instead of its one
+# decode-and-preprocess path).
+walks_and_decodes_in_dataset () {
+  local walk='while[^;]*g_dir_read_name|g_file_enumerator_next_file|g_file_enumerator_iterate|readdir[[:space:]]*\(|nftw[[:space:]]*\(|fts_read[[:space:]]*\('
+  local decode='stbi_load|stbi_info|tjDecompress|jpeg_read_header|WebPDecode|heif_decode_image|TIFFReadRGBA|png_read_image|gdk_pixbuf_new_from_file|gdk_texture_new_from_(file|filename)|bt_image_decode_(file|bytes)'
+  local hits
+  hits=$( { grep -rnE "$walk" "$src/src" --include='*.c' \
+              | grep -vE "^$src/src/dataset/|^$src/src/training/bt-run-files\.c:|^$src/src/training/bt-tune\.c:" \
+              | sed 's/$/   (folder walk)/';
+            grep -rnE "$decode" "$src/src" --include='*.c' | grep -v "^$src/src/dataset/" \
+              | sed 's/$/   (image decode)/'; } || true)
+  [ -z "$hits" ] || { printf '%s\n' "$hits" | sed "s|^$src/||"; return 1; }
+}
+# The places that still walk or decode on their own are being moved onto the dataset layer's
+# walker and decode path (issue #18, part 3): while only they remain, the check is reported as
+# TODO; a new place fails it, and once they are gone it is a plain "ok".
+known_walks_and_decodes='^src/(app/(bt-test-page|bt-model-page|bt-thumbnailer)|training/(bt-evaluation|bt-transfer)|cli/bt-cli-tflite)\.c:'
+check_todo "folder walks and image decodes only in the dataset layer" "$known_walks_and_decodes" \
+  walks_and_decodes_in_dataset
 
 # The display-less tool must start without GTK installed.
 no_gtk_linked () {

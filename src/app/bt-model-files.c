@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bt-model-files.h"
+#include "training/bt-run-files.h"
 
 struct _BtSharedModel
 {
@@ -232,29 +233,51 @@ static void
 list_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   const char *project_dir = task_data;
-  g_autofree char *dir_path = g_build_filename (project_dir, "models", NULL);
   g_autofree char *labels = g_build_filename (project_dir, "labels.csv", NULL);
-  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
+  /* the run files list models/ (the one place that walks it) */
+  g_autoptr(GPtrArray) files = bt_run_files_list_models (project_dir);
   GPtrArray *infos = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_model_info_free);
   g_autoptr(GPtrArray) paths = g_ptr_array_new ();
   GStatBuf lst;
   gint64 labels_mtime = g_stat (labels, &lst) == 0 ? (gint64) lst.st_mtime : 0;
-  const char *name;
 
-  while (dir && (name = g_dir_read_name (dir)) && infos->len < 10000)
+  for (guint i = 0; files != NULL && i < files->len && infos->len < 10000; i++)
     {
       GStatBuf st;
-      g_autofree char *path = NULL;
 
       if (g_cancellable_is_cancelled (cancellable))
         break;
-      if (!g_str_has_suffix (name, ".bottega-model"))
+      if (g_stat (files->pdata[i], &st) != 0 || !S_ISREG (st.st_mode))
         continue;
-      path = g_build_filename (dir_path, name, NULL);
-      if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-        continue;
-      g_ptr_array_add (infos, info_new (path, &st, labels_mtime));
+      g_ptr_array_add (infos, info_new (files->pdata[i], &st, labels_mtime));
     }
+  /* the runs' verdicts (runs/<id>/verdict.ini names its model) */
+  {
+    g_autoptr(GPtrArray) runs = bt_run_files_list_runs (project_dir, cancellable);
+    g_autoptr(GHashTable) verdicts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint i = 0; runs != NULL && i < runs->len; i++)
+      {
+        BtRunInfo *run = runs->pdata[i];
+        BtVerdict v;
+        char *model_name = NULL;
+
+        if (bt_run_files_read_verdict (run->dir, &v, &model_name) && model_name != NULL)
+          g_hash_table_replace (verdicts, model_name, (gpointer) bt_verdict_kind_to_id (v.kind));
+        else
+          g_free (model_name);
+        bt_verdict_clear (&v);
+      }
+    for (guint i = 0; i < infos->len; i++)
+      {
+        BtModelInfo *info = infos->pdata[i];
+        g_autofree char *base = g_path_get_basename (info->path);
+        const char *kind = g_hash_table_lookup (verdicts, base);
+
+        if (info->verdict == NULL && kind != NULL)
+          info->verdict = g_strdup (kind);
+      }
+  }
   g_ptr_array_sort (infos, cmp_newest_first);
   for (guint i = 0; i < infos->len; i++)
     g_ptr_array_add (paths, ((BtModelInfo *) infos->pdata[i])->path);
@@ -394,33 +417,28 @@ bt_model_files_rename (const char *path, const char *name, GError **error)
 gboolean
 bt_model_files_set_pinned (const char *path, gboolean pinned, GError **error)
 {
-  g_autofree char *dir_path = NULL;
-  g_autoptr(GDir) dir = NULL;
   g_autoptr(GKeyFile) kf = NULL;
-  const char *name;
 
   g_return_val_if_fail (path != NULL, FALSE);
 
   if (pinned)
     {
-      /* one pinned model per project */
-      dir_path = g_path_get_dirname (path);
-      dir = g_dir_open (dir_path, 0, NULL);
-      while (dir && (name = g_dir_read_name (dir)))
+      /* one pinned model per project (models/ is in the project folder) */
+      g_autofree char *models_dir = g_path_get_dirname (path);
+      g_autofree char *project_dir = g_path_get_dirname (models_dir);
+      g_autoptr(GPtrArray) others = bt_run_files_list_models (project_dir);
+
+      for (guint i = 0; others != NULL && i < others->len; i++)
         {
-          g_autofree char *other = NULL;
           g_autoptr(GKeyFile) okf = NULL;
 
-          if (!g_str_has_suffix (name, ".bottega-model"))
+          if (g_str_equal (others->pdata[i], path))
             continue;
-          other = g_build_filename (dir_path, name, NULL);
-          if (g_str_equal (other, path))
-            continue;
-          okf = load_sidecar (other);
+          okf = load_sidecar (others->pdata[i]);
           if (g_key_file_get_boolean (okf, "model", "pinned", NULL))
             {
               g_key_file_set_boolean (okf, "model", "pinned", FALSE);
-              if (!write_sidecar (other, okf, error))
+              if (!write_sidecar (others->pdata[i], okf, error))
                 return FALSE;
             }
         }
@@ -503,11 +521,5 @@ bt_model_files_load_finish (GAsyncResult *result, GError **error)
 char *
 bt_model_files_display_name (const char *path)
 {
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *display = g_filename_display_name (base);
-  char *dot = strstr (display, ".bottega-model");
-
-  if (dot)
-    *dot = '\0';
-  return g_steal_pointer (&display);
+  return bt_run_files_model_display_name (path);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt-model-page.h"
+#include "training/bt-estimate.h"
 #include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
@@ -136,55 +137,16 @@ static void
 estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   EstimateJob *job = task_data;
-  const int batch = 8;
 
-  for (int i = 0; i < N_CARD_PRESETS; i++)
+  /* the training layer builds each network and times one step (bt-estimate.c) */
+  for (int i = 0; i < N_CARD_PRESETS && !g_cancellable_is_cancelled (cancellable); i++)
     {
-      g_autoptr(BtNet) net = NULL;
-      g_autofree float *x = NULL;
-      g_autofree int *labels = NULL;
-      gint64 t0;
-      double loss;
-      int correct;
-
-      gsize in_floats = (gsize) job->width * job->height * job->channels;
-
-      job->images_per_s[i] = NAN;
-      if (g_cancellable_is_cancelled (cancellable))
-        break;
-      /* The transfer head trains on embeddings; each photo's embedding is computed once. */
-      if (card_presets[i] == BT_PRESET_TRANSFER)
-        {
-          net = bt_net_new_transfer (job->transfer_dim, job->transfer_hidden, job->n_classes, -1, 1, NULL);
-          in_floats = (gsize) job->transfer_dim;
-        }
-      else
-        net = bt_net_new_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
-                                 -1, 1, NULL);
-      if (net == NULL)
-        continue;
-      job->n_params[i] = bt_net_n_params (net);
-      job->flops[i] = bt_net_flops_per_image (net);
-      /* one warm-up step, then time one real training step on zeros */
-      x = g_new0 (float, batch * in_floats);
-      labels = g_new0 (int, batch);
-      t0 = 0;
-      /* one turn of the compute gate: a training run waits a step, and the time measured is
-       * this net's alone */
-      bt_compute_gate_enter ();
-      for (int step = 0; step < 2; step++)
-        {
-          if (step == 1)
-            t0 = g_get_monotonic_time ();
-          if (bt_net_forward (net, x, batch, TRUE, NULL) == NULL)
-            break;
-          bt_net_zero_grad (net);
-          if (!bt_net_backward (net, labels, batch, NULL, 0, &loss, &correct, NULL))
-            break;
-          if (step == 1)
-            job->images_per_s[i] = 1.0 * batch / MAX (1e-6, (g_get_monotonic_time () - t0) / 1e6);
-        }
-      bt_compute_gate_leave ();
+      BtPresetEstimate e;
+      bt_estimate_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
+                          job->transfer_dim, job->transfer_hidden, cancellable, &e);
+      job->n_params[i] = e.n_params;
+      job->flops[i] = e.flops;
+      job->images_per_s[i] = e.images_per_s;
     }
   g_task_return_boolean (task, TRUE);
 }

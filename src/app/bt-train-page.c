@@ -4,20 +4,24 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bt-train-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-leaderboard.h"
+#include "training/bt-run-files.h"
 #include "training/bt-tune.h"
+#include "training/bt-verdict.h"
 
 /* A finished run or a search trial: its curves, drawn over the current run's in a colour of
  * their own for comparison, and what the runs list shows. */
 typedef struct {
   char          *dir;            /* NULL for a trial */
   char          *title;          /* "2026-11-25 18:30 · Small CNN", "Trial 3" */
-  double         best_val_acc;   /* NaN when unknown */
+  double         best_val_acc;   /* at the best epoch (the monitored metric's); NaN when unknown */
+  char          *verdict;        /* "diverged", "learned"…: a short word for the list, or NULL */
   BtChartSeries *train_loss, *val_loss;
   BtChartSeries *train_acc, *val_acc;
   gboolean       shown;
@@ -47,6 +51,7 @@ run_free (Run *run)
     return;   /* stolen into the page */
   g_free (run->dir);
   g_free (run->title);
+  g_free (run->verdict);
   g_clear_object (&run->train_loss);
   g_clear_object (&run->val_loss);
   g_clear_object (&run->train_acc);
@@ -66,6 +71,10 @@ struct _BtTrainPage
   GtkAdjustment  *smoothing_adjustment;
   GtkCheckButton *steps_check;
   GtkListBox     *runs_list;
+  GtkWidget      *verdict_box;
+  GtkLabel       *verdict_label;
+  GtkButton      *verdict_button;
+  GtkButton      *resume_run_button;
 
   /* Owned */
   BtProject      *project;
@@ -77,7 +86,9 @@ struct _BtTrainPage
   BtChartSeries  *step_loss, *train_loss, *val_loss;
   BtChartSeries  *step_acc, *train_acc, *val_acc;
   char           *run_title;
-  double          best_val_acc;
+  double          best_val_acc;    /* at the best epoch: the chart marker's, the saved model's */
+  BtVerdict       verdict;         /* of the last run, for its action button */
+  char           *resume_dir;      /* a run a crash or kill interrupted, or NULL */
   int             steps_per_epoch;
 
   /* Borrowed (children) */
@@ -118,6 +129,52 @@ update_actions (BtTrainPage *self)
                                  self->trainer != NULL && !busy &&
                                  bt_trainer_get_best_model_path (self->trainer) != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-pytorch", self->project != NULL && !busy);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.apply-verdict",
+                                 self->project != NULL && !busy && self->verdict.action != BT_VERDICT_ACTION_NONE);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.resume-run",
+                                 self->project != NULL && !busy && self->resume_dir != NULL);
+}
+
+/* A short word for a verdict, for the runs list. */
+static const char *
+verdict_word (BtVerdictKind kind)
+{
+  switch (kind)
+    {
+    case BT_VERDICT_LEARNED: return _("learned");
+    case BT_VERDICT_OVERFITTING: return _("overfitting");
+    case BT_VERDICT_DIVERGED: return _("diverged");
+    case BT_VERDICT_DID_NOT_LEARN: return _("did not learn");
+    case BT_VERDICT_STOPPED_EARLY: return _("stopped early");
+    case BT_VERDICT_STOPPED: return _("stopped");
+    case BT_VERDICT_NONE:
+    default: return NULL;
+    }
+}
+
+/* The last run's verdict under the charts, with its action as a button. */
+static void
+show_verdict (BtTrainPage *self, const BtVerdict *v)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *action = NULL;
+
+  bt_verdict_clear (&self->verdict);
+  memset (&self->verdict, 0, sizeof self->verdict);
+  if (v == NULL)
+    {
+      gtk_widget_set_visible (self->verdict_box, FALSE);
+      update_actions (self);
+      return;
+    }
+  bt_verdict_copy (&self->verdict, v);
+  text = bt_verdict_describe (v);
+  action = bt_verdict_action_label (v);
+  gtk_label_set_text (self->verdict_label, text);
+  gtk_button_set_label (self->verdict_button, action ? action : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->verdict_button), action != NULL);
+  gtk_widget_set_visible (self->verdict_box, TRUE);
+  update_actions (self);
 }
 
 static void
@@ -231,7 +288,8 @@ epoch_cb (BtTrainPage *self, const BtEpochInfo *info)
       bt_chart_set_best_x (self->loss_chart, info->best_epoch);
       bt_chart_set_best_x (self->acc_chart, info->best_epoch);
     }
-  if (isfinite (info->val_acc) && (!isfinite (self->best_val_acc) || info->val_acc > self->best_val_acc))
+  /* one rule: the monitored metric's best epoch is the marker's, the text's and the model's */
+  if (info->best_epoch == info->epoch)
     self->best_val_acc = info->val_acc;
 
   if (info->overfitting)
@@ -274,10 +332,21 @@ static void
 finished_cb (BtTrainPage *self, const GError *error)
 {
   const char *model_path = bt_trainer_get_best_model_path (self->trainer);
+  const BtVerdict *verdict = bt_trainer_get_verdict (self->trainer);
+  gboolean failed = verdict != NULL && bt_verdict_is_failure (verdict);
   g_autofree char *status = NULL;
 
+  /* a resumed run's best epoch may precede the epochs this page saw */
+  if (!isfinite (self->best_val_acc) && verdict != NULL && verdict->best_epoch > 0)
+    self->best_val_acc = verdict->best_acc;
+
   gtk_progress_bar_set_fraction (self->progress_bar, error == NULL ? 1.0 : gtk_progress_bar_get_fraction (self->progress_bar));
-  if (error == NULL)
+  if (error == NULL && failed)
+    {
+      status = g_strdup (_("Finished, but the model did not train well: see why below."));
+      gtk_progress_bar_set_text (self->progress_bar, _("Finished"));
+    }
+  else if (error == NULL)
     {
       if (isfinite (self->best_val_acc))
         status = g_strdup_printf (_("Finished. Best validation accuracy %.1f%%; the model is saved."),
@@ -306,11 +375,13 @@ finished_cb (BtTrainPage *self, const GError *error)
       gtk_progress_bar_set_text (self->progress_bar, _("Failed"));
     }
   gtk_label_set_text (self->status_label, status);
+  show_verdict (self, verdict);
 
   if (bt_chart_series_get_n_points (self->train_loss) > 0)
     {
       Run *run = run_new (bt_trainer_get_run_dir (self->trainer), self->run_title);
       run->best_val_acc = self->best_val_acc;
+      run->verdict = g_strdup (verdict != NULL ? verdict_word (verdict->kind) : NULL);
       copy_points (run->train_loss, self->train_loss);
       copy_points (run->val_loss, self->val_loss);
       copy_points (run->train_acc, self->train_acc);
@@ -320,7 +391,9 @@ finished_cb (BtTrainPage *self, const GError *error)
     }
 
   update_actions (self);
-  if (model_path != NULL && (error == NULL || g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED)))
+  /* a failed run keeps its curves, but its model does not become the one the pages open */
+  if (model_path != NULL && !failed &&
+      (error == NULL || g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED)))
     g_signal_emit (self, signals[MODEL_SAVED], 0, model_path);
 }
 
@@ -338,6 +411,7 @@ clear_current (BtTrainPage *self)
   self->best_val_acc = NAN;
   self->steps_per_epoch = 0;
   set_advice (self, NULL);
+  show_verdict (self, NULL);
 }
 
 static void
@@ -369,10 +443,10 @@ export_pytorch_action (GtkWidget *widget, const char *action_name, GVariant *par
     bt_export_actions_choose_pytorch (widget, self->project);
 }
 
+/* Starts a new run, or resumes the interrupted one in resume_dir. */
 static void
-start_action (GtkWidget *widget, const char *action_name, GVariant *param)
+start_run (BtTrainPage *self, const char *resume_dir)
 {
-  BtTrainPage *self = BT_TRAIN_PAGE (widget);
   const BtProjectSettings *settings;
   g_autoptr(GError) error = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_local ();
@@ -384,6 +458,9 @@ start_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
   drop_trainer (self);
   clear_current (self);
+  /* a new run is the newest: the interrupted one is no longer offered */
+  g_clear_pointer (&self->resume_dir, g_free);
+  gtk_widget_set_visible (GTK_WIDGET (self->resume_run_button), FALSE);
 
   settings = bt_project_get_settings (self->project);
   g_free (self->run_title);
@@ -401,13 +478,62 @@ start_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_progress_bar_set_text (self->progress_bar, _("Starting…"));
-  if (!bt_trainer_start (self->trainer, NULL, &error))
+  if (!bt_trainer_start (self->trainer, resume_dir, &error))
     {
       g_autofree char *msg = g_strdup_printf (_("Training could not start: %s"), error->message);
       gtk_label_set_text (self->status_label, msg);
       gtk_progress_bar_set_text (self->progress_bar, _("Not training"));
       g_clear_object (&self->trainer);
     }
+  update_actions (self);
+}
+
+static void
+start_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  start_run (BT_TRAIN_PAGE (widget), NULL);
+}
+
+static void
+resume_run_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTrainPage *self = BT_TRAIN_PAGE (widget);
+  g_autofree char *dir = g_steal_pointer (&self->resume_dir);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->resume_run_button), FALSE);
+  if (dir != NULL)
+    start_run (self, dir);
+  update_actions (self);
+}
+
+/* The verdict's suggestion: a setting changed in the project, or the Data page to add photos. */
+static void
+apply_verdict_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTrainPage *self = BT_TRAIN_PAGE (widget);
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s;
+
+  if (self->project == NULL || self->verdict.action == BT_VERDICT_ACTION_NONE)
+    return;
+  if (self->verdict.action == BT_VERDICT_ACTION_ADD_PHOTOS)
+    {
+      gtk_widget_activate_action (widget, "win.page", "s", "data");
+      return;
+    }
+  bt_project_settings_copy (&s, bt_project_get_settings (self->project));
+  if (bt_verdict_apply (&self->verdict, &s) && !bt_project_update_settings (self->project, &s, &error))
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The setting could not be changed"), error);
+  else
+    {
+      g_autofree char *label = bt_verdict_action_label (&self->verdict);
+      /* Translators: after pressing a verdict's button, e.g. "Done: Try learning rate 0.001. Train again to see." */
+      g_autofree char *text = g_strdup_printf (_("Done: %s. Press Train to try it."), label);
+      gtk_label_set_text (self->status_label, text);
+      self->verdict.action = BT_VERDICT_ACTION_NONE;
+      gtk_widget_set_visible (GTK_WIDGET (self->verdict_button), FALSE);
+    }
+  bt_project_settings_clear (&s);
   update_actions (self);
 }
 
@@ -598,6 +724,13 @@ add_run_row (BtTrainPage *self, Run *run)
     acc_text = g_strdup_printf (_("best validation accuracy %.1f%%"), 100 * run->best_val_acc);
   else
     acc_text = g_strdup (_("no validation accuracy"));
+  if (run->verdict != NULL)
+    {
+      /* Translators: a run in the list: "best validation accuracy 91.0% · learned" */
+      char *with = g_strdup_printf (_("%s · %s"), acc_text, run->verdict);
+      g_free (acc_text);
+      acc_text = with;
+    }
   acc = gtk_label_new (acc_text);
   gtk_widget_add_css_class (acc, "dim-label");
   gtk_widget_set_hexpand (title, TRUE);
@@ -617,121 +750,97 @@ add_run_row (BtTrainPage *self, Run *run)
   gtk_list_box_prepend (self->runs_list, box);
 }
 
-/* metrics.csv of a run: a header row naming the columns, one row per epoch. */
+/* A run from its files (bt-run-files.c): curves, title, the best epoch's accuracy, verdict. */
 static Run *
-read_run (const char *dir)
+run_from_info (const BtRunInfo *info)
 {
-  g_autofree char *path = g_build_filename (dir, "metrics.csv", NULL);
-  g_autofree char *config_path = g_build_filename (dir, "config.ini", NULL);
-  g_autofree char *text = NULL;
-  g_autoptr(GKeyFile) config = g_key_file_new ();
-  g_auto(GStrv) lines = NULL;
-  g_auto(GStrv) header = NULL;
-  int col_epoch = -1, col[4] = { -1, -1, -1, -1 };
-  static const char *const names[4] = { "train_loss", "val_loss", "train_acc", "val_acc" };
-  g_autofree char *base = g_path_get_basename (dir);
-  g_autofree char *preset_id = NULL;
+  g_autofree char *title = NULL;
+  const BtEpochInfo *last = info->epochs->len > 0 ? &g_array_index (info->epochs, BtEpochInfo, info->epochs->len - 1) : NULL;
   BtPreset preset;
   Run *run;
-  gsize len;
 
-  if (!g_file_get_contents (path, &text, &len, NULL) || len > 16 * 1024 * 1024 || !g_utf8_validate (text, len, NULL))
-    return NULL;
-  lines = g_strsplit (text, "\n", -1);
-  if (lines[0] == NULL)
-    return NULL;
-  header = g_strsplit (g_strstrip (lines[0]), ",", -1);
-  for (int i = 0; header[i]; i++)
-    {
-      if (g_str_equal (header[i], "epoch"))
-        col_epoch = i;
-      for (int k = 0; k < 4; k++)
-        if (g_str_equal (header[i], names[k]))
-          col[k] = i;
-    }
-  if (col_epoch < 0 || (col[0] < 0 && col[1] < 0 && col[2] < 0 && col[3] < 0))
-    return NULL;
+  int y, mo, d, h, mi;
+  g_autofree char *when = NULL;
 
-  if (g_key_file_load_from_file (config, config_path, G_KEY_FILE_NONE, NULL))
+  /* "20261207-005921" → "2026-12-07 00:59", as this session's runs are titled */
+  if (sscanf (info->id, "%4d%2d%2d-%2d%2d", &y, &mo, &d, &h, &mi) == 5)
+    when = g_strdup_printf ("%04d-%02d-%02d %02d:%02d", y, mo, d, h, mi);
+  else
+    when = g_strdup (info->id);
+  if (info->preset && bt_preset_from_id (info->preset, &preset))
+    title = g_strdup_printf ("%s · %s", when, _(bt_preset_title (preset)));
+  else
+    title = g_strdup (when);
+  run = run_new (info->dir, title);
+  for (guint i = 0; i < info->epochs->len; i++)
     {
-      g_auto(GStrv) groups = g_key_file_get_groups (config, NULL);
-      for (guint g = 0; groups[g] && preset_id == NULL; g++)
-        preset_id = g_key_file_get_string (config, groups[g], "preset", NULL);
+      const BtEpochInfo *e = &g_array_index (info->epochs, BtEpochInfo, i);
+      bt_chart_series_append (run->train_loss, e->epoch, e->train_loss);
+      bt_chart_series_append (run->val_loss, e->epoch, e->val_loss);
+      bt_chart_series_append (run->train_acc, e->epoch, e->train_acc);
+      bt_chart_series_append (run->val_acc, e->epoch, e->val_acc);
+      if (last != NULL && e->epoch == last->best_epoch)
+        run->best_val_acc = e->val_acc;
     }
-  {
-    g_autofree char *title = NULL;
-    if (preset_id && bt_preset_from_id (preset_id, &preset))
-      title = g_strdup_printf ("%s · %s", base, _(bt_preset_title (preset)));
-    else
-      title = g_strdup (base);
-    run = run_new (dir, title);
-  }
-  for (guint l = 1; lines[l]; l++)
-    {
-      g_auto(GStrv) f = g_strsplit (g_strstrip (lines[l]), ",", -1);
-      BtChartSeries *series[4] = { run->train_loss, run->val_loss, run->train_acc, run->val_acc };
-      guint n = g_strv_length (f);
-      double epoch;
-
-      if (n <= (guint) col_epoch || !*f[col_epoch])
-        continue;
-      epoch = g_ascii_strtod (f[col_epoch], NULL);
-      for (int k = 0; k < 4; k++)
-        if (col[k] >= 0 && (guint) col[k] < n && *f[col[k]])
-          bt_chart_series_append (series[k], epoch, g_ascii_strtod (f[col[k]], NULL));
-      if (col[3] >= 0 && (guint) col[3] < n && *f[col[3]])
-        {
-          double a = g_ascii_strtod (f[col[3]], NULL);
-          if (isfinite (a) && (!isfinite (run->best_val_acc) || a > run->best_val_acc))
-            run->best_val_acc = a;
-        }
-    }
+  if (info->has_verdict)
+    run->verdict = g_strdup (verdict_word (info->verdict.kind));
   return run;
 }
 
-static int
-cmp_names (gconstpointer a, gconstpointer b)
+typedef struct {
+  GPtrArray *runs;         /* Run* */
+  char      *resume_dir;   /* an interrupted run */
+  int        resume_epoch;
+} LoadedRuns;
+
+static void
+loaded_runs_free (LoadedRuns *l)
 {
-  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
+  g_clear_pointer (&l->runs, g_ptr_array_unref);
+  g_free (l->resume_dir);
+  g_free (l);
 }
 
 static void
 load_runs_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  const char *runs_dir = task_data;
-  g_autoptr(GDir) dir = g_dir_open (runs_dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  GPtrArray *runs = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
-  const char *name;
+  const char *project_dir = task_data;
+  g_autoptr(GPtrArray) infos = bt_run_files_list_runs (project_dir, cancellable);
+  LoadedRuns *l = g_new0 (LoadedRuns, 1);
 
-  /* sorted by name (a timestamp): prepending rows puts the newest on top */
-  while (dir && (name = g_dir_read_name (dir)) && names->len < 1000)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, cmp_names);
-  for (guint i = 0; i < names->len && !g_cancellable_is_cancelled (cancellable); i++)
-    {
-      g_autofree char *path = g_build_filename (runs_dir, names->pdata[i], NULL);
-      Run *run = read_run (path);
-      if (run)
-        g_ptr_array_add (runs, run);
-    }
-  g_task_return_pointer (task, runs, (GDestroyNotify) g_ptr_array_unref);
+  /* oldest first: prepending rows puts the newest on top */
+  l->runs = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
+  for (guint i = 0; i < infos->len; i++)
+    g_ptr_array_add (l->runs, run_from_info (infos->pdata[i]));
+  l->resume_dir = bt_run_files_find_interrupted (project_dir);
+  l->resume_epoch = l->resume_dir != NULL ? bt_run_files_last_checkpoint (l->resume_dir) : 0;
+  g_task_return_pointer (task, l, (GDestroyNotify) loaded_runs_free);
 }
 
 static void
 load_runs_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   BtTrainPage *self = BT_TRAIN_PAGE (source);
-  g_autoptr(GPtrArray) runs = g_task_propagate_pointer (G_TASK (result), NULL);
+  LoadedRuns *l = g_task_propagate_pointer (G_TASK (result), NULL);
 
-  if (runs == NULL)
+  if (l == NULL)
     return;
-  for (guint i = 0; i < runs->len; i++)
+  for (guint i = 0; i < l->runs->len; i++)
     {
-      Run *run = g_steal_pointer (&runs->pdata[i]);
+      Run *run = g_steal_pointer (&l->runs->pdata[i]);
       g_ptr_array_add (self->runs, run);
       add_run_row (self, run);
     }
+  g_free (self->resume_dir);
+  self->resume_dir = g_steal_pointer (&l->resume_dir);
+  if (self->resume_dir != NULL)
+    {
+      g_autofree char *label = g_strdup_printf (_("Resume from epoch %d"), l->resume_epoch);
+      gtk_button_set_label (self->resume_run_button, label);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->resume_run_button), self->resume_dir != NULL);
+  update_actions (self);
+  loaded_runs_free (l);
 }
 
 static void
@@ -745,7 +854,7 @@ load_runs (BtTrainPage *self)
     return;
   self->runs_cancellable = g_cancellable_new ();
   task = g_task_new (self, self->runs_cancellable, load_runs_done_cb, NULL);
-  g_task_set_task_data (task, g_build_filename (bt_project_get_dir (self->project), "runs", NULL), g_free);
+  g_task_set_task_data (task, g_strdup (bt_project_get_dir (self->project)), g_free);
   g_task_run_in_thread (task, load_runs_thread);
 }
 
@@ -760,6 +869,8 @@ clear_runs (BtTrainPage *self)
     show_run (self, self->runs->pdata[i], FALSE);
   g_ptr_array_set_size (self->runs, 0);
   bt_train_page_show_trials (self, NULL);
+  g_clear_pointer (&self->resume_dir, g_free);
+  gtk_widget_set_visible (GTK_WIDGET (self->resume_run_button), FALSE);
 }
 
 /* ---- Template callbacks ---- */
@@ -888,6 +999,8 @@ bt_train_page_dispose (GObject *object)
   g_clear_object (&self->train_acc);
   g_clear_object (&self->val_acc);
   g_clear_pointer (&self->run_title, g_free);
+  g_clear_pointer (&self->resume_dir, g_free);
+  bt_verdict_clear (&self->verdict);
 
   G_OBJECT_CLASS (bt_train_page_parent_class)->dispose (object);
 }
@@ -911,12 +1024,18 @@ bt_train_page_class_init (BtTrainPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtTrainPage, smoothing_adjustment);
   gtk_widget_class_bind_template_child (widget_class, BtTrainPage, steps_check);
   gtk_widget_class_bind_template_child (widget_class, BtTrainPage, runs_list);
+  gtk_widget_class_bind_template_child (widget_class, BtTrainPage, verdict_box);
+  gtk_widget_class_bind_template_child (widget_class, BtTrainPage, verdict_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTrainPage, verdict_button);
+  gtk_widget_class_bind_template_child (widget_class, BtTrainPage, resume_run_button);
   gtk_widget_class_bind_template_callback (widget_class, smoothing_changed_cb);
   gtk_widget_class_bind_template_callback (widget_class, steps_toggled_cb);
   gtk_widget_class_bind_template_callback (widget_class, bt_train_page_on_search_clicked);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 
   gtk_widget_class_install_action (widget_class, "train.start", NULL, start_action);
+  gtk_widget_class_install_action (widget_class, "train.resume-run", NULL, resume_run_action);
+  gtk_widget_class_install_action (widget_class, "train.apply-verdict", NULL, apply_verdict_action);
   gtk_widget_class_install_action (widget_class, "train.pause", NULL, pause_action);
   gtk_widget_class_install_action (widget_class, "train.resume", NULL, resume_action);
   gtk_widget_class_install_action (widget_class, "train.stop", NULL, stop_action);

@@ -11,6 +11,7 @@
 #include "cli/bt-cli-export.h"
 #include "cli/bt-cli-tune.h"
 #include "cli/bt-cli-private.h"
+#include "training/bt-run-files.h"
 
 int
 bt_cli_fail (const char *format, ...)
@@ -91,36 +92,8 @@ bt_cli_is_project_dir (const char *path)
 char *
 bt_cli_newest_model (const char *project_dir)
 {
-  g_autofree char *models = g_build_filename (project_dir, "models", NULL);
-  g_autoptr(GDir) dir = g_dir_open (models, 0, NULL);
-  g_autofree char *best = NULL;
-  gint64 best_mtime = G_MININT64;
-  const char *name;
-
-  if (dir == NULL)
-    return NULL;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = NULL;
-      g_autoptr(GFile) file = NULL;
-      g_autoptr(GFileInfo) info = NULL;
-      gint64 mtime;
-
-      if (!g_str_has_suffix (name, ".bottega-model"))
-        continue;
-      path = g_build_filename (models, name, NULL);
-      file = g_file_new_for_path (path);
-      info = g_file_query_info (file, G_FILE_ATTRIBUTE_TIME_MODIFIED, G_FILE_QUERY_INFO_NONE, NULL, NULL);
-      mtime = info != NULL ? (gint64) g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_TIME_MODIFIED) : 0;
-      /* names start with the run's timestamp: they break ties of equal times */
-      if (best == NULL || mtime > best_mtime || (mtime == best_mtime && strcmp (path, best) > 0))
-        {
-          g_free (best);
-          best = g_steal_pointer (&path);
-          best_mtime = mtime;
-        }
-    }
-  return g_steal_pointer (&best);
+  /* the project's default model: the newest, unless its run failed (bt-run-files.c) */
+  return bt_run_files_default_model (project_dir);
 }
 
 static void

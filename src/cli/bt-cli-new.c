@@ -254,20 +254,10 @@ bt_cli_add (int argc, char **argv)
 
       if (class_name == NULL)
         {
-          /* sub-folders: one class each; none: the folder is one class */
-          g_autoptr(GDir) dir = g_dir_open (abs, 0, NULL);
-          const char *name;
+          /* sub-folders: one class each; none: the folder is one class (the walk's plan says) */
+          g_autoptr(BtScanResult) plan = bt_scan_plan (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, 1, NULL, NULL);
 
-          mode = BT_SCAN_FOLDER_AS_CLASS;
-          while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-            {
-              g_autofree char *sub = g_build_filename (abs, name, NULL);
-              if (name[0] != '.' && g_file_test (sub, G_FILE_TEST_IS_DIR))
-                {
-                  mode = BT_SCAN_FOLDER_OF_CLASSES;
-                  break;
-                }
-            }
+          mode = plan != NULL && plan->class_names->len > 0 ? BT_SCAN_FOLDER_OF_CLASSES : BT_SCAN_FOLDER_AS_CLASS;
         }
       result = bt_scan_paths (paths, mode, class_name, !no_recursive, scan_progress, &progress, NULL, &error);
       if (progress.tty)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/bt-cli-private.h"
+#include "training/bt-run-files.h"
 #include "training/bt-transfer.h"
 
 typedef struct {
@@ -143,6 +144,68 @@ on_finished (BtTrainer *trainer, const GError *error, TrainUi *ui)
   g_main_loop_quit (ui->loop);
 }
 
+/* The verdict once, after the run: what the curves say and what to try next. */
+static void
+print_verdict (BtTrainer *trainer, TrainUi *ui)
+{
+  const BtVerdict *v = bt_trainer_get_verdict (trainer);
+  g_autofree char *text = NULL;
+  g_autofree char *action = NULL;
+
+  if (v == NULL || ui->quiet)
+    return;
+  text = bt_verdict_describe (v);
+  action = bt_verdict_action_label (v);
+  printf (_("Verdict: %s\n"), text);
+  if (action != NULL)
+    printf (_("Suggestion: %s\n"), action);
+  fflush (stdout);
+}
+
+/* "Resume with" only for a run that has a checkpoint to resume from, and naming it. */
+static void
+print_resume_hint (const char *run_dir, const char *project_arg)
+{
+  g_autofree char *id = NULL;
+
+  if (run_dir == NULL || bt_run_files_last_checkpoint (run_dir) == 0)
+    {
+      fprintf (stderr, _("Stopped before the first epoch ended: there is nothing to resume.\n"));
+      return;
+    }
+  id = g_path_get_basename (run_dir);
+  fprintf (stderr, _("Stopped. Resume with: bottega-cli train %s --resume %s\n"), project_arg, id);
+}
+
+/* After the run: the verdict, then the error, the resume hint or the model and its test
+ * accuracy. Returns the exit status. */
+static int
+report_result (BtTrainer *trainer, TrainUi *ui, const char *project_arg)
+{
+  const BtEvaluation *ev = bt_trainer_get_test_evaluation (trainer);
+  const char *model = bt_trainer_get_best_model_path (trainer);
+  g_autoptr(GError) error = g_steal_pointer (&ui->error);
+
+  print_verdict (trainer, ui);
+  if (g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
+    {
+      print_resume_hint (bt_trainer_get_run_dir (trainer), project_arg);
+      return BT_CLI_EXIT_STOPPED;
+    }
+  if (error != NULL)
+    return bt_cli_fail ("%s", error->message);
+  if (model != NULL)
+    printf (_("Model saved to %s\n"), model);
+  if (ev != NULL && ev->n > 0)
+    {
+      g_autofree char *n = bt_cli_format_count (ev->n);
+      printf (_("Final test accuracy = %.1f%% (N=%s)\n"), 100 * ev->accuracy, n);
+    }
+  else
+    printf (_("No test images: the test accuracy is unknown\n"));
+  return BT_CLI_EXIT_OK;
+}
+
 static gboolean
 on_sigint (gpointer data)
 {
@@ -162,6 +225,7 @@ typedef struct {
   gint64 seed;
   gboolean class_weights, no_class_weights, restore_best, no_restore_best;
   gboolean resume, quiet;
+  char *resume_id;           /* --resume=RUN or --resume RUN */
   gboolean whole_network, no_whole_network;
   char *resume_run, *backbone;
 } TrainOptions;
@@ -189,6 +253,17 @@ parse_size (const char *s, int *w, int *h)
     return FALSE;
   *w = (int) a;
   *h = (int) b;
+  return TRUE;
+}
+
+static TrainOptions *parsing;   /* the options being parsed, for parse_resume */
+
+static gboolean
+parse_resume (const char *name, const char *value, gpointer data, GError **error)
+{
+  parsing->resume = TRUE;
+  g_free (parsing->resume_id);
+  parsing->resume_id = g_strdup (value);
   return TRUE;
 }
 
@@ -414,7 +489,8 @@ bt_cli_train (int argc, char **argv)
     { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the TFLite backbone file to use (not saved)"), N_("FILE") },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
-    { "resume", 'r', 0, G_OPTION_ARG_NONE, &o.resume, N_("Resume the newest interrupted run"), NULL },
+    { "resume", 'r', G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_resume,
+      N_("Resume run RUN (an id from runs/), or the newest run when it was interrupted"), N_("[RUN]") },
     { "resume-run", 0, 0, G_OPTION_ARG_FILENAME, &o.resume_run, N_("Resume the run in folder RUN"), N_("RUN") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, N_("Print only the result"), NULL },
     { NULL }
@@ -432,6 +508,7 @@ bt_cli_train (int argc, char **argv)
   guint sigint_id, sigterm_id;
   int status;
 
+  parsing = &o;
   context = g_option_context_new (_("DIR — train the project’s model"));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
@@ -444,6 +521,15 @@ bt_cli_train (int argc, char **argv)
     {
       status = bt_cli_usage ("train", _("missing project folder"));
       goto cleanup;
+    }
+  if (argc == 3 && o.resume && o.resume_id == NULL)
+    {
+      /* --resume RUN: the run is the argument that is not the project folder */
+      gboolean first_is_run = !bt_cli_is_project_dir (argv[1]) && bt_cli_is_project_dir (argv[2]);
+      o.resume_id = g_strdup (argv[first_is_run ? 1 : 2]);
+      if (first_is_run)
+        argv[1] = argv[2];
+      argc--;
     }
   if (argc > 2)
     {
@@ -470,10 +556,10 @@ bt_cli_train (int argc, char **argv)
 
   if (o.resume || o.resume_run != NULL)
     {
-      resume_dir = o.resume_run != NULL ? g_strdup (o.resume_run) : bt_trainer_find_resumable_run (project);
+      resume_dir = bt_run_files_find_resumable (argv[1], o.resume_run != NULL ? o.resume_run : o.resume_id, &error);
       if (resume_dir == NULL)
         {
-          status = bt_cli_fail (_("%s: no interrupted run to resume"), argv[1]);
+          status = bt_cli_fail ("%s: %s", argv[1], error->message);
           goto cleanup;
         }
     }
@@ -534,45 +620,21 @@ bt_cli_train (int argc, char **argv)
   g_signal_connect (trainer, "message", G_CALLBACK (on_message), &ui);
   g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), &ui);
 
+  /* Ctrl+C from the moment the run folder exists stops the run cleanly */
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
   if (!bt_trainer_start (trainer, resume_dir, &error))
     {
+      g_source_remove (sigint_id);
+      g_source_remove (sigterm_id);
       status = bt_cli_fail ("%s: %s", argv[1], error->message);
       goto cleanup_settings;
     }
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
   g_main_loop_run (loop);
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
 
-  if (ui.error != NULL)
-    {
-      if (g_error_matches (ui.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
-        {
-          fprintf (stderr, _("Stopped. Resume with: bottega-cli train %s --resume\n"), argv[1]);
-          status = BT_CLI_EXIT_STOPPED;
-        }
-      else
-        status = bt_cli_fail ("%s", ui.error->message);
-      g_clear_error (&ui.error);
-      goto cleanup_settings;
-    }
-
-  {
-    const BtEvaluation *ev = bt_trainer_get_test_evaluation (trainer);
-    const char *model = bt_trainer_get_best_model_path (trainer);
-
-    if (model != NULL)
-      printf (_("Model saved to %s\n"), model);
-    if (ev != NULL && ev->n > 0)
-      {
-        g_autofree char *n = bt_cli_format_count (ev->n);
-        printf (_("Final test accuracy = %.1f%% (N=%s)\n"), 100 * ev->accuracy, n);
-      }
-    else
-      printf (_("No test images: the test accuracy is unknown\n"));
-  }
-  status = BT_CLI_EXIT_OK;
+  status = report_result (trainer, &ui, argv[1]);
 
 cleanup_settings:
   g_free (settings.preset);
@@ -590,6 +652,7 @@ cleanup:
   g_free (o.color);
   g_free (o.split);
   g_free (o.resume_run);
+  g_free (o.resume_id);
   g_free (o.backbone);
   return status;
 }

@@ -206,6 +206,17 @@ bt_cache_build_paths (const char * const *paths, guint n, int width, int height,
 }
 
 BtCache *
+bt_cache_build_paths_gated (const char * const *paths, guint n, int width, int height, int channels,
+                            BtDsResize resize, const char *spill_dir, int n_threads,
+                            BtCacheProgress progress, gpointer user_data,
+                            BtCacheGate gate, gpointer gate_data,
+                            GCancellable *cancellable, GError **error)
+{
+  return build_paths (paths, n, width, height, channels, resize, spill_dir, n_threads, progress, user_data,
+                      gate, gate_data, cancellable, error);
+}
+
+BtCache *
 bt_cache_build (BtProject *project, int width, int height, int channels, BtDsResize resize,
                 int n_threads, BtCacheProgress progress, gpointer user_data,
                 GCancellable *cancellable, GError **error)

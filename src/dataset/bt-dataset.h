@@ -318,6 +318,12 @@ BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width
                                    BtDsResize resize, const char *spill_dir, int n_threads,
                                    BtCacheProgress progress, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
+/* The same with bt_cache_build_gated's gate (a training run's worker). */
+BtCache    *bt_cache_build_paths_gated (const char * const *paths, guint n, int width, int height,
+                                        int channels, BtDsResize resize, const char *spill_dir,
+                                        int n_threads, BtCacheProgress progress, gpointer user_data,
+                                        BtCacheGate gate, gpointer gate_data,
+                                        GCancellable *cancellable, GError **error);
 /* Bytes a cache may hold in memory before it spills (default 1 GiB; process-wide). */
 void        bt_cache_set_memory_budget (gsize bytes);
 

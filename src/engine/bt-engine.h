@@ -80,6 +80,10 @@ int      bt_net_hidden       (const BtNet *net);   /* transfer head hidden units
  * shuffles from it too, so one seed drives everything; it is saved in the train state. */
 BtRng   *bt_net_rng          (BtNet *net);
 char    *bt_net_describe     (const BtNet *net);  /* one line per layer with shapes */
+/* Floats a training step keeps per image (activations, their gradients, pooling and dropout
+ * masks), and the most activation floats one batch may use: for memory checks before a run. */
+gsize    bt_net_train_floats_per_image (const BtNet *net);
+gsize    bt_net_max_activation_floats  (void);
 /* Estimated forward+backward FLOPs per image, for "time per epoch" estimates. */
 double   bt_net_flops_per_image (const BtNet *net);
 

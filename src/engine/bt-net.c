@@ -679,6 +679,31 @@ bt_net_describe (const BtNet *net)
   return g_string_free (s, FALSE);
 }
 
+gsize
+bt_net_train_floats_per_image (const BtNet *net)
+{
+  g_return_val_if_fail (net != NULL, 0);
+  gsize f = 0;
+  for (guint i = 0; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      gsize out = layer_out_size (l);
+      if (l->kind == BT_LAYER_FLATTEN)
+        continue;
+      /* the activation and its gradient; max-pool and dropout keep one more of the same size */
+      f += 2 * out;
+      if (l->kind == BT_LAYER_MAXPOOL || l->kind == BT_LAYER_DROPOUT)
+        f += out;
+    }
+  return f;
+}
+
+gsize
+bt_net_max_activation_floats (void)
+{
+  return MAX_ACT_FLOATS;
+}
+
 double
 bt_net_flops_per_image (const BtNet *net)
 {

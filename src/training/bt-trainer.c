@@ -11,10 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "training/bt-estimate.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-run-files.h"
+#include "training/bt-train-source.h"
 #include "training/bt-training-private.h"
-#include "training/bt-transfer.h"
-#include "training/bt-tune.h"
+#include "training/bt-verdict.h"
 
 #define MAX_QUEUED_STEPS 65536
 #define PLATEAU_DEFAULT_PATIENCE 3
@@ -35,14 +37,14 @@ typedef struct {
   BtTrainerState state;
   char *text;
   GError *error;
+  BtVerdict verdict;              /* EV_FINISHED */
 } Event;
 
 /* Everything the worker needs, copied on the main thread at start: the worker never reads
- * the project's list models (the GUI may change them while training runs). */
+ * the project (the GUI may change it while training runs). */
 typedef struct {
   BtTrainer *trainer;             /* strong ref, dropped on the main context at the end */
   GCancellable *cancellable;
-  BtProject *project;             /* only for bt_cache_build */
   BtProjectSettings settings;
   char **class_names;
   int n_classes;
@@ -50,19 +52,19 @@ typedef struct {
   char **item_paths;              /* by project item index, test split only (else NULL) */
   guint n_items;
   float *class_weights;           /* NULL when off */
-  char *run_dir;
+  BtTrainSource *source;          /* the samples, prepared on the worker */
+  BtTrainSource *own_source;      /* source, when the job owns it */
+  char *run_dir;                  /* NULL for a trial: no files at all */
   char *model_path;
   char *project_dir;
   char *project_name;
   gboolean resume;
   gboolean project_changed;       /* resuming on other images than the run started with */
-  int kill_after_epoch;
-  BtBackbone *backbone;           /* transfer preset only (worker) */
-  gboolean prep_paused;           /* worker: the embedding phase told the GUI it is paused */
+  BtTrainerCheckpointHook checkpoint_hook;
+  gpointer checkpoint_hook_data;
+  gboolean prep_paused;           /* worker: the preparation told the GUI it is paused */
   BtEvaluation *test_eval;        /* result */
-  /* A trial (bt_trainer_start_trial): images from a search's snapshot, borrowed; no files
-   * (run_dir and model_path stay NULL) and an empty test view. */
-  BtTuneData *tune_data;
+  BtVerdict verdict;              /* result */
 } Job;
 
 struct _BtTrainer
@@ -78,7 +80,9 @@ struct _BtTrainer
   char *best_model_path;
   BtTrainerState state;
   BtEvaluation *test_eval;
-  int kill_after_epoch;
+  BtVerdict verdict;
+  BtTrainerCheckpointHook checkpoint_hook;
+  gpointer checkpoint_hook_data;
 
   /* Shared with the worker, under mutex */
   GMutex mutex;
@@ -121,6 +125,7 @@ event_free (Event *ev)
 {
   g_free (ev->text);
   g_clear_error (&ev->error);
+  bt_verdict_clear (&ev->verdict);
   g_free (ev);
 }
 
@@ -129,8 +134,8 @@ job_free (Job *job)
 {
   g_clear_object (&job->trainer);
   g_clear_object (&job->cancellable);
-  g_clear_object (&job->project);
   bt_settings_clear (&job->settings);
+  g_clear_pointer (&job->own_source, bt_train_source_free);
   g_strfreev (job->class_names);
   for (int i = 0; i < BT_N_SPLITS; i++)
     g_clear_pointer (&job->views[i], bt_split_view_free);
@@ -144,7 +149,7 @@ job_free (Job *job)
   g_free (job->project_dir);
   g_free (job->project_name);
   g_clear_pointer (&job->test_eval, bt_evaluation_free);
-  g_clear_pointer (&job->backbone, bt_backbone_unref);
+  bt_verdict_clear (&job->verdict);
   g_free (job);
 }
 
@@ -240,6 +245,8 @@ finish_on_main (BtTrainer *self, Event *ev)
       self->test_eval = g_steal_pointer (&job->test_eval);
     }
   g_clear_object (&self->cancellable);
+  bt_verdict_clear (&self->verdict);
+  bt_verdict_copy (&self->verdict, &ev->verdict);
 
   if (ev->error == NULL)
     set_state (self, BT_TRAINER_FINISHED);
@@ -309,6 +316,8 @@ dispatch_events (gpointer data)
 
   return G_SOURCE_REMOVE;
 }
+
+/* ---- The worker ---- */
 
 /* ---- The worker ---- */
 
@@ -409,33 +418,6 @@ counters_from_extra (RunCounters *c, GHashTable *extra)
     }
 }
 
-static char *
-checkpoint_path (const char *run_dir, int epoch)
-{
-  g_autofree char *name = g_strdup_printf ("checkpoint-%04d.state", epoch);
-  return g_build_filename (run_dir, name, NULL);
-}
-
-/* Newest checkpoint-NNNN.state of a run, or 0. */
-static int
-find_last_checkpoint (const char *run_dir)
-{
-  g_autoptr(GDir) dir = g_dir_open (run_dir, 0, NULL);
-  const char *name;
-  int best = 0;
-
-  if (dir == NULL)
-    return 0;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      int epoch;
-      char tail[8];
-      if (sscanf (name, "checkpoint-%d.stat%1s", &epoch, tail) == 2 &&
-          g_str_has_suffix (name, ".state") && epoch > best)
-        best = epoch;
-    }
-  return best;
-}
 
 /* Waits while paused; returns FALSE when stopped. */
 static gboolean
@@ -479,154 +461,92 @@ params_finite (BtNet *net)
   return TRUE;
 }
 
+static void
+meta_set (GHashTable *meta, const char *key, char *value)
+{
+  g_hash_table_insert (meta, g_strdup (key), value);
+}
+
 static gboolean
-save_model (Job *job, BtNet *net, const char *path, int epoch, double train_loss, double train_acc,
-            double val_loss, double val_acc, GError **error)
+save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
 {
   g_autoptr(GHashTable) meta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  BtPreprocess prep;
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtProjectSettings *s = &job->settings;
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  BtPreprocess prep;
 
-  if (job->backbone != NULL)
-    bt_backbone_get_preprocess (job->backbone, job->settings.resize, &prep);
+  if (bb != NULL)
+    bt_backbone_get_preprocess (bb, s->resize, &prep);
   else
     {
-      bt_preprocess_init_default (&prep, job->settings.width, job->settings.height, job->settings.channels);
-      prep.resize = bt_resize_mode_from_ds (job->settings.resize);
+      bt_preprocess_init_default (&prep, s->width, s->height, s->channels);
+      prep.resize = bt_resize_mode_from_ds (s->resize);
     }
-
-  g_hash_table_insert (meta, g_strdup ("created"), g_date_time_format_iso8601 (now));
-  g_hash_table_insert (meta, g_strdup ("project"), g_strdup (job->project_dir));
-  g_hash_table_insert (meta, g_strdup ("project_name"), g_strdup (job->project_name ? job->project_name : ""));
-  g_hash_table_insert (meta, g_strdup ("run"), g_strdup (job->run_dir));
-  g_hash_table_insert (meta, g_strdup ("preset"), g_strdup (job->settings.preset));
-  g_hash_table_insert (meta, g_strdup ("epoch"), g_strdup_printf ("%d", epoch));
-  g_hash_table_insert (meta, g_strdup ("epochs"), g_strdup_printf ("%d", job->settings.epochs));
-  g_hash_table_insert (meta, g_strdup ("optimizer"), g_strdup (job->settings.optimizer));
-  g_hash_table_insert (meta, g_strdup ("learning_rate"),
-                       g_strdup (g_ascii_dtostr (buf, sizeof buf, job->settings.learning_rate)));
-  g_hash_table_insert (meta, g_strdup ("seed"), g_strdup_printf ("%" G_GUINT64_FORMAT, job->settings.seed));
-  g_hash_table_insert (meta, g_strdup ("train_loss"), g_strdup_printf ("%.6f", train_loss));
-  g_hash_table_insert (meta, g_strdup ("train_acc"), g_strdup_printf ("%.6f", train_acc));
-  if (isfinite (val_loss))
+  meta_set (meta, "created", g_date_time_format_iso8601 (now));
+  meta_set (meta, "project", g_strdup (job->project_dir));
+  meta_set (meta, "project_name", g_strdup (job->project_name ? job->project_name : ""));
+  meta_set (meta, "run", g_strdup (job->run_dir));
+  meta_set (meta, "preset", g_strdup (s->preset));
+  meta_set (meta, "epoch", g_strdup_printf ("%d", e->epoch));
+  meta_set (meta, "epochs", g_strdup_printf ("%d", s->epochs));
+  meta_set (meta, "optimizer", g_strdup (s->optimizer));
+  meta_set (meta, "learning_rate", g_strdup (g_ascii_dtostr (buf, sizeof buf, s->learning_rate)));
+  meta_set (meta, "seed", g_strdup_printf ("%" G_GUINT64_FORMAT, s->seed));
+  meta_set (meta, "train_loss", g_strdup_printf ("%.6f", e->train_loss));
+  meta_set (meta, "train_acc", g_strdup_printf ("%.6f", e->train_acc));
+  if (isfinite (e->val_loss))
     {
-      g_hash_table_insert (meta, g_strdup ("val_loss"), g_strdup_printf ("%.6f", val_loss));
-      g_hash_table_insert (meta, g_strdup ("val_acc"), g_strdup_printf ("%.6f", val_acc));
+      meta_set (meta, "val_loss", g_strdup_printf ("%.6f", e->val_loss));
+      meta_set (meta, "val_acc", g_strdup_printf ("%.6f", e->val_acc));
     }
-  g_hash_table_insert (meta, g_strdup ("bottega_version"), g_strdup (PACKAGE_VERSION));
+  meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save_full (path, net, (const char * const *) job->class_names, &prep,
-                             job->backbone != NULL ? bt_backbone_get_name (job->backbone) : NULL,
-                             job->backbone != NULL ? bt_backbone_get_sha256 (job->backbone) : NULL,
-                             job->backbone != NULL && job->settings.transfer_whole_network
-                               ? bt_backbone_get_bytes (job->backbone) : NULL,
+  return bt_model_save_full (job->model_path, net, (const char * const *) job->class_names, &prep,
+                             bb != NULL ? bt_backbone_get_name (bb) : NULL,
+                             bb != NULL ? bt_backbone_get_sha256 (bb) : NULL,
+                             bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
                              meta, error);
 }
 
-/* Batches from the pixel cache, or from backbone embeddings for the transfer preset. */
-typedef struct {
-  BtBatcher *pixels;
-  BtEmbBatcher *emb;
-} Source;
-
 static void
-source_start (Source *src, int epoch)
+set_diverged (GError **error, int epoch, int step, double lr)
 {
-  if (src->emb != NULL)
-    bt_emb_batcher_start_epoch (src->emb, epoch);
-  else
-    bt_batcher_start_epoch (src->pixels, epoch);
-}
-
-static int
-source_next (Source *src, float *x, int *labels, guint *item_indices)
-{
-  if (src->emb != NULL)
-    return bt_emb_batcher_next (src->emb, x, labels, item_indices);
-  return bt_batcher_next (src->pixels, x, labels, item_indices);
-}
-
-static guint
-source_n_batches (Source *src)
-{
-  return src->emb != NULL ? bt_emb_batcher_n_batches (src->emb) : bt_batcher_n_batches (src->pixels);
+  g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
+               _("Training diverged at epoch %d, step %d: the loss became infinite or not a "
+                 "number. The learning rate (%g) is probably too high; try one ten times "
+                 "smaller. The last good checkpoint and the best model are kept."),
+               epoch, step, lr);
 }
 
 static void
-source_clear (Source *src)
+set_stopped (GError **error)
 {
-  g_clear_pointer (&src->emb, bt_emb_batcher_free);
-  g_clear_pointer (&src->pixels, bt_batcher_free);
+  g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
 }
 
-/* Runs a split through the net (no training) and accumulates loss and accuracy. When ev is
- * given, every image is added to it. Returns FALSE when stopped or on error. */
-static gboolean
-run_eval (BtTrainer *self, Job *job, BtNet *net, Source *batcher, float *x, int *labels,
-          guint *item_indices, double *loss_out, double *acc_out, BtEvaluation *ev,
-          gint64 *paused_us, GError **error)
-{
-  double loss_sum = 0;
-  guint correct = 0, seen = 0;
-  int n;
-
-  source_start (batcher, 0);
-  while (TRUE)
-    {
-      const float *probs;
-      int n_correct = 0;
-
-      if (!check_pause_and_stop (self, job, paused_us))
-        {
-          g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
-          return FALSE;
-        }
-      n = source_next (batcher, x, labels, item_indices);
-      if (n <= 0)
-        break;
-      bt_compute_gate_enter ();
-      probs = bt_net_forward (net, x, n, FALSE, error);
-      if (probs != NULL)
-        loss_sum += bt_net_loss (net, labels, n, &n_correct) * n;
-      bt_compute_gate_leave ();
-      if (probs == NULL)
-        return FALSE;
-      correct += n_correct;
-      seen += n;
-      if (ev != NULL)
-        for (int i = 0; i < n; i++)
-          {
-            guint idx = item_indices[i];
-            const char *path = idx < job->n_items && job->item_paths[idx] != NULL ? job->item_paths[idx] : "";
-            bt_evaluation_add (ev, probs + (gsize) i * job->n_classes, labels[i], path, idx);
-          }
-    }
-  *loss_out = seen > 0 ? loss_sum / seen : NAN;
-  *acc_out = seen > 0 ? (double) correct / seen : NAN;
-  return TRUE;
-}
-
-static guint
-count_valid (BtCache *cache, BtEmbeddings *emb, const BtSplitView *view)
-{
-  guint n = 0;
-
-  for (guint i = 0; i < view->n; i++)
-    if (emb != NULL ? bt_embeddings_is_valid (emb, view->items[i]) : bt_cache_is_valid (cache, view->items[i]))
-      n++;
-  return n;
-}
+/* ---- Preparation hooks: progress, the pause gate, messages ---- */
 
 static void
-cache_progress (guint done, guint total, gpointer user_data)
+prepare_progress (guint done, guint total, gpointer user_data)
 {
   /* preparation progress rides on the step snapshot: epoch 0, step = images decoded */
   Job *job = user_data;
-  BtStepInfo info = { 0 };
   BtTrainer *self = job->trainer;
+  BtStepInfo info = { 0 };
+  gboolean paused;
 
-  info.epoch = 0;
+  /* the workers are held by a pause: tell the GUI when they stop and when they go on */
+  g_mutex_lock (&self->mutex);
+  paused = self->paused && !g_cancellable_is_cancelled (job->cancellable);
+  g_mutex_unlock (&self->mutex);
+  if (paused != job->prep_paused)
+    {
+      job->prep_paused = paused;
+      post_state (self, paused ? BT_TRAINER_PAUSED : BT_TRAINER_PREPARING);
+    }
+
   info.epochs = job->settings.epochs;
   info.step = done;
   info.steps_per_epoch = total;
@@ -638,9 +558,9 @@ cache_progress (guint done, guint total, gpointer user_data)
   g_mutex_unlock (&self->mutex);
 }
 
-/* The embedding and decode workers wait here while the run is paused; FALSE once it is stopped. */
+/* The decode and embedding workers wait here while the run is paused; FALSE once it is stopped. */
 static gboolean
-embed_gate (gpointer data)
+prepare_gate (gpointer data)
 {
   Job *job = data;
   BtTrainer *self = job->trainer;
@@ -654,635 +574,749 @@ embed_gate (gpointer data)
   return go;
 }
 
-/* Embedding and decode progress, polled on the trainer thread: also tells the GUI when the
- * workers are held by a pause and when they go on. */
 static void
-embed_progress (guint done, guint total, gpointer user_data)
+prepare_message (const char *text, gpointer data)
 {
-  Job *job = user_data;
-  BtTrainer *self = job->trainer;
-  gboolean paused;
-
-  g_mutex_lock (&self->mutex);
-  paused = self->paused && !g_cancellable_is_cancelled (job->cancellable);
-  g_mutex_unlock (&self->mutex);
-  if (paused != job->prep_paused)
-    {
-      job->prep_paused = paused;
-      post_state (self, paused ? BT_TRAINER_PAUSED : BT_TRAINER_PREPARING);
-    }
-  cache_progress (done, total, user_data);
+  Job *job = data;
+  post_message (job->trainer, "%s", text);
 }
 
-static gboolean
-write_metrics (const char *run_dir, GString *csv, GError **error)
-{
-  g_autofree char *path = g_build_filename (run_dir, "metrics.csv", NULL);
-  return bt_write_file_atomic (path, csv->str, csv->len, error);
-}
+/* ---- One run: the state train() works on ---- */
 
-#define METRICS_HEADER "epoch,train_loss,train_acc,val_loss,val_acc,lr,images_per_s,elapsed_s,best_epoch,overfitting\n"
-
-/* On resume: keep the header and the rows of epochs ≤ last. */
-static GString *
-read_metrics (const char *run_dir, int last)
-{
-  g_autofree char *path = g_build_filename (run_dir, "metrics.csv", NULL);
-  g_autofree char *contents = NULL;
-  GString *csv = g_string_new (METRICS_HEADER);
-
-  if (g_file_get_contents (path, &contents, NULL, NULL))
-    {
-      g_auto(GStrv) lines = g_strsplit (contents, "\n", -1);
-      for (guint i = 1; lines[i] != NULL; i++)
-        {
-          int epoch = atoi (lines[i]);
-          if (epoch >= 1 && epoch <= last)
-            g_string_append_printf (csv, "%s\n", lines[i]);
-        }
-    }
-  return csv;
-}
-
-static void
-format_csv_double (GString *csv, double v)
-{
-  if (isfinite (v))
-    g_string_append_printf (csv, ",%.6f", v);
-  else
-    g_string_append (csv, ",");
-}
-
-static void
-set_diverged (GError **error, int epoch, int step, double lr)
-{
-  g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED,
-               _("Training diverged at epoch %d, step %d: the loss became infinite or not a "
-                 "number. The learning rate (%g) is probably too high; try one ten times "
-                 "smaller. The last good checkpoint and the best model are kept."),
-               epoch, step, lr);
-}
-
-static gboolean
-train (BtTrainer *self, Job *job, GError **error)
-{
-  BtProjectSettings *s = &job->settings;
-  g_autoptr(BtCache) own_cache = NULL;
-  BtCache *cache = NULL;
-  g_autoptr(BtEmbeddings) emb = NULL;
-  g_autoptr(BtNet) net = NULL;
-  g_autoptr(BtOptimizer) opt = NULL;
-  g_autoptr(GString) csv = NULL;
-  g_autofree float *x = NULL;
-  g_autofree int *labels = NULL;
-  g_autofree guint *item_indices = NULL;
-  g_autofree float *best_params = NULL;
-  g_autofree float *best_buffers = NULL;
-  Source train_src = { 0 }, val_src = { 0 }, test_src = { 0 };
-  Source *train_b = &train_src, *val_b = NULL, *test_b = NULL;
-  BtOptimizerConfig opt_cfg;
-  BtOptimizerKind opt_kind;
-  BtSchedule sched = { 0 };
-  BtPreset preset;
-  BtPreprocess prep;
-  BtAugment augment;
-  BtTrainState st = { 0 };
-  RunCounters c = { 0 };
-  gboolean use_plateau, monitor_acc, have_val, ok = FALSE, stopped_early = FALSE, averaged = FALSE;
+typedef struct {
+  BtTrainer *self;
+  Job *job;
+  const BtProjectSettings *s;
+  /* the network and how it learns */
+  BtNet *net;
+  BtOptimizer *opt;
+  BtSchedule sched;
+  gboolean use_plateau, monitor_acc;
+  /* the data */
+  BtTrainBatches *train_b, *val_b, *test_b;   /* val_b, test_b NULL without images */
   guint n_train, n_val, n_test;
-  int steps_per_epoch, start_epoch, last_epoch = 0;
-  gsize image_floats, n_params = 0, n_buffers = 0;
-  gint64 paused_us = 0, session_start_us;
-  double session_images = 0, last_train_loss = NAN, last_train_acc = NAN;
-  double last_val_loss = NAN, last_val_acc = NAN;
+  int steps_per_epoch;
+  float *x;
+  int *labels;
+  guint *item_indices;
+  /* the best epoch's weights, for restore-best */
+  gsize n_params, n_buffers;
+  float *best_params, *best_buffers;
+  /* counters (checkpointed) and the curves (metrics.csv) */
+  BtTrainState st;
+  RunCounters c;
+  GArray *rows;            /* BtEpochInfo, one per finished epoch */
+  int start_epoch;
+  /* time */
+  gint64 paused_us, session_start_us;
+  double session_images;
+  /* how it ended */
+  gboolean stopped_early, non_finite;
+} Run;
 
-  c.train_losses = g_array_new (FALSE, FALSE, sizeof (double));
-  c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
-  st.best_score = NAN;
+/* One epoch, from its first step to its checkpoint. */
+typedef struct {
+  BtEpochInfo info;        /* what the "epoch" signal and metrics.csv get */
+  double score;            /* the monitored value */
+  guint seen;
+  int step;
+  gint64 start_us, paused_at_start;
+} Epoch;
 
-  /* -- Prepare: decode every image once into the cache (or embed it, for transfer) -- */
-  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
+static void
+run_init (Run *r, BtTrainer *self, Job *job)
+{
+  memset (r, 0, sizeof *r);
+  r->self = self;
+  r->job = job;
+  r->s = &job->settings;
+  r->c.train_losses = g_array_new (FALSE, FALSE, sizeof (double));
+  r->c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
+  r->rows = g_array_new (FALSE, TRUE, sizeof (BtEpochInfo));
+  r->st.best_score = NAN;
+}
+
+static void
+run_clear (Run *r)
+{
+  g_clear_pointer (&r->train_b, bt_train_batches_free);
+  g_clear_pointer (&r->val_b, bt_train_batches_free);
+  g_clear_pointer (&r->test_b, bt_train_batches_free);
+  g_clear_pointer (&r->opt, bt_optimizer_free);
+  g_clear_pointer (&r->net, bt_net_free);
+  g_free (r->x);
+  g_free (r->labels);
+  g_free (r->item_indices);
+  g_free (r->best_params);
+  g_free (r->best_buffers);
+  g_array_unref (r->c.train_losses);
+  g_array_unref (r->c.val_losses);
+  g_array_unref (r->rows);
+  g_clear_pointer (&r->st.extra, g_hash_table_unref);
+}
+
+static guint
+count_valid (BtTrainSource *src, const BtSplitView *view)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < view->n; i++)
+    n += bt_train_source_is_valid (src, view->items[i]);
+  return n;
+}
+
+/* Decodes (or embeds) every image once and counts what is usable. */
+static gboolean
+run_prepare_data (Run *r, GError **error)
+{
+  Job *job = r->job;
+  BtTrainSourceHooks hooks = { prepare_progress, prepare_gate, prepare_message, job };
+  gboolean ok;
+  guint n_all, n_ok;
+
+  post_state (r->self, BT_TRAINER_PREPARING);
+  ok = bt_train_source_prepare (job->source, &hooks, job->cancellable, error);
+  if (job->prep_paused)
     {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
-      goto out;
+      job->prep_paused = FALSE;
+      post_state (r->self, BT_TRAINER_PREPARING);
     }
-  post_state (self, BT_TRAINER_PREPARING);
-  if (preset == BT_PRESET_TRANSFER)
-    {
-      g_autofree char *bb_path = bt_backbone_find_for_training (error);
-      if (bb_path == NULL)
-        goto out;
-      job->backbone = bt_backbone_get (bb_path, NULL, error);
-      if (job->backbone == NULL)
-        goto out;
-      post_message (self, _("Computing image embeddings with %s…"), bt_backbone_get_name (job->backbone));
-      emb = bt_embeddings_build_full (job->project, job->backbone, s->resize, s->augment_flip, s->augment_crop,
-                                      CLAMP ((int) g_get_num_processors (), 1, 8),
-                                      embed_progress, job, embed_gate, job,
-                                      job->cancellable, error);
-      if (job->prep_paused)
-        {
-          job->prep_paused = FALSE;
-          post_state (self, BT_TRAINER_PREPARING);
-        }
-    }
-  else if (job->tune_data != NULL)
-    {
-      /* a trial: the search decoded its train+val images once, for all its trials */
-      if (bt_tune_data_prepare (job->tune_data, job->cancellable, error))
-        cache = bt_tune_data_get_cache (job->tune_data);
-    }
-  else
-    {
-      post_message (self, _("Preparing images at %d×%d…"), s->width, s->height);
-      /* the decode workers wait at the same gate as the embedding ones while paused */
-      own_cache = bt_cache_build_gated (job->project, s->width, s->height, s->channels, s->resize,
-                                        CLAMP ((int) g_get_num_processors (), 1, 8),
-                                        embed_progress, job, embed_gate, job, job->cancellable, error);
-      if (job->prep_paused)
-        {
-          job->prep_paused = FALSE;
-          post_state (self, BT_TRAINER_PREPARING);
-        }
-      cache = own_cache;
-    }
-  if (cache == NULL && emb == NULL)
+  if (!ok)
     {
       if (g_cancellable_is_cancelled (job->cancellable))
         {
           g_clear_error (error);
-          check_pause_and_stop (self, job, &paused_us);
-          g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
+          check_pause_and_stop (r->self, job, &r->paused_us);
+          set_stopped (error);
         }
-      goto out;
+      return FALSE;
     }
 
-  n_train = count_valid (cache, emb, job->views[BT_SPLIT_TRAIN]);
-  n_val = count_valid (cache, emb, job->views[BT_SPLIT_VAL]);
-  n_test = count_valid (cache, emb, job->views[BT_SPLIT_TEST]);
-  {
-    guint n_all = job->views[0]->n + job->views[1]->n + job->views[2]->n;
-    guint n_ok = n_train + n_val + n_test;
-    if (n_ok < n_all)
-      post_message (self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
-                                       "%u images could not be read and are left out", n_all - n_ok),
-                    n_all - n_ok);
-  }
+  r->n_train = count_valid (job->source, job->views[BT_SPLIT_TRAIN]);
+  r->n_val = count_valid (job->source, job->views[BT_SPLIT_VAL]);
+  r->n_test = count_valid (job->source, job->views[BT_SPLIT_TEST]);
+  n_all = job->views[0]->n + job->views[1]->n + job->views[2]->n;
+  n_ok = r->n_train + r->n_val + r->n_test;
+  if (n_ok < n_all)
+    post_message (r->self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
+                                        "%u images could not be read and are left out", n_all - n_ok),
+                  n_all - n_ok);
   if (job->n_classes < 2)
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                           _("Training needs at least two classes"));
-      goto out;
-    }
-  if (n_train == 0)
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                           _("The training split has no usable images"));
-      goto out;
-    }
-  have_val = n_val > 0;
-
-  /* -- Network, optimizer, schedule -- */
-  if (emb != NULL)
-    net = bt_net_new_transfer (bt_embeddings_get_dim (emb), s->transfer_hidden, job->n_classes,
-                               (float) s->dropout, s->seed, error);
+    g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA, _("Training needs at least two classes"));
+  else if (r->n_train == 0)
+    g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA, _("The training split has no usable images"));
   else
-    net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
-                             (float) s->dropout, s->seed, error);
-  if (net == NULL)
-    goto out;
+    return TRUE;
+  return FALSE;
+}
+
+/* The schedule (or reduce-on-plateau) and what the best model is judged by. */
+static void
+run_setup_schedule (Run *r)
+{
+  const BtProjectSettings *s = r->s;
+
+  r->use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
+  if (r->use_plateau || !bt_schedule_kind_from_id (s->schedule, &r->sched.kind))
+    r->sched.kind = BT_SCHEDULE_CONSTANT;
+  r->sched.base_lr = (float) s->learning_rate;
+  r->sched.total_steps = s->epochs * r->steps_per_epoch;
+  r->sched.warmup_steps = r->sched.kind == BT_SCHEDULE_COSINE ? MIN (r->sched.total_steps / 20, 500) : 0;
+  r->sched.step_every = MAX (1, s->epochs / 3) * r->steps_per_epoch;
+  r->sched.gamma = 0.1f;
+  r->sched.min_lr = 0;
+
+  r->monitor_acc = r->val_b != NULL && g_strcmp0 (s->early_stopping_monitor, "val_acc") == 0;
+  bt_plateau_init (&r->c.plateau, 0.5f,
+                   s->early_stopping_patience > 0 ? MAX (1, s->early_stopping_patience / 2) : PLATEAU_DEFAULT_PATIENCE,
+                   s->early_stopping_min_delta, r->monitor_acc);
+}
+
+/* Network, optimizer, batches and the step buffers (sized for min(batch, images)). */
+static gboolean
+run_build (Run *r, GError **error)
+{
+  const BtProjectSettings *s = r->s;
+  Job *job = r->job;
+  BtOptimizerConfig opt_cfg;
+  BtOptimizerKind opt_kind;
+  BtPreset preset;
+  gsize sample = bt_train_source_sample_floats (job->source);
+  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (r->n_train, r->n_val), r->n_test));
+
+  if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
+      return FALSE;
+    }
+  if (preset == BT_PRESET_TRANSFER)
+    r->net = bt_net_new_transfer ((int) sample, s->transfer_hidden, job->n_classes, (float) s->dropout, s->seed, error);
+  else
+    r->net = bt_net_new_preset (preset, s->width, s->height, s->channels, job->n_classes,
+                                (float) s->dropout, s->seed, error);
+  if (r->net == NULL)
+    return FALSE;
   bt_optimizer_config_init (&opt_cfg, opt_kind);
   opt_cfg.weight_decay = (float) s->weight_decay;
   /* the model scored, kept and saved is the weights' moving average (docs/ARCHITECTURE.md) */
   opt_cfg.ema_decay = BT_WEIGHT_AVERAGE_DECAY;
-  opt = bt_optimizer_new (net, &opt_cfg);
-  if (opt == NULL)
+  r->opt = bt_optimizer_new (r->net, &opt_cfg);
+  if (r->opt == NULL)
     {
       g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("The optimizer could not be created"));
-      goto out;
+      return FALSE;
     }
 
-  bt_preprocess_init_default (&prep, s->width, s->height, s->channels);
-  augment.flip = s->augment_flip;
-  augment.crop = s->augment_crop;
-  augment.rotate = s->augment_rotate;
-  augment.color = s->augment_color;
-  if (emb != NULL)
+  r->train_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TRAIN], s, TRUE);
+  if (r->n_val > 0)
+    r->val_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_VAL], s, FALSE);
+  if (r->n_test > 0)
+    r->test_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TEST], s, FALSE);
+  r->steps_per_epoch = (int) bt_train_batches_n_batches (r->train_b);
+  run_setup_schedule (r);
+
+  /* a batch never holds more images than the largest split (bt_estimate_check_memory's rule) */
+  r->x = g_try_new (float, sample * MAX (batch, 1));
+  if (r->x == NULL)
     {
-      train_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE,
-                                          s->augment_flip || s->augment_crop, s->seed);
-      if (have_val)
-        val_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, FALSE, s->seed);
-      if (n_test > 0)
-        test_src.emb = bt_emb_batcher_new (emb, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, FALSE, s->seed);
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("Not enough memory for a batch of %d images; lower the batch size (now %d)"),
+                   batch, s->batch_size);
+      return FALSE;
+    }
+  r->labels = g_new (int, MAX (batch, 1));
+  r->item_indices = g_new (guint, MAX (batch, 1));
+  bt_net_params (r->net, &r->n_params);
+  bt_net_buffers (r->net, &r->n_buffers);
+  r->st.rng = *bt_net_rng (r->net);
+  return TRUE;
+}
+
+static void
+keep_best_weights (Run *r)
+{
+  gsize dummy;
+  const float *p = bt_net_params (r->net, &dummy);
+  const float *b = bt_net_buffers (r->net, &dummy);
+
+  if (r->best_params == NULL)
+    r->best_params = g_new (float, MAX (r->n_params, 1));
+  memcpy (r->best_params, p, sizeof (float) * r->n_params);
+  if (r->n_buffers > 0)
+    {
+      if (r->best_buffers == NULL)
+        r->best_buffers = g_new (float, r->n_buffers);
+      memcpy (r->best_buffers, b, sizeof (float) * r->n_buffers);
+    }
+}
+
+/* The best model so far, read back so that restore-best works across a resume. */
+static void
+load_best_weights (Run *r)
+{
+  g_autoptr(BtModel) best = NULL;
+  gsize n = 0, nb = 0;
+  const float *p, *b;
+
+  if (r->st.best_epoch <= 0 || !g_file_test (r->job->model_path, G_FILE_TEST_IS_REGULAR))
+    return;
+  best = bt_model_load (r->job->model_path, NULL);
+  if (best == NULL)
+    return;
+  p = bt_net_params (best->net, &n);
+  b = bt_net_buffers (best->net, &nb);
+  if (n == r->n_params && nb == r->n_buffers)
+    {
+      r->best_params = g_memdup2 (p, sizeof (float) * n);
+      r->best_buffers = nb > 0 ? g_memdup2 (b, sizeof (float) * nb) : NULL;
+    }
+}
+
+/* Resume from the last complete checkpoint: weights, optimizer, generators, counters, curves. */
+static gboolean
+run_resume (Run *r, GError **error)
+{
+  Job *job = r->job;
+  g_autofree char *path = NULL;
+  int last;
+
+  if (!job->resume)
+    return TRUE;
+  last = bt_run_files_last_checkpoint (job->run_dir);
+  if (last == 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The run “%s” has no checkpoint to resume from"), job->run_dir);
+      return FALSE;
+    }
+  path = bt_run_files_checkpoint_path (job->run_dir, last);
+  if (!bt_train_state_load (path, r->net, r->opt, &r->st, error))
+    return FALSE;
+  /* the dropout generator continues where the checkpoint left it */
+  *bt_net_rng (r->net) = r->st.rng;
+  counters_from_extra (&r->c, r->st.extra);
+  g_clear_pointer (&r->st.extra, g_hash_table_unref);
+  r->start_epoch = r->st.epoch;
+  bt_optimizer_set_t (r->opt, r->st.opt_t);
+  load_best_weights (r);
+
+  {
+    g_autoptr(GArray) rows = bt_run_files_read_metrics (job->run_dir);
+    for (guint i = 0; rows != NULL && i < rows->len; i++)
+      if (g_array_index (rows, BtEpochInfo, i).epoch <= r->start_epoch)
+        g_array_append_val (r->rows, g_array_index (rows, BtEpochInfo, i));
+  }
+  post_message (r->self, _("Resuming after epoch %d of %d"), r->start_epoch, r->s->epochs);
+  if (job->project_changed)
+    post_message (r->self, _("The project’s images changed since this run started, so the resumed "
+                             "run will differ from an uninterrupted one"));
+  return TRUE;
+}
+
+static void
+post_step_info (Run *r, Epoch *e, double loss, int n_correct, int n, double lr,
+                double loss_sum, guint correct)
+{
+  const BtEpochInfo *prev = r->rows->len > 0 ? &g_array_index (r->rows, BtEpochInfo, r->rows->len - 1) : NULL;
+  BtStepInfo si = { 0 };
+  BtStepSample sample;
+  gint64 now = g_get_monotonic_time ();
+  double active_s = (now - e->start_us - (r->paused_us - e->paused_at_start)) / 1e6;
+  double rate = active_s > 0 ? e->seen / active_s : 0;
+  double remaining = (double) (r->s->epochs - e->info.epoch) * (r->n_train + r->n_val) + (r->n_train - e->seen) + r->n_val;
+
+  si.epoch = e->info.epoch;
+  si.epochs = r->s->epochs;
+  si.step = e->step;
+  si.steps_per_epoch = r->steps_per_epoch;
+  si.global_step = r->c.global_step;
+  si.loss = loss;
+  si.acc = (double) n_correct / n;
+  si.lr = lr;
+  si.images_per_s = rate;
+  si.elapsed_s = r->c.elapsed_s + (now - r->session_start_us - r->paused_us) / 1e6;
+  si.eta_s = rate > 0 ? remaining / rate : 0;
+  si.epoch_loss = loss_sum / e->seen;
+  si.epoch_acc = (double) correct / e->seen;
+  si.val_loss = prev != NULL && prev->epoch == e->info.epoch - 1 ? prev->val_loss : NAN;
+  si.val_acc = prev != NULL && prev->epoch == e->info.epoch - 1 ? prev->val_acc : NAN;
+  sample.global_step = r->c.global_step;
+  sample.epoch = e->info.epoch;
+  sample.loss = (float) loss;
+  sample.acc = (float) si.acc;
+  post_step (r->self, &si, &sample);
+}
+
+/* One optimizer step on one batch; FALSE with DIVERGED on NaN/Inf. */
+static gboolean
+train_step (Run *r, Epoch *e, int n, double lr, double *loss, int *n_correct, GError **error)
+{
+  gboolean ok;
+
+  /* one turn of the compute gate per step: the model runner's jobs go in between */
+  bt_compute_gate_enter ();
+  ok = bt_net_forward (r->net, r->x, n, TRUE, error) != NULL;
+  if (ok)
+    {
+      bt_net_zero_grad (r->net);
+      ok = bt_net_backward (r->net, r->labels, n, r->job->class_weights, (float) r->s->label_smoothing,
+                            loss, n_correct, error) && isfinite (*loss);
+    }
+  if (ok)
+    ok = isfinite (bt_optimizer_step (r->opt, r->net, (float) lr));
+  bt_compute_gate_leave ();
+  if (ok)
+    return TRUE;
+  if (error != NULL && *error != NULL && !g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
+    return FALSE;
+  g_clear_error (error);
+  r->non_finite = TRUE;
+  set_diverged (error, e->info.epoch, e->step, lr);
+  return FALSE;
+}
+
+/* The epoch's steps over the training split. */
+static gboolean
+run_train_epoch (Run *r, Epoch *e, GError **error)
+{
+  double loss_sum = 0, lr = 0;
+  guint correct = 0;
+  int n;
+
+  e->start_us = g_get_monotonic_time ();
+  e->paused_at_start = r->paused_us;
+  bt_train_batches_start_epoch (r->train_b, e->info.epoch);
+  while (TRUE)
+    {
+      double loss = 0;
+      int n_correct = 0;
+
+      if (!check_pause_and_stop (r->self, r->job, &r->paused_us))
+        {
+          set_stopped (error);
+          return FALSE;
+        }
+      n = bt_train_batches_next (r->train_b, r->x, r->labels, r->item_indices);
+      if (n <= 0)
+        break;
+      e->step++;
+      lr = bt_schedule_lr (&r->sched, r->c.global_step) * r->c.plateau.multiplier;
+      if (!train_step (r, e, n, lr, &loss, &n_correct, error))
+        return FALSE;
+      r->c.global_step++;
+      loss_sum += loss * n;
+      correct += n_correct;
+      e->seen += n;
+      r->session_images += n;
+      post_step_info (r, e, loss, n_correct, n, lr, loss_sum, correct);
+    }
+  e->info.train_loss = e->seen > 0 ? loss_sum / e->seen : NAN;
+  e->info.train_acc = e->seen > 0 ? (double) correct / e->seen : NAN;
+  e->info.lr = lr;
+  return TRUE;
+}
+
+/* Runs a split through the net (no training) and accumulates loss and accuracy. When ev is
+ * given, every image is added to it. Returns FALSE when stopped or on error. */
+static gboolean
+run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, BtEvaluation *ev, GError **error)
+{
+  Job *job = r->job;
+  double loss_sum = 0;
+  guint correct = 0, seen = 0;
+  int n;
+
+  bt_train_batches_start_epoch (batches, 0);
+  while (TRUE)
+    {
+      const float *probs;
+      int n_correct = 0;
+
+      if (!check_pause_and_stop (r->self, job, &r->paused_us))
+        {
+          set_stopped (error);
+          return FALSE;
+        }
+      n = bt_train_batches_next (batches, r->x, r->labels, r->item_indices);
+      if (n <= 0)
+        break;
+      bt_compute_gate_enter ();
+      probs = bt_net_forward (r->net, r->x, n, FALSE, error);
+      if (probs != NULL)
+        loss_sum += bt_net_loss (r->net, r->labels, n, &n_correct) * n;
+      bt_compute_gate_leave ();
+      if (probs == NULL)
+        return FALSE;
+      correct += n_correct;
+      seen += n;
+      for (int i = 0; ev != NULL && i < n; i++)
+        {
+          guint idx = r->item_indices[i];
+          const char *path = idx < job->n_items && job->item_paths[idx] != NULL ? job->item_paths[idx] : "";
+          bt_evaluation_add (ev, probs + (gsize) i * job->n_classes, r->labels[i], path, idx);
+        }
+    }
+  *loss_out = seen > 0 ? loss_sum / seen : NAN;
+  *acc_out = seen > 0 ? (double) correct / seen : NAN;
+  return TRUE;
+}
+
+/* Validation sees the weights' average (swapped back in run_persist_epoch); a non-finite
+ * validation loss is divergence too. */
+static gboolean
+run_validate (Run *r, Epoch *e, GError **error)
+{
+  e->info.val_loss = e->info.val_acc = NAN;
+  bt_optimizer_swap_average (r->opt, r->net);
+  if (r->val_b == NULL)
+    return TRUE;
+  if (!run_eval (r, r->val_b, &e->info.val_loss, &e->info.val_acc, NULL, error))
+    {
+      if (g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
+        {
+          g_clear_error (error);
+          r->non_finite = TRUE;
+          set_diverged (error, e->info.epoch, e->step, e->info.lr);
+        }
+      return FALSE;
+    }
+  if (!isfinite (e->info.val_loss))
+    {
+      r->non_finite = TRUE;
+      set_diverged (error, e->info.epoch, e->step, e->info.lr);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Epoch scoring: overfitting, the best epoch by the monitored metric, early-stopping count,
+ * reduce-on-plateau. No I/O. */
+static void
+run_score_epoch (Run *r, Epoch *e)
+{
+  const BtProjectSettings *s = r->s;
+  BtEpochInfo *info = &e->info;
+  gboolean over, improved = FALSE;
+
+  r->c.elapsed_s += (g_get_monotonic_time () - e->start_us - (r->paused_us - e->paused_at_start)) / 1e6;
+  g_array_append_val (r->c.train_losses, info->train_loss);
+  g_array_append_val (r->c.val_losses, info->val_loss);
+  over = r->val_b != NULL && bt_verdict_overfitting_at ((double *) r->c.train_losses->data,
+                                                        (double *) r->c.val_losses->data, r->c.val_losses->len);
+  if (over && !r->c.overfitting)
+    post_message (r->self, _("Validation loss has risen for %d epochs while training loss keeps falling: "
+                             "the model is memorising. Try more data, augmentation, dropout or early stopping."),
+                  BT_TRAINER_OVERFIT_EPOCHS);
+  r->c.overfitting = over;
+
+  /* the best model: the monitored score, never a non-finite one or non-finite weights */
+  e->score = r->val_b != NULL ? (r->monitor_acc ? info->val_acc : info->val_loss) : info->train_loss;
+  if (isfinite (e->score))
+    {
+      if (r->st.best_epoch == 0 || !isfinite (r->st.best_score))
+        improved = TRUE;
+      else if (r->monitor_acc)
+        improved = e->score > r->st.best_score + s->early_stopping_min_delta;
+      else
+        improved = e->score < r->st.best_score - s->early_stopping_min_delta;
+    }
+  info->improved = improved && params_finite (r->net);
+  if (info->improved)
+    {
+      r->st.best_score = e->score;
+      r->st.best_epoch = info->epoch;
+      r->c.bad_epochs = 0;
+      if (s->restore_best && r->job->model_path != NULL)
+        keep_best_weights (r);
     }
   else
+    r->c.bad_epochs++;
+
+  if (r->use_plateau && isfinite (e->score))
     {
-      train_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TRAIN], s->batch_size, TRUE, &augment,
-                                         prep.scale, prep.mean, prep.std, s->seed);
-      if (have_val)
-        val_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_VAL], s->batch_size, FALSE, NULL,
-                                         prep.scale, prep.mean, prep.std, s->seed);
-      if (n_test > 0)
-        test_src.pixels = bt_batcher_new (cache, job->views[BT_SPLIT_TEST], s->batch_size, FALSE, NULL,
-                                          prep.scale, prep.mean, prep.std, s->seed);
+      float before = r->c.plateau.multiplier;
+      float after = bt_plateau_update (&r->c.plateau, e->score);
+      if (after < before)
+        post_message (r->self, _("No progress for %d epochs: learning rate lowered to %g"),
+                      r->c.plateau.patience, s->learning_rate * after);
     }
-  if (have_val)
-    val_b = &val_src;
-  if (n_test > 0)
-    test_b = &test_src;
-  steps_per_epoch = (int) source_n_batches (train_b);
 
-  use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
-  if (use_plateau || !bt_schedule_kind_from_id (s->schedule, &sched.kind))
-    sched.kind = BT_SCHEDULE_CONSTANT;
-  sched.base_lr = (float) s->learning_rate;
-  sched.total_steps = s->epochs * steps_per_epoch;
-  sched.warmup_steps = sched.kind == BT_SCHEDULE_COSINE ? MIN (sched.total_steps / 20, 500) : 0;
-  sched.step_every = MAX (1, s->epochs / 3) * steps_per_epoch;
-  sched.gamma = 0.1f;
-  sched.min_lr = 0;
+  info->epochs = s->epochs;
+  info->best_epoch = r->st.best_epoch;
+  info->best_score = r->st.best_score;
+  info->overfitting = r->c.overfitting;
+  info->elapsed_s = r->c.elapsed_s;
+}
 
-  monitor_acc = have_val && g_strcmp0 (s->early_stopping_monitor, "val_acc") == 0;
-  bt_plateau_init (&c.plateau, 0.5f,
-                   s->early_stopping_patience > 0 ? MAX (1, s->early_stopping_patience / 2) : PLATEAU_DEFAULT_PATIENCE,
-                   s->early_stopping_min_delta, monitor_acc);
+static gboolean
+save_checkpoint (Run *r, int epoch, GError **error)
+{
+  g_autofree char *path = bt_run_files_checkpoint_path (r->job->run_dir, epoch);
+  g_autofree char *prev = bt_run_files_checkpoint_path (r->job->run_dir, epoch - 1);
+  g_autoptr(GError) save_error = NULL;
+  gboolean ok;
 
-  image_floats = emb != NULL ? (gsize) bt_embeddings_get_dim (emb) : (gsize) s->channels * s->height * s->width;
-  x = g_new (float, image_floats * s->batch_size);
-  labels = g_new (int, s->batch_size);
-  item_indices = g_new (guint, s->batch_size);
-  bt_net_params (net, &n_params);
-  bt_net_buffers (net, &n_buffers);
-  st.rng = *bt_net_rng (net);
-
-  /* -- Resume from the last complete checkpoint -- */
-  start_epoch = 0;
-  if (job->resume)
+  r->st.epoch = epoch;
+  r->st.opt_t = bt_optimizer_get_t (r->opt);
+  r->st.rng = *bt_net_rng (r->net);
+  r->st.extra = counters_to_extra (&r->c);
+  ok = bt_train_state_save (path, r->net, r->opt, &r->st, &save_error);
+  g_clear_pointer (&r->st.extra, g_hash_table_unref);
+  if (!ok)
     {
-      int last = find_last_checkpoint (job->run_dir);
-      g_autofree char *path = NULL;
-
-      if (last == 0)
-        {
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                       _("The run “%s” has no checkpoint to resume from"), job->run_dir);
-          goto out;
-        }
-      path = checkpoint_path (job->run_dir, last);
-      if (!bt_train_state_load (path, net, opt, &st, error))
-        goto out;
-      /* the dropout generator continues where the checkpoint left it */
-      *bt_net_rng (net) = st.rng;
-      counters_from_extra (&c, st.extra);
-      g_clear_pointer (&st.extra, g_hash_table_unref);
-      start_epoch = st.epoch;
-      bt_optimizer_set_t (opt, st.opt_t);
-      if (st.best_epoch > 0 && g_file_test (job->model_path, G_FILE_TEST_IS_REGULAR))
-        {
-          g_autoptr(BtModel) best = bt_model_load (job->model_path, NULL);
-          gsize n = 0, nb = 0;
-          if (best != NULL)
-            {
-              const float *p = bt_net_params (best->net, &n);
-              const float *b = bt_net_buffers (best->net, &nb);
-              if (n == n_params && nb == n_buffers)
-                {
-                  best_params = g_memdup2 (p, sizeof (float) * n);
-                  best_buffers = nb > 0 ? g_memdup2 (b, sizeof (float) * nb) : NULL;
-                }
-            }
-        }
-      post_message (self, _("Resuming after epoch %d of %d"), start_epoch, s->epochs);
-      if (job->project_changed)
-        post_message (self, _("The project’s images changed since this run started, so the resumed "
-                              "run will differ from an uninterrupted one"));
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                   _("The checkpoint of epoch %d could not be saved: %s"), epoch, save_error->message);
+      return FALSE;
     }
-  csv = job->run_dir != NULL ? read_metrics (job->run_dir, start_epoch) : g_string_new (METRICS_HEADER);
-  last_epoch = start_epoch;
+  /* the previous checkpoint goes only once this one is on disk */
+  if (epoch > 1)
+    g_unlink (prev);
+  return TRUE;
+}
 
-  post_state (self, BT_TRAINER_RUNNING);
-  session_start_us = g_get_monotonic_time ();
+/* Persistence: the best model (averaged weights), metrics.csv, then the trained weights back
+ * and the checkpoint. */
+static gboolean
+run_persist_epoch (Run *r, Epoch *e, GError **error)
+{
+  Job *job = r->job;
+  BtEpochInfo row = e->info;
 
-  for (int epoch = start_epoch + 1; epoch <= s->epochs; epoch++)
+  if (e->info.improved && job->model_path != NULL)
     {
-      double loss_sum = 0, val_loss = NAN, val_acc = NAN, train_loss, train_acc, score, lr = 0;
-      guint correct = 0, seen = 0;
-      gint64 epoch_start_us = g_get_monotonic_time (), epoch_paused_us = paused_us;
-      BtEpochInfo info = { 0 };
-      gboolean improved = FALSE;
+      g_autoptr(GError) save_error = NULL;
       Event *ev;
-      int step = 0, n;
 
-      source_start (train_b, epoch);
-      while (TRUE)
+      if (!save_model (job, r->net, &e->info, &save_error))
         {
-          BtStepInfo si = { 0 };
-          BtStepSample sample;
-          double loss = 0, active_s, rate;
-          int n_correct = 0;
-          gboolean step_ok;
-
-          if (!check_pause_and_stop (self, job, &paused_us))
-            {
-              g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
-              goto out;
-            }
-          n = source_next (train_b, x, labels, item_indices);
-          if (n <= 0)
-            break;
-          step++;
-          lr = bt_schedule_lr (&sched, c.global_step) * c.plateau.multiplier;
-
-          /* one turn of the compute gate per step: the model runner's jobs go in between */
-          bt_compute_gate_enter ();
-          step_ok = bt_net_forward (net, x, n, TRUE, error) != NULL;
-          if (step_ok)
-            {
-              bt_net_zero_grad (net);
-              step_ok = bt_net_backward (net, labels, n, job->class_weights, (float) s->label_smoothing,
-                                         &loss, &n_correct, error) && isfinite (loss);
-            }
-          if (step_ok)
-            step_ok = isfinite (bt_optimizer_step (opt, net, (float) lr));
-          bt_compute_gate_leave ();
-          if (!step_ok)
-            {
-              if (error != NULL && *error != NULL &&
-                  !g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
-                goto out;
-              g_clear_error (error);
-              set_diverged (error, epoch, step, lr);
-              goto out;
-            }
-          c.global_step++;
-          loss_sum += loss * n;
-          correct += n_correct;
-          seen += n;
-          session_images += n;
-
-          active_s = (g_get_monotonic_time () - epoch_start_us - (paused_us - epoch_paused_us)) / 1e6;
-          rate = active_s > 0 ? seen / active_s : 0;
-          si.epoch = epoch;
-          si.epochs = s->epochs;
-          si.step = step;
-          si.steps_per_epoch = steps_per_epoch;
-          si.global_step = c.global_step;
-          si.loss = loss;
-          si.acc = (double) n_correct / n;
-          si.lr = lr;
-          si.images_per_s = rate;
-          si.elapsed_s = c.elapsed_s + (g_get_monotonic_time () - session_start_us - paused_us) / 1e6;
-          {
-            double remaining = (double) (s->epochs - epoch) * (n_train + n_val) + (n_train - seen) + n_val;
-            si.eta_s = rate > 0 ? remaining / rate : 0;
-          }
-          si.epoch_loss = loss_sum / seen;
-          si.epoch_acc = (double) correct / seen;
-          si.val_loss = last_val_loss;
-          si.val_acc = last_val_acc;
-          sample.global_step = c.global_step;
-          sample.epoch = epoch;
-          sample.loss = (float) loss;
-          sample.acc = (float) si.acc;
-          post_step (self, &si, &sample);
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                       _("The best model could not be saved: %s"), save_error->message);
+          return FALSE;
         }
-
-      train_loss = seen > 0 ? loss_sum / seen : NAN;
-      train_acc = seen > 0 ? (double) correct / seen : NAN;
-      /* validation, the best model and restore-best see the averaged weights; the next
-       * epoch's steps the trained ones again (swapped back before the checkpoint) */
-      averaged = bt_optimizer_swap_average (opt, net);
-      if (have_val && !run_eval (self, job, net, val_b, x, labels, item_indices,
-                                 &val_loss, &val_acc, NULL, &paused_us, error))
-        {
-          if (g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
-            {
-              g_clear_error (error);
-              set_diverged (error, epoch, step, lr);
-            }
-          goto out;
-        }
-      if (have_val && !isfinite (val_loss))
-        {
-          set_diverged (error, epoch, step, lr);
-          goto out;
-        }
-
-      c.elapsed_s += (g_get_monotonic_time () - epoch_start_us - (paused_us - epoch_paused_us)) / 1e6;
-      g_array_append_val (c.train_losses, train_loss);
-      g_array_append_val (c.val_losses, val_loss);
-
-      /* Overfitting: validation loss rose N epochs in a row while training loss fell. */
-      {
-        guint len = c.val_losses->len;
-        /* …and only with a real gap, so a net that learns nothing is not called "memorising" */
-        gboolean over = have_val && len > BT_TRAINER_OVERFIT_EPOCHS && val_loss > train_loss;
-        for (guint i = len - BT_TRAINER_OVERFIT_EPOCHS; over && i < len; i++)
-          if (!(g_array_index (c.val_losses, double, i) > g_array_index (c.val_losses, double, i - 1) &&
-                g_array_index (c.train_losses, double, i) < g_array_index (c.train_losses, double, i - 1)))
-            over = FALSE;
-        if (over && !c.overfitting)
-          post_message (self, _("Validation loss has risen for %d epochs while training loss keeps falling: "
-                                "the model is memorising. Try more data, augmentation, dropout or early stopping."),
-                        BT_TRAINER_OVERFIT_EPOCHS);
-        c.overfitting = over;
-      }
-
-      /* Best model: monitored score, never a non-finite one. */
-      score = have_val ? (monitor_acc ? val_acc : val_loss) : train_loss;
-      if (isfinite (score))
-        {
-          if (st.best_epoch == 0 || !isfinite (st.best_score))
-            improved = TRUE;
-          else if (monitor_acc)
-            improved = score > st.best_score + s->early_stopping_min_delta;
-          else
-            improved = score < st.best_score - s->early_stopping_min_delta;
-        }
-      if (improved && params_finite (net))
-        {
-          g_autoptr(GError) save_error = NULL;
-          if (job->model_path != NULL &&
-              !save_model (job, net, job->model_path, epoch, train_loss, train_acc, val_loss, val_acc, &save_error))
-            {
-              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                           _("The best model could not be saved: %s"), save_error->message);
-              goto out;
-            }
-          st.best_score = score;
-          st.best_epoch = epoch;
-          c.bad_epochs = 0;
-          if (s->restore_best && job->model_path != NULL)
-            {
-              gsize dummy;
-              const float *p = bt_net_params (net, &dummy);
-              const float *b = bt_net_buffers (net, &dummy);
-              if (best_params == NULL)
-                best_params = g_new (float, MAX (n_params, 1));
-              memcpy (best_params, p, sizeof (float) * n_params);
-              if (n_buffers > 0)
-                {
-                  if (best_buffers == NULL)
-                    best_buffers = g_new (float, n_buffers);
-                  memcpy (best_buffers, b, sizeof (float) * n_buffers);
-                }
-            }
-          if (job->model_path != NULL)
-            {
-              ev = g_new0 (Event, 1);
-              ev->kind = EV_BEST;
-              ev->text = g_strdup (job->model_path);
-              post_event (self, ev);
-            }
-        }
-      else
-        {
-          improved = FALSE;
-          c.bad_epochs++;
-        }
-
-      if (use_plateau && isfinite (score))
-        {
-          float before = c.plateau.multiplier;
-          float after = bt_plateau_update (&c.plateau, score);
-          if (after < before)
-            post_message (self, _("No progress for %d epochs: learning rate lowered to %g"),
-                          c.plateau.patience, s->learning_rate * after);
-        }
-
-      g_string_append_printf (csv, "%d", epoch);
-      format_csv_double (csv, train_loss);
-      format_csv_double (csv, train_acc);
-      format_csv_double (csv, val_loss);
-      format_csv_double (csv, val_acc);
-      g_string_append_printf (csv, ",%g", lr);
-      format_csv_double (csv, (double) seen / MAX (1e-9, (g_get_monotonic_time () - epoch_start_us -
-                                                           (paused_us - epoch_paused_us)) / 1e6));
-      format_csv_double (csv, c.elapsed_s);
-      g_string_append_printf (csv, ",%d,%d\n", st.best_epoch, c.overfitting ? 1 : 0);
-      if (job->run_dir != NULL && !write_metrics (job->run_dir, csv, error))
-        goto out;
-
-      if (averaged)
-        bt_optimizer_swap_average (opt, net);
-      averaged = FALSE;
-
-      /* Checkpoint; the previous one goes only once this one is on disk. */
-      if (job->run_dir != NULL)
-        {
-          g_autofree char *path = checkpoint_path (job->run_dir, epoch);
-          g_autofree char *prev = checkpoint_path (job->run_dir, epoch - 1);
-          g_autoptr(GError) save_error = NULL;
-
-          st.epoch = epoch;
-          st.opt_t = bt_optimizer_get_t (opt);
-          st.rng = *bt_net_rng (net);
-          st.extra = counters_to_extra (&c);
-          if (!bt_train_state_save (path, net, opt, &st, &save_error))
-            {
-              g_clear_pointer (&st.extra, g_hash_table_unref);
-              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                           _("The checkpoint of epoch %d could not be saved: %s"), epoch, save_error->message);
-              goto out;
-            }
-          g_clear_pointer (&st.extra, g_hash_table_unref);
-          if (epoch > 1)
-            g_unlink (prev);
-          if (job->kill_after_epoch == epoch)
-            _exit (0);
-        }
-      last_epoch = epoch;
-      last_train_loss = train_loss;
-      last_train_acc = train_acc;
-      last_val_loss = val_loss;
-      last_val_acc = val_acc;
-
-      info.epoch = epoch;
-      info.epochs = s->epochs;
-      info.train_loss = train_loss;
-      info.train_acc = train_acc;
-      info.val_loss = val_loss;
-      info.val_acc = val_acc;
-      info.lr = lr;
-      info.images_per_s = session_images / MAX (1e-9, (g_get_monotonic_time () - session_start_us - paused_us) / 1e6);
-      info.elapsed_s = c.elapsed_s;
-      info.best_epoch = st.best_epoch;
-      info.best_score = st.best_score;
-      info.improved = improved;
-      info.overfitting = c.overfitting;
-      info.eta_s = info.images_per_s > 0
-                 ? (double) (s->epochs - epoch) * (n_train + n_val) / info.images_per_s : 0;
       ev = g_new0 (Event, 1);
-      ev->kind = EV_EPOCH;
-      ev->epoch = info;
-      post_event (self, ev);
-
-      if (s->early_stopping_patience > 0 && c.bad_epochs >= s->early_stopping_patience && epoch < s->epochs)
-        {
-          post_message (self, _("Early stopping: %s has not improved for %d epochs; the best epoch was %d"),
-                        have_val ? s->early_stopping_monitor : "train_loss", c.bad_epochs, st.best_epoch);
-          stopped_early = TRUE;
-          break;
-        }
+      ev->kind = EV_BEST;
+      ev->text = g_strdup (job->model_path);
+      post_event (r->self, ev);
     }
 
-  /* -- The model the user keeps, and its test accuracy -- */
+  /* metrics.csv has this epoch's own rate */
+  row.images_per_s = (double) e->seen / MAX (1e-9, (g_get_monotonic_time () - e->start_us -
+                                                    (r->paused_us - e->paused_at_start)) / 1e6);
+  g_array_append_val (r->rows, row);
+  if (job->run_dir != NULL && !bt_run_files_write_metrics (job->run_dir, r->rows, error))
+    return FALSE;
+
+  bt_optimizer_swap_average (r->opt, r->net);
+  if (job->run_dir == NULL)
+    return TRUE;
+  if (!save_checkpoint (r, e->info.epoch, error))
+    return FALSE;
+  if (job->checkpoint_hook != NULL)
+    job->checkpoint_hook (e->info.epoch, job->checkpoint_hook_data);
+  return TRUE;
+}
+
+static void
+run_post_epoch (Run *r, Epoch *e)
+{
+  BtEpochInfo *info = &e->info;
+  double active_s = (g_get_monotonic_time () - r->session_start_us - r->paused_us) / 1e6;
+  Event *ev = g_new0 (Event, 1);
+
+  info->images_per_s = r->session_images / MAX (1e-9, active_s);
+  info->eta_s = info->images_per_s > 0
+              ? (double) (r->s->epochs - info->epoch) * (r->n_train + r->n_val) / info->images_per_s : 0;
+  ev->kind = EV_EPOCH;
+  ev->epoch = *info;
+  post_event (r->self, ev);
+}
+
+static gboolean
+run_should_stop_early (Run *r, const Epoch *e)
+{
+  const BtProjectSettings *s = r->s;
+
+  if (s->early_stopping_patience <= 0 || r->c.bad_epochs < s->early_stopping_patience || e->info.epoch >= s->epochs)
+    return FALSE;
+  post_message (r->self, _("Early stopping: %s has not improved for %d epochs; the best epoch was %d"),
+                r->val_b != NULL ? s->early_stopping_monitor : "train_loss", r->c.bad_epochs, r->st.best_epoch);
+  r->stopped_early = TRUE;
+  return TRUE;
+}
+
+/* The model the person keeps (the best epoch's, or the last one's without restore-best), its
+ * test accuracy, and the run marked finished. */
+static gboolean
+run_finish (Run *r, GError **error)
+{
+  Job *job = r->job;
+  const BtEpochInfo *last = r->rows->len > 0 ? &g_array_index (r->rows, BtEpochInfo, r->rows->len - 1) : NULL;
+  int last_epoch = last != NULL ? last->epoch : 0;
+
   /* the last epoch's model is its averaged weights, as validated and saved */
-  bt_optimizer_swap_average (opt, net);
-  if (s->restore_best && best_params != NULL && st.best_epoch != last_epoch)
+  bt_optimizer_swap_average (r->opt, r->net);
+  if (r->s->restore_best && r->best_params != NULL && r->st.best_epoch != last_epoch)
     {
       gsize dummy;
-      memcpy (bt_net_params (net, &dummy), best_params, sizeof (float) * n_params);
-      if (n_buffers > 0 && best_buffers != NULL)
-        memcpy (bt_net_buffers (net, &dummy), best_buffers, sizeof (float) * n_buffers);
-      post_message (self, _("Restored the weights of the best epoch (%d)"), st.best_epoch);
+      memcpy (bt_net_params (r->net, &dummy), r->best_params, sizeof (float) * r->n_params);
+      if (r->n_buffers > 0 && r->best_buffers != NULL)
+        memcpy (bt_net_buffers (r->net, &dummy), r->best_buffers, sizeof (float) * r->n_buffers);
+      post_message (r->self, _("Restored the weights of the best epoch (%d)"), r->st.best_epoch);
     }
-  else if (!s->restore_best && job->model_path != NULL && last_epoch > 0 && params_finite (net) &&
-           st.best_epoch != last_epoch)
+  else if (!r->s->restore_best && job->model_path != NULL && last != NULL && params_finite (r->net) &&
+           r->st.best_epoch != last_epoch)
     {
-      /* without restore-best the user keeps the last epoch's weights */
+      /* without restore-best the person keeps the last epoch's weights */
       g_autoptr(GError) save_error = NULL;
-      if (!save_model (job, net, job->model_path, last_epoch, last_train_loss, last_train_acc,
-                       last_val_loss, last_val_acc, &save_error))
+      if (!save_model (job, r->net, last, &save_error))
         {
           g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
                        _("The model could not be saved: %s"), save_error->message);
-          goto out;
+          return FALSE;
         }
     }
-  (void) stopped_early;
 
-  if (test_b != NULL)
+  if (r->test_b != NULL)
     {
       double test_loss, test_acc;
       BtEvaluation *ev = bt_evaluation_new (job->n_classes, (const char * const *) job->class_names);
 
-      if (!run_eval (self, job, net, test_b, x, labels, item_indices, &test_loss, &test_acc, ev,
-                     &paused_us, error))
+      if (!run_eval (r, r->test_b, &test_loss, &test_acc, ev, error))
         {
           bt_evaluation_free (ev);
-          goto out;
+          return FALSE;
         }
       bt_evaluation_finish (ev);
       job->test_eval = ev;
     }
   if (job->run_dir != NULL)
-    {
-      /* a finished run is no longer offered for resume */
-      g_autofree char *done = g_build_filename (job->run_dir, "finished", NULL);
-      bt_write_file_atomic (done, "", 0, NULL);
-    }
-  ok = TRUE;
+    bt_run_files_mark_finished (job->run_dir, NULL);
+  return TRUE;
+}
 
-out:
-  source_clear (&train_src);
-  source_clear (&val_src);
-  source_clear (&test_src);
-  g_array_unref (c.train_losses);
-  g_array_unref (c.val_losses);
-  if (st.extra != NULL)
-    g_hash_table_unref (st.extra);
+/* The verdict from the curves, however the run ended, stored with the run. */
+static void
+run_judge (Run *r, const GError *error)
+{
+  Job *job = r->job;
+  g_autofree guint *counts = g_new0 (guint, MAX (job->n_classes, 1));
+  const BtSplitView *train = job->views[BT_SPLIT_TRAIN];
+  BtVerdictInput in = { 0 };
+
+  if (error != NULL && !g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED) &&
+      !g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED))
+    return;   /* it failed for another reason: no verdict on the curves */
+  for (guint i = 0; i < train->n; i++)
+    if (train->labels[i] >= 0 && train->labels[i] < job->n_classes)
+      counts[train->labels[i]]++;
+  in.epochs = (const BtEpochInfo *) r->rows->data;
+  in.n_epochs = r->rows->len;
+  in.n_classes = job->n_classes;
+  in.learning_rate = r->s->learning_rate;
+  in.optimizer = r->s->optimizer;
+  in.augmented = r->s->augment_flip || r->s->augment_crop;
+  in.non_finite = r->non_finite;
+  in.stopped_early = r->stopped_early;
+  in.stopped_by_user = g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  in.class_names = (const char * const *) job->class_names;
+  in.train_counts = counts;
+  bt_verdict_judge (&in, &job->verdict);
+  if (job->run_dir != NULL)
+    bt_run_files_write_verdict (job->run_dir, &job->verdict, job->model_path, NULL);
+}
+
+/* setup → epochs (steps, validation, scoring, persistence) → finish; the verdict either way. */
+static gboolean
+train (BtTrainer *self, Job *job, GError **error)
+{
+  Run r;
+  gboolean ok;
+
+  run_init (&r, self, job);
+  ok = run_prepare_data (&r, error) && run_build (&r, error) && run_resume (&r, error);
+  if (ok)
+    {
+      post_state (self, BT_TRAINER_RUNNING);
+      r.session_start_us = g_get_monotonic_time ();
+      for (int epoch = r.start_epoch + 1; ok && epoch <= r.s->epochs; epoch++)
+        {
+          Epoch e = { .info.epoch = epoch };
+
+          ok = run_train_epoch (&r, &e, error) && run_validate (&r, &e, error);
+          if (!ok)
+            break;
+          run_score_epoch (&r, &e);
+          ok = run_persist_epoch (&r, &e, error);
+          if (ok)
+            run_post_epoch (&r, &e);
+          if (ok && run_should_stop_early (&r, &e))
+            break;
+        }
+      ok = ok && run_finish (&r, error);
+    }
+  if (r.rows->len > 0 || r.non_finite)
+    run_judge (&r, ok || error == NULL ? NULL : *error);
+  run_clear (&r);
   return ok;
 }
 
@@ -1300,15 +1334,15 @@ worker_main (gpointer data)
       if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_CANCELLED)
         {
           g_clear_error (&error);
-          g_set_error_literal (&error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
+          set_stopped (&error);
         }
-      if (!g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
-        post_message (self, "%s", error->message);
     }
 
+  /* the error travels with "finished" only: a message too would say it twice */
   ev = g_new0 (Event, 1);
   ev->kind = EV_FINISHED;
   ev->error = g_steal_pointer (&error);
+  bt_verdict_copy (&ev->verdict, &job->verdict);
   post_event (self, ev);
   return job;
 }
@@ -1347,51 +1381,116 @@ class_weights_of (const BtSplitView *train, int n_classes)
   return w;
 }
 
-static char *
-new_run_dir (const char *project_dir, GError **error)
+/* The settings of a new run (the project's), or of the run being resumed (its config.ini),
+ * with the classes it started with. */
+static gboolean
+job_read_settings (BtTrainer *self, Job *job, const char *resume_dir, char ***saved_classes,
+                   int saved_split[BT_N_SPLITS], GError **error)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
-  g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
-
-  if (g_mkdir_with_parents (runs, 0755) != 0)
+  if (resume_dir == NULL)
     {
-      int saved = errno;
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                   _("Cannot create “%s”: %s"), runs, g_strerror (saved));
-      return NULL;
+      bt_settings_copy (&job->settings, bt_project_get_settings (self->project));
+      return bt_settings_validate (&job->settings, error);
     }
-  for (int i = 0; i < 1000; i++)
+  job->resume = TRUE;
+  job->run_dir = g_canonicalize_filename (resume_dir, NULL);
+  if (!bt_run_files_read_config (job->run_dir, &job->settings, saved_classes, saved_split, error))
     {
-      g_autofree char *name = i == 0 ? g_strdup (stamp) : g_strdup_printf ("%s-%d", stamp, i);
-      g_autofree char *dir = g_build_filename (runs, name, NULL);
+      g_prefix_error (error, "%s", _("Cannot resume: "));
+      return FALSE;
+    }
+  if (bt_run_files_last_checkpoint (job->run_dir) == 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The run “%s” has no checkpoint to resume from"), resume_dir);
+      return FALSE;
+    }
+  return TRUE;
+}
 
-      if (g_mkdir (dir, 0755) == 0)
-        return g_steal_pointer (&dir);
-      if (errno != EEXIST)
+/* Snapshot of the project on the main thread: classes, split views, test paths, the source. */
+static gboolean
+job_snapshot_project (BtProject *project, Job *job, GError **error)
+{
+  GListModel *classes = bt_project_get_classes (project);
+  GListModel *items = bt_project_get_items (project);
+
+  job->n_classes = (int) g_list_model_get_n_items (classes);
+  job->class_names = g_new0 (char *, job->n_classes + 1);
+  for (int i = 0; i < job->n_classes; i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      job->class_names[i] = g_strdup (bt_class_info_get_name (info));
+    }
+  for (int i = 0; i < BT_N_SPLITS; i++)
+    if ((job->views[i] = bt_project_split_view (project, i)) == NULL)
+      {
+        g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                             _("The project’s images could not be listed"));
+        return FALSE;
+      }
+  if (job->n_classes < 2 || job->views[BT_SPLIT_TRAIN]->n == 0)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
+                           job->n_classes < 2 ? _("Training needs at least two classes")
+                                              : _("The training split has no images"));
+      return FALSE;
+    }
+
+  job->n_items = g_list_model_get_n_items (items);
+  job->item_paths = g_new0 (char *, MAX (job->n_items, 1));
+  for (guint i = 0; i < job->views[BT_SPLIT_TEST]->n; i++)
+    {
+      guint idx = job->views[BT_SPLIT_TEST]->items[i];
+      g_autoptr(BtItem) item = idx < job->n_items ? g_list_model_get_item (items, idx) : NULL;
+      if (item != NULL)
+        job->item_paths[idx] = g_strdup (bt_item_get_path (item));
+    }
+  if (job->settings.class_weights)
+    job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], job->n_classes);
+  job->own_source = bt_train_source_new_for_project (project, &job->settings);
+  job->source = job->own_source;
+  return TRUE;
+}
+
+/* The run folder (a new one with its config.ini, or the resumed one checked) and the model path. */
+static gboolean
+job_open_run (Job *job, char **saved_classes, const int saved_split[BT_N_SPLITS], GError **error)
+{
+  int n_split[BT_N_SPLITS];
+
+  for (int i = 0; i < BT_N_SPLITS; i++)
+    n_split[i] = (int) job->views[i]->n;
+  if (job->resume)
+    {
+      if (saved_classes == NULL ||
+          !g_strv_equal ((const char * const *) saved_classes, (const char * const *) job->class_names))
         {
-          int saved = errno;
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                       _("Cannot create “%s”: %s"), dir, g_strerror (saved));
-          return NULL;
+          g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                               _("Cannot resume: the project’s classes changed since this run started"));
+          return FALSE;
         }
+      job->project_changed = saved_split[BT_SPLIT_TRAIN] != n_split[BT_SPLIT_TRAIN] ||
+                             saved_split[BT_SPLIT_VAL] != n_split[BT_SPLIT_VAL];
     }
-  g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, _("Cannot create a run folder in “%s”"), runs);
-  return NULL;
+  else
+    {
+      job->run_dir = bt_run_files_new_run_dir (job->project_dir, error);
+      if (job->run_dir == NULL ||
+          !bt_run_files_write_config (job->run_dir, &job->settings, (const char * const *) job->class_names,
+                                      n_split, error))
+        return FALSE;
+    }
+  job->model_path = bt_run_files_model_path (job->project_dir, job->run_dir, job->settings.preset, error);
+  return job->model_path != NULL;
 }
 
 gboolean
 bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
 {
-  g_autoptr(GKeyFile) kf = NULL;
-  g_autofree char *config_path = NULL;
-  g_autofree char *model_name = NULL;
-  g_autofree char *models_dir = NULL;
-  g_autofree char *run_name = NULL;
+  g_auto(GStrv) saved_classes = NULL;
+  int saved_split[BT_N_SPLITS] = { 0 };
   Job *job;
-  GListModel *classes, *items;
-  guint n_classes;
-  int n_split[BT_N_SPLITS];
 
   g_return_val_if_fail (BT_IS_TRAINER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1408,154 +1507,17 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
   job = g_new0 (Job, 1);
   job->project_dir = g_strdup (bt_project_get_dir (self->project));
   job->project_name = g_strdup (bt_project_get_name (self->project));
-  job->kill_after_epoch = self->kill_after_epoch;
-
-  if (resume_dir != NULL)
+  job->checkpoint_hook = self->checkpoint_hook;
+  job->checkpoint_hook_data = self->checkpoint_hook_data;
+  if (!job_read_settings (self, job, resume_dir, &saved_classes, saved_split, error) ||
+      !job_snapshot_project (self->project, job, error) ||
+      /* before any folder or allocation: settings that cannot fit say which one to lower */
+      !bt_estimate_check_memory (&job->settings, job->n_classes, job->views[BT_SPLIT_TRAIN]->n, error) ||
+      !job_open_run (job, saved_classes, saved_split, error))
     {
-      g_autoptr(GError) local = NULL;
-
-      job->resume = TRUE;
-      job->run_dir = g_canonicalize_filename (resume_dir, NULL);
-      config_path = g_build_filename (job->run_dir, "config.ini", NULL);
-      kf = g_key_file_new ();
-      if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &local))
-        {
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                       _("Cannot resume: “%s” is not a readable run (%s)"), resume_dir, local->message);
-          job_free (job);
-          return FALSE;
-        }
-      if (!bt_settings_from_key_file (&job->settings, kf, error))
-        {
-          job_free (job);
-          return FALSE;
-        }
-      if (find_last_checkpoint (job->run_dir) == 0)
-        {
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                       _("The run “%s” has no checkpoint to resume from"), resume_dir);
-          job_free (job);
-          return FALSE;
-        }
-    }
-  else
-    {
-      bt_settings_copy (&job->settings, bt_project_get_settings (self->project));
-      if (!bt_settings_validate (&job->settings, error))
-        {
-          job_free (job);
-          return FALSE;
-        }
-    }
-
-  /* Snapshot of the project, taken here on the main thread. */
-  classes = bt_project_get_classes (self->project);
-  n_classes = g_list_model_get_n_items (classes);
-  job->n_classes = n_classes;
-  job->class_names = g_new0 (char *, n_classes + 1);
-  for (guint i = 0; i < n_classes; i++)
-    {
-      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
-      job->class_names[i] = g_strdup (bt_class_info_get_name (info));
-    }
-  if (job->resume)
-    {
-      g_auto(GStrv) saved = g_key_file_get_string_list (kf, "training", "classes", NULL, NULL);
-      if (saved == NULL || !g_strv_equal ((const char * const *) saved, (const char * const *) job->class_names))
-        {
-          g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                               _("Cannot resume: the project’s classes changed since this run started"));
-          job_free (job);
-          return FALSE;
-        }
-    }
-  for (int i = 0; i < BT_N_SPLITS; i++)
-    {
-      job->views[i] = bt_project_split_view (self->project, i);
-      n_split[i] = job->views[i] != NULL ? (int) job->views[i]->n : 0;
-      if (job->views[i] == NULL)
-        {
-          g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                               _("The project’s images could not be listed"));
-          job_free (job);
-          return FALSE;
-        }
-    }
-  if (n_classes < 2)
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                           _("Training needs at least two classes"));
       job_free (job);
       return FALSE;
     }
-  if (n_split[BT_SPLIT_TRAIN] == 0)
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                           _("The training split has no images"));
-      job_free (job);
-      return FALSE;
-    }
-  items = bt_project_get_items (self->project);
-  job->n_items = g_list_model_get_n_items (items);
-  job->item_paths = g_new0 (char *, MAX (job->n_items, 1));
-  for (guint i = 0; i < job->views[BT_SPLIT_TEST]->n; i++)
-    {
-      guint idx = job->views[BT_SPLIT_TEST]->items[i];
-      g_autoptr(BtItem) item = idx < job->n_items ? g_list_model_get_item (items, idx) : NULL;
-      if (item != NULL)
-        job->item_paths[idx] = g_strdup (bt_item_get_path (item));
-    }
-  if (job->settings.class_weights)
-    job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], n_classes);
-
-  /* The run folder and its config. */
-  if (!job->resume)
-    {
-      g_autofree char *data = NULL;
-      gsize len;
-
-      job->run_dir = new_run_dir (job->project_dir, error);
-      if (job->run_dir == NULL)
-        {
-          job_free (job);
-          return FALSE;
-        }
-      kf = bt_settings_to_key_file (&job->settings);
-      g_key_file_set_string_list (kf, "training", "classes", (const char * const *) job->class_names, n_classes);
-      g_key_file_set_integer (kf, "training", "n-train", n_split[BT_SPLIT_TRAIN]);
-      g_key_file_set_integer (kf, "training", "n-val", n_split[BT_SPLIT_VAL]);
-      g_key_file_set_integer (kf, "training", "n-test", n_split[BT_SPLIT_TEST]);
-      g_key_file_set_integer (kf, "training", "threads", bt_engine_get_threads ());
-      g_key_file_set_string (kf, "training", "bottega-version", PACKAGE_VERSION);
-      data = g_key_file_to_data (kf, &len, NULL);
-      config_path = g_build_filename (job->run_dir, "config.ini", NULL);
-      if (!bt_write_file_atomic (config_path, data, len, error))
-        {
-          job_free (job);
-          return FALSE;
-        }
-    }
-  else
-    {
-      int saved_train = g_key_file_get_integer (kf, "training", "n-train", NULL);
-      int saved_val = g_key_file_get_integer (kf, "training", "n-val", NULL);
-      if (saved_train != n_split[BT_SPLIT_TRAIN] || saved_val != n_split[BT_SPLIT_VAL])
-        job->project_changed = TRUE;
-    }
-
-  run_name = g_path_get_basename (job->run_dir);
-  model_name = g_strdup_printf ("%s-%s.bottega-model", run_name, job->settings.preset);
-  models_dir = g_build_filename (job->project_dir, "models", NULL);
-  if (g_mkdir_with_parents (models_dir, 0755) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                   _("Cannot create “%s”: %s"), models_dir, g_strerror (saved));
-      job_free (job);
-      return FALSE;
-    }
-  job->model_path = g_build_filename (models_dir, model_name, NULL);
-
   launch (self, job);
   return TRUE;
 }
@@ -1566,11 +1528,12 @@ launch (BtTrainer *self, Job *job)
 {
   /* State shared with the worker. */
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  bt_verdict_clear (&self->verdict);
+  memset (&self->verdict, 0, sizeof self->verdict);
   g_clear_pointer (&self->context, g_main_context_unref);
   self->context = g_main_context_ref_thread_default ();
   self->cancellable = g_cancellable_new ();
   job->cancellable = g_object_ref (self->cancellable);
-  job->project = self->project != NULL ? g_object_ref (self->project) : NULL;
   job->trainer = g_object_ref (self);
   g_mutex_lock (&self->mutex);
   self->paused = FALSE;
@@ -1608,15 +1571,16 @@ view_of (const int *labels, const guint *items, guint n)
 }
 
 gboolean
-bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTuneData *data,
-                        const guint *train, guint n_train, const guint *val, guint n_val, GError **error)
+bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTrainSource *source,
+                        const int *labels, int n_classes, const guint *train, guint n_train,
+                        const guint *val, guint n_val, GError **error)
 {
   Job *job;
   guint n_items;
   BtPreset preset;
 
   g_return_val_if_fail (BT_IS_TRAINER (self), FALSE);
-  g_return_val_if_fail (settings != NULL && data != NULL, FALSE);
+  g_return_val_if_fail (settings != NULL && source != NULL && labels != NULL, FALSE);
   g_return_val_if_fail (train != NULL || n_train == 0, FALSE);
   g_return_val_if_fail (val != NULL || n_val == 0, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1637,7 +1601,7 @@ bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTu
                            _("A trial needs training and validation images."));
       return FALSE;
     }
-  n_items = bt_tune_data_get_n_items (data);
+  n_items = bt_train_source_get_n_items (source);
   for (guint i = 0; i < n_train; i++)
     g_return_val_if_fail (train[i] < n_items, FALSE);
   for (guint i = 0; i < n_val; i++)
@@ -1645,13 +1609,13 @@ bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTu
 
   job = g_new0 (Job, 1);
   bt_settings_copy (&job->settings, settings);
-  job->tune_data = data;
-  job->n_classes = (int) bt_tune_data_get_n_classes (data);
+  job->source = source;
+  job->n_classes = n_classes;
   job->class_names = g_new0 (char *, job->n_classes + 1);
   for (int i = 0; i < job->n_classes; i++)
     job->class_names[i] = g_strdup_printf ("%d", i);
-  job->views[BT_SPLIT_TRAIN] = view_of (bt_tune_data_get_labels (data), train, n_train);
-  job->views[BT_SPLIT_VAL] = view_of (bt_tune_data_get_labels (data), val, n_val);
+  job->views[BT_SPLIT_TRAIN] = view_of (labels, train, n_train);
+  job->views[BT_SPLIT_VAL] = view_of (labels, val, n_val);
   job->views[BT_SPLIT_TEST] = view_of (NULL, NULL, 0);
   job->item_paths = g_new0 (char *, 1);
   if (job->settings.class_weights)
@@ -1753,44 +1717,27 @@ bt_trainer_get_stop_latency (BtTrainer *self)
   return v;
 }
 
+
+const BtVerdict *
+bt_trainer_get_verdict (BtTrainer *self)
+{
+  g_return_val_if_fail (BT_IS_TRAINER (self), NULL);
+  return self->verdict.kind != BT_VERDICT_NONE ? &self->verdict : NULL;
+}
+
 void
-bt_trainer_set_kill_after_epoch (BtTrainer *self, int epoch)
+bt_trainer_set_checkpoint_hook (BtTrainer *self, BtTrainerCheckpointHook hook, gpointer user_data)
 {
   g_return_if_fail (BT_IS_TRAINER (self));
-  self->kill_after_epoch = epoch;
+  self->checkpoint_hook = hook;
+  self->checkpoint_hook_data = user_data;
 }
 
 char *
 bt_trainer_find_resumable_run (BtProject *project)
 {
-  g_autofree char *runs = NULL;
-  g_autoptr(GDir) dir = NULL;
-  g_autofree char *best = NULL;
-  const char *name;
-
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
-
-  runs = g_build_filename (bt_project_get_dir (project), "runs", NULL);
-  dir = g_dir_open (runs, 0, NULL);
-  if (dir == NULL)
-    return NULL;
-  /* run names are timestamps, so the newest sorts last */
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (runs, name, NULL);
-      g_autofree char *config = g_build_filename (path, "config.ini", NULL);
-
-      g_autofree char *done = g_build_filename (path, "finished", NULL);
-
-      if (find_last_checkpoint (path) > 0 && g_file_test (config, G_FILE_TEST_IS_REGULAR) &&
-          !g_file_test (done, G_FILE_TEST_EXISTS) &&
-          (best == NULL || strcmp (name, best) > 0))
-        {
-          g_free (best);
-          best = g_strdup (name);
-        }
-    }
-  return best != NULL ? g_build_filename (runs, best, NULL) : NULL;
+  return bt_run_files_find_interrupted (bt_project_get_dir (project));
 }
 
 /* ---- GObject ---- */
@@ -1827,6 +1774,7 @@ bt_trainer_finalize (GObject *object)
   g_clear_pointer (&self->run_dir, g_free);
   g_clear_pointer (&self->best_model_path, g_free);
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  bt_verdict_clear (&self->verdict);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
 

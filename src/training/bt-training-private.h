@@ -27,8 +27,21 @@ gboolean bt_settings_from_key_file (BtProjectSettings *s, GKeyFile *kf, GError *
 /* Checks a project's settings before a run; the message says which setting and why. */
 gboolean bt_settings_validate (const BtProjectSettings *s, GError **error);
 
-/* Test hook: when set (> 0), the worker calls _exit(0) right after the checkpoint of that
- * epoch is on disk, before anything else: a hard kill at a known point. */
-void     bt_trainer_set_kill_after_epoch (BtTrainer *self, int epoch);
+/* What a worker may read of a project's items, taken on the project's thread: by item index,
+ * paths (NULL: excluded or missing), content hashes and train-split membership. */
+typedef struct {
+  char    **paths;
+  guint64  *hashes;
+  gboolean *is_train;
+  guint     n;
+  char     *project_dir;
+} BtItemSnapshot;
+void     bt_item_snapshot_init  (BtItemSnapshot *snap, BtProject *project);
+void     bt_item_snapshot_clear (BtItemSnapshot *snap);
+
+/* Test seam: called on the worker right after each epoch's checkpoint is on disk, before
+ * anything else (a test can kill the process there: a hard kill at a known point). */
+typedef void (*BtTrainerCheckpointHook) (int epoch, gpointer user_data);
+void     bt_trainer_set_checkpoint_hook (BtTrainer *self, BtTrainerCheckpointHook hook, gpointer user_data);
 
 G_END_DECLS

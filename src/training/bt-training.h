@@ -85,9 +85,10 @@ G_DECLARE_FINAL_TYPE (BtTrainer, bt_trainer, BT, TRAINER, GObject)
  *                                      NaN/Inf with BT_TRAINING_ERROR_DIVERGED.
  * Properties: state, run-dir, best-model-path (all read-only, notified on the main context)
  *
- * A run lives in <project>/runs/<timestamp>/: config.ini (the settings it ran with),
- * metrics.csv (one row per epoch), checkpoint-NNNN.state (the newest complete epoch; the
- * previous one is removed only once the new one is on disk). The best model goes to
+ * A run lives in <project>/runs/<timestamp>/ (bt-run-files.h): config.ini (the settings it ran
+ * with), metrics.csv (one row per epoch), verdict.ini (what its curves say, bt-verdict.h),
+ * checkpoint-NNNN.state (the newest complete epoch; the previous one is removed only once the
+ * new one is on disk). The best model goes to
  * <project>/models/<timestamp>-<preset>.bottega-model. Reduce-on-plateau is the schedule
  * id "plateau" (constant learning rate halved after `early_stopping_patience` or 3 flat
  * epochs); the engine's "constant" | "step" | "cosine" are passed through. */
@@ -98,16 +99,20 @@ BtTrainer     *bt_trainer_new         (BtProject *project);
  * settings, so the result equals an uninterrupted run with the same seed and threads. */
 gboolean       bt_trainer_start       (BtTrainer *self, const char *resume_dir, GError **error);
 
-typedef struct _BtTuneData BtTuneData;   /* a search's train+val snapshot, see bt-tune.h */
+/* Where a run's samples come from (bt-train-source.h): made by the caller from a snapshot of
+ * paths before the worker starts. */
+typedef struct _BtTrainSource BtTrainSource;
 /* Starts a trial of a hyperparameter search or a fold of a cross-validation: `settings`
- * trained on the items `train` of `data` and scored every epoch on the items `val`, through
- * the same loop as a normal run (class weights from `train`, augmentation, schedule or
- * reduce-on-plateau, early stopping, NaN/Inf detection, pause and stop, the same signals),
- * but it writes nothing (no run folder, checkpoint, metrics or model: run-dir and
- * best-model-path stay NULL) and has no test split. Indices are those of `data`; `data` is
- * borrowed and must stay alive until "finished". The transfer preset is refused. */
+ * trained on the items `train` of `source` (whose labels are `labels`, by item index) and
+ * scored every epoch on the items `val`, through the same loop as a normal run (class weights
+ * from `train`, augmentation, schedule or reduce-on-plateau, early stopping, NaN/Inf
+ * detection, pause and stop, the same signals), but it writes nothing (no run folder,
+ * checkpoint, metrics or model: run-dir and best-model-path stay NULL) and has no test split.
+ * `source` and `labels` are borrowed and must stay alive until "finished". The transfer preset
+ * is refused. */
 gboolean       bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings,
-                                       BtTuneData *data, const guint *train, guint n_train,
+                                       BtTrainSource *source, const int *labels, int n_classes,
+                                       const guint *train, guint n_train,
                                        const guint *val, guint n_val, GError **error);
 void           bt_trainer_pause       (BtTrainer *self);
 void           bt_trainer_resume      (BtTrainer *self);
@@ -122,9 +127,12 @@ GArray        *bt_trainer_take_steps  (BtTrainer *self);
 const BtEvaluation *bt_trainer_get_test_evaluation (BtTrainer *self);
 /* Seconds between the last bt_trainer_stop() and the worker leaving its loop; -1 before. */
 double         bt_trainer_get_stop_latency (BtTrainer *self);
-/* The newest runs/<timestamp> folder of the project that holds a checkpoint and did not
- * finish (stopped, killed or failed), or NULL. */
+/* The project's newest run when a stop, kill or failure interrupted it after a checkpoint
+ * (bt_run_files_find_interrupted), or NULL. An older run is never offered. */
 char          *bt_trainer_find_resumable_run (BtProject *project);
+/* After "finished": what the curves say (bt-verdict.h), or NULL when no epoch finished. */
+typedef struct _BtVerdict BtVerdict;
+const BtVerdict *bt_trainer_get_verdict (BtTrainer *self);
 
 /* ---- Evaluation ---- */
 typedef struct {

@@ -9,6 +9,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "training/bt-training-private.h"
 #include "training/bt-model-runner.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -759,27 +760,21 @@ bt_embeddings_build (BtProject *project, BtBackbone *bb, BtDsResize resize,
 }
 
 static BtEmbeddings *
-build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
+build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
                   BtEmbedGate gate, gpointer gate_data, gboolean shared,
                   GCancellable *cancellable, GError **error)
 {
-  GListModel *items;
-  g_autoptr(BtSplitView) train = NULL;
-  g_autofree gboolean *is_train = NULL;
   g_autofree char *cache_dir = NULL;
   BtEmbeddings *e;
   Build b = { 0 };
-  guint n;
+  guint n = snap->n;
   int old_threads;
   gsize slots;
 
-  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   g_return_val_if_fail (bb != NULL, NULL);
 
-  items = bt_project_get_items (project);
-  n = g_list_model_get_n_items (items);
   slots = (gsize) n * BT_EMBED_N_VARIANTS;
   e = g_new0 (BtEmbeddings, 1);
   e->dim = bb->dim;
@@ -794,13 +789,7 @@ build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
       return NULL;
     }
 
-  train = bt_project_split_view (project, BT_SPLIT_TRAIN);
-  is_train = g_new0 (gboolean, MAX (n, 1));
-  for (guint i = 0; i < train->n; i++)
-    if (train->items[i] < n)
-      is_train[train->items[i]] = TRUE;
-
-  cache_dir = g_build_filename (bt_project_get_dir (project), "cache", "embeddings", bb->sha256,
+  cache_dir = g_build_filename (snap->project_dir, "cache", "embeddings", bb->sha256,
                                 resize_id (resize), NULL);
   b.e = e;
   b.bb = bb;
@@ -816,16 +805,16 @@ build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
 
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
-      guint64 hash = bt_item_get_hash (it);
-      if (bt_item_get_excluded (it) || bt_item_get_missing (it))
+      guint64 hash = snap->hashes[i];
+      if (snap->paths[i] == NULL)
         continue;
-      b.paths[i] = g_strdup (bt_item_get_path (it));
+      b.paths[i] = g_strdup (snap->paths[i]);
       for (int v = 0; v < BT_EMBED_N_VARIANTS; v++)
         {
           gsize slot = (gsize) i * BT_EMBED_N_VARIANTS + v;
-          gboolean wanted = v == 0 || (is_train[i] && ((augment_flip && v == 1) || (augment_crop && v >= 2 && v != 3)
-                                                       || (augment_flip && augment_crop && v == 3)));
+          gboolean is_train = snap->is_train[i];
+          gboolean wanted = v == 0 || (is_train && ((augment_flip && v == 1) || (augment_crop && v >= 2 && v != 3)
+                                                    || (augment_flip && augment_crop && v == 3)));
           if (!wanted)
             continue;
           if (hash != 0)
@@ -875,7 +864,10 @@ build_embeddings (BtProject *project, BtBackbone *bb, BtDsResize resize,
 
   e->n_computed = b.work->len - (guint) b.failed;
   e->n_failed = (guint) b.failed;
-  g_strfreev (b.paths);
+  /* paths has holes (items left out): free by index */
+  for (guint i = 0; i < n; i++)
+    g_free (b.paths[i]);
+  g_free (b.paths);
   for (gsize s = 0; s < slots; s++)
     g_free (b.cache_files[s]);
   g_free (b.cache_files);
@@ -903,7 +895,30 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
                           BtEmbedGate gate, gpointer gate_data,
                           GCancellable *cancellable, GError **error)
 {
-  return build_embeddings (project, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
+  BtItemSnapshot snap = { 0 };
+  BtEmbeddings *e;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  bt_item_snapshot_init (&snap, project);
+  e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
+                        gate, gate_data, FALSE, cancellable, error);
+  bt_item_snapshot_clear (&snap);
+  return e;
+}
+
+BtEmbeddings *
+bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes, const gboolean *is_train,
+                           guint n, const char *project_dir, BtBackbone *bb, BtDsResize resize,
+                           gboolean augment_flip, gboolean augment_crop, int n_threads,
+                           BtCacheProgress progress, gpointer user_data,
+                           BtEmbedGate gate, gpointer gate_data,
+                           GCancellable *cancellable, GError **error)
+{
+  BtItemSnapshot snap = { (char **) paths, (guint64 *) hashes, (gboolean *) is_train, n, (char *) project_dir };
+
+  g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
+  g_return_val_if_fail (project_dir != NULL, NULL);
+  return build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
                            gate, gate_data, FALSE, cancellable, error);
 }
 
@@ -913,8 +928,15 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
                             BtCacheProgress progress, gpointer user_data,
                             GCancellable *cancellable, GError **error)
 {
-  return build_embeddings (project, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
-                           NULL, NULL, TRUE, cancellable, error);
+  BtItemSnapshot snap = { 0 };
+  BtEmbeddings *e;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  bt_item_snapshot_init (&snap, project);
+  e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
+                        NULL, NULL, TRUE, cancellable, error);
+  bt_item_snapshot_clear (&snap);
+  return e;
 }
 
 void

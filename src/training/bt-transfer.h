@@ -85,6 +85,16 @@ BtEmbeddings *bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDs
                                         BtCacheProgress progress, gpointer user_data,
                                         BtEmbedGate gate, gpointer gate_data,
                                         GCancellable *cancellable, GError **error);
+/* The same from a snapshot taken on the project's thread, for a worker that must not touch the
+ * project: by item index, paths (NULL: left out), content hashes and train-split membership;
+ * project_dir holds the embedding cache. */
+BtEmbeddings *bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes,
+                                         const gboolean *is_train, guint n, const char *project_dir,
+                                         BtBackbone *bb, BtDsResize resize,
+                                         gboolean augment_flip, gboolean augment_crop, int n_threads,
+                                         BtCacheProgress progress, gpointer user_data,
+                                         BtEmbedGate gate, gpointer gate_data,
+                                         GCancellable *cancellable, GError **error);
 /* For work outside a training run (export): one worker that takes the compute gate for each
  * image and leaves the engine's thread count alone, so it can run beside training. */
 BtEmbeddings *bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resize,

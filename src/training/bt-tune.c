@@ -9,6 +9,7 @@
 
 #include "training/bt-training.h"
 #include "training/bt-tune.h"
+#include "training/bt-train-source.h"
 
 #define ETA 2   /* successive halving keeps the best 1/ETA and gives them ETA× the epochs */
 
@@ -454,6 +455,9 @@ trial_epoch_cb (BtTrainer *trainer, const BtEpochInfo *info, TrialRun *r)
 static void
 trial_finished_cb (BtTrainer *trainer, const GError *error, TrialRun *r)
 {
+  const BtVerdict *v = bt_trainer_get_verdict (trainer);
+
+  r->t->verdict = v != NULL ? v->kind : BT_VERDICT_NONE;
   r->done = TRUE;
   r->error = error != NULL ? g_error_copy (error) : NULL;
 }
@@ -507,7 +511,20 @@ bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_t
   TrialRun r = { t, FALSE, NULL };
   g_signal_connect (trainer, "epoch", G_CALLBACK (trial_epoch_cb), &r);
   g_signal_connect (trainer, "finished", G_CALLBACK (trial_finished_cb), &r);
-  gboolean started = bt_trainer_start_trial (trainer, &s, d, train, n_train, val, n_val, error);
+  /* the search decodes its train+val images once, for all its trials, here on its thread */
+  g_autoptr(BtTrainSource) source = NULL;
+  g_autoptr(GError) prepare_error = NULL;
+  gboolean started = bt_tune_data_prepare (d, cancellable, &prepare_error);
+  if (!started && g_error_matches (prepare_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("Training was stopped"));
+  else if (!started)
+    g_propagate_error (error, g_steal_pointer (&prepare_error));
+  if (started)
+    {
+      source = bt_train_source_new_for_cache (bt_tune_data_get_cache (d));
+      started = bt_trainer_start_trial (trainer, &s, source, bt_tune_data_get_labels (d), (int) d->n_classes,
+                                        train, n_train, val, n_val, error);
+    }
   bt_project_settings_clear (&s);
   GSource *cancel_source = NULL;
   if (started)

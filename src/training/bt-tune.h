@@ -5,6 +5,7 @@
 #include "engine/bt-engine.h"
 #include "dataset/bt-dataset.h"
 #include "training/bt-training.h"
+#include "training/bt-verdict.h"
 
 G_BEGIN_DECLS
 
@@ -53,6 +54,7 @@ typedef struct {
   int      best_epoch;
   double   seconds;
   gboolean diverged;
+  BtVerdictKind verdict;              /* what its curves say (not saved: NONE when read back) */
   /* double, one per epoch trained: fewer than `epochs` when early stopping ended the trial */
   GArray  *curve_acc, *curve_loss;    /* validation accuracy/loss */
   GArray  *curve_train_loss;          /* training loss */

@@ -122,7 +122,8 @@ test_overlay (void)
   bt_train_page_set_run_shown (page, 0, TRUE);
   g_assert_cmpuint (bt_chart_get_n_series (loss), ==, base_loss + 2);
   g_assert_cmpuint (bt_chart_get_n_series (acc), ==, base_acc + 2);
-  const char *run_title = "20261125-180000 · Small CNN";
+  /* titled like this session's runs: the folder's timestamp as a date */
+  const char *run_title = "2026-11-25 18:00 · Small CNN";
   g_autofree char *run_train = g_strdup_printf ("%s · training", run_title);
   g_autofree char *run_val = g_strdup_printf ("%s · validation", run_title);
   BtChartSeries *rt = find_series (loss, run_train), *rv = find_series (acc, run_val);

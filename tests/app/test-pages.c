@@ -11,6 +11,7 @@
 
 #include "bt-application.h"
 #include "bt-window-private.h"
+#include "training/bt-verdict.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-keys.h"
 #include "dataset/bt-undo.h"
@@ -239,6 +240,77 @@ test_train_stop (void)
   g_assert_false (button_enabled (page, "train.pause"));
   g_assert_false (button_enabled (page, "train.resume"));
   g_assert_false (button_enabled (page, "train.stop"));
+}
+
+
+static gboolean
+resume_offered (gpointer data)
+{
+  GtkWidget *b = find_action_button (GTK_WIDGET (window->train_page), "train.resume-run");
+  return b != NULL && gtk_widget_get_visible (b) && gtk_widget_is_sensitive (b);
+}
+
+/* #21 "Resume in the app": a run interrupted after its first epoch is offered as "Resume from
+ * epoch N" when the project is opened again, and the button continues that very run. */
+static void
+test_train_resume_interrupted (void)
+{
+  BtTrainPage *page = window->train_page;
+  g_autofree char *run_dir = NULL;
+  GtkWidget *button;
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  wait_for (has_epochs, GUINT_TO_POINTER (1));
+  run_dir = g_strdup (bt_trainer_get_run_dir (bt_train_page_get_trainer (page)));
+  gtk_widget_activate_action (GTK_WIDGET (page), "train.stop", NULL);
+  wait_for (not_busy, NULL);
+
+  /* the project opened again, as after a crash */
+  bt_train_page_set_project (page, NULL);
+  bt_train_page_set_project (page, project);
+  wait_for (resume_offered, NULL);
+  button = find_action_button (GTK_WIDGET (page), "train.resume-run");
+  g_assert_true (g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (button)), "Resume from epoch "));
+  g_assert_cmpint (atoi (gtk_button_get_label (GTK_BUTTON (button)) + strlen ("Resume from epoch ")), >=, 1);
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-resume.png");
+  g_signal_emit_by_name (button, "clicked");   /* a click (gtk_widget_activate clicks after a delay) */
+  g_assert_nonnull (bt_train_page_get_trainer (page));
+  g_assert_cmpstr (bt_trainer_get_run_dir (bt_train_page_get_trainer (page)), ==, run_dir);
+  wait_for (not_busy, NULL);
+  g_assert_false (gtk_widget_get_visible (button));
+  g_assert_cmpint (bt_trainer_get_state (bt_train_page_get_trainer (page)), ==, BT_TRAINER_FINISHED);
+}
+
+/* #21: a run at learning rate 10 ends with the diverged verdict; its button sets 0.001 in the
+ * project's settings, and the failed run's model does not become the pages' model. */
+static void
+test_train_verdict_diverged (void)
+{
+  BtTrainPage *page = window->train_page;
+  g_autofree char *model_before = g_strdup (model_path);
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s;
+  GtkWidget *button;
+
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  s.learning_rate = 10;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  wait_for (not_busy, NULL);
+  g_assert_nonnull (bt_trainer_get_verdict (bt_train_page_get_trainer (page)));
+  g_assert_cmpint (bt_trainer_get_verdict (bt_train_page_get_trainer (page))->kind, ==, BT_VERDICT_DIVERGED);
+  g_assert_cmpstr (model_path, ==, model_before);
+
+  button = find_action_button (GTK_WIDGET (page), "train.apply-verdict");
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_visible (button) && gtk_widget_is_sensitive (button));
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, "Try learning rate 0.001");
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-verdict.png");
+  g_signal_emit_by_name (button, "clicked");
+  g_assert_cmpfloat (bt_project_get_settings (project)->learning_rate, ==, 0.001);
+  g_assert_false (gtk_widget_get_visible (button));
 }
 
 /* Evaluated, and no newer model (the stopped run's) still on its way to replace it. */
@@ -610,6 +682,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pages/evaluate/confusion-gallery-relabel", test_evaluate);
   g_test_add_func ("/pages/test/bars", test_test_page);
   g_test_add_func ("/pages/train/stop", test_train_stop);
+  g_test_add_func ("/pages/train/resume-interrupted", test_train_resume_interrupted);
+  g_test_add_func ("/pages/train/verdict-diverged", test_train_verdict_diverged);
   g_test_add_func ("/pages/model/screenshot", test_model_page_shot);
 
   ret = g_test_run ();

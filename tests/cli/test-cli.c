@@ -4,7 +4,10 @@
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "training/bt-training.h"
 #include "bt-test-fs.h"
@@ -352,6 +355,123 @@ test_end_to_end (void)
   }
 }
 
+
+static guint
+count_substr (const char *s, const char *needle)
+{
+  guint n = 0;
+  for (const char *p = s; (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+/* The newest runs/ folder that holds a config.ini, or NULL. */
+static char *
+newest_run (const char *project)
+{
+  g_autofree char *runs = g_build_filename (project, "runs", NULL);
+  g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
+  g_autofree char *best = NULL;
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *config = g_build_filename (runs, name, "config.ini", NULL);
+      if (g_file_test (config, G_FILE_TEST_IS_REGULAR) && (best == NULL || strcmp (name, best) > 0))
+        {
+          g_free (best);
+          best = g_strdup (name);
+        }
+    }
+  return g_steal_pointer (&best);
+}
+
+/* #21 and #26 hole 4: the verdict is printed once; "Resume with" names the run and appears only
+ * when it has a checkpoint; --resume takes the newest run or a named one, never an older run. */
+static void
+test_verdict_and_resume (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sample = g_build_filename (work_dir, "vr-sample", NULL);
+  g_autofree char *images = g_build_filename (sample, "images", NULL);
+  g_autofree char *project = g_build_filename (work_dir, "vr", NULL);
+  g_autofree char *out = NULL, *err = NULL, *both = NULL;
+  g_autofree char *first_run = NULL;
+  g_autofree char *stopped_run = NULL;
+  int status;
+
+  {
+    g_autoptr(BtProject) made = bt_sample_create_shapes (sample, 30, 32, 3, NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpint (run_cli (&out, &err, "new", project, "--from", images, NULL), ==, 0);
+  g_free (out); g_free (err);
+
+  /* learning rate 10: the diverged verdict, once, with the rate to try */
+  status = run_cli (&out, &err, "train", project, "--preset", "small-cnn", "--size", "32", "--epochs", "3",
+                    "--batch-size", "16", "--lr", "10", "--threads", "2", NULL);
+  g_assert_true (status == 0 || status == 1);
+  both = g_strconcat (out, err, NULL);
+  g_assert_cmpuint (count_substr (both, "Verdict: Training diverged"), ==, 1);
+  g_assert_cmpuint (count_substr (both, "Suggestion: Try learning rate 0.001"), ==, 1);
+  g_assert_cmpuint (count_substr (both, "Training diverged at epoch"), <=, 1);
+  g_free (out); g_free (err); g_clear_pointer (&both, g_free);
+  first_run = newest_run (project);
+  g_assert_nonnull (first_run);
+
+  /* a finished run is not resumed, and says so by name */
+  g_assert_cmpint (run_cli (&out, &err, "train", project, "--resume", first_run, NULL), ==, 1);
+  assert_one_line_error (err);
+  g_assert_nonnull (strstr (err, first_run));
+  g_free (out); g_free (err);
+
+  /* a run interrupted in its first epoch: no hint, and no older run resumed in its place */
+  {
+    g_autofree char *deadline_run = NULL;
+    const char *argv[] = { cli_path, "train", project, "--preset", "deeper-cnn", "--size", "96",
+                           "--epochs", "50", "--lr", "0.001", "--threads", "1", NULL };
+    g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LC_ALL", "C.UTF-8", TRUE);
+    GPid pid;
+    int out_fd, err_fd, wait_status = 0;
+    gint64 until = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+    g_assert_true (g_spawn_async_with_pipes (work_dir, (char **) argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                             &pid, NULL, &out_fd, &err_fd, &error));
+    g_assert_no_error (error);
+    /* stop it as soon as its run folder is there: long before its first epoch ends */
+    while (g_get_monotonic_time () < until)
+      {
+        g_autofree char *r = newest_run (project);
+        if (r != NULL && g_strcmp0 (r, first_run) != 0)
+          {
+            stopped_run = g_steal_pointer (&r);
+            break;
+          }
+        g_usleep (10000);
+      }
+    g_assert_nonnull (stopped_run);
+    kill (pid, SIGINT);
+    waitpid (pid, &wait_status, 0);
+    g_spawn_close_pid (pid);
+    {
+      g_autoptr(GIOChannel) ch = g_io_channel_unix_new (err_fd);
+      g_io_channel_read_to_end (ch, &err, NULL, NULL);
+      g_io_channel_set_close_on_unref (ch, TRUE);
+    }
+    close (out_fd);
+    g_test_message ("stopped run stderr:\n%s", err);
+    g_assert_true (WIFEXITED (wait_status));
+    g_assert_cmpint (WEXITSTATUS (wait_status), ==, 130);
+    g_assert_null (strstr (err, "Resume with"));
+    g_assert_nonnull (strstr (err, "nothing to resume"));
+    g_free (err);
+  }
+  g_assert_cmpint (run_cli (&out, &err, "train", project, "--resume", NULL), ==, 1);
+  assert_one_line_error (err);
+  g_assert_nonnull (strstr (err, stopped_run));
+  g_assert_nonnull (strstr (err, "checkpoint"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -371,6 +491,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/cli/usage-errors", test_usage_errors);
   g_test_add_func ("/cli/end-to-end", test_end_to_end);
+  g_test_add_func ("/cli/verdict-and-resume", test_verdict_and_resume);
   status = g_test_run ();
   bt_test_rm_rf (work_dir);
   return status;

@@ -6,8 +6,11 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "training/bt-training-private.h"
+#include "training/bt-verdict.h"
+#include "training/bt-run-files.h"
 #include "bt-test-fs.h"
 
 #define SAMPLE_PER_CLASS 60
@@ -86,7 +89,7 @@ typedef struct {
   gboolean after_finished;
   /* scripted actions */
   int pause_at_step;      /* global step at which to pause (0 = never) */
-  int stop_at_step;       /* global step at which to stop (0 = never) */
+  int stop_at_step;       /* global step at which to stop (0 = never, < 0 = at once) */
   gboolean paused_seen;
   gboolean pause_checked;
   guint samples_at_pause;
@@ -227,6 +230,8 @@ run_trainer (BtTrainer *trainer, Recorder *r, const char *resume_dir)
   g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), r);
   g_assert_true (bt_trainer_start (trainer, resume_dir, &error));
   g_assert_no_error (error);
+  if (r->stop_at_step < 0)   /* stop before the first step: while the images are prepared */
+    bt_trainer_stop (trainer);
   g_main_loop_run (r->loop);
   g_signal_handlers_disconnect_by_data (trainer, r);
 }
@@ -565,6 +570,14 @@ assert_same_weights (BtModel *a, BtModel *b)
   g_assert_cmpint (memcmp (pa, pb, na * sizeof (float)), ==, 0);
 }
 
+/* A hard kill at a known point: right after the checkpoint of the given epoch is on disk. */
+static void
+exit_after_epoch (int epoch, gpointer user_data)
+{
+  if (epoch == GPOINTER_TO_INT (user_data))
+    _exit (0);
+}
+
 static void
 test_kill_and_resume (void)
 {
@@ -586,7 +599,7 @@ test_kill_and_resume (void)
       Recorder r;
       g_assert_no_error (error);
       trainer = bt_trainer_new (p);
-      bt_trainer_set_kill_after_epoch (trainer, 2);
+      bt_trainer_set_checkpoint_hook (trainer, exit_after_epoch, GINT_TO_POINTER (2));
       recorder_init (&r);
       run_trainer (trainer, &r, NULL);
       g_assert_not_reached ();
@@ -687,10 +700,19 @@ test_divergence (void)
     g_assert_error (r.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED);
     g_test_message ("divergence: %s", r.error->message);
     g_assert_nonnull (strstr (r.error->message, "learning rate"));
+    /* said once, with "finished" (a "message" too would print it twice in the CLI) */
     for (guint i = 0; i < r.messages->len; i++)
-      if (strstr (g_ptr_array_index (r.messages, i), "learning rate") != NULL)
+      if (g_strcmp0 (g_ptr_array_index (r.messages, i), r.error->message) == 0)
         named_lr = TRUE;
-    g_assert_true (named_lr);
+    g_assert_false (named_lr);
+    /* the verdict says so too, with the learning rate to try */
+    {
+      const BtVerdict *v = bt_trainer_get_verdict (trainer);
+      g_assert_nonnull (v);
+      g_assert_cmpint (v->kind, ==, BT_VERDICT_DIVERGED);
+      g_assert_cmpint (v->action, ==, BT_VERDICT_ACTION_LEARNING_RATE);
+      g_assert_cmpfloat (v->action_value, ==, 0.001);
+    }
     g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_FAILED);
     g_assert_null (bt_trainer_get_test_evaluation (trainer));
     recorder_clear (&r);
@@ -741,6 +763,150 @@ test_bad_settings (void)
   g_assert_false (bt_trainer_start (trainer, missing, &error));
   g_assert_nonnull (error);
   g_assert_cmpint (bt_trainer_get_state (trainer), ==, BT_TRAINER_IDLE);
+}
+
+
+/* Stops the run right after epoch 1's checkpoint (called on the worker: stop is thread-safe). */
+static void
+stop_after_epoch (int epoch, gpointer user_data)
+{
+  if (epoch == 1)
+    bt_trainer_stop (user_data);
+}
+
+/* #21: a run at learning rate 10 ends with the diverged verdict, stored with the run, suggesting
+ * 0.001; its model does not become the project's default. */
+static void
+test_verdict_diverged (void)
+{
+  g_autoptr(BtProject) project = make_project ("lr10", 10, "adam", 1e-3);
+  g_autofree char *good_model = NULL;
+  g_autofree char *bad_run = NULL;
+  g_autofree char *default_model = NULL;
+  g_autoptr(BtRunInfo) info = NULL;
+
+  {
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    Recorder r;
+    recorder_init (&r);
+    run_trainer (trainer, &r, NULL);
+    g_assert_no_error (r.error);
+    good_model = g_strdup (bt_trainer_get_best_model_path (trainer));
+    g_assert_nonnull (bt_trainer_get_verdict (trainer));
+    for (guint i = 0; i < r.epochs->len; i++)
+      g_test_message ("epoch %d: loss %.3f/%.3f acc %.3f/%.3f", g_array_index (r.epochs, BtEpochInfo, i).epoch,
+                      g_array_index (r.epochs, BtEpochInfo, i).train_loss, g_array_index (r.epochs, BtEpochInfo, i).val_loss,
+                      g_array_index (r.epochs, BtEpochInfo, i).train_acc, g_array_index (r.epochs, BtEpochInfo, i).val_acc);
+    g_test_message ("good run: %s", bt_verdict_describe (bt_trainer_get_verdict (trainer)));
+    g_assert_false (bt_verdict_is_failure (bt_trainer_get_verdict (trainer)));
+    recorder_clear (&r);
+  }
+  set_test_settings (project, 3, "adam", 10);
+  {
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    const BtVerdict *v;
+    Recorder r;
+    recorder_init (&r);
+    run_trainer (trainer, &r, NULL);
+    /* a loss that climbs, or one that stops being a number: either way, diverged */
+    if (r.error != NULL)
+      g_assert_error (r.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_DIVERGED);
+    v = bt_trainer_get_verdict (trainer);
+    g_assert_nonnull (v);
+    g_test_message ("lr 10: %s", bt_verdict_describe (v));
+    g_assert_cmpint (v->kind, ==, BT_VERDICT_DIVERGED);
+    g_assert_cmpint (v->action, ==, BT_VERDICT_ACTION_LEARNING_RATE);
+    g_assert_cmpfloat (v->action_value, ==, 0.001);
+    bad_run = g_strdup (bt_trainer_get_run_dir (trainer));
+    recorder_clear (&r);
+  }
+  info = bt_run_info_load (bad_run);
+  g_assert_nonnull (info);
+  g_assert_true (info->has_verdict);
+  g_assert_cmpint (info->verdict.kind, ==, BT_VERDICT_DIVERGED);
+  default_model = bt_run_files_default_model (bt_project_get_dir (project));
+  g_assert_cmpstr (default_model, ==, good_model);
+}
+
+/* #26 hole 3: settings the project accepts but memory cannot hold fail at start with a message
+ * that names the setting, before any allocation or run folder. */
+static void
+test_memory_estimate (void)
+{
+  g_autoptr(BtProject) project = make_project ("memory", 1, "adam", 1e-3);
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *runs = g_build_filename (bt_project_get_dir (project), "runs", NULL);
+  BtProjectSettings s;
+
+  bt_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("mini-resnet");
+  s.width = s.height = 1024;
+  s.batch_size = 4096;
+  g_assert_true (bt_project_update_settings (project, &s, NULL));
+  bt_settings_clear (&s);
+
+  trainer = bt_trainer_new (project);
+  g_assert_false (bt_trainer_start (trainer, NULL, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "batch size"));
+  {
+    /* no run folder was made */
+    g_autoptr(GDir) dir = g_dir_open (runs, 0, NULL);
+    g_assert_true (dir == NULL || g_dir_read_name (dir) == NULL);
+  }
+}
+
+/* #26 hole 4: resume is bound to a run: after a run stopped before its first checkpoint, the
+ * older run with a checkpoint is not offered, and a named run is. */
+static void
+test_resume_bound_to_run (void)
+{
+  g_autoptr(BtProject) project = make_project ("resume-bound", 3, "adam", 1e-3);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *first_id = NULL;
+  g_autofree char *found = NULL;
+  g_autofree char *named = NULL;
+
+  {
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    Recorder r;
+    recorder_init (&r);
+    bt_trainer_set_checkpoint_hook (trainer, stop_after_epoch, trainer);
+    run_trainer (trainer, &r, NULL);
+    g_assert_error (r.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    first = g_strdup (bt_trainer_get_run_dir (trainer));
+    recorder_clear (&r);
+  }
+  g_assert_cmpint (bt_run_files_last_checkpoint (first), >=, 1);
+  found = bt_trainer_find_resumable_run (project);
+  g_assert_cmpstr (found, ==, first);
+  g_clear_pointer (&found, g_free);
+
+  /* a newer run, stopped while it prepares: no checkpoint */
+  {
+    g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+    Recorder r;
+    recorder_init (&r);
+    g_usleep (G_USEC_PER_SEC * 11 / 10);   /* a run id of its own second */
+    r.stop_at_step = -1;
+    run_trainer (trainer, &r, NULL);
+    g_assert_error (r.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    g_assert_cmpint (bt_run_files_last_checkpoint (bt_trainer_get_run_dir (trainer)), ==, 0);
+    recorder_clear (&r);
+  }
+  found = bt_trainer_find_resumable_run (project);
+  g_assert_null (found);
+  g_assert_null (bt_run_files_find_resumable (bt_project_get_dir (project), NULL, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "checkpoint"));
+  first_id = g_path_get_basename (first);
+  named = bt_run_files_find_resumable (bt_project_get_dir (project), first_id, NULL);
+  g_assert_cmpstr (named, ==, first);
 }
 
 static void
@@ -884,6 +1050,9 @@ main (int argc, char **argv)
   g_test_add_func ("/trainer/bad-settings", test_bad_settings);
   g_test_add_func ("/trainer/early-stopping-plateau", test_early_stopping_and_plateau);
   g_test_add_func ("/trainer/transfer", test_transfer);
+  g_test_add_func ("/trainer/verdict-diverged", test_verdict_diverged);
+  g_test_add_func ("/trainer/memory-estimate", test_memory_estimate);
+  g_test_add_func ("/trainer/resume-bound-to-run", test_resume_bound_to_run);
   status = g_test_run ();
   if (!g_test_subprocess ())
     bt_test_rm_rf (sample_dir);

@@ -391,6 +391,9 @@ test_trial_early_stopping (void)
   g_assert_no_error (error);
   g_assert_cmpint (early->epochs, ==, 4);
   g_assert_cmpuint (early->curve_acc->len, ==, 2);
+  /* a trial gets its verdict like any run; early stopping is behind it unless something worse is */
+  g_assert_cmpint (full->verdict, !=, BT_VERDICT_NONE);
+  g_assert_true (early->verdict == BT_VERDICT_STOPPED_EARLY || bt_verdict_is_failure (&(BtVerdict) { .kind = early->verdict }));
   g_assert_cmpuint (early->curve_loss->len, ==, 2);
   /* the epochs it did train are those of the full trial (same seed, same loop) */
   g_assert_cmpmem (early->curve_loss->data, 2 * sizeof (double), full->curve_loss->data, 2 * sizeof (double));
