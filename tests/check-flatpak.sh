@@ -29,7 +29,9 @@ if not re.fullmatch(r"\d+", str(m.get("runtime-version", ""))):
     problems.append("runtime-version %r is not a stable GNOME release" % m.get("runtime-version"))
 if m.get("command") != "bottega":
     problems.append("command is %r" % m.get("command"))
-need = {"--socket=wayland", "--socket=fallback-x11", "--share=ipc", "--device=dri", "--filesystem=xdg-pictures:ro"}
+# --share=network: the Model page downloads the backbones the app does not ship
+need = {"--socket=wayland", "--socket=fallback-x11", "--share=ipc", "--share=network", "--device=dri",
+        "--filesystem=xdg-pictures:ro"}
 args = set(m.get("finish-args", []))
 for a in sorted(need - args):
     problems.append("finish-args lack " + a)

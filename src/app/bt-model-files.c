@@ -9,6 +9,7 @@
 
 #include "bt-model-files.h"
 #include "training/bt-run-files.h"
+#include "training/bt-backbones.h"
 
 struct _BtSharedModel
 {
@@ -16,6 +17,8 @@ struct _BtSharedModel
   GMutex          lock;
   char           *path;
   BtModel        *model;
+  gboolean        needs_backbone;           /* its backbone is not on this computer */
+  const BtBackboneInfo *backbone_info;      /* that backbone in the catalogue, or NULL */
 };
 
 BtSharedModel *
@@ -496,6 +499,7 @@ load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_mutex_init (&m->lock);
   m->path = g_strdup (path);
   m->model = model;
+  m->needs_backbone = bt_backbones_model_needs (model, &m->backbone_info);
   g_task_return_pointer (task, m, (GDestroyNotify) bt_shared_model_unref);
 }
 
@@ -516,6 +520,15 @@ BtSharedModel *
 bt_model_files_load_finish (GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+gboolean
+bt_shared_model_needs_backbone (BtSharedModel *m, const BtBackboneInfo **info)
+{
+  g_return_val_if_fail (m != NULL, FALSE);
+  if (info)
+    *info = m->backbone_info;
+  return m->needs_backbone;
 }
 
 char *

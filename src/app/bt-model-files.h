@@ -6,6 +6,7 @@
 
 #include "engine/bt-engine.h"
 #include "dataset/bt-dataset.h"
+#include "training/bt-backbones.h"
 
 G_BEGIN_DECLS
 
@@ -29,6 +30,9 @@ const char    *bt_shared_model_get_path (BtSharedModel *m);
 /* class names (NULL-terminated, owned by the model; immutable, no lock needed) */
 const char * const *bt_shared_model_get_class_names (BtSharedModel *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtSharedModel, bt_shared_model_unref)
+/* TRUE when the model refers to a backbone that is not on this computer (checked by name and
+ * sha256 when it was loaded); *info: that backbone in the catalogue, NULL when unknown. */
+gboolean       bt_shared_model_needs_backbone (BtSharedModel *m, const BtBackboneInfo **info);
 
 void           bt_model_files_load_async  (const char *path, GCancellable *cancellable,
                                            GAsyncReadyCallback callback, gpointer user_data);

@@ -11,6 +11,7 @@
 #include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 
 #define N_CARD_PRESETS 5
@@ -69,6 +70,7 @@ typedef struct {
   GtkLabel  *title_label;
   GtkLabel  *size_label;
   GtkLabel  *time_label;
+  GtkLabel  *badge_label;   /* "Recommended for your data" */
 } Card;
 
 struct _BtModelPage
@@ -102,6 +104,11 @@ struct _BtModelPage
   int             estimated_hidden;   /* the transfer head's hidden layer the estimates are for */
   int             estimated_dim;      /* and the backbone's embedding length */
   GtkLabel       *transfer_advice;
+  GtkLabel       *recommend_label;   /* why the recommended card is */
+  GtkWidget      *recommend_download; /* the missing recommended backbone's Download, beside it */
+  BtPreset        recommended;
+  gboolean        recommending;      /* the page itself selects the recommended card */
+  gboolean        user_chose;        /* a card was clicked: no more preselection */
   GtkPicture     *previews[N_PREVIEW];
   GtkPicture     *aug_previews[BT_MODEL_PAGE_N_AUGMENTS][N_AUG_PREVIEW];
   GPtrArray      *plain_textures;                         /* GdkTexture, one per sample */
@@ -700,6 +707,8 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
 
   if (self->loading || !gtk_toggle_button_get_active (button) || self->project == NULL)
     return;
+  if (!self->recommending)
+    self->user_chose = TRUE;
   /* a new preset brings its own input size and colour mode */
   for (int i = 0; i < N_CARD_PRESETS; i++)
     if (self->cards[i].button == GTK_WIDGET (button))
@@ -722,10 +731,56 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
   save_settings (self);
 }
 
+/* The recommended card, its badge and the line that says why (bt_recommend_preset). A project
+ * nobody has chosen for yet (bt_project_takes_recommendation) gets the recommendation
+ * preselected once the backbone it needs is installed; a card the person clicked stays theirs. */
+static void
+update_recommendation (BtModelPage *self)
+{
+  BtDataSummary d;
+  g_autofree char *why = NULL, *installed = NULL;
+
+  if (self->project == NULL || self->recommend_label == NULL)
+    return;
+  bt_data_summary_from_project (self->project, 0, &d);
+  self->recommended = bt_recommend_preset (&d, bt_backbones_any_available (), &why);
+  installed = bt_backbone_find_for_training (NULL);
+  for (int i = 0; i < N_CARD_PRESETS; i++)
+    gtk_widget_set_visible (GTK_WIDGET (self->cards[i].badge_label), card_presets[i] == self->recommended);
+  if (self->recommended == BT_PRESET_TRANSFER && installed == NULL)
+    {
+      const BtBackboneInfo *def = bt_backbones_default ();
+      g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+      /* Translators: the reason for the recommendation, then the size of the download */
+      g_autofree char *text = g_strdup_printf (_("%s To use it, download the pretrained network (%s)."), why, size);
+      gtk_label_set_text (self->recommend_label, text);
+    }
+  else
+    gtk_label_set_text (self->recommend_label, why);
+  gtk_widget_set_visible (self->recommend_download, self->recommended == BT_PRESET_TRANSFER && installed == NULL);
+  if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
+      bt_project_takes_recommendation (self->project))
+    {
+      self->recommending = TRUE;
+      bt_model_page_select_preset (self, BT_PRESET_TRANSFER);
+      self->recommending = FALSE;
+    }
+}
+
+const char *
+bt_model_page_get_recommendation (BtModelPage *self, BtPreset *preset)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  if (preset)
+    *preset = self->recommended;
+  return gtk_label_get_text (self->recommend_label);
+}
+
 static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
+  update_recommendation (self);
   /* the transfer card's size follows its hidden layer */
   if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
     start_estimates (self);
@@ -781,12 +836,44 @@ update_transfer_card (BtModelPage *self)
                             _("The backbone file you chose cannot be found any more. "
                               "Choose it again below, or use the default."));
       else
-        gtk_label_set_text (self->transfer_advice,
-                            _("Needs the pretrained MobileNet V2 file, which is not on this computer. "
-                              "The README’s “Pretrained backbones” section says where to get it; "
-                              "then choose it below."));
+        {
+          const BtBackboneInfo *def = bt_backbones_default ();
+          g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+          g_autofree char *text = g_strdup_printf (_("Needs a pretrained network that is not on this computer "
+                                                     "yet: Download it below (%s), one click."), size);
+          gtk_label_set_text (self->transfer_advice, text);
+        }
       gtk_widget_set_tooltip_text (button, error->message);
     }
+  update_recommendation (self);
+}
+
+static void
+recommend_download_cb (BtModelPage *self)
+{
+  gtk_widget_set_sensitive (self->recommend_download, FALSE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), _("Downloading…"));
+  bt_backbone_list_download (bt_transfer_options_get_list (self->transfer_options), bt_backbones_default ());
+}
+
+static void
+recommend_download_done_cb (BtModelPage *self, const BtBackboneInfo *info, gboolean ok)
+{
+  const BtBackboneInfo *def = bt_backbones_default ();
+  g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+  g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+
+  /* failed or cancelled: the row below says why; this one can be tried again */
+  gtk_widget_set_sensitive (self->recommend_download, TRUE);
+  gtk_button_set_label (GTK_BUTTON (self->recommend_download), label);
+  update_recommendation (self);
+}
+
+GtkWidget *
+bt_model_page_get_recommended_download (BtModelPage *self)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self), NULL);
+  return gtk_widget_get_visible (self->recommend_download) ? self->recommend_download : NULL;
 }
 
 static void
@@ -798,6 +885,30 @@ transfer_card_init (BtModelPage *self)
   gtk_widget_set_margin_top (options, 6);
   gtk_widget_insert_after (options, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)),
                            GTK_WIDGET (self->cards_box));
+  /* the recommendation's reason, between the cards and the transfer options, with the missing
+   * backbone's Download beside it: the first thing seen, even in a small window */
+  {
+    const BtBackboneInfo *def = bt_backbones_default ();
+    g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+    g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+    GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+
+    self->recommend_label = GTK_LABEL (gtk_label_new (""));
+    gtk_label_set_wrap (self->recommend_label, TRUE);
+    gtk_label_set_xalign (self->recommend_label, 0);
+    gtk_widget_set_hexpand (GTK_WIDGET (self->recommend_label), TRUE);
+    self->recommend_download = gtk_button_new_with_label (label);
+    gtk_widget_add_css_class (self->recommend_download, "suggested-action");
+    gtk_widget_set_valign (self->recommend_download, GTK_ALIGN_CENTER);
+    gtk_widget_set_visible (self->recommend_download, FALSE);
+    g_signal_connect_swapped (self->recommend_download, "clicked", G_CALLBACK (recommend_download_cb), self);
+    g_signal_connect_object (bt_transfer_options_get_list (self->transfer_options), "download-done",
+                             G_CALLBACK (recommend_download_done_cb), self, G_CONNECT_SWAPPED);
+    gtk_box_append (GTK_BOX (row), GTK_WIDGET (self->recommend_label));
+    gtk_box_append (GTK_BOX (row), self->recommend_download);
+    gtk_widget_set_margin_top (row, 6);
+    gtk_widget_insert_after (row, gtk_widget_get_parent (GTK_WIDGET (self->cards_box)), GTK_WIDGET (self->cards_box));
+  }
   g_signal_connect_object (options, "backbone-changed", G_CALLBACK (update_transfer_card), self,
                            G_CONNECT_SWAPPED);
   update_transfer_card (self);
@@ -901,8 +1012,13 @@ bt_model_page_init (BtModelPage *self)
       GtkWidget *time = gtk_label_new ("");
       GtkWidget *button = gtk_toggle_button_new ();
 
+      GtkWidget *badge = gtk_label_new (_("Recommended for your data"));
+      gtk_widget_add_css_class (badge, "accent");
+      gtk_widget_add_css_class (badge, "caption-heading");
+      gtk_label_set_wrap (GTK_LABEL (badge), TRUE);
+      gtk_widget_set_visible (badge, FALSE);
+      self->cards[i].badge_label = GTK_LABEL (badge);
       gtk_widget_add_css_class (button, "preset-card");   /* data/style.css marks the chosen one */
-
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
@@ -917,6 +1033,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_add_css_class (size, "dim-label");
       gtk_widget_add_css_class (time, "dim-label");
       gtk_box_append (GTK_BOX (box), title);
+      gtk_box_append (GTK_BOX (box), badge);
       gtk_box_append (GTK_BOX (box), advice);
       gtk_box_append (GTK_BOX (box), size);
       gtk_box_append (GTK_BOX (box), time);
@@ -977,8 +1094,10 @@ bt_model_page_set_project (BtModelPage *self, BtProject *project)
   g_set_object (&self->project, project);
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
+  self->user_chose = FALSE;
   load_settings (self);
   bt_transfer_options_set_project (self->transfer_options, project);
+  update_recommendation (self);
   schedule_preview (self);
   start_estimates (self);
 }

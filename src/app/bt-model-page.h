@@ -42,4 +42,9 @@ GtkWidget         *bt_model_page_get_transfer_card    (BtModelPage *self);
 const char        *bt_model_page_get_transfer_advice  (BtModelPage *self);
 BtTransferOptions *bt_model_page_get_transfer_options (BtModelPage *self);
 
+/* The recommended preset and the line that says why (empty without a project). */
+const char *bt_model_page_get_recommendation (BtModelPage *self, BtPreset *preset);
+/* The Download beside the recommendation when its backbone is missing, else NULL. */
+GtkWidget  *bt_model_page_get_recommended_download (BtModelPage *self);
+
 G_END_DECLS

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bt-backbone-offer.h"
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
@@ -78,6 +79,7 @@ struct _BtTestPage
   guint              progress_source;
   gint               progress_done;  /* atomic, written by the worker */
   gint               progress_total;
+  GtkWidget         *backbone_offer; /* borrowed: the model's missing backbone, offered for download */
 };
 
 G_DEFINE_FINAL_TYPE (BtTestPage, bt_test_page, GTK_TYPE_WIDGET)
@@ -564,6 +566,50 @@ pending_new (BtTestPage *self, guint generation)
 }
 
 static void
+offer_installed_cb (BtTestPage *self)
+{
+  gtk_label_set_text (self->status_label, _("The model’s backbone is installed: the model is ready."));
+}
+
+/* A model whose backbone is not here gets exactly that backbone offered (name and sha256 from
+ * the model file); any other model takes the offer away. */
+static void
+offer_backbone (BtTestPage *self)
+{
+  const BtBackboneInfo *info = NULL;
+
+  if (self->backbone_offer != NULL)
+    {
+      gtk_widget_unparent (self->backbone_offer);
+      self->backbone_offer = NULL;
+    }
+  if (self->model == NULL || !bt_shared_model_needs_backbone (self->model, &info))
+    return;
+  {
+    BtModel *m = bt_shared_model_lock (self->model);
+    self->backbone_offer = bt_backbone_offer_new (info, m->backbone_name, m->backbone_sha256);
+    bt_shared_model_unlock (self->model);
+  }
+  g_signal_connect_object (self->backbone_offer, "installed", G_CALLBACK (offer_installed_cb), self,
+                           G_CONNECT_SWAPPED);
+  {
+    /* a row of its own under the toolbar that holds the status line */
+    GtkWidget *bar = gtk_widget_get_parent (GTK_WIDGET (self->status_label));
+    gtk_widget_set_margin_start (self->backbone_offer, 12);
+    gtk_widget_set_margin_end (self->backbone_offer, 12);
+    gtk_widget_set_margin_bottom (self->backbone_offer, 6);
+    gtk_widget_insert_after (self->backbone_offer, gtk_widget_get_parent (bar), bar);
+  }
+}
+
+GtkWidget *
+bt_test_page_get_backbone_offer (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  return self->backbone_offer;
+}
+
+static void
 model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Pending *pending = user_data;
@@ -592,6 +638,7 @@ model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_clear_pointer (&self->model, bt_shared_model_unref);
   self->model = model;
   gtk_label_set_text (self->status_label, "");
+  offer_backbone (self);
   update_actions (self);
   g_signal_emit (self, signals[MODEL_READY], 0);
 }
@@ -613,6 +660,7 @@ model_selected_cb (BtTestPage *self)
 
   reset_jobs (self);
   g_clear_pointer (&self->model, bt_shared_model_unref);
+  offer_backbone (self);
   clear_results (self);
   update_actions (self);
   if (i == GTK_INVALID_LIST_POSITION || i >= self->model_paths->len)

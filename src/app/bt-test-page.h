@@ -37,4 +37,7 @@ BtProbabilityBars *bt_test_page_get_bars        (BtTestPage *self);
 /* The results as CSV: path, top class, confidence, one column per class (g_free). */
 char              *bt_test_page_dup_results_csv (BtTestPage *self);
 
+/* The offer to download the loaded model's missing backbone (a BtBackboneOffer), or NULL. */
+GtkWidget *bt_test_page_get_backbone_offer (BtTestPage *self);
+
 G_END_DECLS

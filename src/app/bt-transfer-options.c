@@ -5,8 +5,10 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "bt-backbone-list.h"
 #include "bt-dialogs.h"
 #include "bt-transfer-options.h"
+#include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 
 #define BT_SCHEMA_ID "io.github.bottega.Bottega"
@@ -20,6 +22,7 @@ struct _BtTransferOptions
 
   /* Children */
   GtkLabel       *status_label;
+  BtBackboneList *list;
   GtkWidget      *choose_button;
   GtkWidget      *clear_button;
   GtkDropDown    *hidden_dropdown;
@@ -59,11 +62,23 @@ update_status (BtTransferOptions *self)
   g_autofree char *path = bt_backbone_find_for_training (&error);
 
   gtk_widget_set_visible (self->clear_button, pref != NULL);
+  if (self->list != NULL)
+    {
+      g_autofree char *base = path != NULL ? g_path_get_basename (path) : NULL;
+      bt_backbone_list_set_current (self->list, base != NULL ? bt_backbones_lookup (base) : NULL);
+    }
   if (path != NULL)
     {
       g_autofree char *shown = g_filename_display_name (path);
       g_autofree char *text = g_strdup_printf (pref != NULL ? _("Backbone: %s (your choice)")
                                                             : _("Backbone: %s"), shown);
+      set_status (self, text);
+    }
+  else if (pref == NULL)
+    {
+      /* nothing installed yet: the rows below offer the download; where it looked is in the card's tooltip */
+      g_autofree char *text = g_strdup_printf (_("No pretrained backbone on this computer yet (%s): download one "
+                                                 "below, or choose a file you already have."), BT_BACKBONE_DEFAULT);
       set_status (self, text);
     }
   else
@@ -134,10 +149,22 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
     g_settings_set_string (self->settings, BACKBONE_KEY, path);
   gtk_widget_set_visible (self->clear_button, TRUE);
   {
+    /* the file's content against the catalogue: a known backbone, or one at the person's risk */
+    const BtBackboneInfo *info = bt_backbones_lookup_sha256 (bt_backbone_get_sha256 (bb));
     g_autofree char *shown = g_filename_display_name (path);
-    g_autofree char *text = g_strdup_printf (_("Backbone: %s (your choice; %d values per image)"),
-                                             shown, bt_backbone_get_dim (bb));
+    g_autofree char *text = NULL;
+    if (info != NULL)
+      text = g_strdup_printf (_("Backbone: %s (your choice: %s, SHA-256 checked; %d values per image)"),
+                              shown, info->title, bt_backbone_get_dim (bb));
+    else
+      text = g_strdup_printf (_("Backbone: %s (your choice; %d values per image). Warning: this is not one of "
+                                "the backbones Bottega knows, so how well it works is unknown."),
+                              shown, bt_backbone_get_dim (bb));
     set_status (self, text);
+    if (self->project != NULL)
+      bt_backbones_set_project_choice (bt_project_get_dir (self->project), info != NULL ? info->id : path, NULL);
+    if (self->list != NULL)
+      bt_backbone_list_set_current (self->list, info);
   }
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
@@ -184,6 +211,8 @@ bt_transfer_options_clear_file (BtTransferOptions *self)
   set_backbone_info (self, NULL, NULL);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, "");
+  if (self->project != NULL)
+    bt_backbones_set_project_choice (bt_project_get_dir (self->project), NULL, NULL);
   update_status (self);
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
@@ -274,6 +303,41 @@ bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
   if (project)
     g_signal_connect_object (project, "changed", G_CALLBACK (load_settings), self, G_CONNECT_SWAPPED);
   load_settings (self);
+  bt_backbone_list_set_project (self->list, project);
+  if (project != NULL)
+    {
+      /* the project's own backbone (Compare Backbones' pick) is the one it trains with */
+      g_autofree char *choice = bt_backbones_get_project_choice (bt_project_get_dir (project));
+      g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
+      g_autofree char *pref = bt_backbone_dup_preferred_file ();
+      if (path != NULL && g_strcmp0 (path, pref) != 0)
+        {
+          bt_backbone_set_preferred_file (path);
+          update_status (self);
+          start_check (self, g_steal_pointer (&path), TRUE);
+        }
+    }
+}
+
+static void
+list_use_cb (BtBackboneList *list, const char *path, const BtBackboneInfo *info, BtTransferOptions *self)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  bt_transfer_options_choose_file (self, file);
+}
+
+static void
+list_installed_cb (BtTransferOptions *self)
+{
+  update_status (self);
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+}
+
+BtBackboneList *
+bt_transfer_options_get_list (BtTransferOptions *self)
+{
+  g_return_val_if_fail (BT_IS_TRANSFER_OPTIONS (self), NULL);
+  return self->list;
 }
 
 gboolean
@@ -370,7 +434,13 @@ bt_transfer_options_init (BtTransferOptions *self)
   gtk_label_set_selectable (self->status_label, TRUE);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->status_label));
 
-  self->choose_button = gtk_button_new_with_mnemonic (_("_Choose Backbone File…"));
+  /* the catalogue first: a missing backbone's Download is the first thing seen */
+  self->list = BT_BACKBONE_LIST (bt_backbone_list_new ());
+  g_signal_connect_object (self->list, "use", G_CALLBACK (list_use_cb), self, 0);
+  g_signal_connect_object (self->list, "installed", G_CALLBACK (list_installed_cb), self, G_CONNECT_SWAPPED);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->list));
+
+  self->choose_button = gtk_button_new_with_mnemonic (_("_Choose a File You Already Have…"));
   gtk_widget_set_tooltip_text (self->choose_button,
                                _("A TensorFlow Lite image classifier, such as mobilenet_v2_1.0_224_quant.tflite"));
   g_signal_connect_swapped (self->choose_button, "clicked", G_CALLBACK (choose_clicked_cb), self);

@@ -5,6 +5,7 @@
 
 #include <gtk/gtk.h>
 
+#include "bt-backbone-list.h"
 #include "dataset/bt-dataset.h"
 
 G_BEGIN_DECLS
@@ -26,6 +27,8 @@ gboolean    bt_transfer_options_is_busy      (BtTransferOptions *self);
  * and input size; NULL and 0 while the default MobileNet V2 is used or before the check. */
 void        bt_transfer_options_get_backbone (BtTransferOptions *self, const char **title, int *dim,
                                               int *input_size);
+/* The catalogue's rows (download, use, compare). */
+BtBackboneList *bt_transfer_options_get_list (BtTransferOptions *self);
 /* The line that says which backbone is used, or why none is. */
 const char *bt_transfer_options_get_status   (BtTransferOptions *self);
 

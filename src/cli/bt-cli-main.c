@@ -110,6 +110,8 @@ print_help (void)
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
+            "  backbones [fetch [NAME]]    the pretrained backbones: list, download\n"
+            "  compare-backbones DIR       which installed backbone suits the project\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
@@ -176,6 +178,10 @@ main (int argc, char **argv)
     return bt_cli_tune (argc - 1, argv + 1);
   if (strcmp (command, "cv") == 0)
     return bt_cli_cv (argc - 1, argv + 1);
+  if (strcmp (command, "backbones") == 0)
+    return bt_cli_backbones (argc - 1, argv + 1);
+  if (strcmp (command, "compare-backbones") == 0)
+    return bt_cli_compare_backbones (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

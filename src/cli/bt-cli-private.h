@@ -33,6 +33,8 @@ int bt_cli_train    (int argc, char **argv);
 int bt_cli_evaluate (int argc, char **argv);
 int bt_cli_predict  (int argc, char **argv);
 int bt_cli_info     (int argc, char **argv);
+int bt_cli_backbones (int argc, char **argv);
+int bt_cli_compare_backbones (int argc, char **argv);
 
 #ifdef HAVE_CLI_TFLITE
 #include "cli/bt-cli-tflite.h"

@@ -12,6 +12,7 @@
 
 #include "cli/bt-cli-private.h"
 #include "training/bt-run-files.h"
+#include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 
 typedef struct {
@@ -453,6 +454,27 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
   return TRUE;
 }
 
+/* A project never trained and no --preset: the Model page's recommendation, said with its
+ * reason. Only an installed backbone counts here (the CLI does not download on its own). */
+static char *
+recommend_preset (BtProject *project, gboolean quiet)
+{
+  BtDataSummary d;
+  g_autofree char *why = NULL, *path = bt_backbone_find_for_training (NULL);
+  BtPreset p;
+
+  bt_data_summary_from_project (project, 12, &d);
+  p = bt_recommend_preset (&d, path != NULL, &why);
+  if (!quiet)
+    {
+      printf (_("Preset: %s. %s\n"), p == BT_PRESET_TRANSFER ? _("Transfer learning") : _(bt_preset_title (p)), why);
+      if (path == NULL && bt_recommend_preset (&d, TRUE, NULL) == BT_PRESET_TRANSFER)
+        printf (_("Transfer learning would suit these photos better: download a backbone with “bottega-cli "
+                  "backbones fetch”, then train again with --preset transfer.\n"));
+    }
+  return g_strdup (bt_preset_to_id (p));
+}
+
 int
 bt_cli_train (int argc, char **argv)
 {
@@ -487,7 +509,7 @@ bt_cli_train (int argc, char **argv)
     { "hidden", 0, 0, G_OPTION_ARG_INT, &o.hidden, N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
     { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o.whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
     { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
-    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the TFLite backbone file to use (not saved)"), N_("FILE") },
+    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
     { "resume", 'r', G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_resume,
       N_("Resume run RUN (an id from runs/), or the newest run when it was interrupted"), N_("[RUN]") },
@@ -564,6 +586,10 @@ bt_cli_train (int argc, char **argv)
         }
     }
 
+  if (o.preset == NULL && o.size == NULL && o.color == NULL && resume_dir == NULL &&
+      bt_project_takes_recommendation (project))
+    o.preset = recommend_preset (project, o.quiet);
+
   settings = *bt_project_get_settings (project);
   settings.preset = g_strdup (settings.preset);
   settings.optimizer = g_strdup (settings.optimizer);
@@ -588,23 +614,30 @@ bt_cli_train (int argc, char **argv)
 
   if (o.threads != G_MININT)
     bt_engine_set_threads (o.threads);
-  if (o.backbone != NULL)
-    {
-      g_autofree char *abs = g_canonicalize_filename (o.backbone, NULL);
-      if (!g_file_test (abs, G_FILE_TEST_IS_REGULAR))
-        {
-          status = bt_cli_fail (_("%s: the backbone file does not exist"), o.backbone);
-          goto cleanup_settings;
-        }
-      bt_backbone_set_preferred_file (abs);
-    }
+  {
+    /* --backbone, else the project's choice (Compare backbones), resolved to a file here */
+    g_autofree char *choice = o.backbone == NULL ? bt_backbones_get_project_choice (argv[1]) : NULL;
+    const char *name = o.backbone != NULL ? o.backbone : choice;
+    if (name != NULL)
+      {
+        g_autofree char *abs = bt_backbones_resolve (name, &error);
+        if (abs == NULL && (o.backbone != NULL || g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0))
+          {
+            status = bt_cli_fail ("%s", error->message);
+            goto cleanup_settings;
+          }
+        g_clear_error (&error);
+        bt_backbone_set_preferred_file (abs);
+      }
+  }
   if (resume_dir == NULL && g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
     {
       /* say it before a run folder is made, with the command line's own way out */
       g_autofree char *bb = bt_backbone_find_for_training (&error);
       if (bb == NULL)
         {
-          status = bt_cli_fail ("%s\n%s", error->message, _("Or give the file with --backbone FILE."));
+          status = bt_cli_fail ("%s\n%s", error->message,
+                                _("Download it with “bottega-cli backbones fetch”, or give one with --backbone NAME|FILE."));
           goto cleanup_settings;
         }
     }

@@ -763,7 +763,7 @@ static BtEmbeddings *
 build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
-                  BtEmbedGate gate, gpointer gate_data, gboolean shared,
+                  BtEmbedGate gate, gpointer gate_data, gboolean shared, const gboolean *only,
                   GCancellable *cancellable, GError **error)
 {
   g_autofree char *cache_dir = NULL;
@@ -806,7 +806,7 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
   for (guint i = 0; i < n; i++)
     {
       guint64 hash = snap->hashes[i];
-      if (snap->paths[i] == NULL)
+      if (snap->paths[i] == NULL || (only != NULL && !only[i]))
         continue;
       b.paths[i] = g_strdup (snap->paths[i]);
       for (int v = 0; v < BT_EMBED_N_VARIANTS; v++)
@@ -901,7 +901,7 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                        gate, gate_data, FALSE, cancellable, error);
+                        gate, gate_data, FALSE, NULL, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }
@@ -919,7 +919,24 @@ bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes, con
   g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
   g_return_val_if_fail (project_dir != NULL, NULL);
   return build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                           gate, gate_data, FALSE, cancellable, error);
+                           gate, gate_data, FALSE, NULL, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize, const gboolean *only,
+                            int n_threads, BtCacheProgress progress, gpointer user_data,
+                            GCancellable *cancellable, GError **error)
+{
+  BtItemSnapshot snap = { 0 };
+  BtEmbeddings *e;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (only != NULL, NULL);
+  bt_item_snapshot_init (&snap, project);
+  e = build_embeddings (&snap, bb, resize, FALSE, FALSE, n_threads, progress, user_data,
+                        NULL, NULL, FALSE, only, cancellable, error);
+  bt_item_snapshot_clear (&snap);
+  return e;
 }
 
 BtEmbeddings *
@@ -934,7 +951,7 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
-                        NULL, NULL, TRUE, cancellable, error);
+                        NULL, NULL, TRUE, NULL, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }

@@ -95,6 +95,13 @@ BtEmbeddings *bt_embeddings_build_paths (const char * const *paths, const guint6
                                          BtCacheProgress progress, gpointer user_data,
                                          BtEmbedGate gate, gpointer gate_data,
                                          GCancellable *cancellable, GError **error);
+
+/* Only the items whose only[i] is TRUE (item i of the project), variant 0, cached as above:
+ * the backbone comparison's capped sample. */
+BtEmbeddings *bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize,
+                                          const gboolean *only, int n_threads,
+                                          BtCacheProgress progress, gpointer user_data,
+                                          GCancellable *cancellable, GError **error);
 /* For work outside a training run (export): one worker that takes the compute gate for each
  * image and leaves the engine's thread count alone, so it can run beside training. */
 BtEmbeddings *bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resize,

@@ -124,7 +124,7 @@ test_no_backbone (void)
   g_assert_false (gtk_widget_get_sensitive (card));
   /* why, and how to get one */
   g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
-  g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "Pretrained backbones"));
+  g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "Download it below"));
   tooltip = gtk_widget_get_tooltip_text (card);
   g_assert_nonnull (tooltip);
   g_assert_nonnull (strstr (tooltip, g_getenv ("BOTTEGA_BACKBONE_DIR")));   /* where it looked */

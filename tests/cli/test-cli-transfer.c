@@ -5,11 +5,11 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
 #include "bt-test-photos.h"
+#include "bt-test-cli.h"
 #include "bt-test-fs.h"
 
 static char *cli_path;
@@ -20,31 +20,14 @@ static char *last_err;
 G_GNUC_NULL_TERMINATED static int
 run_cli (char **out, ...)
 {
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
-  g_autofree char *o = NULL, *e = NULL;
-  g_autofree char *line = NULL;
-  int wait_status = 0;
-  const char *arg;
   va_list ap;
+  int status;
 
-  g_ptr_array_add (args, cli_path);
+  g_clear_pointer (&last_err, g_free);
   va_start (ap, out);
-  while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (args, (char *) arg);
+  status = bt_test_run_cliv (cli_path, work_dir, envp, out, &last_err, ap);
   va_end (ap);
-  g_ptr_array_add (args, NULL);
-  g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
-                               &o, &e, &wait_status, &error));
-  g_assert_no_error (error);
-  line = g_strjoinv (" ", (char **) args->pdata + 1);
-  g_test_message ("$ bottega-cli %s\n%s%s", line, o, e);
-  g_assert_true (WIFEXITED (wait_status));
-  g_free (last_err);
-  last_err = g_steal_pointer (&e);
-  if (out != NULL)
-    *out = g_steal_pointer (&o);
-  return WEXITSTATUS (wait_status);
+  return status;
 }
 
 static const char *sources[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
@@ -117,7 +100,8 @@ test_transfer_cli (void)
   g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3", "-q", NULL), ==, 1);
   g_clear_pointer (&out, g_free);
   g_assert_nonnull (last_err);
-  g_assert_nonnull (strstr (last_err, "--backbone FILE"));
+  g_assert_nonnull (strstr (last_err, "--backbone NAME|FILE"));
+  g_assert_nonnull (strstr (last_err, "bottega-cli backbones fetch"));
   {
     g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
     g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
