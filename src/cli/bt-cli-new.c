@@ -2,7 +2,9 @@
  * folder of class folders, listing every skipped file with its reason. */
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,11 +22,14 @@ skip_reason_text (BtSkipReason reason)
     case BT_SKIP_UNREADABLE:  return _("unreadable");
     case BT_SKIP_DUPLICATE:   return _("duplicate");
     case BT_SKIP_SPECIAL:     return _("not a regular file");
+    case BT_SKIP_NO_CLASS:    return _("not in a class folder");
+    case BT_SKIP_BAD_NAME:    return _("class folder name has control characters or a path separator");
+    case BT_SKIP_HIDDEN:      return _("hidden");
     default:                  return _("skipped");
     }
 }
 
-#define N_REASONS (BT_SKIP_SPECIAL + 1)
+#define N_REASONS (BT_SKIP_HIDDEN + 1)
 
 typedef struct {
   gboolean tty;
@@ -46,6 +51,50 @@ scan_progress (guint n_seen, guint n_ok, guint n_skipped, gpointer user_data)
   fprintf (stderr, _("Scanning… %s files"), seen);
   fputs ("\033[K", stderr);
   fflush (stderr);
+}
+
+/* While `new --from` runs, this file sits in the project folder: a project that still has it
+ * was left by a killed or failed import, and `new` removes it and starts again. */
+#define INCOMPLETE_MARK ".bottega-new-incomplete"
+
+/* Removes what `new` made in dir (never the user's images, which are elsewhere or untouched):
+ * the project files, temp files of their writes, the empty sub-folders, then dir when empty. */
+static void
+remove_partial_project (const char *dir)
+{
+  static const char * const files[] = { "project.ini", "labels.csv" };
+  static const char * const subs[] = { "models", "runs", "cache" };
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, files[i], NULL);
+      g_unlink (path);
+    }
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, ".labels.csv.") || g_str_has_prefix (name, ".project.ini."))
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        g_unlink (path);
+      }
+  for (guint i = 0; i < G_N_ELEMENTS (subs); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, subs[i], NULL);
+      g_rmdir (path);
+    }
+  {
+    g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
+    g_unlink (mark);
+  }
+  g_rmdir (dir);  /* only when now empty: a folder the user made and filled stays */
+}
+
+static int
+new_failed (const char *dir, int status)
+{
+  remove_partial_project (dir);
+  return status;
 }
 
 /* Prints every skipped file with its reason, then one line: added ("Imported 12 images"), in
@@ -99,7 +148,8 @@ report_scan (BtScanResult *result, const char *added, guint n_classes)
         /* the order of the example: the worst first */
         static const BtSkipReason order[] = { BT_SKIP_CORRUPT, BT_SKIP_NOT_IMAGE, BT_SKIP_UNSUPPORTED,
                                               BT_SKIP_TOO_LARGE, BT_SKIP_UNREADABLE, BT_SKIP_DUPLICATE,
-                                              BT_SKIP_SPECIAL };
+                                              BT_SKIP_SPECIAL, BT_SKIP_NO_CLASS, BT_SKIP_BAD_NAME,
+                                              BT_SKIP_HIDDEN };
         G_STATIC_ASSERT (G_N_ELEMENTS (order) == N_REASONS);
         for (guint o = 0; o < G_N_ELEMENTS (order); o++)
           {
@@ -150,6 +200,14 @@ bt_cli_new (int argc, char **argv)
     return bt_cli_usage ("new", _("unexpected argument “%s”"), argv[2]);
 
   dir = g_canonicalize_filename (argv[1], NULL);
+  {
+    g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
+    if (g_file_test (mark, G_FILE_TEST_EXISTS))
+      {
+        printf (_("Removing an unfinished project left by an interrupted import in %s\n"), argv[1]);
+        remove_partial_project (dir);
+      }
+  }
   if (bt_cli_is_project_dir (dir))
     return bt_cli_fail (_("%s: already a project"), argv[1]);
   if (from != NULL && !g_file_test (from, G_FILE_TEST_IS_DIR))
@@ -157,9 +215,27 @@ bt_cli_new (int argc, char **argv)
   if (name == NULL)
     name = g_path_get_basename (dir);
 
+  if (from != NULL)
+    {
+      g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
+      if (g_mkdir_with_parents (dir, 0755) != 0 || !g_file_set_contents (mark, "", 0, &error))
+        {
+          if (error == NULL)
+            {
+              int e = errno;
+              return bt_cli_fail ("%s: %s", argv[1], g_strerror (e));
+            }
+          return bt_cli_fail ("%s: %s", argv[1], error->message);
+        }
+    }
+
   project = bt_project_create (dir, name, &error);
   if (project == NULL)
-    return bt_cli_fail ("%s: %s", argv[1], error->message);
+    {
+      if (from != NULL)
+        remove_partial_project (dir);
+      return bt_cli_fail ("%s: %s", argv[1], error->message);
+    }
 
   if (from == NULL)
     {
@@ -177,14 +253,20 @@ bt_cli_new (int argc, char **argv)
     if (progress.tty)
       fputs ("\r\033[K", stderr);
     if (result == NULL)
-      return bt_cli_fail ("%s: %s", from, error->message);
+      {
+        g_clear_object (&project);
+        return new_failed (dir, bt_cli_fail ("%s: %s", from, error->message));
+      }
   }
 
   n_added = bt_project_apply_scan (project, result, &error);
   if (error == NULL)
     bt_project_flush (project, &error);  /* saves run on a writer thread */
   if (error != NULL)
-    return bt_cli_fail ("%s: %s", argv[1], error->message);
+    {
+      g_clear_object (&project);
+      return new_failed (dir, bt_cli_fail ("%s: %s", argv[1], error->message));
+    }
 
   {
     g_autofree char *images = bt_cli_format_count (n_added);
@@ -193,7 +275,15 @@ bt_cli_new (int argc, char **argv)
     report_scan (result, added, g_list_model_get_n_items (bt_project_get_classes (project)));
   }
   if (n_added == 0)
-    return bt_cli_fail (_("%s: no images found (expected one sub-folder of images per class)"), from);
+    {
+      g_clear_object (&project);
+      return new_failed (dir, bt_cli_fail (_("%s: no images found (expected one sub-folder of images per class)"), from));
+    }
+  {
+    /* everything is on disk (flushed above): the project is complete */
+    g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
+    g_unlink (mark);
+  }
   return BT_CLI_EXIT_OK;
 }
 

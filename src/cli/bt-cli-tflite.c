@@ -12,12 +12,16 @@
 static char **
 read_labels (const char *path, guint *n_out, GError **error)
 {
+  g_autoptr(GBytes) bytes = NULL;
   g_autofree char *text = NULL;
   char **lines;
   guint n;
 
-  if (!g_file_get_contents (path, &text, NULL, error))
+  /* a regular file of at most 16 MiB: a FIFO or /dev/zero given as labels is refused */
+  bytes = bt_engine_read_file (path, 16u << 20, error);
+  if (bytes == NULL)
     return NULL;
+  text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   if (!g_utf8_validate (text, -1, NULL))
     {
       g_autofree char *display = g_filename_display_name (path);

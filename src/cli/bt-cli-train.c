@@ -576,6 +576,12 @@ bt_cli_train (int argc, char **argv)
       goto cleanup;
     }
 
+  if (!bt_project_check_trainable (project, &error))
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup;
+    }
+
   if (o.resume || o.resume_run != NULL)
     {
       resume_dir = bt_run_files_find_resumable (argv[1], o.resume_run != NULL ? o.resume_run : o.resume_id, &error);

@@ -35,6 +35,8 @@ typedef enum {
   BT_SKIP_DUPLICATE,
   BT_SKIP_SPECIAL,       /* FIFO, device, socket, symlink loop */
   BT_SKIP_NO_CLASS,      /* a file beside the class folders (folder-of-classes mode) */
+  BT_SKIP_BAD_NAME,      /* a class folder whose name has control characters or "\" */
+  BT_SKIP_HIDDEN,        /* a hidden file or folder (name starts with ".") */
 } BtSkipReason;
 const char *bt_skip_reason_to_string (BtSkipReason reason); /* untranslated English, short */
 const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for the UI */
@@ -87,6 +89,23 @@ BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellabl
 /* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
+
+/* ---- The decoder sandbox (bt-sandbox.c): the same decode, in a helper process ---- */
+/* Decodes in a pool of long-lived bottega-decoder processes confined by seccomp and resource
+ * limits: the file is opened here and its descriptor passed, the pixels come back in a memfd.
+ * A helper that crashes, overruns or exceeds the timeout is replaced and the file reported as
+ * "could not be decoded safely" (BT_SKIP_CORRUPT). Thread-safe; blocks while every helper of
+ * the pool (one per core, at most 4) is busy. The helper is BOTTEGA_DECODER or the installed one. */
+BtImage *bt_sandbox_decode_file  (const char *path, int want_channels, BtSkipReason *reason, GError **error);
+BtImage *bt_sandbox_decode_fd    (int fd, const char *name, int want_channels, BtSkipReason *reason,
+                                  GError **error);
+BtImage *bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels,
+                                  BtSkipReason *reason, GError **error);
+void     bt_sandbox_set_helper_path (const char *path);
+void     bt_sandbox_set_timeout  (guint milliseconds);  /* per image; default 20 s */
+guint    bt_sandbox_get_n_restarts (void);              /* helpers replaced after a failure */
+int      bt_sandbox_get_confined (void);   /* the last helper to answer ran under seccomp: 1, 0, or -1 (none yet) */
+void     bt_sandbox_shutdown     (void);                /* stops the helpers (they restart on use) */
 
 /* The one preprocessing function (training, evaluation, test pane, CLI, model files):
  * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
@@ -182,6 +201,9 @@ gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings
 /* Waits until everything handed to the writer is on disk (retrying a failed write first);
  * FALSE + the write's error when the files could not be saved. For the CLI, tests, quitting. */
 gboolean    bt_project_flush          (BtProject *self, GError **error);
+/* FALSE + a message naming them when a class has no usable image (training would report a
+ * meaningless accuracy for it). Call before a training run starts. */
+gboolean    bt_project_check_trainable (BtProject *self, GError **error);
 void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
 gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);
@@ -312,6 +334,13 @@ gboolean    bt_cache_is_valid     (BtCache *cache, guint item_index);
 BtSkipReason bt_cache_get_failure (BtCache *cache, guint item_index);
 void        bt_cache_get_shape    (BtCache *cache, int *width, int *height, int *channels, guint *n_items);
 gboolean    bt_cache_is_spilled   (BtCache *cache);  /* over budget: backed by a file mapping */
+/* The usable items that could not be decoded, in item order: the i-th one's path (borrowed),
+ * its item index and why. And all of them as one message: "N images could not be read and
+ * are left out:" then one "  path (reason)" line each (translated; NULL when none failed),
+ * for a training run to name every unreadable image instead of counting them. */
+guint       bt_cache_get_n_failed (BtCache *cache);
+const char *bt_cache_get_failed   (BtCache *cache, guint i, guint *item_index, BtSkipReason *reason);
+char       *bt_cache_dup_failure_report (BtCache *cache);
 /* The same from a snapshot of paths (index i = item i; NULL entries are skipped), for workers
  * that must not touch the project. spill_dir: where to map the block beyond the budget. */
 BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width, int height, int channels,

@@ -125,6 +125,8 @@ bt_skip_reason_to_string (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return "duplicate";
     case BT_SKIP_SPECIAL:     return "not a regular file";
     case BT_SKIP_NO_CLASS:    return "not in a class folder";
+    case BT_SKIP_BAD_NAME:    return "class folder name has control characters or a path separator";
+    case BT_SKIP_HIDDEN:      return "hidden";
     default:                  return "unknown";
     }
 }
@@ -142,6 +144,8 @@ bt_skip_reason_to_display (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return _("Duplicate");
     case BT_SKIP_SPECIAL:     return _("Not a regular file");
     case BT_SKIP_NO_CLASS:    return _("Not in a class folder");
+    case BT_SKIP_BAD_NAME:    return _("Class folder name has control characters or a path separator");
+    case BT_SKIP_HIDDEN:      return _("Hidden");
     default:                  return _("Skipped");
     }
 }

@@ -487,6 +487,12 @@ _bt_project_check_class_name (const char *name, GError **error)
                            _("A class name can be at most 255 bytes long"));
       return FALSE;
     }
+  if (!bt_class_name_is_safe (name))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("A class name cannot hold control characters such as a line break or a tab"));
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -1237,6 +1243,7 @@ bt_project_open (const char *dir, GError **error)
   check_missing_sync (self);
   recount (self);
   start_saver (self);
+  bt_project_tidy_in_background (self->dir);  /* leftovers of killed writes (bt-project-tidy.c) */
   return g_steal_pointer (&self);
 }
 

@@ -1,7 +1,9 @@
 /* bt-walk.c: the one folder walk of the data layer. The scan checks what it finds on a pool
  * (bt-scan.c); bt_scan_plan lists what a scan would take by names alone, without opening a file.
  * Symbolic links are followed with loops refused, FIFOs and devices are never opened, hidden
- * entries are left out as file managers do, and entries come sorted so walks are reproducible. */
+ * entries are left out as file managers do (and listed as skipped), class folders whose names
+ * cannot be class names are skipped with that reason, and entries come sorted so walks are
+ * reproducible. */
 #include "config.h"
 
 #include <dirent.h>
@@ -133,15 +135,34 @@ list_dir (Walk *w, const char *dir)
   struct dirent *de;
   while ((de = readdir (d)) != NULL)
     {
-      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
-       * left out without a reason, as file managers do. */
+      /* Hidden entries (.DS_Store, .thumbnails, .git) are not the user's images: left out as
+       * file managers do, but listed, so nothing disappears without a word. */
       if (de->d_name[0] == '.')
-        continue;
+        {
+          if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+            {
+              g_autofree char *path = g_build_filename (dir, de->d_name, NULL);
+              walk_skip (w, path, BT_SKIP_HIDDEN);
+            }
+          continue;
+        }
       g_ptr_array_add (names, g_strdup (de->d_name));
     }
   closedir (d);
   sort_names (names);
   return names;
+}
+
+/* A folder whose name would be a class name the project refuses (a line break, a tab) or
+ * holds a "\\" is listed as skipped with that reason, instead of failing the training run
+ * later. name: the display name (bytes that are not UTF-8 are already replaced). */
+static gboolean
+class_folder_name_ok (Walk *w, const char *path, const char *name)
+{
+  if (bt_class_name_is_safe (name) && strchr (name, '\\') == NULL)
+    return TRUE;
+  walk_skip (w, path, BT_SKIP_BAD_NAME);
+  return FALSE;
 }
 
 /* walk_dir's class for a folder of classes: each sub-folder is a class, files beside them
@@ -174,6 +195,8 @@ walk_dir (Walk *w, const char *dir, guint cls, gboolean descend)
           if (cls == FOLDER_OF_CLASSES)
             {
               g_autofree char *name = g_filename_display_name (names->pdata[i]);
+              if (!class_folder_name_ok (w, path, name))
+                continue;
               walk_dir (w, path, class_id (w, name), w->recursive);
             }
           else
@@ -232,6 +255,8 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
   if (mode == BT_SCAN_FOLDER_AS_CLASS)
     {
       g_autofree char *name = g_filename_display_basename (root);
+      if (class_name == NULL && !class_folder_name_ok (w, root, name))
+        return TRUE;
       walk_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
       return TRUE;
     }

@@ -16,6 +16,9 @@ typedef enum {
   BT_ENGINE_ERROR_IO,
 } BtEngineError;
 GQuark bt_engine_error_quark (void);
+/* The bytes of a regular file of at most max_len bytes. A FIFO, a device (/dev/zero), a
+ * folder or a bigger file is refused before anything is read, without blocking. */
+GBytes *bt_engine_read_file (const char *path, guint64 max_len, GError **error);
 
 /* ---- Random numbers: every draw comes from an explicitly seeded generator ---- */
 typedef struct { guint64 s[4]; } BtRng;      /* xoshiro256** ; plain data, copy to snapshot */

@@ -818,33 +818,7 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
 static GBytes *
 read_file_capped (const char *path, GError **error)
 {
-  GStatBuf st;
-  if (g_stat (path, &st) != 0)
-    {
-      int e = errno;
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "Could not open “%s”: %s", path, g_strerror (e));
-      return NULL;
-    }
-  if ((guint64) st.st_size > MAX_FILE_SIZE)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
-      return NULL;
-    }
-  char *data;
-  gsize len;
-  g_autoptr (GError) ferr = NULL;
-  if (!g_file_get_contents (path, &data, &len, &ferr))
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "%s", ferr->message);
-      return NULL;
-    }
-  if (len > MAX_FILE_SIZE)
-    {
-      g_free (data);
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
-      return NULL;
-    }
-  return g_bytes_new_take (data, len);
+  return bt_engine_read_file (path, MAX_FILE_SIZE, error);
 }
 
 BtModel *

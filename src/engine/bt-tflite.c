@@ -1349,7 +1349,6 @@ out:
 BtTflite *
 bt_tflite_load (const char *path, GError **error)
 {
-  g_autoptr(GMappedFile) mf = NULL;
   g_autoptr(GBytes) bytes = NULL;
   GError *local = NULL;
   BtTflite *m;
@@ -1357,14 +1356,10 @@ bt_tflite_load (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  mf = g_mapped_file_new (path, FALSE, &local);
-  if (mf == NULL)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "%s", local->message);
-      g_error_free (local);
-      return NULL;
-    }
-  bytes = g_mapped_file_get_bytes (mf);
+  /* read, not mapped: a file truncated while mapped is SIGBUS; a FIFO or device is refused */
+  bytes = bt_engine_read_file (path, BT_TFLITE_MAX_FILE_BYTES, error);
+  if (bytes == NULL)
+    return NULL;
   m = bt_tflite_load_bytes (bytes, &local);
   if (m == NULL)
     {

@@ -201,24 +201,16 @@ bt_backbone_load_bytes (GBytes *bytes, const char *name, GError **error)
 BtBackbone *
 bt_backbone_load_path (const char *path, GError **error)
 {
-  GStatBuf st;
-  char *data = NULL;
-  gsize len = 0;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) local = NULL;
   BtBackbone *bb;
 
   g_return_val_if_fail (path != NULL, NULL);
-  /* Read into memory, not mapped: a file truncated while mapped would crash us. */
-  if (g_stat (path, &st) == 0 && (guint64) st.st_size > BT_TFLITE_MAX_FILE_BYTES)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
-                   _("%s is larger than the allowed %u MiB"), path, BT_TFLITE_MAX_FILE_BYTES >> 20);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &len, error))
+  /* Read into memory, not mapped (a file truncated while mapped would crash us), and only
+   * a regular file under the cap, checked before reading (a FIFO or /dev/zero is refused) */
+  bytes = bt_engine_read_file (path, BT_TFLITE_MAX_FILE_BYTES, error);
+  if (bytes == NULL)
     return NULL;
-  bytes = g_bytes_new_take (data, len);
   bb = bt_backbone_load_bytes (bytes, path, &local);
   if (bb == NULL)
     {

@@ -64,7 +64,7 @@ test_round_trip (void)
   g_autofree char *inner = g_build_filename (pdir, "inside.png", NULL);
   g_autofree char *tmp = write_image (pdir, "inside.png", 7);
   const char *inner_paths[] = { inner, NULL };
-  g_assert_true (bt_project_add_items (p, "odd, \"class\"\nname", (const char * const *) paths->pdata, NULL, &error));
+  g_assert_true (bt_project_add_items (p, "odd, \"class\" name", (const char * const *) paths->pdata, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (bt_project_add_items (p, "ünïcödé; semi", inner_paths, NULL, &error));
   g_assert_no_error (error);
