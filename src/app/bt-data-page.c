@@ -1175,6 +1175,17 @@ bt_data_page_init (BtDataPage *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   name_menu_button (self->class_menu_button, _("Class Menu"));
+  {
+    /* the split percentages' bounds and steps are the settings table's (bt-settings.c) */
+    GtkSpinButton *spins[] = { self->split_train_spin, self->split_val_spin, self->split_test_spin };
+    const char *keys[] = { "split-train", "split-val", "split-test" };
+    for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
+      {
+        const BtSettingInfo *row = bt_settings_find (keys[i]);
+        gtk_adjustment_configure (gtk_spin_button_get_adjustment (spins[i]), row->def, row->min, row->max,
+                                  row->step, row->page, 0);
+      }
+  }
 
   self->change_hint = -1;
   self->class_rows = g_hash_table_new (NULL, NULL);

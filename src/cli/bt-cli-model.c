@@ -57,7 +57,6 @@ json_string (GString *out, const char *s)
 int
 bt_cli_predict (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autoptr(GString) json = NULL;
@@ -73,7 +72,6 @@ bt_cli_predict (int argc, char **argv)
     { NULL }
   };
 
-#ifdef HAVE_CLI_TFLITE
   /* TFLite models have their own reader and options (--labels) */
   for (int i = 1; i < argc; i++)
     if (argv[i][0] != '-')
@@ -82,23 +80,15 @@ bt_cli_predict (int argc, char **argv)
           return bt_cli_predict_tflite (argc, argv);
         break;
       }
-#endif
 
-  context = g_option_context_new (_("MODEL IMAGE|FOLDER… — class probabilities of images"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("predict", "%s", error->message);
+  if (!bt_cli_parse_options ("predict", _("MODEL IMAGE|FOLDER… — class probabilities of images"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("predict", _("missing model file"));
   if (argc < 3)
     return bt_cli_usage ("predict", _("missing image file"));
   if (top < 0)
     return bt_cli_usage ("predict", _("--top must be positive"));
-#ifndef HAVE_CLI_TFLITE
-  if (g_str_has_suffix (argv[1], ".tflite"))
-    return bt_cli_fail (_("%s: TensorFlow Lite models are not supported by this build"), argv[1]);
-#endif
 
   model = load_model (argv[1], &error);
   if (model == NULL)
@@ -212,7 +202,6 @@ compare_strings (gconstpointer a, gconstpointer b)
 int
 bt_cli_info (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autofree char *layers = NULL;
@@ -220,11 +209,8 @@ bt_cli_info (int argc, char **argv)
   int c, h, w;
   GOptionEntry entries[] = { { NULL } };
 
-  context = g_option_context_new (_("MODEL — what a model file holds"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("info", "%s", error->message);
+  if (!bt_cli_parse_options ("info", _("MODEL — what a model file holds"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("info", _("missing model file"));
   if (argc > 2)
@@ -284,7 +270,6 @@ bt_cli_info (int argc, char **argv)
 int
 bt_cli_evaluate (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autoptr(BtProject) project = NULL;
@@ -303,11 +288,8 @@ bt_cli_evaluate (int argc, char **argv)
     { NULL }
   };
 
-  context = g_option_context_new (_("DIR|MODEL — accuracy, confusion matrix and per-class scores"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("evaluate", "%s", error->message);
+  if (!bt_cli_parse_options ("evaluate", _("DIR|MODEL — accuracy, confusion matrix and per-class scores"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("evaluate", _("missing project folder or model file"));
   if (argc > 2)

@@ -172,7 +172,6 @@ report_scan (BtScanResult *result, const char *added, guint n_classes)
 int
 bt_cli_new (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) project = NULL;
   g_autoptr(BtScanResult) result = NULL;
@@ -189,11 +188,8 @@ bt_cli_new (int argc, char **argv)
   ScanProgress progress = { 0 };
   guint n_added;
 
-  context = g_option_context_new (_("DIR — create a project"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("new", "%s", error->message);
+  if (!bt_cli_parse_options ("new", _("DIR — create a project"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("new", _("missing project folder"));
   if (argc > 2)

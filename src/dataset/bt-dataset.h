@@ -20,6 +20,8 @@ typedef enum {
 } BtDatasetError;
 GQuark bt_dataset_error_quark (void);
 
+#include "dataset/bt-settings.h"  /* BtProjectSettings and its table */
+
 /* ---- Splits ---- */
 typedef enum { BT_SPLIT_TRAIN, BT_SPLIT_VAL, BT_SPLIT_TEST, BT_N_SPLITS } BtSplit;
 const char *bt_split_to_string   (BtSplit split);  /* "train" | "val" | "test" */
@@ -110,7 +112,6 @@ void     bt_sandbox_shutdown     (void);                /* stops the helpers (th
 /* The one preprocessing function (training, evaluation, test pane, CLI, model files):
  * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
  * when growing. Output: out_w × out_h × channels uint8 HWC. */
-typedef enum { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CROP, BT_DS_RESIZE_PAD } BtDsResize;
 const char *bt_ds_resize_to_string   (BtDsResize mode);
 gboolean    bt_ds_resize_from_string (const char *s, BtDsResize *out);
 /* pad fills the borders with black (0). Never fails on a valid image. */
@@ -149,32 +150,7 @@ guint       bt_class_info_get_n_items (BtClassInfo *info);
 guint       bt_class_info_get_color   (BtClassInfo *info);
 
 /* ---- Project: a folder with project.ini, labels.csv, models/, runs/, cache/ ---- */
-typedef struct {
-  char       *preset;          /* engine preset id, e.g. "small-cnn" */
-  int         width, height, channels;
-  BtDsResize  resize;
-  int         epochs, batch_size;
-  char       *optimizer;       /* "sgd" | "adam" | "adamw" */
-  double      learning_rate;
-  char       *schedule;        /* "constant" | "step" | "cosine" */
-  double      weight_decay;
-  double      dropout;         /* < 0: preset default */
-  gboolean    augment_flip, augment_crop, augment_rotate, augment_color;
-  gboolean    class_weights;
-  double      label_smoothing;
-  int         early_stopping_patience;  /* 0 = off */
-  char       *early_stopping_monitor;   /* "val_loss" | "val_acc" */
-  double      early_stopping_min_delta;
-  gboolean    restore_best;
-  int         split_train, split_val, split_test;  /* percentages, sum 100 */
-  guint64     seed;
-  int         transfer_hidden;         /* transfer preset: hidden units in the head, 0 = none */
-  gboolean    transfer_whole_network;  /* transfer preset: the model file holds the backbone too */
-} BtProjectSettings;
-
-/* Deep copy / free of the strings (a BtProjectSettings you filled yourself needs neither). */
-void bt_project_settings_copy  (BtProjectSettings *dest, const BtProjectSettings *src);
-void bt_project_settings_clear (BtProjectSettings *s);
+/* BtProjectSettings: see bt-settings.h. */
 
 #define BT_TYPE_PROJECT (bt_project_get_type ())
 G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)

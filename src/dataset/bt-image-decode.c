@@ -15,6 +15,7 @@
 #include <lcms2.h>
 
 #include "dataset/bt-decode-private.h"
+#include "dataset/bt-image-guard.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -449,6 +450,11 @@ decode_stb (const char *fmt, const guint8 *data, gsize len, const BtDecodeReques
             BtRaw *out, BtSkipReason *reason, GError **error)
 {
   int w = 0, h = 0, comp = 0;
+  if (fmt != NULL && g_str_equal (fmt, "png") && !bt_image_guard_png (data, len))
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image header is damaged"));
+      return FALSE;
+    }
   bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
   bt_stb_over = FALSE;
   if (!info_for_format (fmt, data, len, &w, &h, &comp))

@@ -158,8 +158,10 @@ float       *bt_optimizer_average      (BtOptimizer *opt, gsize *n);
 gboolean     bt_optimizer_swap_average (BtOptimizer *opt, BtNet *net);
 gboolean     bt_optimizer_is_swapped   (const BtOptimizer *opt);
 
-typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE } BtScheduleKind;
-const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" */
+/* PLATEAU: the base rate, multiplied by a BtPlateau's multiplier that the trainer updates after
+ * every epoch (reduce-on-plateau). */
+typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE, BT_SCHEDULE_PLATEAU } BtScheduleKind;
+const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" | "plateau" */
 gboolean    bt_schedule_kind_from_id (const char *id, BtScheduleKind *out);
 typedef struct {
   BtScheduleKind kind;

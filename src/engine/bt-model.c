@@ -808,8 +808,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
   for (int i = 0; keys && keys[i]; i++)
     {
       char *v = g_key_file_get_string (c.kf, "metadata", keys[i], NULL);
-      if (v)
+      /* informational only: an entry the saver would refuse is dropped, so that what loads can
+       * always be saved again (found by fuzz-model) */
+      if (v != NULL && valid_key (keys[i]) && g_utf8_validate (v, -1, NULL) && strlen (v) <= 4096)
         g_hash_table_replace (m->metadata, g_strdup (keys[i]), v);
+      else
+        g_free (v);
     }
   container_clear (&c);
   return g_steal_pointer (&m);

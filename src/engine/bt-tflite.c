@@ -1337,7 +1337,10 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
   ok = TRUE;
 
 out:
-  g_strfreev (custom_names);
+  /* sparse (only custom operators have a name): g_strfreev would stop at the first hole */
+  for (gsize i = 0; custom_names != NULL && i < n_codes; i++)
+    g_free (custom_names[i]);
+  g_free (custom_names);
   if (!ok)
     {
       bt_tflite_free_internal (m);

@@ -28,15 +28,30 @@ struct _BtBackbone {
 static GMutex backbones_lock;
 static GHashTable *backbones;   /* path, or "embedded:<sha256>" → BtBackbone */
 static char *preferred_file;    /* under backbones_lock */
+static char *search_dir;        /* under backbones_lock: replaces $BOTTEGA_BACKBONE_DIR when set */
+static gboolean search_dir_set;
+
+void
+bt_backbone_set_search_dir (const char *dir)
+{
+  g_mutex_lock (&backbones_lock);
+  g_free (search_dir);
+  search_dir = g_strdup (dir);
+  search_dir_set = dir != NULL;
+  g_mutex_unlock (&backbones_lock);
+}
 
 char **
 bt_backbone_search_path (void)
 {
   GPtrArray *dirs = g_ptr_array_new ();
-  const char *env = g_getenv ("BOTTEGA_BACKBONE_DIR");
+  g_autofree char *env = NULL;
   const char * const *sys = g_get_system_data_dirs ();
   char *pkg;
 
+  g_mutex_lock (&backbones_lock);
+  env = search_dir_set ? g_strdup (search_dir) : g_strdup (g_getenv ("BOTTEGA_BACKBONE_DIR"));
+  g_mutex_unlock (&backbones_lock);
   if (env != NULL && env[0] != '\0')
     g_ptr_array_add (dirs, g_strdup (env));
   g_ptr_array_add (dirs, g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL));

@@ -7,7 +7,7 @@
 /* What GTK does with a key press: from the focus widget up, the first shortcut of a
  * shortcut controller whose key and modifiers match runs its action. */
 static inline gboolean
-bt_test_press_key (GtkWindow *window, guint keyval, GdkModifierType mods)
+bt_test_shortcut_key (GtkWindow *window, guint keyval, GdkModifierType mods)
 {
   GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (window));
 
@@ -40,14 +40,14 @@ bt_test_press_key (GtkWindow *window, guint keyval, GdkModifierType mods)
 
 /* The first visible button under widget whose label is label (with its mnemonic underline). */
 static inline GtkWidget *
-bt_test_find_button (GtkWidget *widget, const char *label)
+bt_test_find_labelled_button (GtkWidget *widget, const char *label)
 {
   if (GTK_IS_BUTTON (widget) && gtk_widget_is_visible (widget)
       && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
     return widget;
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
     {
-      GtkWidget *found = bt_test_find_button (child, label);
+      GtkWidget *found = bt_test_find_labelled_button (child, label);
       if (found != NULL)
         return found;
     }

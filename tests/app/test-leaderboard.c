@@ -12,6 +12,7 @@
 
 #include "bt-leaderboard.h"
 #include "bt-test-wait.h"
+#include "bt-test-input.h"
 #include "../training/bt-test-tune-util.h"
 #include "training/bt-training.h"
 
@@ -84,6 +85,21 @@ panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window
   return project;
 }
 
+/* The control right after the label text in the panel's form grid. */
+static GtkWidget *
+control_after (GtkWidget *root, const char *text)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_LABEL (c) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (c)), text) == 0)
+        return gtk_widget_get_next_sibling (c);
+      if ((found = control_after (c, text)))
+        return found;
+    }
+  return NULL;
+}
+
 static void
 test_search_and_use (void)
 {
@@ -97,14 +113,11 @@ test_search_and_use (void)
   Counts c = { 0 };
   g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c);
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
-  BtTuneOptions o;
-  bt_tune_options_init (&o, bt_project_get_settings (project));
-  o.strategy = BT_TUNE_RANDOM;
-  o.max_trials = 3;
-  o.epochs = 1;
-  o.seed = 99;
-  g_assert_true (bt_leaderboard_start (lb, &o, &error));
-  g_assert_no_error (error);
+  /* the form as a person fills it: random search, 3 trials of 1 epoch; then Start Search */
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (control_after (GTK_WIDGET (lb), "Strategy")), BT_TUNE_RANDOM);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), 3);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Epochs per try")), 1);
+  bt_test_click_button (GTK_WIDGET (lb), "Start Search");
   g_assert_true (bt_leaderboard_is_busy (lb));
   bt_test_spin_until (finished_cond, &c);
   g_assert_no_error (c.error);
@@ -129,8 +142,7 @@ test_search_and_use (void)
   g_assert_cmpfloat (pick->learning_rate, !=, bt_project_get_settings (project)->learning_rate);
   int epochs_before = bt_project_get_settings (project)->epochs;
   bt_leaderboard_select (lb, 2);
-  g_assert_true (bt_leaderboard_use_selected (lb, &error));
-  g_assert_no_error (error);
+  bt_test_click_button (GTK_WIDGET (lb), "Use These Settings");
   const BtProjectSettings *now = bt_project_get_settings (project);
   g_assert_cmpfloat (now->learning_rate, ==, pick->learning_rate);
   g_assert_cmpint (now->batch_size, ==, pick->batch_size);
@@ -144,6 +156,10 @@ test_search_and_use (void)
   g_assert_cmpfloat (bt_project_get_settings (reopened)->learning_rate, ==, pick->learning_rate);
 
   /* a search stopped after its first trial, shown again by a fresh panel and resumed */
+  BtTuneOptions o;
+  bt_tune_options_init (&o, bt_project_get_settings (project));
+  o.strategy = BT_TUNE_RANDOM;
+  o.epochs = 1;
   o.max_trials = 2;
   o.seed = 5;
   c.added = c.finished = 0;
@@ -168,8 +184,7 @@ test_search_and_use (void)
   c2.added = 1;
   g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c2);
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c2);
-  g_assert_true (bt_leaderboard_resume (lb, &error));
-  g_assert_no_error (error);
+  bt_test_click_button (GTK_WIDGET (lb), "Resume");
   bt_test_spin_until (finished_cond, &c2);
   g_assert_no_error (c2.error);
   g_assert_cmpint (c2.added, ==, 2);
@@ -319,7 +334,7 @@ test_words (void)
     g_object_add_weak_pointer (G_OBJECT (search), (gpointer *) &search);
     while (g_main_context_iteration (NULL, FALSE))
       ;
-    g_assert_true (bt_test_press_key (search, GDK_KEY_Escape, 0));
+    g_assert_true (bt_test_shortcut_key (search, GDK_KEY_Escape, 0));
     while (search != NULL && g_main_context_iteration (NULL, FALSE))
       ;
     g_assert_null (search);

@@ -14,6 +14,7 @@
 #include "bt-test-page.h"
 #include "training/bt-model-runner.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 /* ---- Holding listings back: the hook runs on the listing's worker after it read models/ ---- */
 
@@ -25,6 +26,7 @@ static struct {
   guint    calls;
   gboolean hold[MAX_CALLS + 1];      /* 1-based call numbers to hold */
   gboolean released[MAX_CALLS + 1];
+  gboolean returned[MAX_CALLS + 1];  /* the listing went on past the hook */
   guint    n_paths[MAX_CALLS + 1];   /* what each listing found */
 } hook;
 
@@ -41,6 +43,8 @@ list_hook (GPtrArray *paths, gpointer user_data)
       g_cond_broadcast (&hook.cond);
       while (hook.hold[call] && !hook.released[call])
         g_cond_wait (&hook.cond, &hook.lock);
+      hook.returned[call] = TRUE;
+      g_cond_broadcast (&hook.cond);
     }
   g_mutex_unlock (&hook.lock);
 }
@@ -51,7 +55,7 @@ hook_reset (void)
   g_mutex_lock (&hook.lock);
   hook.calls = 0;
   for (guint i = 0; i <= MAX_CALLS; i++)
-    hook.hold[i] = hook.released[i] = FALSE, hook.n_paths[i] = 0;
+    hook.hold[i] = hook.released[i] = hook.returned[i] = FALSE, hook.n_paths[i] = 0;
   g_mutex_unlock (&hook.lock);
 }
 
@@ -69,6 +73,18 @@ hook_release (guint call)
   g_mutex_lock (&hook.lock);
   hook.released[call] = TRUE;
   g_cond_broadcast (&hook.cond);
+  g_mutex_unlock (&hook.lock);
+}
+
+/* Releases listing number `call` and waits until its thread went on past the hook. */
+static void
+hook_release_and_wait (guint call)
+{
+  g_mutex_lock (&hook.lock);
+  hook.released[call] = TRUE;
+  g_cond_broadcast (&hook.cond);
+  while (!hook.returned[call])
+    g_cond_wait (&hook.cond, &hook.lock);
   g_mutex_unlock (&hook.lock);
 }
 
@@ -158,21 +174,19 @@ fixture_teardown (Fixture *f, gconstpointer data)
   if (f->window)
     gtk_window_destroy (GTK_WINDOW (f->window));
   /* let queued jobs and their callbacks finish before the project goes */
-  while (bt_model_runner_get_n_pending (runner) > 0)
-    g_main_context_iteration (NULL, TRUE);
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) == 0);
+  bt_test_drain ();
   bt_model_files_set_list_hook (NULL, NULL);
   g_object_unref (f->project);
   bt_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 
+/* Dispatches what has already reached the main loop (the n of old fixed counts is ignored). */
 static void
 spin (guint n)
 {
-  for (guint i = 0; i < n; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
 }
 
 /* ---- Test page: the newest listing wins ---- */
@@ -294,7 +308,7 @@ test_evaluate_listing_order (Fixture *f, gconstpointer data)
   new_model = write_model (f, "2026-01-02-new", 0);
   bt_evaluate_page_reload_models (page);               /* listing B */
   hook_wait_listed (2);
-  hook_release (1);                                    /* the older answer arrives first */
+  hook_release_and_wait (1);                           /* the older answer arrives first */
   spin (200);
   hook_release (2);
   wait_evaluate_page (page);
@@ -356,8 +370,7 @@ unblock_runner (Blocker *b)
   b->release = TRUE;
   g_cond_broadcast (&b->cond);
   g_mutex_unlock (&b->lock);
-  while (bt_model_runner_get_n_pending (runner) > 0)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) == 0);
   spin (200);
   g_mutex_clear (&b->lock);
   g_cond_clear (&b->cond);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "training/bt-training.h"
+#include "bt-test-cli.h"
 #include "bt-test-fs.h"
 
 static char *cli_path;
@@ -37,7 +38,8 @@ run_cli (char **out, char **err, ...)
   g_assert_true (g_spawn_sync (work_dir, (char **) args->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
                                &o, &e, &wait_status, &error));
   g_assert_no_error (error);
-  g_test_message ("$ bottega-cli %s", g_strjoinv (" ", (char **) args->pdata + 1));
+  g_autofree char *line = g_strjoinv (" ", (char **) args->pdata + 1);
+  g_test_message ("$ bottega-cli %s", line);
   g_test_message ("stdout:\n%s", o);
   g_test_message ("stderr:\n%s", e);
   /* never a crash: a signal death is a failure of its own */
@@ -475,19 +477,11 @@ test_verdict_and_resume (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr(GError) error = NULL;
-  const char *build_root = g_getenv ("BOTTEGA_BUILD_ROOT");
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  if (build_root == NULL)
-    {
-      g_test_skip ("BOTTEGA_BUILD_ROOT is not set: run through meson test");
-      return 0;
-    }
-  cli_path = g_build_filename (build_root, "src", "cli", "bottega-cli", NULL);
-  work_dir = g_dir_make_tmp ("bottega-cli-XXXXXX", &error);
-  g_assert_no_error (error);
+  if (!bt_test_cli_init ("bottega-cli-XXXXXX", &cli_path, &work_dir))
+    return 0;
 
   g_test_add_func ("/cli/usage-errors", test_usage_errors);
   g_test_add_func ("/cli/end-to-end", test_end_to_end);

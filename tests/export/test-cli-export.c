@@ -132,7 +132,8 @@ test_transfer_backbone_lookup (void)
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
 
-  /* the right one, found through BOTTEGA_BACKBONE_DIR */
+  /* the right one, found in the backbone search folder (bt_backbone_set_search_dir, in place of
+   * $BOTTEGA_BACKBONE_DIR, which a test with threads running must not setenv) */
   g_autofree char *sum = NULL;
   {
     g_autoptr(GMappedFile) f = g_mapped_file_new (bb, FALSE, &error);
@@ -142,12 +143,12 @@ test_transfer_backbone_lookup (void)
   }
   g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite", sum, NULL, &error));
   g_assert_no_error (error);
-  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  bt_backbone_set_search_dir ("");   /* no backbone folder: not found */
   g_assert_false (bt_export_onnx (mpath, NULL, out, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
   g_autofree char *models = g_path_get_dirname (bb);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
+  bt_backbone_set_search_dir (models);
   g_assert_true (bt_export_onnx (mpath, NULL, out, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));

@@ -6,6 +6,7 @@
  * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
+#include "bt-test-wait.h"
 #include "bt-export-test-util.h"
 
 #include <glib/gstdio.h>
@@ -59,10 +60,8 @@ setup (void)
   if (!have_fixtures ())
     return FALSE;
   g_autoptr(GError) error = NULL;
-  g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
-  g_autofree char *models_dir = g_path_get_dirname (models);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
-
+  /* the backbone folder is $BOTTEGA_BACKBONE_DIR, set in main () before any thread (the CLI runs
+   * here read it too) */
   fx.dir = bt_test_mkdtemp ();
   g_autofree char *photos = g_build_filename (fx.dir, "photos", NULL);
   g_autofree char *held = g_build_filename (fx.dir, "held-out", NULL);
@@ -283,8 +282,7 @@ test_async (void)
   g_assert_cmpuint (run.last_total, <, 48);
   g_assert_cmpuint (run.last_done, ==, run.last_total);
   /* reports still queued when the result came are dropped */
-  for (int i = 0; i < 20; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
   g_assert_false (run.after_done);
   const char *files[] = { "embeddings/train_x.npy", "embeddings/val_y.npy", "embeddings/test_row.npy",
                           "labels.csv", "config.json" };
@@ -343,7 +341,7 @@ train_and_compare_in (const char *out, const char *mode, gboolean whole)
       GBytes *want = bt_backbone_get_bytes (bb);
       g_assert_true (g_bytes_equal (trained->backbone_data, want));
       /* and it predicts with no backbone on the search path */
-      g_setenv ("BOTTEGA_BACKBONE_DIR", out, TRUE);
+      bt_backbone_set_search_dir (out);
     }
   else
     g_assert_null (trained->backbone_data);
@@ -391,9 +389,7 @@ train_and_compare_in (const char *out, const char *mode, gboolean whole)
   g_assert_cmpfloat (diff_full, <=, 1e-4);
   if (whole)
     {
-      g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
-      g_autofree char *models_dir = g_path_get_dirname (models);
-      g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
+      bt_backbone_set_search_dir (NULL);   /* $BOTTEGA_BACKBONE_DIR again */
     }
 }
 
@@ -578,8 +574,7 @@ static void
 test_no_backbone (void)
 {
   g_autofree char *dir = bt_test_mkdtemp ();
-  g_autofree char *old = g_strdup (g_getenv ("BOTTEGA_BACKBONE_DIR"));
-  g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+  bt_backbone_set_search_dir (dir);
   g_autofree char *found = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
   if (found != NULL)
     {
@@ -604,16 +599,22 @@ test_no_backbone (void)
       g_autofree char *model = g_build_filename (out, "initial.bottega-model", NULL);
       g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
     }
-  if (old)
-    g_setenv ("BOTTEGA_BACKBONE_DIR", old, TRUE);
-  else
-    g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  bt_backbone_set_search_dir (NULL);
   bt_test_rm_rf (dir);
 }
 
 int
 main (int argc, char **argv)
 {
+  /* before any thread starts: the backbone folder of this process and of the CLI runs it spawns */
+  {
+    g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
+    if (models != NULL)
+      {
+        g_autofree char *models_dir = g_path_get_dirname (models);
+        g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
+      }
+  }
   g_test_init (&argc, &argv, NULL);
   bt_engine_set_threads (1);
   g_test_add_func ("/pytorch-transfer/no-backbone", test_no_backbone);

@@ -75,7 +75,7 @@ main (int argc, char **argv)
       if (!g_key_file_load_from_file (kf, config, G_KEY_FILE_NONE, &error) ||
           !bt_settings_from_key_file (&s, kf, &error))
         return fail (config, error->message);
-      bt_settings_clear (&s);
+      bt_project_settings_clear (&s);
       if (g_file_test (metrics, G_FILE_TEST_EXISTS) && !metrics_ok (metrics))
         return fail (metrics, "incomplete or out of order rows");
       n_runs++;

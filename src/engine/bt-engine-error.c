@@ -1,4 +1,4 @@
-/* bt-error.c: the engine's error domain, and the one way it reads a file it was given. */
+/* bt-engine-error.c: the engine's error domain, and the one way it reads a file it was given. */
 #include "config.h"
 
 #include <errno.h>
