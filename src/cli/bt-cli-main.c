@@ -25,6 +25,7 @@ print_help (void)
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
             "  backbones [fetch [NAME]]    the pretrained backbones: list, download\n"
             "  compare-backbones DIR       which installed backbone suits the project\n"
+            "  doctor DIR [--json]         probable label errors, duplicates, outliers, poor images\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
@@ -95,6 +96,8 @@ main (int argc, char **argv)
     return bt_cli_backbones (argc - 1, argv + 1);
   if (strcmp (command, "compare-backbones") == 0)
     return bt_cli_compare_backbones (argc - 1, argv + 1);
+  if (strcmp (command, "doctor") == 0)
+    return bt_cli_doctor (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

@@ -47,6 +47,7 @@ int bt_cli_tune     (int argc, char **argv);
 int bt_cli_cv       (int argc, char **argv);
 int bt_cli_backbones (int argc, char **argv);
 int bt_cli_compare_backbones (int argc, char **argv);
+int bt_cli_doctor   (int argc, char **argv);
 
 #include "cli/bt-cli-tflite.h"
 
