@@ -390,6 +390,7 @@ bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char 
 
   window = gtk_window_new ();
   gtk_window_set_title (GTK_WINDOW (window), heading);
+  bt_dialogs_close_on_escape (GTK_WINDOW (window));
   gtk_window_set_modal (GTK_WINDOW (window), TRUE);
   gtk_window_set_destroy_with_parent (GTK_WINDOW (window), TRUE);
   if (parent != NULL)

@@ -1062,6 +1062,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_label_set_wrap (GTK_LABEL (badge), TRUE);
       gtk_widget_set_visible (badge, FALSE);
       self->cards[i].badge_label = GTK_LABEL (badge);
+      gtk_widget_add_css_class (button, "preset-card");   /* data/style.css marks the chosen one */
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);

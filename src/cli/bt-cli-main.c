@@ -35,6 +35,10 @@ print_help (void)
             "  -V, --version               show the version\n"
             "\n"
             "Exit status: 0 on success, 1 on failure, 2 on bad usage, 130 when stopped.\n"));
+  printf (_("\n"
+            "Adding and testing many images:\n"
+            "  add DIR FOLDER|IMAGE… [--class NAME]   add images to a project\n"
+            "  predict MODEL FOLDER… [--csv FILE]     every image under the folders, as CSV\n"));
 }
 
 static GLogWriterOutput
@@ -76,6 +80,8 @@ main (int argc, char **argv)
   /* each command sees argv[0] = its own name */
   if (strcmp (command, "new") == 0)
     return bt_cli_new (argc - 1, argv + 1);
+  if (strcmp (command, "add") == 0)
+    return bt_cli_add (argc - 1, argv + 1);
   if (strcmp (command, "train") == 0)
     return bt_cli_train (argc - 1, argv + 1);
   if (strcmp (command, "evaluate") == 0)

@@ -65,6 +65,78 @@ new_failed (const char *dir, int status)
   return status;
 }
 
+/* Prints every skipped file with its reason, then one line: added ("Imported 12 images"), in
+ * how many classes, the skips by reason and the label conflicts. */
+static void
+report_scan (BtScanResult *result, const char *added, guint n_classes)
+{
+  guint n_skipped, counts[N_REASONS] = { 0 };
+  guint dup_cursor = 0, n_dup = 0;
+
+  /* duplicate_of lists the originals of duplicate skips, in order */
+  for (guint i = 0; i < result->skipped_reasons->len; i++)
+    if (g_array_index (result->skipped_reasons, BtSkipReason, i) == BT_SKIP_DUPLICATE)
+      n_dup++;
+  n_skipped = result->skipped_paths->len;
+  for (guint i = 0; i < n_skipped; i++)
+    {
+      BtSkipReason reason = g_array_index (result->skipped_reasons, BtSkipReason, i);
+      const char *path = g_ptr_array_index (result->skipped_paths, i);
+      g_autofree char *display = g_filename_display_name (path);
+
+      if ((guint) reason < N_REASONS)
+        counts[reason]++;
+      if (reason == BT_SKIP_DUPLICATE && result->duplicate_of != NULL)
+        {
+          const char *orig = NULL;
+          if (result->duplicate_of->len == n_skipped)
+            orig = g_ptr_array_index (result->duplicate_of, i);
+          else if (result->duplicate_of->len == n_dup && dup_cursor < n_dup)
+            orig = g_ptr_array_index (result->duplicate_of, dup_cursor++);
+          if (orig != NULL)
+            {
+              g_autofree char *orig_display = g_filename_display_name (orig);
+              printf (_("Skipped %s: duplicate of %s\n"), display, orig_display);
+              continue;
+            }
+        }
+      printf (_("Skipped %s: %s\n"), display, skip_reason_text (reason));
+    }
+
+  {
+    GString *line = g_string_new (added);
+
+    g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, " in %u class", " in %u classes", n_classes), n_classes);
+    if (n_skipped > 0)
+      {
+        g_autofree char *skipped = bt_cli_format_count (n_skipped);
+        gboolean first = TRUE;
+
+        g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "; skipped %s file (", "; skipped %s files (", n_skipped), skipped);
+        /* the order of the example: the worst first */
+        static const BtSkipReason order[] = { BT_SKIP_CORRUPT, BT_SKIP_NOT_IMAGE, BT_SKIP_UNSUPPORTED,
+                                              BT_SKIP_TOO_LARGE, BT_SKIP_UNREADABLE, BT_SKIP_DUPLICATE,
+                                              BT_SKIP_SPECIAL, BT_SKIP_NO_CLASS, BT_SKIP_BAD_NAME,
+                                              BT_SKIP_HIDDEN };
+        G_STATIC_ASSERT (G_N_ELEMENTS (order) == N_REASONS);
+        for (guint o = 0; o < G_N_ELEMENTS (order); o++)
+          {
+            BtSkipReason r = order[o];
+            if (counts[r] == 0)
+              continue;
+            g_string_append_printf (line, "%s%u %s", first ? "" : ", ", counts[r], skip_reason_text (r));
+            first = FALSE;
+          }
+        g_string_append_c (line, ')');
+      }
+    if (result->n_label_conflicts > 0)
+      g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "; %u label conflict", "; %u label conflicts",
+                                                 result->n_label_conflicts), result->n_label_conflicts);
+    printf ("%s\n", line->str);
+    g_string_free (line, TRUE);
+  }
+}
+
 int
 bt_cli_new (int argc, char **argv)
 {
@@ -82,8 +154,7 @@ bt_cli_new (int argc, char **argv)
     { NULL }
   };
   ScanProgress progress = { 0 };
-  guint n_added, n_skipped, counts[N_REASONS] = { 0 };
-  guint dup_cursor = 0, n_dup = 0;
+  guint n_added;
 
   if (!bt_cli_parse_options ("new", _("DIR — create a project"), NULL, entries, NULL, &argc, &argv))
     return BT_CLI_EXIT_USAGE;
@@ -152,36 +223,6 @@ bt_cli_new (int argc, char **argv)
       }
   }
 
-  /* duplicate_of lists the originals of duplicate skips, in order */
-  for (guint i = 0; i < result->skipped_reasons->len; i++)
-    if (g_array_index (result->skipped_reasons, BtSkipReason, i) == BT_SKIP_DUPLICATE)
-      n_dup++;
-  n_skipped = result->skipped_paths->len;
-  for (guint i = 0; i < n_skipped; i++)
-    {
-      BtSkipReason reason = g_array_index (result->skipped_reasons, BtSkipReason, i);
-      const char *path = g_ptr_array_index (result->skipped_paths, i);
-      g_autofree char *display = g_filename_display_name (path);
-
-      if ((guint) reason < N_REASONS)
-        counts[reason]++;
-      if (reason == BT_SKIP_DUPLICATE && result->duplicate_of != NULL)
-        {
-          const char *orig = NULL;
-          if (result->duplicate_of->len == n_skipped)
-            orig = g_ptr_array_index (result->duplicate_of, i);
-          else if (result->duplicate_of->len == n_dup && dup_cursor < n_dup)
-            orig = g_ptr_array_index (result->duplicate_of, dup_cursor++);
-          if (orig != NULL)
-            {
-              g_autofree char *orig_display = g_filename_display_name (orig);
-              printf (_("Skipped %s: duplicate of %s\n"), display, orig_display);
-              continue;
-            }
-        }
-      printf (_("Skipped %s: %s\n"), display, skip_reason_text (reason));
-    }
-
   n_added = bt_project_apply_scan (project, result, &error);
   if (error == NULL)
     bt_project_flush (project, &error);  /* saves run on a writer thread */
@@ -193,38 +234,9 @@ bt_cli_new (int argc, char **argv)
 
   {
     g_autofree char *images = bt_cli_format_count (n_added);
-    guint n_classes = g_list_model_get_n_items (bt_project_get_classes (project));
-    GString *line = g_string_new (NULL);
-
-    g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "Imported %s image", "Imported %s images", n_added), images);
-    g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, " in %u class", " in %u classes", n_classes), n_classes);
-    if (n_skipped > 0)
-      {
-        g_autofree char *skipped = bt_cli_format_count (n_skipped);
-        gboolean first = TRUE;
-
-        g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "; skipped %s file (", "; skipped %s files (", n_skipped), skipped);
-        /* the order of the example: the worst first */
-        static const BtSkipReason order[] = { BT_SKIP_CORRUPT, BT_SKIP_NOT_IMAGE, BT_SKIP_UNSUPPORTED,
-                                              BT_SKIP_TOO_LARGE, BT_SKIP_UNREADABLE, BT_SKIP_DUPLICATE,
-                                              BT_SKIP_SPECIAL, BT_SKIP_NO_CLASS, BT_SKIP_BAD_NAME,
-                                              BT_SKIP_HIDDEN };
-        G_STATIC_ASSERT (G_N_ELEMENTS (order) == N_REASONS);
-        for (guint o = 0; o < G_N_ELEMENTS (order); o++)
-          {
-            BtSkipReason r = order[o];
-            if (counts[r] == 0)
-              continue;
-            g_string_append_printf (line, "%s%u %s", first ? "" : ", ", counts[r], skip_reason_text (r));
-            first = FALSE;
-          }
-        g_string_append_c (line, ')');
-      }
-    if (result->n_label_conflicts > 0)
-      g_string_append_printf (line, g_dngettext (GETTEXT_PACKAGE, "; %u label conflict", "; %u label conflicts",
-                                                 result->n_label_conflicts), result->n_label_conflicts);
-    printf ("%s\n", line->str);
-    g_string_free (line, TRUE);
+    g_autofree char *added = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Imported %s image", "Imported %s images",
+                                                           n_added), images);
+    report_scan (result, added, g_list_model_get_n_items (bt_project_get_classes (project)));
   }
   if (n_added == 0)
     {
@@ -236,5 +248,96 @@ bt_cli_new (int argc, char **argv)
     g_autofree char *mark = g_build_filename (dir, INCOMPLETE_MARK, NULL);
     g_unlink (mark);
   }
+  return BT_CLI_EXIT_OK;
+}
+
+/* `bottega-cli add PROJECT FOLDER|IMAGE… [--class NAME]`: more images into an existing project.
+ * With --class everything goes into that class; without, a folder of class folders adds one
+ * class per sub-folder and a folder of images adds one class named like the folder. */
+int
+bt_cli_add (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) project = NULL;
+  g_autofree char *class_name = NULL;
+  gboolean no_recursive = FALSE;
+  GOptionEntry entries[] = {
+    { "class", 'c', 0, G_OPTION_ARG_STRING, &class_name, N_("Add everything to class NAME (made if needed)"), N_("NAME") },
+    { "no-recursive", 0, 0, G_OPTION_ARG_NONE, &no_recursive, N_("Do not look into sub-folders"), NULL },
+    { NULL }
+  };
+  ScanProgress progress = { 0 };
+  guint total_added = 0;
+
+  context = g_option_context_new (_("PROJECT FOLDER|IMAGE… — add images to a project"));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return bt_cli_usage ("add", "%s", error->message);
+  if (argc < 2)
+    return bt_cli_usage ("add", _("missing project folder"));
+  if (argc < 3)
+    return bt_cli_usage ("add", _("missing folder or image to add"));
+  if (!bt_cli_is_project_dir (argv[1]))
+    return bt_cli_fail (_("%s: not a project (no project.ini)"), argv[1]);
+  if (class_name != NULL && (*g_strstrip (class_name) == '\0' || strchr (class_name, '/') != NULL))
+    return bt_cli_usage ("add", _("--class needs a name without “/”"));
+  for (int i = 2; i < argc; i++)
+    {
+      if (!g_file_test (argv[i], G_FILE_TEST_EXISTS))
+        return bt_cli_fail (_("%s: no such file or folder"), argv[i]);
+      if (class_name == NULL && !g_file_test (argv[i], G_FILE_TEST_IS_DIR))
+        return bt_cli_usage ("add", _("%s: an image needs --class NAME (which class it shows)"), argv[i]);
+    }
+
+  project = bt_project_open (argv[1], &error);
+  if (project == NULL)
+    return bt_cli_fail ("%s: %s", argv[1], error->message);
+  progress.tty = isatty (STDERR_FILENO);
+
+  for (int i = 2; i < argc; i++)
+    {
+      g_autofree char *abs = g_canonicalize_filename (argv[i], NULL);
+      const char *paths[] = { abs, NULL };
+      g_autoptr(BtScanResult) result = NULL;
+      g_autofree char *images = NULL;
+      g_autofree char *added = NULL;
+      BtScanMode mode = BT_SCAN_FILES_INTO_CLASS;
+      guint n_added;
+
+      if (class_name == NULL)
+        {
+          /* sub-folders: one class each; none: the folder is one class (the walk's plan says) */
+          g_autoptr(BtScanResult) plan = bt_scan_plan (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, FALSE, 1, NULL, NULL);
+
+          mode = plan != NULL && plan->class_names->len > 0 ? BT_SCAN_FOLDER_OF_CLASSES : BT_SCAN_FOLDER_AS_CLASS;
+        }
+      result = bt_scan_paths (paths, mode, class_name, !no_recursive, scan_progress, &progress, NULL, &error);
+      if (progress.tty)
+        fputs ("\r\033[K", stderr);
+      if (result == NULL)
+        return bt_cli_fail ("%s: %s", argv[i], error->message);
+      n_added = bt_project_apply_scan (project, result, &error);
+      if (error != NULL)
+        return bt_cli_fail ("%s: %s", argv[1], error->message);
+      total_added += n_added;
+      images = bt_cli_format_count (n_added);
+      added = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %s image from %s", "Added %s images from %s",
+                                            n_added), images, argv[i]);
+      if (result->paths->len > n_added)
+        {
+          guint already = result->paths->len - n_added;
+          char *t = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s (%u was already in the project)",
+                                                  "%s (%u were already in the project)", already), added, already);
+          g_free (added);
+          added = t;
+        }
+      report_scan (result, added, result->class_names->len);
+    }
+  if (!bt_project_flush (project, &error))
+    return bt_cli_fail ("%s: %s", argv[1], error->message);
+  if (total_added == 0)
+    return bt_cli_fail (_("no new images were added"));
   return BT_CLI_EXIT_OK;
 }

@@ -34,6 +34,7 @@ gboolean bt_cli_is_project_dir (const char *path);
 char *bt_cli_newest_model (const char *project_dir);
 
 int bt_cli_new      (int argc, char **argv);
+int bt_cli_add      (int argc, char **argv);
 int bt_cli_train    (int argc, char **argv);
 int bt_cli_evaluate (int argc, char **argv);
 int bt_cli_predict  (int argc, char **argv);

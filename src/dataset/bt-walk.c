@@ -90,13 +90,38 @@ enter_dir (Walk *w, const struct stat *st)
   return TRUE;
 }
 
+/* Natural order ("cat_2" before "cat_10"), as file managers show folders; the keys are made
+ * once per name, not per comparison. */
+typedef struct { char *key; char *name; } NameKey;
+
 static int
-compare_names (gconstpointer a, gconstpointer b)
+compare_name_keys (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char * const *) a, *(char * const *) b);
+  const NameKey *x = a, *y = b;
+  int c = strcmp (x->key, y->key);
+  return c != 0 ? c : strcmp (x->name, y->name);
 }
 
-/* Lists a directory's entries, sorted, so walks are reproducible. */
+static void
+sort_names (GPtrArray *names)
+{
+  g_autoptr(GArray) keys = g_array_sized_new (FALSE, FALSE, sizeof (NameKey), names->len);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      NameKey k = { g_utf8_collate_key_for_filename (names->pdata[i], -1), names->pdata[i] };
+      g_array_append_val (keys, k);
+    }
+  g_array_sort (keys, compare_name_keys);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      NameKey *k = &g_array_index (keys, NameKey, i);
+      names->pdata[i] = k->name;
+      g_free (k->key);
+    }
+}
+
+/* Lists a directory's entries, in natural order, so walks are reproducible. */
 static GPtrArray *
 list_dir (Walk *w, const char *dir)
 {
@@ -124,7 +149,7 @@ list_dir (Walk *w, const char *dir)
       g_ptr_array_add (names, g_strdup (de->d_name));
     }
   closedir (d);
-  g_ptr_array_sort (names, compare_names);
+  sort_names (names);
   return names;
 }
 

@@ -16,6 +16,8 @@
 #include "bt-test-screenshot.h"
 #include "bt-thumb-cell.h"
 #include "bt-thumbnailer.h"
+#include "bt-test-keys.h"
+#include "bt-test-screenshot.h"
 #include "bt-test-input.h"
 #include "bt-test-wait.h"
 
@@ -610,25 +612,33 @@ find_type (GtkWidget *widget, GType type)
   return NULL;
 }
 
+/* F2 on the class, type the new name, Enter: as a person renames a class. */
+static void
+rename_in_place (Fixture *f, const char *from, const char *to)
+{
+  GtkWidget *entry;
+
+  bt_data_page_select_class (f->page, from);
+  wait_import (f);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  entry = find_type (GTK_WIDGET (find_row (f, from)), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), to);
+  g_signal_emit_by_name (entry, "activate");
+  wait_import (f);
+}
+
 static void
 test_rename_delete_undo (Fixture *f, gconstpointer data)
 {
   GtkSelectionModel *selection;
-  GtkWidget *entry;
   g_autoptr(BtProject) reopened = NULL;
   g_autoptr(GError) error = NULL;
 
   import_cats_and_dogs (f);
 
   /* F2 on the selected class, type, Enter. */
-  click_class (f, "dogs");
-  wait_import (f);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
-  entry = find_type (GTK_WIDGET (find_row (f, "dogs")), GTK_TYPE_ENTRY);
-  g_assert_nonnull (entry);
-  gtk_editable_set_text (GTK_EDITABLE (entry), "wolves");
-  g_signal_emit_by_name (entry, "activate");
-  wait_import (f);
+  rename_in_place (f, "dogs", "wolves");
   g_assert_cmpint (class_count (f, "dogs"), ==, -1);
   g_assert_cmpint (class_count (f, "wolves"), ==, 3);
   g_assert_cmpuint (n_shown (f), ==, 3);
@@ -649,7 +659,7 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (f->project)), ==, 12);
   g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "wolves"));
 
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo-remove-class", NULL));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.undo", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "wolves"), ==, 3);
   g_assert_cmpint (bt_project_find_class (f->project, "wolves"), ==, 0);
@@ -816,6 +826,101 @@ has_picture_with_paintable (GtkWidget *widget)
     if (has_picture_with_paintable (child))
       return TRUE;
   return FALSE;
+}
+
+/* Counts the bound cells, those with a class label, and those whose label is not their
+ * own class (the file names start with the class: "cats-003.png"). */
+static void
+count_class_labels (GtkWidget *widget, guint *cells, guint *labelled, guint *wrong)
+{
+  if (BT_IS_THUMB_CELL (widget) && gtk_widget_get_mapped (widget) && bt_thumb_cell_get_name (BT_THUMB_CELL (widget)))
+    {
+      const char *name = bt_thumb_cell_get_name (BT_THUMB_CELL (widget));
+      const char *cls = bt_thumb_cell_get_class (BT_THUMB_CELL (widget));
+
+      (*cells)++;
+      if (cls != NULL)
+        {
+          (*labelled)++;
+          if (!g_str_has_prefix (name, cls))
+            (*wrong)++;
+        }
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    count_class_labels (child, cells, labelled, wrong);
+}
+
+static void
+test_all_images_show_class (Fixture *f, gconstpointer data)
+{
+  guint cells = 0, labelled = 0, wrong = 0;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, NULL);
+  wait_import (f);
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (cells, >, 0);
+  g_assert_cmpuint (labelled, ==, cells);
+  g_assert_cmpuint (wrong, ==, 0);
+
+  /* a class's own view needs no label */
+  bt_data_page_select_class (f->page, "dogs");
+  wait_import (f);
+  cells = labelled = wrong = 0;
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (cells, ==, 3);
+  g_assert_cmpuint (labelled, ==, 0);
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-dogs.png");
+  bt_data_page_select_class (f->page, NULL);
+  wait_import (f);
+  cells = labelled = wrong = 0;
+  count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
+  g_assert_cmpuint (labelled, ==, cells);
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-all-images.png");
+}
+
+static GtkWindow *
+find_window_titled (const char *title)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (g_strcmp0 (gtk_window_get_title (w), title) == 0)
+        return w;
+    }
+  return NULL;
+}
+
+/* "1 duplicate · 0 label conflicts" is a button: it shows the duplicates (here skipped by the
+ * import, so the list of skipped files), and Escape closes that list. */
+static void
+test_duplicates_link (Fixture *f, gconstpointer data)
+{
+  g_autofree char *twins = make_class_dir (f, "twins", 2, 7);
+  g_autofree char *a = g_build_filename (twins, "twins-000.png", NULL);
+  g_autofree char *b = g_build_filename (twins, "twins-copy.png", NULL);
+  g_autofree char *contents = NULL;
+  gsize len;
+  const char *paths[] = { twins, NULL };
+  GtkWidget *button = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "issues_button"));
+  GtkWindow *skipped;
+
+  g_assert_true (g_file_get_contents (a, &contents, &len, NULL));
+  g_assert_true (g_file_set_contents (b, contents, len, NULL));
+  g_assert_true (emit_file_drop (GTK_WIDGET (f->page), paths));
+  wait_import (f);
+  spin ();
+  g_assert_true (gtk_widget_get_visible (button));
+  g_signal_emit_by_name (button, "clicked");
+  spin ();
+  skipped = find_window_titled ("Skipped Files");
+  g_assert_nonnull (skipped);
+  g_object_add_weak_pointer (G_OBJECT (skipped), (gpointer *) &skipped);
+  g_assert_true (bt_test_shortcut_key (skipped, GDK_KEY_Escape, 0));
+  spin ();
+  g_assert_null (skipped);
 }
 
 static void
@@ -1218,6 +1323,106 @@ test_keyboard_reaches_everything (Fixture *f, gconstpointer data)
 }
 
 /* What has no button of its own on screen has a key: the page's class-wide shortcuts. */
+/* ---- Undo and redo, driven by keys and the toast's button ---- */
+
+static void
+test_undo_redo (Fixture *f, gconstpointer data)
+{
+  GtkWidget *grid = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (f->page), BT_TYPE_DATA_PAGE, "grid_view"));
+  GtkSelectionModel *selection;
+  g_autoptr(BtItem) first = NULL;
+  g_autofree char *first_path = NULL;
+  g_auto(GValue) value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  g_autofree char *order = NULL;
+  GtkWidget *undo_button;
+
+  import_cats_and_dogs (f);
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  selection = bt_data_page_get_selection (f->page);
+  gtk_selection_model_select_range (selection, 0, 3, TRUE);
+  first = g_list_model_get_item (G_LIST_MODEL (selection), 0);
+  first_path = g_strdup (bt_item_get_path (first));
+
+  /* Drag three cats onto "dogs"; the label is saved. */
+  g_value_init (&value, BT_TYPE_ITEM);
+  g_value_set_object (&value, first);
+  g_assert_true (emit_value_drop (find_drop_target (GTK_WIDGET (find_row (f, "dogs")), BT_TYPE_ITEM), &value));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 6);
+  g_assert_nonnull (bt_test_find_labelled_button (GTK_WIDGET (f->page), "_Undo"));
+  g_assert_true (bt_project_flush (f->project, &error));
+  g_assert_no_error (error);
+
+  /* Ctrl+Z on the grid, after the save: the labels come back. */
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (f->project, first_path)), ==, "cats");
+  g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "dogs"));
+
+  /* Ctrl+Shift+Z does it again, Ctrl+Z undoes it again. */
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 6);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+
+  /* Delete excludes; the toast's Undo button restores. */
+  bt_data_page_select_class (f->page, "cats");
+  wait_import (f);
+  gtk_selection_model_select_item (selection, 0, TRUE);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_Delete, 0));
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 1);
+  undo_button = bt_test_find_labelled_button (GTK_WIDGET (f->page), "_Undo");
+  g_assert_nonnull (undo_button);
+  g_signal_emit_by_name (undo_button, "clicked");
+  wait_import (f);
+  g_assert_cmpuint (n_excluded (f->project), ==, 0);
+
+  /* Renaming "dogs" to "cats" merges them; Ctrl+Z separates them, in their places. */
+  rename_in_place (f, "dogs", "cats");
+  g_assert_cmpint (class_count (f, "dogs"), ==, -1);
+  g_assert_cmpint (class_count (f, "cats"), ==, 15);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (class_count (f, "dogs"), ==, 3);
+  order = class_order (f->project);
+  g_assert_cmpstr (order, ==, "cats dogs");
+
+  /* Delete a class, undo, redo, undo. */
+  bt_data_page_select_class (f->page, "cats");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, -1);
+  gtk_widget_grab_focus (grid);
+  g_assert_true (bt_test_shortcut_key (f->window, GDK_KEY_z, GDK_CONTROL_MASK));
+  wait_import (f);
+  g_assert_cmpint (class_count (f, "cats"), ==, 12);
+  g_assert_cmpint (bt_project_find_class (f->project, "cats"), ==, 0);
+
+  /* The undone state is what is on disk. */
+  g_assert_true (bt_project_flush (f->project, &error));
+  reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, first_path)), ==, "cats");
+  g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (reopened)), ==, 15);
+  g_assert_cmpuint (n_excluded (reopened), ==, 0);
+  g_free (order);
+  order = class_order (reopened);
+  g_assert_cmpstr (order, ==, "cats dogs");
+}
+
 static void
 test_keyboard_shortcuts (Fixture *f, gconstpointer data)
 {
@@ -1226,7 +1431,8 @@ test_keyboard_shortcuts (Fixture *f, gconstpointer data)
     { "data.add-class", GDK_KEY_n, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "data.move-class-up", GDK_KEY_Up, GDK_ALT_MASK },
     { "data.move-class-down", GDK_KEY_Down, GDK_ALT_MASK },
-    { "data.undo-remove-class", GDK_KEY_z, GDK_CONTROL_MASK },
+    { "data.undo", GDK_KEY_z, GDK_CONTROL_MASK },
+    { "data.redo", GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "data.exclude", GDK_KEY_Delete, 0 },
     { "data.restore", GDK_KEY_r, GDK_CONTROL_MASK },
     { "data.open", GDK_KEY_Return, GDK_CONTROL_MASK },
@@ -1664,11 +1870,14 @@ main (int argc, char **argv)
   ADD ("/data-page/reopen-after-relabel", test_reopen_after_relabel);
   ADD ("/data-page/search", test_search);
   ADD ("/data-page/thumbnails", test_thumbnails_appear);
+  ADD ("/data-page/all-images-show-class", test_all_images_show_class);
+  ADD ("/data-page/duplicates-link", test_duplicates_link);
   ADD ("/data-page/preview", test_preview);
   ADD ("/data-page/show-in-files", test_show_in_files);
   ADD ("/data-page/accessible-names", test_accessible_names);
   ADD ("/data-page/keyboard/tab-reaches-everything", test_keyboard_reaches_everything);
   ADD ("/data-page/keyboard/shortcuts", test_keyboard_shortcuts);
+  ADD ("/data-page/undo-redo", test_undo_redo);
   ADD ("/data-page/sample-swap-and-close", test_sample_swap_and_close);
   ADD ("/data-page/stream/items-before-the-end", test_stream_import);
   ADD ("/data-page/stream/cancel-keeps-a-consistent-project", test_stream_cancel);

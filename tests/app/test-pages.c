@@ -13,6 +13,8 @@
 #include "bt-window-private.h"
 #include "training/bt-verdict.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-keys.h"
+#include "dataset/bt-undo.h"
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
 #include "bt-test-input.h"
@@ -413,6 +415,28 @@ test_evaluate (void)
       if (i > 0)
         g_assert_cmpfloat (m->confidence, <=, bt_evaluate_page_get_gallery_item (page, i - 1)->confidence);
     }
+  /* a small test set says how little its accuracy proves (a Wilson 95% interval) */
+  {
+    GtkLabel *caveat = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "caveat_label"));
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "summary_label"));
+    guint correct = 0;
+    double z = 1.959964, p, d, c, h;
+    g_autofree char *range = NULL;
+
+    for (int k = 0; k < ev->n_classes; k++)
+      correct += ev->confusion[k * ev->n_classes + k];
+    p = (double) correct / ev->n;
+    d = 1 + z * z / ev->n;
+    c = (p + z * z / (2.0 * ev->n)) / d;
+    h = z * sqrt (p * (1 - p) / ev->n + z * z / (4.0 * ev->n * ev->n)) / d;
+    range = g_strdup_printf ("%.0f%%–%.0f%%", 100 * MAX (0, c - h), 100 * MIN (1, c + h));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), range));
+    g_assert_cmpint (gtk_widget_get_visible (GTK_WIDGET (caveat)), ==, ev->n < 50);
+    if (ev->n < 50)
+      g_assert_nonnull (strstr (gtk_label_get_text (caveat), "Only"));
+  }
+  for (int i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-page.png");
 
   /* relabel the first image of the cell from the gallery: the project changes at once */
@@ -451,6 +475,21 @@ test_evaluate (void)
     bt_test_click (exclude);
     g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, before - 1);
     g_assert_true (bt_item_get_excluded (bt_project_find_item (project, path)));
+
+    /* the page's Undo button brings it back; Ctrl+Z then undoes the relabel too */
+    GtkWidget *undo = bt_test_find_labelled_button (GTK_WIDGET (page), "_Undo");
+    g_assert_nonnull (undo);
+    g_signal_emit_by_name (undo, "clicked");
+    g_assert_false (bt_item_get_excluded (bt_project_find_item (project, path)));
+    gtk_widget_grab_focus (GTK_WIDGET (page));
+    gtk_widget_child_focus (GTK_WIDGET (page), GTK_DIR_TAB_FORWARD);
+    g_assert_true (bt_test_shortcut_key (GTK_WINDOW (window), GDK_KEY_z, GDK_CONTROL_MASK));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, path)), ==, ev->class_names[m->true_class]);
+    g_assert_true (bt_project_flush (project, &error));
+    g_autoptr(BtProject) reopened = bt_project_open (project_dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, path)), ==,
+                     ev->class_names[m->true_class]);
   }
 }
 
@@ -549,6 +588,108 @@ test_test_page (void)
     csv = bt_test_page_dup_results_csv (page);
     g_assert_nonnull (strstr (csv, "path,top_class,confidence"));
     g_assert_nonnull (strstr (csv, "project.ini,,"));
+  }
+
+  /* a folder of class folders: counts per class, mean confidence, and accuracy by folder name */
+  {
+    g_autofree char *images = g_build_filename (project_dir, "images", NULL);
+    g_autoptr(GFile) folder = g_file_new_for_path (images);
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "folder_summary"));
+    guint n_images = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *right = g_strdup_printf ("of %u images right", n_images);
+
+    bt_test_page_classify_folder (page, folder);
+    wait_for (has_results, GUINT_TO_POINTER (n_images));
+    g_assert_cmpuint (bt_test_page_get_n_results (page), ==, n_images);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (summary)));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), "mean confidence"));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), right));
+  }
+
+  /* "Correct It" on a project image fixes its label (undoable); on an image from elsewhere it
+   * copies it into images/<class>/ and adds it */
+  {
+    GtkListBox *list = GTK_LIST_BOX (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "results_list"));
+    GtkMenuButton *correct = GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "correct_button"));
+    guint n_items_before = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *copy_dir = g_build_filename (project_dir, "images", "circle", NULL);
+    g_autofree char *outside_dir = g_dir_make_tmp ("bt-pages-outside-XXXXXX", NULL);
+    g_autofree char *outside = g_build_filename (outside_dir, "found.png", NULL);
+    g_autoptr(GFile) outside_file = g_file_new_for_path (outside);
+    g_autoptr(BtItem) first = g_list_model_get_item (bt_project_get_items (project), 0);
+    g_autofree char *first_path = g_strdup (bt_item_get_path (first));
+    g_autofree char *first_class = g_strdup (bt_item_get_class_name (first));
+    const char *other = g_str_equal (first_class, "square") ? "circle" : "square";
+    gboolean found = FALSE;
+    guint row = 0;
+
+    for (guint i = 0; i < bt_test_page_get_n_results (page); i++)
+      if (g_strcmp0 (bt_test_page_get_result_path (page, i), first_path) == 0)
+        row = i;
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, row));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    g_assert_cmpint (g_menu_model_get_n_items (gtk_menu_button_get_menu_model (correct)), ==, 4);
+    /* what choosing a class in its menu does */
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", other));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, other);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items_before);
+    g_assert_true (bt_undo_stack_can_undo (bt_undo_stack_get (project)));
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));   /* once is enough */
+    g_assert_true (bt_undo_stack_undo (bt_undo_stack_get (project), NULL));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, first_class);
+
+    {
+      /* a picture from elsewhere: new content, so not a duplicate of a project image */
+      g_autofree guint8 *pixels = g_malloc (24 * 24 * 3);
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GdkTexture) texture = NULL;
+
+      for (guint i = 0; i < 24 * 24 * 3; i++)
+        pixels[i] = (guint8) (i * 37 + 11);
+      bytes = g_bytes_new_take (g_steal_pointer (&pixels), 24 * 24 * 3);
+      texture = gdk_memory_texture_new (24, 24, GDK_MEMORY_R8G8B8, bytes, 24 * 3);
+      g_assert_true (gdk_texture_save_to_png (texture, outside));
+    }
+    {
+      guint n_want = bt_test_page_get_n_results (page) + 1;
+      bt_test_page_classify_files (page, &outside_file, 1);
+      wait_for (has_results, GUINT_TO_POINTER (n_want));
+    }
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, bt_test_page_get_n_results (page) - 1));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", "circle"));
+    for (int i = 0; i < 20000 && g_list_model_get_n_items (bt_project_get_items (project)) == n_items_before; i++)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items_before + 1);
+    for (guint i = 0; i < n_items_before + 1; i++)
+      {
+        g_autoptr(BtItem) item = g_list_model_get_item (bt_project_get_items (project), i);
+        g_autofree char *base = g_path_get_basename (bt_item_get_path (item));
+        g_autofree char *parent = g_path_get_dirname (bt_item_get_path (item));
+        if (g_str_equal (base, "from-testing-found.png"))
+          {
+            found = TRUE;
+            g_assert_cmpstr (bt_item_get_class_name (item), ==, "circle");
+            g_assert_cmpstr (parent, ==, copy_dir);
+            g_assert_true (g_file_test (bt_item_get_path (item), G_FILE_TEST_IS_REGULAR));
+          }
+      }
+    g_assert_true (found);
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-corrected.png");
+    bt_test_rm_rf (outside_dir);
+  }
+
+  /* Open Model File…: a model from anywhere joins the list; a .tflite gets a reason */
+  {
+    g_autoptr(GFile) mf = g_file_new_for_path (model_path);
+    g_autoptr(GFile) tf = g_file_new_for_path ("/nonexistent/backbone.tflite");
+    GtkLabel *status = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "status_label"));
+
+    bt_test_page_open_model_file (page, tf);
+    g_assert_nonnull (strstr (gtk_label_get_text (status), ".tflite"));
+    bt_test_page_open_model_file (page, mf);
+    wait_for (test_model_ready, NULL);
   }
 }
 
