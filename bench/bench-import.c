@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 
 #include "dataset/bt-dataset.h"
+#include "bench-fmnist-tree.h"
 
 static double
 now_s (void)
@@ -88,30 +89,10 @@ main (int argc, char **argv)
       fprintf (stderr, "%s\n", error->message);
       return 2;
     }
-  g_autofree char *default_tree = g_build_filename (g_get_tmp_dir (), "bottega-bench-import-tree", NULL);
-  const char *tree = tree_arg;
+  int tree_status = 0;
+  g_autofree char *tree = bench_fmnist_tree (tree_arg, converter, &tree_status);
   if (tree == NULL)
-    {
-      tree = default_tree;
-      g_autofree char *marker = g_build_filename (tree, ".bottega-fmnist-complete", NULL);
-      if (!g_file_test (marker, G_FILE_TEST_EXISTS))
-        {
-          if (converter == NULL || !g_file_test ("/usr/share/datasets/fashion-mnist", G_FILE_TEST_IS_DIR))
-            {
-              printf ("SKIP: needs Debian's dataset-fashion-mnist and --converter\n");
-              return 0;
-            }
-          const char *cargv[] = { converter, tree, NULL };
-          int status = 0;
-          printf ("converting Fashion-MNIST into %s (not timed)...\n", tree);
-          if (!g_spawn_sync (NULL, (char **) cargv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error) ||
-              !g_spawn_check_wait_status (status, &error))
-            {
-              fprintf (stderr, "converter failed: %s\n", error->message);
-              return 1;
-            }
-        }
-    }
+    return tree_status;
 
   g_autofree char *tmp = g_dir_make_tmp ("bt-bench-import-XXXXXX", NULL);
   g_autofree char *pdir = g_build_filename (tmp, "project", NULL);

@@ -14,4 +14,6 @@ if [ "$seeds" != "-" ]; then
 else
   set -- "$corpus"
 fi
-exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 "$@"
+# libFuzzer exits 77 on a crash by default, which meson reads as "skipped": make it a failure.
+exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+  -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$(dirname "$corpus")/" "$@"

@@ -2,6 +2,7 @@
 # check-layers.sh: the dependency rule of docs/ARCHITECTURE.md, checked on the build.
 #   engine  : GLib + OpenBLAS only      dataset : GLib/GIO + stb + Cairo only
 #   training: engine + dataset          neither engine nor dataset ever touches GTK
+#   doctor  : engine + dataset + training (nothing above; nothing below includes it)
 # Three views: the compile commands (no GTK include path), the static libraries' undefined
 # symbols (no gtk_/gdk_/gsk_), and the sources' #include lines (no upward or sideways include).
 # Prints TAP. Usage: check-layers.sh SOURCE_ROOT BUILD_ROOT
@@ -82,11 +83,14 @@ check "dataset is compiled without GTK" no_gtk_flags dataset
 check "libbottega-engine.a needs no GTK symbol" no_gtk_symbols "$build/src/engine/libbottega-engine.a"
 check "libbottega-dataset.a needs no GTK symbol" no_gtk_symbols "$build/src/dataset/libbottega-dataset.a"
 check "training needs no GTK symbol" no_gtk_symbols "$build/src/training/libbottega-training.a"
+check "doctor is compiled without GTK" no_gtk_flags doctor
+check "libbottega-doctor.a needs no GTK symbol" no_gtk_symbols "$build/src/doctor/libbottega-doctor.a"
 check "engine includes no GTK, dataset, training or app header" \
-  no_includes_of engine 'gtk/' 'gdk/' 'dataset/' 'training/' 'app/' 'bt-dataset' 'bt-training'
+  no_includes_of engine 'gtk/' 'gdk/' 'dataset/' 'training/' 'doctor/' 'app/' 'bt-dataset' 'bt-training'
 check "dataset includes no GTK, engine, training or app header" \
-  no_includes_of dataset 'gtk/' 'gdk/' 'engine/' 'training/' 'app/' 'bt-engine' 'bt-layers' 'bt-training'
-check "training includes no GTK or app header" no_includes_of training 'gtk/' 'gdk/' 'app/'
+  no_includes_of dataset 'gtk/' 'gdk/' 'engine/' 'training/' 'doctor/' 'app/' 'bt-engine' 'bt-layers' 'bt-training'
+check "training includes no GTK, doctor or app header" no_includes_of training 'gtk/' 'gdk/' 'doctor/' 'app/'
+check "doctor includes no GTK, app or cli header" no_includes_of doctor 'gtk/' 'gdk/' 'app/' 'cli/'
 check "cli includes no GTK or app header" no_includes_of cli 'gtk/' 'gdk/' 'app/'
 
 # A worker thread of the training layer never reads the live project: no function a thread

@@ -168,6 +168,15 @@ bt_application_startup (GApplication *app)
     gtk_window_set_default_icon_name (APP_ID);
   else
     gtk_window_set_default_icon_name ("io.github.bottega.Bottega");
+
+  /* the few looks the theme does not give (data/style.css) */
+  if (display != NULL)
+    {
+      g_autoptr(GtkCssProvider) css = gtk_css_provider_new ();
+      gtk_css_provider_load_from_resource (css, APP_ID_PATH "/style.css");
+      gtk_style_context_add_provider_for_display (display, GTK_STYLE_PROVIDER (css),
+                                                  GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+    }
 }
 
 static void

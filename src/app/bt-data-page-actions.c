@@ -8,6 +8,7 @@
 #include "bt-data-page-private.h"
 #include "bt-dialogs.h"
 #include "bt-image-preview.h"
+#include "dataset/bt-undo.h"
 #include "training/bt-export-dataset.h"
 
 static GtkWindow *
@@ -48,7 +49,11 @@ _bt_data_page_update_actions (BtDataPage *self)
   gtk_widget_action_set_enabled (w, "data.add-class", has_project);
   gtk_widget_action_set_enabled (w, "data.rename-class", has_class);
   gtk_widget_action_set_enabled (w, "data.remove-class", has_class && !self->busy);
-  gtk_widget_action_set_enabled (w, "data.undo-remove-class", has_project && self->undo_class != NULL);
+  /* not while an import adds images: an undone deletion would race it for the same files */
+  gtk_widget_action_set_enabled (w, "data.undo", has_project && !self->busy
+                                 && bt_undo_stack_can_undo (bt_undo_stack_get (self->project)));
+  gtk_widget_action_set_enabled (w, "data.redo", has_project && !self->busy
+                                 && bt_undo_stack_can_redo (bt_undo_stack_get (self->project)));
   gtk_widget_action_set_enabled (w, "data.move-class-up", position > 0);
   gtk_widget_action_set_enabled (w, "data.move-class-down", position >= 0 && (guint) position + 1 < n_classes);
   gtk_widget_action_set_enabled (w, "data.move-to", has_items);
@@ -148,94 +153,94 @@ remove_class_action (GtkWidget *widget, const char *action_name, GVariant *param
   g_autofree char *name = g_strdup (self->selected_class);
   g_autoptr(GError) error = NULL;
   g_autofree char *message = NULL;
-  GListModel *items = bt_project_get_items (self->project);
-  guint n = g_list_model_get_n_items (items);
+  guint n_images = 0;
   int position = bt_project_find_class (self->project, name);
   gboolean ok;
 
   if (position < 0)
     return;
-
-  /* Keep what undo needs: the class's place and its images with their states. */
-  g_clear_pointer (&self->undo_paths, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_hashes, g_array_unref);
-  self->undo_paths = g_ptr_array_new_with_free_func (g_free);
-  self->undo_excluded = g_ptr_array_new_with_free_func (g_free);
-  self->undo_hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(BtItem) item = g_list_model_get_item (items, i);
-      guint64 hash;
-
-      if (g_strcmp0 (bt_item_get_class_name (item), name) != 0)
-        continue;
-      hash = bt_item_get_hash (item);
-      g_ptr_array_add (self->undo_paths, g_strdup (bt_item_get_path (item)));
-      g_array_append_val (self->undo_hashes, hash);
-      if (bt_item_get_excluded (item))
-        g_ptr_array_add (self->undo_excluded, g_strdup (bt_item_get_path (item)));
-    }
+  {
+    g_autoptr(BtClassInfo) info = g_list_model_get_item (bt_project_get_classes (self->project), position);
+    n_images = bt_class_info_get_n_items (info);
+  }
 
   _bt_data_page_detach_items (self);
-  ok = bt_project_remove_class (self->project, name, &error);
+  ok = bt_undo_stack_remove_class (bt_undo_stack_get (self->project), name, &error);
   _bt_data_page_attach_items (self);
   if (!ok)
     {
       _bt_data_page_show_error (self, _("Could not delete the class"), error);
       return;
     }
-  g_free (self->undo_class);
-  self->undo_class = g_strdup (name);
-  self->undo_position = position;
-
   message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Class “%s” deleted with its %u image. "
                                           "The image file stays where it is.",
                                           "Class “%s” deleted with its %u images. "
-                                          "The image files stay where they are.", self->undo_paths->len),
-                             name, self->undo_paths->len);
-  _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo-remove-class");
+                                          "The image files stay where they are.", n_images),
+                             name, n_images);
+  _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo");
   _bt_data_page_update_actions (self);
 }
 
+static gboolean
+focus_is_inside (BtDataPage *self)
+{
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+  GtkWidget *focus = root ? gtk_root_get_focus (root) : NULL;
+
+  return focus != NULL && (focus == GTK_WIDGET (self) || gtk_widget_is_ancestor (focus, GTK_WIDGET (self)));
+}
+
+/* Undo and redo replay steps that may bring back a class's thousands of images: the grid
+ * takes them in one go, detached, as it does for a deletion. */
 static void
-undo_remove_class_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
 {
   BtDataPage *self = BT_DATA_PAGE (widget);
+  gboolean undo = g_str_equal (action_name, "data.undo");
+  g_autofree char *message = NULL;
+  g_autofree char *keep_class = g_strdup (self->selected_class);
   g_autoptr(GError) error = NULL;
-  g_autofree char *name = g_steal_pointer (&self->undo_class);
-  g_autoptr(GPtrArray) excluded = g_ptr_array_new_with_free_func (g_object_unref);
-  gboolean ok;
+  gboolean had_focus;
 
-  if (name == NULL)
+  if (self->project == NULL)
     return;
-  g_ptr_array_add (self->undo_paths, NULL);
+  had_focus = focus_is_inside (self);
   _bt_data_page_detach_items (self);
-  ok = bt_project_add_class (self->project, name, &error)
-       && (self->undo_paths->len <= 1
-           || bt_project_add_items (self->project, name, (const char * const *) self->undo_paths->pdata,
-                                    (const guint64 *) (gpointer) self->undo_hashes->data, &error))
-       && bt_project_move_class (self->project, name, self->undo_position, &error);
+  message = bt_undo_stack_step (bt_undo_stack_get (self->project), undo, &error);
   _bt_data_page_attach_items (self);
-  if (!ok)
+  /* The detached grid drops the focused cell (GTK 4.8 leaves the window's focus on the
+   * unparented cell, where keys go nowhere): give the keyboard back to the grid. */
+  if (had_focus && !focus_is_inside (self))
+    gtk_widget_grab_focus (GTK_WIDGET (self->grid_view));
+  if (error != NULL)
     {
-      _bt_data_page_show_error (self, _("Could not bring the class back"), error);
+      _bt_data_page_show_error (self, undo ? _("Could not undo") : _("Could not redo"), error);
       return;
     }
-  for (guint i = 0; i < self->undo_excluded->len; i++)
-    {
-      BtItem *item = bt_project_find_item (self->project, g_ptr_array_index (self->undo_excluded, i));
-      if (item != NULL)
-        g_ptr_array_add (excluded, g_object_ref (item));
-    }
-  if (excluded->len > 0
-      && !bt_project_set_excluded (self->project, (BtItem * const *) excluded->pdata, excluded->len, TRUE, &error))
-    _bt_data_page_show_error (self, _("Could not bring the class back"), error);
+  if (message == NULL)
+    return;
+  if (keep_class != NULL && bt_project_find_class (self->project, keep_class) >= 0)
+    bt_data_page_select_class (self, keep_class);
+  _bt_data_page_rebuild_move_menu (self);
+  _bt_data_page_show_toast (self, message, undo ? _("_Redo") : _("_Undo"), undo ? "data.redo" : "data.undo");
+  _bt_data_page_update_actions (self);
+}
 
-  g_clear_pointer (&self->undo_paths, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_hashes, g_array_unref);
-  bt_data_page_select_class (self, name);
+/* The status line's "3 duplicates · 2 label conflicts": all images, filtered to the
+ * duplicates; and the skipped files (conflicts among them) when the import skipped some. */
+static void
+show_duplicates_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
+{
+  BtDataPage *self = BT_DATA_PAGE (widget);
+
+  /* duplicates skipped by an import are not in the project: the skipped list shows them */
+  if (self->status_counts[BT_N_SPLITS + 2] == 0 && self->skipped_paths->len > 0)
+    {
+      _bt_data_page_show_skipped (self);
+      return;
+    }
+  bt_data_page_select_class (self, NULL);
+  gtk_drop_down_set_selected (self->filter_dropdown, BT_DATA_FILTER_DUPLICATE);
 }
 
 static void
@@ -249,7 +254,7 @@ move_class_action (GtkWidget *widget, const char *action_name, GVariant *paramet
 
   if (position < 0 || position + delta < 0)
     return;
-  if (!bt_project_move_class (self->project, name, position + delta, &error))
+  if (!bt_undo_stack_move_class (bt_undo_stack_get (self->project), name, position + delta, &error))
     {
       _bt_data_page_show_error (self, _("Could not move the class"), error);
       return;
@@ -270,7 +275,8 @@ relabel_selection (BtDataPage *self, const char *class_name)
   if (items->len == 0)
     return;
   _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
-  if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
+  if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), (BtItem * const *) items->pdata, items->len,
+                              class_name, &error))
     {
       _bt_data_page_hint_change (self, -1);
       _bt_data_page_show_error (self, _("Could not move the images"), error);
@@ -278,7 +284,7 @@ relabel_selection (BtDataPage *self, const char *class_name)
     }
   message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Moved %u image to “%s”", "Moved %u images to “%s”",
                                           items->len), items->len, class_name);
-  _bt_data_page_show_toast (self, message, NULL, NULL);
+  _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo");
 }
 
 static void
@@ -313,7 +319,8 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   if (items->len == 0)
     return;
   _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
-  if (!bt_project_set_excluded (self->project, (BtItem * const *) items->pdata, items->len, exclude, &error))
+  if (!bt_undo_stack_set_excluded (bt_undo_stack_get (self->project), (BtItem * const *) items->pdata, items->len,
+                                   exclude, &error))
     {
       _bt_data_page_hint_change (self, -1);
       _bt_data_page_show_error (self, _("Could not change the images"), error);
@@ -325,7 +332,7 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *parameter)
   else
     message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u image restored", "%u images restored",
                                             items->len), items->len);
-  _bt_data_page_show_toast (self, message, NULL, NULL);
+  _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo");
 }
 
 /* ---- Open, Show in Files ---- */
@@ -795,7 +802,9 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "data.add-class", NULL, add_class_action);
   gtk_widget_class_install_action (widget_class, "data.rename-class", NULL, rename_class_action);
   gtk_widget_class_install_action (widget_class, "data.remove-class", NULL, remove_class_action);
-  gtk_widget_class_install_action (widget_class, "data.undo-remove-class", NULL, undo_remove_class_action);
+  gtk_widget_class_install_action (widget_class, "data.undo", NULL, undo_redo_action);
+  gtk_widget_class_install_action (widget_class, "data.show-duplicates", NULL, show_duplicates_action);
+  gtk_widget_class_install_action (widget_class, "data.redo", NULL, undo_redo_action);
   gtk_widget_class_install_action (widget_class, "data.move-class-up", NULL, move_class_action);
   gtk_widget_class_install_action (widget_class, "data.move-class-down", NULL, move_class_action);
   gtk_widget_class_install_action (widget_class, "data.move-to", "s", move_to_action);
@@ -821,7 +830,10 @@ _bt_data_page_class_actions_init (GtkWidgetClass *widget_class)
                                        "data.add-class", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Up, GDK_ALT_MASK, "data.move-class-up", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Down, GDK_ALT_MASK, "data.move-class-down", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "data.undo-remove-class", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "data.undo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "data.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "data.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_y, GDK_CONTROL_MASK, "data.redo", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "data.exclude", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "data.restore", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "data.open", NULL);

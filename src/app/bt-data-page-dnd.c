@@ -7,7 +7,9 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-dialogs.h"
 #include "bt-thumb-cell.h"
+#include "dataset/bt-undo.h"
 
 /* ---- Import progress (already on the main context) ---- */
 
@@ -549,7 +551,8 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
         return FALSE;
       items = _bt_data_page_get_selected_items (self, g_value_get_object (value));
       _bt_data_page_hint_change (self, GTK_FILTER_CHANGE_MORE_STRICT);
-      if (!bt_project_relabel (self->project, (BtItem * const *) items->pdata, items->len, class_name, &error))
+      if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), (BtItem * const *) items->pdata, items->len,
+                                  class_name, &error))
         {
           _bt_data_page_hint_change (self, -1);
           _bt_data_page_show_error (self, _("Could not move the images"), error);
@@ -558,7 +561,7 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
       message = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Moved %u image to “%s”",
                                               "Moved %u images to “%s”", items->len),
                                  items->len, class_name);
-      _bt_data_page_show_toast (self, message, NULL, NULL);
+      _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo");
       return TRUE;
     }
   if (G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
@@ -597,7 +600,7 @@ _bt_data_page_drop_class (BtDataPage *self,
   position = bt_class_drop_position ((guint) from, (guint) target, after);
   if (position == (guint) from)
     return TRUE;
-  if (!bt_project_move_class (self->project, class_name, position, &error))
+  if (!bt_undo_stack_move_class (bt_undo_stack_get (self->project), class_name, position, &error))
     {
       _bt_data_page_show_error (self, _("Could not move the class"), error);
       return FALSE;
@@ -789,6 +792,7 @@ _bt_data_page_show_skipped (BtDataPage *self)
   if (GTK_IS_WINDOW (root))
     gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (root));
   gtk_window_set_hide_on_close (GTK_WINDOW (window), FALSE);
+  bt_dialogs_close_on_escape (GTK_WINDOW (window));
   g_object_set_data_full (G_OBJECT (window), "reasons", reasons, (GDestroyNotify) g_strfreev);
   header = gtk_header_bar_new ();
   gtk_window_set_titlebar (GTK_WINDOW (window), header);

@@ -54,6 +54,7 @@ struct _BtDataPage
   GtkSpinButton      *split_val_spin;
   GtkSpinButton      *split_test_spin;
   GtkButton          *skipped_button;
+  GtkButton          *issues_button;
   GtkLabel           *issues_label;
   GtkWidget          *progress_box;
   GtkLabel           *progress_label;
@@ -85,12 +86,6 @@ struct _BtDataPage
   int                 change_hint;      /* GtkFilterChange, -1, or BT_DATA_PAGE_CHANGE_APPENDED */
   guint               toast_timeout;
   char               *toast_action;     /* detailed action of the toast's button */
-  /* Undo of the last class deletion */
-  char               *undo_class;
-  guint               undo_position;
-  GPtrArray          *undo_paths;
-  GArray             *undo_hashes;
-  GPtrArray          *undo_excluded;    /* paths */
   /* Imports */
   GCancellable       *import_cancellable;
   BtImportPlan       *pending_plan;     /* waits for confirmation */

@@ -8,6 +8,7 @@
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
 #include "bt-thumb-cell.h"
+#include "dataset/bt-undo.h"
 
 #define THUMB_SIZE 112
 #define THUMB_CACHE 1500
@@ -217,14 +218,13 @@ status_idle_cb (gpointer data)
                                                     self->n_conflicts);
       g_autofree char *text = g_strdup_printf ("%s · %s", dups, conflicts);
       gtk_label_set_text (self->issues_label, text);
-      gtk_widget_set_tooltip_text (GTK_WIDGET (self->issues_label),
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->issues_button),
                                    _("Duplicates are the same picture more than once; a label conflict is "
-                                     "the same picture found under two classes. Choose “Duplicates” in "
-                                     "the filter to see them."));
-      gtk_widget_set_visible (GTK_WIDGET (self->issues_label), TRUE);
+                                     "the same picture found under two classes. Click to see them."));
+      gtk_widget_set_visible (GTK_WIDGET (self->issues_button), TRUE);
     }
   else
-    gtk_widget_set_visible (GTK_WIDGET (self->issues_label), FALSE);
+    gtk_widget_set_visible (GTK_WIDGET (self->issues_button), FALSE);
 
   if (self->skipped_paths->len > 0)
     {
@@ -499,7 +499,30 @@ class_row_rename_cb (BtClassRow *row,
       g_free (self->selected_class);
       self->selected_class = g_strdup (new_name);
     }
-  if (!bt_project_rename_class (self->project, old_name, new_name, &error))
+  if (bt_project_find_class (self->project, new_name) >= 0 && g_strcmp0 (old_name, new_name) != 0)
+    {
+      g_autofree char *message = NULL;
+      g_autofree char *from = g_strdup (old_name);
+      g_autofree char *into = g_strdup (new_name);
+
+      /* Naming a class like another one puts them together: a merge, undone by Ctrl+Z. */
+      g_free (self->selected_class);
+      self->selected_class = g_strdup (into);
+      _bt_data_page_detach_items (self);
+      if (!bt_undo_stack_merge_class (bt_undo_stack_get (self->project), from, into, &error))
+        {
+          _bt_data_page_attach_items (self);
+          _bt_data_page_show_error (self, _("Could not merge the classes"), error);
+          return;
+        }
+      _bt_data_page_attach_items (self);
+      bt_data_page_select_class (self, into);
+      _bt_data_page_rebuild_move_menu (self);
+      message = g_strdup_printf (_("“%s” merged into “%s”"), from, into);
+      _bt_data_page_show_toast (self, message, _("_Undo"), "data.undo");
+      return;
+    }
+  if (!bt_undo_stack_rename_class (bt_undo_stack_get (self->project), old_name, new_name, &error))
     {
       if (g_strcmp0 (self->selected_class, new_name) == 0)
         {
@@ -621,6 +644,23 @@ cell_sync (GtkWidget *cell, BtItem *item)
     badge = "edit-copy-symbolic";
   bt_thumb_cell_set_badge (thumb, badge);
   gtk_accessible_update_property (GTK_ACCESSIBLE (cell), GTK_ACCESSIBLE_PROPERTY_LABEL, description, -1);
+  /* "All images" mixes the classes: each image says which it is (a class view rebinds its
+   * cells when it is chosen, so the label goes away there) */
+  {
+    BtDataPage *page = BT_DATA_PAGE (gtk_widget_get_ancestor (cell, BT_TYPE_DATA_PAGE));
+    int position = page && page->project ? bt_project_find_class (page->project, bt_item_get_class_name (item)) : -1;
+
+    if (page != NULL && page->selected_class == NULL && position >= 0)
+      {
+        g_autoptr(BtClassInfo) info = g_list_model_get_item (bt_project_get_classes (page->project), position);
+        GdkRGBA rgba;
+
+        bt_class_color (bt_class_info_get_color (info), &rgba);
+        bt_thumb_cell_set_class (thumb, bt_item_get_class_name (item), &rgba);
+      }
+    else
+      bt_thumb_cell_set_class (thumb, NULL, NULL);
+  }
 }
 
 /* Tooltips are built when asked for: gtk_widget_set_tooltip_text() asks the X server where
@@ -836,6 +876,7 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
   if (self->project != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->project, self);
+      g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
       g_clear_object (&self->project);
     }
   self->project = project ? g_object_ref (project) : NULL;
@@ -844,7 +885,6 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
   g_ptr_array_set_size (self->skipped_paths, 0);
   g_ptr_array_set_size (self->skipped_reasons, 0);
   self->n_duplicates = self->n_conflicts = 0;
-  g_clear_pointer (&self->undo_class, g_free);
 
   if (g_list_model_get_n_items (G_LIST_MODEL (self->class_sources)) > 1)
     g_list_store_remove (self->class_sources, 1);
@@ -855,6 +895,8 @@ bt_data_page_set_project (BtDataPage *self, BtProject *project)
       g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
       g_signal_connect_object (project, "save-failed", G_CALLBACK (project_save_failed_cb), self,
                                G_CONNECT_SWAPPED);
+      g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (_bt_data_page_update_actions),
+                               self, G_CONNECT_SWAPPED);
     }
   else
     gtk_filter_list_model_set_model (self->item_filter_model, NULL);
@@ -1044,10 +1086,6 @@ bt_data_page_finalize (GObject *object)
   g_clear_pointer (&self->class_rows, g_hash_table_unref);
   g_clear_pointer (&self->skipped_paths, g_ptr_array_unref);
   g_clear_pointer (&self->skipped_reasons, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_paths, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_excluded, g_ptr_array_unref);
-  g_clear_pointer (&self->undo_hashes, g_array_unref);
-  g_free (self->undo_class);
   g_free (self->selected_class);
   g_free (self->search_casefold);
   g_free (self->status_text);
@@ -1105,6 +1143,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, split_test_spin);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, skipped_button);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, issues_label);
+  gtk_widget_class_bind_template_child (widget_class, BtDataPage, issues_button);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_box);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_label);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_bar);
@@ -1136,6 +1175,17 @@ bt_data_page_init (BtDataPage *self)
 
   gtk_widget_init_template (GTK_WIDGET (self));
   name_menu_button (self->class_menu_button, _("Class Menu"));
+  {
+    /* the split percentages' bounds and steps are the settings table's (bt-settings.c) */
+    GtkSpinButton *spins[] = { self->split_train_spin, self->split_val_spin, self->split_test_spin };
+    const char *keys[] = { "split-train", "split-val", "split-test" };
+    for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
+      {
+        const BtSettingInfo *row = bt_settings_find (keys[i]);
+        gtk_adjustment_configure (gtk_spin_button_get_adjustment (spins[i]), row->def, row->min, row->max,
+                                  row->step, row->page, 0);
+      }
+  }
 
   self->change_hint = -1;
   self->class_rows = g_hash_table_new (NULL, NULL);

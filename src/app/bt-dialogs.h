@@ -49,6 +49,9 @@ void    bt_dialogs_show_message (GtkWindow  *parent,
                                  const char *heading,
                                  const char *body);
 
+/* Escape closes window, as it closes every dialog (a plain GtkWindow has no such key). */
+void     bt_dialogs_close_on_escape (GtkWindow *window);
+
 /* Asks a yes/no question; finishes TRUE when the person accepted. */
 void     bt_dialogs_confirm_async  (GtkWindow           *parent,
                                     const char          *heading,

@@ -7,11 +7,15 @@
 
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
+#include "bt-glossary.h"
 #include "bt-model-files.h"
+#include "bt-model-list.h"
+#include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
 #define THUMB 128
-#define GALLERY_MAX 200   /* thumbnails decoded per cell; the rest is counted, not shown */
+#define GALLERY_MAX 200
+#define SMALL_TEST_SET 50   /* below this, the accuracy's 95% interval is wider than ±14 points */   /* thumbnails decoded per cell; the rest is counted, not shown */
 
 struct _BtEvaluatePage
 {
@@ -21,9 +25,12 @@ struct _BtEvaluatePage
   GtkDropDown       *model_dropdown;
   GtkStringList     *model_names;
   GtkDropDown       *split_dropdown;
+  GtkMenuButton     *models_button;
   GtkSpinner        *spinner;
   GtkLabel          *status_label;
+  GtkButton         *undo_button;
   GtkLabel          *summary_label;
+  GtkLabel          *caveat_label;
   BtConfusionMatrix *matrix;
   GtkGrid           *class_table;
   GtkLabel          *gallery_label;
@@ -32,6 +39,7 @@ struct _BtEvaluatePage
   /* Owned */
   BtProject         *project;
   GPtrArray         *model_paths;
+  char              *keep_path;       /* the model to select after the next listing */
   GCancellable      *cancellable;     /* the evaluation */
   GCancellable      *list_cancellable;
   GCancellable      *thumbs_cancellable;
@@ -54,9 +62,20 @@ update_actions (BtEvaluatePage *self)
 {
   guint sel = gtk_drop_down_get_selected (self->model_dropdown);
 
+  BtUndoStack *stack = self->project ? bt_undo_stack_get (self->project) : NULL;
+
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.run",
                                  !self->busy && self->project && sel != GTK_INVALID_LIST_POSITION &&
                                  sel < self->model_paths->len);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.undo", stack && bt_undo_stack_can_undo (stack));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "eval.redo", stack && bt_undo_stack_can_redo (stack));
+  gtk_widget_set_visible (GTK_WIDGET (self->undo_button), stack && bt_undo_stack_can_undo (stack));
+  if (stack && bt_undo_stack_can_undo (stack))
+    {
+      /* TRANSLATORS: %s is what Undo would undo, e.g. "Move 1 image to “cat”" */
+      g_autofree char *tip = g_strdup_printf (_("Undo: %s (Ctrl+Z)"), bt_undo_stack_get_undo_label (stack));
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->undo_button), tip);
+    }
 }
 
 /* ---- Results ---- */
@@ -79,6 +98,7 @@ fill_table (BtEvaluatePage *self)
 {
   GtkWidget *child;
   const BtEvaluation *ev = self->evaluation;
+  g_autoptr(GString) notes = g_string_new (NULL);
 
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->class_table))) != NULL)
     gtk_grid_remove (self->class_table, child);
@@ -93,20 +113,72 @@ fill_table (BtEvaluatePage *self)
   for (int k = 0; k < ev->n_classes; k++)
     {
       char p[32], r[32], f[32], n[32];
-      guint support = 0;
+      guint support = 0, predicted = 0;
+      gboolean has_p, has_r;
 
       for (int c = 0; c < ev->n_classes; c++)
-        support += ev->confusion[k * ev->n_classes + c];
+        {
+          support += ev->confusion[k * ev->n_classes + c];
+          predicted += ev->confusion[c * ev->n_classes + k];
+        }
+      /* No images of the class: recall is 0/0, not 0%. Never predicted: precision is 0/0. */
+      has_r = support > 0 && isfinite (ev->recall[k]);
+      has_p = predicted > 0 && isfinite (ev->precision[k]);
       g_snprintf (p, sizeof p, "%.1f%%", 100 * ev->precision[k]);
       g_snprintf (r, sizeof r, "%.1f%%", 100 * ev->recall[k]);
       g_snprintf (f, sizeof f, "%.3f", ev->f1[k]);
       g_snprintf (n, sizeof n, "%u", support);
       table_cell (self, ev->class_names[k], 0, k + 1, FALSE, 0);
-      table_cell (self, isfinite (ev->precision[k]) ? p : "–", 1, k + 1, FALSE, 1);
-      table_cell (self, isfinite (ev->recall[k]) ? r : "–", 2, k + 1, FALSE, 1);
-      table_cell (self, isfinite (ev->f1[k]) ? f : "–", 3, k + 1, FALSE, 1);
+      table_cell (self, has_p ? p : "—", 1, k + 1, FALSE, 1);
+      table_cell (self, has_r ? r : "—", 2, k + 1, FALSE, 1);
+      table_cell (self, has_p && has_r && isfinite (ev->f1[k]) ? f : "—", 3, k + 1, FALSE, 1);
       table_cell (self, n, 4, k + 1, FALSE, 1);
+      if (support == 0)
+        g_string_append_printf (notes, _("“%s” has no images here, so its recall and F1 cannot be measured: "
+                                         "add a few of its images."), ev->class_names[k]);
+      else if (predicted == 0)
+        g_string_append_printf (notes, _("The model never answered “%s”, so its precision and F1 cannot be "
+                                         "measured."), ev->class_names[k]);
+      else
+        continue;
+      g_string_append_c (notes, '\n');
     }
+  if (notes->len > 0)
+    {
+      GtkWidget *l = gtk_label_new (NULL);
+
+      g_string_truncate (notes, notes->len - 1);
+      /* TRANSLATORS: under the per-class table; the lines after it say why a cell shows — */
+      g_string_prepend (notes, _("— means there is nothing to measure:\n"));
+      gtk_label_set_text (GTK_LABEL (l), notes->str);
+      gtk_label_set_xalign (GTK_LABEL (l), 0);
+      gtk_label_set_wrap (GTK_LABEL (l), TRUE);
+      gtk_widget_add_css_class (l, "dim-label");
+      gtk_widget_set_margin_top (l, 6);
+      gtk_grid_attach (self->class_table, l, 0, ev->n_classes + 1, 5, 1);
+    }
+}
+
+/* The Wilson score interval of a proportion k/n at 95% (z = 1.96): honest for small n and
+ * for accuracies near 0 or 1, where the normal approximation is not. */
+static void
+wilson_interval (guint k, guint n, double *lo, double *hi)
+{
+  const double z = 1.959964;
+  double p, denom, centre, half;
+
+  if (n == 0)
+    {
+      *lo = 0;
+      *hi = 1;
+      return;
+    }
+  p = (double) k / n;
+  denom = 1 + z * z / n;
+  centre = (p + z * z / (2.0 * n)) / denom;
+  half = z * sqrt (p * (1 - p) / n + z * z / (4.0 * n * n)) / denom;
+  *lo = MAX (0.0, centre - half);
+  *hi = MIN (1.0, centre + half);
 }
 
 static void
@@ -122,6 +194,7 @@ show_evaluation (BtEvaluatePage *self)
     {
       bt_confusion_matrix_set_data (self->matrix, 0, NULL, NULL);
       gtk_label_set_text (self->summary_label, "");
+      gtk_widget_set_visible (GTK_WIDGET (self->caveat_label), FALSE);
       return;
     }
   bt_confusion_matrix_set_data (self->matrix, ev->n_classes, (const char * const *) ev->class_names, ev->confusion);
@@ -138,6 +211,29 @@ show_evaluation (BtEvaluatePage *self)
       g_free (summary);
       summary = t;
     }
+  {
+    guint correct = 0;
+    double lo, hi;
+    char *t;
+
+    for (int k = 0; k < ev->n_classes; k++)
+      correct += ev->confusion[k * ev->n_classes + k];
+    wilson_interval (correct, ev->n, &lo, &hi);
+    /* TRANSLATORS: after the accuracy: its 95% Wilson interval */
+    t = g_strdup_printf (_("%s · 95%% interval %.0f%%–%.0f%%"), summary, 100 * lo, 100 * hi);
+    g_free (summary);
+    summary = t;
+    if (ev->n < SMALL_TEST_SET)
+      {
+        g_autofree char *caveat = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+            "⚠ Only %u image: the true accuracy could be anywhere from %.0f%% to %.0f%%. "
+            "Add images to this split for a firmer number.",
+            "⚠ Only %u images: the true accuracy could be anywhere from %.0f%% to %.0f%%. "
+            "Add images to this split for a firmer number.", ev->n), ev->n, 100 * lo, 100 * hi);
+        gtk_label_set_text (self->caveat_label, caveat);
+      }
+    gtk_widget_set_visible (GTK_WIDGET (self->caveat_label), ev->n < SMALL_TEST_SET);
+  }
   gtk_label_set_text (self->summary_label, summary);
 }
 
@@ -378,8 +474,12 @@ bt_evaluate_page_relabel (BtEvaluatePage *self, const char *path, const char *cl
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
       return FALSE;
     }
-  if (!bt_project_relabel (self->project, &item, 1, class_name, error))
+  if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), &item, 1, class_name, error))
     return FALSE;
+  {
+    g_autofree char *text = g_strdup_printf (_("Moved %s to “%s”"), bt_item_get_display_name (item), class_name);
+    gtk_label_set_text (self->status_label, text);
+  }
   rebuild_gallery (self);
   return TRUE;
 }
@@ -398,8 +498,12 @@ bt_evaluate_page_exclude (BtEvaluatePage *self, const char *path, GError **error
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("The image is no longer in the project"));
       return FALSE;
     }
-  if (!bt_project_set_excluded (self->project, &item, 1, TRUE, error))
+  if (!bt_undo_stack_set_excluded (bt_undo_stack_get (self->project), &item, 1, TRUE, error))
     return FALSE;
+  {
+    g_autofree char *text = g_strdup_printf (_("%s excluded from training"), bt_item_get_display_name (item));
+    gtk_label_set_text (self->status_label, text);
+  }
   bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
   return TRUE;
 }
@@ -424,6 +528,26 @@ exclude_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
   if (!bt_evaluate_page_exclude (self, g_variant_get_string (param, NULL), &error))
     bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be excluded"), error);
+}
+
+static void
+undo_redo_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtEvaluatePage *self = BT_EVALUATE_PAGE (widget);
+  gboolean undo = g_str_equal (action_name, "eval.undo");
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (self->project == NULL)
+    return;
+  text = bt_undo_stack_step (bt_undo_stack_get (self->project), undo, &error);
+  if (error != NULL)
+    bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)),
+                           undo ? _("Could not undo") : _("Could not redo"), error);
+  if (text == NULL)
+    return;
+  gtk_label_set_text (self->status_label, text);
+  bt_evaluate_page_show_cell (self, self->cell_row, self->cell_col);
 }
 
 /* ---- Evaluation job ---- */
@@ -549,7 +673,9 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   Listing *listing = user_data;
   g_autoptr(BtEvaluatePage) self = listing->page;
   guint generation = listing->generation;
-  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+  g_autoptr(GPtrArray) paths = bt_model_files_list_info_finish (result, NULL);
+  g_autofree char *keep = NULL;
+  int selected;
 
   g_free (listing);
   if (self->n_listing > 0)
@@ -557,20 +683,43 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   /* a newer listing was started: it has (or will have) the newer answer */
   if (generation != self->list_generation || paths == NULL || self->project == NULL)
     return;
+  keep = g_steal_pointer (&self->keep_path);
   g_ptr_array_set_size (self->model_paths, 0);
   gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
+  /* the best model first, unless the person was looking at another one */
+  selected = bt_model_files_pick_default (paths);
   for (guint i = 0; i < paths->len; i++)
     {
-      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
-      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      BtModelInfo *info = paths->pdata[i];
+      g_autofree char *name = bt_model_info_label (info);
+      g_ptr_array_add (self->model_paths, g_strdup (info->path));
       gtk_string_list_append (self->model_names, name);
+      if (keep != NULL && g_str_equal (keep, info->path))
+        selected = (int) i;
     }
-  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  bt_model_list_set_infos (BT_MODEL_LIST (gtk_menu_button_get_popover (self->models_button)), paths);
+  gtk_drop_down_set_selected (self->model_dropdown, selected >= 0 ? (guint) selected : GTK_INVALID_LIST_POSITION);
   update_actions (self);
   if (paths->len == 0)
     gtk_label_set_text (self->status_label, _("No saved model yet: train one on the Train page."));
   else
     bt_evaluate_page_evaluate (self);
+}
+
+static void
+model_list_changed_cb (BtEvaluatePage *self)
+{
+  guint sel = gtk_drop_down_get_selected (self->model_dropdown);
+
+  g_free (self->keep_path);
+  self->keep_path = sel < self->model_paths->len ? g_strdup (self->model_paths->pdata[sel]) : NULL;
+  bt_evaluate_page_reload_models (self);
+}
+
+static void
+model_list_error_cb (BtEvaluatePage *self, const char *message)
+{
+  gtk_label_set_text (self->status_label, message);
 }
 
 static void
@@ -626,10 +775,13 @@ bt_evaluate_page_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->list_cancellable);
   g_clear_object (&self->thumbs_cancellable);
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
   g_clear_object (&self->project);
   g_clear_pointer (&self->shown, g_ptr_array_unref);
   g_clear_pointer (&self->evaluation, bt_evaluation_free);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
+  g_clear_pointer (&self->keep_path, g_free);
   g_clear_pointer (&self->thumbs, g_hash_table_unref);
 
   G_OBJECT_CLASS (bt_evaluate_page_parent_class)->dispose (object);
@@ -651,6 +803,9 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, split_dropdown);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, undo_button);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, models_button);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, caveat_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, spinner);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, status_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, summary_label);
@@ -666,6 +821,12 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_install_action (widget_class, "eval.relabel", "(ss)", relabel_action);
   gtk_widget_class_install_action (widget_class, "eval.exclude", "s", exclude_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "eval.run", NULL);
+  gtk_widget_class_install_action (widget_class, "eval.undo", NULL, undo_redo_action);
+  gtk_widget_class_install_action (widget_class, "eval.redo", NULL, undo_redo_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK, "eval.undo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "eval.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Z, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "eval.redo", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_y, GDK_CONTROL_MASK, "eval.redo", NULL);
 }
 
 static void
@@ -679,6 +840,15 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
+  bt_model_list_setup_dropdown (self->model_dropdown);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_TEST);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_VALIDATION);
+  {
+    GtkWidget *list = bt_model_list_new ();
+    g_signal_connect_object (list, "changed", G_CALLBACK (model_list_changed_cb), self, G_CONNECT_SWAPPED);
+    g_signal_connect_object (list, "error", G_CALLBACK (model_list_error_cb), self, G_CONNECT_SWAPPED);
+    gtk_menu_button_set_popover (self->models_button, list);
+  }
   update_actions (self);
 }
 
@@ -690,6 +860,11 @@ bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
 
   if (project == self->project)
     return;
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
+  if (project != NULL)
+    g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (update_actions), self,
+                             G_CONNECT_SWAPPED);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   self->cancellable = g_cancellable_new ();

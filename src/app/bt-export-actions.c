@@ -34,7 +34,7 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   GError *error = NULL;
   g_autoptr(BtModel) model = NULL;
 
-  if (!bt_export_onnx (job->model_path, NULL, job->out_path, &error))
+  if (!bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -390,6 +390,7 @@ bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char 
 
   window = gtk_window_new ();
   gtk_window_set_title (GTK_WINDOW (window), heading);
+  bt_dialogs_close_on_escape (GTK_WINDOW (window));
   gtk_window_set_modal (GTK_WINDOW (window), TRUE);
   gtk_window_set_destroy_with_parent (GTK_WINDOW (window), TRUE);
   if (parent != NULL)

@@ -7,6 +7,8 @@
 
 #include "bt-chart.h"
 #include "bt-chart-axis.h"
+#include "bt-dialogs.h"
+#include "bt-glossary.h"
 #include "bt-chart-series.h"
 #include "bt-leaderboard.h"
 #include "training/bt-kfold.h"
@@ -49,7 +51,7 @@ struct _BtLeaderboard
   GtkCheckButton *try_sgd, *try_adamw, *vary_augment, *vary_preset;
   GtkButton     *start_button, *resume_button, *stop_button, *use_button, *cv_button;
   GtkToggleButton *pause_button;
-  GtkLabel      *status, *cv_label;
+  GtkLabel      *status, *cv_label, *rounds_note;
   GtkColumnView *view;
   GtkBox        *chart_box;
 
@@ -184,8 +186,8 @@ ensure_live (BtLeaderboard *self, int index)
   if (self->live_steps != NULL && self->live_index == index)
     return;
   drop_live (self);
-  g_autofree char *steps_title = g_strdup_printf (_("Trial %d (running) · training, per step"), index + 1);
-  g_autofree char *val_title = g_strdup_printf (_("Trial %d (running) · validation"), index + 1);
+  g_autofree char *steps_title = g_strdup_printf (_("Try %d (running) · training, per step"), index + 1);
+  g_autofree char *val_title = g_strdup_printf (_("Try %d (running) · validation"), index + 1);
   self->live_steps = bt_chart_series_new (steps_title, BT_CHART_ROLE_STEP);
   bt_chart_series_set_smoothing (self->live_steps, 0.9);
   self->live_val = bt_chart_series_new (val_title, BT_CHART_ROLE_VALIDATION);
@@ -217,7 +219,7 @@ show_curves (BtLeaderboard *self)
   for (guint i = 0; i < rows->len; i++)
     {
       const BtTuneTrial *t = ((BtTrialRow *) rows->pdata[i])->trial;
-      g_autofree char *title = g_strdup_printf (_("Trial %d"), t->index + 1);
+      g_autofree char *title = g_strdup_printf (_("Try %d"), t->index + 1);
       chart_curve (self, title, t->curve_acc, (int) i);
     }
 }
@@ -255,7 +257,7 @@ deliver_trial (gpointer data)
         drop_live (self);
       add_row (self, d->trial);
       g_autofree char *desc = bt_tune_trial_describe (d->trial);
-      g_autofree char *msg = g_strdup_printf (_("Trial %d finished: %.1f %% validation accuracy (%s)."),
+      g_autofree char *msg = g_strdup_printf (_("Try %d finished: %.1f %% validation accuracy (%s)."),
                                               d->trial->index + 1, 100.0 * d->trial->val_acc, desc);
       gtk_label_set_text (self->status, msg);
       g_signal_emit (self, signals[SIGNAL_TRIAL_ADDED], 0, d->trial->index);
@@ -337,7 +339,7 @@ deliver_progress (gpointer data)
     }
   if (have_info)
     {
-      g_autofree char *msg = g_strdup_printf (_("Trial %d: epoch %d of %d, step %d of %d…"), index + 1,
+      g_autofree char *msg = g_strdup_printf (_("Try %d: epoch %d of %d, step %d of %d…"), index + 1,
                                               info.epoch, info.epochs, info.step, info.steps_per_epoch);
       gtk_label_set_text (self->status, msg);
     }
@@ -453,7 +455,7 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
   job->data = data;
   bt_tune_search_set_progress (search, on_worker_progress, job);
   self->job = job;
-  gtk_label_set_text (self->status, _("Searching… Trials appear below as they finish."));
+  gtk_label_set_text (self->status, _("Searching… Tries appear below as they finish."));
   g_autoptr (GTask) task = g_task_new (NULL, NULL, search_done, job_ref (job));
   g_task_set_task_data (task, job, (GDestroyNotify) job_unref);
   g_task_run_in_thread (task, search_thread);
@@ -574,7 +576,7 @@ bt_leaderboard_use_selected (BtLeaderboard *self, GError **error)
   BtTrialRow *r = single_selected (self);
   if (r == NULL || self->project == NULL)
     {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Select one trial first."));
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Select one try first."));
       return FALSE;
     }
   BtProjectSettings s;
@@ -584,7 +586,7 @@ bt_leaderboard_use_selected (BtLeaderboard *self, GError **error)
   bt_project_settings_clear (&s);
   if (ok)
     {
-      g_autofree char *msg = g_strdup_printf (_("The project now uses the settings of trial %d."), r->trial->index + 1);
+      g_autofree char *msg = g_strdup_printf (_("The project now uses the settings of try %d."), r->trial->index + 1);
       gtk_label_set_text (self->status, msg);
     }
   return ok;
@@ -792,8 +794,8 @@ on_pause_toggled (BtLeaderboard *self)
   if (self->job == NULL || self->job->search == NULL)
     return;
   bt_tune_search_set_paused (self->job->search, paused);
-  gtk_label_set_text (self->status, paused ? _("Paused: the trial in progress waits after its current batch.")
-                                           : _("Searching… Trials appear below as they finish."));
+  gtk_label_set_text (self->status, paused ? _("Paused: the try in progress waits after its current batch.")
+                                           : _("Searching… Tries appear below as they finish."));
 }
 
 void
@@ -821,7 +823,7 @@ on_selection_changed (BtLeaderboard *self)
 
 /* ---- Columns ---- */
 
-typedef enum { COL_INDEX, COL_SETTINGS, COL_ACC, COL_LOSS, COL_EPOCHS, COL_TIME } Column;
+typedef enum { COL_INDEX, COL_SETTINGS, COL_ROUND, COL_ACC, COL_LOSS, COL_EPOCHS, COL_TIME } Column;
 
 static void
 setup_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
@@ -853,6 +855,7 @@ bind_cell (GtkSignalListItemFactory *f, GtkListItem *item, gpointer data)
         text = g_strdup_printf ("%d", t->epochs);
       break;
     case COL_TIME: text = g_strdup_printf (_("%.1f s"), t->seconds); break;
+    case COL_ROUND: text = g_strdup_printf ("%d", t->rung + 1); break;
     }
   gtk_label_set_text (GTK_LABEL (gtk_list_item_get_child (item)), text);
 }
@@ -869,6 +872,7 @@ compare_rows (gconstpointer a, gconstpointer b, gpointer data)
     case COL_LOSS: u = isfinite (x->val_loss) ? x->val_loss : G_MAXDOUBLE; v = isfinite (y->val_loss) ? y->val_loss : G_MAXDOUBLE; break;
     case COL_EPOCHS: u = x->epochs; v = y->epochs; break;
     case COL_TIME: u = x->seconds; v = y->seconds; break;
+    case COL_ROUND: u = x->rung; v = y->rung; break;
     }
   return u < v ? GTK_ORDERING_SMALLER : u > v ? GTK_ORDERING_LARGER : GTK_ORDERING_EQUAL;
 }
@@ -889,6 +893,14 @@ add_column (BtLeaderboard *self, const char *title, Column col, gboolean expand)
   if (col == COL_ACC)
     gtk_column_view_sort_by_column (self->view, c, GTK_SORT_DESCENDING);
   g_object_unref (c);
+}
+
+/* Adaptive searches train the same settings again in later rounds, with other scores: say so
+ * where the table is, in plain words. */
+static void
+strategy_changed_cb (BtLeaderboard *self)
+{
+  gtk_widget_set_visible (GTK_WIDGET (self->rounds_note), gtk_drop_down_get_selected (self->strategy) == 2);
 }
 
 static void
@@ -944,7 +956,7 @@ bt_leaderboard_class_init (BtLeaderboardClass *klass)
   CHILD (dropout_max); CHILD (wd_max); CHILD (folds); CHILD (try_sgd); CHILD (try_adamw);
   CHILD (vary_augment); CHILD (vary_preset); CHILD (start_button); CHILD (resume_button);
   CHILD (stop_button); CHILD (pause_button); CHILD (use_button); CHILD (cv_button); CHILD (status); CHILD (cv_label);
-  CHILD (view); CHILD (chart_box);
+  CHILD (view); CHILD (chart_box); CHILD (rounds_note);
 #undef CHILD
 }
 
@@ -956,6 +968,8 @@ bt_leaderboard_init (BtLeaderboard *self)
   self->rows = g_list_store_new (BT_TYPE_TRIAL_ROW);
   add_column (self, _("#"), COL_INDEX, FALSE);
   add_column (self, _("Settings"), COL_SETTINGS, TRUE);
+  /* TRANSLATORS: column of the search's table: in which round of an adaptive search a try ran */
+  add_column (self, _("Round"), COL_ROUND, FALSE);
   add_column (self, _("Validation accuracy"), COL_ACC, FALSE);
   add_column (self, _("Validation loss"), COL_LOSS, FALSE);
   add_column (self, _("Epochs"), COL_EPOCHS, FALSE);
@@ -973,7 +987,7 @@ bt_leaderboard_init (BtLeaderboard *self)
   g_object_unref (x);
   g_object_unref (y);
   bt_chart_set_x_title (self->chart, _("Epoch"));
-  bt_chart_set_empty_text (self->chart, _("Curves of finished trials appear here."));
+  bt_chart_set_empty_text (self->chart, _("Curves of finished tries appear here."));
   gtk_widget_set_hexpand (GTK_WIDGET (self->chart), TRUE);
   gtk_widget_set_vexpand (GTK_WIDGET (self->chart), TRUE);
   gtk_box_append (self->chart_box, GTK_WIDGET (self->chart));
@@ -984,6 +998,16 @@ bt_leaderboard_init (BtLeaderboard *self)
   g_signal_connect_swapped (self->pause_button, "toggled", G_CALLBACK (on_pause_toggled), self);
   g_signal_connect_swapped (self->use_button, "clicked", G_CALLBACK (on_use_clicked), self);
   g_signal_connect_swapped (self->cv_button, "clicked", G_CALLBACK (on_cv_clicked), self);
+  /* the terms explained where they are set */
+  bt_glossary_set_tooltip (GTK_WIDGET (self->epochs), BT_TERM_EPOCH);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->lr_min), BT_TERM_LEARNING_RATE);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->lr_max), BT_TERM_LEARNING_RATE);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->dropout_max), BT_TERM_DROPOUT);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->wd_max), BT_TERM_WEIGHT_DECAY);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->vary_augment), BT_TERM_AUGMENTATION);
+  bt_glossary_set_tooltip (GTK_WIDGET (self->status), BT_TERM_VALIDATION);
+  g_signal_connect_swapped (self->strategy, "notify::selected", G_CALLBACK (strategy_changed_cb), self);
+  strategy_changed_cb (self);
   update_sensitivity (self);
 }
 
@@ -1013,6 +1037,7 @@ bt_leaderboard_present_window (GtkWindow *parent, BtProject *project)
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   GtkWindow *win = GTK_WINDOW (gtk_window_new ());
   gtk_window_set_title (win, _("Search for Better Settings"));
+  bt_dialogs_close_on_escape (win);
   gtk_window_set_default_size (win, 1000, 720);
   if (parent != NULL)
     gtk_window_set_transient_for (win, parent);

@@ -2,19 +2,16 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <locale.h>
 
 #include "bt-application.h"
+#include "bt-i18n.h"
 
 int
 main (int argc, char **argv)
 {
   g_autoptr(BtApplication) app = NULL;
 
-  setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
-  textdomain (GETTEXT_PACKAGE);
+  bt_i18n_init ();
 
   g_set_application_name (_("Bottega"));
   app = bt_application_new ();

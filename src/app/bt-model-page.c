@@ -62,8 +62,6 @@ card_title (BtPreset p)
   return p == BT_PRESET_TRANSFER ? _("Transfer learning (MobileNet V2)") : _(bt_preset_title (p));
 }
 
-static const char * const optimizer_ids[] = { "sgd", "adam", "adamw" };
-static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau" };
 
 typedef struct {
   GtkWidget *button;
@@ -555,13 +553,66 @@ schedule_preview (BtModelPage *self)
 
 /* ---- Settings ↔ controls ---- */
 
-static guint
-index_of (const char * const *ids, guint n, const char *id, guint fallback)
+/* The spin buttons and the settings row each one edits: their limits and steps come from the
+ * settings table (bt-settings.c), never from the .ui file. */
+static const struct { gsize offset; const char *key; } spin_rows[] = {
+  { G_STRUCT_OFFSET (BtModelPage, width_spin), "width" },
+  { G_STRUCT_OFFSET (BtModelPage, height_spin), "height" },
+  { G_STRUCT_OFFSET (BtModelPage, epochs_spin), "epochs" },
+  { G_STRUCT_OFFSET (BtModelPage, batch_spin), "batch-size" },
+  { G_STRUCT_OFFSET (BtModelPage, lr_spin), "learning-rate" },
+  { G_STRUCT_OFFSET (BtModelPage, wd_spin), "weight-decay" },
+  { G_STRUCT_OFFSET (BtModelPage, dropout_spin), "dropout" },
+  { G_STRUCT_OFFSET (BtModelPage, patience_spin), "early-stopping-patience" },
+  { G_STRUCT_OFFSET (BtModelPage, seed_spin), "seed" },
+};
+/* A spin button holds a double: seeds above this are kept as they are until the person types one. */
+#define SEED_SPIN_MAX ((double) G_MAXINT32)
+
+static GtkSpinButton *
+spin_at (BtModelPage *self, guint i)
 {
-  for (guint i = 0; i < n; i++)
+  return G_STRUCT_MEMBER (GtkSpinButton *, self, spin_rows[i].offset);
+}
+
+static void
+configure_spins (BtModelPage *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    {
+      const BtSettingInfo *row = bt_settings_find (spin_rows[i].key);
+      GtkAdjustment *adj = gtk_spin_button_get_adjustment (spin_at (self, i));
+      double upper = row->type == BT_SETTING_UINT64 ? MIN (row->max, SEED_SPIN_MAX) : row->max;
+      gtk_adjustment_configure (adj, CLAMP (row->def, row->min, upper), row->min, upper, row->step, row->page, 0);
+    }
+}
+
+GtkSpinButton *
+bt_model_page_get_setting_spin (BtModelPage *self, const char *key)
+{
+  g_return_val_if_fail (BT_IS_MODEL_PAGE (self) && key != NULL, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    if (bt_settings_find (key) == bt_settings_find (spin_rows[i].key))
+      return spin_at (self, i);
+  return NULL;
+}
+
+static guint
+id_index (const char *key, const char *id, guint fallback)
+{
+  const char * const *ids = bt_settings_find (key)->ids;
+  for (guint i = 0; ids[i]; i++)
     if (g_strcmp0 (ids[i], id) == 0)
       return i;
   return fallback;
+}
+
+static const char *
+id_at (const char *key, guint index)
+{
+  const char * const *ids = bt_settings_find (key)->ids;
+  guint n = g_strv_length ((char **) ids);
+  return ids[MIN (index, n - 1)];
 }
 
 static void
@@ -606,24 +657,17 @@ load_settings (BtModelPage *self)
     bt_preset_from_id (s->preset, &preset);
   for (int i = 0; i < N_CARD_PRESETS; i++)
     gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->cards[i].button), card_presets[i] == preset);
-  gtk_spin_button_set_value (self->width_spin, s->width);
-  gtk_spin_button_set_value (self->height_spin, s->height);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    gtk_spin_button_set_value (spin_at (self, i), bt_setting_get_number (bt_settings_find (spin_rows[i].key), s));
   gtk_drop_down_set_selected (self->colour_dropdown, s->channels == 3 ? 1 : 0);
   gtk_drop_down_set_selected (self->resize_dropdown, s->resize);
-  gtk_spin_button_set_value (self->epochs_spin, s->epochs);
-  gtk_spin_button_set_value (self->batch_spin, s->batch_size);
-  gtk_drop_down_set_selected (self->optimizer_dropdown, index_of (optimizer_ids, G_N_ELEMENTS (optimizer_ids), s->optimizer, 1));
-  gtk_spin_button_set_value (self->lr_spin, s->learning_rate);
-  gtk_drop_down_set_selected (self->schedule_dropdown, index_of (schedule_ids, G_N_ELEMENTS (schedule_ids), s->schedule, 0));
-  gtk_spin_button_set_value (self->wd_spin, s->weight_decay);
-  gtk_spin_button_set_value (self->dropout_spin, s->dropout < 0 ? -1 : s->dropout);
+  gtk_drop_down_set_selected (self->optimizer_dropdown, id_index ("optimizer", s->optimizer, 1));
+  gtk_drop_down_set_selected (self->schedule_dropdown, id_index ("schedule", s->schedule, 0));
   gtk_check_button_set_active (self->flip_check, s->augment_flip);
   gtk_check_button_set_active (self->crop_check, s->augment_crop);
   gtk_check_button_set_active (self->rotate_check, s->augment_rotate);
   gtk_check_button_set_active (self->color_check, s->augment_color);
   gtk_check_button_set_active (self->weights_check, s->class_weights);
-  gtk_spin_button_set_value (self->patience_spin, s->early_stopping_patience);
-  gtk_spin_button_set_value (self->seed_spin, (double) MIN (s->seed, (guint64) G_MAXINT32));
   self->loading = FALSE;
 
   n_classes = g_list_model_get_n_items (bt_project_get_classes (self->project));
@@ -655,26 +699,26 @@ save_settings (BtModelPage *self)
         g_free (s.preset);
         s.preset = g_strdup (bt_preset_to_id (card_presets[i]));
       }
-  s.width = gtk_spin_button_get_value_as_int (self->width_spin);
-  s.height = gtk_spin_button_get_value_as_int (self->height_spin);
+  for (guint i = 0; i < G_N_ELEMENTS (spin_rows); i++)
+    {
+      const BtSettingInfo *row = bt_settings_find (spin_rows[i].key);
+      double shown = gtk_spin_button_get_value (spin_at (self, i));
+      /* a seed beyond what the spin button holds stays unless the person changed it */
+      if (row->type == BT_SETTING_UINT64 && shown == MIN (bt_setting_get_number (row, old), SEED_SPIN_MAX))
+        continue;
+      bt_setting_set_number (row, &s, row->type == BT_SETTING_DOUBLE ? shown : round (shown));
+    }
   s.channels = gtk_drop_down_get_selected (self->colour_dropdown) == 1 ? 3 : 1;
   s.resize = MIN (gtk_drop_down_get_selected (self->resize_dropdown), (guint) BT_DS_RESIZE_PAD);
-  s.epochs = gtk_spin_button_get_value_as_int (self->epochs_spin);
-  s.batch_size = gtk_spin_button_get_value_as_int (self->batch_spin);
   g_free (s.optimizer);
-  s.optimizer = g_strdup (optimizer_ids[MIN (gtk_drop_down_get_selected (self->optimizer_dropdown), 2u)]);
-  s.learning_rate = gtk_spin_button_get_value (self->lr_spin);
+  s.optimizer = g_strdup (id_at ("optimizer", gtk_drop_down_get_selected (self->optimizer_dropdown)));
   g_free (s.schedule);
-  s.schedule = g_strdup (schedule_ids[MIN (gtk_drop_down_get_selected (self->schedule_dropdown), 3u)]);
-  s.weight_decay = gtk_spin_button_get_value (self->wd_spin);
-  s.dropout = gtk_spin_button_get_value (self->dropout_spin);
+  s.schedule = g_strdup (id_at ("schedule", gtk_drop_down_get_selected (self->schedule_dropdown)));
   s.augment_flip = gtk_check_button_get_active (self->flip_check);
   s.augment_crop = gtk_check_button_get_active (self->crop_check);
   s.augment_rotate = gtk_check_button_get_active (self->rotate_check);
   s.augment_color = gtk_check_button_get_active (self->color_check);
   s.class_weights = gtk_check_button_get_active (self->weights_check);
-  s.early_stopping_patience = gtk_spin_button_get_value_as_int (self->patience_spin);
-  s.seed = (guint64) gtk_spin_button_get_value (self->seed_spin);
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
@@ -1018,6 +1062,7 @@ bt_model_page_init (BtModelPage *self)
       gtk_label_set_wrap (GTK_LABEL (badge), TRUE);
       gtk_widget_set_visible (badge, FALSE);
       self->cards[i].badge_label = GTK_LABEL (badge);
+      gtk_widget_add_css_class (button, "preset-card");   /* data/style.css marks the chosen one */
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
@@ -1077,6 +1122,7 @@ bt_model_page_init (BtModelPage *self)
           self->aug_previews[k][i] = picture;
         }
   }
+  configure_spins (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self), FALSE);
 }
 

@@ -37,6 +37,10 @@ GdkPaintable *bt_model_page_get_preview        (BtModelPage *self, guint i);
  * applied by the trainer's batcher when the toggle is on, as it is when off; borrowed. */
 GdkPaintable *bt_model_page_get_augment_preview (BtModelPage *self, BtModelPageAugment kind, guint i);
 
+/* The spin button that edits a settings row (key as in bt_settings_find), or NULL: its
+ * adjustment's bounds and steps are the row's. */
+GtkSpinButton     *bt_model_page_get_setting_spin (BtModelPage *self, const char *key);
+
 /* The transfer preset's card (insensitive without a backbone), the text on it, and its options. */
 GtkWidget         *bt_model_page_get_transfer_card    (BtModelPage *self);
 const char        *bt_model_page_get_transfer_advice  (BtModelPage *self);

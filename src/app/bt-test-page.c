@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,6 +12,9 @@
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
 #include "bt-model-files.h"
+#include "bt-model-list.h"
+#include "dataset/bt-image-list.h"
+#include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
@@ -25,6 +29,7 @@ typedef struct {
   float   *probs;
   guint    n_classes;
   int      top;
+  char    *added_to;    /* the class it was added to with "Correct It", or NULL */
   double   unknown_score;    /* higher = more unknown */
   gboolean unknown;          /* above the model's threshold: "not one of your classes" */
 } Result;
@@ -38,6 +43,7 @@ result_free (Result *r)
   g_free (r->display);
   g_free (r->error);
   g_free (r->probs);
+  g_free (r->added_to);
   g_free (r);
 }
 
@@ -54,6 +60,9 @@ struct _BtTestPage
   GtkLabel          *verdict_label;
   BtProbabilityBars *bars;
   GtkListBox        *results_list;
+  GtkLabel          *folder_summary;
+  GtkMenuButton     *correct_button;
+  GtkLabel          *correct_label;
 
   /* Owned */
   BtProject         *project;
@@ -63,6 +72,8 @@ struct _BtTestPage
   GCancellable      *list_cancellable;
   GCancellable      *preview_cancellable;
   GPtrArray         *results;        /* Result* */
+  int                shown;          /* index of the result on show, or -1 */
+  char              *opened_path;    /* a model file opened from elsewhere (Open Model File…) */
   guint              generation;     /* bumped when the model changes: old jobs are dropped */
   guint              list_generation;   /* bumped by every listing: only the newest one counts */
   guint              n_listing;      /* listings in flight (older ones are dropped on arrival) */
@@ -87,6 +98,7 @@ update_actions (BtTestPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.paste", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.folder", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open-model", TRUE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
@@ -152,6 +164,36 @@ preview_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (texture));
 }
 
+/* "Correct It" offers the project's classes for an image file that was classified. */
+static void
+update_correct (BtTestPage *self, Result *r)
+{
+  g_autoptr(GMenu) menu = g_menu_new ();
+  GListModel *classes = self->project ? bt_project_get_classes (self->project) : NULL;
+  guint n = classes ? g_list_model_get_n_items (classes) : 0;
+  gboolean can = r != NULL && r->path != NULL && r->added_to == NULL && n > 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      g_autoptr(GMenuItem) item = g_menu_item_new (bt_class_info_get_name (info), NULL);
+
+      g_menu_item_set_action_and_target_value (item, "test.correct",
+                                               g_variant_new_string (bt_class_info_get_name (info)));
+      g_menu_append_item (menu, item);
+    }
+  gtk_menu_button_set_menu_model (self->correct_button, G_MENU_MODEL (menu));
+  gtk_widget_set_visible (GTK_WIDGET (self->correct_button), can);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.correct", can);
+  if (r != NULL && r->added_to != NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("Added to “%s”: train again to learn from it."), r->added_to);
+      gtk_label_set_text (self->correct_label, text);
+    }
+  else
+    gtk_label_set_text (self->correct_label, "");
+}
+
 static void
 show_result (BtTestPage *self, Result *r, GdkTexture *texture)
 {
@@ -176,6 +218,11 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
       bt_probability_bars_set_data (self->bars, r->n_classes, names, r->probs);
     }
   gtk_label_set_text (self->verdict_label, verdict);
+  self->shown = -1;
+  for (guint i = 0; i < self->results->len; i++)
+    if (self->results->pdata[i] == r)
+      self->shown = (int) i;
+  update_correct (self, r);
 
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_object (&self->preview_cancellable);
@@ -204,6 +251,10 @@ make_row (BtTestPage *self, Result *r)
 
   if (r->error)
     text = g_strdup (r->error);
+  else if (r->added_to != NULL)
+    /* TRANSLATORS: a result corrected with "Correct It": answer · confidence · the class it was added to */
+    text = g_strdup_printf (_("%s · %.1f%% · added to “%s”"), bt_shared_model_get_class_names (self->model)[r->top],
+                            100.0 * r->probs[r->top], r->added_to);
   else if (r->unknown)
     /* Translators: a row of the Test page's list: closest class, its probability */
     text = g_strdup_printf (_("Not one of your classes · %s %.1f%%"),
@@ -281,24 +332,6 @@ classify_job_free (ClassifyJob *job)
   g_free (job);
 }
 
-static int
-cmp_strings (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
-}
-
-/* The images of a folder and its sub-folders, by name, as the import's walk finds them. */
-static void
-walk_folder (const char *folder, GPtrArray *out, GCancellable *cancellable)
-{
-  const char *roots[] = { folder, NULL };
-  g_autoptr(BtScanResult) plan = bt_scan_plan (roots, BT_SCAN_FOLDER_AS_CLASS, NULL, TRUE, MAX_FOLDER_IMAGES,
-                                               cancellable, NULL);
-
-  for (guint i = 0; plan != NULL && i < plan->paths->len; i++)
-    g_ptr_array_add (out, g_strdup (plan->paths->pdata[i]));
-}
-
 static Result *
 classify_one (ClassifyJob *job, const char *path, const BtImage *image)
 {
@@ -339,8 +372,9 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   if (job->folder)
     {
-      walk_folder (job->folder, job->paths, cancellable);
-      g_ptr_array_sort (job->paths, cmp_strings);
+      g_autoptr(GPtrArray) found = bt_image_list_walk (job->folder, MAX_FOLDER_IMAGES, cancellable, NULL);
+      for (guint i = 0; found != NULL && i < found->len; i++)
+        g_ptr_array_add (job->paths, g_steal_pointer (&found->pdata[i]));
     }
   g_atomic_int_set (job->total, job->pasted ? 1 : job->paths->len);
   g_atomic_int_set (job->done, 0);
@@ -370,6 +404,67 @@ progress_cb (gpointer data)
       gtk_label_set_text (self->status_label, text);
     }
   return G_SOURCE_CONTINUE;
+}
+
+/* After a folder: how many images went to each class, how sure the model was on average,
+ * and, when the images sit in folders named like the classes, how often it was right. */
+static char *
+folder_summary (BtTestPage *self, guint first)
+{
+  const char * const *names = bt_shared_model_get_class_names (self->model);
+  guint n_classes = g_strv_length ((char **) names);
+  g_autofree guint *counts = g_new0 (guint, MAX (n_classes, 1));
+  GString *s = g_string_new (NULL);
+  double confidence = 0;
+  guint n = 0, labelled = 0, correct = 0;
+
+  for (guint i = first; i < self->results->len; i++)
+    {
+      Result *r = self->results->pdata[i];
+      g_autofree char *parent = NULL;
+      g_autofree char *parent_name = NULL;
+
+      if (r->probs == NULL || r->path == NULL)
+        continue;
+      n++;
+      counts[r->top]++;
+      confidence += r->probs[r->top];
+      parent = g_path_get_dirname (r->path);
+      parent_name = g_path_get_basename (parent);
+      for (guint k = 0; k < n_classes; k++)
+        if (g_utf8_collate (parent_name, names[k]) == 0 || g_ascii_strcasecmp (parent_name, names[k]) == 0)
+          {
+            labelled++;
+            correct += (guint) r->top == k;
+            break;
+          }
+    }
+  if (n == 0)
+    {
+      g_string_free (s, TRUE);
+      return NULL;
+    }
+  for (guint k = 0; k < n_classes; k++)
+    {
+      if (counts[k] == 0)
+        continue;
+      if (s->len > 0)
+        g_string_append (s, " · ");
+      /* TRANSLATORS: in the folder summary: a class and how many images the model put in it */
+      g_string_append_printf (s, _("%s %u"), names[k], counts[k]);
+    }
+  /* TRANSLATORS: the folder summary: counts per class, then the mean confidence */
+  g_string_append_printf (s, _(" · mean confidence %.0f%%"), 100.0 * confidence / n);
+  if (labelled == n)
+    {
+      g_string_append_c (s, '\n');
+      g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE,
+                                              "The folders are named like the classes: %u of %u image right (%.0f%%).",
+                                              "The folders are named like the classes: %u of %u images right (%.0f%%).",
+                                              n),
+                              correct, n, 100.0 * correct / n);
+    }
+  return g_string_free (s, FALSE);
 }
 
 static void
@@ -412,6 +507,12 @@ classify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       text = t;
     }
   gtk_label_set_text (self->status_label, text);
+  if (job->folder != NULL)
+    {
+      g_autofree char *summary = folder_summary (self, first);
+      gtk_label_set_text (self->folder_summary, summary);
+      gtk_widget_set_visible (GTK_WIDGET (self->folder_summary), summary != NULL);
+    }
   update_actions (self);
   g_signal_emit (self, signals[RESULTS_CHANGED], 0);
 }
@@ -590,8 +691,9 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   Pending *pending = user_data;
   g_autoptr(BtTestPage) self = pending->page;
   guint generation = pending->generation;
-  g_autoptr(GPtrArray) paths = bt_model_files_list_finish (result, NULL);
+  g_autoptr(GPtrArray) paths = bt_model_files_list_info_finish (result, NULL);
   guint old;
+  int selected;
 
   g_free (pending);
   self->n_listing--;
@@ -604,11 +706,14 @@ models_listed_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_string_list_splice (self->model_names, 0, old, NULL);
   for (guint i = 0; i < paths->len; i++)
     {
-      g_autofree char *name = bt_model_files_display_name (paths->pdata[i]);
-      g_ptr_array_add (self->model_paths, g_strdup (paths->pdata[i]));
+      BtModelInfo *info = paths->pdata[i];
+      g_autofree char *name = bt_model_info_label (info);
+      g_ptr_array_add (self->model_paths, g_strdup (info->path));
       gtk_string_list_append (self->model_names, name);
     }
-  gtk_drop_down_set_selected (self->model_dropdown, paths->len ? 0 : GTK_INVALID_LIST_POSITION);
+  /* the pinned or most accurate model, not merely the newest */
+  selected = bt_model_files_pick_default (paths);
+  gtk_drop_down_set_selected (self->model_dropdown, selected >= 0 ? (guint) selected : GTK_INVALID_LIST_POSITION);
   g_signal_handlers_unblock_by_func (self->model_dropdown, model_selected_cb, self);
   model_selected_cb (self);
   if (paths->len == 0)
@@ -686,13 +791,23 @@ folder_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(BtTestPage) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GFile) folder = bt_dialogs_choose_folder_finish (result, &error);
-  ClassifyJob *job;
 
   if (folder == NULL)
     {
       bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("No folder was opened"), error);
       return;
     }
+  bt_test_page_classify_folder (self, folder);
+}
+
+void
+bt_test_page_classify_folder (BtTestPage *self, GFile *folder)
+{
+  ClassifyJob *job;
+
+  g_return_if_fail (BT_IS_TEST_PAGE (self));
+  g_return_if_fail (G_IS_FILE (folder));
+
   if (self->model == NULL || g_file_peek_path (folder) == NULL)
     return;
   job = g_new0 (ClassifyJob, 1);
@@ -764,34 +879,16 @@ bt_test_page_dup_results_csv (BtTestPage *self)
 {
   GString *s = g_string_new (NULL);
   const char * const *names = self->model ? bt_shared_model_get_class_names (self->model) : NULL;
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
 
-  g_string_append (s, "path,top_class,confidence");
-  for (guint k = 0; names && names[k]; k++)
-    {
-      g_string_append_c (s, ',');
-      bt_csv_append_value (s, names[k]);
-    }
-  g_string_append (s, "\r\n");
+  bt_predictions_csv_header (s, names);
   for (guint i = 0; i < self->results->len; i++)
     {
       Result *r = self->results->pdata[i];
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
-      bt_csv_append_value (s, utf8);
-      g_string_append_c (s, ',');
-      if (r->probs && names)
-        {
-          bt_csv_append_value (s, names[r->top]);
-          g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[r->top]));
-          for (guint k = 0; k < r->n_classes; k++)
-            g_string_append_printf (s, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", r->probs[k]));
-        }
-      else
-        g_string_append_c (s, ',');
-      g_string_append (s, "\r\n");
+      bt_predictions_csv_row (s, utf8, names ? r->probs : NULL, r->n_classes, names);
     }
   return g_string_free (s, FALSE);
 }
@@ -804,6 +901,14 @@ csv_written_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
     bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("The file could not be saved"), error);
+  else
+    {
+      g_autofree char *name = g_file_get_parse_name (G_FILE (source));
+      g_autofree char *text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Saved %u result to %s",
+                                                            "Saved %u results to %s", self->results->len),
+                                               self->results->len, name);
+      gtk_label_set_text (self->status_label, text);
+    }
 }
 
 static void
@@ -851,6 +956,236 @@ export_pytorch_action (GtkWidget *widget, const char *action_name, GVariant *par
     bt_export_actions_choose_pytorch (widget, self->project);
 }
 
+/* ---- Correct It: the image joins the project, copied into images/<class>/ ---- */
+
+typedef struct {
+  GWeakRef  page;
+  char     *src;
+  char     *class_name;
+  char     *dir;        /* <project>/images/<class> */
+} CopyJob;
+
+static void
+copy_job_free (CopyJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_free (job->src);
+  g_free (job->class_name);
+  g_free (job->dir);
+  g_free (job);
+}
+
+static void
+copy_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  CopyJob *job = task_data;
+  g_autofree char *base = g_path_get_basename (job->src);
+  g_autoptr(GFile) src = g_file_new_for_path (job->src);
+  GError *error = NULL;
+
+  if (g_mkdir_with_parents (job->dir, 0755) != 0)
+    {
+      int saved = errno;
+      g_task_return_new_error (task, G_IO_ERROR, g_io_error_from_errno (saved), _("Cannot create “%s”: %s"),
+                               job->dir, g_strerror (saved));
+      return;
+    }
+  /* "from-testing-" marks where the image came from; a number keeps earlier ones */
+  for (guint i = 1; i < 1000; i++)
+    {
+      g_autofree char *name = NULL;
+      g_autofree char *dest_path = NULL;
+      g_autoptr(GFile) dest = NULL;
+      const char *dot = strrchr (base, '.');
+
+      if (i == 1)
+        name = g_strconcat ("from-testing-", base, NULL);
+      else if (dot != NULL && dot != base)
+        name = g_strdup_printf ("from-testing-%.*s-%u%s", (int) (dot - base), base, i, dot);
+      else
+        name = g_strdup_printf ("from-testing-%s-%u", base, i);
+      dest_path = g_build_filename (job->dir, name, NULL);
+      dest = g_file_new_for_path (dest_path);
+      if (g_file_copy (src, dest, G_FILE_COPY_NONE, cancellable, NULL, NULL, &error))
+        {
+          g_task_return_pointer (task, g_steal_pointer (&dest_path), g_free);
+          return;
+        }
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_clear_error (&error);
+    }
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_EXISTS, _("Too many copies of “%s” already"), base);
+}
+
+/* The results of path say which class they were added to (their row and, on show, the
+ * Correct It button). */
+static void
+mark_corrected (BtTestPage *self, const char *path, const char *class_name)
+{
+  for (guint i = 0; i < self->results->len; i++)
+    {
+      Result *r = self->results->pdata[i];
+      GtkListBoxRow *row;
+
+      if (g_strcmp0 (r->path, path) != 0 || r->added_to != NULL)
+        continue;
+      r->added_to = g_strdup (class_name);
+      if ((row = gtk_list_box_get_row_at_index (self->results_list, i)) != NULL)
+        gtk_list_box_row_set_child (row, make_row (self, r));
+      if ((int) i == self->shown)
+        update_correct (self, r);
+    }
+}
+
+static void
+copy_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  CopyJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtTestPage) self = g_weak_ref_get (&job->page);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dest = g_task_propagate_pointer (G_TASK (result), &error);
+  const char *paths[2] = { dest, NULL };
+  g_autofree char *text = NULL;
+
+  if (self == NULL)
+    return;
+  if (dest == NULL || self->project == NULL
+      || !bt_project_add_items (self->project, job->class_name, paths, NULL, &error))
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))),
+                             _("The image could not be added to the project"), error);
+      return;
+    }
+  mark_corrected (self, job->src, job->class_name);
+  text = g_strdup_printf (_("Added to “%s” in the project as %s"), job->class_name, dest);
+  gtk_label_set_text (self->status_label, text);
+}
+
+static void
+correct_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTestPage *self = BT_TEST_PAGE (widget);
+  const char *class_name = g_variant_get_string (param, NULL);
+  g_autofree char *folder = NULL;
+  g_autoptr(GTask) task = NULL;
+  CopyJob *job;
+  Result *r;
+
+  if (self->project == NULL || self->shown < 0 || (guint) self->shown >= self->results->len)
+    return;
+  r = self->results->pdata[self->shown];
+  if (r->path == NULL || r->added_to != NULL || bt_project_find_class (self->project, class_name) < 0)
+    return;
+  /* an image of the project itself gets its label fixed (undoable), not a second copy */
+  {
+    BtItem *item = bt_project_find_item (self->project, r->path);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+
+    if (item != NULL)
+      {
+        if (!bt_undo_stack_relabel (bt_undo_stack_get (self->project), &item, 1, class_name, &error))
+          {
+            bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (widget)), _("The image could not be moved"),
+                                   error);
+            return;
+          }
+        mark_corrected (self, r->path, class_name);
+        text = g_strdup_printf (_("This image was already in the project: it is now in “%s”."), class_name);
+        gtk_label_set_text (self->status_label, text);
+        return;
+      }
+  }
+  /* a class name is one path component already; keep it so even if that ever changes */
+  folder = g_strdup (class_name);
+  g_strdelimit (folder, "/\\", '_');
+  if (folder[0] == '.')
+    folder[0] = '_';
+  job = g_new0 (CopyJob, 1);
+  g_weak_ref_init (&job->page, self);
+  job->src = g_strdup (r->path);
+  job->class_name = g_strdup (class_name);
+  job->dir = g_build_filename (bt_project_get_dir (self->project), "images", folder, NULL);
+  gtk_widget_action_set_enabled (widget, "test.correct", FALSE);
+  task = g_task_new (NULL, self->cancellable, copy_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) copy_job_free);
+  g_task_run_in_thread (task, copy_thread);
+}
+
+/* ---- Open Model File… ---- */
+
+void
+bt_test_page_open_model_file (BtTestPage *self, GFile *file)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *name = NULL;
+
+  g_return_if_fail (BT_IS_TEST_PAGE (self));
+  g_return_if_fail (G_IS_FILE (file));
+
+  path = g_file_get_path (file);
+  if (path == NULL)
+    return;
+  if (g_str_has_suffix (path, ".tflite"))
+    {
+      /* a .tflite file has no class names and no preprocessing recipe of ours */
+      gtk_label_set_text (self->status_label,
+                          _("A .tflite file cannot be tested here: it has no class names. Import it as a "
+                            "backbone on the Model page (Transfer learning), train, then test that model."));
+      return;
+    }
+  g_free (self->opened_path);
+  self->opened_path = g_strdup (path);
+  name = g_filename_display_basename (path);
+  /* the dropdown gains the file as its last entry, and selecting it loads it */
+  for (guint i = 0; i < self->model_paths->len; i++)
+    if (g_str_equal (self->model_paths->pdata[i], path))
+      {
+        gtk_drop_down_set_selected (self->model_dropdown, i);
+        return;
+      }
+  g_ptr_array_add (self->model_paths, g_strdup (path));
+  {
+    /* TRANSLATORS: a model file opened from outside the project, in the model list */
+    g_autofree char *label = g_strdup_printf (_("%s (opened file)"), name);
+    gtk_string_list_append (self->model_names, label);
+  }
+  gtk_drop_down_set_selected (self->model_dropdown, self->model_paths->len - 1);
+}
+
+static void
+model_file_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GListModel) files = bt_dialogs_open_files_finish (result, &error);
+  g_autoptr(GFile) file = NULL;
+
+  if (files == NULL || g_list_model_get_n_items (files) == 0)
+    {
+      bt_dialogs_show_error (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))), _("No model was opened"), error);
+      return;
+    }
+  file = g_list_model_get_item (files, 0);
+  bt_test_page_open_model_file (self, file);
+}
+
+static void
+open_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  g_autoptr(GtkFileFilter) filter = gtk_file_filter_new ();
+
+  gtk_file_filter_set_name (filter, _("Bottega models"));
+  gtk_file_filter_add_pattern (filter, "*.bottega-model");
+  gtk_file_filter_add_pattern (filter, "*.tflite");
+  bt_dialogs_open_files_async (GTK_WINDOW (gtk_widget_get_root (widget)), _("Open a Model File"),
+                               filter, FALSE, NULL, model_file_chosen_cb, g_object_ref (widget));
+}
+
 static gboolean
 drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestPage *self)
 {
@@ -892,6 +1227,7 @@ bt_test_page_dispose (GObject *object)
   g_clear_pointer (&self->model, bt_shared_model_unref);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->results, g_ptr_array_unref);
+  g_clear_pointer (&self->opened_path, g_free);
 
   G_OBJECT_CLASS (bt_test_page_parent_class)->dispose (object);
 }
@@ -919,6 +1255,9 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, verdict_label);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, bars);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, results_list);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, folder_summary);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_button);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_label);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_bind_template_callback (widget_class, row_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
@@ -927,6 +1266,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_install_action (widget_class, "test.paste", NULL, paste_action);
   gtk_widget_class_install_action (widget_class, "test.folder", NULL, folder_action);
   gtk_widget_class_install_action (widget_class, "test.export-csv", NULL, export_csv_action);
+  gtk_widget_class_install_action (widget_class, "test.correct", "s", correct_action);
+  gtk_widget_class_install_action (widget_class, "test.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "test.export-onnx", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);
@@ -940,7 +1281,9 @@ bt_test_page_init (BtTestPage *self)
   gtk_widget_init_template (GTK_WIDGET (self));
   self->model_paths = g_ptr_array_new_with_free_func (g_free);
   self->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
+  self->shown = -1;
   self->cancellable = g_cancellable_new ();
+  bt_model_list_setup_dropdown (self->model_dropdown);
   self->list_cancellable = g_cancellable_new ();
 
   drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
@@ -981,6 +1324,14 @@ bt_test_page_get_n_results (BtTestPage *self)
 {
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), 0);
   return self->results->len;
+}
+
+const char *
+bt_test_page_get_result_path (BtTestPage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  g_return_val_if_fail (i < self->results->len, NULL);
+  return ((Result *) self->results->pdata[i])->path;
 }
 
 BtProbabilityBars *

@@ -26,7 +26,13 @@ guint              bt_test_page_get_n_listings  (BtTestPage *self);
 const char        *bt_test_page_get_model_path  (BtTestPage *self);
 /* Classifies image files in a worker (what a drop, the chooser and "Test a folder" do). */
 void               bt_test_page_classify_files  (BtTestPage *self, GFile * const *files, guint n);
+/* Classifies every image under folder (a worker walks it); a summary follows the results. */
+void               bt_test_page_classify_folder (BtTestPage *self, GFile *folder);
+/* Adds a model file from anywhere to the model list and selects it (a .tflite: a message why not). */
+void               bt_test_page_open_model_file (BtTestPage *self, GFile *file);
 guint              bt_test_page_get_n_results   (BtTestPage *self);
+/* The file of result i (NULL for a pasted image). */
+const char        *bt_test_page_get_result_path (BtTestPage *self, guint i);
 BtProbabilityBars *bt_test_page_get_bars        (BtTestPage *self);
 /* The results as CSV: path, top class, confidence, one column per class (g_free). */
 char              *bt_test_page_dup_results_csv (BtTestPage *self);

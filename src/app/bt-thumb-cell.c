@@ -19,6 +19,10 @@ struct _BtThumbCell
   char       *name;
   GdkTexture *texture;
   char       *badge;
+  char       *class_name;
+  GdkRGBA     class_color;
+  PangoLayout *class_layout;
+  guint        class_serial;
   gboolean    failed;
   gboolean    dimmed;
   /* Height of a line of text, for the pango context of this serial. */
@@ -143,6 +147,45 @@ bt_thumb_cell_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
       snapshot_icon (widget, snapshot, self->badge, BADGE_ICON, fx + t - side + BADGE_PAD, BADGE_PAD, &white);
     }
 
+  if (self->class_name != NULL)
+    {
+      guint serial = pango_context_get_serial (gtk_widget_get_pango_context (widget));
+      int lw, lh;
+      float pad = 3, dot = 8, h, w;
+      GskRoundedRect pill, spot;
+      GdkRGBA white = { 1, 1, 1, 1 };
+
+      if (self->class_layout == NULL || self->class_serial != serial)
+        {
+          PangoAttrList *attrs = pango_attr_list_new ();
+
+          g_clear_object (&self->class_layout);
+          self->class_layout = gtk_widget_create_pango_layout (widget, self->class_name);
+          pango_attr_list_insert (attrs, pango_attr_scale_new (0.85));
+          pango_layout_set_attributes (self->class_layout, attrs);
+          pango_attr_list_unref (attrs);
+          pango_layout_set_ellipsize (self->class_layout, PANGO_ELLIPSIZE_END);
+          pango_layout_set_width (self->class_layout, (int) ((t - 3 * pad - dot - 8) * PANGO_SCALE));
+          self->class_serial = serial;
+        }
+      pango_layout_get_pixel_size (self->class_layout, &lw, &lh);
+      h = lh + 2;
+      w = MIN (t - 4, pad + dot + pad + lw + pad + 2);
+      gsk_rounded_rect_init_from_rect (&pill, &GRAPHENE_RECT_INIT (fx + 2, t - h - 2, w, h), h / 2);
+      gtk_snapshot_push_rounded_clip (snapshot, &pill);
+      gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0, 0, 0, 0.6f }, &pill.bounds);
+      gtk_snapshot_pop (snapshot);
+      gsk_rounded_rect_init_from_rect (&spot, &GRAPHENE_RECT_INIT (fx + 2 + pad, t - 2 - h / 2 - dot / 2, dot, dot),
+                                       dot / 2);
+      gtk_snapshot_push_rounded_clip (snapshot, &spot);
+      gtk_snapshot_append_color (snapshot, &self->class_color, &spot.bounds);
+      gtk_snapshot_pop (snapshot);
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (fx + 2 + pad + dot + pad, t - h - 1));
+      gtk_snapshot_append_layout (snapshot, self->class_layout, &white);
+      gtk_snapshot_restore (snapshot);
+    }
+
   if (self->dimmed)
     gtk_snapshot_pop (snapshot);
 
@@ -222,6 +265,31 @@ bt_thumb_cell_set_badge (BtThumbCell *self, const char *icon_name)
 }
 
 void
+bt_thumb_cell_set_class (BtThumbCell *self, const char *class_name, const GdkRGBA *color)
+{
+  g_return_if_fail (BT_IS_THUMB_CELL (self));
+
+  if (color != NULL)
+    self->class_color = *color;
+  if (g_strcmp0 (self->class_name, class_name) == 0)
+    {
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+      return;
+    }
+  g_free (self->class_name);
+  self->class_name = g_strdup (class_name);
+  g_clear_object (&self->class_layout);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+const char *
+bt_thumb_cell_get_class (BtThumbCell *self)
+{
+  g_return_val_if_fail (BT_IS_THUMB_CELL (self), NULL);
+  return self->class_name;
+}
+
+void
 bt_thumb_cell_set_dimmed (BtThumbCell *self, gboolean dimmed)
 {
   g_return_if_fail (BT_IS_THUMB_CELL (self));
@@ -240,8 +308,10 @@ bt_thumb_cell_finalize (GObject *object)
 
   g_clear_object (&self->texture);
   g_clear_object (&self->layout);
+  g_clear_object (&self->class_layout);
   g_free (self->name);
   g_free (self->badge);
+  g_free (self->class_name);
 
   G_OBJECT_CLASS (bt_thumb_cell_parent_class)->finalize (object);
 }

@@ -22,6 +22,12 @@ GdkTexture *bt_thumb_cell_get_texture (BtThumbCell *self);
 /* A symbolic icon in the picture's corner (missing, excluded, duplicate), or NULL. */
 void        bt_thumb_cell_set_badge   (BtThumbCell *self,
                                        const char  *icon_name);
+/* A small label with the class's colour over the picture's corner (the "All images" view
+ * shows each image's class); class_name NULL hides it. */
+void        bt_thumb_cell_set_class   (BtThumbCell   *self,
+                                       const char    *class_name,
+                                       const GdkRGBA *color);
+const char *bt_thumb_cell_get_class   (BtThumbCell   *self);
 /* Drawn faded (an image excluded from training). */
 void        bt_thumb_cell_set_dimmed  (BtThumbCell *self,
                                        gboolean     dimmed);

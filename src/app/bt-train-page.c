@@ -478,7 +478,7 @@ start_run (BtTrainPage *self, const char *resume_dir)
 
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_progress_bar_set_text (self->progress_bar, _("Starting…"));
-  if (!bt_trainer_start (self->trainer, resume_dir, &error))
+  if (!bt_project_check_trainable (self->project, &error) || !bt_trainer_start (self->trainer, resume_dir, &error))
     {
       g_autofree char *msg = g_strdup_printf (_("Training could not start: %s"), error->message);
       gtk_label_set_text (self->status_label, msg);

@@ -8,21 +8,10 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "cli/bt-cli-export.h"
 #include "cli/bt-cli-private.h"
 #include "training/bt-export-dataset.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-export-pytorch.h"
-
-static void
-usage (void)
-{
-  fprintf (stderr, "%s",
-           _("Usage:\n"
-             "  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--backbone BACKBONE.tflite]\n"
-             "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
-             "  bottega-cli export PROJECT_DIR --dataset OUT_DIR\n"));
-}
 
 /* The PyTorch export runs in a worker (a transfer project's embeddings can take minutes):
  * progress on a terminal, Ctrl+C stops it. */
@@ -65,54 +54,54 @@ bt_cli_export (int argc, char **argv)
 {
   g_autofree char *onnx = NULL, *pytorch = NULL, *dataset = NULL, *backbone = NULL;
   g_auto(GStrv) rest = NULL;
+  gboolean opencv = FALSE;
   GOptionEntry entries[] = {
     { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx, N_("Write the model as ONNX"), N_("FILE") },
+    { "opencv", 0, 0, G_OPTION_ARG_NONE, &opencv,
+      N_("Write the ONNX form OpenCV 4.6 reads (slower in other runtimes)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("The TFLite backbone of a transfer model"), N_("FILE") },
     { "pytorch", 0, 0, G_OPTION_ARG_FILENAME, &pytorch, N_("Write a PyTorch training folder for the project"), N_("DIR") },
     { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &dataset, N_("Copy the project's images into a folder per class"), N_("DIR") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new (_("MODEL|PROJECT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr(GError) error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
-      fprintf (stderr, "%s\n", error->message);
-      usage ();
-      return 2;
-    }
+  if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
+                             _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
+                               "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
+                               "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
+                             entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   int n_targets = (onnx != NULL) + (pytorch != NULL) + (dataset != NULL);
-  if (rest == NULL || g_strv_length (rest) != 1 || n_targets != 1)
-    {
-      usage ();
-      return 2;
-    }
+  if (rest == NULL)
+    return bt_cli_usage ("export", _("missing model file or project folder"));
+  if (g_strv_length (rest) > 1)
+    return bt_cli_usage ("export", _("unexpected argument “%s”"), rest[1]);
+  if (n_targets != 1)
+    return bt_cli_usage ("export", _("give exactly one of --onnx, --pytorch or --dataset"));
   const char *src = rest[0];
+  if (opencv && onnx == NULL)
+    return bt_cli_usage ("export", "%s", _("--opencv only applies to --onnx"));
 
   if (onnx != NULL)
     {
-      if (!bt_export_onnx (src, backbone, onnx, &error))
-        {
-          fprintf (stderr, _("Export failed: %s\n"), error->message);
-          return 1;
-        }
+      if (!bt_export_onnx (src, backbone, opencv ? BT_ONNX_FORM_OPENCV : BT_ONNX_FORM_FAST, onnx, &error))
+        return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autoptr(BtModel) model = bt_model_load (src, NULL);
       g_autofree char *summary = model ? bt_export_onnx_describe (model) : NULL;
       g_autofree char *display = g_filename_display_name (onnx);
-      printf (_("Wrote %s (ONNX, opset 13).\n"), display);
+      if (opencv)
+        printf (_("Wrote %s (ONNX, opset 13, the form OpenCV 4.6 reads).\n"), display);
+      else
+        printf (_("Wrote %s (ONNX, opset 13).\n"), display);
       if (summary)
         printf ("%s", summary);
-      return 0;
+      return BT_CLI_EXIT_OK;
     }
 
   g_autoptr(BtProject) project = bt_project_open (src, &error);
   if (project == NULL)
-    {
-      fprintf (stderr, _("Cannot open the project: %s\n"), error->message);
-      return 1;
-    }
+    return bt_cli_fail ("%s: %s", src, error->message);
   if (pytorch != NULL)
     {
       if (g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
@@ -135,29 +124,25 @@ bt_cli_export (int argc, char **argv)
       if (!run.ok)
         {
           gboolean stopped = g_error_matches (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          int status = stopped ? BT_CLI_EXIT_STOPPED : bt_cli_fail (_("Export failed: %s"), run.error->message);
           if (stopped)
             fprintf (stderr, "%s\n", _("Stopped."));
-          else
-            fprintf (stderr, _("Export failed: %s\n"), run.error->message);
           g_error_free (run.error);
-          return stopped ? BT_CLI_EXIT_STOPPED : 1;
+          return status;
         }
       g_autofree char *display = g_filename_display_name (pytorch);
       printf (_("Wrote the PyTorch training folder %s. Run: python3 train.py, or torchrun --nproc_per_node=N train.py "
                 "(see README.md there).\n"), display);
-      return 0;
+      return BT_CLI_EXIT_OK;
     }
   guint copied = 0, skipped = 0;
   if (!bt_export_dataset (project, dataset, &copied, &skipped, NULL, &error))
-    {
-      fprintf (stderr, _("Export failed: %s\n"), error->message);
-      return 1;
-    }
+    return bt_cli_fail (_("Export failed: %s"), error->message);
   g_autofree char *display = g_filename_display_name (dataset);
   printf (g_dngettext (GETTEXT_PACKAGE, "Copied %u image into %s", "Copied %u images into %s", copied), copied, display);
   printf ("\n");
   if (skipped > 0)
     printf (g_dngettext (GETTEXT_PACKAGE, "%u image was missing or unreadable and was skipped.\n",
                          "%u images were missing or unreadable and were skipped.\n", skipped), skipped);
-  return 0;
+  return BT_CLI_EXIT_OK;
 }

@@ -1,100 +1,16 @@
-/* bt-cli-main.c: bottega-cli, Bottega's work without a display: command dispatch and the
- * helpers its commands share. */
+/* bt-cli-main.c: bottega-cli, Bottega's work without a display: the top-level help and the
+ * command dispatch. The helpers the commands share are in bt-cli-util.c. */
 #include "config.h"
 
 #include <glib/gi18n.h>
 #include <locale.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/bt-cli-export.h"
-#include "cli/bt-cli-tune.h"
+#ifdef HAVE_CLI_SERVE
+#include "cli/bt-cli-serve.h"
+#endif
 #include "cli/bt-cli-private.h"
-#include "training/bt-run-files.h"
-
-int
-bt_cli_fail (const char *format, ...)
-{
-  g_autofree char *msg = NULL;
-  va_list args;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  fflush (stdout);
-  /* one line: newlines inside a message would break scripts that read stderr */
-  g_strdelimit (msg, "\n", ' ');
-  fprintf (stderr, "bottega-cli: %s\n", msg);
-  return BT_CLI_EXIT_FAILURE;
-}
-
-int
-bt_cli_usage (const char *command, const char *format, ...)
-{
-  g_autofree char *msg = NULL;
-  va_list args;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_strdelimit (msg, "\n", ' ');
-  fflush (stdout);
-  if (command != NULL)
-    {
-      fprintf (stderr, "bottega-cli: %s: %s\n", command, msg);
-      fprintf (stderr, _("Try “bottega-cli %s --help” for more information.\n"), command);
-    }
-  else
-    {
-      fprintf (stderr, "bottega-cli: %s\n", msg);
-      fprintf (stderr, _("Try “bottega-cli --help” for more information.\n"));
-    }
-  return BT_CLI_EXIT_USAGE;
-}
-
-char *
-bt_cli_format_count (guint64 n)
-{
-  g_autofree char *digits = g_strdup_printf ("%" G_GUINT64_FORMAT, n);
-  GString *out = g_string_new (NULL);
-  gsize len = strlen (digits);
-
-  for (gsize i = 0; i < len; i++)
-    {
-      if (i > 0 && (len - i) % 3 == 0)
-        g_string_append_c (out, ',');
-      g_string_append_c (out, digits[i]);
-    }
-  return g_string_free (out, FALSE);
-}
-
-char *
-bt_cli_format_duration (double seconds)
-{
-  guint64 s;
-
-  if (!(seconds >= 0) || seconds > 1e9)
-    return g_strdup ("--:--");
-  s = (guint64) (seconds + 0.5);
-  if (s >= 3600)
-    return g_strdup_printf ("%" G_GUINT64_FORMAT ":%02u:%02u", s / 3600, (guint) (s / 60 % 60), (guint) (s % 60));
-  return g_strdup_printf ("%u:%02u", (guint) (s / 60), (guint) (s % 60));
-}
-
-gboolean
-bt_cli_is_project_dir (const char *path)
-{
-  g_autofree char *ini = g_build_filename (path, "project.ini", NULL);
-  return g_file_test (path, G_FILE_TEST_IS_DIR) && g_file_test (ini, G_FILE_TEST_IS_REGULAR);
-}
-
-char *
-bt_cli_newest_model (const char *project_dir)
-{
-  /* the project's default model: the newest, unless its run failed (bt-run-files.c) */
-  return bt_run_files_default_model (project_dir);
-}
 
 static void
 print_help (void)
@@ -109,14 +25,20 @@ print_help (void)
             "  predict MODEL IMAGE…        class probabilities of images\n"
             "  info MODEL                  what a model file holds\n"
             "  export MODEL|DIR …          ONNX model, PyTorch script or dataset copy\n"
+            "  serve MODEL [--port N]      classify images sent over HTTP (this computer only)\n"
             "  tune DIR …, cv DIR …        hyperparameter search, k-fold cross-validation\n"
             "  backbones [fetch [NAME]]    the pretrained backbones: list, download\n"
             "  compare-backbones DIR       which installed backbone suits the project\n"
+            "  doctor DIR [--json]         probable label errors, duplicates, outliers, poor images\n"
             "\n"
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
             "\n"
             "Exit status: 0 on success, 1 on failure, 2 on bad usage, 130 when stopped.\n"));
+  printf (_("\n"
+            "Adding and testing many images:\n"
+            "  add DIR FOLDER|IMAGE… [--class NAME]   add images to a project\n"
+            "  predict MODEL FOLDER… [--csv FILE]     every image under the folders, as CSV\n"));
 }
 
 static GLogWriterOutput
@@ -158,6 +80,8 @@ main (int argc, char **argv)
   /* each command sees argv[0] = its own name */
   if (strcmp (command, "new") == 0)
     return bt_cli_new (argc - 1, argv + 1);
+  if (strcmp (command, "add") == 0)
+    return bt_cli_add (argc - 1, argv + 1);
   if (strcmp (command, "train") == 0)
     return bt_cli_train (argc - 1, argv + 1);
   if (strcmp (command, "evaluate") == 0)
@@ -168,6 +92,10 @@ main (int argc, char **argv)
     return bt_cli_info (argc - 1, argv + 1);
   if (strcmp (command, "export") == 0)
     return bt_cli_export (argc - 1, argv + 1);
+#ifdef HAVE_CLI_SERVE
+  if (strcmp (command, "serve") == 0)
+    return bt_cli_serve (argc - 1, argv + 1);
+#endif
   if (strcmp (command, "tune") == 0)
     return bt_cli_tune (argc - 1, argv + 1);
   if (strcmp (command, "cv") == 0)
@@ -176,6 +104,8 @@ main (int argc, char **argv)
     return bt_cli_backbones (argc - 1, argv + 1);
   if (strcmp (command, "compare-backbones") == 0)
     return bt_cli_compare_backbones (argc - 1, argv + 1);
+  if (strcmp (command, "doctor") == 0)
+    return bt_cli_doctor (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/bt-cli-private.h"
+#include "dataset/bt-image-list.h"
 
 static BtModel *
 load_model (const char *path, GError **error)
@@ -56,19 +57,21 @@ json_string (GString *out, const char *s)
 int
 bt_cli_predict (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autoptr(GString) json = NULL;
+  g_autoptr(GString) csv = NULL;
+  g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *csv_path = NULL;
   gboolean as_json = FALSE;
   int top = 0, status = BT_CLI_EXIT_OK, n_classes, n_printed = 0;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print JSON for scripts"), NULL },
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, N_("Print only the K most likely classes"), N_("K") },
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, N_("Write the results to FILE as CSV (the Test page’s columns)"), N_("FILE") },
     { NULL }
   };
 
-#ifdef HAVE_CLI_TFLITE
   /* TFLite models have their own reader and options (--labels) */
   for (int i = 1; i < argc; i++)
     if (argv[i][0] != '-')
@@ -77,23 +80,15 @@ bt_cli_predict (int argc, char **argv)
           return bt_cli_predict_tflite (argc, argv);
         break;
       }
-#endif
 
-  context = g_option_context_new (_("MODEL IMAGE… — class probabilities of images"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("predict", "%s", error->message);
+  if (!bt_cli_parse_options ("predict", _("MODEL IMAGE|FOLDER… — class probabilities of images"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("predict", _("missing model file"));
   if (argc < 3)
     return bt_cli_usage ("predict", _("missing image file"));
   if (top < 0)
     return bt_cli_usage ("predict", _("--top must be positive"));
-#ifndef HAVE_CLI_TFLITE
-  if (g_str_has_suffix (argv[1], ".tflite"))
-    return bt_cli_fail (_("%s: TensorFlow Lite models are not supported by this build"), argv[1]);
-#endif
 
   model = load_model (argv[1], &error);
   if (model == NULL)
@@ -102,23 +97,56 @@ bt_cli_predict (int argc, char **argv)
   if (top == 0 || top > n_classes)
     top = n_classes;
 
-  if (as_json)
-    json = g_string_new ("[");
+  /* a folder stands for every image under it, in natural order */
   for (int i = 2; i < argc; i++)
     {
+      if (g_file_test (argv[i], G_FILE_TEST_IS_DIR))
+        {
+          g_autoptr(GPtrArray) found = bt_image_list_walk (argv[i], 0, NULL, &error);
+          if (found == NULL)
+            return bt_cli_fail ("%s: %s", argv[i], error->message);
+          if (found->len == 0)
+            {
+              bt_cli_fail (_("%s: no images in this folder"), argv[i]);
+              status = BT_CLI_EXIT_FAILURE;
+            }
+          for (guint k = 0; k < found->len; k++)
+            g_ptr_array_add (images, g_steal_pointer (&found->pdata[k]));
+        }
+      else
+        g_ptr_array_add (images, g_strdup (argv[i]));
+    }
+
+  if (as_json)
+    json = g_string_new ("[");
+  if (csv_path != NULL)
+    {
+      csv = g_string_new (NULL);
+      bt_predictions_csv_header (csv, (const char * const *) model->class_names);
+    }
+  for (guint i = 0; i < images->len; i++)
+    {
+      const char *image = images->pdata[i];
       g_autoptr(GError) local = NULL;
       double unknown_score = NAN;
-      g_autofree float *probs = bt_predict_file_scored (model, argv[i], &unknown_score, &local);
+      g_autofree float *probs = bt_predict_file_scored (model, image, &unknown_score, &local);
       gboolean unknown;
       g_autofree Ranked *ranked = NULL;
 
+      if (csv != NULL)
+        {
+          g_autofree char *utf8 = g_filename_display_name (image);
+          bt_predictions_csv_row (csv, utf8, probs, n_classes, (const char * const *) model->class_names);
+        }
       if (probs == NULL)
         {
           /* one bad image does not stop the others; the exit status says so */
-          bt_cli_fail ("%s: %s", argv[i], local->message);
+          bt_cli_fail ("%s: %s", image, local->message);
           status = BT_CLI_EXIT_FAILURE;
           continue;
         }
+      if (csv != NULL && !as_json)
+        continue;
       ranked = g_new (Ranked, n_classes);
       for (int k = 0; k < n_classes; k++)
         {
@@ -133,7 +161,7 @@ bt_cli_predict (int argc, char **argv)
           if (json->len > 1)
             g_string_append (json, ",");
           g_string_append (json, "\n  {\"image\": ");
-          json_string (json, argv[i]);
+          json_string (json, image);
           g_string_append (json, ", \"predictions\": [");
           for (int k = 0; k < top; k++)
             {
@@ -145,8 +173,8 @@ bt_cli_predict (int argc, char **argv)
                                   unknown ? "true" : "false", unknown_score);
           continue;
         }
-      if (argc > 3)
-        printf ("%s%s:\n", n_printed > 0 ? "\n" : "", argv[i]);
+      if (images->len > 1)
+        printf ("%s%s:\n", n_printed > 0 ? "\n" : "", image);
       n_printed++;
       for (int k = 0; k < top; k++)
         printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
@@ -155,6 +183,14 @@ bt_cli_predict (int argc, char **argv)
     {
       g_string_append (json, "\n]\n");
       fputs (json->str, stdout);
+    }
+  if (csv != NULL)
+    {
+      if (!bt_write_file_atomic (csv_path, csv->str, csv->len, &error))
+        return bt_cli_fail ("%s: %s", csv_path, error->message);
+      if (!as_json)
+        printf (g_dngettext (GETTEXT_PACKAGE, "Wrote %u result to %s\n", "Wrote %u results to %s\n", images->len),
+                images->len, csv_path);
     }
   return status;
 }
@@ -170,7 +206,6 @@ compare_strings (gconstpointer a, gconstpointer b)
 int
 bt_cli_info (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autofree char *layers = NULL;
@@ -178,11 +213,8 @@ bt_cli_info (int argc, char **argv)
   int c, h, w;
   GOptionEntry entries[] = { { NULL } };
 
-  context = g_option_context_new (_("MODEL — what a model file holds"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("info", "%s", error->message);
+  if (!bt_cli_parse_options ("info", _("MODEL — what a model file holds"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("info", _("missing model file"));
   if (argc > 2)
@@ -288,7 +320,6 @@ print_evaluation_json (const BtEvaluation *ev, const char *model_path, BtSplit s
 int
 bt_cli_evaluate (int argc, char **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autoptr(BtProject) project = NULL;
@@ -309,11 +340,8 @@ bt_cli_evaluate (int argc, char **argv)
     { NULL }
   };
 
-  context = g_option_context_new (_("DIR|MODEL — accuracy, confusion matrix and per-class scores"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return bt_cli_usage ("evaluate", "%s", error->message);
+  if (!bt_cli_parse_options ("evaluate", _("DIR|MODEL — accuracy, confusion matrix and per-class scores"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   if (argc < 2)
     return bt_cli_usage ("evaluate", _("missing project folder or model file"));
   if (argc > 2)

@@ -1,4 +1,5 @@
-/* bt-cli-private.h: shared helpers of bottega-cli's commands (messages, number formats). */
+/* bt-cli-private.h: bottega-cli's commands and the helpers they share (bt-cli-util.c: messages,
+ * exit statuses, number formats). Every command prints errors with bt_cli_fail/bt_cli_usage. */
 #pragma once
 
 #include <stdio.h>
@@ -18,6 +19,11 @@ int  bt_cli_fail  (const char *format, ...) G_GNUC_PRINTF (1, 2);
 /* "bottega-cli: CMD: message" + "Try 'bottega-cli CMD --help'."; returns BT_CLI_EXIT_USAGE. */
 int  bt_cli_usage (const char *command, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
+/* Parses a command's options (the entries' callbacks get user_data), with parameter_string and
+ * summary for --help; FALSE after the usage message, and the command returns BT_CLI_EXIT_USAGE. */
+gboolean bt_cli_parse_options (const char *command, const char *parameter_string, const char *summary,
+                               const GOptionEntry *entries, gpointer user_data, int *argc, char ***argv);
+
 /* 59998 → "59,998" */
 char *bt_cli_format_count (guint64 n);
 /* 72 → "1:12", 3723 → "1:02:03" */
@@ -28,15 +34,21 @@ gboolean bt_cli_is_project_dir (const char *path);
 char *bt_cli_newest_model (const char *project_dir);
 
 int bt_cli_new      (int argc, char **argv);
+int bt_cli_add      (int argc, char **argv);
 int bt_cli_train    (int argc, char **argv);
 int bt_cli_evaluate (int argc, char **argv);
 int bt_cli_predict  (int argc, char **argv);
 int bt_cli_info     (int argc, char **argv);
+/* export MODEL --onnx OUT.onnx [--backbone FILE.tflite] | DIR --pytorch OUT_DIR | DIR --dataset OUT_DIR */
+int bt_cli_export   (int argc, char **argv);
+/* tune DIR [--strategy grid|random|adaptive] [--trials N] [--minutes M] [--epochs N] [--seed N] [--resume] */
+int bt_cli_tune     (int argc, char **argv);
+/* cv DIR [--k N] [--epochs N] */
+int bt_cli_cv       (int argc, char **argv);
 int bt_cli_backbones (int argc, char **argv);
 int bt_cli_compare_backbones (int argc, char **argv);
+int bt_cli_doctor   (int argc, char **argv);
 
-#ifdef HAVE_CLI_TFLITE
 #include "cli/bt-cli-tflite.h"
-#endif
 
 G_END_DECLS

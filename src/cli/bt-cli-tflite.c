@@ -5,19 +5,23 @@
 #include <glib/gi18n.h>
 #include <stdio.h>
 
-#include "cli/bt-cli-tflite.h"
+#include "cli/bt-cli-private.h"
 #include "dataset/bt-dataset.h"
 #include "engine/bt-tflite.h"
 
 static char **
 read_labels (const char *path, guint *n_out, GError **error)
 {
+  g_autoptr(GBytes) bytes = NULL;
   g_autofree char *text = NULL;
   char **lines;
   guint n;
 
-  if (!g_file_get_contents (path, &text, NULL, error))
+  /* a regular file of at most 16 MiB: a FIFO or /dev/zero given as labels is refused */
+  bytes = bt_engine_read_file (path, 16u << 20, error);
+  if (bytes == NULL)
     return NULL;
+  text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   if (!g_utf8_validate (text, -1, NULL))
     {
       g_autofree char *display = g_filename_display_name (path);
@@ -124,7 +128,6 @@ bt_cli_predict_tflite (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, N_("MODEL.tflite IMAGE…") },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new (NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(BtTflite) model = NULL;
   g_autoptr(BtTfliteExec) exec = NULL;
@@ -132,50 +135,36 @@ bt_cli_predict_tflite (int argc, char **argv)
   guint n_labels = 0, n_rest;
   int status = 0;
 
-  g_option_context_set_summary (ctx, _("Runs a TensorFlow Lite image classifier on images and prints its top classes."));
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 2;
-    }
+  if (!bt_cli_parse_options ("predict", NULL,
+                             _("Runs a TensorFlow Lite image classifier on images and prints its top classes."),
+                             entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
   n_rest = rest ? g_strv_length (rest) : 0;
-  if (n_rest < 2 || top < 1 || top > 100000)
-    {
-      fprintf (stderr, _("Usage: bottega-cli predict MODEL.tflite IMAGE… [--labels LABELS.txt] [--top K]\n"));
-      return 2;
-    }
+  if (n_rest < 2)
+    return bt_cli_usage ("predict", _("missing image file"));
+  if (top < 1 || top > 100000)
+    return bt_cli_usage ("predict", _("--top must be between 1 and 100000"));
   model = bt_tflite_load (rest[0], &error);
   if (model == NULL)
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 2;
-    }
+    return bt_cli_fail ("%s: %s", rest[0], error->message);
   if (labels_path != NULL)
     {
       labels = read_labels (labels_path, &n_labels, &error);
       if (labels == NULL)
-        {
-          fprintf (stderr, "%s\n", error->message);
-          return 2;
-        }
+        return bt_cli_fail ("%s: %s", labels_path, error->message);
       if (n_labels != bt_tflite_output_size (model))
         fprintf (stderr, _("Warning: %u labels for %lu model outputs\n"),
                  n_labels, (unsigned long) bt_tflite_output_size (model));
     }
   exec = bt_tflite_exec_new (model, &error);
   if (exec == NULL)
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 2;
-    }
+    return bt_cli_fail ("%s: %s", rest[0], error->message);
   for (guint i = 1; i < n_rest; i++)
     if (!predict_one (model, exec, rest[i], labels, n_labels, top, &error))
       {
         g_autofree char *display = g_filename_display_name (rest[i]);
-        fprintf (stderr, "%s: %s\n", display, error->message);
+        status = bt_cli_fail ("%s: %s", display, error->message);
         g_clear_error (&error);
-        status = 1;
       }
   return status;
 }

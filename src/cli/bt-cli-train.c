@@ -220,16 +220,63 @@ on_sigint (gpointer data)
 
 /* Options. Values stay at their sentinels unless given, so only given ones change the project. */
 typedef struct {
-  char *preset, *optimizer, *schedule, *resize, *monitor, *augment, *size, *color, *split;
-  int epochs, batch_size, patience, threads, hidden;
-  double lr, weight_decay, dropout, label_smoothing, min_delta;
-  gint64 seed;
+  char *preset, *augment, *size, *color, *split;
+  int threads;
   gboolean class_weights, no_class_weights, restore_best, no_restore_best;
   gboolean resume, quiet;
   char *resume_id;           /* --resume=RUN or --resume RUN */
   gboolean whole_network, no_whole_network;
   char *resume_run, *backbone;
+  /* the options that are one settings row each, in the order given: parsed and checked by the
+   * settings table while the command line is read */
+  GPtrArray *given_rows;    /* const BtSettingInfo * */
+  GPtrArray *given_values;  /* char * */
+  BtProjectSettings scratch;
 } TrainOptions;
+
+typedef struct {
+  const char *option;
+  char        short_name;
+  const char *key;    /* the settings row */
+  const char *help, *arg;
+} SettingOption;
+
+static const SettingOption setting_options[] = {
+  { "resize", 0, "resize", N_("Resize mode: squash, center-crop or pad"), N_("MODE") },
+  { "epochs", 'e', "epochs", N_("Number of epochs"), N_("N") },
+  { "batch-size", 'b', "batch-size", N_("Images per batch"), N_("N") },
+  { "optimizer", 0, "optimizer", N_("sgd, adam or adamw"), N_("NAME") },
+  { "lr", 0, "learning-rate", N_("Learning rate"), N_("X") },
+  { "schedule", 0, "schedule", N_("Learning-rate schedule: constant, step, cosine or plateau"), N_("NAME") },
+  { "weight-decay", 0, "weight-decay", N_("Weight decay"), N_("X") },
+  { "dropout", 0, "dropout", N_("Dropout probability (negative: the preset’s default)"), N_("P") },
+  { "label-smoothing", 0, "label-smoothing", N_("Label smoothing, 0 to 0.99"), N_("X") },
+  { "early-stopping", 0, "early-stopping-patience", N_("Stop after N epochs without improvement (0: off)"), N_("N") },
+  { "monitor", 0, "early-stopping-monitor", N_("What early stopping watches: val_loss or val_acc"), N_("NAME") },
+  { "min-delta", 0, "early-stopping-min-delta", N_("Smallest change that counts as improvement"), N_("X") },
+  { "seed", 's', "seed", N_("Random seed"), N_("N") },
+  { "hidden", 0, "transfer-hidden", N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
+};
+
+static gboolean
+setting_option_cb (const char *name, const char *value, gpointer data, GError **error)
+{
+  TrainOptions *o = data;
+  for (guint i = 0; i < G_N_ELEMENTS (setting_options); i++)
+    {
+      const SettingOption *so = &setting_options[i];
+      if (name[1] == '-' ? strcmp (name + 2, so->option) != 0 : name[1] != so->short_name || so->short_name == 0)
+        continue;
+      const BtSettingInfo *row = bt_settings_find (so->key);
+      g_assert (row != NULL);
+      if (!bt_setting_parse (row, &o->scratch, value, error))
+        return FALSE;
+      g_ptr_array_add (o->given_rows, (gpointer) row);
+      g_ptr_array_add (o->given_values, g_strdup (value));
+      return TRUE;
+    }
+  g_return_val_if_reached (FALSE);
+}
 
 static gboolean
 parse_size (const char *s, int *w, int *h)
@@ -257,14 +304,13 @@ parse_size (const char *s, int *w, int *h)
   return TRUE;
 }
 
-static TrainOptions *parsing;   /* the options being parsed, for parse_resume */
-
 static gboolean
 parse_resume (const char *name, const char *value, gpointer data, GError **error)
 {
-  parsing->resume = TRUE;
-  g_free (parsing->resume_id);
-  parsing->resume_id = g_strdup (value);
+  TrainOptions *o = data;  /* the main group's data (bt_cli_parse_options) */
+  o->resume = TRUE;
+  g_free (o->resume_id);
+  o->resume_id = g_strdup (value);
   return TRUE;
 }
 
@@ -273,9 +319,6 @@ static gboolean
 apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, char **message)
 {
   BtPreset preset;
-  BtOptimizerKind opt;
-  BtScheduleKind sched;
-  BtResizeMode resize;
 
 #define SET(field, value) G_STMT_START { s->field = (value); *changed = TRUE; } G_STMT_END
 #define SET_STR(field, value) G_STMT_START { g_free (s->field); s->field = g_strdup (value); *changed = TRUE; } G_STMT_END
@@ -330,43 +373,13 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
           return FALSE;
         }
     }
-  if (o->resize != NULL)
+  for (guint i = 0; i < o->given_rows->len; i++)
     {
-      if (!bt_resize_mode_from_string (o->resize, &resize))
-        {
-          *message = g_strdup_printf (_("invalid resize mode “%s” (use squash, center-crop or pad)"), o->resize);
-          return FALSE;
-        }
-      SET (resize, bt_resize_mode_to_ds (resize));
+      /* already checked against the row's limits while parsing */
+      if (!bt_setting_parse (o->given_rows->pdata[i], s, o->given_values->pdata[i], NULL))
+        g_assert_not_reached ();
+      *changed = TRUE;
     }
-  if (o->epochs != G_MININT)
-    SET (epochs, o->epochs);
-  if (o->batch_size != G_MININT)
-    SET (batch_size, o->batch_size);
-  if (o->optimizer != NULL)
-    {
-      if (!bt_optimizer_kind_from_id (o->optimizer, &opt))
-        {
-          *message = g_strdup_printf (_("unknown optimizer “%s” (use sgd, adam or adamw)"), o->optimizer);
-          return FALSE;
-        }
-      SET_STR (optimizer, o->optimizer);
-    }
-  if (!isnan (o->lr))
-    SET (learning_rate, o->lr);
-  if (o->schedule != NULL)
-    {
-      if (g_strcmp0 (o->schedule, "plateau") != 0 && !bt_schedule_kind_from_id (o->schedule, &sched))
-        {
-          *message = g_strdup_printf (_("unknown schedule “%s” (use constant, step, cosine or plateau)"), o->schedule);
-          return FALSE;
-        }
-      SET_STR (schedule, o->schedule);
-    }
-  if (!isnan (o->weight_decay))
-    SET (weight_decay, o->weight_decay);
-  if (!isnan (o->dropout))
-    SET (dropout, o->dropout);
   if (o->augment != NULL)
     {
       g_auto(GStrv) parts = g_strsplit (o->augment, ",", -1);
@@ -395,21 +408,6 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
     SET (class_weights, TRUE);
   if (o->no_class_weights)
     SET (class_weights, FALSE);
-  if (!isnan (o->label_smoothing))
-    SET (label_smoothing, o->label_smoothing);
-  if (o->patience != G_MININT)
-    SET (early_stopping_patience, o->patience);
-  if (o->monitor != NULL)
-    {
-      if (g_strcmp0 (o->monitor, "val_loss") != 0 && g_strcmp0 (o->monitor, "val_acc") != 0)
-        {
-          *message = g_strdup_printf (_("invalid monitor “%s” (use val_loss or val_acc)"), o->monitor);
-          return FALSE;
-        }
-      SET_STR (early_stopping_monitor, o->monitor);
-    }
-  if (!isnan (o->min_delta))
-    SET (early_stopping_min_delta, o->min_delta);
   if (o->restore_best)
     SET (restore_best, TRUE);
   if (o->no_restore_best)
@@ -427,30 +425,19 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
       SET (split_val, b);
       SET (split_test, c);
     }
-  if (o->hidden != G_MININT)
-    {
-      if (o->hidden < 0 || o->hidden > 4096)
-        {
-          *message = g_strdup_printf (_("invalid hidden layer size %d (use 0 for none, up to 4096)"), o->hidden);
-          return FALSE;
-        }
-      SET (transfer_hidden, o->hidden);
-    }
   if (o->whole_network)
     SET (transfer_whole_network, TRUE);
   if (o->no_whole_network)
     SET (transfer_whole_network, FALSE);
-  if (o->seed != G_MININT64)
-    {
-      if (o->seed < 0)
-        {
-          *message = g_strdup (_("the seed cannot be negative"));
-          return FALSE;
-        }
-      SET (seed, (guint64) o->seed);
-    }
 #undef SET
 #undef SET_STR
+  /* what no single option can break: a size over the limit, a split that does not add up */
+  g_autoptr(GError) error = NULL;
+  if (!bt_project_settings_validate (s, &error))
+    {
+      *message = g_strdup (error->message);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -479,34 +466,20 @@ int
 bt_cli_train (int argc, char **argv)
 {
   TrainOptions o = {
-    .epochs = G_MININT, .batch_size = G_MININT, .patience = G_MININT, .threads = G_MININT, .hidden = G_MININT,
-    .lr = NAN, .weight_decay = NAN, .dropout = NAN, .label_smoothing = NAN, .min_delta = NAN,
-    .seed = G_MININT64,
+    .threads = G_MININT,
+    .given_rows = g_ptr_array_new (),
+    .given_values = g_ptr_array_new_with_free_func (g_free),
   };
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &o.preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet, transfer"), N_("ID") },
     { "size", 0, 0, G_OPTION_ARG_STRING, &o.size, N_("Input size in pixels, e.g. 28 or 64x48"), N_("WxH") },
     { "color", 0, 0, G_OPTION_ARG_STRING, &o.color, N_("Colour mode: grey or rgb"), N_("MODE") },
-    { "resize", 0, 0, G_OPTION_ARG_STRING, &o.resize, N_("Resize mode: squash, center-crop or pad"), N_("MODE") },
-    { "epochs", 'e', 0, G_OPTION_ARG_INT, &o.epochs, N_("Number of epochs"), N_("N") },
-    { "batch-size", 'b', 0, G_OPTION_ARG_INT, &o.batch_size, N_("Images per batch"), N_("N") },
-    { "optimizer", 0, 0, G_OPTION_ARG_STRING, &o.optimizer, N_("sgd, adam or adamw"), N_("NAME") },
-    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &o.lr, N_("Learning rate"), N_("X") },
-    { "schedule", 0, 0, G_OPTION_ARG_STRING, &o.schedule, N_("Learning-rate schedule: constant, step, cosine or plateau"), N_("NAME") },
-    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &o.weight_decay, N_("Weight decay"), N_("X") },
-    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &o.dropout, N_("Dropout probability (negative: the preset’s default)"), N_("P") },
     { "augment", 0, 0, G_OPTION_ARG_STRING, &o.augment, N_("Augmentation: a comma list of flip, crop, rotate, color, or none"), N_("LIST") },
     { "class-weights", 0, 0, G_OPTION_ARG_NONE, &o.class_weights, N_("Weight the loss against class imbalance"), NULL },
     { "no-class-weights", 0, 0, G_OPTION_ARG_NONE, &o.no_class_weights, N_("Do not weight classes"), NULL },
-    { "label-smoothing", 0, 0, G_OPTION_ARG_DOUBLE, &o.label_smoothing, N_("Label smoothing, 0 to below 1"), N_("X") },
-    { "early-stopping", 0, 0, G_OPTION_ARG_INT, &o.patience, N_("Stop after N epochs without improvement (0: off)"), N_("N") },
-    { "monitor", 0, 0, G_OPTION_ARG_STRING, &o.monitor, N_("What early stopping watches: val_loss or val_acc"), N_("NAME") },
-    { "min-delta", 0, 0, G_OPTION_ARG_DOUBLE, &o.min_delta, N_("Smallest change that counts as improvement"), N_("X") },
     { "restore-best", 0, 0, G_OPTION_ARG_NONE, &o.restore_best, N_("Keep the best epoch’s weights (default)"), NULL },
     { "no-restore-best", 0, 0, G_OPTION_ARG_NONE, &o.no_restore_best, N_("Keep the last epoch’s weights"), NULL },
     { "split", 0, 0, G_OPTION_ARG_STRING, &o.split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
-    { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, N_("Random seed"), N_("N") },
-    { "hidden", 0, 0, G_OPTION_ARG_INT, &o.hidden, N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
     { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o.whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
     { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
@@ -517,7 +490,6 @@ bt_cli_train (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, N_("Print only the result"), NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) project = NULL;
   g_autoptr(BtTrainer) trainer = NULL;
@@ -530,13 +502,19 @@ bt_cli_train (int argc, char **argv)
   guint sigint_id, sigterm_id;
   int status;
 
-  parsing = &o;
-  context = g_option_context_new (_("DIR — train the project’s model"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  /* the entries above, then one per settings option (a callback that gets &o) */
+  GOptionEntry all[G_N_ELEMENTS (entries) + G_N_ELEMENTS (setting_options)];
+  guint n_fixed = G_N_ELEMENTS (entries) - 1;
+  memcpy (all, entries, n_fixed * sizeof entries[0]);
+  for (guint i = 0; i < G_N_ELEMENTS (setting_options); i++)
+    all[n_fixed + i] = (GOptionEntry) { setting_options[i].option, setting_options[i].short_name, 0,
+                                        G_OPTION_ARG_CALLBACK, (gpointer) setting_option_cb,
+                                        setting_options[i].help, setting_options[i].arg };
+  all[G_N_ELEMENTS (all) - 1] = (GOptionEntry) { NULL };
+  bt_project_settings_init (&o.scratch);
+  if (!bt_cli_parse_options ("train", _("DIR — train the project’s model"), NULL, all, &o, &argc, &argv))
     {
-      status = bt_cli_usage ("train", "%s", error->message);
+      status = BT_CLI_EXIT_USAGE;
       goto cleanup;
     }
   if (argc < 2)
@@ -576,6 +554,12 @@ bt_cli_train (int argc, char **argv)
       goto cleanup;
     }
 
+  if (!bt_project_check_trainable (project, &error))
+    {
+      status = bt_cli_fail ("%s: %s", argv[1], error->message);
+      goto cleanup;
+    }
+
   if (o.resume || o.resume_run != NULL)
     {
       resume_dir = bt_run_files_find_resumable (argv[1], o.resume_run != NULL ? o.resume_run : o.resume_id, &error);
@@ -590,11 +574,7 @@ bt_cli_train (int argc, char **argv)
       bt_project_takes_recommendation (project))
     o.preset = recommend_preset (project, o.quiet);
 
-  settings = *bt_project_get_settings (project);
-  settings.preset = g_strdup (settings.preset);
-  settings.optimizer = g_strdup (settings.optimizer);
-  settings.schedule = g_strdup (settings.schedule);
-  settings.early_stopping_monitor = g_strdup (settings.early_stopping_monitor);
+  bt_project_settings_copy (&settings, bt_project_get_settings (project));
   if (!apply_options (&o, &settings, &changed, &message))
     {
       status = bt_cli_usage ("train", "%s", message);
@@ -670,16 +650,12 @@ bt_cli_train (int argc, char **argv)
   status = report_result (trainer, &ui, argv[1]);
 
 cleanup_settings:
-  g_free (settings.preset);
-  g_free (settings.optimizer);
-  g_free (settings.schedule);
-  g_free (settings.early_stopping_monitor);
+  bt_project_settings_clear (&settings);
 cleanup:
+  bt_project_settings_clear (&o.scratch);
+  g_ptr_array_unref (o.given_rows);
+  g_ptr_array_unref (o.given_values);
   g_free (o.preset);
-  g_free (o.optimizer);
-  g_free (o.schedule);
-  g_free (o.resize);
-  g_free (o.monitor);
   g_free (o.augment);
   g_free (o.size);
   g_free (o.color);

@@ -7,9 +7,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "cli/bt-cli-tune.h"
+#include "cli/bt-cli-private.h"
 #include "training/bt-kfold.h"
-#include "training/bt-training.h"
 #include "training/bt-tune.h"
 
 static void
@@ -34,13 +33,13 @@ open_data (const char *dir, BtProject **project_out)
   g_autoptr (BtProject) project = bt_project_open (dir, &error);
   if (project == NULL)
     {
-      fprintf (stderr, _("Cannot open the project: %s\n"), error->message);
+      bt_cli_fail ("%s: %s", dir, error->message);
       return NULL;
     }
   BtTuneData *d = bt_tune_data_new (project, &error);
   if (d == NULL)
     {
-      fprintf (stderr, "%s\n", error->message);
+      bt_cli_fail ("%s: %s", dir, error->message);
       return NULL;
     }
   *project_out = g_steal_pointer (&project);
@@ -87,7 +86,6 @@ bt_cli_tune (int argc, char **argv)
   g_autofree char *strategy = NULL;
   int trials = -1, epochs = 0;
   double minutes = 0;
-  gint64 seed = -1;
   gboolean resume = FALSE;
   g_auto (GStrv) rest = NULL;
   g_autofree char *seed_s = NULL;
@@ -101,24 +99,16 @@ bt_cli_tune (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr (GError) error = NULL;
   guint64 useed = 0;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) ||
-      (seed_s != NULL && !g_ascii_string_to_unsigned (seed_s, 10, 0, G_MAXUINT64, &useed, &error)))
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 2;
-    }
-  (void) seed;
-  if (rest == NULL || g_strv_length (rest) != 1)
-    {
-      fprintf (stderr, "%s", _("Usage: bottega-cli tune PROJECT_DIR [--strategy grid|random|adaptive] "
-                               "[--trials N] [--minutes M] [--epochs N] [--seed N] [--resume]\n"));
-      return 2;
-    }
+  if (!bt_cli_parse_options ("tune", _("PROJECT_DIR"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
+  if (seed_s != NULL && !g_ascii_string_to_unsigned (seed_s, 10, 0, G_MAXUINT64, &useed, &error))
+    return bt_cli_usage ("tune", "%s", error->message);
+  if (rest == NULL)
+    return bt_cli_usage ("tune", _("missing project folder"));
+  if (g_strv_length (rest) > 1)
+    return bt_cli_usage ("tune", _("unexpected argument “%s”"), rest[1]);
   g_autoptr (BtProject) project = NULL;
   g_autoptr (BtTuneData) d = open_data (rest[0], &project);
   if (d == NULL)
@@ -129,8 +119,7 @@ bt_cli_tune (int argc, char **argv)
       g_autofree char *dir = bt_tune_find_resumable (rest[0]);
       if (dir == NULL)
         {
-          fprintf (stderr, "%s\n", _("There is no unfinished search to resume."));
-          return 1;
+          return bt_cli_fail (_("%s: there is no unfinished search to resume"), rest[0]);
         }
       search = bt_tune_search_open (dir, &error);
       for (guint i = 0; search && i < bt_tune_search_get_trials (search)->len; i++)
@@ -142,9 +131,8 @@ bt_cli_tune (int argc, char **argv)
       bt_tune_options_init (&opts, bt_project_get_settings (project));
       if (strategy != NULL && !bt_tune_strategy_from_id (strategy, &opts.strategy))
         {
-          fprintf (stderr, _("Unknown strategy “%s”: use grid, random or adaptive.\n"), strategy);
           bt_tune_options_clear (&opts);
-          return 2;
+          return bt_cli_usage ("tune", _("unknown strategy “%s” (use grid, random or adaptive)"), strategy);
         }
       if (trials >= 0)
         opts.max_trials = trials;
@@ -157,10 +145,7 @@ bt_cli_tune (int argc, char **argv)
       bt_tune_options_clear (&opts);
     }
   if (search == NULL)
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 1;
-    }
+    return bt_cli_fail ("%s: %s", rest[0], error->message);
   /* the search runs on a worker so Ctrl+C can stop it cleanly (the finished trials are saved) */
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
@@ -175,9 +160,10 @@ bt_cli_tune (int argc, char **argv)
   if (!st.ok)
     {
       gboolean stopped = g_error_matches (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
-      fprintf (stderr, _("The search failed: %s\n"), st.error->message);
+      int status = stopped ? BT_CLI_EXIT_STOPPED : BT_CLI_EXIT_FAILURE;
+      bt_cli_fail (_("The search failed: %s"), st.error->message);
       g_clear_error (&st.error);
-      return stopped ? 130 : 1;
+      return status;
     }
   g_autoptr (GPtrArray) board = bt_tune_search_leaderboard (search);
   printf ("%s\n", _("Leaderboard (validation accuracy):"));
@@ -190,7 +176,7 @@ bt_cli_tune (int argc, char **argv)
     }
   g_autofree char *shown = g_filename_display_name (bt_tune_search_get_dir (search));
   printf (_("Results saved in %s\n"), shown);
-  return 0;
+  return BT_CLI_EXIT_OK;
 }
 
 static void
@@ -212,20 +198,15 @@ bt_cli_cv (int argc, char **argv)
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("PROJECT_DIR"));
-  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
-      fprintf (stderr, "%s\n", error->message);
-      return 2;
-    }
-  if (rest == NULL || g_strv_length (rest) != 1 || epochs < 0)
-    {
-      fprintf (stderr, "%s", _("Usage: bottega-cli cv PROJECT_DIR [--k N] [--epochs N]\n"));
-      return 2;
-    }
+  if (!bt_cli_parse_options ("cv", _("PROJECT_DIR"), NULL, entries, NULL, &argc, &argv))
+    return BT_CLI_EXIT_USAGE;
+  if (rest == NULL)
+    return bt_cli_usage ("cv", _("missing project folder"));
+  if (g_strv_length (rest) > 1)
+    return bt_cli_usage ("cv", _("unexpected argument “%s”"), rest[1]);
+  if (epochs < 0)
+    return bt_cli_usage ("cv", _("--epochs cannot be negative"));
   g_autoptr (BtProject) project = NULL;
   g_autoptr (BtTuneData) d = open_data (rest[0], &project);
   if (d == NULL)
@@ -233,12 +214,9 @@ bt_cli_cv (int argc, char **argv)
   g_autoptr (BtTuneTrial) setting = bt_kfold_setting_from_project (d, epochs);
   g_autoptr (BtKFoldResult) r = bt_kfold_run (d, setting, k, print_fold, NULL, NULL, &error);
   if (r == NULL)
-    {
-      fprintf (stderr, _("Cross-validation failed: %s\n"), error->message);
-      return 1;
-    }
+    return bt_cli_fail (_("Cross-validation failed: %s"), error->message);
   /* Translators: k, mean accuracy ± standard deviation, lowest and highest fold */
   printf (_("%d-fold validation accuracy: %.1f%% ± %.1f%% (folds from %.1f%% to %.1f%%)\n"), r->k,
           100.0 * r->mean_acc, 100.0 * r->std_acc, 100.0 * r->min_acc, 100.0 * r->max_acc);
-  return 0;
+  return BT_CLI_EXIT_OK;
 }

@@ -22,6 +22,8 @@ struct _BtCache {
   gboolean  mapped;
   guint8   *valid;    /* 1 when decoded */
   guint8   *reasons;  /* BtSkipReason of failures */
+  GPtrArray *failed;  /* paths of the usable items that could not be decoded, in item order */
+  GArray    *failed_index;  /* guint: their item indices */
 };
 
 static gsize default_budget = (gsize) 1024 * 1024 * 1024;
@@ -102,9 +104,10 @@ alloc_storage (BtCache *c, const char *spill_dir, GError **error)
   else
     {
       g_unlink (tmpl);  /* disposable: gone when the cache is freed or the process dies */
-      if (ftruncate (fd, (off_t) c->data_len) != 0)
-        e = errno;
-      else
+      /* Reserve the blocks now: a sparse file (ftruncate) on a full disk turns the first
+       * write into a page of the mapping into SIGBUS, which kills the app. */
+      e = posix_fallocate (fd, 0, (off_t) c->data_len);
+      if (e == 0)
         {
           void *m = mmap (NULL, c->data_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
           if (m == MAP_FAILED)
@@ -116,6 +119,15 @@ alloc_storage (BtCache *c, const char *spill_dir, GError **error)
             }
         }
       close (fd);
+    }
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+    {
+      g_autofree char *size = g_format_size (c->data_len);
+      g_autofree char *where = g_filename_display_name (dir);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                   _("Not enough free disk space for the decoded images: they need %s in “%s”. "
+                     "Free some space there, or choose a smaller image size."), size, where);
+      return FALSE;
     }
   if (e)
     {
@@ -144,6 +156,8 @@ build_paths (const char * const *paths, guint n, int width, int height, int chan
   c->slot = (gsize) width * height * channels;
   c->valid = g_malloc0 (MAX (n, 1));
   c->reasons = g_malloc0 (MAX (n, 1));
+  c->failed = g_ptr_array_new_with_free_func (g_free);
+  c->failed_index = g_array_new (FALSE, FALSE, sizeof (guint));
   if (!alloc_storage (c, spill_dir, error))
     return NULL;
 
@@ -192,6 +206,12 @@ build_paths (const char * const *paths, guint n, int width, int height, int chan
     }
   if (progress)
     progress (n, n, user_data);
+  for (guint i = 0; i < n; i++)
+    if (paths[i] != NULL && !c->valid[i])
+      {
+        g_ptr_array_add (c->failed, g_strdup (paths[i]));
+        g_array_append_val (c->failed_index, i);
+      }
   return g_steal_pointer (&c);
 }
 
@@ -259,6 +279,8 @@ bt_cache_free (BtCache *cache)
     g_free (cache->data);
   g_free (cache->valid);
   g_free (cache->reasons);
+  g_clear_pointer (&cache->failed, g_ptr_array_unref);
+  g_clear_pointer (&cache->failed_index, g_array_unref);
   g_free (cache);
 }
 
@@ -300,4 +322,44 @@ bt_cache_is_spilled (BtCache *cache)
 {
   g_return_val_if_fail (cache != NULL, FALSE);
   return cache->mapped;
+}
+
+guint
+bt_cache_get_n_failed (BtCache *cache)
+{
+  g_return_val_if_fail (cache != NULL, 0);
+  return cache->failed->len;
+}
+
+const char *
+bt_cache_get_failed (BtCache *cache, guint i, guint *item_index, BtSkipReason *reason)
+{
+  g_return_val_if_fail (cache != NULL && i < cache->failed->len, NULL);
+  guint idx = g_array_index (cache->failed_index, guint, i);
+  if (item_index)
+    *item_index = idx;
+  if (reason)
+    *reason = (BtSkipReason) cache->reasons[idx];
+  return cache->failed->pdata[i];
+}
+
+char *
+bt_cache_dup_failure_report (BtCache *cache)
+{
+  g_return_val_if_fail (cache != NULL, NULL);
+  guint n = cache->failed->len;
+  if (n == 0)
+    return NULL;
+  GString *s = g_string_new (NULL);
+  g_string_append_printf (s, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out:",
+                                          "%u images could not be read and are left out:", n), n);
+  for (guint i = 0; i < n; i++)
+    {
+      BtSkipReason reason;
+      const char *path = bt_cache_get_failed (cache, i, NULL, &reason);
+      g_autofree char *display = g_filename_display_name (path);
+      /* one per line: a person can find each file, a script can cut the list */
+      g_string_append_printf (s, "\n  %s (%s)", display, bt_skip_reason_to_display (reason));
+    }
+  return g_string_free (s, FALSE);
 }

@@ -20,6 +20,8 @@ typedef enum {
 } BtDatasetError;
 GQuark bt_dataset_error_quark (void);
 
+#include "dataset/bt-settings.h"  /* BtProjectSettings and its table */
+
 /* ---- Splits ---- */
 typedef enum { BT_SPLIT_TRAIN, BT_SPLIT_VAL, BT_SPLIT_TEST, BT_N_SPLITS } BtSplit;
 const char *bt_split_to_string   (BtSplit split);  /* "train" | "val" | "test" */
@@ -35,6 +37,8 @@ typedef enum {
   BT_SKIP_DUPLICATE,
   BT_SKIP_SPECIAL,       /* FIFO, device, socket, symlink loop */
   BT_SKIP_NO_CLASS,      /* a file beside the class folders (folder-of-classes mode) */
+  BT_SKIP_BAD_NAME,      /* a class folder whose name has control characters or "\" */
+  BT_SKIP_HIDDEN,        /* a hidden file or folder (name starts with ".") */
 } BtSkipReason;
 const char *bt_skip_reason_to_string (BtSkipReason reason); /* untranslated English, short */
 const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for the UI */
@@ -84,14 +88,34 @@ BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels
                                 BtSkipReason *reason, GError **error);
 BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
                                 BtSkipReason *reason, GError **error);
+/* Decodes path (at most about 256 px a side) and tells whether it is a colour photo: more than
+ * one sampled pixel in 50 has channels more than 12 apart (a grey scan with a coloured stamp is
+ * still grey). FALSE with width/height 0 when it cannot be read. Decodes: never on the main thread. */
+gboolean bt_image_file_looks_colour (const char *path, int *width, int *height);
 /* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
 
+/* ---- The decoder sandbox (bt-sandbox.c): the same decode, in a helper process ---- */
+/* Decodes in a pool of long-lived bottega-decoder processes confined by seccomp and resource
+ * limits: the file is opened here and its descriptor passed, the pixels come back in a memfd.
+ * A helper that crashes, overruns or exceeds the timeout is replaced and the file reported as
+ * "could not be decoded safely" (BT_SKIP_CORRUPT). Thread-safe; blocks while every helper of
+ * the pool (one per core, at most 4) is busy. The helper is BOTTEGA_DECODER or the installed one. */
+BtImage *bt_sandbox_decode_file  (const char *path, int want_channels, BtSkipReason *reason, GError **error);
+BtImage *bt_sandbox_decode_fd    (int fd, const char *name, int want_channels, BtSkipReason *reason,
+                                  GError **error);
+BtImage *bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels,
+                                  BtSkipReason *reason, GError **error);
+void     bt_sandbox_set_helper_path (const char *path);
+void     bt_sandbox_set_timeout  (guint milliseconds);  /* per image; default 20 s */
+guint    bt_sandbox_get_n_restarts (void);              /* helpers replaced after a failure */
+int      bt_sandbox_get_confined (void);   /* the last helper to answer ran under seccomp: 1, 0, or -1 (none yet) */
+void     bt_sandbox_shutdown     (void);                /* stops the helpers (they restart on use) */
+
 /* The one preprocessing function (training, evaluation, test pane, CLI, model files):
  * resize mode "squash" | "center-crop" | "pad" ; area averaging when shrinking, bilinear
  * when growing. Output: out_w × out_h × channels uint8 HWC. */
-typedef enum { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CROP, BT_DS_RESIZE_PAD } BtDsResize;
 const char *bt_ds_resize_to_string   (BtDsResize mode);
 gboolean    bt_ds_resize_from_string (const char *s, BtDsResize *out);
 /* pad fills the borders with black (0). Never fails on a valid image. */
@@ -130,32 +154,7 @@ guint       bt_class_info_get_n_items (BtClassInfo *info);
 guint       bt_class_info_get_color   (BtClassInfo *info);
 
 /* ---- Project: a folder with project.ini, labels.csv, models/, runs/, cache/ ---- */
-typedef struct {
-  char       *preset;          /* engine preset id, e.g. "small-cnn" */
-  int         width, height, channels;
-  BtDsResize  resize;
-  int         epochs, batch_size;
-  char       *optimizer;       /* "sgd" | "adam" | "adamw" */
-  double      learning_rate;
-  char       *schedule;        /* "constant" | "step" | "cosine" */
-  double      weight_decay;
-  double      dropout;         /* < 0: preset default */
-  gboolean    augment_flip, augment_crop, augment_rotate, augment_color;
-  gboolean    class_weights;
-  double      label_smoothing;
-  int         early_stopping_patience;  /* 0 = off */
-  char       *early_stopping_monitor;   /* "val_loss" | "val_acc" */
-  double      early_stopping_min_delta;
-  gboolean    restore_best;
-  int         split_train, split_val, split_test;  /* percentages, sum 100 */
-  guint64     seed;
-  int         transfer_hidden;         /* transfer preset: hidden units in the head, 0 = none */
-  gboolean    transfer_whole_network;  /* transfer preset: the model file holds the backbone too */
-} BtProjectSettings;
-
-/* Deep copy / free of the strings (a BtProjectSettings you filled yourself needs neither). */
-void bt_project_settings_copy  (BtProjectSettings *dest, const BtProjectSettings *src);
-void bt_project_settings_clear (BtProjectSettings *s);
+/* BtProjectSettings: see bt-settings.h. */
 
 #define BT_TYPE_PROJECT (bt_project_get_type ())
 G_DECLARE_FINAL_TYPE (BtProject, bt_project, BT, PROJECT, GObject)
@@ -182,6 +181,12 @@ gboolean    bt_project_update_settings (BtProject *self, const BtProjectSettings
 /* Waits until everything handed to the writer is on disk (retrying a failed write first);
  * FALSE + the write's error when the files could not be saved. For the CLI, tests, quitting. */
 gboolean    bt_project_flush          (BtProject *self, GError **error);
+/* FALSE + a message naming them when a class has no usable image (training would report a
+ * meaningless accuracy for it). Call before a training run starts. */
+gboolean    bt_project_check_trainable (BtProject *self, GError **error);
+/* Removes what a failed or killed `new --from` made in dir (never the user's images): the
+ * project files and their temp files, empty sub-folders, the file mark_name, then dir if empty. */
+void        bt_project_remove_partial (const char *dir, const char *mark_name);
 void        bt_project_flush_async    (BtProject *self, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data);
 gboolean    bt_project_flush_finish   (BtProject *self, GAsyncResult *res, GError **error);
@@ -312,6 +317,13 @@ gboolean    bt_cache_is_valid     (BtCache *cache, guint item_index);
 BtSkipReason bt_cache_get_failure (BtCache *cache, guint item_index);
 void        bt_cache_get_shape    (BtCache *cache, int *width, int *height, int *channels, guint *n_items);
 gboolean    bt_cache_is_spilled   (BtCache *cache);  /* over budget: backed by a file mapping */
+/* The usable items that could not be decoded, in item order: the i-th one's path (borrowed),
+ * its item index and why. And all of them as one message: "N images could not be read and
+ * are left out:" then one "  path (reason)" line each (translated; NULL when none failed),
+ * for a training run to name every unreadable image instead of counting them. */
+guint       bt_cache_get_n_failed (BtCache *cache);
+const char *bt_cache_get_failed   (BtCache *cache, guint i, guint *item_index, BtSkipReason *reason);
+char       *bt_cache_dup_failure_report (BtCache *cache);
 /* The same from a snapshot of paths (index i = item i; NULL entries are skipped), for workers
  * that must not touch the project. spill_dir: where to map the block beyond the budget. */
 BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width, int height, int channels,

@@ -15,6 +15,7 @@
 #include <lcms2.h>
 
 #include "dataset/bt-decode-private.h"
+#include "dataset/bt-image-guard.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -125,6 +126,8 @@ bt_skip_reason_to_string (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return "duplicate";
     case BT_SKIP_SPECIAL:     return "not a regular file";
     case BT_SKIP_NO_CLASS:    return "not in a class folder";
+    case BT_SKIP_BAD_NAME:    return "class folder name has control characters or a path separator";
+    case BT_SKIP_HIDDEN:      return "hidden";
     default:                  return "unknown";
     }
 }
@@ -142,6 +145,8 @@ bt_skip_reason_to_display (BtSkipReason reason)
     case BT_SKIP_DUPLICATE:   return _("Duplicate");
     case BT_SKIP_SPECIAL:     return _("Not a regular file");
     case BT_SKIP_NO_CLASS:    return _("Not in a class folder");
+    case BT_SKIP_BAD_NAME:    return _("Class folder name has control characters or a path separator");
+    case BT_SKIP_HIDDEN:      return _("Hidden");
     default:                  return _("Skipped");
     }
 }
@@ -445,6 +450,11 @@ decode_stb (const char *fmt, const guint8 *data, gsize len, const BtDecodeReques
             BtRaw *out, BtSkipReason *reason, GError **error)
 {
   int w = 0, h = 0, comp = 0;
+  if (fmt != NULL && g_str_equal (fmt, "png") && !bt_image_guard_png (data, len))
+    {
+      bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image header is damaged"));
+      return FALSE;
+    }
   bt_stb_budget = 4 * 1024 * 1024;  /* headers only */
   bt_stb_over = FALSE;
   if (!info_for_format (fmt, data, len, &w, &h, &comp))
@@ -887,4 +897,30 @@ bt_image_decode_file (const char *path, int want_channels, GCancellable *cancell
                       BtSkipReason *reason, GError **error)
 {
   return bt_image_decode_file_sized (path, want_channels, 0, 0, NULL, cancellable, reason, error);
+}
+
+gboolean
+bt_image_file_looks_colour (const char *path, int *width, int *height)
+{
+  g_autoptr(BtImage) img = NULL;
+  gsize n, step, coloured = 0, seen = 0;
+
+  g_return_val_if_fail (path != NULL && width != NULL && height != NULL, FALSE);
+  *width = *height = 0;
+  img = bt_image_decode_file_sized (path, 3, 256, 256, NULL, NULL, NULL, NULL);
+  if (img == NULL)
+    return FALSE;
+  *width = img->width;
+  *height = img->height;
+  if (img->channels < 3)
+    return FALSE;
+  n = (gsize) img->width * img->height;
+  step = MAX (n / 4096, 1);
+  for (gsize i = 0; i < n; i += step, seen++)
+    {
+      const guint8 *p = img->pixels + i * 3;
+      if (ABS (p[0] - p[1]) > 12 || ABS (p[1] - p[2]) > 12)
+        coloured++;
+    }
+  return coloured * 50 > seen;
 }

@@ -27,115 +27,6 @@ static guint signals[N_SIGNALS];
 
 static void hand_over (BtProject *self, gboolean retry);
 
-/* ---- Settings ---- */
-
-static void
-settings_defaults (BtProjectSettings *s)
-{
-  memset (s, 0, sizeof *s);
-  s->preset = g_strdup ("small-cnn");
-  s->width = s->height = 64;
-  s->channels = 3;
-  s->resize = BT_DS_RESIZE_SQUASH;
-  s->epochs = 20;
-  s->batch_size = 32;
-  s->optimizer = g_strdup ("adam");
-  s->learning_rate = 0.001;
-  s->schedule = g_strdup ("constant");
-  s->weight_decay = 0.0;
-  s->dropout = -1.0;
-  s->label_smoothing = 0.0;
-  s->early_stopping_patience = 0;
-  s->early_stopping_monitor = g_strdup ("val_loss");
-  s->early_stopping_min_delta = 0.0;
-  s->restore_best = TRUE;
-  s->split_train = 80;
-  s->split_val = 10;
-  s->split_test = 10;
-  s->seed = 42;
-}
-
-void
-bt_project_settings_clear (BtProjectSettings *s)
-{
-  g_return_if_fail (s != NULL);
-  g_clear_pointer (&s->preset, g_free);
-  g_clear_pointer (&s->optimizer, g_free);
-  g_clear_pointer (&s->schedule, g_free);
-  g_clear_pointer (&s->early_stopping_monitor, g_free);
-}
-
-void
-bt_project_settings_copy (BtProjectSettings *dest, const BtProjectSettings *src)
-{
-  g_return_if_fail (dest != NULL && src != NULL);
-  BtProjectSettings tmp = *src;
-  tmp.preset = g_strdup (src->preset);
-  tmp.optimizer = g_strdup (src->optimizer);
-  tmp.schedule = g_strdup (src->schedule);
-  tmp.early_stopping_monitor = g_strdup (src->early_stopping_monitor);
-  *dest = tmp;
-}
-
-static gboolean
-one_of (const char *s, const char * const *allowed)
-{
-  for (; s && *allowed; allowed++)
-    if (g_str_equal (s, *allowed))
-      return TRUE;
-  return FALSE;
-}
-
-static gboolean
-settings_validate (const BtProjectSettings *s, GError **error)
-{
-  static const char * const optimizers[] = { "sgd", "adam", "adamw", NULL };
-  static const char * const schedules[] = { "constant", "step", "cosine", "plateau", NULL };
-  static const char * const monitors[] = { "val_loss", "val_acc", NULL };
-  const char *bad = NULL;
-  if (s->preset == NULL || s->preset[0] == '\0' || !g_utf8_validate (s->preset, -1, NULL))
-    bad = "preset";
-  else if (s->width < 4 || s->width > 1024 || s->height < 4 || s->height > 1024)
-    bad = _("input size (4 to 1024 pixels)");
-  else if (s->channels != 1 && s->channels != 3)
-    bad = _("colour mode");
-  else if (s->resize > BT_DS_RESIZE_PAD)
-    bad = _("resize mode");
-  else if (s->epochs < 1 || s->epochs > 100000)
-    bad = _("epochs");
-  else if (s->batch_size < 1 || s->batch_size > 65536)
-    bad = _("batch size");
-  else if (!one_of (s->optimizer, optimizers))
-    bad = _("optimizer");
-  else if (!(s->learning_rate > 0.0 && s->learning_rate <= 10.0))
-    bad = _("learning rate");
-  else if (!one_of (s->schedule, schedules))
-    bad = _("learning-rate schedule");
-  else if (!(s->weight_decay >= 0.0 && s->weight_decay <= 1.0))
-    bad = _("weight decay");
-  else if (!(s->dropout < 1.0) || s->dropout != s->dropout)
-    bad = _("dropout");
-  else if (!(s->label_smoothing >= 0.0 && s->label_smoothing < 1.0))
-    bad = _("label smoothing");
-  else if (s->early_stopping_patience < 0 || s->early_stopping_patience > 100000)
-    bad = _("early-stopping patience");
-  else if (!one_of (s->early_stopping_monitor, monitors))
-    bad = _("early-stopping measure");
-  else if (!(s->early_stopping_min_delta >= 0.0 && s->early_stopping_min_delta < 1e6))
-    bad = _("early-stopping minimum change");
-  else if (s->transfer_hidden < 0 || s->transfer_hidden > 4096)
-    bad = _("hidden layer of the transfer head (0 to 4096 units)");
-  else if (s->split_train < 0 || s->split_val < 0 || s->split_test < 0 ||
-           s->split_train + s->split_val + s->split_test != 100 || s->split_train == 0)
-    bad = _("split percentages (must add up to 100, with some training)");
-  if (bad)
-    {
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID, _("Invalid setting: %s"), bad);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* ---- Object ---- */
 
 static void
@@ -183,7 +74,7 @@ bt_project_class_init (BtProjectClass *klass)
 static void
 bt_project_init (BtProject *self)
 {
-  settings_defaults (&self->settings);
+  bt_project_settings_init (&self->settings);
   self->classes = g_list_store_new (BT_TYPE_CLASS_INFO);
   self->items = g_list_store_new (BT_TYPE_ITEM);
   self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
@@ -228,7 +119,6 @@ static GKeyFile *
 to_keyfile (BtProject *self)
 {
   GKeyFile *kf = g_key_file_new ();
-  const BtProjectSettings *s = &self->settings;
   g_key_file_set_integer (kf, "project", "format-version", BT_PROJECT_FORMAT_VERSION);
   g_key_file_set_string (kf, "project", "name", self->name ? self->name : "");
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->classes));
@@ -240,39 +130,7 @@ to_keyfile (BtProject *self)
     }
   g_key_file_set_string_list (kf, "project", "classes", names, n);
 
-  g_key_file_set_string (kf, "input", "preset", s->preset);
-  g_key_file_set_integer (kf, "input", "width", s->width);
-  g_key_file_set_integer (kf, "input", "height", s->height);
-  g_key_file_set_string (kf, "input", "color-mode", s->channels == 1 ? "grayscale" : "rgb");
-  g_key_file_set_string (kf, "input", "resize", bt_ds_resize_to_string (s->resize));
-
-  g_key_file_set_integer (kf, "training", "epochs", s->epochs);
-  g_key_file_set_integer (kf, "training", "batch-size", s->batch_size);
-  g_key_file_set_string (kf, "training", "optimizer", s->optimizer);
-  g_key_file_set_double (kf, "training", "learning-rate", s->learning_rate);
-  g_key_file_set_string (kf, "training", "schedule", s->schedule);
-  g_key_file_set_double (kf, "training", "weight-decay", s->weight_decay);
-  g_key_file_set_double (kf, "training", "dropout", s->dropout);
-  g_key_file_set_boolean (kf, "training", "class-weights", s->class_weights);
-  g_key_file_set_double (kf, "training", "label-smoothing", s->label_smoothing);
-  g_key_file_set_integer (kf, "training", "early-stopping-patience", s->early_stopping_patience);
-  g_key_file_set_string (kf, "training", "early-stopping-monitor", s->early_stopping_monitor);
-  g_key_file_set_double (kf, "training", "early-stopping-min-delta", s->early_stopping_min_delta);
-  g_key_file_set_boolean (kf, "training", "restore-best", s->restore_best);
-
-  g_key_file_set_integer (kf, "transfer", "hidden", s->transfer_hidden);
-  g_key_file_set_boolean (kf, "transfer", "whole-network", s->transfer_whole_network);
-
-  g_key_file_set_boolean (kf, "augment", "flip", s->augment_flip);
-  g_key_file_set_boolean (kf, "augment", "crop", s->augment_crop);
-  g_key_file_set_boolean (kf, "augment", "rotate", s->augment_rotate);
-  g_key_file_set_boolean (kf, "augment", "color", s->augment_color);
-
-  g_key_file_set_integer (kf, "split", "train", s->split_train);
-  g_key_file_set_integer (kf, "split", "val", s->split_val);
-  g_key_file_set_integer (kf, "split", "test", s->split_test);
-  g_autofree char *seed = g_strdup_printf ("%" G_GUINT64_FORMAT, s->seed);
-  g_key_file_set_string (kf, "split", "seed", seed);
+  bt_project_settings_to_key_file (&self->settings, kf, NULL);
   return kf;
 }
 
@@ -485,6 +343,12 @@ _bt_project_check_class_name (const char *name, GError **error)
     {
       g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
                            _("A class name can be at most 255 bytes long"));
+      return FALSE;
+    }
+  if (!bt_class_name_is_safe (name))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_INVALID,
+                           _("A class name cannot hold control characters such as a line break or a tab"));
       return FALSE;
     }
   return TRUE;
@@ -1007,68 +871,6 @@ load_labels (BtProject *self, const char *path, GError **error)
 }
 
 static gboolean
-get_int (GKeyFile *kf, const char *group, const char *key, int *out, GError **error)
-{
-  if (!g_key_file_has_key (kf, group, key, NULL))
-    return TRUE;
-  g_autoptr(GError) local = NULL;
-  int v = g_key_file_get_integer (kf, group, key, &local);
-  if (local)
-    {
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("project.ini: [%s] %s is not a whole number"), group, key);
-      return FALSE;
-    }
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
-get_double (GKeyFile *kf, const char *group, const char *key, double *out, GError **error)
-{
-  if (!g_key_file_has_key (kf, group, key, NULL))
-    return TRUE;
-  g_autoptr(GError) local = NULL;
-  double v = g_key_file_get_double (kf, group, key, &local);
-  if (local)
-    {
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("project.ini: [%s] %s is not a number"), group, key);
-      return FALSE;
-    }
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
-get_bool (GKeyFile *kf, const char *group, const char *key, gboolean *out, GError **error)
-{
-  if (!g_key_file_has_key (kf, group, key, NULL))
-    return TRUE;
-  g_autoptr(GError) local = NULL;
-  gboolean v = g_key_file_get_boolean (kf, group, key, &local);
-  if (local)
-    {
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                   _("project.ini: [%s] %s is not true or false"), group, key);
-      return FALSE;
-    }
-  *out = v;
-  return TRUE;
-}
-
-static void
-get_str (GKeyFile *kf, const char *group, const char *key, char **out)
-{
-  char *v = g_key_file_get_string (kf, group, key, NULL);
-  if (v)
-    {
-      g_free (*out);
-      *out = v;
-    }
-}
-
-static gboolean
 load_ini (BtProject *self, const char *path, GError **error)
 {
   g_autofree guint8 *data = NULL;
@@ -1083,9 +885,14 @@ load_ini (BtProject *self, const char *path, GError **error)
                    _("project.ini is damaged: %s"), local->message);
       return FALSE;
     }
-  int version = 0;
-  if (!get_int (kf, "project", "format-version", &version, error))
-    return FALSE;
+  g_autofree char *version_text = g_key_file_get_string (kf, "project", "format-version", NULL);
+  gint64 version = 0;
+  if (version_text && !g_ascii_string_to_signed (version_text, 10, G_MININT, G_MAXINT, &version, NULL))
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                           _("project.ini: [project] format-version is not a whole number"));
+      return FALSE;
+    }
   if (version < 1)
     {
       g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
@@ -1095,7 +902,7 @@ load_ini (BtProject *self, const char *path, GError **error)
   if (version > BT_PROJECT_FORMAT_VERSION)
     {
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_UNSUPPORTED,
-                   _("This project was saved by a newer Bottega (format %d); please update"), version);
+                   _("This project was saved by a newer Bottega (format %d); please update"), (int) version);
       return FALSE;
     }
   g_free (self->name);
@@ -1103,47 +910,7 @@ load_ini (BtProject *self, const char *path, GError **error)
   if (self->name == NULL)
     self->name = g_filename_display_basename (self->dir);
 
-  BtProjectSettings *s = &self->settings;
-  get_str (kf, "input", "preset", &s->preset);
-  g_autofree char *mode = g_key_file_get_string (kf, "input", "color-mode", NULL);
-  g_autofree char *resize = g_key_file_get_string (kf, "input", "resize", NULL);
-  g_autofree char *seed = g_key_file_get_string (kf, "split", "seed", NULL);
-  if (mode)
-    s->channels = g_str_equal (mode, "grayscale") ? 1 : g_str_equal (mode, "rgb") ? 3 : 0;
-  if (resize && !bt_ds_resize_from_string (resize, &s->resize))
-    s->resize = 99;
-  if (seed && !g_ascii_string_to_unsigned (seed, 10, 0, G_MAXUINT64, &s->seed, NULL))
-    {
-      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
-                           _("project.ini: [split] seed is not a whole number"));
-      return FALSE;
-    }
-  get_str (kf, "training", "optimizer", &s->optimizer);
-  get_str (kf, "training", "schedule", &s->schedule);
-  get_str (kf, "training", "early-stopping-monitor", &s->early_stopping_monitor);
-  if (!get_int (kf, "input", "width", &s->width, error) ||
-      !get_int (kf, "input", "height", &s->height, error) ||
-      !get_int (kf, "training", "epochs", &s->epochs, error) ||
-      !get_int (kf, "training", "batch-size", &s->batch_size, error) ||
-      !get_double (kf, "training", "learning-rate", &s->learning_rate, error) ||
-      !get_double (kf, "training", "weight-decay", &s->weight_decay, error) ||
-      !get_double (kf, "training", "dropout", &s->dropout, error) ||
-      !get_bool (kf, "training", "class-weights", &s->class_weights, error) ||
-      !get_double (kf, "training", "label-smoothing", &s->label_smoothing, error) ||
-      !get_int (kf, "training", "early-stopping-patience", &s->early_stopping_patience, error) ||
-      !get_double (kf, "training", "early-stopping-min-delta", &s->early_stopping_min_delta, error) ||
-      !get_bool (kf, "training", "restore-best", &s->restore_best, error) ||
-      !get_int (kf, "transfer", "hidden", &s->transfer_hidden, error) ||
-      !get_bool (kf, "transfer", "whole-network", &s->transfer_whole_network, error) ||
-      !get_bool (kf, "augment", "flip", &s->augment_flip, error) ||
-      !get_bool (kf, "augment", "crop", &s->augment_crop, error) ||
-      !get_bool (kf, "augment", "rotate", &s->augment_rotate, error) ||
-      !get_bool (kf, "augment", "color", &s->augment_color, error) ||
-      !get_int (kf, "split", "train", &s->split_train, error) ||
-      !get_int (kf, "split", "val", &s->split_val, error) ||
-      !get_int (kf, "split", "test", &s->split_test, error))
-    return FALSE;
-  if (!settings_validate (s, &local))
+  if (!bt_project_settings_from_key_file (&self->settings, kf, NULL, FALSE, &local))
     {
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT, "project.ini: %s", local->message);
       return FALSE;
@@ -1237,6 +1004,7 @@ bt_project_open (const char *dir, GError **error)
   check_missing_sync (self);
   recount (self);
   start_saver (self);
+  bt_project_tidy_in_background (self->dir);  /* leftovers of killed writes (bt-project-tidy.c) */
   return g_steal_pointer (&self);
 }
 
@@ -1296,7 +1064,7 @@ bt_project_update_settings (BtProject *self, const BtProjectSettings *settings, 
 {
   g_return_val_if_fail (BT_IS_PROJECT (self), FALSE);
   g_return_val_if_fail (settings != NULL, FALSE);
-  if (!settings_validate (settings, error))
+  if (!bt_project_settings_validate (settings, error))
     return FALSE;
   gboolean resplit = settings->split_train != self->settings.split_train ||
                      settings->split_val != self->settings.split_val ||

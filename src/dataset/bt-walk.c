@@ -1,7 +1,9 @@
 /* bt-walk.c: the one folder walk of the data layer. The scan checks what it finds on a pool
  * (bt-scan.c); bt_scan_plan lists what a scan would take by names alone, without opening a file.
  * Symbolic links are followed with loops refused, FIFOs and devices are never opened, hidden
- * entries are left out as file managers do, and entries come sorted so walks are reproducible. */
+ * entries are left out as file managers do (and listed as skipped), class folders whose names
+ * cannot be class names are skipped with that reason, and entries come sorted so walks are
+ * reproducible. */
 #include "config.h"
 
 #include <dirent.h>
@@ -88,13 +90,38 @@ enter_dir (Walk *w, const struct stat *st)
   return TRUE;
 }
 
+/* Natural order ("cat_2" before "cat_10"), as file managers show folders; the keys are made
+ * once per name, not per comparison. */
+typedef struct { char *key; char *name; } NameKey;
+
 static int
-compare_names (gconstpointer a, gconstpointer b)
+compare_name_keys (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char * const *) a, *(char * const *) b);
+  const NameKey *x = a, *y = b;
+  int c = strcmp (x->key, y->key);
+  return c != 0 ? c : strcmp (x->name, y->name);
 }
 
-/* Lists a directory's entries, sorted, so walks are reproducible. */
+static void
+sort_names (GPtrArray *names)
+{
+  g_autoptr(GArray) keys = g_array_sized_new (FALSE, FALSE, sizeof (NameKey), names->len);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      NameKey k = { g_utf8_collate_key_for_filename (names->pdata[i], -1), names->pdata[i] };
+      g_array_append_val (keys, k);
+    }
+  g_array_sort (keys, compare_name_keys);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      NameKey *k = &g_array_index (keys, NameKey, i);
+      names->pdata[i] = k->name;
+      g_free (k->key);
+    }
+}
+
+/* Lists a directory's entries, in natural order, so walks are reproducible. */
 static GPtrArray *
 list_dir (Walk *w, const char *dir)
 {
@@ -108,15 +135,34 @@ list_dir (Walk *w, const char *dir)
   struct dirent *de;
   while ((de = readdir (d)) != NULL)
     {
-      /* Hidden entries (".", "..", .DS_Store, .thumbnails, .git) are not the user's images:
-       * left out without a reason, as file managers do. */
+      /* Hidden entries (.DS_Store, .thumbnails, .git) are not the user's images: left out as
+       * file managers do, but listed, so nothing disappears without a word. */
       if (de->d_name[0] == '.')
-        continue;
+        {
+          if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+            {
+              g_autofree char *path = g_build_filename (dir, de->d_name, NULL);
+              walk_skip (w, path, BT_SKIP_HIDDEN);
+            }
+          continue;
+        }
       g_ptr_array_add (names, g_strdup (de->d_name));
     }
   closedir (d);
-  g_ptr_array_sort (names, compare_names);
+  sort_names (names);
   return names;
+}
+
+/* A folder whose name would be a class name the project refuses (a line break, a tab) or
+ * holds a "\\" is listed as skipped with that reason, instead of failing the training run
+ * later. name: the display name (bytes that are not UTF-8 are already replaced). */
+static gboolean
+class_folder_name_ok (Walk *w, const char *path, const char *name)
+{
+  if (bt_class_name_is_safe (name) && strchr (name, '\\') == NULL)
+    return TRUE;
+  walk_skip (w, path, BT_SKIP_BAD_NAME);
+  return FALSE;
 }
 
 /* walk_dir's class for a folder of classes: each sub-folder is a class, files beside them
@@ -149,6 +195,8 @@ walk_dir (Walk *w, const char *dir, guint cls, gboolean descend)
           if (cls == FOLDER_OF_CLASSES)
             {
               g_autofree char *name = g_filename_display_name (names->pdata[i]);
+              if (!class_folder_name_ok (w, path, name))
+                continue;
               walk_dir (w, path, class_id (w, name), w->recursive);
             }
           else
@@ -207,6 +255,8 @@ walk_root (Walk *w, const char *root, BtScanMode mode, const char *class_name, G
   if (mode == BT_SCAN_FOLDER_AS_CLASS)
     {
       g_autofree char *name = g_filename_display_basename (root);
+      if (class_name == NULL && !class_folder_name_ok (w, root, name))
+        return TRUE;
       walk_dir (w, root, class_id (w, class_name ? class_name : name), w->recursive);
       return TRUE;
     }

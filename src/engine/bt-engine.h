@@ -16,6 +16,9 @@ typedef enum {
   BT_ENGINE_ERROR_IO,
 } BtEngineError;
 GQuark bt_engine_error_quark (void);
+/* The bytes of a regular file of at most max_len bytes. A FIFO, a device (/dev/zero), a
+ * folder or a bigger file is refused before anything is read, without blocking. */
+GBytes *bt_engine_read_file (const char *path, guint64 max_len, GError **error);
 
 /* ---- Random numbers: every draw comes from an explicitly seeded generator ---- */
 typedef struct { guint64 s[4]; } BtRng;      /* xoshiro256** ; plain data, copy to snapshot */
@@ -158,8 +161,10 @@ float       *bt_optimizer_average      (BtOptimizer *opt, gsize *n);
 gboolean     bt_optimizer_swap_average (BtOptimizer *opt, BtNet *net);
 gboolean     bt_optimizer_is_swapped   (const BtOptimizer *opt);
 
-typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE } BtScheduleKind;
-const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" */
+/* PLATEAU: the base rate, multiplied by a BtPlateau's multiplier that the trainer updates after
+ * every epoch (reduce-on-plateau). */
+typedef enum { BT_SCHEDULE_CONSTANT, BT_SCHEDULE_STEP, BT_SCHEDULE_COSINE, BT_SCHEDULE_PLATEAU } BtScheduleKind;
+const char *bt_schedule_kind_to_id   (BtScheduleKind kind);  /* "constant" | "step" | "cosine" | "plateau" */
 gboolean    bt_schedule_kind_from_id (const char *id, BtScheduleKind *out);
 typedef struct {
   BtScheduleKind kind;

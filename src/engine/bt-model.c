@@ -905,8 +905,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
   for (int i = 0; keys && keys[i]; i++)
     {
       char *v = g_key_file_get_string (c.kf, "metadata", keys[i], NULL);
-      if (v)
+      /* informational only: an entry the saver would refuse is dropped, so that what loads can
+       * always be saved again (found by fuzz-model) */
+      if (v != NULL && valid_key (keys[i]) && g_utf8_validate (v, -1, NULL) && strlen (v) <= 4096)
         g_hash_table_replace (m->metadata, g_strdup (keys[i]), v);
+      else
+        g_free (v);
     }
   container_clear (&c);
   return g_steal_pointer (&m);
@@ -915,33 +919,7 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
 static GBytes *
 read_file_capped (const char *path, GError **error)
 {
-  GStatBuf st;
-  if (g_stat (path, &st) != 0)
-    {
-      int e = errno;
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "Could not open “%s”: %s", path, g_strerror (e));
-      return NULL;
-    }
-  if ((guint64) st.st_size > MAX_FILE_SIZE)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
-      return NULL;
-    }
-  char *data;
-  gsize len;
-  g_autoptr (GError) ferr = NULL;
-  if (!g_file_get_contents (path, &data, &len, &ferr))
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "%s", ferr->message);
-      return NULL;
-    }
-  if (len > MAX_FILE_SIZE)
-    {
-      g_free (data);
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT, "“%s” is too large to be a model", path);
-      return NULL;
-    }
-  return g_bytes_new_take (data, len);
+  return bt_engine_read_file (path, MAX_FILE_SIZE, error);
 }
 
 BtModel *

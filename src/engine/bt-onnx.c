@@ -39,6 +39,8 @@ struct _BtOnnxGraph {
   GByteArray *body;        /* inputs, outputs, initializers, in the order added */
   GPtrArray  *nodes;       /* BtOnnxNode* */
   gboolean    has_six;     /* the constant of bt_onnx_graph_add_relu6 */
+  BtOnnxForm  form;
+  GHashTable *bounds;      /* names of the Clip bound initializers already added */
 };
 
 static void
@@ -56,7 +58,15 @@ bt_onnx_graph_new (const char *name)
   g->name = g_strdup (name);
   g->body = g_byte_array_new ();
   g->nodes = g_ptr_array_new_with_free_func ((GDestroyNotify) node_free);
+  g->bounds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return g;
+}
+
+void
+bt_onnx_graph_set_form (BtOnnxGraph *graph, BtOnnxForm form)
+{
+  g_return_if_fail (graph != NULL && (form == BT_ONNX_FORM_FAST || form == BT_ONNX_FORM_OPENCV));
+  graph->form = form;
 }
 
 void
@@ -67,6 +77,7 @@ bt_onnx_graph_free (BtOnnxGraph *graph)
   g_free (graph->name);
   g_byte_array_unref (graph->body);
   g_ptr_array_unref (graph->nodes);
+  g_hash_table_unref (graph->bounds);
   g_free (graph);
 }
 
@@ -211,18 +222,33 @@ bt_onnx_node_set_string (BtOnnxNode *node, const char *name, const char *v)
   put_attribute (node, a);
 }
 
+/* The name of a scalar float initializer holding v, added on first use. */
+static char *
+bound_initializer (BtOnnxGraph *graph, float v)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (buf, sizeof buf, "%.9g", (double) v);
+  char *name = g_strconcat ("bottega_clip_", buf, NULL);
+  if (!g_hash_table_contains (graph->bounds, name))
+    {
+      bt_onnx_graph_add_initializer (graph, name, &v, NULL, 0);
+      g_hash_table_add (graph->bounds, g_strdup (name));
+    }
+  return name;
+}
+
 void
 bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input, const char *output,
                          float lo, float hi)
 {
   g_return_if_fail (graph != NULL && name != NULL && input != NULL && output != NULL);
   g_return_if_fail (!isnan (lo) && !isnan (hi) && lo <= hi);
-  if (lo == 0.0f && hi == 6.0f)
+  if (lo == 0.0f && hi == 6.0f && graph->form == BT_ONNX_FORM_OPENCV)
     {
       bt_onnx_graph_add_relu6 (graph, name, input, output);
       return;
     }
-  if (lo == 0.0f && isinf (hi))
+  if (lo == 0.0f && isinf (hi) && hi > 0)
     {
       bt_onnx_graph_add_node (graph, "Relu", name, (const char *[]) { input, NULL }, (const char *[]) { output, NULL });
       return;
@@ -230,6 +256,16 @@ bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input
   if (isinf (lo) && isinf (hi))
     {
       bt_onnx_graph_add_node (graph, "Identity", name, (const char *[]) { input, NULL }, (const char *[]) { output, NULL });
+      return;
+    }
+  if (graph->form == BT_ONNX_FORM_FAST)
+    {
+      /* Clip-13 with constant min/max initializers: ONNX Runtime folds it into the Conv/Gemm
+       * before it. One initializer per distinct bound, shared by every Clip. */
+      g_autofree char *lo_name = isinf (lo) ? g_strdup ("") : bound_initializer (graph, lo);
+      g_autofree char *hi_name = isinf (hi) ? g_strdup ("") : bound_initializer (graph, hi);
+      bt_onnx_graph_add_node (graph, "Clip", name, (const char *[]) { input, lo_name, hi_name, NULL },
+                              (const char *[]) { output, NULL });
       return;
     }
   /* lo + Relu(x − lo) − Relu(x − hi), dropping the terms of an infinite bound */
@@ -269,6 +305,11 @@ void
 bt_onnx_graph_add_relu6 (BtOnnxGraph *graph, const char *name, const char *input, const char *output)
 {
   g_return_if_fail (graph != NULL && name != NULL && input != NULL && output != NULL);
+  if (graph->form == BT_ONNX_FORM_FAST)
+    {
+      bt_onnx_graph_add_clamp (graph, name, input, output, 0.0f, 6.0f);
+      return;
+    }
   if (!graph->has_six)
     {
       bt_onnx_graph_add_initializer (graph, "bottega_six", (const float[]) { 6.0f }, NULL, 0);
@@ -519,7 +560,9 @@ export_backbone (BtOnnxGraph *g, BtTflite *m, int *dim, GError **error)
                        bt_tflite_op_name (op->code), k);
           return NULL;
         }
-      bt_onnx_graph_add_clamp (g, name, pre, TNAME (op->output), op->lo, op->hi);
+      /* node names are unique in a graph (ONNX Runtime refuses a file otherwise) */
+      g_autofree char *act = g_strconcat (name, "/act", NULL);
+      bt_onnx_graph_add_clamp (g, act, pre, TNAME (op->output), op->lo, op->hi);
       if (op->output == cut)
         return g_strdup (TNAME (cut));
     }
@@ -535,11 +578,11 @@ suffixed (const char *name, const char *suffix)
 }
 
 static GBytes *export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-                           BtTflite *bb, GError **error);
+                           BtTflite *bb, BtOnnxForm form, GError **error);
 
 GBytes *
 bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-                    const char *backbone_path, GError **error)
+                    const char *backbone_path, BtOnnxForm form, GError **error)
 {
   g_return_val_if_fail (net != NULL && class_names != NULL && prep != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -550,13 +593,13 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
       if (bb == NULL)
         return NULL;
     }
-  return export_net (net, class_names, prep, bb, error);
+  return export_net (net, class_names, prep, bb, form, error);
 }
 
 /* bb: the transfer model's backbone, or NULL */
 static GBytes *
 export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, BtTflite *bb,
-            GError **error)
+            BtOnnxForm form, GError **error)
 {
 
   int k = bt_net_n_classes (net);
@@ -570,6 +613,7 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
   bt_net_input_shape (net, &c, &h, &w);
 
   g_autoptr(BtOnnxGraph) g = bt_onnx_graph_new ("bottega");
+  bt_onnx_graph_set_form (g, form);
   g_autoptr(GPtrArray) out_names = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GArray) ranks = g_array_new (FALSE, FALSE, sizeof (int));
   g_autofree char *input = NULL;
@@ -729,7 +773,8 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
 }
 
 gboolean
-bt_onnx_export_model (const BtModel *model, const char *backbone_path, const char *path, GError **error)
+bt_onnx_export_model (const BtModel *model, const char *backbone_path, BtOnnxForm form, const char *path,
+                      GError **error)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL && path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -751,9 +796,9 @@ bt_onnx_export_model (const BtModel *model, const char *backbone_path, const cha
       return FALSE;
     }
   g_autoptr(GBytes) bytes = embedded != NULL
-    ? export_net (model->net, (const char * const *) model->class_names, &model->prep, embedded, error)
+    ? export_net (model->net, (const char * const *) model->class_names, &model->prep, embedded, form, error)
     : bt_onnx_export_net (model->net, (const char * const *) model->class_names, &model->prep,
-                          backbone_path, error);
+                          backbone_path, form, error);
   if (bytes == NULL)
     return FALSE;
   gsize len;

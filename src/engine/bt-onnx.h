@@ -9,6 +9,15 @@ G_BEGIN_DECLS
 #define BT_ONNX_OPSET      13
 #define BT_ONNX_IR_VERSION 7
 
+/* Two spellings of the same graph. FAST (the default): clamps and ReLU6 as opset-13 Clip with
+ * min/max initializer inputs, the pattern ONNX Runtime's optimizer fuses into the Conv or Gemm
+ * before it. OPENCV: Clip spelled with Relu/Sub/Add, which OpenCV 4.6 (Debian 12) reads — its
+ * importer refuses Clip with min/max inputs — but which no runtime fuses (slower). */
+typedef enum {
+  BT_ONNX_FORM_FAST = 0,
+  BT_ONNX_FORM_OPENCV,
+} BtOnnxForm;
+
 /* ---- Graph builder ---- */
 typedef struct _BtOnnxGraph BtOnnxGraph;
 typedef struct _BtOnnxNode  BtOnnxNode;
@@ -16,6 +25,8 @@ typedef struct _BtOnnxNode  BtOnnxNode;
 BtOnnxGraph *bt_onnx_graph_new  (const char *name);
 void         bt_onnx_graph_free (BtOnnxGraph *graph);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtOnnxGraph, bt_onnx_graph_free)
+/* How add_relu6 and add_clamp spell their operator (BT_ONNX_FORM_FAST unless set). */
+void         bt_onnx_graph_set_form (BtOnnxGraph *graph, BtOnnxForm form);
 
 /* Float32 graph inputs and outputs; a dimension of -1 is the symbolic batch size "N". */
 void bt_onnx_graph_add_input  (BtOnnxGraph *graph, const char *name, const gint64 *dims, int rank);
@@ -33,11 +44,11 @@ void bt_onnx_node_set_int    (BtOnnxNode *node, const char *name, gint64 v);
 void bt_onnx_node_set_ints   (BtOnnxNode *node, const char *name, const gint64 *v, gsize n);
 void bt_onnx_node_set_float  (BtOnnxNode *node, const char *name, float v);
 void bt_onnx_node_set_string (BtOnnxNode *node, const char *name, const char *v);
-/* ReLU6 as Relu(x) − Relu(Relu(x) − 6): standard opset-13 operators that every runtime reads
- * (Clip with min/max inputs is refused by OpenCV 4.6's importer, Debian 12's). */
+/* ReLU6: Clip(x, 0, 6) in the fast form; Relu(x) − Relu(Relu(x) − 6) in the OpenCV form. */
 void bt_onnx_graph_add_relu6 (BtOnnxGraph *graph, const char *name, const char *input, const char *output);
 
-/* clamp(x, lo, hi) as lo + Relu(x − lo) − Relu(x − hi) (infinite bounds drop their term). */
+/* clamp(x, lo, hi): Relu when it is one, else Clip (an infinite bound an omitted input) in the
+ * fast form, lo + Relu(x − lo) − Relu(x − hi) (infinite bounds drop their term) in the OpenCV form. */
 void bt_onnx_graph_add_clamp (BtOnnxGraph *graph, const char *name, const char *input, const char *output,
                               float lo, float hi);
 
@@ -61,9 +72,9 @@ char *bt_onnx_preprocessing_json (const BtPreprocess *prep);
  * backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
  * the embedding is prepended to the head so the file is one self-contained graph. */
 GBytes  *bt_onnx_export_net   (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-                               const char *backbone_path, GError **error);
+                               const char *backbone_path, BtOnnxForm form, GError **error);
 /* bt_onnx_export_net of a loaded model, written atomically to path. */
-gboolean bt_onnx_export_model (const BtModel *model, const char *backbone_path, const char *path,
-                               GError **error);
+gboolean bt_onnx_export_model (const BtModel *model, const char *backbone_path, BtOnnxForm form,
+                               const char *path, GError **error);
 
 G_END_DECLS

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *optimizer_ids[] = { "sgd", "adam", "adamw" };
-static const char *schedule_ids[] = { "constant", "step", "cosine" };
+static const char *schedule_ids[] = { "constant", "step", "cosine", "plateau" };
 
 const char *
 bt_optimizer_kind_to_id (BtOptimizerKind kind)
@@ -310,6 +310,7 @@ bt_schedule_lr (const BtSchedule *s, gint64 step)
   switch (s->kind)
     {
     case BT_SCHEDULE_CONSTANT:
+    case BT_SCHEDULE_PLATEAU:
       return s->base_lr;
     case BT_SCHEDULE_STEP:
       if (s->step_every <= 0)

@@ -1337,7 +1337,10 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
   ok = TRUE;
 
 out:
-  g_strfreev (custom_names);
+  /* sparse (only custom operators have a name): g_strfreev would stop at the first hole */
+  for (gsize i = 0; custom_names != NULL && i < n_codes; i++)
+    g_free (custom_names[i]);
+  g_free (custom_names);
   if (!ok)
     {
       bt_tflite_free_internal (m);
@@ -1349,7 +1352,6 @@ out:
 BtTflite *
 bt_tflite_load (const char *path, GError **error)
 {
-  g_autoptr(GMappedFile) mf = NULL;
   g_autoptr(GBytes) bytes = NULL;
   GError *local = NULL;
   BtTflite *m;
@@ -1357,14 +1359,10 @@ bt_tflite_load (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  mf = g_mapped_file_new (path, FALSE, &local);
-  if (mf == NULL)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "%s", local->message);
-      g_error_free (local);
-      return NULL;
-    }
-  bytes = g_mapped_file_get_bytes (mf);
+  /* read, not mapped: a file truncated while mapped is SIGBUS; a FIFO or device is refused */
+  bytes = bt_engine_read_file (path, BT_TFLITE_MAX_FILE_BYTES, error);
+  if (bytes == NULL)
+    return NULL;
   m = bt_tflite_load_bytes (bytes, &local);
   if (m == NULL)
     {

@@ -949,23 +949,6 @@ bt_recommend_preset (const BtDataSummary *d, gboolean backbone_available, char *
   return BT_PRESET_SMALL_CNN;
 }
 
-static gboolean
-is_colour (const BtImage *img)
-{
-  gsize n = (gsize) img->width * img->height;
-  gsize step = MAX (n / 4096, 1), coloured = 0, seen = 0;
-
-  if (img->channels < 3)
-    return FALSE;
-  for (gsize i = 0; i < n; i += step, seen++)
-    {
-      const guint8 *p = img->pixels + i * 3;
-      if (ABS (p[0] - p[1]) > 12 || ABS (p[1] - p[2]) > 12)
-        coloured++;
-    }
-  /* a grey scan with a coloured stamp is still grey */
-  return coloured * 50 > seen;
-}
 
 void
 bt_data_summary_from_project (BtProject *project, guint colour_sample, BtDataSummary *out)
@@ -1000,15 +983,16 @@ bt_data_summary_from_project (BtProject *project, guint colour_sample, BtDataSum
   for (guint k = 0; k < MIN (colour_sample, usable->len); k++)
     {
       BtItem *it = g_ptr_array_index (usable, (guint) ((guint64) k * usable->len / MIN (colour_sample, usable->len)));
-      g_autoptr(BtImage) img = bt_image_decode_file (bt_item_get_path (it), 3, NULL, NULL, NULL);
-      if (img == NULL)
+      int w, h;
+      gboolean colour = bt_image_file_looks_colour (bt_item_get_path (it), &w, &h);
+      if (w <= 0)
         continue;
       out->n_checked++;
-      out->n_colour += is_colour (img);
+      out->n_colour += colour;
       if (bt_item_get_width (it) <= 0)
         {
           n_sized++;
-          n_large += MIN (img->width, img->height) > BT_RECOMMEND_PHOTO_SIDE;
+          n_large += MIN (w, h) > BT_RECOMMEND_PHOTO_SIDE;
         }
     }
   /* images whose size is not known yet count like the ones that are */

@@ -62,7 +62,8 @@ find_backbone (const BtModel *model, const char *model_path, const char *given, 
 }
 
 gboolean
-bt_export_onnx (const char *model_path, const char *backbone_path, const char *out_path, GError **error)
+bt_export_onnx (const char *model_path, const char *backbone_path, BtOnnxForm form, const char *out_path,
+                GError **error)
 {
   g_return_val_if_fail (model_path != NULL && out_path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -77,10 +78,10 @@ bt_export_onnx (const char *model_path, const char *backbone_path, const char *o
       if (bb == NULL)
         return FALSE;
     }
-  return bt_onnx_export_model (model, bb, out_path, error);
+  return bt_onnx_export_model (model, bb, form, out_path, error);
 }
 
-typedef struct { char *model, *backbone, *out; } Job;
+typedef struct { char *model, *backbone, *out; BtOnnxForm form; } Job;
 
 static void
 job_free (Job *j)
@@ -96,21 +97,23 @@ export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
 {
   Job *j = data;
   GError *error = NULL;
-  if (bt_export_onnx (j->model, j->backbone, j->out, &error))
+  if (bt_export_onnx (j->model, j->backbone, j->form, j->out, &error))
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
 }
 
 void
-bt_export_onnx_async (const char *model_path, const char *backbone_path, const char *out_path,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+bt_export_onnx_async (const char *model_path, const char *backbone_path, BtOnnxForm form,
+                      const char *out_path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                      gpointer user_data)
 {
   g_return_if_fail (model_path != NULL && out_path != NULL);
   Job *j = g_new0 (Job, 1);
   j->model = g_strdup (model_path);
   j->backbone = g_strdup (backbone_path);
   j->out = g_strdup (out_path);
+  j->form = form;
   g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, bt_export_onnx_async);
   g_task_set_task_data (task, j, (GDestroyNotify) job_free);
@@ -167,7 +170,8 @@ bt_export_onnx_describe (const BtModel *model)
                         "  import onnxruntime as ort\n"
                         "  session = ort.InferenceSession(\"model.onnx\")\n"
                         "  probabilities = session.run(None, {\"image\": x})[0]\n"
-                        "Python or C++ (OpenCV):\n"
+                        "Python or C++ (OpenCV 4.6 needs the file from “bottega-cli export MODEL --onnx OUT --opencv”;\n"
+                        "OpenCV 4.7 and later read this one):\n"
                         "  net = cv2.dnn.readNetFromONNX(\"model.onnx\")\n"
                         "  net.setInput(x); probabilities = net.forward()\n"
                         "  cv::dnn::Net net = cv::dnn::readNetFromONNX(\"model.onnx\");\n"));

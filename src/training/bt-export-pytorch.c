@@ -118,6 +118,55 @@ typedef struct {
 
 static const char *split_ids[3] = { "train", "val", "test" };
 
+/* The table's rows marked IN_JSON, keys with '_' for '-'; the dropout is the network's own (the
+ * preset's when the setting says "default"), the seed what numpy takes. */
+static void
+append_settings_json (GString *j, const BtProjectSettings *st, float dropout)
+{
+  guint n_rows;
+  const BtSettingInfo *rows = bt_settings_table (&n_rows);
+  g_string_append_c (j, '{');
+  for (guint i = 0; i < n_rows; i++)
+    {
+      const BtSettingInfo *row = &rows[i];
+      if (!(row->flags & BT_SETTING_IN_JSON))
+        continue;
+      g_autofree char *key = g_strdelimit (g_strdup (row->run_key), "-", '_');
+      json_key (j, key);
+      switch (row->type)
+        {
+        case BT_SETTING_DOUBLE:
+          bt_json_append_float (j, (float) bt_setting_get_number (row, st));
+          break;
+        case BT_SETTING_BOOL:
+          g_string_append (j, bt_setting_get_number (row, st) != 0 ? "true" : "false");
+          break;
+        case BT_SETTING_UINT64:
+          g_string_append_printf (j, "%" G_GUINT64_FORMAT, st->seed % G_GUINT64_CONSTANT (4294967296));
+          break;
+        case BT_SETTING_STRING:
+        case BT_SETTING_CHOICE:
+        case BT_SETTING_ENUM:
+          {
+            g_autofree char *v = bt_setting_to_string (row, st);
+            bt_json_append_string (j, v);
+            break;
+          }
+        case BT_SETTING_INT:
+        default:
+          g_string_append_printf (j, "%d", (int) bt_setting_get_number (row, st));
+          break;
+        }
+      g_string_append_c (j, ',');
+    }
+  g_string_append (j, "\"dropout\":");
+  bt_json_append_float (j, dropout);
+  /* Bottega's trainer scores and keeps the weights' moving average (bt_optimizer_swap_average) */
+  g_string_append (j, ",\"weight_average_decay\":");
+  bt_json_append_float (j, BT_WEIGHT_AVERAGE_DECAY);
+  g_string_append_c (j, '}');
+}
+
 static char *
 config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const TransferInfo *ti)
 {
@@ -165,33 +214,8 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const Tran
     }
   g_string_append (j, ",\n  ");
   json_key (j, "settings");
-  g_string_append_printf (j, "{\"epochs\":%d,\"batch_size\":%d,\"optimizer\":", MAX (st->epochs, 1),
-                          MAX (st->batch_size, 1));
-  bt_json_append_string (j, st->optimizer ? st->optimizer : "adam");
-  g_string_append (j, ",\"learning_rate\":");
-  bt_json_append_float (j, (float) st->learning_rate);
-  g_string_append (j, ",\"schedule\":");
-  bt_json_append_string (j, st->schedule ? st->schedule : "constant");
-  g_string_append (j, ",\"weight_decay\":");
-  bt_json_append_float (j, (float) st->weight_decay);
-  g_string_append (j, ",\"label_smoothing\":");
-  bt_json_append_float (j, (float) st->label_smoothing);
-  g_string_append (j, ",\"dropout\":");
-  bt_json_append_float (j, bt_net_dropout (net));
-  /* Bottega's trainer scores and keeps the weights' moving average (bt_optimizer_swap_average) */
-  g_string_append (j, ",\"weight_average_decay\":");
-  bt_json_append_float (j, BT_WEIGHT_AVERAGE_DECAY);
-  g_string_append_printf (j, ",\"augment_flip\":%s,\"augment_crop\":%s,\"augment_rotate\":%s,"
-                          "\"augment_color\":%s,\"class_weights\":%s,\"early_stopping_patience\":%d,"
-                          "\"early_stopping_monitor\":",
-                          st->augment_flip ? "true" : "false", st->augment_crop ? "true" : "false",
-                          st->augment_rotate ? "true" : "false", st->augment_color ? "true" : "false",
-                          st->class_weights ? "true" : "false", MAX (st->early_stopping_patience, 0));
-  bt_json_append_string (j, g_strcmp0 (st->early_stopping_monitor, "val_acc") == 0 ? "val_acc" : "val_loss");
-  g_string_append (j, ",\"early_stopping_min_delta\":");
-  bt_json_append_float (j, (float) MAX (st->early_stopping_min_delta, 0.0));
-  g_string_append_printf (j, ",\"restore_best\":%s,\"seed\":%" G_GUINT64_FORMAT "},\n  ",
-                          st->restore_best ? "true" : "false", st->seed % G_GUINT64_CONSTANT (4294967296));
+  append_settings_json (j, st, bt_net_dropout (net));
+  g_string_append (j, ",\n  ");
   json_key (j, "layers");
   g_string_append (j, "[\n");
   static const char *acts[] = { "none", "relu", "relu6" };

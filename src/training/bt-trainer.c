@@ -136,7 +136,7 @@ job_free (Job *job)
 {
   g_clear_object (&job->trainer);
   g_clear_object (&job->cancellable);
-  bt_settings_clear (&job->settings);
+  bt_project_settings_clear (&job->settings);
   g_clear_pointer (&job->own_source, bt_train_source_free);
   g_strfreev (job->class_names);
   for (int i = 0; i < BT_N_SPLITS; i++)
@@ -719,9 +719,9 @@ run_setup_schedule (Run *r)
 {
   const BtProjectSettings *s = r->s;
 
-  r->use_plateau = g_strcmp0 (s->schedule, "plateau") == 0;
-  if (r->use_plateau || !bt_schedule_kind_from_id (s->schedule, &r->sched.kind))
+  if (!bt_schedule_kind_from_id (s->schedule, &r->sched.kind))
     r->sched.kind = BT_SCHEDULE_CONSTANT;
+  r->use_plateau = r->sched.kind == BT_SCHEDULE_PLATEAU;
   r->sched.base_lr = (float) s->learning_rate;
   r->sched.total_steps = s->epochs * r->steps_per_epoch;
   r->sched.warmup_steps = r->sched.kind == BT_SCHEDULE_COSINE ? MIN (r->sched.total_steps / 20, 500) : 0;
@@ -1437,7 +1437,7 @@ job_read_settings (BtTrainer *self, Job *job, const char *resume_dir, char ***sa
 {
   if (resume_dir == NULL)
     {
-      bt_settings_copy (&job->settings, bt_project_get_settings (self->project));
+      bt_project_settings_copy (&job->settings, bt_project_get_settings (self->project));
       return bt_settings_validate (&job->settings, error);
     }
   job->resume = TRUE;
@@ -1656,7 +1656,7 @@ bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTr
     g_return_val_if_fail (val[i] < n_items, FALSE);
 
   job = g_new0 (Job, 1);
-  bt_settings_copy (&job->settings, settings);
+  bt_project_settings_copy (&job->settings, settings);
   job->source = source;
   job->n_classes = n_classes;
   job->class_names = g_new0 (char *, job->n_classes + 1);

@@ -23,12 +23,12 @@ gboolean bt_prepare_image_file (const BtPreprocess *prep, const char *path, floa
 gboolean bt_prepare_image      (const BtPreprocess *prep, const BtImage *image, float *out,
                                 GError **error);
 
-/* Settings of a run, as written to runs/<timestamp>/config.ini. */
-void     bt_settings_copy  (BtProjectSettings *dest, const BtProjectSettings *src);
-void     bt_settings_clear (BtProjectSettings *s);
+/* Settings of a run, as written to runs/<timestamp>/config.ini (the table's flat keys in
+ * [training]). Reading fills s from defaults and the file, or clears it and fails. */
 GKeyFile *bt_settings_to_key_file (const BtProjectSettings *s);
 gboolean bt_settings_from_key_file (BtProjectSettings *s, GKeyFile *kf, GError **error);
-/* Checks a project's settings before a run; the message says which setting and why. */
+/* Checks a project's settings before a run: the table's limits (bt_project_settings_validate)
+ * plus what only the engine knows; the message says which setting and why. */
 gboolean bt_settings_validate (const BtProjectSettings *s, GError **error);
 
 /* What a worker may read of a project's items, taken on the project's thread: by item index,

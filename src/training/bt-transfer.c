@@ -28,15 +28,30 @@ struct _BtBackbone {
 static GMutex backbones_lock;
 static GHashTable *backbones;   /* path, or "embedded:<sha256>" → BtBackbone */
 static char *preferred_file;    /* under backbones_lock */
+static char *search_dir;        /* under backbones_lock: replaces $BOTTEGA_BACKBONE_DIR when set */
+static gboolean search_dir_set;
+
+void
+bt_backbone_set_search_dir (const char *dir)
+{
+  g_mutex_lock (&backbones_lock);
+  g_free (search_dir);
+  search_dir = g_strdup (dir);
+  search_dir_set = dir != NULL;
+  g_mutex_unlock (&backbones_lock);
+}
 
 char **
 bt_backbone_search_path (void)
 {
   GPtrArray *dirs = g_ptr_array_new ();
-  const char *env = g_getenv ("BOTTEGA_BACKBONE_DIR");
+  g_autofree char *env = NULL;
   const char * const *sys = g_get_system_data_dirs ();
   char *pkg;
 
+  g_mutex_lock (&backbones_lock);
+  env = search_dir_set ? g_strdup (search_dir) : g_strdup (g_getenv ("BOTTEGA_BACKBONE_DIR"));
+  g_mutex_unlock (&backbones_lock);
   if (env != NULL && env[0] != '\0')
     g_ptr_array_add (dirs, g_strdup (env));
   g_ptr_array_add (dirs, g_build_filename (g_get_user_data_dir (), "bottega", "backbones", NULL));
@@ -201,24 +216,16 @@ bt_backbone_load_bytes (GBytes *bytes, const char *name, GError **error)
 BtBackbone *
 bt_backbone_load_path (const char *path, GError **error)
 {
-  GStatBuf st;
-  char *data = NULL;
-  gsize len = 0;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) local = NULL;
   BtBackbone *bb;
 
   g_return_val_if_fail (path != NULL, NULL);
-  /* Read into memory, not mapped: a file truncated while mapped would crash us. */
-  if (g_stat (path, &st) == 0 && (guint64) st.st_size > BT_TFLITE_MAX_FILE_BYTES)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
-                   _("%s is larger than the allowed %u MiB"), path, BT_TFLITE_MAX_FILE_BYTES >> 20);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &data, &len, error))
+  /* Read into memory, not mapped (a file truncated while mapped would crash us), and only
+   * a regular file under the cap, checked before reading (a FIFO or /dev/zero is refused) */
+  bytes = bt_engine_read_file (path, BT_TFLITE_MAX_FILE_BYTES, error);
+  if (bytes == NULL)
     return NULL;
-  bytes = g_bytes_new_take (data, len);
   bb = bt_backbone_load_bytes (bytes, path, &local);
   if (bb == NULL)
     {

@@ -16,6 +16,9 @@ G_BEGIN_DECLS
  * (~/.local/share/bottega/backbones), each $XDG_DATA_DIRS/bottega/backbones, then
  * <prefix>/share/bottega/backbones. NULL-terminated, g_strfreev. */
 char      **bt_backbone_search_path (void);
+/* Replaces $BOTTEGA_BACKBONE_DIR for this process ("" = no such folder, NULL = read the variable
+ * again): lets a caller with threads running choose the folder without setenv(). */
+void        bt_backbone_set_search_dir (const char *dir);
 /* The user's chosen backbone file (the app's "backbone-file" preference, the CLI's --backbone),
  * process-wide; NULL or "" clears it. */
 void        bt_backbone_set_preferred_file (const char *path);

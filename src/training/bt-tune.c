@@ -138,8 +138,9 @@ options_check (const BtTuneOptions *o, GError **error)
     bad = "grid points";
   else if (sp->optimizers == NULL || sp->optimizers[0] == NULL || sp->presets == NULL || sp->presets[0] == NULL)
     bad = "space";
+  const BtSettingInfo *batch_row = bt_settings_find ("batch-size");
   for (int i = 0; bad == NULL && i < sp->n_batch_sizes; i++)
-    if (sp->batch_sizes[i] < 1 || sp->batch_sizes[i] > 4096)
+    if (sp->batch_sizes[i] < batch_row->min || sp->batch_sizes[i] > batch_row->max)
       bad = "batch size";
   for (guint i = 0; bad == NULL && sp->optimizers[i]; i++)
     if (!known_optimizer (sp->optimizers[i]))
@@ -693,14 +694,7 @@ save_ini (BtTuneSearch *s, GError **error)
   g_key_file_set_string_list (kf, "space", "presets", (const char * const *) o->space.presets,
                               g_strv_length (o->space.presets));
   g_key_file_set_integer (kf, "space", "grid-points", o->space.grid_points);
-  const BtProjectSettings *b = &s->base;
-  g_key_file_set_string (kf, "base", "preset", b->preset);
-  g_key_file_set_string (kf, "base", "optimizer", b->optimizer);
-  key_set_double (kf, "base", "learning-rate", b->learning_rate);
-  g_key_file_set_integer (kf, "base", "batch-size", b->batch_size);
-  key_set_double (kf, "base", "dropout", b->dropout);
-  key_set_double (kf, "base", "weight-decay", b->weight_decay);
-  g_key_file_set_boolean (kf, "base", "augment", base_augment (b));
+  bt_project_settings_to_key_file (&s->base, kf, "base");
   gsize len;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
   g_autofree char *path = g_build_filename (s->dir, "search.ini", NULL);
@@ -878,9 +872,9 @@ bt_tune_search_open (const char *search_dir, GError **error)
   BtTuneOptions *o = &s->opts;
   BtProjectSettings *b = &s->base;
   g_autofree char *strategy = NULL;
+  bt_project_settings_init (b);
   g_autofree int *bs = NULL;
   gsize n_bs = 0;
-  double aug = 0;
   gboolean ok = g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local) &&
     (strategy = g_key_file_get_string (kf, "search", "strategy", &local)) != NULL &&
     bt_tune_strategy_from_id (strategy, &o->strategy) &&
@@ -894,12 +888,8 @@ bt_tune_search_open (const char *search_dir, GError **error)
     (bs = g_key_file_get_integer_list (kf, "space", "batch-sizes", &n_bs, &local)) != NULL &&
     (o->space.optimizers = g_key_file_get_string_list (kf, "space", "optimizers", NULL, &local)) != NULL &&
     (o->space.presets = g_key_file_get_string_list (kf, "space", "presets", NULL, &local)) != NULL &&
-    (b->preset = g_key_file_get_string (kf, "base", "preset", &local)) != NULL &&
-    (b->optimizer = g_key_file_get_string (kf, "base", "optimizer", &local)) != NULL &&
-    key_get_double (kf, "base", "learning-rate", &b->learning_rate, &local) &&
-    key_get_double (kf, "base", "dropout", &b->dropout, &local) &&
-    key_get_double (kf, "base", "weight-decay", &b->weight_decay, &local);
-  (void) aug;
+    g_key_file_has_group (kf, "base") &&
+    bt_project_settings_from_key_file (b, kf, "base", FALSE, &local);
   if (ok)
     {
       o->max_trials = g_key_file_get_integer (kf, "search", "max-trials", NULL);
@@ -913,10 +903,10 @@ bt_tune_search_open (const char *search_dir, GError **error)
         o->space.n_batch_sizes = 0;
       for (int i = 0; i < o->space.n_batch_sizes; i++)
         o->space.batch_sizes[i] = bs[i];
-      b->batch_size = g_key_file_get_integer (kf, "base", "batch-size", NULL);
-      b->augment_flip = b->augment_crop = g_key_file_get_boolean (kf, "base", "augment", NULL);
-      ok = options_check (o, NULL) && known_preset (b->preset) &&
-           known_optimizer (b->optimizer) && b->batch_size > 0;
+      /* searches from before the settings table kept one "augment" for flip and crop */
+      if (g_key_file_has_key (kf, "base", "augment", NULL))
+        b->augment_flip = b->augment_crop = g_key_file_get_boolean (kf, "base", "augment", NULL);
+      ok = options_check (o, NULL) && known_preset (b->preset);
     }
   if (!ok)
     {

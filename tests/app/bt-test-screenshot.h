@@ -4,6 +4,14 @@
 
 #include <gtk/gtk.h>
 
+#include "bt-test-wait.h"
+
+static inline void
+bt_test_count_cb (guint *count)
+{
+  (*count)++;
+}
+
 static inline void
 bt_test_screenshot (GtkWidget *window, const char *name)
 {
@@ -18,13 +26,17 @@ bt_test_screenshot (GtkWidget *window, const char *name)
 
   if (dir == NULL || !gtk_widget_get_realized (window))
     return;
-  /* let page transitions, layout and drawing finish first (a picture, not an assertion) */
-  for (int i = 0; i < 80; i++)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (10000);
-    }
+  /* no page transition half-way, then one frame laid out and painted after everything queued */
+  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
+  bt_test_drain ();
+  {
+    GdkFrameClock *clock = gtk_widget_get_frame_clock (window);
+    guint painted = 0;
+    gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
+    gtk_widget_queue_draw (window);
+    BT_TEST_WAIT (painted >= 1);
+    g_signal_handler_disconnect (clock, id);
+  }
   w = gtk_widget_get_width (window);
   h = gtk_widget_get_height (window);
   paintable = gtk_widget_paintable_new (window);

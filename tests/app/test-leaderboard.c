@@ -8,8 +8,11 @@
 #include <gtk/gtk.h>
 #include <string.h>
 
+#include "bt-test-keys.h"
+
 #include "bt-leaderboard.h"
 #include "bt-test-wait.h"
+#include "bt-test-input.h"
 #include "../training/bt-test-tune-util.h"
 #include "training/bt-training.h"
 
@@ -82,6 +85,21 @@ panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window
   return project;
 }
 
+/* The control right after the label text in the panel's form grid. */
+static GtkWidget *
+control_after (GtkWidget *root, const char *text)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_LABEL (c) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (c)), text) == 0)
+        return gtk_widget_get_next_sibling (c);
+      if ((found = control_after (c, text)))
+        return found;
+    }
+  return NULL;
+}
+
 static void
 test_search_and_use (void)
 {
@@ -95,14 +113,11 @@ test_search_and_use (void)
   Counts c = { 0 };
   g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c);
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
-  BtTuneOptions o;
-  bt_tune_options_init (&o, bt_project_get_settings (project));
-  o.strategy = BT_TUNE_RANDOM;
-  o.max_trials = 3;
-  o.epochs = 1;
-  o.seed = 99;
-  g_assert_true (bt_leaderboard_start (lb, &o, &error));
-  g_assert_no_error (error);
+  /* the form as a person fills it: random search, 3 trials of 1 epoch; then Start Search */
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (control_after (GTK_WIDGET (lb), "Strategy")), BT_TUNE_RANDOM);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), 3);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Epochs per try")), 1);
+  bt_test_click_button (GTK_WIDGET (lb), "Start Search");
   g_assert_true (bt_leaderboard_is_busy (lb));
   bt_test_spin_until (finished_cond, &c);
   g_assert_no_error (c.error);
@@ -127,8 +142,7 @@ test_search_and_use (void)
   g_assert_cmpfloat (pick->learning_rate, !=, bt_project_get_settings (project)->learning_rate);
   int epochs_before = bt_project_get_settings (project)->epochs;
   bt_leaderboard_select (lb, 2);
-  g_assert_true (bt_leaderboard_use_selected (lb, &error));
-  g_assert_no_error (error);
+  bt_test_click_button (GTK_WIDGET (lb), "Use These Settings");
   const BtProjectSettings *now = bt_project_get_settings (project);
   g_assert_cmpfloat (now->learning_rate, ==, pick->learning_rate);
   g_assert_cmpint (now->batch_size, ==, pick->batch_size);
@@ -142,6 +156,10 @@ test_search_and_use (void)
   g_assert_cmpfloat (bt_project_get_settings (reopened)->learning_rate, ==, pick->learning_rate);
 
   /* a search stopped after its first trial, shown again by a fresh panel and resumed */
+  BtTuneOptions o;
+  bt_tune_options_init (&o, bt_project_get_settings (project));
+  o.strategy = BT_TUNE_RANDOM;
+  o.epochs = 1;
   o.max_trials = 2;
   o.seed = 5;
   c.added = c.finished = 0;
@@ -166,8 +184,7 @@ test_search_and_use (void)
   c2.added = 1;
   g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c2);
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c2);
-  g_assert_true (bt_leaderboard_resume (lb, &error));
-  g_assert_no_error (error);
+  bt_test_click_button (GTK_WIDGET (lb), "Resume");
   bt_test_spin_until (finished_cond, &c2);
   g_assert_no_error (c2.error);
   g_assert_cmpint (c2.added, ==, 2);
@@ -197,7 +214,7 @@ static void
 on_progress (BtLeaderboard *lb, int index, Live *l)
 {
   BtChart *chart = bt_leaderboard_get_chart (lb);
-  g_autofree char *want = g_strdup_printf ("Trial %d (running)", index + 1);
+  g_autofree char *want = g_strdup_printf ("Try %d (running)", index + 1);
   l->progress++;
   for (guint i = 0; i < bt_chart_get_n_series (chart); i++)
     {
@@ -270,6 +287,61 @@ test_live_trial (void)
   bt_test_rm_rf (dir);
 }
 
+/* The words: "tries" and "rounds", and the rounds explained beside the table when the
+ * adaptive strategy (the default) is chosen; gone for a random search. */
+static gboolean
+find_text (GtkWidget *w, const char *needle, gboolean visible_only)
+{
+  if (visible_only && !gtk_widget_get_visible (w))
+    return FALSE;
+  if (GTK_IS_LABEL (w) && strstr (gtk_label_get_text (GTK_LABEL (w)), needle))
+    return TRUE;
+  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
+    if (find_text (c, needle, visible_only))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_words (void)
+{
+  g_autofree char *dir = NULL;
+  GtkWidget *window;
+  BtLeaderboard *lb;
+  g_autoptr (BtProject) project = panel_on_shapes (&dir, 4, 0, &window, &lb);
+  GtkDropDown *strategy = GTK_DROP_DOWN (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "strategy"));
+
+  g_assert_true (find_text (GTK_WIDGET (lb), "Tries", TRUE));
+  /* the glossary explains the terms where they are set */
+  {
+    GtkWidget *epochs = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "epochs"));
+    GtkWidget *lr = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "lr_min"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (epochs), "one pass over all the training images"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (lr), "how big each adjustment is"));
+  }
+  g_assert_true (find_text (GTK_WIDGET (lb), "Round", TRUE));
+  g_assert_cmpuint (gtk_drop_down_get_selected (strategy), ==, 2);
+  g_assert_true (find_text (GTK_WIDGET (lb), "only the better half goes on", TRUE));
+  gtk_drop_down_set_selected (strategy, 1);
+  g_assert_false (find_text (GTK_WIDGET (lb), "only the better half goes on", TRUE));
+  g_assert_false (find_text (GTK_WIDGET (lb), "Trial", FALSE));
+  g_assert_false (find_text (GTK_WIDGET (lb), "rung", FALSE));
+  gtk_window_destroy (GTK_WINDOW (window));
+
+  /* the Search window closes on Escape */
+  {
+    GtkWindow *search = bt_leaderboard_present_window (NULL, project);
+    g_object_add_weak_pointer (G_OBJECT (search), (gpointer *) &search);
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_assert_true (bt_test_shortcut_key (search, GDK_KEY_Escape, 0));
+    while (search != NULL && g_main_context_iteration (NULL, FALSE))
+      ;
+    g_assert_null (search);
+  }
+  bt_test_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -277,5 +349,6 @@ main (int argc, char **argv)
   bt_engine_set_threads (2);
   g_test_add_func ("/leaderboard/search-use-resume", test_search_and_use);
   g_test_add_func ("/leaderboard/live-trial", test_live_trial);
+  g_test_add_func ("/leaderboard/words", test_words);
   return g_test_run ();
 }

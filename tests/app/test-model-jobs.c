@@ -5,6 +5,7 @@
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <string.h>
 #include <utime.h>
 
 #include "bt-evaluate-page.h"
@@ -13,6 +14,7 @@
 #include "bt-test-page.h"
 #include "training/bt-model-runner.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 /* ---- Holding listings back: the hook runs on the listing's worker after it read models/ ---- */
 
@@ -24,6 +26,7 @@ static struct {
   guint    calls;
   gboolean hold[MAX_CALLS + 1];      /* 1-based call numbers to hold */
   gboolean released[MAX_CALLS + 1];
+  gboolean returned[MAX_CALLS + 1];  /* the listing went on past the hook */
   guint    n_paths[MAX_CALLS + 1];   /* what each listing found */
 } hook;
 
@@ -40,6 +43,8 @@ list_hook (GPtrArray *paths, gpointer user_data)
       g_cond_broadcast (&hook.cond);
       while (hook.hold[call] && !hook.released[call])
         g_cond_wait (&hook.cond, &hook.lock);
+      hook.returned[call] = TRUE;
+      g_cond_broadcast (&hook.cond);
     }
   g_mutex_unlock (&hook.lock);
 }
@@ -50,7 +55,7 @@ hook_reset (void)
   g_mutex_lock (&hook.lock);
   hook.calls = 0;
   for (guint i = 0; i <= MAX_CALLS; i++)
-    hook.hold[i] = hook.released[i] = FALSE, hook.n_paths[i] = 0;
+    hook.hold[i] = hook.released[i] = hook.returned[i] = FALSE, hook.n_paths[i] = 0;
   g_mutex_unlock (&hook.lock);
 }
 
@@ -68,6 +73,18 @@ hook_release (guint call)
   g_mutex_lock (&hook.lock);
   hook.released[call] = TRUE;
   g_cond_broadcast (&hook.cond);
+  g_mutex_unlock (&hook.lock);
+}
+
+/* Releases listing number `call` and waits until its thread went on past the hook. */
+static void
+hook_release_and_wait (guint call)
+{
+  g_mutex_lock (&hook.lock);
+  hook.released[call] = TRUE;
+  g_cond_broadcast (&hook.cond);
+  while (!hook.returned[call])
+    g_cond_wait (&hook.cond, &hook.lock);
   g_mutex_unlock (&hook.lock);
 }
 
@@ -89,9 +106,10 @@ typedef struct {
   GtkWidget *window;
 } Fixture;
 
-/* An untrained model of the project's input and classes, dated age_s seconds ago. */
+/* An untrained model of the project's input and classes, dated age_s seconds ago, with a
+ * validation accuracy in its metadata when val_acc is not NULL. */
 static char *
-write_model (Fixture *f, const char *name, int age_s)
+write_model_meta (Fixture *f, const char *name, int age_s, const char *val_acc, const char *verdict)
 {
   const BtProjectSettings *s = bt_project_get_settings (f->project);
   const char *names[] = { "circle", "square", "triangle", "star", NULL };
@@ -101,12 +119,33 @@ write_model (Fixture *f, const char *name, int age_s)
   char *path = g_build_filename (f->dir, "models", file, NULL);
   struct utimbuf times;
 
+  g_autoptr(GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
+
   g_assert_no_error (error);
-  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, NULL, &error));
+  if (val_acc != NULL)
+    {
+      g_hash_table_insert (meta, "val_acc", (gpointer) val_acc);
+      g_hash_table_insert (meta, "preset", "mlp");
+    }
+  if (verdict != NULL)
+    g_hash_table_insert (meta, "verdict", (gpointer) verdict);
+  g_assert_true (bt_model_save (path, net, names, NULL, NULL, NULL, val_acc || verdict ? meta : NULL, &error));
   g_assert_no_error (error);
   times.actime = times.modtime = time (NULL) - age_s;
   g_assert_cmpint (utime (path, &times), ==, 0);
   return path;
+}
+
+static char *
+write_model_acc (Fixture *f, const char *name, int age_s, const char *val_acc)
+{
+  return write_model_meta (f, name, age_s, val_acc, NULL);
+}
+
+static char *
+write_model (Fixture *f, const char *name, int age_s)
+{
+  return write_model_meta (f, name, age_s, NULL, NULL);
 }
 
 static void
@@ -135,21 +174,19 @@ fixture_teardown (Fixture *f, gconstpointer data)
   if (f->window)
     gtk_window_destroy (GTK_WINDOW (f->window));
   /* let queued jobs and their callbacks finish before the project goes */
-  while (bt_model_runner_get_n_pending (runner) > 0)
-    g_main_context_iteration (NULL, TRUE);
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) == 0);
+  bt_test_drain ();
   bt_model_files_set_list_hook (NULL, NULL);
   g_object_unref (f->project);
   bt_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 
+/* Dispatches what has already reached the main loop (the n of old fixed counts is ignored). */
 static void
 spin (guint n)
 {
-  for (guint i = 0; i < n; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
 }
 
 /* ---- Test page: the newest listing wins ---- */
@@ -271,7 +308,7 @@ test_evaluate_listing_order (Fixture *f, gconstpointer data)
   new_model = write_model (f, "2026-01-02-new", 0);
   bt_evaluate_page_reload_models (page);               /* listing B */
   hook_wait_listed (2);
-  hook_release (1);                                    /* the older answer arrives first */
+  hook_release_and_wait (1);                           /* the older answer arrives first */
   spin (200);
   hook_release (2);
   wait_evaluate_page (page);
@@ -333,8 +370,7 @@ unblock_runner (Blocker *b)
   b->release = TRUE;
   g_cond_broadcast (&b->cond);
   g_mutex_unlock (&b->lock);
-  while (bt_model_runner_get_n_pending (runner) > 0)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) == 0);
   spin (200);
   g_mutex_clear (&b->lock);
   g_cond_clear (&b->cond);
@@ -393,6 +429,121 @@ test_closed_page_with_queued_jobs (Fixture *f, gconstpointer data)
   g_assert_cmpuint (bt_model_runner_get_n_pending (runner), ==, 0);
 }
 
+/* ---- The model list: the best model first, pin, rename, delete ---- */
+
+static const char *
+selected_label (GtkDropDown *dd)
+{
+  return gtk_string_list_get_string (GTK_STRING_LIST (gtk_drop_down_get_model (dd)), gtk_drop_down_get_selected (dd));
+}
+
+/* The button of the list row whose title starts with title, by its tooltip. */
+static GtkWidget *
+find_row_button (GtkWidget *root, const char *title, const char *tooltip)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+
+      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_widget_get_tooltip_text (c), tooltip) == 0)
+        {
+          GtkWidget *row = gtk_widget_get_ancestor (c, GTK_TYPE_LIST_BOX_ROW);
+          GtkWidget *box = row ? gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row)) : NULL;
+          GtkWidget *texts = box ? gtk_widget_get_first_child (box) : NULL;
+          GtkWidget *label = texts ? gtk_widget_get_first_child (texts) : NULL;
+
+          if (label && GTK_IS_LABEL (label) && g_str_has_prefix (gtk_label_get_text (GTK_LABEL (label)), title))
+            return c;
+        }
+      if ((found = find_row_button (c, title, tooltip)))
+        return found;
+    }
+  return NULL;
+}
+
+static void
+test_model_list (Fixture *f, gconstpointer data)
+{
+  BtEvaluatePage *page = g_object_new (BT_TYPE_EVALUATE_PAGE, NULL);
+  g_autofree char *good = write_model_acc (f, "20260101-000000-mlp", 300, "0.900000");
+  g_autofree char *plain = write_model (f, "20260102-000000-mlp", 200);
+  g_autofree char *failed = write_model_acc (f, "20260103-000000-mlp", 100, "0.250000");
+  /* a failed run's model: a high accuracy (from an early epoch) but the verdict "diverged" */
+  g_autofree char *diverged = write_model_meta (f, "20260104-000000-mlp", 50, "0.950000", "diverged");
+  GtkDropDown *dd;
+  GtkMenuButton *button = NULL;
+  GtkWidget *popover, *pin, *rename, *entry, *del;
+
+  gtk_window_set_child (GTK_WINDOW (f->window), GTK_WIDGET (page));
+  gtk_window_present (GTK_WINDOW (f->window));
+  bt_evaluate_page_set_project (page, f->project);
+  wait_evaluate_page (page);
+  spin (50);
+
+  /* Opens on the most accurate model, not on the newest (a poor run), nor on a run that
+   * diverged after a lucky early epoch. */
+  dd = find_dropdown (GTK_WIDGET (page), "Which saved model to evaluate");
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 4);
+  g_assert_nonnull (strstr (selected_label (dd), "90%"));
+  g_assert_nonnull (strstr (selected_label (dd), "MLP"));
+
+  /* The Models button opens the list: pin the failed one; reopening the project opens it. */
+  for (GtkWidget *w = gtk_widget_get_first_child (gtk_widget_get_parent (GTK_WIDGET (dd))); w;
+       w = gtk_widget_get_next_sibling (w))
+    if (GTK_IS_MENU_BUTTON (w))
+      button = GTK_MENU_BUTTON (w);
+  g_assert_nonnull (button);
+  gtk_menu_button_popup (button);
+  spin (20);
+  popover = GTK_WIDGET (gtk_menu_button_get_popover (button));
+  g_assert_true (gtk_widget_get_visible (popover));
+  pin = find_row_button (popover, "MLP · 25%", "Pin: Evaluate and Test open this model first");
+  g_assert_nonnull (pin);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (pin), TRUE);   /* what a click does */
+  wait_evaluate_page (page);
+  spin (20);
+  bt_evaluate_page_set_project (page, NULL);
+  bt_evaluate_page_set_project (page, f->project);
+  wait_evaluate_page (page);
+  spin (20);
+  g_assert_nonnull (strstr (selected_label (dd), "25%"));
+  g_assert_nonnull (strstr (selected_label (dd), "(pinned)"));
+
+  /* Rename the good one in its row. */
+  gtk_menu_button_popup (button);
+  spin (20);
+  rename = find_row_button (popover, "MLP · 90%", "Rename");
+  g_assert_nonnull (rename);
+  g_signal_emit_by_name (rename, "clicked");
+  entry = gtk_widget_get_next_sibling (gtk_widget_get_first_child (
+            gtk_widget_get_first_child (gtk_widget_get_parent (rename))));
+  g_assert_true (GTK_IS_ENTRY (entry));
+  g_assert_true (gtk_widget_get_visible (entry));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "Shapes, first try");
+  g_signal_emit_by_name (entry, "activate");
+  wait_evaluate_page (page);
+  spin (20);
+  {
+    gboolean found = FALSE;
+    GListModel *names = gtk_drop_down_get_model (dd);
+    for (guint i = 0; i < g_list_model_get_n_items (names); i++)
+      found |= g_str_has_prefix (gtk_string_list_get_string (GTK_STRING_LIST (names), i), "Shapes, first try · 90%");
+    g_assert_true (found);
+  }
+
+  /* Delete the one without metadata: its file leaves models/. */
+  del = find_row_button (popover, "20260102-000000-mlp", "Move the model file to the trash");
+  g_assert_nonnull (del);
+  g_signal_emit_by_name (del, "clicked");
+  wait_evaluate_page (page);
+  spin (20);
+  g_assert_false (g_file_test (plain, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (dd)), ==, 3);
+  gtk_popover_popdown (GTK_POPOVER (popover));
+  g_assert_true (g_file_test (diverged, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (good, G_FILE_TEST_EXISTS) && g_file_test (failed, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -406,6 +557,8 @@ main (int argc, char **argv)
               fixture_setup, test_page_listing_order, fixture_teardown);
   g_test_add ("/model-jobs/evaluate-page/older-listing-finishes-first", Fixture, NULL,
               fixture_setup, test_evaluate_listing_order, fixture_teardown);
+  g_test_add ("/model-jobs/model-list/best-pin-rename-delete", Fixture, NULL, fixture_setup, test_model_list,
+              fixture_teardown);
   g_test_add ("/model-jobs/closed-pages-with-queued-jobs", Fixture, NULL,
               fixture_setup, test_closed_page_with_queued_jobs, fixture_teardown);
 

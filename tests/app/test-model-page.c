@@ -4,11 +4,13 @@
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <math.h>
 #include <string.h>
 
 #include "bt-model-page.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 typedef struct {
   char        *dir;
@@ -21,9 +23,7 @@ static void
 wait_idle (BtModelPage *page)
 {
   /* the jobs run in workers; spin the main loop until they reported back */
-  for (int i = 0; i < 200000 && bt_model_page_is_busy (page); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (bt_model_page_is_busy (page));
+  BT_TEST_WAIT (!bt_model_page_is_busy (page));
 }
 
 static void
@@ -249,8 +249,7 @@ test_augment_previews (Fixture *f, gconstpointer data)
           GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW));
           GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
           gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], TRUE);
-          for (int i = 0; i < 50; i++)
-            g_main_context_iteration (NULL, FALSE);
+          wait_idle (f->page);
           gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
           bt_test_screenshot (f->window, "model-page-augment.png");
           gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], FALSE);
@@ -286,8 +285,7 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   bt_project_settings_clear (&s);
   /* the page follows the project's settings; the preset change remakes the previews */
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
   wait_idle (f->page);
   for (int k = 0; k < BT_MODEL_PAGE_N_AUGMENTS; k++)
     {
@@ -323,6 +321,86 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
                                 bt_model_page_get_preview (f->page, i)));
 }
 
+/* Every settings row the page edits with a spin button: its bounds and steps are the table's, a
+ * value beyond them cannot be entered (the table refuses it everywhere else), a value saved in
+ * project.ini (by the CLI, say) is shown, and what the page sets is saved. */
+static void
+test_settings_table (Fixture *f, gconstpointer data)
+{
+  guint n, n_spins = 0;
+  const BtSettingInfo *rows = bt_settings_table (&n);
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s;
+
+  wait_idle (f->page);
+  /* saved in project.ini by another writer, then opened: the page shows it */
+  bt_project_settings_copy (&s, bt_project_get_settings (f->project));
+  for (guint i = 0; i < n; i++)
+    if (bt_model_page_get_setting_spin (f->page, rows[i].key) != NULL && rows[i].type != BT_SETTING_UINT64)
+      bt_setting_set_number (&rows[i], &s, rows[i].type == BT_SETTING_INT ? floor ((rows[i].min + rows[i].max) / 7)
+                                                                         : rows[i].min + (rows[i].max - rows[i].min) / 7);
+  s.seed = G_GUINT64_CONSTANT (1099511627783);  /* more than a spin button holds */
+  s.width = s.height = 28;                       /* keep the preview jobs small */
+  g_assert_true (bt_project_update_settings (f->project, &s, &error));
+  g_assert_no_error (error);
+  g_assert_true (bt_project_flush (f->project, &error));
+  g_autoptr(BtProject) reopened = bt_project_open (f->dir, &error);
+  g_assert_no_error (error);
+  bt_model_page_set_project (f->page, reopened);
+  wait_idle (f->page);
+
+  for (guint i = 0; i < n; i++)
+    {
+      const BtSettingInfo *row = &rows[i];
+      GtkSpinButton *spin = bt_model_page_get_setting_spin (f->page, row->key);
+      if (spin == NULL)
+        continue;
+      GtkAdjustment *adj = gtk_spin_button_get_adjustment (spin);
+      double upper = row->type == BT_SETTING_UINT64 ? MIN (row->max, (double) G_MAXINT32) : row->max;
+      g_test_message ("%s: %g to %g by %g", row->key, gtk_adjustment_get_lower (adj), gtk_adjustment_get_upper (adj),
+                      gtk_adjustment_get_step_increment (adj));
+      g_assert_cmpfloat (gtk_adjustment_get_lower (adj), ==, row->min);
+      g_assert_cmpfloat (gtk_adjustment_get_upper (adj), ==, upper);
+      g_assert_cmpfloat (gtk_adjustment_get_step_increment (adj), ==, row->step);
+      g_assert_cmpfloat (gtk_adjustment_get_page_increment (adj), ==, row->page);
+      g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, MIN (bt_setting_get_number (row, &s), upper));
+      n_spins++;
+    }
+  g_assert_cmpuint (n_spins, >=, 9);
+  /* the seed the spin button cannot hold survives an edit of another setting */
+  gtk_spin_button_set_value (bt_model_page_get_setting_spin (f->page, "epochs"), 7);
+  g_assert_cmpint (bt_project_get_settings (reopened)->epochs, ==, 7);
+  g_assert_true (bt_project_get_settings (reopened)->seed == s.seed);
+
+  /* beyond the table's limits: the page holds the limit, and the table refuses the value */
+  for (guint i = 0; i < n; i++)
+    {
+      const BtSettingInfo *row = &rows[i];
+      GtkSpinButton *spin = bt_model_page_get_setting_spin (f->page, row->key);
+      if (spin == NULL || row->type == BT_SETTING_UINT64 || g_str_equal (row->group, "input"))
+        continue;
+      char text[G_ASCII_DTOSTR_BUF_SIZE];
+      g_ascii_dtostr (text, sizeof text, row->max + 1);
+      g_assert_false (bt_setting_parse (row, &s, text, NULL));
+      gtk_spin_button_set_value (spin, row->max + 1);
+      g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, row->max);
+      g_assert_cmpfloat (bt_setting_get_number (row, bt_project_get_settings (reopened)), ==, row->max);
+      gtk_spin_button_set_value (spin, row->min - 1);
+      g_assert_cmpfloat (bt_setting_get_number (row, bt_project_get_settings (reopened)), ==, row->min);
+    }
+  /* and what the page set is in project.ini */
+  g_assert_true (bt_project_flush (reopened, &error));
+  {
+    g_autoptr(BtProject) again = bt_project_open (f->dir, &error);
+    g_assert_no_error (error);
+    g_assert_true (bt_project_settings_equal (bt_project_get_settings (again), bt_project_get_settings (reopened)));
+    g_assert_cmpint (bt_project_get_settings (again)->batch_size, ==, (int) bt_settings_find ("batch-size")->min);
+  }
+  bt_model_page_set_project (f->page, f->project);
+  wait_idle (f->page);
+  bt_project_settings_clear (&s);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -333,6 +411,7 @@ main (int argc, char **argv)
   g_test_add ("/model-page/augment-previews", Fixture, NULL, fixture_setup, test_augment_previews, fixture_teardown);
   g_test_add ("/model-page/augment-previews-transfer", Fixture, NULL, fixture_setup, test_augment_previews_transfer,
               fixture_teardown);
+  g_test_add ("/model-page/settings-table", Fixture, NULL, fixture_setup, test_settings_table, fixture_teardown);
 
   return g_test_run ();
 }

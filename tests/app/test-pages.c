@@ -13,7 +13,11 @@
 #include "bt-window-private.h"
 #include "training/bt-verdict.h"
 #include "bt-test-screenshot.h"
+#include "bt-test-keys.h"
+#include "dataset/bt-undo.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
+#include "bt-test-input.h"
 
 /* Small by default so that CI stays fast; the docs screenshots use a longer run
  * (BT_PAGES_EPOCHS, BT_PAGES_PER_CLASS). */
@@ -28,15 +32,8 @@ static char *model_path;
 
 typedef gboolean (*Condition) (gpointer data);
 
-/* Runs the main loop until cond holds; the bound only keeps a broken build from spinning
- * forever (meson's timeout is the real limit). */
-static void
-wait_for (Condition cond, gpointer data)
-{
-  for (guint i = 0; i < 5000000 && !cond (data); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (cond (data));
-}
+/* Runs the main loop until cond holds, failing loudly at bt-test-wait.h's deadline. */
+#define wait_for(cond, data) BT_TEST_WAIT ((cond) (data))
 
 static GtkWidget *
 find_action_button (GtkWidget *root, const char *action)
@@ -118,6 +115,20 @@ model_saved_cb (BtTrainPage *page, const char *path, gpointer data)
   model_path = g_strdup (path);
 }
 
+/* A trained model for the pages after Train, whichever test runs first: trains once (Train
+ * clicked) when no test has yet. */
+static void
+ensure_model (void)
+{
+  if (model_path != NULL)
+    return;
+  bt_window_set_page (window, "train");
+  bt_test_click_button (GTK_WIDGET (window->train_page), "Train");
+  BT_TEST_WAIT (bt_train_page_is_busy (window->train_page));
+  wait_for (not_busy, NULL);
+  g_assert_nonnull (model_path);
+}
+
 static void
 test_train_run (void)
 {
@@ -127,14 +138,13 @@ test_train_run (void)
   guint runs_before = bt_train_page_get_n_runs (page);
 
   bt_window_set_page (window, "train");
-  g_signal_connect (page, "model-saved", G_CALLBACK (model_saved_cb), NULL);
 
   g_assert_true (button_enabled (page, "train.start"));
   g_assert_false (button_enabled (page, "train.pause"));
   g_assert_false (button_enabled (page, "train.resume"));
   g_assert_false (button_enabled (page, "train.stop"));
 
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_Return, GDK_CONTROL_MASK);   /* Ctrl+Return: Train */
   wait_for (has_steps, NULL);
   g_assert_false (button_enabled (page, "train.start"));
   g_assert_true (button_enabled (page, "train.stop"));
@@ -143,14 +153,14 @@ test_train_run (void)
   wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_RUNNING));
   g_assert_true (button_enabled (page, "train.pause"));
   g_assert_false (button_enabled (page, "train.resume"));
-  gtk_widget_activate_action (GTK_WIDGET (page), "train.pause", NULL);
+  bt_test_click_button (GTK_WIDGET (page), "Pause");
   wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_PAUSED));
   g_assert_false (button_enabled (page, "train.pause"));
   g_assert_true (button_enabled (page, "train.resume"));
   g_assert_true (button_enabled (page, "train.stop"));
   g_assert_false (button_enabled (page, "train.start"));
 
-  gtk_widget_activate_action (GTK_WIDGET (page), "train.resume", NULL);
+  bt_test_click_button (GTK_WIDGET (page), "Resume");
   wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_RUNNING));
   wait_for (has_epochs, GUINT_TO_POINTER (2));
   bt_test_screenshot (GTK_WIDGET (window), "train-page-running.png");
@@ -219,8 +229,10 @@ test_train_stop (void)
 {
   BtTrainPage *page = window->train_page;
 
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
-  wait_for (has_steps, NULL);
+  bt_window_set_page (window, "train");
+  BT_TEST_WAIT (!bt_train_page_is_busy (page));
+  bt_test_click_button (GTK_WIDGET (page), "Train");
+  wait_for (is_state, GINT_TO_POINTER (BT_TRAINER_RUNNING));
 
   /* closing the window while it trains asks first and keeps the window */
   {
@@ -229,8 +241,7 @@ test_train_stop (void)
     GtkWindow *dialog = NULL;
 
     gtk_window_close (GTK_WINDOW (window));
-    for (int i = 0; i < 100; i++)
-      g_main_context_iteration (NULL, FALSE);
+    BT_TEST_WAIT (g_list_model_get_n_items (toplevels) == before + 1);
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
     g_assert_cmpuint (g_list_model_get_n_items (toplevels), ==, before + 1);
     for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
@@ -241,12 +252,12 @@ test_train_stop (void)
       }
     g_assert_nonnull (dialog);
     gtk_window_destroy (dialog);   /* dismissed: nothing closes */
-    for (int i = 0; i < 100; i++)
-      g_main_context_iteration (NULL, FALSE);
+    BT_TEST_WAIT (g_list_model_get_n_items (toplevels) == before);
+    bt_test_drain ();
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
   }
 
-  gtk_widget_activate_action (GTK_WIDGET (page), "train.stop", NULL);
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_period, GDK_CONTROL_MASK);   /* Ctrl+.: Stop */
   wait_for (not_busy, NULL);
   g_assert_true (button_enabled (page, "train.start"));
   g_assert_false (button_enabled (page, "train.pause"));
@@ -333,6 +344,31 @@ evaluated (gpointer data)
          bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
 }
 
+static GtkWidget *
+find_type (GtkWidget *root, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type))
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_type (c, type);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+/* The gallery card of bt_evaluate_page_get_gallery_item (page, 0). */
+static GtkWidget *
+first_gallery_card (BtEvaluatePage *page)
+{
+  GtkWidget *gallery = find_type (GTK_WIDGET (page), GTK_TYPE_FLOW_BOX);
+  g_assert_nonnull (gallery);
+  GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (gallery), 0);
+  g_assert_nonnull (child);
+  return GTK_WIDGET (child);
+}
+
 static void
 test_evaluate (void)
 {
@@ -346,7 +382,12 @@ test_evaluate (void)
   g_autoptr(GError) error = NULL;
   BtItem *item;
 
+  ensure_model ();
   bt_window_set_page (window, "evaluate");
+  wait_for (evaluated, NULL);
+  /* Evaluate again, as a person does after changing the data: the button starts a run */
+  bt_test_click_button (GTK_WIDGET (page), "Evaluate");
+  g_assert_true (bt_evaluate_page_is_busy (page));
   wait_for (evaluated, NULL);
   ev = bt_evaluate_page_get_evaluation (page);
 
@@ -371,7 +412,14 @@ test_evaluate (void)
           col = c;
         }
   g_assert_cmpint (row, >=, 0);
-  g_signal_emit_by_name (bt_evaluate_page_get_matrix (page), "cell-activated", row, col);
+  {
+    /* a click in the middle of that cell shows its images */
+    GtkWidget *matrix = GTK_WIDGET (bt_evaluate_page_get_matrix (page));
+    graphene_rect_t area;
+    g_assert_true (bt_confusion_matrix_get_cell_area (BT_CONFUSION_MATRIX (matrix), gtk_widget_get_width (matrix),
+                                                      gtk_widget_get_height (matrix), row, col, &area));
+    bt_test_click_at (matrix, area.origin.x + area.size.width / 2, area.origin.y + area.size.height / 2);
+  }
   g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, ev->confusion[row * ev->n_classes + col]);
   for (guint i = 0; i < bt_evaluate_page_get_gallery_size (page); i++)
     {
@@ -381,6 +429,26 @@ test_evaluate (void)
       if (i > 0)
         g_assert_cmpfloat (m->confidence, <=, bt_evaluate_page_get_gallery_item (page, i - 1)->confidence);
     }
+  /* a small test set says how little its accuracy proves (a Wilson 95% interval) */
+  {
+    GtkLabel *caveat = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "caveat_label"));
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_EVALUATE_PAGE, "summary_label"));
+    guint correct = 0;
+    double z = 1.959964, p, d, c, h;
+    g_autofree char *range = NULL;
+
+    for (int k = 0; k < ev->n_classes; k++)
+      correct += ev->confusion[k * ev->n_classes + k];
+    p = (double) correct / ev->n;
+    d = 1 + z * z / ev->n;
+    c = (p + z * z / (2.0 * ev->n)) / d;
+    h = z * sqrt (p * (1 - p) / ev->n + z * z / (4.0 * ev->n * ev->n)) / d;
+    range = g_strdup_printf ("%.0f%%–%.0f%%", 100 * MAX (0, c - h), 100 * MIN (1, c + h));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), range));
+    g_assert_cmpint (gtk_widget_get_visible (GTK_WIDGET (caveat)), ==, ev->n < 50);
+    if (ev->n < 50)
+      g_assert_nonnull (strstr (gtk_label_get_text (caveat), "Only"));
+  }
   for (int i = 0; i < 100; i++)
     g_main_context_iteration (NULL, FALSE);
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-page.png");
@@ -393,7 +461,15 @@ test_evaluate (void)
         target = ev->class_names[k];
         break;
       }
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "eval.relabel", "(ss)", m->path, target));
+  {
+    /* "Move to" on the image's card, then the class in its menu */
+    GtkWidget *card = first_gallery_card (page);
+    GtkWidget *move = bt_test_find_button (card, "Move to");
+    g_assert_nonnull (move);
+    bt_test_click (move);
+    BT_TEST_WAIT (bt_test_find_button (move, target) != NULL);
+    bt_test_click (bt_test_find_button (move, target));
+  }
   item = bt_project_find_item (project, m->path);
   g_assert_nonnull (item);
   g_assert_cmpstr (bt_item_get_class_name (item), ==, target);
@@ -407,17 +483,36 @@ test_evaluate (void)
   {
     guint before = bt_evaluate_page_get_gallery_size (page);
     g_autofree char *path = g_strdup (m->path);
-    g_assert_true (bt_evaluate_page_exclude (page, path, &error));
-    g_assert_no_error (error);
+    GtkWidget *exclude = bt_test_find_button (first_gallery_card (page),
+                                              "Exclude this image from training and evaluation");
+    g_assert_nonnull (exclude);
+    bt_test_click (exclude);
     g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, before - 1);
     g_assert_true (bt_item_get_excluded (bt_project_find_item (project, path)));
+
+    /* the page's Undo button brings it back; Ctrl+Z then undoes the relabel too */
+    GtkWidget *undo = bt_test_find_labelled_button (GTK_WIDGET (page), "_Undo");
+    g_assert_nonnull (undo);
+    g_signal_emit_by_name (undo, "clicked");
+    g_assert_false (bt_item_get_excluded (bt_project_find_item (project, path)));
+    gtk_widget_grab_focus (GTK_WIDGET (page));
+    gtk_widget_child_focus (GTK_WIDGET (page), GTK_DIR_TAB_FORWARD);
+    g_assert_true (bt_test_shortcut_key (GTK_WINDOW (window), GDK_KEY_z, GDK_CONTROL_MASK));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, path)), ==, ev->class_names[m->true_class]);
+    g_assert_true (bt_project_flush (project, &error));
+    g_autoptr(BtProject) reopened = bt_project_open (project_dir, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (reopened, path)), ==,
+                     ev->class_names[m->true_class]);
   }
 }
 
 static gboolean
 test_model_ready (gpointer data)
 {
-  return g_strcmp0 (bt_test_page_get_model_path (window->test_page), model_path) == 0;
+  /* the newest model loaded, and no listing still on its way to reload it (and clear results) */
+  return g_strcmp0 (bt_test_page_get_model_path (window->test_page), model_path) == 0 &&
+         !bt_test_page_is_busy (window->test_page);
 }
 
 static gboolean
@@ -434,18 +529,23 @@ test_test_page (void)
   g_autofree char *image = g_build_filename (project_dir, "images", "star", NULL);
   g_autoptr(GDir) dir = g_dir_open (image, 0, NULL);
   g_autofree char *path = g_build_filename (image, g_dir_read_name (dir), NULL);
-  g_autoptr(GFile) file = g_file_new_for_path (path);
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autofree float *want = NULL;
   double sum = 0;
   guint n;
 
+  ensure_model ();
   bt_window_set_page (window, "test");
   wait_for (test_model_ready, NULL);   /* the newest model is the default */
 
-  bt_test_page_classify_files (page, &file, 1);
-  wait_for (has_results, GUINT_TO_POINTER (1));
+  /* an image dropped on the page */
+  guint before = bt_test_page_get_n_results (page);
+  {
+    const char *paths[] = { path, NULL };
+    g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
+  }
+  wait_for (has_results, GUINT_TO_POINTER (before + 1));
   n = bt_probability_bars_get_n (bars);
   g_assert_cmpuint (n, ==, 4);
   for (guint k = 0; k < n; k++)
@@ -490,17 +590,15 @@ test_test_page (void)
       g_test_message ("bottega-cli predict not available; compared with bt_predict_file only");
   }
 
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
   bt_test_screenshot (GTK_WIDGET (window), "test-page.png");
 
   /* a file that is no image gets a row with the reason, not a crash */
   {
     g_autofree char *bogus = g_build_filename (project_dir, "project.ini", NULL);
-    g_autoptr(GFile) bf = g_file_new_for_path (bogus);
+    const char *paths[] = { bogus, NULL };
     g_autofree char *csv = NULL;
-    bt_test_page_classify_files (page, &bf, 1);
-    wait_for (has_results, GUINT_TO_POINTER (2));
+    g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
+    wait_for (has_results, GUINT_TO_POINTER (before + 2));
     csv = bt_test_page_dup_results_csv (page);
     g_assert_nonnull (strstr (csv, "path,top_class,confidence"));
     g_assert_nonnull (strstr (csv, "project.ini,,"));
@@ -569,14 +667,218 @@ test_test_page (void)
     else
       g_test_message ("no project image is above the unknown threshold; the unknown verdict was not shown");
   }
+  /* a folder of class folders: counts per class, mean confidence, and accuracy by folder name */
+  {
+    g_autofree char *images = g_build_filename (project_dir, "images", NULL);
+    g_autoptr(GFile) folder = g_file_new_for_path (images);
+    GtkLabel *summary = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "folder_summary"));
+    guint n_images = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *right = g_strdup_printf ("of %u images right", n_images);
+
+    bt_test_page_classify_folder (page, folder);
+    wait_for (has_results, GUINT_TO_POINTER (n_images));
+    g_assert_cmpuint (bt_test_page_get_n_results (page), ==, n_images);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (summary)));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), "mean confidence"));
+    g_assert_nonnull (strstr (gtk_label_get_text (summary), right));
+  }
+
+  /* "Correct It" on a project image fixes its label (undoable); on an image from elsewhere it
+   * copies it into images/<class>/ and adds it */
+  {
+    GtkListBox *list = GTK_LIST_BOX (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "results_list"));
+    GtkMenuButton *correct = GTK_MENU_BUTTON (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "correct_button"));
+    guint n_items_before = g_list_model_get_n_items (bt_project_get_items (project));
+    g_autofree char *copy_dir = g_build_filename (project_dir, "images", "circle", NULL);
+    g_autofree char *outside_dir = g_dir_make_tmp ("bt-pages-outside-XXXXXX", NULL);
+    g_autofree char *outside = g_build_filename (outside_dir, "found.png", NULL);
+    g_autoptr(GFile) outside_file = g_file_new_for_path (outside);
+    g_autoptr(BtItem) first = g_list_model_get_item (bt_project_get_items (project), 0);
+    g_autofree char *first_path = g_strdup (bt_item_get_path (first));
+    g_autofree char *first_class = g_strdup (bt_item_get_class_name (first));
+    const char *other = g_str_equal (first_class, "square") ? "circle" : "square";
+    gboolean found = FALSE;
+    guint row = 0;
+
+    for (guint i = 0; i < bt_test_page_get_n_results (page); i++)
+      if (g_strcmp0 (bt_test_page_get_result_path (page, i), first_path) == 0)
+        row = i;
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, row));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    g_assert_cmpint (g_menu_model_get_n_items (gtk_menu_button_get_menu_model (correct)), ==, 4);
+    /* what choosing a class in its menu does */
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", other));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, other);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items_before);
+    g_assert_true (bt_undo_stack_can_undo (bt_undo_stack_get (project)));
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));   /* once is enough */
+    g_assert_true (bt_undo_stack_undo (bt_undo_stack_get (project), NULL));
+    g_assert_cmpstr (bt_item_get_class_name (bt_project_find_item (project, first_path)), ==, first_class);
+
+    {
+      /* a picture from elsewhere: new content, so not a duplicate of a project image */
+      g_autofree guint8 *pixels = g_malloc (24 * 24 * 3);
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GdkTexture) texture = NULL;
+
+      for (guint i = 0; i < 24 * 24 * 3; i++)
+        pixels[i] = (guint8) (i * 37 + 11);
+      bytes = g_bytes_new_take (g_steal_pointer (&pixels), 24 * 24 * 3);
+      texture = gdk_memory_texture_new (24, 24, GDK_MEMORY_R8G8B8, bytes, 24 * 3);
+      g_assert_true (gdk_texture_save_to_png (texture, outside));
+    }
+    {
+      guint n_want = bt_test_page_get_n_results (page) + 1;
+      bt_test_page_classify_files (page, &outside_file, 1);
+      wait_for (has_results, GUINT_TO_POINTER (n_want));
+    }
+    gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, bt_test_page_get_n_results (page) - 1));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", "circle"));
+    for (int i = 0; i < 20000 && g_list_model_get_n_items (bt_project_get_items (project)) == n_items_before; i++)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items_before + 1);
+    for (guint i = 0; i < n_items_before + 1; i++)
+      {
+        g_autoptr(BtItem) item = g_list_model_get_item (bt_project_get_items (project), i);
+        g_autofree char *base = g_path_get_basename (bt_item_get_path (item));
+        g_autofree char *parent = g_path_get_dirname (bt_item_get_path (item));
+        if (g_str_equal (base, "from-testing-found.png"))
+          {
+            found = TRUE;
+            g_assert_cmpstr (bt_item_get_class_name (item), ==, "circle");
+            g_assert_cmpstr (parent, ==, copy_dir);
+            g_assert_true (g_file_test (bt_item_get_path (item), G_FILE_TEST_IS_REGULAR));
+          }
+      }
+    g_assert_true (found);
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (correct)));
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-corrected.png");
+    bt_test_rm_rf (outside_dir);
+  }
+
+  /* Open Model File…: a model from anywhere joins the list; a .tflite gets a reason */
+  {
+    g_autoptr(GFile) mf = g_file_new_for_path (model_path);
+    g_autoptr(GFile) tf = g_file_new_for_path ("/nonexistent/backbone.tflite");
+    GtkLabel *status = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "status_label"));
+
+    bt_test_page_open_model_file (page, tf);
+    g_assert_nonnull (strstr (gtk_label_get_text (status), ".tflite"));
+    bt_test_page_open_model_file (page, mf);
+    wait_for (test_model_ready, NULL);
+  }
+}
+
+static GtkWindow *
+find_chooser (GListModel *toplevels)
+{
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) w = g_list_model_get_item (toplevels, i);
+      if (GTK_IS_FILE_CHOOSER (w) && gtk_widget_get_visible (GTK_WIDGET (w)))
+        return w;
+    }
+  return NULL;
+}
+
+G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+static gboolean
+chooser_has (GtkFileChooser *chooser, GFile *file)
+{
+  g_autoptr(GFile) selected = gtk_file_chooser_get_file (chooser);
+  return selected != NULL && g_file_equal (selected, file);
+}
+G_GNUC_END_IGNORE_DEPRECATIONS
+
+/* The chooser a button opened (in-process on GTK without a portal), answered like a person:
+ * pick file, then click the accept button. */
+static void
+answer_chooser (GFile *file, const char *accept)
+{
+  GtkWindow *dialog = NULL;
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  g_autoptr(GError) error = NULL;
+
+  BT_TEST_WAIT ((dialog = find_chooser (toplevels)) != NULL && gtk_widget_get_mapped (GTK_WIDGET (dialog)));
+  g_assert_true (gtk_window_get_transient_for (dialog) == GTK_WINDOW (window));
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  g_assert_true (gtk_file_chooser_set_file (GTK_FILE_CHOOSER (dialog), file, &error));
+  g_assert_no_error (error);
+  BT_TEST_WAIT (chooser_has (GTK_FILE_CHOOSER (dialog), file));
+  G_GNUC_END_IGNORE_DEPRECATIONS
+  bt_test_click_button (GTK_WIDGET (dialog), accept);
+  BT_TEST_WAIT (find_chooser (toplevels) == NULL);
+}
+
+/* Open Images…, Test a Folder…, Paste and Ctrl+V: each adds its results. */
+static void
+test_test_page_actions (void)
+{
+  BtTestPage *page = window->test_page;
+  g_autofree char *folder = g_build_filename (project_dir, "images", "circle", NULL);
+  g_autoptr(GFile) folder_file = g_file_new_for_path (folder);
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autofree char *path = g_build_filename (folder, g_dir_read_name (dir), NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  guint n_images = 1, before;
+
+  while (g_dir_read_name (dir))
+    n_images++;
+  ensure_model ();
+  bt_window_set_page (window, "test");
+  wait_for (test_model_ready, NULL);
+
+  before = bt_test_page_get_n_results (page);
+  bt_test_click_button (GTK_WIDGET (page), "Open Images…");
+  answer_chooser (file, "Open");
+  wait_for (has_results, GUINT_TO_POINTER (before + 1));
+
+  /* a folder replaces the list with one row per image in it */
+  bt_test_click_button (GTK_WIDGET (page), "Test a Folder…");
+  answer_chooser (folder_file, "Classify");
+  BT_TEST_WAIT (!bt_test_page_is_busy (page) && bt_test_page_get_n_results (page) == n_images);
+  {
+    g_autofree char *csv = bt_test_page_dup_results_csv (page);
+    g_autofree char *base = g_path_get_basename (path);
+    g_assert_nonnull (strstr (csv, base));
+  }
+
+  /* an image on the clipboard: the Paste button, then Ctrl+V */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename (path, &error);
+    g_assert_no_error (error);
+    gdk_clipboard_set_texture (gtk_widget_get_clipboard (GTK_WIDGET (page)), texture);
+  }
+  before = bt_test_page_get_n_results (page);
+  bt_test_click_button (GTK_WIDGET (page), "Paste");
+  wait_for (has_results, GUINT_TO_POINTER (before + 1));
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_v, GDK_CONTROL_MASK);
+  wait_for (has_results, GUINT_TO_POINTER (before + 2));
+  g_assert_cmpuint (bt_test_page_get_n_results (page), ==, before + 2);
 }
 
 static void
 test_model_page_shot (void)
 {
+  BtModelPage *page = window->model_page;
+
   bt_window_set_page (window, "model");
-  for (int i = 0; i < 2000 && bt_model_page_is_busy (window->model_page); i++)
-    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (page)));
+  BT_TEST_WAIT (!bt_model_page_is_busy (page) && bt_model_page_get_n_previews (page) > 0);
+  /* what the network sees: the project's 24×24 grey samples, and the chosen preset's estimate */
+  for (guint i = 0; i < bt_model_page_get_n_previews (page); i++)
+    {
+      GdkPaintable *p = bt_model_page_get_preview (page, i);
+      g_assert_nonnull (p);
+      g_assert_cmpint (gdk_paintable_get_intrinsic_width (p), ==, 24);
+      g_assert_cmpint (gdk_paintable_get_intrinsic_height (p), ==, 24);
+    }
+  {
+    g_autofree char *card = bt_model_page_dup_card_text (page, BT_PRESET_SMALL_CNN);
+    g_assert_nonnull (strstr (card, "parameters"));
+  }
   bt_test_screenshot (GTK_WIDGET (window), "model-page.png");
 }
 
@@ -619,10 +921,12 @@ main (int argc, char **argv)
   gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
   gtk_window_present (GTK_WINDOW (window));
   bt_window_set_project (window, project);
+  g_signal_connect (window->train_page, "model-saved", G_CALLBACK (model_saved_cb), NULL);
 
   g_test_add_func ("/pages/train/run", test_train_run);
   g_test_add_func ("/pages/evaluate/confusion-gallery-relabel", test_evaluate);
   g_test_add_func ("/pages/test/bars", test_test_page);
+  g_test_add_func ("/pages/test/open-folder-paste", test_test_page_actions);
   g_test_add_func ("/pages/train/stop", test_train_stop);
   g_test_add_func ("/pages/train/resume-interrupted", test_train_resume_interrupted);
   g_test_add_func ("/pages/train/verdict-diverged", test_train_verdict_diverged);

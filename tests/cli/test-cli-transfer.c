@@ -139,20 +139,12 @@ test_transfer_cli (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr(GError) error = NULL;
-  const char *build_root = g_getenv ("BOTTEGA_BUILD_ROOT");
   g_autofree char *empty = NULL, *data_home = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  if (build_root == NULL)
-    {
-      g_test_skip ("BOTTEGA_BUILD_ROOT is not set: run through meson test");
-      return 0;
-    }
-  cli_path = g_build_filename (build_root, "src", "cli", "bottega-cli", NULL);
-  work_dir = g_dir_make_tmp ("bottega-cli-transfer-XXXXXX", &error);
-  g_assert_no_error (error);
+  if (!bt_test_cli_init ("bottega-cli-transfer-XXXXXX", &cli_path, &work_dir))
+    return 0;
   empty = g_build_filename (work_dir, "no-backbones", NULL);
   data_home = g_build_filename (work_dir, "data-home", NULL);
   g_mkdir_with_parents (empty, 0755);

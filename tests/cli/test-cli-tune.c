@@ -81,7 +81,9 @@ test_tune (void)
   g_assert_cmpint (run_cli (&none, "tune", project_dir, "--resume", NULL), ==, 1);   /* all finished */
   g_autofree char *bad = NULL;
   g_assert_cmpint (run_cli (&bad, "tune", project_dir, "--strategy", "magic", NULL), ==, 2);
+  g_clear_pointer (&bad, g_free);
   g_assert_cmpint (run_cli (&bad, "tune", NULL), ==, 2);
+  g_clear_pointer (&bad, g_free);
   g_assert_cmpint (run_cli (&bad, "tune", "/nonexistent/project", NULL), ==, 1);
 }
 

@@ -64,7 +64,7 @@ test_round_trip (void)
   g_autofree char *inner = g_build_filename (pdir, "inside.png", NULL);
   g_autofree char *tmp = write_image (pdir, "inside.png", 7);
   const char *inner_paths[] = { inner, NULL };
-  g_assert_true (bt_project_add_items (p, "odd, \"class\"\nname", (const char * const *) paths->pdata, NULL, &error));
+  g_assert_true (bt_project_add_items (p, "odd, \"class\" name", (const char * const *) paths->pdata, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (bt_project_add_items (p, "ünïcödé; semi", inner_paths, NULL, &error));
   g_assert_no_error (error);
@@ -286,16 +286,28 @@ test_kill_during_save (void)
   g_assert_true (bt_write_file_atomic (path, a, big, NULL));
   for (int round = 0; round < 5; round++)
     {
+      int ack[2];
+      g_assert_cmpint (pipe (ack), ==, 0);
       pid_t pid = fork ();
       g_assert_cmpint (pid, >=, 0);
       if (pid == 0)
         {
+          /* writes without end, telling the parent after each whole one */
+          close (ack[0]);
           for (int i = 0;; i++)
-            bt_write_file_atomic (path, (i & 1) ? a : b, big, NULL);
+            if (bt_write_file_atomic (path, (i & 1) ? a : b, big, NULL) && write (ack[1], "w", 1) != 1)
+              _exit (4);
           _exit (0);
         }
-      g_usleep (20000 + 17000 * round);
+      close (ack[1]);
+      /* after round + 1 whole writes, while the next one is under way */
+      for (int n = 0; n <= round; n++)
+        {
+          char c;
+          g_assert_cmpint (read (ack[0], &c, 1), ==, 1);
+        }
       kill (pid, SIGKILL);
+      close (ack[0]);
       int st;
       waitpid (pid, &st, 0);
       g_autofree char *data = NULL;

@@ -217,6 +217,7 @@ test_disk_full (void)
       g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &big), ==, 0);
       g_clear_error (&error);
       g_assert_true (bt_project_flush (p, &error));
+      g_clear_pointer (&after, g_free);
       g_assert_true (g_file_get_contents (csv, &after, NULL, NULL));
       g_assert_nonnull (strstr (after, ",moved,"));
       g_object_unref (it);
@@ -240,10 +241,13 @@ test_kill_during_save (void)
   g_clear_object (&p);
   for (int round = 0; round < 4; round++)
     {
+      int ack[2];
+      g_assert_cmpint (pipe (ack), ==, 0);
       pid_t pid = fork ();
       g_assert_cmpint (pid, >=, 0);
       if (pid == 0)
         {
+          close (ack[0]);
           BtProject *c = bt_project_open (pdir, NULL);
           if (c == NULL)
             _exit (3);
@@ -252,12 +256,25 @@ test_kill_during_save (void)
           BtItem **all = g_new (BtItem *, n);
           for (guint i = 0; i < n; i++)
             all[i] = g_list_model_get_item (items, i);
+          /* edits without end; after every few, one is known to be on disk (flush) and the parent
+           * hears of it, while the writer thread goes on saving the next ones */
           for (int i = 0;; i++)
-            bt_project_relabel (c, all, n, (i & 1) ? "x" : "y", NULL);
+            {
+              bt_project_relabel (c, all, n, (i & 1) ? "x" : "y", NULL);
+              if (i % 8 == 7 && bt_project_flush (c, NULL) && write (ack[1], "s", 1) != 1)
+                _exit (4);
+            }
           _exit (0);
         }
-      g_usleep (60000 + 45000 * round);
+      close (ack[1]);
+      /* a later round waits for more saves, so the kill lands at different points */
+      for (int saves = 0; saves < 1 + 2 * round; saves++)
+        {
+          char b;
+          g_assert_cmpint (read (ack[0], &b, 1), ==, 1);
+        }
       kill (pid, SIGKILL);
+      close (ack[0]);
       int st;
       waitpid (pid, &st, 0);
       g_assert_true (WIFSIGNALED (st));
@@ -269,6 +286,8 @@ test_kill_during_save (void)
       g_autoptr(BtItem) first = g_list_model_get_item (items, 0);
       const char *cls = bt_item_get_class_name (first);
       g_test_message ("round %d: all in “%s”", round, cls);
+      /* at least one whole edit reached the disk before the kill */
+      g_assert_true (g_str_equal (cls, "x") || g_str_equal (cls, "y"));
       for (guint i = 0; i < 400; i++)
         {
           g_autoptr(BtItem) it = g_list_model_get_item (items, i);

@@ -8,6 +8,7 @@
 
 #include "dataset/bt-dataset.h"
 #include "engine/bt-engine.h"
+#include "training/bt-training.h"
 #include "bt-test-photos.h"
 
 char *
@@ -17,6 +18,43 @@ bt_test_mkdtemp (void)
   char *dir = g_dir_make_tmp ("bottega-export-XXXXXX", &error);
   g_assert_no_error (error);
   return dir;
+}
+
+int
+bt_test_run_cli (const char * const *args, char **out, char **err)
+{
+  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
+  g_assert_nonnull (build);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  int status = 0;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status, &error);
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+char *
+bt_test_save_shapes_model (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 3, 4, -1.0f, 3, &error);
+  g_assert_no_error (error);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 24, 24, 3);
+  prep.resize = BT_RESIZE_CENTER_CROP;
+  prep.mean[0] = 0.485f; prep.mean[1] = 0.456f; prep.mean[2] = 0.406f;
+  prep.std[0] = 0.229f; prep.std[1] = 0.224f; prep.std[2] = 0.225f;
+  const char *names[] = { "circle", "square", "triangle", "star", NULL };
+  char *path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save (path, net, names, &prep, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  return path;
 }
 
 void

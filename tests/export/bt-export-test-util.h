@@ -15,6 +15,12 @@ void     bt_test_write_floats (const char *dir, const char *name, const float *v
  * python3 is absent the test is marked skipped (with the script's message) and FALSE returned;
  * any other failure fails the test with the script's output. */
 gboolean bt_test_run_python (const char *script, const char * const *args);
+/* Runs the built bottega-cli ARGS… in the C locale (LANGUAGE=C); its exit status (-1 when it
+ * did not exit). out and err (may be NULL) get its standard output and error. */
+int      bt_test_run_cli (const char * const *args, char **out, char **err);
+/* Saves a Small CNN (random weights) for 24 × 24 RGB, classes circle, square, triangle, star,
+ * centre-crop with ImageNet's mean and std, as DIR/m.bottega-model; returns that path. */
+char    *bt_test_save_shapes_model (const char *dir);
 /* Writes n random crops (55–90 % of each side, some mirrored, at most 160 px) of the RGB photo
  * src as 24-bit BMP files dir/PREFIX-NN.bmp; the same seed gives the same crops. */
 void     bt_test_write_crops (const char *src, const char *dir, const char *prefix, int n, guint64 seed);

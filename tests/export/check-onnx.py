@@ -1,25 +1,74 @@
 #!/usr/bin/python3
-# check-onnx.py DIR: checks DIR/model.onnx with software Bottega did not write:
-# onnx.checker (full check, with shape inference) and OpenCV's ONNX importer, whose output on
-# DIR/input.bin must match DIR/expected.bin (Bottega's own probabilities) within 1e-4.
+# check-onnx.py DIR [TOLERANCE] [--form fast|opencv]: checks DIR/model.onnx with software Bottega
+# did not write: onnx.checker (full check, with shape inference), ONNX Runtime 1.30 (the npm
+# package onnxruntime-node run by /usr/bin/node, installed once into the build folder) and, for the
+# OpenCV form, OpenCV's ONNX importer. Each runtime's output on DIR/input.bin must match
+# DIR/expected.bin (Bottega's own probabilities) within 1e-4.
+# The form is read from the graph (Clip nodes: the fast form; none: the OpenCV form); --form
+# asserts it. The fast form must not hold the Sub/Relu spelling of a clamp, the OpenCV form no Clip.
 # DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...] or null, "preprocessing": {...} or null}
-# Exit 77 (skip) when python3-onnx or python3-opencv is missing.
+# Exit 77 (skip) when python3-onnx is missing, or when no runtime that reads the form is available.
+import fcntl
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 try:
     import numpy as np
     import onnx
-    import cv2
 except ImportError as e:
-    print(f"SKIP: {e.name} is not installed (Debian: python3-onnx, python3-opencv)")
+    print(f"SKIP: {e.name} is not installed (Debian: python3-numpy, python3-onnx)")
     sys.exit(77)
+try:
+    import cv2
+except ImportError:
+    cv2 = None
 
-d = sys.argv[1]
-tol = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-4
+ORT_VERSION = "1.30.0"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+args = sys.argv[1:]
+want_form = None
+if "--form" in args:
+    i = args.index("--form")
+    want_form = args[i + 1]
+    del args[i:i + 2]
+d = args[0]
+tol = float(args[1]) if len(args) > 1 else 1e-4
 spec = json.load(open(os.path.join(d, "spec.json")))
 path = os.path.join(d, "model.onnx")
+
+
+def ort_modules():
+    """The node_modules folder holding onnxruntime-node ORT_VERSION, installed on first use into
+    the build folder (shared by every test, under a lock); (None, reason) when it cannot be had."""
+    if not os.access("/usr/bin/node", os.X_OK):
+        return None, "/usr/bin/node is not installed"
+    root = os.environ.get("BOTTEGA_BUILD_ROOT") or tempfile.gettempdir()
+    prefix = os.path.join(root, "tests", "export", "onnxruntime-node-" + ORT_VERSION)
+    os.makedirs(prefix, exist_ok=True)
+    modules = os.path.join(prefix, "node_modules")
+    pkg = os.path.join(modules, "onnxruntime-node", "package.json")
+    with open(os.path.join(prefix, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(pkg) and json.load(open(pkg)).get("version") == ORT_VERSION:
+            return modules, None
+        # --ignore-scripts: the package's install script would download GPU libraries; its CPU
+        # library ships in the package itself
+        try:
+            r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund",
+                                "--prefix", prefix, "onnxruntime-node@" + ORT_VERSION],
+                               capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return None, f"npm could not install onnxruntime-node@{ORT_VERSION}: {e}"
+        if r.returncode != 0 or not os.path.exists(pkg):
+            lines = [l for l in r.stderr.splitlines() if l.strip() and "log of this run" not in l]
+            last = lines[0] if lines else "(no message)"
+            return None, f"npm could not install onnxruntime-node@{ORT_VERSION} (no registry?): {last}"
+        return modules, None
+
 
 model = onnx.load(path)
 onnx.checker.check_model(model, full_check=True)
@@ -48,22 +97,71 @@ if spec.get("preprocessing") is not None:
 x = np.fromfile(os.path.join(d, "input.bin"), dtype="<f4").reshape(spec["input_shape"])
 want = np.fromfile(os.path.join(d, "expected.bin"), dtype="<f4").reshape(x.shape[0], -1)
 
-net = cv2.dnn.readNetFromONNX(path)
-net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-# one image at a time and the whole batch at once: the batch dimension must really be free
-rows = []
-for i in range(x.shape[0]):
-    net.setInput(np.ascontiguousarray(x[i:i + 1]))
-    rows.append(net.forward().reshape(1, -1))
-got = np.concatenate(rows)
-net.setInput(x)
-got_batch = net.forward().reshape(x.shape[0], -1)
+ops = [n.op_type for n in g.node]
+form = "fast" if "Clip" in ops else "opencv"
+if want_form is not None:
+    assert want_form in ("fast", "opencv"), want_form
+    if want_form == "fast":
+        assert "Sub" not in ops, "the fast form still spells a clamp with Sub/Relu"
+        for n in g.node:
+            if n.op_type == "Clip":
+                bounds = [i for i in n.input[1:] if i]
+                assert bounds and all(b in {t.name for t in g.initializer} for b in bounds), n
+    else:
+        assert "Clip" not in ops, "the OpenCV form holds a Clip, which OpenCV 4.6 refuses"
+    form = want_form
 # a check on constant or saturated outputs would prove little
 assert want.max() - want.min() > 1e-3 and 1e-6 < want.max() < 1 - 1e-6, ("degenerate probabilities", want)
-diff = max(float(np.abs(got - want).max()), float(np.abs(got_batch - want).max()))
-print(f"opencv {cv2.__version__} onnx {onnx.__version__}: max abs diff {diff:.3g} over {want.size} probabilities in [{want.min():.3g}, {want.max():.3g}]")
-if not diff <= tol:
-    print("FAIL: OpenCV disagrees with Bottega\nopencv:", got[:2], "\nbottega:", want[:2])
+
+report = [f"{form} form, onnx {onnx.__version__}"]
+checked = 0
+failed = False
+
+
+def compare(name, got, got_batch):
+    global checked, failed
+    diff = max(float(np.abs(got - want).max()), float(np.abs(got_batch - want).max()))
+    report.append(f"{name}: max abs diff {diff:.3g}")
+    checked += 1
+    if not diff <= tol:
+        print(f"FAIL: {name} disagrees with Bottega\n{name}:", got[:2], "\nbottega:", want[:2])
+        failed = True
+
+
+modules, why = ort_modules()
+if modules is None:
+    report.append(f"ONNX Runtime not run: {why}")
+else:
+    out = os.path.join(d, "ort-out.bin")
+    env = dict(os.environ, NODE_PATH=modules)
+    r = subprocess.run(["/usr/bin/node", os.path.join(HERE, "run-ort.js"), path, os.path.join(d, "input.bin"),
+                        ",".join(str(v) for v in x.shape), out], capture_output=True, text=True, env=env,
+                       timeout=600)
+    if r.returncode != 0:
+        print("FAIL: ONNX Runtime could not run the model:", r.stdout, r.stderr)
+        sys.exit(1)
+    o = np.fromfile(out, dtype="<f4").reshape(2 * x.shape[0], -1)
+    compare(r.stdout.strip(), o[:x.shape[0]], o[x.shape[0]:])
+
+if form == "opencv":
+    if cv2 is None:
+        report.append("OpenCV not run: python3-opencv is not installed")
+    else:
+        net = cv2.dnn.readNetFromONNX(path)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        # one image at a time and the whole batch at once: the batch dimension must really be free
+        rows = []
+        for i in range(x.shape[0]):
+            net.setInput(np.ascontiguousarray(x[i:i + 1]))
+            rows.append(net.forward().reshape(1, -1))
+        net.setInput(x)
+        compare(f"opencv {cv2.__version__}", np.concatenate(rows), net.forward().reshape(x.shape[0], -1))
+
+print("; ".join(report) + f"; {want.size} probabilities in [{want.min():.3g}, {want.max():.3g}]")
+if failed:
     sys.exit(1)
+if checked == 0:
+    print("SKIP: no runtime that reads this form could run")
+    sys.exit(77)
 sys.exit(0)

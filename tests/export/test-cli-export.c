@@ -12,24 +12,6 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-static int
-run_cli (const char * const *args, char **out, char **err)
-{
-  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
-  g_assert_nonnull (build);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
-  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
-  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 static void
 test_cli (void)
@@ -41,21 +23,11 @@ test_cli (void)
   g_assert_no_error (error);
 
   /* a trained-looking model with a non-default recipe */
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 3, 4, -1.0f, 3, &error);
-  g_assert_no_error (error);
-  BtPreprocess prep;
-  bt_preprocess_init_default (&prep, 24, 24, 3);
-  prep.resize = BT_RESIZE_CENTER_CROP;
-  prep.mean[0] = 0.485f; prep.mean[1] = 0.456f; prep.mean[2] = 0.406f;
-  prep.std[0] = 0.229f; prep.std[1] = 0.224f; prep.std[2] = 0.225f;
-  const char *names[] = { "circle", "square", "triangle", "star", NULL };
-  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
-  g_assert_true (bt_model_save (model_path, net, names, &prep, NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
+  g_autofree char *model_path = bt_test_save_shapes_model (dir);
 
   g_autofree char *onnx = g_build_filename (dir, "m.onnx", NULL);
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, &out, &err), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, &out, &err), ==, 0);
   g_assert_true (g_file_test (onnx, G_FILE_TEST_IS_REGULAR));
   g_assert_nonnull (strstr (out, "N × 3 × 24 × 24"));
   g_assert_nonnull (strstr (out, "circle, square, triangle, star"));
@@ -66,27 +38,41 @@ test_cli (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
+  /* the OpenCV form on request; --opencv without --onnx is a usage error */
+  g_autofree char *onnx_cv = g_build_filename (dir, "m-opencv.onnx", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx_cv, "--opencv", NULL },
+                            &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "OpenCV 4.6 reads"));
+  g_assert_true (g_file_test (onnx_cv, G_FILE_TEST_IS_REGULAR));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--pytorch", onnx_cv, "--opencv", NULL },
+                            &out, &err), ==, 2);
+  g_assert_nonnull (strstr (err, "--opencv"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   g_autofree char *py = g_build_filename (dir, "py", NULL);
-  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--pytorch", py, NULL }, &out, &err), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--pytorch", py, NULL }, &out, &err), ==, 0);
   g_autofree char *train = g_build_filename (py, "train.py", NULL);
   g_assert_true (g_file_test (train, G_FILE_TEST_IS_EXECUTABLE));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
   g_autofree char *tree = g_build_filename (dir, "tree", NULL);
-  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--dataset", tree, NULL }, &out, &err), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--dataset", tree, NULL }, &out, &err), ==, 0);
   g_assert_nonnull (strstr (out, "Copied 12 images"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
   /* usage errors: two targets, no target, a model that is not one */
-  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, "--dataset", tree, "--pytorch", py, NULL }, &out, &err), ==, 2);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--dataset", tree, "--pytorch", py, NULL }, &out, &err), ==, 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli ((const char *[]) { "export", proj, NULL }, &out, &err), ==, 2);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, NULL }, &out, &err), ==, 2);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_cli ((const char *[]) { "export", train, "--onnx", onnx, NULL }, &out, &err), ==, 1);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", train, "--onnx", onnx, NULL }, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "Export failed"));
   bt_test_rm_rf (dir);
 }
@@ -128,11 +114,12 @@ test_transfer_backbone_lookup (void)
   g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite",
                                 "0000000000000000000000000000000000000000000000000000000000000000", NULL, &error));
   g_assert_no_error (error);
-  g_assert_false (bt_export_onnx (mpath, bb, out, &error));
+  g_assert_false (bt_export_onnx (mpath, bb, BT_ONNX_FORM_FAST, out, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
 
-  /* the right one, found through BOTTEGA_BACKBONE_DIR */
+  /* the right one, found in the backbone search folder (bt_backbone_set_search_dir, in place of
+   * $BOTTEGA_BACKBONE_DIR, which a test with threads running must not setenv) */
   g_autofree char *sum = NULL;
   {
     g_autoptr(GMappedFile) f = g_mapped_file_new (bb, FALSE, &error);
@@ -142,13 +129,13 @@ test_transfer_backbone_lookup (void)
   }
   g_assert_true (bt_model_save (mpath, head, names, &prep, "mobilenet_v1_0.25_128_quant.tflite", sum, NULL, &error));
   g_assert_no_error (error);
-  g_unsetenv ("BOTTEGA_BACKBONE_DIR");
-  g_assert_false (bt_export_onnx (mpath, NULL, out, &error));
+  bt_backbone_set_search_dir ("");   /* no backbone folder: not found */
+  g_assert_false (bt_export_onnx (mpath, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_clear_error (&error);
   g_autofree char *models = g_path_get_dirname (bb);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
-  g_assert_true (bt_export_onnx (mpath, NULL, out, &error));
+  bt_backbone_set_search_dir (models);
+  g_assert_true (bt_export_onnx (mpath, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
 

@@ -1,6 +1,6 @@
 /* test-onnx-export.c: every preset, and a transfer model (TFLite backbone + head), exported to
- * ONNX and run by OpenCV on real photos; its probabilities must match bt_net_forward's within
- * 1e-4 (tests/export/check-onnx.py). Weights are random, batch-norm statistics non-trivial. */
+ * ONNX in both forms and run on real photos by ONNX Runtime (both forms) and OpenCV (its form);
+ * their probabilities must match bt_net_forward's within 1e-4 (tests/export/check-onnx.py). Weights are random, batch-norm statistics non-trivial. */
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
 #include "engine/bt-tflite.h"
@@ -71,7 +71,7 @@ perturb (BtNet *net, guint64 seed)
 }
 
 static void
-check_with_python (GBytes *model, const float *x, int n, int c, int h, int w, const float *probs, int k,
+check_with_python (GBytes *model, BtOnnxForm form, const float *x, int n, int c, int h, int w, const float *probs, int k,
                    const char * const *names, const BtPreprocess *prep)
 {
   g_autoptr(GError) error = NULL;
@@ -88,9 +88,12 @@ check_with_python (GBytes *model, const float *x, int n, int c, int h, int w, co
   g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
   g_file_set_contents (spec_path, spec, -1, &error);
   g_assert_no_error (error);
-  bt_test_run_python ("check-onnx.py", (const char *[]) { dir, NULL });
+  bt_test_run_python ("check-onnx.py", (const char *[]) { dir, "--form",
+                                                        form == BT_ONNX_FORM_FAST ? "fast" : "opencv", NULL });
   bt_test_rm_rf (dir);
 }
+
+static const BtOnnxForm forms[] = { BT_ONNX_FORM_FAST, BT_ONNX_FORM_OPENCV };
 
 typedef struct {
   BtPreset preset;
@@ -120,9 +123,12 @@ test_preset (gconstpointer data)
   g_assert_no_error (error);
   g_autofree float *probs = g_memdup2 (p, sizeof (float) * 4 * N_IMAGES);
 
-  g_autoptr(GBytes) model = bt_onnx_export_net (net, class_names, &prep, NULL, &error);
-  g_assert_no_error (error);
-  check_with_python (model, x, N_IMAGES, pc->c, pc->h, pc->w, probs, 4, class_names, &prep);
+  for (guint f = 0; f < G_N_ELEMENTS (forms); f++)
+    {
+      g_autoptr(GBytes) model = bt_onnx_export_net (net, class_names, &prep, NULL, forms[f], &error);
+      g_assert_no_error (error);
+      check_with_python (model, forms[f], x, N_IMAGES, pc->c, pc->h, pc->w, probs, 4, class_names, &prep);
+    }
 }
 
 static void
@@ -185,17 +191,20 @@ test_transfer (gconstpointer data)
   BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep, .backbone_name = "mobilenet" };
   g_autofree char *dir = bt_test_mkdtemp ();
   g_autofree char *out = g_build_filename (dir, "x.onnx", NULL);
-  g_assert_false (bt_onnx_export_model (&m, NULL, out, &error));
+  g_assert_false (bt_onnx_export_model (&m, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
-  g_assert_true (bt_onnx_export_model (&m, bb_path, out, &error));
-  g_assert_no_error (error);
-  g_autoptr(GMappedFile) mapped = g_mapped_file_new (out, FALSE, &error);
-  g_assert_no_error (error);
-  g_autoptr(GBytes) model = g_mapped_file_get_bytes (mapped);
-  g_assert_cmpuint (g_bytes_get_size (model), >, dim * 16 * 4);
-  check_with_python (model, x, N_IMAGES, c, h, w, probs, 4, class_names, &prep);
+  for (guint f = 0; f < G_N_ELEMENTS (forms); f++)
+    {
+      g_assert_true (bt_onnx_export_model (&m, bb_path, forms[f], out, &error));
+      g_assert_no_error (error);
+      g_autoptr(GMappedFile) mapped = g_mapped_file_new (out, FALSE, &error);
+      g_assert_no_error (error);
+      g_autoptr(GBytes) model = g_mapped_file_get_bytes (mapped);
+      g_assert_cmpuint (g_bytes_get_size (model), >, dim * 16 * 4);
+      check_with_python (model, forms[f], x, N_IMAGES, c, h, w, probs, 4, class_names, &prep);
+    }
   bt_test_rm_rf (dir);
 }
 
@@ -209,17 +218,17 @@ test_bad_input (void)
   bt_preprocess_init_default (&prep, 8, 8, 1);
   BtPreprocess wrong = prep;
   wrong.width = 9;
-  g_assert_null (bt_onnx_export_net (net, class_names, &wrong, NULL, &error));
+  g_assert_null (bt_onnx_export_net (net, class_names, &wrong, NULL, BT_ONNX_FORM_FAST, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   g_clear_error (&error);
   const char *too_few[] = { "a", "b", NULL };
-  g_assert_null (bt_onnx_export_net (net, too_few, &prep, NULL, &error));
+  g_assert_null (bt_onnx_export_net (net, too_few, &prep, NULL, BT_ONNX_FORM_FAST, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   g_clear_error (&error);
 
   /* an unwritable destination is an error, not a crash */
   BtModel m = { .net = net, .class_names = (char **) class_names, .prep = prep };
-  g_assert_false (bt_onnx_export_model (&m, NULL, "/nonexistent-dir/model.onnx", &error));
+  g_assert_false (bt_onnx_export_model (&m, NULL, BT_ONNX_FORM_FAST, "/nonexistent-dir/model.onnx", &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO);
   g_clear_error (&error);
 
@@ -230,7 +239,7 @@ test_bad_input (void)
   g_autofree char *bogus = g_build_filename (dir, "bogus.tflite", NULL);
   g_file_set_contents (bogus, "not a flatbuffer at all", -1, &error);
   g_assert_no_error (error);
-  g_assert_null (bt_onnx_export_net (head, class_names, &prep, bogus, &error));
+  g_assert_null (bt_onnx_export_net (head, class_names, &prep, bogus, BT_ONNX_FORM_OPENCV, &error));
   g_assert_nonnull (error);
   bt_test_rm_rf (dir);
 }

@@ -6,6 +6,7 @@
  * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
+#include "bt-test-wait.h"
 #include "bt-export-test-util.h"
 
 #include <glib/gstdio.h>
@@ -59,10 +60,8 @@ setup (void)
   if (!have_fixtures ())
     return FALSE;
   g_autoptr(GError) error = NULL;
-  g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
-  g_autofree char *models_dir = g_path_get_dirname (models);
-  g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
-
+  /* the backbone folder is $BOTTEGA_BACKBONE_DIR, set in main () before any thread (the CLI runs
+   * here read it too) */
   fx.dir = bt_test_mkdtemp ();
   g_autofree char *photos = g_build_filename (fx.dir, "photos", NULL);
   g_autofree char *held = g_build_filename (fx.dir, "held-out", NULL);
@@ -283,8 +282,7 @@ test_async (void)
   g_assert_cmpuint (run.last_total, <, 48);
   g_assert_cmpuint (run.last_done, ==, run.last_total);
   /* reports still queued when the result came are dropped */
-  for (int i = 0; i < 20; i++)
-    g_main_context_iteration (NULL, FALSE);
+  bt_test_drain ();
   g_assert_false (run.after_done);
   const char *files[] = { "embeddings/train_x.npy", "embeddings/val_y.npy", "embeddings/test_row.npy",
                           "labels.csv", "config.json" };
@@ -343,7 +341,7 @@ train_and_compare_in (const char *out, const char *mode, gboolean whole)
       GBytes *want = bt_backbone_get_bytes (bb);
       g_assert_true (g_bytes_equal (trained->backbone_data, want));
       /* and it predicts with no backbone on the search path */
-      g_setenv ("BOTTEGA_BACKBONE_DIR", out, TRUE);
+      bt_backbone_set_search_dir (out);
     }
   else
     g_assert_null (trained->backbone_data);
@@ -391,9 +389,7 @@ train_and_compare_in (const char *out, const char *mode, gboolean whole)
   g_assert_cmpfloat (diff_full, <=, 1e-4);
   if (whole)
     {
-      g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
-      g_autofree char *models_dir = g_path_get_dirname (models);
-      g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
+      bt_backbone_set_search_dir (NULL);   /* $BOTTEGA_BACKBONE_DIR again */
     }
 }
 
@@ -441,24 +437,6 @@ test_torchrun (void)
   train_and_compare ("torchrun2");
 }
 
-static int
-run_cli (const char * const *args, char **out)
-{
-  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
-  g_assert_nonnull (build);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_build_filename (build, "src", "cli", "bottega-cli", NULL));
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-  int status = 0;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) env = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
-  env = g_environ_setenv (env, "LC_ALL", "C.UTF-8", TRUE);
-  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, out, NULL, &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 /* bottega-cli: `export PROJECT --pytorch` writes the same embeddings, and `predict` with the
  * model the script wrote (one-process run) gives the script's probabilities for a photo. */
@@ -471,8 +449,8 @@ test_cli (void)
   g_autofree char *p_path = g_build_filename (fx.out, "x-single.f32.p", NULL);
   g_autofree char *out3 = g_build_filename (fx.dir, "export-cli", NULL);
   g_autofree char *stdout_text = NULL;
-  g_assert_cmpint (run_cli ((const char *[]) { "export", bt_project_get_dir (fx.project), "--pytorch", out3, NULL },
-                            &stdout_text), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", bt_project_get_dir (fx.project), "--pytorch", out3,
+                                                      NULL }, &stdout_text, NULL), ==, 0);
   g_assert_nonnull (strstr (stdout_text, "embeddings"));
   g_autofree char *a = NULL, *b = NULL;
   g_autofree char *fa = g_build_filename (fx.out, "embeddings", "train_x.npy", NULL);
@@ -494,7 +472,7 @@ test_cli (void)
   g_assert_no_error (error);
   g_clear_pointer (&stdout_text, g_free);
   const char *image = g_ptr_array_index (fx.held_out, 0);
-  g_assert_cmpint (run_cli ((const char *[]) { "predict", trained, image, NULL }, &stdout_text), ==, 0);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", trained, image, NULL }, &stdout_text, NULL), ==, 0);
   /* "class probability" per line, every class */
   g_auto(GStrv) lines = g_strsplit (stdout_text, "\n", -1);
   guint seen = 0;
@@ -578,8 +556,7 @@ static void
 test_no_backbone (void)
 {
   g_autofree char *dir = bt_test_mkdtemp ();
-  g_autofree char *old = g_strdup (g_getenv ("BOTTEGA_BACKBONE_DIR"));
-  g_setenv ("BOTTEGA_BACKBONE_DIR", dir, TRUE);
+  bt_backbone_set_search_dir (dir);
   g_autofree char *found = bt_backbone_find (BT_BACKBONE_DEFAULT, NULL);
   if (found != NULL)
     {
@@ -604,16 +581,22 @@ test_no_backbone (void)
       g_autofree char *model = g_build_filename (out, "initial.bottega-model", NULL);
       g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
     }
-  if (old)
-    g_setenv ("BOTTEGA_BACKBONE_DIR", old, TRUE);
-  else
-    g_unsetenv ("BOTTEGA_BACKBONE_DIR");
+  bt_backbone_set_search_dir (NULL);
   bt_test_rm_rf (dir);
 }
 
 int
 main (int argc, char **argv)
 {
+  /* before any thread starts: the backbone folder of this process and of the CLI runs it spawns */
+  {
+    g_autofree char *models = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
+    if (models != NULL)
+      {
+        g_autofree char *models_dir = g_path_get_dirname (models);
+        g_setenv ("BOTTEGA_BACKBONE_DIR", models_dir, TRUE);
+      }
+  }
   g_test_init (&argc, &argv, NULL);
   bt_engine_set_threads (1);
   g_test_add_func ("/pytorch-transfer/no-backbone", test_no_backbone);

@@ -150,8 +150,8 @@ test_settings_round_trip (void)
   g_assert_true (b.restore_best);
   g_assert_cmpint (b.split_val, ==, 15);
   g_assert_true (b.seed == a.seed);
-  bt_settings_clear (&a);
-  bt_settings_clear (&b);
+  bt_project_settings_clear (&a);
+  bt_project_settings_clear (&b);
 }
 
 static void
@@ -167,7 +167,7 @@ test_settings_refused (void)
     g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID); \
     g_test_message ("%s → %s", #stmt, error->message);                \
     g_clear_error (&error);                                           \
-    bt_settings_clear (&s);                                           \
+    bt_project_settings_clear (&s);                                           \
   } G_STMT_END
 
   REFUSE (g_free (s.preset); s.preset = g_strdup ("giant"));

@@ -1,0 +1,117 @@
+/* bt-cli-util.c: what bottega-cli's commands share: error and usage messages with their exit
+ * statuses, number formats, and finding a project's newest model. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/bt-cli-private.h"
+#include "training/bt-run-files.h"
+
+int
+bt_cli_fail (const char *format, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list args;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  fflush (stdout);
+  /* one line: newlines inside a message would break scripts that read stderr */
+  g_strdelimit (msg, "\n", ' ');
+  fprintf (stderr, "bottega-cli: %s\n", msg);
+  return BT_CLI_EXIT_FAILURE;
+}
+
+int
+bt_cli_usage (const char *command, const char *format, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list args;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_strdelimit (msg, "\n", ' ');
+  fflush (stdout);
+  if (command != NULL)
+    {
+      fprintf (stderr, "bottega-cli: %s: %s\n", command, msg);
+      fprintf (stderr, _("Try “bottega-cli %s --help” for more information.\n"), command);
+    }
+  else
+    {
+      fprintf (stderr, "bottega-cli: %s\n", msg);
+      fprintf (stderr, _("Try “bottega-cli --help” for more information.\n"));
+    }
+  return BT_CLI_EXIT_USAGE;
+}
+
+char *
+bt_cli_format_count (guint64 n)
+{
+  g_autofree char *digits = g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+  GString *out = g_string_new (NULL);
+  gsize len = strlen (digits);
+
+  for (gsize i = 0; i < len; i++)
+    {
+      if (i > 0 && (len - i) % 3 == 0)
+        g_string_append_c (out, ',');
+      g_string_append_c (out, digits[i]);
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
+bt_cli_format_duration (double seconds)
+{
+  guint64 s;
+
+  if (!(seconds >= 0) || seconds > 1e9)
+    return g_strdup ("--:--");
+  s = (guint64) (seconds + 0.5);
+  if (s >= 3600)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT ":%02u:%02u", s / 3600, (guint) (s / 60 % 60), (guint) (s % 60));
+  return g_strdup_printf ("%u:%02u", (guint) (s / 60), (guint) (s % 60));
+}
+
+gboolean
+bt_cli_is_project_dir (const char *path)
+{
+  g_autofree char *ini = g_build_filename (path, "project.ini", NULL);
+  return g_file_test (path, G_FILE_TEST_IS_DIR) && g_file_test (ini, G_FILE_TEST_IS_REGULAR);
+}
+
+char *
+bt_cli_newest_model (const char *project_dir)
+{
+  /* the project's default model: the newest, unless its run failed (bt-run-files.c) */
+  return bt_run_files_default_model (project_dir);
+}
+
+gboolean
+bt_cli_parse_options (const char *command, const char *parameter_string, const char *summary,
+                      const GOptionEntry *entries, gpointer user_data, int *argc, char ***argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (parameter_string);
+  g_autoptr(GError) error = NULL;
+  /* the main group carries user_data to the entries' callbacks */
+  GOptionGroup *group = g_option_group_new (NULL, NULL, NULL, user_data, NULL);
+
+  g_option_group_add_entries (group, entries);
+  g_option_group_set_translation_domain (group, GETTEXT_PACKAGE);
+  g_option_context_set_main_group (context, group);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  if (summary != NULL)
+    g_option_context_set_summary (context, summary);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      bt_cli_usage (command, "%s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}

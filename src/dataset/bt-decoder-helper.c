@@ -1,0 +1,223 @@
+/* bt-decoder-helper.c: bottega-decoder, the helper process of the decoder sandbox
+ * (bt-sandbox.c). It receives a file descriptor and a channel count on fd 3 (a SOCK_SEQPACKET
+ * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd. Before
+ * its first request it limits its address space and CPU time and, with libseccomp, confines
+ * itself to the system calls decoding needs: it cannot open a path, create a socket or run a
+ * program, so a decoder bug that takes control of it can do little but crash it. */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef HAVE_LIBSECCOMP
+#include <seccomp.h>
+#endif
+
+#include "dataset/bt-dataset-private.h"
+#include "dataset/bt-sandbox-private.h"
+
+static int
+recv_request (int sock, BtSandboxRequest *req, int *fd)
+{
+  if (!bt_sandbox_recv (sock, req, sizeof *req, fd, 0))
+    return -1;
+  if (req->magic != BT_SANDBOX_MAGIC || *fd < 0)
+    {
+      if (*fd >= 0)
+        close (*fd);
+      return -1;
+    }
+  return 0;
+}
+
+static void
+send_reply (int sock, const BtSandboxReply *reply, int fd)
+{
+  bt_sandbox_send (sock, reply, sizeof *reply, fd);
+}
+
+static void
+limit_resources (void)
+{
+  /* the pixel budget (50 MP × 4 bytes, twice: decoded + converted) plus the file and the
+   * decoders' own tables */
+#if !defined(__SANITIZE_ADDRESS__)
+  /* (an AddressSanitizer build reserves terabytes of address space: no cap there) */
+  struct rlimit as = { BT_SANDBOX_MAX_AS, BT_SANDBOX_MAX_AS };
+  setrlimit (RLIMIT_AS, &as);
+#endif
+  struct rlimit cpu = { BT_SANDBOX_MAX_CPU_S, BT_SANDBOX_MAX_CPU_S + 5 };
+  setrlimit (RLIMIT_CPU, &cpu);
+  struct rlimit core = { 0, 0 };
+  setrlimit (RLIMIT_CORE, &core);
+  struct rlimit nofile = { 16, 16 };
+  setrlimit (RLIMIT_NOFILE, &nofile);
+}
+
+static gboolean
+confine (void)
+{
+#ifdef HAVE_LIBSECCOMP
+  scmp_filter_ctx ctx = seccomp_init (SCMP_ACT_KILL_PROCESS);
+  if (ctx == NULL)
+    return FALSE;
+  static const int allowed[] = {
+    SCMP_SYS (read), SCMP_SYS (pread64), SCMP_SYS (write), SCMP_SYS (close), SCMP_SYS (fstat),
+    SCMP_SYS (newfstatat), SCMP_SYS (lseek), SCMP_SYS (mmap), SCMP_SYS (munmap),
+    SCMP_SYS (mremap), SCMP_SYS (mprotect), SCMP_SYS (brk), SCMP_SYS (madvise), SCMP_SYS (futex),
+    SCMP_SYS (recvmsg), SCMP_SYS (sendmsg), SCMP_SYS (memfd_create), SCMP_SYS (ftruncate),
+    SCMP_SYS (exit), SCMP_SYS (exit_group), SCMP_SYS (rt_sigreturn), SCMP_SYS (rt_sigprocmask),
+    SCMP_SYS (rt_sigaction), SCMP_SYS (getrandom), SCMP_SYS (clock_gettime), SCMP_SYS (gettid),
+    SCMP_SYS (getpid), SCMP_SYS (tgkill), SCMP_SYS (sched_yield), SCMP_SYS (fcntl),
+    /* decoders with worker threads (libheif/libde265) and what glibc asks of a new thread */
+    SCMP_SYS (set_robust_list), SCMP_SYS (rseq), SCMP_SYS (sched_getaffinity), SCMP_SYS (sysinfo),
+    SCMP_SYS (prlimit64), SCMP_SYS (getrlimit), SCMP_SYS (nanosleep), SCMP_SYS (clock_nanosleep),
+    SCMP_SYS (munlock), SCMP_SYS (mlock),
+  };
+  gboolean ok = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (allowed); i++)
+    ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, allowed[i], 0) == 0;
+  /* threads, never processes: clone only with CLONE_THREAD; clone3 (whose flags seccomp cannot
+   * see) answers ENOSYS, and glibc falls back to clone */
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (clone), 1,
+                               SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) == 0;
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0) == 0;
+  /* dav1d names its worker threads */
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
+                               SCMP_A0 (SCMP_CMP_EQ, PR_SET_NAME)) == 0;
+  /* opening a path fails cleanly instead of killing: a library probing for a config file */
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (openat), 0) == 0;
+  ok = ok && seccomp_rule_add (ctx, SCMP_ACT_ERRNO (EACCES), SCMP_SYS (open), 0) == 0;
+  ok = ok && seccomp_load (ctx) == 0;
+  seccomp_release (ctx);
+  return ok;
+#else
+  return FALSE;
+#endif
+}
+
+static guint8 *
+read_fd (int fd, gsize *len)
+{
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size > BT_MAX_FILE_BYTES)
+    return NULL;
+  gsize cap = (gsize) st.st_size;
+  guint8 *data = g_malloc (MAX (cap, 1));
+  gsize done = 0;
+  while (done < cap)
+    {
+      ssize_t r = pread (fd, data + done, cap - done, (off_t) done);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
+      done += (gsize) r;
+    }
+  *len = done;
+  return data;
+}
+
+int
+main (int argc, char **argv)
+{
+  const int sock = 3;
+  signal (SIGPIPE, SIG_IGN);
+  limit_resources ();
+#if DEVELOPMENT
+  const char *hook = g_getenv ("BT_DECODER_TEST_HOOK");  /* tests only: see test-sandbox.c */
+#else
+  const char *hook = NULL;
+#endif
+  gboolean confined = confine ();
+  if (!confined && g_getenv ("BT_DECODER_REQUIRE_SECCOMP") != NULL)
+    return 3;
+  for (;;)
+    {
+      BtSandboxRequest req;
+      int fd = -1;
+      if (recv_request (sock, &req, &fd) != 0)
+        return 0;  /* the parent went away or spoke nonsense: done */
+      BtSandboxReply reply = { 0 };
+      reply.magic = BT_SANDBOX_MAGIC;
+      reply.confined = confined;
+      gsize len = 0;
+      g_autofree guint8 *data = read_fd (fd, &len);
+      close (fd);
+      if (hook != NULL && data != NULL && len >= 7)
+        {
+          /* test-only: a decoder that crashes or never returns */
+          if (strstr (hook, "crash") != NULL && memcmp (data, "BTCRASH", 7) == 0)
+            abort ();
+          if (strstr (hook, "loop") != NULL && memcmp (data, "BTLOOP!", 7) == 0)
+            for (volatile guint64 spin = 0;; spin++)
+              ;
+          if (strstr (hook, "open") != NULL && memcmp (data, "BTOPEN!", 7) == 0)
+            {
+              FILE *f = fopen ("/etc/passwd", "r");
+              reply.opened_path = f != NULL;
+              if (f)
+                fclose (f);
+              reply.status = 1;
+              reply.reason = BT_SKIP_NOT_IMAGE;
+              g_strlcpy (reply.message, f ? "the helper opened a path" : "the helper could not open a path",
+                         sizeof reply.message);
+              send_reply (sock, &reply, -1);
+              continue;
+            }
+        }
+      BtSkipReason reason = BT_SKIP_UNREADABLE;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(BtImage) img = data ? bt_image_decode_bytes (data, len, (int) req.want_channels, &reason, &error)
+                                    : NULL;
+      int out = -1;
+      if (img != NULL)
+        {
+          gsize n = (gsize) img->width * img->height * img->channels;
+          out = memfd_create ("bottega-pixels", MFD_CLOEXEC);
+          gboolean ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
+          for (gsize w = 0; ok && w < n;)
+            {
+              ssize_t r = write (out, img->pixels + w, n - w);
+              if (r < 0 && errno == EINTR)
+                continue;
+              ok = r > 0;
+              w += r > 0 ? (gsize) r : 0;
+            }
+          if (ok)
+            {
+              reply.status = 0;
+              reply.width = img->width;
+              reply.height = img->height;
+              reply.channels = img->channels;
+            }
+          else
+            {
+              reply.status = 1;
+              reply.reason = BT_SKIP_UNREADABLE;
+              g_strlcpy (reply.message, g_strerror (errno), sizeof reply.message);
+              if (out >= 0)
+                close (out);
+              out = -1;
+            }
+        }
+      else
+        {
+          reply.status = 1;
+          reply.reason = reason;
+          g_strlcpy (reply.message, error ? error->message : "unreadable", sizeof reply.message);
+        }
+      send_reply (sock, &reply, out);
+      if (out >= 0)
+        close (out);
+    }
+}

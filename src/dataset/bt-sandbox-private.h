@@ -1,0 +1,84 @@
+/* bt-sandbox-private.h: the wire format between bt-sandbox.c and its helper process. */
+#pragma once
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <glib.h>
+
+#define BT_SANDBOX_MAGIC    0x42544453u  /* "BTDS" */
+#define BT_SANDBOX_MAX_AS   ((guint64) 2048 * 1024 * 1024)
+#define BT_SANDBOX_MAX_CPU_S 600          /* a helper's lifetime total; the parent also times out each request */
+
+typedef struct {
+  guint32 magic;
+  guint32 want_channels;
+} BtSandboxRequest;
+
+typedef struct {
+  guint32 magic;
+  gint32  status;       /* 0: pixels in the memfd that comes with it */
+  guint32 reason;       /* BtSkipReason when status != 0 */
+  gint32  width, height, channels;
+  gint32  confined;     /* the seccomp filter is on */
+  gint32  opened_path;  /* test hook "open": fopen succeeded (it must not) */
+  char    message[256];
+} BtSandboxReply;
+
+/* One message with an optional descriptor (fd < 0: none) over the SOCK_SEQPACKET socket. */
+static inline gboolean
+bt_sandbox_send (int sock, const void *buf, gsize len, int fd)
+{
+  char cbuf[CMSG_SPACE (sizeof (int))];
+  memset (cbuf, 0, sizeof cbuf);
+  struct iovec iov = { (void *) buf, len };
+  struct msghdr msg = { 0 };
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0)
+    {
+      msg.msg_control = cbuf;
+      msg.msg_controllen = sizeof cbuf;
+      struct cmsghdr *c = CMSG_FIRSTHDR (&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (c), &fd, sizeof (int));
+    }
+  ssize_t n;
+  do
+    n = sendmsg (sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t) len;
+}
+
+/* Receives one message of exactly len bytes; *fd: the descriptor that came with it, or -1.
+ * FALSE (and no descriptor left open) on anything else. */
+static inline gboolean
+bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
+{
+  char cbuf[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { buf, len };
+  struct msghdr msg = { 0 };
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC | flags);
+  while (n < 0 && errno == EINTR);
+  *fd = -1;
+  struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR (&msg) : NULL;
+  if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+    memcpy (fd, CMSG_DATA (c), sizeof (int));
+  if (n != (ssize_t) len)
+    {
+      if (*fd >= 0)
+        close (*fd);
+      *fd = -1;
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,371 @@
+/* bt-sandbox.c: "decode these bytes" in a pool of long-lived helper processes (bottega-decoder,
+ * bt-decoder-helper.c), in the manner of GNOME's glycin. The parent opens the file and passes
+ * the descriptor; the helper, confined by seccomp and resource limits, sends the pixels back
+ * in a memfd. A helper that crashes, overruns its limits or takes longer than the timeout is
+ * killed and replaced; the file is reported as "could not be decoded safely". */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <glib/gi18n-lib.h>
+
+#include "dataset/bt-dataset-private.h"
+#include "dataset/bt-sandbox-private.h"
+
+typedef struct {
+  GPid pid;     /* 0: not running */
+  int  sock;    /* -1: not running */
+  gboolean busy;
+} Helper;
+
+static GMutex   pool_lock;
+static GCond    pool_cond;
+static Helper  *helpers;
+static guint    n_helpers;
+static char    *helper_path;
+static gint64   timeout_ms = 20000;
+static guint    n_restarts;
+static gint     last_confined = -1;
+
+void
+bt_sandbox_set_helper_path (const char *path)
+{
+  g_mutex_lock (&pool_lock);
+  g_free (helper_path);
+  helper_path = g_strdup (path);
+  g_mutex_unlock (&pool_lock);
+}
+
+void
+bt_sandbox_set_timeout (guint milliseconds)
+{
+  g_mutex_lock (&pool_lock);
+  timeout_ms = milliseconds;
+  g_mutex_unlock (&pool_lock);
+}
+
+guint
+bt_sandbox_get_n_restarts (void)
+{
+  g_mutex_lock (&pool_lock);
+  guint n = n_restarts;
+  g_mutex_unlock (&pool_lock);
+  return n;
+}
+
+static const char *
+find_helper (void)
+{
+  if (helper_path == NULL)
+    {
+      const char *env = g_getenv ("BOTTEGA_DECODER");
+      helper_path = g_strdup (env != NULL && *env ? env : BT_DECODER_HELPER_PATH);
+    }
+  return helper_path;
+}
+
+static void
+helper_stop (Helper *h)
+{
+  if (h->sock >= 0)
+    close (h->sock);
+  h->sock = -1;
+  if (h->pid > 0)
+    {
+      kill (h->pid, SIGKILL);
+      waitpid (h->pid, NULL, 0);
+    }
+  h->pid = 0;
+}
+
+static gboolean
+helper_start (Helper *h, GError **error)
+{
+  int sv[2];
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    {
+      int e = errno;
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "socketpair: %s", g_strerror (e));
+      return FALSE;
+    }
+  const char *argv[] = { find_helper (), NULL };
+  gint source_fds[] = { sv[1] };
+  gint target_fds[] = { 3 };
+  GPid pid = 0;
+  g_autoptr(GError) local = NULL;
+  gboolean ok = g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
+                                                   G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                                   NULL, NULL, -1, -1, -1, source_fds, target_fds, 1,
+                                                   &pid, NULL, NULL, NULL, &local);
+  close (sv[1]);
+  if (!ok)
+    {
+      close (sv[0]);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
+                   _("The image decoder could not be started: %s"), local->message);
+      return FALSE;
+    }
+  h->pid = pid;
+  h->sock = sv[0];
+  return TRUE;
+}
+
+static Helper *
+take_helper (void)
+{
+  g_mutex_lock (&pool_lock);
+  if (helpers == NULL)
+    {
+      n_helpers = CLAMP (g_get_num_processors (), 1, 4);
+      helpers = g_new0 (Helper, n_helpers);
+      for (guint i = 0; i < n_helpers; i++)
+        helpers[i].sock = -1;
+    }
+  for (;;)
+    {
+      for (guint i = 0; i < n_helpers; i++)
+        if (!helpers[i].busy)
+          {
+            helpers[i].busy = TRUE;
+            g_mutex_unlock (&pool_lock);
+            return &helpers[i];
+          }
+      g_cond_wait (&pool_cond, &pool_lock);
+    }
+}
+
+static void
+give_back (Helper *h, gboolean broken)
+{
+  g_mutex_lock (&pool_lock);
+  if (broken)
+    {
+      helper_stop (h);
+      n_restarts++;  /* the next request starts a fresh one */
+    }
+  h->busy = FALSE;
+  g_cond_signal (&pool_cond);
+  g_mutex_unlock (&pool_lock);
+}
+
+static gboolean
+send_request (int sock, int fd, int want_channels)
+{
+  BtSandboxRequest req = { BT_SANDBOX_MAGIC, (guint32) want_channels };
+  return bt_sandbox_send (sock, &req, sizeof req, fd);
+}
+
+/* 1: reply read; 0: the helper died or timed out; the memfd (or -1) in *out_fd */
+static int
+recv_reply (int sock, BtSandboxReply *reply, int *out_fd, gint64 timeout)
+{
+  struct pollfd p = { sock, POLLIN, 0 };
+  gint64 end = g_get_monotonic_time () + timeout * 1000;
+  for (;;)
+    {
+      gint64 left = (end - g_get_monotonic_time ()) / 1000;
+      if (left <= 0)
+        return 0;
+      int r = poll (&p, 1, (int) MIN (left, G_MAXINT));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return 0;
+      break;
+    }
+  if (!bt_sandbox_recv (sock, reply, sizeof *reply, out_fd, MSG_DONTWAIT))
+    return 0;
+  if (reply->magic != BT_SANDBOX_MAGIC)
+    {
+      if (*out_fd >= 0)
+        close (*out_fd);
+      *out_fd = -1;
+      return 0;
+    }
+  reply->message[sizeof reply->message - 1] = '\0';
+  return 1;
+}
+
+static BtImage *
+unsafe (const char *what, BtSkipReason *reason, GError **error)
+{
+  if (reason)
+    *reason = BT_SKIP_CORRUPT;
+  if (what == NULL)
+    {
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+                           _("The image could not be decoded safely"));
+      return NULL;
+    }
+  g_autofree char *display = g_filename_display_name (what);
+  g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT,
+               _("“%s” could not be decoded safely"), display);
+  return NULL;
+}
+
+/* The pixels from a memfd the helper filled: checked against what the reply claims. */
+static BtImage *
+image_from_memfd (int fd, const BtSandboxReply *r)
+{
+  if (r->width <= 0 || r->height <= 0 || (r->channels != 1 && r->channels != 3) ||
+      (guint64) r->width * r->height > BT_MAX_PIXELS)
+    return NULL;
+  gsize n = (gsize) r->width * r->height * r->channels;
+  struct stat st;
+  if (fstat (fd, &st) != 0 || (guint64) st.st_size != n)
+    return NULL;
+  BtImage *img = g_new0 (BtImage, 1);
+  img->width = r->width;
+  img->height = r->height;
+  img->channels = r->channels;
+  img->pixels = g_malloc (n);
+  gsize done = 0;
+  while (done < n)
+    {
+      ssize_t k = pread (fd, img->pixels + done, n - done, (off_t) done);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k <= 0)
+        {
+          bt_image_free (img);
+          return NULL;
+        }
+      done += (gsize) k;
+    }
+  return img;
+}
+
+BtImage *
+bt_sandbox_decode_fd (int fd, const char *name, int want_channels, BtSkipReason *reason, GError **error)
+{
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
+  Helper *h = take_helper ();
+  g_mutex_lock (&pool_lock);
+  gint64 timeout = timeout_ms;
+  gboolean started = h->pid > 0;
+  g_mutex_unlock (&pool_lock);
+  if (!started && !helper_start (h, error))
+    {
+      give_back (h, FALSE);
+      if (reason)
+        *reason = BT_SKIP_UNREADABLE;
+      return NULL;
+    }
+  BtSandboxReply reply = { 0 };
+  int out = -1;
+  /* a helper that died since its last request: one fresh try before giving up */
+  gboolean sent = send_request (h->sock, fd, want_channels);
+  if (!sent)
+    {
+      give_back (h, TRUE);
+      h = take_helper ();
+      if (h->pid == 0 && !helper_start (h, error))
+        {
+          give_back (h, FALSE);
+          return NULL;
+        }
+      sent = send_request (h->sock, fd, want_channels);
+    }
+  if (!sent || !recv_reply (h->sock, &reply, &out, timeout))
+    {
+      give_back (h, TRUE);
+      return unsafe (name, reason, error);
+    }
+  give_back (h, FALSE);
+  g_atomic_int_set (&last_confined, reply.confined ? 1 : 0);
+  if (reply.status != 0)
+    {
+      if (out >= 0)
+        close (out);
+      if (reason)
+        *reason = reply.reason <= BT_SKIP_HIDDEN ? (BtSkipReason) reply.reason : BT_SKIP_CORRUPT;
+      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT, reply.message);
+      return NULL;
+    }
+  BtImage *img = out >= 0 ? image_from_memfd (out, &reply) : NULL;
+  if (out >= 0)
+    close (out);
+  if (img == NULL)
+    return unsafe (name, reason, error);
+  return img;
+}
+
+BtImage *
+bt_sandbox_decode_file (const char *path, int want_channels, BtSkipReason *reason, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      if (reason)
+        *reason = fd >= 0 ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE;
+      g_autofree char *display = g_filename_display_name (path);
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "%s: %s", display,
+                   fd >= 0 ? _("not a regular file") : g_strerror (e));
+      return NULL;
+    }
+  BtImage *img = bt_sandbox_decode_fd (fd, path, want_channels, reason, error);
+  close (fd);
+  return img;
+}
+
+BtImage *
+bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels, BtSkipReason *reason, GError **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  int fd = memfd_create ("bottega-input", MFD_CLOEXEC);
+  gboolean ok = fd >= 0 && ftruncate (fd, (off_t) len) == 0;
+  for (gsize w = 0; ok && w < len;)
+    {
+      ssize_t r = pwrite (fd, data + w, len - w, (off_t) w);
+      if (r < 0 && errno == EINTR)
+        continue;
+      ok = r > 0;
+      w += r > 0 ? (gsize) r : 0;
+    }
+  if (!ok)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      if (reason)
+        *reason = BT_SKIP_UNREADABLE;
+      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "memfd: %s", g_strerror (e));
+      return NULL;
+    }
+  BtImage *img = bt_sandbox_decode_fd (fd, NULL, want_channels, reason, error);
+  close (fd);
+  return img;
+}
+
+int
+bt_sandbox_get_confined (void)
+{
+  return g_atomic_int_get (&last_confined);
+}
+
+void
+bt_sandbox_shutdown (void)
+{
+  g_mutex_lock (&pool_lock);
+  for (guint i = 0; helpers != NULL && i < n_helpers; i++)
+    {
+      while (helpers[i].busy)
+        g_cond_wait (&pool_cond, &pool_lock);
+      helper_stop (&helpers[i]);
+    }
+  g_mutex_unlock (&pool_lock);
+}

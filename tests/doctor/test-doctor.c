@@ -1,0 +1,364 @@
+/* test-doctor.c: the data doctor on a Shapes project built here with 5 flipped labels, 3
+ * near-copies planted in another split and 2 blank images: the flips come out as label issues
+ * (with their true class suggested), the copies as leakage, the blanks as poor quality; the
+ * same seed gives the same report; `bottega-cli doctor --json` prints that report, which
+ * parses and follows the schema; a cancelled run returns nothing. */
+#include "config.h"
+
+#include <cairo.h>
+#include <string.h>
+
+#include "dataset/bt-dataset.h"
+#include "dataset/bt-dataset-private.h"
+#include "doctor/bt-doctor.h"
+
+static const char *classes[] = { "circle", "square", "triangle", "star" };
+
+typedef struct {
+  char      *dir;
+  BtProject *project;
+  char      *flipped[5];
+  int        flipped_true[5];      /* class index before the flip */
+  char      *copy_of[3], *copy[3];
+  char      *blank[2];
+} Fixture;
+
+static Fixture fx;
+
+static guint64
+file_hash (const char *path)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return bt_hash_bytes ((const guint8 *) data, len);
+}
+
+/* A copy of src with a few pixels of the top-left corner brightened by `variant`. */
+static void
+write_near_copy (const char *src, const char *dst, int variant)
+{
+  cairo_surface_t *s = cairo_image_surface_create_from_png (src);
+  g_assert_cmpint (cairo_surface_status (s), ==, CAIRO_STATUS_SUCCESS);
+  cairo_surface_flush (s);
+  guint8 *px = cairo_image_surface_get_data (s);
+  int stride = cairo_image_surface_get_stride (s);
+  for (int y = 0; y < 2; y++)
+    for (int x = 0; x < 3; x++)
+      for (int c = 0; c < 3; c++)
+        {
+          guint8 *p = px + y * stride + 4 * x + c;
+          *p = (guint8) MIN (255, *p + 3 + variant);
+        }
+  cairo_surface_mark_dirty (s);
+  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
+  cairo_surface_destroy (s);
+}
+
+static void
+write_blank (const char *dst, double grey)
+{
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 64, 64);
+  cairo_t *cr = cairo_create (s);
+  cairo_set_source_rgb (cr, grey, grey, grey);
+  cairo_paint (cr);
+  cairo_destroy (cr);
+  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
+  cairo_surface_destroy (s);
+}
+
+static BtItem *
+item_at (guint i)
+{
+  BtItem *it = g_list_model_get_item (bt_project_get_items (fx.project), i);
+  g_object_unref (it);   /* the model keeps it */
+  return it;
+}
+
+static void
+fixture_build (void)
+{
+  g_autoptr (GError) error = NULL;
+  fx.dir = g_dir_make_tmp ("bt-doctor-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx.project = bt_sample_create_shapes (fx.dir, 60, 64, 11, NULL, &error);
+  g_assert_no_error (error);
+  const BtProjectSettings *s = bt_project_get_settings (fx.project);
+
+  /* 5 flips: the 7th image of class c goes to class c+1 (and a second one of circle) */
+  const guint picks[5] = { 7, 60 + 7, 120 + 7, 180 + 7, 25 };
+  for (int f = 0; f < 5; f++)
+    {
+      BtItem *it = item_at (picks[f]);
+      fx.flipped[f] = g_strdup (bt_item_get_path (it));
+      int c = bt_project_find_class (fx.project, bt_item_get_class_name (it));
+      fx.flipped_true[f] = c;
+    }
+  for (int f = 0; f < 5; f++)
+    {
+      BtItem *it = bt_project_find_item (fx.project, fx.flipped[f]);
+      BtItem *items[1] = { it };
+      g_assert_true (bt_project_relabel (fx.project, items, 1, classes[(fx.flipped_true[f] + 1) % 4], &error));
+      g_assert_no_error (error);
+    }
+
+  /* 3 near-copies of images (of different classes), each in a split other than its original's */
+  const guint originals[3] = { 3, 60 + 30, 180 + 40 };
+  for (int d = 0; d < 3; d++)
+    {
+      BtItem *it = item_at (originals[d]);
+      fx.copy_of[d] = g_strdup (bt_item_get_path (it));
+      BtSplit split = bt_item_get_split (it);
+      g_autofree char *name = g_strdup_printf ("copy-%d.png", d);
+      fx.copy[d] = g_build_filename (fx.dir, "images", bt_item_get_class_name (it), name, NULL);
+      guint64 h = 0;
+      for (int variant = 0; variant < 60; variant++)
+        {
+          write_near_copy (fx.copy_of[d], fx.copy[d], variant);
+          h = file_hash (fx.copy[d]);
+          if (bt_split_for_hash (h, s->split_train, s->split_val, s->split_test) != split)
+            break;
+        }
+      g_assert_cmpint (bt_split_for_hash (h, s->split_train, s->split_val, s->split_test), !=, split);
+      const char *paths[2] = { fx.copy[d], NULL };
+      g_assert_true (bt_project_add_items (fx.project, bt_item_get_class_name (it), paths, &h, &error));
+      g_assert_no_error (error);
+    }
+
+  /* 2 blanks: a black and a white one */
+  for (int b = 0; b < 2; b++)
+    {
+      g_autofree char *name = g_strdup_printf ("blank-%d.png", b);
+      fx.blank[b] = g_build_filename (fx.dir, "images", "square", name, NULL);
+      write_blank (fx.blank[b], b == 0 ? 0.02 : 0.99);
+      guint64 h = file_hash (fx.blank[b]);
+      const char *paths[2] = { fx.blank[b], NULL };
+      g_assert_true (bt_project_add_items (fx.project, "square", paths, &h, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (bt_project_flush (fx.project, &error));
+  g_assert_no_error (error);
+}
+
+static BtDoctorReport *
+run_doctor (BtDoctorInput *in, guint64 seed)
+{
+  BtDoctorOptions opts;
+  bt_doctor_options_init (&opts);
+  opts.seed = seed;
+  g_autoptr (GError) error = NULL;
+  BtDoctorReport *r = bt_doctor_run (in, &opts, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (r);
+  return r;
+}
+
+static void
+test_findings (void)
+{
+  g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+  g_assert_cmpuint (bt_doctor_input_get_n_items (in), ==, 240 + 3 + 2);
+  g_autoptr (BtDoctorReport) r = run_doctor (in, 3);
+  g_assert_cmpuint (r->n_unreadable, ==, 0);
+  g_test_message ("out-of-fold accuracy %.3f, %u label issues, %u duplicate pairs, %u outliers, %u quality",
+                  r->oof_accuracy, r->label_issues->len, r->duplicates->len, r->outliers->len, r->quality->len);
+
+  /* every flip is a label issue; the true class is suggested for at least 4 of the 5 */
+  int suggested_right = 0;
+  for (int f = 0; f < 5; f++)
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; i < r->label_issues->len; i++)
+        {
+          const BtDoctorLabelIssue *x = &g_array_index (r->label_issues, BtDoctorLabelIssue, i);
+          g_assert_cmpfloat (x->score, >=, 0.0);
+          g_assert_cmpfloat (x->score, <=, 1.0);
+          g_assert_cmpint (x->suggested, !=, x->label);
+          if (i > 0)
+            g_assert_cmpfloat (x->score, <=, g_array_index (r->label_issues, BtDoctorLabelIssue, i - 1).score);
+          if (g_str_equal (bt_doctor_report_path (r, x->item), fx.flipped[f]))
+            {
+              found = TRUE;
+              g_assert_cmpstr (bt_doctor_report_class (r, x->label), ==, classes[(fx.flipped_true[f] + 1) % 4]);
+              suggested_right += x->suggested == fx.flipped_true[f];
+              g_test_message ("flip %d found at rank %u (score %.3f)", f, i + 1, x->score);
+            }
+        }
+      g_assert_true (found);
+    }
+  g_assert_cmpint (suggested_right, >=, 4);
+  /* the flips are few of the issues: the doctor does not flag half the project */
+  g_assert_cmpuint (r->label_issues->len, <=, 245 / 4);
+
+  /* every planted copy is found as leakage with its original */
+  for (int d = 0; d < 3; d++)
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; i < r->duplicates->len; i++)
+        {
+          const BtDoctorDuplicate *x = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
+          const char *a = bt_doctor_report_path (r, x->a), *b = bt_doctor_report_path (r, x->b);
+          if ((g_str_equal (a, fx.copy[d]) && g_str_equal (b, fx.copy_of[d])) ||
+              (g_str_equal (b, fx.copy[d]) && g_str_equal (a, fx.copy_of[d])))
+            {
+              found = TRUE;
+              g_assert_true (bt_doctor_duplicate_is_leakage (r, x));
+              g_assert_false (bt_doctor_duplicate_is_conflict (r, x));
+            }
+        }
+      g_assert_true (found);
+    }
+
+  /* the blanks: low contrast and blurry, one dark and one overexposed */
+  for (int b = 0; b < 2; b++)
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; i < r->quality->len; i++)
+        {
+          const BtDoctorQuality *q = &g_array_index (r->quality, BtDoctorQuality, i);
+          if (!g_str_equal (bt_doctor_report_path (r, q->item), fx.blank[b]))
+            continue;
+          found = TRUE;
+          g_assert_true (q->problems & BT_DOCTOR_LOW_CONTRAST);
+          g_assert_true (q->problems & BT_DOCTOR_BLURRY);
+          g_assert_true (q->problems & (b == 0 ? BT_DOCTOR_DARK : BT_DOCTOR_OVEREXPOSED));
+          g_assert_cmpuint (i, <, 2);   /* the worst two */
+        }
+      g_assert_true (found);
+    }
+  /* the drawn shapes are not poor-quality images */
+  g_assert_cmpuint (r->quality->len, <=, 2 + 5);
+
+  /* the blanks stand apart from every shape */
+  for (int b = 0; b < 2; b++)
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; i < MIN (r->outliers->len, 10); i++)
+        found |= g_str_equal (bt_doctor_report_path (r, g_array_index (r->outliers, BtDoctorOutlier, i).item), fx.blank[b]);
+      g_assert_true (found);
+    }
+}
+
+static void
+test_deterministic (void)
+{
+  g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+  g_autoptr (BtDoctorReport) r1 = run_doctor (in, 5);
+  g_autoptr (BtDoctorReport) r2 = run_doctor (in, 5);
+  g_autofree char *j1 = bt_doctor_report_to_json (r1);
+  g_autofree char *j2 = bt_doctor_report_to_json (r2);
+  g_assert_cmpstr (j1, ==, j2);
+}
+
+static void
+test_cancel (void)
+{
+  g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_cancellable_cancel (cancel);
+  g_autoptr (GError) error = NULL;
+  BtDoctorReport *r = bt_doctor_run (in, NULL, NULL, NULL, cancel, &error);
+  g_assert_null (r);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* A strict schema check, in Python's json (the CLI's output must be one JSON object). */
+static const char *schema_check =
+  "import json, sys\n"
+  "r = json.loads(sys.stdin.read())\n"
+  "assert sorted(r) == ['label_issues', 'near_duplicates', 'outliers', 'quality'], sorted(r)\n"
+  "splits = {'train', 'val', 'test'}\n"
+  "for x in r['label_issues']:\n"
+  "    assert sorted(x) == ['image', 'label', 'score', 'suggested'], x\n"
+  "    assert isinstance(x['image'], str) and isinstance(x['label'], str) and isinstance(x['suggested'], str)\n"
+  "    assert 0 <= x['score'] <= 1 and x['label'] != x['suggested']\n"
+  "s = [x['score'] for x in r['label_issues']]; assert s == sorted(s, reverse=True)\n"
+  "for x in r['near_duplicates']:\n"
+  "    assert sorted(x) == ['distance', 'images', 'labels', 'splits'], x\n"
+  "    assert len(x['images']) == 2 and len(x['splits']) == 2 and len(x['labels']) == 2\n"
+  "    assert set(x['splits']) <= splits and 0 <= x['distance'] <= 1\n"
+  "d = [x['distance'] for x in r['near_duplicates']]; assert d == sorted(d)\n"
+  "for x in r['outliers']:\n"
+  "    assert sorted(x) == ['image', 'score'] and 0 <= x['score'] <= 1, x\n"
+  "o = [x['score'] for x in r['outliers']]; assert o == sorted(o, reverse=True)\n"
+  "ok = {'dark', 'overexposed', 'low-contrast', 'blurry', 'tiny', 'extreme-aspect'}\n"
+  "for x in r['quality']:\n"
+  "    assert sorted(x) == ['image', 'problems'] and x['problems'] and set(x['problems']) <= ok, x\n"
+  "print(len(r['label_issues']), len(r['near_duplicates']), len(r['outliers']), len(r['quality']))\n";
+
+static void
+test_cli_json (void)
+{
+  const char *build = g_getenv ("BOTTEGA_BUILD_ROOT");
+  if (build == NULL)
+    {
+      g_test_skip ("BOTTEGA_BUILD_ROOT is not set; run through meson test");
+      return;
+    }
+  if (!g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("/usr/bin/python3 is not installed; the JSON check needs it");
+      return;
+    }
+  g_autofree char *cli = g_build_filename (build, "src", "cli", "bottega-cli", NULL);
+  const char *argv[] = { cli, "doctor", fx.dir, "--json", "--seed", "5", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr: %s", err);
+  g_assert_true (g_spawn_check_wait_status (status, &error));   /* exit 0 although it found things */
+  g_assert_no_error (error);
+
+  /* the CLI prints exactly the library's report for that seed */
+  g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+  g_autoptr (BtDoctorReport) r = run_doctor (in, 5);
+  g_autofree char *json = bt_doctor_report_to_json (r);
+  g_assert_cmpstr (out, ==, json);
+
+  const char *py[] = { "/usr/bin/python3", "-c", schema_check, NULL };
+  g_autoptr (GSubprocess) p = g_subprocess_newv (py, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                 | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_autofree char *py_out = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, out, NULL, &py_out, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("schema check: %s", py_out);
+  g_assert_true (g_subprocess_get_successful (p));
+
+  /* a flipped image appears with its path as the project records it */
+  g_autofree char *needle = g_strdup_printf ("\"image\":\"%s\"", fx.flipped[0]);
+  g_assert_nonnull (strstr (out, needle));
+
+  /* the readable report names the counts; bad usage is exit 2 */
+  const char *argv2[] = { cli, "doctor", fx.dir, NULL };
+  g_autofree char *text = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv2, NULL, G_SPAWN_DEFAULT, NULL, NULL, &text, NULL, &status, &error));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (text, fx.flipped[0]));
+  const char *argv3[] = { cli, "doctor", fx.dir, "--folds", "1", NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) argv3, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, NULL, NULL, &status, &error));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  fixture_build ();
+  g_test_add_func ("/doctor/findings", test_findings);
+  g_test_add_func ("/doctor/deterministic", test_deterministic);
+  g_test_add_func ("/doctor/cancel", test_cancel);
+  g_test_add_func ("/doctor/cli-json", test_cli_json);
+  int status = g_test_run ();
+  g_clear_object (&fx.project);
+  if (fx.dir != NULL)
+    {
+      /* remove the folder tree */
+      const char *rm[] = { "rm", "-rf", fx.dir, NULL };
+      g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
+  return status;
+}
