@@ -17,6 +17,7 @@
 #include "bt-test-photos.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-server.h"
+#include "bt-test-exit.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -358,5 +359,5 @@ main (int argc, char **argv)
   bt_test_rm_rf (tmp_dir);
   g_free (tmp_dir);
   g_object_unref (app);
-  return ret;
+  bt_test_exit (ret);
 }

@@ -20,6 +20,7 @@
 #include "bt-test-screenshot.h"
 #include "bt-test-input.h"
 #include "bt-test-wait.h"
+#include "bt-test-exit.h"
 
 typedef struct {
   char       *root;      /* images live here */
@@ -1889,5 +1890,5 @@ main (int argc, char **argv)
   g_test_add_func ("/data-page/thumbnailer", test_thumbnailer);
   g_test_add_func ("/data-page/class-warnings", test_warnings);
   g_test_add_func ("/data-page/class-drop-position", test_drop_position);
-  return g_test_run ();
+  bt_test_exit (g_test_run ());
 }

@@ -18,6 +18,7 @@
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
 #include "bt-test-input.h"
+#include "bt-test-exit.h"
 
 /* Small by default so that CI stays fast; the docs screenshots use a longer run
  * (BT_PAGES_EPOCHS, BT_PAGES_PER_CLASS). */
@@ -940,5 +941,5 @@ main (int argc, char **argv)
   g_free (project_dir);
   g_free (model_path);
   g_object_unref (app);
-  return ret;
+  bt_test_exit (ret);
 }

@@ -15,6 +15,7 @@
 #include "bt-test-wait.h"
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
+#include "bt-test-exit.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -420,5 +421,5 @@ main (int argc, char **argv)
   g_free (tmp_dir);
   g_free (model_path);
   g_object_unref (app);
-  return ret;
+  bt_test_exit (ret);
 }

@@ -7,6 +7,7 @@
 
 #include "bt-application.h"
 #include "bt-window-private.h"
+#include "bt-test-exit.h"
 
 static BtApplication *app;
 
@@ -137,5 +138,5 @@ main (int argc, char **argv)
   g_clear_object (&app);
   if (system (cmd) != 0)
     g_printerr ("could not remove %s\n", data_home);
-  return ret;
+  bt_test_exit (ret);
 }

@@ -9,6 +9,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "bt-test-fs.h"
+#include "bt-test-exit.h"
 
 static BtApplication *app;
 
@@ -549,5 +550,5 @@ main (int argc, char **argv)
   ret = g_test_run ();
   g_clear_object (&app);
   bt_test_rm_rf (xdg);
-  return ret;
+  bt_test_exit (ret);
 }
