@@ -82,6 +82,7 @@ confine (void)
     SCMP_SYS (set_robust_list), SCMP_SYS (rseq), SCMP_SYS (sched_getaffinity), SCMP_SYS (sysinfo),
     SCMP_SYS (prlimit64), SCMP_SYS (getrlimit), SCMP_SYS (nanosleep), SCMP_SYS (clock_nanosleep),
     SCMP_SYS (munlock), SCMP_SYS (mlock),
+    SCMP_SYS (sigaltstack),  /* a new thread's signal stack (glibc, and AddressSanitizer on every thread) */
   };
   gboolean ok = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (allowed); i++)

@@ -43,11 +43,12 @@ load_catalogue (void)
     {
       BtBackboneInfo *b = g_new0 (BtBackboneInfo, 1);
       g_autofree char *top1 = g_key_file_get_string (kf, groups[i], "top1", NULL);
+      g_autofree char *sha256 = g_key_file_get_value (kf, groups[i], "sha256", NULL);
       b->id = g_strdup (groups[i]);
       b->title = g_key_file_get_string (kf, groups[i], "name", NULL);
       b->file = g_key_file_get_string (kf, groups[i], "file", NULL);
       b->url = g_key_file_get_string (kf, groups[i], "url", NULL);
-      b->sha256 = g_ascii_strdown (g_key_file_get_value (kf, groups[i], "sha256", NULL) ?: "", -1);
+      b->sha256 = g_ascii_strdown (sha256 != NULL ? sha256 : "", -1);
       b->size = g_key_file_get_uint64 (kf, groups[i], "size", NULL);
       b->input_size = g_key_file_get_integer (kf, groups[i], "input", NULL);
       b->embedding = g_key_file_get_integer (kf, groups[i], "embedding", NULL);
