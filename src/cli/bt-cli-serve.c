@@ -14,6 +14,7 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "cli/bt-cli-private.h"
@@ -76,7 +77,7 @@ respond_error (SoupServerMessage *msg, guint status, const char *reason)
 
 /* The same object `predict --json` prints for one image (bt-cli-model.c). */
 static char *
-predictions_json (const BtModel *model, const char *name, const float *probs)
+predictions_json (const BtModel *model, const char *name, const float *probs, double unknown_score)
 {
   int n = bt_net_n_classes (model->net);
   g_autofree int *order = g_new (int, n);
@@ -99,7 +100,9 @@ predictions_json (const BtModel *model, const char *name, const float *probs)
       bt_json_append_string (s, model->class_names[order[k]]);
       g_string_append_printf (s, ", \"probability\": %.8f}", probs[order[k]]);
     }
-  g_string_append (s, "]}\n");
+  g_string_append_printf (s, "], \"unknown\": %s, \"unknown_score\": %.6f}\n",
+                          bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
+                          unknown_score);
   return g_string_free (s, FALSE);
 }
 
@@ -181,13 +184,14 @@ predict_worker (gpointer data, gpointer user_data)
   if (img != NULL)
     {
       g_autofree float *probs = NULL;
+      double unknown_score = NAN;
       g_mutex_lock (&srv->predict_lock);
-      probs = bt_predict_image (srv->model, img, &error);
+      probs = bt_predict_image_scored (srv->model, img, &unknown_score, &error);
       g_mutex_unlock (&srv->predict_lock);
       if (probs != NULL)
         {
           job->status = SOUP_STATUS_OK;
-          job->json = predictions_json (srv->model, job->name, probs);
+          job->json = predictions_json (srv->model, job->name, probs, unknown_score);
         }
     }
   if (job->json == NULL)

@@ -58,8 +58,48 @@ typedef struct {
   gboolean       edited;
   gboolean       rename_during; /* rename "cats" to "felines" once the first slice is in */
   gboolean       renamed;
+  guint          rename_idle;   /* the rename, due right after a splice's signal */
   GThread       *main_thread;
 } Import;
+
+/* The class a test adds while the import runs, once the first slice is in. Called from both the
+ * progress callback and the splices: progress is throttled (the last report may come before the
+ * first splice), so waiting for progress alone made the edit depend on timing. */
+static void
+add_during_import (Import *im)
+{
+  if (im->edit_during && !im->edited && im->n_splices > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      im->edited = TRUE;
+      g_assert_true (bt_project_add_class (im->project, "added-during-import", &error));
+      g_assert_no_error (error);
+    }
+}
+
+/* The rename is made from progress, or from an idle right after a splice: inside a splice's
+ * items-changed the class counts of that splice are not in yet. */
+static void
+edit_during_import (Import *im)
+{
+  if (im->rename_during && !im->renamed && im->n_splices > 0)
+    {
+      g_autoptr(GError) error = NULL;
+      im->renamed = TRUE;
+      g_assert_true (bt_project_rename_class (im->project, "cats", "felines", &error));
+      g_assert_no_error (error);
+    }
+  add_during_import (im);
+}
+
+static gboolean
+rename_idle_cb (gpointer data)
+{
+  Import *im = data;
+  im->rename_idle = 0;
+  edit_during_import (im);
+  return G_SOURCE_REMOVE;
+}
 
 static void
 items_changed (GListModel *model, guint pos, guint removed, guint added, Import *im)
@@ -74,6 +114,10 @@ items_changed (GListModel *model, guint pos, guint removed, guint added, Import 
   g_assert_cmpint (bt_item_get_width (it), >, 0);
   if (im->cancel_after && im->n_splices == im->cancel_after)
     g_cancellable_cancel (im->cancellable);
+  add_during_import (im);
+  /* progress is throttled and may have said its last before the first splice */
+  if (im->rename_during && !im->renamed && im->rename_idle == 0)
+    im->rename_idle = g_idle_add_full (G_PRIORITY_HIGH, rename_idle_cb, im, NULL);
 }
 
 static void
@@ -82,20 +126,7 @@ progress (guint seen, guint ok, guint skipped, gpointer data)
   Import *im = data;
   g_assert_true (g_thread_self () == im->main_thread);
   im->n_progress++;
-  if (im->rename_during && !im->renamed && im->n_splices > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      im->renamed = TRUE;
-      g_assert_true (bt_project_rename_class (im->project, "cats", "felines", &error));
-      g_assert_no_error (error);
-    }
-  if (im->edit_during && !im->edited && im->n_splices > 0)
-    {
-      g_autoptr(GError) error = NULL;
-      im->edited = TRUE;
-      g_assert_true (bt_project_add_class (im->project, "added-during-import", &error));
-      g_assert_no_error (error);
-    }
+  edit_during_import (im);
 }
 
 static void
@@ -116,6 +147,9 @@ run_import (Import *im, const char *root)
   bt_project_import_async (im->project, roots, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, progress, im, NULL,
                            im->cancellable, import_done, im);
   g_main_loop_run (im->loop);
+  if (im->rename_idle != 0)
+    g_source_remove (im->rename_idle);
+  im->rename_idle = 0;
   g_signal_handler_disconnect (bt_project_get_items (im->project), id);
   g_main_loop_unref (im->loop);
 }
