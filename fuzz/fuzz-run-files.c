@@ -22,7 +22,7 @@ run_config (const uint8_t *data, size_t size)
     {
       g_assert (error != NULL);
       g_error_free (error);
-      bt_settings_clear (&s);
+      bt_project_settings_clear (&s);
       return;
     }
   gboolean valid = bt_settings_validate (&s, NULL);
@@ -33,8 +33,8 @@ run_config (const uint8_t *data, size_t size)
     g_error ("settings Bottega wrote do not read back: %s", error->message);
   g_assert (bt_settings_validate (&t, NULL) == valid);
   g_assert (g_strcmp0 (s.preset, t.preset) == 0 && s.epochs == t.epochs && s.batch_size == t.batch_size);
-  bt_settings_clear (&t);
-  bt_settings_clear (&s);
+  bt_project_settings_clear (&t);
+  bt_project_settings_clear (&s);
 }
 
 int
