@@ -873,6 +873,14 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     }
   m->backbone_name = g_key_file_get_string (c.kf, "backbone", "name", NULL);
   m->backbone_sha256 = g_key_file_get_string (c.kf, "backbone", "sha256", NULL);
+  /* refused here as the saver refuses it, so whatever loads also saves again */
+  if ((m->backbone_name != NULL && !valid_class_name (m->backbone_name)) ||
+      (m->backbone_sha256 != NULL && !valid_class_name (m->backbone_sha256)))
+    {
+      container_clear (&c);
+      corrupt (error, "the backbone reference is invalid");
+      return NULL;
+    }
   const Tensor *blob = find_tensor (&c, BACKBONE_TENSOR);
   if (blob != NULL)
     {
