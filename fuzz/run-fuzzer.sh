@@ -15,5 +15,6 @@ else
   set -- "$corpus"
 fi
 # libFuzzer exits 77 on a crash by default, which meson reads as "skipped": make it a failure.
-exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+# a fixed seed (BOTTEGA_FUZZ_SEED to change it) keeps the test run reproducible; bench/fuzz-soak.sh explores
+exec "$fuzzer" -seed="${BOTTEGA_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
   -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$(dirname "$corpus")/" "$@"
