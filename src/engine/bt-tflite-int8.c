@@ -367,16 +367,29 @@ im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda)
     for (int ox = 0; ox < s->ow; ox++)
       {
         gint16 *d = col + ((gsize) oy * s->ow + ox) * lda;
+        const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
         int k = 0;
-        for (int ky = 0; ky < s->kh; ky++)
-          for (int kx = 0; kx < s->kw; kx++, k += s->c)
-            {
-              int iy = oy * s->stride_h - s->pad_top + ky, ix = ox * s->stride_w - s->pad_left + kx;
-              if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
-                memcpy (d + k, in + ((gsize) iy * s->w + ix) * cs_in, sizeof (gint16) * s->c);
-              else
-                memset (d + k, 0, sizeof (gint16) * s->c);
-            }
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w)
+          {
+            /* The whole window inside: no tests (the first layer's c = 3: plain stores). */
+            for (int ky = 0; ky < s->kh; ky++)
+              {
+                const gint16 *row = in + ((gsize) (iy0 + ky) * s->w + ix0) * cs_in;
+                for (int kx = 0; kx < s->kw; kx++, k += s->c)
+                  for (int ci = 0; ci < s->c; ci++)
+                    d[k + ci] = row[(gsize) kx * cs_in + ci];
+              }
+          }
+        else
+          for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++, k += s->c)
+              {
+                int iy = iy0 + ky, ix = ix0 + kx;
+                gboolean inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
+                const gint16 *src = inside ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
+                for (int ci = 0; ci < s->c; ci++)
+                  d[k + ci] = inside ? src[ci] : 0;
+              }
         if (k < lda)
           memset (d + k, 0, sizeof (gint16) * (lda - k));
       }
@@ -398,13 +411,14 @@ load8 (const gint16 *p)
   return _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *) p)));
 }
 
-/* R rows (pixels) × 16 output channels: int32 sums of int16 pairs (vpmaddwd), then the fused
- * rescale + bias + clamp. R is a constant at every call, so the loops unroll. */
+/* R ≤ 4 rows (pixels) × 16 output channels: int32 sums of int16 pairs (vpmaddwd), then the fused
+ * rescale + bias + clamp. R is a constant at every call, so the loops unroll; 4 rows keep the 8
+ * accumulators, 2 weight vectors and the broadcasts in the 16 registers (6 rows spilled). */
 BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
 gemm_block (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mul,
             const float *add, __m256i lo, __m256i hi, gint16 *o, int ldo, const int R)
 {
-  __m256i acc[6][2];
+  __m256i acc[4][2];
   for (int r = 0; r < R; r++)
     acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
   for (int k = 0; k < kp2; k++)
@@ -443,14 +457,12 @@ gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
       const float *mul = q->mul + ob * QPAD, *add = q->add + ob * QPAD;
       gint16 *o = out + ob * QPAD;
       int p = 0;
-      for (; p + 6 <= P; p += 6)
-        gemm_block (A + (gsize) p * q->lda, q->lda, wb, kp2, mul, add, lo, hi, o + (gsize) p * ldo, ldo, 6);
+      for (; p + 4 <= P; p += 4)
+        gemm_block (A + (gsize) p * q->lda, q->lda, wb, kp2, mul, add, lo, hi, o + (gsize) p * ldo, ldo, 4);
       const gint16 *a = A + (gsize) p * q->lda;
       gint16 *d = o + (gsize) p * ldo;
       switch (P - p)
         {
-        case 5: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 5); break;
-        case 4: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 4); break;
         case 3: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 3); break;
         case 2: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 2); break;
         case 1: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 1); break;
@@ -459,7 +471,60 @@ gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
     }
 }
 
-/* Depthwise (multiplier 1), NHWC: 16 channels at a time over the window's in-bounds taps. */
+/* One output pixel of a depthwise convolution, 16 channels at a time over the in-bounds taps. */
+BT_Q_AVX2 static inline void
+dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+          int ky0, int ky1, int kx0, int kx1, __m256i lo, __m256i hi, gint16 *o)
+{
+  for (int c = 0; c < cs; c += 16)
+    {
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++)
+          {
+            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
+            const float *w = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
+            a0 = _mm256_fmadd_ps (load8 (x), _mm256_loadu_ps (w), a0);
+            a1 = _mm256_fmadd_ps (load8 (x + 8), _mm256_loadu_ps (w + 8), a1);
+          }
+      a0 = _mm256_fmadd_ps (a0, _mm256_loadu_ps (q->mul + c), _mm256_loadu_ps (q->add + c));
+      a1 = _mm256_fmadd_ps (a1, _mm256_loadu_ps (q->mul + c + 8), _mm256_loadu_ps (q->add + c + 8));
+      _mm256_storeu_si256 ((__m256i *) (o + c), requant16 (a0, a1, lo, hi));
+    }
+}
+
+/* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
+ * is loaded once for both, and four independent sums hide the FMA latency. */
+BT_Q_AVX2 static inline void
+dw_pixel_pair (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+               __m256i lo, __m256i hi, gint16 *o)
+{
+  const gsize step = (gsize) s->stride_w * cs;
+  for (int c = 0; c < cs; c += 16)
+    {
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      __m256 b0 = _mm256_setzero_ps (), b1 = _mm256_setzero_ps ();
+      for (int ky = 0; ky < s->kh; ky++)
+        for (int kx = 0; kx < s->kw; kx++)
+          {
+            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
+            const float *wp = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
+            __m256 w0 = _mm256_loadu_ps (wp), w1 = _mm256_loadu_ps (wp + 8);
+            a0 = _mm256_fmadd_ps (load8 (x), w0, a0);
+            a1 = _mm256_fmadd_ps (load8 (x + 8), w1, a1);
+            b0 = _mm256_fmadd_ps (load8 (x + step), w0, b0);
+            b1 = _mm256_fmadd_ps (load8 (x + step + 8), w1, b1);
+          }
+      __m256 m0 = _mm256_loadu_ps (q->mul + c), m1 = _mm256_loadu_ps (q->mul + c + 8);
+      __m256 d0 = _mm256_loadu_ps (q->add + c), d1 = _mm256_loadu_ps (q->add + c + 8);
+      _mm256_storeu_si256 ((__m256i *) (o + c),
+                           requant16 (_mm256_fmadd_ps (a0, m0, d0), _mm256_fmadd_ps (a1, m1, d1), lo, hi));
+      _mm256_storeu_si256 ((__m256i *) (o + cs + c),
+                           requant16 (_mm256_fmadd_ps (b0, m0, d0), _mm256_fmadd_ps (b1, m1, d1), lo, hi));
+    }
+}
+
+/* Depthwise (multiplier 1), NHWC. */
 BT_Q_AVX2 static void
 dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
 {
@@ -473,21 +538,14 @@ dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *o
           const int ix0 = ox * s->stride_w - s->pad_left;
           const int kx0 = MAX (0, -ix0), kx1 = MIN (s->kw, s->w - ix0);
           gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
-          for (int c = 0; c < cs; c += 16)
+          if (ky0 == 0 && ky1 == s->kh && kx0 == 0 && ox + 1 < s->ow
+              && ix0 + s->stride_w + s->kw <= s->w)
             {
-              __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
-              for (int ky = ky0; ky < ky1; ky++)
-                for (int kx = kx0; kx < kx1; kx++)
-                  {
-                    const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
-                    const float *w = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
-                    a0 = _mm256_fmadd_ps (load8 (x), _mm256_loadu_ps (w), a0);
-                    a1 = _mm256_fmadd_ps (load8 (x + 8), _mm256_loadu_ps (w + 8), a1);
-                  }
-              a0 = _mm256_fmadd_ps (a0, _mm256_loadu_ps (q->mul + c), _mm256_loadu_ps (q->add + c));
-              a1 = _mm256_fmadd_ps (a1, _mm256_loadu_ps (q->mul + c + 8), _mm256_loadu_ps (q->add + c + 8));
-              _mm256_storeu_si256 ((__m256i *) (o + c), requant16 (a0, a1, lo, hi));
+              dw_pixel_pair (in, cs, s, q, iy0, ix0, lo, hi, o);
+              ox++;
             }
+          else
+            dw_pixel (in, cs, s, q, iy0, ix0, ky0, ky1, kx0, kx1, lo, hi, o);
         }
     }
 }
@@ -686,10 +744,13 @@ bt_tfl_quant_run (BtTflQuantExec *e, const float *input, int target, gsize *n_ou
   int producer = m->tensors[target].producer, kind;
 
   g_return_val_if_fail (bt_tfl_quant_covers (Q, m, target), NULL);
-  /* Float NCHW real → centred NHWC. */
-  for (int ch = 0; ch < c; ch++)
-    for (gsize p = 0; p < (gsize) h * w; p++)
-      x[p * cs + ch] = (gint16) clampi (lrintf (input[ch * (gsize) h * w + p] * inv), -32768, 32767);
+  /* Float NCHW real → centred NHWC (round half away from zero; the pixels are whole steps). */
+  for (gsize p = 0; p < (gsize) h * w; p++)
+    for (int ch = 0; ch < c; ch++)
+      {
+        float v = CLAMP (input[ch * (gsize) h * w + p] * inv, -32768.f, 32767.f);
+        x[p * cs + ch] = (gint16) (v + (v >= 0 ? 0.5f : -0.5f));
+      }
   for (int i = 0; i <= producer; i++)
     run_qop (e, &m->ops[i], &Q->ops[i], target);
 
