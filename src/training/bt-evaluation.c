@@ -8,6 +8,7 @@
 
 #include "training/bt-calibration.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-predict-batch.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
 
@@ -448,25 +449,18 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
 
   if (model->backbone_name != NULL)
     {
-      /* transfer models run backbone + head per image (the backbone serializes anyway) */
+      /* Transfer models: decoding and the backbone on every core, the head in batches. */
+      BtPrediction *res = bt_predict_files (model, (const char * const *) paths->pdata, paths->len, 0,
+                                            NULL, NULL, cancellable);
       for (guint i = 0; i < paths->len; i++)
-        {
-          g_autoptr(BtImage) img = NULL;
-          g_autofree float *probs = NULL;
-
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            return NULL;
-          img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), 3, 2 * model->prep.width,
-                                            2 * model->prep.height, NULL, cancellable, NULL, NULL);
-          bt_compute_gate_enter ();
-          probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
-          if (probs != NULL)
-            bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net), labels[i],
-                                      g_ptr_array_index (paths, i), indices[i]);
-          bt_compute_gate_leave ();
-          if (probs == NULL)
-            ev->n_skipped++;
-        }
+        if (res[i].logits != NULL)
+          bt_evaluation_add_logits (ev, &model->calib, res[i].logits, labels[i],
+                                    g_ptr_array_index (paths, i), indices[i]);
+        else
+          ev->n_skipped++;
+      bt_predictions_free (res, paths->len);
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
       if (ev->n == 0)
         {
           g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,

@@ -87,6 +87,7 @@ classify_chunk (Chunk *c)
       for (int r = 0; r < n_ok; r++)
         {
           BtPrediction *p = &c->results[where[r]];
+          p->logits = g_memdup2 (logits + (gsize) r * k, sizeof (float) * k);
           p->probs = g_new (float, k);
           p->unknown_score = bt_calibration_apply (&c->model->calib, logits + (gsize) r * k, k, p->probs);
         }
@@ -163,6 +164,7 @@ bt_predictions_free (BtPrediction *results, guint n)
   for (guint i = 0; i < n; i++)
     {
       g_free (results[i].probs);
+      g_free (results[i].logits);
       g_clear_error (&results[i].error);
     }
   g_free (results);

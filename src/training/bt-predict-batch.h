@@ -9,6 +9,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   float  *probs;          /* n_classes calibrated probabilities, NULL when the image failed */
+  float  *logits;         /* n_classes raw logits (for evaluation), NULL when it failed */
   double  unknown_score;
   GError *error;          /* why it failed */
 } BtPrediction;
