@@ -34,14 +34,11 @@ prepare_one (Chunk *c, guint i, GError **error)
 {
   const char *path = c->paths[c->first + i];
   const BtPreprocess *prep = &c->model->prep;
-  g_autoptr(BtImage) img = NULL;
 
   if (c->bb == NULL)
     return bt_prepare_image_file (prep, path, c->x + c->row * i, c->cancellable, error);
-  img = bt_image_decode_file_sized (path, 3, 2 * prep->width, 2 * prep->height, NULL, c->cancellable,
-                                    NULL, error);
-  return img != NULL && bt_backbone_embed_image (c->bb, img, bt_resize_mode_to_ds (prep->resize),
-                                                 c->x + c->row * i, error);
+  return bt_backbone_embed_file (c->bb, path, bt_resize_mode_to_ds (prep->resize), c->x + c->row * i,
+                                 c->cancellable, error);
 }
 
 static gpointer

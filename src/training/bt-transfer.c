@@ -561,6 +561,19 @@ bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize
   return ok;
 }
 
+gboolean
+bt_backbone_embed_file (BtBackbone *bb, const char *path, BtDsResize resize, float *out,
+                        GCancellable *cancellable, GError **error)
+{
+  g_autoptr(BtImage) img = NULL;
+  int h, w, c;
+
+  g_return_val_if_fail (bb != NULL && path != NULL && out != NULL, FALSE);
+  bt_tflite_input_shape (bb->model, &h, &w, &c);
+  img = bt_image_decode_file_sized (path, 3, 2 * w, 2 * h, NULL, cancellable, NULL, error);
+  return img != NULL && bt_backbone_embed_image (bb, img, resize, out, error);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Embeddings                                                                                  */
 
