@@ -96,6 +96,22 @@ gboolean bt_image_file_looks_colour (const char *path, int *width, int *height);
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
 
+/* ---- Photos that arrive as bytes or pixels (bt-photo-store.c; worker threads only) ----
+ * A camera frame, a pasted image or one dragged from a web browser becomes a file in
+ * project_dir/images/<class folder>/<stem>.<suffix> (stem-2, stem-3... beside existing files;
+ * never over one), written atomically. store_bytes first decodes the bytes with bt_image_decode
+ * (a cut-short or unknown payload is refused with the decoder's reason) and keeps them unchanged
+ * under the suffix of their format; store_rgb encodes RGB pixels as a JPEG (quality 92).
+ * Return the new path (g_free) and *hash (may be NULL) the content hash, or NULL + error. */
+char   *bt_photo_class_folder (const char *class_name);  /* the class's folder name under images/ */
+char   *bt_photo_store_bytes  (const char *project_dir, const char *class_name, const char *stem,
+                               const guint8 *data, gsize len, guint64 *hash, GError **error);
+char   *bt_photo_store_rgb    (const char *project_dir, const char *class_name, const char *stem,
+                               const guint8 *rgb, int width, int height, int stride, guint64 *hash,
+                               GError **error);
+/* RGB pixels (rows stride bytes apart) as JPEG bytes (g_free), NULL when libjpeg refuses. */
+guint8 *bt_photo_encode_jpeg  (const guint8 *rgb, int width, int height, int stride, int quality, gsize *len);
+
 /* ---- The decoder sandbox (bt-sandbox.c): the same decode, in a helper process ---- */
 /* Decodes in a pool of long-lived bottega-decoder processes confined by seccomp and resource
  * limits: the file is opened here and its descriptor passed, the pixels come back in a memfd.

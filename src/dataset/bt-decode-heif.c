@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <glib/gi18n-lib.h>
+#include <lcms2.h>
 #include <libheif/heif.h>
 
 #include "dataset/bt-decode-private.h"
@@ -20,6 +21,67 @@ fail_heif (BtSkipReason *reason, GError **error, struct heif_error err)
     r = BT_SKIP_TOO_LARGE;
   bt_decode_fail (reason, r, error, _("The HEIF image cannot be decoded: %s"),
                   err.message ? err.message : "?");
+}
+
+/* An nclx colour description (the colr box an iPhone or a camera writes instead of an ICC
+ * profile): libheif's conversion to RGB already honours its matrix and range, not its primaries
+ * and transfer. Those become an RGB ICC profile (lcms2), which the one decode path then converts
+ * to sRGB like an embedded one. sRGB/BT.709 primaries with an sRGB-like curve need nothing; PQ
+ * and HLG (HDR) are left as they are, since no SDR rendering of them is unique. */
+static void
+nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
+{
+  struct heif_color_profile_nclx *nclx = NULL;
+  double gamma = 0;   /* 0: the sRGB curve */
+  gboolean srgb_primaries;
+
+  if (heif_image_handle_get_nclx_color_profile (handle, &nclx).code != heif_error_Ok || nclx == NULL)
+    return;
+  srgb_primaries = nclx->color_primaries == heif_color_primaries_ITU_R_BT_709_5 ||
+                   nclx->color_primaries == heif_color_primaries_unspecified || (int) nclx->color_primaries == 0;
+  switch ((int) nclx->transfer_characteristics)
+    {
+    case heif_transfer_characteristic_ITU_R_BT_470_6_System_M: gamma = 2.2; break;
+    case heif_transfer_characteristic_ITU_R_BT_470_6_System_B_G: gamma = 2.8; break;
+    case heif_transfer_characteristic_linear: gamma = 1.0; break;
+    default: break;   /* sRGB, BT.709/601/2020 (displayed like sRGB), unspecified, HDR */
+    }
+  if ((srgb_primaries && gamma == 0) || nclx->color_primary_white_y <= 0 || nclx->color_primary_red_y <= 0 ||
+      nclx->color_primary_green_y <= 0 || nclx->color_primary_blue_y <= 0)
+    {
+      heif_nclx_color_profile_free (nclx);
+      return;
+    }
+  {
+    cmsContext ctx = cmsCreateContext (NULL, NULL);
+    const cmsFloat64Number srgb_params[5] = { 2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045 };
+    cmsToneCurve *curve = gamma == 0 ? cmsBuildParametricToneCurve (ctx, 4, srgb_params)
+                                     : cmsBuildGamma (ctx, gamma);
+    cmsToneCurve *curves[3] = { curve, curve, curve };
+    cmsCIExyY white = { nclx->color_primary_white_x, nclx->color_primary_white_y, 1.0 };
+    cmsCIExyYTRIPLE prim = {
+      { nclx->color_primary_red_x, nclx->color_primary_red_y, 1.0 },
+      { nclx->color_primary_green_x, nclx->color_primary_green_y, 1.0 },
+      { nclx->color_primary_blue_x, nclx->color_primary_blue_y, 1.0 },
+    };
+    cmsHPROFILE profile = curve ? cmsCreateRGBProfileTHR (ctx, &white, &prim, curves) : NULL;
+    cmsUInt32Number n = 0;
+
+    if (profile != NULL && cmsSaveProfileToMem (profile, NULL, &n) && n > 0)
+      {
+        out->icc = g_malloc (n);
+        if (cmsSaveProfileToMem (profile, out->icc, &n))
+          out->icc_len = n;
+        else
+          g_clear_pointer (&out->icc, g_free);
+      }
+    if (profile != NULL)
+      cmsCloseProfile (profile);
+    if (curve != NULL)
+      cmsFreeToneCurve (curve);
+    cmsDeleteContext (ctx);
+  }
+  heif_nclx_color_profile_free (nclx);
 }
 
 gboolean
@@ -101,6 +163,8 @@ bt_decode_heif (const guint8 *data, gsize len, const BtDecodeRequest *req,
             g_clear_pointer (&out->icc, g_free);
         }
     }
+  else if (pt == heif_color_profile_type_nclx)
+    nclx_to_icc (handle, out);
   ok = TRUE;
 
 out:
