@@ -28,17 +28,34 @@ fail_heif (BtSkipReason *reason, GError **error, struct heif_error err)
  * and transfer. Those become an RGB ICC profile (lcms2), which the one decode path then converts
  * to sRGB like an embedded one. sRGB/BT.709 primaries with an sRGB-like curve need nothing; PQ
  * and HLG (HDR) are left as they are, since no SDR rendering of them is unique. */
+/* ITU-T H.273 colour primaries: red, green, blue, white (x, y). libheif 1.15 leaves the nclx
+ * struct's decoded chromaticities at 0, so they come from this table. */
+static const struct { int code; double xy[8]; } h273_primaries[] = {
+  { 4,  { 0.67, 0.33, 0.21, 0.71, 0.14, 0.08, 0.310, 0.316 } },
+  { 5,  { 0.64, 0.33, 0.29, 0.60, 0.15, 0.06, 0.3127, 0.3290 } },
+  { 6,  { 0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290 } },
+  { 7,  { 0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290 } },
+  { 8,  { 0.681, 0.319, 0.243, 0.692, 0.145, 0.049, 0.310, 0.316 } },
+  { 9,  { 0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290 } },
+  { 11, { 0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.314, 0.351 } },
+  { 12, { 0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290 } },
+  { 22, { 0.630, 0.340, 0.295, 0.605, 0.155, 0.077, 0.3127, 0.3290 } },
+};
+static const double bt709_primaries[8] = { 0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290 };
+
 static void
 nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
 {
   struct heif_color_profile_nclx *nclx = NULL;
   double gamma = 0;   /* 0: the sRGB curve */
-  gboolean srgb_primaries;
+  const double *xy = bt709_primaries;
 
   if (heif_image_handle_get_nclx_color_profile (handle, &nclx).code != heif_error_Ok || nclx == NULL)
     return;
-  srgb_primaries = nclx->color_primaries == heif_color_primaries_ITU_R_BT_709_5 ||
-                   nclx->color_primaries == heif_color_primaries_unspecified || (int) nclx->color_primaries == 0;
+  /* BT.709 (= sRGB), unspecified, and what H.273 has no chromaticities for (XYZ) stay as sRGB */
+  for (guint i = 0; i < G_N_ELEMENTS (h273_primaries); i++)
+    if ((int) nclx->color_primaries == h273_primaries[i].code)
+      xy = h273_primaries[i].xy;
   switch ((int) nclx->transfer_characteristics)
     {
     case heif_transfer_characteristic_ITU_R_BT_470_6_System_M: gamma = 2.2; break;
@@ -46,8 +63,7 @@ nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
     case heif_transfer_characteristic_linear: gamma = 1.0; break;
     default: break;   /* sRGB, BT.709/601/2020 (displayed like sRGB), unspecified, HDR */
     }
-  if ((srgb_primaries && gamma == 0) || nclx->color_primary_white_y <= 0 || nclx->color_primary_red_y <= 0 ||
-      nclx->color_primary_green_y <= 0 || nclx->color_primary_blue_y <= 0)
+  if (xy == bt709_primaries && gamma == 0)
     {
       heif_nclx_color_profile_free (nclx);
       return;
@@ -58,12 +74,8 @@ nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
     cmsToneCurve *curve = gamma == 0 ? cmsBuildParametricToneCurve (ctx, 4, srgb_params)
                                      : cmsBuildGamma (ctx, gamma);
     cmsToneCurve *curves[3] = { curve, curve, curve };
-    cmsCIExyY white = { nclx->color_primary_white_x, nclx->color_primary_white_y, 1.0 };
-    cmsCIExyYTRIPLE prim = {
-      { nclx->color_primary_red_x, nclx->color_primary_red_y, 1.0 },
-      { nclx->color_primary_green_x, nclx->color_primary_green_y, 1.0 },
-      { nclx->color_primary_blue_x, nclx->color_primary_blue_y, 1.0 },
-    };
+    cmsCIExyY white = { xy[6], xy[7], 1.0 };
+    cmsCIExyYTRIPLE prim = { { xy[0], xy[1], 1.0 }, { xy[2], xy[3], 1.0 }, { xy[4], xy[5], 1.0 } };
     cmsHPROFILE profile = curve ? cmsCreateRGBProfileTHR (ctx, &white, &prim, curves) : NULL;
     cmsUInt32Number n = 0;
 
