@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <libsoup/soup.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bt-camera-window.h"
@@ -23,6 +24,7 @@
 #include "bt-test-wait.h"
 
 static char *root;
+static int win_w = 1000, win_h = 700;   /* BT_PHOTOS_WINDOW_SIZE=800x600 for the small-screen shots */
 static GBytes *png_bytes;   /* a 40×30 PNG, red in its top-left quadrant */
 static SoupServer *server;
 static guint port;
@@ -120,7 +122,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_assert_true (bt_project_add_class (f->project, "cats", &error));
   g_assert_true (bt_project_add_class (f->project, "dogs", &error));
   f->window = GTK_WINDOW (gtk_window_new ());
-  gtk_window_set_default_size (f->window, 1000, 700);
+  gtk_window_set_default_size (f->window, win_w, win_h);
   f->page = g_object_new (BT_TYPE_DATA_PAGE, NULL);
   gtk_window_set_child (f->window, GTK_WIDGET (f->page));
   bt_data_page_set_project (f->page, f->project);
@@ -215,7 +217,7 @@ test_paste_image_into_class (Fixture *f, gconstpointer data)
   BT_TEST_WAIT (n_in_class (f->project, "cats") == 1);
   g_assert_cmpuint (check_class_files (f->project, "cats", ".png", 40, 30), ==, 1);
   g_assert_nonnull (strstr (bt_data_page_get_notification (f->page), "Added 1 image to “cats”"));
-  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-pasted");
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-pasted.png");
 }
 
 static void
@@ -353,7 +355,7 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   BT_TEST_WAIT ((window = camera_window ()) != NULL);
   /* the first frame enables Take Photo */
   BT_TEST_WAIT (gtk_widget_get_sensitive (bt_test_find_button (GTK_WIDGET (window), "Take Photo")));
-  bt_test_screenshot (GTK_WIDGET (window), "camera-window");
+  bt_test_screenshot (GTK_WIDGET (window), "camera-window.png");
 
   /* one shot, with the button */
   bt_test_click_button (GTK_WIDGET (window), "Take Photo");
@@ -379,7 +381,7 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   /* videotestsrc's default 320×240, each a JPEG that decodes; in the class's own folder */
   g_assert_cmpuint (check_class_files (f->project, "dogs", ".jpg", 320, 240), ==, before);
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
-  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-camera-shots");
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-camera-shots.png");
   gtk_window_destroy (window);
   bt_test_drain ();
 }
@@ -434,7 +436,7 @@ test_test_page (void)
   g_assert_cmpint (g_mkdir_with_parents (models, 0755), ==, 0);
   g_assert_true (bt_model_save (model, net, names, NULL, NULL, NULL, NULL, &error));
   gtk_window_set_child (window, GTK_WIDGET (page));
-  gtk_window_set_default_size (window, 1000, 650);
+  gtk_window_set_default_size (window, win_w, win_h);
   gtk_window_present (window);
   g_signal_connect (page, "model-ready", G_CALLBACK (model_ready_cb), &ready);
   bt_test_page_set_project (page, p);
@@ -458,7 +460,7 @@ test_test_page (void)
   BT_TEST_WAIT (bt_live_test_get_n_updates (live) >= 5);
   g_assert_true (bt_live_test_is_running (live));
   g_assert_cmpuint (bt_probability_bars_get_n (bt_test_page_get_bars (page)), ==, 3);
-  bt_test_screenshot (GTK_WIDGET (window), "test-page-live");
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-live.png");
   bt_test_click_button (GTK_WIDGET (page), "Stop Camera");
   g_assert_false (bt_live_test_is_running (live));
   gtk_window_destroy (window);
@@ -476,6 +478,8 @@ main (int argc, char **argv)
   /* the camera is GStreamer's test source, live at its own frame rate */
   g_setenv (BT_CAMERA_SOURCE_ENV, "videotestsrc is-live=true pattern=ball", TRUE);
   gtk_test_init (&argc, &argv, NULL);
+  if (g_getenv ("BT_PHOTOS_WINDOW_SIZE") != NULL)
+    sscanf (g_getenv ("BT_PHOTOS_WINDOW_SIZE"), "%dx%d", &win_w, &win_h);
   root = g_dir_make_tmp ("bt-test-photos-XXXXXX", NULL);
   texture = make_texture ();
   png_bytes = gdk_texture_save_to_png_bytes (texture);
