@@ -76,10 +76,16 @@ typedef struct {
  * from content; EXIF orientation applied to the pixels, embedded ICC profiles converted to
  * sRGB, 16 bits rounded to 8, alpha composited over BT_ALPHA_BACKGROUND. want_channels 1 or 3.
  * min_w × min_h (upright; 0 = full size): the decoder may return a smaller image that still
- * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass twice their target size.
+ * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass BT_TENSOR_BOX (target) for a
+ * tensor and twice the target for what people look at (thumbnails, previews).
  * On failure returns NULL and sets error; *reason (may be NULL) says why. info may be NULL. */
 BtImage *bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, int min_h,
                           BtDecodeInfo *info, BtSkipReason *reason, GError **error);
+/* The box to decode a photo in for a tensor of n pixels a side (training cache, embeddings,
+ * prediction): the target itself. A 12 MP JPEG then decodes at 1/8 scale, where libjpeg needs
+ * only the DC coefficients: 1.5× less CPU than 1/4, and the 224×224 tensor differs by 0.7 of 255
+ * on average (docs/PERFORMANCE.md). Thumbnails and previews, which people look at, keep 2×. */
+#define BT_TENSOR_BOX(n) (n)
 BtImage *bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int min_h,
                                      BtDecodeInfo *info, GCancellable *cancellable,
                                      BtSkipReason *reason, GError **error);

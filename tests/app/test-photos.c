@@ -267,11 +267,13 @@ wait_notification (Fixture *f, const char *part)
 static void
 test_drop_from_browser (Fixture *f, gconstpointer data)
 {
+  static const char *const refused[][2] = {
+    { "/page.html", "is not an image (the server sent text/html)" },
+    { "/missing.png", "404" },
+    { "/huge.png", "is larger than" },
+    { "/broken.png", "An image was not added" },
+  };
   g_autofree char *photo = url ("/photo.png");
-  g_autofree char *page = url ("/page.html");
-  g_autofree char *missing = url ("/missing.png");
-  g_autofree char *huge = url ("/huge.png");
-  g_autofree char *broken = url ("/broken.png");
   g_autofree char *list = NULL;
 
   bt_data_page_select_class (f->page, "cats");
@@ -282,22 +284,14 @@ test_drop_from_browser (Fixture *f, gconstpointer data)
   g_assert_cmpuint (check_class_files (f->project, "cats", ".png", 40, 30), ==, 1);
 
   /* what is not an image is refused with the reason, and nothing is added */
-  g_free (list);
-  list = g_strdup_printf ("%s\r\n", page);
-  g_assert_true (drop_uris (f->page, list));
-  wait_notification (f, "is not an image (the server sent text/html)");
-  g_free (list);
-  list = g_strdup_printf ("%s\r\n", missing);
-  g_assert_true (drop_uris (f->page, list));
-  wait_notification (f, "404");
-  g_free (list);
-  list = g_strdup_printf ("%s\r\n", huge);
-  g_assert_true (drop_uris (f->page, list));
-  wait_notification (f, "is larger than");
-  g_free (list);
-  list = g_strdup_printf ("%s\r\n", broken);
-  g_assert_true (drop_uris (f->page, list));
-  wait_notification (f, "An image was not added");
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *address = url (refused[i][0]);
+      g_free (list);
+      list = g_strdup_printf ("%s\r\n", address);
+      g_assert_true (drop_uris (f->page, list));
+      wait_notification (f, refused[i][1]);
+    }
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 1);
 
   /* an image sent as pixels (a texture), dropped onto the page with "dogs" selected */
