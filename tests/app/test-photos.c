@@ -397,6 +397,7 @@ test_no_camera (Fixture *f, gconstpointer data)
   BT_TEST_WAIT ((button = bt_test_find_button (GTK_WIDGET (f->page), "No Camera")) != NULL);
   g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (button), "No camera found"));
   g_assert_null (camera_window ());
+  bt_test_screenshot (GTK_WIDGET (f->window), "data-page-no-camera.png");
   g_setenv (BT_CAMERA_SOURCE_ENV, saved, TRUE);
 }
 
