@@ -37,7 +37,8 @@ BtIntake *bt_intake_read_clipboard_finish (GAsyncResult *result, GError **error)
 GBytes   *bt_intake_fetch (const char *url, GCancellable *cancellable, GError **error);
 
 /* On a worker: fetches intake's urls, then keeps each image in project_dir/images/<class>/ as
- * <stem>.<suffix> (bt_photo_store_bytes). Local paths are not touched (import them as files). */
+ * <stem>.<suffix> (bt_photo_store_bytes). Local paths are not touched (import them as files).
+ * Takes intake. */
 typedef struct {
   GPtrArray *paths;    /* char*, the new files */
   GArray    *hashes;   /* guint64, parallel with paths */
@@ -51,7 +52,7 @@ void      bt_intake_store_async  (BtIntake *intake, const char *project_dir, con
 BtIntakeStored *bt_intake_store_finish (GAsyncResult *result);
 
 /* On a worker: fetches intake's urls and returns every payload (GBytes*), in order, with errors
- * of the addresses that failed (the Test page classifies the payloads). */
+ * of the addresses that failed (the Test page classifies the payloads). Takes intake. */
 void      bt_intake_fetch_all_async  (BtIntake *intake, GCancellable *cancellable,
                                       GAsyncReadyCallback callback, gpointer user_data);
 GPtrArray *bt_intake_fetch_all_finish (GAsyncResult *result, GPtrArray **errors);
