@@ -19,6 +19,7 @@ typedef struct {
   GtkWidget     *take;
   GCancellable  *cancellable;
   gint64         last_shot;    /* monotonic µs of the last recorded frame */
+  gboolean       space_held;   /* Space down: recording while held (a tap is one photo) */
   guint          in_flight, n_added, n_failed;
   gulong         frame_id, error_id;
 } CameraWindow;
@@ -169,7 +170,7 @@ frame_cb (BtCamera *camera, GdkTexture *texture, CameraWindow *cw)
 
   gtk_picture_set_paintable (cw->picture, GDK_PAINTABLE (texture));
   gtk_widget_set_sensitive (cw->take, TRUE);
-  if (gtk_toggle_button_get_active (cw->record)
+  if ((gtk_toggle_button_get_active (cw->record) || cw->space_held)
       && now - cw->last_shot >= (gint64) (G_USEC_PER_SEC / gtk_spin_button_get_value (cw->rate)))
     {
       cw->last_shot = now;
@@ -194,14 +195,27 @@ take_clicked_cb (GtkButton *button, CameraWindow *cw)
   take_shot (cw);
 }
 
+/* Space: a tap takes one photo; held, it records at the chosen rate until released (the key's
+ * auto-repeat only keeps it held). */
 static gboolean
-take_shortcut_cb (GtkWidget *widget, GVariant *args, gpointer data)
+key_pressed_cb (GtkEventControllerKey *keys, guint keyval, guint keycode, GdkModifierType state, CameraWindow *cw)
 {
-  CameraWindow *cw = camera_window_of (GTK_WINDOW (widget));
-
-  if (cw != NULL && gtk_widget_get_sensitive (cw->take))
-    take_shot (cw);
+  if (keyval != GDK_KEY_space || (state & (GDK_CONTROL_MASK | GDK_ALT_MASK)) != 0)
+    return FALSE;
+  if (!cw->space_held && gtk_widget_get_sensitive (cw->take))
+    {
+      cw->space_held = TRUE;
+      cw->last_shot = g_get_monotonic_time ();
+      take_shot (cw);
+    }
   return TRUE;
+}
+
+static void
+key_released_cb (GtkEventControllerKey *keys, guint keyval, guint keycode, GdkModifierType state, CameraWindow *cw)
+{
+  if (keyval == GDK_KEY_space)
+    cw->space_held = FALSE;
 }
 
 static void
@@ -223,7 +237,7 @@ controls_row (CameraWindow *cw, GtkStringList *names, guint selected)
   gtk_drop_down_set_selected (cw->classes, selected);
   gtk_label_set_mnemonic_widget (GTK_LABEL (label), GTK_WIDGET (cw->classes));
   cw->take = gtk_button_new_with_mnemonic (_("_Take Photo"));
-  gtk_widget_set_tooltip_text (cw->take, _("Save this frame into the class (Space)"));
+  gtk_widget_set_tooltip_text (cw->take, _("Save this frame into the class (Space; hold Space to record)"));
   gtk_widget_add_css_class (cw->take, "suggested-action");
   gtk_widget_set_sensitive (cw->take, FALSE);   /* until the first frame */
   cw->record = GTK_TOGGLE_BUTTON (gtk_toggle_button_new_with_mnemonic (_("_Record")));
@@ -269,7 +283,7 @@ bt_camera_window_new (GtkWindow *parent, BtProject *project, BtCamera *camera, c
   g_autoptr(GtkStringList) names = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *title = NULL;
-  GtkEventController *shortcuts;
+  GtkEventController *keys;
   guint selected;
 
   g_return_val_if_fail (BT_IS_PROJECT (project) && BT_IS_CAMERA (camera), NULL);
@@ -301,12 +315,12 @@ bt_camera_window_new (GtkWindow *parent, BtProject *project, BtCamera *camera, c
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (cw->status));
   gtk_window_set_child (cw->window, box);
 
-  shortcuts = gtk_shortcut_controller_new ();
-  gtk_shortcut_controller_add_shortcut (GTK_SHORTCUT_CONTROLLER (shortcuts),
-                                        gtk_shortcut_new (gtk_keyval_trigger_new (GDK_KEY_space, 0),
-                                                          gtk_callback_action_new (take_shortcut_cb, NULL, NULL)));
-  gtk_shortcut_controller_set_scope (GTK_SHORTCUT_CONTROLLER (shortcuts), GTK_SHORTCUT_SCOPE_MANAGED);
-  gtk_widget_add_controller (GTK_WIDGET (cw->window), shortcuts);
+  /* before the focused widget: Space is the camera's shutter in this window */
+  keys = gtk_event_controller_key_new ();
+  gtk_event_controller_set_propagation_phase (keys, GTK_PHASE_CAPTURE);
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (key_pressed_cb), cw);
+  g_signal_connect (keys, "key-released", G_CALLBACK (key_released_cb), cw);
+  gtk_widget_add_controller (GTK_WIDGET (cw->window), keys);
 
   if (g_list_model_get_n_items (G_LIST_MODEL (names)) == 0)
     {
@@ -321,7 +335,7 @@ bt_camera_window_new (GtkWindow *parent, BtProject *project, BtCamera *camera, c
       gtk_widget_set_sensitive (GTK_WIDGET (cw->record), FALSE);
     }
   else if (g_list_model_get_n_items (G_LIST_MODEL (names)) > 0)
-    gtk_label_set_text (cw->status, _("Press Take Photo or Space for one photo, Record for a series."));
+    gtk_label_set_text (cw->status, _("Take Photo or Space for one photo; hold Space, or press Record, for a series."));
   return cw->window;
 }
 

@@ -354,13 +354,16 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   /* one shot, with the button */
   bt_test_click_button (GTK_WIDGET (window), "Take Photo");
   BT_TEST_WAIT (n_in_class (f->project, "dogs") == 1);
+  /* and one with a tap of Space (the key goes through the X server to the focused window) */
+  bt_test_press_key (window, GDK_KEY_space, 0);
+  BT_TEST_WAIT (n_in_class (f->project, "dogs") == 2);
 
   /* a series at the fastest rate: 10 more frames, then Stop */
   rate = find_named (GTK_WIDGET (window), "camera-rate");
   g_assert_nonnull (rate);
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (rate), 15);
   bt_test_click_button (GTK_WIDGET (window), "Record");
-  BT_TEST_WAIT (n_in_class (f->project, "dogs") >= 11);
+  BT_TEST_WAIT (n_in_class (f->project, "dogs") >= 12);
   bt_test_click_button (GTK_WIDGET (window), "Stop");
   before = n_in_class (f->project, "dogs");
   /* shots on their way when Stop was pressed still arrive; then nothing more */
