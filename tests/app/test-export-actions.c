@@ -147,6 +147,33 @@ test_onnx (void)
   bt_test_rm_rf (dir);
 }
 
+/* The TensorFlow Lite action: a file with the TFL3 identifier (Arm NN runs every preset's file
+ * in tests/export/test-tflite-export.c) and a note in TFLite's NHWC terms. */
+static void
+test_tflite (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("bt-export-actions-XXXXXX", &error);
+  g_autofree char *model = save_model (dir);
+  g_autofree char *out = g_build_filename (dir, "shapes.tflite", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  Wait w = { 0 };
+
+  bt_export_actions_tflite_async (model, out, NULL, onnx_cb, &w);
+  wait_done (&w);
+  g_assert_no_error (w.error);
+  g_assert_nonnull (w.text);
+  g_assert_true (g_file_get_contents (out, &contents, &len, &error));
+  g_assert_cmpuint (len, >, 1000);
+  g_assert_cmpmem (contents + 4, 4, "TFL3", 4);
+  g_assert_nonnull (strstr (w.text, "1 × 24 × 24 × 3"));
+  g_assert_nonnull (strstr (w.text, "triangle"));
+  g_assert_nonnull (strstr (w.text, "Interpreter"));
+  g_free (w.text);
+  bt_test_rm_rf (dir);
+}
+
 static void
 test_pytorch (void)
 {
@@ -263,6 +290,7 @@ test_page_menu (void)
 
   /* no project: nothing to export */
   g_assert_false (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "TensorFlow Lite Model…"));
   g_assert_false (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
   /* a project without a saved model: only the training script */
@@ -281,6 +309,7 @@ test_page_menu (void)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpstr (bt_test_page_get_model_path (page), ==, model);
   g_assert_true (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "TensorFlow Lite Model…"));
   g_assert_true (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
   gtk_menu_button_popup (GTK_MENU_BUTTON (button));
@@ -298,6 +327,7 @@ main (int argc, char **argv)
 {
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/export-actions/onnx", test_onnx);
+  g_test_add_func ("/export-actions/tflite", test_tflite);
   g_test_add_func ("/export-actions/pytorch", test_pytorch);
   g_test_add_func ("/export-actions/page-menu", test_page_menu);
   return g_test_run ();
