@@ -11,6 +11,7 @@
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
+#include "bt-serve-window.h"
 #include "bt-model-files.h"
 #include "bt-live-test.h"
 #include "bt-model-list.h"
@@ -106,6 +107,8 @@ update_actions (BtTestPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open-model", TRUE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.serve", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
 
@@ -1020,7 +1023,11 @@ export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
   BtTestPage *self = BT_TEST_PAGE (widget);
 
-  if (self->model != NULL)
+  if (self->model != NULL && g_str_equal (action_name, "test.serve"))
+    bt_serve_window_open (GTK_WINDOW (gtk_widget_get_root (widget)), bt_shared_model_get_path (self->model));
+  else if (self->model != NULL && g_str_equal (action_name, "test.export-tflite"))
+    bt_export_actions_choose_tflite (widget, bt_shared_model_get_path (self->model));
+  else if (self->model != NULL)
     bt_export_actions_choose_onnx (widget, bt_shared_model_get_path (self->model));
 }
 
@@ -1350,6 +1357,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_install_action (widget_class, "test.correct", "s", correct_action);
   gtk_widget_class_install_action (widget_class, "test.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "test.export-onnx", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.export-tflite", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.serve", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);
 }
