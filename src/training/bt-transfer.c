@@ -570,7 +570,7 @@ bt_backbone_embed_file (BtBackbone *bb, const char *path, BtDsResize resize, flo
 
   g_return_val_if_fail (bb != NULL && path != NULL && out != NULL, FALSE);
   bt_tflite_input_shape (bb->model, &h, &w, &c);
-  img = bt_image_decode_file_sized (path, 3, 2 * w, 2 * h, NULL, cancellable, NULL, error);
+  img = bt_image_decode_file_sized (path, 3, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL, cancellable, NULL, error);
   return img != NULL && bt_backbone_embed_image (bb, img, resize, out, error);
 }
 
@@ -735,7 +735,8 @@ build_worker (gpointer data)
       if (decoded_item != wk->item)
         {
           g_clear_pointer (&decoded, bt_image_free);
-          decoded = bt_image_decode_file_sized (b->paths[wk->item], 3, 2 * w, 2 * h, NULL, b->cancellable, NULL, NULL);
+          decoded = bt_image_decode_file_sized (b->paths[wk->item], 3, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL,
+                                                b->cancellable, NULL, NULL);
           decoded_item = wk->item;
         }
       if (decoded != NULL)
