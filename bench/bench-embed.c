@@ -94,6 +94,21 @@ run_pool (Job *job, int threads, double *cpu_ms)
   return job->n_images / ((g_get_monotonic_time () - t0) / 1e6);
 }
 
+/* Throughput: one image per worker, BLAS single-threaded inside each (how the preset runs),
+ * on the prepared input and then decoding image_path each time. */
+static void
+run_pools (Job *job, int threads, int n_images, const float *x, const char *image_path,
+           double *raw, double *raw_cpu, double *with_decode, double *dec_cpu)
+{
+  bt_engine_set_threads (1);
+  job->n_images = n_images;
+  job->input = x;
+  *raw = run_pool (job, threads, raw_cpu);
+  job->input = NULL;
+  job->image_path = image_path;
+  *with_decode = run_pool (job, threads, dec_cpu);
+}
+
 static const char *
 loadavg (void)
 {
@@ -195,25 +210,18 @@ main (int argc, char **argv)
   job.path = path;
   exec = bt_tflite_exec_new_path (model, path, &error);
   g_assert_no_error (error);
+  job.first = g_memdup2 (bt_tflite_exec_run (exec, x, job.cut, &n, &error), sizeof (float) * job.dim);
+  g_assert_no_error (error);
   if (machine)
     {
-      /* The pool alone: the first image's embedding, then no-decode and decode runs. */
-      job.first = g_memdup2 (bt_tflite_exec_run (exec, x, job.cut, &n, &error), sizeof (float) * job.dim);
-      g_assert_no_error (error);
-      bt_engine_set_threads (1);
-      job.n_images = n_images;
-      job.input = x;
-      raw = run_pool (&job, threads, &raw_cpu);
-      job.input = NULL;
-      job.image_path = image_path;
-      with_decode = run_pool (&job, threads, &dec_cpu);
+      /* The pool alone: no-decode and decode runs. */
+      run_pools (&job, threads, n_images, x, image_path, &raw, &raw_cpu, &with_decode, &dec_cpu);
       printf ("cpu_ms %.2f wall_ms %.2f decode_cpu_ms %.2f decode_wall_ms %.2f path %s\n", raw_cpu,
               1000.0 / raw, dec_cpu, 1000.0 / with_decode,
               bt_tflite_exec_path (exec, job.cut) == BT_TFLITE_PATH_INT8 ? "int8" : "float");
       g_free (job.first);
       return job.mismatches > 0;
     }
-  job.first = g_memdup2 (bt_tflite_exec_run (exec, x, job.cut, &n, &error), sizeof (float) * job.dim);
   {
     gint64 t0 = g_get_monotonic_time ();
     int reps = MAX (n_images / 4, 4);
@@ -222,14 +230,7 @@ main (int argc, char **argv)
     single = reps / ((g_get_monotonic_time () - t0) / 1e6);
   }
 
-  /* Throughput: one image per worker, BLAS single-threaded inside each (how the preset runs). */
-  bt_engine_set_threads (1);
-  job.n_images = n_images;
-  job.input = x;
-  raw = run_pool (&job, threads, &raw_cpu);
-  job.input = NULL;
-  job.image_path = image_path;
-  with_decode = run_pool (&job, threads, &dec_cpu);
+  run_pools (&job, threads, n_images, x, image_path, &raw, &raw_cpu, &with_decode, &dec_cpu);
   torch = torch_rate (threads, MAX (n_images / 4, 8), &torch_cpu);
 
   printf ("MobileNet V2 1.0/224 embedding (%d-d), %d threads, %d images; load average now %s", job.dim,
