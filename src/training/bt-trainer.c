@@ -14,6 +14,7 @@
 #include "training/bt-calibration.h"
 #include "training/bt-estimate.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-recipe.h"
 #include "training/bt-run-files.h"
 #include "training/bt-train-source.h"
 #include "training/bt-training-private.h"
@@ -713,6 +714,45 @@ run_prepare_data (Run *r, GError **error)
   return FALSE;
 }
 
+/* The Automatic recipe (bt-recipe.h), on a new transfer run once its embeddings are ready: the
+ * head's settings it chooses replace the job's, and config.ini is written again with them (a
+ * resumed run reads them there and does not search again). */
+static gboolean
+run_choose_recipe (Run *r, GError **error)
+{
+  Job *job = r->job;
+  BtEmbeddings *emb = bt_train_source_get_embeddings (job->source);
+  BtRecipeChoice c;
+  int n_split[BT_N_SPLITS];
+  g_autofree char *text = NULL;
+
+  if (job->resume || job->run_dir == NULL || emb == NULL || !bt_recipe_applies (&job->settings) ||
+      bt_recipe_free_fields (&job->settings) == 0)
+    return TRUE;
+  post_message (r->self, "%s", _("Choosing the recipe on the training photos…"));
+  if (!bt_recipe_search (emb, job->views[BT_SPLIT_TRAIN], bt_train_source_get_hashes (job->source), job->n_classes,
+                         &job->settings, job->class_weights, prepare_gate, job, &c, error))
+    {
+      if (g_error_matches (*error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA))
+        {
+          /* too few images to search: the settings as they are */
+          post_message (r->self, "%s", (*error)->message);
+          g_clear_error (error);
+          return TRUE;
+        }
+      return FALSE;
+    }
+  /* the next step of the recipe, fine-tuning, goes here: bt_recipe_finetune_rule () */
+  bt_recipe_apply (&c, &job->settings);
+  text = bt_recipe_describe (&c);
+  post_message (r->self, "%s", text);
+  for (int i = 0; i < BT_N_SPLITS; i++)
+    n_split[i] = (int) job->views[i]->n;
+  return bt_run_files_write_config (job->run_dir, &job->settings, (const char * const *) job->class_names,
+                                    n_split, error) &&
+         bt_recipe_save (&c, job->run_dir, error);
+}
+
 /* The schedule (or reduce-on-plateau) and what the best model is judged by. */
 static void
 run_setup_schedule (Run *r)
@@ -1341,7 +1381,8 @@ train (BtTrainer *self, Job *job, GError **error)
   gboolean ok;
 
   run_init (&r, self, job);
-  ok = run_prepare_data (&r, error) && run_build (&r, error) && run_resume (&r, error);
+  ok = run_prepare_data (&r, error) && run_choose_recipe (&r, error) && run_build (&r, error) &&
+       run_resume (&r, error);
   if (ok)
     {
       post_state (self, BT_TRAINER_RUNNING);
