@@ -17,21 +17,23 @@
  * the recipe's to choose. */
 static const double grid_lr[] = { 0.0003, 0.001, 0.003 };
 static const int grid_hidden[] = { 0, 256 };
-static const double grid_wd[] = { 0, 0.0001, 0.001 };
+static const double grid_wd[] = { 0, 0.001, 0.01 };
 static const double grid_ls[] = { 0, 0.1 };
-#define SEARCH_EPOCHS 40
+#define SEARCH_EPOCHS 30
 #define MIN_EPOCHS 5
 
 typedef struct {
   double lr, wd, ls;
   int hidden;
+  gboolean flip;        /* the mirrored embeddings are training samples too */
 } Config;
 
 typedef struct {
   Config cfg;
   int    best_epoch;     /* 1-based, of the mean curve */
+  gboolean tta;          /* scored with test-time augmentation */
   double acc, loss;      /* mean over folds at best_epoch */
-  double *curve_acc, *curve_loss;  /* per epoch, mean over folds */
+  double *curve_acc[2], *curve_loss[2];  /* per epoch, mean over folds; [1]: with test-time augmentation */
 } Scored;
 
 typedef struct {
@@ -39,11 +41,13 @@ typedef struct {
   const BtProjectSettings *s;
   const float *class_weights;
   int dim, n_classes, k, epochs, batch;
+  guint free_fields;
+  gboolean mirrors;      /* every training image has its mirrored embedding (variant 1) */
   BtSplitView *train[BT_FOLDS_MAX], *val[BT_FOLDS_MAX];
   guint n_val_total;
   gboolean (*gate) (gpointer data);
   gpointer gate_data;
-  float *x;
+  float *x, *logits;
   int *labels;
   GArray *scored;        /* Scored */
 } Search;
@@ -73,6 +77,9 @@ bt_recipe_free_fields (const BtProjectSettings *s)
   f |= at_default ("label-smoothing", s) ? BT_RECIPE_LABEL_SMOOTHING : 0;
   f |= at_default ("transfer-hidden", s) ? BT_RECIPE_HIDDEN : 0;
   f |= at_default ("epochs", s) ? BT_RECIPE_EPOCHS : 0;
+  /* mirrored training photos only when no augmentation was asked for (the crops would come along) */
+  f |= at_default ("augment-flip", s) && at_default ("augment-crop", s) ? BT_RECIPE_FLIP : 0;
+  f |= at_default ("test-time-augmentation", s) ? BT_RECIPE_TTA : 0;
   return f;
 }
 
@@ -116,43 +123,71 @@ train_epoch (Search *S, BtNet *net, BtOptimizer *opt, BtEmbBatcher *tb, int epoc
   return TRUE;
 }
 
-/* The weights' average on a fold's validation samples: adds correct and summed loss. */
-static gboolean
-eval_fold (Search *S, BtNet *net, BtOptimizer *opt, BtEmbBatcher *vb, double *correct, double *loss_sum)
+/* Cross-entropy and top-1 of one image's logits (the same numbers as bt_net_loss). */
+static void
+score_logits (const float *l, int k, int label, double *loss, double *correct)
 {
-  int n;
+  int top = 0;
+  double mx, sum = 0;
+
+  for (int j = 1; j < k; j++)
+    if (l[j] > l[top])
+      top = j;
+  mx = l[top];
+  for (int j = 0; j < k; j++)
+    sum += exp (l[j] - mx);
+  *loss += mx + log (sum) - l[label];
+  *correct += top == label;
+}
+
+/* The weights' average on a fold's held-out images: adds correct and summed loss, [0] from the
+ * image's logits, [1] (with mirrors) from the mean of the image's and its mirror's. */
+static gboolean
+eval_fold (Search *S, BtNet *net, BtOptimizer *opt, const BtSplitView *val, double correct[2], double loss_sum[2])
+{
+  int k = S->n_classes, n_views = S->mirrors ? 2 : 1;
   gboolean ok = TRUE;
 
   bt_optimizer_swap_average (opt, net);
-  bt_emb_batcher_start_epoch (vb, 0);
-  while (ok && (n = bt_emb_batcher_next (vb, S->x, S->labels, NULL)) > 0)
+  for (guint start = 0; ok && start < val->n; start += S->batch)
     {
-      int c = 0;
-      double l;
+      int n = (int) MIN ((guint) S->batch, val->n - start);
 
-      bt_compute_gate_enter ();
-      ok = bt_net_forward (net, S->x, n, FALSE, NULL) != NULL;
-      l = ok ? bt_net_loss (net, S->labels, n, &c) : NAN;
-      bt_compute_gate_leave ();
-      ok = ok && isfinite (l);
-      *correct += c;
-      *loss_sum += l * n;
+      for (int v = 0; ok && v < n_views; v++)
+        {
+          for (int i = 0; i < n; i++)
+            memcpy (S->x + (gsize) i * S->dim, bt_embeddings_get (S->emb, val->items[start + i], v),
+                    sizeof (float) * S->dim);
+          bt_compute_gate_enter ();
+          ok = bt_net_forward (net, S->x, n, FALSE, NULL) != NULL;
+          if (ok)
+            memcpy (S->logits + (gsize) v * S->batch * k, bt_net_logits (net), sizeof (float) * n * k);
+          bt_compute_gate_leave ();
+        }
+      for (int i = 0; ok && i < n; i++)
+        {
+          float *l0 = S->logits + (gsize) i * k, *l1 = S->logits + ((gsize) S->batch + i) * k;
+          score_logits (l0, k, val->labels[start + i], &loss_sum[0], &correct[0]);
+          if (n_views == 2)
+            {
+              for (int j = 0; j < k; j++)
+                l1[j] = 0.5f * (l0[j] + l1[j]);
+              score_logits (l1, k, val->labels[start + i], &loss_sum[1], &correct[1]);
+            }
+        }
     }
   bt_optimizer_swap_average (opt, net);
-  return ok;
+  return ok && isfinite (loss_sum[0]) && isfinite (loss_sum[1]);
 }
 
-/* Trains cfg on every fold; acc/loss[e] get the mean over all held-out images after epoch e + 1.
- * A diverged fold scores 0 and an infinite loss from there on. */
+/* Trains cfg on every fold; sc's curves get, after epoch e + 1, the mean over all held-out
+ * images. A diverged fold scores 0 and an infinite loss from there on. */
 static gboolean
-run_config (Search *S, const Config *cfg, double *acc, double *loss, GError **error)
+run_config (Search *S, const Config *cfg, Scored *sc, GError **error)
 {
   BtOptimizerKind kind = BT_OPTIMIZER_ADAM;
   BtOptimizerConfig oc;
-  gboolean augment = S->s->augment_flip || S->s->augment_crop;
 
-  memset (acc, 0, sizeof (double) * S->epochs);
-  memset (loss, 0, sizeof (double) * S->epochs);
   bt_optimizer_kind_from_id (S->s->optimizer, &kind);
   bt_optimizer_config_init (&oc, kind);
   oc.weight_decay = (float) cfg->wd;
@@ -162,31 +197,33 @@ run_config (Search *S, const Config *cfg, double *acc, double *loss, GError **er
       guint64 seed = S->s->seed + (guint64) f;
       g_autoptr(BtNet) net = bt_net_new_transfer (S->dim, cfg->hidden, S->n_classes, (float) S->s->dropout, seed, error);
       g_autoptr(BtOptimizer) opt = NULL;
-      g_autoptr(BtEmbBatcher) tb = NULL, vb = NULL;
+      g_autoptr(BtEmbBatcher) tb = NULL;
       gboolean alive = TRUE;
 
       if (net == NULL)
         return FALSE;
       opt = bt_optimizer_new (net, &oc);
-      tb = bt_emb_batcher_new (S->emb, S->train[f], S->batch, TRUE, augment, seed);
-      vb = bt_emb_batcher_new (S->emb, S->val[f], S->batch, FALSE, FALSE, 0);
+      tb = bt_emb_batcher_new (S->emb, S->train[f], S->batch, TRUE, cfg->flip || S->s->augment_crop, seed);
       for (int e = 0; e < S->epochs; e++)
         {
-          double correct = 0, lsum = 0;
+          double correct[2] = { 0, 0 }, lsum[2] = { 0, 0 };
 
           if (stopped (S, error))
             return FALSE;
-          alive = alive && train_epoch (S, net, opt, tb, e + 1, cfg) &&
-                  eval_fold (S, net, opt, vb, &correct, &lsum);
-          acc[e] += alive ? correct : 0;
-          loss[e] += alive ? lsum : INFINITY;
+          alive = alive && train_epoch (S, net, opt, tb, e + 1, cfg) && eval_fold (S, net, opt, S->val[f], correct, lsum);
+          for (int t = 0; t < 2; t++)
+            {
+              sc->curve_acc[t][e] += alive ? correct[t] : 0;
+              sc->curve_loss[t][e] += alive ? lsum[t] : INFINITY;
+            }
         }
     }
-  for (int e = 0; e < S->epochs; e++)
-    {
-      acc[e] /= S->n_val_total;
-      loss[e] /= S->n_val_total;
-    }
+  for (int t = 0; t < 2; t++)
+    for (int e = 0; e < S->epochs; e++)
+      {
+        sc->curve_acc[t][e] /= S->n_val_total;
+        sc->curve_loss[t][e] /= S->n_val_total;
+      }
   return TRUE;
 }
 
@@ -200,44 +237,64 @@ better (double acc, double loss, double best_acc, double best_loss)
 static gboolean
 same_config (const Config *a, const Config *b)
 {
-  return a->lr == b->lr && a->wd == b->wd && a->ls == b->ls && a->hidden == b->hidden;
+  return a->lr == b->lr && a->wd == b->wd && a->ls == b->ls && a->hidden == b->hidden && a->flip == b->flip;
+}
+
+/* Which predictions a setting may be scored with: without test-time augmentation, with it, or
+ * the better of the two when the recipe chooses it (without first: a tie keeps the cheaper). */
+static void
+tta_range (Search *S, int *first, int *last)
+{
+  gboolean can = S->mirrors, fixed_on = !(S->free_fields & BT_RECIPE_TTA) && S->s->tta;
+  *first = can && fixed_on ? 1 : 0;
+  *last = can && (fixed_on || (S->free_fields & BT_RECIPE_TTA)) ? 1 : 0;
 }
 
 /* Scores cfg (once: a setting tried before is looked up). */
 static const Scored *
 score (Search *S, const Config *cfg, GError **error)
 {
-  Scored sc = { *cfg, 0, -1, INFINITY, NULL, NULL };
+  Scored sc = { *cfg, 0, FALSE, -1, INFINITY, { NULL, NULL }, { NULL, NULL } };
+  int first, last;
 
   for (guint i = 0; i < S->scored->len; i++)
     if (same_config (&g_array_index (S->scored, Scored, i).cfg, cfg))
       return &g_array_index (S->scored, Scored, i);
-  sc.curve_acc = g_new (double, S->epochs);
-  sc.curve_loss = g_new (double, S->epochs);
-  if (!run_config (S, cfg, sc.curve_acc, sc.curve_loss, error))
+  for (int t = 0; t < 2; t++)
     {
-      g_free (sc.curve_acc);
-      g_free (sc.curve_loss);
+      sc.curve_acc[t] = g_new0 (double, S->epochs);
+      sc.curve_loss[t] = g_new0 (double, S->epochs);
+    }
+  g_array_append_val (S->scored, sc);   /* the array frees the curves from here on */
+  Scored *p = &g_array_index (S->scored, Scored, S->scored->len - 1);
+  if (!run_config (S, cfg, p, error))
+    {
+      g_array_set_size (S->scored, S->scored->len - 1);
       return NULL;
     }
   /* the epochs are free only from MIN_EPOCHS on: fewer would be a coin toss on small folds */
-  for (int e = MIN (MIN_EPOCHS, S->epochs) - 1; e < S->epochs; e++)
-    if (better (sc.curve_acc[e], sc.curve_loss[e], sc.acc, sc.loss))
-      {
-        sc.acc = sc.curve_acc[e];
-        sc.loss = sc.curve_loss[e];
-        sc.best_epoch = e + 1;
-      }
-  g_array_append_val (S->scored, sc);
-  return &g_array_index (S->scored, Scored, S->scored->len - 1);
+  tta_range (S, &first, &last);
+  for (int t = first; t <= last; t++)
+    for (int e = MIN (MIN_EPOCHS, S->epochs) - 1; e < S->epochs; e++)
+      if (better (p->curve_acc[t][e], p->curve_loss[t][e], p->acc, p->loss))
+        {
+          p->acc = p->curve_acc[t][e];
+          p->loss = p->curve_loss[t][e];
+          p->best_epoch = e + 1;
+          p->tta = t == 1;
+        }
+  return p;
 }
 
 static void
 scored_clear (gpointer p)
 {
   Scored *sc = p;
-  g_free (sc->curve_acc);
-  g_free (sc->curve_loss);
+  for (int t = 0; t < 2; t++)
+    {
+      g_free (sc->curve_acc[t]);
+      g_free (sc->curve_loss[t]);
+    }
 }
 
 /* ---- The search ---- */
@@ -294,27 +351,30 @@ search_clear (Search *S)
       g_clear_pointer (&S->val[f], bt_split_view_free);
     }
   g_free (S->x);
+  g_free (S->logits);
   g_free (S->labels);
   g_clear_pointer (&S->scored, g_array_unref);
 }
 
 /* Stage 1: learning rate × hidden units at the settings' decay and smoothing; stage 2: decay ×
- * smoothing at stage 1's best. Returns the best, or NULL with error. */
+ * smoothing at stage 1's best; stage 3: the mirrored photos as training samples too. Returns the
+ * best, or NULL with error. */
 static const Scored *
-search_grid (Search *S, guint free_fields, GError **error)
+search_grid (Search *S, GError **error)
 {
   const BtProjectSettings *s = S->s;
+  guint fr = S->free_fields;
   const Scored *best = NULL;
-  int n_lr = free_fields & BT_RECIPE_LEARNING_RATE ? G_N_ELEMENTS (grid_lr) : 1;
-  int n_h = free_fields & BT_RECIPE_HIDDEN ? G_N_ELEMENTS (grid_hidden) : 1;
-  int n_wd = free_fields & BT_RECIPE_WEIGHT_DECAY ? G_N_ELEMENTS (grid_wd) : 1;
-  int n_ls = free_fields & BT_RECIPE_LABEL_SMOOTHING ? G_N_ELEMENTS (grid_ls) : 1;
+  int n_lr = fr & BT_RECIPE_LEARNING_RATE ? G_N_ELEMENTS (grid_lr) : 1;
+  int n_h = fr & BT_RECIPE_HIDDEN ? G_N_ELEMENTS (grid_hidden) : 1;
+  int n_wd = fr & BT_RECIPE_WEIGHT_DECAY ? G_N_ELEMENTS (grid_wd) : 1;
+  int n_ls = fr & BT_RECIPE_LABEL_SMOOTHING ? G_N_ELEMENTS (grid_ls) : 1;
 
   for (int i = 0; i < n_lr; i++)
     for (int j = 0; j < n_h; j++)
       {
         Config c = { n_lr > 1 ? grid_lr[i] : s->learning_rate, s->weight_decay, s->label_smoothing,
-                     n_h > 1 ? grid_hidden[j] : s->transfer_hidden };
+                     n_h > 1 ? grid_hidden[j] : s->transfer_hidden, s->augment_flip };
         const Scored *sc = score (S, &c, error);
         if (sc == NULL)
           return NULL;
@@ -325,17 +385,58 @@ search_grid (Search *S, guint free_fields, GError **error)
   for (int i = 0; i < n_wd; i++)
     for (int j = 0; j < n_ls; j++)
       {
-        Config c = { top.lr, n_wd > 1 ? grid_wd[i] : s->weight_decay, n_ls > 1 ? grid_ls[j] : s->label_smoothing,
-                     top.hidden };
+        Config c = top;
+        c.wd = n_wd > 1 ? grid_wd[i] : s->weight_decay;
+        c.ls = n_ls > 1 ? grid_ls[j] : s->label_smoothing;
         const Scored *sc = score (S, &c, error);
-        if (sc == NULL)
-          return NULL;
         /* score() may have grown the array: look the best up again by its setting */
-        best = score (S, &top, error);
+        if (sc == NULL || (best = score (S, &top, error)) == NULL)
+          return NULL;
         if (better (sc->acc, sc->loss, best->acc, best->loss))
           top = sc->cfg;
       }
+  if ((fr & BT_RECIPE_FLIP) && S->mirrors)
+    {
+      Config c = top;
+      c.flip = TRUE;
+      const Scored *sc = score (S, &c, error);
+      if (sc == NULL || (best = score (S, &top, error)) == NULL)
+        return NULL;
+      if (better (sc->acc, sc->loss, best->acc, best->loss))
+        top = sc->cfg;
+    }
   return score (S, &top, error);
+}
+
+/* Every usable training image has its mirrored embedding. */
+static gboolean
+have_mirrors (BtEmbeddings *emb, const BtSplitView *train)
+{
+  for (guint i = 0; i < train->n; i++)
+    if (bt_embeddings_is_valid (emb, train->items[i]) && bt_embeddings_get (emb, train->items[i], 1) == NULL)
+      return FALSE;
+  return train->n > 0;
+}
+
+static void
+fill_choice (Search *S, const Scored *best, const Scored *base, BtRecipeChoice *out)
+{
+  const BtProjectSettings *s = S->s;
+  int t = best->tta ? 1 : 0, bt = S->mirrors && s->tta ? 1 : 0;
+
+  out->chosen = S->free_fields;
+  out->learning_rate = best->cfg.lr;
+  out->weight_decay = best->cfg.wd;
+  out->label_smoothing = best->cfg.ls;
+  out->hidden = best->cfg.hidden;
+  out->flip = best->cfg.flip;
+  out->tta = S->free_fields & BT_RECIPE_TTA ? best->tta : s->tta;
+  out->epochs = S->free_fields & BT_RECIPE_EPOCHS ? best->best_epoch : s->epochs;
+  out->cv_acc = best->curve_acc[t][out->epochs - 1];
+  out->cv_loss = best->curve_loss[t][out->epochs - 1];
+  out->base_acc = base->curve_acc[bt][MIN (s->epochs, S->epochs) - 1];
+  out->k = S->k;
+  out->n_tried = (int) S->scored->len;
 }
 
 gboolean
@@ -344,47 +445,38 @@ bt_recipe_search (BtEmbeddings *emb, const BtSplitView *train, const guint64 *ha
                   gboolean (*gate) (gpointer data), gpointer gate_data, BtRecipeChoice *out, GError **error)
 {
   Search S = { 0 };
-  guint free_fields;
   gint64 t0 = g_get_monotonic_time ();
   const Scored *best;
   gboolean ok = FALSE;
 
   g_return_val_if_fail (emb != NULL && train != NULL && hashes != NULL && s != NULL && out != NULL, FALSE);
   memset (out, 0, sizeof *out);
-  free_fields = bt_recipe_free_fields (s);
+  S.free_fields = bt_recipe_free_fields (s);
   S.emb = emb;
   S.s = s;
   S.class_weights = class_weights;
   S.dim = bt_embeddings_get_dim (emb);
   S.n_classes = n_classes;
   S.k = BT_RECIPE_FOLDS;
-  S.epochs = free_fields & BT_RECIPE_EPOCHS ? SEARCH_EPOCHS : s->epochs;
+  S.epochs = S.free_fields & BT_RECIPE_EPOCHS ? SEARCH_EPOCHS : s->epochs;
   S.batch = s->batch_size;
+  S.mirrors = have_mirrors (emb, train);
   S.gate = gate;
   S.gate_data = gate_data;
   S.x = g_new (float, (gsize) S.dim * S.batch);
+  S.logits = g_new (float, (gsize) 2 * S.batch * n_classes);
   S.labels = g_new (int, S.batch);
   S.scored = g_array_new (FALSE, FALSE, sizeof (Scored));
   g_array_set_clear_func (S.scored, scored_clear);
 
-  if (make_folds (&S, train, hashes, error) && (best = search_grid (&S, free_fields, error)) != NULL)
+  if (make_folds (&S, train, hashes, error) && (best = search_grid (&S, error)) != NULL)
     {
-      Config base = { s->learning_rate, s->weight_decay, s->label_smoothing, s->transfer_hidden };
+      Config base = { s->learning_rate, s->weight_decay, s->label_smoothing, s->transfer_hidden, s->augment_flip };
       const Scored *b = score (&S, &base, error);   /* tried in stage 1: a look-up */
-      best = score (&S, &best->cfg, error);
-      if (b != NULL && best != NULL)
+      best = b != NULL ? score (&S, &best->cfg, error) : NULL;
+      if (best != NULL)
         {
-          out->chosen = free_fields;
-          out->learning_rate = best->cfg.lr;
-          out->weight_decay = best->cfg.wd;
-          out->label_smoothing = best->cfg.ls;
-          out->hidden = best->cfg.hidden;
-          out->epochs = free_fields & BT_RECIPE_EPOCHS ? best->best_epoch : s->epochs;
-          out->cv_acc = best->curve_acc[out->epochs - 1];
-          out->cv_loss = best->curve_loss[out->epochs - 1];
-          out->base_acc = b->curve_acc[MIN (s->epochs, S.epochs) - 1];
-          out->k = S.k;
-          out->n_tried = (int) S.scored->len;
+          fill_choice (&S, best, b, out);
           ok = TRUE;
         }
     }
@@ -407,6 +499,10 @@ bt_recipe_apply (const BtRecipeChoice *c, BtProjectSettings *s)
     s->transfer_hidden = c->hidden;
   if (c->chosen & BT_RECIPE_EPOCHS)
     s->epochs = c->epochs;
+  if (c->chosen & BT_RECIPE_FLIP)
+    s->augment_flip = c->flip;
+  if (c->chosen & BT_RECIPE_TTA)
+    s->tta = c->tta;
 }
 
 char *
@@ -430,6 +526,10 @@ bt_recipe_describe (const BtRecipeChoice *c)
       else
         g_string_append (SEP (), _("no hidden layer"));
     }
+  if ((c->chosen & BT_RECIPE_FLIP) && c->flip)
+    g_string_append (SEP (), _("mirrored photos in training"));
+  if ((c->chosen & BT_RECIPE_TTA) && c->tta)
+    g_string_append (SEP (), _("each photo and its mirror when predicting"));
   if (c->chosen & BT_RECIPE_EPOCHS)
     g_string_append_printf (SEP (), g_dngettext (GETTEXT_PACKAGE, "%d epoch", "%d epochs", c->epochs), c->epochs);
 #undef SEP
@@ -471,6 +571,8 @@ bt_recipe_save (const BtRecipeChoice *c, const char *run_dir, GError **error)
   g_key_file_set_integer (kf, GROUP, "folds", c->k);
   g_key_file_set_integer (kf, GROUP, "tried", c->n_tried);
   g_key_file_set_double (kf, GROUP, "seconds", c->seconds);
+  g_key_file_set_boolean (kf, GROUP, "flip", c->flip);
+  g_key_file_set_boolean (kf, GROUP, "test-time-augmentation", c->tta);
   g_key_file_set_boolean (kf, GROUP, "fine-tune", c->finetune);
   data = g_key_file_to_data (kf, &len, NULL);
   return bt_write_file_atomic (path, data, len, error);
@@ -503,7 +605,11 @@ bt_recipe_load (BtRecipeChoice *c, const char *run_dir, GError **error)
 #undef D
 #undef I
   if (e == NULL)
-    r.finetune = g_key_file_get_boolean (kf, GROUP, "fine-tune", NULL);
+    {
+      r.flip = g_key_file_get_boolean (kf, GROUP, "flip", NULL);
+      r.tta = g_key_file_get_boolean (kf, GROUP, "test-time-augmentation", NULL);
+      r.finetune = g_key_file_get_boolean (kf, GROUP, "fine-tune", NULL);
+    }
   if (e != NULL || !isfinite (r.cv_acc) || !isfinite (r.base_acc) || r.epochs < 1 || r.hidden < 0 || r.k < 1)
     {
       g_clear_error (&e);

@@ -1,7 +1,9 @@
 /* bt-recipe.h: the Automatic recipe of transfer projects. Before a transfer run trains its
  * head, a short search on the cached embeddings of the training split (stratified k-fold, the
  * engine's own head, optimizer and weight average) chooses the head's learning rate, weight
- * decay, label smoothing, hidden units and epochs. Seconds, not minutes; the same data, settings
+ * decay, label smoothing, hidden units and epochs, whether the mirrored photos are training
+ * samples too, and whether predictions average each photo with its mirror (test-time
+ * augmentation, scored on the held-out folds' mirrored embeddings). Seconds, not minutes; the same data, settings
  * and seed give the same choice. No GTK.
  *
  * The person wins: a row the recipe may choose whose value differs from the settings table's
@@ -12,6 +14,7 @@
  * and keep the fine-tuned model only if its validation loss beats the frozen head's. */
 #pragma once
 
+#include "training/bt-training.h"
 #include "training/bt-transfer.h"
 
 G_BEGIN_DECLS
@@ -26,13 +29,16 @@ typedef enum {
   BT_RECIPE_LABEL_SMOOTHING = 1 << 2,
   BT_RECIPE_HIDDEN          = 1 << 3,
   BT_RECIPE_EPOCHS          = 1 << 4,
+  BT_RECIPE_FLIP            = 1 << 5,   /* mirrored photos as training samples too */
+  BT_RECIPE_TTA             = 1 << 6,   /* test-time augmentation */
 } BtRecipeField;
-#define BT_RECIPE_ALL_FIELDS 0x1f
+#define BT_RECIPE_ALL_FIELDS 0x7f
 
 typedef struct {
   guint    chosen;                 /* BtRecipeField: what the recipe chose (the rest: the person's) */
   double   learning_rate, weight_decay, label_smoothing;
   int      hidden, epochs;
+  gboolean flip, tta;
   double   cv_acc, cv_loss;        /* mean over the folds' validation, at the chosen epochs */
   double   base_acc;               /* the same score of the settings as they were */
   int      k, n_tried;             /* folds, settings tried */
@@ -46,7 +52,8 @@ gboolean bt_recipe_applies     (const BtProjectSettings *s);
 guint    bt_recipe_free_fields (const BtProjectSettings *s);
 
 /* The search: emb holds the items of `train` (variant 0, and the augmented variants when the
- * settings augment); hashes are the content hashes by item index (for the folds). gate (may be
+ * settings augment; flip and test-time augmentation are chosen only when every training image
+ * has its mirrored variant 1, which the trainer computes when BT_RECIPE_FLIP is free); hashes are the content hashes by item index (for the folds). gate (may be
  * NULL) is called between epochs: it blocks while paused and returns FALSE to stop (then FALSE
  * with BT_TRAINING_ERROR_CANCELLED). Takes the compute gate per step, like the trainer. */
 gboolean bt_recipe_search (BtEmbeddings *emb, const BtSplitView *train, const guint64 *hashes,
