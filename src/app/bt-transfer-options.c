@@ -517,7 +517,8 @@ bt_transfer_options_init (BtTransferOptions *self)
   self->recipe_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (_("_Automatic recipe")));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->recipe_check),
                                _("Before training, try a few learning rates, weight decays, label smoothings, hidden "
-                                 "layers and epoch counts on parts of your training photos, and keep the best"));
+                                 "layers, epoch counts and mirrored photos on parts of your training photos, and keep "
+                                 "the best"));
   g_signal_connect_swapped (self->recipe_check, "toggled", G_CALLBACK (save_settings), self);
   gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->recipe_check));
   self->recipe_label = GTK_LABEL (gtk_label_new (""));

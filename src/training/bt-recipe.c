@@ -364,7 +364,9 @@ search_grid (Search *S, GError **error)
 {
   const BtProjectSettings *s = S->s;
   guint fr = S->free_fields;
-  const Scored *best = NULL;
+  Config top;
+  gboolean have = FALSE;
+  const Scored *best;
   int n_lr = fr & BT_RECIPE_LEARNING_RATE ? G_N_ELEMENTS (grid_lr) : 1;
   int n_h = fr & BT_RECIPE_HIDDEN ? G_N_ELEMENTS (grid_hidden) : 1;
   int n_wd = fr & BT_RECIPE_WEIGHT_DECAY ? G_N_ELEMENTS (grid_wd) : 1;
@@ -376,12 +378,13 @@ search_grid (Search *S, GError **error)
         Config c = { n_lr > 1 ? grid_lr[i] : s->learning_rate, s->weight_decay, s->label_smoothing,
                      n_h > 1 ? grid_hidden[j] : s->transfer_hidden, s->augment_flip };
         const Scored *sc = score (S, &c, error);
-        if (sc == NULL)
+        /* score() may grow the array: the best is kept by its setting and looked up again */
+        if (sc == NULL || (have && (best = score (S, &top, error)) == NULL))
           return NULL;
-        if (best == NULL || better (sc->acc, sc->loss, best->acc, best->loss))
-          best = sc;
+        if (!have || better (sc->acc, sc->loss, best->acc, best->loss))
+          top = sc->cfg;
+        have = TRUE;
       }
-  Config top = best->cfg;
   for (int i = 0; i < n_wd; i++)
     for (int j = 0; j < n_ls; j++)
       {
@@ -389,7 +392,6 @@ search_grid (Search *S, GError **error)
         c.wd = n_wd > 1 ? grid_wd[i] : s->weight_decay;
         c.ls = n_ls > 1 ? grid_ls[j] : s->label_smoothing;
         const Scored *sc = score (S, &c, error);
-        /* score() may have grown the array: look the best up again by its setting */
         if (sc == NULL || (best = score (S, &top, error)) == NULL)
           return NULL;
         if (better (sc->acc, sc->loss, best->acc, best->loss))
@@ -472,8 +474,9 @@ bt_recipe_search (BtEmbeddings *emb, const BtSplitView *train, const guint64 *ha
   if (make_folds (&S, train, hashes, error) && (best = search_grid (&S, error)) != NULL)
     {
       Config base = { s->learning_rate, s->weight_decay, s->label_smoothing, s->transfer_hidden, s->augment_flip };
+      Config chosen = best->cfg;
       const Scored *b = score (&S, &base, error);   /* tried in stage 1: a look-up */
-      best = b != NULL ? score (&S, &best->cfg, error) : NULL;
+      best = b != NULL ? score (&S, &chosen, error) : NULL;
       if (best != NULL)
         {
           fill_choice (&S, best, b, out);

@@ -798,7 +798,11 @@ run_build (Run *r, GError **error)
   BtOptimizerKind opt_kind;
   BtPreset preset;
   gsize sample = bt_train_source_sample_floats (job->source);
-  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (r->n_train, r->n_val), r->n_test));
+  /* augmented embeddings: each variant of an image is a sample of its own (a batch can hold more
+   * samples than the split has images) */
+  gboolean variants = bt_train_source_get_embeddings (job->source) != NULL && (s->augment_flip || s->augment_crop);
+  guint train_samples = r->n_train * (variants ? BT_EMBED_N_VARIANTS : 1);
+  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (train_samples, r->n_val), r->n_test));
 
   if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
     {
