@@ -755,7 +755,10 @@ run_choose_recipe (Run *r, GError **error)
         }
       return FALSE;
     }
-  /* the next step of the recipe, fine-tuning, goes here: bt_recipe_finetune_rule () */
+  /* The recipe's next step, when fine-tuning (bt-finetune.c) exists: if bt_recipe_finetune_rule ()
+   * holds for the train split and the fine-tune-N row is at its default, the run fine-tunes the top
+   * blocks after this head (two stages) and keeps the result only when its validation loss beats
+   * the frozen head's; c.finetune records it. Until then c.finetune stays FALSE. */
   bt_recipe_apply (&c, &job->settings);
   text = bt_recipe_describe (&c);
   post_message (r->self, "%s", text);
