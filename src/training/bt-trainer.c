@@ -1120,8 +1120,8 @@ run_test_tta (Run *r, BtEvaluation *ev, GError **error)
         }
       if (path == NULL || !bt_train_source_is_valid (job->source, view->items[i]))
         continue;
-      img = bt_image_decode_file_sized (path, bb != NULL ? 3 : m.prep.channels, 2 * m.prep.width,
-                                        2 * m.prep.height, NULL, job->cancellable, NULL, NULL);
+      img = bt_image_decode_file_sized (path, bb != NULL ? 3 : m.prep.channels, BT_TENSOR_BOX (m.prep.width),
+                                        BT_TENSOR_BOX (m.prep.height), NULL, job->cancellable, NULL, NULL);
       if (img != NULL && bt_model_image_logits (&m, img, logits, NULL))
         bt_evaluation_add_logits (ev, &job->calib, logits, view->labels[i], path, view->items[i]);
     }
