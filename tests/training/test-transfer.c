@@ -504,9 +504,14 @@ on_trainer_finished (BtTrainer *trainer, const GError *error, RunState *rs)
   g_main_loop_quit (rs->loop);
 }
 
+/* The pending give-up timeout: removed once its loop is done (a stale one would quit a later
+ * test's freed loop). */
+static guint give_up_id;
+
 static gboolean
 give_up (gpointer data)
 {
+  give_up_id = 0;
   g_main_loop_quit (data);
   return G_SOURCE_REMOVE;
 }
@@ -564,8 +569,9 @@ test_transfer_trainer (void)
   t0 = g_get_monotonic_time ();
   g_assert_true (bt_trainer_start (trainer, NULL, &error));
   g_assert_no_error (error);
-  g_timeout_add_seconds (100, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
   g_test_message ("transfer run (embeddings + head): %.1f s", (g_get_monotonic_time () - t0) / 1e6);
@@ -662,8 +668,9 @@ test_transfer_hidden (void)
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
   g_assert_true (bt_trainer_start (trainer, NULL, &error));
   g_assert_no_error (error);
-  g_timeout_add_seconds (100, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
 
@@ -777,7 +784,7 @@ test_transfer_pause (void)
   g_assert_no_error (error);
   /* paused before the first image is embedded: the embedding phase says PAUSED */
   bt_trainer_pause (trainer);
-  g_timeout_add_seconds (60, give_up, st.loop);
+  give_up_id = g_timeout_add_seconds (60, give_up, st.loop);
   while (!st.saw_paused && !st.finished)
     g_main_loop_run (st.loop);
   g_assert_false (st.finished);
@@ -796,6 +803,7 @@ test_transfer_pause (void)
     g_main_loop_run (st.loop);
   g_assert_no_error (st.error);
   g_assert_cmpuint (st.last_done, ==, 20);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_nonnull (bt_trainer_get_best_model_path (trainer));
 
   /* Stop while paused in the embedding phase (a fresh project: nothing comes from its cache). */
@@ -1072,8 +1080,9 @@ test_recipe (void)
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
   g_signal_connect (trainer, "message", G_CALLBACK (on_recipe_message), messages);
   g_assert_true (bt_trainer_start (trainer, NULL, &error));
-  g_timeout_add_seconds (100, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
   g_assert_true (g_ptr_array_find_with_equal_func (messages, line, g_str_equal, NULL));
