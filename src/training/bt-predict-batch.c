@@ -107,6 +107,20 @@ bt_predict_files (BtModel *model, const char * const *paths, guint n, int n_thre
   gsize row;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, results);
+  if (model->tta != BT_TTA_NONE)
+    {
+      /* Test-time augmentation lives in the model's one prediction function: image by image
+       * (no logits: evaluation takes its own path for these models). */
+      for (guint i = 0; i < n; i++)
+        {
+          if (!g_cancellable_set_error_if_cancelled (cancellable, &results[i].error))
+            results[i].probs = bt_predict_file_scored (model, paths[i], &results[i].unknown_score,
+                                                       &results[i].error);
+          if (progress != NULL)
+            progress (i + 1, n, user_data);
+        }
+      return results;
+    }
   bt_net_input_shape (model->net, &c, &h, &w);
   row = (gsize) c * h * w;
   if (model->backbone_name != NULL || model->backbone_data != NULL)
