@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-engine-private.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Flatbuffer access. Every read checks the position against the buffer length first.        */
@@ -1647,8 +1648,8 @@ run_pointwise (const BtTflOp *op, float *out, const float *in)
           for (int p = 0; p < hw; p++)
             o[(gsize) k * hw + p] = bias;
         }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
-                   op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
+      bt_sgemm (CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
+                op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
     }
 }
 
