@@ -83,6 +83,16 @@ bt_net_layer (const BtNet *net, guint i)
   return &g_array_index (net->layers, BtLayer, i);
 }
 
+/* The engine's hot loops (im2col, epilogues, pooling, the optimizer): -O3 and an AVX2/FMA clone
+ * picked at load time beside the generic one, since distribution builds target plain x86-64
+ * (OpenBLAS dispatches its own kernels the same way). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BT_HOT_LOOP __attribute__ ((optimize ("O3", "no-tree-loop-distribute-patterns", "no-math-errno"), \
+                                    target_clones ("arch=x86-64-v3", "default")))
+#else
+#define BT_HOT_LOOP
+#endif
+
 /* Runs fn over [0, n) split into up to bt_engine_get_threads () contiguous ranges of at least
  * min_chunk items, one on the calling thread; returns when all are done. */
 typedef void (*BtRangeFunc) (gpointer ctx, gsize begin, gsize end);

@@ -77,8 +77,11 @@ bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, 
   return TRUE;
 }
 
+/* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
+#define BT_INLINE static inline __attribute__ ((always_inline))
+
 /* Output positions [lo, hi) along one axis whose input index o*stride - pad + k is in [0, in). */
-static inline void
+BT_INLINE void
 valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
 {
   int a = pad - k;  /* input index = o*stride - a */
@@ -207,7 +210,7 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 #define CONV_SLAB_FLOATS (160 * 1024)  /* columns + result of one slab (640 KiB; measured best of 96/160/320 Ki) */
 #define CONV_ALIGN_FLOATS 16           /* per-thread regions start on their own cache lines */
 
-static inline int
+BT_INLINE int
 conv_k (const BtConvShape *s)
 {
   return s->c * s->kh * s->kw;
@@ -222,7 +225,7 @@ conv_slab_images (const BtConvShape *s)
   return (int) CLAMP (nb, 1, (gsize) s->n);
 }
 
-static inline gsize
+BT_INLINE gsize
 align_floats (gsize len)
 {
   return (len + CONV_ALIGN_FLOATS - 1) / CONV_ALIGN_FLOATS * CONV_ALIGN_FLOATS;
@@ -242,7 +245,7 @@ conv_partial_floats (const BtConvShape *s)
   return align_floats ((gsize) s->oc * conv_k (s) + s->oc);
 }
 
-static inline int
+BT_INLINE int
 conv_groups (const BtConvShape *s)
 {
   return MIN (s->n, CONV_GROUPS);
@@ -323,7 +326,7 @@ bt_sgemm (CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alp
  * col[(c*kh + ky)*kw + kx][j*P + oy*ow + ox] = in[img0 + j][c][oy*sh - pt + ky][ox*sw - pl + kx].
  * Plain copy loops, not memcpy: the rows are short (14–28 floats) and a libc call per row cost
  * more than the copy. */
-__attribute__ ((optimize ("O3", "no-tree-loop-distribute-patterns")))
+BT_HOT_LOOP
 static void
 im2col_slab (float *restrict col, const float *restrict in, const BtConvShape *s, int img0, int m,
              gsize r0, gsize r1)
@@ -404,6 +407,7 @@ im2col_slab (float *restrict col, const float *restrict in, const BtConvShape *s
 /* The adjoint of im2col for images [img0, img0 + m), channels [c0, c1): zeroes those planes of
  * d_in, then adds the scattered columns (zeroing, in the fast case below, the entries of col that
  * fall outside the image). */
+BT_HOT_LOOP
 static void
 col2im_slab (float *restrict d_in, float *restrict col, const BtConvShape *s, int img0, int m,
              int c0, int c1)
@@ -468,7 +472,7 @@ col2im_slab (float *restrict d_in, float *restrict col, const BtConvShape *s, in
 }
 
 /* Sum of v[0..n) with eight independent partial sums (vectorizes, and is more accurate). */
-static inline float
+BT_INLINE float
 sum_floats (const float *restrict v, int n)
 {
   float acc[8] = { 0 };
@@ -485,7 +489,7 @@ sum_floats (const float *restrict v, int n)
 }
 
 /* dst = act(src + bias) over len floats; dst may be src. */
-static inline void
+BT_INLINE void
 bias_act (float *dst, const float *src, int len, float bias, int act)
 {
   if (act == 1)
@@ -507,7 +511,7 @@ bias_act (float *dst, const float *src, int len, float bias, int act)
 }
 
 /* dst = act(src · scale + shift) over len floats; dst may be src. */
-static inline void
+BT_INLINE void
 scale_shift_act (float *dst, const float *src, int len, float scale, float shift, int act)
 {
   if (scale == 1.0f)
@@ -526,7 +530,7 @@ scale_shift_act (float *dst, const float *src, int len, float scale, float shift
 /* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,
  * and turn max into min when scale < 0: the 2×2 pool takes the max (or min) of the raw sums and
  * maps that one value, which equals pooling the mapped values exactly. */
-static inline float
+BT_INLINE float
 pool_map (float a, float b, float c, float d, float scale, float shift, int act)
 {
   float m;
@@ -547,6 +551,7 @@ pool_map (float a, float b, float c, float d, float scale, float shift, int act)
 
 /* One output channel's plane [oh, ow] of raw sums → dst: act(x · scale + shift), then the
  * 2×2 stride-2 max pool when e->pool (dst is [oh/2, ow/2] then). */
+BT_HOT_LOOP
 static void
 epilogue_plane (float *restrict dst, const float *restrict src, const BtConvShape *s,
                 const BtConvEpilogue *e, int o)
@@ -568,7 +573,7 @@ epilogue_plane (float *restrict dst, const float *restrict src, const BtConvShap
 }
 
 /* dst = src masked by the activation's derivative at y (the layer's output); returns Σ dst. */
-static inline float
+BT_INLINE float
 mask_act (float *restrict dst, const float *restrict src, const float *restrict y, int len, int act)
 {
   if (act == 1 && y != NULL)
@@ -611,6 +616,7 @@ conv_job_init (ConvJob *j, const BtConvShape *s, float *workspace, int act)
   j->scratch = workspace + (gsize) j->groups * j->partial_len;
 }
 
+BT_HOT_LOOP
 static void
 conv_forward_slabs (gpointer p, gsize t0, gsize t1)
 {
@@ -645,6 +651,7 @@ conv_forward_slabs (gpointer p, gsize t0, gsize t1)
     }
 }
 
+BT_HOT_LOOP
 static void
 conv_backward_slabs (gpointer p, gsize t0, gsize t1)
 {
@@ -972,6 +979,7 @@ bt_dwconv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 
 typedef struct { float *out; gint32 *argmax; const float *in; const BtConvShape *s; } PoolCtx;
 
+BT_HOT_LOOP
 static void
 maxpool_planes (gpointer ctx, gsize p0, gsize p1)
 {
@@ -1073,6 +1081,7 @@ bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvS
   bt_parallel_for ((gsize) s->n * s->c, 4, maxpool_planes, &x);
 }
 
+BT_HOT_LOOP
 static void
 maxpool_back_planes (gpointer ctx, gsize p0, gsize p1)
 {
