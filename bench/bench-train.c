@@ -195,7 +195,7 @@ main (int argc, char **argv)
 {
   g_autofree char *preset_id = g_strdup ("small-cnn");
   g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
-  int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0;
+  int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0, test_limit = 0;
   double lr = 1e-3, dropout = -1.0;
   gboolean no_shuffle = FALSE, standardize = FALSE, gemm_limit = FALSE;
   double ema = BT_WEIGHT_AVERAGE_DECAY;
@@ -217,6 +217,7 @@ main (int argc, char **argv)
     { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize, "Scale inputs to the training set's mean 0 / std 1", NULL },
     { "ema", 0, 0, G_OPTION_ARG_DOUBLE, &ema, "Decay of the weights' moving average that is evaluated, as the trainer does (0.999; 0 = off: the last weights)", "D" },
     { "trace", 0, 0, G_OPTION_ARG_INT, &trace, "Print the batch loss every N steps", "N" },
+    { "test-limit", 0, 0, G_OPTION_ARG_INT, &test_limit, "Score only the first N test images (0 = all 10,000)", "N" },
     { "gemm-limit", 0, 0, G_OPTION_ARG_NONE, &gemm_limit, "Only print the Small CNN's GEMM-shape limit (images/s on --threads cores)", NULL },
     { NULL }
   };
@@ -263,6 +264,8 @@ main (int argc, char **argv)
       prep_std = (float) sqrt (MAX (sq / total - (sum / total) * (sum / total), 1e-12));
       g_print ("inputs standardized: mean %.4f, std %.4f\n", prep_mean, prep_std);
     }
+  if (test_limit > 0)
+    test.n = MIN (test.n, test_limit);
   g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, (float) dropout, (guint64) seed, &error);
   if (net == NULL)
     g_error ("%s", error->message);

@@ -43,7 +43,7 @@ def verdict(name, wall, cpu, target):
 print("training (img/s wall, img per CPU-second; each round):")
 for preset in ("small-cnn", "mlp"):
     for impl in ("bottega", "bottega-cli", "pytorch-best", "pytorch-default"):
-        rs = pick(impl=impl, preset=preset)
+        rs = [r for r in pick(impl=impl, preset=preset) if "train_ips" in r]
         if rs:
             each = ", ".join(f"{r['train_ips']} ({r.get('cpu_ips', '?')})" for r in rs)
             extra = ""
@@ -56,14 +56,15 @@ for preset in ("small-cnn", "mlp"):
 for preset, impl, label in (("small-cnn", "bottega-cli", "Small CNN training, bottega-cli train vs PyTorch best"),
                             ("small-cnn", "bottega", "Small CNN training, bench-train vs PyTorch best"),
                             ("mlp", "bottega", "MLP training, bench-train vs PyTorch best")):
-    b, t = pick(impl=impl, preset=preset), pick(impl="pytorch-best", preset=preset)
+    b = [r for r in pick(impl=impl, preset=preset) if "train_ips" in r]
+    t = pick(impl="pytorch-best", preset=preset)
     if b and t:
         verdict(label, best(b, "train_ips") / best(t, "train_ips"), best(b, "cpu_ips") / best(t, "cpu_ips"), 1.5)
     else:
         verdict(label, None, None, 1.5)
 
 lim = pick(impl="limit")
-b = pick(impl="bottega", preset="small-cnn")
+b = [r for r in pick(impl="bottega", preset="small-cnn") if "train_ips" in r]
 if lim and b:
     limit = float(lim[0]["limit_ips"])
     threads = int(lim[0]["threads"])

@@ -9,7 +9,7 @@
 #   the GEMM-shape limit from a measured sgemm rate (bench-train --gemm-limit).
 # The machine may be shared: each rate comes with its CPU time per image, and the load average
 # is printed before every step. Environment (defaults): BENCH_ROUNDS (2), BENCH_EPOCHS (5),
-# BENCH_LIMIT (0 = all 60,000 training images per epoch), BENCH_THREADS (2), BENCH_CLI (1: run
+# BENCH_LIMIT (0 = all 60,000 training images per epoch), BENCH_TEST_LIMIT (0 = all 10,000 test images), BENCH_THREADS (2), BENCH_CLI (1: run
 # bottega-cli train; its project is made once in BENCH_WORK, or BENCH_CLI_PROJECT: a Bottega
 # project of 28×28 grey Fashion-MNIST PNGs made before), BENCH_ORT (1), BENCH_PHOTOS (1).
 set -uo pipefail
@@ -18,6 +18,7 @@ BUILD=${1:-_build}
 ROUNDS=${BENCH_ROUNDS:-2}
 EPOCHS=${BENCH_EPOCHS:-5}
 LIMIT=${BENCH_LIMIT:-0}
+TEST_LIMIT=${BENCH_TEST_LIMIT:-0}   # test images scored per epoch, 0 = all 10,000
 THREADS=${BENCH_THREADS:-2}
 WORK=${BENCH_WORK:-$BUILD/bench/work}
 ORT_VERSION=1.30.0
@@ -70,16 +71,16 @@ for round in $(seq 1 "$ROUNDS"); do
   for preset in small-cnn mlp; do
     echo "== round $round, $preset: Bottega (bench-train, $EPOCHS epochs)"; load
     "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" \
-      | grep -E "^epoch|^RESULT" | sed "s/^RESULT /RESULT round=$round /" | tee -a "$OUT"
+      --test-limit "$TEST_LIMIT" | grep -E "^epoch|^RESULT" | sed "s/^RESULT /RESULT round=$round /" | tee -a "$OUT"
     if [ $have_torch -eq 1 ]; then
       echo "== round $round, $preset: PyTorch, OPENBLAS_NUM_THREADS=1 (its best setting)"; load
       OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -u bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" \
-        --threads "$THREADS" --limit "$LIMIT" | grep -E "^epoch|^RESULT" \
+        --threads "$THREADS" --limit "$LIMIT" --test-limit "$TEST_LIMIT" | grep -E "^epoch|^RESULT" \
         | sed "s/^RESULT impl=pytorch /RESULT round=$round impl=pytorch-best /" | tee -a "$OUT"
       if [ "$preset" = small-cnn ]; then
         echo "== round $round, $preset: PyTorch, default threading"; load
         /usr/bin/python3 -u bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" \
-          --limit "$LIMIT" | grep -E "^RESULT" | sed "s/^RESULT impl=pytorch /RESULT round=$round impl=pytorch-default /" \
+          --limit "$LIMIT" --test-limit "$TEST_LIMIT" | grep -E "^RESULT" | sed "s/^RESULT impl=pytorch /RESULT round=$round impl=pytorch-default /" \
           | tee -a "$OUT"
       fi
     fi

@@ -103,6 +103,7 @@ valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
  * convolutions' slabs: OpenBLAS's own threads must stay idle (see below). Below OpenBLAS's own
  * threading threshold (m·n·k ≤ 2^18) one call does it all. */
 #define DENSE_SPLIT_MIN (G_GUINT64_CONSTANT (1) << 18)
+#define DENSE_GEMV_ROWS 4   /* below this many rows, one sgemv per row */
 
 
 static int
@@ -135,8 +136,15 @@ dense_forward_part (gpointer p, gsize t0, gsize t1)
             memcpy (j->out + (gsize) i * j->out_dim, j->b, sizeof (float) * j->out_dim);
           beta = 1.0f;
         }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out_dim, j->in_dim,
-                   1.0f, j->in + (gsize) r0 * j->in_dim, j->in_dim, j->w, j->in_dim, beta, out, j->out_dim);
+      if (r1 - r0 < DENSE_GEMV_ROWS)
+        /* a few rows (one photo on the Test page): sgemm would repack all the weights for
+         * them; matrix-vector products read the weights once, in place */
+        for (int i = r0; i < r1; i++)
+          cblas_sgemv (CblasRowMajor, CblasNoTrans, j->out_dim, j->in_dim, 1.0f, j->w, j->in_dim,
+                       j->in + (gsize) i * j->in_dim, 1, beta, j->out + (gsize) i * j->out_dim, 1);
+      else
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out_dim, j->in_dim,
+                     1.0f, j->in + (gsize) r0 * j->in_dim, j->in_dim, j->w, j->in_dim, beta, out, j->out_dim);
     }
 }
 

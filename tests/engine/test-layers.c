@@ -513,7 +513,8 @@ test_conv_fused (void)
 static void
 test_dense_split (void)
 {
-  const int shapes[][3] = { { 37, 130, 70 }, { 64, 784, 256 }, { 3, 1000, 120 }, { 65, 300, 2 } };
+  const int shapes[][3] = { { 37, 130, 70 }, { 64, 784, 256 }, { 3, 1000, 120 }, { 65, 300, 2 },
+                            { 1, 3136, 128 }, { 2, 301, 77 }, { 5, 129, 1 } };   /* the last three: sgemv rows */
   for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
     {
       const int n = shapes[t][0], in_dim = shapes[t][1], out_dim = shapes[t][2];
