@@ -354,6 +354,12 @@ test_conv2d_schedules (void)
       for (int act = 0; act <= 1; act++)
         {
           naive_conv (ref, x, w, b, &s);
+          /* no gradient where the output is within rounding of ReLU's kink: the engine's sum
+           * and the double-precision reference may fall on either side of 0 there (a seed of
+           * the random data made exactly that fail, one element's gradient off) */
+          for (gsize i = 0; i < no; i++)
+            if (fabsf (ref[i]) < 1e-3f)
+              r[i] = 0.0f;
           if (act == 1)
             for (gsize i = 0; i < no; i++)
               ref[i] = MAX (ref[i], 0.0f);
