@@ -8,6 +8,7 @@
 
 #include "engine/bt-tflite-private.h"
 #include "engine/bt-tflite-int8.h"
+#include "engine/bt-engine-private.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Flatbuffer access. Every read checks the position against the buffer length first.        */
@@ -1699,8 +1700,8 @@ run_pointwise (const BtTflOp *op, float *out, const float *in)
           for (int p = 0; p < hw; p++)
             o[(gsize) k * hw + p] = bias;
         }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
-                   op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
+      bt_sgemm (CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
+                op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
     }
 }
 
