@@ -250,6 +250,12 @@ finish_on_main (BtTrainer *self, Event *ev)
 
   if (self->thread != NULL)
     job = g_thread_join (g_steal_pointer (&self->thread));
+  if (job != NULL && job->have_run_lock)
+    {
+      /* the run's files are all written: free before "finished", whose handlers may start the next */
+      bt_run_lock_release (job->run_lock);
+      job->have_run_lock = FALSE;
+    }
   if (job != NULL)
     {
       g_clear_pointer (&self->test_eval, bt_evaluation_free);

@@ -225,6 +225,9 @@ test_tidy_on_open (void)
     { "notes.txt", 3600, FALSE, FALSE },
     { "notes.csv.backup", 3600, FALSE, FALSE },                      /* a user's, though it looks like one */
     { "runs/20260101-1/.metrics.csv.Zx81Qp", 3600, FALSE, TRUE },
+    /* a search writes its tune-* folder without the run lock: its fresh files wait for an age */
+    { "runs/tune-20260101-1/search.ini", 10, FALSE, FALSE },
+    { "runs/tune-20260101-1/trials.csv.Ab12Cd", 10, FALSE, FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
