@@ -47,7 +47,8 @@ const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for 
 /* ---- Decoding (thread-safe; never BLAS) ---- */
 typedef struct {
   int     width, height, channels;  /* channels 1 or 3 after conversion */
-  guint8 *pixels;                   /* HWC, row-major, g_free */
+  guint8 *pixels;                   /* HWC, row-major; freed by bt_image_free only */
+  gsize   mapped_len;               /* private: pixels are the sandbox's memfd mapped (0: g_malloc) */
 } BtImage;
 BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
 void     bt_image_free (BtImage *img);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -180,7 +181,7 @@ static int
 pixels_to_memfd (const BtImage *img, BtSandboxReply *reply)
 {
   gsize n = (gsize) img->width * img->height * img->channels;
-  int out = memfd_create ("bottega-pixels", MFD_CLOEXEC);
+  int out = memfd_create ("bottega-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   gboolean ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
   for (gsize w = 0; ok && w < n;)
     {
@@ -190,6 +191,9 @@ pixels_to_memfd (const BtImage *img, BtSandboxReply *reply)
       ok = r > 0;
       w += r > 0 ? (gsize) r : 0;
     }
+  /* sealed: the parent may map it and trust that it never shrinks (no SIGBUS) nor changes */
+  if (ok && fcntl (out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    g_debug ("memfd seals: %s", g_strerror (errno));
   if (ok)
     return out;
   reply->status = 1;

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gi18n-lib.h>
@@ -177,7 +178,10 @@ bt_image_free (BtImage *img)
 {
   if (img == NULL)
     return;
-  g_free (img->pixels);
+  if (img->mapped_len > 0)
+    munmap (img->pixels, img->mapped_len);
+  else
+    g_free (img->pixels);
   g_free (img);
 }
 

@@ -226,6 +226,8 @@ unsafe (const char *what, BtSkipReason *reason, GError **error)
   return NULL;
 }
 
+#define BIG_IMAGE_BYTES ((gsize) 1024 * 1024)
+
 /* The pixels from a memfd the helper filled: checked against what the reply claims. */
 static BtImage *
 image_from_memfd (int fd, const BtSandboxReply *r)
@@ -241,6 +243,20 @@ image_from_memfd (int fd, const BtSandboxReply *r)
   img->width = r->width;
   img->height = r->height;
   img->channels = r->channels;
+  const int seals = F_SEAL_SHRINK | F_SEAL_WRITE;
+  if (n >= BIG_IMAGE_BYTES && (fcntl (fd, F_GET_SEALS) & seals) == seals)
+    {
+      /* a large image is used where the helper wrote it, not copied again; sealed, so the
+       * helper (even a hijacked one) can neither shrink it under us (SIGBUS) nor change it.
+       * Private: the caller may write to its pixels. */
+      void *m = mmap (NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED)
+        {
+          img->pixels = m;
+          img->mapped_len = n;
+          return img;
+        }
+    }
   img->pixels = g_malloc (n);
   gsize done = 0;
   while (done < n)

@@ -215,14 +215,14 @@ test_same_as_in_process (void)
   g_assert_cmpmem (img[0]->pixels, (gsize) img[0]->width * img[0]->height, img[1]->pixels,
                    (gsize) img[1]->width * img[1]->height);
   g_assert_cmpstr (info[1].format, ==, "png");
-  g_assert_true (info[0].format == info[1].format);  /* the same static string */
+  g_assert_cmpstr (info[0].format, ==, info[1].format);  /* a static string either way */
   g_assert_cmpint (info[0].width, ==, info[1].width);
   g_assert_cmpint (info[0].height, ==, info[1].height);
   g_assert_cmpint (info[0].orientation, ==, info[1].orientation);
   g_assert_cmpuint (info[0].flags, ==, info[1].flags);
   g_assert_cmpint (pw[1], ==, 90);
   g_assert_cmpint (ph[1], ==, 70);
-  g_assert_true (fmt[0] == fmt[1]);
+  g_assert_cmpstr (fmt[0], ==, fmt[1]);
   bt_image_free (img[0]);
   bt_image_free (img[1]);
   /* the pixel budget travels with the request */
