@@ -283,6 +283,28 @@ test_import_goes_on (void)
   bt_test_rm_rf (root);
 }
 
+/* A large result is mapped from the helper's sealed memfd instead of copied: same pixels,
+ * writable (privately), freed by bt_image_free. */
+static void
+test_large_mapped (void)
+{
+  g_autofree guint8 *px = bt_test_pattern (640, 600, 3, 9);
+  g_autoptr(GBytes) png = bt_test_encode_png (px, 640, 600, 3);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (png, &len);
+  bt_image_set_in_process (TRUE);
+  g_autoptr(BtImage) a = bt_image_decode_bytes (data, len, 3, NULL, NULL);
+  bt_image_set_in_process (FALSE);
+  g_autoptr(BtImage) b = bt_image_decode_bytes (data, len, 3, NULL, NULL);
+  g_assert_nonnull (a);
+  g_assert_nonnull (b);
+  g_assert_cmpuint (a->mapped_len, ==, 0);
+  g_assert_cmpuint (b->mapped_len, ==, (gsize) 640 * 600 * 3);
+  g_assert_cmpmem (a->pixels, (gsize) 640 * 600 * 3, b->pixels, b->mapped_len);
+  b->pixels[0] ^= 0xff;  /* a caller may change its pixels */
+  g_assert_cmpint (b->pixels[0], ==, a->pixels[0] ^ 0xff);
+}
+
 static gpointer
 decode_many (gpointer data)
 {
@@ -329,6 +351,7 @@ main (int argc, char **argv)
 #endif
   g_test_add_func ("/faults/sandbox/threads", test_threads);
   g_test_add_func ("/faults/sandbox/same-as-in-process", test_same_as_in_process);
+  g_test_add_func ("/faults/sandbox/large-mapped", test_large_mapped);
   int r = g_test_run ();
   bt_sandbox_shutdown ();
   return r;
