@@ -12,7 +12,7 @@ save (const char *dir, const char *name, BtNet *net, const char * const *names, 
   g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (meta, "created", "2026-01-01T00:00:00Z");
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  if (!bt_model_save_full (path, net, names, NULL, backbone, backbone && !blob ? "0123abcd" : NULL, blob,
+  if (!bt_model_save_full (path, net, names, NULL, backbone, backbone && !blob ? "0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd" : NULL, blob,
                            meta, &error))
     g_error ("%s", error->message);
 }

@@ -204,6 +204,22 @@ report_result (BtTrainer *trainer, TrainUi *ui, const char *project_arg)
     }
   else
     printf (_("No test images: the test accuracy is unknown\n"));
+  guint n_bad = bt_trainer_get_n_unreadable (trainer);
+  if (n_bad > 0)
+    {
+      /* the model is kept, but a script must not take it for a run on all the images */
+      const char *report = bt_trainer_get_unreadable_report (trainer);
+      fflush (stdout);
+      if (ui->quiet && report != NULL)
+        fprintf (stderr, "%s\n", report);
+      fprintf (stderr, g_dngettext (GETTEXT_PACKAGE,
+                                    "bottega-cli: train: %u image could not be read and was left out (named "
+                                    "above); replace or remove it and train again\n",
+                                    "bottega-cli: train: %u images could not be read and were left out (named "
+                                    "above); replace or remove them and train again\n", n_bad),
+               n_bad);
+      return BT_CLI_EXIT_UNREADABLE;
+    }
   return BT_CLI_EXIT_OK;
 }
 

@@ -505,6 +505,19 @@ valid_key (const char *k)
   return TRUE;
 }
 
+/* A backbone's SHA-256 as the saver writes it and the loader accepts it: 64 hex digits (either
+ * case; written and loaded in lower case, so what loads saves again to the same text). */
+static gboolean
+valid_sha256 (const char *s)
+{
+  if (s == NULL || strlen (s) != 64)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isxdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 valid_class_name (const char *s)
 {
@@ -647,11 +660,14 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   if (prep && !check_preprocess (prep, net, error))
     return NULL;
   if ((backbone_name && !valid_class_name (backbone_name)) ||
-      (backbone_sha256 && !valid_class_name (backbone_sha256)))
+      (backbone_sha256 && !valid_sha256 (backbone_sha256)))
     {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid backbone reference");
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "Invalid backbone reference (a name, and a SHA-256 of 64 hex digits)");
       return NULL;
     }
+  g_autofree char *sha_lower = backbone_sha256 ? g_ascii_strdown (backbone_sha256, -1) : NULL;
+  backbone_sha256 = sha_lower;
   if (backbone_data != NULL)
     {
       gsize blen;
@@ -926,13 +942,20 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     }
   m->backbone_name = g_key_file_get_string (c.kf, "backbone", "name", NULL);
   m->backbone_sha256 = g_key_file_get_string (c.kf, "backbone", "sha256", NULL);
-  /* refused here as the saver refuses it, so whatever loads also saves again */
+  /* refused here as the saver refuses it, and in the saver's case, so whatever loads saves
+   * again to the same text */
   if ((m->backbone_name != NULL && !valid_class_name (m->backbone_name)) ||
-      (m->backbone_sha256 != NULL && !valid_class_name (m->backbone_sha256)))
+      (m->backbone_sha256 != NULL && !valid_sha256 (m->backbone_sha256)))
     {
       container_clear (&c);
       corrupt (error, "the backbone reference is invalid");
       return NULL;
+    }
+  if (m->backbone_sha256 != NULL)
+    {
+      char *lower = g_ascii_strdown (m->backbone_sha256, -1);
+      g_free (m->backbone_sha256);
+      m->backbone_sha256 = lower;
     }
   const Tensor *blob = find_tensor (&c, BACKBONE_TENSOR);
   if (blob != NULL)

@@ -1053,7 +1053,11 @@ static gboolean
 dir_has_entries (const char *dir)
 {
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  return d != NULL && g_dir_read_name (d) != NULL;
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (name[0] != '.')  /* runs/.lock: held by whoever opened or trains the project, not a run */
+      return TRUE;
+  return FALSE;
 }
 
 gboolean

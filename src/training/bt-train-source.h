@@ -32,6 +32,9 @@ typedef struct {
  * backbone. Nothing to do for a search's cache. */
 gboolean       bt_train_source_prepare         (BtTrainSource *src, const BtTrainSourceHooks *hooks,
                                                 GCancellable *cancellable, GError **error);
+/* After prepare: the usable items that could not be read, one line each with the reason
+ * (bt_unreadable_report), and how many (NULL and 0 when none). */
+char          *bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable);
 gboolean       bt_train_source_is_valid        (BtTrainSource *src, guint item_index);
 /* Floats per sample (C×H×W, or the embedding length). */
 gsize          bt_train_source_sample_floats   (BtTrainSource *src);

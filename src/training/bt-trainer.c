@@ -68,6 +68,10 @@ typedef struct {
   BtEvaluation *test_eval;        /* result */
   BtVerdict verdict;              /* result */
   BtCalibration calib;            /* worker: fitted on the validation split at the end */
+  guint n_unreadable;             /* result: usable images that could not be read */
+  char *unreadable_report;        /* result: them, one line each (NULL: none or not known) */
+  gboolean have_run_lock;         /* run_lock holds the project's run lock until job_free */
+  int run_lock;
 } Job;
 
 struct _BtTrainer
@@ -83,6 +87,8 @@ struct _BtTrainer
   char *best_model_path;
   BtTrainerState state;
   BtEvaluation *test_eval;
+  guint n_unreadable;
+  char *unreadable_report;
   BtVerdict verdict;
   BtTrainerCheckpointHook checkpoint_hook;
   gpointer checkpoint_hook_data;
@@ -135,6 +141,8 @@ event_free (Event *ev)
 static void
 job_free (Job *job)
 {
+  if (job->have_run_lock)
+    bt_run_lock_release (job->run_lock);
   g_clear_object (&job->trainer);
   g_clear_object (&job->cancellable);
   bt_project_settings_clear (&job->settings);
@@ -151,6 +159,7 @@ job_free (Job *job)
   g_free (job->model_path);
   g_free (job->project_dir);
   g_free (job->project_name);
+  g_free (job->unreadable_report);
   g_clear_pointer (&job->test_eval, bt_evaluation_free);
   bt_verdict_clear (&job->verdict);
   g_free (job);
@@ -242,10 +251,19 @@ finish_on_main (BtTrainer *self, Event *ev)
 
   if (self->thread != NULL)
     job = g_thread_join (g_steal_pointer (&self->thread));
+  if (job != NULL && job->have_run_lock)
+    {
+      /* the run's files are all written: free before "finished", whose handlers may start the next */
+      bt_run_lock_release (job->run_lock);
+      job->have_run_lock = FALSE;
+    }
   if (job != NULL)
     {
       g_clear_pointer (&self->test_eval, bt_evaluation_free);
       self->test_eval = g_steal_pointer (&job->test_eval);
+      self->n_unreadable = job->n_unreadable;
+      g_free (self->unreadable_report);
+      self->unreadable_report = g_steal_pointer (&job->unreadable_report);
     }
   g_clear_object (&self->cancellable);
   bt_verdict_clear (&self->verdict);
@@ -714,10 +732,17 @@ run_prepare_data (Run *r, GError **error)
   r->n_test = count_valid (job->source, job->views[BT_SPLIT_TEST]);
   n_all = job->views[0]->n + job->views[1]->n + job->views[2]->n;
   n_ok = r->n_train + r->n_val + r->n_test;
-  if (n_ok < n_all)
-    post_message (r->self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
-                                        "%u images could not be read and are left out", n_all - n_ok),
-                  n_all - n_ok);
+  /* every one named, with its reason */
+  job->unreadable_report = bt_train_source_dup_unreadable_report (job->source, &job->n_unreadable);
+  if (job->unreadable_report != NULL)
+    post_message (r->self, "%s", job->unreadable_report);
+  else if (n_ok < n_all)
+    {
+      job->n_unreadable = n_all - n_ok;
+      post_message (r->self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
+                                          "%u images could not be read and are left out", n_all - n_ok),
+                    n_all - n_ok);
+    }
   if (job->n_classes < 2)
     g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA, _("Training needs at least two classes"));
   else if (r->n_train == 0)
@@ -1639,6 +1664,15 @@ job_open_run (Job *job, char **saved_classes, const int saved_split[BT_N_SPLITS]
   return job->model_path != NULL;
 }
 
+/* One trainer writes a project's runs at a time (the app's, the CLI's): held until job_free. */
+static gboolean
+job_lock_runs (Job *job, GError **error)
+{
+  job->run_lock = bt_run_lock_try (job->project_dir, error);
+  job->have_run_lock = job->run_lock >= 0;
+  return job->have_run_lock;
+}
+
 gboolean
 bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
 {
@@ -1667,6 +1701,7 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
       !job_snapshot_project (self->project, job, error) ||
       /* before any folder or allocation: settings that cannot fit say which one to lower */
       !bt_estimate_check_memory (&job->settings, job->n_classes, job->views[BT_SPLIT_TRAIN]->n, error) ||
+      !job_lock_runs (job, error) ||
       !job_open_run (job, saved_classes, saved_split, error))
     {
       job_free (job);
@@ -1682,6 +1717,8 @@ launch (BtTrainer *self, Job *job)
 {
   /* State shared with the worker. */
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  self->n_unreadable = 0;
+  g_clear_pointer (&self->unreadable_report, g_free);
   bt_verdict_clear (&self->verdict);
   memset (&self->verdict, 0, sizeof self->verdict);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -1859,6 +1896,20 @@ bt_trainer_get_test_evaluation (BtTrainer *self)
   return self->test_eval;
 }
 
+guint
+bt_trainer_get_n_unreadable (BtTrainer *self)
+{
+  g_return_val_if_fail (BT_IS_TRAINER (self), 0);
+  return self->n_unreadable;
+}
+
+const char *
+bt_trainer_get_unreadable_report (BtTrainer *self)
+{
+  g_return_val_if_fail (BT_IS_TRAINER (self), NULL);
+  return self->unreadable_report;
+}
+
 double
 bt_trainer_get_stop_latency (BtTrainer *self)
 {
@@ -1928,6 +1979,7 @@ bt_trainer_finalize (GObject *object)
   g_clear_pointer (&self->run_dir, g_free);
   g_clear_pointer (&self->best_model_path, g_free);
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  g_free (self->unreadable_report);
   bt_verdict_clear (&self->verdict);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);

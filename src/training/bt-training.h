@@ -126,6 +126,10 @@ GArray        *bt_trainer_take_steps  (BtTrainer *self);
  * the project has no usable test images or the run failed. Owned by the trainer. */
 const BtEvaluation *bt_trainer_get_test_evaluation (BtTrainer *self);
 /* Seconds between the last bt_trainer_stop() and the worker leaving its loop; -1 before. */
+/* After "finished": how many of the run's images could not be read and were left out (each
+ * was named in a "message"). */
+guint          bt_trainer_get_n_unreadable (BtTrainer *self);
+const char    *bt_trainer_get_unreadable_report (BtTrainer *self);  /* their list, or NULL */
 double         bt_trainer_get_stop_latency (BtTrainer *self);
 /* The project's newest run when a stop, kill or failure interrupted it after a checkpoint
  * (bt_run_files_find_interrupted), or NULL. An older run is never offered. */

@@ -896,7 +896,9 @@ test_whole_network_format (void)
   g_assert_cmpint (bt_net_hidden (m2->net), ==, 4);
 
   /* Refused when saving: a blob that is not the named content, a blob in a non-transfer model. */
-  g_assert_null (bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite", "00", blob, NULL, &error));
+  g_assert_null (bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite",
+                                               "0000000000000000000000000000000000000000000000000000000000000000",
+                                               blob, NULL, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_null (bt_model_save_to_bytes_full (cnn, names, NULL, "bb.tflite", NULL, blob, NULL, &error));
