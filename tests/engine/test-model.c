@@ -489,6 +489,8 @@ test_tta_flag (void)
   g_assert_null (bt_model_to_bytes (&m, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   bt_net_free (net);
+}
+
 /* A backbone's SHA-256 is 64 hex digits, for the saver and the loader alike, and always comes
  * back in lower case: fuzz-model found a model whose upper-case SHA-256 of an embedded backbone
  * loaded, but saved (in lower case) to a file that read back differently. */
