@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bt-backbone-offer.h"
+#include "bt-explain-view.h"
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
@@ -63,6 +64,8 @@ struct _BtTestPage
   GtkLabel          *folder_summary;
   GtkMenuButton     *correct_button;
   GtkLabel          *correct_label;
+  BtHeatOverlay     *heat_overlay;
+  BtExplainBar      *explain_bar;
 
   /* Owned */
   BtProject         *project;
@@ -223,6 +226,7 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
     if (self->results->pdata[i] == r)
       self->shown = (int) i;
   update_correct (self, r);
+  bt_explain_bar_set_subject (self->explain_bar, r->error ? NULL : self->model, r->path, NULL, r->top);
 
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_object (&self->preview_cancellable);
@@ -888,7 +892,8 @@ bt_test_page_dup_results_csv (BtTestPage *self)
       Result *r = self->results->pdata[i];
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
-      bt_predictions_csv_row (s, utf8, names ? r->probs : NULL, r->n_classes, names);
+      bt_predictions_csv_row_scored (s, utf8, names ? r->probs : NULL, r->n_classes, names, r->unknown_score,
+                                     r->unknown);
     }
   return g_string_free (s, FALSE);
 }
@@ -1258,6 +1263,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, folder_summary);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_button);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, heat_overlay);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, explain_bar);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_bind_template_callback (widget_class, row_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
