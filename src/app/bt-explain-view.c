@@ -249,7 +249,7 @@ clear_map (BtExplainBar *self)
 static void
 recompute (BtExplainBar *self)
 {
-  gboolean on = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->toggle));
+  gboolean on = gtk_check_button_get_active (GTK_CHECK_BUTTON (self->toggle));
   gboolean have = self->model != NULL && (self->path != NULL || self->image != NULL);
   guint cls = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->classes));
   g_autoptr(GTask) task = NULL;
@@ -317,10 +317,10 @@ bars_pressed_cb (GtkGestureClick *gesture, int n_press, double x, double y, BtEx
           self->setting = TRUE;
           gtk_drop_down_set_selected (GTK_DROP_DOWN (self->classes), (guint) cls);
           self->setting = FALSE;
-          if (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->toggle)))
+          if (gtk_check_button_get_active (GTK_CHECK_BUTTON (self->toggle)))
             recompute (self);
           else
-            gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->toggle), TRUE);
+            gtk_check_button_set_active (GTK_CHECK_BUTTON (self->toggle), TRUE);
           return;
         }
     }
@@ -330,8 +330,13 @@ void
 bt_explain_bar_attach (BtExplainBar *self, BtHeatOverlay *overlay, BtProbabilityBars *bars)
 {
   g_return_if_fail (BT_IS_EXPLAIN_BAR (self));
+  /* siblings in the page: weak, since the page's template may dispose them before this bar */
   self->overlay = overlay;
   self->bars = bars;
+  if (overlay)
+    g_object_add_weak_pointer (G_OBJECT (overlay), (gpointer *) &self->overlay);
+  if (bars)
+    g_object_add_weak_pointer (G_OBJECT (bars), (gpointer *) &self->bars);
   if (overlay)
     bt_heat_overlay_set_opacity (overlay, gtk_range_get_value (GTK_RANGE (self->opacity)));
   if (bars)
@@ -374,6 +379,12 @@ bt_explain_bar_dispose (GObject *object)
 {
   BtExplainBar *self = BT_EXPLAIN_BAR (object);
 
+  if (self->overlay)
+    g_object_remove_weak_pointer (G_OBJECT (self->overlay), (gpointer *) &self->overlay);
+  if (self->bars)
+    g_object_remove_weak_pointer (G_OBJECT (self->bars), (gpointer *) &self->bars);
+  self->overlay = NULL;
+  self->bars = NULL;
   clear_map (self);
   g_clear_pointer (&self->model, bt_shared_model_unref);
   g_clear_pointer (&self->path, g_free);

@@ -1251,6 +1251,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   g_type_ensure (BT_TYPE_PROBABILITY_BARS);
+  g_type_ensure (BT_TYPE_HEAT_OVERLAY);
+  g_type_ensure (BT_TYPE_EXPLAIN_BAR);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-test-page.ui");
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_names);
@@ -1292,6 +1294,7 @@ bt_test_page_init (BtTestPage *self)
   self->cancellable = g_cancellable_new ();
   bt_model_list_setup_dropdown (self->model_dropdown);
   self->list_cancellable = g_cancellable_new ();
+  bt_explain_bar_attach (self->explain_bar, self->heat_overlay, self->bars);
 
   drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect_object (drop, "drop", G_CALLBACK (drop_cb), self, 0);

@@ -10,8 +10,14 @@
 #include "engine/bt-engine-private.h"
 #include "engine/bt-net-cam.h"
 
-/* The index of the last spatial map: the producer of the first flatten / GAP layer, when
- * everything after it is a chain of layers this file knows; -1 otherwise. */
+static gboolean
+is_pool (const BtLayer *l)
+{
+  return l->kind == BT_LAYER_MAXPOOL || l->kind == BT_LAYER_AVGPOOL;
+}
+
+/* The index of the last spatial map: the producer of the first flatten / GAP layer, before any
+ * pooling, when everything after it is a chain of layers this file knows; -1 otherwise. */
 static int
 feature_layer (const BtNet *net)
 {
@@ -26,6 +32,8 @@ feature_layer (const BtNet *net)
           break;
         }
     }
+  while (t >= 0 && is_pool (bt_net_layer (net, t)))
+    t = bt_net_layer (net, t)->src;
   if (t < 0 || (guint) t + 1 >= net->layers->len)
     return -1;
   const BtLayer *f = bt_net_layer (net, t);
@@ -37,10 +45,18 @@ feature_layer (const BtNet *net)
       if (l->src != (int) i - 1)
         return -1;
       if (l->kind != BT_LAYER_FLATTEN && l->kind != BT_LAYER_GAP && l->kind != BT_LAYER_DENSE &&
-          l->kind != BT_LAYER_DROPOUT)
+          l->kind != BT_LAYER_DROPOUT && !is_pool (l))
         return -1;
     }
   return t;
+}
+
+static void
+pool_shape (const BtLayer *l, BtConvShape *s)
+{
+  gboolean ok = bt_conv_shape_init (s, 1, l->in_c, l->in_h, l->in_w, l->in_c, l->kh, l->kw, l->sh, l->sw,
+                                    l->pt, l->pl, l->pb, l->pr, 1, NULL);
+  g_assert (ok);
 }
 
 gboolean
@@ -65,9 +81,43 @@ activate (const BtLayer *l, float *v, gsize len)
     bt_relu6_forward (v, v, len);
 }
 
-/* The classifier's forward pass from the map: every tail layer's output (batch 1) in outs. */
+/* The outputs of the layers after the map (batch 1), and max pooling's argmax. */
+typedef struct {
+  guint    n;
+  float  **outs;
+  gint32 **argmax;
+} Tail;
+
 static void
-tail_forward (BtNet *net, int t, const float *features, float **outs)
+tail_init (Tail *tail, const BtNet *net, int t)
+{
+  tail->n = net->layers->len - t - 1;
+  tail->outs = g_new0 (float *, tail->n);
+  tail->argmax = g_new0 (gint32 *, tail->n);
+  for (guint i = 0; i < tail->n; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, t + 1 + i);
+      tail->outs[i] = g_new0 (float, out_len (l));
+      if (l->kind == BT_LAYER_MAXPOOL)
+        tail->argmax[i] = g_new0 (gint32, out_len (l));
+    }
+}
+
+static void
+tail_clear (Tail *tail)
+{
+  for (guint i = 0; i < tail->n; i++)
+    {
+      g_free (tail->outs[i]);
+      g_free (tail->argmax[i]);
+    }
+  g_free (tail->outs);
+  g_free (tail->argmax);
+}
+
+/* The classifier's forward pass from the map into tail. */
+static void
+tail_forward (BtNet *net, int t, const float *features, Tail *tail)
 {
   const float *in = features;
 
@@ -75,8 +125,9 @@ tail_forward (BtNet *net, int t, const float *features, float **outs)
     {
       const BtLayer *l = bt_net_layer (net, i);
       const BtLayer *src = bt_net_layer (net, i - 1);
-      float *out = outs[i - t - 1];
+      float *out = tail->outs[i - t - 1];
       gsize len = out_len (l);
+      BtConvShape s;
 
       switch (l->kind)
         {
@@ -87,6 +138,14 @@ tail_forward (BtNet *net, int t, const float *features, float **outs)
         case BT_LAYER_GAP:
           bt_gap_forward (out, in, 1, l->in_c, l->in_h, l->in_w);
           break;
+        case BT_LAYER_MAXPOOL:
+          pool_shape (l, &s);
+          bt_maxpool2d_forward (out, tail->argmax[i - t - 1], in, &s);
+          break;
+        case BT_LAYER_AVGPOOL:
+          pool_shape (l, &s);
+          bt_avgpool2d_forward (out, in, &s);
+          break;
         default:   /* flatten, dropout at inference: the same values */
           memcpy (out, in, len * sizeof (float));
           break;
@@ -96,20 +155,10 @@ tail_forward (BtNet *net, int t, const float *features, float **outs)
     }
 }
 
-static float **
-tail_buffers (const BtNet *net, int t)
-{
-  guint n = net->layers->len - t - 1;
-  float **outs = g_new0 (float *, n + 1);
-
-  for (guint i = 0; i < n; i++)
-    outs[i] = g_new0 (float, out_len (bt_net_layer (net, t + 1 + i)));
-  return outs;
-}
-
 double
 bt_net_logit_from_features (BtNet *net, const float *features, int class_index)
 {
+  Tail tail;
   int t;
   double logit;
 
@@ -118,16 +167,16 @@ bt_net_logit_from_features (BtNet *net, const float *features, int class_index)
   t = feature_layer (net);
   if (t < 0)
     return NAN;
-  float **outs = tail_buffers (net, t);
-  tail_forward (net, t, features, outs);
-  logit = outs[net->layers->len - t - 2][class_index];
-  g_strfreev ((char **) outs);
+  tail_init (&tail, net, t);
+  tail_forward (net, t, features, &tail);
+  logit = tail.outs[tail.n - 1][class_index];
+  tail_clear (&tail);
   return logit;
 }
 
 /* d (the gradient at layer i's output, after its activation) → the gradient at its input. */
 static void
-tail_backward_layer (BtNet *net, guint i, const float *out, float *d, float *d_in)
+tail_backward_layer (BtNet *net, guint i, const float *out, const gint32 *argmax, float *d, float *d_in)
 {
   const BtLayer *l = bt_net_layer (net, i);
   const BtLayer *src = bt_net_layer (net, i - 1);
@@ -147,6 +196,18 @@ tail_backward_layer (BtNet *net, guint i, const float *out, float *d, float *d_i
           if (d[o] != 0.0f)
             for (gsize k = 0; k < in_len; k++)
               d_in[k] += d[o] * w[o * in_len + k];
+      }
+      break;
+    case BT_LAYER_MAXPOOL:
+    case BT_LAYER_AVGPOOL:
+      {
+        BtConvShape s;
+        pool_shape (l, &s);
+        memset (d_in, 0, in_len * sizeof (float));
+        if (l->kind == BT_LAYER_MAXPOOL)
+          bt_maxpool2d_backward (d_in, d, argmax, &s);
+        else
+          bt_avgpool2d_backward (d_in, d, &s);
       }
       break;
     case BT_LAYER_GAP:
@@ -192,26 +253,28 @@ bt_net_class_gradient (BtNet *net, const float *x, int class_index,
   const BtLayer *f = bt_net_layer (net, t);
   gsize n = out_len (f);
   guint last = net->layers->len - 1;
-  float **outs = tail_buffers (net, t);
   g_autofree float *d = NULL;
+  g_autofree float *d_in = NULL;
+  Tail tail;
 
   *features = g_memdup2 (f->out, n * sizeof (float));
-  tail_forward (net, t, *features, outs);
+  tail_init (&tail, net, t);
+  tail_forward (net, t, *features, &tail);
   /* d logit / d logit = one-hot; walk back to the map */
   for (guint i = t + 1; i <= last; i++)
     n = MAX (n, out_len (bt_net_layer (net, i)));
   d = g_new0 (float, n);
-  g_autofree float *d_in = g_new0 (float, n);
+  d_in = g_new0 (float, n);
   d[class_index] = 1.0f;
   for (guint i = last; i > (guint) t; i--)
     {
-      tail_backward_layer (net, i, outs[i - t - 1], d, d_in);
+      tail_backward_layer (net, i, tail.outs[i - t - 1], tail.argmax[i - t - 1], d, d_in);
       memcpy (d, d_in, out_len (bt_net_layer (net, i - 1)) * sizeof (float));
     }
   *gradient = g_memdup2 (d, out_len (f) * sizeof (float));
   *c = f->c;
   *h = f->h;
   *w = f->w;
-  g_strfreev ((char **) outs);
+  tail_clear (&tail);
   return TRUE;
 }

@@ -317,15 +317,12 @@ gradcam_heat (BtModel *model, const float *x, int *cls, GError **error)
 
   gsize hw = (gsize) h * w;
   g_autofree float *cam = g_new0 (float, hw);
+  /* LayerCAM's weighting (Jiang et al., 2021): each position's own positive gradient instead of
+   * the channel's mean, which keeps the map sharp when a dense layer (not global pooling)
+   * follows the features; for a GAP head the two agree up to the ReLU. */
   for (int k = 0; k < c; k++)
-    {
-      double alpha = 0;
-      for (gsize p = 0; p < hw; p++)
-        alpha += grad[k * hw + p];
-      alpha /= hw;
-      for (gsize p = 0; p < hw; p++)
-        cam[p] += (float) (alpha * features[k * hw + p]);
-    }
+    for (gsize p = 0; p < hw; p++)
+      cam[p] += MAX (grad[k * hw + p], 0.0f) * features[k * hw + p];
   float *heat = g_new (float, (gsize) pw * ph);
   for (int y = 0; y < ph; y++)
     for (int xx = 0; xx < pw; xx++)

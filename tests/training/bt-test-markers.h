@@ -9,7 +9,7 @@
 
 #define MARKER 6
 
-/* Fills a size × size grey image; returns the class, *mx/*my the marker's top-left corner. */
+/* Fills a size × size grey image; returns the class, and in mx, my the marker's top-left corner. */
 static inline int
 bt_test_marker_image (BtRng *rng, int size, guint8 *pixels, int *mx, int *my)
 {

@@ -1,0 +1,227 @@
+/* test-trust.c: the window's trust features (#23), driven by clicks: on the Test page the
+ * explanation overlay turns on and off with its switch, a click on a probability bar explains
+ * that class, the opacity scale reaches the overlay; on the Evaluate page the reliability
+ * diagram's sentence and the class threshold slider whose precision and recall follow it. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <math.h>
+#include <string.h>
+
+#include "bt-application.h"
+#include "bt-explain-view.h"
+#include "bt-trust-panel.h"
+#include "bt-window-private.h"
+#include "training/bt-calibration.h"
+#include "bt-test-exit.h"
+#include "bt-test-fs.h"
+#include "bt-test-input.h"
+#include "bt-test-screenshot.h"
+#include "bt-test-wait.h"
+
+static BtApplication *app;
+static BtWindow *window;
+static BtProject *project;
+static char *project_dir;
+static char *model_path;
+
+static GtkWidget *
+find_type (GtkWidget *root, GType type)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
+        return c;
+      if ((found = find_type (c, type)))
+        return found;
+    }
+  return NULL;
+}
+
+static void
+click_center (GtkWidget *w)
+{
+  bt_test_click_at (w, gtk_widget_get_width (w) / 2.0, gtk_widget_get_height (w) / 2.0);
+}
+
+static double
+heat_sum (const BtHeatmap *map)
+{
+  double s = 0;
+  for (int i = 0; i < map->width * map->height; i++)
+    s += map->heat[i];
+  return s;
+}
+
+static void
+test_explain_overlay (void)
+{
+  BtTestPage *page = window->test_page;
+  BtExplainBar *bar = BT_EXPLAIN_BAR (find_type (GTK_WIDGET (page), BT_TYPE_EXPLAIN_BAR));
+  BtHeatOverlay *overlay = BT_HEAT_OVERLAY (find_type (GTK_WIDGET (page), BT_TYPE_HEAT_OVERLAY));
+  BtProbabilityBars *bars = bt_test_page_get_bars (page);
+  g_autofree char *folder = g_build_filename (project_dir, "images", "circle", NULL);
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autofree char *path = g_build_filename (folder, g_dir_read_name (dir), NULL);
+  const char *paths[] = { path, NULL };
+  int top, other;
+
+  g_assert_nonnull (bar);
+  g_assert_nonnull (overlay);
+  bt_window_set_page (window, "test");
+  BT_TEST_WAIT (bt_test_page_get_model_path (page) != NULL && !bt_test_page_is_busy (page));
+  g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
+  BT_TEST_WAIT (bt_test_page_get_n_results (page) >= 1 && bt_probability_bars_get_n (bars) == 4);
+  bt_test_drain ();
+
+  /* off at first: no map, nothing computed */
+  g_assert_false (bt_heat_overlay_has_map (overlay));
+  g_assert_false (bt_explain_bar_is_busy (bar));
+  top = bt_probability_bars_get_class_at_row (bars, 0);
+  g_assert_cmpint (bt_explain_bar_get_class (bar), ==, top);
+
+  /* the switch, clicked: a map of the predicted class over the image (Grad-CAM for a CNN) */
+  click_center (bt_explain_bar_get_toggle (bar));
+  BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL);
+  g_assert_true (bt_heat_overlay_has_map (overlay));
+  g_assert_cmpint (bt_explain_bar_get_map (bar)->class_index, ==, top);
+  g_assert_cmpint (bt_explain_bar_get_map (bar)->method, ==, BT_EXPLAIN_GRADCAM);
+  g_assert_cmpfloat_with_epsilon (heat_sum (bt_explain_bar_get_map (bar)), 1.0, 1e-3);
+  g_assert_nonnull (strstr (bt_explain_bar_get_status (bar), "Grad-CAM"));
+
+  /* the opacity scale reaches the overlay */
+  gtk_range_set_value (bt_explain_bar_get_opacity (bar), 0.35);
+  g_assert_cmpfloat_with_epsilon (bt_heat_overlay_get_opacity (overlay), 0.35, 1e-9);
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-explain.png");
+
+  /* a click on the last bar explains that class */
+  {
+    GtkWidget *w = GTK_WIDGET (bars);
+    guint last = bt_probability_bars_get_n (bars) - 1;
+    graphene_rect_t area;
+    double full_x;
+    g_assert_true (bt_probability_bars_get_bar_area (bars, gtk_widget_get_width (w), gtk_widget_get_height (w),
+                                                     last, &area, &full_x));
+    other = bt_probability_bars_get_class_at_row (bars, last);
+    g_assert_cmpint (other, !=, top);
+    bt_test_click_at (w, area.origin.x + 2, area.origin.y + area.size.height / 2);
+    BT_TEST_WAIT (bt_explain_bar_get_class (bar) == other && bt_explain_bar_get_map (bar) != NULL &&
+                  bt_explain_bar_get_map (bar)->class_index == other);
+  }
+
+  /* the switch again: the overlay is gone */
+  click_center (bt_explain_bar_get_toggle (bar));
+  BT_TEST_WAIT (!bt_heat_overlay_has_map (overlay));
+  g_assert_null (bt_explain_bar_get_map (bar));
+}
+
+static void
+test_reliability_and_threshold (void)
+{
+  BtEvaluatePage *page = window->evaluate_page;
+  BtTrustPanel *panel = BT_TRUST_PANEL (find_type (GTK_WIDGET (page), BT_TYPE_TRUST_PANEL));
+  const BtEvaluation *ev;
+  GtkRange *threshold;
+  g_autofree char *before = NULL;
+  g_autofree float *scores = NULL;
+  g_autofree gboolean *positive = NULL;
+  double p, r;
+  g_autofree char *pt = NULL;
+
+  g_assert_nonnull (panel);
+  bt_window_set_page (window, "evaluate");
+  BT_TEST_WAIT (bt_evaluate_page_get_evaluation (page) != NULL && !bt_evaluate_page_is_busy (page));
+  bt_test_drain ();
+  ev = bt_evaluate_page_get_evaluation (page);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (panel)));
+  /* the model was saved with a temperature: both errors, in words */
+  g_assert_nonnull (strstr (bt_trust_panel_get_calibration_text (panel), "before temperature scaling"));
+  g_assert_nonnull (strstr (bt_trust_panel_get_calibration_text (panel), "temperature 1.70"));
+
+  /* the slider, moved: precision and recall of class 1 at 80% */
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 1);
+  threshold = bt_trust_panel_get_threshold (panel);
+  before = g_strdup (bt_trust_panel_get_scores_text (panel));
+  gtk_range_set_value (threshold, 0.8);
+  g_assert_cmpstr (before, !=, bt_trust_panel_get_scores_text (panel));
+  g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), "at least 80%"));
+  scores = g_new (float, ev->all->len);
+  positive = g_new (gboolean, ev->all->len);
+  for (guint i = 0; i < ev->all->len; i++)
+    {
+      const BtMistake *m = g_ptr_array_index (ev->all, i);
+      scores[i] = m->probs[1];
+      positive[i] = m->true_class == 1;
+    }
+  bt_threshold_scores (scores, positive, ev->all->len, 0.8, &p, &r);
+  pt = isnan (r) ? g_strdup ("recall —") : g_strdup_printf ("recall %.0f%%", 100 * r);
+  g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), pt));
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust.png");
+
+  /* at 800×600 the two cards stack instead of widening the window */
+  gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+  gtk_widget_queue_resize (GTK_WIDGET (window));
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust-800x600.png");
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (panel)), <=, 800);
+}
+
+/* A Small CNN saved into the project's models/ with temperature 1.7: the pages list it. */
+static void
+save_model (void)
+{
+  static const char *names[] = { "circle", "square", "star", "triangle", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 1, 4, 0.0f, 5, &error);
+  g_autofree char *models = g_build_filename (project_dir, "models", NULL);
+  BtPreprocess prep;
+  BtCalibration calib;
+
+  g_assert_no_error (error);
+  bt_preprocess_init_default (&prep, 24, 24, 1);
+  bt_calibration_init (&calib);
+  calib.temperature = 1.7;
+  g_mkdir_with_parents (models, 0755);
+  model_path = g_build_filename (models, "20261207-050000-small-cnn.bottega-model", NULL);
+  g_assert_true (bt_model_save_calibrated (model_path, net, names, &prep, NULL, NULL, NULL, &calib, NULL, &error));
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  int ret;
+
+  gtk_test_init (&argc, &argv, NULL);
+  app = bt_application_new ();
+  g_application_set_flags (G_APPLICATION (app),
+                           g_application_get_flags (G_APPLICATION (app)) | G_APPLICATION_NON_UNIQUE);
+  if (!g_application_register (G_APPLICATION (app), NULL, &error))
+    g_error ("register: %s", error->message);
+
+  project_dir = g_dir_make_tmp ("bt-trust-XXXXXX", &error);
+  g_assert_no_error (error);
+  project = bt_sample_create_shapes (project_dir, 20, 32, 11, NULL, &error);
+  g_assert_no_error (error);
+  save_model ();
+
+  window = bt_window_new (GTK_APPLICATION (app));
+  gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+  gtk_window_present (GTK_WINDOW (window));
+  bt_window_set_project (window, project);
+
+  g_test_add_func ("/trust/test-page/explain-overlay", test_explain_overlay);
+  g_test_add_func ("/trust/evaluate/reliability-threshold", test_reliability_and_threshold);
+  ret = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_object_unref (project);
+  bt_test_rm_rf (project_dir);
+  g_free (project_dir);
+  g_free (model_path);
+  g_object_unref (app);
+  bt_test_exit (ret);
+}
