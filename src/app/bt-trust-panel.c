@@ -10,8 +10,9 @@
 #include "training/bt-calibration.h"
 
 #define PLOT_W 240
-#define PLOT_H 180
+#define PLOT_H 200
 #define PAD 22
+#define TOP 22   /* the legend's row above the plot */
 
 struct _BtTrustPanel
 {
@@ -38,13 +39,13 @@ plot_frame (cairo_t *cr, const BtChartStyle *st, double w, double h)
 {
   bt_chart_style_set_color (cr, &st->fg, 0.35);
   cairo_set_line_width (cr, 1);
-  cairo_move_to (cr, PAD + 0.5, 4);
+  cairo_move_to (cr, PAD + 0.5, TOP);
   cairo_line_to (cr, PAD + 0.5, h - PAD + 0.5);
   cairo_line_to (cr, w - 4, h - PAD + 0.5);
   cairo_stroke (cr);
   cairo_set_font_size (cr, 9);
   bt_chart_style_set_color (cr, &st->fg, 0.6);
-  cairo_move_to (cr, 0, 12);
+  cairo_move_to (cr, 0, TOP + 8);
   cairo_show_text (cr, "100%");
   cairo_move_to (cr, 8, h - PAD + 3);
   cairo_show_text (cr, "0");
@@ -57,7 +58,7 @@ draw_reliability (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoi
 {
   BtTrustPanel *self = data;
   BtChartStyle st;
-  double pw = width - PAD - 4, ph = height - PAD - 4, bw = pw / BT_ECE_BINS;
+  double pw = width - PAD - 4, ph = height - PAD - TOP, bw = pw / BT_ECE_BINS;
   gboolean calibrated = self->ev != NULL && self->ev->temperature != 1.0;
 
   bt_chart_style_init (&st, GTK_WIDGET (area));
@@ -67,8 +68,8 @@ draw_reliability (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoi
   /* perfect calibration: the diagonal */
   bt_chart_style_set_color (cr, &st.fg, 0.4);
   cairo_set_dash (cr, (double[]) { 4, 3 }, 2, 0);
-  cairo_move_to (cr, PAD, 4 + ph);
-  cairo_line_to (cr, PAD + pw, 4);
+  cairo_move_to (cr, PAD, TOP + ph);
+  cairo_line_to (cr, PAD + pw, TOP);
   cairo_stroke (cr);
   cairo_set_dash (cr, NULL, 0, 0);
   for (int b = 0; b < BT_ECE_BINS; b++)
@@ -77,7 +78,7 @@ draw_reliability (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoi
       if (self->count[b] > 0)
         {
           bt_chart_style_set_color (cr, &st.accent, 0.75);
-          cairo_rectangle (cr, x + 1, 4 + ph * (1 - self->acc[b]), bw - 2, ph * self->acc[b]);
+          cairo_rectangle (cr, x + 1, TOP + ph * (1 - self->acc[b]), bw - 2, ph * self->acc[b]);
           cairo_fill (cr);
         }
       if (calibrated && self->count_raw[b] > 0)
@@ -85,25 +86,38 @@ draw_reliability (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoi
           /* before: a bar outline in the muted colour */
           bt_chart_style_set_color (cr, &st.bad, 0.9);
           cairo_set_line_width (cr, 1.5);
-          cairo_rectangle (cr, x + 1.5, 4 + ph * (1 - self->acc_raw[b]), bw - 3, ph * self->acc_raw[b]);
+          cairo_rectangle (cr, x + 1.5, TOP + ph * (1 - self->acc_raw[b]), bw - 3, ph * self->acc_raw[b]);
           cairo_stroke (cr);
         }
     }
-  /* legend */
+  /* axes */
+  cairo_set_font_size (cr, 9);
+  bt_chart_style_set_color (cr, &st.fg, 0.6);
+  cairo_move_to (cr, PAD + pw / 2 - 30, height - 8);
+  /* Translators: x axis of the reliability diagram: the confidence the model gave */
+  cairo_show_text (cr, _("it said →"));
+  cairo_save (cr);
+  cairo_move_to (cr, 10, TOP + ph / 2 + 30);
+  cairo_rotate (cr, -G_PI / 2);
+  /* Translators: y axis of the reliability diagram: the share of right answers */
+  cairo_show_text (cr, _("it was right →"));
+  cairo_restore (cr);
+  /* legend, one row above the plot */
   cairo_set_font_size (cr, 10);
   bt_chart_style_set_color (cr, &st.accent, 0.75);
-  cairo_rectangle (cr, PAD + 8, 8, 10, 10);
+  cairo_rectangle (cr, PAD + 4, 4, 10, 10);
   cairo_fill (cr);
   bt_chart_style_set_color (cr, &st.fg, 0.85);
-  cairo_move_to (cr, PAD + 22, 17);
+  cairo_move_to (cr, PAD + 18, 13);
   cairo_show_text (cr, calibrated ? _("calibrated") : _("right answers"));
   if (calibrated)
     {
+      double x = PAD + pw / 2 + 4;
       bt_chart_style_set_color (cr, &st.bad, 0.9);
-      cairo_rectangle (cr, PAD + 8.5, 24.5, 9, 9);
+      cairo_rectangle (cr, x + 0.5, 4.5, 9, 9);
       cairo_stroke (cr);
       bt_chart_style_set_color (cr, &st.fg, 0.85);
-      cairo_move_to (cr, PAD + 22, 33);
+      cairo_move_to (cr, x + 14, 13);
       cairo_show_text (cr, _("uncalibrated"));
     }
 }
@@ -113,7 +127,7 @@ draw_pr_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointe
 {
   BtTrustPanel *self = data;
   BtChartStyle st;
-  double pw = width - PAD - 4, ph = height - PAD - 4;
+  double pw = width - PAD - 4, ph = height - PAD - TOP;
   double t = gtk_range_get_value (GTK_RANGE (self->threshold));
   gboolean started = FALSE;
   double mx = NAN, my = NAN;
@@ -127,7 +141,7 @@ draw_pr_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointe
   for (guint i = 0; i < self->curve->len; i++)
     {
       const graphene_point3d_t *p = &g_array_index (self->curve, graphene_point3d_t, i);
-      double x = PAD + pw * p->x, y = 4 + ph * (1 - p->y);   /* x recall, y precision, z threshold */
+      double x = PAD + pw * p->x, y = TOP + ph * (1 - p->y);   /* x recall, y precision, z threshold */
       if (!started)
         cairo_move_to (cr, x, y);
       else
@@ -148,7 +162,7 @@ draw_pr_curve (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointe
     }
   cairo_set_font_size (cr, 10);
   bt_chart_style_set_color (cr, &st.fg, 0.7);
-  cairo_move_to (cr, PAD + 6, height - PAD - 6);
+  cairo_move_to (cr, PAD + 4, 13);
   /* Translators: axes of the precision–recall curve, very short */
   cairo_show_text (cr, _("↑ precision   → recall"));
 }

@@ -443,12 +443,11 @@ bt_heatmap_to_rgba (const BtHeatmap *map, double opacity)
   for (gsize i = 0; i < n; i++)
     {
       double t = top > 0 ? map->heat[i] / top : 0;
-      /* blue (cold) → red → yellow (hot) */
-      double r = CLAMP (2 * t, 0, 1), g = CLAMP (2 * t - 1, 0, 1), b = CLAMP (1 - 2 * t, 0, 1);
-      rgba[4 * i + 0] = (guint8) lround (255 * r);
-      rgba[4 * i + 1] = (guint8) lround (255 * g);
-      rgba[4 * i + 2] = (guint8) lround (255 * b);
-      rgba[4 * i + 3] = (guint8) lround (255 * CLAMP (opacity, 0, 1) * (0.25 + 0.75 * t));
+      /* red (warm) → yellow (hot); cold parts stay clear, so the image itself still shows */
+      rgba[4 * i + 0] = 255;
+      rgba[4 * i + 1] = (guint8) lround (255 * CLAMP (1.4 * t - 0.4, 0, 1));
+      rgba[4 * i + 2] = 0;
+      rgba[4 * i + 3] = (guint8) lround (255 * CLAMP (opacity, 0, 1) * CLAMP (1.5 * t, 0, 1));
     }
   return rgba;
 }

@@ -41,8 +41,8 @@ BtHeatmap *bt_explain_image (BtModel *model, const BtImage *image, int class_ind
  * quality benchmark. */
 double bt_heatmap_share_in (const BtHeatmap *map, int x, int y, int w, int h);
 
-/* RGBA (straight alpha, width × height × 4) of the map in a blue → red → yellow colour scale
- * relative to its own maximum; alpha is opacity × the scaled heat, so cold areas stay clear. */
+/* RGBA (straight alpha, width × height × 4) of the map in a red → yellow colour scale relative
+ * to its own maximum; alpha grows with the heat (× opacity), so cold areas stay clear. */
 guint8 *bt_heatmap_to_rgba (const BtHeatmap *map, double opacity);
 
 G_END_DECLS
