@@ -158,26 +158,21 @@ static void
 explain_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   ExplainJob *job = task_data;
-  g_autoptr(BtImage) decoded = NULL;
-  const BtImage *img = job->image;
   GError *error = NULL;
   BtHeatmap *map;
   BtModel *model;
-  int w, h;
 
   model = bt_shared_model_lock (job->model);
-  if (img == NULL)
-    img = decoded = bt_image_decode_file_sized (job->path, model->backbone_name != NULL ? 3 : model->prep.channels,
-                                                2 * model->prep.width, 2 * model->prep.height, NULL,
-                                                cancellable, NULL, &error);
-  map = NULL;
-  if (img != NULL)
+  if (job->image != NULL)
     {
-      double s = MIN (1.0, (double) MAP_MAX / MAX (img->width, img->height));
-      w = MAX (1, (int) (img->width * s + 0.5));
-      h = MAX (1, (int) (img->height * s + 0.5));
-      map = bt_explain_image (model, img, job->class_index, BT_EXPLAIN_AUTO, w, h, cancellable, &error);
+      /* a pasted image: the map at most MAP_MAX a side (the overlay scales it) */
+      double s = MIN (1.0, (double) MAP_MAX / MAX (job->image->width, job->image->height));
+      map = bt_explain_image (model, job->image, job->class_index, BT_EXPLAIN_AUTO,
+                              MAX (1, (int) (job->image->width * s + 0.5)),
+                              MAX (1, (int) (job->image->height * s + 0.5)), cancellable, &error);
     }
+  else
+    map = bt_explain_file (model, job->path, job->class_index, BT_EXPLAIN_AUTO, MAP_MAX, NULL, cancellable, &error);
   bt_shared_model_unlock (job->model);
   if (map == NULL)
     g_task_return_error (task, error);

@@ -126,10 +126,7 @@ bt_cli_explain (int argc, char **argv)
       if (class_index < 0)
         return bt_cli_usage ("explain", _("the model has no class “%s”"), class_name);
     }
-  img = bt_image_decode_file (argv[2], model->backbone_name != NULL ? 3 : model->prep.channels, NULL, NULL, &error);
-  if (img == NULL)
-    return bt_cli_fail ("%s: %s", argv[2], error->message);
-  map = bt_explain_image (model, img, class_index, method, 0, 0, NULL, &error);
+  map = bt_explain_file (model, argv[2], class_index, method, 0, &img, NULL, &error);
   if (map == NULL)
     return bt_cli_fail ("%s: %s", argv[2], error->message);
   if (out_path != NULL && !write_overlay (out_path, img, map, &error))

@@ -416,6 +416,41 @@ bt_explain_image (BtModel *model, const BtImage *image, int class_index,
   return map;
 }
 
+BtHeatmap *
+bt_explain_file (BtModel *model, const char *path, int class_index, BtExplainMethod method,
+                 int max_side, BtImage **image, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GMappedFile) mapped = NULL;
+  g_autoptr(BtImage) img = NULL;
+  BtHeatmap *map;
+  int w = 0, h = 0;
+
+  g_return_val_if_fail (model != NULL && path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* the upright size from the header, then one decode at that size (or smaller) */
+  mapped = g_mapped_file_new (path, FALSE, error);
+  if (mapped == NULL ||
+      !bt_image_probe_bytes ((const guint8 *) g_mapped_file_get_contents (mapped), g_mapped_file_get_length (mapped),
+                             &w, &h, NULL, NULL, error))
+    return NULL;
+  g_clear_pointer (&mapped, g_mapped_file_unref);
+  if (max_side > 0 && MAX (w, h) > max_side)
+    {
+      double s = (double) max_side / MAX (w, h);
+      w = MAX (1, (int) (w * s + 0.5));
+      h = MAX (1, (int) (h * s + 0.5));
+    }
+  img = bt_image_preprocess_file (path, w, h, model->backbone_name != NULL ? 3 : model->prep.channels,
+                                  BT_DS_RESIZE_SQUASH, cancellable, NULL, error);
+  if (img == NULL)
+    return NULL;
+  map = bt_explain_image (model, img, class_index, method, 0, 0, cancellable, error);
+  if (map != NULL && image != NULL)
+    *image = g_steal_pointer (&img);
+  return map;
+}
+
 double
 bt_heatmap_share_in (const BtHeatmap *map, int x, int y, int w, int h)
 {

@@ -37,6 +37,13 @@ BtHeatmap *bt_explain_image (BtModel *model, const BtImage *image, int class_ind
                              BtExplainMethod method, int out_w, int out_h,
                              GCancellable *cancellable, GError **error);
 
+/* The same for an image file, through the dataset's decode-and-resize path: the heat at the
+ * image's own upright size, or scaled so its longer side is at most max_side (0: no limit).
+ * *image (may be NULL) gets the image at that size (grey or RGB as the model reads it). */
+BtHeatmap *bt_explain_file  (BtModel *model, const char *path, int class_index,
+                             BtExplainMethod method, int max_side, BtImage **image,
+                             GCancellable *cancellable, GError **error);
+
 /* The share of the heat inside a rectangle (x, y, w, h in the map's pixels), for tests and the
  * quality benchmark. */
 double bt_heatmap_share_in (const BtHeatmap *map, int x, int y, int w, int h);
