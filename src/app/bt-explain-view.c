@@ -111,6 +111,7 @@ struct _BtExplainBar
   GtkWidget     *box;
   GtkWidget     *toggle;
   GtkWidget     *classes;     /* GtkDropDown */
+  GtkWidget     *method;      /* GtkDropDown: occlusion, Grad-CAM */
   GtkWidget     *opacity;     /* GtkScale */
   GtkWidget     *status;
   BtHeatOverlay *overlay;     /* borrowed (a sibling in the page) */
@@ -134,6 +135,7 @@ typedef struct {
   char          *path;
   BtImage       *image;
   int            class_index;
+  BtExplainMethod method;
 } ExplainJob;
 
 static void
@@ -167,12 +169,12 @@ explain_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
     {
       /* a pasted image: the map at most MAP_MAX a side (the overlay scales it) */
       double s = MIN (1.0, (double) MAP_MAX / MAX (job->image->width, job->image->height));
-      map = bt_explain_image (model, job->image, job->class_index, BT_EXPLAIN_AUTO,
+      map = bt_explain_image (model, job->image, job->class_index, job->method,
                               MAX (1, (int) (job->image->width * s + 0.5)),
                               MAX (1, (int) (job->image->height * s + 0.5)), cancellable, &error);
     }
   else
-    map = bt_explain_file (model, job->path, job->class_index, BT_EXPLAIN_AUTO, MAP_MAX, NULL, cancellable, &error);
+    map = bt_explain_file (model, job->path, job->class_index, job->method, MAP_MAX, NULL, cancellable, &error);
   bt_shared_model_unlock (job->model);
   if (map == NULL)
     g_task_return_error (task, error);
@@ -253,6 +255,7 @@ recompute (BtExplainBar *self)
   clear_map (self);
   gtk_widget_set_sensitive (self->opacity, on && have);
   gtk_widget_set_sensitive (self->classes, on && have);
+  gtk_widget_set_sensitive (self->method, on && have);
   if (!have || !on || cls == GTK_INVALID_LIST_POSITION)
     {
       set_status (self, have ? _("See which parts of the image the answer came from") : "");
@@ -268,6 +271,8 @@ recompute (BtExplainBar *self)
   job->path = g_strdup (self->path);
   job->image = self->image ? image_copy (self->image) : NULL;
   job->class_index = (int) cls;
+  job->method = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->method)) == 1 ? BT_EXPLAIN_GRADCAM
+                                                                               : BT_EXPLAIN_OCCLUSION;
   task = g_task_new (NULL, self->cancellable, explain_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) explain_job_free);
   bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, explain_thread);
@@ -410,15 +415,6 @@ bt_explain_bar_init (BtExplainBar *self)
   g_signal_connect_swapped (self->toggle, "toggled", G_CALLBACK (toggled_cb), self);
   gtk_box_append (GTK_BOX (row), self->toggle);
 
-  /* Translators: "heat map for class [cat ▾]" */
-  label = gtk_label_new (_("for"));
-  gtk_widget_add_css_class (label, "dim-label");
-  gtk_box_append (GTK_BOX (row), label);
-  self->classes = gtk_drop_down_new (NULL, NULL);
-  gtk_widget_set_tooltip_text (self->classes, _("Which class to explain; the answer is chosen first"));
-  g_signal_connect_swapped (self->classes, "notify::selected", G_CALLBACK (class_chosen_cb), self);
-  gtk_box_append (GTK_BOX (row), self->classes);
-
   self->opacity = gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, 0.1, 1.0, 0.05);
   gtk_range_set_value (GTK_RANGE (self->opacity), 0.6);
   gtk_scale_set_draw_value (GTK_SCALE (self->opacity), FALSE);
@@ -430,6 +426,29 @@ bt_explain_bar_init (BtExplainBar *self)
   g_signal_connect_swapped (self->opacity, "value-changed", G_CALLBACK (opacity_changed_cb), self);
   gtk_box_append (GTK_BOX (row), self->opacity);
 
+  /* a second row, so the page still fits 800 px: which class, which method */
+  row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_widget_set_margin_start (row, 24);
+  gtk_box_append (GTK_BOX (self->box), row);
+  /* Translators: "heat map for class [cat ▾]" */
+  label = gtk_label_new (_("for"));
+  gtk_widget_add_css_class (label, "dim-label");
+  gtk_box_append (GTK_BOX (row), label);
+  self->classes = gtk_drop_down_new (NULL, NULL);
+  gtk_widget_set_tooltip_text (self->classes, _("Which class to explain; the answer is chosen first"));
+  g_signal_connect_swapped (self->classes, "notify::selected", G_CALLBACK (class_chosen_cb), self);
+  gtk_box_append (GTK_BOX (row), self->classes);
+  {
+    const char *methods[] = { _("Occlusion"), "Grad-CAM", NULL };
+    self->method = gtk_drop_down_new_from_strings (methods);
+    gtk_widget_set_tooltip_text (self->method,
+                                 _("Occlusion: covers the image part by part and watches the answer change; precise, "
+                                   "takes a moment. Grad-CAM: reads the network's last feature map; instant, coarser, "
+                                   "only for the Small CNN, Deeper CNN and Mini ResNet."));
+    g_signal_connect_swapped (self->method, "notify::selected", G_CALLBACK (class_chosen_cb), self);
+    gtk_box_append (GTK_BOX (row), self->method);
+  }
+
   self->status = gtk_label_new (NULL);
   gtk_label_set_wrap (GTK_LABEL (self->status), TRUE);
   gtk_label_set_xalign (GTK_LABEL (self->status), 0);
@@ -437,6 +456,7 @@ bt_explain_bar_init (BtExplainBar *self)
   gtk_box_append (GTK_BOX (self->box), self->status);
   gtk_widget_set_sensitive (self->opacity, FALSE);
   gtk_widget_set_sensitive (self->classes, FALSE);
+  gtk_widget_set_sensitive (self->method, FALSE);
 }
 
 GtkWidget *
@@ -451,6 +471,13 @@ bt_explain_bar_get_opacity (BtExplainBar *self)
 {
   g_return_val_if_fail (BT_IS_EXPLAIN_BAR (self), NULL);
   return GTK_RANGE (self->opacity);
+}
+
+GtkDropDown *
+bt_explain_bar_get_method (BtExplainBar *self)
+{
+  g_return_val_if_fail (BT_IS_EXPLAIN_BAR (self), NULL);
+  return GTK_DROP_DOWN (self->method);
 }
 
 int

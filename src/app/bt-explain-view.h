@@ -36,6 +36,7 @@ void        bt_explain_bar_set_subject  (BtExplainBar *self, BtSharedModel *mode
  * whether a map is being computed. */
 GtkWidget  *bt_explain_bar_get_toggle   (BtExplainBar *self);
 GtkRange   *bt_explain_bar_get_opacity  (BtExplainBar *self);
+GtkDropDown *bt_explain_bar_get_method  (BtExplainBar *self);   /* 0 occlusion, 1 Grad-CAM */
 int         bt_explain_bar_get_class    (BtExplainBar *self);
 const char *bt_explain_bar_get_status   (BtExplainBar *self);
 gboolean    bt_explain_bar_is_busy      (BtExplainBar *self);

@@ -83,13 +83,18 @@ test_explain_overlay (void)
   top = bt_probability_bars_get_class_at_row (bars, 0);
   g_assert_cmpint (bt_explain_bar_get_class (bar), ==, top);
 
-  /* the switch, clicked: a map of the predicted class over the image (Grad-CAM for a CNN) */
+  /* the switch, clicked: a map of the predicted class over the image, by occlusion */
   click_center (bt_explain_bar_get_toggle (bar));
   BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL);
   g_assert_true (bt_heat_overlay_has_map (overlay));
   g_assert_cmpint (bt_explain_bar_get_map (bar)->class_index, ==, top);
-  g_assert_cmpint (bt_explain_bar_get_map (bar)->method, ==, BT_EXPLAIN_GRADCAM);
+  g_assert_cmpint (bt_explain_bar_get_map (bar)->method, ==, BT_EXPLAIN_OCCLUSION);
   g_assert_cmpfloat_with_epsilon (heat_sum (bt_explain_bar_get_map (bar)), 1.0, 1e-3);
+  g_assert_nonnull (strstr (bt_explain_bar_get_status (bar), "covering"));
+
+  /* Grad-CAM chosen: a new map by that method */
+  gtk_drop_down_set_selected (bt_explain_bar_get_method (bar), 1);
+  BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL && bt_explain_bar_get_map (bar)->method == BT_EXPLAIN_GRADCAM);
   g_assert_nonnull (strstr (bt_explain_bar_get_status (bar), "Grad-CAM"));
 
   /* the opacity scale reaches the overlay */
@@ -169,6 +174,16 @@ test_reliability_and_threshold (void)
   bt_test_drain ();
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust-800x600.png");
   g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (panel)), <=, 800);
+  /* and the Test page's explanation rows fit as well */
+  bt_window_set_page (window, "test");
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-explain-800x600.png");
+  {
+    GtkWidget *bar = find_type (GTK_WIDGET (window->test_page), BT_TYPE_EXPLAIN_BAR);
+    graphene_rect_t bounds;
+    g_assert_true (gtk_widget_compute_bounds (bar, GTK_WIDGET (window), &bounds));
+    g_assert_cmpfloat (bounds.origin.x + bounds.size.width, <=, gtk_widget_get_width (GTK_WIDGET (window)));
+  }
 }
 
 /* A Small CNN saved into the project's models/ with temperature 1.7: the pages list it. */

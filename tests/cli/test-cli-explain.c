@@ -90,12 +90,13 @@ test_json (void)
 
   if (cli_path == NULL)
     return;
-  g_assert_cmpint (run_cli (&out, NULL, "explain", model_file, image_file, "--json", NULL), ==, 0);
+  g_assert_cmpint (run_cli (&out, NULL, "explain", model_file, image_file, "--json", "--method", "gradcam", NULL), ==, 0);
   grad = parse_heat (out, names[marker_class], "gradcam");
   /* its quality over many images is test-explain's (one image says little for Grad-CAM) */
   g_test_message ("Grad-CAM share in the marker box: %.3f", marker_share (grad));
 
-  g_assert_cmpint (run_cli (&out2, NULL, "explain", model_file, image_file, "--json", "--method", "occlusion", NULL), ==, 0);
+  /* occlusion is the default */
+  g_assert_cmpint (run_cli (&out2, NULL, "explain", model_file, image_file, "--json", NULL), ==, 0);
   occ = parse_heat (out2, names[marker_class], "occlusion");
   g_test_message ("occlusion share in the marker box: %.3f", marker_share (occ));
   g_assert_cmpfloat (marker_share (occ), >=, 0.5);
@@ -142,7 +143,7 @@ test_refusals (void)
   /* an MLP has no feature map: Grad-CAM is refused, occlusion (and auto) work */
   g_assert_cmpint (run_cli (NULL, &e4, "explain", mlp_file, image_file, "--method", "gradcam", NULL), ==, 1);
   g_assert_nonnull (strstr (e4, "Grad-CAM needs a convolutional network"));
-  g_assert_cmpint (run_cli (&o4, NULL, "explain", mlp_file, image_file, "--json", NULL), ==, 0);
+  g_assert_cmpint (run_cli (&o4, NULL, "explain", mlp_file, image_file, "--json", "--method", "auto", NULL), ==, 0);
   g_assert_nonnull (strstr (o4, "\"method\": \"occlusion\""));
 }
 
