@@ -87,6 +87,8 @@ bt_setting_words_attach (GtkSpinButton *spin, const char *key)
     bt_glossary_set_tooltip (GTK_WIDGET (spin), (BtTerm) row->term);
   if (row->words != NULL)
     {
+      /* a numeric spin button refuses letters, the words included; its input handler parses */
+      gtk_spin_button_set_numeric (spin, FALSE);
       g_signal_connect (spin, "output", G_CALLBACK (output_cb), (gpointer) row);
       g_signal_connect (spin, "input", G_CALLBACK (input_cb), (gpointer) row);
       gtk_editable_set_width_chars (GTK_EDITABLE (spin),

@@ -186,6 +186,82 @@ test_reliability_and_threshold (void)
   }
 }
 
+/* #21: the Model page's special values in words, typed words accepted, glossary tooltips. */
+static void
+test_setting_words (void)
+{
+  BtModelPage *page = window->model_page;
+  GtkSpinButton *dropout = bt_model_page_get_setting_spin (page, "dropout");
+  GtkSpinButton *patience = bt_model_page_get_setting_spin (page, "early-stopping-patience");
+  GtkSpinButton *lr = bt_model_page_get_setting_spin (page, "learning-rate");
+
+  bt_window_set_page (window, "model");
+  bt_test_drain ();
+  gtk_spin_button_set_value (dropout, -1);
+  gtk_spin_button_set_value (patience, 0);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (dropout)), ==, "Preset default");
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (patience)), ==, "Off");
+  /* an ordinary value is a number again, and the words typed back mean the special value */
+  gtk_spin_button_set_value (patience, 5);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (patience)), ==, "5");
+  gtk_editable_set_text (GTK_EDITABLE (patience), "off");
+  gtk_spin_button_update (patience);
+  g_assert_cmpfloat (gtk_spin_button_get_value (patience), ==, 0);
+  g_assert_cmpint (bt_project_get_settings (project)->early_stopping_patience, ==, 0);
+  gtk_spin_button_set_value (dropout, 0.3);
+  g_assert_cmpfloat_with_epsilon (bt_project_get_settings (project)->dropout, 0.3, 1e-9);
+  gtk_editable_set_text (GTK_EDITABLE (dropout), "Preset default");
+  gtk_spin_button_update (dropout);
+  g_assert_cmpfloat (bt_project_get_settings (project)->dropout, <, 0);
+  /* the glossary: each term explained where it is set */
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (lr)), "Learning rate: how big each adjustment"));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (dropout)), "Dropout: while training"));
+  bt_test_screenshot (GTK_WIDGET (window), "model-page-words.png");
+}
+
+static gboolean
+has_train_points (gpointer data)
+{
+  BtChart *loss = bt_train_page_get_loss_chart (window->train_page);
+  for (guint i = 0; i < bt_chart_get_n_series (loss); i++)
+    {
+      BtChartSeries *series = bt_chart_get_series (loss, i);
+      if (bt_chart_series_get_role (series) == BT_CHART_ROLE_TRAIN && bt_chart_series_get_n_points (series) > 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* #21: a reopened project's Train page shows its latest run's curves. A short run on the
+ * Train page, then the same folder opened again as a new project. */
+static void
+test_reopen_curves (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  BtProjectSettings s = { 0 };
+
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("mlp");
+  s.width = s.height = 16;
+  s.epochs = 2;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+  bt_window_set_page (window, "train");
+  bt_test_click_button (GTK_WIDGET (window->train_page), "Train");
+  BT_TEST_WAIT (bt_train_page_is_busy (window->train_page));
+  BT_TEST_WAIT (!bt_train_page_is_busy (window->train_page));
+  g_assert_true (bt_project_flush (project, &error));
+
+  reopened = bt_project_open (project_dir, &error);
+  g_assert_no_error (error);
+  bt_window_set_project (window, reopened);
+  g_assert_false (has_train_points (NULL));   /* cleared with the old project… */
+  BT_TEST_WAIT (has_train_points (NULL));     /* …and drawn again from runs/ */
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-reopened.png");
+}
+
 /* A Small CNN saved into the project's models/ with temperature 1.7: the pages list it. */
 static void
 save_model (void)
@@ -256,6 +332,8 @@ main (int argc, char **argv)
 
   g_test_add_func ("/trust/test-page/explain-overlay", test_explain_overlay);
   g_test_add_func ("/trust/evaluate/reliability-threshold", test_reliability_and_threshold);
+  g_test_add_func ("/trust/model/setting-words", test_setting_words);
+  g_test_add_func ("/trust/train/reopen-curves", test_reopen_curves);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));
