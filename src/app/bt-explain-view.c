@@ -148,14 +148,6 @@ explain_job_free (ExplainJob *job)
   g_free (job);
 }
 
-static BtImage *
-image_copy (const BtImage *src)
-{
-  BtImage *img = bt_image_new (src->width, src->height, src->channels);
-  memcpy (img->pixels, src->pixels, (gsize) src->width * src->height * src->channels);
-  return img;
-}
-
 static void
 explain_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -269,7 +261,7 @@ recompute (BtExplainBar *self)
   job->generation = self->generation;
   job->model = bt_shared_model_ref (self->model);
   job->path = g_strdup (self->path);
-  job->image = self->image ? image_copy (self->image) : NULL;
+  job->image = self->image ? bt_image_copy (self->image) : NULL;
   job->class_index = (int) cls;
   job->method = gtk_drop_down_get_selected (GTK_DROP_DOWN (self->method)) == 1 ? BT_EXPLAIN_GRADCAM
                                                                                : BT_EXPLAIN_OCCLUSION;
@@ -366,7 +358,7 @@ bt_explain_bar_set_subject (BtExplainBar *self, BtSharedModel *model, const char
   g_clear_pointer (&self->path, g_free);
   g_clear_pointer (&self->image, bt_image_free);
   self->path = g_strdup (path);
-  self->image = image ? image_copy (image) : NULL;
+  self->image = image ? bt_image_copy (image) : NULL;
   self->setting = TRUE;
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->classes),
                               predicted_class >= 0 ? (guint) predicted_class : GTK_INVALID_LIST_POSITION);

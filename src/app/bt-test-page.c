@@ -33,6 +33,7 @@ typedef struct {
   char    *added_to;    /* the class it was added to with "Correct It", or NULL */
   double   unknown_score;    /* higher = more unknown */
   gboolean unknown;          /* above the model's threshold: "not one of your classes" */
+  BtImage *image;            /* a pasted image, kept for its explanation; NULL for files */
 } Result;
 
 static void
@@ -45,6 +46,7 @@ result_free (Result *r)
   g_free (r->error);
   g_free (r->probs);
   g_free (r->added_to);
+  g_clear_pointer (&r->image, bt_image_free);
   g_free (r);
 }
 
@@ -226,7 +228,7 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
     if (self->results->pdata[i] == r)
       self->shown = (int) i;
   update_correct (self, r);
-  bt_explain_bar_set_subject (self->explain_bar, r->error ? NULL : self->model, r->path, NULL, r->top);
+  bt_explain_bar_set_subject (self->explain_bar, r->error ? NULL : self->model, r->path, r->image, r->top);
 
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_object (&self->preview_cancellable);
@@ -362,6 +364,8 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
 
   if (r->probs == NULL)
     r->error = g_strdup (error ? error->message : _("Unknown error"));
+  else if (image != NULL)
+    r->image = bt_image_copy (image);
   else
     for (guint k = 1; k < r->n_classes; k++)
       if (r->probs[k] > r->probs[r->top])

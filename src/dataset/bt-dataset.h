@@ -49,6 +49,7 @@ typedef struct {
   guint8 *pixels;                   /* HWC, row-major, g_free */
 } BtImage;
 BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
+BtImage *bt_image_copy (const BtImage *img);                      /* pixels copied */
 void     bt_image_free (BtImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
 
