@@ -118,6 +118,8 @@ test_explain_overlay (void)
     bt_test_click_button (GTK_WIDGET (page), "Paste");
     BT_TEST_WAIT (bt_test_page_get_n_results (page) == before + 1 && !bt_test_page_is_busy (page));
     bt_test_drain ();
+    /* the class to explain is the answer, the top bar */
+    g_assert_cmpint (bt_explain_bar_get_class (bar), ==, bt_probability_bars_get_class_at_row (bars, 0));
     click_center (bt_explain_bar_get_toggle (bar));
     BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL);
     g_assert_cmpfloat_with_epsilon (heat_sum (bt_explain_bar_get_map (bar)), 1.0, 1e-3);
