@@ -345,21 +345,6 @@ evaluated (gpointer data)
          bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
 }
 
-static GtkWidget *
-find_type (GtkWidget *root, GType type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type))
-    return root;
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found = find_type (c, type);
-      if (found)
-        return found;
-    }
-  return NULL;
-}
-
-/* The gallery card of bt_evaluate_page_get_gallery_item (page, 0). */
 /* The gallery: the homogeneous flow box (the trust panel above it has one of its own). */
 static GtkWidget *
 find_gallery (GtkWidget *root)
@@ -375,6 +360,7 @@ find_gallery (GtkWidget *root)
   return NULL;
 }
 
+/* The gallery card of bt_evaluate_page_get_gallery_item (page, 0). */
 static GtkWidget *
 first_gallery_card (BtEvaluatePage *page)
 {
