@@ -345,7 +345,7 @@ evaluated (gpointer data)
          bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
 }
 
-/* The gallery: the homogeneous flow box (the trust panel above it has one of its own). */
+/* The gallery: the homogeneous flow box (the trust panel below it has one of its own). */
 static GtkWidget *
 find_gallery (GtkWidget *root)
 {
