@@ -417,7 +417,7 @@ static void
 test_recipe_line (Fixture *f, gconstpointer data)
 {
   BtTransferOptions *opts = bt_model_page_get_transfer_options (f->page);
-  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *expander = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
   GtkCheckButton *recipe_check, *tta_check;
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;
