@@ -7,6 +7,7 @@
 
 #include "bt-backbone-list.h"
 #include "bt-dialogs.h"
+#include "bt-backbone-offer.h"
 #include "bt-transfer-options.h"
 #include "training/bt-backbones.h"
 #include "training/bt-recipe.h"
@@ -31,6 +32,7 @@ struct _BtTransferOptions
   GtkCheckButton *recipe_check;
   GtkLabel       *recipe_label;   /* what the automatic recipe chose and why */
   GtkWidget      *head_box;
+  GtkWidget      *missing_offer;  /* the project's chosen backbone is not here: its Download */
 
   /* Owned */
   BtProject      *project;
@@ -168,7 +170,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
                               shown, bt_backbone_get_dim (bb));
     set_status (self, text);
     if (self->project != NULL)
-      bt_backbones_set_project_choice (bt_project_get_dir (self->project), info != NULL ? info->id : path, NULL);
+      bt_backbones_set_choice (self->project, info != NULL ? info->id : path, NULL);
     if (self->list != NULL)
       bt_backbone_list_set_current (self->list, info);
   }
@@ -218,7 +220,7 @@ bt_transfer_options_clear_file (BtTransferOptions *self)
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, "");
   if (self->project != NULL)
-    bt_backbones_set_project_choice (bt_project_get_dir (self->project), NULL, NULL);
+    bt_backbones_set_choice (self->project, NULL, NULL);
   update_status (self);
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
@@ -350,6 +352,53 @@ save_settings (BtTransferOptions *self)
   bt_project_settings_clear (&s);
 }
 
+static void use_project_choice (BtTransferOptions *self);
+
+static void
+missing_installed_cb (BtTransferOptions *self)
+{
+  use_project_choice (self);
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+}
+
+/* The project's own backbone (Compare Backbones' pick) is the one it trains with; when it is
+ * not on this computer the card says so first, with a Download for exactly that one. */
+static void
+use_project_choice (BtTransferOptions *self)
+{
+  g_autofree char *choice = self->project != NULL ? bt_backbones_project_choice (self->project) : NULL;
+  g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+
+  if (self->missing_offer != NULL)
+    {
+      gtk_widget_unparent (self->missing_offer);
+      self->missing_offer = NULL;
+    }
+  if (choice != NULL && path == NULL)
+    {
+      const BtBackboneInfo *info = bt_backbones_lookup (choice);
+      g_autofree char *base = g_path_get_basename (choice);
+      g_autofree char *text = g_strdup_printf (_("This project trains with %s, which is not on this computer. "
+                                                 "Download it, or pick another backbone below."),
+                                               info != NULL ? info->title : base);
+      self->missing_offer = bt_backbone_offer_new (info, info != NULL ? info->file : base,
+                                                   info != NULL ? info->sha256 : NULL);
+      g_signal_connect_object (self->missing_offer, "installed", G_CALLBACK (missing_installed_cb), self,
+                               G_CONNECT_SWAPPED);
+      gtk_widget_insert_after (self->missing_offer, gtk_widget_get_parent (GTK_WIDGET (self->status_label)),
+                               GTK_WIDGET (self->status_label));
+      set_status (self, text);
+      return;
+    }
+  if (path != NULL && g_strcmp0 (path, pref) != 0)
+    {
+      bt_backbone_set_preferred_file (path);
+      update_status (self);
+      start_check (self, g_steal_pointer (&path), TRUE);
+    }
+}
+
 void
 bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
 {
@@ -365,19 +414,7 @@ bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
     g_signal_connect_object (project, "changed", G_CALLBACK (load_settings), self, G_CONNECT_SWAPPED);
   load_settings (self);
   bt_backbone_list_set_project (self->list, project);
-  if (project != NULL)
-    {
-      /* the project's own backbone (Compare Backbones' pick) is the one it trains with */
-      g_autofree char *choice = bt_backbones_get_project_choice (bt_project_get_dir (project));
-      g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
-      g_autofree char *pref = bt_backbone_dup_preferred_file ();
-      if (path != NULL && g_strcmp0 (path, pref) != 0)
-        {
-          bt_backbone_set_preferred_file (path);
-          update_status (self);
-          start_check (self, g_steal_pointer (&path), TRUE);
-        }
-    }
+  use_project_choice (self);
 }
 
 static void

@@ -606,7 +606,7 @@ bt_cli_train (int argc, char **argv)
     bt_engine_set_threads (o.threads);
   {
     /* --backbone, else the project's choice (Compare backbones), resolved to a file here */
-    g_autofree char *choice = o.backbone == NULL ? bt_backbones_get_project_choice (argv[1]) : NULL;
+    g_autofree char *choice = o.backbone == NULL ? bt_backbones_project_choice (project) : NULL;
     const char *name = o.backbone != NULL ? o.backbone : choice;
     if (name != NULL)
       {

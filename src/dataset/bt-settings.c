@@ -76,6 +76,10 @@ static const BtSettingInfo table[] = {
   INT ("split", "test", "split-test", N_("Test split"), split_test, 10, 0, 100, 5, 10, 0),
   { "split", "seed", "seed", NULL, N_("Seed"), BT_SETTING_UINT64, F (seed),
     42, 0, (double) G_MAXUINT64, 1, 10, NULL, NULL, NULL, BT_SETTING_IN_JSON },
+  /* "default": the catalogue's default (or the app's preferred file); older projects kept the
+   * choice in <project>/backbone.ini, still read when this is "default" */
+  { "transfer", "backbone", "transfer-backbone", NULL, N_("Backbone"), BT_SETTING_STRING, F (transfer_backbone),
+    0, 0, 0, 0, 0, "default", NULL, NULL, BT_SETTING_RUN_OPTIONAL },
 };
 
 #undef F

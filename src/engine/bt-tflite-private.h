@@ -72,6 +72,9 @@ struct _BtTflite {
   BtTflOp     *ops;
   int          input, output;
   char        *description;
+  /* The integer path (bt-tflite-int8.c), built on the first executor that wants it. */
+  gsize        quant_once;
+  struct _BtTflQuant *quant;
 };
 
 /* Physical layout of activations: rank-4 tensors (logical NHWC) are stored NCHW, the engine's

@@ -8,6 +8,7 @@
 
 #include "training/bt-calibration.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-predict-batch.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
 
@@ -465,22 +466,40 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
 
   if (model->backbone_name != NULL || model->tta != BT_TTA_NONE)
     {
-      /* transfer models run backbone + head per image (the backbone serializes anyway), and so
-       * do models with test-time augmentation: one prediction function for all */
-      g_autofree float *logits = g_new (float, n_classes);
-      for (guint i = 0; i < paths->len; i++)
+      if (model->tta == BT_TTA_NONE)
         {
-          g_autoptr(BtImage) img = NULL;
-
+          /* Transfer models: decoding and the backbone on every core, the head in batches. */
+          BtPrediction *res = bt_predict_files (model, (const char * const *) paths->pdata, paths->len, 0,
+                                                NULL, NULL, cancellable);
+          for (guint i = 0; i < paths->len; i++)
+            if (res[i].logits != NULL)
+              bt_evaluation_add_logits (ev, &model->calib, res[i].logits, labels[i],
+                                        g_ptr_array_index (paths, i), indices[i]);
+            else
+              ev->n_skipped++;
+          bt_predictions_free (res, paths->len);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return NULL;
-          img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
-                                            BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
-                                            cancellable, NULL, NULL);
-          if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
-            bt_evaluation_add_logits (ev, &model->calib, logits, labels[i], g_ptr_array_index (paths, i), indices[i]);
-          else
-            ev->n_skipped++;
+        }
+      else
+        {
+          /* transfer models run backbone + head per image (the backbone serializes anyway), and so
+           * do models with test-time augmentation: one prediction function for all */
+          g_autofree float *logits = g_new (float, n_classes);
+          for (guint i = 0; i < paths->len; i++)
+            {
+              g_autoptr(BtImage) img = NULL;
+
+              if (g_cancellable_set_error_if_cancelled (cancellable, error))
+                return NULL;
+              img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
+                                                BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
+                                                cancellable, NULL, NULL);
+              if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
+                bt_evaluation_add_logits (ev, &model->calib, logits, labels[i], g_ptr_array_index (paths, i), indices[i]);
+              else
+                ev->n_skipped++;
+            }
         }
       if (ev->n == 0)
         {

@@ -112,6 +112,7 @@ fill_settings (BtProjectSettings *s)
   s->split_val = 15;
   s->split_test = 15;
   s->seed = G_GUINT64_CONSTANT (18446744073709551615);
+  s->transfer_backbone = g_strdup ("mobilenet_v1_0.5_160_quant");
   s->recipe = g_strdup ("manual");
   s->tta = TRUE;
 }
