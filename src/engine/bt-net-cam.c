@@ -32,8 +32,8 @@ feature_layer (const BtNet *net)
           break;
         }
     }
-  while (t >= 0 && is_pool (bt_net_layer (net, t)))
-    t = bt_net_layer (net, t)->src;
+  /* the map after its pooling: fused inference (bt-net.c) writes only the last layer of a
+   * conv → batch norm → max pool group, so the conv's own output is not there to read */
   if (t < 0 || (guint) t + 1 >= net->layers->len)
     return -1;
   const BtLayer *f = bt_net_layer (net, t);
