@@ -10,6 +10,7 @@
 #include "bt-glossary.h"
 #include "bt-model-files.h"
 #include "bt-model-list.h"
+#include "bt-trust-panel.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
@@ -35,6 +36,7 @@ struct _BtEvaluatePage
   GtkGrid           *class_table;
   GtkLabel          *gallery_label;
   GtkFlowBox        *gallery;
+  BtTrustPanel      *trust_panel;
 
   /* Owned */
   BtProject         *project;
@@ -188,6 +190,7 @@ show_evaluation (BtEvaluatePage *self)
   g_autofree char *summary = NULL;
 
   fill_table (self);
+  bt_trust_panel_set_evaluation (self->trust_panel, ev);
   g_ptr_array_set_size (self->shown, 0);
   bt_evaluate_page_show_cell (self, -1, -1);
   if (ev == NULL)
@@ -799,6 +802,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
+  g_type_ensure (BT_TYPE_TRUST_PANEL);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-evaluate-page.ui");
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
@@ -813,6 +817,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, class_table);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, trust_panel);
   gtk_widget_class_bind_template_callback (widget_class, cell_activated_cb);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
