@@ -10,6 +10,8 @@
 #include "bt-glossary.h"
 #include "bt-model-files.h"
 #include "bt-model-list.h"
+#include "bt-doctor-state.h"
+#include "bt-review-button.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
@@ -303,6 +305,26 @@ current_class_of (BtEvaluatePage *self, const char *path)
   return item ? bt_item_get_class_name (item) : NULL;
 }
 
+/* "Suspected label" under an image the data doctor also doubts (empty when it does not). */
+static GtkWidget *
+doctor_mark_new (BtEvaluatePage *self, const char *path)
+{
+  double score = 0;
+  const char *suggested = bt_doctor_state_suspect (bt_doctor_state_get (self->project), path, &score);
+  GtkWidget *mark = gtk_label_new (suggested ? _("⚑ Suspected label") : "");
+  g_autofree char *why = NULL;
+
+  gtk_widget_set_visible (mark, suggested != NULL);
+  if (suggested == NULL)
+    return mark;
+  /* TRANSLATORS: tooltip of the mark; %s is the class the data doctor suggests */
+  why = g_strdup_printf (_("The data doctor also doubts this label and suggests “%s” (Review)"), suggested);
+  gtk_widget_set_tooltip_text (mark, why);
+  gtk_widget_add_css_class (mark, "accent");
+  gtk_widget_add_css_class (mark, "caption");
+  return mark;
+}
+
 static GtkWidget *
 make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
 {
@@ -347,6 +369,7 @@ make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
       gtk_widget_add_css_class (changed, "caption");
       gtk_box_append (GTK_BOX (box), changed);
     }
+  gtk_box_append (GTK_BOX (box), doctor_mark_new (self, m->path));
 
   classes = bt_project_get_classes (self->project);
   for (guint k = 0; k < g_list_model_get_n_items (classes); k++)
@@ -799,6 +822,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
+  g_type_ensure (BT_TYPE_REVIEW_BUTTON);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-evaluate-page.ui");
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
@@ -852,6 +876,14 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   update_actions (self);
 }
 
+/* the doctor's marks follow its latest report */
+static void
+doctor_changed_cb (BtEvaluatePage *self)
+{
+  if (self->evaluation != NULL)
+    rebuild_gallery (self);
+}
+
 void
 bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
 {
@@ -862,8 +894,13 @@ bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
     return;
   if (self->project != NULL)
     g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_doctor_state_get (self->project), self);
   if (project != NULL)
     g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (update_actions), self,
+                             G_CONNECT_SWAPPED);
+  if (project != NULL)
+    g_signal_connect_object (bt_doctor_state_get (project), "changed", G_CALLBACK (doctor_changed_cb), self,
                              G_CONNECT_SWAPPED);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);

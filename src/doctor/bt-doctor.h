@@ -28,8 +28,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorInput, bt_doctor_input_free)
 typedef struct {
   int      folds;          /* K of the out-of-fold predictions; default 5, at least 2 */
   guint64  seed;           /* folds and training; the same seed gives the same report */
-  int      max_hamming;    /* near-duplicates: dHash distance (of 64 bits) at most; default 6 */
-  double   max_pixel_diff; /* and thumbnail distance (0…1, see BtDoctorDuplicate) at most; default 0.02 */
+  double   max_distance;   /* near-duplicates: distance (see BtDoctorDuplicate) at most; default 0.03 */
   gboolean use_backbone;   /* transfer projects: features from the backbone; default TRUE */
 } BtDoctorOptions;
 void bt_doctor_options_init (BtDoctorOptions *opts);
@@ -55,8 +54,8 @@ typedef struct { guint item; guint problems; double score; } BtDoctorQuality;
 typedef struct {
   BtDoctorInput *input;          /* borrowed from the caller, who keeps it alive */
   GArray *label_issues;          /* BtDoctorLabelIssue; score = 1 − P(given label), out of fold */
-  GArray *duplicates;            /* BtDoctorDuplicate; distance = mean absolute difference of the
-                                  * 16×16 grey thumbnails (0…1) once their mean brightness is equalized */
+  GArray *duplicates;            /* BtDoctorDuplicate; distance = 1 − the Pearson correlation of the
+                                  * 32×32 grey copies at the best shift of up to 2 pixels (0…1) */
   GArray *outliers;              /* BtDoctorOutlier; score in [0, 1] */
   GArray *quality;               /* BtDoctorQuality */
   guint   n_unreadable;          /* images that could not be decoded (left out of everything) */
