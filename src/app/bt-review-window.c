@@ -160,9 +160,9 @@ finding_subtitle (BtReviewWindow *self, const BtFinding *f)
   switch (f->kind)
     {
     case BT_FINDING_LABEL:
-      /* TRANSLATORS: a suspected label: "cat → dog? (91%)": given class, suggested class, the doubt */
-      return g_strdup_printf (_("%s → %s? (%.0f%%)"), bt_doctor_report_class (r, f->label),
-                              bt_doctor_report_class (r, f->suggested), 100.0 * f->score);
+      /* TRANSLATORS: a suspected label: "cat → dog?": given class, suggested class */
+      return g_strdup_printf (_("%s → %s?"), bt_doctor_report_class (r, f->label),
+                              bt_doctor_report_class (r, f->suggested));
     case BT_FINDING_DUPLICATE:
       {
         const BtDoctorDuplicate d = { f->a, f->b, f->score };
@@ -190,11 +190,15 @@ finding_detail (BtReviewWindow *self, const BtFinding *f)
   switch (f->kind)
     {
     case BT_FINDING_LABEL:
-      /* TRANSLATORS: %1 file name, %2 its class, %3 suggested class, %4 probability of the suggestion's doubt */
-      return g_strdup_printf (_("“%s” is labelled “%s”, but a model that never saw it says “%s”: it gives "
-                                "its label only a %.0f%% chance."),
-                              name, bt_doctor_report_class (r, f->label), bt_doctor_report_class (r, f->suggested),
-                              100.0 * (1.0 - f->score));
+      {
+        double p = 100.0 * (1.0 - f->score);
+        g_autofree char *chance = p < 1.0 ? g_strdup (_("less than 1%")) : g_strdup_printf ("%.0f%%", p);
+        /* TRANSLATORS: %1 file name, %2 its class, %3 suggested class, %4 a chance such as "12%" */
+        return g_strdup_printf (_("“%s” is labelled “%s”, but a model that never saw it says “%s”: it gives "
+                                  "that label %s."),
+                                name, bt_doctor_report_class (r, f->label), bt_doctor_report_class (r, f->suggested),
+                                chance);
+      }
     case BT_FINDING_DUPLICATE:
       {
         const BtDoctorDuplicate d = { f->a, f->b, f->score };

@@ -38,6 +38,8 @@
 #define LSH_WINDOW  256   /* bucket mates compared at most (a bucket of flat images is one heap) */
 #define SIG_MIN_COS 0.85  /* signatures of candidate pairs at least this similar */
 #define MAX_DX      2     /* shifts tried (pixels of the 32×32 copy, either way) */
+#define DUP_MAX_MAD 0.05  /* and the mean absolute difference at the best shift at most */
+#define MAX_CHROMA  0.04  /* a channel's mean may move this much apart from the others' */
 #define ORI_BINS    36
 #define N_FOURIER   12
 #define GRID        4
@@ -214,6 +216,7 @@ typedef struct {
   guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255 */
   float    sig[SIG * SIG];             /* all 0 for a flat image */
   double   thumb_mean;                 /* 0…1 */
+  float    rgb_mean[3];                /* 0…1: a recoloured look-alike is not a copy */
   guint    problems;
   double   severity;
 } ImageInfo;
@@ -383,11 +386,16 @@ analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature
   w = img->width;
   h = img->height;
   g_autofree float *grey = g_new (float, (gsize) w * h);
+  double rgb[3] = { 0, 0, 0 };
   for (gsize i = 0; i < (gsize) w * h; i++)
     {
       const guint8 *p = img->pixels + 3 * i;
       grey[i] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+      for (int ch = 0; ch < 3; ch++)
+        rgb[ch] += p[ch];
     }
+  for (int ch = 0; ch < 3; ch++)
+    info->rgb_mean[ch] = (float) (rgb[ch] / ((double) w * h * 255.0));
   quality (grey, w, h, fw, fh, info);
 
   duplicate_signature (grey, w, h, info);
@@ -735,12 +743,15 @@ step_label_issues (Run *run, GError **error)
 }
 
 /* The best Pearson correlation of two 32×32 copies over the shifts of b by at most MAX_DX
- * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1. */
+ * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
+ * mad: at that shift, the mean absolute difference (0…1) once the mean difference is taken
+ * out; it tells a brightened copy (small) from a recoloured look-alike (large). */
 static double
-shifted_correlation (const guint8 *a, const guint8 *b)
+shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
 {
   const int S = DUP_SIDE;
   double best = -1;
+  int best_dx = 0, best_dy = 0;
   for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
     for (int dx = -MAX_DX; dx <= MAX_DX; dx++)
       {
@@ -765,8 +776,30 @@ shifted_correlation (const guint8 *a, const guint8 *b)
         /* two flat patches: alike when their levels are (the caller checks the means) */
         double r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0
                  : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
-        best = MAX (best, r);
+        if (r > best)
+          {
+            best = r;
+            best_dx = dx;
+            best_dy = dy;
+          }
       }
+  /* the residual at the best shift */
+  double sum = 0, shift = 0;
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int y = MAX (0, best_dy); y < MIN (S, S + best_dy); y++)
+      for (int x = MAX (0, best_dx); x < MIN (S, S + best_dx); x++)
+        {
+          double d = (double) a[y * S + x] - b[(y - best_dy) * S + x - best_dx];
+          if (pass == 0)
+            {
+              shift += d;
+              n++;
+            }
+          else
+            sum += fabs (d - shift / n);
+        }
+  *mad = n > 0 ? sum / n / 255.0 : 1.0;
   return best;
 }
 
@@ -778,6 +811,13 @@ pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
   /* a black and a white image are not copies: brightness may differ a little only */
   if (fabs (a->thumb_mean - b->thumb_mean) > MAX_SHIFT)
     return -1;
+  /* the colour may shift with the brightness, not on its own */
+  double d[3], dm = 0;
+  for (int ch = 0; ch < 3; ch++)
+    dm += (d[ch] = a->rgb_mean[ch] - b->rgb_mean[ch]) / 3;
+  for (int ch = 0; ch < 3; ch++)
+    if (fabs (d[ch] - dm) > MAX_CHROMA)
+      return -1;
   double cos = 0;
   for (int k = 0; k < SIG * SIG; k++)
     cos += a->sig[k] * b->sig[k];
@@ -786,8 +826,9 @@ pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
     return -1;
   if (flat_a && fabs (a->thumb_mean - b->thumb_mean) > max_distance)
     return -1;
-  double dist = 1.0 - shifted_correlation (a->pix, b->pix);
-  if (dist > max_distance)
+  double mad = 1;
+  double dist = 1.0 - shifted_correlation (a->pix, b->pix, &mad);
+  if (dist > max_distance || mad > DUP_MAX_MAD)
     return -1;
   return round (MAX (dist, 0.0) * 1e4) / 1e4;
 }

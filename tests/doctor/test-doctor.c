@@ -162,6 +162,13 @@ test_findings (void)
   g_assert_cmpuint (r->n_unreadable, ==, 0);
   g_test_message ("out-of-fold accuracy %.3f, %u label issues, %u duplicate pairs, %u outliers, %u quality",
                   r->oof_accuracy, r->label_issues->len, r->duplicates->len, r->outliers->len, r->quality->len);
+  for (guint i = 0; i < MIN (r->duplicates->len, 12); i++)
+    {
+      const BtDoctorDuplicate *x = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
+      g_autofree char *a = g_path_get_basename (bt_doctor_report_path (r, x->a));
+      g_autofree char *b = g_path_get_basename (bt_doctor_report_path (r, x->b));
+      g_test_message ("duplicate %s %s distance %.4f", a, b, x->distance);
+    }
 
   /* every flip is a label issue; the true class is suggested for at least 4 of the 5 */
   int suggested_right = 0;
