@@ -183,6 +183,33 @@ wilson_interval (guint k, guint n, double *lo, double *hi)
   *hi = MIN (1.0, centre + half);
 }
 
+/* The matrix's corner flags: per cell, the evaluated images whose label the doctor doubts. */
+static void
+update_doctor_marks (BtEvaluatePage *self)
+{
+  const BtEvaluation *ev = self->evaluation;
+  BtDoctorState *state = self->project ? bt_doctor_state_get (self->project) : NULL;
+  g_autofree guint *marks = NULL;
+  guint n_marked = 0;
+
+  if (ev == NULL || ev->all == NULL || state == NULL || bt_doctor_state_get_report (state) == NULL)
+    {
+      bt_confusion_matrix_set_marks (self->matrix, NULL);
+      return;
+    }
+  marks = g_new0 (guint, (gsize) ev->n_classes * ev->n_classes);
+  for (guint i = 0; i < ev->all->len; i++)
+    {
+      const BtMistake *m = ev->all->pdata[i];
+      if (bt_doctor_state_suspect (state, m->path, NULL) != NULL)
+        {
+          marks[m->true_class * ev->n_classes + m->pred_class]++;
+          n_marked++;
+        }
+    }
+  bt_confusion_matrix_set_marks (self->matrix, n_marked > 0 ? marks : NULL);
+}
+
 static void
 show_evaluation (BtEvaluatePage *self)
 {
@@ -200,6 +227,7 @@ show_evaluation (BtEvaluatePage *self)
       return;
     }
   bt_confusion_matrix_set_data (self->matrix, ev->n_classes, (const char * const *) ev->class_names, ev->confusion);
+  update_doctor_marks (self);
   /* Translators: summary of an evaluation: accuracy, loss, number of images */
   summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
                                           "Accuracy %.1f%% · loss %.3f · %u image",
@@ -880,6 +908,7 @@ bt_evaluate_page_init (BtEvaluatePage *self)
 static void
 doctor_changed_cb (BtEvaluatePage *self)
 {
+  update_doctor_marks (self);
   if (self->evaluation != NULL)
     rebuild_gallery (self);
 }
