@@ -503,6 +503,14 @@ log_push (BtReviewWindow *self, guint finding, gboolean stack_step, gboolean kep
   g_array_append_val (self->log, e);
 }
 
+/* The project's item the keys act on for the current finding (NULL: none or gone). */
+static BtItem *
+current_target (BtReviewWindow *self)
+{
+  const BtFinding *f = bt_review_window_get_current (self);
+  return f != NULL ? bt_doctor_state_get_item (self->state, target_item (f)) : NULL;
+}
+
 /* Moves the target image of the current finding to class_name. */
 static void
 move_to (BtReviewWindow *self, const char *class_name)
@@ -510,9 +518,9 @@ move_to (BtReviewWindow *self, const char *class_name)
   const BtFinding *f = bt_review_window_get_current (self);
   guint index = self->current;
   g_autoptr(GError) error = NULL;
-  BtItem *item;
+  BtItem *item = current_target (self);
 
-  if (f == NULL || (item = bt_doctor_state_get_item (self->state, target_item (f))) == NULL)
+  if (item == NULL)
     return;
   if (g_strcmp0 (bt_item_get_class_name (item), class_name) == 0)
     return;
@@ -552,12 +560,11 @@ move_to_number (BtReviewWindow *self, guint k)
 static void
 exclude (BtReviewWindow *self)
 {
-  const BtFinding *f = bt_review_window_get_current (self);
   guint index = self->current;
   g_autoptr(GError) error = NULL;
-  BtItem *item;
+  BtItem *item = current_target (self);
 
-  if (f == NULL || (item = bt_doctor_state_get_item (self->state, target_item (f))) == NULL)
+  if (item == NULL)
     return;
   if (!bt_undo_stack_set_excluded (bt_undo_stack_get (self->project), &item, 1, TRUE, &error))
     {

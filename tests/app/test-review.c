@@ -20,6 +20,7 @@
 #include "dataset/bt-undo.h"
 #include "bt-test-exit.h"
 #include "bt-test-fs.h"
+#include "bt-test-blank.h"
 #include "bt-test-input.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-wait.h"
@@ -40,18 +41,6 @@ item_at (guint i)
   BtItem *it = g_list_model_get_item (bt_project_get_items (project), i);
   g_object_unref (it);   /* the model keeps it */
   return it;
-}
-
-static void
-write_blank (const char *dst, double grey)
-{
-  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 64, 64);
-  cairo_t *cr = cairo_create (s);
-  cairo_set_source_rgb (cr, grey, grey, grey);
-  cairo_paint (cr);
-  cairo_destroy (cr);
-  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
-  cairo_surface_destroy (s);
 }
 
 static void
@@ -80,7 +69,7 @@ build_project (void)
       g_autofree char *name = g_strdup_printf ("blank-%d.png", b);
       const char *paths[2] = { NULL, NULL };
       blank[b] = g_build_filename (project_dir, "images", "square", name, NULL);
-      write_blank (blank[b], b == 0 ? 0.02 : 0.99);
+      bt_test_write_blank_png (blank[b], b == 0 ? 0.02 : 0.99);
       paths[0] = blank[b];
       g_assert_true (bt_project_add_items (project, "square", paths, NULL, &error));
       g_assert_no_error (error);

@@ -11,6 +11,7 @@
 #include "dataset/bt-dataset.h"
 #include "dataset/bt-dataset-private.h"
 #include "doctor/bt-doctor.h"
+#include "bt-test-blank.h"
 
 static const char *classes[] = { "circle", "square", "triangle", "star" };
 
@@ -51,18 +52,6 @@ write_near_copy (const char *src, const char *dst, int variant)
           *p = (guint8) MIN (255, *p + 3 + variant);
         }
   cairo_surface_mark_dirty (s);
-  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
-  cairo_surface_destroy (s);
-}
-
-static void
-write_blank (const char *dst, double grey)
-{
-  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 64, 64);
-  cairo_t *cr = cairo_create (s);
-  cairo_set_source_rgb (cr, grey, grey, grey);
-  cairo_paint (cr);
-  cairo_destroy (cr);
   g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
   cairo_surface_destroy (s);
 }
@@ -130,7 +119,7 @@ fixture_build (void)
     {
       g_autofree char *name = g_strdup_printf ("blank-%d.png", b);
       fx.blank[b] = g_build_filename (fx.dir, "images", "square", name, NULL);
-      write_blank (fx.blank[b], b == 0 ? 0.02 : 0.99);
+      bt_test_write_blank_png (fx.blank[b], b == 0 ? 0.02 : 0.99);
       guint64 h = file_hash (fx.blank[b]);
       const char *paths[2] = { fx.blank[b], NULL };
       g_assert_true (bt_project_add_items (fx.project, "square", paths, &h, &error));
