@@ -706,7 +706,7 @@ state_changed_cb (BtReviewWindow *self)
 static void
 state_progress_cb (BtReviewWindow *self, const char *stage, double fraction)
 {
-  const char *what = g_str_equal (stage, "decode") ? _("Reading the images")
+  const char *what = g_str_equal (stage, "decode") || g_str_equal (stage, "embed") ? _("Reading the images")
                    : g_str_equal (stage, "folds") ? _("Training on the others, fold by fold")
                    : g_str_equal (stage, "duplicates") ? _("Looking for duplicates")
                    : _("Looking for outliers");

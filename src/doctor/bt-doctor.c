@@ -57,13 +57,14 @@
 #define Q_TINY        32
 #define Q_ASPECT      4.0
 
-typedef struct { char *path; int label; BtSplit split; int width, height; } Entry;  /* 0: size unknown */
+typedef struct { char *path; int label; BtSplit split; int width, height; guint64 hash; } Entry;  /* 0: unknown */
 
 struct _BtDoctorInput {
   GPtrArray *classes;          /* char* */
   GArray    *items;            /* Entry */
   BtProjectSettings settings;
   gboolean   have_settings;
+  char      *project_dir;      /* holds the embedding cache; NULL without a project */
 };
 
 static void
@@ -120,7 +121,9 @@ bt_doctor_input_new (BtProject *project)
       Entry *e = &g_array_index (in->items, Entry, in->items->len - 1);
       e->width = bt_item_get_width (item);
       e->height = bt_item_get_height (item);
+      e->hash = bt_item_get_hash (item);
     }
+  in->project_dir = g_strdup (bt_project_get_dir (project));
   return in;
 }
 
@@ -128,7 +131,7 @@ void
 bt_doctor_input_add (BtDoctorInput *in, const char *path, int label, BtSplit split)
 {
   g_return_if_fail (in != NULL && path != NULL);
-  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split, 0, 0 };
+  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split, 0, 0, 0 };
   g_array_append_val (in->items, e);
 }
 
@@ -147,6 +150,7 @@ bt_doctor_input_free (BtDoctorInput *in)
   g_array_unref (in->items);
   if (in->have_settings)
     bt_project_settings_clear (&in->settings);
+  g_free (in->project_dir);
   g_free (in);
 }
 
@@ -356,9 +360,10 @@ duplicate_signature (const float *grey, int w, int h, ImageInfo *info)
     info->sig[i] = norm > 1.0 ? (float) ((g[i] - mean) / norm) : 0.f;
 }
 
+/* cached: the image's embedding when the embedding cache had it (then bb is not run). */
 static gboolean
-analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature, ImageInfo *info,
-               GCancellable *cancellable)
+analyse_image (const Entry *e, BtBackbone *bb, const float *cached, BtDsResize resize, float *feature,
+               ImageInfo *info, GCancellable *cancellable)
 {
   /* the file's size: the project's record, else the header */
   int fw = e->width, fh = e->height;
@@ -400,7 +405,9 @@ analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature
 
   duplicate_signature (grey, w, h, info);
 
-  if (bb != NULL)
+  if (cached != NULL)
+    memcpy (feature, cached, sizeof (float) * bt_backbone_get_dim (bb));
+  else if (bb != NULL)
     {
       if (!bt_backbone_embed_image (bb, img, resize, feature, NULL))
         return FALSE;
@@ -571,18 +578,60 @@ load_backbone (const BtDoctorInput *input, const BtDoctorOptions *opts)
   return bb;
 }
 
+static void
+embed_progress (guint done, guint total, gpointer user_data)
+{
+  run_progress (user_data, "embed", total > 0 ? (double) done / total : 1.0);
+}
+
+/* The backbone's embeddings through the project's embedding cache (keyed by content hash and
+ * backbone, shared with training), so a second run embeds only new images. NULL when the
+ * input has no project or unknown hashes (then each image is embedded in step_decode). */
+static BtEmbeddings *
+cached_embeddings (Run *run, BtBackbone *bb, BtDsResize resize, GError **error)
+{
+  const BtDoctorInput *in = run->input;
+  if (bb == NULL || in->project_dir == NULL || run->n == 0)
+    return NULL;
+  g_autofree const char **paths = g_new (const char *, run->n);
+  g_autofree guint64 *hashes = g_new (guint64, run->n);
+  g_autofree gboolean *is_train = g_new0 (gboolean, run->n);
+  for (guint i = 0; i < run->n; i++)
+    {
+      const Entry *e = &g_array_index (in->items, Entry, i);
+      if (e->hash == 0)
+        return NULL;
+      paths[i] = e->path;
+      hashes[i] = e->hash;
+    }
+  return bt_embeddings_build_paths (paths, hashes, is_train, run->n, in->project_dir, bb, resize, FALSE, FALSE,
+                                    2, embed_progress, run, NULL, NULL, run->cancellable, error);
+}
+
 /* Decodes every image once: quality, hashes, thumbnails and features. */
 static gboolean
 step_decode (Run *run, BtBackbone *bb, GError **error)
 {
   BtDsResize resize = run->input->have_settings ? run->input->settings.resize : BT_DS_RESIZE_SQUASH;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BtEmbeddings) emb = cached_embeddings (run, bb, resize, &local);
+  if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+    return FALSE;
+  if (local != NULL)
+    g_message ("doctor: the embedding cache failed (%s); embedding each image", local->message);
+  run->r->n_embedded = emb != NULL ? bt_embeddings_n_computed (emb) : 0;
   for (guint i = 0; i < run->n; i++)
     {
       if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
         return FALSE;
       const Entry *e = &g_array_index (run->input->items, Entry, i);
-      if (!analyse_image (e, bb, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable))
+      const float *cached = emb != NULL && bt_embeddings_is_valid (emb, i) ? bt_embeddings_get (emb, i, 0) : NULL;
+      if (emb != NULL && cached == NULL)
+        run->r->n_unreadable++;   /* the cache could not read it either */
+      else if (!analyse_image (e, bb, cached, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable))
         run->r->n_unreadable++;
+      else if (emb == NULL && bb != NULL)
+        run->r->n_embedded++;
       run_progress (run, "decode", (i + 1.0) / run->n);
     }
   return !g_cancellable_set_error_if_cancelled (run->cancellable, error);

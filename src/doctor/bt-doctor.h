@@ -60,6 +60,8 @@ typedef struct {
   GArray *quality;               /* BtDoctorQuality */
   guint   n_unreadable;          /* images that could not be decoded (left out of everything) */
   gboolean used_backbone;        /* the features were the backbone's embeddings */
+  guint   n_embedded;            /* embeddings computed by this run (the others came from the
+                                  * project's embedding cache, cache/embeddings/) */
   double  oof_accuracy;          /* of the out-of-fold predictions on the labelled images */
 } BtDoctorReport;
 void bt_doctor_report_free (BtDoctorReport *r);
@@ -73,7 +75,7 @@ int         bt_doctor_report_label (const BtDoctorReport *r, guint item);
 gboolean    bt_doctor_duplicate_is_leakage  (const BtDoctorReport *r, const BtDoctorDuplicate *d);
 gboolean    bt_doctor_duplicate_is_conflict (const BtDoctorReport *r, const BtDoctorDuplicate *d);
 
-/* fraction in [0, 1]; stage: untranslated id ("decode", "folds", "duplicates", "outliers") */
+/* fraction in [0, 1]; stage: untranslated id ("embed", "decode", "folds", "duplicates", "outliers") */
 typedef void (*BtDoctorProgress) (const char *stage, double fraction, gpointer user_data);
 
 /* The analysis; synchronous, for a worker thread. */
