@@ -23,6 +23,7 @@ struct _BtDoctorState
   BtDoctorInput  *input;           /* of report */
   BtDoctorReport *report;
   GArray         *findings;        /* BtFinding */
+  GHashTable     *label_issue_of;  /* path (the report's) → label-issue finding index + 1 */
   char           *error;
   GHashTable     *kept;            /* key → NULL */
   gboolean        kept_loaded;
@@ -186,18 +187,15 @@ const char *
 bt_doctor_state_suspect (BtDoctorState *self, const char *path, double *score)
 {
   g_return_val_if_fail (BT_IS_DOCTOR_STATE (self) && path != NULL, NULL);
-  for (guint i = 0; i < self->findings->len; i++)
-    {
-      const BtFinding *f = &g_array_index (self->findings, BtFinding, i);
-      if (f->kind != BT_FINDING_LABEL || strcmp (bt_doctor_report_path (self->report, f->a), path) != 0)
-        continue;
-      if (!bt_doctor_state_is_open (self, f))
-        return NULL;
-      if (score != NULL)
-        *score = f->score;
-      return bt_doctor_report_class (self->report, f->suggested);
-    }
-  return NULL;
+  guint index = GPOINTER_TO_UINT (g_hash_table_lookup (self->label_issue_of, path));
+  if (index == 0)
+    return NULL;
+  const BtFinding *f = &g_array_index (self->findings, BtFinding, index - 1);
+  if (!bt_doctor_state_is_open (self, f))
+    return NULL;
+  if (score != NULL)
+    *score = f->score;
+  return bt_doctor_report_class (self->report, f->suggested);
 }
 
 static void
@@ -206,11 +204,14 @@ build_findings (BtDoctorState *self)
   const BtDoctorReport *r = self->report;
 
   g_array_set_size (self->findings, 0);
+  g_hash_table_remove_all (self->label_issue_of);
   for (guint i = 0; i < r->label_issues->len; i++)
     {
       const BtDoctorLabelIssue *x = &g_array_index (r->label_issues, BtDoctorLabelIssue, i);
       BtFinding f = { BT_FINDING_LABEL, x->item, 0, x->label, x->suggested, x->score, 0 };
       g_array_append_val (self->findings, f);
+      g_hash_table_insert (self->label_issue_of, (gpointer) bt_doctor_report_path (r, x->item),
+                           GUINT_TO_POINTER (self->findings->len));
     }
   for (guint i = 0; i < r->duplicates->len; i++)
     {
@@ -314,6 +315,7 @@ run_done_cb (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   else
     {
+      g_hash_table_remove_all (self->label_issue_of);   /* its keys belong to the old input */
       g_clear_pointer (&self->report, bt_doctor_report_free);
       g_clear_pointer (&self->input, bt_doctor_input_free);
       self->input = g_steal_pointer (&d->input);   /* the report borrows it */
@@ -407,6 +409,7 @@ bt_doctor_state_finalize (GObject *object)
   BtDoctorState *self = BT_DOCTOR_STATE (object);
 
   g_weak_ref_clear (&self->project);
+  g_hash_table_unref (self->label_issue_of);   /* its keys belong to the input */
   g_clear_pointer (&self->report, bt_doctor_report_free);
   g_clear_pointer (&self->input, bt_doctor_input_free);
   g_array_unref (self->findings);
@@ -432,6 +435,7 @@ static void
 bt_doctor_state_init (BtDoctorState *self)
 {
   self->findings = g_array_new (FALSE, FALSE, sizeof (BtFinding));
+  self->label_issue_of = g_hash_table_new (g_str_hash, g_str_equal);
   self->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
