@@ -27,6 +27,7 @@ struct _BtDoctorState
   char           *error;
   GHashTable     *kept;            /* key → NULL */
   gboolean        kept_loaded;
+  gboolean        saving, save_again;   /* one write at a time; the newest set is written last */
 };
 
 G_DEFINE_FINAL_TYPE (BtDoctorState, bt_doctor_state, G_TYPE_OBJECT)
@@ -56,6 +57,8 @@ kept_path (BtProject *project)
   return g_build_filename (bt_project_get_dir (project), KEPT_FILE, NULL);
 }
 
+static void save_kept (BtDoctorState *self);
+
 static void
 kept_loaded_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -71,16 +74,22 @@ kept_loaded_cb (GObject *source, GAsyncResult *res, gpointer user_data)
         if (lines[i][0] != '\0')
           g_hash_table_add (self->kept, g_strcompress (lines[i]));
     }
+  if (self->save_again)
+    save_kept (self);
   g_signal_emit (self, signals[CHANGED], 0);
 }
 
 static void
 kept_saved_cb (GObject *source, GAsyncResult *res, gpointer user_data)
 {
+  g_autoptr(BtDoctorState) self = user_data;
   g_autoptr(GError) error = NULL;
 
   if (!g_file_replace_contents_finish (G_FILE (source), res, NULL, &error))
     g_warning ("Could not save the doctor's kept images: %s", error->message);
+  self->saving = FALSE;
+  if (self->save_again)
+    save_kept (self);
 }
 
 static void
@@ -94,11 +103,15 @@ save_kept (BtDoctorState *self)
   g_autoptr(GFile) file = NULL;
   g_autoptr(GBytes) bytes = NULL;
 
-  if (project == NULL)
+  /* before the saved set is read, a write would lose it: write once it is merged */
+  if (project == NULL || self->saving || !self->kept_loaded)
     {
+      self->save_again = project != NULL;
       g_string_free (s, TRUE);
       return;
     }
+  self->saving = TRUE;
+  self->save_again = FALSE;
   g_hash_table_iter_init (&iter, self->kept);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
@@ -109,7 +122,8 @@ save_kept (BtDoctorState *self)
   bytes = g_string_free_to_bytes (s);
   path = kept_path (project);
   file = g_file_new_for_path (path);
-  g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_NONE, NULL, kept_saved_cb, NULL);
+  g_file_replace_contents_bytes_async (file, bytes, NULL, FALSE, G_FILE_CREATE_NONE, NULL, kept_saved_cb,
+                                       g_object_ref (self));
 }
 
 void
