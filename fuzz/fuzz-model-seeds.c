@@ -40,5 +40,13 @@ main (int argc, char **argv)
   save (argv[1], "transfer-whole.bottega-model", t1, three, "backbone.tflite", blob);
   save (argv[1], "small-cnn.bottega-model", cnn, two, NULL, NULL);
   save (argv[1], "mlp.bottega-model", mlp, three, NULL, NULL);
+  /* test-time augmentation: the [inference] group */
+  BtModel tta = { .net = cnn, .class_names = (char **) two, .tta = BT_TTA_MIRROR };
+  bt_preprocess_init_default (&tta.prep, 4, 4, 1);
+  bt_calibration_init (&tta.calib);
+  g_autofree char *tta_path = g_build_filename (argv[1], "small-cnn-tta.bottega-model", NULL);
+  g_autoptr (GError) error = NULL;
+  if (!bt_model_save_model (tta_path, &tta, &error))
+    g_error ("%s", error->message);
   return 0;
 }

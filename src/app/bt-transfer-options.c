@@ -9,6 +9,7 @@
 #include "bt-dialogs.h"
 #include "bt-transfer-options.h"
 #include "training/bt-backbones.h"
+#include "training/bt-recipe.h"
 #include "training/bt-transfer.h"
 
 #define BT_SCHEMA_ID "io.github.bottega.Bottega"
@@ -27,12 +28,15 @@ struct _BtTransferOptions
   GtkWidget      *clear_button;
   GtkDropDown    *hidden_dropdown;
   GtkCheckButton *whole_check;
+  GtkCheckButton *recipe_check;
+  GtkLabel       *recipe_label;   /* what the automatic recipe chose and why */
   GtkWidget      *head_box;
 
   /* Owned */
   BtProject      *project;
   GSettings      *settings;     /* NULL when the schema is not installed */
   GCancellable   *check_cancellable;
+  GCancellable   *recipe_cancellable;
   char           *status;
   gboolean        loading;
   /* The chosen backbone once it has been checked; NULL / 0 for the default one */
@@ -41,6 +45,8 @@ struct _BtTransferOptions
 };
 
 G_DEFINE_FINAL_TYPE (BtTransferOptions, bt_transfer_options, GTK_TYPE_WIDGET)
+
+static void update_recipe (BtTransferOptions *self);
 
 enum { BACKBONE_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -245,6 +251,57 @@ choose_clicked_cb (BtTransferOptions *self)
   g_object_unref (filter);
 }
 
+/* ---- The automatic recipe's line: what the newest run's recipe chose, read on a worker ---- */
+
+static void
+recipe_read_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_pointer (task, bt_recipe_describe_latest (task_data), g_free);
+}
+
+static void
+recipe_read_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree char *line = g_task_propagate_pointer (G_TASK (result), NULL);
+  BtTransferOptions *self = BT_TRANSFER_OPTIONS (source);
+
+  if (g_task_had_error (G_TASK (result)) || self->project == NULL)
+    return;
+  if (g_strcmp0 (bt_project_get_settings (self->project)->recipe, "auto") != 0)
+    gtk_label_set_text (self->recipe_label, _("The head is trained with the settings below, as they are."));
+  else if (line != NULL)
+    gtk_label_set_text (self->recipe_label, line);
+  else
+    gtk_label_set_text (self->recipe_label,
+                        _("When you train, Bottega first tries a few settings of the head on parts of your training "
+                          "photos, keeps the best, and says here what it chose. Settings you change yourself stay "
+                          "as you set them."));
+}
+
+/* Refreshed when the project changes and whenever the options are shown (after a run). */
+static void
+update_recipe (BtTransferOptions *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_cancellable_cancel (self->recipe_cancellable);
+  g_clear_object (&self->recipe_cancellable);
+  if (self->project == NULL)
+    return;
+  self->recipe_cancellable = g_cancellable_new ();
+  task = g_task_new (self, self->recipe_cancellable, recipe_read_done, NULL);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_set_task_data (task, g_strdup (bt_project_get_dir (self->project)), g_free);
+  g_task_run_in_thread (task, recipe_read_thread);
+}
+
+const char *
+bt_transfer_options_get_recipe_text (BtTransferOptions *self)
+{
+  g_return_val_if_fail (BT_IS_TRANSFER_OPTIONS (self), NULL);
+  return gtk_label_get_text (self->recipe_label);
+}
+
 /* ---- Project settings: hidden layer and whole network ---- */
 
 static void
@@ -265,7 +322,9 @@ load_settings (BtTransferOptions *self)
   self->loading = TRUE;
   gtk_drop_down_set_selected (self->hidden_dropdown, sel);
   gtk_check_button_set_active (self->whole_check, s->transfer_whole_network);
+  gtk_check_button_set_active (self->recipe_check, g_strcmp0 (s->recipe, "auto") == 0);
   self->loading = FALSE;
+  update_recipe (self);
 }
 
 static void
@@ -281,6 +340,8 @@ save_settings (BtTransferOptions *self)
   bt_project_settings_copy (&s, bt_project_get_settings (self->project));
   s.transfer_hidden = hidden_sizes[MIN (sel, G_N_ELEMENTS (hidden_sizes) - 1)];
   s.transfer_whole_network = gtk_check_button_get_active (self->whole_check);
+  g_free (s.recipe);
+  s.recipe = g_strdup (gtk_check_button_get_active (self->recipe_check) ? "auto" : "manual");
   if (!bt_project_update_settings (self->project, &s, &error))
     {
       g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
@@ -387,6 +448,8 @@ bt_transfer_options_dispose (GObject *object)
 
   g_cancellable_cancel (self->check_cancellable);
   g_clear_object (&self->check_cancellable);
+  g_cancellable_cancel (self->recipe_cancellable);
+  g_clear_object (&self->recipe_cancellable);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->project);
@@ -451,6 +514,19 @@ bt_transfer_options_init (BtTransferOptions *self)
   gtk_box_append (GTK_BOX (box), file_row);
 
   self->head_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  self->recipe_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (_("_Automatic recipe")));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->recipe_check),
+                               _("Before training, try a few learning rates, weight decays, label smoothings, hidden "
+                                 "layers, epoch counts and mirrored photos on parts of your training photos, and keep "
+                                 "the best"));
+  g_signal_connect_swapped (self->recipe_check, "toggled", G_CALLBACK (save_settings), self);
+  gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->recipe_check));
+  self->recipe_label = GTK_LABEL (gtk_label_new (""));
+  gtk_label_set_wrap (self->recipe_label, TRUE);
+  gtk_label_set_xalign (self->recipe_label, 0);
+  gtk_label_set_selectable (self->recipe_label, TRUE);
+  gtk_widget_add_css_class (GTK_WIDGET (self->recipe_label), "dim-label");
+  gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->recipe_label));
   for (guint i = 0; sizes[i] != NULL; i++)
     translated[i] = _(sizes[i]);
   translated[G_N_ELEMENTS (sizes) - 1] = NULL;
@@ -482,6 +558,7 @@ bt_transfer_options_init (BtTransferOptions *self)
     }
   update_status (self);
   gtk_widget_set_sensitive (self->head_box, FALSE);
+  g_signal_connect (self, "map", G_CALLBACK (update_recipe), NULL);
   /* the saved choice's embedding length and input size come from parsing it, on a worker */
   if (pref != NULL && *pref != '\0' && g_file_test (pref, G_FILE_TEST_IS_REGULAR))
     start_check (self, g_strdup (pref), TRUE);

@@ -16,6 +16,7 @@ static const int resize_values[] = { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CR
 static const char * const optimizer_ids[] = { "sgd", "adam", "adamw", NULL };
 static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau", NULL };
 static const char * const monitor_ids[] = { "val_loss", "val_acc", NULL };
+static const char * const recipe_ids[] = { "auto", "manual", NULL };
 
 #define F(field) offsetof (BtProjectSettings, field)
 #define INT(g, k, rk, label, field, def, lo, hi, step, page, fl) \
@@ -62,6 +63,10 @@ static const BtSettingInfo table[] = {
        0, 0, 4096, 16, 64, BT_SETTING_RUN_OPTIONAL),
   BOOL ("transfer", "whole-network", "transfer-whole-network", N_("Whole network in the model file"),
         transfer_whole_network, FALSE, BT_SETTING_RUN_OPTIONAL),
+  /* auto: a transfer run first searches the rows it may choose (bt-recipe.h) on the training split */
+  CHOICE ("training", "recipe", "recipe", N_("Recipe"), recipe, "auto", recipe_ids, BT_SETTING_RUN_OPTIONAL),
+  BOOL ("training", "test-time-augmentation", "test-time-augmentation", N_("Test-time augmentation"), tta, FALSE,
+        BT_SETTING_RUN_OPTIONAL),
   BOOL ("augment", "flip", "augment-flip", N_("Flip augmentation"), augment_flip, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "crop", "augment-crop", N_("Crop augmentation"), augment_crop, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "rotate", "augment-rotate", N_("Rotate augmentation"), augment_rotate, FALSE, BT_SETTING_IN_JSON),

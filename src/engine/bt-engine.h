@@ -204,6 +204,9 @@ void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no t
 /* probs (NULL = skip): softmax(logits / T) over k classes; returns the unknown score. */
 double   bt_calibration_apply   (const BtCalibration *calib, const float *logits, int k, float *probs);
 gboolean bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score);
+/* Test-time augmentation ([inference] in the model file): with MIRROR a prediction's logits are
+ * the mean of the logits of the image and of its left-right mirror. */
+typedef enum { BT_TTA_NONE, BT_TTA_MIRROR } BtTta;
 typedef struct {
   BtNet        *net;
   char        **class_names;       /* NULL-terminated, UTF-8 */
@@ -213,6 +216,7 @@ typedef struct {
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
   GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
   BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
+  BtTta         tta;               /* [inference]; files without it: BT_TTA_NONE */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -240,6 +244,10 @@ gboolean bt_model_save_calibrated (const char *path, BtNet *net, const char * co
                                    const BtPreprocess *prep, const char *backbone_name,
                                    const char *backbone_sha256, GBytes *backbone_data,
                                    const BtCalibration *calib, GHashTable *metadata, GError **error);
+/* Everything a BtModel holds (net, names, prep, backbone, calibration, test-time augmentation,
+ * metadata), as the functions above; m is not taken over. */
+GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);
+gboolean bt_model_save_model (const char *path, const BtModel *m, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

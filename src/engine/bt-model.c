@@ -570,6 +570,28 @@ read_calibration (GKeyFile *kf, BtCalibration *calib)
   return ok && valid_calibration (calib);
 }
 
+/* [inference] test-time-augmentation: absent or "none": none; "mirror"; another well-formed name
+ * (a later Bottega's kind) predicts without it rather than being refused; anything else
+ * ([a-z0-9-], 1 … 32 characters) is damage. */
+static gboolean
+read_inference (GKeyFile *kf, BtTta *tta)
+{
+  g_autofree char *v = g_key_file_get_string (kf, "inference", "test-time-augmentation", NULL);
+  gsize len = v != NULL ? strlen (v) : 0;
+
+  *tta = BT_TTA_NONE;
+  if (v == NULL)
+    return !g_key_file_has_key (kf, "inference", "test-time-augmentation", NULL);
+  if (len < 1 || len > 32)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!(g_ascii_islower (v[i]) || g_ascii_isdigit (v[i]) || v[i] == '-'))
+      return FALSE;
+  if (strcmp (v, "mirror") == 0)
+    *tta = BT_TTA_MIRROR;
+  return TRUE;
+}
+
 double
 bt_calibration_apply (const BtCalibration *calib, const float *logits, int k, float *probs)
 {
@@ -596,7 +618,7 @@ bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score)
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
-             const BtCalibration *calib, GHashTable *metadata, GError **error)
+             const BtCalibration *calib, BtTta tta, GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -715,6 +737,14 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
                                  g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
         }
     }
+  /* written only when on: a model without it is byte for byte what older Bottegas wrote */
+  if (tta == BT_TTA_MIRROR)
+    g_key_file_set_string (kf, "inference", "test-time-augmentation", "mirror");
+  else if (tta != BT_TTA_NONE)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid test-time augmentation %d", (int) tta);
+      return NULL;
+    }
   if (metadata)
     {
       g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
@@ -756,8 +786,8 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
 {
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, metadata,
-                      error);
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, BT_TTA_NONE,
+                      metadata, error);
 }
 
 gboolean
@@ -779,6 +809,8 @@ bt_model_save_full (const char *path, BtNet *net, const char * const *class_name
                                    backbone_data, NULL, metadata, error);
 }
 
+static gboolean save_checked (const char *path, GBytes *bytes, GError **error);
+
 gboolean
 bt_model_save_calibrated (const char *path, BtNet *net, const char * const *class_names,
                           const BtPreprocess *prep, const char *backbone_name,
@@ -789,9 +821,30 @@ bt_model_save_calibrated (const char *path, BtNet *net, const char * const *clas
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, calib, metadata, error);
-  if (bytes == NULL)
-    return FALSE;
+                                          backbone_data, calib, BT_TTA_NONE, metadata, error);
+  return bytes != NULL && save_checked (path, bytes, error);
+}
+
+GBytes *
+bt_model_to_bytes (const BtModel *m, GError **error)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return model_build (m->net, (const char * const *) m->class_names, &m->prep, m->backbone_name,
+                      m->backbone_sha256, m->backbone_data, &m->calib, m->tta, m->metadata, error);
+}
+
+gboolean
+bt_model_save_model (const char *path, const BtModel *m, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_autoptr (GBytes) bytes = bt_model_to_bytes (m, error);
+  return bytes != NULL && save_checked (path, bytes, error);
+}
+
+static gboolean
+save_checked (const char *path, GBytes *bytes, GError **error)
+{
   /* a new file never replaces a good one unless it reads back */
   g_autoptr (GError) verr = NULL;
   g_autoptr (BtModel) check = bt_model_load_bytes (bytes, &verr);
@@ -907,6 +960,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     {
       container_clear (&c);
       corrupt (error, "the calibration (temperature or unknown threshold) is not a sensible number");
+      return NULL;
+    }
+  if (!read_inference (c.kf, &m->tta))
+    {
+      container_clear (&c);
+      corrupt (error, "the test-time augmentation is not a valid name");
       return NULL;
     }
   g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);

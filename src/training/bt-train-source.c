@@ -188,6 +188,18 @@ bt_train_source_get_backbone (BtTrainSource *src)
   return src->backbone;
 }
 
+BtEmbeddings *
+bt_train_source_get_embeddings (BtTrainSource *src)
+{
+  return src->emb;
+}
+
+const guint64 *
+bt_train_source_get_hashes (BtTrainSource *src)
+{
+  return src->snap.hashes;
+}
+
 /* ---- Batches ---- */
 
 struct _BtTrainBatches

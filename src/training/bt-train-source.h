@@ -37,6 +37,10 @@ gboolean       bt_train_source_is_valid        (BtTrainSource *src, guint item_i
 gsize          bt_train_source_sample_floats   (BtTrainSource *src);
 /* The backbone of an embeddings source (after prepare), else NULL. */
 BtBackbone    *bt_train_source_get_backbone    (BtTrainSource *src);
+/* The embeddings of an embeddings source (after prepare), else NULL; content hashes by item
+ * index (NULL for a search's cache). */
+BtEmbeddings  *bt_train_source_get_embeddings  (BtTrainSource *src);
+const guint64 *bt_train_source_get_hashes      (BtTrainSource *src);
 
 /* Batches over a split view, in the same contract as BtBatcher (x is batch × sample floats). */
 typedef struct _BtTrainBatches BtTrainBatches;

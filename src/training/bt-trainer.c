@@ -14,6 +14,7 @@
 #include "training/bt-calibration.h"
 #include "training/bt-estimate.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-recipe.h"
 #include "training/bt-run-files.h"
 #include "training/bt-train-source.h"
 #include "training/bt-training-private.h"
@@ -469,6 +470,22 @@ meta_set (GHashTable *meta, const char *key, char *value)
   g_hash_table_insert (meta, g_strdup (key), value);
 }
 
+/* How the saved model turns an image into its input: the backbone's, or the settings'. */
+static void
+job_preprocess (Job *job, BtPreprocess *prep)
+{
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtProjectSettings *s = &job->settings;
+
+  if (bb != NULL)
+    bt_backbone_get_preprocess (bb, s->resize, prep);
+  else
+    {
+      bt_preprocess_init_default (prep, s->width, s->height, s->channels);
+      prep->resize = bt_resize_mode_from_ds (s->resize);
+    }
+}
+
 static gboolean
 save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
 {
@@ -479,13 +496,7 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   BtPreprocess prep;
 
-  if (bb != NULL)
-    bt_backbone_get_preprocess (bb, s->resize, &prep);
-  else
-    {
-      bt_preprocess_init_default (&prep, s->width, s->height, s->channels);
-      prep.resize = bt_resize_mode_from_ds (s->resize);
-    }
+  job_preprocess (job, &prep);
   meta_set (meta, "created", g_date_time_format_iso8601 (now));
   meta_set (meta, "project", g_strdup (job->project_dir));
   meta_set (meta, "project_name", g_strdup (job->project_name ? job->project_name : ""));
@@ -505,11 +516,14 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
     }
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
 
-  return bt_model_save_calibrated (job->model_path, net, (const char * const *) job->class_names, &prep,
-                                   bb != NULL ? bt_backbone_get_name (bb) : NULL,
-                                   bb != NULL ? bt_backbone_get_sha256 (bb) : NULL,
-                                   bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
-                                   &job->calib, meta, error);
+  BtModel m = {
+    .net = net, .class_names = job->class_names, .prep = prep, .metadata = meta, .calib = job->calib,
+    .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
+    .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
+    .backbone_data = bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
+    .tta = s->tta ? BT_TTA_MIRROR : BT_TTA_NONE,
+  };
+  return bt_model_save_model (job->model_path, &m, error);
 }
 
 static void
@@ -713,6 +727,48 @@ run_prepare_data (Run *r, GError **error)
   return FALSE;
 }
 
+/* The Automatic recipe (bt-recipe.h), on a new transfer run once its embeddings are ready: the
+ * head's settings it chooses replace the job's, and config.ini is written again with them (a
+ * resumed run reads them there and does not search again). */
+static gboolean
+run_choose_recipe (Run *r, GError **error)
+{
+  Job *job = r->job;
+  BtEmbeddings *emb = bt_train_source_get_embeddings (job->source);
+  BtRecipeChoice c;
+  int n_split[BT_N_SPLITS];
+  g_autofree char *text = NULL;
+
+  if (job->resume || job->run_dir == NULL || emb == NULL || !bt_recipe_applies (&job->settings) ||
+      bt_recipe_free_fields (&job->settings) == 0)
+    return TRUE;
+  post_message (r->self, "%s", _("Choosing the recipe on the training photos…"));
+  if (!bt_recipe_search (emb, job->views[BT_SPLIT_TRAIN], bt_train_source_get_hashes (job->source), job->n_classes,
+                         &job->settings, job->class_weights, prepare_gate, job, &c, error))
+    {
+      if (g_error_matches (*error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA))
+        {
+          /* too few images to search: the settings as they are */
+          post_message (r->self, "%s", (*error)->message);
+          g_clear_error (error);
+          return TRUE;
+        }
+      return FALSE;
+    }
+  /* The recipe's next step, when fine-tuning (bt-finetune.c) exists: if bt_recipe_finetune_rule ()
+   * holds for the train split and the fine-tune-N row is at its default, the run fine-tunes the top
+   * blocks after this head (two stages) and keeps the result only when its validation loss beats
+   * the frozen head's; c.finetune records it. Until then c.finetune stays FALSE. */
+  bt_recipe_apply (&c, &job->settings);
+  text = bt_recipe_describe (&c);
+  post_message (r->self, "%s", text);
+  for (int i = 0; i < BT_N_SPLITS; i++)
+    n_split[i] = (int) job->views[i]->n;
+  return bt_run_files_write_config (job->run_dir, &job->settings, (const char * const *) job->class_names,
+                                    n_split, error) &&
+         bt_recipe_save (&c, job->run_dir, error);
+}
+
 /* The schedule (or reduce-on-plateau) and what the best model is judged by. */
 static void
 run_setup_schedule (Run *r)
@@ -745,7 +801,11 @@ run_build (Run *r, GError **error)
   BtOptimizerKind opt_kind;
   BtPreset preset;
   gsize sample = bt_train_source_sample_floats (job->source);
-  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (r->n_train, r->n_val), r->n_test));
+  /* augmented embeddings: each variant of an image is a sample of its own (a batch can hold more
+   * samples than the split has images) */
+  gboolean variants = bt_train_source_get_embeddings (job->source) != NULL && (s->augment_flip || s->augment_crop);
+  guint train_samples = r->n_train * (variants ? BT_EMBED_N_VARIANTS : 1);
+  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (train_samples, r->n_val), r->n_test));
 
   if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
     {
@@ -1032,6 +1092,42 @@ run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, Bt
   return TRUE;
 }
 
+/* With test-time augmentation the test split is scored as the saved model predicts: every test
+ * image decoded again and run through bt_model_image_logits (the image and its mirror). */
+static gboolean
+run_test_tta (Run *r, BtEvaluation *ev, GError **error)
+{
+  Job *job = r->job;
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtSplitView *view = job->views[BT_SPLIT_TEST];
+  g_autofree float *logits = g_new (float, job->n_classes);
+  BtModel m = {
+    .net = r->net, .class_names = job->class_names, .calib = job->calib, .tta = BT_TTA_MIRROR,
+    .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
+    .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
+  };
+
+  job_preprocess (job, &m.prep);
+  for (guint i = 0; i < view->n; i++)
+    {
+      const char *path = view->items[i] < job->n_items ? job->item_paths[view->items[i]] : NULL;
+      g_autoptr(BtImage) img = NULL;
+
+      if (!check_pause_and_stop (r->self, job, &r->paused_us))
+        {
+          set_stopped (error);
+          return FALSE;
+        }
+      if (path == NULL || !bt_train_source_is_valid (job->source, view->items[i]))
+        continue;
+      img = bt_image_decode_file_sized (path, bb != NULL ? 3 : m.prep.channels, BT_TENSOR_BOX (m.prep.width),
+                                        BT_TENSOR_BOX (m.prep.height), NULL, job->cancellable, NULL, NULL);
+      if (img != NULL && bt_model_image_logits (&m, img, logits, NULL))
+        bt_evaluation_add_logits (ev, &job->calib, logits, view->labels[i], path, view->items[i]);
+    }
+  return TRUE;
+}
+
 /* Validation sees the weights' average (swapped back in run_persist_epoch); a non-finite
  * validation loss is divergence too. */
 static gboolean
@@ -1289,7 +1385,8 @@ run_finish (Run *r, GError **error)
       double test_loss, test_acc;
       BtEvaluation *ev = bt_evaluation_new (job->n_classes, (const char * const *) job->class_names);
 
-      if (!run_eval (r, r->test_b, &test_loss, &test_acc, ev, NULL, NULL, error))
+      if (!(r->s->tta ? run_test_tta (r, ev, error)
+                      : run_eval (r, r->test_b, &test_loss, &test_acc, ev, NULL, NULL, error)))
         {
           bt_evaluation_free (ev);
           return FALSE;
@@ -1341,7 +1438,8 @@ train (BtTrainer *self, Job *job, GError **error)
   gboolean ok;
 
   run_init (&r, self, job);
-  ok = run_prepare_data (&r, error) && run_build (&r, error) && run_resume (&r, error);
+  ok = run_prepare_data (&r, error) && run_choose_recipe (&r, error) && run_build (&r, error) &&
+       run_resume (&r, error);
   if (ok)
     {
       post_state (self, BT_TRAINER_RUNNING);
@@ -1496,7 +1594,15 @@ job_snapshot_project (BtProject *project, Job *job, GError **error)
     }
   if (job->settings.class_weights)
     job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], job->n_classes);
-  job->own_source = bt_train_source_new_for_project (project, &job->settings);
+  if (!job->resume && bt_recipe_applies (&job->settings) && (bt_recipe_free_fields (&job->settings) & BT_RECIPE_FLIP))
+    {
+      /* the recipe may choose mirrored photos and test-time augmentation: their embeddings too */
+      BtProjectSettings with_mirrors = job->settings;   /* shallow: read while the source is made */
+      with_mirrors.augment_flip = TRUE;
+      job->own_source = bt_train_source_new_for_project (project, &with_mirrors);
+    }
+  else
+    job->own_source = bt_train_source_new_for_project (project, &job->settings);
   job->source = job->own_source;
   return TRUE;
 }

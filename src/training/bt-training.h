@@ -173,6 +173,10 @@ float *bt_predict_image (BtModel *model, const BtImage *image, GError **error);
  * model's calib says whether it is "not one of the classes"). unknown_score may be NULL. */
 float *bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error);
 float *bt_predict_file_scored  (BtModel *model, const char *image_path, double *unknown_score, GError **error);
+/* The one forward pass of every prediction and evaluation: the model's logits (n_classes floats
+ * into logits) for one image, the mean of the image's and its mirror's when the model has test-
+ * time augmentation (model->tta). Takes the compute gate; any thread but the GTK main thread. */
+gboolean bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GError **error);
 
 /* Mapping between the engine's and the dataset's resize modes (same three modes). */
 BtResizeMode bt_resize_mode_from_ds (BtDsResize mode);

@@ -423,6 +423,74 @@ test_train_state (void)
   g_unlink (path);
 }
 
+static gboolean
+bytes_contain (GBytes *b, const char *needle)
+{
+  gsize len, n = strlen (needle);
+  const char *d = g_bytes_get_data (b, &len);
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (d + i, needle, n) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The [inference] flag: recorded and read back; a model without it is byte for byte what the
+ * older writer made and loads with none; bad values are damage, a later kind is ignored. */
+static void
+test_tta_flag (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtNet *net = NULL;
+  g_autoptr (GBytes) plain = make_model (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, 0, &net);
+  const char *names[] = { "gatto", "Süßigkeit", "猫", NULL };
+  BtModel m = { .net = net, .class_names = (char **) names, .tta = BT_TTA_NONE };
+
+  bt_preprocess_init_default (&m.prep, 8, 8, 1);
+  bt_calibration_init (&m.calib);
+  /* without the flag: loads as before, no [inference] group, none */
+  g_autoptr (BtModel) p = bt_model_load_bytes (plain, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (p->tta, ==, BT_TTA_NONE);
+  g_assert_false (bytes_contain (plain, "[inference]"));
+  g_assert_false (bytes_contain (plain, "test-time"));
+  m.tta = BT_TTA_MIRROR;
+  g_autoptr (GBytes) with = bt_model_to_bytes (&m, &error);
+  g_assert_no_error (error);
+  g_autoptr (BtModel) w = bt_model_load_bytes (with, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (w->tta, ==, BT_TTA_MIRROR);
+  g_assert_true (bytes_contain (with, "[inference]\ntest-time-augmentation=mirror"));
+  /* the whole model saves again with it (what the fuzzer checks too) */
+  g_autoptr (GBytes) again = bt_model_to_bytes (w, &error);
+  g_assert_no_error (error);
+  g_autoptr (BtModel) w2 = bt_model_load_bytes (again, &error);
+  g_assert_cmpint (w2->tta, ==, BT_TTA_MIRROR);
+  const struct { const char *to; gboolean loads; } cases[] = {
+    { "test-time-augmentation=none", TRUE },
+    { "test-time-augmentation=mirror-and-crop", TRUE },   /* a later kind: predicts without */
+    { "test-time-augmentation=", FALSE },
+    { "test-time-augmentation=Mirror", FALSE },
+    { "test-time-augmentation=mirror;x", FALSE },
+    { "test-time-augmentation=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", FALSE },   /* 33 characters */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GBytes) b = patch_header (with, "test-time-augmentation=mirror", cases[i].to);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (BtModel) x = bt_model_load_bytes (b, &e);
+      if ((x != NULL) != cases[i].loads)
+        g_error ("“%s”: %s", cases[i].to, x != NULL ? "loaded" : e->message);
+      if (x != NULL)
+        g_assert_cmpint (x->tta, ==, BT_TTA_NONE);
+      else
+        g_assert_error (e, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    }
+  m.tta = (BtTta) 7;
+  g_assert_null (bt_model_to_bytes (&m, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  bt_net_free (net);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -435,6 +503,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/hostile-headers", test_hostile_headers);
   g_test_add_func ("/model/save-errors", test_save_errors);
   g_test_add_func ("/model/train-state", test_train_state);
+  g_test_add_func ("/model/test-time-augmentation", test_tta_flag);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

@@ -1029,6 +1029,8 @@ test_transfer (void)
   bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.preset);
   s.preset = g_strdup ("transfer");
+  g_free (s.recipe);
+  s.recipe = g_strdup ("manual");
   s.epochs = 3;
   s.batch_size = 8;
   s.augment_flip = s.augment_crop = s.augment_rotate = s.augment_color = FALSE;
