@@ -376,7 +376,8 @@ result_new (const char *path, const char *pasted_name)
 
 /* Takes probs (NULL: failed, with error). Called with the model locked. */
 static Result *
-result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error)
+result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error,
+               const BtImage *image)
 {
   r->n_classes = bt_net_n_classes (model->net);
   r->probs = probs;
@@ -402,7 +403,7 @@ classify_one (ClassifyJob *job, const BtImage *image)
   double score = NAN;
   float *probs = bt_predict_image_scored (model, image, &score, &error);
 
-  result_finish (r, model, probs, score, error);
+  result_finish (r, model, probs, score, error, image);
   bt_shared_model_unlock (job->model);
   return r;
 }
@@ -429,7 +430,7 @@ classify_files (ClassifyJob *job, GCancellable *cancellable)
         if (!g_error_matches (res[i].error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
           g_ptr_array_add (job->results, result_finish (result_new (paths[i], NULL), model,
                                                         g_steal_pointer (&res[i].probs),
-                                                        res[i].unknown_score, res[i].error));
+                                                        res[i].unknown_score, res[i].error, NULL));
       bt_shared_model_unlock (job->model);
       bt_predictions_free (res, n);
       g_atomic_int_add (job->done, (int) n);
