@@ -117,7 +117,6 @@ bt_cli_predict (int argc, char **argv)
       GError *local = results[i].error;
       double unknown_score = results[i].unknown_score;
       const float *probs = results[i].probs;
-      gboolean unknown;
       g_autofree Ranked *ranked = NULL;
 
       if (csv != NULL)
@@ -135,6 +134,12 @@ bt_cli_predict (int argc, char **argv)
         }
       if (csv != NULL && !as_json)
         continue;
+      if (as_json)
+        {
+          g_string_append (json, json->len > 1 ? ",\n  " : "\n  ");
+          bt_cli_prediction_json (json, model, image, probs, unknown_score, top);
+          continue;
+        }
       ranked = g_new (Ranked, n_classes);
       for (int k = 0; k < n_classes; k++)
         {
@@ -142,25 +147,6 @@ bt_cli_predict (int argc, char **argv)
           ranked[k].p = probs[k];
         }
       qsort (ranked, n_classes, sizeof (Ranked), (GCompareFunc) compare_ranked);
-      unknown = bt_calibration_is_unknown (&model->calib, unknown_score);
-
-      if (as_json)
-        {
-          if (json->len > 1)
-            g_string_append (json, ",");
-          g_string_append (json, "\n  {\"image\": ");
-          bt_cli_json_string (json, image);
-          g_string_append (json, ", \"predictions\": [");
-          for (int k = 0; k < top; k++)
-            {
-              g_string_append (json, k > 0 ? ", {\"class\": " : "{\"class\": ");
-              bt_cli_json_string (json, model->class_names[ranked[k].index]);
-              g_string_append_printf (json, ", \"probability\": %.8f}", ranked[k].p);
-            }
-          g_string_append_printf (json, "], \"unknown\": %s, \"unknown_score\": %.6f}",
-                                  unknown ? "true" : "false", unknown_score);
-          continue;
-        }
       if (images->len > 1)
         printf ("%s%s:\n", n_printed > 0 ? "\n" : "", image);
       n_printed++;

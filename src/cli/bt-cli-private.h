@@ -35,6 +35,10 @@ gboolean bt_cli_is_project_dir (const char *path);
 char *bt_cli_newest_model (const char *project_dir);
 /* s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void  bt_cli_json_string (GString *out, const char *s);
+/* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
+ * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score"}. */
+void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
+                              double unknown_score, int top);
 
 int bt_cli_new      (int argc, char **argv);
 int bt_cli_add      (int argc, char **argv);

@@ -81,34 +81,13 @@ respond_error (SoupServerMessage *msg, guint status, const char *reason)
   respond_json (msg, status, s->str);
 }
 
-/* The same object `predict --json` prints for one image (bt-cli-model.c). */
+/* The same object `predict --json` prints for one image (bt_cli_prediction_json). */
 static char *
 predictions_json (const BtModel *model, const char *name, const float *probs, double unknown_score)
 {
-  int n = bt_net_n_classes (model->net);
-  g_autofree int *order = g_new (int, n);
-  for (int i = 0; i < n; i++)
-    order[i] = i;
-  /* insertion sort, most probable first, ties in class order: n is small */
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && probs[order[j]] > probs[order[j - 1]]; j--)
-      {
-        int t = order[j];
-        order[j] = order[j - 1];
-        order[j - 1] = t;
-      }
-  GString *s = g_string_new ("{\"image\": ");
-  bt_json_append_string (s, name);
-  g_string_append (s, ", \"predictions\": [");
-  for (int k = 0; k < n; k++)
-    {
-      g_string_append (s, k > 0 ? ", {\"class\": " : "{\"class\": ");
-      bt_json_append_string (s, model->class_names[order[k]]);
-      g_string_append_printf (s, ", \"probability\": %.8f}", probs[order[k]]);
-    }
-  g_string_append_printf (s, "], \"unknown\": %s, \"unknown_score\": %.6f}\n",
-                          bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
-                          unknown_score);
+  GString *s = g_string_new (NULL);
+  bt_cli_prediction_json (s, model, name, probs, unknown_score, 0);
+  g_string_append_c (s, '\n');
   return g_string_free (s, FALSE);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/bt-cli-private.h"
+#include "engine/bt-onnx.h"
 #include "training/bt-run-files.h"
 
 int
@@ -119,16 +120,38 @@ bt_cli_parse_options (const char *command, const char *parameter_string, const c
 void
 bt_cli_json_string (GString *out, const char *s)
 {
-  g_string_append_c (out, '"');
-  for (const char *p = s; *p != '\0'; p++)
+  bt_json_append_string (out, s);
+}
+
+void
+bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
+                        double unknown_score, int top)
+{
+  int n = bt_net_n_classes (model->net);
+  g_autofree int *order = g_new (int, n);
+
+  if (top <= 0 || top > n)
+    top = n;
+  for (int i = 0; i < n; i++)
+    order[i] = i;
+  /* insertion sort, most probable first, ties in class order: n is small */
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && probs[order[j]] > probs[order[j - 1]]; j--)
+      {
+        int t = order[j];
+        order[j] = order[j - 1];
+        order[j - 1] = t;
+      }
+  g_string_append (out, "{\"image\": ");
+  bt_json_append_string (out, name);
+  g_string_append (out, ", \"predictions\": [");
+  for (int k = 0; k < top; k++)
     {
-      guchar c = (guchar) *p;
-      if (c == '"' || c == '\\')
-        g_string_append_printf (out, "\\%c", c);
-      else if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_c (out, c);
+      g_string_append (out, k > 0 ? ", {\"class\": " : "{\"class\": ");
+      bt_json_append_string (out, model->class_names[order[k]]);
+      g_string_append_printf (out, ", \"probability\": %.8f}", probs[order[k]]);
     }
-  g_string_append_c (out, '"');
+  g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": %.6f}",
+                          bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
+                          unknown_score);
 }
