@@ -34,7 +34,8 @@ print_help (void)
             "  -h, --help                  show this help (also after a command)\n"
             "  -V, --version               show the version\n"
             "\n"
-            "Exit status: 0 on success, 1 on failure, 2 on bad usage, 130 when stopped.\n"));
+            "Exit status: 0 on success, 1 on failure, 2 on bad usage, 3 when train left out\n"
+            "unreadable images, 130 when stopped.\n"));
   printf (_("\n"
             "Adding and testing many images:\n"
             "  add DIR FOLDER|IMAGE… [--class NAME]   add images to a project\n"
