@@ -780,6 +780,20 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
   save_settings (self);
 }
 
+/* The backbone the project trains with: its own choice (Compare Backbones' pick, `backbones
+ * use`) or the default; *path its file when on this computer. */
+static const BtBackboneInfo *
+project_backbone (BtModelPage *self, char **path)
+{
+  g_autofree char *choice = self->project != NULL ? bt_backbones_project_choice (self->project) : NULL;
+  const BtBackboneInfo *info = choice != NULL ? bt_backbones_lookup (choice) : NULL;
+
+  *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : bt_backbone_find_for_training (NULL);
+  if (choice != NULL && info == NULL)
+    return NULL;   /* a file of the person's own: nothing to download (the options say it is missing) */
+  return info != NULL ? info : bt_backbones_default ();
+}
+
 /* The recommended card, its badge and the line that says why (bt_recommend_preset). A project
  * nobody has chosen for yet (bt_project_takes_recommendation) gets the recommendation
  * preselected once the backbone it needs is installed; a card the person clicked stays theirs. */
@@ -788,25 +802,30 @@ update_recommendation (BtModelPage *self)
 {
   BtDataSummary d;
   g_autofree char *why = NULL, *installed = NULL;
+  const BtBackboneInfo *needed;
 
   if (self->project == NULL || self->recommend_label == NULL)
     return;
   bt_data_summary_from_project (self->project, 0, &d);
   self->recommended = bt_recommend_preset (&d, bt_backbones_any_available (), &why);
-  installed = bt_backbone_find_for_training (NULL);
+  needed = project_backbone (self, &installed);
   for (int i = 0; i < N_CARD_PRESETS; i++)
     gtk_widget_set_visible (GTK_WIDGET (self->cards[i].badge_label), card_presets[i] == self->recommended);
-  if (self->recommended == BT_PRESET_TRANSFER && installed == NULL)
+  if (self->recommended == BT_PRESET_TRANSFER && installed == NULL && needed != NULL)
     {
-      const BtBackboneInfo *def = bt_backbones_default ();
+      const BtBackboneInfo *def = needed;
       g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
+      g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
+      if (gtk_widget_get_sensitive (self->recommend_download))
+        gtk_button_set_label (GTK_BUTTON (self->recommend_download), label);
       /* Translators: the reason for the recommendation, then the size of the download */
       g_autofree char *text = g_strdup_printf (_("%s To use it, download the pretrained network (%s)."), why, size);
       gtk_label_set_text (self->recommend_label, text);
     }
   else
     gtk_label_set_text (self->recommend_label, why);
-  gtk_widget_set_visible (self->recommend_download, self->recommended == BT_PRESET_TRANSFER && installed == NULL);
+  gtk_widget_set_visible (self->recommend_download,
+                          self->recommended == BT_PRESET_TRANSFER && installed == NULL && needed != NULL);
   if (!self->user_chose && installed != NULL && self->recommended == BT_PRESET_TRANSFER &&
       bt_project_takes_recommendation (self->project))
     {
@@ -825,11 +844,14 @@ bt_model_page_get_recommendation (BtModelPage *self, BtPreset *preset)
   return gtk_label_get_text (self->recommend_label);
 }
 
+static void update_transfer_card (BtModelPage *self);
+
 static void
 project_changed_cb (BtModelPage *self)
 {
   load_settings (self);
-  update_recommendation (self);
+  /* the card and the recommendation (which it updates) follow the project's backbone choice */
+  update_transfer_card (self);
   /* the transfer card's size follows its hidden layer */
   if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
     start_estimates (self);
@@ -865,8 +887,17 @@ update_transfer_card (BtModelPage *self)
   button = card->button;
   /* the card names the backbone it would train with */
   bt_transfer_options_get_backbone (self->transfer_options, &chosen, NULL, NULL);
-  title = chosen != NULL && path != NULL ? g_strdup_printf (_("Transfer learning (%s)"), chosen)
-                                         : g_strdup (card_title (BT_PRESET_TRANSFER));
+  if (chosen != NULL && path != NULL)
+    title = g_strdup_printf (_("Transfer learning (%s)"), chosen);
+  else
+    {
+      /* not on this computer: the one the project would train with */
+      g_autofree char *installed = NULL;
+      const BtBackboneInfo *needed = project_backbone (self, &installed);
+      title = needed != NULL && needed != bt_backbones_default ()
+                ? g_strdup_printf (_("Transfer learning (%s)"), needed->title)
+                : g_strdup (card_title (BT_PRESET_TRANSFER));
+    }
   gtk_label_set_text (card->title_label, title);
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   if (transfer_dim (self) != self->estimated_dim && self->estimated_dim != 0)
@@ -886,7 +917,8 @@ update_transfer_card (BtModelPage *self)
                               "Choose it again below, or use the default."));
       else
         {
-          const BtBackboneInfo *def = bt_backbones_default ();
+          g_autofree char *installed = NULL;
+          const BtBackboneInfo *def = project_backbone (self, &installed);
           g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
           g_autofree char *text = g_strdup_printf (_("Needs a pretrained network that is not on this computer "
                                                      "yet: Download it below (%s), one click."), size);
@@ -900,15 +932,21 @@ update_transfer_card (BtModelPage *self)
 static void
 recommend_download_cb (BtModelPage *self)
 {
+  g_autofree char *installed = NULL;
+  const BtBackboneInfo *needed = project_backbone (self, &installed);
+
+  if (needed == NULL)
+    return;
   gtk_widget_set_sensitive (self->recommend_download, FALSE);
   gtk_button_set_label (GTK_BUTTON (self->recommend_download), _("Downloading…"));
-  bt_backbone_list_download (bt_transfer_options_get_list (self->transfer_options), bt_backbones_default ());
+  bt_backbone_list_download (bt_transfer_options_get_list (self->transfer_options), needed);
 }
 
 static void
 recommend_download_done_cb (BtModelPage *self, const BtBackboneInfo *info, gboolean ok)
 {
-  const BtBackboneInfo *def = bt_backbones_default ();
+  g_autofree char *installed = NULL;
+  const BtBackboneInfo *def = project_backbone (self, &installed);
   g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
   g_autofree char *label = g_strdup_printf (_("Download (%s)"), size);
 

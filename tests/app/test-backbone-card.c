@@ -112,6 +112,36 @@ test_recommended (void)
   bt_test_screenshot (GTK_WIDGET (window), "backbone-card-missing");
 }
 
+/* A project that chose another backbone (Compare Backbones, `backbones use`) is offered that
+ * one's download beside the recommendation, not the default's. */
+static void
+test_recommended_follows_choice (void)
+{
+  const BtBackboneInfo *other = bt_backbones_lookup ("mobilenet_v1_0.5_160_quant");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *size = NULL, *want = NULL;
+  GtkWidget *button;
+
+  if (!have_fixtures ())
+    return;
+  g_assert_nonnull (other);
+  g_assert_cmpuint (other->size, !=, bt_backbones_default ()->size);
+  size = g_format_size (other->size);
+  want = g_strdup_printf ("Download (%s)", size);
+  g_assert_true (bt_backbones_set_choice (project, other->id, &error));
+  g_assert_no_error (error);
+  button = bt_model_page_get_recommended_download (window->model_page);
+  g_assert_nonnull (button);
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, want);
+  bt_test_screenshot (GTK_WIDGET (window), "backbone-card-chosen-missing");
+  /* and back to the default when the choice is cleared */
+  g_assert_true (bt_backbones_set_choice (project, NULL, &error));
+  g_assert_no_error (error);
+  button = bt_model_page_get_recommended_download (window->model_page);
+  g_assert_nonnull (button);
+  g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, "Download (3.6\u00a0MB)");
+}
+
 static void
 test_download_fails (void)
 {
@@ -346,6 +376,7 @@ main (int argc, char **argv)
   bt_window_set_project (window, project);
 
   g_test_add_func ("/backbone-card/recommended", test_recommended);
+  g_test_add_func ("/backbone-card/recommended-follows-choice", test_recommended_follows_choice);
   g_test_add_func ("/backbone-card/download-fails", test_download_fails);
   g_test_add_func ("/backbone-card/download-cancel", test_download_cancel);
   g_test_add_func ("/backbone-card/download-ok", test_download_ok);
