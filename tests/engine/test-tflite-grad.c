@@ -1,0 +1,314 @@
+/* test-tflite-grad.c: the backward pass of every backbone operator that fine-tuning trains
+ * (bt-tflite-grad.c) against central differences, on small graphs written by tflite-builder.h
+ * with odd sizes, strides 1 and 2, SAME and VALID padding and the fused ReLU6; the batched
+ * forward against the executor; and where the block cuts fall in a two-block graph. */
+#include "config.h"
+
+#include <math.h>
+
+#include "engine/bt-tflite-grad.h"
+#include "engine/bt-tflite-private.h"
+#include "tflite-builder.h"
+
+enum { SAME = 0, VALID = 1 };
+enum { ACT_NONE = 0, ACT_RELU6 = 3 };
+
+static void
+fill_random (float *x, gsize n, BtRng *rng, float scale)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = scale * (2.f * bt_rng_uniform (rng) - 1.f);
+}
+
+/* ---- Graph pieces ---- */
+
+static int
+add_conv (TflBuilder *mb, BtRng *rng, int in, int h, int w, int c, int oc, int k, int stride,
+          int padding, gboolean depthwise, int act, int *oh, int *ow)
+{
+  int mult = oc / c;
+  int f_shape[4] = { depthwise ? 1 : oc, k, k, depthwise ? oc : c }, b_shape[1] = { oc };
+  g_autofree float *f = g_new (float, (gsize) oc * k * k * (depthwise ? 1 : c));
+  g_autofree float *b = g_new (float, oc);
+  fill_random (f, (gsize) oc * k * k * (depthwise ? 1 : c), rng, 1.f);
+  fill_random (b, oc, rng, 0.5f);
+  *oh = padding == SAME ? (h + stride - 1) / stride : (h - k) / stride + 1;
+  *ow = padding == SAME ? (w + stride - 1) / stride : (w - k) / stride + 1;
+  int o_shape[4] = { 1, *oh, *ow, oc };
+  int ins[3] = { in, tflb_float (mb, 4, f_shape, f), tflb_float (mb, 1, b_shape, b) };
+  int out = tflb_float (mb, 4, o_shape, NULL);
+  if (depthwise)
+    tflb_op (mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, out, 2,
+             tflb_dw_options (padding, stride, stride, mult, act));
+  else
+    tflb_op (mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, out, 1,
+             tflb_conv_options (padding, stride, stride, act));
+  return out;
+}
+
+typedef struct {
+  const char *name;
+  int  h, w, c;
+  int  kind;          /* 0 conv, 1 depthwise, 2 average pool, 3 mean, 4 residual block */
+  int  oc, k, stride, padding, act;
+} Case;
+
+static const Case cases[] = {
+  { "conv 3×3/1 same relu6 5×7", 5, 7, 3, 0, 4, 3, 1, SAME, ACT_RELU6 },
+  { "conv 3×3/2 same 7×5", 7, 5, 2, 0, 3, 3, 2, SAME, ACT_NONE },
+  { "conv 3×3/2 valid relu6 7×7", 7, 7, 3, 0, 5, 3, 2, VALID, ACT_RELU6 },
+  { "conv 1×1/1 pointwise relu6 3×5", 3, 5, 6, 0, 5, 1, 1, VALID, ACT_RELU6 },
+  { "conv 1×1/2 same 5×5", 5, 5, 4, 0, 3, 1, 2, SAME, ACT_NONE },
+  { "depthwise 3×3/1 same relu6 5×7", 5, 7, 3, 1, 3, 3, 1, SAME, ACT_RELU6 },
+  { "depthwise 3×3/2 same ×2 relu6 7×6", 7, 6, 2, 1, 4, 3, 2, SAME, ACT_RELU6 },
+  { "depthwise 3×3/2 valid 7×7", 7, 7, 3, 1, 3, 3, 2, VALID, ACT_NONE },
+  { "average pool 3×3/2 same 7×5", 7, 5, 3, 2, 3, 3, 2, SAME, ACT_NONE },
+  { "global average pool 5×3", 5, 3, 4, 2, 4, 0, 1, VALID, ACT_NONE },
+  { "mean over h, w 3×5", 3, 5, 4, 3, 4, 0, 1, VALID, ACT_NONE },
+  { "inverted residual + mean 5×5", 5, 5, 3, 4, 8, 3, 1, SAME, ACT_RELU6 },
+};
+
+/* The graph of one case: input → operator(s) → output. */
+static GBytes *
+build_case (const Case *cc, BtRng *rng)
+{
+  TflBuilder mb;
+  int in_shape[4] = { 1, cc->h, cc->w, cc->c };
+  int ti, to, oh, ow;
+
+  tflb_init (&mb);
+  ti = tflb_float (&mb, 4, in_shape, NULL);
+  switch (cc->kind)
+    {
+    case 0:
+    case 1:
+      to = add_conv (&mb, rng, ti, cc->h, cc->w, cc->c, cc->oc, cc->k, cc->stride, cc->padding,
+                     cc->kind == 1, cc->act, &oh, &ow);
+      break;
+    case 2:
+      {
+        int k = cc->k > 0 ? cc->k : 0, kh = k ? k : cc->h, kw = k ? k : cc->w;
+        oh = cc->padding == SAME ? (cc->h + cc->stride - 1) / cc->stride : (cc->h - kh) / cc->stride + 1;
+        ow = cc->padding == SAME ? (cc->w + cc->stride - 1) / cc->stride : (cc->w - kw) / cc->stride + 1;
+        int o_shape[4] = { 1, oh, ow, cc->c };
+        to = tflb_float (&mb, 4, o_shape, NULL);
+        tflb_op (&mb, BT_TFL_OP_AVERAGE_POOL_2D, NULL, 1, &ti, to, 5,
+                 tflb_pool_options (cc->padding, cc->stride, cc->stride, kw, kh, ACT_NONE));
+        break;
+      }
+    default:
+      {
+        int x = ti;
+        if (cc->kind == 4)
+          {
+            /* expand 1×1 + ReLU6, depthwise 3×3 + ReLU6, linear projection, add the input */
+            int e = add_conv (&mb, rng, ti, cc->h, cc->w, cc->c, cc->oc, 1, 1, VALID, FALSE,
+                              ACT_RELU6, &oh, &ow);
+            int d = add_conv (&mb, rng, e, oh, ow, cc->oc, cc->oc, 3, 1, SAME, TRUE, ACT_RELU6, &oh, &ow);
+            int p = add_conv (&mb, rng, d, oh, ow, cc->oc, cc->c, 1, 1, VALID, FALSE, ACT_NONE, &oh, &ow);
+            int a_ins[2] = { p, ti };
+            x = tflb_float (&mb, 4, in_shape, NULL);
+            tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, a_ins, x, 11, tflb_act_options (ACT_NONE));
+          }
+        int axes[2] = { 1, 2 }, as[1] = { 2 }, o_shape[2] = { 1, cc->c };
+        int ins[2] = { x, tflb_int32 (&mb, 1, as, axes) };
+        FbNode *opt = fbn_table ();
+        fbn_scalar (opt, 0, 1, 0);
+        to = tflb_float (&mb, 2, o_shape, NULL);
+        tflb_op (&mb, BT_TFL_OP_MEAN, NULL, 2, ins, to, 27, opt);
+        break;
+      }
+    }
+  return tflb_finish (&mb, ti, to);
+}
+
+/* ---- The check ---- */
+
+typedef struct { BtTflTrain *t; float *x, *y, *r; int n; gsize n_out; } LossCtx;
+
+static double
+loss (LossCtx *c)
+{
+  double l = 0;
+  bt_tfl_train_forward (c->t, c->x, c->n, c->y);
+  for (gsize i = 0; i < c->n_out; i++)
+    l += (double) c->y[i] * c->r[i];
+  return l;
+}
+
+/* Finite differences on every element of x (at most 80 of them) against the analytic gradient.
+ * The graphs are piecewise linear in each input and weight, so where a clamp's kink lies between
+ * x − h and x + h one of the one-sided differences is still exact: the check takes the closest
+ * of the central and the two one-sided ones. */
+static void
+check_grad (const char *what, const char *name, float *x, const float *analytic, gsize len, LossCtx *c)
+{
+  const float h = 2e-3f;
+  gsize step = len > 80 ? len / 80 : 1;
+  double scale = 1e-2;
+  for (gsize i = 0; i < len; i++)
+    scale = MAX (scale, fabs (analytic[i]));
+  for (gsize i = 0; i < len; i += step)
+    {
+      float saved = x[i];
+      double l0 = loss (c);
+      x[i] = saved + h;
+      double lp = loss (c);
+      x[i] = saved - h;
+      double lm = loss (c);
+      x[i] = saved;
+      double num[3] = { (lp - lm) / (2.0 * h), (lp - l0) / h, (l0 - lm) / h };
+      double best = num[0];
+      for (int k = 1; k < 3; k++)
+        if (fabs (num[k] - analytic[i]) < fabs (best - analytic[i]))
+          best = num[k];
+      if (fabs (best - analytic[i]) > 3e-3 * scale + 2e-2 * fabs (best))
+        {
+          g_test_fail_printf ("%s, %s[%" G_GSIZE_FORMAT "]: analytic %.6g, numeric %.6g", name, what, i,
+                              analytic[i], num[0]);
+          return;
+        }
+    }
+}
+
+static void
+test_case (gconstpointer data)
+{
+  const Case *cc = data;
+  g_autoptr(GError) error = NULL;
+  BtRng rng;
+  const int n = 3;
+
+  bt_rng_seed (&rng, 27 + (guint64) (cc - cases));
+  g_autoptr(GBytes) bytes = build_case (cc, &rng);
+  g_autoptr(BtTflite) m = bt_tflite_load_bytes (bytes, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtTflTrain) t = bt_tfl_train_new (m, m->input, m->output, 4, &error);
+  g_assert_no_error (error);
+  gsize in_size = bt_tfl_train_in_size (t), out_size = bt_tfl_train_out_size (t), n_p;
+  g_autofree float *x = g_new (float, n * in_size), *y = g_new (float, n * out_size);
+  g_autofree float *r = g_new (float, n * out_size), *dx = g_new (float, n * in_size);
+  LossCtx c = { t, x, y, r, n, n * out_size };
+
+  fill_random (x, n * in_size, &rng, 1.f);
+  fill_random (r, n * out_size, &rng, 1.f);
+
+  /* the batched forward is the executor's, image by image */
+  {
+    g_autoptr(BtTfliteExec) e = bt_tflite_exec_new (m, &error);
+    g_autofree float *want = g_new (float, out_size);
+    bt_tfl_train_forward (t, x, n, y);
+    for (int i = 0; i < n; i++)
+      {
+        gsize k;
+        const float *l = bt_tflite_exec_run (e, x + i * in_size, -1, &k, &error);
+        const BtTflTensor *ot = &m->tensors[m->output];
+        g_assert_no_error (error);
+        g_assert_cmpuint (k, ==, out_size);
+        if (ot->rank == 4)
+          bt_tflite_nhwc_to_nchw (want, l, 1, ot->shape[1], ot->shape[2], ot->shape[3]);
+        else
+          memcpy (want, l, k * sizeof (float));
+        for (gsize j = 0; j < k; j++)
+          g_assert_cmpfloat_with_epsilon (y[i * out_size + j], want[j], 1e-4 * (1 + fabsf (want[j])));
+      }
+  }
+
+  float *p = bt_tfl_train_params (t, &n_p);
+  float *g = bt_tfl_train_grads (t, &n_p);
+  bt_tfl_train_zero_grads (t);
+  bt_tfl_train_forward (t, x, n, y);
+  bt_tfl_train_backward (t, r, dx);
+  check_grad ("d_in", cc->name, x, dx, n * in_size, &c);
+  if (n_p > 0)
+    {
+      g_autofree float *g1 = g_memdup2 (g, n_p * sizeof (float));
+      check_grad ("d_params", cc->name, p, g1, n_p, &c);
+      /* backward adds into the gradients; without d_in the parameter gradients are the same */
+      bt_tfl_train_forward (t, x, n, y);
+      bt_tfl_train_backward (t, r, NULL);
+      for (gsize i = 0; i < n_p; i++)
+        g_assert_cmpfloat_with_epsilon (g[i], 2 * g1[i], 1e-5 * (1 + fabsf (g1[i])));
+    }
+}
+
+/* Two inverted residual blocks and a 1×1 head conv before the mean: the cut for one block is the
+ * first block's output (the add), for two the input. */
+static void
+test_block_cuts (void)
+{
+  g_autoptr(GError) error = NULL;
+  TflBuilder mb;
+  BtRng rng;
+  int in_shape[4] = { 1, 5, 5, 3 }, oh, ow, cuts[4];
+  int ti, x, blocks[2];
+
+  bt_rng_seed (&rng, 5);
+  tflb_init (&mb);
+  ti = x = tflb_float (&mb, 4, in_shape, NULL);
+  for (int b = 0; b < 2; b++)
+    {
+      int e = add_conv (&mb, &rng, x, 5, 5, 3, 6, 1, 1, VALID, FALSE, ACT_RELU6, &oh, &ow);
+      int d = add_conv (&mb, &rng, e, 5, 5, 6, 6, 3, 1, SAME, TRUE, ACT_RELU6, &oh, &ow);
+      int p = add_conv (&mb, &rng, d, 5, 5, 6, 3, 1, 1, VALID, FALSE, ACT_NONE, &oh, &ow);
+      int a_ins[2] = { p, x };
+      int a = tflb_float (&mb, 4, in_shape, NULL);
+      tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, a_ins, a, 11, tflb_act_options (ACT_NONE));
+      blocks[b] = x = a;
+    }
+  int head = add_conv (&mb, &rng, x, 5, 5, 3, 8, 1, 1, VALID, FALSE, ACT_RELU6, &oh, &ow);
+  int axes[2] = { 1, 2 }, as[1] = { 2 }, o_shape[2] = { 1, 8 };
+  int ins[2] = { head, tflb_int32 (&mb, 1, as, axes) };
+  FbNode *opt = fbn_table ();
+  fbn_scalar (opt, 0, 1, 0);
+  int to = tflb_float (&mb, 2, o_shape, NULL);
+  tflb_op (&mb, BT_TFL_OP_MEAN, NULL, 2, ins, to, 27, opt);
+  g_autoptr(GBytes) bytes = tflb_finish (&mb, ti, to);
+  g_autoptr(BtTflite) m = bt_tflite_load_bytes (bytes, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (bt_tflite_block_cuts (m, to, cuts, 4), ==, 2);
+  g_assert_cmpint (cuts[0], ==, blocks[0]);
+  g_assert_cmpint (cuts[1], ==, ti);
+  g_assert_cmpint (bt_tflite_block_cuts (m, to, cuts, 1), ==, 1);
+  g_assert_cmpuint (bt_tflite_tensor_size (m, cuts[0]), ==, 75);
+
+  /* a cut inside a block (the expansion's output) reads the block's input from below: refused */
+  g_autoptr(BtTflTrain) bad = bt_tfl_train_new (m, m->ops[0].output, to, 2, &error);
+  g_assert_null (bad);
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* the top block + head: 3 convs of the block and the head conv are weighted */
+  g_autoptr(BtTflTrain) t = bt_tfl_train_new (m, cuts[0], to, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_tfl_train_n_weighted (t), ==, 4);
+  g_assert_cmpuint (bt_tfl_train_out_size (t), ==, 8);
+
+  /* set_op_weights checks lengths and values */
+  const float *w, *b;
+  gsize nw, nb;
+  int op = bt_tfl_train_weighted (t, 3, &w, &nw, &b, &nb);
+  g_assert_cmpint (op, ==, m->tensors[head].producer);
+  g_assert_false (bt_tflite_set_op_weights (m, op, w, nw - 1, b, nb, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+  g_clear_error (&error);
+  g_autofree float *nanw = g_memdup2 (w, nw * sizeof (float));
+  nanw[1] = NAN;
+  g_assert_false (bt_tflite_set_op_weights (m, op, nanw, nw, b, nb, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+  g_clear_error (&error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/tflite-grad/op/%" G_GSIZE_FORMAT, i);
+      g_test_add_data_func (path, &cases[i], test_case);
+    }
+  g_test_add_func ("/tflite-grad/block-cuts", test_block_cuts);
+  return g_test_run ();
+}
