@@ -62,6 +62,10 @@ static const BtSettingInfo table[] = {
        0, 0, 4096, 16, 64, BT_SETTING_RUN_OPTIONAL),
   BOOL ("transfer", "whole-network", "transfer-whole-network", N_("Whole network in the model file"),
         transfer_whole_network, FALSE, BT_SETTING_RUN_OPTIONAL),
+  /* 0 = the frozen backbone (the head alone on cached embeddings); N > 0 trains the top N blocks
+   * after the head (bt-finetune.c). 17 = every block of MobileNet V2. */
+  INT ("transfer", "finetune-blocks", "finetune-blocks", N_("Fine-tune the last N blocks"),
+       transfer_finetune_blocks, 0, 0, 17, 1, 1, BT_SETTING_RUN_OPTIONAL),
   BOOL ("augment", "flip", "augment-flip", N_("Flip augmentation"), augment_flip, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "crop", "augment-crop", N_("Crop augmentation"), augment_crop, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "rotate", "augment-rotate", N_("Rotate augmentation"), augment_rotate, FALSE, BT_SETTING_IN_JSON),

@@ -112,6 +112,10 @@ gboolean bt_net_backward     (BtNet *net, const int *labels, int batch, const fl
  * in range — NaN otherwise). */
 double   bt_net_loss         (BtNet *net, const int *labels, int batch, int *n_correct);
 void     bt_net_zero_grad    (BtNet *net);
+/* From now on bt_net_backward also writes the gradient of the loss with respect to the batch's
+ * input into d_input (batch × input floats, caller-owned; NULL: no longer). Fine-tuning a
+ * backbone under a transfer head uses it. */
+void     bt_net_set_input_grad (BtNet *net, float *d_input);
 
 /* One flat parameter block and one gradient block (the optimizer is one loop). */
 float   *bt_net_params       (BtNet *net, gsize *n);

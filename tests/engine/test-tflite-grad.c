@@ -300,6 +300,97 @@ test_block_cuts (void)
   g_clear_error (&error);
 }
 
+/* MobileNet V2 (the quantized backbone, dequantized): its blocks, and the top blocks' batched
+ * forward from the executor's cut activation equals the executor's embedding. */
+static void
+test_mobilenet_v2 (void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *path = g_build_filename (shared ? shared : "../shared", "models",
+                                            "mobilenet_v2_1.0_224_quant.tflite", NULL);
+  int cuts[20], dim, h, w, c;
+  BtRng rng;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("MobileNet V2 not found: set BOTTEGA_SHARED_DIR to the folder holding models/");
+      return;
+    }
+  g_autoptr(BtTflite) m = bt_tflite_load (path, &error);
+  g_assert_no_error (error);
+  int end = bt_tflite_find_embedding_cut (m, &dim, &error);
+  g_assert_no_error (error);
+  /* 17 inverted residual blocks; the first (no expansion) starts at the stem's output */
+  g_assert_cmpint (bt_tflite_block_cuts (m, end, cuts, 20), ==, 17);
+  g_assert_cmpuint (bt_tflite_tensor_size (m, cuts[0]), ==, 7 * 7 * 160);
+  g_assert_cmpuint (bt_tflite_tensor_size (m, cuts[2]), ==, 7 * 7 * 160);
+  g_assert_cmpuint (bt_tflite_tensor_size (m, cuts[3]), ==, 14 * 14 * 96);
+
+  bt_tflite_input_shape (m, &h, &w, &c);
+  g_autofree float *img = g_new (float, (gsize) h * w * c);
+  bt_rng_seed (&rng, 3);
+  fill_random (img, (gsize) h * w * c, &rng, 1.f);
+  g_autoptr(BtTfliteExec) e = bt_tflite_exec_new (m, &error);
+  gsize n;
+  const float *emb = bt_tflite_exec_run (e, img, end, &n, &error);
+  g_assert_no_error (error);
+  g_autofree float *want = g_memdup2 (emb, n * sizeof (float));
+  const BtTflTensor *ct = &m->tensors[cuts[3]];
+  const float *cut = bt_tflite_exec_run (e, img, cuts[3], &n, &error);
+  g_assert_no_error (error);
+  g_autofree float *x = g_new (float, n);
+  bt_tflite_nhwc_to_nchw (x, cut, 1, ct->shape[1], ct->shape[2], ct->shape[3]);
+
+  g_autoptr(BtTflTrain) t = bt_tfl_train_new (m, cuts[3], end, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_tfl_train_out_size (t), ==, (gsize) dim);
+  g_autofree float *y = g_new (float, dim);
+  bt_tfl_train_forward (t, x, 1, y);
+  for (int i = 0; i < dim; i++)
+    g_assert_cmpfloat_with_epsilon (y[i], want[i], 1e-4 * (1 + fabsf (want[i])));
+}
+
+/* The transfer head's gradient with respect to its input (what fine-tuning feeds back into the
+ * backbone's top), against central differences of the loss. */
+static void
+test_head_input_grad (void)
+{
+  g_autoptr(GError) error = NULL;
+  const int n = 3, dim = 7, classes = 4;
+  int labels[3] = { 0, 3, 1 };
+  float x[21], dx[21];
+  BtRng rng;
+  double l;
+
+  bt_rng_seed (&rng, 11);
+  fill_random (x, G_N_ELEMENTS (x), &rng, 2.f);
+  for (int hidden = 0; hidden <= 8; hidden += 8)
+    {
+      g_autoptr(BtNet) net = bt_net_new_transfer (dim, hidden, classes, 0.f, 1, &error);
+      g_assert_no_error (error);
+      bt_net_set_input_grad (net, dx);
+      g_assert_nonnull (bt_net_forward (net, x, n, TRUE, &error));
+      bt_net_zero_grad (net);
+      g_assert_true (bt_net_backward (net, labels, n, NULL, 0.f, &l, NULL, &error));
+      bt_net_set_input_grad (net, NULL);
+      for (int i = 0; i < n * dim; i++)
+        {
+          const float h = 1e-2f, saved = x[i];
+          double lp, lm;
+          x[i] = saved + h;
+          bt_net_forward (net, x, n, FALSE, &error);
+          lp = bt_net_loss (net, labels, n, NULL);
+          x[i] = saved - h;
+          bt_net_forward (net, x, n, FALSE, &error);
+          lm = bt_net_loss (net, labels, n, NULL);
+          x[i] = saved;
+          /* bt_net_backward's loss is the batch mean, as bt_net_loss's */
+          g_assert_cmpfloat_with_epsilon (dx[i], (lp - lm) / (2 * h), 2e-3);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -310,5 +401,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &cases[i], test_case);
     }
   g_test_add_func ("/tflite-grad/block-cuts", test_block_cuts);
+  g_test_add_func ("/tflite-grad/mobilenet-v2", test_mobilenet_v2);
+  g_test_add_func ("/tflite-grad/head-input-grad", test_head_input_grad);
   return g_test_run ();
 }
