@@ -208,6 +208,14 @@ void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no t
 /* probs (NULL = skip): softmax(logits / T) over k classes; returns the unknown score. */
 double   bt_calibration_apply   (const BtCalibration *calib, const float *logits, int k, float *probs);
 gboolean bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score);
+/* A fine-tuned backbone operator (CONV_2D or DEPTHWISE_CONV_2D) of a whole-network model. */
+typedef struct {
+  int    op;                       /* the operator's index in the backbone */
+  int    shape[4];                 /* engine layout: out channels, in channels per group, kh, kw */
+  float *w, *b;                    /* the product of shape weights, shape[0] biases (owned) */
+} BtBackboneWeights;
+void     bt_backbone_weights_clear (gpointer weights);   /* GArray clear func */
+
 typedef struct {
   BtNet        *net;
   char        **class_names;       /* NULL-terminated, UTF-8 */
@@ -217,6 +225,7 @@ typedef struct {
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
   GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
   BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
+  GArray       *backbone_weights;  /* BtBackboneWeights replacing the backbone's (format 3), or NULL */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -244,6 +253,13 @@ gboolean bt_model_save_calibrated (const char *path, BtNet *net, const char * co
                                    const BtPreprocess *prep, const char *backbone_name,
                                    const char *backbone_sha256, GBytes *backbone_data,
                                    const BtCalibration *calib, GHashTable *metadata, GError **error);
+/* The same with fine-tuned backbone operators (BtBackboneWeights, NULL or empty = none): they
+ * need backbone_data (a whole-network model) and make the file format version 3. */
+gboolean bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class_names,
+                                  const BtPreprocess *prep, const char *backbone_name,
+                                  const char *backbone_sha256, GBytes *backbone_data,
+                                  const GArray *backbone_weights, const BtCalibration *calib,
+                                  GHashTable *metadata, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

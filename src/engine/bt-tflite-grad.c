@@ -47,6 +47,17 @@ bt_tflite_tensor_size (const BtTflite *model, int tensor)
   return t->n_elems / (gsize) MAX (t->rank > 0 ? t->shape[0] : 1, 1);
 }
 
+void
+bt_tflite_to_physical (const BtTflite *model, int tensor, const float *logical, float *out)
+{
+  g_return_if_fail (model != NULL && tensor >= 0 && tensor < model->n_tensors);
+  const BtTflTensor *t = &model->tensors[tensor];
+  if (is_transposed (t))
+    bt_tflite_nhwc_to_nchw (out, logical, t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
+  else
+    memcpy (out, logical, t->n_elems * sizeof (float));
+}
+
 static gboolean
 is_identity_code (int code)
 {

@@ -18,6 +18,9 @@ G_BEGIN_DECLS
 int   bt_tflite_block_cuts (const BtTflite *model, int end_tensor, int *cuts, int max_cuts);
 /* Floats per image of an activation tensor (its elements with the batch of 1). */
 gsize bt_tflite_tensor_size (const BtTflite *model, int tensor);
+/* bt_tflite_exec_run's result for tensor (TFLite's NHWC order) → the order bt_tfl_train_forward
+ * takes (channels, rows, columns). */
+void  bt_tflite_to_physical (const BtTflite *model, int tensor, const float *logical, float *out);
 
 typedef struct _BtTflTrain BtTflTrain;
 /* The trainable graph from cut_tensor (its input) to end_tensor (its output), for batches of at
