@@ -197,6 +197,12 @@ bt_finetune_n_params (BtFinetune *ft)
   return ft->n_top;
 }
 
+gsize
+bt_finetune_n_head_params (BtFinetune *ft)
+{
+  return ft->n_head;
+}
+
 void
 bt_finetune_get_params (BtFinetune *ft, float *dst)
 {
@@ -233,13 +239,13 @@ bt_finetune_backbone_weights (BtFinetune *ft)
 
 /* ---- Resume state ---- */
 
-typedef struct { guint64 n_counters, n_top, n_head; gint64 t; } StateHeader;
+typedef struct { guint64 n_counters, n_top, n_head; gint64 t; guint64 n_extra; } StateHeader;
 
 gboolean
 bt_finetune_save_state (BtFinetune *ft, const char *path, const double *counters, int n_counters,
-                        GError **error)
+                        const float *extra, gsize n_extra, GError **error)
 {
-  StateHeader h = { (guint64) n_counters, ft->n_top, ft->n_head, ft->t };
+  StateHeader h = { (guint64) n_counters, ft->n_top, ft->n_head, ft->t, n_extra };
   g_autoptr(GByteArray) b = g_byte_array_new ();
   gsize dummy, len;
   guint8 digest[32];
@@ -252,6 +258,8 @@ bt_finetune_save_state (BtFinetune *ft, const char *path, const double *counters
   g_byte_array_append (b, (const guint8 *) bt_net_params (ft->head, &dummy), sizeof (float) * ft->n_head);
   g_byte_array_append (b, (const guint8 *) ft->m, sizeof (float) * (ft->n_top + ft->n_head));
   g_byte_array_append (b, (const guint8 *) ft->v, sizeof (float) * (ft->n_top + ft->n_head));
+  if (n_extra > 0)
+    g_byte_array_append (b, (const guint8 *) extra, sizeof (float) * n_extra);
   g_checksum_update (sum, b->data, b->len);
   len = sizeof digest;
   g_checksum_get_digest (sum, digest, &len);
@@ -262,7 +270,7 @@ bt_finetune_save_state (BtFinetune *ft, const char *path, const double *counters
 
 gboolean
 bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters, int n_counters,
-                        GError **error)
+                        float *extra, gsize n_extra, GError **error)
 {
   g_autofree char *data = NULL;
   gsize len, dummy, np = ft->n_top + ft->n_head;
@@ -270,7 +278,7 @@ bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters, int 
   guint8 digest[32];
   gsize dlen = sizeof digest;
   g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
-  gsize want = 8 + sizeof h + sizeof (double) * n_counters + sizeof (float) * np * 3 + 32;
+  gsize want = 8 + sizeof h + sizeof (double) * n_counters + sizeof (float) * (np * 3 + n_extra) + 32;
   const char *p;
 
   if (!g_file_get_contents (path, &data, &len, error))
@@ -278,14 +286,14 @@ bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters, int 
   if (len >= 8 + sizeof h)
     memcpy (&h, data + 8, sizeof h);
   if (len != want || memcmp (data, STATE_MAGIC, 8) != 0 || h.n_counters != (guint64) n_counters
-      || h.n_top != ft->n_top || h.n_head != ft->n_head || h.t < 0)
+      || h.n_top != ft->n_top || h.n_head != ft->n_head || h.t < 0 || h.n_extra != n_extra)
     goto damaged;
   g_checksum_update (sum, (const guint8 *) data, len - 32);
   g_checksum_get_digest (sum, digest, &dlen);
   if (memcmp (digest, data + len - 32, 32) != 0)
     goto damaged;
   p = data + 8 + sizeof h;
-  if (!all_finite ((const float *) (p + sizeof (double) * n_counters), np * 3))
+  if (!all_finite ((const float *) (p + sizeof (double) * n_counters), np * 3 + n_extra))
     goto damaged;
   memcpy (counters, p, sizeof (double) * n_counters);
   p += sizeof (double) * n_counters;
@@ -295,6 +303,8 @@ bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters, int 
   p += sizeof (float) * ft->n_head;
   memcpy (ft->m, p, sizeof (float) * np);
   memcpy (ft->v, p + sizeof (float) * np, sizeof (float) * np);
+  if (n_extra > 0)
+    memcpy (extra, p + 2 * sizeof (float) * np, sizeof (float) * n_extra);
   ft->t = h.t;
   return TRUE;
 

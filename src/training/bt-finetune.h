@@ -50,12 +50,16 @@ void         bt_finetune_set_params (BtFinetune *ft, const float *src);
 /* The fine-tuned operators for the model file (BtBackboneWeights; g_array_unref). */
 GArray      *bt_finetune_backbone_weights (BtFinetune *ft);
 
-/* Resume: the blocks' weights, Adam moments and step, and the head's weights and moments, in
- * one file (written atomically, SHA-256 checked on reading, shapes checked against ft). */
+/* Resume: the blocks' weights, Adam moments and step, the head's weights and moments, the
+ * caller's counters and n_extra floats of its own (the best epoch's weights), in one file
+ * (written atomically, SHA-256 checked on reading, sizes checked against ft). */
 gboolean     bt_finetune_save_state (BtFinetune *ft, const char *path, const double *counters,
-                                     int n_counters, GError **error);
+                                     int n_counters, const float *extra, gsize n_extra,
+                                     GError **error);
 gboolean     bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters,
-                                     int n_counters, GError **error);
+                                     int n_counters, float *extra, gsize n_extra, GError **error);
+/* Head parameters (what extra must also hold for a full snapshot). */
+gsize        bt_finetune_n_head_params (BtFinetune *ft);
 
 /* For a recipe: up to epochs epochs of steps over train (batches of cut activations), the
  * validation loss after each, stopping after patience epochs without a lower one (0 = never);
