@@ -435,6 +435,24 @@ bt_tflite_set_op_weights (BtTflite *model, int op, const float *w, gsize n_w, co
   return TRUE;
 }
 
+gboolean
+bt_tflite_apply_weights (BtTflite *model, const GArray *weights, GError **error)
+{
+  g_return_val_if_fail (model != NULL, FALSE);
+  for (guint i = 0; weights != NULL && i < weights->len; i++)
+    {
+      const BtBackboneWeights *bw = &g_array_index (weights, BtBackboneWeights, i);
+      int shape[4];
+      gsize nb;
+      if (!bt_tflite_op_weight_shape (model, bw->op, shape, &nb) || memcmp (shape, bw->shape, sizeof shape) != 0)
+        return CORRUPT (error, "The fine-tuned weights do not fit the backbone's operator %d", bw->op), FALSE;
+      if (!bt_tflite_set_op_weights (model, bw->op, bw->w, (gsize) shape[0] * shape[1] * shape[2] * shape[3],
+                                     bw->b, nb, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Kernels on the channel-major layout [c][n][hw]                                              */
 

@@ -57,4 +57,8 @@ gboolean    bt_tflite_op_weight_shape (const BtTflite *model, int op, int shape[
 gboolean    bt_tflite_set_op_weights (BtTflite *model, int op, const float *w, gsize n_w,
                                       const float *b, gsize n_b, GError **error);
 
+/* Every BtBackboneWeights of a fine-tuned model (bt-engine.h) on a fresh model: FALSE and
+ * BT_ENGINE_ERROR_CORRUPT when one does not fit (operator, shape) or holds a non-finite value. */
+gboolean    bt_tflite_apply_weights (BtTflite *model, const GArray *weights, GError **error);
+
 G_END_DECLS

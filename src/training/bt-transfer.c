@@ -391,22 +391,12 @@ load_embedded_cb (gconstpointer model, GError **error)
   if (bb == NULL || m->backbone_weights == NULL)
     return bb;
   /* a fine-tuned model: its operators replace the file's (nobody else holds bb->model yet) */
-  for (guint i = 0; i < m->backbone_weights->len; i++)
+  if (!bt_tflite_apply_weights (bb->model, m->backbone_weights, NULL))
     {
-      const BtBackboneWeights *bw = &g_array_index (m->backbone_weights, BtBackboneWeights, i);
-      int shape[4];
-      gsize nb;
-      if (!bt_tflite_op_weight_shape (bb->model, bw->op, shape, &nb)
-          || memcmp (shape, bw->shape, sizeof shape) != 0
-          || !bt_tflite_set_op_weights (bb->model, bw->op, bw->w,
-                                        (gsize) shape[0] * shape[1] * shape[2] * shape[3], bw->b,
-                                        (gsize) bw->shape[0], NULL))
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
-                       _("The model’s fine-tuned weights do not fit its backbone (operator %d)"), bw->op);
-          bt_backbone_unref (bb);
-          return NULL;
-        }
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
+                           _("The model’s fine-tuned weights do not fit its backbone"));
+      bt_backbone_unref (bb);
+      return NULL;
     }
   /* its embeddings differ from the file's: it must not share their cache */
   g_free (bb->sha256);
