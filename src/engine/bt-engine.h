@@ -260,6 +260,11 @@ gboolean bt_model_save_finetuned (const char *path, BtNet *net, const char * con
                                   const char *backbone_sha256, GBytes *backbone_data,
                                   const GArray *backbone_weights, const BtCalibration *calib,
                                   GHashTable *metadata, GError **error);
+GBytes  *bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names,
+                                           const BtPreprocess *prep, const char *backbone_name,
+                                           const char *backbone_sha256, GBytes *backbone_data,
+                                           const GArray *backbone_weights, const BtCalibration *calib,
+                                           GHashTable *metadata, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

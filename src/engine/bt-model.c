@@ -817,6 +817,18 @@ bt_model_save_calibrated (const char *path, BtNet *net, const char * const *clas
                                   backbone_data, NULL, calib, metadata, error);
 }
 
+GBytes *
+bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                                  const char *backbone_name, const char *backbone_sha256,
+                                  GBytes *backbone_data, const GArray *backbone_weights,
+                                  const BtCalibration *calib, GHashTable *metadata, GError **error)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data,
+                      backbone_weights, calib, metadata, error);
+}
+
 gboolean
 bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class_names,
                          const BtPreprocess *prep, const char *backbone_name,

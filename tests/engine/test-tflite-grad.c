@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "engine/bt-tflite-grad.h"
 #include "engine/bt-tflite-private.h"
@@ -391,6 +392,87 @@ test_head_input_grad (void)
     }
 }
 
+/* Bytes changed in place and the file's SHA-256 made right again: only the change is wrong. */
+static GBytes *
+reseal (guint8 *b, gsize len)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize dlen = 32;
+  g_checksum_update (sum, b, len - 32);
+  g_checksum_get_digest (sum, b + len - 32, &dlen);
+  return g_bytes_new (b, len);
+}
+
+/* Format 3: fine-tuned operators round-trip; they need the whole network, a version 3 file,
+ * and each weight its bias. */
+static void
+test_model_format (void)
+{
+  g_autoptr(GError) error = NULL;
+  static const char tfl[] = "\x10\0\0\0TFL3 stands in for the backbone";
+  g_autoptr(GBytes) blob = g_bytes_new_static (tfl, sizeof tfl);
+  const char *names[] = { "a", "b", NULL };
+  float w[18], b[2] = { 0.5f, -0.25f };
+  g_autoptr(GArray) weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
+  BtBackboneWeights bw = { 3, { 2, 1, 3, 3 }, w, b };
+  g_autoptr(BtNet) net = bt_net_new_transfer (6, 0, 2, 0.f, 1, &error);
+
+  for (int i = 0; i < 18; i++)
+    w[i] = 0.125f * (float) (i - 9);
+  g_array_append_val (weights, bw);
+  g_assert_null (bt_model_save_to_bytes_finetuned (net, names, NULL, "bb.tflite", NULL, NULL, weights, NULL, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_autoptr(GBytes) bytes = bt_model_save_to_bytes_finetuned (net, names, NULL, "bb.tflite", NULL, blob, weights,
+                                                              NULL, NULL, &error);
+  g_assert_no_error (error);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  g_assert_cmpuint (data[8], ==, 3);
+  g_autoptr(BtModel) m = bt_model_load_bytes (bytes, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (m->backbone_weights);
+  g_assert_cmpuint (m->backbone_weights->len, ==, 1);
+  const BtBackboneWeights *got = &g_array_index (m->backbone_weights, BtBackboneWeights, 0);
+  g_assert_cmpint (got->op, ==, 3);
+  g_assert_cmpmem (got->w, sizeof w, w, sizeof w);
+  g_assert_cmpmem (got->b, sizeof b, b, sizeof b);
+  /* a file without fine-tuned operators stays version 2 */
+  g_autoptr(GBytes) v2 = bt_model_save_to_bytes_finetuned (net, names, NULL, "bb.tflite", NULL, blob, NULL, NULL,
+                                                           NULL, &error);
+  g_assert_cmpuint (((const guint8 *) g_bytes_get_data (v2, NULL))[8], ==, 2);
+
+  /* the same tensors in a file that says version 2: damaged */
+  {
+    g_autofree guint8 *c = g_memdup2 (data, len);
+    c[8] = 2;
+    g_autoptr(GBytes) bad = reseal (c, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_clear_error (&error);
+  }
+  /* a weight without its bias (renamed): damaged */
+  {
+    g_autofree guint8 *c = g_memdup2 (data, len);
+    guint8 *at = memmem (c, len, "backbone.op.3.bias", 18);
+    g_assert_nonnull (at);
+    at[17] = 'z';
+    g_autoptr(GBytes) bad = reseal (c, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    g_clear_error (&error);
+  }
+  /* a future version: unsupported, not damaged */
+  {
+    g_autofree guint8 *c = g_memdup2 (data, len);
+    c[8] = 4;
+    g_autoptr(GBytes) bad = reseal (c, len);
+    g_assert_null (bt_model_load_bytes (bad, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED);
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -403,5 +485,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tflite-grad/block-cuts", test_block_cuts);
   g_test_add_func ("/tflite-grad/mobilenet-v2", test_mobilenet_v2);
   g_test_add_func ("/tflite-grad/head-input-grad", test_head_input_grad);
+  g_test_add_func ("/tflite-grad/model-format-3", test_model_format);
   return g_test_run ();
 }
