@@ -195,6 +195,8 @@ struct _BtTflTrain {
   float    *scratch;        /* max activation, for accumulation and layout changes */
   float    *scratch2;
   float    *workspace;      /* a general convolution's im2col columns */
+  float    *ones;           /* ones_len ones: the 1×1 bias gradient's sgemv */
+  gsize     ones_len;
   float    *params, *grads;
   gsize     n_params;
   gsize     in_size, out_size;
@@ -218,6 +220,7 @@ bt_tfl_train_free (BtTflTrain *t)
   g_free (t->scratch);
   g_free (t->scratch2);
   g_free (t->workspace);
+  g_free (t->ones);
   g_free (t->params);
   g_free (t->grads);
   bt_tflite_unref (t->model);
@@ -463,8 +466,88 @@ typedef struct {
   float        *out, *d_in, *d_w, *d_b;
 } Job;
 
+/* ---- Depthwise 3×3 on zero-padded planes: no bounds tests inside the loops (the executor's
+ * run_dw3x3 for a batch, plus its backward). The padded copy covers every window (dw3x3). */
+
+static void
+pad_plane (float *restrict pad, const float *restrict plane, const BtConvShape *s)
+{
+  const int pw = s->w + s->pad_left + s->pad_right, ph = s->h + s->pad_top + s->pad_bottom;
+  memset (pad, 0, sizeof (float) * ph * pw);
+  for (int y = 0; y < s->h; y++)
+    memcpy (pad + (gsize) (y + s->pad_top) * pw + s->pad_left, plane + (gsize) y * s->w, sizeof (float) * s->w);
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__ ((optimize ("tree-vectorize"), target_clones ("arch=x86-64-v3", "default")))
+#endif
+static void
+dw3x3_forward_plane (float *restrict dst, const float *restrict pad, const BtConvShape *s, const float *k, float bias)
+{
+  const int pw = s->w + s->pad_left + s->pad_right, sw = s->stride_w;
+  for (int oy = 0; oy < s->oh; oy++)
+    {
+      const float *restrict r0 = pad + (gsize) oy * s->stride_h * pw, *restrict r1 = r0 + pw, *restrict r2 = r1 + pw;
+      float *restrict d = dst + (gsize) oy * s->ow;
+      for (int ox = 0; ox < s->ow; ox++)
+        {
+          const int x = ox * sw;
+          d[ox] = bias + k[0] * r0[x] + k[1] * r0[x + 1] + k[2] * r0[x + 2]
+                       + k[3] * r1[x] + k[4] * r1[x + 1] + k[5] * r1[x + 2]
+                       + k[6] * r2[x] + k[7] * r2[x + 1] + k[8] * r2[x + 2];
+        }
+    }
+}
+
+/* Adds this plane's weight and bias gradients into dk[9], db, and k × g into dpad. */
+static void
+dw3x3_backward_plane (float *restrict dpad, float *dk, float *db, const float *restrict g,
+                      const float *restrict pad, const BtConvShape *s, const float *k)
+{
+  const int pw = s->w + s->pad_left + s->pad_right, sw = s->stride_w;
+  float acc[9] = { 0 }, sb = 0;
+  for (int oy = 0; oy < s->oh; oy++)
+    {
+      const gsize base = (gsize) oy * s->stride_h * pw;
+      const float *restrict r0 = pad + base, *restrict r1 = r0 + pw, *restrict r2 = r1 + pw;
+      const float *restrict gr = g + (gsize) oy * s->ow;
+      for (int ox = 0; ox < s->ow; ox++)
+        {
+          const int x = ox * sw;
+          const float gv = gr[ox];
+          sb += gv;
+          acc[0] += gv * r0[x]; acc[1] += gv * r0[x + 1]; acc[2] += gv * r0[x + 2];
+          acc[3] += gv * r1[x]; acc[4] += gv * r1[x + 1]; acc[5] += gv * r1[x + 2];
+          acc[6] += gv * r2[x]; acc[7] += gv * r2[x + 1]; acc[8] += gv * r2[x + 2];
+        }
+      if (dpad != NULL)
+        for (int ky = 0; ky < 3; ky++)
+          {
+            float *restrict dr = dpad + base + (gsize) ky * pw;
+            const float k0 = k[ky * 3], k1 = k[ky * 3 + 1], k2 = k[ky * 3 + 2];
+            for (int ox = 0; ox < s->ow; ox++)
+              {
+                const int x = ox * sw;
+                const float gv = gr[ox];
+                dr[x] += k0 * gv;
+                dr[x + 1] += k1 * gv;
+                dr[x + 2] += k2 * gv;
+              }
+          }
+    }
+  for (int i = 0; i < 9; i++)
+    dk[i] += acc[i];
+  *db += sb;
+}
+
+static gsize
+padded_size (const BtConvShape *s)
+{
+  return (gsize) (s->h + s->pad_top + s->pad_bottom) * (s->w + s->pad_left + s->pad_right);
+}
+
 /* Depthwise: output channel o reads input channel o / mult; each channel is a batch of n
- * one-channel images for the engine's kernels. */
+ * one-channel images (3×3 on padded planes, other windows through the engine's kernels). */
 static void
 dw_forward_range (gpointer ctx, gsize o0, gsize o1)
 {
@@ -475,9 +558,46 @@ dw_forward_range (gpointer ctx, gsize o0, gsize o1)
   BtConvShape one = *s;
   one.n = n;
   one.c = one.oc = one.groups = 1;
+  if (j->g->op->dw3x3)
+    {
+      g_autofree float *pad = g_new (float, padded_size (s));
+      for (gsize o = o0; o < o1; o++)
+        for (int i = 0; i < n; i++)
+          {
+            pad_plane (pad, j->in + ((o / mult) * n + i) * HW, s);
+            dw3x3_forward_plane (j->out + (o * n + i) * P, pad, s, j->w + o * 9, j->w[j->g->n_w + o]);
+          }
+      return;
+    }
   for (gsize o = o0; o < o1; o++)
     bt_dwconv2d_forward (j->out + o * n * P, j->in + (o / mult) * n * HW,
                          j->w + o * s->kh * s->kw, j->w + j->g->n_w + o, &one);
+}
+
+static void
+dw3x3_backward_range (Job *j, gsize c0, gsize c1)
+{
+  const BtConvShape *s = &j->g->cs;
+  const int mult = s->oc / s->c, n = j->t->n;
+  const gsize HW = (gsize) s->h * s->w, P = (gsize) s->oh * s->ow, PP = padded_size (s);
+  const int pw = s->w + s->pad_left + s->pad_right;
+  g_autofree float *pad = g_new (float, PP), *dpad = g_new (float, PP);
+  for (gsize c = c0; c < c1; c++)
+    for (int i = 0; i < n; i++)
+      {
+        pad_plane (pad, j->in + (c * n + i) * HW, s);
+        memset (dpad, 0, sizeof (float) * PP);
+        for (int mi = 0; mi < mult; mi++)
+          {
+            gsize o = c * mult + mi;
+            dw3x3_backward_plane (j->d_in ? dpad : NULL, j->d_w + o * 9, j->d_b + o, j->d_out + (o * n + i) * P,
+                                  pad, s, j->w + o * 9);
+          }
+        if (j->d_in != NULL)
+          for (int y = 0; y < s->h; y++)
+            memcpy (j->d_in + (c * n + i) * HW + (gsize) y * s->w,
+                    dpad + (gsize) (y + s->pad_top) * pw + s->pad_left, sizeof (float) * s->w);
+      }
 }
 
 static void
@@ -490,6 +610,11 @@ dw_backward_range (gpointer ctx, gsize c0, gsize c1)
   BtConvShape one = *s;
   one.n = n;
   one.c = one.oc = one.groups = 1;
+  if (j->g->op->dw3x3)
+    {
+      dw3x3_backward_range (j, c0, c1);
+      return;
+    }
   /* per input channel, so that its multiplier's outputs add into one d_in plane */
   for (gsize c = c0; c < c1; c++)
     for (int mi = 0; mi < mult; mi++)
@@ -560,13 +685,16 @@ conv_backward (BtTflTrain *t, const GradOp *g, const float *in, const float *d_o
 
   if (g->op->pointwise)
     {
-      for (int k = 0; k < s->oc; k++)
+      /* the bias gradient: row sums of d_out, as a matrix-vector product with ones */
+      if (t->ones_len < N)
         {
-          double sum = 0;
+          g_free (t->ones);
+          t->ones = g_new (float, N);
           for (gsize p = 0; p < N; p++)
-            sum += d_out[k * N + p];
-          d_b[k] += (float) sum;
+            t->ones[p] = 1.f;
+          t->ones_len = N;
         }
+      cblas_sgemv (CblasRowMajor, CblasNoTrans, s->oc, (int) N, 1.f, d_out, (int) N, t->ones, 1, 1.f, d_b, 1);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, s->c, (int) N, 1.f,
                    d_out, (int) N, in, (int) N, 1.f, d_w, s->c);
       if (d_in != NULL)

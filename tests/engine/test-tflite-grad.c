@@ -63,6 +63,7 @@ static const Case cases[] = {
   { "depthwise 3×3/1 same relu6 5×7", 5, 7, 3, 1, 3, 3, 1, SAME, ACT_RELU6 },
   { "depthwise 3×3/2 same ×2 relu6 7×6", 7, 6, 2, 1, 4, 3, 2, SAME, ACT_RELU6 },
   { "depthwise 3×3/2 valid 7×7", 7, 7, 3, 1, 3, 3, 2, VALID, ACT_NONE },
+  { "depthwise 5×5/1 same ×2 relu6 6×5 (general kernel)", 6, 5, 2, 1, 4, 5, 1, SAME, ACT_RELU6 },
   { "average pool 3×3/2 same 7×5", 7, 5, 3, 2, 3, 3, 2, SAME, ACT_NONE },
   { "global average pool 5×3", 5, 3, 4, 2, 4, 0, 1, VALID, ACT_NONE },
   { "mean over h, w 3×5", 3, 5, 4, 3, 4, 0, 1, VALID, ACT_NONE },
