@@ -1183,7 +1183,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transfer/trainer", test_transfer_trainer);
   g_test_add_func ("/transfer/hidden", test_transfer_hidden);
   g_test_add_func ("/transfer/pause-embedding", test_transfer_pause);
-  g_test_add_func ("/transfer/finetune", test_finetune);
-  g_test_add_func ("/transfer/finetune-resume", test_finetune_resume);
+  g_test_add_func ("/transfer/finetune/two-stages", test_finetune);
+  g_test_add_func ("/transfer/finetune/resume", test_finetune_resume);
   return g_test_run ();
 }
