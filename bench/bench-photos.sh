@@ -1,7 +1,10 @@
 #!/bin/sh
 # bench-photos.sh BUILD_DIR [SECONDS]: 12 MP phone-size JPEGs. Decode + resize to 224×224 and
 # thumbnails, Bottega and PIL alternated twice in one run (one thread each), then the peak RSS
-# of importing 500 of them. Prints the load average before each round.
+# of importing 500 of them. Prints the load average before each round. Tensors: Bottega as it
+# runs (1/8 scale) beside PIL's draft to 448 (the issue's reference) and, for the same scale,
+# Bottega at 1/4 (tensor2x) beside PIL's draft to 224 (tensor1x); "compare" prints how far the
+# 1/8-scale tensor is from the 1/4-scale one.
 set -eu
 build=$1
 seconds=${2:-5}
@@ -27,10 +30,13 @@ e = Image.Exif(); e[0x0112] = 6
 Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(sys.argv[1], quality=90, exif=e.tobytes())
 PY
 echo "photo: 4000×3000 JPEG q90, $(du -k "$work/photo.jpg" | cut -f1) KiB, EXIF orientation 6"
+"$bench" compare "$work/photo.jpg"
 for round in 1 2; do
   echo "round $round, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$bench" tensor "$work/photo.jpg" "$seconds"
   /usr/bin/python3 "$here/bench-photos-pil.py" tensor "$work/photo.jpg" "$seconds"
+  "$bench" tensor2x "$work/photo.jpg" "$seconds"
+  /usr/bin/python3 "$here/bench-photos-pil.py" tensor1x "$work/photo.jpg" "$seconds"
   "$bench" thumbs "$work/photo.jpg" "$seconds"
   /usr/bin/python3 "$here/bench-photos-pil.py" thumbs "$work/photo.jpg" "$seconds"
 done

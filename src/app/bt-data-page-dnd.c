@@ -455,6 +455,8 @@ bt_data_page_import_files (BtDataPage *self,
 
   g_return_if_fail (BT_IS_DATA_PAGE (self));
 
+  if (_bt_data_page_take_web_files (self, files, class_name))
+    return;   /* addresses a web browser dropped (bt-data-page-photos.c) */
   paths = bt_import_paths_from_files (files, &n_remote);
   import_paths_internal (self, (const char * const *) paths, class_name, n_remote);
 }
@@ -524,6 +526,11 @@ page_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, Bt
 {
   GdkFileList *list;
 
+  if (G_VALUE_HOLDS (value, GDK_TYPE_TEXTURE))
+    {
+      _bt_data_page_take_texture (self, g_value_get_object (value), NULL);
+      return TRUE;
+    }
   if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
     return FALSE;
   list = g_value_get_boxed (value);
@@ -569,6 +576,11 @@ row_drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtD
       g_autoptr(GSList) files = gdk_file_list_get_files (g_value_get_boxed (value));
 
       bt_data_page_import_files (self, files, class_name);
+      return TRUE;
+    }
+  if (G_VALUE_HOLDS (value, GDK_TYPE_TEXTURE) && class_name != NULL)
+    {
+      _bt_data_page_take_texture (self, g_value_get_object (value), class_name);
       return TRUE;
     }
   return FALSE;
@@ -676,7 +688,7 @@ void
 _bt_data_page_setup_row_dnd (BtDataPage *self, GtkWidget *row)
 {
   GtkDropTarget *target = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY | GDK_ACTION_MOVE);
-  GType types[] = { BT_TYPE_ITEM, GDK_TYPE_FILE_LIST };
+  GType types[] = { BT_TYPE_ITEM, GDK_TYPE_FILE_LIST, GDK_TYPE_TEXTURE };
   GtkDropTarget *class_target = gtk_drop_target_new (BT_TYPE_CLASS_INFO, GDK_ACTION_MOVE);
   GtkDragSource *source = gtk_drag_source_new ();
 
@@ -724,8 +736,11 @@ _bt_data_page_setup_cell_drag (BtDataPage *self, GtkWidget *cell, GtkListItem *l
 void
 _bt_data_page_dnd_init (BtDataPage *self)
 {
-  GtkDropTarget *target = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  GtkDropTarget *target = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
+  /* files (and a browser's addresses, as text/uri-list) first; an image a browser sends as data */
+  GType types[] = { GDK_TYPE_FILE_LIST, GDK_TYPE_TEXTURE };
 
+  gtk_drop_target_set_gtypes (target, types, G_N_ELEMENTS (types));
   g_signal_connect_object (target, "drop", G_CALLBACK (page_drop_cb), self, 0);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (target));
 }

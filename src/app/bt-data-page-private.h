@@ -59,6 +59,7 @@ struct _BtDataPage
   GtkWidget          *progress_box;
   GtkLabel           *progress_label;
   GtkProgressBar     *progress_bar;
+  GtkButton          *camera_button;
 
   /* Owned */
   BtProject          *project;
@@ -98,6 +99,7 @@ struct _BtDataPage
   GPtrArray          *skipped_reasons;  /* char*, translated */
   guint               n_duplicates;
   guint               n_conflicts;
+  GCancellable       *camera_search;    /* looking for a camera (Camera button) */
 };
 
 /* bt-data-page.c */
@@ -148,6 +150,15 @@ void     _bt_data_page_confirm_import   (BtDataPage *self,
                                          gboolean    accept);
 void     _bt_data_page_cancel_import    (BtDataPage *self);
 void     _bt_data_page_show_skipped     (BtDataPage *self);
+
+/* bt-data-page-photos.c: paste, a web browser's drops, camera shots */
+void     _bt_data_page_photos_class_init (GtkWidgetClass *widget_class);
+gboolean _bt_data_page_take_web_files   (BtDataPage *self,
+                                         GSList     *files,
+                                         const char *class_name);
+void     _bt_data_page_take_texture     (BtDataPage *self,
+                                         GdkTexture *texture,
+                                         const char *class_name);
 
 /* bt-data-page-actions.c */
 void     _bt_data_page_class_actions_init (GtkWidgetClass *widget_class);

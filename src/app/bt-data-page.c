@@ -1062,6 +1062,8 @@ bt_data_page_dispose (GObject *object)
   g_clear_handle_id (&self->columns_idle, g_source_remove);
   g_clear_handle_id (&self->toast_timeout, g_source_remove);
   g_clear_pointer (&self->item_menu, gtk_widget_unparent);
+  g_cancellable_cancel (self->camera_search);
+  g_clear_object (&self->camera_search);
 
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_DATA_PAGE);
 
@@ -1147,6 +1149,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_box);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_label);
   gtk_widget_class_bind_template_child (widget_class, BtDataPage, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, BtDataPage, camera_button);
   gtk_widget_class_bind_template_callback (widget_class, toast_button_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, toast_close_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, search_changed_cb);
@@ -1154,6 +1157,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, grid_activate_cb);
 
   _bt_data_page_class_actions_init (widget_class);
+  _bt_data_page_photos_class_init (widget_class);
 }
 
 /* GTK 4.8 gives the focus to a menu button's inner button, which has no name of its own:

@@ -10,13 +10,15 @@
 #include "engine/bt-engine.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-export-pytorch.h"
+#include "training/bt-export-tflite.h"
 
 /* ---- ONNX ---- */
 
 typedef struct
 {
-  char *model_path;
-  char *out_path;
+  char    *model_path;
+  char    *out_path;
+  gboolean tflite;    /* TensorFlow Lite instead of ONNX */
 } OnnxJob;
 
 static void
@@ -34,7 +36,8 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   GError *error = NULL;
   g_autoptr(BtModel) model = NULL;
 
-  if (!bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
+  if (job->tflite ? !bt_export_tflite (job->model_path, job->out_path, &error)
+                  : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -46,12 +49,13 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  g_task_return_pointer (task, bt_export_onnx_describe (model), g_free);
+  g_task_return_pointer (task, job->tflite ? bt_export_tflite_describe (model) : bt_export_onnx_describe (model),
+                         g_free);
 }
 
-void
-bt_export_actions_onnx_async (const char *model_path, const char *out_path, GCancellable *cancellable,
-                              GAsyncReadyCallback callback, gpointer user_data)
+static void
+model_export_async (const char *model_path, const char *out_path, gboolean tflite, GCancellable *cancellable,
+                    GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = NULL;
   OnnxJob *job;
@@ -60,12 +64,27 @@ bt_export_actions_onnx_async (const char *model_path, const char *out_path, GCan
   g_return_if_fail (out_path != NULL);
 
   task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, bt_export_actions_onnx_async);
+  g_task_set_source_tag (task, model_export_async);
   job = g_new0 (OnnxJob, 1);
   job->model_path = g_strdup (model_path);
   job->out_path = g_strdup (out_path);
+  job->tflite = tflite;
   g_task_set_task_data (task, job, (GDestroyNotify) onnx_job_free);
   g_task_run_in_thread (task, onnx_thread);
+}
+
+void
+bt_export_actions_onnx_async (const char *model_path, const char *out_path, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  model_export_async (model_path, out_path, FALSE, cancellable, callback, user_data);
+}
+
+void
+bt_export_actions_tflite_async (const char *model_path, const char *out_path, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  model_export_async (model_path, out_path, TRUE, cancellable, callback, user_data);
 }
 
 char *
@@ -95,13 +114,16 @@ onnx_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       bt_dialogs_show_error (window_of (widget), _("The model could not be exported"), error);
       return;
     }
-  bt_export_actions_show_note (window_of (widget), _("ONNX Model Exported"), note);
+  gboolean tflite = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (widget), "bt-export-tflite"));
+  bt_export_actions_show_note (window_of (widget),
+                               tflite ? _("TensorFlow Lite Model Exported") : _("ONNX Model Exported"), note);
 }
 
 typedef struct
 {
   GtkWidget *widget;
   char      *model_path;
+  gboolean   tflite;
 } OnnxChoice;
 
 static void
@@ -126,12 +148,15 @@ onnx_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (path == NULL)
     bt_dialogs_show_error (window_of (c->widget), _("The model could not be exported"), error);
   else
-    bt_export_actions_onnx_async (c->model_path, path, NULL, onnx_done_cb, g_object_ref (c->widget));
+    {
+      g_object_set_data (G_OBJECT (c->widget), "bt-export-tflite", GINT_TO_POINTER (c->tflite));
+      model_export_async (c->model_path, path, c->tflite, NULL, onnx_done_cb, g_object_ref (c->widget));
+    }
   onnx_choice_free (c);
 }
 
-void
-bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
+static void
+choose_model_export (GtkWidget *widget, const char *model_path, gboolean tflite)
 {
   OnnxChoice *c;
   g_autofree char *base = NULL;
@@ -145,11 +170,25 @@ bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
   dot = strrchr (base, '.');
   if (dot != NULL && dot != base)
     *dot = '\0';
-  name = g_strconcat (base, ".onnx", NULL);
+  name = g_strconcat (base, tflite ? ".tflite" : ".onnx", NULL);
   c = g_new0 (OnnxChoice, 1);
   c->widget = g_object_ref (widget);
   c->model_path = g_strdup (model_path);
-  bt_dialogs_save_file_async (window_of (widget), _("Export ONNX Model"), name, NULL, onnx_chosen_cb, c);
+  c->tflite = tflite;
+  bt_dialogs_save_file_async (window_of (widget), tflite ? _("Export TensorFlow Lite Model") : _("Export ONNX Model"),
+                              name, NULL, onnx_chosen_cb, c);
+}
+
+void
+bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
+{
+  choose_model_export (widget, model_path, FALSE);
+}
+
+void
+bt_export_actions_choose_tflite (GtkWidget *widget, const char *model_path)
+{
+  choose_model_export (widget, model_path, TRUE);
 }
 
 /* ---- PyTorch ---- */

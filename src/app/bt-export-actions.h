@@ -11,6 +11,8 @@ G_BEGIN_DECLS
 /* Asks where to save (through bt-dialogs), exports model_path there and shows the usage note;
  * errors in a dialog. widget: anything inside the window. */
 void       bt_export_actions_choose_onnx    (GtkWidget *widget, const char *model_path);
+/* The same for TensorFlow Lite (.tflite, float32). */
+void       bt_export_actions_choose_tflite  (GtkWidget *widget, const char *model_path);
 /* Asks for a folder, writes the PyTorch training script folder for project there and says how
  * to run it. */
 void       bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *project);
@@ -18,6 +20,10 @@ void       bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *proje
 /* Writes out_path from model_path in a worker; finishes with the translated usage note of the
  * file (bt_export_onnx_describe), or NULL and an error. */
 void       bt_export_actions_onnx_async     (const char *model_path, const char *out_path,
+                                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                                             gpointer user_data);
+/* The same for TensorFlow Lite; finish with bt_export_actions_onnx_finish. */
+void       bt_export_actions_tflite_async   (const char *model_path, const char *out_path,
                                              GCancellable *cancellable, GAsyncReadyCallback callback,
                                              gpointer user_data);
 char      *bt_export_actions_onnx_finish    (GAsyncResult *result, GError **error);

@@ -361,7 +361,8 @@ transfer_samples (PreviewJob *job, const BtSplitView *view, int kind, GCancellab
   for (guint i = 0; i < MIN (view->n, N_AUG_PREVIEW) && !g_cancellable_is_cancelled (cancellable); i++)
     {
       const char *path = job->paths->pdata[view->items[i]];
-      g_autoptr(BtImage) img = bt_image_decode_file_sized (path, 3, 2 * job->width, 2 * job->height, NULL,
+      g_autoptr(BtImage) img = bt_image_decode_file_sized (path, 3, BT_TENSOR_BOX (job->width),
+                                                           BT_TENSOR_BOX (job->height), NULL,
                                                            cancellable, NULL, NULL);
       g_autoptr(BtImage) variant = NULL;
       g_autoptr(BtImage) sized = NULL;

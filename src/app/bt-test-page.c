@@ -11,8 +11,11 @@
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
+#include "bt-serve-window.h"
 #include "bt-model-files.h"
+#include "bt-live-test.h"
 #include "bt-model-list.h"
+#include "bt-photo-intake.h"
 #include "dataset/bt-image-list.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
@@ -63,6 +66,7 @@ struct _BtTestPage
   GtkLabel          *folder_summary;
   GtkMenuButton     *correct_button;
   GtkLabel          *correct_label;
+  GtkButton         *live_button;
 
   /* Owned */
   BtProject         *project;
@@ -82,6 +86,7 @@ struct _BtTestPage
   gint               progress_done;  /* atomic, written by the worker */
   gint               progress_total;
   GtkWidget         *backbone_offer; /* borrowed: the model's missing backbone, offered for download */
+  BtLiveTest        *live;           /* the live camera mode (bt-live-test.c) */
 };
 
 G_DEFINE_FINAL_TYPE (BtTestPage, bt_test_page, GTK_TYPE_WIDGET)
@@ -96,10 +101,14 @@ update_actions (BtTestPage *self)
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.paste", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.live",
+                                 ready || (self->live != NULL && bt_live_test_is_running (self->live)));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.folder", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open-model", TRUE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.serve", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
 
@@ -118,25 +127,16 @@ preview_job_free (PreviewJob *job)
   g_free (job);
 }
 
-static void
-preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+/* A texture of img at most PREVIEW_MAX a side (workers: it resizes). */
+static GdkTexture *
+preview_texture (const BtImage *img)
 {
-  PreviewJob *job = task_data;
-  g_autoptr(BtImage) img = NULL;
   g_autoptr(BtImage) small = NULL;
-  GError *error = NULL;
-  BtImage *shown;
+  const BtImage *shown = img;
   GBytes *bytes;
   GdkTexture *texture;
   int w, h;
 
-  img = bt_image_decode_file_sized (job->path, 3, PREVIEW_MAX, PREVIEW_MAX, NULL, cancellable, NULL, &error);
-  if (img == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  shown = img;
   if (img->width > PREVIEW_MAX || img->height > PREVIEW_MAX)
     {
       double s = (double) PREVIEW_MAX / MAX (img->width, img->height);
@@ -149,7 +149,23 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   bytes = g_bytes_new (shown->pixels, (gsize) shown->width * shown->height * 3);
   texture = gdk_memory_texture_new (shown->width, shown->height, GDK_MEMORY_R8G8B8, bytes, shown->width * 3);
   g_bytes_unref (bytes);
-  g_task_return_pointer (task, texture, g_object_unref);
+  return texture;
+}
+
+static void
+preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PreviewJob *job = task_data;
+  g_autoptr(BtImage) img = NULL;
+  GError *error = NULL;
+
+  img = bt_image_decode_file_sized (job->path, 3, PREVIEW_MAX, PREVIEW_MAX, NULL, cancellable, NULL, &error);
+  if (img == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, preview_texture (img), g_object_unref);
 }
 
 static void
@@ -313,7 +329,8 @@ typedef struct {
   BtSharedModel *model;
   GPtrArray     *paths;       /* char*; NULL for a pasted image */
   char          *folder;      /* walk this folder instead of paths */
-  BtImage       *pasted;
+  GBytes        *pasted;      /* an image's bytes (clipboard, web), decoded on the worker */
+  char          *pasted_name;
   gint          *done, *total;   /* progress counters in the page (valid while it lives) */
   GPtrArray     *results;     /* Result* */
   GdkTexture    *texture;     /* shown for a pasted image */
@@ -326,7 +343,8 @@ classify_job_free (ClassifyJob *job)
   g_clear_pointer (&job->model, bt_shared_model_unref);
   g_clear_pointer (&job->paths, g_ptr_array_unref);
   g_free (job->folder);
-  g_clear_pointer (&job->pasted, bt_image_free);
+  g_clear_pointer (&job->pasted, g_bytes_unref);
+  g_free (job->pasted_name);
   g_clear_pointer (&job->results, g_ptr_array_unref);
   g_clear_object (&job->texture);
   g_free (job);
@@ -346,7 +364,7 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
       r->display = g_filename_display_name (base);
     }
   else
-    r->display = g_strdup (_("Pasted image"));
+    r->display = g_strdup (job->pasted_name ? job->pasted_name : _("Pasted image"));
 
   model = bt_shared_model_lock (job->model);
   r->n_classes = bt_net_n_classes (model->net);
@@ -365,6 +383,27 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
   return r;
 }
 
+/* Bytes from the clipboard or the web, through the one decode function (at twice the preview). */
+static Result *
+classify_pasted (ClassifyJob *job)
+{
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (job->pasted, &len);
+  g_autoptr(BtImage) img = bt_image_decode (data, len, 3, 2 * PREVIEW_MAX, 2 * PREVIEW_MAX, NULL, NULL, &error);
+  Result *r;
+
+  if (img == NULL)
+    {
+      r = g_new0 (Result, 1);
+      r->display = g_strdup (job->pasted_name ? job->pasted_name : _("Pasted image"));
+      r->error = g_strdup (error->message);
+      return r;
+    }
+  job->texture = preview_texture (img);
+  return classify_one (job, NULL, img);
+}
+
 static void
 classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -380,7 +419,7 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   g_atomic_int_set (job->done, 0);
 
   if (job->pasted)
-    g_ptr_array_add (job->results, classify_one (job, NULL, job->pasted));
+    g_ptr_array_add (job->results, classify_pasted (job));
   for (guint i = 0; i < job->paths->len; i++)
     {
       if (g_cancellable_is_cancelled (cancellable))
@@ -665,6 +704,8 @@ reset_jobs (BtTestPage *self)
   self->cancellable = g_cancellable_new ();
   g_clear_handle_id (&self->progress_source, g_source_remove);
   self->generation++;
+  if (self->live != NULL)
+    bt_live_test_stop (self->live);   /* its answers would be another model's */
 }
 
 static void
@@ -823,55 +864,94 @@ folder_action (GtkWidget *widget, const char *action_name, GVariant *param)
                                   _("_Classify"), NULL, folder_chosen_cb, g_object_ref (widget));
 }
 
+/* Payloads (bytes of images) from the clipboard or the web: one classification each. */
 static void
-paste_texture_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+classify_payloads (BtTestPage *self, GPtrArray *payloads, const char *name)
+{
+  for (guint i = 0; i < payloads->len && self->model != NULL; i++)
+    {
+      ClassifyJob *job = g_new0 (ClassifyJob, 1);
+      job->pasted = g_bytes_ref (payloads->pdata[i]);
+      job->pasted_name = g_strdup (name);
+      run_job (self, job);
+    }
+}
+
+static void
+fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GPtrArray) errors = NULL;
+  g_autoptr(GPtrArray) payloads = bt_intake_fetch_all_finish (result, &errors);
+
+  classify_payloads (self, payloads, _("Downloaded image"));
+  if (errors->len > 0)
+    gtk_label_set_text (self->status_label, errors->pdata[0]);
+}
+
+/* Files classify as files; image data and web addresses are fetched on a worker first. */
+static void
+take_intake (BtTestPage *self, BtIntake *intake)
+{
+  if (self->model == NULL)
+    {
+      bt_intake_free (intake);
+      return;
+    }
+  if (intake->paths->len > 0)
+    {
+      g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < intake->paths->len; i++)
+        g_ptr_array_add (files, g_file_new_for_path (intake->paths->pdata[i]));
+      bt_test_page_classify_files (self, (GFile * const *) files->pdata, files->len);
+    }
+  classify_payloads (self, intake->images, NULL);
+  if (intake->urls->len > 0)
+    {
+      g_ptr_array_set_size (intake->paths, 0);
+      g_ptr_array_set_size (intake->images, 0);
+      gtk_label_set_text (self->status_label, _("Downloading the image…"));
+      bt_intake_fetch_all_async (intake, self->cancellable, fetched_cb, g_object_ref (self));
+      return;
+    }
+  bt_intake_free (intake);
+}
+
+static void
+paste_read_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(BtTestPage) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GdkTexture) texture = gdk_clipboard_read_texture_finish (GDK_CLIPBOARD (source), result, &error);
-  g_autofree guint8 *rgba = NULL;
-  ClassifyJob *job;
-  BtImage *img;
-  int w, h;
+  BtIntake *intake = bt_intake_read_clipboard_finish (result, &error);
 
-  if (texture == NULL)
+  if (intake == NULL)
     {
-      gtk_label_set_text (self->status_label, _("The clipboard holds no image."));
+      gtk_label_set_text (self->status_label, error->message);
       return;
     }
-  if (self->model == NULL)
-    return;
-  w = gdk_texture_get_width (texture);
-  h = gdk_texture_get_height (texture);
-  if ((guint64) w * h > BT_MAX_PIXELS)
-    {
-      gtk_label_set_text (self->status_label, _("The pasted image is too large."));
-      return;
-    }
-  rgba = g_malloc ((gsize) w * h * 4);
-  gdk_texture_download (texture, rgba, (gsize) w * 4);
-  img = bt_image_new (w, h, 3);
-  /* GDK downloads premultiplied BGRA (cairo order); composite on white like the decoder */
-  for (gsize i = 0; i < (gsize) w * h; i++)
-    {
-      const guint8 *p = rgba + i * 4;
-      guint a = p[3];
-      img->pixels[i * 3 + 0] = (guint8) MIN (255, p[2] + (255 - a));
-      img->pixels[i * 3 + 1] = (guint8) MIN (255, p[1] + (255 - a));
-      img->pixels[i * 3 + 2] = (guint8) MIN (255, p[0] + (255 - a));
-    }
-  job = g_new0 (ClassifyJob, 1);
-  job->pasted = img;
-  job->texture = g_steal_pointer (&texture);
-  run_job (self, job);
+  take_intake (self, intake);
 }
 
 static void
 paste_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
-  GdkClipboard *clipboard = gtk_widget_get_clipboard (widget);
+  bt_intake_read_clipboard_async (gtk_widget_get_clipboard (widget), NULL, paste_read_cb, g_object_ref (widget));
+}
 
-  gdk_clipboard_read_texture_async (clipboard, NULL, paste_texture_cb, g_object_ref (widget));
+static void
+live_action (GtkWidget *widget, const char *action_name, GVariant *param)
+{
+  BtTestPage *self = BT_TEST_PAGE (widget);
+
+  gtk_stack_set_visible_child_name (self->result_stack, "result");
+  bt_live_test_toggle (self->live, self->model);
+}
+
+BtLiveTest *
+bt_test_page_get_live (BtTestPage *self)
+{
+  g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  return self->live;
 }
 
 char *
@@ -943,7 +1023,11 @@ export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
 {
   BtTestPage *self = BT_TEST_PAGE (widget);
 
-  if (self->model != NULL)
+  if (self->model != NULL && g_str_equal (action_name, "test.serve"))
+    bt_serve_window_open (GTK_WINDOW (gtk_widget_get_root (widget)), bt_shared_model_get_path (self->model));
+  else if (self->model != NULL && g_str_equal (action_name, "test.export-tflite"))
+    bt_export_actions_choose_tflite (widget, bt_shared_model_get_path (self->model));
+  else if (self->model != NULL)
     bt_export_actions_choose_onnx (widget, bt_shared_model_get_path (self->model));
 }
 
@@ -1190,14 +1274,15 @@ static gboolean
 drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestPage *self)
 {
   GSList *files;
-  g_autoptr(GPtrArray) arr = g_ptr_array_new ();
+  BtIntake *intake;
 
   if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST) || self->model == NULL)
     return FALSE;
   files = gdk_file_list_get_files (g_value_get_boxed (value));
-  for (GSList *l = files; l; l = l->next)
-    g_ptr_array_add (arr, l->data);
-  bt_test_page_classify_files (self, (GFile * const *) arr->pdata, arr->len);
+  /* files here, and the addresses a web browser drops (fetched first) */
+  intake = bt_intake_new ();
+  bt_intake_add_files (intake, files, NULL);
+  take_intake (self, intake);
   g_slist_free (files);
   return TRUE;
 }
@@ -1216,6 +1301,7 @@ bt_test_page_dispose (GObject *object)
   g_clear_handle_id (&self->progress_source, g_source_remove);
   self->generation++;        /* answers still on their way are dropped */
   self->list_generation++;
+  g_clear_object (&self->live);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_TEST_PAGE);
   /* GTK 4.8 unparents only bound template children */
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
@@ -1258,17 +1344,21 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, folder_summary);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_button);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, live_button);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_bind_template_callback (widget_class, row_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 
   gtk_widget_class_install_action (widget_class, "test.open", NULL, open_action);
   gtk_widget_class_install_action (widget_class, "test.paste", NULL, paste_action);
+  gtk_widget_class_install_action (widget_class, "test.live", NULL, live_action);
   gtk_widget_class_install_action (widget_class, "test.folder", NULL, folder_action);
   gtk_widget_class_install_action (widget_class, "test.export-csv", NULL, export_csv_action);
   gtk_widget_class_install_action (widget_class, "test.correct", "s", correct_action);
   gtk_widget_class_install_action (widget_class, "test.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "test.export-onnx", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.export-tflite", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.serve", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);
 }
@@ -1279,6 +1369,8 @@ bt_test_page_init (BtTestPage *self)
   GtkDropTarget *drop;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->live = bt_live_test_new (self->picture, self->bars, self->verdict_label, self->status_label,
+                                 self->live_button);
   self->model_paths = g_ptr_array_new_with_free_func (g_free);
   self->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
   self->shown = -1;

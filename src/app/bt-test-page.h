@@ -39,5 +39,8 @@ char              *bt_test_page_dup_results_csv (BtTestPage *self);
 
 /* The offer to download the loaded model's missing backbone (a BtBackboneOffer), or NULL. */
 GtkWidget *bt_test_page_get_backbone_offer (BtTestPage *self);
+/* The live camera mode (Live Camera button). */
+typedef struct _BtLiveTest BtLiveTest;
+BtLiveTest *bt_test_page_get_live (BtTestPage *self);
 
 G_END_DECLS

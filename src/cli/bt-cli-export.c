@@ -12,6 +12,7 @@
 #include "training/bt-export-dataset.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-export-pytorch.h"
+#include "training/bt-export-tflite.h"
 
 /* The PyTorch export runs in a worker (a transfer project's embeddings can take minutes):
  * progress on a terminal, Ctrl+C stops it. */
@@ -52,11 +53,12 @@ pytorch_sigint (gpointer data)
 int
 bt_cli_export (int argc, char **argv)
 {
-  g_autofree char *onnx = NULL, *pytorch = NULL, *dataset = NULL, *backbone = NULL;
+  g_autofree char *onnx = NULL, *tflite = NULL, *pytorch = NULL, *dataset = NULL, *backbone = NULL;
   g_auto(GStrv) rest = NULL;
   gboolean opencv = FALSE;
   GOptionEntry entries[] = {
     { "onnx", 0, 0, G_OPTION_ARG_FILENAME, &onnx, N_("Write the model as ONNX"), N_("FILE") },
+    { "tflite", 0, 0, G_OPTION_ARG_FILENAME, &tflite, N_("Write the model as TensorFlow Lite (float32)"), N_("FILE") },
     { "opencv", 0, 0, G_OPTION_ARG_NONE, &opencv,
       N_("Write the ONNX form OpenCV 4.6 reads (slower in other runtimes)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("The TFLite backbone of a transfer model"), N_("FILE") },
@@ -68,17 +70,18 @@ bt_cli_export (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
                              _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
+                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite\n"
                                "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
                              entries, NULL, &argc, &argv))
     return BT_CLI_EXIT_USAGE;
-  int n_targets = (onnx != NULL) + (pytorch != NULL) + (dataset != NULL);
+  int n_targets = (onnx != NULL) + (tflite != NULL) + (pytorch != NULL) + (dataset != NULL);
   if (rest == NULL)
     return bt_cli_usage ("export", _("missing model file or project folder"));
   if (g_strv_length (rest) > 1)
     return bt_cli_usage ("export", _("unexpected argument “%s”"), rest[1]);
   if (n_targets != 1)
-    return bt_cli_usage ("export", _("give exactly one of --onnx, --pytorch or --dataset"));
+    return bt_cli_usage ("export", _("give exactly one of --onnx, --tflite, --pytorch or --dataset"));
   const char *src = rest[0];
   if (opencv && onnx == NULL)
     return bt_cli_usage ("export", "%s", _("--opencv only applies to --onnx"));
@@ -94,6 +97,21 @@ bt_cli_export (int argc, char **argv)
         printf (_("Wrote %s (ONNX, opset 13, the form OpenCV 4.6 reads).\n"), display);
       else
         printf (_("Wrote %s (ONNX, opset 13).\n"), display);
+      if (summary)
+        printf ("%s", summary);
+      return BT_CLI_EXIT_OK;
+    }
+
+  if (tflite != NULL)
+    {
+      if (backbone != NULL)
+        return bt_cli_usage ("export", "%s", _("--backbone only applies to --onnx"));
+      if (!bt_export_tflite (src, tflite, &error))
+        return bt_cli_fail (_("Export failed: %s"), error->message);
+      g_autoptr(BtModel) model = bt_model_load (src, NULL);
+      g_autofree char *summary = model ? bt_export_tflite_describe (model) : NULL;
+      g_autofree char *display = g_filename_display_name (tflite);
+      printf (_("Wrote %s (TensorFlow Lite, float32).\n"), display);
       if (summary)
         printf ("%s", summary);
       return BT_CLI_EXIT_OK;

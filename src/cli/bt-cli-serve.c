@@ -5,7 +5,10 @@
  *                  for what cannot be decoded, 413 too large, 503 busy.
  *   GET /model     the labels and the preprocessing (the ONNX metadata's JSON).
  *   GET /          a one-page form to try it in a browser.
- * Loopback by default. Bounded: request body size, open requests, predictions in flight.
+ * Loopback by default. Bounded: request body size, open requests, predictions in flight, and the
+ * time a client may take to send its request (--idle-timeout: a connection that sends nothing, or
+ * dribbles its headers or body, is closed). With --token (or BOTTEGA_SERVE_TOKEN) every page
+ * needs "Authorization: Bearer TOKEN" or ?token=TOKEN, else 401.
  * Decoding and prediction run in worker threads; the model's forward pass is serialized. */
 #include "config.h"
 
@@ -31,6 +34,9 @@ typedef struct {
   guint         max_busy;       /* predictions queued or running */
   guint         open, busy;
   char         *model_json;
+  char         *token;          /* NULL: no token asked */
+  gint64        idle_us;        /* longest a request may take to arrive */
+  GHashTable   *arriving;       /* SoupServerMessage * → start (µs, monotonic), body not yet read */
   gboolean      stopping;       /* the server is gone: replies go nowhere */
 } Server;
 
@@ -205,12 +211,43 @@ predict_worker (gpointer data, gpointer user_data)
   g_main_context_invoke (srv->context, reply_in_main, job);
 }
 
+/* Same length and no early exit: the time taken says nothing about the token. */
+static gboolean
+same_secret (const char *a, const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  guint8 diff = la != lb;
+  for (gsize i = 0; i < la; i++)
+    diff |= (guint8) a[i] ^ (guint8) b[i % MAX (lb, 1)];
+  return diff == 0;
+}
+
+/* FALSE (and a 401 sent) when a token is asked and the request does not carry it. */
+static gboolean
+authorized (Server *srv, SoupServerMessage *msg, GHashTable *query)
+{
+  if (srv->token == NULL)
+    return TRUE;
+  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization");
+  const char *q = query ? g_hash_table_lookup (query, "token") : NULL;
+  if ((auth != NULL && g_str_has_prefix (auth, "Bearer ") && same_secret (auth + 7, srv->token))
+      || (q != NULL && same_secret (q, srv->token)))
+    return TRUE;
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "WWW-Authenticate",
+                                "Bearer realm=\"bottega\"");
+  respond_error (msg, SOUP_STATUS_UNAUTHORIZED,
+                 _("this server asks for a token: send “Authorization: Bearer TOKEN” or add ?token=TOKEN"));
+  return FALSE;
+}
+
 static void
 handle_predict (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
   Server *srv = data;
   if (soup_server_message_get_status (msg) != 0)
     return;   /* refused when its headers came (too large, chunked, too many) */
+  if (!authorized (srv, msg, query))
+    return;
   if (strcmp (soup_server_message_get_method (msg), SOUP_METHOD_POST) != 0)
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "POST");
@@ -241,7 +278,7 @@ static void
 handle_model (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
   Server *srv = data;
-  if (soup_server_message_get_status (msg) != 0)
+  if (soup_server_message_get_status (msg) != 0 || !authorized (srv, msg, query))
     return;
   if (strcmp (soup_server_message_get_method (msg), SOUP_METHOD_GET) != 0 &&
       strcmp (soup_server_message_get_method (msg), SOUP_METHOD_HEAD) != 0)
@@ -269,6 +306,8 @@ handle_root (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTa
       respond_error (msg, SOUP_STATUS_NOT_FOUND, _("no such page; try / , /model or POST /predict"));
       return;
     }
+  if (!authorized (srv, msg, query))
+    return;
   if (strcmp (soup_server_message_get_method (msg), SOUP_METHOD_GET) != 0 &&
       strcmp (soup_server_message_get_method (msg), SOUP_METHOD_HEAD) != 0)
     {
@@ -297,7 +336,9 @@ handle_root (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTa
     "  const t = document.getElementById('t'), e = document.getElementById('e');\n"
     "  t.textContent = ''; e.textContent = '';\n"
     "  try {\n"
-    "    const r = await fetch('/predict?name=' + encodeURIComponent(file.name), {method: 'POST', body: file});\n"
+    "    const token = new URLSearchParams(location.search).get('token');\n"
+    "    const r = await fetch('/predict?name=' + encodeURIComponent(file.name) +\n"
+    "                          (token ? '&token=' + encodeURIComponent(token) : ''), {method: 'POST', body: file});\n"
     "    const j = await r.json();\n"
     "    if (!r.ok) { e.textContent = j.error || r.statusText; return; }\n"
     "    for (const p of j.predictions) {\n"
@@ -341,9 +382,37 @@ got_headers (SoupServerMessage *msg, gpointer data)
 }
 
 static void
+got_body (SoupServerMessage *msg, gpointer data)
+{
+  Server *srv = data;
+  g_hash_table_remove (srv->arriving, msg);
+}
+
+/* Every second: a request still arriving after the idle timeout has its connection shut. */
+static gboolean
+close_idle (gpointer data)
+{
+  Server *srv = data;
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter it;
+  gpointer msg, start;
+  g_hash_table_iter_init (&it, srv->arriving);
+  while (g_hash_table_iter_next (&it, &msg, &start))
+    if (now - (gint64) GPOINTER_TO_SIZE (start) > srv->idle_us)
+      {
+        GSocket *sock = soup_server_message_get_socket (msg);
+        if (sock != NULL)
+          g_socket_shutdown (sock, TRUE, TRUE, NULL);
+        g_hash_table_iter_remove (&it);
+      }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
 message_finished (SoupServerMessage *msg, gpointer data)
 {
   Server *srv = data;
+  g_hash_table_remove (srv->arriving, msg);
   g_object_set_data (G_OBJECT (msg), FINISHED_KEY, GINT_TO_POINTER (1));
   srv->open--;
 }
@@ -353,7 +422,9 @@ request_started (SoupServer *soup, SoupServerMessage *msg, gpointer data)
 {
   Server *srv = data;
   srv->open++;
+  g_hash_table_insert (srv->arriving, msg, GSIZE_TO_POINTER ((gsize) g_get_monotonic_time ()));
   g_signal_connect (msg, "got-headers", G_CALLBACK (got_headers), srv);
+  g_signal_connect (msg, "got-body", G_CALLBACK (got_body), srv);
   g_signal_connect (msg, "finished", G_CALLBACK (message_finished), srv);
 }
 
@@ -368,8 +439,8 @@ int
 bt_cli_serve (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *host = NULL;
-  int port = 8080, max_mb = 16, max_busy = 8;
+  g_autofree char *host = NULL, *token = NULL;
+  int port = 8080, max_mb = 16, max_busy = 8, idle_s = 30;
   GOptionEntry entries[] = {
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, N_("Port to listen on (0: any free port; default 8080)"), N_("N") },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -377,6 +448,10 @@ bt_cli_serve (int argc, char **argv)
     { "max-size", 0, 0, G_OPTION_ARG_INT, &max_mb, N_("Largest image accepted, in MB (default 16)"), N_("MB") },
     { "max-requests", 0, 0, G_OPTION_ARG_INT, &max_busy,
       N_("Images classified or waiting at once; more get “busy” (default 8)"), N_("N") },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &token,
+      N_("Answer only requests that carry this token (also read from BOTTEGA_SERVE_TOKEN)"), N_("TOKEN") },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_s,
+      N_("Close a connection whose request takes longer than this to arrive, in seconds (default 30)"), N_("S") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (_("MODEL — classify images sent over HTTP"));
@@ -392,6 +467,12 @@ bt_cli_serve (int argc, char **argv)
     return bt_cli_usage ("serve", _("--max-size must be between 1 and 1024"));
   if (max_busy < 1 || max_busy > 1024)
     return bt_cli_usage ("serve", _("--max-requests must be between 1 and 1024"));
+  if (idle_s < 1 || idle_s > 3600)
+    return bt_cli_usage ("serve", _("--idle-timeout must be between 1 and 3600"));
+  if (token == NULL && g_getenv ("BOTTEGA_SERVE_TOKEN") != NULL && *g_getenv ("BOTTEGA_SERVE_TOKEN") != '\0')
+    token = g_strdup (g_getenv ("BOTTEGA_SERVE_TOKEN"));
+  if (token != NULL && (*token == '\0' || strpbrk (token, " \t\r\n") != NULL))
+    return bt_cli_usage ("serve", _("--token must be one word"));
   g_autoptr(GInetAddress) address = g_inet_address_new_from_string (host ? host : "127.0.0.1");
   if (address == NULL)
     return bt_cli_usage ("serve", _("--host must be an IP address, such as 127.0.0.1 or ::1"));
@@ -407,6 +488,9 @@ bt_cli_serve (int argc, char **argv)
   srv.max_bytes = (gsize) max_mb * 1000 * 1000;   /* MB as g_format_size prints them */
   srv.max_busy = (guint) max_busy;
   srv.max_open = 4 * (guint) max_busy + 16;
+  srv.token = token;
+  srv.idle_us = (gint64) idle_s * G_USEC_PER_SEC;
+  srv.arriving = g_hash_table_new (NULL, NULL);
   g_autofree char *labels = bt_onnx_labels_json ((const char * const *) model->class_names);
   g_autofree char *prep = bt_onnx_preprocessing_json (&model->prep);
   srv.model_json = g_strdup_printf ("{\"labels\": %s, \"preprocessing\": %s}\n", labels, prep);
@@ -425,6 +509,7 @@ bt_cli_serve (int argc, char **argv)
     {
       g_thread_pool_free (srv.pool, TRUE, FALSE);
       g_free (srv.model_json);
+      g_hash_table_unref (srv.arriving);
       return bt_cli_fail (_("cannot listen on %s port %d: %s"), host ? host : "127.0.0.1", port, error->message);
     }
   GSList *uris = soup_server_get_uris (soup);
@@ -440,9 +525,11 @@ bt_cli_serve (int argc, char **argv)
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   guint sigint = g_unix_signal_add (SIGINT, on_signal, loop);
   guint sigterm = g_unix_signal_add (SIGTERM, on_signal, loop);
+  guint idle_check = g_timeout_add_seconds (1, close_idle, &srv);
   g_main_loop_run (loop);
   g_source_remove (sigint);
   g_source_remove (sigterm);
+  g_source_remove (idle_check);
   srv.stopping = TRUE;
   soup_server_disconnect (soup);
   /* finish the predictions under way; their replies go nowhere now */
@@ -451,5 +538,6 @@ bt_cli_serve (int argc, char **argv)
     ;
   g_mutex_clear (&srv.predict_lock);
   g_free (srv.model_json);
+  g_hash_table_unref (srv.arriving);
   return BT_CLI_EXIT_OK;
 }

@@ -74,7 +74,7 @@ predict_one (BtTflite *model, BtTfliteExec *exec, const char *path, char **label
                    _("The model takes %d channels; only grey or RGB images are supported"), c);
       return FALSE;
     }
-  img = bt_image_decode_file_sized (path, c, 2 * w, 2 * h, NULL, NULL, NULL, error);
+  img = bt_image_decode_file_sized (path, c, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL, NULL, NULL, error);
   if (img == NULL)
     return FALSE;
   small = bt_image_resize (img, w, h, BT_DS_RESIZE_SQUASH);

@@ -76,10 +76,16 @@ typedef struct {
  * from content; EXIF orientation applied to the pixels, embedded ICC profiles converted to
  * sRGB, 16 bits rounded to 8, alpha composited over BT_ALPHA_BACKGROUND. want_channels 1 or 3.
  * min_w × min_h (upright; 0 = full size): the decoder may return a smaller image that still
- * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass twice their target size.
+ * covers this box (JPEG's DCT scaling, WebP's scaler); callers pass BT_TENSOR_BOX (target) for a
+ * tensor and twice the target for what people look at (thumbnails, previews).
  * On failure returns NULL and sets error; *reason (may be NULL) says why. info may be NULL. */
 BtImage *bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, int min_h,
                           BtDecodeInfo *info, BtSkipReason *reason, GError **error);
+/* The box to decode a photo in for a tensor of n pixels a side (training cache, embeddings,
+ * prediction): the target itself. A 12 MP JPEG then decodes at 1/8 scale, where libjpeg needs
+ * only the DC coefficients: 1.5× less CPU than 1/4, and the 224×224 tensor differs by 0.7 of 255
+ * on average (docs/PERFORMANCE.md). Thumbnails and previews, which people look at, keep 2×. */
+#define BT_TENSOR_BOX(n) (n)
 BtImage *bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int min_h,
                                      BtDecodeInfo *info, GCancellable *cancellable,
                                      BtSkipReason *reason, GError **error);
@@ -95,6 +101,22 @@ gboolean bt_image_file_looks_colour (const char *path, int *width, int *height);
 /* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
+
+/* ---- Photos that arrive as bytes or pixels (bt-photo-store.c; worker threads only) ----
+ * A camera frame, a pasted image or one dragged from a web browser becomes a file in
+ * project_dir/images/<class folder>/<stem>.<suffix> (stem-2, stem-3... beside existing files;
+ * never over one), written atomically. store_bytes first decodes the bytes with bt_image_decode
+ * (a cut-short or unknown payload is refused with the decoder's reason) and keeps them unchanged
+ * under the suffix of their format; store_rgb encodes RGB pixels as a JPEG (quality 92).
+ * Return the new path (g_free) and *hash (may be NULL) the content hash, or NULL + error. */
+char   *bt_photo_class_folder (const char *class_name);  /* the class's folder name under images/ */
+char   *bt_photo_store_bytes  (const char *project_dir, const char *class_name, const char *stem,
+                               const guint8 *data, gsize len, guint64 *hash, GError **error);
+char   *bt_photo_store_rgb    (const char *project_dir, const char *class_name, const char *stem,
+                               const guint8 *rgb, int width, int height, int stride, guint64 *hash,
+                               GError **error);
+/* RGB pixels (rows stride bytes apart) as JPEG bytes (g_free), NULL when libjpeg refuses. */
+guint8 *bt_photo_encode_jpeg  (const guint8 *rgb, int width, int height, int stride, int quality, gsize *len);
 
 /* ---- The decoder sandbox (bt-sandbox.c): the same decode, in a helper process ---- */
 /* Decodes in a pool of long-lived bottega-decoder processes confined by seccomp and resource

@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <glib/gi18n-lib.h>
+#include <lcms2.h>
 #include <libheif/heif.h>
 
 #include "dataset/bt-decode-private.h"
@@ -20,6 +21,79 @@ fail_heif (BtSkipReason *reason, GError **error, struct heif_error err)
     r = BT_SKIP_TOO_LARGE;
   bt_decode_fail (reason, r, error, _("The HEIF image cannot be decoded: %s"),
                   err.message ? err.message : "?");
+}
+
+/* An nclx colour description (the colr box an iPhone or a camera writes instead of an ICC
+ * profile): libheif's conversion to RGB already honours its matrix and range, not its primaries
+ * and transfer. Those become an RGB ICC profile (lcms2), which the one decode path then converts
+ * to sRGB like an embedded one. sRGB/BT.709 primaries with an sRGB-like curve need nothing; PQ
+ * and HLG (HDR) are left as they are, since no SDR rendering of them is unique. */
+/* ITU-T H.273 colour primaries: red, green, blue, white (x, y). libheif 1.15 leaves the nclx
+ * struct's decoded chromaticities at 0, so they come from this table. */
+static const struct { int code; double xy[8]; } h273_primaries[] = {
+  { 4,  { 0.67, 0.33, 0.21, 0.71, 0.14, 0.08, 0.310, 0.316 } },
+  { 5,  { 0.64, 0.33, 0.29, 0.60, 0.15, 0.06, 0.3127, 0.3290 } },
+  { 6,  { 0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290 } },
+  { 7,  { 0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290 } },
+  { 8,  { 0.681, 0.319, 0.243, 0.692, 0.145, 0.049, 0.310, 0.316 } },
+  { 9,  { 0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290 } },
+  { 11, { 0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.314, 0.351 } },
+  { 12, { 0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290 } },
+  { 22, { 0.630, 0.340, 0.295, 0.605, 0.155, 0.077, 0.3127, 0.3290 } },
+};
+static const double bt709_primaries[8] = { 0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290 };
+
+static void
+nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
+{
+  struct heif_color_profile_nclx *nclx = NULL;
+  double gamma = 0;   /* 0: the sRGB curve */
+  const double *xy = bt709_primaries;
+
+  if (heif_image_handle_get_nclx_color_profile (handle, &nclx).code != heif_error_Ok || nclx == NULL)
+    return;
+  /* BT.709 (= sRGB), unspecified, and what H.273 has no chromaticities for (XYZ) stay as sRGB */
+  for (guint i = 0; i < G_N_ELEMENTS (h273_primaries); i++)
+    if ((int) nclx->color_primaries == h273_primaries[i].code)
+      xy = h273_primaries[i].xy;
+  switch ((int) nclx->transfer_characteristics)
+    {
+    case heif_transfer_characteristic_ITU_R_BT_470_6_System_M: gamma = 2.2; break;
+    case heif_transfer_characteristic_ITU_R_BT_470_6_System_B_G: gamma = 2.8; break;
+    case heif_transfer_characteristic_linear: gamma = 1.0; break;
+    default: break;   /* sRGB, BT.709/601/2020 (displayed like sRGB), unspecified, HDR */
+    }
+  if (xy == bt709_primaries && gamma == 0)
+    {
+      heif_nclx_color_profile_free (nclx);
+      return;
+    }
+  {
+    cmsContext ctx = cmsCreateContext (NULL, NULL);
+    const cmsFloat64Number srgb_params[5] = { 2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045 };
+    cmsToneCurve *curve = gamma == 0 ? cmsBuildParametricToneCurve (ctx, 4, srgb_params)
+                                     : cmsBuildGamma (ctx, gamma);
+    cmsToneCurve *curves[3] = { curve, curve, curve };
+    cmsCIExyY white = { xy[6], xy[7], 1.0 };
+    cmsCIExyYTRIPLE prim = { { xy[0], xy[1], 1.0 }, { xy[2], xy[3], 1.0 }, { xy[4], xy[5], 1.0 } };
+    cmsHPROFILE profile = curve ? cmsCreateRGBProfileTHR (ctx, &white, &prim, curves) : NULL;
+    cmsUInt32Number n = 0;
+
+    if (profile != NULL && cmsSaveProfileToMem (profile, NULL, &n) && n > 0)
+      {
+        out->icc = g_malloc (n);
+        if (cmsSaveProfileToMem (profile, out->icc, &n))
+          out->icc_len = n;
+        else
+          g_clear_pointer (&out->icc, g_free);
+      }
+    if (profile != NULL)
+      cmsCloseProfile (profile);
+    if (curve != NULL)
+      cmsFreeToneCurve (curve);
+    cmsDeleteContext (ctx);
+  }
+  heif_nclx_color_profile_free (nclx);
 }
 
 gboolean
@@ -101,6 +175,8 @@ bt_decode_heif (const guint8 *data, gsize len, const BtDecodeRequest *req,
             g_clear_pointer (&out->icc, g_free);
         }
     }
+  else if (pt == heif_color_profile_type_nclx)
+    nclx_to_icc (handle, out);
   ok = TRUE;
 
 out:

@@ -8,6 +8,7 @@
 #include <glib/gi18n-lib.h>
 #include <jpeglib.h>
 #include <jerror.h>
+#include <lcms2.h>
 
 #include "dataset/bt-decode-private.h"
 
@@ -58,6 +59,47 @@ cmyk_to_rgb (guint8 *px, gsize n, gboolean inverted)
       d[1] = (guint8) ((m * k + 127) / 255);
       d[2] = (guint8) ((y * k + 127) / 255);
     }
+}
+
+/* CMYK → sRGB through the file's own CMYK profile (lcms2, perceptual, as print software
+ * previews it); FALSE when the profile is unusable or not a CMYK one (then the naive formula). */
+static gboolean
+cmyk_icc_to_rgb (guint8 *px, gsize n, const guint8 *icc, gsize icc_len, gboolean inverted)
+{
+  cmsContext ctx;
+  cmsHPROFILE in, srgb;
+  cmsHTRANSFORM t = NULL;
+  guint8 *rgb;
+
+  if (icc == NULL || icc_len < 132 || icc_len > G_MAXUINT32)
+    return FALSE;
+  ctx = cmsCreateContext (NULL, NULL);
+  in = cmsOpenProfileFromMemTHR (ctx, icc, (cmsUInt32Number) icc_len);
+  srgb = cmsCreate_sRGBProfileTHR (ctx);
+  /* Adobe's inverted CMYK (0 = full ink) is lcms2's "reversed" flavour */
+  if (in != NULL && srgb != NULL && cmsGetColorSpace (in) == cmsSigCmykData)
+    t = cmsCreateTransformTHR (ctx, in, inverted ? TYPE_CMYK_8_REV : TYPE_CMYK_8, srgb, TYPE_RGB_8,
+                               INTENT_PERCEPTUAL, 0);
+  if (t != NULL)
+    {
+      /* in slices, so the RGB result never needs a second full-size buffer */
+      const gsize slice = 64 * 1024;
+      rgb = g_malloc (slice * 3);
+      for (gsize i = 0; i < n; i += slice)
+        {
+          gsize m = MIN (slice, n - i);
+          cmsDoTransform (t, px + i * 4, rgb, (cmsUInt32Number) m);
+          memcpy (px + i * 3, rgb, m * 3);   /* ends at (i + m) * 3 <= (i + m) * 4: behind the input */
+        }
+      g_free (rgb);
+      cmsDeleteTransform (t);
+    }
+  if (srgb != NULL)
+    cmsCloseProfile (srgb);
+  if (in != NULL)
+    cmsCloseProfile (in);
+  cmsDeleteContext (ctx);
+  return t != NULL;
 }
 
 gboolean
@@ -173,7 +215,8 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
 
   if (cmyk)
     {
-      cmyk_to_rgb (pixels, (gsize) w * h, cinfo.saw_Adobe_marker);
+      if (!cmyk_icc_to_rgb (pixels, (gsize) w * h, out->icc, out->icc_len, cinfo.saw_Adobe_marker))
+        cmyk_to_rgb (pixels, (gsize) w * h, cinfo.saw_Adobe_marker);
       nc = 3;
       out->converted = TRUE;
     }

@@ -195,7 +195,8 @@ bt_image_preprocess_file (const char *path, int width, int height, int channels,
                           GCancellable *cancellable, BtSkipReason *reason, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
-  g_autoptr(BtImage) img = bt_image_decode_file_sized (path, channels, 2 * width, 2 * height, NULL,
+  g_autoptr(BtImage) img = bt_image_decode_file_sized (path, channels, BT_TENSOR_BOX (width),
+                                                       BT_TENSOR_BOX (height), NULL,
                                                        cancellable, reason, error);
   if (img == NULL)
     return NULL;

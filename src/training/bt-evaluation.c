@@ -259,7 +259,8 @@ bt_prepare_image_file (const BtPreprocess *prep, const char *path, float *out,
 {
   g_autoptr(BtImage) img = NULL;
 
-  img = bt_image_decode_file_sized (path, prep->channels, 2 * prep->width, 2 * prep->height, NULL, cancellable,
+  img = bt_image_decode_file_sized (path, prep->channels, BT_TENSOR_BOX (prep->width),
+                                    BT_TENSOR_BOX (prep->height), NULL, cancellable,
                                     NULL, error);
   if (img == NULL)
     return FALSE;
@@ -331,7 +332,8 @@ bt_predict_file_scored (BtModel *model, const char *image_path, double *unknown_
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   img = bt_image_decode_file_sized (image_path, model->backbone_name != NULL ? 3 : model->prep.channels,
-                                    2 * model->prep.width, 2 * model->prep.height, NULL, NULL, NULL, error);
+                                    BT_TENSOR_BOX (model->prep.width),
+                                    BT_TENSOR_BOX (model->prep.height), NULL, NULL, NULL, error);
   if (img == NULL)
     return NULL;
   return bt_predict_image_scored (model, img, unknown_score, error);
@@ -456,8 +458,8 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
 
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return NULL;
-          img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), 3, 2 * model->prep.width,
-                                            2 * model->prep.height, NULL, cancellable, NULL, NULL);
+          img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), 3, BT_TENSOR_BOX (model->prep.width),
+                                            BT_TENSOR_BOX (model->prep.height), NULL, cancellable, NULL, NULL);
           bt_compute_gate_enter ();
           probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
           if (probs != NULL)

@@ -140,6 +140,24 @@ append_floats (GString *s, const float *v, int n)
   g_string_append_c (s, ']');
 }
 
+/* The preprocessing recipe in words, for the notes of every export. */
+void
+bt_export_append_preprocessing (GString *s, const BtPreprocess *p, gboolean channels_last)
+{
+  const char *resize = p->resize == BT_RESIZE_CENTER_CROP ? _("scale to cover, then crop the centre")
+                       : p->resize == BT_RESIZE_PAD ? _("scale to fit, then pad with black")
+                       : _("stretch to the size, ignoring the aspect ratio");
+  g_string_append_printf (s, _("Preprocessing: resize every image to %d × %d (%s), %s,\n"), p->width, p->height,
+                          resize, p->channels == 1 ? _("greyscale") : _("RGB channel order"));
+  char scale[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (scale, sizeof scale, "%.8g", (double) p->scale);
+  g_string_append_printf (s, _("  then per channel x = (pixel × %s − mean) / std with mean "), scale);
+  append_floats (s, p->mean, MIN (p->channels, 3));
+  g_string_append (s, _(" and std "));
+  append_floats (s, p->std, MIN (p->channels, 3));
+  g_string_append (s, channels_last ? _(", channels last.\n") : _(", channels first.\n"));
+}
+
 char *
 bt_export_onnx_describe (const BtModel *model)
 {
@@ -152,18 +170,7 @@ bt_export_onnx_describe (const BtModel *model)
   g_string_append_printf (s, _("Output “probabilities”: float32, N × %d, one column per class in this order:\n"), k);
   g_autofree char *names = g_strjoinv (", ", model->class_names);
   g_string_append_printf (s, "  %s\n", names);
-  const char *resize = p->resize == BT_RESIZE_CENTER_CROP ? _("scale to cover, then crop the centre")
-                       : p->resize == BT_RESIZE_PAD ? _("scale to fit, then pad with black")
-                       : _("stretch to the size, ignoring the aspect ratio");
-  g_string_append_printf (s, _("Preprocessing: resize every image to %d × %d (%s), %s,\n"), p->width, p->height,
-                          resize, p->channels == 1 ? _("greyscale") : _("RGB channel order"));
-  char scale[G_ASCII_DTOSTR_BUF_SIZE];
-  g_ascii_formatd (scale, sizeof scale, "%.8g", (double) p->scale);
-  g_string_append_printf (s, _("  then per channel x = (pixel × %s − mean) / std with mean "), scale);
-  append_floats (s, p->mean, MIN (p->channels, 3));
-  g_string_append (s, _(" and std "));
-  append_floats (s, p->std, MIN (p->channels, 3));
-  g_string_append (s, _(", channels first.\n"));
+  bt_export_append_preprocessing (s, p, FALSE);
   g_string_append (s, _("The class names and this recipe are also stored in the file's metadata "
                         "(keys “labels” and “preprocessing”, JSON).\n\n"));
   g_string_append (s, _("Python (ONNX Runtime):\n"

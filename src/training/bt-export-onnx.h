@@ -23,4 +23,8 @@ gboolean bt_export_onnx_finish (GAsyncResult *result, GError **error);
  * preprocessing spelled out, and how to run it from Python and C++ (OpenCV, ONNX Runtime). */
 char    *bt_export_onnx_describe (const BtModel *model);
 
+/* Appends the preprocessing recipe in words (resize, colour, x = (pixel × scale − mean) / std and
+ * the layout, channels first for ONNX, last for TFLite) to s; shared by the exports' notes. */
+void     bt_export_append_preprocessing (GString *s, const BtPreprocess *p, gboolean channels_last);
+
 G_END_DECLS

@@ -751,7 +751,8 @@ build_worker (gpointer data)
       if (decoded_item != wk->item)
         {
           g_clear_pointer (&decoded, bt_image_free);
-          decoded = bt_image_decode_file_sized (b->paths[wk->item], 3, 2 * w, 2 * h, NULL, b->cancellable, NULL, NULL);
+          decoded = bt_image_decode_file_sized (b->paths[wk->item], 3, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL,
+                                                b->cancellable, NULL, NULL);
           decoded_item = wk->item;
         }
       if (decoded != NULL)

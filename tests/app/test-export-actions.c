@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt-export-actions.h"
+#include "bt-serve-window.h"
 #include "bt-test-page.h"
 #include "engine/bt-engine.h"
 #include "bt-test-screenshot.h"
@@ -147,6 +148,160 @@ test_onnx (void)
   bt_test_rm_rf (dir);
 }
 
+/* The TensorFlow Lite action: a file with the TFL3 identifier (Arm NN runs every preset's file
+ * in tests/export/test-tflite-export.c) and a note in TFLite's NHWC terms. */
+static void
+test_tflite (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("bt-export-actions-XXXXXX", &error);
+  g_autofree char *model = save_model (dir);
+  g_autofree char *out = g_build_filename (dir, "shapes.tflite", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  Wait w = { 0 };
+
+  bt_export_actions_tflite_async (model, out, NULL, onnx_cb, &w);
+  wait_done (&w);
+  g_assert_no_error (w.error);
+  g_assert_nonnull (w.text);
+  g_assert_true (g_file_get_contents (out, &contents, &len, &error));
+  g_assert_cmpuint (len, >, 1000);
+  g_assert_cmpmem (contents + 4, 4, "TFL3", 4);
+  g_assert_nonnull (strstr (w.text, "1 × 24 × 24 × 3"));
+  g_assert_nonnull (strstr (w.text, "triangle"));
+  g_assert_nonnull (strstr (w.text, "Interpreter"));
+  g_free (w.text);
+  bt_test_rm_rf (dir);
+}
+
+/* One HTTP/1.0 GET on 127.0.0.1:port; the whole answer (status line, headers, body). */
+static char *
+http_get (int port, const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) port,
+                                                                       NULL, &error);
+  if (conn == NULL)
+    return NULL;
+  g_autofree char *req = g_strdup_printf ("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+  g_assert_true (g_output_stream_write_all (out, req, strlen (req), NULL, NULL, &error));
+  g_autoptr(GString) answer = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+  while ((n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf,
+                                   NULL, &error)) > 0)
+    g_string_append_len (answer, buf, n);
+  return g_string_free (g_steal_pointer (&answer), FALSE);
+}
+
+static GtkWidget *
+find_button (GtkWidget *root, const char *label)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (c)), label) == 0)
+        return c;
+      if ((found = find_button (c, label)))
+        return found;
+    }
+  return NULL;
+}
+
+/* "Serve on This Computer…": the CLI's server started for a saved model, the address shown
+ * with its token, the token asked, Stop ends it. */
+static void
+test_serve (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("bt-export-actions-XXXXXX", &error);
+  g_autofree char *model = save_model (dir);
+  GtkWindow *win = bt_serve_window_open (NULL, model);
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (bt_serve_window_get_address (win) == NULL && bt_serve_window_is_serving (win)
+         && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  const char *address = bt_serve_window_get_address (win);
+  g_assert_nonnull (address);
+  g_assert_true (g_str_has_prefix (address, "http://127.0.0.1:"));
+  const char *token = bt_serve_window_get_token (win);
+  g_assert_nonnull (strstr (address, token));
+  g_assert_cmpuint (strlen (token), >=, 32);
+  int port = atoi (address + strlen ("http://127.0.0.1:"));
+  g_assert_cmpint (port, >, 0);
+  bt_test_screenshot (GTK_WIDGET (win), "serve-window");
+
+  /* the labels with the token; 401 without (the GET runs while this loop waits) */
+  g_autofree char *path = g_strdup_printf ("/model?token=%s", token);
+  g_autofree char *ok = http_get (port, path);
+  g_assert_nonnull (ok);
+  g_assert_true (g_str_has_prefix (ok, "HTTP/1.0 200") || g_str_has_prefix (ok, "HTTP/1.1 200"));
+  g_assert_nonnull (strstr (ok, "triangle"));
+  g_autofree char *refused = http_get (port, "/model");
+  g_assert_nonnull (refused);
+  g_assert_nonnull (strstr (refused, " 401 "));
+
+  /* the snippets the window shows run as shown, on a real image (photo.jpg → one) */
+  g_autofree char *usage = bt_serve_window_get_usage (win);
+  g_autofree char *image = g_build_filename (dir, "photo.png", NULL);
+  {
+    g_autoptr(GdkTexture) tex = NULL;
+    g_autoptr(GBytes) px = g_bytes_new_take (g_malloc0 (24 * 24 * 4), 24 * 24 * 4);
+    tex = gdk_memory_texture_new (24, 24, GDK_MEMORY_R8G8B8A8, px, 24 * 4);
+    g_assert_true (gdk_texture_save_to_png (tex, image));
+  }
+  const char *py_start = strstr (usage, "  import json");
+  const char *py_end = py_start ? strstr (py_start, "\n\n") : NULL;
+  g_assert_nonnull (py_end);
+  g_autofree char *py_raw = g_strndup (py_start, py_end - py_start);
+  g_auto(GStrv) py_lines = g_strsplit (py_raw, "\n", -1);
+  g_autoptr(GString) py = g_string_new (NULL);
+  for (guint i = 0; py_lines[i]; i++)
+    g_string_append_printf (py, "%s\n", py_lines[i] + 2);   /* the shown indent */
+  g_auto(GStrv) py_parts = g_strsplit (py->str, "photo.jpg", -1);
+  g_autofree char *py_code = g_strjoinv (image, py_parts);
+  if (g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree char *py_out = NULL, *py_err = NULL;
+      int status = -1;
+      g_assert_true (g_spawn_sync (NULL, (char *[]) { "/usr/bin/python3", "-c", py_code, NULL }, NULL,
+                                   G_SPAWN_DEFAULT, NULL, NULL, &py_out, &py_err, &status, &error));
+      g_test_message ("python snippet: %s %s", py_out, py_err);
+      g_assert_true (g_spawn_check_wait_status (status, NULL));
+      g_assert_nonnull (strstr (py_out, "'class'"));
+    }
+  const char *curl_line = strstr (usage, "curl ");
+  g_autofree char *curl_cmd = g_strndup (curl_line, strcspn (curl_line, "\n"));
+  g_auto(GStrv) curl_parts = g_strsplit (curl_cmd, "photo.jpg", -1);
+  g_autofree char *curl_run = g_strjoinv (image, curl_parts);
+  g_autofree char *curl = g_find_program_in_path ("curl");
+  if (curl != NULL)
+    {
+      g_autofree char *c_out = NULL;
+      int status = -1;
+      g_assert_true (g_spawn_sync (NULL, (char *[]) { "/bin/sh", "-c", curl_run, NULL }, NULL,
+                                   G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &c_out, NULL, &status, &error));
+      g_assert_true (g_spawn_check_wait_status (status, NULL));
+      g_assert_nonnull (strstr (c_out, "\"predictions\""));
+    }
+
+  /* Stop: the process ends and the address goes */
+  GtkWidget *stop = find_button (GTK_WIDGET (win), "_Stop");
+  g_assert_nonnull (stop);
+  gtk_widget_activate (stop);
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (bt_serve_window_is_serving (win) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (bt_serve_window_is_serving (win));
+  g_assert_null (bt_serve_window_get_address (win));
+  g_assert_null (http_get (port, path));
+  gtk_window_destroy (win);
+  bt_test_rm_rf (dir);
+}
+
 static void
 test_pytorch (void)
 {
@@ -263,6 +418,8 @@ test_page_menu (void)
 
   /* no project: nothing to export */
   g_assert_false (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "TensorFlow Lite Model…"));
+  g_assert_false (item_enabled (GTK_WIDGET (popover), "Serve on This Computer…"));
   g_assert_false (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
   /* a project without a saved model: only the training script */
@@ -281,6 +438,8 @@ test_page_menu (void)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpstr (bt_test_page_get_model_path (page), ==, model);
   g_assert_true (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "TensorFlow Lite Model…"));
+  g_assert_true (item_enabled (GTK_WIDGET (popover), "Serve on This Computer…"));
   g_assert_true (item_enabled (GTK_WIDGET (popover), "PyTorch Training Script…"));
 
   gtk_menu_button_popup (GTK_MENU_BUTTON (button));
@@ -298,6 +457,8 @@ main (int argc, char **argv)
 {
   gtk_test_init (&argc, &argv, NULL);
   g_test_add_func ("/export-actions/onnx", test_onnx);
+  g_test_add_func ("/export-actions/tflite", test_tflite);
+  g_test_add_func ("/export-actions/serve", test_serve);
   g_test_add_func ("/export-actions/pytorch", test_pytorch);
   g_test_add_func ("/export-actions/page-menu", test_page_menu);
   return g_test_run ();

@@ -262,4 +262,101 @@ for kind, args in (("heic", []), ("avif", ["-A"])):
             continue
     add(kind, out, upright, 160, 4.0)
 
+# CMYK JPEG with its own CMYK profile: an ICC v2 printer profile made by lcms (ctypes) whose
+# inks and paper are far from the naive formula (warm paper, impure inks: a 2-point CLUT to Lab);
+# ImageMagick writes the CMYK JPEG and embeds the profile; Pillow + lcms give the reference.
+V = ctypes.c_void_p
+for fname, res, args in [
+        ("cmsCreateProfilePlaceholder", V, [V]), ("cmsSetProfileVersion", None, [V, ctypes.c_double]),
+        ("cmsSetDeviceClass", None, [V, ctypes.c_uint32]), ("cmsSetColorSpace", None, [V, ctypes.c_uint32]),
+        ("cmsSetPCS", None, [V, ctypes.c_uint32]), ("cmsPipelineAlloc", V, [V, ctypes.c_uint32, ctypes.c_uint32]),
+        ("cmsStageAllocCLut16bit", V, [V, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
+                                       ctypes.POINTER(ctypes.c_uint16)]),
+        ("cmsPipelineInsertStage", ctypes.c_int, [V, ctypes.c_int, V]),
+        ("cmsWriteTag", ctypes.c_int, [V, ctypes.c_uint32, V]), ("cmsD50_XYZ", V, [])]:
+    getattr(lcms, fname).restype = res
+    getattr(lcms, fname).argtypes = args
+
+
+def icc_sig(s):
+    return int.from_bytes(s.encode(), "big")
+
+
+def lin_to_lab(rgb):
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    x, y, z = m @ np.asarray(rgb) / np.array([0.9505, 1.0, 1.089])
+    f = lambda t: np.cbrt(t) if t > 0.008856 else 7.787 * t + 16 / 116  # noqa: E731
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+paper = np.array([0.92, 0.90, 0.80])
+inks = [np.array(v) for v in ((0.12, 0.60, 0.90), (0.85, 0.15, 0.55), (0.95, 0.88, 0.08), (0.04, 0.04, 0.05))]
+clut = []
+for corner in range(16):  # C slowest, K fastest
+    refl = paper.copy()
+    for bit, ink in enumerate(inks):
+        if corner >> (3 - bit) & 1:
+            refl = refl * ink
+    L, a, b = lin_to_lab(refl)
+    clut += [round(L / 100 * 65535), round((a + 128) * 257), round((b + 128) * 257)]
+cmyk_prof = lcms.cmsCreateProfilePlaceholder(None)
+lcms.cmsSetProfileVersion(cmyk_prof, 2.1)
+lcms.cmsSetDeviceClass(cmyk_prof, icc_sig("prtr"))
+lcms.cmsSetColorSpace(cmyk_prof, icc_sig("CMYK"))
+lcms.cmsSetPCS(cmyk_prof, icc_sig("Lab "))
+pipe = lcms.cmsPipelineAlloc(None, 4, 3)
+lcms.cmsPipelineInsertStage(pipe, 0, lcms.cmsStageAllocCLut16bit(
+    None, 2, 4, 3, (ctypes.c_uint16 * 48)(*[min(65535, max(0, v)) for v in clut])))
+lcms.cmsWriteTag(cmyk_prof, icc_sig("A2B0"), pipe)
+lcms.cmsWriteTag(cmyk_prof, icc_sig("wtpt"), lcms.cmsD50_XYZ())
+n = ctypes.c_uint32(0)
+lcms.cmsSaveProfileToMem(ctypes.c_void_p(cmyk_prof), None, ctypes.byref(n))
+buf = ctypes.create_string_buffer(n.value)
+lcms.cmsSaveProfileToMem(ctypes.c_void_p(cmyk_prof), buf, ctypes.byref(n))
+cmyk_icc = buf.raw[: n.value]
+open(p("printer-cmyk.icc"), "wb").write(cmyk_icc)
+run("convert", p("upright.png"), "-colorspace", "CMYK", "-quality", "95", p("cmyk-plain.jpg"))
+run("convert", p("cmyk-plain.jpg"), "-profile", p("printer-cmyk.icc"), "-quality", "95", p("cmyk-icc.jpg"))
+cmyk_im = Image.open(p("cmyk-icc.jpg"))
+assert cmyk_im.mode == "CMYK" and cmyk_im.info.get("icc_profile") == cmyk_icc
+cmyk_ref = np.asarray(ImageCms.profileToProfile(cmyk_im, ImageCms.ImageCmsProfile(io.BytesIO(cmyk_icc)),
+                                                ImageCms.createProfile("sRGB"),
+                                                renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"))
+assert np.abs(cmyk_ref.astype(int) - np.asarray(cmyk_im.convert("RGB")).astype(int)).mean() > 20  # not naive
+add("jpeg-cmyk-icc", p("cmyk-icc.jpg"), cmyk_ref, 3, 0.5, marker=0)
+
+# HEIF with an nclx colour box instead of an ICC profile: the P3 numbers of the smooth scene
+# declared Display P3 (primaries 12, sRGB transfer 13) must decode to the sRGB original; the
+# scene's numbers declared linear light (transfer 8) must come out sRGB-encoded (the formula). AVIF, because
+# heif-enc 1.15 writes no colr box for HEVC (the nclx goes into x265's VUI, which libheif does not
+# report); the decode path is the same libheif one.
+if shutil.which("heif-enc") is not None:
+    Image.fromarray(np.asarray(p3_img)).save(p("p3-no-icc.png"))  # the numbers, no profile
+    lin = upright / 255.0
+    linear_as_srgb = np.floor(255 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+                              + 0.5).astype(np.uint8)
+    for name, src, ref, nclx in (
+            ("avif-nclx-p3", p("p3-no-icc.png"), smooth, ["--colour_primaries=12", "--transfer_characteristic=13",
+                                                           "--matrix_coefficients=6"]),
+            ("avif-nclx-linear", p("upright.png"), linear_as_srgb, ["--colour_primaries=1",
+                                                                     "--transfer_characteristic=8",
+                                                                     "--matrix_coefficients=6"])):
+        out = p(name + ".avif")
+        try:
+            run("heif-enc", "-A", "-q", "98", "-p", "chroma=444", "--full_range_flag=1", *nclx, src, "-o", out)
+        except subprocess.CalledProcessError:
+            skip(name, "heif-enc cannot write nclx")
+            continue
+        # heif-enc 1.15 writes the matrix into the colr box but leaves primaries and transfer
+        # "unspecified" (2, 2): the fixture sets them in the box itself (same pixels)
+        data = bytearray(open(out, "rb").read())
+        at = data.find(b"colrnclx")
+        assert at > 0, "no nclx colr box"
+        prim, trc = (int(a.split("=")[1]) for a in nclx[:2])
+        struct.pack_into(">HH", data, at + 8, prim, trc)
+        open(out, "wb").write(bytes(data))
+        add(name, out, ref, 24, 1.5, marker=0)
+else:
+    skip("avif-nclx", "heif-enc missing")
+
 open(os.path.join(OUT, "manifest.tsv"), "w").write("\n".join(lines) + "\n")

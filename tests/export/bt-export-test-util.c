@@ -10,6 +10,7 @@
 #include "engine/bt-engine.h"
 #include "training/bt-training.h"
 #include "bt-test-photos.h"
+#include "engine/bt-net-walk.h"
 
 char *
 bt_test_mkdtemp (void)
@@ -135,3 +136,64 @@ bt_test_write_crops (const char *src, const char *dir, const char *prefix, int n
       bt_test_write_bmp (path, small);
     }
 }
+
+static const char *test_photos[] = { "cat.bmp", "grace_hopper.bmp", "owl.jpg", "sunflower.bmp", "hot_dog.jpg" };
+
+/* BT_TEST_N_PHOTOS preprocessed photos (w × h × c, squash) as HWC uint8; random pixels when the shared
+ * folder is absent, so the check still runs (on less realistic input). */
+guint8 *
+bt_test_load_pixels (int w, int h, int c)
+{
+  gsize plane = (gsize) w * h * c;
+  guint8 *px = g_new (guint8, plane * BT_TEST_N_PHOTOS);
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  BtRng rng;
+  bt_rng_seed (&rng, 7);
+  for (int i = 0; i < BT_TEST_N_PHOTOS; i++)
+    {
+      g_autofree char *path = shared ? g_build_filename (shared, "images", test_photos[i], NULL) : NULL;
+      g_autoptr(BtImage) img = NULL;
+      if (path && g_file_test (path, G_FILE_TEST_EXISTS))
+        {
+          g_autoptr(GError) error = NULL;
+          img = bt_image_preprocess_file (path, w, h, c, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
+          g_assert_no_error (error);
+          memcpy (px + plane * i, img->pixels, plane);
+        }
+      else
+        {
+          if (i == 0)
+            g_test_message ("BOTTEGA_SHARED_DIR/images is absent: random pixels instead of photos");
+          for (gsize k = 0; k < plane; k++)
+            px[plane * i + k] = (guint8) bt_rng_below (&rng, 256);
+        }
+    }
+  return px;
+}
+
+/* Batch-norm γ, β, running mean and variance away from their 1/0/0/1 start, so the export of
+ * every one of them matters; biases too. */
+void
+bt_test_perturb_net (BtNet *net, guint64 seed)
+{
+  BtRng rng;
+  bt_rng_seed (&rng, seed);
+  float *params = bt_net_params (net, NULL);
+  float *buffers = bt_net_buffers (net, NULL);
+  for (guint i = 0; i < bt_net_n_layers (net); i++)
+    {
+      BtNetLayerInfo l;
+      g_assert_true (bt_net_get_layer (net, i, &l));
+      for (gsize k = 0; k < l.bias_len; k++)
+        params[l.bias_offset + k] = 0.2f * (bt_rng_uniform (&rng) - 0.5f);
+      if (l.op == BT_NET_OP_BATCHNORM)
+        for (int k = 0; k < l.c; k++)
+          {
+            params[l.weight_offset + k] = 0.6f + bt_rng_uniform (&rng);
+            buffers[l.buffer_offset + k] = 0.3f * (bt_rng_uniform (&rng) - 0.5f);
+            buffers[l.buffer_offset + l.c + k] = 0.5f + bt_rng_uniform (&rng);
+          }
+    }
+  g_assert_false (bt_net_get_layer (net, bt_net_n_layers (net), &(BtNetLayerInfo) { 0 }));
+}
+

@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "engine/bt-engine.h"
+
 #include "bt-test-photos.h"  /* bt_test_shared_file */
 #include "bt-test-fs.h"       /* bt_test_rm_rf */
 
@@ -24,5 +26,13 @@ char    *bt_test_save_shapes_model (const char *dir);
 /* Writes n random crops (55–90 % of each side, some mirrored, at most 160 px) of the RGB photo
  * src as 24-bit BMP files dir/PREFIX-NN.bmp; the same seed gives the same crops. */
 void     bt_test_write_crops (const char *src, const char *dir, const char *prefix, int n, guint64 seed);
+
+/* BT_TEST_N_PHOTOS preprocessed photos of the shared folder (w × h × c, squash) as HWC uint8,
+ * one after the other; random pixels when the folder is absent (said once in the test log). */
+#define BT_TEST_N_PHOTOS 5
+guint8  *bt_test_load_pixels (int w, int h, int c);
+/* Biases, batch-norm γ, β and running statistics moved away from their start (seeded), so an
+ * export that drops any of them is caught. */
+void     bt_test_perturb_net (BtNet *net, guint64 seed);
 
 G_END_DECLS

@@ -52,6 +52,32 @@ test_cli (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
+  /* TensorFlow Lite: the file (with its identifier) and the note for people; a model that
+   * is not one is a failure with nothing written */
+  g_autofree char *tfl = g_build_filename (dir, "m.tflite", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--tflite", tfl, NULL }, &out, &err), ==, 0);
+  g_autofree char *tfl_bytes = NULL;
+  gsize tfl_len = 0;
+  g_assert_true (g_file_get_contents (tfl, &tfl_bytes, &tfl_len, NULL));
+  g_assert_cmpuint (tfl_len, >, 1000);
+  g_assert_cmpmem (tfl_bytes + 4, 4, "TFL3", 4);
+  g_assert_nonnull (strstr (out, "TensorFlow Lite"));
+  g_assert_nonnull (strstr (out, "1 × 24 × 24 × 3"));
+  g_assert_nonnull (strstr (out, "channels last"));
+  g_assert_nonnull (strstr (out, "[0.229, 0.224, 0.225]"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_autofree char *tfl_bad = g_build_filename (dir, "bad.tflite", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--tflite", tfl_bad, NULL }, &out, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "Export failed"));
+  g_assert_false (g_file_test (tfl_bad, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--tflite", tfl, "--onnx", onnx, NULL },
+                                    &out, &err), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   g_autofree char *py = g_build_filename (dir, "py", NULL);
   g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--pytorch", py, NULL }, &out, &err), ==, 0);
   g_autofree char *train = g_build_filename (py, "train.py", NULL);

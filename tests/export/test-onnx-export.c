@@ -11,66 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *photos[] = { "cat.bmp", "grace_hopper.bmp", "owl.jpg", "sunflower.bmp", "hot_dog.jpg" };
-#define N_IMAGES 5
-
-/* N_IMAGES preprocessed photos (w × h × c, squash) as HWC uint8; random pixels when the shared
- * folder is absent, so the check still runs (on less realistic input). */
-static guint8 *
-load_pixels (int w, int h, int c)
-{
-  gsize plane = (gsize) w * h * c;
-  guint8 *px = g_new (guint8, plane * N_IMAGES);
-  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
-  BtRng rng;
-  bt_rng_seed (&rng, 7);
-  for (int i = 0; i < N_IMAGES; i++)
-    {
-      g_autofree char *path = shared ? g_build_filename (shared, "images", photos[i], NULL) : NULL;
-      g_autoptr(BtImage) img = NULL;
-      if (path && g_file_test (path, G_FILE_TEST_EXISTS))
-        {
-          g_autoptr(GError) error = NULL;
-          img = bt_image_preprocess_file (path, w, h, c, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
-          g_assert_no_error (error);
-          memcpy (px + plane * i, img->pixels, plane);
-        }
-      else
-        {
-          if (i == 0)
-            g_test_message ("BOTTEGA_SHARED_DIR/images is absent: random pixels instead of photos");
-          for (gsize k = 0; k < plane; k++)
-            px[plane * i + k] = (guint8) bt_rng_below (&rng, 256);
-        }
-    }
-  return px;
-}
-
-/* Batch-norm γ, β, running mean and variance away from their 1/0/0/1 start, so the export of
- * every one of them matters; biases too. */
-static void
-perturb (BtNet *net, guint64 seed)
-{
-  BtRng rng;
-  bt_rng_seed (&rng, seed);
-  float *params = bt_net_params (net, NULL);
-  float *buffers = bt_net_buffers (net, NULL);
-  for (guint i = 0; i < bt_net_n_layers (net); i++)
-    {
-      BtNetLayerInfo l;
-      g_assert_true (bt_net_get_layer (net, i, &l));
-      for (gsize k = 0; k < l.bias_len; k++)
-        params[l.bias_offset + k] = 0.2f * (bt_rng_uniform (&rng) - 0.5f);
-      if (l.op == BT_NET_OP_BATCHNORM)
-        for (int k = 0; k < l.c; k++)
-          {
-            params[l.weight_offset + k] = 0.6f + bt_rng_uniform (&rng);
-            buffers[l.buffer_offset + k] = 0.3f * (bt_rng_uniform (&rng) - 0.5f);
-            buffers[l.buffer_offset + l.c + k] = 0.5f + bt_rng_uniform (&rng);
-          }
-    }
-  g_assert_false (bt_net_get_layer (net, bt_net_n_layers (net), &(BtNetLayerInfo) { 0 }));
-}
+#define N_IMAGES BT_TEST_N_PHOTOS
 
 static void
 check_with_python (GBytes *model, BtOnnxForm form, const float *x, int n, int c, int h, int w, const float *probs, int k,
@@ -111,11 +52,11 @@ test_preset (gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(BtNet) net = bt_net_new_preset (pc->preset, pc->w, pc->h, pc->c, 4, -1.0f, 11, &error);
   g_assert_no_error (error);
-  perturb (net, 3);
+  bt_test_perturb_net (net, 3);
 
   BtPreprocess prep;
   bt_preprocess_init_default (&prep, pc->w, pc->h, pc->c);
-  g_autofree guint8 *px = load_pixels (pc->w, pc->h, pc->c);
+  g_autofree guint8 *px = bt_test_load_pixels (pc->w, pc->h, pc->c);
   gsize plane = (gsize) pc->w * pc->h * pc->c;
   g_autofree float *x = g_new (float, plane * N_IMAGES);
   for (int i = 0; i < N_IMAGES; i++)
@@ -156,9 +97,9 @@ test_transfer (gconstpointer data)
 
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, 4, 0.2f, 5, &error);
   g_assert_no_error (error);
-  perturb (head, 9);
+  bt_test_perturb_net (head, 9);
 
-  g_autofree guint8 *px = load_pixels (w, h, c);
+  g_autofree guint8 *px = bt_test_load_pixels (w, h, c);
   gsize plane = (gsize) w * h * c;
   g_autofree float *x = g_new (float, plane * N_IMAGES);
   g_autofree float *emb = g_new (float, (gsize) dim * N_IMAGES);

@@ -1,0 +1,576 @@
+/* bt-tflite-export.c: a BtNet as a TensorFlow Lite flatbuffer (bt-tflite-export.h).
+ *
+ * Field ids and enum values are those of TensorFlow Lite's schema.fbs (version 3), the same ones
+ * the reader in bt-tflite.c reads. The engine is NCHW and TFLite NHWC: convolution filters go
+ * from [oc, ic, kh, kw] to [oc, kh, kw, ic] (depthwise [1, kh, kw, oc]); a flattened activation
+ * is in (y, x, c) order, so the dense layer after it gets its weight columns permuted. Batch norm
+ * becomes a 1×1 depthwise convolution (its per-channel scale and shift), which every TFLite
+ * runtime has. Padding the engine does not share with TFLite's SAME becomes an explicit PAD. */
+#include "engine/bt-tflite-export.h"
+#include "engine/bt-flatbuf.h"
+#include "engine/bt-net-walk.h"
+#include "engine/bt-onnx.h"
+
+#include <math.h>
+#include <string.h>
+
+/* schema.fbs: BuiltinOperator, BuiltinOptions, TensorType, Padding, ActivationFunctionType */
+enum { OP_ADD = 0, OP_AVERAGE_POOL_2D = 1, OP_CONV_2D = 3, OP_DEPTHWISE_CONV_2D = 4,
+       OP_FULLY_CONNECTED = 9, OP_MAX_POOL_2D = 17, OP_RELU = 19, OP_RELU6 = 21, OP_RESHAPE = 22,
+       OP_SOFTMAX = 25, OP_PAD = 34 };
+enum { OPT_NONE = 0, OPT_CONV = 1, OPT_DEPTHWISE = 2, OPT_POOL = 5, OPT_FULLY_CONNECTED = 8,
+       OPT_SOFTMAX = 9, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_PAD = 22 };
+enum { TYPE_FLOAT32 = 0, TYPE_INT32 = 2 };
+enum { PAD_SAME = 0, PAD_VALID = 1 };
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 3 };
+
+typedef struct {
+  BtFb     *fb;
+  BtFbNode *tensors, *buffers, *operators, *opcodes;
+  guint     n_tensors, n_buffers;
+  int       opcode_of[64];   /* builtin code → index in opcodes, -1 when not yet used */
+  guint     n_opcodes;
+} Writer;
+
+/* An activation in the graph: its tensor and shape. A rank-2 tensor made by flattening a spatial
+ * one keeps that shape (ph × pw × pc) so a dense layer can map its columns. */
+typedef struct {
+  int t, rank;
+  int h, w, c;        /* rank 4: [1, h, w, c] */
+  int n;              /* rank 2: [1, n] */
+  int ph, pw, pc;     /* rank 2 from a flatten: (y, x, c) order of a ph × pw × pc map */
+} Val;
+
+static guint
+add_buffer (Writer *wr, const void *data, gsize bytes)
+{
+  BtFbNode *b = bt_fb_table (wr->fb);
+  if (bytes > 0)
+    bt_fb_ref (b, 0, bt_fb_vector (wr->fb, data, bytes, 1, 16));
+  bt_fb_push (wr->buffers, b);
+  return wr->n_buffers++;
+}
+
+static int
+add_tensor (Writer *wr, const char *name, const int *shape, int rank, int type, const void *data,
+            gsize bytes)
+{
+  BtFbNode *t = bt_fb_table (wr->fb);
+  gint32 dims[4];
+  for (int i = 0; i < rank; i++)
+    dims[i] = shape[i];
+  bt_fb_ref (t, 0, bt_fb_int_vector (wr->fb, dims, rank));
+  bt_fb_scalar (t, 1, 1, (guint64) type);
+  bt_fb_scalar (t, 2, 4, data != NULL ? add_buffer (wr, data, bytes) : 0);
+  bt_fb_ref (t, 3, bt_fb_string (wr->fb, name));
+  bt_fb_push (wr->tensors, t);
+  return (int) wr->n_tensors++;
+}
+
+static int
+add_floats (Writer *wr, const char *name, const int *shape, int rank, const float *v)
+{
+  gsize n = 1;
+  for (int i = 0; i < rank; i++)
+    n *= (gsize) shape[i];
+  return add_tensor (wr, name, shape, rank, TYPE_FLOAT32, v, n * sizeof (float));
+}
+
+static int
+add_activation (Writer *wr, const char *name, Val *v)
+{
+  if (v->rank == 4)
+    v->t = add_tensor (wr, name, (const int[]) { 1, v->h, v->w, v->c }, 4, TYPE_FLOAT32, NULL, 0);
+  else
+    v->t = add_tensor (wr, name, (const int[]) { 1, v->n }, 2, TYPE_FLOAT32, NULL, 0);
+  return v->t;
+}
+
+static void
+add_op (Writer *wr, int code, const int *ins, int n_in, int out, int opt_type, BtFbNode *opts)
+{
+  g_assert (code >= 0 && code < (int) G_N_ELEMENTS (wr->opcode_of));
+  if (wr->opcode_of[code] < 0)
+    {
+      BtFbNode *oc = bt_fb_table (wr->fb);
+      bt_fb_scalar (oc, 0, 1, (guint64) code);   /* deprecated_builtin_code */
+      bt_fb_scalar (oc, 2, 4, 1);                /* version */
+      bt_fb_scalar (oc, 3, 4, (guint64) code);   /* builtin_code */
+      bt_fb_push (wr->opcodes, oc);
+      wr->opcode_of[code] = (int) wr->n_opcodes++;
+    }
+  BtFbNode *op = bt_fb_table (wr->fb);
+  bt_fb_scalar (op, 0, 4, (guint64) wr->opcode_of[code]);
+  gint32 in32[4];
+  for (int i = 0; i < n_in; i++)
+    in32[i] = ins[i];
+  bt_fb_ref (op, 1, bt_fb_int_vector (wr->fb, in32, n_in));
+  bt_fb_ref (op, 2, bt_fb_int_vector (wr->fb, (const gint32[]) { out }, 1));
+  if (opts != NULL)
+    {
+      bt_fb_scalar (op, 3, 1, (guint64) opt_type);
+      bt_fb_ref (op, 4, opts);
+    }
+  bt_fb_push (wr->operators, op);
+}
+
+static int
+act_of (BtNetAct act)
+{
+  return act == BT_NET_ACT_RELU ? ACT_RELU : act == BT_NET_ACT_RELU6 ? ACT_RELU6 : ACT_NONE;
+}
+
+/* ---- Geometry ---- */
+
+/* TFLite's SAME: out = ceil(in / s), the odd padding pixel at the end; VALID: no padding. */
+static int
+padding_mode (int in, int k, int s, int out, int before, int after)
+{
+  int o = (in + s - 1) / s;
+  int total = MAX ((o - 1) * s + k - in, 0);
+  if (out == o && before == total / 2 && after == total - total / 2)
+    return PAD_SAME;
+  if (before == 0 && after == 0 && out == (in - k) / s + 1)
+    return PAD_VALID;
+  return -1;
+}
+
+static gboolean
+spatial_padding (const BtNetLayerInfo *l, int *mode)
+{
+  int my = padding_mode (l->in_h, l->kh, l->sh, l->h, l->pad_top, l->pad_bottom);
+  int mx = padding_mode (l->in_w, l->kw, l->sw, l->w, l->pad_left, l->pad_right);
+  if (my >= 0 && my == mx)
+    {
+      *mode = my;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* An explicit PAD of x (rank 4) by the layer's padding; x becomes the padded tensor. */
+static void
+emit_pad (Writer *wr, const BtNetLayerInfo *l, Val *x)
+{
+  gint32 pads[8] = { 0, 0, l->pad_top, l->pad_bottom, l->pad_left, l->pad_right, 0, 0 };
+  g_autofree char *pn = g_strconcat (l->name, "/paddings", NULL);
+  g_autofree char *on = g_strconcat (l->name, "/pad", NULL);
+  int p = add_tensor (wr, pn, (const int[]) { 4, 2 }, 2, TYPE_INT32, pads, sizeof pads);
+  Val out = *x;
+  out.h += l->pad_top + l->pad_bottom;
+  out.w += l->pad_left + l->pad_right;
+  add_activation (wr, on, &out);
+  add_op (wr, OP_PAD, (const int[]) { x->t, p }, 2, out.t, OPT_PAD, bt_fb_table (wr->fb));
+  *x = out;
+}
+
+static void
+emit_reshape (Writer *wr, const char *name, const Val *in, Val *out)
+{
+  g_autofree char *sn = g_strconcat (name, "/shape", NULL);
+  gint32 shape[4];
+  int rank = out->rank;
+  if (rank == 4)
+    memcpy (shape, (const gint32[]) { 1, out->h, out->w, out->c }, sizeof shape);
+  else
+    memcpy (shape, (const gint32[]) { 1, out->n, 0, 0 }, sizeof shape);
+  int st = add_tensor (wr, sn, (const int[]) { rank }, 1, TYPE_INT32, shape, sizeof (gint32) * rank);
+  add_activation (wr, name, out);
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_ref (o, 0, bt_fb_int_vector (wr->fb, shape, rank));
+  add_op (wr, OP_RESHAPE, (const int[]) { in->t, st }, 2, out->t, OPT_RESHAPE, o);
+}
+
+/* Index in the engine's (c, y, x) order of element j of a flattened (y, x, c) map. */
+static gsize
+engine_index (const Val *v, gsize j)
+{
+  if (v->ph * v->pw <= 1)
+    return j;
+  gsize c = j % (gsize) v->pc, yx = j / (gsize) v->pc;
+  return c * (gsize) v->ph * v->pw + yx;
+}
+
+/* ---- Layers ---- */
+
+static BtFbNode *
+conv_options (Writer *wr, gboolean depthwise, int padding, int sw, int sh, int mult, int act)
+{
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_scalar (o, 0, 1, (guint64) padding);
+  bt_fb_scalar (o, 1, 4, (guint64) sw);
+  bt_fb_scalar (o, 2, 4, (guint64) sh);
+  if (depthwise)
+    bt_fb_scalar (o, 3, 4, (guint64) mult);
+  bt_fb_scalar (o, depthwise ? 4 : 3, 1, (guint64) act);
+  return o;
+}
+
+static gboolean
+emit_conv (Writer *wr, const BtNetLayerInfo *l, Val x, const char *out_name, Val *out, GError **error)
+{
+  gboolean dw = l->op == BT_NET_OP_DWCONV;
+  if (!dw && l->groups != 1)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Layer “%s”: a grouped convolution cannot be written to TensorFlow Lite", l->name);
+      return FALSE;
+    }
+  int padding;
+  if (!spatial_padding (l, &padding))
+    {
+      emit_pad (wr, l, &x);
+      padding = PAD_VALID;
+    }
+  int oc = l->c, ic = dw ? 1 : l->in_c, kh = l->kh, kw = l->kw;
+  gsize n = (gsize) oc * ic * kh * kw;
+  g_autofree float *f = g_new (float, n);
+  for (int k = 0; k < oc; k++)
+    for (int ci = 0; ci < ic; ci++)
+      for (int y = 0; y < kh; y++)
+        for (int xx = 0; xx < kw; xx++)
+          {
+            float v = l->weight[(((gsize) k * ic + ci) * kh + y) * kw + xx];
+            if (dw)
+              f[((gsize) y * kw + xx) * oc + k] = v;
+            else
+              f[(((gsize) k * kh + y) * kw + xx) * ic + ci] = v;
+          }
+  g_autofree char *wn = g_strconcat (l->name, ".weight", NULL);
+  g_autofree char *bn = g_strconcat (l->name, ".bias", NULL);
+  int wt = dw ? add_floats (wr, wn, (const int[]) { 1, kh, kw, oc }, 4, f)
+              : add_floats (wr, wn, (const int[]) { oc, kh, kw, ic }, 4, f);
+  g_autofree float *zeros = l->bias ? NULL : g_new0 (float, oc);
+  int bt = add_floats (wr, bn, (const int[]) { oc }, 1, l->bias ? l->bias : zeros);
+  *out = (Val) { .rank = 4, .h = l->h, .w = l->w, .c = oc };
+  add_activation (wr, out_name, out);
+  add_op (wr, dw ? OP_DEPTHWISE_CONV_2D : OP_CONV_2D, (const int[]) { x.t, wt, bt }, 3, out->t,
+          dw ? OPT_DEPTHWISE : OPT_CONV,
+          conv_options (wr, dw, padding, l->sw, l->sh, dw ? oc / MAX (l->in_c, 1) : 1, act_of (l->act)));
+  return TRUE;
+}
+
+/* y = x · scale[c] + shift[c] as a 1×1 depthwise convolution (rank 2: reshaped around it). */
+static void
+emit_channel_affine (Writer *wr, const char *name, const Val *x, const float *scale, const float *shift,
+                     int act, const char *out_name, Val *out)
+{
+  Val in4 = *x;
+  int c = x->rank == 4 ? x->c : x->n;
+  g_autofree char *rn = g_strconcat (name, "/as-map", NULL);
+  if (x->rank == 2)
+    {
+      in4 = (Val) { .rank = 4, .h = 1, .w = 1, .c = c };
+      emit_reshape (wr, rn, x, &in4);
+    }
+  g_autofree char *wn = g_strconcat (name, ".scale", NULL);
+  g_autofree char *bn = g_strconcat (name, ".shift", NULL);
+  int wt = add_floats (wr, wn, (const int[]) { 1, 1, 1, c }, 4, scale);
+  int bt = add_floats (wr, bn, (const int[]) { c }, 1, shift);
+  Val y = { .rank = 4, .h = in4.h, .w = in4.w, .c = c };
+  g_autofree char *yn = x->rank == 2 ? g_strconcat (name, "/map", NULL) : g_strdup (out_name);
+  add_activation (wr, yn, &y);
+  add_op (wr, OP_DEPTHWISE_CONV_2D, (const int[]) { in4.t, wt, bt }, 3, y.t, OPT_DEPTHWISE,
+          conv_options (wr, TRUE, PAD_VALID, 1, 1, 1, act));
+  if (x->rank == 2)
+    {
+      *out = *x;
+      emit_reshape (wr, out_name, &y, out);
+    }
+  else
+    *out = y;
+}
+
+static void
+emit_batchnorm (Writer *wr, const BtNetLayerInfo *l, const Val *x, const char *out_name, Val *out)
+{
+  int c = l->c;
+  g_autofree float *scale = g_new (float, c);
+  g_autofree float *shift = g_new (float, c);
+  for (int j = 0; j < c; j++)
+    {
+      /* a flattened input's feature j is the engine's feature engine_index (j) */
+      gsize e = x->rank == 2 ? engine_index (x, (gsize) j) : (gsize) j;
+      float s = l->weight[e] / sqrtf (l->running_var[e] + l->eps);
+      scale[j] = s;
+      shift[j] = l->bias[e] - l->running_mean[e] * s;
+    }
+  emit_channel_affine (wr, l->name, x, scale, shift, act_of (l->act), out_name, out);
+}
+
+static void
+emit_dense (Writer *wr, const BtNetLayerInfo *l, Val x, const char *out_name, Val *out)
+{
+  if (x.rank == 4)
+    {
+      Val flat = { .rank = 2, .n = x.h * x.w * x.c, .ph = x.h, .pw = x.w, .pc = x.c };
+      g_autofree char *fn = g_strconcat (l->name, "/flatten", NULL);
+      emit_reshape (wr, fn, &x, &flat);
+      x = flat;
+    }
+  int in_dim = x.n, oc = l->c;
+  g_autofree float *wt = g_new (float, (gsize) oc * in_dim);
+  for (int o = 0; o < oc; o++)
+    for (int j = 0; j < in_dim; j++)
+      wt[(gsize) o * in_dim + j] = l->weight[(gsize) o * in_dim + engine_index (&x, (gsize) j)];
+  g_autofree char *wn = g_strconcat (l->name, ".weight", NULL);
+  g_autofree char *bn = g_strconcat (l->name, ".bias", NULL);
+  int w = add_floats (wr, wn, (const int[]) { oc, in_dim }, 2, wt);
+  g_autofree float *zeros = l->bias ? NULL : g_new0 (float, oc);
+  int b = add_floats (wr, bn, (const int[]) { oc }, 1, l->bias ? l->bias : zeros);
+  *out = (Val) { .rank = 2, .n = oc };
+  add_activation (wr, out_name, out);
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_scalar (o, 0, 1, (guint64) act_of (l->act));
+  add_op (wr, OP_FULLY_CONNECTED, (const int[]) { x.t, w, b }, 3, out->t, OPT_FULLY_CONNECTED, o);
+}
+
+static gboolean
+emit_pool (Writer *wr, const BtNetLayerInfo *l, const Val *x, const char *out_name, Val *out,
+           GError **error)
+{
+  int padding, kh = l->kh, kw = l->kw, sh = l->sh, sw = l->sw;
+  if (l->op == BT_NET_OP_GAP)
+    {
+      kh = x->h; kw = x->w; sh = sw = 1;
+      padding = PAD_VALID;
+    }
+  else if (!spatial_padding (l, &padding))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Layer “%s”: this pooling's padding cannot be written to TensorFlow Lite", l->name);
+      return FALSE;
+    }
+  *out = (Val) { .rank = 4, .h = l->op == BT_NET_OP_GAP ? 1 : l->h, .w = l->op == BT_NET_OP_GAP ? 1 : l->w,
+                 .c = x->c };
+  add_activation (wr, out_name, out);
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_scalar (o, 0, 1, (guint64) padding);
+  bt_fb_scalar (o, 1, 4, (guint64) sw);
+  bt_fb_scalar (o, 2, 4, (guint64) sh);
+  bt_fb_scalar (o, 3, 4, (guint64) kw);
+  bt_fb_scalar (o, 4, 4, (guint64) kh);
+  bt_fb_scalar (o, 5, 1, (guint64) act_of (l->act));
+  add_op (wr, l->op == BT_NET_OP_MAXPOOL ? OP_MAX_POOL_2D : OP_AVERAGE_POOL_2D, (const int[]) { x->t }, 1,
+          out->t, OPT_POOL, o);
+  return TRUE;
+}
+
+/* A standalone activation after a layer that cannot carry it (flatten, dropout). */
+static void
+emit_activation (Writer *wr, BtNetAct act, const char *out_name, Val *v)
+{
+  Val out = *v;
+  add_activation (wr, out_name, &out);
+  add_op (wr, act == BT_NET_ACT_RELU ? OP_RELU : OP_RELU6, (const int[]) { v->t }, 1, out.t, OPT_NONE, NULL);
+  *v = out;
+}
+
+static gboolean
+emit_layer (Writer *wr, const BtNetLayerInfo *l, const Val *x, const Val *x2, const char *out_name,
+            Val *out, GError **error)
+{
+  gboolean spatial = l->op == BT_NET_OP_CONV || l->op == BT_NET_OP_DWCONV || l->op == BT_NET_OP_MAXPOOL
+                     || l->op == BT_NET_OP_AVGPOOL || l->op == BT_NET_OP_GAP;
+  if (spatial && x->rank != 4)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Layer “%s” (%s) on a flat input cannot be written to TensorFlow Lite", l->name, l->op_id);
+      return FALSE;
+    }
+  switch (l->op)
+    {
+    case BT_NET_OP_CONV:
+    case BT_NET_OP_DWCONV:
+      return emit_conv (wr, l, *x, out_name, out, error);
+    case BT_NET_OP_DENSE:
+      emit_dense (wr, l, *x, out_name, out);
+      return TRUE;
+    case BT_NET_OP_MAXPOOL:
+    case BT_NET_OP_AVGPOOL:
+    case BT_NET_OP_GAP:
+      return emit_pool (wr, l, x, out_name, out, error);
+    case BT_NET_OP_FLATTEN:
+      {
+        Val flat = { .rank = 2, .n = x->rank == 4 ? x->h * x->w * x->c : x->n };
+        if (x->rank == 4)
+          {
+            flat.ph = x->h; flat.pw = x->w; flat.pc = x->c;
+          }
+        else
+          {
+            flat.ph = x->ph; flat.pw = x->pw; flat.pc = x->pc;
+          }
+        g_autofree char *rn = l->act != BT_NET_ACT_NONE ? g_strconcat (out_name, "/pre", NULL) : g_strdup (out_name);
+        emit_reshape (wr, rn, x, &flat);
+        *out = flat;
+        if (l->act != BT_NET_ACT_NONE)
+          emit_activation (wr, l->act, out_name, out);
+        return TRUE;
+      }
+    case BT_NET_OP_DROPOUT:
+      *out = *x;
+      if (l->act != BT_NET_ACT_NONE)
+        emit_activation (wr, l->act, out_name, out);
+      return TRUE;
+    case BT_NET_OP_BATCHNORM:
+      emit_batchnorm (wr, l, x, out_name, out);
+      return TRUE;
+    case BT_NET_OP_ADD:
+      {
+        if (x->rank != x2->rank
+            || (x->rank == 4 && (x->h != x2->h || x->w != x2->w || x->c != x2->c))
+            || (x->rank == 2 && (x->n != x2->n || x->ph != x2->ph || x->pw != x2->pw)))
+          {
+            g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                         "Layer “%s”: its two inputs cannot be added in TensorFlow Lite", l->name);
+            return FALSE;
+          }
+        *out = *x;
+        add_activation (wr, out_name, out);
+        BtFbNode *o = bt_fb_table (wr->fb);
+        bt_fb_scalar (o, 0, 1, (guint64) act_of (l->act));
+        add_op (wr, OP_ADD, (const int[]) { x->t, x2->t }, 2, out->t, OPT_ADD, o);
+        return TRUE;
+      }
+    default:
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Layer “%s” (%s) cannot be written to TensorFlow Lite", l->name, l->op_id);
+      return FALSE;
+    }
+}
+
+/* ---- The model ---- */
+
+static BtFbNode *
+metadata_entry (Writer *wr, const char *name, const char *json)
+{
+  BtFbNode *m = bt_fb_table (wr->fb);
+  bt_fb_ref (m, 0, bt_fb_string (wr->fb, name));
+  bt_fb_scalar (m, 1, 4, add_buffer (wr, json, strlen (json)));
+  return m;
+}
+
+static gboolean
+emit_net (Writer *wr, BtNet *net, int k, int *input, int *output, GError **error)
+{
+  int c, h, w;
+  bt_net_input_shape (net, &c, &h, &w);
+  Val in = { .rank = 4, .h = h, .w = w, .c = c };
+  *input = add_activation (wr, "image", &in);
+
+  guint n_layers = bt_net_n_layers (net);
+  g_autofree Val *vals = g_new0 (Val, MAX (n_layers, 1));
+  for (guint i = 0; i < n_layers; i++)
+    {
+      BtNetLayerInfo l;
+      bt_net_get_layer (net, i, &l);
+      const Val *x = l.src < 0 ? &in : &vals[l.src];
+      const Val *x2 = l.src2 >= 0 ? &vals[l.src2] : NULL;
+      if (!emit_layer (wr, &l, x, x2, i + 1 == n_layers ? "logits" : l.name, &vals[i], error))
+        return FALSE;
+    }
+  if (n_layers == 0 || vals[n_layers - 1].rank != 2 || vals[n_layers - 1].n != k)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "The network does not end in a dense classifier");
+      return FALSE;
+    }
+  Val probs = { .rank = 2, .n = k };
+  *output = add_activation (wr, "probabilities", &probs);
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_float (o, 0, 1.0f);
+  add_op (wr, OP_SOFTMAX, (const int[]) { vals[n_layers - 1].t }, 1, *output, OPT_SOFTMAX, o);
+  return TRUE;
+}
+
+GBytes *
+bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, GError **error)
+{
+  g_return_val_if_fail (net != NULL && class_names != NULL && prep != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  int k = bt_net_n_classes (net);
+  if (g_strv_length ((char **) class_names) != (guint) k)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The model has %d outputs but %u class names", k, g_strv_length ((char **) class_names));
+      return NULL;
+    }
+  int c, h, w;
+  bt_net_input_shape (net, &c, &h, &w);
+  if (bt_net_preset (net) == BT_PRESET_TRANSFER)
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "A transfer model cannot be written to TensorFlow Lite yet; export it to ONNX");
+      return NULL;
+    }
+  if (prep->width != w || prep->height != h || prep->channels != c)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The preprocessing recipe (%d×%d×%d) does not match the network's input (%d×%d×%d)",
+                   prep->width, prep->height, prep->channels, w, h, c);
+      return NULL;
+    }
+
+  g_autoptr(BtFb) fb = bt_fb_new ();
+  Writer wr = { .fb = fb };
+  memset (wr.opcode_of, -1, sizeof wr.opcode_of);
+  wr.tensors = bt_fb_refs (fb);
+  wr.buffers = bt_fb_refs (fb);
+  wr.operators = bt_fb_refs (fb);
+  wr.opcodes = bt_fb_refs (fb);
+  add_buffer (&wr, NULL, 0);   /* buffer 0: the empty one every computed tensor refers to */
+
+  int input, output;
+  if (!emit_net (&wr, net, k, &input, &output, error))
+    return NULL;
+
+  BtFbNode *sg = bt_fb_table (fb);
+  bt_fb_ref (sg, 0, wr.tensors);
+  bt_fb_ref (sg, 1, bt_fb_int_vector (fb, (const gint32[]) { input }, 1));
+  bt_fb_ref (sg, 2, bt_fb_int_vector (fb, (const gint32[]) { output }, 1));
+  bt_fb_ref (sg, 3, wr.operators);
+  bt_fb_ref (sg, 4, bt_fb_string (fb, "main"));
+  BtFbNode *subgraphs = bt_fb_refs (fb);
+  bt_fb_push (subgraphs, sg);
+
+  g_autofree char *labels = bt_onnx_labels_json (class_names);
+  g_autofree char *pj = bt_onnx_preprocessing_json (prep);
+  g_autofree char *preset = g_strdup_printf ("\"%s\"", bt_preset_to_id (bt_net_preset (net)));
+  BtFbNode *meta = bt_fb_refs (fb);
+  bt_fb_push (meta, metadata_entry (&wr, "labels", labels));
+  bt_fb_push (meta, metadata_entry (&wr, "preprocessing", pj));
+  bt_fb_push (meta, metadata_entry (&wr, "bottega_preset", preset));
+
+  BtFbNode *model = bt_fb_table (fb);
+  bt_fb_scalar (model, 0, 4, 3);                  /* schema version */
+  bt_fb_ref (model, 1, wr.opcodes);
+  bt_fb_ref (model, 2, subgraphs);
+  bt_fb_ref (model, 3, bt_fb_string (fb, "Bottega"));
+  bt_fb_ref (model, 4, wr.buffers);
+  bt_fb_ref (model, 6, meta);
+  return bt_fb_finish (fb, model, "TFL3");
+}
+
+gboolean
+bt_tflite_export_model (const BtModel *model, const char *path, GError **error)
+{
+  g_return_val_if_fail (model != NULL && model->net != NULL && path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autoptr(GBytes) bytes = bt_tflite_export_net (model->net, (const char * const *) model->class_names,
+                                                  &model->prep, error);
+  if (bytes == NULL)
+    return FALSE;
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(GError) local = NULL;
+  if (!g_file_set_contents_full (path, data, (gssize) len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0644, &local))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_IO, "Could not write the TensorFlow Lite file: %s",
+                   local->message);
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,19 @@
+/* bt-export-tflite.h: exporting a saved .bottega-model to TensorFlow Lite from the app and the
+ * CLI, and the note that tells a person how to run the file. The graph is written by
+ * engine/bt-tflite-export.c. */
+#pragma once
+
+#include "training/bt-training.h"
+
+G_BEGIN_DECLS
+
+/* Loads model_path and writes out_path atomically (nothing is left on failure). Transfer models
+ * are refused for now (BT_ENGINE_ERROR_UNSUPPORTED) with a message pointing to ONNX. Blocking:
+ * call from a worker. */
+gboolean bt_export_tflite (const char *model_path, const char *out_path, GError **error);
+
+/* Translated, multi-line text: input and output tensors, the classes, the preprocessing, and
+ * how to run the file with the TFLite interpreter (Python, Android/Kotlin). */
+char    *bt_export_tflite_describe (const BtModel *model);
+
+G_END_DECLS

@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+# check-tflite.py DIR [TOLERANCE]: runs DIR/model.tflite with Arm NN's TensorFlow Lite parser
+# (Debian's python3-pyarmnn, reference CPU backend), software Bottega did not write, on every
+# image of DIR/input.bin (N × C × H × W floats, Bottega's preprocessed input) and checks its
+# probabilities against DIR/expected.bin (Bottega's own) within TOLERANCE (default 1e-4).
+# DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...]}: the file must hold that many
+# outputs and carry the labels in its metadata.
+# Exit 77 (skip) when python3-numpy or python3-pyarmnn is missing.
+import contextlib
+import io
+import json
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e.name} is not installed (Debian: python3-numpy)")
+    sys.exit(77)
+try:
+    # pyarmnn prints a line for each parser Debian's build leaves out
+    with contextlib.redirect_stdout(io.StringIO()):
+        import pyarmnn as ann
+except ImportError:
+    print("SKIP: pyarmnn is not installed (Debian: python3-pyarmnn, libarmnntfliteparser22, "
+          "libarmnn-cpuref-backend22)")
+    sys.exit(77)
+
+d = sys.argv[1]
+tol = float(sys.argv[2]) if len(sys.argv) > 2 else 1e-4
+spec = json.load(open(os.path.join(d, "spec.json")))
+n, c, h, w = spec["input_shape"]
+path = os.path.join(d, "model.tflite")
+x = np.fromfile(os.path.join(d, "input.bin"), dtype=np.float32).reshape(n, c, h, w)
+expected = np.fromfile(os.path.join(d, "expected.bin"), dtype=np.float32).reshape(n, -1)
+k = expected.shape[1]
+
+blob = open(path, "rb").read()
+if blob[4:8] != b"TFL3":
+    print("FAIL: no TFL3 file identifier")
+    sys.exit(1)
+labels = json.dumps(spec["labels"], ensure_ascii=False, separators=(",", ":")).encode()
+if spec.get("labels") is not None and labels not in blob:
+    print("FAIL: the labels are not in the file's metadata")
+    sys.exit(1)
+
+parser = ann.ITfLiteParser()
+network = parser.CreateNetworkFromBinaryFile(path)
+inputs = parser.GetSubgraphInputTensorNames(0)
+outputs = parser.GetSubgraphOutputTensorNames(0)
+if len(inputs) != 1 or len(outputs) != 1:
+    print(f"FAIL: {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
+    sys.exit(1)
+in_info = parser.GetNetworkInputBindingInfo(0, inputs[0])
+out_info = parser.GetNetworkOutputBindingInfo(0, outputs[0])
+in_shape = tuple(in_info[1].GetShape()[i] for i in range(in_info[1].GetNumDimensions()))
+if in_shape != (1, h, w, c):
+    print(f"FAIL: input shape {in_shape}, expected {(1, h, w, c)}")
+    sys.exit(1)
+runtime = ann.IRuntime(ann.CreationOptions())
+opt, _ = ann.Optimize(network, [ann.BackendId("CpuRef")], runtime.GetDeviceSpec(), ann.OptimizerOptions())
+net_id, _ = runtime.LoadNetwork(opt)
+
+worst = 0.0
+for i in range(n):
+    nhwc = np.ascontiguousarray(x[i].transpose(1, 2, 0)[None])
+    in_t = ann.make_input_tensors([in_info], [nhwc])
+    out_t = ann.make_output_tensors([out_info])
+    runtime.EnqueueWorkload(net_id, in_t, out_t)
+    got = ann.workload_tensors_to_ndarray(out_t)[0].astype(np.float64).reshape(-1)
+    if got.shape[0] != k:
+        print(f"FAIL: {got.shape[0]} outputs, expected {k}")
+        sys.exit(1)
+    worst = max(worst, float(np.max(np.abs(got - expected[i]))))
+spread = float(expected.max() - expected.min())
+if spread < 0.05:
+    print(f"FAIL: Bottega's probabilities span only {spread:.3g}; the comparison would prove little")
+    sys.exit(1)
+if worst > tol:
+    print(f"FAIL: Arm NN differs from Bottega by {worst:.3g} (tolerance {tol:g})")
+    sys.exit(1)
+print(f"Arm NN {ann.ARMNN_VERSION} (CpuRef) agrees with Bottega on {n} images within {worst:.2g} "
+      f"(probabilities spanning {spread:.2f})")
