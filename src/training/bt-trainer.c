@@ -656,13 +656,14 @@ run_clear (Run *r)
   g_clear_pointer (&r->val_b, bt_train_batches_free);
   g_clear_pointer (&r->test_b, bt_train_batches_free);
   g_clear_pointer (&r->opt, bt_optimizer_free);
+  /* the blocks hold the head (its input gradient): they go first */
+  g_clear_pointer (&r->ft, bt_finetune_free);
   g_clear_pointer (&r->net, bt_net_free);
   g_free (r->x);
   g_free (r->labels);
   g_free (r->item_indices);
   g_free (r->best_params);
   g_free (r->best_buffers);
-  g_clear_pointer (&r->ft, bt_finetune_free);
   g_free (r->ft_best);
   g_array_unref (r->c.train_losses);
   g_array_unref (r->c.val_losses);
