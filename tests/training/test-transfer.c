@@ -1069,6 +1069,17 @@ test_finetune (void)
   g_assert_cmpuint (model->backbone_weights->len, ==, 7);
   g_autoptr(BtModel) frozen = bt_model_load (frozen_model, &error);
   g_assert_null (frozen->backbone_weights);
+  {
+    /* bottega-cli info says so */
+    const char *root = g_getenv ("BOTTEGA_BUILD_ROOT");
+    g_autofree char *cli = g_build_filename (root != NULL ? root : ".", "src", "cli", "bottega-cli", NULL);
+    const char *argv[] = { cli, "info", ft_model, NULL };
+    g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+    g_autofree char *out = NULL;
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                                 NULL, &error));
+    g_assert_nonnull (strstr (out, "fine-tuned: 7 of its operators have the weights stored here"));
+  }
   for (guint i = 0; i < ps.held_out->len; i += 3)
     {
       g_autofree float *p = bt_predict_file (model, ps.held_out->pdata[i], &error);
