@@ -600,6 +600,33 @@ bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score)
   return !isnan (calib->unknown_threshold) && unknown_score > calib->unknown_threshold;
 }
 
+/* Format 3: the fine-tuned backbone operators, which need the backbone inside the file. */
+static gboolean
+add_backbone_ops (GArray *tensors, const GArray *weights, gboolean has_backbone, GError **error)
+{
+  if (weights != NULL && weights->len > 0 && !has_backbone)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "A fine-tuned backbone is saved inside the model (whole network) only");
+      return FALSE;
+    }
+  for (guint i = 0; weights != NULL && i < weights->len; i++)
+    {
+      const BtBackboneWeights *bw = &g_array_index (weights, BtBackboneWeights, i);
+      char name[64];
+      if (bw->op < 0 || bw->op > MAX_BACKBONE_OP || bw->w == NULL || bw->b == NULL)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid fine-tuned backbone operator");
+          return FALSE;
+        }
+      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.weight", bw->op);
+      add_out (tensors, name, bw->w, 4, bw->shape[0], bw->shape[1], bw->shape[2], bw->shape[3]);
+      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.bias", bw->op);
+      add_out (tensors, name, bw->b, 1, bw->shape[0], 0, 0, 0);
+    }
+  return TRUE;
+}
+
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
@@ -662,12 +689,6 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
           return NULL;
         }
       backbone_sha256 = blob_sha256;
-    }
-  if (backbone_weights != NULL && backbone_weights->len > 0 && backbone_data == NULL)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                   "A fine-tuned backbone is saved inside the model (whole network) only");
-      return NULL;
     }
 
   g_autoptr (GKeyFile) kf = g_key_file_new ();
@@ -751,20 +772,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   net_tensors (net, tensors);
   if (backbone_data != NULL)
     add_out_bytes (tensors, BACKBONE_TENSOR, backbone_data);
-  for (guint i = 0; backbone_weights != NULL && i < backbone_weights->len; i++)
-    {
-      const BtBackboneWeights *bw = &g_array_index (backbone_weights, BtBackboneWeights, i);
-      char name[64];
-      if (bw->op < 0 || bw->op > MAX_BACKBONE_OP || bw->w == NULL || bw->b == NULL)
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid fine-tuned backbone operator");
-          return NULL;
-        }
-      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.weight", bw->op);
-      add_out (tensors, name, bw->w, 4, bw->shape[0], bw->shape[1], bw->shape[2], bw->shape[3]);
-      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.bias", bw->op);
-      add_out (tensors, name, bw->b, 1, bw->shape[0], 0, 0, 0);
-    }
+  if (!add_backbone_ops (tensors, backbone_weights, backbone_data != NULL, error))
+    return NULL;
   return container_build (MODEL_MAGIC, kf, tensors);
 }
 
