@@ -200,8 +200,8 @@ test_finetuned (void)
   g_assert_true (bt_tflite_apply_weights (tuned, weights, &error));
 
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 0, 4, 0.0f, 5, &error);
-  perturb (head, 3);
-  g_autofree guint8 *px = load_pixels (w, h, c);
+  bt_test_perturb_net (head, 3);
+  g_autofree guint8 *px = bt_test_load_pixels (w, h, c);
   gsize plane = (gsize) w * h * c;
   g_autofree float *x = g_new (float, plane * N_IMAGES);
   g_autofree float *emb = g_new (float, (gsize) dim * N_IMAGES);
