@@ -989,8 +989,11 @@ run_to_end (BtProject *project, const char *resume_dir, char **run_dir, char **m
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
   g_assert_true (bt_trainer_start (trainer, resume_dir, &error));
   g_assert_no_error (error);
-  g_timeout_add_seconds (200, give_up, rs.loop);
+  guint timeout = g_timeout_add_seconds (200, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  /* a timeout left pending would quit a freed loop later in the process */
+  if (rs.finished)
+    g_source_remove (timeout);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
   *run_dir = g_strdup (bt_trainer_get_run_dir (trainer));
