@@ -1,6 +1,9 @@
 /* bench-embed.c: embedding throughput of the imported MobileNet V2 backbone (images/s, with and
  * without the decode) on N worker threads, beside torchvision's mobilenet_v2 in the same run.
- *   bench-embed [--threads 2] [--images 64] [--model M.tflite] [--image PHOTO] */
+ *   bench-embed [--threads 2] [--images 64] [--model M.tflite] [--image PHOTO]
+ *               [--path auto|float|int8] [--machine]
+ * --machine: no torchvision, one line "cpu_ms A wall_ms B decode_cpu_ms C decode_wall_ms D path P"
+ * per image (2 workers; for bench-embed-ort.sh). */
 #include "config.h"
 
 #include <math.h>
@@ -22,6 +25,7 @@ typedef struct {
   float        *first;      /* the embedding of image 0, to compare threads */
   int           dim;
   gint          mismatches;
+  BtTflitePath  path;
 } Job;
 
 static gpointer
@@ -29,7 +33,7 @@ worker (gpointer data)
 {
   Job *job = data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new (job->model, &error);
+  g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new_path (job->model, job->path, &error);
   int h, w, c;
   g_autofree float *x = NULL;
 
@@ -90,6 +94,21 @@ run_pool (Job *job, int threads, double *cpu_ms)
   return job->n_images / ((g_get_monotonic_time () - t0) / 1e6);
 }
 
+/* Throughput: one image per worker, BLAS single-threaded inside each (how the preset runs),
+ * on the prepared input and then decoding image_path each time. */
+static void
+run_pools (Job *job, int threads, int n_images, const float *x, const char *image_path,
+           double *raw, double *raw_cpu, double *with_decode, double *dec_cpu)
+{
+  bt_engine_set_threads (1);
+  job->n_images = n_images;
+  job->input = x;
+  *raw = run_pool (job, threads, raw_cpu);
+  job->input = NULL;
+  job->image_path = image_path;
+  *with_decode = run_pool (job, threads, dec_cpu);
+}
+
 static const char *
 loadavg (void)
 {
@@ -137,13 +156,23 @@ main (int argc, char **argv)
   g_autoptr(BtTfliteExec) exec = NULL;
   g_autofree float *x = NULL;
   Job job = { 0 };
+  BtTflitePath path = BT_TFLITE_PATH_AUTO;
+  gboolean machine = FALSE;
   int h, w, c;
   double raw, with_decode, single, torch, raw_cpu, dec_cpu, torch_cpu = -1;
   gsize n;
 
+  for (int i = 1; i < argc; i++)
+    if (strcmp (argv[i], "--machine") == 0)
+      machine = TRUE;
   for (int i = 1; i + 1 < argc; i += 2)
     {
-      if (strcmp (argv[i], "--threads") == 0)
+      if (strcmp (argv[i], "--machine") == 0)
+        i--;
+      else if (strcmp (argv[i], "--path") == 0)
+        path = strcmp (argv[i + 1], "float") == 0 ? BT_TFLITE_PATH_FLOAT
+             : strcmp (argv[i + 1], "int8") == 0 ? BT_TFLITE_PATH_INT8 : BT_TFLITE_PATH_AUTO;
+      else if (strcmp (argv[i], "--threads") == 0)
         threads = CLAMP (atoi (argv[i + 1]), 1, 64);
       else if (strcmp (argv[i], "--images") == 0)
         n_images = MAX (atoi (argv[i + 1]), 1);
@@ -178,9 +207,21 @@ main (int argc, char **argv)
 
   /* One image at a time with BLAS on every thread: the latency a single prediction sees. */
   bt_engine_set_threads (threads);
-  exec = bt_tflite_exec_new (model, &error);
+  job.path = path;
+  exec = bt_tflite_exec_new_path (model, path, &error);
   g_assert_no_error (error);
   job.first = g_memdup2 (bt_tflite_exec_run (exec, x, job.cut, &n, &error), sizeof (float) * job.dim);
+  g_assert_no_error (error);
+  if (machine)
+    {
+      /* The pool alone: no-decode and decode runs. */
+      run_pools (&job, threads, n_images, x, image_path, &raw, &raw_cpu, &with_decode, &dec_cpu);
+      printf ("cpu_ms %.2f wall_ms %.2f decode_cpu_ms %.2f decode_wall_ms %.2f path %s\n", raw_cpu,
+              1000.0 / raw, dec_cpu, 1000.0 / with_decode,
+              bt_tflite_exec_path (exec, job.cut) == BT_TFLITE_PATH_INT8 ? "int8" : "float");
+      g_free (job.first);
+      return job.mismatches > 0;
+    }
   {
     gint64 t0 = g_get_monotonic_time ();
     int reps = MAX (n_images / 4, 4);
@@ -189,14 +230,7 @@ main (int argc, char **argv)
     single = reps / ((g_get_monotonic_time () - t0) / 1e6);
   }
 
-  /* Throughput: one image per worker, BLAS single-threaded inside each (how the preset runs). */
-  bt_engine_set_threads (1);
-  job.n_images = n_images;
-  job.input = x;
-  raw = run_pool (&job, threads, &raw_cpu);
-  job.input = NULL;
-  job.image_path = image_path;
-  with_decode = run_pool (&job, threads, &dec_cpu);
+  run_pools (&job, threads, n_images, x, image_path, &raw, &raw_cpu, &with_decode, &dec_cpu);
   torch = torch_rate (threads, MAX (n_images / 4, 8), &torch_cpu);
 
   printf ("MobileNet V2 1.0/224 embedding (%d-d), %d threads, %d images; load average now %s", job.dim,

@@ -14,18 +14,8 @@ BACKBONE=${BOTTEGA_SHARED_DIR:-../shared}/models/mobilenet_v2_1.0_224_quant.tfli
 [ -f "$BACKBONE" ] || { echo "SKIP: $BACKBONE is absent"; exit 0; }
 [ -x /usr/bin/node ] || { echo "SKIP: /usr/bin/node is not installed"; exit 0; }
 
-modules=""
-for prefix in "$BUILD/tests/export/onnxruntime-node-$ORT_VERSION" "$BUILD/bench/onnxruntime-node-$ORT_VERSION"; do
-  [ -f "$prefix/node_modules/onnxruntime-node/package.json" ] && { modules="$prefix/node_modules"; break; }
-done
-if [ -z "$modules" ]; then
-  prefix="$BUILD/bench/onnxruntime-node-$ORT_VERSION"
-  mkdir -p "$prefix"
-  # --ignore-scripts: the install script would download GPU libraries; the CPU one is in the package
-  npm install --ignore-scripts --no-audit --no-fund --prefix "$prefix" "onnxruntime-node@$ORT_VERSION" >/dev/null 2>&1 \
-    || { echo "SKIP: npm could not install onnxruntime-node@$ORT_VERSION (no registry?)"; exit 0; }
-  modules="$prefix/node_modules"
-fi
+modules=$(bench/ort-modules.sh "$BUILD" "$ORT_VERSION") \
+  || { echo "SKIP: npm could not install onnxruntime-node@$ORT_VERSION (no registry?)"; exit 0; }
 
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT

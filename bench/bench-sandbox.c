@@ -1,14 +1,16 @@
 /* bench-sandbox.c: what the decoder sandbox costs. Decodes every PNG of the Fashion-MNIST tree
  * (70,000 files; --limit for fewer) in-process and through the sandbox's helper processes, with
- * the same number of threads, side by side in one run; then a 12-megapixel JPEG, five times
- * each way. Prints files per second and the ratio (sandbox / in-process time). */
+ * the same number of threads, side by side in one run; then the import's own check of the same
+ * tree (bt_scan_paths: a small-scale decode and the content hash of every file); then a
+ * 12-megapixel JPEG, five times each way, full size and at thumbnail/training size. Prints files
+ * per second and the ratio (sandbox / in-process time). */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <glib/gstdio.h>
 
-#include "dataset/bt-dataset.h"
+#include "dataset/bt-dataset-private.h"
 #include "bench-fmnist-tree.h"
 
 /* stb's writer, only to make the test JPEG (its own code, not under our warnings) */
@@ -62,8 +64,8 @@ static void
 decode_one (gpointer data, gpointer user_data)
 {
   Job *job = user_data;
-  g_autoptr(BtImage) img = job->sandbox ? bt_sandbox_decode_file (data, 1, NULL, NULL)
-                                        : bt_image_decode_file (data, 1, NULL, NULL, NULL);
+  bt_image_set_in_process (!job->sandbox);
+  g_autoptr(BtImage) img = bt_image_decode_file (data, 1, NULL, NULL, NULL);
   if (img == NULL)
     g_atomic_int_inc (&job->failed);
 }
@@ -80,6 +82,22 @@ decode_all (GPtrArray *files, gboolean sandbox, int threads)
   double t = now_s () - t0;
   if (job.failed)
     printf ("  (%d files failed to decode)\n", job.failed);
+  return t;
+}
+
+static double
+scan_tree (const char *tree, gboolean sandbox)
+{
+  bt_image_set_in_process (!sandbox);
+  const char *paths[] = { tree, NULL };
+  double t0 = now_s ();
+  g_autoptr(GError) error = NULL;
+  BtScanResult *r = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
+  double t = now_s () - t0;
+  if (r == NULL)
+    printf ("  scan failed: %s\n", error->message);
+  else
+    bt_scan_result_free (r);
   return t;
 }
 
@@ -121,8 +139,16 @@ main (int argc, char **argv)
       t_in += decode_all (files, FALSE, threads);
       t_sb += decode_all (files, TRUE, threads);
     }
-  printf ("import decode: in-process %.0f files/s, sandbox %.0f files/s, sandbox/in-process time %.2f\n",
+  printf ("full decode: in-process %.0f files/s, sandbox %.0f files/s, sandbox/in-process time %.2f\n",
           2 * files->len / t_in, 2 * files->len / t_sb, t_sb / t_in);
+  double s_in = 0, s_sb = 0;
+  for (int round = 0; round < 2; round++)
+    {
+      s_in += scan_tree (tree, FALSE);
+      s_sb += scan_tree (tree, TRUE);
+    }
+  printf ("import check (bt_scan_paths): in-process %.0f files/s, sandbox %.0f files/s, "
+          "sandbox/in-process time %.2f\n", 2 * files->len / s_in, 2 * files->len / s_sb, s_sb / s_in);
 
   /* a 12 MP photo-like JPEG (4000×3000) */
   const int w = 4000, h = 3000;
@@ -139,24 +165,30 @@ main (int argc, char **argv)
   g_autofree char *jpg = g_build_filename (tmp, "12mp.jpg", NULL);
   if (!stbi_write_jpg (jpg, w, h, 3, px, 90))
     return 1;
-  double j_in = 0, j_sb = 0;
-  for (int i = 0; i < 5; i++)
+  const int boxes[][2] = { { 0, 0 }, { 448, 448 } };  /* full size; a 224-px model's 2× box */
+  for (guint k = 0; k < G_N_ELEMENTS (boxes); k++)
     {
-      double t0 = now_s ();
-      g_autoptr(BtImage) a = bt_image_decode_file (jpg, 3, NULL, NULL, NULL);
-      double t1 = now_s ();
-      g_autoptr(BtImage) b = bt_sandbox_decode_file (jpg, 3, NULL, NULL);
-      double t2 = now_s ();
-      if (a == NULL || b == NULL)
+      double j_in = 0, j_sb = 0;
+      for (int i = 0; i < 5; i++)
         {
-          printf ("12 MP JPEG: decode failed\n");
-          return 1;
+          double t0 = now_s ();
+          bt_image_set_in_process (TRUE);
+          g_autoptr(BtImage) a = bt_image_decode_file_sized (jpg, 3, boxes[k][0], boxes[k][1], NULL, NULL, NULL, NULL);
+          double t1 = now_s ();
+          bt_image_set_in_process (FALSE);
+          g_autoptr(BtImage) b = bt_image_decode_file_sized (jpg, 3, boxes[k][0], boxes[k][1], NULL, NULL, NULL, NULL);
+          double t2 = now_s ();
+          if (a == NULL || b == NULL || memcmp (a->pixels, b->pixels, (gsize) a->width * a->height * 3) != 0)
+            {
+              printf ("12 MP JPEG: decode failed or differs\n");
+              return 1;
+            }
+          j_in += t1 - t0;
+          j_sb += t2 - t1;
         }
-      j_in += t1 - t0;
-      j_sb += t2 - t1;
+      printf ("12 MP JPEG to %s: in-process %.1f ms, sandbox %.1f ms, sandbox/in-process time %.2f\n",
+              k == 0 ? "full size" : "448 px", j_in / 5 * 1000, j_sb / 5 * 1000, j_sb / j_in);
     }
-  printf ("12 MP JPEG: in-process %.1f ms, sandbox %.1f ms, sandbox/in-process time %.2f\n",
-          j_in / 5 * 1000, j_sb / 5 * 1000, j_sb / j_in);
   printf ("load average: ");
   g_autofree char *load = NULL;
   if (g_file_get_contents ("/proc/loadavg", &load, NULL, NULL))

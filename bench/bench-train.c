@@ -3,6 +3,8 @@
  * test accuracy after epochs 1, 3 and 5, and peak RSS. bench/run-all.sh compares with PyTorch. */
 #include "engine/bt-engine.h"
 
+#include <cblas.h>
+
 #include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,14 +135,69 @@ cmp_double (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* Seconds per call of one single-threaded sgemm of this shape (best of a few timed loops). */
+static double
+sgemm_seconds (CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k)
+{
+  g_autofree float *a = g_new0 (float, (gsize) m * k), *b = g_new0 (float, (gsize) k * n);
+  g_autofree float *c = g_new0 (float, (gsize) m * n);
+  for (gsize i = 0; i < (gsize) m * k; i++)
+    a[i] = (float) (i % 7) * 0.1f;
+  for (gsize i = 0; i < (gsize) k * n; i++)
+    b[i] = (float) (i % 5) * 0.1f;
+  const int lda = ta == CblasNoTrans ? k : m, ldb = tb == CblasNoTrans ? n : k;
+  const int reps = (int) CLAMP (2e8 / (2.0 * m * n * k), 3, 2000);
+  double best = G_MAXDOUBLE;
+  for (int round = 0; round < 3; round++)
+    {
+      double c0 = cpu_seconds ();
+      for (int r = 0; r < reps; r++)
+        cblas_sgemm (CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+      best = MIN (best, (cpu_seconds () - c0) / reps);
+    }
+  return best;
+}
+
+/* The GEMM-shape limit: the Small CNN's training step is ~25 MFLOP of GEMMs per image; this
+ * times each of them, at the shapes the engine runs (one slab of 5 images for conv1 and 2 for
+ * conv2, the batch of 64 for the dense layers), on one thread, and prints the images per second
+ * that `threads` cores would reach doing nothing but those GEMMs. */
+static void
+print_gemm_limit (int threads)
+{
+  struct { CBLAS_TRANSPOSE ta, tb; int m, n, k, images; } g[] = {
+    { CblasNoTrans, CblasNoTrans, 32, 784 * 5, 9, 5 },      /* conv1 forward */
+    { CblasNoTrans, CblasTrans, 32, 9, 784 * 5, 5 },        /* conv1 d_w */
+    { CblasNoTrans, CblasNoTrans, 64, 196 * 2, 288, 2 },    /* conv2 forward */
+    { CblasNoTrans, CblasTrans, 64, 288, 196 * 2, 2 },      /* conv2 d_w */
+    { CblasTrans, CblasNoTrans, 288, 196 * 2, 64, 2 },      /* conv2 d_in */
+    { CblasNoTrans, CblasTrans, 64, 128, 3136, 64 },        /* fc1 forward */
+    { CblasTrans, CblasNoTrans, 128, 3136, 64, 64 },        /* fc1 d_w */
+    { CblasNoTrans, CblasNoTrans, 64, 3136, 128, 64 },      /* fc1 d_in */
+    { CblasNoTrans, CblasTrans, 64, 10, 128, 64 },          /* fc2 forward */
+    { CblasTrans, CblasNoTrans, 10, 128, 64, 64 },          /* fc2 d_w */
+    { CblasNoTrans, CblasNoTrans, 64, 128, 10, 64 },        /* fc2 d_in */
+  };
+  double per_image = 0.0, flops = 0.0;
+  for (guint i = 0; i < G_N_ELEMENTS (g); i++)
+    {
+      per_image += sgemm_seconds (g[i].ta, g[i].tb, g[i].m, g[i].n, g[i].k) / g[i].images;
+      flops += 2.0 * g[i].m * g[i].n * g[i].k / g[i].images;
+    }
+  double square = sgemm_seconds (CblasNoTrans, CblasNoTrans, 512, 512, 512);
+  g_print ("RESULT impl=limit preset=small-cnn limit_ips=%.0f threads=%d mflop_per_image=%.1f "
+           "shapes_gflops=%.1f sgemm512_gflops=%.1f\n",
+           threads / per_image, threads, flops / 1e6, flops / per_image / 1e9, 2.0 * 512 * 512 * 512 / square / 1e9);
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *preset_id = g_strdup ("small-cnn");
   g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
-  int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0;
+  int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0, test_limit = 0;
   double lr = 1e-3, dropout = -1.0;
-  gboolean no_shuffle = FALSE, standardize = FALSE;
+  gboolean no_shuffle = FALSE, standardize = FALSE, gemm_limit = FALSE;
   double ema = BT_WEIGHT_AVERAGE_DECAY;
   g_autofree char *save_init = NULL;
   gint64 seed = 1;
@@ -160,6 +217,8 @@ main (int argc, char **argv)
     { "standardize", 0, 0, G_OPTION_ARG_NONE, &standardize, "Scale inputs to the training set's mean 0 / std 1", NULL },
     { "ema", 0, 0, G_OPTION_ARG_DOUBLE, &ema, "Decay of the weights' moving average that is evaluated, as the trainer does (0.999; 0 = off: the last weights)", "D" },
     { "trace", 0, 0, G_OPTION_ARG_INT, &trace, "Print the batch loss every N steps", "N" },
+    { "test-limit", 0, 0, G_OPTION_ARG_INT, &test_limit, "Score only the first N test images (0 = all 10,000)", "N" },
+    { "gemm-limit", 0, 0, G_OPTION_ARG_NONE, &gemm_limit, "Only print the Small CNN's GEMM-shape limit (images/s on --threads cores)", NULL },
     { NULL }
   };
   setvbuf (stdout, NULL, _IOLBF, 0);   /* progress shows up when piped into tee */
@@ -178,6 +237,11 @@ main (int argc, char **argv)
       return 2;
     }
   bt_engine_set_threads (threads);
+  if (gemm_limit)
+    {
+      print_gemm_limit (threads);
+      return 0;
+    }
 
   Set train = { 0 }, test = { 0 };
   if (!load_set (dir, "train", &train, &error) || !load_set (dir, "t10k", &test, &error))
@@ -200,6 +264,8 @@ main (int argc, char **argv)
       prep_std = (float) sqrt (MAX (sq / total - (sum / total) * (sum / total), 1e-12));
       g_print ("inputs standardized: mean %.4f, std %.4f\n", prep_mean, prep_std);
     }
+  if (test_limit > 0)
+    test.n = MIN (test.n, test_limit);
   g_autoptr (BtNet) net = bt_net_new_preset (preset, 28, 28, 1, 10, (float) dropout, (guint64) seed, &error);
   if (net == NULL)
     g_error ("%s", error->message);

@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--limit", type=int, default=0, help="train on only this many images per epoch")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--test-limit", type=int, default=0, help="score only the first N test images")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--init", default="torch", choices=["torch", "bottega"],
                     help="torch: PyTorch's defaults; bottega: He-normal, zero biases, Glorot classifier")
@@ -74,6 +75,8 @@ def main():
     ytr = torch.from_numpy(read_idx(args.data + "/train-labels-idx1-ubyte.gz").astype(np.int64))
     xte = torch.from_numpy(read_idx(args.data + "/t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
     yte = torch.from_numpy(read_idx(args.data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    if args.test_limit > 0:
+        xte, yte = xte[:args.test_limit], yte[:args.test_limit]
 
     net = make_net(args.preset, args.dropout)
     if args.init == "bottega":

@@ -12,7 +12,7 @@ save (const char *dir, const char *name, BtNet *net, const char * const *names, 
   g_autoptr (GHashTable) meta = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (meta, "created", "2026-01-01T00:00:00Z");
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  if (!bt_model_save_full (path, net, names, NULL, backbone, backbone && !blob ? "0123abcd" : NULL, blob,
+  if (!bt_model_save_full (path, net, names, NULL, backbone, backbone && !blob ? "0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd" : NULL, blob,
                            meta, &error))
     g_error ("%s", error->message);
 }
@@ -56,5 +56,13 @@ main (int argc, char **argv)
         return 1;
       }
   }
+  /* test-time augmentation: the [inference] group */
+  BtModel tta = { .net = cnn, .class_names = (char **) two, .tta = BT_TTA_MIRROR };
+  bt_preprocess_init_default (&tta.prep, 4, 4, 1);
+  bt_calibration_init (&tta.calib);
+  g_autofree char *tta_path = g_build_filename (argv[1], "small-cnn-tta.bottega-model", NULL);
+  g_autoptr (GError) error = NULL;
+  if (!bt_model_save_model (tta_path, &tta, &error))
+    g_error ("%s", error->message);
   return 0;
 }

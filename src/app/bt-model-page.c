@@ -83,7 +83,7 @@ struct _BtModelPage
   GtkBox         *preview_box;
   GtkSpinButton  *epochs_spin, *batch_spin, *lr_spin, *wd_spin, *dropout_spin, *patience_spin, *seed_spin;
   GtkDropDown    *optimizer_dropdown, *schedule_dropdown;
-  GtkCheckButton *flip_check, *crop_check, *rotate_check, *color_check, *weights_check;
+  GtkCheckButton *flip_check, *crop_check, *rotate_check, *color_check, *weights_check, *tta_check;
   GtkBox         *flip_preview_box, *crop_preview_box, *rotate_preview_box, *color_preview_box;
   GtkLabel       *imbalance_label;
   GtkLabel       *status_label;
@@ -669,6 +669,7 @@ load_settings (BtModelPage *self)
   gtk_check_button_set_active (self->rotate_check, s->augment_rotate);
   gtk_check_button_set_active (self->color_check, s->augment_color);
   gtk_check_button_set_active (self->weights_check, s->class_weights);
+  gtk_check_button_set_active (self->tta_check, s->tta);
   self->loading = FALSE;
 
   n_classes = g_list_model_get_n_items (bt_project_get_classes (self->project));
@@ -720,6 +721,7 @@ save_settings (BtModelPage *self)
   s.augment_rotate = gtk_check_button_get_active (self->rotate_check);
   s.augment_color = gtk_check_button_get_active (self->color_check);
   s.class_weights = gtk_check_button_get_active (self->weights_check);
+  s.tta = gtk_check_button_get_active (self->tta_check);
 
   input_changed = s.width != old->width || s.height != old->height || s.channels != old->channels ||
                   s.resize != old->resize;
@@ -1034,6 +1036,7 @@ bt_model_page_class_init (BtModelPageClass *klass)
   BIND (epochs_spin); BIND (batch_spin); BIND (lr_spin); BIND (wd_spin); BIND (dropout_spin);
   BIND (patience_spin); BIND (seed_spin); BIND (optimizer_dropdown); BIND (schedule_dropdown);
   BIND (flip_check); BIND (crop_check); BIND (rotate_check); BIND (color_check); BIND (weights_check);
+  BIND (tta_check);
   BIND (flip_preview_box); BIND (crop_preview_box); BIND (rotate_preview_box); BIND (color_preview_box);
   BIND (imbalance_label); BIND (status_label);
 #undef BIND

@@ -18,6 +18,7 @@
 #include "bt-photo-intake.h"
 #include "dataset/bt-image-list.h"
 #include "dataset/bt-undo.h"
+#include "training/bt-predict-batch.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
@@ -351,11 +352,9 @@ classify_job_free (ClassifyJob *job)
 }
 
 static Result *
-classify_one (ClassifyJob *job, const char *path, const BtImage *image)
+result_new (const char *path, const char *pasted_name)
 {
   Result *r = g_new0 (Result, 1);
-  g_autoptr(GError) error = NULL;
-  BtModel *model;
 
   r->path = g_strdup (path);
   if (path)
@@ -364,16 +363,19 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
       r->display = g_filename_display_name (base);
     }
   else
-    r->display = g_strdup (job->pasted_name ? job->pasted_name : _("Pasted image"));
-
-  model = bt_shared_model_lock (job->model);
-  r->n_classes = bt_net_n_classes (model->net);
+    r->display = g_strdup (pasted_name ? pasted_name : _("Pasted image"));
   r->unknown_score = NAN;
-  r->probs = image ? bt_predict_image_scored (model, image, &r->unknown_score, &error)
-                   : bt_predict_file_scored (model, path, &r->unknown_score, &error);
-  r->unknown = r->probs != NULL && bt_calibration_is_unknown (&model->calib, r->unknown_score);
-  bt_shared_model_unlock (job->model);
+  return r;
+}
 
+/* Takes probs (NULL: failed, with error). Called with the model locked. */
+static Result *
+result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error)
+{
+  r->n_classes = bt_net_n_classes (model->net);
+  r->probs = probs;
+  r->unknown_score = unknown_score;
+  r->unknown = r->probs != NULL && bt_calibration_is_unknown (&model->calib, r->unknown_score);
   if (r->probs == NULL)
     r->error = g_strdup (error ? error->message : _("Unknown error"));
   else
@@ -381,6 +383,49 @@ classify_one (ClassifyJob *job, const char *path, const BtImage *image)
       if (r->probs[k] > r->probs[r->top])
         r->top = k;
   return r;
+}
+
+static Result *
+classify_one (ClassifyJob *job, const BtImage *image)
+{
+  Result *r = result_new (NULL, job->pasted_name);
+  g_autoptr(GError) error = NULL;
+  BtModel *model = bt_shared_model_lock (job->model);
+  double score = NAN;
+  float *probs = bt_predict_image_scored (model, image, &score, &error);
+
+  result_finish (r, model, probs, score, error);
+  bt_shared_model_unlock (job->model);
+  return r;
+}
+
+/* Files in batches: decoding and the backbone on every core (bt_predict_files), the model
+ * locked for one small batch at a time (the main thread may wait for it). */
+#define CLASSIFY_BATCH 8
+
+static void
+classify_files (ClassifyJob *job, GCancellable *cancellable)
+{
+  for (guint start = 0; start < job->paths->len; start += CLASSIFY_BATCH)
+    {
+      guint n = MIN (CLASSIFY_BATCH, job->paths->len - start);
+      const char * const *paths = (const char * const *) job->paths->pdata + start;
+      BtModel *model;
+      BtPrediction *res;
+
+      if (g_cancellable_is_cancelled (cancellable))
+        break;
+      model = bt_shared_model_lock (job->model);
+      res = bt_predict_files (model, paths, n, 0, NULL, NULL, cancellable);
+      for (guint i = 0; i < n; i++)
+        if (!g_error_matches (res[i].error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+          g_ptr_array_add (job->results, result_finish (result_new (paths[i], NULL), model,
+                                                        g_steal_pointer (&res[i].probs),
+                                                        res[i].unknown_score, res[i].error));
+      bt_shared_model_unlock (job->model);
+      bt_predictions_free (res, n);
+      g_atomic_int_add (job->done, (int) n);
+    }
 }
 
 /* Bytes from the clipboard or the web, through the one decode function (at twice the preview). */
@@ -401,7 +446,7 @@ classify_pasted (ClassifyJob *job)
       return r;
     }
   job->texture = preview_texture (img);
-  return classify_one (job, NULL, img);
+  return classify_one (job, img);
 }
 
 static void
@@ -420,13 +465,7 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
 
   if (job->pasted)
     g_ptr_array_add (job->results, classify_pasted (job));
-  for (guint i = 0; i < job->paths->len; i++)
-    {
-      if (g_cancellable_is_cancelled (cancellable))
-        break;
-      g_ptr_array_add (job->results, classify_one (job, job->paths->pdata[i], NULL));
-      g_atomic_int_inc (job->done);
-    }
+  classify_files (job, cancellable);
   g_task_return_boolean (task, TRUE);
 }
 

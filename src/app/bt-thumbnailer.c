@@ -137,6 +137,8 @@ bt_thumbnail_decode (const char   *path,
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = img->pixels[i];
       return g_bytes_new_take (rgb, n * 3);
     }
+  if (img->mapped_len > 0)  /* the sandbox's mapping: only bt_image_free may release it */
+    return g_bytes_new (img->pixels, (gsize) img->width * img->height * 3);
   return g_bytes_new_take (g_steal_pointer (&img->pixels), (gsize) img->width * img->height * 3);
 }
 

@@ -62,6 +62,8 @@ run_free (Run *run)
 struct _BtTrainPage
 {
   GtkWidget parent_instance;
+  gint64    prep_t0;      /* preparation: when the rate was first measured, and how far it was */
+  int       prep_done0;
 
   /* Template widgets */
   GtkLabel       *status_label;
@@ -239,14 +241,27 @@ step_cb (BtTrainPage *self, const BtStepInfo *info)
 
   if (bt_trainer_get_state (self->trainer) == BT_TRAINER_PREPARING || info->global_step == 0)
     {
-      /* before the first batch, "step" reports the images decoded into the cache */
-      text = g_strdup_printf (_("Preparing the images: %d of %d"), info->step, info->steps_per_epoch);
+      /* before the first batch, "step" reports the images decoded (or embedded) into the cache */
+      gint64 now = g_get_monotonic_time ();
+      double elapsed;
+      if (self->prep_t0 == 0 || info->step < self->prep_done0)
+        {
+          self->prep_t0 = now;
+          self->prep_done0 = MAX (info->step, 0);
+        }
+      elapsed = (now - self->prep_t0) / 1e6;
+      eta = format_duration (info->step > self->prep_done0 && elapsed > 0.5
+                             ? (info->steps_per_epoch - info->step) * elapsed / (info->step - self->prep_done0)
+                             : NAN);
+      /* Translators: e.g. "Preparing the images: 120 of 2000 · 1 min 10 s left" */
+      text = g_strdup_printf (_("Preparing the images: %d of %d · %s"), info->step, info->steps_per_epoch, eta);
       gtk_progress_bar_set_fraction (self->progress_bar,
                                      info->steps_per_epoch > 0 ? CLAMP ((double) info->step / info->steps_per_epoch, 0, 1) : 0);
       gtk_progress_bar_set_text (self->progress_bar, text);
       return;
     }
 
+  self->prep_t0 = 0;
   steps = bt_trainer_take_steps (self->trainer);
   eta = format_duration (info->eta_s);
   if (info->steps_per_epoch > 0)

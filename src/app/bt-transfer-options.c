@@ -8,8 +8,10 @@
 
 #include "bt-backbone-list.h"
 #include "bt-dialogs.h"
+#include "bt-backbone-offer.h"
 #include "bt-transfer-options.h"
 #include "training/bt-backbones.h"
+#include "training/bt-recipe.h"
 #include "training/bt-transfer.h"
 
 #define BT_SCHEMA_ID "io.github.bottega.Bottega"
@@ -29,12 +31,16 @@ struct _BtTransferOptions
   GtkDropDown    *hidden_dropdown;
   GtkCheckButton *whole_check;
   GtkSpinButton  *finetune_spin;
+  GtkCheckButton *recipe_check;
+  GtkLabel       *recipe_label;   /* what the automatic recipe chose and why */
   GtkWidget      *head_box;
+  GtkWidget      *missing_offer;  /* the project's chosen backbone is not here: its Download */
 
   /* Owned */
   BtProject      *project;
   GSettings      *settings;     /* NULL when the schema is not installed */
   GCancellable   *check_cancellable;
+  GCancellable   *recipe_cancellable;
   char           *status;
   gboolean        loading;
   /* The chosen backbone once it has been checked; NULL / 0 for the default one */
@@ -43,6 +49,8 @@ struct _BtTransferOptions
 };
 
 G_DEFINE_FINAL_TYPE (BtTransferOptions, bt_transfer_options, GTK_TYPE_WIDGET)
+
+static void update_recipe (BtTransferOptions *self);
 
 enum { BACKBONE_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -164,7 +172,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
                               shown, bt_backbone_get_dim (bb));
     set_status (self, text);
     if (self->project != NULL)
-      bt_backbones_set_project_choice (bt_project_get_dir (self->project), info != NULL ? info->id : path, NULL);
+      bt_backbones_set_choice (self->project, info != NULL ? info->id : path, NULL);
     if (self->list != NULL)
       bt_backbone_list_set_current (self->list, info);
   }
@@ -214,7 +222,7 @@ bt_transfer_options_clear_file (BtTransferOptions *self)
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, "");
   if (self->project != NULL)
-    bt_backbones_set_project_choice (bt_project_get_dir (self->project), NULL, NULL);
+    bt_backbones_set_choice (self->project, NULL, NULL);
   update_status (self);
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
@@ -247,6 +255,57 @@ choose_clicked_cb (BtTransferOptions *self)
   g_object_unref (filter);
 }
 
+/* ---- The automatic recipe's line: what the newest run's recipe chose, read on a worker ---- */
+
+static void
+recipe_read_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_pointer (task, bt_recipe_describe_latest (task_data), g_free);
+}
+
+static void
+recipe_read_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree char *line = g_task_propagate_pointer (G_TASK (result), NULL);
+  BtTransferOptions *self = BT_TRANSFER_OPTIONS (source);
+
+  if (g_task_had_error (G_TASK (result)) || self->project == NULL)
+    return;
+  if (g_strcmp0 (bt_project_get_settings (self->project)->recipe, "auto") != 0)
+    gtk_label_set_text (self->recipe_label, _("The head is trained with the settings below, as they are."));
+  else if (line != NULL)
+    gtk_label_set_text (self->recipe_label, line);
+  else
+    gtk_label_set_text (self->recipe_label,
+                        _("When you train, Bottega first tries a few settings of the head on parts of your training "
+                          "photos, keeps the best, and says here what it chose. Settings you change yourself stay "
+                          "as you set them."));
+}
+
+/* Refreshed when the project changes and whenever the options are shown (after a run). */
+static void
+update_recipe (BtTransferOptions *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_cancellable_cancel (self->recipe_cancellable);
+  g_clear_object (&self->recipe_cancellable);
+  if (self->project == NULL)
+    return;
+  self->recipe_cancellable = g_cancellable_new ();
+  task = g_task_new (self, self->recipe_cancellable, recipe_read_done, NULL);
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_set_task_data (task, g_strdup (bt_project_get_dir (self->project)), g_free);
+  g_task_run_in_thread (task, recipe_read_thread);
+}
+
+const char *
+bt_transfer_options_get_recipe_text (BtTransferOptions *self)
+{
+  g_return_val_if_fail (BT_IS_TRANSFER_OPTIONS (self), NULL);
+  return gtk_label_get_text (self->recipe_label);
+}
+
 /* ---- Project settings: hidden layer and whole network ---- */
 
 static void
@@ -268,7 +327,9 @@ load_settings (BtTransferOptions *self)
   gtk_drop_down_set_selected (self->hidden_dropdown, sel);
   gtk_check_button_set_active (self->whole_check, s->transfer_whole_network);
   gtk_spin_button_set_value (self->finetune_spin, s->transfer_finetune_blocks);
+  gtk_check_button_set_active (self->recipe_check, g_strcmp0 (s->recipe, "auto") == 0);
   self->loading = FALSE;
+  update_recipe (self);
 }
 
 static void
@@ -285,12 +346,61 @@ save_settings (BtTransferOptions *self)
   s.transfer_hidden = hidden_sizes[MIN (sel, G_N_ELEMENTS (hidden_sizes) - 1)];
   s.transfer_whole_network = gtk_check_button_get_active (self->whole_check);
   s.transfer_finetune_blocks = gtk_spin_button_get_value_as_int (self->finetune_spin);
+  g_free (s.recipe);
+  s.recipe = g_strdup (gtk_check_button_get_active (self->recipe_check) ? "auto" : "manual");
   if (!bt_project_update_settings (self->project, &s, &error))
     {
       g_autofree char *text = g_strdup_printf (_("The settings could not be saved: %s"), error->message);
       set_status (self, text);
     }
   bt_project_settings_clear (&s);
+}
+
+static void use_project_choice (BtTransferOptions *self);
+
+static void
+missing_installed_cb (BtTransferOptions *self)
+{
+  use_project_choice (self);
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
+}
+
+/* The project's own backbone (Compare Backbones' pick) is the one it trains with; when it is
+ * not on this computer the card says so first, with a Download for exactly that one. */
+static void
+use_project_choice (BtTransferOptions *self)
+{
+  g_autofree char *choice = self->project != NULL ? bt_backbones_project_choice (self->project) : NULL;
+  g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+
+  if (self->missing_offer != NULL)
+    {
+      gtk_widget_unparent (self->missing_offer);
+      self->missing_offer = NULL;
+    }
+  if (choice != NULL && path == NULL)
+    {
+      const BtBackboneInfo *info = bt_backbones_lookup (choice);
+      g_autofree char *base = g_path_get_basename (choice);
+      g_autofree char *text = g_strdup_printf (_("This project trains with %s, which is not on this computer. "
+                                                 "Download it, or pick another backbone below."),
+                                               info != NULL ? info->title : base);
+      self->missing_offer = bt_backbone_offer_new (info, info != NULL ? info->file : base,
+                                                   info != NULL ? info->sha256 : NULL);
+      g_signal_connect_object (self->missing_offer, "installed", G_CALLBACK (missing_installed_cb), self,
+                               G_CONNECT_SWAPPED);
+      gtk_widget_insert_after (self->missing_offer, gtk_widget_get_parent (GTK_WIDGET (self->status_label)),
+                               GTK_WIDGET (self->status_label));
+      set_status (self, text);
+      return;
+    }
+  if (path != NULL && g_strcmp0 (path, pref) != 0)
+    {
+      bt_backbone_set_preferred_file (path);
+      update_status (self);
+      start_check (self, g_steal_pointer (&path), TRUE);
+    }
 }
 
 void
@@ -308,19 +418,7 @@ bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
     g_signal_connect_object (project, "changed", G_CALLBACK (load_settings), self, G_CONNECT_SWAPPED);
   load_settings (self);
   bt_backbone_list_set_project (self->list, project);
-  if (project != NULL)
-    {
-      /* the project's own backbone (Compare Backbones' pick) is the one it trains with */
-      g_autofree char *choice = bt_backbones_get_project_choice (bt_project_get_dir (project));
-      g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
-      g_autofree char *pref = bt_backbone_dup_preferred_file ();
-      if (path != NULL && g_strcmp0 (path, pref) != 0)
-        {
-          bt_backbone_set_preferred_file (path);
-          update_status (self);
-          start_check (self, g_steal_pointer (&path), TRUE);
-        }
-    }
+  use_project_choice (self);
 }
 
 static void
@@ -391,6 +489,8 @@ bt_transfer_options_dispose (GObject *object)
 
   g_cancellable_cancel (self->check_cancellable);
   g_clear_object (&self->check_cancellable);
+  g_cancellable_cancel (self->recipe_cancellable);
+  g_clear_object (&self->recipe_cancellable);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->project);
@@ -455,6 +555,19 @@ bt_transfer_options_init (BtTransferOptions *self)
   gtk_box_append (GTK_BOX (box), file_row);
 
   self->head_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  self->recipe_check = GTK_CHECK_BUTTON (gtk_check_button_new_with_mnemonic (_("_Automatic recipe")));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->recipe_check),
+                               _("Before training, try a few learning rates, weight decays, label smoothings, hidden "
+                                 "layers, epoch counts and mirrored photos on parts of your training photos, and keep "
+                                 "the best"));
+  g_signal_connect_swapped (self->recipe_check, "toggled", G_CALLBACK (save_settings), self);
+  gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->recipe_check));
+  self->recipe_label = GTK_LABEL (gtk_label_new (""));
+  gtk_label_set_wrap (self->recipe_label, TRUE);
+  gtk_label_set_xalign (self->recipe_label, 0);
+  gtk_label_set_selectable (self->recipe_label, TRUE);
+  gtk_widget_add_css_class (GTK_WIDGET (self->recipe_label), "dim-label");
+  gtk_box_append (GTK_BOX (self->head_box), GTK_WIDGET (self->recipe_label));
   for (guint i = 0; sizes[i] != NULL; i++)
     translated[i] = _(sizes[i]);
   translated[G_N_ELEMENTS (sizes) - 1] = NULL;
@@ -502,6 +615,7 @@ bt_transfer_options_init (BtTransferOptions *self)
     }
   update_status (self);
   gtk_widget_set_sensitive (self->head_box, FALSE);
+  g_signal_connect (self, "map", G_CALLBACK (update_recipe), NULL);
   /* the saved choice's embedding length and input size come from parsing it, on a worker */
   if (pref != NULL && *pref != '\0' && g_file_test (pref, G_FILE_TEST_IS_REGULAR))
     start_check (self, g_strdup (pref), TRUE);

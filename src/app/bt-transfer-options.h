@@ -29,6 +29,8 @@ void        bt_transfer_options_get_backbone (BtTransferOptions *self, const cha
                                               int *input_size);
 /* The catalogue's rows (download, use, compare). */
 BtBackboneList *bt_transfer_options_get_list (BtTransferOptions *self);
+/* The line that says what the automatic recipe chose and why (or what it will do). */
+const char *bt_transfer_options_get_recipe_text (BtTransferOptions *self);
 /* The line that says which backbone is used, or why none is. */
 const char *bt_transfer_options_get_status   (BtTransferOptions *self);
 

@@ -8,6 +8,7 @@
 
 #include "cli/bt-cli-private.h"
 #include "dataset/bt-image-list.h"
+#include "training/bt-predict-batch.h"
 
 static BtModel *
 load_model (const char *path, GError **error)
@@ -63,6 +64,7 @@ bt_cli_predict (int argc, char **argv)
   g_autoptr(GString) csv = NULL;
   g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *csv_path = NULL;
+  BtPrediction *results = NULL;
   gboolean as_json = FALSE;
   int top = 0, status = BT_CLI_EXIT_OK, n_classes, n_printed = 0;
   GOptionEntry entries[] = {
@@ -124,12 +126,14 @@ bt_cli_predict (int argc, char **argv)
       csv = g_string_new (NULL);
       bt_predictions_csv_header (csv, (const char * const *) model->class_names);
     }
+  /* Every image at once: decoding and the backbone on all cores, the network in batches. */
+  results = bt_predict_files (model, (const char * const *) images->pdata, images->len, 0, NULL, NULL, NULL);
   for (guint i = 0; i < images->len; i++)
     {
       const char *image = images->pdata[i];
-      g_autoptr(GError) local = NULL;
-      double unknown_score = NAN;
-      g_autofree float *probs = bt_predict_file_scored (model, image, &unknown_score, &local);
+      GError *local = results[i].error;
+      double unknown_score = results[i].unknown_score;
+      const float *probs = results[i].probs;
       gboolean unknown;
       g_autofree Ranked *ranked = NULL;
 
@@ -179,6 +183,7 @@ bt_cli_predict (int argc, char **argv)
       for (int k = 0; k < top; k++)
         printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
     }
+  bt_predictions_free (results, images->len);
   if (as_json)
     {
       g_string_append (json, "\n]\n");

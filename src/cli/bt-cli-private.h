@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 #define BT_CLI_EXIT_OK      0
 #define BT_CLI_EXIT_FAILURE 1
 #define BT_CLI_EXIT_USAGE   2
+#define BT_CLI_EXIT_UNREADABLE 3  /* train finished without some images that could not be read */
 #define BT_CLI_EXIT_STOPPED 130
 
 /* "bottega-cli: message" on stderr; returns BT_CLI_EXIT_FAILURE. */

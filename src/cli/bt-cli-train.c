@@ -204,6 +204,22 @@ report_result (BtTrainer *trainer, TrainUi *ui, const char *project_arg)
     }
   else
     printf (_("No test images: the test accuracy is unknown\n"));
+  guint n_bad = bt_trainer_get_n_unreadable (trainer);
+  if (n_bad > 0)
+    {
+      /* the model is kept, but a script must not take it for a run on all the images */
+      const char *report = bt_trainer_get_unreadable_report (trainer);
+      fflush (stdout);
+      if (ui->quiet && report != NULL)
+        fprintf (stderr, "%s\n", report);
+      fprintf (stderr, g_dngettext (GETTEXT_PACKAGE,
+                                    "bottega-cli: train: %u image could not be read and was left out (named "
+                                    "above); replace or remove it and train again\n",
+                                    "bottega-cli: train: %u images could not be read and were left out (named "
+                                    "above); replace or remove them and train again\n", n_bad),
+               n_bad);
+      return BT_CLI_EXIT_UNREADABLE;
+    }
   return BT_CLI_EXIT_OK;
 }
 
@@ -226,6 +242,7 @@ typedef struct {
   gboolean resume, quiet;
   char *resume_id;           /* --resume=RUN or --resume RUN */
   gboolean whole_network, no_whole_network;
+  gboolean tta, no_tta;
   char *resume_run, *backbone;
   /* the options that are one settings row each, in the order given: parsed and checked by the
    * settings table while the command line is read */
@@ -258,6 +275,7 @@ static const SettingOption setting_options[] = {
   { "hidden", 0, "transfer-hidden", N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
   { "finetune-blocks", 0, "finetune-blocks",
     N_("Transfer preset: after the head, fine-tune the backbone’s last N blocks too (0: frozen)"), N_("N") },
+  { "recipe", 0, "recipe", N_("Transfer preset: auto (search the head’s settings first; the default) or manual"), N_("MODE") },
 };
 
 static gboolean
@@ -431,6 +449,10 @@ apply_options (const TrainOptions *o, BtProjectSettings *s, gboolean *changed, c
     SET (transfer_whole_network, TRUE);
   if (o->no_whole_network)
     SET (transfer_whole_network, FALSE);
+  if (o->tta)
+    SET (tta, TRUE);
+  if (o->no_tta)
+    SET (tta, FALSE);
 #undef SET
 #undef SET_STR
   /* what no single option can break: a size over the limit, a split that does not add up */
@@ -484,6 +506,10 @@ bt_cli_train (int argc, char **argv)
     { "split", 0, 0, G_OPTION_ARG_STRING, &o.split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
     { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o.whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
     { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
+    { "test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o.tta, N_("Test-time augmentation: the model averages each image with its mirror"), NULL },
+    { "no-test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o.no_tta, N_("No test-time augmentation (default)"), NULL },
+    { "tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o.tta, NULL, NULL },
+    { "no-tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o.no_tta, NULL, NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
     { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
     { "resume", 'r', G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_resume,
@@ -598,7 +624,7 @@ bt_cli_train (int argc, char **argv)
     bt_engine_set_threads (o.threads);
   {
     /* --backbone, else the project's choice (Compare backbones), resolved to a file here */
-    g_autofree char *choice = o.backbone == NULL ? bt_backbones_get_project_choice (argv[1]) : NULL;
+    g_autofree char *choice = o.backbone == NULL ? bt_backbones_project_choice (project) : NULL;
     const char *name = o.backbone != NULL ? o.backbone : choice;
     if (name != NULL)
       {

@@ -344,10 +344,8 @@ bt_cache_get_failed (BtCache *cache, guint i, guint *item_index, BtSkipReason *r
 }
 
 char *
-bt_cache_dup_failure_report (BtCache *cache)
+bt_unreadable_report (const char * const *paths, const BtSkipReason *reasons, guint n)
 {
-  g_return_val_if_fail (cache != NULL, NULL);
-  guint n = cache->failed->len;
   if (n == 0)
     return NULL;
   GString *s = g_string_new (NULL);
@@ -355,11 +353,20 @@ bt_cache_dup_failure_report (BtCache *cache)
                                           "%u images could not be read and are left out:", n), n);
   for (guint i = 0; i < n; i++)
     {
-      BtSkipReason reason;
-      const char *path = bt_cache_get_failed (cache, i, NULL, &reason);
-      g_autofree char *display = g_filename_display_name (path);
+      g_autofree char *display = g_filename_display_name (paths[i]);
       /* one per line: a person can find each file, a script can cut the list */
-      g_string_append_printf (s, "\n  %s (%s)", display, bt_skip_reason_to_display (reason));
+      g_string_append_printf (s, "\n  %s (%s)", display, bt_skip_reason_to_display (reasons[i]));
     }
   return g_string_free (s, FALSE);
+}
+
+char *
+bt_cache_dup_failure_report (BtCache *cache)
+{
+  g_return_val_if_fail (cache != NULL, NULL);
+  guint n = cache->failed->len;
+  g_autofree BtSkipReason *reasons = g_new (BtSkipReason, MAX (n, 1));
+  for (guint i = 0; i < n; i++)
+    bt_cache_get_failed (cache, i, NULL, &reasons[i]);
+  return bt_unreadable_report ((const char * const *) cache->failed->pdata, reasons, n);
 }

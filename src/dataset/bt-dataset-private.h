@@ -33,8 +33,18 @@ guint64  bt_mix64 (guint64 x);
 /* Where a content hash falls in [0, 1) for splitting. */
 double   bt_split_position (guint64 hash);
 
+/* Where decoding happens. By default every bt_image_decode*() and bt_image_probe_bytes() call
+ * runs in the sandbox's helper processes (bt-sandbox.c); in-process only in the helper itself,
+ * the fuzzers (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) and benchmarks that compare the two. */
+void     bt_image_set_in_process (gboolean in_process);
+gboolean bt_image_get_in_process (void);
+
 /* Reads a regular file without ever blocking on FIFOs/devices (O_NONBLOCK + fstat).
  * max_len: refuse bigger files (BT_SKIP_TOO_LARGE). */
+/* Its first half: the open descriptor (O_NONBLOCK, close-on-exec) of a regular file of at most
+ * max_len bytes (*size), or -1 with reason and error set. */
+int      bt_open_regular_file (const char *path, gsize max_len, gsize *size, BtSkipReason *reason,
+                               GError **error);
 gboolean bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len,
                                BtSkipReason *reason, GError **error);
 #define BT_MAX_FILE_BYTES ((gsize) 512 * 1024 * 1024)

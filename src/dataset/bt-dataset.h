@@ -17,6 +17,7 @@ typedef enum {
   BT_DATASET_ERROR_TOO_LARGE,    /* over the pixel or byte budget */
   BT_DATASET_ERROR_IO,
   BT_DATASET_ERROR_CANCELLED,
+  BT_DATASET_ERROR_BUSY,         /* another process holds the project's run lock */
 } BtDatasetError;
 GQuark bt_dataset_error_quark (void);
 
@@ -46,7 +47,8 @@ const char *bt_skip_reason_to_display (BtSkipReason reason); /* translated, for 
 /* ---- Decoding (thread-safe; never BLAS) ---- */
 typedef struct {
   int     width, height, channels;  /* channels 1 or 3 after conversion */
-  guint8 *pixels;                   /* HWC, row-major, g_free */
+  guint8 *pixels;                   /* HWC, row-major; freed by bt_image_free only */
+  gsize   mapped_len;               /* private: pixels are the sandbox's memfd mapped (0: g_malloc) */
 } BtImage;
 BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
 void     bt_image_free (BtImage *img);
@@ -101,6 +103,13 @@ gboolean bt_image_file_looks_colour (const char *path, int *width, int *height);
 /* Reads only the header: upright dimensions and format name ("png", "jpeg", ...). */
 gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *height,
                                 const char **format, BtSkipReason *reason, GError **error);
+
+/* ---- One writer of a project's runs/ at a time (bt-run-lock.c) ---- */
+/* Takes the lock on DIR/runs/.lock (making runs/) without waiting: the descriptor that holds
+ * it, or -1 with BT_DATASET_ERROR_BUSY naming the holder (or an I/O error). Held until
+ * bt_run_lock_release or the process ends (a killed holder's lock is free at once). */
+int      bt_run_lock_try     (const char *project_dir, GError **error);
+void     bt_run_lock_release (int fd);
 
 /* ---- Photos that arrive as bytes or pixels (bt-photo-store.c; worker threads only) ----
  * A camera frame, a pasted image or one dragged from a web browser becomes a file in
@@ -346,6 +355,9 @@ gboolean    bt_cache_is_spilled   (BtCache *cache);  /* over budget: backed by a
 guint       bt_cache_get_n_failed (BtCache *cache);
 const char *bt_cache_get_failed   (BtCache *cache, guint i, guint *item_index, BtSkipReason *reason);
 char       *bt_cache_dup_failure_report (BtCache *cache);
+/* "N images could not be read and are left out:" and one line per file with its reason
+ * (NULL when n is 0): the one wording of that list, for the cache and the embeddings. */
+char       *bt_unreadable_report (const char * const *paths, const BtSkipReason *reasons, guint n);
 /* The same from a snapshot of paths (index i = item i; NULL entries are skipped), for workers
  * that must not touch the project. spill_dir: where to map the block beyond the budget. */
 BtCache    *bt_cache_build_paths  (const char * const *paths, guint n, int width, int height, int channels,

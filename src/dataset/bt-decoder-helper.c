@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,11 +108,23 @@ confine (void)
 }
 
 static guint8 *
-read_fd (int fd, gsize *len)
+read_fd (int fd, gsize *len, BtSandboxReply *reply)
 {
   struct stat st;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size > BT_MAX_FILE_BYTES)
-    return NULL;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      reply->reason = BT_SKIP_SPECIAL;
+      reply->code = BT_DATASET_ERROR_UNSUPPORTED;
+      g_strlcpy (reply->message, "not a regular file", sizeof reply->message);
+      return NULL;
+    }
+  if ((guint64) st.st_size > BT_MAX_FILE_BYTES)
+    {
+      reply->reason = BT_SKIP_TOO_LARGE;
+      reply->code = BT_DATASET_ERROR_TOO_LARGE;
+      g_strlcpy (reply->message, "The file is too large", sizeof reply->message);
+      return NULL;
+    }
   gsize cap = (gsize) st.st_size;
   guint8 *data = g_malloc (MAX (cap, 1));
   gsize done = 0;
@@ -120,7 +133,15 @@ read_fd (int fd, gsize *len)
       ssize_t r = pread (fd, data + done, cap - done, (off_t) done);
       if (r < 0 && errno == EINTR)
         continue;
-      if (r <= 0)
+      if (r < 0)
+        {
+          reply->reason = BT_SKIP_UNREADABLE;
+          reply->code = BT_DATASET_ERROR_IO;
+          g_strlcpy (reply->message, g_strerror (errno), sizeof reply->message);
+          g_free (data);
+          return NULL;
+        }
+      if (r == 0)
         break;
       done += (gsize) r;
     }
@@ -128,11 +149,117 @@ read_fd (int fd, gsize *len)
   return data;
 }
 
+/* test-only: a decoder that crashes, never returns or tries to open a path. TRUE: answered. */
+static gboolean
+run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSandboxReply *reply)
+{
+  if (hook == NULL || data == NULL || len < 7)
+    return FALSE;
+  if (strstr (hook, "crash") != NULL && memcmp (data, "BTCRASH", 7) == 0)
+    abort ();
+  if (strstr (hook, "loop") != NULL && memcmp (data, "BTLOOP!", 7) == 0)
+    for (volatile guint64 spin = 0;; spin++)
+      ;
+  if (strstr (hook, "open") != NULL && memcmp (data, "BTOPEN!", 7) == 0)
+    {
+      FILE *f = fopen ("/etc/passwd", "r");
+      reply->opened_path = f != NULL;
+      if (f)
+        fclose (f);
+      reply->status = 1;
+      reply->reason = BT_SKIP_NOT_IMAGE;
+      g_strlcpy (reply->message, f ? "the helper opened a path" : "the helper could not open a path",
+                 sizeof reply->message);
+      send_reply (sock, reply, -1);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* The pixels into a fresh memfd (-1 on failure, with the reply saying why). */
+static int
+pixels_to_memfd (const BtImage *img, BtSandboxReply *reply)
+{
+  gsize n = (gsize) img->width * img->height * img->channels;
+  int out = memfd_create ("bottega-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  gboolean ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
+  for (gsize w = 0; ok && w < n;)
+    {
+      ssize_t r = write (out, img->pixels + w, n - w);
+      if (r < 0 && errno == EINTR)
+        continue;
+      ok = r > 0;
+      w += r > 0 ? (gsize) r : 0;
+    }
+  /* sealed: the parent may map it and trust that it never shrinks (no SIGBUS) nor changes */
+  if (ok && fcntl (out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    g_debug ("memfd seals: %s", g_strerror (errno));
+  if (ok)
+    return out;
+  reply->status = 1;
+  reply->reason = BT_SKIP_UNREADABLE;
+  reply->code = BT_DATASET_ERROR_IO;
+  g_strlcpy (reply->message, g_strerror (errno), sizeof reply->message);
+  if (out >= 0)
+    close (out);
+  return -1;
+}
+
+/* One request: decode (or probe) the file behind fd; the reply and its memfd (or -1). */
+static int
+handle (const BtSandboxRequest *req, int fd, const char *hook, int sock, BtSandboxReply *reply)
+{
+  gsize len = 0;
+  g_autofree guint8 *data = read_fd (fd, &len, reply);
+  close (fd);
+  if (data == NULL)
+    {
+      reply->status = 1;
+      return -1;
+    }
+  if (run_test_hook (hook, data, len, sock, reply))
+    return -2;
+  if (req->flags & BT_SANDBOX_HASH)
+    reply->hash = bt_hash_bytes (data, len);
+  bt_image_set_pixel_budget (req->pixel_budget);
+  BtSkipReason reason = BT_SKIP_UNREADABLE;
+  g_autoptr(GError) error = NULL;
+  BtDecodeInfo info = { 0 };
+  g_autoptr(BtImage) img = NULL;
+  gboolean ok;
+  if (req->flags & BT_SANDBOX_PROBE)
+    ok = bt_image_probe_bytes (data, len, &info.width, &info.height, &info.format, &reason, &error);
+  else
+    ok = (img = bt_image_decode (data, len, (int) req->want_channels, req->min_w, req->min_h, &info,
+                                 &reason, &error)) != NULL;
+  if (!ok)
+    {
+      reply->status = 1;
+      reply->reason = reason;
+      reply->code = error != NULL && error->domain == BT_DATASET_ERROR ? (guint32) error->code
+                                                                        : BT_DATASET_ERROR_CORRUPT;
+      g_strlcpy (reply->message, error ? error->message : "unreadable", sizeof reply->message);
+      return -1;
+    }
+  reply->info_width = info.width;
+  reply->info_height = info.height;
+  reply->info_orientation = info.orientation;
+  reply->info_flags = info.flags;
+  g_strlcpy (reply->info_format, info.format ? info.format : "", sizeof reply->info_format);
+  if (img == NULL)
+    return -1;
+  reply->width = img->width;
+  reply->height = img->height;
+  reply->channels = img->channels;
+  return pixels_to_memfd (img, reply);
+}
+
 int
 main (int argc, char **argv)
 {
   const int sock = 3;
   signal (SIGPIPE, SIG_IGN);
+  bt_image_set_in_process (TRUE);  /* this is where the decoding happens */
   limit_resources ();
 #if DEVELOPMENT
   const char *hook = g_getenv ("BT_DECODER_TEST_HOOK");  /* tests only: see test-sandbox.c */
@@ -151,72 +278,9 @@ main (int argc, char **argv)
       BtSandboxReply reply = { 0 };
       reply.magic = BT_SANDBOX_MAGIC;
       reply.confined = confined;
-      gsize len = 0;
-      g_autofree guint8 *data = read_fd (fd, &len);
-      close (fd);
-      if (hook != NULL && data != NULL && len >= 7)
-        {
-          /* test-only: a decoder that crashes or never returns */
-          if (strstr (hook, "crash") != NULL && memcmp (data, "BTCRASH", 7) == 0)
-            abort ();
-          if (strstr (hook, "loop") != NULL && memcmp (data, "BTLOOP!", 7) == 0)
-            for (volatile guint64 spin = 0;; spin++)
-              ;
-          if (strstr (hook, "open") != NULL && memcmp (data, "BTOPEN!", 7) == 0)
-            {
-              FILE *f = fopen ("/etc/passwd", "r");
-              reply.opened_path = f != NULL;
-              if (f)
-                fclose (f);
-              reply.status = 1;
-              reply.reason = BT_SKIP_NOT_IMAGE;
-              g_strlcpy (reply.message, f ? "the helper opened a path" : "the helper could not open a path",
-                         sizeof reply.message);
-              send_reply (sock, &reply, -1);
-              continue;
-            }
-        }
-      BtSkipReason reason = BT_SKIP_UNREADABLE;
-      g_autoptr(GError) error = NULL;
-      g_autoptr(BtImage) img = data ? bt_image_decode_bytes (data, len, (int) req.want_channels, &reason, &error)
-                                    : NULL;
-      int out = -1;
-      if (img != NULL)
-        {
-          gsize n = (gsize) img->width * img->height * img->channels;
-          out = memfd_create ("bottega-pixels", MFD_CLOEXEC);
-          gboolean ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
-          for (gsize w = 0; ok && w < n;)
-            {
-              ssize_t r = write (out, img->pixels + w, n - w);
-              if (r < 0 && errno == EINTR)
-                continue;
-              ok = r > 0;
-              w += r > 0 ? (gsize) r : 0;
-            }
-          if (ok)
-            {
-              reply.status = 0;
-              reply.width = img->width;
-              reply.height = img->height;
-              reply.channels = img->channels;
-            }
-          else
-            {
-              reply.status = 1;
-              reply.reason = BT_SKIP_UNREADABLE;
-              g_strlcpy (reply.message, g_strerror (errno), sizeof reply.message);
-              if (out >= 0)
-                close (out);
-              out = -1;
-            }
-        }
-      else
-        {
-          reply.status = 1;
-          reply.reason = reason;
-          g_strlcpy (reply.message, error ? error->message : "unreadable", sizeof reply.message);
-        }
+      int out = handle (&req, fd, hook, sock, &reply);
+      if (out == -2)
+        continue;  /* a test hook answered */
       send_reply (sock, &reply, out);
       if (out >= 0)
         close (out);

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gi18n-lib.h>
@@ -16,6 +17,7 @@
 
 #include "dataset/bt-decode-private.h"
 #include "dataset/bt-image-guard.h"
+#include "dataset/bt-sandbox-private.h"
 
 /* ---- Budgeted allocator. stb's STBI_MALLOC & co. are global macros, so the budget is
  * per thread: each decode sets its own limit before calling into stb. ---- */
@@ -101,6 +103,26 @@ bt_stb_realloc (void *p, size_t size)
 
 static guint64 bt_pixel_budget = BT_PIXEL_BUDGET_DEFAULT;
 
+/* Untrusted bytes are decoded in the sandbox's helpers; in-process only in the helper itself,
+ * in the fuzzers (which must see the decoders' bugs) and in benchmarks comparing the two. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+static gint in_process = 1;
+#else
+static gint in_process = 0;
+#endif
+
+void
+bt_image_set_in_process (gboolean value)
+{
+  g_atomic_int_set (&in_process, value ? 1 : 0);
+}
+
+gboolean
+bt_image_get_in_process (void)
+{
+  return g_atomic_int_get (&in_process) != 0;
+}
+
 void
 bt_image_set_pixel_budget (guint64 pixels)
 {
@@ -156,7 +178,10 @@ bt_image_free (BtImage *img)
 {
   if (img == NULL)
     return;
-  g_free (img->pixels);
+  if (img->mapped_len > 0)
+    munmap (img->pixels, img->mapped_len);
+  else
+    g_free (img->pixels);
   g_free (img);
 }
 
@@ -737,6 +762,17 @@ bt_image_decode (const guint8 *data, gsize len, int want_channels, int min_w, in
   static const guint8 empty[1];
   if (data == NULL)
     data = empty;
+  if (!bt_image_get_in_process ())
+    {
+      int fd = bt_sandbox_memfd_from_bytes (data, len, reason, error);
+      BtImage *img = NULL;
+      if (fd >= 0)
+        {
+          bt_sandbox_decode_full (fd, NULL, want_channels, min_w, min_h, 0, &img, info, NULL, reason, error);
+          close (fd);
+        }
+      return img;
+    }
   BtDecodeRequest req = { MAX (min_w, 0), MAX (min_h, 0), bt_image_get_pixel_budget (), len, 0, FALSE };
   BtRaw raw;
   const char *fmt = NULL;
@@ -778,6 +814,22 @@ bt_image_probe_bytes (const guint8 *data, gsize len, int *width, int *height,
 {
   g_return_val_if_fail (data != NULL || len == 0, FALSE);
   static const guint8 empty[1];
+  if (!bt_image_get_in_process ())
+    {
+      int fd = bt_sandbox_memfd_from_bytes (data ? data : empty, len, reason, error);
+      BtDecodeInfo info = { 0 };
+      gboolean ok = fd >= 0 && bt_sandbox_decode_full (fd, NULL, 1, 0, 0, BT_SANDBOX_PROBE, NULL, &info, NULL,
+                                                       reason, error);
+      if (fd >= 0)
+        close (fd);
+      if (ok && width)
+        *width = info.width;
+      if (ok && height)
+        *height = info.height;
+      if (ok && format)
+        *format = info.format;
+      return ok;
+    }
   BtDecodeRequest req = { 0, 0, bt_image_get_pixel_budget (), len, 0, TRUE };
   BtRaw raw;
   if (!decode_raw (data ? data : empty, len, &req, &raw, format, reason, error))
@@ -791,9 +843,8 @@ bt_image_probe_bytes (const guint8 *data, gsize len, int *width, int *height,
   return TRUE;
 }
 
-gboolean
-bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len,
-                      BtSkipReason *reason, GError **error)
+int
+bt_open_regular_file (const char *path, gsize max_len, gsize *size, BtSkipReason *reason, GError **error)
 {
   g_autofree char *display = g_filename_display_name (path);
   /* O_NONBLOCK: opening a FIFO that replaced a file since the scan must not block. */
@@ -805,7 +856,7 @@ bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len
         *reason = (e == ELOOP) ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE;
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO,
                    _("Cannot open “%s”: %s"), display, g_strerror (e));
-      return FALSE;
+      return -1;
     }
   struct stat st;
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
@@ -815,7 +866,7 @@ bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len
         *reason = BT_SKIP_SPECIAL;
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_UNSUPPORTED,
                    _("“%s” is not a regular file"), display);
-      return FALSE;
+      return -1;
     }
   if ((guint64) st.st_size > max_len)
     {
@@ -825,9 +876,23 @@ bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len
       g_autofree char *limit = g_format_size (max_len);
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_TOO_LARGE,
                    _("“%s” is larger than %s"), display, limit);
-      return FALSE;
+      return -1;
     }
-  gsize cap = (gsize) st.st_size + 1, got = 0;
+  if (size)
+    *size = (gsize) st.st_size;
+  return fd;
+}
+
+gboolean
+bt_read_regular_file (const char *path, gsize max_len, guint8 **data, gsize *len,
+                      BtSkipReason *reason, GError **error)
+{
+  gsize size = 0;
+  int fd = bt_open_regular_file (path, max_len, &size, reason, error);
+  if (fd < 0)
+    return FALSE;
+  g_autofree char *display = g_filename_display_name (path);
+  gsize cap = size + 1, got = 0;
   guint8 *buf = g_malloc (cap);
   for (;;)
     {
@@ -878,6 +943,18 @@ bt_image_decode_file_sized (const char *path, int want_channels, int min_w, int 
   g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
+  if (!bt_image_get_in_process ())
+    {
+      /* the file opened here, read and decoded by a helper */
+      int fd = bt_open_regular_file (path, BT_MAX_FILE_BYTES, NULL, reason, error);
+      BtImage *img = NULL;
+      if (fd >= 0)
+        {
+          bt_sandbox_decode_full (fd, path, want_channels, min_w, min_h, 0, &img, info, NULL, reason, error);
+          close (fd);
+        }
+      return img;
+    }
   g_autofree guint8 *data = NULL;
   gsize len = 0;
   if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &data, &len, reason, error))

@@ -107,6 +107,13 @@ bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s)
   g_autofree char *models = g_build_filename (project_dir, "models", NULL);
   n += tidy_temp_files (models, now_s, temp_age_s);
   g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
+  if (!g_file_test (runs, G_FILE_TEST_IS_DIR))
+    return n;
+  /* a trainer holding the run lock is writing there: its folders are left alone. Without one,
+   * nothing in runs/ is being written and no age needs waiting for. */
+  int lock = bt_run_lock_try (project_dir, NULL);
+  if (lock < 0)
+    return n;
   g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
   const char *name;
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
@@ -115,10 +122,14 @@ bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s)
       struct stat st;
       if (lstat (run, &st) != 0 || !S_ISDIR (st.st_mode))
         continue;
-      n += tidy_temp_files (run, now_s, temp_age_s);
-      if (tidy_run_dir (run, now_s, run_age_s))
+      /* a training run's folder (named by its time) is written only under the lock; others
+       * (a search's tune-*) may be written now, so their leftovers still wait for an age */
+      gboolean locked_writer = g_ascii_isdigit (name[0]);
+      n += tidy_temp_files (run, now_s, locked_writer ? 0 : temp_age_s);
+      if (tidy_run_dir (run, now_s, locked_writer ? 0 : run_age_s))
         n++;
     }
+  bt_run_lock_release (lock);
   return n;
 }
 

@@ -7,22 +7,39 @@
 #include <unistd.h>
 #include <glib.h>
 
+#include "dataset/bt-dataset.h"
+
 #define BT_SANDBOX_MAGIC    0x42544453u  /* "BTDS" */
 #define BT_SANDBOX_MAX_AS   ((guint64) 2048 * 1024 * 1024)
 #define BT_SANDBOX_MAX_CPU_S 600          /* a helper's lifetime total; the parent also times out each request */
 
+/* What a request asks for besides the pixels */
+enum {
+  BT_SANDBOX_PROBE = 1 << 0,  /* the header only: info, no pixels */
+  BT_SANDBOX_HASH  = 1 << 1,  /* the file's content hash (bt_hash_bytes) too */
+};
+
 typedef struct {
   guint32 magic;
   guint32 want_channels;
+  gint32  min_w, min_h;   /* as bt_image_decode's */
+  guint32 flags;          /* BT_SANDBOX_PROBE | BT_SANDBOX_HASH */
+  guint32 pad;
+  guint64 pixel_budget;   /* the parent's bt_image_get_pixel_budget () */
 } BtSandboxRequest;
 
 typedef struct {
   guint32 magic;
-  gint32  status;       /* 0: pixels in the memfd that comes with it */
+  gint32  status;       /* 0: pixels in the memfd that comes with it (none for a probe) */
   guint32 reason;       /* BtSkipReason when status != 0 */
+  guint32 code;         /* BtDatasetError when status != 0 */
   gint32  width, height, channels;
   gint32  confined;     /* the seccomp filter is on */
   gint32  opened_path;  /* test hook "open": fopen succeeded (it must not) */
+  gint32  info_width, info_height, info_orientation;  /* BtDecodeInfo */
+  guint32 info_flags;
+  char    info_format[8];
+  guint64 hash;         /* BT_SANDBOX_HASH */
   char    message[256];
 } BtSandboxReply;
 
@@ -82,3 +99,12 @@ bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
     }
   return TRUE;
 }
+
+/* The sandbox's one request (bt-sandbox.c): decode (or with BT_SANDBOX_PROBE, only read the
+ * header of) the file behind fd in a helper; *image (not for a probe), info and hash may be
+ * NULL. name (may be NULL) prefixes error messages. */
+gboolean bt_sandbox_decode_full (int fd, const char *name, int want_channels, int min_w, int min_h, guint flags,
+                                 BtImage **image, BtDecodeInfo *info, guint64 *hash, BtSkipReason *reason,
+                                 GError **error);
+/* The bytes in a sealed-off memfd to hand to a helper (-1 with error set on failure). */
+int      bt_sandbox_memfd_from_bytes (const guint8 *data, gsize len, BtSkipReason *reason, GError **error);

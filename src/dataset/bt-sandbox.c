@@ -67,7 +67,20 @@ find_helper (void)
   if (helper_path == NULL)
     {
       const char *env = g_getenv ("BOTTEGA_DECODER");
-      helper_path = g_strdup (env != NULL && *env ? env : BT_DECODER_HELPER_PATH);
+      if (env != NULL && *env)
+        helper_path = g_strdup (env);
+      else if (g_file_test (BT_DECODER_HELPER_PATH, G_FILE_TEST_IS_EXECUTABLE))
+        helper_path = g_strdup (BT_DECODER_HELPER_PATH);
+      else
+        {
+          /* not installed: a program run from the build tree (src/app, src/cli, tests/...)
+           * finds it in src/dataset beside it */
+          g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+          g_autofree char *dir = exe != NULL ? g_path_get_dirname (exe) : NULL;
+          g_autofree char *near = dir != NULL ? g_build_filename (dir, "..", "dataset", "bottega-decoder", NULL) : NULL;
+          helper_path = g_strdup (near != NULL && g_file_test (near, G_FILE_TEST_IS_EXECUTABLE)
+                                    ? near : BT_DECODER_HELPER_PATH);
+        }
     }
   return helper_path;
 }
@@ -97,11 +110,14 @@ helper_start (Helper *h, GError **error)
       return FALSE;
     }
   const char *argv[] = { find_helper (), NULL };
+  /* not what the app was preloaded with (a test's ENOSPC shim, a profiler): the helper's
+   * system calls are only what its filter allows */
+  g_auto(GStrv) envp = g_environ_unsetenv (g_get_environ (), "LD_PRELOAD");
   gint source_fds[] = { sv[1] };
   gint target_fds[] = { 3 };
   GPid pid = 0;
   g_autoptr(GError) local = NULL;
-  gboolean ok = g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
+  gboolean ok = g_spawn_async_with_pipes_and_fds (NULL, argv, (const char * const *) envp,
                                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                                                    NULL, NULL, -1, -1, -1, source_fds, target_fds, 1,
                                                    &pid, NULL, NULL, NULL, &local);
@@ -157,10 +173,9 @@ give_back (Helper *h, gboolean broken)
 }
 
 static gboolean
-send_request (int sock, int fd, int want_channels)
+send_request (int sock, int fd, const BtSandboxRequest *req)
 {
-  BtSandboxRequest req = { BT_SANDBOX_MAGIC, (guint32) want_channels };
-  return bt_sandbox_send (sock, &req, sizeof req, fd);
+  return bt_sandbox_send (sock, req, sizeof *req, fd);
 }
 
 /* 1: reply read; 0: the helper died or timed out; the memfd (or -1) in *out_fd */
@@ -211,6 +226,8 @@ unsafe (const char *what, BtSkipReason *reason, GError **error)
   return NULL;
 }
 
+#define BIG_IMAGE_BYTES ((gsize) 1024 * 1024)
+
 /* The pixels from a memfd the helper filled: checked against what the reply claims. */
 static BtImage *
 image_from_memfd (int fd, const BtSandboxReply *r)
@@ -226,6 +243,20 @@ image_from_memfd (int fd, const BtSandboxReply *r)
   img->width = r->width;
   img->height = r->height;
   img->channels = r->channels;
+  const int seals = F_SEAL_SHRINK | F_SEAL_WRITE;
+  if (n >= BIG_IMAGE_BYTES && (fcntl (fd, F_GET_SEALS) & seals) == seals)
+    {
+      /* a large image is used where the helper wrote it, not copied again; sealed, so the
+       * helper (even a hijacked one) can neither shrink it under us (SIGBUS) nor change it.
+       * Private: the caller may write to its pixels. */
+      void *m = mmap (NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED)
+        {
+          img->pixels = m;
+          img->mapped_len = n;
+          return img;
+        }
+    }
   img->pixels = g_malloc (n);
   gsize done = 0;
   while (done < n)
@@ -243,27 +274,37 @@ image_from_memfd (int fd, const BtSandboxReply *r)
   return img;
 }
 
-BtImage *
-bt_sandbox_decode_fd (int fd, const char *name, int want_channels, BtSkipReason *reason, GError **error)
+/* The format name the helper sent, as the static string the in-process decoder would give. */
+static const char *
+known_format (const char *name)
 {
-  g_return_val_if_fail (fd >= 0, NULL);
-  g_return_val_if_fail (want_channels == 1 || want_channels == 3, NULL);
+  static const char * const formats[] = { "jpeg", "png", "webp", "heif", "avif", "tiff", "gif", "bmp", "tga" };
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    if (strcmp (name, formats[i]) == 0)
+      return formats[i];
+  return NULL;
+}
+
+/* Sends one request to a helper of the pool (a fresh one if the last died since) and waits for
+ * its reply. FALSE: the helper crashed, hung or could not start (error set when it could not). */
+static gboolean
+exchange (int fd, const BtSandboxRequest *req, BtSandboxReply *reply, int *out, gboolean *started,
+          GError **error)
+{
   Helper *h = take_helper ();
   g_mutex_lock (&pool_lock);
   gint64 timeout = timeout_ms;
-  gboolean started = h->pid > 0;
+  gboolean running = h->pid > 0;
   g_mutex_unlock (&pool_lock);
-  if (!started && !helper_start (h, error))
+  *started = TRUE;
+  if (!running && !helper_start (h, error))
     {
       give_back (h, FALSE);
-      if (reason)
-        *reason = BT_SKIP_UNREADABLE;
-      return NULL;
+      *started = FALSE;
+      return FALSE;
     }
-  BtSandboxReply reply = { 0 };
-  int out = -1;
   /* a helper that died since its last request: one fresh try before giving up */
-  gboolean sent = send_request (h->sock, fd, want_channels);
+  gboolean sent = send_request (h->sock, fd, req);
   if (!sent)
     {
       give_back (h, TRUE);
@@ -271,31 +312,95 @@ bt_sandbox_decode_fd (int fd, const char *name, int want_channels, BtSkipReason 
       if (h->pid == 0 && !helper_start (h, error))
         {
           give_back (h, FALSE);
-          return NULL;
+          *started = FALSE;
+          return FALSE;
         }
-      sent = send_request (h->sock, fd, want_channels);
+      sent = send_request (h->sock, fd, req);
     }
-  if (!sent || !recv_reply (h->sock, &reply, &out, timeout))
+  if (!sent || !recv_reply (h->sock, reply, out, timeout))
     {
       give_back (h, TRUE);
-      return unsafe (name, reason, error);
+      return FALSE;
     }
   give_back (h, FALSE);
-  g_atomic_int_set (&last_confined, reply.confined ? 1 : 0);
+  g_atomic_int_set (&last_confined, reply->confined ? 1 : 0);
+  return TRUE;
+}
+
+gboolean
+bt_sandbox_decode_full (int fd, const char *name, int want_channels, int min_w, int min_h, guint flags,
+                        BtImage **image, BtDecodeInfo *info, guint64 *hash, BtSkipReason *reason,
+                        GError **error)
+{
+  g_return_val_if_fail (fd >= 0, FALSE);
+  g_return_val_if_fail (want_channels == 1 || want_channels == 3, FALSE);
+  g_return_val_if_fail ((flags & BT_SANDBOX_PROBE) || image != NULL, FALSE);
+  BtSandboxRequest req = { BT_SANDBOX_MAGIC, (guint32) want_channels, MAX (min_w, 0), MAX (min_h, 0), flags, 0,
+                           bt_image_get_pixel_budget () };
+  BtSandboxReply reply = { 0 };
+  int out = -1;
+  gboolean started;
+  if (!exchange (fd, &req, &reply, &out, &started, error))
+    {
+      if (!started)
+        {
+          if (reason)
+            *reason = BT_SKIP_UNREADABLE;
+          return FALSE;
+        }
+      unsafe (name, reason, error);
+      return FALSE;
+    }
   if (reply.status != 0)
     {
       if (out >= 0)
         close (out);
       if (reason)
         *reason = reply.reason <= BT_SKIP_HIDDEN ? (BtSkipReason) reply.reason : BT_SKIP_CORRUPT;
-      g_set_error_literal (error, BT_DATASET_ERROR, BT_DATASET_ERROR_CORRUPT, reply.message);
-      return NULL;
+      int code = reply.code <= BT_DATASET_ERROR_CANCELLED ? (int) reply.code : BT_DATASET_ERROR_CORRUPT;
+      if (name != NULL)
+        {
+          g_autofree char *display = g_filename_display_name (name);
+          g_set_error (error, BT_DATASET_ERROR, code, "%s: %s", display, reply.message);
+        }
+      else
+        g_set_error_literal (error, BT_DATASET_ERROR, code, reply.message);
+      return FALSE;
+    }
+  reply.info_format[sizeof reply.info_format - 1] = '\0';
+  if (info)
+    {
+      info->format = known_format (reply.info_format);
+      info->width = reply.info_width;
+      info->height = reply.info_height;
+      info->orientation = reply.info_orientation;
+      info->flags = reply.info_flags;
+    }
+  if (hash)
+    *hash = reply.hash;
+  if (flags & BT_SANDBOX_PROBE)
+    {
+      if (out >= 0)
+        close (out);
+      return TRUE;
     }
   BtImage *img = out >= 0 ? image_from_memfd (out, &reply) : NULL;
   if (out >= 0)
     close (out);
   if (img == NULL)
-    return unsafe (name, reason, error);
+    {
+      unsafe (name, reason, error);
+      return FALSE;
+    }
+  *image = img;
+  return TRUE;
+}
+
+BtImage *
+bt_sandbox_decode_fd (int fd, const char *name, int want_channels, BtSkipReason *reason, GError **error)
+{
+  BtImage *img = NULL;
+  bt_sandbox_decode_full (fd, name, want_channels, 0, 0, 0, &img, NULL, NULL, reason, error);
   return img;
 }
 
@@ -303,29 +408,17 @@ BtImage *
 bt_sandbox_decode_file (const char *path, int want_channels, BtSkipReason *reason, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
-  int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      if (reason)
-        *reason = fd >= 0 ? BT_SKIP_SPECIAL : BT_SKIP_UNREADABLE;
-      g_autofree char *display = g_filename_display_name (path);
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "%s: %s", display,
-                   fd >= 0 ? _("not a regular file") : g_strerror (e));
-      return NULL;
-    }
+  int fd = bt_open_regular_file (path, BT_MAX_FILE_BYTES, NULL, reason, error);
+  if (fd < 0)
+    return NULL;
   BtImage *img = bt_sandbox_decode_fd (fd, path, want_channels, reason, error);
   close (fd);
   return img;
 }
 
-BtImage *
-bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels, BtSkipReason *reason, GError **error)
+int
+bt_sandbox_memfd_from_bytes (const guint8 *data, gsize len, BtSkipReason *reason, GError **error)
 {
-  g_return_val_if_fail (data != NULL || len == 0, NULL);
   int fd = memfd_create ("bottega-input", MFD_CLOEXEC);
   gboolean ok = fd >= 0 && ftruncate (fd, (off_t) len) == 0;
   for (gsize w = 0; ok && w < len;)
@@ -336,16 +429,24 @@ bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels, BtSki
       ok = r > 0;
       w += r > 0 ? (gsize) r : 0;
     }
-  if (!ok)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      if (reason)
-        *reason = BT_SKIP_UNREADABLE;
-      g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "memfd: %s", g_strerror (e));
-      return NULL;
-    }
+  if (ok)
+    return fd;
+  int e = errno;
+  if (fd >= 0)
+    close (fd);
+  if (reason)
+    *reason = BT_SKIP_UNREADABLE;
+  g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "memfd: %s", g_strerror (e));
+  return -1;
+}
+
+BtImage *
+bt_sandbox_decode_bytes (const guint8 *data, gsize len, int want_channels, BtSkipReason *reason, GError **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  int fd = bt_sandbox_memfd_from_bytes (data, len, reason, error);
+  if (fd < 0)
+    return NULL;
   BtImage *img = bt_sandbox_decode_fd (fd, NULL, want_channels, reason, error);
   close (fd);
   return img;

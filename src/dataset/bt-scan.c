@@ -13,6 +13,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "dataset/bt-dataset-private.h"
+#include "dataset/bt-sandbox-private.h"
 
 void
 bt_scan_result_free (BtScanResult *r)
@@ -263,6 +264,32 @@ stream_emit_batch (Stream *st, Batch *b)
     }
 }
 
+/* One candidate checked: decoded at the smallest scale and its content hashed, in a sandbox
+ * helper (which reads the file: the bytes never enter this process), or in-process. */
+static gboolean
+scan_decode (const char *path, BtDecodeInfo *info, guint64 *hash, BtSkipReason *reason)
+{
+  g_autoptr(BtImage) img = NULL;
+  if (!bt_image_get_in_process ())
+    {
+      int fd = bt_open_regular_file (path, BT_MAX_FILE_BYTES, NULL, reason, NULL);
+      if (fd < 0)
+        return FALSE;
+      gboolean ok = bt_sandbox_decode_full (fd, path, 1, 32, 32, BT_SANDBOX_HASH, &img, info, hash, reason, NULL);
+      close (fd);
+      return ok;
+    }
+  g_autofree guint8 *bytes = NULL;
+  gsize len = 0;
+  if (!bt_read_regular_file (path, BT_MAX_FILE_BYTES, &bytes, &len, reason, NULL))
+    return FALSE;
+  img = bt_image_decode (bytes, len, 1, 32, 32, info, reason, NULL);
+  if (img == NULL)
+    return FALSE;
+  *hash = bt_hash_bytes (bytes, len);
+  return TRUE;
+}
+
 static void
 check_batch (gpointer data, gpointer user_data)
 {
@@ -293,26 +320,18 @@ check_batch (gpointer data, gpointer user_data)
         }
       if (g_cancellable_is_cancelled (st->cancellable))
         break;
-      g_autofree guint8 *bytes = NULL;
-      gsize len = 0;
       BtSkipReason reason = BT_SKIP_UNREADABLE;
-      if (!bt_read_regular_file (c->path, BT_MAX_FILE_BYTES, &bytes, &len, &reason, NULL))
-        {
-          c->reason = reason;
-          bad++;
-          continue;
-        }
       /* Every pixel is decoded (a damaged photo is refused here, not at training), but a
        * JPEG or WebP only at the smallest scale: checking is not viewing. */
       BtDecodeInfo info;
-      g_autoptr(BtImage) img = bt_image_decode (bytes, len, 1, 32, 32, &info, &reason, NULL);
-      if (img == NULL)
+      guint64 hash = 0;
+      if (!scan_decode (c->path, &info, &hash, &reason))
         {
           c->reason = reason;
           bad++;
           continue;
         }
-      c->hash = bt_hash_bytes (bytes, len);
+      c->hash = hash;
       c->width = info.width;
       c->height = info.height;
       c->decode_flags = info.flags;

@@ -16,6 +16,7 @@ static const int resize_values[] = { BT_DS_RESIZE_SQUASH, BT_DS_RESIZE_CENTER_CR
 static const char * const optimizer_ids[] = { "sgd", "adam", "adamw", NULL };
 static const char * const schedule_ids[] = { "constant", "step", "cosine", "plateau", NULL };
 static const char * const monitor_ids[] = { "val_loss", "val_acc", NULL };
+static const char * const recipe_ids[] = { "auto", "manual", NULL };
 
 #define F(field) offsetof (BtProjectSettings, field)
 #define INT(g, k, rk, label, field, def, lo, hi, step, page, fl) \
@@ -66,6 +67,10 @@ static const BtSettingInfo table[] = {
    * after the head (bt-finetune.c). 17 = every block of MobileNet V2. */
   INT ("transfer", "finetune-blocks", "finetune-blocks", N_("Fine-tune the last N blocks"),
        transfer_finetune_blocks, 0, 0, 17, 1, 1, BT_SETTING_RUN_OPTIONAL),
+  /* auto: a transfer run first searches the rows it may choose (bt-recipe.h) on the training split */
+  CHOICE ("training", "recipe", "recipe", N_("Recipe"), recipe, "auto", recipe_ids, BT_SETTING_RUN_OPTIONAL),
+  BOOL ("training", "test-time-augmentation", "test-time-augmentation", N_("Test-time augmentation"), tta, FALSE,
+        BT_SETTING_RUN_OPTIONAL),
   BOOL ("augment", "flip", "augment-flip", N_("Flip augmentation"), augment_flip, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "crop", "augment-crop", N_("Crop augmentation"), augment_crop, FALSE, BT_SETTING_IN_JSON),
   BOOL ("augment", "rotate", "augment-rotate", N_("Rotate augmentation"), augment_rotate, FALSE, BT_SETTING_IN_JSON),
@@ -75,6 +80,10 @@ static const BtSettingInfo table[] = {
   INT ("split", "test", "split-test", N_("Test split"), split_test, 10, 0, 100, 5, 10, 0),
   { "split", "seed", "seed", NULL, N_("Seed"), BT_SETTING_UINT64, F (seed),
     42, 0, (double) G_MAXUINT64, 1, 10, NULL, NULL, NULL, BT_SETTING_IN_JSON },
+  /* "default": the catalogue's default (or the app's preferred file); older projects kept the
+   * choice in <project>/backbone.ini, still read when this is "default" */
+  { "transfer", "backbone", "transfer-backbone", NULL, N_("Backbone"), BT_SETTING_STRING, F (transfer_backbone),
+    0, 0, 0, 0, 0, "default", NULL, NULL, BT_SETTING_RUN_OPTIONAL },
 };
 
 #undef F

@@ -4,6 +4,7 @@
 
 #include "engine/bt-engine.h"
 #include "engine/bt-layers.h"
+#include <cblas.h>
 
 G_BEGIN_DECLS
 
@@ -74,6 +75,8 @@ struct _BtNet {
   int       ws_layer;              /* conv layer whose forward columns are in workspace, or -1 */
   float    *input_grad;            /* bt_net_set_input_grad: where backward writes d(loss)/d(input) */
   gboolean  input_grad_written;
+  float    *fuse;                  /* inference: a fused conv's per-channel scale and shift */
+  gsize     fuse_len;
 };
 
 static inline BtLayer *
@@ -81,6 +84,16 @@ bt_net_layer (const BtNet *net, guint i)
 {
   return &g_array_index (net->layers, BtLayer, i);
 }
+
+/* The engine's hot loops (im2col, epilogues, pooling, the optimizer): -O3 and an AVX2/FMA clone
+ * picked at load time beside the generic one, since distribution builds target plain x86-64
+ * (OpenBLAS dispatches its own kernels the same way). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BT_HOT_LOOP __attribute__ ((optimize ("O3", "no-tree-loop-distribute-patterns", "no-math-errno"), \
+                                    target_clones ("arch=x86-64-v3", "default")))
+#else
+#define BT_HOT_LOOP
+#endif
 
 /* Runs fn over [0, n) split into up to bt_engine_get_threads () contiguous ranges of at least
  * min_chunk items, one on the calling thread; returns when all are done. */
@@ -90,11 +103,26 @@ void bt_parallel_set_threads (int n);
 /* Threads bt_parallel_for splits over (the caller included). */
 int  bt_parallel_get_threads (void);
 
+/* Row-major sgemm C = alpha·op(A)·op(B) + beta·C with big products cut into column blocks over
+ * the engine's threads (OpenBLAS itself is kept single-threaded; see bt-parallel.c). */
+void bt_sgemm (CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
 /* Conv2D with the bias and an activation (0 none, 1 ReLU, 2 ReLU6) fused into the output
  * pass; backward masks d_out with the activation's derivative (act_out: the layer's output)
  * and skips im2col when col_ready (the workspace still holds this layer's forward columns). */
 void bt_conv2d_forward_ex  (float *out, const float *in, const float *w, const float *b,
                             const BtConvShape *s, float *workspace, int act);
+/* Inference: per output channel o, y = act(sum · scale[o] + shift[o]) (scale NULL: 1; shift
+ * NULL: 0), then a 2×2 stride-2 max pool when pool (out is [n, oc, oh/2, ow/2] then). A conv's
+ * bias, a following batch norm's running statistics and its ReLU and max pool fold into it. */
+typedef struct {
+  const float *scale, *shift;
+  int          act;
+  gboolean     pool;
+} BtConvEpilogue;
+void bt_conv2d_forward_fused (float *out, const float *in, const float *w, const BtConvEpilogue *e,
+                              const BtConvShape *s, float *workspace);
 void bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
                             const float *in, const float *w, const BtConvShape *s, float *workspace,
                             const float *act_out, int act, gboolean col_ready);

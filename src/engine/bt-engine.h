@@ -216,6 +216,9 @@ typedef struct {
 } BtBackboneWeights;
 void     bt_backbone_weights_clear (gpointer weights);   /* GArray clear func */
 
+/* Test-time augmentation ([inference] in the model file): with MIRROR a prediction's logits are
+ * the mean of the logits of the image and of its left-right mirror. */
+typedef enum { BT_TTA_NONE, BT_TTA_MIRROR } BtTta;
 typedef struct {
   BtNet        *net;
   char        **class_names;       /* NULL-terminated, UTF-8 */
@@ -226,6 +229,7 @@ typedef struct {
   GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
   BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
   GArray       *backbone_weights;  /* BtBackboneWeights replacing the backbone's (format 3), or NULL */
+  BtTta         tta;               /* [inference]; files without it: BT_TTA_NONE */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -265,6 +269,10 @@ GBytes  *bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class
                                            const char *backbone_sha256, GBytes *backbone_data,
                                            const GArray *backbone_weights, const BtCalibration *calib,
                                            GHashTable *metadata, GError **error);
+/* Everything a BtModel holds (net, names, prep, backbone, calibration, test-time augmentation,
+ * metadata), as the functions above; m is not taken over. */
+GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);
+gboolean bt_model_save_model (const char *path, const BtModel *m, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);
 BtModel *bt_model_load_bytes (GBytes *bytes, GError **error);
 void     bt_model_free       (BtModel *model);

@@ -77,8 +77,11 @@ bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, 
   return TRUE;
 }
 
+/* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
+#define BT_INLINE static inline __attribute__ ((always_inline))
+
 /* Output positions [lo, hi) along one axis whose input index o*stride - pad + k is in [0, in). */
-static inline void
+BT_INLINE void
 valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
 {
   int a = pad - k;  /* input index = o*stride - a */
@@ -100,9 +103,8 @@ valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
  * convolutions' slabs: OpenBLAS's own threads must stay idle (see below). Below OpenBLAS's own
  * threading threshold (m·n·k ≤ 2^18) one call does it all. */
 #define DENSE_SPLIT_MIN (G_GUINT64_CONSTANT (1) << 18)
+#define DENSE_GEMV_ROWS 4   /* below this many rows, one sgemv per row */
 
-static int blas_serial_begin (int workers);
-static void blas_serial_end (int saved);
 
 static int
 dense_workers (int rows, int in_dim, int out_dim)
@@ -134,8 +136,15 @@ dense_forward_part (gpointer p, gsize t0, gsize t1)
             memcpy (j->out + (gsize) i * j->out_dim, j->b, sizeof (float) * j->out_dim);
           beta = 1.0f;
         }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out_dim, j->in_dim,
-                   1.0f, j->in + (gsize) r0 * j->in_dim, j->in_dim, j->w, j->in_dim, beta, out, j->out_dim);
+      if (r1 - r0 < DENSE_GEMV_ROWS)
+        /* a few rows (one photo on the Test page): sgemm would repack all the weights for
+         * them; matrix-vector products read the weights once, in place */
+        for (int i = r0; i < r1; i++)
+          cblas_sgemv (CblasRowMajor, CblasNoTrans, j->out_dim, j->in_dim, 1.0f, j->w, j->in_dim,
+                       j->in + (gsize) i * j->in_dim, 1, beta, j->out + (gsize) i * j->out_dim, 1);
+      else
+        cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->out_dim, j->in_dim,
+                     1.0f, j->in + (gsize) r0 * j->in_dim, j->in_dim, j->w, j->in_dim, beta, out, j->out_dim);
     }
 }
 
@@ -145,9 +154,7 @@ bt_dense_forward (float *out, const float *in, const float *w, const float *b,
 {
   g_assert (out && in && w && n > 0 && in_dim > 0 && out_dim > 0);
   DenseJob j = { n, in_dim, out_dim, dense_workers (n, in_dim, out_dim), in, w, b, NULL, out, NULL, NULL };
-  int saved = blas_serial_begin (j.workers);
   bt_parallel_for ((gsize) j.workers, 1, dense_forward_part, &j);
-  blas_serial_end (saved);
 }
 
 static void
@@ -190,9 +197,7 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
   if (d_w == NULL && d_in == NULL)
     return;
   DenseJob j = { n, in_dim, out_dim, dense_workers (n, in_dim, out_dim), in, w, NULL, d_out, NULL, d_in, d_w };
-  int saved = blas_serial_begin (j.workers);
   bt_parallel_for ((gsize) j.workers, 1, dense_backward_part, &j);
-  blas_serial_end (saved);
 }
 
 /* ---- Conv2D via im2col ---- */
@@ -213,7 +218,7 @@ bt_dense_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 #define CONV_SLAB_FLOATS (160 * 1024)  /* columns + result of one slab (640 KiB; measured best of 96/160/320 Ki) */
 #define CONV_ALIGN_FLOATS 16           /* per-thread regions start on their own cache lines */
 
-static inline int
+BT_INLINE int
 conv_k (const BtConvShape *s)
 {
   return s->c * s->kh * s->kw;
@@ -228,7 +233,7 @@ conv_slab_images (const BtConvShape *s)
   return (int) CLAMP (nb, 1, (gsize) s->n);
 }
 
-static inline gsize
+BT_INLINE gsize
 align_floats (gsize len)
 {
   return (len + CONV_ALIGN_FLOATS - 1) / CONV_ALIGN_FLOATS * CONV_ALIGN_FLOATS;
@@ -248,7 +253,7 @@ conv_partial_floats (const BtConvShape *s)
   return align_floats ((gsize) s->oc * conv_k (s) + s->oc);
 }
 
-static inline int
+BT_INLINE int
 conv_groups (const BtConvShape *s)
 {
   return MIN (s->n, CONV_GROUPS);
@@ -276,31 +281,60 @@ bt_conv2d_workspace_size (const BtConvShape *s)
   return MAX (slabs, whole);
 }
 
-/* While the engine's threads each run single-threaded sgemm, OpenBLAS's own threads get no work
- * (so they go to sleep instead of spinning); returns what to restore. */
-static int
-blas_serial_begin (int workers)
-{
-  if (workers <= 1)
-    return 0;
-  int n = openblas_get_num_threads ();
-  if (n > 1)
-    openblas_set_num_threads (1);
-  return n;
-}
+/* ---- GEMM over the engine's threads ---- */
+
+/* OpenBLAS is single-threaded (bt-parallel.c); a big GEMM is cut into blocks of C's columns, one
+ * single-threaded sgemm per block on the engine's pool. Blocks are multiples of 16 columns, so
+ * each starts on its own cache line when C's rows do. */
+#define SGEMM_SPLIT_MIN (G_GUINT64_CONSTANT (1) << 17)   /* multiply-adds below which one call does */
+
+typedef struct {
+  CBLAS_TRANSPOSE ta, tb;
+  int m, n, k, lda, ldb, ldc, parts;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} GemmJob;
 
 static void
-blas_serial_end (int saved)
+sgemm_part (gpointer p, gsize t0, gsize t1)
 {
-  if (saved > 1)
-    openblas_set_num_threads (saved);
+  const GemmJob *j = p;
+  for (gsize t = t0; t < t1; t++)
+    {
+      const int blocks = (j->n + 15) / 16;
+      const int n0 = MIN (j->n, (int) ((gsize) blocks * t / j->parts) * 16);
+      const int n1 = MIN (j->n, (int) ((gsize) blocks * (t + 1) / j->parts) * 16);
+      if (n1 <= n0)
+        continue;
+      const float *b = j->tb == CblasNoTrans ? j->b + n0 : j->b + (gsize) n0 * j->ldb;
+      cblas_sgemm (CblasRowMajor, j->ta, j->tb, j->m, n1 - n0, j->k, j->alpha, j->a, j->lda,
+                   b, j->ldb, j->beta, j->c + n0, j->ldc);
+    }
+}
+
+void
+bt_sgemm (CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+          const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+  int parts = bt_parallel_get_threads ();
+  if ((guint64) m * n * k < SGEMM_SPLIT_MIN)
+    parts = 1;
+  parts = MIN (parts, (n + 15) / 16);
+  if (parts <= 1)
+    {
+      cblas_sgemm (CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  GemmJob j = { ta, tb, m, n, k, lda, ldb, ldc, parts, alpha, beta, a, b, c };
+  bt_parallel_for ((gsize) parts, 1, sgemm_part, &j);
 }
 
 /* Columns of images [img0, img0 + m), rows [r0, r1):
  * col[(c*kh + ky)*kw + kx][j*P + oy*ow + ox] = in[img0 + j][c][oy*sh - pt + ky][ox*sw - pl + kx].
  * Plain copy loops, not memcpy: the rows are short (14–28 floats) and a libc call per row cost
  * more than the copy. */
-__attribute__ ((optimize ("O3", "no-tree-loop-distribute-patterns")))
+BT_HOT_LOOP
 static void
 im2col_slab (float *restrict col, const float *restrict in, const BtConvShape *s, int img0, int m,
              gsize r0, gsize r1)
@@ -381,6 +415,7 @@ im2col_slab (float *restrict col, const float *restrict in, const BtConvShape *s
 /* The adjoint of im2col for images [img0, img0 + m), channels [c0, c1): zeroes those planes of
  * d_in, then adds the scattered columns (zeroing, in the fast case below, the entries of col that
  * fall outside the image). */
+BT_HOT_LOOP
 static void
 col2im_slab (float *restrict d_in, float *restrict col, const BtConvShape *s, int img0, int m,
              int c0, int c1)
@@ -445,7 +480,7 @@ col2im_slab (float *restrict d_in, float *restrict col, const BtConvShape *s, in
 }
 
 /* Sum of v[0..n) with eight independent partial sums (vectorizes, and is more accurate). */
-static inline float
+BT_INLINE float
 sum_floats (const float *restrict v, int n)
 {
   float acc[8] = { 0 };
@@ -462,7 +497,7 @@ sum_floats (const float *restrict v, int n)
 }
 
 /* dst = act(src + bias) over len floats; dst may be src. */
-static inline void
+BT_INLINE void
 bias_act (float *dst, const float *src, int len, float bias, int act)
 {
   if (act == 1)
@@ -483,8 +518,70 @@ bias_act (float *dst, const float *src, int len, float bias, int act)
       dst[p] = src[p] + bias;
 }
 
+/* dst = act(src · scale + shift) over len floats; dst may be src. */
+BT_INLINE void
+scale_shift_act (float *dst, const float *src, int len, float scale, float shift, int act)
+{
+  if (scale == 1.0f)
+    {
+      bias_act (dst, src, len, shift, act);
+      return;
+    }
+  for (int p = 0; p < len; p++)
+    {
+      float v = src[p] * scale + shift;
+      v = act != 0 && v < 0.0f ? 0.0f : v;
+      dst[p] = act == 2 && v > 6.0f ? 6.0f : v;
+    }
+}
+
+/* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,
+ * and turn max into min when scale < 0: the 2×2 pool takes the max (or min) of the raw sums and
+ * maps that one value, which equals pooling the mapped values exactly. */
+BT_INLINE float
+pool_map (float a, float b, float c, float d, float scale, float shift, int act)
+{
+  float m;
+  if (scale >= 0.0f)
+    {
+      float x = a > b ? a : b, y = c > d ? c : d;
+      m = x > y ? x : y;
+    }
+  else
+    {
+      float x = a < b ? a : b, y = c < d ? c : d;
+      m = x < y ? x : y;
+    }
+  float v = m * scale + shift;
+  v = act != 0 && v < 0.0f ? 0.0f : v;
+  return act == 2 && v > 6.0f ? 6.0f : v;
+}
+
+/* One output channel's plane [oh, ow] of raw sums → dst: act(x · scale + shift), then the
+ * 2×2 stride-2 max pool when e->pool (dst is [oh/2, ow/2] then). */
+BT_HOT_LOOP
+static void
+epilogue_plane (float *restrict dst, const float *restrict src, const BtConvShape *s,
+                const BtConvEpilogue *e, int o)
+{
+  const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
+  if (!e->pool)
+    {
+      scale_shift_act (dst, src, s->oh * s->ow, scale, shift, e->act);
+      return;
+    }
+  const int ow = s->ow, ph = s->oh / 2, pw = s->ow / 2;
+  for (int py = 0; py < ph; py++)
+    {
+      const float *restrict r0 = src + (gsize) 2 * py * ow, *restrict r1 = r0 + ow;
+      float *restrict d = dst + (gsize) py * pw;
+      for (int px = 0; px < pw; px++)
+        d[px] = pool_map (r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1], scale, shift, e->act);
+    }
+}
+
 /* dst = src masked by the activation's derivative at y (the layer's output); returns Σ dst. */
-static inline float
+BT_INLINE float
 mask_act (float *restrict dst, const float *restrict src, const float *restrict y, int len, int act)
 {
   if (act == 1 && y != NULL)
@@ -511,6 +608,7 @@ typedef struct {
   float *partials, *scratch;   /* CONV_GROUPS × partial, then one scratch per thread */
   gsize partial_len, scratch_len;
   int groups, nb, act;
+  const BtConvEpilogue *epi;   /* forward only */
   gint next_group;
   const float *in, *w, *b, *act_out, *d_out;
   float *out, *d_in, *d_w, *d_b;
@@ -526,13 +624,15 @@ conv_job_init (ConvJob *j, const BtConvShape *s, float *workspace, int act)
   j->scratch = workspace + (gsize) j->groups * j->partial_len;
 }
 
+BT_HOT_LOOP
 static void
 conv_forward_slabs (gpointer p, gsize t0, gsize t1)
 {
   ConvJob *j = p;
   const BtConvShape *s = j->s;
   const int K = conv_k (s), P = s->oh * s->ow;
-  const gsize out_sz = (gsize) s->oc * P;
+  const gsize out_p = j->epi->pool ? (gsize) (s->oh / 2) * (s->ow / 2) : (gsize) P;
+  const gsize out_sz = (gsize) s->oc * out_p;
   for (gsize t = t0; t < t1; t++)
     {
       float *col = j->scratch + t * j->scratch_len;
@@ -546,19 +646,20 @@ conv_forward_slabs (gpointer p, gsize t0, gsize t1)
               const int m = MIN (j->nb, i1 - i);
               const int N = m * P;
               im2col_slab (col, j->in, s, i, m, 0, K);
-              /* one image: the sgemm result [oc, P] is already that image's NCHW output */
-              float *dst = m == 1 ? j->out + (gsize) i * out_sz : res;
+              /* one image, no pool: the sgemm result [oc, P] is already that image's NCHW output */
+              float *dst = m == 1 && !j->epi->pool ? j->out + (gsize) i * out_sz : res;
               cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
                            1.0f, j->w, K, col, N, 0.0f, dst, N);
               for (int k = 0; k < m; k++)
                 for (int o = 0; o < s->oc; o++)
-                  bias_act (j->out + (gsize) (i + k) * out_sz + (gsize) o * P,
-                            dst + (gsize) o * N + (gsize) k * P, P, j->b ? j->b[o] : 0.0f, j->act);
+                  epilogue_plane (j->out + (gsize) (i + k) * out_sz + (gsize) o * out_p,
+                                  dst + (gsize) o * N + (gsize) k * P, s, j->epi, o);
             }
         }
     }
 }
 
+BT_HOT_LOOP
 static void
 conv_backward_slabs (gpointer p, gsize t0, gsize t1)
 {
@@ -638,27 +739,39 @@ col2im (float *d_in, float *col, const BtConvShape *s)
   bt_parallel_for ((gsize) s->c, 1, col2im_channels, &x);
 }
 
-typedef struct { float *out; const float *out_t; const float *b; const BtConvShape *s; int act; } EpiCtx;
+typedef struct { float *out; const float *out_t; const BtConvEpilogue *e; const BtConvShape *s; } EpiCtx;
 
-/* [oc, n, P] → [n, oc, P], adding the bias and applying the activation on the way. */
+/* [oc, n, P] → [n, oc, P'], through the epilogue on the way. */
 static void
 conv_epilogue (gpointer ctx, gsize o0, gsize o1)
 {
   EpiCtx *x = ctx;
   const BtConvShape *s = x->s;
   const int P = s->oh * s->ow;
+  const gsize out_p = x->e->pool ? (gsize) (s->oh / 2) * (s->ow / 2) : (gsize) P;
   const gsize N = (gsize) s->n * P;
   for (int img = 0; img < s->n; img++)
     for (int o = (int) o0; o < (int) o1; o++)
-      bias_act (x->out + ((gsize) img * s->oc + o) * P, x->out_t + (gsize) o * N + (gsize) img * P,
-                P, x->b ? x->b[o] : 0.0f, x->act);
+      epilogue_plane (x->out + ((gsize) img * s->oc + o) * out_p, x->out_t + (gsize) o * N + (gsize) img * P,
+                      s, x->e, o);
 }
 
 void
 bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *b,
                       const BtConvShape *s, float *workspace, int act)
 {
-  g_assert (out && in && w && s && workspace && s->groups == 1);
+  BtConvEpilogue e = { NULL, b, act, FALSE };
+  bt_conv2d_forward_fused (out, in, w, &e, s, workspace);
+}
+
+void
+bt_conv2d_forward_fused (float *out, const float *in, const float *w, const BtConvEpilogue *e,
+                         const BtConvShape *s, float *workspace)
+{
+  g_assert (out && in && w && e && s && workspace && s->groups == 1);
+  g_assert (!e->pool || (s->oh >= 2 && s->ow >= 2));
+  const float *b = e->shift;
+  const int act = e->act;
   const int K = conv_k (s);
   const int P = s->oh * s->ow;
   const int N = s->n * P;
@@ -667,18 +780,15 @@ bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *
     {
       ConvJob j;
       conv_job_init (&j, s, workspace, act);
-      j.in = in, j.w = w, j.b = b, j.out = out;
-      int saved = blas_serial_begin (workers);
+      j.in = in, j.w = w, j.b = b, j.out = out, j.epi = e;
       bt_parallel_for ((gsize) workers, 1, conv_forward_slabs, &j);
-      blas_serial_end (saved);
       return;
     }
   float *col = workspace;
   float *out_t = workspace + (gsize) K * N;
   im2col (col, in, s);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, N, K,
-               1.0f, w, K, col, N, 0.0f, out_t, N);
-  EpiCtx x = { out, out_t, b, s, act };
+  bt_sgemm (CblasNoTrans, CblasNoTrans, s->oc, N, K, 1.0f, w, K, col, N, 0.0f, out_t, N);
+  EpiCtx x = { out, out_t, e, s };
   bt_parallel_for ((gsize) s->oc, 1, conv_epilogue, &x);
 }
 
@@ -732,9 +842,7 @@ bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
       ConvJob j;
       conv_job_init (&j, s, workspace, act);
       j.in = in, j.w = w, j.act_out = act_out, j.d_out = d_out, j.d_in = d_in, j.d_w = d_w;
-      int saved = blas_serial_begin (workers);
       bt_parallel_for ((gsize) workers, 1, conv_backward_slabs, &j);
-      blas_serial_end (saved);
       /* the groups' partial sums, added in group order */
       const gsize wlen = (gsize) s->oc * K;
       for (int g = 0; g < j.groups; g++)
@@ -757,13 +865,11 @@ bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
   if (d_w != NULL)
     {
       im2col (col, in, s);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, N,
-                   1.0f, dout_t, N, col, N, 1.0f, d_w, K);
+      bt_sgemm (CblasNoTrans, CblasTrans, s->oc, K, N, 1.0f, dout_t, N, col, N, 1.0f, d_w, K);
     }
   if (d_in != NULL)
     {
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, K, N, s->oc,
-                   1.0f, w, K, dout_t, N, 0.0f, col, N);
+      bt_sgemm (CblasTrans, CblasNoTrans, K, N, s->oc, 1.0f, w, K, dout_t, N, 0.0f, col, N);
       col2im (d_in, col, s);
     }
 }
@@ -881,6 +987,7 @@ bt_dwconv2d_backward (float *d_in, float *d_w, float *d_b, const float *d_out,
 
 typedef struct { float *out; gint32 *argmax; const float *in; const BtConvShape *s; } PoolCtx;
 
+BT_HOT_LOOP
 static void
 maxpool_planes (gpointer ctx, gsize p0, gsize p1)
 {
@@ -982,6 +1089,7 @@ bt_maxpool2d_forward (float *out, gint32 *argmax, const float *in, const BtConvS
   bt_parallel_for ((gsize) s->n * s->c, 4, maxpool_planes, &x);
 }
 
+BT_HOT_LOOP
 static void
 maxpool_back_planes (gpointer ctx, gsize p0, gsize p1)
 {

@@ -512,6 +512,19 @@ valid_key (const char *k)
   return TRUE;
 }
 
+/* A backbone's SHA-256 as the saver writes it and the loader accepts it: 64 hex digits (either
+ * case; written and loaded in lower case, so what loads saves again to the same text). */
+static gboolean
+valid_sha256 (const char *s)
+{
+  if (s == NULL || strlen (s) != 64)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isxdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 valid_class_name (const char *s)
 {
@@ -577,6 +590,28 @@ read_calibration (GKeyFile *kf, BtCalibration *calib)
   return ok && valid_calibration (calib);
 }
 
+/* [inference] test-time-augmentation: absent or "none": none; "mirror"; another well-formed name
+ * (a later Bottega's kind) predicts without it rather than being refused; anything else
+ * ([a-z0-9-], 1 … 32 characters) is damage. */
+static gboolean
+read_inference (GKeyFile *kf, BtTta *tta)
+{
+  g_autofree char *v = g_key_file_get_string (kf, "inference", "test-time-augmentation", NULL);
+  gsize len = v != NULL ? strlen (v) : 0;
+
+  *tta = BT_TTA_NONE;
+  if (v == NULL)
+    return !g_key_file_has_key (kf, "inference", "test-time-augmentation", NULL);
+  if (len < 1 || len > 32)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!(g_ascii_islower (v[i]) || g_ascii_isdigit (v[i]) || v[i] == '-'))
+      return FALSE;
+  if (strcmp (v, "mirror") == 0)
+    *tta = BT_TTA_MIRROR;
+  return TRUE;
+}
+
 double
 bt_calibration_apply (const BtCalibration *calib, const float *logits, int k, float *probs)
 {
@@ -627,11 +662,26 @@ add_backbone_ops (GArray *tensors, const GArray *weights, gboolean has_backbone,
   return TRUE;
 }
 
+/* [inference], written only when on: a model without it is byte for byte what older Bottegas
+ * wrote (it needs no format version of its own: older readers ignore the group) */
+static gboolean
+write_inference (GKeyFile *kf, BtTta tta, GError **error)
+{
+  if (tta == BT_TTA_MIRROR)
+    g_key_file_set_string (kf, "inference", "test-time-augmentation", "mirror");
+  else if (tta != BT_TTA_NONE)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid test-time augmentation %d", (int) tta);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
-             const GArray *backbone_weights, const BtCalibration *calib, GHashTable *metadata,
-             GError **error)
+             const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
+             GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -660,11 +710,14 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   if (prep && !check_preprocess (prep, net, error))
     return NULL;
   if ((backbone_name && !valid_class_name (backbone_name)) ||
-      (backbone_sha256 && !valid_class_name (backbone_sha256)))
+      (backbone_sha256 && !valid_sha256 (backbone_sha256)))
     {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid backbone reference");
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "Invalid backbone reference (a name, and a SHA-256 of 64 hex digits)");
       return NULL;
     }
+  g_autofree char *sha_lower = backbone_sha256 ? g_ascii_strdown (backbone_sha256, -1) : NULL;
+  backbone_sha256 = sha_lower;
   if (backbone_data != NULL)
     {
       gsize blen;
@@ -750,6 +803,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
                                  g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
         }
     }
+  if (!write_inference (kf, tta, error))
+    return NULL;
   if (metadata)
     {
       g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
@@ -794,6 +849,7 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, NULL,
+                      BT_TTA_NONE,
                       metadata, error);
 }
 
@@ -816,6 +872,8 @@ bt_model_save_full (const char *path, BtNet *net, const char * const *class_name
                                    backbone_data, NULL, metadata, error);
 }
 
+static gboolean save_checked (const char *path, GBytes *bytes, GError **error);
+
 gboolean
 bt_model_save_calibrated (const char *path, BtNet *net, const char * const *class_names,
                           const BtPreprocess *prep, const char *backbone_name,
@@ -835,7 +893,7 @@ bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names, c
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data,
-                      backbone_weights, calib, metadata, error);
+                      backbone_weights, calib, BT_TTA_NONE, metadata, error);
 }
 
 gboolean
@@ -849,9 +907,31 @@ bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, backbone_weights, calib, metadata, error);
-  if (bytes == NULL)
-    return FALSE;
+                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, metadata, error);
+  return bytes != NULL && save_checked (path, bytes, error);
+}
+
+GBytes *
+bt_model_to_bytes (const BtModel *m, GError **error)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return model_build (m->net, (const char * const *) m->class_names, &m->prep, m->backbone_name,
+                      m->backbone_sha256, m->backbone_data, m->backbone_weights, &m->calib, m->tta,
+                      m->metadata, error);
+}
+
+gboolean
+bt_model_save_model (const char *path, const BtModel *m, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_autoptr (GBytes) bytes = bt_model_to_bytes (m, error);
+  return bytes != NULL && save_checked (path, bytes, error);
+}
+
+static gboolean
+save_checked (const char *path, GBytes *bytes, GError **error)
+{
   /* a new file never replaces a good one unless it reads back */
   g_autoptr (GError) verr = NULL;
   g_autoptr (BtModel) check = bt_model_load_bytes (bytes, &verr);
@@ -1010,13 +1090,20 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     }
   m->backbone_name = g_key_file_get_string (c.kf, "backbone", "name", NULL);
   m->backbone_sha256 = g_key_file_get_string (c.kf, "backbone", "sha256", NULL);
-  /* refused here as the saver refuses it, so whatever loads also saves again */
+  /* refused here as the saver refuses it, and in the saver's case, so whatever loads saves
+   * again to the same text */
   if ((m->backbone_name != NULL && !valid_class_name (m->backbone_name)) ||
-      (m->backbone_sha256 != NULL && !valid_class_name (m->backbone_sha256)))
+      (m->backbone_sha256 != NULL && !valid_sha256 (m->backbone_sha256)))
     {
       container_clear (&c);
       corrupt (error, "the backbone reference is invalid");
       return NULL;
+    }
+  if (m->backbone_sha256 != NULL)
+    {
+      char *lower = g_ascii_strdown (m->backbone_sha256, -1);
+      g_free (m->backbone_sha256);
+      m->backbone_sha256 = lower;
     }
   const Tensor *blob = find_tensor (&c, BACKBONE_TENSOR);
   if (blob != NULL)
@@ -1049,6 +1136,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
     {
       container_clear (&c);
       corrupt (error, "the calibration (temperature or unknown threshold) is not a sensible number");
+      return NULL;
+    }
+  if (!read_inference (c.kf, &m->tta))
+    {
+      container_clear (&c);
+      corrupt (error, "the test-time augmentation is not a valid name");
       return NULL;
     }
   g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);

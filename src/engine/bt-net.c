@@ -101,24 +101,19 @@ bt_preprocess_init_default (BtPreprocess *p, int width, int height, int channels
 
 /* ---- Threads ---- */
 
-static int engine_threads;
-
+/* The engine's pool does all the threading; OpenBLAS stays single-threaded (bt-parallel.c). */
 void
 bt_engine_set_threads (int n)
 {
   if (n <= 0)
     n = (int) g_get_num_processors ();
-  n = CLAMP (n, 1, 256);
-  g_atomic_int_set (&engine_threads, n);
-  openblas_set_num_threads (n);
-  bt_parallel_set_threads (n);
+  bt_parallel_set_threads (CLAMP (n, 1, 256));
 }
 
 int
 bt_engine_get_threads (void)
 {
-  int n = g_atomic_int_get (&engine_threads);
-  return n > 0 ? n : openblas_get_num_threads ();
+  return bt_parallel_get_threads ();
 }
 
 /* ---- Building ---- */
@@ -592,6 +587,7 @@ bt_net_free (BtNet *net)
   g_free (net->probs);
   g_free (net->logits);
   g_free (net->input);
+  g_free (net->fuse);
   if (net->layers)
     g_array_unref (net->layers);
   g_free (net);
@@ -910,6 +906,67 @@ apply_activation (BtLayer *l, gsize len)
     bt_relu6_forward (l->out, l->out, len);
 }
 
+/* The layer after i when it reads only layer i's output and is the only one that does. */
+static BtLayer *
+sole_consumer (BtNet *net, guint i, BtLayerKind kind)
+{
+  if (i + 1 >= net->layers->len || bt_net_layer (net, i)->n_consumers != 1)
+    return NULL;
+  BtLayer *next = bt_net_layer (net, i + 1);
+  return next->kind == kind && next->src == (int) i ? next : NULL;
+}
+
+/* Inference: conv layer i, a batch norm right after it (when the conv has no activation of its
+ * own) and a 2×2 stride-2 max pool after those, each the sole consumer of the one before, run as
+ * one kernel: the bias, the batch norm's running statistics, the activation and the pool are
+ * applied in the conv's output pass, and only the last layer's output is written. Returns the
+ * index of the last layer it computed. */
+static guint
+forward_conv_fused (BtNet *net, guint i, const float *in, int n)
+{
+  BtLayer *l = bt_net_layer (net, i), *last = l;
+  const float *b = l->b_len ? net->params + l->b_off : NULL;
+  BtConvEpilogue e = { NULL, b, l->act, FALSE };
+  BtLayer *bn = l->act == BT_ACT_NONE ? sole_consumer (net, i, BT_LAYER_BATCHNORM) : NULL;
+  if (bn != NULL)
+    {
+      if (net->fuse_len < (gsize) 2 * l->c)
+        {
+          net->fuse = g_renew (float, net->fuse, (gsize) 2 * l->c);
+          net->fuse_len = (gsize) 2 * l->c;
+        }
+      const float *gamma = net->params + bn->w_off, *beta = net->params + bn->b_off;
+      const float *mean = net->buffers + bn->buf_off, *var = mean + bn->c;
+      for (int o = 0; o < l->c; o++)
+        {
+          float scale = gamma[o] / sqrtf (var[o] + BN_EPS);
+          net->fuse[o] = scale;
+          net->fuse[l->c + o] = beta[o] - mean[o] * scale + (b ? b[o] * scale : 0.0f);
+        }
+      e = (BtConvEpilogue) { net->fuse, net->fuse + l->c, bn->act, FALSE };
+      last = bn;
+    }
+  BtLayer *pool = sole_consumer (net, (guint) (last - bt_net_layer (net, 0)), BT_LAYER_MAXPOOL);
+  if (pool != NULL && pool->kh == 2 && pool->kw == 2 && pool->sh == 2 && pool->sw == 2 &&
+      pool->pt == 0 && pool->pl == 0 && pool->pb == 0 && pool->pr == 0 && pool->act == BT_ACT_NONE &&
+      pool->h == l->h / 2 && pool->w == l->w / 2 && l->h >= 2 && l->w >= 2)
+    {
+      e.pool = TRUE;
+      last = pool;
+    }
+  const int chunk = conv_chunk (l, n);
+  const gsize in_sz = layer_in_size (l), out_sz = layer_out_size (last);
+  for (int off = 0; off < n; off += chunk)
+    {
+      BtConvShape s;
+      conv_shape_for (l, MIN (chunk, n - off), &s);
+      bt_conv2d_forward_fused (last->out + off * out_sz, in + off * in_sz, net->params + l->w_off, &e, &s,
+                               net->workspace);
+    }
+  net->ws_layer = -1;
+  return (guint) (last - bt_net_layer (net, 0));
+}
+
 static void
 forward_layers (BtNet *net, const float *x, int n, gboolean training)
 {
@@ -924,6 +981,11 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
       switch (l->kind)
         {
         case BT_LAYER_CONV:
+          if (!training)
+            {
+              i = forward_conv_fused (net, i, in, n);
+              continue;
+            }
           {
             int chunk = conv_chunk (l, n);
             gsize in_sz = layer_in_size (l), out_sz = layer_out_size (l);

@@ -202,6 +202,7 @@ norm_blocks (gpointer ctx, gsize b0, gsize b1)
     }
 }
 
+BT_HOT_LOOP
 static void
 update_range (gpointer ctx, gsize i0, gsize i1)
 {

@@ -435,6 +435,7 @@ bt_tflite_set_op_weights (BtTflite *model, int op, const float *w, gsize n_w, co
       return CORRUPT (error, "The fine-tuned weights hold a value that is not a finite number"), FALSE;
   memcpy (model->ops[op].w, w, n_w * sizeof (float));
   memcpy (model->ops[op].b, b, n_b * sizeof (float));
+  model->weights_changed = TRUE;   /* no more integer path: its weights are the file's */
   return TRUE;
 }
 
@@ -660,8 +661,9 @@ conv_forward (BtTflTrain *t, const GradOp *g, const float *in, float *out)
       for (int k = 0; k < s->oc; k++)
         for (gsize p = 0; p < N; p++)
           out[k * N + p] = b[k];
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, (int) N, s->c, 1.f,
-                   w, s->c, in, (int) N, 1.f, out, (int) N);
+      /* bt_sgemm: OpenBLAS is single-threaded, big products go over the engine's threads */
+      bt_sgemm (CblasNoTrans, CblasNoTrans, s->oc, (int) N, s->c, 1.f,
+                w, s->c, in, (int) N, 1.f, out, (int) N);
       return;
     }
   /* the general convolution (the stem, strided 1×1): through NCHW and the engine's kernel */
@@ -695,11 +697,11 @@ conv_backward (BtTflTrain *t, const GradOp *g, const float *in, const float *d_o
           t->ones_len = N;
         }
       cblas_sgemv (CblasRowMajor, CblasNoTrans, s->oc, (int) N, 1.f, d_out, (int) N, t->ones, 1, 1.f, d_b, 1);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, s->c, (int) N, 1.f,
-                   d_out, (int) N, in, (int) N, 1.f, d_w, s->c);
+      bt_sgemm (CblasNoTrans, CblasTrans, s->oc, s->c, (int) N, 1.f,
+                d_out, (int) N, in, (int) N, 1.f, d_w, s->c);
       if (d_in != NULL)
-        cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, s->c, (int) N, s->oc, 1.f,
-                     w, s->c, d_out, (int) N, 0.f, d_in, (int) N);
+        bt_sgemm (CblasTrans, CblasNoTrans, s->c, (int) N, s->oc, 1.f,
+                  w, s->c, d_out, (int) N, 0.f, d_in, (int) N);
       return;
     }
   BtConvShape bs = *s;

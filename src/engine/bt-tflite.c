@@ -7,6 +7,8 @@
 #include <cblas.h>
 
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-tflite-int8.h"
+#include "engine/bt-engine-private.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Flatbuffer access. Every read checks the position against the buffer length first.        */
@@ -312,6 +314,7 @@ bt_tflite_free_internal (BtTflite *m)
     }
   g_free (m->ops);
   g_free (m->description);
+  bt_tfl_quant_free (m->quant);
   g_free (m);
 }
 
@@ -1488,6 +1491,7 @@ struct _BtTfliteExec {
   float    *scratch_a, *scratch_b;  /* logical-order copies */
   gint32   *argmax;
   float    *out;          /* logical-order result */
+  BtTflQuantExec *qexec;  /* the integer path, NULL when not taken */
 };
 
 void
@@ -1504,12 +1508,72 @@ bt_tflite_exec_free (BtTfliteExec *exec)
   g_free (exec->scratch_b);
   g_free (exec->argmax);
   g_free (exec->out);
+  bt_tfl_quant_exec_free (exec->qexec);
   bt_tflite_unref (exec->model);
   g_free (exec);
 }
 
 BtTfliteExec *
 bt_tflite_exec_new (BtTflite *model, GError **error)
+{
+  return bt_tflite_exec_new_path (model, BT_TFLITE_PATH_AUTO, error);
+}
+
+static BtTfliteExec *exec_new_float (BtTflite *model, GError **error);
+
+BtTfliteExec *
+bt_tflite_exec_new_path (BtTflite *model, BtTflitePath path, GError **error)
+{
+  BtTfliteExec *e;
+
+  g_return_val_if_fail (model != NULL, NULL);
+  if (path == BT_TFLITE_PATH_AUTO && g_strcmp0 (g_getenv ("BOTTEGA_TFLITE_PATH"), "float") == 0)
+    path = BT_TFLITE_PATH_FLOAT;
+  /* fine-tuned operators live in op->w only: the integer path would run the file's weights */
+  if (model->weights_changed)
+    {
+      if (path == BT_TFLITE_PATH_INT8)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                       "A model with fine-tuned weights runs on the float path only");
+          return NULL;
+        }
+      path = BT_TFLITE_PATH_FLOAT;
+    }
+  if (path != BT_TFLITE_PATH_FLOAT && g_once_init_enter (&model->quant_once))
+    {
+      model->quant = bt_tfl_quant_new (model);
+      g_once_init_leave (&model->quant_once, 1);
+    }
+  if (path == BT_TFLITE_PATH_INT8 && model->quant == NULL)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "The integer path needs a quantized model and a CPU with AVX2");
+      return NULL;
+    }
+  if ((e = exec_new_float (model, error)) == NULL)
+    return NULL;
+  if (path != BT_TFLITE_PATH_FLOAT && model->quant != NULL
+      && (e->qexec = bt_tfl_quant_exec_new (model, model->quant)) == NULL)
+    {
+      bt_tflite_exec_free (e);
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
+                   "Not enough memory to run the model");
+      return NULL;
+    }
+  return e;
+}
+
+BtTflitePath
+bt_tflite_exec_path (BtTfliteExec *exec, int until_tensor)
+{
+  int target = until_tensor < 0 ? exec->model->output : until_tensor;
+  return exec->qexec != NULL && bt_tfl_quant_covers (exec->model->quant, exec->model, target)
+         ? BT_TFLITE_PATH_INT8 : BT_TFLITE_PATH_FLOAT;
+}
+
+static BtTfliteExec *
+exec_new_float (BtTflite *model, GError **error)
 {
   BtTfliteExec *e;
   int n_t;
@@ -1647,8 +1711,8 @@ run_pointwise (const BtTflOp *op, float *out, const float *in)
           for (int p = 0; p < hw; p++)
             o[(gsize) k * hw + p] = bias;
         }
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
-                   op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
+      bt_sgemm (CblasNoTrans, CblasNoTrans, s->oc, hw, s->c, 1.f,
+                op->w, s->c, in + (gsize) b * s->c * hw, hw, 1.f, o, hw);
     }
 }
 
@@ -1919,6 +1983,19 @@ run_op (BtTfliteExec *e, const BtTflOp *op, GError **error)
   return TRUE;
 }
 
+static gboolean
+check_finite (const float *y, gsize n, GError **error)
+{
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (y[i]))
+      {
+        g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC,
+                     "The model produced a value that is not a finite number");
+        return FALSE;
+      }
+  return TRUE;
+}
+
 const float *
 bt_tflite_exec_run (BtTfliteExec *exec, const float *input, int until_tensor, gsize *n_out,
                     GError **error)
@@ -1938,6 +2015,11 @@ bt_tflite_exec_run (BtTfliteExec *exec, const float *input, int until_tensor, gs
                    "Tensor %d is not computed by the model", until_tensor);
       return NULL;
     }
+  if (exec->qexec != NULL && bt_tfl_quant_covers (m->quant, m, target))
+    {
+      const float *y = bt_tfl_quant_run (exec->qexec, input, target, n_out);
+      return check_finite (y, m->tensors[target].n_elems, error) ? y : NULL;
+    }
   in = &m->tensors[m->input];
   memcpy (exec->act[m->input], input, in->n_elems * sizeof (float));
 
@@ -1951,13 +2033,8 @@ bt_tflite_exec_run (BtTfliteExec *exec, const float *input, int until_tensor, gs
     if (l != exec->out)
       memcpy (exec->out, l, res->n_elems * sizeof (float));
   }
-  for (gsize i = 0; i < res->n_elems; i++)
-    if (!isfinite (exec->out[i]))
-      {
-        g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC,
-                     "The model produced a value that is not a finite number");
-        return NULL;
-      }
+  if (!check_finite (exec->out, res->n_elems, error))
+    return NULL;
   if (n_out)
     *n_out = res->n_elems;
   return exec->out;

@@ -794,8 +794,9 @@ bt_backbones_measure_speed (const char *path, GError **error)
 
 /* ---- The project's choice ---- */
 
-char *
-bt_backbones_get_project_choice (const char *project_dir)
+/* The choice projects made before it was a setting. */
+static char *
+legacy_choice (const char *project_dir)
 {
   g_autofree char *path = g_build_filename (project_dir, "backbone.ini", NULL);
   g_autoptr(GKeyFile) kf = g_key_file_new ();
@@ -809,24 +810,63 @@ bt_backbones_get_project_choice (const char *project_dir)
   return name;
 }
 
+static char *
+choice_of (const char *setting, const char *project_dir)
+{
+  if (setting != NULL && setting[0] != '\0' && g_strcmp0 (setting, "default") != 0)
+    return g_strdup (setting);
+  return legacy_choice (project_dir);
+}
+
+char *
+bt_backbones_project_choice (BtProject *project)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  return choice_of (bt_project_get_settings (project)->transfer_backbone, bt_project_get_dir (project));
+}
+
+gboolean
+bt_backbones_set_choice (BtProject *project, const char *name_or_path, GError **error)
+{
+  BtProjectSettings s;
+  gboolean ok;
+  g_autofree char *legacy = NULL;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), FALSE);
+  bt_project_settings_init (&s);
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.transfer_backbone);
+  s.transfer_backbone = g_strdup (name_or_path != NULL && name_or_path[0] != '\0' ? name_or_path : "default");
+  ok = bt_project_update_settings (project, &s, error);
+  bt_project_settings_clear (&s);
+  /* The setting replaces the old file: a stale one would come back when the setting is cleared. */
+  legacy = g_build_filename (bt_project_get_dir (project), "backbone.ini", NULL);
+  if (ok && g_unlink (legacy) != 0 && errno != ENOENT)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", legacy, g_strerror (errno));
+      return FALSE;
+    }
+  return ok;
+}
+
+char *
+bt_backbones_get_project_choice (const char *project_dir)
+{
+  g_autofree char *path = g_build_filename (project_dir, "project.ini", NULL);
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autofree char *setting = NULL;
+
+  if (g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    setting = g_key_file_get_string (kf, "transfer", "backbone", NULL);
+  return choice_of (setting, project_dir);
+}
+
 gboolean
 bt_backbones_set_project_choice (const char *project_dir, const char *name_or_path, GError **error)
 {
-  g_autofree char *path = g_build_filename (project_dir, "backbone.ini", NULL);
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(BtProject) project = bt_project_open (project_dir, error);
 
-  if (name_or_path == NULL || name_or_path[0] == '\0')
-    {
-      if (g_unlink (path) != 0 && errno != ENOENT)
-        {
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", path, g_strerror (errno));
-          return FALSE;
-        }
-      return TRUE;
-    }
-  g_key_file_set_comment (kf, NULL, NULL, " The transfer preset's backbone: a catalogue name or a file", NULL);
-  g_key_file_set_string (kf, "backbone", "name", name_or_path);
-  return g_key_file_save_to_file (kf, path, error);
+  return project != NULL && bt_backbones_set_choice (project, name_or_path, error);
 }
 
 char *
@@ -1013,7 +1053,11 @@ static gboolean
 dir_has_entries (const char *dir)
 {
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  return d != NULL && g_dir_read_name (d) != NULL;
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (name[0] != '.')  /* runs/.lock: held by whoever opened or trains the project, not a run */
+      return TRUE;
+  return FALSE;
 }
 
 gboolean

@@ -95,8 +95,13 @@ void        bt_backbones_set_speed (const char *sha256, double ms);
  * and returns it; < 0 + error when it cannot be loaded. Worker threads. */
 double      bt_backbones_measure_speed (const char *path, GError **error);
 
-/* The project's chosen backbone (Compare backbones' pick, the card's choice), kept in
- * <project>/backbone.ini: a catalogue name or an absolute path. NULL when none was chosen. */
+/* The project's chosen backbone (Compare backbones' pick, the card's choice), kept in the
+ * project's settings ([transfer] backbone in project.ini; projects from before kept it in
+ * <project>/backbone.ini, still read): a catalogue name or an absolute path. NULL when none
+ * was chosen. The _dir forms read and write project.ini of a project nobody has open. */
+char       *bt_backbones_project_choice     (BtProject *project);
+gboolean    bt_backbones_set_choice         (BtProject *project, const char *name_or_path,
+                                             GError **error);
 char       *bt_backbones_get_project_choice (const char *project_dir);
 gboolean    bt_backbones_set_project_choice (const char *project_dir, const char *name_or_path,
                                              GError **error);

@@ -8,6 +8,7 @@
 
 #include "training/bt-calibration.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-predict-batch.h"
 #include "training/bt-training-private.h"
 #include "training/bt-transfer.h"
 
@@ -273,46 +274,61 @@ bt_predict_image (BtModel *model, const BtImage *image, GError **error)
   return bt_predict_image_scored (model, image, NULL, error);
 }
 
-/* Under the gate, right after the net's forward pass: the probabilities at the model's
- * temperature and the unknown score, from the logits. */
-static float *
-calibrated_output (BtModel *model, double *unknown_score)
+/* One forward pass of one image (under the gate); the logits are then the net's. */
+static gboolean
+forward_image (BtModel *model, const BtImage *image, GError **error)
 {
-  int n_classes = bt_net_n_classes (model->net);
-  const float *logits = bt_net_logits (model->net);
-  float *result = g_new (float, n_classes);
-  double score = bt_calibration_apply (&model->calib, logits, n_classes, result);
+  g_autofree float *x = NULL;
+  g_autofree float *probs = NULL;
 
-  if (unknown_score != NULL)
-    *unknown_score = score;
-  return result;
+  if (model->backbone_name != NULL)
+    return (probs = bt_transfer_predict_image (model, image, error)) != NULL;
+  x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
+  return bt_prepare_image (&model->prep, image, x, error) && bt_net_forward (model->net, x, 1, FALSE, error) != NULL;
+}
+
+gboolean
+bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GError **error)
+{
+  int k;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL && image != NULL && logits != NULL, FALSE);
+  k = bt_net_n_classes (model->net);
+  bt_compute_gate_enter ();
+  gboolean ok = forward_image (model, image, error);
+  if (ok)
+    memcpy (logits, bt_net_logits (model->net), sizeof (float) * k);
+  if (ok && model->tta == BT_TTA_MIRROR)
+    {
+      /* test-time augmentation: the mean of the image's logits and its mirror's */
+      g_autoptr(BtImage) mirror = bt_transfer_make_variant (image, 1);
+      ok = forward_image (model, mirror, error);
+      for (int j = 0; ok && j < k; j++)
+        logits[j] = 0.5f * (logits[j] + bt_net_logits (model->net)[j]);
+    }
+  bt_compute_gate_leave ();
+  return ok;
 }
 
 float *
 bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error)
 {
-  g_autofree float *x = NULL;
-  g_autofree float *raw = NULL;
-  float *result = NULL;
+  g_autofree float *logits = NULL;
+  float *result;
+  double score;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
   g_return_val_if_fail (image != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (model->backbone_name == NULL)
-    {
-      x = g_new (float, (gsize) model->prep.channels * model->prep.height * model->prep.width);
-      if (!bt_prepare_image (&model->prep, image, x, error))
-        return NULL;
-    }
-  bt_compute_gate_enter ();
-  if (model->backbone_name != NULL)
-    raw = bt_transfer_predict_image (model, image, error);
-  else if (bt_net_forward (model->net, x, 1, FALSE, error) != NULL)
-    raw = g_new0 (float, 1);   /* a marker: the forward pass succeeded */
-  if (raw != NULL)
-    result = calibrated_output (model, unknown_score);
-  bt_compute_gate_leave ();
+  logits = g_new (float, bt_net_n_classes (model->net));
+  if (!bt_model_image_logits (model, image, logits, error))
+    return NULL;
+  /* the probabilities at the model's temperature and the unknown score, from the logits */
+  result = g_new (float, bt_net_n_classes (model->net));
+  score = bt_calibration_apply (&model->calib, logits, bt_net_n_classes (model->net), result);
+  if (unknown_score != NULL)
+    *unknown_score = score;
   return result;
 }
 
@@ -448,26 +464,42 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       return NULL;
     }
 
-  if (model->backbone_name != NULL)
+  if (model->backbone_name != NULL || model->tta != BT_TTA_NONE)
     {
-      /* transfer models run backbone + head per image (the backbone serializes anyway) */
-      for (guint i = 0; i < paths->len; i++)
+      if (model->tta == BT_TTA_NONE)
         {
-          g_autoptr(BtImage) img = NULL;
-          g_autofree float *probs = NULL;
-
+          /* Transfer models: decoding and the backbone on every core, the head in batches. */
+          BtPrediction *res = bt_predict_files (model, (const char * const *) paths->pdata, paths->len, 0,
+                                                NULL, NULL, cancellable);
+          for (guint i = 0; i < paths->len; i++)
+            if (res[i].logits != NULL)
+              bt_evaluation_add_logits (ev, &model->calib, res[i].logits, labels[i],
+                                        g_ptr_array_index (paths, i), indices[i]);
+            else
+              ev->n_skipped++;
+          bt_predictions_free (res, paths->len);
           if (g_cancellable_set_error_if_cancelled (cancellable, error))
             return NULL;
-          img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), 3, BT_TENSOR_BOX (model->prep.width),
-                                            BT_TENSOR_BOX (model->prep.height), NULL, cancellable, NULL, NULL);
-          bt_compute_gate_enter ();
-          probs = img != NULL ? bt_transfer_predict_image (model, img, NULL) : NULL;
-          if (probs != NULL)
-            bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net), labels[i],
-                                      g_ptr_array_index (paths, i), indices[i]);
-          bt_compute_gate_leave ();
-          if (probs == NULL)
-            ev->n_skipped++;
+        }
+      else
+        {
+          /* transfer models run backbone + head per image (the backbone serializes anyway), and so
+           * do models with test-time augmentation: one prediction function for all */
+          g_autofree float *logits = g_new (float, n_classes);
+          for (guint i = 0; i < paths->len; i++)
+            {
+              g_autoptr(BtImage) img = NULL;
+
+              if (g_cancellable_set_error_if_cancelled (cancellable, error))
+                return NULL;
+              img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
+                                                BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
+                                                cancellable, NULL, NULL);
+              if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
+                bt_evaluation_add_logits (ev, &model->calib, logits, labels[i], g_ptr_array_index (paths, i), indices[i]);
+              else
+                ev->n_skipped++;
+            }
         }
       if (ev->n == 0)
         {

@@ -170,6 +170,32 @@ bt_train_source_prepare (BtTrainSource *src, const BtTrainSourceHooks *hooks, GC
     }
 }
 
+char *
+bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable)
+{
+  g_return_val_if_fail (src != NULL, NULL);
+  *n_unreadable = 0;
+  if (src->emb == NULL)
+    {
+      if (src->kind != SOURCE_PIXELS || src->cache == NULL)
+        return NULL;
+      *n_unreadable = bt_cache_get_n_failed (src->cache);
+      return bt_cache_dup_failure_report (src->cache);
+    }
+  /* embeddings: the usable items the backbone never saw */
+  g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+  g_autoptr(GArray) reasons = g_array_new (FALSE, FALSE, sizeof (BtSkipReason));
+  for (guint i = 0; i < src->n; i++)
+    if (src->snap.paths[i] != NULL && !bt_embeddings_is_valid (src->emb, i))
+      {
+        BtSkipReason why = BT_SKIP_UNREADABLE;
+        g_ptr_array_add (paths, src->snap.paths[i]);
+        g_array_append_val (reasons, why);
+      }
+  *n_unreadable = paths->len;
+  return bt_unreadable_report ((const char * const *) paths->pdata, (const BtSkipReason *) reasons->data, paths->len);
+}
+
 gboolean
 bt_train_source_prepare_cut (BtTrainSource *src, int tensor, const BtTrainSourceHooks *hooks,
                              GCancellable *cancellable, GError **error)
@@ -211,6 +237,18 @@ BtBackbone *
 bt_train_source_get_backbone (BtTrainSource *src)
 {
   return src->backbone;
+}
+
+BtEmbeddings *
+bt_train_source_get_embeddings (BtTrainSource *src)
+{
+  return src->emb;
+}
+
+const guint64 *
+bt_train_source_get_hashes (BtTrainSource *src)
+{
+  return src->snap.hashes;
 }
 
 /* ---- Batches ---- */

@@ -32,6 +32,9 @@ typedef struct {
  * backbone. Nothing to do for a search's cache. */
 gboolean       bt_train_source_prepare         (BtTrainSource *src, const BtTrainSourceHooks *hooks,
                                                 GCancellable *cancellable, GError **error);
+/* After prepare: the usable items that could not be read, one line each with the reason
+ * (bt_unreadable_report), and how many (NULL and 0 when none). */
+char          *bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable);
 gboolean       bt_train_source_is_valid        (BtTrainSource *src, guint item_index);
 /* Fine-tuning's second stage (worker): the activations at the backbone's tensor (the cut below
  * the fine-tuned blocks) for every usable item and variant, cached like the embeddings; from then
@@ -42,6 +45,10 @@ gboolean       bt_train_source_prepare_cut     (BtTrainSource *src, int tensor, 
 gsize          bt_train_source_sample_floats   (BtTrainSource *src);
 /* The backbone of an embeddings source (after prepare), else NULL. */
 BtBackbone    *bt_train_source_get_backbone    (BtTrainSource *src);
+/* The embeddings of an embeddings source (after prepare), else NULL; content hashes by item
+ * index (NULL for a search's cache). */
+BtEmbeddings  *bt_train_source_get_embeddings  (BtTrainSource *src);
+const guint64 *bt_train_source_get_hashes      (BtTrainSource *src);
 
 /* Batches over a split view, in the same contract as BtBatcher (x is batch × sample floats). */
 typedef struct _BtTrainBatches BtTrainBatches;

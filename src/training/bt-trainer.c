@@ -15,6 +15,7 @@
 #include "training/bt-estimate.h"
 #include "training/bt-finetune.h"
 #include "training/bt-model-runner.h"
+#include "training/bt-recipe.h"
 #include "training/bt-run-files.h"
 #include "training/bt-train-source.h"
 #include "training/bt-training-private.h"
@@ -69,6 +70,10 @@ typedef struct {
   BtVerdict verdict;              /* result */
   BtCalibration calib;            /* worker: fitted on the validation split at the end */
   GArray *backbone_weights;       /* worker, fine-tuning's stage 2: the operators saved with the model */
+  guint n_unreadable;             /* result: usable images that could not be read */
+  char *unreadable_report;        /* result: them, one line each (NULL: none or not known) */
+  gboolean have_run_lock;         /* run_lock holds the project's run lock until job_free */
+  int run_lock;
 } Job;
 
 struct _BtTrainer
@@ -84,6 +89,8 @@ struct _BtTrainer
   char *best_model_path;
   BtTrainerState state;
   BtEvaluation *test_eval;
+  guint n_unreadable;
+  char *unreadable_report;
   BtVerdict verdict;
   BtTrainerCheckpointHook checkpoint_hook;
   gpointer checkpoint_hook_data;
@@ -136,6 +143,8 @@ event_free (Event *ev)
 static void
 job_free (Job *job)
 {
+  if (job->have_run_lock)
+    bt_run_lock_release (job->run_lock);
   g_clear_object (&job->trainer);
   g_clear_object (&job->cancellable);
   bt_project_settings_clear (&job->settings);
@@ -152,6 +161,7 @@ job_free (Job *job)
   g_free (job->model_path);
   g_free (job->project_dir);
   g_free (job->project_name);
+  g_free (job->unreadable_report);
   g_clear_pointer (&job->test_eval, bt_evaluation_free);
   g_clear_pointer (&job->backbone_weights, g_array_unref);
   bt_verdict_clear (&job->verdict);
@@ -244,10 +254,19 @@ finish_on_main (BtTrainer *self, Event *ev)
 
   if (self->thread != NULL)
     job = g_thread_join (g_steal_pointer (&self->thread));
+  if (job != NULL && job->have_run_lock)
+    {
+      /* the run's files are all written: free before "finished", whose handlers may start the next */
+      bt_run_lock_release (job->run_lock);
+      job->have_run_lock = FALSE;
+    }
   if (job != NULL)
     {
       g_clear_pointer (&self->test_eval, bt_evaluation_free);
       self->test_eval = g_steal_pointer (&job->test_eval);
+      self->n_unreadable = job->n_unreadable;
+      g_free (self->unreadable_report);
+      self->unreadable_report = g_steal_pointer (&job->unreadable_report);
     }
   g_clear_object (&self->cancellable);
   bt_verdict_clear (&self->verdict);
@@ -472,6 +491,22 @@ meta_set (GHashTable *meta, const char *key, char *value)
   g_hash_table_insert (meta, g_strdup (key), value);
 }
 
+/* How the saved model turns an image into its input: the backbone's, or the settings'. */
+static void
+job_preprocess (Job *job, BtPreprocess *prep)
+{
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtProjectSettings *s = &job->settings;
+
+  if (bb != NULL)
+    bt_backbone_get_preprocess (bb, s->resize, prep);
+  else
+    {
+      bt_preprocess_init_default (prep, s->width, s->height, s->channels);
+      prep->resize = bt_resize_mode_from_ds (s->resize);
+    }
+}
+
 static gboolean
 save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
 {
@@ -482,13 +517,7 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   BtPreprocess prep;
 
-  if (bb != NULL)
-    bt_backbone_get_preprocess (bb, s->resize, &prep);
-  else
-    {
-      bt_preprocess_init_default (&prep, s->width, s->height, s->channels);
-      prep.resize = bt_resize_mode_from_ds (s->resize);
-    }
+  job_preprocess (job, &prep);
   meta_set (meta, "created", g_date_time_format_iso8601 (now));
   meta_set (meta, "project", g_strdup (job->project_dir));
   meta_set (meta, "project_name", g_strdup (job->project_name ? job->project_name : ""));
@@ -509,12 +538,16 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
 
   /* a fine-tuned backbone travels inside the model: it is a whole-network model */
-  return bt_model_save_finetuned (job->model_path, net, (const char * const *) job->class_names, &prep,
-                                  bb != NULL ? bt_backbone_get_name (bb) : NULL,
-                                  bb != NULL ? bt_backbone_get_sha256 (bb) : NULL,
-                                  bb != NULL && (s->transfer_whole_network || job->backbone_weights != NULL)
-                                  ? bt_backbone_get_bytes (bb) : NULL,
-                                  job->backbone_weights, &job->calib, meta, error);
+  BtModel m = {
+    .net = net, .class_names = job->class_names, .prep = prep, .metadata = meta, .calib = job->calib,
+    .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
+    .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
+    .backbone_data = bb != NULL && (s->transfer_whole_network || job->backbone_weights != NULL)
+                     ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_weights = job->backbone_weights,
+    .tta = s->tta ? BT_TTA_MIRROR : BT_TTA_NONE,
+  };
+  return bt_model_save_model (job->model_path, &m, error);
 }
 
 static void
@@ -713,10 +746,17 @@ run_prepare_data (Run *r, GError **error)
   r->n_test = count_valid (job->source, job->views[BT_SPLIT_TEST]);
   n_all = job->views[0]->n + job->views[1]->n + job->views[2]->n;
   n_ok = r->n_train + r->n_val + r->n_test;
-  if (n_ok < n_all)
-    post_message (r->self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
-                                        "%u images could not be read and are left out", n_all - n_ok),
-                  n_all - n_ok);
+  /* every one named, with its reason */
+  job->unreadable_report = bt_train_source_dup_unreadable_report (job->source, &job->n_unreadable);
+  if (job->unreadable_report != NULL)
+    post_message (r->self, "%s", job->unreadable_report);
+  else if (n_ok < n_all)
+    {
+      job->n_unreadable = n_all - n_ok;
+      post_message (r->self, g_dngettext (GETTEXT_PACKAGE, "%u image could not be read and is left out",
+                                          "%u images could not be read and are left out", n_all - n_ok),
+                    n_all - n_ok);
+    }
   if (job->n_classes < 2)
     g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA, _("Training needs at least two classes"));
   else if (r->n_train == 0)
@@ -724,6 +764,48 @@ run_prepare_data (Run *r, GError **error)
   else
     return TRUE;
   return FALSE;
+}
+
+/* The Automatic recipe (bt-recipe.h), on a new transfer run once its embeddings are ready: the
+ * head's settings it chooses replace the job's, and config.ini is written again with them (a
+ * resumed run reads them there and does not search again). */
+static gboolean
+run_choose_recipe (Run *r, GError **error)
+{
+  Job *job = r->job;
+  BtEmbeddings *emb = bt_train_source_get_embeddings (job->source);
+  BtRecipeChoice c;
+  int n_split[BT_N_SPLITS];
+  g_autofree char *text = NULL;
+
+  if (job->resume || job->run_dir == NULL || emb == NULL || !bt_recipe_applies (&job->settings) ||
+      bt_recipe_free_fields (&job->settings) == 0)
+    return TRUE;
+  post_message (r->self, "%s", _("Choosing the recipe on the training photos…"));
+  if (!bt_recipe_search (emb, job->views[BT_SPLIT_TRAIN], bt_train_source_get_hashes (job->source), job->n_classes,
+                         &job->settings, job->class_weights, prepare_gate, job, &c, error))
+    {
+      if (g_error_matches (*error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA))
+        {
+          /* too few images to search: the settings as they are */
+          post_message (r->self, "%s", (*error)->message);
+          g_clear_error (error);
+          return TRUE;
+        }
+      return FALSE;
+    }
+  /* The recipe's next step, when fine-tuning (bt-finetune.c) exists: if bt_recipe_finetune_rule ()
+   * holds for the train split and the fine-tune-N row is at its default, the run fine-tunes the top
+   * blocks after this head (two stages) and keeps the result only when its validation loss beats
+   * the frozen head's; c.finetune records it. Until then c.finetune stays FALSE. */
+  bt_recipe_apply (&c, &job->settings);
+  text = bt_recipe_describe (&c);
+  post_message (r->self, "%s", text);
+  for (int i = 0; i < BT_N_SPLITS; i++)
+    n_split[i] = (int) job->views[i]->n;
+  return bt_run_files_write_config (job->run_dir, &job->settings, (const char * const *) job->class_names,
+                                    n_split, error) &&
+         bt_recipe_save (&c, job->run_dir, error);
 }
 
 /* The schedule (or reduce-on-plateau) and what the best model is judged by. */
@@ -758,7 +840,11 @@ run_build (Run *r, GError **error)
   BtOptimizerKind opt_kind;
   BtPreset preset;
   gsize sample = bt_train_source_sample_floats (job->source);
-  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (r->n_train, r->n_val), r->n_test));
+  /* augmented embeddings: each variant of an image is a sample of its own (a batch can hold more
+   * samples than the split has images) */
+  gboolean variants = bt_train_source_get_embeddings (job->source) != NULL && (s->augment_flip || s->augment_crop);
+  guint train_samples = r->n_train * (variants ? BT_EMBED_N_VARIANTS : 1);
+  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (train_samples, r->n_val), r->n_test));
 
   if (!bt_preset_from_id (s->preset, &preset) || !bt_optimizer_kind_from_id (s->optimizer, &opt_kind))
     {
@@ -1054,6 +1140,45 @@ run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, Bt
     }
   *loss_out = seen > 0 ? loss_sum / seen : NAN;
   *acc_out = seen > 0 ? (double) correct / seen : NAN;
+  return TRUE;
+}
+
+/* With test-time augmentation the test split is scored as the saved model predicts: every test
+ * image decoded again and run through bt_model_image_logits (the image and its mirror). */
+static gboolean
+run_test_tta (Run *r, BtEvaluation *ev, GError **error)
+{
+  Job *job = r->job;
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtSplitView *view = job->views[BT_SPLIT_TEST];
+  g_autofree float *logits = g_new (float, job->n_classes);
+  BtModel m = {
+    .net = r->net, .class_names = job->class_names, .calib = job->calib, .tta = BT_TTA_MIRROR,
+    .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
+    .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
+    /* a kept fine-tuned stage: the photos go through its blocks, as with the saved model */
+    .backbone_data = bb != NULL && job->backbone_weights != NULL ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_weights = bb != NULL ? job->backbone_weights : NULL,
+  };
+
+  job_preprocess (job, &m.prep);
+  for (guint i = 0; i < view->n; i++)
+    {
+      const char *path = view->items[i] < job->n_items ? job->item_paths[view->items[i]] : NULL;
+      g_autoptr(BtImage) img = NULL;
+
+      if (!check_pause_and_stop (r->self, job, &r->paused_us))
+        {
+          set_stopped (error);
+          return FALSE;
+        }
+      if (path == NULL || !bt_train_source_is_valid (job->source, view->items[i]))
+        continue;
+      img = bt_image_decode_file_sized (path, bb != NULL ? 3 : m.prep.channels, BT_TENSOR_BOX (m.prep.width),
+                                        BT_TENSOR_BOX (m.prep.height), NULL, job->cancellable, NULL, NULL);
+      if (img != NULL && bt_model_image_logits (&m, img, logits, NULL))
+        bt_evaluation_add_logits (ev, &job->calib, logits, view->labels[i], path, view->items[i]);
+    }
   return TRUE;
 }
 
@@ -1477,7 +1602,8 @@ run_finish (Run *r, GError **error)
       double test_loss, test_acc;
       BtEvaluation *ev = bt_evaluation_new (job->n_classes, (const char * const *) job->class_names);
 
-      if (!run_eval (r, r->test_b, &test_loss, &test_acc, ev, NULL, NULL, error))
+      if (!(r->s->tta ? run_test_tta (r, ev, error)
+                      : run_eval (r, r->test_b, &test_loss, &test_acc, ev, NULL, NULL, error)))
         {
           bt_evaluation_free (ev);
           return FALSE;
@@ -1549,7 +1675,8 @@ train (BtTrainer *self, Job *job, GError **error)
   gboolean ok;
 
   run_init (&r, self, job);
-  ok = run_prepare_data (&r, error) && run_build (&r, error) && run_resume (&r, error);
+  ok = run_prepare_data (&r, error) && run_choose_recipe (&r, error) && run_build (&r, error) &&
+       run_resume (&r, error);
   if (ok)
     {
       post_state (self, BT_TRAINER_RUNNING);
@@ -1697,7 +1824,15 @@ job_snapshot_project (BtProject *project, Job *job, GError **error)
     }
   if (job->settings.class_weights)
     job->class_weights = class_weights_of (job->views[BT_SPLIT_TRAIN], job->n_classes);
-  job->own_source = bt_train_source_new_for_project (project, &job->settings);
+  if (!job->resume && bt_recipe_applies (&job->settings) && (bt_recipe_free_fields (&job->settings) & BT_RECIPE_FLIP))
+    {
+      /* the recipe may choose mirrored photos and test-time augmentation: their embeddings too */
+      BtProjectSettings with_mirrors = job->settings;   /* shallow: read while the source is made */
+      with_mirrors.augment_flip = TRUE;
+      job->own_source = bt_train_source_new_for_project (project, &with_mirrors);
+    }
+  else
+    job->own_source = bt_train_source_new_for_project (project, &job->settings);
   job->source = job->own_source;
   return TRUE;
 }
@@ -1734,6 +1869,15 @@ job_open_run (Job *job, char **saved_classes, const int saved_split[BT_N_SPLITS]
   return job->model_path != NULL;
 }
 
+/* One trainer writes a project's runs at a time (the app's, the CLI's): held until job_free. */
+static gboolean
+job_lock_runs (Job *job, GError **error)
+{
+  job->run_lock = bt_run_lock_try (job->project_dir, error);
+  job->have_run_lock = job->run_lock >= 0;
+  return job->have_run_lock;
+}
+
 gboolean
 bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
 {
@@ -1762,6 +1906,7 @@ bt_trainer_start (BtTrainer *self, const char *resume_dir, GError **error)
       !job_snapshot_project (self->project, job, error) ||
       /* before any folder or allocation: settings that cannot fit say which one to lower */
       !bt_estimate_check_memory (&job->settings, job->n_classes, job->views[BT_SPLIT_TRAIN]->n, error) ||
+      !job_lock_runs (job, error) ||
       !job_open_run (job, saved_classes, saved_split, error))
     {
       job_free (job);
@@ -1777,6 +1922,8 @@ launch (BtTrainer *self, Job *job)
 {
   /* State shared with the worker. */
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  self->n_unreadable = 0;
+  g_clear_pointer (&self->unreadable_report, g_free);
   bt_verdict_clear (&self->verdict);
   memset (&self->verdict, 0, sizeof self->verdict);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -1954,6 +2101,20 @@ bt_trainer_get_test_evaluation (BtTrainer *self)
   return self->test_eval;
 }
 
+guint
+bt_trainer_get_n_unreadable (BtTrainer *self)
+{
+  g_return_val_if_fail (BT_IS_TRAINER (self), 0);
+  return self->n_unreadable;
+}
+
+const char *
+bt_trainer_get_unreadable_report (BtTrainer *self)
+{
+  g_return_val_if_fail (BT_IS_TRAINER (self), NULL);
+  return self->unreadable_report;
+}
+
 double
 bt_trainer_get_stop_latency (BtTrainer *self)
 {
@@ -2023,6 +2184,7 @@ bt_trainer_finalize (GObject *object)
   g_clear_pointer (&self->run_dir, g_free);
   g_clear_pointer (&self->best_model_path, g_free);
   g_clear_pointer (&self->test_eval, bt_evaluation_free);
+  g_free (self->unreadable_report);
   bt_verdict_clear (&self->verdict);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);

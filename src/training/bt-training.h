@@ -126,6 +126,10 @@ GArray        *bt_trainer_take_steps  (BtTrainer *self);
  * the project has no usable test images or the run failed. Owned by the trainer. */
 const BtEvaluation *bt_trainer_get_test_evaluation (BtTrainer *self);
 /* Seconds between the last bt_trainer_stop() and the worker leaving its loop; -1 before. */
+/* After "finished": how many of the run's images could not be read and were left out (each
+ * was named in a "message"). */
+guint          bt_trainer_get_n_unreadable (BtTrainer *self);
+const char    *bt_trainer_get_unreadable_report (BtTrainer *self);  /* their list, or NULL */
 double         bt_trainer_get_stop_latency (BtTrainer *self);
 /* The project's newest run when a stop, kill or failure interrupted it after a checkpoint
  * (bt_run_files_find_interrupted), or NULL. An older run is never offered. */
@@ -173,6 +177,10 @@ float *bt_predict_image (BtModel *model, const BtImage *image, GError **error);
  * model's calib says whether it is "not one of the classes"). unknown_score may be NULL. */
 float *bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error);
 float *bt_predict_file_scored  (BtModel *model, const char *image_path, double *unknown_score, GError **error);
+/* The one forward pass of every prediction and evaluation: the model's logits (n_classes floats
+ * into logits) for one image, the mean of the image's and its mirror's when the model has test-
+ * time augmentation (model->tta). Takes the compute gate; any thread but the GTK main thread. */
+gboolean bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GError **error);
 
 /* Mapping between the engine's and the dataset's resize modes (same three modes). */
 BtResizeMode bt_resize_mode_from_ds (BtDsResize mode);

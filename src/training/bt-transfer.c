@@ -22,8 +22,8 @@ struct _BtBackbone {
   GBytes       *bytes;       /* the file's content, for self-contained models */
   int           cut, dim;
   char         *name, *path, *sha256;
-  GMutex        lock;        /* guards exec */
-  BtTfliteExec *exec;
+  GMutex        lock;        /* guards execs */
+  GPtrArray    *execs;       /* idle executors: one per thread embedding at the same time */
 };
 
 static GMutex backbones_lock;
@@ -211,6 +211,7 @@ bt_backbone_load_bytes (GBytes *bytes, const char *name, GError **error)
   bb->name = g_path_get_basename (name);
   bb->sha256 = sha256_of (bytes);
   g_mutex_init (&bb->lock);
+  bb->execs = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_tflite_exec_free);
   return bb;
 }
 
@@ -254,7 +255,7 @@ bt_backbone_unref (BtBackbone *bb)
 {
   if (bb == NULL || !g_atomic_ref_count_dec (&bb->ref))
     return;
-  bt_tflite_exec_free (bb->exec);
+  g_clear_pointer (&bb->execs, g_ptr_array_unref);
   bt_tflite_unref (bb->model);
   g_bytes_unref (bb->bytes);
   g_mutex_clear (&bb->lock);
@@ -563,6 +564,7 @@ bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize
                          GError **error)
 {
   g_autofree float *x = NULL;
+  BtTfliteExec *exec;
   int h, w, c;
   const float *y;
   gsize n;
@@ -573,20 +575,37 @@ bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize
   x = g_new (float, (gsize) h * w * c);
   if (!prepare (bb, image, resize, x, error))
     return FALSE;
+  /* An idle executor (or a new one): callers on several threads run at the same time. */
   g_mutex_lock (&bb->lock);
-  if (bb->exec == NULL)
-    bb->exec = bt_tflite_exec_new (bb->model, error);
-  if (bb->exec != NULL)
+  exec = bb->execs->len > 0 ? g_ptr_array_steal_index_fast (bb->execs, bb->execs->len - 1) : NULL;
+  g_mutex_unlock (&bb->lock);
+  if (exec == NULL)
+    exec = bt_tflite_exec_new (bb->model, error);
+  if (exec == NULL)
+    return FALSE;
+  y = bt_tflite_exec_run (exec, x, bb->cut, &n, error);
+  if (y != NULL)
     {
-      y = bt_tflite_exec_run (bb->exec, x, bb->cut, &n, error);
-      if (y != NULL)
-        {
-          memcpy (out, y, sizeof (float) * bb->dim);
-          ok = TRUE;
-        }
+      memcpy (out, y, sizeof (float) * bb->dim);
+      ok = TRUE;
     }
+  g_mutex_lock (&bb->lock);
+  g_ptr_array_add (bb->execs, exec);
   g_mutex_unlock (&bb->lock);
   return ok;
+}
+
+gboolean
+bt_backbone_embed_file (BtBackbone *bb, const char *path, BtDsResize resize, float *out,
+                        GCancellable *cancellable, GError **error)
+{
+  g_autoptr(BtImage) img = NULL;
+  int h, w, c;
+
+  g_return_val_if_fail (bb != NULL && path != NULL && out != NULL, FALSE);
+  bt_tflite_input_shape (bb->model, &h, &w, &c);
+  img = bt_image_decode_file_sized (path, 3, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL, cancellable, NULL, error);
+  return img != NULL && bt_backbone_embed_image (bb, img, resize, out, error);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -715,7 +734,10 @@ build_worker (gpointer data)
 {
   Build *b = data;
   GError *error = NULL;
-  BtTfliteExec *exec = bt_tflite_exec_new (b->bb->model, &error);
+  /* fine-tuning's cut: the float path, the arithmetic the fine-tuned model predicts with (a
+   * model with changed weights never takes the integer path) */
+  BtTfliteExec *exec = b->tensor == b->bb->cut ? bt_tflite_exec_new (b->bb->model, &error)
+                       : bt_tflite_exec_new_path (b->bb->model, BT_TFLITE_PATH_FLOAT, &error);
   int h, w, c;
   g_autofree float *x = NULL;
   BtImage *decoded = NULL;

@@ -57,7 +57,10 @@ BtTflite   *bt_backbone_get_model   (BtBackbone *bb);
 GBytes     *bt_backbone_get_bytes   (BtBackbone *bb);   /* the file's content */
 /* The preprocessing it expects: its input size, RGB, and the scaling to its input range. */
 void        bt_backbone_get_preprocess (BtBackbone *bb, BtDsResize resize, BtPreprocess *prep);
-/* One image (any size) → embedding (dim floats). Thread-safe; serializes callers. */
+/* One image (any size) → embedding (dim floats). Thread-safe: callers on several threads run
+ * at the same time, each on an executor of its own (kept for the next call). */
+gboolean    bt_backbone_embed_file  (BtBackbone *bb, const char *path, BtDsResize resize,
+                                     float *out, GCancellable *cancellable, GError **error);
 gboolean    bt_backbone_embed_image (BtBackbone *bb, const BtImage *image, BtDsResize resize,
                                      float *out, GError **error);
 

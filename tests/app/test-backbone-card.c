@@ -279,7 +279,7 @@ test_compare (void)
   bt_test_screenshot (compare, "compare-backbones");
   press (use[1]);
   wait_for (options_idle, NULL);
-  choice = bt_backbones_get_project_choice (bt_project_get_dir (project));
+  choice = bt_backbones_project_choice (project);
   g_assert_cmpstr (choice, ==, "mobilenet_v1_0.5_160_quant");
   {
     g_autofree char *pref = bt_backbone_dup_preferred_file ();

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bt-model-page.h"
+#include "bt-transfer-options.h"
+#include "training/bt-recipe.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
@@ -421,10 +423,97 @@ test_settings_table (Fixture *f, gconstpointer data)
   bt_project_settings_clear (&s);
 }
 
+/* For the screenshots in docs/: the page scrolled so that widget is near the top. */
+static void
+shoot_scrolled_to (Fixture *f, GtkWidget *widget, const char *name)
+{
+  GtkWidget *sw = gtk_widget_get_ancestor (widget, GTK_TYPE_SCROLLED_WINDOW);
+  graphene_rect_t r;
+
+  if (g_getenv ("BT_SCREENSHOT_DIR") == NULL || sw == NULL)
+    return;
+  /* twice: the first scroll can land before a resize's layout settled */
+  for (int i = 0; i < 2; i++)
+    {
+      bt_test_drain ();
+      if (gtk_widget_compute_bounds (widget, gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (sw)), &r))
+        gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw)), r.origin.y - 120);
+    }
+  bt_test_drain ();
+  bt_test_screenshot (f->window, name);
+}
+
+/* The Automatic recipe on the page: on by default for a transfer project, the line says what it
+ * will do before a run and what the newest run's recipe chose after one (read when the page is
+ * shown again); unticked, the project's recipe is "manual". Test-time augmentation is a tick. */
+static void
+test_recipe_line (Fixture *f, gconstpointer data)
+{
+  BtTransferOptions *opts = bt_model_page_get_transfer_options (f->page);
+  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkCheckButton *recipe_check, *tta_check;
+  BtProjectSettings s = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *run_dir = g_build_filename (f->dir, "runs", "20260101-000000", NULL);
+  g_autofree char *want = NULL;
+  BtRecipeChoice c = {
+    .chosen = BT_RECIPE_ALL_FIELDS, .learning_rate = 0.003, .weight_decay = 0.0001, .label_smoothing = 0.1,
+    .hidden = 0, .epochs = 17, .cv_acc = 0.979, .base_acc = 0.965, .k = 3, .n_tried = 11, .seconds = 4.2,
+  };
+
+  gtk_expander_set_expanded (GTK_EXPANDER (expander), TRUE);
+  bt_project_settings_copy (&s, bt_project_get_settings (f->project));
+  g_assert_cmpstr (s.recipe, ==, "auto");   /* the default */
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.width = s.height = 48;
+  s.channels = 3;
+  g_assert_true (bt_project_update_settings (f->project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+  bt_test_drain ();
+  wait_idle (f->page);
+  recipe_check = GTK_CHECK_BUTTON (find_by_tooltip (GTK_WIDGET (opts), GTK_TYPE_CHECK_BUTTON, "Before training, try"));
+  g_assert_nonnull (recipe_check);
+  g_assert_true (gtk_widget_is_visible (GTK_WIDGET (recipe_check)));
+  g_assert_true (gtk_check_button_get_active (recipe_check));
+  BT_TEST_WAIT (g_str_has_prefix (bt_transfer_options_get_recipe_text (opts), "When you train"));
+
+  /* a run's choice, then the page shown again */
+  g_assert_cmpint (g_mkdir_with_parents (run_dir, 0755), ==, 0);
+  g_assert_true (bt_recipe_save (&c, run_dir, &error));
+  g_assert_no_error (error);
+  want = bt_recipe_describe (&c);
+  g_assert_nonnull (strstr (want, "learning rate 0.003"));
+  g_assert_nonnull (strstr (want, "17 epochs"));
+  g_assert_nonnull (strstr (want, "97.9%"));
+  gtk_widget_set_visible (GTK_WIDGET (f->page), FALSE);
+  gtk_widget_set_visible (GTK_WIDGET (f->page), TRUE);
+  BT_TEST_WAIT (g_strcmp0 (bt_transfer_options_get_recipe_text (opts), want) == 0);
+  shoot_scrolled_to (f, GTK_WIDGET (recipe_check), "model-page-recipe.png");
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 800, 600);
+  if (g_getenv ("BT_SCREENSHOT_DIR") != NULL)
+    BT_TEST_WAIT (gtk_widget_get_width (f->window) <= 800);
+  shoot_scrolled_to (f, GTK_WIDGET (recipe_check), "model-page-recipe-800x600.png");
+
+  gtk_check_button_set_active (recipe_check, FALSE);
+  g_assert_cmpstr (bt_project_get_settings (f->project)->recipe, ==, "manual");
+  BT_TEST_WAIT (g_str_has_prefix (bt_transfer_options_get_recipe_text (opts), "The head is trained with the settings"));
+  gtk_check_button_set_active (recipe_check, TRUE);
+  g_assert_cmpstr (bt_project_get_settings (f->project)->recipe, ==, "auto");
+
+  tta_check = GTK_CHECK_BUTTON (find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_CHECK_BUTTON, "Every prediction looks"));
+  g_assert_nonnull (tta_check);
+  g_assert_false (gtk_check_button_get_active (tta_check));
+  gtk_check_button_set_active (tta_check, TRUE);
+  g_assert_true (bt_project_get_settings (f->project)->tta);
+}
+
 int
 main (int argc, char **argv)
 {
   gtk_test_init (&argc, &argv, NULL);
+  g_test_add ("/model-page/recipe", Fixture, NULL, fixture_setup, test_recipe_line, fixture_teardown);
 
   g_test_add ("/model-page/cards", Fixture, NULL, fixture_setup, test_cards, fixture_teardown);
   g_test_add ("/model-page/advanced-preview", Fixture, NULL, fixture_setup, test_advanced_and_preview, fixture_teardown);

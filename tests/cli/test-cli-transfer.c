@@ -105,7 +105,12 @@ test_transfer_cli (void)
   {
     g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
     g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
-    g_assert_true (d == NULL || g_dir_read_name (d) == NULL);   /* no run folder was made */
+    const char *entry;
+    while (d != NULL && (entry = g_dir_read_name (d)) != NULL)   /* no run folder was made */
+      {
+        g_autofree char *path = g_build_filename (runs, entry, NULL);
+        g_assert_false (g_file_test (path, G_FILE_TEST_IS_DIR));  /* (the run lock is a file) */
+      }
   }
   g_assert_cmpint (run_cli (&out, "train", project_dir, "--preset", "transfer", "--epochs", "3",
                             "--hidden", "128", "--whole-network", "--backbone", backbone, "-q", NULL), ==, 0);

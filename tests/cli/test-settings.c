@@ -62,6 +62,7 @@ cli_option (const BtSettingInfo *row)
     { "early-stopping-patience", "--early-stopping" }, { "early-stopping-monitor", "--monitor" },
     { "early-stopping-min-delta", "--min-delta" }, { "seed", "--seed" }, { "transfer-hidden", "--hidden" },
     { "finetune-blocks", "--finetune-blocks" },
+    { "recipe", "--recipe" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (map); i++)
     if (bt_settings_find (map[i][0]) == row)
@@ -301,7 +302,11 @@ test_round_trip (void)
   for (guint i = 0; i < n; i++)
     {
       const BtSettingInfo *row = &rows[i];
-      g_autofree char *v = other_value (row);
+      g_autofree char *v = NULL;
+      if (row == bt_settings_find ("transfer-backbone"))
+        continue;  /* `bottega-cli backbones use DIR NAME` sets it (test-backbones checks it); train's
+                    * --backbone is for one run only */
+      v = other_value (row);
       g_assert_true (bt_setting_parse (row, &want, v, NULL));
       if (cli_option (row))
         g_ptr_array_add (args, g_strdup_printf ("%s=%s", cli_option (row), v));
@@ -324,7 +329,7 @@ test_round_trip (void)
   g_ptr_array_add (args, g_strdup_printf ("--split=%d/%d/%d", want.split_train, want.split_val, want.split_test));
   g_ptr_array_add (args, g_strdup_printf ("--augment=%s", augment->str));
   g_ptr_array_add (args, NULL);
-  g_assert_cmpuint (n_set, ==, n - 4);
+  g_assert_cmpuint (n_set, ==, n - 5);
   g_assert_true (bt_project_settings_validate (&want, NULL));
 
   /* an empty project: the settings are saved, then training says it needs classes */

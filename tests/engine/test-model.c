@@ -76,7 +76,7 @@ test_round_trip (void)
   g_hash_table_insert (meta, "created", "2026-11-25T18:00:00Z");
   g_hash_table_insert (meta, "project", "Gatti e cani\nsecond line");
   g_autofree char *path = g_build_filename (tmpdir, "m.bottega-model", NULL);
-  g_assert_true (bt_model_save (path, net, names, &prep, "mobilenet-v1", "abc123", meta, &error));
+  g_assert_true (bt_model_save (path, net, names, &prep, "mobilenet-v1", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", meta, &error));
   g_assert_no_error (error);
 
   g_autoptr (BtModel) m = bt_model_load (path, &error);
@@ -91,7 +91,7 @@ test_round_trip (void)
   g_assert_null (m->class_names[4]);
   g_assert_cmpmem (&m->prep, sizeof prep, &prep, sizeof prep);
   g_assert_cmpstr (m->backbone_name, ==, "mobilenet-v1");
-  g_assert_cmpstr (m->backbone_sha256, ==, "abc123");
+  g_assert_cmpstr (m->backbone_sha256, ==, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");  /* written in lower case */
   g_assert_cmpstr (g_hash_table_lookup (m->metadata, "project"), ==, "Gatti e cani\nsecond line");
   g_assert_cmpstr (g_hash_table_lookup (m->metadata, "created"), ==, "2026-11-25T18:00:00Z");
 
@@ -424,6 +424,140 @@ test_train_state (void)
   g_unlink (path);
 }
 
+static gboolean
+bytes_contain (GBytes *b, const char *needle)
+{
+  gsize len, n = strlen (needle);
+  const char *d = g_bytes_get_data (b, &len);
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (d + i, needle, n) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The [inference] flag: recorded and read back; a model without it is byte for byte what the
+ * older writer made and loads with none; bad values are damage, a later kind is ignored. */
+static void
+test_tta_flag (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtNet *net = NULL;
+  g_autoptr (GBytes) plain = make_model (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, 0, &net);
+  const char *names[] = { "gatto", "Süßigkeit", "猫", NULL };
+  BtModel m = { .net = net, .class_names = (char **) names, .tta = BT_TTA_NONE };
+
+  bt_preprocess_init_default (&m.prep, 8, 8, 1);
+  bt_calibration_init (&m.calib);
+  /* without the flag: loads as before, no [inference] group, none */
+  g_autoptr (BtModel) p = bt_model_load_bytes (plain, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (p->tta, ==, BT_TTA_NONE);
+  g_assert_false (bytes_contain (plain, "[inference]"));
+  g_assert_false (bytes_contain (plain, "test-time"));
+  m.tta = BT_TTA_MIRROR;
+  g_autoptr (GBytes) with = bt_model_to_bytes (&m, &error);
+  g_assert_no_error (error);
+  g_autoptr (BtModel) w = bt_model_load_bytes (with, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (w->tta, ==, BT_TTA_MIRROR);
+  g_assert_true (bytes_contain (with, "[inference]\ntest-time-augmentation=mirror"));
+  /* the whole model saves again with it (what the fuzzer checks too) */
+  g_autoptr (GBytes) again = bt_model_to_bytes (w, &error);
+  g_assert_no_error (error);
+  g_autoptr (BtModel) w2 = bt_model_load_bytes (again, &error);
+  g_assert_cmpint (w2->tta, ==, BT_TTA_MIRROR);
+  const struct { const char *to; gboolean loads; } cases[] = {
+    { "test-time-augmentation=none", TRUE },
+    { "test-time-augmentation=mirror-and-crop", TRUE },   /* a later kind: predicts without */
+    { "test-time-augmentation=", FALSE },
+    { "test-time-augmentation=Mirror", FALSE },
+    { "test-time-augmentation=mirror;x", FALSE },
+    { "test-time-augmentation=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", FALSE },   /* 33 characters */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GBytes) b = patch_header (with, "test-time-augmentation=mirror", cases[i].to);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (BtModel) x = bt_model_load_bytes (b, &e);
+      if ((x != NULL) != cases[i].loads)
+        g_error ("“%s”: %s", cases[i].to, x != NULL ? "loaded" : e->message);
+      if (x != NULL)
+        g_assert_cmpint (x->tta, ==, BT_TTA_NONE);
+      else
+        g_assert_error (e, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+    }
+  m.tta = (BtTta) 7;
+  g_assert_null (bt_model_to_bytes (&m, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  bt_net_free (net);
+}
+
+/* A backbone's SHA-256 is 64 hex digits, for the saver and the loader alike, and always comes
+ * back in lower case: fuzz-model found a model whose upper-case SHA-256 of an embedded backbone
+ * loaded, but saved (in lower case) to a file that read back differently. */
+static void
+test_backbone_sha256 (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtNet *net_raw = NULL;
+  g_autoptr (GBytes) plain = make_model (BT_PRESET_TRANSFER, 1, 1, 6, 3, 4, &net_raw);
+  g_autoptr (BtNet) net = net_raw;
+  const char *names[] = { "gatto", "Süßigkeit", "猫", NULL };
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 32, 32, 3);
+  /* the saver refuses what is not 64 hex digits */
+  const char *bad[] = { "abc123", "0123abcd", "g" "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0",
+                        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 " };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_null (bt_model_save_to_bytes (net, names, &prep, "bb", bad[i], NULL, &error));
+      g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+      g_clear_error (&error);
+    }
+  /* ... and the loader refuses the same in a correctly checksummed file */
+  const char *good = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  g_autoptr (GBytes) ok = bt_model_save_to_bytes (net, names, &prep, "bb", good, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *from = g_strdup_printf ("sha256=%s", good);
+      g_autofree char *to = g_strdup_printf ("sha256=%s", bad[i]);
+      g_autoptr (GBytes) b = patch_header (ok, from, to);
+      g_autoptr (BtModel) m = bt_model_load_bytes (b, &error);
+      g_assert_null (m);
+      g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+      g_clear_error (&error);
+    }
+  /* upper case in the file: loaded in lower case */
+  g_autofree char *upper = g_ascii_strup (good, -1);
+  g_autofree char *to_upper = g_strdup_printf ("sha256=%s", upper);
+  g_autofree char *from_good = g_strdup_printf ("sha256=%s", good);
+  g_autoptr (GBytes) ub = patch_header (ok, from_good, to_upper);
+  g_autoptr (BtModel) um = bt_model_load_bytes (ub, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (um->backbone_sha256, ==, good);
+  /* an embedded backbone named by its upper-case SHA-256: load → save → load keeps it */
+  static const guint8 blob_bytes[] = "not really a TFLite file, but bytes with a known SHA-256";
+  g_autoptr (GBytes) blob = g_bytes_new_static (blob_bytes, sizeof blob_bytes);
+  g_autofree char *blob_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, blob);
+  g_autofree char *blob_upper = g_ascii_strup (blob_sha, -1);
+  g_autoptr (GBytes) whole = bt_model_save_to_bytes_full (net, names, &prep, "bb", blob_upper, blob, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *from_blob = g_strdup_printf ("sha256=%s", blob_sha);
+  g_autofree char *to_blob = g_strdup_printf ("sha256=%s", blob_upper);
+  g_autoptr (GBytes) whole_upper = patch_header (whole, from_blob, to_blob);
+  g_autoptr (BtModel) a = bt_model_load_bytes (whole_upper, &error);
+  g_assert_no_error (error);
+  g_autoptr (GBytes) again = bt_model_save_to_bytes_full (a->net, (const char * const *) a->class_names, &a->prep,
+                                                          a->backbone_name, a->backbone_sha256, a->backbone_data,
+                                                          a->metadata, &error);
+  g_assert_no_error (error);
+  g_autoptr (BtModel) back = bt_model_load_bytes (again, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->backbone_sha256, ==, a->backbone_sha256);
+  g_assert_cmpstr (a->backbone_sha256, ==, blob_sha);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -434,8 +568,10 @@ main (int argc, char **argv)
   g_test_add_func ("/model/every-truncation", test_every_truncation);
   g_test_add_func ("/model/bit-flips", test_bit_flips);
   g_test_add_func ("/model/hostile-headers", test_hostile_headers);
+  g_test_add_func ("/model/backbone-sha256", test_backbone_sha256);
   g_test_add_func ("/model/save-errors", test_save_errors);
   g_test_add_func ("/model/train-state", test_train_state);
+  g_test_add_func ("/model/test-time-augmentation", test_tta_flag);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

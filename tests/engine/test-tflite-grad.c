@@ -333,7 +333,8 @@ test_mobilenet_v2 (void)
   g_autofree float *img = g_new (float, (gsize) h * w * c);
   bt_rng_seed (&rng, 3);
   fill_random (img, (gsize) h * w * c, &rng, 1.f);
-  g_autoptr(BtTfliteExec) e = bt_tflite_exec_new (m, &error);
+  /* the float path: the arithmetic the top blocks are trained and predicted with */
+  g_autoptr(BtTfliteExec) e = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, &error);
   gsize n;
   const float *emb = bt_tflite_exec_run (e, img, end, &n, &error);
   g_assert_no_error (error);
@@ -351,6 +352,39 @@ test_mobilenet_v2 (void)
   bt_tfl_train_forward (t, x, 1, y);
   for (int i = 0; i < dim; i++)
     g_assert_cmpfloat_with_epsilon (y[i], want[i], 1e-4 * (1 + fabsf (want[i])));
+
+  /* changed (fine-tuned) weights never run on the integer path, whose packed weights are the
+   * file's: every executor from then on takes the float path and computes with the new ones */
+  int op = -1, shape[4];
+  gsize nb = 0;
+  for (int k = 0; k < m->n_ops && op < 0; k++)
+    if (m->ops[k].inputs[0] == cuts[0] && bt_tflite_op_weight_shape (m, k, shape, &nb))
+      op = k;
+  g_assert_cmpint (op, >=, 0);
+  gsize nw = (gsize) shape[0] * shape[1] * shape[2] * shape[3];
+  g_autofree float *w2 = g_memdup2 (m->ops[op].w, nw * sizeof (float));
+  g_autofree float *b2 = g_memdup2 (m->ops[op].b, nb * sizeof (float));
+  for (gsize i = 0; i < nw; i++)
+    w2[i] *= 0.5f;
+  g_assert_true (bt_tflite_set_op_weights (m, op, w2, nw, b2, nb, &error));
+  g_assert_no_error (error);
+  g_assert_null (bt_tflite_exec_new_path (m, BT_TFLITE_PATH_INT8, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  g_autoptr(BtTfliteExec) e2 = bt_tflite_exec_new (m, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_tflite_exec_path (e2, end), ==, BT_TFLITE_PATH_FLOAT);
+  g_autoptr(BtTfliteExec) e3 = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, &error);
+  const float *a2 = bt_tflite_exec_run (e2, img, end, &n, &error);
+  g_assert_no_error (error);
+  g_autofree float *got = g_memdup2 (a2, n * sizeof (float));
+  const float *a3 = bt_tflite_exec_run (e3, img, end, &n, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (got, n * sizeof (float), a3, n * sizeof (float));
+  gboolean differs = FALSE;
+  for (int i = 0; i < dim; i++)
+    differs |= got[i] != want[i];
+  g_assert_true (differs);
 }
 
 /* The transfer head's gradient with respect to its input (what fine-tuning feeds back into the
@@ -442,6 +476,23 @@ test_model_format (void)
   g_autoptr(GBytes) v2 = bt_model_save_to_bytes_finetuned (net, names, NULL, "bb.tflite", NULL, blob, NULL, NULL,
                                                            NULL, &error);
   g_assert_cmpuint (((const guint8 *) g_bytes_get_data (v2, NULL))[8], ==, 2);
+  /* test-time augmentation ([inference], no version of its own) and fine-tuned operators
+   * together: a version 3 file that keeps both, through the whole-model saver */
+  {
+    BtModel both = { .net = net, .class_names = (char **) names, .backbone_name = (char *) "bb.tflite",
+                     .backbone_data = blob, .backbone_weights = weights, .tta = BT_TTA_MIRROR };
+    bt_preprocess_init_default (&both.prep, 224, 224, 3);
+    bt_calibration_init (&both.calib);
+    g_autoptr(GBytes) tb = bt_model_to_bytes (&both, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (((const guint8 *) g_bytes_get_data (tb, NULL))[8], ==, 3);
+    g_autoptr(BtModel) back = bt_model_load_bytes (tb, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (back->tta, ==, BT_TTA_MIRROR);
+    g_assert_nonnull (back->backbone_weights);
+    g_assert_cmpuint (back->backbone_weights->len, ==, 1);
+    g_assert_cmpmem (g_array_index (back->backbone_weights, BtBackboneWeights, 0).w, sizeof w, w, sizeof w);
+  }
 
   /* the same tensors in a file that says version 2: damaged */
   {

@@ -797,6 +797,187 @@ test_fixture_damage (void)
   check_damage (bytes, 60, 11);
 }
 
+/* ---- The integer path against the float path ---- */
+
+/* Runs bytes on the float and the integer path (input: centred quantized values of an input
+ * with scale 1/128); returns the largest |int − float| in output steps, or -1 when this CPU has
+ * no integer path. */
+static double
+int8_vs_float (GBytes *bytes, const gint16 *centred, float out_scale, float mid_scale)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) m = bt_tflite_load_bytes (bytes, &error);
+  g_autoptr(BtTfliteExec) ef = NULL, eq = NULL;
+  g_autofree float *nhwc = NULL, *x = NULL, *want = NULL;
+  const float *got;
+  int h, w, c;
+  gsize n, nq;
+  double worst = 0;
+
+  g_assert_no_error (error);
+  bt_tflite_input_shape (m, &h, &w, &c);
+  nhwc = g_new (float, (gsize) h * w * c);
+  x = g_new (float, (gsize) h * w * c);
+  for (gsize i = 0; i < (gsize) h * w * c; i++)
+    nhwc[i] = centred[i] / 128.f;
+  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  ef = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, &error);
+  g_assert_no_error (error);
+  got = bt_tflite_exec_run (ef, x, -1, &n, &error);
+  g_assert_no_error (error);
+  want = g_memdup2 (got, sizeof (float) * n);
+  eq = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_INT8, &error);
+  if (eq == NULL)
+    return -1;
+  g_assert_cmpint (bt_tflite_exec_path (eq, -1), ==, BT_TFLITE_PATH_INT8);
+  g_assert_cmpint (bt_tflite_exec_path (ef, -1), ==, BT_TFLITE_PATH_FLOAT);
+  got = bt_tflite_exec_run (eq, x, -1, &nq, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (nq, ==, n);
+  for (gsize i = 0; i < n; i++)
+    worst = MAX (worst, fabs ((double) got[i] - want[i]) / out_scale);
+  /* A rounded intermediate moves the result by at most half its step. */
+  return worst - (mid_scale > 0 ? 0.5 * mid_scale / out_scale : 0);
+}
+
+typedef enum { IK_CONV, IK_DW, IK_FC, IK_RESIDUAL, IK_MEAN, IK_N } IntKind;
+
+/* One random case: a uint8 conv / depthwise / fully connected layer (optionally followed by a
+ * residual ADD or a global MEAN) with random geometry and channel counts that are not
+ * multiples of 16, checked on both paths. */
+static void
+check_int8_case (IntKind kind, BtRng *rng)
+{
+  TflBuilder mb;
+  int H = 1 + (int) bt_rng_below (rng, 13), W = 1 + (int) bt_rng_below (rng, 13);
+  int C = 1 + (int) bt_rng_below (rng, 40), OC = kind == IK_DW ? C : 1 + (int) bt_rng_below (rng, 40);
+  int k = kind == IK_FC || kind == IK_RESIDUAL || bt_rng_below (rng, 2) ? 1 : 3;
+  int stride = kind == IK_RESIDUAL || kind == IK_FC || k == 1 ? 1 : 1 + (int) bt_rng_below (rng, 2);
+  int padding = bt_rng_below (rng, 2) ? SAME : VALID, act = bt_rng_below (rng, 2) ? ACT_RELU6 : ACT_NONE;
+  int K = kind == IK_DW ? k * k : k * k * C, oh, ow, before, ti, tf, tb, to, n_f;
+  float in_scale = 1.f / 128, f_scale = 0.004f + 0.01f * bt_rng_uniform (rng), out_scale, mid_scale = 0;
+  gint64 in_zp = 128, f_zp = 100 + bt_rng_below (rng, 56), out_zp = 128, zero = 0;
+  g_autofree guint8 *fq = NULL;
+  g_autofree gint32 *bq = NULL;
+  g_autofree gint16 *centred = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  float b_scale;
+  double worst;
+
+  if (kind == IK_RESIDUAL)
+    OC = C;
+  if (kind == IK_FC)
+    H = W = 1;
+  if (padding == VALID && (H < k || W < k))
+    padding = SAME;
+  if (kind == IK_MEAN)
+    act = ACT_NONE;
+  geometry_ref (H, k, stride, padding, &oh, &before);
+  geometry_ref (W, k, stride, padding, &ow, &before);
+  n_f = kind == IK_DW ? K * C : OC * K;
+  fq = g_new (guint8, n_f);
+  bq = g_new (gint32, OC);
+  for (int i = 0; i < n_f; i++)
+    fq[i] = (guint8) bt_rng_below (rng, 256);
+  b_scale = in_scale * f_scale;
+  for (int i = 0; i < OC; i++)
+    bq[i] = (gint32) bt_rng_below (rng, 4001) - 2000;
+  /* About ±4 standard deviations of the output over the 256 steps. */
+  out_scale = 40.f * sqrtf ((float) K) * f_scale * 4.f / 128.f;
+  tflb_init (&mb);
+  {
+    int in_s[4] = { 1, H, W, C }, b_s[1] = { OC }, o_s[4] = { 1, oh, ow, OC };
+    int f_s[4] = { OC, k, k, C }, dw_s[4] = { 1, k, k, C }, fc_s[2] = { OC, C }, fo_s[2] = { 1, OC };
+    ti = tflb_tensor (&mb, BT_TFL_UINT8, 4, in_s, NULL, 0, 1, &in_scale, &in_zp, 0);
+    tf = kind == IK_DW ? tflb_tensor (&mb, BT_TFL_UINT8, 4, dw_s, fq, n_f, 1, &f_scale, &f_zp, 0)
+       : kind == IK_FC ? tflb_tensor (&mb, BT_TFL_UINT8, 2, fc_s, fq, n_f, 1, &f_scale, &f_zp, 0)
+       : tflb_tensor (&mb, BT_TFL_UINT8, 4, f_s, fq, n_f, 1, &f_scale, &f_zp, 0);
+    tb = tflb_tensor (&mb, BT_TFL_INT32, 1, b_s, bq, sizeof (gint32) * OC, 1, &b_scale, &zero, 0);
+    to = kind == IK_FC ? tflb_tensor (&mb, BT_TFL_UINT8, 2, fo_s, NULL, 0, 1, &out_scale, &out_zp, 0)
+       : tflb_tensor (&mb, BT_TFL_UINT8, 4, o_s, NULL, 0, 1, &out_scale, &out_zp, 0);
+    {
+      int ins[3] = { ti, tf, tb };
+      if (kind == IK_DW)
+        tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, to, 2, tflb_dw_options (padding, stride, stride, 1, act));
+      else if (kind == IK_FC)
+        tflb_op (&mb, BT_TFL_OP_FULLY_CONNECTED, NULL, 3, ins, to, 0, NULL);
+      else
+        tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, tflb_conv_options (padding, stride, stride, act));
+    }
+    if (kind == IK_RESIDUAL)
+      {
+        float sum_scale = out_scale + in_scale;
+        int ta = tflb_tensor (&mb, BT_TFL_UINT8, 4, o_s, NULL, 0, 1, &sum_scale, &out_zp, 0);
+        int ins[2] = { to, ti };
+        tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, ins, ta, 11, tflb_act_options (ACT_NONE));
+        mid_scale = out_scale;
+        out_scale = sum_scale;
+        to = ta;
+      }
+    else if (kind == IK_MEAN)
+      {
+        gint32 axes[2] = { 1, 2 };
+        int ax_s[1] = { 2 }, m_s[4] = { 1, 1, 1, OC };
+        int tax = tflb_int32 (&mb, 1, ax_s, axes);
+        int tm = tflb_tensor (&mb, BT_TFL_UINT8, 4, m_s, NULL, 0, 1, &out_scale, &out_zp, 0);
+        FbNode *o = fbn_table ();
+        int ins[2] = { to, tax };
+        fbn_scalar (o, 0, 1, 1);   /* keep_dims */
+        tflb_op (&mb, BT_TFL_OP_MEAN, NULL, 2, ins, tm, 27, o);
+        /* The pooled target itself is returned unrounded: only the conv output is rounded. */
+        mid_scale = out_scale;
+        to = tm;
+      }
+  }
+  bytes = tflb_finish (&mb, ti, to);
+  centred = g_new (gint16, (gsize) H * W * C);
+  for (int i = 0; i < H * W * C; i++)
+    centred[i] = (gint16) ((int) bt_rng_below (rng, 256) - 128);
+  worst = int8_vs_float (bytes, centred, out_scale, mid_scale);
+  if (worst == -1)
+    return;
+  if (!(worst <= 0.501))
+    g_error ("kind %d, %dx%dx%d → %d, k %d, stride %d, padding %d, act %d: %.3f steps apart",
+             kind, H, W, C, OC, k, stride, padding, act, worst);
+}
+
+static void
+test_int8_random (void)
+{
+  BtRng rng;
+  g_autoptr(BtTflite) probe = NULL;
+
+  bt_rng_seed (&rng, 19);
+  for (int i = 0; i < 200; i++)
+    check_int8_case ((IntKind) (i % IK_N), &rng);
+  {
+    /* Say so when the CPU cannot take the integer path: then only the float one was run. */
+    g_autoptr(BtTfliteExec) e = NULL;
+    TflBuilder mb;
+    int s[4] = { 1, 2, 2, 3 }, fs[4] = { 2, 1, 1, 3 }, os[4] = { 1, 2, 2, 2 }, bs[1] = { 2 };
+    float sc = 0.01f;
+    gint64 zp = 128, zero = 0;
+    guint8 fq[6] = { 1, 2, 3, 4, 5, 6 };
+    gint32 bq[2] = { 0, 0 };
+    int ti, tf, tb, to;
+    tflb_init (&mb);
+    ti = tflb_tensor (&mb, BT_TFL_UINT8, 4, s, NULL, 0, 1, &sc, &zp, 0);
+    tf = tflb_tensor (&mb, BT_TFL_UINT8, 4, fs, fq, 6, 1, &sc, &zp, 0);
+    tb = tflb_tensor (&mb, BT_TFL_INT32, 1, bs, bq, 8, 1, &sc, &zero, 0);
+    to = tflb_tensor (&mb, BT_TFL_UINT8, 4, os, NULL, 0, 1, &sc, &zp, 0);
+    {
+      int ins[3] = { ti, tf, tb };
+      g_autoptr(GBytes) bytes = NULL;
+      tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, tflb_conv_options (SAME, 1, 1, ACT_NONE));
+      bytes = tflb_finish (&mb, ti, to);
+      probe = bt_tflite_load_bytes (bytes, NULL);
+    }
+    e = bt_tflite_exec_new_path (probe, BT_TFLITE_PATH_INT8, NULL);
+    if (e == NULL)
+      g_test_skip ("This CPU has no AVX2/FMA: the integer path was not run");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -809,6 +990,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tflite/op/mean", test_mean);
   g_test_add_func ("/tflite/op/pad-concat", test_pad_concat);
   g_test_add_func ("/tflite/quantized", test_quantized);
+  g_test_add_func ("/tflite/int8/random-shapes", test_int8_random);
   g_test_add_func ("/tflite/unsupported", test_unsupported);
   g_test_add_func ("/tflite/corrupt", test_corrupt);
   g_test_add_func ("/tflite/fixtures/structure", test_fixtures_structure);

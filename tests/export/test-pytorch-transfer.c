@@ -83,6 +83,8 @@ setup (void)
   bt_project_settings_copy (&s, bt_project_get_settings (fx.project));
   g_free (s.preset);
   s.preset = g_strdup ("transfer");
+  g_free (s.recipe);
+  s.recipe = g_strdup ("manual");   /* the export reproduces these very settings */
   s.epochs = 1;
   s.batch_size = 8;
   g_free (s.optimizer);
@@ -572,6 +574,8 @@ test_no_backbone (void)
       bt_project_settings_copy (&s, bt_project_get_settings (p));
       g_free (s.preset);
       s.preset = g_strdup ("transfer");
+      g_free (s.recipe);
+      s.recipe = g_strdup ("manual");
       g_assert_true (bt_project_update_settings (p, &s, &error));
       bt_project_settings_clear (&s);
       g_autofree char *out = g_build_filename (dir, "export", NULL);

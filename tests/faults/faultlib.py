@@ -64,11 +64,13 @@ class Tools:
                                 stderr=subprocess.PIPE, text=True, env=self.env)
 
     def check(self, project):
-        """Every file of the project parses; returns the checker's counts."""
+        """Every file of the project parses; returns the checker's counts. A failure says which
+        program failed and how, so a sanitizer report of the checker itself (the project fine)
+        is not read as a broken project."""
         p = subprocess.run([self.checker, project], capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            fail('a project file does not parse after a fault:\n' + p.stderr)
         m = re.match(r'classes (\d+) items (\d+) models (\d+) runs (\d+)', p.stdout)
+        if p.returncode != 0 or not m:
+            fail(checker_failure(self.checker, project, p))
         return dict(classes=int(m[1]), items=int(m[2]), models=int(m[3]), runs=int(m[4]))
 
 
@@ -86,6 +88,20 @@ def temp_files(project):
             continue
         found += [os.path.join(d, n) for n in names if TEMP_RE.match(n) and n != 'labels.csv']
     return found
+
+
+def checker_failure(checker, project, p):
+    """What went wrong with one run of the project checker, in words."""
+    name = os.path.basename(checker)
+    how = 'died of signal %d' % -p.returncode if p.returncode < 0 else 'exited %d' % p.returncode
+    if re.search(r'(Address|Leak|UndefinedBehavior)Sanitizer', p.stderr):
+        what = ('%s %s with a sanitizer report of its own (this is about the checker process, '
+                'not a project file):' % (name, how))
+    elif p.returncode == 0:
+        what = '%s printed no counts:' % name
+    else:
+        what = '%s %s: a project file does not parse after a fault:' % (name, how)
+    return '%s\n  project: %s\n%s%s' % (what, project, p.stdout, p.stderr)
 
 
 def fail(message):

@@ -1,6 +1,7 @@
 /* test-hostile.c: what a clumsy user or an attacker hands Bottega (issue #26 holes 5 and 6):
  * class folders named with a line break or a backslash, hidden files, an empty class, /dev/zero
  * or a FIFO as a model, leftovers of killed writes, and a `new --from` that failed or was killed. */
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -206,22 +207,27 @@ test_tidy_on_open (void)
   g_assert_true (bt_project_flush (p, &error));
   g_clear_object (&p);
 
-  struct { const char *rel; gint64 age; gboolean gone; } files[] = {
-    { "runs/20260101-1/checkpoint-0016.state.Ab3dEf", 3600, TRUE },
-    { "runs/20260101-1/checkpoint-0015.state", 3600, FALSE },
-    { "runs/20260101-1/metrics.csv", 3600, FALSE },
-    { "runs/20260101-1/config.ini", 3600, FALSE },
-    { "runs/20260101-2/config.ini", 48 * 3600, TRUE },        /* killed before epoch 1 ended */
-    { "runs/20260101-3/config.ini", 60, FALSE },              /* maybe a live run elsewhere */
-    { "runs/20260101-3/checkpoint-0001.state.x1Y2z3", 10, FALSE },  /* being written */
-    { ".labels.csv.Q1w2E3", 3600, TRUE },
-    { "project.ini.Zz9Yy8", 3600, TRUE },
-    { "models/20260101-1.bottega-model.aB1cD2", 3600, TRUE },
-    { "models/20260101-1.bottega-model", 3600, FALSE },
-    { "models/holiday.jpg.ABCDEF", 3600, FALSE },             /* not ours */
-    { "notes.txt", 3600, FALSE },
-    { "notes.csv.backup", 3600, FALSE },                      /* a user's, though it looks like one */
-    { "runs/20260101-1/.metrics.csv.Zx81Qp", 3600, TRUE },
+  /* gone: removed while another process trains (holds the run lock); gone_free: removed once
+   * no trainer holds it (then nothing in runs/ is being written and no age is waited for) */
+  struct { const char *rel; gint64 age; gboolean gone, gone_free; } files[] = {
+    { "runs/20260101-1/checkpoint-0016.state.Ab3dEf", 3600, FALSE, TRUE },
+    { "runs/20260101-1/checkpoint-0015.state", 3600, FALSE, FALSE },
+    { "runs/20260101-1/metrics.csv", 3600, FALSE, FALSE },
+    { "runs/20260101-1/config.ini", 3600, FALSE, FALSE },
+    { "runs/20260101-2/config.ini", 48 * 3600, FALSE, TRUE },     /* killed before epoch 1 ended */
+    { "runs/20260101-3/config.ini", 60, FALSE, TRUE },            /* the same, a minute ago */
+    { "runs/20260101-3/checkpoint-0001.state.x1Y2z3", 10, FALSE, TRUE },
+    { ".labels.csv.Q1w2E3", 3600, TRUE, TRUE },
+    { "project.ini.Zz9Yy8", 3600, TRUE, TRUE },
+    { "models/20260101-1.bottega-model.aB1cD2", 3600, TRUE, TRUE },
+    { "models/20260101-1.bottega-model", 3600, FALSE, FALSE },
+    { "models/holiday.jpg.ABCDEF", 3600, FALSE, FALSE },             /* not ours */
+    { "notes.txt", 3600, FALSE, FALSE },
+    { "notes.csv.backup", 3600, FALSE, FALSE },                      /* a user's, though it looks like one */
+    { "runs/20260101-1/.metrics.csv.Zx81Qp", 3600, FALSE, TRUE },
+    /* a search writes its tune-* folder without the run lock: its fresh files wait for an age */
+    { "runs/tune-20260101-1/search.ini", 10, FALSE, FALSE },
+    { "runs/tune-20260101-1/trials.csv.Ab12Cd", 10, FALSE, FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -236,22 +242,53 @@ test_tidy_on_open (void)
   g_autofree char *starting = g_build_filename (pdir, "runs/20260101-4", NULL);
   g_assert_cmpint (g_mkdir (starting, 0755), ==, 0);
 
-  /* opening cleans in the background: poll until the last expected removal is seen */
-  p = bt_project_open (pdir, &error);
+  /* another process holds the run lock (flock(2), as a trainer holds it): runs/ is left alone,
+   * however old its leftovers look */
+  g_autofree char *lock = g_build_filename (pdir, "runs", ".lock", NULL);
+  const char *holder_argv[] = { "/usr/bin/python3", "-c",
+                                "import fcntl, sys, time\n"
+                                "f = open(sys.argv[1], 'a')\n"
+                                "fcntl.flock(f, fcntl.LOCK_EX)\n"
+                                "time.sleep(60)\n", lock, NULL };
+  GPid holder = 0;
+  g_assert_true (g_spawn_async (NULL, (char **) holder_argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &holder, &error));
   g_assert_no_error (error);
-  g_autofree char *run2 = g_build_filename (pdir, "runs/20260101-2", NULL);
-  for (int k = 0; k < 500 && g_file_test (run2, G_FILE_TEST_EXISTS); k++)
-    g_usleep (10000);
-  g_usleep (50000);
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+  for (int k = 0; k < 500; k++)  /* until flock(1) holds it */
     {
-      g_autofree char *path = g_build_filename (pdir, files[i].rel, NULL);
-      if (g_file_test (path, G_FILE_TEST_EXISTS) == files[i].gone)
-        g_error ("%s: expected %s", files[i].rel, files[i].gone ? "removed" : "kept");
+      int fd = bt_run_lock_try (pdir, NULL);
+      if (fd < 0)
+        break;
+      bt_run_lock_release (fd);
+      g_usleep (10000);
     }
-  g_assert_false (g_file_test (run2, G_FILE_TEST_EXISTS));
-  g_assert_true (g_file_test (starting, G_FILE_TEST_IS_DIR));
-  g_clear_object (&p);
+  for (int pass = 0; pass < 2; pass++)
+    {
+      /* opening cleans in the background: poll until the last expected removal is seen */
+      p = bt_project_open (pdir, &error);
+      g_assert_no_error (error);
+      g_autofree char *last = g_build_filename (pdir, pass == 0 ? "project.ini.Zz9Yy8" : "runs/20260101-2", NULL);
+      for (int k = 0; k < 500 && g_file_test (last, G_FILE_TEST_EXISTS); k++)
+        g_usleep (10000);
+      g_usleep (50000);
+      for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+        {
+          g_autofree char *path = g_build_filename (pdir, files[i].rel, NULL);
+          gboolean gone = pass == 0 ? files[i].gone : files[i].gone_free;
+          if (g_file_test (path, G_FILE_TEST_EXISTS) == gone)
+            g_error ("%s, %s: expected %s", files[i].rel, pass == 0 ? "locked" : "free", gone ? "removed" : "kept");
+        }
+      g_assert_true (g_file_test (starting, G_FILE_TEST_IS_DIR) == (pass == 0));
+      g_clear_object (&p);
+      if (pass == 0)
+        {
+          /* the trainer is killed: its lock is free at once */
+          kill (holder, SIGKILL);
+          g_assert_cmpint (waitpid (holder, NULL, 0), ==, holder);
+          g_spawn_close_pid (holder);
+        }
+    }
   bt_test_rm_rf (root);
 }
 

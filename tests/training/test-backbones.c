@@ -437,11 +437,42 @@ test_speed_and_choice (void)
   bt_backbones_set_speed ("00ff", 12.5);
   g_assert_cmpfloat_with_epsilon (bt_backbones_get_speed ("00ff"), 12.5, 1e-9);
 
-  g_assert_cmpint (g_mkdir_with_parents (proj, 0755), ==, 0);
+  {
+    g_autoptr(BtProject) p = bt_project_create (proj, "choice", &error);
+    g_assert_no_error (error);
+  }
   g_assert_null (bt_backbones_get_project_choice (proj));
-  g_assert_true (bt_backbones_set_project_choice (proj, "mobilenet_v1_0.5_160_quant", &error));
+  /* A project from before the setting: its backbone.ini is still read... */
+  {
+    g_autofree char *legacy = g_build_filename (proj, "backbone.ini", NULL);
+    g_autofree char *ini = g_build_filename (proj, "project.ini", NULL);
+    g_autofree char *text = NULL;
+    g_assert_true (g_file_set_contents (legacy, "[backbone]\nname=tf2_mobilenet_v2_1.0_224_ptq\n", -1, NULL));
+    choice = bt_backbones_get_project_choice (proj);
+    g_assert_cmpstr (choice, ==, "tf2_mobilenet_v2_1.0_224_ptq");
+    g_clear_pointer (&choice, g_free);
+    {
+      g_autoptr(BtProject) p = bt_project_open (proj, &error);
+      g_assert_no_error (error);
+      choice = bt_backbones_project_choice (p);
+      g_assert_cmpstr (choice, ==, "tf2_mobilenet_v2_1.0_224_ptq");
+      g_clear_pointer (&choice, g_free);
+    }
+    /* ...and a new choice becomes the settings row and retires the file. */
+    g_assert_true (bt_backbones_set_project_choice (proj, "mobilenet_v1_0.5_160_quant", &error));
+    g_assert_no_error (error);
+    g_assert_false (g_file_test (legacy, G_FILE_TEST_EXISTS));
+    g_assert_true (g_file_get_contents (ini, &text, NULL, NULL));
+    g_assert_nonnull (strstr (text, "backbone=mobilenet_v1_0.5_160_quant"));
+  }
   choice = bt_backbones_get_project_choice (proj);
   g_assert_cmpstr (choice, ==, "mobilenet_v1_0.5_160_quant");
+  {
+    g_autoptr(BtProject) p = bt_project_open (proj, &error);
+    g_autofree char *again = bt_backbones_project_choice (p);
+    g_assert_cmpstr (again, ==, "mobilenet_v1_0.5_160_quant");
+    g_assert_cmpstr (bt_project_get_settings (p)->transfer_backbone, ==, "mobilenet_v1_0.5_160_quant");
+  }
   g_assert_true (bt_backbones_set_project_choice (proj, NULL, &error));
   g_assert_null (bt_backbones_get_project_choice (proj));
 

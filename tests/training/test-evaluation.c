@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "training/bt-training-private.h"
+#include "training/bt-transfer.h"
 
 static void
 test_metrics (void)
@@ -111,6 +112,9 @@ fill_settings (BtProjectSettings *s)
   s->split_val = 15;
   s->split_test = 15;
   s->seed = G_GUINT64_CONSTANT (18446744073709551615);
+  s->transfer_backbone = g_strdup ("mobilenet_v1_0.5_160_quant");
+  s->recipe = g_strdup ("manual");
+  s->tta = TRUE;
 }
 
 static void
@@ -150,6 +154,8 @@ test_settings_round_trip (void)
   g_assert_true (b.restore_best);
   g_assert_cmpint (b.split_val, ==, 15);
   g_assert_true (b.seed == a.seed);
+  g_assert_cmpstr (b.recipe, ==, "manual");
+  g_assert_true (b.tta);
   bt_project_settings_clear (&a);
   bt_project_settings_clear (&b);
 }
@@ -270,10 +276,60 @@ test_predict_bad_input (void)
   g_rmdir (dir);
 }
 
+/* Test-time augmentation: a prediction's logits are the mean of the two passes (the image, its
+ * mirror) and its probabilities their softmax; the same through evaluation of a project split. */
+static void
+test_predict_tta (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 8, 8, 3, 3, -1, 5, &error);
+  const char *names[] = { "a", "b", "c", NULL };
+  BtModel m = { .net = net, .class_names = (char **) names };
+  BtImage img = { 9, 7, 3, NULL };
+  g_autoptr(BtImage) mirror = NULL;
+  float one[3], other[3], tta[3], want[3];
+  g_autofree float *probs = NULL;
+  double score, want_score;
+
+  g_assert_no_error (error);
+  bt_preprocess_init_default (&m.prep, 8, 8, 3);
+  bt_calibration_init (&m.calib);
+  m.calib.temperature = 1.5;
+  img.pixels = g_malloc (9 * 7 * 3);
+  for (int i = 0; i < 9 * 7 * 3; i++)
+    img.pixels[i] = (guint8) ((i * 37) ^ (i >> 2));
+  mirror = bt_transfer_make_variant (&img, 1);
+  g_assert_cmpint (mirror->pixels[0], ==, img.pixels[8 * 3]);   /* really the mirror */
+
+  m.tta = BT_TTA_NONE;
+  g_assert_true (bt_model_image_logits (&m, &img, one, &error));
+  g_assert_true (bt_model_image_logits (&m, mirror, other, &error));
+  g_assert_no_error (error);
+  g_assert_true (memcmp (one, other, sizeof one) != 0);   /* the two passes differ */
+  m.tta = BT_TTA_MIRROR;
+  g_assert_true (bt_model_image_logits (&m, &img, tta, &error));
+  for (int k = 0; k < 3; k++)
+    {
+      want[k] = 0.5f * (one[k] + other[k]);
+      g_assert_cmpfloat (tta[k], ==, want[k]);
+    }
+  probs = bt_predict_image_scored (&m, &img, &score, &error);
+  g_assert_no_error (error);
+  {
+    float want_probs[3];
+    want_score = bt_calibration_apply (&m.calib, want, 3, want_probs);
+    for (int k = 0; k < 3; k++)
+      g_assert_cmpfloat (probs[k], ==, want_probs[k]);
+    g_assert_cmpfloat (score, ==, want_score);
+  }
+  g_free (img.pixels);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/evaluation/predict-tta", test_predict_tta);
   g_test_add_func ("/evaluation/metrics", test_metrics);
   g_test_add_func ("/evaluation/empty-class", test_empty_class_metrics);
   g_test_add_func ("/evaluation/settings-round-trip", test_settings_round_trip);

@@ -9,6 +9,8 @@
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
+#include "training/bt-recipe.h"
+#include "training/bt-run-files.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-run-files.h"
 #include "training/bt-training-private.h"
@@ -505,9 +507,14 @@ on_trainer_finished (BtTrainer *trainer, const GError *error, RunState *rs)
   g_main_loop_quit (rs->loop);
 }
 
+/* The pending give-up timeout: removed once its loop is done (a stale one would quit a later
+ * test's freed loop). */
+static guint give_up_id;
+
 static gboolean
 give_up (gpointer data)
 {
+  give_up_id = 0;
   g_main_loop_quit (data);
   return G_SOURCE_REMOVE;
 }
@@ -553,6 +560,8 @@ test_transfer_trainer (void)
   s.early_stopping_patience = 0;
   s.restore_best = FALSE;
   s.seed = 7;
+  g_free (s.recipe);
+  s.recipe = g_strdup ("manual");
   g_assert_true (bt_project_update_settings (ps.project, &s, &error));
   g_assert_no_error (error);
   bt_project_settings_clear (&s);
@@ -563,8 +572,9 @@ test_transfer_trainer (void)
   t0 = g_get_monotonic_time ();
   g_assert_true (bt_trainer_start (trainer, NULL, &error));
   g_assert_no_error (error);
-  g_timeout_add_seconds (100, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
   g_test_message ("transfer run (embeddings + head): %.1f s", (g_get_monotonic_time () - t0) / 1e6);
@@ -610,6 +620,8 @@ set_transfer_settings (BtProject *project, int epochs, gboolean flip, int hidden
   s.early_stopping_patience = 0;
   s.restore_best = FALSE;
   s.seed = 7;
+  g_free (s.recipe);
+  s.recipe = g_strdup ("manual");   /* these tests train exactly the settings they set */
   s.transfer_hidden = hidden;
   s.transfer_whole_network = whole;
   g_assert_true (bt_project_update_settings (project, &s, &error));
@@ -659,8 +671,9 @@ test_transfer_hidden (void)
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
   g_assert_true (bt_trainer_start (trainer, NULL, &error));
   g_assert_no_error (error);
-  g_timeout_add_seconds (100, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
   g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
 
@@ -774,7 +787,7 @@ test_transfer_pause (void)
   g_assert_no_error (error);
   /* paused before the first image is embedded: the embedding phase says PAUSED */
   bt_trainer_pause (trainer);
-  g_timeout_add_seconds (60, give_up, st.loop);
+  give_up_id = g_timeout_add_seconds (60, give_up, st.loop);
   while (!st.saw_paused && !st.finished)
     g_main_loop_run (st.loop);
   g_assert_false (st.finished);
@@ -793,6 +806,7 @@ test_transfer_pause (void)
     g_main_loop_run (st.loop);
   g_assert_no_error (st.error);
   g_assert_cmpuint (st.last_done, ==, 20);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_nonnull (bt_trainer_get_best_model_path (trainer));
 
   /* Stop while paused in the embedding phase (a fresh project: nothing comes from its cache). */
@@ -885,7 +899,9 @@ test_whole_network_format (void)
   g_assert_cmpint (bt_net_hidden (m2->net), ==, 4);
 
   /* Refused when saving: a blob that is not the named content, a blob in a non-transfer model. */
-  g_assert_null (bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite", "00", blob, NULL, &error));
+  g_assert_null (bt_model_save_to_bytes_full (head, names, &prep, "bb.tflite",
+                                               "0000000000000000000000000000000000000000000000000000000000000000",
+                                               blob, NULL, &error));
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_null (bt_model_save_to_bytes_full (cnn, names, NULL, "bb.tflite", NULL, blob, NULL, &error));
@@ -989,11 +1005,10 @@ run_to_end (BtProject *project, const char *resume_dir, char **run_dir, char **m
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
   g_assert_true (bt_trainer_start (trainer, resume_dir, &error));
   g_assert_no_error (error);
-  guint timeout = g_timeout_add_seconds (200, give_up, rs.loop);
+  give_up_id = g_timeout_add_seconds (200, give_up, rs.loop);
   g_main_loop_run (rs.loop);
   /* a timeout left pending would quit a freed loop later in the process */
-  if (rs.finished)
-    g_source_remove (timeout);
+  g_clear_handle_id (&give_up_id, g_source_remove);
   g_assert_true (rs.finished);
   g_assert_no_error (rs.error);
   *run_dir = g_strdup (bt_trainer_get_run_dir (trainer));
@@ -1186,6 +1201,156 @@ test_finetune_resume (void)
   g_free (ps.dir);
 }
 
+static gboolean
+same_choice (const BtRecipeChoice *a, const BtRecipeChoice *b)
+{
+  return a->chosen == b->chosen && a->flip == b->flip && a->tta == b->tta && a->learning_rate == b->learning_rate && a->weight_decay == b->weight_decay &&
+         a->label_smoothing == b->label_smoothing && a->hidden == b->hidden && a->epochs == b->epochs &&
+         a->cv_acc == b->cv_acc && a->cv_loss == b->cv_loss && a->base_acc == b->base_acc && a->k == b->k &&
+         a->n_tried == b->n_tried;
+}
+
+static void
+on_recipe_message (BtTrainer *trainer, const char *message, GPtrArray *messages)
+{
+  g_ptr_array_add (messages, g_strdup (message));
+}
+
+/* The Automatic recipe: the same data, settings and seed give the same choice; a row the person
+ * set stays theirs; a trainer run with recipe=auto makes that very choice, says it, records it
+ * and trains with it. */
+static void
+test_recipe (void)
+{
+  PhotoSet ps = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtBackbone) bb = NULL;
+  g_autoptr(BtEmbeddings) emb = NULL;
+  g_autoptr(BtSplitView) train = NULL;
+  g_autoptr(BtTrainer) trainer = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_free);
+  g_autofree guint64 *hashes = NULL;
+  g_autofree char *line = NULL, *pinned_line = NULL;
+  BtRecipeChoice a, b, pinned, read, saved;
+  BtProjectSettings s = { 0 }, run = { 0 };
+  GListModel *items;
+  RunState rs = { 0 };
+  int n_split[BT_N_SPLITS];
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  use_shared_backbone_dir ();
+  make_photo_set (&ps, 10, 0);
+  set_transfer_settings (ps.project, 20, FALSE, 0, FALSE);
+  bt_project_settings_copy (&s, bt_project_get_settings (ps.project));
+  g_free (s.recipe);
+  s.recipe = g_strdup ("auto");
+  s.learning_rate = 0.001;   /* the table's defaults: every field is the recipe's */
+  s.batch_size = 32;
+  g_assert_true (bt_project_update_settings (ps.project, &s, &error));
+  g_assert_true (bt_recipe_applies (&s));
+  g_assert_cmpuint (bt_recipe_free_fields (&s), ==, BT_RECIPE_ALL_FIELDS);
+
+  bb = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, &error);
+  g_assert_no_error (error);
+  /* the mirrored training photos too, as the trainer computes them for the recipe */
+  emb = bt_embeddings_build (ps.project, bb, BT_DS_RESIZE_SQUASH, TRUE, FALSE, 2, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  train = bt_project_split_view (ps.project, BT_SPLIT_TRAIN);
+  items = bt_project_get_items (ps.project);
+  hashes = g_new (guint64, g_list_model_get_n_items (items));
+  for (guint i = 0; i < g_list_model_get_n_items (items); i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, i);
+      hashes[i] = bt_item_get_hash (it);
+    }
+
+  g_assert_true (bt_recipe_search (emb, train, hashes, 4, &s, NULL, NULL, NULL, &a, &error));
+  g_assert_no_error (error);
+  g_assert_true (bt_recipe_search (emb, train, hashes, 4, &s, NULL, NULL, NULL, &b, &error));
+  g_assert_true (same_choice (&a, &b));
+  g_test_message ("recipe: lr %g wd %g ls %g hidden %d flip %d tta %d epochs %d, k-fold %.3f (defaults %.3f), "
+                  "%d tried in %.1f s", a.learning_rate, a.weight_decay, a.label_smoothing, a.hidden, a.flip, a.tta,
+                  a.epochs, a.cv_acc, a.base_acc, a.n_tried, a.seconds);
+  g_assert_cmpuint (a.chosen, ==, BT_RECIPE_ALL_FIELDS);
+  g_assert_cmpint (a.k, ==, BT_RECIPE_FOLDS);
+  g_assert_cmpint (a.n_tried, >=, 6);
+  g_assert_cmpint (a.n_tried, <=, 12);
+  g_assert_cmpfloat (a.cv_acc, >=, a.base_acc);   /* the defaults are one of the settings tried */
+  g_assert_cmpint (a.epochs, >=, 5);
+  g_assert_cmpint (a.epochs, <=, 40);
+  line = bt_recipe_describe (&a);
+  g_assert_nonnull (strstr (line, "learning rate"));
+  g_assert_nonnull (strstr (line, "epoch"));
+
+  /* the person's learning rate wins */
+  s.learning_rate = 0.01;
+  g_assert_true (bt_recipe_search (emb, train, hashes, 4, &s, NULL, NULL, NULL, &pinned, &error));
+  g_assert_cmpuint (pinned.chosen, ==, BT_RECIPE_ALL_FIELDS & ~BT_RECIPE_LEARNING_RATE);
+  bt_recipe_apply (&pinned, &s);
+  g_assert_cmpfloat (s.learning_rate, ==, 0.01);
+  g_assert_cmpint (s.epochs, ==, pinned.epochs);
+  /* the person's augmentation too: with crops asked for, the recipe leaves flips alone */
+  s.augment_flip = FALSE;
+  g_assert_cmpuint (bt_recipe_free_fields (&s) & BT_RECIPE_FLIP, ==, BT_RECIPE_FLIP);
+  s.augment_crop = TRUE;
+  g_assert_cmpuint (bt_recipe_free_fields (&s) & BT_RECIPE_FLIP, ==, 0);
+  s.augment_crop = FALSE;
+  pinned_line = bt_recipe_describe (&pinned);
+  g_assert_null (strstr (pinned_line, "learning rate"));
+  bt_project_settings_clear (&s);
+
+  /* the trainer: the same choice, said, recorded in recipe.ini and config.ini, and used */
+  trainer = bt_trainer_new (ps.project);
+  rs.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
+  g_signal_connect (trainer, "message", G_CALLBACK (on_recipe_message), messages);
+  g_assert_true (bt_trainer_start (trainer, NULL, &error));
+  give_up_id = g_timeout_add_seconds (100, give_up, rs.loop);
+  g_main_loop_run (rs.loop);
+  g_clear_handle_id (&give_up_id, g_source_remove);
+  g_assert_true (rs.finished);
+  g_assert_no_error (rs.error);
+  g_assert_true (g_ptr_array_find_with_equal_func (messages, line, g_str_equal, NULL));
+  g_assert_true (bt_recipe_load (&read, bt_trainer_get_run_dir (trainer), &error));
+  g_assert_no_error (error);
+  g_assert_true (same_choice (&read, &a));
+  g_assert_true (bt_run_files_read_config (bt_trainer_get_run_dir (trainer), &run, NULL, n_split, &error));
+  g_assert_cmpfloat (run.learning_rate, ==, a.learning_rate);
+  g_assert_cmpint (run.epochs, ==, a.epochs);
+  g_assert_cmpint (run.transfer_hidden, ==, a.hidden);
+  g_assert_cmpint (run.augment_flip, ==, a.flip);
+  g_assert_cmpint (run.tta, ==, a.tta);
+  model = bt_model_load (bt_trainer_get_best_model_path (trainer), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_net_hidden (model->net), ==, a.hidden);
+  g_assert_cmpint (model->tta, ==, a.tta ? BT_TTA_MIRROR : BT_TTA_NONE);
+  {
+    g_autofree char *latest = bt_recipe_describe_latest (ps.dir);
+    g_assert_cmpstr (latest, ==, line);
+  }
+  /* recipe.ini round trip, and a damaged one is refused */
+  saved = a;
+  g_assert_true (bt_recipe_save (&saved, ps.dir, &error));
+  g_assert_true (bt_recipe_load (&read, ps.dir, &error));
+  g_assert_true (same_choice (&read, &saved));
+  {
+    g_autofree char *path = g_build_filename (ps.dir, "recipe.ini", NULL);
+    g_assert_true (g_file_set_contents (path, "[recipe]\nchosen=31\nlearning-rate=abc\n", -1, NULL));
+    g_assert_false (bt_recipe_load (&read, ps.dir, &error));
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
+  bt_project_settings_clear (&run);
+  g_main_loop_unref (rs.loop);
+  bt_test_rm_rf (ps.dir);
+  photo_set_free (&ps);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1199,5 +1364,6 @@ main (int argc, char **argv)
   g_test_add_func ("/transfer/pause-embedding", test_transfer_pause);
   g_test_add_func ("/transfer/finetune/two-stages", test_finetune);
   g_test_add_func ("/transfer/finetune/resume", test_finetune_resume);
+  g_test_add_func ("/transfer/recipe", test_recipe);
   return g_test_run ();
 }

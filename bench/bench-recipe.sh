@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# bench-recipe.sh [BUILD] [ROUNDS]: flowers12 as a person gets it. `bottega-cli new P --from train/`
+# then `bottega-cli train P` with no options (the recommended transfer preset and the Automatic
+# recipe), beside the hand-chosen transfer run of flowers12/README.md (`--preset transfer
+# --epochs 30 --split 85/15/0 --recipe manual`), alternated ROUNDS times in one run. Each run
+# starts from a new project (embeddings computed afresh). Prints, per run: accuracy on test/
+# (`bottega-cli predict --csv`, the folder name is the truth), wall and CPU time of `train`, its
+# peak RSS, what the recipe chose, and the load average (on a loaded machine read the CPU time).
+# Skips with a message without ../shared/images/flowers12 or the default backbone.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-_build}
+ROUNDS=${2:-2}
+SHARED=${BOTTEGA_SHARED_DIR:-../shared}
+FLOWERS=$SHARED/images/flowers12
+CLI=$BUILD/src/cli/bottega-cli
+[ -d "$FLOWERS/train" ] || { echo "SKIP: $FLOWERS is absent"; exit 0; }
+[ -f "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" ] || { echo "SKIP: the default backbone is absent"; exit 0; }
+[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time is not installed"; exit 0; }
+export BOTTEGA_BACKBONE_DIR=$(cd "$SHARED/models" && pwd)
+FLOWERS=$(cd "$FLOWERS" && pwd)
+
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+
+one_run () {  # NAME, then train's options
+  local name=$1; shift
+  local p="$DIR/$name-$round"
+  "$CLI" new "$p" --from "$FLOWERS/train" >/dev/null 2>&1 || { echo "$name: new failed"; return; }
+  local load; load=$(cut -d' ' -f1 /proc/loadavg)
+  /usr/bin/time -f '%e %U %S %M' -o "$DIR/time" "$CLI" train "$p" "$@" >"$DIR/train.log" 2>&1 \
+    || { echo "$name: train failed"; tail -3 "$DIR/train.log"; return; }
+  "$CLI" predict "$p"/models/*.bottega-model "$FLOWERS/test" --csv "$DIR/pred.csv" >/dev/null 2>&1
+  local acc; acc=$(awk -F, 'NR > 1 { n++; k = split($1, a, "/"); if (a[k - 1] == $2) c++ }
+                         END { if (n) printf "%.4f (%d/%d)", c / n, c, n }' "$DIR/pred.csv")
+  read -r wall user sys rss <"$DIR/time"
+  printf '%-8s test %s  wall %6.1f s  cpu %6.1f s  peak RSS %4d MiB  load %s\n' \
+    "$name" "$acc" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((rss / 1024)) "$load"
+  grep -h "^Automatic recipe" "$DIR/train.log" | sed 's/^/         /'
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+for round in $(seq 1 "$ROUNDS"); do
+  one_run default
+  one_run by-hand --preset transfer --epochs 30 --split 85/15/0 --recipe manual
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

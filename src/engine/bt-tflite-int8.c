@@ -1,0 +1,763 @@
+/* bt-tflite-int8.c: the integer path of the TFLite executor (see bt-tflite-int8.h).
+ *
+ * Numbers: a quantized tensor holds real = s × (q − z). We store c = q − z as int16 (|c| ≤ 255),
+ * so padding with real 0 is padding with 0 and no zero-point correction terms are needed. A conv
+ * output channel k is acc = Σ c_in × c_w (exact in int32), then
+ *   c_out = clamp (round (acc × s_in × s_w[k] / s_out + bias[k] / s_out), lo, hi)
+ * in float (the rescale is one FMA; TFLite's fixed-point multiplier rounds the same value, so the
+ * two can differ by one step on ties). lo/hi are the output type's range intersected with the
+ * fused activation (ReLU6), both moved by −z_out. Depthwise sums are exact in float (9 products
+ * of at most 255² stay below 2^24).
+ *
+ * Layout: every activation tensor is rows × cs int16, rows = elements / C where C is its last
+ * (logical) dimension, cs = C rounded up to 16; NHWC, i.e. TFLite's own order, so RESHAPE and
+ * SQUEEZE that keep the last dimension are copies. Padding channels hold anything: every
+ * reader multiplies them by zero weights or skips them. */
+#include "config.h"
+
+#include "engine/bt-tflite-int8.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BT_Q_X86 1
+#include <immintrin.h>
+#define BT_Q_AVX2 __attribute__ ((target ("avx2,fma")))
+#else
+#define BT_Q_X86 0
+#endif
+
+enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX, QK_DEQUANT,
+       QK_FLOAT_PASS };
+
+#define QPAD 16
+#define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
+
+typedef struct {
+  int     kind;
+  int     in0, in1, out;
+  int     K, lda;        /* GEMM depth (even) and the A row stride, int16s */
+  gint16 *wp;            /* GEMM weights [oc_pad/16][K/2][16][2] */
+  float  *wd;            /* depthwise weights [kh × kw][cs] */
+  float  *mul, *add;     /* per output channel (cs): rescale and bias, in output steps */
+  float   m0, m1;        /* ADD / REQUANT multipliers; GAP: input scale */
+  int     lo, hi;        /* clamp of the centred output */
+  float   flo, fhi;      /* float clamp (GAP as target) */
+  float   beta;          /* SOFTMAX */
+} QOp;
+
+struct _BtTflQuant {
+  int       n_ops;
+  QOp      *ops;
+  int       n_ok;         /* ops [0, n_ok) run on integers */
+  int      *cs, *rows, *C; /* per tensor */
+  gsize     max_col;      /* im2col int16s */
+  gsize     max_float;    /* float result floats */
+};
+
+struct _BtTflQuantExec {
+  const BtTflite   *model;
+  const BtTflQuant *q;
+  gint16          **act;
+  gint16          **slots;
+  int               n_slots;
+  gint16           *col;
+  float            *fout, *ftmp;
+};
+
+static gboolean
+tensor_ok (const BtTflTensor *t)
+{
+  return t->is_activation && !t->is_const && t->n_scale == 1 && t->scale[0] > 0.f
+         && (t->type == BT_TFL_UINT8 || t->type == BT_TFL_INT8);
+}
+
+/* Centred clamp of an output tensor from the op's real clamp (already ∩ the type's range). */
+static void
+out_clamp (const BtTflTensor *t, float lo, float hi, int *clo, int *chi)
+{
+  int qmin = t->type == BT_TFL_UINT8 ? 0 : -128, qmax = t->type == BT_TFL_UINT8 ? 255 : 127;
+  int z = (int) t->zero_point[0];
+  *clo = qmin - z;
+  *chi = qmax - z;
+  if (isfinite (lo))
+    *clo = MAX (*clo, (int) lrintf (lo / t->scale[0]));
+  if (isfinite (hi))
+    *chi = MIN (*chi, (int) lrintf (hi / t->scale[0]));
+}
+
+static float
+wscale (const BtTflTensor *f, int k)
+{
+  return f->n_scale > 1 ? f->scale[k] : f->scale[0];
+}
+
+/* GEMM weights from real weights w [oc][K] (K in the order of the GEMM's rows) with the filter
+ * tensor f's scales; K_pad ≥ K rows beyond K are zero. The loader keeps the real weights in the
+ * operator (op->w, op->b) and frees the tensors' copies. */
+static gboolean
+pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, const float *bias,
+           const BtTflTensor *out, int oc, int K, int K_pad, const BtTflOp *op)
+{
+  int ocp = ROUND_UP (oc, QPAD), kp2 = K_pad / 2;
+  if (f->n_scale != 1 && (f->n_scale != oc || f->qdim != 0))
+    return FALSE;
+  q->K = K_pad;
+  q->wp = g_new0 (gint16, (gsize) ocp * K_pad);
+  q->mul = g_new0 (float, ocp);
+  q->add = g_new0 (float, ocp);
+  for (int k = 0; k < oc; k++)
+    {
+      float s = wscale (f, k);
+      const float *row = w + (gsize) k * K;
+      gint16 *blk = q->wp + (gsize) (k / QPAD) * kp2 * 32;
+      for (int i = 0; i < K; i++)
+        {
+          long v = lrintf (row[i] / s);
+          if (v < -32768 || v > 32767)
+            return FALSE;
+          blk[((gsize) (i / 2) * QPAD + k % QPAD) * 2 + i % 2] = (gint16) v;
+        }
+      q->mul[k] = in->scale[0] * s / out->scale[0];
+      q->add[k] = bias != NULL ? bias[k] / out->scale[0] : 0.f;
+    }
+  out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
+  return TRUE;
+}
+
+static gboolean
+prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
+{
+  const BtTflTensor *in = &m->tensors[op->inputs[0]], *f = &m->tensors[op->inputs[1]];
+  const BtTflTensor *out = &m->tensors[op->output];
+  const BtConvShape *s = &op->cs;
+
+  if (!tensor_ok (in) || !tensor_ok (out) || f->n_scale < 1 || s->n != 1)
+    return FALSE;
+  if (depthwise)
+    {
+      int cs = ROUND_UP (s->c, QPAD), taps = s->kh * s->kw;
+      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || taps > 25)
+        return FALSE;
+      q->kind = QK_DW;
+      q->wd = g_new0 (float, (gsize) taps * cs);
+      q->mul = g_new0 (float, cs);
+      q->add = g_new0 (float, cs);
+      for (int k = 0; k < s->c; k++)
+        {
+          float sw = wscale (f, k);
+          for (int t = 0; t < taps; t++)
+            q->wd[(gsize) t * cs + k] = rintf (op->w[(gsize) k * taps + t] / sw);
+          q->mul[k] = in->scale[0] * sw / out->scale[0];
+          q->add[k] = op->b[k] / out->scale[0];
+        }
+      out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
+      return TRUE;
+    }
+  if (op->pointwise)
+    {
+      q->kind = QK_GEMM;
+      q->lda = ROUND_UP (s->c, QPAD);
+      /* Engine filter [oc, c, 1, 1]: K = c, padded to the input's row stride. */
+      return pack_gemm (q, in, f, op->w, op->b, out, s->oc, s->c, q->lda, op);
+    }
+  q->kind = QK_CONV;
+  {
+    /* Engine [oc, c, kh, kw] → GEMM rows in im2col's order (ky, kx, c). */
+    int K = s->kh * s->kw * s->c;
+    g_autofree float *w = g_new (float, (gsize) s->oc * K);
+    for (int k = 0; k < s->oc; k++)
+      for (int ci = 0; ci < s->c; ci++)
+        for (int t = 0; t < s->kh * s->kw; t++)
+          w[(gsize) k * K + (gsize) t * s->c + ci] = op->w[((gsize) k * s->c + ci) * s->kh * s->kw + t];
+    q->lda = ROUND_UP (K, 2);
+    return pack_gemm (q, in, f, w, op->b, out, s->oc, K, q->lda, op);
+  }
+}
+
+static gboolean
+prepare_op (const BtTflite *m, const BtTflOp *op, QOp *q, const BtTflQuant *Q)
+{
+  const BtTflTensor *out = &m->tensors[op->output];
+  const BtTflTensor *in = op->n_inputs > 0 && op->inputs[0] >= 0 ? &m->tensors[op->inputs[0]] : NULL;
+
+  q->in0 = op->inputs[0];
+  q->in1 = op->n_inputs > 1 ? op->inputs[1] : -1;
+  q->out = op->output;
+  switch (op->code)
+    {
+    case BT_TFL_OP_CONV_2D:
+      return prepare_conv (m, op, q, FALSE);
+    case BT_TFL_OP_DEPTHWISE_CONV_2D:
+      return prepare_conv (m, op, q, TRUE);
+    case BT_TFL_OP_FULLY_CONNECTED:
+      {
+        const BtTflTensor *f = &m->tensors[op->inputs[1]];
+        if (!tensor_ok (in) || !tensor_ok (out) || f->n_scale < 1 || !f->is_const
+            || Q->C[q->in0] != op->in_dim || Q->C[q->out] != op->out_dim)
+          return FALSE;
+        q->kind = QK_GEMM;
+        q->lda = Q->cs[q->in0];
+        return pack_gemm (q, in, f, op->w, op->b, out, op->out_dim, op->in_dim, q->lda, op);
+      }
+    case BT_TFL_OP_ADD:
+      {
+        const BtTflTensor *b = &m->tensors[op->inputs[1]];
+        if (!tensor_ok (in) || !tensor_ok (b) || !tensor_ok (out) || in->n_elems != out->n_elems
+            || b->n_elems != out->n_elems || Q->C[q->in0] != Q->C[q->in1])
+          return FALSE;
+        q->kind = QK_ADD;
+        q->m0 = in->scale[0] / out->scale[0];
+        q->m1 = b->scale[0] / out->scale[0];
+        out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
+        return TRUE;
+      }
+    case BT_TFL_OP_AVERAGE_POOL_2D:
+    case BT_TFL_OP_MEAN:
+      {
+        gboolean global = op->code == BT_TFL_OP_MEAN
+          ? in->rank == 4 && (op->mean_mask & 0xf) == 0x6
+          : in->rank == 4 && op->cs.oh == 1 && op->cs.ow == 1 && op->cs.kh == in->shape[1]
+            && op->cs.kw == in->shape[2] && op->cs.pad_top == 0 && op->cs.pad_left == 0;
+        if (!global || !tensor_ok (in) || !tensor_ok (out) || in->shape[0] != 1
+            || Q->C[q->out] != in->shape[3])
+          return FALSE;
+        q->kind = QK_GAP;
+        q->m0 = in->scale[0];
+        q->m1 = 1.f / out->scale[0];
+        q->flo = op->lo;
+        q->fhi = op->hi;
+        out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
+        return TRUE;
+      }
+    case BT_TFL_OP_RESHAPE:
+    case BT_TFL_OP_SQUEEZE:
+    case BT_TFL_OP_QUANTIZE:
+      if (!tensor_ok (in) || !tensor_ok (out) || Q->C[q->in0] != Q->C[q->out])
+        return FALSE;
+      q->kind = QK_REQUANT;
+      q->m0 = in->scale[0] / out->scale[0];
+      out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
+      return TRUE;
+    case BT_TFL_OP_SOFTMAX:
+    case BT_TFL_OP_DEQUANTIZE:
+      /* Float tails: only as the last operator run (checked by bt_tfl_quant_covers). */
+      if (!tensor_ok (in) || (out->type != BT_TFL_FLOAT32 && !tensor_ok (out)))
+        return FALSE;
+      q->kind = op->code == BT_TFL_OP_SOFTMAX ? QK_SOFTMAX : QK_DEQUANT;
+      q->beta = op->beta;
+      q->m0 = in->scale[0];
+      q->flo = op->lo;
+      q->fhi = op->hi;
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+static gboolean
+is_float (int kind)
+{
+  return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
+}
+
+static gboolean
+cpu_ok (void)
+{
+#if BT_Q_X86
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+  return FALSE;
+#endif
+}
+
+BtTflQuant *
+bt_tfl_quant_new (const BtTflite *m)
+{
+  BtTflQuant *Q;
+
+  if (!cpu_ok () || !tensor_ok (&m->tensors[m->input]) || m->tensors[m->input].rank != 4)
+    return NULL;
+  Q = g_new0 (BtTflQuant, 1);
+  Q->n_ops = m->n_ops;
+  Q->ops = g_new0 (QOp, m->n_ops);
+  Q->cs = g_new0 (int, m->n_tensors);
+  Q->rows = g_new0 (int, m->n_tensors);
+  Q->C = g_new0 (int, m->n_tensors);
+  Q->max_col = 1;
+  Q->max_float = 1;
+  for (int t = 0; t < m->n_tensors; t++)
+    {
+      const BtTflTensor *T = &m->tensors[t];
+      Q->C[t] = T->rank > 0 ? T->shape[T->rank - 1] : 1;
+      Q->cs[t] = ROUND_UP (Q->C[t], QPAD);
+      Q->rows[t] = (int) (T->n_elems / (gsize) Q->C[t]);
+      Q->max_float = MAX (Q->max_float, T->n_elems);
+    }
+  for (int i = 0; i < m->n_ops; i++)
+    {
+      const BtTflOp *op = &m->ops[i];
+      if (Q->n_ok > 0 && is_float (Q->ops[Q->n_ok - 1].kind))
+        {
+          /* After a float tail only reshapes and (de)quantizations of its result: the float
+           * path's semantics (clamped to the output's range, not rounded). */
+          if ((op->code != BT_TFL_OP_QUANTIZE && op->code != BT_TFL_OP_DEQUANTIZE
+               && op->code != BT_TFL_OP_RESHAPE && op->code != BT_TFL_OP_SQUEEZE)
+              || op->inputs[0] != m->ops[i - 1].output)
+            break;
+          Q->ops[i] = (QOp) { .kind = QK_FLOAT_PASS, .in0 = op->inputs[0], .in1 = -1,
+                              .out = op->output, .flo = op->lo, .fhi = op->hi };
+          Q->n_ok = i + 1;
+          continue;
+        }
+      if (!prepare_op (m, op, &Q->ops[i], Q))
+        break;
+      Q->n_ok = i + 1;
+      if (Q->ops[i].kind == QK_CONV)
+        Q->max_col = MAX (Q->max_col, (gsize) op->cs.oh * op->cs.ow * Q->ops[i].lda);
+    }
+  if (Q->n_ok == 0)
+    {
+      bt_tfl_quant_free (Q);
+      return NULL;
+    }
+  return Q;
+}
+
+void
+bt_tfl_quant_free (BtTflQuant *Q)
+{
+  if (Q == NULL)
+    return;
+  for (int i = 0; i < Q->n_ops; i++)
+    {
+      g_free (Q->ops[i].wp);
+      g_free (Q->ops[i].wd);
+      g_free (Q->ops[i].mul);
+      g_free (Q->ops[i].add);
+    }
+  g_free (Q->ops);
+  g_free (Q->cs);
+  g_free (Q->rows);
+  g_free (Q->C);
+  g_free (Q);
+}
+
+gboolean
+bt_tfl_quant_covers (const BtTflQuant *Q, const BtTflite *m, int target)
+{
+  int producer;
+  if (Q == NULL || target < 0 || target >= m->n_tensors)
+    return FALSE;
+  producer = m->tensors[target].producer;
+  return producer >= 0 && producer < Q->n_ok;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Kernels                                                                                     */
+
+/* Rows of a convolution as a GEMM input: for each output pixel the kh × kw × c window, zero
+ * (real 0) outside the image, in TFLite's filter order (ky, kx, c). */
+static void
+im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda)
+{
+  for (int oy = 0; oy < s->oh; oy++)
+    for (int ox = 0; ox < s->ow; ox++)
+      {
+        gint16 *d = col + ((gsize) oy * s->ow + ox) * lda;
+        const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
+        int k = 0;
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w)
+          {
+            /* The whole window inside: no tests (the first layer's c = 3: plain stores). */
+            for (int ky = 0; ky < s->kh; ky++)
+              {
+                const gint16 *row = in + ((gsize) (iy0 + ky) * s->w + ix0) * cs_in;
+                for (int kx = 0; kx < s->kw; kx++, k += s->c)
+                  for (int ci = 0; ci < s->c; ci++)
+                    d[k + ci] = row[(gsize) kx * cs_in + ci];
+              }
+          }
+        else
+          for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++, k += s->c)
+              {
+                int iy = iy0 + ky, ix = ix0 + kx;
+                gboolean inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
+                const gint16 *src = inside ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
+                for (int ci = 0; ci < s->c; ci++)
+                  d[k + ci] = inside ? src[ci] : 0;
+              }
+        if (k < lda)
+          memset (d + k, 0, sizeof (gint16) * (lda - k));
+      }
+}
+
+#if BT_Q_X86
+/* 16 floats → rounded, clamped, 16 int16 in order. */
+BT_Q_AVX2 static inline __m256i
+requant16 (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
+{
+  __m256i i0 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f0), lo), hi);
+  __m256i i1 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f1), lo), hi);
+  return _mm256_permute4x64_epi64 (_mm256_packs_epi32 (i0, i1), 0xD8);
+}
+
+BT_Q_AVX2 static inline __m256
+load8 (const gint16 *p)
+{
+  return _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *) p)));
+}
+
+/* R ≤ 4 rows (pixels) × 16 output channels: int32 sums of int16 pairs (vpmaddwd), then the fused
+ * rescale + bias + clamp. R is a constant at every call, so the loops unroll; 4 rows keep the 8
+ * accumulators, 2 weight vectors and the broadcasts in the 16 registers (6 rows spilled). */
+BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
+gemm_block (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mul,
+            const float *add, __m256i lo, __m256i hi, gint16 *o, int ldo, const int R)
+{
+  __m256i acc[4][2];
+  for (int r = 0; r < R; r++)
+    acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
+  for (int k = 0; k < kp2; k++)
+    {
+      __m256i w0 = _mm256_loadu_si256 ((const __m256i *) (wb + (gsize) k * 32));
+      __m256i w1 = _mm256_loadu_si256 ((const __m256i *) (wb + (gsize) k * 32 + 16));
+      for (int r = 0; r < R; r++)
+        {
+          gint32 pair;
+          memcpy (&pair, a + (gsize) r * lda + 2 * k, sizeof pair);
+          __m256i x = _mm256_set1_epi32 (pair);
+          acc[r][0] = _mm256_add_epi32 (acc[r][0], _mm256_madd_epi16 (x, w0));
+          acc[r][1] = _mm256_add_epi32 (acc[r][1], _mm256_madd_epi16 (x, w1));
+        }
+    }
+  __m256 m0 = _mm256_loadu_ps (mul), m1 = _mm256_loadu_ps (mul + 8);
+  __m256 b0 = _mm256_loadu_ps (add), b1 = _mm256_loadu_ps (add + 8);
+  for (int r = 0; r < R; r++)
+    {
+      __m256 f0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][0]), m0, b0);
+      __m256 f1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][1]), m1, b1);
+      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16 (f0, f1, lo, hi));
+    }
+}
+
+/* out [P][ldo] = requant (A [P][lda] · W). Output-channel blocks outside, so a block's weights
+ * stay in L1 while the rows stream. */
+BT_Q_AVX2 static void
+gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
+{
+  const int kp2 = q->K / 2;
+  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  for (int ob = 0; ob < ROUND_UP (oc, QPAD) / QPAD; ob++)
+    {
+      const gint16 *wb = q->wp + (gsize) ob * kp2 * 32;
+      const float *mul = q->mul + ob * QPAD, *add = q->add + ob * QPAD;
+      gint16 *o = out + ob * QPAD;
+      int p = 0;
+      for (; p + 4 <= P; p += 4)
+        gemm_block (A + (gsize) p * q->lda, q->lda, wb, kp2, mul, add, lo, hi, o + (gsize) p * ldo, ldo, 4);
+      const gint16 *a = A + (gsize) p * q->lda;
+      gint16 *d = o + (gsize) p * ldo;
+      switch (P - p)
+        {
+        case 3: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 3); break;
+        case 2: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 2); break;
+        case 1: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 1); break;
+        default: break;
+        }
+    }
+}
+
+/* One output pixel of a depthwise convolution, 16 channels at a time over the in-bounds taps. */
+BT_Q_AVX2 static inline void
+dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+          int ky0, int ky1, int kx0, int kx1, __m256i lo, __m256i hi, gint16 *o)
+{
+  for (int c = 0; c < cs; c += 16)
+    {
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++)
+          {
+            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
+            const float *w = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
+            a0 = _mm256_fmadd_ps (load8 (x), _mm256_loadu_ps (w), a0);
+            a1 = _mm256_fmadd_ps (load8 (x + 8), _mm256_loadu_ps (w + 8), a1);
+          }
+      a0 = _mm256_fmadd_ps (a0, _mm256_loadu_ps (q->mul + c), _mm256_loadu_ps (q->add + c));
+      a1 = _mm256_fmadd_ps (a1, _mm256_loadu_ps (q->mul + c + 8), _mm256_loadu_ps (q->add + c + 8));
+      _mm256_storeu_si256 ((__m256i *) (o + c), requant16 (a0, a1, lo, hi));
+    }
+}
+
+/* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
+ * is loaded once for both, and four independent sums hide the FMA latency. */
+BT_Q_AVX2 static inline void
+dw_pixel_pair (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+               __m256i lo, __m256i hi, gint16 *o)
+{
+  const gsize step = (gsize) s->stride_w * cs;
+  for (int c = 0; c < cs; c += 16)
+    {
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      __m256 b0 = _mm256_setzero_ps (), b1 = _mm256_setzero_ps ();
+      for (int ky = 0; ky < s->kh; ky++)
+        for (int kx = 0; kx < s->kw; kx++)
+          {
+            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
+            const float *wp = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
+            __m256 w0 = _mm256_loadu_ps (wp), w1 = _mm256_loadu_ps (wp + 8);
+            a0 = _mm256_fmadd_ps (load8 (x), w0, a0);
+            a1 = _mm256_fmadd_ps (load8 (x + 8), w1, a1);
+            b0 = _mm256_fmadd_ps (load8 (x + step), w0, b0);
+            b1 = _mm256_fmadd_ps (load8 (x + step + 8), w1, b1);
+          }
+      __m256 m0 = _mm256_loadu_ps (q->mul + c), m1 = _mm256_loadu_ps (q->mul + c + 8);
+      __m256 d0 = _mm256_loadu_ps (q->add + c), d1 = _mm256_loadu_ps (q->add + c + 8);
+      _mm256_storeu_si256 ((__m256i *) (o + c),
+                           requant16 (_mm256_fmadd_ps (a0, m0, d0), _mm256_fmadd_ps (a1, m1, d1), lo, hi));
+      _mm256_storeu_si256 ((__m256i *) (o + cs + c),
+                           requant16 (_mm256_fmadd_ps (b0, m0, d0), _mm256_fmadd_ps (b1, m1, d1), lo, hi));
+    }
+}
+
+/* Depthwise (multiplier 1), NHWC. */
+BT_Q_AVX2 static void
+dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
+{
+  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  for (int oy = 0; oy < s->oh; oy++)
+    {
+      const int iy0 = oy * s->stride_h - s->pad_top;
+      const int ky0 = MAX (0, -iy0), ky1 = MIN (s->kh, s->h - iy0);
+      for (int ox = 0; ox < s->ow; ox++)
+        {
+          const int ix0 = ox * s->stride_w - s->pad_left;
+          const int kx0 = MAX (0, -ix0), kx1 = MIN (s->kw, s->w - ix0);
+          gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
+          if (ky0 == 0 && ky1 == s->kh && kx0 == 0 && ox + 1 < s->ow
+              && ix0 + s->stride_w + s->kw <= s->w)
+            {
+              dw_pixel_pair (in, cs, s, q, iy0, ix0, lo, hi, o);
+              ox++;
+            }
+          else
+            dw_pixel (in, cs, s, q, iy0, ix0, ky0, ky1, kx0, kx1, lo, hi, o);
+        }
+    }
+}
+
+/* out = requant (m0 × a + m1 × b) elementwise; n is a multiple of 16. */
+BT_Q_AVX2 static void
+add_requant (gint16 *out, const gint16 *a, const gint16 *b, gsize n, const QOp *q)
+{
+  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256 m0 = _mm256_set1_ps (q->m0), m1 = _mm256_set1_ps (q->m1);
+  for (gsize i = 0; i < n; i += 16)
+    {
+      __m256 f0 = _mm256_fmadd_ps (load8 (a + i), m0, _mm256_mul_ps (load8 (b + i), m1));
+      __m256 f1 = _mm256_fmadd_ps (load8 (a + i + 8), m0, _mm256_mul_ps (load8 (b + i + 8), m1));
+      _mm256_storeu_si256 ((__m256i *) (out + i), requant16 (f0, f1, lo, hi));
+    }
+}
+#endif
+
+static inline int
+clampi (long v, int lo, int hi)
+{
+  return v < lo ? lo : v > hi ? hi : (int) v;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Execution                                                                                   */
+
+void
+bt_tfl_quant_exec_free (BtTflQuantExec *e)
+{
+  if (e == NULL)
+    return;
+  for (int s = 0; s < e->n_slots; s++)
+    g_free (e->slots[s]);
+  g_free (e->slots);
+  g_free (e->act);
+  g_free (e->col);
+  g_free (e->fout);
+  g_free (e->ftmp);
+  g_free (e);
+}
+
+BtTflQuantExec *
+bt_tfl_quant_exec_new (const BtTflite *m, const BtTflQuant *Q)
+{
+  BtTflQuantExec *e = g_new0 (BtTflQuantExec, 1);
+  g_autofree int *slot_of = g_new (int, m->n_tensors);
+  g_autofree gsize *cap = g_new0 (gsize, Q->n_ok + 1);
+  g_autofree gboolean *busy = g_new0 (gboolean, Q->n_ok + 1);
+
+  e->model = m;
+  e->q = Q;
+  /* Lifetimes as in the float executor: a tensor takes the best-fitting free slot. */
+  for (int t = 0; t < m->n_tensors; t++)
+    slot_of[t] = -1;
+  for (int i = -1; i < Q->n_ok; i++)
+    {
+      int t = i < 0 ? m->input : m->ops[i].output, best = -1;
+      gsize need = (gsize) Q->rows[t] * Q->cs[t];
+      for (int s = 0; s < e->n_slots; s++)
+        if (!busy[s] && cap[s] >= need && (best < 0 || cap[s] < cap[best]))
+          best = s;
+      if (best < 0)
+        for (int s = 0; s < e->n_slots; s++)
+          if (!busy[s] && (best < 0 || cap[s] > cap[best]))
+            best = s;
+      if (best < 0)
+        best = e->n_slots++;
+      cap[best] = MAX (cap[best], need);
+      busy[best] = TRUE;
+      slot_of[t] = best;
+      if (i >= 0)
+        for (int k = 0; k < m->ops[i].n_inputs; k++)
+          {
+            int in = m->ops[i].inputs[k];
+            if (in >= 0 && slot_of[in] >= 0 && m->tensors[in].last_use == i)
+              busy[slot_of[in]] = FALSE;
+          }
+    }
+  e->slots = g_new0 (gint16 *, e->n_slots);
+  e->act = g_new0 (gint16 *, m->n_tensors);
+  for (int s = 0; s < e->n_slots; s++)
+    if ((e->slots[s] = g_try_new0 (gint16, cap[s])) == NULL)
+      goto oom;
+  for (int t = 0; t < m->n_tensors; t++)
+    if (slot_of[t] >= 0)
+      e->act[t] = e->slots[slot_of[t]];
+  e->col = g_try_new (gint16, Q->max_col);
+  e->fout = g_try_new (float, Q->max_float);
+  e->ftmp = g_try_new (float, Q->max_float);
+  if (e->col == NULL || e->fout == NULL || e->ftmp == NULL)
+    goto oom;
+  return e;
+oom:
+  bt_tfl_quant_exec_free (e);
+  return NULL;
+}
+
+static void
+run_gap (BtTflQuantExec *e, const QOp *q, gboolean is_target)
+{
+  const BtTflQuant *Q = e->q;
+  const int rows = Q->rows[q->in0], cs = Q->cs[q->in0], C = Q->C[q->out];
+  const gint16 *x = e->act[q->in0];
+  g_autofree gint32 *sum = g_new0 (gint32, cs);
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cs; c++)
+      sum[c] += x[(gsize) r * cs + c];
+  for (int c = 0; c < C; c++)
+    {
+      float real = q->m0 * (float) sum[c] / (float) rows;
+      if (is_target)
+        e->fout[c] = CLAMP (real, q->flo, q->fhi);
+      else
+        e->act[q->out][c] = (gint16) clampi (lrintf (real * q->m1), q->lo, q->hi);
+    }
+}
+
+static void
+dequant (const BtTflQuantExec *e, int t, float scale, float *dst)
+{
+  const int rows = e->q->rows[t], cs = e->q->cs[t], C = e->q->C[t];
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < C; c++)
+      dst[(gsize) r * C + c] = scale * e->act[t][(gsize) r * cs + c];
+}
+
+static gsize
+m_elems (const BtTflQuantExec *e, int t)
+{
+  return e->model->tensors[t].n_elems;
+}
+
+static void
+run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
+{
+  const BtTflQuant *Q = e->q;
+  gint16 *out = e->act[q->out];
+  const gint16 *x = e->act[q->in0];
+
+  switch (q->kind)
+    {
+#if BT_Q_X86
+    case QK_GEMM:
+      gemm (x, Q->rows[q->in0], q, Q->C[q->out], out, Q->cs[q->out]);
+      break;
+    case QK_CONV:
+      im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda);
+      gemm (e->col, op->cs.oh * op->cs.ow, q, Q->C[q->out], out, Q->cs[q->out]);
+      break;
+    case QK_DW:
+      dw_conv (x, Q->cs[q->in0], &op->cs, q, out);
+      break;
+    case QK_ADD:
+      add_requant (out, x, e->act[q->in1], (gsize) Q->rows[q->out] * Q->cs[q->out], q);
+      break;
+#endif
+    case QK_GAP:
+      run_gap (e, q, q->out == target);
+      break;
+    case QK_REQUANT:
+      for (gsize i = 0; i < (gsize) Q->rows[q->out] * Q->cs[q->out]; i++)
+        out[i] = (gint16) clampi (lrintf (x[i] * q->m0), q->lo, q->hi);
+      break;
+    case QK_SOFTMAX:
+      {
+        gsize n = (gsize) Q->rows[q->in0] * Q->C[q->in0];
+        dequant (e, q->in0, q->m0 * q->beta, e->ftmp);
+        bt_softmax_forward (e->fout, e->ftmp, Q->rows[q->in0], Q->C[q->in0]);
+        for (gsize i = 0; i < n; i++)
+          e->fout[i] = CLAMP (e->fout[i], q->flo, q->fhi);
+        break;
+      }
+    case QK_DEQUANT:
+      dequant (e, q->in0, q->m0, e->fout);
+      break;
+    case QK_FLOAT_PASS:
+      for (gsize i = 0; i < m_elems (e, q->out); i++)
+        e->fout[i] = CLAMP (e->fout[i], q->flo, q->fhi);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+const float *
+bt_tfl_quant_run (BtTflQuantExec *e, const float *input, int target, gsize *n_out)
+{
+  const BtTflite *m = e->model;
+  const BtTflQuant *Q = e->q;
+  const BtTflTensor *in = &m->tensors[m->input];
+  const int h = in->shape[1], w = in->shape[2], c = in->shape[3], cs = Q->cs[m->input];
+  const float inv = 1.f / in->scale[0];
+  gint16 *x = e->act[m->input];
+  int producer = m->tensors[target].producer, kind;
+
+  g_return_val_if_fail (bt_tfl_quant_covers (Q, m, target), NULL);
+  /* Float NCHW real → centred NHWC (round half away from zero; the pixels are whole steps). */
+  for (gsize p = 0; p < (gsize) h * w; p++)
+    for (int ch = 0; ch < c; ch++)
+      {
+        float v = CLAMP (input[ch * (gsize) h * w + p] * inv, -32768.f, 32767.f);
+        x[p * cs + ch] = (gint16) (v + (v >= 0 ? 0.5f : -0.5f));
+      }
+  for (int i = 0; i <= producer; i++)
+    run_qop (e, &m->ops[i], &Q->ops[i], target);
+
+  kind = Q->ops[producer].kind;
+  if (!is_float (kind) && kind != QK_GAP)
+    dequant (e, target, m->tensors[target].scale[0], e->fout);
+  if (n_out)
+    *n_out = m->tensors[target].n_elems;
+  return e->fout;
+}
