@@ -18,6 +18,7 @@ struct _BtConfusionMatrix
   guint     n;
   char    **names;      /* n + 1, NULL-terminated */
   guint    *counts;     /* n × n */
+  guint    *marks;      /* n × n or NULL: images per cell the data doctor suspects */
 
   int       hover_row, hover_col;   /* -1: none */
   guint     sel_row, sel_col;
@@ -166,13 +167,10 @@ bt_confusion_matrix_get_n_classes (BtConfusionMatrix *self)
   return self->n;
 }
 
-char *
-bt_confusion_matrix_describe_cell (BtConfusionMatrix *self, guint row, guint col)
+static char *
+describe_counts (BtConfusionMatrix *self, guint row, guint col)
 {
   guint count, total;
-
-  g_return_val_if_fail (BT_IS_CONFUSION_MATRIX (self), NULL);
-  g_return_val_if_fail (row < self->n && col < self->n, NULL);
 
   count = self->counts[row * self->n + col];
   total = row_total (self, row);
@@ -186,6 +184,25 @@ bt_confusion_matrix_describe_cell (BtConfusionMatrix *self, guint row, guint col
                                        "%u %s images taken for %s (%.1f%% of %u)", count),
                           count, self->names[row], self->names[col],
                           total ? 100.0 * count / total : 0.0, total);
+}
+
+char *
+bt_confusion_matrix_describe_cell (BtConfusionMatrix *self, guint row, guint col)
+{
+  guint marked;
+  g_autofree char *counts = NULL, *more = NULL;
+
+  g_return_val_if_fail (BT_IS_CONFUSION_MATRIX (self), NULL);
+  g_return_val_if_fail (row < self->n && col < self->n, NULL);
+
+  counts = describe_counts (self, row, col);
+  marked = bt_confusion_matrix_get_mark (self, row, col);
+  if (marked == 0)
+    return g_steal_pointer (&counts);
+  /* Translators: a second line of a confusion-matrix cell's tooltip */
+  more = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "The data doctor suspects the label of %u of them.",
+                                       "The data doctor suspects the labels of %u of them.", marked), marked);
+  return g_strconcat (counts, "\n", more, NULL);
 }
 
 void
@@ -232,6 +249,18 @@ bt_confusion_matrix_render (BtConfusionMatrix *self, cairo_t *cr, int width, int
           {
             bt_chart_style_set_color (cr, base, 0.12 + 0.88 * f);
             cairo_rectangle (cr, x + 1, y + 1, g.cell - 2, g.cell - 2);
+            cairo_fill (cr);
+          }
+
+        if (self->marks != NULL && self->marks[r * self->n + c] > 0)
+          {
+            /* a corner flag: the doctor suspects labels among these images */
+            double m = MAX (5.0, g.cell * 0.22);
+            bt_chart_style_set_color (cr, &st.fg, 0.75);
+            cairo_move_to (cr, x + g.cell - 1 - m, y + 1);
+            cairo_line_to (cr, x + g.cell - 1, y + 1);
+            cairo_line_to (cr, x + g.cell - 1, y + 1 + m);
+            cairo_close_path (cr);
             cairo_fill (cr);
           }
 
@@ -445,6 +474,7 @@ bt_confusion_matrix_finalize (GObject *object)
 
   g_strfreev (self->names);
   g_free (self->counts);
+  g_free (self->marks);
 
   G_OBJECT_CLASS (bt_confusion_matrix_parent_class)->finalize (object);
 }
@@ -512,10 +542,29 @@ bt_confusion_matrix_set_data (BtConfusionMatrix *self, guint n_classes,
   for (guint i = 0; i < n_classes; i++)
     self->names[i] = g_strdup (class_names[i] ? class_names[i] : "");
   self->counts = n_classes ? g_memdup2 (counts, sizeof (guint) * n_classes * n_classes) : NULL;
+  g_clear_pointer (&self->marks, g_free);
   self->hover_row = self->hover_col = -1;
   self->sel_row = self->sel_col = 0;
   update_accessible (self);
   gtk_widget_queue_resize (GTK_WIDGET (self));
+}
+
+void
+bt_confusion_matrix_set_marks (BtConfusionMatrix *self, const guint *marks)
+{
+  g_return_if_fail (BT_IS_CONFUSION_MATRIX (self));
+
+  g_clear_pointer (&self->marks, g_free);
+  if (marks != NULL && self->n > 0)
+    self->marks = g_memdup2 (marks, sizeof (guint) * self->n * self->n);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+guint
+bt_confusion_matrix_get_mark (BtConfusionMatrix *self, guint row, guint col)
+{
+  g_return_val_if_fail (BT_IS_CONFUSION_MATRIX (self), 0);
+  return self->marks != NULL && row < self->n && col < self->n ? self->marks[row * self->n + col] : 0;
 }
 
 void

@@ -15,6 +15,10 @@ GtkWidget *bt_confusion_matrix_new        (void);
 /* counts: n_classes × n_classes, row = true class, column = predicted (copied). */
 void       bt_confusion_matrix_set_data   (BtConfusionMatrix *self, guint n_classes,
                                            const char * const *class_names, const guint *counts);
+/* marks: n_classes × n_classes counts of images the data doctor suspects (copied; NULL: none),
+ * drawn as a corner flag and told in the tooltip. Cleared by set_data. */
+void       bt_confusion_matrix_set_marks  (BtConfusionMatrix *self, const guint *marks);
+guint      bt_confusion_matrix_get_mark   (BtConfusionMatrix *self, guint row, guint col);
 guint      bt_confusion_matrix_get_n_classes (BtConfusionMatrix *self);
 guint      bt_confusion_matrix_get_count  (BtConfusionMatrix *self, guint row, guint col);
 /* The row-normalized value of a cell (count / row total; 0 for an empty row). */

@@ -7,6 +7,7 @@
 
 #include "bt-class-row.h"
 #include "bt-data-page-private.h"
+#include "bt-review-button.h"
 #include "bt-thumb-cell.h"
 #include "dataset/bt-undo.h"
 
@@ -1106,6 +1107,7 @@ bt_data_page_class_init (BtDataPageClass *klass)
   object_class->finalize = bt_data_page_finalize;
   object_class->get_property = bt_data_page_get_property;
   object_class->set_property = bt_data_page_set_property;
+  g_type_ensure (BT_TYPE_REVIEW_BUTTON);
 
   properties[PROP_PROJECT] =
     g_param_spec_object ("project", NULL, NULL, BT_TYPE_PROJECT,

@@ -10,6 +10,9 @@
 #include "bt-glossary.h"
 #include "bt-model-files.h"
 #include "bt-model-list.h"
+#include "bt-trust-panel.h"
+#include "bt-doctor-state.h"
+#include "bt-review-button.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-model-runner.h"
 
@@ -35,6 +38,7 @@ struct _BtEvaluatePage
   GtkGrid           *class_table;
   GtkLabel          *gallery_label;
   GtkFlowBox        *gallery;
+  BtTrustPanel      *trust_panel;
 
   /* Owned */
   BtProject         *project;
@@ -181,6 +185,33 @@ wilson_interval (guint k, guint n, double *lo, double *hi)
   *hi = MIN (1.0, centre + half);
 }
 
+/* The matrix's corner flags: per cell, the evaluated images whose label the doctor doubts. */
+static void
+update_doctor_marks (BtEvaluatePage *self)
+{
+  const BtEvaluation *ev = self->evaluation;
+  BtDoctorState *state = self->project ? bt_doctor_state_get (self->project) : NULL;
+  g_autofree guint *marks = NULL;
+  guint n_marked = 0;
+
+  if (ev == NULL || ev->all == NULL || state == NULL || bt_doctor_state_get_report (state) == NULL)
+    {
+      bt_confusion_matrix_set_marks (self->matrix, NULL);
+      return;
+    }
+  marks = g_new0 (guint, (gsize) ev->n_classes * ev->n_classes);
+  for (guint i = 0; i < ev->all->len; i++)
+    {
+      const BtMistake *m = ev->all->pdata[i];
+      if (bt_doctor_state_suspect (state, m->path, NULL) != NULL)
+        {
+          marks[m->true_class * ev->n_classes + m->pred_class]++;
+          n_marked++;
+        }
+    }
+  bt_confusion_matrix_set_marks (self->matrix, n_marked > 0 ? marks : NULL);
+}
+
 static void
 show_evaluation (BtEvaluatePage *self)
 {
@@ -188,6 +219,7 @@ show_evaluation (BtEvaluatePage *self)
   g_autofree char *summary = NULL;
 
   fill_table (self);
+  bt_trust_panel_set_evaluation (self->trust_panel, ev);
   g_ptr_array_set_size (self->shown, 0);
   bt_evaluate_page_show_cell (self, -1, -1);
   if (ev == NULL)
@@ -198,6 +230,7 @@ show_evaluation (BtEvaluatePage *self)
       return;
     }
   bt_confusion_matrix_set_data (self->matrix, ev->n_classes, (const char * const *) ev->class_names, ev->confusion);
+  update_doctor_marks (self);
   /* Translators: summary of an evaluation: accuracy, loss, number of images */
   summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
                                           "Accuracy %.1f%% · loss %.3f · %u image",
@@ -303,6 +336,26 @@ current_class_of (BtEvaluatePage *self, const char *path)
   return item ? bt_item_get_class_name (item) : NULL;
 }
 
+/* "Suspected label" under an image the data doctor also doubts (empty when it does not). */
+static GtkWidget *
+doctor_mark_new (BtEvaluatePage *self, const char *path)
+{
+  double score = 0;
+  const char *suggested = bt_doctor_state_suspect (bt_doctor_state_get (self->project), path, &score);
+  GtkWidget *mark = gtk_label_new (suggested ? _("⚑ Suspected label") : "");
+  g_autofree char *why = NULL;
+
+  gtk_widget_set_visible (mark, suggested != NULL);
+  if (suggested == NULL)
+    return mark;
+  /* TRANSLATORS: tooltip of the mark; %s is the class the data doctor suggests */
+  why = g_strdup_printf (_("The data doctor also doubts this label and suggests “%s” (Review)"), suggested);
+  gtk_widget_set_tooltip_text (mark, why);
+  gtk_widget_add_css_class (mark, "accent");
+  gtk_widget_add_css_class (mark, "caption");
+  return mark;
+}
+
 static GtkWidget *
 make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
 {
@@ -347,6 +400,7 @@ make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
       gtk_widget_add_css_class (changed, "caption");
       gtk_box_append (GTK_BOX (box), changed);
     }
+  gtk_box_append (GTK_BOX (box), doctor_mark_new (self, m->path));
 
   classes = bt_project_get_classes (self->project);
   for (guint k = 0; k < g_list_model_get_n_items (classes); k++)
@@ -799,6 +853,8 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
+  g_type_ensure (BT_TYPE_TRUST_PANEL);
+  g_type_ensure (BT_TYPE_REVIEW_BUTTON);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-evaluate-page.ui");
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, model_names);
@@ -813,6 +869,7 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, class_table);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, trust_panel);
   gtk_widget_class_bind_template_callback (widget_class, cell_activated_cb);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
@@ -852,6 +909,15 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   update_actions (self);
 }
 
+/* the doctor's marks follow its latest report */
+static void
+doctor_changed_cb (BtEvaluatePage *self)
+{
+  update_doctor_marks (self);
+  if (self->evaluation != NULL)
+    rebuild_gallery (self);
+}
+
 void
 bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
 {
@@ -862,8 +928,13 @@ bt_evaluate_page_set_project (BtEvaluatePage *self, BtProject *project)
     return;
   if (self->project != NULL)
     g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (bt_doctor_state_get (self->project), self);
   if (project != NULL)
     g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (update_actions), self,
+                             G_CONNECT_SWAPPED);
+  if (project != NULL)
+    g_signal_connect_object (bt_doctor_state_get (project), "changed", G_CALLBACK (doctor_changed_cb), self,
                              G_CONNECT_SWAPPED);
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);

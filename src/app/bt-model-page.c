@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bt-model-page.h"
+#include "bt-setting-words.h"
 #include "training/bt-estimate.h"
 #include "bt-transfer-options.h"
 #include "engine/bt-engine.h"
@@ -585,6 +586,7 @@ configure_spins (BtModelPage *self)
       GtkAdjustment *adj = gtk_spin_button_get_adjustment (spin_at (self, i));
       double upper = row->type == BT_SETTING_UINT64 ? MIN (row->max, SEED_SPIN_MAX) : row->max;
       gtk_adjustment_configure (adj, CLAMP (row->def, row->min, upper), row->min, upper, row->step, row->page, 0);
+      bt_setting_words_attach (spin_at (self, i), spin_rows[i].key);   /* "Off", "Preset default", glossary */
     }
 }
 

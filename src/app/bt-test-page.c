@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bt-backbone-offer.h"
+#include "bt-explain-view.h"
 #include "bt-test-page.h"
 #include "bt-dialogs.h"
 #include "bt-export-actions.h"
@@ -36,6 +37,7 @@ typedef struct {
   char    *added_to;    /* the class it was added to with "Correct It", or NULL */
   double   unknown_score;    /* higher = more unknown */
   gboolean unknown;          /* above the model's threshold: "not one of your classes" */
+  BtImage *image;            /* a pasted image, kept for its explanation; NULL for files */
 } Result;
 
 static void
@@ -48,6 +50,7 @@ result_free (Result *r)
   g_free (r->error);
   g_free (r->probs);
   g_free (r->added_to);
+  g_clear_pointer (&r->image, bt_image_free);
   g_free (r);
 }
 
@@ -67,6 +70,8 @@ struct _BtTestPage
   GtkLabel          *folder_summary;
   GtkMenuButton     *correct_button;
   GtkLabel          *correct_label;
+  BtHeatOverlay     *heat_overlay;
+  BtExplainBar      *explain_bar;
   GtkButton         *live_button;
 
   /* Owned */
@@ -240,6 +245,7 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
     if (self->results->pdata[i] == r)
       self->shown = (int) i;
   update_correct (self, r);
+  bt_explain_bar_set_subject (self->explain_bar, r->error ? NULL : self->model, r->path, r->image, r->top);
 
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_object (&self->preview_cancellable);
@@ -370,7 +376,8 @@ result_new (const char *path, const char *pasted_name)
 
 /* Takes probs (NULL: failed, with error). Called with the model locked. */
 static Result *
-result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error)
+result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error,
+               const BtImage *image)
 {
   r->n_classes = bt_net_n_classes (model->net);
   r->probs = probs;
@@ -382,6 +389,8 @@ result_finish (Result *r, BtModel *model, float *probs, double unknown_score, co
     for (guint k = 1; k < r->n_classes; k++)
       if (r->probs[k] > r->probs[r->top])
         r->top = k;
+  if (r->probs != NULL && image != NULL)
+    r->image = bt_image_copy (image);   /* for its explanation */
   return r;
 }
 
@@ -394,7 +403,7 @@ classify_one (ClassifyJob *job, const BtImage *image)
   double score = NAN;
   float *probs = bt_predict_image_scored (model, image, &score, &error);
 
-  result_finish (r, model, probs, score, error);
+  result_finish (r, model, probs, score, error, image);
   bt_shared_model_unlock (job->model);
   return r;
 }
@@ -421,7 +430,7 @@ classify_files (ClassifyJob *job, GCancellable *cancellable)
         if (!g_error_matches (res[i].error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
           g_ptr_array_add (job->results, result_finish (result_new (paths[i], NULL), model,
                                                         g_steal_pointer (&res[i].probs),
-                                                        res[i].unknown_score, res[i].error));
+                                                        res[i].unknown_score, res[i].error, NULL));
       bt_shared_model_unlock (job->model);
       bt_predictions_free (res, n);
       g_atomic_int_add (job->done, (int) n);
@@ -1007,7 +1016,8 @@ bt_test_page_dup_results_csv (BtTestPage *self)
       Result *r = self->results->pdata[i];
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
-      bt_predictions_csv_row (s, utf8, names ? r->probs : NULL, r->n_classes, names);
+      bt_predictions_csv_row_scored (s, utf8, names ? r->probs : NULL, r->n_classes, names, r->unknown_score,
+                                     r->unknown);
     }
   return g_string_free (s, FALSE);
 }
@@ -1371,6 +1381,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   g_type_ensure (BT_TYPE_PROBABILITY_BARS);
+  g_type_ensure (BT_TYPE_HEAT_OVERLAY);
+  g_type_ensure (BT_TYPE_EXPLAIN_BAR);
   gtk_widget_class_set_template_from_resource (widget_class, APP_ID_PATH "/ui/bt-test-page.ui");
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_dropdown);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, model_names);
@@ -1383,6 +1395,8 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, folder_summary);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_button);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, correct_label);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, heat_overlay);
+  gtk_widget_class_bind_template_child (widget_class, BtTestPage, explain_bar);
   gtk_widget_class_bind_template_child (widget_class, BtTestPage, live_button);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_bind_template_callback (widget_class, row_selected_cb);
@@ -1416,6 +1430,7 @@ bt_test_page_init (BtTestPage *self)
   self->cancellable = g_cancellable_new ();
   bt_model_list_setup_dropdown (self->model_dropdown);
   self->list_cancellable = g_cancellable_new ();
+  bt_explain_bar_attach (self->explain_bar, self->heat_overlay, self->bars);
 
   drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect_object (drop, "drop", G_CALLBACK (drop_cb), self, 0);

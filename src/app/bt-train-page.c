@@ -22,6 +22,7 @@ typedef struct {
   char          *title;          /* "2026-11-25 18:30 · Small CNN", "Trial 3" */
   double         best_val_acc;   /* at the best epoch (the monitored metric's); NaN when unknown */
   char          *verdict;        /* "diverged", "learned"…: a short word for the list, or NULL */
+  int            best_epoch;     /* the chart marker's epoch, 0 when unknown */
   BtChartSeries *train_loss, *val_loss;
   BtChartSeries *train_acc, *val_acc;
   gboolean       shown;
@@ -399,6 +400,7 @@ finished_cb (BtTrainPage *self, const GError *error)
     {
       Run *run = run_new (bt_trainer_get_run_dir (self->trainer), self->run_title);
       run->best_val_acc = self->best_val_acc;
+      run->best_epoch = verdict != NULL ? verdict->best_epoch : 0;
       run->verdict = g_strdup (verdict != NULL ? verdict_word (verdict->kind) : NULL);
       copy_points (run->train_loss, self->train_loss);
       copy_points (run->val_loss, self->val_loss);
@@ -800,10 +802,21 @@ run_from_info (const BtRunInfo *info)
       bt_chart_series_append (run->train_acc, e->epoch, e->train_acc);
       bt_chart_series_append (run->val_acc, e->epoch, e->val_acc);
       if (last != NULL && e->epoch == last->best_epoch)
-        run->best_val_acc = e->val_acc;
+        {
+          run->best_val_acc = e->val_acc;
+          run->best_epoch = e->epoch;
+        }
     }
   if (info->has_verdict)
-    run->verdict = g_strdup (verdict_word (info->verdict.kind));
+    {
+      run->verdict = g_strdup (verdict_word (info->verdict.kind));
+      /* metrics without the best epoch's column (older runs, a resumed run's tail): the verdict's */
+      if (!isfinite (run->best_val_acc) && info->verdict.best_epoch > 0)
+        {
+          run->best_val_acc = info->verdict.best_acc;
+          run->best_epoch = info->verdict.best_epoch;
+        }
+    }
   return run;
 }
 
@@ -850,6 +863,20 @@ load_runs_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       Run *run = g_steal_pointer (&l->runs->pdata[i]);
       g_ptr_array_add (self->runs, run);
       add_run_row (self, run);
+    }
+  /* a reopened project shows its latest run's curves, as they were when it finished */
+  if (self->trainer == NULL && self->runs->len > 0 && bt_chart_series_get_n_points (self->train_loss) == 0)
+    {
+      Run *latest = self->runs->pdata[self->runs->len - 1];
+      copy_points (self->train_loss, latest->train_loss);
+      copy_points (self->val_loss, latest->val_loss);
+      copy_points (self->train_acc, latest->train_acc);
+      copy_points (self->val_acc, latest->val_acc);
+      if (latest->best_epoch > 0)
+        {
+          bt_chart_set_best_x (self->loss_chart, latest->best_epoch);
+          bt_chart_set_best_x (self->acc_chart, latest->best_epoch);
+        }
     }
   g_free (self->resume_dir);
   self->resume_dir = g_steal_pointer (&l->resume_dir);

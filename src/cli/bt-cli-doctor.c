@@ -29,7 +29,7 @@ on_progress (const char *stage, double fraction, gpointer user_data)
   DoctorRun *st = user_data;
   if (!st->tty)
     return;
-  const char *what = g_str_equal (stage, "decode") ? _("Reading images")
+  const char *what = g_str_equal (stage, "decode") || g_str_equal (stage, "embed") ? _("Reading images")
                    : g_str_equal (stage, "folds") ? _("Out-of-fold predictions")
                    : g_str_equal (stage, "duplicates") ? _("Looking for duplicates")
                    : _("Looking for outliers");

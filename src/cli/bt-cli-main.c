@@ -39,6 +39,9 @@ print_help (void)
             "Adding and testing many images:\n"
             "  add DIR FOLDER|IMAGE… [--class NAME]   add images to a project\n"
             "  predict MODEL FOLDER… [--csv FILE]     every image under the folders, as CSV\n"));
+  printf (_("\n"
+            "Trusting a prediction:\n"
+            "  explain MODEL IMAGE [--out PNG] [--json]   where the model looked (heat map)\n"));
 }
 
 static GLogWriterOutput
@@ -106,6 +109,8 @@ main (int argc, char **argv)
     return bt_cli_compare_backbones (argc - 1, argv + 1);
   if (strcmp (command, "doctor") == 0)
     return bt_cli_doctor (argc - 1, argv + 1);
+  if (strcmp (command, "explain") == 0)
+    return bt_cli_explain (argc - 1, argv + 1);
 
   if (command[0] == '-')
     return bt_cli_usage (NULL, _("unknown option “%s”"), command);

@@ -38,23 +38,6 @@ compare_ranked (gconstpointer a, gconstpointer b)
   return ra->index - rb->index;
 }
 
-static void
-json_string (GString *out, const char *s)
-{
-  g_string_append_c (out, '"');
-  for (const char *p = s; *p != '\0'; p++)
-    {
-      guchar c = (guchar) *p;
-      if (c == '"' || c == '\\')
-        g_string_append_printf (out, "\\%c", c);
-      else if (c < 0x20)
-        g_string_append_printf (out, "\\u%04x", c);
-      else
-        g_string_append_c (out, c);
-    }
-  g_string_append_c (out, '"');
-}
-
 int
 bt_cli_predict (int argc, char **argv)
 {
@@ -140,7 +123,8 @@ bt_cli_predict (int argc, char **argv)
       if (csv != NULL)
         {
           g_autofree char *utf8 = g_filename_display_name (image);
-          bt_predictions_csv_row (csv, utf8, probs, n_classes, (const char * const *) model->class_names);
+          bt_predictions_csv_row_scored (csv, utf8, probs, n_classes, (const char * const *) model->class_names,
+                                         unknown_score, bt_calibration_is_unknown (&model->calib, unknown_score));
         }
       if (probs == NULL)
         {
@@ -165,12 +149,12 @@ bt_cli_predict (int argc, char **argv)
           if (json->len > 1)
             g_string_append (json, ",");
           g_string_append (json, "\n  {\"image\": ");
-          json_string (json, image);
+          bt_cli_json_string (json, image);
           g_string_append (json, ", \"predictions\": [");
           for (int k = 0; k < top; k++)
             {
               g_string_append (json, k > 0 ? ", {\"class\": " : "{\"class\": ");
-              json_string (json, model->class_names[ranked[k].index]);
+              bt_cli_json_string (json, model->class_names[ranked[k].index]);
               g_string_append_printf (json, ", \"probability\": %.8f}", ranked[k].p);
             }
           g_string_append_printf (json, "], \"unknown\": %s, \"unknown_score\": %.6f}",
@@ -295,9 +279,9 @@ print_evaluation_json (const BtEvaluation *ev, const char *model_path, BtSplit s
 {
   g_autoptr(GString) json = g_string_new ("{\"model\": ");
 
-  json_string (json, model_path);
+  bt_cli_json_string (json, model_path);
   g_string_append (json, ", \"split\": ");
-  json_string (json, bt_split_to_string (split));
+  bt_cli_json_string (json, bt_split_to_string (split));
   g_string_append_printf (json, ", \"n\": %u, \"skipped\": %u", ev->n, ev->n_skipped);
   json_number (json, "accuracy", ev->accuracy);
   json_number (json, "loss", ev->loss);
@@ -308,7 +292,7 @@ print_evaluation_json (const BtEvaluation *ev, const char *model_path, BtSplit s
   for (int i = 0; i < ev->n_classes; i++)
     {
       g_string_append (json, i > 0 ? ", {\"name\": " : "{\"name\": ");
-      json_string (json, ev->class_names[i]);
+      bt_cli_json_string (json, ev->class_names[i]);
       json_number (json, "precision", ev->precision[i]);
       json_number (json, "recall", ev->recall[i]);
       json_number (json, "f1", ev->f1[i]);

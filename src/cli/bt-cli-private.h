@@ -33,6 +33,8 @@ char *bt_cli_format_duration (double seconds);
 gboolean bt_cli_is_project_dir (const char *path);
 /* The newest *.bottega-model in DIR/models, or NULL. */
 char *bt_cli_newest_model (const char *project_dir);
+/* s as a JSON string literal (quotes, backslashes and control characters escaped). */
+void  bt_cli_json_string (GString *out, const char *s);
 
 int bt_cli_new      (int argc, char **argv);
 int bt_cli_add      (int argc, char **argv);
@@ -49,6 +51,8 @@ int bt_cli_cv       (int argc, char **argv);
 int bt_cli_backbones (int argc, char **argv);
 int bt_cli_compare_backbones (int argc, char **argv);
 int bt_cli_doctor   (int argc, char **argv);
+/* explain MODEL IMAGE [--class NAME] [--method auto|gradcam|occlusion] [--out PNG] [--json] */
+int bt_cli_explain  (int argc, char **argv);
 
 #include "cli/bt-cli-tflite.h"
 

@@ -51,6 +51,7 @@ typedef struct {
   gsize   mapped_len;               /* private: pixels are the sandbox's memfd mapped (0: g_malloc) */
 } BtImage;
 BtImage *bt_image_new  (int width, int height, int channels);  /* zero-filled */
+BtImage *bt_image_copy (const BtImage *img);                      /* pixels copied */
 void     bt_image_free (BtImage *img);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtImage, bt_image_free)
 

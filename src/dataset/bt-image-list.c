@@ -2,6 +2,8 @@
  * prediction CSV's layout, shared by the Test page and `bottega-cli predict`. */
 #include "config.h"
 
+#include <math.h>
+
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -47,7 +49,7 @@ bt_predictions_csv_header (GString *out, const char * const *class_names)
 {
   g_return_if_fail (out != NULL);
 
-  g_string_append (out, "path,top_class,confidence");
+  g_string_append (out, "path,top_class,confidence,unknown,unknown_score");
   for (guint k = 0; class_names && class_names[k]; k++)
     {
       g_string_append_c (out, ',');
@@ -59,6 +61,13 @@ bt_predictions_csv_header (GString *out, const char * const *class_names)
 void
 bt_predictions_csv_row (GString *out, const char *path_utf8, const float *probs, guint n_classes,
                         const char * const *class_names)
+{
+  bt_predictions_csv_row_scored (out, path_utf8, probs, n_classes, class_names, NAN, FALSE);
+}
+
+void
+bt_predictions_csv_row_scored (GString *out, const char *path_utf8, const float *probs, guint n_classes,
+                               const char * const *class_names, double unknown_score, gboolean unknown)
 {
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   guint top = 0;
@@ -74,6 +83,11 @@ bt_predictions_csv_row (GString *out, const char *path_utf8, const float *probs,
           top = k;
       bt_csv_append_value (out, class_names[top]);
       g_string_append_printf (out, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", probs[top]));
+      if (isnan (unknown_score))
+        g_string_append (out, ",,");
+      else
+        g_string_append_printf (out, ",%s,%s", unknown ? "yes" : "no",
+                                g_ascii_formatd (buf, sizeof buf, "%.6f", unknown_score));
       for (guint k = 0; k < n_classes; k++)
         g_string_append_printf (out, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", probs[k]));
     }

@@ -14,10 +14,15 @@ GPtrArray *bt_image_list_walk (const char *folder, guint max, GCancellable *canc
 /* Natural order of two UTF-8 names: digit runs compare as numbers. */
 int        bt_image_list_natural_compare (const char *a, const char *b);
 
-/* Prediction CSV (RFC 4180, CRLF): "path,top_class,confidence,<class 1>,…" then one row per
- * image; probs NULL writes an empty result (an image that could not be classified). */
+/* Prediction CSV (RFC 4180, CRLF): "path,top_class,confidence,unknown,unknown_score,<class 1>,…"
+ * then one row per image; probs NULL writes an empty result (an image that could not be
+ * classified). unknown is "yes" for "not one of the classes", else "no"; both unknown columns
+ * are empty when unknown_score is NAN (a model without a score). */
 void       bt_predictions_csv_header (GString *out, const char * const *class_names);
 void       bt_predictions_csv_row    (GString *out, const char *path_utf8, const float *probs,
                                       guint n_classes, const char * const *class_names);
+void       bt_predictions_csv_row_scored (GString *out, const char *path_utf8, const float *probs,
+                                          guint n_classes, const char * const *class_names,
+                                          double unknown_score, gboolean unknown);
 
 G_END_DECLS

@@ -129,6 +129,18 @@ resample (const BtImage *src, int sx, int sy, int sw, int sh,
 }
 
 BtImage *
+bt_image_copy (const BtImage *img)
+{
+  BtImage *out;
+
+  g_return_val_if_fail (img != NULL && img->pixels != NULL, NULL);
+  out = bt_image_new (img->width, img->height, img->channels);
+  if (out != NULL)
+    memcpy (out->pixels, img->pixels, (gsize) img->width * img->height * img->channels);
+  return out;
+}
+
+BtImage *
 bt_image_resize (const BtImage *img, int out_w, int out_h, BtDsResize mode)
 {
   g_return_val_if_fail (img != NULL && img->pixels != NULL, NULL);

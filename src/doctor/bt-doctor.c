@@ -1,15 +1,17 @@
 /* bt-doctor.c: the data doctor's analysis (see bt-doctor.h and docs/ARCHITECTURE.md).
  *
  * One pass decodes every image once (RGB, at most 128 px a side) into a grey working copy from
- * which come the quality measures, a 64-bit dHash, a 16×16 thumbnail and a feature vector
+ * which come the quality measures, a 32×32 grey copy with its 8×8 signature, and a feature vector
  * (the backbone's embedding for transfer projects, else a fixed shape descriptor: the
  * rotation-invariant Fourier magnitudes of the gradient-orientation histogram, a 4×4 grid of
- * orientation histograms, the image's mean, contrast and edge density, a 12×12 grey copy). Label issues: K-fold
- * softmax regression on the features gives out-of-fold probabilities; confident learning (per-class thresholds = mean self-confidence,
- * the confident joint's off-diagonal) picks the issues, ranked by self-confidence.
- * Near-duplicates: dHash split in 8 bands of 8 bits; two hashes within 7 bits share a band
- * (pigeonhole), so only bucket mates are compared, then checked on the 16×16 thumbnails
- * (mean absolute difference once each one's mean brightness is taken out: the distance).
+ * orientation histograms, the image's mean, contrast and edge density, a 12×12 grey copy).
+ * Label issues: K-fold softmax regression on the features gives out-of-fold probabilities;
+ * confident learning (per-class thresholds = mean self-confidence, the confident joint's
+ * off-diagonal) picks the issues, ranked by self-confidence.
+ * Near-duplicates: an LSH index (random-hyperplane hashes of the signatures, 24 tables of 14
+ * bits) gives candidate pairs without an O(n²) pass; each is checked by the best Pearson
+ * correlation of the 32×32 copies over shifts of up to 2 pixels (so shifted, slightly cropped,
+ * brightened or re-encoded copies match); distance = 1 − that correlation.
  * Outliers: mean distance to the 5 nearest neighbours in the standardized features.
  *
  * Quality thresholds (grey 0…255 on the working copy, at most 128 px a side):
@@ -29,7 +31,15 @@
 #include "training/bt-transfer.h"
 
 #define WORK_SIDE   128
-#define THUMB       16
+#define DUP_SIDE    32    /* near-duplicates: a 32×32 grey copy of every image… */
+#define SIG         8     /* …and its 8×8 signature (mean taken out, unit length) for the index */
+#define LSH_TABLES  24    /* random-hyperplane hashes of the signature: tables × bits */
+#define LSH_BITS    14
+#define LSH_WINDOW  256   /* bucket mates compared at most (a bucket of flat images is one heap) */
+#define SIG_MIN_COS 0.85  /* signatures of candidate pairs at least this similar */
+#define MAX_DX      2     /* shifts tried (pixels of the 32×32 copy, either way) */
+#define DUP_MAX_MAD 0.05  /* and the mean absolute difference at the best shift at most */
+#define MAX_CHROMA  0.04  /* a channel's mean may move this much apart from the others' */
 #define ORI_BINS    36
 #define N_FOURIER   12
 #define GRID        4
@@ -47,13 +57,14 @@
 #define Q_TINY        32
 #define Q_ASPECT      4.0
 
-typedef struct { char *path; int label; BtSplit split; int width, height; } Entry;  /* 0: size unknown */
+typedef struct { char *path; int label; BtSplit split; int width, height; guint64 hash; } Entry;  /* 0: unknown */
 
 struct _BtDoctorInput {
   GPtrArray *classes;          /* char* */
   GArray    *items;            /* Entry */
   BtProjectSettings settings;
   gboolean   have_settings;
+  char      *project_dir;      /* holds the embedding cache; NULL without a project */
 };
 
 static void
@@ -110,7 +121,9 @@ bt_doctor_input_new (BtProject *project)
       Entry *e = &g_array_index (in->items, Entry, in->items->len - 1);
       e->width = bt_item_get_width (item);
       e->height = bt_item_get_height (item);
+      e->hash = bt_item_get_hash (item);
     }
+  in->project_dir = g_strdup (bt_project_get_dir (project));
   return in;
 }
 
@@ -118,7 +131,7 @@ void
 bt_doctor_input_add (BtDoctorInput *in, const char *path, int label, BtSplit split)
 {
   g_return_if_fail (in != NULL && path != NULL);
-  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split, 0, 0 };
+  Entry e = { g_strdup (path), label < (int) in->classes->len ? label : -1, split, 0, 0, 0 };
   g_array_append_val (in->items, e);
 }
 
@@ -137,6 +150,7 @@ bt_doctor_input_free (BtDoctorInput *in)
   g_array_unref (in->items);
   if (in->have_settings)
     bt_project_settings_clear (&in->settings);
+  g_free (in->project_dir);
   g_free (in);
 }
 
@@ -146,8 +160,7 @@ bt_doctor_options_init (BtDoctorOptions *opts)
   memset (opts, 0, sizeof *opts);
   opts->folds = 5;
   opts->seed = 1;
-  opts->max_hamming = 6;
-  opts->max_pixel_diff = 0.02;
+  opts->max_distance = 0.03;
   opts->use_backbone = TRUE;
 }
 
@@ -204,9 +217,10 @@ bt_doctor_duplicate_is_conflict (const BtDoctorReport *r, const BtDoctorDuplicat
 /* ---- Per image ---- */
 typedef struct {
   gboolean ok;
-  guint64  dhash;
-  float    thumb[THUMB * THUMB];   /* grey 0…1 */
-  double   thumb_mean;
+  guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255 */
+  float    sig[SIG * SIG];             /* all 0 for a flat image */
+  double   thumb_mean;                 /* 0…1 */
+  float    rgb_mean[3];                /* 0…1: a recoloured look-alike is not a copy */
   guint    problems;
   double   severity;
 } ImageInfo;
@@ -321,9 +335,35 @@ describe (const float *g, float *out)
     stats[N_STATS + i] /= 255.f;
 }
 
+/* The 32×32 copy and the 8×8 signature the near-duplicate index uses. */
+static void
+duplicate_signature (const float *grey, int w, int h, ImageInfo *info)
+{
+  float t[DUP_SIDE * DUP_SIDE], g[SIG * SIG];
+  double mean = 0, norm = 0;
+  resample (grey, w, h, t, DUP_SIDE, DUP_SIDE);
+  for (int i = 0; i < DUP_SIDE * DUP_SIDE; i++)
+    {
+      info->pix[i] = (guint8) CLAMP (t[i] + 0.5f, 0.f, 255.f);
+      mean += info->pix[i];
+    }
+  info->thumb_mean = mean / (DUP_SIDE * DUP_SIDE) / 255.0;
+  resample (t, DUP_SIDE, DUP_SIDE, g, SIG, SIG);
+  mean = 0;
+  for (int i = 0; i < SIG * SIG; i++)
+    mean += g[i];
+  mean /= SIG * SIG;
+  for (int i = 0; i < SIG * SIG; i++)
+    norm += (g[i] - mean) * (g[i] - mean);
+  norm = sqrt (norm);
+  for (int i = 0; i < SIG * SIG; i++)
+    info->sig[i] = norm > 1.0 ? (float) ((g[i] - mean) / norm) : 0.f;
+}
+
+/* cached: the image's embedding when the embedding cache had it (then bb is not run). */
 static gboolean
-analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature, ImageInfo *info,
-               GCancellable *cancellable)
+analyse_image (const Entry *e, BtBackbone *bb, const float *cached, BtDsResize resize, float *feature,
+               ImageInfo *info, GCancellable *cancellable)
 {
   /* the file's size: the project's record, else the header */
   int fw = e->width, fh = e->height;
@@ -351,27 +391,23 @@ analyse_image (const Entry *e, BtBackbone *bb, BtDsResize resize, float *feature
   w = img->width;
   h = img->height;
   g_autofree float *grey = g_new (float, (gsize) w * h);
+  double rgb[3] = { 0, 0, 0 };
   for (gsize i = 0; i < (gsize) w * h; i++)
     {
       const guint8 *p = img->pixels + 3 * i;
       grey[i] = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+      for (int ch = 0; ch < 3; ch++)
+        rgb[ch] += p[ch];
     }
+  for (int ch = 0; ch < 3; ch++)
+    info->rgb_mean[ch] = (float) (rgb[ch] / ((double) w * h * 255.0));
   quality (grey, w, h, fw, fh, info);
 
-  float d[9 * 8];
-  resample (grey, w, h, d, 9, 8);
-  guint64 hash = 0;
-  for (int y = 0; y < 8; y++)
-    for (int x = 0; x < 8; x++)
-      hash = (hash << 1) | (d[y * 9 + x] > d[y * 9 + x + 1]);
-  info->dhash = hash;
-  resample (grey, w, h, info->thumb, THUMB, THUMB);
-  info->thumb_mean = 0;
-  for (int i = 0; i < THUMB * THUMB; i++)
-    info->thumb_mean += (info->thumb[i] /= 255.f);
-  info->thumb_mean /= THUMB * THUMB;
+  duplicate_signature (grey, w, h, info);
 
-  if (bb != NULL)
+  if (cached != NULL)
+    memcpy (feature, cached, sizeof (float) * bt_backbone_get_dim (bb));
+  else if (bb != NULL)
     {
       if (!bt_backbone_embed_image (bb, img, resize, feature, NULL))
         return FALSE;
@@ -508,312 +544,536 @@ progress_report (BtDoctorProgress progress, gpointer user_data, const char *stag
     progress (stage, CLAMP (f, 0.0, 1.0), user_data);
 }
 
-/* ---- The analysis ---- */
+/* ---- The analysis, in steps ---- */
+typedef struct {
+  BtDoctorInput   *input;
+  BtDoctorOptions  opts;
+  BtDoctorProgress progress;
+  gpointer         user_data;
+  GCancellable    *cancellable;
+  BtDoctorReport  *r;
+  guint            n;
+  int              c, d;            /* classes, feature dimension */
+  ImageInfo       *info;            /* n */
+  float           *X;               /* n × d features, standardized after decode */
+} Run;
+
+static void
+run_progress (Run *run, const char *stage, double f)
+{
+  progress_report (run->progress, run->user_data, stage, f);
+}
+
+/* The backbone, for transfer projects (NULL: the fixed descriptor). */
+static BtBackbone *
+load_backbone (const BtDoctorInput *input, const BtDoctorOptions *opts)
+{
+  if (!opts->use_backbone || !input->have_settings || g_strcmp0 (input->settings.preset, "transfer") != 0)
+    return NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *file = bt_backbone_find_for_training (&local);
+  BtBackbone *bb = file != NULL ? bt_backbone_load_path (file, &local) : NULL;
+  if (bb == NULL)
+    g_message ("doctor: no backbone (%s); using the image descriptor", local ? local->message : "?");
+  return bb;
+}
+
+static void
+embed_progress (guint done, guint total, gpointer user_data)
+{
+  run_progress (user_data, "embed", total > 0 ? (double) done / total : 1.0);
+}
+
+/* The backbone's embeddings through the project's embedding cache (keyed by content hash and
+ * backbone, shared with training), so a second run embeds only new images. NULL when the
+ * input has no project or unknown hashes (then each image is embedded in step_decode). */
+static BtEmbeddings *
+cached_embeddings (Run *run, BtBackbone *bb, BtDsResize resize, GError **error)
+{
+  const BtDoctorInput *in = run->input;
+  if (bb == NULL || in->project_dir == NULL || run->n == 0)
+    return NULL;
+  g_autofree const char **paths = g_new (const char *, run->n);
+  g_autofree guint64 *hashes = g_new (guint64, run->n);
+  g_autofree gboolean *is_train = g_new0 (gboolean, run->n);
+  for (guint i = 0; i < run->n; i++)
+    {
+      const Entry *e = &g_array_index (in->items, Entry, i);
+      if (e->hash == 0)
+        return NULL;
+      paths[i] = e->path;
+      hashes[i] = e->hash;
+    }
+  return bt_embeddings_build_paths (paths, hashes, is_train, run->n, in->project_dir, bb, resize, FALSE, FALSE,
+                                    2, embed_progress, run, NULL, NULL, run->cancellable, error);
+}
+
+/* Decodes every image once: quality, hashes, thumbnails and features. */
+static gboolean
+step_decode (Run *run, BtBackbone *bb, GError **error)
+{
+  BtDsResize resize = run->input->have_settings ? run->input->settings.resize : BT_DS_RESIZE_SQUASH;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (BtEmbeddings) emb = cached_embeddings (run, bb, resize, &local);
+  if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+    return FALSE;
+  if (local != NULL)
+    g_message ("doctor: the embedding cache failed (%s); embedding each image", local->message);
+  run->r->n_embedded = emb != NULL ? bt_embeddings_n_computed (emb) : 0;
+  for (guint i = 0; i < run->n; i++)
+    {
+      if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+        return FALSE;
+      const Entry *e = &g_array_index (run->input->items, Entry, i);
+      const float *cached = emb != NULL && bt_embeddings_is_valid (emb, i) ? bt_embeddings_get (emb, i, 0) : NULL;
+      if (emb != NULL && cached == NULL)
+        run->r->n_unreadable++;   /* the cache could not read it either */
+      else if (!analyse_image (e, bb, cached, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable))
+        run->r->n_unreadable++;
+      else if (emb == NULL && bb != NULL)
+        run->r->n_embedded++;
+      run_progress (run, "decode", (i + 1.0) / run->n);
+    }
+  return !g_cancellable_set_error_if_cancelled (run->cancellable, error);
+}
+
+static void
+step_quality (Run *run)
+{
+  for (guint i = 0; i < run->n; i++)
+    if (run->info[i].ok && run->info[i].problems != 0)
+      {
+        BtDoctorQuality q = { i, run->info[i].problems, run->info[i].severity };
+        g_array_append_val (run->r->quality, q);
+      }
+  g_array_sort (run->r->quality, cmp_quality);
+}
+
+/* Standardizes the features of the readable images (the others become 0). */
+static void
+step_standardize (Run *run)
+{
+  guint n = run->n;
+  int d = run->d;
+  float *X = run->X;
+  g_autofree double *mu = g_new0 (double, d), *sd = g_new0 (double, d);
+  guint nok = 0;
+  for (guint i = 0; i < n; i++)
+    if (run->info[i].ok)
+      {
+        nok++;
+        for (int k = 0; k < d; k++)
+          mu[k] += X[(gsize) i * d + k];
+      }
+  for (int k = 0; k < d; k++)
+    mu[k] /= MAX (nok, 1);
+  for (guint i = 0; i < n; i++)
+    if (run->info[i].ok)
+      for (int k = 0; k < d; k++)
+        {
+          double v = X[(gsize) i * d + k] - mu[k];
+          sd[k] += v * v;
+        }
+  for (int k = 0; k < d; k++)
+    sd[k] = sqrt (sd[k] / MAX (nok, 1)) + 1e-6;
+  for (guint i = 0; i < n; i++)
+    for (int k = 0; k < d; k++)
+      X[(gsize) i * d + k] = run->info[i].ok ? (float) ((X[(gsize) i * d + k] - mu[k]) / sd[k]) : 0.f;
+}
+
+/* Stratified folds by seed: fold[i] for every labelled image. */
+static void
+assign_folds (const int *labels, guint n, int c, int K, guint64 seed, int *fold)
+{
+  BtRng rng;
+  bt_rng_seed (&rng, seed);
+  for (int j = 0; j < c; j++)
+    {
+      g_autoptr (GArray) members = g_array_new (FALSE, FALSE, sizeof (guint32));
+      for (guint i = 0; i < n; i++)
+        if (labels[i] == j)
+          {
+            guint32 v = i;
+            g_array_append_val (members, v);
+          }
+      bt_rng_shuffle (&rng, (guint32 *) members->data, members->len);
+      for (guint m = 0; m < members->len; m++)
+        fold[g_array_index (members, guint32, m)] = (int) (m % K);
+    }
+}
+
+/* Out-of-fold probabilities P (n × c) of the labelled images. */
+static gboolean
+out_of_fold (Run *run, const int *labels, double *P, GError **error)
+{
+  guint n = run->n;
+  int c = run->c, d = run->d, K = run->opts.folds;
+  g_autofree int *fold = g_new (int, MAX (n, 1));
+  assign_folds (labels, n, c, K, run->opts.seed, fold);
+  g_autofree float *W = g_new (float, (gsize) c * d);
+  g_autofree float *b = g_new (float, c);
+  g_autofree guint *rows = g_new (guint, MAX (n, 1));
+  for (int f = 0; f < K; f++)
+    {
+      guint nr = 0;
+      for (guint i = 0; i < n; i++)
+        if (labels[i] >= 0 && fold[i] != f)
+          rows[nr++] = i;
+      if (nr == 0)
+        continue;
+      fit_softmax (run->X, labels, rows, nr, d, c, W, b, run->cancellable);
+      if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+        return FALSE;
+      for (guint i = 0; i < n; i++)
+        if (labels[i] >= 0 && fold[i] == f)
+          softmax_row (run->X + (gsize) i * d, W, b, d, c, P + (gsize) i * c);
+      run_progress (run, "folds", (f + 1.0) / K);
+    }
+  return TRUE;
+}
+
+/* Confident learning on P: per-class thresholds (the mean self-confidence of each given class);
+ * each image counts for the most probable class whose probability reaches that class's
+ * threshold; off the diagonal = a label issue, ranked by 1 − P(given label). */
+static void
+confident_learning (Run *run, const int *labels, const double *P)
+{
+  guint n = run->n;
+  int c = run->c;
+  g_autofree double *thr = g_new0 (double, c);
+  g_autofree guint *cnt = g_new0 (guint, c);
+  guint labelled = 0, right = 0;
+  for (guint i = 0; i < n; i++)
+    if (labels[i] >= 0)
+      {
+        thr[labels[i]] += P[(gsize) i * c + labels[i]];
+        cnt[labels[i]]++;
+        labelled++;
+        int am = 0;
+        for (int j = 1; j < c; j++)
+          if (P[(gsize) i * c + j] > P[(gsize) i * c + am])
+            am = j;
+        right += am == labels[i];
+      }
+  run->r->oof_accuracy = labelled > 0 ? (double) right / labelled : 0;
+  for (int j = 0; j < c; j++)
+    thr[j] = cnt[j] > 0 ? thr[j] / cnt[j] : 1.0;
+  for (guint i = 0; i < n; i++)
+    {
+      if (labels[i] < 0)
+        continue;
+      const double *p = P + (gsize) i * c;
+      int best = -1;
+      for (int j = 0; j < c; j++)
+        if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
+          best = j;
+      if (best >= 0 && best != labels[i])
+        {
+          BtDoctorLabelIssue is = { i, labels[i], best, 1.0 - p[labels[i]] };
+          g_array_append_val (run->r->label_issues, is);
+        }
+    }
+  g_array_sort (run->r->label_issues, cmp_issue);
+}
+
+static gboolean
+step_label_issues (Run *run, GError **error)
+{
+  if (run->c < 2)
+    return TRUE;
+  g_autofree int *labels = g_new (int, MAX (run->n, 1));
+  for (guint i = 0; i < run->n; i++)
+    labels[i] = run->info[i].ok ? g_array_index (run->input->items, Entry, i).label : -1;
+  g_autofree double *P = g_new0 (double, (gsize) MAX (run->n, 1) * run->c);
+  if (!out_of_fold (run, labels, P, error))
+    return FALSE;
+  confident_learning (run, labels, P);
+  return TRUE;
+}
+
+/* The best Pearson correlation of two 32×32 copies over the shifts of b by at most MAX_DX
+ * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
+ * mad: at that shift, the mean absolute difference (0…1) once the mean difference is taken
+ * out; it tells a brightened copy (small) from a recoloured look-alike (large). */
+static double
+shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
+{
+  const int S = DUP_SIDE;
+  double best = -1;
+  int best_dx = 0, best_dy = 0;
+  for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
+    for (int dx = -MAX_DX; dx <= MAX_DX; dx++)
+      {
+        gint64 sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        int n = 0;
+        for (int y = MAX (0, dy); y < MIN (S, S + dy); y++)
+          {
+            const guint8 *ra = a + y * S, *rb = b + (y - dy) * S - dx;
+            for (int x = MAX (0, dx); x < MIN (S, S + dx); x++)
+              {
+                int va = ra[x], vb = rb[x];
+                sa += va;
+                sb += vb;
+                saa += va * va;
+                sbb += vb * vb;
+                sab += va * vb;
+                n++;
+              }
+          }
+        double va = (double) saa * n - (double) sa * sa, vb = (double) sbb * n - (double) sb * sb;
+        double cov = (double) sab * n - (double) sa * sb;
+        /* two flat patches: alike when their levels are (the caller checks the means) */
+        double r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0
+                 : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
+        if (r > best)
+          {
+            best = r;
+            best_dx = dx;
+            best_dy = dy;
+          }
+      }
+  /* the residual at the best shift */
+  double sum = 0, shift = 0;
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int y = MAX (0, best_dy); y < MIN (S, S + best_dy); y++)
+      for (int x = MAX (0, best_dx); x < MIN (S, S + best_dx); x++)
+        {
+          double d = (double) a[y * S + x] - b[(y - best_dy) * S + x - best_dx];
+          if (pass == 0)
+            {
+              shift += d;
+              n++;
+            }
+          else
+            sum += fabs (d - shift / n);
+        }
+  *mad = n > 0 ? sum / n / 255.0 : 1.0;
+  return best;
+}
+
+/* The distance (1 − the best shifted correlation) of two images, or a negative number when
+ * they are not near-duplicates. */
+static double
+pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
+{
+  /* a black and a white image are not copies: brightness may differ a little only */
+  if (fabs (a->thumb_mean - b->thumb_mean) > MAX_SHIFT)
+    return -1;
+  /* the colour may shift with the brightness, not on its own */
+  double d[3], dm = 0;
+  for (int ch = 0; ch < 3; ch++)
+    dm += (d[ch] = a->rgb_mean[ch] - b->rgb_mean[ch]) / 3;
+  for (int ch = 0; ch < 3; ch++)
+    if (fabs (d[ch] - dm) > MAX_CHROMA)
+      return -1;
+  double cos = 0;
+  for (int k = 0; k < SIG * SIG; k++)
+    cos += a->sig[k] * b->sig[k];
+  gboolean flat_a = a->sig[0] == 0 && a->sig[1] == 0, flat_b = b->sig[0] == 0 && b->sig[1] == 0;
+  if (flat_a != flat_b || (!flat_a && cos < SIG_MIN_COS))
+    return -1;
+  if (flat_a && fabs (a->thumb_mean - b->thumb_mean) > max_distance)
+    return -1;
+  double mad = 1;
+  double dist = 1.0 - shifted_correlation (a->pix, b->pix, &mad);
+  if (dist > max_distance || mad > DUP_MAX_MAD)
+    return -1;
+  return round (MAX (dist, 0.0) * 1e4) / 1e4;
+}
+
+/* Each image's key in one table: the signs of LSH_BITS random projections of its signature. */
+static void
+lsh_keys (const ImageInfo *info, guint n, BtRng *rng, guint *key)
+{
+  float planes[LSH_BITS][SIG * SIG];
+  for (int b = 0; b < LSH_BITS; b++)
+    for (int k = 0; k < SIG * SIG; k++)
+      planes[b][k] = bt_rng_normal (rng);
+  for (guint i = 0; i < n; i++)
+    {
+      guint h = 0;
+      for (int b = 0; b < LSH_BITS; b++)
+        {
+          double z = 0;
+          for (int k = 0; k < SIG * SIG; k++)
+            z += planes[b][k] * info[i].sig[k];
+          h = (h << 1) | (z >= 0);
+        }
+      key[i] = h;
+    }
+}
+
+/* Near-duplicates: an index of random-hyperplane hashes of the signatures (LSH_TABLES tables):
+ * only images that share a bucket in some table are compared, so the work grows with n, not
+ * n²; candidates are checked by their shifted correlation. */
+static gboolean
+step_duplicates (Run *run, GError **error)
+{
+  guint n = run->n, nb = 1u << LSH_BITS;
+  const ImageInfo *info = run->info;
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  g_autofree guint *key = g_new (guint, MAX (n, 1));
+  g_autofree guint *order = g_new (guint, MAX (n, 1));
+  g_autofree guint *start = g_new (guint, nb + 1);
+  g_autofree guint *fill = g_new (guint, nb + 1);
+  BtRng rng;
+  bt_rng_seed (&rng, run->opts.seed ^ 0xd0c7);
+  for (int table = 0; table < LSH_TABLES; table++)
+    {
+      lsh_keys (info, n, &rng, key);
+      /* counting sort of the readable images by key */
+      memset (start, 0, sizeof (guint) * (nb + 1));
+      for (guint i = 0; i < n; i++)
+        if (info[i].ok)
+          start[key[i] + 1]++;
+      for (guint v = 0; v < nb; v++)
+        start[v + 1] += start[v];
+      memcpy (fill, start, sizeof (guint) * (nb + 1));
+      for (guint i = 0; i < n; i++)
+        if (info[i].ok)
+          order[fill[key[i]]++] = i;
+      for (guint v = 0; v < nb; v++)
+        for (guint x = start[v]; x < start[v + 1]; x++)
+          {
+            if (x % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
+              return FALSE;
+            for (guint y = x + 1; y < MIN (start[v + 1], x + 1 + LSH_WINDOW); y++)
+              {
+                guint a = MIN (order[x], order[y]), b = MAX (order[x], order[y]);
+                gint64 k = ((gint64) a << 32) | b;
+                if (g_hash_table_contains (seen, &k))
+                  continue;
+                g_hash_table_add (seen, g_memdup2 (&k, sizeof k));
+                double dist = pair_distance (&info[a], &info[b], run->opts.max_distance);
+                if (dist < 0)
+                  continue;
+                BtDoctorDuplicate dup = { a, b, dist };
+                g_array_append_val (run->r->duplicates, dup);
+              }
+          }
+      run_progress (run, "duplicates", (table + 1.0) / LSH_TABLES);
+    }
+  g_array_sort (run->r->duplicates, cmp_dup);
+  return TRUE;
+}
+
+/* The mean distance from row a to its KNN nearest other rows among ok[0…nok). */
+static double
+knn_distance (const float *X, int d, const guint *ok, guint nok, guint a)
+{
+  double near[KNN];
+  for (int k = 0; k < KNN; k++)
+    near[k] = INFINITY;
+  const float *xa = X + (gsize) ok[a] * d;
+  for (guint bi = 0; bi < nok; bi++)
+    {
+      if (bi == a)
+        continue;
+      const float *xb = X + (gsize) ok[bi] * d;
+      double s = 0;
+      for (int k = 0; k < d && s < near[KNN - 1]; k++)
+        {
+          double v = (double) xa[k] - xb[k];
+          s += v * v;
+        }
+      if (s < near[KNN - 1])
+        {
+          int k = KNN - 1;
+          while (k > 0 && near[k - 1] > s)
+            {
+              near[k] = near[k - 1];
+              k--;
+            }
+          near[k] = s;
+        }
+    }
+  double m = 0;
+  for (int k = 0; k < KNN; k++)
+    m += sqrt (near[k]);
+  return m / KNN;
+}
+
+/* Outliers: far (over 1.5 times the median) from their KNN nearest neighbours in the
+ * standardized features; score = dist / (dist + median). */
+static gboolean
+step_outliers (Run *run, GError **error)
+{
+  guint n = run->n;
+  g_autofree double *score = g_new0 (double, MAX (n, 1));
+  g_autofree guint *ok = g_new (guint, MAX (n, 1));
+  guint nok = 0;
+  for (guint i = 0; i < n; i++)
+    if (run->info[i].ok)
+      ok[nok++] = i;
+  if (nok > KNN + 1)
+    {
+      for (guint a = 0; a < nok; a++)
+        {
+          if (a % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
+            return FALSE;
+          score[a] = knn_distance (run->X, run->d, ok, nok, a);
+          if (a % 256 == 0)
+            run_progress (run, "outliers", (a + 1.0) / nok);
+        }
+      g_autofree double *sorted = g_memdup2 (score, sizeof (double) * nok);
+      qsort (sorted, nok, sizeof (double), cmp_double);
+      double median = sorted[nok / 2];
+      for (guint a = 0; a < nok; a++)
+        if (median > 0 && score[a] > 1.5 * median)
+          {
+            BtDoctorOutlier o = { ok[a], score[a] / (score[a] + median) };
+            g_array_append_val (run->r->outliers, o);
+          }
+      g_array_sort (run->r->outliers, cmp_outlier);
+    }
+  run_progress (run, "outliers", 1.0);
+  return TRUE;
+}
+
+static BtDoctorReport *
+report_new (BtDoctorInput *input)
+{
+  BtDoctorReport *r = g_new0 (BtDoctorReport, 1);
+  r->input = input;
+  r->label_issues = g_array_new (FALSE, FALSE, sizeof (BtDoctorLabelIssue));
+  r->duplicates = g_array_new (FALSE, FALSE, sizeof (BtDoctorDuplicate));
+  r->outliers = g_array_new (FALSE, FALSE, sizeof (BtDoctorOutlier));
+  r->quality = g_array_new (FALSE, FALSE, sizeof (BtDoctorQuality));
+  return r;
+}
+
 BtDoctorReport *
 bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorProgress progress,
                gpointer user_data, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (input != NULL, NULL);
-  BtDoctorOptions opts;
+  Run run = { input, { 0 }, progress, user_data, cancellable, NULL, input->items->len,
+              (int) input->classes->len, 0, NULL, NULL };
   if (opts_in != NULL)
-    opts = *opts_in;
+    run.opts = *opts_in;
   else
-    bt_doctor_options_init (&opts);
-  if (opts.folds < 2)
+    bt_doctor_options_init (&run.opts);
+  if (run.opts.folds < 2)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("The doctor needs at least 2 folds (asked for %d)."), opts.folds);
+                   _("The doctor needs at least 2 folds (asked for %d)."), run.opts.folds);
       return NULL;
     }
-  guint n = input->items->len;
-  int c = (int) input->classes->len;
-
-  /* the backbone, for transfer projects */
-  g_autoptr (BtBackbone) bb = NULL;
-  BtDsResize resize = input->have_settings ? input->settings.resize : BT_DS_RESIZE_SQUASH;
-  if (opts.use_backbone && input->have_settings && g_strcmp0 (input->settings.preset, "transfer") == 0)
-    {
-      g_autoptr (GError) local = NULL;
-      g_autofree char *file = bt_backbone_find_for_training (&local);
-      if (file != NULL)
-        bb = bt_backbone_load_path (file, &local);
-      if (bb == NULL)
-        g_message ("doctor: no backbone (%s); using the image descriptor", local ? local->message : "?");
-    }
-  int d = bb != NULL ? bt_backbone_get_dim (bb) : DESC_DIM;
-
-  BtDoctorReport *r = g_new0 (BtDoctorReport, 1);
-  r->input = input;
+  g_autoptr (BtBackbone) bb = load_backbone (input, &run.opts);
+  run.d = bb != NULL ? bt_backbone_get_dim (bb) : DESC_DIM;
+  g_autoptr (BtDoctorReport) r = run.r = report_new (input);
   r->used_backbone = bb != NULL;
-  r->label_issues = g_array_new (FALSE, FALSE, sizeof (BtDoctorLabelIssue));
-  r->duplicates = g_array_new (FALSE, FALSE, sizeof (BtDoctorDuplicate));
-  r->outliers = g_array_new (FALSE, FALSE, sizeof (BtDoctorOutlier));
-  r->quality = g_array_new (FALSE, FALSE, sizeof (BtDoctorQuality));
+  g_autofree ImageInfo *info = run.info = g_new0 (ImageInfo, MAX (run.n, 1));
+  g_autofree float *X = run.X = g_new0 (float, (gsize) MAX (run.n, 1) * run.d);
 
-  g_autofree ImageInfo *info = g_new0 (ImageInfo, MAX (n, 1));
-  g_autofree float *X = g_new0 (float, (gsize) MAX (n, 1) * d);
-  g_autofree int *labels = g_new (int, MAX (n, 1));
-  for (guint i = 0; i < n; i++)
-    {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto cancelled;
-      const Entry *e = &g_array_index (input->items, Entry, i);
-      if (!analyse_image (e, bb, resize, X + (gsize) i * d, &info[i], cancellable))
-        r->n_unreadable++;
-      progress_report (progress, user_data, "decode", (i + 1.0) / n);
-    }
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    goto cancelled;
-
-  /* quality */
-  for (guint i = 0; i < n; i++)
-    if (info[i].ok && info[i].problems != 0)
-      {
-        BtDoctorQuality q = { i, info[i].problems, info[i].severity };
-        g_array_append_val (r->quality, q);
-      }
-  g_array_sort (r->quality, cmp_quality);
-
-  /* standardize the features of the readable images */
-  {
-    g_autofree double *mu = g_new0 (double, d), *sd = g_new0 (double, d);
-    guint nok = 0;
-    for (guint i = 0; i < n; i++)
-      if (info[i].ok)
-        {
-          nok++;
-          for (int k = 0; k < d; k++)
-            mu[k] += X[(gsize) i * d + k];
-        }
-    for (int k = 0; k < d; k++)
-      mu[k] /= MAX (nok, 1);
-    for (guint i = 0; i < n; i++)
-      if (info[i].ok)
-        for (int k = 0; k < d; k++)
-          {
-            double v = X[(gsize) i * d + k] - mu[k];
-            sd[k] += v * v;
-          }
-    for (int k = 0; k < d; k++)
-      sd[k] = sqrt (sd[k] / MAX (nok, 1)) + 1e-6;
-    for (guint i = 0; i < n; i++)
-      for (int k = 0; k < d; k++)
-        X[(gsize) i * d + k] = info[i].ok ? (float) ((X[(gsize) i * d + k] - mu[k]) / sd[k]) : 0.f;
-  }
-
-  /* label issues: stratified folds by seed, out-of-fold softmax regression, confident learning */
-  for (guint i = 0; i < n; i++)
-    labels[i] = info[i].ok ? g_array_index (input->items, Entry, i).label : -1;
-  if (c >= 2)
-    {
-      int K = opts.folds;
-      g_autofree int *fold = g_new (int, MAX (n, 1));
-      BtRng rng;
-      bt_rng_seed (&rng, opts.seed);
-      for (int j = 0; j < c; j++)
-        {
-          g_autoptr (GArray) members = g_array_new (FALSE, FALSE, sizeof (guint32));
-          for (guint i = 0; i < n; i++)
-            if (labels[i] == j)
-              {
-                guint32 v = i;
-                g_array_append_val (members, v);
-              }
-          bt_rng_shuffle (&rng, (guint32 *) members->data, members->len);
-          for (guint m = 0; m < members->len; m++)
-            fold[g_array_index (members, guint32, m)] = (int) (m % K);
-        }
-      g_autofree double *P = g_new0 (double, (gsize) MAX (n, 1) * c);
-      g_autofree float *W = g_new (float, (gsize) c * d);
-      g_autofree float *b = g_new (float, c);
-      g_autofree guint *rows = g_new (guint, MAX (n, 1));
-      for (int f = 0; f < K; f++)
-        {
-          guint nr = 0;
-          for (guint i = 0; i < n; i++)
-            if (labels[i] >= 0 && fold[i] != f)
-              rows[nr++] = i;
-          if (nr == 0)
-            continue;
-          fit_softmax (X, labels, rows, nr, d, c, W, b, cancellable);
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            goto cancelled;
-          for (guint i = 0; i < n; i++)
-            if (labels[i] >= 0 && fold[i] == f)
-              softmax_row (X + (gsize) i * d, W, b, d, c, P + (gsize) i * c);
-          progress_report (progress, user_data, "folds", (f + 1.0) / K);
-        }
-      /* per-class thresholds: the mean self-confidence of each given class */
-      g_autofree double *thr = g_new0 (double, c);
-      g_autofree guint *cnt = g_new0 (guint, c);
-      guint labelled = 0, right = 0;
-      for (guint i = 0; i < n; i++)
-        if (labels[i] >= 0)
-          {
-            thr[labels[i]] += P[(gsize) i * c + labels[i]];
-            cnt[labels[i]]++;
-            labelled++;
-            int am = 0;
-            for (int j = 1; j < c; j++)
-              if (P[(gsize) i * c + j] > P[(gsize) i * c + am])
-                am = j;
-            right += am == labels[i];
-          }
-      r->oof_accuracy = labelled > 0 ? (double) right / labelled : 0;
-      for (int j = 0; j < c; j++)
-        thr[j] = cnt[j] > 0 ? thr[j] / cnt[j] : 1.0;
-      /* the confident joint: each image counts for the most probable class whose probability
-       * reaches that class's threshold; off the diagonal = a label issue */
-      for (guint i = 0; i < n; i++)
-        {
-          if (labels[i] < 0)
-            continue;
-          const double *p = P + (gsize) i * c;
-          int best = -1;
-          for (int j = 0; j < c; j++)
-            if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
-              best = j;
-          if (best >= 0 && best != labels[i])
-            {
-              BtDoctorLabelIssue is = { i, labels[i], best, 1.0 - p[labels[i]] };
-              g_array_append_val (r->label_issues, is);
-            }
-        }
-      g_array_sort (r->label_issues, cmp_issue);
-    }
-
-  /* near-duplicates: 8 bands of 8 bits of the dHash */
-  {
-    g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-    g_autofree guint *order = g_new (guint, MAX (n, 1));
-    g_autofree guint *start = g_new (guint, 257);
-    for (int band = 0; band < 8; band++)
-      {
-        /* counting sort of the images by this band's byte */
-        memset (start, 0, sizeof (guint) * 257);
-        for (guint i = 0; i < n; i++)
-          if (info[i].ok)
-            start[((info[i].dhash >> (8 * band)) & 0xff) + 1]++;
-        for (int v = 0; v < 256; v++)
-          start[v + 1] += start[v];
-        g_autofree guint *fill = g_memdup2 (start, sizeof (guint) * 257);
-        for (guint i = 0; i < n; i++)
-          if (info[i].ok)
-            order[fill[(info[i].dhash >> (8 * band)) & 0xff]++] = i;
-        for (int v = 0; v < 256; v++)
-          for (guint x = start[v]; x < start[v + 1]; x++)
-            {
-              if (g_cancellable_set_error_if_cancelled (cancellable, error))
-                goto cancelled;
-              for (guint y = x + 1; y < start[v + 1]; y++)
-                {
-                  guint a = order[x], bi = order[y];
-                  int ham = __builtin_popcountll (info[a].dhash ^ info[bi].dhash);
-                  if (ham > opts.max_hamming)
-                    continue;
-                  /* brightness-invariant: the thumbnails' means are taken out first */
-                  double diff = 0, shift = info[a].thumb_mean - info[bi].thumb_mean;
-                  for (int k = 0; k < THUMB * THUMB; k++)
-                    diff += fabs (info[a].thumb[k] - info[bi].thumb[k] - shift);
-                  diff /= THUMB * THUMB;
-                  /* a black and a white image are not copies: brightness may differ a little only */
-                  if (fabs (shift) > MAX_SHIFT)
-                    continue;
-                  if (diff > opts.max_pixel_diff)
-                    {
-                      /* a small shift moves the 16×16 copies apart but not their 8×8 halves */
-                      double coarse = 0;
-                      for (int ty = 0; ty < THUMB; ty += 2)
-                        for (int tx = 0; tx < THUMB; tx += 2)
-                          {
-                            const float *ta = info[a].thumb + ty * THUMB + tx, *tb = info[bi].thumb + ty * THUMB + tx;
-                            coarse += fabs ((ta[0] + ta[1] + ta[THUMB] + ta[THUMB + 1]
-                                             - tb[0] - tb[1] - tb[THUMB] - tb[THUMB + 1]) / 4 - shift);
-                          }
-                      coarse /= (THUMB / 2) * (THUMB / 2);
-                      if (diff > 3 * opts.max_pixel_diff || coarse > opts.max_pixel_diff)
-                        continue;
-                    }
-                  diff = round (diff * 1e4) / 1e4;
-                  gint64 key = ((gint64) MIN (a, bi) << 32) | MAX (a, bi);
-                  if (g_hash_table_contains (seen, &key))
-                    continue;
-                  g_hash_table_add (seen, g_memdup2 (&key, sizeof key));
-                  BtDoctorDuplicate dup = { MIN (a, bi), MAX (a, bi), diff };
-                  g_array_append_val (r->duplicates, dup);
-                }
-            }
-        progress_report (progress, user_data, "duplicates", (band + 1) / 8.0);
-      }
-    g_array_sort (r->duplicates, cmp_dup);
-  }
-
-  /* outliers: mean distance to the KNN nearest other images in the standardized features */
-  {
-    g_autofree double *score = g_new0 (double, MAX (n, 1));
-    g_autofree guint *ok = g_new (guint, MAX (n, 1));
-    guint nok = 0;
-    for (guint i = 0; i < n; i++)
-      if (info[i].ok)
-        ok[nok++] = i;
-    if (nok > KNN + 1)
-      {
-        for (guint a = 0; a < nok; a++)
-          {
-            if (a % 64 == 0 && g_cancellable_set_error_if_cancelled (cancellable, error))
-              goto cancelled;
-            double near[KNN];
-            for (int k = 0; k < KNN; k++)
-              near[k] = INFINITY;
-            const float *xa = X + (gsize) ok[a] * d;
-            for (guint bi = 0; bi < nok; bi++)
-              {
-                if (bi == a)
-                  continue;
-                const float *xb = X + (gsize) ok[bi] * d;
-                double s = 0;
-                for (int k = 0; k < d && s < near[KNN - 1]; k++)
-                  {
-                    double v = (double) xa[k] - xb[k];
-                    s += v * v;
-                  }
-                if (s < near[KNN - 1])
-                  {
-                    int k = KNN - 1;
-                    while (k > 0 && near[k - 1] > s)
-                      {
-                        near[k] = near[k - 1];
-                        k--;
-                      }
-                    near[k] = s;
-                  }
-              }
-            double m = 0;
-            for (int k = 0; k < KNN; k++)
-              m += sqrt (near[k]);
-            score[a] = m / KNN;
-            if (a % 256 == 0)
-              progress_report (progress, user_data, "outliers", (a + 1.0) / nok);
-          }
-        g_autofree double *sorted = g_memdup2 (score, sizeof (double) * nok);
-        qsort (sorted, nok, sizeof (double), cmp_double);
-        double median = sorted[nok / 2];
-        /* far: over 1.5 times the median neighbour distance; score = dist / (dist + median) */
-        for (guint a = 0; a < nok; a++)
-          if (median > 0 && score[a] > 1.5 * median)
-            {
-              BtDoctorOutlier o = { ok[a], score[a] / (score[a] + median) };
-              g_array_append_val (r->outliers, o);
-            }
-        g_array_sort (r->outliers, cmp_outlier);
-      }
-    progress_report (progress, user_data, "outliers", 1.0);
-  }
-  return r;
-
-cancelled:
-  bt_doctor_report_free (r);
-  return NULL;
+  if (!step_decode (&run, bb, error))
+    return NULL;
+  step_quality (&run);
+  step_standardize (&run);
+  if (!step_label_issues (&run, error) || !step_duplicates (&run, error) || !step_outliers (&run, error))
+    return NULL;
+  return g_steal_pointer (&r);
 }
 
 /* ---- JSON ---- */

@@ -28,8 +28,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorInput, bt_doctor_input_free)
 typedef struct {
   int      folds;          /* K of the out-of-fold predictions; default 5, at least 2 */
   guint64  seed;           /* folds and training; the same seed gives the same report */
-  int      max_hamming;    /* near-duplicates: dHash distance (of 64 bits) at most; default 6 */
-  double   max_pixel_diff; /* and thumbnail distance (0…1, see BtDoctorDuplicate) at most; default 0.02 */
+  double   max_distance;   /* near-duplicates: distance (see BtDoctorDuplicate) at most; default 0.03 */
   gboolean use_backbone;   /* transfer projects: features from the backbone; default TRUE */
 } BtDoctorOptions;
 void bt_doctor_options_init (BtDoctorOptions *opts);
@@ -55,12 +54,14 @@ typedef struct { guint item; guint problems; double score; } BtDoctorQuality;
 typedef struct {
   BtDoctorInput *input;          /* borrowed from the caller, who keeps it alive */
   GArray *label_issues;          /* BtDoctorLabelIssue; score = 1 − P(given label), out of fold */
-  GArray *duplicates;            /* BtDoctorDuplicate; distance = mean absolute difference of the
-                                  * 16×16 grey thumbnails (0…1) once their mean brightness is equalized */
+  GArray *duplicates;            /* BtDoctorDuplicate; distance = 1 − the Pearson correlation of the
+                                  * 32×32 grey copies at the best shift of up to 2 pixels (0…1) */
   GArray *outliers;              /* BtDoctorOutlier; score in [0, 1] */
   GArray *quality;               /* BtDoctorQuality */
   guint   n_unreadable;          /* images that could not be decoded (left out of everything) */
   gboolean used_backbone;        /* the features were the backbone's embeddings */
+  guint   n_embedded;            /* embeddings computed by this run (the others came from the
+                                  * project's embedding cache, cache/embeddings/) */
   double  oof_accuracy;          /* of the out-of-fold predictions on the labelled images */
 } BtDoctorReport;
 void bt_doctor_report_free (BtDoctorReport *r);
@@ -74,7 +75,7 @@ int         bt_doctor_report_label (const BtDoctorReport *r, guint item);
 gboolean    bt_doctor_duplicate_is_leakage  (const BtDoctorReport *r, const BtDoctorDuplicate *d);
 gboolean    bt_doctor_duplicate_is_conflict (const BtDoctorReport *r, const BtDoctorDuplicate *d);
 
-/* fraction in [0, 1]; stage: untranslated id ("decode", "folds", "duplicates", "outliers") */
+/* fraction in [0, 1]; stage: untranslated id ("embed", "decode", "folds", "duplicates", "outliers") */
 typedef void (*BtDoctorProgress) (const char *stage, double fraction, gpointer user_data);
 
 /* The analysis; synchronous, for a worker thread. */

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "training/bt-calibration.h"
 
@@ -98,31 +99,64 @@ bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, BtCa
   calib->unknown_threshold = bt_calibration_fit_threshold (scores, n, BT_UNKNOWN_ACCEPT);
 }
 
-double
-bt_calibration_ece (const float *confidence, const gboolean *correct, gsize n, int n_bins)
+void
+bt_calibration_reliability (const float *confidence, const gboolean *correct, gsize n, int n_bins,
+                            guint *count, double *mean_confidence, double *accuracy)
 {
-  g_autofree double *conf_sum = NULL, *hit_sum = NULL;
-  g_autofree gsize *count = NULL;
-  double ece = 0;
-
-  g_return_val_if_fail (n_bins > 0, NAN);
-  if (n == 0)
-    return 0;
-  conf_sum = g_new0 (double, n_bins);
-  hit_sum = g_new0 (double, n_bins);
-  count = g_new0 (gsize, n_bins);
+  g_return_if_fail (n_bins > 0 && count != NULL && mean_confidence != NULL && accuracy != NULL);
+  memset (count, 0, sizeof (guint) * n_bins);
+  for (int b = 0; b < n_bins; b++)
+    mean_confidence[b] = accuracy[b] = 0;
   for (gsize i = 0; i < n; i++)
     {
       double c = CLAMP (confidence[i], 0.0f, 1.0f);
       /* bins are (b/B, (b+1)/B]: a confidence of exactly 1 falls in the last */
       int b = (int) ceil (c * n_bins) - 1;
       b = CLAMP (b, 0, n_bins - 1);
-      conf_sum[b] += c;
-      hit_sum[b] += correct[i] ? 1 : 0;
+      mean_confidence[b] += c;
+      accuracy[b] += correct[i] ? 1 : 0;
       count[b]++;
     }
   for (int b = 0; b < n_bins; b++)
+    {
+      mean_confidence[b] = count[b] > 0 ? mean_confidence[b] / count[b] : NAN;
+      accuracy[b] = count[b] > 0 ? accuracy[b] / count[b] : NAN;
+    }
+}
+
+double
+bt_calibration_ece (const float *confidence, const gboolean *correct, gsize n, int n_bins)
+{
+  g_autofree guint *count = NULL;
+  g_autofree double *conf = NULL, *acc = NULL;
+  double ece = 0;
+
+  g_return_val_if_fail (n_bins > 0, NAN);
+  if (n == 0)
+    return 0;
+  count = g_new (guint, n_bins);
+  conf = g_new (double, n_bins);
+  acc = g_new (double, n_bins);
+  bt_calibration_reliability (confidence, correct, n, n_bins, count, conf, acc);
+  for (int b = 0; b < n_bins; b++)
     if (count[b] > 0)
-      ece += fabs (hit_sum[b] - conf_sum[b]) / n;
+      ece += (double) count[b] / n * fabs (acc[b] - conf[b]);
   return ece;
+}
+
+void
+bt_threshold_scores (const float *scores, const gboolean *positive, gsize n, double threshold,
+                     double *precision, double *recall)
+{
+  gsize tp = 0, fp = 0, pos = 0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      gboolean said = scores[i] >= threshold;
+      pos += positive[i] ? 1 : 0;
+      tp += said && positive[i];
+      fp += said && !positive[i];
+    }
+  *precision = tp + fp > 0 ? (double) tp / (tp + fp) : NAN;
+  *recall = pos > 0 ? (double) tp / pos : NAN;
 }

@@ -27,4 +27,14 @@ void     bt_calibration_fit             (const float *logits, const int *labels,
 double   bt_calibration_ece             (const float *confidence, const gboolean *correct, gsize n,
                                          int n_bins);
 
+/* The reliability diagram behind it: per bin, the images, their mean confidence and the share
+ * right (both NAN for an empty bin). count/mean_confidence/accuracy hold n_bins values. */
+void     bt_calibration_reliability     (const float *confidence, const gboolean *correct, gsize n,
+                                         int n_bins, guint *count, double *mean_confidence,
+                                         double *accuracy);
+/* One class against the rest at a threshold on its probability: precision (NAN when nothing is
+ * at or above it) and recall (NAN without positives). */
+void     bt_threshold_scores            (const float *scores, const gboolean *positive, gsize n,
+                                         double threshold, double *precision, double *recall);
+
 G_END_DECLS

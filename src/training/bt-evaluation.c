@@ -196,8 +196,8 @@ bt_resize_mode_to_ds (BtResizeMode mode)
 }
 
 /* Grey ↔ RGB when a decoded image's channels differ from the recipe's (ITU-R 601 luma). */
-static BtImage *
-convert_channels (const BtImage *img, int channels)
+BtImage *
+bt_image_convert_channels (const BtImage *img, int channels)
 {
   BtImage *out = g_new0 (BtImage, 1);
   gsize n = (gsize) img->width * img->height;
@@ -240,7 +240,7 @@ bt_prepare_image (const BtPreprocess *prep, const BtImage *image, float *out, GE
       return FALSE;
     }
   if (image->channels != prep->channels)
-    src = converted = convert_channels (image, prep->channels);
+    src = converted = bt_image_convert_channels (image, prep->channels);
 
   resized = bt_image_resize (src, prep->width, prep->height, bt_resize_mode_to_ds (prep->resize));
   if (resized == NULL)

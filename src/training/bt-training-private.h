@@ -22,6 +22,8 @@ gboolean bt_prepare_image_file (const BtPreprocess *prep, const char *path, floa
                                 GCancellable *cancellable, GError **error);
 gboolean bt_prepare_image      (const BtPreprocess *prep, const BtImage *image, float *out,
                                 GError **error);
+/* A copy of img with 1 (ITU-R 601 luma) or 3 channels. */
+BtImage *bt_image_convert_channels (const BtImage *img, int channels);
 
 /* Settings of a run, as written to runs/<timestamp>/config.ini (the table's flat keys in
  * [training]). Reading fills s from defaults and the file, or clears it and fails. */

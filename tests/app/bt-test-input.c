@@ -221,6 +221,20 @@ bt_test_find_button (GtkWidget *root, const char *name)
   return NULL;
 }
 
+GtkWidget *
+bt_test_find_type (GtkWidget *root, GType type)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
+        return c;
+      if ((found = bt_test_find_type (c, type)))
+        return found;
+    }
+  return NULL;
+}
+
 static void click (GtkWidget *widget, double x, double y, gboolean wait_sensitive);
 
 void

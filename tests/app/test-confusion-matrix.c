@@ -137,6 +137,49 @@ test_values_and_colours (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* The data doctor's marks: a corner flag on the marked cell only, a line in its tooltip, gone
+ * with new data. */
+static void
+test_doctor_marks (void)
+{
+  GtkWidget *window = gtk_window_new ();
+  BtConfusionMatrix *cm = BT_CONFUSION_MATRIX (bt_confusion_matrix_new ());
+  guint marks[9] = { 0, 2, 0, 0, 0, 0, 0, 0, 0 };
+  cairo_surface_t *surface;
+  cairo_t *cr;
+  graphene_rect_t area;
+  GdkRGBA flag, plain;
+  g_autofree char *d01 = NULL, *d02 = NULL;
+
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (cm));
+  bt_confusion_matrix_set_data (cm, 3, names, counts);
+  bt_confusion_matrix_set_marks (cm, marks);
+  g_assert_cmpuint (bt_confusion_matrix_get_mark (cm, 0, 1), ==, 2);
+  g_assert_cmpuint (bt_confusion_matrix_get_mark (cm, 0, 2), ==, 0);
+  d01 = bt_confusion_matrix_describe_cell (cm, 0, 1);
+  g_assert_nonnull (strstr (d01, "doctor suspects the labels of 2"));
+  d02 = bt_confusion_matrix_describe_cell (cm, 0, 2);
+  g_assert_null (strstr (d02, "doctor"));
+
+  surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, W, H);
+  cr = cairo_create (surface);
+  bt_confusion_matrix_render (cm, cr, W, H);
+  cairo_destroy (cr);
+  /* the top-right corner of the marked cell is dark and opaque; the same corner of its
+   * neighbour (same count) is not */
+  bt_confusion_matrix_get_cell_area (cm, W, H, 0, 1, &area);
+  flag = bt_test_pixel (surface, area.origin.x + area.size.width - 3, area.origin.y + 3);
+  bt_confusion_matrix_get_cell_area (cm, W, H, 0, 2, &area);
+  plain = bt_test_pixel (surface, area.origin.x + area.size.width - 3, area.origin.y + 3);
+  g_assert_cmpfloat (flag.alpha, >, 0.6);
+  g_assert_cmpfloat (flag.alpha, >, plain.alpha + 0.2);
+  cairo_surface_destroy (surface);
+
+  bt_confusion_matrix_set_data (cm, 3, names, counts);
+  g_assert_cmpuint (bt_confusion_matrix_get_mark (cm, 0, 1), ==, 0);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
 static void
 activated_cb (BtConfusionMatrix *cm, int row, int col, int *out)
 {
@@ -182,6 +225,7 @@ main (int argc, char **argv)
   g_test_add_func ("/confusion-matrix/hit-testing", test_hit_testing);
   g_test_add_func ("/confusion-matrix/values-colours", test_values_and_colours);
   g_test_add_func ("/confusion-matrix/selection", test_keyboard_activation);
+  g_test_add_func ("/confusion-matrix/doctor-marks", test_doctor_marks);
 
   return g_test_run ();
 }

@@ -12,6 +12,7 @@
 #include "training/bt-recipe.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
+#include "bt-test-input.h"
 #include "bt-test-wait.h"
 
 typedef struct {
@@ -112,24 +113,10 @@ find_by_tooltip (GtkWidget *root, GType type, const char *prefix)
   return NULL;
 }
 
-static GtkWidget *
-find_type (GtkWidget *root, GType type)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found;
-      if (G_TYPE_CHECK_INSTANCE_TYPE (c, type))
-        return c;
-      if ((found = find_type (c, type)))
-        return found;
-    }
-  return NULL;
-}
-
 static void
 test_advanced_and_preview (Fixture *f, gconstpointer data)
 {
-  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *expander = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
   GtkWidget *epochs, *width, *height;
   GdkPaintable *p;
 
@@ -193,7 +180,7 @@ test_augment_previews (Fixture *f, gconstpointer data)
   static const char * const tips[BT_MODEL_PAGE_N_AUGMENTS] = {
     "Mirror images", "Shift and crop", "Turn images", "Vary brightness",
   };
-  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *expander = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
   GtkCheckButton *checks[BT_MODEL_PAGE_N_AUGMENTS];
   guint n;
 
@@ -248,7 +235,7 @@ test_augment_previews (Fixture *f, gconstpointer data)
       if (k == BT_MODEL_PAGE_AUGMENT_ROTATE && g_getenv ("BT_SCREENSHOT_DIR"))
         {
           /* scrolled down to the toggles, with colour on too (a picture, not an assertion) */
-          GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW));
+          GtkScrolledWindow *sw = GTK_SCROLLED_WINDOW (bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW));
           GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (sw);
           gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_FLIP], TRUE);
           wait_idle (f->page);
@@ -271,7 +258,7 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
   static const char * const tips[BT_MODEL_PAGE_N_AUGMENTS] = {
     "Mirror images", "Shift and crop", "Turn images", "Vary brightness",
   };
-  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *expander = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;
   GtkCheckButton *checks[BT_MODEL_PAGE_N_AUGMENTS];
@@ -450,7 +437,7 @@ static void
 test_recipe_line (Fixture *f, gconstpointer data)
 {
   BtTransferOptions *opts = bt_model_page_get_transfer_options (f->page);
-  GtkWidget *expander = find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
+  GtkWidget *expander = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_EXPANDER);
   GtkCheckButton *recipe_check, *tta_check;
   BtProjectSettings s = { 0 };
   g_autoptr(GError) error = NULL;

@@ -345,15 +345,16 @@ evaluated (gpointer data)
          bt_evaluate_page_get_evaluation (window->evaluate_page) != NULL;
 }
 
+/* The gallery: the homogeneous flow box (the trust panel below it has one of its own). */
 static GtkWidget *
-find_type (GtkWidget *root, GType type)
+find_gallery (GtkWidget *root)
 {
-  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type))
-    return root;
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
     {
-      GtkWidget *found = find_type (c, type);
-      if (found)
+      GtkWidget *found;
+      if (GTK_IS_FLOW_BOX (c) && gtk_flow_box_get_homogeneous (GTK_FLOW_BOX (c)))
+        return c;
+      if ((found = find_gallery (c)))
         return found;
     }
   return NULL;
@@ -363,7 +364,7 @@ find_type (GtkWidget *root, GType type)
 static GtkWidget *
 first_gallery_card (BtEvaluatePage *page)
 {
-  GtkWidget *gallery = find_type (GTK_WIDGET (page), GTK_TYPE_FLOW_BOX);
+  GtkWidget *gallery = find_gallery (GTK_WIDGET (page));
   g_assert_nonnull (gallery);
   GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index (GTK_FLOW_BOX (gallery), 0);
   g_assert_nonnull (child);

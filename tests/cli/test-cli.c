@@ -368,15 +368,19 @@ test_end_to_end (void)
       rows = g_strsplit (csv, "\r\n", -1);
       g_assert_cmpuint (g_strv_length (rows), ==, 22);   /* header, 20 rows, the empty tail */
       g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,"));
-      g_assert_cmpuint (strlen (rows[0]), ==, strlen ("path,top_class,confidence,circle,square,triangle,star"));
+      g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,unknown,unknown_score,"));
+      g_assert_cmpuint (strlen (rows[0]), ==, strlen ("path,top_class,confidence,unknown,unknown_score,circle,square,triangle,star"));
       for (guint i = 1; i <= 20; i++)
         {
           g_auto(GStrv) f = g_strsplit (rows[i], ",", -1);
-          g_assert_cmpuint (g_strv_length (f), ==, 7);
+          g_assert_cmpuint (g_strv_length (f), ==, 9);
           g_assert_true (g_str_has_prefix (f[0], extra_images));
           g_assert_nonnull (strstr ("circle square triangle star", f[1]));
-          g_assert_cmpfloat (fabs (g_ascii_strtod (f[2], NULL) - MAX (MAX (g_ascii_strtod (f[3], NULL), g_ascii_strtod (f[4], NULL)),
-                                                                      MAX (g_ascii_strtod (f[5], NULL), g_ascii_strtod (f[6], NULL)))), <, 1e-6);
+          /* the unknown column: "yes" or "no" with a finite score */
+          g_assert_true (g_str_equal (f[3], "yes") || g_str_equal (f[3], "no"));
+          g_assert_true (isfinite (g_ascii_strtod (f[4], NULL)) && f[4][0] != '\0');
+          g_assert_cmpfloat (fabs (g_ascii_strtod (f[2], NULL) - MAX (MAX (g_ascii_strtod (f[5], NULL), g_ascii_strtod (f[6], NULL)),
+                                                                      MAX (g_ascii_strtod (f[7], NULL), g_ascii_strtod (f[8], NULL)))), <, 1e-6);
         }
       g_assert_cmpstr (rows[21], ==, "");
     }

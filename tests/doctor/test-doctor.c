@@ -11,6 +11,7 @@
 #include "dataset/bt-dataset.h"
 #include "dataset/bt-dataset-private.h"
 #include "doctor/bt-doctor.h"
+#include "bt-test-blank.h"
 
 static const char *classes[] = { "circle", "square", "triangle", "star" };
 
@@ -51,18 +52,6 @@ write_near_copy (const char *src, const char *dst, int variant)
           *p = (guint8) MIN (255, *p + 3 + variant);
         }
   cairo_surface_mark_dirty (s);
-  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
-  cairo_surface_destroy (s);
-}
-
-static void
-write_blank (const char *dst, double grey)
-{
-  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 64, 64);
-  cairo_t *cr = cairo_create (s);
-  cairo_set_source_rgb (cr, grey, grey, grey);
-  cairo_paint (cr);
-  cairo_destroy (cr);
   g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
   cairo_surface_destroy (s);
 }
@@ -130,7 +119,7 @@ fixture_build (void)
     {
       g_autofree char *name = g_strdup_printf ("blank-%d.png", b);
       fx.blank[b] = g_build_filename (fx.dir, "images", "square", name, NULL);
-      write_blank (fx.blank[b], b == 0 ? 0.02 : 0.99);
+      bt_test_write_blank_png (fx.blank[b], b == 0 ? 0.02 : 0.99);
       guint64 h = file_hash (fx.blank[b]);
       const char *paths[2] = { fx.blank[b], NULL };
       g_assert_true (bt_project_add_items (fx.project, "square", paths, &h, &error));
@@ -162,6 +151,13 @@ test_findings (void)
   g_assert_cmpuint (r->n_unreadable, ==, 0);
   g_test_message ("out-of-fold accuracy %.3f, %u label issues, %u duplicate pairs, %u outliers, %u quality",
                   r->oof_accuracy, r->label_issues->len, r->duplicates->len, r->outliers->len, r->quality->len);
+  for (guint i = 0; i < MIN (r->duplicates->len, 12); i++)
+    {
+      const BtDoctorDuplicate *x = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
+      g_autofree char *a = g_path_get_basename (bt_doctor_report_path (r, x->a));
+      g_autofree char *b = g_path_get_basename (bt_doctor_report_path (r, x->b));
+      g_test_message ("duplicate %s %s distance %.4f", a, b, x->distance);
+    }
 
   /* every flip is a label issue; the true class is suggested for at least 4 of the 5 */
   int suggested_right = 0;
@@ -343,15 +339,62 @@ test_cli_json (void)
   g_assert_cmpint (WEXITSTATUS (status), ==, 2);
 }
 
+/* A transfer project: the features are the backbone's embeddings, kept in the project's
+ * embedding cache, so a second run embeds nothing and reports the same label issues. */
+static void
+test_embedding_cache (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *models = shared ? g_build_filename (shared, "models", NULL) : NULL;
+  if (models == NULL || !g_file_test (models, G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("no ../shared/models (BOTTEGA_SHARED_DIR) with the backbones");
+      return;
+    }
+  g_autofree char *dir = g_dir_make_tmp ("bt-doctor-embed-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autoptr (BtProject) project = bt_sample_create_shapes (dir, 8, 64, 5, NULL, &error);
+  g_assert_no_error (error);
+  BtProjectSettings s = { 0 };
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+
+  guint n = g_list_model_get_n_items (bt_project_get_items (project));
+  g_autoptr (BtDoctorInput) in1 = bt_doctor_input_new (project);
+  g_autoptr (BtDoctorReport) r1 = run_doctor (in1, 1);
+  g_assert_true (r1->used_backbone);
+  g_assert_cmpuint (r1->n_embedded, ==, n);
+  g_autoptr (BtDoctorInput) in2 = bt_doctor_input_new (project);
+  g_autoptr (BtDoctorReport) r2 = run_doctor (in2, 1);
+  g_assert_cmpuint (r2->n_embedded, ==, 0);
+  g_autofree char *j1 = bt_doctor_report_to_json (r1);
+  g_autofree char *j2 = bt_doctor_report_to_json (r2);
+  g_assert_cmpstr (j1, ==, j2);
+  g_clear_object (&project);
+  const char *rm[] = { "rm", "-rf", dir, NULL };
+  g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* the backbones beside the checkout, for /doctor/embedding-cache (before any thread starts) */
+  if (g_getenv ("BOTTEGA_SHARED_DIR") != NULL)
+    {
+      g_autofree char *models = g_build_filename (g_getenv ("BOTTEGA_SHARED_DIR"), "models", NULL);
+      g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
+    }
   fixture_build ();
   g_test_add_func ("/doctor/findings", test_findings);
   g_test_add_func ("/doctor/deterministic", test_deterministic);
   g_test_add_func ("/doctor/cancel", test_cancel);
   g_test_add_func ("/doctor/cli-json", test_cli_json);
+  g_test_add_func ("/doctor/embedding-cache", test_embedding_cache);
   int status = g_test_run ();
   g_clear_object (&fx.project);
   if (fx.dir != NULL)

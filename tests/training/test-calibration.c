@@ -89,6 +89,39 @@ test_ece (void)
   g_assert_cmpfloat (bt_calibration_ece (conf, hit, 0, 15), ==, 0);
 }
 
+/* The reliability diagram's bins of the same five images, and precision/recall at thresholds. */
+static void
+test_reliability_and_threshold (void)
+{
+  const float conf[] = { 0.9f, 0.9f, 1.0f, 0.55f, 0.55f };
+  const gboolean hit[] = { TRUE, FALSE, TRUE, TRUE, TRUE };
+  guint count[15];
+  double mean[15], acc[15], p, r;
+
+  bt_calibration_reliability (conf, hit, 5, 15, count, mean, acc);
+  g_assert_cmpuint (count[13], ==, 2);
+  g_assert_cmpfloat (fabs (mean[13] - 0.9), <, 1e-6);
+  g_assert_cmpfloat (fabs (acc[13] - 0.5), <, 1e-9);
+  g_assert_cmpuint (count[8], ==, 2);
+  g_assert_cmpfloat (acc[8], ==, 1.0);
+  g_assert_cmpuint (count[14], ==, 1);
+  g_assert_cmpuint (count[0], ==, 0);
+  g_assert_true (isnan (acc[0]) && isnan (mean[0]));
+
+  /* scores of one class, positive = the image is of that class */
+  const float score[] = { 0.95f, 0.8f, 0.6f, 0.4f, 0.2f, 0.1f };
+  const gboolean pos[] = { TRUE, TRUE, FALSE, TRUE, FALSE, FALSE };
+  bt_threshold_scores (score, pos, 6, 0.5, &p, &r);
+  g_assert_cmpfloat (fabs (p - 2.0 / 3), <, 1e-9);
+  g_assert_cmpfloat (fabs (r - 2.0 / 3), <, 1e-9);
+  bt_threshold_scores (score, pos, 6, 0.3, &p, &r);
+  g_assert_cmpfloat (fabs (p - 3.0 / 4), <, 1e-9);
+  g_assert_cmpfloat (r, ==, 1.0);
+  bt_threshold_scores (score, pos, 6, 0.99, &p, &r);
+  g_assert_true (isnan (p));
+  g_assert_cmpfloat (r, ==, 0.0);
+}
+
 static void
 test_ece_lower_after_fit (void)
 {
@@ -304,6 +337,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/calibration/fit-temperature", test_fit_temperature);
   g_test_add_func ("/calibration/ece", test_ece);
+  g_test_add_func ("/calibration/reliability-threshold", test_reliability_and_threshold);
   g_test_add_func ("/calibration/ece-lower-after-fit", test_ece_lower_after_fit);
   g_test_add_func ("/calibration/unknown-threshold", test_unknown_threshold);
   g_test_add_func ("/calibration/net-logits", test_net_logits);

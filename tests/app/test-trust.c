@@ -1,0 +1,353 @@
+/* test-trust.c: the window's trust features (#23), driven by clicks: on the Test page the
+ * explanation overlay turns on and off with its switch, a click on a probability bar explains
+ * that class, the opacity scale reaches the overlay; on the Evaluate page the reliability
+ * diagram's sentence and the class threshold slider whose precision and recall follow it. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <math.h>
+#include <string.h>
+
+#include "bt-application.h"
+#include "bt-explain-view.h"
+#include "bt-trust-panel.h"
+#include "bt-window-private.h"
+#include "training/bt-calibration.h"
+#include "bt-test-exit.h"
+#include "bt-test-fs.h"
+#include "bt-test-input.h"
+#include "bt-test-screenshot.h"
+#include "bt-test-wait.h"
+
+static BtApplication *app;
+static BtWindow *window;
+static BtProject *project;
+static char *project_dir;
+static char *model_path;
+static gboolean trained;
+
+static void
+click_center (GtkWidget *w)
+{
+  bt_test_click_at (w, gtk_widget_get_width (w) / 2.0, gtk_widget_get_height (w) / 2.0);
+}
+
+static double
+heat_sum (const BtHeatmap *map)
+{
+  double s = 0;
+  for (int i = 0; i < map->width * map->height; i++)
+    s += map->heat[i];
+  return s;
+}
+
+static void
+test_explain_overlay (void)
+{
+  BtTestPage *page = window->test_page;
+  BtExplainBar *bar = BT_EXPLAIN_BAR (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_EXPLAIN_BAR));
+  BtHeatOverlay *overlay = BT_HEAT_OVERLAY (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_HEAT_OVERLAY));
+  BtProbabilityBars *bars = bt_test_page_get_bars (page);
+  g_autofree char *folder = g_build_filename (project_dir, "images", "circle", NULL);
+  g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autofree char *path = g_build_filename (folder, g_dir_read_name (dir), NULL);
+  const char *paths[] = { path, NULL };
+  int top, other;
+
+  g_assert_nonnull (bar);
+  g_assert_nonnull (overlay);
+  bt_window_set_page (window, "test");
+  BT_TEST_WAIT (bt_test_page_get_model_path (page) != NULL && !bt_test_page_is_busy (page));
+  g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
+  BT_TEST_WAIT (bt_test_page_get_n_results (page) >= 1 && bt_probability_bars_get_n (bars) == 4);
+  bt_test_drain ();
+
+  /* off at first: no map, nothing computed */
+  g_assert_false (bt_heat_overlay_has_map (overlay));
+  g_assert_false (bt_explain_bar_is_busy (bar));
+  top = bt_probability_bars_get_class_at_row (bars, 0);
+  g_assert_cmpint (bt_explain_bar_get_class (bar), ==, top);
+
+  /* the switch, clicked: a map of the predicted class over the image, by occlusion */
+  click_center (bt_explain_bar_get_toggle (bar));
+  BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL);
+  g_assert_true (bt_heat_overlay_has_map (overlay));
+  g_assert_cmpint (bt_explain_bar_get_map (bar)->class_index, ==, top);
+  g_assert_cmpint (bt_explain_bar_get_map (bar)->method, ==, BT_EXPLAIN_OCCLUSION);
+  g_assert_cmpfloat_with_epsilon (heat_sum (bt_explain_bar_get_map (bar)), 1.0, 1e-3);
+  g_assert_nonnull (strstr (bt_explain_bar_get_status (bar), "covering"));
+
+  /* Grad-CAM chosen: a new map by that method */
+  gtk_drop_down_set_selected (bt_explain_bar_get_method (bar), 1);
+  BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL && bt_explain_bar_get_map (bar)->method == BT_EXPLAIN_GRADCAM);
+  g_assert_nonnull (strstr (bt_explain_bar_get_status (bar), "Grad-CAM"));
+
+  /* the opacity scale reaches the overlay */
+  gtk_range_set_value (bt_explain_bar_get_opacity (bar), 0.35);
+  g_assert_cmpfloat_with_epsilon (bt_heat_overlay_get_opacity (overlay), 0.35, 1e-9);
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-explain.png");
+
+  /* a click on the last bar explains that class */
+  {
+    GtkWidget *w = GTK_WIDGET (bars);
+    guint last = bt_probability_bars_get_n (bars) - 1;
+    graphene_rect_t area;
+    double full_x;
+    g_assert_true (bt_probability_bars_get_bar_area (bars, gtk_widget_get_width (w), gtk_widget_get_height (w),
+                                                     last, &area, &full_x));
+    other = bt_probability_bars_get_class_at_row (bars, last);
+    g_assert_cmpint (other, !=, top);
+    bt_test_click_at (w, area.origin.x + 2, area.origin.y + area.size.height / 2);
+    BT_TEST_WAIT (bt_explain_bar_get_class (bar) == other && bt_explain_bar_get_map (bar) != NULL &&
+                  bt_explain_bar_get_map (bar)->class_index == other);
+  }
+
+  /* the switch again: the overlay is gone */
+  click_center (bt_explain_bar_get_toggle (bar));
+  BT_TEST_WAIT (!bt_heat_overlay_has_map (overlay));
+  g_assert_null (bt_explain_bar_get_map (bar));
+
+  /* a pasted image (no file behind it) is explained too */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename (path, &error);
+    guint before = bt_test_page_get_n_results (page);
+    g_assert_no_error (error);
+    gdk_clipboard_set_texture (gtk_widget_get_clipboard (GTK_WIDGET (page)), texture);
+    bt_test_click_button (GTK_WIDGET (page), "Paste");
+    BT_TEST_WAIT (bt_test_page_get_n_results (page) == before + 1 && !bt_test_page_is_busy (page));
+    bt_test_drain ();
+    /* the class to explain is the answer, the top bar */
+    g_assert_cmpint (bt_explain_bar_get_class (bar), ==, bt_probability_bars_get_class_at_row (bars, 0));
+    click_center (bt_explain_bar_get_toggle (bar));
+    BT_TEST_WAIT (bt_explain_bar_get_map (bar) != NULL);
+    g_assert_cmpfloat_with_epsilon (heat_sum (bt_explain_bar_get_map (bar)), 1.0, 1e-3);
+    click_center (bt_explain_bar_get_toggle (bar));
+    BT_TEST_WAIT (!bt_heat_overlay_has_map (overlay));
+  }
+}
+
+static void
+test_reliability_and_threshold (void)
+{
+  BtEvaluatePage *page = window->evaluate_page;
+  BtTrustPanel *panel = BT_TRUST_PANEL (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_TRUST_PANEL));
+  const BtEvaluation *ev;
+  GtkRange *threshold;
+  g_autofree char *before = NULL;
+  g_autofree float *scores = NULL;
+  g_autofree gboolean *positive = NULL;
+  double p, r;
+  g_autofree char *pt = NULL;
+
+  g_assert_nonnull (panel);
+  bt_window_set_page (window, "evaluate");
+  BT_TEST_WAIT (bt_evaluate_page_get_evaluation (page) != NULL && !bt_evaluate_page_is_busy (page));
+  bt_test_drain ();
+  ev = bt_evaluate_page_get_evaluation (page);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (panel)));
+  /* the model was saved with a temperature: both errors, in words */
+  g_assert_nonnull (strstr (bt_trust_panel_get_calibration_text (panel), "before temperature scaling"));
+  if (!trained)
+    g_assert_nonnull (strstr (bt_trust_panel_get_calibration_text (panel), "temperature 1.70"));
+
+  /* the slider, moved: precision and recall of class 1 at 80% */
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 1);
+  threshold = bt_trust_panel_get_threshold (panel);
+  before = g_strdup (bt_trust_panel_get_scores_text (panel));
+  gtk_range_set_value (threshold, 0.8);
+  g_assert_cmpstr (before, !=, bt_trust_panel_get_scores_text (panel));
+  g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), "at least 80%"));
+  scores = g_new (float, ev->all->len);
+  positive = g_new (gboolean, ev->all->len);
+  for (guint i = 0; i < ev->all->len; i++)
+    {
+      const BtMistake *m = g_ptr_array_index (ev->all, i);
+      scores[i] = m->probs[1];
+      positive[i] = m->true_class == 1;
+    }
+  bt_threshold_scores (scores, positive, ev->all->len, 0.8, &p, &r);
+  pt = isnan (r) ? g_strdup ("recall —") : g_strdup_printf ("recall %.0f%%", 100 * r);
+  g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), pt));
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust.png");
+
+  /* at 800×600 the two cards stack instead of widening the window */
+  gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+  gtk_widget_queue_resize (GTK_WIDGET (window));
+  BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (window)) <= 800);
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust-800x600.png");
+  g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (panel)), <=, 800);
+  /* and the Test page's explanation rows fit as well */
+  bt_window_set_page (window, "test");
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-explain-800x600.png");
+  {
+    GtkWidget *bar = bt_test_find_type (GTK_WIDGET (window->test_page), BT_TYPE_EXPLAIN_BAR);
+    graphene_rect_t bounds;
+    g_assert_true (gtk_widget_compute_bounds (bar, GTK_WIDGET (window), &bounds));
+    g_assert_cmpfloat (bounds.origin.x + bounds.size.width, <=, gtk_widget_get_width (GTK_WIDGET (window)));
+  }
+}
+
+/* #21: the Model page's special values in words, typed words accepted, glossary tooltips. */
+static void
+test_setting_words (void)
+{
+  BtModelPage *page = window->model_page;
+  GtkSpinButton *dropout = bt_model_page_get_setting_spin (page, "dropout");
+  GtkSpinButton *patience = bt_model_page_get_setting_spin (page, "early-stopping-patience");
+  GtkSpinButton *lr = bt_model_page_get_setting_spin (page, "learning-rate");
+
+  bt_window_set_page (window, "model");
+  bt_test_drain ();
+  gtk_spin_button_set_value (dropout, -1);
+  gtk_spin_button_set_value (patience, 0);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (dropout)), ==, "Preset default");
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (patience)), ==, "Off");
+  /* an ordinary value is a number again, and the words typed back mean the special value */
+  gtk_spin_button_set_value (patience, 5);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (patience)), ==, "5");
+  gtk_editable_set_text (GTK_EDITABLE (patience), "off");
+  gtk_spin_button_update (patience);
+  g_assert_cmpfloat (gtk_spin_button_get_value (patience), ==, 0);
+  g_assert_cmpint (bt_project_get_settings (project)->early_stopping_patience, ==, 0);
+  gtk_spin_button_set_value (dropout, 0.3);
+  g_assert_cmpfloat_with_epsilon (bt_project_get_settings (project)->dropout, 0.3, 1e-9);
+  gtk_editable_set_text (GTK_EDITABLE (dropout), "Preset default");
+  gtk_spin_button_update (dropout);
+  g_assert_cmpfloat (bt_project_get_settings (project)->dropout, <, 0);
+  /* the glossary: each term explained where it is set */
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (lr)), "Learning rate: how big each adjustment"));
+  g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (dropout)), "Dropout: while training"));
+}
+
+static gboolean
+has_train_points (gpointer data)
+{
+  BtChart *loss = bt_train_page_get_loss_chart (window->train_page);
+  for (guint i = 0; i < bt_chart_get_n_series (loss); i++)
+    {
+      BtChartSeries *series = bt_chart_get_series (loss, i);
+      if (bt_chart_series_get_role (series) == BT_CHART_ROLE_TRAIN && bt_chart_series_get_n_points (series) > 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* #21: a reopened project's Train page shows its latest run's curves. A short run on the
+ * Train page, then the same folder opened again as a new project. */
+static void
+test_reopen_curves (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) reopened = NULL;
+  BtProjectSettings s = { 0 };
+
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  g_free (s.preset);
+  s.preset = g_strdup ("mlp");
+  s.width = s.height = 16;
+  s.epochs = 2;
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  bt_project_settings_clear (&s);
+  bt_window_set_page (window, "train");
+  bt_test_click_button (GTK_WIDGET (window->train_page), "Train");
+  BT_TEST_WAIT (bt_train_page_is_busy (window->train_page));
+  BT_TEST_WAIT (!bt_train_page_is_busy (window->train_page));
+  g_assert_true (bt_project_flush (project, &error));
+
+  reopened = bt_project_open (project_dir, &error);
+  g_assert_no_error (error);
+  bt_window_set_project (window, reopened);
+  g_assert_false (has_train_points (NULL));   /* cleared with the old project… */
+  BT_TEST_WAIT (has_train_points (NULL));     /* …and drawn again from runs/ */
+  bt_window_set_page (window, "train");
+  bt_test_screenshot (GTK_WIDGET (window), "train-page-reopened.png");
+}
+
+/* A Small CNN saved into the project's models/ with temperature 1.7: the pages list it. */
+static void
+save_model (void)
+{
+  static const char *names[] = { "circle", "square", "star", "triangle", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 1, 4, 0.0f, 5, &error);
+  g_autofree char *models = g_build_filename (project_dir, "models", NULL);
+  BtPreprocess prep;
+  BtCalibration calib;
+
+  g_assert_no_error (error);
+  bt_preprocess_init_default (&prep, 24, 24, 1);
+  bt_calibration_init (&calib);
+  calib.temperature = 1.7;
+  g_mkdir_with_parents (models, 0755);
+  model_path = g_build_filename (models, "20261207-050000-small-cnn.bottega-model", NULL);
+  g_assert_true (bt_model_save_calibrated (model_path, net, names, &prep, NULL, NULL, NULL, &calib, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+train_model (const char *epochs)
+{
+  g_autofree char *cli = g_build_filename (g_getenv ("BOTTEGA_BUILD_ROOT"), "src", "cli", "bottega-cli", NULL);
+  const char *argv[] = { cli, "train", project_dir, "--preset", "small-cnn", "--size", "32", "--epochs", epochs,
+                         "--quiet", NULL };
+  g_autoptr(GError) error = NULL;
+  int status = -1;
+
+  g_autofree char *out = NULL;   /* kept off the TAP stream */
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_clear_object (&project);
+  project = bt_project_open (project_dir, &error);
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  int ret;
+
+  gtk_test_init (&argc, &argv, NULL);
+  app = bt_application_new ();
+  g_application_set_flags (G_APPLICATION (app),
+                           g_application_get_flags (G_APPLICATION (app)) | G_APPLICATION_NON_UNIQUE);
+  if (!g_application_register (G_APPLICATION (app), NULL, &error))
+    g_error ("register: %s", error->message);
+
+  project_dir = g_dir_make_tmp ("bt-trust-XXXXXX", &error);
+  g_assert_no_error (error);
+  /* BT_TRUST_TRAIN=EPOCHS (for the docs' screenshots): a real run of bottega-cli instead of
+   * an untrained net, on more images */
+  trained = g_getenv ("BT_TRUST_TRAIN") != NULL;
+  project = bt_sample_create_shapes (project_dir, trained ? 150 : 20, 32, 11, NULL, &error);
+  g_assert_no_error (error);
+  if (trained)
+    train_model (g_getenv ("BT_TRUST_TRAIN"));
+  else
+    save_model ();
+
+  window = bt_window_new (GTK_APPLICATION (app));
+  gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+  gtk_window_present (GTK_WINDOW (window));
+  bt_window_set_project (window, project);
+
+  g_test_add_func ("/trust/test-page/explain-overlay", test_explain_overlay);
+  g_test_add_func ("/trust/evaluate/reliability-threshold", test_reliability_and_threshold);
+  g_test_add_func ("/trust/model/setting-words", test_setting_words);
+  g_test_add_func ("/trust/train/reopen-curves", test_reopen_curves);
+  ret = g_test_run ();
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_object_unref (project);
+  bt_test_rm_rf (project_dir);
+  g_free (project_dir);
+  g_free (model_path);
+  g_object_unref (app);
+  bt_test_exit (ret);
+}
