@@ -313,7 +313,7 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
   gtk_spin_button_set_value (ft, 2);
   g_assert_cmpint (bt_project_get_settings (f->project)->transfer_finetune_blocks, ==, 2);
   {
-    GtkWidget *sw = find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW);
+    GtkWidget *sw = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW);
     GtkAdjustment *adj = sw ? gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw)) : NULL;
     double x, y;
     /* scrolled to the transfer options */
