@@ -50,8 +50,13 @@ nclx_to_icc (const struct heif_image_handle *handle, BtRaw *out)
   double gamma = 0;   /* 0: the sRGB curve */
   const double *xy = bt709_primaries;
 
+  /* libheif 1.15 may hand back the struct with an error (a corrupt colr box): freed either way */
   if (heif_image_handle_get_nclx_color_profile (handle, &nclx).code != heif_error_Ok || nclx == NULL)
-    return;
+    {
+      if (nclx != NULL)
+        heif_nclx_color_profile_free (nclx);
+      return;
+    }
   /* BT.709 (= sRGB), unspecified, and what H.273 has no chromaticities for (XYZ) stay as sRGB */
   for (guint i = 0; i < G_N_ELEMENTS (h273_primaries); i++)
     if ((int) nclx->color_primaries == h273_primaries[i].code)
@@ -127,6 +132,18 @@ bt_decode_heif (const guint8 *data, gsize len, const BtDecodeRequest *req,
   out->width = heif_image_handle_get_width (handle);
   out->height = heif_image_handle_get_height (handle);
   out->orientation = 1;
+  /* libheif decodes the coded image (its ispe size) whole before a crop (clap) makes it the
+   * size above: that one must fit the same limits (a fuzzed file cropped 1×1 out of 60,000² spent
+   * seconds clearing memory). */
+  {
+    int iw = heif_image_handle_get_ispe_width (handle), ih = heif_image_handle_get_ispe_height (handle);
+    if ((iw > out->width || ih > out->height) &&
+        !bt_decode_check_size (out, MAX (iw, out->width), MAX (ih, out->height), req, reason, error))
+      goto out;
+    /* and the codec's own stream may claim more than the file says (16384 × 63744 under a
+     * 32 × 24 item, 3 GB): libheif refuses a side over its limit, so the limit is the file's */
+    heif_context_set_maximum_image_size_limit (ctx, MAX (MAX (iw, ih), MAX (out->width, out->height)));
+  }
   if (!bt_decode_check_size (out, out->width, out->height, req, reason, error))
     goto out;
   if (req->header_only)

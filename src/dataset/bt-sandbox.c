@@ -61,13 +61,20 @@ bt_sandbox_get_n_restarts (void)
   return n;
 }
 
+/* Once per process: decoding threads start helpers side by side (two of them racing here
+ * each set the path, and LSan saw the first copy leak). */
 static const char *
 find_helper (void)
 {
-  if (helper_path == NULL)
+  static gsize found = 0;
+
+  if (g_once_init_enter (&found))
     {
+      g_mutex_lock (&pool_lock);
       const char *env = g_getenv ("BOTTEGA_DECODER");
-      if (env != NULL && *env)
+      if (helper_path != NULL)
+        ;   /* bt_sandbox_set_helper_path came first */
+      else if (env != NULL && *env)
         helper_path = g_strdup (env);
       else if (g_file_test (BT_DECODER_HELPER_PATH, G_FILE_TEST_IS_EXECUTABLE))
         helper_path = g_strdup (BT_DECODER_HELPER_PATH);
@@ -81,6 +88,8 @@ find_helper (void)
           helper_path = g_strdup (near != NULL && g_file_test (near, G_FILE_TEST_IS_EXECUTABLE)
                                     ? near : BT_DECODER_HELPER_PATH);
         }
+      g_mutex_unlock (&pool_lock);
+      g_once_init_leave (&found, 1);
     }
   return helper_path;
 }

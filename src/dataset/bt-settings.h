@@ -72,7 +72,8 @@ const BtSettingInfo *bt_settings_table (guint *n_rows);
 /* The row of a project.ini key or a flat key ("batch-size", "color-mode", "augment-flip"), or NULL. */
 const BtSettingInfo *bt_settings_find  (const char *key);
 
-/* Defaults, deep copy, free of the strings (a BtProjectSettings you filled yourself needs no clear). */
+/* Defaults, deep copy, free of the strings (a BtProjectSettings you filled yourself needs no clear).
+ * Copy overwrites dest without freeing it: copy into a fresh or cleared one. */
 void     bt_project_settings_init     (BtProjectSettings *s);
 void     bt_project_settings_copy     (BtProjectSettings *dest, const BtProjectSettings *src);
 void     bt_project_settings_clear    (BtProjectSettings *s);

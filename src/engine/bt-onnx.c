@@ -572,6 +572,17 @@ export_backbone (BtOnnxGraph *g, BtTflite *m, int *dim, GError **error)
   return NULL;
 }
 
+gboolean
+bt_export_check_class_names (BtNet *net, const char * const *class_names, GError **error)
+{
+  int k = bt_net_n_classes (net);
+  guint n = g_strv_length ((char **) class_names);
+  if (n == (guint) k)
+    return TRUE;
+  g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "The model has %d outputs but %u class names", k, n);
+  return FALSE;
+}
+
 static char *
 suffixed (const char *name, const char *suffix)
 {
@@ -604,12 +615,8 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
 {
 
   int k = bt_net_n_classes (net);
-  if (g_strv_length ((char **) class_names) != (guint) k)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                   "The model has %d outputs but %u class names", k, g_strv_length ((char **) class_names));
-      return NULL;
-    }
+  if (!bt_export_check_class_names (net, class_names, error))
+    return NULL;
   int c, h, w;
   bt_net_input_shape (net, &c, &h, &w);
 

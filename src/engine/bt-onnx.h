@@ -65,6 +65,9 @@ void  bt_json_append_float  (GString *out, float v);
 
 /* The JSON strings stored under metadata_props "labels" and "preprocessing". */
 char *bt_onnx_labels_json        (const char * const *class_names);
+/* FALSE (BT_ENGINE_ERROR_INVALID) unless there is one class name per output of net; every export
+ * checks this first. */
+gboolean bt_export_check_class_names (BtNet *net, const char * const *class_names, GError **error);
 char *bt_onnx_preprocessing_json (const BtPreprocess *prep);
 
 /* A whole classifier as ONNX: input "image" [N, C, H, W] float32 (already preprocessed:

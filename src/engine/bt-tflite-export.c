@@ -491,12 +491,8 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   int k = bt_net_n_classes (net);
-  if (g_strv_length ((char **) class_names) != (guint) k)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                   "The model has %d outputs but %u class names", k, g_strv_length ((char **) class_names));
-      return NULL;
-    }
+  if (!bt_export_check_class_names (net, class_names, error))
+    return NULL;
   int c, h, w;
   bt_net_input_shape (net, &c, &h, &w);
   if (bt_net_preset (net) == BT_PRESET_TRANSFER)

@@ -833,7 +833,6 @@ bt_backbones_set_choice (BtProject *project, const char *name_or_path, GError **
   g_autofree char *legacy = NULL;
 
   g_return_val_if_fail (BT_IS_PROJECT (project), FALSE);
-  bt_project_settings_init (&s);
   bt_project_settings_copy (&s, bt_project_get_settings (project));
   g_free (s.transfer_backbone);
   s.transfer_backbone = g_strdup (name_or_path != NULL && name_or_path[0] != '\0' ? name_or_path : "default");

@@ -253,12 +253,14 @@ test_choose_and_train (void)
     GtkWidget *w = GTK_WIDGET (options);
     GtkDropDown *hidden = NULL;
     GtkCheckButton *whole = NULL;
-    /* the widgets are found by type: the dropdown and the check button of the options */
+    /* the widgets are found by type: the dropdown and the whole-network check button */
     for (GtkWidget *c = w; c != NULL;)
       {
         if (GTK_IS_DROP_DOWN (c) && hidden == NULL)
           hidden = GTK_DROP_DOWN (c);
-        if (GTK_IS_CHECK_BUTTON (c) && whole == NULL)
+        /* (the automatic recipe's check button comes first) */
+        if (GTK_IS_CHECK_BUTTON (c) && whole == NULL &&
+            strstr (gtk_check_button_get_label (GTK_CHECK_BUTTON (c)), "whole network") != NULL)
           whole = GTK_CHECK_BUTTON (c);
         if (gtk_widget_get_first_child (c) != NULL)
           c = gtk_widget_get_first_child (c);

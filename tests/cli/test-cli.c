@@ -44,6 +44,9 @@ run_cli (char **out, char **err, ...)
   g_test_message ("stderr:\n%s", e);
   /* never a crash: a signal death is a failure of its own */
   g_assert_true (WIFEXITED (wait_status));
+  /* TAP messages do not reach meson's error log; a failing command's own words do */
+  if (WEXITSTATUS (wait_status) != 0)
+    g_printerr ("$ bottega-cli %s: exit %d\n%s\n", line, WEXITSTATUS (wait_status), e);
   if (out != NULL)
     *out = g_steal_pointer (&o);
   if (err != NULL)

@@ -167,7 +167,8 @@ grad_check_net (BtPreset preset, int w, int h, int ch, int classes, float dropou
     scale = MAX (scale, fabs (analytic[i]));
 
   const float hstep = 1e-3f;
-  int checked = 0, failed = 0;
+  double l0 = net_loss (&c);
+  int checked = 0, failed = 0, kinks = 0;
   gsize stride = MAX (np / 150, 1);
   for (gsize i = bt_rng_below (&rng, (guint32) stride); i < np; i += stride)
     {
@@ -178,18 +179,29 @@ grad_check_net (BtPreset preset, int w, int h, int ch, int classes, float dropou
       double lm = net_loss (&c);
       params[i] = saved;
       double num = (lp - lm) / (2.0 * hstep);
+      double tol = 5e-3 * scale + 5e-2 * fabs (num);
       checked++;
-      if (fabs (num - analytic[i]) > 5e-3 * scale + 5e-2 * fabs (num))
+      if (fabs (num - analytic[i]) <= tol)
+        continue;
+      /* A step that crosses a ReLU kink or a max-pool tie makes the two one-sided slopes
+       * disagree (a wrong gradient on a smooth stretch does not): such a sample says nothing.
+       * One hidden unit near its kink takes every weight into it along (seen: 7 of 115). */
+      if (fabs ((lp - l0) / hstep - (l0 - lm) / hstep) > tol)
         {
-          failed++;
-          g_test_message ("%s param %" G_GSIZE_FORMAT ": analytic %g numeric %g",
-                          bt_preset_to_id (preset), i, analytic[i], num);
+          kinks++;
+          continue;
         }
+      failed++;
+      g_test_message ("%s param %" G_GSIZE_FORMAT ": analytic %g numeric %g",
+                      bt_preset_to_id (preset), i, analytic[i], num);
     }
-  /* a step may cross a ReLU kink or a max-pool tie; allow a few such samples, no more */
-  g_test_message ("%s: %d of %d sampled gradients off", bt_preset_to_id (preset), failed, checked);
+  /* allow a stray sample or two, no more; and most samples must have been smooth ones */
+  g_test_message ("%s: %d of %d sampled gradients off, %d at a kink", bt_preset_to_id (preset), failed, checked,
+                  kinks);
   if (failed > checked / 20 + 1)
     g_test_fail_printf ("%s: %d of %d sampled gradients disagree", bt_preset_to_id (preset), failed, checked);
+  if (kinks > checked / 4)
+    g_test_fail_printf ("%s: %d of %d samples at a kink", bt_preset_to_id (preset), kinks, checked);
 }
 
 static void

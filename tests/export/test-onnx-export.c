@@ -103,8 +103,8 @@ test_transfer (gconstpointer data)
   gsize plane = (gsize) w * h * c;
   g_autofree float *x = g_new (float, plane * N_IMAGES);
   g_autofree float *emb = g_new (float, (gsize) dim * N_IMAGES);
-  /* the export writes the dequantized float graph: compare with the float executor (the
-   * integer path, which AUTO picks for a quantized backbone on AVX2, differs by up to ~0.03) */
+  /* the ONNX file holds the backbone's dequantized float graph: compare with Bottega's float
+   * path (its integer path, the default where the CPU has it, differs by up to half an output step) */
   g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new_path (bb, BT_TFLITE_PATH_FLOAT, &error);
   g_assert_no_error (error);
   for (int i = 0; i < N_IMAGES; i++)

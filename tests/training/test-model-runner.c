@@ -474,6 +474,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* one engine thread: a job then calls OpenBLAS from one thread at a time, so two calls at once
+   * can only be two jobs (with more, one job's GEMM runs as column blocks on the pool) */
+  bt_engine_set_threads (1);
 
   g_test_add_func ("/model-runner/serial", test_serial);
   g_test_add_func ("/model-runner/cancel-queued", test_cancel_queued);
