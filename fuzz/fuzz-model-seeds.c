@@ -40,6 +40,22 @@ main (int argc, char **argv)
   save (argv[1], "transfer-whole.bottega-model", t1, three, "backbone.tflite", blob);
   save (argv[1], "small-cnn.bottega-model", cnn, two, NULL, NULL);
   save (argv[1], "mlp.bottega-model", mlp, three, NULL, NULL);
+  /* a fine-tuned whole-network model (format version 3): one 3×3 depthwise operator replaced */
+  {
+    static float w[2 * 9], b[2] = { 0.5f, -0.25f };
+    g_autoptr (GArray) weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
+    BtBackboneWeights bw = { 3, { 2, 1, 3, 3 }, w, b };
+    g_autofree char *path = g_build_filename (argv[1], "transfer-finetuned.bottega-model", NULL);
+    g_autoptr (GError) error = NULL;
+    for (int i = 0; i < 18; i++)
+      w[i] = 0.125f * (float) (i - 9);
+    g_array_append_val (weights, bw);
+    if (!bt_model_save_finetuned (path, t1, three, NULL, "backbone.tflite", NULL, blob, weights, NULL, NULL, &error))
+      {
+        g_printerr ("%s\n", error->message);
+        return 1;
+      }
+  }
   /* test-time augmentation: the [inference] group */
   BtModel tta = { .net = cnn, .class_names = (char **) two, .tta = BT_TTA_MIRROR };
   bt_preprocess_init_default (&tta.prep, 4, 4, 1);

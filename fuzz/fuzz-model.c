@@ -4,6 +4,7 @@
  * models) goes through the TFLite reader as prediction would. */
 #include "engine/bt-engine.h"
 #include "engine/bt-tflite.h"
+#include "engine/bt-tflite-grad.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -44,6 +45,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_autoptr (GError) terr = NULL;
       g_autoptr (BtTflite) bb = bt_tflite_load_bytes (model->backbone_data, &terr);
       g_assert ((bb != NULL) == (terr == NULL));
+      /* fine-tuned operators (format 3) either fit the graph or are refused */
+      if (bb != NULL && model->backbone_weights != NULL)
+        {
+          gboolean fits = bt_tflite_apply_weights (bb, model->backbone_weights, &terr);
+          g_assert (fits == (terr == NULL));
+        }
     }
   g_autoptr (GBytes) again = bt_model_to_bytes (model, &error);
   if (again == NULL)
@@ -61,5 +68,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   gsize n = 0, n_back = 0;
   const float *wts = bt_net_params (model->net, &n), *wts_back = bt_net_params (back->net, &n_back);
   g_assert (n == n_back && (n == 0 || memcmp (wts, wts_back, n * sizeof (float)) == 0));
+  g_assert ((back->backbone_weights != NULL) == (model->backbone_weights != NULL));
+  g_assert (back->backbone_weights == NULL || back->backbone_weights->len == model->backbone_weights->len);
   return 0;
 }

@@ -221,6 +221,10 @@ bt_cli_info (int argc, char **argv)
       g_autofree char *size = g_format_size (g_bytes_get_size (model->backbone_data));
       printf (_("              stored inside this file (%s): the model needs no other file\n"), size);
     }
+  if (model->backbone_weights != NULL)
+    printf (g_dngettext (GETTEXT_PACKAGE, "              fine-tuned: %u of its operators has the weights stored here\n",
+                         "              fine-tuned: %u of its operators have the weights stored here\n",
+                         model->backbone_weights->len), model->backbone_weights->len);
   else if (model->backbone_name != NULL)
     printf (_("              not stored inside: the file must be on the backbone search path\n"));
   if (model->metadata != NULL && g_hash_table_size (model->metadata) > 0)

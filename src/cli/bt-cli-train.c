@@ -273,6 +273,8 @@ static const SettingOption setting_options[] = {
   { "min-delta", 0, "early-stopping-min-delta", N_("Smallest change that counts as improvement"), N_("X") },
   { "seed", 's', "seed", N_("Random seed"), N_("N") },
   { "hidden", 0, "transfer-hidden", N_("Transfer preset: hidden units in the head (0: none)"), N_("N") },
+  { "finetune-blocks", 0, "finetune-blocks",
+    N_("Transfer preset: after the head, fine-tune the backbone’s last N blocks too (0: frozen)"), N_("N") },
   { "recipe", 0, "recipe", N_("Transfer preset: auto (search the head’s settings first; the default) or manual"), N_("MODE") },
 };
 

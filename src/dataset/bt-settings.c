@@ -63,6 +63,10 @@ static const BtSettingInfo table[] = {
        0, 0, 4096, 16, 64, BT_SETTING_RUN_OPTIONAL),
   BOOL ("transfer", "whole-network", "transfer-whole-network", N_("Whole network in the model file"),
         transfer_whole_network, FALSE, BT_SETTING_RUN_OPTIONAL),
+  /* 0 = the frozen backbone (the head alone on cached embeddings); N > 0 trains the top N blocks
+   * after the head (bt-finetune.c). 17 = every block of MobileNet V2. */
+  INT ("transfer", "finetune-blocks", "finetune-blocks", N_("Fine-tune the last N blocks"),
+       transfer_finetune_blocks, 0, 0, 17, 1, 1, BT_SETTING_RUN_OPTIONAL),
   /* auto: a transfer run first searches the rows it may choose (bt-recipe.h) on the training split */
   CHOICE ("training", "recipe", "recipe", N_("Recipe"), recipe, "auto", recipe_ids, BT_SETTING_RUN_OPTIONAL),
   BOOL ("training", "test-time-augmentation", "test-time-augmentation", N_("Test-time augmentation"), tta, FALSE,

@@ -31,6 +31,7 @@ typedef struct {
   guint64     seed;
   int         transfer_hidden;         /* transfer preset: hidden units in the head, 0 = none */
   gboolean    transfer_whole_network;  /* transfer preset: the model file holds the backbone too */
+  int         transfer_finetune_blocks; /* transfer preset: fine-tune the backbone's last N blocks, 0 = frozen */
   char       *transfer_backbone;  /* transfer preset: catalogue name or file; "default" = the default */
   char       *recipe;                  /* "auto": transfer runs search their head's settings (bt-recipe.c) | "manual" */
   gboolean    tta;                     /* test-time augmentation: predictions average the image and its mirror */

@@ -73,6 +73,8 @@ struct _BtNet {
   gboolean  last_training;
   BtRng     rng;                   /* dropout masks */
   int       ws_layer;              /* conv layer whose forward columns are in workspace, or -1 */
+  float    *input_grad;            /* bt_net_set_input_grad: where backward writes d(loss)/d(input) */
+  gboolean  input_grad_written;
   float    *fuse;                  /* inference: a fused conv's per-channel scale and shift */
   gsize     fuse_len;
 };

@@ -112,6 +112,10 @@ gboolean bt_net_backward     (BtNet *net, const int *labels, int batch, const fl
  * in range — NaN otherwise). */
 double   bt_net_loss         (BtNet *net, const int *labels, int batch, int *n_correct);
 void     bt_net_zero_grad    (BtNet *net);
+/* From now on bt_net_backward also writes the gradient of the loss with respect to the batch's
+ * input into d_input (batch × input floats, caller-owned; NULL: no longer). Fine-tuning a
+ * backbone under a transfer head uses it. */
+void     bt_net_set_input_grad (BtNet *net, float *d_input);
 
 /* One flat parameter block and one gradient block (the optimizer is one loop). */
 float   *bt_net_params       (BtNet *net, gsize *n);
@@ -204,6 +208,14 @@ void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no t
 /* probs (NULL = skip): softmax(logits / T) over k classes; returns the unknown score. */
 double   bt_calibration_apply   (const BtCalibration *calib, const float *logits, int k, float *probs);
 gboolean bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score);
+/* A fine-tuned backbone operator (CONV_2D or DEPTHWISE_CONV_2D) of a whole-network model. */
+typedef struct {
+  int    op;                       /* the operator's index in the backbone */
+  int    shape[4];                 /* engine layout: out channels, in channels per group, kh, kw */
+  float *w, *b;                    /* the product of shape weights, shape[0] biases (owned) */
+} BtBackboneWeights;
+void     bt_backbone_weights_clear (gpointer weights);   /* GArray clear func */
+
 /* Test-time augmentation ([inference] in the model file): with MIRROR a prediction's logits are
  * the mean of the logits of the image and of its left-right mirror. */
 typedef enum { BT_TTA_NONE, BT_TTA_MIRROR } BtTta;
@@ -216,6 +228,7 @@ typedef struct {
   GHashTable   *metadata;          /* string → string: created, project, epochs, val_acc ... */
   GBytes       *backbone_data;     /* self-contained transfer models: the backbone file, else NULL */
   BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
+  GArray       *backbone_weights;  /* BtBackboneWeights replacing the backbone's (format 3), or NULL */
   BtTta         tta;               /* [inference]; files without it: BT_TTA_NONE */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
@@ -244,6 +257,18 @@ gboolean bt_model_save_calibrated (const char *path, BtNet *net, const char * co
                                    const BtPreprocess *prep, const char *backbone_name,
                                    const char *backbone_sha256, GBytes *backbone_data,
                                    const BtCalibration *calib, GHashTable *metadata, GError **error);
+/* The same with fine-tuned backbone operators (BtBackboneWeights, NULL or empty = none): they
+ * need backbone_data (a whole-network model) and make the file format version 3. */
+gboolean bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class_names,
+                                  const BtPreprocess *prep, const char *backbone_name,
+                                  const char *backbone_sha256, GBytes *backbone_data,
+                                  const GArray *backbone_weights, const BtCalibration *calib,
+                                  GHashTable *metadata, GError **error);
+GBytes  *bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names,
+                                           const BtPreprocess *prep, const char *backbone_name,
+                                           const char *backbone_sha256, GBytes *backbone_data,
+                                           const GArray *backbone_weights, const BtCalibration *calib,
+                                           GHashTable *metadata, GError **error);
 /* Everything a BtModel holds (net, names, prep, backbone, calibration, test-time augmentation,
  * metadata), as the functions above; m is not taken over. */
 GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);

@@ -12,6 +12,9 @@
 #define STATE_MAGIC      "BTGSTATE"
 #define FORMAT_VERSION   1      /* files with float32 tensors only */
 #define FORMAT_VERSION_2 2      /* files that also hold a byte blob (an embedded backbone) */
+#define FORMAT_VERSION_3 3      /* files that also hold fine-tuned backbone operators */
+#define BACKBONE_OP_PREFIX "backbone.op."
+#define MAX_BACKBONE_OP 100000
 #define PREAMBLE_SIZE    32
 #define ALIGN            64
 #define HASH_SIZE        32
@@ -37,6 +40,7 @@ typedef struct {
   GKeyFile *kf;
   GArray   *tensors;        /* Tensor */
   gsize     data_len;
+  guint32   version;
 } Container;
 
 static void
@@ -89,11 +93,11 @@ container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, 
       return FALSE;
     }
   guint32 version = rd32 (buf + 8);
-  if (version != FORMAT_VERSION && version != FORMAT_VERSION_2)
+  if (version != FORMAT_VERSION && version != FORMAT_VERSION_2 && version != FORMAT_VERSION_3)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                   "File format version %u is not supported (this Bottega reads versions %d and %d)",
-                   version, FORMAT_VERSION, FORMAT_VERSION_2);
+                   "File format version %u is not supported (this Bottega reads versions %d to %d)",
+                   version, FORMAT_VERSION, FORMAT_VERSION_3);
       return FALSE;
     }
   /* checksum before trusting any field */
@@ -139,6 +143,7 @@ container_parse (Container *c, const guint8 *buf, gsize len, const char *magic, 
     }
   const guint8 *data = buf + data_off;
   c->data_len = (gsize) data_len;
+  c->version = version;
   for (int i = 0; i < n; i++)
     {
       char group[32];
@@ -301,7 +306,9 @@ container_build (const char *magic, GKeyFile *kf, GArray *tensors)
       g_key_file_set_int64 (kf, group, "offset", (gint64) off);
       off += (out_bytes (t) + ALIGN - 1) / ALIGN * ALIGN;
       if (t->bytes != NULL)
-        version = FORMAT_VERSION_2;
+        version = MAX (version, FORMAT_VERSION_2);
+      if (g_str_has_prefix (t->name, BACKBONE_OP_PREFIX))
+        version = FORMAT_VERSION_3;
     }
   gsize header_len;
   g_autofree char *header = g_key_file_to_data (kf, &header_len, NULL);
@@ -628,10 +635,53 @@ bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score)
   return !isnan (calib->unknown_threshold) && unknown_score > calib->unknown_threshold;
 }
 
+/* Format 3: the fine-tuned backbone operators, which need the backbone inside the file. */
+static gboolean
+add_backbone_ops (GArray *tensors, const GArray *weights, gboolean has_backbone, GError **error)
+{
+  if (weights != NULL && weights->len > 0 && !has_backbone)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "A fine-tuned backbone is saved inside the model (whole network) only");
+      return FALSE;
+    }
+  for (guint i = 0; weights != NULL && i < weights->len; i++)
+    {
+      const BtBackboneWeights *bw = &g_array_index (weights, BtBackboneWeights, i);
+      char name[64];
+      if (bw->op < 0 || bw->op > MAX_BACKBONE_OP || bw->w == NULL || bw->b == NULL)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid fine-tuned backbone operator");
+          return FALSE;
+        }
+      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.weight", bw->op);
+      add_out (tensors, name, bw->w, 4, bw->shape[0], bw->shape[1], bw->shape[2], bw->shape[3]);
+      g_snprintf (name, sizeof name, BACKBONE_OP_PREFIX "%d.bias", bw->op);
+      add_out (tensors, name, bw->b, 1, bw->shape[0], 0, 0, 0);
+    }
+  return TRUE;
+}
+
+/* [inference], written only when on: a model without it is byte for byte what older Bottegas
+ * wrote (it needs no format version of its own: older readers ignore the group) */
+static gboolean
+write_inference (GKeyFile *kf, BtTta tta, GError **error)
+{
+  if (tta == BT_TTA_MIRROR)
+    g_key_file_set_string (kf, "inference", "test-time-augmentation", "mirror");
+  else if (tta != BT_TTA_NONE)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid test-time augmentation %d", (int) tta);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
-             const BtCalibration *calib, BtTta tta, GHashTable *metadata, GError **error)
+             const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
+             GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -753,14 +803,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
                                  g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
         }
     }
-  /* written only when on: a model without it is byte for byte what older Bottegas wrote */
-  if (tta == BT_TTA_MIRROR)
-    g_key_file_set_string (kf, "inference", "test-time-augmentation", "mirror");
-  else if (tta != BT_TTA_NONE)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "Invalid test-time augmentation %d", (int) tta);
-      return NULL;
-    }
+  if (!write_inference (kf, tta, error))
+    return NULL;
   if (metadata)
     {
       g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
@@ -783,6 +827,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
   net_tensors (net, tensors);
   if (backbone_data != NULL)
     add_out_bytes (tensors, BACKBONE_TENSOR, backbone_data);
+  if (!add_backbone_ops (tensors, backbone_weights, backbone_data != NULL, error))
+    return NULL;
   return container_build (MODEL_MAGIC, kf, tensors);
 }
 
@@ -802,7 +848,8 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
 {
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, BT_TTA_NONE,
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, NULL,
+                      BT_TTA_NONE,
                       metadata, error);
 }
 
@@ -833,11 +880,34 @@ bt_model_save_calibrated (const char *path, BtNet *net, const char * const *clas
                           const char *backbone_sha256, GBytes *backbone_data,
                           const BtCalibration *calib, GHashTable *metadata, GError **error)
 {
+  return bt_model_save_finetuned (path, net, class_names, prep, backbone_name, backbone_sha256,
+                                  backbone_data, NULL, calib, metadata, error);
+}
+
+GBytes *
+bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+                                  const char *backbone_name, const char *backbone_sha256,
+                                  GBytes *backbone_data, const GArray *backbone_weights,
+                                  const BtCalibration *calib, GHashTable *metadata, GError **error)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data,
+                      backbone_weights, calib, BT_TTA_NONE, metadata, error);
+}
+
+gboolean
+bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class_names,
+                         const BtPreprocess *prep, const char *backbone_name,
+                         const char *backbone_sha256, GBytes *backbone_data,
+                         const GArray *backbone_weights, const BtCalibration *calib,
+                         GHashTable *metadata, GError **error)
+{
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, calib, BT_TTA_NONE, metadata, error);
+                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, metadata, error);
   return bytes != NULL && save_checked (path, bytes, error);
 }
 
@@ -847,7 +917,8 @@ bt_model_to_bytes (const BtModel *m, GError **error)
   g_return_val_if_fail (m != NULL && m->net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (m->net, (const char * const *) m->class_names, &m->prep, m->backbone_name,
-                      m->backbone_sha256, m->backbone_data, &m->calib, m->tta, m->metadata, error);
+                      m->backbone_sha256, m->backbone_data, m->backbone_weights, &m->calib, m->tta,
+                      m->metadata, error);
 }
 
 gboolean
@@ -871,6 +942,83 @@ save_checked (const char *path, GBytes *bytes, GError **error)
       return FALSE;
     }
   return write_atomic (path, bytes, error);
+}
+
+void
+bt_backbone_weights_clear (gpointer weights)
+{
+  BtBackboneWeights *bw = weights;
+  g_clear_pointer (&bw->w, g_free);
+  g_clear_pointer (&bw->b, g_free);
+}
+
+/* "backbone.op.<k>.weight" / ".bias" → k and which (0 weight, 1 bias); FALSE for other names. */
+static gboolean
+parse_backbone_op (const char *name, int *op, int *which)
+{
+  const char *p = name + strlen (BACKBONE_OP_PREFIX);
+  char *end = NULL;
+  guint64 k;
+  if (!g_str_has_prefix (name, BACKBONE_OP_PREFIX) || !g_ascii_isdigit (*p))
+    return FALSE;
+  k = g_ascii_strtoull (p, &end, 10);
+  if (k > MAX_BACKBONE_OP || (end - p > 1 && *p == '0'))
+    return FALSE;
+  *op = (int) k;
+  *which = g_strcmp0 (end, ".weight") == 0 ? 0 : g_strcmp0 (end, ".bias") == 0 ? 1 : -1;
+  return *which >= 0;
+}
+
+/* Format 3: fine-tuned backbone operators, each a rank-4 weight and its bias, in a whole-network
+ * transfer model. Whether they fit the backbone is checked when it is loaded. */
+static gboolean
+read_backbone_weights (const Container *c, BtModel *m, GError **error)
+{
+  gboolean any = FALSE;
+  for (guint i = 0; i < c->tensors->len; i++)
+    {
+      const Tensor *t = &g_array_index (c->tensors, Tensor, i);
+      int op, which;
+      if (!g_str_has_prefix (t->name, BACKBONE_OP_PREFIX))
+        continue;
+      any = TRUE;
+      if (c->version < FORMAT_VERSION_3 || m->backbone_data == NULL || !parse_backbone_op (t->name, &op, &which))
+        return corrupt (error, "the fine-tuned backbone operator “%s” is invalid", t->name);
+      if (which != 0)
+        continue;
+      char bias_name[64];
+      g_snprintf (bias_name, sizeof bias_name, BACKBONE_OP_PREFIX "%d.bias", op);
+      const Tensor *bt = find_tensor (c, bias_name);
+      if (t->rank != 4 || bt == NULL || bt->rank != 1 || bt->dims[0] != t->dims[0])
+        return corrupt (error, "the fine-tuned backbone operator %d has a missing or misshapen tensor", op);
+      BtBackboneWeights bw = { op, { (int) t->dims[0], (int) t->dims[1], (int) t->dims[2], (int) t->dims[3] },
+                               g_try_new (float, t->count), g_try_new (float, bt->count) };
+      if (m->backbone_weights == NULL)
+        {
+          m->backbone_weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
+          g_array_set_clear_func (m->backbone_weights, bt_backbone_weights_clear);
+        }
+      g_array_append_val (m->backbone_weights, bw);
+      if (bw.w == NULL || bw.b == NULL)
+        return corrupt (error, "not enough memory for the fine-tuned backbone");
+      if (!read_tensor (c, t->name, bw.w, t->dims, 4, error) || !read_tensor (c, bias_name, bw.b, bt->dims, 1, error))
+        return FALSE;
+    }
+  for (guint i = 0; any && i < c->tensors->len; i++)
+    {
+      /* every bias has its weight, and no operator twice */
+      const Tensor *t = &g_array_index (c->tensors, Tensor, i);
+      int op, which, seen = 0;
+      if (!parse_backbone_op (t->name, &op, &which))
+        continue;
+      for (guint j = 0; j < m->backbone_weights->len; j++)
+        seen += g_array_index (m->backbone_weights, BtBackboneWeights, j).op == op;
+      if (seen != 1)
+        return corrupt (error, "the fine-tuned backbone operator %d is missing a tensor or repeated", op);
+    }
+  if (c->version >= FORMAT_VERSION_3 && !any)
+    return corrupt (error, "a version 3 file without fine-tuned backbone operators");
+  return TRUE;
 }
 
 BtModel *
@@ -979,6 +1127,11 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
         }
       m->backbone_data = g_bytes_new_from_bytes (bytes, (gsize) (blob->data - buf), blob->count);
     }
+  if (!read_backbone_weights (&c, m, error))
+    {
+      container_clear (&c);
+      return NULL;
+    }
   if (!read_calibration (c.kf, &m->calib))
     {
       container_clear (&c);
@@ -1040,6 +1193,7 @@ bt_model_free (BtModel *model)
   g_free (model->backbone_name);
   g_free (model->backbone_sha256);
   g_clear_pointer (&model->backbone_data, g_bytes_unref);
+  g_clear_pointer (&model->backbone_weights, g_array_unref);
   g_clear_pointer (&model->metadata, g_hash_table_unref);
   g_free (model);
 }

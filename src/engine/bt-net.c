@@ -593,6 +593,13 @@ bt_net_free (BtNet *net)
   g_free (net);
 }
 
+void
+bt_net_set_input_grad (BtNet *net, float *d_input)
+{
+  g_return_if_fail (net != NULL);
+  net->input_grad = d_input;
+}
+
 const float *
 bt_net_logits (const BtNet *net)
 {
@@ -1167,12 +1174,30 @@ bt_net_loss (BtNet *net, const int *labels, int batch, int *n_correct)
 
 /* Where layer src's input gradient goes: straight into its gradient buffer the first time,
  * into scratch (added afterwards) when another consumer has already written it. */
+/* A flatten of the net's input shares the input: its gradient is the input's. */
+static int
+grad_source (BtNet *net, int src)
+{
+  if (src >= 0 && bt_net_layer (net, src)->kind == BT_LAYER_FLATTEN && bt_net_layer (net, src)->src < 0)
+    return -1;
+  return src;
+}
+
 static float *
 grad_target (BtNet *net, int src, gboolean *accumulate)
 {
   *accumulate = FALSE;
+  src = grad_source (net, src);
+  if (src < 0 && net->input_grad != NULL && net->input_grad_written)
+    {
+      *accumulate = TRUE;
+      return net->scratch;
+    }
   if (src < 0)
-    return NULL;
+    {
+      net->input_grad_written = net->input_grad != NULL;
+      return net->input_grad;
+    }
   BtLayer *s = bt_net_layer (net, src);
   if (s->grad_written)
     {
@@ -1185,6 +1210,10 @@ grad_target (BtNet *net, int src, gboolean *accumulate)
 static void
 grad_done (BtNet *net, int src, float *target, gboolean accumulate, gsize len)
 {
+  src = grad_source (net, src);
+  if (src < 0 && target != NULL && accumulate)
+    for (gsize k = 0; k < len; k++)
+      net->input_grad[k] += target[k];
   if (src < 0 || target == NULL)
     return;
   BtLayer *s = bt_net_layer (net, src);
@@ -1202,6 +1231,7 @@ backward_layers (BtNet *net, const float *x, int n)
 {
   for (guint i = 0; i < net->layers->len; i++)
     bt_net_layer (net, i)->grad_written = FALSE;
+  net->input_grad_written = FALSE;
   bt_net_layer (net, net->layers->len - 1)->grad_written = TRUE;
 
   for (int i = (int) net->layers->len - 1; i >= 0; i--)

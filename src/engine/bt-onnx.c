@@ -6,6 +6,7 @@
 #include "engine/bt-net-walk.h"
 #include "engine/bt-protobuf.h"
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-tflite-grad.h"
 
 #include <gio/gio.h>
 #include <math.h>
@@ -788,11 +789,14 @@ bt_onnx_export_model (const BtModel *model, const char *backbone_path, BtOnnxFor
 
   /* a self-contained model carries its backbone; a given file is used instead when named */
   g_autoptr(BtTflite) embedded = NULL;
+  /* a fine-tuned backbone is the model's own: always the embedded one, with its weights */
+  if (model->backbone_weights != NULL)
+    backbone_path = NULL;
   if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path == NULL &&
       model->backbone_data != NULL)
     {
       embedded = bt_tflite_load_bytes (model->backbone_data, error);
-      if (embedded == NULL)
+      if (embedded == NULL || !bt_tflite_apply_weights (embedded, model->backbone_weights, error))
         return FALSE;
     }
   if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path == NULL && embedded == NULL)

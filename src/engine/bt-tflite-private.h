@@ -75,6 +75,9 @@ struct _BtTflite {
   /* The integer path (bt-tflite-int8.c), built on the first executor that wants it. */
   gsize        quant_once;
   struct _BtTflQuant *quant;
+  /* bt_tflite_set_op_weights changed op->w/op->b (fine-tuning): the integer path's packed
+   * weights are the file's, so every executor takes the float path from then on. */
+  gboolean     weights_changed;
 };
 
 /* Physical layout of activations: rank-4 tensors (logical NHWC) are stored NCHW, the engine's

@@ -1529,6 +1529,17 @@ bt_tflite_exec_new_path (BtTflite *model, BtTflitePath path, GError **error)
   g_return_val_if_fail (model != NULL, NULL);
   if (path == BT_TFLITE_PATH_AUTO && g_strcmp0 (g_getenv ("BOTTEGA_TFLITE_PATH"), "float") == 0)
     path = BT_TFLITE_PATH_FLOAT;
+  /* fine-tuned operators live in op->w only: the integer path would run the file's weights */
+  if (model->weights_changed)
+    {
+      if (path == BT_TFLITE_PATH_INT8)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                       "A model with fine-tuned weights runs on the float path only");
+          return NULL;
+        }
+      path = BT_TFLITE_PATH_FLOAT;
+    }
   if (path != BT_TFLITE_PATH_FLOAT && g_once_init_enter (&model->quant_once))
     {
       model->quant = bt_tfl_quant_new (model);

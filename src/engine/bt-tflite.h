@@ -49,7 +49,8 @@ BtTfliteExec *bt_tflite_exec_new  (BtTflite *model, GError **error);
 /* Which arithmetic an executor uses. AUTO: the integer path (quantized activations, AVX2) for
  * every target whose operators it covers, unless BOTTEGA_TFLITE_PATH=float is set; FLOAT: the
  * dequantized float path always; INT8: like AUTO, but an error when this CPU or this graph
- * has no integer path at all (tests). */
+ * has no integer path at all (tests). A model whose weights bt_tflite_set_op_weights changed
+ * (fine-tuned) always takes the float path (INT8: an error). */
 typedef enum { BT_TFLITE_PATH_AUTO, BT_TFLITE_PATH_FLOAT, BT_TFLITE_PATH_INT8 } BtTflitePath;
 BtTfliteExec *bt_tflite_exec_new_path (BtTflite *model, BtTflitePath path, GError **error);
 /* The path a run to until_tensor (< 0: the graph output) takes: FLOAT or INT8. */

@@ -23,6 +23,7 @@ struct _BtTrainSource
   BtCache      *cache;        /* own_cache, or the search's (borrowed) */
   BtEmbeddings *emb;
   BtBackbone   *backbone;
+  BtEmbeddings *frozen;       /* after bt_train_source_prepare_cut: the embeddings (emb is the cut's) */
 };
 
 void
@@ -107,6 +108,7 @@ bt_train_source_free (BtTrainSource *src)
   g_free (src->spill_dir);
   g_clear_pointer (&src->own_cache, bt_cache_free);
   g_clear_pointer (&src->emb, bt_embeddings_free);
+  g_clear_pointer (&src->frozen, bt_embeddings_free);
   g_clear_pointer (&src->backbone, bt_backbone_unref);
   g_free (src);
 }
@@ -192,6 +194,29 @@ bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable)
       }
   *n_unreadable = paths->len;
   return bt_unreadable_report ((const char * const *) paths->pdata, (const BtSkipReason *) reasons->data, paths->len);
+}
+
+gboolean
+bt_train_source_prepare_cut (BtTrainSource *src, int tensor, const BtTrainSourceHooks *hooks,
+                             GCancellable *cancellable, GError **error)
+{
+  BtEmbeddings *cut;
+  g_autofree char *text = NULL;
+
+  g_return_val_if_fail (src != NULL && hooks != NULL && src->kind == SOURCE_EMBEDDINGS, FALSE);
+  g_return_val_if_fail (src->backbone != NULL && src->frozen == NULL, FALSE);
+  text = g_strdup_printf (_("Computing the activations below the fine-tuned blocks of %s…"),
+                          bt_backbone_get_name (src->backbone));
+  hooks->message (text, hooks->data);
+  cut = bt_embeddings_build_cut ((const char * const *) src->snap.paths, src->snap.hashes, src->snap.is_train,
+                                 src->n, src->snap.project_dir, src->backbone, tensor, src->resize,
+                                 src->augment_flip, src->augment_crop, CLAMP ((int) g_get_num_processors (), 1, 8),
+                                 hooks->progress, hooks->data, hooks->gate, hooks->data, cancellable, error);
+  if (cut == NULL)
+    return FALSE;
+  src->frozen = src->emb;
+  src->emb = cut;
+  return TRUE;
 }
 
 gboolean

@@ -36,6 +36,11 @@ gboolean       bt_train_source_prepare         (BtTrainSource *src, const BtTrai
  * (bt_unreadable_report), and how many (NULL and 0 when none). */
 char          *bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable);
 gboolean       bt_train_source_is_valid        (BtTrainSource *src, guint item_index);
+/* Fine-tuning's second stage (worker): the activations at the backbone's tensor (the cut below
+ * the fine-tuned blocks) for every usable item and variant, cached like the embeddings; from then
+ * on batches, sample_floats and is_valid are the cut's. */
+gboolean       bt_train_source_prepare_cut     (BtTrainSource *src, int tensor, const BtTrainSourceHooks *hooks,
+                                                GCancellable *cancellable, GError **error);
 /* Floats per sample (C×H×W, or the embedding length). */
 gsize          bt_train_source_sample_floats   (BtTrainSource *src);
 /* The backbone of an embeddings source (after prepare), else NULL. */

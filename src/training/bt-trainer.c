@@ -13,6 +13,7 @@
 
 #include "training/bt-calibration.h"
 #include "training/bt-estimate.h"
+#include "training/bt-finetune.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-recipe.h"
 #include "training/bt-run-files.h"
@@ -68,6 +69,7 @@ typedef struct {
   BtEvaluation *test_eval;        /* result */
   BtVerdict verdict;              /* result */
   BtCalibration calib;            /* worker: fitted on the validation split at the end */
+  GArray *backbone_weights;       /* worker, fine-tuning's stage 2: the operators saved with the model */
   guint n_unreadable;             /* result: usable images that could not be read */
   char *unreadable_report;        /* result: them, one line each (NULL: none or not known) */
   gboolean have_run_lock;         /* run_lock holds the project's run lock until job_free */
@@ -161,6 +163,7 @@ job_free (Job *job)
   g_free (job->project_name);
   g_free (job->unreadable_report);
   g_clear_pointer (&job->test_eval, bt_evaluation_free);
+  g_clear_pointer (&job->backbone_weights, g_array_unref);
   bt_verdict_clear (&job->verdict);
   g_free (job);
 }
@@ -534,11 +537,14 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
     }
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
 
+  /* a fine-tuned backbone travels inside the model: it is a whole-network model */
   BtModel m = {
     .net = net, .class_names = job->class_names, .prep = prep, .metadata = meta, .calib = job->calib,
     .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
     .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
-    .backbone_data = bb != NULL && s->transfer_whole_network ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_data = bb != NULL && (s->transfer_whole_network || job->backbone_weights != NULL)
+                     ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_weights = job->backbone_weights,
     .tta = s->tta ? BT_TTA_MIRROR : BT_TTA_NONE,
   };
   return bt_model_save_model (job->model_path, &m, error);
@@ -646,6 +652,10 @@ typedef struct {
   double session_images;
   /* how it ended */
   gboolean stopped_early, non_finite;
+  /* fine-tuning's second stage (run_finetune_begin): NULL before it */
+  int epochs;              /* all epochs: the settings' and the second stage's */
+  BtFinetune *ft;
+  float *ft_best;          /* the best epoch's blocks (the backbone's own before stage 2 improves) */
 } Run;
 
 /* One epoch, from its first step to its checkpoint. */
@@ -664,6 +674,7 @@ run_init (Run *r, BtTrainer *self, Job *job)
   r->self = self;
   r->job = job;
   r->s = &job->settings;
+  r->epochs = job->settings.epochs;
   bt_calibration_init (&job->calib);
   r->c.train_losses = g_array_new (FALSE, FALSE, sizeof (double));
   r->c.val_losses = g_array_new (FALSE, FALSE, sizeof (double));
@@ -678,12 +689,15 @@ run_clear (Run *r)
   g_clear_pointer (&r->val_b, bt_train_batches_free);
   g_clear_pointer (&r->test_b, bt_train_batches_free);
   g_clear_pointer (&r->opt, bt_optimizer_free);
+  /* the blocks hold the head (its input gradient): they go first */
+  g_clear_pointer (&r->ft, bt_finetune_free);
   g_clear_pointer (&r->net, bt_net_free);
   g_free (r->x);
   g_free (r->labels);
   g_free (r->item_indices);
   g_free (r->best_params);
   g_free (r->best_buffers);
+  g_free (r->ft_best);
   g_array_unref (r->c.train_losses);
   g_array_unref (r->c.val_losses);
   g_array_unref (r->rows);
@@ -890,6 +904,8 @@ keep_best_weights (Run *r)
   if (r->best_params == NULL)
     r->best_params = g_new (float, MAX (r->n_params, 1));
   memcpy (r->best_params, p, sizeof (float) * r->n_params);
+  if (r->ft != NULL)
+    bt_finetune_get_params (r->ft, r->ft_best);
   if (r->n_buffers > 0)
     {
       if (r->best_buffers == NULL)
@@ -971,10 +987,10 @@ post_step_info (Run *r, Epoch *e, double loss, int n_correct, int n, double lr,
   gint64 now = g_get_monotonic_time ();
   double active_s = (now - e->start_us - (r->paused_us - e->paused_at_start)) / 1e6;
   double rate = active_s > 0 ? e->seen / active_s : 0;
-  double remaining = (double) (r->s->epochs - e->info.epoch) * (r->n_train + r->n_val) + (r->n_train - e->seen) + r->n_val;
+  double remaining = (double) (r->epochs - e->info.epoch) * (r->n_train + r->n_val) + (r->n_train - e->seen) + r->n_val;
 
   si.epoch = e->info.epoch;
-  si.epochs = r->s->epochs;
+  si.epochs = r->epochs;
   si.step = e->step;
   si.steps_per_epoch = r->steps_per_epoch;
   si.global_step = r->c.global_step;
@@ -1003,6 +1019,14 @@ train_step (Run *r, Epoch *e, int n, double lr, double *loss, int *n_correct, GE
 
   /* one turn of the compute gate per step: the model runner's jobs go in between */
   bt_compute_gate_enter ();
+  if (r->ft != NULL)
+    {
+      BtFinetuneParams p = { (float) lr, (float) r->s->weight_decay, (float) r->s->label_smoothing,
+                             r->job->class_weights };
+      ok = bt_finetune_step (r->ft, r->x, r->labels, n, &p, loss, n_correct, error) && isfinite (*loss);
+      bt_compute_gate_leave ();
+      goto done;
+    }
   ok = bt_net_forward (r->net, r->x, n, TRUE, error) != NULL;
   if (ok)
     {
@@ -1013,6 +1037,7 @@ train_step (Run *r, Epoch *e, int n, double lr, double *loss, int *n_correct, GE
   if (ok)
     ok = isfinite (bt_optimizer_step (r->opt, r->net, (float) lr));
   bt_compute_gate_leave ();
+done:
   if (ok)
     return TRUE;
   if (error != NULL && *error != NULL && !g_error_matches (*error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC))
@@ -1091,7 +1116,8 @@ run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, Bt
       if (n <= 0)
         break;
       bt_compute_gate_enter ();
-      probs = bt_net_forward (r->net, r->x, n, FALSE, error);
+      probs = r->ft != NULL ? bt_finetune_forward (r->ft, r->x, n, error)
+                            : bt_net_forward (r->net, r->x, n, FALSE, error);
       if (probs != NULL)
         loss_sum += bt_net_loss (r->net, r->labels, n, &n_correct) * n;
       bt_compute_gate_leave ();
@@ -1130,6 +1156,9 @@ run_test_tta (Run *r, BtEvaluation *ev, GError **error)
     .net = r->net, .class_names = job->class_names, .calib = job->calib, .tta = BT_TTA_MIRROR,
     .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
     .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
+    /* a kept fine-tuned stage: the photos go through its blocks, as with the saved model */
+    .backbone_data = bb != NULL && job->backbone_weights != NULL ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_weights = bb != NULL ? job->backbone_weights : NULL,
   };
 
   job_preprocess (job, &m.prep);
@@ -1233,7 +1262,7 @@ run_score_epoch (Run *r, Epoch *e)
                       r->c.plateau.patience, s->learning_rate * after);
     }
 
-  info->epochs = s->epochs;
+  info->epochs = r->epochs;
   info->best_epoch = r->st.best_epoch;
   info->best_score = r->st.best_score;
   info->overfitting = r->c.overfitting;
@@ -1266,6 +1295,153 @@ save_checkpoint (Run *r, int epoch, GError **error)
   return TRUE;
 }
 
+/* ---- Fine-tuning's second stage (#27): the top blocks and the head together ---- */
+
+/* Epochs of the second stage at most, and its patience when the settings have none. */
+#define FINETUNE_EPOCHS(s) CLAMP ((s)->epochs / 2, 1, 10)
+#define FINETUNE_PATIENCE 2
+#define FINETUNE_STATE "finetune.state"
+enum { FTC_EPOCH, FTC_BEST_SCORE, FTC_BEST_EPOCH, FTC_BAD, FTC_STEP, FTC_ELAPSED, FTC_N };
+
+/* The second stage's checkpoint: blocks, head, both optimizers' moments, the best epoch's
+ * weights and the counters (the first stage's last checkpoint stays as it is). */
+static gboolean
+save_finetune_state (Run *r, int epoch, GError **error)
+{
+  g_autofree char *path = g_build_filename (r->job->run_dir, FINETUNE_STATE, NULL);
+  gsize nt = bt_finetune_n_params (r->ft), nh = r->n_params;
+  g_autofree float *extra = g_new (float, nt + nh);
+  double c[FTC_N] = { epoch, r->st.best_score, r->st.best_epoch, r->c.bad_epochs,
+                      (double) r->c.global_step, r->c.elapsed_s };
+  g_autoptr(GError) save_error = NULL;
+
+  memcpy (extra, r->ft_best, nt * sizeof (float));
+  memcpy (extra + nt, r->best_params != NULL ? r->best_params : bt_net_params (r->net, &nh), nh * sizeof (float));
+  if (!bt_finetune_save_state (r->ft, path, c, FTC_N, extra, nt + nh, &save_error))
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                   _("The checkpoint of epoch %d could not be saved: %s"), epoch, save_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A stopped second stage continues from its checkpoint; returns the last epoch it finished. */
+static gboolean
+run_finetune_resume (Run *r, int *last, GError **error)
+{
+  g_autofree char *path = g_build_filename (r->job->run_dir, FINETUNE_STATE, NULL);
+  gsize nt = bt_finetune_n_params (r->ft), nh = r->n_params;
+  g_autofree float *extra = g_new (float, nt + nh);
+  double c[FTC_N];
+
+  if (!r->job->resume || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return TRUE;
+  if (!bt_finetune_load_state (r->ft, path, c, FTC_N, extra, nt + nh, error))
+    return FALSE;
+  *last = (int) c[FTC_EPOCH];
+  r->st.best_score = c[FTC_BEST_SCORE];
+  r->st.best_epoch = (int) c[FTC_BEST_EPOCH];
+  r->c.bad_epochs = (int) c[FTC_BAD];
+  r->c.global_step = (gint64) c[FTC_STEP];
+  r->c.elapsed_s = c[FTC_ELAPSED];
+  memcpy (r->ft_best, extra, nt * sizeof (float));
+  if (r->best_params == NULL)
+    r->best_params = g_new (float, MAX (nh, 1));
+  memcpy (r->best_params, extra + nt, nh * sizeof (float));
+  {
+    g_autoptr(GArray) rows = bt_run_files_read_metrics (r->job->run_dir);
+    for (guint i = 0; rows != NULL && i < rows->len; i++)
+      {
+        const BtEpochInfo *row = &g_array_index (rows, BtEpochInfo, i);
+        if (row->epoch > r->s->epochs && row->epoch <= *last)
+          g_array_append_val (r->rows, *row);
+      }
+  }
+  return TRUE;
+}
+
+/* From the head alone to blocks + head: the first stage's kept head, the activations at the
+ * cut, batches of them, the blocks, a constant rate a tenth of the head's. */
+static gboolean
+run_finetune_begin (Run *r, int *first, GError **error)
+{
+  Job *job = r->job;
+  const BtProjectSettings *s = r->s;
+  BtTrainSourceHooks hooks = { prepare_progress, prepare_gate, prepare_message, job };
+  BtBackbone *bb = bt_train_source_get_backbone (job->source);
+  const BtEpochInfo *last = r->rows->len > 0 ? &g_array_index (r->rows, BtEpochInfo, r->rows->len - 1) : NULL;
+  int batch = (int) MIN ((guint) s->batch_size, MAX (MAX (r->n_train, r->n_val), r->n_test));
+  BtOptimizerConfig cfg;
+  BtOptimizerKind kind;
+  int cut, done;
+  gsize dummy, sample;
+
+  *first = s->epochs + 1;
+  /* the head the first stage validated (averaged) or kept (its best epoch) */
+  bt_optimizer_swap_average (r->opt, r->net);
+  if (s->restore_best && r->best_params != NULL && last != NULL && r->st.best_epoch != last->epoch)
+    memcpy (bt_net_params (r->net, &dummy), r->best_params, sizeof (float) * r->n_params);
+  cut = bt_finetune_cut_tensor (bb, s->transfer_finetune_blocks, error);
+  if (cut < 0)
+    return FALSE;
+  post_state (r->self, BT_TRAINER_PREPARING);
+  if (!bt_train_source_prepare_cut (job->source, cut, &hooks, job->cancellable, error))
+    {
+      if (g_cancellable_is_cancelled (job->cancellable))
+        {
+          g_clear_error (error);
+          set_stopped (error);
+        }
+      return FALSE;
+    }
+  r->ft = bt_finetune_new (bb, s->transfer_finetune_blocks, r->net, MAX (batch, 1), error);
+  if (r->ft == NULL)
+    return FALSE;
+  r->ft_best = g_new (float, MAX (bt_finetune_n_params (r->ft), 1));
+  bt_finetune_get_params (r->ft, r->ft_best);
+
+  bt_train_batches_free (r->train_b);
+  g_clear_pointer (&r->val_b, bt_train_batches_free);
+  g_clear_pointer (&r->test_b, bt_train_batches_free);
+  r->train_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TRAIN], s, TRUE);
+  if (r->n_val > 0)
+    r->val_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_VAL], s, FALSE);
+  if (r->n_test > 0)
+    r->test_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TEST], s, FALSE);
+  sample = bt_train_source_sample_floats (job->source);
+  g_free (r->x);
+  r->x = g_try_new (float, sample * MAX (batch, 1));
+  if (r->x == NULL)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("Not enough memory for a batch of %d images; lower the batch size (now %d)"),
+                   batch, s->batch_size);
+      return FALSE;
+    }
+
+  /* no moving average in this stage: blocks and head are scored and saved as trained */
+  bt_optimizer_kind_from_id (s->optimizer, &kind);
+  bt_optimizer_config_init (&cfg, kind);
+  bt_optimizer_free (r->opt);
+  r->opt = bt_optimizer_new (r->net, &cfg);
+  r->steps_per_epoch = (int) bt_train_batches_n_batches (r->train_b);
+  r->sched.kind = BT_SCHEDULE_CONSTANT;
+  r->sched.base_lr = (float) (s->learning_rate * BT_FINETUNE_LR_FACTOR);
+  r->use_plateau = FALSE;
+  r->c.plateau.multiplier = 1.0f;
+  r->c.bad_epochs = 0;
+  r->epochs = s->epochs + FINETUNE_EPOCHS (s);
+  done = s->epochs;
+  if (!run_finetune_resume (r, &done, error))
+    return FALSE;
+  *first = done + 1;
+  post_state (r->self, BT_TRAINER_RUNNING);
+  post_message (r->self, _("Fine-tuning the backbone’s last %d blocks with the head at a learning rate of %g"),
+                s->transfer_finetune_blocks, s->learning_rate * BT_FINETUNE_LR_FACTOR);
+  return TRUE;
+}
+
 /* Persistence: the best model (averaged weights), metrics.csv, then the trained weights back
  * and the checkpoint. */
 static gboolean
@@ -1274,6 +1450,12 @@ run_persist_epoch (Run *r, Epoch *e, GError **error)
   Job *job = r->job;
   BtEpochInfo row = e->info;
 
+  if (e->info.improved && r->ft != NULL)
+    {
+      /* the model saved from now on carries these blocks */
+      g_clear_pointer (&job->backbone_weights, g_array_unref);
+      job->backbone_weights = bt_finetune_backbone_weights (r->ft);
+    }
   if (e->info.improved && job->model_path != NULL)
     {
       g_autoptr(GError) save_error = NULL;
@@ -1301,7 +1483,7 @@ run_persist_epoch (Run *r, Epoch *e, GError **error)
   bt_optimizer_swap_average (r->opt, r->net);
   if (job->run_dir == NULL)
     return TRUE;
-  if (!save_checkpoint (r, e->info.epoch, error))
+  if (!(r->ft != NULL ? save_finetune_state (r, e->info.epoch, error) : save_checkpoint (r, e->info.epoch, error)))
     return FALSE;
   if (job->checkpoint_hook != NULL)
     job->checkpoint_hook (e->info.epoch, job->checkpoint_hook_data);
@@ -1317,7 +1499,7 @@ run_post_epoch (Run *r, Epoch *e)
 
   info->images_per_s = r->session_images / MAX (1e-9, active_s);
   info->eta_s = info->images_per_s > 0
-              ? (double) (r->s->epochs - info->epoch) * (r->n_train + r->n_val) / info->images_per_s : 0;
+              ? (double) (r->epochs - info->epoch) * (r->n_train + r->n_val) / info->images_per_s : 0;
   ev->kind = EV_EPOCH;
   ev->epoch = *info;
   post_event (r->self, ev);
@@ -1328,7 +1510,10 @@ run_should_stop_early (Run *r, const Epoch *e)
 {
   const BtProjectSettings *s = r->s;
 
-  if (s->early_stopping_patience <= 0 || r->c.bad_epochs < s->early_stopping_patience || e->info.epoch >= s->epochs)
+  /* the second stage always stops early: fine-tuning is kept only while it beats what came before */
+  int patience = r->ft != NULL && s->early_stopping_patience <= 0 ? FINETUNE_PATIENCE : s->early_stopping_patience;
+
+  if (patience <= 0 || r->c.bad_epochs < patience || e->info.epoch >= r->epochs)
     return FALSE;
   post_message (r->self, _("Early stopping: %s has not improved for %d epochs; the best epoch was %d"),
                 r->val_b != NULL ? s->early_stopping_monitor : "train_loss", r->c.bad_epochs, r->st.best_epoch);
@@ -1383,6 +1568,8 @@ run_finish (Run *r, GError **error)
     {
       gsize dummy;
       memcpy (bt_net_params (r->net, &dummy), r->best_params, sizeof (float) * r->n_params);
+      if (r->ft != NULL)
+        bt_finetune_set_params (r->ft, r->ft_best);
       if (r->n_buffers > 0 && r->best_buffers != NULL)
         memcpy (bt_net_buffers (r->net, &dummy), r->best_buffers, sizeof (float) * r->n_buffers);
       post_message (r->self, _("Restored the weights of the best epoch (%d)"), r->st.best_epoch);
@@ -1395,6 +1582,11 @@ run_finish (Run *r, GError **error)
     {
       /* without restore-best the person keeps the last epoch's weights */
       g_autoptr(GError) save_error = NULL;
+      if (r->ft != NULL)
+        {
+          g_clear_pointer (&job->backbone_weights, g_array_unref);
+          job->backbone_weights = bt_finetune_backbone_weights (r->ft);
+        }
       if (!save_model (job, r->net, last, &save_error))
         {
           g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
@@ -1455,6 +1647,26 @@ run_judge (Run *r, const GError *error)
     bt_run_files_write_verdict (job->run_dir, &job->verdict, job->model_path, NULL);
 }
 
+/* Epochs first … last: steps, validation, scoring, persistence; FALSE on error or stop. */
+static gboolean
+run_epochs (Run *r, int first, int last, GError **error)
+{
+  for (int epoch = first; epoch <= last; epoch++)
+    {
+      Epoch e = { .info.epoch = epoch };
+
+      if (!run_train_epoch (r, &e, error) || !run_validate (r, &e, error))
+        return FALSE;
+      run_score_epoch (r, &e);
+      if (!run_persist_epoch (r, &e, error))
+        return FALSE;
+      run_post_epoch (r, &e);
+      if (run_should_stop_early (r, &e))
+        break;
+    }
+  return TRUE;
+}
+
 /* setup → epochs (steps, validation, scoring, persistence) → finish; the verdict either way. */
 static gboolean
 train (BtTrainer *self, Job *job, GError **error)
@@ -1469,19 +1681,12 @@ train (BtTrainer *self, Job *job, GError **error)
     {
       post_state (self, BT_TRAINER_RUNNING);
       r.session_start_us = g_get_monotonic_time ();
-      for (int epoch = r.start_epoch + 1; ok && epoch <= r.s->epochs; epoch++)
+      ok = run_epochs (&r, r.start_epoch + 1, r.s->epochs, error);
+      /* fine-tuning: the head alone first, then the top blocks and the head together */
+      if (ok && r.s->transfer_finetune_blocks > 0 && bt_train_source_get_backbone (job->source) != NULL)
         {
-          Epoch e = { .info.epoch = epoch };
-
-          ok = run_train_epoch (&r, &e, error) && run_validate (&r, &e, error);
-          if (!ok)
-            break;
-          run_score_epoch (&r, &e);
-          ok = run_persist_epoch (&r, &e, error);
-          if (ok)
-            run_post_epoch (&r, &e);
-          if (ok && run_should_stop_early (&r, &e))
-            break;
+          int first;
+          ok = run_finetune_begin (&r, &first, error) && run_epochs (&r, first, r.epochs, error);
         }
       ok = ok && run_finish (&r, error);
     }

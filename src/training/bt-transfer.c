@@ -11,6 +11,7 @@
 #include "training/bt-transfer.h"
 #include "training/bt-training-private.h"
 #include "training/bt-model-runner.h"
+#include "engine/bt-tflite-grad.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Backbones                                                                                   */
@@ -366,11 +367,42 @@ bt_backbone_get (const char *name, const char *sha256, GError **error)
   return NULL;
 }
 
+/* What tells a fine-tuned backbone apart: the file's SHA-256 and the replaced weights'. */
+static char *
+finetuned_id (const BtModel *m)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (sum, (const guchar *) m->backbone_sha256, -1);
+  for (guint i = 0; i < m->backbone_weights->len; i++)
+    {
+      const BtBackboneWeights *bw = &g_array_index (m->backbone_weights, BtBackboneWeights, i);
+      gsize nw = (gsize) bw->shape[0] * bw->shape[1] * bw->shape[2] * bw->shape[3];
+      g_checksum_update (sum, (const guchar *) &bw->op, sizeof bw->op);
+      g_checksum_update (sum, (const guchar *) bw->w, nw * sizeof (float));
+      g_checksum_update (sum, (const guchar *) bw->b, (gsize) bw->shape[0] * sizeof (float));
+    }
+  return g_strdup (g_checksum_get_string (sum));
+}
+
 static BtBackbone *
 load_embedded_cb (gconstpointer model, GError **error)
 {
   const BtModel *m = model;
-  return bt_backbone_load_bytes (m->backbone_data, m->backbone_name, error);
+  BtBackbone *bb = bt_backbone_load_bytes (m->backbone_data, m->backbone_name, error);
+  if (bb == NULL || m->backbone_weights == NULL)
+    return bb;
+  /* a fine-tuned model: its operators replace the file's (nobody else holds bb->model yet) */
+  if (!bt_tflite_apply_weights (bb->model, m->backbone_weights, NULL))
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
+                           _("The model’s fine-tuned weights do not fit its backbone"));
+      bt_backbone_unref (bb);
+      return NULL;
+    }
+  /* its embeddings differ from the file's: it must not share their cache */
+  g_free (bb->sha256);
+  bb->sha256 = finetuned_id (m);
+  return bb;
 }
 
 BtBackbone *
@@ -380,7 +412,9 @@ bt_backbone_get_for_model (const BtModel *model, GError **error)
   if (model->backbone_data != NULL)
     {
       /* the loader checked the bytes against the SHA-256, so that names them */
-      g_autofree char *key = g_strdup_printf ("embedded:%s", model->backbone_sha256);
+      g_autofree char *id = model->backbone_weights != NULL ? finetuned_id (model) : NULL;
+      g_autofree char *key = id != NULL ? g_strdup_printf ("finetuned:%s", id)
+                                        : g_strdup_printf ("embedded:%s", model->backbone_sha256);
       return cached (key, load_embedded_cb, model, error);
     }
   if (model->backbone_name == NULL)
@@ -606,6 +640,7 @@ typedef struct {
   BtEmbedGate   gate;
   gpointer      gate_data;
   gboolean      shared;     /* take the compute gate per image (beside a training run) */
+  int           tensor;     /* what is computed: the embedding (bb->cut) or another tensor */
   GMutex        lock;
   GError       *error;      /* first fatal error (out of memory) */
 } Build;
@@ -699,7 +734,10 @@ build_worker (gpointer data)
 {
   Build *b = data;
   GError *error = NULL;
-  BtTfliteExec *exec = bt_tflite_exec_new (b->bb->model, &error);
+  /* fine-tuning's cut: the float path, the arithmetic the fine-tuned model predicts with (a
+   * model with changed weights never takes the integer path) */
+  BtTfliteExec *exec = b->tensor == b->bb->cut ? bt_tflite_exec_new (b->bb->model, &error)
+                       : bt_tflite_exec_new_path (b->bb->model, BT_TFLITE_PATH_FLOAT, &error);
   int h, w, c;
   g_autofree float *x = NULL;
   BtImage *decoded = NULL;
@@ -747,13 +785,16 @@ build_worker (gpointer data)
             {
               if (b->shared)
                 bt_compute_gate_enter ();
-              y = bt_tflite_exec_run (exec, x, b->bb->cut, &n, NULL);
+              y = bt_tflite_exec_run (exec, x, b->tensor, &n, NULL);
               if (b->shared)
                 bt_compute_gate_leave ();
             }
           if (y != NULL)
             {
-              memcpy (dst, y, sizeof (float) * b->e->dim);
+              if (b->tensor == b->bb->cut)
+                memcpy (dst, y, sizeof (float) * b->e->dim);
+              else
+                bt_tflite_to_physical (b->bb->model, b->tensor, y, dst);
               b->e->have[(gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant] = 1;
               ok = TRUE;
               const char *file = b->cache_files[(gsize) wk->item * BT_EMBED_N_VARIANTS + wk->variant];
@@ -791,7 +832,7 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
                   gboolean augment_flip, gboolean augment_crop, int n_threads,
                   BtCacheProgress progress, gpointer user_data,
                   BtEmbedGate gate, gpointer gate_data, gboolean shared, const gboolean *only,
-                  GCancellable *cancellable, GError **error)
+                  int tensor, GCancellable *cancellable, GError **error)
 {
   g_autofree char *cache_dir = NULL;
   BtEmbeddings *e;
@@ -804,7 +845,8 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
 
   slots = (gsize) n * BT_EMBED_N_VARIANTS;
   e = g_new0 (BtEmbeddings, 1);
-  e->dim = bb->dim;
+  /* tensor ≥ 0: the activations at that tensor instead (fine-tuning's cut), physical order */
+  e->dim = tensor < 0 ? bb->dim : (int) bt_tflite_tensor_size (bb->model, tensor);
   e->n_items = n;
   e->have = g_malloc0 (MAX (slots, 1));
   e->data = g_try_new (float, MAX (slots * e->dim, 1));
@@ -816,8 +858,11 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
       return NULL;
     }
 
-  cache_dir = g_build_filename (snap->project_dir, "cache", "embeddings", bb->sha256,
-                                resize_id (resize), NULL);
+  {
+    g_autofree char *at = tensor < 0 ? NULL : g_strdup_printf ("cut-%d", tensor);
+    cache_dir = g_build_filename (snap->project_dir, "cache", "embeddings", bb->sha256,
+                                  resize_id (resize), at, NULL);
+  }
   b.e = e;
   b.bb = bb;
   b.resize = resize;
@@ -825,6 +870,7 @@ build_embeddings (const BtItemSnapshot *snap, BtBackbone *bb, BtDsResize resize,
   b.gate = gate;
   b.gate_data = gate_data;
   b.shared = shared;
+  b.tensor = tensor < 0 ? bb->cut : tensor;
   b.paths = g_new0 (char *, n + 1);
   b.cache_files = g_new0 (char *, slots + 1);
   b.work = g_array_new (FALSE, FALSE, sizeof (Work));
@@ -928,7 +974,7 @@ bt_embeddings_build_full (BtProject *project, BtBackbone *bb, BtDsResize resize,
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                        gate, gate_data, FALSE, NULL, cancellable, error);
+                        gate, gate_data, FALSE, NULL, -1, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }
@@ -946,7 +992,23 @@ bt_embeddings_build_paths (const char * const *paths, const guint64 *hashes, con
   g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
   g_return_val_if_fail (project_dir != NULL, NULL);
   return build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
-                           gate, gate_data, FALSE, NULL, cancellable, error);
+                           gate, gate_data, FALSE, NULL, -1, cancellable, error);
+}
+
+BtEmbeddings *
+bt_embeddings_build_cut (const char * const *paths, const guint64 *hashes, const gboolean *is_train,
+                         guint n, const char *project_dir, BtBackbone *bb, int tensor,
+                         BtDsResize resize, gboolean augment_flip, gboolean augment_crop, int n_threads,
+                         BtCacheProgress progress, gpointer user_data,
+                         BtEmbedGate gate, gpointer gate_data,
+                         GCancellable *cancellable, GError **error)
+{
+  BtItemSnapshot snap = { (char **) paths, (guint64 *) hashes, (gboolean *) is_train, n, (char *) project_dir };
+
+  g_return_val_if_fail ((paths != NULL && hashes != NULL && is_train != NULL) || n == 0, NULL);
+  g_return_val_if_fail (project_dir != NULL && tensor >= 0, NULL);
+  return build_embeddings (&snap, bb, resize, augment_flip, augment_crop, n_threads, progress, user_data,
+                           gate, gate_data, FALSE, NULL, tensor, cancellable, error);
 }
 
 BtEmbeddings *
@@ -961,7 +1023,7 @@ bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resiz
   g_return_val_if_fail (only != NULL, NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, FALSE, FALSE, n_threads, progress, user_data,
-                        NULL, NULL, FALSE, only, cancellable, error);
+                        NULL, NULL, FALSE, only, -1, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }
@@ -978,7 +1040,7 @@ bt_embeddings_build_shared (BtProject *project, BtBackbone *bb, BtDsResize resiz
   g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
   bt_item_snapshot_init (&snap, project);
   e = build_embeddings (&snap, bb, resize, augment_flip, augment_crop, 1, progress, user_data,
-                        NULL, NULL, TRUE, NULL, cancellable, error);
+                        NULL, NULL, TRUE, NULL, -1, cancellable, error);
   bt_item_snapshot_clear (&snap);
   return e;
 }

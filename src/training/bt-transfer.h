@@ -102,6 +102,17 @@ BtEmbeddings *bt_embeddings_build_paths (const char * const *paths, const guint6
                                          BtEmbedGate gate, gpointer gate_data,
                                          GCancellable *cancellable, GError **error);
 
+/* The same at another tensor of the backbone (fine-tuning's cut below its top blocks) instead
+ * of the embedding: bt_embeddings_get_dim is then that tensor's size per image, each in the
+ * order bt_tfl_train_forward takes; cached under <…>/cut-<tensor>/. */
+BtEmbeddings *bt_embeddings_build_cut (const char * const *paths, const guint64 *hashes,
+                                       const gboolean *is_train, guint n, const char *project_dir,
+                                       BtBackbone *bb, int tensor, BtDsResize resize,
+                                       gboolean augment_flip, gboolean augment_crop, int n_threads,
+                                       BtCacheProgress progress, gpointer user_data,
+                                       BtEmbedGate gate, gpointer gate_data,
+                                       GCancellable *cancellable, GError **error);
+
 /* Only the items whose only[i] is TRUE (item i of the project), variant 0, cached as above:
  * the backbone comparison's capped sample. */
 BtEmbeddings *bt_embeddings_build_subset (BtProject *project, BtBackbone *bb, BtDsResize resize,

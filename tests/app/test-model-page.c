@@ -303,6 +303,26 @@ test_augment_previews_transfer (Fixture *f, gconstpointer data)
     }
   g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (checks[BT_MODEL_PAGE_AUGMENT_FLIP])));
 
+  /* the backbone's fine-tuned blocks (#27): bounds from the table, 0 by default, saved */
+  GtkSpinButton *ft = GTK_SPIN_BUTTON (find_by_tooltip (GTK_WIDGET (f->page), GTK_TYPE_SPIN_BUTTON,
+                                                        "0 keeps the backbone frozen"));
+  g_assert_nonnull (ft);
+  g_assert_cmpfloat (gtk_adjustment_get_upper (gtk_spin_button_get_adjustment (ft)), ==,
+                     bt_settings_find ("finetune-blocks")->max);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (ft), ==, 0);
+  gtk_spin_button_set_value (ft, 2);
+  g_assert_cmpint (bt_project_get_settings (f->project)->transfer_finetune_blocks, ==, 2);
+  {
+    GtkWidget *sw = bt_test_find_type (GTK_WIDGET (f->page), GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adj = sw ? gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw)) : NULL;
+    double x, y;
+    /* scrolled to the transfer options */
+    if (adj != NULL && gtk_widget_translate_coordinates (GTK_WIDGET (ft), gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (sw)),
+                                                         0, 0, &x, &y))
+      gtk_adjustment_set_value (adj, y - 400);
+    bt_test_screenshot (f->window, "model-page-transfer.png");
+  }
+
   /* off: the plain samples */
   gtk_check_button_set_active (checks[BT_MODEL_PAGE_AUGMENT_CROP], FALSE);
   for (guint i = 0; i < 4; i++)

@@ -61,6 +61,7 @@ cli_option (const BtSettingInfo *row)
     { "weight-decay", "--weight-decay" }, { "dropout", "--dropout" }, { "label-smoothing", "--label-smoothing" },
     { "early-stopping-patience", "--early-stopping" }, { "early-stopping-monitor", "--monitor" },
     { "early-stopping-min-delta", "--min-delta" }, { "seed", "--seed" }, { "transfer-hidden", "--hidden" },
+    { "finetune-blocks", "--finetune-blocks" },
     { "recipe", "--recipe" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (map); i++)

@@ -268,7 +268,8 @@ test_hostile_headers (void)
   gsize len;
   const guint8 *data = g_bytes_get_data (full, &len);
   const struct { gsize off; guint32 value; int code; } pre[] = {
-    { 8, 3, BT_ENGINE_ERROR_UNSUPPORTED },     /* a newer format version (2 is a self-contained model) */
+    { 8, 4, BT_ENGINE_ERROR_UNSUPPORTED },     /* a newer format version (2: self-contained, 3: fine-tuned) */
+    { 8, 3, BT_ENGINE_ERROR_CORRUPT },         /* version 3 without fine-tuned backbone operators */
     { 12, 0, BT_ENGINE_ERROR_CORRUPT },        /* header length */
     { 12, 0xffffffffu, BT_ENGINE_ERROR_CORRUPT },
     { 16, 0x40u, BT_ENGINE_ERROR_CORRUPT },    /* data offset inside the header */

@@ -76,50 +76,6 @@ assert_close (const float *got, const float *want, gsize n, float tol)
       g_error ("element %" G_GSIZE_FORMAT ": got %g, want %g", i, got[i], want[i]);
 }
 
-static FbNode *
-conv_options (int padding, int sw, int sh, int act)
-{
-  FbNode *o = fbn_table ();
-  fbn_scalar (o, 0, 1, padding);
-  fbn_scalar (o, 1, 4, sw);
-  fbn_scalar (o, 2, 4, sh);
-  fbn_scalar (o, 3, 1, act);
-  return o;
-}
-
-static FbNode *
-dw_options (int padding, int sw, int sh, int mult, int act)
-{
-  FbNode *o = fbn_table ();
-  fbn_scalar (o, 0, 1, padding);
-  fbn_scalar (o, 1, 4, sw);
-  fbn_scalar (o, 2, 4, sh);
-  fbn_scalar (o, 3, 4, mult);
-  fbn_scalar (o, 4, 1, act);
-  return o;
-}
-
-static FbNode *
-pool_options (int padding, int sw, int sh, int fw, int fh, int act)
-{
-  FbNode *o = fbn_table ();
-  fbn_scalar (o, 0, 1, padding);
-  fbn_scalar (o, 1, 4, sw);
-  fbn_scalar (o, 2, 4, sh);
-  fbn_scalar (o, 3, 4, fw);
-  fbn_scalar (o, 4, 4, fh);
-  fbn_scalar (o, 5, 1, act);
-  return o;
-}
-
-static FbNode *
-act_options (int act)
-{
-  FbNode *o = fbn_table ();
-  fbn_scalar (o, 0, 1, act);
-  return o;
-}
-
 /* ---- CONV_2D and DEPTHWISE_CONV_2D ---- */
 
 typedef struct {
@@ -189,10 +145,10 @@ check_conv_case (const ConvCase *cc, BtRng *rng)
     to = tflb_float (&mb, 4, o_shape, NULL);
     if (cc->depthwise)
       tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, to, 2,
-               dw_options (cc->padding, cc->stride_w, cc->stride_h, cc->oc / cc->c, cc->act));
+               tflb_dw_options (cc->padding, cc->stride_w, cc->stride_h, cc->oc / cc->c, cc->act));
     else
       tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1,
-               conv_options (cc->padding, cc->stride_w, cc->stride_h, cc->act));
+               tflb_conv_options (cc->padding, cc->stride_w, cc->stride_h, cc->act));
   }
   bytes = tflb_finish (&mb, ti, to);
 
@@ -264,7 +220,7 @@ check_pool (gboolean is_max, int h, int w, int c, int k, int stride, int padding
     to = tflb_float (&mb, 4, o_shape, NULL);
   }
   tflb_op (&mb, is_max ? BT_TFL_OP_MAX_POOL_2D : BT_TFL_OP_AVERAGE_POOL_2D, NULL, 1, &ti, to, 5,
-           pool_options (padding, stride, stride, k, k, ACT_NONE));
+           tflb_pool_options (padding, stride, stride, k, k, ACT_NONE));
   bytes = tflb_finish (&mb, ti, to);
 
   want = g_new (float, (gsize) oh * ow * c);
@@ -335,7 +291,7 @@ test_add_softmax_reshape (void)
     float beta = 2.f;
     guint32 bb;
     tflb_op (&mb, BT_TFL_OP_RELU6, NULL, 1, &ti, tc, 0, NULL);
-    tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, ins, ta, 11, act_options (ACT_RELU));
+    tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, ins, ta, 11, tflb_act_options (ACT_RELU));
     tflb_op (&mb, BT_TFL_OP_RESHAPE, NULL, 1, &ta, tr, 0, NULL);
     memcpy (&bb, &beta, 4);
     fbn_scalar (sm, 0, 4, bb);
@@ -385,7 +341,7 @@ test_fully_connected (void)
   to = tflb_float (&mb, 2, os, NULL);
   {
     int ins[3] = { ti, tw, tb };
-    tflb_op (&mb, BT_TFL_OP_FULLY_CONNECTED, NULL, 3, ins, to, 8, act_options (ACT_RELU));
+    tflb_op (&mb, BT_TFL_OP_FULLY_CONNECTED, NULL, 3, ins, to, 8, tflb_act_options (ACT_RELU));
   }
   bytes = tflb_finish (&mb, ti, to);
   /* The input is flattened in TFLite's NHWC order, whatever the executor stores. */
@@ -580,8 +536,8 @@ test_quantized (void)
   to = tflb_float (&mb, 4, d_s, NULL);
   {
     int a[3] = { ti, tf, tb }, d[3] = { tm, tdf, tdb };
-    tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, a, tm, 1, conv_options (SAME, 1, 1, ACT_NONE));
-    tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, d, to, 2, dw_options (SAME, 1, 1, 1, ACT_RELU6));
+    tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, a, tm, 1, tflb_conv_options (SAME, 1, 1, ACT_NONE));
+    tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, d, to, 2, tflb_dw_options (SAME, 1, 1, 1, ACT_RELU6));
   }
   bytes = tflb_finish (&mb, ti, to);
 
@@ -626,8 +582,8 @@ small_model (int extra_code, const char *custom)
   ts = tflb_float (&mb, 2, fl_s, NULL);
   {
     int ins[2] = { ti, tf };
-    tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 2, ins, tc, 1, conv_options (SAME, 2, 2, ACT_RELU6));
-    tflb_op (&mb, BT_TFL_OP_AVERAGE_POOL_2D, NULL, 1, &tc, tg, 5, pool_options (VALID, 1, 1, 3, 3, 0));
+    tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 2, ins, tc, 1, tflb_conv_options (SAME, 2, 2, ACT_RELU6));
+    tflb_op (&mb, BT_TFL_OP_AVERAGE_POOL_2D, NULL, 1, &tc, tg, 5, tflb_pool_options (VALID, 1, 1, 3, 3, 0));
     tflb_op (&mb, extra_code >= 0 ? extra_code : BT_TFL_OP_RESHAPE, custom, 1, &tg, tr, 0, NULL);
     tflb_op (&mb, BT_TFL_OP_SOFTMAX, NULL, 1, &tr, ts, 0, NULL);
   }
@@ -942,18 +898,18 @@ check_int8_case (IntKind kind, BtRng *rng)
     {
       int ins[3] = { ti, tf, tb };
       if (kind == IK_DW)
-        tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, to, 2, dw_options (padding, stride, stride, 1, act));
+        tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, to, 2, tflb_dw_options (padding, stride, stride, 1, act));
       else if (kind == IK_FC)
         tflb_op (&mb, BT_TFL_OP_FULLY_CONNECTED, NULL, 3, ins, to, 0, NULL);
       else
-        tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, conv_options (padding, stride, stride, act));
+        tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, tflb_conv_options (padding, stride, stride, act));
     }
     if (kind == IK_RESIDUAL)
       {
         float sum_scale = out_scale + in_scale;
         int ta = tflb_tensor (&mb, BT_TFL_UINT8, 4, o_s, NULL, 0, 1, &sum_scale, &out_zp, 0);
         int ins[2] = { to, ti };
-        tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, ins, ta, 11, act_options (ACT_NONE));
+        tflb_op (&mb, BT_TFL_OP_ADD, NULL, 2, ins, ta, 11, tflb_act_options (ACT_NONE));
         mid_scale = out_scale;
         out_scale = sum_scale;
         to = ta;
@@ -1012,7 +968,7 @@ test_int8_random (void)
     {
       int ins[3] = { ti, tf, tb };
       g_autoptr(GBytes) bytes = NULL;
-      tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, conv_options (SAME, 1, 1, ACT_NONE));
+      tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, tflb_conv_options (SAME, 1, 1, ACT_NONE));
       bytes = tflb_finish (&mb, ti, to);
       probe = bt_tflite_load_bytes (bytes, NULL);
     }

@@ -314,3 +314,49 @@ tflb_finish (TflBuilder *mb, int input, int output)
   fbn_child (model, 4, mb->buffers);
   return fbn_finish (model);
 }
+
+/* ---- Builtin options (padding: 0 SAME, 1 VALID; act: 0 none, 1 ReLU, 3 ReLU6) ---- */
+
+static inline FbNode *
+tflb_conv_options (int padding, int sw, int sh, int act)
+{
+  FbNode *o = fbn_table ();
+  fbn_scalar (o, 0, 1, padding);
+  fbn_scalar (o, 1, 4, sw);
+  fbn_scalar (o, 2, 4, sh);
+  fbn_scalar (o, 3, 1, act);
+  return o;
+}
+
+static inline FbNode *
+tflb_dw_options (int padding, int sw, int sh, int mult, int act)
+{
+  FbNode *o = fbn_table ();
+  fbn_scalar (o, 0, 1, padding);
+  fbn_scalar (o, 1, 4, sw);
+  fbn_scalar (o, 2, 4, sh);
+  fbn_scalar (o, 3, 4, mult);
+  fbn_scalar (o, 4, 1, act);
+  return o;
+}
+
+static inline FbNode *
+tflb_pool_options (int padding, int sw, int sh, int fw, int fh, int act)
+{
+  FbNode *o = fbn_table ();
+  fbn_scalar (o, 0, 1, padding);
+  fbn_scalar (o, 1, 4, sw);
+  fbn_scalar (o, 2, 4, sh);
+  fbn_scalar (o, 3, 4, fw);
+  fbn_scalar (o, 4, 4, fh);
+  fbn_scalar (o, 5, 1, act);
+  return o;
+}
+
+static inline FbNode *
+tflb_act_options (int act)
+{
+  FbNode *o = fbn_table ();
+  fbn_scalar (o, 0, 1, act);
+  return o;
+}

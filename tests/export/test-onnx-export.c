@@ -4,9 +4,11 @@
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
 #include "engine/bt-tflite.h"
+#include "engine/bt-tflite-grad.h"
 #include "dataset/bt-dataset.h"
 #include "bt-export-test-util.h"
 
+#include <math.h>
 #include <string.h>
 
 #define N_IMAGES BT_TEST_N_PHOTOS
@@ -151,6 +153,106 @@ test_transfer (gconstpointer data)
   bt_test_rm_rf (dir);
 }
 
+/* A fine-tuned whole-network model (#27): the last two blocks of MobileNet V2 changed, exported
+ * with the weights it carries; ONNX Runtime and OpenCV must agree with our executor running the
+ * changed backbone, which must differ from the file's own. */
+static void
+test_finetuned (void)
+{
+  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v2_1.0_224_quant.tflite");
+  g_autoptr(GError) error = NULL;
+  if (bb_path == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v2_1.0_224_quant.tflite is absent");
+      return;
+    }
+  g_autoptr(GMappedFile) bbf = g_mapped_file_new (bb_path, FALSE, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) bb_bytes = g_mapped_file_get_bytes (bbf);
+  g_autoptr(BtTflite) orig = bt_tflite_load_bytes (bb_bytes, &error);
+  g_autoptr(BtTflite) tuned = bt_tflite_load_bytes (bb_bytes, &error);
+  g_assert_no_error (error);
+  int h, w, c, dim, cuts[2];
+  bt_tflite_input_shape (orig, &h, &w, &c);
+  int end = bt_tflite_find_embedding_cut (orig, &dim, &error);
+  g_assert_cmpint (bt_tflite_block_cuts (orig, end, cuts, 2), ==, 2);
+
+  /* "fine-tuned" weights: the file's, nudged */
+  g_autoptr(BtTflTrain) top = bt_tfl_train_new (orig, cuts[1], end, 1, &error);
+  g_assert_no_error (error);
+  gsize np;
+  float *p = bt_tfl_train_params (top, &np);
+  BtRng rng;
+  bt_rng_seed (&rng, 27);
+  for (gsize i = 0; i < np; i++)
+    p[i] *= 1.0f + 0.3f * (2.0f * bt_rng_uniform (&rng) - 1.0f);
+  g_autoptr(GArray) weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
+  g_array_set_clear_func (weights, bt_backbone_weights_clear);
+  for (int i = 0; i < bt_tfl_train_n_weighted (top); i++)
+    {
+      const float *wt, *b;
+      gsize nw, nb;
+      BtBackboneWeights bw = { 0 };
+      bw.op = bt_tfl_train_weighted (top, i, &wt, &nw, &b, &nb);
+      g_assert_true (bt_tflite_op_weight_shape (orig, bw.op, bw.shape, &nb));
+      bw.w = g_memdup2 (wt, nw * sizeof (float));
+      bw.b = g_memdup2 (b, nb * sizeof (float));
+      g_array_append_val (weights, bw);
+    }
+  g_assert_true (bt_tflite_apply_weights (tuned, weights, &error));
+
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 0, 4, 0.0f, 5, &error);
+  bt_test_perturb_net (head, 3);
+  g_autofree guint8 *px = bt_test_load_pixels (w, h, c);
+  gsize plane = (gsize) w * h * c;
+  g_autofree float *x = g_new (float, plane * N_IMAGES);
+  g_autofree float *emb = g_new (float, (gsize) dim * N_IMAGES);
+  g_autoptr(BtTfliteExec) ex_t = bt_tflite_exec_new (tuned, &error);   /* changed weights: float path */
+  g_autoptr(BtTfliteExec) ex_o = bt_tflite_exec_new_path (orig, BT_TFLITE_PATH_FLOAT, &error);
+  double moved = 0;
+  for (int i = 0; i < N_IMAGES; i++)
+    {
+      gsize n_out;
+      bt_tflite_pixels_to_input (orig, px + plane * i, x + plane * i);
+      const float *eo = bt_tflite_exec_run (ex_o, x + plane * i, end, &n_out, &error);
+      for (int k = 0; k < dim; k++)
+        emb[(gsize) dim * i + k] = eo[k];
+      const float *et = bt_tflite_exec_run (ex_t, x + plane * i, end, &n_out, &error);
+      g_assert_no_error (error);
+      for (int k = 0; k < dim; k++)
+        moved += fabsf (et[k] - emb[(gsize) dim * i + k]);
+      memcpy (emb + (gsize) dim * i, et, sizeof (float) * dim);
+    }
+  g_assert_cmpfloat (moved / (N_IMAGES * dim), >, 1e-3);
+  const float *pr = bt_net_forward (head, emb, N_IMAGES, FALSE, &error);
+  g_assert_no_error (error);
+  g_autofree float *probs = g_memdup2 (pr, sizeof (float) * 4 * N_IMAGES);
+
+  float lo, hi;
+  bt_tflite_input_range (orig, &lo, &hi);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, w, h, c);
+  prep.scale = 1.0f / 255.0f;
+  for (int k = 0; k < 3; k++)
+    {
+      prep.mean[k] = -lo / (hi - lo);
+      prep.std[k] = 1.0f / (hi - lo);
+    }
+  BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep,
+                .backbone_name = "mobilenet_v2_1.0_224_quant.tflite", .backbone_data = bb_bytes,
+                .backbone_weights = weights };
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *out = g_build_filename (dir, "x.onnx", NULL);
+  /* a given backbone file does not replace the model's own fine-tuned one */
+  g_assert_true (bt_onnx_export_model (&m, bb_path, BT_ONNX_FORM_FAST, out, &error));
+  g_assert_no_error (error);
+  g_autoptr(GMappedFile) mapped = g_mapped_file_new (out, FALSE, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) model = g_mapped_file_get_bytes (mapped);
+  check_with_python (model, BT_ONNX_FORM_FAST, x, N_IMAGES, c, h, w, probs, 4, class_names, &prep);
+  bt_test_rm_rf (dir);
+}
+
 static void
 test_bad_input (void)
 {
@@ -211,5 +313,6 @@ main (int argc, char **argv)
   g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v2",
                         "mobilenet_v2_1.0_224_quant.tflite", test_transfer);
   g_test_add_func ("/onnx-export/bad-input", test_bad_input);
+  g_test_add_func ("/onnx-export/transfer-finetuned/mobilenet-v2", test_finetuned);
   return g_test_run ();
 }

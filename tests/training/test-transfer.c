@@ -5,12 +5,15 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
 #include "training/bt-recipe.h"
 #include "training/bt-run-files.h"
 #include "training/bt-export-onnx.h"
+#include "training/bt-run-files.h"
+#include "training/bt-training-private.h"
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
@@ -933,11 +936,11 @@ test_whole_network_format (void)
     g_clear_error (&error);
   }
   {
-    /* a version from the future */
+    /* a version from the future (3 is a fine-tuned model's) */
     g_autofree guint8 *b = g_memdup2 (buf, len);
     g_autoptr(GBytes) bad = NULL;
-    guint32 three = GUINT32_TO_LE (3);
-    memcpy (b + 8, &three, 4);
+    guint32 four = GUINT32_TO_LE (4);
+    memcpy (b + 8, &four, 4);
     bad = reseal (b, len);
     g_assert_null (bt_model_load_bytes (bad, &error));
     g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED);
@@ -971,6 +974,231 @@ test_whole_network_format (void)
     g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
     g_clear_error (&error);
   }
+}
+
+/* ---- Fine-tuning the backbone's top blocks (#27) ---- */
+
+static void
+set_finetune (BtProject *project, int blocks, int epochs)
+{
+  g_autoptr(GError) error = NULL;
+  BtProjectSettings s = { 0 };
+
+  set_transfer_settings (project, epochs, TRUE, 0, FALSE);
+  bt_project_settings_copy (&s, bt_project_get_settings (project));
+  s.transfer_finetune_blocks = blocks;
+  s.dropout = 0;   /* no dropout: a resumed run must be the same run */
+  g_assert_true (bt_project_update_settings (project, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+}
+
+/* Trains (or resumes) to the end; the run folder and the model file. */
+static void
+run_to_end (BtProject *project, const char *resume_dir, char **run_dir, char **model_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+  RunState rs = { 0 };
+
+  rs.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
+  g_assert_true (bt_trainer_start (trainer, resume_dir, &error));
+  g_assert_no_error (error);
+  give_up_id = g_timeout_add_seconds (200, give_up, rs.loop);
+  g_main_loop_run (rs.loop);
+  /* a timeout left pending would quit a freed loop later in the process */
+  g_clear_handle_id (&give_up_id, g_source_remove);
+  g_assert_true (rs.finished);
+  g_assert_no_error (rs.error);
+  *run_dir = g_strdup (bt_trainer_get_run_dir (trainer));
+  *model_path = g_strdup (bt_trainer_get_best_model_path (trainer));
+  g_main_loop_unref (rs.loop);
+}
+
+/* bottega-cli predict's probabilities (8 decimals) for one image, in class order. */
+static void
+cli_predict (const char *model, const char *image, int k, double *p)
+{
+  const char *root = g_getenv ("BOTTEGA_BUILD_ROOT");
+  g_autofree char *cli = g_build_filename (root != NULL ? root : ".", "src", "cli", "bottega-cli", NULL);
+  const char *argv[] = { cli, "predict", model, image, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+  g_autoptr(BtModel) m = bt_model_load (model, &error);
+  int status;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                               NULL, &status, &error));
+  g_assert_no_error (error);
+  for (int c = 0; c < k; c++)
+    {
+      /* "<class> <probability>" lines, best first */
+      g_autofree char *needle = g_strdup_printf ("%s ", m->class_names[c]);
+      const char *at = strstr (out, needle);
+      g_assert_nonnull (at);
+      p[c] = g_ascii_strtod (at + strlen (needle), NULL);
+    }
+}
+
+/* The head alone, then the last two blocks and the head: the first stage is exactly the frozen
+ * run's, the second lowers the training loss below the frozen head trained as long, and the
+ * whole-network model predicts the same in-process, after a reload and in bottega-cli. */
+static void
+test_finetune (void)
+{
+  PhotoSet ps = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *frozen_dir = NULL, *frozen_model = NULL, *ft_dir = NULL, *ft_model = NULL;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  use_shared_backbone_dir ();
+  make_photo_set (&ps, 8, 3);
+  /* frozen for 4 + 2 epochs; then 4 frozen + 2 fine-tuned (the second stage's length for 4) */
+  set_finetune (ps.project, 0, 6);
+  run_to_end (ps.project, NULL, &frozen_dir, &frozen_model);
+  set_finetune (ps.project, 2, 4);
+  run_to_end (ps.project, NULL, &ft_dir, &ft_model);
+
+  g_autoptr(GArray) rf = bt_run_files_read_metrics (frozen_dir);
+  g_autoptr(GArray) rt = bt_run_files_read_metrics (ft_dir);
+  g_assert_cmpuint (rf->len, ==, 6);
+  g_assert_cmpuint (rt->len, ==, 6);
+  for (guint i = 0; i < 4; i++)
+    {
+      const BtEpochInfo *a = &g_array_index (rf, BtEpochInfo, i), *b = &g_array_index (rt, BtEpochInfo, i);
+      g_assert_cmpfloat (a->train_loss, ==, b->train_loss);
+      g_assert_cmpfloat (a->val_loss, ==, b->val_loss);
+    }
+  g_test_message ("train loss after 6 epochs: frozen %.4f, fine-tuned %.4f",
+                  g_array_index (rf, BtEpochInfo, 5).train_loss, g_array_index (rt, BtEpochInfo, 5).train_loss);
+  g_assert_cmpfloat (g_array_index (rt, BtEpochInfo, 5).train_loss, <, g_array_index (rf, BtEpochInfo, 5).train_loss);
+
+  /* a whole-network model carrying the two blocks and the 1×1 convolution after them */
+  g_autoptr(BtModel) model = bt_model_load (ft_model, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (model->backbone_data);
+  g_assert_nonnull (model->backbone_weights);
+  g_assert_cmpuint (model->backbone_weights->len, ==, 7);
+  g_autoptr(BtModel) frozen = bt_model_load (frozen_model, &error);
+  g_assert_null (frozen->backbone_weights);
+  {
+    /* bottega-cli info says so */
+    const char *root = g_getenv ("BOTTEGA_BUILD_ROOT");
+    g_autofree char *cli = g_build_filename (root != NULL ? root : ".", "src", "cli", "bottega-cli", NULL);
+    const char *argv[] = { cli, "info", ft_model, NULL };
+    g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LANGUAGE", "C", TRUE);
+    g_autofree char *out = NULL;
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                                 NULL, &error));
+    g_assert_nonnull (strstr (out, "fine-tuned: 7 of its operators have the weights stored here"));
+  }
+  for (guint i = 0; i < ps.held_out->len; i += 3)
+    {
+      g_autofree float *p = bt_predict_file (model, ps.held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      g_autoptr(BtModel) again = bt_model_load (ft_model, &error);
+      g_autofree float *q = bt_predict_file (again, ps.held_out->pdata[i], &error);
+      g_assert_no_error (error);
+      double c[4];
+      cli_predict (ft_model, ps.held_out->pdata[i], 4, c);
+      for (int k = 0; k < 4; k++)
+        {
+          g_assert_cmpfloat (p[k], ==, q[k]);
+          g_assert_cmpfloat_with_epsilon (p[k], c[k], 1e-7);
+        }
+    }
+  bt_test_rm_rf (ps.dir);
+  photo_set_free (&ps);
+}
+
+static void
+exit_after_epoch (int epoch, gpointer data)
+{
+  if (epoch == GPOINTER_TO_INT (data))
+    _exit (0);
+}
+
+/* Killed right after the second stage's first epoch, resumed: the same model as without. */
+static void
+test_finetune_resume (void)
+{
+  /* the child learns the project's folder from a file named after the parent */
+  g_autofree char *note = g_strdup_printf ("%s/bottega-ft-resume-%d", g_get_tmp_dir (),
+                                           g_test_subprocess () ? (int) getppid () : (int) getpid ());
+  g_autofree char *dir = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *run_a = NULL, *model_a = NULL, *run_b = NULL, *model_b = NULL;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
+      return;
+    }
+  use_shared_backbone_dir ();
+  if (g_test_subprocess ())
+    {
+      g_assert_true (g_file_get_contents (note, &dir, NULL, NULL));
+      g_autoptr(BtProject) p = bt_project_open (dir, &error);
+      g_autoptr(BtTrainer) trainer = bt_trainer_new (p);
+      RunState rs = { 0 };
+      g_assert_no_error (error);
+      bt_trainer_set_checkpoint_hook (trainer, exit_after_epoch, GINT_TO_POINTER (5));
+      rs.loop = g_main_loop_new (NULL, FALSE);
+      g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
+      g_assert_true (bt_trainer_start (trainer, NULL, &error));
+      g_assert_no_error (error);
+      g_main_loop_run (rs.loop);
+      g_assert_not_reached ();
+    }
+  PhotoSet ps = { 0 };
+  make_photo_set (&ps, 6, 0);
+  set_finetune (ps.project, 1, 4);
+  dir = g_strdup (ps.dir);
+  g_assert_true (g_file_set_contents (note, dir, -1, NULL));
+  g_clear_object (&ps.project);
+  g_test_trap_subprocess (NULL, 200 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+
+  g_autoptr(BtProject) project = bt_project_open (dir, &error);
+  g_assert_no_error (error);
+  g_autofree char *resume_dir = bt_trainer_find_resumable_run (project);
+  g_assert_nonnull (resume_dir);
+  g_autofree char *state = g_build_filename (resume_dir, "finetune.state", NULL);
+  g_assert_true (g_file_test (state, G_FILE_TEST_IS_REGULAR));
+  run_to_end (project, resume_dir, &run_a, &model_a);
+  run_to_end (project, NULL, &run_b, &model_b);
+
+  g_autoptr(GArray) ra = bt_run_files_read_metrics (run_a);
+  g_autoptr(GArray) rb = bt_run_files_read_metrics (run_b);
+  g_assert_cmpuint (ra->len, ==, rb->len);
+  g_assert_cmpuint (ra->len, ==, 6);
+  for (guint i = 0; i < ra->len; i++)
+    g_assert_cmpfloat (g_array_index (ra, BtEpochInfo, i).train_loss, ==, g_array_index (rb, BtEpochInfo, i).train_loss);
+  g_autoptr(BtModel) a = bt_model_load (model_a, &error);
+  g_autoptr(BtModel) b = bt_model_load (model_b, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (a->backbone_weights);
+  g_assert_cmpuint (a->backbone_weights->len, ==, b->backbone_weights->len);
+  for (guint i = 0; i < a->backbone_weights->len; i++)
+    {
+      const BtBackboneWeights *x = &g_array_index (a->backbone_weights, BtBackboneWeights, i);
+      const BtBackboneWeights *y = &g_array_index (b->backbone_weights, BtBackboneWeights, i);
+      g_assert_cmpint (x->op, ==, y->op);
+      g_assert_cmpmem (x->w, sizeof (float) * x->shape[0] * x->shape[1] * x->shape[2] * x->shape[3],
+                       y->w, sizeof (float) * y->shape[0] * y->shape[1] * y->shape[2] * y->shape[3]);
+    }
+  g_clear_object (&project);
+  bt_test_rm_rf (dir);
+  g_unlink (note);
+  g_ptr_array_unref (ps.held_out);
+  g_array_unref (ps.held_labels);
+  g_free (ps.dir);
 }
 
 static gboolean
@@ -1134,6 +1362,8 @@ main (int argc, char **argv)
   g_test_add_func ("/transfer/trainer", test_transfer_trainer);
   g_test_add_func ("/transfer/hidden", test_transfer_hidden);
   g_test_add_func ("/transfer/pause-embedding", test_transfer_pause);
+  g_test_add_func ("/transfer/finetune/two-stages", test_finetune);
+  g_test_add_func ("/transfer/finetune/resume", test_finetune_resume);
   g_test_add_func ("/transfer/recipe", test_recipe);
   return g_test_run ();
 }
