@@ -781,14 +781,17 @@ card_toggled_cb (GtkToggleButton *button, BtModelPage *self)
 }
 
 /* The backbone the project trains with: its own choice (Compare Backbones' pick, `backbones
- * use`) or the default; *path its file when on this computer. */
+ * use`) or the default; *path its file when on this computer (the file chosen by hand wins). */
 static const BtBackboneInfo *
 project_backbone (BtModelPage *self, char **path)
 {
   g_autofree char *choice = self->project != NULL ? bt_backbones_project_choice (self->project) : NULL;
   const BtBackboneInfo *info = choice != NULL ? bt_backbones_lookup (choice) : NULL;
 
-  *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : bt_backbone_find_for_training (NULL);
+  g_autofree char *pref = bt_backbone_dup_preferred_file ();
+
+  /* a file the person chose is what training reads (bt_backbone_find_for_training) */
+  *path = choice != NULL && pref == NULL ? bt_backbones_resolve (choice, NULL) : bt_backbone_find_for_training (NULL);
   if (choice != NULL && info == NULL)
     return NULL;   /* a file of the person's own: nothing to download (the options say it is missing) */
   return info != NULL ? info : bt_backbones_default ();
@@ -1109,6 +1112,8 @@ bt_model_page_init (BtModelPage *self)
       gtk_widget_add_css_class (button, "preset-card");   /* data/style.css marks the chosen one */
       gtk_widget_add_css_class (title, "heading");
       gtk_label_set_wrap (GTK_LABEL (title), TRUE);
+      /* a chosen file's name (no spaces) breaks anywhere rather than widen all five cards */
+      gtk_label_set_wrap_mode (GTK_LABEL (title), PANGO_WRAP_WORD_CHAR);
       gtk_label_set_max_width_chars (GTK_LABEL (title), 18);
       gtk_label_set_justify (GTK_LABEL (title), GTK_JUSTIFY_CENTER);
       gtk_label_set_wrap (GTK_LABEL (advice), TRUE);

@@ -534,6 +534,8 @@ bt_transfer_options_init (BtTransferOptions *self)
 
   self->status_label = GTK_LABEL (gtk_label_new (""));
   gtk_label_set_wrap (self->status_label, TRUE);
+  /* a file's path has no spaces to break at: it may break anywhere rather than widen the window */
+  gtk_label_set_wrap_mode (self->status_label, PANGO_WRAP_WORD_CHAR);
   gtk_label_set_xalign (self->status_label, 0);
   gtk_label_set_selectable (self->status_label, TRUE);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->status_label));

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bt-application.h"
 #include "bt-window-private.h"
@@ -16,6 +17,7 @@
 #include "bt-test-photos.h"
 #include "bt-test-fs.h"
 #include "bt-test-exit.h"
+#include "bt-test-screenshot.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -156,6 +158,48 @@ test_bad_file (void)
   g_assert_null (bt_backbone_dup_preferred_file ());
   if (!gtk_widget_get_sensitive (bt_model_page_get_transfer_card (window->model_page)))
     g_assert_nonnull (strstr (bt_model_page_get_transfer_advice (window->model_page), "not on this computer"));
+}
+
+/* A backbone file deep in folders with long names: the status says its whole path, and the
+ * window still fits 800 pixels (the path breaks anywhere, not only at spaces). */
+static void
+test_long_path (void)
+{
+  BtTransferOptions *options = bt_model_page_get_transfer_options (window->model_page);
+  g_autofree char *backbone = NULL, *deep = NULL, *link = NULL;
+  g_autoptr(GFile) file = NULL;
+  int min_width = 0;
+
+  if (!have_fixtures ())
+    {
+      g_test_skip ("MobileNet V2 backbone not found: set BOTTEGA_SHARED_DIR to the folder holding models/");
+      return;
+    }
+  backbone = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
+  deep = g_build_filename (tmp_dir, "a_folder_with_a_rather_long_name_that_someone_made_for_their_pretrained_networks",
+                           "and_another_one_inside_it_named_after_the_project_and_the_date_2026-12-07", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (deep, 0700), ==, 0);
+  link = g_build_filename (deep, "mobilenet_v2_1.0_224_quant_copy_kept_for_the_flowers_project.tflite", NULL);
+  g_assert_cmpint (symlink (backbone, link), ==, 0);
+  file = g_file_new_for_path (link);
+  bt_transfer_options_choose_file (options, file);
+  wait_for (options_idle, NULL);
+  g_test_message ("%s", bt_transfer_options_get_status (options));
+  g_assert_nonnull (strstr (bt_transfer_options_get_status (options), link));
+  gtk_widget_measure (GTK_WIDGET (window), GTK_ORIENTATION_HORIZONTAL, -1, &min_width, NULL, NULL, NULL);
+  g_test_message ("window minimum width with a %d-character path: %d", (int) strlen (link), min_width);
+  g_assert_cmpint (min_width, <=, 800);
+  if (g_getenv ("BT_SCREENSHOT_DIR") != NULL)
+    {
+      int w = 0, h = 0;
+      bt_window_set_page (window, "model");
+      gtk_window_get_default_size (GTK_WINDOW (window), &w, &h);
+      gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+      bt_test_screenshot (GTK_WIDGET (window), "transfer-long-path-800x600");
+      gtk_window_set_default_size (GTK_WINDOW (window), w, h);
+    }
+  bt_transfer_options_clear_file (options);
+  wait_for (options_idle, NULL);
 }
 
 static gboolean
@@ -413,6 +457,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/transfer-page/no-backbone", test_no_backbone);
   g_test_add_func ("/transfer-page/bad-file", test_bad_file);
+  g_test_add_func ("/transfer-page/long-path", test_long_path);
   g_test_add_func ("/transfer-page/choose-and-train", test_choose_and_train);
   g_test_add_func ("/transfer-page/other-backbone", test_other_backbone);
   ret = g_test_run ();
