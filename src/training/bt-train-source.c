@@ -4,6 +4,7 @@
 
 #include <glib/gi18n-lib.h>
 
+#include "training/bt-finetune.h"
 #include "training/bt-train-source.h"
 #include "training/bt-training-private.h"
 
@@ -18,6 +19,7 @@ struct _BtTrainSource
   int           width, height, channels;
   BtDsResize    resize;
   gboolean      augment_flip, augment_crop;
+  int           finetune_blocks;   /* the backbone must have this many (checked before embedding) */
   /* prepared on the worker */
   BtCache      *own_cache;
   BtCache      *cache;        /* own_cache, or the search's (borrowed) */
@@ -83,6 +85,7 @@ bt_train_source_new_for_project (BtProject *project, const BtProjectSettings *s)
   src->resize = s->resize;
   src->augment_flip = s->augment_flip;
   src->augment_crop = s->augment_crop;
+  src->finetune_blocks = s->transfer_finetune_blocks;
   return src;
 }
 
@@ -130,6 +133,9 @@ prepare_embeddings (BtTrainSource *src, const BtTrainSourceHooks *hooks, GCancel
     return FALSE;
   src->backbone = bt_backbone_get (bb_path, NULL, error);
   if (src->backbone == NULL)
+    return FALSE;
+  /* a block count this backbone does not have is said now, not after minutes of embeddings */
+  if (src->finetune_blocks > 0 && bt_finetune_cut_tensor (src->backbone, src->finetune_blocks, error) < 0)
     return FALSE;
   text = g_strdup_printf (_("Computing image embeddings with %s…"), bt_backbone_get_name (src->backbone));
   hooks->message (text, hooks->data);

@@ -150,6 +150,15 @@ test_backbones_cli (void)
   /* picking one: the next training uses it (the model file names it) */
   g_assert_cmpint (run_cli (&out, "backbones", "use", project, "mobilenet_v1_0.5_160_quant", NULL), ==, 0);
   g_clear_pointer (&out, g_free);
+  /* more blocks to fine-tune than it has: said before any image is embedded */
+  g_assert_cmpint (run_cli (&out, "train", project, "--preset", "transfer", "--finetune-blocks", "17", "--epochs", "1",
+                            NULL), ==, 1);
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "that can be fine-tuned, not 17"));
+  g_assert_null (strstr (out, "Computing image embeddings"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&out, "train", project, "--finetune-blocks", "0", "--epochs", "1", "-q", NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (&out, "train", project, "--preset", "transfer", "--epochs", "2", "-q", NULL), ==, 0);
   model = saved_model (out);
   g_clear_pointer (&out, g_free);
