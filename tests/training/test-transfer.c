@@ -1003,8 +1003,9 @@ run_to_end (BtProject *project, const char *resume_dir, char **run_dir, char **m
 
   rs.loop = g_main_loop_new (NULL, FALSE);
   g_signal_connect (trainer, "finished", G_CALLBACK (on_trainer_finished), &rs);
-  g_assert_true (bt_trainer_start (trainer, resume_dir, &error));
-  g_assert_no_error (error);
+  gboolean started = bt_trainer_start (trainer, resume_dir, &error);
+  g_assert_no_error (error);   /* (first: its message says why) */
+  g_assert_true (started);
   give_up_id = g_timeout_add_seconds (200, give_up, rs.loop);
   g_main_loop_run (rs.loop);
   /* a timeout left pending would quit a freed loop later in the process */
@@ -1154,6 +1155,8 @@ test_finetune_resume (void)
       g_assert_true (bt_trainer_start (trainer, NULL, &error));
       g_assert_no_error (error);
       g_main_loop_run (rs.loop);
+      /* the run ended without the second stage's first epoch: say how (the parent prints it) */
+      g_printerr ("the run finished before epoch 5: %s\n", rs.error != NULL ? rs.error->message : "no error");
       g_assert_not_reached ();
     }
   PhotoSet ps = { 0 };
@@ -1162,7 +1165,8 @@ test_finetune_resume (void)
   dir = g_strdup (ps.dir);
   g_assert_true (g_file_set_contents (note, dir, -1, NULL));
   g_clear_object (&ps.project);
-  g_test_trap_subprocess (NULL, 200 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  /* the child's stderr goes to the test's: a failure there is seen in meson's log */
+  g_test_trap_subprocess (NULL, 200 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_test_trap_assert_passed ();
 
   g_autoptr(BtProject) project = bt_project_open (dir, &error);
