@@ -830,6 +830,35 @@ run_setup_schedule (Run *r)
                    s->early_stopping_min_delta, r->monitor_acc);
 }
 
+/* The splits' batches from the source as it is now (pixels, embeddings or a cut's activations)
+ * and the input buffer for BATCH samples of its size; any earlier ones are freed. */
+static gboolean
+run_make_batches (Run *r, int batch, GError **error)
+{
+  const BtProjectSettings *s = r->s;
+  Job *job = r->job;
+
+  g_clear_pointer (&r->train_b, bt_train_batches_free);
+  g_clear_pointer (&r->val_b, bt_train_batches_free);
+  g_clear_pointer (&r->test_b, bt_train_batches_free);
+  r->train_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TRAIN], s, TRUE);
+  if (r->n_val > 0)
+    r->val_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_VAL], s, FALSE);
+  if (r->n_test > 0)
+    r->test_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TEST], s, FALSE);
+  r->steps_per_epoch = (int) bt_train_batches_n_batches (r->train_b);
+  g_free (r->x);
+  r->x = g_try_new (float, bt_train_source_sample_floats (job->source) * MAX (batch, 1));
+  if (r->x == NULL)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("Not enough memory for a batch of %d images; lower the batch size (now %d)"),
+                   batch, s->batch_size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Network, optimizer, batches and the step buffers (sized for min(batch, images)). */
 static gboolean
 run_build (Run *r, GError **error)
@@ -869,23 +898,10 @@ run_build (Run *r, GError **error)
       return FALSE;
     }
 
-  r->train_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TRAIN], s, TRUE);
-  if (r->n_val > 0)
-    r->val_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_VAL], s, FALSE);
-  if (r->n_test > 0)
-    r->test_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TEST], s, FALSE);
-  r->steps_per_epoch = (int) bt_train_batches_n_batches (r->train_b);
-  run_setup_schedule (r);
-
   /* a batch never holds more images than the largest split (bt_estimate_check_memory's rule) */
-  r->x = g_try_new (float, sample * MAX (batch, 1));
-  if (r->x == NULL)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("Not enough memory for a batch of %d images; lower the batch size (now %d)"),
-                   batch, s->batch_size);
-      return FALSE;
-    }
+  if (!run_make_batches (r, batch, error))
+    return FALSE;
+  run_setup_schedule (r);
   r->labels = g_new (int, MAX (batch, 1));
   r->item_indices = g_new (guint, MAX (batch, 1));
   bt_net_params (r->net, &r->n_params);
@@ -1375,7 +1391,7 @@ run_finetune_begin (Run *r, int *first, GError **error)
   BtOptimizerConfig cfg;
   BtOptimizerKind kind;
   int cut, done;
-  gsize dummy, sample;
+  gsize dummy;
 
   *first = s->epochs + 1;
   /* the head the first stage validated (averaged) or kept (its best epoch) */
@@ -1401,31 +1417,14 @@ run_finetune_begin (Run *r, int *first, GError **error)
   r->ft_best = g_new (float, MAX (bt_finetune_n_params (r->ft), 1));
   bt_finetune_get_params (r->ft, r->ft_best);
 
-  bt_train_batches_free (r->train_b);
-  g_clear_pointer (&r->val_b, bt_train_batches_free);
-  g_clear_pointer (&r->test_b, bt_train_batches_free);
-  r->train_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TRAIN], s, TRUE);
-  if (r->n_val > 0)
-    r->val_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_VAL], s, FALSE);
-  if (r->n_test > 0)
-    r->test_b = bt_train_batches_new (job->source, job->views[BT_SPLIT_TEST], s, FALSE);
-  sample = bt_train_source_sample_floats (job->source);
-  g_free (r->x);
-  r->x = g_try_new (float, sample * MAX (batch, 1));
-  if (r->x == NULL)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("Not enough memory for a batch of %d images; lower the batch size (now %d)"),
-                   batch, s->batch_size);
-      return FALSE;
-    }
+  if (!run_make_batches (r, batch, error))
+    return FALSE;
 
   /* no moving average in this stage: blocks and head are scored and saved as trained */
   bt_optimizer_kind_from_id (s->optimizer, &kind);
   bt_optimizer_config_init (&cfg, kind);
   bt_optimizer_free (r->opt);
   r->opt = bt_optimizer_new (r->net, &cfg);
-  r->steps_per_epoch = (int) bt_train_batches_n_batches (r->train_b);
   r->sched.kind = BT_SCHEDULE_CONSTANT;
   r->sched.base_lr = (float) (s->learning_rate * BT_FINETUNE_LR_FACTOR);
   r->use_plateau = FALSE;
