@@ -80,13 +80,19 @@ find_helper (void)
         helper_path = g_strdup (BT_DECODER_HELPER_PATH);
       else
         {
-          /* not installed: a program run from the build tree (src/app, src/cli, tests/...)
-           * finds it in src/dataset beside it */
+          /* not installed: a program run from the build tree finds it in src/dataset, from
+           * src/app or src/cli, from bench/ or tools/, or from tests/<layer>/ */
+          static const char * const up[] = { "..", "../src", "../../src" };
           g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
           g_autofree char *dir = exe != NULL ? g_path_get_dirname (exe) : NULL;
-          g_autofree char *near = dir != NULL ? g_build_filename (dir, "..", "dataset", "bottega-decoder", NULL) : NULL;
-          helper_path = g_strdup (near != NULL && g_file_test (near, G_FILE_TEST_IS_EXECUTABLE)
-                                    ? near : BT_DECODER_HELPER_PATH);
+          for (guint i = 0; dir != NULL && helper_path == NULL && i < G_N_ELEMENTS (up); i++)
+            {
+              g_autofree char *near = g_build_filename (dir, up[i], "dataset", "bottega-decoder", NULL);
+              if (g_file_test (near, G_FILE_TEST_IS_EXECUTABLE))
+                helper_path = g_steal_pointer (&near);
+            }
+          if (helper_path == NULL)
+            helper_path = g_strdup (BT_DECODER_HELPER_PATH);
         }
       g_mutex_unlock (&pool_lock);
       g_once_init_leave (&found, 1);
