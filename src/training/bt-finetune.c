@@ -11,7 +11,7 @@
 #include "training/bt-training.h"
 #include "engine/bt-tflite-grad.h"
 
-#define STATE_MAGIC "BTGFTS01"
+#define STATE_MAGIC "BTGFTS02"   /* 02: the head's dropout generator in the header */
 #define ADAM_B1 0.9f
 #define ADAM_B2 0.999f
 #define ADAM_EPS 1e-8f
@@ -239,13 +239,14 @@ bt_finetune_backbone_weights (BtFinetune *ft)
 
 /* ---- Resume state ---- */
 
-typedef struct { guint64 n_counters, n_top, n_head; gint64 t; guint64 n_extra; } StateHeader;
+/* rng: the head's dropout generator, so a resumed second stage draws the masks it would have */
+typedef struct { guint64 n_counters, n_top, n_head; gint64 t; guint64 n_extra; BtRng rng; } StateHeader;
 
 gboolean
 bt_finetune_save_state (BtFinetune *ft, const char *path, const double *counters, int n_counters,
                         const float *extra, gsize n_extra, GError **error)
 {
-  StateHeader h = { (guint64) n_counters, ft->n_top, ft->n_head, ft->t, n_extra };
+  StateHeader h = { (guint64) n_counters, ft->n_top, ft->n_head, ft->t, n_extra, *bt_net_rng (ft->head) };
   g_autoptr(GByteArray) b = g_byte_array_new ();
   gsize dummy, len;
   guint8 digest[32];
@@ -306,6 +307,7 @@ bt_finetune_load_state (BtFinetune *ft, const char *path, double *counters, int 
   if (n_extra > 0)
     memcpy (extra, p + 2 * sizeof (float) * np, sizeof (float) * n_extra);
   ft->t = h.t;
+  *bt_net_rng (ft->head) = h.rng;
   return TRUE;
 
 damaged:
