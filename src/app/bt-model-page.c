@@ -879,6 +879,9 @@ update_transfer_card (BtModelPage *self)
   GtkWidget *button = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *path = bt_backbone_find_for_training (&error);
+  g_autofree char *installed = NULL;
+  /* without a checked file: the one the project would train with names the card and its size */
+  const BtBackboneInfo *needed = project_backbone (self, &installed);
 
   const char *chosen = NULL;
   g_autofree char *title = NULL;
@@ -893,14 +896,9 @@ update_transfer_card (BtModelPage *self)
   if (chosen != NULL && path != NULL)
     title = g_strdup_printf (_("Transfer learning (%s)"), chosen);
   else
-    {
-      /* not on this computer: the one the project would train with */
-      g_autofree char *installed = NULL;
-      const BtBackboneInfo *needed = project_backbone (self, &installed);
-      title = needed != NULL && needed != bt_backbones_default ()
-                ? g_strdup_printf (_("Transfer learning (%s)"), needed->title)
-                : g_strdup (card_title (BT_PRESET_TRANSFER));
-    }
+    title = needed != NULL && needed != bt_backbones_default ()
+              ? g_strdup_printf (_("Transfer learning (%s)"), needed->title)
+              : g_strdup (card_title (BT_PRESET_TRANSFER));
   gtk_label_set_text (card->title_label, title);
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   if (transfer_dim (self) != self->estimated_dim && self->estimated_dim != 0)
@@ -920,8 +918,7 @@ update_transfer_card (BtModelPage *self)
                               "Choose it again below, or use the default."));
       else
         {
-          g_autofree char *installed = NULL;
-          const BtBackboneInfo *def = project_backbone (self, &installed);
+          const BtBackboneInfo *def = needed;
           g_autofree char *size = def != NULL ? g_format_size (def->size) : g_strdup ("");
           g_autofree char *text = g_strdup_printf (_("Needs a pretrained network that is not on this computer "
                                                      "yet: Download it below (%s), one click."), size);

@@ -53,7 +53,7 @@ print_json (const BtHeatmap *map, BtModel *model)
 {
   g_autoptr(GString) json = g_string_new ("{\"class\": ");
 
-  bt_cli_json_string (json, model->class_names[map->class_index]);
+  bt_json_append_string (json, model->class_names[map->class_index]);
   g_string_append_printf (json, ", \"method\": \"%s\", \"width\": %d, \"height\": %d, \"heat\": [",
                           bt_explain_method_to_string (map->method), map->width, map->height);
   for (gsize i = 0; i < (gsize) map->width * map->height; i++)

@@ -265,9 +265,9 @@ print_evaluation_json (const BtEvaluation *ev, const char *model_path, BtSplit s
 {
   g_autoptr(GString) json = g_string_new ("{\"model\": ");
 
-  bt_cli_json_string (json, model_path);
+  bt_json_append_string (json, model_path);
   g_string_append (json, ", \"split\": ");
-  bt_cli_json_string (json, bt_split_to_string (split));
+  bt_json_append_string (json, bt_split_to_string (split));
   g_string_append_printf (json, ", \"n\": %u, \"skipped\": %u", ev->n, ev->n_skipped);
   json_number (json, "accuracy", ev->accuracy);
   json_number (json, "loss", ev->loss);
@@ -278,7 +278,7 @@ print_evaluation_json (const BtEvaluation *ev, const char *model_path, BtSplit s
   for (int i = 0; i < ev->n_classes; i++)
     {
       g_string_append (json, i > 0 ? ", {\"name\": " : "{\"name\": ");
-      bt_cli_json_string (json, ev->class_names[i]);
+      bt_json_append_string (json, ev->class_names[i]);
       json_number (json, "precision", ev->precision[i]);
       json_number (json, "recall", ev->recall[i]);
       json_number (json, "f1", ev->f1[i]);

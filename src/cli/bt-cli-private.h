@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "engine/bt-onnx.h"   /* bt_json_append_string: JSON strings */
 #include "training/bt-training.h"
 
 G_BEGIN_DECLS
@@ -33,8 +34,6 @@ char *bt_cli_format_duration (double seconds);
 gboolean bt_cli_is_project_dir (const char *path);
 /* The newest *.bottega-model in DIR/models, or NULL. */
 char *bt_cli_newest_model (const char *project_dir);
-/* s as a JSON string literal (quotes, backslashes and control characters escaped). */
-void  bt_cli_json_string (GString *out, const char *s);
 /* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
  * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score"}. */
 void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,

@@ -118,12 +118,6 @@ bt_cli_parse_options (const char *command, const char *parameter_string, const c
 }
 
 void
-bt_cli_json_string (GString *out, const char *s)
-{
-  bt_json_append_string (out, s);
-}
-
-void
 bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
                         double unknown_score, int top)
 {
