@@ -423,6 +423,7 @@ bt_run_files_find_resumable (const char *project_dir, const char *run, GError **
   g_autofree char *runs_dir = g_build_filename (project_dir, "runs", NULL);
   g_autofree char *dir = NULL;
   g_autofree char *id = NULL;
+  gboolean newest = run == NULL;
 
   if (run == NULL)
     {
@@ -447,7 +448,13 @@ bt_run_files_find_resumable (const char *project_dir, const char *run, GError **
   else
     dir = g_canonicalize_filename (run, NULL);
   id = g_path_get_basename (dir);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR) && newest)
+    /* the newest run's folder is gone: the tidy-up (bt_project_tidy, on the worker that opening
+     * the project starts) removes a run that stopped before writing anything past its
+     * config.ini, which can happen between two commands or during this one */
+    g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                 _("The last run “%s” left no checkpoint to resume from"), id);
+  else if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("There is no run “%s”"), id);
   else if (bt_run_files_is_finished (dir))
     g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,

@@ -261,12 +261,20 @@ test_resume_newest_only (void)
   g_assert_null (bt_run_files_find_resumable (project, NULL, &error));
   g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
   g_assert_nonnull (strstr (error->message, newest_id));
+  g_assert_nonnull (strstr (error->message, "checkpoint"));
   g_clear_error (&error);
 
-  /* the newest run's empty folder cleaned away: still not the old one */
+  /* the newest run's empty folder cleaned away (the tidy-up may do it while --resume looks):
+   * still not the old one, and the same reason */
   g_assert_cmpint (g_rmdir (newest), ==, 0);
   g_assert_null (bt_run_files_find_resumable (project, NULL, &error));
   g_assert_nonnull (strstr (error->message, newest_id));
+  g_assert_nonnull (strstr (error->message, "checkpoint"));
+  g_clear_error (&error);
+  /* a run named that does not exist is said so */
+  g_assert_null (bt_run_files_find_resumable (project, newest_id, &error));
+  g_assert_nonnull (strstr (error->message, newest_id));
+  g_assert_null (strstr (error->message, "checkpoint"));
   g_clear_error (&error);
   found = bt_run_files_find_resumable (project, "20000101-000000", &error);
   g_assert_no_error (error);
