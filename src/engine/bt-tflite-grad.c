@@ -467,38 +467,9 @@ typedef struct {
   float        *out, *d_in, *d_w, *d_b;
 } Job;
 
-/* ---- Depthwise 3×3 on zero-padded planes: no bounds tests inside the loops (the executor's
- * run_dw3x3 for a batch, plus its backward). The padded copy covers every window (dw3x3). */
-
-static void
-pad_plane (float *restrict pad, const float *restrict plane, const BtConvShape *s)
-{
-  const int pw = s->w + s->pad_left + s->pad_right, ph = s->h + s->pad_top + s->pad_bottom;
-  memset (pad, 0, sizeof (float) * ph * pw);
-  for (int y = 0; y < s->h; y++)
-    memcpy (pad + (gsize) (y + s->pad_top) * pw + s->pad_left, plane + (gsize) y * s->w, sizeof (float) * s->w);
-}
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-__attribute__ ((optimize ("tree-vectorize"), target_clones ("arch=x86-64-v3", "default")))
-#endif
-static void
-dw3x3_forward_plane (float *restrict dst, const float *restrict pad, const BtConvShape *s, const float *k, float bias)
-{
-  const int pw = s->w + s->pad_left + s->pad_right, sw = s->stride_w;
-  for (int oy = 0; oy < s->oh; oy++)
-    {
-      const float *restrict r0 = pad + (gsize) oy * s->stride_h * pw, *restrict r1 = r0 + pw, *restrict r2 = r1 + pw;
-      float *restrict d = dst + (gsize) oy * s->ow;
-      for (int ox = 0; ox < s->ow; ox++)
-        {
-          const int x = ox * sw;
-          d[ox] = bias + k[0] * r0[x] + k[1] * r0[x + 1] + k[2] * r0[x + 2]
-                       + k[3] * r1[x] + k[4] * r1[x + 1] + k[5] * r1[x + 2]
-                       + k[6] * r2[x] + k[7] * r2[x + 1] + k[8] * r2[x + 2];
-        }
-    }
-}
+/* ---- Depthwise 3×3 on zero-padded planes: no bounds tests inside the loops. The forward pass
+ * is the executor's plane kernel (bt_tfl_dw3x3_plane); the backward is here. The padded copy
+ * covers every window (dw3x3). */
 
 /* Adds this plane's weight and bias gradients into dk[9], db, and k × g into dpad. */
 static void
@@ -565,8 +536,8 @@ dw_forward_range (gpointer ctx, gsize o0, gsize o1)
       for (gsize o = o0; o < o1; o++)
         for (int i = 0; i < n; i++)
           {
-            pad_plane (pad, j->in + ((o / mult) * n + i) * HW, s);
-            dw3x3_forward_plane (j->out + (o * n + i) * P, pad, s, j->w + o * 9, j->w[j->g->n_w + o]);
+            bt_tfl_pad_plane (pad, j->in + ((o / mult) * n + i) * HW, s);
+            bt_tfl_dw3x3_plane (j->out + (o * n + i) * P, pad, s, j->w + o * 9, j->w[j->g->n_w + o]);
           }
       return;
     }
@@ -586,7 +557,7 @@ dw3x3_backward_range (Job *j, gsize c0, gsize c1)
   for (gsize c = c0; c < c1; c++)
     for (int i = 0; i < n; i++)
       {
-        pad_plane (pad, j->in + (c * n + i) * HW, s);
+        bt_tfl_pad_plane (pad, j->in + (c * n + i) * HW, s);
         memset (dpad, 0, sizeof (float) * PP);
         for (int mi = 0; mi < mult; mi++)
           {

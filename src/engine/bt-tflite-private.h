@@ -88,4 +88,10 @@ void bt_tflite_nchw_to_nhwc (float *out, const float *in, int n, int h, int w, i
 /* Name of a BuiltinOperator code ("CONV_2D"), or NULL when unknown. */
 const char *bt_tflite_op_name (int code);
 
+/* Depthwise 3×3 on one plane (bt-tflite.c): pad copies plane into the zero-padded
+ * (h + pads) × (w + pads) buffer; dw3x3_plane writes the oh × ow output of kernel k from it. */
+void bt_tfl_pad_plane   (float *restrict pad, const float *restrict plane, const BtConvShape *s);
+void bt_tfl_dw3x3_plane (float *restrict dst, const float *restrict pad, const BtConvShape *s,
+                         const float *k, float bias);
+
 G_END_DECLS

@@ -1717,55 +1717,59 @@ run_pointwise (const BtTflOp *op, float *out, const float *in)
 }
 
 /* Depthwise 3×3 on a zero-padded copy of each plane: no bounds tests in the inner loop, which
- * the compiler vectorizes. The engine's general kernel handles every other window. */
+ * the compiler vectorizes. The engine's general kernel handles every other window. The two plane
+ * functions serve fine-tuning's forward pass too (bt-tflite-grad.c). */
+void
+bt_tfl_pad_plane (float *restrict pad, const float *restrict plane, const BtConvShape *s)
+{
+  const int pw = s->w + s->pad_left + s->pad_right, ph = s->h + s->pad_top + s->pad_bottom;
+  memset (pad, 0, sizeof (float) * ph * pw);
+  for (int y = 0; y < s->h; y++)
+    memcpy (pad + (gsize) (y + s->pad_top) * pw + s->pad_left, plane + (gsize) y * s->w, sizeof (float) * s->w);
+}
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 __attribute__ ((optimize ("tree-vectorize"), target_clones ("arch=x86-64-v3", "default")))
 #endif
+void
+bt_tfl_dw3x3_plane (float *restrict dst, const float *restrict pad, const BtConvShape *s, const float *k, float bias)
+{
+  const int pw = s->w + s->pad_left + s->pad_right, sw = s->stride_w;
+  for (int oy = 0; oy < s->oh; oy++)
+    {
+      const float *restrict r0 = pad + (gsize) oy * s->stride_h * pw, *restrict r1 = r0 + pw, *restrict r2 = r1 + pw;
+      float *restrict d = dst + (gsize) oy * s->ow;
+      if (sw == 1)   /* its own loop: contiguous loads, which the compiler vectorizes */
+        for (int ox = 0; ox < s->ow; ox++)
+          d[ox] = bias + k[0] * r0[ox] + k[1] * r0[ox + 1] + k[2] * r0[ox + 2]
+                       + k[3] * r1[ox] + k[4] * r1[ox + 1] + k[5] * r1[ox + 2]
+                       + k[6] * r2[ox] + k[7] * r2[ox + 1] + k[8] * r2[ox + 2];
+      else
+        for (int ox = 0; ox < s->ow; ox++)
+          {
+            const int x = ox * sw;
+            d[ox] = bias + k[0] * r0[x] + k[1] * r0[x + 1] + k[2] * r0[x + 2]
+                         + k[3] * r1[x] + k[4] * r1[x + 1] + k[5] * r1[x + 2]
+                         + k[6] * r2[x] + k[7] * r2[x + 1] + k[8] * r2[x + 2];
+          }
+    }
+}
+
 static void
 run_dw3x3 (const BtTflOp *op, float *out, const float *in, float *padded)
 {
   const BtConvShape *s = &op->cs;
   const int mult = s->oc / s->c;
-  const int ph = s->h + s->pad_top + s->pad_bottom, pw = s->w + s->pad_left + s->pad_right;
   const gsize HW = (gsize) s->h * s->w, P = (gsize) s->oh * s->ow;
 
   for (int img = 0; img < s->n; img++)
     for (int ci = 0; ci < s->c; ci++)
       {
-        const float *plane = in + ((gsize) img * s->c + ci) * HW;
-        memset (padded, 0, sizeof (float) * ph * pw);
-        for (int y = 0; y < s->h; y++)
-          memcpy (padded + (gsize) (y + s->pad_top) * pw + s->pad_left, plane + (gsize) y * s->w,
-                  sizeof (float) * s->w);
+        bt_tfl_pad_plane (padded, in + ((gsize) img * s->c + ci) * HW, s);
         for (int mi = 0; mi < mult; mi++)
           {
             const int o = ci * mult + mi;
-            const float *k = op->w + (gsize) o * 9;
-            const float bias = op->b[o];
-            float *dst = out + ((gsize) img * s->oc + o) * P;
-            for (int oy = 0; oy < s->oh; oy++)
-              {
-                const float *restrict r0 = padded + (gsize) oy * s->stride_h * pw;
-                const float *restrict r1 = r0 + pw;
-                const float *restrict r2 = r1 + pw;
-                float *restrict d = dst + (gsize) oy * s->ow;
-                if (s->stride_w == 1)
-                  for (int ox = 0; ox < s->ow; ox++)
-                    d[ox] = bias + k[0] * r0[ox] + k[1] * r0[ox + 1] + k[2] * r0[ox + 2]
-                                 + k[3] * r1[ox] + k[4] * r1[ox + 1] + k[5] * r1[ox + 2]
-                                 + k[6] * r2[ox] + k[7] * r2[ox + 1] + k[8] * r2[ox + 2];
-                else
-                  {
-                    const int sw = s->stride_w;
-                    for (int ox = 0; ox < s->ow; ox++)
-                      {
-                        const int x = ox * sw;
-                        d[ox] = bias + k[0] * r0[x] + k[1] * r0[x + 1] + k[2] * r0[x + 2]
-                                     + k[3] * r1[x] + k[4] * r1[x + 1] + k[5] * r1[x + 2]
-                                     + k[6] * r2[x] + k[7] * r2[x + 1] + k[8] * r2[x + 2];
-                      }
-                  }
-              }
+            bt_tfl_dw3x3_plane (out + ((gsize) img * s->oc + o) * P, padded, s, op->w + (gsize) o * 9, op->b[o]);
           }
       }
 }
