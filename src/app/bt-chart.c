@@ -600,15 +600,222 @@ draw_legend (BtChart *self, cairo_t *cr, const BtChartStyle *st, double x0, doub
     }
 }
 
+/* The grid, the ticks and their values, the x axis title and the axis lines. */
+static void
+draw_axes (BtChart *self, cairo_t *cr, const Rect *plot, const BtChartStyle *st, double scale, double line_h)
+{
+  double ticks[BT_CHART_AXIS_MAX_TICKS], step;
+  guint n;
+
+  /* horizontal grid and y ticks */
+  cairo_set_line_width (cr, 1 / scale);
+  n = bt_chart_axis_get_ticks (self->y_axis, max_y_ticks_for (plot->h, line_h), ticks, &step);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *text = bt_chart_axis_format_value (self->y_axis, ticks[i], step);
+      g_autoptr(PangoLayout) l = make_layout (self, cr, text, FALSE, 0.9);
+      double px, py, tw, th;
+
+      to_point (self, plot, 0, ticks[i], &px, &py);
+      if (py < plot->y - 0.5 || py > plot->y + plot->h + 0.5)
+        continue;
+      py = bt_chart_style_align (py, scale);
+      bt_chart_style_set_color (cr, &st->fg, 0.10);
+      cairo_move_to (cr, plot->x, py);
+      cairo_line_to (cr, plot->x + plot->w, py);
+      cairo_stroke (cr);
+
+      layout_size (l, &tw, &th);
+      bt_chart_style_set_color (cr, &st->fg, 0.7);
+      show_layout_at (cr, l, plot->x - TICK_GAP - tw, py - th / 2);
+    }
+
+  /* x ticks: as many as fit without labels touching */
+  {
+    g_autoptr(PangoLayout) wide = make_layout (self, cr, "0000", FALSE, 0.9);
+    double label_w;
+    layout_size (wide, &label_w, NULL);
+    n = bt_chart_axis_get_ticks (self->x_axis, (guint) CLAMP (plot->w / (label_w * 1.8), 2, 12), ticks, &step);
+  }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *text = bt_chart_axis_format_value (self->x_axis, ticks[i], step);
+      g_autoptr(PangoLayout) l = make_layout (self, cr, text, FALSE, 0.9);
+      double px, py, tw;
+
+      to_point (self, plot, ticks[i], 0, &px, &py);
+      if (px < plot->x - 0.5 || px > plot->x + plot->w + 0.5)
+        continue;
+      px = bt_chart_style_align (px, scale);
+      bt_chart_style_set_color (cr, &st->fg, 0.3);
+      cairo_move_to (cr, px, plot->y + plot->h);
+      cairo_line_to (cr, px, plot->y + plot->h + 4);
+      cairo_stroke (cr);
+
+      layout_size (l, &tw, NULL);
+      bt_chart_style_set_color (cr, &st->fg, 0.7);
+      show_layout_at (cr, l, px - tw / 2, plot->y + plot->h + TICK_GAP);
+    }
+  if (self->x_title && *self->x_title)
+    {
+      g_autoptr(PangoLayout) l = make_layout (self, cr, self->x_title, FALSE, 0.9);
+      double tw;
+      layout_size (l, &tw, NULL);
+      bt_chart_style_set_color (cr, &st->fg, 0.7);
+      show_layout_at (cr, l, plot->x + (plot->w - tw) / 2, plot->y + plot->h + TICK_GAP + line_h + 2);
+    }
+
+  /* the axis lines */
+  bt_chart_style_set_color (cr, &st->fg, 0.35);
+  cairo_move_to (cr, bt_chart_style_align (plot->x, scale), plot->y);
+  cairo_line_to (cr, bt_chart_style_align (plot->x, scale), bt_chart_style_align (plot->y + plot->h, scale));
+  cairo_line_to (cr, plot->x + plot->w, bt_chart_style_align (plot->y + plot->h, scale));
+  cairo_stroke (cr);
+}
+
+/* Every drawn series (comparison runs and per-step curves under the epoch curves); TRUE when
+ * any has a point. */
+static gboolean
+draw_all_series (BtChart *self, cairo_t *cr, const Rect *plot, const BtChartStyle *st, double scale)
+{
+  gboolean any_data = FALSE;
+
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < self->series->len; i++)
+      {
+        BtChartSeries *s = g_ptr_array_index (self->series, i);
+        BtChartRole role = bt_chart_series_get_role (s);
+        GdkRGBA c;
+
+        if (!series_drawn (s))
+          continue;
+        /* comparison runs and per-step curves first, so the epoch curves lie on top */
+        if ((pass == 0) != (role == BT_CHART_ROLE_OVERLAY || role == BT_CHART_ROLE_OVERLAY_TRAIN ||
+                            role == BT_CHART_ROLE_STEP))
+          continue;
+        if (bt_chart_series_get_bounds (s, NULL, NULL, NULL, NULL))
+          any_data = TRUE;
+
+        series_color (self, st, s, &c);
+        stroke_style (cr, s, scale);
+        if (role == BT_CHART_ROLE_STEP && bt_chart_series_get_n_points (s) > 1)
+          draw_dense_series (self, cr, plot, s, &c, bt_chart_series_get_smoothing (s) > 0 ? 0.22 : 0.5, 0.75);
+        else if (bt_chart_series_get_smoothing (s) > 0)
+          {
+            /* raw values faint, the smoothed curve over them */
+            path_series (self, cr, plot, s, FALSE);
+            bt_chart_style_set_color (cr, &c, 0.22);
+            cairo_set_line_width (cr, 1.0);
+            cairo_stroke (cr);
+            stroke_style (cr, s, scale);
+            path_series (self, cr, plot, s, TRUE);
+            bt_chart_style_set_color (cr, &c, role == BT_CHART_ROLE_STEP ? 0.75 : 1);
+            cairo_stroke (cr);
+          }
+        else
+          {
+            path_series (self, cr, plot, s, FALSE);
+            bt_chart_style_set_color (cr, &c, role == BT_CHART_ROLE_STEP ? 0.5 : 1);
+            cairo_stroke (cr);
+          }
+        cairo_set_dash (cr, NULL, 0, 0);
+        if (((role == BT_CHART_ROLE_TRAIN || role == BT_CHART_ROLE_VALIDATION) &&
+             bt_chart_series_get_n_points (s) <= plot->w / 8) ||
+            bt_chart_series_get_n_points (s) == 1)   /* a lone point draws no line */
+          {
+            bt_chart_style_set_color (cr, &c, 1);
+            draw_dots (self, cr, plot, s, 3.0);
+          }
+      }
+  return any_data;
+}
+
+/* The best epoch: a dashed vertical line and a ring on each validation curve there. */
+static void
+draw_best (BtChart *self, cairo_t *cr, const Rect *plot, const BtChartStyle *st, double scale)
+{
+  double px, py, dash[] = { 4, 3 };
+
+  if (!isfinite (self->best_x))
+    return;
+  to_point (self, plot, self->best_x, 0, &px, &py);
+  if (px < plot->x - 0.5 || px > plot->x + plot->w + 0.5)
+    return;
+  px = bt_chart_style_align (px, scale);
+  bt_chart_style_set_color (cr, &st->good, 0.9);
+  cairo_set_line_width (cr, 1.5);
+  cairo_set_dash (cr, dash, 2, 0);
+  cairo_move_to (cr, px, plot->y);
+  cairo_line_to (cr, px, plot->y + plot->h);
+  cairo_stroke (cr);
+  cairo_set_dash (cr, NULL, 0, 0);
+  for (guint i = 0; i < self->series->len; i++)
+    {
+      BtChartSeries *s = g_ptr_array_index (self->series, i);
+      double y;
+      int j;
+      if (!series_drawn (s) || bt_chart_series_get_role (s) != BT_CHART_ROLE_VALIDATION)
+        continue;
+      j = bt_chart_series_find_x (s, self->best_x);
+      if (j < 0 || !bt_chart_series_get_point (s, j, NULL, &y) || !isfinite (y))
+        continue;
+      to_point (self, plot, self->best_x, y, &px, &py);
+      cairo_new_sub_path (cr);
+      cairo_arc (cr, px, py, 6, 0, 2 * G_PI);
+      cairo_set_line_width (cr, 2.5);
+      cairo_stroke (cr);
+    }
+}
+
+/* Hover: a guide and a dot on each curve at the pointer's x. */
+static void
+draw_hover (BtChart *self, cairo_t *cr, const Rect *plot, const BtChartStyle *st, double scale)
+{
+  double px, py;
+
+  if (!isfinite (self->hover_x))
+    return;
+  to_point (self, plot, self->hover_x, 0, &px, &py);
+  px = bt_chart_style_align (px, scale);
+  bt_chart_style_set_color (cr, &st->fg, 0.4);
+  cairo_set_line_width (cr, 1 / scale);
+  cairo_move_to (cr, px, plot->y);
+  cairo_line_to (cr, px, plot->y + plot->h);
+  cairo_stroke (cr);
+  for (guint i = 0; i < self->series->len; i++)
+    {
+      BtChartSeries *s = g_ptr_array_index (self->series, i);
+      double x, y;
+      int j;
+      GdkRGBA c;
+      if (!series_drawn (s))
+        continue;
+      j = bt_chart_series_find_nearest (s, self->hover_x);
+      if (j < 0 || !bt_chart_series_get_point (s, j, &x, &y))
+        continue;
+      if (bt_chart_series_get_smoothing (s) > 0)
+        y = bt_chart_series_get_smoothed (s, j);
+      if (!isfinite (y) || fabs (x - self->hover_x) > 0.5)
+        continue;
+      series_color (self, st, s, &c);
+      to_point (self, plot, x, y, &px, &py);
+      bt_chart_style_set_color (cr, &st->background, 1);
+      cairo_arc (cr, px, py, 4.5, 0, 2 * G_PI);
+      cairo_fill (cr);
+      bt_chart_style_set_color (cr, &c, 1);
+      cairo_arc (cr, px, py, 3.5, 0, 2 * G_PI);
+      cairo_fill (cr);
+    }
+}
+
 void
 bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean with_background)
 {
   BtChartStyle st;
   Rect plot;
-  double scale, line_h, ticks[BT_CHART_AXIS_MAX_TICKS], step;
+  double scale, line_h;
   g_autoptr(PangoLayout) probe = NULL;
-  gboolean any_data = FALSE;
-  guint n;
+  gboolean any_data;
 
   g_return_if_fail (BT_IS_CHART (self));
   g_return_if_fail (cr != NULL);
@@ -645,70 +852,7 @@ bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean wit
     draw_legend (self, cr, &st, PAD, y, width - 2 * PAD, line_h);
   }
 
-  /* horizontal grid and y ticks */
-  cairo_set_line_width (cr, 1 / scale);
-  n = bt_chart_axis_get_ticks (self->y_axis, max_y_ticks_for (plot.h, line_h), ticks, &step);
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *text = bt_chart_axis_format_value (self->y_axis, ticks[i], step);
-      g_autoptr(PangoLayout) l = make_layout (self, cr, text, FALSE, 0.9);
-      double px, py, tw, th;
-
-      to_point (self, &plot, 0, ticks[i], &px, &py);
-      if (py < plot.y - 0.5 || py > plot.y + plot.h + 0.5)
-        continue;
-      py = bt_chart_style_align (py, scale);
-      bt_chart_style_set_color (cr, &st.fg, 0.10);
-      cairo_move_to (cr, plot.x, py);
-      cairo_line_to (cr, plot.x + plot.w, py);
-      cairo_stroke (cr);
-
-      layout_size (l, &tw, &th);
-      bt_chart_style_set_color (cr, &st.fg, 0.7);
-      show_layout_at (cr, l, plot.x - TICK_GAP - tw, py - th / 2);
-    }
-
-  /* x ticks: as many as fit without labels touching */
-  {
-    g_autoptr(PangoLayout) wide = make_layout (self, cr, "0000", FALSE, 0.9);
-    double label_w;
-    layout_size (wide, &label_w, NULL);
-    n = bt_chart_axis_get_ticks (self->x_axis, (guint) CLAMP (plot.w / (label_w * 1.8), 2, 12), ticks, &step);
-  }
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *text = bt_chart_axis_format_value (self->x_axis, ticks[i], step);
-      g_autoptr(PangoLayout) l = make_layout (self, cr, text, FALSE, 0.9);
-      double px, py, tw;
-
-      to_point (self, &plot, ticks[i], 0, &px, &py);
-      if (px < plot.x - 0.5 || px > plot.x + plot.w + 0.5)
-        continue;
-      px = bt_chart_style_align (px, scale);
-      bt_chart_style_set_color (cr, &st.fg, 0.3);
-      cairo_move_to (cr, px, plot.y + plot.h);
-      cairo_line_to (cr, px, plot.y + plot.h + 4);
-      cairo_stroke (cr);
-
-      layout_size (l, &tw, NULL);
-      bt_chart_style_set_color (cr, &st.fg, 0.7);
-      show_layout_at (cr, l, px - tw / 2, plot.y + plot.h + TICK_GAP);
-    }
-  if (self->x_title && *self->x_title)
-    {
-      g_autoptr(PangoLayout) l = make_layout (self, cr, self->x_title, FALSE, 0.9);
-      double tw;
-      layout_size (l, &tw, NULL);
-      bt_chart_style_set_color (cr, &st.fg, 0.7);
-      show_layout_at (cr, l, plot.x + (plot.w - tw) / 2, plot.y + plot.h + TICK_GAP + line_h + 2);
-    }
-
-  /* the axis lines */
-  bt_chart_style_set_color (cr, &st.fg, 0.35);
-  cairo_move_to (cr, bt_chart_style_align (plot.x, scale), plot.y);
-  cairo_line_to (cr, bt_chart_style_align (plot.x, scale), bt_chart_style_align (plot.y + plot.h, scale));
-  cairo_line_to (cr, plot.x + plot.w, bt_chart_style_align (plot.y + plot.h, scale));
-  cairo_stroke (cr);
+  draw_axes (self, cr, &plot, &st, scale, line_h);
 
   /* data, clipped to the plot (a little room for line caps and dots) */
   cairo_save (cr);
@@ -716,126 +860,12 @@ bt_chart_render (BtChart *self, cairo_t *cr, int width, int height, gboolean wit
   cairo_clip (cr);
   cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
   cairo_set_line_cap (cr, CAIRO_LINE_CAP_ROUND);
-
   draw_gap (self, cr, &plot, &st);
-
-  for (guint pass = 0; pass < 2; pass++)
-    for (guint i = 0; i < self->series->len; i++)
-      {
-        BtChartSeries *s = g_ptr_array_index (self->series, i);
-        BtChartRole role = bt_chart_series_get_role (s);
-        GdkRGBA c;
-
-        if (!series_drawn (s))
-          continue;
-        /* comparison runs and per-step curves first, so the epoch curves lie on top */
-        if ((pass == 0) != (role == BT_CHART_ROLE_OVERLAY || role == BT_CHART_ROLE_OVERLAY_TRAIN ||
-                            role == BT_CHART_ROLE_STEP))
-          continue;
-        if (bt_chart_series_get_bounds (s, NULL, NULL, NULL, NULL))
-          any_data = TRUE;
-
-        series_color (self, &st, s, &c);
-        stroke_style (cr, s, scale);
-        if (role == BT_CHART_ROLE_STEP && bt_chart_series_get_n_points (s) > 1)
-          draw_dense_series (self, cr, &plot, s, &c, bt_chart_series_get_smoothing (s) > 0 ? 0.22 : 0.5, 0.75);
-        else if (bt_chart_series_get_smoothing (s) > 0)
-          {
-            /* raw values faint, the smoothed curve over them */
-            path_series (self, cr, &plot, s, FALSE);
-            bt_chart_style_set_color (cr, &c, 0.22);
-            cairo_set_line_width (cr, 1.0);
-            cairo_stroke (cr);
-            stroke_style (cr, s, scale);
-            path_series (self, cr, &plot, s, TRUE);
-            bt_chart_style_set_color (cr, &c, role == BT_CHART_ROLE_STEP ? 0.75 : 1);
-            cairo_stroke (cr);
-          }
-        else
-          {
-            path_series (self, cr, &plot, s, FALSE);
-            bt_chart_style_set_color (cr, &c, role == BT_CHART_ROLE_STEP ? 0.5 : 1);
-            cairo_stroke (cr);
-          }
-        cairo_set_dash (cr, NULL, 0, 0);
-        if (((role == BT_CHART_ROLE_TRAIN || role == BT_CHART_ROLE_VALIDATION) &&
-             bt_chart_series_get_n_points (s) <= plot.w / 8) ||
-            bt_chart_series_get_n_points (s) == 1)   /* a lone point draws no line */
-          {
-            bt_chart_style_set_color (cr, &c, 1);
-            draw_dots (self, cr, &plot, s, 3.0);
-          }
-      }
-
-  /* best epoch: a dashed vertical line and a ring on each epoch curve there */
-  if (isfinite (self->best_x) && any_data)
+  any_data = draw_all_series (self, cr, &plot, &st, scale);
+  if (any_data)
     {
-      double px, py, dash[] = { 4, 3 };
-      to_point (self, &plot, self->best_x, 0, &px, &py);
-      if (px >= plot.x - 0.5 && px <= plot.x + plot.w + 0.5)
-        {
-          px = bt_chart_style_align (px, scale);
-          bt_chart_style_set_color (cr, &st.good, 0.9);
-          cairo_set_line_width (cr, 1.5);
-          cairo_set_dash (cr, dash, 2, 0);
-          cairo_move_to (cr, px, plot.y);
-          cairo_line_to (cr, px, plot.y + plot.h);
-          cairo_stroke (cr);
-          cairo_set_dash (cr, NULL, 0, 0);
-          for (guint i = 0; i < self->series->len; i++)
-            {
-              BtChartSeries *s = g_ptr_array_index (self->series, i);
-              double y;
-              int j;
-              if (!series_drawn (s) || bt_chart_series_get_role (s) != BT_CHART_ROLE_VALIDATION)
-                continue;
-              j = bt_chart_series_find_x (s, self->best_x);
-              if (j < 0 || !bt_chart_series_get_point (s, j, NULL, &y) || !isfinite (y))
-                continue;
-              to_point (self, &plot, self->best_x, y, &px, &py);
-              cairo_new_sub_path (cr);
-              cairo_arc (cr, px, py, 6, 0, 2 * G_PI);
-              cairo_set_line_width (cr, 2.5);
-              cairo_stroke (cr);
-            }
-        }
-    }
-
-  /* hover: a guide and a dot on each curve */
-  if (isfinite (self->hover_x) && any_data)
-    {
-      double px, py;
-      to_point (self, &plot, self->hover_x, 0, &px, &py);
-      px = bt_chart_style_align (px, scale);
-      bt_chart_style_set_color (cr, &st.fg, 0.4);
-      cairo_set_line_width (cr, 1 / scale);
-      cairo_move_to (cr, px, plot.y);
-      cairo_line_to (cr, px, plot.y + plot.h);
-      cairo_stroke (cr);
-      for (guint i = 0; i < self->series->len; i++)
-        {
-          BtChartSeries *s = g_ptr_array_index (self->series, i);
-          double x, y;
-          int j;
-          GdkRGBA c;
-          if (!series_drawn (s))
-            continue;
-          j = bt_chart_series_find_nearest (s, self->hover_x);
-          if (j < 0 || !bt_chart_series_get_point (s, j, &x, &y))
-            continue;
-          if (bt_chart_series_get_smoothing (s) > 0)
-            y = bt_chart_series_get_smoothed (s, j);
-          if (!isfinite (y) || fabs (x - self->hover_x) > 0.5)
-            continue;
-          series_color (self, &st, s, &c);
-          to_point (self, &plot, x, y, &px, &py);
-          bt_chart_style_set_color (cr, &st.background, 1);
-          cairo_arc (cr, px, py, 4.5, 0, 2 * G_PI);
-          cairo_fill (cr);
-          bt_chart_style_set_color (cr, &c, 1);
-          cairo_arc (cr, px, py, 3.5, 0, 2 * G_PI);
-          cairo_fill (cr);
-        }
+      draw_best (self, cr, &plot, &st, scale);
+      draw_hover (self, cr, &plot, &st, scale);
     }
   cairo_restore (cr);
 
