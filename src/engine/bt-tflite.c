@@ -807,17 +807,223 @@ prepare_pool (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const ch
                              1, error);
 }
 
+/* ADD: two inputs of one shape (or a scalar second input). */
+static gboolean
+prepare_add (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+  gint64 act = 0;
+
+  if (!fb_scalar (fb, o, 0, 1, 0, TRUE, &act, opname, error)
+      || !set_activation (op, act, opname, error)
+      || !need_input (m, op, 0, FALSE, opname, error))
+    return FALSE;
+  if (op->n_inputs < 2 || op->inputs[1] < 0)
+    return CORRUPT (error, "Operator ADD needs two inputs"), FALSE;
+  in = &m->tensors[op->inputs[0]];
+  if (!same_shape (in, out))
+    return CORRUPT (error, "Operator ADD: output shape differs from the input shape"), FALSE;
+  if (!same_shape (&m->tensors[op->inputs[1]], in) && m->tensors[op->inputs[1]].n_elems != 1)
+    return unsupported (error, "Operator ADD with broadcasting is not supported");
+  return TRUE;
+}
+
+/* RESHAPE, SQUEEZE, (DE)QUANTIZE, RELU, RELU6, LOGISTIC: one input, as many elements out. */
+static gboolean
+prepare_unary (BtTflite *m, BtTflOp *op, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+
+  if (!need_input (m, op, 0, FALSE, opname, error))
+    return FALSE;
+  in = &m->tensors[op->inputs[0]];
+  if (in->n_elems != out->n_elems)
+    return CORRUPT (error, "Operator %s changes the number of elements", opname), FALSE;
+  if (op->code == BT_TFL_OP_RELU)
+    op->lo = 0.f;
+  else if (op->code == BT_TFL_OP_RELU6)
+    {
+      op->lo = 0.f;
+      op->hi = 6.f;
+    }
+  else if (op->code != BT_TFL_OP_RESHAPE && op->code != BT_TFL_OP_SQUEEZE && !same_shape (in, out))
+    return CORRUPT (error, "Operator %s changes the shape", opname), FALSE;
+  return TRUE;
+}
+
+/* SOFTMAX: beta > 0, the shape kept. */
+static gboolean
+prepare_softmax (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+
+  if (!fb_float (fb, o, 0, 1.f, &op->beta, opname, error)
+      || !need_input (m, op, 0, FALSE, opname, error))
+    return FALSE;
+  if (!isfinite (op->beta) || op->beta <= 0.f)
+    return CORRUPT (error, "Operator SOFTMAX has an invalid beta"), FALSE;
+  in = &m->tensors[op->inputs[0]];
+  if (!same_shape (in, out) || in->rank < 1)
+    return CORRUPT (error, "Operator SOFTMAX changes the shape"), FALSE;
+  return TRUE;
+}
+
+/* FULLY_CONNECTED: constant [out, in] weights and an optional bias, copied into op->w, op->b. */
+static gboolean
+prepare_fully_connected (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+  gint64 act = 0;
+  const BtTflTensor *wt, *bias = NULL;
+  gint64 fmt;
+  gsize rows;
+
+  if (!fb_scalar (fb, o, 0, 1, 0, TRUE, &act, opname, error)
+      || !fb_scalar (fb, o, 1, 1, 0, TRUE, &fmt, opname, error)
+      || !set_activation (op, act, opname, error)
+      || !need_input (m, op, 0, FALSE, opname, error)
+      || !need_input (m, op, 1, TRUE, opname, error))
+    return FALSE;
+  if (fmt != 0)
+    return unsupported (error, "Operator FULLY_CONNECTED with shuffled weights is not supported");
+  in = &m->tensors[op->inputs[0]];
+  wt = &m->tensors[op->inputs[1]];
+  if (wt->rank != 2)
+    return CORRUPT (error, "Operator FULLY_CONNECTED needs 2-dimensional weights"), FALSE;
+  op->out_dim = wt->shape[0];
+  op->in_dim = wt->shape[1];
+  if (op->n_inputs > 2 && op->inputs[2] >= 0)
+    {
+      if (!need_input (m, op, 2, TRUE, opname, error))
+        return FALSE;
+      bias = &m->tensors[op->inputs[2]];
+      if (bias->n_elems != (gsize) op->out_dim)
+        return CORRUPT (error, "Operator FULLY_CONNECTED: bias length does not match"), FALSE;
+    }
+  if (in->n_elems % (gsize) op->in_dim != 0)
+    return CORRUPT (error, "Operator FULLY_CONNECTED: input size does not match the weights"), FALSE;
+  rows = in->n_elems / (gsize) op->in_dim;
+  if (out->n_elems != rows * (gsize) op->out_dim || out->shape[out->rank - 1] != op->out_dim)
+    return CORRUPT (error, "Operator FULLY_CONNECTED: output shape does not match"), FALSE;
+  op->w = g_memdup2 (wt->data, sizeof (float) * wt->n_elems);
+  op->b = bias != NULL ? g_memdup2 (bias->data, sizeof (float) * op->out_dim)
+                       : g_new0 (float, op->out_dim);
+  return TRUE;
+}
+
+/* CONCATENATION: inputs that agree on every axis but the one they are joined along. */
+static gboolean
+prepare_concat (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+  gint64 act = 0;
+  gint64 axis;
+  gsize along = 0;
+
+  if (!fb_scalar (fb, o, 0, 4, 0, TRUE, &axis, opname, error)
+      || !fb_scalar (fb, o, 1, 1, 0, TRUE, &act, opname, error)
+      || !set_activation (op, act, opname, error))
+    return FALSE;
+  if (axis < 0)
+    axis += out->rank;
+  if (axis < 0 || axis >= out->rank)
+    return CORRUPT (error, "Operator CONCATENATION has an invalid axis"), FALSE;
+  op->axis = (int) axis;
+  if (op->n_inputs < 1)
+    return CORRUPT (error, "Operator CONCATENATION has no inputs"), FALSE;
+  for (int k = 0; k < op->n_inputs; k++)
+    {
+      if (!need_input (m, op, k, FALSE, opname, error))
+        return FALSE;
+      in = &m->tensors[op->inputs[k]];
+      if (in->rank != out->rank)
+        return CORRUPT (error, "Operator CONCATENATION: inputs of different ranks"), FALSE;
+      for (int d = 0; d < out->rank; d++)
+        if (d != op->axis && in->shape[d] != out->shape[d])
+          return CORRUPT (error, "Operator CONCATENATION: input shapes do not match"), FALSE;
+      along += (gsize) in->shape[op->axis];
+    }
+  if (along != (gsize) out->shape[op->axis])
+    return CORRUPT (error, "Operator CONCATENATION: output shape does not match"), FALSE;
+  return TRUE;
+}
+
+/* MEAN over constant axes, the output the input with them set to 1 (keep_dims) or dropped. */
+static gboolean
+prepare_mean (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *o, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+  const BtTflTensor *axes;
+  gint64 keep;
+  int d_out = 0;
+
+  if (!fb_scalar (fb, o, 0, 1, 0, TRUE, &keep, opname, error)
+      || !need_input (m, op, 0, FALSE, opname, error)
+      || !need_input (m, op, 1, TRUE, opname, error))
+    return FALSE;
+  in = &m->tensors[op->inputs[0]];
+  axes = &m->tensors[op->inputs[1]];
+  if (axes->ints == NULL || axes->n_elems > BT_TFL_MAX_RANK)
+    return CORRUPT (error, "Operator MEAN needs integer axes"), FALSE;
+  op->mean_mask = 0;
+  for (gsize k = 0; k < axes->n_elems; k++)
+    {
+      gint64 a = axes->ints[k];
+      if (a < 0)
+        a += in->rank;
+      if (a < 0 || a >= in->rank)
+        return CORRUPT (error, "Operator MEAN has an invalid axis"), FALSE;
+      op->mean_mask |= 1u << a;
+    }
+  /* The output must be the input with the reduced axes set to 1 (keep_dims) or dropped. */
+  for (int d = 0; d < in->rank; d++)
+    {
+      gboolean red = (op->mean_mask >> d) & 1;
+      if (red && !keep)
+        continue;
+      if (d_out >= out->rank || out->shape[d_out] != (red ? 1 : in->shape[d]))
+        return CORRUPT (error, "Operator MEAN: output shape does not match"), FALSE;
+      d_out++;
+    }
+  if (d_out != out->rank && !(d_out == 0 && out->n_elems == 1))
+    return CORRUPT (error, "Operator MEAN: output shape does not match"), FALSE;
+  return TRUE;
+}
+
+/* PAD: a constant integer [rank, 2] padding that gives the output shape. */
+static gboolean
+prepare_pad (BtTflite *m, BtTflOp *op, const char *opname, GError **error)
+{
+  const BtTflTensor *in, *out = &m->tensors[op->output];
+  const BtTflTensor *pads;
+
+  if (!need_input (m, op, 0, FALSE, opname, error) || !need_input (m, op, 1, TRUE, opname, error))
+    return FALSE;
+  in = &m->tensors[op->inputs[0]];
+  pads = &m->tensors[op->inputs[1]];
+  if (pads->ints == NULL || pads->n_elems != (gsize) in->rank * 2 || in->rank != out->rank)
+    return CORRUPT (error, "Operator PAD needs an integer [rank, 2] padding tensor"), FALSE;
+  for (int d = 0; d < in->rank; d++)
+    {
+      gint64 a = pads->ints[2 * d], b = pads->ints[2 * d + 1];
+      if (a < 0 || b < 0 || a > 65536 || b > 65536 || in->shape[d] + a + b != out->shape[d])
+        return CORRUPT (error, "Operator PAD: padding does not match the output shape"), FALSE;
+      op->pads[d][0] = (int) a;
+      op->pads[d][1] = (int) b;
+    }
+  return TRUE;
+}
+
 static gboolean
 prepare_op (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *opts, gboolean has_opts,
             gint64 opt_type, GError **error)
 {
   const char *opname = bt_tflite_op_name (op->code);
-  const BtTflTensor *in, *out = &m->tensors[op->output];
   FbTable o;
-  gint64 act = 0;
 
   op->lo = -INFINITY;
   op->hi = INFINITY;
+  /* the operator's options table, of the BuiltinOptions type its code has */
   switch (op->code)
     {
     case BT_TFL_OP_CONV_2D:
@@ -830,22 +1036,21 @@ prepare_op (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *opts, gboolea
     case BT_TFL_OP_MAX_POOL_2D:
       return options_table (fb, opts, has_opts, opt_type, 5, &o, opname, error)
              && prepare_pool (m, op, fb, &o, opname, error);
-
     case BT_TFL_OP_ADD:
-      if (!options_table (fb, opts, has_opts, opt_type, 11, &o, opname, error)
-          || !fb_scalar (fb, &o, 0, 1, 0, TRUE, &act, opname, error)
-          || !set_activation (op, act, opname, error)
-          || !need_input (m, op, 0, FALSE, opname, error))
-        return FALSE;
-      if (op->n_inputs < 2 || op->inputs[1] < 0)
-        return CORRUPT (error, "Operator ADD needs two inputs"), FALSE;
-      in = &m->tensors[op->inputs[0]];
-      if (!same_shape (in, out))
-        return CORRUPT (error, "Operator ADD: output shape differs from the input shape"), FALSE;
-      if (!same_shape (&m->tensors[op->inputs[1]], in) && m->tensors[op->inputs[1]].n_elems != 1)
-        return unsupported (error, "Operator ADD with broadcasting is not supported");
-      return TRUE;
-
+      return options_table (fb, opts, has_opts, opt_type, 11, &o, opname, error)
+             && prepare_add (m, op, fb, &o, opname, error);
+    case BT_TFL_OP_SOFTMAX:
+      return options_table (fb, opts, has_opts, opt_type, 9, &o, opname, error)
+             && prepare_softmax (m, op, fb, &o, opname, error);
+    case BT_TFL_OP_FULLY_CONNECTED:
+      return options_table (fb, opts, has_opts, opt_type, 8, &o, opname, error)
+             && prepare_fully_connected (m, op, fb, &o, opname, error);
+    case BT_TFL_OP_CONCATENATION:
+      return options_table (fb, opts, has_opts, opt_type, 10, &o, opname, error)
+             && prepare_concat (m, op, fb, &o, opname, error);
+    case BT_TFL_OP_MEAN:
+      return options_table (fb, opts, has_opts, opt_type, 27, &o, opname, error)
+             && prepare_mean (m, op, fb, &o, opname, error);
     case BT_TFL_OP_RESHAPE:
     case BT_TFL_OP_SQUEEZE:
     case BT_TFL_OP_DEQUANTIZE:
@@ -853,165 +1058,9 @@ prepare_op (BtTflite *m, BtTflOp *op, const Fb *fb, const FbTable *opts, gboolea
     case BT_TFL_OP_RELU:
     case BT_TFL_OP_RELU6:
     case BT_TFL_OP_LOGISTIC:
-      if (!need_input (m, op, 0, FALSE, opname, error))
-        return FALSE;
-      in = &m->tensors[op->inputs[0]];
-      if (in->n_elems != out->n_elems)
-        return CORRUPT (error, "Operator %s changes the number of elements", opname), FALSE;
-      if (op->code == BT_TFL_OP_RELU)
-        op->lo = 0.f;
-      else if (op->code == BT_TFL_OP_RELU6)
-        {
-          op->lo = 0.f;
-          op->hi = 6.f;
-        }
-      else if (op->code != BT_TFL_OP_RESHAPE && op->code != BT_TFL_OP_SQUEEZE && !same_shape (in, out))
-        return CORRUPT (error, "Operator %s changes the shape", opname), FALSE;
-      return TRUE;
-
-    case BT_TFL_OP_SOFTMAX:
-      if (!options_table (fb, opts, has_opts, opt_type, 9, &o, opname, error)
-          || !fb_float (fb, &o, 0, 1.f, &op->beta, opname, error)
-          || !need_input (m, op, 0, FALSE, opname, error))
-        return FALSE;
-      if (!isfinite (op->beta) || op->beta <= 0.f)
-        return CORRUPT (error, "Operator SOFTMAX has an invalid beta"), FALSE;
-      in = &m->tensors[op->inputs[0]];
-      if (!same_shape (in, out) || in->rank < 1)
-        return CORRUPT (error, "Operator SOFTMAX changes the shape"), FALSE;
-      return TRUE;
-
-    case BT_TFL_OP_FULLY_CONNECTED:
-      {
-        const BtTflTensor *wt, *bias = NULL;
-        gint64 fmt;
-        gsize rows;
-        if (!options_table (fb, opts, has_opts, opt_type, 8, &o, opname, error)
-            || !fb_scalar (fb, &o, 0, 1, 0, TRUE, &act, opname, error)
-            || !fb_scalar (fb, &o, 1, 1, 0, TRUE, &fmt, opname, error)
-            || !set_activation (op, act, opname, error)
-            || !need_input (m, op, 0, FALSE, opname, error)
-            || !need_input (m, op, 1, TRUE, opname, error))
-          return FALSE;
-        if (fmt != 0)
-          return unsupported (error, "Operator FULLY_CONNECTED with shuffled weights is not supported");
-        in = &m->tensors[op->inputs[0]];
-        wt = &m->tensors[op->inputs[1]];
-        if (wt->rank != 2)
-          return CORRUPT (error, "Operator FULLY_CONNECTED needs 2-dimensional weights"), FALSE;
-        op->out_dim = wt->shape[0];
-        op->in_dim = wt->shape[1];
-        if (op->n_inputs > 2 && op->inputs[2] >= 0)
-          {
-            if (!need_input (m, op, 2, TRUE, opname, error))
-              return FALSE;
-            bias = &m->tensors[op->inputs[2]];
-            if (bias->n_elems != (gsize) op->out_dim)
-              return CORRUPT (error, "Operator FULLY_CONNECTED: bias length does not match"), FALSE;
-          }
-        if (in->n_elems % (gsize) op->in_dim != 0)
-          return CORRUPT (error, "Operator FULLY_CONNECTED: input size does not match the weights"), FALSE;
-        rows = in->n_elems / (gsize) op->in_dim;
-        if (out->n_elems != rows * (gsize) op->out_dim || out->shape[out->rank - 1] != op->out_dim)
-          return CORRUPT (error, "Operator FULLY_CONNECTED: output shape does not match"), FALSE;
-        op->w = g_memdup2 (wt->data, sizeof (float) * wt->n_elems);
-        op->b = bias != NULL ? g_memdup2 (bias->data, sizeof (float) * op->out_dim)
-                             : g_new0 (float, op->out_dim);
-        return TRUE;
-      }
-
-    case BT_TFL_OP_CONCATENATION:
-      {
-        gint64 axis;
-        gsize along = 0;
-        if (!options_table (fb, opts, has_opts, opt_type, 10, &o, opname, error)
-            || !fb_scalar (fb, &o, 0, 4, 0, TRUE, &axis, opname, error)
-            || !fb_scalar (fb, &o, 1, 1, 0, TRUE, &act, opname, error)
-            || !set_activation (op, act, opname, error))
-          return FALSE;
-        if (axis < 0)
-          axis += out->rank;
-        if (axis < 0 || axis >= out->rank)
-          return CORRUPT (error, "Operator CONCATENATION has an invalid axis"), FALSE;
-        op->axis = (int) axis;
-        if (op->n_inputs < 1)
-          return CORRUPT (error, "Operator CONCATENATION has no inputs"), FALSE;
-        for (int k = 0; k < op->n_inputs; k++)
-          {
-            if (!need_input (m, op, k, FALSE, opname, error))
-              return FALSE;
-            in = &m->tensors[op->inputs[k]];
-            if (in->rank != out->rank)
-              return CORRUPT (error, "Operator CONCATENATION: inputs of different ranks"), FALSE;
-            for (int d = 0; d < out->rank; d++)
-              if (d != op->axis && in->shape[d] != out->shape[d])
-                return CORRUPT (error, "Operator CONCATENATION: input shapes do not match"), FALSE;
-            along += (gsize) in->shape[op->axis];
-          }
-        if (along != (gsize) out->shape[op->axis])
-          return CORRUPT (error, "Operator CONCATENATION: output shape does not match"), FALSE;
-        return TRUE;
-      }
-
-    case BT_TFL_OP_MEAN:
-      {
-        const BtTflTensor *axes;
-        gint64 keep;
-        int d_out = 0;
-        if (!options_table (fb, opts, has_opts, opt_type, 27, &o, opname, error)
-            || !fb_scalar (fb, &o, 0, 1, 0, TRUE, &keep, opname, error)
-            || !need_input (m, op, 0, FALSE, opname, error)
-            || !need_input (m, op, 1, TRUE, opname, error))
-          return FALSE;
-        in = &m->tensors[op->inputs[0]];
-        axes = &m->tensors[op->inputs[1]];
-        if (axes->ints == NULL || axes->n_elems > BT_TFL_MAX_RANK)
-          return CORRUPT (error, "Operator MEAN needs integer axes"), FALSE;
-        op->mean_mask = 0;
-        for (gsize k = 0; k < axes->n_elems; k++)
-          {
-            gint64 a = axes->ints[k];
-            if (a < 0)
-              a += in->rank;
-            if (a < 0 || a >= in->rank)
-              return CORRUPT (error, "Operator MEAN has an invalid axis"), FALSE;
-            op->mean_mask |= 1u << a;
-          }
-        /* The output must be the input with the reduced axes set to 1 (keep_dims) or dropped. */
-        for (int d = 0; d < in->rank; d++)
-          {
-            gboolean red = (op->mean_mask >> d) & 1;
-            if (red && !keep)
-              continue;
-            if (d_out >= out->rank || out->shape[d_out] != (red ? 1 : in->shape[d]))
-              return CORRUPT (error, "Operator MEAN: output shape does not match"), FALSE;
-            d_out++;
-          }
-        if (d_out != out->rank && !(d_out == 0 && out->n_elems == 1))
-          return CORRUPT (error, "Operator MEAN: output shape does not match"), FALSE;
-        return TRUE;
-      }
-
+      return prepare_unary (m, op, opname, error);
     case BT_TFL_OP_PAD:
-      {
-        const BtTflTensor *pads;
-        if (!need_input (m, op, 0, FALSE, opname, error) || !need_input (m, op, 1, TRUE, opname, error))
-          return FALSE;
-        in = &m->tensors[op->inputs[0]];
-        pads = &m->tensors[op->inputs[1]];
-        if (pads->ints == NULL || pads->n_elems != (gsize) in->rank * 2 || in->rank != out->rank)
-          return CORRUPT (error, "Operator PAD needs an integer [rank, 2] padding tensor"), FALSE;
-        for (int d = 0; d < in->rank; d++)
-          {
-            gint64 a = pads->ints[2 * d], b = pads->ints[2 * d + 1];
-            if (a < 0 || b < 0 || a > 65536 || b > 65536 || in->shape[d] + a + b != out->shape[d])
-              return CORRUPT (error, "Operator PAD: padding does not match the output shape"), FALSE;
-            op->pads[d][0] = (int) a;
-            op->pads[d][1] = (int) b;
-          }
-        return TRUE;
-      }
-
+      return prepare_pad (m, op, opname, error);
     default:
       break;
     }
