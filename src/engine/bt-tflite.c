@@ -1228,19 +1228,127 @@ describe (const BtTflite *m)
   return g_string_free (s, FALSE);
 }
 
+/* The operator codes: the builtin code of each (the larger of the deprecated byte and the
+ * int32), and the name of custom ones (sparse: only custom operators have one). */
+static gboolean
+read_op_codes (const Fb *fb, gsize start, gsize n, int **codes_out, char ***names_out, GError **error)
+{
+  g_autofree int *codes = NULL;
+  char **names;
+  gboolean ok = TRUE;
+
+  if (n > 4096)
+    return CORRUPT (error, "The model has too many operator codes"), FALSE;
+  codes = g_new0 (int, MAX (n, 1));
+  names = g_new0 (char *, n + 1);
+  for (gsize i = 0; i < n && ok; i++)
+    {
+      FbTable ct;
+      gint64 dep, code;
+      ok = fb_vector_table (fb, start, i, &ct, "an operator code", error)
+           && fb_scalar (fb, &ct, 0, 1, 0, TRUE, &dep, "an operator code", error)
+           && fb_scalar (fb, &ct, 3, 4, 0, TRUE, &code, "an operator code", error);
+      if (!ok)
+        break;
+      /* Old files only have the deprecated byte; new ones keep it at 127 beyond that range. */
+      codes[i] = (int) MAX (dep, code);
+      if (codes[i] == 32)
+        names[i] = fb_string (fb, &ct, 1, "an operator code", error, &ok);
+    }
+  if (!ok)
+    {
+      for (gsize i = 0; i < n; i++)
+        g_free (names[i]);
+      g_free (names);
+      return FALSE;
+    }
+  *codes_out = g_steal_pointer (&codes);
+  *names_out = names;
+  return TRUE;
+}
+
+/* The subgraph's tensors, and its one input: an image, 1 × height × width × channels. */
+static gboolean
+read_tensors (BtTflite *m, const Fb *fb, const FbTable *sg, const RawBuffer *buffers, gsize n_buffers,
+              GError **error)
+{
+  gsize t_start, n_t, weight_bytes = 0;
+  int io[2], n_io;
+  BtTflTensor *in;
+
+  if (!fb_vector (fb, sg, 0, 4, &t_start, &n_t, "the tensor list", error))
+    return FALSE;
+  if (n_t == 0 || n_t > BT_TFLITE_MAX_TENSORS)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
+                   "The model has an unusable number of tensors (%" G_GSIZE_FORMAT ")", n_t);
+      return FALSE;
+    }
+  m->tensors = g_new0 (BtTflTensor, n_t);
+  m->n_tensors = (int) n_t;
+  for (gsize i = 0; i < n_t; i++)
+    {
+      FbTable tt;
+      if (!fb_vector_table (fb, t_start, i, &tt, "a tensor", error)
+          || !read_tensor (fb, &tt, buffers, n_buffers, &m->tensors[i], &weight_bytes, error))
+        return FALSE;
+    }
+
+  if (!read_int_list (fb, sg, 1, io, 2, &n_io, m->n_tensors, "graph inputs", error))
+    return FALSE;
+  if (n_io != 1 || io[0] < 0)
+    return unsupported (error, "Only models with exactly one input are supported");
+  m->input = io[0];
+  in = &m->tensors[m->input];
+  if (in->is_const || in->rank != 4 || in->shape[0] != 1)
+    return unsupported (error, "The model's input is not one image (1 × height × width × channels)");
+  if (in->type != BT_TFL_FLOAT32 && in->type != BT_TFL_UINT8 && in->type != BT_TFL_INT8)
+    return unsupported (error, "The model's input has type %s, which is not supported", type_name (in->type));
+  in->is_activation = TRUE;
+  return TRUE;
+}
+
+/* The graph's output (computed by an operator), and the activations' memory within the limit. */
+static gboolean
+read_output (BtTflite *m, const Fb *fb, const FbTable *sg, GError **error)
+{
+  int io[2], n_io;
+  gsize act_bytes = 0;
+
+  if (!read_int_list (fb, sg, 2, io, 2, &n_io, m->n_tensors, "graph outputs", error))
+    return FALSE;
+  if (n_io < 1 || io[0] < 0 || !m->tensors[io[0]].is_activation || io[0] == m->input)
+    return CORRUPT (error, "The model's output is not computed by any operator"), FALSE;
+  m->output = io[0];
+  m->tensors[m->output].last_use = m->n_ops;
+
+  for (int i = 0; i < m->n_tensors; i++)
+    if (m->tensors[i].is_activation)
+      {
+        act_bytes += m->tensors[i].n_elems * sizeof (float);
+        if (act_bytes > BT_TFLITE_MAX_ACT_BYTES)
+          {
+            g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
+                         "The model's activations are larger than the allowed %u MiB",
+                         BT_TFLITE_MAX_ACT_BYTES >> 20);
+            return FALSE;
+          }
+      }
+  return TRUE;
+}
+
 BtTflite *
 bt_tflite_load_bytes (GBytes *bytes, GError **error)
 {
   Fb fb;
   FbTable root, sg;
-  gsize codes_start, n_codes, sg_start, n_sg, t_start, n_t;
+  gsize codes_start, n_codes, sg_start, n_sg;
   gint64 version;
   g_autofree RawBuffer *buffers = NULL;
-  gsize n_buffers = 0, weight_bytes = 0, act_bytes = 0;
+  gsize n_buffers = 0;
   g_autofree int *codes = NULL;
   char **custom_names = NULL;
   BtTflite *m;
-  int io[2], n_io;
   gboolean ok = FALSE;
 
   g_return_val_if_fail (bytes != NULL, NULL);
@@ -1273,33 +1381,9 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
     }
   if (!fb_vector (&fb, &root, 1, 4, &codes_start, &n_codes, "the operator codes", error)
       || !fb_vector (&fb, &root, 2, 4, &sg_start, &n_sg, "the subgraphs", error)
-      || !read_buffers (&fb, &root, &buffers, &n_buffers, error))
+      || !read_buffers (&fb, &root, &buffers, &n_buffers, error)
+      || !read_op_codes (&fb, codes_start, n_codes, &codes, &custom_names, error))
     goto out;
-  if (n_codes > 4096)
-    {
-      CORRUPT (error, "The model has too many operator codes");
-      goto out;
-    }
-  codes = g_new0 (int, MAX (n_codes, 1));
-  custom_names = g_new0 (char *, n_codes + 1);
-  for (gsize i = 0; i < n_codes; i++)
-    {
-      FbTable ct;
-      gint64 dep, code;
-      if (!fb_vector_table (&fb, codes_start, i, &ct, "an operator code", error)
-          || !fb_scalar (&fb, &ct, 0, 1, 0, TRUE, &dep, "an operator code", error)
-          || !fb_scalar (&fb, &ct, 3, 4, 0, TRUE, &code, "an operator code", error))
-        goto out;
-      /* Old files only have the deprecated byte; new ones keep it at 127 beyond that range. */
-      codes[i] = (int) MAX (dep, code);
-      if (codes[i] == 32)
-        {
-          custom_names[i] = fb_string (&fb, &ct, 1, "an operator code", error, &ok);
-          if (!ok)
-            goto out;
-          ok = FALSE;
-        }
-    }
   if (n_sg < 1)
     {
       CORRUPT (error, "The model has no subgraph");
@@ -1311,72 +1395,10 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
       goto out;
     }
   if (!fb_vector_table (&fb, sg_start, 0, &sg, "the subgraph", error)
-      || !fb_vector (&fb, &sg, 0, 4, &t_start, &n_t, "the tensor list", error))
+      || !read_tensors (m, &fb, &sg, buffers, n_buffers, error)
+      || !read_operators (m, &fb, &sg, codes, n_codes, custom_names, error)
+      || !read_output (m, &fb, &sg, error))
     goto out;
-  if (n_t == 0 || n_t > BT_TFLITE_MAX_TENSORS)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT,
-                   "The model has an unusable number of tensors (%" G_GSIZE_FORMAT ")", n_t);
-      goto out;
-    }
-  m->tensors = g_new0 (BtTflTensor, n_t);
-  m->n_tensors = (int) n_t;
-  for (gsize i = 0; i < n_t; i++)
-    {
-      FbTable tt;
-      if (!fb_vector_table (&fb, t_start, i, &tt, "a tensor", error)
-          || !read_tensor (&fb, &tt, buffers, n_buffers, &m->tensors[i], &weight_bytes, error))
-        goto out;
-    }
-
-  if (!read_int_list (&fb, &sg, 1, io, 2, &n_io, m->n_tensors, "graph inputs", error))
-    goto out;
-  if (n_io != 1 || io[0] < 0)
-    {
-      unsupported (error, "Only models with exactly one input are supported");
-      goto out;
-    }
-  m->input = io[0];
-  {
-    BtTflTensor *in = &m->tensors[m->input];
-    if (in->is_const || in->rank != 4 || in->shape[0] != 1)
-      {
-        unsupported (error, "The model's input is not one image (1 × height × width × channels)");
-        goto out;
-      }
-    if (in->type != BT_TFL_FLOAT32 && in->type != BT_TFL_UINT8 && in->type != BT_TFL_INT8)
-      {
-        unsupported (error, "The model's input has type %s, which is not supported", type_name (in->type));
-        goto out;
-      }
-    in->is_activation = TRUE;
-  }
-
-  if (!read_operators (m, &fb, &sg, codes, n_codes, custom_names, error))
-    goto out;
-
-  if (!read_int_list (&fb, &sg, 2, io, 2, &n_io, m->n_tensors, "graph outputs", error))
-    goto out;
-  if (n_io < 1 || io[0] < 0 || !m->tensors[io[0]].is_activation || io[0] == m->input)
-    {
-      CORRUPT (error, "The model's output is not computed by any operator");
-      goto out;
-    }
-  m->output = io[0];
-  m->tensors[m->output].last_use = m->n_ops;
-
-  for (int i = 0; i < m->n_tensors; i++)
-    if (m->tensors[i].is_activation)
-      {
-        act_bytes += m->tensors[i].n_elems * sizeof (float);
-        if (act_bytes > BT_TFLITE_MAX_ACT_BYTES)
-          {
-            g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
-                         "The model's activations are larger than the allowed %u MiB",
-                         BT_TFLITE_MAX_ACT_BYTES >> 20);
-            goto out;
-          }
-      }
 
   /* Constants are only needed through the operators' own copies from here on. */
   for (int i = 0; i < m->n_tensors; i++)
