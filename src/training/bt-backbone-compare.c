@@ -22,6 +22,8 @@ bt_backbone_score_free (BtBackboneScore *s)
   g_free (s);
 }
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtBackboneScore, bt_backbone_score_free)
+
 typedef struct { guint item; int label; guint64 hash; } Pick;
 
 static int
@@ -111,29 +113,14 @@ embed_progress (guint done, guint total, gpointer data)
     p->progress (p->info, p->index, p->n, done, total, p->user_data);
 }
 
-GPtrArray *
-bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgress progress, gpointer user_data,
-                      GCancellable *cancellable, GError **error)
+/* The sample: at most per_class images of each class from the training and validation splits,
+ * the lowest content hashes (so the same photos every time); its class count and smallest class. */
+static GArray *
+choose_sample (BtProject *project, guint per_class, guint *n_classes, guint *min_count)
 {
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_backbone_score_free);
   g_autoptr(GArray) picks = g_array_new (FALSE, FALSE, sizeof (Pick));
-  g_autoptr(GArray) chosen = g_array_new (FALSE, FALSE, sizeof (Pick));
-  g_autoptr(GPtrArray) installed = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) infos = g_ptr_array_new ();
+  GArray *chosen = g_array_new (FALSE, FALSE, sizeof (Pick));
   GListModel *items = bt_project_get_items (project);
-  guint n_items = g_list_model_get_n_items (items), n_classes = 0, min_count = G_MAXUINT;
-  const BtBackboneInfo * const *all = bt_backbones_list (NULL);
-  const BtProjectSettings *settings = bt_project_get_settings (project);
-  BtDsResize resize = settings->resize;
-  g_autofree gboolean *only = NULL;
-  g_autofree guint64 *hashes = NULL;
-  g_autofree int *labels = NULL, *folds = NULL;
-  guint n;
-
-  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  per_class = per_class > 0 ? per_class : BT_COMPARE_PER_CLASS;
-  k = k > 0 ? k : BT_COMPARE_FOLDS;
 
   for (BtSplit split = BT_SPLIT_TRAIN; split <= BT_SPLIT_VAL; split++)
     {
@@ -148,7 +135,6 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
         }
     }
   g_array_sort (picks, pick_cmp);
-  /* at most per_class of each class, the lowest content hashes */
   for (guint i = 0, run = 0; i < picks->len; i++)
     {
       Pick *p = &g_array_index (picks, Pick, i);
@@ -156,6 +142,8 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
       if (run < per_class)
         g_array_append_val (chosen, *p);
     }
+  *n_classes = 0;
+  *min_count = G_MAXUINT;
   for (guint i = 0, run = 0; i < chosen->len; i++)
     {
       Pick *p = &g_array_index (chosen, Pick, i);
@@ -163,11 +151,132 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
       run++;
       if (last)
         {
-          n_classes = MAX (n_classes, (guint) p->label + 1);
-          min_count = MIN (min_count, run);
+          *n_classes = MAX (*n_classes, (guint) p->label + 1);
+          *min_count = MIN (*min_count, run);
           run = 0;
         }
     }
+  return chosen;
+}
+
+/* The catalogue's backbones that are on this computer: their paths, and their entries in infos. */
+static GPtrArray *
+installed_backbones (GPtrArray *infos, GCancellable *cancellable)
+{
+  const BtBackboneInfo * const *all = bt_backbones_list (NULL);
+  GPtrArray *installed = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; all[i] != NULL; i++)
+    {
+      char *path = NULL;
+      if (bt_backbones_check (all[i], &path, cancellable, NULL) == BT_BACKBONE_INSTALLED)
+        {
+          g_ptr_array_add (installed, path);
+          g_ptr_array_add (infos, (gpointer) all[i]);
+        }
+      else
+        g_free (path);
+    }
+  return installed;
+}
+
+typedef struct {
+  BtProject     *project;
+  GArray        *chosen;    /* Pick */
+  const int     *labels, *folds;
+  const gboolean *only;     /* per project item: in the sample */
+  guint          n_classes;
+  int            k;
+} Sample;
+
+/* One backbone's row: the sample embedded, then a k-fold cross-validated linear head. */
+static BtBackboneScore *
+score_backbone (const Sample *sm, const BtBackboneInfo *info, const char *path, EmbedProgress *ep,
+                GCancellable *cancellable, GError **error)
+{
+  const BtProjectSettings *settings = bt_project_get_settings (sm->project);
+  const guint n = sm->chosen->len;
+  const int k = sm->k;
+  g_autoptr(BtBackbone) bb = bt_backbone_load_path (path, error);
+  g_autoptr(BtEmbeddings) emb = NULL;
+  g_autofree float *x = NULL;
+  g_autofree guint *train = g_new (guint, n), *val = g_new (guint, n);
+  g_autofree guint *rowmap = g_new (guint, n);
+  g_autofree int *rlabels = g_new (int, n);
+  g_autoptr(BtBackboneScore) score = NULL;
+  double sum = 0, sq = 0, ms;
+  guint m = 0;
+  int dim;
+
+  if (bb == NULL)
+    return NULL;
+  emb = bt_embeddings_build_subset (sm->project, bb, settings->resize, sm->only, 0, embed_progress, ep,
+                                    cancellable, error);
+  if (emb == NULL)
+    return NULL;
+  dim = bt_embeddings_get_dim (emb);
+  x = g_new (float, (gsize) n * dim);
+  /* rows: the sample images whose embedding could be made */
+  for (guint i = 0; i < n; i++)
+    {
+      const float *e = bt_embeddings_get (emb, g_array_index (sm->chosen, Pick, i).item, 0);
+      if (e == NULL)
+        continue;
+      memcpy (x + (gsize) m * dim, e, sizeof (float) * dim);
+      rlabels[m] = sm->labels[i];
+      rowmap[m++] = i;
+    }
+  score = g_new0 (BtBackboneScore, 1);
+  score->info = info;
+  score->path = g_strdup (path);
+  score->k = k;
+  score->n_images = m;
+  score->size = info->size;
+  for (int f = 0; f < k; f++)
+    {
+      guint nt = 0, nv = 0;
+      double acc;
+      for (guint r = 0; r < m; r++)
+        {
+          if (sm->folds[rowmap[r]] == f)
+            val[nv++] = r;
+          else
+            train[nt++] = r;
+        }
+      acc = head_accuracy (x, dim, rlabels, (int) sm->n_classes, train, nt, val, nv, settings->seed + f, error);
+      if (acc < 0 || g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+      sum += acc;
+      sq += acc * acc;
+    }
+  score->mean_acc = sum / k;
+  score->std_acc = sqrt (MAX (0, (sq - k * score->mean_acc * score->mean_acc) / (k - 1)));
+  ms = bt_backbones_get_speed (info->sha256);
+  if (!(ms > 0))
+    ms = bt_backbones_measure_speed (path, NULL);
+  score->ms_per_image = ms;
+  return g_steal_pointer (&score);
+}
+
+GPtrArray *
+bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgress progress, gpointer user_data,
+                      GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_backbone_score_free);
+  g_autoptr(GArray) chosen = NULL;
+  g_autoptr(GPtrArray) installed = NULL;
+  g_autoptr(GPtrArray) infos = g_ptr_array_new ();
+  guint n_items, n_classes, min_count, n;
+  g_autofree gboolean *only = NULL;
+  g_autofree guint64 *hashes = NULL;
+  g_autofree int *labels = NULL, *folds = NULL;
+
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  per_class = per_class > 0 ? per_class : BT_COMPARE_PER_CLASS;
+  k = k > 0 ? k : BT_COMPARE_FOLDS;
+
+  chosen = choose_sample (project, per_class, &n_classes, &min_count);
   n = chosen->len;
   if (n == 0 || n_classes < 2)
     {
@@ -185,17 +294,7 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
       return NULL;
     }
 
-  for (guint i = 0; all[i] != NULL; i++)
-    {
-      char *path = NULL;
-      if (bt_backbones_check (all[i], &path, cancellable, NULL) == BT_BACKBONE_INSTALLED)
-        {
-          g_ptr_array_add (installed, path);
-          g_ptr_array_add (infos, (gpointer) all[i]);
-        }
-      else
-        g_free (path);
-    }
+  installed = installed_backbones (infos, cancellable);
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
   if (installed->len == 0)
@@ -206,6 +305,7 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
       return NULL;
     }
 
+  n_items = g_list_model_get_n_items (bt_project_get_items (project));
   only = g_new0 (gboolean, MAX (n_items, 1));
   hashes = g_new (guint64, n);
   labels = g_new (int, n);
@@ -222,74 +322,13 @@ bt_backbones_compare (BtProject *project, guint per_class, int k, BtCompareProgr
 
   for (guint b = 0; b < installed->len; b++)
     {
+      Sample sm = { project, chosen, labels, folds, only, n_classes, k };
       const BtBackboneInfo *info = g_ptr_array_index (infos, b);
-      const char *path = g_ptr_array_index (installed, b);
-      g_autoptr(BtBackbone) bb = bt_backbone_load_path (path, error);
-      g_autoptr(BtEmbeddings) emb = NULL;
-      g_autofree float *x = NULL;
-      g_autofree guint *train = g_new (guint, n), *val = g_new (guint, n);
-      g_autofree guint *rowmap = g_new (guint, n);
-      g_autofree int *rlabels = g_new (int, n);
-      BtBackboneScore *score;
       EmbedProgress ep = { progress, user_data, info, b, installed->len };
-      double sum = 0, sq = 0, ms;
-      guint m = 0;
-      int dim;
-
-      if (bb == NULL)
+      BtBackboneScore *score = score_backbone (&sm, info, g_ptr_array_index (installed, b), &ep, cancellable,
+                                               error);
+      if (score == NULL)
         return NULL;
-      emb = bt_embeddings_build_subset (project, bb, resize, only, 0, embed_progress, &ep, cancellable, error);
-      if (emb == NULL)
-        return NULL;
-      dim = bt_embeddings_get_dim (emb);
-      x = g_new (float, (gsize) n * dim);
-      /* rows: the sample images whose embedding could be made */
-      for (guint i = 0; i < n; i++)
-        {
-          const float *e = bt_embeddings_get (emb, g_array_index (chosen, Pick, i).item, 0);
-          if (e == NULL)
-            continue;
-          memcpy (x + (gsize) m * dim, e, sizeof (float) * dim);
-          rlabels[m] = labels[i];
-          rowmap[m++] = i;
-        }
-      score = g_new0 (BtBackboneScore, 1);
-      score->info = info;
-      score->path = g_strdup (path);
-      score->k = k;
-      score->n_images = m;
-      score->size = info->size;
-      for (int f = 0; f < k; f++)
-        {
-          guint nt = 0, nv = 0;
-          double acc;
-          for (guint r = 0; r < m; r++)
-            {
-              if (folds[rowmap[r]] == f)
-                val[nv++] = r;
-              else
-                train[nt++] = r;
-            }
-          acc = head_accuracy (x, dim, rlabels, (int) n_classes, train, nt, val, nv, settings->seed + f, error);
-          if (acc < 0)
-            {
-              bt_backbone_score_free (score);
-              return NULL;
-            }
-          sum += acc;
-          sq += acc * acc;
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            {
-              bt_backbone_score_free (score);
-              return NULL;
-            }
-        }
-      score->mean_acc = sum / k;
-      score->std_acc = sqrt (MAX (0, (sq - k * score->mean_acc * score->mean_acc) / (k - 1)));
-      ms = bt_backbones_get_speed (info->sha256);
-      if (!(ms > 0))
-        ms = bt_backbones_measure_speed (path, NULL);
-      score->ms_per_image = ms;
       g_ptr_array_add (rows, score);
     }
   bt_backbones_compare_mark_best (rows);
