@@ -385,37 +385,31 @@ decode_task_run (gpointer data, gpointer user_data)
   g_mutex_unlock (&b->mutex);
 }
 
-BtEvaluation *
-bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
-                     GCancellable *cancellable, GError **error)
+/* The split's images whose class the model has (matched by name: the project may have changed
+ * since the model was trained), with the model's label and the project item of each. */
+typedef struct {
+  GPtrArray *paths;
+  guint     *indices;
+  int       *labels;
+} EvalImages;
+
+static void
+eval_images_clear (EvalImages *set)
 {
-  g_autoptr(BtEvaluation) ev = NULL;
-  GThreadPool *pool = NULL;
-  g_autoptr(GPtrArray) paths = NULL;
-  g_autofree int *model_class = NULL;
-  g_autofree float *x = NULL;
-  g_autofree DecodeTask *tasks = NULL;
-  g_autofree int *labels = NULL;
-  g_autofree guint *indices = NULL;
+  g_clear_pointer (&set->paths, g_ptr_array_unref);
+  g_clear_pointer (&set->indices, g_free);
+  g_clear_pointer (&set->labels, g_free);
+}
+
+static gboolean
+list_split (BtModel *model, BtProject *project, BtSplit split, BtEvaluation *ev, EvalImages *set, GError **error)
+{
+  GListModel *classes = bt_project_get_classes (project), *items = bt_project_get_items (project);
+  guint n_project_classes = g_list_model_get_n_items (classes), n = 0;
+  int n_classes = bt_net_n_classes (model->net);
+  g_autofree int *model_class = g_new (int, MAX (n_project_classes, 1));
   BtSplitView *view;
-  GListModel *classes, *items;
-  DecodeBatch batch = { 0 };
-  gsize image_floats;
-  guint n_project_classes;
-  int n_classes;
 
-  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
-  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
-  g_return_val_if_fail (split < BT_N_SPLITS, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  n_classes = bt_net_n_classes (model->net);
-  ev = bt_evaluation_new (n_classes, (const char * const *) model->class_names);
-
-  /* Project classes are matched to the model's by name: the project may have changed. */
-  classes = bt_project_get_classes (project);
-  n_project_classes = g_list_model_get_n_items (classes);
-  model_class = g_new (int, MAX (n_project_classes, 1));
   for (guint i = 0; i < n_project_classes; i++)
     {
       g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
@@ -430,98 +424,98 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
     {
       g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
                            _("The project’s images could not be listed"));
-      return NULL;
+      return FALSE;
     }
+  set->paths = g_ptr_array_new_with_free_func (g_free);
+  set->indices = g_new (guint, MAX (view->n, 1));
+  set->labels = g_new (int, MAX (view->n, 1));
+  for (guint i = 0; i < view->n; i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (items, view->items[i]);
+      int label = view->labels[i];
 
-  items = bt_project_get_items (project);
-  paths = g_ptr_array_new_with_free_func (g_free);
-  indices = g_new (guint, MAX (view->n, 1));
-  labels = g_new (int, MAX (view->n, 1));
-  {
-    guint n = 0;
-    for (guint i = 0; i < view->n; i++)
-      {
-        g_autoptr(BtItem) item = g_list_model_get_item (items, view->items[i]);
-        int label = view->labels[i];
-
-        if (item == NULL || label < 0 || (guint) label >= n_project_classes || model_class[label] < 0)
-          {
-            ev->n_skipped++;
-            continue;
-          }
-        g_ptr_array_add (paths, g_strdup (bt_item_get_path (item)));
-        indices[n] = view->items[i];
-        labels[n] = model_class[label];
-        n++;
-      }
-  }
+      if (item == NULL || label < 0 || (guint) label >= n_project_classes || model_class[label] < 0)
+        {
+          ev->n_skipped++;
+          continue;
+        }
+      g_ptr_array_add (set->paths, g_strdup (bt_item_get_path (item)));
+      set->indices[n] = view->items[i];
+      set->labels[n] = model_class[label];
+      n++;
+    }
   bt_split_view_free (view);
 
-  if (paths->len == 0)
+  if (set->paths->len == 0)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
                    _("The %s split has no images of the model’s classes"), bt_split_to_string (split));
-      return NULL;
+      return FALSE;
     }
+  return TRUE;
+}
 
-  if (model->backbone_name != NULL || model->tta != BT_TTA_NONE)
+/* Transfer models and models with test-time augmentation: one prediction function per image (a
+ * transfer model without augmentation decodes and runs the backbone on every core, the head in
+ * batches). */
+static gboolean
+evaluate_per_image (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCancellable *cancellable,
+                    GError **error)
+{
+  const GPtrArray *paths = set->paths;
+
+  if (model->tta == BT_TTA_NONE)
     {
-      if (model->tta == BT_TTA_NONE)
-        {
-          /* Transfer models: decoding and the backbone on every core, the head in batches. */
-          BtPrediction *res = bt_predict_files (model, (const char * const *) paths->pdata, paths->len, 0,
-                                                NULL, NULL, cancellable);
-          for (guint i = 0; i < paths->len; i++)
-            if (res[i].logits != NULL)
-              bt_evaluation_add_logits (ev, &model->calib, res[i].logits, labels[i],
-                                        g_ptr_array_index (paths, i), indices[i]);
-            else
-              ev->n_skipped++;
-          bt_predictions_free (res, paths->len);
-          if (g_cancellable_set_error_if_cancelled (cancellable, error))
-            return NULL;
-        }
-      else
-        {
-          /* transfer models run backbone + head per image (the backbone serializes anyway), and so
-           * do models with test-time augmentation: one prediction function for all */
-          g_autofree float *logits = g_new (float, n_classes);
-          for (guint i = 0; i < paths->len; i++)
-            {
-              g_autoptr(BtImage) img = NULL;
-
-              if (g_cancellable_set_error_if_cancelled (cancellable, error))
-                return NULL;
-              img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
-                                                BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
-                                                cancellable, NULL, NULL);
-              if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
-                bt_evaluation_add_logits (ev, &model->calib, logits, labels[i], g_ptr_array_index (paths, i), indices[i]);
-              else
-                ev->n_skipped++;
-            }
-        }
-      if (ev->n == 0)
-        {
-          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
-                       _("None of the %u images of the %s split could be read"),
-                       paths->len, bt_split_to_string (split));
-          return NULL;
-        }
-      bt_evaluation_finish (ev);
-      return g_steal_pointer (&ev);
+      BtPrediction *res = bt_predict_files (model, (const char * const *) paths->pdata, paths->len, 0,
+                                            NULL, NULL, cancellable);
+      for (guint i = 0; i < paths->len; i++)
+        if (res[i].logits != NULL)
+          bt_evaluation_add_logits (ev, &model->calib, res[i].logits, set->labels[i],
+                                    g_ptr_array_index (paths, i), set->indices[i]);
+        else
+          ev->n_skipped++;
+      bt_predictions_free (res, paths->len);
+      return !g_cancellable_set_error_if_cancelled (cancellable, error);
     }
 
-  image_floats = (gsize) model->prep.channels * model->prep.height * model->prep.width;
-  x = g_new (float, image_floats * EVAL_BATCH);
-  tasks = g_new0 (DecodeTask, EVAL_BATCH);
-  batch.prep = &model->prep;
-  batch.cancellable = cancellable;
+  g_autofree float *logits = g_new (float, bt_net_n_classes (model->net));
+  for (guint i = 0; i < paths->len; i++)
+    {
+      g_autoptr(BtImage) img = NULL;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
+                                        BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
+                                        cancellable, NULL, NULL);
+      if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
+        bt_evaluation_add_logits (ev, &model->calib, logits, set->labels[i], g_ptr_array_index (paths, i),
+                                  set->indices[i]);
+      else
+        ev->n_skipped++;
+    }
+  return TRUE;
+}
+
+/* The engine's own networks: batches of EVAL_BATCH images decoded on a pool, one forward each. */
+static gboolean
+evaluate_batched (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCancellable *cancellable,
+                  GError **error)
+{
+  const GPtrArray *paths = set->paths;
+  const int n_classes = bt_net_n_classes (model->net);
+  const gsize image_floats = (gsize) model->prep.channels * model->prep.height * model->prep.width;
+  g_autofree float *x = g_new (float, image_floats * EVAL_BATCH);
+  g_autofree DecodeTask *tasks = g_new0 (DecodeTask, EVAL_BATCH);
+  DecodeBatch batch = { .prep = &model->prep, .cancellable = cancellable };
+  GThreadPool *pool;
+  gboolean ok = TRUE;
+
   g_mutex_init (&batch.mutex);
   g_cond_init (&batch.cond);
   pool = g_thread_pool_new (decode_task_run, NULL, CLAMP ((int) g_get_num_processors (), 1, 8), FALSE, NULL);
 
-  for (guint start = 0; start < paths->len; start += EVAL_BATCH)
+  for (guint start = 0; start < paths->len && ok; start += EVAL_BATCH)
     {
       guint count = MIN (EVAL_BATCH, paths->len - start);
       g_autofree int *batch_index = g_new (int, count);
@@ -529,7 +523,10 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       const float *probs;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        goto fail;
+        {
+          ok = FALSE;
+          break;
+        }
 
       batch.pending = count;
       for (guint i = 0; i < count; i++)
@@ -565,31 +562,48 @@ bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
       probs = bt_net_forward (model->net, x, n_ok, FALSE, error);
       for (int i = 0; probs != NULL && i < n_ok; i++)
         bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net) + (gsize) i * n_classes,
-                                  labels[batch_index[i]], g_ptr_array_index (paths, batch_index[i]),
-                                  indices[batch_index[i]]);
+                                  set->labels[batch_index[i]], g_ptr_array_index (paths, batch_index[i]),
+                                  set->indices[batch_index[i]]);
       bt_compute_gate_leave ();
-      if (probs == NULL)
-        goto fail;
+      ok = probs != NULL;
     }
 
+  /* queued decodes finish before their tasks go away */
   g_thread_pool_free (pool, FALSE, TRUE);
   g_mutex_clear (&batch.mutex);
   g_cond_clear (&batch.cond);
+  return ok;
+}
 
-  if (ev->n == 0)
+BtEvaluation *
+bt_evaluate_project (BtModel *model, BtProject *project, BtSplit split,
+                     GCancellable *cancellable, GError **error)
+{
+  g_autoptr(BtEvaluation) ev = NULL;
+  EvalImages set = { 0 };
+  gboolean ok;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_return_val_if_fail (split < BT_N_SPLITS, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  ev = bt_evaluation_new (bt_net_n_classes (model->net), (const char * const *) model->class_names);
+  ok = list_split (model, project, split, ev, &set, error);
+  if (ok && (model->backbone_name != NULL || model->tta != BT_TTA_NONE))
+    ok = evaluate_per_image (model, ev, &set, cancellable, error);
+  else if (ok)
+    ok = evaluate_batched (model, ev, &set, cancellable, error);
+  if (ok && ev->n == 0)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
                    _("None of the %u images of the %s split could be read"),
-                   paths->len, bt_split_to_string (split));
-      return NULL;
+                   set.paths->len, bt_split_to_string (split));
+      ok = FALSE;
     }
+  eval_images_clear (&set);
+  if (!ok)
+    return NULL;
   bt_evaluation_finish (ev);
   return g_steal_pointer (&ev);
-
-fail:
-  /* let queued decodes finish before their tasks go away */
-  g_thread_pool_free (pool, FALSE, TRUE);
-  g_mutex_clear (&batch.mutex);
-  g_cond_clear (&batch.cond);
-  return NULL;
 }
