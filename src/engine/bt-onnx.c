@@ -608,25 +608,16 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
   return export_net (net, class_names, prep, bb, form, error);
 }
 
-/* bb: the transfer model's backbone, or NULL */
-static GBytes *
-export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, BtTflite *bb,
-            BtOnnxForm form, GError **error)
+/* The graph's input "image": for a transfer model the backbone's graph, checked against the
+ * preprocessing and the head; the name of the tensor the head reads and its rank. */
+static char *
+export_input (BtOnnxGraph *g, BtNet *net, const BtPreprocess *prep, BtTflite *bb, int *input_rank, GError **error)
 {
-
-  int k = bt_net_n_classes (net);
-  if (!bt_export_check_class_names (net, class_names, error))
-    return NULL;
   int c, h, w;
+  char *input;
+
   bt_net_input_shape (net, &c, &h, &w);
-
-  g_autoptr(BtOnnxGraph) g = bt_onnx_graph_new ("bottega");
-  bt_onnx_graph_set_form (g, form);
-  g_autoptr(GPtrArray) out_names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GArray) ranks = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autofree char *input = NULL;
-  int input_rank = 4;
-
+  *input_rank = 4;
   if (bt_net_preset (net) == BT_PRESET_TRANSFER && bb != NULL)
     {
       int bh, bw, bc, dim = 0;
@@ -646,22 +637,137 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
         {
           g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
                        "The backbone's embedding has %d values but the head takes %d", dim, c * h * w);
+          g_free (input);
           return NULL;
         }
-      input_rank = bb->tensors[bt_tflite_find_embedding_cut (bb, &dim, NULL)].rank == 4 ? 4 : 2;
+      *input_rank = bb->tensors[bt_tflite_find_embedding_cut (bb, &dim, NULL)].rank == 4 ? 4 : 2;
+      return input;
     }
-  else
+  if (prep->width != w || prep->height != h || prep->channels != c)
     {
-      if (prep->width != w || prep->height != h || prep->channels != c)
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                       "The preprocessing recipe (%d×%d×%d) does not match the network's input (%d×%d×%d)",
-                       prep->width, prep->height, prep->channels, w, h, c);
-          return NULL;
-        }
-      bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, c, h, w }, 4);
-      input = g_strdup ("image");
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The preprocessing recipe (%d×%d×%d) does not match the network's input (%d×%d×%d)",
+                   prep->width, prep->height, prep->channels, w, h, c);
+      return NULL;
     }
+  bt_onnx_graph_add_input (g, "image", (const gint64[]) { -1, c, h, w }, 4);
+  return g_strdup ("image");
+}
+
+/* One layer's nodes and initializers, reading in (of rank in_rank) and writing out (the layer's
+ * activation after "/pre" when it has one); its output rank in *rank. */
+static gboolean
+export_layer (BtOnnxGraph *g, const BtNetLayerInfo *li, const char *in, int in_rank, const char *out,
+              GPtrArray *out_names, int *rank, GError **error)
+{
+  const BtNetLayerInfo l = *li;
+  g_autofree char *pre = l.act != BT_NET_ACT_NONE ? suffixed (out, "/pre") : g_strdup (out);
+  g_autofree char *wn = suffixed (l.name, ".weight");
+  g_autofree char *bn = suffixed (l.name, ".bias");
+  BtOnnxNode *n;
+
+  *rank = in_rank;
+  switch (l.op)
+    {
+    case BT_NET_OP_CONV:
+    case BT_NET_OP_DWCONV:
+      bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c, l.in_c / l.groups, l.kh, l.kw }, 4);
+      if (l.bias)
+        bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
+      add_conv_node (g, "Conv", l.name, in, wn, l.bias ? bn : NULL, pre, l.kh, l.kw, l.sh, l.sw,
+                     l.pad_top, l.pad_left, l.pad_bottom, l.pad_right,
+                     l.op == BT_NET_OP_DWCONV ? l.in_c : l.groups);
+      break;
+    case BT_NET_OP_DENSE:
+      {
+        const char *x = in;
+        g_autofree char *flat = NULL;
+        if (in_rank != 2)
+          {
+            flat = suffixed (l.name, "/flatten");
+            n = bt_onnx_graph_add_node (g, "Flatten", flat, (const char *[]) { in, NULL }, (const char *[]) { flat, NULL });
+            bt_onnx_node_set_int (n, "axis", 1);
+            x = flat;
+          }
+        gint64 in_dim = (gint64) l.in_c * l.in_h * l.in_w;
+        bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c, in_dim }, 2);
+        if (l.bias)
+          bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
+        n = bt_onnx_graph_add_node (g, "Gemm", l.name, (const char *[]) { x, wn, l.bias ? bn : NULL, NULL },
+                                    (const char *[]) { pre, NULL });
+        bt_onnx_node_set_int (n, "transB", 1);
+        *rank = 2;
+      }
+      break;
+    case BT_NET_OP_MAXPOOL:
+    case BT_NET_OP_AVGPOOL:
+      add_conv_node (g, l.op == BT_NET_OP_MAXPOOL ? "MaxPool" : "AveragePool", l.name, in, NULL, NULL, pre,
+                     l.kh, l.kw, l.sh, l.sw, l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, 1);
+      break;
+    case BT_NET_OP_GAP:
+      bt_onnx_graph_add_node (g, "GlobalAveragePool", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
+      *rank = 4;
+      break;
+    case BT_NET_OP_FLATTEN:
+      n = bt_onnx_graph_add_node (g, "Flatten", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
+      bt_onnx_node_set_int (n, "axis", 1);
+      *rank = 2;
+      break;
+    case BT_NET_OP_DROPOUT:
+      bt_onnx_graph_add_node (g, "Identity", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
+      break;
+    case BT_NET_OP_BATCHNORM:
+      {
+        g_autofree char *mn = suffixed (l.name, ".running_mean");
+        g_autofree char *vn = suffixed (l.name, ".running_var");
+        bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c }, 1);
+        bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
+        bt_onnx_graph_add_initializer (g, mn, l.running_mean, (const gint64[]) { l.c }, 1);
+        bt_onnx_graph_add_initializer (g, vn, l.running_var, (const gint64[]) { l.c }, 1);
+        n = bt_onnx_graph_add_node (g, "BatchNormalization", l.name, (const char *[]) { in, wn, bn, mn, vn, NULL },
+                                    (const char *[]) { pre, NULL });
+        bt_onnx_node_set_float (n, "epsilon", l.eps);
+      }
+      break;
+    case BT_NET_OP_ADD:
+      bt_onnx_graph_add_node (g, "Add", l.name, (const char *[]) { in, g_ptr_array_index (out_names, l.src2), NULL },
+                              (const char *[]) { pre, NULL });
+      break;
+    default:
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "Layer “%s” (%s) cannot be exported to ONNX", l.name, l.op_id);
+      return FALSE;
+    }
+  if (l.act == BT_NET_ACT_RELU)
+    {
+      g_autofree char *an = suffixed (l.name, "/relu");
+      bt_onnx_graph_add_node (g, "Relu", an, (const char *[]) { pre, NULL }, (const char *[]) { out, NULL });
+    }
+  else if (l.act == BT_NET_ACT_RELU6)
+    {
+      g_autofree char *an = suffixed (l.name, "/relu6");
+      bt_onnx_graph_add_relu6 (g, an, pre, out);
+    }
+  return TRUE;
+}
+
+/* bb: the transfer model's backbone, or NULL */
+static GBytes *
+export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, BtTflite *bb,
+            BtOnnxForm form, GError **error)
+{
+  int k = bt_net_n_classes (net);
+  if (!bt_export_check_class_names (net, class_names, error))
+    return NULL;
+
+  g_autoptr(BtOnnxGraph) g = bt_onnx_graph_new ("bottega");
+  bt_onnx_graph_set_form (g, form);
+  g_autoptr(GPtrArray) out_names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) ranks = g_array_new (FALSE, FALSE, sizeof (int));
+  int input_rank;
+  g_autofree char *input = export_input (g, net, prep, bb, &input_rank, error);
+  if (input == NULL)
+    return NULL;
 
   guint n_layers = bt_net_n_layers (net);
   for (guint i = 0; i < n_layers; i++)
@@ -670,95 +776,11 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
       bt_net_get_layer (net, i, &l);
       const char *in = l.src < 0 ? input : g_ptr_array_index (out_names, l.src);
       int in_rank = l.src < 0 ? input_rank : g_array_index (ranks, int, l.src);
-      gboolean last = i + 1 == n_layers;
-      g_autofree char *out = last ? g_strdup ("logits") : g_strdup (l.name);
-      g_autofree char *pre = l.act != BT_NET_ACT_NONE ? suffixed (out, "/pre") : g_strdup (out);
-      g_autofree char *wn = suffixed (l.name, ".weight");
-      g_autofree char *bn = suffixed (l.name, ".bias");
-      int rank = in_rank;
-      BtOnnxNode *n;
+      g_autofree char *out = i + 1 == n_layers ? g_strdup ("logits") : g_strdup (l.name);
+      int rank;
 
-      switch (l.op)
-        {
-        case BT_NET_OP_CONV:
-        case BT_NET_OP_DWCONV:
-          bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c, l.in_c / l.groups, l.kh, l.kw }, 4);
-          if (l.bias)
-            bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
-          add_conv_node (g, "Conv", l.name, in, wn, l.bias ? bn : NULL, pre, l.kh, l.kw, l.sh, l.sw,
-                         l.pad_top, l.pad_left, l.pad_bottom, l.pad_right,
-                         l.op == BT_NET_OP_DWCONV ? l.in_c : l.groups);
-          break;
-        case BT_NET_OP_DENSE:
-          {
-            const char *x = in;
-            g_autofree char *flat = NULL;
-            if (in_rank != 2)
-              {
-                flat = suffixed (l.name, "/flatten");
-                n = bt_onnx_graph_add_node (g, "Flatten", flat, (const char *[]) { in, NULL }, (const char *[]) { flat, NULL });
-                bt_onnx_node_set_int (n, "axis", 1);
-                x = flat;
-              }
-            gint64 in_dim = (gint64) l.in_c * l.in_h * l.in_w;
-            bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c, in_dim }, 2);
-            if (l.bias)
-              bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
-            n = bt_onnx_graph_add_node (g, "Gemm", l.name, (const char *[]) { x, wn, l.bias ? bn : NULL, NULL },
-                                        (const char *[]) { pre, NULL });
-            bt_onnx_node_set_int (n, "transB", 1);
-            rank = 2;
-          }
-          break;
-        case BT_NET_OP_MAXPOOL:
-        case BT_NET_OP_AVGPOOL:
-          add_conv_node (g, l.op == BT_NET_OP_MAXPOOL ? "MaxPool" : "AveragePool", l.name, in, NULL, NULL, pre,
-                         l.kh, l.kw, l.sh, l.sw, l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, 1);
-          break;
-        case BT_NET_OP_GAP:
-          bt_onnx_graph_add_node (g, "GlobalAveragePool", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
-          rank = 4;
-          break;
-        case BT_NET_OP_FLATTEN:
-          n = bt_onnx_graph_add_node (g, "Flatten", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
-          bt_onnx_node_set_int (n, "axis", 1);
-          rank = 2;
-          break;
-        case BT_NET_OP_DROPOUT:
-          bt_onnx_graph_add_node (g, "Identity", l.name, (const char *[]) { in, NULL }, (const char *[]) { pre, NULL });
-          break;
-        case BT_NET_OP_BATCHNORM:
-          {
-            g_autofree char *mn = suffixed (l.name, ".running_mean");
-            g_autofree char *vn = suffixed (l.name, ".running_var");
-            bt_onnx_graph_add_initializer (g, wn, l.weight, (const gint64[]) { l.c }, 1);
-            bt_onnx_graph_add_initializer (g, bn, l.bias, (const gint64[]) { l.c }, 1);
-            bt_onnx_graph_add_initializer (g, mn, l.running_mean, (const gint64[]) { l.c }, 1);
-            bt_onnx_graph_add_initializer (g, vn, l.running_var, (const gint64[]) { l.c }, 1);
-            n = bt_onnx_graph_add_node (g, "BatchNormalization", l.name, (const char *[]) { in, wn, bn, mn, vn, NULL },
-                                        (const char *[]) { pre, NULL });
-            bt_onnx_node_set_float (n, "epsilon", l.eps);
-          }
-          break;
-        case BT_NET_OP_ADD:
-          bt_onnx_graph_add_node (g, "Add", l.name, (const char *[]) { in, g_ptr_array_index (out_names, l.src2), NULL },
-                                  (const char *[]) { pre, NULL });
-          break;
-        default:
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                       "Layer “%s” (%s) cannot be exported to ONNX", l.name, l.op_id);
-          return NULL;
-        }
-      if (l.act == BT_NET_ACT_RELU)
-        {
-          g_autofree char *an = suffixed (l.name, "/relu");
-          bt_onnx_graph_add_node (g, "Relu", an, (const char *[]) { pre, NULL }, (const char *[]) { out, NULL });
-        }
-      else if (l.act == BT_NET_ACT_RELU6)
-        {
-          g_autofree char *an = suffixed (l.name, "/relu6");
-          bt_onnx_graph_add_relu6 (g, an, pre, out);
-        }
+      if (!export_layer (g, &l, in, in_rank, out, out_names, &rank, error))
+        return NULL;
       g_ptr_array_add (out_names, g_steal_pointer (&out));
       g_array_append_val (ranks, rank);
     }
