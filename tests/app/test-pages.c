@@ -371,6 +371,21 @@ first_gallery_card (BtEvaluatePage *page)
   return GTK_WIDGET (child);
 }
 
+/* Everything queued dispatched, then one frame laid out and painted. */
+static void
+laid_out (GtkWidget *toplevel)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (toplevel);
+  guint painted = 0;
+  gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
+
+  bt_test_drain ();
+  gtk_widget_queue_draw (toplevel);
+  BT_TEST_WAIT (painted >= 1);
+  g_signal_handler_disconnect (clock, id);
+  bt_test_drain ();
+}
+
 static void
 test_evaluate (void)
 {
@@ -415,12 +430,34 @@ test_evaluate (void)
         }
   g_assert_cmpint (row, >=, 0);
   {
-    /* a click in the middle of that cell shows its images */
+    /* a click in the middle of that cell shows its images, and the matrix stays where it was:
+     * same place in the window, same size (#21: it jumped when the gallery opened) */
     GtkWidget *matrix = GTK_WIDGET (bt_evaluate_page_get_matrix (page));
-    graphene_rect_t area;
+    graphene_rect_t area, before, after;
+    /* a window the page fits in until the gallery opens: the gallery then makes it scroll */
+    GtkWidget *sw = gtk_widget_get_ancestor (matrix, GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw));
+    gtk_window_set_default_size (GTK_WINDOW (window), 1200, 990);
+    bt_evaluate_page_show_cell (page, -1, -1);
+    laid_out (GTK_WIDGET (window));
+    g_assert_true (gtk_widget_compute_bounds (matrix, GTK_WIDGET (window), &before));
+    g_test_message ("page %.0f px in a %.0f px window", gtk_adjustment_get_upper (adj),
+                    gtk_adjustment_get_page_size (adj));
+    g_assert_cmpfloat (gtk_adjustment_get_upper (adj), <=, gtk_adjustment_get_page_size (adj));
     g_assert_true (bt_confusion_matrix_get_cell_area (BT_CONFUSION_MATRIX (matrix), gtk_widget_get_width (matrix),
                                                       gtk_widget_get_height (matrix), row, col, &area));
     bt_test_click_at (matrix, area.origin.x + area.size.width / 2, area.origin.y + area.size.height / 2);
+    laid_out (GTK_WIDGET (window));
+    g_assert_true (gtk_widget_compute_bounds (matrix, GTK_WIDGET (window), &after));
+    g_test_message ("matrix before the gallery: %.0f,%.0f %.0f×%.0f; after: %.0f,%.0f %.0f×%.0f",
+                    before.origin.x, before.origin.y, before.size.width, before.size.height,
+                    after.origin.x, after.origin.y, after.size.width, after.size.height);
+    g_assert_cmpfloat (fabs (after.origin.x - before.origin.x), <, 0.5);
+    g_assert_cmpfloat (fabs (after.origin.y - before.origin.y), <, 0.5);
+    g_assert_cmpfloat (fabs (after.size.width - before.size.width), <, 0.5);
+    g_assert_cmpfloat (fabs (after.size.height - before.size.height), <, 0.5);
+    g_assert_cmpfloat (gtk_adjustment_get_upper (adj), >, gtk_adjustment_get_page_size (adj));
+    gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
   }
   g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, ev->confusion[row * ev->n_classes + col]);
   for (guint i = 0; i < bt_evaluate_page_get_gallery_size (page); i++)
