@@ -390,7 +390,8 @@ bt_tflite_classifier_load (const char *path, GError **error)
   if (n < 2 || n > BT_TFLITE_CLASSIFIER_MAX_CLASSES)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                   _("This is not a classifier: its network gives %" G_GSIZE_FORMAT " values, not one per class"), n);
+                   _("This is not a classifier: its network gives %u values, not one per class"),
+                   (guint) MIN (n, G_MAXUINT));
       return NULL;
     }
   c->n_classes = (int) n;

@@ -575,6 +575,16 @@ test_page_idle (gpointer data)
   return !bt_test_page_is_busy (window->test_page);
 }
 
+/* A star of the Shapes sample (its first file). */
+static char *
+star_image (void)
+{
+  g_autofree char *images = g_build_filename (project_dir, "images", "star", NULL);
+  g_autoptr(GDir) dir = g_dir_open (images, 0, NULL);
+  g_assert_nonnull (dir);
+  return g_build_filename (images, g_dir_read_name (dir), NULL);
+}
+
 /* Opens path on the Test page (what Open Model File… does with the chosen file). */
 static void
 open_model_file (const char *path)
@@ -601,9 +611,7 @@ test_open_tflite (void)
 {
   BtTestPage *page = window->test_page;
   BtProbabilityBars *bars = bt_test_page_get_bars (page);
-  g_autofree char *images = g_build_filename (project_dir, "images", "star", NULL);
-  g_autoptr(GDir) dir = g_dir_open (images, 0, NULL);
-  g_autofree char *image = g_build_filename (images, g_dir_read_name (dir), NULL);
+  g_autofree char *image = star_image ();
   g_autofree char *tflite = g_build_filename (project_dir, "exported.tflite", NULL);
   g_autofree char *broken = g_build_filename (project_dir, "broken.tflite", NULL);
   g_autofree char *bytes = NULL, *verdict = NULL;
@@ -690,9 +698,7 @@ test_test_page (void)
 {
   BtTestPage *page = window->test_page;
   BtProbabilityBars *bars = bt_test_page_get_bars (page);
-  g_autofree char *image = g_build_filename (project_dir, "images", "star", NULL);
-  g_autoptr(GDir) dir = g_dir_open (image, 0, NULL);
-  g_autofree char *path = g_build_filename (image, g_dir_read_name (dir), NULL);
+  g_autofree char *path = star_image ();
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autofree float *want = NULL;
