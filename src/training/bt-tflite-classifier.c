@@ -292,12 +292,13 @@ float *
 bt_tflite_classifier_predict_file (BtTfliteClassifier *c, const char *path, GCancellable *cancellable,
                                    GError **error)
 {
-  g_autoptr(BtImage) img = NULL;
+  g_autofree float *x = NULL;
 
   g_return_val_if_fail (c != NULL && path != NULL, NULL);
-  img = bt_image_decode_file_sized (path, c->prep.channels, BT_TENSOR_BOX (c->prep.width),
-                                    BT_TENSOR_BOX (c->prep.height), NULL, cancellable, NULL, error);
-  return img != NULL ? bt_tflite_classifier_predict_image (c, img, error) : NULL;
+  x = g_new (float, (gsize) c->prep.channels * c->prep.height * c->prep.width);
+  if (!bt_prepare_image_file (&c->prep, path, x, cancellable, error))
+    return NULL;
+  return run (c, x, error);
 }
 
 static gboolean
