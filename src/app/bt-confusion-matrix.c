@@ -358,15 +358,37 @@ bt_confusion_matrix_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   cairo_destroy (cr);
 }
 
+/* Width: down to 360 px in a narrow window. Height: what square cells of the given width need
+ * (at most the natural side), as minimum and natural alike. In the page's scrolled window a
+ * child gets its minimum height once the page is taller than the window, so a minimum below the
+ * natural one shrank the matrix the moment the gallery under it made the page scroll (#21). */
 static void
 bt_confusion_matrix_measure (GtkWidget *widget, GtkOrientation orientation, int for_size,
                              int *minimum, int *natural, int *minimum_baseline, int *natural_baseline)
 {
   BtConfusionMatrix *self = BT_CONFUSION_MATRIX (widget);
   int side = 160 + 56 * MIN (self->n, 10);
+  int height = MAX (side, 360);
 
-  *minimum = MIN (side, 360);
-  *natural = MAX (side, 360);
+  if (orientation == GTK_ORIENTATION_HORIZONTAL)
+    {
+      *minimum = MIN (side, 360);
+      *natural = MAX (side, 360);
+      return;
+    }
+  if (for_size > 0 && self->n > 0)
+    {
+      Geometry g;
+      compute_geometry (self, for_size, G_MAXINT / 4, &g);   /* cells as wide as the width allows */
+      height = MIN (height, (int) ceil (g.y + self->n * g.cell + PAD));
+    }
+  *minimum = *natural = height;
+}
+
+static GtkSizeRequestMode
+bt_confusion_matrix_get_request_mode (GtkWidget *widget)
+{
+  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH;
 }
 
 static void
@@ -488,6 +510,7 @@ bt_confusion_matrix_class_init (BtConfusionMatrixClass *klass)
   object_class->finalize = bt_confusion_matrix_finalize;
   widget_class->snapshot = bt_confusion_matrix_snapshot;
   widget_class->measure = bt_confusion_matrix_measure;
+  widget_class->get_request_mode = bt_confusion_matrix_get_request_mode;
   widget_class->query_tooltip = bt_confusion_matrix_query_tooltip;
 
   signals[CELL_ACTIVATED] = g_signal_new ("cell-activated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,

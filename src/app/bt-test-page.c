@@ -20,6 +20,7 @@
 #include "dataset/bt-image-list.h"
 #include "dataset/bt-undo.h"
 #include "training/bt-predict-batch.h"
+#include "training/bt-tflite-classifier.h"
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 
@@ -78,6 +79,7 @@ struct _BtTestPage
   BtProject         *project;
   GPtrArray         *model_paths;    /* char*, parallel with model_names */
   BtSharedModel     *model;
+  BtTfliteClassifier *tflite;        /* a .tflite file opened instead of a model (then model is NULL) */
   GCancellable      *cancellable;    /* model load and classification jobs */
   GCancellable      *list_cancellable;
   GCancellable      *preview_cancellable;
@@ -100,21 +102,37 @@ G_DEFINE_FINAL_TYPE (BtTestPage, bt_test_page, GTK_TYPE_WIDGET)
 enum { MODEL_READY, RESULTS_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
+/* The open model's class names: a Bottega model's or the opened .tflite file's. */
+static const char * const *
+class_names (BtTestPage *self)
+{
+  if (self->model != NULL)
+    return bt_shared_model_get_class_names (self->model);
+  return self->tflite != NULL ? (const char * const *) self->tflite->class_names : NULL;
+}
+
+static gboolean
+is_ready (BtTestPage *self)
+{
+  return self->model != NULL || self->tflite != NULL;
+}
+
 static void
 update_actions (BtTestPage *self)
 {
-  gboolean ready = self->model != NULL;
+  gboolean ready = is_ready (self);
+  gboolean ours = self->model != NULL;   /* live, export and serve take a Bottega model */
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.paste", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.live",
-                                 ready || (self->live != NULL && bt_live_test_is_running (self->live)));
+                                 ours || (self->live != NULL && bt_live_test_is_running (self->live)));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.folder", ready);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-csv", self->results->len > 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open-model", TRUE);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ready);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite", ready);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.serve", ready);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ours);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite", ours);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.serve", ours);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
 
@@ -229,7 +247,7 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
     }
   else
     {
-      const char * const *names = bt_shared_model_get_class_names (self->model);
+      const char * const *names = class_names (self);
       if (r->unknown)
         /* Translators: the verdict on the Test page for an image unlike the training images;
          * the bars below still show every class's probability. E.g. "… (unknown score -3.20)" */
@@ -276,14 +294,14 @@ make_row (BtTestPage *self, Result *r)
     text = g_strdup (r->error);
   else if (r->added_to != NULL)
     /* TRANSLATORS: a result corrected with "Correct It": answer · confidence · the class it was added to */
-    text = g_strdup_printf (_("%s · %.1f%% · added to “%s”"), bt_shared_model_get_class_names (self->model)[r->top],
+    text = g_strdup_printf (_("%s · %.1f%% · added to “%s”"), class_names (self)[r->top],
                             100.0 * r->probs[r->top], r->added_to);
   else if (r->unknown)
     /* Translators: a row of the Test page's list: closest class, its probability */
     text = g_strdup_printf (_("Not one of your classes · %s %.1f%%"),
-                            bt_shared_model_get_class_names (self->model)[r->top], 100.0 * r->probs[r->top]);
+                            class_names (self)[r->top], 100.0 * r->probs[r->top]);
   else
-    text = g_strdup_printf ("%s · %.1f%%", bt_shared_model_get_class_names (self->model)[r->top],
+    text = g_strdup_printf ("%s · %.1f%%", class_names (self)[r->top],
                             100.0 * r->probs[r->top]);
   detail = gtk_label_new (text);
   gtk_label_set_xalign (GTK_LABEL (name), 0);
@@ -334,6 +352,7 @@ typedef struct {
   GWeakRef       page;
   guint          generation;
   BtSharedModel *model;
+  BtTfliteClassifier *tflite; /* instead of model */
   GPtrArray     *paths;       /* char*; NULL for a pasted image */
   char          *folder;      /* walk this folder instead of paths */
   GBytes        *pasted;      /* an image's bytes (clipboard, web), decoded on the worker */
@@ -348,6 +367,7 @@ classify_job_free (ClassifyJob *job)
 {
   g_weak_ref_clear (&job->page);
   g_clear_pointer (&job->model, bt_shared_model_unref);
+  g_clear_pointer (&job->tflite, bt_tflite_classifier_unref);
   g_clear_pointer (&job->paths, g_ptr_array_unref);
   g_free (job->folder);
   g_clear_pointer (&job->pasted, g_bytes_unref);
@@ -374,15 +394,12 @@ result_new (const char *path, const char *pasted_name)
   return r;
 }
 
-/* Takes probs (NULL: failed, with error). Called with the model locked. */
+/* Takes probs (n_classes of them; NULL: failed, with error). */
 static Result *
-result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error,
-               const BtImage *image)
+result_take (Result *r, guint n_classes, float *probs, const GError *error, const BtImage *image)
 {
-  r->n_classes = bt_net_n_classes (model->net);
+  r->n_classes = n_classes;
   r->probs = probs;
-  r->unknown_score = unknown_score;
-  r->unknown = r->probs != NULL && bt_calibration_is_unknown (&model->calib, r->unknown_score);
   if (r->probs == NULL)
     r->error = g_strdup (error ? error->message : _("Unknown error"));
   else
@@ -394,15 +411,32 @@ result_finish (Result *r, BtModel *model, float *probs, double unknown_score, co
   return r;
 }
 
+/* The same for a Bottega model (its unknown score); called with the model locked. */
+static Result *
+result_finish (Result *r, BtModel *model, float *probs, double unknown_score, const GError *error,
+               const BtImage *image)
+{
+  r->unknown_score = unknown_score;
+  r->unknown = probs != NULL && bt_calibration_is_unknown (&model->calib, unknown_score);
+  return result_take (r, bt_net_n_classes (model->net), probs, error, image);
+}
+
 static Result *
 classify_one (ClassifyJob *job, const BtImage *image)
 {
   Result *r = result_new (NULL, job->pasted_name);
   g_autoptr(GError) error = NULL;
-  BtModel *model = bt_shared_model_lock (job->model);
+  BtModel *model;
   double score = NAN;
-  float *probs = bt_predict_image_scored (model, image, &score, &error);
+  float *probs;
 
+  if (job->tflite != NULL)
+    {
+      probs = bt_tflite_classifier_predict_image (job->tflite, image, &error);
+      return result_take (r, job->tflite->n_classes, probs, error, image);
+    }
+  model = bt_shared_model_lock (job->model);
+  probs = bt_predict_image_scored (model, image, &score, &error);
   result_finish (r, model, probs, score, error, image);
   bt_shared_model_unlock (job->model);
   return r;
@@ -415,7 +449,15 @@ classify_one (ClassifyJob *job, const BtImage *image)
 static void
 classify_files (ClassifyJob *job, GCancellable *cancellable)
 {
-  for (guint start = 0; start < job->paths->len; start += CLASSIFY_BATCH)
+  for (guint i = 0; job->tflite != NULL && i < job->paths->len && !g_cancellable_is_cancelled (cancellable); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      float *probs = bt_tflite_classifier_predict_file (job->tflite, job->paths->pdata[i], cancellable, &error);
+      g_ptr_array_add (job->results, result_take (result_new (job->paths->pdata[i], NULL), job->tflite->n_classes,
+                                                  probs, error, NULL));
+      g_atomic_int_inc (job->done);
+    }
+  for (guint start = 0; job->model != NULL && start < job->paths->len; start += CLASSIFY_BATCH)
     {
       guint n = MIN (CLASSIFY_BATCH, job->paths->len - start);
       const char * const *paths = (const char * const *) job->paths->pdata + start;
@@ -498,7 +540,7 @@ progress_cb (gpointer data)
 static char *
 folder_summary (BtTestPage *self, guint first)
 {
-  const char * const *names = bt_shared_model_get_class_names (self->model);
+  const char * const *names = class_names (self);
   guint n_classes = g_strv_length ((char **) names);
   g_autofree guint *counts = g_new0 (guint, MAX (n_classes, 1));
   GString *s = g_string_new (NULL);
@@ -554,6 +596,8 @@ folder_summary (BtTestPage *self, guint first)
   return g_string_free (s, FALSE);
 }
 
+static char *tflite_note (BtTestPage *self);
+
 static void
 classify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -565,7 +609,7 @@ classify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self == NULL)
     return;
   g_clear_handle_id (&self->progress_source, g_source_remove);
-  if (job->generation != self->generation || self->model == NULL)
+  if (job->generation != self->generation || !is_ready (self))
     return;   /* the model changed meanwhile: these probabilities belong to another model */
 
   first = self->results->len;
@@ -593,6 +637,15 @@ classify_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_free (text);
       text = t;
     }
+  {
+    g_autofree char *note = tflite_note (self);
+    if (note != NULL)
+      {
+        char *t = g_strconcat (text, " ", note, NULL);
+        g_free (text);
+        text = t;
+      }
+  }
   gtk_label_set_text (self->status_label, text);
   if (job->folder != NULL)
     {
@@ -611,7 +664,8 @@ run_job (BtTestPage *self, ClassifyJob *job)
 
   g_weak_ref_init (&job->page, self);
   job->generation = self->generation;
-  job->model = bt_shared_model_ref (self->model);
+  job->model = self->model != NULL ? bt_shared_model_ref (self->model) : NULL;
+  job->tflite = self->tflite != NULL ? bt_tflite_classifier_ref (self->tflite) : NULL;
   job->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_free);
   if (job->paths == NULL)
     job->paths = g_ptr_array_new_with_free_func (g_free);
@@ -635,7 +689,7 @@ bt_test_page_classify_files (BtTestPage *self, GFile * const *files, guint n)
   g_return_if_fail (BT_IS_TEST_PAGE (self));
   g_return_if_fail (n == 0 || files != NULL);
 
-  if (self->model == NULL || n == 0)
+  if (!is_ready (self) || n == 0)
     return;
   job = g_new0 (ClassifyJob, 1);
   job->paths = g_ptr_array_new_with_free_func (g_free);
@@ -744,6 +798,67 @@ model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_signal_emit (self, signals[MODEL_READY], 0);
 }
 
+/* ---- A .tflite file opened as it is (bt-tflite-classifier.h): read and checked on a worker ---- */
+
+/* What the opened .tflite file lacks, said on loading and after each classification; or NULL. */
+static char *
+tflite_note (BtTestPage *self)
+{
+  if (self->tflite == NULL)
+    return NULL;
+  if (!self->tflite->has_names)
+    return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                         "This file stores no class names: its %d class is numbered.",
+                                         "This file stores no class names: its %d classes are numbered.",
+                                         self->tflite->n_classes), self->tflite->n_classes);
+  if (!self->tflite->has_recipe)
+    return g_strdup_printf (_("This file stores no preprocessing recipe: images are resized to %d×%d as they are."),
+                            self->tflite->prep.width, self->tflite->prep.height);
+  return NULL;
+}
+
+static void
+tflite_load_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  BtTfliteClassifier *c = bt_tflite_classifier_load (task_data, &error);
+
+  if (c == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, c, (GDestroyNotify) bt_tflite_classifier_unref);
+}
+
+static void
+tflite_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Pending *pending = user_data;
+  g_autoptr(BtTestPage) self = pending->page;
+  guint generation = pending->generation;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTfliteClassifier) c = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *text = NULL;
+
+  g_free (pending);
+  self->n_loading--;
+  if (generation != self->generation)
+    return;
+  if (c == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          text = g_strdup_printf (_("This TensorFlow Lite file cannot be used: %s"), error->message);
+          gtk_label_set_text (self->status_label, text);
+        }
+      return;
+    }
+  self->tflite = g_steal_pointer (&c);
+  text = tflite_note (self);
+  gtk_label_set_text (self->status_label, text != NULL ? text : "");
+  update_actions (self);
+  g_signal_emit (self, signals[MODEL_READY], 0);
+}
+
 static void
 reset_jobs (BtTestPage *self)
 {
@@ -763,6 +878,7 @@ model_selected_cb (BtTestPage *self)
 
   reset_jobs (self);
   g_clear_pointer (&self->model, bt_shared_model_unref);
+  g_clear_pointer (&self->tflite, bt_tflite_classifier_unref);
   offer_backbone (self);
   clear_results (self);
   update_actions (self);
@@ -770,6 +886,14 @@ model_selected_cb (BtTestPage *self)
     return;
   gtk_label_set_text (self->status_label, _("Loading the model…"));
   self->n_loading++;
+  if (g_str_has_suffix (self->model_paths->pdata[i], ".tflite"))
+    {
+      g_autoptr(GTask) task = g_task_new (NULL, self->cancellable, tflite_loaded_cb,
+                                          pending_new (self, self->generation));
+      g_task_set_task_data (task, g_strdup (self->model_paths->pdata[i]), g_free);
+      g_task_run_in_thread (task, tflite_load_thread);
+      return;
+    }
   bt_model_files_load_async (self->model_paths->pdata[i], self->cancellable, model_loaded_cb,
                              pending_new (self, self->generation));
 }
@@ -897,7 +1021,7 @@ bt_test_page_classify_folder (BtTestPage *self, GFile *folder)
   g_return_if_fail (BT_IS_TEST_PAGE (self));
   g_return_if_fail (G_IS_FILE (folder));
 
-  if (self->model == NULL || g_file_peek_path (folder) == NULL)
+  if (!is_ready (self) || g_file_peek_path (folder) == NULL)
     return;
   job = g_new0 (ClassifyJob, 1);
   job->folder = g_file_get_path (folder);
@@ -916,7 +1040,7 @@ folder_action (GtkWidget *widget, const char *action_name, GVariant *param)
 static void
 classify_payloads (BtTestPage *self, GPtrArray *payloads, const char *name)
 {
-  for (guint i = 0; i < payloads->len && self->model != NULL; i++)
+  for (guint i = 0; i < payloads->len && is_ready (self); i++)
     {
       ClassifyJob *job = g_new0 (ClassifyJob, 1);
       job->pasted = g_bytes_ref (payloads->pdata[i]);
@@ -941,7 +1065,7 @@ fetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 take_intake (BtTestPage *self, BtIntake *intake)
 {
-  if (self->model == NULL)
+  if (!is_ready (self))
     {
       bt_intake_free (intake);
       return;
@@ -1006,7 +1130,7 @@ char *
 bt_test_page_dup_results_csv (BtTestPage *self)
 {
   GString *s = g_string_new (NULL);
-  const char * const *names = self->model ? bt_shared_model_get_class_names (self->model) : NULL;
+  const char * const *names = class_names (self);
 
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
 
@@ -1263,14 +1387,6 @@ bt_test_page_open_model_file (BtTestPage *self, GFile *file)
   path = g_file_get_path (file);
   if (path == NULL)
     return;
-  if (g_str_has_suffix (path, ".tflite"))
-    {
-      /* a .tflite file has no class names and no preprocessing recipe of ours */
-      gtk_label_set_text (self->status_label,
-                          _("A .tflite file cannot be tested here: it has no class names. Import it as a "
-                            "backbone on the Model page (Transfer learning), train, then test that model."));
-      return;
-    }
   g_free (self->opened_path);
   self->opened_path = g_strdup (path);
   name = g_filename_display_basename (path);
@@ -1325,7 +1441,7 @@ drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestP
   GSList *files;
   BtIntake *intake;
 
-  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST) || self->model == NULL)
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST) || !is_ready (self))
     return FALSE;
   files = gdk_file_list_get_files (g_value_get_boxed (value));
   /* files here, and the addresses a web browser drops (fetched first) */
@@ -1360,6 +1476,7 @@ bt_test_page_dispose (GObject *object)
   g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
   g_clear_pointer (&self->model, bt_shared_model_unref);
+  g_clear_pointer (&self->tflite, bt_tflite_classifier_unref);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->results, g_ptr_array_unref);
   g_clear_pointer (&self->opened_path, g_free);
@@ -1450,6 +1567,7 @@ bt_test_page_set_project (BtTestPage *self, BtProject *project)
   cancel_listing (self);
   g_set_object (&self->project, project);
   g_clear_pointer (&self->model, bt_shared_model_unref);
+  g_clear_pointer (&self->tflite, bt_tflite_classifier_unref);
   clear_results (self);
   g_ptr_array_set_size (self->model_paths, 0);
   gtk_string_list_splice (self->model_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->model_names)), NULL);
@@ -1462,6 +1580,11 @@ const char *
 bt_test_page_get_model_path (BtTestPage *self)
 {
   g_return_val_if_fail (BT_IS_TEST_PAGE (self), NULL);
+  if (self->tflite != NULL)
+    {
+      guint i = gtk_drop_down_get_selected (self->model_dropdown);
+      return i < self->model_paths->len ? self->model_paths->pdata[i] : NULL;
+    }
   return self->model ? bt_shared_model_get_path (self->model) : NULL;
 }
 

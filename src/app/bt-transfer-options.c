@@ -42,7 +42,9 @@ struct _BtTransferOptions
   GCancellable   *check_cancellable;
   GCancellable   *recipe_cancellable;
   char           *status;
+  char           *applied_choice; /* the project's backbone choice the options last followed */
   gboolean        loading;
+  gboolean        own_choice;     /* the options are writing the project's choice themselves */
   /* The chosen backbone once it has been checked; NULL / 0 for the default one */
   char           *backbone_title;
   int             backbone_dim, backbone_size;
@@ -121,6 +123,20 @@ set_backbone_info (BtTransferOptions *self, const char *path, BtBackbone *bb)
     }
 }
 
+/* The options' own change of the project's choice: already followed, so its "changed" is not
+ * taken for a choice made elsewhere. */
+static void
+set_project_choice (BtTransferOptions *self, const char *name_or_path)
+{
+  if (self->project == NULL)
+    return;
+  self->own_choice = TRUE;
+  bt_backbones_set_choice (self->project, name_or_path, NULL);
+  self->own_choice = FALSE;
+  g_free (self->applied_choice);
+  self->applied_choice = bt_backbones_project_choice (self->project);
+}
+
 static void
 check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -171,8 +187,7 @@ check_finished (GObject *source, GAsyncResult *result, gpointer user_data)
                                 "the backbones Bottega knows, so how well it works is unknown."),
                               shown, bt_backbone_get_dim (bb));
     set_status (self, text);
-    if (self->project != NULL)
-      bt_backbones_set_choice (self->project, info != NULL ? info->id : path, NULL);
+    set_project_choice (self, info != NULL ? info->id : path);
     if (self->list != NULL)
       bt_backbone_list_set_current (self->list, info);
   }
@@ -221,8 +236,7 @@ bt_transfer_options_clear_file (BtTransferOptions *self)
   set_backbone_info (self, NULL, NULL);
   if (self->settings != NULL)
     g_settings_set_string (self->settings, BACKBONE_KEY, "");
-  if (self->project != NULL)
-    bt_backbones_set_choice (self->project, NULL, NULL);
+  set_project_choice (self, NULL);
   update_status (self);
   g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
@@ -374,6 +388,8 @@ use_project_choice (BtTransferOptions *self)
   g_autofree char *path = choice != NULL ? bt_backbones_resolve (choice, NULL) : NULL;
   g_autofree char *pref = bt_backbone_dup_preferred_file ();
 
+  g_free (self->applied_choice);
+  self->applied_choice = g_strdup (choice);
   if (self->missing_offer != NULL)
     {
       gtk_widget_unparent (self->missing_offer);
@@ -400,7 +416,27 @@ use_project_choice (BtTransferOptions *self)
       bt_backbone_set_preferred_file (path);
       update_status (self);
       start_check (self, g_steal_pointer (&path), TRUE);
+      return;
     }
+  /* the default, or the file already preferred: a status left by another choice goes */
+  update_status (self);
+}
+
+/* Any change of the project: its head settings, and its backbone choice when that was changed
+ * elsewhere (Compare Backbones, `bottega-cli backbones use`) while the page is open. */
+static void
+project_changed_cb (BtTransferOptions *self)
+{
+  g_autofree char *choice = NULL;
+
+  load_settings (self);
+  if (self->own_choice || self->project == NULL)
+    return;
+  choice = bt_backbones_project_choice (self->project);
+  if (g_strcmp0 (choice, self->applied_choice) == 0)
+    return;
+  use_project_choice (self);
+  g_signal_emit (self, signals[BACKBONE_CHANGED], 0);
 }
 
 void
@@ -412,10 +448,10 @@ bt_transfer_options_set_project (BtTransferOptions *self, BtProject *project)
   if (project == self->project)
     return;
   if (self->project)
-    g_signal_handlers_disconnect_by_func (self->project, load_settings, self);
+    g_signal_handlers_disconnect_by_data (self->project, self);
   g_set_object (&self->project, project);
   if (project)
-    g_signal_connect_object (project, "changed", G_CALLBACK (load_settings), self, G_CONNECT_SWAPPED);
+    g_signal_connect_object (project, "changed", G_CALLBACK (project_changed_cb), self, G_CONNECT_SWAPPED);
   load_settings (self);
   bt_backbone_list_set_project (self->list, project);
   use_project_choice (self);
@@ -491,12 +527,16 @@ bt_transfer_options_dispose (GObject *object)
   g_clear_object (&self->check_cancellable);
   g_cancellable_cancel (self->recipe_cancellable);
   g_clear_object (&self->recipe_cancellable);
+  /* the project outlives the page: no "changed" may reach the children unparented below */
+  if (self->project != NULL)
+    g_signal_handlers_disconnect_by_data (self->project, self);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->project);
   g_clear_object (&self->settings);
   g_clear_pointer (&self->status, g_free);
   g_clear_pointer (&self->backbone_title, g_free);
+  g_clear_pointer (&self->applied_choice, g_free);
 
   G_OBJECT_CLASS (bt_transfer_options_parent_class)->dispose (object);
 }

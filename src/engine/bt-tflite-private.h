@@ -78,6 +78,8 @@ struct _BtTflite {
   /* bt_tflite_set_op_weights changed op->w/op->b (fine-tuning): the integer path's packed
    * weights are the file's, so every executor takes the float path from then on. */
   gboolean     weights_changed;
+  /* The model's metadata entries (name → GBytes of its buffer), e.g. a classifier's labels. */
+  GHashTable  *metadata;
 };
 
 /* Physical layout of activations: rank-4 tensors (logical NHWC) are stored NCHW, the engine's

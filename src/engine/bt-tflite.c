@@ -314,6 +314,7 @@ bt_tflite_free_internal (BtTflite *m)
     }
   g_free (m->ops);
   g_free (m->description);
+  g_clear_pointer (&m->metadata, g_hash_table_unref);
   bt_tfl_quant_free (m->quant);
   g_free (m);
 }
@@ -1337,6 +1338,40 @@ read_output (BtTflite *m, const Fb *fb, const FbTable *sg, GError **error)
   return TRUE;
 }
 
+/* Model.metadata (field 6): tables of name (0) and buffer index (1); copies of small buffers. */
+static gboolean
+read_metadata (BtTflite *m, const Fb *fb, const FbTable *root, const RawBuffer *buffers, gsize n_buffers,
+               GError **error)
+{
+  gsize start, n;
+
+  if (!fb_vector (fb, root, 6, 4, &start, &n, "the metadata", error))
+    return FALSE;
+  if (n > 256)
+    return CORRUPT (error, "The model has too many metadata entries"), FALSE;
+  m->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  for (gsize i = 0; i < n; i++)
+    {
+      FbTable t;
+      gint64 buffer;
+      gboolean ok;
+      g_autofree char *name = NULL;
+      if (!fb_vector_table (fb, start, i, &t, "a metadata entry", error)
+          || !fb_scalar (fb, &t, 1, 4, 0, FALSE, &buffer, "a metadata entry", error))
+        return FALSE;
+      name = fb_string (fb, &t, 0, "a metadata entry", error, &ok);
+      if (!ok)
+        return FALSE;
+      if (buffer < 0 || (guint64) buffer >= n_buffers)
+        return CORRUPT (error, "Not a valid TensorFlow Lite file: a metadata entry names a missing buffer"), FALSE;
+      if (name == NULL || buffers[buffer].len > BT_TFLITE_MAX_METADATA_BYTES)
+        continue;
+      g_hash_table_replace (m->metadata, g_steal_pointer (&name),
+                            g_bytes_new (buffers[buffer].data, buffers[buffer].len));
+    }
+  return TRUE;
+}
+
 BtTflite *
 bt_tflite_load_bytes (GBytes *bytes, GError **error)
 {
@@ -1382,6 +1417,7 @@ bt_tflite_load_bytes (GBytes *bytes, GError **error)
   if (!fb_vector (&fb, &root, 1, 4, &codes_start, &n_codes, "the operator codes", error)
       || !fb_vector (&fb, &root, 2, 4, &sg_start, &n_sg, "the subgraphs", error)
       || !read_buffers (&fb, &root, &buffers, &n_buffers, error)
+      || !read_metadata (m, &fb, &root, buffers, n_buffers, error)
       || !read_op_codes (&fb, codes_start, n_codes, &codes, &custom_names, error))
     goto out;
   if (n_sg < 1)
@@ -1504,6 +1540,16 @@ bt_tflite_output_size (const BtTflite *model)
 {
   g_return_val_if_fail (model != NULL, 0);
   return model->tensors[model->output].n_elems;
+}
+
+GBytes *
+bt_tflite_get_metadata (const BtTflite *model, const char *name)
+{
+  GBytes *b;
+
+  g_return_val_if_fail (model != NULL && name != NULL, NULL);
+  b = model->metadata != NULL ? g_hash_table_lookup (model->metadata, name) : NULL;
+  return b != NULL ? g_bytes_ref (b) : NULL;
 }
 
 int

@@ -34,6 +34,11 @@ void        bt_tflite_pixels_to_input (const BtTflite *model, const guint8 *hwc,
 /* Number of floats of the graph output (e.g. 1001 class scores). */
 gsize       bt_tflite_output_size (const BtTflite *model);
 int         bt_tflite_n_operators (const BtTflite *model);
+/* The bytes of the model's metadata entry `name` (Model.metadata: e.g. "labels" and
+ * "preprocessing" in a classifier Bottega exported), or NULL when the file has none. Entries
+ * over BT_TFLITE_MAX_METADATA_BYTES are not kept. */
+#define BT_TFLITE_MAX_METADATA_BYTES (1024u * 1024u)
+GBytes     *bt_tflite_get_metadata (const BtTflite *model, const char *name);
 /* Human-readable summary: one line per operator with shapes. */
 char       *bt_tflite_describe    (const BtTflite *model);
 

@@ -35,6 +35,12 @@ wait_for (Condition cond, gpointer data)
   g_assert_true (cond (data));
 }
 
+static BtTransferOptions *
+options (void)
+{
+  return bt_model_page_get_transfer_options (window->model_page);
+}
+
 static BtBackboneList *
 list (void)
 {
@@ -120,6 +126,7 @@ test_recommended_follows_choice (void)
   const BtBackboneInfo *other = bt_backbones_lookup ("mobilenet_v1_0.5_160_quant");
   g_autoptr(GError) error = NULL;
   g_autofree char *size = NULL, *want = NULL;
+  const char *status;
   GtkWidget *button;
 
   if (!have_fixtures ())
@@ -133,6 +140,12 @@ test_recommended_follows_choice (void)
   button = bt_model_page_get_recommended_download (window->model_page);
   g_assert_nonnull (button);
   g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, want);
+  /* the options' status line under the cards follows the choice too, not the default's file */
+  status = bt_transfer_options_get_status (options ());
+  g_test_message ("%s", status);
+  g_assert_nonnull (strstr (status, other->title));
+  g_assert_nonnull (strstr (status, "not on this computer"));
+  g_assert_null (strstr (status, BT_BACKBONE_DEFAULT));
   bt_test_screenshot (GTK_WIDGET (window), "backbone-card-chosen-missing");
   /* and back to the default when the choice is cleared */
   g_assert_true (bt_backbones_set_choice (project, NULL, &error));
@@ -140,6 +153,8 @@ test_recommended_follows_choice (void)
   button = bt_model_page_get_recommended_download (window->model_page);
   g_assert_nonnull (button);
   g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, "Download (3.6\u00a0MB)");
+  status = bt_transfer_options_get_status (options ());
+  g_assert_nonnull (strstr (status, "No pretrained backbone on this computer yet (" BT_BACKBONE_DEFAULT ")"));
 }
 
 static void
@@ -317,6 +332,34 @@ test_compare (void)
   }
 }
 
+/* Both backbones installed: a choice made elsewhere while the page is open (`bottega-cli backbones
+ * use`, another window) becomes the file the options name, and the one training reads. */
+static void
+test_options_follow_choice (void)
+{
+  const char *ids[] = { "mobilenet_v2_1.0_224_quant", "mobilenet_v1_0.5_160_quant" };
+  g_autoptr(GError) error = NULL;
+
+  if (!have_fixtures ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_autofree char *file = g_strconcat (ids[i], ".tflite", NULL);
+      g_autofree char *pref = NULL;
+      const char *status;
+      g_assert_true (bt_backbones_set_choice (project, ids[i], &error));
+      g_assert_no_error (error);
+      wait_for (options_idle, NULL);
+      status = bt_transfer_options_get_status (options ());
+      g_test_message ("%s", status);
+      g_assert_nonnull (strstr (status, file));
+      g_assert_null (strstr (status, "No pretrained backbone"));
+      pref = bt_backbone_dup_preferred_file ();
+      g_assert_true (g_str_has_suffix (pref, file));
+    }
+  bt_test_screenshot (GTK_WIDGET (window), "backbone-card-follows-choice");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -382,6 +425,7 @@ main (int argc, char **argv)
   g_test_add_func ("/backbone-card/download-ok", test_download_ok);
   g_test_add_func ("/backbone-card/model-offer", test_model_offer);
   g_test_add_func ("/backbone-card/compare", test_compare);
+  g_test_add_func ("/backbone-card/options-follow-choice", test_options_follow_choice);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));

@@ -12,10 +12,12 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "training/bt-verdict.h"
+#include "engine/bt-tflite-export.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-keys.h"
 #include "dataset/bt-undo.h"
 #include "bt-test-fs.h"
+#include "bt-test-photos.h"
 #include "bt-test-wait.h"
 #include "bt-test-input.h"
 #include "bt-test-exit.h"
@@ -371,6 +373,21 @@ first_gallery_card (BtEvaluatePage *page)
   return GTK_WIDGET (child);
 }
 
+/* Everything queued dispatched, then one frame laid out and painted. */
+static void
+laid_out (GtkWidget *toplevel)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (toplevel);
+  guint painted = 0;
+  gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
+
+  bt_test_drain ();
+  gtk_widget_queue_draw (toplevel);
+  BT_TEST_WAIT (painted >= 1);
+  g_signal_handler_disconnect (clock, id);
+  bt_test_drain ();
+}
+
 static void
 test_evaluate (void)
 {
@@ -415,12 +432,34 @@ test_evaluate (void)
         }
   g_assert_cmpint (row, >=, 0);
   {
-    /* a click in the middle of that cell shows its images */
+    /* a click in the middle of that cell shows its images, and the matrix stays where it was:
+     * same place in the window, same size (#21: it jumped when the gallery opened) */
     GtkWidget *matrix = GTK_WIDGET (bt_evaluate_page_get_matrix (page));
-    graphene_rect_t area;
+    graphene_rect_t area, before, after;
+    /* a window the page fits in until the gallery opens: the gallery then makes it scroll */
+    GtkWidget *sw = gtk_widget_get_ancestor (matrix, GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw));
+    gtk_window_set_default_size (GTK_WINDOW (window), 1200, 990);
+    bt_evaluate_page_show_cell (page, -1, -1);
+    laid_out (GTK_WIDGET (window));
+    g_assert_true (gtk_widget_compute_bounds (matrix, GTK_WIDGET (window), &before));
+    g_test_message ("page %.0f px in a %.0f px window", gtk_adjustment_get_upper (adj),
+                    gtk_adjustment_get_page_size (adj));
+    g_assert_cmpfloat (gtk_adjustment_get_upper (adj), <=, gtk_adjustment_get_page_size (adj));
     g_assert_true (bt_confusion_matrix_get_cell_area (BT_CONFUSION_MATRIX (matrix), gtk_widget_get_width (matrix),
                                                       gtk_widget_get_height (matrix), row, col, &area));
     bt_test_click_at (matrix, area.origin.x + area.size.width / 2, area.origin.y + area.size.height / 2);
+    laid_out (GTK_WIDGET (window));
+    g_assert_true (gtk_widget_compute_bounds (matrix, GTK_WIDGET (window), &after));
+    g_test_message ("matrix before the gallery: %.0f,%.0f %.0f×%.0f; after: %.0f,%.0f %.0f×%.0f",
+                    before.origin.x, before.origin.y, before.size.width, before.size.height,
+                    after.origin.x, after.origin.y, after.size.width, after.size.height);
+    g_assert_cmpfloat (fabs (after.origin.x - before.origin.x), <, 0.5);
+    g_assert_cmpfloat (fabs (after.origin.y - before.origin.y), <, 0.5);
+    g_assert_cmpfloat (fabs (after.size.width - before.size.width), <, 0.5);
+    g_assert_cmpfloat (fabs (after.size.height - before.size.height), <, 0.5);
+    g_assert_cmpfloat (gtk_adjustment_get_upper (adj), >, gtk_adjustment_get_page_size (adj));
+    gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
   }
   g_assert_cmpuint (bt_evaluate_page_get_gallery_size (page), ==, ev->confusion[row * ev->n_classes + col]);
   for (guint i = 0; i < bt_evaluate_page_get_gallery_size (page); i++)
@@ -523,14 +562,143 @@ has_results (gpointer data)
   return bt_test_page_get_n_results (window->test_page) >= GPOINTER_TO_UINT (data);
 }
 
+static const char *
+test_page_label (const char *name)
+{
+  return gtk_label_get_text (GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (window->test_page),
+                                                                       BT_TYPE_TEST_PAGE, name)));
+}
+
+static gboolean
+test_page_idle (gpointer data)
+{
+  return !bt_test_page_is_busy (window->test_page);
+}
+
+/* A star of the Shapes sample (its first file). */
+static char *
+star_image (void)
+{
+  g_autofree char *images = g_build_filename (project_dir, "images", "star", NULL);
+  g_autoptr(GDir) dir = g_dir_open (images, 0, NULL);
+  g_assert_nonnull (dir);
+  return g_build_filename (images, g_dir_read_name (dir), NULL);
+}
+
+/* Opens path on the Test page (what Open Model File… does with the chosen file). */
+static void
+open_model_file (const char *path)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  bt_test_page_open_model_file (window->test_page, file);
+  wait_for (test_page_idle, NULL);
+}
+
+/* Drops image on the Test page and waits for its bars. */
+static void
+drop_image (const char *image)
+{
+  const char *paths[] = { image, NULL };
+  guint before = bt_test_page_get_n_results (window->test_page);
+  g_assert_true (bt_test_drop_files (GTK_WIDGET (window->test_page), paths));
+  wait_for (has_results, GUINT_TO_POINTER (before + 1));
+}
+
+/* #21: a .tflite classifier Bottega exported opens on the Test page and predicts as its model
+ * does, with its class names; a file without names says so; a broken one says why. */
+static void
+test_open_tflite (void)
+{
+  BtTestPage *page = window->test_page;
+  BtProbabilityBars *bars = bt_test_page_get_bars (page);
+  g_autofree char *image = star_image ();
+  g_autofree char *tflite = g_build_filename (project_dir, "exported.tflite", NULL);
+  g_autofree char *broken = g_build_filename (project_dir, "broken.tflite", NULL);
+  g_autofree char *bytes = NULL, *verdict = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = NULL;
+  g_autofree float *want = NULL;
+  gsize len;
+  int top = 0;
+
+  ensure_model ();
+  bt_window_set_page (window, "test");
+  wait_for (test_model_ready, NULL);
+  model = bt_model_load (model_path, &error);
+  g_assert_no_error (error);
+  g_assert_true (bt_tflite_export_model (model, tflite, &error));
+  g_assert_no_error (error);
+
+  open_model_file (tflite);
+  g_assert_cmpstr (bt_test_page_get_model_path (page), ==, tflite);
+  g_test_message ("status: %s", test_page_label ("status_label"));
+  g_assert_cmpstr (test_page_label ("status_label"), ==, "");   /* names and recipe in the file */
+  drop_image (image);
+  /* the file holds the network's own softmax: no calibrated temperature, no mirrored copy */
+  g_test_message ("the model's temperature %.3f, test-time augmentation %d", model->calib.temperature, model->tta);
+  bt_calibration_init (&model->calib);
+  model->tta = BT_TTA_NONE;
+  want = bt_predict_file (model, image, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_probability_bars_get_n (bars), ==, bt_net_n_classes (model->net));
+  for (int k = 0; k < bt_net_n_classes (model->net); k++)
+    {
+      g_test_message ("%s: tflite %.6f, model %.6f", model->class_names[k],
+                      bt_probability_bars_get_probability (bars, k), want[k]);
+      g_assert_cmpfloat_with_epsilon (bt_probability_bars_get_probability (bars, k), want[k], 1e-4);
+      if (want[k] > want[top])
+        top = k;
+    }
+  verdict = g_strdup_printf ("%s (", model->class_names[top]);
+  g_assert_true (g_str_has_prefix (test_page_label ("verdict_label"), verdict));
+  bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite.png");
+
+  /* a truncated file: a clear reason, no model */
+  g_assert_true (g_file_get_contents (tflite, &bytes, &len, NULL));
+  g_assert_true (g_file_set_contents (broken, bytes, (gssize) (len / 2), NULL));
+  open_model_file (broken);
+  g_test_message ("status: %s", test_page_label ("status_label"));
+  g_assert_true (g_str_has_prefix (test_page_label ("status_label"), "This TensorFlow Lite file cannot be used: "));
+  g_assert_null (bt_test_page_get_model_path (page));
+  g_assert_cmpuint (bt_test_page_get_n_results (page), ==, 0);
+  {
+    /* and a drop does nothing without a model */
+    const char *paths[] = { image, NULL };
+    bt_test_drop_files (GTK_WIDGET (page), paths);
+    wait_for (test_page_idle, NULL);
+    g_assert_cmpuint (bt_test_page_get_n_results (page), ==, 0);
+  }
+
+  /* a classifier without class names (a pretrained ImageNet one): numbered, and said so */
+  {
+    g_autofree char *imagenet = bt_test_shared_file ("models", "mobilenet_v1_0.5_160_quant.tflite");
+    g_autofree char *cat = bt_test_shared_file ("images", "cat.bmp");
+    if (imagenet != NULL && cat != NULL)
+      {
+        open_model_file (imagenet);
+        g_test_message ("status: %s", test_page_label ("status_label"));
+        g_assert_nonnull (strstr (test_page_label ("status_label"), "no class names: its 1001 classes are numbered"));
+        drop_image (cat);
+        /* index 286, Egyptian cat (../shared/models/README.md): "Class 287" counting from 1 */
+        g_test_message ("verdict: %s", test_page_label ("verdict_label"));
+        g_assert_nonnull (strstr (test_page_label ("status_label"), "no class names"));
+        g_assert_true (g_str_has_prefix (test_page_label ("verdict_label"), "Class 287 ("));
+        bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite-numbered.png");
+      }
+    else
+      g_test_message ("../shared models or images not found: the unnamed-classes case is skipped");
+  }
+  /* back to the project's models for the tests after this one */
+  bt_test_page_reload_models (page);
+  wait_for (test_model_ready, NULL);
+}
+
 static void
 test_test_page (void)
 {
   BtTestPage *page = window->test_page;
   BtProbabilityBars *bars = bt_test_page_get_bars (page);
-  g_autofree char *image = g_build_filename (project_dir, "images", "star", NULL);
-  g_autoptr(GDir) dir = g_dir_open (image, 0, NULL);
-  g_autofree char *path = g_build_filename (image, g_dir_read_name (dir), NULL);
+  g_autofree char *path = star_image ();
   g_autoptr(GError) error = NULL;
   g_autoptr(BtModel) model = NULL;
   g_autofree float *want = NULL;
@@ -759,14 +927,17 @@ test_test_page (void)
     bt_test_rm_rf (outside_dir);
   }
 
-  /* Open Model File…: a model from anywhere joins the list; a .tflite gets a reason */
+  /* Open Model File…: a model from anywhere joins the list; a .tflite that is not there gets a
+   * reason (test_open_tflite opens real ones) */
   {
     g_autoptr(GFile) mf = g_file_new_for_path (model_path);
     g_autoptr(GFile) tf = g_file_new_for_path ("/nonexistent/backbone.tflite");
     GtkLabel *status = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), BT_TYPE_TEST_PAGE, "status_label"));
 
     bt_test_page_open_model_file (page, tf);
-    g_assert_nonnull (strstr (gtk_label_get_text (status), ".tflite"));
+    wait_for (test_page_idle, NULL);
+    g_test_message ("%s", gtk_label_get_text (status));
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (status), "This TensorFlow Lite file cannot be used: "));
     bt_test_page_open_model_file (page, mf);
     wait_for (test_model_ready, NULL);
   }
@@ -933,6 +1104,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pages/train/resume-interrupted", test_train_resume_interrupted);
   g_test_add_func ("/pages/train/verdict-diverged", test_train_verdict_diverged);
   g_test_add_func ("/pages/model/screenshot", test_model_page_shot);
+  g_test_add_func ("/pages/test/open-tflite", test_open_tflite);
 
   ret = g_test_run ();
 
