@@ -123,7 +123,9 @@ bt_cli_predict (int argc, char **argv)
         {
           g_autofree char *utf8 = g_filename_display_name (image);
           bt_predictions_csv_row_scored (csv, utf8, probs, n_classes, (const char * const *) model->class_names,
-                                         unknown_score, bt_calibration_is_unknown (&model->calib, unknown_score));
+                                         unknown_score, bt_calibration_is_unknown (&model->calib, unknown_score),
+                                         probs != NULL && bt_model_answer (model, probs, unknown_score, NULL) ==
+                                                            BT_ANSWER_BELOW_THRESHOLD);
         }
       if (probs == NULL)
         {
@@ -152,6 +154,10 @@ bt_cli_predict (int argc, char **argv)
       n_printed++;
       for (int k = 0; k < top; k++)
         printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
+      if (bt_model_answer (model, probs, unknown_score, NULL) == BT_ANSWER_BELOW_THRESHOLD)
+        /* Translators: predict's last line when the most likely class is under its saved threshold */
+        printf (_("not accepted: below the saved threshold for %s (%.0f%%)\n"), model->class_names[ranked[0].index],
+                100 * bt_model_get_threshold (model, ranked[0].index));
     }
   bt_predictions_free (results, images->len);
   if (as_json)
