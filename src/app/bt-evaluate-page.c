@@ -58,7 +58,7 @@ struct _BtEvaluatePage
 
 G_DEFINE_FINAL_TYPE (BtEvaluatePage, bt_evaluate_page, GTK_TYPE_WIDGET)
 
-enum { EVALUATED, N_SIGNALS };
+enum { EVALUATED, THRESHOLD_SAVED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -611,6 +611,7 @@ typedef struct {
   char      *model_path;
   BtProject *project;
   BtSplit    split;
+  double    *thresholds;   /* out: the model's saved thresholds (NULL: none) */
 } EvalJob;
 
 static void
@@ -618,6 +619,7 @@ eval_job_free (EvalJob *job)
 {
   g_weak_ref_clear (&job->page);
   g_free (job->model_path);
+  g_free (job->thresholds);
   g_clear_object (&job->project);
   g_free (job);
 }
@@ -636,6 +638,8 @@ eval_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
+  if (model->class_thresholds != NULL)
+    job->thresholds = g_memdup2 (model->class_thresholds, sizeof (double) * bt_net_n_classes (model->net));
   ev = bt_evaluate_project (model, job->project, job->split, cancellable, &error);
   if (ev == NULL)
     g_task_return_error (task, error);
@@ -669,6 +673,8 @@ eval_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     gtk_label_set_text (self->status_label, "");
   show_evaluation (self);
+  if (ev != NULL)
+    bt_trust_panel_set_model (self->trust_panel, job->model_path, job->thresholds);
   update_actions (self);
   g_signal_emit (self, signals[EVALUATED], 0);
 }
@@ -851,6 +857,9 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
 
   signals[EVALUATED] = g_signal_new ("evaluated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* a threshold was saved into this model file: pages holding the model load it again */
+  signals[THRESHOLD_SAVED] = g_signal_new ("threshold-saved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 
   g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
   g_type_ensure (BT_TYPE_TRUST_PANEL);
@@ -887,6 +896,12 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
 }
 
 static void
+threshold_saved_cb (BtEvaluatePage *self, const char *path)
+{
+  g_signal_emit (self, signals[THRESHOLD_SAVED], 0, path);
+}
+
+static void
 bt_evaluate_page_init (BtEvaluatePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -898,6 +913,8 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->thumbs_cancellable = g_cancellable_new ();
   self->cell_row = self->cell_col = -1;
   bt_model_list_setup_dropdown (self->model_dropdown);
+  g_signal_connect_object (self->trust_panel, "threshold-saved", G_CALLBACK (threshold_saved_cb), self,
+                           G_CONNECT_SWAPPED);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_TEST);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_VALIDATION);
   {

@@ -170,6 +170,33 @@ test_reliability_and_threshold (void)
   bt_threshold_scores (scores, positive, ev->all->len, 0.8, &p, &r);
   pt = isnan (r) ? g_strdup ("recall —") : g_strdup_printf ("recall %.0f%%", 100 * r);
   g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), pt));
+
+  /* Save Threshold into Model, clicked: the file on disk holds 80% for class 1 and nothing else,
+   * written by a worker; the line under the button says so */
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "No threshold saved"));
+  /* focus scrolls the page to the button, as Tab would */
+  gtk_widget_grab_focus (GTK_WIDGET (bt_trust_panel_get_save_button (panel)));
+  bt_test_drain ();
+  click_center (GTK_WIDGET (bt_trust_panel_get_save_button (panel)));
+  g_assert_true (bt_trust_panel_is_saving (panel));
+  BT_TEST_WAIT (!bt_trust_panel_is_saving (panel));
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "accepted at 80% or more"));
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(BtModel) saved = bt_model_load (model_path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat_with_epsilon (bt_model_get_threshold (saved, 1), 0.8, 1e-9);
+    g_assert_true (isnan (bt_model_get_threshold (saved, 0)));
+    g_assert_true (isnan (bt_model_get_threshold (saved, 2)));
+    /* the rest of the model is as it was */
+    g_assert_cmpfloat (saved->calib.temperature, ==, ev->temperature);
+  }
+  /* another class, then back: the slider returns to the saved value */
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 0);
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "No threshold saved"));
+  gtk_range_set_value (threshold, 0.3);
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 1);
+  g_assert_cmpfloat_with_epsilon (gtk_range_get_value (threshold), 0.8, 1e-9);
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust.png");
 
   /* at 800×600 the two cards stack instead of widening the window */
