@@ -594,7 +594,7 @@ bt_trust_panel_init (BtTrustPanel *self)
   gtk_widget_set_halign (self->save_button, GTK_ALIGN_START);
   gtk_widget_set_tooltip_text (self->save_button,
                                _("Store this threshold in the model file: below it, the Test page, predict and serve "
-                                 "do not accept this class's answer. 0% removes it."));
+                                 "do not accept this class’s answer. 0% removes it."));
   g_signal_connect_swapped (self->save_button, "clicked", G_CALLBACK (save_clicked_cb), self);
   gtk_box_append (GTK_BOX (box), self->save_button);
   self->saved_label = wrapped_label ();

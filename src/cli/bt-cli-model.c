@@ -219,6 +219,16 @@ bt_cli_info (int argc, char **argv)
   for (int i = 0; model->class_names != NULL && model->class_names[i] != NULL; i++)
     printf ("%s%s", i > 0 ? ", " : " ", model->class_names[i]);
   printf ("\n");
+  {
+    /* the thresholds saved on the Evaluate page, e.g. "cat 80%, dog 65%" */
+    g_autoptr(GString) held = g_string_new (NULL);
+    for (int i = 0; i < bt_net_n_classes (model->net); i++)
+      if (!isnan (bt_model_get_threshold (model, i)))
+        g_string_append_printf (held, "%s%s %.0f%%", held->len > 0 ? ", " : "", model->class_names[i],
+                                100 * bt_model_get_threshold (model, i));
+    if (held->len > 0)
+      printf (_("Thresholds:   %s (answers below are not accepted)\n"), held->str);
+  }
   if (model->backbone_name != NULL)
     printf (_("Backbone:     %s (sha256 %s)\n"), model->backbone_name,
             model->backbone_sha256 != NULL ? model->backbone_sha256 : "?");

@@ -14,6 +14,7 @@
 #include "bt-trust-panel.h"
 #include "bt-window-private.h"
 #include "training/bt-calibration.h"
+#include "training/bt-model-runner.h"
 #include "bt-test-exit.h"
 #include "bt-test-fs.h"
 #include "bt-test-input.h"
@@ -218,6 +219,112 @@ test_reliability_and_threshold (void)
   }
 }
 
+static gint runner_held;
+
+/* holds the model runner until runner_held is cleared: what is queued behind it waits */
+static void
+hold_runner_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  while (g_atomic_int_get (&runner_held))
+    g_usleep (2000);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* the cells of the matrix with images, the fullest first: (true, predicted) pairs */
+static GArray *
+cells_by_count (const BtEvaluation *ev)
+{
+  GArray *cells = g_array_new (FALSE, FALSE, sizeof (int) * 2);
+  for (guint done = 0; done < (guint) (ev->n_classes * ev->n_classes); done++)
+    {
+      int best = -1;
+      for (int c = 0; c < ev->n_classes * ev->n_classes; c++)
+        {
+          gboolean taken = FALSE;
+          for (guint j = 0; j < cells->len; j++)
+            taken |= g_array_index (cells, int, 2 * j) * ev->n_classes + g_array_index (cells, int, 2 * j + 1) == c;
+          if (!taken && ev->confusion[c] > 0 && (best < 0 || ev->confusion[c] > ev->confusion[best]))
+            best = c;
+        }
+      if (best < 0)
+        break;
+      g_array_append_vals (cells, (int[]) { best / ev->n_classes, best % ev->n_classes }, 1);
+    }
+  return cells;
+}
+
+/* "Show Heat Maps" in the Evaluate gallery: each image gets the map of its predicted class,
+ * computed on the model runner; closing the gallery cancels what has not run yet. */
+static void
+test_gallery_heat_maps (void)
+{
+  BtEvaluatePage *page = window->evaluate_page;
+  GtkCheckButton *toggle = bt_evaluate_page_get_heat_toggle (page);
+  const BtEvaluation *ev;
+  g_autoptr(GArray) cells = NULL;
+  guint n, computed;
+
+  bt_window_set_page (window, "evaluate");
+  BT_TEST_WAIT (bt_evaluate_page_get_evaluation (page) != NULL && !bt_evaluate_page_is_busy (page));
+  bt_test_drain ();
+  ev = bt_evaluate_page_get_evaluation (page);
+  cells = cells_by_count (ev);
+  g_assert_cmpuint (cells->len, >=, 2);
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 0), g_array_index (cells, int, 1));
+  n = bt_evaluate_page_get_gallery_size (page);
+  g_assert_cmpuint (n, >, 0);
+  g_assert_null (bt_evaluate_page_get_heat_map (page, 0));
+
+  /* on: every image's map, of its predicted class, by occlusion, the thumbnail's size at most */
+  gtk_widget_grab_focus (GTK_WIDGET (toggle));
+  bt_test_drain ();
+  click_center (GTK_WIDGET (toggle));
+  g_assert_true (gtk_check_button_get_active (toggle));
+  BT_TEST_WAIT (bt_evaluate_page_get_n_heat_jobs (page) == 0);
+  for (guint i = 0; i < n; i++)
+    {
+      const BtHeatmap *map = bt_evaluate_page_get_heat_map (page, i);
+      g_assert_nonnull (map);
+      g_assert_cmpint (map->class_index, ==, bt_evaluate_page_get_gallery_item (page, i)->pred_class);
+      g_assert_cmpint (map->method, ==, BT_EXPLAIN_OCCLUSION);
+      g_assert_cmpint (MAX (map->width, map->height), <=, 128);
+      g_assert_cmpfloat_with_epsilon (heat_sum (map), 1.0, 1e-3);
+    }
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_computed (page), ==, n);
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-heat-800x600.png");
+  gtk_window_set_default_size (GTK_WINDOW (window), 1280, 900);
+  gtk_widget_queue_resize (GTK_WIDGET (window));
+  BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (window)) > 800);
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-heat.png");
+
+  /* off: the maps go */
+  click_center (GTK_WIDGET (toggle));
+  g_assert_false (gtk_check_button_get_active (toggle));
+  g_assert_null (bt_evaluate_page_get_heat_map (page, 0));
+
+  /* another cell while the runner is busy, then the gallery closes: its maps are never computed */
+  computed = bt_evaluate_page_get_n_heat_computed (page);
+  g_atomic_int_set (&runner_held, 1);
+  {
+    g_autoptr(GTask) hold = g_task_new (NULL, NULL, NULL, NULL);
+    bt_model_runner_run_in_thread (bt_model_runner_get_default (), hold, hold_runner_thread);
+  }
+  gtk_check_button_set_active (toggle, TRUE);
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 2), g_array_index (cells, int, 3));
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_jobs (page), ==, bt_evaluate_page_get_gallery_size (page));
+  bt_evaluate_page_show_cell (page, -1, -1);
+  g_atomic_int_set (&runner_held, 0);
+  BT_TEST_WAIT (bt_evaluate_page_get_n_heat_jobs (page) == 0 &&
+                bt_model_runner_get_n_pending (bt_model_runner_get_default ()) == 0);
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_computed (page), ==, computed);
+  /* and the first cell again: its maps come from memory, none computed again */
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 0), g_array_index (cells, int, 1));
+  g_assert_nonnull (bt_evaluate_page_get_heat_map (page, 0));
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_jobs (page), ==, 0);
+  gtk_check_button_set_active (toggle, FALSE);
+}
+
 /* #21: the Model page's special values in words, typed words accepted, glossary tooltips. */
 static void
 test_setting_words (void)
@@ -366,6 +473,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/trust/test-page/explain-overlay", test_explain_overlay);
   g_test_add_func ("/trust/evaluate/reliability-threshold", test_reliability_and_threshold);
+  g_test_add_func ("/trust/evaluate/gallery-heat-maps", test_gallery_heat_maps);
   g_test_add_func ("/trust/model/setting-words", test_setting_words);
   g_test_add_func ("/trust/train/reopen-curves", test_reopen_curves);
   ret = g_test_run ();

@@ -290,6 +290,11 @@ test_end_to_end (void)
     g_assert_cmpint (run_cli (&out, &err, "predict", "--json", held, an_image, NULL), ==, 0);
     g_assert_nonnull (strstr (out, "\"threshold\": 0.995000, \"below_threshold\": true}"));
     g_free (out); g_free (err);
+    g_assert_cmpint (run_cli (&out, &err, "info", held, NULL), ==, 0);
+    g_free (expect);
+    expect = g_strdup_printf ("Thresholds:   %s %.0f%% (answers below", m->class_names[top], 100 * 0.995);
+    g_assert_nonnull (strstr (out, expect));
+    g_free (out); g_free (err);
     g_assert_cmpint (run_cli (&out, &err, "predict", held, an_image, "--csv", csv_path, NULL), ==, 0);
     g_assert_true (g_file_get_contents (csv_path, &csv, NULL, NULL));
     {
