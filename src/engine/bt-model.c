@@ -710,6 +710,14 @@ write_thresholds (GKeyFile *kf, const double *thresholds, int n_classes, GError 
   return TRUE;
 }
 
+/* a file's text for a message: valid UTF-8, at most 32 characters */
+static char *
+shown_text (const char *raw)
+{
+  g_autofree char *valid = g_utf8_make_valid (raw != NULL ? raw : "", -1);
+  return g_utf8_substring (valid, 0, MIN (g_utf8_strlen (valid, -1), 32));
+}
+
 /* m's thresholds, made (all NAN) on first use */
 static double *
 thresholds_of (BtModel *m)
@@ -740,13 +748,17 @@ read_thresholds (GKeyFile *kf, BtModel *m, GError **error)
       double t;
 
       if (!g_ascii_string_to_unsigned (keys[i], 10, 0, (guint64) n - 1, &k, NULL))
-        return corrupt (error, "a saved threshold names no class (“%.32s”)", keys[i]);
+        {
+          g_autofree char *shown = shown_text (keys[i]);
+          return corrupt (error, "a saved threshold names no class (“%s”)", shown);
+        }
       t = get_double (kf, "thresholds", keys[i], &ok);
       if (!ok || !valid_threshold (t))
         {
           g_autofree char *raw = g_key_file_get_value (kf, "thresholds", keys[i], NULL);
-          return corrupt (error, "the saved threshold of class “%s” is not a probability between 0 and 1 (“%.32s”)",
-                          m->class_names[k], raw ? raw : "");
+          g_autofree char *shown = shown_text (raw);
+          return corrupt (error, "the saved threshold of class “%s” is not a probability between 0 and 1 (“%s”)",
+                          m->class_names[k], shown);
         }
       thresholds_of (m)[k] = t;
     }
