@@ -704,8 +704,12 @@ write_thresholds (GKeyFile *kf, const double *thresholds, int n_classes, GError 
           return FALSE;
         }
       g_snprintf (key, sizeof key, "%d", k);
-      /* six digits: the slider's steps are whole percents, and the text stays readable */
-      g_key_file_set_string (kf, "thresholds", key, g_ascii_formatd (d, sizeof d, "%.6g", thresholds[k]));
+      /* six digits when they say it exactly (the slider's whole percents stay readable), else all:
+       * whatever loads saves again to the same value */
+      g_ascii_formatd (d, sizeof d, "%.6g", thresholds[k]);
+      if (g_ascii_strtod (d, NULL) != thresholds[k])
+        g_ascii_dtostr (d, sizeof d, thresholds[k]);
+      g_key_file_set_string (kf, "thresholds", key, d);
     }
   return TRUE;
 }
