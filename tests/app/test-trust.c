@@ -34,6 +34,21 @@ click_center (GtkWidget *w)
   bt_test_click_at (w, gtk_widget_get_width (w) / 2.0, gtk_widget_get_height (w) / 2.0);
 }
 
+/* the first mapped label under root whose text contains needle, or NULL */
+static GtkWidget *
+find_label_containing (GtkWidget *root, const char *needle)
+{
+  if (GTK_IS_LABEL (root) && gtk_widget_get_mapped (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), needle))
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *hit = find_label_containing (c, needle);
+      if (hit != NULL)
+        return hit;
+    }
+  return NULL;
+}
+
 /* a button or check box pressed from the keyboard (focus, then Space through the X server):
  * a click there could land on another widget's tooltip left over from the last pointer spot */
 static void
@@ -215,6 +230,33 @@ test_reliability_and_threshold (void)
     bt_test_drain ();
   }
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust.png");
+
+  /* a threshold above the Test page's answer: the page loads the model again and holds it back */
+  {
+    BtTestPage *test = window->test_page;
+    g_autofree char *folder = g_build_filename (project_dir, "images", "circle", NULL);
+    g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+    g_autofree char *path = g_build_filename (folder, g_dir_read_name (dir), NULL);
+    const char *paths[] = { path, NULL };
+    guint n_before = bt_test_page_get_n_results (test);
+    GtkWidget *verdict;
+
+    gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 0);
+    gtk_range_set_value (threshold, 0.99);
+    press_space_on (GTK_WIDGET (bt_trust_panel_get_save_button (panel)));
+    BT_TEST_WAIT (!bt_trust_panel_is_saving (panel));
+    bt_window_set_page (window, "test");
+    BT_TEST_WAIT (!bt_test_page_is_busy (test) && bt_test_page_get_model_path (test) != NULL);
+    g_assert_true (bt_test_drop_files (GTK_WIDGET (test), paths));
+    BT_TEST_WAIT (bt_test_page_get_n_results (test) == n_before + 1 && !bt_test_page_is_busy (test));
+    bt_test_drain ();
+    verdict = find_label_containing (GTK_WIDGET (test), "below its saved threshold of 99%: not accepted");
+    g_assert_nonnull (verdict);
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (GTK_LABEL (verdict)), "circle ("));
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-threshold.png");
+    bt_window_set_page (window, "evaluate");
+    bt_test_drain ();
+  }
 
   /* at 800×600 the two cards stack instead of widening the window */
   gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
