@@ -288,6 +288,11 @@ make_row (BtTestPage *self, Result *r)
     /* Translators: a row of the Test page's list: closest class, its probability */
     text = g_strdup_printf (_("Not one of your classes · %s %.1f%%"),
                             bt_shared_model_get_class_names (self->model)[r->top], 100.0 * r->probs[r->top]);
+  else if (!isnan (r->below))
+    /* Translators: a row of the Test page's list: the class under its saved threshold, its probability */
+    text = g_strdup_printf (_("Not accepted · %s %.1f%% (below %.0f%%)"),
+                            bt_shared_model_get_class_names (self->model)[r->top], 100.0 * r->probs[r->top],
+                            100.0 * r->below);
   else
     text = g_strdup_printf ("%s · %.1f%%", bt_shared_model_get_class_names (self->model)[r->top],
                             100.0 * r->probs[r->top]);

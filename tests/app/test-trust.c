@@ -253,6 +253,8 @@ test_reliability_and_threshold (void)
     verdict = find_label_containing (GTK_WIDGET (test), "below its saved threshold of 99%: not accepted");
     g_assert_nonnull (verdict);
     g_assert_true (g_str_has_prefix (gtk_label_get_text (GTK_LABEL (verdict)), "circle ("));
+    /* and its row in the list of results */
+    g_assert_nonnull (find_label_containing (GTK_WIDGET (test), "Not accepted · circle "));
     bt_test_screenshot (GTK_WIDGET (window), "test-page-threshold.png");
     bt_window_set_page (window, "evaluate");
     bt_test_drain ();
