@@ -2,6 +2,8 @@
  * directory given as argv[1] (run by fuzz/run-fuzzer.sh before fuzz-model). */
 #include "engine/bt-engine.h"
 
+#include <math.h>
+
 #include <glib/gstdio.h>
 
 static void
@@ -63,6 +65,12 @@ main (int argc, char **argv)
   g_autofree char *tta_path = g_build_filename (argv[1], "small-cnn-tta.bottega-model", NULL);
   g_autoptr (GError) error = NULL;
   if (!bt_model_save_model (tta_path, &tta, &error))
+    g_error ("%s", error->message);
+  /* a saved class threshold: the [thresholds] group */
+  double held[2] = { NAN, 0.8 };
+  tta.class_thresholds = held;
+  g_autofree char *held_path = g_build_filename (argv[1], "small-cnn-threshold.bottega-model", NULL);
+  if (!bt_model_save_model (held_path, &tta, &error))
     g_error ("%s", error->message);
   return 0;
 }

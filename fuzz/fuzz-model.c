@@ -7,6 +7,7 @@
 #include "engine/bt-tflite-grad.h"
 
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -65,6 +66,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_assert (g_strcmp0 (back->backbone_sha256, model->backbone_sha256) == 0);
   g_assert (back->tta == model->tta);
   g_assert (back->calib.temperature == model->calib.temperature);
+  /* a saved threshold comes back exactly; 0 (the same as none) comes back as none */
+  for (int k = 0; k < bt_net_n_classes (model->net); k++)
+    {
+      double t = bt_model_get_threshold (model, k), tb = bt_model_get_threshold (back, k);
+      g_assert (isnan (t) || t == 0.0 ? isnan (tb) : tb == t);
+    }
   gsize n = 0, n_back = 0;
   const float *wts = bt_net_params (model->net, &n), *wts_back = bt_net_params (back->net, &n_back);
   g_assert (n == n_back && (n == 0 || memcmp (wts, wts_back, n * sizeof (float)) == 0));

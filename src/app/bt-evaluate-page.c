@@ -1,5 +1,6 @@
 /* bt-evaluate-page.c: the Evaluate page — accuracy and loss on held-out images, per-class
- * precision/recall/F1, a confusion matrix, and a gallery of a cell's images to fix labels. */
+ * precision/recall/F1, a confusion matrix, and a gallery of a cell's images to fix labels, each
+ * with its heat map (what the model looked at for its answer) when "Show Heat Maps" is on. */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -7,6 +8,7 @@
 
 #include "bt-evaluate-page.h"
 #include "bt-dialogs.h"
+#include "bt-explain-view.h"
 #include "bt-glossary.h"
 #include "bt-model-files.h"
 #include "bt-model-list.h"
@@ -39,6 +41,7 @@ struct _BtEvaluatePage
   GtkLabel          *gallery_label;
   GtkFlowBox        *gallery;
   BtTrustPanel      *trust_panel;
+  GtkCheckButton    *heat_toggle;
 
   /* Owned */
   BtProject         *project;
@@ -54,11 +57,20 @@ struct _BtEvaluatePage
   gboolean           busy;
   guint              n_listing;      /* model listings in flight */
   guint              list_generation;   /* bumped by every listing: only the newest one counts */
+  /* heat maps of the gallery's images, for their predicted class */
+  char              *evaluated_path;   /* the model file of evaluation */
+  BtSharedModel     *heat_model;       /* that model, loaded when the maps are first asked for */
+  gboolean           heat_loading;
+  GCancellable      *heat_cancellable; /* the shown gallery's jobs: cancelled when it closes */
+  GHashTable        *heats;            /* path → BtHeatmap, for evaluation's model */
+  GPtrArray         *heat_overlays;    /* BtHeatOverlay* (borrowed), parallel to shown */
+  guint              n_heat_jobs;      /* jobs and the model load in flight */
+  guint              n_heat_computed;  /* maps that came back (tests) */
 };
 
 G_DEFINE_FINAL_TYPE (BtEvaluatePage, bt_evaluate_page, GTK_TYPE_WIDGET)
 
-enum { EVALUATED, N_SIGNALS };
+enum { EVALUATED, THRESHOLD_SAVED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -369,7 +381,15 @@ make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
   GdkTexture *cached = g_hash_table_lookup (self->thumbs, m->path);
   GListModel *classes;
 
-  gtk_widget_set_size_request (picture, THUMB, THUMB);
+  GtkWidget *stack = gtk_overlay_new ();
+  GtkWidget *heat = g_object_new (BT_TYPE_HEAT_OVERLAY, NULL);
+
+  /* exactly THUMB × THUMB: the padded thumbnail and the map are fitted into the same square */
+  gtk_widget_set_size_request (stack, THUMB, THUMB);
+  gtk_widget_set_halign (stack, GTK_ALIGN_CENTER);
+  gtk_overlay_set_child (GTK_OVERLAY (stack), picture);
+  gtk_overlay_add_overlay (GTK_OVERLAY (stack), heat);
+  g_ptr_array_add (self->heat_overlays, heat);
   gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
   gtk_accessible_update_property (GTK_ACCESSIBLE (picture), GTK_ACCESSIBLE_PROPERTY_LABEL, display, -1);
   if (cached)
@@ -383,7 +403,7 @@ make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
       g_task_set_task_data (task, job, (GDestroyNotify) thumb_job_free);
       g_task_run_in_thread (task, thumb_thread);
     }
-  gtk_box_append (GTK_BOX (box), picture);
+  gtk_box_append (GTK_BOX (box), stack);
 
   /* Translators: under a gallery image: predicted class and confidence */
   text = g_strdup_printf (_("%s · %.0f%%"), ev->class_names[m->pred_class], 100.0 * m->confidence);
@@ -432,15 +452,183 @@ make_gallery_child (BtEvaluatePage *self, const BtMistake *m)
   return box;
 }
 
+/* ---- Heat maps in the gallery ---- */
+
+typedef struct {
+  GWeakRef       page;
+  BtSharedModel *model;
+  char          *path;
+  int            class_index;
+  BtHeatOverlay *overlay;
+} HeatJob;
+
+static void
+heat_job_free (HeatJob *job)
+{
+  g_weak_ref_clear (&job->page);
+  g_clear_pointer (&job->model, bt_shared_model_unref);
+  g_free (job->path);
+  g_clear_object (&job->overlay);
+  g_free (job);
+}
+
+/* on the model runner, one image per job, so other pages' predictions take turns with it */
+static void
+heat_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  HeatJob *job = task_data;
+  GError *error = NULL;
+  BtModel *model = bt_shared_model_lock (job->model);
+  BtHeatmap *map = bt_explain_file (model, job->path, job->class_index, BT_EXPLAIN_OCCLUSION, THUMB, NULL,
+                                    cancellable, &error);
+
+  bt_shared_model_unlock (job->model);
+  if (map == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, map, (GDestroyNotify) bt_heatmap_free);
+}
+
+static gboolean
+heat_on (BtEvaluatePage *self)
+{
+  return gtk_check_button_get_active (self->heat_toggle) && self->evaluation != NULL;
+}
+
+static void
+heat_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  HeatJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtEvaluatePage) self = g_weak_ref_get (&job->page);
+  BtHeatmap *map = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  if (self == NULL)
+    {
+      g_clear_pointer (&map, bt_heatmap_free);
+      return;
+    }
+  self->n_heat_jobs--;
+  /* an unreadable image keeps its thumbnail without a map; a cancelled job (the gallery
+   * closed, or another model was evaluated) has nothing to show */
+  if (map == NULL || job->model != self->heat_model)
+    {
+      g_clear_pointer (&map, bt_heatmap_free);
+      return;
+    }
+  self->n_heat_computed++;
+  g_hash_table_replace (self->heats, g_strdup (job->path), map);
+  if (heat_on (self) && g_ptr_array_find (self->heat_overlays, job->overlay, NULL))
+    bt_heat_overlay_set_map (job->overlay, map);
+}
+
+static void heat_request (BtEvaluatePage *self);
+
+static void
+heat_model_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GWeakRef *ref = user_data;
+  g_autoptr(BtEvaluatePage) self = g_weak_ref_get (ref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtSharedModel) model = bt_model_files_load_finish (result, &error);
+
+  g_weak_ref_clear (ref);
+  g_free (ref);
+  if (self == NULL)
+    return;
+  self->n_heat_jobs--;
+  self->heat_loading = FALSE;
+  if (model == NULL)
+    {
+      g_autofree char *text = g_strdup_printf (_("No heat maps: %s"), error->message);
+      gtk_label_set_text (self->status_label, text);
+      return;
+    }
+  /* the evaluation shown is still of that file */
+  if (g_strcmp0 (bt_shared_model_get_path (model), self->evaluated_path) != 0)
+    return;
+  self->heat_model = g_steal_pointer (&model);
+  heat_request (self);
+}
+
+/* The shown images' maps: cached ones at once, the others queued (the model loaded first). */
+static void
+heat_request (BtEvaluatePage *self)
+{
+  if (!heat_on (self) || self->evaluated_path == NULL)
+    return;
+  if (self->heat_model == NULL)
+    {
+      GWeakRef *ref;
+      if (self->heat_loading)
+        return;
+      ref = g_new0 (GWeakRef, 1);
+      g_weak_ref_init (ref, self);
+      self->heat_loading = TRUE;
+      self->n_heat_jobs++;
+      bt_model_files_load_async (self->evaluated_path, NULL, heat_model_loaded_cb, ref);
+      return;
+    }
+  for (guint i = 0; i < self->shown->len && i < self->heat_overlays->len; i++)
+    {
+      const BtMistake *m = self->shown->pdata[i];
+      BtHeatOverlay *overlay = self->heat_overlays->pdata[i];
+      const BtHeatmap *cached = g_hash_table_lookup (self->heats, m->path);
+      g_autoptr(GTask) task = NULL;
+      HeatJob *job;
+
+      if (cached != NULL)
+        {
+          bt_heat_overlay_set_map (overlay, cached);
+          continue;
+        }
+      job = g_new0 (HeatJob, 1);
+      g_weak_ref_init (&job->page, self);
+      job->model = bt_shared_model_ref (self->heat_model);
+      job->path = g_strdup (m->path);
+      job->class_index = m->pred_class;
+      job->overlay = g_object_ref (overlay);
+      self->n_heat_jobs++;
+      task = g_task_new (NULL, self->heat_cancellable, heat_done_cb, NULL);
+      g_task_set_task_data (task, job, (GDestroyNotify) heat_job_free);
+      bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, heat_thread);
+    }
+}
+
+/* The gallery closes (another cell, another evaluation, the page goes): its jobs are cancelled;
+ * those not yet started never run. */
+static void
+heat_cancel (BtEvaluatePage *self)
+{
+  g_cancellable_cancel (self->heat_cancellable);
+  g_clear_object (&self->heat_cancellable);
+  self->heat_cancellable = g_cancellable_new ();
+}
+
+static void
+heat_toggled_cb (BtEvaluatePage *self)
+{
+  if (heat_on (self))
+    {
+      heat_request (self);
+      return;
+    }
+  heat_cancel (self);
+  for (guint i = 0; i < self->heat_overlays->len; i++)
+    bt_heat_overlay_set_map (self->heat_overlays->pdata[i], NULL);
+}
+
 static void
 rebuild_gallery (BtEvaluatePage *self)
 {
   GtkWidget *child;
 
+  heat_cancel (self);
+  g_ptr_array_set_size (self->heat_overlays, 0);
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->gallery))) != NULL)
     gtk_flow_box_remove (self->gallery, child);
   for (guint i = 0; i < self->shown->len; i++)
     gtk_flow_box_append (self->gallery, make_gallery_child (self, self->shown->pdata[i]));
+  heat_request (self);
 }
 
 static int
@@ -611,6 +799,7 @@ typedef struct {
   char      *model_path;
   BtProject *project;
   BtSplit    split;
+  double    *thresholds;   /* out: the model's saved thresholds (NULL: none) */
 } EvalJob;
 
 static void
@@ -618,6 +807,7 @@ eval_job_free (EvalJob *job)
 {
   g_weak_ref_clear (&job->page);
   g_free (job->model_path);
+  g_free (job->thresholds);
   g_clear_object (&job->project);
   g_free (job);
 }
@@ -636,6 +826,8 @@ eval_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
+  if (model->class_thresholds != NULL)
+    job->thresholds = g_memdup2 (model->class_thresholds, sizeof (double) * bt_net_n_classes (model->net));
   ev = bt_evaluate_project (model, job->project, job->split, cancellable, &error);
   if (ev == NULL)
     g_task_return_error (task, error);
@@ -661,6 +853,11 @@ eval_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_spinner_stop (self->spinner);
   g_clear_pointer (&self->evaluation, bt_evaluation_free);
   self->evaluation = ev;
+  /* the heat maps were of the previous evaluation's model (the file may have changed too) */
+  g_free (self->evaluated_path);
+  self->evaluated_path = ev != NULL ? g_strdup (job->model_path) : NULL;
+  g_clear_pointer (&self->heat_model, bt_shared_model_unref);
+  g_hash_table_remove_all (self->heats);
   if (ev == NULL)
     {
       g_autofree char *text = g_strdup_printf (_("The evaluation failed: %s"), error ? error->message : "");
@@ -669,6 +866,8 @@ eval_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     gtk_label_set_text (self->status_label, "");
   show_evaluation (self);
+  if (ev != NULL)
+    bt_trust_panel_set_model (self->trust_panel, job->model_path, job->thresholds);
   update_actions (self);
   g_signal_emit (self, signals[EVALUATED], 0);
 }
@@ -821,6 +1020,7 @@ bt_evaluate_page_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_cancellable_cancel (self->list_cancellable);
   g_cancellable_cancel (self->thumbs_cancellable);
+  g_cancellable_cancel (self->heat_cancellable);
   self->list_generation++;
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_EVALUATE_PAGE);
   /* GTK 4.8 unparents only bound template children */
@@ -837,6 +1037,11 @@ bt_evaluate_page_dispose (GObject *object)
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->keep_path, g_free);
   g_clear_pointer (&self->thumbs, g_hash_table_unref);
+  g_clear_object (&self->heat_cancellable);
+  g_clear_pointer (&self->heat_model, bt_shared_model_unref);
+  g_clear_pointer (&self->evaluated_path, g_free);
+  g_clear_pointer (&self->heats, g_hash_table_unref);
+  g_clear_pointer (&self->heat_overlays, g_ptr_array_unref);
 
   G_OBJECT_CLASS (bt_evaluate_page_parent_class)->dispose (object);
 }
@@ -851,6 +1056,9 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
 
   signals[EVALUATED] = g_signal_new ("evaluated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                      0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* a threshold was saved into this model file: pages holding the model load it again */
+  signals[THRESHOLD_SAVED] = g_signal_new ("threshold-saved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 
   g_type_ensure (BT_TYPE_CONFUSION_MATRIX);
   g_type_ensure (BT_TYPE_TRUST_PANEL);
@@ -870,7 +1078,9 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery_label);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, gallery);
   gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, trust_panel);
+  gtk_widget_class_bind_template_child (widget_class, BtEvaluatePage, heat_toggle);
   gtk_widget_class_bind_template_callback (widget_class, cell_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, heat_toggled_cb);
   gtk_widget_class_bind_template_callback (widget_class, model_selected_cb);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
 
@@ -887,6 +1097,12 @@ bt_evaluate_page_class_init (BtEvaluatePageClass *klass)
 }
 
 static void
+threshold_saved_cb (BtEvaluatePage *self, const char *path)
+{
+  g_signal_emit (self, signals[THRESHOLD_SAVED], 0, path);
+}
+
+static void
 bt_evaluate_page_init (BtEvaluatePage *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
@@ -896,8 +1112,13 @@ bt_evaluate_page_init (BtEvaluatePage *self)
   self->cancellable = g_cancellable_new ();
   self->list_cancellable = g_cancellable_new ();
   self->thumbs_cancellable = g_cancellable_new ();
+  self->heat_cancellable = g_cancellable_new ();
+  self->heats = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) bt_heatmap_free);
+  self->heat_overlays = g_ptr_array_new ();
   self->cell_row = self->cell_col = -1;
   bt_model_list_setup_dropdown (self->model_dropdown);
+  g_signal_connect_object (self->trust_panel, "threshold-saved", G_CALLBACK (threshold_saved_cb), self,
+                           G_CONNECT_SWAPPED);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_TEST);
   bt_glossary_set_tooltip (GTK_WIDGET (self->split_dropdown), BT_TERM_VALIDATION);
   {
@@ -979,4 +1200,35 @@ bt_evaluate_page_get_gallery_item (BtEvaluatePage *self, guint i)
 {
   g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
   return i < self->shown->len ? self->shown->pdata[i] : NULL;
+}
+
+GtkCheckButton *
+bt_evaluate_page_get_heat_toggle (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
+  return self->heat_toggle;
+}
+
+const BtHeatmap *
+bt_evaluate_page_get_heat_map (BtEvaluatePage *self, guint i)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), NULL);
+  if (i >= self->shown->len || i >= self->heat_overlays->len ||
+      !bt_heat_overlay_has_map (self->heat_overlays->pdata[i]))
+    return NULL;
+  return g_hash_table_lookup (self->heats, ((const BtMistake *) self->shown->pdata[i])->path);
+}
+
+guint
+bt_evaluate_page_get_n_heat_jobs (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), 0);
+  return self->n_heat_jobs;
+}
+
+guint
+bt_evaluate_page_get_n_heat_computed (BtEvaluatePage *self)
+{
+  g_return_val_if_fail (BT_IS_EVALUATE_PAGE (self), 0);
+  return self->n_heat_computed;
 }

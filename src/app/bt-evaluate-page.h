@@ -1,10 +1,12 @@
 /* bt-evaluate-page.h: the Evaluate page — accuracy and loss on held-out images, per-class
- * precision/recall/F1, a confusion matrix, and a gallery of a cell's images to fix labels. */
+ * precision/recall/F1, a confusion matrix, and a gallery of a cell's images to fix labels (with
+ * their heat maps on request). */
 #pragma once
 
 #include <gtk/gtk.h>
 
 #include "dataset/bt-dataset.h"
+#include "training/bt-explain.h"
 #include "training/bt-training.h"
 #include "bt-confusion-matrix.h"
 
@@ -33,5 +35,11 @@ const BtMistake    *bt_evaluate_page_get_gallery_item (BtEvaluatePage *self, gui
 gboolean            bt_evaluate_page_relabel         (BtEvaluatePage *self, const char *path,
                                                       const char *class_name, GError **error);
 gboolean            bt_evaluate_page_exclude         (BtEvaluatePage *self, const char *path, GError **error);
+/* "Show Heat Maps": the map of gallery image i for its predicted class (NULL while it is computed,
+ * or when off), heat jobs in flight (model load included) and maps computed so far (tests). */
+GtkCheckButton     *bt_evaluate_page_get_heat_toggle (BtEvaluatePage *self);
+const BtHeatmap    *bt_evaluate_page_get_heat_map    (BtEvaluatePage *self, guint i);
+guint               bt_evaluate_page_get_n_heat_jobs (BtEvaluatePage *self);
+guint               bt_evaluate_page_get_n_heat_computed (BtEvaluatePage *self);
 
 G_END_DECLS

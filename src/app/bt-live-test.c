@@ -47,6 +47,7 @@ typedef struct {
   guint          n_classes;
   gboolean       unknown;
   double         unknown_score;
+  double         below;          /* the likeliest class's saved threshold when under it, else NAN */
   char          *error;
 } LiveJob;
 
@@ -73,6 +74,13 @@ live_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   job->n_classes = bt_net_n_classes (model->net);
   job->probs = bt_predict_image_scored (model, &image, &job->unknown_score, &error);
   job->unknown = job->probs != NULL && bt_calibration_is_unknown (&model->calib, job->unknown_score);
+  job->below = NAN;
+  if (job->probs != NULL)
+    {
+      int top = 0;
+      if (bt_model_answer (model, job->probs, job->unknown_score, &top) == BT_ANSWER_BELOW_THRESHOLD)
+        job->below = bt_model_get_threshold (model, top);
+    }
   bt_shared_model_unlock (job->model);
   if (job->probs == NULL)
     job->error = g_strdup (error ? error->message : _("Unknown error"));
@@ -93,6 +101,9 @@ show_answer (BtLiveTest *self, LiveJob *job)
   bt_probability_bars_set_data (self->bars, job->n_classes, names, job->probs);
   if (job->unknown)
     verdict = g_strdup_printf (_("Not one of your classes (unknown score %.2f)"), job->unknown_score);
+  else if (!isnan (job->below))
+    verdict = g_strdup_printf (_("%s (%.1f%%) is below its saved threshold of %.0f%%: not accepted"),
+                               names[top], 100.0 * job->probs[top], 100.0 * job->below);
   else
     verdict = g_strdup_printf (_("%s (%.1f%%)"), names[top], 100.0 * job->probs[top]);
   gtk_label_set_text (self->verdict, verdict);

@@ -38,6 +38,7 @@ typedef struct {
   char    *added_to;    /* the class it was added to with "Correct It", or NULL */
   double   unknown_score;    /* higher = more unknown */
   gboolean unknown;          /* above the model's threshold: "not one of your classes" */
+  double   below;            /* top's saved threshold when its probability is under it (not accepted), else NAN */
   BtImage *image;            /* a pasted image, kept for its explanation; NULL for files */
 } Result;
 
@@ -252,6 +253,11 @@ show_result (BtTestPage *self, Result *r, GdkTexture *texture)
         /* Translators: the verdict on the Test page for an image unlike the training images;
          * the bars below still show every class's probability. E.g. "… (unknown score -3.20)" */
         verdict = g_strdup_printf (_("Not one of your classes (unknown score %.2f)"), r->unknown_score);
+      else if (!isnan (r->below))
+        /* Translators: the verdict when the likeliest class is under the threshold saved on the
+         * Evaluate page, e.g. "square (62.5%) is below its saved threshold of 80%: not accepted" */
+        verdict = g_strdup_printf (_("%s (%.1f%%) is below its saved threshold of %.0f%%: not accepted"),
+                                   names[r->top], 100.0 * r->probs[r->top], 100.0 * r->below);
       else
         /* Translators: the verdict on the Test page, e.g. "square (92.5%)" */
         verdict = g_strdup_printf (_("%s (%.1f%%)"), names[r->top], 100.0 * r->probs[r->top]);
@@ -300,6 +306,10 @@ make_row (BtTestPage *self, Result *r)
     /* Translators: a row of the Test page's list: closest class, its probability */
     text = g_strdup_printf (_("Not one of your classes · %s %.1f%%"),
                             class_names (self)[r->top], 100.0 * r->probs[r->top]);
+  else if (!isnan (r->below))
+    /* Translators: a row of the Test page's list: the class under its saved threshold, its probability */
+    text = g_strdup_printf (_("Not accepted · %s %.1f%% (below %.0f%%)"),
+                            class_names (self)[r->top], 100.0 * r->probs[r->top], 100.0 * r->below);
   else
     text = g_strdup_printf ("%s · %.1f%%", class_names (self)[r->top],
                             100.0 * r->probs[r->top]);
@@ -391,6 +401,7 @@ result_new (const char *path, const char *pasted_name)
   else
     r->display = g_strdup (pasted_name ? pasted_name : _("Pasted image"));
   r->unknown_score = NAN;
+  r->below = NAN;
   return r;
 }
 
@@ -403,9 +414,11 @@ result_take (Result *r, guint n_classes, float *probs, const GError *error, cons
   if (r->probs == NULL)
     r->error = g_strdup (error ? error->message : _("Unknown error"));
   else
-    for (guint k = 1; k < r->n_classes; k++)
-      if (r->probs[k] > r->probs[r->top])
-        r->top = k;
+    {
+      for (guint k = 1; k < r->n_classes; k++)
+        if (r->probs[k] > r->probs[r->top])
+          r->top = k;
+    }
   if (r->probs != NULL && image != NULL)
     r->image = bt_image_copy (image);   /* for its explanation */
   return r;
@@ -418,7 +431,10 @@ result_finish (Result *r, BtModel *model, float *probs, double unknown_score, co
 {
   r->unknown_score = unknown_score;
   r->unknown = probs != NULL && bt_calibration_is_unknown (&model->calib, unknown_score);
-  return result_take (r, bt_net_n_classes (model->net), probs, error, image);
+  result_take (r, bt_net_n_classes (model->net), probs, error, image);
+  if (r->probs != NULL && bt_model_answer (model, r->probs, r->unknown_score, NULL) == BT_ANSWER_BELOW_THRESHOLD)
+    r->below = bt_model_get_threshold (model, r->top);
+  return r;
 }
 
 static Result *
@@ -1141,7 +1157,7 @@ bt_test_page_dup_results_csv (BtTestPage *self)
       g_autofree char *utf8 = r->path ? g_filename_display_name (r->path) : g_strdup (r->display);
 
       bt_predictions_csv_row_scored (s, utf8, names ? r->probs : NULL, r->n_classes, names, r->unknown_score,
-                                     r->unknown);
+                                     r->unknown, !isnan (r->below));
     }
   return g_string_free (s, FALSE);
 }

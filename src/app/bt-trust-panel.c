@@ -1,5 +1,6 @@
 /* bt-trust-panel.c: reliability diagram and class threshold on the Evaluate page (#23). Two
- * cards in a flow box, so at 800×600 they stack instead of widening the page. */
+ * cards in a flow box, so at 800×600 they stack instead of widening the page. "Save Threshold
+ * into Model" rewrites the model file on a GTask worker (load, set, atomic save). */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -20,9 +21,14 @@ struct _BtTrustPanel
   GtkWidget *flow;
   GtkWidget *reliability, *calib_label;
   GtkWidget *classes, *threshold, *threshold_value, *pr_curve, *scores_label;
+  GtkWidget *save_button, *saved_label;
 
   const BtEvaluation *ev;
   gboolean   setting;
+  /* the evaluated model file and its saved thresholds (n_classes, NAN: none; NULL: none at all) */
+  char      *model_path;
+  double    *saved;
+  GCancellable *save_cancellable;   /* the save in flight, or NULL */
   /* reliability bins (after = at the model's temperature, before = at T = 1) */
   guint      count[BT_ECE_BINS], count_raw[BT_ECE_BINS];
   double     conf[BT_ECE_BINS], acc[BT_ECE_BINS], conf_raw[BT_ECE_BINS], acc_raw[BT_ECE_BINS];
@@ -31,6 +37,9 @@ struct _BtTrustPanel
 };
 
 G_DEFINE_FINAL_TYPE (BtTrustPanel, bt_trust_panel, GTK_TYPE_WIDGET)
+
+enum { THRESHOLD_SAVED, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 /* ---- Drawing ---- */
 
@@ -312,11 +321,166 @@ update_curve (BtTrustPanel *self)
   update_scores (self);
 }
 
+/* ---- The saved threshold ---- */
+
+static double
+saved_threshold (BtTrustPanel *self, int cls)
+{
+  return self->saved != NULL && cls >= 0 ? self->saved[cls] : NAN;
+}
+
+static void
+update_saved (BtTrustPanel *self)
+{
+  int cls = chosen_class (self);
+  double t = saved_threshold (self, cls);
+  g_autofree char *text = NULL;
+
+  gtk_widget_set_sensitive (self->save_button, cls >= 0 && self->model_path != NULL && self->save_cancellable == NULL);
+  if (self->save_cancellable != NULL)
+    return;
+  if (cls < 0 || self->model_path == NULL)
+    text = g_strdup ("");
+  else if (isnan (t))
+    /* Translators: under the Save Threshold button */
+    text = g_strdup_printf (_("No threshold saved for “%s”: its answers are always accepted."), self->ev->class_names[cls]);
+  else
+    /* Translators: under the Save Threshold button; predict and serve are bottega-cli commands */
+    text = g_strdup_printf (_("Saved in the model: “%s” is accepted at %.0f%% or more (the Test page, predict and serve hold back lower answers)."),
+                            self->ev->class_names[cls], 100 * t);
+  gtk_label_set_text (GTK_LABEL (self->saved_label), text);
+}
+
 static void
 class_chosen_cb (BtTrustPanel *self)
 {
-  if (!self->setting)
-    update_curve (self);
+  double t;
+
+  if (self->setting)
+    return;
+  /* a class with a saved threshold starts there */
+  t = saved_threshold (self, chosen_class (self));
+  if (!isnan (t))
+    gtk_range_set_value (GTK_RANGE (self->threshold), t);
+  update_curve (self);
+  update_saved (self);
+}
+
+typedef struct {
+  GWeakRef  panel;
+  char     *path;
+  char     *class_name;   /* the class as evaluated: the file must still have it at that index */
+  int       cls;
+  double    value;        /* 0: remove */
+  double   *saved;        /* out: the file's thresholds after the save */
+  int       n_classes;
+} SaveJob;
+
+static void
+save_job_free (SaveJob *job)
+{
+  g_weak_ref_clear (&job->panel);
+  g_free (job->path);
+  g_free (job->class_name);
+  g_free (job->saved);
+  g_free (job);
+}
+
+static void
+save_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  SaveJob *job = task_data;
+  g_autoptr(BtModel) model = NULL;
+  GError *error = NULL;
+
+  model = bt_model_load (job->path, &error);
+  if (model != NULL && (job->cls >= bt_net_n_classes (model->net) ||
+                        g_strcmp0 (model->class_names[job->cls], job->class_name) != 0))
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                         _("The model file changed since it was evaluated: evaluate it again"));
+  if (error == NULL && !g_cancellable_set_error_if_cancelled (cancellable, &error) &&
+      bt_model_set_threshold (model, job->cls, job->value, &error) &&
+      bt_model_save_model (job->path, model, &error))
+    {
+      job->n_classes = bt_net_n_classes (model->net);
+      job->saved = g_new (double, job->n_classes);
+      for (int k = 0; k < job->n_classes; k++)
+        job->saved[k] = bt_model_get_threshold (model, k);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  g_task_return_error (task, error);
+}
+
+static void
+save_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SaveJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(BtTrustPanel) self = g_weak_ref_get (&job->panel);
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_task_propagate_boolean (G_TASK (result), &error);
+
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->save_cancellable);
+  if (ok && self->ev != NULL && job->n_classes == self->ev->n_classes && g_strcmp0 (job->path, self->model_path) == 0)
+    {
+      g_free (self->saved);
+      self->saved = g_steal_pointer (&job->saved);
+    }
+  update_saved (self);
+  if (!ok)
+    {
+      /* Translators: under the Save Threshold button */
+      g_autofree char *text = g_strdup_printf (_("The threshold could not be saved: %s"), error->message);
+      gtk_label_set_text (GTK_LABEL (self->saved_label), text);
+      return;
+    }
+  g_signal_emit (self, signals[THRESHOLD_SAVED], 0, job->path);
+}
+
+static void
+save_clicked_cb (BtTrustPanel *self)
+{
+  int cls = chosen_class (self);
+  g_autoptr(GTask) task = NULL;
+  SaveJob *job;
+
+  if (cls < 0 || self->model_path == NULL || self->save_cancellable != NULL)
+    return;
+  job = g_new0 (SaveJob, 1);
+  g_weak_ref_init (&job->panel, self);
+  job->path = g_strdup (self->model_path);
+  job->class_name = g_strdup (self->ev->class_names[cls]);
+  job->cls = cls;
+  job->value = gtk_range_get_value (GTK_RANGE (self->threshold));
+  self->save_cancellable = g_cancellable_new ();
+  update_saved (self);
+  gtk_label_set_text (GTK_LABEL (self->saved_label), _("Saving the threshold into the model…"));
+  task = g_task_new (NULL, self->save_cancellable, save_done_cb, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) save_job_free);
+  g_task_run_in_thread (task, save_thread);
+}
+
+void
+bt_trust_panel_set_model (BtTrustPanel *self, const char *path, const double *thresholds)
+{
+  double t;
+
+  g_return_if_fail (BT_IS_TRUST_PANEL (self));
+  /* a save in flight finishes, but its answer no longer belongs here */
+  if (self->save_cancellable != NULL)
+    g_cancellable_cancel (self->save_cancellable);
+  g_clear_object (&self->save_cancellable);
+  g_free (self->model_path);
+  self->model_path = g_strdup (path);
+  g_clear_pointer (&self->saved, g_free);
+  if (thresholds != NULL && self->ev != NULL)
+    self->saved = g_memdup2 (thresholds, sizeof (double) * self->ev->n_classes);
+  t = saved_threshold (self, chosen_class (self));
+  if (!isnan (t))
+    gtk_range_set_value (GTK_RANGE (self->threshold), t);
+  update_saved (self);
 }
 
 void
@@ -332,6 +496,7 @@ bt_trust_panel_set_evaluation (BtTrustPanel *self, const BtEvaluation *ev)
   gtk_drop_down_set_selected (GTK_DROP_DOWN (self->classes), ev && ev->n_classes > 0 ? 0 : GTK_INVALID_LIST_POSITION);
   self->setting = FALSE;
   gtk_widget_set_visible (GTK_WIDGET (self), ev != NULL && ev->all->len > 0);
+  bt_trust_panel_set_model (self, NULL, NULL);
   update_reliability (self);
   update_curve (self);
 }
@@ -425,6 +590,16 @@ bt_trust_panel_init (BtTrustPanel *self)
   gtk_box_append (GTK_BOX (box), self->pr_curve);
   self->scores_label = wrapped_label ();
   gtk_box_append (GTK_BOX (box), self->scores_label);
+  self->save_button = gtk_button_new_with_mnemonic (_("_Save Threshold into Model"));
+  gtk_widget_set_halign (self->save_button, GTK_ALIGN_START);
+  gtk_widget_set_tooltip_text (self->save_button,
+                               _("Store this threshold in the model file: below it, the Test page, predict and serve "
+                                 "do not accept this class’s answer. 0% removes it."));
+  g_signal_connect_swapped (self->save_button, "clicked", G_CALLBACK (save_clicked_cb), self);
+  gtk_box_append (GTK_BOX (box), self->save_button);
+  self->saved_label = wrapped_label ();
+  gtk_widget_add_css_class (self->saved_label, "dim-label");
+  gtk_box_append (GTK_BOX (box), self->saved_label);
   gtk_widget_set_visible (GTK_WIDGET (self), FALSE);
 }
 
@@ -433,6 +608,11 @@ bt_trust_panel_dispose (GObject *object)
 {
   BtTrustPanel *self = BT_TRUST_PANEL (object);
 
+  if (self->save_cancellable != NULL)
+    g_cancellable_cancel (self->save_cancellable);
+  g_clear_object (&self->save_cancellable);
+  g_clear_pointer (&self->model_path, g_free);
+  g_clear_pointer (&self->saved, g_free);
   g_clear_pointer (&self->flow, gtk_widget_unparent);
   g_clear_pointer (&self->curve, g_array_unref);
   G_OBJECT_CLASS (bt_trust_panel_parent_class)->dispose (object);
@@ -442,6 +622,8 @@ static void
 bt_trust_panel_class_init (BtTrustPanelClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = bt_trust_panel_dispose;
+  signals[THRESHOLD_SAVED] = g_signal_new ("threshold-saved", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                           NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   gtk_widget_class_set_layout_manager_type (GTK_WIDGET_CLASS (klass), GTK_TYPE_BIN_LAYOUT);
 }
 
@@ -471,4 +653,25 @@ bt_trust_panel_get_scores_text (BtTrustPanel *self)
 {
   g_return_val_if_fail (BT_IS_TRUST_PANEL (self), NULL);
   return gtk_label_get_text (GTK_LABEL (self->scores_label));
+}
+
+GtkButton *
+bt_trust_panel_get_save_button (BtTrustPanel *self)
+{
+  g_return_val_if_fail (BT_IS_TRUST_PANEL (self), NULL);
+  return GTK_BUTTON (self->save_button);
+}
+
+const char *
+bt_trust_panel_get_saved_text (BtTrustPanel *self)
+{
+  g_return_val_if_fail (BT_IS_TRUST_PANEL (self), NULL);
+  return gtk_label_get_text (GTK_LABEL (self->saved_label));
+}
+
+gboolean
+bt_trust_panel_is_saving (BtTrustPanel *self)
+{
+  g_return_val_if_fail (BT_IS_TRUST_PANEL (self), FALSE);
+  return self->save_cancellable != NULL;
 }

@@ -413,10 +413,19 @@ train_model_saved_cb (BtWindow *self, const char *path)
 }
 
 static void
+threshold_saved_cb (BtWindow *self, const char *path)
+{
+  bt_test_page_reload_models (self->test_page);
+}
+
+static void
 bt_window_init (BtWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   g_signal_connect_object (self->train_page, "model-saved", G_CALLBACK (train_model_saved_cb), self,
+                           G_CONNECT_SWAPPED);
+  /* the Test page holds the model in memory: a threshold saved into its file needs a reload */
+  g_signal_connect_object (self->evaluate_page, "threshold-saved", G_CALLBACK (threshold_saved_cb), self,
                            G_CONNECT_SWAPPED);
 
   if (DEVELOPMENT)

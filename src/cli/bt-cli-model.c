@@ -123,7 +123,9 @@ bt_cli_predict (int argc, char **argv)
         {
           g_autofree char *utf8 = g_filename_display_name (image);
           bt_predictions_csv_row_scored (csv, utf8, probs, n_classes, (const char * const *) model->class_names,
-                                         unknown_score, bt_calibration_is_unknown (&model->calib, unknown_score));
+                                         unknown_score, bt_calibration_is_unknown (&model->calib, unknown_score),
+                                         probs != NULL && bt_model_answer (model, probs, unknown_score, NULL) ==
+                                                            BT_ANSWER_BELOW_THRESHOLD);
         }
       if (probs == NULL)
         {
@@ -152,6 +154,10 @@ bt_cli_predict (int argc, char **argv)
       n_printed++;
       for (int k = 0; k < top; k++)
         printf ("%s %.8f\n", model->class_names[ranked[k].index], ranked[k].p);
+      if (bt_model_answer (model, probs, unknown_score, NULL) == BT_ANSWER_BELOW_THRESHOLD)
+        /* Translators: predict's last line when the most likely class is under its saved threshold */
+        printf (_("not accepted: below the saved threshold for %s (%.0f%%)\n"), model->class_names[ranked[0].index],
+                100 * bt_model_get_threshold (model, ranked[0].index));
     }
   bt_predictions_free (results, images->len);
   if (as_json)
@@ -213,6 +219,16 @@ bt_cli_info (int argc, char **argv)
   for (int i = 0; model->class_names != NULL && model->class_names[i] != NULL; i++)
     printf ("%s%s", i > 0 ? ", " : " ", model->class_names[i]);
   printf ("\n");
+  {
+    /* the thresholds saved on the Evaluate page, e.g. "cat 80%, dog 65%" */
+    g_autoptr(GString) held = g_string_new (NULL);
+    for (int i = 0; i < bt_net_n_classes (model->net); i++)
+      if (!isnan (bt_model_get_threshold (model, i)))
+        g_string_append_printf (held, "%s%s %.0f%%", held->len > 0 ? ", " : "", model->class_names[i],
+                                100 * bt_model_get_threshold (model, i));
+    if (held->len > 0)
+      printf (_("Thresholds:   %s (answers below are not accepted)\n"), held->str);
+  }
   if (model->backbone_name != NULL)
     printf (_("Backbone:     %s (sha256 %s)\n"), model->backbone_name,
             model->backbone_sha256 != NULL ? model->backbone_sha256 : "?");

@@ -35,7 +35,8 @@ gboolean bt_cli_is_project_dir (const char *path);
 /* The newest *.bottega-model in DIR/models, or NULL. */
 char *bt_cli_newest_model (const char *project_dir);
 /* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
- * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score"}. */
+ * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score",
+ * "threshold" (only when the most likely class has one saved), "below_threshold"}. */
 void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
                               double unknown_score, int top);
 

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,7 +146,16 @@ bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, co
       bt_json_append_string (out, model->class_names[order[k]]);
       g_string_append_printf (out, ", \"probability\": %.8f}", probs[order[k]]);
     }
-  g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": %.6f}",
+  g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": %.6f",
                           bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
                           unknown_score);
+  /* the most likely class's saved threshold, when it has one, and whether it held the answer back */
+  {
+    int best = 0;
+    BtAnswer answer = bt_model_answer (model, probs, unknown_score, &best);
+    double t = bt_model_get_threshold (model, best);
+    if (!isnan (t))
+      g_string_append_printf (out, ", \"threshold\": %.6f", t);
+    g_string_append_printf (out, ", \"below_threshold\": %s}", answer == BT_ANSWER_BELOW_THRESHOLD ? "true" : "false");
+  }
 }

@@ -49,7 +49,7 @@ bt_predictions_csv_header (GString *out, const char * const *class_names)
 {
   g_return_if_fail (out != NULL);
 
-  g_string_append (out, "path,top_class,confidence,unknown,unknown_score");
+  g_string_append (out, "path,top_class,confidence,unknown,unknown_score,below_threshold");
   for (guint k = 0; class_names && class_names[k]; k++)
     {
       g_string_append_c (out, ',');
@@ -62,12 +62,13 @@ void
 bt_predictions_csv_row (GString *out, const char *path_utf8, const float *probs, guint n_classes,
                         const char * const *class_names)
 {
-  bt_predictions_csv_row_scored (out, path_utf8, probs, n_classes, class_names, NAN, FALSE);
+  bt_predictions_csv_row_scored (out, path_utf8, probs, n_classes, class_names, NAN, FALSE, FALSE);
 }
 
 void
 bt_predictions_csv_row_scored (GString *out, const char *path_utf8, const float *probs, guint n_classes,
-                               const char * const *class_names, double unknown_score, gboolean unknown)
+                               const char * const *class_names, double unknown_score, gboolean unknown,
+                               gboolean below_threshold)
 {
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   guint top = 0;
@@ -88,6 +89,7 @@ bt_predictions_csv_row_scored (GString *out, const char *path_utf8, const float 
       else
         g_string_append_printf (out, ",%s,%s", unknown ? "yes" : "no",
                                 g_ascii_formatd (buf, sizeof buf, "%.6f", unknown_score));
+      g_string_append (out, below_threshold ? ",yes" : ",no");
       for (guint k = 0; k < n_classes; k++)
         g_string_append_printf (out, ",%s", g_ascii_formatd (buf, sizeof buf, "%.6f", probs[k]));
     }

@@ -230,6 +230,8 @@ typedef struct {
   BtCalibration calib;             /* [calibration]; files without it: temperature 1, no threshold */
   GArray       *backbone_weights;  /* BtBackboneWeights replacing the backbone's (format 3), or NULL */
   BtTta         tta;               /* [inference]; files without it: BT_TTA_NONE */
+  double       *class_thresholds;  /* [thresholds]: per class, the probability below which the
+                                    * class is not accepted (NAN: none); NULL when none is saved */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -269,8 +271,17 @@ GBytes  *bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class
                                            const char *backbone_sha256, GBytes *backbone_data,
                                            const GArray *backbone_weights, const BtCalibration *calib,
                                            GHashTable *metadata, GError **error);
-/* Everything a BtModel holds (net, names, prep, backbone, calibration, test-time augmentation,
- * metadata), as the functions above; m is not taken over. */
+/* Per-class thresholds (chosen on the Evaluate page, saved in [thresholds]): class k's saved
+ * threshold, NAN when it has none. */
+double   bt_model_get_threshold (const BtModel *m, int k);
+/* Sets class k's threshold; 0 or NAN removes it. FALSE + error when t is not in [0, 1]. */
+gboolean bt_model_set_threshold (BtModel *m, int k, double t, GError **error);
+/* What a prediction answers: the most likely class (*top, may be NULL), unless the calibration
+ * calls the image unknown, or that class's probability is below its saved threshold. */
+typedef enum { BT_ANSWER_CLASS, BT_ANSWER_UNKNOWN, BT_ANSWER_BELOW_THRESHOLD } BtAnswer;
+BtAnswer bt_model_answer        (const BtModel *m, const float *probs, double unknown_score, int *top);
+/* Everything a BtModel holds (net, names, prep, backbone, calibration, thresholds, test-time
+ * augmentation, metadata), as the functions above; m is not taken over. */
 GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);
 gboolean bt_model_save_model (const char *path, const BtModel *m, GError **error);
 BtModel *bt_model_load       (const char *path, GError **error);

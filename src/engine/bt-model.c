@@ -677,11 +677,145 @@ write_inference (GKeyFile *kf, BtTta tta, GError **error)
   return TRUE;
 }
 
+/* ---- Per-class thresholds ([thresholds]: class index = probability) ---- */
+
+static gboolean
+valid_threshold (double t)
+{
+  return isfinite (t) && t >= 0.0 && t <= 1.0;
+}
+
+/* Written only when a class has one: a model without them is byte for byte what older Bottegas
+ * wrote, and older readers ignore the group (they predict without the thresholds). */
+static gboolean
+write_thresholds (GKeyFile *kf, const double *thresholds, int n_classes, GError **error)
+{
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+
+  for (int k = 0; thresholds != NULL && k < n_classes; k++)
+    {
+      char key[16];
+      if (isnan (thresholds[k]) || thresholds[k] == 0.0)
+        continue;
+      if (!valid_threshold (thresholds[k]))
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The threshold of class %d is not a probability between 0 and 1 (%g)", k + 1, thresholds[k]);
+          return FALSE;
+        }
+      g_snprintf (key, sizeof key, "%d", k);
+      /* six digits when they say it exactly (the slider's whole percents stay readable), else all:
+       * whatever loads saves again to the same value */
+      g_ascii_formatd (d, sizeof d, "%.6g", thresholds[k]);
+      if (g_ascii_strtod (d, NULL) != thresholds[k])
+        g_ascii_dtostr (d, sizeof d, thresholds[k]);
+      g_key_file_set_string (kf, "thresholds", key, d);
+    }
+  return TRUE;
+}
+
+/* a file's text for a message: valid UTF-8, at most 32 characters */
+static char *
+shown_text (const char *raw)
+{
+  g_autofree char *valid = g_utf8_make_valid (raw != NULL ? raw : "", -1);
+  return g_utf8_substring (valid, 0, MIN (g_utf8_strlen (valid, -1), 32));
+}
+
+/* m's thresholds, made (all NAN) on first use */
+static double *
+thresholds_of (BtModel *m)
+{
+  int n = bt_net_n_classes (m->net);
+
+  if (m->class_thresholds == NULL)
+    {
+      m->class_thresholds = g_new (double, n);
+      for (int j = 0; j < n; j++)
+        m->class_thresholds[j] = NAN;
+    }
+  return m->class_thresholds;
+}
+
+/* Every key must name a class by its index and every value be a probability: a damaged or
+ * hand-edited threshold refuses the file rather than silently accepting or rejecting answers. */
+static gboolean
+read_thresholds (GKeyFile *kf, BtModel *m, GError **error)
+{
+  int n = bt_net_n_classes (m->net);
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, "thresholds", NULL, NULL);
+
+  for (int i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      guint64 k = 0;
+      gboolean ok = TRUE;
+      double t;
+
+      if (!g_ascii_string_to_unsigned (keys[i], 10, 0, (guint64) n - 1, &k, NULL))
+        {
+          g_autofree char *shown = shown_text (keys[i]);
+          return corrupt (error, "a saved threshold names no class (“%s”)", shown);
+        }
+      t = get_double (kf, "thresholds", keys[i], &ok);
+      if (!ok || !valid_threshold (t))
+        {
+          g_autofree char *raw = g_key_file_get_value (kf, "thresholds", keys[i], NULL);
+          g_autofree char *shown = shown_text (raw);
+          return corrupt (error, "the saved threshold of class “%s” is not a probability between 0 and 1 (“%s”)",
+                          m->class_names[k], shown);
+        }
+      thresholds_of (m)[k] = t;
+    }
+  return TRUE;
+}
+
+double
+bt_model_get_threshold (const BtModel *m, int k)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL, NAN);
+  g_return_val_if_fail (k >= 0 && k < bt_net_n_classes (m->net), NAN);
+  return m->class_thresholds != NULL ? m->class_thresholds[k] : NAN;
+}
+
+gboolean
+bt_model_set_threshold (BtModel *m, int k, double t, GError **error)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL, FALSE);
+  g_return_val_if_fail (k >= 0 && k < bt_net_n_classes (m->net), FALSE);
+  if (!isnan (t) && !valid_threshold (t))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "A threshold is a probability between 0 and 1 (got %g)", t);
+      return FALSE;
+    }
+  thresholds_of (m)[k] = t == 0.0 ? NAN : t;
+  return TRUE;
+}
+
+BtAnswer
+bt_model_answer (const BtModel *m, const float *probs, double unknown_score, int *top)
+{
+  int n, best = 0;
+  double t;
+
+  g_return_val_if_fail (m != NULL && m->net != NULL && probs != NULL, BT_ANSWER_UNKNOWN);
+  n = bt_net_n_classes (m->net);
+  for (int k = 1; k < n; k++)
+    if (probs[k] > probs[best])
+      best = k;
+  if (top != NULL)
+    *top = best;
+  if (bt_calibration_is_unknown (&m->calib, unknown_score))
+    return BT_ANSWER_UNKNOWN;
+  t = bt_model_get_threshold (m, best);
+  return !isnan (t) && probs[best] < t ? BT_ANSWER_BELOW_THRESHOLD : BT_ANSWER_CLASS;
+}
+
 static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
              const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
-             GHashTable *metadata, GError **error)
+             const double *thresholds, GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -805,6 +939,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     }
   if (!write_inference (kf, tta, error))
     return NULL;
+  if (!write_thresholds (kf, thresholds, n_names, error))
+    return NULL;
   if (metadata)
     {
       g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
@@ -849,8 +985,7 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, NULL,
-                      BT_TTA_NONE,
-                      metadata, error);
+                      BT_TTA_NONE, NULL, metadata, error);
 }
 
 gboolean
@@ -893,7 +1028,7 @@ bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names, c
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data,
-                      backbone_weights, calib, BT_TTA_NONE, metadata, error);
+                      backbone_weights, calib, BT_TTA_NONE, NULL, metadata, error);
 }
 
 gboolean
@@ -907,7 +1042,7 @@ bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, metadata, error);
+                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, NULL, metadata, error);
   return bytes != NULL && save_checked (path, bytes, error);
 }
 
@@ -918,7 +1053,7 @@ bt_model_to_bytes (const BtModel *m, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (m->net, (const char * const *) m->class_names, &m->prep, m->backbone_name,
                       m->backbone_sha256, m->backbone_data, m->backbone_weights, &m->calib, m->tta,
-                      m->metadata, error);
+                      m->class_thresholds, m->metadata, error);
 }
 
 gboolean
@@ -1144,6 +1279,11 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
       corrupt (error, "the test-time augmentation is not a valid name");
       return NULL;
     }
+  if (!read_thresholds (c.kf, m, error))
+    {
+      container_clear (&c);
+      return NULL;
+    }
   g_auto (GStrv) keys = g_key_file_get_keys (c.kf, "metadata", NULL, NULL);
   for (int i = 0; keys && keys[i]; i++)
     {
@@ -1195,6 +1335,7 @@ bt_model_free (BtModel *model)
   g_clear_pointer (&model->backbone_data, g_bytes_unref);
   g_clear_pointer (&model->backbone_weights, g_array_unref);
   g_clear_pointer (&model->metadata, g_hash_table_unref);
+  g_free (model->class_thresholds);
   g_free (model);
 }
 

@@ -14,6 +14,7 @@
 #include "bt-trust-panel.h"
 #include "bt-window-private.h"
 #include "training/bt-calibration.h"
+#include "training/bt-model-runner.h"
 #include "bt-test-exit.h"
 #include "bt-test-fs.h"
 #include "bt-test-input.h"
@@ -31,6 +32,33 @@ static void
 click_center (GtkWidget *w)
 {
   bt_test_click_at (w, gtk_widget_get_width (w) / 2.0, gtk_widget_get_height (w) / 2.0);
+}
+
+/* the first mapped label under root whose text contains needle, or NULL */
+static GtkWidget *
+find_label_containing (GtkWidget *root, const char *needle)
+{
+  if (GTK_IS_LABEL (root) && gtk_widget_get_mapped (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), needle))
+    return root;
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *hit = find_label_containing (c, needle);
+      if (hit != NULL)
+        return hit;
+    }
+  return NULL;
+}
+
+/* a button or check box pressed from the keyboard (focus, then Space through the X server):
+ * a click there could land on another widget's tooltip left over from the last pointer spot */
+static void
+press_space_on (GtkWidget *w)
+{
+  BT_TEST_WAIT (gtk_widget_is_sensitive (w));
+  g_assert_true (gtk_widget_grab_focus (w));
+  bt_test_drain ();
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_space, 0);
+  bt_test_drain ();
 }
 
 static double
@@ -170,7 +198,67 @@ test_reliability_and_threshold (void)
   bt_threshold_scores (scores, positive, ev->all->len, 0.8, &p, &r);
   pt = isnan (r) ? g_strdup ("recall —") : g_strdup_printf ("recall %.0f%%", 100 * r);
   g_assert_nonnull (strstr (bt_trust_panel_get_scores_text (panel), pt));
+
+  /* Save Threshold into Model, clicked: the file on disk holds 80% for class 1 and nothing else,
+   * written by a worker; the line under the button says so */
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "No threshold saved"));
+  press_space_on (GTK_WIDGET (bt_trust_panel_get_save_button (panel)));
+  g_assert_true (bt_trust_panel_is_saving (panel));
+  BT_TEST_WAIT (!bt_trust_panel_is_saving (panel));
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "accepted at 80% or more"));
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(BtModel) saved = bt_model_load (model_path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat_with_epsilon (bt_model_get_threshold (saved, 1), 0.8, 1e-9);
+    g_assert_true (isnan (bt_model_get_threshold (saved, 0)));
+    g_assert_true (isnan (bt_model_get_threshold (saved, 2)));
+    /* the rest of the model is as it was */
+    g_assert_cmpfloat (saved->calib.temperature, ==, ev->temperature);
+  }
+  /* another class, then back: the slider returns to the saved value */
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 0);
+  g_assert_nonnull (strstr (bt_trust_panel_get_saved_text (panel), "No threshold saved"));
+  gtk_range_set_value (threshold, 0.3);
+  gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 1);
+  g_assert_cmpfloat_with_epsilon (gtk_range_get_value (threshold), 0.8, 1e-9);
+  {
+    /* the screenshot shows the whole card, the saved line under the button included */
+    GtkWidget *sw = gtk_widget_get_ancestor (GTK_WIDGET (panel), GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (sw));
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
+    bt_test_drain ();
+  }
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-trust.png");
+
+  /* a threshold above the Test page's answer: the page loads the model again and holds it back */
+  {
+    BtTestPage *test = window->test_page;
+    g_autofree char *folder = g_build_filename (project_dir, "images", "circle", NULL);
+    g_autoptr(GDir) dir = g_dir_open (folder, 0, NULL);
+    g_autofree char *path = g_build_filename (folder, g_dir_read_name (dir), NULL);
+    const char *paths[] = { path, NULL };
+    guint n_before = bt_test_page_get_n_results (test);
+    GtkWidget *verdict;
+
+    gtk_drop_down_set_selected (bt_trust_panel_get_class_dropdown (panel), 0);
+    gtk_range_set_value (threshold, 0.99);
+    press_space_on (GTK_WIDGET (bt_trust_panel_get_save_button (panel)));
+    BT_TEST_WAIT (!bt_trust_panel_is_saving (panel));
+    bt_window_set_page (window, "test");
+    BT_TEST_WAIT (!bt_test_page_is_busy (test) && bt_test_page_get_model_path (test) != NULL);
+    g_assert_true (bt_test_drop_files (GTK_WIDGET (test), paths));
+    BT_TEST_WAIT (bt_test_page_get_n_results (test) == n_before + 1 && !bt_test_page_is_busy (test));
+    bt_test_drain ();
+    verdict = find_label_containing (GTK_WIDGET (test), "below its saved threshold of 99%: not accepted");
+    g_assert_nonnull (verdict);
+    g_assert_true (g_str_has_prefix (gtk_label_get_text (GTK_LABEL (verdict)), "circle ("));
+    /* and its row in the list of results */
+    g_assert_nonnull (find_label_containing (GTK_WIDGET (test), "Not accepted · circle "));
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-threshold.png");
+    bt_window_set_page (window, "evaluate");
+    bt_test_drain ();
+  }
 
   /* at 800×600 the two cards stack instead of widening the window */
   gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
@@ -189,6 +277,110 @@ test_reliability_and_threshold (void)
     g_assert_true (gtk_widget_compute_bounds (bar, GTK_WIDGET (window), &bounds));
     g_assert_cmpfloat (bounds.origin.x + bounds.size.width, <=, gtk_widget_get_width (GTK_WIDGET (window)));
   }
+}
+
+static gint runner_held;
+
+/* holds the model runner until runner_held is cleared: what is queued behind it waits */
+static void
+hold_runner_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  while (g_atomic_int_get (&runner_held))
+    g_usleep (2000);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* the cells of the matrix with images, the fullest first: (true, predicted) pairs */
+static GArray *
+cells_by_count (const BtEvaluation *ev)
+{
+  GArray *cells = g_array_new (FALSE, FALSE, sizeof (int) * 2);
+  for (guint done = 0; done < (guint) (ev->n_classes * ev->n_classes); done++)
+    {
+      int best = -1;
+      for (int c = 0; c < ev->n_classes * ev->n_classes; c++)
+        {
+          gboolean taken = FALSE;
+          for (guint j = 0; j < cells->len; j++)
+            taken |= g_array_index (cells, int, 2 * j) * ev->n_classes + g_array_index (cells, int, 2 * j + 1) == c;
+          if (!taken && ev->confusion[c] > 0 && (best < 0 || ev->confusion[c] > ev->confusion[best]))
+            best = c;
+        }
+      if (best < 0)
+        break;
+      g_array_append_vals (cells, (int[]) { best / ev->n_classes, best % ev->n_classes }, 1);
+    }
+  return cells;
+}
+
+/* "Show Heat Maps" in the Evaluate gallery: each image gets the map of its predicted class,
+ * computed on the model runner; closing the gallery cancels what has not run yet. */
+static void
+test_gallery_heat_maps (void)
+{
+  BtEvaluatePage *page = window->evaluate_page;
+  GtkCheckButton *toggle = bt_evaluate_page_get_heat_toggle (page);
+  const BtEvaluation *ev;
+  g_autoptr(GArray) cells = NULL;
+  guint n, computed;
+
+  bt_window_set_page (window, "evaluate");
+  BT_TEST_WAIT (bt_evaluate_page_get_evaluation (page) != NULL && !bt_evaluate_page_is_busy (page));
+  bt_test_drain ();
+  ev = bt_evaluate_page_get_evaluation (page);
+  cells = cells_by_count (ev);
+  g_assert_cmpuint (cells->len, >=, 2);
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 0), g_array_index (cells, int, 1));
+  n = bt_evaluate_page_get_gallery_size (page);
+  g_assert_cmpuint (n, >, 0);
+  g_assert_null (bt_evaluate_page_get_heat_map (page, 0));
+
+  /* on: every image's map, of its predicted class, by occlusion, the thumbnail's size at most */
+  press_space_on (GTK_WIDGET (toggle));
+  g_assert_true (gtk_check_button_get_active (toggle));
+  BT_TEST_WAIT (bt_evaluate_page_get_n_heat_jobs (page) == 0);
+  for (guint i = 0; i < n; i++)
+    {
+      const BtHeatmap *map = bt_evaluate_page_get_heat_map (page, i);
+      g_assert_nonnull (map);
+      g_assert_cmpint (map->class_index, ==, bt_evaluate_page_get_gallery_item (page, i)->pred_class);
+      g_assert_cmpint (map->method, ==, BT_EXPLAIN_OCCLUSION);
+      g_assert_cmpint (MAX (map->width, map->height), <=, 128);
+      g_assert_cmpfloat_with_epsilon (heat_sum (map), 1.0, 1e-3);
+    }
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_computed (page), ==, n);
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-heat-800x600.png");
+  gtk_window_set_default_size (GTK_WINDOW (window), 1280, 900);
+  gtk_widget_queue_resize (GTK_WIDGET (window));
+  BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (window)) > 800);
+  bt_test_drain ();
+  bt_test_screenshot (GTK_WIDGET (window), "evaluate-heat.png");
+
+  /* off: the maps go */
+  press_space_on (GTK_WIDGET (toggle));
+  g_assert_false (gtk_check_button_get_active (toggle));
+  g_assert_null (bt_evaluate_page_get_heat_map (page, 0));
+
+  /* another cell while the runner is busy, then the gallery closes: its maps are never computed */
+  computed = bt_evaluate_page_get_n_heat_computed (page);
+  g_atomic_int_set (&runner_held, 1);
+  {
+    g_autoptr(GTask) hold = g_task_new (NULL, NULL, NULL, NULL);
+    bt_model_runner_run_in_thread (bt_model_runner_get_default (), hold, hold_runner_thread);
+  }
+  gtk_check_button_set_active (toggle, TRUE);
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 2), g_array_index (cells, int, 3));
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_jobs (page), ==, bt_evaluate_page_get_gallery_size (page));
+  bt_evaluate_page_show_cell (page, -1, -1);
+  g_atomic_int_set (&runner_held, 0);
+  BT_TEST_WAIT (bt_evaluate_page_get_n_heat_jobs (page) == 0 &&
+                bt_model_runner_get_n_pending (bt_model_runner_get_default ()) == 0);
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_computed (page), ==, computed);
+  /* and the first cell again: its maps come from memory, none computed again */
+  bt_evaluate_page_show_cell (page, g_array_index (cells, int, 0), g_array_index (cells, int, 1));
+  g_assert_nonnull (bt_evaluate_page_get_heat_map (page, 0));
+  g_assert_cmpuint (bt_evaluate_page_get_n_heat_jobs (page), ==, 0);
+  gtk_check_button_set_active (toggle, FALSE);
 }
 
 /* #21: the Model page's special values in words, typed words accepted, glossary tooltips. */
@@ -339,6 +531,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/trust/test-page/explain-overlay", test_explain_overlay);
   g_test_add_func ("/trust/evaluate/reliability-threshold", test_reliability_and_threshold);
+  g_test_add_func ("/trust/evaluate/gallery-heat-maps", test_gallery_heat_maps);
   g_test_add_func ("/trust/model/setting-words", test_setting_words);
   g_test_add_func ("/trust/train/reopen-curves", test_reopen_curves);
   ret = g_test_run ();

@@ -258,7 +258,68 @@ test_end_to_end (void)
   g_assert_true (g_str_has_prefix (out, "["));
   g_assert_nonnull (strstr (out, "\"probability\": "));
   g_assert_nonnull (strstr (out, "\"class\": \"star\""));
-  g_assert_true (line_matches ("\"unknown\": (true|false), \"unknown_score\": -?[0-9]+\\.[0-9]{6}\\}", out));
+  g_assert_true (line_matches ("\"unknown\": (true|false), \"unknown_score\": -?[0-9]+\\.[0-9]{6}, \"below_threshold\": false\\}", out));
+  g_free (out); g_free (err);
+
+  /* a threshold saved into the model (the Evaluate page's Save Threshold into Model): predict
+   * holds back an answer under it, in text, JSON and CSV alike, and accepts it at or above */
+  {
+    g_autoptr(BtModel) m = bt_model_load (model, &error);
+    g_autofree char *held = g_build_filename (work_dir, "held.bottega-model", NULL);
+    g_autofree char *csv_path = g_build_filename (work_dir, "held.csv", NULL);
+    g_autofree char *csv = NULL;
+    g_autofree float *probs = NULL;
+    g_autofree char *expect = NULL;
+    int top = 0;
+
+    g_assert_no_error (error);
+    probs = bt_predict_file (m, an_image, &error);
+    g_assert_no_error (error);
+    for (int k = 1; k < 4; k++)
+      if (probs[k] > probs[top])
+        top = k;
+    g_assert_cmpfloat (probs[top], <, 0.995);
+    g_assert_true (bt_model_set_threshold (m, top, 0.995, &error));
+    g_assert_true (bt_model_save_model (held, m, &error));
+
+    g_assert_cmpint (run_cli (&out, &err, "predict", held, an_image, NULL), ==, 0);
+    expect = g_strdup_printf ("\nnot accepted: below the saved threshold for %s (%.0f%%)\n", m->class_names[top],
+                              100 * 0.995);
+    g_assert_nonnull (strstr (out, expect));
+    g_free (out); g_free (err);
+    g_assert_cmpint (run_cli (&out, &err, "predict", "--json", held, an_image, NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "\"threshold\": 0.995000, \"below_threshold\": true}"));
+    g_free (out); g_free (err);
+    g_assert_cmpint (run_cli (&out, &err, "info", held, NULL), ==, 0);
+    g_free (expect);
+    expect = g_strdup_printf ("Thresholds:   %s %.0f%% (answers below", m->class_names[top], 100 * 0.995);
+    g_assert_nonnull (strstr (out, expect));
+    g_free (out); g_free (err);
+    g_assert_cmpint (run_cli (&out, &err, "predict", held, an_image, "--csv", csv_path, NULL), ==, 0);
+    g_assert_true (g_file_get_contents (csv_path, &csv, NULL, NULL));
+    {
+      g_auto(GStrv) rows = g_strsplit (csv, "\r\n", -1);
+      g_auto(GStrv) f = g_strsplit (rows[1], ",", -1);
+      g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,unknown,unknown_score,below_threshold,"));
+      g_assert_cmpstr (f[5], ==, "yes");
+    }
+    g_free (out); g_free (err);
+
+    /* at or under the answer's probability: accepted, and said so */
+    g_assert_true (bt_model_set_threshold (m, top, probs[top] / 2, &error));
+    g_assert_true (bt_model_save_model (held, m, &error));
+    g_assert_cmpint (run_cli (&out, &err, "predict", "--json", held, an_image, NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "\"below_threshold\": false}"));
+    g_assert_nonnull (strstr (out, "\"threshold\": "));
+    g_free (out); g_free (err);
+    g_assert_cmpint (run_cli (&out, &err, "predict", held, an_image, NULL), ==, 0);
+    g_assert_null (strstr (out, "not accepted"));
+    g_free (out); g_free (err);
+  }
+  /* without a saved threshold: no "threshold" key, never below one */
+  g_assert_cmpint (run_cli (&out, &err, "predict", "--json", model, an_image, NULL), ==, 0);
+  g_assert_null (strstr (out, "\"threshold\""));
+  g_assert_nonnull (strstr (out, "\"below_threshold\": false}"));
   g_free (out); g_free (err);
 
   /* the model was calibrated on the validation split: a temperature and an unknown threshold */
@@ -371,19 +432,20 @@ test_end_to_end (void)
       rows = g_strsplit (csv, "\r\n", -1);
       g_assert_cmpuint (g_strv_length (rows), ==, 22);   /* header, 20 rows, the empty tail */
       g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,"));
-      g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,unknown,unknown_score,"));
-      g_assert_cmpuint (strlen (rows[0]), ==, strlen ("path,top_class,confidence,unknown,unknown_score,circle,square,triangle,star"));
+      g_assert_true (g_str_has_prefix (rows[0], "path,top_class,confidence,unknown,unknown_score,below_threshold,"));
+      g_assert_cmpuint (strlen (rows[0]), ==, strlen ("path,top_class,confidence,unknown,unknown_score,below_threshold,circle,square,triangle,star"));
       for (guint i = 1; i <= 20; i++)
         {
           g_auto(GStrv) f = g_strsplit (rows[i], ",", -1);
-          g_assert_cmpuint (g_strv_length (f), ==, 9);
+          g_assert_cmpuint (g_strv_length (f), ==, 10);
           g_assert_true (g_str_has_prefix (f[0], extra_images));
           g_assert_nonnull (strstr ("circle square triangle star", f[1]));
           /* the unknown column: "yes" or "no" with a finite score */
           g_assert_true (g_str_equal (f[3], "yes") || g_str_equal (f[3], "no"));
           g_assert_true (isfinite (g_ascii_strtod (f[4], NULL)) && f[4][0] != '\0');
-          g_assert_cmpfloat (fabs (g_ascii_strtod (f[2], NULL) - MAX (MAX (g_ascii_strtod (f[5], NULL), g_ascii_strtod (f[6], NULL)),
-                                                                      MAX (g_ascii_strtod (f[7], NULL), g_ascii_strtod (f[8], NULL)))), <, 1e-6);
+          g_assert_cmpstr (f[5], ==, "no");   /* this model has no saved threshold */
+          g_assert_cmpfloat (fabs (g_ascii_strtod (f[2], NULL) - MAX (MAX (g_ascii_strtod (f[6], NULL), g_ascii_strtod (f[7], NULL)),
+                                                                      MAX (g_ascii_strtod (f[8], NULL), g_ascii_strtod (f[9], NULL)))), <, 1e-6);
         }
       g_assert_cmpstr (rows[21], ==, "");
     }

@@ -88,14 +88,16 @@ test_csv (void)
   bt_predictions_csv_header (s, names);
   bt_predictions_csv_row (s, "x \"1\".png", probs, 2, names);
   bt_predictions_csv_row (s, "bad.png", NULL, 2, names);
-  bt_predictions_csv_row_scored (s, "far.png", probs, 2, names, -1.5, TRUE);
-  bt_predictions_csv_row_scored (s, "near.png", probs, 2, names, -9.25, FALSE);
+  bt_predictions_csv_row_scored (s, "far.png", probs, 2, names, -1.5, TRUE, FALSE);
+  bt_predictions_csv_row_scored (s, "near.png", probs, 2, names, -9.25, FALSE, FALSE);
+  bt_predictions_csv_row_scored (s, "shy.png", probs, 2, names, -9.25, FALSE, TRUE);
   g_assert_cmpstr (s->str, ==,
-                   "path,top_class,confidence,unknown,unknown_score,a,\"b, with comma\"\r\n"
-                   "\"x \"\"1\"\".png\",\"b, with comma\",0.750000,,,0.250000,0.750000\r\n"
+                   "path,top_class,confidence,unknown,unknown_score,below_threshold,a,\"b, with comma\"\r\n"
+                   "\"x \"\"1\"\".png\",\"b, with comma\",0.750000,,,no,0.250000,0.750000\r\n"
                    "bad.png,,\r\n"
-                   "far.png,\"b, with comma\",0.750000,yes,-1.500000,0.250000,0.750000\r\n"
-                   "near.png,\"b, with comma\",0.750000,no,-9.250000,0.250000,0.750000\r\n");
+                   "far.png,\"b, with comma\",0.750000,yes,-1.500000,no,0.250000,0.750000\r\n"
+                   "near.png,\"b, with comma\",0.750000,no,-9.250000,no,0.250000,0.750000\r\n"
+                   "shy.png,\"b, with comma\",0.750000,no,-9.250000,yes,0.250000,0.750000\r\n");
 }
 
 int

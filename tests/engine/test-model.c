@@ -492,6 +492,89 @@ test_tta_flag (void)
   bt_net_free (net);
 }
 
+/* Per-class thresholds (#23): saved only when set, round-trip, decide the answer, and a damaged
+ * or absurd value refuses the file. */
+static void
+test_class_thresholds (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtNet *net = NULL;
+  g_autoptr (GBytes) plain = make_model (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, 0, &net);
+  g_autoptr (BtModel) m = bt_model_load_bytes (plain, &error);
+  const float probs[] = { 0.2f, 0.7f, 0.1f };
+
+  g_assert_no_error (error);
+  bt_net_free (net);
+  /* a file without them (every file before them): none, every answer accepted */
+  g_assert_null (m->class_thresholds);
+  g_assert_false (bytes_contain (plain, "[thresholds]"));
+  g_assert_true (isnan (bt_model_get_threshold (m, 1)));
+  g_assert_cmpint (bt_model_answer (m, probs, NAN, NULL), ==, BT_ANSWER_CLASS);
+
+  /* refused before anything is changed */
+  g_assert_false (bt_model_set_threshold (m, 1, 1.5, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (bt_model_set_threshold (m, 1, INFINITY, &error));
+  g_clear_error (&error);
+  g_assert_false (bt_model_set_threshold (m, 1, -0.1, &error));
+  g_clear_error (&error);
+  g_assert_null (m->class_thresholds);
+
+  g_assert_true (bt_model_set_threshold (m, 1, 0.8, &error));
+  g_assert_true (bt_model_set_threshold (m, 2, 0.25, &error));
+  g_autoptr (GBytes) with = bt_model_to_bytes (m, &error);
+  g_assert_no_error (error);
+  g_assert_true (bytes_contain (with, "[thresholds]\n1=0.8\n2=0.25\n"));
+  g_autoptr (BtModel) back = bt_model_load_bytes (with, &error);
+  g_assert_no_error (error);
+  g_assert_true (isnan (bt_model_get_threshold (back, 0)));
+  g_assert_cmpfloat (bt_model_get_threshold (back, 1), ==, 0.8);
+  g_assert_cmpfloat (bt_model_get_threshold (back, 2), ==, 0.25);
+
+  /* the answer: 0.7 for class 1 is under its 0.8; at 0.7 exactly it is accepted */
+  int top = -1;
+  g_assert_cmpint (bt_model_answer (back, probs, NAN, &top), ==, BT_ANSWER_BELOW_THRESHOLD);
+  g_assert_cmpint (top, ==, 1);
+  g_assert_true (bt_model_set_threshold (back, 1, 0.7f, &error));
+  g_assert_cmpint (bt_model_answer (back, probs, NAN, NULL), ==, BT_ANSWER_CLASS);
+  /* an unknown image is unknown first */
+  back->calib.unknown_threshold = -2.0;
+  g_assert_true (bt_model_set_threshold (back, 1, 0.9, &error));
+  g_assert_cmpint (bt_model_answer (back, probs, -1.0, NULL), ==, BT_ANSWER_UNKNOWN);
+  g_assert_cmpint (bt_model_answer (back, probs, -3.0, NULL), ==, BT_ANSWER_BELOW_THRESHOLD);
+  /* 0 (or NAN) removes it: no group is written, and none comes back */
+  g_assert_true (bt_model_set_threshold (m, 1, 0.0, &error));
+  g_assert_true (bt_model_set_threshold (m, 2, NAN, &error));
+  g_autoptr (GBytes) removed = bt_model_to_bytes (m, &error);
+  g_assert_no_error (error);
+  g_assert_false (bytes_contain (removed, "[thresholds]"));
+  g_autoptr (BtModel) none = bt_model_load_bytes (removed, &error);
+  g_assert_no_error (error);
+  g_assert_null (none->class_thresholds);
+
+  /* hostile values with a valid checksum: refused with a message naming the class */
+  const char *bad[] = { "1=nan\n", "1=inf\n", "1=-0.5\n", "1=1.0001\n", "1=7\n", "1=\n", "1=0.8x\n",
+                        "1=1e999\n", "3=0.8\n", "-1=0.8\n", "x=0.8\n", "99999999999999999999=0.5\n" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GBytes) b = patch_header (with, "1=0.8\n", bad[i]);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (BtModel) x = bt_model_load_bytes (b, &e);
+      if (x != NULL)
+        g_error ("accepted the threshold “%s”", bad[i]);
+      g_assert_error (e, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+      g_assert_nonnull (strstr (e->message, "threshold"));
+      g_test_message ("%s: %s", bad[i], e->message);
+    }
+  {
+    g_autoptr (GBytes) b = patch_header (with, "1=0.8\n", "1=7\n");
+    g_autoptr (GError) e = NULL;
+    g_assert_null (bt_model_load_bytes (b, &e));
+    g_assert_nonnull (strstr (e->message, "“Süßigkeit”"));
+  }
+}
+
 /* A backbone's SHA-256 is 64 hex digits, for the saver and the loader alike, and always comes
  * back in lower case: fuzz-model found a model whose upper-case SHA-256 of an embedded backbone
  * loaded, but saved (in lower case) to a file that read back differently. */
@@ -572,6 +655,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/save-errors", test_save_errors);
   g_test_add_func ("/model/train-state", test_train_state);
   g_test_add_func ("/model/test-time-augmentation", test_tta_flag);
+  g_test_add_func ("/model/class-thresholds", test_class_thresholds);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);
