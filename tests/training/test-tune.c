@@ -528,6 +528,60 @@ test_trial_stop (void)
   g_assert_cmpuint (t->curve_acc->len, <=, 1);
 }
 
+typedef struct {
+  BtTuneSearch *search;
+  BtTuneData   *data;
+  GCancellable *cancel;
+  GError       *error;
+} SearchThread;
+
+static gpointer
+search_thread (gpointer user_data)
+{
+  SearchThread *st = user_data;
+  bt_tune_search_run (st->search, st->data, NULL, NULL, st->cancel, &st->error);
+  return NULL;
+}
+
+/* A running search holds the project's run lock (its folder is written by nobody else): a
+ * second search started on another thread meanwhile is refused and says a search is running;
+ * once the first is stopped, a new one starts. */
+static void
+test_one_writer (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 50, 5);
+  g_autoptr (BtTuneSearch) first = new_search (&o);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  bt_tune_search_set_paused (first, TRUE);   /* holds it until stopped */
+  SearchThread st = { first, d, cancel, NULL };
+  GThread *thread = g_thread_new ("search", search_thread, &st);
+  /* the lock file names its holder's kind once the run holds it */
+  g_autofree char *lock = g_build_filename (project_dir, "runs", ".lock", NULL);
+  gboolean held = FALSE;
+  for (int k = 0; k < 2000 && !held; k++)
+    {
+      g_autofree char *text = NULL;
+      held = g_file_get_contents (lock, &text, NULL, NULL) && strstr (text, " search ") != NULL;
+      if (!held)
+        g_usleep (10000);
+    }
+  g_assert_true (held);
+  g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
+  g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_BUSY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "search for the best settings is running"));
+  g_clear_error (&error);
+  g_cancellable_cancel (cancel);
+  g_thread_join (thread);
+  g_assert_error (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_clear_error (&st.error);
+  g_autoptr (BtTuneSearch) next = new_search (&o);
+  bt_tune_options_clear (&o);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -553,6 +607,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/trial-early-stopping", test_trial_early_stopping);
   g_test_add_func ("/tune/trial-class-weights", test_trial_class_weights);
   g_test_add_func ("/tune/trial-stop", test_trial_stop);
+  g_test_add_func ("/tune/one-writer", test_one_writer);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);
