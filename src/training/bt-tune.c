@@ -1251,6 +1251,23 @@ search_run_locked (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpo
   return save_ini (s, error);
 }
 
+/* Another process (a `tune --resume` beside the app) may have continued this search since this
+ * copy was read: under the lock, the trials on disk are the truth when there are more of them
+ * (running on, this copy would write its older list over the other's trials). */
+static void
+search_reload (BtTuneSearch *s)
+{
+  GPtrArray *mine = s->trials;
+  s->trials = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_tune_trial_free);
+  if (load_csv (s, NULL) && s->trials->len > mine->len)
+    g_ptr_array_unref (mine);
+  else
+    {
+      g_ptr_array_unref (s->trials);
+      s->trials = mine;
+    }
+}
+
 gboolean
 bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpointer user_data,
                     GCancellable *cancellable, GError **error)
@@ -1260,6 +1277,7 @@ bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gp
   gboolean taken;
   if (!search_lock (s, &taken, error))
     return FALSE;
+  search_reload (s);
   gboolean ok = search_run_locked (s, d, on_trial, user_data, cancellable, error);
   search_unlock (s, taken);
   return ok;

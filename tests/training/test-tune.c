@@ -582,6 +582,37 @@ test_one_writer (void)
   bt_tune_options_clear (&o);
 }
 
+/* Two copies of one search (the app's, read earlier, and a `tune --resume`): the copy that runs
+ * second goes on from the trials the first wrote instead of writing its older list over them. */
+static void
+test_stale_copy (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 3, 21);
+  g_autoptr (BtTuneSearch) made = new_search (&o);
+  g_autoptr (BtTuneSearch) app = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_autoptr (BtTuneSearch) cli = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  StopData sc = { 0, 1, cancel };
+  g_assert_false (bt_tune_search_run (cli, d, on_trial, &sc, cancel, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_clear_error (&error);
+  StopData sa = { 1, 0, NULL };   /* on_trial checks that the first it sees is trial 2 */
+  g_assert_true (bt_tune_search_run (app, d, on_trial, &sa, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sa.seen, ==, 3);
+  g_autoptr (BtTuneSearch) disk = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_tune_search_get_trials (disk)->len, ==, 3);
+  assert_same_trial (g_ptr_array_index (bt_tune_search_get_trials (cli), 0),
+                     g_ptr_array_index (bt_tune_search_get_trials (disk), 0));
+  bt_tune_options_clear (&o);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -608,6 +639,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/trial-class-weights", test_trial_class_weights);
   g_test_add_func ("/tune/trial-stop", test_trial_stop);
   g_test_add_func ("/tune/one-writer", test_one_writer);
+  g_test_add_func ("/tune/stale-copy", test_stale_copy);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);
