@@ -61,13 +61,14 @@ extern gssize bt_atomic_write_fail_after;
 gboolean bt_write_file_temp   (const char *path, const void *data, gsize len, char **tmp_out, GError **error);
 gboolean bt_write_file_commit (const char *tmp, const char *path, GError **error);
 
-/* Leftovers of killed writes (bt-project-tidy.c): temp files older than temp_age_s and run
- * folders holding only config.ini, unchanged for run_age_s. Returns how many were removed. */
+/* Leftovers of killed writes (bt-project-tidy.c): temp files older than temp_age_s in the
+ * project and models/; in runs/, when no trainer or search holds the run lock, every temp file
+ * and the folders holding only config.ini (runs killed in epoch 1, searches killed as they
+ * started). Returns how many were removed. */
 #define BT_TIDY_TEMP_AGE_S (15 * 60)
-#define BT_TIDY_RUN_AGE_S  (6 * 3600)   /* a live run in another process may still be in epoch 1 */
 gboolean bt_tidy_is_temp_name (const char *name);
-guint    bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s);
-/* bt_project_tidy with the default ages on a detached thread (called by bt_project_open). */
+guint    bt_project_tidy (const char *project_dir, gint64 temp_age_s);
+/* bt_project_tidy with the default age on a detached thread (called by bt_project_open). */
 void     bt_project_tidy_in_background (const char *project_dir);
 /* A class name the data layer accepts: valid UTF-8 without control characters. (A "/" is
  * allowed: exports escape it; a class folder whose name has a "\\" is skipped by the scan.) */

@@ -106,10 +106,17 @@ gboolean bt_image_probe_bytes  (const guint8 *data, gsize len, int *width, int *
                                 const char **format, BtSkipReason *reason, GError **error);
 
 /* ---- One writer of a project's runs/ at a time (bt-run-lock.c) ---- */
+/* What the holder does: the file says it, and the refusal names it; a tidy-up's lock (held for
+ * milliseconds) is waited for, a training run's or a search's is not. */
+typedef enum {
+  BT_RUN_LOCK_TRAIN,    /* a trainer writing runs/<time>/ */
+  BT_RUN_LOCK_SEARCH,   /* a hyper-parameter search writing a runs/tune-… folder (its trials write nothing) */
+  BT_RUN_LOCK_TIDY,     /* bt_project_tidy cleaning runs/ */
+} BtRunLockKind;
 /* Takes the lock on DIR/runs/.lock (making runs/) without waiting: the descriptor that holds
  * it, or -1 with BT_DATASET_ERROR_BUSY naming the holder (or an I/O error). Held until
  * bt_run_lock_release or the process ends (a killed holder's lock is free at once). */
-int      bt_run_lock_try     (const char *project_dir, GError **error);
+int      bt_run_lock_try     (const char *project_dir, BtRunLockKind kind, GError **error);
 void     bt_run_lock_release (int fd);
 
 /* ---- Photos that arrive as bytes or pixels (bt-photo-store.c; worker threads only) ----

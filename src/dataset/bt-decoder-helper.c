@@ -1,9 +1,10 @@
 /* bt-decoder-helper.c: bottega-decoder, the helper process of the decoder sandbox
  * (bt-sandbox.c). It receives a file descriptor and a channel count on fd 3 (a SOCK_SEQPACKET
  * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd. Before
- * its first request it limits its address space and CPU time and, with libseccomp, confines
- * itself to the system calls decoding needs: it cannot open a path, create a socket or run a
- * program, so a decoder bug that takes control of it can do little but crash it. */
+ * its first request it limits its address space and CPU time, lowers its priority (nice +10
+ * from the app's) and, with libseccomp, confines itself to the system calls decoding needs: it
+ * cannot open a path, create a socket or run a program, so a decoder bug that takes control of
+ * it can do little but crash it. */
 #include "config.h"
 
 #include <errno.h>
@@ -62,6 +63,25 @@ limit_resources (void)
   setrlimit (RLIMIT_CORE, &core);
   struct rlimit nofile = { 16, 16 };
   setrlimit (RLIMIT_NOFILE, &nofile);
+}
+
+/* Decoding is background work (an import's checks, the training cache, thumbnails): ten nice
+ * levels below the app's main thread, as the in-process checkers ran, so that a folder of
+ * photos being checked does not hold the window's frames. The decoders' own threads, made
+ * later, inherit it. Done before the seccomp filter, which does not allow setpriority. */
+static void
+lower_priority (void)
+{
+  errno = 0;
+  int app = getpriority (PRIO_PROCESS, (id_t) getppid ());
+  if (errno != 0)
+    app = 0;
+  int want = MIN (app + 10, 19);
+  errno = 0;
+  int now = getpriority (PRIO_PROCESS, 0);
+  /* spawned from a thread already lowered (a scan checker), it may be there: never raised */
+  if (errno == 0 && now < want && setpriority (PRIO_PROCESS, 0, want) != 0)
+    g_debug ("setpriority: %s", g_strerror (errno));
 }
 
 static gboolean
@@ -261,6 +281,7 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   bt_image_set_in_process (TRUE);  /* this is where the decoding happens */
   limit_resources ();
+  lower_priority ();
 #if DEVELOPMENT
   const char *hook = g_getenv ("BT_DECODER_TEST_HOOK");  /* tests only: see test-sandbox.c */
 #else

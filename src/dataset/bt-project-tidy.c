@@ -1,6 +1,6 @@
 /* bt-project-tidy.c: what a killed process leaves in a project (temp files of interrupted
  * atomic writes, run folders that never got past their config.ini) is removed when the project
- * opens, on a worker; the check that every class has images before a run starts; and the one
+ * opens, on a worker (in runs/ only while no trainer or search holds the run lock); the check that every class has images before a run starts; and the one
  * rule for class names. */
 #include "config.h"
 
@@ -66,16 +66,12 @@ tidy_temp_files (const char *dir, gint64 now_s, gint64 age_s)
   return n;
 }
 
-/* A run folder that holds nothing but its config.ini (and temp files) and has not changed
- * for age_s: a run killed before its first epoch ended. */
+/* A run folder that holds nothing but its config.ini (and temp files): a run killed before its
+ * first epoch ended, or a search killed before its search.ini was written. Called only under
+ * the run lock, so nothing is writing there. */
 static gboolean
-tidy_run_dir (const char *run, gint64 now_s, gint64 age_s)
+tidy_run_dir (const char *run)
 {
-  /* the folder itself unchanged for age_s too: a run that starts right now has made its
-   * folder and not yet written its config.ini */
-  struct stat dst;
-  if (lstat (run, &dst) != 0 || !older_than (&dst, now_s, age_s))
-    return FALSE;
   g_autoptr(GDir) d = g_dir_open (run, 0, NULL);
   if (d == NULL)
     return FALSE;
@@ -84,7 +80,7 @@ tidy_run_dir (const char *run, gint64 now_s, gint64 age_s)
     {
       g_autofree char *path = g_build_filename (run, name, NULL);
       struct stat st;
-      if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || !older_than (&st, now_s, age_s))
+      if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode))
         return FALSE;
       if (!g_str_equal (name, "config.ini") && !bt_tidy_is_temp_name (name))
         return FALSE;
@@ -99,7 +95,7 @@ tidy_run_dir (const char *run, gint64 now_s, gint64 age_s)
 }
 
 guint
-bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s)
+bt_project_tidy (const char *project_dir, gint64 temp_age_s)
 {
   g_return_val_if_fail (project_dir != NULL, 0);
   gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
@@ -109,9 +105,10 @@ bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s)
   g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
   if (!g_file_test (runs, G_FILE_TEST_IS_DIR))
     return n;
-  /* a trainer holding the run lock is writing there: its folders are left alone. Without one,
-   * nothing in runs/ is being written and no age needs waiting for. */
-  int lock = bt_run_lock_try (project_dir, NULL);
+  /* a trainer or a search holding the run lock is writing there: its folders are left alone.
+   * Without one, nothing in runs/ is being written (training runs and tune-* searches write
+   * only under it) and no age needs waiting for. */
+  int lock = bt_run_lock_try (project_dir, BT_RUN_LOCK_TIDY, NULL);
   if (lock < 0)
     return n;
   g_autoptr(GDir) d = g_dir_open (runs, 0, NULL);
@@ -122,11 +119,8 @@ bt_project_tidy (const char *project_dir, gint64 temp_age_s, gint64 run_age_s)
       struct stat st;
       if (lstat (run, &st) != 0 || !S_ISDIR (st.st_mode))
         continue;
-      /* a training run's folder (named by its time) is written only under the lock; others
-       * (a search's tune-*) may be written now, so their leftovers still wait for an age */
-      gboolean locked_writer = g_ascii_isdigit (name[0]);
-      n += tidy_temp_files (run, now_s, locked_writer ? 0 : temp_age_s);
-      if (tidy_run_dir (run, now_s, locked_writer ? 0 : run_age_s))
+      n += tidy_temp_files (run, now_s, 0);
+      if (tidy_run_dir (run))
         n++;
     }
   bt_run_lock_release (lock);
@@ -137,7 +131,7 @@ static gpointer
 tidy_thread (gpointer data)
 {
   char *dir = data;
-  guint n = bt_project_tidy (dir, BT_TIDY_TEMP_AGE_S, BT_TIDY_RUN_AGE_S);
+  guint n = bt_project_tidy (dir, BT_TIDY_TEMP_AGE_S);
   if (n > 0)
     g_debug ("removed %u leftovers of interrupted writes in %s", n, dir);
   g_free (dir);

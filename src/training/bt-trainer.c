@@ -1872,7 +1872,7 @@ job_open_run (Job *job, char **saved_classes, const int saved_split[BT_N_SPLITS]
 static gboolean
 job_lock_runs (Job *job, GError **error)
 {
-  job->run_lock = bt_run_lock_try (job->project_dir, error);
+  job->run_lock = bt_run_lock_try (job->project_dir, BT_RUN_LOCK_TRAIN, error);
   job->have_run_lock = job->run_lock >= 0;
   return job->have_run_lock;
 }

@@ -1,5 +1,9 @@
 /* bt-tune.c: hyperparameter search — the space, the grid/random/successive-halving plans, the
- * trial runner (a BtTrainer on validation data only) and trials.csv/search.ini persistence. */
+ * trial runner (a BtTrainer on validation data only) and trials.csv/search.ini persistence.
+ * A search writes its runs/tune-* folder only under the project's run lock (bt-run-lock.c),
+ * held for the whole of bt_tune_search_run: a second search or a training run in the same
+ * project is refused, and the tidy-up leaves the folder alone. Its trials write no files and
+ * take no lock. */
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
@@ -596,6 +600,8 @@ bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_t
 
 struct _BtTuneSearch {
   char         *dir;
+  char         *project_dir;  /* dir's grandparent (dir is PROJECT/runs/tune-…) */
+  int           run_lock;     /* the project's run lock while held, else -1 */
   BtTuneOptions opts;
   BtProjectSettings base;
   GPtrArray    *trials;     /* BtTuneTrial* */
@@ -619,7 +625,9 @@ bt_tune_search_free (BtTuneSearch *s)
 {
   if (s == NULL)
     return;
+  bt_run_lock_release (s->run_lock);
   g_free (s->dir);
+  g_free (s->project_dir);
   bt_tune_options_clear (&s->opts);
   bt_project_settings_clear (&s->base);
   g_ptr_array_unref (s->trials);
@@ -826,8 +834,36 @@ search_alloc (void)
 {
   BtTuneSearch *s = g_new0 (BtTuneSearch, 1);
   g_mutex_init (&s->lock);
+  s->run_lock = -1;
   s->trials = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_tune_trial_free);
   return s;
+}
+
+static void
+search_set_dir (BtTuneSearch *s, const char *dir)
+{
+  g_autofree char *runs = g_path_get_dirname (dir);
+  s->dir = g_strdup (dir);
+  s->project_dir = g_path_get_dirname (runs);
+}
+
+/* Takes the run lock unless this search holds it already (then *taken is FALSE). */
+static gboolean
+search_lock (BtTuneSearch *s, gboolean *taken, GError **error)
+{
+  *taken = s->run_lock < 0;
+  if (*taken)
+    s->run_lock = bt_run_lock_try (s->project_dir, BT_RUN_LOCK_SEARCH, error);
+  return s->run_lock >= 0;
+}
+
+static void
+search_unlock (BtTuneSearch *s, gboolean taken)
+{
+  if (!taken)
+    return;
+  bt_run_lock_release (s->run_lock);
+  s->run_lock = -1;
 }
 
 BtTuneSearch *
@@ -840,24 +876,29 @@ bt_tune_search_new (const char *project_dir, const BtProjectSettings *base, cons
   g_autoptr (BtTuneSearch) s = search_alloc ();
   options_copy (&s->opts, opts);
   bt_project_settings_copy (&s->base, base);
+  /* the folder is made and its files written under the lock: a tidy-up would take an empty
+   * folder for a search killed as it started */
+  gboolean taken;
+  g_autofree char *runs = g_build_filename (project_dir, "runs", NULL);
+  s->project_dir = g_strdup (project_dir);
+  if (!search_lock (s, &taken, error))
+    return NULL;
   g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
   for (int i = 0; i < 100 && s->dir == NULL; i++)
     {
       g_autofree char *name = i ? g_strdup_printf ("tune-%s-%d", stamp, i) : g_strdup_printf ("tune-%s", stamp);
-      g_autofree char *dir = g_build_filename (project_dir, "runs", name, NULL);
+      g_autofree char *dir = g_build_filename (runs, name, NULL);
       if (!g_file_test (dir, G_FILE_TEST_EXISTS))
         s->dir = g_steal_pointer (&dir);
     }
-  if (s->dir == NULL || g_mkdir_with_parents (s->dir, 0755) != 0)
-    {
-      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
-                   _("Could not create a folder for the search in “%s”."), project_dir);
-      return NULL;
-    }
-  if (!save_ini (s, error) || !save_csv (s, error))
-    return NULL;
-  return g_steal_pointer (&s);
+  gboolean ok = s->dir != NULL && g_mkdir_with_parents (s->dir, 0755) == 0;
+  if (!ok)
+    g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                 _("Could not create a folder for the search in “%s”."), project_dir);
+  ok = ok && save_ini (s, error) && save_csv (s, error);
+  search_unlock (s, taken);
+  return ok ? g_steal_pointer (&s) : NULL;
 }
 
 BtTuneSearch *
@@ -865,7 +906,7 @@ bt_tune_search_open (const char *search_dir, GError **error)
 {
   g_return_val_if_fail (search_dir != NULL, NULL);
   g_autoptr (BtTuneSearch) s = search_alloc ();
-  s->dir = g_strdup (search_dir);
+  search_set_dir (s, search_dir);
   g_autofree char *path = g_build_filename (search_dir, "search.ini", NULL);
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GError) local = NULL;
@@ -1097,12 +1138,12 @@ bt_tune_search_record (BtTuneSearch *s, const BtTuneTrial *t, GError **error)
   BtTuneTrial *c = bt_tune_trial_copy (t);
   c->index = (int) s->trials->len;
   g_ptr_array_add (s->trials, c);
-  if (!save_csv (s, error))
-    {
-      g_ptr_array_remove_index (s->trials, s->trials->len - 1);
-      return FALSE;
-    }
-  return TRUE;
+  gboolean taken;
+  gboolean ok = search_lock (s, &taken, error) && save_csv (s, error);
+  search_unlock (s, taken);
+  if (!ok)
+    g_ptr_array_remove_index (s->trials, s->trials->len - 1);
+  return ok;
 }
 
 static void
@@ -1169,12 +1210,10 @@ bt_tune_search_get_paused (BtTuneSearch *s)
   return s->paused;
 }
 
-gboolean
-bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpointer user_data,
-                    GCancellable *cancellable, GError **error)
+static gboolean
+search_run_locked (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpointer user_data,
+                   GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (s != NULL && d != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   guint n = bt_tune_data_get_n_items (d);
   g_autoptr (GArray) train = g_array_new (FALSE, FALSE, sizeof (guint));
   g_autoptr (GArray) val = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -1210,4 +1249,36 @@ bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gp
     }
   s->finished = TRUE;
   return save_ini (s, error);
+}
+
+/* Another process (a `tune --resume` beside the app) may have continued this search since this
+ * copy was read: under the lock, the trials on disk are the truth when there are more of them
+ * (running on, this copy would write its older list over the other's trials). */
+static void
+search_reload (BtTuneSearch *s)
+{
+  GPtrArray *mine = s->trials;
+  s->trials = g_ptr_array_new_with_free_func ((GDestroyNotify) bt_tune_trial_free);
+  if (load_csv (s, NULL) && s->trials->len > mine->len)
+    g_ptr_array_unref (mine);
+  else
+    {
+      g_ptr_array_unref (s->trials);
+      s->trials = mine;
+    }
+}
+
+gboolean
+bt_tune_search_run (BtTuneSearch *s, BtTuneData *d, BtTuneTrialFunc on_trial, gpointer user_data,
+                    GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (s != NULL && d != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  gboolean taken;
+  if (!search_lock (s, &taken, error))
+    return FALSE;
+  search_reload (s);
+  gboolean ok = search_run_locked (s, d, on_trial, user_data, cancellable, error);
+  search_unlock (s, taken);
+  return ok;
 }

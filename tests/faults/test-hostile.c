@@ -225,9 +225,11 @@ test_tidy_on_open (void)
     { "notes.txt", 3600, FALSE, FALSE },
     { "notes.csv.backup", 3600, FALSE, FALSE },                      /* a user's, though it looks like one */
     { "runs/20260101-1/.metrics.csv.Zx81Qp", 3600, FALSE, TRUE },
-    /* a search writes its tune-* folder without the run lock: its fresh files wait for an age */
+    /* a search writes its tune-* folder under the run lock too: a killed one's fresh temp file
+     * goes at once, and so does a folder it made before its search.ini */
     { "runs/tune-20260101-1/search.ini", 10, FALSE, FALSE },
-    { "runs/tune-20260101-1/trials.csv.Ab12Cd", 10, FALSE, FALSE },
+    { "runs/tune-20260101-1/trials.csv.Ab12Cd", 10, FALSE, TRUE },
+    { "runs/tune-20260101-2/.search.ini.Xy12Zw", 10, FALSE, TRUE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
@@ -238,6 +240,7 @@ test_tidy_on_open (void)
   touch_dir (pdir, "runs/20260101-1", 3600);
   touch_dir (pdir, "runs/20260101-2", 48 * 3600);
   touch_dir (pdir, "runs/20260101-3", 60);
+  touch_dir (pdir, "runs/tune-20260101-2", 10);
   /* a run starting right now: its folder made, its config.ini not yet written */
   g_autofree char *starting = g_build_filename (pdir, "runs/20260101-4", NULL);
   g_assert_cmpint (g_mkdir (starting, 0755), ==, 0);
@@ -257,7 +260,7 @@ test_tidy_on_open (void)
   g_assert_no_error (error);
   for (int k = 0; k < 500; k++)  /* until flock(1) holds it */
     {
-      int fd = bt_run_lock_try (pdir, NULL);
+      int fd = bt_run_lock_try (pdir, BT_RUN_LOCK_TRAIN, NULL);
       if (fd < 0)
         break;
       bt_run_lock_release (fd);

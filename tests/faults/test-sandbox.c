@@ -1,10 +1,13 @@
 /* test-sandbox.c: the decoder sandbox. Same pixels as the in-process decoder; a decoder that
  * crashes or never returns (test-only hooks in the helper) is reported as "could not be decoded
  * safely" and the pool goes on with a fresh helper; the helper cannot open a path; many
- * threads share the pool. */
+ * threads share the pool; the helpers run ten nice levels below the app. */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "dataset/bt-dataset-private.h"
@@ -305,6 +308,48 @@ test_large_mapped (void)
   g_assert_cmpint (b->pixels[0], ==, a->pixels[0] ^ 0xff);
 }
 
+/* The helpers decode at ten nice levels below this process (the import's checks ran so when
+ * they decoded in-process), read from /proc/PID/stat: every bottega-decoder child of ours. */
+static void
+test_helpers_niced (void)
+{
+  g_autoptr(GBytes) png = good_png (4);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (png, &len);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtImage) img = bt_sandbox_decode_bytes (data, len, 3, NULL, &error);
+  g_assert_no_error (error);
+  errno = 0;
+  int ours = getpriority (PRIO_PROCESS, 0);
+  g_assert_cmpint (errno, ==, 0);
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, &error);
+  g_assert_no_error (error);
+  const char *name;
+  guint n = 0;
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *line = NULL;
+      if (!g_file_get_contents (path, &line, NULL, NULL))
+        continue;  /* gone meanwhile */
+      /* "PID (COMM) STATE PPID ... NICE (the 19th field)": COMM may hold spaces, so from its ")" */
+      const char *lp = strchr (line, '('), *rp = strrchr (line, ')');
+      if (lp == NULL || rp == NULL || rp < lp)
+        continue;
+      g_autofree char *comm = g_strndup (lp + 1, rp - lp - 1);
+      g_auto(GStrv) f = g_strsplit (rp + 2, " ", 0);  /* f[0] is field 3 */
+      if (!g_str_equal (comm, "bottega-decoder") || g_strv_length (f) < 17 ||
+          g_ascii_strtoll (f[1], NULL, 10) != (gint64) getpid ())
+        continue;
+      g_test_message ("helper %s: nice %s", name, f[16]);
+      g_assert_cmpint (g_ascii_strtoll (f[16], NULL, 10), ==, MIN (ours + 10, 19));
+      n++;
+    }
+  g_assert_cmpuint (n, >=, 1);
+}
+
 static gpointer
 decode_many (gpointer data)
 {
@@ -352,6 +397,7 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/sandbox/threads", test_threads);
   g_test_add_func ("/faults/sandbox/same-as-in-process", test_same_as_in_process);
   g_test_add_func ("/faults/sandbox/large-mapped", test_large_mapped);
+  g_test_add_func ("/faults/sandbox/helpers-niced", test_helpers_niced);
   int r = g_test_run ();
   bt_sandbox_shutdown ();
   return r;

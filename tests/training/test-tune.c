@@ -528,6 +528,91 @@ test_trial_stop (void)
   g_assert_cmpuint (t->curve_acc->len, <=, 1);
 }
 
+typedef struct {
+  BtTuneSearch *search;
+  BtTuneData   *data;
+  GCancellable *cancel;
+  GError       *error;
+} SearchThread;
+
+static gpointer
+search_thread (gpointer user_data)
+{
+  SearchThread *st = user_data;
+  bt_tune_search_run (st->search, st->data, NULL, NULL, st->cancel, &st->error);
+  return NULL;
+}
+
+/* A running search holds the project's run lock (its folder is written by nobody else): a
+ * second search started on another thread meanwhile is refused and says a search is running;
+ * once the first is stopped, a new one starts. */
+static void
+test_one_writer (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 50, 5);
+  g_autoptr (BtTuneSearch) first = new_search (&o);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  bt_tune_search_set_paused (first, TRUE);   /* holds it until stopped */
+  SearchThread st = { first, d, cancel, NULL };
+  GThread *thread = g_thread_new ("search", search_thread, &st);
+  /* the lock file names its holder's kind once the run holds it */
+  g_autofree char *lock = g_build_filename (project_dir, "runs", ".lock", NULL);
+  gboolean held = FALSE;
+  for (int k = 0; k < 2000 && !held; k++)
+    {
+      g_autofree char *text = NULL;
+      held = g_file_get_contents (lock, &text, NULL, NULL) && strstr (text, " search ") != NULL;
+      if (!held)
+        g_usleep (10000);
+    }
+  g_assert_true (held);
+  g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
+  g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_BUSY);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "search for the best settings is running"));
+  g_clear_error (&error);
+  g_cancellable_cancel (cancel);
+  g_thread_join (thread);
+  g_assert_error (st.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_clear_error (&st.error);
+  g_autoptr (BtTuneSearch) next = new_search (&o);
+  bt_tune_options_clear (&o);
+}
+
+/* Two copies of one search (the app's, read earlier, and a `tune --resume`): the copy that runs
+ * second goes on from the trials the first wrote instead of writing its older list over them. */
+static void
+test_stale_copy (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  BtTuneOptions o = small_options (BT_TUNE_RANDOM, 3, 21);
+  g_autoptr (BtTuneSearch) made = new_search (&o);
+  g_autoptr (BtTuneSearch) app = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_autoptr (BtTuneSearch) cli = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  StopData sc = { 0, 1, cancel };
+  g_assert_false (bt_tune_search_run (cli, d, on_trial, &sc, cancel, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+  g_clear_error (&error);
+  StopData sa = { 1, 0, NULL };   /* on_trial checks that the first it sees is trial 2 */
+  g_assert_true (bt_tune_search_run (app, d, on_trial, &sa, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sa.seen, ==, 3);
+  g_autoptr (BtTuneSearch) disk = bt_tune_search_open (bt_tune_search_get_dir (made), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (bt_tune_search_get_trials (disk)->len, ==, 3);
+  assert_same_trial (g_ptr_array_index (bt_tune_search_get_trials (cli), 0),
+                     g_ptr_array_index (bt_tune_search_get_trials (disk), 0));
+  bt_tune_options_clear (&o);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -553,6 +638,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/trial-early-stopping", test_trial_early_stopping);
   g_test_add_func ("/tune/trial-class-weights", test_trial_class_weights);
   g_test_add_func ("/tune/trial-stop", test_trial_stop);
+  g_test_add_func ("/tune/one-writer", test_one_writer);
+  g_test_add_func ("/tune/stale-copy", test_stale_copy);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);
