@@ -811,19 +811,15 @@ bt_model_answer (const BtModel *m, const float *probs, double unknown_score, int
   return !isnan (t) && probs[best] < t ? BT_ANSWER_BELOW_THRESHOLD : BT_ANSWER_CLASS;
 }
 
-static GBytes *
-model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-             const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
-             const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
-             const double *thresholds, GHashTable *metadata, GError **error)
+/* Class names: one per class, each valid, none twice. */
+static gboolean
+check_class_names (const BtNet *net, const char * const *class_names, int n_names, GError **error)
 {
-  g_autofree char *blob_sha256 = NULL;
-  int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
   if (n_names != net->n_classes)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
                    "%d class names for a network with %d classes", n_names, net->n_classes);
-      return NULL;
+      return FALSE;
     }
   for (int i = 0; i < n_names; i++)
     {
@@ -831,58 +827,57 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
         {
           g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
                        "Class name %d is empty, too long, not UTF-8 or has control characters", i + 1);
-          return NULL;
+          return FALSE;
         }
       for (int j = 0; j < i; j++)
         if (strcmp (class_names[i], class_names[j]) == 0)
           {
             g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
                          "Class name “%s” appears twice", class_names[i]);
-            return NULL;
+            return FALSE;
           }
     }
-  if (prep && !check_preprocess (prep, net, error))
-    return NULL;
-  if ((backbone_name && !valid_class_name (backbone_name)) ||
-      (backbone_sha256 && !valid_sha256 (backbone_sha256)))
+  return TRUE;
+}
+
+/* A backbone stored inside the model: only a transfer model's, within the size limit, and
+ * matching the SHA-256 it is named by (sha256, may be NULL). Its own SHA-256 in *blob_sha256. */
+static gboolean
+check_backbone_blob (const BtNet *net, const char *backbone_name, const char *sha256, GBytes *data,
+                     char **blob_sha256, GError **error)
+{
+  gsize blen;
+  const guint8 *bdata = g_bytes_get_data (data, &blen);
+
+  if (net->preset != BT_PRESET_TRANSFER || backbone_name == NULL)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                   "Invalid backbone reference (a name, and a SHA-256 of 64 hex digits)");
-      return NULL;
+                   "Only a transfer model with a named backbone can hold its backbone");
+      return FALSE;
     }
-  g_autofree char *sha_lower = backbone_sha256 ? g_ascii_strdown (backbone_sha256, -1) : NULL;
-  backbone_sha256 = sha_lower;
-  if (backbone_data != NULL)
+  if (blen == 0 || blen > MAX_BLOB_BYTES)
     {
-      gsize blen;
-      const guint8 *bdata = g_bytes_get_data (backbone_data, &blen);
-      if (net->preset != BT_PRESET_TRANSFER || backbone_name == NULL)
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                       "Only a transfer model with a named backbone can hold its backbone");
-          return NULL;
-        }
-      if (blen == 0 || blen > MAX_BLOB_BYTES)
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                       "The backbone is too large to be stored inside the model");
-          return NULL;
-        }
-      blob_sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, bdata, blen);
-      if (backbone_sha256 != NULL && g_ascii_strcasecmp (backbone_sha256, blob_sha256) != 0)
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                       "The backbone's content does not match its SHA-256");
-          return NULL;
-        }
-      backbone_sha256 = blob_sha256;
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The backbone is too large to be stored inside the model");
+      return FALSE;
     }
+  *blob_sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, bdata, blen);
+  if (sha256 != NULL && g_ascii_strcasecmp (sha256, *blob_sha256) != 0)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "The backbone's content does not match its SHA-256");
+      return FALSE;
+    }
+  return TRUE;
+}
 
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_key_file_set_string (kf, "model", "format", "bottega-model");
-  write_net_spec (kf, net);
-
+/* [preprocess]: the recipe, or the default one for the network's input when prep is NULL. */
+static void
+write_preprocess (GKeyFile *kf, const BtNet *net, const BtPreprocess *prep)
+{
   BtPreprocess def;
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+
   if (prep == NULL)
     {
       if (net->preset == BT_PRESET_TRANSFER)
@@ -891,7 +886,6 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
         bt_preprocess_init_default (&def, net->in_w, net->in_h, net->in_c);
       prep = &def;
     }
-  char d[G_ASCII_DTOSTR_BUF_SIZE];
   g_key_file_set_integer (kf, "preprocess", "width", prep->width);
   g_key_file_set_integer (kf, "preprocess", "height", prep->height);
   g_key_file_set_integer (kf, "preprocess", "channels", prep->channels);
@@ -908,7 +902,85 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
       g_snprintf (key, sizeof key, "std%d", c);
       g_key_file_set_string (kf, "preprocess", key, g_ascii_dtostr (d, sizeof d, prep->std[c]));
     }
+}
 
+/* [calibration]: the temperature, and the unknown score's threshold when there is one. */
+static gboolean
+write_calibration (GKeyFile *kf, const BtCalibration *calib, GError **error)
+{
+  char d[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (!valid_calibration (calib))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "Invalid calibration (temperature %g, threshold %g)", calib->temperature,
+                   calib->unknown_threshold);
+      return FALSE;
+    }
+  g_key_file_set_string (kf, "calibration", "temperature", g_ascii_dtostr (d, sizeof d, calib->temperature));
+  if (!isnan (calib->unknown_threshold))
+    {
+      g_key_file_set_string (kf, "calibration", "unknown-score", "energy");
+      g_key_file_set_string (kf, "calibration", "unknown-threshold",
+                             g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
+    }
+  return TRUE;
+}
+
+/* [metadata]: the caller's entries, sorted, each a valid key and a short UTF-8 value. */
+static gboolean
+write_metadata (GKeyFile *kf, GHashTable *metadata, GError **error)
+{
+  g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
+
+  keys = g_list_sort (keys, (GCompareFunc) strcmp);
+  for (GList *k = keys; k; k = k->next)
+    {
+      const char *v = g_hash_table_lookup (metadata, k->data);
+      if (!valid_key (k->data) || v == NULL || !g_utf8_validate (v, -1, NULL) || strlen (v) > 4096)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "Invalid metadata entry “%s”", (const char *) k->data);
+          return FALSE;
+        }
+      g_key_file_set_string (kf, "metadata", k->data, v);
+    }
+  return TRUE;
+}
+
+static GBytes *
+model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
+             const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
+             const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
+             const double *thresholds, GHashTable *metadata, GError **error)
+{
+  g_autofree char *blob_sha256 = NULL;
+  int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
+
+  if (!check_class_names (net, class_names, n_names, error))
+    return NULL;
+  if (prep && !check_preprocess (prep, net, error))
+    return NULL;
+  if ((backbone_name && !valid_class_name (backbone_name)) ||
+      (backbone_sha256 && !valid_sha256 (backbone_sha256)))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "Invalid backbone reference (a name, and a SHA-256 of 64 hex digits)");
+      return NULL;
+    }
+  g_autofree char *sha_lower = backbone_sha256 ? g_ascii_strdown (backbone_sha256, -1) : NULL;
+  backbone_sha256 = sha_lower;
+  if (backbone_data != NULL)
+    {
+      if (!check_backbone_blob (net, backbone_name, backbone_sha256, backbone_data, &blob_sha256, error))
+        return NULL;
+      backbone_sha256 = blob_sha256;
+    }
+
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_key_file_set_string (kf, "model", "format", "bottega-model");
+  write_net_spec (kf, net);
+  write_preprocess (kf, net, prep);
   g_key_file_set_integer (kf, "classes", "count", n_names);
   for (int i = 0; i < n_names; i++)
     {
@@ -920,43 +992,11 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     g_key_file_set_string (kf, "backbone", "name", backbone_name);
   if (backbone_sha256)
     g_key_file_set_string (kf, "backbone", "sha256", backbone_sha256);
-  if (calib != NULL)
-    {
-      if (!valid_calibration (calib))
-        {
-          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                       "Invalid calibration (temperature %g, threshold %g)", calib->temperature,
-                       calib->unknown_threshold);
-          return NULL;
-        }
-      g_key_file_set_string (kf, "calibration", "temperature", g_ascii_dtostr (d, sizeof d, calib->temperature));
-      if (!isnan (calib->unknown_threshold))
-        {
-          g_key_file_set_string (kf, "calibration", "unknown-score", "energy");
-          g_key_file_set_string (kf, "calibration", "unknown-threshold",
-                                 g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
-        }
-    }
-  if (!write_inference (kf, tta, error))
+  if ((calib != NULL && !write_calibration (kf, calib, error))
+      || !write_inference (kf, tta, error)
+      || !write_thresholds (kf, thresholds, n_names, error)
+      || (metadata != NULL && !write_metadata (kf, metadata, error)))
     return NULL;
-  if (!write_thresholds (kf, thresholds, n_names, error))
-    return NULL;
-  if (metadata)
-    {
-      g_autoptr (GList) keys = g_hash_table_get_keys (metadata);
-      keys = g_list_sort (keys, (GCompareFunc) strcmp);
-      for (GList *k = keys; k; k = k->next)
-        {
-          const char *v = g_hash_table_lookup (metadata, k->data);
-          if (!valid_key (k->data) || v == NULL || !g_utf8_validate (v, -1, NULL) || strlen (v) > 4096)
-            {
-              g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
-                           "Invalid metadata entry “%s”", (const char *) k->data);
-              return NULL;
-            }
-          g_key_file_set_string (kf, "metadata", k->data, v);
-        }
-    }
 
   g_autoptr (GArray) tensors = g_array_new (FALSE, TRUE, sizeof (OutTensor));
   g_array_set_clear_func (tensors, out_tensor_clear);
