@@ -191,14 +191,6 @@ bt_finetune_forward (BtFinetune *ft, const float *x, int n, GError **error)
   return bt_net_forward (ft->head, ft->emb, n, FALSE, error);
 }
 
-const float *
-bt_finetune_embed (BtFinetune *ft, const float *x, int n)
-{
-  g_return_val_if_fail (ft != NULL && x != NULL && n >= 1 && n <= ft->max_batch, NULL);
-  bt_tfl_train_forward (ft->top, x, n, ft->emb);
-  return ft->emb;
-}
-
 gsize
 bt_finetune_n_params (BtFinetune *ft)
 {

@@ -533,7 +533,12 @@ describe_outcome (const BtRecipeChoice *c, GString *text)
       g_string_append_c (text, ' ');
       g_string_append_printf (text, fmt, n);
     }
-  if (c->finished && c->final_images > 0)
+  if (c->finished && c->final_images == 0)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append (text, _("The final model is the one validated: it was trained on the training photos only."));
+    }
+  else if (c->finished)
     {
       g_string_append_c (text, ' ');
       g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,

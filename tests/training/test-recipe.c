@@ -196,8 +196,9 @@ n_train_val (BtProject *project)
   return t->n + v->n;
 }
 
-/* What every recipe run with validation photos ends with: the final head on train + val, said in
- * recipe.ini, in the model file (no validation score) and in the messages. */
+/* How a recipe run with validation photos ends, said in recipe.ini, in the model file and in the
+ * messages: the final head on train + val (no validation score), or, when fine-tuning was kept,
+ * the validated model (trained on the training split, its own validation score). */
 static void
 check_final_head (BtProject *project, BtTrainer *trainer, RunState *rs, BtRecipeChoice *c, BtModel **model_out)
 {
@@ -209,12 +210,13 @@ check_final_head (BtProject *project, BtTrainer *trainer, RunState *rs, BtRecipe
   g_assert_true (bt_recipe_load (c, bt_trainer_get_run_dir (trainer), &error));
   g_assert_no_error (error);
   g_assert_true (c->finished);
-  g_assert_cmpint (c->final_images, ==, (int) n_train_val (project));
+  g_assert_cmpint (c->final_images, ==, c->finetune_kept ? 0 : (int) n_train_val (project));
   g_assert_true (isfinite (c->holdout_val_acc));
   g_assert_cmpfloat (c->holdout_val_acc, >=, 0);
   g_assert_cmpfloat (c->holdout_val_acc, <=, 1);
   line = bt_recipe_describe (c);
-  g_assert_nonnull (strstr (line, "training and validation photos together"));
+  g_assert_nonnull (strstr (line, c->finetune_kept ? "trained on the training photos only"
+                                                   : "training and validation photos together"));
   g_assert_true (g_ptr_array_find_with_equal_func (rs->messages, line, g_str_equal, NULL));
   {
     g_autofree char *latest = bt_recipe_describe_latest (bt_project_get_dir (project));
@@ -223,17 +225,26 @@ check_final_head (BtProject *project, BtTrainer *trainer, RunState *rs, BtRecipe
   model = bt_model_load (bt_trainer_get_best_model_path (trainer), &error);
   g_assert_no_error (error);
   trained_on = g_hash_table_lookup (model->metadata, "trained_on");
-  g_assert_cmpstr (trained_on, ==, "train+val");
-  g_assert_nonnull (g_hash_table_lookup (model->metadata, "trained_images"));
-  g_assert_cmpint (atoi (g_hash_table_lookup (model->metadata, "trained_images")), ==, c->final_images);
-  /* a validation score of images the model saw would not be one */
-  g_assert_null (g_hash_table_lookup (model->metadata, "val_acc"));
-  g_assert_null (g_hash_table_lookup (model->metadata, "val_loss"));
+  if (c->finetune_kept)
+    {
+      g_assert_cmpstr (trained_on, ==, "train");
+      g_assert_cmpfloat (g_ascii_strtod (g_hash_table_lookup (model->metadata, "val_acc"), NULL), ==,
+                         round (c->holdout_val_acc * 1e6) / 1e6);
+    }
+  else
+    {
+      g_assert_cmpstr (trained_on, ==, "train+val");
+      g_assert_nonnull (g_hash_table_lookup (model->metadata, "trained_images"));
+      g_assert_cmpint (atoi (g_hash_table_lookup (model->metadata, "trained_images")), ==, c->final_images);
+      /* a validation score of images the model saw would not be one */
+      g_assert_null (g_hash_table_lookup (model->metadata, "val_acc"));
+      g_assert_null (g_hash_table_lookup (model->metadata, "val_loss"));
+    }
   *model_out = model;
 }
 
 /* ≥ 30 photos per class in the training split: the recipe fine-tunes the top blocks after its
- * head, and the final head is trained on train + val. */
+ * head; the final model is the fine-tuned one or a head on train + val. */
 static void
 test_finetune_and_final_head (void)
 {
@@ -346,26 +357,35 @@ test_outcome_file (void)
   g_assert_nonnull (strstr (planned, "last 2 blocks are fine-tuned"));
   g_assert_null (strstr (planned, "validation photos together"));
 
+  /* left out: the final head on train + val */
   c.finished = TRUE;
-  c.finetune_kept = TRUE;
+  c.finetune_kept = FALSE;
   c.final_images = 648;
   c.holdout_val_acc = 0.975;
-  kept = bt_recipe_describe (&c);
-  g_assert_nonnull (strstr (kept, "last 2 blocks were fine-tuned"));
-  g_assert_nonnull (strstr (kept, "together (648 images)"));
-  g_assert_nonnull (strstr (kept, "97.5%"));
+  left = bt_recipe_describe (&c);
+  g_assert_nonnull (strstr (left, "tried and left out"));
+  g_assert_nonnull (strstr (left, "together (648 images)"));
+  g_assert_nonnull (strstr (left, "97.5%"));
   g_assert_true (bt_recipe_save (&c, dir, &error));
   g_assert_no_error (error);
   g_assert_true (bt_recipe_load (&r, dir, &error));
   g_assert_no_error (error);
   g_assert_cmpint (r.finetune_blocks, ==, 2);
-  g_assert_true (r.finished && r.finetune_kept);
+  g_assert_true (r.finished && !r.finetune_kept);
   g_assert_cmpint (r.final_images, ==, 648);
   g_assert_cmpfloat (r.holdout_val_acc, ==, 0.975);
 
-  c.finetune_kept = FALSE;
-  left = bt_recipe_describe (&c);
-  g_assert_nonnull (strstr (left, "tried and left out"));
+  /* kept: the validated model */
+  c.finetune_kept = TRUE;
+  c.final_images = 0;
+  kept = bt_recipe_describe (&c);
+  g_assert_nonnull (strstr (kept, "last 2 blocks were fine-tuned"));
+  g_assert_nonnull (strstr (kept, "the one validated"));
+  g_assert_null (strstr (kept, "together"));
+  g_assert_true (bt_recipe_save (&c, dir, &error));
+  g_assert_true (bt_recipe_load (&r, dir, &error));
+  g_assert_true (r.finished && r.finetune_kept);
+  g_assert_cmpint (r.final_images, ==, 0);
 
   /* an older file: the search's keys only */
   g_assert_true (g_file_set_contents (path, "[recipe]\nchosen=127\nlearning-rate=0.001\nweight-decay=0\n"
