@@ -16,9 +16,10 @@
  *   last BT_RECIPE_FINETUNE_BLOCKS blocks, kept only if its validation loss beats the head's;
  * - the final head: once the validation photos have judged (the head's best epoch, fine-tuning),
  *   the head is trained again with the chosen settings on the training and validation photos
- *   together (on the fine-tuned blocks' output when those were kept). That model saw the
- *   validation photos, so its held-out estimates are the cross-validation score and the
- *   validation score of the same recipe trained without them (holdout_val_acc). */
+ *   together, unless fine-tuning was kept (that model stays as validated: its blocks were chosen
+ *   with their head). The final head saw the validation photos, so its held-out estimates are the
+ *   cross-validation score and the validation score of the same recipe trained without them
+ *   (holdout_val_acc; for a kept fine-tuning, its own validation score). */
 #pragma once
 
 #include "training/bt-training.h"
@@ -58,8 +59,8 @@ typedef struct {
   gboolean finetune_kept;          /* fine-tuning beat the head alone on the validation photos */
   int      final_images;           /* > 0: the final head was trained on this many training and
                                     * validation images; 0: on the training split only */
-  double   holdout_val_acc;        /* validation accuracy of the model before the final head
-                                    * (trained without the validation photos); NAN when none */
+  double   holdout_val_acc;        /* validation accuracy of the validated model (trained without
+                                    * the validation photos); NAN when none */
 } BtRecipeChoice;
 
 /* TRUE for a transfer project whose recipe is "auto". */
