@@ -1719,8 +1719,11 @@ final_fit (Run *r, const float *x, const int *labels, guint n, float **params_ou
                                      "trained on the training photos is kept"));
       return TRUE;
     }
-  *params_out = g_memdup2 (bt_net_params (net, &np), np * sizeof (float));
-  g_assert (np == r->n_params);
+  {
+    const float *p = bt_net_params (net, &np);   /* before np is read */
+    g_assert (np == r->n_params);
+    *params_out = g_memdup2 (p, np * sizeof (float));
+  }
   return TRUE;
 }
 
