@@ -5,7 +5,9 @@
 # --epochs 30 --split 85/15/0 --recipe manual`), alternated ROUNDS times in one run. Each run
 # starts from a new project (embeddings computed afresh). Prints, per run: accuracy on test/
 # (`bottega-cli predict --csv`, the folder name is the truth), wall and CPU time of `train`, its
-# peak RSS, what the recipe chose, and the load average (on a loaded machine read the CPU time).
+# peak RSS, what the recipe chose and made of it (its last line: fine-tuning kept or left out,
+# what the final model was trained on), and the load average (on a loaded machine read the CPU
+# time).
 # Skips with a message without ../shared/images/flowers12 or the default backbone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ one_run () {  # NAME, then train's options
   read -r wall user sys rss <"$DIR/time"
   printf '%-8s test %s  wall %6.1f s  cpu %6.1f s  peak RSS %4d MiB  load %s\n' \
     "$name" "$acc" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((rss / 1024)) "$load"
-  grep -h "^Automatic recipe" "$DIR/train.log" | sed 's/^/         /'
+  grep -h "^Automatic recipe" "$DIR/train.log" | tail -1 | sed 's/^/         /'
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"

@@ -42,7 +42,6 @@ gboolean     bt_finetune_step    (BtFinetune *ft, const float *x, const int *lab
 /* Inference through blocks and head: the head's probabilities (bt_net_forward's), its logits
  * after it in bt_net_logits (head). */
 const float *bt_finetune_forward (BtFinetune *ft, const float *x, int n, GError **error);
-
 /* The weights of the blocks: snapshots for the best epoch. */
 gsize        bt_finetune_n_params  (BtFinetune *ft);
 void         bt_finetune_get_params (BtFinetune *ft, float *dst);

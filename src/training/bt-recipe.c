@@ -453,6 +453,7 @@ bt_recipe_search (BtEmbeddings *emb, const BtSplitView *train, const guint64 *ha
 
   g_return_val_if_fail (emb != NULL && train != NULL && hashes != NULL && s != NULL && out != NULL, FALSE);
   memset (out, 0, sizeof *out);
+  out->holdout_val_acc = NAN;
   S.free_fields = bt_recipe_free_fields (s);
   S.emb = emb;
   S.s = s;
@@ -508,6 +509,51 @@ bt_recipe_apply (const BtRecipeChoice *c, BtProjectSettings *s)
     s->tta = c->tta;
 }
 
+/* The trainer's part: fine-tuning (planned, kept or left out) and the final head. */
+static void
+describe_outcome (const BtRecipeChoice *c, GString *text)
+{
+  int n = c->finetune_blocks;
+  const char *fmt = NULL;
+
+  if (n > 0 && !c->finished)
+    fmt = g_dngettext (GETTEXT_PACKAGE,
+                       "Then the backbone’s last %d block is fine-tuned with the head, kept only if that beats the head alone on the validation photos.",
+                       "Then the backbone’s last %d blocks are fine-tuned with the head, kept only if that beats the head alone on the validation photos.", n);
+  else if (n > 0 && c->finetune_kept)
+    fmt = g_dngettext (GETTEXT_PACKAGE,
+                       "The backbone’s last %d block was fine-tuned: better than the head alone on the validation photos.",
+                       "The backbone’s last %d blocks were fine-tuned: better than the head alone on the validation photos.", n);
+  else if (n > 0)
+    fmt = g_dngettext (GETTEXT_PACKAGE,
+                       "Fine-tuning the backbone’s last %d block was tried and left out: it did not beat the head alone on the validation photos.",
+                       "Fine-tuning the backbone’s last %d blocks was tried and left out: it did not beat the head alone on the validation photos.", n);
+  if (fmt != NULL)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append_printf (text, fmt, n);
+    }
+  if (c->finished && c->final_images == 0)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append (text, _("The final model is the one validated: it was trained on the training photos only."));
+    }
+  else if (c->finished)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
+                                                 "The final head was trained on the training and validation photos together (%d image), so it has no validation score of its own.",
+                                                 "The final head was trained on the training and validation photos together (%d images), so it has no validation score of its own.",
+                                                 c->final_images), c->final_images);
+      if (isfinite (c->holdout_val_acc))
+        {
+          g_string_append_c (text, ' ');
+          g_string_append_printf (text, _("Trained without them, the same recipe scored %.1f%% on the validation photos."),
+                                  100 * c->holdout_val_acc);
+        }
+    }
+}
+
 char *
 bt_recipe_describe (const BtRecipeChoice *c)
 {
@@ -536,18 +582,18 @@ bt_recipe_describe (const BtRecipeChoice *c)
   if (c->chosen & BT_RECIPE_EPOCHS)
     g_string_append_printf (SEP (), g_dngettext (GETTEXT_PACKAGE, "%d epoch", "%d epochs", c->epochs), c->epochs);
 #undef SEP
+  GString *text = g_string_new (NULL);
   if (c->chosen == 0)
-    {
-      g_string_free (parts, TRUE);
-      return g_strdup (_("Automatic recipe: your own settings are used as they are."));
-    }
-  /* Translators: "Automatic recipe: learning rate 0.003, no hidden layer, 24 epochs. The best of 11
-   * settings tried on 3 parts of the training photos: 97.9% right, 96.5% with the defaults." */
-  char *text = g_strdup_printf (_("Automatic recipe: %s. The best of %d settings tried on %d parts of the "
-                                  "training photos: %.1f%% right, %.1f%% with the defaults."),
-                                parts->str, c->n_tried, c->k, 100 * c->cv_acc, 100 * c->base_acc);
+    g_string_append (text, _("Automatic recipe: your own settings are used as they are."));
+  else
+    /* Translators: "Automatic recipe: learning rate 0.003, no hidden layer, 24 epochs. The best of 11
+     * settings tried on 3 parts of the training photos: 97.9% right, 96.5% with the defaults." */
+    g_string_append_printf (text, _("Automatic recipe: %s. The best of %d settings tried on %d parts of the "
+                                    "training photos: %.1f%% right, %.1f%% with the defaults."),
+                            parts->str, c->n_tried, c->k, 100 * c->cv_acc, 100 * c->base_acc);
   g_string_free (parts, TRUE);
-  return text;
+  describe_outcome (c, text);
+  return g_string_free (text, FALSE);
 }
 
 /* ---- recipe.ini ---- */
@@ -576,7 +622,14 @@ bt_recipe_save (const BtRecipeChoice *c, const char *run_dir, GError **error)
   g_key_file_set_double (kf, GROUP, "seconds", c->seconds);
   g_key_file_set_boolean (kf, GROUP, "flip", c->flip);
   g_key_file_set_boolean (kf, GROUP, "test-time-augmentation", c->tta);
-  g_key_file_set_boolean (kf, GROUP, "fine-tune", c->finetune);
+  g_key_file_set_integer (kf, GROUP, "fine-tune-blocks", c->finetune_blocks);
+  g_key_file_set_boolean (kf, GROUP, "finished", c->finished);
+  g_key_file_set_boolean (kf, GROUP, "fine-tune-kept", c->finetune_kept);
+  /* what the final model was trained on: "train" or "train+val" (final-images of them) */
+  g_key_file_set_string (kf, GROUP, "final-trained-on", c->final_images > 0 ? "train+val" : "train");
+  g_key_file_set_integer (kf, GROUP, "final-images", c->final_images);
+  if (isfinite (c->holdout_val_acc))
+    g_key_file_set_double (kf, GROUP, "holdout-val-accuracy", c->holdout_val_acc);
   data = g_key_file_to_data (kf, &len, NULL);
   return bt_write_file_atomic (path, data, len, error);
 }
@@ -611,9 +664,19 @@ bt_recipe_load (BtRecipeChoice *c, const char *run_dir, GError **error)
     {
       r.flip = g_key_file_get_boolean (kf, GROUP, "flip", NULL);
       r.tta = g_key_file_get_boolean (kf, GROUP, "test-time-augmentation", NULL);
-      r.finetune = g_key_file_get_boolean (kf, GROUP, "fine-tune", NULL);
+      g_autoptr(GError) absent = NULL;
+      /* written by the trainer (absent from older runs' files: no fine-tuning, the training split) */
+      r.finetune_blocks = g_key_file_get_integer (kf, GROUP, "fine-tune-blocks", NULL);
+      r.finished = g_key_file_get_boolean (kf, GROUP, "finished", NULL);
+      r.finetune_kept = g_key_file_get_boolean (kf, GROUP, "fine-tune-kept", NULL);
+      r.final_images = g_key_file_get_integer (kf, GROUP, "final-images", NULL);
+      r.holdout_val_acc = g_key_file_get_double (kf, GROUP, "holdout-val-accuracy", &absent);
+      if (absent != NULL)
+        r.holdout_val_acc = NAN;
     }
-  if (e != NULL || !isfinite (r.cv_acc) || !isfinite (r.base_acc) || r.epochs < 1 || r.hidden < 0 || r.k < 1)
+  if (e != NULL || !isfinite (r.cv_acc) || !isfinite (r.base_acc) || r.epochs < 1 || r.hidden < 0 || r.k < 1 ||
+      r.finetune_blocks < 0 || r.finetune_blocks > 64 || r.final_images < 0 ||
+      !(isnan (r.holdout_val_acc) || (r.holdout_val_acc >= 0 && r.holdout_val_acc <= 1)))
     {
       g_clear_error (&e);
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, _("%s is damaged"), path);

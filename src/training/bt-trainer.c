@@ -70,6 +70,7 @@ typedef struct {
   BtVerdict verdict;              /* result */
   BtCalibration calib;            /* worker: fitted on the validation split at the end */
   GArray *backbone_weights;       /* worker, fine-tuning's stage 2: the operators saved with the model */
+  int final_images;               /* worker: > 0 when the saved model's head saw train + val (the recipe's) */
   guint n_unreadable;             /* result: usable images that could not be read */
   char *unreadable_report;        /* result: them, one line each (NULL: none or not known) */
   gboolean have_run_lock;         /* run_lock holds the project's run lock until job_free */
@@ -536,6 +537,10 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
       meta_set (meta, "val_acc", g_strdup_printf ("%.6f", e->val_acc));
     }
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
+  /* what the weights were trained on (the recipe's final head also saw the validation split) */
+  meta_set (meta, "trained_on", g_strdup (job->final_images > 0 ? "train+val" : "train"));
+  if (job->final_images > 0)
+    meta_set (meta, "trained_images", g_strdup_printf ("%d", job->final_images));
 
   /* a fine-tuned backbone travels inside the model: it is a whole-network model */
   BtModel m = {
@@ -656,6 +661,12 @@ typedef struct {
   int epochs;              /* all epochs: the settings' and the second stage's */
   BtFinetune *ft;
   float *ft_best;          /* the best epoch's blocks (the backbone's own before stage 2 improves) */
+  /* the Automatic recipe (bt-recipe.h): its choice, and its final head on train + val */
+  gboolean recipe;         /* the settings are a recipe's: recipe.ini is this run's */
+  BtRecipeChoice choice;
+  int head_dim;            /* the head's input length (the embedding's) */
+  float *final_params;     /* the final frozen head (trained before stage 2 replaces the embeddings), or NULL */
+  guint final_images;      /* the images it saw */
 } Run;
 
 /* One epoch, from its first step to its checkpoint. */
@@ -698,6 +709,7 @@ run_clear (Run *r)
   g_free (r->best_params);
   g_free (r->best_buffers);
   g_free (r->ft_best);
+  g_free (r->final_params);
   g_array_unref (r->c.train_losses);
   g_array_unref (r->c.val_losses);
   g_array_unref (r->rows);
@@ -778,6 +790,12 @@ run_choose_recipe (Run *r, GError **error)
   int n_split[BT_N_SPLITS];
   g_autofree char *text = NULL;
 
+  if (job->resume && job->run_dir != NULL && emb != NULL && bt_recipe_applies (&job->settings))
+    {
+      /* a resumed run continues the choice it made (fine-tuning included: config.ini has it) */
+      r->recipe = bt_recipe_load (&r->choice, job->run_dir, NULL);
+      return TRUE;
+    }
   if (job->resume || job->run_dir == NULL || emb == NULL || !bt_recipe_applies (&job->settings) ||
       bt_recipe_free_fields (&job->settings) == 0)
     return TRUE;
@@ -794,11 +812,23 @@ run_choose_recipe (Run *r, GError **error)
         }
       return FALSE;
     }
-  /* The recipe's next step, when fine-tuning (bt-finetune.c) exists: if bt_recipe_finetune_rule ()
-   * holds for the train split and the fine-tune-N row is at its default, the run fine-tunes the top
-   * blocks after this head (two stages) and keeps the result only when its validation loss beats
-   * the frozen head's; c.finetune records it. Until then c.finetune stays FALSE. */
   bt_recipe_apply (&c, &job->settings);
+  /* The recipe's next step: with enough photos per class, the person's default of no fine-tuning
+   * and validation photos to judge it by, the head is followed by fine-tuning the backbone's last
+   * blocks (the second stage, kept only if its validation loss beats the head's). */
+  {
+    BtBackbone *bb = bt_train_source_get_backbone (job->source);
+    const BtSettingInfo *row = bt_settings_find ("finetune-blocks");
+    if (bb != NULL && r->n_val > 0 && row != NULL && bt_setting_get_number (row, &job->settings) == row->def &&
+        bt_recipe_finetune_rule (job->views[BT_SPLIT_TRAIN], job->n_classes) &&
+        bt_finetune_max_blocks (bb) >= BT_RECIPE_FINETUNE_BLOCKS)
+      {
+        job->settings.transfer_finetune_blocks = BT_RECIPE_FINETUNE_BLOCKS;
+        c.finetune_blocks = BT_RECIPE_FINETUNE_BLOCKS;
+      }
+  }
+  r->recipe = TRUE;
+  r->choice = c;
   text = bt_recipe_describe (&c);
   post_message (r->self, "%s", text);
   for (int i = 0; i < BT_N_SPLITS; i++)
@@ -808,21 +838,28 @@ run_choose_recipe (Run *r, GError **error)
          bt_recipe_save (&c, job->run_dir, error);
 }
 
+/* The settings' learning-rate schedule for epochs of steps_per_epoch steps. */
+static void
+schedule_init (BtSchedule *sched, const BtProjectSettings *s, int steps_per_epoch)
+{
+  if (!bt_schedule_kind_from_id (s->schedule, &sched->kind))
+    sched->kind = BT_SCHEDULE_CONSTANT;
+  sched->base_lr = (float) s->learning_rate;
+  sched->total_steps = s->epochs * steps_per_epoch;
+  sched->warmup_steps = sched->kind == BT_SCHEDULE_COSINE ? MIN (sched->total_steps / 20, 500) : 0;
+  sched->step_every = MAX (1, s->epochs / 3) * steps_per_epoch;
+  sched->gamma = 0.1f;
+  sched->min_lr = 0;
+}
+
 /* The schedule (or reduce-on-plateau) and what the best model is judged by. */
 static void
 run_setup_schedule (Run *r)
 {
   const BtProjectSettings *s = r->s;
 
-  if (!bt_schedule_kind_from_id (s->schedule, &r->sched.kind))
-    r->sched.kind = BT_SCHEDULE_CONSTANT;
+  schedule_init (&r->sched, s, r->steps_per_epoch);
   r->use_plateau = r->sched.kind == BT_SCHEDULE_PLATEAU;
-  r->sched.base_lr = (float) s->learning_rate;
-  r->sched.total_steps = s->epochs * r->steps_per_epoch;
-  r->sched.warmup_steps = r->sched.kind == BT_SCHEDULE_COSINE ? MIN (r->sched.total_steps / 20, 500) : 0;
-  r->sched.step_every = MAX (1, s->epochs / 3) * r->steps_per_epoch;
-  r->sched.gamma = 0.1f;
-  r->sched.min_lr = 0;
 
   r->monitor_acc = r->val_b != NULL && g_strcmp0 (s->early_stopping_monitor, "val_acc") == 0;
   bt_plateau_init (&r->c.plateau, 0.5f,
@@ -880,6 +917,7 @@ run_build (Run *r, GError **error)
       g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _("Invalid preset or optimizer"));
       return FALSE;
     }
+  r->head_dim = (int) sample;
   if (preset == BT_PRESET_TRANSFER)
     r->net = bt_net_new_transfer ((int) sample, s->transfer_hidden, job->n_classes, (float) s->dropout, s->seed, error);
   else
@@ -1316,6 +1354,9 @@ save_checkpoint (Run *r, int epoch, GError **error)
 /* Epochs of the second stage at most, and its patience when the settings have none. */
 #define FINETUNE_EPOCHS(s) CLAMP ((s)->epochs / 2, 1, 10)
 #define FINETUNE_PATIENCE 2
+/* The Automatic recipe's: the first epoch after the switch pays for the new optimizer (flowers12:
+ * validation loss 0.086 → 0.125 → 0.080, the best head's 0.078), so one more epoch to recover */
+#define RECIPE_FINETUNE_PATIENCE 3
 #define FINETUNE_STATE "finetune.state"
 enum { FTC_EPOCH, FTC_BEST_SCORE, FTC_BEST_EPOCH, FTC_BAD, FTC_STEP, FTC_ELAPSED, FTC_N };
 
@@ -1510,7 +1551,9 @@ run_should_stop_early (Run *r, const Epoch *e)
   const BtProjectSettings *s = r->s;
 
   /* the second stage always stops early: fine-tuning is kept only while it beats what came before */
-  int patience = r->ft != NULL && s->early_stopping_patience <= 0 ? FINETUNE_PATIENCE : s->early_stopping_patience;
+  int patience = r->ft != NULL && s->early_stopping_patience <= 0
+               ? (r->choice.finetune_blocks > 0 ? RECIPE_FINETUNE_PATIENCE : FINETUNE_PATIENCE)
+               : s->early_stopping_patience;
 
   if (patience <= 0 || r->c.bad_epochs < patience || e->info.epoch >= r->epochs)
     return FALSE;
@@ -1549,6 +1592,197 @@ run_calibrate (Run *r, int kept_epoch, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* ---- The Automatic recipe's final head (#27) ---- */
+
+/* Once the validation photos have judged (the head's best epoch, fine-tuning), the recipe trains
+ * its head again on the training and validation photos together: the settings were chosen by
+ * cross-validation on the training split, so the validation photos are only more examples now.
+ * Without validation photos, a model file or a recipe, there is nothing to do. */
+static gboolean
+final_head_applies (Run *r)
+{
+  return r->recipe && r->n_val > 0 && r->job->model_path != NULL && r->job->run_dir != NULL &&
+         bt_train_source_get_embeddings (r->job->source) != NULL;
+}
+
+/* The final head's samples: the embeddings of every usable image of the training and
+ * validation splits with its augmented variants (as training batches them), one row each. */
+static float *
+final_samples (Run *r, int **labels_out, guint *n_out, guint *images_out)
+{
+  Job *job = r->job;
+  BtEmbeddings *emb = bt_train_source_get_embeddings (job->source);
+  const BtSplitView *views[2] = { job->views[BT_SPLIT_TRAIN], job->views[BT_SPLIT_VAL] };
+  int n_variants = r->s->augment_flip || r->s->augment_crop ? BT_EMBED_N_VARIANTS : 1;
+  gsize dim = (gsize) r->head_dim;
+  g_autoptr(GArray) rows = g_array_new (FALSE, FALSE, sizeof (const float *));
+  g_autoptr(GArray) labels = g_array_new (FALSE, FALSE, sizeof (int));
+  float *x;
+
+  g_assert (bt_embeddings_get_dim (emb) == r->head_dim);
+  *images_out = 0;
+  for (int v = 0; v < 2; v++)
+    for (guint i = 0; i < views[v]->n; i++)
+      {
+        if (!bt_embeddings_is_valid (emb, views[v]->items[i]))
+          continue;
+        (*images_out)++;
+        for (int k = 0; k < n_variants; k++)
+          {
+            const float *row = bt_embeddings_get (emb, views[v]->items[i], k);
+            if (row == NULL)
+              continue;
+            g_array_append_val (rows, row);
+            g_array_append_val (labels, views[v]->labels[i]);
+          }
+      }
+  x = g_new (float, MAX (rows->len, 1) * dim);
+  for (guint i = 0; i < rows->len; i++)
+    memcpy (x + i * dim, g_array_index (rows, const float *, i), dim * sizeof (float));
+  *n_out = rows->len;
+  *labels_out = (int *) g_array_free (g_steal_pointer (&labels), FALSE);
+  return x;
+}
+
+/* A new head (the settings' seed) trained for the settings' epochs on the n samples x, as the
+ * first stage trains (its optimizer, schedule and weight average); the average's weights, or NULL
+ * with a message when it diverged (the validated model stays) or FALSE when stopped. */
+static gboolean
+final_fit (Run *r, const float *x, const int *labels, guint n, float **params_out, GError **error)
+{
+  const BtProjectSettings *s = r->s;
+  Job *job = r->job;
+  int batch = (int) MIN ((guint) s->batch_size, MAX (n, 1));
+  gsize dim = (gsize) r->head_dim, np;
+  g_autoptr(BtNet) net = NULL;
+  BtOptimizer *opt;
+  BtOptimizerConfig cfg;
+  BtOptimizerKind kind = BT_OPTIMIZER_ADAM;
+  BtSchedule sched;
+  BtRng rng;
+  g_autofree guint32 *order = g_new (guint32, MAX (n, 1));
+  g_autofree float *xb = g_new (float, dim * batch);
+  g_autofree int *lb = g_new (int, batch);
+  gint64 step = 0;
+  gboolean alive = TRUE;
+
+  *params_out = NULL;
+  net = bt_net_new_transfer (r->head_dim, s->transfer_hidden, job->n_classes, (float) s->dropout, s->seed, error);
+  if (net == NULL)
+    return FALSE;
+  bt_optimizer_kind_from_id (s->optimizer, &kind);
+  bt_optimizer_config_init (&cfg, kind);
+  cfg.weight_decay = (float) s->weight_decay;
+  cfg.ema_decay = BT_WEIGHT_AVERAGE_DECAY;
+  opt = bt_optimizer_new (net, &cfg);
+  schedule_init (&sched, s, (int) ((n + batch - 1) / batch));
+  for (int epoch = 1; alive && epoch <= s->epochs; epoch++)
+    {
+      if (!check_pause_and_stop (r->self, job, &r->paused_us))
+        {
+          bt_optimizer_free (opt);
+          set_stopped (error);
+          return FALSE;
+        }
+      for (guint i = 0; i < n; i++)
+        order[i] = i;
+      bt_rng_seed (&rng, s->seed * 1000003u + (guint64) epoch);
+      bt_rng_shuffle (&rng, order, n);
+      for (guint start = 0; alive && start < n; start += batch)
+        {
+          int m = (int) MIN ((guint) batch, n - start);
+          double loss = 0;
+
+          for (int i = 0; i < m; i++)
+            {
+              memcpy (xb + i * dim, x + order[start + i] * dim, dim * sizeof (float));
+              lb[i] = labels[order[start + i]];
+            }
+          bt_compute_gate_enter ();
+          alive = bt_net_forward (net, xb, m, TRUE, NULL) != NULL;
+          if (alive)
+            {
+              bt_net_zero_grad (net);
+              alive = bt_net_backward (net, lb, m, job->class_weights, (float) s->label_smoothing, &loss, NULL, NULL) &&
+                      isfinite (loss) && isfinite (bt_optimizer_step (opt, net, bt_schedule_lr (&sched, step++)));
+            }
+          bt_compute_gate_leave ();
+        }
+    }
+  bt_optimizer_swap_average (opt, net);
+  bt_optimizer_free (opt);
+  if (!alive || !params_finite (net))
+    {
+      post_message (r->self, "%s", _("The final head on the training and validation photos diverged; the model "
+                                     "trained on the training photos is kept"));
+      return TRUE;
+    }
+  {
+    const float *p = bt_net_params (net, &np);   /* before np is read */
+    g_assert (np == r->n_params);
+    *params_out = g_memdup2 (p, np * sizeof (float));
+  }
+  return TRUE;
+}
+
+/* The frozen final head, trained on the embeddings before the second stage replaces them with
+ * the cut's activations (kept for when fine-tuning is left out). */
+static gboolean
+run_final_frozen (Run *r, GError **error)
+{
+  g_autofree int *labels = NULL;
+  g_autofree float *x = NULL;
+  guint n;
+
+  if (!final_head_applies (r))
+    return TRUE;
+  x = final_samples (r, &labels, &n, &r->final_images);
+  post_message (r->self, "%s", _("Training the final head on the training and validation photos"));
+  return final_fit (r, x, labels, n, &r->final_params, error);
+}
+
+/* The final model: without fine-tuning (or with it left out), the frozen final head, saved
+ * without a validation score (it saw those photos). Kept fine-tuning stays as validated: its
+ * blocks were chosen together with their head, and a new head on their output did worse on
+ * flowers12 (235 of 240 test photos against 236; docs/PERFORMANCE.md). The outcome goes to
+ * recipe.ini either way. kept is the validated model's epoch row. */
+static gboolean
+run_final_head (Run *r, const BtEpochInfo *kept, GError **error)
+{
+  Job *job = r->job;
+  gboolean ft_kept = r->ft != NULL && (!r->s->restore_best || r->st.best_epoch > r->s->epochs);
+  g_autoptr(GError) save_error = NULL;
+  const float *params = ft_kept ? NULL : r->final_params;
+  BtEpochInfo row;
+  gsize dummy;
+
+  if (!final_head_applies (r) || kept == NULL)
+    return TRUE;
+  r->choice.finished = TRUE;
+  r->choice.finetune_kept = ft_kept;
+  r->choice.holdout_val_acc = isfinite (kept->val_acc) ? kept->val_acc : NAN;
+  if (params != NULL)
+    {
+      memcpy (bt_net_params (r->net, &dummy), params, r->n_params * sizeof (float));
+      job->final_images = (int) r->final_images;
+      r->choice.final_images = (int) r->final_images;
+      row = *kept;
+      row.val_loss = row.val_acc = NAN;
+      row.epoch = r->s->epochs;
+      if (!save_model (job, r->net, &row, &save_error))
+        {
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
+                       _("The model could not be saved: %s"), save_error->message);
+          return FALSE;
+        }
+    }
+  {
+    g_autofree char *text = bt_recipe_describe (&r->choice);
+    post_message (r->self, "%s", text);
+  }
+  return bt_recipe_save (&r->choice, job->run_dir, error);
 }
 
 /* The model the person keeps (the best epoch's, or the last one's without restore-best), its
@@ -1596,6 +1830,11 @@ run_finish (Run *r, GError **error)
 
   if (!run_calibrate (r, kept_epoch, error))
     return FALSE;
+  /* the recipe's head on train + val (its calibration stays the validated model's) */
+  for (guint i = 0; i < r->rows->len; i++)
+    if (g_array_index (r->rows, BtEpochInfo, i).epoch == kept_epoch &&
+        !run_final_head (r, &g_array_index (r->rows, BtEpochInfo, i), error))
+      return FALSE;
   if (r->test_b != NULL)
     {
       double test_loss, test_acc;
@@ -1680,7 +1919,7 @@ train (BtTrainer *self, Job *job, GError **error)
     {
       post_state (self, BT_TRAINER_RUNNING);
       r.session_start_us = g_get_monotonic_time ();
-      ok = run_epochs (&r, r.start_epoch + 1, r.s->epochs, error);
+      ok = run_epochs (&r, r.start_epoch + 1, r.s->epochs, error) && run_final_frozen (&r, error);
       /* fine-tuning: the head alone first, then the top blocks and the head together */
       if (ok && r.s->transfer_finetune_blocks > 0 && bt_train_source_get_backbone (job->source) != NULL)
         {

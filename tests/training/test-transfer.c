@@ -1336,7 +1336,8 @@ test_recipe (void)
   g_assert_cmpint (model->tta, ==, a.tta ? BT_TTA_MIRROR : BT_TTA_NONE);
   {
     g_autofree char *latest = bt_recipe_describe_latest (ps.dir);
-    g_assert_cmpstr (latest, ==, line);
+    /* the choice, then what the run made of it (the final head: test-recipe.c) */
+    g_assert_true (g_str_has_prefix (latest, line));
   }
   /* recipe.ini round trip, and a damaged one is refused */
   saved = a;
