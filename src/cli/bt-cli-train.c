@@ -486,6 +486,133 @@ recommend_preset (BtProject *project, gboolean quiet)
   return g_strdup (bt_preset_to_id (p));
 }
 
+/* The command's options: the fixed ones, then one per settings option (a callback that gets o);
+ * NULL-terminated, freed with g_free. */
+static GOptionEntry *
+train_option_entries (TrainOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &o->preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet, transfer"), N_("ID") },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &o->size, N_("Input size in pixels, e.g. 28 or 64x48"), N_("WxH") },
+    { "color", 0, 0, G_OPTION_ARG_STRING, &o->color, N_("Colour mode: grey or rgb"), N_("MODE") },
+    { "augment", 0, 0, G_OPTION_ARG_STRING, &o->augment, N_("Augmentation: a comma list of flip, crop, rotate, color, or none"), N_("LIST") },
+    { "class-weights", 0, 0, G_OPTION_ARG_NONE, &o->class_weights, N_("Weight the loss against class imbalance"), NULL },
+    { "no-class-weights", 0, 0, G_OPTION_ARG_NONE, &o->no_class_weights, N_("Do not weight classes"), NULL },
+    { "restore-best", 0, 0, G_OPTION_ARG_NONE, &o->restore_best, N_("Keep the best epoch’s weights (default)"), NULL },
+    { "no-restore-best", 0, 0, G_OPTION_ARG_NONE, &o->no_restore_best, N_("Keep the last epoch’s weights"), NULL },
+    { "split", 0, 0, G_OPTION_ARG_STRING, &o->split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
+    { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o->whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
+    { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o->no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
+    { "test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o->tta, N_("Test-time augmentation: the model averages each image with its mirror"), NULL },
+    { "no-test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o->no_tta, N_("No test-time augmentation (default)"), NULL },
+    { "tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o->tta, NULL, NULL },
+    { "no-tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o->no_tta, NULL, NULL },
+    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o->backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
+    { "threads", 'j', 0, G_OPTION_ARG_INT, &o->threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
+    { "resume", 'r', G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_resume,
+      N_("Resume run RUN (an id from runs/), or the newest run when it was interrupted"), N_("[RUN]") },
+    { "resume-run", 0, 0, G_OPTION_ARG_FILENAME, &o->resume_run, N_("Resume the run in folder RUN"), N_("RUN") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_("Print only the result"), NULL },
+    { NULL }
+  };
+  guint n_fixed = G_N_ELEMENTS (entries) - 1;
+  GOptionEntry *all = g_new0 (GOptionEntry, n_fixed + G_N_ELEMENTS (setting_options) + 1);
+
+  memcpy (all, entries, n_fixed * sizeof entries[0]);
+  for (guint i = 0; i < G_N_ELEMENTS (setting_options); i++)
+    all[n_fixed + i] = (GOptionEntry) { setting_options[i].option, setting_options[i].short_name, 0,
+                                        G_OPTION_ARG_CALLBACK, (gpointer) setting_option_cb,
+                                        setting_options[i].help, setting_options[i].arg };
+  return all;
+}
+
+/* Parses the command line into o and checks its arguments: -1 when the run can go on, else the
+ * exit status (the message printed). argv[1] is the project folder after it. */
+static int
+parse_arguments (TrainOptions *o, int *argc, char ***argv)
+{
+  g_autofree GOptionEntry *all = train_option_entries (o);
+
+  if (!bt_cli_parse_options ("train", _("DIR — train the project’s model"), NULL, all, o, argc, argv))
+    return BT_CLI_EXIT_USAGE;
+  if (*argc < 2)
+    return bt_cli_usage ("train", _("missing project folder"));
+  if (*argc == 3 && o->resume && o->resume_id == NULL)
+    {
+      /* --resume RUN: the run is the argument that is not the project folder */
+      gboolean first_is_run = !bt_cli_is_project_dir ((*argv)[1]) && bt_cli_is_project_dir ((*argv)[2]);
+      o->resume_id = g_strdup ((*argv)[first_is_run ? 1 : 2]);
+      if (first_is_run)
+        (*argv)[1] = (*argv)[2];
+      (*argc)--;
+    }
+  if (*argc > 2)
+    return bt_cli_usage ("train", _("unexpected argument “%s”"), (*argv)[2]);
+  if (o->threads != G_MININT && (o->threads < 0 || o->threads > 1024))
+    return bt_cli_usage ("train", _("invalid thread count %d"), o->threads);
+  if (!bt_cli_is_project_dir ((*argv)[1]))
+    return bt_cli_fail (_("%s: not a Bottega project (no project.ini)"), (*argv)[1]);
+  return -1;
+}
+
+/* --backbone, else the project's choice (Compare backbones), resolved to a file here; and for a
+ * new transfer run, a backbone on this computer — said before a run folder is made, with the
+ * command line's own way out. -1 when the run can go on, else the exit status. */
+static int
+choose_backbone (BtProject *project, const char *given, gboolean resuming)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *choice = given == NULL ? bt_backbones_project_choice (project) : NULL;
+  const char *name = given != NULL ? given : choice;
+  gboolean transfer = g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0;
+
+  if (name != NULL)
+    {
+      g_autofree char *abs = bt_backbones_resolve (name, &error);
+      if (abs == NULL && (given != NULL || transfer))
+        return bt_cli_fail ("%s", error->message);
+      g_clear_error (&error);
+      bt_backbone_set_preferred_file (abs);
+    }
+  if (!resuming && transfer)
+    {
+      g_autofree char *bb = bt_backbone_find_for_training (&error);
+      if (bb == NULL)
+        return bt_cli_fail ("%s\n%s", error->message,
+                            _("Download it with “bottega-cli backbones fetch”, or give one with --backbone NAME|FILE."));
+    }
+  return -1;
+}
+
+/* Trains, printing progress, until the run ends or Ctrl+C stops it; the exit status. */
+static int
+run_training (BtProject *project, const char *resume_dir, gboolean quiet, const char *project_arg)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(BtTrainer) trainer = bt_trainer_new (project);
+  TrainUi ui = { .trainer = trainer, .loop = loop, .tty = isatty (STDOUT_FILENO), .quiet = quiet };
+  guint sigint_id, sigterm_id;
+  gboolean started;
+
+  g_signal_connect (trainer, "step", G_CALLBACK (on_step), &ui);
+  g_signal_connect (trainer, "epoch", G_CALLBACK (on_epoch), &ui);
+  g_signal_connect (trainer, "message", G_CALLBACK (on_message), &ui);
+  g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), &ui);
+
+  /* Ctrl+C from the moment the run folder exists stops the run cleanly */
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
+  started = bt_trainer_start (trainer, resume_dir, &error);
+  if (started)
+    g_main_loop_run (loop);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  if (!started)
+    return bt_cli_fail ("%s: %s", project_arg, error->message);
+  return report_result (trainer, &ui, project_arg);
+}
+
 int
 bt_cli_train (int argc, char **argv)
 {
@@ -494,95 +621,21 @@ bt_cli_train (int argc, char **argv)
     .given_rows = g_ptr_array_new (),
     .given_values = g_ptr_array_new_with_free_func (g_free),
   };
-  GOptionEntry entries[] = {
-    { "preset", 'p', 0, G_OPTION_ARG_STRING, &o.preset, N_("Network: mlp, small-cnn, deeper-cnn, mini-resnet, transfer"), N_("ID") },
-    { "size", 0, 0, G_OPTION_ARG_STRING, &o.size, N_("Input size in pixels, e.g. 28 or 64x48"), N_("WxH") },
-    { "color", 0, 0, G_OPTION_ARG_STRING, &o.color, N_("Colour mode: grey or rgb"), N_("MODE") },
-    { "augment", 0, 0, G_OPTION_ARG_STRING, &o.augment, N_("Augmentation: a comma list of flip, crop, rotate, color, or none"), N_("LIST") },
-    { "class-weights", 0, 0, G_OPTION_ARG_NONE, &o.class_weights, N_("Weight the loss against class imbalance"), NULL },
-    { "no-class-weights", 0, 0, G_OPTION_ARG_NONE, &o.no_class_weights, N_("Do not weight classes"), NULL },
-    { "restore-best", 0, 0, G_OPTION_ARG_NONE, &o.restore_best, N_("Keep the best epoch’s weights (default)"), NULL },
-    { "no-restore-best", 0, 0, G_OPTION_ARG_NONE, &o.no_restore_best, N_("Keep the last epoch’s weights"), NULL },
-    { "split", 0, 0, G_OPTION_ARG_STRING, &o.split, N_("Train/validation/test percentages, e.g. 80/10/10"), N_("T/V/T") },
-    { "whole-network", 0, 0, G_OPTION_ARG_NONE, &o.whole_network, N_("Transfer preset: store the backbone inside the model file"), NULL },
-    { "no-whole-network", 0, 0, G_OPTION_ARG_NONE, &o.no_whole_network, N_("Transfer preset: the model file refers to the backbone by name and SHA-256 (default)"), NULL },
-    { "test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o.tta, N_("Test-time augmentation: the model averages each image with its mirror"), NULL },
-    { "no-test-time-augmentation", 0, 0, G_OPTION_ARG_NONE, &o.no_tta, N_("No test-time augmentation (default)"), NULL },
-    { "tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o.tta, NULL, NULL },
-    { "no-tta", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o.no_tta, NULL, NULL },
-    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &o.backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
-    { "threads", 'j', 0, G_OPTION_ARG_INT, &o.threads, N_("Threads for the maths (default: all cores; not saved)"), N_("N") },
-    { "resume", 'r', G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_resume,
-      N_("Resume run RUN (an id from runs/), or the newest run when it was interrupted"), N_("[RUN]") },
-    { "resume-run", 0, 0, G_OPTION_ARG_FILENAME, &o.resume_run, N_("Resume the run in folder RUN"), N_("RUN") },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o.quiet, N_("Print only the result"), NULL },
-    { NULL }
-  };
   g_autoptr(GError) error = NULL;
   g_autoptr(BtProject) project = NULL;
-  g_autoptr(BtTrainer) trainer = NULL;
-  g_autoptr(GMainLoop) loop = NULL;
   g_autofree char *resume_dir = NULL;
   g_autofree char *message = NULL;
-  TrainUi ui = { 0 };
   BtProjectSettings settings;
   gboolean changed = FALSE;
-  guint sigint_id, sigterm_id;
   int status;
 
-  /* the entries above, then one per settings option (a callback that gets &o) */
-  GOptionEntry all[G_N_ELEMENTS (entries) + G_N_ELEMENTS (setting_options)];
-  guint n_fixed = G_N_ELEMENTS (entries) - 1;
-  memcpy (all, entries, n_fixed * sizeof entries[0]);
-  for (guint i = 0; i < G_N_ELEMENTS (setting_options); i++)
-    all[n_fixed + i] = (GOptionEntry) { setting_options[i].option, setting_options[i].short_name, 0,
-                                        G_OPTION_ARG_CALLBACK, (gpointer) setting_option_cb,
-                                        setting_options[i].help, setting_options[i].arg };
-  all[G_N_ELEMENTS (all) - 1] = (GOptionEntry) { NULL };
   bt_project_settings_init (&o.scratch);
-  if (!bt_cli_parse_options ("train", _("DIR — train the project’s model"), NULL, all, &o, &argc, &argv))
-    {
-      status = BT_CLI_EXIT_USAGE;
-      goto cleanup;
-    }
-  if (argc < 2)
-    {
-      status = bt_cli_usage ("train", _("missing project folder"));
-      goto cleanup;
-    }
-  if (argc == 3 && o.resume && o.resume_id == NULL)
-    {
-      /* --resume RUN: the run is the argument that is not the project folder */
-      gboolean first_is_run = !bt_cli_is_project_dir (argv[1]) && bt_cli_is_project_dir (argv[2]);
-      o.resume_id = g_strdup (argv[first_is_run ? 1 : 2]);
-      if (first_is_run)
-        argv[1] = argv[2];
-      argc--;
-    }
-  if (argc > 2)
-    {
-      status = bt_cli_usage ("train", _("unexpected argument “%s”"), argv[2]);
-      goto cleanup;
-    }
-  if (o.threads != G_MININT && (o.threads < 0 || o.threads > 1024))
-    {
-      status = bt_cli_usage ("train", _("invalid thread count %d"), o.threads);
-      goto cleanup;
-    }
-  if (!bt_cli_is_project_dir (argv[1]))
-    {
-      status = bt_cli_fail (_("%s: not a Bottega project (no project.ini)"), argv[1]);
-      goto cleanup;
-    }
+  bt_project_settings_init (&settings);
+  if ((status = parse_arguments (&o, &argc, &argv)) >= 0)
+    goto cleanup;
 
   project = bt_project_open (argv[1], &error);
-  if (project == NULL)
-    {
-      status = bt_cli_fail ("%s: %s", argv[1], error->message);
-      goto cleanup;
-    }
-
-  if (!bt_project_check_trainable (project, &error))
+  if (project == NULL || !bt_project_check_trainable (project, &error))
     {
       status = bt_cli_fail ("%s: %s", argv[1], error->message);
       goto cleanup;
@@ -602,84 +655,25 @@ bt_cli_train (int argc, char **argv)
       bt_project_takes_recommendation (project))
     o.preset = recommend_preset (project, o.quiet);
 
+  bt_project_settings_clear (&settings);
   bt_project_settings_copy (&settings, bt_project_get_settings (project));
   if (!apply_options (&o, &settings, &changed, &message))
+    status = bt_cli_usage ("train", "%s", message);
+  else if (changed && resume_dir != NULL)
+    status = bt_cli_usage ("train", _("settings cannot change while resuming a run"));
+  else if (changed && (!bt_project_update_settings (project, &settings, &error) ||
+                       !bt_project_flush (project, &error)))
+    status = bt_cli_fail ("%s: %s", argv[1], error->message);
+  else
     {
-      status = bt_cli_usage ("train", "%s", message);
-      goto cleanup_settings;
-    }
-  if (changed && resume_dir != NULL)
-    {
-      status = bt_cli_usage ("train", _("settings cannot change while resuming a run"));
-      goto cleanup_settings;
-    }
-  if (changed && (!bt_project_update_settings (project, &settings, &error) ||
-                  !bt_project_flush (project, &error)))
-    {
-      status = bt_cli_fail ("%s: %s", argv[1], error->message);
-      goto cleanup_settings;
+      if (o.threads != G_MININT)
+        bt_engine_set_threads (o.threads);
+      if ((status = choose_backbone (project, o.backbone, resume_dir != NULL)) < 0)
+        status = run_training (project, resume_dir, o.quiet, argv[1]);
     }
 
-  if (o.threads != G_MININT)
-    bt_engine_set_threads (o.threads);
-  {
-    /* --backbone, else the project's choice (Compare backbones), resolved to a file here */
-    g_autofree char *choice = o.backbone == NULL ? bt_backbones_project_choice (project) : NULL;
-    const char *name = o.backbone != NULL ? o.backbone : choice;
-    if (name != NULL)
-      {
-        g_autofree char *abs = bt_backbones_resolve (name, &error);
-        if (abs == NULL && (o.backbone != NULL || g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0))
-          {
-            status = bt_cli_fail ("%s", error->message);
-            goto cleanup_settings;
-          }
-        g_clear_error (&error);
-        bt_backbone_set_preferred_file (abs);
-      }
-  }
-  if (resume_dir == NULL && g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0)
-    {
-      /* say it before a run folder is made, with the command line's own way out */
-      g_autofree char *bb = bt_backbone_find_for_training (&error);
-      if (bb == NULL)
-        {
-          status = bt_cli_fail ("%s\n%s", error->message,
-                                _("Download it with “bottega-cli backbones fetch”, or give one with --backbone NAME|FILE."));
-          goto cleanup_settings;
-        }
-    }
-
-  loop = g_main_loop_new (NULL, FALSE);
-  trainer = bt_trainer_new (project);
-  ui.trainer = trainer;
-  ui.loop = loop;
-  ui.tty = isatty (STDOUT_FILENO);
-  ui.quiet = o.quiet;
-  g_signal_connect (trainer, "step", G_CALLBACK (on_step), &ui);
-  g_signal_connect (trainer, "epoch", G_CALLBACK (on_epoch), &ui);
-  g_signal_connect (trainer, "message", G_CALLBACK (on_message), &ui);
-  g_signal_connect (trainer, "finished", G_CALLBACK (on_finished), &ui);
-
-  /* Ctrl+C from the moment the run folder exists stops the run cleanly */
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &ui);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigint, &ui);
-  if (!bt_trainer_start (trainer, resume_dir, &error))
-    {
-      g_source_remove (sigint_id);
-      g_source_remove (sigterm_id);
-      status = bt_cli_fail ("%s: %s", argv[1], error->message);
-      goto cleanup_settings;
-    }
-  g_main_loop_run (loop);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
-
-  status = report_result (trainer, &ui, argv[1]);
-
-cleanup_settings:
-  bt_project_settings_clear (&settings);
 cleanup:
+  bt_project_settings_clear (&settings);
   bt_project_settings_clear (&o.scratch);
   g_ptr_array_unref (o.given_rows);
   g_ptr_array_unref (o.given_values);
