@@ -292,8 +292,9 @@ recipe_read_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     gtk_label_set_text (self->recipe_label,
                         _("When you train, Bottega first tries a few settings of the head on parts of your training "
-                          "photos, keeps the best, and says here what it chose. Settings you change yourself stay "
-                          "as you set them."));
+                          "photos, keeps the best, and says here what it chose. With at least 30 photos per class "
+                          "it then also adjusts the backbone’s last layers, and keeps that only if it does "
+                          "better. Settings you change yourself stay as you set them."));
 }
 
 /* Refreshed when the project changes and whenever the options are shown (after a run). */
