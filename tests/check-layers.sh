@@ -130,7 +130,8 @@ for name in sorted(os.listdir(root)):
             continue
         for f in sorted(seen):
             params, body = funcs[f]
-            if "BtProject" in params:
+            # the live project (BtProject *), not a settings snapshot (BtProjectSettings)
+            if re.search(r"\bBtProject\b", params):
                 bad.append("%s: %s (run on a worker from %s) takes a BtProject" % (name, f, entry))
             for call in sorted(set(re.findall(r"\b(bt_project_\w+)\s*\(", body))):
                 bad.append("%s: %s (run on a worker from %s) calls %s" % (name, f, entry, call))
