@@ -514,25 +514,22 @@ static void
 describe_outcome (const BtRecipeChoice *c, GString *text)
 {
   int n = c->finetune_blocks;
-  const char *fmt = NULL;
 
+  /* each g_dngettext a literal format of its own (the fuzz build's clang checks formats) */
+  if (n > 0)
+    g_string_append_c (text, ' ');
   if (n > 0 && !c->finished)
-    fmt = g_dngettext (GETTEXT_PACKAGE,
+    g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
                        "Then the backbone’s last %d block is fine-tuned with the head, kept only if that beats the head alone on the validation photos.",
-                       "Then the backbone’s last %d blocks are fine-tuned with the head, kept only if that beats the head alone on the validation photos.", n);
+                       "Then the backbone’s last %d blocks are fine-tuned with the head, kept only if that beats the head alone on the validation photos.", n), n);
   else if (n > 0 && c->finetune_kept)
-    fmt = g_dngettext (GETTEXT_PACKAGE,
+    g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
                        "The backbone’s last %d block was fine-tuned: better than the head alone on the validation photos.",
-                       "The backbone’s last %d blocks were fine-tuned: better than the head alone on the validation photos.", n);
+                       "The backbone’s last %d blocks were fine-tuned: better than the head alone on the validation photos.", n), n);
   else if (n > 0)
-    fmt = g_dngettext (GETTEXT_PACKAGE,
+    g_string_append_printf (text, g_dngettext (GETTEXT_PACKAGE,
                        "Fine-tuning the backbone’s last %d block was tried and left out: it did not beat the head alone on the validation photos.",
-                       "Fine-tuning the backbone’s last %d blocks was tried and left out: it did not beat the head alone on the validation photos.", n);
-  if (fmt != NULL)
-    {
-      g_string_append_c (text, ' ');
-      g_string_append_printf (text, fmt, n);
-    }
+                       "Fine-tuning the backbone’s last %d blocks was tried and left out: it did not beat the head alone on the validation photos.", n), n);
   if (c->finished && c->final_images == 0)
     {
       g_string_append_c (text, ' ');
