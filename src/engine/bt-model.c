@@ -1186,7 +1186,8 @@ read_backbone_weights (const Container *c, BtModel *m, GError **error)
       int op, which, seen = 0;
       if (!parse_backbone_op (t->name, &op, &which))
         continue;
-      for (guint j = 0; j < m->backbone_weights->len; j++)
+      /* a file of biases only has no weights at all */
+      for (guint j = 0; m->backbone_weights != NULL && j < m->backbone_weights->len; j++)
         seen += g_array_index (m->backbone_weights, BtBackboneWeights, j).op == op;
       if (seen != 1)
         return corrupt (error, "the fine-tuned backbone operator %d is missing a tensor or repeated", op);
