@@ -1608,18 +1608,17 @@ final_head_applies (Run *r)
 }
 
 /* The final head's samples: the embeddings of every usable image of the training and
- * validation splits with its augmented variants (as training batches them), one row each. */
-static float *
-final_samples (Run *r, int **labels_out, guint *n_out, guint *images_out)
+ * validation splits with its augmented variants (as training batches them), one row each:
+ * pointers into the run's embeddings, not copies. */
+static GArray *
+final_samples (Run *r, int **labels_out, guint *images_out)
 {
   Job *job = r->job;
   BtEmbeddings *emb = bt_train_source_get_embeddings (job->source);
   const BtSplitView *views[2] = { job->views[BT_SPLIT_TRAIN], job->views[BT_SPLIT_VAL] };
   int n_variants = r->s->augment_flip || r->s->augment_crop ? BT_EMBED_N_VARIANTS : 1;
-  gsize dim = (gsize) r->head_dim;
-  g_autoptr(GArray) rows = g_array_new (FALSE, FALSE, sizeof (const float *));
+  GArray *rows = g_array_new (FALSE, FALSE, sizeof (const float *));
   g_autoptr(GArray) labels = g_array_new (FALSE, FALSE, sizeof (int));
-  float *x;
 
   g_assert (bt_embeddings_get_dim (emb) == r->head_dim);
   *images_out = 0;
@@ -1638,20 +1637,17 @@ final_samples (Run *r, int **labels_out, guint *n_out, guint *images_out)
             g_array_append_val (labels, views[v]->labels[i]);
           }
       }
-  x = g_new (float, MAX (rows->len, 1) * dim);
-  for (guint i = 0; i < rows->len; i++)
-    memcpy (x + i * dim, g_array_index (rows, const float *, i), dim * sizeof (float));
-  *n_out = rows->len;
   *labels_out = (int *) g_array_free (g_steal_pointer (&labels), FALSE);
-  return x;
+  return rows;
 }
 
-/* A new head (the settings' seed) trained for the settings' epochs on the n samples x, as the
+/* A new head (the settings' seed) trained for the settings' epochs on the sample rows x, as the
  * first stage trains (its optimizer, schedule and weight average); the average's weights, or NULL
  * with a message when it diverged (the validated model stays) or FALSE when stopped. */
 static gboolean
-final_fit (Run *r, const float *x, const int *labels, guint n, float **params_out, GError **error)
+final_fit (Run *r, const GArray *x, const int *labels, float **params_out, GError **error)
 {
+  const guint n = x->len;
   const BtProjectSettings *s = r->s;
   Job *job = r->job;
   int batch = (int) MIN ((guint) s->batch_size, MAX (n, 1));
@@ -1697,7 +1693,7 @@ final_fit (Run *r, const float *x, const int *labels, guint n, float **params_ou
 
           for (int i = 0; i < m; i++)
             {
-              memcpy (xb + i * dim, x + order[start + i] * dim, dim * sizeof (float));
+              memcpy (xb + i * dim, g_array_index (x, const float *, order[start + i]), dim * sizeof (float));
               lb[i] = labels[order[start + i]];
             }
           bt_compute_gate_enter ();
@@ -1733,14 +1729,13 @@ static gboolean
 run_final_frozen (Run *r, GError **error)
 {
   g_autofree int *labels = NULL;
-  g_autofree float *x = NULL;
-  guint n;
+  g_autoptr(GArray) x = NULL;
 
   if (!final_head_applies (r))
     return TRUE;
-  x = final_samples (r, &labels, &n, &r->final_images);
+  x = final_samples (r, &labels, &r->final_images);
   post_message (r->self, "%s", _("Training the final head on the training and validation photos"));
-  return final_fit (r, x, labels, n, &r->final_params, error);
+  return final_fit (r, x, labels, &r->final_params, error);
 }
 
 /* The final model: without fine-tuning (or with it left out), the frozen final head, saved
