@@ -170,6 +170,20 @@ test_unreadable (void)
   g_chmod (fine, 0644);
   const char *argv[] = { self_exe, NULL };
   g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "BT_UNREADABLE_CHILD", dir, TRUE);
+  /* the child, as "nobody", runs a copy of the decoder helper outside the build tree, which may
+   * sit in a folder only root can enter (a checkout made in `mktemp -d`, mode 0700) */
+  g_autofree char *helper_dir = g_dir_make_tmp ("bt-helper-XXXXXX", NULL);
+  g_autofree char *helper = g_build_filename (helper_dir, "bottega-decoder", NULL);
+  if (g_getenv ("BOTTEGA_DECODER") != NULL)
+    {
+      g_autofree char *bytes = NULL;
+      gsize len;
+      g_assert_true (g_file_get_contents (g_getenv ("BOTTEGA_DECODER"), &bytes, &len, NULL));
+      g_assert_true (g_file_set_contents (helper, bytes, len, NULL));
+      g_chmod (helper_dir, 0755);
+      g_chmod (helper, 0755);
+      envp = g_environ_setenv (envp, "BOTTEGA_DECODER", helper, TRUE);
+    }
   int status = 0;
   g_autoptr(GError) error = NULL;
   g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error));
@@ -182,6 +196,7 @@ test_unreadable (void)
       g_assert_cmpint (WEXITSTATUS (status), ==, 0);
     }
   bt_test_rm_rf (dir);
+  bt_test_rm_rf (helper_dir);
 }
 
 static void
