@@ -62,7 +62,7 @@ test_transfer_cli (void)
       g_autoptr(BtImage) src = NULL;
       if (src_path == NULL)
         {
-          g_test_skip ("shared photos not found");
+          g_test_skip ("shared photos not found: set BOTTEGA_SHARED_DIR to the folder holding images/");
           return;
         }
       src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);

@@ -42,7 +42,7 @@ test_sideways (void)
   g_autofree char *cat = shared ? g_build_filename (shared, "images", "cat.bmp", NULL) : NULL;
   if (model_path == NULL || !g_file_test (model_path, G_FILE_TEST_EXISTS) || !g_file_test (cat, G_FILE_TEST_EXISTS))
     {
-      g_test_skip ("../shared/models/mobilenet_v2_1.0_224_quant.tflite or ../shared/images/cat.bmp is absent");
+      g_test_skip ("../shared/models/mobilenet_v2_1.0_224_quant.tflite or ../shared/images/cat.bmp is absent: set BOTTEGA_SHARED_DIR to the folder holding them");
       return;
     }
   g_autofree char *dir = g_dir_make_tmp ("bt-orient-XXXXXX", NULL);

@@ -337,7 +337,7 @@ test_cat (void)
     return;
   if (cat == NULL)
     {
-      g_test_skip ("../shared/images/cat.bmp not found");
+      g_test_skip ("../shared/images/cat.bmp not found: set BOTTEGA_SHARED_DIR to the folder holding images/");
       return;
     }
   clear_user_dir ();
