@@ -147,6 +147,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtOptimizer, bt_optimizer_free)
  * that norm is NaN/Inf nothing is changed and the norm is returned as is. Weight decay
  * applies to conv/dense kernels, not to biases or batch-norm parameters. */
 double       bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr);
+/* One training step on a batch of n inputs: the forward pass in training mode, gradients
+ * (zeroed first) of the cross-entropy against labels (class_weights may be NULL), and the
+ * optimizer's update at lr. Stores the batch's mean loss and its correct count (n_correct may
+ * be NULL). FALSE when any part fails: BT_ENGINE_ERROR_NUMERIC when an output, the loss, a
+ * gradient or the update's norm is not finite (the run diverged; the weights are unchanged),
+ * BT_ENGINE_ERROR_INVALID for bad labels or settings. */
+gboolean     bt_net_train_step (BtNet *net, BtOptimizer *opt, const float *x, const int *labels, int n,
+                                const float *class_weights, float label_smoothing, float lr,
+                                double *loss, int *n_correct, GError **error);
 /* Moments and step count, for checkpoints. */
 float       *bt_optimizer_state (BtOptimizer *opt, gsize *n);
 gint64       bt_optimizer_get_t (const BtOptimizer *opt);

@@ -330,6 +330,28 @@ bt_schedule_lr (const BtSchedule *s, gint64 step)
     }
 }
 
+gboolean
+bt_net_train_step (BtNet *net, BtOptimizer *opt, const float *x, const int *labels, int n,
+                   const float *class_weights, float label_smoothing, float lr,
+                   double *loss, int *n_correct, GError **error)
+{
+  double norm;
+
+  g_return_val_if_fail (net != NULL && opt != NULL && loss != NULL, FALSE);
+  if (bt_net_forward (net, x, n, TRUE, error) == NULL)
+    return FALSE;
+  bt_net_zero_grad (net);
+  if (!bt_net_backward (net, labels, n, class_weights, label_smoothing, loss, n_correct, error))
+    return FALSE;
+  norm = bt_optimizer_step (opt, net, lr);
+  if (!isfinite (norm))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC, "The gradient norm is not finite (%g)", norm);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 void
 bt_plateau_init (BtPlateau *p, float factor, int patience, double min_delta, gboolean mode_max)
 {

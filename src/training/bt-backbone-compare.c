@@ -70,11 +70,8 @@ head_accuracy (const float *x, int dim, const int *labels, int n_classes, const 
               memcpy (bx + (gsize) r * dim, x + (gsize) order[s + r] * dim, sizeof (float) * dim);
               bl[r] = labels[order[s + r]];
             }
-          bt_net_zero_grad (net);
-          if (bt_net_forward (net, bx, b, TRUE, error) == NULL ||
-              !bt_net_backward (net, bl, b, NULL, 0.0f, &loss, NULL, error))
+          if (!bt_net_train_step (net, opt, bx, bl, b, NULL, 0.0f, HEAD_LR, &loss, NULL, error))
             return -1;
-          bt_optimizer_step (opt, net, HEAD_LR);
         }
     }
   vx = g_new (float, (gsize) MAX (n_val, 1) * dim);

@@ -104,20 +104,13 @@ train_epoch (Search *S, BtNet *net, BtOptimizer *opt, BtEmbBatcher *tb, int epoc
   while ((n = bt_emb_batcher_next (tb, S->x, S->labels, NULL)) > 0)
     {
       double loss = 0;
-      int correct = 0;
       gboolean ok;
 
       bt_compute_gate_enter ();
-      ok = bt_net_forward (net, S->x, n, TRUE, NULL) != NULL;
-      if (ok)
-        {
-          bt_net_zero_grad (net);
-          ok = bt_net_backward (net, S->labels, n, S->class_weights, (float) cfg->ls, &loss, &correct, NULL);
-        }
+      ok = bt_net_train_step (net, opt, S->x, S->labels, n, S->class_weights, (float) cfg->ls, (float) cfg->lr,
+                              &loss, NULL, NULL);
       bt_compute_gate_leave ();
-      if (!ok || !isfinite (loss))
-        return FALSE;
-      if (!isfinite (bt_optimizer_step (opt, net, (float) cfg->lr)))
+      if (!ok)
         return FALSE;
     }
   return TRUE;

@@ -1081,15 +1081,8 @@ train_step (Run *r, Epoch *e, int n, double lr, double *loss, int *n_correct, GE
       bt_compute_gate_leave ();
       goto done;
     }
-  ok = bt_net_forward (r->net, r->x, n, TRUE, error) != NULL;
-  if (ok)
-    {
-      bt_net_zero_grad (r->net);
-      ok = bt_net_backward (r->net, r->labels, n, r->job->class_weights, (float) r->s->label_smoothing,
-                            loss, n_correct, error) && isfinite (*loss);
-    }
-  if (ok)
-    ok = isfinite (bt_optimizer_step (r->opt, r->net, (float) lr));
+  ok = bt_net_train_step (r->net, r->opt, r->x, r->labels, n, r->job->class_weights,
+                          (float) r->s->label_smoothing, (float) lr, loss, n_correct, error);
   bt_compute_gate_leave ();
 done:
   if (ok)
@@ -1697,13 +1690,8 @@ final_fit (Run *r, const GArray *x, const int *labels, float **params_out, GErro
               lb[i] = labels[order[start + i]];
             }
           bt_compute_gate_enter ();
-          alive = bt_net_forward (net, xb, m, TRUE, NULL) != NULL;
-          if (alive)
-            {
-              bt_net_zero_grad (net);
-              alive = bt_net_backward (net, lb, m, job->class_weights, (float) s->label_smoothing, &loss, NULL, NULL) &&
-                      isfinite (loss) && isfinite (bt_optimizer_step (opt, net, bt_schedule_lr (&sched, step++)));
-            }
+          alive = bt_net_train_step (net, opt, xb, lb, m, job->class_weights, (float) s->label_smoothing,
+                                     bt_schedule_lr (&sched, step++), &loss, NULL, NULL);
           bt_compute_gate_leave ();
         }
     }

@@ -346,6 +346,47 @@ test_nan_reported (void)
   g_assert_cmpmem (before, n * 4, bt_net_params (net, NULL), n * 4);
 }
 
+/* bt_net_train_step is forward + zeroed backward + the optimizer's step: the same weights, loss
+ * and count as the three calls by hand; a non-finite input fails with NUMERIC and changes nothing. */
+static void
+test_train_step (void)
+{
+  g_autoptr (BtNet) a = bt_net_new_preset (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, -1, 4, NULL);
+  g_autoptr (BtNet) b = bt_net_new_preset (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, -1, 4, NULL);
+  BtOptimizerConfig cfg;
+  float x[2 * 64], cw[3] = { 1, 2, 0.5f };
+  int labels[2] = { 2, 1 }, correct_a = -1, correct_b = -1;
+  double loss_a = 0, loss_b = 0;
+  gsize n;
+  g_autoptr (GError) error = NULL;
+
+  for (int i = 0; i < 128; i++)
+    x[i] = (float) ((i * 37) % 101) / 101;
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+  g_autoptr (BtOptimizer) oa = bt_optimizer_new (a, &cfg);
+  g_autoptr (BtOptimizer) ob = bt_optimizer_new (b, &cfg);
+  g_autofree float *start = g_memdup2 (bt_net_params (a, &n), bt_net_n_params (a) * 4);
+  for (int step = 0; step < 3; step++)
+    {
+      g_assert_true (bt_net_train_step (a, oa, x, labels, 2, cw, 0.1f, 0.01f, &loss_a, &correct_a, &error));
+      g_assert_no_error (error);
+      g_assert_nonnull (bt_net_forward (b, x, 2, TRUE, NULL));
+      bt_net_zero_grad (b);
+      g_assert_true (bt_net_backward (b, labels, 2, cw, 0.1f, &loss_b, &correct_b, NULL));
+      g_assert_true (isfinite (bt_optimizer_step (ob, b, 0.01f)));
+      g_assert_cmpfloat (loss_a, ==, loss_b);
+      g_assert_cmpint (correct_a, ==, correct_b);
+      g_assert_cmpmem (bt_net_params (a, NULL), n * 4, bt_net_params (b, NULL), n * 4);
+    }
+  g_assert_true (memcmp (start, bt_net_params (a, NULL), n * 4) != 0);
+  g_free (start);
+  start = g_memdup2 (bt_net_params (a, NULL), n * 4);
+  x[9] = NAN;
+  g_assert_false (bt_net_train_step (a, oa, x, labels, 2, cw, 0.1f, 0.01f, &loss_a, NULL, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC);
+  g_assert_cmpmem (start, n * 4, bt_net_params (a, NULL), n * 4);
+}
+
 /* ---- Optimizers against hand-written reference updates ---- */
 
 static void
@@ -556,6 +597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/net/determinism", test_determinism);
   g_test_add_func ("/net/batch-independence", test_batch_independence);
   g_test_add_func ("/net/nan-reported", test_nan_reported);
+  g_test_add_func ("/net/train-step", test_train_step);
   g_test_add_func ("/net/optimizers", test_optimizers);
   g_test_add_func ("/net/schedules", test_schedules);
   g_test_add_func ("/net/weight-average", test_weight_average);
