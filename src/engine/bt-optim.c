@@ -15,17 +15,25 @@ bt_optimizer_kind_to_id (BtOptimizerKind kind)
   return optimizer_ids[kind];
 }
 
+/* The position of id in ids, or -1 (also for NULL). */
+static int
+id_index (const char *id, const char *const *ids, guint n)
+{
+  for (guint i = 0; id != NULL && i < n; i++)
+    if (strcmp (id, ids[i]) == 0)
+      return (int) i;
+  return -1;
+}
+
 gboolean
 bt_optimizer_kind_from_id (const char *id, BtOptimizerKind *out)
 {
+  int i = id_index (id, optimizer_ids, G_N_ELEMENTS (optimizer_ids));
+
   g_return_val_if_fail (out != NULL, FALSE);
-  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (optimizer_ids); i++)
-    if (strcmp (id, optimizer_ids[i]) == 0)
-      {
-        *out = (BtOptimizerKind) i;
-        return TRUE;
-      }
-  return FALSE;
+  if (i >= 0)
+    *out = (BtOptimizerKind) i;
+  return i >= 0;
 }
 
 const char *
@@ -38,14 +46,12 @@ bt_schedule_kind_to_id (BtScheduleKind kind)
 gboolean
 bt_schedule_kind_from_id (const char *id, BtScheduleKind *out)
 {
+  int i = id_index (id, schedule_ids, G_N_ELEMENTS (schedule_ids));
+
   g_return_val_if_fail (out != NULL, FALSE);
-  for (guint i = 0; id != NULL && i < G_N_ELEMENTS (schedule_ids); i++)
-    if (strcmp (id, schedule_ids[i]) == 0)
-      {
-        *out = (BtScheduleKind) i;
-        return TRUE;
-      }
-  return FALSE;
+  if (i >= 0)
+    *out = (BtScheduleKind) i;
+  return i >= 0;
 }
 
 void
