@@ -245,6 +245,12 @@ recompute (BtExplainBar *self)
   ExplainJob *job;
 
   clear_map (self);
+  /* heat maps are made from a Bottega model's layers: nothing to switch on without one (nothing
+   * open, or a .tflite file opened as it is) */
+  gtk_widget_set_sensitive (self->toggle, self->model != NULL);
+  gtk_widget_set_tooltip_text (self->toggle, self->model != NULL
+                               ? _("Colour the parts of the image the answer came from (a heat map: yellow is hottest)")
+                               : _("Heat maps are made for Bottega models: open one of this project’s models (a .tflite file is only run)"));
   gtk_widget_set_sensitive (self->opacity, on && have);
   gtk_widget_set_sensitive (self->classes, on && have);
   gtk_widget_set_sensitive (self->method, on && have);

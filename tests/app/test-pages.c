@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bt-application.h"
+#include "bt-explain-view.h"
 #include "bt-window-private.h"
 #include "training/bt-verdict.h"
 #include "engine/bt-tflite-export.h"
@@ -659,6 +660,13 @@ test_open_tflite (void)
   verdict = g_strdup_printf ("%s (", model->class_names[top]);
   g_assert_true (g_str_has_prefix (test_page_label ("verdict_label"), verdict));
   bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite.png");
+  /* a .tflite has no heat maps: "Show what it looked at" cannot be switched on, and says why */
+  {
+    BtExplainBar *bar = BT_EXPLAIN_BAR (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_EXPLAIN_BAR));
+    GtkWidget *toggle = bt_explain_bar_get_toggle (bar);
+    g_assert_false (gtk_widget_get_sensitive (toggle));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (toggle), ".tflite"));
+  }
 
   /* a truncated file: a clear reason, no model */
   g_assert_true (g_file_get_contents (tflite, &bytes, &len, NULL));
@@ -695,9 +703,12 @@ test_open_tflite (void)
     else
       g_test_message ("../shared models or images not found: the unnamed-classes case is skipped");
   }
-  /* back to the project's models for the tests after this one */
+  /* back to the project's models for the tests after this one; heat maps are offered again */
   bt_test_page_reload_models (page);
   wait_for (test_model_ready, NULL);
+  drop_image (image);
+  g_assert_true (gtk_widget_get_sensitive (
+    bt_explain_bar_get_toggle (BT_EXPLAIN_BAR (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_EXPLAIN_BAR)))));
 }
 
 static void
