@@ -27,6 +27,9 @@ struct _BtConfusionMatrix
 G_DEFINE_FINAL_TYPE (BtConfusionMatrix, bt_confusion_matrix, GTK_TYPE_WIDGET)
 
 enum { CELL_ACTIVATED, N_SIGNALS };
+
+/* the smallest cell (px) that shows its count */
+#define COUNT_MIN_CELL 18
 static guint signals[N_SIGNALS];
 
 typedef struct {
@@ -34,7 +37,7 @@ typedef struct {
   double cell;      /* square cells */
   double left_w;    /* room for row names */
   double top_h;     /* room for column names (rotated) */
-  gboolean rotate;  /* column names drawn at 45° */
+  int angle;        /* column names drawn level (0), at 45° or upright (90) */
 } Geometry;
 
 static PangoLayout *
@@ -73,20 +76,28 @@ compute_geometry (BtConfusionMatrix *self, int width, int height, Geometry *g)
       name_h = h;
   }
 
-  /* left: axis title (rotated) + names; top: axis title + names, turned 45° when the
-   * names are wider than the cells end up */
+  /* left: axis title (rotated) + names; top: axis title + names, level when they fit the
+   * cells, else turned 45°, else upright. A turned name starts above its column's middle and
+   * runs up to the right by reach: the last one must end inside the widget, so the grid and
+   * that overhang share the width (n cells + reach − half a cell). Upright names overhang by
+   * half their height only; they are the last resort, when 45° would leave the cells too small
+   * for their counts. */
   g->left_w = title_h + 4 + max_name_w + 6;
   avail_w = width - 2 * PAD - g->left_w;
-  g->rotate = FALSE;
-  for (int pass = 0; pass < 2; pass++)
+  for (int angle = 0; angle <= 90; angle += 45)
     {
-      g->top_h = title_h + 4 + (g->rotate ? (max_name_w + name_h) * M_SQRT1_2 : name_h) + 6;
+      double reach = angle == 0 ? 0 : angle == 45 ? (max_name_w + name_h) * M_SQRT1_2 : name_h / 2.0;
+      double cell;
+
+      g->angle = angle;
+      g->top_h = title_h + 4 + (angle == 0 ? name_h : angle == 45 ? (max_name_w + name_h) * M_SQRT1_2 : max_name_w) + 6;
       avail_h = height - 2 * PAD - g->top_h;
-      g->cell = self->n ? floor (MIN (avail_w, avail_h) / self->n) : 0;
-      g->cell = MAX (g->cell, 1);
-      if (g->rotate || max_name_w + 4 <= g->cell)
+      cell = self->n ? floor (MIN (avail_w, avail_h) / self->n) : 0;
+      if (angle > 0 && self->n > 0 && reach > cell / 2)
+        cell = floor (MIN (cell, (avail_w - reach) / (self->n - 0.5)));
+      g->cell = MAX (cell, 1);
+      if ((angle == 0 && max_name_w + 4 <= g->cell) || (angle == 45 && g->cell >= COUNT_MIN_CELL) || angle == 90)
         break;
-      g->rotate = TRUE;
     }
   g->x = floor (PAD + g->left_w);
   g->y = floor (PAD + g->top_h);
@@ -264,7 +275,7 @@ bt_confusion_matrix_render (BtConfusionMatrix *self, cairo_t *cr, int width, int
             cairo_fill (cr);
           }
 
-        if (g.cell >= 18)
+        if (g.cell >= COUNT_MIN_CELL)
           {
             g_snprintf (text, sizeof text, "%u", count);
             l = make_layout (self, text, g.cell < 36 ? 0.75 : 0.9, r == c);
@@ -312,10 +323,10 @@ bt_confusion_matrix_render (BtConfusionMatrix *self, cairo_t *cr, int width, int
       pango_cairo_show_layout (cr, l);
 
       cairo_save (cr);
-      if (g.rotate)
+      if (g.angle > 0)
         {
           cairo_translate (cr, g.x + (i + 0.5) * g.cell, g.y - 6);
-          cairo_rotate (cr, -G_PI / 4);
+          cairo_rotate (cr, -G_PI * g.angle / 180);
           cairo_move_to (cr, 0, -th / 2.0);
         }
       else

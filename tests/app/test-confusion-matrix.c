@@ -70,6 +70,47 @@ test_hit_testing (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* Twelve flower names in a narrow matrix (the Evaluate page at 800×600): every column name is
+ * drawn inside the widget's width (the last one, turned 45°, ran 40 px past it and was cut) and
+ * the cells stay big enough for their counts; a wide matrix keeps its names at 45°. Drawn onto
+ * a surface wider than the widget: ink right of the width is a name that the page would cut. */
+static void
+test_names_inside (void)
+{
+  static const char *flowers[] = { "bluebell", "buttercup", "colts-foot", "daisy", "dandelion", "fritillary",
+                                   "iris", "lily-valley", "pansy", "sunflower", "tigerlily", "windflower" };
+  GtkWidget *window = gtk_window_new ();
+  BtConfusionMatrix *cm = BT_CONFUSION_MATRIX (bt_confusion_matrix_new ());
+  guint many[12 * 12] = { 0 };
+  const int widths[] = { 380, 460, 700 };
+
+  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (cm));
+  for (int k = 0; k < 12; k++)
+    many[k * 12 + k] = 5 + k;
+  bt_confusion_matrix_set_data (cm, 12, flowers, many);
+  for (guint w = 0; w < G_N_ELEMENTS (widths); w++)
+    {
+      const int width = widths[w], height = 900, extra = 200;
+      cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width + extra, height);
+      cairo_t *cr = cairo_create (surface);
+      graphene_rect_t area;
+      int outside = 0;
+
+      bt_confusion_matrix_render (cm, cr, width, height);
+      cairo_destroy (cr);
+      for (int y = 0; y < height; y++)
+        for (int x = width; x < width + extra; x++)
+          outside += bt_test_pixel (surface, x, y).alpha > 0;
+      g_test_message ("width %d: %d pixels drawn right of the widget", width, outside);
+      g_assert_cmpint (outside, ==, 0);
+      g_assert_true (bt_confusion_matrix_get_cell_area (cm, width, height, 11, 11, &area));
+      g_assert_cmpfloat (area.size.width, >=, 18);   /* counts are shown from 18 px */
+      g_assert_cmpfloat (area.origin.x + area.size.width, <=, width);
+      cairo_surface_destroy (surface);
+    }
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
 static void
 test_values_and_colours (void)
 {
@@ -224,6 +265,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/confusion-matrix/hit-testing", test_hit_testing);
   g_test_add_func ("/confusion-matrix/values-colours", test_values_and_colours);
+  g_test_add_func ("/confusion-matrix/names-inside", test_names_inside);
   g_test_add_func ("/confusion-matrix/selection", test_keyboard_activation);
   g_test_add_func ("/confusion-matrix/doctor-marks", test_doctor_marks);
 
