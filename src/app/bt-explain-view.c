@@ -155,6 +155,7 @@ explain_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   GError *error = NULL;
   BtHeatmap *map;
   BtModel *model;
+  gboolean was = bt_image_set_thread_foreground (TRUE);   /* asked for at the window */
 
   model = bt_shared_model_lock (job->model);
   if (job->image != NULL)
@@ -168,6 +169,7 @@ explain_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   else
     map = bt_explain_file (model, job->path, job->class_index, job->method, MAP_MAX, NULL, cancellable, &error);
   bt_shared_model_unlock (job->model);
+  bt_image_set_thread_foreground (was);
   if (map == NULL)
     g_task_return_error (task, error);
   else

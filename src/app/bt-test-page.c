@@ -183,8 +183,10 @@ preview_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   PreviewJob *job = task_data;
   g_autoptr(BtImage) img = NULL;
   GError *error = NULL;
+  gboolean was = bt_image_set_thread_foreground (TRUE);   /* someone is looking at the page */
 
   img = bt_image_decode_file_sized (job->path, 3, PREVIEW_MAX, PREVIEW_MAX, NULL, cancellable, NULL, &error);
+  bt_image_set_thread_foreground (was);
   if (img == NULL)
     {
       g_task_return_error (task, error);
@@ -520,6 +522,9 @@ static void
 classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   ClassifyJob *job = task_data;
+  /* a photo given to the Test page is awaited: its decodes go ahead of a training run's (a
+   * folder's too, one batch at a time) */
+  gboolean was = bt_image_set_thread_foreground (TRUE);
 
   if (job->folder)
     {
@@ -533,6 +538,7 @@ classify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   if (job->pasted)
     g_ptr_array_add (job->results, classify_pasted (job));
   classify_files (job, cancellable);
+  bt_image_set_thread_foreground (was);
   g_task_return_boolean (task, TRUE);
 }
 

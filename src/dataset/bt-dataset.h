@@ -97,6 +97,14 @@ BtImage *bt_image_decode_bytes (const guint8 *data, gsize len, int want_channels
                                 BtSkipReason *reason, GError **error);
 BtImage *bt_image_decode_file  (const char *path, int want_channels, GCancellable *cancellable,
                                 BtSkipReason *reason, GError **error);
+/* Decodes run in helper processes ten nice levels below the app: background work (imports,
+ * training, thumbnails) must not hold the window's frames. A thread that decodes for someone
+ * waiting at the window (the Test page's photo, the explanation of it) marks itself with TRUE
+ * and its decodes go to a helper at the app's own priority, ahead of a training run's; FALSE
+ * ends it. Per thread (worker threads of a pool are reused: set it back); returns the previous
+ * setting. */
+gboolean bt_image_set_thread_foreground (gboolean foreground);
+gboolean bt_image_get_thread_foreground (void);
 /* Decodes path (at most about 256 px a side) and tells whether it is a colour photo: more than
  * one sampled pixel in 50 has channels more than 12 apart (a grey scan with a coloured stamp is
  * still grey). FALSE with width/height 0 when it cannot be read. Decodes: never on the main thread. */

@@ -2,7 +2,7 @@
  * (bt-sandbox.c). It receives a file descriptor and a channel count on fd 3 (a SOCK_SEQPACKET
  * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd. Before
  * its first request it limits its address space and CPU time, lowers its priority (nice +10
- * from the app's) and, with libseccomp, confines itself to the system calls decoding needs: it
+ * from the app's; not with --foreground, for the decodes someone waits for at the window) and, with libseccomp, confines itself to the system calls decoding needs: it
  * cannot open a path, create a socket or run a program, so a decoder bug that takes control of
  * it can do little but crash it. */
 #include "config.h"
@@ -281,7 +281,9 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   bt_image_set_in_process (TRUE);  /* this is where the decoding happens */
   limit_resources ();
-  lower_priority ();
+  /* a foreground helper decodes what someone waits for at the window (bt-sandbox.c) */
+  if (argc < 2 || g_strcmp0 (argv[1], "--foreground") != 0)
+    lower_priority ();
 #if DEVELOPMENT
   const char *hook = g_getenv ("BT_DECODER_TEST_HOOK");  /* tests only: see test-sandbox.c */
 #else

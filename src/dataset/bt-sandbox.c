@@ -24,7 +24,14 @@ typedef struct {
   GPid pid;     /* 0: not running */
   int  sock;    /* -1: not running */
   gboolean busy;
+  gboolean foreground;  /* started at the app's priority (bt_image_set_thread_foreground) */
 } Helper;
+
+/* The pool: background helpers (one a core, up to 4: imports, training, thumbnails) at ten
+ * nice levels below the app, then FOREGROUND_HELPERS at its own priority for decodes someone is
+ * waiting for at the window. A niced helper cannot be raised back, hence two kinds. */
+#define FOREGROUND_HELPERS 1
+static GPrivate thread_foreground;
 
 static GMutex   pool_lock;
 static GCond    pool_cond;
@@ -124,7 +131,7 @@ helper_start (Helper *h, GError **error)
       g_set_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO, "socketpair: %s", g_strerror (e));
       return FALSE;
     }
-  const char *argv[] = { find_helper (), NULL };
+  const char *argv[] = { find_helper (), h->foreground ? "--foreground" : NULL, NULL };
   /* not what the app was preloaded with (a test's ENOSPC shim, a profiler): the helper's
    * system calls are only what its filter allows */
   g_auto(GStrv) envp = g_environ_unsetenv (g_get_environ (), "LD_PRELOAD");
@@ -149,21 +156,41 @@ helper_start (Helper *h, GError **error)
   return TRUE;
 }
 
+gboolean
+bt_image_set_thread_foreground (gboolean foreground)
+{
+  gboolean was = g_private_get (&thread_foreground) != NULL;
+  g_private_set (&thread_foreground, foreground ? GINT_TO_POINTER (1) : NULL);
+  return was;
+}
+
+gboolean
+bt_image_get_thread_foreground (void)
+{
+  return g_private_get (&thread_foreground) != NULL;
+}
+
 static Helper *
 take_helper (void)
 {
+  gboolean fg = g_private_get (&thread_foreground) != NULL;
+
   g_mutex_lock (&pool_lock);
   if (helpers == NULL)
     {
-      n_helpers = CLAMP (g_get_num_processors (), 1, 4);
+      guint n_bg = CLAMP (g_get_num_processors (), 1, 4);
+      n_helpers = n_bg + FOREGROUND_HELPERS;
       helpers = g_new0 (Helper, n_helpers);
       for (guint i = 0; i < n_helpers; i++)
-        helpers[i].sock = -1;
+        {
+          helpers[i].sock = -1;
+          helpers[i].foreground = i >= n_bg;
+        }
     }
   for (;;)
     {
       for (guint i = 0; i < n_helpers; i++)
-        if (!helpers[i].busy)
+        if (!helpers[i].busy && helpers[i].foreground == fg)
           {
             helpers[i].busy = TRUE;
             g_mutex_unlock (&pool_lock);

@@ -26,6 +26,7 @@ typedef struct {
   gboolean           *ok;
   gint                next;
   GCancellable       *cancellable;
+  gboolean            foreground;  /* the caller's bt_image_set_thread_foreground, for its workers */
 } Chunk;
 
 /* Decodes an image and turns it into the network's input (a transfer model: its embedding). */
@@ -45,6 +46,7 @@ static gpointer
 chunk_worker (gpointer data)
 {
   Chunk *c = data;
+  bt_image_set_thread_foreground (c->foreground);
   for (;;)
     {
       guint i = (guint) g_atomic_int_add (&c->next, 1);
@@ -150,7 +152,8 @@ bt_predict_files (BtModel *model, const char * const *paths, guint n, int n_thre
   for (guint first = 0; first < n; first += BATCH)
     {
       gboolean ok[BATCH] = { FALSE };
-      Chunk chunk = { model, bb, paths, first, MIN (BATCH, n - first), row, x, results, ok, 0, cancellable };
+      Chunk chunk = { model, bb, paths, first, MIN (BATCH, n - first), row, x, results, ok, 0, cancellable,
+                      bt_image_get_thread_foreground () };
       GThread *threads[64];
       int nt = (int) MIN ((guint) n_threads, chunk.count);
 

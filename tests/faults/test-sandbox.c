@@ -309,7 +309,25 @@ test_large_mapped (void)
 }
 
 /* The helpers decode at ten nice levels below this process (the import's checks ran so when
- * they decoded in-process), read from /proc/PID/stat: every bottega-decoder child of ours. */
+ * they decoded in-process), read from /proc/PID/stat: every bottega-decoder child of ours; but
+ * a decode made on a thread marked foreground (the Test page's photo) goes to a helper started
+ * with --foreground, at this process's own priority. */
+static gpointer
+decode_in_foreground (gpointer data)
+{
+  GBytes *png = data;
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (png, &len);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (bt_image_set_thread_foreground (TRUE));
+  g_assert_true (bt_image_get_thread_foreground ());
+  g_autoptr(BtImage) img = bt_sandbox_decode_bytes (bytes, len, 3, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (bt_image_set_thread_foreground (FALSE));
+  return NULL;
+}
+
 static void
 test_helpers_niced (void)
 {
@@ -319,20 +337,25 @@ test_helpers_niced (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(BtImage) img = bt_sandbox_decode_bytes (data, len, 3, NULL, &error);
   g_assert_no_error (error);
+  g_assert_false (bt_image_get_thread_foreground ());   /* per thread: this one was never marked */
+  g_thread_join (g_thread_new ("foreground", decode_in_foreground, png));
   errno = 0;
   int ours = getpriority (PRIO_PROCESS, 0);
   g_assert_cmpint (errno, ==, 0);
   g_autoptr(GDir) proc = g_dir_open ("/proc", 0, &error);
   g_assert_no_error (error);
   const char *name;
-  guint n = 0;
+  guint n_bg = 0, n_fg = 0;
   while ((name = g_dir_read_name (proc)) != NULL)
     {
       if (!g_ascii_isdigit (name[0]))
         continue;
       g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
-      g_autofree char *line = NULL;
-      if (!g_file_get_contents (path, &line, NULL, NULL))
+      g_autofree char *cmd_path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *line = NULL, *cmdline = NULL;
+      gsize cmd_len = 0;
+      if (!g_file_get_contents (path, &line, NULL, NULL) ||
+          !g_file_get_contents (cmd_path, &cmdline, &cmd_len, NULL))
         continue;  /* gone meanwhile */
       /* "PID (COMM) STATE PPID ... NICE (the 19th field)": COMM may hold spaces, so from its ")" */
       const char *lp = strchr (line, '('), *rp = strrchr (line, ')');
@@ -343,11 +366,17 @@ test_helpers_niced (void)
       if (!g_str_equal (comm, "bottega-decoder") || g_strv_length (f) < 17 ||
           g_ascii_strtoll (f[1], NULL, 10) != (gint64) getpid ())
         continue;
-      g_test_message ("helper %s: nice %s", name, f[16]);
-      g_assert_cmpint (g_ascii_strtoll (f[16], NULL, 10), ==, MIN (ours + 10, 19));
-      n++;
+      /* argv[1] follows argv[0]'s NUL */
+      gboolean fg = strlen (cmdline) + 1 < cmd_len && g_str_equal (cmdline + strlen (cmdline) + 1, "--foreground");
+      g_test_message ("helper %s%s: nice %s", name, fg ? " (foreground)" : "", f[16]);
+      g_assert_cmpint (g_ascii_strtoll (f[16], NULL, 10), ==, fg ? ours : MIN (ours + 10, 19));
+      if (fg)
+        n_fg++;
+      else
+        n_bg++;
     }
-  g_assert_cmpuint (n, >=, 1);
+  g_assert_cmpuint (n_bg, >=, 1);
+  g_assert_cmpuint (n_fg, ==, 1);
 }
 
 static gpointer
