@@ -14,12 +14,10 @@
 # The fast form has a second output "unknown_score" (the OpenCV form does not), checked against
 # predict's JSON when it is given.
 # Exit 77 (skip) when python3-onnx is missing, or when no runtime that reads the form is available.
-import fcntl
 import json
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import numpy as np
@@ -32,8 +30,9 @@ try:
 except ImportError:
     cv2 = None
 
-ORT_VERSION = "1.30.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from ort_node import ort_modules  # noqa: E402
 
 args = sys.argv[1:]
 want_form = None
@@ -45,35 +44,6 @@ d = args[0]
 tol = float(args[1]) if len(args) > 1 else 1e-4
 spec = json.load(open(os.path.join(d, "spec.json")))
 path = os.path.join(d, "model.onnx")
-
-
-def ort_modules():
-    """The node_modules folder holding onnxruntime-node ORT_VERSION, installed on first use into
-    the build folder (shared by every test, under a lock); (None, reason) when it cannot be had."""
-    if not os.access("/usr/bin/node", os.X_OK):
-        return None, "/usr/bin/node is not installed"
-    root = os.environ.get("BOTTEGA_BUILD_ROOT") or tempfile.gettempdir()
-    prefix = os.path.join(root, "tests", "export", "onnxruntime-node-" + ORT_VERSION)
-    os.makedirs(prefix, exist_ok=True)
-    modules = os.path.join(prefix, "node_modules")
-    pkg = os.path.join(modules, "onnxruntime-node", "package.json")
-    with open(os.path.join(prefix, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(pkg) and json.load(open(pkg)).get("version") == ORT_VERSION:
-            return modules, None
-        # --ignore-scripts: the package's install script would download GPU libraries; its CPU
-        # library ships in the package itself
-        try:
-            r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund",
-                                "--prefix", prefix, "onnxruntime-node@" + ORT_VERSION],
-                               capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return None, f"npm could not install onnxruntime-node@{ORT_VERSION}: {e}"
-        if r.returncode != 0 or not os.path.exists(pkg):
-            lines = [l for l in r.stderr.splitlines() if l.strip() and "log of this run" not in l]
-            last = lines[0] if lines else "(no message)"
-            return None, f"npm could not install onnxruntime-node@{ORT_VERSION} (no registry?): {last}"
-        return modules, None
 
 
 model = onnx.load(path)

@@ -7,6 +7,7 @@
 #include "engine/bt-tflite-grad.h"
 #include "dataset/bt-dataset.h"
 #include "training/bt-training.h"
+#include "training/bt-export-snippets.h"
 #include "bt-export-test-util.h"
 
 #include <math.h>
@@ -374,6 +375,78 @@ test_calibrated_transfer (void)
   check_calibrated (head, &prep, bytes, 1.7);
 }
 
+static int
+free_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_assert_true (g_socket_bind (sock, any, TRUE, &error));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (sock, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* The "Use It in Your App" page's Python and curl snippets (bt_export_snippet, the text the
+ * page shows with this test's file names and server address) run on a photo of the model's
+ * size: they must print `bottega-cli predict`'s class, probability and unknown score. */
+static void
+test_snippets (void)
+{
+  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
+  if (photo == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (net, 6);
+  BtModel m = { .net = net, .class_names = (char **) class_names };
+  bt_preprocess_init_default (&m.prep, 24, 20, 3);
+  m.prep.resize = BT_RESIZE_CENTER_CROP;
+  m.calib.temperature = 0.5;
+  m.calib.unknown_threshold = NAN;
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, &m, &error));
+  g_assert_no_error (error);
+  g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, NULL, NULL), ==, 0);
+
+  /* the photo at the model's size, so the snippet's Pillow resize is the identity */
+  g_autoptr(BtImage) img = bt_image_preprocess_file (photo, 24, 20, 3, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *image = g_build_filename (dir, "photo.bmp", NULL);
+  bt_test_write_bmp (image, img);
+
+  int port = free_port ();
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/", port);
+  BtSnippetPlaces places = { .onnx_file = onnx, .image_file = image, .server_url = url };
+  g_autofree char *py = bt_export_snippet (&m, BT_SNIPPET_PYTHON, &places);
+  g_autofree char *sh = bt_export_snippet (&m, BT_SNIPPET_CURL, &places);
+  g_autofree char *py_path = g_build_filename (dir, "snippet.py", NULL);
+  g_autofree char *sh_path = g_build_filename (dir, "curl.sh", NULL);
+  g_assert_true (g_file_set_contents (py_path, py, -1, &error));
+  g_assert_true (g_file_set_contents (sh_path, sh, -1, &error));
+
+  g_autofree char *json = NULL;
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", model_path, image, "--json", NULL }, &json, NULL), ==, 0);
+  g_autofree char *json_path = g_build_filename (dir, "predict.json", NULL);
+  g_assert_true (g_file_set_contents (json_path, json, -1, &error));
+  GString *spec = g_string_new ("{\"model\":");
+  bt_json_append_string (spec, model_path);
+  g_string_append_printf (spec, ",\"port\":%d}", port);
+  g_autofree char *spec_text = g_string_free (spec, FALSE);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_assert_true (g_file_set_contents (spec_path, spec_text, -1, &error));
+  bt_test_run_python ("check-snippet.py", (const char *[]) { dir, NULL });
+  bt_test_rm_rf (dir);
+}
+
 static void
 test_bad_input (void)
 {
@@ -438,6 +511,7 @@ main (int argc, char **argv)
   g_test_add_func ("/onnx-export/bad-input", test_bad_input);
   g_test_add_func ("/onnx-export/calibrated/small-cnn", test_calibrated_preset);
   g_test_add_func ("/onnx-export/calibrated/transfer", test_calibrated_transfer);
+  g_test_add_func ("/onnx-export/snippets", test_snippets);
   g_test_add_func ("/onnx-export/transfer-finetuned/mobilenet-v2", test_finetuned);
   return g_test_run ();
 }
