@@ -76,6 +76,23 @@ test_preset (gconstpointer data)
     }
 }
 
+/* The recipe that makes (pixel × scale − mean) / std the backbone's input range. */
+static void
+backbone_prep (BtTflite *bb, BtPreprocess *prep)
+{
+  int h, w, c;
+  float lo, hi;
+  bt_tflite_input_shape (bb, &h, &w, &c);
+  bt_tflite_input_range (bb, &lo, &hi);
+  bt_preprocess_init_default (prep, w, h, c);
+  prep->scale = 1.0f / 255.0f;
+  for (int k = 0; k < 3; k++)
+    {
+      prep->mean[k] = -lo / (hi - lo);
+      prep->std[k] = 1.0f / (hi - lo);
+    }
+}
+
 static void
 test_transfer (gconstpointer data)
 {
@@ -122,17 +139,8 @@ test_transfer (gconstpointer data)
   g_assert_no_error (error);
   g_autofree float *probs = g_memdup2 (p, sizeof (float) * 4 * N_IMAGES);
 
-  /* the recipe that makes (pixel × scale − mean) / std the backbone's input range */
-  float lo, hi;
-  bt_tflite_input_range (bb, &lo, &hi);
   BtPreprocess prep;
-  bt_preprocess_init_default (&prep, w, h, c);
-  prep.scale = 1.0f / 255.0f;
-  for (int k = 0; k < 3; k++)
-    {
-      prep.mean[k] = -lo / (hi - lo);
-      prep.std[k] = 1.0f / (hi - lo);
-    }
+  backbone_prep (bb, &prep);
 
   /* without its backbone a transfer model cannot be exported */
   BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep, .backbone_name = "mobilenet" };
@@ -230,16 +238,8 @@ test_finetuned (void)
   g_assert_no_error (error);
   g_autofree float *probs = g_memdup2 (pr, sizeof (float) * 4 * N_IMAGES);
 
-  float lo, hi;
-  bt_tflite_input_range (orig, &lo, &hi);
   BtPreprocess prep;
-  bt_preprocess_init_default (&prep, w, h, c);
-  prep.scale = 1.0f / 255.0f;
-  for (int k = 0; k < 3; k++)
-    {
-      prep.mean[k] = -lo / (hi - lo);
-      prep.std[k] = 1.0f / (hi - lo);
-    }
+  backbone_prep (orig, &prep);
   BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep,
                 .backbone_name = "mobilenet_v2_1.0_224_quant.tflite", .backbone_data = bb_bytes,
                 .backbone_weights = weights };
@@ -355,23 +355,14 @@ test_calibrated_transfer (void)
   g_autoptr(GBytes) bytes = g_mapped_file_get_bytes (f);
   g_autoptr(BtTflite) bb = bt_tflite_load_bytes (bytes, &error);
   g_assert_no_error (error);
-  int h, w, c, dim;
-  bt_tflite_input_shape (bb, &h, &w, &c);
+  int dim;
   bt_tflite_find_embedding_cut (bb, &dim, &error);
   g_assert_no_error (error);
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, 4, 0.2f, 5, &error);
   g_assert_no_error (error);
   bt_test_perturb_net (head, 9);
-  float lo, hi;
-  bt_tflite_input_range (bb, &lo, &hi);
   BtPreprocess prep;
-  bt_preprocess_init_default (&prep, w, h, c);
-  prep.scale = 1.0f / 255.0f;
-  for (int k = 0; k < 3; k++)
-    {
-      prep.mean[k] = -lo / (hi - lo);
-      prep.std[k] = 1.0f / (hi - lo);
-    }
+  backbone_prep (bb, &prep);
   check_calibrated (head, &prep, bytes, 1.7);
 }
 
