@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # check-predict.py PROBS.f32 PREDICT.json CONFIG.json: the float32 probabilities another runtime
 # wrote (N × classes, in config.json's class order) must be `bottega-cli predict --json`'s for the
-# same N images within 1e-4, and config.json's "current_model" must hold that model's calibration.
+# same N images within 1e-4 (config.json gives the class order).
 import json
 import sys
 
