@@ -453,6 +453,14 @@ bt_onnx_preprocessing_json (const BtPreprocess *prep)
   return g_string_free (out, FALSE);
 }
 
+/* A double in %.9g: a saved 0.45 stays 0.45 (as a float it would print 0.449999988) */
+static void
+append_double (GString *out, double v)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.9g", v));
+}
+
 char *
 bt_onnx_class_thresholds_json (const BtModel *model)
 {
@@ -467,7 +475,7 @@ bt_onnx_class_thresholds_json (const BtModel *model)
         g_string_append_c (out, ',');
       bt_json_append_string (out, model->class_names[k]);
       g_string_append_c (out, ':');
-      bt_json_append_float (out, (float) t);
+      append_double (out, t);
     }
   g_string_append_c (out, '}');
   return g_string_free (out, FALSE);
@@ -478,12 +486,12 @@ bt_onnx_decision_json (const BtModel *model)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
   GString *out = g_string_new ("{\"temperature\":");
-  bt_json_append_float (out, (float) model->calib.temperature);
+  append_double (out, model->calib.temperature);
   g_string_append (out, ",\"unknown_threshold\":");
   if (isnan (model->calib.unknown_threshold))
     g_string_append (out, "null");
   else
-    bt_json_append_float (out, (float) model->calib.unknown_threshold);
+    append_double (out, model->calib.unknown_threshold);
   g_autofree char *ct = bt_onnx_class_thresholds_json (model);
   g_string_append_printf (out, ",\"class_thresholds\":%s}", ct);
   return g_string_free (out, FALSE);

@@ -187,8 +187,8 @@ test_calibrated (void)
   g_clear_pointer (&config, g_free);
   g_assert_true (g_file_get_contents (config_path, &config, NULL, &error));
   g_autofree char *want = g_strdup_printf ("\"current_model\":{\"file\":\"calibrated.bottega-model\","
-                                           "\"temperature\":0.449999988,\"unknown_threshold\":-2.25,"
-                                           "\"class_thresholds\":{\"%s\":0.800000012}}", m->class_names[1]);
+                                           "\"temperature\":0.45,\"unknown_threshold\":-2.25,"
+                                           "\"class_thresholds\":{\"%s\":0.8}}", m->class_names[1]);
   g_assert_nonnull (strstr (config, want));
 
   const int n = 4;
