@@ -80,8 +80,9 @@ char *bt_onnx_decision_json         (const BtModel *model);
 void  bt_onnx_decision_metadata     (const BtModel *model, GPtrArray *keys, GPtrArray *values);
 
 /* A whole classifier as ONNX: input "image" [N, C, H, W] float32 (already preprocessed:
- * x = (pixel × scale − mean) / std, RGB order), output "probabilities" [N, classes].
- * backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
+ * x = (pixel × scale − mean) / std, RGB order), output "probabilities" [N, classes] (the
+ * plain softmax: no model, no calibration) and, in the fast form, "unknown_score" [N]
+ * (−logsumexp(logits)). backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
  * the embedding is prepended to the head so the file is one self-contained graph. */
 GBytes  *bt_onnx_export_net   (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
                                const char *backbone_path, BtOnnxForm form, GError **error);
