@@ -5,7 +5,8 @@
 # `bottega-cli predict --json` (DIR/predict.json) for the same image: the class, its probability
 # and the unknown score within 1e-4. Without the Python package onnxruntime (Debian 12 has none)
 # the snippet's `import onnxruntime` gets ort-python/onnxruntime.py, which runs ONNX Runtime
-# 1.30 from npm. Exit 77 (skip) when numpy or Pillow is missing.
+# 1.30 from npm. DIR/web.html's inline script must parse (`node --check`; no browser here).
+# Exit 77 (skip) when numpy or Pillow is missing.
 import json
 import os
 import shutil
@@ -48,6 +49,14 @@ label, prob, unknown = r.stdout.strip().rsplit(" ", 2)
 check(f"python snippet ({how})", label == top["class"] and abs(float(prob) - top["probability"]) <= 1e-4
       and abs(float(unknown) - want["unknown_score"]) <= 1e-4,
       f"printed {r.stdout.strip()!r}, predict: {top['class']} {top['probability']} {want['unknown_score']}")
+
+html = open(os.path.join(d, "web.html"), encoding="utf-8").read()
+script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+with open(os.path.join(d, "web.js"), "w", encoding="utf-8") as f:
+    f.write(script)
+if os.access("/usr/bin/node", os.X_OK):
+    r = subprocess.run(["/usr/bin/node", "--check", os.path.join(d, "web.js")], capture_output=True, text=True)
+    check("web page script parses (node --check)", r.returncode == 0, r.stderr.strip()[-500:] or "no error")
 
 if shutil.which("curl") is None:
     print("curl is not installed: the curl snippet not run")

@@ -382,7 +382,8 @@ free_port (void)
 
 /* The "Use It in Your App" page's Python and curl snippets (bt_export_snippet, the text the
  * page shows with this test's file names and server address) run on a photo of the model's
- * size: they must print `bottega-cli predict`'s class, probability and unknown score. */
+ * size: they must print `bottega-cli predict`'s class, probability and unknown score. The web
+ * page's script must at least be JavaScript node can parse. */
 static void
 test_snippets (void)
 {
@@ -419,6 +420,9 @@ test_snippets (void)
   BtSnippetPlaces places = { .onnx_file = onnx, .image_file = image, .server_url = url };
   g_autofree char *py = bt_export_snippet (&m, BT_SNIPPET_PYTHON, &places);
   g_autofree char *sh = bt_export_snippet (&m, BT_SNIPPET_CURL, &places);
+  g_autofree char *web = bt_export_snippet (&m, BT_SNIPPET_WEB, &places);
+  g_autofree char *web_path = g_build_filename (dir, "web.html", NULL);
+  g_assert_true (g_file_set_contents (web_path, web, -1, &error));
   g_autofree char *py_path = g_build_filename (dir, "snippet.py", NULL);
   g_autofree char *sh_path = g_build_filename (dir, "curl.sh", NULL);
   g_assert_true (g_file_set_contents (py_path, py, -1, &error));
