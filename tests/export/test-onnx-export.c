@@ -291,9 +291,7 @@ check_calibrated (BtNet *net, const BtPreprocess *prep, GBytes *backbone, double
   int c = prep->channels, h = prep->height, w = prep->width;
   gsize plane = (gsize) c * h * w;
   g_autofree float *x = g_new (float, plane * N_IMAGES);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_strdup ("predict"));
-  g_ptr_array_add (argv, g_strdup (model_path));
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   for (int i = 0; i < N_IMAGES; i++)
     {
       g_autofree char *name = g_strdup_printf ("c-%02d.bmp", i);
@@ -302,14 +300,9 @@ check_calibrated (BtNet *net, const BtPreprocess *prep, GBytes *backbone, double
                                                          NULL, NULL, &error);
       g_assert_no_error (error);
       bt_image_to_chw_float (img->pixels, w, h, c, prep->scale, prep->mean, prep->std, x + plane * i);
-      g_ptr_array_add (argv, path);
+      g_ptr_array_add (paths, path);
     }
-  g_ptr_array_add (argv, g_strdup ("--json"));
-  g_ptr_array_add (argv, NULL);
-  g_autofree char *json = NULL;
-  g_assert_cmpint (bt_test_run_cli ((const char * const *) argv->pdata, &json, NULL), ==, 0);
-  g_autofree char *json_path = g_build_filename (dir, "predict.json", NULL);
-  g_assert_true (g_file_set_contents (json_path, json, -1, &error));
+  g_free (bt_test_predict_json (dir, model_path, (const char * const *) paths->pdata, paths->len));
   bt_test_write_floats (dir, "input.bin", x, plane * N_IMAGES);
 
   g_autofree char *labels = bt_onnx_labels_json (class_names);
@@ -428,10 +421,7 @@ test_snippets (void)
   g_assert_true (g_file_set_contents (py_path, py, -1, &error));
   g_assert_true (g_file_set_contents (sh_path, sh, -1, &error));
 
-  g_autofree char *json = NULL;
-  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", model_path, image, "--json", NULL }, &json, NULL), ==, 0);
-  g_autofree char *json_path = g_build_filename (dir, "predict.json", NULL);
-  g_assert_true (g_file_set_contents (json_path, json, -1, &error));
+  g_free (bt_test_predict_json (dir, model_path, (const char *[]) { image }, 1));
   GString *spec = g_string_new ("{\"model\":");
   bt_json_append_string (spec, model_path);
   g_string_append_printf (spec, ",\"port\":%d}", port);

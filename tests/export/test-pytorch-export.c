@@ -196,21 +196,14 @@ test_calibrated (void)
   int c, h, w;
   bt_net_input_shape (m->net, &c, &h, &w);
   bt_test_write_floats (out, "x.f32", x, (gsize) n * c * h * w);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (argv, g_strdup ("predict"));
-  g_ptr_array_add (argv, g_strdup (model_path));
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
   GListModel *items = bt_project_get_items (p);
   for (int i = 0; i < n; i++)
     {
       g_autoptr(BtItem) it = g_list_model_get_item (items, (guint) i * 5);   /* sample_inputs' images */
-      g_ptr_array_add (argv, g_strdup (bt_item_get_path (it)));
+      g_ptr_array_add (paths, g_strdup (bt_item_get_path (it)));
     }
-  g_ptr_array_add (argv, g_strdup ("--json"));
-  g_ptr_array_add (argv, NULL);
-  g_autofree char *json = NULL;
-  g_assert_cmpint (bt_test_run_cli ((const char * const *) argv->pdata, &json, NULL), ==, 0);
-  g_autofree char *json_path = g_build_filename (out, "predict.json", NULL);
-  g_assert_true (g_file_set_contents (json_path, json, -1, &error));
+  g_autofree char *json_path = bt_test_predict_json (out, model_path, (const char * const *) paths->pdata, n);
 
   g_autofree char *x_path = g_build_filename (out, "x.f32", NULL);
   g_autofree char *p_path = g_build_filename (out, "p.f32", NULL);

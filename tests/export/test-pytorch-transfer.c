@@ -310,17 +310,8 @@ check_calibrated (const char *out, BtModel *trained, const char *x_path)
   g_autofree char *model_path = g_build_filename (out, "calibrated.bottega-model", NULL);
   g_assert_true (bt_model_save_model (model_path, trained, &error));
   g_assert_no_error (error);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, "predict");
-  g_ptr_array_add (argv, model_path);
-  for (guint i = 0; i < fx.held_out->len; i++)
-    g_ptr_array_add (argv, g_ptr_array_index (fx.held_out, i));
-  g_ptr_array_add (argv, "--json");
-  g_ptr_array_add (argv, NULL);
-  g_autofree char *json = NULL;
-  g_assert_cmpint (bt_test_run_cli ((const char * const *) argv->pdata, &json, NULL), ==, 0);
-  g_autofree char *json_path = g_build_filename (out, "predict.json", NULL);
-  g_assert_true (g_file_set_contents (json_path, json, -1, &error));
+  g_autofree char *json_path = bt_test_predict_json (out, model_path, (const char * const *) fx.held_out->pdata,
+                                                    fx.held_out->len);
   g_autofree char *p_path = g_build_filename (out, "calibrated.p", NULL);
   g_autofree char *config_path = g_build_filename (out, "config.json", NULL);
   if (bt_test_run_python ("run-train.py", (const char *[]) { "single", out, "--model", model_path, "--predict", x_path,
