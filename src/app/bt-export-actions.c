@@ -552,8 +552,8 @@ copy_clicked_cb (GtkButton *button, gpointer user_data)
   gtk_button_set_label (button, _("Copied"));
 }
 
-const char *
-bt_export_actions_snippet_title (int kind)
+static const char *
+snippet_title (int kind)
 {
   switch (kind)
     {
@@ -582,7 +582,7 @@ snippets_page_new (const char * const *snippets)
   for (int k = 0; k < BT_N_SNIPPETS; k++)
     {
       GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-      GtkWidget *title = gtk_label_new (bt_export_actions_snippet_title (k));
+      GtkWidget *title = gtk_label_new (snippet_title (k));
       GtkWidget *copy = gtk_button_new_with_label (_("Copy"));
       GtkWidget *frame = gtk_frame_new (NULL);
 
@@ -594,11 +594,11 @@ snippets_page_new (const char * const *snippets)
       gtk_box_append (GTK_BOX (row), title);
       g_object_set_data_full (G_OBJECT (copy), "bt-snippet", g_strdup (snippets[k]), g_free);
       gtk_accessible_update_property (GTK_ACCESSIBLE (copy), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                      bt_export_actions_snippet_title (k), -1);
+                                      snippet_title (k), -1);
       g_signal_connect (copy, "clicked", G_CALLBACK (copy_clicked_cb), NULL);
       gtk_box_append (GTK_BOX (row), copy);
       gtk_box_append (GTK_BOX (box), row);
-      gtk_frame_set_child (GTK_FRAME (frame), code_view_new (snippets[k], bt_export_actions_snippet_title (k)));
+      gtk_frame_set_child (GTK_FRAME (frame), code_view_new (snippets[k], snippet_title (k)));
       gtk_box_append (GTK_BOX (box), frame);
     }
   return scrolled_new (box);

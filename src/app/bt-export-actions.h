@@ -50,7 +50,5 @@ GtkWindow *bt_export_actions_show_note      (GtkWindow *parent, const char *head
  * Your App") each of the BT_N_SNIPPETS snippets under its title with a Copy button. */
 GtkWindow *bt_export_actions_show_export    (GtkWindow *parent, const char *heading, const char *note,
                                              const char * const *snippets);
-/* The translated title of snippet kind (a BtSnippetKind) on that page. */
-const char *bt_export_actions_snippet_title (int kind);
 
 G_END_DECLS
