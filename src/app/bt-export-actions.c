@@ -11,6 +11,7 @@
 #include "training/bt-export-onnx.h"
 #include "training/bt-export-pytorch.h"
 #include "training/bt-export-tflite.h"
+#include "training/bt-export-snippets.h"
 
 /* ---- ONNX ---- */
 
@@ -29,12 +30,45 @@ onnx_job_free (OnnxJob *job)
   g_free (job);
 }
 
+/* What an export finishes with: the note about the file and the page's snippets. */
+typedef struct
+{
+  char  *note;
+  GStrv  snippets;    /* BT_N_SNIPPETS */
+} ExportResult;
+
+static void
+export_result_free (ExportResult *r)
+{
+  g_free (r->note);
+  g_strfreev (r->snippets);
+  g_free (r);
+}
+
+/* The snippets with the file names of this export: name.onnx and name.tflite beside each other. */
+static GStrv
+model_snippets (const BtModel *model, const char *out_path)
+{
+  g_autofree char *base = g_path_get_basename (out_path);
+  char *dot = strrchr (base, '.');
+  if (dot != NULL && dot != base)
+    *dot = '\0';
+  g_autofree char *onnx = g_strconcat (base, ".onnx", NULL);
+  g_autofree char *tflite = g_strconcat (base, ".tflite", NULL);
+  BtSnippetPlaces places = { .onnx_file = onnx, .tflite_file = tflite };
+  GStrv snippets = g_new0 (char *, BT_N_SNIPPETS + 1);
+  for (int k = 0; k < BT_N_SNIPPETS; k++)
+    snippets[k] = bt_export_snippet (model, k, &places);
+  return snippets;
+}
+
 static void
 onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   OnnxJob *job = task_data;
   GError *error = NULL;
   g_autoptr(BtModel) model = NULL;
+  ExportResult *r;
 
   if (job->tflite ? !bt_export_tflite (job->model_path, job->out_path, &error)
                   : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
@@ -49,8 +83,10 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  g_task_return_pointer (task, job->tflite ? bt_export_tflite_describe (model) : bt_export_onnx_describe (model),
-                         g_free);
+  r = g_new0 (ExportResult, 1);
+  r->note = job->tflite ? bt_export_tflite_describe (model) : bt_export_onnx_describe (model);
+  r->snippets = model_snippets (model, job->out_path);
+  g_task_return_pointer (task, r, (GDestroyNotify) export_result_free);
 }
 
 static void
@@ -88,10 +124,23 @@ bt_export_actions_tflite_async (const char *model_path, const char *out_path, GC
 }
 
 char *
-bt_export_actions_onnx_finish (GAsyncResult *result, GError **error)
+bt_export_actions_onnx_finish_full (GAsyncResult *result, GStrv *snippets, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  ExportResult *r = g_task_propagate_pointer (G_TASK (result), error);
+  if (r == NULL)
+    return NULL;
+  char *note = g_steal_pointer (&r->note);
+  if (snippets != NULL)
+    *snippets = g_steal_pointer (&r->snippets);
+  export_result_free (r);
+  return note;
+}
+
+char *
+bt_export_actions_onnx_finish (GAsyncResult *result, GError **error)
+{
+  return bt_export_actions_onnx_finish_full (result, NULL, error);
 }
 
 static GtkWindow *
@@ -107,7 +156,8 @@ onnx_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GtkWidget) widget = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *note = bt_export_actions_onnx_finish (result, &error);
+  g_auto(GStrv) snippets = NULL;
+  g_autofree char *note = bt_export_actions_onnx_finish_full (result, &snippets, &error);
 
   if (note == NULL)
     {
@@ -115,8 +165,9 @@ onnx_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   gboolean tflite = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (widget), "bt-export-tflite"));
-  bt_export_actions_show_note (window_of (widget),
-                               tflite ? _("TensorFlow Lite Model Exported") : _("ONNX Model Exported"), note);
+  bt_export_actions_show_export (window_of (widget),
+                                 tflite ? _("TensorFlow Lite Model Exported") : _("ONNX Model Exported"), note,
+                                 (const char * const *) snippets);
 }
 
 typedef struct
@@ -418,14 +469,38 @@ bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *project)
 
 /* ---- The note ---- */
 
-GtkWindow *
-bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char *text)
+/* A read-only monospace text view: the person can select and copy the text. */
+static GtkWidget *
+code_view_new (const char *text, const char *label)
 {
-  GtkWidget *window, *box, *title, *scrolled, *view, *button;
-  GtkTextBuffer *buffer;
+  GtkWidget *view = gtk_text_view_new ();
 
-  g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
-  g_return_val_if_fail (heading != NULL && text != NULL, NULL);
+  gtk_text_view_set_editable (GTK_TEXT_VIEW (view), FALSE);
+  gtk_text_view_set_monospace (GTK_TEXT_VIEW (view), TRUE);
+  gtk_text_view_set_wrap_mode (GTK_TEXT_VIEW (view), GTK_WRAP_WORD_CHAR);
+  gtk_text_view_set_left_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_view_set_top_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_view_set_bottom_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (GTK_TEXT_VIEW (view)), text, -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (view), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+  return view;
+}
+
+static GtkWidget *
+scrolled_new (GtkWidget *child)
+{
+  GtkWidget *scrolled = gtk_scrolled_window_new ();
+
+  gtk_widget_set_vexpand (scrolled, TRUE);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), child);
+  return scrolled;
+}
+
+/* A modal window: the heading, content, then Close. */
+static GtkWindow *
+note_window_new (GtkWindow *parent, const char *heading, GtkWidget *content)
+{
+  GtkWidget *window, *box, *title, *button;
 
   window = gtk_window_new ();
   gtk_window_set_title (GTK_WINDOW (window), heading);
@@ -447,21 +522,7 @@ bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char 
   gtk_label_set_xalign (GTK_LABEL (title), 0);
   gtk_widget_add_css_class (title, "title-2");
   gtk_box_append (GTK_BOX (box), title);
-
-  /* A read-only text view: the person can select and copy the code snippets. */
-  view = gtk_text_view_new ();
-  gtk_text_view_set_editable (GTK_TEXT_VIEW (view), FALSE);
-  gtk_text_view_set_monospace (GTK_TEXT_VIEW (view), TRUE);
-  gtk_text_view_set_wrap_mode (GTK_TEXT_VIEW (view), GTK_WRAP_WORD_CHAR);
-  gtk_text_view_set_left_margin (GTK_TEXT_VIEW (view), 6);
-  gtk_text_view_set_top_margin (GTK_TEXT_VIEW (view), 6);
-  buffer = gtk_text_view_get_buffer (GTK_TEXT_VIEW (view));
-  gtk_text_buffer_set_text (buffer, text, -1);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (view), GTK_ACCESSIBLE_PROPERTY_LABEL, heading, -1);
-  scrolled = gtk_scrolled_window_new ();
-  gtk_widget_set_vexpand (scrolled, TRUE);
-  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), view);
-  gtk_box_append (GTK_BOX (box), scrolled);
+  gtk_box_append (GTK_BOX (box), content);
 
   button = gtk_button_new_with_mnemonic (_("_Close"));
   gtk_widget_set_halign (button, GTK_ALIGN_END);
@@ -472,4 +533,97 @@ bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char 
 
   gtk_window_present (GTK_WINDOW (window));
   return GTK_WINDOW (window);
+}
+
+GtkWindow *
+bt_export_actions_show_note (GtkWindow *parent, const char *heading, const char *text)
+{
+  g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
+  g_return_val_if_fail (heading != NULL && text != NULL, NULL);
+
+  return note_window_new (parent, heading, scrolled_new (code_view_new (text, heading)));
+}
+
+static void
+copy_clicked_cb (GtkButton *button, gpointer user_data)
+{
+  gdk_clipboard_set_text (gtk_widget_get_clipboard (GTK_WIDGET (button)),
+                          g_object_get_data (G_OBJECT (button), "bt-snippet"));
+  gtk_button_set_label (button, _("Copied"));
+}
+
+static const char *
+snippet_title (int kind)
+{
+  switch (kind)
+    {
+    case BT_SNIPPET_PYTHON: return _("Python (ONNX Runtime)");
+    case BT_SNIPPET_WEB:    return _("JavaScript in a web page (onnxruntime-web)");
+    case BT_SNIPPET_KOTLIN: return _("Android, Kotlin (TensorFlow Lite Interpreter, the float .tflite file)");
+    case BT_SNIPPET_C:      return _("C (ONNX Runtime’s C API)");
+    case BT_SNIPPET_CURL:   return _("Any language, through the local server (curl)");
+    default:                g_return_val_if_reached (NULL);
+    }
+}
+
+/* "Use It in Your App": each snippet under its title, with a Copy button. */
+static GtkWidget *
+snippets_page_new (const char * const *snippets)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  GtkWidget *intro = gtk_label_new (_("Each snippet applies this model’s own preprocessing (size, colours, "
+                                      "mean and standard deviation) and gives the most likely class. Python, "
+                                      "the web page and C read the ONNX file, Android the TensorFlow Lite file; "
+                                      "curl sends the photo to “bottega-cli serve”, which does everything."));
+
+  gtk_label_set_wrap (GTK_LABEL (intro), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (intro), 0);
+  gtk_box_append (GTK_BOX (box), intro);
+  for (int k = 0; k < BT_N_SNIPPETS; k++)
+    {
+      GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+      GtkWidget *title = gtk_label_new (snippet_title (k));
+      GtkWidget *copy = gtk_button_new_with_label (_("Copy"));
+      GtkWidget *frame = gtk_frame_new (NULL);
+
+      gtk_widget_set_margin_top (row, 12);
+      gtk_label_set_xalign (GTK_LABEL (title), 0);
+      gtk_label_set_wrap (GTK_LABEL (title), TRUE);
+      gtk_widget_set_hexpand (title, TRUE);
+      gtk_widget_add_css_class (title, "heading");
+      gtk_box_append (GTK_BOX (row), title);
+      g_object_set_data_full (G_OBJECT (copy), "bt-snippet", g_strdup (snippets[k]), g_free);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (copy), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      snippet_title (k), -1);
+      g_signal_connect (copy, "clicked", G_CALLBACK (copy_clicked_cb), NULL);
+      gtk_box_append (GTK_BOX (row), copy);
+      gtk_box_append (GTK_BOX (box), row);
+      gtk_frame_set_child (GTK_FRAME (frame), code_view_new (snippets[k], snippet_title (k)));
+      gtk_box_append (GTK_BOX (box), frame);
+    }
+  return scrolled_new (box);
+}
+
+GtkWindow *
+bt_export_actions_show_export (GtkWindow *parent, const char *heading, const char *note,
+                               const char * const *snippets)
+{
+  GtkWidget *content, *stack, *switcher;
+
+  g_return_val_if_fail (parent == NULL || GTK_IS_WINDOW (parent), NULL);
+  g_return_val_if_fail (heading != NULL && note != NULL, NULL);
+  if (snippets == NULL || g_strv_length ((char **) snippets) != BT_N_SNIPPETS)
+    return bt_export_actions_show_note (parent, heading, note);
+
+  content = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+  stack = gtk_stack_new ();
+  gtk_widget_set_vexpand (stack, TRUE);
+  gtk_stack_add_titled (GTK_STACK (stack), scrolled_new (code_view_new (note, heading)), "file", _("The File"));
+  gtk_stack_add_titled (GTK_STACK (stack), snippets_page_new (snippets), "app", _("Use It in Your App"));
+  switcher = gtk_stack_switcher_new ();
+  gtk_stack_switcher_set_stack (GTK_STACK_SWITCHER (switcher), GTK_STACK (stack));
+  gtk_widget_set_halign (switcher, GTK_ALIGN_CENTER);
+  gtk_box_append (GTK_BOX (content), switcher);
+  gtk_box_append (GTK_BOX (content), stack);
+  return note_window_new (parent, heading, content);
 }

@@ -27,6 +27,9 @@ void       bt_export_actions_tflite_async   (const char *model_path, const char 
                                              GCancellable *cancellable, GAsyncReadyCallback callback,
                                              gpointer user_data);
 char      *bt_export_actions_onnx_finish    (GAsyncResult *result, GError **error);
+/* The same, and the "Use It in Your App" snippets for this file (bt_export_snippet with the
+ * exported file's name, BT_N_SNIPPETS strings, g_strfreev) in *snippets (may be NULL). */
+char      *bt_export_actions_onnx_finish_full (GAsyncResult *result, GStrv *snippets, GError **error);
 
 /* Writes the training folder out_dir (files written in a worker); finishes with the translated
  * message saying what was written and how to run it, or NULL and an error. */
@@ -43,5 +46,9 @@ void       bt_export_actions_pytorch_in_window_async (GtkWindow *parent, BtProje
 
 /* A modal window with a heading and selectable, copyable text; returned for tests. */
 GtkWindow *bt_export_actions_show_note      (GtkWindow *parent, const char *heading, const char *text);
+/* The export window: the note about the file on one page ("file"), and on "app" ("Use It in
+ * Your App") each of the BT_N_SNIPPETS snippets under its title with a Copy button. */
+GtkWindow *bt_export_actions_show_export    (GtkWindow *parent, const char *heading, const char *note,
+                                             const char * const *snippets);
 
 G_END_DECLS

@@ -453,6 +453,80 @@ bt_onnx_preprocessing_json (const BtPreprocess *prep)
   return g_string_free (out, FALSE);
 }
 
+/* A double in %.9g: a saved 0.45 stays 0.45 (as a float it would print 0.449999988) */
+static void
+append_double (GString *out, double v)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.9g", v));
+}
+
+char *
+bt_onnx_class_thresholds_json (const BtModel *model)
+{
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  GString *out = g_string_new ("{");
+  for (int k = 0; k < bt_net_n_classes (model->net); k++)
+    {
+      double t = bt_model_get_threshold (model, k);
+      if (isnan (t))
+        continue;
+      if (out->len > 1)
+        g_string_append_c (out, ',');
+      bt_json_append_string (out, model->class_names[k]);
+      g_string_append_c (out, ':');
+      append_double (out, t);
+    }
+  g_string_append_c (out, '}');
+  return g_string_free (out, FALSE);
+}
+
+char *
+bt_onnx_decision_json (const BtModel *model)
+{
+  g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
+  GString *out = g_string_new ("{\"temperature\":");
+  append_double (out, model->calib.temperature);
+  g_string_append (out, ",\"unknown_threshold\":");
+  if (isnan (model->calib.unknown_threshold))
+    g_string_append (out, "null");
+  else
+    append_double (out, model->calib.unknown_threshold);
+  g_autofree char *ct = bt_onnx_class_thresholds_json (model);
+  g_string_append_printf (out, ",\"class_thresholds\":%s}", ct);
+  return g_string_free (out, FALSE);
+}
+
+static const char decision_rule[] =
+  "probabilities = softmax(logits / calibration_temperature), already computed by this file. "
+  "If unknown_score > unknown_threshold the image is not one of the classes; otherwise the most "
+  "likely class is the answer unless its probability is below class_thresholds[class], when it is "
+  "not accepted. A missing key means no such check.";
+
+void
+bt_onnx_decision_metadata (const BtModel *model, GPtrArray *keys, GPtrArray *values)
+{
+  g_return_if_fail (model != NULL && keys != NULL && values != NULL);
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ptr_array_add (keys, "calibration_temperature");
+  g_ascii_formatd (buf, sizeof buf, "%.9g", model->calib.temperature);
+  g_ptr_array_add (values, g_strdup (buf));
+  if (!isnan (model->calib.unknown_threshold))
+    {
+      g_ptr_array_add (keys, "unknown_threshold");
+      g_ascii_formatd (buf, sizeof buf, "%.9g", model->calib.unknown_threshold);
+      g_ptr_array_add (values, g_strdup (buf));
+    }
+  g_autofree char *ct = bt_onnx_class_thresholds_json (model);
+  if (strcmp (ct, "{}") != 0)
+    {
+      g_ptr_array_add (keys, "class_thresholds");
+      g_ptr_array_add (values, g_steal_pointer (&ct));
+    }
+  g_ptr_array_add (keys, "decision_rule");
+  g_ptr_array_add (values, g_strdup (decision_rule));
+}
+
 /* ---- Export of a BtNet (and a TFLite backbone) ---- */
 
 static void
@@ -590,7 +664,7 @@ suffixed (const char *name, const char *suffix)
 }
 
 static GBytes *export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
-                           BtTflite *bb, BtOnnxForm form, GError **error);
+                           BtTflite *bb, BtOnnxForm form, const BtModel *model, GError **error);
 
 GBytes *
 bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
@@ -605,7 +679,21 @@ bt_onnx_export_net (BtNet *net, const char * const *class_names, const BtPreproc
       if (bb == NULL)
         return NULL;
     }
-  return export_net (net, class_names, prep, bb, form, error);
+  return export_net (net, class_names, prep, bb, form, NULL, error);
+}
+
+/* bt_onnx_export_net with the model's calibration and thresholds */
+static GBytes *
+export_model_with_backbone (const BtModel *model, const char *backbone_path, BtOnnxForm form, GError **error)
+{
+  g_autoptr(BtTflite) bb = NULL;
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && backbone_path != NULL)
+    {
+      bb = bt_tflite_load (backbone_path, error);
+      if (bb == NULL)
+        return NULL;
+    }
+  return export_net (model->net, (const char * const *) model->class_names, &model->prep, bb, form, model, error);
 }
 
 /* The graph's input "image": for a transfer model the backbone's graph, checked against the
@@ -754,9 +842,10 @@ export_layer (BtOnnxGraph *g, const BtNetLayerInfo *li, const char *in, int in_r
 /* bb: the transfer model's backbone, or NULL */
 static GBytes *
 export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, BtTflite *bb,
-            BtOnnxForm form, GError **error)
+            BtOnnxForm form, const BtModel *model, GError **error)
 {
   int k = bt_net_n_classes (net);
+  double t = model != NULL && model->calib.temperature > 0 ? model->calib.temperature : 1.0;
   if (!bt_export_check_class_names (net, class_names, error))
     return NULL;
 
@@ -779,6 +868,29 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
       g_autofree char *out = i + 1 == n_layers ? g_strdup ("logits") : g_strdup (l.name);
       int rank;
 
+      /* the calibration temperature folded into the classifier: softmax(W x / T + b / T) */
+      g_autofree float *w_t = NULL, *b_t = NULL;
+      if (i + 1 == n_layers && t != 1.0)
+        {
+          if (l.op != BT_NET_OP_DENSE || l.act != BT_NET_ACT_NONE)
+            {
+              g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "The network does not end in a dense classifier");
+              return NULL;
+            }
+          gsize nw = (gsize) l.c * l.in_c * l.in_h * l.in_w;
+          w_t = g_new (float, nw);
+          for (gsize j = 0; j < nw; j++)
+            w_t[j] = (float) (l.weight[j] / t);
+          l.weight = w_t;
+          if (l.bias != NULL)
+            {
+              b_t = g_new (float, l.c);
+              for (int j = 0; j < l.c; j++)
+                b_t[j] = (float) (l.bias[j] / t);
+              l.bias = b_t;
+            }
+        }
       if (!export_layer (g, &l, in, in_rank, out, out_names, &rank, error))
         return NULL;
       g_ptr_array_add (out_names, g_steal_pointer (&out));
@@ -794,12 +906,35 @@ export_net (BtNet *net, const char * const *class_names, const BtPreprocess *pre
                                            (const char *[]) { "probabilities", NULL });
   bt_onnx_node_set_int (sm, "axis", 1);
   bt_onnx_graph_add_output (g, "probabilities", (const gint64[]) { -1, k }, 2);
+  if (form == BT_ONNX_FORM_FAST)
+    {
+      /* the model's unknown score, −T·logsumexp(logits / T) (bt_calibration_apply); "logits" are
+       * already divided by T. OpenCV 4.6 has no ReduceLogSumExp: its form leaves it out. */
+      BtOnnxNode *lse = bt_onnx_graph_add_node (g, "ReduceLogSumExp", "unknown/logsumexp",
+                                                (const char *[]) { "logits", NULL },
+                                                (const char *[]) { "unknown/lse", NULL });
+      bt_onnx_node_set_ints (lse, "axes", (const gint64[]) { 1 }, 1);
+      bt_onnx_node_set_int (lse, "keepdims", 0);
+      const float minus_t = (float) -t;
+      bt_onnx_graph_add_initializer (g, "unknown/minus_temperature", &minus_t, NULL, 0);
+      bt_onnx_graph_add_node (g, "Mul", "unknown/scale", (const char *[]) { "unknown/lse", "unknown/minus_temperature", NULL },
+                              (const char *[]) { "unknown_score", NULL });
+      bt_onnx_graph_add_output (g, "unknown_score", (const gint64[]) { -1 }, 1);
+    }
 
-  g_autofree char *labels = bt_onnx_labels_json (class_names);
-  g_autofree char *pj = bt_onnx_preprocessing_json (prep);
-  g_autofree char *preset = g_strdup (bt_preset_to_id (bt_net_preset (net)));
-  return bt_onnx_graph_to_model (g, (const char *[]) { "labels", "preprocessing", "bottega_preset", NULL },
-                                 (const char *[]) { labels, pj, preset, NULL }, error);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new ();
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (keys, "labels");
+  g_ptr_array_add (values, bt_onnx_labels_json (class_names));
+  g_ptr_array_add (keys, "preprocessing");
+  g_ptr_array_add (values, bt_onnx_preprocessing_json (prep));
+  g_ptr_array_add (keys, "bottega_preset");
+  g_ptr_array_add (values, g_strdup (bt_preset_to_id (bt_net_preset (net))));
+  if (model != NULL)
+    bt_onnx_decision_metadata (model, keys, values);
+  g_ptr_array_add (keys, NULL);
+  g_ptr_array_add (values, NULL);
+  return bt_onnx_graph_to_model (g, (const char * const *) keys->pdata, (const char * const *) values->pdata, error);
 }
 
 gboolean
@@ -829,9 +964,8 @@ bt_onnx_export_model (const BtModel *model, const char *backbone_path, BtOnnxFor
       return FALSE;
     }
   g_autoptr(GBytes) bytes = embedded != NULL
-    ? export_net (model->net, (const char * const *) model->class_names, &model->prep, embedded, form, error)
-    : bt_onnx_export_net (model->net, (const char * const *) model->class_names, &model->prep,
-                          backbone_path, form, error);
+    ? export_net (model->net, (const char * const *) model->class_names, &model->prep, embedded, form, model, error)
+    : export_model_with_backbone (model, backbone_path, form, error);
   if (bytes == NULL)
     return FALSE;
   gsize len;

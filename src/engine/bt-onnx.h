@@ -70,13 +70,26 @@ char *bt_onnx_labels_json        (const char * const *class_names);
 gboolean bt_export_check_class_names (BtNet *net, const char * const *class_names, GError **error);
 char *bt_onnx_preprocessing_json (const BtPreprocess *prep);
 
+/* The model's decision rule for an app: {"temperature":T,"unknown_threshold":U or null,
+ * "class_thresholds":{"name":p,…}} (only the classes with a saved threshold). */
+char *bt_onnx_class_thresholds_json (const BtModel *model);
+char *bt_onnx_decision_json         (const BtModel *model);
+/* Appends to keys (static strings) and values (owned strings) the metadata_props that carry the
+ * model's decision rule: calibration_temperature, unknown_threshold (when set), class_thresholds
+ * (JSON, when any) and decision_rule (the rule in words). */
+void  bt_onnx_decision_metadata     (const BtModel *model, GPtrArray *keys, GPtrArray *values);
+
 /* A whole classifier as ONNX: input "image" [N, C, H, W] float32 (already preprocessed:
- * x = (pixel × scale − mean) / std, RGB order), output "probabilities" [N, classes].
- * backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
+ * x = (pixel × scale − mean) / std, RGB order), output "probabilities" [N, classes] (the
+ * plain softmax: no model, no calibration) and, in the fast form, "unknown_score" [N]
+ * (−logsumexp(logits)). backbone_path: the TFLite backbone of a transfer model (NULL otherwise); its graph up to
  * the embedding is prepended to the head so the file is one self-contained graph. */
 GBytes  *bt_onnx_export_net   (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
                                const char *backbone_path, BtOnnxForm form, GError **error);
-/* bt_onnx_export_net of a loaded model, written atomically to path. */
+/* bt_onnx_export_net of a loaded model, written atomically to path; its calibration temperature
+ * is folded into the classifier (probabilities = the model's own, softmax(logits / T)), the fast
+ * form has a second output "unknown_score" [N] (−T·logsumexp(logits / T)), and the decision rule
+ * goes to metadata_props (bt_onnx_decision_metadata). */
 gboolean bt_onnx_export_model (const BtModel *model, const char *backbone_path, BtOnnxForm form,
                                const char *path, GError **error);
 

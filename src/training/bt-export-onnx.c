@@ -172,7 +172,16 @@ bt_export_onnx_describe (const BtModel *model)
   g_string_append_printf (s, "  %s\n", names);
   bt_export_append_preprocessing (s, p, FALSE);
   g_string_append (s, _("The class names and this recipe are also stored in the file's metadata "
-                        "(keys “labels” and “preprocessing”, JSON).\n\n"));
+                        "(keys “labels” and “preprocessing”, JSON).\n"));
+  char t[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (t, sizeof t, "%.4g", model->calib.temperature);
+  g_string_append_printf (s, _("The probabilities are the model’s own, as Bottega shows them: its calibration "
+                               "temperature (%s) is built into the file.\n"
+                               "Output “unknown_score”: float32, N; the higher, the less the image looks like "
+                               "any class (not in the file made with --opencv).\n"
+                               "The metadata also holds the model’s decision rule: “calibration_temperature”, "
+                               "“unknown_threshold” and “class_thresholds” when they are set, and "
+                               "“decision_rule”, which says in words how to use them.\n\n"), t);
   g_string_append (s, _("Python (ONNX Runtime):\n"
                         "  import onnxruntime as ort\n"
                         "  session = ort.InferenceSession(\"model.onnx\")\n"

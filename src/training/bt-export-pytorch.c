@@ -6,6 +6,7 @@
 #include "training/bt-export-pytorch.h"
 #include "training/bt-export-resources.h"
 #include "training/bt-transfer.h"
+#include "training/bt-run-files.h"
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
 
@@ -211,6 +212,22 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const Tran
                                 k ? "," : "", split_ids[k], split_ids[k], split_ids[k], split_ids[k],
                                 ti->n_rows[k], ti->n_images[k]);
       g_string_append (j, "}}");
+    }
+  g_string_append (j, ",\n  ");
+  /* the decision rule of the project's current model (Test page, predict): its calibration
+   * temperature and thresholds, which `train.py --model` applies to that model's probabilities */
+  json_key (j, "current_model");
+  g_autofree char *current = bt_run_files_default_model (s->project_dir);
+  g_autoptr(BtModel) cm = current != NULL ? bt_model_load (current, NULL) : NULL;
+  if (cm == NULL)
+    g_string_append (j, "null");
+  else
+    {
+      g_autofree char *base = g_path_get_basename (current);
+      g_autofree char *rule = bt_onnx_decision_json (cm);
+      g_string_append (j, "{\"file\":");
+      bt_json_append_string (j, base);
+      g_string_append_printf (j, ",%s", rule + 1);
     }
   g_string_append (j, ",\n  ");
   json_key (j, "settings");

@@ -340,7 +340,11 @@ def main():
                          "(for machines where they lie elsewhere); may be repeated")
     ap.add_argument("--predict", help="after training, run the model on this raw float32 N×C×H×W file")
     ap.add_argument("--predict-output", help="where --predict writes the probabilities (float32)")
+    ap.add_argument("--model", help="no training: run --predict with this .bottega-model's weights and its "
+                                    "calibration temperature (the probabilities Bottega shows)")
     args = ap.parse_args()
+    if args.model and not args.predict:
+        sys.exit("--model needs --predict")
 
     with open(os.path.join(HERE, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
@@ -361,17 +365,24 @@ def main():
     torch.manual_seed(s["seed"])
 
     model = BottegaNet(cfg["layers"])
-    # start from Bottega's own initial weights
-    _, _, _, tensors, _, _ = read_container(os.path.join(HERE, "initial.bottega-model"))
+    # start from Bottega's own initial weights (or, with --model, use a trained model's)
+    _, _, groups, tensors, _, _ = read_container(args.model or os.path.join(HERE, "initial.bottega-model"))
     sd = model.state_dict()
     for name, (_, _, arr) in tensors.items():
+        if model.param_name(name) not in sd or tuple(sd[model.param_name(name)].shape) != arr.shape:
+            sys.exit(f"{args.model}: its network is not the one in config.json (tensor {name})")
         sd[model.param_name(name)] = torch.from_numpy(arr.copy())
     model.load_state_dict(sd)
     model.to(device)
+    transfer = cfg.get("transfer")
+    if args.model:
+        # Bottega's probabilities are softmax(logits / T), T fitted on the validation split
+        temperature = float(groups.get("calibration", {}).get("temperature", "1"))
+        predict(model, cfg, transfer, device, args.predict, args.predict_output, temperature)
+        return
     net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None) \
         if world > 1 else model
 
-    transfer = cfg.get("transfer")
     if transfer:
         sets = {k: EmbeddingSet(transfer["splits"][k]) for k in ("train", "val", "test")}
         if len(sets["train"]) == 0:
@@ -506,17 +517,24 @@ def main():
             print(f"test_loss {test_loss:.4f} test_acc {test_acc:.3f} ({len(test_set)} samples)", flush=True)
             model.eval()
         if args.predict:
-            if transfer:
-                shape = (-1, transfer["dim"])  # embeddings, as Bottega's backbone computes them
-            else:
-                shape = (-1, cfg["input"]["channels"], cfg["input"]["height"], cfg["input"]["width"])
-            x = torch.from_numpy(np.fromfile(args.predict, dtype="<f4").reshape(shape)).to(device)
-            with torch.no_grad():
-                p = torch.softmax(model(x), dim=1).cpu().numpy().astype("<f4")
-            p.tofile(args.predict_output or args.predict + ".probabilities")
+            # the file written has no calibration yet: its probabilities are the plain softmax
+            predict(model, cfg, transfer, device, args.predict, args.predict_output, 1.0)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
+
+
+def predict(model, cfg, transfer, device, path, out_path, temperature):
+    """softmax(logits / temperature) of the raw float32 inputs in path, written to out_path."""
+    if transfer:
+        shape = (-1, transfer["dim"])  # embeddings, as Bottega's backbone computes them
+    else:
+        shape = (-1, cfg["input"]["channels"], cfg["input"]["height"], cfg["input"]["width"])
+    x = torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(shape)).to(device)
+    model.eval()
+    with torch.no_grad():
+        p = torch.softmax(model(x) / temperature, dim=1).cpu().numpy().astype("<f4")
+    p.tofile(out_path or path + ".probabilities")
 
 
 def evaluate(model, dataset, device, batch_size, loss_fn):

@@ -10,12 +10,14 @@
 #include "bt-serve-window.h"
 #include "bt-test-page.h"
 #include "engine/bt-engine.h"
+#include "training/bt-export-snippets.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
 
 typedef struct {
   gboolean  done;
   char     *text;
+  GStrv     snippets;
   GError   *error;
 } Wait;
 
@@ -23,7 +25,7 @@ static void
 onnx_cb (GObject *source, GAsyncResult *result, gpointer data)
 {
   Wait *w = data;
-  w->text = bt_export_actions_onnx_finish (result, &w->error);
+  w->text = bt_export_actions_onnx_finish_full (result, &w->snippets, &w->error);
   w->done = TRUE;
 }
 
@@ -69,6 +71,92 @@ have_python_onnx (void)
 }
 
 static void
+collect_text_views (GtkWidget *root, GPtrArray *views)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      if (GTK_IS_TEXT_VIEW (c))
+        g_ptr_array_add (views, c);
+      collect_text_views (c, views);
+    }
+}
+
+static char *
+text_of (GtkTextView *view)
+{
+  GtkTextIter a, b;
+
+  g_assert_false (gtk_text_view_get_editable (view));
+  gtk_text_buffer_get_bounds (gtk_text_view_get_buffer (view), &a, &b);
+  return gtk_text_buffer_get_text (gtk_text_view_get_buffer (view), &a, &b, FALSE);
+}
+
+static GtkWidget *find_button (GtkWidget *root, const char *label);
+
+static void
+clipboard_cb (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Wait *w = data;
+  w->text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (source), result, &w->error);
+  w->done = TRUE;
+}
+
+/* The export window: the note on "The File", and on "Use It in Your App" each snippet
+ * bt_export_snippet writes for this model and file name, in order, and Copy copies it. */
+static void
+check_export_window (const char *model_path, Wait *w)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = bt_model_load (model_path, &error);
+  GtkWindow *win = bt_export_actions_show_export (NULL, "ONNX", w->text, (const char * const *) w->snippets);
+  GtkStack *stack = NULL;
+  g_autoptr(GPtrArray) views = g_ptr_array_new ();
+
+  g_assert_no_error (error);
+  for (GtkWidget *c = gtk_widget_get_first_child (gtk_window_get_child (win)); c; c = gtk_widget_get_next_sibling (c))
+    for (GtkWidget *d = gtk_widget_get_first_child (c); d; d = gtk_widget_get_next_sibling (d))
+      if (GTK_IS_STACK (d))
+        stack = GTK_STACK (d);
+  g_assert_nonnull (stack);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "file");
+  collect_text_views (gtk_stack_get_child_by_name (stack, "file"), views);
+  g_assert_cmpuint (views->len, ==, 1);
+  g_autofree char *shown = text_of (views->pdata[0]);
+  g_assert_cmpstr (shown, ==, w->text);
+  bt_test_screenshot (GTK_WIDGET (win), "export-onnx-note");
+
+  gtk_stack_set_visible_child_name (stack, "app");
+  g_ptr_array_set_size (views, 0);
+  collect_text_views (gtk_stack_get_child_by_name (stack, "app"), views);
+  g_assert_cmpuint (views->len, ==, BT_N_SNIPPETS);
+  BtSnippetPlaces places = { .onnx_file = "shapes.onnx", .tflite_file = "shapes.tflite" };
+  for (int k = 0; k < BT_N_SNIPPETS; k++)
+    {
+      g_autofree char *want = bt_export_snippet (model, k, &places);
+      g_autofree char *got = text_of (views->pdata[k]);
+      g_assert_cmpstr (got, ==, want);
+    }
+  g_assert_nonnull (strstr (w->snippets[BT_SNIPPET_PYTHON], "InferenceSession(\"shapes.onnx\")"));
+  bt_test_screenshot (GTK_WIDGET (win), "export-use-it-in-your-app");
+  gtk_window_set_default_size (win, 800, 600);
+  bt_test_screenshot (GTK_WIDGET (win), "export-use-it-in-your-app-800");
+
+  /* the first Copy button copies the Python snippet */
+  GtkWidget *copy = find_button (gtk_stack_get_child_by_name (stack, "app"), "Copy");
+  g_assert_nonnull (copy);
+  gtk_widget_activate (copy);
+  /* a button's activation ends (and it clicks) a moment later */
+  BT_TEST_WAIT (g_strcmp0 (gtk_button_get_label (GTK_BUTTON (copy)), "Copied") == 0);
+  Wait cw = { 0 };
+  gdk_clipboard_read_text_async (gtk_widget_get_clipboard (copy), NULL, clipboard_cb, &cw);
+  wait_done (&cw);
+  g_assert_no_error (cw.error);
+  g_assert_cmpstr (cw.text, ==, w->snippets[BT_SNIPPET_PYTHON]);
+  g_free (cw.text);
+  gtk_window_destroy (win);
+}
+
+static void
 test_onnx (void)
 {
   g_autoptr(GError) error = NULL;
@@ -111,24 +199,7 @@ test_onnx (void)
   g_assert_nonnull (strstr (w.text, "3 × 24 × 24"));
   g_assert_nonnull (strstr (w.text, "triangle"));
 
-  {
-    GtkWindow *note = bt_export_actions_show_note (NULL, "ONNX", w.text);
-    GtkWidget *child = gtk_widget_get_first_child (gtk_window_get_child (note));
-    GtkTextView *view = NULL;
-    GtkTextIter a, b;
-    g_autofree char *shown = NULL;
-
-    for (; child != NULL; child = gtk_widget_get_next_sibling (child))
-      if (GTK_IS_SCROLLED_WINDOW (child))
-        view = GTK_TEXT_VIEW (gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (child)));
-    g_assert_nonnull (view);
-    g_assert_false (gtk_text_view_get_editable (view));
-    gtk_text_buffer_get_bounds (gtk_text_view_get_buffer (view), &a, &b);
-    shown = gtk_text_buffer_get_text (gtk_text_view_get_buffer (view), &a, &b, FALSE);
-    g_assert_cmpstr (shown, ==, w.text);
-    bt_test_screenshot (GTK_WIDGET (note), "export-onnx-note");
-    gtk_window_destroy (note);
-  }
+  check_export_window (model, &w);
 
   /* a broken model is an error, not a crash */
   {
@@ -145,6 +216,7 @@ test_onnx (void)
     g_clear_error (&w2.error);
   }
   g_free (w.text);
+  g_strfreev (w.snippets);
   bt_test_rm_rf (dir);
 }
 
@@ -171,7 +243,9 @@ test_tflite (void)
   g_assert_nonnull (strstr (w.text, "1 × 24 × 24 × 3"));
   g_assert_nonnull (strstr (w.text, "triangle"));
   g_assert_nonnull (strstr (w.text, "Interpreter"));
+  g_assert_nonnull (strstr (w.snippets[BT_SNIPPET_KOTLIN], "openFd(\"shapes.tflite\")"));
   g_free (w.text);
+  g_strfreev (w.snippets);
   bt_test_rm_rf (dir);
 }
 

@@ -51,6 +51,24 @@ bt_test_run_cli (const char * const *args, char **out, char **err)
 }
 
 char *
+bt_test_predict_json (const char *dir, const char *model, const char * const *images, guint n)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, "predict");
+  g_ptr_array_add (argv, (gpointer) model);
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (argv, (gpointer) images[i]);
+  g_ptr_array_add (argv, "--json");
+  g_ptr_array_add (argv, NULL);
+  g_autofree char *json = NULL;
+  g_assert_cmpint (bt_test_run_cli ((const char * const *) argv->pdata, &json, NULL), ==, 0);
+  char *path = g_build_filename (dir, "predict.json", NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_file_set_contents (path, json, -1, &error));
+  return path;
+}
+
+char *
 bt_test_save_shapes_model (const char *dir)
 {
   g_autoptr(GError) error = NULL;

@@ -20,6 +20,9 @@ gboolean bt_test_run_python (const char *script, const char * const *args);
 /* Runs the built bottega-cli ARGS… in the C locale (LANGUAGE=C); its exit status (-1 when it
  * did not exit). out and err (may be NULL) get its standard output and error. */
 int      bt_test_run_cli (const char * const *args, char **out, char **err);
+/* `bottega-cli predict MODEL IMAGES… --json` (n images), its output written to DIR/predict.json;
+ * returns that path. */
+char    *bt_test_predict_json (const char *dir, const char *model, const char * const *images, guint n);
 /* Saves a Small CNN (random weights) for 24 × 24 RGB, classes circle, square, triangle, star,
  * centre-crop with ImageNet's mean and std, as DIR/m.bottega-model; returns that path. */
 char    *bt_test_save_shapes_model (const char *dir);

@@ -6,14 +6,18 @@
 # DIR/expected.bin (Bottega's own probabilities) within 1e-4.
 # The form is read from the graph (Clip nodes: the fast form; none: the OpenCV form); --form
 # asserts it. The fast form must not hold the Sub/Relu spelling of a clamp, the OpenCV form no Clip.
-# DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...] or null, "preprocessing": {...} or null}
+# DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...] or null, "preprocessing": {...} or null,
+#   optional "predict_json": a file of `bottega-cli predict --json` output for the N images (then the
+#   expected probabilities and unknown scores are its, not DIR/expected.bin), optional "metadata":
+#   {"calibration_temperature": T, "unknown_threshold": U, "class_thresholds": {...}} that
+#   metadata_props must hold}
+# The fast form has a second output "unknown_score" (the OpenCV form does not), checked against
+# predict's JSON when it is given.
 # Exit 77 (skip) when python3-onnx is missing, or when no runtime that reads the form is available.
-import fcntl
 import json
 import os
 import subprocess
 import sys
-import tempfile
 
 try:
     import numpy as np
@@ -26,8 +30,9 @@ try:
 except ImportError:
     cv2 = None
 
-ORT_VERSION = "1.30.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from ort_node import ort_modules  # noqa: E402
 
 args = sys.argv[1:]
 want_form = None
@@ -41,41 +46,13 @@ spec = json.load(open(os.path.join(d, "spec.json")))
 path = os.path.join(d, "model.onnx")
 
 
-def ort_modules():
-    """The node_modules folder holding onnxruntime-node ORT_VERSION, installed on first use into
-    the build folder (shared by every test, under a lock); (None, reason) when it cannot be had."""
-    if not os.access("/usr/bin/node", os.X_OK):
-        return None, "/usr/bin/node is not installed"
-    root = os.environ.get("BOTTEGA_BUILD_ROOT") or tempfile.gettempdir()
-    prefix = os.path.join(root, "tests", "export", "onnxruntime-node-" + ORT_VERSION)
-    os.makedirs(prefix, exist_ok=True)
-    modules = os.path.join(prefix, "node_modules")
-    pkg = os.path.join(modules, "onnxruntime-node", "package.json")
-    with open(os.path.join(prefix, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(pkg) and json.load(open(pkg)).get("version") == ORT_VERSION:
-            return modules, None
-        # --ignore-scripts: the package's install script would download GPU libraries; its CPU
-        # library ships in the package itself
-        try:
-            r = subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund",
-                                "--prefix", prefix, "onnxruntime-node@" + ORT_VERSION],
-                               capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return None, f"npm could not install onnxruntime-node@{ORT_VERSION}: {e}"
-        if r.returncode != 0 or not os.path.exists(pkg):
-            lines = [l for l in r.stderr.splitlines() if l.strip() and "log of this run" not in l]
-            last = lines[0] if lines else "(no message)"
-            return None, f"npm could not install onnxruntime-node@{ORT_VERSION} (no registry?): {last}"
-        return modules, None
-
-
 model = onnx.load(path)
 onnx.checker.check_model(model, full_check=True)
 assert model.opset_import[0].version == 13, model.opset_import
 g = model.graph
 assert [i.name for i in g.input if i.name not in {t.name for t in g.initializer}] == ["image"], g.input
-assert [o.name for o in g.output] == ["probabilities"], g.output
+outputs = [o.name for o in g.output]
+assert outputs in (["probabilities"], ["probabilities", "unknown_score"]), outputs
 dims = g.input[0].type.tensor_type.shape.dim
 assert dims[0].dim_param != "" and dims[0].dim_value == 0, "batch dimension must be symbolic"
 assert [x.dim_value for x in dims[1:]] == spec["input_shape"][1:], dims
@@ -94,8 +71,34 @@ if spec.get("preprocessing") is not None:
         else:
             assert got[k] == v, (k, got[k], v)
 
+want_meta = spec.get("metadata") or {}
+for k, v in want_meta.items():
+    assert k in meta, f"metadata_props has no {k}: {sorted(meta)}"
+    got = json.loads(meta[k])
+    if isinstance(v, dict):
+        assert set(got) == set(v) and all(abs(got[c] - v[c]) < 1e-6 for c in v), (k, got, v)
+    else:
+        assert abs(got - v) < 1e-6 * max(1, abs(v)), (k, got, v)
+if want_meta:
+    assert "probabilities" in meta["decision_rule"] and "unknown_score" in meta["decision_rule"], meta
+
 x = np.fromfile(os.path.join(d, "input.bin"), dtype="<f4").reshape(spec["input_shape"])
-want = np.fromfile(os.path.join(d, "expected.bin"), dtype="<f4").reshape(x.shape[0], -1)
+want_unknown = None
+if spec.get("predict_json"):
+    text = open(os.path.join(d, spec["predict_json"]), encoding="utf-8").read()
+    try:
+        answers = json.loads(text)
+    except json.JSONDecodeError:
+        answers = [json.loads(l) for l in text.splitlines() if l.strip()]
+    if isinstance(answers, dict):
+        answers = answers.get("images") or answers.get("results") or [answers]
+    assert len(answers) == x.shape[0], answers
+    names = spec["labels"]
+    want = np.array([[next(p["probability"] for p in a["predictions"] if p["class"] == n) for n in names]
+                     for a in answers], dtype=np.float64)
+    want_unknown = np.array([a["unknown_score"] for a in answers])
+else:
+    want = np.fromfile(os.path.join(d, "expected.bin"), dtype="<f4").reshape(x.shape[0], -1)
 
 ops = [n.op_type for n in g.node]
 form = "fast" if "Clip" in ops else "opencv"
@@ -110,6 +113,7 @@ if want_form is not None:
     else:
         assert "Clip" not in ops, "the OpenCV form holds a Clip, which OpenCV 4.6 refuses"
     form = want_form
+    assert ("unknown_score" in outputs) == (form == "fast"), (form, outputs)
 # a check on constant or saturated outputs would prove little
 assert want.max() - want.min() > 1e-3 and 1e-6 < want.max() < 1 - 1e-6, ("degenerate probabilities", want)
 
@@ -142,6 +146,14 @@ else:
         sys.exit(1)
     o = np.fromfile(out, dtype="<f4").reshape(2 * x.shape[0], -1)
     compare(r.stdout.strip(), o[:x.shape[0]], o[x.shape[0]:])
+    assert os.path.exists(out + ".unknown") == ("unknown_score" in outputs), outputs
+    if want_unknown is not None:
+        u = np.fromfile(out + ".unknown", dtype="<f4")
+        diff = float(np.abs(u - want_unknown).max())
+        report.append(f"unknown_score: max abs diff {diff:.3g} (scores {want_unknown.min():.3g} to {want_unknown.max():.3g})")
+        if not diff <= 1e-4 * max(1.0, float(np.abs(want_unknown).max())):
+            print("FAIL: ONNX Runtime's unknown_score disagrees with Bottega's:", u, want_unknown)
+            failed = True
 
 if form == "opencv":
     if cv2 is None:

@@ -1,6 +1,7 @@
 // run-ort.js MODEL.onnx INPUT.bin N,C,H,W OUT.bin: runs MODEL in ONNX Runtime (onnxruntime-node,
 // found through NODE_PATH) on the little-endian float32 batch INPUT.bin, once image by image and
-// once as the whole batch, and writes both outputs ("probabilities") one after the other to OUT.bin.
+// once as the whole batch, and writes both outputs ("probabilities") one after the other to OUT.bin;
+// when the model has an "unknown_score" output, its batch values go to OUT.bin.unknown.
 // Prints the runtime's version.
 'use strict';
 const fs = require('fs');
@@ -19,7 +20,12 @@ async function main() {
     parts.push((await session.run({ image: one })).probabilities.data);
   }
   const batch = new ort.Tensor('float32', x.slice(0, shape[0] * plane), shape);
-  parts.push((await session.run({ image: batch })).probabilities.data);
+  const whole = await session.run({ image: batch });
+  parts.push(whole.probabilities.data);
+  if (whole.unknown_score) {
+    const u = whole.unknown_score.data;
+    fs.writeFileSync(outPath + '.unknown', Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+  }
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Float32Array(total);
   let at = 0;

@@ -2,6 +2,7 @@
  * PyTorch folder, dataset tree, usage errors) and the backbone lookup and check of
  * bt_export_onnx for transfer models. */
 #include "training/bt-export-onnx.h"
+#include "training/bt-export-snippets.h"
 #include "training/bt-transfer.h"
 #include "engine/bt-net-walk.h"
 #include "engine/bt-tflite.h"
@@ -204,6 +205,46 @@ test_transfer_backbone_lookup (void)
   bt_test_rm_rf (dir);
 }
 
+/* Every snippet of the "Use It in Your App" page is written from the model's own values: its
+ * size, colour, resize mode, mean, std and class names (the Python and curl ones also run, in
+ * test-onnx-export's /onnx-export/snippets). */
+static void
+test_snippet_values (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_MLP, 28, 21, 1, 3, -1.0f, 1, &error);
+  g_assert_no_error (error);
+  const char *names[] = { "shoe", "bag $1", "coat \"long\"", NULL };
+  BtModel m = { .net = net, .class_names = (char **) names };
+  bt_preprocess_init_default (&m.prep, 28, 21, 1);
+  m.prep.resize = BT_RESIZE_PAD;
+  m.prep.mean[0] = 0.28125f;
+  m.prep.std[0] = 0.3515625f;
+  BtSnippetPlaces places = { .tflite_file = "fashion.tflite" };
+  /* what each must hold: the size, the colour, the recipe's numbers, the labels */
+  const char *want[BT_N_SNIPPETS][5] = {
+    [BT_SNIPPET_PYTHON] = { "W, H = 28, 21", "convert(\"L\")", "MEAN = np.array([0.28125]", "Image.new(img.mode, (W, H))",
+                            "LABELS = [\"shoe\", \"bag $1\", \"coat \\\"long\\\"\"]" },
+    [BT_SNIPPET_WEB] = { "const W = 28, H = 21, C = 1", "0.299 * px[i * 4]", "const MEAN = [0.28125], STD = [0.3515625]",
+                         "Math.min(", "fillRect(0, 0, W, H)" },
+    [BT_SNIPPET_KOTLIN] = { "const val W = 28", "const val H = 21", "floatArrayOf(0.28125f)", "drawColor(Color.BLACK)",
+                            "\"bag \\$1\"" },
+    [BT_SNIPPET_C] = { "enum { W = 28, H = 21, C = 1 }", "MEAN[C] = { 0.28125f }", "STD[C] = { 0.3515625f }",
+                       "\"model.onnx\"", "\"shoe\", \"bag $1\"" },
+    [BT_SNIPPET_CURL] = { "curl ", "@photo.jpg", "http://127.0.0.1:8080/predict", "bottega-cli serve", "--data-binary" },
+  };
+  for (int k = 0; k < BT_N_SNIPPETS; k++)
+    {
+      g_autofree char *code = bt_export_snippet (&m, k, &places);
+      g_test_message ("snippet %d:\n%s", k, code);
+      for (int i = 0; i < 5; i++)
+        if (strstr (code, want[k][i]) == NULL)
+          g_error ("snippet %d lacks “%s”:\n%s", k, want[k][i], code);
+    }
+  g_autofree char *kt = bt_export_snippet (&m, BT_SNIPPET_KOTLIN, &places);
+  g_assert_nonnull (strstr (kt, "openFd(\"fashion.tflite\")"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -213,5 +254,6 @@ main (int argc, char **argv)
   g_setenv ("BOTTEGA_TFLITE_PATH", "float", TRUE);
   g_test_add_func ("/cli-export/commands", test_cli);
   g_test_add_func ("/cli-export/transfer-backbone-lookup", test_transfer_backbone_lookup);
+  g_test_add_func ("/cli-export/snippet-values", test_snippet_values);
   return g_test_run ();
 }

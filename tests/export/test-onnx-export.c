@@ -6,6 +6,8 @@
 #include "engine/bt-tflite.h"
 #include "engine/bt-tflite-grad.h"
 #include "dataset/bt-dataset.h"
+#include "training/bt-training.h"
+#include "training/bt-export-snippets.h"
 #include "bt-export-test-util.h"
 
 #include <math.h>
@@ -74,6 +76,23 @@ test_preset (gconstpointer data)
     }
 }
 
+/* The recipe that makes (pixel × scale − mean) / std the backbone's input range. */
+static void
+backbone_prep (BtTflite *bb, BtPreprocess *prep)
+{
+  int h, w, c;
+  float lo, hi;
+  bt_tflite_input_shape (bb, &h, &w, &c);
+  bt_tflite_input_range (bb, &lo, &hi);
+  bt_preprocess_init_default (prep, w, h, c);
+  prep->scale = 1.0f / 255.0f;
+  for (int k = 0; k < 3; k++)
+    {
+      prep->mean[k] = -lo / (hi - lo);
+      prep->std[k] = 1.0f / (hi - lo);
+    }
+}
+
 static void
 test_transfer (gconstpointer data)
 {
@@ -120,17 +139,8 @@ test_transfer (gconstpointer data)
   g_assert_no_error (error);
   g_autofree float *probs = g_memdup2 (p, sizeof (float) * 4 * N_IMAGES);
 
-  /* the recipe that makes (pixel × scale − mean) / std the backbone's input range */
-  float lo, hi;
-  bt_tflite_input_range (bb, &lo, &hi);
   BtPreprocess prep;
-  bt_preprocess_init_default (&prep, w, h, c);
-  prep.scale = 1.0f / 255.0f;
-  for (int k = 0; k < 3; k++)
-    {
-      prep.mean[k] = -lo / (hi - lo);
-      prep.std[k] = 1.0f / (hi - lo);
-    }
+  backbone_prep (bb, &prep);
 
   /* without its backbone a transfer model cannot be exported */
   BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep, .backbone_name = "mobilenet" };
@@ -228,16 +238,8 @@ test_finetuned (void)
   g_assert_no_error (error);
   g_autofree float *probs = g_memdup2 (pr, sizeof (float) * 4 * N_IMAGES);
 
-  float lo, hi;
-  bt_tflite_input_range (orig, &lo, &hi);
   BtPreprocess prep;
-  bt_preprocess_init_default (&prep, w, h, c);
-  prep.scale = 1.0f / 255.0f;
-  for (int k = 0; k < 3; k++)
-    {
-      prep.mean[k] = -lo / (hi - lo);
-      prep.std[k] = 1.0f / (hi - lo);
-    }
+  backbone_prep (orig, &prep);
   BtModel m = { .net = head, .class_names = (char **) class_names, .prep = prep,
                 .backbone_name = "mobilenet_v2_1.0_224_quant.tflite", .backbone_data = bb_bytes,
                 .backbone_weights = weights };
@@ -250,6 +252,183 @@ test_finetuned (void)
   g_assert_no_error (error);
   g_autoptr(GBytes) model = g_mapped_file_get_bytes (mapped);
   check_with_python (model, BT_ONNX_FORM_FAST, x, N_IMAGES, c, h, w, probs, 4, class_names, &prep);
+  bt_test_rm_rf (dir);
+}
+
+/* A saved model whose temperature is not 1, with an unknown threshold and a saved class
+ * threshold, exported by `bottega-cli export --onnx`: ONNX Runtime's probabilities and
+ * unknown_score on photo crops must be `bottega-cli predict --json`'s within 1e-4, and the
+ * decision rule must be in metadata_props (read by python3-onnx). */
+static void
+check_calibrated (BtNet *net, const BtPreprocess *prep, GBytes *backbone, double temperature)
+{
+  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
+  if (photo == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *crops = g_build_filename (dir, "crops", NULL);
+  bt_test_write_crops (photo, crops, "c", N_IMAGES, 24);
+
+  BtModel m = { .net = net, .class_names = (char **) class_names, .prep = *prep,
+                .backbone_name = backbone ? "mobilenet_v1_0.25_128_quant.tflite" : NULL,
+                .backbone_data = backbone };
+  m.calib.temperature = temperature;
+  m.calib.unknown_threshold = -1.5;
+  g_assert_true (bt_model_set_threshold (&m, 1, 0.8, &error));
+  g_assert_no_error (error);
+  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, &m, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&m.class_thresholds, g_free);
+
+  g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, NULL, NULL), ==, 0);
+
+  int c = prep->channels, h = prep->height, w = prep->width;
+  gsize plane = (gsize) c * h * w;
+  g_autofree float *x = g_new (float, plane * N_IMAGES);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < N_IMAGES; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("c-%02d.bmp", i);
+      char *path = g_build_filename (crops, name, NULL);
+      g_autoptr(BtImage) img = bt_image_preprocess_file (path, w, h, c, bt_resize_mode_to_ds (prep->resize),
+                                                         NULL, NULL, &error);
+      g_assert_no_error (error);
+      bt_image_to_chw_float (img->pixels, w, h, c, prep->scale, prep->mean, prep->std, x + plane * i);
+      g_ptr_array_add (paths, path);
+    }
+  g_free (bt_test_predict_json (dir, model_path, (const char * const *) paths->pdata, paths->len));
+  bt_test_write_floats (dir, "input.bin", x, plane * N_IMAGES);
+
+  g_autofree char *labels = bt_onnx_labels_json (class_names);
+  g_autofree char *pj = bt_onnx_preprocessing_json (prep);
+  char t[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd (t, sizeof t, "%.9g", temperature);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[%d,%d,%d,%d],\"labels\":%s,\"preprocessing\":%s,"
+                                           "\"predict_json\":\"predict.json\",\"metadata\":{"
+                                           "\"calibration_temperature\":%s,\"unknown_threshold\":-1.5,"
+                                           "\"class_thresholds\":{\"%s\":0.8}}}",
+                                           N_IMAGES, c, h, w, labels, pj, t, class_names[1]);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_assert_true (g_file_set_contents (spec_path, spec, -1, &error));
+  bt_test_run_python ("check-onnx.py", (const char *[]) { dir, "--form", "fast", NULL });
+  bt_test_rm_rf (dir);
+}
+
+static void
+test_calibrated_preset (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 24, 3, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (net, 5);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, 24, 24, 3);
+  prep.resize = BT_RESIZE_CENTER_CROP;
+  check_calibrated (net, &prep, NULL, 0.4);
+}
+
+static void
+test_calibrated_transfer (void)
+{
+  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+  if (bb_path == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMappedFile) f = g_mapped_file_new (bb_path, FALSE, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) bytes = g_mapped_file_get_bytes (f);
+  g_autoptr(BtTflite) bb = bt_tflite_load_bytes (bytes, &error);
+  g_assert_no_error (error);
+  int dim;
+  bt_tflite_find_embedding_cut (bb, &dim, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, 4, 0.2f, 5, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (head, 9);
+  BtPreprocess prep;
+  backbone_prep (bb, &prep);
+  check_calibrated (head, &prep, bytes, 1.7);
+}
+
+static int
+free_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_assert_true (g_socket_bind (sock, any, TRUE, &error));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address (sock, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* The "Use It in Your App" page's Python and curl snippets (bt_export_snippet, the text the
+ * page shows with this test's file names and server address) run on a photo of the model's
+ * size: they must print `bottega-cli predict`'s class, probability and unknown score. The web
+ * page's script must at least be JavaScript node can parse. */
+static void
+test_snippets (void)
+{
+  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
+  if (photo == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (net, 6);
+  BtModel m = { .net = net, .class_names = (char **) class_names };
+  bt_preprocess_init_default (&m.prep, 24, 20, 3);
+  m.prep.resize = BT_RESIZE_CENTER_CROP;
+  m.calib.temperature = 0.5;
+  m.calib.unknown_threshold = NAN;
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, &m, &error));
+  g_assert_no_error (error);
+  g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, NULL, NULL), ==, 0);
+
+  /* the photo at the model's size, so the snippet's Pillow resize is the identity */
+  g_autoptr(BtImage) img = bt_image_preprocess_file (photo, 24, 20, 3, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *image = g_build_filename (dir, "photo.bmp", NULL);
+  bt_test_write_bmp (image, img);
+
+  int port = free_port ();
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/", port);
+  BtSnippetPlaces places = { .onnx_file = onnx, .image_file = image, .server_url = url };
+  g_autofree char *py = bt_export_snippet (&m, BT_SNIPPET_PYTHON, &places);
+  g_autofree char *sh = bt_export_snippet (&m, BT_SNIPPET_CURL, &places);
+  g_autofree char *web = bt_export_snippet (&m, BT_SNIPPET_WEB, &places);
+  g_autofree char *web_path = g_build_filename (dir, "web.html", NULL);
+  g_assert_true (g_file_set_contents (web_path, web, -1, &error));
+  g_autofree char *py_path = g_build_filename (dir, "snippet.py", NULL);
+  g_autofree char *sh_path = g_build_filename (dir, "curl.sh", NULL);
+  g_assert_true (g_file_set_contents (py_path, py, -1, &error));
+  g_assert_true (g_file_set_contents (sh_path, sh, -1, &error));
+
+  g_free (bt_test_predict_json (dir, model_path, (const char *[]) { image }, 1));
+  GString *spec = g_string_new ("{\"model\":");
+  bt_json_append_string (spec, model_path);
+  g_string_append_printf (spec, ",\"port\":%d}", port);
+  g_autofree char *spec_text = g_string_free (spec, FALSE);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_assert_true (g_file_set_contents (spec_path, spec_text, -1, &error));
+  bt_test_run_python ("check-snippet.py", (const char *[]) { dir, NULL });
   bt_test_rm_rf (dir);
 }
 
@@ -302,6 +481,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   bt_engine_set_threads (1);
+  /* the ONNX file holds the backbone's float graph: predict must run the same (not int8) */
+  g_setenv ("BOTTEGA_TFLITE_PATH", "float", TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/onnx-export/preset/%s", bt_preset_to_id (cases[i].preset));
@@ -313,6 +494,9 @@ main (int argc, char **argv)
   g_test_add_data_func ("/onnx-export/transfer-with-backbone/mobilenet-v2",
                         "mobilenet_v2_1.0_224_quant.tflite", test_transfer);
   g_test_add_func ("/onnx-export/bad-input", test_bad_input);
+  g_test_add_func ("/onnx-export/calibrated/small-cnn", test_calibrated_preset);
+  g_test_add_func ("/onnx-export/calibrated/transfer", test_calibrated_transfer);
+  g_test_add_func ("/onnx-export/snippets", test_snippets);
   g_test_add_func ("/onnx-export/transfer-finetuned/mobilenet-v2", test_finetuned);
   return g_test_run ();
 }

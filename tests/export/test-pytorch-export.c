@@ -152,6 +152,67 @@ train_and_compare (const char *preset, const char *mode, const char *epochs)
   bt_test_rm_rf (dir);
 }
 
+/* A model of the project with a calibration temperature and thresholds: config.json carries
+ * them, and `train.py --model M --predict` gives `bottega-cli predict`'s probabilities. */
+static void
+test_calibrated (void)
+{
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *proj_dir = g_build_filename (dir, "project", NULL);
+  g_autofree char *out = g_build_filename (dir, "export", NULL);
+  g_autoptr(BtProject) p = make_sample (proj_dir, "small-cnn", 1);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (bt_export_pytorch (p, out, &error));
+  g_assert_no_error (error);
+  g_autofree char *config_path = g_build_filename (out, "config.json", NULL);
+  g_autofree char *config = NULL;
+  g_assert_true (g_file_get_contents (config_path, &config, NULL, &error));
+  g_assert_nonnull (strstr (config, "\"current_model\":null"));
+
+  /* "trained": the initial weights moved, T = 0.45, an unknown threshold, square at 0.8 */
+  g_autofree char *initial_path = g_build_filename (out, "initial.bottega-model", NULL);
+  g_autoptr(BtModel) m = bt_model_load (initial_path, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (m->net, 4);
+  m->calib.temperature = 0.45;
+  m->calib.unknown_threshold = -2.25;
+  g_assert_true (bt_model_set_threshold (m, 1, 0.8, &error));
+  g_autofree char *model_path = g_build_filename (proj_dir, "models", "calibrated.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, m, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (bt_export_pytorch (p, out, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&config, g_free);
+  g_assert_true (g_file_get_contents (config_path, &config, NULL, &error));
+  g_autofree char *want = g_strdup_printf ("\"current_model\":{\"file\":\"calibrated.bottega-model\","
+                                           "\"temperature\":0.45,\"unknown_threshold\":-2.25,"
+                                           "\"class_thresholds\":{\"%s\":0.8}}", m->class_names[1]);
+  g_assert_nonnull (strstr (config, want));
+
+  const int n = 4;
+  g_autofree float *x = sample_inputs (p, &m->prep, n);
+  int c, h, w;
+  bt_net_input_shape (m->net, &c, &h, &w);
+  bt_test_write_floats (out, "x.f32", x, (gsize) n * c * h * w);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  GListModel *items = bt_project_get_items (p);
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) it = g_list_model_get_item (items, (guint) i * 5);   /* sample_inputs' images */
+      g_ptr_array_add (paths, g_strdup (bt_item_get_path (it)));
+    }
+  g_autofree char *json_path = bt_test_predict_json (out, model_path, (const char * const *) paths->pdata, n);
+
+  g_autofree char *x_path = g_build_filename (out, "x.f32", NULL);
+  g_autofree char *p_path = g_build_filename (out, "p.f32", NULL);
+  if (bt_test_run_python ("run-train.py", (const char *[]) { "single", out, "--model", model_path, "--predict", x_path,
+                                                             "--predict-output", p_path, NULL }))
+    bt_test_run_python ("check-predict.py", (const char *[]) { p_path, json_path, config_path, NULL });
+  bt_test_rm_rf (dir);
+}
+
 static void
 test_single (void)
 {
@@ -271,6 +332,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pytorch-export/one-process", test_single);
   g_test_add_func ("/pytorch-export/torchrun-2-gloo", test_torchrun);
   g_test_add_func ("/pytorch-export/refusals", test_refusals);
+  g_test_add_func ("/pytorch-export/calibrated", test_calibrated);
   g_test_add_func ("/dataset-export/tree", test_dataset);
   return g_test_run ();
 }

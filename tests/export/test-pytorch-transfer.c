@@ -300,6 +300,25 @@ test_async (void)
     }
 }
 
+/* The trained head with a calibration temperature: `train.py --model` on the held-out crops'
+ * embeddings gives `bottega-cli predict`'s probabilities for the crops themselves. */
+static void
+check_calibrated (const char *out, BtModel *trained, const char *x_path)
+{
+  g_autoptr(GError) error = NULL;
+  trained->calib.temperature = 1.6;
+  g_autofree char *model_path = g_build_filename (out, "calibrated.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, trained, &error));
+  g_assert_no_error (error);
+  g_autofree char *json_path = bt_test_predict_json (out, model_path, (const char * const *) fx.held_out->pdata,
+                                                    fx.held_out->len);
+  g_autofree char *p_path = g_build_filename (out, "calibrated.p", NULL);
+  g_autofree char *config_path = g_build_filename (out, "config.json", NULL);
+  if (bt_test_run_python ("run-train.py", (const char *[]) { "single", out, "--model", model_path, "--predict", x_path,
+                                                             "--predict-output", p_path, NULL }))
+    bt_test_run_python ("check-predict.py", (const char *[]) { p_path, json_path, config_path, NULL });
+}
+
 static void
 train_and_compare_in (const char *out, const char *mode, gboolean whole)
 {
@@ -389,6 +408,8 @@ train_and_compare_in (const char *out, const char *mode, gboolean whole)
                   diff_full);
   g_assert_cmpfloat (diff, <=, 1e-4);
   g_assert_cmpfloat (diff_full, <=, 1e-4);
+  if (!whole && g_str_equal (mode, "single"))
+    check_calibrated (out, trained, x_path);
   if (whole)
     {
       bt_backbone_set_search_dir (NULL);   /* $BOTTEGA_BACKBONE_DIR again */
