@@ -139,18 +139,11 @@ typedef struct {
 } TextureJob;
 
 static void
-texture_png_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  /* a texture a browser sent (GDK already holds its pixels): PNG keeps them exactly */
-  g_task_return_pointer (task, gdk_texture_save_to_png_bytes (GDK_TEXTURE (source)), (GDestroyNotify) g_bytes_unref);
-}
-
-static void
 texture_png_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   TextureJob *job = user_data;
   g_autoptr(BtDataPage) self = g_weak_ref_get (&job->page);
-  g_autoptr(GBytes) png = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autoptr(GBytes) png = bt_intake_texture_png_finish (result);
 
   if (self != NULL && png != NULL)
     {
@@ -178,8 +171,7 @@ _bt_data_page_take_texture (BtDataPage *self, GdkTexture *texture, const char *c
   job = g_new0 (TextureJob, 1);
   g_weak_ref_init (&job->page, self);
   job->class_name = g_strdup (class_name);
-  task = g_task_new (texture, NULL, texture_png_cb, job);
-  g_task_run_in_thread (task, texture_png_thread);
+  bt_intake_texture_png_async (texture, NULL, texture_png_cb, job);
 }
 
 static void

@@ -449,3 +449,30 @@ bt_intake_fetch_all_finish (GAsyncResult *result, GPtrArray **errors)
   fetched_free (f);
   return payloads;
 }
+
+static void
+texture_png_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_pointer (task, gdk_texture_save_to_png_bytes (GDK_TEXTURE (task_data)), (GDestroyNotify) g_bytes_unref);
+}
+
+void
+bt_intake_texture_png_async (GdkTexture *texture, GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (GDK_IS_TEXTURE (texture));
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, bt_intake_texture_png_async);
+  g_task_set_return_on_cancel (task, FALSE);
+  g_task_set_task_data (task, g_object_ref (texture), g_object_unref);
+  g_task_run_in_thread (task, texture_png_thread);
+}
+
+GBytes *
+bt_intake_texture_png_finish (GAsyncResult *result)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), NULL);
+}

@@ -51,6 +51,12 @@ void      bt_intake_store_async  (BtIntake *intake, const char *project_dir, con
                                   GAsyncReadyCallback callback, gpointer user_data);
 BtIntakeStored *bt_intake_store_finish (GAsyncResult *result);
 
+/* An image a web browser dragged as pixels (a texture, no address, no file): encoded as PNG on
+ * a worker (PNG keeps the pixels exactly). finish: the bytes, or NULL when cancelled. */
+void      bt_intake_texture_png_async  (GdkTexture *texture, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+GBytes   *bt_intake_texture_png_finish (GAsyncResult *result);
+
 /* On a worker: fetches intake's urls and returns every payload (GBytes*), in order, with errors
  * of the addresses that failed (the Test page classifies the payloads). Takes intake. */
 void      bt_intake_fetch_all_async  (BtIntake *intake, GCancellable *cancellable,

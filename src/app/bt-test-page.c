@@ -1457,13 +1457,35 @@ open_model_action (GtkWidget *widget, const char *action_name, GVariant *param)
                                filter, FALSE, NULL, model_file_chosen_cb, g_object_ref (widget));
 }
 
+static void
+texture_png_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(BtTestPage) self = user_data;
+  g_autoptr(GBytes) png = bt_intake_texture_png_finish (result);
+  g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  if (png == NULL)
+    return;
+  g_ptr_array_add (payloads, g_steal_pointer (&png));
+  classify_payloads (self, payloads, _("Dropped image"));
+}
+
 static gboolean
 drop_cb (GtkDropTarget *target, const GValue *value, double x, double y, BtTestPage *self)
 {
   GSList *files;
   BtIntake *intake;
 
-  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST) || !is_ready (self))
+  if (!is_ready (self))
+    return FALSE;
+  /* an image a web browser sends as pixels (no address, no file): PNG bytes on a worker, then
+   * classified like a pasted image */
+  if (G_VALUE_HOLDS (value, GDK_TYPE_TEXTURE))
+    {
+      bt_intake_texture_png_async (g_value_get_object (value), self->cancellable, texture_png_cb, g_object_ref (self));
+      return TRUE;
+    }
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
     return FALSE;
   files = gdk_file_list_get_files (g_value_get_boxed (value));
   /* files here, and the addresses a web browser drops (fetched first) */
@@ -1571,7 +1593,12 @@ bt_test_page_init (BtTestPage *self)
   self->list_cancellable = g_cancellable_new ();
   bt_explain_bar_attach (self->explain_bar, self->heat_overlay, self->bars);
 
-  drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  drop = gtk_drop_target_new (G_TYPE_INVALID, GDK_ACTION_COPY);
+  {
+    /* files (and a browser's addresses, as text/uri-list) first; an image sent as pixels */
+    GType types[] = { GDK_TYPE_FILE_LIST, GDK_TYPE_TEXTURE };
+    gtk_drop_target_set_gtypes (drop, types, G_N_ELEMENTS (types));
+  }
   g_signal_connect_object (drop, "drop", G_CALLBACK (drop_cb), self, 0);
   gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (drop));
   update_actions (self);
