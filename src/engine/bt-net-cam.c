@@ -32,8 +32,10 @@ feature_layer (const BtNet *net)
           break;
         }
     }
-  /* the map after its pooling: fused inference (bt-net.c) writes only the last layer of a
-   * conv → batch norm → max pool group, so the conv's own output is not there to read */
+  /* the map before its pooling, at twice the pooled resolution; bt_net_class_gradient runs an
+   * unfused forward pass, since fused inference writes only a conv group's pooled output */
+  while (t >= 0 && is_pool (bt_net_layer (net, t)))
+    t = bt_net_layer (net, t)->src;
   if (t < 0 || (guint) t + 1 >= net->layers->len)
     return -1;
   const BtLayer *f = bt_net_layer (net, t);
@@ -247,7 +249,10 @@ bt_net_class_gradient (BtNet *net, const float *x, int class_index,
                            "This network has no convolutional feature map to explain");
       return FALSE;
     }
-  if (bt_net_forward (net, x, 1, FALSE, error) == NULL)
+  net->unfused = TRUE;
+  const float *probs = bt_net_forward (net, x, 1, FALSE, error);
+  net->unfused = FALSE;
+  if (probs == NULL)
     return FALSE;
 
   const BtLayer *f = bt_net_layer (net, t);

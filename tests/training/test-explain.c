@@ -151,10 +151,11 @@ test_gradcam_finds_marker (void)
 
   g_test_message ("Grad-CAM: accuracy %.3f, heat in the marker box %.3f", acc, share);
   g_assert_cmpfloat (acc, >=, 0.9);
-  /* measured 0.46 (the conv2 map is 12×12 for 24×24 images and each cell sees 8×8 pixels, so the
-   * heat spreads past the box); #23 asks 0.5, occlusion reaches 0.97. Twice the box's share of
-   * the image (0.17) is the floor here: a map that ignored the marker would sit near 0.17. */
-  g_assert_cmpfloat (share, >=, 0.35);
+  /* #23's bar. Measured 0.63 on conv2 before pooling with each activation taken above its
+   * channel's mean; 0.41 on the pooled map and 0.46 without the mean (the textured background
+   * excites every channel everywhere). A map that ignored the marker would sit near the box's
+   * share of the image, 0.17. */
+  g_assert_cmpfloat (share, >=, 0.5);
 }
 
 /* The map's invariants: image size (or the size asked), ≥ 0, sums to 1; AUTO picks Grad-CAM for a
