@@ -444,7 +444,7 @@ bt_explain_bar_init (BtExplainBar *self)
     gtk_widget_set_tooltip_text (self->method,
                                  _("Occlusion: covers the image part by part and watches the answer change; precise, "
                                    "takes a moment. Grad-CAM: reads the network's last feature map; instant, coarser, "
-                                   "only for the Small CNN, Deeper CNN and Mini ResNet."));
+                                   "for the Small CNN, Deeper CNN, Mini ResNet and transfer models."));
     g_signal_connect_swapped (self->method, "notify::selected", G_CALLBACK (class_chosen_cb), self);
     gtk_box_append (GTK_BOX (row), self->method);
   }

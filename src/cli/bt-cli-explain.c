@@ -98,7 +98,7 @@ bt_cli_explain (int argc, char **argv)
   int class_index = -1;
   GOptionEntry entries[] = {
     { "class", 0, 0, G_OPTION_ARG_STRING, &class_name, N_("Explain this class (default: the predicted one)"), N_("NAME") },
-    { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, N_("occlusion (default: precise), gradcam (instant, CNNs only) or auto (Grad-CAM where the model allows)"), N_("METHOD") },
+    { "method", 0, 0, G_OPTION_ARG_STRING, &method_name, N_("occlusion (default: precise), gradcam (instant; CNNs and transfer models) or auto (Grad-CAM for the CNNs)"), N_("METHOD") },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_path, N_("Write the image with the heat map over it to FILE (PNG)"), N_("FILE") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print JSON for scripts (the heat of every pixel)"), NULL },
     { NULL }

@@ -76,6 +76,7 @@ struct _BtNet {
   float    *input_grad;            /* bt_net_set_input_grad: where backward writes d(loss)/d(input) */
   gboolean  input_grad_written;
   float    *fuse;                  /* inference: a fused conv's per-channel scale and shift */
+  gboolean  unfused;               /* inference writes every layer's output (Grad-CAM reads a conv's) */
   gsize     fuse_len;
 };
 

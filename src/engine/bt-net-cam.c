@@ -16,6 +16,22 @@ is_pool (const BtLayer *l)
   return l->kind == BT_LAYER_MAXPOOL || l->kind == BT_LAYER_AVGPOOL;
 }
 
+/* TRUE when the layers after layer t (-1: the input) form a chain this file walks. */
+static gboolean
+is_known_chain (const BtNet *net, int t)
+{
+  for (guint i = t + 1; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      if (l->src != (int) i - 1)
+        return FALSE;
+      if (l->kind != BT_LAYER_FLATTEN && l->kind != BT_LAYER_GAP && l->kind != BT_LAYER_DENSE &&
+          l->kind != BT_LAYER_DROPOUT && !is_pool (l))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* The index of the last spatial map: the producer of the first flatten / GAP layer, before any
  * pooling, when everything after it is a chain of layers this file knows; -1 otherwise. */
 static int
@@ -32,23 +48,16 @@ feature_layer (const BtNet *net)
           break;
         }
     }
-  /* the map after its pooling: fused inference (bt-net.c) writes only the last layer of a
-   * conv → batch norm → max pool group, so the conv's own output is not there to read */
+  /* the map before its pooling, at twice the pooled resolution; bt_net_class_gradient runs an
+   * unfused forward pass, since fused inference writes only a conv group's pooled output */
+  while (t >= 0 && is_pool (bt_net_layer (net, t)))
+    t = bt_net_layer (net, t)->src;
   if (t < 0 || (guint) t + 1 >= net->layers->len)
     return -1;
   const BtLayer *f = bt_net_layer (net, t);
   if (f->h * f->w <= 1)
     return -1;
-  for (guint i = t + 1; i < net->layers->len; i++)
-    {
-      const BtLayer *l = bt_net_layer (net, i);
-      if (l->src != (int) i - 1)
-        return -1;
-      if (l->kind != BT_LAYER_FLATTEN && l->kind != BT_LAYER_GAP && l->kind != BT_LAYER_DENSE &&
-          l->kind != BT_LAYER_DROPOUT && !is_pool (l))
-        return -1;
-    }
-  return t;
+  return is_known_chain (net, t) ? t : -1;
 }
 
 static void
@@ -70,6 +79,13 @@ static gsize
 out_len (const BtLayer *l)
 {
   return (gsize) l->c * l->h * l->w;
+}
+
+/* Floats into layer i: the output of layer i - 1, or the net's input for the first. */
+static gsize
+in_len (const BtNet *net, guint i)
+{
+  return i == 0 ? (gsize) net->in_c * net->in_h * net->in_w : out_len (bt_net_layer (net, i - 1));
 }
 
 static void
@@ -121,10 +137,9 @@ tail_forward (BtNet *net, int t, const float *features, Tail *tail)
 {
   const float *in = features;
 
-  for (guint i = t + 1; i < net->layers->len; i++)
+  for (guint i = (guint) (t + 1); i < net->layers->len; i++)
     {
       const BtLayer *l = bt_net_layer (net, i);
-      const BtLayer *src = bt_net_layer (net, i - 1);
       float *out = tail->outs[i - t - 1];
       gsize len = out_len (l);
       BtConvShape s;
@@ -133,7 +148,7 @@ tail_forward (BtNet *net, int t, const float *features, Tail *tail)
         {
         case BT_LAYER_DENSE:
           bt_dense_forward (out, in, net->params + l->w_off, l->b_len ? net->params + l->b_off : NULL,
-                            1, (int) out_len (src), l->c);
+                            1, (int) in_len (net, i), l->c);
           break;
         case BT_LAYER_GAP:
           bt_gap_forward (out, in, 1, l->in_c, l->in_h, l->in_w);
@@ -179,8 +194,7 @@ static void
 tail_backward_layer (BtNet *net, guint i, const float *out, const gint32 *argmax, float *d, float *d_in)
 {
   const BtLayer *l = bt_net_layer (net, i);
-  const BtLayer *src = bt_net_layer (net, i - 1);
-  gsize len = out_len (l), in_len = out_len (src);
+  gsize len = out_len (l), n_in = in_len (net, i);
 
   for (gsize k = 0; k < len; k++)
     if ((l->act == BT_ACT_RELU && out[k] <= 0.0f) ||
@@ -191,11 +205,11 @@ tail_backward_layer (BtNet *net, guint i, const float *out, const gint32 *argmax
     case BT_LAYER_DENSE:
       {
         const float *w = net->params + l->w_off;   /* out × in, row-major */
-        memset (d_in, 0, in_len * sizeof (float));
+        memset (d_in, 0, n_in * sizeof (float));
         for (gsize o = 0; o < len; o++)
           if (d[o] != 0.0f)
-            for (gsize k = 0; k < in_len; k++)
-              d_in[k] += d[o] * w[o * in_len + k];
+            for (gsize k = 0; k < n_in; k++)
+              d_in[k] += d[o] * w[o * n_in + k];
       }
       break;
     case BT_LAYER_MAXPOOL:
@@ -203,7 +217,7 @@ tail_backward_layer (BtNet *net, guint i, const float *out, const gint32 *argmax
       {
         BtConvShape s;
         pool_shape (l, &s);
-        memset (d_in, 0, in_len * sizeof (float));
+        memset (d_in, 0, n_in * sizeof (float));
         if (l->kind == BT_LAYER_MAXPOOL)
           bt_maxpool2d_backward (d_in, d, argmax, &s);
         else
@@ -222,6 +236,34 @@ tail_backward_layer (BtNet *net, guint i, const float *out, const gint32 *argmax
       memcpy (d_in, d, len * sizeof (float));
       break;
     }
+}
+
+/* d logit[class_index] / d in, in being the input of layer t + 1 (the net's input for t = -1),
+ * through the known chain after t, into d_in. */
+static void
+tail_gradient (BtNet *net, int t, const float *in, int class_index, float *d_in)
+{
+  int last = (int) net->layers->len - 1;
+  gsize n = in_len (net, (guint) (t + 1));
+  g_autofree float *d = NULL;
+  g_autofree float *d_prev = NULL;
+  Tail tail;
+
+  tail_init (&tail, net, t);
+  tail_forward (net, t, in, &tail);
+  /* d logit / d logit = one-hot; walk back to the map */
+  for (int i = t + 1; i <= last; i++)
+    n = MAX (n, out_len (bt_net_layer (net, i)));
+  d = g_new0 (float, n);
+  d_prev = g_new0 (float, n);
+  d[class_index] = 1.0f;
+  for (int i = last; i > t; i--)
+    {
+      tail_backward_layer (net, i, tail.outs[i - t - 1], tail.argmax[i - t - 1], d, d_prev);
+      memcpy (d, d_prev, in_len (net, i) * sizeof (float));
+    }
+  memcpy (d_in, d, in_len (net, (guint) (t + 1)) * sizeof (float));
+  tail_clear (&tail);
 }
 
 gboolean
@@ -247,34 +289,39 @@ bt_net_class_gradient (BtNet *net, const float *x, int class_index,
                            "This network has no convolutional feature map to explain");
       return FALSE;
     }
-  if (bt_net_forward (net, x, 1, FALSE, error) == NULL)
+  net->unfused = TRUE;
+  const float *probs = bt_net_forward (net, x, 1, FALSE, error);
+  net->unfused = FALSE;
+  if (probs == NULL)
     return FALSE;
 
   const BtLayer *f = bt_net_layer (net, t);
-  gsize n = out_len (f);
-  guint last = net->layers->len - 1;
-  g_autofree float *d = NULL;
-  g_autofree float *d_in = NULL;
-  Tail tail;
-
-  *features = g_memdup2 (f->out, n * sizeof (float));
-  tail_init (&tail, net, t);
-  tail_forward (net, t, *features, &tail);
-  /* d logit / d logit = one-hot; walk back to the map */
-  for (guint i = t + 1; i <= last; i++)
-    n = MAX (n, out_len (bt_net_layer (net, i)));
-  d = g_new0 (float, n);
-  d_in = g_new0 (float, n);
-  d[class_index] = 1.0f;
-  for (guint i = last; i > (guint) t; i--)
-    {
-      tail_backward_layer (net, i, tail.outs[i - t - 1], tail.argmax[i - t - 1], d, d_in);
-      memcpy (d, d_in, out_len (bt_net_layer (net, i - 1)) * sizeof (float));
-    }
-  *gradient = g_memdup2 (d, out_len (f) * sizeof (float));
+  *features = g_memdup2 (f->out, out_len (f) * sizeof (float));
+  *gradient = g_new (float, out_len (f));
+  tail_gradient (net, t, *features, class_index, *gradient);
   *c = f->c;
   *h = f->h;
   *w = f->w;
-  tail_clear (&tail);
+  return TRUE;
+}
+
+gboolean
+bt_net_class_input_gradient (BtNet *net, const float *x, int class_index, float *d_x, GError **error)
+{
+  g_return_val_if_fail (net != NULL && x != NULL && d_x != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (class_index < 0 || class_index >= net->n_classes)
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "Class %d is out of range (the network has %d classes)", class_index, net->n_classes);
+      return FALSE;
+    }
+  if (!is_known_chain (net, -1))
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "This network holds a layer whose input gradient is not computed here");
+      return FALSE;
+    }
+  tail_gradient (net, -1, x, class_index, d_x);
   return TRUE;
 }

@@ -18,6 +18,13 @@ gboolean bt_net_class_gradient (BtNet *net, const float *x, int class_index,
                                 float **features, float **gradient,
                                 int *c, int *h, int *w, GError **error);
 
+/* d logit[class_index] / d x for one input x of a net made of dense, dropout (as in inference),
+ * flatten and pooling layers alone, such as a transfer model's head on its backbone's embedding:
+ * Grad-CAM's way back into a backbone. d_x holds the net's input size. FALSE with
+ * BT_ENGINE_ERROR_UNSUPPORTED for any other net. */
+gboolean bt_net_class_input_gradient (BtNet *net, const float *x, int class_index, float *d_x,
+                                      GError **error);
+
 /* The logit of class_index computed from a feature map of the shape above through the net's
  * classifier layers alone (no input): for checking the gradient by finite differences. NAN when
  * the net has no feature map. */

@@ -981,7 +981,7 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
       switch (l->kind)
         {
         case BT_LAYER_CONV:
-          if (!training)
+          if (!training && !net->unfused)
             {
               i = forward_conv_fused (net, i, in, n);
               continue;
@@ -996,7 +996,7 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
                 bt_conv2d_forward_ex (l->out + off * out_sz, in + off * in_sz, w, b, &s, net->workspace,
                                       l->act);
               }
-            net->ws_layer = chunk == n ? (int) i : -1;
+            net->ws_layer = training && chunk == n ? (int) i : -1;
           }
           continue;   /* activation already applied */
         case BT_LAYER_DWCONV:

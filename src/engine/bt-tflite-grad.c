@@ -166,6 +166,28 @@ bt_tflite_block_cuts (const BtTflite *model, int end_tensor, int *cuts, int max_
   return n;
 }
 
+int
+bt_tflite_feature_map (const BtTflite *model, int end_tensor, int *c, int *h, int *w)
+{
+  const BtTflite *m = model;
+
+  g_return_val_if_fail (model != NULL, -1);
+  if (end_tensor < 0 || end_tensor >= m->n_tensors || m->tensors[end_tensor].producer < 0)
+    return -1;
+  const BtTflOp *pool = &m->ops[m->tensors[end_tensor].producer];
+  if (pool->n_inputs < 1 || !has_backward (m, pool))
+    return -1;
+  int t = pool->inputs[0];
+  const BtTflTensor *a = &m->tensors[t];
+  if (!a->is_activation || a->producer < 0 || a->rank != 4 || a->shape[0] != 1 ||
+      (gsize) a->shape[1] * a->shape[2] <= 1)
+    return -1;
+  *c = a->shape[3];
+  *h = a->shape[1];
+  *w = a->shape[2];
+  return t;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {

@@ -22,6 +22,11 @@ gsize bt_tflite_tensor_size (const BtTflite *model, int tensor);
  * takes (channels, rows, columns). */
 void  bt_tflite_to_physical (const BtTflite *model, int tensor, const float *logical, float *out);
 
+/* Grad-CAM's map in a backbone: the tensor the global pooling that makes the embedding
+ * end_tensor reads (MobileNet's last convolution's output), with its channels and size, when it
+ * is spatial and the way from it to end_tensor has a backward pass; -1 otherwise. */
+int   bt_tflite_feature_map (const BtTflite *model, int end_tensor, int *c, int *h, int *w);
+
 typedef struct _BtTflTrain BtTflTrain;
 /* The trainable graph from cut_tensor (its input) to end_tensor (its output), for batches of at
  * most max_batch images. The weights start as the model's; the model is not changed. */

@@ -12,6 +12,7 @@
 #include "training/bt-training-private.h"
 #include "training/bt-model-runner.h"
 #include "engine/bt-tflite-grad.h"
+#include "engine/bt-net-cam.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Backbones                                                                                   */
@@ -1235,4 +1236,75 @@ bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error)
   if (probs == NULL)
     return NULL;
   return g_memdup2 (probs, sizeof (float) * bt_net_n_classes (model->net));
+}
+
+gboolean
+bt_transfer_class_gradient (BtModel *model, const BtImage *image, int *class_index,
+                            float **features, float **gradient, int *c, int *h, int *w, GError **error)
+{
+  g_autoptr(BtBackbone) bb = NULL;
+  g_autoptr(BtTfliteExec) exec = NULL;
+  g_autoptr(BtTflTrain) top = NULL;
+  g_autofree float *x = NULL, *a = NULL, *emb = NULL, *d_emb = NULL, *d_a = NULL;
+  const float *y;
+  int ih, iw, ic, t;
+  gsize n, len;
+
+  g_return_val_if_fail (model != NULL && model->net != NULL && image != NULL && class_index != NULL, FALSE);
+  g_return_val_if_fail (features != NULL && gradient != NULL, FALSE);
+  bb = bt_backbone_get_for_model (model, error);
+  if (bb == NULL)
+    return FALSE;
+  bt_net_input_shape (model->net, &ic, &ih, &iw);
+  if ((gsize) ic * ih * iw != (gsize) bb->dim)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("The model’s head takes %d values but the backbone gives %d"), ic * ih * iw, bb->dim);
+      return FALSE;
+    }
+  t = bt_tflite_feature_map (bb->model, bb->cut, c, h, w);
+  if (t < 0)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("Grad-CAM needs a backbone whose last layer is a convolution; use occlusion for this model"));
+      return FALSE;
+    }
+  bt_tflite_input_shape (bb->model, &ih, &iw, &ic);
+  x = g_new (float, (gsize) ih * iw * ic);
+  if (!prepare (bb, image, resize_to_ds (model->prep.resize), x, error))
+    return FALSE;
+  /* the float path: the arithmetic the backward pass differentiates */
+  exec = bt_tflite_exec_new_path (bb->model, BT_TFLITE_PATH_FLOAT, error);
+  if (exec == NULL)
+    return FALSE;
+  y = bt_tflite_exec_run (exec, x, t, &n, error);
+  if (y == NULL)
+    return FALSE;
+  len = (gsize) *c * *h * *w;
+  g_assert (n == len);
+  a = g_new (float, len);
+  bt_tflite_to_physical (bb->model, t, y, a);
+  top = bt_tfl_train_new (bb->model, t, bb->cut, 1, error);
+  if (top == NULL)
+    return FALSE;
+  emb = g_new (float, bb->dim);
+  bt_tfl_train_forward (top, a, 1, emb);
+  if (*class_index < 0)
+    {
+      const float *p = bt_net_forward (model->net, emb, 1, FALSE, error);
+      if (p == NULL)
+        return FALSE;
+      *class_index = 0;
+      for (int k = 1; k < bt_net_n_classes (model->net); k++)
+        if (p[k] > p[*class_index])
+          *class_index = k;
+    }
+  d_emb = g_new (float, bb->dim);
+  if (!bt_net_class_input_gradient (model->net, emb, *class_index, d_emb, error))
+    return FALSE;
+  d_a = g_new0 (float, len);
+  bt_tfl_train_backward (top, d_emb, d_a);
+  *features = g_steal_pointer (&a);
+  *gradient = g_steal_pointer (&d_a);
+  return TRUE;
 }

@@ -192,5 +192,12 @@ bt_batches_clear (BtBatches *b)
 /* Runs the model's backbone (stored inside it, or found on the search path and checked against
  * the sha256 in the model) and the head. Returns n_classes probabilities (g_free). */
 float        *bt_transfer_predict_image (BtModel *model, const BtImage *image, GError **error);
+/* Grad-CAM for a transfer model: the backbone's last convolutional map A for an RGB image (c ×
+ * h × w, the executor's float path) in *features and d logit[class_index] / dA in *gradient
+ * (both g_free), back through the head and the backbone's pooling (bt-tflite-grad.c). *class_index
+ * < 0: the predicted class, stored there. FALSE with an error when the backbone has no such map. */
+gboolean      bt_transfer_class_gradient (BtModel *model, const BtImage *image, int *class_index,
+                                          float **features, float **gradient, int *c, int *h, int *w,
+                                          GError **error);
 
 G_END_DECLS

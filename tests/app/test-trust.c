@@ -279,6 +279,23 @@ test_reliability_and_threshold (void)
     g_assert_true (gtk_widget_compute_bounds (bar, GTK_WIDGET (window), &bounds));
     g_assert_cmpfloat (bounds.origin.x + bounds.size.width, <=, gtk_widget_get_width (GTK_WIDGET (window)));
   }
+  /* the long "not accepted" verdict is whole in view: inside what shows it (a scrolled window
+   * when it scrolls with the image; it ran under the bottom edge at 800×600 there) */
+  {
+    GtkWidget *test = GTK_WIDGET (window->test_page);
+    GtkWidget *verdict = find_label_containing (test, "below its saved threshold of 99%: not accepted");
+    GtkWidget *view;
+    graphene_rect_t bounds;
+    g_assert_nonnull (verdict);
+    view = gtk_widget_get_ancestor (verdict, GTK_TYPE_SCROLLED_WINDOW);
+    if (view == NULL)
+      view = test;
+    g_assert_true (gtk_widget_compute_bounds (verdict, view, &bounds));
+    g_test_message ("verdict at y %.0f–%.0f of %d", bounds.origin.y, bounds.origin.y + bounds.size.height,
+                    gtk_widget_get_height (view));
+    g_assert_cmpfloat (bounds.origin.y, >=, 0);
+    g_assert_cmpfloat (bounds.origin.y + bounds.size.height, <=, gtk_widget_get_height (view));
+  }
 }
 
 static gint runner_held;

@@ -127,6 +127,10 @@ test_transfer_cli (void)
   g_assert_cmpint (run_cli (&out, "predict", model, probe, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "cat"));
   g_clear_pointer (&out, g_free);
+  /* Grad-CAM through the stored backbone (#23): the map of the probe at its own size */
+  g_assert_cmpint (run_cli (&out, "explain", model, probe, "--method", "gradcam", "--json", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "\"method\": \"gradcam\", \"width\": 100,"));
+  g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (&out, "info", model, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "stored inside this file"));
   g_assert_nonnull (strstr (out, BT_BACKBONE_DEFAULT));

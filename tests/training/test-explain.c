@@ -9,7 +9,9 @@
 #include "engine/bt-net-cam.h"
 #include "training/bt-explain.h"
 #include "training/bt-training.h"
+#include "training/bt-transfer.h"
 #include "bt-test-markers.h"
+#include "bt-test-photos.h"
 
 static void
 check_gradient (BtPreset preset, int size, int channels)
@@ -151,10 +153,11 @@ test_gradcam_finds_marker (void)
 
   g_test_message ("Grad-CAM: accuracy %.3f, heat in the marker box %.3f", acc, share);
   g_assert_cmpfloat (acc, >=, 0.9);
-  /* measured 0.46 (the conv2 map is 12×12 for 24×24 images and each cell sees 8×8 pixels, so the
-   * heat spreads past the box); #23 asks 0.5, occlusion reaches 0.97. Twice the box's share of
-   * the image (0.17) is the floor here: a map that ignored the marker would sit near 0.17. */
-  g_assert_cmpfloat (share, >=, 0.35);
+  /* #23's bar. Measured 0.63 on conv2 before pooling with each activation taken above its
+   * channel's mean; 0.41 on the pooled map and 0.46 without the mean (the textured background
+   * excites every channel everywhere). A map that ignored the marker would sit near the box's
+   * share of the image, 0.17. */
+  g_assert_cmpfloat (share, >=, 0.5);
 }
 
 /* The map's invariants: image size (or the size asked), ≥ 0, sums to 1; AUTO picks Grad-CAM for a
@@ -204,6 +207,173 @@ test_heat_invariants (void)
   g_assert_cmpfloat_with_epsilon (bt_heatmap_share_in (map, SIZE, 0, SIZE, SIZE), 1.0, 1e-4);
 }
 
+/* A transfer head's input gradient (Grad-CAM's way back into the backbone) against finite
+ * differences of its logit. */
+static void
+test_head_input_gradient (void)
+{
+  const int dim = 40;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, 3, 0.2f, 9, &error);
+  float x[40], d[40];
+  BtRng rng;
+
+  g_assert_no_error (error);
+  bt_rng_seed (&rng, 3);
+  for (int i = 0; i < dim; i++)
+    x[i] = fabsf (bt_rng_normal (&rng));
+  for (int cls = 0; cls < 3; cls++)
+    {
+      g_assert_true (bt_net_class_input_gradient (head, x, cls, d, &error));
+      g_assert_no_error (error);
+      for (int i = 0; i < dim; i++)
+        {
+          const float eps = 1e-2f, saved = x[i];
+          x[i] = saved + eps;
+          double up = bt_net_forward (head, x, 1, FALSE, NULL) ? bt_net_logits (head)[cls] : NAN;
+          x[i] = saved - eps;
+          double down = bt_net_forward (head, x, 1, FALSE, NULL) ? bt_net_logits (head)[cls] : NAN;
+          x[i] = saved;
+          g_assert_cmpfloat (fabs ((up - down) / (2 * eps) - d[i]), <=, 2e-3 + 2e-2 * fabs (d[i]));
+        }
+    }
+  g_assert_false (bt_net_class_input_gradient (head, x, 3, d, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+}
+
+#define V1_SMALL "mobilenet_v1_0.25_128_quant.tflite"
+
+/* side × side RGB: the photo squashed into it */
+static BtImage *
+photo_square (const char *name, int side)
+{
+  g_autofree char *path = bt_test_shared_file ("images", name);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtImage) img = bt_image_decode_file (path, 3, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return bt_image_resize (img, side, side, BT_DS_RESIZE_SQUASH);
+}
+
+/* left and right side by side (same height) */
+static BtImage *
+side_by_side (const BtImage *left, const BtImage *right)
+{
+  BtImage *out = bt_image_new (left->width + right->width, left->height, 3);
+
+  for (int y = 0; y < left->height; y++)
+    {
+      memcpy (out->pixels + (gsize) y * out->width * 3, left->pixels + (gsize) y * left->width * 3,
+              (gsize) left->width * 3);
+      memcpy (out->pixels + ((gsize) y * out->width + left->width) * 3,
+              right->pixels + (gsize) y * right->width * 3, (gsize) right->width * 3);
+    }
+  return out;
+}
+
+/* Grad-CAM through a backbone (MobileNet V1 0.25/128, the smallest): a head trained on crops of
+ * the cat and the sunflower photos; on one image holding both side by side, each class's heat
+ * lies on its own photo's half, whichever side it is on. */
+static void
+test_gradcam_transfer (void)
+{
+  static const char *photos[2] = { "cat.bmp", "sunflower.bmp" };
+  static const char *names[] = { "cat", "sunflower", NULL };
+  g_autofree char *backbone = bt_test_shared_file ("models", V1_SMALL);
+  g_autofree char *cat_path = bt_test_shared_file ("images", photos[0]);
+  g_autofree char *flower_path = bt_test_shared_file ("images", photos[1]);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtBackbone) bb = NULL;
+  g_autoptr(BtOptimizer) opt = NULL;
+  g_autoptr(BtImage) cat = NULL, flower = NULL;
+  BtOptimizerConfig cfg;
+  BtModel *model;
+  BtRng rng;
+  enum { PER_CLASS = 8 };
+  float *x;
+  int labels[2 * PER_CLASS], dim;
+
+  if (backbone == NULL || cat_path == NULL || flower_path == NULL)
+    {
+      g_test_skip ("MobileNet V1 0.25/128 or the cat and sunflower photos not found: set BOTTEGA_SHARED_DIR "
+                   "to the folder holding models/ and images/");
+      return;
+    }
+  {
+    g_autofree char *dir = g_path_get_dirname (backbone);
+    bt_backbone_set_search_dir (dir);
+  }
+  bb = bt_backbone_load_path (backbone, &error);
+  g_assert_no_error (error);
+  dim = bt_backbone_get_dim (bb);
+  cat = photo_square (photos[0], 128);
+  flower = photo_square (photos[1], 128);
+
+  /* the head: crops (60–100 % of each side) of each photo, mirrored or not */
+  x = g_new (float, (gsize) 2 * PER_CLASS * dim);
+  bt_rng_seed (&rng, 8);
+  for (int i = 0; i < 2 * PER_CLASS; i++)
+    {
+      const BtImage *src = i % 2 ? flower : cat;
+      int w = (int) (128 * (0.6f + 0.4f * bt_rng_uniform (&rng)));
+      int h = (int) (128 * (0.6f + 0.4f * bt_rng_uniform (&rng)));
+      int x0 = (int) bt_rng_below (&rng, 128 - w + 1), y0 = (int) bt_rng_below (&rng, 128 - h + 1);
+      gboolean flip = bt_rng_below (&rng, 2);
+      g_autoptr(BtImage) crop = bt_image_new (w, h, 3);
+      for (int y = 0; y < h; y++)
+        for (int xx = 0; xx < w; xx++)
+          memcpy (crop->pixels + ((gsize) y * w + xx) * 3,
+                  src->pixels + ((gsize) (y0 + y) * 128 + x0 + (flip ? w - 1 - xx : xx)) * 3, 3);
+      labels[i] = i % 2;
+      g_assert_true (bt_backbone_embed_image (bb, crop, BT_DS_RESIZE_SQUASH, x + (gsize) i * dim, &error));
+      g_assert_no_error (error);
+    }
+  model = g_new0 (BtModel, 1);
+  model->net = bt_net_new_transfer (dim, 0, 2, 0.0f, 5, &error);
+  g_assert_no_error (error);
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+  opt = bt_optimizer_new (model->net, &cfg);
+  for (int step = 0; step < 60; step++)
+    {
+      bt_net_zero_grad (model->net);
+      g_assert_nonnull (bt_net_forward (model->net, x, 2 * PER_CLASS, TRUE, &error));
+      g_assert_true (bt_net_backward (model->net, labels, 2 * PER_CLASS, NULL, 0.0f, NULL, NULL, &error));
+      bt_optimizer_step (opt, model->net, 3e-3f);
+    }
+  g_free (x);
+  model->class_names = g_strdupv ((char **) names);
+  model->backbone_name = g_strdup (V1_SMALL);
+  model->backbone_sha256 = g_strdup (bt_backbone_get_sha256 (bb));
+  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, &model->prep);
+  bt_calibration_init (&model->calib);
+
+  for (int order = 0; order < 2; order++)
+    {
+      g_autoptr(BtImage) both = order == 0 ? side_by_side (cat, flower) : side_by_side (flower, cat);
+      for (int cls = 0; cls < 2; cls++)
+        {
+          g_autoptr(BtHeatmap) map = bt_explain_image (model, both, cls, BT_EXPLAIN_GRADCAM, 0, 0, NULL, &error);
+          gboolean on_left = (cls == 0) == (order == 0);
+          double own;
+
+          g_assert_no_error (error);
+          g_assert_cmpint (map->method, ==, BT_EXPLAIN_GRADCAM);
+          g_assert_cmpint (map->width, ==, 256);
+          own = bt_heatmap_share_in (map, on_left ? 0 : 128, 0, 128, 128);
+          g_test_message ("%s on the %s: %.3f of the Grad-CAM heat on it", names[cls], on_left ? "left" : "right", own);
+          /* measured 0.63–0.89 (occlusion, its 64 grey squares on a 128-px input: 0.37–0.62) */
+          g_assert_cmpfloat (own, >=, 0.6);
+        }
+    }
+  /* auto keeps occlusion for a transfer model (its backbone's map is 4×4 here) */
+  {
+    g_autoptr(BtHeatmap) map = bt_explain_image (model, cat, 0, BT_EXPLAIN_AUTO, 0, 0, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (map->method, ==, BT_EXPLAIN_OCCLUSION);
+  }
+  bt_model_free (model);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -217,6 +387,8 @@ main (int argc, char **argv)
   g_test_add_func ("/explain/occlusion/marker", test_occlusion_finds_marker);
   g_test_add_func ("/explain/gradcam/marker", test_gradcam_finds_marker);
   g_test_add_func ("/explain/invariants", test_heat_invariants);
+  g_test_add_func ("/explain/gradient/transfer-head", test_head_input_gradient);
+  g_test_add_func ("/explain/gradcam/transfer", test_gradcam_transfer);
   status = g_test_run ();
   g_clear_pointer (&trained, bt_model_free);
   return status;
