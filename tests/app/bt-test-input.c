@@ -147,7 +147,7 @@ bt_test_press_key (GtkWindow *window, guint keyval, GdkModifierType mods)
       XTestFakeKeyEvent (dpy, XKeysymToKeycode (dpy, modifier_keys[i].sym), False, CurrentTime);
   ungrab (dpy);
   {
-    BtTestDeadline d = bt_test_deadline_start ();
+    BtTestDeadline d = bt_test_deadline_start (BT_TEST_WAIT_SECONDS);
     g_autofree char *what = g_strdup_printf ("the press of %s to reach %s", gdk_keyval_name (keyval),
                                              G_OBJECT_TYPE_NAME (window));
     while (seen->keys < want)
