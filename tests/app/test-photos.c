@@ -341,8 +341,9 @@ static void
 test_camera_records_into_class (Fixture *f, gconstpointer data)
 {
   GtkWindow *window;
-  GtkWidget *rate;
-  guint before;
+  GtkWidget *rate, *picture;
+  guint before, frames;
+  gulong frame_id;
 
   bt_data_page_select_class (f->page, "dogs");
   gtk_widget_activate_action (GTK_WIDGET (f->page), "data.camera", NULL);
@@ -365,16 +366,17 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   bt_test_click_button (GTK_WIDGET (window), "Record");
   BT_TEST_WAIT (n_in_class (f->project, "dogs") >= 12);
   bt_test_click_button (GTK_WIDGET (window), "Stop");
-  before = n_in_class (f->project, "dogs");
-  /* shots on their way when Stop was pressed still arrive; then nothing more */
-  for (int i = 0; i < 20; i++)
-    {
-      g_usleep (20000);
-      bt_test_drain ();
-    }
-  g_assert_cmpuint (n_in_class (f->project, "dogs"), <=, before + 4);
-  before = n_in_class (f->project, "dogs");
+  /* shots on their way when Stop was pressed still arrive; then nothing more, though frames keep
+   * coming (10 of the live 30 fps source: longer than the 1/15 s between two recorded shots) */
+  before = bt_camera_window_get_n_added (window) + bt_camera_window_get_n_saving (window);
+  g_assert_cmpuint (bt_camera_window_get_n_saving (window), <=, 4);
+  picture = bt_test_find_type (GTK_WIDGET (window), GTK_TYPE_PICTURE);
+  frames = 0;
+  frame_id = g_signal_connect_swapped (picture, "notify::paintable", G_CALLBACK (bt_test_count_cb), &frames);
+  BT_TEST_WAIT (bt_camera_window_get_n_saving (window) == 0 && frames >= 10);
+  g_signal_handler_disconnect (picture, frame_id);
   g_assert_cmpuint (bt_camera_window_get_n_added (window), ==, before);
+  g_assert_cmpuint (n_in_class (f->project, "dogs"), ==, before);
   /* videotestsrc's default 320×240, each a JPEG that decodes; in the class's own folder */
   g_assert_cmpuint (check_class_files (f->project, "dogs", ".jpg", 320, 240), ==, before);
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
