@@ -377,14 +377,7 @@ first_gallery_card (BtEvaluatePage *page)
 static void
 laid_out (GtkWidget *toplevel)
 {
-  GdkFrameClock *clock = gtk_widget_get_frame_clock (toplevel);
-  guint painted = 0;
-  gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
-
-  bt_test_drain ();
-  gtk_widget_queue_draw (toplevel);
-  BT_TEST_WAIT (painted >= 1);
-  g_signal_handler_disconnect (clock, id);
+  bt_test_painted_frame (toplevel);
   bt_test_drain ();
 }
 
