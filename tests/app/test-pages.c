@@ -490,8 +490,6 @@ test_evaluate (void)
     if (ev->n < 50)
       g_assert_nonnull (strstr (gtk_label_get_text (caveat), "Only"));
   }
-  for (int i = 0; i < 100; i++)
-    g_main_context_iteration (NULL, FALSE);
   bt_test_screenshot (GTK_WIDGET (window), "evaluate-page.png");
 
   /* relabel the first image of the cell from the gallery: the project changes at once */
@@ -781,7 +779,6 @@ test_test_page (void)
     {
       g_autofree char *name = g_strdup_printf ("far-out-%d.png", kind);
       g_autofree char *far = g_build_filename (project_dir, name, NULL);
-      g_autoptr(GFile) ff = g_file_new_for_path (far);
       g_autoptr(GdkPixbuf) pb = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, 48, 48);
       g_autoptr(GRand) rand = g_rand_new_with_seed (3);
       g_autofree float *probs = NULL;
@@ -797,10 +794,12 @@ test_test_page (void)
       unknown = bt_calibration_is_unknown (&model->calib, score);
       g_test_message ("far-out %d: unknown score %.3f, threshold %.3f", kind, score,
                       model->calib.unknown_threshold);
-      bt_test_page_classify_files (page, &ff, 1);
+      {
+        const char *paths[] = { far, NULL };
+        g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
+      }
       wait_for (has_results, GUINT_TO_POINTER (3 + kind));
-      for (int i = 0; i < 100; i++)
-        g_main_context_iteration (NULL, FALSE);
+      bt_test_drain ();
       g_assert_true ((find_label_prefix (GTK_WIDGET (page), "Not one of your classes (") != NULL) == unknown);
     }
   /* the threshold rejects ~5% of the validation images, so some shapes are above it too: the
@@ -825,11 +824,10 @@ test_test_page (void)
       }
     if (found != NULL)
       {
-        g_autoptr(GFile) f = g_file_new_for_path (found);
-        bt_test_page_classify_files (page, &f, 1);
+        const char *paths[] = { found, NULL };
+        g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
         wait_for (has_results, GUINT_TO_POINTER (6));
-        for (int i = 0; i < 100; i++)
-          g_main_context_iteration (NULL, FALSE);
+        bt_test_drain ();
         g_assert_nonnull (find_label_prefix (GTK_WIDGET (page), "Not one of your classes ("));
         g_assert_cmpuint (bt_probability_bars_get_n (bars), ==, 4);   /* the scores stay visible */
         bt_test_screenshot (GTK_WIDGET (window), "test-page-unknown.png");
@@ -862,7 +860,6 @@ test_test_page (void)
     g_autofree char *copy_dir = g_build_filename (project_dir, "images", "circle", NULL);
     g_autofree char *outside_dir = g_dir_make_tmp ("bt-pages-outside-XXXXXX", NULL);
     g_autofree char *outside = g_build_filename (outside_dir, "found.png", NULL);
-    g_autoptr(GFile) outside_file = g_file_new_for_path (outside);
     g_autoptr(BtItem) first = g_list_model_get_item (bt_project_get_items (project), 0);
     g_autofree char *first_path = g_strdup (bt_item_get_path (first));
     g_autofree char *first_class = g_strdup (bt_item_get_class_name (first));
@@ -899,14 +896,14 @@ test_test_page (void)
     }
     {
       guint n_want = bt_test_page_get_n_results (page) + 1;
-      bt_test_page_classify_files (page, &outside_file, 1);
+      const char *paths[] = { outside, NULL };
+      g_assert_true (bt_test_drop_files (GTK_WIDGET (page), paths));
       wait_for (has_results, GUINT_TO_POINTER (n_want));
     }
     gtk_list_box_select_row (list, gtk_list_box_get_row_at_index (list, bt_test_page_get_n_results (page) - 1));
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (correct)));
     g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "test.correct", "s", "circle"));
-    for (int i = 0; i < 20000 && g_list_model_get_n_items (bt_project_get_items (project)) == n_items_before; i++)
-      g_main_context_iteration (NULL, TRUE);
+    BT_TEST_WAIT (g_list_model_get_n_items (bt_project_get_items (project)) != n_items_before);
     g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items_before + 1);
     for (guint i = 0; i < n_items_before + 1; i++)
       {
