@@ -250,6 +250,19 @@ bt_test_click_insensitive (GtkWidget *widget)
   click (widget, -1, -1, FALSE);
 }
 
+/* Whether a click at (x, y) of widget would reach widget (or a child of it) in native. */
+static gboolean
+drawn_at (GtkWidget *widget, GtkWidget *native, double x, double y)
+{
+  graphene_point_t p;
+  GtkWidget *hit;
+
+  if (!gtk_widget_compute_point (widget, native, &GRAPHENE_POINT_INIT (x, y), &p))
+    return FALSE;
+  hit = gtk_widget_pick (native, p.x, p.y, GTK_PICK_DEFAULT);
+  return hit != NULL && (hit == widget || gtk_widget_is_ancestor (hit, widget));
+}
+
 static void
 click (GtkWidget *widget, double x, double y, gboolean wait_sensitive)
 {
@@ -275,6 +288,9 @@ click (GtkWidget *widget, double x, double y, gboolean wait_sensitive)
       x = gtk_widget_get_width (widget) / 2.0;
       y = gtk_widget_get_height (widget) / 2.0;
     }
+  /* and for it to be where the pointer goes, not under the page that a transition still shows */
+  if (wait_sensitive)
+    BT_TEST_WAIT (drawn_at (widget, native, x, y));
   g_assert_true (gtk_widget_compute_point (widget, native, &GRAPHENE_POINT_INIT (x, y), &p));
   gtk_native_get_surface_transform (GTK_NATIVE (native), &sx, &sy);
   grab_and_focus (dpy, xid);
