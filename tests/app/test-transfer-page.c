@@ -261,6 +261,8 @@ test_choose_and_train (void)
       g_test_skip ("MobileNet V2 backbone or photos not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
       return;
     }
+  /* on the Model page, where the card's estimates are made (whichever test showed it before) */
+  bt_window_set_page (window, "model");
   backbone = bt_test_shared_file ("models", BT_BACKBONE_DEFAULT);
   file = g_file_new_for_path (backbone);
   bt_transfer_options_choose_file (options, file);
