@@ -613,19 +613,28 @@ find_type (GtkWidget *widget, GType type)
   return NULL;
 }
 
+/* Whether the keyboard focus is widget or inside it (an entry's focus is its text child). */
+static gboolean
+focus_in (GtkWindow *window, GtkWidget *widget)
+{
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (window));
+  return focus != NULL && (focus == widget || gtk_widget_is_ancestor (focus, widget));
+}
+
 /* F2 on the class, type the new name, Enter: as a person renames a class. */
 static void
 rename_in_place (Fixture *f, const char *from, const char *to)
 {
   GtkWidget *entry;
 
-  bt_data_page_select_class (f->page, from);
+  click_class (f, from);
   wait_import (f);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  bt_test_press_key (f->window, GDK_KEY_F2, 0);
   entry = find_type (GTK_WIDGET (find_row (f, from)), GTK_TYPE_ENTRY);
   g_assert_nonnull (entry);
+  BT_TEST_WAIT (focus_in (f->window, entry));
   gtk_editable_set_text (GTK_EDITABLE (entry), to);
-  g_signal_emit_by_name (entry, "activate");
+  bt_test_press_key (f->window, GDK_KEY_Return, 0);
   wait_import (f);
 }
 
@@ -857,7 +866,7 @@ test_all_images_show_class (Fixture *f, gconstpointer data)
   guint cells = 0, labelled = 0, wrong = 0;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, NULL);
+  click_class (f, NULL);
   wait_import (f);
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
   g_assert_cmpuint (cells, >, 0);
@@ -865,14 +874,14 @@ test_all_images_show_class (Fixture *f, gconstpointer data)
   g_assert_cmpuint (wrong, ==, 0);
 
   /* a class's own view needs no label */
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   cells = labelled = wrong = 0;
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
   g_assert_cmpuint (cells, ==, 3);
   g_assert_cmpuint (labelled, ==, 0);
   bt_test_screenshot (GTK_WIDGET (f->window), "data-page-dogs.png");
-  bt_data_page_select_class (f->page, NULL);
+  click_class (f, NULL);
   wait_import (f);
   cells = labelled = wrong = 0;
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
@@ -1340,7 +1349,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   GtkWidget *undo_button;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   gtk_selection_model_select_range (selection, 0, 3, TRUE);
@@ -1376,7 +1385,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_assert_cmpint (class_count (f, "dogs"), ==, 3);
 
   /* Delete excludes; the toast's Undo button restores. */
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   gtk_selection_model_select_item (selection, 0, TRUE);
   gtk_widget_grab_focus (grid);
@@ -1402,7 +1411,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_assert_cmpstr (order, ==, "cats dogs");
 
   /* Delete a class, undo, redo, undo. */
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "cats"), ==, -1);
