@@ -235,6 +235,20 @@ bt_test_find_type (GtkWidget *root, GType type)
   return NULL;
 }
 
+GtkWidget *
+bt_test_find_label (GtkWidget *root, const char *text)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_LABEL (c) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (c)), text) == 0)
+        return c;
+      if ((found = bt_test_find_label (c, text)))
+        return found;
+    }
+  return NULL;
+}
+
 static void click (GtkWidget *widget, double x, double y, gboolean wait_sensitive);
 
 void

@@ -6,6 +6,7 @@
 # BT_TEST_SHUFFLE=SEED: the program's test cases run in an order shuffled by SEED (its -l list
 # given back as -p options, which GLib runs in the order given), so a case that only passes after
 # another one fails; ./run test sets a new seed each run and prints it, to repeat an order.
+# A program listed in tests/app/in-order.txt (with the reason) keeps its own order.
 set -eu
 dir=$(mktemp -d)
 trap 'kill "$xvfb" 2>/dev/null || true; wait "$xvfb" 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -23,7 +24,10 @@ done
 DISPLAY=":$(cat "$dir/display")"
 export DISPLAY
 unset WAYLAND_DISPLAY
-if [ -n "${BT_TEST_SHUFFLE:-}" ]; then
+in_order="$(dirname "$0")/in-order.txt"
+if [ -n "${BT_TEST_SHUFFLE:-}" ] && grep -q "^$(basename "$1"):" "$in_order"; then
+  echo "run-on-own-display: $(basename "$1") runs in its own order (tests/app/in-order.txt)" >&2
+elif [ -n "${BT_TEST_SHUFFLE:-}" ]; then
   prog=$1
   shift
   order=$("$prog" -l "$@" 2>/dev/null | grep '^/' |

@@ -87,21 +87,6 @@ panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window
   return project;
 }
 
-/* The label under root that shows text, or NULL. */
-static GtkWidget *
-label_showing (GtkWidget *root, const char *text)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found;
-      if (GTK_IS_LABEL (c) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (c)), text) == 0)
-        return c;
-      if ((found = label_showing (c, text)))
-        return found;
-    }
-  return NULL;
-}
-
 /* The control right after the label text in the panel's form grid. */
 static GtkWidget *
 control_after (GtkWidget *root, const char *text)
@@ -161,7 +146,7 @@ test_search_and_use (void)
   {
     /* a click on its row (on its settings, as the table shows them) */
     g_autofree char *described = bt_tune_trial_describe (pick);
-    GtkWidget *cell = label_showing (GTK_WIDGET (lb), described);
+    GtkWidget *cell = bt_test_find_label (GTK_WIDGET (lb), described);
     g_assert_nonnull (cell);
     bt_test_click (cell);
   }
