@@ -18,6 +18,7 @@
 #include "bt-test-screenshot.h"
 #include "bt-test-server.h"
 #include "bt-test-exit.h"
+#include "bt-test-wait.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -27,13 +28,8 @@ static char *tmp_dir;
 
 typedef gboolean (*Condition) (gpointer data);
 
-static void
-wait_for (Condition cond, gpointer data)
-{
-  for (guint i = 0; i < 5000000 && !cond (data); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (cond (data));
-}
+/* Runs the main loop until cond holds, failing loudly at bt-test-wait.h's deadline. */
+#define wait_for(cond, data) BT_TEST_WAIT ((cond) (data))
 
 static BtTransferOptions *
 options (void)
