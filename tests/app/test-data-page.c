@@ -19,6 +19,7 @@
 #include "bt-test-keys.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-input.h"
+#include "bt-test-classes.h"
 #include "bt-test-wait.h"
 #include "bt-test-exit.h"
 
@@ -142,47 +143,22 @@ find_drop_target (GtkWidget *widget, GType type)
 }
 
 static BtClassRow *
-find_row_in (GtkWidget *widget, const char *name)
-{
-  if (BT_IS_CLASS_ROW (widget))
-    {
-      BtClassInfo *info = bt_class_row_get_info (BT_CLASS_ROW (widget));
-      if (info != NULL && g_strcmp0 (bt_class_info_get_name (info), name) == 0)
-        return BT_CLASS_ROW (widget);
-    }
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
-    {
-      BtClassRow *row = find_row_in (child, name);
-      if (row != NULL)
-        return row;
-    }
-  return NULL;
-}
-
-static BtClassRow *
 find_row (Fixture *f, const char *name)
 {
   BtClassRow *row;
 
   spin ();
-  row = find_row_in (GTK_WIDGET (f->page), name);
+  row = bt_test_find_class_row (GTK_WIDGET (f->page), name);
   g_assert_nonnull (row);
   return row;
 }
-
-static BtClassRow *find_all_row_in (GtkWidget *widget);
 
 /* Selects a class as a person does: a click on its row in the sidebar (NULL: "All Images"). */
 static void
 click_class (Fixture *f, const char *name)
 {
-  GtkWidget *row;
-
   spin ();
-  row = name ? GTK_WIDGET (find_row (f, name)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
-  g_assert_nonnull (row);
-  bt_test_click (row);
-  BT_TEST_WAIT (gtk_widget_get_state_flags (gtk_widget_get_parent (row)) & GTK_STATE_FLAG_SELECTED);
+  bt_test_click_class (GTK_WIDGET (f->page), name);
 }
 
 static gboolean
@@ -425,20 +401,6 @@ find_controller (GtkWidget *widget, GType type)
   return NULL;
 }
 
-static BtClassRow *
-find_all_row_in (GtkWidget *widget)
-{
-  if (BT_IS_CLASS_ROW (widget) && bt_class_row_get_info (BT_CLASS_ROW (widget)) == NULL)
-    return BT_CLASS_ROW (widget);
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
-    {
-      BtClassRow *row = find_all_row_in (child);
-      if (row != NULL)
-        return row;
-    }
-  return NULL;
-}
-
 static char *
 class_order (BtProject *project)
 {
@@ -458,7 +420,7 @@ class_order (BtProject *project)
 static gboolean
 drop_class_on_row (Fixture *f, const char *dragged, const char *onto, gboolean lower_half)
 {
-  GtkWidget *row = onto ? GTK_WIDGET (find_row (f, onto)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
+  GtkWidget *row = onto ? GTK_WIDGET (find_row (f, onto)) : GTK_WIDGET (bt_test_find_class_row (GTK_WIDGET (f->page), NULL));
   GtkDropTarget *target = find_drop_target (row, BT_TYPE_CLASS_INFO);
   GListModel *classes = bt_project_get_classes (f->project);
   g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, bt_project_find_class (f->project, dragged));
@@ -523,7 +485,7 @@ test_reorder_by_drag (Fixture *f, gconstpointer data)
   g_assert_true (gdk_content_provider_get_value (content, &value, NULL));
   g_assert_cmpstr (bt_class_info_get_name (g_value_get_object (&value)), ==, "birds");
   /* "All images" cannot be dragged. */
-  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page))),
+  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (bt_test_find_class_row (GTK_WIDGET (f->page), NULL)),
                                              GTK_TYPE_DRAG_SOURCE));
   g_assert_nonnull (source);
   g_signal_emit_by_name (source, "prepare", 5.0, 5.0, &none);

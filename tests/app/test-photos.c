@@ -20,6 +20,7 @@
 #include "bt-test-exit.h"
 #include "bt-test-fs.h"
 #include "bt-test-input.h"
+#include "bt-test-classes.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-wait.h"
 
@@ -212,7 +213,7 @@ test_paste_image_into_class (Fixture *f, gconstpointer data)
                 && strstr (bt_data_page_get_notification (f->page), "Select a class") != NULL);
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
 
-  bt_data_page_select_class (f->page, "cats");
+  bt_test_click_class (GTK_WIDGET (f->page), "cats");
   press_paste (f);
   BT_TEST_WAIT (n_in_class (f->project, "cats") == 1);
   g_assert_cmpuint (check_class_files (f->project, "cats", ".png", 40, 30), ==, 1);
@@ -242,7 +243,7 @@ test_paste_copied_files (Fixture *f, gconstpointer data)
   gdk_clipboard_set (clipboard, GDK_TYPE_FILE_LIST, list);
   g_boxed_free (GDK_TYPE_FILE_LIST, list);
   g_slist_free_full (files, g_object_unref);
-  bt_data_page_select_class (f->page, "dogs");
+  bt_test_click_class (GTK_WIDGET (f->page), "dogs");
   press_paste (f);
   BT_TEST_WAIT (n_in_class (f->project, "dogs") == 3 && !bt_data_page_get_busy (f->page));
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
@@ -276,7 +277,7 @@ test_drop_from_browser (Fixture *f, gconstpointer data)
   g_autofree char *photo = url ("/photo.png");
   g_autofree char *list = NULL;
 
-  bt_data_page_select_class (f->page, "cats");
+  bt_test_click_class (GTK_WIDGET (f->page), "cats");
   /* a browser's drag of an image: its address as text/uri-list */
   list = g_strdup_printf ("%s\r\n", photo);
   g_assert_true (drop_uris (f->page, list));
@@ -299,7 +300,7 @@ test_drop_from_browser (Fixture *f, gconstpointer data)
     g_autoptr(GdkTexture) texture = make_texture ();
     g_autoptr(GdkContentProvider) content = gdk_content_provider_new_typed (GDK_TYPE_TEXTURE, texture);
 
-    bt_data_page_select_class (f->page, "dogs");
+    bt_test_click_class (GTK_WIDGET (f->page), "dogs");
     g_assert_true (bt_test_drop (GTK_WIDGET (f->page), content, 20, 20));
     BT_TEST_WAIT (n_in_class (f->project, "dogs") == 1);
     g_assert_cmpuint (check_class_files (f->project, "dogs", ".png", 40, 30), ==, 1);
@@ -345,7 +346,7 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   guint before, frames;
   gulong frame_id;
 
-  bt_data_page_select_class (f->page, "dogs");
+  bt_test_click_class (GTK_WIDGET (f->page), "dogs");
   gtk_widget_activate_action (GTK_WIDGET (f->page), "data.camera", NULL);
   BT_TEST_WAIT ((window = camera_window ()) != NULL);
   /* the first frame enables Take Photo */
