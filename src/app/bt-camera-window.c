@@ -346,3 +346,11 @@ bt_camera_window_get_n_added (GtkWindow *window)
 
   return cw ? cw->n_added : 0;
 }
+
+guint
+bt_camera_window_get_n_saving (GtkWindow *window)
+{
+  CameraWindow *cw = camera_window_of (window);
+
+  return cw ? cw->in_flight : 0;
+}

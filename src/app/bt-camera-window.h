@@ -16,5 +16,7 @@ GtkWindow *bt_camera_window_new (GtkWindow *parent, BtProject *project, BtCamera
                                  const char *class_name);
 /* Photos the window saved and added so far (for tests and its own label). */
 guint      bt_camera_window_get_n_added (GtkWindow *window);
+/* Photos taken and still being written to disk (for tests: after Stop, what is still to come). */
+guint      bt_camera_window_get_n_saving (GtkWindow *window);
 
 G_END_DECLS

@@ -147,7 +147,7 @@ bt_test_press_key (GtkWindow *window, guint keyval, GdkModifierType mods)
       XTestFakeKeyEvent (dpy, XKeysymToKeycode (dpy, modifier_keys[i].sym), False, CurrentTime);
   ungrab (dpy);
   {
-    BtTestDeadline d = bt_test_deadline_start ();
+    BtTestDeadline d = bt_test_deadline_start (BT_TEST_WAIT_SECONDS);
     g_autofree char *what = g_strdup_printf ("the press of %s to reach %s", gdk_keyval_name (keyval),
                                              G_OBJECT_TYPE_NAME (window));
     while (seen->keys < want)
@@ -235,6 +235,20 @@ bt_test_find_type (GtkWidget *root, GType type)
   return NULL;
 }
 
+GtkWidget *
+bt_test_find_label (GtkWidget *root, const char *text)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_LABEL (c) && g_strcmp0 (gtk_label_get_text (GTK_LABEL (c)), text) == 0)
+        return c;
+      if ((found = bt_test_find_label (c, text)))
+        return found;
+    }
+  return NULL;
+}
+
 static void click (GtkWidget *widget, double x, double y, gboolean wait_sensitive);
 
 void
@@ -248,6 +262,19 @@ bt_test_click_insensitive (GtkWidget *widget)
 {
   g_assert_false (gtk_widget_is_sensitive (widget));
   click (widget, -1, -1, FALSE);
+}
+
+/* Whether a click at (x, y) of widget would reach widget (or a child of it) in native. */
+static gboolean
+drawn_at (GtkWidget *widget, GtkWidget *native, double x, double y)
+{
+  graphene_point_t p;
+  GtkWidget *hit;
+
+  if (!gtk_widget_compute_point (widget, native, &GRAPHENE_POINT_INIT (x, y), &p))
+    return FALSE;
+  hit = gtk_widget_pick (native, p.x, p.y, GTK_PICK_DEFAULT);
+  return hit != NULL && (hit == widget || gtk_widget_is_ancestor (hit, widget));
 }
 
 static void
@@ -275,6 +302,9 @@ click (GtkWidget *widget, double x, double y, gboolean wait_sensitive)
       x = gtk_widget_get_width (widget) / 2.0;
       y = gtk_widget_get_height (widget) / 2.0;
     }
+  /* and for it to be where the pointer goes, not under the page that a transition still shows */
+  if (wait_sensitive)
+    BT_TEST_WAIT (drawn_at (widget, native, x, y));
   g_assert_true (gtk_widget_compute_point (widget, native, &GRAPHENE_POINT_INIT (x, y), &p));
   gtk_native_get_surface_transform (GTK_NATIVE (native), &sx, &sy);
   grab_and_focus (dpy, xid);

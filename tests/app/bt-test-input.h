@@ -17,6 +17,8 @@ void       bt_test_press_key    (GtkWindow *window, guint keyval, GdkModifierTyp
 /* The first mapped button under root whose label (mnemonic underline removed), tooltip or
  * child label equals name; NULL when there is none. */
 GtkWidget *bt_test_find_button  (GtkWidget *root, const char *name);
+/* The first label under root (depth first, root excluded) that shows text; NULL if none. */
+GtkWidget *bt_test_find_label   (GtkWidget *root, const char *text);
 /* The first widget of type under root (depth first, root excluded), mapped or not; NULL if none. */
 GtkWidget *bt_test_find_type    (GtkWidget *root, GType type);
 /* Moves the pointer to the middle of widget and clicks button 1 there, once it is sensitive. */

@@ -12,6 +12,21 @@ bt_test_count_cb (guint *count)
   (*count)++;
 }
 
+/* Waits for one frame of window laid out and painted after everything queued so far (the frame
+ * clock lays out before it paints). */
+static inline void
+bt_test_painted_frame (GtkWidget *window)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (window);
+  guint painted = 0;
+  gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
+
+  bt_test_drain ();
+  gtk_widget_queue_draw (window);
+  BT_TEST_WAIT (painted >= 1);
+  g_signal_handler_disconnect (clock, id);
+}
+
 static inline void
 bt_test_screenshot (GtkWidget *window, const char *name)
 {
@@ -28,15 +43,7 @@ bt_test_screenshot (GtkWidget *window, const char *name)
     return;
   /* no page transition half-way, then one frame laid out and painted after everything queued */
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
-  bt_test_drain ();
-  {
-    GdkFrameClock *clock = gtk_widget_get_frame_clock (window);
-    guint painted = 0;
-    gulong id = g_signal_connect_swapped (clock, "after-paint", G_CALLBACK (bt_test_count_cb), &painted);
-    gtk_widget_queue_draw (window);
-    BT_TEST_WAIT (painted >= 1);
-    g_signal_handler_disconnect (clock, id);
-  }
+  bt_test_painted_frame (window);
   w = gtk_widget_get_width (window);
   h = gtk_widget_get_height (window);
   paintable = gtk_widget_paintable_new (window);

@@ -18,6 +18,7 @@
 #include "bt-test-screenshot.h"
 #include "bt-test-server.h"
 #include "bt-test-exit.h"
+#include "bt-test-wait.h"
 
 static BtApplication *app;
 static BtWindow *window;
@@ -27,13 +28,8 @@ static char *tmp_dir;
 
 typedef gboolean (*Condition) (gpointer data);
 
-static void
-wait_for (Condition cond, gpointer data)
-{
-  for (guint i = 0; i < 5000000 && !cond (data); i++)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (cond (data));
-}
+/* Runs the main loop until cond holds, failing loudly at bt-test-wait.h's deadline. */
+#define wait_for(cond, data) BT_TEST_WAIT ((cond) (data))
 
 static BtTransferOptions *
 options (void)
@@ -360,6 +356,30 @@ test_options_follow_choice (void)
   bt_test_screenshot (GTK_WIDGET (window), "backbone-card-follows-choice");
 }
 
+/* One machine's story, step by step (each step starts where the one before left the machine:
+ * nothing installed, a download failed, one cancelled, the default installed, another offered by
+ * a model and installed, both compared): one test case, so that no order of cases can break it. */
+static void
+test_story (void)
+{
+  static const struct { const char *name; void (*step) (void); } steps[] = {
+    { "recommended", test_recommended },
+    { "recommended-follows-choice", test_recommended_follows_choice },
+    { "download-fails", test_download_fails },
+    { "download-cancel", test_download_cancel },
+    { "download-ok", test_download_ok },
+    { "model-offer", test_model_offer },
+    { "compare", test_compare },
+    { "options-follow-choice", test_options_follow_choice },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
+    {
+      g_test_message ("step %u: %s", i + 1, steps[i].name);
+      steps[i].step ();
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -418,14 +438,7 @@ main (int argc, char **argv)
   gtk_window_present (GTK_WINDOW (window));
   bt_window_set_project (window, project);
 
-  g_test_add_func ("/backbone-card/recommended", test_recommended);
-  g_test_add_func ("/backbone-card/recommended-follows-choice", test_recommended_follows_choice);
-  g_test_add_func ("/backbone-card/download-fails", test_download_fails);
-  g_test_add_func ("/backbone-card/download-cancel", test_download_cancel);
-  g_test_add_func ("/backbone-card/download-ok", test_download_ok);
-  g_test_add_func ("/backbone-card/model-offer", test_model_offer);
-  g_test_add_func ("/backbone-card/compare", test_compare);
-  g_test_add_func ("/backbone-card/options-follow-choice", test_options_follow_choice);
+  g_test_add_func ("/backbone-card/fresh-machine-story", test_story);
   ret = g_test_run ();
 
   gtk_window_destroy (GTK_WINDOW (window));

@@ -19,6 +19,7 @@
 #include "bt-test-keys.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-input.h"
+#include "bt-test-classes.h"
 #include "bt-test-wait.h"
 #include "bt-test-exit.h"
 
@@ -142,47 +143,22 @@ find_drop_target (GtkWidget *widget, GType type)
 }
 
 static BtClassRow *
-find_row_in (GtkWidget *widget, const char *name)
-{
-  if (BT_IS_CLASS_ROW (widget))
-    {
-      BtClassInfo *info = bt_class_row_get_info (BT_CLASS_ROW (widget));
-      if (info != NULL && g_strcmp0 (bt_class_info_get_name (info), name) == 0)
-        return BT_CLASS_ROW (widget);
-    }
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
-    {
-      BtClassRow *row = find_row_in (child, name);
-      if (row != NULL)
-        return row;
-    }
-  return NULL;
-}
-
-static BtClassRow *
 find_row (Fixture *f, const char *name)
 {
   BtClassRow *row;
 
   spin ();
-  row = find_row_in (GTK_WIDGET (f->page), name);
+  row = bt_test_find_class_row (GTK_WIDGET (f->page), name);
   g_assert_nonnull (row);
   return row;
 }
-
-static BtClassRow *find_all_row_in (GtkWidget *widget);
 
 /* Selects a class as a person does: a click on its row in the sidebar (NULL: "All Images"). */
 static void
 click_class (Fixture *f, const char *name)
 {
-  GtkWidget *row;
-
   spin ();
-  row = name ? GTK_WIDGET (find_row (f, name)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
-  g_assert_nonnull (row);
-  bt_test_click (row);
-  BT_TEST_WAIT (gtk_widget_get_state_flags (gtk_widget_get_parent (row)) & GTK_STATE_FLAG_SELECTED);
+  bt_test_click_class (GTK_WIDGET (f->page), name);
 }
 
 static gboolean
@@ -425,20 +401,6 @@ find_controller (GtkWidget *widget, GType type)
   return NULL;
 }
 
-static BtClassRow *
-find_all_row_in (GtkWidget *widget)
-{
-  if (BT_IS_CLASS_ROW (widget) && bt_class_row_get_info (BT_CLASS_ROW (widget)) == NULL)
-    return BT_CLASS_ROW (widget);
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
-    {
-      BtClassRow *row = find_all_row_in (child);
-      if (row != NULL)
-        return row;
-    }
-  return NULL;
-}
-
 static char *
 class_order (BtProject *project)
 {
@@ -458,7 +420,7 @@ class_order (BtProject *project)
 static gboolean
 drop_class_on_row (Fixture *f, const char *dragged, const char *onto, gboolean lower_half)
 {
-  GtkWidget *row = onto ? GTK_WIDGET (find_row (f, onto)) : GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page)));
+  GtkWidget *row = onto ? GTK_WIDGET (find_row (f, onto)) : GTK_WIDGET (bt_test_find_class_row (GTK_WIDGET (f->page), NULL));
   GtkDropTarget *target = find_drop_target (row, BT_TYPE_CLASS_INFO);
   GListModel *classes = bt_project_get_classes (f->project);
   g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, bt_project_find_class (f->project, dragged));
@@ -523,7 +485,7 @@ test_reorder_by_drag (Fixture *f, gconstpointer data)
   g_assert_true (gdk_content_provider_get_value (content, &value, NULL));
   g_assert_cmpstr (bt_class_info_get_name (g_value_get_object (&value)), ==, "birds");
   /* "All images" cannot be dragged. */
-  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (find_all_row_in (GTK_WIDGET (f->page))),
+  source = GTK_DRAG_SOURCE (find_controller (GTK_WIDGET (bt_test_find_class_row (GTK_WIDGET (f->page), NULL)),
                                              GTK_TYPE_DRAG_SOURCE));
   g_assert_nonnull (source);
   g_signal_emit_by_name (source, "prepare", 5.0, 5.0, &none);
@@ -613,19 +575,28 @@ find_type (GtkWidget *widget, GType type)
   return NULL;
 }
 
+/* Whether the keyboard focus is widget or inside it (an entry's focus is its text child). */
+static gboolean
+focus_in (GtkWindow *window, GtkWidget *widget)
+{
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (window));
+  return focus != NULL && (focus == widget || gtk_widget_is_ancestor (focus, widget));
+}
+
 /* F2 on the class, type the new name, Enter: as a person renames a class. */
 static void
 rename_in_place (Fixture *f, const char *from, const char *to)
 {
   GtkWidget *entry;
 
-  bt_data_page_select_class (f->page, from);
+  click_class (f, from);
   wait_import (f);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.rename-class", NULL));
+  bt_test_press_key (f->window, GDK_KEY_F2, 0);
   entry = find_type (GTK_WIDGET (find_row (f, from)), GTK_TYPE_ENTRY);
   g_assert_nonnull (entry);
+  BT_TEST_WAIT (focus_in (f->window, entry));
   gtk_editable_set_text (GTK_EDITABLE (entry), to);
-  g_signal_emit_by_name (entry, "activate");
+  bt_test_press_key (f->window, GDK_KEY_Return, 0);
   wait_import (f);
 }
 
@@ -857,7 +828,7 @@ test_all_images_show_class (Fixture *f, gconstpointer data)
   guint cells = 0, labelled = 0, wrong = 0;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, NULL);
+  click_class (f, NULL);
   wait_import (f);
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
   g_assert_cmpuint (cells, >, 0);
@@ -865,14 +836,14 @@ test_all_images_show_class (Fixture *f, gconstpointer data)
   g_assert_cmpuint (wrong, ==, 0);
 
   /* a class's own view needs no label */
-  bt_data_page_select_class (f->page, "dogs");
+  click_class (f, "dogs");
   wait_import (f);
   cells = labelled = wrong = 0;
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
   g_assert_cmpuint (cells, ==, 3);
   g_assert_cmpuint (labelled, ==, 0);
   bt_test_screenshot (GTK_WIDGET (f->window), "data-page-dogs.png");
-  bt_data_page_select_class (f->page, NULL);
+  click_class (f, NULL);
   wait_import (f);
   cells = labelled = wrong = 0;
   count_class_labels (GTK_WIDGET (f->page), &cells, &labelled, &wrong);
@@ -1340,7 +1311,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   GtkWidget *undo_button;
 
   import_cats_and_dogs (f);
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   selection = bt_data_page_get_selection (f->page);
   gtk_selection_model_select_range (selection, 0, 3, TRUE);
@@ -1376,7 +1347,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_assert_cmpint (class_count (f, "dogs"), ==, 3);
 
   /* Delete excludes; the toast's Undo button restores. */
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   wait_import (f);
   gtk_selection_model_select_item (selection, 0, TRUE);
   gtk_widget_grab_focus (grid);
@@ -1402,7 +1373,7 @@ test_undo_redo (Fixture *f, gconstpointer data)
   g_assert_cmpstr (order, ==, "cats dogs");
 
   /* Delete a class, undo, redo, undo. */
-  bt_data_page_select_class (f->page, "cats");
+  click_class (f, "cats");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (f->page), "data.remove-class", NULL));
   wait_import (f);
   g_assert_cmpint (class_count (f, "cats"), ==, -1);

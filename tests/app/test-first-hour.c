@@ -205,6 +205,31 @@ children:
     collect_cut (c, root, cut);
 }
 
+/* Whether a stack or revealer under widget is half-way through a transition. */
+static gboolean
+in_transition (GtkWidget *widget)
+{
+  if (GTK_IS_STACK (widget) && gtk_stack_get_transition_running (GTK_STACK (widget)))
+    return TRUE;
+  if (GTK_IS_REVEALER (widget) &&
+      gtk_revealer_get_child_revealed (GTK_REVEALER (widget)) != gtk_revealer_get_reveal_child (GTK_REVEALER (widget)))
+    return TRUE;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    if (in_transition (c))
+      return TRUE;
+  return FALSE;
+}
+
+/* No page lists, loads or computes anything on a worker (each would change what is shown when it
+ * ends), and nothing is moving. */
+static gboolean
+settled (BtWindow *window)
+{
+  return !bt_data_page_get_busy (window->data_page) && !bt_model_page_is_busy (window->model_page) &&
+         !bt_train_page_is_busy (window->train_page) && !bt_evaluate_page_is_busy (window->evaluate_page) &&
+         !bt_test_page_is_busy (window->test_page) && !in_transition (GTK_WIDGET (window));
+}
+
 static void
 test_small_window (void)
 {
@@ -218,16 +243,9 @@ test_small_window (void)
       int min_w;
 
       bt_window_set_page (window, pages[i]);
-      spin (30);
-      /* judge the page, not the cross-fade from the previous one */
-      while (gtk_stack_get_transition_running (window->page_stack))
-        g_main_context_iteration (NULL, TRUE);
-      /* and let the page's own first layout, thumbnails and inner transitions settle */
-      for (int k = 0; k < 60; k++)
-        {
-          spin (1);
-          g_usleep (10000);
-        }
+      /* judge the page, not the cross-fade from the previous one nor a list still filling */
+      BT_TEST_WAIT (settled (window));
+      bt_test_painted_frame (GTK_WIDGET (window));
       /* each page fits in 800 px (the window is as wide as its widest page) */
       gtk_widget_measure (gtk_stack_get_visible_child (window->page_stack), GTK_ORIENTATION_HORIZONTAL, -1,
                           &min_w, NULL, NULL, NULL);

@@ -47,9 +47,11 @@ on_finished (BtLeaderboard *lb, const GError *error, Counts *c)
 static void
 on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 {
-  /* paused, then stopped: the stop ends the waiting trial (else this test hangs) */
-  bt_leaderboard_set_paused (lb, TRUE);
-  bt_leaderboard_stop (lb);
+  /* Pause, then Stop, clicked as the first row appears: the stop ends the waiting trial (else
+   * this test hangs) */
+  bt_test_click_button (GTK_WIDGET (lb), "Pause");
+  g_assert_true (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (bt_test_find_button (GTK_WIDGET (lb), "Pause"))));
+  bt_test_click_button (GTK_WIDGET (lb), "Stop");
 }
 
 static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
@@ -141,7 +143,13 @@ test_search_and_use (void)
   const BtTuneTrial *pick = bt_leaderboard_get_trial (lb, 2);
   g_assert_cmpfloat (pick->learning_rate, !=, bt_project_get_settings (project)->learning_rate);
   int epochs_before = bt_project_get_settings (project)->epochs;
-  bt_leaderboard_select (lb, 2);
+  {
+    /* a click on its row (on its settings, as the table shows them) */
+    g_autofree char *described = bt_tune_trial_describe (pick);
+    GtkWidget *cell = bt_test_find_label (GTK_WIDGET (lb), described);
+    g_assert_nonnull (cell);
+    bt_test_click (cell);
+  }
   bt_test_click_button (GTK_WIDGET (lb), "Use These Settings");
   const BtProjectSettings *now = bt_project_get_settings (project);
   g_assert_cmpfloat (now->learning_rate, ==, pick->learning_rate);
@@ -156,15 +164,10 @@ test_search_and_use (void)
   g_assert_cmpfloat (bt_project_get_settings (reopened)->learning_rate, ==, pick->learning_rate);
 
   /* a search stopped after its first trial, shown again by a fresh panel and resumed */
-  BtTuneOptions o;
-  bt_tune_options_init (&o, bt_project_get_settings (project));
-  o.strategy = BT_TUNE_RANDOM;
-  o.epochs = 1;
-  o.max_trials = 2;
-  o.seed = 5;
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), 2);
   c.added = c.finished = 0;
   gulong stop_id = g_signal_connect (lb, "trial-added", G_CALLBACK (on_added_stop), NULL);
-  g_assert_true (bt_leaderboard_start (lb, &o, &error));
+  bt_test_click_button (GTK_WIDGET (lb), "Start Search");
   bt_test_spin_until (finished_cond, &c);
   g_assert_error (c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
   g_signal_handler_disconnect (lb, stop_id);
@@ -188,11 +191,12 @@ test_search_and_use (void)
   bt_test_spin_until (finished_cond, &c2);
   g_assert_no_error (c2.error);
   g_assert_cmpint (c2.added, ==, 2);
-  g_assert_false (bt_leaderboard_resume (lb, &error));   /* nothing left to resume */
-  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  /* nothing left to resume: its button is greyed out, and a click on it does nothing */
+  bt_test_click_insensitive (bt_test_find_button (GTK_WIDGET (lb), "Resume"));
+  g_assert_false (bt_leaderboard_is_busy (lb));
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 2);
 
   gtk_window_destroy (GTK_WINDOW (window));
-  bt_tune_options_clear (&o);
   g_clear_error (&c.error);
   g_clear_error (&c2.error);
   g_clear_object (&reopened);
@@ -247,7 +251,6 @@ on_progress (BtLeaderboard *lb, int index, Live *l)
 static void
 test_live_trial (void)
 {
-  g_autoptr (GError) error = NULL;
   g_autofree char *dir = NULL;
   GtkWidget *window;
   BtLeaderboard *lb;
@@ -258,13 +261,10 @@ test_live_trial (void)
   g_signal_connect (lb, "trial-progress", G_CALLBACK (on_progress), &l);
   g_signal_connect (lb, "trial-added", G_CALLBACK (on_added), &c);
   g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
-  BtTuneOptions o;
-  bt_tune_options_init (&o, bt_project_get_settings (project));
-  o.strategy = BT_TUNE_RANDOM;
-  o.max_trials = 2;
-  o.epochs = 3;
-  o.seed = 3;
-  g_assert_true (bt_leaderboard_start (lb, &o, &error));
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (control_after (GTK_WIDGET (lb), "Strategy")), BT_TUNE_RANDOM);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), 2);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Epochs per try")), 3);
+  bt_test_click_button (GTK_WIDGET (lb), "Start Search");
   bt_test_spin_until (finished_cond, &c);
   g_assert_no_error (c.error);
   g_assert_cmpint (c.added, ==, 2);
@@ -281,7 +281,6 @@ test_live_trial (void)
     g_assert_null (strstr (bt_chart_series_get_title (bt_chart_get_series (chart, i)), "(running)"));
 
   gtk_window_destroy (GTK_WINDOW (window));
-  bt_tune_options_clear (&o);
   g_clear_error (&c.error);
   g_clear_object (&project);
   bt_test_rm_rf (dir);

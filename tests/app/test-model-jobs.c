@@ -15,6 +15,7 @@
 #include "training/bt-model-runner.h"
 #include "bt-test-fs.h"
 #include "bt-test-wait.h"
+#include "bt-test-input.h"
 
 /* ---- Holding listings back: the hook runs on the listing's worker after it read models/ ---- */
 
@@ -405,10 +406,13 @@ test_closed_page_with_queued_jobs (Fixture *f, gconstpointer data)
   /* everything the pages queue from now on waits behind the blocker */
   block_runner (&blocker);
   before = bt_model_runner_get_n_pending (runner);
-  bt_test_page_classify_files (test_page, &file, 1);
+  {
+    g_autofree char *path = g_file_get_path (file);
+    const char *paths[] = { path, NULL };
+    g_assert_true (bt_test_drop_files (GTK_WIDGET (test_page), paths));   /* an image dropped on Test */
+  }
   bt_evaluate_page_set_project (eval_page, f->project);   /* lists, then queues an evaluation */
-  while (bt_model_runner_get_n_pending (runner) < before + 2)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) >= before + 2);
   bt_model_page_set_project (model_page, f->project);     /* queues the time estimates */
   g_assert_cmpuint (bt_model_runner_get_n_pending (runner), ==, before + 3);
 

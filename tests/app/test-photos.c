@@ -20,6 +20,7 @@
 #include "bt-test-exit.h"
 #include "bt-test-fs.h"
 #include "bt-test-input.h"
+#include "bt-test-classes.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-wait.h"
 
@@ -212,7 +213,7 @@ test_paste_image_into_class (Fixture *f, gconstpointer data)
                 && strstr (bt_data_page_get_notification (f->page), "Select a class") != NULL);
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
 
-  bt_data_page_select_class (f->page, "cats");
+  bt_test_click_class (GTK_WIDGET (f->page), "cats");
   press_paste (f);
   BT_TEST_WAIT (n_in_class (f->project, "cats") == 1);
   g_assert_cmpuint (check_class_files (f->project, "cats", ".png", 40, 30), ==, 1);
@@ -242,7 +243,7 @@ test_paste_copied_files (Fixture *f, gconstpointer data)
   gdk_clipboard_set (clipboard, GDK_TYPE_FILE_LIST, list);
   g_boxed_free (GDK_TYPE_FILE_LIST, list);
   g_slist_free_full (files, g_object_unref);
-  bt_data_page_select_class (f->page, "dogs");
+  bt_test_click_class (GTK_WIDGET (f->page), "dogs");
   press_paste (f);
   BT_TEST_WAIT (n_in_class (f->project, "dogs") == 3 && !bt_data_page_get_busy (f->page));
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);
@@ -276,7 +277,7 @@ test_drop_from_browser (Fixture *f, gconstpointer data)
   g_autofree char *photo = url ("/photo.png");
   g_autofree char *list = NULL;
 
-  bt_data_page_select_class (f->page, "cats");
+  bt_test_click_class (GTK_WIDGET (f->page), "cats");
   /* a browser's drag of an image: its address as text/uri-list */
   list = g_strdup_printf ("%s\r\n", photo);
   g_assert_true (drop_uris (f->page, list));
@@ -299,7 +300,7 @@ test_drop_from_browser (Fixture *f, gconstpointer data)
     g_autoptr(GdkTexture) texture = make_texture ();
     g_autoptr(GdkContentProvider) content = gdk_content_provider_new_typed (GDK_TYPE_TEXTURE, texture);
 
-    bt_data_page_select_class (f->page, "dogs");
+    bt_test_click_class (GTK_WIDGET (f->page), "dogs");
     g_assert_true (bt_test_drop (GTK_WIDGET (f->page), content, 20, 20));
     BT_TEST_WAIT (n_in_class (f->project, "dogs") == 1);
     g_assert_cmpuint (check_class_files (f->project, "dogs", ".png", 40, 30), ==, 1);
@@ -341,10 +342,11 @@ static void
 test_camera_records_into_class (Fixture *f, gconstpointer data)
 {
   GtkWindow *window;
-  GtkWidget *rate;
-  guint before;
+  GtkWidget *rate, *picture;
+  guint before, frames;
+  gulong frame_id;
 
-  bt_data_page_select_class (f->page, "dogs");
+  bt_test_click_class (GTK_WIDGET (f->page), "dogs");
   gtk_widget_activate_action (GTK_WIDGET (f->page), "data.camera", NULL);
   BT_TEST_WAIT ((window = camera_window ()) != NULL);
   /* the first frame enables Take Photo */
@@ -365,16 +367,17 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   bt_test_click_button (GTK_WIDGET (window), "Record");
   BT_TEST_WAIT (n_in_class (f->project, "dogs") >= 12);
   bt_test_click_button (GTK_WIDGET (window), "Stop");
-  before = n_in_class (f->project, "dogs");
-  /* shots on their way when Stop was pressed still arrive; then nothing more */
-  for (int i = 0; i < 20; i++)
-    {
-      g_usleep (20000);
-      bt_test_drain ();
-    }
-  g_assert_cmpuint (n_in_class (f->project, "dogs"), <=, before + 4);
-  before = n_in_class (f->project, "dogs");
+  /* shots on their way when Stop was pressed still arrive; then nothing more, though frames keep
+   * coming (10 of the live 30 fps source: longer than the 1/15 s between two recorded shots) */
+  before = bt_camera_window_get_n_added (window) + bt_camera_window_get_n_saving (window);
+  g_assert_cmpuint (bt_camera_window_get_n_saving (window), <=, 4);
+  picture = bt_test_find_type (GTK_WIDGET (window), GTK_TYPE_PICTURE);
+  frames = 0;
+  frame_id = g_signal_connect_swapped (picture, "notify::paintable", G_CALLBACK (bt_test_count_cb), &frames);
+  BT_TEST_WAIT (bt_camera_window_get_n_saving (window) == 0 && frames >= 10);
+  g_signal_handler_disconnect (picture, frame_id);
   g_assert_cmpuint (bt_camera_window_get_n_added (window), ==, before);
+  g_assert_cmpuint (n_in_class (f->project, "dogs"), ==, before);
   /* videotestsrc's default 320×240, each a JPEG that decodes; in the class's own folder */
   g_assert_cmpuint (check_class_files (f->project, "dogs", ".jpg", 320, 240), ==, before);
   g_assert_cmpuint (n_in_class (f->project, "cats"), ==, 0);

@@ -12,6 +12,7 @@
 #include "training/bt-training.h"
 #include "bt-test-cli.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 static char *cli_path;
 static char *work_dir;
@@ -483,6 +484,14 @@ newest_run (const char *project)
   return g_steal_pointer (&best);
 }
 
+/* newest_run when it is not older, or NULL. */
+static char *
+run_newer_than (const char *project, const char *older)
+{
+  g_autofree char *r = newest_run (project);
+  return g_strcmp0 (r, older) != 0 ? g_steal_pointer (&r) : NULL;
+}
+
 /* #21 and #26 hole 4: the verdict is printed once; "Resume with" names the run and appears only
  * when it has a checkpoint; --resume takes the newest run or a named one, never an older run. */
 static void
@@ -530,23 +539,12 @@ test_verdict_and_resume (void)
     g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "LC_ALL", "C.UTF-8", TRUE);
     GPid pid;
     int out_fd, err_fd, wait_status = 0;
-    gint64 until = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
 
     g_assert_true (g_spawn_async_with_pipes (work_dir, (char **) argv, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
                                              &pid, NULL, &out_fd, &err_fd, &error));
     g_assert_no_error (error);
     /* stop it as soon as its run folder is there: long before its first epoch ends */
-    while (g_get_monotonic_time () < until)
-      {
-        g_autofree char *r = newest_run (project);
-        if (r != NULL && g_strcmp0 (r, first_run) != 0)
-          {
-            stopped_run = g_steal_pointer (&r);
-            break;
-          }
-        g_usleep (10000);
-      }
-    g_assert_nonnull (stopped_run);
+    BT_TEST_WAIT ((stopped_run = run_newer_than (project, first_run)) != NULL);
     kill (pid, SIGINT);
     waitpid (pid, &wait_status, 0);
     g_spawn_close_pid (pid);

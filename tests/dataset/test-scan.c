@@ -11,6 +11,7 @@
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 static char *
 put (const char *dir, const char *name, GBytes *bytes)
@@ -349,13 +350,7 @@ test_async (void)
     ;
   g_assert_cmpuint (s.n_progress, >, 0);
   /* user_data is freed once the scan's thread has let go of the job too */
-  for (int i = 0; i < 1000 && !s.freed; i++)
-    {
-      g_usleep (10000);
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-    }
-  g_assert_true (s.freed);
+  BT_TEST_WAIT (s.freed);
   bt_scan_result_free (s.result);
   g_main_loop_unref (s.loop);
   bt_test_rm_rf (dir);

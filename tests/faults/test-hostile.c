@@ -13,6 +13,7 @@
 #include "training/bt-transfer.h"
 #include "bt-test-fs.h"
 #include "bt-test-images.h"
+#include "bt-test-wait.h"
 
 static char *cli_path;
 
@@ -196,6 +197,33 @@ touch_dir (const char *base, const char *rel, gint64 age_s)
 
 /* Hole 6: temp files and config-only run folders of killed processes go when a project opens;
  * what may belong to a live writer (recent) and every other file stay. */
+/* Whether another process holds the project's run lock. */
+static gboolean
+run_lock_held (const char *pdir)
+{
+  int fd = bt_run_lock_try (pdir, BT_RUN_LOCK_TRAIN, NULL);
+  if (fd >= 0)
+    bt_run_lock_release (fd);
+  return fd < 0;
+}
+
+/* Whether a thread of this process is named name (GLib names its threads; Linux shows them). */
+static gboolean
+thread_alive (const char *name)
+{
+  g_autoptr(GDir) d = g_dir_open ("/proc/self/task", 0, NULL);
+  g_assert_nonnull (d);
+  const char *tid;
+  while ((tid = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/task", tid, "comm", NULL);
+      g_autofree char *comm = NULL;
+      if (g_file_get_contents (path, &comm, NULL, NULL) && g_str_equal (g_strchomp (comm), name))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 test_tidy_on_open (void)
 {
@@ -245,36 +273,32 @@ test_tidy_on_open (void)
   g_autofree char *starting = g_build_filename (pdir, "runs/20260101-4", NULL);
   g_assert_cmpint (g_mkdir (starting, 0755), ==, 0);
 
-  /* another process holds the run lock (flock(2), as a trainer holds it): runs/ is left alone,
-   * however old its leftovers look */
+  /* another process holds the run lock (flock(2) and its line, as a trainer holds it): runs/ is
+   * left alone, however old its leftovers look */
   g_autofree char *lock = g_build_filename (pdir, "runs", ".lock", NULL);
   const char *holder_argv[] = { "/usr/bin/python3", "-c",
-                                "import fcntl, sys, time\n"
+                                "import fcntl, os, sys, time\n"
                                 "f = open(sys.argv[1], 'a')\n"
                                 "fcntl.flock(f, fcntl.LOCK_EX)\n"
+                                "f.truncate(0)\n"
+                                "f.write('%d train python3\\n' % os.getpid())\n"
+                                "f.flush()\n"
                                 "time.sleep(60)\n", lock, NULL };
   GPid holder = 0;
   g_assert_true (g_spawn_async (NULL, (char **) holder_argv, NULL,
                                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
                                 NULL, NULL, &holder, &error));
   g_assert_no_error (error);
-  for (int k = 0; k < 500; k++)  /* until flock(1) holds it */
-    {
-      int fd = bt_run_lock_try (pdir, BT_RUN_LOCK_TRAIN, NULL);
-      if (fd < 0)
-        break;
-      bt_run_lock_release (fd);
-      g_usleep (10000);
-    }
+  BT_TEST_WAIT (run_lock_held (pdir));
   for (int pass = 0; pass < 2; pass++)
     {
-      /* opening cleans in the background: poll until the last expected removal is seen */
+      /* opening cleans on a thread of its own: once one removal shows it has started, until it
+       * has ended */
       p = bt_project_open (pdir, &error);
       g_assert_no_error (error);
-      g_autofree char *last = g_build_filename (pdir, pass == 0 ? "project.ini.Zz9Yy8" : "runs/20260101-2", NULL);
-      for (int k = 0; k < 500 && g_file_test (last, G_FILE_TEST_EXISTS); k++)
-        g_usleep (10000);
-      g_usleep (50000);
+      g_autofree char *one = g_build_filename (pdir, pass == 0 ? "project.ini.Zz9Yy8" : "runs/20260101-2", NULL);
+      BT_TEST_WAIT (!g_file_test (one, G_FILE_TEST_EXISTS));
+      BT_TEST_WAIT (!thread_alive ("bt-tidy"));
       for (guint i = 0; i < G_N_ELEMENTS (files); i++)
         {
           g_autofree char *path = g_build_filename (pdir, files[i].rel, NULL);

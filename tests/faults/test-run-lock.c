@@ -14,6 +14,7 @@
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-fs.h"
 #include "bt-test-images.h"
+#include "bt-test-wait.h"
 
 static char *cli_path;
 
@@ -66,6 +67,15 @@ recorded_search (const char *runs)
   return NULL;
 }
 
+/* recorded_search into *tune, once the search (still running: it must not have ended) has one */
+static gboolean
+running_and_recorded (GPid search, const char *runs, char **tune)
+{
+  g_assert_cmpint (waitpid (search, NULL, WNOHANG), ==, 0);
+  *tune = recorded_search (runs);
+  return *tune != NULL;
+}
+
 /* A search (`tune`) writes its tune-* folder under the project's run lock: a second search or a
  * training run in the project is refused with a message saying a search is running, the tidy-up
  * leaves the live search's files alone, and once the search is killed its leftovers go. */
@@ -105,13 +115,8 @@ test_search_holds_run_lock (void)
   /* until its first trial is recorded (the search is then in its run), then frozen there */
   g_autofree char *runs = g_build_filename (pdir, "runs", NULL);
   g_autofree char *tune = NULL;
-  /* (up to 100 s on a loaded machine; the search must not have ended) */
-  for (int k = 0; k < 10000 && (tune = recorded_search (runs)) == NULL; k++)
-    {
-      g_assert_cmpint (waitpid (search, NULL, WNOHANG), ==, 0);
-      g_usleep (10000);
-    }
-  g_assert_nonnull (tune);
+  /* (up to 100 s on a loaded machine) */
+  BT_TEST_WAIT_UP_TO (100, running_and_recorded (search, runs, &tune));
   g_assert_cmpint (kill (search, SIGSTOP), ==, 0);
 
   /* a second search, and a training run, are refused and say why */

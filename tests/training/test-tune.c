@@ -12,6 +12,7 @@
 #include "training/bt-kfold.h"
 #include "training/bt-tune.h"
 #include "bt-test-tune-util.h"
+#include "bt-test-wait.h"
 
 static char *project_dir;
 static BtProject *project;
@@ -543,6 +544,14 @@ search_thread (gpointer user_data)
   return NULL;
 }
 
+/* Whether the run lock file at path names kind as its holder. */
+static gboolean
+lock_names (const char *path, const char *kind)
+{
+  g_autofree char *text = NULL;
+  return g_file_get_contents (path, &text, NULL, NULL) && strstr (text, kind) != NULL;
+}
+
 /* A running search holds the project's run lock (its folder is written by nobody else): a
  * second search started on another thread meanwhile is refused and says a search is running;
  * once the first is stopped, a new one starts. */
@@ -560,15 +569,7 @@ test_one_writer (void)
   GThread *thread = g_thread_new ("search", search_thread, &st);
   /* the lock file names its holder's kind once the run holds it */
   g_autofree char *lock = g_build_filename (project_dir, "runs", ".lock", NULL);
-  gboolean held = FALSE;
-  for (int k = 0; k < 2000 && !held; k++)
-    {
-      g_autofree char *text = NULL;
-      held = g_file_get_contents (lock, &text, NULL, NULL) && strstr (text, " search ") != NULL;
-      if (!held)
-        g_usleep (10000);
-    }
-  g_assert_true (held);
+  BT_TEST_WAIT (lock_names (lock, " search "));
   g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
   g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_BUSY);
   g_test_message ("%s", error->message);
