@@ -1,0 +1,441 @@
+/* bt-winograd.c: inference 3×3 stride-1 convolutions as Winograd F(2×2, 3×3): 16 multiplies per
+ * 2×2 output tile and channel pair instead of im2col's 36, weights transformed and packed once.
+ *
+ * Per slab of tiles (2×2 outputs each, numbered over the whole batch): the input transform
+ * writes V[tile block][e][c][16 tiles] (e: the 16 points of the 4×4 transform); then, per block
+ * of 6 output channels, per 16-tile block, 16 small products M[e] = U[e] · V[e] (a 6 × 16 register
+ * tile, the micro-kernel) and the output transform with the conv's epilogue (scale, shift,
+ * activation, 2×2 max pool: a tile is exactly one pool window) straight into the output. M never
+ * leaves L1; U for one channel block stays in L2 across the slab. The AVX2/FMA kernel is chosen at
+ * run time; the portable kernel computes the same sums and serves the tests on any machine. */
+#include "engine/bt-engine-private.h"
+
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define WINO_X86 1
+#else
+#define WINO_X86 0
+#endif
+
+#define WINO_OB        6               /* output channels per register tile */
+#define WINO_TB        16              /* tiles per register tile (two AVX vectors) */
+#define WINO_V_FLOATS  (64 * 1024)     /* one slab's transformed input (256 KiB: half of L2) */
+#define WINO_M_FLOATS  (16 * WINO_OB * WINO_TB)
+#define WINO_MAX_WORKERS 8
+#define WINO_MIN_C     8               /* below this the products are too thin to win */
+
+typedef void (*WinoKernel) (float *restrict m, const float *restrict u, const float *restrict v, int c);
+
+static int wino_mode = -1;   /* -1 automatic, 0 off, 1 portable kernel, 2 AVX2 kernel */
+
+/* ---- the micro-kernels: m[6][16] = Σ_k u[k][6]ᵀ · v[k][16] ---- */
+
+static void
+kernel_portable (float *restrict m, const float *restrict u, const float *restrict v, int c)
+{
+  float acc[WINO_OB][WINO_TB] = { { 0 } };
+  for (int k = 0; k < c; k++)
+    for (int r = 0; r < WINO_OB; r++)
+      for (int t = 0; t < WINO_TB; t++)
+        acc[r][t] += u[k * WINO_OB + r] * v[k * WINO_TB + t];
+  memcpy (m, acc, sizeof acc);
+}
+
+#if WINO_X86
+__attribute__ ((target ("avx2,fma")))
+static void
+kernel_avx2 (float *restrict m, const float *restrict u, const float *restrict v, int c)
+{
+  __m256 a00 = _mm256_setzero_ps (), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+  __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+  for (int k = 0; k < c; k++, u += WINO_OB, v += WINO_TB)
+    {
+      const __m256 v0 = _mm256_loadu_ps (v), v1 = _mm256_loadu_ps (v + 8);
+      __m256 b = _mm256_broadcast_ss (u);
+      a00 = _mm256_fmadd_ps (b, v0, a00), a01 = _mm256_fmadd_ps (b, v1, a01);
+      b = _mm256_broadcast_ss (u + 1);
+      a10 = _mm256_fmadd_ps (b, v0, a10), a11 = _mm256_fmadd_ps (b, v1, a11);
+      b = _mm256_broadcast_ss (u + 2);
+      a20 = _mm256_fmadd_ps (b, v0, a20), a21 = _mm256_fmadd_ps (b, v1, a21);
+      b = _mm256_broadcast_ss (u + 3);
+      a30 = _mm256_fmadd_ps (b, v0, a30), a31 = _mm256_fmadd_ps (b, v1, a31);
+      b = _mm256_broadcast_ss (u + 4);
+      a40 = _mm256_fmadd_ps (b, v0, a40), a41 = _mm256_fmadd_ps (b, v1, a41);
+      b = _mm256_broadcast_ss (u + 5);
+      a50 = _mm256_fmadd_ps (b, v0, a50), a51 = _mm256_fmadd_ps (b, v1, a51);
+    }
+  _mm256_storeu_ps (m, a00), _mm256_storeu_ps (m + 8, a01);
+  _mm256_storeu_ps (m + 16, a10), _mm256_storeu_ps (m + 24, a11);
+  _mm256_storeu_ps (m + 32, a20), _mm256_storeu_ps (m + 40, a21);
+  _mm256_storeu_ps (m + 48, a30), _mm256_storeu_ps (m + 56, a31);
+  _mm256_storeu_ps (m + 64, a40), _mm256_storeu_ps (m + 72, a41);
+  _mm256_storeu_ps (m + 80, a50), _mm256_storeu_ps (m + 88, a51);
+}
+#endif
+
+static gboolean
+cpu_has_avx2 (void)
+{
+#if WINO_X86
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+  return FALSE;
+#endif
+}
+
+/* The mode once: BOTTEGA_CONV=im2col turns Winograd off (for benchmarks against the old path). */
+static int
+mode (void)
+{
+  int m = g_atomic_int_get (&wino_mode);
+  if (m >= 0)
+    return m;
+  const char *env = g_getenv ("BOTTEGA_CONV");
+  m = env != NULL && g_str_equal (env, "im2col") ? 0 : cpu_has_avx2 () ? 2 : 0;
+  g_atomic_int_set (&wino_mode, m);
+  return m;
+}
+
+void
+bt_conv2d_winograd_set_mode (int m)
+{
+  g_return_if_fail (m >= -1 && m <= 2);
+  g_atomic_int_set (&wino_mode, m == 2 && !cpu_has_avx2 () ? 1 : m);
+}
+
+static gboolean
+geometry_fits (const BtConvShape *s)
+{
+  return s->groups == 1 && s->kh == 3 && s->kw == 3 && s->stride_h == 1 && s->stride_w == 1 &&
+         s->c >= WINO_MIN_C && s->oh >= 1 && s->ow >= 1;
+}
+
+gboolean
+bt_conv2d_winograd_fits (const BtConvShape *s)
+{
+  g_return_val_if_fail (s != NULL, FALSE);
+  return mode () > 0 && geometry_fits (s);
+}
+
+static int
+n_oblocks (int oc)
+{
+  return (oc + WINO_OB - 1) / WINO_OB;
+}
+
+gsize
+bt_conv2d_winograd_packed_size (int oc, int c)
+{
+  return (gsize) 16 * n_oblocks (oc) * WINO_OB * c;
+}
+
+/* U = G g Gᵀ per (o, c), G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], stored as U[e][o block][c][6]
+ * (rows past oc zero). w: [oc, c, 3, 3]. */
+void
+bt_conv2d_winograd_pack (float *packed, const float *w, int oc, int c)
+{
+  g_return_if_fail (packed != NULL && w != NULL && oc > 0 && c > 0);
+  const int nob = n_oblocks (oc);
+  memset (packed, 0, sizeof (float) * bt_conv2d_winograd_packed_size (oc, c));
+  for (int o = 0; o < oc; o++)
+    for (int ci = 0; ci < c; ci++)
+      {
+        const float *g = w + ((gsize) o * c + ci) * 9;
+        float t[4][3], u[16];
+        for (int k = 0; k < 3; k++)
+          {
+            t[0][k] = g[k];
+            t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
+            t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
+            t[3][k] = g[6 + k];
+          }
+        for (int r = 0; r < 4; r++)
+          {
+            u[r * 4 + 0] = t[r][0];
+            u[r * 4 + 1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+            u[r * 4 + 2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+            u[r * 4 + 3] = t[r][2];
+          }
+        const int ob = o / WINO_OB, r = o % WINO_OB;
+        for (int e = 0; e < 16; e++)
+          packed[(((gsize) e * nob + ob) * c + ci) * WINO_OB + r] = u[e];
+      }
+}
+
+static int
+slab_tiles (const BtConvShape *s)
+{
+  int t = WINO_V_FLOATS / (16 * s->c) / WINO_TB * WINO_TB;
+  return MAX (t, WINO_TB);
+}
+
+static gsize
+scratch_floats (const BtConvShape *s)
+{
+  return ((gsize) 16 * s->c * slab_tiles (s) + WINO_M_FLOATS + 15) / 16 * 16;
+}
+
+gsize
+bt_conv2d_winograd_workspace_size (const BtConvShape *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+  /* by geometry alone, so a workspace stays big enough when the mode changes */
+  return geometry_fits (s) ? WINO_MAX_WORKERS * scratch_floats (s) : 0;
+}
+
+typedef struct {
+  const BtConvShape *s;
+  const BtConvEpilogue *e;
+  const float *in, *u;
+  float *out, *scratch;
+  gsize scratch_len;
+  int th, tw, tiles, slab, n_slabs, nob, ob_split, OH, OW;
+  WinoKernel kernel;
+  gint next;
+} WinoJob;
+
+/* Tiles [t0, t0 + nt) → v[block][e][c][16]; lanes past nt are zero. */
+BT_HOT_LOOP
+static void
+input_transform (float *restrict v, const WinoJob *j, int t0, int nt)
+{
+  const BtConvShape *s = j->s;
+  const int c = s->c, h = s->h, w = s->w, per_img = j->th * j->tw;
+  const gsize plane = (gsize) h * w;
+  for (int b0 = 0; b0 < nt; b0 += WINO_TB)
+    {
+      const int nb = MIN (WINO_TB, nt - b0);
+      /* each lane's 16 source offsets (clamped inside its image) and which are inside the
+       * padded input: the loads below are then the same branch-free select for every tile */
+      gsize off[16][WINO_TB];
+      gboolean in_img[16][WINO_TB];
+      for (int l = 0; l < WINO_TB; l++)
+        {
+          const int t = t0 + b0 + MIN (l, nb - 1);
+          const int img = t / per_img, r = t % per_img;
+          const int y0 = 2 * (r / j->tw) - s->pad_top, x0 = 2 * (r % j->tw) - s->pad_left;
+          for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++)
+              {
+                const int yy = y0 + y, xx = x0 + x;
+                off[y * 4 + x][l] = (gsize) img * c * plane + (gsize) CLAMP (yy, 0, h - 1) * w + CLAMP (xx, 0, w - 1);
+                in_img[y * 4 + x][l] = l < nb && yy >= 0 && yy < h && xx >= 0 && xx < w;
+              }
+        }
+      float *restrict vb = v + (gsize) (b0 / WINO_TB) * 16 * c * WINO_TB;
+      for (int ci = 0; ci < c; ci++)
+        {
+          const float *restrict p = j->in + (gsize) ci * plane;
+          float d[16][WINO_TB];
+          for (int q = 0; q < 16; q++)
+            for (int l = 0; l < WINO_TB; l++)
+              {
+                const float x = p[off[q][l]];
+                d[q][l] = in_img[q][l] ? x : 0.0f;
+              }
+          /* V = Bᵀ d B, Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], over 16 tiles at once */
+          float r[16][WINO_TB];
+          for (int x = 0; x < 4; x++)
+            for (int l = 0; l < WINO_TB; l++)
+              {
+                r[0 + x][l] = d[0 + x][l] - d[8 + x][l];
+                r[4 + x][l] = d[4 + x][l] + d[8 + x][l];
+                r[8 + x][l] = d[8 + x][l] - d[4 + x][l];
+                r[12 + x][l] = d[4 + x][l] - d[12 + x][l];
+              }
+          for (int y = 0; y < 4; y++)
+            {
+              float *restrict o0 = vb + ((gsize) (y * 4 + 0) * c + ci) * WINO_TB;
+              float *restrict o1 = vb + ((gsize) (y * 4 + 1) * c + ci) * WINO_TB;
+              float *restrict o2 = vb + ((gsize) (y * 4 + 2) * c + ci) * WINO_TB;
+              float *restrict o3 = vb + ((gsize) (y * 4 + 3) * c + ci) * WINO_TB;
+              for (int l = 0; l < WINO_TB; l++)
+                {
+                  o0[l] = r[y * 4 + 0][l] - r[y * 4 + 2][l];
+                  o1[l] = r[y * 4 + 1][l] + r[y * 4 + 2][l];
+                  o2[l] = r[y * 4 + 2][l] - r[y * 4 + 1][l];
+                  o3[l] = r[y * 4 + 1][l] - r[y * 4 + 3][l];
+                }
+            }
+        }
+    }
+}
+
+/* Where tile t's outputs go: offset of its first output in channel 0's plane of its image, and
+ * which of its 2×2 outputs lie inside the output (bit dy·2 + dx; with the pool, bit 0: inside). */
+typedef struct {
+  gsize at;
+  int   inside;
+} TilePos;
+
+static void
+tile_positions (TilePos *pos, const WinoJob *j, int t0, int nt)
+{
+  const int per_img = j->th * j->tw;
+  for (int l = 0; l < nt; l++)
+    {
+      const int t = t0 + l, img = t / per_img, rem = t % per_img, ty = rem / j->tw, tx = rem % j->tw;
+      const gsize plane0 = (gsize) img * j->s->oc * j->OH * j->OW;
+      if (j->e->pool)
+        {
+          pos[l].at = plane0 + (gsize) ty * j->OW + tx;
+          pos[l].inside = ty < j->OH && tx < j->OW;
+          continue;
+        }
+      pos[l].at = plane0 + (gsize) 2 * ty * j->OW + 2 * tx;
+      pos[l].inside = 0;
+      for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++)
+          if (2 * ty + dy < j->OH && 2 * tx + dx < j->OW)
+            pos[l].inside |= 1 << (dy * 2 + dx);
+    }
+}
+
+/* v = act(v · scale + shift) over n floats, the activation's branch outside the loops */
+BT_INLINE void
+act_block (float *restrict v, int n, float scale, float shift, int act)
+{
+  if (act == 0)
+    for (int i = 0; i < n; i++)
+      v[i] = v[i] * scale + shift;
+  else if (act == 1)
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        v[i] = x < 0.0f ? 0.0f : x;   /* as bt_act_map: a NaN stays a NaN */
+      }
+  else
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        x = x < 0.0f ? 0.0f : x;
+        v[i] = x > 6.0f ? 6.0f : x;
+      }
+}
+
+/* m[e][6][16] of 16-tile block (positions pos, nt of them), channels [o0, o0 + no) → Y = Aᵀ M A,
+ * Aᵀ = [1 1 1 0; 0 1 -1 -1], then the epilogue, into the output. */
+BT_HOT_LOOP
+static void
+output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos, int nt, int o0, int no)
+{
+  const BtConvEpilogue *e = j->e;
+  const int OW = j->OW;
+  const gsize plane = (gsize) j->OH * OW;
+  for (int r = 0; r < no; r++)
+    {
+      const int o = o0 + r;
+      const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
+      const float *restrict mr = m + r * WINO_TB;   /* point k of this channel: mr + k·6·16 */
+      float s0[4][WINO_TB], s1[4][WINO_TB], y[4][WINO_TB];
+      for (int i = 0; i < 4; i++)
+        {
+          const float *q0 = mr + (i * 4) * WINO_OB * WINO_TB, *q1 = q0 + WINO_OB * WINO_TB;
+          const float *q2 = q1 + WINO_OB * WINO_TB, *q3 = q2 + WINO_OB * WINO_TB;
+          for (int l = 0; l < WINO_TB; l++)
+            {
+              s0[i][l] = q0[l] + q1[l] + q2[l];
+              s1[i][l] = q1[l] - q2[l] - q3[l];
+            }
+        }
+      for (int l = 0; l < WINO_TB; l++)
+        {
+          y[0][l] = s0[0][l] + s0[1][l] + s0[2][l];
+          y[1][l] = s1[0][l] + s1[1][l] + s1[2][l];
+          y[2][l] = s0[1][l] - s0[2][l] - s0[3][l];
+          y[3][l] = s1[1][l] - s1[2][l] - s1[3][l];
+        }
+      float *restrict out = j->out + (gsize) o * plane;
+      if (e->pool)
+        {
+          /* the pool of the raw sums (max, or min for a negative scale), mapped once */
+          float p[WINO_TB];
+          if (scale >= 0.0f)
+            for (int l = 0; l < WINO_TB; l++)
+              p[l] = MAX (MAX (y[0][l], y[1][l]), MAX (y[2][l], y[3][l]));
+          else
+            for (int l = 0; l < WINO_TB; l++)
+              p[l] = MIN (MIN (y[0][l], y[1][l]), MIN (y[2][l], y[3][l]));
+          act_block (p, WINO_TB, scale, shift, e->act);
+          for (int l = 0; l < nt; l++)
+            if (pos[l].inside)
+              out[pos[l].at] = p[l];
+          continue;
+        }
+      act_block (&y[0][0], 4 * WINO_TB, scale, shift, e->act);
+      for (int l = 0; l < nt; l++)
+        {
+          float *d = out + pos[l].at;
+          if (pos[l].inside == 15)
+            {
+              d[0] = y[0][l], d[1] = y[1][l], d[OW] = y[2][l], d[OW + 1] = y[3][l];
+              continue;
+            }
+          for (int q = 0; q < 4; q++)
+            if (pos[l].inside & (1 << q))
+              d[(q >> 1) * OW + (q & 1)] = y[q][l];
+        }
+    }
+}
+
+static void
+wino_worker (gpointer p, gsize w0, gsize w1)
+{
+  WinoJob *j = p;
+  const int c = j->s->c, oc = j->s->oc;
+  for (gsize wi = w0; wi < w1; wi++)
+    {
+      float *v = j->scratch + wi * j->scratch_len;
+      float *m = v + (gsize) 16 * c * j->slab;
+      TilePos pos[WINO_V_FLOATS / (16 * WINO_MIN_C)];
+      int item;
+      while ((item = g_atomic_int_add (&j->next, 1)) < j->n_slabs * j->ob_split)
+        {
+          const int slab = item / j->ob_split, part = item % j->ob_split;
+          const int t0 = slab * j->slab, nt = MIN (j->slab, j->tiles - t0);
+          input_transform (v, j, t0, nt);
+          tile_positions (pos, j, t0, nt);
+          const int ob0 = j->nob * part / j->ob_split, ob1 = j->nob * (part + 1) / j->ob_split;
+          for (int ob = ob0; ob < ob1; ob++)
+            for (int b0 = 0; b0 < nt; b0 += WINO_TB)
+              {
+                const float *vb = v + (gsize) (b0 / WINO_TB) * 16 * c * WINO_TB;
+                for (int e = 0; e < 16; e++)
+                  j->kernel (m + e * WINO_OB * WINO_TB, j->u + (((gsize) e * j->nob + ob) * c) * WINO_OB,
+                             vb + (gsize) e * c * WINO_TB, c);
+                output_transform (j, m, pos + b0, MIN (WINO_TB, nt - b0), ob * WINO_OB,
+                                  MIN (WINO_OB, oc - ob * WINO_OB));
+              }
+        }
+    }
+}
+
+void
+bt_conv2d_forward_winograd (float *out, const float *in, const float *packed, const BtConvEpilogue *e,
+                            const BtConvShape *s, float *workspace)
+{
+  g_assert (out && in && packed && e && s && workspace && bt_conv2d_winograd_fits (s));
+  g_assert (!e->pool || (s->oh >= 2 && s->ow >= 2));
+  WinoJob j = { .s = s, .e = e, .in = in, .u = packed, .out = out, .scratch = workspace };
+  j.scratch_len = scratch_floats (s);
+  j.th = (s->oh + 1) / 2;
+  j.tw = (s->ow + 1) / 2;
+  j.tiles = s->n * j.th * j.tw;
+  j.slab = slab_tiles (s);
+  j.n_slabs = (j.tiles + j.slab - 1) / j.slab;
+  j.nob = n_oblocks (s->oc);
+  j.OH = e->pool ? s->oh / 2 : s->oh;
+  j.OW = e->pool ? s->ow / 2 : s->ow;
+  const int workers = CLAMP (bt_parallel_get_threads (), 1, WINO_MAX_WORKERS);
+  /* few slabs (one image): also split the output channels, so every thread has work */
+  j.ob_split = j.n_slabs >= 2 * workers ? 1 : MIN (workers, j.nob);
+#if WINO_X86
+  j.kernel = mode () == 2 ? kernel_avx2 : kernel_portable;
+#else
+  j.kernel = kernel_portable;
+#endif
+  bt_parallel_for ((gsize) MIN (workers, j.n_slabs * j.ob_split), 1, wino_worker, &j);
+}
