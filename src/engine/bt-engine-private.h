@@ -146,8 +146,14 @@ void     bt_conv2d_winograd_pack           (float *packed, const float *w, int o
 gsize    bt_conv2d_winograd_workspace_size (const BtConvShape *s);
 void     bt_conv2d_forward_winograd        (float *out, const float *in, const float *packed,
                                             const BtConvEpilogue *e, const BtConvShape *s, float *workspace);
-/* Tests and benchmarks: -1 automatic, 0 off, 1 the portable micro-kernel, 2 the AVX2 one (1
- * when the CPU lacks AVX2). */
+/* Direct 3×3 stride-1 convs with at most 4 input channels (bt-conv-direct.c), same contract. */
+gboolean bt_conv2d_direct_fits             (const BtConvShape *s);
+gsize    bt_conv2d_direct_workspace_size   (const BtConvShape *s);
+void     bt_conv2d_forward_direct          (float *out, const float *in, const float *w,
+                                            const BtConvEpilogue *e, const BtConvShape *s, float *workspace);
+/* Both fast paths' mode: 0 off, 1 portable kernels, 2 AVX2 kernels; set_mode (-1) = automatic
+ * (AVX2 when the CPU has it, else off). Tests and benchmarks set it. */
+int      bt_conv2d_fast_mode               (void);
 void     bt_conv2d_winograd_set_mode       (int mode);
 
 /* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
@@ -160,6 +166,28 @@ bt_act_map (float v, float scale, float shift, int act)
   v = v * scale + shift;
   v = act != 0 && v < 0.0f ? 0.0f : v;
   return act == 2 && v > 6.0f ? 6.0f : v;
+}
+
+/* v = act(v · scale + shift) over n floats, the activation's branch outside the loops */
+BT_INLINE void
+bt_act_block (float *restrict v, int n, float scale, float shift, int act)
+{
+  if (act == 0)
+    for (int i = 0; i < n; i++)
+      v[i] = v[i] * scale + shift;
+  else if (act == 1)
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        v[i] = x < 0.0f ? 0.0f : x;   /* as bt_act_map: a NaN stays a NaN */
+      }
+  else
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        x = x < 0.0f ? 0.0f : x;
+        v[i] = x > 6.0f ? 6.0f : x;
+      }
 }
 
 /* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,

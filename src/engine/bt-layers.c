@@ -275,7 +275,8 @@ bt_conv2d_workspace_size (const BtConvShape *s)
   gsize slabs = (gsize) conv_groups (s) * conv_partial_floats (s) +
                 (gsize) MIN (s->n, CONV_MAX_WORKERS) * conv_scratch_floats (s, conv_slab_images (s));
   gsize whole = s->n < CONV_MAX_WORKERS ? ((gsize) conv_k (s) + s->oc) * s->n * s->oh * s->ow : 0;
-  return MAX (MAX (slabs, whole), bt_conv2d_winograd_workspace_size (s));
+  return MAX (MAX (slabs, whole),
+              MAX (bt_conv2d_winograd_workspace_size (s), bt_conv2d_direct_workspace_size (s)));
 }
 
 /* ---- GEMM over the engine's threads ---- */
@@ -748,6 +749,11 @@ bt_conv2d_forward_fused (float *out, const float *in, const float *w, const BtCo
   if (e->winograd != NULL && bt_conv2d_winograd_fits (s))
     {
       bt_conv2d_forward_winograd (out, in, e->winograd, e, s, workspace);
+      return;
+    }
+  if (bt_conv2d_direct_fits (s))
+    {
+      bt_conv2d_forward_direct (out, in, w, e, s, workspace);
       return;
     }
   const float *b = e->shift;

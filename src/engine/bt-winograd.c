@@ -86,9 +86,10 @@ cpu_has_avx2 (void)
 #endif
 }
 
-/* The mode once: BOTTEGA_CONV=im2col turns Winograd off (for benchmarks against the old path). */
-static int
-mode (void)
+/* The mode once: BOTTEGA_CONV=im2col turns Winograd and the direct conv off (for benchmarks
+ * against the old path). */
+int
+bt_conv2d_fast_mode (void)
 {
   int m = g_atomic_int_get (&wino_mode);
   if (m >= 0)
@@ -117,7 +118,7 @@ gboolean
 bt_conv2d_winograd_fits (const BtConvShape *s)
 {
   g_return_val_if_fail (s != NULL, FALSE);
-  return mode () > 0 && geometry_fits (s);
+  return bt_conv2d_fast_mode () > 0 && geometry_fits (s);
 }
 
 static int
@@ -294,28 +295,6 @@ tile_positions (TilePos *pos, const WinoJob *j, int t0, int nt)
     }
 }
 
-/* v = act(v · scale + shift) over n floats, the activation's branch outside the loops */
-BT_INLINE void
-act_block (float *restrict v, int n, float scale, float shift, int act)
-{
-  if (act == 0)
-    for (int i = 0; i < n; i++)
-      v[i] = v[i] * scale + shift;
-  else if (act == 1)
-    for (int i = 0; i < n; i++)
-      {
-        float x = v[i] * scale + shift;
-        v[i] = x < 0.0f ? 0.0f : x;   /* as bt_act_map: a NaN stays a NaN */
-      }
-  else
-    for (int i = 0; i < n; i++)
-      {
-        float x = v[i] * scale + shift;
-        x = x < 0.0f ? 0.0f : x;
-        v[i] = x > 6.0f ? 6.0f : x;
-      }
-}
-
 /* m[e][6][16] of 16-tile block (positions pos, nt of them), channels [o0, o0 + no) → Y = Aᵀ M A,
  * Aᵀ = [1 1 1 0; 0 1 -1 -1], then the epilogue, into the output. */
 BT_HOT_LOOP
@@ -359,13 +338,13 @@ output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos,
           else
             for (int l = 0; l < WINO_TB; l++)
               p[l] = MIN (MIN (y[0][l], y[1][l]), MIN (y[2][l], y[3][l]));
-          act_block (p, WINO_TB, scale, shift, e->act);
+          bt_act_block (p, WINO_TB, scale, shift, e->act);
           for (int l = 0; l < nt; l++)
             if (pos[l].inside)
               out[pos[l].at] = p[l];
           continue;
         }
-      act_block (&y[0][0], 4 * WINO_TB, scale, shift, e->act);
+      bt_act_block (&y[0][0], 4 * WINO_TB, scale, shift, e->act);
       for (int l = 0; l < nt; l++)
         {
           float *d = out + pos[l].at;
@@ -433,7 +412,7 @@ bt_conv2d_forward_winograd (float *out, const float *in, const float *packed, co
   /* few slabs (one image): also split the output channels, so every thread has work */
   j.ob_split = j.n_slabs >= 2 * workers ? 1 : MIN (workers, j.nob);
 #if WINO_X86
-  j.kernel = mode () == 2 ? kernel_avx2 : kernel_portable;
+  j.kernel = bt_conv2d_fast_mode () == 2 ? kernel_avx2 : kernel_portable;
 #else
   j.kernel = kernel_portable;
 #endif

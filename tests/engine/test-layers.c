@@ -470,7 +470,8 @@ naive_conv_epilogue (float *out, const float *in, const float *w, const BtConvSh
 
 /* bt_conv2d_forward_fused (bias or batch-norm scale/shift, activation, 2×2 max pool in the output
  * pass) against the naive layers one after another, both schedules, odd sizes and strides,
- * negative scales (a batch norm's negative gamma turns the max into a min). */
+ * negative scales (a batch norm's negative gamma turns the max into a min); im2col, and the
+ * direct conv (both kernels) on the shapes with few input channels. */
 static void
 test_conv_fused (void)
 {
@@ -482,6 +483,9 @@ test_conv_fused (void)
     { 3, 3, 11, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1 },      /* odd planes: the pool drops the last row/col */
     { 2, 4, 13, 10, 7, 3, 3, 2, 1, 1, 0, 1, 2 },     /* strides and asymmetric padding */
     { 1, 7, 23, 19, 33, 3, 3, 1, 2, 1, 1, 1, 1 },
+    { 3, 2, 7, 12, 9, 3, 3, 1, 1, 0, 2, 1, 0 },     /* few channels: the direct conv */
+    { 2, 4, 5, 17, 6, 3, 3, 1, 1, 2, 0, 0, 2 },
+    { 1, 3, 64, 64, 32, 3, 3, 1, 1, 1, 1, 1, 1 },   /* the Deeper CNN's first conv, one image */
   };
   for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
     {
@@ -502,16 +506,24 @@ test_conv_fused (void)
           const gsize len = pool ? (gsize) s.n * s.oc * (s.oh / 2) * (s.ow / 2) : no;
           naive_conv_epilogue (ref, x, w, &s, scaled ? scale : NULL, shift, act, pool);
           BtConvEpilogue e = { scaled ? scale : NULL, shift, act, pool, NULL };
-          for (int threads = 1; threads <= 3; threads++)
+          /* im2col; then, where it fits, the direct conv with each kernel */
+          for (int mode = 0; mode <= 2; mode++)
             {
-              bt_engine_set_threads (threads);
-              for (gsize i = 0; i < no; i++)
-                out[i] = NAN;
-              bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
-              assert_close ("fused conv", out, ref, len, 1e-4, 1e-5);
+              bt_conv2d_winograd_set_mode (mode);
+              if (mode > 0 && !bt_conv2d_direct_fits (&s))
+                break;
+              for (int threads = 1; threads <= 3; threads++)
+                {
+                  bt_engine_set_threads (threads);
+                  for (gsize i = 0; i < no; i++)
+                    out[i] = NAN;
+                  bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
+                  assert_close ("fused conv", out, ref, len, 1e-4, 1e-5);
+                }
             }
         }
     }
+  bt_conv2d_winograd_set_mode (-1);
   bt_engine_set_threads (3);
 }
 
