@@ -187,25 +187,25 @@ epilogue_rows (float *restrict out, const float *restrict r0, const float *restr
       const int pw = s->ow / 2;
       if (y / 2 >= s->oh / 2)
         return;
-      /* as bt_pool_map, a row at a time: the pool of the raw sums, then one map */
+      /* as bt_pool_map, a row at a time (one pass: mapping the stored row again would stall on
+       * loads of just-stored floats) */
       float *restrict d = out + (gsize) (y / 2) * pw;
       if (scale >= 0.0f)
         for (int px = 0; px < pw; px++)
-          d[px] = MAX (MAX (r0[2 * px], r0[2 * px + 1]), MAX (r1[2 * px], r1[2 * px + 1]));
+          d[px] = bt_act_map (MAX (MAX (r0[2 * px], r0[2 * px + 1]), MAX (r1[2 * px], r1[2 * px + 1])),
+                              scale, shift, e->act);
       else
         for (int px = 0; px < pw; px++)
-          d[px] = MIN (MIN (r0[2 * px], r0[2 * px + 1]), MIN (r1[2 * px], r1[2 * px + 1]));
-      bt_act_block (d, pw, scale, shift, e->act);
+          d[px] = bt_act_map (MIN (MIN (r0[2 * px], r0[2 * px + 1]), MIN (r1[2 * px], r1[2 * px + 1])),
+                              scale, shift, e->act);
       return;
     }
   float *restrict d = out + (gsize) y * s->ow;
-  memcpy (d, r0, sizeof (float) * s->ow);
-  bt_act_block (d, s->ow, scale, shift, e->act);
+  for (int x = 0; x < s->ow; x++)
+    d[x] = bt_act_map (r0[x], scale, shift, e->act);
   if (y + 1 < s->oh)
-    {
-      memcpy (d + s->ow, r1, sizeof (float) * s->ow);
-      bt_act_block (d + s->ow, s->ow, scale, shift, e->act);
-    }
+    for (int x = 0; x < s->ow; x++)
+      d[s->ow + x] = bt_act_map (r1[x], scale, shift, e->act);
 }
 
 static void

@@ -1,13 +1,15 @@
-/* bt-winograd.c: inference 3×3 stride-1 convolutions as Winograd F(2×2, 3×3): 16 multiplies per
- * 2×2 output tile and channel pair instead of im2col's 36, weights transformed and packed once.
+/* bt-winograd.c: inference 3×3 stride-1 convolutions as Winograd F(4×4, 3×3): 36 multiplies per
+ * 4×4 output tile and channel pair instead of im2col's 144, weights transformed and packed once.
  *
- * Per slab of tiles (2×2 outputs each, numbered over the whole batch): the input transform
- * writes V[tile block][e][c][16 tiles] (e: the 16 points of the 4×4 transform); then, per block
- * of 6 output channels, per 16-tile block, 16 small products M[e] = U[e] · V[e] (a 6 × 16 register
+ * Per slab of tiles (4×4 outputs each, numbered over the whole batch): the input transform
+ * writes V[tile block][e][c][16 tiles] (e: the 36 points of the 6×6 transform); then, per block
+ * of 6 output channels, per 16-tile block, 36 small products M[e] = U[e] · V[e] (a 6 × 16 register
  * tile, the micro-kernel) and the output transform with the conv's epilogue (scale, shift,
- * activation, 2×2 max pool: a tile is exactly one pool window) straight into the output. M never
- * leaves L1; U for one channel block stays in L2 across the slab. The AVX2/FMA kernel is chosen at
- * run time; the portable kernel computes the same sums and serves the tests on any machine. */
+ * activation, 2×2 max pool: each 2×2 quarter of a tile is one pool window) straight into the
+ * output. M stays in L1; U for one channel block stays in L2 across the slab. The AVX2/FMA kernel
+ * is chosen at run time; the portable kernel computes the same sums and serves the tests on any
+ * machine. F(2×2, 3×3) (16 multiplies per 2×2 tile) was the first version: F(4×4) gained 14 %
+ * (Small CNN) and 22 % (Deeper CNN) more (docs/PERFORMANCE.md, #25). */
 #include "engine/bt-engine-private.h"
 
 #include <string.h>
@@ -19,10 +21,13 @@
 #define WINO_X86 0
 #endif
 
+#define WINO_M         4               /* outputs per tile side: F(4×4, 3×3) */
+#define WINO_A         6               /* input tile side, WINO_M + 2 */
+#define WINO_E         36              /* points of the transform, WINO_A² */
 #define WINO_OB        6               /* output channels per register tile */
 #define WINO_TB        16              /* tiles per register tile (two AVX vectors) */
-#define WINO_V_FLOATS  (64 * 1024)     /* one slab's transformed input (256 KiB: half of L2) */
-#define WINO_M_FLOATS  (16 * WINO_OB * WINO_TB)
+#define WINO_V_FLOATS  (80 * 1024)     /* one slab's transformed input (320 KiB of the 512 KiB L2) */
+#define WINO_M_FLOATS  (WINO_E * WINO_OB * WINO_TB)
 #define WINO_MAX_WORKERS 8
 #define WINO_MIN_C     8               /* below this the products are too thin to win */
 
@@ -130,11 +135,24 @@ n_oblocks (int oc)
 gsize
 bt_conv2d_winograd_packed_size (int oc, int c)
 {
-  return (gsize) 16 * n_oblocks (oc) * WINO_OB * c;
+  return (gsize) WINO_E * n_oblocks (oc) * WINO_OB * c;
 }
 
-/* U = G g Gᵀ per (o, c), G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], stored as U[e][o block][c][6]
- * (rows past oc zero). w: [oc, c, 3, 3]. */
+/* U = G g Gᵀ per (o, c), G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
+ * (Lavin and Gray's F(4×4, 3×3) at the points 0, ±1, ±2), stored as U[e][o block][c][6] (rows
+ * past oc zero). w: [oc, c, 3, 3]. */
+BT_INLINE void
+g_times (float *restrict u, const float *restrict g, int step)
+{
+  const float g0 = g[0], g1 = g[step], g2 = g[2 * step];
+  u[0] = g0 / 4.0f;
+  u[1] = -(g0 + g1 + g2) / 6.0f;
+  u[2] = -(g0 - g1 + g2) / 6.0f;
+  u[3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+  u[4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+  u[5] = g2;
+}
+
 void
 bt_conv2d_winograd_pack (float *packed, const float *w, int oc, int c)
 {
@@ -145,38 +163,31 @@ bt_conv2d_winograd_pack (float *packed, const float *w, int oc, int c)
     for (int ci = 0; ci < c; ci++)
       {
         const float *g = w + ((gsize) o * c + ci) * 9;
-        float t[4][3], u[16];
+        float t[3][WINO_A], u[WINO_A][WINO_A];   /* t = (G g)ᵀ: column k of G g is row k of t */
         for (int k = 0; k < 3; k++)
+          g_times (t[k], g + k, 3);
+        for (int r = 0; r < WINO_A; r++)
           {
-            t[0][k] = g[k];
-            t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
-            t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
-            t[3][k] = g[6 + k];
-          }
-        for (int r = 0; r < 4; r++)
-          {
-            u[r * 4 + 0] = t[r][0];
-            u[r * 4 + 1] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-            u[r * 4 + 2] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-            u[r * 4 + 3] = t[r][2];
+            const float row[3] = { t[0][r], t[1][r], t[2][r] };
+            g_times (u[r], row, 1);
           }
         const int ob = o / WINO_OB, r = o % WINO_OB;
-        for (int e = 0; e < 16; e++)
-          packed[(((gsize) e * nob + ob) * c + ci) * WINO_OB + r] = u[e];
+        for (int e = 0; e < WINO_E; e++)
+          packed[(((gsize) e * nob + ob) * c + ci) * WINO_OB + r] = u[e / WINO_A][e % WINO_A];
       }
 }
 
 static int
 slab_tiles (const BtConvShape *s)
 {
-  int t = WINO_V_FLOATS / (16 * s->c) / WINO_TB * WINO_TB;
+  int t = WINO_V_FLOATS / (WINO_E * s->c) / WINO_TB * WINO_TB;
   return MAX (t, WINO_TB);
 }
 
 static gsize
 scratch_floats (const BtConvShape *s)
 {
-  return ((gsize) 16 * s->c * slab_tiles (s) + WINO_M_FLOATS + 15) / 16 * 16;
+  return ((gsize) WINO_E * s->c * slab_tiles (s) + WINO_M_FLOATS + 15) / 16 * 16;
 }
 
 gsize
@@ -198,6 +209,25 @@ typedef struct {
   gint next;
 } WinoJob;
 
+/* Bᵀ x for 16 lanes of six values x[0..5] (a 6-float stride apart, each WINO_TB lanes), into
+ * y[0..5] (same layout): Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+ * 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
+BT_INLINE void
+bt_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int xs, int ys)
+{
+  for (int l = 0; l < WINO_TB; l++)
+    {
+      const float x0 = x[0][l], x1 = x[xs][l], x2 = x[2 * xs][l], x3 = x[3 * xs][l];
+      const float x4 = x[4 * xs][l], x5 = x[5 * xs][l];
+      y[0][l] = 4.0f * x0 - 5.0f * x2 + x4;
+      y[ys][l] = -4.0f * (x1 + x2) + x3 + x4;
+      y[2 * ys][l] = 4.0f * (x1 - x2) - x3 + x4;
+      y[3 * ys][l] = 2.0f * (x3 - x1) - x2 + x4;
+      y[4 * ys][l] = 2.0f * (x1 - x3) - x2 + x4;
+      y[5 * ys][l] = 4.0f * x1 - 5.0f * x3 + x5;
+    }
+}
+
 /* Tiles [t0, t0 + nt) → v[block][e][c][16]; lanes past nt are zero. */
 BT_HOT_LOOP
 static void
@@ -209,64 +239,48 @@ input_transform (float *restrict v, const WinoJob *j, int t0, int nt)
   for (int b0 = 0; b0 < nt; b0 += WINO_TB)
     {
       const int nb = MIN (WINO_TB, nt - b0);
-      /* each lane's 16 source offsets (clamped inside its image) and which are inside the
+      /* each lane's 36 source offsets (clamped inside its image) and which are inside the
        * padded input: the loads below are then the same branch-free select for every tile */
-      gsize off[16][WINO_TB];
-      gboolean in_img[16][WINO_TB];
+      gsize off[WINO_E][WINO_TB];
+      gboolean in_img[WINO_E][WINO_TB];
       for (int l = 0; l < WINO_TB; l++)
         {
           const int t = t0 + b0 + MIN (l, nb - 1);
           const int img = t / per_img, r = t % per_img;
-          const int y0 = 2 * (r / j->tw) - s->pad_top, x0 = 2 * (r % j->tw) - s->pad_left;
-          for (int y = 0; y < 4; y++)
-            for (int x = 0; x < 4; x++)
+          const int y0 = WINO_M * (r / j->tw) - s->pad_top, x0 = WINO_M * (r % j->tw) - s->pad_left;
+          for (int y = 0; y < WINO_A; y++)
+            for (int x = 0; x < WINO_A; x++)
               {
                 const int yy = y0 + y, xx = x0 + x;
-                off[y * 4 + x][l] = (gsize) img * c * plane + (gsize) CLAMP (yy, 0, h - 1) * w + CLAMP (xx, 0, w - 1);
-                in_img[y * 4 + x][l] = l < nb && yy >= 0 && yy < h && xx >= 0 && xx < w;
+                off[y * WINO_A + x][l] = (gsize) img * c * plane + (gsize) CLAMP (yy, 0, h - 1) * w + CLAMP (xx, 0, w - 1);
+                in_img[y * WINO_A + x][l] = l < nb && yy >= 0 && yy < h && xx >= 0 && xx < w;
               }
         }
-      float *restrict vb = v + (gsize) (b0 / WINO_TB) * 16 * c * WINO_TB;
+      float *restrict vb = v + (gsize) (b0 / WINO_TB) * WINO_E * c * WINO_TB;
       for (int ci = 0; ci < c; ci++)
         {
           const float *restrict p = j->in + (gsize) ci * plane;
-          float d[16][WINO_TB];
-          for (int q = 0; q < 16; q++)
+          float d[WINO_E][WINO_TB], r[WINO_E][WINO_TB], o[WINO_E][WINO_TB];
+          for (int q = 0; q < WINO_E; q++)
             for (int l = 0; l < WINO_TB; l++)
               {
                 const float x = p[off[q][l]];
                 d[q][l] = in_img[q][l] ? x : 0.0f;
               }
-          /* V = Bᵀ d B, Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], over 16 tiles at once */
-          float r[16][WINO_TB];
-          for (int x = 0; x < 4; x++)
-            for (int l = 0; l < WINO_TB; l++)
-              {
-                r[0 + x][l] = d[0 + x][l] - d[8 + x][l];
-                r[4 + x][l] = d[4 + x][l] + d[8 + x][l];
-                r[8 + x][l] = d[8 + x][l] - d[4 + x][l];
-                r[12 + x][l] = d[4 + x][l] - d[12 + x][l];
-              }
-          for (int y = 0; y < 4; y++)
-            {
-              float *restrict o0 = vb + ((gsize) (y * 4 + 0) * c + ci) * WINO_TB;
-              float *restrict o1 = vb + ((gsize) (y * 4 + 1) * c + ci) * WINO_TB;
-              float *restrict o2 = vb + ((gsize) (y * 4 + 2) * c + ci) * WINO_TB;
-              float *restrict o3 = vb + ((gsize) (y * 4 + 3) * c + ci) * WINO_TB;
-              for (int l = 0; l < WINO_TB; l++)
-                {
-                  o0[l] = r[y * 4 + 0][l] - r[y * 4 + 2][l];
-                  o1[l] = r[y * 4 + 1][l] + r[y * 4 + 2][l];
-                  o2[l] = r[y * 4 + 2][l] - r[y * 4 + 1][l];
-                  o3[l] = r[y * 4 + 1][l] - r[y * 4 + 3][l];
-                }
-            }
+          /* V = Bᵀ d B: Bᵀ down each column, then along each row */
+          for (int x = 0; x < WINO_A; x++)
+            bt_times (r + x, (const float (*)[WINO_TB]) d + x, WINO_A, WINO_A);
+          for (int y = 0; y < WINO_A; y++)
+            bt_times (o + y * WINO_A, (const float (*)[WINO_TB]) r + y * WINO_A, 1, 1);
+          for (int e = 0; e < WINO_E; e++)
+            memcpy (vb + ((gsize) e * c + ci) * WINO_TB, o[e], sizeof o[e]);
         }
     }
 }
 
 /* Where tile t's outputs go: offset of its first output in channel 0's plane of its image, and
- * which of its 2×2 outputs lie inside the output (bit dy·2 + dx; with the pool, bit 0: inside). */
+ * which of its outputs lie inside the output (bit dy·4 + dx; with the pool, bit py·2 + px of its
+ * 2×2 pooled outputs). */
 typedef struct {
   gsize at;
   int   inside;
@@ -276,27 +290,38 @@ static void
 tile_positions (TilePos *pos, const WinoJob *j, int t0, int nt)
 {
   const int per_img = j->th * j->tw;
+  const int k = j->e->pool ? WINO_M / 2 : WINO_M;   /* outputs per tile side */
   for (int l = 0; l < nt; l++)
     {
       const int t = t0 + l, img = t / per_img, rem = t % per_img, ty = rem / j->tw, tx = rem % j->tw;
-      const gsize plane0 = (gsize) img * j->s->oc * j->OH * j->OW;
-      if (j->e->pool)
-        {
-          pos[l].at = plane0 + (gsize) ty * j->OW + tx;
-          pos[l].inside = ty < j->OH && tx < j->OW;
-          continue;
-        }
-      pos[l].at = plane0 + (gsize) 2 * ty * j->OW + 2 * tx;
+      pos[l].at = (gsize) img * j->s->oc * j->OH * j->OW + (gsize) k * ty * j->OW + k * tx;
       pos[l].inside = 0;
-      for (int dy = 0; dy < 2; dy++)
-        for (int dx = 0; dx < 2; dx++)
-          if (2 * ty + dy < j->OH && 2 * tx + dx < j->OW)
-            pos[l].inside |= 1 << (dy * 2 + dx);
+      for (int dy = 0; dy < k; dy++)
+        for (int dx = 0; dx < k; dx++)
+          if (k * ty + dy < j->OH && k * tx + dx < j->OW)
+            pos[l].inside |= 1 << (dy * k + dx);
     }
 }
 
-/* m[e][6][16] of 16-tile block (positions pos, nt of them), channels [o0, o0 + no) → Y = Aᵀ M A,
- * Aᵀ = [1 1 1 0; 0 1 -1 -1], then the epilogue, into the output. */
+/* Aᵀ x for 16 lanes of six values (a stride xs apart) into four (ys apart):
+ * Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. */
+BT_INLINE void
+at_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int xs, int ys)
+{
+  for (int l = 0; l < WINO_TB; l++)
+    {
+      const float x0 = x[0][l], x1 = x[xs][l], x2 = x[2 * xs][l], x3 = x[3 * xs][l];
+      const float x4 = x[4 * xs][l], x5 = x[5 * xs][l];
+      const float a = x1 + x2, b = x1 - x2, c = x3 + x4, d = x3 - x4;
+      y[0][l] = x0 + a + c;
+      y[ys][l] = b + 2.0f * d;
+      y[2 * ys][l] = a + 4.0f * c;
+      y[3 * ys][l] = b + 8.0f * d + x5;
+    }
+}
+
+/* m[e][6][16] of a 16-tile block (positions pos, nt of them), channels [o0, o0 + no) → Y = Aᵀ M A,
+ * then the epilogue, into the output. */
 BT_HOT_LOOP
 static void
 output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos, int nt, int o0, int no)
@@ -308,54 +333,51 @@ output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos,
     {
       const int o = o0 + r;
       const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
-      const float *restrict mr = m + r * WINO_TB;   /* point k of this channel: mr + k·6·16 */
-      float s0[4][WINO_TB], s1[4][WINO_TB], y[4][WINO_TB];
-      for (int i = 0; i < 4; i++)
-        {
-          const float *q0 = mr + (i * 4) * WINO_OB * WINO_TB, *q1 = q0 + WINO_OB * WINO_TB;
-          const float *q2 = q1 + WINO_OB * WINO_TB, *q3 = q2 + WINO_OB * WINO_TB;
-          for (int l = 0; l < WINO_TB; l++)
-            {
-              s0[i][l] = q0[l] + q1[l] + q2[l];
-              s1[i][l] = q1[l] - q2[l] - q3[l];
-            }
-        }
-      for (int l = 0; l < WINO_TB; l++)
-        {
-          y[0][l] = s0[0][l] + s0[1][l] + s0[2][l];
-          y[1][l] = s1[0][l] + s1[1][l] + s1[2][l];
-          y[2][l] = s0[1][l] - s0[2][l] - s0[3][l];
-          y[3][l] = s1[1][l] - s1[2][l] - s1[3][l];
-        }
+      float q[WINO_E][WINO_TB], t[WINO_M * WINO_A][WINO_TB], y[WINO_M * WINO_M][WINO_TB];
+      for (int k = 0; k < WINO_E; k++)
+        memcpy (q[k], m + ((gsize) k * WINO_OB + r) * WINO_TB, sizeof q[k]);
+      for (int x = 0; x < WINO_A; x++)   /* t[4][6] = Aᵀ q */
+        at_times (t + x, (const float (*)[WINO_TB]) q + x, WINO_A, WINO_A);
+      for (int i = 0; i < WINO_M; i++)   /* y[4][4] = t A */
+        at_times (y + i * WINO_M, (const float (*)[WINO_TB]) t + i * WINO_A, 1, 1);
       float *restrict out = j->out + (gsize) o * plane;
       if (e->pool)
         {
-          /* the pool of the raw sums (max, or min for a negative scale), mapped once */
-          float p[WINO_TB];
-          if (scale >= 0.0f)
-            for (int l = 0; l < WINO_TB; l++)
-              p[l] = MAX (MAX (y[0][l], y[1][l]), MAX (y[2][l], y[3][l]));
-          else
-            for (int l = 0; l < WINO_TB; l++)
-              p[l] = MIN (MIN (y[0][l], y[1][l]), MIN (y[2][l], y[3][l]));
-          bt_act_block (p, WINO_TB, scale, shift, e->act);
+          /* each 2×2 block of the tile is one pool window: the pool of the raw sums (max, or
+           * min for a negative scale), mapped once */
+          float p[4][WINO_TB];
+          for (int w = 0; w < 4; w++)
+            {
+              const float *a = y[(w / 2) * 8 + (w % 2) * 2], *b = a + WINO_TB;
+              const float *c = y[(w / 2) * 8 + (w % 2) * 2 + 4], *d = c + WINO_TB;
+              if (scale >= 0.0f)
+                for (int l = 0; l < WINO_TB; l++)
+                  p[w][l] = MAX (MAX (a[l], b[l]), MAX (c[l], d[l]));
+              else
+                for (int l = 0; l < WINO_TB; l++)
+                  p[w][l] = MIN (MIN (a[l], b[l]), MIN (c[l], d[l]));
+            }
+          bt_act_block (&p[0][0], 4 * WINO_TB, scale, shift, e->act);
           for (int l = 0; l < nt; l++)
-            if (pos[l].inside)
-              out[pos[l].at] = p[l];
+            for (int w = 0; w < 4; w++)
+              if (pos[l].inside & (1 << w))
+                out[pos[l].at + (gsize) (w / 2) * OW + w % 2] = p[w][l];
           continue;
         }
-      bt_act_block (&y[0][0], 4 * WINO_TB, scale, shift, e->act);
+      bt_act_block (&y[0][0], WINO_M * WINO_M * WINO_TB, scale, shift, e->act);
       for (int l = 0; l < nt; l++)
         {
           float *d = out + pos[l].at;
-          if (pos[l].inside == 15)
+          if (pos[l].inside == 0xffff)
             {
-              d[0] = y[0][l], d[1] = y[1][l], d[OW] = y[2][l], d[OW + 1] = y[3][l];
+              for (int dy = 0; dy < WINO_M; dy++)
+                for (int dx = 0; dx < WINO_M; dx++)
+                  d[(gsize) dy * OW + dx] = y[dy * WINO_M + dx][l];
               continue;
             }
-          for (int q = 0; q < 4; q++)
-            if (pos[l].inside & (1 << q))
-              d[(q >> 1) * OW + (q & 1)] = y[q][l];
+          for (int k = 0; k < WINO_M * WINO_M; k++)
+            if (pos[l].inside & (1 << k))
+              d[(gsize) (k / WINO_M) * OW + k % WINO_M] = y[k][l];
         }
     }
 }
@@ -368,8 +390,8 @@ wino_worker (gpointer p, gsize w0, gsize w1)
   for (gsize wi = w0; wi < w1; wi++)
     {
       float *v = j->scratch + wi * j->scratch_len;
-      float *m = v + (gsize) 16 * c * j->slab;
-      TilePos pos[WINO_V_FLOATS / (16 * WINO_MIN_C)];
+      float *m = v + (gsize) WINO_E * c * j->slab;
+      TilePos pos[WINO_V_FLOATS / (WINO_E * WINO_MIN_C) + WINO_TB];
       int item;
       while ((item = g_atomic_int_add (&j->next, 1)) < j->n_slabs * j->ob_split)
         {
@@ -381,8 +403,8 @@ wino_worker (gpointer p, gsize w0, gsize w1)
           for (int ob = ob0; ob < ob1; ob++)
             for (int b0 = 0; b0 < nt; b0 += WINO_TB)
               {
-                const float *vb = v + (gsize) (b0 / WINO_TB) * 16 * c * WINO_TB;
-                for (int e = 0; e < 16; e++)
+                const float *vb = v + (gsize) (b0 / WINO_TB) * WINO_E * c * WINO_TB;
+                for (int e = 0; e < WINO_E; e++)
                   j->kernel (m + e * WINO_OB * WINO_TB, j->u + (((gsize) e * j->nob + ob) * c) * WINO_OB,
                              vb + (gsize) e * c * WINO_TB, c);
                 output_transform (j, m, pos + b0, MIN (WINO_TB, nt - b0), ob * WINO_OB,
@@ -400,8 +422,8 @@ bt_conv2d_forward_winograd (float *out, const float *in, const float *packed, co
   g_assert (!e->pool || (s->oh >= 2 && s->ow >= 2));
   WinoJob j = { .s = s, .e = e, .in = in, .u = packed, .out = out, .scratch = workspace };
   j.scratch_len = scratch_floats (s);
-  j.th = (s->oh + 1) / 2;
-  j.tw = (s->ow + 1) / 2;
+  j.th = (s->oh + WINO_M - 1) / WINO_M;
+  j.tw = (s->ow + WINO_M - 1) / WINO_M;
   j.tiles = s->n * j.th * j.tw;
   j.slab = slab_tiles (s);
   j.n_slabs = (j.tiles + j.slab - 1) / j.slab;
