@@ -60,7 +60,10 @@ tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int 
     a0[v] = a1[v] = _mm256_setzero_ps ();
   for (int ci = 0; ci < c; ci++)
     {
-      const float *pc = p + ci * cplane;
+      /* four row pointers, constant offsets from them: GCC otherwise keeps one pointer per
+       * (row, tap, vector), 48 of them, and spills most to the stack */
+      const float *rp[4] = { p + ci * cplane, p + ci * cplane + wp, p + ci * cplane + 2 * wp,
+                             p + ci * cplane + 3 * wp };
       const float *wc = w + ci * 9;
 #pragma GCC unroll 4
       for (int r = 0; r < 4; r++)
@@ -72,7 +75,7 @@ tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int 
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++)
               {
-                const __m256 x = _mm256_loadu_ps (pc + (gsize) r * wp + kx + 8 * v);
+                const __m256 x = _mm256_loadu_ps (rp[r] + kx + 8 * v);
                 if (r < 3)
                   a0[v] = _mm256_fmadd_ps (b0, x, a0[v]);
                 if (r > 0)
@@ -174,38 +177,46 @@ pad_image (float *restrict pad, const DirectJob *j, int img)
       }
 }
 
+/* Rows y, y + 1 of channels [o0, o1) of image img (rows: [o1 - o0][2][xw]) through the epilogue
+ * into the output; one call per row pair, since a call per channel cost more than its work. */
 BT_HOT_LOOP
 static void
-epilogue_rows (float *restrict out, const float *restrict r0, const float *restrict r1, const DirectJob *j,
-               int o, int y)
+epilogue_rows (const DirectJob *j, const float *restrict rows, int xw, int img, int o0, int o1, int y)
 {
   const BtConvShape *s = j->s;
   const BtConvEpilogue *e = j->e;
-  const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
-  if (e->pool)
+  const int act = e->act;
+  if (e->pool && y / 2 >= s->oh / 2)
+    return;
+  const int pw = s->ow / 2, ow = s->ow;
+  const gsize out_plane = e->pool ? (gsize) (s->oh / 2) * pw : (gsize) s->oh * ow;
+  for (int o = o0; o < o1; o++)
     {
-      const int pw = s->ow / 2;
-      if (y / 2 >= s->oh / 2)
-        return;
-      /* as bt_pool_map, a row at a time (one pass: mapping the stored row again would stall on
-       * loads of just-stored floats) */
-      float *restrict d = out + (gsize) (y / 2) * pw;
-      if (scale >= 0.0f)
-        for (int px = 0; px < pw; px++)
-          d[px] = bt_act_map (MAX (MAX (r0[2 * px], r0[2 * px + 1]), MAX (r1[2 * px], r1[2 * px + 1])),
-                              scale, shift, e->act);
-      else
-        for (int px = 0; px < pw; px++)
-          d[px] = bt_act_map (MIN (MIN (r0[2 * px], r0[2 * px + 1]), MIN (r1[2 * px], r1[2 * px + 1])),
-                              scale, shift, e->act);
-      return;
+      const float *restrict r0 = rows + (gsize) (o - o0) * 2 * xw, *restrict r1 = r0 + xw;
+      float *restrict plane = j->out + ((gsize) img * s->oc + o) * out_plane;
+      const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
+      if (e->pool)
+        {
+          /* as bt_pool_map, a row at a time (one pass: mapping the stored row again would stall
+           * on loads of just-stored floats) */
+          float *restrict d = plane + (gsize) (y / 2) * pw;
+          if (scale >= 0.0f)
+            for (int px = 0; px < pw; px++)
+              d[px] = bt_act_map (MAX (MAX (r0[2 * px], r0[2 * px + 1]), MAX (r1[2 * px], r1[2 * px + 1])),
+                                  scale, shift, act);
+          else
+            for (int px = 0; px < pw; px++)
+              d[px] = bt_act_map (MIN (MIN (r0[2 * px], r0[2 * px + 1]), MIN (r1[2 * px], r1[2 * px + 1])),
+                                  scale, shift, act);
+          continue;
+        }
+      float *restrict d = plane + (gsize) y * ow;
+      for (int x = 0; x < ow; x++)
+        d[x] = bt_act_map (r0[x], scale, shift, act);
+      if (y + 1 < s->oh)
+        for (int x = 0; x < ow; x++)
+          d[ow + x] = bt_act_map (r1[x], scale, shift, act);
     }
-  float *restrict d = out + (gsize) y * s->ow;
-  for (int x = 0; x < s->ow; x++)
-    d[x] = bt_act_map (r0[x], scale, shift, e->act);
-  if (y + 1 < s->oh)
-    for (int x = 0; x < s->ow; x++)
-      d[s->ow + x] = bt_act_map (r1[x], scale, shift, e->act);
 }
 
 static void
@@ -215,7 +226,6 @@ direct_worker (gpointer p, gsize w0, gsize w1)
   const BtConvShape *s = j->s;
   const int wp = padded_width (s), hp = s->oh + 3;
   const int xw = (s->ow + DIRECT_XB - 1) / DIRECT_XB * DIRECT_XB;
-  const gsize out_plane = j->e->pool ? (gsize) (s->oh / 2) * (s->ow / 2) : (gsize) s->oh * s->ow;
   for (gsize wi = w0; wi < w1; wi++)
     {
       float *pad = j->scratch + wi * j->scratch_len;
@@ -230,11 +240,7 @@ direct_worker (gpointer p, gsize w0, gsize w1)
             {
               j->rows (rows, pad + (gsize) y * wp, s->c, (gsize) hp * wp, wp, j->w + (gsize) o0 * s->c * 9,
                        o1 - o0, xw);
-              for (int o = o0; o < o1; o++)
-                {
-                  const float *r0 = rows + (gsize) (o - o0) * 2 * xw;
-                  epilogue_rows (j->out + ((gsize) img * s->oc + o) * out_plane, r0, r0 + xw, j, o, y);
-                }
+              epilogue_rows (j, rows, xw, img, o0, o1, y);
             }
         }
     }
