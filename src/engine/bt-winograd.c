@@ -9,7 +9,8 @@
  * output. M stays in L1; U for one channel block stays in L2 across the slab. The AVX2/FMA kernel
  * is chosen at run time; the portable kernel computes the same sums and serves the tests on any
  * machine. F(2×2, 3×3) (16 multiplies per 2×2 tile) was the first version: F(4×4) gained 14 %
- * (Small CNN) and 22 % (Deeper CNN) more (docs/PERFORMANCE.md, #25). */
+ * (Small CNN) and 22 % (Deeper CNN) more (docs/PERFORMANCE.md, #25). F(2×2) stays for planes
+ * too small to fill a 16-tile register tile with F(4×4) tiles (the packed weights hold both). */
 #include "engine/bt-engine-private.h"
 
 #include <string.h>
@@ -21,9 +22,10 @@
 #define WINO_X86 0
 #endif
 
-#define WINO_M         4               /* outputs per tile side: F(4×4, 3×3) */
-#define WINO_A         6               /* input tile side, WINO_M + 2 */
+#define WINO_M         4               /* outputs per tile side: F(4×4, 3×3) (F(2×2) for tiny planes) */
+#define WINO_A         6               /* input tile side, WINO_M + 2 (the larger variant's) */
 #define WINO_E         36              /* points of the transform, WINO_A² */
+#define WINO_E2        16              /* F(2×2, 3×3)'s points */
 #define WINO_OB        6               /* output channels per register tile */
 #define WINO_TB        16              /* tiles per register tile (two AVX vectors) */
 #define WINO_V_FLOATS  (80 * 1024)     /* one slab's transformed input (320 KiB of the 512 KiB L2) */
@@ -135,7 +137,7 @@ n_oblocks (int oc)
 gsize
 bt_conv2d_winograd_packed_size (int oc, int c)
 {
-  return (gsize) WINO_E * n_oblocks (oc) * WINO_OB * c;
+  return (gsize) (WINO_E + WINO_E2) * n_oblocks (oc) * WINO_OB * c;
 }
 
 /* U = G g Gᵀ per (o, c), G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
@@ -151,6 +153,16 @@ g_times (float *restrict u, const float *restrict g, int step)
   u[3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
   u[4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
   u[5] = g2;
+}
+
+BT_INLINE void
+g2_times (float *restrict u, const float *restrict g, int step)
+{
+  const float g0 = g[0], g1 = g[step], g2 = g[2 * step];
+  u[0] = g0;
+  u[1] = 0.5f * (g0 + g1 + g2);
+  u[2] = 0.5f * (g0 - g1 + g2);
+  u[3] = g2;
 }
 
 void
@@ -174,20 +186,34 @@ bt_conv2d_winograd_pack (float *packed, const float *w, int oc, int c)
         const int ob = o / WINO_OB, r = o % WINO_OB;
         for (int e = 0; e < WINO_E; e++)
           packed[(((gsize) e * nob + ob) * c + ci) * WINO_OB + r] = u[e / WINO_A][e % WINO_A];
+        /* F(2×2, 3×3) after it: G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1] */
+        float t2[3][4], u2[4][4];
+        for (int k = 0; k < 3; k++)
+          g2_times (t2[k], g + k, 3);
+        for (int q = 0; q < 4; q++)
+          {
+            const float row[3] = { t2[0][q], t2[1][q], t2[2][q] };
+            g2_times (u2[q], row, 1);
+          }
+        float *p2 = packed + (gsize) WINO_E * nob * WINO_OB * c;
+        for (int e = 0; e < WINO_E2; e++)
+          p2[(((gsize) e * nob + ob) * c + ci) * WINO_OB + r] = u2[e / 4][e % 4];
       }
 }
 
 static int
-slab_tiles (const BtConvShape *s)
+slab_tiles (const BtConvShape *s, int ne)
 {
-  int t = WINO_V_FLOATS / (WINO_E * s->c) / WINO_TB * WINO_TB;
+  int t = WINO_V_FLOATS / (ne * s->c) / WINO_TB * WINO_TB;
   return MAX (t, WINO_TB);
 }
 
+/* V for either variant (at most WINO_V_FLOATS, or one 16-tile block), then M. */
 static gsize
 scratch_floats (const BtConvShape *s)
 {
-  return ((gsize) WINO_E * s->c * slab_tiles (s) + WINO_M_FLOATS + 15) / 16 * 16;
+  const gsize v = MAX ((gsize) WINO_V_FLOATS, (gsize) WINO_E * s->c * WINO_TB);
+  return (v + WINO_M_FLOATS + 15) / 16 * 16;
 }
 
 gsize
@@ -204,6 +230,7 @@ typedef struct {
   const float *in, *u;
   float *out, *scratch;
   gsize scratch_len;
+  int m, a, ne;   /* the variant: outputs and inputs per tile side, points (4, 6, 36 or 2, 4, 16) */
   int th, tw, tiles, slab, n_slabs, nob, ob_split, OH, OW;
   WinoKernel kernel;
   gint next;
@@ -228,6 +255,20 @@ bt_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int 
     }
 }
 
+/* F(2×2)'s Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], as bt_times. */
+BT_INLINE void
+bt2_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int xs, int ys)
+{
+  for (int l = 0; l < WINO_TB; l++)
+    {
+      const float x0 = x[0][l], x1 = x[xs][l], x2 = x[2 * xs][l], x3 = x[3 * xs][l];
+      y[0][l] = x0 - x2;
+      y[ys][l] = x1 + x2;
+      y[2 * ys][l] = x2 - x1;
+      y[3 * ys][l] = x1 - x3;
+    }
+}
+
 /* Tiles [t0, t0 + nt) → v[block][e][c][16]; lanes past nt are zero. */
 BT_HOT_LOOP
 static void
@@ -235,11 +276,12 @@ input_transform (float *restrict v, const WinoJob *j, int t0, int nt)
 {
   const BtConvShape *s = j->s;
   const int c = s->c, h = s->h, w = s->w, per_img = j->th * j->tw;
+  const int A = j->a, NE = j->ne;
   const gsize plane = (gsize) h * w;
   for (int b0 = 0; b0 < nt; b0 += WINO_TB)
     {
       const int nb = MIN (WINO_TB, nt - b0);
-      /* each lane's 36 source offsets (clamped inside its image) and which are inside the
+      /* each lane's A² source offsets (clamped inside its image) and which are inside the
        * padded input: the loads below are then the same branch-free select for every tile */
       gsize off[WINO_E][WINO_TB];
       gboolean in_img[WINO_E][WINO_TB];
@@ -247,32 +289,42 @@ input_transform (float *restrict v, const WinoJob *j, int t0, int nt)
         {
           const int t = t0 + b0 + MIN (l, nb - 1);
           const int img = t / per_img, r = t % per_img;
-          const int y0 = WINO_M * (r / j->tw) - s->pad_top, x0 = WINO_M * (r % j->tw) - s->pad_left;
-          for (int y = 0; y < WINO_A; y++)
-            for (int x = 0; x < WINO_A; x++)
+          const int y0 = j->m * (r / j->tw) - s->pad_top, x0 = j->m * (r % j->tw) - s->pad_left;
+          for (int y = 0; y < A; y++)
+            for (int x = 0; x < A; x++)
               {
                 const int yy = y0 + y, xx = x0 + x;
-                off[y * WINO_A + x][l] = (gsize) img * c * plane + (gsize) CLAMP (yy, 0, h - 1) * w + CLAMP (xx, 0, w - 1);
-                in_img[y * WINO_A + x][l] = l < nb && yy >= 0 && yy < h && xx >= 0 && xx < w;
+                off[y * A + x][l] = (gsize) img * c * plane + (gsize) CLAMP (yy, 0, h - 1) * w + CLAMP (xx, 0, w - 1);
+                in_img[y * A + x][l] = l < nb && yy >= 0 && yy < h && xx >= 0 && xx < w;
               }
         }
-      float *restrict vb = v + (gsize) (b0 / WINO_TB) * WINO_E * c * WINO_TB;
+      float *restrict vb = v + (gsize) (b0 / WINO_TB) * NE * c * WINO_TB;
       for (int ci = 0; ci < c; ci++)
         {
           const float *restrict p = j->in + (gsize) ci * plane;
           float d[WINO_E][WINO_TB], r[WINO_E][WINO_TB], o[WINO_E][WINO_TB];
-          for (int q = 0; q < WINO_E; q++)
+          for (int q = 0; q < NE; q++)
             for (int l = 0; l < WINO_TB; l++)
               {
                 const float x = p[off[q][l]];
                 d[q][l] = in_img[q][l] ? x : 0.0f;
               }
           /* V = Bᵀ d B: Bᵀ down each column, then along each row */
-          for (int x = 0; x < WINO_A; x++)
-            bt_times (r + x, (const float (*)[WINO_TB]) d + x, WINO_A, WINO_A);
-          for (int y = 0; y < WINO_A; y++)
-            bt_times (o + y * WINO_A, (const float (*)[WINO_TB]) r + y * WINO_A, 1, 1);
-          for (int e = 0; e < WINO_E; e++)
+          if (A == WINO_A)
+            {
+              for (int x = 0; x < WINO_A; x++)
+                bt_times (r + x, (const float (*)[WINO_TB]) d + x, WINO_A, WINO_A);
+              for (int y = 0; y < WINO_A; y++)
+                bt_times (o + y * WINO_A, (const float (*)[WINO_TB]) r + y * WINO_A, 1, 1);
+            }
+          else
+            {
+              for (int x = 0; x < 4; x++)
+                bt2_times (r + x, (const float (*)[WINO_TB]) d + x, 4, 4);
+              for (int y = 0; y < 4; y++)
+                bt2_times (o + y * 4, (const float (*)[WINO_TB]) r + y * 4, 1, 1);
+            }
+          for (int e = 0; e < NE; e++)
             memcpy (vb + ((gsize) e * c + ci) * WINO_TB, o[e], sizeof o[e]);
         }
     }
@@ -290,7 +342,7 @@ static void
 tile_positions (TilePos *pos, const WinoJob *j, int t0, int nt)
 {
   const int per_img = j->th * j->tw;
-  const int k = j->e->pool ? WINO_M / 2 : WINO_M;   /* outputs per tile side */
+  const int k = j->e->pool ? j->m / 2 : j->m;   /* outputs per tile side */
   for (int l = 0; l < nt; l++)
     {
       const int t = t0 + l, img = t / per_img, rem = t % per_img, ty = rem / j->tw, tx = rem % j->tw;
@@ -320,6 +372,18 @@ at_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int 
     }
 }
 
+/* F(2×2)'s Aᵀ = [1 1 1 0; 0 1 -1 -1], as at_times (two values out). */
+BT_INLINE void
+at2_times (float (*restrict y)[WINO_TB], const float (*restrict x)[WINO_TB], int xs, int ys)
+{
+  for (int l = 0; l < WINO_TB; l++)
+    {
+      const float x0 = x[0][l], x1 = x[xs][l], x2 = x[2 * xs][l], x3 = x[3 * xs][l];
+      y[0][l] = x0 + x1 + x2;
+      y[ys][l] = x1 - x2 - x3;
+    }
+}
+
 /* m[e][6][16] of a 16-tile block (positions pos, nt of them), channels [o0, o0 + no) → Y = Aᵀ M A,
  * then the epilogue, into the output. */
 BT_HOT_LOOP
@@ -327,29 +391,40 @@ static void
 output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos, int nt, int o0, int no)
 {
   const BtConvEpilogue *e = j->e;
-  const int OW = j->OW;
+  const int OW = j->OW, M = j->m;
   const gsize plane = (gsize) j->OH * OW;
   for (int r = 0; r < no; r++)
     {
       const int o = o0 + r;
       const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
       float q[WINO_E][WINO_TB], t[WINO_M * WINO_A][WINO_TB], y[WINO_M * WINO_M][WINO_TB];
-      for (int k = 0; k < WINO_E; k++)
+      for (int k = 0; k < j->ne; k++)
         memcpy (q[k], m + ((gsize) k * WINO_OB + r) * WINO_TB, sizeof q[k]);
-      for (int x = 0; x < WINO_A; x++)   /* t[4][6] = Aᵀ q */
-        at_times (t + x, (const float (*)[WINO_TB]) q + x, WINO_A, WINO_A);
-      for (int i = 0; i < WINO_M; i++)   /* y[4][4] = t A */
-        at_times (y + i * WINO_M, (const float (*)[WINO_TB]) t + i * WINO_A, 1, 1);
+      if (M == WINO_M)
+        {
+          for (int x = 0; x < WINO_A; x++)   /* t[4][6] = Aᵀ q */
+            at_times (t + x, (const float (*)[WINO_TB]) q + x, WINO_A, WINO_A);
+          for (int i = 0; i < WINO_M; i++)   /* y[4][4] = t A */
+            at_times (y + i * WINO_M, (const float (*)[WINO_TB]) t + i * WINO_A, 1, 1);
+        }
+      else
+        {
+          for (int x = 0; x < 4; x++)   /* t[2][4] = Aᵀ q */
+            at2_times (t + x, (const float (*)[WINO_TB]) q + x, 4, 4);
+          for (int i = 0; i < 2; i++)   /* y[2][2] = t A */
+            at2_times (y + i * 2, (const float (*)[WINO_TB]) t + i * 4, 1, 1);
+        }
       float *restrict out = j->out + (gsize) o * plane;
       if (e->pool)
         {
           /* each 2×2 block of the tile is one pool window: the pool of the raw sums (max, or
            * min for a negative scale), mapped once */
+          const int nw = (M / 2) * (M / 2), side = M / 2;
           float p[4][WINO_TB];
-          for (int w = 0; w < 4; w++)
+          for (int w = 0; w < nw; w++)
             {
-              const float *a = y[(w / 2) * 8 + (w % 2) * 2], *b = a + WINO_TB;
-              const float *c = y[(w / 2) * 8 + (w % 2) * 2 + 4], *d = c + WINO_TB;
+              const float *a = y[(w / side) * 2 * M + (w % side) * 2], *b = a + WINO_TB;
+              const float *c = y[(w / side) * 2 * M + (w % side) * 2 + M], *d = c + WINO_TB;
               if (scale >= 0.0f)
                 for (int l = 0; l < WINO_TB; l++)
                   p[w][l] = MAX (MAX (a[l], b[l]), MAX (c[l], d[l]));
@@ -357,27 +432,27 @@ output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos,
                 for (int l = 0; l < WINO_TB; l++)
                   p[w][l] = MIN (MIN (a[l], b[l]), MIN (c[l], d[l]));
             }
-          bt_act_block (&p[0][0], 4 * WINO_TB, scale, shift, e->act);
+          bt_act_block (&p[0][0], nw * WINO_TB, scale, shift, e->act);
           for (int l = 0; l < nt; l++)
-            for (int w = 0; w < 4; w++)
+            for (int w = 0; w < nw; w++)
               if (pos[l].inside & (1 << w))
-                out[pos[l].at + (gsize) (w / 2) * OW + w % 2] = p[w][l];
+                out[pos[l].at + (gsize) (w / side) * OW + w % side] = p[w][l];
           continue;
         }
-      bt_act_block (&y[0][0], WINO_M * WINO_M * WINO_TB, scale, shift, e->act);
+      bt_act_block (&y[0][0], M * M * WINO_TB, scale, shift, e->act);
       for (int l = 0; l < nt; l++)
         {
           float *d = out + pos[l].at;
-          if (pos[l].inside == 0xffff)
+          if (pos[l].inside == (1 << (M * M)) - 1)
             {
-              for (int dy = 0; dy < WINO_M; dy++)
-                for (int dx = 0; dx < WINO_M; dx++)
-                  d[(gsize) dy * OW + dx] = y[dy * WINO_M + dx][l];
+              for (int dy = 0; dy < M; dy++)
+                for (int dx = 0; dx < M; dx++)
+                  d[(gsize) dy * OW + dx] = y[dy * M + dx][l];
               continue;
             }
-          for (int k = 0; k < WINO_M * WINO_M; k++)
+          for (int k = 0; k < M * M; k++)
             if (pos[l].inside & (1 << k))
-              d[(gsize) (k / WINO_M) * OW + k % WINO_M] = y[k][l];
+              d[(gsize) (k / M) * OW + k % M] = y[k][l];
         }
     }
 }
@@ -390,8 +465,8 @@ wino_worker (gpointer p, gsize w0, gsize w1)
   for (gsize wi = w0; wi < w1; wi++)
     {
       float *v = j->scratch + wi * j->scratch_len;
-      float *m = v + (gsize) WINO_E * c * j->slab;
-      TilePos pos[WINO_V_FLOATS / (WINO_E * WINO_MIN_C) + WINO_TB];
+      float *m = v + (j->scratch_len - WINO_M_FLOATS);
+      TilePos pos[WINO_V_FLOATS / (WINO_E2 * WINO_MIN_C) + WINO_TB];
       int item;
       while ((item = g_atomic_int_add (&j->next, 1)) < j->n_slabs * j->ob_split)
         {
@@ -403,8 +478,8 @@ wino_worker (gpointer p, gsize w0, gsize w1)
           for (int ob = ob0; ob < ob1; ob++)
             for (int b0 = 0; b0 < nt; b0 += WINO_TB)
               {
-                const float *vb = v + (gsize) (b0 / WINO_TB) * WINO_E * c * WINO_TB;
-                for (int e = 0; e < WINO_E; e++)
+                const float *vb = v + (gsize) (b0 / WINO_TB) * j->ne * c * WINO_TB;
+                for (int e = 0; e < j->ne; e++)
                   j->kernel (m + e * WINO_OB * WINO_TB, j->u + (((gsize) e * j->nob + ob) * c) * WINO_OB,
                              vb + (gsize) e * c * WINO_TB, c);
                 output_transform (j, m, pos + b0, MIN (WINO_TB, nt - b0), ob * WINO_OB,
@@ -422,10 +497,19 @@ bt_conv2d_forward_winograd (float *out, const float *in, const float *packed, co
   g_assert (!e->pool || (s->oh >= 2 && s->ow >= 2));
   WinoJob j = { .s = s, .e = e, .in = in, .u = packed, .out = out, .scratch = workspace };
   j.scratch_len = scratch_floats (s);
-  j.th = (s->oh + WINO_M - 1) / WINO_M;
-  j.tw = (s->ow + WINO_M - 1) / WINO_M;
+  /* F(4×4) unless it would not fill one 16-tile register tile (a small plane at batch 1, e.g.
+   * the Deeper CNN's 8×8 last conv: 4 tiles): F(2×2) fills it and reads 16 instead of 36 weight
+   * points per channel pair, which is what a one-image pass waits for */
+  const int t4 = s->n * ((s->oh + 3) / 4) * ((s->ow + 3) / 4);
+  j.m = t4 >= WINO_TB ? WINO_M : 2;
+  j.a = j.m + 2;
+  j.ne = j.a * j.a;
+  if (j.m == 2)
+    j.u = packed + (gsize) WINO_E * n_oblocks (s->oc) * WINO_OB * s->c;
+  j.th = (s->oh + j.m - 1) / j.m;
+  j.tw = (s->ow + j.m - 1) / j.m;
   j.tiles = s->n * j.th * j.tw;
-  j.slab = slab_tiles (s);
+  j.slab = slab_tiles (s, j.ne);
   j.n_slabs = (j.tiles + j.slab - 1) / j.slab;
   j.nob = n_oblocks (s->oc);
   j.OH = e->pool ? s->oh / 2 : s->oh;
