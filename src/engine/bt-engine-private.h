@@ -156,6 +156,19 @@ void     bt_conv2d_forward_direct          (float *out, const float *in, const f
 int      bt_conv2d_fast_mode               (void);
 void     bt_conv2d_winograd_set_mode       (int mode);
 
+/* AVX2 and FMA on this CPU: the run-time choice of the hand-written kernels (Winograd, direct
+ * conv, the TFLite integer path); builds target plain x86-64. */
+static inline gboolean
+bt_cpu_has_avx2_fma (void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+  return FALSE;
+#endif
+}
+
 /* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
 #define BT_INLINE static inline __attribute__ ((always_inline))
 

@@ -82,17 +82,6 @@ kernel_avx2 (float *restrict m, const float *restrict u, const float *restrict v
 }
 #endif
 
-static gboolean
-cpu_has_avx2 (void)
-{
-#if WINO_X86
-  __builtin_cpu_init ();
-  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-#else
-  return FALSE;
-#endif
-}
-
 /* The mode once: BOTTEGA_CONV=im2col turns Winograd and the direct conv off (for benchmarks
  * against the old path). */
 int
@@ -102,7 +91,7 @@ bt_conv2d_fast_mode (void)
   if (m >= 0)
     return m;
   const char *env = g_getenv ("BOTTEGA_CONV");
-  m = env != NULL && g_str_equal (env, "im2col") ? 0 : cpu_has_avx2 () ? 2 : 0;
+  m = env != NULL && g_str_equal (env, "im2col") ? 0 : bt_cpu_has_avx2_fma () ? 2 : 0;
   g_atomic_int_set (&wino_mode, m);
   return m;
 }
@@ -111,7 +100,7 @@ void
 bt_conv2d_winograd_set_mode (int m)
 {
   g_return_if_fail (m >= -1 && m <= 2);
-  g_atomic_int_set (&wino_mode, m == 2 && !cpu_has_avx2 () ? 1 : m);
+  g_atomic_int_set (&wino_mode, m == 2 && !bt_cpu_has_avx2_fma () ? 1 : m);
 }
 
 static gboolean
