@@ -531,18 +531,18 @@ test_conv_fused (void)
  * scale by up to 8 and 5: rounding reaches ~1e-5 of the output's scale at 1,152 terms, hence
  * 3e-4 of a tenth of it; a wrong transform is off by far more): random shapes
  * with odd planes, every padding from 0 to 2 on each side, tiles that straddle images, output
- * channels that are not a multiple of the kernel's 6; the same bits at every thread count; a
+ * channels that are not a multiple of the kernel's 6; the same bits at 1 and 3 threads; a
  * stride-2 shape given packed weights still takes the im2col path. */
 static void
 test_conv_winograd (void)
 {
   /* n c h w oc pt pl pb pr */
-  int shapes[24][9] = {
+  int shapes[16][9] = {
     { 3, 32, 14, 14, 64, 1, 1, 1, 1 },   /* the Small CNN's second conv */
     { 1, 128, 8, 8, 40, 1, 1, 1, 1 },    /* the Deeper CNN's last (fewer output channels), one image */
     { 2, 8, 2, 3, 1, 0, 0, 2, 2 },
   };
-  for (int t = 3; t < 24; t++)
+  for (int t = 3; t < (int) G_N_ELEMENTS (shapes); t++)
     {
       int *sh = shapes[t];
       sh[0] = 1 + (int) (bt_rng_uniform (&rng) * 4);
@@ -581,7 +581,7 @@ test_conv_winograd (void)
             {
               bt_conv2d_winograd_set_mode (mode);
               g_assert_true (bt_conv2d_winograd_fits (&s));
-              for (int threads = 1; threads <= 3; threads++)
+              for (int threads = 1; threads <= 3; threads += 2)
                 {
                   bt_engine_set_threads (threads);
                   for (gsize i = 0; i < no; i++)
