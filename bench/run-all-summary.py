@@ -93,12 +93,16 @@ for preset in ("small-cnn", "deeper-cnn"):
         ort = pick(impl="ort", preset=preset, batch=batch)
         if not bo:
             continue
-        for impl, rs in (("bottega", bo), ("onnxruntime", ort)):
+        old = pick(impl="bottega-im2col", preset=preset, batch=batch)
+        for impl, rs in (("bottega", bo), ("onnxruntime", ort), ("im2col", old)):
             for t in ("1", "2"):
                 sel = [r for r in rs if r["threads"] == t]
                 if sel:
                     print(f"  {preset:10s} batch {batch:3s} {impl:11s} {t} thread(s): {best(sel, 'ips'):8.0f} img/s, "
                           f"{least(sel, 'cpu_ms'):.4f} CPU ms/image")
+        if old:
+            print(f"  {preset:10s} batch {batch:3s} gain over the im2col path: wall "
+                  f"{best(bo, 'ips') / best(old, 'ips'):.2f}x, CPU {least(old, 'cpu_ms') / least(bo, 'cpu_ms'):.2f}x")
         label = f"{preset} inference batch {batch} vs ONNX Runtime (best of 1 and 2 threads, both sides)"
         if ort:
             verdict(label, best(bo, "ips") / best(ort, "ips"), least(ort, "cpu_ms") / least(bo, "cpu_ms"), 1.2)

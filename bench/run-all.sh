@@ -11,7 +11,9 @@
 # is printed before every step. Environment (defaults): BENCH_ROUNDS (2), BENCH_EPOCHS (5),
 # BENCH_LIMIT (0 = all 60,000 training images per epoch), BENCH_TEST_LIMIT (0 = all 10,000 test images), BENCH_THREADS (2), BENCH_CLI (1: run
 # bottega-cli train; its project is made once in BENCH_WORK, or BENCH_CLI_PROJECT: a Bottega
-# project of 28×28 grey Fashion-MNIST PNGs made before), BENCH_ORT (1), BENCH_PHOTOS (1).
+# project of 28×28 grey Fashion-MNIST PNGs made before), BENCH_ORT (1), BENCH_PHOTOS (1),
+# BENCH_TRAIN (1; 0: inference rows only), BENCH_IM2COL (1: also the engine's old im2col + sgemm
+# path, BOTTEGA_CONV=im2col, as impl bottega-im2col, to show what Winograd and the direct conv gain).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-_build}
@@ -31,14 +33,17 @@ load () { echo "  [load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs]
 have_torch=0
 /usr/bin/python3 -c "import torch" 2>/dev/null && have_torch=1
 
+TRAIN=${BENCH_TRAIN:-1}
 # ---- the GEMM-shape limit ----
+if [ "$TRAIN" = 1 ]; then
 echo "== GEMM-shape limit (Small CNN training GEMMs at the engine's shapes, single-threaded sgemm × $THREADS)"
 load
 "$BUILD/bench/bench-train" --gemm-limit --threads "$THREADS" | tee -a "$OUT"
+fi
 
 # ---- the product path's project (made once) ----
 PROJECT=${BENCH_CLI_PROJECT:-}
-if [ "${BENCH_CLI:-1}" = 1 ] && [ -z "$PROJECT" ]; then
+if [ "$TRAIN" = 1 ] && [ "${BENCH_CLI:-1}" = 1 ] && [ -z "$PROJECT" ]; then
   if [ ! -f "$WORK/fmnist-project/.bench-ready" ]; then
     echo "== making the 28×28 grey Fashion-MNIST PNG project for bottega-cli (once, in $WORK)"
     rm -rf "$WORK/fmnist-tree" "$WORK/fmnist-project"
@@ -67,7 +72,7 @@ cli_train () {
 }
 
 # ---- training, alternated ----
-for round in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$([ "$TRAIN" = 1 ] && echo "$ROUNDS" || echo 0)"); do
   for preset in small-cnn mlp; do
     echo "== round $round, $preset: Bottega (bench-train, $EPOCHS epochs)"; load
     "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" \
@@ -115,6 +120,9 @@ for preset in small-cnn deeper-cnn; do
       for t in 1 2; do
         "$BUILD/bench/bench-infer" --preset "$preset" --batch "$batch" --threads "$t" --seconds 3 \
           | sed "s/^RESULT /RESULT round=$round /" | tee -a "$OUT"
+        [ "${BENCH_IM2COL:-1}" = 1 ] && BOTTEGA_CONV=im2col "$BUILD/bench/bench-infer" --preset "$preset" \
+          --batch "$batch" --threads "$t" --seconds 3 \
+          | sed "s/^RESULT impl=bottega /RESULT round=$round impl=bottega-im2col /" | tee -a "$OUT"
         [ -n "$modules" ] && NODE_PATH="$modules" /usr/bin/node bench/ort-infer.js "$TMP/$preset.onnx" $shape "$batch" "$t" 3 \
           | sed "s/^RESULT impl=ort /RESULT round=$round impl=ort preset=$preset /" | tee -a "$OUT"
       done

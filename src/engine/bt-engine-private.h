@@ -40,6 +40,8 @@ typedef struct {
   float       *out, *grad, *mask;
   gint32      *argmax;
   float       *save_mean, *save_invstd;
+  float       *winograd;           /* inference: the conv's weights packed for Winograd, or NULL */
+  guint64      winograd_version;   /* the params_version they were packed from */
   int          n_consumers;
   gboolean     grad_written;
 } BtLayer;
@@ -78,7 +80,16 @@ struct _BtNet {
   float    *fuse;                  /* inference: a fused conv's per-channel scale and shift */
   gboolean  unfused;               /* inference writes every layer's output (Grad-CAM reads a conv's) */
   gsize     fuse_len;
+  guint64   params_version;        /* bumped whenever params may have changed (packed copies) */
 };
+
+/* Every writer of net->params calls this (bt_net_params () does, for its callers), so weights
+ * packed from them at inference are packed again before the next forward. */
+static inline void
+bt_net_params_changed (BtNet *net)
+{
+  net->params_version++;
+}
 
 static inline BtLayer *
 bt_net_layer (const BtNet *net, guint i)
@@ -121,9 +132,97 @@ typedef struct {
   const float *scale, *shift;
   int          act;
   gboolean     pool;
+  const float *winograd;   /* w packed by bt_conv2d_winograd_pack, or NULL: used when the shape fits */
 } BtConvEpilogue;
 void bt_conv2d_forward_fused (float *out, const float *in, const float *w, const BtConvEpilogue *e,
                               const BtConvShape *s, float *workspace);
+
+/* Winograd F(2×2, 3×3) at inference (bt-winograd.c): 3×3 stride-1 convs with at least 8 input
+ * channels on a CPU with AVX2/FMA (BOTTEGA_CONV=im2col turns it off). The weights [oc, c, 3, 3]
+ * are transformed once into bt_conv2d_winograd_packed_size floats; bt_conv2d_workspace_size
+ * covers the scratch. Same epilogue and output as bt_conv2d_forward_fused, which calls it. */
+gboolean bt_conv2d_winograd_fits           (const BtConvShape *s);
+gsize    bt_conv2d_winograd_packed_size    (int oc, int c);
+void     bt_conv2d_winograd_pack           (float *packed, const float *w, int oc, int c);
+gsize    bt_conv2d_winograd_workspace_size (const BtConvShape *s);
+void     bt_conv2d_forward_winograd        (float *out, const float *in, const float *packed,
+                                            const BtConvEpilogue *e, const BtConvShape *s, float *workspace);
+/* Direct 3×3 stride-1 convs with at most 4 input channels (bt-conv-direct.c), same contract. */
+gboolean bt_conv2d_direct_fits             (const BtConvShape *s);
+gsize    bt_conv2d_direct_workspace_size   (const BtConvShape *s);
+void     bt_conv2d_forward_direct          (float *out, const float *in, const float *w,
+                                            const BtConvEpilogue *e, const BtConvShape *s, float *workspace);
+/* Both fast paths' mode: 0 off, 1 portable kernels, 2 AVX2 kernels; set_mode (-1) = automatic
+ * (AVX2 when the CPU has it, else off). Tests and benchmarks set it. */
+int      bt_conv2d_fast_mode               (void);
+void     bt_conv2d_winograd_set_mode       (int mode);
+
+/* AVX2 and FMA on this CPU: the run-time choice of the hand-written kernels (Winograd, direct
+ * conv, the TFLite integer path); builds target plain x86-64. */
+static inline gboolean
+bt_cpu_has_avx2_fma (void)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+  __builtin_cpu_init ();
+  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+#else
+  return FALSE;
+#endif
+}
+
+/* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
+#define BT_INLINE static inline __attribute__ ((always_inline))
+
+/* act(v · scale + shift): 0 none, 1 ReLU, 2 ReLU6. */
+BT_INLINE float
+bt_act_map (float v, float scale, float shift, int act)
+{
+  v = v * scale + shift;
+  v = act != 0 && v < 0.0f ? 0.0f : v;
+  return act == 2 && v > 6.0f ? 6.0f : v;
+}
+
+/* v = act(v · scale + shift) over n floats, the activation's branch outside the loops */
+BT_INLINE void
+bt_act_block (float *restrict v, int n, float scale, float shift, int act)
+{
+  if (act == 0)
+    for (int i = 0; i < n; i++)
+      v[i] = v[i] * scale + shift;
+  else if (act == 1)
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        v[i] = x < 0.0f ? 0.0f : x;   /* as bt_act_map: a NaN stays a NaN */
+      }
+  else
+    for (int i = 0; i < n; i++)
+      {
+        float x = v[i] * scale + shift;
+        x = x < 0.0f ? 0.0f : x;
+        v[i] = x > 6.0f ? 6.0f : x;
+      }
+}
+
+/* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,
+ * and turn max into min when scale < 0: the 2×2 pool takes the max (or min) of the raw sums and
+ * maps that one value, which equals pooling the mapped values exactly. */
+BT_INLINE float
+bt_pool_map (float a, float b, float c, float d, float scale, float shift, int act)
+{
+  float m;
+  if (scale >= 0.0f)
+    {
+      float x = a > b ? a : b, y = c > d ? c : d;
+      m = x > y ? x : y;
+    }
+  else
+    {
+      float x = a < b ? a : b, y = c < d ? c : d;
+      m = x < y ? x : y;
+    }
+  return bt_act_map (m, scale, shift, act);
+}
 void bt_conv2d_backward_ex (float *d_in, float *d_w, float *d_b, const float *d_out,
                             const float *in, const float *w, const BtConvShape *s, float *workspace,
                             const float *act_out, int act, gboolean col_ready);

@@ -77,9 +77,6 @@ bt_conv_shape_init (BtConvShape *s, int n, int c, int h, int w, int oc, int kh, 
   return TRUE;
 }
 
-/* Helpers of the BT_HOT_LOOP functions: always inlined, since their optimize options differ. */
-#define BT_INLINE static inline __attribute__ ((always_inline))
-
 /* Output positions [lo, hi) along one axis whose input index o*stride - pad + k is in [0, in). */
 BT_INLINE void
 valid_range (int pad, int k, int stride, int in, int out, int *lo, int *hi)
@@ -278,7 +275,8 @@ bt_conv2d_workspace_size (const BtConvShape *s)
   gsize slabs = (gsize) conv_groups (s) * conv_partial_floats (s) +
                 (gsize) MIN (s->n, CONV_MAX_WORKERS) * conv_scratch_floats (s, conv_slab_images (s));
   gsize whole = s->n < CONV_MAX_WORKERS ? ((gsize) conv_k (s) + s->oc) * s->n * s->oh * s->ow : 0;
-  return MAX (slabs, whole);
+  return MAX (MAX (slabs, whole),
+              MAX (bt_conv2d_winograd_workspace_size (s), bt_conv2d_direct_workspace_size (s)));
 }
 
 /* ---- GEMM over the engine's threads ---- */
@@ -535,28 +533,6 @@ scale_shift_act (float *dst, const float *src, int len, float scale, float shift
     }
 }
 
-/* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,
- * and turn max into min when scale < 0: the 2×2 pool takes the max (or min) of the raw sums and
- * maps that one value, which equals pooling the mapped values exactly. */
-BT_INLINE float
-pool_map (float a, float b, float c, float d, float scale, float shift, int act)
-{
-  float m;
-  if (scale >= 0.0f)
-    {
-      float x = a > b ? a : b, y = c > d ? c : d;
-      m = x > y ? x : y;
-    }
-  else
-    {
-      float x = a < b ? a : b, y = c < d ? c : d;
-      m = x < y ? x : y;
-    }
-  float v = m * scale + shift;
-  v = act != 0 && v < 0.0f ? 0.0f : v;
-  return act == 2 && v > 6.0f ? 6.0f : v;
-}
-
 /* One output channel's plane [oh, ow] of raw sums → dst: act(x · scale + shift), then the
  * 2×2 stride-2 max pool when e->pool (dst is [oh/2, ow/2] then). */
 BT_HOT_LOOP
@@ -576,7 +552,7 @@ epilogue_plane (float *restrict dst, const float *restrict src, const BtConvShap
       const float *restrict r0 = src + (gsize) 2 * py * ow, *restrict r1 = r0 + ow;
       float *restrict d = dst + (gsize) py * pw;
       for (int px = 0; px < pw; px++)
-        d[px] = pool_map (r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1], scale, shift, e->act);
+        d[px] = bt_pool_map (r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1], scale, shift, e->act);
     }
 }
 
@@ -760,7 +736,7 @@ void
 bt_conv2d_forward_ex (float *out, const float *in, const float *w, const float *b,
                       const BtConvShape *s, float *workspace, int act)
 {
-  BtConvEpilogue e = { NULL, b, act, FALSE };
+  BtConvEpilogue e = { NULL, b, act, FALSE, NULL };
   bt_conv2d_forward_fused (out, in, w, &e, s, workspace);
 }
 
@@ -770,6 +746,16 @@ bt_conv2d_forward_fused (float *out, const float *in, const float *w, const BtCo
 {
   g_assert (out && in && w && e && s && workspace && s->groups == 1);
   g_assert (!e->pool || (s->oh >= 2 && s->ow >= 2));
+  if (e->winograd != NULL && bt_conv2d_winograd_fits (s))
+    {
+      bt_conv2d_forward_winograd (out, in, e->winograd, e, s, workspace);
+      return;
+    }
+  if (bt_conv2d_direct_fits (s))
+    {
+      bt_conv2d_forward_direct (out, in, w, e, s, workspace);
+      return;
+    }
   const float *b = e->shift;
   const int act = e->act;
   const int K = conv_k (s);

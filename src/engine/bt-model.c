@@ -498,6 +498,7 @@ net_from_container (const Container *c, gsize data_len, GError **error)
       if (!read_tensor (c, t->name, (float *) t->data, t->dims, t->rank, error))
         return NULL;
     }
+  bt_net_params_changed (net);
   return g_steal_pointer (&net);
 }
 
@@ -1529,6 +1530,7 @@ bt_train_state_load (const char *path, BtNet *net, BtOptimizer *opt,
   if (ok)
     {
       memcpy (net->params, tmp->params, net->n_params * sizeof (float));
+      bt_net_params_changed (net);
       memcpy (net->buffers, tmp->buffers, net->n_buffers * sizeof (float));
       memcpy (moments, mtmp, n_state * sizeof (float));
       if (average != NULL)

@@ -589,7 +589,11 @@ bt_net_free (BtNet *net)
   g_free (net->input);
   g_free (net->fuse);
   if (net->layers)
-    g_array_unref (net->layers);
+    {
+      for (guint i = 0; i < net->layers->len; i++)
+        g_free (bt_net_layer (net, i)->winograd);
+      g_array_unref (net->layers);
+    }
   g_free (net);
 }
 
@@ -628,6 +632,7 @@ bt_net_params (BtNet *net, gsize *n)
 {
   g_return_val_if_fail (net != NULL, NULL);
   if (n) *n = net->n_params;
+  bt_net_params_changed (net);   /* the caller may write through the pointer */
   return net->params;
 }
 
@@ -916,6 +921,30 @@ sole_consumer (BtNet *net, guint i, BtLayerKind kind)
   return next->kind == kind && next->src == (int) i ? next : NULL;
 }
 
+/* The conv's weights packed for Winograd when its shape takes that path (NULL otherwise):
+ * packed on the first forward after the weights last changed, kept until they change again. */
+static const float *
+winograd_weights (BtNet *net, BtLayer *l)
+{
+  BtConvShape s;
+  conv_shape_for (l, 1, &s);
+  if (!bt_conv2d_winograd_fits (&s))
+    return NULL;
+  if (l->winograd == NULL)
+    {
+      l->winograd = g_try_new (float, bt_conv2d_winograd_packed_size (l->c, l->in_c));
+      if (l->winograd == NULL)
+        return NULL;   /* the im2col path needs nothing more */
+      l->winograd_version = net->params_version - 1;
+    }
+  if (l->winograd_version != net->params_version)
+    {
+      bt_conv2d_winograd_pack (l->winograd, net->params + l->w_off, l->c, l->in_c);
+      l->winograd_version = net->params_version;
+    }
+  return l->winograd;
+}
+
 /* Inference: conv layer i, a batch norm right after it (when the conv has no activation of its
  * own) and a 2×2 stride-2 max pool after those, each the sole consumer of the one before, run as
  * one kernel: the bias, the batch norm's running statistics, the activation and the pool are
@@ -926,7 +955,7 @@ forward_conv_fused (BtNet *net, guint i, const float *in, int n)
 {
   BtLayer *l = bt_net_layer (net, i), *last = l;
   const float *b = l->b_len ? net->params + l->b_off : NULL;
-  BtConvEpilogue e = { NULL, b, l->act, FALSE };
+  BtConvEpilogue e = { NULL, b, l->act, FALSE, NULL };
   BtLayer *bn = l->act == BT_ACT_NONE ? sole_consumer (net, i, BT_LAYER_BATCHNORM) : NULL;
   if (bn != NULL)
     {
@@ -956,6 +985,7 @@ forward_conv_fused (BtNet *net, guint i, const float *in, int n)
     }
   const int chunk = conv_chunk (l, n);
   const gsize in_sz = layer_in_size (l), out_sz = layer_out_size (last);
+  e.winograd = winograd_weights (net, l);
   for (int off = 0; off < n; off += chunk)
     {
       BtConvShape s;

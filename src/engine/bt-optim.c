@@ -163,6 +163,7 @@ bt_optimizer_swap_average (BtOptimizer *opt, BtNet *net)
   if (opt->average == NULL)
     return FALSE;
   float *p = net->params, *a = opt->average;
+  bt_net_params_changed (net);
   for (gsize i = 0; i < opt->n; i++)
     {
       float t = p[i];
@@ -279,6 +280,7 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   g_return_val_if_fail (!opt->swapped, NAN);
   const BtOptimizerConfig *c = &opt->cfg;
   StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
+  bt_net_params_changed (net);
 
   /* fixed blocks summed in a fixed order: the same norm for any thread count */
   gsize n_blocks = (opt->n + NORM_BLOCK - 1) / NORM_BLOCK;

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include "engine/bt-tflite-int8.h"
+#include "engine/bt-engine-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -262,23 +263,13 @@ is_float (int kind)
   return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
 }
 
-static gboolean
-cpu_ok (void)
-{
-#if BT_Q_X86
-  __builtin_cpu_init ();
-  return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
-#else
-  return FALSE;
-#endif
-}
 
 BtTflQuant *
 bt_tfl_quant_new (const BtTflite *m)
 {
   BtTflQuant *Q;
 
-  if (!cpu_ok () || !tensor_ok (&m->tensors[m->input]) || m->tensors[m->input].rank != 4)
+  if (!bt_cpu_has_avx2_fma () || !tensor_ok (&m->tensors[m->input]) || m->tensors[m->input].rank != 4)
     return NULL;
   Q = g_new0 (BtTflQuant, 1);
   Q->n_ops = m->n_ops;

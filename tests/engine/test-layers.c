@@ -470,7 +470,8 @@ naive_conv_epilogue (float *out, const float *in, const float *w, const BtConvSh
 
 /* bt_conv2d_forward_fused (bias or batch-norm scale/shift, activation, 2×2 max pool in the output
  * pass) against the naive layers one after another, both schedules, odd sizes and strides,
- * negative scales (a batch norm's negative gamma turns the max into a min). */
+ * negative scales (a batch norm's negative gamma turns the max into a min); im2col, and the
+ * direct conv (both kernels) on the shapes with few input channels. */
 static void
 test_conv_fused (void)
 {
@@ -482,6 +483,9 @@ test_conv_fused (void)
     { 3, 3, 11, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1 },      /* odd planes: the pool drops the last row/col */
     { 2, 4, 13, 10, 7, 3, 3, 2, 1, 1, 0, 1, 2 },     /* strides and asymmetric padding */
     { 1, 7, 23, 19, 33, 3, 3, 1, 2, 1, 1, 1, 1 },
+    { 3, 2, 7, 12, 9, 3, 3, 1, 1, 0, 2, 1, 0 },     /* few channels: the direct conv */
+    { 2, 4, 5, 17, 6, 3, 3, 1, 1, 2, 0, 0, 2 },
+    { 1, 3, 64, 64, 32, 3, 3, 1, 1, 1, 1, 1, 1 },   /* the Deeper CNN's first conv, one image */
   };
   for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
     {
@@ -501,17 +505,111 @@ test_conv_fused (void)
           const gboolean pool = (variant / 3) % 2, scaled = variant / 6;
           const gsize len = pool ? (gsize) s.n * s.oc * (s.oh / 2) * (s.ow / 2) : no;
           naive_conv_epilogue (ref, x, w, &s, scaled ? scale : NULL, shift, act, pool);
-          BtConvEpilogue e = { scaled ? scale : NULL, shift, act, pool };
-          for (int threads = 1; threads <= 3; threads++)
+          BtConvEpilogue e = { scaled ? scale : NULL, shift, act, pool, NULL };
+          /* im2col; then, where it fits, the direct conv with each kernel */
+          for (int mode = 0; mode <= 2; mode++)
             {
-              bt_engine_set_threads (threads);
-              for (gsize i = 0; i < no; i++)
-                out[i] = NAN;
-              bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
-              assert_close ("fused conv", out, ref, len, 1e-4, 1e-5);
+              bt_conv2d_winograd_set_mode (mode);
+              if (mode > 0 && !bt_conv2d_direct_fits (&s))
+                break;
+              for (int threads = 1; threads <= 3; threads++)
+                {
+                  bt_engine_set_threads (threads);
+                  for (gsize i = 0; i < no; i++)
+                    out[i] = NAN;
+                  bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
+                  assert_close ("fused conv", out, ref, len, 1e-4, 1e-5);
+                }
             }
         }
     }
+  bt_conv2d_winograd_set_mode (-1);
+  bt_engine_set_threads (3);
+}
+
+/* Winograd F(4×4, 3×3) (both micro-kernels) against the naive conv + epilogue (its transforms
+ * scale by up to 8 and 5: rounding reaches ~1e-5 of the output's scale at 1,152 terms, hence
+ * 3e-4 of a tenth of it; a wrong transform is off by far more): random shapes
+ * with odd planes, every padding from 0 to 2 on each side, tiles that straddle images, output
+ * channels that are not a multiple of the kernel's 6; the same bits at 1 and 3 threads; a
+ * stride-2 shape given packed weights still takes the im2col path. */
+static void
+test_conv_winograd (void)
+{
+  /* n c h w oc pt pl pb pr */
+  int shapes[16][9] = {
+    { 3, 32, 14, 14, 64, 1, 1, 1, 1 },   /* the Small CNN's second conv */
+    { 1, 128, 8, 8, 40, 1, 1, 1, 1 },    /* the Deeper CNN's last (fewer output channels), one image */
+    { 2, 8, 2, 3, 1, 0, 0, 2, 2 },
+  };
+  for (int t = 3; t < (int) G_N_ELEMENTS (shapes); t++)
+    {
+      int *sh = shapes[t];
+      sh[0] = 1 + (int) (bt_rng_uniform (&rng) * 4);
+      sh[1] = 8 + (int) (bt_rng_uniform (&rng) * 33);
+      sh[2] = 1 + (int) (bt_rng_uniform (&rng) * 17);
+      sh[3] = 1 + (int) (bt_rng_uniform (&rng) * 17);
+      sh[4] = 1 + (int) (bt_rng_uniform (&rng) * 20);
+      for (int k = 5; k < 9; k++)
+        sh[k] = (int) (bt_rng_uniform (&rng) * 3);
+      /* at least one output row and column */
+      sh[2] = MAX (sh[2], 3 - sh[5] - sh[7]);
+      sh[3] = MAX (sh[3], 3 - sh[6] - sh[8]);
+    }
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int *sh = shapes[t];
+      BtConvShape s;
+      g_assert_true (bt_conv_shape_init (&s, sh[0], sh[1], sh[2], sh[3], sh[4], 3, 3, 1, 1,
+                                         sh[5], sh[6], sh[7], sh[8], 1, NULL));
+      const gsize nx = (gsize) s.n * s.c * s.h * s.w, nw = (gsize) s.oc * s.c * 9;
+      const gsize no = (gsize) s.n * s.oc * s.oh * s.ow;
+      g_autofree float *x = rand_buf (nx, 1), *w = rand_buf (nw, 0.5f);
+      g_autofree float *scale = rand_buf (s.oc, 1.5f), *shift = rand_buf (s.oc, 0.5f);
+      g_autofree float *ref = g_new (float, no), *out = g_new (float, no), *first = g_new (float, no);
+      g_autofree float *packed = g_new (float, bt_conv2d_winograd_packed_size (s.oc, s.c));
+      g_autofree float *ws = g_new (float, MAX (bt_conv2d_workspace_size (&s), 1));
+      bt_conv2d_winograd_pack (packed, w, s.oc, s.c);
+      for (int variant = 0; variant < 2 * 3 * 2; variant++)
+        {
+          const int act = variant % 3;
+          const gboolean pool = (variant / 3) % 2 && s.oh >= 2 && s.ow >= 2, scaled = variant / 6;
+          const gsize len = pool ? (gsize) s.n * s.oc * (s.oh / 2) * (s.ow / 2) : no;
+          naive_conv_epilogue (ref, x, w, &s, scaled ? scale : NULL, shift, act, pool);
+          BtConvEpilogue e = { scaled ? scale : NULL, shift, act, pool, packed };
+          for (int mode = 1; mode <= 2; mode++)
+            {
+              bt_conv2d_winograd_set_mode (mode);
+              g_assert_true (bt_conv2d_winograd_fits (&s));
+              for (int threads = 1; threads <= 3; threads += 2)
+                {
+                  bt_engine_set_threads (threads);
+                  for (gsize i = 0; i < no; i++)
+                    out[i] = NAN;
+                  bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
+                  assert_close ("winograd conv", out, ref, len, 3e-4, 1e-5);
+                  if (threads == 1)
+                    memcpy (first, out, len * sizeof (float));
+                  else
+                    g_assert_cmpmem (out, len * sizeof (float), first, len * sizeof (float));
+                }
+            }
+        }
+    }
+  /* stride 2 does not fit: the packed weights are ignored */
+  BtConvShape s;
+  g_assert_true (bt_conv_shape_init (&s, 2, 9, 9, 8, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, NULL));
+  g_assert_false (bt_conv2d_winograd_fits (&s));
+  g_autofree float *x = rand_buf ((gsize) s.n * s.c * s.h * s.w, 1), *w = rand_buf ((gsize) s.oc * s.c * 9, 0.5f);
+  g_autofree float *shift = rand_buf (s.oc, 0.5f), *junk = rand_buf (bt_conv2d_winograd_packed_size (s.oc, s.c), 1);
+  const gsize no = (gsize) s.n * s.oc * s.oh * s.ow;
+  g_autofree float *ref = g_new (float, no), *out = g_new (float, no);
+  g_autofree float *ws = g_new (float, MAX (bt_conv2d_workspace_size (&s), 1));
+  naive_conv_epilogue (ref, x, w, &s, NULL, shift, 1, FALSE);
+  BtConvEpilogue e = { NULL, shift, 1, FALSE, junk };
+  bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
+  assert_close ("stride-2 conv given packed weights", out, ref, no, 1e-4, 1e-5);
+  bt_conv2d_winograd_set_mode (-1);
   bt_engine_set_threads (3);
 }
 
@@ -1047,6 +1145,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layers/dense-split", test_dense_split);
   g_test_add_func ("/layers/sgemm-blocks", test_sgemm_blocks);
   g_test_add_func ("/layers/conv-fused", test_conv_fused);
+  g_test_add_func ("/layers/conv-winograd", test_conv_winograd);
   g_test_add_func ("/layers/conv-shape-errors", test_conv_shape_errors);
   g_test_add_func ("/layers/dwconv2d", test_dwconv2d);
   g_test_add_func ("/layers/pool", test_pool);

@@ -2,6 +2,7 @@
  * every preset, determinism, batch-size independence, NaN reporting, optimizers and schedules. */
 #include <glib/gstdio.h>
 #include "engine/bt-engine.h"
+#include "engine/bt-engine-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -270,6 +271,55 @@ test_determinism (void)
       if (nb)
         g_assert_cmpmem (ba, nb * 4, bt_net_buffers (b, NULL), nb * 4);
     }
+}
+
+/* Inference probabilities with Winograd off (im2col) and on, for the same weights. */
+static void
+forward_both (BtNet *net, const float *x, int n, float *im2col, float *wino)
+{
+  const gsize len = (gsize) n * bt_net_n_classes (net) * sizeof (float);
+  bt_conv2d_winograd_set_mode (0);
+  memcpy (im2col, bt_net_forward (net, x, n, FALSE, NULL), len);
+  bt_conv2d_winograd_set_mode (2);
+  memcpy (wino, bt_net_forward (net, x, n, FALSE, NULL), len);
+}
+
+/* The presets whose 3×3 convs take the Winograd path give the im2col path's probabilities, and
+ * the packed weights follow the weights: after optimizer steps, and after a write through
+ * bt_net_params (a stale packing would keep the old answers). */
+static void
+test_winograd_net (void)
+{
+  const BtPreset presets[] = { BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET };
+  for (guint p = 0; p < G_N_ELEMENTS (presets); p++)
+    {
+      g_autoptr (BtNet) net = bt_net_new_preset (presets[p], 15, 13, 3, 6, -1, 7, NULL);
+      train_steps (net, BT_OPTIMIZER_SGD, 2, 3);   /* non-trivial batch-norm statistics */
+      BtRng rng;
+      bt_rng_seed (&rng, 5);
+      const int n = 5;
+      g_autofree float *x = rand_input (&rng, (gsize) n * 3 * 15 * 13);
+      float a[5 * 6], b[5 * 6], before[5 * 6];
+      for (int round = 0; round < 3; round++)
+        {
+          forward_both (net, x, n, a, b);
+          for (int i = 0; i < n * 6; i++)
+            g_assert_cmpfloat_with_epsilon (a[i], b[i], 2e-5);
+          if (round > 0)
+            g_assert_true (memcmp (a, before, sizeof a) != 0);   /* the weights did change */
+          memcpy (before, a, sizeof a);
+          if (round == 0)
+            train_steps (net, BT_OPTIMIZER_ADAMW, 2, 4);
+          else
+            {
+              gsize np;
+              float *w = bt_net_params (net, &np);
+              for (gsize i = 0; i < np; i++)
+                w[i] *= 1.25f;
+            }
+        }
+    }
+  bt_conv2d_winograd_set_mode (-1);
 }
 
 static void
@@ -596,6 +646,7 @@ main (int argc, char **argv)
   g_test_add_func ("/net/gradients", test_net_gradients);
   g_test_add_func ("/net/determinism", test_determinism);
   g_test_add_func ("/net/batch-independence", test_batch_independence);
+  g_test_add_func ("/net/winograd", test_winograd_net);
   g_test_add_func ("/net/nan-reported", test_nan_reported);
   g_test_add_func ("/net/train-step", test_train_step);
   g_test_add_func ("/net/optimizers", test_optimizers);
