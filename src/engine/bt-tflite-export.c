@@ -451,24 +451,42 @@ metadata_entry (Writer *wr, const char *name, const char *json)
   return m;
 }
 
+/* The net from input `in` on. The last layer (a dense classifier) has its weights and bias
+ * divided by temperature, so its output "logits" is logits / T and the softmax after it the
+ * model's calibrated probabilities. */
 static gboolean
-emit_net (Writer *wr, BtNet *net, int k, int *input, int *output, GError **error)
+emit_net (Writer *wr, BtNet *net, int k, Val in, double temperature, int *logits, int *output,
+          GError **error)
 {
-  int c, h, w;
-  bt_net_input_shape (net, &c, &h, &w);
-  Val in = { .rank = 4, .h = h, .w = w, .c = c };
-  *input = add_activation (wr, "image", &in);
-
   guint n_layers = bt_net_n_layers (net);
   g_autofree Val *vals = g_new0 (Val, MAX (n_layers, 1));
+  g_autofree float *scaled_w = NULL, *scaled_b = NULL;
   for (guint i = 0; i < n_layers; i++)
     {
       BtNetLayerInfo l;
       bt_net_get_layer (net, i, &l);
       const Val *x = l.src < 0 ? &in : &vals[l.src];
       const Val *x2 = l.src2 >= 0 ? &vals[l.src2] : NULL;
+      if (i + 1 == n_layers && l.op == BT_NET_OP_DENSE && temperature != 1.0)
+        {
+          /* relu (z) / T = relu (z / T) for T > 0, so an activation there stays right too */
+          scaled_w = g_new (float, l.weight_len);
+          for (gsize j = 0; j < l.weight_len; j++)
+            scaled_w[j] = (float) (l.weight[j] / temperature);
+          scaled_b = g_new0 (float, l.c);
+          for (int j = 0; l.bias != NULL && j < l.c; j++)
+            scaled_b[j] = (float) (l.bias[j] / temperature);
+          l.weight = scaled_w;
+          l.bias = scaled_b;
+        }
       if (!emit_layer (wr, &l, x, x2, i + 1 == n_layers ? "logits" : l.name, &vals[i], error))
         return FALSE;
+      if (i + 1 == n_layers && l.op != BT_NET_OP_DENSE && temperature != 1.0)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                       "The network does not end in a dense classifier");
+          return FALSE;
+        }
     }
   if (n_layers == 0 || vals[n_layers - 1].rank != 2 || vals[n_layers - 1].n != k)
     {
@@ -476,20 +494,53 @@ emit_net (Writer *wr, BtNet *net, int k, int *input, int *output, GError **error
                    "The network does not end in a dense classifier");
       return FALSE;
     }
+  *logits = vals[n_layers - 1].t;
   Val probs = { .rank = 2, .n = k };
   *output = add_activation (wr, "probabilities", &probs);
   BtFbNode *o = bt_fb_table (wr->fb);
   bt_fb_float (o, 0, 1.0f);
-  add_op (wr, OP_SOFTMAX, (const int[]) { vals[n_layers - 1].t }, 1, *output, OPT_SOFTMAX, o);
+  add_op (wr, OP_SOFTMAX, (const int[]) { *logits }, 1, *output, OPT_SOFTMAX, o);
   return TRUE;
 }
 
-GBytes *
-bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, GError **error)
+/* The "thresholds" metadata: the temperature already folded in, the unknown threshold on the
+ * energy −T·logsumexp(logits) of the second output, and each class's saved threshold. */
+static char *
+thresholds_json (const char * const *class_names, const BtCalibration *calib, const double *class_thresholds)
 {
-  g_return_val_if_fail (net != NULL && class_names != NULL && prep != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  GString *s = g_string_new ("{\"temperature\":");
+  bt_json_append_float (s, (float) calib->temperature);
+  g_string_append (s, ",\"unknown_threshold\":");
+  if (isfinite (calib->unknown_threshold))
+    bt_json_append_float (s, (float) calib->unknown_threshold);
+  else
+    g_string_append (s, "null");
+  g_string_append (s, ",\"unknown_score\":\"-temperature*logsumexp(logits)\",\"classes\":{");
+  gboolean first = TRUE;
+  for (int i = 0; class_thresholds != NULL && class_names[i] != NULL; i++)
+    if (isfinite (class_thresholds[i]))
+      {
+        if (!first)
+          g_string_append_c (s, ',');
+        first = FALSE;
+        bt_json_append_string (s, class_names[i]);
+        g_string_append_c (s, ':');
+        bt_json_append_float (s, (float) class_thresholds[i]);
+      }
+  g_string_append (s, "}}");
+  return g_string_free (s, FALSE);
+}
 
+/* What a model file adds to its net: the calibration, the saved thresholds. */
+typedef struct {
+  BtCalibration  calib;
+  const double  *class_thresholds;   /* one per class (NAN: none), or NULL */
+} Extras;
+
+static GBytes *
+export_graph (BtNet *net, const char * const *class_names, const BtPreprocess *prep, const Extras *ex,
+              GError **error)
+{
   int k = bt_net_n_classes (net);
   if (!bt_export_check_class_names (net, class_names, error))
     return NULL;
@@ -508,6 +559,12 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
                    prep->width, prep->height, prep->channels, w, h, c);
       return NULL;
     }
+  if (!(ex->calib.temperature >= BT_TEMPERATURE_MIN && ex->calib.temperature <= BT_TEMPERATURE_MAX))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID, "The model's temperature %g is out of range",
+                   ex->calib.temperature);
+      return NULL;
+    }
 
   g_autoptr(BtFb) fb = bt_fb_new ();
   Writer wr = { .fb = fb };
@@ -518,14 +575,17 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
   wr.opcodes = bt_fb_refs (fb);
   add_buffer (&wr, NULL, 0);   /* buffer 0: the empty one every computed tensor refers to */
 
-  int input, output;
-  if (!emit_net (&wr, net, k, &input, &output, error))
+  Val in = { .rank = 4, .h = h, .w = w, .c = c };
+  int input = add_activation (&wr, "image", &in), logits, output;
+  if (!emit_net (&wr, net, k, in, ex->calib.temperature, &logits, &output, error))
     return NULL;
 
   BtFbNode *sg = bt_fb_table (fb);
   bt_fb_ref (sg, 0, wr.tensors);
   bt_fb_ref (sg, 1, bt_fb_int_vector (fb, (const gint32[]) { input }, 1));
-  bt_fb_ref (sg, 2, bt_fb_int_vector (fb, (const gint32[]) { output }, 1));
+  /* probabilities first (what an interpreter's run (input, output) fills), then the logits
+   * the unknown score needs */
+  bt_fb_ref (sg, 2, bt_fb_int_vector (fb, (const gint32[]) { output, logits }, 2));
   bt_fb_ref (sg, 3, wr.operators);
   bt_fb_ref (sg, 4, bt_fb_string (fb, "main"));
   BtFbNode *subgraphs = bt_fb_refs (fb);
@@ -534,10 +594,12 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
   g_autofree char *labels = bt_onnx_labels_json (class_names);
   g_autofree char *pj = bt_onnx_preprocessing_json (prep);
   g_autofree char *preset = g_strdup_printf ("\"%s\"", bt_preset_to_id (bt_net_preset (net)));
+  g_autofree char *thresholds = thresholds_json (class_names, &ex->calib, ex->class_thresholds);
   BtFbNode *meta = bt_fb_refs (fb);
   bt_fb_push (meta, metadata_entry (&wr, "labels", labels));
   bt_fb_push (meta, metadata_entry (&wr, "preprocessing", pj));
   bt_fb_push (meta, metadata_entry (&wr, "bottega_preset", preset));
+  bt_fb_push (meta, metadata_entry (&wr, "thresholds", thresholds));
 
   BtFbNode *model = bt_fb_table (fb);
   bt_fb_scalar (model, 0, 4, 3);                  /* schema version */
@@ -549,13 +611,31 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
   return bt_fb_finish (fb, model, "TFL3");
 }
 
+GBytes *
+bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPreprocess *prep, GError **error)
+{
+  g_return_val_if_fail (net != NULL && class_names != NULL && prep != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  Extras ex = { .class_thresholds = NULL };
+  bt_calibration_init (&ex.calib);
+  return export_graph (net, class_names, prep, &ex, error);
+}
+
+GBytes *
+bt_tflite_export_model_bytes (const BtModel *model, GError **error)
+{
+  g_return_val_if_fail (model != NULL && model->net != NULL && model->class_names != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  Extras ex = { .calib = model->calib, .class_thresholds = model->class_thresholds };
+  return export_graph (model->net, (const char * const *) model->class_names, &model->prep, &ex, error);
+}
+
 gboolean
 bt_tflite_export_model (const BtModel *model, const char *path, GError **error)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL && path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  g_autoptr(GBytes) bytes = bt_tflite_export_net (model->net, (const char * const *) model->class_names,
-                                                  &model->prep, error);
+  g_autoptr(GBytes) bytes = bt_tflite_export_model_bytes (model, error);
   if (bytes == NULL)
     return FALSE;
   gsize len;

@@ -3,8 +3,9 @@
 # (Debian's python3-pyarmnn, reference CPU backend), software Bottega did not write, on every
 # image of DIR/input.bin (N × C × H × W floats, Bottega's preprocessed input) and checks its
 # probabilities against DIR/expected.bin (Bottega's own) within TOLERANCE (default 1e-4).
-# DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...]}: the file must hold that many
-# outputs and carry the labels in its metadata.
+# DIR/spec.json: {"input_shape": [N,C,H,W], "labels": [...], "temperature": T}: the file must hold
+# that many outputs and carry the labels in its metadata. With DIR/expected-score.bin (N floats,
+# Bottega's unknown scores) its second output "logits" must give them: -T * logsumexp(logits).
 # Exit 77 (skip) when python3-numpy or python3-pyarmnn is missing.
 import contextlib
 import io
@@ -46,13 +47,17 @@ if spec.get("labels") is not None and labels not in blob:
 
 parser = ann.ITfLiteParser()
 network = parser.CreateNetworkFromBinaryFile(path)
-inputs = parser.GetSubgraphInputTensorNames(0)
-outputs = parser.GetSubgraphOutputTensorNames(0)
-if len(inputs) != 1 or len(outputs) != 1:
-    print(f"FAIL: {len(inputs)} inputs and {len(outputs)} outputs, expected 1 and 1")
+inputs = list(parser.GetSubgraphInputTensorNames(0))
+outputs = list(parser.GetSubgraphOutputTensorNames(0))
+score_path = os.path.join(d, "expected-score.bin")
+scores = np.fromfile(score_path, dtype=np.float32) if os.path.exists(score_path) else None
+if len(inputs) != 1 or len(outputs) not in (1, 2) or outputs[0] != "probabilities" \
+        or (scores is not None and outputs[1:] != ["logits"]):
+    print(f"FAIL: inputs {inputs} and outputs {outputs}, expected one input, then \"probabilities\" "
+          f"(and \"logits\")")
     sys.exit(1)
 in_info = parser.GetNetworkInputBindingInfo(0, inputs[0])
-out_info = parser.GetNetworkOutputBindingInfo(0, outputs[0])
+out_infos = [parser.GetNetworkOutputBindingInfo(0, o) for o in outputs]
 in_shape = tuple(in_info[1].GetShape()[i] for i in range(in_info[1].GetNumDimensions()))
 if in_shape != (1, h, w, c):
     print(f"FAIL: input shape {in_shape}, expected {(1, h, w, c)}")
@@ -62,16 +67,24 @@ opt, _ = ann.Optimize(network, [ann.BackendId("CpuRef")], runtime.GetDeviceSpec(
 net_id, _ = runtime.LoadNetwork(opt)
 
 worst = 0.0
+worst_score = 0.0
+temperature = float(spec.get("temperature", 1.0))
 for i in range(n):
     nhwc = np.ascontiguousarray(x[i].transpose(1, 2, 0)[None])
     in_t = ann.make_input_tensors([in_info], [nhwc])
-    out_t = ann.make_output_tensors([out_info])
+    out_t = ann.make_output_tensors(out_infos)
     runtime.EnqueueWorkload(net_id, in_t, out_t)
-    got = ann.workload_tensors_to_ndarray(out_t)[0].astype(np.float64).reshape(-1)
+    results = ann.workload_tensors_to_ndarray(out_t)
+    got = results[0].astype(np.float64).reshape(-1)
     if got.shape[0] != k:
         print(f"FAIL: {got.shape[0]} outputs, expected {k}")
         sys.exit(1)
     worst = max(worst, float(np.max(np.abs(got - expected[i]))))
+    if scores is not None:
+        z = results[1].astype(np.float64).reshape(-1)
+        m = z.max()
+        score = -temperature * (m + np.log(np.exp(z - m).sum()))
+        worst_score = max(worst_score, abs(score - float(scores[i])) / max(1.0, abs(float(scores[i]))))
 spread = float(expected.max() - expected.min())
 if spread < 0.05:
     print(f"FAIL: Bottega's probabilities span only {spread:.3g}; the comparison would prove little")
@@ -79,5 +92,9 @@ if spread < 0.05:
 if worst > tol:
     print(f"FAIL: Arm NN differs from Bottega by {worst:.3g} (tolerance {tol:g})")
     sys.exit(1)
+if worst_score > tol:
+    print(f"FAIL: the unknown score from Arm NN's logits differs from Bottega's by {worst_score:.3g} "
+          f"(relative, tolerance {tol:g})")
+    sys.exit(1)
 print(f"Arm NN {ann.ARMNN_VERSION} (CpuRef) agrees with Bottega on {n} images within {worst:.2g} "
-      f"(probabilities spanning {spread:.2f})")
+      f"(probabilities spanning {spread:.2f}; unknown scores within {worst_score:.2g})")
