@@ -36,7 +36,7 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   GError *error = NULL;
   g_autoptr(BtModel) model = NULL;
 
-  if (job->tflite ? !bt_export_tflite (job->model_path, job->out_path, &error)
+  if (job->tflite ? !bt_export_tflite (job->model_path, NULL, job->out_path, &error)
                   : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {
       g_task_return_error (task, error);

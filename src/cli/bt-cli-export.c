@@ -70,7 +70,7 @@ bt_cli_export (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
                              _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
-                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite\n"
+                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite [--backbone BACKBONE.tflite]\n"
                                "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
                              entries, NULL, &argc, &argv))
@@ -104,9 +104,7 @@ bt_cli_export (int argc, char **argv)
 
   if (tflite != NULL)
     {
-      if (backbone != NULL)
-        return bt_cli_usage ("export", "%s", _("--backbone only applies to --onnx"));
-      if (!bt_export_tflite (src, tflite, &error))
+      if (!bt_export_tflite (src, backbone, tflite, &error))
         return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autoptr(BtModel) model = bt_model_load (src, NULL);
       g_autofree char *summary = model ? bt_export_tflite_describe (model) : NULL;

@@ -10,16 +10,17 @@
 #include "engine/bt-flatbuf.h"
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
+#include "engine/bt-tflite-private.h"
 
 #include <math.h>
 #include <string.h>
 
 /* schema.fbs: BuiltinOperator, BuiltinOptions, TensorType, Padding, ActivationFunctionType */
 enum { OP_ADD = 0, OP_AVERAGE_POOL_2D = 1, OP_CONV_2D = 3, OP_DEPTHWISE_CONV_2D = 4,
-       OP_FULLY_CONNECTED = 9, OP_MAX_POOL_2D = 17, OP_RELU = 19, OP_RELU6 = 21, OP_RESHAPE = 22,
-       OP_SOFTMAX = 25, OP_PAD = 34 };
+       OP_DEQUANTIZE = 6, OP_FULLY_CONNECTED = 9, OP_MAX_POOL_2D = 17, OP_RELU = 19, OP_RELU6 = 21, OP_RESHAPE = 22,
+       OP_SOFTMAX = 25, OP_PAD = 34, OP_MEAN = 40, OP_QUANTIZE = 114 };
 enum { OPT_NONE = 0, OPT_CONV = 1, OPT_DEPTHWISE = 2, OPT_POOL = 5, OPT_FULLY_CONNECTED = 8,
-       OPT_SOFTMAX = 9, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_PAD = 22 };
+       OPT_SOFTMAX = 9, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_PAD = 22, OPT_REDUCER = 27 };
 enum { TYPE_FLOAT32 = 0, TYPE_INT32 = 2 };
 enum { PAD_SAME = 0, PAD_VALID = 1 };
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU6 = 3 };
@@ -28,7 +29,7 @@ typedef struct {
   BtFb     *fb;
   BtFbNode *tensors, *buffers, *operators, *opcodes;
   guint     n_tensors, n_buffers;
-  int       opcode_of[64];   /* builtin code → index in opcodes, -1 when not yet used */
+  int       opcode_of[128];  /* builtin code → index in opcodes, -1 when not yet used */
   guint     n_opcodes;
 } Writer;
 
@@ -440,6 +441,176 @@ emit_layer (Writer *wr, const BtNetLayerInfo *l, const Val *x, const Val *x2, co
     }
 }
 
+/* ---- A transfer model's backbone: its own graph up to the embedding, copied as it is ---- */
+
+/* Backbone tensor i in the export (copied on first use): the same type, shape, quantization
+ * and, for a constant, the same bytes from the backbone's file. */
+static int
+copy_tensor (Writer *wr, const BtTflite *m, GBytes *file, int i, int *map)
+{
+  if (i < 0)
+    return -1;
+  if (map[i] >= 0)
+    return map[i];
+  const BtTflTensor *t = &m->tensors[i];
+  BtFbNode *tt = bt_fb_table (wr->fb);
+  gint32 dims[BT_TFL_MAX_RANK];
+  for (int d = 0; d < t->rank; d++)
+    dims[d] = t->shape[d];
+  bt_fb_ref (tt, 0, bt_fb_int_vector (wr->fb, dims, t->rank));
+  bt_fb_scalar (tt, 1, 1, (guint64) t->type);
+  if (t->raw_len > 0)
+    {
+      const guint8 *bytes = g_bytes_get_data (file, NULL);
+      bt_fb_scalar (tt, 2, 4, add_buffer (wr, bytes + t->raw_off, t->raw_len));
+    }
+  g_autofree char *name = g_strconcat ("backbone/", t->name, NULL);
+  bt_fb_ref (tt, 3, bt_fb_string (wr->fb, name));
+  if (t->n_scale > 0)
+    {
+      BtFbNode *q = bt_fb_table (wr->fb);
+      bt_fb_ref (q, 2, bt_fb_vector (wr->fb, t->scale, (gsize) t->n_scale, 4, 4));
+      bt_fb_ref (q, 3, bt_fb_vector (wr->fb, t->zero_point, (gsize) t->n_scale, 8, 8));
+      if (t->qdim != 0)
+        bt_fb_scalar (q, 6, 4, (guint64) t->qdim);
+      bt_fb_ref (tt, 4, q);
+    }
+  bt_fb_push (wr->tensors, tt);
+  return map[i] = (int) wr->n_tensors++;
+}
+
+static gboolean
+copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *map, GError **error)
+{
+  int ins[3], n_in = op->n_inputs;
+  for (int k = 0; k < n_in; k++)
+    ins[k] = copy_tensor (wr, m, file, op->inputs[k], map);
+  int out = copy_tensor (wr, m, file, op->output, map);
+  const BtConvShape *cs = &op->cs;
+  BtNetLayerInfo geom = { .in_h = cs->h, .in_w = cs->w, .h = cs->oh, .w = cs->ow, .kh = cs->kh, .kw = cs->kw,
+                          .sh = cs->stride_h, .sw = cs->stride_w, .pad_top = cs->pad_top,
+                          .pad_left = cs->pad_left, .pad_bottom = cs->pad_bottom, .pad_right = cs->pad_right };
+  int padding = PAD_VALID;
+  if ((op->code == BT_TFL_OP_CONV_2D || op->code == BT_TFL_OP_DEPTHWISE_CONV_2D
+       || op->code == BT_TFL_OP_AVERAGE_POOL_2D || op->code == BT_TFL_OP_MAX_POOL_2D)
+      && !spatial_padding (&geom, &padding))
+    g_assert_not_reached ();   /* the reader only accepts SAME and VALID */
+  BtFbNode *o = NULL;
+  int opt = OPT_NONE;
+  switch (op->code)
+    {
+    case BT_TFL_OP_CONV_2D:
+    case BT_TFL_OP_DEPTHWISE_CONV_2D:
+      {
+        gboolean dw = op->code == BT_TFL_OP_DEPTHWISE_CONV_2D;
+        opt = dw ? OPT_DEPTHWISE : OPT_CONV;
+        o = conv_options (wr, dw, padding, cs->stride_w, cs->stride_h, dw ? cs->oc / MAX (cs->c, 1) : 1, op->act);
+        break;
+      }
+    case BT_TFL_OP_AVERAGE_POOL_2D:
+    case BT_TFL_OP_MAX_POOL_2D:
+      opt = OPT_POOL;
+      o = bt_fb_table (wr->fb);
+      bt_fb_scalar (o, 0, 1, (guint64) padding);
+      bt_fb_scalar (o, 1, 4, (guint64) cs->stride_w);
+      bt_fb_scalar (o, 2, 4, (guint64) cs->stride_h);
+      bt_fb_scalar (o, 3, 4, (guint64) cs->kw);
+      bt_fb_scalar (o, 4, 4, (guint64) cs->kh);
+      bt_fb_scalar (o, 5, 1, (guint64) op->act);
+      break;
+    case BT_TFL_OP_ADD:
+      opt = OPT_ADD;
+      o = bt_fb_table (wr->fb);
+      bt_fb_scalar (o, 0, 1, (guint64) op->act);
+      break;
+    case BT_TFL_OP_MEAN:
+      opt = OPT_REDUCER;
+      o = bt_fb_table (wr->fb);
+      bt_fb_scalar (o, 0, 1, m->tensors[op->output].rank == m->tensors[op->inputs[0]].rank);   /* keep_dims */
+      break;
+    case BT_TFL_OP_PAD:
+      opt = OPT_PAD;
+      o = bt_fb_table (wr->fb);
+      break;
+    case BT_TFL_OP_RESHAPE:
+      {
+        const BtTflTensor *t = &m->tensors[op->output];
+        gint32 shape[BT_TFL_MAX_RANK];
+        for (int d = 0; d < t->rank; d++)
+          shape[d] = t->shape[d];
+        opt = OPT_RESHAPE;
+        o = bt_fb_table (wr->fb);
+        bt_fb_ref (o, 0, bt_fb_int_vector (wr->fb, shape, t->rank));
+        break;
+      }
+    case BT_TFL_OP_QUANTIZE:
+    case BT_TFL_OP_DEQUANTIZE:
+    case BT_TFL_OP_RELU:
+    case BT_TFL_OP_RELU6:
+      break;
+    default:
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "The backbone's operator %s cannot be copied into a TensorFlow Lite file yet",
+                   bt_tflite_op_name (op->code));
+      return FALSE;
+    }
+  add_op (wr, op->code, ins, n_in, out, opt, o);
+  return TRUE;
+}
+
+/* The backbone's operators that the embedding needs, in their order, behind the float input
+ * "image" (quantized for the backbone when its input is); *emb: the embedding as float. */
+static gboolean
+emit_backbone (Writer *wr, const BtTflite *m, GBytes *file, int *input, Val *emb, GError **error)
+{
+  int dim;
+  int cut = bt_tflite_find_embedding_cut (m, &dim, error);
+  if (cut < 0)
+    return FALSE;
+  g_autofree gboolean *need = g_new0 (gboolean, m->n_ops);
+  g_autofree int *map = g_new (int, m->n_tensors);
+  memset (map, -1, sizeof (int) * m->n_tensors);
+  need[m->tensors[cut].producer] = TRUE;
+  for (int i = m->tensors[cut].producer; i >= 0; i--)
+    for (int k = 0; need[i] && k < m->ops[i].n_inputs; k++)
+      {
+        int t = m->ops[i].inputs[k];
+        if (t >= 0 && m->tensors[t].producer >= 0)
+          need[m->tensors[t].producer] = TRUE;
+      }
+
+  const BtTflTensor *bin = &m->tensors[m->input];
+  int h = bin->shape[1], w = bin->shape[2], c = bin->shape[3];
+  Val in = { .rank = 4, .h = h, .w = w, .c = c };
+  *input = add_activation (wr, "image", &in);
+  if (bin->type == BT_TFL_FLOAT32)
+    map[m->input] = *input;
+  else if (bin->n_scale == 1 && (bin->type == BT_TFL_UINT8 || bin->type == BT_TFL_INT8))
+    add_op (wr, OP_QUANTIZE, input, 1, copy_tensor (wr, m, file, m->input, map), OPT_NONE, NULL);
+  else
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "The backbone's input type cannot be written to TensorFlow Lite");
+      return FALSE;
+    }
+
+  for (int i = 0; i < m->n_ops; i++)
+    if (need[i] && !copy_op (wr, m, file, &m->ops[i], map, error))
+      return FALSE;
+
+  const BtTflTensor *ct = &m->tensors[cut];
+  *emb = ct->rank == 4 ? (Val) { .rank = 4, .h = ct->shape[1], .w = ct->shape[2], .c = ct->shape[3] }
+                       : (Val) { .rank = 2, .n = dim };
+  if (ct->type == BT_TFL_FLOAT32)
+    emb->t = map[cut];
+  else
+    {
+      add_activation (wr, "embedding", emb);
+      add_op (wr, OP_DEQUANTIZE, &map[cut], 1, emb->t, OPT_NONE, NULL);
+    }
+  return TRUE;
+}
+
 /* ---- The model ---- */
 
 static BtFbNode *
@@ -535,6 +706,9 @@ thresholds_json (const char * const *class_names, const BtCalibration *calib, co
 typedef struct {
   BtCalibration  calib;
   const double  *class_thresholds;   /* one per class (NAN: none), or NULL */
+  const BtTflite *backbone;          /* a transfer model's, and its file's bytes */
+  GBytes        *backbone_file;
+  gboolean       finetuned;          /* backbone operators retrained (model format 3) */
 } Extras;
 
 static GBytes *
@@ -545,13 +719,37 @@ export_graph (BtNet *net, const char * const *class_names, const BtPreprocess *p
   if (!bt_export_check_class_names (net, class_names, error))
     return NULL;
   int c, h, w;
-  bt_net_input_shape (net, &c, &h, &w);
-  if (bt_net_preset (net) == BT_PRESET_TRANSFER)
+  gboolean transfer = bt_net_preset (net) == BT_PRESET_TRANSFER;
+  if (transfer && ex->finetuned)
     {
       g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                           "A transfer model cannot be written to TensorFlow Lite yet; export it to ONNX");
+                           "A model whose backbone was fine-tuned cannot be written to TensorFlow Lite yet; "
+                           "export it to ONNX");
       return NULL;
     }
+  if (transfer && (ex->backbone == NULL || ex->backbone_file == NULL))
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                           "A transfer model needs its backbone to be written to TensorFlow Lite");
+      return NULL;
+    }
+  if (transfer)
+    {
+      int dim = 0;
+      bt_tflite_input_shape (ex->backbone, &h, &w, &c);
+      if (bt_tflite_find_embedding_cut (ex->backbone, &dim, error) < 0)
+        return NULL;
+      int hc, hh, hw;
+      bt_net_input_shape (net, &hc, &hh, &hw);
+      if (hc * hh * hw != dim)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The model's head takes %d values but its backbone gives %d", hc * hh * hw, dim);
+          return NULL;
+        }
+    }
+  else
+    bt_net_input_shape (net, &c, &h, &w);
   if (prep->width != w || prep->height != h || prep->channels != c)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
@@ -576,7 +774,14 @@ export_graph (BtNet *net, const char * const *class_names, const BtPreprocess *p
   add_buffer (&wr, NULL, 0);   /* buffer 0: the empty one every computed tensor refers to */
 
   Val in = { .rank = 4, .h = h, .w = w, .c = c };
-  int input = add_activation (&wr, "image", &in), logits, output;
+  int input, logits, output;
+  if (transfer)
+    {
+      if (!emit_backbone (&wr, ex->backbone, ex->backbone_file, &input, &in, error))
+        return NULL;
+    }
+  else
+    input = add_activation (&wr, "image", &in);
   if (!emit_net (&wr, net, k, in, ex->calib.temperature, &logits, &output, error))
     return NULL;
 
@@ -622,20 +827,25 @@ bt_tflite_export_net (BtNet *net, const char * const *class_names, const BtPrepr
 }
 
 GBytes *
-bt_tflite_export_model_bytes (const BtModel *model, GError **error)
+bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
+                              GError **error)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL && model->class_names != NULL, NULL);
+  g_return_val_if_fail ((backbone == NULL) == (backbone_file == NULL), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-  Extras ex = { .calib = model->calib, .class_thresholds = model->class_thresholds };
+  Extras ex = { .calib = model->calib, .class_thresholds = model->class_thresholds, .backbone = backbone,
+                .backbone_file = backbone_file,
+                .finetuned = model->backbone_weights != NULL && model->backbone_weights->len > 0 };
   return export_graph (model->net, (const char * const *) model->class_names, &model->prep, &ex, error);
 }
 
 gboolean
-bt_tflite_export_model (const BtModel *model, const char *path, GError **error)
+bt_tflite_export_model (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file, const char *path,
+                        GError **error)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL && path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  g_autoptr(GBytes) bytes = bt_tflite_export_model_bytes (model, error);
+  g_autoptr(GBytes) bytes = bt_tflite_export_model_bytes (model, backbone, backbone_file, error);
   if (bytes == NULL)
     return FALSE;
   gsize len;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/bt-engine.h"
+#include "engine/bt-tflite.h"
 
 G_BEGIN_DECLS
 
@@ -17,10 +18,16 @@ GBytes  *bt_tflite_export_net   (BtNet *net, const char * const *class_names, co
 /* The same for a loaded model: its calibration temperature folded into the last layer (the
  * output "probabilities" is softmax (logits / T), as the model predicts; a second output
  * "logits" gives logits / T) and a metadata entry "thresholds" (JSON: temperature,
- * unknown_threshold on −T·logsumexp of that output or null, classes: name → saved threshold). */
-GBytes  *bt_tflite_export_model_bytes (const BtModel *model, GError **error);
-/* The model written atomically to path; transfer models are not supported yet
- * (BT_ENGINE_ERROR_UNSUPPORTED, with a message pointing to ONNX). */
-gboolean bt_tflite_export_model (const BtModel *model, const char *path, GError **error);
+ * unknown_threshold on −T·logsumexp of that output or null, classes: name → saved threshold).
+ * A transfer model needs its backbone (loaded, and the bytes it was loaded from): its graph up
+ * to the embedding is copied as it is (quantized tensors, their quantization, operators), a
+ * QUANTIZE in front when its input is quantized and a DEQUANTIZE before the float head. A
+ * model whose backbone was fine-tuned is refused (BT_ENGINE_ERROR_UNSUPPORTED, pointing to
+ * ONNX), as are backbone operators this writer does not copy. */
+GBytes  *bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
+                                       GError **error);
+/* The same written atomically to path. */
+gboolean bt_tflite_export_model (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
+                                 const char *path, GError **error);
 
 G_END_DECLS

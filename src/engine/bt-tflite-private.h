@@ -39,6 +39,8 @@ typedef struct {
   gboolean  is_const;
   float    *data;
   gint64   *ints;
+  /* Where a constant's bytes lie in the file (raw_len 0: none), for an exporter that copies it. */
+  gsize     raw_off, raw_len;
   /* Graph bookkeeping. */
   int       producer;    /* operator index, -1 for constants and the graph input */
   int       last_use;    /* last operator reading it */
@@ -52,6 +54,7 @@ typedef struct {
   int         output;
   /* Output clamp: fused activation ∩ representable range of a quantized output. */
   float       lo, hi;
+  int         act;         /* the fused ActivationFunctionType as written (0 NONE, 1 RELU, 3 RELU6) */
   /* CONV_2D, DEPTHWISE_CONV_2D, pools: geometry in engine terms (NCHW). */
   BtConvShape cs;
   gboolean    pointwise;   /* 1×1, stride 1, no padding: a direct sgemm */

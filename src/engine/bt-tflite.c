@@ -494,6 +494,8 @@ read_tensor (const Fb *fb, const FbTable *tt, const RawBuffer *buffers, gsize n_
   if (n_buffers > 0 && buffers[buffer].len > 0)
     {
       t->is_const = TRUE;
+      t->raw_off = (gsize) (buffers[buffer].data - fb->p);
+      t->raw_len = buffers[buffer].len;
       *weight_bytes += t->n_elems * sizeof (float);
       if (*weight_bytes > BT_TFLITE_MAX_WEIGHT_BYTES)
         return g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
@@ -595,6 +597,7 @@ unsupported (GError **error, const char *fmt, ...)
 static gboolean
 set_activation (BtTflOp *op, gint64 act, const char *opname, GError **error)
 {
+  op->act = (int) act;
   switch (act)
     {
     case 0: op->lo = -INFINITY; op->hi = INFINITY; return TRUE;

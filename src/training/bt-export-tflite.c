@@ -4,18 +4,50 @@
 
 #include "training/bt-export-tflite.h"
 #include "training/bt-export-onnx.h"
+#include "training/bt-transfer.h"
 #include "engine/bt-tflite-export.h"
 
 #include <glib/gi18n-lib.h>
 
+/* A transfer model's backbone: the given file (which must be the one it was trained on), else
+ * the one inside the model or on the backbone search path (bt_backbone_get_for_model). */
+static BtBackbone *
+model_backbone (const BtModel *model, const char *backbone_path, GError **error)
+{
+  if (backbone_path == NULL)
+    return bt_backbone_get_for_model (model, error);
+  g_autoptr(BtBackbone) bb = bt_backbone_load_path (backbone_path, error);
+  if (bb == NULL)
+    return NULL;
+  if (model->backbone_sha256 != NULL
+      && g_ascii_strcasecmp (bt_backbone_get_sha256 (bb), model->backbone_sha256) != 0)
+    {
+      g_autofree char *display = g_filename_display_name (backbone_path);
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("“%s” is not the backbone this model was trained on (its SHA-256 differs)"), display);
+      return NULL;
+    }
+  return g_steal_pointer (&bb);
+}
+
 gboolean
-bt_export_tflite (const char *model_path, const char *out_path, GError **error)
+bt_export_tflite (const char *model_path, const char *backbone_path, const char *out_path, GError **error)
 {
   g_return_val_if_fail (model_path != NULL && out_path != NULL, FALSE);
   g_autoptr(BtModel) model = bt_model_load (model_path, error);
   if (model == NULL)
     return FALSE;
-  return bt_tflite_export_model (model, out_path, error);
+  g_autoptr(BtBackbone) bb = NULL;
+  gboolean finetuned = model->backbone_weights != NULL && model->backbone_weights->len > 0;
+  /* a fine-tuned model is refused by the writer: no need to rebuild its backbone first */
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && !finetuned)
+    {
+      bb = model_backbone (model, backbone_path, error);
+      if (bb == NULL)
+        return FALSE;
+    }
+  return bt_tflite_export_model (model, bb ? bt_backbone_get_model (bb) : NULL,
+                                 bb ? bt_backbone_get_bytes (bb) : NULL, out_path, error);
 }
 
 char *
@@ -31,8 +63,13 @@ bt_export_tflite_describe (const BtModel *model)
   g_autofree char *names = g_strjoinv (", ", model->class_names);
   g_string_append_printf (s, "  %s\n", names);
   bt_export_append_preprocessing (s, p, TRUE);
+  g_string_append_printf (s, _("Second output “logits”: float32, 1 × %d, the scores before the softmax, "
+                                "already divided by the model’s temperature.\n"), k);
   g_string_append (s, _("The class names and this recipe are also stored in the file's metadata "
                         "(entries “labels” and “preprocessing”, JSON).\n\n"));
+  g_string_append (s, _("The metadata entry “thresholds” (JSON) holds the model’s temperature, its unknown "
+                        "threshold (an image whose score −temperature × logsumexp(logits) is above it is "
+                        "not one of the classes) and each class’s saved threshold.\n\n"));
   g_string_append (s, _("Python (TensorFlow Lite interpreter):\n"
                         "  interpreter = tflite.Interpreter(model_path=\"model.tflite\")\n"
                         "  interpreter.allocate_tensors()\n"

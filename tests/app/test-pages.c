@@ -633,7 +633,7 @@ test_open_tflite (void)
   wait_for (test_model_ready, NULL);
   model = bt_model_load (model_path, &error);
   g_assert_no_error (error);
-  g_assert_true (bt_tflite_export_model (model, tflite, &error));
+  g_assert_true (bt_tflite_export_model (model, NULL, NULL, tflite, &error));
   g_assert_no_error (error);
 
   open_model_file (tflite);

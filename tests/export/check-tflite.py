@@ -80,6 +80,9 @@ for i in range(n):
         print(f"FAIL: {got.shape[0]} outputs, expected {k}")
         sys.exit(1)
     worst = max(worst, float(np.max(np.abs(got - expected[i]))))
+    if int(np.argmax(got)) != int(np.argmax(expected[i])):
+        print(f"FAIL: image {i}: Arm NN's top class is {int(np.argmax(got))}, Bottega's {int(np.argmax(expected[i]))}")
+        sys.exit(1)
     if scores is not None:
         z = results[1].astype(np.float64).reshape(-1)
         m = z.max()
@@ -89,6 +92,8 @@ spread = float(expected.max() - expected.min())
 if spread < 0.05:
     print(f"FAIL: Bottega's probabilities span only {spread:.3g}; the comparison would prove little")
     sys.exit(1)
+if worst > tol or worst_score > tol:
+    print(f"Probabilities differ by {worst:.3g}, unknown scores by {worst_score:.3g} (relative)")
 if worst > tol:
     print(f"FAIL: Arm NN differs from Bottega by {worst:.3g} (tolerance {tol:g})")
     sys.exit(1)

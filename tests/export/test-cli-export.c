@@ -165,6 +165,27 @@ test_transfer_backbone_lookup (void)
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
 
+  /* TensorFlow Lite from the command line with --backbone (test-tflite-export runs such a
+   * file), and a --backbone that is not the one the model was trained on refused */
+  g_autofree char *tfl = g_build_filename (dir, "t.tflite", NULL);
+  g_autofree char *tfl_out = NULL, *tfl_err = NULL;
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl, "--backbone", bb, NULL },
+                                    &tfl_out, &tfl_err), ==, 0);
+  {
+    g_autoptr(BtTflite) t = bt_tflite_load (tfl, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (bt_tflite_output_size (t), ==, 2);
+    g_assert_cmpint (bt_tflite_n_operators (t), >, bt_tflite_n_operators (model) - 5);
+  }
+  g_autofree char *other = bt_test_shared_file ("models", "mobilenet_v1_0.5_160_quant.tflite");
+  if (other != NULL)
+    {
+      g_clear_pointer (&tfl_err, g_free);
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl, "--backbone", other, NULL },
+                                        NULL, &tfl_err), ==, 1);
+      g_assert_nonnull (strstr (tfl_err, "SHA-256"));
+    }
+
   /* the file predicts what Bottega's own transfer prediction (bt_transfer_predict_image:
    * preprocessing, backbone, head) says on real photos */
   g_autoptr(BtModel) loaded = bt_model_load (mpath, &error);
