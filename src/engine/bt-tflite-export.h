@@ -30,4 +30,24 @@ GBytes  *bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *bac
 gboolean bt_tflite_export_model (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
                                  const char *path, GError **error);
 
+/* Full-integer int8: the float file Bottega wrote (bt_tflite_export_*), run on calibration
+ * images (its input: float NCHW, the preprocessed image) to measure every tensor's range, then
+ * written again with int8 activations (asymmetric, per tensor), int8 weights (symmetric, per
+ * output channel), int32 biases; input "image" and the outputs int8 (probabilities at scale
+ * 1/256, zero point −128). input_range (NULL: measured): the real values of the input's lowest
+ * and highest level, so a [0, 1] recipe gives pixel − 128. A transfer model's file is refused
+ * (BT_ENGINE_ERROR_UNSUPPORTED): its backbone is quantized already. Metadata: the float file's
+ * and "quantization" ({"type":"int8","calibration_images":N}). */
+typedef struct _BtTfliteCalibration BtTfliteCalibration;
+BtTfliteCalibration *bt_tflite_calibration_new        (GBytes *float_file, GError **error);
+gboolean             bt_tflite_calibration_add        (BtTfliteCalibration *c, const float *x, GError **error);
+guint                bt_tflite_calibration_n_images   (const BtTfliteCalibration *c);
+GBytes              *bt_tflite_calibration_finish_int8 (BtTfliteCalibration *c, const float input_range[2],
+                                                        GError **error);
+/* The real range of pixels 0 … 255 under prep, when every channel shares mean and std (FALSE
+ * otherwise: the input range is then measured). */
+gboolean             bt_tflite_recipe_input_range     (const BtPreprocess *prep, float range[2]);
+void                 bt_tflite_calibration_free       (BtTfliteCalibration *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTfliteCalibration, bt_tflite_calibration_free)
+
 G_END_DECLS

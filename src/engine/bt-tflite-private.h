@@ -90,6 +90,11 @@ struct _BtTflite {
 void bt_tflite_nhwc_to_nchw (float *out, const float *in, int n, int h, int w, int c);
 void bt_tflite_nchw_to_nhwc (float *out, const float *in, int n, int h, int w, int c);
 
+/* From now on every run of this float-path executor widens ranges[2 t], ranges[2 t + 1] (min,
+ * max; the caller starts them at +inf, -inf) by the values tensor t took (borrowed; NULL: off).
+ * The int8 export's calibration. */
+void bt_tflite_exec_observe (BtTfliteExec *exec, float *ranges);
+
 /* Name of a BuiltinOperator code ("CONV_2D"), or NULL when unknown. */
 const char *bt_tflite_op_name (int code);
 

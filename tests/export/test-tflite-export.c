@@ -273,6 +273,136 @@ test_transfer (void)
   g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
 }
 
+/* Crops of the shared photos (n per photo, seeded), preprocessed for w × h × c; NULL when the
+ * shared folder is absent. *count: how many. */
+static float *
+load_crops (const BtPreprocess *prep, int per_photo, guint64 seed, int *count)
+{
+  static const char *photos[] = { "cat.bmp", "owl.jpg", "hot_dog.jpg", "sunflower.bmp", "grace_hopper.bmp" };
+  g_autofree char *dir = bt_test_mkdtemp ();
+  gsize plane = (gsize) prep->width * prep->height * prep->channels;
+  float *x = g_new (float, plane * per_photo * G_N_ELEMENTS (photos));
+  int n = 0;
+  for (guint p = 0; p < G_N_ELEMENTS (photos); p++)
+    {
+      g_autofree char *src = bt_test_shared_file ("images", photos[p]);
+      if (src == NULL)
+        {
+          bt_test_rm_rf (dir);
+          g_free (x);
+          return NULL;
+        }
+      g_autofree char *prefix = g_strdup_printf ("p%u", p);
+      bt_test_write_crops (src, dir, prefix, per_photo, seed + p);
+      for (int i = 0; i < per_photo; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autofree char *name = g_strdup_printf ("%s-%02d.bmp", prefix, i);
+          g_autofree char *path = g_build_filename (dir, name, NULL);
+          g_autoptr(BtImage) img = bt_image_decode_file (path, prep->channels, NULL, NULL, &error);
+          g_assert_no_error (error);
+          g_autoptr(BtImage) small = bt_image_resize (img, prep->width, prep->height, BT_DS_RESIZE_SQUASH);
+          bt_image_to_chw_float (small->pixels, prep->width, prep->height, prep->channels, prep->scale, prep->mean,
+                                 prep->std, x + plane * n++);
+        }
+    }
+  bt_test_rm_rf (dir);
+  *count = n;
+  return x;
+}
+
+/* Full-integer int8 of a preset trained a little on 40 crops of the shared photos, its ranges
+ * from those crops; Arm NN runs it on 50 other crops: the same top class as Bottega's float
+ * (calibrated) model on ≥ 98 %, mean |Δp| ≤ 0.02, and the file ≤ 30 % of the float one. */
+static void
+test_int8 (gconstpointer data)
+{
+  const PresetCase *pc = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtNet) net = bt_net_new_preset (pc->preset, pc->w, pc->h, pc->c, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  BtPreprocess prep;
+  bt_preprocess_init_default (&prep, pc->w, pc->h, pc->c);
+  int n_cal = 0, n_test = 0;
+  g_autofree float *cal = load_crops (&prep, 8, 100, &n_cal);
+  g_autofree float *xt = load_crops (&prep, 10, 200, &n_test);
+  if (cal == NULL || xt == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
+      return;
+    }
+  /* trained a little on the calibration crops (class: which photo), so that its answers have
+   * the margins of a real model and the test split is the other crops of the same photos */
+  gsize plane = (gsize) pc->w * pc->h * pc->c;
+  {
+    g_autofree int *labels = g_new (int, n_cal);
+    for (int i = 0; i < n_cal; i++)
+      labels[i] = (i / 8) % 4;
+    BtOptimizerConfig cfg;
+    bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+    g_autoptr(BtOptimizer) opt = bt_optimizer_new (net, &cfg);
+    double loss = 0;
+    for (int step = 0; step < 30; step++)
+      {
+        bt_net_zero_grad (net);
+        g_assert_nonnull (bt_net_forward (net, cal, n_cal, TRUE, &error));
+        g_assert_true (bt_net_backward (net, labels, n_cal, NULL, 0.0f, &loss, NULL, &error));
+        g_assert_no_error (error);
+        bt_optimizer_step (opt, net, 2e-3f);
+      }
+    g_test_message ("trained on %d crops: loss %.3f", n_cal, loss);
+  }
+  BtModel m = { .net = net, .class_names = (char **) class_names, .prep = prep,
+                .calib = { .temperature = pc->temperature, .unknown_threshold = NAN } };
+  g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (&m, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < n_cal; i++)
+    {
+      g_assert_true (bt_tflite_calibration_add (calib, cal + plane * i, &error));
+      g_assert_no_error (error);
+    }
+  float range[2];
+  g_assert_true (bt_tflite_recipe_input_range (&prep, range));
+  g_autoptr(GBytes) q = bt_tflite_calibration_finish_int8 (calib, range, &error);
+  g_assert_no_error (error);
+  g_test_message ("int8 %zu bytes, float %zu bytes (%.1f %%)", g_bytes_get_size (q), g_bytes_get_size (fl),
+                  100.0 * g_bytes_get_size (q) / g_bytes_get_size (fl));
+  g_assert_cmpuint (g_bytes_get_size (q) * 100, <=, g_bytes_get_size (fl) * 30);
+
+  g_autofree float *probs = g_new (float, 4 * n_test);
+  const float *p = bt_net_forward (net, xt, n_test, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (p);
+  for (int i = 0; i < n_test; i++)
+    bt_calibration_apply (&m.calib, bt_net_logits (net) + 4 * i, 4, probs + 4 * i);
+
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *path = g_build_filename (dir, "model.tflite", NULL);
+  g_file_set_contents (path, g_bytes_get_data (q, NULL), (gssize) g_bytes_get_size (q), &error);
+  g_assert_no_error (error);
+  bt_test_write_floats (dir, "input.bin", xt, plane * n_test);
+  bt_test_write_floats (dir, "expected.bin", probs, (gsize) 4 * n_test);
+  g_autofree char *labels = bt_onnx_labels_json (class_names);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[%d,%d,%d,%d],\"labels\":%s,"
+                                           "\"int8\":{\"min_top1\":0.98,\"max_mean_abs\":0.02}}",
+                                           n_test, pc->c, pc->h, pc->w, labels);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_file_set_contents (spec_path, spec, -1, &error);
+  g_assert_no_error (error);
+  bt_test_run_python ("check-tflite.py", (const char *[]) { dir, NULL });
+  bt_test_rm_rf (dir);
+}
+
+static const PresetCase int8_cases[] = {
+  { BT_PRESET_MLP, 28, 28, 1, 0.652 },
+  { BT_PRESET_SMALL_CNN, 32, 24, 3, 1.7 },
+  { BT_PRESET_DEEPER_CNN, 32, 32, 3, 0.8 },
+  { BT_PRESET_MINI_RESNET, 30, 30, 3, 1.2 },
+};
+
 static const PresetCase cases[] = {
   { BT_PRESET_MLP, 28, 28, 1, 0.652 },
   { BT_PRESET_MLP, 12, 10, 3, 1.0 },     /* colour: the flatten order matters */
@@ -295,5 +425,12 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/tflite-export/bad-input", test_bad_input);
   g_test_add_func ("/tflite-export/transfer", test_transfer);
+  for (guint i = 0; i < G_N_ELEMENTS (int8_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/tflite-export/int8/%s-%dx%dx%d",
+                                               bt_preset_to_id (int8_cases[i].preset), int8_cases[i].w,
+                                               int8_cases[i].h, int8_cases[i].c);
+      g_test_add_data_func (path, &int8_cases[i], test_int8);
+    }
   return g_test_run ();
 }
