@@ -5,6 +5,7 @@
 #include "training/bt-export-tflite.h"
 #include "training/bt-export-onnx.h"
 #include "training/bt-transfer.h"
+#include "training/bt-training-private.h"
 #include "engine/bt-tflite-export.h"
 
 #include <glib/gi18n-lib.h>
@@ -48,6 +49,66 @@ bt_export_tflite (const char *model_path, const char *backbone_path, const char 
     }
   return bt_tflite_export_model (model, bb ? bt_backbone_get_model (bb) : NULL,
                                  bb ? bt_backbone_get_bytes (bb) : NULL, out_path, error);
+}
+
+gboolean
+bt_export_tflite_int8 (const char *model_path, const char *project_dir, guint max_images, const char *out_path,
+                       GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (model_path != NULL && project_dir != NULL && out_path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_autoptr(BtModel) model = bt_model_load (model_path, error);
+  if (model == NULL)
+    return FALSE;
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("A transfer model cannot be written as int8 yet; its float TensorFlow Lite file "
+                             "already keeps the backbone’s int8 weights"));
+      return FALSE;
+    }
+  g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (model, NULL, NULL, error);
+  if (fl == NULL)
+    return FALSE;
+  g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, error);
+  if (calib == NULL)
+    return FALSE;
+  g_autoptr(BtProject) project = bt_project_open (project_dir, error);
+  if (project == NULL)
+    return FALSE;
+
+  /* a capped sample of the training images, evenly spread over the split (the same every time) */
+  g_autoptr(BtSplitView) view = bt_project_split_view (project, BT_SPLIT_TRAIN);
+  GListModel *items = bt_project_get_items (project);
+  guint n = MIN (view->n, MAX (max_images, 1));
+  const BtPreprocess *prep = &model->prep;
+  g_autofree float *x = g_new (float, (gsize) prep->channels * prep->height * prep->width);
+  for (guint i = 0; i < n; i++)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      guint idx = view->items[(guint) ((guint64) i * view->n / n)];
+      g_autoptr(BtItem) item = g_list_model_get_item (items, idx);
+      /* an image that cannot be read now is left out, as training leaves it out */
+      if (bt_prepare_image_file (prep, bt_item_get_path (item), x, cancellable, NULL)
+          && !bt_tflite_calibration_add (calib, x, error))
+        return FALSE;
+    }
+  if (bt_tflite_calibration_n_images (calib) == 0)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The project has no readable training image to calibrate the int8 file with"));
+      return FALSE;
+    }
+  float range[2];
+  g_autoptr(GBytes) q = bt_tflite_calibration_finish_int8 (calib, bt_tflite_recipe_input_range (prep, range) ? range
+                                                                                                        : NULL,
+                                                           error);
+  if (q == NULL)
+    return FALSE;
+  gsize len;
+  const char *data = g_bytes_get_data (q, &len);
+  return bt_write_file_atomic (out_path, data, len, error);
 }
 
 char *

@@ -14,6 +14,13 @@ G_BEGIN_DECLS
 gboolean bt_export_tflite (const char *model_path, const char *backbone_path, const char *out_path,
                            GError **error);
 
+/* The full-integer int8 file (bt-tflite-export.h) of a model that is not a transfer model, its
+ * ranges measured on up to max_images of project_dir's training images (evenly spread over the
+ * split; unreadable ones left out), decoded here: call from a worker or the CLI. */
+gboolean bt_export_tflite_int8 (const char *model_path, const char *project_dir, guint max_images,
+                                const char *out_path, GCancellable *cancellable, GError **error);
+#define BT_EXPORT_TFLITE_CALIBRATION_IMAGES 200
+
 /* Translated, multi-line text: input and output tensors, the classes, the preprocessing, and
  * how to run the file with the TFLite interpreter (Python, Android/Kotlin). */
 char    *bt_export_tflite_describe (const BtModel *model);
