@@ -116,7 +116,11 @@ bt_cli_export (int argc, char **argv)
 
   if (tflite != NULL && quantize != NULL)
     {
-      if (!bt_export_tflite_int8 (src, calibration, BT_EXPORT_TFLITE_CALIBRATION_IMAGES, tflite, NULL, &error))
+      g_autoptr(BtProject) cal_project = bt_project_open (calibration, &error);
+      if (cal_project == NULL)
+        return bt_cli_fail ("%s: %s", calibration, error->message);
+      g_auto(GStrv) paths = bt_export_tflite_calibration_paths (cal_project, BT_EXPORT_TFLITE_CALIBRATION_IMAGES);
+      if (!bt_export_tflite_int8 (src, (const char * const *) paths, tflite, NULL, &error))
         return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autofree char *display = g_filename_display_name (tflite);
       printf (_("Wrote %s (TensorFlow Lite, full-integer int8: input and outputs int8, their scale and zero "

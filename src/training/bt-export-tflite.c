@@ -51,11 +51,28 @@ bt_export_tflite (const char *model_path, const char *backbone_path, const char 
                                  bb ? bt_backbone_get_bytes (bb) : NULL, out_path, error);
 }
 
+char **
+bt_export_tflite_calibration_paths (BtProject *project, guint max_images)
+{
+  g_return_val_if_fail (BT_IS_PROJECT (project), NULL);
+  g_autoptr(BtSplitView) view = bt_project_split_view (project, BT_SPLIT_TRAIN);
+  GListModel *items = bt_project_get_items (project);
+  guint n = MIN (view->n, MAX (max_images, 1));
+  char **paths = g_new0 (char *, n + 1);
+  /* evenly spread over the split, the same sample every time */
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(BtItem) item = g_list_model_get_item (items, view->items[(guint) ((guint64) i * view->n / n)]);
+      paths[i] = g_strdup (bt_item_get_path (item));
+    }
+  return paths;
+}
+
 gboolean
-bt_export_tflite_int8 (const char *model_path, const char *project_dir, guint max_images, const char *out_path,
+bt_export_tflite_int8 (const char *model_path, const char * const *calibration_paths, const char *out_path,
                        GCancellable *cancellable, GError **error)
 {
-  g_return_val_if_fail (model_path != NULL && project_dir != NULL && out_path != NULL, FALSE);
+  g_return_val_if_fail (model_path != NULL && calibration_paths != NULL && out_path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr(BtModel) model = bt_model_load (model_path, error);
   if (model == NULL)
@@ -73,24 +90,14 @@ bt_export_tflite_int8 (const char *model_path, const char *project_dir, guint ma
   g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, error);
   if (calib == NULL)
     return FALSE;
-  g_autoptr(BtProject) project = bt_project_open (project_dir, error);
-  if (project == NULL)
-    return FALSE;
-
-  /* a capped sample of the training images, evenly spread over the split (the same every time) */
-  g_autoptr(BtSplitView) view = bt_project_split_view (project, BT_SPLIT_TRAIN);
-  GListModel *items = bt_project_get_items (project);
-  guint n = MIN (view->n, MAX (max_images, 1));
   const BtPreprocess *prep = &model->prep;
   g_autofree float *x = g_new (float, (gsize) prep->channels * prep->height * prep->width);
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; calibration_paths[i] != NULL; i++)
     {
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      guint idx = view->items[(guint) ((guint64) i * view->n / n)];
-      g_autoptr(BtItem) item = g_list_model_get_item (items, idx);
       /* an image that cannot be read now is left out, as training leaves it out */
-      if (bt_prepare_image_file (prep, bt_item_get_path (item), x, cancellable, NULL)
+      if (bt_prepare_image_file (prep, calibration_paths[i], x, cancellable, NULL)
           && !bt_tflite_calibration_add (calib, x, error))
         return FALSE;
     }

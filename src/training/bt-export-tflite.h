@@ -15,10 +15,13 @@ gboolean bt_export_tflite (const char *model_path, const char *backbone_path, co
                            GError **error);
 
 /* The full-integer int8 file (bt-tflite-export.h) of a model that is not a transfer model, its
- * ranges measured on up to max_images of project_dir's training images (evenly spread over the
- * split; unreadable ones left out), decoded here: call from a worker or the CLI. */
-gboolean bt_export_tflite_int8 (const char *model_path, const char *project_dir, guint max_images,
+ * ranges measured on the images calibration_paths (prepared with the model's recipe; unreadable
+ * ones left out), decoded here: call from a worker or the CLI. */
+gboolean bt_export_tflite_int8 (const char *model_path, const char * const *calibration_paths,
                                 const char *out_path, GCancellable *cancellable, GError **error);
+/* Up to max_images of the project's usable training images, evenly spread over the split (the
+ * same every time): the calibration sample. Reads the item list: the project's own thread. */
+char   **bt_export_tflite_calibration_paths (BtProject *project, guint max_images);
 #define BT_EXPORT_TFLITE_CALIBRATION_IMAGES 200
 
 /* Translated, multi-line text: input and output tensors, the classes, the preprocessing, and
