@@ -217,6 +217,52 @@ conv_options (Writer *wr, gboolean depthwise, int padding, int sw, int sh, int m
   return o;
 }
 
+/* An engine filter [oc, ic, kh, kw] in TFLite's layout: [oc, kh, kw, ic], depthwise [1, kh, kw, oc]. */
+static float *
+filter_to_tflite (const float *w, int oc, int ic, int kh, int kw, gboolean dw)
+{
+  float *f = g_new (float, (gsize) oc * ic * kh * kw);
+  for (int k = 0; k < oc; k++)
+    for (int ci = 0; ci < ic; ci++)
+      for (int y = 0; y < kh; y++)
+        for (int x = 0; x < kw; x++)
+          {
+            float v = w[(((gsize) k * ic + ci) * kh + y) * kw + x];
+            if (dw)
+              f[((gsize) y * kw + x) * oc + k] = v;
+            else
+              f[(((gsize) k * kh + y) * kw + x) * ic + ci] = v;
+          }
+  return f;
+}
+
+/* Pool2DOptions. */
+static BtFbNode *
+pool_options (Writer *wr, int padding, int sw, int sh, int kw, int kh, int act)
+{
+  BtFbNode *o = bt_fb_table (wr->fb);
+  bt_fb_scalar (o, 0, 1, (guint64) padding);
+  bt_fb_scalar (o, 1, 4, (guint64) sw);
+  bt_fb_scalar (o, 2, 4, (guint64) sh);
+  bt_fb_scalar (o, 3, 4, (guint64) kw);
+  bt_fb_scalar (o, 4, 4, (guint64) kh);
+  bt_fb_scalar (o, 5, 1, (guint64) act);
+  return o;
+}
+
+/* A parsed operator's SAME or VALID (the reader accepts no other). */
+static int
+shape_padding (const BtConvShape *cs)
+{
+  BtNetLayerInfo geom = { .in_h = cs->h, .in_w = cs->w, .h = cs->oh, .w = cs->ow, .kh = cs->kh, .kw = cs->kw,
+                          .sh = cs->stride_h, .sw = cs->stride_w, .pad_top = cs->pad_top,
+                          .pad_left = cs->pad_left, .pad_bottom = cs->pad_bottom, .pad_right = cs->pad_right };
+  int padding;
+  if (!spatial_padding (&geom, &padding))
+    g_assert_not_reached ();
+  return padding;
+}
+
 static gboolean
 emit_conv (Writer *wr, const BtNetLayerInfo *l, Val x, const char *out_name, Val *out, GError **error)
 {
@@ -234,19 +280,7 @@ emit_conv (Writer *wr, const BtNetLayerInfo *l, Val x, const char *out_name, Val
       padding = PAD_VALID;
     }
   int oc = l->c, ic = dw ? 1 : l->in_c, kh = l->kh, kw = l->kw;
-  gsize n = (gsize) oc * ic * kh * kw;
-  g_autofree float *f = g_new (float, n);
-  for (int k = 0; k < oc; k++)
-    for (int ci = 0; ci < ic; ci++)
-      for (int y = 0; y < kh; y++)
-        for (int xx = 0; xx < kw; xx++)
-          {
-            float v = l->weight[(((gsize) k * ic + ci) * kh + y) * kw + xx];
-            if (dw)
-              f[((gsize) y * kw + xx) * oc + k] = v;
-            else
-              f[(((gsize) k * kh + y) * kw + xx) * ic + ci] = v;
-          }
+  g_autofree float *f = filter_to_tflite (l->weight, oc, ic, kh, kw, dw);
   g_autofree char *wn = g_strconcat (l->name, ".weight", NULL);
   g_autofree char *bn = g_strconcat (l->name, ".bias", NULL);
   int wt = dw ? add_floats (wr, wn, (const int[]) { 1, kh, kw, oc }, 4, f)
@@ -355,15 +389,8 @@ emit_pool (Writer *wr, const BtNetLayerInfo *l, const Val *x, const char *out_na
   *out = (Val) { .rank = 4, .h = l->op == BT_NET_OP_GAP ? 1 : l->h, .w = l->op == BT_NET_OP_GAP ? 1 : l->w,
                  .c = x->c };
   add_activation (wr, out_name, out);
-  BtFbNode *o = bt_fb_table (wr->fb);
-  bt_fb_scalar (o, 0, 1, (guint64) padding);
-  bt_fb_scalar (o, 1, 4, (guint64) sw);
-  bt_fb_scalar (o, 2, 4, (guint64) sh);
-  bt_fb_scalar (o, 3, 4, (guint64) kw);
-  bt_fb_scalar (o, 4, 4, (guint64) kh);
-  bt_fb_scalar (o, 5, 1, (guint64) act_of (l->act));
   add_op (wr, l->op == BT_NET_OP_MAXPOOL ? OP_MAX_POOL_2D : OP_AVERAGE_POOL_2D, (const int[]) { x->t }, 1,
-          out->t, OPT_POOL, o);
+          out->t, OPT_POOL, pool_options (wr, padding, sw, sh, kw, kh, act_of (l->act)));
   return TRUE;
 }
 
@@ -497,14 +524,6 @@ copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *ma
     ins[k] = copy_tensor (wr, m, file, op->inputs[k], map);
   int out = copy_tensor (wr, m, file, op->output, map);
   const BtConvShape *cs = &op->cs;
-  BtNetLayerInfo geom = { .in_h = cs->h, .in_w = cs->w, .h = cs->oh, .w = cs->ow, .kh = cs->kh, .kw = cs->kw,
-                          .sh = cs->stride_h, .sw = cs->stride_w, .pad_top = cs->pad_top,
-                          .pad_left = cs->pad_left, .pad_bottom = cs->pad_bottom, .pad_right = cs->pad_right };
-  int padding = PAD_VALID;
-  if ((op->code == BT_TFL_OP_CONV_2D || op->code == BT_TFL_OP_DEPTHWISE_CONV_2D
-       || op->code == BT_TFL_OP_AVERAGE_POOL_2D || op->code == BT_TFL_OP_MAX_POOL_2D)
-      && !spatial_padding (&geom, &padding))
-    g_assert_not_reached ();   /* the reader only accepts SAME and VALID */
   BtFbNode *o = NULL;
   int opt = OPT_NONE;
   switch (op->code)
@@ -514,19 +533,14 @@ copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *ma
       {
         gboolean dw = op->code == BT_TFL_OP_DEPTHWISE_CONV_2D;
         opt = dw ? OPT_DEPTHWISE : OPT_CONV;
-        o = conv_options (wr, dw, padding, cs->stride_w, cs->stride_h, dw ? cs->oc / MAX (cs->c, 1) : 1, op->act);
+        o = conv_options (wr, dw, shape_padding (cs), cs->stride_w, cs->stride_h, dw ? cs->oc / MAX (cs->c, 1) : 1,
+                          op->act);
         break;
       }
     case BT_TFL_OP_AVERAGE_POOL_2D:
     case BT_TFL_OP_MAX_POOL_2D:
       opt = OPT_POOL;
-      o = bt_fb_table (wr->fb);
-      bt_fb_scalar (o, 0, 1, (guint64) padding);
-      bt_fb_scalar (o, 1, 4, (guint64) cs->stride_w);
-      bt_fb_scalar (o, 2, 4, (guint64) cs->stride_h);
-      bt_fb_scalar (o, 3, 4, (guint64) cs->kw);
-      bt_fb_scalar (o, 4, 4, (guint64) cs->kh);
-      bt_fb_scalar (o, 5, 1, (guint64) op->act);
+      o = pool_options (wr, shape_padding (cs), cs->stride_w, cs->stride_h, cs->kw, cs->kh, op->act);
       break;
     case BT_TFL_OP_ADD:
       opt = OPT_ADD;
@@ -734,10 +748,6 @@ quantize_op (Writer *wr, const BtTflite *m, const BtTflOp *op, int *map, QParam 
     qo = qparam_for (ranges[2 * op->output], ranges[2 * op->output + 1]);
   params[op->output] = qo;
   int y = map[op->output] = add_qactivation (wr, out, NULL, qo);
-  BtNetLayerInfo geom = { .in_h = cs->h, .in_w = cs->w, .h = cs->oh, .w = cs->ow, .kh = cs->kh, .kw = cs->kw,
-                          .sh = cs->stride_h, .sw = cs->stride_w, .pad_top = cs->pad_top,
-                          .pad_left = cs->pad_left, .pad_bottom = cs->pad_bottom, .pad_right = cs->pad_right };
-  int padding = PAD_VALID;
   switch (op->code)
     {
     case BT_TFL_OP_CONV_2D:
@@ -745,27 +755,14 @@ quantize_op (Writer *wr, const BtTflite *m, const BtTflOp *op, int *map, QParam 
       {
         gboolean dw = op->code == BT_TFL_OP_DEPTHWISE_CONV_2D;
         int oc = cs->oc, kh = cs->kh, kw = cs->kw, ic = dw ? 1 : cs->c, b;
-        if (!spatial_padding (&geom, &padding))
-          g_assert_not_reached ();
-        /* engine [oc, ic, kh, kw] → TFLite [oc, kh, kw, ic] (depthwise [1, kh, kw, oc]) */
-        g_autofree float *f = g_new (float, (gsize) oc * ic * kh * kw);
-        for (int k = 0; k < oc; k++)
-          for (int ci = 0; ci < ic; ci++)
-            for (int yy = 0; yy < kh; yy++)
-              for (int xx = 0; xx < kw; xx++)
-                {
-                  float v = op->w[(((gsize) k * ic + ci) * kh + yy) * kw + xx];
-                  if (dw)
-                    f[((gsize) yy * kw + xx) * oc + k] = v;
-                  else
-                    f[(((gsize) k * kh + yy) * kw + xx) * ic + ci] = v;
-                }
+        g_autofree float *f = filter_to_tflite (op->w, oc, ic, kh, kw, dw);
         int w = dw ? add_qweights (wr, out->name, (const int[]) { 1, kh, kw, oc }, 4, f, oc, (gsize) kh * kw, TRUE,
                                    FALSE, op->b, qi.scale, &b)
                    : add_qweights (wr, out->name, (const int[]) { oc, kh, kw, ic }, 4, f, oc, (gsize) kh * kw * ic,
                                    FALSE, FALSE, op->b, qi.scale, &b);
         add_op (wr, op->code, (const int[]) { x, w, b }, 3, y, dw ? OPT_DEPTHWISE : OPT_CONV,
-                conv_options (wr, dw, padding, cs->stride_w, cs->stride_h, dw ? oc / MAX (cs->c, 1) : 1, op->act));
+                conv_options (wr, dw, shape_padding (cs), cs->stride_w, cs->stride_h, dw ? oc / MAX (cs->c, 1) : 1,
+                              op->act));
         return TRUE;
       }
     case BT_TFL_OP_FULLY_CONNECTED:
@@ -780,19 +777,9 @@ quantize_op (Writer *wr, const BtTflite *m, const BtTflOp *op, int *map, QParam 
       }
     case BT_TFL_OP_AVERAGE_POOL_2D:
     case BT_TFL_OP_MAX_POOL_2D:
-      {
-        if (!spatial_padding (&geom, &padding))
-          g_assert_not_reached ();
-        BtFbNode *o = bt_fb_table (wr->fb);
-        bt_fb_scalar (o, 0, 1, (guint64) padding);
-        bt_fb_scalar (o, 1, 4, (guint64) cs->stride_w);
-        bt_fb_scalar (o, 2, 4, (guint64) cs->stride_h);
-        bt_fb_scalar (o, 3, 4, (guint64) cs->kw);
-        bt_fb_scalar (o, 4, 4, (guint64) cs->kh);
-        bt_fb_scalar (o, 5, 1, (guint64) op->act);
-        add_op (wr, op->code, &x, 1, y, OPT_POOL, o);
-        return TRUE;
-      }
+      add_op (wr, op->code, &x, 1, y, OPT_POOL,
+              pool_options (wr, shape_padding (cs), cs->stride_w, cs->stride_h, cs->kw, cs->kh, op->act));
+      return TRUE;
     case BT_TFL_OP_ADD:
       {
         BtFbNode *o = bt_fb_table (wr->fb);

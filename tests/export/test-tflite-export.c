@@ -157,6 +157,26 @@ test_bad_input (void)
   bt_test_rm_rf (dir);
 }
 
+/* steps of full-batch Adam on x (n samples) and labels; the last loss. */
+static double
+train_briefly (BtNet *net, const float *x, const int *labels, int n, int steps, float lr)
+{
+  g_autoptr(GError) error = NULL;
+  BtOptimizerConfig cfg;
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
+  g_autoptr(BtOptimizer) opt = bt_optimizer_new (net, &cfg);
+  double loss = 0;
+  for (int step = 0; step < steps; step++)
+    {
+      bt_net_zero_grad (net);
+      g_assert_nonnull (bt_net_forward (net, x, n, TRUE, &error));
+      g_assert_true (bt_net_backward (net, labels, n, NULL, 0.0f, &loss, NULL, &error));
+      g_assert_no_error (error);
+      bt_optimizer_step (opt, net, lr);
+    }
+  return loss;
+}
+
 /* A transfer model: a head trained here on a small quantized backbone's embeddings of the shared
  * photos (and their mirrors), calibrated, kept self-contained; its file is the backbone's own
  * uint8 graph plus the float head, and Arm NN must give Bottega's own predictions (the real
@@ -210,18 +230,7 @@ test_transfer (void)
   /* the head, trained on them: a hidden layer, so the copy is more than one dense layer */
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, K, 0.0f, 5, &error);
   g_assert_no_error (error);
-  BtOptimizerConfig cfg;
-  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
-  g_autoptr(BtOptimizer) opt = bt_optimizer_new (head, &cfg);
-  double loss = 0;
-  for (int step = 0; step < 12; step++)
-    {
-      bt_net_zero_grad (head);
-      g_assert_nonnull (bt_net_forward (head, emb, 2 * N, TRUE, &error));
-      g_assert_true (bt_net_backward (head, labels, 2 * N, NULL, 0.0f, &loss, NULL, &error));
-      g_assert_no_error (error);
-      bt_optimizer_step (opt, head, 1e-3f);
-    }
+  double loss = train_briefly (head, emb, labels, 2 * N, 12, 1e-3f);
   g_test_message ("head trained on %d embeddings: loss %.3f", 2 * N, loss);
 
   GBytes *file = bt_backbone_get_bytes (bb);
@@ -353,18 +362,7 @@ test_int8 (gconstpointer data)
     g_autofree int *labels = g_new (int, n_cal);
     for (int i = 0; i < n_cal; i++)
       labels[i] = (i / 8) % 4;
-    BtOptimizerConfig cfg;
-    bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
-    g_autoptr(BtOptimizer) opt = bt_optimizer_new (net, &cfg);
-    double loss = 0;
-    for (int step = 0; step < 30; step++)
-      {
-        bt_net_zero_grad (net);
-        g_assert_nonnull (bt_net_forward (net, cal, n_cal, TRUE, &error));
-        g_assert_true (bt_net_backward (net, labels, n_cal, NULL, 0.0f, &loss, NULL, &error));
-        g_assert_no_error (error);
-        bt_optimizer_step (opt, net, 2e-3f);
-      }
+    double loss = train_briefly (net, cal, labels, n_cal, 30, 2e-3f);
     g_test_message ("trained on %d crops: loss %.3f", n_cal, loss);
   }
   BtModel m = { .net = net, .class_names = (char **) class_names, .prep = prep,
