@@ -20,6 +20,7 @@ typedef struct
   char    *model_path;
   char    *out_path;
   gboolean tflite;    /* TensorFlow Lite instead of ONNX */
+  char   **calibration; /* TensorFlow Lite int8: the calibration images, else NULL */
 } OnnxJob;
 
 static void
@@ -27,6 +28,7 @@ onnx_job_free (OnnxJob *job)
 {
   g_free (job->model_path);
   g_free (job->out_path);
+  g_strfreev (job->calibration);
   g_free (job);
 }
 
@@ -70,8 +72,11 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_autoptr(BtModel) model = NULL;
   ExportResult *r;
 
-  if (job->tflite ? !bt_export_tflite (job->model_path, job->out_path, &error)
-                  : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
+  if (job->calibration != NULL
+      ? !bt_export_tflite_int8 (job->model_path, (const char * const *) job->calibration, job->out_path, cancellable,
+                                &error)
+      : job->tflite ? !bt_export_tflite (job->model_path, NULL, job->out_path, &error)
+                    : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -84,14 +89,27 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       return;
     }
   r = g_new0 (ExportResult, 1);
-  r->note = job->tflite ? bt_export_tflite_describe (model) : bt_export_onnx_describe (model);
-  r->snippets = model_snippets (model, job->out_path);
+  if (job->calibration != NULL)
+    {
+      /* the snippets feed and read floats: an int8 file gets the note alone */
+      g_autofree char *desc = bt_export_tflite_describe (model);
+      r->note = g_strconcat (_("Full-integer (int8) file: the input “image” and the outputs are "
+                               "int8. Quantize the preprocessed input as q = x / scale + zero "
+                               "point and read a probability as (q − zero point) × scale, with "
+                               "the scale and zero point of each tensor in the file. Otherwise "
+                               "as the float file:\n\n"), desc, NULL);
+    }
+  else
+    {
+      r->note = job->tflite ? bt_export_tflite_describe (model) : bt_export_onnx_describe (model);
+      r->snippets = model_snippets (model, job->out_path);
+    }
   g_task_return_pointer (task, r, (GDestroyNotify) export_result_free);
 }
 
 static void
-model_export_async (const char *model_path, const char *out_path, gboolean tflite, GCancellable *cancellable,
-                    GAsyncReadyCallback callback, gpointer user_data)
+model_export_async (const char *model_path, const char *out_path, gboolean tflite, const char * const *calibration,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = NULL;
   OnnxJob *job;
@@ -105,6 +123,7 @@ model_export_async (const char *model_path, const char *out_path, gboolean tflit
   job->model_path = g_strdup (model_path);
   job->out_path = g_strdup (out_path);
   job->tflite = tflite;
+  job->calibration = g_strdupv ((char **) calibration);
   g_task_set_task_data (task, job, (GDestroyNotify) onnx_job_free);
   g_task_run_in_thread (task, onnx_thread);
 }
@@ -113,14 +132,22 @@ void
 bt_export_actions_onnx_async (const char *model_path, const char *out_path, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data)
 {
-  model_export_async (model_path, out_path, FALSE, cancellable, callback, user_data);
+  model_export_async (model_path, out_path, FALSE, NULL, cancellable, callback, user_data);
 }
 
 void
 bt_export_actions_tflite_async (const char *model_path, const char *out_path, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data)
 {
-  model_export_async (model_path, out_path, TRUE, cancellable, callback, user_data);
+  model_export_async (model_path, out_path, TRUE, NULL, cancellable, callback, user_data);
+}
+
+void
+bt_export_actions_tflite_int8_async (const char *model_path, const char * const *calibration, const char *out_path,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (calibration != NULL);
+  model_export_async (model_path, out_path, TRUE, calibration, cancellable, callback, user_data);
 }
 
 char *
@@ -175,6 +202,7 @@ typedef struct
   GtkWidget *widget;
   char      *model_path;
   gboolean   tflite;
+  char     **calibration;
 } OnnxChoice;
 
 static void
@@ -182,6 +210,7 @@ onnx_choice_free (OnnxChoice *c)
 {
   g_object_unref (c->widget);
   g_free (c->model_path);
+  g_strfreev (c->calibration);
   g_free (c);
 }
 
@@ -201,13 +230,14 @@ onnx_chosen_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       g_object_set_data (G_OBJECT (c->widget), "bt-export-tflite", GINT_TO_POINTER (c->tflite));
-      model_export_async (c->model_path, path, c->tflite, NULL, onnx_done_cb, g_object_ref (c->widget));
+      model_export_async (c->model_path, path, c->tflite, (const char * const *) c->calibration, NULL, onnx_done_cb,
+                          g_object_ref (c->widget));
     }
   onnx_choice_free (c);
 }
 
 static void
-choose_model_export (GtkWidget *widget, const char *model_path, gboolean tflite)
+choose_model_export (GtkWidget *widget, const char *model_path, gboolean tflite, char **calibration)
 {
   OnnxChoice *c;
   g_autofree char *base = NULL;
@@ -221,11 +251,12 @@ choose_model_export (GtkWidget *widget, const char *model_path, gboolean tflite)
   dot = strrchr (base, '.');
   if (dot != NULL && dot != base)
     *dot = '\0';
-  name = g_strconcat (base, tflite ? ".tflite" : ".onnx", NULL);
+  name = g_strconcat (base, calibration != NULL ? "-int8.tflite" : tflite ? ".tflite" : ".onnx", NULL);
   c = g_new0 (OnnxChoice, 1);
   c->widget = g_object_ref (widget);
   c->model_path = g_strdup (model_path);
   c->tflite = tflite;
+  c->calibration = calibration;
   bt_dialogs_save_file_async (window_of (widget), tflite ? _("Export TensorFlow Lite Model") : _("Export ONNX Model"),
                               name, NULL, onnx_chosen_cb, c);
 }
@@ -233,13 +264,22 @@ choose_model_export (GtkWidget *widget, const char *model_path, gboolean tflite)
 void
 bt_export_actions_choose_onnx (GtkWidget *widget, const char *model_path)
 {
-  choose_model_export (widget, model_path, FALSE);
+  choose_model_export (widget, model_path, FALSE, NULL);
 }
 
 void
 bt_export_actions_choose_tflite (GtkWidget *widget, const char *model_path)
 {
-  choose_model_export (widget, model_path, TRUE);
+  choose_model_export (widget, model_path, TRUE, NULL);
+}
+
+void
+bt_export_actions_choose_tflite_int8 (GtkWidget *widget, const char *model_path, BtProject *project)
+{
+  g_return_if_fail (BT_IS_PROJECT (project));
+  /* the sample is a list of paths taken here; the images are decoded in the export's worker */
+  choose_model_export (widget, model_path, TRUE,
+                       bt_export_tflite_calibration_paths (project, BT_EXPORT_TFLITE_CALIBRATION_IMAGES));
 }
 
 /* ---- PyTorch ---- */

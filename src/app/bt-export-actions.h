@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 void       bt_export_actions_choose_onnx    (GtkWidget *widget, const char *model_path);
 /* The same for TensorFlow Lite (.tflite, float32). */
 void       bt_export_actions_choose_tflite  (GtkWidget *widget, const char *model_path);
+/* The same, full-integer int8, its ranges from up to 200 of project's training images. */
+void       bt_export_actions_choose_tflite_int8 (GtkWidget *widget, const char *model_path, BtProject *project);
 /* Asks for a folder, writes the PyTorch training script folder for project there and says how
  * to run it. */
 void       bt_export_actions_choose_pytorch (GtkWidget *widget, BtProject *project);
@@ -26,6 +28,10 @@ void       bt_export_actions_onnx_async     (const char *model_path, const char 
 void       bt_export_actions_tflite_async   (const char *model_path, const char *out_path,
                                              GCancellable *cancellable, GAsyncReadyCallback callback,
                                              gpointer user_data);
+/* The same, int8 with the images calibration (decoded in the worker). */
+void       bt_export_actions_tflite_int8_async (const char *model_path, const char * const *calibration,
+                                                const char *out_path, GCancellable *cancellable,
+                                                GAsyncReadyCallback callback, gpointer user_data);
 char      *bt_export_actions_onnx_finish    (GAsyncResult *result, GError **error);
 /* The same, and the "Use It in Your App" snippets for this file (bt_export_snippet with the
  * exported file's name, BT_N_SNIPPETS strings, g_strfreev) in *snippets (may be NULL). */

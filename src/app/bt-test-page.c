@@ -133,6 +133,7 @@ update_actions (BtTestPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.open-model", TRUE);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-onnx", ours);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite", ours);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-tflite-int8", ours && self->project != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.serve", ours);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "test.export-pytorch", self->project != NULL);
 }
@@ -1220,6 +1221,8 @@ export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
 
   if (self->model != NULL && g_str_equal (action_name, "test.serve"))
     bt_serve_window_open (GTK_WINDOW (gtk_widget_get_root (widget)), bt_shared_model_get_path (self->model));
+  else if (self->model != NULL && self->project != NULL && g_str_equal (action_name, "test.export-tflite-int8"))
+    bt_export_actions_choose_tflite_int8 (widget, bt_shared_model_get_path (self->model), self->project);
   else if (self->model != NULL && g_str_equal (action_name, "test.export-tflite"))
     bt_export_actions_choose_tflite (widget, bt_shared_model_get_path (self->model));
   else if (self->model != NULL)
@@ -1572,6 +1575,7 @@ bt_test_page_class_init (BtTestPageClass *klass)
   gtk_widget_class_install_action (widget_class, "test.open-model", NULL, open_model_action);
   gtk_widget_class_install_action (widget_class, "test.export-onnx", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.export-tflite", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "test.export-tflite-int8", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.serve", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "test.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_v, GDK_CONTROL_MASK, "test.paste", NULL);

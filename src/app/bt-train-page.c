@@ -134,6 +134,9 @@ update_actions (BtTrainPage *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-tflite",
                                  self->trainer != NULL && !busy &&
                                  bt_trainer_get_best_model_path (self->trainer) != NULL);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-tflite-int8",
+                                 self->trainer != NULL && !busy && self->project != NULL &&
+                                 bt_trainer_get_best_model_path (self->trainer) != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.export-pytorch", self->project != NULL && !busy);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "train.apply-verdict",
                                  self->project != NULL && !busy && self->verdict.action != BT_VERDICT_ACTION_NONE);
@@ -450,7 +453,9 @@ export_onnx_action (GtkWidget *widget, const char *action_name, GVariant *param)
   BtTrainPage *self = BT_TRAIN_PAGE (widget);
   const char *path = self->trainer ? bt_trainer_get_best_model_path (self->trainer) : NULL;
 
-  if (path != NULL && g_str_equal (action_name, "train.export-tflite"))
+  if (path != NULL && self->project != NULL && g_str_equal (action_name, "train.export-tflite-int8"))
+    bt_export_actions_choose_tflite_int8 (widget, path, self->project);
+  else if (path != NULL && g_str_equal (action_name, "train.export-tflite"))
     bt_export_actions_choose_tflite (widget, path);
   else if (path != NULL)
     bt_export_actions_choose_onnx (widget, path);
@@ -1090,6 +1095,7 @@ bt_train_page_class_init (BtTrainPageClass *klass)
   gtk_widget_class_install_action (widget_class, "train.export-csv", NULL, export_csv_action);
   gtk_widget_class_install_action (widget_class, "train.export-onnx", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "train.export-tflite", NULL, export_onnx_action);
+  gtk_widget_class_install_action (widget_class, "train.export-tflite-int8", NULL, export_onnx_action);
   gtk_widget_class_install_action (widget_class, "train.export-pytorch", NULL, export_pytorch_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, "train.start", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_period, GDK_CONTROL_MASK, "train.stop", NULL);

@@ -54,6 +54,7 @@ int
 bt_cli_export (int argc, char **argv)
 {
   g_autofree char *onnx = NULL, *tflite = NULL, *pytorch = NULL, *dataset = NULL, *backbone = NULL;
+  g_autofree char *quantize = NULL, *calibration = NULL;
   g_auto(GStrv) rest = NULL;
   gboolean opencv = FALSE;
   GOptionEntry entries[] = {
@@ -62,6 +63,9 @@ bt_cli_export (int argc, char **argv)
     { "opencv", 0, 0, G_OPTION_ARG_NONE, &opencv,
       N_("Write the ONNX form OpenCV 4.6 reads (slower in other runtimes)"), NULL },
     { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("The TFLite backbone of a transfer model"), N_("FILE") },
+    { "quantize", 0, 0, G_OPTION_ARG_STRING, &quantize, N_("With --tflite: write a full-integer file (int8)"), N_("int8") },
+    { "calibration", 0, 0, G_OPTION_ARG_FILENAME, &calibration,
+      N_("With --quantize: the project whose training images set the int8 ranges"), N_("PROJECT_DIR") },
     { "pytorch", 0, 0, G_OPTION_ARG_FILENAME, &pytorch, N_("Write a PyTorch training folder for the project"), N_("DIR") },
     { "dataset", 0, 0, G_OPTION_ARG_FILENAME, &dataset, N_("Copy the project's images into a folder per class"), N_("DIR") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
@@ -70,7 +74,8 @@ bt_cli_export (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
                              _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
-                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite\n"
+                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite [--backbone BACKBONE.tflite]\n"
+                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite --quantize int8 --calibration PROJECT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
                              entries, NULL, &argc, &argv))
@@ -102,11 +107,30 @@ bt_cli_export (int argc, char **argv)
       return BT_CLI_EXIT_OK;
     }
 
+  if ((quantize != NULL || calibration != NULL) && tflite == NULL)
+    return bt_cli_usage ("export", "%s", _("--quantize and --calibration only apply to --tflite"));
+  if (quantize != NULL && g_strcmp0 (quantize, "int8") != 0)
+    return bt_cli_usage ("export", _("unknown --quantize “%s” (only int8)"), quantize);
+  if ((quantize != NULL) != (calibration != NULL))
+    return bt_cli_usage ("export", "%s", _("--quantize int8 needs --calibration PROJECT_DIR, and the other way round"));
+
+  if (tflite != NULL && quantize != NULL)
+    {
+      g_autoptr(BtProject) cal_project = bt_project_open (calibration, &error);
+      if (cal_project == NULL)
+        return bt_cli_fail ("%s: %s", calibration, error->message);
+      g_auto(GStrv) paths = bt_export_tflite_calibration_paths (cal_project, BT_EXPORT_TFLITE_CALIBRATION_IMAGES);
+      if (!bt_export_tflite_int8 (src, (const char * const *) paths, tflite, NULL, &error))
+        return bt_cli_fail (_("Export failed: %s"), error->message);
+      g_autofree char *display = g_filename_display_name (tflite);
+      printf (_("Wrote %s (TensorFlow Lite, full-integer int8: input and outputs int8, their scale and zero "
+                "point in the file).\n"), display);
+      return BT_CLI_EXIT_OK;
+    }
+
   if (tflite != NULL)
     {
-      if (backbone != NULL)
-        return bt_cli_usage ("export", "%s", _("--backbone only applies to --onnx"));
-      if (!bt_export_tflite (src, tflite, &error))
+      if (!bt_export_tflite (src, backbone, tflite, &error))
         return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autoptr(BtModel) model = bt_model_load (src, NULL);
       g_autofree char *summary = model ? bt_export_tflite_describe (model) : NULL;

@@ -39,6 +39,8 @@ typedef struct {
   gboolean  is_const;
   float    *data;
   gint64   *ints;
+  /* Where a constant's bytes lie in the file (raw_len 0: none), for an exporter that copies it. */
+  gsize     raw_off, raw_len;
   /* Graph bookkeeping. */
   int       producer;    /* operator index, -1 for constants and the graph input */
   int       last_use;    /* last operator reading it */
@@ -52,6 +54,7 @@ typedef struct {
   int         output;
   /* Output clamp: fused activation ∩ representable range of a quantized output. */
   float       lo, hi;
+  int         act;         /* the fused ActivationFunctionType as written (0 NONE, 1 RELU, 3 RELU6) */
   /* CONV_2D, DEPTHWISE_CONV_2D, pools: geometry in engine terms (NCHW). */
   BtConvShape cs;
   gboolean    pointwise;   /* 1×1, stride 1, no padding: a direct sgemm */
@@ -86,6 +89,11 @@ struct _BtTflite {
  * layout; other ranks are stored in logical order. */
 void bt_tflite_nhwc_to_nchw (float *out, const float *in, int n, int h, int w, int c);
 void bt_tflite_nchw_to_nhwc (float *out, const float *in, int n, int h, int w, int c);
+
+/* From now on every run of this float-path executor widens ranges[2 t], ranges[2 t + 1] (min,
+ * max; the caller starts them at +inf, -inf) by the values tensor t took (borrowed; NULL: off).
+ * The int8 export's calibration. */
+void bt_tflite_exec_observe (BtTfliteExec *exec, float *ranges);
 
 /* Name of a BuiltinOperator code ("CONV_2D"), or NULL when unknown. */
 const char *bt_tflite_op_name (int code);

@@ -494,6 +494,8 @@ read_tensor (const Fb *fb, const FbTable *tt, const RawBuffer *buffers, gsize n_
   if (n_buffers > 0 && buffers[buffer].len > 0)
     {
       t->is_const = TRUE;
+      t->raw_off = (gsize) (buffers[buffer].data - fb->p);
+      t->raw_len = buffers[buffer].len;
       *weight_bytes += t->n_elems * sizeof (float);
       if (*weight_bytes > BT_TFLITE_MAX_WEIGHT_BYTES)
         return g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY,
@@ -595,6 +597,7 @@ unsupported (GError **error, const char *fmt, ...)
 static gboolean
 set_activation (BtTflOp *op, gint64 act, const char *opname, GError **error)
 {
+  op->act = (int) act;
   switch (act)
     {
     case 0: op->lo = -INFINITY; op->hi = INFINITY; return TRUE;
@@ -1609,6 +1612,7 @@ struct _BtTfliteExec {
   gint32   *argmax;
   float    *out;          /* logical-order result */
   BtTflQuantExec *qexec;  /* the integer path, NULL when not taken */
+  float    *ranges;       /* bt_tflite_exec_observe: per tensor min, max (borrowed), or NULL */
 };
 
 void
@@ -2117,6 +2121,29 @@ check_finite (const float *y, gsize n, GError **error)
   return TRUE;
 }
 
+void
+bt_tflite_exec_observe (BtTfliteExec *exec, float *ranges)
+{
+  g_return_if_fail (exec != NULL);
+  g_return_if_fail (ranges == NULL || exec->qexec == NULL);
+  exec->ranges = ranges;
+}
+
+/* Widens tensor t's observed range by its values now (order does not matter for a range). */
+static void
+observe (BtTfliteExec *e, int t)
+{
+  const float *v = e->act[t];
+  float lo = e->ranges[2 * t], hi = e->ranges[2 * t + 1];
+  for (gsize i = 0; v != NULL && i < e->model->tensors[t].n_elems; i++)
+    {
+      lo = MIN (lo, v[i]);
+      hi = MAX (hi, v[i]);
+    }
+  e->ranges[2 * t] = lo;
+  e->ranges[2 * t + 1] = hi;
+}
+
 const float *
 bt_tflite_exec_run (BtTfliteExec *exec, const float *input, int until_tensor, gsize *n_out,
                     GError **error)
@@ -2144,9 +2171,15 @@ bt_tflite_exec_run (BtTfliteExec *exec, const float *input, int until_tensor, gs
   in = &m->tensors[m->input];
   memcpy (exec->act[m->input], input, in->n_elems * sizeof (float));
 
+  if (exec->ranges != NULL)
+    observe (exec, m->input);
   for (int i = 0; i <= m->tensors[target].producer; i++)
-    if (!run_op (exec, &m->ops[i], error))
-      return NULL;
+    {
+      if (!run_op (exec, &m->ops[i], error))
+        return NULL;
+      if (exec->ranges != NULL)
+        observe (exec, m->ops[i].output);
+    }
 
   res = &m->tensors[target];
   {

@@ -11,6 +11,7 @@
 #include "bt-test-page.h"
 #include "engine/bt-engine.h"
 #include "training/bt-export-snippets.h"
+#include "training/bt-export-tflite.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
 
@@ -246,6 +247,30 @@ test_tflite (void)
   g_assert_nonnull (strstr (w.snippets[BT_SNIPPET_KOTLIN], "openFd(\"shapes.tflite\")"));
   g_free (w.text);
   g_strfreev (w.snippets);
+
+  /* int8: its calibration sample is a project's training images, taken as paths here and
+   * decoded in the worker; the file is a fraction of the float one and the note says int8 */
+  g_autofree char *proj = g_build_filename (dir, "project", NULL);
+  g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 3, 24, 1, NULL, &error);
+  g_assert_no_error (error);
+  g_auto(GStrv) paths = bt_export_tflite_calibration_paths (p, 200);
+  g_autoptr(BtSplitView) train = bt_project_split_view (p, BT_SPLIT_TRAIN);
+  g_assert_cmpuint (g_strv_length (paths), ==, MIN (train->n, 200));
+  g_assert_cmpuint (g_strv_length (paths), >, 0);
+  g_autofree char *out8 = g_build_filename (dir, "shapes-int8.tflite", NULL);
+  Wait w8 = { 0 };
+  bt_export_actions_tflite_int8_async (model, (const char * const *) paths, out8, NULL, onnx_cb, &w8);
+  wait_done (&w8);
+  g_assert_no_error (w8.error);
+  g_assert_nonnull (w8.text);
+  g_assert_nonnull (strstr (w8.text, "int8"));
+  g_autofree char *contents8 = NULL;
+  gsize len8 = 0;
+  g_assert_true (g_file_get_contents (out8, &contents8, &len8, &error));
+  g_assert_cmpmem (contents8 + 4, 4, "TFL3", 4);
+  g_assert_cmpuint (len8 * 100, <=, len * 30);
+  g_assert_null (w8.snippets);   /* the snippets feed floats: not offered for an int8 file */
+  g_free (w8.text);
   bt_test_rm_rf (dir);
 }
 

@@ -638,7 +638,7 @@ test_open_tflite (void)
   wait_for (test_model_ready, NULL);
   model = bt_model_load (model_path, &error);
   g_assert_no_error (error);
-  g_assert_true (bt_tflite_export_model (model, tflite, &error));
+  g_assert_true (bt_tflite_export_model (model, NULL, NULL, tflite, &error));
   g_assert_no_error (error);
 
   open_model_file (tflite);
@@ -646,9 +646,10 @@ test_open_tflite (void)
   g_test_message ("status: %s", test_page_label ("status_label"));
   g_assert_cmpstr (test_page_label ("status_label"), ==, "");   /* names and recipe in the file */
   drop_image (image);
-  /* the file holds the network's own softmax: no calibrated temperature, no mirrored copy */
+  /* the file holds the model's calibrated probabilities (its temperature folded in), without
+   * the mirrored copy of test-time augmentation */
   g_test_message ("the model's temperature %.3f, test-time augmentation %d", model->calib.temperature, model->tta);
-  bt_calibration_init (&model->calib);
+  g_assert_cmpfloat (fabs (model->calib.temperature - 1.0), >, 0.01);
   model->tta = BT_TTA_NONE;
   want = bt_predict_file (model, image, &error);
   g_assert_no_error (error);

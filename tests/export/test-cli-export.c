@@ -68,6 +68,38 @@ test_cli (void)
   g_assert_nonnull (strstr (out, "[0.229, 0.224, 0.225]"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+  /* full-integer int8, its ranges from the project's training images (test-tflite-export runs
+   * such files); --quantize without --calibration, or another type, is a usage error */
+  g_autofree char *tfl8 = g_build_filename (dir, "m8.tflite", NULL);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--tflite", tfl8, "--quantize", "int8",
+                                                       "--calibration", proj, NULL }, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "int8"));
+  {
+    g_autoptr(BtTflite) t8 = bt_tflite_load (tfl8, &error);
+    g_assert_no_error (error);
+    g_autoptr(GBytes) qm = bt_tflite_get_metadata (t8, "quantization");
+    g_assert_nonnull (qm);
+    g_autofree char *qj = g_strndup (g_bytes_get_data (qm, NULL), g_bytes_get_size (qm));
+    g_autoptr(BtSplitView) train = bt_project_split_view (p, BT_SPLIT_TRAIN);
+    g_autofree char *want = g_strdup_printf ("\"calibration_images\":%u}", MIN (train->n, 200));
+    g_test_message ("int8 metadata %s (%u training images)", qj, train->n);
+    g_assert_nonnull (strstr (qj, want));
+    g_assert_cmpuint (train->n, >, 0);
+    gsize len8 = 0;
+    g_autofree char *b8 = NULL;
+    g_assert_true (g_file_get_contents (tfl8, &b8, &len8, NULL));
+    g_assert_cmpuint (len8 * 100, <=, tfl_len * 30);
+  }
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--tflite", tfl8, "--quantize", "int8",
+                                                       NULL }, &out, &err), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--tflite", tfl8, "--quantize", "fp16",
+                                                       "--calibration", proj, NULL }, &out, &err), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
   g_autofree char *tfl_bad = g_build_filename (dir, "bad.tflite", NULL);
   g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", proj, "--tflite", tfl_bad, NULL }, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "Export failed"));
@@ -165,6 +197,27 @@ test_transfer_backbone_lookup (void)
   g_assert_true (bt_export_onnx (mpath, NULL, BT_ONNX_FORM_FAST, out, &error));
   g_assert_no_error (error);
   g_assert_true (g_file_test (out, G_FILE_TEST_IS_REGULAR));
+
+  /* TensorFlow Lite from the command line with --backbone (test-tflite-export runs such a
+   * file), and a --backbone that is not the one the model was trained on refused */
+  g_autofree char *tfl = g_build_filename (dir, "t.tflite", NULL);
+  g_autofree char *tfl_out = NULL, *tfl_err = NULL;
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl, "--backbone", bb, NULL },
+                                    &tfl_out, &tfl_err), ==, 0);
+  {
+    g_autoptr(BtTflite) t = bt_tflite_load (tfl, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (bt_tflite_output_size (t), ==, 2);
+    g_assert_cmpint (bt_tflite_n_operators (t), >, bt_tflite_n_operators (model) - 5);
+  }
+  g_autofree char *other = bt_test_shared_file ("models", "mobilenet_v1_0.5_160_quant.tflite");
+  if (other != NULL)
+    {
+      g_clear_pointer (&tfl_err, g_free);
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl, "--backbone", other, NULL },
+                                        NULL, &tfl_err), ==, 1);
+      g_assert_nonnull (strstr (tfl_err, "SHA-256"));
+    }
 
   /* the file predicts what Bottega's own transfer prediction (bt_transfer_predict_image:
    * preprocessing, backbone, head) says on real photos */

@@ -129,6 +129,38 @@ test_exported (void)
   for (int k = 0; k < 3; k++)
     g_assert_cmpfloat_with_epsilon (probs[k], want[k], 1e-5);
 
+  /* its full-integer int8 form (calibrated on this image and a few others) opens the same way:
+   * names and recipe from the float file's metadata, int8 in and out handled by the reader */
+  {
+    g_autoptr(BtTfliteCalibration) cal = bt_tflite_calibration_new (bytes, &error);
+    g_assert_no_error (error);
+    g_autofree float *other = g_new (float, 400);
+    for (int j = 0; j < 8; j++)
+      {
+        for (int i = 0; i < 400; i++)
+          other[i] = (float) ((i * (37 + j) + 11 * j) % 256) * prep.scale;
+        g_assert_true (bt_tflite_calibration_add (cal, j == 0 ? x : other, &error));
+      }
+    float range[2];
+    g_assert_true (bt_tflite_recipe_input_range (&prep, range));
+    g_autoptr(GBytes) q = bt_tflite_calibration_finish_int8 (cal, range, &error);
+    g_assert_no_error (error);
+    g_autofree char *qpath = g_build_filename (dir, "m8.tflite", NULL);
+    g_assert_true (g_file_set_contents (qpath, g_bytes_get_data (q, NULL), (gssize) g_bytes_get_size (q), NULL));
+    g_autoptr(BtTfliteClassifier) c8 = bt_tflite_classifier_load (qpath, &error);
+    g_assert_no_error (error);
+    g_assert_true (c8->has_names && c8->has_recipe);
+    g_autofree float *p8 = bt_tflite_classifier_predict_image (c8, img, &error);
+    g_assert_no_error (error);
+    want = bt_net_forward (net, x, 1, FALSE, &error);
+    for (int k = 0; k < 3; k++)
+      {
+        g_test_message ("int8 %s: %.4f, float %.4f", names[k], p8[k], want[k]);
+        g_assert_cmpfloat_with_epsilon (p8[k], want[k], 0.05);
+      }
+    g_unlink (qpath);
+  }
+
   /* cut anywhere, or one byte changed in the header: a reason, never a crash */
   for (gsize cut = 0; cut < len; cut += MAX (len / 40, 1))
     {
