@@ -30,6 +30,7 @@ typedef struct {
   guint64  seed;           /* folds and training; the same seed gives the same report */
   double   max_distance;   /* near-duplicates: distance (see BtDoctorDuplicate) at most; default 0.03 */
   gboolean use_backbone;   /* transfer projects: features from the backbone; default TRUE */
+  int      epochs;         /* of each fold model; 0 (default): a short schedule (see bt-doctor.c) */
 } BtDoctorOptions;
 void bt_doctor_options_init (BtDoctorOptions *opts);
 
@@ -63,6 +64,8 @@ typedef struct {
   guint   n_embedded;            /* embeddings computed by this run (the others came from the
                                   * project's embedding cache, cache/embeddings/) */
   double  oof_accuracy;          /* of the out-of-fold predictions on the labelled images */
+  char   *model;                 /* what the out-of-fold models were, with their accuracies
+                                  * ("mlp 28×28×1, 5 epochs (0.85; …)"; untranslated), or NULL */
 } BtDoctorReport;
 void bt_doctor_report_free (BtDoctorReport *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorReport, bt_doctor_report_free)
