@@ -10,10 +10,11 @@
  * descriptor without a preset) gives out-of-fold probabilities;
  * confident learning (per-class thresholds = mean self-confidence, the confident joint's
  * off-diagonal) picks the issues, ranked by self-confidence.
- * Near-duplicates: an LSH index (random-hyperplane hashes of the signatures, 24 tables of 14
- * bits) gives candidate pairs without an O(n²) pass; each is checked by the best Pearson
- * correlation of the 32×32 copies over shifts of up to 2 pixels (so shifted, slightly cropped,
- * brightened or re-encoded copies match); distance = 1 − that correlation.
+ * Near-duplicates: an LSH index (random-hyperplane hashes of the signatures, 32 tables of 12
+ * bits, each bucket ordered by one more projection) gives candidate pairs without an O(n²)
+ * pass; each is checked by the best Pearson correlation of the grey copies (the image itself
+ * up to 32×32, so its pixels shift whole; else 32×32) over shifts of up to 2 pixels (so
+ * shifted, slightly cropped, brightened or re-encoded copies match); distance = 1 − that.
  * Outliers: distance to the nearest class centroid in the standardized features, over that
  * class's spread.
  *
@@ -37,8 +38,8 @@
 #define WORK_SIDE   128
 #define DUP_SIDE    32    /* near-duplicates: a 32×32 grey copy of every image… */
 #define SIG         8     /* …and its 8×8 signature (mean taken out, unit length) for the index */
-#define LSH_TABLES  24    /* random-hyperplane hashes of the signature: tables × bits */
-#define LSH_BITS    14
+#define LSH_TABLES  32    /* random-hyperplane hashes of the signature: tables × bits */
+#define LSH_BITS    12
 #define LSH_WINDOW  256   /* bucket mates compared at most (a bucket of flat images is one heap) */
 #define SIG_MIN_COS 0.85  /* signatures of candidate pairs at least this similar */
 #define MAX_DX      2     /* shifts tried (pixels of the 32×32 copy, either way) */
@@ -171,7 +172,7 @@ bt_doctor_options_init (BtDoctorOptions *opts)
   memset (opts, 0, sizeof *opts);
   opts->folds = 5;
   opts->seed = 1;
-  opts->max_distance = 0.03;
+  opts->max_distance = 0.012;
   opts->use_backbone = TRUE;
 }
 
@@ -229,7 +230,10 @@ bt_doctor_duplicate_is_conflict (const BtDoctorReport *r, const BtDoctorDuplicat
 /* ---- Per image ---- */
 typedef struct {
   gboolean ok;
-  guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255 */
+  guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255, pw × ph: the image itself when it is no
+                                        * larger (so its own pixels shift by whole pixels), else
+                                        * a 32×32 copy */
+  int      pw, ph;
   float    sig[SIG * SIG];             /* all 0 for a flat image */
   double   thumb_mean;                 /* 0…1 */
   float    rgb_mean[3];                /* 0…1: a recoloured look-alike is not a copy */
@@ -353,14 +357,17 @@ duplicate_signature (const float *grey, int w, int h, ImageInfo *info)
 {
   float t[DUP_SIDE * DUP_SIDE], g[SIG * SIG];
   double mean = 0, norm = 0;
-  resample (grey, w, h, t, DUP_SIDE, DUP_SIDE);
-  for (int i = 0; i < DUP_SIDE * DUP_SIDE; i++)
+  gboolean native = w <= DUP_SIDE && h <= DUP_SIDE;
+  info->pw = native ? w : DUP_SIDE;
+  info->ph = native ? h : DUP_SIDE;
+  resample (grey, w, h, t, info->pw, info->ph);
+  for (int i = 0; i < info->pw * info->ph; i++)
     {
       info->pix[i] = (guint8) CLAMP (t[i] + 0.5f, 0.f, 255.f);
       mean += info->pix[i];
     }
-  info->thumb_mean = mean / (DUP_SIDE * DUP_SIDE) / 255.0;
-  resample (t, DUP_SIDE, DUP_SIDE, g, SIG, SIG);
+  info->thumb_mean = mean / (info->pw * info->ph) / 255.0;
+  resample (t, info->pw, info->ph, g, SIG, SIG);
   mean = 0;
   for (int i = 0; i < SIG * SIG; i++)
     mean += g[i];
@@ -574,8 +581,27 @@ decode_pixels (Run *run, guint i, BtDsResize resize)
   return TRUE;
 }
 
+/* The preset's short schedule: PIXEL_EPOCHS, or enough for MIN_STEPS steps on a small set,
+ * never more than the project's epochs nor (the k folds together) more than PIXEL_FLOPS;
+ * 0 when one epoch is already more (then the preset is not trained; the descriptor is). */
+static int
+pixel_epochs (Run *run)
+{
+  const BtProjectSettings *s = &run->input->settings;
+  if (run->opts.epochs > 0)
+    return run->opts.epochs;
+  double n_train = run->n * (run->opts.folds - 1.0) / run->opts.folds;
+  int epochs = MAX (PIXEL_EPOCHS, (int) ceil (MIN_STEPS * CLAMP (s->batch_size, 1, 256) / MAX (n_train, 1)));
+  g_autoptr (BtNet) probe = bt_net_new_preset (run->preset, s->width, s->height, s->channels, MAX (run->c, 2),
+                                               (float) s->dropout, 1, NULL);
+  if (probe == NULL)
+    return 0;
+  epochs = MIN (epochs, (int) (PIXEL_FLOPS / (bt_net_flops_per_image (probe) * MAX (n_train, 1) * run->opts.folds)));
+  return MIN (epochs, s->epochs);
+}
+
 /* Whether the fold models are the project's preset on its pixels: a project whose preset is
- * not the transfer one, when the pixels fit in memory. */
+ * not the transfer one, when the pixels fit in memory and an epoch in the time budget. */
 static gboolean
 wants_pixels (Run *run, BtBackbone *bb)
 {
@@ -587,6 +613,11 @@ wants_pixels (Run *run, BtBackbone *bb)
   if (bytes > MAX_PIXEL_BYTES)
     {
       g_message ("doctor: %" G_GSIZE_FORMAT " MiB of pixels; the descriptor instead of the preset", bytes >> 20);
+      return FALSE;
+    }
+  if (run->c < 2 || pixel_epochs (run) < 1)
+    {
+      g_message ("doctor: one epoch of the preset on every fold is over the budget; the descriptor instead");
       return FALSE;
     }
   return TRUE;
@@ -721,14 +752,7 @@ fold_model (Run *run, gboolean on_pixels, BtDoctorFoldModel *m)
       m->height = s->height;
       m->channels = s->channels;
       m->preset = run->preset;
-      /* a short schedule: PIXEL_EPOCHS, or enough for MIN_STEPS steps on a small set, never more
-       * than the project's epochs nor (k folds together) more than PIXEL_FLOPS */
-      int epochs = MAX (PIXEL_EPOCHS, (int) ceil (MIN_STEPS * CLAMP (m->batch_size, 1, 256) / MAX (n_train, 1)));
-      g_autoptr (BtNet) probe = bt_net_new_preset (m->preset, m->width, m->height, m->channels, run->c, m->dropout,
-                                                   1, NULL);
-      if (probe != NULL)
-        epochs = MIN (epochs, (int) (PIXEL_FLOPS / (bt_net_flops_per_image (probe) * n_train * run->opts.folds)));
-      m->epochs = run->opts.epochs > 0 ? run->opts.epochs : CLAMP (epochs, 1, s->epochs);
+      m->epochs = pixel_epochs (run);
       return g_strdup_printf ("%s %d×%d×%d, %d epochs", bt_preset_to_id (m->preset), m->width, m->height,
                               m->channels, m->epochs);
     }
@@ -889,14 +913,13 @@ step_label_issues (Run *run, GError **error)
   return TRUE;
 }
 
-/* The best Pearson correlation of two 32×32 copies over the shifts of b by at most MAX_DX
+/* The best Pearson correlation of two W×H comparison copies over the shifts of b by at most MAX_DX
  * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
  * mad: at that shift, the mean absolute difference (0…1) once the mean difference is taken
  * out; it tells a brightened copy (small) from a recoloured look-alike (large). */
 static double
-shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
+shifted_correlation (const guint8 *a, const guint8 *b, int W, int H, double *mad)
 {
-  const int S = DUP_SIDE;
   double best = -1;
   int best_dx = 0, best_dy = 0;
   for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
@@ -904,10 +927,10 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
       {
         gint64 sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
         int n = 0;
-        for (int y = MAX (0, dy); y < MIN (S, S + dy); y++)
+        for (int y = MAX (0, dy); y < MIN (H, H + dy); y++)
           {
-            const guint8 *ra = a + y * S, *rb = b + (y - dy) * S - dx;
-            for (int x = MAX (0, dx); x < MIN (S, S + dx); x++)
+            const guint8 *ra = a + y * W, *rb = b + (y - dy) * W - dx;
+            for (int x = MAX (0, dx); x < MIN (W, W + dx); x++)
               {
                 int va = ra[x], vb = rb[x];
                 sa += va;
@@ -934,10 +957,10 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
   double sum = 0, shift = 0;
   int n = 0;
   for (int pass = 0; pass < 2; pass++)
-    for (int y = MAX (0, best_dy); y < MIN (S, S + best_dy); y++)
-      for (int x = MAX (0, best_dx); x < MIN (S, S + best_dx); x++)
+    for (int y = MAX (0, best_dy); y < MIN (H, H + best_dy); y++)
+      for (int x = MAX (0, best_dx); x < MIN (W, W + best_dx); x++)
         {
-          double d = (double) a[y * S + x] - b[(y - best_dy) * S + x - best_dx];
+          double d = (double) a[y * W + x] - b[(y - best_dy) * W + x - best_dx];
           if (pass == 0)
             {
               shift += d;
@@ -948,6 +971,21 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
         }
   *mad = n > 0 ? sum / n / 255.0 : 1.0;
   return best;
+}
+
+/* The image's comparison copy as DUP_SIDE × DUP_SIDE (a native one resampled into buf). */
+static const guint8 *
+as_square (const ImageInfo *info, guint8 *buf)
+{
+  if (info->pw == DUP_SIDE && info->ph == DUP_SIDE)
+    return info->pix;
+  float src[DUP_SIDE * DUP_SIDE], dst[DUP_SIDE * DUP_SIDE];
+  for (int i = 0; i < info->pw * info->ph; i++)
+    src[i] = info->pix[i];
+  resample (src, info->pw, info->ph, dst, DUP_SIDE, DUP_SIDE);
+  for (int i = 0; i < DUP_SIDE * DUP_SIDE; i++)
+    buf[i] = (guint8) CLAMP (dst[i] + 0.5f, 0.f, 255.f);
+  return buf;
 }
 
 /* The cheap checks of a candidate pair: their brightness, colour and signatures allow a copy. */
@@ -981,7 +1019,17 @@ static double
 pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
 {
   double mad = 1;
-  double dist = 1.0 - shifted_correlation (a->pix, b->pix, &mad);
+  guint8 ta[DUP_SIDE * DUP_SIDE], tb[DUP_SIDE * DUP_SIDE];
+  const guint8 *pa = a->pix, *pb = b->pix;
+  int W = a->pw, H = a->ph;
+  if (a->pw != b->pw || a->ph != b->ph)
+    {
+      /* sizes differ: both as 32×32 copies */
+      pa = as_square (a, ta);
+      pb = as_square (b, tb);
+      W = H = DUP_SIDE;
+    }
+  double dist = 1.0 - shifted_correlation (pa, pb, W, H, &mad);
   if (dist > max_distance || mad > DUP_MAX_MAD)
     return -1;
   return round (MAX (dist, 0.0) * 1e4) / 1e4;

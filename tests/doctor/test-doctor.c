@@ -235,6 +235,8 @@ test_findings (void)
   /* the flips are few of the issues: the doctor does not flag half the project */
   g_assert_cmpuint (r->label_issues->len, <=, (245 + N_NOISE) / 4);
 
+  /* the planted copies and nothing else: look-alike shapes are not copies */
+  g_assert_cmpuint (r->duplicates->len, ==, 3);
   /* every planted copy is found as leakage with its original */
   for (int d = 0; d < 3; d++)
     {
