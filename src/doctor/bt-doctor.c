@@ -885,10 +885,18 @@ confident_learning (Run *run, const int *labels, const double *P)
       if (labels[i] < 0)
         continue;
       const double *p = P + (gsize) i * c;
-      int best = -1;
+      int best = -1, am = 0;
       for (int j = 0; j < c; j++)
-        if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
-          best = j;
+        {
+          if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
+            best = j;
+          if (p[j] > p[am])
+            am = j;
+        }
+      /* no class confident (not even the given one): the model's most probable, when it is
+       * another class (else an unsure image would hide from the ranking altogether) */
+      if (best < 0 && p[labels[i]] < thr[labels[i]])
+        best = am;
       if (best >= 0 && best != labels[i])
         {
           BtDoctorLabelIssue is = { i, labels[i], best, 1.0 - p[labels[i]] };
