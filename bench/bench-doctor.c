@@ -4,7 +4,8 @@
  * planted outliers (10 noise, 10 flat, 10 line drawings). Prints precision of the top 500 label
  * issues against the flips, recall within the top 1,000, the suggested class's accuracy on the
  * flips found, near-duplicate recall, outlier recall in the top 100, seconds and peak RSS.
- * Usage: bench-doctor [--images N] [--keep DIR] */
+ * The doctor sees a project whose preset is --preset (default mlp) at 28×28 grey.
+ * Usage: bench-doctor [--images N] [--preset ID|none] [--epochs N] [--keep DIR] */
 #include "config.h"
 
 #include <cairo.h>
@@ -95,9 +96,15 @@ int
 main (int argc, char **argv)
 {
   int n = 10000;
-  char *keep = NULL;
+  char *keep = NULL, *preset = NULL;
+  int epochs = 0;
+  double max_distance = 0;
   GOptionEntry entries[] = {
     { "images", 0, 0, G_OPTION_ARG_INT, &n, "Training images (default 10000)", "N" },
+    { "preset", 0, 0, G_OPTION_ARG_STRING, &preset,
+      "The project's preset at 28×28 grey (default mlp; none: no project settings, the descriptor)", "ID" },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs of each fold model (default: the doctor's)", "N" },
+    { "max-distance", 0, 0, G_OPTION_ARG_DOUBLE, &max_distance, "Near-duplicates' distance (default: the doctor's)", "D" },
     { "keep", 0, 0, G_OPTION_ARG_FILENAME, &keep, "Write the images here and keep them", "DIR" },
     { NULL }
   };
@@ -140,6 +147,7 @@ main (int argc, char **argv)
   for (int f = 0; f < n_flip; f++)
     given[perm[f]] = (truth[perm[f]] + 1 + (int) bt_rng_below (&rng, 9)) % 10;
   /* near-duplicates of other images (not flipped), in another split */
+  g_autofree char **dup_how = g_new0 (char *, n_dup);
   for (int k = 0; k < n_dup; k++)
     {
       int i = n + k, src = perm[n_flip + k];
@@ -149,6 +157,7 @@ main (int argc, char **argv)
       dup_of[i] = src;
       int dx = (int) bt_rng_below (&rng, 3) - 1, dy = k % 2 ? 1 : -1;
       int bright = (int) bt_rng_below (&rng, 31) - 15;
+      dup_how[k] = g_strdup_printf ("dup-%02d (dx %d dy %d brightness %+d)", k, dx, dy, bright);
       g_ptr_array_add (paths, g_strdup_printf ("%s/dup-%02d.png", dir, k));
       write_png (g_ptr_array_index (paths, i), images + (gsize) src * 784, dx, dy, bright);
     }
@@ -170,11 +179,22 @@ main (int argc, char **argv)
         write_drawing (g_ptr_array_index (paths, i), &rng);
     }
 
-  g_autoptr (BtDoctorInput) in = bt_doctor_input_new_empty (names, NULL);
+  BtProjectSettings settings;
+  bt_project_settings_init (&settings);
+  g_free (settings.preset);
+  settings.preset = g_strdup (preset != NULL ? preset : "mlp");
+  settings.width = settings.height = 28;
+  settings.channels = 1;
+  gboolean none = g_str_equal (settings.preset, "none");
+  g_autoptr (BtDoctorInput) in = bt_doctor_input_new_empty (names, none ? NULL : &settings);
+  bt_project_settings_clear (&settings);
   for (int i = 0; i < total; i++)
     bt_doctor_input_add (in, g_ptr_array_index (paths, i), given[i], split[i]);
   BtDoctorOptions opts;
   bt_doctor_options_init (&opts);
+  opts.epochs = epochs;
+  if (max_distance > 0)
+    opts.max_distance = max_distance;
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (GError) error = NULL;
   g_autoptr (BtDoctorReport) r = bt_doctor_run (in, &opts, NULL, NULL, NULL, &error);
@@ -196,22 +216,65 @@ main (int argc, char **argv)
       right += x->suggested == truth[x->item];
     }
   int dups = 0;
+  g_autofree double *dup_found = g_new0 (double, n_dup);   /* distance + 1, 0: not found */
   for (guint i = 0; i < r->duplicates->len; i++)
     {
       const BtDoctorDuplicate *d = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
-      dups += (dup_of[d->b] == (int) d->a) || (dup_of[d->a] == (int) d->b);
+      if (dup_of[d->b] == (int) d->a)
+        dup_found[d->b - n] = 1 + d->distance;
+      else if (dup_of[d->a] == (int) d->b)
+        dup_found[d->a - n] = 1 + d->distance;
+    }
+  g_autoptr (GString) dup_missed = g_string_new (NULL);
+  for (int k = 0; k < n_dup; k++)
+    {
+      dups += dup_found[k] > 0;
+      if (!dup_found[k] || dup_found[k] - 1 > opts.max_distance)
+        g_string_append_printf (dup_missed, "  %s distance %.4f\n", dup_how[k], dup_found[k] - 1);
+      g_free (dup_how[k]);
     }
   int outs = 0;
+  g_autofree int *out_rank = g_new0 (int, total);
+  for (guint i = 0; i < r->outliers->len; i++)
+    out_rank[g_array_index (r->outliers, BtDoctorOutlier, i).item] = (int) i + 1;
   for (guint i = 0; i < MIN (r->outliers->len, 100); i++)
     outs += outlier[g_array_index (r->outliers, BtDoctorOutlier, i).item];
-  printf ("images %d (flipped %d, near-duplicates %d, outliers %d), features: %s\n", total, n_flip, n_dup, n_out,
-          r->used_backbone ? "backbone" : "descriptor");
+  g_autoptr (GString) missed = g_string_new (NULL);
+  for (int k = 0; k < n_out; k++)
+    if (out_rank[n + n_dup + k] == 0 || out_rank[n + n_dup + k] > 100)
+      g_string_append_printf (missed, " odd-%02d (%s %d)", k, k < 10 ? "noise" : k < 20 ? "flat" : "drawing",
+                              out_rank[n + n_dup + k]);
+  printf ("images %d (flipped %d, near-duplicates %d, outliers %d), fold models: %s\n", total, n_flip, n_dup,
+          n_out, r->model);
   printf ("out-of-fold accuracy %.3f, label issues %u, duplicate pairs %u, outliers %u, quality %u\n",
           r->oof_accuracy, r->label_issues->len, r->duplicates->len, r->outliers->len, r->quality->len);
-  printf ("precision@500 %.3f\nrecall@1000 %.3f\nsuggested class right %.3f (%d of %d flips found)\n",
-          in500 / 500.0, (double) in1000 / n_flip, found ? (double) right / found : 0.0, found, n_flip);
-  printf ("near-duplicates %d/%d\noutliers in top 100 %d/%d\nseconds %.1f\npeak RSS %.0f MiB\n",
-          dups, n_dup, outs, n_out, seconds, peak_rss_kib () / 1024.0);
+  printf ("%-24s %10s %10s\n", "measure", "result", "target");
+  printf ("%-24s %10.3f %10s\n", "precision@500", in500 / 500.0, ">= 0.80");
+  printf ("%-24s %10.3f %10s\n", "recall@1000", (double) in1000 / n_flip, ">= 0.90");
+  printf ("%-24s %10.3f %10s   (%d of %d flips found)\n", "suggested class right",
+          found ? (double) right / found : 0.0, ">= 0.85", found, n_flip);
+  printf ("%-24s %7d/%-2d %10s\n", "near-duplicates", dups, n_dup, ">= 48/50");
+  printf ("%-24s %7d/%-2d %10s\n", "outliers in top 100", outs, n_out, ">= 25/30");
+  if (g_getenv ("BENCH_DOCTOR_DISTANCES") != NULL)
+    {
+      printf ("planted:");
+      for (int k = 0; k < n_dup; k++)
+        printf (" %.3f", dup_found[k] - 1);
+      printf ("\nothers:");
+      for (guint i = 0; i < r->duplicates->len; i++)
+        {
+          const BtDoctorDuplicate *d = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
+          if (dup_of[d->b] != (int) d->a && dup_of[d->a] != (int) d->b && i < 400)
+            printf (" %.3f", d->distance);
+        }
+      printf ("\n");
+    }
+  if (dup_missed->len > 0)
+    printf ("near-duplicates missed:\n%s", dup_missed->str);
+  if (missed->len > 0)
+    printf ("outliers missed (rank, 0: not flagged):%s\n", missed->str);
+  printf ("%-24s %10.1f %10s\n", "seconds (wall)", seconds, "<= 120");
+  printf ("%-24s %10.0f %10s\n", "peak RSS MiB", peak_rss_kib () / 1024.0, "<= 400");
   if (keep == NULL)
     {
       const char *rm[] = { "rm", "-rf", dir, NULL };

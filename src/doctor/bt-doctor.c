@@ -5,14 +5,18 @@
  * (the backbone's embedding for transfer projects, else a fixed shape descriptor: the
  * rotation-invariant Fourier magnitudes of the gradient-orientation histogram, a 4×4 grid of
  * orientation histograms, the image's mean, contrast and edge density, a 12×12 grey copy).
- * Label issues: K-fold softmax regression on the features gives out-of-fold probabilities;
+ * Label issues: K-fold training of the project's preset (bt-doctor-folds.c: the network on the
+ * pixels for a short schedule, or the transfer head on the embeddings; softmax regression on the
+ * descriptor without a preset) gives out-of-fold probabilities;
  * confident learning (per-class thresholds = mean self-confidence, the confident joint's
  * off-diagonal) picks the issues, ranked by self-confidence.
- * Near-duplicates: an LSH index (random-hyperplane hashes of the signatures, 24 tables of 14
- * bits) gives candidate pairs without an O(n²) pass; each is checked by the best Pearson
- * correlation of the 32×32 copies over shifts of up to 2 pixels (so shifted, slightly cropped,
- * brightened or re-encoded copies match); distance = 1 − that correlation.
- * Outliers: mean distance to the 5 nearest neighbours in the standardized features.
+ * Near-duplicates: an LSH index (random-hyperplane hashes of the signatures, 32 tables of 12
+ * bits, each bucket ordered by one more projection) gives candidate pairs without an O(n²)
+ * pass; each is checked by the best Pearson correlation of the grey copies (the image itself
+ * up to 32×32, so its pixels shift whole; else 32×32) over shifts of up to 2 pixels (so
+ * shifted, slightly cropped, brightened or re-encoded copies match); distance = 1 − that.
+ * Outliers: distance to the nearest class centroid in the standardized features, over that
+ * class's spread.
  *
  * Quality thresholds (grey 0…255 on the working copy, at most 128 px a side):
  *   dark: mean < 40 · overexposed: mean > 225 or over half the pixels ≥ 250
@@ -26,6 +30,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "doctor/bt-doctor.h"
+#include "doctor/bt-doctor-private.h"
 #include "engine/bt-engine.h"
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
@@ -33,8 +38,8 @@
 #define WORK_SIDE   128
 #define DUP_SIDE    32    /* near-duplicates: a 32×32 grey copy of every image… */
 #define SIG         8     /* …and its 8×8 signature (mean taken out, unit length) for the index */
-#define LSH_TABLES  24    /* random-hyperplane hashes of the signature: tables × bits */
-#define LSH_BITS    14
+#define LSH_TABLES  32    /* random-hyperplane hashes of the signature: tables × bits */
+#define LSH_BITS    12
 #define LSH_WINDOW  256   /* bucket mates compared at most (a bucket of flat images is one heap) */
 #define SIG_MIN_COS 0.85  /* signatures of candidate pairs at least this similar */
 #define MAX_DX      2     /* shifts tried (pixels of the 32×32 copy, either way) */
@@ -47,8 +52,15 @@
 #define N_STATS     3     /* mean, contrast and edge density of the grey image */
 #define PIX         12    /* a 12×12 grey copy: the layout of aligned images */
 #define DESC_DIM    (N_FOURIER + GRID * GRID * GRID_BINS + N_STATS + PIX * PIX)
-#define KNN         5
+#define OUT_SD_FLOOR 0.1  /* (standardized units) so a feature constant in a class does not explode */
+#define OUT_RATIO   1.25  /* outliers: this many times further from every class than its typical image */
 #define MAX_SHIFT   0.2   /* near-duplicates: mean brightness differs by at most this (0…1) */
+
+#define HEAD_EPOCHS   20    /* the out-of-fold models' short schedule: a head on features… */
+#define PIXEL_EPOCHS  5     /* …or the preset on the pixels (fewer when the project has fewer) */
+#define MIN_STEPS     300   /* steps of each fold model at least (small sets: more epochs)… */
+#define PIXEL_FLOPS   1e12  /* …but the preset's k models together train at most this many FLOPs */
+#define MAX_PIXEL_BYTES ((gsize) 512 << 20)   /* more pixels than this: the descriptor instead */
 
 #define Q_DARK        40.0
 #define Q_BRIGHT      225.0
@@ -160,7 +172,7 @@ bt_doctor_options_init (BtDoctorOptions *opts)
   memset (opts, 0, sizeof *opts);
   opts->folds = 5;
   opts->seed = 1;
-  opts->max_distance = 0.03;
+  opts->max_distance = 0.012;
   opts->use_backbone = TRUE;
 }
 
@@ -183,6 +195,7 @@ bt_doctor_report_free (BtDoctorReport *r)
   g_array_unref (r->duplicates);
   g_array_unref (r->outliers);
   g_array_unref (r->quality);
+  g_free (r->model);
   g_free (r);
 }
 
@@ -217,7 +230,10 @@ bt_doctor_duplicate_is_conflict (const BtDoctorReport *r, const BtDoctorDuplicat
 /* ---- Per image ---- */
 typedef struct {
   gboolean ok;
-  guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255 */
+  guint8   pix[DUP_SIDE * DUP_SIDE];   /* grey 0…255, pw × ph: the image itself when it is no
+                                        * larger (so its own pixels shift by whole pixels), else
+                                        * a 32×32 copy */
+  int      pw, ph;
   float    sig[SIG * SIG];             /* all 0 for a flat image */
   double   thumb_mean;                 /* 0…1 */
   float    rgb_mean[3];                /* 0…1: a recoloured look-alike is not a copy */
@@ -341,14 +357,17 @@ duplicate_signature (const float *grey, int w, int h, ImageInfo *info)
 {
   float t[DUP_SIDE * DUP_SIDE], g[SIG * SIG];
   double mean = 0, norm = 0;
-  resample (grey, w, h, t, DUP_SIDE, DUP_SIDE);
-  for (int i = 0; i < DUP_SIDE * DUP_SIDE; i++)
+  gboolean native = w <= DUP_SIDE && h <= DUP_SIDE;
+  info->pw = native ? w : DUP_SIDE;
+  info->ph = native ? h : DUP_SIDE;
+  resample (grey, w, h, t, info->pw, info->ph);
+  for (int i = 0; i < info->pw * info->ph; i++)
     {
       info->pix[i] = (guint8) CLAMP (t[i] + 0.5f, 0.f, 255.f);
       mean += info->pix[i];
     }
-  info->thumb_mean = mean / (DUP_SIDE * DUP_SIDE) / 255.0;
-  resample (t, DUP_SIDE, DUP_SIDE, g, SIG, SIG);
+  info->thumb_mean = mean / (info->pw * info->ph) / 255.0;
+  resample (t, info->pw, info->ph, g, SIG, SIG);
   mean = 0;
   for (int i = 0; i < SIG * SIG; i++)
     mean += g[i];
@@ -422,72 +441,6 @@ analyse_image (const Entry *e, BtBackbone *bb, const float *cached, BtDsResize r
   return TRUE;
 }
 
-/* ---- Softmax regression, for the out-of-fold probabilities ---- */
-static void
-softmax_row (const float *x, const float *W, const float *b, int d, int c, double *p)
-{
-  double mx = -INFINITY;
-  for (int j = 0; j < c; j++)
-    {
-      double z = b[j];
-      const float *wj = W + (gsize) j * d;
-      for (int k = 0; k < d; k++)
-        z += (double) wj[k] * x[k];
-      p[j] = z;
-      mx = MAX (mx, z);
-    }
-  double s = 0;
-  for (int j = 0; j < c; j++)
-    s += (p[j] = exp (p[j] - mx));
-  for (int j = 0; j < c; j++)
-    p[j] /= s;
-}
-
-/* Full-batch gradient descent with momentum on the rows `rows` of X (n × d, standardized). */
-static void
-fit_softmax (const float *X, const int *y, const guint *rows, guint nr, int d, int c, float *W, float *b,
-             GCancellable *cancellable)
-{
-  const int iters = 300;
-  const double lr = 0.5, l2 = 1e-3, mom = 0.9;
-  g_autofree double *gW = g_new (double, (gsize) c * d);
-  g_autofree double *gb = g_new (double, c);
-  g_autofree double *vW = g_new0 (double, (gsize) c * d);
-  g_autofree double *vb = g_new0 (double, c);
-  g_autofree double *p = g_new (double, c);
-  memset (W, 0, sizeof (float) * c * d);
-  memset (b, 0, sizeof (float) * c);
-  for (int it = 0; it < iters && !g_cancellable_is_cancelled (cancellable); it++)
-    {
-      memset (gW, 0, sizeof (double) * c * d);
-      memset (gb, 0, sizeof (double) * c);
-      for (guint r = 0; r < nr; r++)
-        {
-          const float *x = X + (gsize) rows[r] * d;
-          softmax_row (x, W, b, d, c, p);
-          for (int j = 0; j < c; j++)
-            {
-              double e = p[j] - (j == y[rows[r]]);
-              gb[j] += e;
-              double *gj = gW + (gsize) j * d;
-              for (int k = 0; k < d; k++)
-                gj[k] += e * x[k];
-            }
-        }
-      for (int j = 0; j < c; j++)
-        {
-          vb[j] = mom * vb[j] - lr * gb[j] / nr;
-          b[j] += (float) vb[j];
-          for (int k = 0; k < d; k++)
-            {
-              gsize i = (gsize) j * d + k;
-              vW[i] = mom * vW[i] - lr * (gW[i] / nr + l2 * W[i]);
-              W[i] += (float) vW[i];
-            }
-        }
-    }
-}
-
 /* ---- Sorting helpers ---- */
 /* higher score first, then the snapshot's order */
 static int
@@ -556,6 +509,9 @@ typedef struct {
   int              c, d;            /* classes, feature dimension */
   ImageInfo       *info;            /* n */
   float           *X;               /* n × d features, standardized after decode */
+  guint8          *pix;             /* n images at the preset's input size (uint8 HWC), or NULL */
+  BtPreset         preset;          /* of the pixels */
+  double           fold_lo, fold_span;   /* the "folds" progress of the model in training */
 } Run;
 
 static void
@@ -608,6 +564,65 @@ cached_embeddings (Run *run, BtBackbone *bb, BtDsResize resize, GError **error)
                                     2, embed_progress, run, NULL, NULL, run->cancellable, error);
 }
 
+/* The pixels the preset trains on: the image as the trainer sees it (no-op without them). */
+static gboolean
+decode_pixels (Run *run, guint i, BtDsResize resize)
+{
+  if (run->pix == NULL)
+    return TRUE;
+  const BtProjectSettings *s = &run->input->settings;
+  const Entry *e = &g_array_index (run->input->items, Entry, i);
+  g_autoptr (BtImage) img = bt_image_preprocess_file (e->path, s->width, s->height, s->channels, resize,
+                                                      run->cancellable, NULL, NULL);
+  if (img == NULL)
+    return FALSE;
+  gsize bytes = (gsize) s->width * s->height * s->channels;
+  memcpy (run->pix + bytes * i, img->pixels, bytes);
+  return TRUE;
+}
+
+/* The preset's short schedule: PIXEL_EPOCHS, or enough for MIN_STEPS steps on a small set,
+ * never more than the project's epochs nor (the k folds together) more than PIXEL_FLOPS;
+ * 0 when one epoch is already more (then the preset is not trained; the descriptor is). */
+static int
+pixel_epochs (Run *run)
+{
+  const BtProjectSettings *s = &run->input->settings;
+  if (run->opts.epochs > 0)
+    return run->opts.epochs;
+  double n_train = run->n * (run->opts.folds - 1.0) / run->opts.folds;
+  int epochs = MAX (PIXEL_EPOCHS, (int) ceil (MIN_STEPS * CLAMP (s->batch_size, 1, 256) / MAX (n_train, 1)));
+  g_autoptr (BtNet) probe = bt_net_new_preset (run->preset, s->width, s->height, s->channels, MAX (run->c, 2),
+                                               (float) s->dropout, 1, NULL);
+  if (probe == NULL)
+    return 0;
+  epochs = MIN (epochs, (int) (PIXEL_FLOPS / (bt_net_flops_per_image (probe) * MAX (n_train, 1) * run->opts.folds)));
+  return MIN (epochs, s->epochs);
+}
+
+/* Whether the fold models are the project's preset on its pixels: a project whose preset is
+ * not the transfer one, when the pixels fit in memory and an epoch in the time budget. */
+static gboolean
+wants_pixels (Run *run, BtBackbone *bb)
+{
+  const BtDoctorInput *in = run->input;
+  if (bb != NULL || !in->have_settings || !bt_preset_from_id (in->settings.preset, &run->preset) ||
+      run->preset == BT_PRESET_TRANSFER)
+    return FALSE;
+  gsize bytes = (gsize) in->settings.width * in->settings.height * in->settings.channels * run->n;
+  if (bytes > MAX_PIXEL_BYTES)
+    {
+      g_message ("doctor: %" G_GSIZE_FORMAT " MiB of pixels; the descriptor instead of the preset", bytes >> 20);
+      return FALSE;
+    }
+  if (run->c < 2 || pixel_epochs (run) < 1)
+    {
+      g_message ("doctor: one epoch of the preset on every fold is over the budget; the descriptor instead");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Decodes every image once: quality, hashes, thumbnails and features. */
 static gboolean
 step_decode (Run *run, BtBackbone *bb, GError **error)
@@ -628,8 +643,12 @@ step_decode (Run *run, BtBackbone *bb, GError **error)
       const float *cached = emb != NULL && bt_embeddings_is_valid (emb, i) ? bt_embeddings_get (emb, i, 0) : NULL;
       if (emb != NULL && cached == NULL)
         run->r->n_unreadable++;   /* the cache could not read it either */
-      else if (!analyse_image (e, bb, cached, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable))
-        run->r->n_unreadable++;
+      else if (!analyse_image (e, bb, cached, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable) ||
+               !decode_pixels (run, i, resize))
+        {
+          run->info[i].ok = FALSE;
+          run->r->n_unreadable++;
+        }
       else if (emb == NULL && bb != NULL)
         run->r->n_embedded++;
       run_progress (run, "decode", (i + 1.0) / run->n);
@@ -702,33 +721,136 @@ assign_folds (const int *labels, guint n, int c, int K, guint64 seed, int *fold)
     }
 }
 
-/* Out-of-fold probabilities P (n × c) of the labelled images. */
+/* A fold model: the project's preset on the pixels (on_pixels), else a dense head on the
+ * features (the transfer head on the embeddings; softmax regression on the descriptor).
+ * Returns what it is, for the report. */
+static char *
+fold_model (Run *run, gboolean on_pixels, BtDoctorFoldModel *m)
+{
+  const BtProjectSettings *s = run->input->have_settings ? &run->input->settings : NULL;
+  memset (m, 0, sizeof *m);
+  m->seed = run->opts.seed;
+  m->optimizer = BT_OPTIMIZER_ADAM;
+  m->learning_rate = 1e-3f;
+  m->batch_size = 32;
+  m->dropout = -1;
+  if (s != NULL)
+    {
+      if (!bt_optimizer_kind_from_id (s->optimizer, &m->optimizer))
+        m->optimizer = BT_OPTIMIZER_ADAM;
+      m->learning_rate = (float) s->learning_rate;
+      m->weight_decay = (float) s->weight_decay;
+      m->batch_size = s->batch_size;
+      m->dropout = (float) s->dropout;
+    }
+  /* images each fold model trains on, and so its steps per epoch */
+  double n_train = run->n * (run->opts.folds - 1.0) / run->opts.folds;
+  if (on_pixels)
+    {
+      m->pixels = run->pix;
+      m->width = s->width;
+      m->height = s->height;
+      m->channels = s->channels;
+      m->preset = run->preset;
+      m->epochs = pixel_epochs (run);
+      return g_strdup_printf ("%s %d×%d×%d, %d epochs", bt_preset_to_id (m->preset), m->width, m->height,
+                              m->channels, m->epochs);
+    }
+  m->features = run->X;
+  m->dim = run->d;
+  m->hidden = run->r->used_backbone ? s->transfer_hidden : 0;
+  m->preset = BT_PRESET_TRANSFER;
+  if (!run->r->used_backbone)
+    {
+      /* the descriptor is no project's model: softmax regression with its own settings */
+      m->optimizer = BT_OPTIMIZER_ADAM;
+      m->learning_rate = 0.01f;
+      m->weight_decay = 1e-4f;
+      m->batch_size = 64;
+      m->dropout = 0;
+    }
+  int epochs = (int) ceil (MIN_STEPS * CLAMP (m->batch_size, 1, 256) / MAX (n_train, 1));
+  m->epochs = run->opts.epochs > 0 ? run->opts.epochs : CLAMP (epochs, HEAD_EPOCHS, 10 * HEAD_EPOCHS);
+  return g_strdup_printf ("%s head on %d %s, %d epochs", m->hidden > 0 ? "hidden" : "linear", m->dim,
+                          run->r->used_backbone ? "embeddings" : "descriptors", m->epochs);
+}
+
+static void
+fold_progress (double fraction, gpointer user_data)
+{
+  Run *run = user_data;
+  run_progress (run, "folds", run->fold_lo + run->fold_span * fraction);
+}
+
+/* The accuracy of the argmax of P on the labelled images. */
+static double
+argmax_accuracy (const int *labels, const double *P, guint n, int c)
+{
+  guint labelled = 0, right = 0;
+  for (guint i = 0; i < n; i++)
+    if (labels[i] >= 0)
+      {
+        const double *p = P + (gsize) i * c;
+        int am = 0;
+        for (int j = 1; j < c; j++)
+          if (p[j] > p[am])
+            am = j;
+        right += am == labels[i];
+        labelled++;
+      }
+  return labelled > 0 ? (double) right / labelled : 0;
+}
+
+/* Out-of-fold probabilities P (n × c) of the labelled images. A project trained on pixels gets
+ * two sets, its preset's and the descriptor head's (cheap): a short schedule of a network on
+ * a few hundred images can lose to the descriptor, and their mean often beats both. Of the
+ * preset, the descriptor and the mean, the most accurate out of fold is kept (all three only
+ * ever score images their models did not see). */
 static gboolean
 out_of_fold (Run *run, const int *labels, double *P, GError **error)
 {
   guint n = run->n;
-  int c = run->c, d = run->d, K = run->opts.folds;
+  int c = run->c;
   g_autofree int *fold = g_new (int, MAX (n, 1));
-  assign_folds (labels, n, c, K, run->opts.seed, fold);
-  g_autofree float *W = g_new (float, (gsize) c * d);
-  g_autofree float *b = g_new (float, c);
-  g_autofree guint *rows = g_new (guint, MAX (n, 1));
-  for (int f = 0; f < K; f++)
+  for (guint i = 0; i < n; i++)
+    fold[i] = -1;
+  assign_folds (labels, n, c, run->opts.folds, run->opts.seed, fold);
+  BtDoctorFoldModel m;
+  g_autofree char *feat_name = fold_model (run, FALSE, &m);
+  run->fold_lo = 0;
+  run->fold_span = run->pix != NULL ? 0.1 : 1.0;
+  if (!bt_doctor_out_of_fold (&m, labels, fold, n, c, run->opts.folds, P, fold_progress, run, run->cancellable,
+                              error))
+    return FALSE;
+  run->r->model = g_steal_pointer (&feat_name);
+  if (run->pix == NULL)
+    return TRUE;
+  g_autofree double *Q = g_new0 (double, (gsize) MAX (n, 1) * c);
+  g_autofree char *pix_name = fold_model (run, TRUE, &m);
+  run->fold_lo = 0.1;
+  run->fold_span = 0.9;
+  if (!bt_doctor_out_of_fold (&m, labels, fold, n, c, run->opts.folds, Q, fold_progress, run, run->cancellable,
+                              error))
+    return FALSE;
+  g_autofree double *M = g_new0 (double, (gsize) MAX (n, 1) * c);
+  for (gsize i = 0; i < (gsize) n * c; i++)
+    M[i] = 0.5 * (P[i] + Q[i]);
+  double acc_feat = argmax_accuracy (labels, P, n, c), acc_pix = argmax_accuracy (labels, Q, n, c);
+  double acc_mean = argmax_accuracy (labels, M, n, c);
+  g_autofree char *old = g_steal_pointer (&run->r->model);
+  if (acc_mean > acc_pix && acc_mean > acc_feat)
     {
-      guint nr = 0;
-      for (guint i = 0; i < n; i++)
-        if (labels[i] >= 0 && fold[i] != f)
-          rows[nr++] = i;
-      if (nr == 0)
-        continue;
-      fit_softmax (run->X, labels, rows, nr, d, c, W, b, run->cancellable);
-      if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
-        return FALSE;
-      for (guint i = 0; i < n; i++)
-        if (labels[i] >= 0 && fold[i] == f)
-          softmax_row (run->X + (gsize) i * d, W, b, d, c, P + (gsize) i * c);
-      run_progress (run, "folds", (f + 1.0) / K);
+      memcpy (P, M, sizeof (double) * n * c);
+      run->r->model = g_strdup_printf ("mean of %s (%.3f) and %s (%.3f): %.3f", pix_name, acc_pix, old, acc_feat,
+                                       acc_mean);
     }
+  else if (acc_pix >= acc_feat)
+    {
+      memcpy (P, Q, sizeof (double) * n * c);
+      run->r->model = g_strdup_printf ("%s (%.3f; %s %.3f)", pix_name, acc_pix, old, acc_feat);
+    }
+  else
+    run->r->model = g_strdup_printf ("%s (%.3f; %s %.3f)", old, acc_feat, pix_name, acc_pix);
   return TRUE;
 }
 
@@ -763,10 +885,18 @@ confident_learning (Run *run, const int *labels, const double *P)
       if (labels[i] < 0)
         continue;
       const double *p = P + (gsize) i * c;
-      int best = -1;
+      int best = -1, am = 0;
       for (int j = 0; j < c; j++)
-        if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
-          best = j;
+        {
+          if (p[j] >= thr[j] && (best < 0 || p[j] > p[best]))
+            best = j;
+          if (p[j] > p[am])
+            am = j;
+        }
+      /* no class confident (not even the given one): the model's most probable, when it is
+       * another class (else an unsure image would hide from the ranking altogether) */
+      if (best < 0 && p[labels[i]] < thr[labels[i]])
+        best = am;
       if (best >= 0 && best != labels[i])
         {
           BtDoctorLabelIssue is = { i, labels[i], best, 1.0 - p[labels[i]] };
@@ -791,14 +921,13 @@ step_label_issues (Run *run, GError **error)
   return TRUE;
 }
 
-/* The best Pearson correlation of two 32×32 copies over the shifts of b by at most MAX_DX
+/* The best Pearson correlation of two W×H comparison copies over the shifts of b by at most MAX_DX
  * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
  * mad: at that shift, the mean absolute difference (0…1) once the mean difference is taken
  * out; it tells a brightened copy (small) from a recoloured look-alike (large). */
 static double
-shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
+shifted_correlation (const guint8 *a, const guint8 *b, int W, int H, double *mad)
 {
-  const int S = DUP_SIDE;
   double best = -1;
   int best_dx = 0, best_dy = 0;
   for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
@@ -806,10 +935,10 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
       {
         gint64 sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
         int n = 0;
-        for (int y = MAX (0, dy); y < MIN (S, S + dy); y++)
+        for (int y = MAX (0, dy); y < MIN (H, H + dy); y++)
           {
-            const guint8 *ra = a + y * S, *rb = b + (y - dy) * S - dx;
-            for (int x = MAX (0, dx); x < MIN (S, S + dx); x++)
+            const guint8 *ra = a + y * W, *rb = b + (y - dy) * W - dx;
+            for (int x = MAX (0, dx); x < MIN (W, W + dx); x++)
               {
                 int va = ra[x], vb = rb[x];
                 sa += va;
@@ -836,10 +965,10 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
   double sum = 0, shift = 0;
   int n = 0;
   for (int pass = 0; pass < 2; pass++)
-    for (int y = MAX (0, best_dy); y < MIN (S, S + best_dy); y++)
-      for (int x = MAX (0, best_dx); x < MIN (S, S + best_dx); x++)
+    for (int y = MAX (0, best_dy); y < MIN (H, H + best_dy); y++)
+      for (int x = MAX (0, best_dx); x < MIN (W, W + best_dx); x++)
         {
-          double d = (double) a[y * S + x] - b[(y - best_dy) * S + x - best_dx];
+          double d = (double) a[y * W + x] - b[(y - best_dy) * W + x - best_dx];
           if (pass == 0)
             {
               shift += d;
@@ -852,181 +981,256 @@ shifted_correlation (const guint8 *a, const guint8 *b, double *mad)
   return best;
 }
 
-/* The distance (1 − the best shifted correlation) of two images, or a negative number when
- * they are not near-duplicates. */
-static double
-pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
+/* The image's comparison copy as DUP_SIDE × DUP_SIDE (a native one resampled into buf). */
+static const guint8 *
+as_square (const ImageInfo *info, guint8 *buf)
+{
+  if (info->pw == DUP_SIDE && info->ph == DUP_SIDE)
+    return info->pix;
+  float src[DUP_SIDE * DUP_SIDE], dst[DUP_SIDE * DUP_SIDE];
+  for (int i = 0; i < info->pw * info->ph; i++)
+    src[i] = info->pix[i];
+  resample (src, info->pw, info->ph, dst, DUP_SIDE, DUP_SIDE);
+  for (int i = 0; i < DUP_SIDE * DUP_SIDE; i++)
+    buf[i] = (guint8) CLAMP (dst[i] + 0.5f, 0.f, 255.f);
+  return buf;
+}
+
+/* The cheap checks of a candidate pair: their brightness, colour and signatures allow a copy. */
+static gboolean
+pair_plausible (const ImageInfo *a, const ImageInfo *b, double max_distance)
 {
   /* a black and a white image are not copies: brightness may differ a little only */
   if (fabs (a->thumb_mean - b->thumb_mean) > MAX_SHIFT)
-    return -1;
+    return FALSE;
   /* the colour may shift with the brightness, not on its own */
   double d[3], dm = 0;
   for (int ch = 0; ch < 3; ch++)
     dm += (d[ch] = a->rgb_mean[ch] - b->rgb_mean[ch]) / 3;
   for (int ch = 0; ch < 3; ch++)
     if (fabs (d[ch] - dm) > MAX_CHROMA)
-      return -1;
+      return FALSE;
   double cos = 0;
   for (int k = 0; k < SIG * SIG; k++)
     cos += a->sig[k] * b->sig[k];
   gboolean flat_a = a->sig[0] == 0 && a->sig[1] == 0, flat_b = b->sig[0] == 0 && b->sig[1] == 0;
   if (flat_a != flat_b || (!flat_a && cos < SIG_MIN_COS))
-    return -1;
+    return FALSE;
   if (flat_a && fabs (a->thumb_mean - b->thumb_mean) > max_distance)
-    return -1;
+    return FALSE;
+  return TRUE;
+}
+
+/* The distance (1 − the best shifted correlation) of two plausible images, or a negative number
+ * when they are not near-duplicates. */
+static double
+pair_distance (const ImageInfo *a, const ImageInfo *b, double max_distance)
+{
   double mad = 1;
-  double dist = 1.0 - shifted_correlation (a->pix, b->pix, &mad);
+  guint8 ta[DUP_SIDE * DUP_SIDE], tb[DUP_SIDE * DUP_SIDE];
+  const guint8 *pa = a->pix, *pb = b->pix;
+  int W = a->pw, H = a->ph;
+  if (a->pw != b->pw || a->ph != b->ph)
+    {
+      /* sizes differ: both as 32×32 copies */
+      pa = as_square (a, ta);
+      pb = as_square (b, tb);
+      W = H = DUP_SIDE;
+    }
+  double dist = 1.0 - shifted_correlation (pa, pb, W, H, &mad);
   if (dist > max_distance || mad > DUP_MAX_MAD)
     return -1;
   return round (MAX (dist, 0.0) * 1e4) / 1e4;
 }
 
-/* Each image's key in one table: the signs of LSH_BITS random projections of its signature. */
-static void
-lsh_keys (const ImageInfo *info, guint n, BtRng *rng, guint *key)
+/* An image in one table: its key (the signs of LSH_BITS random projections of its signature)
+ * and one more projection, which orders a bucket so that look-alikes sit side by side. */
+typedef struct { guint key; float proj; guint item; } Slot;
+
+static int
+cmp_slot (gconstpointer a, gconstpointer b)
 {
-  float planes[LSH_BITS][SIG * SIG];
-  for (int b = 0; b < LSH_BITS; b++)
+  const Slot *x = a, *y = b;
+  if (x->key != y->key)
+    return x->key < y->key ? -1 : 1;
+  if (x->proj != y->proj)
+    return x->proj < y->proj ? -1 : 1;
+  return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* The readable images of one table, sorted by key then projection; returns how many. */
+static guint
+lsh_slots (const ImageInfo *info, guint n, BtRng *rng, Slot *slot)
+{
+  float planes[LSH_BITS + 1][SIG * SIG];
+  for (int b = 0; b <= LSH_BITS; b++)
     for (int k = 0; k < SIG * SIG; k++)
       planes[b][k] = bt_rng_normal (rng);
+  guint m = 0;
   for (guint i = 0; i < n; i++)
     {
+      if (!info[i].ok)
+        continue;
       guint h = 0;
-      for (int b = 0; b < LSH_BITS; b++)
+      double z = 0;
+      for (int b = 0; b <= LSH_BITS; b++)
         {
-          double z = 0;
+          z = 0;
           for (int k = 0; k < SIG * SIG; k++)
             z += planes[b][k] * info[i].sig[k];
-          h = (h << 1) | (z >= 0);
+          if (b < LSH_BITS)
+            h = (h << 1) | (z >= 0);
         }
-      key[i] = h;
+      slot[m++] = (Slot) { h, (float) z, i };
     }
+  qsort (slot, m, sizeof (Slot), cmp_slot);
+  return m;
+}
+
+/* g_int64_hash folds a pair (a << 32 | b) to a ^ b: neighbouring pairs collide by the thousand */
+static guint
+pair_hash (gconstpointer p)
+{
+  guint64 v = *(const guint64 *) p * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+  return (guint) (v >> 32);
 }
 
 /* Near-duplicates: an index of random-hyperplane hashes of the signatures (LSH_TABLES tables):
- * only images that share a bucket in some table are compared, so the work grows with n, not
- * n²; candidates are checked by their shifted correlation. */
+ * only images that share a bucket in some table, and there lie at most LSH_WINDOW apart in the
+ * order of one more projection, are compared, so the work grows with n, not n²; candidates
+ * are checked by their shifted correlation (each pair once: a set of the pairs that passed the
+ * cheap checks, the only ones worth remembering). */
 static gboolean
 step_duplicates (Run *run, GError **error)
 {
-  guint n = run->n, nb = 1u << LSH_BITS;
+  guint n = run->n;
   const ImageInfo *info = run->info;
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  g_autofree guint *key = g_new (guint, MAX (n, 1));
-  g_autofree guint *order = g_new (guint, MAX (n, 1));
-  g_autofree guint *start = g_new (guint, nb + 1);
-  g_autofree guint *fill = g_new (guint, nb + 1);
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (pair_hash, g_int64_equal, g_free, NULL);
+  g_autofree Slot *slot = g_new (Slot, MAX (n, 1));
   BtRng rng;
   bt_rng_seed (&rng, run->opts.seed ^ 0xd0c7);
   for (int table = 0; table < LSH_TABLES; table++)
     {
-      lsh_keys (info, n, &rng, key);
-      /* counting sort of the readable images by key */
-      memset (start, 0, sizeof (guint) * (nb + 1));
-      for (guint i = 0; i < n; i++)
-        if (info[i].ok)
-          start[key[i] + 1]++;
-      for (guint v = 0; v < nb; v++)
-        start[v + 1] += start[v];
-      memcpy (fill, start, sizeof (guint) * (nb + 1));
-      for (guint i = 0; i < n; i++)
-        if (info[i].ok)
-          order[fill[key[i]]++] = i;
-      for (guint v = 0; v < nb; v++)
-        for (guint x = start[v]; x < start[v + 1]; x++)
-          {
-            if (x % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
-              return FALSE;
-            for (guint y = x + 1; y < MIN (start[v + 1], x + 1 + LSH_WINDOW); y++)
-              {
-                guint a = MIN (order[x], order[y]), b = MAX (order[x], order[y]);
-                gint64 k = ((gint64) a << 32) | b;
-                if (g_hash_table_contains (seen, &k))
-                  continue;
-                g_hash_table_add (seen, g_memdup2 (&k, sizeof k));
-                double dist = pair_distance (&info[a], &info[b], run->opts.max_distance);
-                if (dist < 0)
-                  continue;
-                BtDoctorDuplicate dup = { a, b, dist };
-                g_array_append_val (run->r->duplicates, dup);
-              }
-          }
+      guint m = lsh_slots (info, n, &rng, slot);
+      for (guint x = 0; x < m; x++)
+        {
+          if (x % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
+            return FALSE;
+          for (guint y = x + 1; y < MIN (m, x + 1 + LSH_WINDOW) && slot[y].key == slot[x].key; y++)
+            {
+              guint a = MIN (slot[x].item, slot[y].item), b = MAX (slot[x].item, slot[y].item);
+              if (!pair_plausible (&info[a], &info[b], run->opts.max_distance))
+                continue;
+              gint64 k = ((gint64) a << 32) | b;
+              if (g_hash_table_contains (seen, &k))
+                continue;
+              g_hash_table_add (seen, g_memdup2 (&k, sizeof k));
+              double dist = pair_distance (&info[a], &info[b], run->opts.max_distance);
+              if (dist < 0)
+                continue;
+              BtDoctorDuplicate dup = { a, b, dist };
+              g_array_append_val (run->r->duplicates, dup);
+            }
+        }
       run_progress (run, "duplicates", (table + 1.0) / LSH_TABLES);
     }
   g_array_sort (run->r->duplicates, cmp_dup);
   return TRUE;
 }
 
-/* The mean distance from row a to its KNN nearest other rows among ok[0…nok). */
+/* The distance of row a to a class: Euclidean after dividing each feature by the class's own
+ * deviation of it (plus OUT_SD_FLOOR), so features that are steady within the class weigh more. */
 static double
-knn_distance (const float *X, int d, const guint *ok, guint nok, guint a)
+row_distance (const float *a, const double *mu, const double *sd, int d)
 {
-  double near[KNN];
-  for (int k = 0; k < KNN; k++)
-    near[k] = INFINITY;
-  const float *xa = X + (gsize) ok[a] * d;
-  for (guint bi = 0; bi < nok; bi++)
+  double s = 0;
+  for (int k = 0; k < d; k++)
     {
-      if (bi == a)
-        continue;
-      const float *xb = X + (gsize) ok[bi] * d;
-      double s = 0;
-      for (int k = 0; k < d && s < near[KNN - 1]; k++)
-        {
-          double v = (double) xa[k] - xb[k];
-          s += v * v;
-        }
-      if (s < near[KNN - 1])
-        {
-          int k = KNN - 1;
-          while (k > 0 && near[k - 1] > s)
-            {
-              near[k] = near[k - 1];
-              k--;
-            }
-          near[k] = s;
-        }
+      double z = ((double) a[k] - mu[k]) / (sd[k] + OUT_SD_FLOOR);
+      s += z * z;
     }
-  double m = 0;
-  for (int k = 0; k < KNN; k++)
-    m += sqrt (near[k]);
-  return m / KNN;
+  return sqrt (s);
 }
 
-/* Outliers: far (over 1.5 times the median) from their KNN nearest neighbours in the
- * standardized features; score = dist / (dist + median). */
+/* Each class's centroid in the standardized features (the labelled readable images) and its
+ * spread: the median distance of its images to it. */
+static void
+class_centroids (Run *run, double *mu, double *sd, double *spread)
+{
+  int c = run->c, d = run->d;
+  g_autofree guint *cnt = g_new0 (guint, MAX (c, 1));
+  for (guint i = 0; i < run->n; i++)
+    {
+      int l = g_array_index (run->input->items, Entry, i).label;
+      if (!run->info[i].ok || l < 0)
+        continue;
+      cnt[l]++;
+      for (int k = 0; k < d; k++)
+        mu[(gsize) l * d + k] += run->X[(gsize) i * d + k];
+    }
+  for (int j = 0; j < c; j++)
+    for (int k = 0; k < d; k++)
+      mu[(gsize) j * d + k] /= MAX (cnt[j], 1);
+  for (guint i = 0; i < run->n; i++)
+    {
+      int l = g_array_index (run->input->items, Entry, i).label;
+      if (run->info[i].ok && l >= 0)
+        for (int k = 0; k < d; k++)
+          {
+            double v = run->X[(gsize) i * d + k] - mu[(gsize) l * d + k];
+            sd[(gsize) l * d + k] += v * v;
+          }
+    }
+  for (int j = 0; j < c; j++)
+    {
+      for (int k = 0; k < d; k++)
+        sd[(gsize) j * d + k] = sqrt (sd[(gsize) j * d + k] / MAX (cnt[j], 1));
+      g_autoptr (GArray) dist = g_array_new (FALSE, FALSE, sizeof (double));
+      for (guint i = 0; i < run->n; i++)
+        if (run->info[i].ok && g_array_index (run->input->items, Entry, i).label == j)
+          {
+            double v = row_distance (run->X + (gsize) i * d, mu + (gsize) j * d, sd + (gsize) j * d, d);
+            g_array_append_val (dist, v);
+          }
+      g_array_sort (dist, cmp_double);
+      spread[j] = dist->len > 0 ? g_array_index (dist, double, dist->len / 2) : 0;
+    }
+}
+
+/* Outliers: far from every class. An image's distance to a class is its distance to the class's
+ * centroid over the class's spread; its ratio r is the least of them, and it is an outlier when
+ * r > OUT_RATIO (score r / (r + 1)). Centroids, unlike nearest neighbours, are not fooled by a
+ * handful of outliers that look alike (ten blank images are each other's neighbours), and the
+ * work is n × classes, not n². */
 static gboolean
 step_outliers (Run *run, GError **error)
 {
-  guint n = run->n;
-  g_autofree double *score = g_new0 (double, MAX (n, 1));
-  g_autofree guint *ok = g_new (guint, MAX (n, 1));
-  guint nok = 0;
-  for (guint i = 0; i < n; i++)
-    if (run->info[i].ok)
-      ok[nok++] = i;
-  if (nok > KNN + 1)
+  int c = run->c, d = run->d;
+  g_autofree double *mu = g_new0 (double, (gsize) MAX (c, 1) * d);
+  g_autofree double *sd = g_new0 (double, (gsize) MAX (c, 1) * d);
+  g_autofree double *spread = g_new0 (double, MAX (c, 1));
+  class_centroids (run, mu, sd, spread);
+  for (guint i = 0; i < run->n; i++)
     {
-      for (guint a = 0; a < nok; a++)
+      if (i % 256 == 0)
         {
-          if (a % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
+          if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
             return FALSE;
-          score[a] = knn_distance (run->X, run->d, ok, nok, a);
-          if (a % 256 == 0)
-            run_progress (run, "outliers", (a + 1.0) / nok);
+          run_progress (run, "outliers", (i + 1.0) / run->n);
         }
-      g_autofree double *sorted = g_memdup2 (score, sizeof (double) * nok);
-      qsort (sorted, nok, sizeof (double), cmp_double);
-      double median = sorted[nok / 2];
-      for (guint a = 0; a < nok; a++)
-        if (median > 0 && score[a] > 1.5 * median)
-          {
-            BtDoctorOutlier o = { ok[a], score[a] / (score[a] + median) };
-            g_array_append_val (run->r->outliers, o);
-          }
-      g_array_sort (run->r->outliers, cmp_outlier);
+      if (!run->info[i].ok)
+        continue;
+      double r = INFINITY;
+      for (int j = 0; j < c; j++)
+        if (spread[j] > 0)
+          r = MIN (r, row_distance (run->X + (gsize) i * d, mu + (gsize) j * d, sd + (gsize) j * d, d) / spread[j]);
+      if (isfinite (r) && r > OUT_RATIO)
+        {
+          BtDoctorOutlier o = { i, r / (r + 1) };
+          g_array_append_val (run->r->outliers, o);
+        }
     }
+  g_array_sort (run->r->outliers, cmp_outlier);
   run_progress (run, "outliers", 1.0);
   return TRUE;
 }
@@ -1049,7 +1253,7 @@ bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorPro
 {
   g_return_val_if_fail (input != NULL, NULL);
   Run run = { input, { 0 }, progress, user_data, cancellable, NULL, input->items->len,
-              (int) input->classes->len, 0, NULL, NULL };
+              (int) input->classes->len, 0, NULL, NULL, NULL, BT_PRESET_MLP, 0, 1 };
   if (opts_in != NULL)
     run.opts = *opts_in;
   else
@@ -1066,6 +1270,10 @@ bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorPro
   r->used_backbone = bb != NULL;
   g_autofree ImageInfo *info = run.info = g_new0 (ImageInfo, MAX (run.n, 1));
   g_autofree float *X = run.X = g_new0 (float, (gsize) MAX (run.n, 1) * run.d);
+  g_autofree guint8 *pix = NULL;
+  if (wants_pixels (&run, bb))
+    pix = run.pix = g_malloc0 ((gsize) input->settings.width * input->settings.height * input->settings.channels
+                               * MAX (run.n, 1));
 
   if (!step_decode (&run, bb, error))
     return NULL;

@@ -28,8 +28,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorInput, bt_doctor_input_free)
 typedef struct {
   int      folds;          /* K of the out-of-fold predictions; default 5, at least 2 */
   guint64  seed;           /* folds and training; the same seed gives the same report */
-  double   max_distance;   /* near-duplicates: distance (see BtDoctorDuplicate) at most; default 0.03 */
+  double   max_distance;   /* near-duplicates: distance (see BtDoctorDuplicate) at most; default
+                            * 0.012 (shifted, brightened copies: ≤ 0.010; Fashion-MNIST's own
+                            * look-alikes: from 0.014) */
   gboolean use_backbone;   /* transfer projects: features from the backbone; default TRUE */
+  int      epochs;         /* of each fold model; 0 (default): a short schedule (see bt-doctor.c) */
 } BtDoctorOptions;
 void bt_doctor_options_init (BtDoctorOptions *opts);
 
@@ -55,7 +58,8 @@ typedef struct {
   BtDoctorInput *input;          /* borrowed from the caller, who keeps it alive */
   GArray *label_issues;          /* BtDoctorLabelIssue; score = 1 − P(given label), out of fold */
   GArray *duplicates;            /* BtDoctorDuplicate; distance = 1 − the Pearson correlation of the
-                                  * 32×32 grey copies at the best shift of up to 2 pixels (0…1) */
+                                  * grey copies (the image itself when at most 32×32, else 32×32
+                                  * copies) at the best shift of up to 2 pixels (0…1) */
   GArray *outliers;              /* BtDoctorOutlier; score in [0, 1] */
   GArray *quality;               /* BtDoctorQuality */
   guint   n_unreadable;          /* images that could not be decoded (left out of everything) */
@@ -63,6 +67,8 @@ typedef struct {
   guint   n_embedded;            /* embeddings computed by this run (the others came from the
                                   * project's embedding cache, cache/embeddings/) */
   double  oof_accuracy;          /* of the out-of-fold predictions on the labelled images */
+  char   *model;                 /* what the out-of-fold models were, with their accuracies
+                                  * ("mlp 28×28×1, 5 epochs (0.85; …)"; untranslated), or NULL */
 } BtDoctorReport;
 void bt_doctor_report_free (BtDoctorReport *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorReport, bt_doctor_report_free)

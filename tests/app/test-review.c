@@ -53,6 +53,16 @@ build_project (void)
   g_assert_no_error (error);
   project = bt_sample_create_shapes (project_dir, 60, 64, 11, NULL, &error);
   g_assert_no_error (error);
+  /* the doctor's fold models train the project's preset: a quick one (MLP, 32×32 grey, 4 epochs) */
+  BtProjectSettings quick = { 0 };
+  bt_project_settings_copy (&quick, bt_project_get_settings (project));
+  g_free (quick.preset);
+  quick.preset = g_strdup ("mlp");
+  quick.width = quick.height = 32;
+  quick.channels = 1;
+  quick.epochs = 4;
+  g_assert_true (bt_project_update_settings (project, &quick, &error));
+  bt_project_settings_clear (&quick);
   for (int f = 0; f < 5; f++)
     {
       BtItem *it = item_at (picks[f]);

@@ -1,6 +1,7 @@
 /* test-doctor.c: the data doctor on a Shapes project built here with 5 flipped labels, 3
  * near-copies planted in another split and 2 blank images: the flips come out as label issues
- * (with their true class suggested), the copies as leakage, the blanks as poor quality; the
+ * (with their true class suggested, by out-of-fold models of the project's preset), the copies
+ * as leakage, the blanks as poor quality, the blanks and 6 alike noise images as outliers; the
  * same seed gives the same report; `bottega-cli doctor --json` prints that report, which
  * parses and follows the schema; a cancelled run returns nothing. */
 #include "config.h"
@@ -14,6 +15,7 @@
 #include "bt-test-blank.h"
 
 static const char *classes[] = { "circle", "square", "triangle", "star" };
+#define N_NOISE 6   /* noise images that look alike: each other's nearest neighbours */
 
 typedef struct {
   char      *dir;
@@ -22,9 +24,12 @@ typedef struct {
   int        flipped_true[5];      /* class index before the flip */
   char      *copy_of[3], *copy[3];
   char      *blank[2];
+  char      *noise[N_NOISE];
 } Fixture;
 
 static Fixture fx;
+
+void test_doctor_out_of_fold (void);
 
 static guint64
 file_hash (const char *path)
@@ -56,6 +61,25 @@ write_near_copy (const char *src, const char *dst, int variant)
   cairo_surface_destroy (s);
 }
 
+/* 64×64 grey noise from a seed */
+static void
+write_noise_png (const char *dst, guint64 seed)
+{
+  BtRng rng = { seed };
+  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, 64, 64);
+  cairo_surface_flush (s);
+  guint8 *px = cairo_image_surface_get_data (s);
+  for (int y = 0; y < 64; y++)
+    for (int x = 0; x < 64; x++)
+      {
+        guint32 v = bt_rng_below (&rng, 256);
+        *(guint32 *) (px + y * cairo_image_surface_get_stride (s) + 4 * x) = v << 16 | v << 8 | v;
+      }
+  cairo_surface_mark_dirty (s);
+  g_assert_cmpint (cairo_surface_write_to_png (s, dst), ==, CAIRO_STATUS_SUCCESS);
+  cairo_surface_destroy (s);
+}
+
 static BtItem *
 item_at (guint i)
 {
@@ -72,6 +96,16 @@ fixture_build (void)
   g_assert_no_error (error);
   fx.project = bt_sample_create_shapes (fx.dir, 60, 64, 11, NULL, &error);
   g_assert_no_error (error);
+  /* the preset the fold models train: an MLP on 32×32 grey, 4 epochs (quick) */
+  BtProjectSettings mlp = { 0 };
+  bt_project_settings_copy (&mlp, bt_project_get_settings (fx.project));
+  g_free (mlp.preset);
+  mlp.preset = g_strdup ("mlp");
+  mlp.width = mlp.height = 32;
+  mlp.channels = 1;
+  mlp.epochs = 4;
+  g_assert_true (bt_project_update_settings (fx.project, &mlp, &error));
+  bt_project_settings_clear (&mlp);
   const BtProjectSettings *s = bt_project_get_settings (fx.project);
 
   /* 5 flips: the 7th image of class c goes to class c+1 (and a second one of circle) */
@@ -125,6 +159,18 @@ fixture_build (void)
       g_assert_true (bt_project_add_items (fx.project, "square", paths, &h, &error));
       g_assert_no_error (error);
     }
+  /* noise, in two classes */
+  for (int k = 0; k < N_NOISE; k++)
+    {
+      g_autofree char *name = g_strdup_printf ("noise-%d.png", k);
+      const char *cls = classes[k % 2 ? 3 : 0];
+      fx.noise[k] = g_build_filename (fx.dir, "images", cls, name, NULL);
+      write_noise_png (fx.noise[k], 100 + k);
+      guint64 h = file_hash (fx.noise[k]);
+      const char *paths[2] = { fx.noise[k], NULL };
+      g_assert_true (bt_project_add_items (fx.project, cls, paths, &h, &error));
+      g_assert_no_error (error);
+    }
   g_assert_true (bt_project_flush (fx.project, &error));
   g_assert_no_error (error);
 }
@@ -146,11 +192,14 @@ static void
 test_findings (void)
 {
   g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
-  g_assert_cmpuint (bt_doctor_input_get_n_items (in), ==, 240 + 3 + 2);
+  g_assert_cmpuint (bt_doctor_input_get_n_items (in), ==, 240 + 3 + 2 + N_NOISE);
   g_autoptr (BtDoctorReport) r = run_doctor (in, 3);
   g_assert_cmpuint (r->n_unreadable, ==, 0);
   g_test_message ("out-of-fold accuracy %.3f, %u label issues, %u duplicate pairs, %u outliers, %u quality",
                   r->oof_accuracy, r->label_issues->len, r->duplicates->len, r->outliers->len, r->quality->len);
+  /* the fold models were the project's preset, on its input */
+  g_test_message ("fold models: %s", r->model);
+  g_assert_nonnull (strstr (r->model, "mlp 32×32×1, "));
   for (guint i = 0; i < MIN (r->duplicates->len, 12); i++)
     {
       const BtDoctorDuplicate *x = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
@@ -184,8 +233,10 @@ test_findings (void)
     }
   g_assert_cmpint (suggested_right, >=, 4);
   /* the flips are few of the issues: the doctor does not flag half the project */
-  g_assert_cmpuint (r->label_issues->len, <=, 245 / 4);
+  g_assert_cmpuint (r->label_issues->len, <=, (245 + N_NOISE) / 4);
 
+  /* the planted copies and nothing else: look-alike shapes are not copies */
+  g_assert_cmpuint (r->duplicates->len, ==, 3);
   /* every planted copy is found as leakage with its original */
   for (int d = 0; d < 3; d++)
     {
@@ -225,12 +276,18 @@ test_findings (void)
   /* the drawn shapes are not poor-quality images */
   g_assert_cmpuint (r->quality->len, <=, 2 + 5);
 
-  /* the blanks stand apart from every shape */
-  for (int b = 0; b < 2; b++)
+  /* the blanks and the noise images stand apart from every shape, although the noise images
+   * are each other's nearest neighbours */
+  const char *odd[2 + N_NOISE] = { fx.blank[0], fx.blank[1] };
+  for (int k = 0; k < N_NOISE; k++)
+    odd[2 + k] = fx.noise[k];
+  for (int b = 0; b < 2 + N_NOISE; b++)
     {
       gboolean found = FALSE;
-      for (guint i = 0; i < MIN (r->outliers->len, 10); i++)
-        found |= g_str_equal (bt_doctor_report_path (r, g_array_index (r->outliers, BtDoctorOutlier, i).item), fx.blank[b]);
+      for (guint i = 0; i < MIN (r->outliers->len, 2 + N_NOISE + 4); i++)
+        found |= g_str_equal (bt_doctor_report_path (r, g_array_index (r->outliers, BtDoctorOutlier, i).item), odd[b]);
+      if (!found)
+        g_test_message ("%s is not among the first outliers", odd[b]);
       g_assert_true (found);
     }
 }
@@ -390,6 +447,7 @@ main (int argc, char **argv)
       g_setenv ("BOTTEGA_BACKBONE_DIR", models, TRUE);
     }
   fixture_build ();
+  g_test_add_func ("/doctor/out-of-fold", test_doctor_out_of_fold);   /* test-doctor-folds.c */
   g_test_add_func ("/doctor/findings", test_findings);
   g_test_add_func ("/doctor/deterministic", test_deterministic);
   g_test_add_func ("/doctor/cancel", test_cancel);
