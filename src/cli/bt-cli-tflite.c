@@ -1,5 +1,7 @@
 /* bt-cli-tflite.c: runs a TensorFlow Lite image classifier whole on image files and prints
- * its top classes; a quick check of a downloaded model and of the reader. */
+ * its top classes (probabilities: a softmax of the outputs when they are scores); a quick check
+ * of a downloaded model, of a file Bottega exported (its own class names and preprocessing, read
+ * by the Test page's reader, bt-tflite-classifier.c) and of the reader. */
 #include "config.h"
 
 #include <glib/gi18n.h>
@@ -8,6 +10,7 @@
 #include "cli/bt-cli-private.h"
 #include "dataset/bt-dataset.h"
 #include "engine/bt-tflite.h"
+#include "training/bt-tflite-classifier.h"
 
 static char **
 read_labels (const char *path, guint *n_out, GError **error)
@@ -41,49 +44,19 @@ read_labels (const char *path, guint *n_out, GError **error)
   return lines;
 }
 
+/* One image through the classifier (its own preprocessing: the recipe a Bottega export carries
+ * in its metadata, else the input tensor's range) and its top classes: names from --labels, else
+ * the file's own, else numbers counted from 0 (ImageNet files: the index people look up). */
 static gboolean
-looks_like_probabilities (const float *y, gsize n)
+predict_one (BtTfliteClassifier *c, const char *path, char **labels, guint n_labels, int top, GError **error)
 {
-  double sum = 0;
-  for (gsize i = 0; i < n; i++)
-    {
-      if (y[i] < 0.f || y[i] > 1.f)
-        return FALSE;
-      sum += y[i];
-    }
-  return sum > 0.98 && sum < 1.02;
-}
-
-static gboolean
-predict_one (BtTflite *model, BtTfliteExec *exec, const char *path, char **labels, guint n_labels,
-             int top, GError **error)
-{
-  g_autoptr(BtImage) img = NULL, small = NULL;
-  g_autofree float *x = NULL;
+  g_autofree float *y = bt_tflite_classifier_predict_file (c, path, NULL, error);
   g_autofree gsize *order = NULL;
   g_autofree char *display = g_filename_display_name (path);
-  const float *y;
-  int h, w, c;
-  gsize n;
-  gboolean probs;
+  gsize n = (gsize) c->n_classes;
 
-  bt_tflite_input_shape (model, &h, &w, &c);
-  if (c != 1 && c != 3)
-    {
-      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                   _("The model takes %d channels; only grey or RGB images are supported"), c);
-      return FALSE;
-    }
-  img = bt_image_decode_file_sized (path, c, BT_TENSOR_BOX (w), BT_TENSOR_BOX (h), NULL, NULL, NULL, error);
-  if (img == NULL)
-    return FALSE;
-  small = bt_image_resize (img, w, h, BT_DS_RESIZE_SQUASH);
-  x = g_new (float, (gsize) h * w * c);
-  bt_tflite_pixels_to_input (model, small->pixels, x);
-  y = bt_tflite_exec_run (exec, x, -1, &n, error);
   if (y == NULL)
     return FALSE;
-
   /* Partial selection of the top K indices. */
   top = (int) MIN ((gsize) top, n);
   order = g_new (gsize, top);
@@ -100,18 +73,16 @@ predict_one (BtTflite *model, BtTfliteExec *exec, const char *path, char **label
         }
       order[k] = best;
     }
-  probs = looks_like_probabilities (y, n);
   printf ("%s\n", display);
   for (int k = 0; k < top; k++)
     {
       gsize i = order[k];
-      g_autofree char *name = i < n_labels && labels[i][0] != '\0'
+      g_autofree char *name = labels != NULL && i < n_labels && labels[i][0] != '\0'
                               ? g_strdup (labels[i])
+                              : labels == NULL && c->has_names
+                              ? g_strdup (c->class_names[i])
                               : g_strdup_printf (_("class %lu"), (unsigned long) i);
-      if (probs)
-        printf ("  %2d. %-32s %6.2f %%  (%" G_GSIZE_FORMAT ")\n", k + 1, name, 100.0 * y[i], i);
-      else
-        printf ("  %2d. %-32s %10.4f  (%" G_GSIZE_FORMAT ")\n", k + 1, name, y[i], i);
+      printf ("  %2d. %-32s %6.2f %%  (%" G_GSIZE_FORMAT ")\n", k + 1, name, 100.0 * y[i], i);
     }
   return TRUE;
 }
@@ -129,8 +100,7 @@ bt_cli_predict_tflite (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtTflite) model = NULL;
-  g_autoptr(BtTfliteExec) exec = NULL;
+  g_autoptr(BtTfliteClassifier) classifier = NULL;
   g_auto(GStrv) labels = NULL;
   guint n_labels = 0, n_rest;
   int status = 0;
@@ -144,23 +114,22 @@ bt_cli_predict_tflite (int argc, char **argv)
     return bt_cli_usage ("predict", _("missing image file"));
   if (top < 1 || top > 100000)
     return bt_cli_usage ("predict", _("--top must be between 1 and 100000"));
-  model = bt_tflite_load (rest[0], &error);
-  if (model == NULL)
+  /* the Test page's reader: class names and the preprocessing recipe from the file's metadata
+   * (a Bottega export), checked, with one trial run */
+  classifier = bt_tflite_classifier_load (rest[0], &error);
+  if (classifier == NULL)
     return bt_cli_fail ("%s: %s", rest[0], error->message);
   if (labels_path != NULL)
     {
       labels = read_labels (labels_path, &n_labels, &error);
       if (labels == NULL)
         return bt_cli_fail ("%s: %s", labels_path, error->message);
-      if (n_labels != bt_tflite_output_size (model))
+      if (n_labels != (guint) classifier->n_classes)
         fprintf (stderr, _("Warning: %u labels for %lu model outputs\n"),
-                 n_labels, (unsigned long) bt_tflite_output_size (model));
+                 n_labels, (unsigned long) classifier->n_classes);
     }
-  exec = bt_tflite_exec_new (model, &error);
-  if (exec == NULL)
-    return bt_cli_fail ("%s: %s", rest[0], error->message);
   for (guint i = 1; i < n_rest; i++)
-    if (!predict_one (model, exec, rest[i], labels, n_labels, top, &error))
+    if (!predict_one (classifier, rest[i], labels, n_labels, top, &error))
       {
         g_autofree char *display = g_filename_display_name (rest[i]);
         status = bt_cli_fail ("%s: %s", display, error->message);

@@ -68,6 +68,39 @@ test_cli (void)
   g_assert_nonnull (strstr (out, "[0.229, 0.224, 0.225]"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
+  /* `predict` on that file answers as the model does: the file's own class names and its
+   * preprocessing (centre crop, ImageNet mean and std here); it assumed MobileNet's [-1, 1] on a
+   * squashed image and answered otherwise */
+  {
+    g_autofree char *cdir = g_build_filename (proj, "images", "triangle", NULL);
+    g_autoptr(GDir) d = g_dir_open (cdir, 0, &error);
+    g_assert_no_error (error);
+    g_autofree char *image = g_build_filename (cdir, g_dir_read_name (d), NULL);
+    g_autofree char *want = NULL, *got = NULL;
+    double p_model = -1, p_tflite = -1;
+    const char *at;
+
+    g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", model_path, image, "--json", NULL }, &out, &err), ==, 0);
+    at = strstr (out, "\"predictions\": [{\"class\": \"");
+    g_assert_nonnull (at);
+    at += strlen ("\"predictions\": [{\"class\": \"");
+    want = g_strndup (at, strchr (at, '"') - at);
+    g_assert_nonnull (strstr (at, "\"probability\": "));
+    p_model = g_ascii_strtod (strstr (at, "\"probability\": ") + strlen ("\"probability\": "), NULL);
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+    g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", tfl, image, "--top", "1", NULL }, &out, &err), ==, 0);
+    g_test_message ("model: %s %.4f; its .tflite: %s", want, p_model, out);
+    at = strstr (out, "1. ");
+    g_assert_nonnull (at);
+    at += 3;
+    got = g_strndup (at, strcspn (at, " "));
+    g_assert_cmpstr (got, ==, want);
+    p_tflite = g_ascii_strtod (at + strlen (got) + strspn (at + strlen (got), " "), NULL) / 100;
+    g_assert_cmpfloat_with_epsilon (p_tflite, p_model, 1e-3);
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+  }
   /* full-integer int8, its ranges from the project's training images (test-tflite-export runs
    * such files); --quantize without --calibration, or another type, is a usage error */
   g_autofree char *tfl8 = g_build_filename (dir, "m8.tflite", NULL);
