@@ -210,7 +210,9 @@ give_back (Helper *h, gboolean broken)
       n_restarts++;  /* the next request starts a fresh one */
     }
   h->busy = FALSE;
-  g_cond_signal (&pool_cond);
+  /* every waiter: one woken for a helper of the other kind (foreground or not) would wait on,
+   * and the one this helper suits would sleep through its turn */
+  g_cond_broadcast (&pool_cond);
   g_mutex_unlock (&pool_lock);
 }
 
