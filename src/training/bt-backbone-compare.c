@@ -42,45 +42,48 @@ head_accuracy (const float *x, int dim, const int *labels, int n_classes, const 
 {
   g_autoptr(BtNet) net = bt_net_new_transfer (dim, 0, n_classes, 0.0f, seed, error);
   g_autoptr(BtOptimizer) opt = NULL;
-  BtRng rng;
+  g_autoptr(BtEmbBatcher) batches = NULL;
   BtOptimizerConfig cfg;
+  g_autofree const float **rows = g_new (const float *, MAX (MAX (n_train, n_val), 1));
+  g_autofree int *rl = g_new (int, MAX (MAX (n_train, n_val), 1));
   g_autofree float *bx = g_new (float, (gsize) HEAD_BATCH * dim);
   g_autofree int *bl = g_new (int, HEAD_BATCH);
-  g_autofree guint *order = g_memdup2 (train, sizeof (guint) * MAX (n_train, 1));
-  g_autofree float *vx = NULL;
-  g_autofree int *vl = NULL;
+  g_autofree float *vx = g_new (float, (gsize) MAX (n_val, 1) * dim);
+  g_autofree int *vl = g_new (int, MAX (n_val, 1));
   const float *probs;
   guint correct = 0;
+  int b;
 
   if (net == NULL)
     return -1;
   bt_optimizer_config_init (&cfg, BT_OPTIMIZER_ADAM);
   cfg.weight_decay = 1e-4f;
   opt = bt_optimizer_new (net, &cfg);
-  bt_rng_seed (&rng, seed);
+  for (guint r = 0; r < n_train; r++)
+    {
+      rows[r] = x + (gsize) train[r] * dim;
+      rl[r] = labels[train[r]];
+    }
+  batches = bt_emb_batcher_new_rows (rows, rl, n_train, dim, HEAD_BATCH, TRUE, seed);
   for (int epoch = 0; epoch < HEAD_EPOCHS; epoch++)
     {
-      bt_rng_shuffle (&rng, order, n_train);
-      for (guint s = 0; s < n_train; s += HEAD_BATCH)
+      bt_emb_batcher_start_epoch (batches, epoch);
+      while ((b = bt_emb_batcher_next (batches, bx, bl, NULL)) > 0)
         {
-          int b = (int) MIN ((guint) HEAD_BATCH, n_train - s);
           double loss;
-          for (int r = 0; r < b; r++)
-            {
-              memcpy (bx + (gsize) r * dim, x + (gsize) order[s + r] * dim, sizeof (float) * dim);
-              bl[r] = labels[order[s + r]];
-            }
           if (!bt_net_train_step (net, opt, bx, bl, b, NULL, 0.0f, HEAD_LR, &loss, NULL, error))
             return -1;
         }
     }
-  vx = g_new (float, (gsize) MAX (n_val, 1) * dim);
-  vl = g_new (int, MAX (n_val, 1));
+  /* the validation rows, all in one batch */
   for (guint r = 0; r < n_val; r++)
     {
-      memcpy (vx + (gsize) r * dim, x + (gsize) val[r] * dim, sizeof (float) * dim);
-      vl[r] = labels[val[r]];
+      rows[r] = x + (gsize) val[r] * dim;
+      rl[r] = labels[val[r]];
     }
+  g_clear_pointer (&batches, bt_emb_batcher_free);
+  batches = bt_emb_batcher_new_rows (rows, rl, n_val, dim, (int) MAX (n_val, 1), FALSE, 0);
+  bt_emb_batcher_next (batches, vx, vl, NULL);
   probs = bt_net_forward (net, vx, (int) n_val, FALSE, error);
   if (probs == NULL)
     return -1;

@@ -1650,12 +1650,12 @@ final_fit (Run *r, const GArray *x, const int *labels, float **params_out, GErro
   BtOptimizerConfig cfg;
   BtOptimizerKind kind = BT_OPTIMIZER_ADAM;
   BtSchedule sched;
-  BtRng rng;
-  g_autofree guint32 *order = g_new (guint32, MAX (n, 1));
+  g_autoptr(BtEmbBatcher) batches = NULL;
   g_autofree float *xb = g_new (float, dim * batch);
   g_autofree int *lb = g_new (int, batch);
   gint64 step = 0;
   gboolean alive = TRUE;
+  int m;
 
   *params_out = NULL;
   net = bt_net_new_transfer (r->head_dim, s->transfer_hidden, job->n_classes, (float) s->dropout, s->seed, error);
@@ -1667,6 +1667,7 @@ final_fit (Run *r, const GArray *x, const int *labels, float **params_out, GErro
   cfg.ema_decay = BT_WEIGHT_AVERAGE_DECAY;
   opt = bt_optimizer_new (net, &cfg);
   schedule_init (&sched, s, (int) ((n + batch - 1) / batch));
+  batches = bt_emb_batcher_new_rows ((const float *const *) x->data, labels, n, (int) dim, batch, TRUE, s->seed);
   for (int epoch = 1; alive && epoch <= s->epochs; epoch++)
     {
       if (!check_pause_and_stop (r->self, job, &r->paused_us))
@@ -1675,20 +1676,11 @@ final_fit (Run *r, const GArray *x, const int *labels, float **params_out, GErro
           set_stopped (error);
           return FALSE;
         }
-      for (guint i = 0; i < n; i++)
-        order[i] = i;
-      bt_rng_seed (&rng, s->seed * 1000003u + (guint64) epoch);
-      bt_rng_shuffle (&rng, order, n);
-      for (guint start = 0; alive && start < n; start += batch)
+      bt_emb_batcher_start_epoch (batches, epoch);
+      while (alive && (m = bt_emb_batcher_next (batches, xb, lb, NULL)) > 0)
         {
-          int m = (int) MIN ((guint) batch, n - start);
           double loss = 0;
 
-          for (int i = 0; i < m; i++)
-            {
-              memcpy (xb + i * dim, g_array_index (x, const float *, order[start + i]), dim * sizeof (float));
-              lb[i] = labels[order[start + i]];
-            }
           bt_compute_gate_enter ();
           alive = bt_net_train_step (net, opt, xb, lb, m, job->class_weights, (float) s->label_smoothing,
                                      bt_schedule_lr (&sched, step++), &loss, NULL, NULL);

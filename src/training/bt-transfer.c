@@ -1099,20 +1099,41 @@ bt_embeddings_n_failed (BtEmbeddings *e)
 /* Batches                                                                                     */
 
 typedef struct {
-  guint item;
-  int   label;
-  int   variant;
+  const float *row;
+  guint        item;
+  int          label;
 } Sample;
 
 struct _BtEmbBatcher {
-  BtEmbeddings *e;
-  GArray       *samples;
-  guint32      *order;
-  guint         pos;
-  int           batch_size;
-  gboolean      shuffle;
-  guint64       seed;
+  GArray  *samples;
+  guint32 *order;
+  guint    pos;
+  int      dim;
+  int      batch_size;
+  gboolean shuffle;
+  guint64  seed;
 };
+
+static BtEmbBatcher *
+batcher_new (int dim, int batch_size, gboolean shuffle, guint64 seed)
+{
+  BtEmbBatcher *b = g_new0 (BtEmbBatcher, 1);
+
+  b->dim = dim;
+  b->batch_size = batch_size;
+  b->shuffle = shuffle;
+  b->seed = seed;
+  b->samples = g_array_new (FALSE, FALSE, sizeof (Sample));
+  return b;
+}
+
+static BtEmbBatcher *
+batcher_ready (BtEmbBatcher *b)
+{
+  b->order = g_new (guint32, MAX (b->samples->len, 1));
+  bt_emb_batcher_start_epoch (b, 0);
+  return b;
+}
 
 BtEmbBatcher *
 bt_emb_batcher_new (BtEmbeddings *e, const BtSplitView *view, int batch_size, gboolean shuffle,
@@ -1121,19 +1142,28 @@ bt_emb_batcher_new (BtEmbeddings *e, const BtSplitView *view, int batch_size, gb
   BtEmbBatcher *b;
 
   g_return_val_if_fail (e != NULL && view != NULL && batch_size > 0, NULL);
-  b = g_new0 (BtEmbBatcher, 1);
-  b->e = e;
-  b->batch_size = batch_size;
-  b->shuffle = shuffle;
-  b->seed = seed;
-  b->samples = g_array_new (FALSE, FALSE, sizeof (Sample));
+  b = batcher_new (e->dim, batch_size, shuffle, seed);
   for (guint i = 0; i < view->n; i++)
     for (int v = 0; v < (augment ? BT_EMBED_N_VARIANTS : 1); v++)
-      if (bt_embeddings_get (e, view->items[i], v) != NULL)
-        g_array_append_val (b->samples, ((Sample) { view->items[i], view->labels[i], v }));
-  b->order = g_new (guint32, MAX (b->samples->len, 1));
-  bt_emb_batcher_start_epoch (b, 0);
-  return b;
+      {
+        const float *row = bt_embeddings_get (e, view->items[i], v);
+        if (row != NULL)
+          g_array_append_val (b->samples, ((Sample) { row, view->items[i], view->labels[i] }));
+      }
+  return batcher_ready (b);
+}
+
+BtEmbBatcher *
+bt_emb_batcher_new_rows (const float *const *rows, const int *labels, guint n, int dim, int batch_size,
+                         gboolean shuffle, guint64 seed)
+{
+  BtEmbBatcher *b;
+
+  g_return_val_if_fail ((rows != NULL || n == 0) && dim > 0 && batch_size > 0, NULL);
+  b = batcher_new (dim, batch_size, shuffle, seed);
+  for (guint i = 0; i < n; i++)
+    g_array_append_val (b->samples, ((Sample) { rows[i], i, labels[i] }));
+  return batcher_ready (b);
 }
 
 void
@@ -1169,8 +1199,7 @@ bt_emb_batcher_next (BtEmbBatcher *b, float *x, int *labels, guint *item_indices
   for (; k < b->batch_size && b->pos < b->samples->len; k++, b->pos++)
     {
       const Sample *s = &g_array_index (b->samples, Sample, b->order[b->pos]);
-      memcpy (x + (gsize) k * b->e->dim, bt_embeddings_get (b->e, s->item, s->variant),
-              sizeof (float) * b->e->dim);
+      memcpy (x + (gsize) k * b->dim, s->row, sizeof (float) * b->dim);
       if (labels)
         labels[k] = s->label;
       if (item_indices)

@@ -136,10 +136,16 @@ guint         bt_embeddings_n_computed (BtEmbeddings *e);
 guint         bt_embeddings_n_failed   (BtEmbeddings *e);
 
 /* Batches of embeddings over a split view, the same contract as BtBatcher: x is
- * batch × dim floats. With augment, every computed variant of an item is one sample. */
+ * batch × dim floats. With augment, every computed variant of an item is one sample.
+ * Shuffled per epoch by (seed, epoch), so an epoch's order does not depend on the ones before.
+ * The one way every head-training loop (trainer, recipe, fine-tuning, final head, Compare
+ * Backbones) gathers its batches. */
 typedef struct _BtEmbBatcher BtEmbBatcher;
 BtEmbBatcher *bt_emb_batcher_new    (BtEmbeddings *e, const BtSplitView *view, int batch_size,
                                      gboolean shuffle, gboolean augment, guint64 seed);
+/* The same over rows the caller keeps alive (n pointers to dim floats); item_indices are 0…n-1. */
+BtEmbBatcher *bt_emb_batcher_new_rows (const float *const *rows, const int *labels, guint n, int dim,
+                                       int batch_size, gboolean shuffle, guint64 seed);
 void          bt_emb_batcher_free   (BtEmbBatcher *b);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtEmbBatcher, bt_emb_batcher_free)
 void          bt_emb_batcher_start_epoch (BtEmbBatcher *b, int epoch);

@@ -1357,6 +1357,71 @@ test_recipe (void)
   photo_set_free (&ps);
 }
 
+/* The batches every head-training loop takes: each row once per epoch with its own label, in an
+ * order set by (seed, epoch) alone, and in the rows' order without shuffling. */
+static void
+test_row_batcher (void)
+{
+  enum { N = 23, DIM = 3, BATCH = 5 };
+  float data[N * DIM];
+  const float *rows[N];
+  int labels[N], lb[BATCH];
+  float xb[BATCH * DIM];
+  guint first[N], again[N], other[N], idx[BATCH];
+  g_autoptr(BtEmbBatcher) b = NULL, c = NULL;
+
+  for (guint i = 0; i < N; i++)
+    {
+      for (int d = 0; d < DIM; d++)
+        data[i * DIM + d] = (float) (i * 10 + d);
+      rows[(i * 7) % N] = data + i * DIM;   /* rows in another order than the data */
+      labels[(i * 7) % N] = (int) i % 4;
+    }
+  b = bt_emb_batcher_new_rows (rows, labels, N, DIM, BATCH, TRUE, 99);
+  c = bt_emb_batcher_new_rows (rows, labels, N, DIM, BATCH, TRUE, 99);
+  g_assert_cmpuint (bt_emb_batcher_n_batches (b), ==, (N + BATCH - 1) / BATCH);
+  for (int pass = 0; pass < 3; pass++)
+    {
+      /* pass 0: epoch 2; pass 1: epoch 2 again after epoch 5 (same order); pass 2: epoch 5 */
+      guint *out = pass == 0 ? first : pass == 1 ? again : other;
+      guint seen = 0, mask_count[N] = { 0 };
+      int k;
+
+      if (pass == 1)
+        bt_emb_batcher_start_epoch (c, 5);
+      bt_emb_batcher_start_epoch (pass == 1 ? c : b, pass == 2 ? 5 : 2);
+      while ((k = bt_emb_batcher_next (pass == 1 ? c : b, xb, lb, idx)) > 0)
+        for (int r = 0; r < k; r++)
+          {
+            g_assert_cmpuint (idx[r], <, N);
+            g_assert_cmpmem (xb + r * DIM, sizeof (float) * DIM, rows[idx[r]], sizeof (float) * DIM);
+            g_assert_cmpint (lb[r], ==, labels[idx[r]]);
+            mask_count[idx[r]]++;
+            out[seen++] = idx[r];
+          }
+      g_assert_cmpuint (seen, ==, N);
+      for (guint i = 0; i < N; i++)
+        g_assert_cmpuint (mask_count[i], ==, 1);
+    }
+  g_assert_cmpmem (first, sizeof first, again, sizeof again);
+  g_assert_true (memcmp (first, other, sizeof first) != 0);
+  /* without shuffling: the rows' own order, one batch */
+  g_clear_pointer (&b, bt_emb_batcher_free);
+  b = bt_emb_batcher_new_rows (rows, labels, N, DIM, N, FALSE, 0);
+  {
+    float all[N * DIM];
+    int all_labels[N];
+
+    g_assert_cmpint (bt_emb_batcher_next (b, all, all_labels, NULL), ==, N);
+    for (guint i = 0; i < N; i++)
+      {
+        g_assert_cmpmem (all + i * DIM, sizeof (float) * DIM, rows[i], sizeof (float) * DIM);
+        g_assert_cmpint (all_labels[i], ==, labels[i]);
+      }
+    g_assert_cmpint (bt_emb_batcher_next (b, all, all_labels, NULL), ==, 0);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1365,6 +1430,7 @@ main (int argc, char **argv)
   g_test_add_func ("/transfer/resolution-order", test_resolution_order);
   g_test_add_func ("/transfer/whole-network-format", test_whole_network_format);
   g_test_add_func ("/transfer/head", test_transfer_head);
+  g_test_add_func ("/transfer/row-batcher", test_row_batcher);
   g_test_add_func ("/transfer/trainer", test_transfer_trainer);
   g_test_add_func ("/transfer/hidden", test_transfer_hidden);
   g_test_add_func ("/transfer/pause-embedding", test_transfer_pause);
