@@ -237,12 +237,38 @@ make_source (BtCamera *self, GError **error)
   return src;
 }
 
+/* What the source offers: a device's own list, or what a description's last element can give. */
+static GstCaps *
+source_caps (BtCamera *self, GstElement *src)
+{
+  g_autoptr(GstPad) pad = NULL;
+
+  if (self->device != NULL)
+    return gst_device_get_caps (self->device);
+  pad = gst_element_get_static_pad (src, "src");
+  return pad != NULL ? gst_pad_query_caps (pad, NULL) : NULL;
+}
+
+/* Many webcams send only JPEG frames (MJPEG), or send raw frames only at small sizes: such a
+ * source gets a JPEG decoder in front of the conversion, which takes raw frames only. */
+static gboolean
+jpeg_only (BtCamera *self, GstElement *src)
+{
+  g_autoptr(GstCaps) offered = source_caps (self, src);
+  g_autoptr(GstCaps) raw = gst_caps_from_string ("video/x-raw");
+  g_autoptr(GstCaps) jpeg = gst_caps_from_string ("image/jpeg");
+
+  if (offered == NULL || gst_caps_is_any (offered))
+    return FALSE;
+  return !gst_caps_can_intersect (offered, raw) && gst_caps_can_intersect (offered, jpeg);
+}
+
 gboolean
 bt_camera_start (BtCamera *self, GError **error)
 {
   g_autoptr(GstCaps) caps = NULL;
   g_autoptr(GstBus) bus = NULL;
-  GstElement *src, *convert, *scale, *filter, *sink;
+  GstElement *src, *decode = NULL, *convert, *scale, *filter, *sink;
   GstAppSinkCallbacks callbacks = { 0 };
 
   g_return_val_if_fail (BT_IS_CAMERA (self), FALSE);
@@ -250,6 +276,14 @@ bt_camera_start (BtCamera *self, GError **error)
     return TRUE;
   if ((src = make_source (self, error)) == NULL)
     return FALSE;
+  if (jpeg_only (self, src) && (decode = gst_element_factory_make ("jpegdec", NULL)) == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   _("The camera “%s” sends JPEG pictures and GStreamer's JPEG decoder is missing "
+                     "(Debian package gstreamer1.0-plugins-good)"), self->name);
+      gst_object_unref (src);
+      return FALSE;
+    }
   convert = gst_element_factory_make ("videoconvert", NULL);
   scale = gst_element_factory_make ("videoscale", NULL);
   filter = gst_element_factory_make ("capsfilter", NULL);
@@ -259,6 +293,7 @@ bt_camera_start (BtCamera *self, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                    _("The camera cannot be used: GStreamer's base plugins are missing"));
       gst_object_unref (src);
+      g_clear_pointer (&decode, gst_object_unref);
       g_clear_pointer (&convert, gst_object_unref);
       g_clear_pointer (&scale, gst_object_unref);
       g_clear_pointer (&filter, gst_object_unref);
@@ -277,7 +312,10 @@ bt_camera_start (BtCamera *self, GError **error)
 
   self->pipeline = gst_pipeline_new ("bottega-camera");
   gst_bin_add_many (GST_BIN (self->pipeline), src, convert, scale, filter, sink, NULL);
-  if (!gst_element_link_many (src, convert, scale, filter, sink, NULL))
+  if (decode != NULL)
+    gst_bin_add (GST_BIN (self->pipeline), decode);
+  if (!(decode != NULL ? gst_element_link_many (src, decode, convert, NULL) : gst_element_link (src, convert))
+      || !gst_element_link_many (convert, scale, filter, sink, NULL))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("The camera “%s” gives no picture Bottega can read"),
                    self->name);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bt-camera.h"
 #include "bt-camera-window.h"
 #include "dataset/bt-dataset.h"
 #include "engine/bt-engine.h"
@@ -407,6 +408,49 @@ test_no_camera (Fixture *f, gconstpointer data)
   g_setenv (BT_CAMERA_SOURCE_ENV, saved, TRUE);
 }
 
+/* A camera that sends only JPEG frames (most USB webcams above 640×480 do: MJPEG) gives the same
+ * picture as a raw one. The conversion takes raw frames only, so without a JPEG decoder in front
+ * such a camera "gives no picture". */
+static void
+on_camera_found (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  *(BtCamera **) user_data = bt_camera_find_finish (result, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_mjpeg_camera (void)
+{
+  g_autofree char *saved = g_strdup (g_getenv (BT_CAMERA_SOURCE_ENV));
+  g_autoptr(BtCamera) camera = NULL;
+  g_autoptr(GBytes) frame = NULL;
+  g_autoptr(GError) error = NULL;
+  const guint8 *px;
+  int w = 0, h = 0;
+
+  /* a solid colour (ARGB ff2080c0), JPEG-encoded by the source */
+  g_setenv (BT_CAMERA_SOURCE_ENV, "videotestsrc is-live=true pattern=solid-color foreground-color=0xff2080c0 "
+            "! video/x-raw,width=320,height=240 ! jpegenc", TRUE);
+  bt_camera_find_async (NULL, on_camera_found, &camera);
+  BT_TEST_WAIT (camera != NULL);
+  g_setenv (BT_CAMERA_SOURCE_ENV, saved, TRUE);
+  g_assert_true (bt_camera_start (camera, &error));
+  g_assert_no_error (error);
+  BT_TEST_WAIT (bt_camera_get_n_frames (camera) >= 3);
+  frame = bt_camera_dup_frame (camera, &w, &h);
+  g_assert_nonnull (frame);
+  g_assert_cmpint (w, ==, 320);
+  g_assert_cmpint (h, ==, 240);
+  g_assert_cmpuint (g_bytes_get_size (frame), ==, (gsize) w * h * 3);
+  px = (const guint8 *) g_bytes_get_data (frame, NULL) + ((gsize) 120 * w + 160) * 3;
+  g_assert_cmpint (ABS (px[0] - 0x20), <=, 24);
+  g_assert_cmpint (ABS (px[1] - 0x80), <=, 24);
+  g_assert_cmpint (ABS (px[2] - 0xc0), <=, 24);
+  bt_camera_stop (camera);
+}
+
 /* ---- The Test page ---- */
 
 static void
@@ -499,6 +543,7 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/photos/no-camera", Fixture, NULL, fixture_setup, test_no_camera, fixture_teardown);
   g_test_add_func ("/photos/test-page", test_test_page);
+  g_test_add_func ("/photos/mjpeg-camera", test_mjpeg_camera);
   ret = g_test_run ();
   g_clear_object (&server);
   g_bytes_unref (png_bytes);
