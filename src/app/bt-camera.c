@@ -249,8 +249,8 @@ source_caps (BtCamera *self, GstElement *src)
   return pad != NULL ? gst_pad_query_caps (pad, NULL) : NULL;
 }
 
-/* Many webcams send only JPEG frames (MJPEG), or send raw frames only at small sizes: such a
- * source gets a JPEG decoder in front of the conversion, which takes raw frames only. */
+/* Some webcams send only JPEG frames (MJPEG): such a source gets a JPEG decoder in front of the
+ * conversion, which takes raw frames only. One that offers raw frames too keeps them. */
 static gboolean
 jpeg_only (BtCamera *self, GstElement *src)
 {
