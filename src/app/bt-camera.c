@@ -5,7 +5,9 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <gio/gunixfdlist.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bt-camera.h"
 
@@ -21,6 +23,8 @@ struct _BtCamera
   char       *name;
   GstDevice  *device;        /* NULL: description */
   char       *description;   /* the test source's gst-launch description */
+  int         portal_fd;     /* PipeWire remote the camera portal opened, or -1 */
+  GDBusConnection *portal_bus; /* kept while the camera is: the portal's grant is the caller's */
   GstElement *pipeline;
   guint       bus_watch;
   GMainContext *context;
@@ -157,6 +161,175 @@ ensure_gst (GError **error)
   return ok;
 }
 
+/* ---- The desktop's camera portal (a Flatpak sees no /dev/video*) ---- */
+
+#define PORTAL_NAME "org.freedesktop.portal.Desktop"
+#define PORTAL_PATH "/org/freedesktop/portal/desktop"
+#define PORTAL_CAMERA "org.freedesktop.portal.Camera"
+
+static gboolean
+use_portal (void)
+{
+  const char *env = g_getenv (BT_CAMERA_PORTAL_ENV);
+
+  if (env != NULL && env[0] != '\0')
+    return g_strcmp0 (env, "1") == 0;
+  return g_file_test ("/.flatpak-info", G_FILE_TEST_EXISTS);
+}
+
+typedef struct {
+  gboolean answered;
+  guint32  response;
+} PortalAnswer;
+
+static void
+response_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface, const char *signal,
+             GVariant *params, gpointer user_data)
+{
+  PortalAnswer *answer = user_data;
+
+  if (g_variant_is_of_type (params, G_VARIANT_TYPE ("(ua{sv})")))
+    {
+      g_variant_get (params, "(u@a{sv})", &answer->response, NULL);
+      answer->answered = TRUE;
+    }
+}
+
+static gboolean
+wake_cb (GCancellable *cancellable, gpointer user_data)
+{
+  return G_SOURCE_REMOVE;   /* the wait's loop sees the cancel */
+}
+
+static void
+portal_error (GError **error, const GError *why)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+               _("The desktop's camera portal did not answer (%s). Without it a Flatpak cannot use the camera."),
+               why != NULL ? why->message : "?");
+}
+
+/* Asks for the camera (the desktop may ask the person) and, once allowed, for the PipeWire
+ * remote that carries it. On a worker: waits on a context of its own. */
+static gboolean
+portal_open (BtCamera *camera, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) present = NULL, reply = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autofree char *address = NULL, *sender = NULL, *token = NULL, *path = NULL;
+  g_autoptr(GVariantBuilder) options = NULL;
+  PortalAnswer answer = { FALSE, 2 };
+  const char *handle = NULL;
+  GDBusConnection *bus;
+  guint watch;
+  gint32 index;
+
+  address = g_dbus_address_get_for_bus_sync (G_BUS_TYPE_SESSION, cancellable, &local);
+  if (address != NULL)
+    camera->portal_bus = g_dbus_connection_new_for_address_sync (address,
+                                                                  G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                                  | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                                  NULL, cancellable, &local);
+  if ((bus = camera->portal_bus) == NULL)
+    {
+      portal_error (error, local);
+      return FALSE;
+    }
+  present = g_dbus_connection_call_sync (bus, PORTAL_NAME, PORTAL_PATH, "org.freedesktop.DBus.Properties", "Get",
+                                         g_variant_new ("(ss)", PORTAL_CAMERA, "IsCameraPresent"),
+                                         G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 10000, cancellable, &local);
+  if (present == NULL)
+    {
+      portal_error (error, local);
+      return FALSE;
+    }
+  {
+    g_autoptr(GVariant) v = NULL;
+    g_variant_get (present, "(v)", &v);
+    if (!g_variant_is_of_type (v, G_VARIANT_TYPE_BOOLEAN) || !g_variant_get_boolean (v))
+      {
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                             _("No camera found. Connect one, or allow Bottega to use it, then try again."));
+        return FALSE;
+      }
+  }
+  /* the request's object path is known before the call: listen there first */
+  sender = g_strdup (g_dbus_connection_get_unique_name (bus) + 1);
+  g_strdelimit (sender, ".", '_');
+  token = g_strdup_printf ("bottega%u", g_random_int ());
+  path = g_strdup_printf (PORTAL_PATH "/request/%s/%s", sender, token);
+  g_main_context_push_thread_default (context);
+  watch = g_dbus_connection_signal_subscribe (bus, PORTAL_NAME, "org.freedesktop.portal.Request", "Response", path,
+                                              NULL, G_DBUS_SIGNAL_FLAGS_NONE, response_cb, &answer, NULL);
+  options = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (options, "{sv}", "handle_token", g_variant_new_string (token));
+  reply = g_dbus_connection_call_sync (bus, PORTAL_NAME, PORTAL_PATH, PORTAL_CAMERA, "AccessCamera",
+                                       g_variant_new ("(a{sv})", options), G_VARIANT_TYPE ("(o)"),
+                                       G_DBUS_CALL_FLAGS_NONE, 10000, cancellable, &local);
+  if (reply != NULL)
+    {
+      g_variant_get (reply, "(&o)", &handle);
+      if (strcmp (handle, path) != 0)   /* an older portal names the request itself */
+        {
+          g_dbus_connection_signal_unsubscribe (bus, watch);
+          watch = g_dbus_connection_signal_subscribe (bus, PORTAL_NAME, "org.freedesktop.portal.Request", "Response",
+                                                      handle, NULL, G_DBUS_SIGNAL_FLAGS_NONE, response_cb, &answer,
+                                                      NULL);
+        }
+      /* the person may take their time to answer the desktop's question; a cancel wakes us */
+      GSource *wake = cancellable != NULL ? g_cancellable_source_new (cancellable) : NULL;
+      if (wake != NULL)
+        {
+          g_source_set_callback (wake, G_SOURCE_FUNC (wake_cb), NULL, NULL);
+          g_source_attach (wake, context);
+        }
+      while (!answer.answered && !g_cancellable_is_cancelled (cancellable))
+        g_main_context_iteration (context, TRUE);
+      if (wake != NULL)
+        {
+          g_source_destroy (wake);
+          g_source_unref (wake);
+        }
+    }
+  g_dbus_connection_signal_unsubscribe (bus, watch);
+  g_main_context_pop_thread_default (context);
+  if (reply == NULL)
+    {
+      portal_error (error, local);
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (answer.response != 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                           _("Bottega was not allowed to use the camera. Allow it in the system's privacy "
+                             "settings, then try again."));
+      return FALSE;
+    }
+  g_clear_pointer (&reply, g_variant_unref);
+  g_variant_builder_unref (g_steal_pointer (&options));
+  options = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+  reply = g_dbus_connection_call_with_unix_fd_list_sync (bus, PORTAL_NAME, PORTAL_PATH, PORTAL_CAMERA,
+                                                         "OpenPipeWireRemote", g_variant_new ("(a{sv})", options),
+                                                         G_VARIANT_TYPE ("(h)"), G_DBUS_CALL_FLAGS_NONE, 10000,
+                                                         NULL, &fds, cancellable, &local);
+  if (reply == NULL)
+    {
+      portal_error (error, local);
+      return FALSE;
+    }
+  g_variant_get (reply, "(h)", &index);
+  if (fds == NULL || (camera->portal_fd = g_unix_fd_list_get (fds, index, &local)) < 0)
+    {
+      portal_error (error, local);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 find_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -172,6 +345,21 @@ find_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       return;
     }
   camera = g_object_new (BT_TYPE_CAMERA, NULL);
+  if (use_portal ())
+    {
+      if (!portal_open (camera, cancellable, &error))
+        {
+          g_object_unref (camera);
+          g_task_return_error (task, error);
+          return;
+        }
+      camera->name = g_strdup (_("Camera"));
+      /* tests have no PipeWire: the test source stands in for the picture */
+      if (description != NULL && description[0] != '\0')
+        camera->description = g_strdup (description);
+      g_task_return_pointer (task, camera, g_object_unref);
+      return;
+    }
   if (description != NULL && description[0] != '\0')
     {
       camera->description = g_strdup (description);
@@ -231,6 +419,16 @@ make_source (BtCamera *self, GError **error)
 
   if (self->description != NULL)
     return gst_parse_bin_from_description (self->description, TRUE, error);
+  if (self->portal_fd >= 0)
+    {
+      /* PipeWire's source takes a copy of the remote's descriptor */
+      if ((src = gst_element_factory_make ("pipewiresrc", NULL)) == NULL)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                             _("The camera cannot be used: GStreamer's PipeWire plugin is missing"));
+      else
+        g_object_set (src, "fd", self->portal_fd, NULL);
+      return src;
+    }
   src = gst_device_create_element (self->device, NULL);
   if (src == NULL)
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("The camera “%s” cannot be opened"), self->name);
@@ -390,6 +588,9 @@ bt_camera_finalize (GObject *object)
   BtCamera *self = BT_CAMERA (object);
 
   g_clear_object (&self->device);
+  if (self->portal_fd >= 0)
+    close (self->portal_fd);
+  g_clear_object (&self->portal_bus);
   g_free (self->name);
   g_free (self->description);
   g_clear_pointer (&self->frame, g_bytes_unref);
@@ -414,6 +615,7 @@ bt_camera_class_init (BtCameraClass *klass)
 static void
 bt_camera_init (BtCamera *self)
 {
+  self->portal_fd = -1;
   g_mutex_init (&self->lock);
   /* made on a worker (find), used from the main context */
   self->context = g_main_context_ref (g_main_context_default ());

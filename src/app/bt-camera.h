@@ -11,12 +11,16 @@ G_BEGIN_DECLS
 /* A gst-launch description of the source that replaces the search for a device, for tests only
  * (e.g. "videotestsrc is-live=true pattern=ball"). */
 #define BT_CAMERA_SOURCE_ENV "BOTTEGA_CAMERA_SOURCE"
+/* "1": reach the camera through the desktop's camera portal (org.freedesktop.portal.Camera →
+ * PipeWire) as in a Flatpak, "0": never; unset: only in a Flatpak (/.flatpak-info). */
+#define BT_CAMERA_PORTAL_ENV "BOTTEGA_CAMERA_PORTAL"
 
 #define BT_TYPE_CAMERA (bt_camera_get_type ())
 G_DECLARE_FINAL_TYPE (BtCamera, bt_camera, BT, CAMERA, GObject)
 
-/* Looks for a camera on a worker (GStreamer's device monitor, Video/Source). finish: NULL and
- * a translated error when there is none ("No camera found") or GStreamer cannot start. */
+/* Looks for a camera on a worker (GStreamer's device monitor, Video/Source; in a Flatpak the
+ * camera portal, which may ask the person first). finish: NULL and a translated error when there
+ * is none ("No camera found"), it was not allowed, or GStreamer cannot start. */
 void        bt_camera_find_async  (GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 BtCamera   *bt_camera_find_finish (GAsyncResult *result, GError **error);
 const char *bt_camera_get_name    (BtCamera *self);

@@ -5,11 +5,14 @@
  * (each saved JPEG decoded back), and the Test page's live camera mode updating its bars. */
 #include "config.h"
 
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <libsoup/soup.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bt-camera.h"
 #include "bt-camera-window.h"
@@ -412,12 +415,22 @@ test_no_camera (Fixture *f, gconstpointer data)
  * picture as a raw one. The conversion takes raw frames only, so without a JPEG decoder in front
  * such a camera "gives no picture". */
 static void
-on_camera_found (GObject *source, GAsyncResult *result, gpointer user_data)
+store_result (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
 
-  *(BtCamera **) user_data = bt_camera_find_finish (result, &error);
-  g_assert_no_error (error);
+static BtCamera *
+find_camera (GError **error)
+{
+  GAsyncResult *result = NULL;
+  BtCamera *camera;
+
+  bt_camera_find_async (NULL, store_result, &result);
+  BT_TEST_WAIT (result != NULL);
+  camera = bt_camera_find_finish (result, error);
+  g_object_unref (result);
+  return camera;
 }
 
 static void
@@ -433,8 +446,8 @@ test_mjpeg_camera (void)
   /* a solid colour (ARGB ff2080c0), JPEG-encoded by the source */
   g_setenv (BT_CAMERA_SOURCE_ENV, "videotestsrc is-live=true pattern=solid-color foreground-color=0xff2080c0 "
             "! video/x-raw,width=320,height=240 ! jpegenc", TRUE);
-  bt_camera_find_async (NULL, on_camera_found, &camera);
-  BT_TEST_WAIT (camera != NULL);
+  camera = find_camera (&error);
+  g_assert_no_error (error);
   g_setenv (BT_CAMERA_SOURCE_ENV, saved, TRUE);
   g_assert_true (bt_camera_start (camera, &error));
   g_assert_no_error (error);
@@ -449,6 +462,149 @@ test_mjpeg_camera (void)
   g_assert_cmpint (ABS (px[1] - 0x80), <=, 24);
   g_assert_cmpint (ABS (px[2] - 0xc0), <=, 24);
   bt_camera_stop (camera);
+}
+
+/* ---- The camera portal (what a Flatpak uses) ---- */
+
+static const char portal_xml[] =
+  "<node><interface name='org.freedesktop.portal.Camera'>"
+  "<method name='AccessCamera'><arg type='a{sv}' direction='in'/><arg type='o' direction='out'/></method>"
+  "<method name='OpenPipeWireRemote'><arg type='a{sv}' direction='in'/><arg type='h' direction='out'/></method>"
+  "<property name='IsCameraPresent' type='b' access='read'/>"
+  "</interface></node>";
+
+typedef struct {
+  gboolean present;
+  guint32  response;   /* what the person "answers": 0 allowed, 1 cancelled */
+  GString *calls;
+  int      remote_end; /* the test's end of the pipe handed out as the PipeWire remote */
+} FakePortal;
+
+static void
+portal_call_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface, const char *method,
+                GVariant *params, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+  FakePortal *fp = user_data;
+
+  g_string_append_printf (fp->calls, "%s;", method);
+  if (strcmp (method, "AccessCamera") == 0)
+    {
+      g_autoptr(GVariant) options = g_variant_get_child_value (params, 0);
+      const char *token = "t";
+      g_autofree char *who = g_strdup (sender + 1);
+      g_autofree char *request = NULL;
+
+      g_variant_lookup (options, "handle_token", "&s", &token);
+      g_strdelimit (who, ".", '_');
+      request = g_strdup_printf ("/org/freedesktop/portal/desktop/request/%s/%s", who, token);
+      g_dbus_method_invocation_return_value (invocation, g_variant_new ("(o)", request));
+      g_dbus_connection_emit_signal (bus, sender, request, "org.freedesktop.portal.Request", "Response",
+                                     g_variant_new ("(u@a{sv})", fp->response,
+                                                    g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
+                                     NULL);
+    }
+  else
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      int ends[2];
+
+      g_assert_cmpint (pipe (ends), ==, 0);
+      g_assert_cmpint (g_unix_fd_list_append (fds, ends[1], NULL), ==, 0);
+      close (ends[1]);
+      fp->remote_end = ends[0];
+      g_dbus_method_invocation_return_value_with_unix_fd_list (invocation, g_variant_new ("(h)", 0), fds);
+    }
+}
+
+static GVariant *
+portal_get_cb (GDBusConnection *bus, const char *sender, const char *path, const char *iface, const char *name,
+               GError **error, gpointer user_data)
+{
+  return g_variant_new_boolean (((FakePortal *) user_data)->present);
+}
+
+/* In a Flatpak the camera is reached through the desktop's portal: asked for (the person may say
+ * no), then opened as a PipeWire remote the camera keeps while it lives. */
+static void
+test_camera_portal (void)
+{
+  g_autofree char *daemon = g_find_program_in_path ("dbus-daemon");
+  g_autofree char *saved = g_strdup (g_getenv (BT_CAMERA_SOURCE_ENV));
+  g_autoptr(GTestDBus) testbus = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GDBusNodeInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  GDBusInterfaceVTable vtable = { portal_call_cb, portal_get_cb, NULL, { 0 } };
+  FakePortal fp = { TRUE, 0, g_string_new (NULL), -1 };
+  BtCamera *camera;
+  guint object_id, owner_id;
+  char byte;
+
+  if (daemon == NULL)
+    {
+      g_test_skip ("dbus-daemon is not installed (Debian package dbus-daemon)");
+      return;
+    }
+  testbus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (testbus);
+  bus = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (testbus),
+                                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                                                | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+  g_assert_no_error (error);
+  info = g_dbus_node_info_new_for_xml (portal_xml, &error);
+  g_assert_no_error (error);
+  object_id = g_dbus_connection_register_object (bus, "/org/freedesktop/portal/desktop", info->interfaces[0],
+                                                 &vtable, &fp, NULL, &error);
+  g_assert_no_error (error);
+  owner_id = g_bus_own_name_on_connection (bus, "org.freedesktop.portal.Desktop", G_BUS_NAME_OWNER_FLAGS_NONE,
+                                           NULL, NULL, NULL, NULL);
+  g_setenv (BT_CAMERA_PORTAL_ENV, "1", TRUE);
+  g_setenv (BT_CAMERA_SOURCE_ENV, "videotestsrc is-live=true", TRUE);   /* no PipeWire here */
+
+  /* allowed: asked, then the remote; the camera holds it until it goes */
+  camera = find_camera (&error);
+  g_assert_no_error (error);
+  g_assert_nonnull (camera);
+  g_assert_cmpstr (fp.calls->str, ==, "AccessCamera;OpenPipeWireRemote;");
+  g_assert_cmpint (fp.remote_end, >=, 0);
+  g_assert_true (g_unix_set_fd_nonblocking (fp.remote_end, TRUE, NULL));
+  g_assert_cmpint (read (fp.remote_end, &byte, 1), ==, -1);   /* open: nothing to read, no end of file */
+  g_assert_true (bt_camera_start (camera, &error));
+  BT_TEST_WAIT (bt_camera_get_n_frames (camera) >= 2);
+  g_object_unref (camera);
+  g_assert_cmpint (read (fp.remote_end, &byte, 1), ==, 0);    /* the camera closed its end */
+  close (fp.remote_end);
+
+  /* the person says no: a clear message, and no remote is asked for */
+  g_string_truncate (fp.calls, 0);
+  fp.response = 1;
+  camera = find_camera (&error);
+  g_assert_null (camera);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_cmpstr (fp.calls->str, ==, "AccessCamera;");
+  g_clear_error (&error);
+
+  /* no camera on the desktop */
+  fp.present = FALSE;
+  camera = find_camera (&error);
+  g_assert_null (camera);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* no portal at all: said so, not a hang */
+  g_bus_unown_name (owner_id);
+  g_dbus_connection_unregister_object (bus, object_id);
+  camera = find_camera (&error);
+  g_assert_null (camera);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "portal"));
+
+  g_unsetenv (BT_CAMERA_PORTAL_ENV);
+  g_setenv (BT_CAMERA_SOURCE_ENV, saved, TRUE);
+  g_dbus_connection_close_sync (bus, NULL, NULL);
+  g_clear_object (&bus);
+  g_test_dbus_down (testbus);
+  g_string_free (fp.calls, TRUE);
 }
 
 /* ---- The Test page ---- */
@@ -544,6 +700,7 @@ main (int argc, char **argv)
   g_test_add ("/photos/no-camera", Fixture, NULL, fixture_setup, test_no_camera, fixture_teardown);
   g_test_add_func ("/photos/test-page", test_test_page);
   g_test_add_func ("/photos/mjpeg-camera", test_mjpeg_camera);
+  g_test_add_func ("/photos/camera-portal", test_camera_portal);
   ret = g_test_run ();
   g_clear_object (&server);
   g_bytes_unref (png_bytes);
