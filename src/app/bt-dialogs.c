@@ -47,6 +47,16 @@ file_dialog_new (const char *title, const char *accept_label, GtkFileFilter *fil
   return dialog;
 }
 
+/* A dialog's one file, or its error, to the task. */
+static void
+return_file (GTask *task, GFile *file, GError *error)
+{
+  if (file == NULL)
+    return_dialog_error (task, error);
+  else
+    g_task_return_pointer (task, file, g_object_unref);
+}
+
 static void
 select_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -54,10 +64,7 @@ select_folder_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   GFile *file = gtk_file_dialog_select_folder_finish (GTK_FILE_DIALOG (source), result, &error);
 
-  if (file == NULL)
-    return_dialog_error (task, error);
-  else
-    g_task_return_pointer (task, file, g_object_unref);
+  return_file (task, file, error);
 }
 
 static void
@@ -100,10 +107,7 @@ save_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
   GFile *file = gtk_file_dialog_save_finish (GTK_FILE_DIALOG (source), result, &error);
 
-  if (file == NULL)
-    return_dialog_error (task, error);
-  else
-    g_task_return_pointer (task, file, g_object_unref);
+  return_file (task, file, error);
 }
 
 static void
