@@ -279,9 +279,23 @@ _bt_window_update_actions (BtWindow *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save", self->project != NULL);
 }
 
+/* Ctrl+Return on the Train page starts a run even when the focus is not inside the page (after
+ * Alt+3 or a click on the header it is on the page buttons, or nowhere): the page's own binding
+ * sees only keys from inside it. Runs after every binding of the focus chain. */
+static gboolean
+train_shortcut (GtkWidget *widget, GVariant *args, gpointer user_data)
+{
+  BtWindow *self = BT_WINDOW (widget);
+
+  if (self->project == NULL || g_strcmp0 (bt_window_get_page (self), "train") != 0)
+    return FALSE;
+  return gtk_widget_activate_action (GTK_WIDGET (self->train_page), "train.start", NULL);
+}
+
 void
 _bt_window_class_actions_init (GtkWidgetClass *widget_class)
 {
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_Return, GDK_CONTROL_MASK, train_shortcut, NULL);
   gtk_widget_class_install_action (widget_class, "win.new-project", NULL, new_project_action);
   gtk_widget_class_install_action (widget_class, "win.open-project", NULL, open_project_action);
   gtk_widget_class_install_action (widget_class, "win.open-sample", NULL, open_sample_action);

@@ -107,13 +107,6 @@ has_epochs (gpointer data)
 }
 
 static gboolean
-focus_in_page (GtkWidget *page)
-{
-  GtkWidget *focus = gtk_root_get_focus (gtk_widget_get_root (page));
-  return focus != NULL && gtk_widget_is_ancestor (focus, page);
-}
-
-static gboolean
 not_busy (gpointer data)
 {
   return !bt_train_page_is_busy (window->train_page);
@@ -155,10 +148,9 @@ test_train_run (void)
   g_assert_false (button_enabled (page, "train.resume"));
   g_assert_false (button_enabled (page, "train.stop"));
 
-  /* the page's keys work with the focus in the page (Tab moves it there; an earlier test may have
-   * left it elsewhere) */
-  if (!focus_in_page (GTK_WIDGET (page)))
-    g_assert_true (gtk_widget_child_focus (GTK_WIDGET (page), GTK_DIR_TAB_FORWARD));
+  /* Ctrl+Return starts a run with the focus outside the page too (after Alt+3 it is on the header's
+   * page buttons; here it is nowhere): the window passes it to the visible Train page */
+  gtk_window_set_focus (GTK_WINDOW (window), NULL);
   bt_test_press_key (GTK_WINDOW (window), GDK_KEY_Return, GDK_CONTROL_MASK);   /* Ctrl+Return: Train */
   /* (not "the chart has steps": it may still show an earlier test's run until this one's first) */
   BT_TEST_WAIT (bt_train_page_is_busy (page));
