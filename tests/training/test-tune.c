@@ -625,13 +625,14 @@ static void
 test_transfer_space (void)
 {
   g_autoptr (GError) error = NULL;
+  /* the table's defaults, a transfer head of the person's own */
   BtProjectSettings base;
-  bt_project_settings_copy (&base, bt_project_get_settings (project));
-  g_free (base.preset);
-  base.preset = g_strdup ("transfer");
+  bt_project_settings_init (&base);
   base.label_smoothing = 0.05;
   base.transfer_hidden = 64;
   base.augment_flip = TRUE;
+  g_free (base.preset);
+  base.preset = g_strdup ("transfer");
   BtTuneOptions o;
   bt_tune_options_init (&o, &base);
   g_assert_cmpstr (o.space.presets[0], ==, "transfer");
