@@ -266,6 +266,9 @@ bt_tune_trial_apply (const BtTuneTrial *t, BtProjectSettings *s)
       s->transfer_hidden = t->hidden;
       if (t->best_epoch > 0 && !t->diverged)
         s->epochs = t->best_epoch;
+      /* the search chose the head: the Automatic recipe would choose again the rows at a default */
+      g_free (s->recipe);
+      s->recipe = g_strdup ("manual");
     }
   if (!t->augment)
     s->augment_flip = s->augment_crop = s->augment_rotate = s->augment_color = FALSE;

@@ -77,8 +77,9 @@ void         bt_tune_trial_free (BtTuneTrial *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneTrial, bt_tune_trial_free)
 /* Writes the trial's hyperparameters over a copy of the project settings. The epochs stay: a
  * trial's epochs are the search's budget, not a setting to keep; except for a transfer trial,
- * whose head's label smoothing and hidden units are written too and whose epochs become its
- * best epoch (as the Automatic recipe chooses a head's epochs from its curve). */
+ * whose head's label smoothing and hidden units are written too, whose epochs become its best
+ * epoch (as the Automatic recipe chooses a head's epochs from its curve) and which turns the
+ * recipe to "manual" (the search chose the head). */
 void  bt_tune_trial_apply    (const BtTuneTrial *t, BtProjectSettings *settings);
 /* "small-cnn, adam, lr 0.001, batch 32, dropout 0.25, wd 0, aug on", untranslated ids; a transfer
  * trial's: "transfer, adam, lr 0.001, hidden 256, dropout 0.25, wd 0, smoothing 0.1". */

@@ -208,6 +208,7 @@ test_transfer (void)
   g_assert_cmpfloat (s.label_smoothing, ==, best->label_smoothing);
   g_assert_cmpfloat (s.learning_rate, ==, best->learning_rate);
   g_assert_cmpint (s.epochs, ==, best->best_epoch);
+  g_assert_cmpstr (s.recipe, ==, "manual");
   bt_project_settings_clear (&s);
 
   g_clear_pointer (&out, g_free);

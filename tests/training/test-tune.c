@@ -713,6 +713,7 @@ test_transfer_space (void)
   g_assert_cmpint (applied.transfer_hidden, ==, last->hidden);
   g_assert_cmpfloat (applied.label_smoothing, ==, last->label_smoothing);
   g_assert_cmpint (applied.epochs, ==, last->best_epoch);
+  g_assert_cmpstr (applied.recipe, ==, "manual");
   g_autofree char *desc = bt_tune_trial_describe (last);
   g_assert_true (g_str_has_prefix (desc, "transfer, "));
   g_assert_nonnull (strstr (desc, "smoothing "));
