@@ -9,21 +9,7 @@
 # what the final model was trained on), and the load average (on a loaded machine read the CPU
 # time).
 # Skips with a message without ../shared/images/flowers12 or the default backbone.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${1:-_build}
-ROUNDS=${2:-2}
-SHARED=${BOTTEGA_SHARED_DIR:-../shared}
-FLOWERS=$SHARED/images/flowers12
-CLI=$BUILD/src/cli/bottega-cli
-[ -d "$FLOWERS/train" ] || { echo "SKIP: $FLOWERS is absent"; exit 0; }
-[ -f "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" ] || { echo "SKIP: the default backbone is absent"; exit 0; }
-[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time is not installed"; exit 0; }
-export BOTTEGA_BACKBONE_DIR=$(cd "$SHARED/models" && pwd)
-FLOWERS=$(cd "$FLOWERS" && pwd)
-
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
+. "$(dirname "$0")/bench-flowers12.sh"   # BUILD ROUNDS FLOWERS CLI DIR, or a SKIP
 
 one_run () {  # NAME, then train's options
   local name=$1; shift

@@ -1,6 +1,8 @@
 /* bt-test-photos.c: see bt-test-photos.h. */
 #include "bt-test-photos.h"
 
+#include "engine/bt-engine.h"
+
 #include <string.h>
 
 char *
@@ -42,4 +44,44 @@ bt_test_write_bmp (const char *path, const BtImage *img)
         q[2] = p[0];
       }
   g_assert_true (g_file_set_contents (path, (const char *) d, (gssize) size, NULL));
+}
+
+gboolean
+bt_test_make_class_crops (const char *dir, const char *const (*classes)[2], guint n_classes, guint per_class,
+                          guint64 seed)
+{
+  BtRng rng;
+
+  bt_rng_seed (&rng, seed);
+  for (guint c = 0; c < n_classes; c++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *src_path = bt_test_shared_file ("images", classes[c][1]);
+      g_autofree char *class_dir = g_build_filename (dir, classes[c][0], NULL);
+      g_autoptr(BtImage) src = NULL;
+      if (src_path == NULL)
+        {
+          g_test_skip ("shared photos not found: set BOTTEGA_SHARED_DIR to the folder holding images/");
+          return FALSE;
+        }
+      src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_mkdir_with_parents (class_dir, 0755), ==, 0);
+      for (guint i = 0; i < per_class; i++)
+        {
+          int w = src->width * 3 / 4, h = src->height * 3 / 4;
+          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
+          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
+          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
+          g_autoptr(BtImage) small = NULL;
+          g_autofree char *file = g_strdup_printf ("%u.bmp", i);
+          g_autofree char *path = g_build_filename (class_dir, file, NULL);
+          for (int y = 0; y < h; y++)
+            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
+          small = bt_image_resize (&crop, 100, 100 * h / w, BT_DS_RESIZE_SQUASH);
+          bt_test_write_bmp (path, small);
+          g_free (crop.pixels);
+        }
+    }
+  return TRUE;
 }

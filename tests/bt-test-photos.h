@@ -12,5 +12,10 @@ G_BEGIN_DECLS
 char *bt_test_shared_file (const char *sub, const char *file);
 /* Writes an RGB image as a 24-bit BMP (rows bottom-up, BGR); asserts on failure. */
 void  bt_test_write_bmp   (const char *path, const BtImage *img);
+/* A folder of classes: for each class k, dir/classes[k][0]/0.bmp … (per_class − 1).bmp, random
+ * crops (¾ of each side, seeded) of the shared photo images/classes[k][1] at 100 px wide. FALSE,
+ * with the test skipped, when a shared photo is missing. */
+gboolean bt_test_make_class_crops (const char *dir, const char *const (*classes)[2], guint n_classes,
+                                   guint per_class, guint64 seed);
 
 G_END_DECLS

@@ -137,11 +137,20 @@ single_selected (BtLeaderboard *self)
   return rows->len == 1 ? rows->pdata[0] : NULL;   /* the list store keeps it alive */
 }
 
+static gboolean
+project_is_transfer (BtLeaderboard *self)
+{
+  return self->project != NULL && g_strcmp0 (bt_project_get_settings (self->project)->preset, "transfer") == 0;
+}
+
 static void
 update_sensitivity (BtLeaderboard *self)
 {
   gboolean busy = self->job != NULL;
   gboolean have_row = single_selected (self) != NULL;
+  /* a transfer project's tries vary its head only: the photos' embeddings are made once */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->vary_augment), !project_is_transfer (self));
+  gtk_widget_set_sensitive (GTK_WIDGET (self->vary_preset), !project_is_transfer (self));
   gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !busy && self->project != NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->resume_button), !busy && self->project != NULL && self->search != NULL &&
                             !bt_tune_search_is_finished (self->search));
@@ -455,7 +464,10 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
   job->data = data;
   bt_tune_search_set_progress (search, on_worker_progress, job);
   self->job = job;
-  gtk_label_set_text (self->status, _("Searching… Tries appear below as they finish."));
+  gtk_label_set_text (self->status, bt_tune_data_is_transfer (data)
+                                    ? _("Searching… Each try trains only the head, on the photos’ embeddings computed "
+                                        "once (fine-tuning stays off). Tries appear below as they finish.")
+                                    : _("Searching… Tries appear below as they finish."));
   g_autoptr (GTask) task = g_task_new (NULL, NULL, search_done, job_ref (job));
   g_task_set_task_data (task, job, (GDestroyNotify) job_unref);
   g_task_run_in_thread (task, search_thread);
@@ -720,8 +732,15 @@ bt_leaderboard_set_project (BtLeaderboard *self, BtProject *project)
   g_set_object (&self->project, project);
   if (project != NULL)
     {
-      const BtProjectSettings *s = bt_project_get_settings (project);
-      gtk_spin_button_set_value (self->epochs, MAX (1, MIN (s->epochs, 10)));
+      /* the controls start at the search's defaults for this project (a transfer head's differ) */
+      BtTuneOptions o;
+      bt_tune_options_init (&o, bt_project_get_settings (project));
+      gtk_spin_button_set_value (self->epochs, o.epochs);
+      gtk_spin_button_set_value (self->wd_max, o.space.weight_decay_max);
+      gtk_check_button_set_active (self->try_sgd, g_strv_contains ((const char * const *) o.space.optimizers, "sgd"));
+      gtk_check_button_set_active (self->try_adamw, g_strv_contains ((const char * const *) o.space.optimizers, "adamw"));
+      gtk_check_button_set_active (self->vary_augment, o.space.vary_augment);
+      bt_tune_options_clear (&o);
       self->load_cancel = g_cancellable_new ();
       GWeakRef *wr = g_new0 (GWeakRef, 1);
       g_weak_ref_init (wr, self);
@@ -748,7 +767,7 @@ options_from_controls (BtLeaderboard *self, BtTuneOptions *o)
   o->space.lr_max = MAX (gtk_spin_button_get_value (self->lr_min), gtk_spin_button_get_value (self->lr_max));
   o->space.dropout_max = gtk_spin_button_get_value (self->dropout_max);
   o->space.weight_decay_max = gtk_spin_button_get_value (self->wd_max);
-  o->space.vary_augment = gtk_check_button_get_active (self->vary_augment);
+  o->space.vary_augment = gtk_check_button_get_active (self->vary_augment) && !project_is_transfer (self);
   g_autoptr (GStrvBuilder) ob = g_strv_builder_new ();
   g_strv_builder_add (ob, "adam");
   if (gtk_check_button_get_active (self->try_sgd))
@@ -757,7 +776,7 @@ options_from_controls (BtLeaderboard *self, BtTuneOptions *o)
     g_strv_builder_add (ob, "adamw");
   g_strfreev (o->space.optimizers);
   o->space.optimizers = g_strv_builder_end (ob);
-  if (gtk_check_button_get_active (self->vary_preset))
+  if (gtk_check_button_get_active (self->vary_preset) && !project_is_transfer (self))
     {
       const char *p[] = { "small-cnn", "deeper-cnn", "mini-resnet", NULL };
       g_strfreev (o->space.presets);

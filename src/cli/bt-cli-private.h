@@ -32,6 +32,10 @@ char *bt_cli_format_count (guint64 n);
 char *bt_cli_format_duration (double seconds);
 /* TRUE when DIR holds a project.ini */
 gboolean bt_cli_is_project_dir (const char *path);
+/* --backbone (given), else the project's choice, becomes the backbone file training uses; a new
+ * transfer run (or search) needs one on this computer: -1 when the work can go on, else the exit
+ * status after saying why and the way out. */
+int   bt_cli_choose_backbone (BtProject *project, const char *given, gboolean resuming);
 /* The newest *.bottega-model in DIR/models, or NULL. */
 char *bt_cli_newest_model (const char *project_dir);
 /* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
@@ -48,9 +52,10 @@ int bt_cli_predict  (int argc, char **argv);
 int bt_cli_info     (int argc, char **argv);
 /* export MODEL --onnx OUT.onnx [--backbone FILE.tflite] | DIR --pytorch OUT_DIR | DIR --dataset OUT_DIR */
 int bt_cli_export   (int argc, char **argv);
-/* tune DIR [--strategy grid|random|adaptive] [--trials N] [--minutes M] [--epochs N] [--seed N] [--resume] */
+/* tune DIR [--strategy grid|random|adaptive] [--trials N] [--minutes M] [--epochs N] [--seed N] [--resume]
+ *      [--backbone NAME|FILE] (a transfer project: heads on the cached embeddings) */
 int bt_cli_tune     (int argc, char **argv);
-/* cv DIR [--k N] [--epochs N] */
+/* cv DIR [--k N] [--epochs N] [--backbone NAME|FILE] */
 int bt_cli_cv       (int argc, char **argv);
 int bt_cli_backbones (int argc, char **argv);
 int bt_cli_compare_backbones (int argc, char **argv);

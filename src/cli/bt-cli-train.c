@@ -555,35 +555,6 @@ parse_arguments (TrainOptions *o, int *argc, char ***argv)
   return -1;
 }
 
-/* --backbone, else the project's choice (Compare backbones), resolved to a file here; and for a
- * new transfer run, a backbone on this computer — said before a run folder is made, with the
- * command line's own way out. -1 when the run can go on, else the exit status. */
-static int
-choose_backbone (BtProject *project, const char *given, gboolean resuming)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *choice = given == NULL ? bt_backbones_project_choice (project) : NULL;
-  const char *name = given != NULL ? given : choice;
-  gboolean transfer = g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0;
-
-  if (name != NULL)
-    {
-      g_autofree char *abs = bt_backbones_resolve (name, &error);
-      if (abs == NULL && (given != NULL || transfer))
-        return bt_cli_fail ("%s", error->message);
-      g_clear_error (&error);
-      bt_backbone_set_preferred_file (abs);
-    }
-  if (!resuming && transfer)
-    {
-      g_autofree char *bb = bt_backbone_find_for_training (&error);
-      if (bb == NULL)
-        return bt_cli_fail ("%s\n%s", error->message,
-                            _("Download it with “bottega-cli backbones fetch”, or give one with --backbone NAME|FILE."));
-    }
-  return -1;
-}
-
 /* Trains, printing progress, until the run ends or Ctrl+C stops it; the exit status. */
 static int
 run_training (BtProject *project, const char *resume_dir, gboolean quiet, const char *project_arg)
@@ -668,7 +639,7 @@ bt_cli_train (int argc, char **argv)
     {
       if (o.threads != G_MININT)
         bt_engine_set_threads (o.threads);
-      if ((status = choose_backbone (project, o.backbone, resume_dir != NULL)) < 0)
+      if ((status = bt_cli_choose_backbone (project, o.backbone, resume_dir != NULL)) < 0)
         status = run_training (project, resume_dir, o.quiet, argv[1]);
     }
 

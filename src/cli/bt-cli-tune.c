@@ -9,6 +9,7 @@
 
 #include "cli/bt-cli-private.h"
 #include "training/bt-kfold.h"
+#include "training/bt-transfer.h"
 #include "training/bt-tune.h"
 
 static void
@@ -26,8 +27,10 @@ print_trial (const BtTuneTrial *t, gpointer user_data)
   fflush (stdout);
 }
 
+/* The project's train+val snapshot; for a transfer project the backbone (--backbone, else the
+ * project's choice) is chosen first and what the trials train is said. NULL after the message. */
 static BtTuneData *
-open_data (const char *dir, BtProject **project_out)
+open_data (const char *dir, const char *backbone, BtProject **project_out)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (BtProject) project = bt_project_open (dir, &error);
@@ -36,11 +39,21 @@ open_data (const char *dir, BtProject **project_out)
       bt_cli_fail ("%s: %s", dir, error->message);
       return NULL;
     }
+  if (bt_cli_choose_backbone (project, backbone, FALSE) >= 0)
+    return NULL;
   BtTuneData *d = bt_tune_data_new (project, &error);
   if (d == NULL)
     {
       bt_cli_fail ("%s: %s", dir, error->message);
       return NULL;
+    }
+  if (bt_tune_data_is_transfer (d))
+    {
+      g_autofree char *path = bt_backbone_find_for_training (NULL);
+      g_autofree char *name = path != NULL ? g_path_get_basename (path) : NULL;
+      printf (_("Transfer project: every trial trains only the head, on the embeddings of %s (computed once "
+                "and cached); fine-tuning stays off.\n"), name != NULL ? name : "?");
+      fflush (stdout);
     }
   *project_out = g_steal_pointer (&project);
   return d;
@@ -88,7 +101,7 @@ bt_cli_tune (int argc, char **argv)
   double minutes = 0;
   gboolean resume = FALSE;
   g_auto (GStrv) rest = NULL;
-  g_autofree char *seed_s = NULL;
+  g_autofree char *seed_s = NULL, *backbone = NULL;
   GOptionEntry entries[] = {
     { "strategy", 0, 0, G_OPTION_ARG_STRING, &strategy, N_("grid, random or adaptive (default random)"), N_("NAME") },
     { "trials", 0, 0, G_OPTION_ARG_INT, &trials, N_("Stop after N trials"), N_("N") },
@@ -96,6 +109,7 @@ bt_cli_tune (int argc, char **argv)
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, N_("Epochs of a full trial"), N_("N") },
     { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_s, N_("Search seed (default: the project's seed)"), N_("N") },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, N_("Continue the newest unfinished search"), NULL },
+    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
@@ -110,7 +124,7 @@ bt_cli_tune (int argc, char **argv)
   if (g_strv_length (rest) > 1)
     return bt_cli_usage ("tune", _("unexpected argument “%s”"), rest[1]);
   g_autoptr (BtProject) project = NULL;
-  g_autoptr (BtTuneData) d = open_data (rest[0], &project);
+  g_autoptr (BtTuneData) d = open_data (rest[0], backbone, &project);
   if (d == NULL)
     return 1;
   g_autoptr (BtTuneSearch) search = NULL;
@@ -192,9 +206,11 @@ bt_cli_cv (int argc, char **argv)
 {
   int k = 5, epochs = 0;
   g_auto (GStrv) rest = NULL;
+  g_autofree char *backbone = NULL;
   GOptionEntry entries[] = {
     { "k", 0, 0, G_OPTION_ARG_INT, &k, N_("Number of folds, 3 to 10 (default 5)"), N_("N") },
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, N_("Epochs per fold (default: the project's)"), N_("N") },
+    { "backbone", 0, 0, G_OPTION_ARG_FILENAME, &backbone, N_("Transfer preset: the backbone, a catalogue name (bottega-cli backbones) or a TFLite file (not saved)"), N_("NAME|FILE") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
     { NULL }
   };
@@ -208,7 +224,7 @@ bt_cli_cv (int argc, char **argv)
   if (epochs < 0)
     return bt_cli_usage ("cv", _("--epochs cannot be negative"));
   g_autoptr (BtProject) project = NULL;
-  g_autoptr (BtTuneData) d = open_data (rest[0], &project);
+  g_autoptr (BtTuneData) d = open_data (rest[0], backbone, &project);
   if (d == NULL)
     return 1;
   g_autoptr (BtTuneTrial) setting = bt_kfold_setting_from_project (d, epochs);

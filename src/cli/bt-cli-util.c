@@ -10,7 +10,9 @@
 
 #include "cli/bt-cli-private.h"
 #include "engine/bt-onnx.h"
+#include "training/bt-backbones.h"
 #include "training/bt-run-files.h"
+#include "training/bt-transfer.h"
 
 int
 bt_cli_fail (const char *format, ...)
@@ -158,4 +160,33 @@ bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, co
       g_string_append_printf (out, ", \"threshold\": %.6f", t);
     g_string_append_printf (out, ", \"below_threshold\": %s}", answer == BT_ANSWER_BELOW_THRESHOLD ? "true" : "false");
   }
+}
+
+/* --backbone, else the project's choice (Compare backbones), resolved to a file here; and for a
+ * new transfer run, a backbone on this computer — said before a run folder is made, with the
+ * command line's own way out. -1 when the run can go on, else the exit status. */
+int
+bt_cli_choose_backbone (BtProject *project, const char *given, gboolean resuming)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *choice = given == NULL ? bt_backbones_project_choice (project) : NULL;
+  const char *name = given != NULL ? given : choice;
+  gboolean transfer = g_strcmp0 (bt_project_get_settings (project)->preset, "transfer") == 0;
+
+  if (name != NULL)
+    {
+      g_autofree char *abs = bt_backbones_resolve (name, &error);
+      if (abs == NULL && (given != NULL || transfer))
+        return bt_cli_fail ("%s", error->message);
+      g_clear_error (&error);
+      bt_backbone_set_preferred_file (abs);
+    }
+  if (!resuming && transfer)
+    {
+      g_autofree char *bb = bt_backbone_find_for_training (&error);
+      if (bb == NULL)
+        return bt_cli_fail ("%s\n%s", error->message,
+                            _("Download it with “bottega-cli backbones fetch”, or give one with --backbone NAME|FILE."));
+    }
+  return -1;
 }

@@ -34,6 +34,8 @@ bt_kfold_setting_from_project (BtTuneData *d, int epochs)
   t->dropout = s->dropout;
   t->weight_decay = s->weight_decay;
   t->augment = s->augment_flip || s->augment_crop || s->augment_rotate || s->augment_color;
+  t->label_smoothing = s->label_smoothing;
+  t->hidden = s->transfer_hidden;
   t->epochs = epochs > 0 ? epochs : s->epochs;
   t->seed = s->seed;
   return t;

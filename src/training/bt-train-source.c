@@ -24,6 +24,7 @@ struct _BtTrainSource
   BtCache      *own_cache;
   BtCache      *cache;        /* own_cache, or the search's (borrowed) */
   BtEmbeddings *emb;
+  gboolean      emb_borrowed; /* a search's embeddings */
   BtBackbone   *backbone;
   BtEmbeddings *frozen;       /* after bt_train_source_prepare_cut: the embeddings (emb is the cut's) */
 };
@@ -102,6 +103,20 @@ bt_train_source_new_for_cache (BtCache *cache)
   return src;
 }
 
+BtTrainSource *
+bt_train_source_new_for_embeddings (BtEmbeddings *emb, guint n_items)
+{
+  BtTrainSource *src;
+
+  g_return_val_if_fail (emb != NULL, NULL);
+  src = g_new0 (BtTrainSource, 1);
+  src->kind = SOURCE_SEARCH;
+  src->emb = emb;
+  src->emb_borrowed = TRUE;
+  src->n = n_items;
+  return src;
+}
+
 void
 bt_train_source_free (BtTrainSource *src)
 {
@@ -110,7 +125,8 @@ bt_train_source_free (BtTrainSource *src)
   bt_item_snapshot_clear (&src->snap);
   g_free (src->spill_dir);
   g_clear_pointer (&src->own_cache, bt_cache_free);
-  g_clear_pointer (&src->emb, bt_embeddings_free);
+  if (!src->emb_borrowed)
+    g_clear_pointer (&src->emb, bt_embeddings_free);
   g_clear_pointer (&src->frozen, bt_embeddings_free);
   g_clear_pointer (&src->backbone, bt_backbone_unref);
   g_free (src);
@@ -181,6 +197,8 @@ bt_train_source_dup_unreadable_report (BtTrainSource *src, guint *n_unreadable)
 {
   g_return_val_if_fail (src != NULL, NULL);
   *n_unreadable = 0;
+  if (src->kind == SOURCE_SEARCH)   /* a search checked its images before its first trial */
+    return NULL;
   if (src->emb == NULL)
     {
       if (src->kind != SOURCE_PIXELS || src->cache == NULL)
@@ -234,8 +252,10 @@ bt_train_source_is_valid (BtTrainSource *src, guint item_index)
 gsize
 bt_train_source_sample_floats (BtTrainSource *src)
 {
+  if (src->emb != NULL)
+    return (gsize) bt_embeddings_get_dim (src->emb);
   if (src->kind == SOURCE_EMBEDDINGS)
-    return src->emb != NULL ? (gsize) bt_embeddings_get_dim (src->emb) : 0;
+    return 0;
   return (gsize) src->channels * src->height * src->width;
 }
 

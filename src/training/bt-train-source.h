@@ -1,6 +1,7 @@
 /* bt-train-source.h: where a training run's samples come from — decoded pixels, backbone
- * embeddings or a search's shared cache — made from a snapshot of the project's paths on the
- * project's thread, so the worker that prepares and reads it never touches the project. */
+ * embeddings, or a search's shared cache or embeddings — made from a snapshot of the project's
+ * paths on the project's thread, so the worker that prepares and reads it never touches the
+ * project. */
 #pragma once
 
 #include "training/bt-training.h"
@@ -15,6 +16,8 @@ G_BEGIN_DECLS
 BtTrainSource *bt_train_source_new_for_project (BtProject *project, const BtProjectSettings *settings);
 /* A search's cache, already built (borrowed: it must outlive the source). */
 BtTrainSource *bt_train_source_new_for_cache   (BtCache *cache);
+/* A transfer search's embeddings of n_items items, already built (borrowed, as the cache). */
+BtTrainSource *bt_train_source_new_for_embeddings (BtEmbeddings *emb, guint n_items);
 void           bt_train_source_free            (BtTrainSource *src);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTrainSource, bt_train_source_free)
 guint          bt_train_source_get_n_items     (BtTrainSource *src);

@@ -2198,12 +2198,10 @@ bt_trainer_start_trial (BtTrainer *self, const BtProjectSettings *settings, BtTr
     return FALSE;
   if (!bt_settings_validate (settings, error))
     return FALSE;
-  if (bt_preset_from_id (settings->preset, &preset) && preset == BT_PRESET_TRANSFER)
-    {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                           _("A search cannot try the transfer-learning preset"));
-      return FALSE;
-    }
+  /* a transfer trial trains its head on a search's embeddings (bt_train_source_new_for_embeddings),
+   * every other trial a network on pixels */
+  g_return_val_if_fail (bt_preset_from_id (settings->preset, &preset) &&
+                        (preset == BT_PRESET_TRANSFER) == (bt_train_source_get_embeddings (source) != NULL), FALSE);
   if (n_train == 0 || n_val == 0)
     {
       g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,

@@ -17,6 +17,9 @@
 
 #define ETA 2   /* successive halving keeps the best 1/ETA and gives them ETA× the epochs */
 
+static const char wrong_preset_message[] =
+  N_("A search tries the transfer preset only in a transfer project, and no other preset there.");
+
 static guint bt_tune_decoded[BT_N_SPLITS];
 
 static gboolean
@@ -30,7 +33,13 @@ static gboolean
 known_preset (const char *id)
 {
   BtPreset p;
-  return id != NULL && bt_preset_from_id (id, &p) && p != BT_PRESET_TRANSFER;
+  return id != NULL && bt_preset_from_id (id, &p);
+}
+
+static gboolean
+is_transfer (const char *preset)
+{
+  return g_strcmp0 (preset, "transfer") == 0;
 }
 
 guint
@@ -96,9 +105,26 @@ bt_tune_options_init (BtTuneOptions *opts, const BtProjectSettings *base)
   sp->weight_decay_min = 0.0;
   sp->weight_decay_max = 1e-3;
   sp->vary_augment = TRUE;
-  const char *pre[] = { base->preset != NULL && strcmp (base->preset, "transfer") != 0 ? base->preset : "small-cnn", NULL };
+  const char *pre[] = { base->preset != NULL ? base->preset : "small-cnn", NULL };
   sp->presets = g_strdupv ((char **) pre);
   sp->grid_points = 3;
+  if (!is_transfer (base->preset))
+    return;
+  /* a head on cached embeddings: seconds per trial, so the project's epochs (up to the recipe's
+   * 30); its batch size and augmentation as they are; the ranges the recipe's grid spans */
+  opts->epochs = MAX (1, MIN (base->epochs, 30));
+  sp->batch_sizes[0] = base->batch_size;
+  sp->n_batch_sizes = 1;
+  sp->vary_augment = FALSE;
+  sp->weight_decay_max = 1e-2;
+  sp->label_smoothing_min = 0.0;
+  sp->label_smoothing_max = 0.1;
+  sp->hidden_units[0] = 0;
+  sp->hidden_units[1] = 256;
+  sp->n_hidden_units = 2;
+  const char *head_opt[] = { "adam", "adamw", NULL };
+  g_strfreev (sp->optimizers);
+  sp->optimizers = g_strdupv ((char **) head_opt);
 }
 
 void
@@ -149,12 +175,19 @@ options_check (const BtTuneOptions *o, GError **error)
   for (guint i = 0; bad == NULL && sp->optimizers[i]; i++)
     if (!known_optimizer (sp->optimizers[i]))
       bad = "optimizer";
+  /* the transfer preset trains on embeddings, the others on pixels: never both in one search */
   for (guint i = 0; bad == NULL && sp->presets[i]; i++)
-    {
-      BtPreset p;
-      if (!bt_preset_from_id (sp->presets[i], &p) || p == BT_PRESET_TRANSFER)
-        bad = "preset";
-    }
+    if (!known_preset (sp->presets[i]) || is_transfer (sp->presets[i]) != is_transfer (sp->presets[0]))
+      bad = "preset";
+  if (bad == NULL && !(sp->label_smoothing_min >= 0 && sp->label_smoothing_max >= sp->label_smoothing_min &&
+                       sp->label_smoothing_max < 1))
+    bad = "label smoothing";
+  const BtSettingInfo *hidden_row = bt_settings_find ("transfer-hidden");
+  if (bad == NULL && (sp->n_hidden_units < 0 || sp->n_hidden_units > 4))
+    bad = "hidden units";
+  for (int i = 0; bad == NULL && i < sp->n_hidden_units; i++)
+    if (sp->hidden_units[i] < hidden_row->min || sp->hidden_units[i] > hidden_row->max)
+      bad = "hidden units";
   if (bad != NULL)
     {
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
@@ -227,6 +260,16 @@ bt_tune_trial_apply (const BtTuneTrial *t, BtProjectSettings *s)
   s->batch_size = t->batch_size;
   s->dropout = t->dropout;
   s->weight_decay = t->weight_decay;
+  if (is_transfer (t->preset))
+    {
+      s->label_smoothing = t->label_smoothing;
+      s->transfer_hidden = t->hidden;
+      if (t->best_epoch > 0 && !t->diverged)
+        s->epochs = t->best_epoch;
+      /* the search chose the head: the Automatic recipe would choose again the rows at a default */
+      g_free (s->recipe);
+      s->recipe = g_strdup ("manual");
+    }
   if (!t->augment)
     s->augment_flip = s->augment_crop = s->augment_rotate = s->augment_color = FALSE;
   else if (!(s->augment_flip || s->augment_crop || s->augment_rotate || s->augment_color))
@@ -244,6 +287,13 @@ bt_tune_trial_describe (const BtTuneTrial *t)
   else
     g_ascii_formatd (dr, sizeof dr, "%.2f", t->dropout);
   g_ascii_formatd (wd, sizeof wd, "%.3g", t->weight_decay);
+  if (is_transfer (t->preset))
+    {
+      char ls[32];
+      g_ascii_formatd (ls, sizeof ls, "%.2g", t->label_smoothing);
+      return g_strdup_printf ("%s, %s, lr %s, hidden %d, dropout %s, wd %s, smoothing %s", t->preset, t->optimizer,
+                              lr, t->hidden, dr, wd, ls);
+    }
   return g_strdup_printf ("%s, %s, lr %s, batch %d, dropout %s, wd %s, aug %s", t->preset, t->optimizer,
                           lr, t->batch_size, dr, wd, t->augment ? "on" : "off");
 }
@@ -254,6 +304,27 @@ base_augment (const BtProjectSettings *b)
   return b->augment_flip || b->augment_crop || b->augment_rotate || b->augment_color;
 }
 
+/* The grid's size along each dimension: learning rate, batch size, optimizer, dropout, weight
+ * decay, augmentation, preset, label smoothing, hidden units; returns the number of points. */
+#define GRID_DIMS 9
+static guint
+grid_dims (const BtTuneSpace *sp, guint dims[GRID_DIMS])
+{
+  guint total = 1;
+  dims[0] = sp->grid_points;
+  dims[1] = sp->n_batch_sizes;
+  dims[2] = g_strv_length (sp->optimizers);
+  dims[3] = sp->dropout_max > sp->dropout_min ? 2 : 1;
+  dims[4] = sp->weight_decay_max > sp->weight_decay_min ? 2 : 1;
+  dims[5] = sp->vary_augment ? 2 : 1;
+  dims[6] = g_strv_length (sp->presets);
+  dims[7] = sp->label_smoothing_max > sp->label_smoothing_min ? 2 : 1;
+  dims[8] = MAX (sp->n_hidden_units, 1);
+  for (guint i = 0; i < GRID_DIMS; i++)
+    total *= dims[i];
+  return total;
+}
+
 /* The hyperparameters of one config: 0 is the base settings; grid configs walk a seeded
  * permutation of the grid; random configs are drawn from a generator seeded by the config. */
 static void
@@ -262,6 +333,9 @@ config_fill (const BtTuneOptions *o, const BtProjectSettings *base, int config, 
   const BtTuneSpace *sp = &o->space;
   t->config = config;
   t->seed = mix (o->seed ^ mix ((guint64) config + 1));
+  /* the head's rows a space does not vary stay the base's */
+  t->label_smoothing = base->label_smoothing;
+  t->hidden = base->transfer_hidden;
   if (config == 0)
     {
       t->preset = g_strdup (base->preset);
@@ -279,11 +353,8 @@ config_fill (const BtTuneOptions *o, const BtProjectSettings *base, int config, 
   if (o->strategy == BT_TUNE_GRID)
     {
       int g = sp->grid_points;
-      guint dims[7] = { g, sp->n_batch_sizes, n_opt, sp->dropout_max > sp->dropout_min ? 2 : 1,
-                        sp->weight_decay_max > sp->weight_decay_min ? 2 : 1, sp->vary_augment ? 2 : 1, n_pre };
-      guint total = 1;
-      for (guint i = 0; i < 7; i++)
-        total *= dims[i];
+      guint dims[GRID_DIMS];
+      guint total = grid_dims (sp, dims);
       guint32 *perm = g_new (guint32, total);
       for (guint i = 0; i < total; i++)
         perm[i] = i;
@@ -292,8 +363,8 @@ config_fill (const BtTuneOptions *o, const BtProjectSettings *base, int config, 
       bt_rng_shuffle (&rng, perm, total);
       guint v = perm[(guint) (config - 1) % total];
       g_free (perm);
-      guint c[7];
-      for (guint i = 0; i < 7; i++)
+      guint c[GRID_DIMS];
+      for (guint i = 0; i < GRID_DIMS; i++)
         {
           c[i] = v % dims[i];
           v /= dims[i];
@@ -305,6 +376,10 @@ config_fill (const BtTuneOptions *o, const BtProjectSettings *base, int config, 
       t->weight_decay = c[4] ? sp->weight_decay_max : sp->weight_decay_min;
       t->augment = sp->vary_augment ? c[5] == 1 : base_augment (base);
       t->preset = g_strdup (sp->presets[c[6]]);
+      if (dims[7] > 1)
+        t->label_smoothing = c[7] ? sp->label_smoothing_max : sp->label_smoothing_min;
+      if (sp->n_hidden_units > 0)
+        t->hidden = sp->hidden_units[c[8]];
       return;
     }
   BtRng rng;
@@ -324,12 +399,20 @@ config_fill (const BtTuneOptions *o, const BtProjectSettings *base, int config, 
   guint32 aug = bt_rng_below (&rng, 2);
   t->augment = sp->vary_augment ? aug == 1 : base_augment (base);
   t->preset = g_strdup (sp->presets[bt_rng_below (&rng, n_pre)]);
+  /* drawn last, and only when varied: the draws above stay those of searches saved before */
+  if (sp->label_smoothing_max > sp->label_smoothing_min)
+    t->label_smoothing = round ((sp->label_smoothing_min + (sp->label_smoothing_max - sp->label_smoothing_min) *
+                                 bt_rng_uniform (&rng)) * 100.0) / 100.0;
+  if (sp->n_hidden_units > 0)
+    t->hidden = sp->hidden_units[bt_rng_below (&rng, sp->n_hidden_units)];
 }
 
 /* ---- Data snapshot and runner ---- */
 
 struct _BtTuneData {
   BtProjectSettings settings;
+  gboolean  transfer;    /* heads on the images' embeddings, not networks on their pixels */
+  char     *project_dir; /* its cache/ holds the decoded images' spill and the embeddings */
   char     *spill_dir;
   GPtrArray *paths;      /* char* */
   GArray   *labels;      /* int */
@@ -338,6 +421,7 @@ struct _BtTuneData {
   guint     n_classes;
   GMutex    lock;
   BtCache  *cache;
+  BtEmbeddings *emb;
 };
 
 BtTuneData *
@@ -347,7 +431,9 @@ bt_tune_data_new (BtProject *project, GError **error)
   g_autoptr (BtTuneData) d = g_new0 (BtTuneData, 1);
   g_mutex_init (&d->lock);
   bt_project_settings_copy (&d->settings, bt_project_get_settings (project));
-  d->spill_dir = g_build_filename (bt_project_get_dir (project), "cache", NULL);
+  d->transfer = is_transfer (d->settings.preset);
+  d->project_dir = g_strdup (bt_project_get_dir (project));
+  d->spill_dir = g_build_filename (d->project_dir, "cache", NULL);
   d->paths = g_ptr_array_new_with_free_func (g_free);
   d->labels = g_array_new (FALSE, FALSE, sizeof (int));
   d->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
@@ -386,12 +472,14 @@ bt_tune_data_free (BtTuneData *d)
   if (d == NULL)
     return;
   bt_project_settings_clear (&d->settings);
+  g_free (d->project_dir);
   g_free (d->spill_dir);
   g_clear_pointer (&d->paths, g_ptr_array_unref);
   g_clear_pointer (&d->labels, g_array_unref);
   g_clear_pointer (&d->hashes, g_array_unref);
   g_clear_pointer (&d->splits, g_array_unref);
   g_clear_pointer (&d->cache, bt_cache_free);
+  g_clear_pointer (&d->emb, bt_embeddings_free);
   g_mutex_clear (&d->lock);
   g_free (d);
 }
@@ -402,28 +490,53 @@ guint bt_tune_data_get_n_items (BtTuneData *d) { return d->paths->len; }
 const guint64 *bt_tune_data_get_hashes (BtTuneData *d) { return (const guint64 *) d->hashes->data; }
 const int *bt_tune_data_get_labels (BtTuneData *d) { return (const int *) d->labels->data; }
 BtSplit bt_tune_data_get_split (BtTuneData *d, guint i) { return g_array_index (d->splits, BtSplit, i); }
+gboolean bt_tune_data_is_transfer (BtTuneData *d) { return d->transfer; }
+
+/* The backbone training uses, and every image's embedding through the project's embedding cache
+ * (the training split's augmented variants too when the settings augment, as a run's). */
+static BtEmbeddings *
+embed_images (BtTuneData *d, GCancellable *cancellable, GError **error)
+{
+  const BtProjectSettings *s = &d->settings;
+  g_autofree char *path = bt_backbone_find_for_training (error);
+  g_autoptr (BtBackbone) bb = path != NULL ? bt_backbone_get (path, NULL, error) : NULL;
+  if (bb == NULL)
+    return NULL;
+  g_autofree gboolean *is_train = g_new (gboolean, MAX (d->paths->len, 1));
+  for (guint i = 0; i < d->paths->len; i++)
+    is_train[i] = g_array_index (d->splits, BtSplit, i) == BT_SPLIT_TRAIN;
+  return bt_embeddings_build_paths ((const char * const *) d->paths->pdata, (const guint64 *) d->hashes->data,
+                                    is_train, d->paths->len, d->project_dir, bb, s->resize, s->augment_flip,
+                                    s->augment_crop, CLAMP ((int) g_get_num_processors (), 1, 8), NULL, NULL,
+                                    NULL, NULL, cancellable, error);
+}
 
 gboolean
 bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (d != NULL, FALSE);
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&d->lock);
-  if (d->cache != NULL)
+  if (d->cache != NULL || d->emb != NULL)
     return TRUE;
   const BtProjectSettings *s = &d->settings;
-  BtCache *cache = bt_cache_build_paths ((const char * const *) d->paths->pdata, d->paths->len,
-                                         s->width, s->height, s->channels, s->resize, d->spill_dir,
-                                         2, NULL, NULL, cancellable, error);
-  if (cache == NULL)
+  BtCache *cache = NULL;
+  BtEmbeddings *emb = NULL;
+  if (d->transfer)
+    emb = embed_images (d, cancellable, error);
+  else
+    cache = bt_cache_build_paths ((const char * const *) d->paths->pdata, d->paths->len, s->width, s->height,
+                                  s->channels, s->resize, d->spill_dir, 2, NULL, NULL, cancellable, error);
+  if (cache == NULL && emb == NULL)
     return FALSE;
   for (guint i = 0; i < d->splits->len; i++)
     g_atomic_int_inc (&bt_tune_decoded[g_array_index (d->splits, BtSplit, i)]);
   guint n_bad = 0;
   for (guint i = 0; i < d->paths->len; i++)
-    n_bad += !bt_cache_is_valid (cache, i);
+    n_bad += emb != NULL ? !bt_embeddings_is_valid (emb, i) : !bt_cache_is_valid (cache, i);
   if (n_bad > 0)
     {
-      bt_cache_free (cache);
+      g_clear_pointer (&cache, bt_cache_free);
+      g_clear_pointer (&emb, bt_embeddings_free);
       g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_NO_DATA,
                    ngettext ("%u training or validation image could not be read; check the Data page.",
                              "%u training or validation images could not be read; check the Data page.", n_bad),
@@ -431,6 +544,7 @@ bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
       return FALSE;
     }
   d->cache = cache;
+  d->emb = emb;
   return TRUE;
 }
 
@@ -440,6 +554,14 @@ bt_tune_data_get_cache (BtTuneData *d)
   g_return_val_if_fail (d != NULL, NULL);
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&d->lock);
   return d->cache;
+}
+
+BtEmbeddings *
+bt_tune_data_get_embeddings (BtTuneData *d)
+{
+  g_return_val_if_fail (d != NULL, NULL);
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&d->lock);
+  return d->emb;
 }
 
 typedef struct {
@@ -494,6 +616,11 @@ bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_t
                    _("A trial’s settings cannot be trained (preset “%s”, optimizer “%s”)."), t->preset, t->optimizer);
       return FALSE;
     }
+  if (is_transfer (t->preset) != d->transfer)
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _(wrong_preset_message));
+      return FALSE;
+    }
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
 
@@ -502,6 +629,7 @@ bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_t
   bt_tune_trial_apply (t, &s);
   s.epochs = t->epochs;
   s.seed = t->seed;
+  s.transfer_finetune_blocks = 0;   /* a trial trains the head alone, on the embeddings */
   g_array_set_size (t->curve_acc, 0);
   g_array_set_size (t->curve_loss, 0);
   g_array_set_size (t->curve_train_loss, 0);
@@ -526,7 +654,8 @@ bt_tune_train_full (BtTuneData *d, BtTuneTrial *t, const guint *train, guint n_t
     g_propagate_error (error, g_steal_pointer (&prepare_error));
   if (started)
     {
-      source = bt_train_source_new_for_cache (bt_tune_data_get_cache (d));
+      source = d->transfer ? bt_train_source_new_for_embeddings (bt_tune_data_get_embeddings (d), d->paths->len)
+                           : bt_train_source_new_for_cache (bt_tune_data_get_cache (d));
       started = bt_trainer_start_trial (trainer, &s, source, bt_tune_data_get_labels (d), (int) d->n_classes,
                                         train, n_train, val, n_val, error);
     }
@@ -702,6 +831,10 @@ save_ini (BtTuneSearch *s, GError **error)
   g_key_file_set_string_list (kf, "space", "presets", (const char * const *) o->space.presets,
                               g_strv_length (o->space.presets));
   g_key_file_set_integer (kf, "space", "grid-points", o->space.grid_points);
+  key_set_double (kf, "space", "label-smoothing-min", o->space.label_smoothing_min);
+  key_set_double (kf, "space", "label-smoothing-max", o->space.label_smoothing_max);
+  if (o->space.n_hidden_units > 0)
+    g_key_file_set_integer_list (kf, "space", "hidden-units", (int *) o->space.hidden_units, o->space.n_hidden_units);
   bt_project_settings_to_key_file (&s->base, kf, "base");
   gsize len;
   g_autofree char *data = g_key_file_to_data (kf, &len, NULL);
@@ -711,7 +844,8 @@ save_ini (BtTuneSearch *s, GError **error)
 
 static const char csv_header[] =
   "index,config,rung,epochs,preset,optimizer,learning_rate,batch_size,dropout,weight_decay,augment,seed,"
-  "val_acc,val_loss,best_epoch,seconds,diverged,curve_acc,curve_loss,curve_train_loss,curve_train_acc\n";
+  "val_acc,val_loss,best_epoch,seconds,diverged,curve_acc,curve_loss,curve_train_loss,curve_train_acc,"
+  "label_smoothing,hidden\n";
 
 static void
 append_curve (GString *out, GArray *a)
@@ -744,7 +878,8 @@ save_csv (BtTuneSearch *s, GError **error)
       append_curve (out, t->curve_train_loss);
       g_string_append_c (out, ',');
       append_curve (out, t->curve_train_acc);
-      g_string_append_c (out, '\n');
+      g_autofree char *ls = fmt_double (t->label_smoothing);
+      g_string_append_printf (out, ",%s,%d\n", ls, t->hidden);
     }
   g_autofree char *path = g_build_filename (s->dir, "trials.csv", NULL);
   return bt_write_file_atomic (path, out->str, out->len, error);
@@ -796,9 +931,12 @@ load_csv (BtTuneSearch *s, GError **error)
         continue;
       g_auto (GStrv) f = g_strsplit (lines[li], ",", -1);
       g_autoptr (BtTuneTrial) t = bt_tune_trial_new ();
-      /* searches saved before the training accuracy curve have 20 columns */
+      /* searches saved before the training accuracy curve have 20 columns, before the head's
+       * rows 21 (label smoothing and hidden units then stay the base's) */
       guint n_fields = g_strv_length (f);
-      gboolean ok = n_fields == 20 || n_fields == 21;
+      gboolean ok = n_fields == 20 || n_fields == 21 || n_fields == 23;
+      t->label_smoothing = s->base.label_smoothing;
+      t->hidden = s->base.transfer_hidden;
       int aug = 0, div = 0;
       ok = ok && parse_int (f[0], 0, G_MAXINT, &t->index) && parse_int (f[1], 0, G_MAXINT, &t->config) &&
            parse_int (f[2], 0, 64, &t->rung) && parse_int (f[3], 1, 100000, &t->epochs) &&
@@ -811,9 +949,11 @@ load_csv (BtTuneSearch *s, GError **error)
            parse_int (f[16], 0, 1, &div) && parse_curve (f[17], t->curve_acc) &&
            parse_curve (f[18], t->curve_loss) && parse_curve (f[19], t->curve_train_loss) &&
            (n_fields == 20 || parse_curve (f[20], t->curve_train_acc)) &&
+           (n_fields < 23 || (parse_double (f[21], &t->label_smoothing) && parse_int (f[22], 0, G_MAXINT, &t->hidden))) &&
            t->index == (int) s->trials->len;
       ok = ok && isfinite (t->learning_rate) && t->learning_rate > 0 && t->dropout < 1 &&
-           isfinite (t->weight_decay) && t->weight_decay >= 0 && !isnan (t->val_acc);
+           isfinite (t->weight_decay) && t->weight_decay >= 0 && !isnan (t->val_acc) &&
+           t->label_smoothing >= 0 && t->label_smoothing < 1;
       if (!ok)
         {
           g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO,
@@ -873,6 +1013,11 @@ bt_tune_search_new (const char *project_dir, const BtProjectSettings *base, cons
   g_return_val_if_fail (project_dir != NULL && base != NULL && opts != NULL, NULL);
   if (!options_check (opts, error))
     return NULL;
+  if (is_transfer (base->preset) != is_transfer (opts->space.presets[0]))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, _(wrong_preset_message));
+      return NULL;
+    }
   g_autoptr (BtTuneSearch) s = search_alloc ();
   options_copy (&s->opts, opts);
   bt_project_settings_copy (&s->base, base);
@@ -944,10 +1089,20 @@ bt_tune_search_open (const char *search_dir, GError **error)
         o->space.n_batch_sizes = 0;
       for (int i = 0; i < o->space.n_batch_sizes; i++)
         o->space.batch_sizes[i] = bs[i];
+      /* searches from before transfer projects could be searched have no head rows: not varied */
+      if (g_key_file_has_key (kf, "space", "label-smoothing-min", NULL))
+        ok = key_get_double (kf, "space", "label-smoothing-min", &o->space.label_smoothing_min, &local) &&
+             key_get_double (kf, "space", "label-smoothing-max", &o->space.label_smoothing_max, &local);
+      gsize n_hu = 0;
+      g_autofree int *hu = g_key_file_get_integer_list (kf, "space", "hidden-units", &n_hu, NULL);
+      o->space.n_hidden_units = n_hu <= 4 ? (int) n_hu : -1;
+      for (int i = 0; hu != NULL && i < o->space.n_hidden_units; i++)
+        o->space.hidden_units[i] = hu[i];
       /* searches from before the settings table kept one "augment" for flip and crop */
       if (g_key_file_has_key (kf, "base", "augment", NULL))
         b->augment_flip = b->augment_crop = g_key_file_get_boolean (kf, "base", "augment", NULL);
-      ok = options_check (o, NULL) && known_preset (b->preset);
+      ok = ok && options_check (o, NULL) && known_preset (b->preset) &&
+           is_transfer (b->preset) == is_transfer (o->space.presets[0]);
     }
   if (!ok)
     {
@@ -1084,11 +1239,8 @@ bt_tune_search_plan_next (BtTuneSearch *s)
       if (o->strategy == BT_TUNE_GRID)
         {
           /* stop once every grid point (and the base config) ran */
-          const BtTuneSpace *sp = &o->space;
-          guint total = (guint) sp->grid_points * sp->n_batch_sizes * g_strv_length (sp->optimizers) *
-                        (sp->dropout_max > sp->dropout_min ? 2 : 1) * (sp->weight_decay_max > sp->weight_decay_min ? 2 : 1) *
-                        (sp->vary_augment ? 2 : 1) * g_strv_length (sp->presets);
-          if ((guint) done > total)
+          guint dims[GRID_DIMS];
+          if ((guint) done > grid_dims (&o->space, dims))
             return NULL;
         }
       config_fill (o, &s->base, done, t);

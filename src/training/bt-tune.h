@@ -5,6 +5,7 @@
 #include "engine/bt-engine.h"
 #include "dataset/bt-dataset.h"
 #include "training/bt-training.h"
+#include "training/bt-transfer.h"
 #include "training/bt-verdict.h"
 
 G_BEGIN_DECLS
@@ -23,8 +24,12 @@ typedef struct {
   double   dropout_min, dropout_max;
   double   weight_decay_min, weight_decay_max;
   gboolean vary_augment;    /* try augmentation on and off */
-  char   **presets;         /* NULL-terminated preset ids (not "transfer") */
+  char   **presets;         /* NULL-terminated preset ids; "transfer" only alone */
   int      grid_points;     /* 2…5 */
+  /* a transfer project's head (0 / 0 / 0: not varied, the base settings' values) */
+  double   label_smoothing_min, label_smoothing_max;
+  int      hidden_units[4]; /* transfer-hidden values to try (0: no hidden layer) */
+  int      n_hidden_units;
 } BtTuneSpace;
 
 typedef struct {
@@ -35,7 +40,10 @@ typedef struct {
   guint64  seed;
   BtTuneSpace space;
 } BtTuneOptions;
-/* Fills sensible defaults around the project's settings (owned strings: bt_tune_options_clear). */
+/* Fills sensible defaults around the project's settings (owned strings: bt_tune_options_clear).
+ * A transfer project's space is its head's: learning rate, weight decay, label smoothing, hidden
+ * units, dropout and optimizer at the project's batch size and augmentation, trained on the cached
+ * embeddings of the project's backbone (fine-tuning stays off in trials). */
 void bt_tune_options_init  (BtTuneOptions *opts, const BtProjectSettings *base);
 void bt_tune_options_clear (BtTuneOptions *opts);
 
@@ -48,6 +56,8 @@ typedef struct {
   double   learning_rate, dropout, weight_decay;
   int      batch_size;
   gboolean augment;
+  double   label_smoothing;
+  int      hidden;            /* transfer-hidden (transfer trials) */
   guint64  seed;
   /* results, validation split only */
   double   val_acc, val_loss;         /* of the best epoch (highest accuracy, then lowest loss) */
@@ -66,24 +76,35 @@ BtTuneTrial *bt_tune_trial_copy (const BtTuneTrial *t);
 void         bt_tune_trial_free (BtTuneTrial *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneTrial, bt_tune_trial_free)
 /* Writes the trial's hyperparameters over a copy of the project settings. The epochs stay: a
- * trial's epochs are the search's budget, not a setting to keep. */
+ * trial's epochs are the search's budget, not a setting to keep; except for a transfer trial,
+ * whose head's label smoothing and hidden units are written too, whose epochs become its best
+ * epoch (as the Automatic recipe chooses a head's epochs from its curve) and which turns the
+ * recipe to "manual" (the search chose the head). */
 void  bt_tune_trial_apply    (const BtTuneTrial *t, BtProjectSettings *settings);
-/* "small-cnn, adam, lr 0.001, batch 32, dropout 0.25, wd 0, aug on", untranslated ids. */
+/* "small-cnn, adam, lr 0.001, batch 32, dropout 0.25, wd 0, aug on", untranslated ids; a transfer
+ * trial's: "transfer, adam, lr 0.001, hidden 256, dropout 0.25, wd 0, smoothing 0.1". */
 char *bt_tune_trial_describe (const BtTuneTrial *t);
 
 /* ---- The data a search trains on: a snapshot of the train and validation items ---- */
 typedef struct _BtTuneData BtTuneData;
 /* Takes the snapshot on the thread that owns the project (the test split is left out:
- * its paths never enter the snapshot). */
+ * its paths never enter the snapshot). For a transfer project the search trains heads on the
+ * backbone embeddings of these images (bt_tune_data_is_transfer). */
 BtTuneData *bt_tune_data_new  (BtProject *project, GError **error);
 void        bt_tune_data_free (BtTuneData *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtTuneData, bt_tune_data_free)
 const BtProjectSettings *bt_tune_data_get_settings (BtTuneData *d);
 guint       bt_tune_data_get_n_classes (BtTuneData *d);
-/* Decodes the images at the settings' input size once (worker thread). Idempotent. */
+gboolean    bt_tune_data_is_transfer (BtTuneData *d);
+/* Decodes the images at the settings' input size once (worker thread). Idempotent. A transfer
+ * project's: loads the backbone it trains with (bt_backbone_find_for_training) and embeds the
+ * images through the embedding cache training uses (<project>/cache/embeddings/), so a second
+ * search or run computes nothing. */
 gboolean    bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error);
-/* The decoded images (item i of the snapshot = cache item i), NULL before a prepare. */
+/* The decoded images (item i of the snapshot = cache item i), NULL before a prepare or for a
+ * transfer project; its embeddings (item i = embedding item i), NULL otherwise. */
 BtCache    *bt_tune_data_get_cache (BtTuneData *d);
+BtEmbeddings *bt_tune_data_get_embeddings (BtTuneData *d);
 /* Train/val items of the snapshot, as index lists (for k-fold). */
 guint        bt_tune_data_get_n_items (BtTuneData *d);
 const guint64 *bt_tune_data_get_hashes (BtTuneData *d);

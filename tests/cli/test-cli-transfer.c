@@ -30,7 +30,7 @@ run_cli (char **out, ...)
   return status;
 }
 
-static const char *sources[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
+static const char *const sources[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
 
 static void
 test_transfer_cli (void)
@@ -47,45 +47,15 @@ test_transfer_cli (void)
   g_autoptr(GDir) dir = NULL;
   const char *paths[] = { photos, NULL };
   const char *name;
-  BtRng rng;
 
   if (backbone == NULL)
     {
       g_test_skip ("MobileNet V2 backbone not found: set BOTTEGA_SHARED_DIR to the folder holding models/ and images/");
       return;
     }
-  bt_rng_seed (&rng, 3);
-  for (int c = 0; c < 3; c++)
-    {
-      g_autofree char *src_path = bt_test_shared_file ("images", sources[c][1]);
-      g_autofree char *class_dir = g_build_filename (photos, sources[c][0], NULL);
-      g_autoptr(BtImage) src = NULL;
-      if (src_path == NULL)
-        {
-          g_test_skip ("shared photos not found: set BOTTEGA_SHARED_DIR to the folder holding images/");
-          return;
-        }
-      src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
-      g_assert_no_error (error);
-      g_mkdir_with_parents (class_dir, 0755);
-      for (int i = 0; i < 5; i++)
-        {
-          int w = src->width * 3 / 4, h = src->height * 3 / 4;
-          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
-          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
-          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
-          g_autoptr(BtImage) small = NULL;
-          g_autofree char *file = g_strdup_printf ("%d.bmp", i);
-          g_autofree char *path = g_build_filename (class_dir, file, NULL);
-          for (int y = 0; y < h; y++)
-            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
-          small = bt_image_resize (&crop, 100, 100 * h / w, BT_DS_RESIZE_SQUASH);
-          bt_test_write_bmp (path, small);
-          g_free (crop.pixels);
-          if (c == 0 && i == 0)
-            probe = g_steal_pointer (&path);
-        }
-    }
+  if (!bt_test_make_class_crops (photos, sources, G_N_ELEMENTS (sources), 5, 3))
+    return;
+  probe = g_build_filename (photos, "cat", "0.bmp", NULL);
   project = bt_project_create (project_dir, "CLI transfer", &error);
   g_assert_no_error (error);
   scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);

@@ -1,6 +1,7 @@
 /* test-cli-tune.c: `bottega-cli tune` prints one line per finished trial and then the
  * leaderboard, saves runs/tune-*, resumes an unfinished search; `bottega-cli cv` prints each
- * fold and mean ± std; bad options are usage errors (exit 2). */
+ * fold and mean ± std; bad options are usage errors (exit 2). On a transfer project both train
+ * heads on the cached embeddings of the project's backbone. */
 #include "config.h"
 
 #include <glib/gstdio.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 
 #include "dataset/bt-dataset.h"
+#include "training/bt-tune.h"
+#include "bt-test-photos.h"
 
 static char *cli_path, *project_dir;
 
@@ -100,6 +103,122 @@ test_cv (void)
   g_assert_cmpint (run_cli (&bad, "cv", project_dir, "--k", "11", NULL), ==, 1);
 }
 
+static const char *const photos[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
+
+/* The validation accuracies (in %) of the "trial N" lines of a tune's output. */
+static GArray *
+trial_accuracies (const char *out)
+{
+  GArray *acc = g_array_new (FALSE, FALSE, sizeof (double));
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      const char *a = strstr (lines[i], "validation accuracy ");
+      if (g_str_has_prefix (lines[i], "trial ") && a != NULL)
+        {
+          double v = g_ascii_strtod (a + strlen ("validation accuracy "), NULL);
+          g_array_append_val (acc, v);
+        }
+    }
+  return acc;
+}
+
+/* A transfer project (3 classes × 8 crops of the shared photos, half of them validation) whose
+ * chosen backbone is MobileNet V1 0.25/128: tune tries heads on its cached embeddings, and a
+ * try's settings applied keep the preset; cv gives k folds of its own settings. */
+static void
+test_transfer (void)
+{
+  g_autofree char *backbone = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+  g_autofree char *tmp = g_path_get_dirname (project_dir);
+  g_autofree char *from = g_build_filename (tmp, "photos", NULL);
+  g_autofree char *dir = g_build_filename (tmp, "transfer", NULL);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (backbone == NULL)
+    {
+      g_test_skip ("MobileNet V1 0.25/128 not found: set BOTTEGA_SHARED_DIR to the folder holding models/");
+      return;
+    }
+  if (!bt_test_make_class_crops (from, photos, G_N_ELEMENTS (photos), 8, 5))
+    return;
+  g_assert_cmpint (run_cli (&out, "new", dir, "--from", from, NULL), ==, 0);
+  {
+    g_autoptr (BtProject) p = bt_project_open (dir, &error);
+    g_assert_no_error (error);
+    BtProjectSettings s;
+    bt_project_settings_copy (&s, bt_project_get_settings (p));
+    g_free (s.preset);
+    s.preset = g_strdup ("transfer");
+    s.split_train = 50;
+    s.split_val = 50;
+    s.split_test = 0;
+    g_assert_true (bt_project_update_settings (p, &s, &error));
+    g_assert_true (bt_project_flush (p, &error));
+    g_assert_no_error (error);
+    bt_project_settings_clear (&s);
+  }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&out, "backbones", "use", dir, backbone, NULL), ==, 0);
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&out, "tune", dir, "--trials", "4", "--epochs", "6", "--seed", "2", NULL), ==, 0);
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "only the head, on the embeddings of mobilenet_v1_0.25_128_quant.tflite"));
+  g_assert_nonnull (strstr (out, "fine-tuning stays off"));
+  g_assert_null (strstr (out, "cannot"));
+  g_assert_cmpuint (count_lines_with (out, "trial "), ==, 4);
+  g_assert_cmpuint (count_lines_with (out, "trial 2 (rung 0, 6 epochs): transfer, adam"), ==, 1);
+  g_assert_nonnull (strstr (out, "hidden "));
+  g_assert_nonnull (strstr (out, "smoothing "));
+  /* the settings tried make a difference */
+  g_autoptr (GArray) acc = trial_accuracies (out);
+  g_assert_cmpuint (acc->len, ==, 4);
+  gboolean differ = FALSE;
+  for (guint i = 1; i < acc->len; i++)
+    differ |= g_array_index (acc, double, i) != g_array_index (acc, double, 0);
+  g_assert_true (differ);
+  /* the embeddings went to the cache training reads */
+  g_autofree char *emb_cache = g_build_filename (dir, "cache", "embeddings", NULL);
+  g_assert_true (g_file_test (emb_cache, G_FILE_TEST_IS_DIR));
+
+  /* trials.csv has every try, with the head's rows; the best one applied keeps the preset */
+  g_autoptr (BtTuneSearch) search = NULL;
+  {
+    g_autofree char *found = bt_tune_find_latest (dir);
+    g_assert_nonnull (found);
+    g_autofree char *csv_path = g_build_filename (found, "trials.csv", NULL);
+    g_autofree char *csv = NULL;
+    g_assert_true (g_file_get_contents (csv_path, &csv, NULL, NULL));
+    g_auto (GStrv) rows = g_strsplit (csv, "\n", -1);
+    g_assert_true (g_str_has_suffix (rows[0], ",label_smoothing,hidden"));
+    g_assert_cmpuint (count_lines_with (csv, "3,3,0,6,transfer,"), ==, 1);
+    search = bt_tune_search_open (found, &error);
+    g_assert_no_error (error);
+  }
+  g_autoptr (GPtrArray) board = bt_tune_search_leaderboard (search);
+  g_assert_cmpuint (board->len, ==, 4);
+  const BtTuneTrial *best = g_ptr_array_index (board, 0);
+  BtProjectSettings s;
+  bt_project_settings_init (&s);
+  bt_tune_trial_apply (best, &s);
+  g_assert_cmpstr (s.preset, ==, "transfer");
+  g_assert_cmpint (s.transfer_hidden, ==, best->hidden);
+  g_assert_cmpfloat (s.label_smoothing, ==, best->label_smoothing);
+  g_assert_cmpfloat (s.learning_rate, ==, best->learning_rate);
+  g_assert_cmpint (s.epochs, ==, best->best_epoch);
+  g_assert_cmpstr (s.recipe, ==, "manual");
+  bt_project_settings_clear (&s);
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_cli (&out, "cv", dir, "--k", "3", "--epochs", "6", NULL), ==, 0);
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "fine-tuning stays off"));
+  g_assert_cmpuint (count_lines_with (out, "fold "), ==, 3);
+  g_assert_nonnull (strstr (out, "3-fold validation accuracy: "));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -130,6 +249,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/cli/tune", test_tune);
   g_test_add_func ("/cli/cv", test_cv);
+  g_test_add_func ("/cli/tune-cv-transfer", test_transfer);
   int rc = g_test_run ();
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp);
   (void) !system (cmd);

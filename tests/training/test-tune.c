@@ -2,7 +2,8 @@
  * trials and scores, a stopped search resumes where it stopped, the test split is never read
  * (its files are deleted first and the decode counter stays at 0), the best trial is at least
  * as good as the defaults, successive halving promotes the best configs, damaged files fail
- * cleanly; a trial (a BtTrainer run) honours early stopping, class weights, pause and stop. */
+ * cleanly; a trial (a BtTrainer run) honours early stopping, class weights, pause and stop; a
+ * transfer project's search varies its head's rows only and keeps the preset when applied. */
 #include "config.h"
 
 #include <math.h>
@@ -53,6 +54,8 @@ assert_same_trial (const BtTuneTrial *a, const BtTuneTrial *b)
   g_assert_cmpfloat (a->dropout, ==, b->dropout);
   g_assert_cmpfloat (a->weight_decay, ==, b->weight_decay);
   g_assert_cmpint (a->augment, ==, b->augment);
+  g_assert_cmpfloat (a->label_smoothing, ==, b->label_smoothing);
+  g_assert_cmpint (a->hidden, ==, b->hidden);
   g_assert_cmpuint (a->seed, ==, b->seed);
   g_assert_cmpfloat (a->val_acc, ==, b->val_acc);
   g_assert_cmpfloat (a->val_loss, ==, b->val_loss);
@@ -614,6 +617,121 @@ test_stale_copy (void)
   bt_tune_options_clear (&o);
 }
 
+/* A transfer project's search (no backbone needed: nothing is trained here): its space is the
+ * head's, its plan varies hidden units and label smoothing and nothing of the images, its trials
+ * round-trip through trials.csv, and applied they keep the preset; presets of the two kinds never
+ * mix, and pixels never train a transfer trial. */
+static void
+test_transfer_space (void)
+{
+  g_autoptr (GError) error = NULL;
+  /* the table's defaults, a transfer head of the person's own */
+  BtProjectSettings base;
+  bt_project_settings_init (&base);
+  base.label_smoothing = 0.05;
+  base.transfer_hidden = 64;
+  base.augment_flip = TRUE;
+  g_free (base.preset);
+  base.preset = g_strdup ("transfer");
+  BtTuneOptions o;
+  bt_tune_options_init (&o, &base);
+  g_assert_cmpstr (o.space.presets[0], ==, "transfer");
+  g_assert_null (o.space.presets[1]);
+  g_assert_cmpint (o.space.n_batch_sizes, ==, 1);
+  g_assert_cmpint (o.space.batch_sizes[0], ==, base.batch_size);
+  g_assert_false (o.space.vary_augment);
+  g_assert_cmpint (o.space.n_hidden_units, ==, 2);
+  g_assert_cmpfloat (o.space.label_smoothing_max, >, o.space.label_smoothing_min);
+  o.max_trials = 12;
+
+  /* a transfer space on a pixel project, a pixel space on a transfer project, both kinds at once */
+  g_assert_null (bt_tune_search_new (project_dir, bt_project_get_settings (project), &o, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  BtTuneOptions pix = small_options (BT_TUNE_RANDOM, 2, 1);
+  g_assert_null (bt_tune_search_new (project_dir, &base, &pix, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  g_strfreev (pix.space.presets);
+  const char *mixed[] = { "transfer", "small-cnn", NULL };
+  pix.space.presets = g_strdupv ((char **) mixed);
+  g_assert_null (bt_tune_search_new (project_dir, &base, &pix, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_clear_error (&error);
+  bt_tune_options_clear (&pix);
+
+  g_autofree char *tmp = g_path_get_dirname (project_dir);
+  g_autofree char *dir = g_build_filename (tmp, "transfer", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_autoptr (BtTuneSearch) s = bt_tune_search_new (dir, &base, &o, &error);
+  g_assert_no_error (error);
+  gboolean hidden_seen[2] = { FALSE, FALSE };
+  double ls_first = -1;
+  gboolean ls_varies = FALSE;
+  for (int i = 0; i < 12; i++)
+    {
+      g_autoptr (BtTuneTrial) t = bt_tune_search_plan_next (s);
+      g_assert_nonnull (t);
+      g_assert_cmpstr (t->preset, ==, "transfer");
+      g_assert_cmpint (t->batch_size, ==, base.batch_size);
+      g_assert_true (t->augment);
+      if (i == 0)
+        {
+          /* the project's own head first */
+          g_assert_cmpint (t->hidden, ==, 64);
+          g_assert_cmpfloat (t->label_smoothing, ==, 0.05);
+        }
+      else
+        {
+          g_assert_true (t->hidden == 0 || t->hidden == 256);
+          hidden_seen[t->hidden == 256] = TRUE;
+          g_assert_cmpfloat (t->label_smoothing, >=, 0);
+          g_assert_cmpfloat (t->label_smoothing, <=, 0.1);
+          ls_varies |= ls_first >= 0 && t->label_smoothing != ls_first;
+          ls_first = ls_first < 0 ? t->label_smoothing : ls_first;
+        }
+      t->val_acc = 0.5 + 0.01 * i;
+      t->val_loss = 1.0;
+      t->best_epoch = 1 + i % 3;
+      g_assert_true (bt_tune_search_record (s, t, &error));
+    }
+  g_assert_true (hidden_seen[0] && hidden_seen[1]);
+  g_assert_true (ls_varies);
+  g_autoptr (BtTuneSearch) back = bt_tune_search_open (bt_tune_search_get_dir (s), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_tune_search_get_options (back)->space.n_hidden_units, ==, 2);
+  for (guint i = 0; i < 12; i++)
+    assert_same_trial (g_ptr_array_index (bt_tune_search_get_trials (s), i),
+                       g_ptr_array_index (bt_tune_search_get_trials (back), i));
+
+  /* applied: the preset stays, the head's rows and its best epoch are written */
+  const BtTuneTrial *last = g_ptr_array_index (bt_tune_search_get_trials (back), 11);
+  BtProjectSettings applied;
+  bt_project_settings_copy (&applied, &base);
+  bt_tune_trial_apply (last, &applied);
+  g_assert_cmpstr (applied.preset, ==, "transfer");
+  g_assert_cmpint (applied.transfer_hidden, ==, last->hidden);
+  g_assert_cmpfloat (applied.label_smoothing, ==, last->label_smoothing);
+  g_assert_cmpint (applied.epochs, ==, last->best_epoch);
+  g_assert_cmpstr (applied.recipe, ==, "manual");
+  g_autofree char *desc = bt_tune_trial_describe (last);
+  g_assert_true (g_str_has_prefix (desc, "transfer, "));
+  g_assert_nonnull (strstr (desc, "smoothing "));
+  bt_project_settings_clear (&applied);
+
+  /* the pixels of a Shapes project cannot train a head */
+  g_autoptr (BtTuneData) d = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  g_assert_false (bt_tune_data_is_transfer (d));
+  g_autoptr (BtTuneTrial) t = bt_tune_trial_copy (last);
+  guint one = 0;
+  g_assert_false (bt_tune_train (d, t, &one, 1, &one, 1, NULL, &error));
+  g_assert_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "only in a transfer project"));
+  bt_tune_options_clear (&o);
+  bt_project_settings_clear (&base);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -641,6 +759,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/trial-stop", test_trial_stop);
   g_test_add_func ("/tune/one-writer", test_one_writer);
   g_test_add_func ("/tune/stale-copy", test_stale_copy);
+  g_test_add_func ("/tune/transfer-space", test_transfer_space);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);
