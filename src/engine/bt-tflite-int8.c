@@ -40,7 +40,7 @@ typedef struct {
   int     in0, in1, out;
   int     K, lda;        /* GEMM depth (even) and the A row stride, int16s */
   gint16 *wp;            /* GEMM weights [oc_pad/16][K/2][16][2] */
-  float  *wd;            /* depthwise weights [kh × kw][cs] */
+  gint16 *wd;            /* depthwise weights [(taps + 1) / 2][cs / 16][2][16], see dw_index */
   float  *mul, *add;     /* per output channel (cs): rescale and bias, in output steps */
   float   m0, m1;        /* ADD / REQUANT multipliers; GAP: input scale */
   int     lo, hi;        /* clamp of the centred output */
@@ -127,6 +127,24 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
   return TRUE;
 }
 
+/* Depthwise sums use vpmaddwd on pairs of taps (2j, 2j + 1): for 16 channels, the pairs in the
+ * order _mm256_unpack{lo,hi}_epi16 (x_2j, x_2j+1) gives them: "lo" holds channels 0–3 and 8–11,
+ * "hi" channels 4–7 and 12–15. Index of tap t's weight of channel k in QOp.wd: */
+static inline gsize
+dw_index (int t, int k, int cs)
+{
+  int g = k / 16, r = k % 16, half = (r % 8) / 4, pos = (r / 8) * 8 + (r % 4) * 2 + t % 2;
+  return (((gsize) (t / 2) * (cs / 16) + g) * 2 + half) * 16 + pos;
+}
+
+/* Where channel k's int32 sum lands: 16 channels a group, the "lo" sums first, then "hi". */
+static inline int
+dw_lane (int k)
+{
+  int r = k % 16;
+  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
+}
+
 static gboolean
 prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
 {
@@ -142,16 +160,22 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
       if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || taps > 25)
         return FALSE;
       q->kind = QK_DW;
-      q->wd = g_new0 (float, (gsize) taps * cs);
+      q->wd = g_new0 (gint16, (gsize) (taps + 1) / 2 * cs * 2);
       q->mul = g_new0 (float, cs);
       q->add = g_new0 (float, cs);
       for (int k = 0; k < s->c; k++)
         {
           float sw = wscale (f, k);
           for (int t = 0; t < taps; t++)
-            q->wd[(gsize) t * cs + k] = rintf (op->w[(gsize) k * taps + t] / sw);
-          q->mul[k] = in->scale[0] * sw / out->scale[0];
-          q->add[k] = op->b[k] / out->scale[0];
+            {
+              long v = lrintf (op->w[(gsize) k * taps + t] / sw);
+              if (v < -32768 || v > 32767)
+                return FALSE;
+              q->wd[dw_index (t, k, cs)] = (gint16) v;
+            }
+          /* The sums come out in the lane order of dw_index; the rescale follows them. */
+          q->mul[dw_lane (k)] = in->scale[0] * sw / out->scale[0];
+          q->add[dw_lane (k)] = op->b[k] / out->scale[0];
         }
       out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
       return TRUE;
@@ -548,81 +572,120 @@ gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
     }
 }
 
-/* One output pixel of a depthwise convolution, 16 channels at a time over the in-bounds taps. */
+/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index) → requantized int16 in
+ * channel order: _mm256_packs_epi32 (lo, hi) interleaves the halves back per 128-bit lane. */
 BT_Q_AVX2 static inline void
-dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
-          int ky0, int ky1, int kx0, int kx1, __m256i lo, __m256i hi, gint16 *o)
+dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi, gint16 *o)
 {
-  for (int c = 0; c < cs; c += 16)
+  __m256 flo = _mm256_fmadd_ps (_mm256_cvtepi32_ps (slo), _mm256_loadu_ps (q->mul + c),
+                                _mm256_loadu_ps (q->add + c));
+  __m256 fhi = _mm256_fmadd_ps (_mm256_cvtepi32_ps (shi), _mm256_loadu_ps (q->mul + c + 8),
+                                _mm256_loadu_ps (q->add + c + 8));
+  __m256i ilo = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (flo), lo), hi);
+  __m256i ihi = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (fhi), lo), hi);
+  _mm256_storeu_si256 ((__m256i *) o, _mm256_packs_epi32 (ilo, ihi));
+}
+
+/* One output pixel whose window may leave the image: taps outside read real 0. */
+BT_Q_AVX2 static void
+dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+          __m256i lo, __m256i hi, gint16 *o)
+{
+  const int taps = s->kh * s->kw, ng = cs / 16;
+  const gint16 *src[26];
+  for (int t = 0; t < taps + 1; t++)
     {
-      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
-      for (int ky = ky0; ky < ky1; ky++)
-        for (int kx = kx0; kx < kx1; kx++)
-          {
-            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
-            const float *w = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
-            a0 = _mm256_fmadd_ps (load8 (x), _mm256_loadu_ps (w), a0);
-            a1 = _mm256_fmadd_ps (load8 (x + 8), _mm256_loadu_ps (w + 8), a1);
-          }
-      a0 = _mm256_fmadd_ps (a0, _mm256_loadu_ps (q->mul + c), _mm256_loadu_ps (q->add + c));
-      a1 = _mm256_fmadd_ps (a1, _mm256_loadu_ps (q->mul + c + 8), _mm256_loadu_ps (q->add + c + 8));
-      _mm256_storeu_si256 ((__m256i *) (o + c), requant16 (a0, a1, lo, hi));
+      int iy = iy0 + t / s->kw, ix = ix0 + t % s->kw;
+      src[t] = t < taps && iy >= 0 && iy < s->h && ix >= 0 && ix < s->w
+               ? in + ((gsize) iy * s->w + ix) * cs : NULL;
+    }
+  for (int g = 0; g < ng; g++)
+    {
+      __m256i slo = _mm256_setzero_si256 (), shi = _mm256_setzero_si256 ();
+      for (int t = 0; t < taps; t += 2)
+        {
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i a = src[t] ? _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16)) : _mm256_setzero_si256 ();
+          __m256i b = src[t + 1] ? _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16)) : _mm256_setzero_si256 ();
+          slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a, b),
+                                                          _mm256_loadu_si256 ((const __m256i *) w)));
+          shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a, b),
+                                                          _mm256_loadu_si256 ((const __m256i *) (w + 16))));
+        }
+      dw_store (slo, shi, q, g * 16, lo, hi, o + g * 16);
     }
 }
 
 /* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
- * is loaded once for both, and four independent sums hide the FMA latency. */
+ * is loaded once for both; off [t] is tap t's offset from the window's corner (int16s). */
 BT_Q_AVX2 static inline void
-dw_pixel_pair (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+dw_pixel_pair (const gint16 *x, int cs, int taps, const gsize *off, gsize step, const QOp *q,
                __m256i lo, __m256i hi, gint16 *o)
 {
-  const gsize step = (gsize) s->stride_w * cs;
-  for (int c = 0; c < cs; c += 16)
+  const int ng = cs / 16;
+  const __m256i zero = _mm256_setzero_si256 ();
+  for (int g = 0; g < ng; g++)
     {
-      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
-      __m256 b0 = _mm256_setzero_ps (), b1 = _mm256_setzero_ps ();
-      for (int ky = 0; ky < s->kh; ky++)
-        for (int kx = 0; kx < s->kw; kx++)
-          {
-            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
-            const float *wp = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
-            __m256 w0 = _mm256_loadu_ps (wp), w1 = _mm256_loadu_ps (wp + 8);
-            a0 = _mm256_fmadd_ps (load8 (x), w0, a0);
-            a1 = _mm256_fmadd_ps (load8 (x + 8), w1, a1);
-            b0 = _mm256_fmadd_ps (load8 (x + step), w0, b0);
-            b1 = _mm256_fmadd_ps (load8 (x + step + 8), w1, b1);
-          }
-      __m256 m0 = _mm256_loadu_ps (q->mul + c), m1 = _mm256_loadu_ps (q->mul + c + 8);
-      __m256 d0 = _mm256_loadu_ps (q->add + c), d1 = _mm256_loadu_ps (q->add + c + 8);
-      _mm256_storeu_si256 ((__m256i *) (o + c),
-                           requant16 (_mm256_fmadd_ps (a0, m0, d0), _mm256_fmadd_ps (a1, m1, d1), lo, hi));
-      _mm256_storeu_si256 ((__m256i *) (o + cs + c),
-                           requant16 (_mm256_fmadd_ps (b0, m0, d0), _mm256_fmadd_ps (b1, m1, d1), lo, hi));
+      const gint16 *xg = x + g * 16;
+      __m256i alo = zero, ahi = zero, blo = zero, bhi = zero;
+      int t = 0;
+      for (; t + 1 < taps; t += 2)
+        {
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
+          __m256i a1 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t + 1]));
+          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
+          __m256i b1 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t + 1]));
+          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, b1), wlo));
+          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, b1), whi));
+        }
+      if (t < taps)
+        {
+          /* The odd last tap pairs with zeros (its partner weight is 0 too). */
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
+          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
+          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, zero), wlo));
+          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, zero), whi));
+          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, zero), wlo));
+          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, zero), whi));
+        }
+      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
+      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
     }
 }
 
-/* Depthwise (multiplier 1), NHWC. */
+/* Depthwise (multiplier 1), NHWC: exact int32 sums of pairs of taps. */
 BT_Q_AVX2 static void
 dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
 {
   const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const int taps = s->kh * s->kw;
+  const gsize step = (gsize) s->stride_w * cs;
+  gsize off[25];
+  for (int t = 0; t < taps; t++)
+    off[t] = ((gsize) (t / s->kw) * s->w + t % s->kw) * cs;
   for (int oy = 0; oy < s->oh; oy++)
     {
       const int iy0 = oy * s->stride_h - s->pad_top;
-      const int ky0 = MAX (0, -iy0), ky1 = MIN (s->kh, s->h - iy0);
+      const gboolean rows_in = iy0 >= 0 && iy0 + s->kh <= s->h;
       for (int ox = 0; ox < s->ow; ox++)
         {
           const int ix0 = ox * s->stride_w - s->pad_left;
-          const int kx0 = MAX (0, -ix0), kx1 = MIN (s->kw, s->w - ix0);
           gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
-          if (ky0 == 0 && ky1 == s->kh && kx0 == 0 && ox + 1 < s->ow
-              && ix0 + s->stride_w + s->kw <= s->w)
+          if (rows_in && ix0 >= 0 && ox + 1 < s->ow && ix0 + s->stride_w + s->kw <= s->w)
             {
-              dw_pixel_pair (in, cs, s, q, iy0, ix0, lo, hi, o);
+              dw_pixel_pair (in + ((gsize) iy0 * s->w + ix0) * cs, cs, taps, off, step, q, lo, hi, o);
               ox++;
             }
           else
-            dw_pixel (in, cs, s, q, iy0, ix0, ky0, ky1, kx0, kx1, lo, hi, o);
+            dw_pixel (in, cs, s, q, iy0, ix0, lo, hi, o);
         }
     }
 }
