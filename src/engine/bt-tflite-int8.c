@@ -33,12 +33,15 @@ enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX,
        QK_FLOAT_PASS };
 
 #define QPAD 16
+/* Rows of A per pass over the output-channel blocks: the pass's rows stay in L1/L2 while each
+ * block's weights are read once per pass (a multiple of 6). */
+#define GEMM_ROWS 96
 #define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 
 typedef struct {
   int     kind;
   int     in0, in1, out;
-  int     K, lda;        /* GEMM depth (even) and the A row stride, int16s */
+  int     K, lda;        /* GEMM depth (even, ≤ lda) and the A row stride, int16s */
   gint16 *wp;            /* GEMM weights [oc_pad/16][K/2][16][2] */
   gint16 *wd;            /* depthwise weights [(taps + 1) / 2][cs / 16][2][16], see dw_index */
   float  *mul, *add;     /* per output channel (cs): rescale and bias, in output steps */
@@ -184,8 +187,9 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
     {
       q->kind = QK_GEMM;
       q->lda = ROUND_UP (s->c, QPAD);
-      /* Engine filter [oc, c, 1, 1]: K = c, padded to the input's row stride. */
-      return pack_gemm (q, in, f, op->w, op->b, out, s->oc, s->c, q->lda, op);
+      /* Engine filter [oc, c, 1, 1]: K = c, rounded up to a pair (the rows' padding channels
+       * are never read: 24 channels take 12 steps, not 16). */
+      return pack_gemm (q, in, f, op->w, op->b, out, s->oc, s->c, ROUND_UP (s->c, 2), op);
     }
   q->kind = QK_CONV;
   {
@@ -224,7 +228,7 @@ prepare_op (const BtTflite *m, const BtTflOp *op, QOp *q, const BtTflQuant *Q)
           return FALSE;
         q->kind = QK_GEMM;
         q->lda = Q->cs[q->in0];
-        return pack_gemm (q, in, f, op->w, op->b, out, op->out_dim, op->in_dim, q->lda, op);
+        return pack_gemm (q, in, f, op->w, op->b, out, op->out_dim, op->in_dim, ROUND_UP (op->in_dim, 2), op);
       }
     case BT_TFL_OP_ADD:
       {
@@ -331,7 +335,7 @@ bt_tfl_quant_new (const BtTflite *m)
         break;
       Q->n_ok = i + 1;
       if (Q->ops[i].kind == QK_CONV)
-        Q->max_col = MAX (Q->max_col, (gsize) op->cs.oh * op->cs.ow * Q->ops[i].lda);
+        Q->max_col = MAX (Q->max_col, (gsize) GEMM_ROWS * Q->ops[i].lda);
     }
   if (Q->n_ok == 0)
     {
@@ -373,63 +377,55 @@ bt_tfl_quant_covers (const BtTflQuant *Q, const BtTflite *m, int target)
 /* ------------------------------------------------------------------------------------------ */
 /* Kernels                                                                                     */
 
-/* Rows of a convolution as a GEMM input: for each output pixel the kh × kw × c window, zero
- * (real 0) outside the image, in TFLite's filter order (ky, kx, c). */
+/* Rows p0 … p1 − 1 of a convolution as a GEMM input: for each output pixel the kh × kw × c
+ * window, zero (real 0) outside the image, in TFLite's filter order (ky, kx, c). */
 static void
-im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda)
+im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda, int p0, int p1)
 {
   const gboolean quad = s->c <= 4 && cs_in >= 4 && s->kh * s->kw * s->c - s->c + 4 <= lda;
-  for (int oy = 0; oy < s->oh; oy++)
-    for (int ox = 0; ox < s->ow; ox++)
-      {
-        gint16 *d = col + ((gsize) oy * s->ow + ox) * lda;
-        const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
-        int k = 0;
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w && quad)
-          {
-            /* Few channels (the first layer's 3): one 4-channel copy per tap, each overwriting
-             * the previous one's padding channels; the last one's are cleared below. */
-            for (int ky = 0; ky < s->kh; ky++)
-              {
-                const gint16 *row = in + ((gsize) (iy0 + ky) * s->w + ix0) * cs_in;
-                for (int kx = 0; kx < s->kw; kx++, k += s->c)
-                  memcpy (d + k, row + (gsize) kx * cs_in, 4 * sizeof (gint16));
-              }
-          }
-        else if (iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w)
-          {
-            /* The whole window inside: no tests (the first layer's c = 3: plain stores). */
-            for (int ky = 0; ky < s->kh; ky++)
-              {
-                const gint16 *row = in + ((gsize) (iy0 + ky) * s->w + ix0) * cs_in;
-                for (int kx = 0; kx < s->kw; kx++, k += s->c)
-                  for (int ci = 0; ci < s->c; ci++)
-                    d[k + ci] = row[(gsize) kx * cs_in + ci];
-              }
-          }
-        else
+  int oy = p0 / s->ow, ox = p0 % s->ow;
+  for (int p = p0; p < p1; p++, ox = ox + 1 < s->ow ? ox + 1 : 0, oy += ox == 0)
+    {
+      gint16 *d = col + (gsize) (p - p0) * lda;
+      const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
+      const gboolean inside = iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w;
+      const gint16 *corner = inside ? in + ((gsize) iy0 * s->w + ix0) * cs_in : in;
+      int k = 0;
+      if (inside && quad)
+        {
+          /* Few channels (the first layer's 3): one 4-channel copy per tap, each overwriting
+           * the previous one's padding channels; the last one's are cleared below. */
           for (int ky = 0; ky < s->kh; ky++)
             for (int kx = 0; kx < s->kw; kx++, k += s->c)
-              {
-                int iy = iy0 + ky, ix = ix0 + kx;
-                gboolean inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
-                const gint16 *src = inside ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
-                for (int ci = 0; ci < s->c; ci++)
-                  d[k + ci] = inside ? src[ci] : 0;
-              }
-        if (k < lda)
-          memset (d + k, 0, sizeof (gint16) * (lda - k));
-      }
+              memcpy (d + k, corner + ((gsize) ky * s->w + kx) * cs_in, 4 * sizeof (gint16));
+        }
+      else if (inside)
+        for (int ky = 0; ky < s->kh; ky++)
+          for (int kx = 0; kx < s->kw; kx++, k += s->c)
+            memcpy (d + k, corner + ((gsize) ky * s->w + kx) * cs_in, s->c * sizeof (gint16));
+      else
+        for (int ky = 0; ky < s->kh; ky++)
+          for (int kx = 0; kx < s->kw; kx++, k += s->c)
+            {
+              int iy = iy0 + ky, ix = ix0 + kx;
+              gboolean in_image = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
+              const gint16 *src = in_image ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
+              for (int ci = 0; ci < s->c; ci++)
+                d[k + ci] = in_image ? src[ci] : 0;
+            }
+      for (; k < lda; k++)
+        d[k] = 0;
+    }
 }
 
 #if BT_Q_X86
-/* 16 floats → rounded, clamped, 16 int16 in order. */
+/* 16 floats → rounded, clamped, 16 int16 in order. lo/hi: 16-bit lanes; the saturating pack
+ * before the clamp changes nothing, as lo and hi lie inside int16. */
 BT_Q_AVX2 static inline __m256i
 requant16 (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
 {
-  __m256i i0 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f0), lo), hi);
-  __m256i i1 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f1), lo), hi);
-  return _mm256_permute4x64_epi64 (_mm256_packs_epi32 (i0, i1), 0xD8);
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (f0), _mm256_cvtps_epi32 (f1));
+  return _mm256_permute4x64_epi64 (_mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi), 0xD8);
 }
 
 BT_Q_AVX2 static inline __m256
@@ -545,16 +541,13 @@ gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
   store_rows ((const __m256i (*)[2]) acc, 6, mul, add, lo, hi, o, ldo);
 }
 
-/* Rows of A per pass over the output-channel blocks: the pass's rows stay in L1/L2 while each
- * block's weights are read once per pass (a multiple of 6). */
-#define GEMM_ROWS 96
 
 /* out [P][ldo] = requant (A [P][lda] · W). */
 BT_Q_AVX2 static void
 gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
 {
   const int kp2 = q->K / 2;
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   for (int p0 = 0; p0 < P; p0 += GEMM_ROWS)
     {
       const int p1 = MIN (P, p0 + GEMM_ROWS);
@@ -593,9 +586,8 @@ dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi,
                                 _mm256_loadu_ps (q->add + c));
   __m256 fhi = _mm256_fmadd_ps (_mm256_cvtepi32_ps (shi), _mm256_loadu_ps (q->mul + c + 8),
                                 _mm256_loadu_ps (q->add + c + 8));
-  __m256i ilo = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (flo), lo), hi);
-  __m256i ihi = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (fhi), lo), hi);
-  _mm256_storeu_si256 ((__m256i *) o, _mm256_packs_epi32 (ilo, ihi));
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (flo), _mm256_cvtps_epi32 (fhi));
+  _mm256_storeu_si256 ((__m256i *) o, _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi));
 }
 
 /* One output pixel whose window may leave the image: taps outside read real 0. */
@@ -673,11 +665,52 @@ dw_pixel_pair (const gint16 *x, int cs, int taps, const gsize *off, gsize step, 
     }
 }
 
+/* One pair of taps (ta, tb) of two output pixels (a at x, b at x + step) into their sums. */
+BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
+dw_taps2 (const gint16 *ta, const gint16 *tb, gsize step, const gint16 *w, __m256i *alo,
+          __m256i *ahi, __m256i *blo, __m256i *bhi)
+{
+  __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+  __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+  __m256i a0 = _mm256_loadu_si256 ((const __m256i *) ta);
+  __m256i a1 = _mm256_loadu_si256 ((const __m256i *) tb);
+  *alo = _mm256_add_epi32 (*alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+  *ahi = _mm256_add_epi32 (*ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+  a0 = _mm256_loadu_si256 ((const __m256i *) (ta + step));
+  a1 = _mm256_loadu_si256 ((const __m256i *) (tb + step));
+  *blo = _mm256_add_epi32 (*blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+  *bhi = _mm256_add_epi32 (*bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+}
+
+/* dw_pixel_pair for 3 × 3 (all of MobileNet's depthwise layers): the taps by row pointers, the
+ * ninth paired with itself against a zero partner weight. */
+BT_Q_AVX2 static void
+dw3_pixel_pair (const gint16 *x, int cs, gsize row, gsize step, const QOp *q, __m256i lo,
+                __m256i hi, gint16 *o)
+{
+  const int ng = cs / 16;
+  const gsize c1 = cs, c2 = 2 * (gsize) cs;
+  for (int g = 0; g < ng; g++)
+    {
+      const gint16 *r0 = x + g * 16, *r1 = r0 + row, *r2 = r1 + row;
+      const gint16 *w = q->wd + (gsize) g * 32;
+      const gsize wstep = (gsize) ng * 32;
+      __m256i alo = _mm256_setzero_si256 (), ahi = alo, blo = alo, bhi = alo;
+      dw_taps2 (r0, r0 + c1, step, w, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r0 + c2, r1, step, w + wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r1 + c1, r1 + c2, step, w + 2 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r2, r2 + c1, step, w + 3 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r2 + c2, r2 + c2, step, w + 4 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
+      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
+    }
+}
+
 /* Depthwise (multiplier 1), NHWC: exact int32 sums of pairs of taps. */
 BT_Q_AVX2 static void
 dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
 {
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   const int taps = s->kh * s->kw;
   const gsize step = (gsize) s->stride_w * cs;
   gsize off[25];
@@ -693,7 +726,11 @@ dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *o
           gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
           if (rows_in && ix0 >= 0 && ox + 1 < s->ow && ix0 + s->stride_w + s->kw <= s->w)
             {
-              dw_pixel_pair (in + ((gsize) iy0 * s->w + ix0) * cs, cs, taps, off, step, q, lo, hi, o);
+              const gint16 *x = in + ((gsize) iy0 * s->w + ix0) * cs;
+              if (s->kh == 3 && s->kw == 3)
+                dw3_pixel_pair (x, cs, (gsize) s->w * cs, step, q, lo, hi, o);
+              else
+                dw_pixel_pair (x, cs, taps, off, step, q, lo, hi, o);
               ox++;
             }
           else
@@ -706,7 +743,7 @@ dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *o
 BT_Q_AVX2 static void
 add_requant (gint16 *out, const gint16 *a, const gint16 *b, gsize n, const QOp *q)
 {
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   const __m256 m0 = _mm256_set1_ps (q->m0), m1 = _mm256_set1_ps (q->m1);
   for (gsize i = 0; i < n; i += 16)
     {
@@ -748,7 +785,7 @@ input_to_centred (gint16 *x, const float *input, gsize hw, int c, int cs, float 
 BT_Q_AVX2 static void
 requant (gint16 *out, const gint16 *x, gsize n, const QOp *q)
 {
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   const __m256 m0 = _mm256_set1_ps (q->m0);
   for (gsize i = 0; i < n; i += 16)
     _mm256_storeu_si256 ((__m256i *) (out + i),
@@ -886,8 +923,13 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
       gemm (x, Q->rows[q->in0], q, Q->C[q->out], out, Q->cs[q->out]);
       break;
     case QK_CONV:
-      im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda);
-      gemm (e->col, op->cs.oh * op->cs.ow, q, Q->C[q->out], out, Q->cs[q->out]);
+      /* A pass of GEMM rows at a time, so the window rows stay in L1 between the two. */
+      for (int p0 = 0; p0 < op->cs.oh * op->cs.ow; p0 += GEMM_ROWS)
+        {
+          int p1 = MIN (op->cs.oh * op->cs.ow, p0 + GEMM_ROWS);
+          im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p0, p1);
+          gemm (e->col, p1 - p0, q, Q->C[q->out], out + (gsize) p0 * Q->cs[q->out], Q->cs[q->out]);
+        }
       break;
     case QK_DW:
       dw_conv (x, Q->cs[q->in0], &op->cs, q, out);
