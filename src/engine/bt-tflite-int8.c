@@ -10,8 +10,9 @@
  * of at most 255² stay below 2^24).
  *
  * Layout: every activation tensor is rows × cs int16, rows = elements / C where C is its last
- * (logical) dimension, cs = C rounded up to 16; NHWC, i.e. TFLite's own order, so RESHAPE and
- * SQUEEZE that keep the last dimension are copies. Padding channels hold anything: every
+ * (logical) dimension, cs = C rounded up to 16 (4 for an image input only a first convolution
+ * reads); NHWC, i.e. TFLite's own order, so RESHAPE and SQUEEZE that keep the last dimension
+ * are copies. Padding channels hold anything: every
  * reader multiplies them by zero weights or skips them. */
 #include "config.h"
 
@@ -342,6 +343,12 @@ bt_tfl_quant_new (const BtTflite *m)
       bt_tfl_quant_free (Q);
       return NULL;
     }
+  /* An image input read only by a first convolution (MobileNet's 3 channels) is kept 4 channels
+   * a pixel, not 16: the conversion writes and im2col reads a quarter of the bytes (224 × 224:
+   * 0.4 MB, not 1.6). */
+  if (Q->C[m->input] <= 4 && Q->ops[0].kind == QK_CONV && Q->ops[0].in0 == m->input
+      && m->tensors[m->input].last_use == 0)
+    Q->cs[m->input] = 4;
   return Q;
 }
 
