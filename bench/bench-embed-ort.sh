@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-embed-ort.sh [BUILD] [IMAGES] [ROUNDS]: Bottega's backbone embeddings beside ONNX Runtime
+# bench-embed-ort.sh [BUILD] [IMAGES] [ROUNDS] [BEFORE]: Bottega's backbone embeddings beside ONNX Runtime
 # 1.30 (npm onnxruntime-node, MLAS kernels) for every catalogue backbone (data/backbones.ini)
 # present in ../shared/models, alternated ROUNDS times (default 2) in this one run.
 #   Bottega: bench-embed --machine, 2 workers (the embedding pool), the default path (the integer
@@ -13,11 +13,15 @@
 # The numbers compared are the best (lowest) ms per image of each side over the rounds; the load
 # average is printed before and after. Target (#19): ONNX Runtime / Bottega >= 1.2 in CPU time
 # and in wall time. Skips with a message without ../shared/models, node, npm's registry or torch.
+# BEFORE: a folder holding an earlier build's bench/bench-embed (e.g. a copy of it made before a
+#   kernel change, with src/ → the build's src/); it runs as a third side, "before", alternated
+#   with the two others, and its ratio to this build is printed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-_build}
 IMAGES=${2:-48}
 ROUNDS=${3:-2}
+BEFORE=${4:-}
 ORT_VERSION=1.30.0
 SHARED=${BOTTEGA_SHARED_DIR:-../shared}
 PHOTO=$SHARED/images/cat_720p.jpg
@@ -54,6 +58,12 @@ for round in $(seq 1 "$ROUNDS"); do
       || { echo "FAIL: bench-embed on $file"; exit 1; }
     echo "round $round  $(printf '%-48s' "$id") bottega            $line"
     echo "$id bottega $line" >> "$RES"
+    if [ -n "$BEFORE" ]; then
+      line=$("$BEFORE/bench/bench-embed" --machine --threads 2 --images "$IMAGES" --model "$model" --image "$PHOTO") \
+        || { echo "FAIL: $BEFORE's bench-embed on $file"; exit 1; }
+      echo "round $round  $(printf '%-48s' "$id") before             $line"
+      echo "$id before $line" >> "$RES"
+    fi
     for threads in 1 2; do
       for batch in 1 8; do
         line=$(NODE_PATH="$modules" /usr/bin/node bench/ort-time.js "$DIR/$ref.onnx" "$IMAGES" "$threads" "$batch" "$size") \
@@ -93,6 +103,12 @@ for bb, sides in rows.items():
         if what in ("CPU ms", "wall ms") and ratio < 1.2:
             met = False
         print(f"{bb:48s} {what:14s} {bv:8.2f} {ov:8.2f} {ratio:11.2f}x" + (f"   ({path} path)" if what == "CPU ms" else ""))
+for bb, sides in rows.items():
+    if "before" in sides:
+        b, o = sides["bottega"], sides["before"]
+        for what in ("cpu_ms", "wall_ms"):
+            bv, ov = min(float(r[what]) for r in b), min(float(r[what]) for r in o)
+            print(f"{bb:48s} {what + ' before':14s} {ov:8.2f} -> {bv:8.2f}   before/now {ov / bv:5.2f}x")
 print("target (ONNX Runtime / Bottega >= 1.2x in CPU and wall time, every backbone): "
       + ("MET" if met else "NOT MET"))
 PY

@@ -10,8 +10,9 @@
  * of at most 255² stay below 2^24).
  *
  * Layout: every activation tensor is rows × cs int16, rows = elements / C where C is its last
- * (logical) dimension, cs = C rounded up to 16; NHWC, i.e. TFLite's own order, so RESHAPE and
- * SQUEEZE that keep the last dimension are copies. Padding channels hold anything: every
+ * (logical) dimension, cs = C rounded up to 16 (4 for an image input only a first convolution
+ * reads); NHWC, i.e. TFLite's own order, so RESHAPE and SQUEEZE that keep the last dimension
+ * are copies. Padding channels hold anything: every
  * reader multiplies them by zero weights or skips them. */
 #include "config.h"
 
@@ -33,14 +34,17 @@ enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX,
        QK_FLOAT_PASS };
 
 #define QPAD 16
+/* Rows of A per pass over the output-channel blocks: the pass's rows stay in L1/L2 while each
+ * block's weights are read once per pass (a multiple of 6). */
+#define GEMM_ROWS 96
 #define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 
 typedef struct {
   int     kind;
   int     in0, in1, out;
-  int     K, lda;        /* GEMM depth (even) and the A row stride, int16s */
+  int     K, lda;        /* GEMM depth (even, ≤ lda) and the A row stride, int16s */
   gint16 *wp;            /* GEMM weights [oc_pad/16][K/2][16][2] */
-  float  *wd;            /* depthwise weights [kh × kw][cs] */
+  gint16 *wd;            /* depthwise weights [(taps + 1) / 2][cs / 16][2][16], see dw_index */
   float  *mul, *add;     /* per output channel (cs): rescale and bias, in output steps */
   float   m0, m1;        /* ADD / REQUANT multipliers; GAP: input scale */
   int     lo, hi;        /* clamp of the centred output */
@@ -127,6 +131,24 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
   return TRUE;
 }
 
+/* Depthwise sums use vpmaddwd on pairs of taps (2j, 2j + 1): for 16 channels, the pairs in the
+ * order _mm256_unpack{lo,hi}_epi16 (x_2j, x_2j+1) gives them: "lo" holds channels 0–3 and 8–11,
+ * "hi" channels 4–7 and 12–15. Index of tap t's weight of channel k in QOp.wd: */
+static inline gsize
+dw_index (int t, int k, int cs)
+{
+  int g = k / 16, r = k % 16, half = (r % 8) / 4, pos = (r / 8) * 8 + (r % 4) * 2 + t % 2;
+  return (((gsize) (t / 2) * (cs / 16) + g) * 2 + half) * 16 + pos;
+}
+
+/* Where channel k's int32 sum lands: 16 channels a group, the "lo" sums first, then "hi". */
+static inline int
+dw_lane (int k)
+{
+  int r = k % 16;
+  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
+}
+
 static gboolean
 prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
 {
@@ -142,16 +164,22 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
       if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || taps > 25)
         return FALSE;
       q->kind = QK_DW;
-      q->wd = g_new0 (float, (gsize) taps * cs);
+      q->wd = g_new0 (gint16, (gsize) (taps + 1) / 2 * cs * 2);
       q->mul = g_new0 (float, cs);
       q->add = g_new0 (float, cs);
       for (int k = 0; k < s->c; k++)
         {
           float sw = wscale (f, k);
           for (int t = 0; t < taps; t++)
-            q->wd[(gsize) t * cs + k] = rintf (op->w[(gsize) k * taps + t] / sw);
-          q->mul[k] = in->scale[0] * sw / out->scale[0];
-          q->add[k] = op->b[k] / out->scale[0];
+            {
+              long v = lrintf (op->w[(gsize) k * taps + t] / sw);
+              if (v < -32768 || v > 32767)
+                return FALSE;
+              q->wd[dw_index (t, k, cs)] = (gint16) v;
+            }
+          /* The sums come out in the lane order of dw_index; the rescale follows them. */
+          q->mul[dw_lane (k)] = in->scale[0] * sw / out->scale[0];
+          q->add[dw_lane (k)] = op->b[k] / out->scale[0];
         }
       out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
       return TRUE;
@@ -160,8 +188,9 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
     {
       q->kind = QK_GEMM;
       q->lda = ROUND_UP (s->c, QPAD);
-      /* Engine filter [oc, c, 1, 1]: K = c, padded to the input's row stride. */
-      return pack_gemm (q, in, f, op->w, op->b, out, s->oc, s->c, q->lda, op);
+      /* Engine filter [oc, c, 1, 1]: K = c, rounded up to a pair (the rows' padding channels
+       * are never read: 24 channels take 12 steps, not 16). */
+      return pack_gemm (q, in, f, op->w, op->b, out, s->oc, s->c, ROUND_UP (s->c, 2), op);
     }
   q->kind = QK_CONV;
   {
@@ -200,7 +229,7 @@ prepare_op (const BtTflite *m, const BtTflOp *op, QOp *q, const BtTflQuant *Q)
           return FALSE;
         q->kind = QK_GEMM;
         q->lda = Q->cs[q->in0];
-        return pack_gemm (q, in, f, op->w, op->b, out, op->out_dim, op->in_dim, q->lda, op);
+        return pack_gemm (q, in, f, op->w, op->b, out, op->out_dim, op->in_dim, ROUND_UP (op->in_dim, 2), op);
       }
     case BT_TFL_OP_ADD:
       {
@@ -307,13 +336,19 @@ bt_tfl_quant_new (const BtTflite *m)
         break;
       Q->n_ok = i + 1;
       if (Q->ops[i].kind == QK_CONV)
-        Q->max_col = MAX (Q->max_col, (gsize) op->cs.oh * op->cs.ow * Q->ops[i].lda);
+        Q->max_col = MAX (Q->max_col, (gsize) GEMM_ROWS * Q->ops[i].lda);
     }
   if (Q->n_ok == 0)
     {
       bt_tfl_quant_free (Q);
       return NULL;
     }
+  /* An image input read only by a first convolution (MobileNet's 3 channels) is kept 4 channels
+   * a pixel, not 16: the conversion writes and im2col reads a quarter of the bytes (224 × 224:
+   * 0.4 MB, not 1.6). */
+  if (Q->C[m->input] <= 4 && Q->ops[0].kind == QK_CONV && Q->ops[0].in0 == m->input
+      && m->tensors[m->input].last_use == 0)
+    Q->cs[m->input] = 4;
   return Q;
 }
 
@@ -349,57 +384,76 @@ bt_tfl_quant_covers (const BtTflQuant *Q, const BtTflite *m, int target)
 /* ------------------------------------------------------------------------------------------ */
 /* Kernels                                                                                     */
 
-/* Rows of a convolution as a GEMM input: for each output pixel the kh × kw × c window, zero
- * (real 0) outside the image, in TFLite's filter order (ky, kx, c). */
+/* Rows p0 … p1 − 1 of a convolution as a GEMM input: for each output pixel the kh × kw × c
+ * window, zero (real 0) outside the image, in TFLite's filter order (ky, kx, c). */
 static void
-im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda)
+im2col (gint16 *col, const gint16 *in, int cs_in, const BtConvShape *s, int lda, int p0, int p1)
 {
-  for (int oy = 0; oy < s->oh; oy++)
-    for (int ox = 0; ox < s->ow; ox++)
-      {
-        gint16 *d = col + ((gsize) oy * s->ow + ox) * lda;
-        const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
-        int k = 0;
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w)
-          {
-            /* The whole window inside: no tests (the first layer's c = 3: plain stores). */
-            for (int ky = 0; ky < s->kh; ky++)
-              {
-                const gint16 *row = in + ((gsize) (iy0 + ky) * s->w + ix0) * cs_in;
-                for (int kx = 0; kx < s->kw; kx++, k += s->c)
-                  for (int ci = 0; ci < s->c; ci++)
-                    d[k + ci] = row[(gsize) kx * cs_in + ci];
-              }
-          }
-        else
+  const gboolean quad = s->c <= 4 && cs_in >= 4 && s->kh * s->kw * s->c - s->c + 4 <= lda;
+  int oy = p0 / s->ow, ox = p0 % s->ow;
+  for (int p = p0; p < p1; p++, ox = ox + 1 < s->ow ? ox + 1 : 0, oy += ox == 0)
+    {
+      gint16 *d = col + (gsize) (p - p0) * lda;
+      const int iy0 = oy * s->stride_h - s->pad_top, ix0 = ox * s->stride_w - s->pad_left;
+      const gboolean inside = iy0 >= 0 && ix0 >= 0 && iy0 + s->kh <= s->h && ix0 + s->kw <= s->w;
+      const gint16 *corner = inside ? in + ((gsize) iy0 * s->w + ix0) * cs_in : in;
+      int k = 0;
+      if (inside && quad)
+        {
+          /* Few channels (the first layer's 3): one 4-channel copy per tap, each overwriting
+           * the previous one's padding channels; the last one's are cleared below. */
           for (int ky = 0; ky < s->kh; ky++)
             for (int kx = 0; kx < s->kw; kx++, k += s->c)
-              {
-                int iy = iy0 + ky, ix = ix0 + kx;
-                gboolean inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
-                const gint16 *src = inside ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
-                for (int ci = 0; ci < s->c; ci++)
-                  d[k + ci] = inside ? src[ci] : 0;
-              }
-        if (k < lda)
-          memset (d + k, 0, sizeof (gint16) * (lda - k));
-      }
+              memcpy (d + k, corner + ((gsize) ky * s->w + kx) * cs_in, 4 * sizeof (gint16));
+        }
+      else if (inside)
+        for (int ky = 0; ky < s->kh; ky++)
+          for (int kx = 0; kx < s->kw; kx++, k += s->c)
+            memcpy (d + k, corner + ((gsize) ky * s->w + kx) * cs_in, s->c * sizeof (gint16));
+      else
+        for (int ky = 0; ky < s->kh; ky++)
+          for (int kx = 0; kx < s->kw; kx++, k += s->c)
+            {
+              int iy = iy0 + ky, ix = ix0 + kx;
+              gboolean in_image = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
+              const gint16 *src = in_image ? in + ((gsize) iy * s->w + ix) * cs_in : NULL;
+              for (int ci = 0; ci < s->c; ci++)
+                d[k + ci] = in_image ? src[ci] : 0;
+            }
+      for (; k < lda; k++)
+        d[k] = 0;
+    }
 }
 
 #if BT_Q_X86
-/* 16 floats → rounded, clamped, 16 int16 in order. */
+/* 16 floats → rounded, clamped, 16 int16 in order. lo/hi: 16-bit lanes; the saturating pack
+ * before the clamp changes nothing, as lo and hi lie inside int16. */
 BT_Q_AVX2 static inline __m256i
 requant16 (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
 {
-  __m256i i0 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f0), lo), hi);
-  __m256i i1 = _mm256_min_epi32 (_mm256_max_epi32 (_mm256_cvtps_epi32 (f1), lo), hi);
-  return _mm256_permute4x64_epi64 (_mm256_packs_epi32 (i0, i1), 0xD8);
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (f0), _mm256_cvtps_epi32 (f1));
+  return _mm256_permute4x64_epi64 (_mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi), 0xD8);
 }
 
 BT_Q_AVX2 static inline __m256
 load8 (const gint16 *p)
 {
   return _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *) p)));
+}
+
+/* The fused store of R rows × 16 output channels of int32 sums: rescale + bias, round, clamp. */
+BT_Q_AVX2 static inline void
+store_rows (const __m256i acc[][2], int R, const float *mul, const float *add, __m256i lo,
+            __m256i hi, gint16 *o, int ldo)
+{
+  __m256 m0 = _mm256_loadu_ps (mul), m1 = _mm256_loadu_ps (mul + 8);
+  __m256 b0 = _mm256_loadu_ps (add), b1 = _mm256_loadu_ps (add + 8);
+  for (int r = 0; r < R; r++)
+    {
+      __m256 f0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][0]), m0, b0);
+      __m256 f1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][1]), m1, b1);
+      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16 (f0, f1, lo, hi));
+    }
 }
 
 /* R ≤ 4 rows (pixels) × 16 output channels: int32 sums of int16 pairs (vpmaddwd), then the fused
@@ -425,118 +479,269 @@ gemm_block (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
           acc[r][1] = _mm256_add_epi32 (acc[r][1], _mm256_madd_epi16 (x, w1));
         }
     }
-  __m256 m0 = _mm256_loadu_ps (mul), m1 = _mm256_loadu_ps (mul + 8);
-  __m256 b0 = _mm256_loadu_ps (add), b1 = _mm256_loadu_ps (add + 8);
-  for (int r = 0; r < R; r++)
-    {
-      __m256 f0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][0]), m0, b0);
-      __m256 f1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][1]), m1, b1);
-      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16 (f0, f1, lo, hi));
-    }
+  store_rows (acc, R, mul, add, lo, hi, o, ldo);
 }
 
-/* out [P][ldo] = requant (A [P][lda] · W). Output-channel blocks outside, so a block's weights
- * stay in L1 while the rows stream. */
+/* 6 rows × 16 output channels: 12 accumulators (ymm0–11), the two weight vectors, the broadcast
+ * pair and one product fill the 16 registers exactly. Written in assembly because the compiler,
+ * given the same loop in intrinsics, spills the accumulators at 6 rows and copies them every
+ * step at 4 (`perf annotate`: 8 vmovdqa per 8 vpmaddwd). The sums leave through memory (an asm
+ * statement takes at most 30 operands). kp2 ≥ 1. */
+BT_Q_AVX2 static inline void
+gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mul,
+            const float *add, __m256i lo, __m256i hi, gint16 *o, int ldo)
+{
+  __m256i acc[6][2];
+  const gint16 *p0 = a, *p3 = a + (gsize) 3 * lda, *w = wb;
+  gsize ld = (gsize) lda * sizeof (gint16);
+  long n = kp2;
+
+#define BT_Q_ROW(addr, c0, c1)                  \
+  "vpbroadcastd " addr ", %%ymm14\n\t"          \
+  "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"      \
+  "vpaddd %%ymm15, %%" c0 ", %%" c0 "\n\t"      \
+  "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"      \
+  "vpaddd %%ymm15, %%" c1 ", %%" c1 "\n\t"
+  __asm__ ("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+           "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
+           "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
+           "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+           "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
+           "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+           "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
+           "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+           "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+           "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+           "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+           "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+           "1:\n\t"
+           "vmovdqu (%[w]), %%ymm12\n\t"
+           "vmovdqu 32(%[w]), %%ymm13\n\t"
+           BT_Q_ROW ("(%[p0])", "ymm0", "ymm1")
+           BT_Q_ROW ("(%[p0],%[ld],1)", "ymm2", "ymm3")
+           BT_Q_ROW ("(%[p0],%[ld],2)", "ymm4", "ymm5")
+           BT_Q_ROW ("(%[p3])", "ymm6", "ymm7")
+           BT_Q_ROW ("(%[p3],%[ld],1)", "ymm8", "ymm9")
+           BT_Q_ROW ("(%[p3],%[ld],2)", "ymm10", "ymm11")
+           "add $64, %[w]\n\t"
+           "add $4, %[p0]\n\t"
+           "add $4, %[p3]\n\t"
+           "dec %[n]\n\t"
+           "jnz 1b\n\t"
+           "vmovdqu %%ymm0, 0(%[acc])\n\t"
+           "vmovdqu %%ymm1, 32(%[acc])\n\t"
+           "vmovdqu %%ymm2, 64(%[acc])\n\t"
+           "vmovdqu %%ymm3, 96(%[acc])\n\t"
+           "vmovdqu %%ymm4, 128(%[acc])\n\t"
+           "vmovdqu %%ymm5, 160(%[acc])\n\t"
+           "vmovdqu %%ymm6, 192(%[acc])\n\t"
+           "vmovdqu %%ymm7, 224(%[acc])\n\t"
+           "vmovdqu %%ymm8, 256(%[acc])\n\t"
+           "vmovdqu %%ymm9, 288(%[acc])\n\t"
+           "vmovdqu %%ymm10, 320(%[acc])\n\t"
+           "vmovdqu %%ymm11, 352(%[acc])\n\t"
+           : [w] "+r" (w), [p0] "+r" (p0), [p3] "+r" (p3), [n] "+r" (n), "=m" (acc)
+           : [ld] "r" (ld), [acc] "r" (acc)
+           : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+             "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+#undef BT_Q_ROW
+  store_rows ((const __m256i (*)[2]) acc, 6, mul, add, lo, hi, o, ldo);
+}
+
+
+/* out [P][ldo] = requant (A [P][lda] · W). */
 BT_Q_AVX2 static void
 gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
 {
   const int kp2 = q->K / 2;
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
-  for (int ob = 0; ob < ROUND_UP (oc, QPAD) / QPAD; ob++)
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
+  for (int p0 = 0; p0 < P; p0 += GEMM_ROWS)
     {
-      const gint16 *wb = q->wp + (gsize) ob * kp2 * 32;
-      const float *mul = q->mul + ob * QPAD, *add = q->add + ob * QPAD;
-      gint16 *o = out + ob * QPAD;
-      int p = 0;
-      for (; p + 4 <= P; p += 4)
-        gemm_block (A + (gsize) p * q->lda, q->lda, wb, kp2, mul, add, lo, hi, o + (gsize) p * ldo, ldo, 4);
-      const gint16 *a = A + (gsize) p * q->lda;
-      gint16 *d = o + (gsize) p * ldo;
-      switch (P - p)
+      const int p1 = MIN (P, p0 + GEMM_ROWS);
+      for (int ob = 0; ob < ROUND_UP (oc, QPAD) / QPAD; ob++)
         {
-        case 3: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 3); break;
-        case 2: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 2); break;
-        case 1: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 1); break;
-        default: break;
+          const gint16 *wb = q->wp + (gsize) ob * kp2 * 32;
+          const float *mul = q->mul + ob * QPAD, *add = q->add + ob * QPAD;
+          gint16 *o = out + ob * QPAD;
+          int p = p0;
+          for (; p + 6 <= p1; p += 6)
+            gemm_tile6 (A + (gsize) p * q->lda, q->lda, wb, kp2, mul, add, lo, hi, o + (gsize) p * ldo, ldo);
+          const gint16 *a = A + (gsize) p * q->lda;
+          gint16 *d = o + (gsize) p * ldo;
+          switch (p1 - p)
+            {
+            case 5:
+              gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 4);
+              gemm_block (a + (gsize) 4 * q->lda, q->lda, wb, kp2, mul, add, lo, hi, d + (gsize) 4 * ldo, ldo, 1);
+              break;
+            case 4: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 4); break;
+            case 3: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 3); break;
+            case 2: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 2); break;
+            case 1: gemm_block (a, q->lda, wb, kp2, mul, add, lo, hi, d, ldo, 1); break;
+            default: break;
+            }
         }
     }
 }
 
-/* One output pixel of a depthwise convolution, 16 channels at a time over the in-bounds taps. */
+/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index) → requantized int16 in
+ * channel order: _mm256_packs_epi32 (lo, hi) interleaves the halves back per 128-bit lane. */
 BT_Q_AVX2 static inline void
-dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
-          int ky0, int ky1, int kx0, int kx1, __m256i lo, __m256i hi, gint16 *o)
+dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi, gint16 *o)
 {
-  for (int c = 0; c < cs; c += 16)
+  __m256 flo = _mm256_fmadd_ps (_mm256_cvtepi32_ps (slo), _mm256_loadu_ps (q->mul + c),
+                                _mm256_loadu_ps (q->add + c));
+  __m256 fhi = _mm256_fmadd_ps (_mm256_cvtepi32_ps (shi), _mm256_loadu_ps (q->mul + c + 8),
+                                _mm256_loadu_ps (q->add + c + 8));
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (flo), _mm256_cvtps_epi32 (fhi));
+  _mm256_storeu_si256 ((__m256i *) o, _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi));
+}
+
+/* One output pixel whose window may leave the image: taps outside read real 0. */
+BT_Q_AVX2 static void
+dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+          __m256i lo, __m256i hi, gint16 *o)
+{
+  const int taps = s->kh * s->kw, ng = cs / 16;
+  const gint16 *src[26];
+  for (int t = 0; t < taps + 1; t++)
     {
-      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
-      for (int ky = ky0; ky < ky1; ky++)
-        for (int kx = kx0; kx < kx1; kx++)
-          {
-            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
-            const float *w = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
-            a0 = _mm256_fmadd_ps (load8 (x), _mm256_loadu_ps (w), a0);
-            a1 = _mm256_fmadd_ps (load8 (x + 8), _mm256_loadu_ps (w + 8), a1);
-          }
-      a0 = _mm256_fmadd_ps (a0, _mm256_loadu_ps (q->mul + c), _mm256_loadu_ps (q->add + c));
-      a1 = _mm256_fmadd_ps (a1, _mm256_loadu_ps (q->mul + c + 8), _mm256_loadu_ps (q->add + c + 8));
-      _mm256_storeu_si256 ((__m256i *) (o + c), requant16 (a0, a1, lo, hi));
+      int iy = iy0 + t / s->kw, ix = ix0 + t % s->kw;
+      src[t] = t < taps && iy >= 0 && iy < s->h && ix >= 0 && ix < s->w
+               ? in + ((gsize) iy * s->w + ix) * cs : NULL;
+    }
+  for (int g = 0; g < ng; g++)
+    {
+      __m256i slo = _mm256_setzero_si256 (), shi = _mm256_setzero_si256 ();
+      for (int t = 0; t < taps; t += 2)
+        {
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i a = src[t] ? _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16)) : _mm256_setzero_si256 ();
+          __m256i b = src[t + 1] ? _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16)) : _mm256_setzero_si256 ();
+          slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a, b),
+                                                          _mm256_loadu_si256 ((const __m256i *) w)));
+          shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a, b),
+                                                          _mm256_loadu_si256 ((const __m256i *) (w + 16))));
+        }
+      dw_store (slo, shi, q, g * 16, lo, hi, o + g * 16);
     }
 }
 
 /* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
- * is loaded once for both, and four independent sums hide the FMA latency. */
+ * is loaded once for both; off [t] is tap t's offset from the window's corner (int16s). */
 BT_Q_AVX2 static inline void
-dw_pixel_pair (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+dw_pixel_pair (const gint16 *x, int cs, int taps, const gsize *off, gsize step, const QOp *q,
                __m256i lo, __m256i hi, gint16 *o)
 {
-  const gsize step = (gsize) s->stride_w * cs;
-  for (int c = 0; c < cs; c += 16)
+  const int ng = cs / 16;
+  const __m256i zero = _mm256_setzero_si256 ();
+  for (int g = 0; g < ng; g++)
     {
-      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
-      __m256 b0 = _mm256_setzero_ps (), b1 = _mm256_setzero_ps ();
-      for (int ky = 0; ky < s->kh; ky++)
-        for (int kx = 0; kx < s->kw; kx++)
-          {
-            const gint16 *x = in + ((gsize) (iy0 + ky) * s->w + ix0 + kx) * cs + c;
-            const float *wp = q->wd + (gsize) (ky * s->kw + kx) * cs + c;
-            __m256 w0 = _mm256_loadu_ps (wp), w1 = _mm256_loadu_ps (wp + 8);
-            a0 = _mm256_fmadd_ps (load8 (x), w0, a0);
-            a1 = _mm256_fmadd_ps (load8 (x + 8), w1, a1);
-            b0 = _mm256_fmadd_ps (load8 (x + step), w0, b0);
-            b1 = _mm256_fmadd_ps (load8 (x + step + 8), w1, b1);
-          }
-      __m256 m0 = _mm256_loadu_ps (q->mul + c), m1 = _mm256_loadu_ps (q->mul + c + 8);
-      __m256 d0 = _mm256_loadu_ps (q->add + c), d1 = _mm256_loadu_ps (q->add + c + 8);
-      _mm256_storeu_si256 ((__m256i *) (o + c),
-                           requant16 (_mm256_fmadd_ps (a0, m0, d0), _mm256_fmadd_ps (a1, m1, d1), lo, hi));
-      _mm256_storeu_si256 ((__m256i *) (o + cs + c),
-                           requant16 (_mm256_fmadd_ps (b0, m0, d0), _mm256_fmadd_ps (b1, m1, d1), lo, hi));
+      const gint16 *xg = x + g * 16;
+      __m256i alo = zero, ahi = zero, blo = zero, bhi = zero;
+      int t = 0;
+      for (; t + 1 < taps; t += 2)
+        {
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
+          __m256i a1 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t + 1]));
+          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
+          __m256i b1 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t + 1]));
+          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, b1), wlo));
+          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, b1), whi));
+        }
+      if (t < taps)
+        {
+          /* The odd last tap pairs with zeros (its partner weight is 0 too). */
+          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
+          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
+          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
+          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, zero), wlo));
+          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, zero), whi));
+          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, zero), wlo));
+          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, zero), whi));
+        }
+      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
+      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
     }
 }
 
-/* Depthwise (multiplier 1), NHWC. */
+/* One pair of taps (ta, tb) of two output pixels (a at x, b at x + step) into their sums. */
+BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
+dw_taps2 (const gint16 *ta, const gint16 *tb, gsize step, const gint16 *w, __m256i *alo,
+          __m256i *ahi, __m256i *blo, __m256i *bhi)
+{
+  __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
+  __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+  __m256i a0 = _mm256_loadu_si256 ((const __m256i *) ta);
+  __m256i a1 = _mm256_loadu_si256 ((const __m256i *) tb);
+  *alo = _mm256_add_epi32 (*alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+  *ahi = _mm256_add_epi32 (*ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+  a0 = _mm256_loadu_si256 ((const __m256i *) (ta + step));
+  a1 = _mm256_loadu_si256 ((const __m256i *) (tb + step));
+  *blo = _mm256_add_epi32 (*blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
+  *bhi = _mm256_add_epi32 (*bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
+}
+
+/* dw_pixel_pair for 3 × 3 (all of MobileNet's depthwise layers): the taps by row pointers, the
+ * ninth paired with itself against a zero partner weight. */
+BT_Q_AVX2 static void
+dw3_pixel_pair (const gint16 *x, int cs, gsize row, gsize step, const QOp *q, __m256i lo,
+                __m256i hi, gint16 *o)
+{
+  const int ng = cs / 16;
+  const gsize c1 = cs, c2 = 2 * (gsize) cs;
+  for (int g = 0; g < ng; g++)
+    {
+      const gint16 *r0 = x + g * 16, *r1 = r0 + row, *r2 = r1 + row;
+      const gint16 *w = q->wd + (gsize) g * 32;
+      const gsize wstep = (gsize) ng * 32;
+      __m256i alo = _mm256_setzero_si256 (), ahi = alo, blo = alo, bhi = alo;
+      dw_taps2 (r0, r0 + c1, step, w, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r0 + c2, r1, step, w + wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r1 + c1, r1 + c2, step, w + 2 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r2, r2 + c1, step, w + 3 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_taps2 (r2 + c2, r2 + c2, step, w + 4 * wstep, &alo, &ahi, &blo, &bhi);
+      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
+      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
+    }
+}
+
+/* Depthwise (multiplier 1), NHWC: exact int32 sums of pairs of taps. */
 BT_Q_AVX2 static void
 dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
 {
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
+  const int taps = s->kh * s->kw;
+  const gsize step = (gsize) s->stride_w * cs;
+  gsize off[25];
+  for (int t = 0; t < taps; t++)
+    off[t] = ((gsize) (t / s->kw) * s->w + t % s->kw) * cs;
   for (int oy = 0; oy < s->oh; oy++)
     {
       const int iy0 = oy * s->stride_h - s->pad_top;
-      const int ky0 = MAX (0, -iy0), ky1 = MIN (s->kh, s->h - iy0);
+      const gboolean rows_in = iy0 >= 0 && iy0 + s->kh <= s->h;
       for (int ox = 0; ox < s->ow; ox++)
         {
           const int ix0 = ox * s->stride_w - s->pad_left;
-          const int kx0 = MAX (0, -ix0), kx1 = MIN (s->kw, s->w - ix0);
           gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
-          if (ky0 == 0 && ky1 == s->kh && kx0 == 0 && ox + 1 < s->ow
-              && ix0 + s->stride_w + s->kw <= s->w)
+          if (rows_in && ix0 >= 0 && ox + 1 < s->ow && ix0 + s->stride_w + s->kw <= s->w)
             {
-              dw_pixel_pair (in, cs, s, q, iy0, ix0, lo, hi, o);
+              const gint16 *x = in + ((gsize) iy0 * s->w + ix0) * cs;
+              if (s->kh == 3 && s->kw == 3)
+                dw3_pixel_pair (x, cs, (gsize) s->w * cs, step, q, lo, hi, o);
+              else
+                dw_pixel_pair (x, cs, taps, off, step, q, lo, hi, o);
               ox++;
             }
           else
-            dw_pixel (in, cs, s, q, iy0, ix0, ky0, ky1, kx0, kx1, lo, hi, o);
+            dw_pixel (in, cs, s, q, iy0, ix0, lo, hi, o);
         }
     }
 }
@@ -545,7 +750,7 @@ dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *o
 BT_Q_AVX2 static void
 add_requant (gint16 *out, const gint16 *a, const gint16 *b, gsize n, const QOp *q)
 {
-  const __m256i lo = _mm256_set1_epi32 (q->lo), hi = _mm256_set1_epi32 (q->hi);
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   const __m256 m0 = _mm256_set1_ps (q->m0), m1 = _mm256_set1_ps (q->m1);
   for (gsize i = 0; i < n; i += 16)
     {
@@ -553,6 +758,46 @@ add_requant (gint16 *out, const gint16 *a, const gint16 *b, gsize n, const QOp *
       __m256 f1 = _mm256_fmadd_ps (load8 (a + i + 8), m0, _mm256_mul_ps (load8 (b + i + 8), m1));
       _mm256_storeu_si256 ((__m256i *) (out + i), requant16 (f0, f1, lo, hi));
     }
+}
+
+/* The input conversion of bt_tfl_quant_run, 8 pixels a step for c ≤ 16 channels; returns the
+ * pixels done (a multiple of 8), the caller does the rest. */
+BT_Q_AVX2 static gsize
+input_to_centred (gint16 *x, const float *input, gsize hw, int c, int cs, float inv)
+{
+  const __m256 k = _mm256_set1_ps (inv), vlo = _mm256_set1_ps (-32768.f), vhi = _mm256_set1_ps (32767.f);
+  const __m256 half = _mm256_set1_ps (0.5f), sign = _mm256_set1_ps (-0.f);
+  gint32 t[16][8];
+  gsize p = 0;
+  if (c > 16)
+    return 0;
+  for (; p + 8 <= hw; p += 8)
+    {
+      for (int ch = 0; ch < c; ch++)
+        {
+          __m256 v = _mm256_min_ps (_mm256_max_ps (_mm256_mul_ps (_mm256_loadu_ps (input + ch * hw + p), k), vlo), vhi);
+          /* v ± 0.5 by v's sign, then truncate: the scalar loop's rounding. */
+          v = _mm256_add_ps (v, _mm256_or_ps (half, _mm256_and_ps (v, sign)));
+          _mm256_storeu_si256 ((__m256i *) t[ch], _mm256_cvttps_epi32 (v));
+        }
+      for (int i = 0; i < 8; i++)
+        for (int ch = 0; ch < c; ch++)
+          x[(p + i) * cs + ch] = (gint16) t[ch][i];
+    }
+  return p;
+}
+
+/* out = requant (m0 × x) elementwise (QUANTIZE, RESHAPE with new parameters); n is a multiple
+ * of 16. Rounds to nearest even like lrintf in the default rounding mode. */
+BT_Q_AVX2 static void
+requant (gint16 *out, const gint16 *x, gsize n, const QOp *q)
+{
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
+  const __m256 m0 = _mm256_set1_ps (q->m0);
+  for (gsize i = 0; i < n; i += 16)
+    _mm256_storeu_si256 ((__m256i *) (out + i),
+                         requant16 (_mm256_mul_ps (load8 (x + i), m0),
+                                    _mm256_mul_ps (load8 (x + i + 8), m0), lo, hi));
 }
 #endif
 
@@ -685,8 +930,13 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
       gemm (x, Q->rows[q->in0], q, Q->C[q->out], out, Q->cs[q->out]);
       break;
     case QK_CONV:
-      im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda);
-      gemm (e->col, op->cs.oh * op->cs.ow, q, Q->C[q->out], out, Q->cs[q->out]);
+      /* A pass of GEMM rows at a time, so the window rows stay in L1 between the two. */
+      for (int p0 = 0; p0 < op->cs.oh * op->cs.ow; p0 += GEMM_ROWS)
+        {
+          int p1 = MIN (op->cs.oh * op->cs.ow, p0 + GEMM_ROWS);
+          im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p0, p1);
+          gemm (e->col, p1 - p0, q, Q->C[q->out], out + (gsize) p0 * Q->cs[q->out], Q->cs[q->out]);
+        }
       break;
     case QK_DW:
       dw_conv (x, Q->cs[q->in0], &op->cs, q, out);
@@ -699,8 +949,12 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
       run_gap (e, q, q->out == target);
       break;
     case QK_REQUANT:
+#if BT_Q_X86
+      requant (out, x, (gsize) Q->rows[q->out] * Q->cs[q->out], q);
+#else
       for (gsize i = 0; i < (gsize) Q->rows[q->out] * Q->cs[q->out]; i++)
         out[i] = (gint16) clampi (lrintf (x[i] * q->m0), q->lo, q->hi);
+#endif
       break;
     case QK_SOFTMAX:
       {
@@ -736,12 +990,18 @@ bt_tfl_quant_run (BtTflQuantExec *e, const float *input, int target, gsize *n_ou
 
   g_return_val_if_fail (bt_tfl_quant_covers (Q, m, target), NULL);
   /* Float NCHW real → centred NHWC (round half away from zero; the pixels are whole steps). */
-  for (gsize p = 0; p < (gsize) h * w; p++)
-    for (int ch = 0; ch < c; ch++)
-      {
-        float v = CLAMP (input[ch * (gsize) h * w + p] * inv, -32768.f, 32767.f);
-        x[p * cs + ch] = (gint16) (v + (v >= 0 ? 0.5f : -0.5f));
-      }
+  {
+    gsize p = 0;
+#if BT_Q_X86
+    p = input_to_centred (x, input, (gsize) h * w, c, cs, inv);
+#endif
+    for (; p < (gsize) h * w; p++)
+      for (int ch = 0; ch < c; ch++)
+        {
+          float v = CLAMP (input[ch * (gsize) h * w + p] * inv, -32768.f, 32767.f);
+          x[p * cs + ch] = (gint16) (v + (v >= 0 ? 0.5f : -0.5f));
+        }
+  }
   for (int i = 0; i <= producer; i++)
     run_qop (e, &m->ops[i], &Q->ops[i], target);
 

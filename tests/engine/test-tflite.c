@@ -941,6 +941,77 @@ check_int8_case (IntKind kind, BtRng *rng)
              kind, H, W, C, OC, k, stride, padding, act, worst);
 }
 
+/* Extreme values planted on purpose: uint8 inputs at 0 or 255 (zero point 0) against centred
+ * weights at −128 / 127 (conv, zero point 128) or 255 (depthwise, zero point 0), so that most
+ * pairs of products overflow int16 (2 × 255 × 127 = 64,770). A kernel that sums pairs in 16 bits
+ * (vpmaddubsw without a correction, 16-bit adds) or drops a remainder row, channel block or tap
+ * moves outputs by many steps; exact int32 sums keep them within half a step of the float
+ * path, whose sums of integers below 2^24 are exact as well. */
+static void
+check_int8_extreme (gboolean depthwise, int H, int W, int C, int OC, int k, BtRng *rng)
+{
+  TflBuilder mb;
+  int K = depthwise ? k * k : k * k * C, n_f = depthwise ? K * C : OC * K, ti, tf, tb, to;
+  float in_scale = 1.f / 128, f_scale = 0.01f, out_scale;
+  gint64 in_zp = 0, f_zp = depthwise ? 0 : 128, out_zp = 128, zero = 0;
+  g_autofree guint8 *fq = g_new (guint8, n_f);
+  g_autofree gint32 *bq = g_new0 (gint32, OC);
+  g_autofree gint16 *centred = g_new (gint16, (gsize) H * W * C);
+  g_autoptr(GBytes) bytes = NULL;
+  float b_scale = in_scale * f_scale;
+  double worst;
+
+  for (int i = 0; i < n_f; i++)
+    fq[i] = depthwise ? (bt_rng_below (rng, 8) ? 255 : (guint8) bt_rng_below (rng, 256))
+                      : (bt_rng_below (rng, 2) ? 255 : 0);
+  for (int i = 0; i < H * W * C; i++)
+    centred[i] = bt_rng_below (rng, 8) ? 255 : 0;
+  if (depthwise)
+    for (int i = 0; i < OC; i++)
+      bq[i] = -K * 255 * 255 / 2;   /* centres the all-255 sums on the output's zero point */
+  /* The largest |sum| spans the 127 steps above the zero point. */
+  out_scale = (float) K * 255.f * (depthwise ? 255.f / 2 : 128.f) * b_scale / 127.f;
+  tflb_init (&mb);
+  {
+    int in_s[4] = { 1, H, W, C }, b_s[1] = { OC }, o_s[4] = { 1, H, W, OC };
+    int f_s[4] = { OC, k, k, C }, dw_s[4] = { 1, k, k, C };
+    int ins[3];
+    ti = tflb_tensor (&mb, BT_TFL_UINT8, 4, in_s, NULL, 0, 1, &in_scale, &in_zp, 0);
+    tf = tflb_tensor (&mb, BT_TFL_UINT8, 4, depthwise ? dw_s : f_s, fq, n_f, 1, &f_scale, &f_zp, 0);
+    tb = tflb_tensor (&mb, BT_TFL_INT32, 1, b_s, bq, sizeof (gint32) * OC, 1, &b_scale, &zero, 0);
+    to = tflb_tensor (&mb, BT_TFL_UINT8, 4, o_s, NULL, 0, 1, &out_scale, &out_zp, 0);
+    ins[0] = ti;
+    ins[1] = tf;
+    ins[2] = tb;
+    if (depthwise)
+      tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, to, 2, tflb_dw_options (SAME, 1, 1, 1, ACT_NONE));
+    else
+      tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, to, 1, tflb_conv_options (SAME, 1, 1, ACT_NONE));
+  }
+  bytes = tflb_finish (&mb, ti, to);
+  worst = int8_vs_float (bytes, centred, out_scale, 0);
+  if (worst != -1 && !(worst <= 0.501))
+    g_error ("extreme %s %dx%dx%d → %d, k %d: %.3f steps apart",
+             depthwise ? "depthwise" : "conv", H, W, C, OC, k, worst);
+}
+
+static void
+test_int8_extreme (void)
+{
+  BtRng rng;
+
+  bt_rng_seed (&rng, 1919);
+  /* 1×1: 13 pixels = two 6-row tiles + 1, 37 channels = two blocks + 5, 2 to 96 input channels. */
+  for (int c = 2; c <= 96; c += 47)
+    check_int8_extreme (FALSE, 13, 1, c, 37, 1, &rng);
+  /* 3×3 through im2col (3 channels: the 4-channel copies) and a wider one. */
+  check_int8_extreme (FALSE, 9, 7, 3, 32, 3, &rng);
+  check_int8_extreme (FALSE, 5, 6, 20, 17, 3, &rng);
+  /* Depthwise 3×3 and 5×5 (odd tap counts), pairs of pixels and edges, 16 + 9 channels. */
+  check_int8_extreme (TRUE, 7, 9, 25, 25, 3, &rng);
+  check_int8_extreme (TRUE, 6, 11, 25, 25, 5, &rng);
+}
+
 static void
 test_int8_random (void)
 {
@@ -991,6 +1062,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tflite/op/pad-concat", test_pad_concat);
   g_test_add_func ("/tflite/quantized", test_quantized);
   g_test_add_func ("/tflite/int8/random-shapes", test_int8_random);
+  g_test_add_func ("/tflite/int8/extreme-values", test_int8_extreme);
   g_test_add_func ("/tflite/unsupported", test_unsupported);
   g_test_add_func ("/tflite/corrupt", test_corrupt);
   g_test_add_func ("/tflite/fixtures/structure", test_fixtures_structure);
