@@ -327,12 +327,19 @@ test_words (void)
   g_assert_false (find_text (GTK_WIDGET (lb), "rung", FALSE));
   gtk_window_destroy (GTK_WINDOW (window));
 
-  /* the Search window closes on Escape */
+  /* the Search window fits 800×600 (its settings were one 8-column grid: about 1,080 px wide),
+   * and closes on Escape */
   {
     GtkWindow *search = bt_leaderboard_present_window (NULL, project);
+    int min_w = 0, min_h = 0;
     g_object_add_weak_pointer (G_OBJECT (search), (gpointer *) &search);
     while (g_main_context_iteration (NULL, FALSE))
       ;
+    gtk_widget_measure (GTK_WIDGET (search), GTK_ORIENTATION_HORIZONTAL, -1, &min_w, NULL, NULL, NULL);
+    gtk_widget_measure (GTK_WIDGET (search), GTK_ORIENTATION_VERTICAL, 800, &min_h, NULL, NULL, NULL);
+    g_test_message ("Search window minimum %d × %d", min_w, min_h);
+    g_assert_cmpint (min_w, <=, 800);
+    g_assert_cmpint (min_h, <=, 600);
     g_assert_true (bt_test_shortcut_key (search, GDK_KEY_Escape, 0));
     while (search != NULL && g_main_context_iteration (NULL, FALSE))
       ;
