@@ -49,13 +49,13 @@ rows_portable (float *restrict rows, const float *restrict p, int c, gsize cplan
 }
 
 #if DIRECT_X86
-/* nv vectors of 8 columns × 2 rows in registers; every input vector feeds both rows. */
+/* nv vectors of 8 columns × 2 rows in registers (a0: row y, a1: row y + 1); every input vector
+ * feeds both rows. */
 __attribute__ ((target ("avx2,fma"), always_inline))
 static inline void
-tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int c, gsize cplane, int wp,
+tile_avx2 (__m256 *restrict a0, __m256 *restrict a1, const float *restrict p, int c, gsize cplane, int wp,
            const float *restrict w, const int nv)
 {
-  __m256 a0[4], a1[4];
   for (int v = 0; v < 4; v++)
     a0[v] = a1[v] = _mm256_setzero_ps ();
   for (int ci = 0; ci < c; ci++)
@@ -83,10 +83,52 @@ tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int 
               }
           }
     }
+}
+
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+tile_rows_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int c, gsize cplane, int wp,
+                const float *restrict w, const int nv)
+{
+  __m256 a0[4], a1[4];
+  tile_avx2 (a0, a1, p, c, cplane, wp, w, nv);
   for (int v = 0; v < nv; v++)
     {
       _mm256_storeu_ps (r0 + 8 * v, a0[v]);
       _mm256_storeu_ps (r1 + 8 * v, a1[v]);
+    }
+}
+
+/* The 2×2 pool and the epilogue of a tile in registers: nv vectors of 8 columns × 2 rows give
+ * 4·nv pooled values (max of the raw sums, min for a negative scale, then mapped), stored at d
+ * (at most n of them: the rest lie past the pooled row). */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+tile_pool_avx2 (float *restrict d, int n, const float *restrict p, int c, gsize cplane, int wp,
+                const float *restrict w, const int nv, float scale, float shift, int act)
+{
+  __m256 a0[4], a1[4];
+  tile_avx2 (a0, a1, p, c, cplane, wp, w, nv);
+  const __m256 vs = _mm256_set1_ps (scale), vh = _mm256_set1_ps (shift);
+  for (int v = 0; v < nv; v += 2)
+    {
+      const gboolean up = scale >= 0.0f;
+      const __m256 m0 = up ? _mm256_max_ps (a0[v], a1[v]) : _mm256_min_ps (a0[v], a1[v]);
+      const __m256 m1 = up ? _mm256_max_ps (a0[v + 1], a1[v + 1]) : _mm256_min_ps (a0[v + 1], a1[v + 1]);
+      /* even and odd columns, pooled: pairs 0 1 4 5 | 2 3 6 7, then in order */
+      const __m256 ev = _mm256_shuffle_ps (m0, m1, 0x88), od = _mm256_shuffle_ps (m0, m1, 0xdd);
+      __m256 q = up ? _mm256_max_ps (ev, od) : _mm256_min_ps (ev, od);
+      q = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (q), 0xd8));
+      q = bt_act8_avx2 (q, vs, vh, act);
+      const int k = n - 4 * v;
+      if (k >= 8)
+        _mm256_storeu_ps (d + 4 * v, q);
+      else if (k > 0)
+        {
+          float tmp[8];
+          _mm256_storeu_ps (tmp, q);
+          memcpy (d + 4 * v, tmp, sizeof (float) * k);
+        }
     }
 }
 
@@ -101,9 +143,30 @@ rows_avx2 (float *restrict rows, const float *restrict p, int c, gsize cplane, i
       const float *wo = w + (gsize) o * c * 9;
       int x = 0;
       for (; x + 32 <= xw; x += 32)
-        tile_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 4);
+        tile_rows_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 4);
       if (x < xw)
-        tile_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 2);
+        tile_rows_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 2);
+    }
+}
+
+/* rows_avx2 with the conv's pool and epilogue: pooled row y / 2 of channels [o0, o0 + no) into
+ * out (channel o0's pooled plane, out_plane floats apart, pw per row). */
+__attribute__ ((target ("avx2,fma")))
+static void
+rows_pool_avx2 (float *restrict out, gsize out_plane, int pw, const float *restrict p, int c, gsize cplane,
+                int wp, const float *restrict w, int o0, int no, int xw, const BtConvEpilogue *e)
+{
+  for (int r = 0; r < no; r++)
+    {
+      const int o = o0 + r;
+      const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
+      float *d = out + (gsize) r * out_plane;
+      const float *wo = w + (gsize) o * c * 9;
+      int x = 0;
+      for (; x + 32 <= xw; x += 32)
+        tile_pool_avx2 (d + x / 2, pw - x / 2, p + x, c, cplane, wp, wo, 4, scale, shift, e->act);
+      if (x < xw)
+        tile_pool_avx2 (d + x / 2, pw - x / 2, p + x, c, cplane, wp, wo, 2, scale, shift, e->act);
     }
 }
 #endif
@@ -154,6 +217,7 @@ typedef struct {
   gsize scratch_len;
   int split;
   RowsFunc rows;
+  gboolean pool_avx2;   /* rows_pool_avx2 does the pool and the epilogue */
   gint next;
 } DirectJob;
 
@@ -236,6 +300,17 @@ direct_worker (gpointer p, gsize w0, gsize w1)
           const int img = item / j->split, part = item % j->split;
           pad_image (pad, j, img);
           const int o0 = s->oc * part / j->split, o1 = s->oc * (part + 1) / j->split;
+#if DIRECT_X86
+          if (j->pool_avx2)
+            {
+              const int pw = s->ow / 2;
+              const gsize out_plane = (gsize) (s->oh / 2) * pw;
+              for (int y = 0; y + 1 < s->oh; y += 2)
+                rows_pool_avx2 (j->out + ((gsize) img * s->oc + o0) * out_plane + (gsize) (y / 2) * pw, out_plane,
+                                pw, pad + (gsize) y * wp, s->c, (gsize) hp * wp, wp, j->w, o0, o1 - o0, xw, j->e);
+              continue;
+            }
+#endif
           for (int y = 0; y < s->oh; y += 2)
             {
               j->rows (rows, pad + (gsize) y * wp, s->c, (gsize) hp * wp, wp, j->w + (gsize) o0 * s->c * 9,
@@ -257,6 +332,7 @@ bt_conv2d_forward_direct (float *out, const float *in, const float *w, const BtC
   j.split = s->n >= 2 * workers ? 1 : MIN (workers, s->oc);
 #if DIRECT_X86
   j.rows = bt_conv2d_fast_mode () == 2 ? rows_avx2 : rows_portable;
+  j.pool_avx2 = bt_conv2d_fast_mode () == 2 && e->pool;
 #else
   j.rows = rows_portable;
 #endif

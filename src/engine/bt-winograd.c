@@ -557,20 +557,6 @@ input_transform_avx2 (float *restrict v, const WinoJob *j, int t0, int nt)
     }
 }
 
-/* act (v · scale + shift) on eight lanes, as bt_act_map (a NaN stays a NaN: max and min return
- * their second operand when either is a NaN). */
-__attribute__ ((target ("avx2,fma"), always_inline))
-static inline __m256
-act8_avx2 (__m256 v, __m256 scale, __m256 shift, int act)
-{
-  v = _mm256_fmadd_ps (v, scale, shift);
-  if (act != 0)
-    v = _mm256_max_ps (_mm256_setzero_ps (), v);
-  if (act == 2)
-    v = _mm256_min_ps (_mm256_set1_ps (6.0f), v);
-  return v;
-}
-
 /* output_transform for F(4×4), eight lanes at a time: a lane whose outputs all lie inside the
  * output gets its rows as 8- or 16-byte stores of a transposed block, others one float per
  * output inside. */
@@ -614,7 +600,7 @@ output_transform_avx2 (const WinoJob *j, const float *restrict m, const TilePos 
                   const __m256 a = y[dy][dx], b = y[dy][dx + 1], c = y[dy + 1][dx], d = y[dy + 1][dx + 1];
                   p[wdw] = scale >= 0.0f ? _mm256_max_ps (_mm256_max_ps (a, b), _mm256_max_ps (c, d))
                                          : _mm256_min_ps (_mm256_min_ps (a, b), _mm256_min_ps (c, d));
-                  p[wdw] = act8_avx2 (p[wdw], vs, vh, e->act);
+                  p[wdw] = bt_act8_avx2 (p[wdw], vs, vh, e->act);
                 }
               float pairs[2][16];
               for (int py = 0; py < 2; py++)
@@ -645,7 +631,7 @@ output_transform_avx2 (const WinoJob *j, const float *restrict m, const TilePos 
             {
               __m256 a[WINO_M];
               for (int x = 0; x < WINO_M; x++)
-                a[x] = act8_avx2 (y[i][x], vs, vh, e->act);
+                a[x] = bt_act8_avx2 (y[i][x], vs, vh, e->act);
               const __m256 t0 = _mm256_unpacklo_ps (a[0], a[1]), t1 = _mm256_unpackhi_ps (a[0], a[1]);
               const __m256 t2 = _mm256_unpacklo_ps (a[2], a[3]), t3 = _mm256_unpackhi_ps (a[2], a[3]);
               const __m256 l0 = _mm256_shuffle_ps (t0, t2, 0x44), l1 = _mm256_shuffle_ps (t0, t2, 0xee);
