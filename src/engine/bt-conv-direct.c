@@ -49,13 +49,13 @@ rows_portable (float *restrict rows, const float *restrict p, int c, gsize cplan
 }
 
 #if DIRECT_X86
-/* nv vectors of 8 columns × 2 rows in registers; every input vector feeds both rows. */
+/* nv vectors of 8 columns × 2 rows in registers (a0: row y, a1: row y + 1); every input vector
+ * feeds both rows. */
 __attribute__ ((target ("avx2,fma"), always_inline))
 static inline void
-tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int c, gsize cplane, int wp,
+tile_avx2 (__m256 *restrict a0, __m256 *restrict a1, const float *restrict p, int c, gsize cplane, int wp,
            const float *restrict w, const int nv)
 {
-  __m256 a0[4], a1[4];
   for (int v = 0; v < 4; v++)
     a0[v] = a1[v] = _mm256_setzero_ps ();
   for (int ci = 0; ci < c; ci++)
@@ -83,10 +83,88 @@ tile_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int 
               }
           }
     }
+}
+
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+tile_rows_avx2 (float *restrict r0, float *restrict r1, const float *restrict p, int c, gsize cplane, int wp,
+                const float *restrict w, const int nv)
+{
+  __m256 a0[4], a1[4];
+  tile_avx2 (a0, a1, p, c, cplane, wp, w, nv);
   for (int v = 0; v < nv; v++)
     {
       _mm256_storeu_ps (r0 + 8 * v, a0[v]);
       _mm256_storeu_ps (r1 + 8 * v, a1[v]);
+    }
+}
+
+/* The 2×2 pool and the epilogue of 16 columns × 2 rows in registers (a0: row y, a1: row y + 1):
+ * 8 pooled values (max of the raw sums, min for a negative scale, then mapped), stored at d (at
+ * most n of them: the rest lie past the pooled row). */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+pool_store_avx2 (float *restrict d, int n, const __m256 *a0, const __m256 *a1, float scale, float shift, int act)
+{
+  if (n <= 0)
+    return;
+  const gboolean up = scale >= 0.0f;
+  const __m256 m0 = up ? _mm256_max_ps (a0[0], a1[0]) : _mm256_min_ps (a0[0], a1[0]);
+  const __m256 m1 = up ? _mm256_max_ps (a0[1], a1[1]) : _mm256_min_ps (a0[1], a1[1]);
+  /* even and odd columns, pooled: pairs 0 1 4 5 | 2 3 6 7, then in order */
+  const __m256 ev = _mm256_shuffle_ps (m0, m1, 0x88), od = _mm256_shuffle_ps (m0, m1, 0xdd);
+  __m256 q = up ? _mm256_max_ps (ev, od) : _mm256_min_ps (ev, od);
+  q = _mm256_castpd_ps (_mm256_permute4x64_pd (_mm256_castps_pd (q), 0xd8));
+  q = bt_act8_avx2 (q, _mm256_set1_ps (scale), _mm256_set1_ps (shift), act);
+  if (n >= 8)
+    {
+      _mm256_storeu_ps (d, q);
+      return;
+    }
+  float tmp[8];
+  _mm256_storeu_ps (tmp, q);
+  memcpy (d, tmp, sizeof (float) * n);
+}
+
+/* Two output channels (weights w0, w1) × two rows × 16 columns in registers (acc[o][row][v]):
+ * every input vector feeds up to four accumulators, so a multiply-add needs half the loads of
+ * tile_avx2's. */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+tile2_avx2 (__m256 acc[2][2][2], const float *restrict p, int c, gsize cplane, int wp,
+            const float *restrict w0, const float *restrict w1)
+{
+  for (int o = 0; o < 2; o++)
+    for (int r = 0; r < 2; r++)
+      acc[o][r][0] = acc[o][r][1] = _mm256_setzero_ps ();
+  for (int ci = 0; ci < c; ci++)
+    {
+      const float *rp[4] = { p + ci * cplane, p + ci * cplane + wp, p + ci * cplane + 2 * wp,
+                             p + ci * cplane + 3 * wp };
+      const float *wc[2] = { w0 + ci * 9, w1 + ci * 9 };
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++)
+          {
+            const __m256 x0 = _mm256_loadu_ps (rp[r] + kx), x1 = _mm256_loadu_ps (rp[r] + kx + 8);
+#pragma GCC unroll 2
+            for (int o = 0; o < 2; o++)
+              {
+                if (r < 3)
+                  {
+                    const __m256 b = _mm256_broadcast_ss (wc[o] + r * 3 + kx);
+                    acc[o][0][0] = _mm256_fmadd_ps (b, x0, acc[o][0][0]);
+                    acc[o][0][1] = _mm256_fmadd_ps (b, x1, acc[o][0][1]);
+                  }
+                if (r > 0)
+                  {
+                    const __m256 b = _mm256_broadcast_ss (wc[o] + (r - 1) * 3 + kx);
+                    acc[o][1][0] = _mm256_fmadd_ps (b, x0, acc[o][1][0]);
+                    acc[o][1][1] = _mm256_fmadd_ps (b, x1, acc[o][1][1]);
+                  }
+              }
+          }
     }
 }
 
@@ -101,9 +179,38 @@ rows_avx2 (float *restrict rows, const float *restrict p, int c, gsize cplane, i
       const float *wo = w + (gsize) o * c * 9;
       int x = 0;
       for (; x + 32 <= xw; x += 32)
-        tile_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 4);
+        tile_rows_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 4);
       if (x < xw)
-        tile_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 2);
+        tile_rows_avx2 (r0 + x, r1 + x, p + x, c, cplane, wp, wo, 2);
+    }
+}
+
+/* rows_avx2 with the conv's pool and epilogue: pooled row y / 2 of channels [o0, o0 + no) into
+ * out (channel o0's pooled plane, out_plane floats apart, pw per row); channels in pairs. */
+__attribute__ ((target ("avx2,fma")))
+static void
+rows_pool_avx2 (float *restrict out, gsize out_plane, int pw, const float *restrict p, int c, gsize cplane,
+                int wp, const float *restrict w, int o0, int no, int xw, const BtConvEpilogue *e)
+{
+  for (int r = 0; r < no; r += 2)
+    {
+      /* an odd last channel runs as a pair with itself, storing once */
+      const int o[2] = { o0 + r, o0 + MIN (r + 1, no - 1) };
+      float scale[2], shift[2];
+      for (int k = 0; k < 2; k++)
+        {
+          scale[k] = e->scale ? e->scale[o[k]] : 1.0f;
+          shift[k] = e->shift ? e->shift[o[k]] : 0.0f;
+        }
+      float *d = out + (gsize) r * out_plane;
+      for (int x = 0; x < xw; x += 16)
+        {
+          __m256 acc[2][2][2];
+          tile2_avx2 (acc, p + x, c, cplane, wp, w + (gsize) o[0] * c * 9, w + (gsize) o[1] * c * 9);
+          pool_store_avx2 (d + x / 2, pw - x / 2, acc[0][0], acc[0][1], scale[0], shift[0], e->act);
+          if (o[1] != o[0])
+            pool_store_avx2 (d + out_plane + x / 2, pw - x / 2, acc[1][0], acc[1][1], scale[1], shift[1], e->act);
+        }
     }
 }
 #endif
@@ -154,6 +261,7 @@ typedef struct {
   gsize scratch_len;
   int split;
   RowsFunc rows;
+  gboolean pool_avx2;   /* rows_pool_avx2 does the pool and the epilogue */
   gint next;
 } DirectJob;
 
@@ -236,6 +344,17 @@ direct_worker (gpointer p, gsize w0, gsize w1)
           const int img = item / j->split, part = item % j->split;
           pad_image (pad, j, img);
           const int o0 = s->oc * part / j->split, o1 = s->oc * (part + 1) / j->split;
+#if DIRECT_X86
+          if (j->pool_avx2)
+            {
+              const int pw = s->ow / 2;
+              const gsize out_plane = (gsize) (s->oh / 2) * pw;
+              for (int y = 0; y + 1 < s->oh; y += 2)
+                rows_pool_avx2 (j->out + ((gsize) img * s->oc + o0) * out_plane + (gsize) (y / 2) * pw, out_plane,
+                                pw, pad + (gsize) y * wp, s->c, (gsize) hp * wp, wp, j->w, o0, o1 - o0, xw, j->e);
+              continue;
+            }
+#endif
           for (int y = 0; y < s->oh; y += 2)
             {
               j->rows (rows, pad + (gsize) y * wp, s->c, (gsize) hp * wp, wp, j->w + (gsize) o0 * s->c * 9,
@@ -257,6 +376,7 @@ bt_conv2d_forward_direct (float *out, const float *in, const float *w, const BtC
   j.split = s->n >= 2 * workers ? 1 : MIN (workers, s->oc);
 #if DIRECT_X86
   j.rows = bt_conv2d_fast_mode () == 2 ? rows_avx2 : rows_portable;
+  j.pool_avx2 = bt_conv2d_fast_mode () == 2 && e->pool;
 #else
   j.rows = rows_portable;
 #endif

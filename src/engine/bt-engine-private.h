@@ -40,8 +40,9 @@ typedef struct {
   float       *out, *grad, *mask;
   gint32      *argmax;
   float       *save_mean, *save_invstd;
-  float       *winograd;           /* inference: the conv's weights packed for Winograd, or NULL */
-  guint64      winograd_version;   /* the params_version they were packed from */
+  float       *packed;             /* inference: the weights packed for Winograd (conv) or in
+                                      panels (dense), or NULL */
+  guint64      packed_version;     /* the params_version they were packed from */
   int          n_consumers;
   gboolean     grad_written;
 } BtLayer;
@@ -152,7 +153,15 @@ gboolean bt_conv2d_direct_fits             (const BtConvShape *s);
 gsize    bt_conv2d_direct_workspace_size   (const BtConvShape *s);
 void     bt_conv2d_forward_direct          (float *out, const float *in, const float *w,
                                             const BtConvEpilogue *e, const BtConvShape *s, float *workspace);
-/* Both fast paths' mode: 0 off, 1 portable kernels, 2 AVX2 kernels; set_mode (-1) = automatic
+/* Inference dense layers (bt-dense-fast.c) when the fast paths are on: out = act (in · wᵀ + b)
+ * (act as BtConvEpilogue's), w [out_dim, in_dim] packed once by bt_dense_pack into
+ * bt_dense_packed_size floats; the same bits at any thread count. */
+gboolean bt_dense_fast_fits                (void);
+gsize    bt_dense_packed_size              (int in_dim, int out_dim);
+void     bt_dense_pack                     (float *packed, const float *w, int in_dim, int out_dim);
+void     bt_dense_forward_packed           (float *out, const float *in, const float *packed, const float *b,
+                                            int n, int in_dim, int out_dim, int act);
+/* The fast paths' mode (Winograd, direct conv, packed dense): 0 off, 1 portable kernels, 2 AVX2 kernels; set_mode (-1) = automatic
  * (AVX2 when the CPU has it, else off). Tests and benchmarks set it. */
 int      bt_conv2d_fast_mode               (void);
 void     bt_conv2d_winograd_set_mode       (int mode);
@@ -203,6 +212,23 @@ bt_act_block (float *restrict v, int n, float scale, float shift, int act)
         v[i] = x > 6.0f ? 6.0f : x;
       }
 }
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* bt_act_map on eight lanes, for the AVX2 kernels (a NaN stays a NaN: max and min return their
+ * second operand when either is a NaN). */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline __m256
+bt_act8_avx2 (__m256 v, __m256 scale, __m256 shift, int act)
+{
+  v = _mm256_fmadd_ps (v, scale, shift);
+  if (act != 0)
+    v = _mm256_max_ps (_mm256_setzero_ps (), v);
+  if (act == 2)
+    v = _mm256_min_ps (_mm256_set1_ps (6.0f), v);
+  return v;
+}
+#endif
 
 /* The affine map and the activations are non-decreasing (so commute with max) when scale ≥ 0,
  * and turn max into min when scale < 0: the 2×2 pool takes the max (or min) of the raw sums and

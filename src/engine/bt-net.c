@@ -591,7 +591,7 @@ bt_net_free (BtNet *net)
   if (net->layers)
     {
       for (guint i = 0; i < net->layers->len; i++)
-        g_free (bt_net_layer (net, i)->winograd);
+        g_free (bt_net_layer (net, i)->packed);
       g_array_unref (net->layers);
     }
   g_free (net);
@@ -921,8 +921,30 @@ sole_consumer (BtNet *net, guint i, BtLayerKind kind)
   return next->kind == kind && next->src == (int) i ? next : NULL;
 }
 
-/* The conv's weights packed for Winograd when its shape takes that path (NULL otherwise):
- * packed on the first forward after the weights last changed, kept until they change again. */
+/* A layer's weights packed for an inference kernel (Winograd for a conv, panels for a dense
+ * layer; size floats): packed on the first forward after the weights last changed, kept until
+ * they change again. NULL when out of memory (the plain path needs nothing more). */
+static const float *
+packed_weights (BtNet *net, BtLayer *l, gsize size)
+{
+  if (l->packed == NULL)
+    {
+      l->packed = g_try_new (float, size);
+      if (l->packed == NULL)
+        return NULL;
+      l->packed_version = net->params_version - 1;
+    }
+  if (l->packed_version != net->params_version)
+    {
+      if (l->kind == BT_LAYER_CONV)
+        bt_conv2d_winograd_pack (l->packed, net->params + l->w_off, l->c, l->in_c);
+      else
+        bt_dense_pack (l->packed, net->params + l->w_off, (int) layer_in_size (l), l->c);
+      l->packed_version = net->params_version;
+    }
+  return l->packed;
+}
+
 static const float *
 winograd_weights (BtNet *net, BtLayer *l)
 {
@@ -930,19 +952,7 @@ winograd_weights (BtNet *net, BtLayer *l)
   conv_shape_for (l, 1, &s);
   if (!bt_conv2d_winograd_fits (&s))
     return NULL;
-  if (l->winograd == NULL)
-    {
-      l->winograd = g_try_new (float, bt_conv2d_winograd_packed_size (l->c, l->in_c));
-      if (l->winograd == NULL)
-        return NULL;   /* the im2col path needs nothing more */
-      l->winograd_version = net->params_version - 1;
-    }
-  if (l->winograd_version != net->params_version)
-    {
-      bt_conv2d_winograd_pack (l->winograd, net->params + l->w_off, l->c, l->in_c);
-      l->winograd_version = net->params_version;
-    }
-  return l->winograd;
+  return packed_weights (net, l, bt_conv2d_winograd_packed_size (l->c, l->in_c));
 }
 
 /* Inference: conv layer i, a batch norm right after it (when the conv has no activation of its
@@ -1034,6 +1044,16 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
           bt_dwconv2d_forward (l->out, in, w, b, &s);
           break;
         case BT_LAYER_DENSE:
+          if (!training && bt_dense_fast_fits ())
+            {
+              const int in_dim = (int) layer_in_size (l);
+              const float *packed = packed_weights (net, l, bt_dense_packed_size (in_dim, l->c));
+              if (packed != NULL)
+                {
+                  bt_dense_forward_packed (l->out, in, packed, b, n, in_dim, l->c, l->act);
+                  continue;   /* activation applied */
+                }
+            }
           bt_dense_forward (l->out, in, w, b, n, (int) layer_in_size (l), l->c);
           break;
         case BT_LAYER_MAXPOOL:

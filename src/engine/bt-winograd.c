@@ -34,6 +34,10 @@
 #define WINO_MIN_C     8               /* below this the products are too thin to win */
 
 typedef void (*WinoKernel) (float *restrict m, const float *restrict u, const float *restrict v, int c);
+typedef struct WinoJob WinoJob;
+typedef struct TilePos TilePos;
+typedef void (*WinoInput) (float *restrict v, const WinoJob *j, int t0, int nt);
+typedef void (*WinoOutput) (const WinoJob *j, const float *restrict m, const TilePos *pos, int nt, int o0, int no);
 
 static int wino_mode = -1;   /* -1 automatic, 0 off, 1 portable kernel, 2 AVX2 kernel */
 
@@ -213,7 +217,7 @@ bt_conv2d_winograd_workspace_size (const BtConvShape *s)
   return geometry_fits (s) ? WINO_MAX_WORKERS * scratch_floats (s) : 0;
 }
 
-typedef struct {
+struct WinoJob {
   const BtConvShape *s;
   const BtConvEpilogue *e;
   const float *in, *u;
@@ -222,8 +226,10 @@ typedef struct {
   int m, a, ne;   /* the variant: outputs and inputs per tile side, points (4, 6, 36 or 2, 4, 16) */
   int th, tw, tiles, slab, n_slabs, nob, ob_split, OH, OW;
   WinoKernel kernel;
+  WinoInput input;
+  WinoOutput output;
   gint next;
-} WinoJob;
+};
 
 /* Bᵀ x for 16 lanes of six values x[0..5] (a 6-float stride apart, each WINO_TB lanes), into
  * y[0..5] (same layout): Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
@@ -322,10 +328,10 @@ input_transform (float *restrict v, const WinoJob *j, int t0, int nt)
 /* Where tile t's outputs go: offset of its first output in channel 0's plane of its image, and
  * which of its outputs lie inside the output (bit dy·4 + dx; with the pool, bit py·2 + px of its
  * 2×2 pooled outputs). */
-typedef struct {
+struct TilePos {
   gsize at;
   int   inside;
-} TilePos;
+};
 
 static void
 tile_positions (TilePos *pos, const WinoJob *j, int t0, int nt)
@@ -446,6 +452,215 @@ output_transform (const WinoJob *j, const float *restrict m, const TilePos *pos,
     }
 }
 
+#if WINO_X86
+/* The AVX2 transforms of F(4×4): eight tiles (lanes) at a time, the same sums as the portable
+ * ones in another order (FMA rounding), so results agree to rounding, not to the bit. */
+
+/* Bᵀ x of six vectors (see bt_times) into y[0..5]. */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+bt6_avx2 (__m256 *y, __m256 x0, __m256 x1, __m256 x2, __m256 x3, __m256 x4, __m256 x5)
+{
+  const __m256 two = _mm256_set1_ps (2.0f), four = _mm256_set1_ps (4.0f), five = _mm256_set1_ps (5.0f);
+  const __m256 x42 = _mm256_sub_ps (x4, x2);
+  y[0] = _mm256_fmadd_ps (four, x0, _mm256_fnmadd_ps (five, x2, x4));
+  y[1] = _mm256_fnmadd_ps (four, _mm256_add_ps (x1, x2), _mm256_add_ps (x3, x4));
+  y[2] = _mm256_fmadd_ps (four, _mm256_sub_ps (x1, x2), _mm256_sub_ps (x4, x3));
+  y[3] = _mm256_fmadd_ps (two, _mm256_sub_ps (x3, x1), x42);
+  y[4] = _mm256_fmadd_ps (two, _mm256_sub_ps (x1, x3), x42);
+  y[5] = _mm256_fmadd_ps (four, x1, _mm256_fnmadd_ps (five, x3, x5));
+}
+
+/* Aᵀ x of six vectors (see at_times) into y[0..3]. */
+__attribute__ ((target ("avx2,fma"), always_inline))
+static inline void
+at6_avx2 (__m256 *y, __m256 x0, __m256 x1, __m256 x2, __m256 x3, __m256 x4, __m256 x5)
+{
+  const __m256 a = _mm256_add_ps (x1, x2), b = _mm256_sub_ps (x1, x2);
+  const __m256 c = _mm256_add_ps (x3, x4), d = _mm256_sub_ps (x3, x4);
+  y[0] = _mm256_add_ps (_mm256_add_ps (x0, a), c);
+  y[1] = _mm256_fmadd_ps (_mm256_set1_ps (2.0f), d, b);
+  y[2] = _mm256_fmadd_ps (_mm256_set1_ps (4.0f), c, a);
+  y[3] = _mm256_add_ps (_mm256_fmadd_ps (_mm256_set1_ps (8.0f), d, b), x5);
+}
+
+/* input_transform for F(4×4): per lane its tile's first row and column, and per row of the
+ * 6×6 patch two 4-float masks (the patch's columns 0–3 and 4–5) that are zero outside the image
+ * and for lanes past nt; masked loads read nothing there, so no padded copy is needed. Each row
+ * of eight tiles is then sixteen 4-float loads and a 4×4 transpose in each 128-bit half. */
+__attribute__ ((target ("avx2,fma")))
+static void
+input_transform_avx2 (float *restrict v, const WinoJob *j, int t0, int nt)
+{
+  const BtConvShape *s = j->s;
+  const int c = s->c, h = s->h, w = s->w, per_img = j->th * j->tw;
+  const gsize plane = (gsize) h * w;
+  for (int b0 = 0; b0 < nt; b0 += WINO_TB)
+    {
+      const int nb = MIN (WINO_TB, nt - b0);
+      gssize off[WINO_TB];
+      __m128i mask[WINO_TB][WINO_A][2];
+      for (int l = 0; l < WINO_TB; l++)
+        {
+          const int t = t0 + b0 + MIN (l, nb - 1);
+          const int img = t / per_img, r = t % per_img;
+          const int y0 = WINO_M * (r / j->tw) - s->pad_top, x0 = WINO_M * (r % j->tw) - s->pad_left;
+          off[l] = (gssize) img * c * (gssize) plane + (gssize) y0 * w + x0;
+          int col[8];
+          for (int x = 0; x < 8; x++)
+            col[x] = x < WINO_A && x0 + x >= 0 && x0 + x < w ? -1 : 0;
+          for (int y = 0; y < WINO_A; y++)
+            {
+              const int row = l < nb && y0 + y >= 0 && y0 + y < h ? -1 : 0;
+              mask[l][y][0] = _mm_setr_epi32 (row & col[0], row & col[1], row & col[2], row & col[3]);
+              mask[l][y][1] = _mm_setr_epi32 (row & col[4], row & col[5], 0, 0);
+            }
+        }
+      float *restrict vb = v + (gsize) (b0 / WINO_TB) * WINO_E * c * WINO_TB;
+      for (int ci = 0; ci < c; ci++)
+        {
+          /* byte offsets from the channel's plane: a lane's first row and column may lie before
+           * it (padding), where its masks are zero */
+          const char *p = (const char *) (j->in + (gsize) ci * plane);
+          for (int hh = 0; hh < WINO_TB; hh += 8)
+            {
+              __m256 rr[WINO_A][WINO_A];
+              for (int y = 0; y < WINO_A; y++)
+                {
+                  __m256 a[4], b[4];
+                  for (int k = 0; k < 4; k++)
+                    {
+                      const int l0 = hh + k, l1 = hh + k + 4;
+                      const float *p0 = (const float *) (p + (off[l0] + (gssize) y * w) * (gssize) sizeof (float));
+                      const float *p1 = (const float *) (p + (off[l1] + (gssize) y * w) * (gssize) sizeof (float));
+                      a[k] = _mm256_set_m128 (_mm_maskload_ps (p1, mask[l1][y][0]), _mm_maskload_ps (p0, mask[l0][y][0]));
+                      b[k] = _mm256_set_m128 (_mm_maskload_ps (p1 + 4, mask[l1][y][1]),
+                                              _mm_maskload_ps (p0 + 4, mask[l0][y][1]));
+                    }
+                  /* 4×4 transposes: column x of the patch row for the eight lanes */
+                  const __m256 s0 = _mm256_unpacklo_ps (a[0], a[1]), s1 = _mm256_unpackhi_ps (a[0], a[1]);
+                  const __m256 s2 = _mm256_unpacklo_ps (a[2], a[3]), s3 = _mm256_unpackhi_ps (a[2], a[3]);
+                  const __m256 u0 = _mm256_unpacklo_ps (b[0], b[1]), u2 = _mm256_unpacklo_ps (b[2], b[3]);
+                  bt6_avx2 (rr[y], _mm256_shuffle_ps (s0, s2, 0x44), _mm256_shuffle_ps (s0, s2, 0xee),
+                            _mm256_shuffle_ps (s1, s3, 0x44), _mm256_shuffle_ps (s1, s3, 0xee),
+                            _mm256_shuffle_ps (u0, u2, 0x44), _mm256_shuffle_ps (u0, u2, 0xee));
+                }
+              for (int x = 0; x < WINO_A; x++)
+                {
+                  __m256 o[WINO_A];
+                  bt6_avx2 (o, rr[0][x], rr[1][x], rr[2][x], rr[3][x], rr[4][x], rr[5][x]);
+                  for (int y = 0; y < WINO_A; y++)
+                    _mm256_storeu_ps (vb + ((gsize) (y * WINO_A + x) * c + ci) * WINO_TB + hh, o[y]);
+                }
+            }
+        }
+    }
+}
+
+/* output_transform for F(4×4), eight lanes at a time: a lane whose outputs all lie inside the
+ * output gets its rows as 8- or 16-byte stores of a transposed block, others one float per
+ * output inside. */
+__attribute__ ((target ("avx2,fma")))
+static void
+output_transform_avx2 (const WinoJob *j, const float *restrict m, const TilePos *pos, int nt, int o0, int no)
+{
+  const BtConvEpilogue *e = j->e;
+  const int OW = j->OW;
+  const gsize plane = (gsize) j->OH * OW;
+  for (int r = 0; r < no; r++)
+    {
+      const int o = o0 + r;
+      const float scale = e->scale ? e->scale[o] : 1.0f, shift = e->shift ? e->shift[o] : 0.0f;
+      const __m256 vs = _mm256_set1_ps (scale), vh = _mm256_set1_ps (shift);
+      float *restrict out = j->out + (gsize) o * plane;
+      for (int hh = 0; hh < nt; hh += 8)
+        {
+          const float *q = m + (gsize) r * WINO_TB + hh;
+#define Q(k) _mm256_loadu_ps (q + (gsize) (k) * WINO_OB * WINO_TB)
+          __m256 t[WINO_M][WINO_A], y[WINO_M][WINO_M];
+          for (int x = 0; x < WINO_A; x++)
+            {
+              __m256 c4[WINO_M];
+              at6_avx2 (c4, Q (x), Q (6 + x), Q (12 + x), Q (18 + x), Q (24 + x), Q (30 + x));
+              for (int i = 0; i < WINO_M; i++)
+                t[i][x] = c4[i];
+            }
+#undef Q
+          for (int i = 0; i < WINO_M; i++)
+            at6_avx2 (y[i], t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5]);
+          const int nl = MIN (8, nt - hh);
+          if (e->pool)
+            {
+              /* the 2×2 windows (max of the raw sums, min for a negative scale, then mapped);
+               * pairs[py] holds each lane's two outputs of pooled row py side by side */
+              __m256 p[4];
+              for (int wdw = 0; wdw < 4; wdw++)
+                {
+                  const int dy = 2 * (wdw / 2), dx = 2 * (wdw % 2);
+                  const __m256 a = y[dy][dx], b = y[dy][dx + 1], c = y[dy + 1][dx], d = y[dy + 1][dx + 1];
+                  p[wdw] = scale >= 0.0f ? _mm256_max_ps (_mm256_max_ps (a, b), _mm256_max_ps (c, d))
+                                         : _mm256_min_ps (_mm256_min_ps (a, b), _mm256_min_ps (c, d));
+                  p[wdw] = bt_act8_avx2 (p[wdw], vs, vh, e->act);
+                }
+              float pairs[2][16];
+              for (int py = 0; py < 2; py++)
+                {
+                  const __m256 lo = _mm256_unpacklo_ps (p[2 * py], p[2 * py + 1]);
+                  const __m256 hi = _mm256_unpackhi_ps (p[2 * py], p[2 * py + 1]);
+                  _mm256_storeu_ps (pairs[py], _mm256_permute2f128_ps (lo, hi, 0x20));
+                  _mm256_storeu_ps (pairs[py] + 8, _mm256_permute2f128_ps (lo, hi, 0x31));
+                }
+              for (int k = 0; k < nl; k++)
+                {
+                  const TilePos *tp = pos + hh + k;
+                  if (tp->inside == 0xf)
+                    {
+                      memcpy (out + tp->at, pairs[0] + 2 * k, 2 * sizeof (float));
+                      memcpy (out + tp->at + OW, pairs[1] + 2 * k, 2 * sizeof (float));
+                      continue;
+                    }
+                  for (int wdw = 0; wdw < 4; wdw++)
+                    if (tp->inside & (1 << wdw))
+                      out[tp->at + (gsize) (wdw / 2) * OW + wdw % 2] = pairs[wdw / 2][2 * k + wdw % 2];
+                }
+              continue;
+            }
+          /* rows[i][k][0..3]: lane k's output row i */
+          float rows[WINO_M][8][WINO_M];
+          for (int i = 0; i < WINO_M; i++)
+            {
+              __m256 a[WINO_M];
+              for (int x = 0; x < WINO_M; x++)
+                a[x] = bt_act8_avx2 (y[i][x], vs, vh, e->act);
+              const __m256 t0 = _mm256_unpacklo_ps (a[0], a[1]), t1 = _mm256_unpackhi_ps (a[0], a[1]);
+              const __m256 t2 = _mm256_unpacklo_ps (a[2], a[3]), t3 = _mm256_unpackhi_ps (a[2], a[3]);
+              const __m256 l0 = _mm256_shuffle_ps (t0, t2, 0x44), l1 = _mm256_shuffle_ps (t0, t2, 0xee);
+              const __m256 l2 = _mm256_shuffle_ps (t1, t3, 0x44), l3 = _mm256_shuffle_ps (t1, t3, 0xee);
+              /* lK holds lane K in its low half and lane K + 4 in its high half */
+              _mm256_storeu_ps (rows[i][0], _mm256_permute2f128_ps (l0, l1, 0x20));
+              _mm256_storeu_ps (rows[i][2], _mm256_permute2f128_ps (l2, l3, 0x20));
+              _mm256_storeu_ps (rows[i][4], _mm256_permute2f128_ps (l0, l1, 0x31));
+              _mm256_storeu_ps (rows[i][6], _mm256_permute2f128_ps (l2, l3, 0x31));
+            }
+          for (int k = 0; k < nl; k++)
+            {
+              const TilePos *tp = pos + hh + k;
+              float *d = out + tp->at;
+              if (tp->inside == 0xffff)
+                {
+                  for (int i = 0; i < WINO_M; i++)
+                    memcpy (d + (gsize) i * OW, rows[i][k], sizeof rows[i][k]);
+                  continue;
+                }
+              for (int b = 0; b < WINO_M * WINO_M; b++)
+                if (tp->inside & (1 << b))
+                  d[(gsize) (b / WINO_M) * OW + b % WINO_M] = rows[b / WINO_M][k][b % WINO_M];
+            }
+        }
+    }
+}
+#endif
+
 static void
 wino_worker (gpointer p, gsize w0, gsize w1)
 {
@@ -461,7 +676,7 @@ wino_worker (gpointer p, gsize w0, gsize w1)
         {
           const int slab = item / j->ob_split, part = item % j->ob_split;
           const int t0 = slab * j->slab, nt = MIN (j->slab, j->tiles - t0);
-          input_transform (v, j, t0, nt);
+          j->input (v, j, t0, nt);
           tile_positions (pos, j, t0, nt);
           const int ob0 = j->nob * part / j->ob_split, ob1 = j->nob * (part + 1) / j->ob_split;
           for (int ob = ob0; ob < ob1; ob++)
@@ -471,7 +686,7 @@ wino_worker (gpointer p, gsize w0, gsize w1)
                 for (int e = 0; e < j->ne; e++)
                   j->kernel (m + e * WINO_OB * WINO_TB, j->u + (((gsize) e * j->nob + ob) * c) * WINO_OB,
                              vb + (gsize) e * c * WINO_TB, c);
-                output_transform (j, m, pos + b0, MIN (WINO_TB, nt - b0), ob * WINO_OB,
+                j->output (j, m, pos + b0, MIN (WINO_TB, nt - b0), ob * WINO_OB,
                                   MIN (WINO_OB, oc - ob * WINO_OB));
               }
         }
@@ -506,10 +721,16 @@ bt_conv2d_forward_winograd (float *out, const float *in, const float *packed, co
   const int workers = CLAMP (bt_parallel_get_threads (), 1, WINO_MAX_WORKERS);
   /* few slabs (one image): also split the output channels, so every thread has work */
   j.ob_split = j.n_slabs >= 2 * workers ? 1 : MIN (workers, j.nob);
-#if WINO_X86
-  j.kernel = bt_conv2d_fast_mode () == 2 ? kernel_avx2 : kernel_portable;
-#else
   j.kernel = kernel_portable;
+  j.input = input_transform;
+  j.output = output_transform;
+#if WINO_X86
+  if (bt_conv2d_fast_mode () == 2)
+    {
+      j.kernel = kernel_avx2;
+      if (j.m == WINO_M)
+        j.input = input_transform_avx2, j.output = output_transform_avx2;
+    }
 #endif
   bt_parallel_for ((gsize) MIN (workers, j.n_slabs * j.ob_split), 1, wino_worker, &j);
 }

@@ -50,7 +50,7 @@ assert_close (const char *what, const float *got, const float *want, gsize len, 
   for (gsize i = 0; i < len; i++)
     {
       double err = fabs ((double) got[i] - want[i]);
-      if (err > atol + rtol * MAX (fabs (want[i]), scale * 0.1))
+      if (!(err <= atol + rtol * MAX (fabs (want[i]), scale * 0.1)))   /* a NaN (an output never written) fails */
         {
           g_test_fail_printf ("%s[%" G_GSIZE_FORMAT "]: got %.7g, want %.7g (len %" G_GSIZE_FORMAT ")",
                               what, i, got[i], want[i], len);
@@ -486,6 +486,9 @@ test_conv_fused (void)
     { 3, 2, 7, 12, 9, 3, 3, 1, 1, 0, 2, 1, 0 },     /* few channels: the direct conv */
     { 2, 4, 5, 17, 6, 3, 3, 1, 1, 2, 0, 0, 2 },
     { 1, 3, 64, 64, 32, 3, 3, 1, 1, 1, 1, 1, 1 },   /* the Deeper CNN's first conv, one image */
+    { 2, 1, 7, 18, 5, 3, 3, 1, 1, 1, 1, 1, 1 },     /* 9 pooled columns: a 1-float tail of a pooled row */
+    { 1, 2, 9, 47, 4, 3, 3, 1, 1, 0, 1, 0, 2 },     /* 24 pooled columns: three 16-column tiles */
+    { 1, 1, 28, 28, 7, 3, 3, 1, 1, 1, 1, 1, 1 },    /* one image: 7 channels split over the threads */
   };
   for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
     {
@@ -497,7 +500,7 @@ test_conv_fused (void)
       const gsize no = (gsize) s.n * s.oc * s.oh * s.ow;
       g_autofree float *x = rand_buf (nx, 1), *w = rand_buf (nw, 0.5f);
       g_autofree float *scale = rand_buf (s.oc, 1.5f), *shift = rand_buf (s.oc, 0.5f);
-      g_autofree float *ref = g_new (float, no), *out = g_new (float, no);
+      g_autofree float *ref = g_new (float, no), *out = g_new (float, no), *first = g_new (float, no);
       g_autofree float *ws = g_new (float, MAX (bt_conv2d_workspace_size (&s), 1));
       for (int variant = 0; variant < 2 * 3 * 2; variant++)
         {
@@ -519,6 +522,11 @@ test_conv_fused (void)
                     out[i] = NAN;
                   bt_conv2d_forward_fused (out, x, w, &e, &s, ws);
                   assert_close ("fused conv", out, ref, len, 1e-4, 1e-5);
+                  /* the direct conv: the same bits however the threads split the work */
+                  if (mode > 0 && threads == 1)
+                    memcpy (first, out, len * sizeof (float));
+                  else if (mode > 0)
+                    g_assert_cmpmem (out, len * sizeof (float), first, len * sizeof (float));
                 }
             }
         }
@@ -671,6 +679,64 @@ test_dense_split (void)
           assert_close ("dense split d_b", db, rdb, out_dim, 1e-4, 1e-5);
         }
     }
+  bt_engine_set_threads (3);
+}
+
+/* The packed inference dense layer (both tiles) against the naive loops with the bias and each
+ * activation: rows and outputs that are not multiples of the 6 × 16 tile, no bias, one row;
+ * the same bits at 1, 2 and 3 threads. */
+static void
+test_dense_packed (void)
+{
+  const int shapes[][3] = { { 37, 130, 70 }, { 1, 3136, 128 }, { 13, 301, 17 }, { 6, 16, 16 },
+                            { 5, 129, 1 }, { 64, 128, 10 }, { 2, 7, 33 } };
+  for (guint t = 0; t < G_N_ELEMENTS (shapes); t++)
+    {
+      const int n = shapes[t][0], in_dim = shapes[t][1], out_dim = shapes[t][2];
+      const gsize no = (gsize) n * out_dim;
+      g_autofree float *x = rand_buf ((gsize) n * in_dim, 1), *w = rand_buf ((gsize) in_dim * out_dim, 0.2f);
+      g_autofree float *b = rand_buf (out_dim, 1), *ref = g_new (float, no), *out = g_new (float, no);
+      g_autofree float *first = g_new (float, no);
+      g_autofree float *packed = g_new (float, bt_dense_packed_size (in_dim, out_dim));
+      bt_dense_pack (packed, w, in_dim, out_dim);
+      for (int variant = 0; variant < 6; variant++)
+        {
+          const int act = variant % 3;
+          const float *bias = variant < 3 ? b : NULL;
+          for (int i = 0; i < n; i++)
+            for (int o = 0; o < out_dim; o++)
+              {
+                double sum = bias ? bias[o] : 0.0;
+                for (int k = 0; k < in_dim; k++)
+                  sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
+                if (act >= 1)
+                  sum = MAX (sum, 0.0);
+                if (act == 2)
+                  sum = MIN (sum, 6.0);
+                ref[(gsize) i * out_dim + o] = (float) sum;
+              }
+          for (int mode = 1; mode <= 2; mode++)
+            {
+              bt_conv2d_winograd_set_mode (mode);
+              g_assert_true (bt_dense_fast_fits ());
+              for (int threads = 1; threads <= 3; threads++)
+                {
+                  bt_engine_set_threads (threads);
+                  for (gsize i = 0; i < no; i++)
+                    out[i] = NAN;
+                  bt_dense_forward_packed (out, x, packed, bias, n, in_dim, out_dim, act);
+                  assert_close ("packed dense", out, ref, no, 1e-4, 1e-5);
+                  if (threads == 1)
+                    memcpy (first, out, no * sizeof (float));
+                  else
+                    g_assert_cmpmem (out, no * sizeof (float), first, no * sizeof (float));
+                }
+            }
+        }
+    }
+  bt_conv2d_winograd_set_mode (0);
+  g_assert_false (bt_dense_fast_fits ());
+  bt_conv2d_winograd_set_mode (-1);
   bt_engine_set_threads (3);
 }
 
@@ -1146,6 +1212,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layers/sgemm-blocks", test_sgemm_blocks);
   g_test_add_func ("/layers/conv-fused", test_conv_fused);
   g_test_add_func ("/layers/conv-winograd", test_conv_winograd);
+  g_test_add_func ("/layers/dense-packed", test_dense_packed);
   g_test_add_func ("/layers/conv-shape-errors", test_conv_shape_errors);
   g_test_add_func ("/layers/dwconv2d", test_dwconv2d);
   g_test_add_func ("/layers/pool", test_pool);

@@ -284,13 +284,13 @@ forward_both (BtNet *net, const float *x, int n, float *im2col, float *wino)
   memcpy (wino, bt_net_forward (net, x, n, FALSE, NULL), len);
 }
 
-/* The presets whose 3×3 convs take the Winograd path give the im2col path's probabilities, and
- * the packed weights follow the weights: after optimizer steps, and after a write through
- * bt_net_params (a stale packing would keep the old answers). */
+/* The presets whose 3×3 convs take the Winograd path and whose dense layers the packed one give
+ * the plain paths' probabilities, and the packed weights follow the weights: after optimizer
+ * steps, and after a write through bt_net_params (a stale packing would keep the old answers). */
 static void
 test_winograd_net (void)
 {
-  const BtPreset presets[] = { BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET };
+  const BtPreset presets[] = { BT_PRESET_SMALL_CNN, BT_PRESET_DEEPER_CNN, BT_PRESET_MINI_RESNET, BT_PRESET_MLP };
   for (guint p = 0; p < G_N_ELEMENTS (presets); p++)
     {
       g_autoptr (BtNet) net = bt_net_new_preset (presets[p], 15, 13, 3, 6, -1, 7, NULL);

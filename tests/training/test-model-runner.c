@@ -474,6 +474,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* the instrument counts OpenBLAS calls, and the inference fast paths (Winograd, the direct
+   * first conv, packed dense layers) make none: run predictions on the im2col + sgemm path */
+  g_setenv ("BOTTEGA_CONV", "im2col", TRUE);
   /* one engine thread: a job then calls OpenBLAS from one thread at a time, so two calls at once
    * can only be two jobs (with more, one job's GEMM runs as column blocks on the pool) */
   bt_engine_set_threads (1);
