@@ -265,7 +265,7 @@ test_transfer (void)
     g_assert_cmpstr (tc->class_names[1], ==, "plant or food");
     for (int i = 0; i < N; i++)
       {
-        g_autofree float *p = bt_tflite_classifier_predict_image (tc, imgs[i], &error);
+        g_autofree float *p = bt_tflite_classifier_predict_image (tc, imgs[i], NULL, &error);
         g_assert_no_error (error);
         int top = 0, want = 0;
         for (int k = 0; k < K; k++)
