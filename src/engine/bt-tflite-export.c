@@ -877,10 +877,46 @@ bt_tflite_recipe_input_range (const BtPreprocess *prep, float range[2])
 
 struct _BtTfliteCalibration {
   BtTflite     *model;
+  GBytes       *file;         /* the float file's bytes (the backbone's tensors are copied from them) */
+  int           boundary;     /* a transfer file's DEQUANTIZE before its float head, else -1 */
   BtTfliteExec *exec;
   float        *ranges;
   guint         n_images;
 };
+
+static gboolean
+is_quantized (const BtTflTensor *t)
+{
+  return t->n_scale > 0 || (t->type != TYPE_FLOAT32 && t->is_activation);
+}
+
+/* A transfer model's float file (emit_backbone): a QUANTIZE of the input (or none), the
+ * backbone's quantized operators, then one DEQUANTIZE and only float operators after it. Its
+ * index, -1 when every tensor is float, -2 for any other mix. */
+static int
+quantized_boundary (const BtTflite *m)
+{
+  int boundary = -1;
+  for (int i = 0; i < m->n_ops; i++)
+    if (m->ops[i].code == BT_TFL_OP_DEQUANTIZE)
+      {
+        if (boundary >= 0)
+          return -2;
+        boundary = i;
+      }
+  for (int i = 0; i < m->n_ops; i++)
+    {
+      const BtTflOp *op = &m->ops[i];
+      gboolean any = is_quantized (&m->tensors[op->output]);
+      for (int k = 0; k < op->n_inputs; k++)
+        any |= op->inputs[k] >= 0 && is_quantized (&m->tensors[op->inputs[k]]);
+      if (any && (boundary < 0 || i > boundary))
+        return -2;
+      if (boundary >= 0 && i < boundary && !is_quantized (&m->tensors[op->output]))
+        return -2;
+    }
+  return boundary;
+}
 
 BtTfliteCalibration *
 bt_tflite_calibration_new (GBytes *float_file, GError **error)
@@ -889,13 +925,14 @@ bt_tflite_calibration_new (GBytes *float_file, GError **error)
   g_autoptr(BtTflite) m = bt_tflite_load_bytes (float_file, error);
   if (m == NULL)
     return NULL;
-  for (int i = 0; i < m->n_tensors; i++)
-    if (m->tensors[i].n_scale > 0 || (m->tensors[i].type != TYPE_FLOAT32 && m->tensors[i].is_activation))
-      {
-        g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                             "Only a float model can be quantized to int8 (a transfer model's backbone already is)");
-        return NULL;
-      }
+  int boundary = quantized_boundary (m);
+  if (boundary == -2)
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "Only a float model, or a quantized backbone followed by a float head, can be "
+                           "quantized to int8");
+      return NULL;
+    }
   g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, error);
   if (exec == NULL)
     return NULL;
@@ -908,6 +945,8 @@ bt_tflite_calibration_new (GBytes *float_file, GError **error)
     }
   bt_tflite_exec_observe (exec, c->ranges);
   c->model = g_steal_pointer (&m);
+  c->file = g_bytes_ref (float_file);
+  c->boundary = boundary;
   c->exec = g_steal_pointer (&exec);
   return c;
 }
@@ -919,6 +958,7 @@ bt_tflite_calibration_free (BtTfliteCalibration *c)
     return;
   g_clear_pointer (&c->exec, bt_tflite_exec_free);
   g_clear_pointer (&c->model, bt_tflite_unref);
+  g_clear_pointer (&c->file, g_bytes_unref);
   g_free (c->ranges);
   g_free (c);
 }
@@ -938,6 +978,55 @@ bt_tflite_calibration_n_images (const BtTfliteCalibration *c)
 {
   g_return_val_if_fail (c != NULL, 0);
   return c->n_images;
+}
+
+/* An int8 tensor holding uint8 tensor t's values (the same scale, zero point − 128), or t itself
+ * when it is int8 already: map[to] = it, params[to] its parameters; a QUANTIZE (an exact
+ * requantization) from map[from] when the types differ. */
+static void
+as_int8 (Writer *wr, const BtTflTensor *t, const char *name, int from, int to, int *map, QParam *params)
+{
+  QParam q = { t->scale[0], (int) t->zero_point[0] };
+  if (t->type == BT_TFL_INT8 && from >= 0)
+    {
+      map[to] = map[from];
+      params[to] = q;
+      return;
+    }
+  if (t->type != BT_TFL_INT8)
+    q.zp -= 128;
+  params[to] = q;
+  map[to] = add_qactivation (wr, t, name, q);
+  if (from >= 0)
+    add_op (wr, OP_QUANTIZE, &map[from], 1, map[to], OPT_NONE, NULL);
+}
+
+/* A transfer model's file: its int8 input "image" (the backbone's own input scale, so no value
+ * is rounded twice), the backbone's operators copied as they are, its embedding as int8 for the
+ * head. Returns the index of the first head operator, or -1 and an error. */
+static int
+copy_quantized_backbone (Writer *wr, const BtTflite *m, GBytes *file, int boundary, int *map, QParam *params,
+                         GError **error)
+{
+  const BtTflOp *q0 = &m->ops[0], *dq = &m->ops[boundary];
+  if (boundary < 1 || q0->code != BT_TFL_OP_QUANTIZE || q0->inputs[0] != m->input
+      || m->tensors[q0->output].n_scale != 1 || m->tensors[dq->inputs[0]].n_scale != 1)
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "The backbone's input or embedding is not quantized per tensor: no int8 file");
+      return -1;
+    }
+  /* image (int8) → the backbone's input (uint8: one exact QUANTIZE; int8: the same tensor) */
+  as_int8 (wr, &m->tensors[q0->output], "image", -1, m->input, map, params);
+  if (m->tensors[q0->output].type == BT_TFL_UINT8)
+    add_op (wr, OP_QUANTIZE, &map[m->input], 1, copy_tensor (wr, m, file, q0->output, map), OPT_NONE, NULL);
+  else
+    map[q0->output] = map[m->input];
+  for (int i = 1; i < boundary; i++)
+    if (!copy_op (wr, m, file, &m->ops[i], map, error))
+      return -1;
+  as_int8 (wr, &m->tensors[dq->inputs[0]], "embedding", dq->inputs[0], dq->output, map, params);
+  return boundary + 1;
 }
 
 static int
@@ -975,11 +1064,21 @@ bt_tflite_calibration_finish_int8 (BtTfliteCalibration *c, const float input_ran
   g_autofree int *map = g_new (int, m->n_tensors);
   g_autofree QParam *params = g_new0 (QParam, m->n_tensors);
   memset (map, -1, sizeof (int) * m->n_tensors);
-  /* the input: the recipe's exact range when given (pixel p → p − 128 for [0, 1]), else measured */
-  params[m->input] = input_range != NULL ? qparam_for (input_range[0], input_range[1])
-                                          : qparam_for (c->ranges[2 * m->input], c->ranges[2 * m->input + 1]);
-  map[m->input] = add_qactivation (&wr, &m->tensors[m->input], NULL, params[m->input]);
-  for (int i = 0; i < m->n_ops; i++)
+  int first = 0;
+  if (c->boundary >= 0)
+    {
+      first = copy_quantized_backbone (&wr, m, c->file, c->boundary, map, params, error);
+      if (first < 0)
+        return NULL;
+    }
+  else
+    {
+      /* the input: the recipe's exact range when given (pixel p → p − 128 for [0, 1]), else measured */
+      params[m->input] = input_range != NULL ? qparam_for (input_range[0], input_range[1])
+                                              : qparam_for (c->ranges[2 * m->input], c->ranges[2 * m->input + 1]);
+      map[m->input] = add_qactivation (&wr, &m->tensors[m->input], NULL, params[m->input]);
+    }
+  for (int i = first; i < m->n_ops; i++)
     {
       BtTflOp fused;
       g_autofree float *fused_w = NULL, *fused_b = NULL;

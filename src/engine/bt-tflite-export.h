@@ -35,9 +35,12 @@ gboolean bt_tflite_export_model (const BtModel *model, const BtTflite *backbone,
  * written again with int8 activations (asymmetric, per tensor), int8 weights (symmetric, per
  * output channel), int32 biases; input "image" and the outputs int8 (probabilities at scale
  * 1/256, zero point −128). input_range (NULL: measured): the real values of the input's lowest
- * and highest level, so a [0, 1] recipe gives pixel − 128. A transfer model's file is refused
- * (BT_ENGINE_ERROR_UNSUPPORTED): its backbone is quantized already. Metadata: the float file's
- * and "quantization" ({"type":"int8","calibration_images":N}). */
+ * and highest level, so a [0, 1] recipe gives pixel − 128. A transfer model's file keeps its
+ * backbone's quantized operators and tensors as they are (input "image" int8 at the backbone's
+ * input scale, an exact QUANTIZE to a uint8 backbone and from its uint8 embedding) and only its
+ * float head is quantized, on the ranges its embeddings gave (input_range is not used). Any
+ * other mix of quantized and float tensors: BT_ENGINE_ERROR_UNSUPPORTED. Metadata: the float
+ * file's and "quantization" ({"type":"int8","calibration_images":N}). */
 typedef struct _BtTfliteCalibration BtTfliteCalibration;
 BtTfliteCalibration *bt_tflite_calibration_new        (GBytes *float_file, GError **error);
 gboolean             bt_tflite_calibration_add        (BtTfliteCalibration *c, const float *x, GError **error);

@@ -243,6 +243,27 @@ test_transfer_backbone_lookup (void)
     g_assert_cmpuint (bt_tflite_output_size (t), ==, 2);
     g_assert_cmpint (bt_tflite_n_operators (t), >, bt_tflite_n_operators (model) - 5);
   }
+  /* full-integer int8 of the transfer model from the command line: the backbone kept, the head
+   * quantized on a project's images (it was refused: "cannot be written as int8 yet");
+   * test-tflite-export checks such a file with Arm NN */
+  {
+    g_autofree char *proj = g_build_filename (dir, "project", NULL);
+    g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 1, 24, 1, NULL, &error);
+    g_assert_no_error (error);
+    g_autofree char *tfl8 = g_build_filename (dir, "t8.tflite", NULL);
+    g_autofree char *out8 = NULL;
+    g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl8, "--quantize", "int8",
+                                                         "--calibration", proj, "--backbone", bb, NULL }, &out8, NULL),
+                     ==, 0);
+    g_autoptr(BtTflite) t8 = bt_tflite_load (tfl8, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (bt_tflite_n_operators (t8), >, bt_tflite_n_operators (model) - 5);
+    g_autoptr(GBytes) qm = bt_tflite_get_metadata (t8, "quantization");
+    g_assert_nonnull (qm);
+    g_autofree char *qj = g_strndup (g_bytes_get_data (qm, NULL), g_bytes_get_size (qm));
+    g_test_message ("transfer int8: %s", qj);
+    g_assert_nonnull (strstr (qj, "\"calibration_images\":"));
+  }
   g_autofree char *other = bt_test_shared_file ("models", "mobilenet_v1_0.5_160_quant.tflite");
   if (other != NULL)
     {

@@ -7,6 +7,7 @@
 #include "engine/bt-tflite-export.h"
 #include "engine/bt-onnx.h"
 #include "engine/bt-tflite.h"
+#include "engine/bt-tflite-private.h"
 #include "dataset/bt-dataset.h"
 #include "training/bt-training.h"
 #include "training/bt-transfer.h"
@@ -438,6 +439,139 @@ test_int8 (gconstpointer data)
   bt_test_rm_rf (dir);
 }
 
+/* img as the network's input under a squashing recipe. */
+static void
+prepare (const BtPreprocess *prep, const BtImage *img, float *x)
+{
+  g_autoptr(BtImage) small = bt_image_resize (img, prep->width, prep->height, BT_DS_RESIZE_SQUASH);
+  bt_image_to_chw_float (small->pixels, prep->width, prep->height, 3, prep->scale, prep->mean, prep->std, x);
+}
+
+/* Crop i of photo p as an image (write_crops made it). */
+static BtImage *
+load_crop_image (guint p, int i)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_strdup_printf ("p%u-%02d.bmp", p, i);
+  g_autofree char *path = g_build_filename (crops_dir, name, NULL);
+  BtImage *img = bt_image_decode_file (path, 3, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return img;
+}
+
+/* Full-integer int8 of a transfer model: the backbone's own uint8 operators kept byte for byte,
+ * only the head quantized, its ranges from the embeddings of 40 crops (8 of each shared photo,
+ * the class: which photo). Arm NN runs it on 15 other crops against Bottega's own transfer
+ * predictions (integer backbone, calibrated float head): the same top class on ≥ 98 %, mean
+ * |Δp| ≤ 0.02, with no DEQUANTIZE left in the file; the app's reader opens it with the model's
+ * top class. The sizes are printed: the backbone was int8 already, so only the head shrinks. */
+static void
+test_transfer_int8 (void)
+{
+  enum { K = G_N_ELEMENTS (crop_photos), CAL = 8, TEST = 3 };
+  const char *names[] = { "cat", "owl", "hot dog", "sunflower", "person", NULL };
+  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+  if (bb_path == NULL || !write_crops ())
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite or images are absent");
+      return;
+    }
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtBackbone) bb = bt_backbone_load_path (bb_path, &error);
+  g_assert_no_error (error);
+  int dim = bt_backbone_get_dim (bb);
+  BtPreprocess prep;
+  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, &prep);
+  gsize plane = (gsize) prep.width * prep.height * 3;
+
+  /* the head, trained on the calibration crops' embeddings */
+  g_autofree float *emb = g_new (float, (gsize) dim * K * CAL);
+  g_autofree float *xc = g_new (float, plane * K * CAL);
+  int labels[K * CAL];
+  for (guint p = 0; p < K; p++)
+    for (int i = 0; i < CAL; i++)
+      {
+        int j = (int) p * CAL + i;
+        g_autoptr(BtImage) img = load_crop_image (p, i);
+        g_assert_true (bt_backbone_embed_image (bb, img, BT_DS_RESIZE_SQUASH, emb + (gsize) dim * j, &error));
+        g_assert_no_error (error);
+        prepare (&prep, img, xc + plane * j);
+        labels[j] = (int) p;
+      }
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, 16, K, 0.0f, 5, &error);
+  g_assert_no_error (error);
+  double loss = train_briefly (head, emb, labels, K * CAL, 30, 1e-3f);
+  g_test_message ("head trained on %d embeddings: loss %.3f", K * CAL, loss);
+
+  GBytes *file = bt_backbone_get_bytes (bb);
+  BtModel m = { .net = head, .class_names = (char **) names, .prep = prep,
+                .backbone_name = (char *) "mobilenet_v1_0.25_128_quant.tflite",
+                .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb), .backbone_data = file,
+                .calib = { .temperature = 1.3, .unknown_threshold = NAN } };
+  g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (&m, bt_backbone_get_model (bb), file, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, &error);
+  g_assert_no_error (error);
+  for (int j = 0; j < K * CAL; j++)
+    g_assert_true (bt_tflite_calibration_add (calib, xc + plane * j, &error));
+  g_autoptr(GBytes) q = bt_tflite_calibration_finish_int8 (calib, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("transfer int8 %zu bytes, float %zu bytes (%.1f %%), backbone file %zu bytes",
+                  g_bytes_get_size (q), g_bytes_get_size (fl), 100.0 * g_bytes_get_size (q) / g_bytes_get_size (fl),
+                  g_bytes_get_size (file));
+  g_assert_cmpuint (g_bytes_get_size (q), <, g_bytes_get_size (fl));
+  {
+    /* every tensor integer but none float: the head runs in int8, not after a DEQUANTIZE */
+    g_autoptr(BtTflite) t = bt_tflite_load_bytes (q, &error);
+    g_assert_no_error (error);
+    for (int i = 0; i < t->n_ops; i++)
+      g_assert_cmpint (t->ops[i].code, !=, BT_TFL_OP_DEQUANTIZE);
+    for (int i = 0; i < t->n_tensors; i++)
+      g_assert_cmpint (t->tensors[i].type, !=, BT_TFL_FLOAT32);
+  }
+
+  /* the test crops: Bottega's own prediction, and the prepared input Arm NN gets */
+  g_autofree float *xt = g_new (float, plane * K * TEST);
+  g_autofree float *probs = g_new (float, (gsize) K * K * TEST);
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *path = g_build_filename (dir, "model.tflite", NULL);
+  g_assert_true (g_file_set_contents (path, g_bytes_get_data (q, NULL), (gssize) g_bytes_get_size (q), NULL));
+  g_autoptr(BtTfliteClassifier) tc = bt_tflite_classifier_load (path, &error);
+  g_assert_no_error (error);
+  int reader_same = 0;
+  for (guint p = 0; p < K; p++)
+    for (int i = 0; i < TEST; i++)
+      {
+        int j = (int) p * TEST + i;
+        g_autoptr(BtImage) img = load_crop_image (p, CAL + i);
+        g_autofree float *pr = bt_predict_image_scored (&m, img, NULL, &error);
+        g_assert_no_error (error);
+        memcpy (probs + (gsize) K * j, pr, sizeof (float) * K);
+        prepare (&prep, img, xt + plane * j);
+        g_autofree float *pq = bt_tflite_classifier_predict_image (tc, img, NULL, &error);
+        g_assert_no_error (error);
+        int a = 0, b = 0;
+        for (int k = 1; k < K; k++)
+          {
+            a = pr[k] > pr[a] ? k : a;
+            b = pq[k] > pq[b] ? k : b;
+          }
+        reader_same += a == b;
+      }
+  g_test_message ("the app's reader: the model's top class on %d of %d crops", reader_same, K * TEST);
+  g_assert_cmpint (reader_same * 100, >=, 96 * K * TEST);
+  bt_test_write_floats (dir, "input.bin", xt, plane * K * TEST);
+  bt_test_write_floats (dir, "expected.bin", probs, (gsize) K * K * TEST);
+  g_autofree char *lj = bt_onnx_labels_json (names);
+  g_autofree char *spec = g_strdup_printf ("{\"input_shape\":[%d,3,%d,%d],\"labels\":%s,"
+                                           "\"int8\":{\"min_top1\":0.98,\"max_mean_abs\":0.02}}",
+                                           K * TEST, prep.height, prep.width, lj);
+  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
+  g_assert_true (g_file_set_contents (spec_path, spec, -1, NULL));
+  bt_test_run_python ("check-tflite.py", (const char *[]) { dir, NULL });
+  bt_test_rm_rf (dir);
+}
+
 /* small inputs: Arm NN's reference backend runs int8 convolutions slowly */
 static const PresetCase int8_cases[] = {
   { BT_PRESET_MLP, 28, 28, 1, 0.652 },
@@ -468,6 +602,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/tflite-export/bad-input", test_bad_input);
   g_test_add_func ("/tflite-export/transfer", test_transfer);
+  g_test_add_func ("/tflite-export/transfer-int8", test_transfer_int8);
   for (guint i = 0; i < G_N_ELEMENTS (int8_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/tflite-export/int8/%s-%dx%dx%d",
