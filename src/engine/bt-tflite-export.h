@@ -22,8 +22,11 @@ GBytes  *bt_tflite_export_net   (BtNet *net, const char * const *class_names, co
  * A transfer model needs its backbone (loaded, and the bytes it was loaded from): its graph up
  * to the embedding is copied as it is (quantized tensors, their quantization, operators), a
  * QUANTIZE in front when its input is quantized and a DEQUANTIZE before the float head. A
- * model whose backbone was fine-tuned is refused (BT_ENGINE_ERROR_UNSUPPORTED, pointing to
- * ONNX), as are backbone operators this writer does not copy. */
+ * model whose backbone was fine-tuned (format 3) keeps the quantized operators below the first
+ * retrained one; from there on, after a DEQUANTIZE, every operator is float: the retrained
+ * convolutions with their float weights, the others with the file's dequantized ones, each
+ * clamped as Bottega's float path clamps (ReLU6 where the quantized range was [0, 6]). Backbone
+ * operators this writer does not copy: BT_ENGINE_ERROR_UNSUPPORTED. */
 GBytes  *bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
                                        GError **error);
 /* The same written atomically to path. */

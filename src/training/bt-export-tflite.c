@@ -39,9 +39,7 @@ bt_export_tflite (const char *model_path, const char *backbone_path, const char 
   if (model == NULL)
     return FALSE;
   g_autoptr(BtBackbone) bb = NULL;
-  gboolean finetuned = model->backbone_weights != NULL && model->backbone_weights->len > 0;
-  /* a fine-tuned model is refused by the writer: no need to rebuild its backbone first */
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && !finetuned)
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
     {
       bb = model_backbone (model, backbone_path, error);
       if (bb == NULL)

@@ -9,8 +9,8 @@ G_BEGIN_DECLS
 
 /* Loads model_path and writes out_path atomically (nothing is left on failure). A transfer
  * model's backbone: backbone_path (NULL: the one inside the model, or found on the backbone
- * search path), copied into the file as it is; fine-tuned models are refused
- * (BT_ENGINE_ERROR_UNSUPPORTED) with a message pointing to ONNX. Blocking: call from a worker. */
+ * search path), copied into the file as it is; a fine-tuned model's retrained top in float.
+ * Blocking: call from a worker. */
 gboolean bt_export_tflite (const char *model_path, const char *backbone_path, const char *out_path,
                            GError **error);
 
