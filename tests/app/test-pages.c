@@ -682,6 +682,13 @@ test_open_tflite (void)
     g_test_message ("verdict: %s", test_page_label ("verdict_label"));
     g_assert_cmpstr (test_page_label ("verdict_label"), ==, want_verdict);
     bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite-threshold.png");
+    if (g_getenv ("BT_SCREENSHOT_DIR") != NULL)
+      {
+        gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+        BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (window)) <= 800);
+        bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite-threshold-800x600.png");
+        gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+      }
     g_assert_true (bt_model_set_threshold (model, top, NAN, &error));
   }
   /* a .tflite has no heat maps: "Show what it looked at" cannot be switched on, and says why */

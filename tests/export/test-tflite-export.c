@@ -180,6 +180,36 @@ train_briefly (BtNet *net, const float *x, const int *labels, int n, int steps, 
   return loss;
 }
 
+#define SMALL_BACKBONE "mobilenet_v1_0.25_128_quant.tflite"
+
+/* The small quantized backbone of the transfer cases and its squashing recipe; NULL (the test
+ * skipped) when ../shared/models lacks it. */
+static BtBackbone *
+small_backbone (BtPreprocess *prep)
+{
+  g_autofree char *path = bt_test_shared_file ("models", SMALL_BACKBONE);
+  g_autoptr(GError) error = NULL;
+  if (path == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/models/" SMALL_BACKBONE " is absent");
+      return NULL;
+    }
+  BtBackbone *bb = bt_backbone_load_path (path, &error);
+  g_assert_no_error (error);
+  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, prep);
+  return bb;
+}
+
+/* A self-contained transfer model: head on bb (both borrowed), temperature T, no unknown
+ * threshold. */
+static BtModel
+transfer_model (BtNet *head, const char **names, BtBackbone *bb, const BtPreprocess *prep, double temperature)
+{
+  return (BtModel) { .net = head, .class_names = (char **) names, .prep = *prep, .backbone_name = (char *) SMALL_BACKBONE,
+                     .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb), .backbone_data = bt_backbone_get_bytes (bb),
+                     .calib = { .temperature = temperature, .unknown_threshold = NAN } };
+}
+
 /* A transfer model: a head trained here on a small quantized backbone's embeddings of the shared
  * photos (and their mirrors), calibrated, kept self-contained; its file is the backbone's own
  * uint8 graph plus the float head, and Arm NN must give Bottega's own predictions (the real
@@ -194,18 +224,12 @@ test_transfer (void)
   };
   const char *names[] = { "animal", "plant or food", "person", NULL };
   enum { N = G_N_ELEMENTS (photos), K = 3 };
-  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
-  if (bb_path == NULL)
-    {
-      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
-      return;
-    }
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BtBackbone) bb = bt_backbone_load_path (bb_path, &error);
-  g_assert_no_error (error);
-  int dim = bt_backbone_get_dim (bb);
   BtPreprocess prep;
-  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, &prep);
+  g_autoptr(BtBackbone) bb = small_backbone (&prep);
+  if (bb == NULL)
+    return;
+  g_autoptr(GError) error = NULL;
+  int dim = bt_backbone_get_dim (bb);
 
   /* the photos, their embeddings (and their mirrors') and the prepared input Arm NN gets */
   BtImage *imgs[N];
@@ -238,10 +262,9 @@ test_transfer (void)
 
   GBytes *file = bt_backbone_get_bytes (bb);
   double thresholds[K] = { 0.6, NAN, NAN };
-  BtModel m = { .net = head, .class_names = (char **) names, .prep = prep,
-                .backbone_name = (char *) "mobilenet_v1_0.25_128_quant.tflite",
-                .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb), .backbone_data = file,
-                .calib = { .temperature = 0.8, .unknown_threshold = -2.0 }, .class_thresholds = thresholds };
+  BtModel m = transfer_model (head, names, bb, &prep, 0.8);
+  m.calib.unknown_threshold = -2.0;
+  m.class_thresholds = thresholds;
   float probs[K * N];
   double scores[N];
   for (int i = 0; i < N; i++)
@@ -338,19 +361,13 @@ test_finetuned (void)
   };
   const char *names[] = { "animal", "plant or food", "person", NULL };
   enum { N = G_N_ELEMENTS (photos), K = 3 };
-  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
-  if (bb_path == NULL)
-    {
-      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite is absent");
-      return;
-    }
+  BtPreprocess prep;
+  g_autoptr(BtBackbone) bb = small_backbone (&prep);
+  if (bb == NULL)
+    return;
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtBackbone) bb = bt_backbone_load_path (bb_path, &error);
-  g_assert_no_error (error);
   const BtTflite *t = bt_backbone_get_model (bb);
   int dim = bt_backbone_get_dim (bb);
-  BtPreprocess prep;
-  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, &prep);
 
   /* the last two blocks' weighted operators, retrained (here: moved) */
   int cut = bt_tflite_find_embedding_cut (t, NULL, &error), cuts[2];
@@ -402,10 +419,8 @@ test_finetuned (void)
   train_briefly (head, emb, labels, 2 * N, 12, 1e-3f);
 
   GBytes *file = bt_backbone_get_bytes (bb);
-  BtModel m = { .net = head, .class_names = (char **) names, .prep = prep,
-                .backbone_name = (char *) "mobilenet_v1_0.25_128_quant.tflite",
-                .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb), .backbone_data = file,
-                .calib = { .temperature = 0.9, .unknown_threshold = NAN }, .backbone_weights = tuned };
+  BtModel m = transfer_model (head, names, bb, &prep, 0.9);
+  m.backbone_weights = tuned;
   BtModel plain = m;
   plain.backbone_weights = NULL;
   float probs[K * 2 * N];
@@ -669,18 +684,17 @@ test_transfer_int8 (void)
 {
   enum { K = G_N_ELEMENTS (crop_photos), CAL = 8, TEST = 3 };
   const char *names[] = { "cat", "owl", "hot dog", "sunflower", "person", NULL };
-  g_autofree char *bb_path = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
-  if (bb_path == NULL || !write_crops ())
+  BtPreprocess prep;
+  g_autoptr(BtBackbone) bb = small_backbone (&prep);
+  if (bb == NULL)
+    return;
+  if (!write_crops ())
     {
-      g_test_skip ("BOTTEGA_SHARED_DIR/models/mobilenet_v1_0.25_128_quant.tflite or images are absent");
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
       return;
     }
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtBackbone) bb = bt_backbone_load_path (bb_path, &error);
-  g_assert_no_error (error);
   int dim = bt_backbone_get_dim (bb);
-  BtPreprocess prep;
-  bt_backbone_get_preprocess (bb, BT_DS_RESIZE_SQUASH, &prep);
   gsize plane = (gsize) prep.width * prep.height * 3;
 
   /* the head, trained on the calibration crops' embeddings */
@@ -703,10 +717,7 @@ test_transfer_int8 (void)
   g_test_message ("head trained on %d embeddings: loss %.3f", K * CAL, loss);
 
   GBytes *file = bt_backbone_get_bytes (bb);
-  BtModel m = { .net = head, .class_names = (char **) names, .prep = prep,
-                .backbone_name = (char *) "mobilenet_v1_0.25_128_quant.tflite",
-                .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb), .backbone_data = file,
-                .calib = { .temperature = 1.3, .unknown_threshold = NAN } };
+  BtModel m = transfer_model (head, names, bb, &prep, 1.3);
   g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (&m, bt_backbone_get_model (bb), file, &error);
   g_assert_no_error (error);
   g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, &error);
