@@ -527,7 +527,7 @@ test_finetuned (void)
    * quantized operators, as a phone would), Bottega a fine-tuned model in float throughout
    * (dequantized weights, no rounding between layers): measured 0.029 apart on these photos
    * (unknown scores 0.054, relative). That is the integer-vs-float gap alone: the plain transfer
-   * model of /tflite-export/transfer, with Bottega forced onto its float path
+   * model of /tflite-export/transfer/float, with Bottega forced onto its float path
    * (BOTTEGA_TFLITE_PATH=float), is 0.035 (0.046) from Arm NN. The file's own weights in place
    * of the retrained ones move the probabilities by 0.26 (above), a wrong operator by tenths. */
   check_with_armnn_named (model, names, x, 3, prep.height, prep.width, 2 * N, probs, scores, 0.9, K,
@@ -811,9 +811,9 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &cases[i], test_preset);
     }
   g_test_add_func ("/tflite-export/bad-input", test_bad_input);
-  g_test_add_func ("/tflite-export/transfer", test_transfer);
-  g_test_add_func ("/tflite-export/transfer-int8", test_transfer_int8);
-  g_test_add_func ("/tflite-export/finetuned", test_finetuned);
+  g_test_add_func ("/tflite-export/transfer/float", test_transfer);
+  g_test_add_func ("/tflite-export/transfer/int8", test_transfer_int8);
+  g_test_add_func ("/tflite-export/transfer/finetuned", test_finetuned);
   for (guint i = 0; i < G_N_ELEMENTS (int8_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/tflite-export/int8/%s-%dx%dx%d",
