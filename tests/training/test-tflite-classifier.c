@@ -204,6 +204,22 @@ test_exported (void)
     g_unlink (qpath);
   }
 
+  /* a file whose thresholds entry is hostile (here a threshold of 1.5, which the exporter writes
+   * as it finds it) is refused with the reason, as the Test page shows it */
+  {
+    double bad_t[3] = { NAN, 1.5, NAN };
+    BtModel m = { .net = net, .class_names = (char **) names, .prep = prep,
+                  .calib = { .temperature = 1.0, .unknown_threshold = NAN }, .class_thresholds = bad_t };
+    g_autoptr(GBytes) hostile = bt_tflite_export_model_bytes (&m, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_autoptr(GError) e = NULL;
+    g_assert_true (g_file_set_contents (broken, g_bytes_get_data (hostile, NULL), (gssize) g_bytes_get_size (hostile),
+                                        NULL));
+    g_assert_null (bt_tflite_classifier_load (broken, &e));
+    g_assert_error (e, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+    g_assert_nonnull (strstr (e->message, "“square”"));
+  }
+
   /* cut anywhere, or one byte changed in the header: a reason, never a crash */
   for (gsize cut = 0; cut < len; cut += MAX (len / 40, 1))
     {
