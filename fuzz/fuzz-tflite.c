@@ -1,10 +1,11 @@
 /* fuzz-tflite.c: libFuzzer target for the TFLite reader and the metadata parsers of the Test
  * page's .tflite classifier: any bytes must load cleanly or fail with an error, and a model that
  * loads must run without touching memory it does not own. Input that starts with '[' or '{' is
- * metadata JSON and goes to the class-name and preprocessing parsers directly; a model's own
- * "labels" and "preprocessing" entries go there too. */
+ * metadata JSON and goes to the class-name, preprocessing and thresholds parsers directly; a
+ * model's own "labels", "preprocessing" and "thresholds" entries go there too. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 #include "engine/bt-tflite.h"
 #include "training/bt-tflite-classifier.h"
@@ -27,6 +28,23 @@ parse_metadata (const char *json, gsize len)
     g_assert (error == NULL && prep.width > 0 && prep.height > 0 && (prep.channels == 1 || prep.channels == 3));
   else
     g_assert (error != NULL);
+  g_clear_error (&error);
+  {
+    /* the thresholds entry, for three classes named as in the seed */
+    static const char *const classes[] = { "a", "b", "c", NULL };
+    BtCalibration calib;
+    g_autofree double *t = NULL;
+    if (bt_tflite_thresholds_from_json (json, len, classes, 3, &calib, &t, &error))
+      {
+        g_assert (error == NULL && t != NULL);
+        g_assert (calib.temperature >= BT_TEMPERATURE_MIN && calib.temperature <= BT_TEMPERATURE_MAX);
+        g_assert (isnan (calib.unknown_threshold) || isfinite (calib.unknown_threshold));
+        for (int k = 0; k < 3; k++)
+          g_assert (isnan (t[k]) || (t[k] > 0 && t[k] <= 1));
+      }
+    else
+      g_assert (error != NULL && t == NULL);
+  }
 }
 
 static void
@@ -69,6 +87,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
     }
   parse_entry (model, "labels");
   parse_entry (model, "preprocessing");
+  parse_entry (model, "thresholds");
   bt_tflite_input_shape (model, &h, &w, &c);
   /* Keep each run fast: big inputs only exercise the parser. */
   if ((gsize) h * w * c > (1u << 16) || bt_tflite_n_operators (model) > 64)

@@ -73,8 +73,8 @@ onnx_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   ExportResult *r;
 
   if (job->calibration != NULL
-      ? !bt_export_tflite_int8 (job->model_path, (const char * const *) job->calibration, job->out_path, cancellable,
-                                &error)
+      ? !bt_export_tflite_int8 (job->model_path, NULL, (const char * const *) job->calibration, job->out_path,
+                                cancellable, &error)
       : job->tflite ? !bt_export_tflite (job->model_path, NULL, job->out_path, &error)
                     : !bt_export_onnx (job->model_path, NULL, BT_ONNX_FORM_FAST, job->out_path, &error))
     {

@@ -440,6 +440,22 @@ result_finish (Result *r, BtModel *model, float *probs, double unknown_score, co
   return r;
 }
 
+/* The same for a .tflite file: its own thresholds entry decides, by the model's rule. */
+static Result *
+result_finish_tflite (Result *r, BtTfliteClassifier *c, float *probs, double unknown_score, const GError *error,
+                      const BtImage *image)
+{
+  int top = 0;
+  BtAnswer answer = probs != NULL ? bt_tflite_classifier_answer (c, probs, unknown_score, &top) : BT_ANSWER_CLASS;
+
+  r->unknown_score = unknown_score;
+  r->unknown = answer == BT_ANSWER_UNKNOWN;
+  result_take (r, c->n_classes, probs, error, image);
+  if (answer == BT_ANSWER_BELOW_THRESHOLD)
+    r->below = c->class_thresholds[top];
+  return r;
+}
+
 static Result *
 classify_one (ClassifyJob *job, const BtImage *image)
 {
@@ -451,8 +467,8 @@ classify_one (ClassifyJob *job, const BtImage *image)
 
   if (job->tflite != NULL)
     {
-      probs = bt_tflite_classifier_predict_image (job->tflite, image, &error);
-      return result_take (r, job->tflite->n_classes, probs, error, image);
+      probs = bt_tflite_classifier_predict_image (job->tflite, image, &score, &error);
+      return result_finish_tflite (r, job->tflite, probs, score, error, image);
     }
   model = bt_shared_model_lock (job->model);
   probs = bt_predict_image_scored (model, image, &score, &error);
@@ -471,9 +487,11 @@ classify_files (ClassifyJob *job, GCancellable *cancellable)
   for (guint i = 0; job->tflite != NULL && i < job->paths->len && !g_cancellable_is_cancelled (cancellable); i++)
     {
       g_autoptr(GError) error = NULL;
-      float *probs = bt_tflite_classifier_predict_file (job->tflite, job->paths->pdata[i], cancellable, &error);
-      g_ptr_array_add (job->results, result_take (result_new (job->paths->pdata[i], NULL), job->tflite->n_classes,
-                                                  probs, error, NULL));
+      double score = NAN;
+      float *probs = bt_tflite_classifier_predict_file (job->tflite, job->paths->pdata[i], &score, cancellable,
+                                                        &error);
+      g_ptr_array_add (job->results, result_finish_tflite (result_new (job->paths->pdata[i], NULL), job->tflite,
+                                                           probs, score, error, NULL));
       g_atomic_int_inc (job->done);
     }
   for (guint start = 0; job->model != NULL && start < job->paths->len; start += CLASSIFY_BATCH)

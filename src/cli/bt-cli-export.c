@@ -75,7 +75,7 @@ bt_cli_export (int argc, char **argv)
   if (!bt_cli_parse_options ("export", _("MODEL|PROJECT_DIR"),
                              _("  bottega-cli export MODEL.bottega-model --onnx OUT.onnx [--opencv] [--backbone BACKBONE.tflite]\n"
                                "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite [--backbone BACKBONE.tflite]\n"
-                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite --quantize int8 --calibration PROJECT_DIR\n"
+                               "  bottega-cli export MODEL.bottega-model --tflite OUT.tflite --quantize int8 --calibration PROJECT_DIR [--backbone BACKBONE.tflite]\n"
                                "  bottega-cli export PROJECT_DIR --pytorch OUT_DIR\n"
                                "  bottega-cli export PROJECT_DIR --dataset OUT_DIR"),
                              entries, NULL, &argc, &argv))
@@ -120,7 +120,7 @@ bt_cli_export (int argc, char **argv)
       if (cal_project == NULL)
         return bt_cli_fail ("%s: %s", calibration, error->message);
       g_auto(GStrv) paths = bt_export_tflite_calibration_paths (cal_project, BT_EXPORT_TFLITE_CALIBRATION_IMAGES);
-      if (!bt_export_tflite_int8 (src, (const char * const *) paths, tflite, NULL, &error))
+      if (!bt_export_tflite_int8 (src, backbone, (const char * const *) paths, tflite, NULL, &error))
         return bt_cli_fail (_("Export failed: %s"), error->message);
       g_autofree char *display = g_filename_display_name (tflite);
       printf (_("Wrote %s (TensorFlow Lite, full-integer int8: input and outputs int8, their scale and zero "

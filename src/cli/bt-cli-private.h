@@ -6,6 +6,7 @@
 
 #include "engine/bt-onnx.h"   /* bt_json_append_string: JSON strings */
 #include "training/bt-training.h"
+#include "training/bt-tflite-classifier.h"
 
 G_BEGIN_DECLS
 
@@ -43,6 +44,10 @@ char *bt_cli_newest_model (const char *project_dir);
  * "threshold" (only when the most likely class has one saved), "below_threshold"}. */
 void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
                               double unknown_score, int top);
+/* The same for a .tflite classifier (its "thresholds" entry decides; class_names: the names
+ * shown, e.g. --labels'), so a file exported from a model answers with the same keys. */
+void  bt_cli_tflite_prediction_json (GString *out, const BtTfliteClassifier *c, const char * const *class_names,
+                                     const char *name, const float *probs, double unknown_score, int top);
 
 int bt_cli_new      (int argc, char **argv);
 int bt_cli_add      (int argc, char **argv);

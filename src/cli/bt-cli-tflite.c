@@ -48,15 +48,30 @@ read_labels (const char *path, guint *n_out, GError **error)
  * in its metadata, else the input tensor's range) and its top classes: names from --labels, else
  * the file's own, else numbers counted from 0 (ImageNet files: the index people look up). */
 static gboolean
-predict_one (BtTfliteClassifier *c, const char *path, char **labels, guint n_labels, int top, GError **error)
+predict_one (BtTfliteClassifier *c, const char *path, char **labels, guint n_labels, int top, GString *json,
+             GError **error)
 {
-  g_autofree float *y = bt_tflite_classifier_predict_file (c, path, NULL, error);
+  double score;
+  g_autofree float *y = bt_tflite_classifier_predict_file (c, path, &score, NULL, error);
   g_autofree gsize *order = NULL;
   g_autofree char *display = g_filename_display_name (path);
   gsize n = (gsize) c->n_classes;
+  int verdict_top = 0;
 
   if (y == NULL)
     return FALSE;
+  if (json != NULL)
+    {
+      /* the same object as a .bottega-model's predict --json, its names as printed below */
+      g_auto(GStrv) names = g_new0 (char *, n + 1);
+      for (gsize i = 0; i < n; i++)
+        names[i] = labels != NULL && i < n_labels && labels[i][0] != '\0' ? g_strdup (labels[i])
+                   : labels == NULL ? g_strdup (c->class_names[i])
+                   : g_strdup_printf (_("class %lu"), (unsigned long) i);
+      g_string_append (json, json->len > 1 ? ",\n  " : "\n  ");
+      bt_cli_tflite_prediction_json (json, c, (const char * const *) names, path, y, score, top);
+      return TRUE;
+    }
   /* Partial selection of the top K indices. */
   top = (int) MIN ((gsize) top, n);
   order = g_new (gsize, top);
@@ -84,6 +99,11 @@ predict_one (BtTfliteClassifier *c, const char *path, char **labels, guint n_lab
                               : g_strdup_printf (_("class %lu"), (unsigned long) i);
       printf ("  %2d. %-32s %6.2f %%  (%" G_GSIZE_FORMAT ")\n", k + 1, name, 100.0 * y[i], i);
     }
+  /* the file's saved thresholds decide as the model's do (bt_answer_rule), in predict's words */
+  if (bt_tflite_classifier_answer (c, y, score, &verdict_top) == BT_ANSWER_BELOW_THRESHOLD)
+    /* Translators: predict's last line when the most likely class is under its saved threshold */
+    printf (_("not accepted: below the saved threshold for %s (%.0f%%)\n"), c->class_names[verdict_top],
+            100 * c->class_thresholds[verdict_top]);
   return TRUE;
 }
 
@@ -92,9 +112,12 @@ bt_cli_predict_tflite (int argc, char **argv)
 {
   g_autofree char *labels_path = NULL;
   int top = 5;
+  gboolean as_json = FALSE;
+  g_autoptr(GString) json = NULL;
   g_auto(GStrv) rest = NULL;
   GOptionEntry entries[] = {
     { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels_path, N_("Class names, one per line"), N_("FILE") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print JSON for scripts"), NULL },
     { "top", 'k', 0, G_OPTION_ARG_INT, &top, N_("How many classes to print (default 5)"), N_("K") },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, N_("MODEL.tflite IMAGE…") },
     { NULL }
@@ -128,12 +151,19 @@ bt_cli_predict_tflite (int argc, char **argv)
         fprintf (stderr, _("Warning: %u labels for %lu model outputs\n"),
                  n_labels, (unsigned long) classifier->n_classes);
     }
+  if (as_json)
+    json = g_string_new ("[");
   for (guint i = 1; i < n_rest; i++)
-    if (!predict_one (classifier, rest[i], labels, n_labels, top, &error))
+    if (!predict_one (classifier, rest[i], labels, n_labels, top, json, &error))
       {
         g_autofree char *display = g_filename_display_name (rest[i]);
         status = bt_cli_fail ("%s: %s", display, error->message);
         g_clear_error (&error);
       }
+  if (json != NULL)
+    {
+      g_string_append (json, "\n]\n");
+      fputs (json->str, stdout);
+    }
   return status;
 }

@@ -120,11 +120,12 @@ bt_cli_parse_options (const char *command, const char *parameter_string, const c
   return TRUE;
 }
 
-void
-bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
-                        double unknown_score, int top)
+/* The one-prediction JSON object of predict --json and serve: the top classes, the verdict
+ * (answer, the top class best) and the top class's saved threshold (NAN: none). */
+static void
+prediction_json (GString *out, const char * const *class_names, int n, const char *name, const float *probs,
+                 double unknown_score, int top, BtAnswer answer, double threshold)
 {
-  int n = bt_net_n_classes (model->net);
   g_autofree int *order = g_new (int, n);
 
   if (top <= 0 || top > n)
@@ -145,21 +146,41 @@ bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, co
   for (int k = 0; k < top; k++)
     {
       g_string_append (out, k > 0 ? ", {\"class\": " : "{\"class\": ");
-      bt_json_append_string (out, model->class_names[order[k]]);
+      bt_json_append_string (out, class_names[order[k]]);
       g_string_append_printf (out, ", \"probability\": %.8f}", probs[order[k]]);
     }
-  g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": %.6f",
-                          bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
-                          unknown_score);
+  g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": ",
+                          answer == BT_ANSWER_UNKNOWN ? "true" : "false");
+  if (isnan (unknown_score))
+    g_string_append (out, "null");   /* a .tflite file without Bottega's thresholds */
+  else
+    g_string_append_printf (out, "%.6f", unknown_score);
   /* the most likely class's saved threshold, when it has one, and whether it held the answer back */
-  {
-    int best = 0;
-    BtAnswer answer = bt_model_answer (model, probs, unknown_score, &best);
-    double t = bt_model_get_threshold (model, best);
-    if (!isnan (t))
-      g_string_append_printf (out, ", \"threshold\": %.6f", t);
-    g_string_append_printf (out, ", \"below_threshold\": %s}", answer == BT_ANSWER_BELOW_THRESHOLD ? "true" : "false");
-  }
+  if (!isnan (threshold))
+    g_string_append_printf (out, ", \"threshold\": %.6f", threshold);
+  g_string_append_printf (out, ", \"below_threshold\": %s}", answer == BT_ANSWER_BELOW_THRESHOLD ? "true" : "false");
+}
+
+void
+bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
+                        double unknown_score, int top)
+{
+  int best = 0;
+  BtAnswer answer = bt_model_answer (model, probs, unknown_score, &best);
+
+  prediction_json (out, (const char * const *) model->class_names, bt_net_n_classes (model->net), name, probs,
+                   unknown_score, top, answer, bt_model_get_threshold (model, best));
+}
+
+void
+bt_cli_tflite_prediction_json (GString *out, const BtTfliteClassifier *c, const char * const *class_names,
+                               const char *name, const float *probs, double unknown_score, int top)
+{
+  int best = 0;
+  BtAnswer answer = bt_tflite_classifier_answer (c, probs, unknown_score, &best);
+
+  prediction_json (out, class_names, c->n_classes, name, probs, unknown_score, top, answer,
+                   c->class_thresholds != NULL ? c->class_thresholds[best] : NAN);
 }
 
 /* --backbone, else the project's choice (Compare backbones), resolved to a file here; and for a

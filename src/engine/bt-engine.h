@@ -289,6 +289,10 @@ gboolean bt_model_set_threshold (BtModel *m, int k, double t, GError **error);
  * calls the image unknown, or that class's probability is below its saved threshold. */
 typedef enum { BT_ANSWER_CLASS, BT_ANSWER_UNKNOWN, BT_ANSWER_BELOW_THRESHOLD } BtAnswer;
 BtAnswer bt_model_answer        (const BtModel *m, const float *probs, double unknown_score, int *top);
+/* The same rule on its parts (a .tflite file's "thresholds" metadata uses it too): n classes,
+ * class_thresholds one per class (NAN: none) or NULL. bt_model_answer calls it. */
+BtAnswer bt_answer_rule         (const BtCalibration *calib, const double *class_thresholds, int n,
+                                 const float *probs, double unknown_score, int *top);
 /* Everything a BtModel holds (net, names, prep, backbone, calibration, thresholds, test-time
  * augmentation, metadata), as the functions above; m is not taken over. */
 GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);

@@ -794,22 +794,29 @@ bt_model_set_threshold (BtModel *m, int k, double t, GError **error)
 }
 
 BtAnswer
-bt_model_answer (const BtModel *m, const float *probs, double unknown_score, int *top)
+bt_answer_rule (const BtCalibration *calib, const double *class_thresholds, int n, const float *probs,
+                double unknown_score, int *top)
 {
-  int n, best = 0;
+  int best = 0;
   double t;
 
-  g_return_val_if_fail (m != NULL && m->net != NULL && probs != NULL, BT_ANSWER_UNKNOWN);
-  n = bt_net_n_classes (m->net);
+  g_return_val_if_fail (calib != NULL && probs != NULL && n > 0, BT_ANSWER_UNKNOWN);
   for (int k = 1; k < n; k++)
     if (probs[k] > probs[best])
       best = k;
   if (top != NULL)
     *top = best;
-  if (bt_calibration_is_unknown (&m->calib, unknown_score))
+  if (bt_calibration_is_unknown (calib, unknown_score))
     return BT_ANSWER_UNKNOWN;
-  t = bt_model_get_threshold (m, best);
+  t = class_thresholds != NULL ? class_thresholds[best] : NAN;
   return !isnan (t) && probs[best] < t ? BT_ANSWER_BELOW_THRESHOLD : BT_ANSWER_CLASS;
+}
+
+BtAnswer
+bt_model_answer (const BtModel *m, const float *probs, double unknown_score, int *top)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL && probs != NULL, BT_ANSWER_UNKNOWN);
+  return bt_answer_rule (&m->calib, m->class_thresholds, bt_net_n_classes (m->net), probs, unknown_score, top);
 }
 
 /* Class names: one per class, each valid, none twice. */

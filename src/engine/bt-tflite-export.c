@@ -11,6 +11,7 @@
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-tflite-grad.h"
 
 #include <math.h>
 #include <string.h>
@@ -516,13 +517,12 @@ copy_tensor (Writer *wr, const BtTflite *m, GBytes *file, int i, int *map)
   return map[i] = (int) wr->n_tensors++;
 }
 
+/* m's operator op on our tensors ins (n_in of them) → out, its options as in the file but for
+ * the fused activation act. */
 static gboolean
-copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *map, GError **error)
+emit_op_as (Writer *wr, const BtTflite *m, const BtTflOp *op, const int *ins, int n_in, int out, int act,
+            GError **error)
 {
-  int ins[3], n_in = op->n_inputs;
-  for (int k = 0; k < n_in; k++)
-    ins[k] = copy_tensor (wr, m, file, op->inputs[k], map);
-  int out = copy_tensor (wr, m, file, op->output, map);
   const BtConvShape *cs = &op->cs;
   BtFbNode *o = NULL;
   int opt = OPT_NONE;
@@ -534,18 +534,18 @@ copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *ma
         gboolean dw = op->code == BT_TFL_OP_DEPTHWISE_CONV_2D;
         opt = dw ? OPT_DEPTHWISE : OPT_CONV;
         o = conv_options (wr, dw, shape_padding (cs), cs->stride_w, cs->stride_h, dw ? cs->oc / MAX (cs->c, 1) : 1,
-                          op->act);
+                          act);
         break;
       }
     case BT_TFL_OP_AVERAGE_POOL_2D:
     case BT_TFL_OP_MAX_POOL_2D:
       opt = OPT_POOL;
-      o = pool_options (wr, shape_padding (cs), cs->stride_w, cs->stride_h, cs->kw, cs->kh, op->act);
+      o = pool_options (wr, shape_padding (cs), cs->stride_w, cs->stride_h, cs->kw, cs->kh, act);
       break;
     case BT_TFL_OP_ADD:
       opt = OPT_ADD;
       o = bt_fb_table (wr->fb);
-      bt_fb_scalar (o, 0, 1, (guint64) op->act);
+      bt_fb_scalar (o, 0, 1, (guint64) act);
       break;
     case BT_TFL_OP_MEAN:
       opt = OPT_REDUCER;
@@ -582,10 +582,130 @@ copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *ma
   return TRUE;
 }
 
-/* The backbone's operators that the embedding needs, in their order, behind the float input
- * "image" (quantized for the backbone when its input is); *emb: the embedding as float. */
 static gboolean
-emit_backbone (Writer *wr, const BtTflite *m, GBytes *file, int *input, Val *emb, GError **error)
+copy_op (Writer *wr, const BtTflite *m, GBytes *file, const BtTflOp *op, int *map, GError **error)
+{
+  int ins[3], n_in = op->n_inputs;
+  for (int k = 0; k < n_in; k++)
+    ins[k] = copy_tensor (wr, m, file, op->inputs[k], map);
+  int out = copy_tensor (wr, m, file, op->output, map);
+  return emit_op_as (wr, m, op, ins, n_in, out, op->act, error);
+}
+
+/* ---- A fine-tuned backbone: its retrained top as float operators ---- */
+
+typedef struct {
+  const GArray *tuned;     /* BtBackboneWeights */
+  int           first;     /* the first retrained operator: every needed one from it on is float */
+  int          *fmap;      /* backbone tensor → our float tensor, -1 when none yet */
+} FloatTop;
+
+/* The clamp Bottega's float path applies to an operator's output: its fused activation ∩ its
+ * quantized output's range, which for MobileNet's ReLU6 layers is [0, 6]. */
+static int
+float_act (const BtTflOp *op)
+{
+  if (op->lo >= 0.0f && op->hi <= 6.0f + 1e-3f)
+    return ACT_RELU6;
+  if (op->lo >= 0.0f)
+    return op->act == ACT_RELU6 ? ACT_RELU6 : ACT_RELU;
+  return op->act;
+}
+
+/* Backbone tensor i as a float tensor of ours: a constant (shape, axes, paddings) copied, an
+ * activation of the quantized part dequantized once, a float part's own as its operator made it. */
+static int
+float_tensor (Writer *wr, const BtTflite *m, GBytes *file, int i, int *map, FloatTop *ft)
+{
+  const BtTflTensor *t = &m->tensors[i];
+  if (ft->fmap[i] >= 0)
+    return ft->fmap[i];
+  if (t->is_const)
+    return copy_tensor (wr, m, file, i, map);
+  g_assert (map[i] >= 0);
+  g_autofree char *name = g_strconcat ("backbone/", t->name, "/float", NULL);
+  ft->fmap[i] = add_tensor (wr, name, t->shape, t->rank, TYPE_FLOAT32, NULL, 0);
+  add_op (wr, OP_DEQUANTIZE, &map[i], 1, ft->fmap[i], OPT_NONE, NULL);
+  return ft->fmap[i];
+}
+
+/* Operator op of the retrained top in float: a convolution with its float weights (the model's
+ * retrained ones, else the file's dequantized), any other operator on float tensors. */
+static gboolean
+float_op (Writer *wr, const BtTflite *m, GBytes *file, int i, int *map, FloatTop *ft, GError **error)
+{
+  const BtTflOp *op = &m->ops[i];
+  const BtTflTensor *o = &m->tensors[op->output];
+  int ins[3] = { -1, -1, -1 }, n_in = op->n_inputs;
+  if (op->code == BT_TFL_OP_QUANTIZE || op->code == BT_TFL_OP_DEQUANTIZE
+      || (op->code == BT_TFL_OP_ADD && m->tensors[op->inputs[1]].is_const))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                   "The fine-tuned backbone's operator %s cannot be written in float yet", bt_tflite_op_name (op->code));
+      return FALSE;
+    }
+  ins[0] = float_tensor (wr, m, file, op->inputs[0], map, ft);
+  if (op->code == BT_TFL_OP_CONV_2D || op->code == BT_TFL_OP_DEPTHWISE_CONV_2D)
+    {
+      const BtConvShape *cs = &op->cs;
+      gboolean dw = op->code == BT_TFL_OP_DEPTHWISE_CONV_2D;
+      int oc = cs->oc, ic = dw ? 1 : cs->c;
+      const float *w = op->w, *b = op->b;
+      for (guint k = 0; ft->tuned != NULL && k < ft->tuned->len; k++)
+        {
+          const BtBackboneWeights *bw = &g_array_index (ft->tuned, BtBackboneWeights, k);
+          if (bw->op == i)
+            w = bw->w, b = bw->b;
+        }
+      g_autofree float *f = filter_to_tflite (w, oc, ic, cs->kh, cs->kw, dw);
+      g_autofree char *wn = g_strconcat ("backbone/", o->name, ".weight", NULL);
+      g_autofree char *bn = g_strconcat ("backbone/", o->name, ".bias", NULL);
+      ins[1] = dw ? add_floats (wr, wn, (const int[]) { 1, cs->kh, cs->kw, oc }, 4, f)
+                  : add_floats (wr, wn, (const int[]) { oc, cs->kh, cs->kw, ic }, 4, f);
+      ins[2] = add_floats (wr, bn, (const int[]) { oc }, 1, b);
+      n_in = 3;
+    }
+  else
+    for (int k = 1; k < n_in; k++)
+      ins[k] = op->inputs[k] < 0 ? -1 : float_tensor (wr, m, file, op->inputs[k], map, ft);
+  g_autofree char *name = g_strconcat ("backbone/", o->name, NULL);
+  ft->fmap[op->output] = add_tensor (wr, name, o->shape, o->rank, TYPE_FLOAT32, NULL, 0);
+  gboolean clamped = op->code == BT_TFL_OP_CONV_2D || op->code == BT_TFL_OP_DEPTHWISE_CONV_2D
+                     || op->code == BT_TFL_OP_ADD || op->code == BT_TFL_OP_AVERAGE_POOL_2D
+                     || op->code == BT_TFL_OP_MAX_POOL_2D;
+  return emit_op_as (wr, m, op, ins, n_in, ft->fmap[op->output], clamped ? float_act (op) : op->act, error);
+}
+
+/* The retrained operators checked against the backbone; ft->first the earliest of them. */
+static gboolean
+check_tuned (const BtTflite *m, const GArray *tuned, const gboolean *need, FloatTop *ft, GError **error)
+{
+  ft->tuned = tuned;
+  ft->first = m->n_ops;
+  for (guint k = 0; tuned != NULL && k < tuned->len; k++)
+    {
+      const BtBackboneWeights *bw = &g_array_index (tuned, BtBackboneWeights, k);
+      int shape[4];
+      gsize nb;
+      if (bw->op < 0 || bw->op >= m->n_ops || !need[bw->op] || !bt_tflite_op_weight_shape (m, bw->op, shape, &nb)
+          || memcmp (shape, bw->shape, sizeof shape) != 0 || bw->w == NULL || bw->b == NULL)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The model's fine-tuned weights do not fit its backbone's operator %d", bw->op);
+          return FALSE;
+        }
+      ft->first = MIN (ft->first, bw->op);
+    }
+  return TRUE;
+}
+
+/* The backbone's operators that the embedding needs, in their order, behind the float input
+ * "image" (quantized for the backbone when its input is); *emb: the embedding as float. With
+ * tuned (a fine-tuned model's BtBackboneWeights, else NULL) every needed operator from the first
+ * retrained one on is written in float, after a DEQUANTIZE of what it takes from below. */
+static gboolean
+emit_backbone (Writer *wr, const BtTflite *m, GBytes *file, const GArray *tuned, int *input, Val *emb,
+               GError **error)
 {
   int dim;
   int cut = bt_tflite_find_embedding_cut (m, &dim, error);
@@ -618,14 +738,22 @@ emit_backbone (Writer *wr, const BtTflite *m, GBytes *file, int *input, Val *emb
       return FALSE;
     }
 
+  g_autofree int *fmap = g_new (int, m->n_tensors);
+  memset (fmap, -1, sizeof (int) * m->n_tensors);
+  FloatTop ft = { .fmap = fmap };
+  if (!check_tuned (m, tuned, need, &ft, error))
+    return FALSE;
   for (int i = 0; i < m->n_ops; i++)
-    if (need[i] && !copy_op (wr, m, file, &m->ops[i], map, error))
+    if (need[i] && !(i < ft.first ? copy_op (wr, m, file, &m->ops[i], map, error)
+                                  : float_op (wr, m, file, i, map, &ft, error)))
       return FALSE;
 
   const BtTflTensor *ct = &m->tensors[cut];
   *emb = ct->rank == 4 ? (Val) { .rank = 4, .h = ct->shape[1], .w = ct->shape[2], .c = ct->shape[3] }
                        : (Val) { .rank = 2, .n = dim };
-  if (ct->type == BT_TFL_FLOAT32)
+  if (fmap[cut] >= 0)
+    emb->t = fmap[cut];
+  else if (ct->type == BT_TFL_FLOAT32)
     emb->t = map[cut];
   else
     {
@@ -877,10 +1005,46 @@ bt_tflite_recipe_input_range (const BtPreprocess *prep, float range[2])
 
 struct _BtTfliteCalibration {
   BtTflite     *model;
+  GBytes       *file;         /* the float file's bytes (the backbone's tensors are copied from them) */
+  int           boundary;     /* a transfer file's DEQUANTIZE before its float head, else -1 */
   BtTfliteExec *exec;
   float        *ranges;
   guint         n_images;
 };
+
+static gboolean
+is_quantized (const BtTflTensor *t)
+{
+  return t->n_scale > 0 || (t->type != TYPE_FLOAT32 && t->is_activation);
+}
+
+/* A transfer model's float file (emit_backbone): a QUANTIZE of the input (or none), the
+ * backbone's quantized operators, then one DEQUANTIZE and only float operators after it. Its
+ * index, -1 when every tensor is float, -2 for any other mix. */
+static int
+quantized_boundary (const BtTflite *m)
+{
+  int boundary = -1;
+  for (int i = 0; i < m->n_ops; i++)
+    if (m->ops[i].code == BT_TFL_OP_DEQUANTIZE)
+      {
+        if (boundary >= 0)
+          return -2;
+        boundary = i;
+      }
+  for (int i = 0; i < m->n_ops; i++)
+    {
+      const BtTflOp *op = &m->ops[i];
+      gboolean any = is_quantized (&m->tensors[op->output]);
+      for (int k = 0; k < op->n_inputs; k++)
+        any |= op->inputs[k] >= 0 && is_quantized (&m->tensors[op->inputs[k]]);
+      if (any && (boundary < 0 || i > boundary))
+        return -2;
+      if (boundary >= 0 && i < boundary && !is_quantized (&m->tensors[op->output]))
+        return -2;
+    }
+  return boundary;
+}
 
 BtTfliteCalibration *
 bt_tflite_calibration_new (GBytes *float_file, GError **error)
@@ -889,13 +1053,14 @@ bt_tflite_calibration_new (GBytes *float_file, GError **error)
   g_autoptr(BtTflite) m = bt_tflite_load_bytes (float_file, error);
   if (m == NULL)
     return NULL;
-  for (int i = 0; i < m->n_tensors; i++)
-    if (m->tensors[i].n_scale > 0 || (m->tensors[i].type != TYPE_FLOAT32 && m->tensors[i].is_activation))
-      {
-        g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                             "Only a float model can be quantized to int8 (a transfer model's backbone already is)");
-        return NULL;
-      }
+  int boundary = quantized_boundary (m);
+  if (boundary == -2)
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "Only a float model, or a quantized backbone followed by a float head, can be "
+                           "quantized to int8");
+      return NULL;
+    }
   g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, error);
   if (exec == NULL)
     return NULL;
@@ -908,6 +1073,8 @@ bt_tflite_calibration_new (GBytes *float_file, GError **error)
     }
   bt_tflite_exec_observe (exec, c->ranges);
   c->model = g_steal_pointer (&m);
+  c->file = g_bytes_ref (float_file);
+  c->boundary = boundary;
   c->exec = g_steal_pointer (&exec);
   return c;
 }
@@ -919,6 +1086,7 @@ bt_tflite_calibration_free (BtTfliteCalibration *c)
     return;
   g_clear_pointer (&c->exec, bt_tflite_exec_free);
   g_clear_pointer (&c->model, bt_tflite_unref);
+  g_clear_pointer (&c->file, g_bytes_unref);
   g_free (c->ranges);
   g_free (c);
 }
@@ -938,6 +1106,55 @@ bt_tflite_calibration_n_images (const BtTfliteCalibration *c)
 {
   g_return_val_if_fail (c != NULL, 0);
   return c->n_images;
+}
+
+/* An int8 tensor holding uint8 tensor t's values (the same scale, zero point − 128), or t itself
+ * when it is int8 already: map[to] = it, params[to] its parameters; a QUANTIZE (an exact
+ * requantization) from map[from] when the types differ. */
+static void
+as_int8 (Writer *wr, const BtTflTensor *t, const char *name, int from, int to, int *map, QParam *params)
+{
+  QParam q = { t->scale[0], (int) t->zero_point[0] };
+  if (t->type == BT_TFL_INT8 && from >= 0)
+    {
+      map[to] = map[from];
+      params[to] = q;
+      return;
+    }
+  if (t->type != BT_TFL_INT8)
+    q.zp -= 128;
+  params[to] = q;
+  map[to] = add_qactivation (wr, t, name, q);
+  if (from >= 0)
+    add_op (wr, OP_QUANTIZE, &map[from], 1, map[to], OPT_NONE, NULL);
+}
+
+/* A transfer model's file: its int8 input "image" (the backbone's own input scale, so no value
+ * is rounded twice), the backbone's operators copied as they are, its embedding as int8 for the
+ * head. Returns the index of the first head operator, or -1 and an error. */
+static int
+copy_quantized_backbone (Writer *wr, const BtTflite *m, GBytes *file, int boundary, int *map, QParam *params,
+                         GError **error)
+{
+  const BtTflOp *q0 = &m->ops[0], *dq = &m->ops[boundary];
+  if (boundary < 1 || q0->code != BT_TFL_OP_QUANTIZE || q0->inputs[0] != m->input
+      || m->tensors[q0->output].n_scale != 1 || m->tensors[dq->inputs[0]].n_scale != 1)
+    {
+      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
+                           "The backbone's input or embedding is not quantized per tensor: no int8 file");
+      return -1;
+    }
+  /* image (int8) → the backbone's input (uint8: one exact QUANTIZE; int8: the same tensor) */
+  as_int8 (wr, &m->tensors[q0->output], "image", -1, m->input, map, params);
+  if (m->tensors[q0->output].type == BT_TFL_UINT8)
+    add_op (wr, OP_QUANTIZE, &map[m->input], 1, copy_tensor (wr, m, file, q0->output, map), OPT_NONE, NULL);
+  else
+    map[q0->output] = map[m->input];
+  for (int i = 1; i < boundary; i++)
+    if (!copy_op (wr, m, file, &m->ops[i], map, error))
+      return -1;
+  as_int8 (wr, &m->tensors[dq->inputs[0]], "embedding", dq->inputs[0], dq->output, map, params);
+  return boundary + 1;
 }
 
 static int
@@ -975,11 +1192,21 @@ bt_tflite_calibration_finish_int8 (BtTfliteCalibration *c, const float input_ran
   g_autofree int *map = g_new (int, m->n_tensors);
   g_autofree QParam *params = g_new0 (QParam, m->n_tensors);
   memset (map, -1, sizeof (int) * m->n_tensors);
-  /* the input: the recipe's exact range when given (pixel p → p − 128 for [0, 1]), else measured */
-  params[m->input] = input_range != NULL ? qparam_for (input_range[0], input_range[1])
-                                          : qparam_for (c->ranges[2 * m->input], c->ranges[2 * m->input + 1]);
-  map[m->input] = add_qactivation (&wr, &m->tensors[m->input], NULL, params[m->input]);
-  for (int i = 0; i < m->n_ops; i++)
+  int first = 0;
+  if (c->boundary >= 0)
+    {
+      first = copy_quantized_backbone (&wr, m, c->file, c->boundary, map, params, error);
+      if (first < 0)
+        return NULL;
+    }
+  else
+    {
+      /* the input: the recipe's exact range when given (pixel p → p − 128 for [0, 1]), else measured */
+      params[m->input] = input_range != NULL ? qparam_for (input_range[0], input_range[1])
+                                              : qparam_for (c->ranges[2 * m->input], c->ranges[2 * m->input + 1]);
+      map[m->input] = add_qactivation (&wr, &m->tensors[m->input], NULL, params[m->input]);
+    }
+  for (int i = first; i < m->n_ops; i++)
     {
       BtTflOp fused;
       g_autofree float *fused_w = NULL, *fused_b = NULL;
@@ -1118,7 +1345,7 @@ typedef struct {
   const double  *class_thresholds;   /* one per class (NAN: none), or NULL */
   const BtTflite *backbone;          /* a transfer model's, and its file's bytes */
   GBytes        *backbone_file;
-  gboolean       finetuned;          /* backbone operators retrained (model format 3) */
+  const GArray  *tuned;              /* retrained backbone operators (model format 3), or NULL */
 } Extras;
 
 static GBytes *
@@ -1130,13 +1357,6 @@ export_graph (BtNet *net, const char * const *class_names, const BtPreprocess *p
     return NULL;
   int c, h, w;
   gboolean transfer = bt_net_preset (net) == BT_PRESET_TRANSFER;
-  if (transfer && ex->finetuned)
-    {
-      g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_UNSUPPORTED,
-                           "A model whose backbone was fine-tuned cannot be written to TensorFlow Lite yet; "
-                           "export it to ONNX");
-      return NULL;
-    }
   if (transfer && (ex->backbone == NULL || ex->backbone_file == NULL))
     {
       g_set_error_literal (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
@@ -1187,7 +1407,7 @@ export_graph (BtNet *net, const char * const *class_names, const BtPreprocess *p
   int input, logits, output;
   if (transfer)
     {
-      if (!emit_backbone (&wr, ex->backbone, ex->backbone_file, &input, &in, error))
+      if (!emit_backbone (&wr, ex->backbone, ex->backbone_file, ex->tuned, &input, &in, error))
         return NULL;
     }
   else
@@ -1245,7 +1465,7 @@ bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *backbone, GB
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   Extras ex = { .calib = model->calib, .class_thresholds = model->class_thresholds, .backbone = backbone,
                 .backbone_file = backbone_file,
-                .finetuned = model->backbone_weights != NULL && model->backbone_weights->len > 0 };
+                .tuned = model->backbone_weights };
   return export_graph (model->net, (const char * const *) model->class_names, &model->prep, &ex, error);
 }
 

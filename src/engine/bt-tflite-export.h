@@ -22,8 +22,11 @@ GBytes  *bt_tflite_export_net   (BtNet *net, const char * const *class_names, co
  * A transfer model needs its backbone (loaded, and the bytes it was loaded from): its graph up
  * to the embedding is copied as it is (quantized tensors, their quantization, operators), a
  * QUANTIZE in front when its input is quantized and a DEQUANTIZE before the float head. A
- * model whose backbone was fine-tuned is refused (BT_ENGINE_ERROR_UNSUPPORTED, pointing to
- * ONNX), as are backbone operators this writer does not copy. */
+ * model whose backbone was fine-tuned (format 3) keeps the quantized operators below the first
+ * retrained one; from there on, after a DEQUANTIZE, every operator is float: the retrained
+ * convolutions with their float weights, the others with the file's dequantized ones, each
+ * clamped as Bottega's float path clamps (ReLU6 where the quantized range was [0, 6]). Backbone
+ * operators this writer does not copy: BT_ENGINE_ERROR_UNSUPPORTED. */
 GBytes  *bt_tflite_export_model_bytes (const BtModel *model, const BtTflite *backbone, GBytes *backbone_file,
                                        GError **error);
 /* The same written atomically to path. */
@@ -35,9 +38,12 @@ gboolean bt_tflite_export_model (const BtModel *model, const BtTflite *backbone,
  * written again with int8 activations (asymmetric, per tensor), int8 weights (symmetric, per
  * output channel), int32 biases; input "image" and the outputs int8 (probabilities at scale
  * 1/256, zero point −128). input_range (NULL: measured): the real values of the input's lowest
- * and highest level, so a [0, 1] recipe gives pixel − 128. A transfer model's file is refused
- * (BT_ENGINE_ERROR_UNSUPPORTED): its backbone is quantized already. Metadata: the float file's
- * and "quantization" ({"type":"int8","calibration_images":N}). */
+ * and highest level, so a [0, 1] recipe gives pixel − 128. A transfer model's file keeps its
+ * backbone's quantized operators and tensors as they are (input "image" int8 at the backbone's
+ * input scale, an exact QUANTIZE to a uint8 backbone and from its uint8 embedding) and only its
+ * float head is quantized, on the ranges its embeddings gave (input_range is not used). Any
+ * other mix of quantized and float tensors: BT_ENGINE_ERROR_UNSUPPORTED. Metadata: the float
+ * file's and "quantization" ({"type":"int8","calibration_images":N}). */
 typedef struct _BtTfliteCalibration BtTfliteCalibration;
 BtTfliteCalibration *bt_tflite_calibration_new        (GBytes *float_file, GError **error);
 gboolean             bt_tflite_calibration_add        (BtTfliteCalibration *c, const float *x, GError **error);

@@ -1545,6 +1545,18 @@ bt_tflite_output_size (const BtTflite *model)
   return model->tensors[model->output].n_elems;
 }
 
+int
+bt_tflite_softmax_input (const BtTflite *model)
+{
+  int producer;
+
+  g_return_val_if_fail (model != NULL, -1);
+  producer = model->tensors[model->output].producer;
+  if (producer < 0 || model->ops[producer].code != BT_TFL_OP_SOFTMAX || model->ops[producer].beta != 1.f)
+    return -1;
+  return model->ops[producer].inputs[0];
+}
+
 GBytes *
 bt_tflite_get_metadata (const BtTflite *model, const char *name)
 {

@@ -34,6 +34,9 @@ void        bt_tflite_pixels_to_input (const BtTflite *model, const guint8 *hwc,
 /* Number of floats of the graph output (e.g. 1001 class scores). */
 gsize       bt_tflite_output_size (const BtTflite *model);
 int         bt_tflite_n_operators (const BtTflite *model);
+/* When the graph output is a SOFTMAX (beta 1), the tensor it takes (the logits; a tensor to run
+ * bt_tflite_exec_run until, of bt_tflite_output_size values), else -1. */
+int         bt_tflite_softmax_input (const BtTflite *model);
 /* The bytes of the model's metadata entry `name` (Model.metadata: e.g. "labels" and
  * "preprocessing" in a classifier Bottega exported), or NULL when the file has none. Entries
  * over BT_TFLITE_MAX_METADATA_BYTES are not kept. */

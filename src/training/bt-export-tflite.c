@@ -39,9 +39,7 @@ bt_export_tflite (const char *model_path, const char *backbone_path, const char 
   if (model == NULL)
     return FALSE;
   g_autoptr(BtBackbone) bb = NULL;
-  gboolean finetuned = model->backbone_weights != NULL && model->backbone_weights->len > 0;
-  /* a fine-tuned model is refused by the writer: no need to rebuild its backbone first */
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && !finetuned)
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
     {
       bb = model_backbone (model, backbone_path, error);
       if (bb == NULL)
@@ -69,22 +67,25 @@ bt_export_tflite_calibration_paths (BtProject *project, guint max_images)
 }
 
 gboolean
-bt_export_tflite_int8 (const char *model_path, const char * const *calibration_paths, const char *out_path,
-                       GCancellable *cancellable, GError **error)
+bt_export_tflite_int8 (const char *model_path, const char *backbone_path, const char * const *calibration_paths,
+                       const char *out_path, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (model_path != NULL && calibration_paths != NULL && out_path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr(BtModel) model = bt_model_load (model_path, error);
   if (model == NULL)
     return FALSE;
+  /* a transfer model: its float file (the backbone's quantized graph + the float head), whose
+   * head the calibration quantizes on the embeddings of the sample */
+  g_autoptr(BtBackbone) bb = NULL;
   if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
     {
-      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-                           _("A transfer model cannot be written as int8 yet; its float TensorFlow Lite file "
-                             "already keeps the backbone’s int8 weights"));
-      return FALSE;
+      bb = model_backbone (model, backbone_path, error);
+      if (bb == NULL)
+        return FALSE;
     }
-  g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (model, NULL, NULL, error);
+  g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (model, bb ? bt_backbone_get_model (bb) : NULL,
+                                                       bb ? bt_backbone_get_bytes (bb) : NULL, error);
   if (fl == NULL)
     return FALSE;
   g_autoptr(BtTfliteCalibration) calib = bt_tflite_calibration_new (fl, error);

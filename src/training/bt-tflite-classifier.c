@@ -115,7 +115,7 @@ static gboolean
 invalid (GError **error, const char *what)
 {
   g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
-               /* Translators: %s is "class names" or "preprocessing recipe" */
+               /* Translators: %s is "class names", "preprocessing recipe" or "saved thresholds" */
                _("The file’s %s cannot be read"), what);
   return FALSE;
 }
@@ -218,6 +218,143 @@ bt_tflite_preprocessing_from_json (const char *json, gsize len, BtPreprocess *pr
   return TRUE;
 }
 
+static gboolean
+json_literal (Json *j, const char *word)
+{
+  gsize n = strlen (word);
+
+  json_ws (j);
+  if ((gsize) (j->end - j->p) < n || memcmp (j->p, word, n) != 0)
+    return FALSE;
+  j->p += n;
+  return TRUE;
+}
+
+/* The unknown score the exporter's "thresholds" entry is defined on (bt-tflite-export.c). */
+#define UNKNOWN_SCORE_RULE "-temperature*logsumexp(logits)"
+
+static gboolean
+read_class_thresholds (Json *j, const char * const *names, int n, double *t, GError **error)
+{
+  if (!json_eat (j, '{'))
+    return invalid (error, _("saved thresholds"));
+  if (json_eat (j, '}'))
+    return TRUE;
+  do
+    {
+      g_autofree char *name = json_string (j);
+      double v;
+      int k = 0;
+
+      if (name == NULL || !json_eat (j, ':'))
+        return invalid (error, _("saved thresholds"));
+      while (k < n && strcmp (names[k], name) != 0)
+        k++;
+      if (k == n)
+        {
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                       _("The file’s saved thresholds name a class it does not have (“%s”)"), name);
+          return FALSE;
+        }
+      if (!json_number (j, &v) || !(v >= 0 && v <= 1) || !isnan (t[k]))
+        {
+          g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                       _("The file’s saved threshold for “%s” is not one probability between 0 and 1"), name);
+          return FALSE;
+        }
+      /* 0 means none, as in the model file */
+      t[k] = v == 0 ? NAN : v;
+    }
+  while (json_eat (j, ','));
+  return json_eat (j, '}') || invalid (error, _("saved thresholds"));
+}
+
+/* A value of a key this version does not use: text, a number, true, false or null. */
+static gboolean
+json_skip_scalar (Json *j)
+{
+  g_autofree char *text = NULL;
+  double v;
+
+  json_ws (j);
+  if (j->p < j->end && *j->p == '"')
+    return (text = json_string (j)) != NULL;
+  return json_number (j, &v) || json_literal (j, "null") || json_literal (j, "true") || json_literal (j, "false");
+}
+
+gboolean
+bt_tflite_thresholds_from_json (const char *json, gsize len, const char * const *class_names, int n,
+                                BtCalibration *calib, double **class_thresholds, GError **error)
+{
+  Json j = { json, json + len };
+  g_autofree double *t = NULL;
+  BtCalibration cal;
+  gboolean has_temperature = FALSE;
+
+  g_return_val_if_fail (json != NULL && class_names != NULL && n > 0, FALSE);
+  g_return_val_if_fail (calib != NULL && class_thresholds != NULL, FALSE);
+  t = g_new (double, n);
+  for (int k = 0; k < n; k++)
+    t[k] = NAN;
+  bt_calibration_init (&cal);
+  if (!json_eat (&j, '{'))
+    return invalid (error, _("saved thresholds"));
+  do
+    {
+      g_autofree char *key = json_string (&j);
+      double v;
+
+      if (key == NULL || !json_eat (&j, ':'))
+        return invalid (error, _("saved thresholds"));
+      if (g_str_equal (key, "temperature"))
+        {
+          if (!json_number (&j, &v) || !(v >= BT_TEMPERATURE_MIN && v <= BT_TEMPERATURE_MAX))
+            {
+              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The file’s temperature is not a number between %g and %g"), BT_TEMPERATURE_MIN,
+                           BT_TEMPERATURE_MAX);
+              return FALSE;
+            }
+          cal.temperature = v;
+          has_temperature = TRUE;
+        }
+      else if (g_str_equal (key, "unknown_threshold"))
+        {
+          if (json_literal (&j, "null"))
+            cal.unknown_threshold = NAN;
+          else if (json_number (&j, &v) && fabs (v) < 1e30)
+            cal.unknown_threshold = v;
+          else
+            return invalid (error, _("saved thresholds"));
+        }
+      else if (g_str_equal (key, "unknown_score"))
+        {
+          g_autofree char *rule = json_string (&j);
+          if (rule == NULL)
+            return invalid (error, _("saved thresholds"));
+          if (strcmp (rule, UNKNOWN_SCORE_RULE) != 0)
+            {
+              g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The file’s unknown score is not one this version of Bottega computes (“%s”)"), rule);
+              return FALSE;
+            }
+        }
+      else if (g_str_equal (key, "classes"))
+        {
+          if (!read_class_thresholds (&j, class_names, n, t, error))
+            return FALSE;
+        }
+      else if (!json_skip_scalar (&j))
+        return invalid (error, _("saved thresholds"));
+    }
+  while (json_eat (&j, ','));
+  if (!json_eat (&j, '}') || !json_end (&j) || !has_temperature)
+    return invalid (error, _("saved thresholds"));
+  *calib = cal;
+  *class_thresholds = g_steal_pointer (&t);
+  return TRUE;
+}
+
 /* ---- The classifier ---- */
 
 BtTfliteClassifier *
@@ -235,28 +372,51 @@ bt_tflite_classifier_unref (BtTfliteClassifier *c)
     return;
   g_clear_pointer (&c->tflite, bt_tflite_unref);
   g_strfreev (c->class_names);
+  g_free (c->class_thresholds);
   g_free (c);
 }
 
-/* The graph on prepared input x; n_classes probabilities (a softmax of scores that are not). */
+/* The graph on prepared input x; n_classes probabilities (a softmax of scores that are not).
+ * A file with thresholds runs to its logits: the probabilities and the unknown score are then
+ * computed from them as bt_calibration_apply does for the model (T is already folded in). */
 static float *
-run (BtTfliteClassifier *c, const float *x, GError **error)
+run (BtTfliteClassifier *c, const float *x, double *unknown_score, GError **error)
 {
   g_autoptr(BtTfliteExec) exec = bt_tflite_exec_new (c->tflite, error);
+  gboolean scored = c->has_thresholds && c->logits >= 0;
   const float *y;
   float *p;
   gsize n = 0;
   double sum = 0, max;
   gboolean probabilities = TRUE;
 
+  if (unknown_score != NULL)
+    *unknown_score = NAN;
   if (exec == NULL)
     return NULL;
   bt_compute_gate_enter ();
-  y = bt_tflite_exec_run (exec, x, -1, &n, error);
+  y = bt_tflite_exec_run (exec, x, scored ? c->logits : -1, &n, error);
   bt_compute_gate_leave ();
   if (y == NULL)
     return NULL;
-  g_assert (n == (gsize) c->n_classes);
+  if (n != (gsize) c->n_classes)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                   _("This is not a classifier: its network gives %u values, not one per class"),
+                   (guint) MIN (n, G_MAXUINT));
+      return NULL;
+    }
+  if (scored)
+    {
+      BtCalibration plain;
+      double score;
+      bt_calibration_init (&plain);
+      p = g_new (float, n);
+      score = bt_calibration_apply (&plain, y, (int) n, p);
+      if (unknown_score != NULL)
+        *unknown_score = c->calib.temperature * score;
+      return p;
+    }
   p = g_memdup2 (y, n * sizeof (float));
   for (gsize k = 0; k < n; k++)
     {
@@ -277,28 +437,69 @@ run (BtTfliteClassifier *c, const float *x, GError **error)
 }
 
 float *
-bt_tflite_classifier_predict_image (BtTfliteClassifier *c, const BtImage *image, GError **error)
+bt_tflite_classifier_predict_image (BtTfliteClassifier *c, const BtImage *image, double *unknown_score,
+                                    GError **error)
 {
   g_autofree float *x = NULL;
 
   g_return_val_if_fail (c != NULL && image != NULL, NULL);
+  if (unknown_score != NULL)
+    *unknown_score = NAN;
   x = g_new (float, (gsize) c->prep.channels * c->prep.height * c->prep.width);
   if (!bt_prepare_image (&c->prep, image, x, error))
     return NULL;
-  return run (c, x, error);
+  return run (c, x, unknown_score, error);
 }
 
 float *
-bt_tflite_classifier_predict_file (BtTfliteClassifier *c, const char *path, GCancellable *cancellable,
-                                   GError **error)
+bt_tflite_classifier_predict_file (BtTfliteClassifier *c, const char *path, double *unknown_score,
+                                   GCancellable *cancellable, GError **error)
 {
   g_autofree float *x = NULL;
 
   g_return_val_if_fail (c != NULL && path != NULL, NULL);
+  if (unknown_score != NULL)
+    *unknown_score = NAN;
   x = g_new (float, (gsize) c->prep.channels * c->prep.height * c->prep.width);
   if (!bt_prepare_image_file (&c->prep, path, x, cancellable, error))
     return NULL;
-  return run (c, x, error);
+  return run (c, x, unknown_score, error);
+}
+
+BtAnswer
+bt_tflite_classifier_answer (const BtTfliteClassifier *c, const float *probs, double unknown_score, int *top)
+{
+  g_return_val_if_fail (c != NULL && probs != NULL, BT_ANSWER_UNKNOWN);
+  return bt_answer_rule (&c->calib, c->class_thresholds, c->n_classes, probs, unknown_score, top);
+}
+
+/* The "thresholds" entry, when the file has one (and names: its classes are named). */
+static gboolean
+read_thresholds (BtTfliteClassifier *c, GError **error)
+{
+  g_autoptr(GBytes) entry = bt_tflite_get_metadata (c->tflite, "thresholds");
+  gsize len;
+  const char *json;
+
+  bt_calibration_init (&c->calib);
+  c->logits = bt_tflite_softmax_input (c->tflite);
+  if (entry == NULL)
+    return TRUE;
+  json = g_bytes_get_data (entry, &len);
+  if (!c->has_names)
+    return invalid (error, _("saved thresholds"));
+  if (!bt_tflite_thresholds_from_json (json, len, (const char * const *) c->class_names, c->n_classes, &c->calib,
+                                       &c->class_thresholds, error))
+    return FALSE;
+  if (c->logits < 0 && !isnan (c->calib.unknown_threshold))
+    {
+      g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID,
+                           _("The file has an unknown threshold but no scores before its softmax to compute "
+                             "the unknown score from"));
+      return FALSE;
+    }
+  c->has_thresholds = TRUE;
+  return TRUE;
 }
 
 static gboolean
@@ -396,12 +597,12 @@ bt_tflite_classifier_load (const char *path, GError **error)
       return NULL;
     }
   c->n_classes = (int) n;
-  if (!read_names (c, error) || !read_recipe (c, error))
+  if (!read_names (c, error) || !read_recipe (c, error) || !read_thresholds (c, error))
     return NULL;
   /* one trial run, so that a file that cannot run says so now and not on the first photo */
   grey = bt_image_new (c->prep.width, c->prep.height, c->prep.channels);
   memset (grey->pixels, 128, (gsize) grey->width * grey->height * grey->channels);
-  probe = bt_tflite_classifier_predict_image (c, grey, error);
+  probe = bt_tflite_classifier_predict_image (c, grey, NULL, error);
   if (probe == NULL)
     return NULL;
   return g_steal_pointer (&c);

@@ -657,6 +657,32 @@ test_open_tflite (void)
   verdict = g_strdup_printf ("%s (", model->class_names[top]);
   g_assert_true (g_str_has_prefix (test_page_label ("verdict_label"), verdict));
   bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite.png");
+  /* with a saved threshold above the top class's probability, the file's "thresholds" entry
+   * holds the answer back as the model does (the old reader ignored it and named the class) */
+  {
+    g_autofree char *held = g_build_filename (project_dir, "held-back.tflite", NULL);
+    g_autofree char *want_verdict = NULL;
+    double t = (want[top] + 1) / 2;
+    g_assert_true (bt_model_set_threshold (model, top, t, &error));
+    g_assert_true (bt_tflite_export_model (model, NULL, NULL, held, &error));
+    g_assert_no_error (error);
+    open_model_file (held);
+    drop_image (image);
+    want_verdict = g_strdup_printf ("%s (%.1f%%) is below its saved threshold of %.0f%%: not accepted",
+                                    model->class_names[top], 100.0 * bt_probability_bars_get_probability (bars, top),
+                                    100.0 * (float) t);
+    g_test_message ("verdict: %s", test_page_label ("verdict_label"));
+    g_assert_cmpstr (test_page_label ("verdict_label"), ==, want_verdict);
+    bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite-threshold.png");
+    if (g_getenv ("BT_SCREENSHOT_DIR") != NULL)
+      {
+        gtk_window_set_default_size (GTK_WINDOW (window), 800, 600);
+        BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (window)) <= 800);
+        bt_test_screenshot (GTK_WIDGET (window), "test-page-tflite-threshold-800x600.png");
+        gtk_window_set_default_size (GTK_WINDOW (window), 1200, 820);
+      }
+    g_assert_true (bt_model_set_threshold (model, top, NAN, &error));
+  }
   /* a .tflite has no heat maps: "Show what it looked at" cannot be switched on, and says why */
   {
     BtExplainBar *bar = BT_EXPLAIN_BAR (bt_test_find_type (GTK_WIDGET (page), BT_TYPE_EXPLAIN_BAR));

@@ -243,6 +243,27 @@ test_transfer_backbone_lookup (void)
     g_assert_cmpuint (bt_tflite_output_size (t), ==, 2);
     g_assert_cmpint (bt_tflite_n_operators (t), >, bt_tflite_n_operators (model) - 5);
   }
+  /* full-integer int8 of the transfer model from the command line: the backbone kept, the head
+   * quantized on a project's images (it was refused: "cannot be written as int8 yet");
+   * test-tflite-export checks such a file with Arm NN */
+  {
+    g_autofree char *proj = g_build_filename (dir, "project", NULL);
+    g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 1, 24, 1, NULL, &error);
+    g_assert_no_error (error);
+    g_autofree char *tfl8 = g_build_filename (dir, "t8.tflite", NULL);
+    g_autofree char *out8 = NULL;
+    g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mpath, "--tflite", tfl8, "--quantize", "int8",
+                                                         "--calibration", proj, "--backbone", bb, NULL }, &out8, NULL),
+                     ==, 0);
+    g_autoptr(BtTflite) t8 = bt_tflite_load (tfl8, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (bt_tflite_n_operators (t8), >, bt_tflite_n_operators (model) - 5);
+    g_autoptr(GBytes) qm = bt_tflite_get_metadata (t8, "quantization");
+    g_assert_nonnull (qm);
+    g_autofree char *qj = g_strndup (g_bytes_get_data (qm, NULL), g_bytes_get_size (qm));
+    g_test_message ("transfer int8: %s", qj);
+    g_assert_nonnull (strstr (qj, "\"calibration_images\":"));
+  }
   g_autofree char *other = bt_test_shared_file ("models", "mobilenet_v1_0.5_160_quant.tflite");
   if (other != NULL)
     {
@@ -331,6 +352,145 @@ test_snippet_values (void)
   g_assert_nonnull (strstr (kt, "openFd(\"fashion.tflite\")"));
 }
 
+/* The top-level keys of a JSON object printed by predict --json (one object per image), in order. */
+static char *
+json_keys (const char *obj)
+{
+  GString *keys = g_string_new (NULL);
+  int depth = 0;
+  gboolean in_string = FALSE, key_next = FALSE;
+
+  for (const char *p = obj; *p != '\0'; p++)
+    {
+      if (in_string)
+        {
+          if (*p == '\\')
+            p++;
+          else if (*p == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (*p == '"')
+        {
+          if (key_next && depth == 2)
+            {
+              const char *end = strchr (p + 1, '"');
+              g_string_append_printf (keys, "%.*s ", (int) (end - p - 1), p + 1);
+            }
+          in_string = TRUE;
+          key_next = FALSE;
+        }
+      else if (*p == '{' || *p == '[')
+        key_next = *p == '{', depth++;
+      else if (*p == '}' || *p == ']')
+        depth--;
+      else if (*p == ',')
+        key_next = TRUE;
+    }
+  return g_string_free (keys, FALSE);
+}
+
+static double
+json_number_after (const char *json, const char *key)
+{
+  const char *at = strstr (json, key);
+  g_assert_nonnull (at);
+  return g_ascii_strtod (at + strlen (key), NULL);
+}
+
+/* A model with saved thresholds, exported to TensorFlow Lite: `predict` on the .tflite says what
+ * `predict` on the model says (the file's "thresholds" entry through the model's rule): the
+ * same "not accepted" line, the same JSON keys and verdicts, for a class threshold and then for
+ * the unknown threshold. The old reader ignored the entry (and had no --json). */
+static void
+test_tflite_thresholds (void)
+{
+  g_autofree char *dir = bt_test_mkdtemp ();
+  g_autofree char *proj = g_build_filename (dir, "project", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtProject) p = bt_sample_create_shapes (proj, 1, 24, 1, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *plain_path = bt_test_save_shapes_model (dir);
+  g_autofree char *model_path = g_build_filename (dir, "warm.bottega-model", NULL);
+  {
+    /* a temperature that spreads the probabilities (the file must fold it in) */
+    g_autoptr(BtModel) m = bt_model_load (plain_path, &error);
+    g_assert_no_error (error);
+    m->calib.temperature = 2.5;
+    g_assert_true (bt_model_save_model (model_path, m, &error));
+    g_assert_no_error (error);
+  }
+  g_autofree char *cdir = g_build_filename (proj, "images", "square", NULL);
+  g_autoptr(GDir) d = g_dir_open (cdir, 0, &error);
+  g_assert_no_error (error);
+  g_autofree char *image = g_build_filename (cdir, g_dir_read_name (d), NULL);
+  g_autofree char *out = NULL, *err = NULL, *top = NULL;
+
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", model_path, image, "--json", NULL }, &out, &err), ==, 0);
+  const char *at = strstr (out, "{\"class\": \"") + strlen ("{\"class\": \"");
+  top = g_strndup (at, strchr (at, '"') - at);
+  double p_top = json_number_after (out, "\"probability\": ");
+  double score = json_number_after (out, "\"unknown_score\": ");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  for (int pass = 0; pass < 2; pass++)
+    {
+      /* pass 0: the top class's threshold above its probability; pass 1: the image unknown */
+      g_autoptr(BtModel) m = bt_model_load (model_path, &error);
+      g_assert_no_error (error);
+      int k = 0;
+      while (strcmp (m->class_names[k], top) != 0)
+        k++;
+      g_assert_true (bt_model_set_threshold (m, k, (p_top + 1) / 2, &error));
+      m->calib.unknown_threshold = pass == 0 ? score + 5 : score - 5;
+      g_autofree char *mp = g_build_filename (dir, pass == 0 ? "t0.bottega-model" : "t1.bottega-model", NULL);
+      g_autofree char *tp = g_build_filename (dir, pass == 0 ? "t0.tflite" : "t1.tflite", NULL);
+      g_assert_true (bt_model_save_model (mp, m, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", mp, "--tflite", tp, NULL }, &out, &err), ==, 0);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+
+      g_autofree char *mj = NULL, *tj = NULL, *mt = NULL, *tt = NULL;
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", mp, image, "--json", NULL }, &mj, &err), ==, 0);
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", tp, image, "--json", "--top", "4", NULL }, &tj,
+                                        &err), ==, 0);
+      g_clear_pointer (&err, g_free);
+      g_test_message ("model: %s\n.tflite: %s", mj, tj);
+      g_autofree char *mk = json_keys (mj), *tk = json_keys (tj);
+      g_assert_cmpstr (mk, ==, "image predictions unknown unknown_score threshold below_threshold ");
+      g_assert_cmpstr (tk, ==, mk);
+      g_assert_nonnull (strstr (mj, pass == 0 ? "\"unknown\": false" : "\"unknown\": true"));
+      g_assert_nonnull (strstr (tj, pass == 0 ? "\"unknown\": false" : "\"unknown\": true"));
+      g_assert_nonnull (strstr (mj, pass == 0 ? "\"below_threshold\": true" : "\"below_threshold\": false"));
+      g_assert_nonnull (strstr (tj, pass == 0 ? "\"below_threshold\": true" : "\"below_threshold\": false"));
+      g_assert_cmpfloat_with_epsilon (json_number_after (tj, "\"unknown_score\": "),
+                                      json_number_after (mj, "\"unknown_score\": "), 1e-4);
+      g_assert_cmpfloat_with_epsilon (json_number_after (tj, "\"probability\": "),
+                                      json_number_after (mj, "\"probability\": "), 1e-4);
+      g_assert_cmpfloat (json_number_after (tj, "\"threshold\": "), ==, json_number_after (mj, "\"threshold\": "));
+
+      /* the text: the model's "not accepted" line, word for word */
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", mp, image, NULL }, &mt, &err), ==, 0);
+      g_clear_pointer (&err, g_free);
+      g_assert_cmpint (bt_test_run_cli ((const char *[]) { "predict", tp, image, NULL }, &tt, &err), ==, 0);
+      g_clear_pointer (&err, g_free);
+      const char *line = strstr (mt, "not accepted: ");
+      g_assert_true ((line != NULL) == (pass == 0));
+      if (line != NULL)
+        {
+          g_autofree char *want = g_strndup (line, strcspn (line, "\n"));
+          g_assert_nonnull (strstr (want, top));
+          g_assert_nonnull (strstr (tt, want));
+        }
+      else
+        g_assert_null (strstr (tt, "not accepted"));
+    }
+  bt_test_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -339,6 +499,7 @@ main (int argc, char **argv)
    * file holds (the integer path, the default on AVX2, differs by more than the check's 1e-4) */
   g_setenv ("BOTTEGA_TFLITE_PATH", "float", TRUE);
   g_test_add_func ("/cli-export/commands", test_cli);
+  g_test_add_func ("/cli-export/tflite-thresholds", test_tflite_thresholds);
   g_test_add_func ("/cli-export/transfer-backbone-lookup", test_transfer_backbone_lookup);
   g_test_add_func ("/cli-export/snippet-values", test_snippet_values);
   return g_test_run ();

@@ -85,6 +85,49 @@ test_recipe (void)
     }
 }
 
+/* The "thresholds" entry the exporter writes, read back; hostile values refused with a reason. */
+static void
+test_thresholds (void)
+{
+  const char *names[] = { "cat", "dog \"big\"", "owl", NULL };
+  const char *good = "{\"temperature\":0.652000010,\"unknown_threshold\":-2.5,"
+                     "\"unknown_score\":\"-temperature*logsumexp(logits)\","
+                     "\"classes\":{\"dog \\\"big\\\"\":0.8,\"owl\":0},\"note\":\"later keys are skipped\"}";
+  const char *bad[] = {
+    "", "{}", "[]", "{\"temperature\":1", "{\"temperature\":1} x",
+    "{\"temperature\":0}", "{\"temperature\":-1}", "{\"temperature\":101}", "{\"temperature\":1e999}",
+    "{\"temperature\":\"1\"}", "{\"temperature\":null}", "{\"unknown_threshold\":null}",
+    "{\"temperature\":1,\"unknown_threshold\":1e31}", "{\"temperature\":1,\"unknown_threshold\":\"x\"}",
+    "{\"temperature\":1,\"unknown_score\":\"energy+centroids\"}", "{\"temperature\":1,\"unknown_score\":3}",
+    "{\"temperature\":1,\"classes\":{\"fox\":0.5}}", "{\"temperature\":1,\"classes\":{\"cat\":1.5}}",
+    "{\"temperature\":1,\"classes\":{\"cat\":-0.1}}", "{\"temperature\":1,\"classes\":{\"cat\":\"0.5\"}}",
+    "{\"temperature\":1,\"classes\":{\"cat\":0.5,\"cat\":0.6}}", "{\"temperature\":1,\"classes\":[0.5]}",
+    "{\"temperature\":1,\"classes\":{\"cat\":0.5}", "{\"temperature\":1,\"extra\":{\"a\":1}}",
+    "{\"temperature\":1,\"extra\":[1]}", "{\"temperature\":1,}",
+  };
+  BtCalibration calib;
+  g_autofree double *t = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (bt_tflite_thresholds_from_json (good, strlen (good), names, 3, &calib, &t, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (calib.temperature, 0.652, 1e-7);
+  g_assert_cmpfloat (calib.unknown_threshold, ==, -2.5);
+  g_assert_true (isnan (t[0]));
+  g_assert_cmpfloat (t[1], ==, 0.8);
+  g_assert_true (isnan (t[2]));   /* 0 means none, as in the model file */
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) e = NULL;
+      g_autofree double *none = NULL;
+      BtCalibration untouched = { .temperature = 42 };
+      g_assert_false (bt_tflite_thresholds_from_json (bad[i], strlen (bad[i]), names, 3, &untouched, &none, &e));
+      g_assert_error (e, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+      g_assert_null (none);
+      g_assert_cmpfloat (untouched.temperature, ==, 42);
+    }
+}
+
 /* A small CNN with random weights, written by the exporter, predicts as the net itself. */
 static void
 test_exported (void)
@@ -118,7 +161,7 @@ test_exported (void)
   g_assert_cmpstr (c->class_names[2], ==, "star");
   for (int i = 0; i < 400; i++)
     img->pixels[i] = (guint8) (i * 37 % 256);
-  probs = bt_tflite_classifier_predict_image (c, img, &error);
+  probs = bt_tflite_classifier_predict_image (c, img, NULL, &error);
   g_assert_no_error (error);
   for (int i = 0; i < 400; i++)
     x[i] = img->pixels[i] * prep.scale;   /* the default recipe: mean 0, std 1 */
@@ -150,7 +193,7 @@ test_exported (void)
     g_autoptr(BtTfliteClassifier) c8 = bt_tflite_classifier_load (qpath, &error);
     g_assert_no_error (error);
     g_assert_true (c8->has_names && c8->has_recipe);
-    g_autofree float *p8 = bt_tflite_classifier_predict_image (c8, img, &error);
+    g_autofree float *p8 = bt_tflite_classifier_predict_image (c8, img, NULL, &error);
     g_assert_no_error (error);
     want = bt_net_forward (net, x, 1, FALSE, &error);
     for (int k = 0; k < 3; k++)
@@ -159,6 +202,22 @@ test_exported (void)
         g_assert_cmpfloat_with_epsilon (p8[k], want[k], 0.05);
       }
     g_unlink (qpath);
+  }
+
+  /* a file whose thresholds entry is hostile (here a threshold of 1.5, which the exporter writes
+   * as it finds it) is refused with the reason, as the Test page shows it */
+  {
+    double bad_t[3] = { NAN, 1.5, NAN };
+    BtModel m = { .net = net, .class_names = (char **) names, .prep = prep,
+                  .calib = { .temperature = 1.0, .unknown_threshold = NAN }, .class_thresholds = bad_t };
+    g_autoptr(GBytes) hostile = bt_tflite_export_model_bytes (&m, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_autoptr(GError) e = NULL;
+    g_assert_true (g_file_set_contents (broken, g_bytes_get_data (hostile, NULL), (gssize) g_bytes_get_size (hostile),
+                                        NULL));
+    g_assert_null (bt_tflite_classifier_load (broken, &e));
+    g_assert_error (e, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID);
+    g_assert_nonnull (strstr (e->message, "“square”"));
   }
 
   /* cut anywhere, or one byte changed in the header: a reason, never a crash */
@@ -190,6 +249,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/tflite-classifier/labels", test_labels);
   g_test_add_func ("/tflite-classifier/recipe", test_recipe);
+  g_test_add_func ("/tflite-classifier/thresholds", test_thresholds);
   g_test_add_func ("/tflite-classifier/exported", test_exported);
   return g_test_run ();
 }
