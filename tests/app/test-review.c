@@ -350,8 +350,9 @@ test_cancel (void)
   g_assert_nonnull (cancel);
   g_signal_emit_by_name (cancel, "clicked");
   g_assert_false (bt_doctor_state_is_running (state));
-  /* the cancelled worker's result arrives and is dropped */
-  BT_TEST_WAIT (g_atomic_int_get (&G_OBJECT (state)->ref_count) == refs);
+  /* the cancelled worker's result arrives and is dropped: its task held one more reference (a
+   * save of the kept list still running from an earlier case may end first, never later) */
+  BT_TEST_WAIT (g_atomic_int_get (&G_OBJECT (state)->ref_count) <= refs);
   g_assert_true (bt_doctor_state_get_report (state) == before);
   g_assert_cmpuint (g_list_model_get_n_items (bt_project_get_items (project)), ==, n_items);
   g_assert_cmpuint (bt_doctor_state_count_open (state, BT_FINDING_N_KINDS), ==, open);
