@@ -156,21 +156,6 @@ click_class (Fixture *f, const char *name)
   bt_test_click_class (GTK_WIDGET (f->page), name);
 }
 
-static GtkWidget *
-find_action_button (GtkWidget *root, const char *action)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found;
-      if (GTK_IS_BUTTON (c) && gtk_widget_get_mapped (c) &&
-          g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
-        return c;
-      if ((found = find_action_button (c, action)))
-        return found;
-    }
-  return NULL;
-}
-
 /* Clicks the button on show that runs action: the confirmation bar's, the status bar's. */
 static void
 click_action_button (Fixture *f, const char *action)
@@ -178,7 +163,7 @@ click_action_button (Fixture *f, const char *action)
   GtkWidget *button;
 
   /* on show once the window is (a fresh window maps after its first frames) */
-  BT_TEST_WAIT ((button = find_action_button (GTK_WIDGET (f->page), action)) != NULL);
+  BT_TEST_WAIT ((button = bt_test_find_action_button (GTK_WIDGET (f->page), action, TRUE)) != NULL);
   bt_test_click (button);
 }
 
@@ -665,7 +650,7 @@ test_rename_delete_undo (Fixture *f, gconstpointer data)
   grid_key (f, GDK_KEY_Delete, 0);
   g_assert_cmpuint (n_excluded (f->project), ==, 1);
   click_class (f, "cats");
-  bt_test_click (find_action_button (GTK_WIDGET (f->page), "data.move-class-down"));
+  bt_test_click (bt_test_find_action_button (GTK_WIDGET (f->page), "data.move-class-down", TRUE));
   g_assert_cmpint (bt_project_find_class (f->project, "cats"), ==, 1);
 
   click_class (f, "wolves");

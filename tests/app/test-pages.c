@@ -40,20 +40,6 @@ typedef gboolean (*Condition) (gpointer data);
 #define wait_for(cond, data) BT_TEST_WAIT ((cond) (data))
 
 static GtkWidget *
-find_action_button (GtkWidget *root, const char *action)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found;
-      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
-        return c;
-      if ((found = find_action_button (c, action)))
-        return found;
-    }
-  return NULL;
-}
-
-static GtkWidget *
 find_label_prefix (GtkWidget *root, const char *prefix)
 {
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
@@ -70,7 +56,7 @@ find_label_prefix (GtkWidget *root, const char *prefix)
 static gboolean
 button_enabled (BtTrainPage *page, const char *action)
 {
-  GtkWidget *b = find_action_button (GTK_WIDGET (page), action);
+  GtkWidget *b = bt_test_find_action_button (GTK_WIDGET (page), action, FALSE);
   g_assert_nonnull (b);
   return gtk_widget_is_sensitive (b);
 }
@@ -295,7 +281,7 @@ test_train_stop (void)
 static gboolean
 resume_offered (gpointer data)
 {
-  GtkWidget *b = find_action_button (GTK_WIDGET (window->train_page), "train.resume-run");
+  GtkWidget *b = bt_test_find_action_button (GTK_WIDGET (window->train_page), "train.resume-run", FALSE);
   return b != NULL && gtk_widget_get_visible (b) && gtk_widget_is_sensitive (b);
 }
 
@@ -318,7 +304,7 @@ test_train_resume_interrupted (void)
   bt_train_page_set_project (page, NULL);
   bt_train_page_set_project (page, project);
   wait_for (resume_offered, NULL);
-  button = find_action_button (GTK_WIDGET (page), "train.resume-run");
+  button = bt_test_find_action_button (GTK_WIDGET (page), "train.resume-run", FALSE);
   g_assert_true (g_str_has_prefix (gtk_button_get_label (GTK_BUTTON (button)), "Resume from epoch "));
   g_assert_cmpint (atoi (gtk_button_get_label (GTK_BUTTON (button)) + strlen ("Resume from epoch ")), >=, 1);
   bt_test_screenshot (GTK_WIDGET (window), "train-page-resume.png");
@@ -355,7 +341,7 @@ test_train_verdict_diverged (void)
   g_assert_cmpint (bt_trainer_get_verdict (bt_train_page_get_trainer (page))->kind, ==, BT_VERDICT_DIVERGED);
   g_assert_cmpstr (model_path, ==, model_before);
 
-  button = find_action_button (GTK_WIDGET (page), "train.apply-verdict");
+  button = bt_test_find_action_button (GTK_WIDGET (page), "train.apply-verdict", FALSE);
   g_assert_nonnull (button);
   g_assert_true (gtk_widget_get_visible (button) && gtk_widget_is_sensitive (button));
   g_assert_cmpstr (gtk_button_get_label (GTK_BUTTON (button)), ==, "Try learning rate 0.001");

@@ -244,24 +244,10 @@ model_saved_cb (BtTrainPage *page, const char *path, gpointer data)
   model_path = g_strdup (path);
 }
 
-static GtkWidget *
-find_action_button (GtkWidget *root, const char *action)
-{
-  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
-    {
-      GtkWidget *found;
-      if (GTK_IS_BUTTON (c) && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
-        return c;
-      if ((found = find_action_button (c, action)))
-        return found;
-    }
-  return NULL;
-}
-
 static gboolean
 button_enabled (const char *action)
 {
-  GtkWidget *b = find_action_button (GTK_WIDGET (window->train_page), action);
+  GtkWidget *b = bt_test_find_action_button (GTK_WIDGET (window->train_page), action, FALSE);
   g_assert_nonnull (b);
   return gtk_widget_is_sensitive (b);
 }
