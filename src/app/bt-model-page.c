@@ -92,6 +92,7 @@ struct _BtModelPage
   /* Owned */
   BtProject      *project;
   GCancellable   *estimate_cancellable;
+  GCancellable   *head_estimate_cancellable;  /* the transfer card alone, when only its head changed */
   GCancellable   *preview_cancellable;
   guint           preview_timeout;
   gboolean        loading;    /* controls are being filled from the settings: do not write back */
@@ -126,6 +127,7 @@ static void start_estimates (BtModelPage *self);
 typedef struct {
   int    width, height, channels, n_classes;
   int    transfer_hidden, transfer_dim;
+  gboolean head_only;   /* the transfer card alone: the other cards do not depend on its head */
   gsize  n_params[N_CARD_PRESETS];
   double flops[N_CARD_PRESETS];
   double images_per_s[N_CARD_PRESETS];
@@ -148,6 +150,8 @@ estimate_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
   for (int i = 0; i < N_CARD_PRESETS && !g_cancellable_is_cancelled (cancellable); i++)
     {
       BtPresetEstimate e;
+      if (job->head_only && card_presets[i] != BT_PRESET_TRANSFER)
+        continue;
       bt_estimate_preset (card_presets[i], job->width, job->height, job->channels, job->n_classes,
                           job->transfer_dim, job->transfer_hidden, cancellable, &e);
       job->n_params[i] = e.n_params;
@@ -205,6 +209,7 @@ estimate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   n = n_train_images (self);
   for (int i = 0; i < N_CARD_PRESETS; i++)
+    if (!job->head_only || card_presets[i] == BT_PRESET_TRANSFER)
     {
       g_autofree char *size = job->n_params[i] ? format_count (job->n_params[i]) : g_strdup (_("does not fit this input size"));
       g_autofree char *time = format_epoch_time (n / job->images_per_s[i]);
@@ -213,22 +218,33 @@ estimate_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 }
 
+/* Every card, or (head_only) the transfer card alone: its head's size and the backbone's
+ * embedding length change no other card, and measuring the image presets again at a photo's
+ * input size costs seconds of CPU (and the training run's turns at the compute gate). */
 static void
-start_estimates (BtModelPage *self)
+start_estimates_of (BtModelPage *self, gboolean head_only)
 {
   const BtProjectSettings *s;
   EstimateJob *job;
   g_autoptr(GTask) task = NULL;
+  GCancellable **cancellable;
 
-  g_cancellable_cancel (self->estimate_cancellable);
-  g_clear_object (&self->estimate_cancellable);
-  self->estimates_dirty = TRUE;
+  /* cards not yet measured (or a hidden page) wait for a whole measurement */
+  if (self->estimates_dirty || !gtk_widget_get_mapped (GTK_WIDGET (self)))
+    head_only = FALSE;
+  cancellable = head_only ? &self->head_estimate_cancellable : &self->estimate_cancellable;
+  g_cancellable_cancel (self->head_estimate_cancellable);
+  g_clear_object (&self->head_estimate_cancellable);
+  g_cancellable_cancel (*cancellable);
+  g_clear_object (cancellable);
+  self->estimates_dirty = !head_only;
   if (self->project == NULL || !gtk_widget_get_mapped (GTK_WIDGET (self)))
     return;
   self->estimates_dirty = FALSE;
   s = bt_project_get_settings (self->project);
-  self->estimate_cancellable = g_cancellable_new ();
+  *cancellable = g_cancellable_new ();
   job = g_new0 (EstimateJob, 1);
+  job->head_only = head_only;
   job->width = CLAMP (s->width, 8, 512);
   job->height = CLAMP (s->height, 8, 512);
   job->channels = s->channels == 3 ? 3 : 1;
@@ -237,11 +253,18 @@ start_estimates (BtModelPage *self)
   job->transfer_dim = self->estimated_dim = transfer_dim (self);
   g_weak_ref_init (&job->page, self);
   for (int i = 0; i < N_CARD_PRESETS; i++)
-    gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
-  task = g_task_new (NULL, self->estimate_cancellable, estimate_done_cb, NULL);
+    if (!head_only || card_presets[i] == BT_PRESET_TRANSFER)
+      gtk_label_set_text (self->cards[i].time_label, _("measuring…"));
+  task = g_task_new (NULL, *cancellable, estimate_done_cb, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) estimate_job_free);
   self->n_jobs++;
   bt_model_runner_run_in_thread (bt_model_runner_get_default (), task, estimate_thread);
+}
+
+static void
+start_estimates (BtModelPage *self)
+{
+  start_estimates_of (self, FALSE);
 }
 
 /* ---- Preview of preprocessed samples, plain and augmented ---- */
@@ -857,7 +880,7 @@ project_changed_cb (BtModelPage *self)
   update_transfer_card (self);
   /* the transfer card's size follows its hidden layer */
   if (bt_project_get_settings (self->project)->transfer_hidden != self->estimated_hidden)
-    start_estimates (self);
+    start_estimates_of (self, TRUE);
 }
 
 /* ---- The transfer card and its options ---- */
@@ -902,7 +925,7 @@ update_transfer_card (BtModelPage *self)
   gtk_label_set_text (card->title_label, title);
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, title, -1);
   if (transfer_dim (self) != self->estimated_dim && self->estimated_dim != 0)
-    start_estimates (self);
+    start_estimates_of (self, TRUE);
   gtk_widget_set_sensitive (button, path != NULL);
   if (path != NULL)
     {
@@ -1034,6 +1057,7 @@ bt_model_page_dispose (GObject *object)
   GtkWidget *child;
 
   g_cancellable_cancel (self->estimate_cancellable);
+  g_cancellable_cancel (self->head_estimate_cancellable);
   g_cancellable_cancel (self->preview_cancellable);
   g_clear_handle_id (&self->preview_timeout, g_source_remove);
   gtk_widget_dispose_template (GTK_WIDGET (self), BT_TYPE_MODEL_PAGE);
@@ -1041,6 +1065,7 @@ bt_model_page_dispose (GObject *object)
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
     gtk_widget_unparent (child);
   g_clear_object (&self->estimate_cancellable);
+  g_clear_object (&self->head_estimate_cancellable);
   g_clear_object (&self->preview_cancellable);
   g_clear_object (&self->project);
   g_clear_pointer (&self->plain_textures, g_ptr_array_unref);

@@ -725,6 +725,10 @@ bt_review_window_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->state, self);
   if (self->project != NULL)
     g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
+  /* the project forgets its window here: "destroy" comes from the parent's dispose, after
+   * self->project is gone, and a Review button would then present a freed window */
+  if (self->project != NULL && g_object_get_data (G_OBJECT (self->project), "bt-review-window") == self)
+    g_object_set_data (G_OBJECT (self->project), "bt-review-window", NULL);
   g_clear_object (&self->state);
   g_clear_object (&self->project);
   g_clear_object (&self->small_thumbs);
@@ -800,13 +804,6 @@ bt_review_window_init (BtReviewWindow *self)
   gtk_widget_add_controller (GTK_WIDGET (self), keys);
 }
 
-static void
-window_destroyed_cb (BtReviewWindow *self)
-{
-  if (self->project != NULL && g_object_get_data (G_OBJECT (self->project), "bt-review-window") == self)
-    g_object_set_data (G_OBJECT (self->project), "bt-review-window", NULL);
-}
-
 BtReviewWindow *
 bt_review_window_present (GtkWindow *parent, BtProject *project)
 {
@@ -823,7 +820,6 @@ bt_review_window_present (GtkWindow *parent, BtProject *project)
       g_signal_connect_object (bt_undo_stack_get (project), "changed", G_CALLBACK (rebuild), self, G_CONNECT_SWAPPED);
       /* the project forgets its window when the window goes (the window holds the project) */
       g_object_set_data (G_OBJECT (project), "bt-review-window", self);
-      g_signal_connect (self, "destroy", G_CALLBACK (window_destroyed_cb), NULL);
       if (bt_doctor_state_get_report (self->state) == NULL && !bt_doctor_state_is_running (self->state))
         bt_doctor_state_run (self->state);
       state_changed_cb (self);

@@ -236,6 +236,21 @@ bt_test_find_type (GtkWidget *root, GType type)
 }
 
 GtkWidget *
+bt_test_find_action_button (GtkWidget *root, const char *action, gboolean mapped)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found;
+      if (GTK_IS_BUTTON (c) && (!mapped || gtk_widget_get_mapped (c)) &&
+          g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
+        return c;
+      if ((found = bt_test_find_action_button (c, action, mapped)))
+        return found;
+    }
+  return NULL;
+}
+
+GtkWidget *
 bt_test_find_label (GtkWidget *root, const char *text)
 {
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))

@@ -34,6 +34,12 @@ elif [ -n "${BT_TEST_SHUFFLE:-}" ]; then
           awk -v seed="$BT_TEST_SHUFFLE" 'BEGIN { srand (seed) } { printf "%.9f %s\n", rand (), $0 }' |
           sort -n | cut -d' ' -f2-)
   echo "run-on-own-display: BT_TEST_SHUFFLE=$BT_TEST_SHUFFLE order:" $order >&2
+  # -p runs a case and every case under its path: a case whose path is another's prefix would run twice
+  clash=$(echo "$order" | tr ' ' '\n' | awk 'NF { p[NR] = $0 } END { for (i in p) for (j in p) if (index (p[j], p[i] "/") == 1) print p[i] }')
+  if [ -n "$clash" ]; then
+    echo "run-on-own-display: a test path is the prefix of another's (rename it): $clash" >&2
+    exit 1
+  fi
   paths=""
   for p in $order; do
     paths="$paths -p $p"

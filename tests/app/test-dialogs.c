@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bt-dialogs.h"
+#include "bt-test-wait.h"
 
 /* On GTK 4.10 and later the wrapper calls GtkFileDialog and GtkAlertDialog instead; outside a
  * sandbox (no portal) those show the same in-process GtkFileChooserDialog and GtkMessageDialog,
@@ -38,9 +39,7 @@ done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 wait_done (Wait *wait)
 {
-  /* A hang here is caught by the test's meson timeout. */
-  while (!wait->done)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (wait->done);
 }
 
 static GtkWindow *
@@ -82,6 +81,13 @@ shown_chooser (GtkWindow *parent, const char *title)
 }
 
 /* Selecting needs the chooser to load the folder first, which happens in the background. */
+static gboolean
+chooser_has_file (GtkFileChooser *chooser, GFile *file)
+{
+  g_autoptr(GFile) selected = gtk_file_chooser_get_file (chooser);
+  return selected != NULL && g_file_equal (selected, file);
+}
+
 static void
 select_and_wait (GtkFileChooser *chooser, GFile *file)
 {
@@ -89,13 +95,7 @@ select_and_wait (GtkFileChooser *chooser, GFile *file)
 
   g_assert_true (gtk_file_chooser_set_file (chooser, file, &error));
   g_assert_no_error (error);
-  for (;;)
-    {
-      g_autoptr(GFile) selected = gtk_file_chooser_get_file (chooser);
-      if (selected != NULL && g_file_equal (selected, file))
-        break;
-      g_main_context_iteration (NULL, TRUE);
-    }
+  BT_TEST_WAIT (chooser_has_file (chooser, file));
 }
 
 static void

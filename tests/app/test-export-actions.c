@@ -14,6 +14,7 @@
 #include "training/bt-export-tflite.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 typedef struct {
   gboolean  done;
@@ -41,8 +42,7 @@ pytorch_cb (GObject *source, GAsyncResult *result, gpointer data)
 static void
 wait_done (Wait *w)
 {
-  while (!w->done)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (w->done);
 }
 
 static char *
@@ -533,8 +533,7 @@ test_page_menu (void)
   model = save_model (models);
   g_signal_connect (page, "model-ready", G_CALLBACK (model_ready_cb), &ready);
   bt_test_page_set_project (page, q);
-  while (!ready)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (ready);
   g_assert_cmpstr (bt_test_page_get_model_path (page), ==, model);
   g_assert_true (item_enabled (GTK_WIDGET (popover), "ONNX Model…"));
   g_assert_true (item_enabled (GTK_WIDGET (popover), "TensorFlow Lite Model…"));

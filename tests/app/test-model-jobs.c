@@ -201,15 +201,13 @@ test_page_idle (BtTestPage *page)
 static void
 wait_test_page (BtTestPage *page)
 {
-  while (!test_page_idle (page))
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (test_page_idle (page));
 }
 
 static void
 wait_listings (BtTestPage *page, guint n)
 {
-  while (bt_test_page_get_n_listings (page) > n)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (bt_test_page_get_n_listings (page) <= n);
 }
 
 static GtkDropDown *
@@ -270,8 +268,7 @@ test_page_listing_order (Fixture *f, gconstpointer data)
   else
     {
       /* B finishes and its newest model loads while A is still held */
-      while (g_strcmp0 (bt_test_page_get_model_path (page), new_model) != 0)
-        g_main_context_iteration (NULL, TRUE);
+      BT_TEST_WAIT (g_strcmp0 (bt_test_page_get_model_path (page), new_model) == 0);
       hook_release (1);
     }
   wait_test_page (page);
@@ -286,8 +283,7 @@ test_page_listing_order (Fixture *f, gconstpointer data)
 static void
 wait_evaluate_page (BtEvaluatePage *page)
 {
-  while (bt_evaluate_page_is_busy (page))
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (!bt_evaluate_page_is_busy (page));
 }
 
 static void
@@ -425,8 +421,7 @@ test_closed_page_with_queued_jobs (Fixture *f, gconstpointer data)
   spin (50);
   g_assert_null (test_ptr);
   g_assert_null (eval_ptr);
-  while (model_ptr != NULL)   /* the model page's preview decode (a GTask thread) holds it till done */
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (model_ptr == NULL);   /* the model page's preview decode (a GTask thread) holds it till done */
 
   /* the runner drains: the orphaned jobs are skipped and their callbacks find no page */
   unblock_runner (&blocker);

@@ -8,6 +8,7 @@
 #include "bt-application.h"
 #include "bt-window-private.h"
 #include "bt-test-exit.h"
+#include "bt-test-wait.h"
 
 static BtApplication *app;
 
@@ -77,8 +78,7 @@ n_items (BtWindow *window)
 static void
 wait_items (BtWindow *window, guint n)
 {
-  while (n_items (window) < n || bt_data_page_get_busy (window->data_page))
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (n_items (window) >= n && !bt_data_page_get_busy (window->data_page));
 }
 
 static void

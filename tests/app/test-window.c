@@ -10,6 +10,7 @@
 #include "bt-window-private.h"
 #include "bt-test-fs.h"
 #include "bt-test-exit.h"
+#include "bt-test-wait.h"
 
 static BtApplication *app;
 
@@ -265,9 +266,7 @@ test_window_state (void)
 static void
 wait_for (gboolean (*done) (BtWindow *), BtWindow *window)
 {
-  /* A hang here is caught by the test's meson timeout. */
-  while (!done (window))
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (done (window));
 }
 
 static gboolean

@@ -12,6 +12,7 @@
 #include "dataset/bt-dataset-private.h"
 #include "bt-test-images.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 /* A project in a fresh folder with n small distinct images in class "a". */
 static BtProject *
@@ -201,8 +202,7 @@ test_disk_full (void)
       g_assert_false (bt_project_flush (p, &error));
       g_assert_error (error, BT_DATASET_ERROR, BT_DATASET_ERROR_IO);
       g_printerr ("%s\n", error->message);
-      while (failed == 0)
-        g_main_context_iteration (NULL, TRUE);
+      BT_TEST_WAIT (failed != 0);
       /* Old file intact, new state still in memory, no temp file left. */
       g_autofree char *after = NULL;
       g_assert_true (g_file_get_contents (csv, &after, NULL, NULL));

@@ -274,8 +274,7 @@ test_async (void)
   bt_test_rm_rf (cache);
   AsyncRun run = { NULL, g_thread_self (), 0, 0, 0, FALSE };
   bt_export_pytorch_async_full (fx.project, out2, progress_cb, &run, NULL, done_cb, &run);
-  while (run.result == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (run.result != NULL);
   g_assert_error (run.result, G_IO_ERROR, G_IO_ERROR_EXISTS);   /* "ok" */
   g_clear_error (&run.result);
   /* 24 images and the mirrored variant of each training image */
@@ -549,8 +548,7 @@ test_cancelled (void)
   g_autoptr(GError) error = NULL;
   bt_export_pytorch_async_full (fx.project, out, cancel_on_progress, cancellable, cancellable,
                                 cancelled_cb, &error);
-  while (error == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (error != NULL);
   g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS));
   g_assert_true (g_cancellable_is_cancelled (cancellable));
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
@@ -563,8 +561,7 @@ test_cancelled (void)
   bt_test_rm_rf (cache);
   g_autoptr(GCancellable) c2 = g_cancellable_new ();
   bt_export_pytorch_async_full (fx.project, out, cancel_on_progress, c2, c2, cancelled_cb, &error);
-  while (error == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (error != NULL);
   g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS));
   g_autoptr(GDir) d = g_dir_open (out, 0, NULL);
   g_assert_nonnull (d);

@@ -12,6 +12,7 @@
 #include "training/bt-model-runner.h"
 #include "training/bt-training.h"
 #include "bt-test-fs.h"
+#include "bt-test-wait.h"
 
 /* ---- Instrument: every cblas_sgemm of the engine comes here first ---- */
 
@@ -200,8 +201,7 @@ shared_clear (Shared *sh)
 static void
 spin_until_done (Shared *sh, guint n)
 {
-  while (sh->n_done < n)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (sh->n_done >= n);
 }
 
 static void
@@ -228,8 +228,7 @@ test_serial (void)
       g_assert_cmpint (outcomes[i].value, ==, i);
     }
   /* the task data is released on the main context, after the callback */
-  while (sh.freed_on_main + sh.freed_elsewhere < 12 || bt_model_runner_get_n_pending (runner) > 0)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (sh.freed_on_main + sh.freed_elsewhere >= 12 && bt_model_runner_get_n_pending (runner) == 0);
   g_assert_cmpuint (sh.freed_on_main, ==, 12);
   g_assert_cmpuint (sh.freed_elsewhere, ==, 0);
   shared_clear (&sh);
@@ -273,8 +272,7 @@ test_cancel_queued (void)
   g_assert_cmpint (g_array_index (sh.ran, int, 0), ==, 0);
   g_assert_cmpint (g_array_index (sh.ran, int, 1), ==, 2);
   g_object_unref (t);
-  while (bt_model_runner_get_n_pending (runner) > 0 || sh.freed_on_main < 3)
-    g_main_context_iteration (NULL, TRUE);
+  BT_TEST_WAIT (bt_model_runner_get_n_pending (runner) == 0 && sh.freed_on_main >= 3);
   g_clear_error (&cancelled.error);
   shared_clear (&sh);
 }
