@@ -36,9 +36,11 @@ gboolean bt_cli_is_project_dir (const char *path);
 char *bt_cli_newest_model (const char *project_dir);
 /* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
  * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score",
- * "threshold" (only when the most likely class has one saved), "below_threshold"}. */
+ * "unknown_parts" ({"energy", "distance"}: only for a model whose score combines them, when both
+ * are given, not NAN), "threshold" (only when the most likely class has one saved),
+ * "below_threshold"}. */
 void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
-                              double unknown_score, int top);
+                              double unknown_score, double energy, double distance, int top);
 
 int bt_cli_new      (int argc, char **argv);
 int bt_cli_add      (int argc, char **argv);

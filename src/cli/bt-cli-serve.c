@@ -86,7 +86,7 @@ static char *
 predictions_json (const BtModel *model, const char *name, const float *probs, double unknown_score)
 {
   GString *s = g_string_new (NULL);
-  bt_cli_prediction_json (s, model, name, probs, unknown_score, 0);
+  bt_cli_prediction_json (s, model, name, probs, unknown_score, NAN, NAN, 0);
   g_string_append_c (s, '\n');
   return g_string_free (s, FALSE);
 }

@@ -120,7 +120,7 @@ bt_cli_parse_options (const char *command, const char *parameter_string, const c
 
 void
 bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
-                        double unknown_score, int top)
+                        double unknown_score, double energy, double distance, int top)
 {
   int n = bt_net_n_classes (model->net);
   g_autofree int *order = g_new (int, n);
@@ -149,6 +149,8 @@ bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, co
   g_string_append_printf (out, "], \"unknown\": %s, \"unknown_score\": %.6f",
                           bt_calibration_is_unknown (&model->calib, unknown_score) ? "true" : "false",
                           unknown_score);
+  if (bt_calibration_uses_centroids (&model->calib) && isfinite (energy) && isfinite (distance))
+    g_string_append_printf (out, ", \"unknown_parts\": {\"energy\": %.6f, \"distance\": %.6f}", energy, distance);
   /* the most likely class's saved threshold, when it has one, and whether it held the answer back */
   {
     int best = 0;
