@@ -99,10 +99,12 @@ const float *bt_net_forward  (BtNet *net, const float *x, int batch, gboolean tr
 /* The logits (before softmax) of the last successful bt_net_forward, batch × classes, owned by
  * the net and valid until the next call; NULL before any. */
 const float *bt_net_logits   (const BtNet *net);
-/* The features the classifier layer reads — for a transfer head its input (the backbone's
- * embedding), for the other presets the last layer's input (the penultimate activations) — of
- * the last successful inference bt_net_forward, batch × bt_net_feature_dim; owned by the net,
- * valid until the next call; NULL before any or after a training forward. */
+/* The features the dense head reads — the input of the first dense layer: the convolutions'
+ * flattened output (Small CNN), their global average pool (Deeper CNN, Mini ResNet), a transfer
+ * head's embedding, the MLP's pixels — of the last successful inference bt_net_forward, batch ×
+ * bt_net_feature_dim; owned by the net, valid until the next call; NULL before any or after a
+ * training forward. (The Small CNN's 128 dense activations told far-out images from Fashion-MNIST
+ * far worse: docs/PERFORMANCE.md, "Unknown images".) */
 const float *bt_net_features (const BtNet *net);
 int          bt_net_feature_dim (const BtNet *net);
 

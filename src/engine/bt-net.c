@@ -612,15 +612,20 @@ bt_net_logits (const BtNet *net)
   return net->last_batch > 0 ? net->logits : NULL;
 }
 
-/* The layer whose output the features are: a transfer head's first (its flattened input), else
- * the classifier's source (at inference dropout copies, so its output is the activations). */
+/* The layer whose output the features are: the input of the first dense layer — the flattened
+ * output of the convolutions (Small CNN), their global average pool (Deeper CNN, Mini ResNet), a
+ * transfer head's embedding, the MLP's pixels (at inference dropout copies, so a dropout layer's
+ * output is its input). Every preset has a dense layer fed by another layer. */
 static const BtLayer *
 feature_layer (const BtNet *net)
 {
-  const BtLayer *last = bt_net_layer (net, net->layers->len - 1);
-  if (net->preset == BT_PRESET_TRANSFER || last->src < 0)
-    return bt_net_layer (net, 0);
-  return bt_net_layer (net, last->src);
+  for (guint i = 0; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      if (l->kind == BT_LAYER_DENSE && l->src >= 0)
+        return bt_net_layer (net, l->src);
+    }
+  return bt_net_layer (net, net->layers->len - 1);
 }
 
 int

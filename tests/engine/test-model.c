@@ -607,7 +607,7 @@ test_class_centroids (void)
 
   g_assert_no_error (error);
   bt_net_free (net);
-  g_assert_cmpint (dim, ==, 128);   /* the Small CNN's dense layer before the classifier */
+  g_assert_cmpint (dim, ==, 64 * 2 * 2);   /* the Small CNN's second pool, flattened (8×8 input) */
   g_assert_null (m->centroids);
   g_assert_false (bytes_contain (plain, "[centroids]"));
   m->centroids = bt_centroids_new (3, dim);
@@ -626,7 +626,7 @@ test_class_centroids (void)
   m->calib.energy_threshold = -5.25;
   g_autoptr (GBytes) with = bt_model_to_bytes (m, &error);
   g_assert_no_error (error);
-  g_assert_true (bytes_contain (with, "[centroids]\nclasses=3\ndim=128\n"));
+  g_assert_true (bytes_contain (with, "[centroids]\nclasses=3\ndim=256\n"));
   g_assert_true (bytes_contain (with, "unknown-score=energy+centroid-distance"));
   g_autoptr (BtModel) back = bt_model_load_bytes (with, &error);
   g_assert_no_error (error);
@@ -647,9 +647,9 @@ test_class_centroids (void)
 
   /* hostile values with a valid checksum: refused, never half-loaded */
   const struct { const char *from, *to; } bad[] = {
-    { "classes=3\ndim=128", "classes=2\ndim=128" },
-    { "classes=3\ndim=128", "classes=3\ndim=127" },
-    { "classes=3\ndim=128", "classes=3\ndim=x" },
+    { "classes=3\ndim=256", "classes=2\ndim=256" },
+    { "classes=3\ndim=256", "classes=3\ndim=255" },
+    { "classes=3\ndim=256", "classes=3\ndim=x" },
     { "[centroids]", "[centroidz]" },             /* tensors without their section; a combined score without centroids */
     { "energy-scale=1.25", "energy-scale=-1.25" },
     { "distance-scale=0.5", "distance-scale=0" },
