@@ -108,10 +108,10 @@ fit_combined (BtCalibration *calib, const double *energy, const double *distance
 }
 
 void
-bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, const float *features,
-                    const BtCentroids *centroids, BtCalibration *calib)
+bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, const double *distances,
+                    BtCalibration *calib)
 {
-  g_autofree double *energy = NULL, *distance = NULL;
+  g_autofree double *energy = NULL;
 
   g_return_if_fail (calib != NULL);
   bt_calibration_init (calib);
@@ -122,12 +122,8 @@ bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, cons
   for (gsize i = 0; i < n; i++)
     energy[i] = bt_calibration_apply (calib, logits + i * k, k, NULL);
   calib->unknown_threshold = bt_calibration_fit_threshold (energy, n, BT_UNKNOWN_ACCEPT);
-  if (features == NULL || centroids == NULL)
-    return;
-  distance = g_new (double, n);
-  for (gsize i = 0; i < n; i++)
-    distance[i] = bt_centroids_distance (centroids, features + i * centroids->dim);
-  fit_combined (calib, energy, distance, n);
+  if (distances != NULL)
+    fit_combined (calib, energy, distances, n);
 }
 
 struct _BtCentroidsFit {

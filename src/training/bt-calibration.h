@@ -20,11 +20,10 @@ double   bt_calibration_fit_temperature (const float *logits, const int *labels,
 /* The smallest score at or below which at least `accept` of the scores lie. NAN when n = 0. */
 double   bt_calibration_fit_threshold   (const double *scores, gsize n, double accept);
 /* All at once into *calib: the temperature first, then the energy threshold at that temperature;
- * with features ([n, centroids->dim], bt_net_features of the same images) and centroids also the
- * combined score's centers and scales and its threshold (see BtCalibration). */
+ * with distances (n values: bt_centroids_distance of the same images' features) also the combined
+ * score's centers and scales and its threshold (see BtCalibration). */
 void     bt_calibration_fit             (const float *logits, const int *labels, gsize n, int k,
-                                         const float *features, const BtCentroids *centroids,
-                                         BtCalibration *calib);
+                                         const double *distances, BtCalibration *calib);
 /* The class centroids and spreads of n feature rows ([n, dim]) with their labels (0 … k−1); NULL
  * when a class has no row. The same in steps (rows added batch by batch, nothing kept but sums):
  * new, add …, finish (which may be called again after more adds), free. */

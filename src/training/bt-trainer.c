@@ -1144,7 +1144,7 @@ run_train_epoch (Run *r, Epoch *e, GError **error)
  * labels are appended to it and labels. Returns FALSE when stopped or on error. */
 static gboolean
 run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, BtEvaluation *ev,
-          GArray *logits, GArray *labels, GArray *features, BtCentroidsFit *fit, GError **error)
+          GArray *logits, GArray *labels, GArray *distances, BtCentroidsFit *fit, GError **error)
 {
   const int dim = bt_net_feature_dim (r->net);
   Job *job = r->job;
@@ -1189,8 +1189,11 @@ run_eval (Run *r, BtTrainBatches *batches, double *loss_out, double *acc_out, Bt
         g_array_append_vals (logits, bt_net_logits (r->net), (guint) n * job->n_classes);
       if (labels != NULL)
         g_array_append_vals (labels, r->labels, n);
-      if (features != NULL)
-        g_array_append_vals (features, bt_net_features (r->net), (guint) n * dim);
+      for (int i = 0; distances != NULL && i < n; i++)
+        {
+          double d = bt_centroids_distance (job->centroids, bt_net_features (r->net) + (gsize) i * dim);
+          g_array_append_val (distances, d);
+        }
       if (fit != NULL)
         bt_centroids_fit_add (fit, bt_net_features (r->net), r->labels, n);
     }
@@ -1599,7 +1602,7 @@ run_calibrate (Run *r, int kept_epoch, GError **error)
   Job *job = r->job;
   g_autoptr(GArray) logits = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr(GArray) labels = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr(GArray) features = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr(GArray) distances = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GError) save_error = NULL;
   const BtEpochInfo *row = NULL;
   double loss, acc;
@@ -1611,10 +1614,11 @@ run_calibrate (Run *r, int kept_epoch, GError **error)
     return TRUE;
   g_clear_pointer (&job->centroids, bt_centroids_free);
   if (!run_centroids (r, &job->centroids, error) ||
-      !run_eval (r, r->val_b, &loss, &acc, NULL, logits, labels, features, NULL, error))
+      !run_eval (r, r->val_b, &loss, &acc, NULL, logits, labels, job->centroids != NULL ? distances : NULL, NULL,
+                 error))
     return FALSE;
   bt_calibration_fit ((const float *) logits->data, (const int *) labels->data, labels->len, job->n_classes,
-                      (const float *) features->data, job->centroids, &job->calib);
+                      job->centroids != NULL ? (const double *) distances->data : NULL, &job->calib);
   if (!bt_calibration_uses_centroids (&job->calib))
     g_clear_pointer (&job->centroids, bt_centroids_free);
   if (!save_model (job, r->net, row, &save_error))

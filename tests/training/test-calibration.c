@@ -137,7 +137,7 @@ test_ece_lower_after_fit (void)
 
   make_overconfident (rand, n, 2.5, logits, labels);
   bt_calibration_init (&one);
-  bt_calibration_fit (logits, labels, n, K, NULL, NULL, &fitted);
+  bt_calibration_fit (logits, labels, n, K, NULL, &fitted);
   for (gsize i = 0; i < n; i++)
     {
       int top = 0;
@@ -207,6 +207,7 @@ test_centroid_distance (void)
   BtModel m = { 0 };
   g_autofree float *x = g_new (float, n * dim);
   g_autofree int *labels = g_new (int, n);
+  g_autofree double *dist = g_new (double, n / 2);
   g_autoptr(GArray) logits = g_array_new (FALSE, FALSE, sizeof (float));
   g_autoptr(GArray) feats = g_array_new (FALSE, FALSE, sizeof (float));
   const float planted[4] = { 1.0f, 0.0f, 6.0f, -6.0f }, typical[4] = { 1.0f, 0.1f, -0.1f, 0.05f };
@@ -240,8 +241,9 @@ test_centroid_distance (void)
   g_assert_cmpfloat (fabs (m.centroids->mean[dim] + 1.0), <, 0.1);
   g_array_append_vals (logits, bt_net_logits (m.net) + n, n);   /* rows n/2 … n − 1: 2 logits each */
   g_array_append_vals (feats, bt_net_features (m.net) + n / 2 * dim, n / 2 * dim);
-  bt_calibration_fit ((const float *) logits->data, labels + n / 2, n / 2, 2, (const float *) feats->data,
-                      m.centroids, &m.calib);
+  for (int i = 0; i < n / 2; i++)
+    dist[i] = bt_centroids_distance (m.centroids, (const float *) feats->data + i * dim);
+  bt_calibration_fit ((const float *) logits->data, labels + n / 2, n / 2, 2, dist, &m.calib);
   g_assert_true (bt_calibration_uses_centroids (&m.calib));
   for (int i = 0; i < n / 2; i++)
     accepted += !bt_calibration_is_unknown (&m.calib, bt_model_unknown_score (&m, (const float *) logits->data + 2 * i,
