@@ -72,5 +72,23 @@ main (int argc, char **argv)
   g_autofree char *held_path = g_build_filename (argv[1], "small-cnn-threshold.bottega-model", NULL);
   if (!bt_model_save_model (held_path, &tta, &error))
     g_error ("%s", error->message);
+  /* class centroids and the combined unknown score: [centroids], its tensors, [calibration]'s scales */
+  g_autoptr (BtCentroids) cen = bt_centroids_new (2, bt_net_feature_dim (cnn));
+  for (int i = 0; i < 2 * cen->dim; i++)
+    {
+      cen->mean[i] = 0.25f * (float) (i % 5);
+      cen->spread[i] = 0.5f + 0.125f * (float) (i % 3);
+    }
+  tta.class_thresholds = NULL;
+  tta.centroids = cen;
+  tta.calib.unknown_threshold = 1.25;
+  tta.calib.energy_center = -3.5;
+  tta.calib.energy_scale = 0.75;
+  tta.calib.distance_center = 1.0;
+  tta.calib.distance_scale = 0.5;
+  tta.calib.energy_threshold = -2.75;
+  g_autofree char *cen_path = g_build_filename (argv[1], "small-cnn-centroids.bottega-model", NULL);
+  if (!bt_model_save_model (cen_path, &tta, &error))
+    g_error ("%s", error->message);
   return 0;
 }

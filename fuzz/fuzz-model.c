@@ -38,6 +38,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_autofree float *x = g_new0 (float, (gsize) c * h * w);
       const float *p = bt_net_forward (model->net, x, 1, FALSE, &error);
       g_assert ((p != NULL) == (error == NULL));
+      /* the unknown score reads the features the forward pass kept (and the centroids, if any) */
+      if (p != NULL)
+        (void) bt_model_unknown_score (model, bt_net_logits (model->net), bt_net_features (model->net), NULL);
       g_clear_error (&error);   /* non-finite outputs are an answer, not a failure of the file */
     }
   /* what loaded must save again */
@@ -71,6 +74,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     {
       double t = bt_model_get_threshold (model, k), tb = bt_model_get_threshold (back, k);
       g_assert (isnan (t) || t == 0.0 ? isnan (tb) : tb == t);
+    }
+  /* the combined unknown score's scales and the class centroids come back exactly */
+  g_assert (bt_calibration_uses_centroids (&back->calib) == bt_calibration_uses_centroids (&model->calib));
+  g_assert (!bt_calibration_uses_centroids (&model->calib) ||
+            (back->calib.energy_scale == model->calib.energy_scale &&
+             back->calib.distance_center == model->calib.distance_center &&
+             back->calib.energy_threshold == model->calib.energy_threshold &&
+             back->calib.unknown_threshold == model->calib.unknown_threshold));
+  g_assert ((back->centroids != NULL) == (model->centroids != NULL));
+  if (model->centroids != NULL)
+    {
+      gsize len = sizeof (float) * model->centroids->n_classes * model->centroids->dim;
+      g_assert (memcmp (back->centroids->mean, model->centroids->mean, len) == 0);
+      g_assert (memcmp (back->centroids->spread, model->centroids->spread, len) == 0);
     }
   gsize n = 0, n_back = 0;
   const float *wts = bt_net_params (model->net, &n), *wts_back = bt_net_params (back->net, &n_back);

@@ -139,7 +139,8 @@ bt_cli_predict (int argc, char **argv)
       if (as_json)
         {
           g_string_append (json, json->len > 1 ? ",\n  " : "\n  ");
-          bt_cli_prediction_json (json, model, image, probs, unknown_score, top);
+          bt_cli_prediction_json (json, model, image, probs, unknown_score, results[i].energy,
+                                  results[i].distance, top);
           continue;
         }
       ranked = g_new (Ranked, n_classes);

@@ -41,9 +41,11 @@ int   bt_cli_choose_backbone (BtProject *project, const char *given, gboolean re
 char *bt_cli_newest_model (const char *project_dir);
 /* One image's answer as `predict --json` and `serve` give it: {"image", "predictions" (the TOP
  * most likely classes, most likely first; TOP <= 0: all), "unknown", "unknown_score",
- * "threshold" (only when the most likely class has one saved), "below_threshold"}. */
+ * "unknown_parts" ({"energy", "distance"}: only for a model whose score combines them, when both
+ * are given, not NAN), "threshold" (only when the most likely class has one saved),
+ * "below_threshold"}. */
 void  bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
-                              double unknown_score, int top);
+                              double unknown_score, double energy, double distance, int top);
 /* The same for a .tflite classifier (its "thresholds" entry decides; class_names: the names
  * shown, e.g. --labels'), so a file exported from a model answers with the same keys. */
 void  bt_cli_tflite_prediction_json (GString *out, const BtTfliteClassifier *c, const char * const *class_names,

@@ -9,10 +9,14 @@
  * time a client may take to send its request (--idle-timeout: a connection that sends nothing, or
  * dribbles its headers or body, is closed). With --token (or BOTTEGA_SERVE_TOKEN) every page
  * needs "Authorization: Bearer TOKEN" or ?token=TOKEN, else 401.
- * Decoding and prediction run in worker threads; the model's forward pass is serialized. */
+ * Decoding and prediction run in worker threads; the model's forward pass is serialized.
+ * A model file saved again while serving (a new threshold, a retrained model) is noticed at the
+ * next prediction — its inode, size or time changed — and loaded on that worker; a file that does
+ * not load leaves the previous model answering, with a message on stderr. */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <glib-unix.h>
 #include <libsoup/soup.h>
 #include <signal.h>
@@ -25,8 +29,12 @@
 #include "engine/bt-onnx.h"
 
 typedef struct {
-  BtModel      *model;
+  BtModel      *model;          /* owned; replaced under predict_lock when its file changes */
+  char         *model_path;
+  GStatBuf      model_stat;     /* the file as it was when the model was loaded (or refused) */
   GMutex        predict_lock;   /* bt_predict_image uses the net's buffers */
+  GMutex        info_lock;      /* model_json and class_names, which the main thread reads */
+  char         *class_names;    /* "a, b, c" for the form */
   GThreadPool  *pool;
   GMainContext *context;
   gsize         max_bytes;
@@ -83,10 +91,11 @@ respond_error (SoupServerMessage *msg, guint status, const char *reason)
 
 /* The same object `predict --json` prints for one image (bt_cli_prediction_json). */
 static char *
-predictions_json (const BtModel *model, const char *name, const float *probs, double unknown_score)
+predictions_json (const BtModel *model, const char *name, const float *probs, double unknown_score,
+                  double energy, double distance)
 {
   GString *s = g_string_new (NULL);
-  bt_cli_prediction_json (s, model, name, probs, unknown_score, 0);
+  bt_cli_prediction_json (s, model, name, probs, unknown_score, energy, distance, 0);
   g_string_append_c (s, '\n');
   return g_string_free (s, FALSE);
 }
@@ -126,6 +135,56 @@ multipart_image (const char *content_type, GBytes *body, char **filename, GError
   return NULL;
 }
 
+static void
+set_model_info (Server *srv, const BtModel *model)
+{
+  g_autofree char *labels = bt_onnx_labels_json ((const char * const *) model->class_names);
+  g_autofree char *prep = bt_onnx_preprocessing_json (&model->prep);
+  g_mutex_lock (&srv->info_lock);
+  g_free (srv->model_json);
+  g_free (srv->class_names);
+  srv->model_json = g_strdup_printf ("{\"labels\": %s, \"preprocessing\": %s}\n", labels, prep);
+  srv->class_names = g_strjoinv (", ", model->class_names);
+  g_mutex_unlock (&srv->info_lock);
+}
+
+static char *
+get_model_info (Server *srv, gboolean names)
+{
+  char *s;
+  g_mutex_lock (&srv->info_lock);
+  s = g_strdup (names ? srv->class_names : srv->model_json);
+  g_mutex_unlock (&srv->info_lock);
+  return s;
+}
+
+/* Under predict_lock: the model file saved again since it was loaded (atomic saves give it a new
+ * inode) is loaded now; one that does not load is reported once and the old model stays. */
+static void
+reload_if_changed (Server *srv)
+{
+  GStatBuf st;
+  g_autoptr(GError) error = NULL;
+  BtModel *fresh;
+
+  if (g_stat (srv->model_path, &st) != 0 ||
+      (st.st_ino == srv->model_stat.st_ino && st.st_dev == srv->model_stat.st_dev &&
+       st.st_size == srv->model_stat.st_size && st.st_mtime == srv->model_stat.st_mtime))
+    return;
+  srv->model_stat = st;
+  fresh = bt_model_load (srv->model_path, &error);
+  if (fresh == NULL)
+    {
+      g_printerr (_("%s changed but cannot be used (%s); still serving the model loaded before\n"),
+                  srv->model_path, error->message);
+      return;
+    }
+  bt_model_free (srv->model);
+  srv->model = fresh;
+  set_model_info (srv, fresh);
+  g_printerr (_("%s changed: serving the model saved now\n"), srv->model_path);
+}
+
 static gboolean
 reply_in_main (gpointer data)
 {
@@ -159,25 +218,31 @@ predict_worker (gpointer data, gpointer user_data)
     {
       gsize len;
       const guint8 *data_ptr = g_bytes_get_data (image_bytes, &len);
-      const BtPreprocess *p = &srv->model->prep;
-      int channels = srv->model->backbone_name != NULL ? 3 : p->channels;
+      BtPreprocess p;
+      int channels;
+      /* the recipe of the model as it is now (bt_prepare_image fits the image to the one that predicts) */
+      g_mutex_lock (&srv->predict_lock);
+      reload_if_changed (srv);
+      p = srv->model->prep;
+      channels = srv->model->backbone_name != NULL ? 3 : p.channels;
+      g_mutex_unlock (&srv->predict_lock);
       if (len == 0)
         g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("the request holds no image"));
       else
-        img = bt_image_decode (data_ptr, len, channels, 2 * p->width, 2 * p->height, NULL, NULL, &error);
+        img = bt_image_decode (data_ptr, len, channels, 2 * p.width, 2 * p.height, NULL, NULL, &error);
     }
   if (img != NULL)
     {
       g_autofree float *probs = NULL;
-      double unknown_score = NAN;
+      double unknown_score = NAN, energy = NAN, distance = NAN;
       g_mutex_lock (&srv->predict_lock);
-      probs = bt_predict_image_scored (srv->model, img, &unknown_score, &error);
-      g_mutex_unlock (&srv->predict_lock);
+      probs = bt_predict_image_parts (srv->model, img, &unknown_score, &energy, &distance, &error);
       if (probs != NULL)
         {
           job->status = SOUP_STATUS_OK;
-          job->json = predictions_json (srv->model, job->name, probs, unknown_score);
+          job->json = predictions_json (srv->model, job->name, probs, unknown_score, energy, distance);
         }
+      g_mutex_unlock (&srv->predict_lock);
     }
   if (job->json == NULL)
     {
@@ -265,7 +330,8 @@ handle_model (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashT
       respond_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, _("only GET is allowed here"));
       return;
     }
-  respond_json (msg, SOUP_STATUS_OK, srv->model_json);
+  g_autofree char *json = get_model_info (srv, FALSE);
+  respond_json (msg, SOUP_STATUS_OK, json);
 }
 
 static char *
@@ -295,7 +361,7 @@ handle_root (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTa
     }
   g_autofree char *title = html_escape (_("Bottega model"));
   g_autofree char *pick = html_escape (_("Choose an image; the model’s answer appears below."));
-  g_autofree char *names = g_strjoinv (", ", srv->model->class_names);
+  g_autofree char *names = get_model_info (srv, TRUE);
   g_autofree char *classes = html_escape (names);
   g_autofree char *classes_label = html_escape (_("Classes:"));
   g_autofree char *api = html_escape (_("From a program: POST the image bytes to /predict; GET /model for "
@@ -456,13 +522,17 @@ bt_cli_serve (int argc, char **argv)
   if (address == NULL)
     return bt_cli_usage ("serve", _("--host must be an IP address, such as 127.0.0.1 or ::1"));
 
-  g_autoptr(BtModel) model = bt_model_load (argv[1], &error);
+  Server srv = { 0 };
+  if (g_stat (argv[1], &srv.model_stat) != 0)
+    memset (&srv.model_stat, 0, sizeof srv.model_stat);
+  BtModel *model = bt_model_load (argv[1], &error);
   if (model == NULL)
     return bt_cli_fail ("%s: %s", argv[1], error->message);
 
-  Server srv = { 0 };
   srv.model = model;
+  srv.model_path = argv[1];
   g_mutex_init (&srv.predict_lock);
+  g_mutex_init (&srv.info_lock);
   srv.context = g_main_context_default ();
   srv.max_bytes = (gsize) max_mb * 1000 * 1000;   /* MB as g_format_size prints them */
   srv.max_busy = (guint) max_busy;
@@ -470,9 +540,7 @@ bt_cli_serve (int argc, char **argv)
   srv.token = token;
   srv.idle_us = (gint64) idle_s * G_USEC_PER_SEC;
   srv.arriving = g_hash_table_new (NULL, NULL);
-  g_autofree char *labels = bt_onnx_labels_json ((const char * const *) model->class_names);
-  g_autofree char *prep = bt_onnx_preprocessing_json (&model->prep);
-  srv.model_json = g_strdup_printf ("{\"labels\": %s, \"preprocessing\": %s}\n", labels, prep);
+  set_model_info (&srv, model);
   srv.pool = g_thread_pool_new (predict_worker, NULL, MIN (max_busy, (int) g_get_num_processors ()), FALSE, &error);
   g_assert_no_error (error);
 
@@ -488,6 +556,8 @@ bt_cli_serve (int argc, char **argv)
     {
       g_thread_pool_free (srv.pool, TRUE, FALSE);
       g_free (srv.model_json);
+      g_free (srv.class_names);
+      bt_model_free (srv.model);
       g_hash_table_unref (srv.arriving);
       return bt_cli_fail (_("cannot listen on %s port %d: %s"), host ? host : "127.0.0.1", port, error->message);
     }
@@ -516,7 +586,10 @@ bt_cli_serve (int argc, char **argv)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_mutex_clear (&srv.predict_lock);
+  g_mutex_clear (&srv.info_lock);
   g_free (srv.model_json);
+  g_free (srv.class_names);
+  bt_model_free (srv.model);
   g_hash_table_unref (srv.arriving);
   return BT_CLI_EXIT_OK;
 }

@@ -121,10 +121,11 @@ bt_cli_parse_options (const char *command, const char *parameter_string, const c
 }
 
 /* The one-prediction JSON object of predict --json and serve: the top classes, the verdict
- * (answer, the top class best) and the top class's saved threshold (NAN: none). */
+ * (answer, the top class best), the unknown score's two parts when the model has centroids
+ * (energy, distance; NAN: none) and the top class's saved threshold (NAN: none). */
 static void
 prediction_json (GString *out, const char * const *class_names, int n, const char *name, const float *probs,
-                 double unknown_score, int top, BtAnswer answer, double threshold)
+                 double unknown_score, double energy, double distance, int top, BtAnswer answer, double threshold)
 {
   g_autofree int *order = g_new (int, n);
 
@@ -155,6 +156,8 @@ prediction_json (GString *out, const char * const *class_names, int n, const cha
     g_string_append (out, "null");   /* a .tflite file without Bottega's thresholds */
   else
     g_string_append_printf (out, "%.6f", unknown_score);
+  if (isfinite (energy) && isfinite (distance))
+    g_string_append_printf (out, ", \"unknown_parts\": {\"energy\": %.6f, \"distance\": %.6f}", energy, distance);
   /* the most likely class's saved threshold, when it has one, and whether it held the answer back */
   if (!isnan (threshold))
     g_string_append_printf (out, ", \"threshold\": %.6f", threshold);
@@ -163,13 +166,15 @@ prediction_json (GString *out, const char * const *class_names, int n, const cha
 
 void
 bt_cli_prediction_json (GString *out, const BtModel *model, const char *name, const float *probs,
-                        double unknown_score, int top)
+                        double unknown_score, double energy, double distance, int top)
 {
   int best = 0;
   BtAnswer answer = bt_model_answer (model, probs, unknown_score, &best);
+  gboolean parts = bt_calibration_uses_centroids (&model->calib);
 
   prediction_json (out, (const char * const *) model->class_names, bt_net_n_classes (model->net), name, probs,
-                   unknown_score, top, answer, bt_model_get_threshold (model, best));
+                   unknown_score, parts ? energy : NAN, parts ? distance : NAN, top, answer,
+                   bt_model_get_threshold (model, best));
 }
 
 void
@@ -179,7 +184,7 @@ bt_cli_tflite_prediction_json (GString *out, const BtTfliteClassifier *c, const 
   int best = 0;
   BtAnswer answer = bt_tflite_classifier_answer (c, probs, unknown_score, &best);
 
-  prediction_json (out, class_names, c->n_classes, name, probs, unknown_score, top, answer,
+  prediction_json (out, class_names, c->n_classes, name, probs, unknown_score, NAN, NAN, top, answer,
                    c->class_thresholds != NULL ? c->class_thresholds[best] : NAN);
 }
 

@@ -69,6 +69,8 @@ struct _BtNet {
   gsize     grad_arena_len;
   float    *probs;
   float    *logits;    /* the last forward's logits, same shape as probs */
+  float    *features;  /* the last inference forward's features (bt_net_features), [batch, feature dim] */
+  int       features_capacity;
   float    *input;                 /* copy of the last training batch */
   gsize     input_len;
   int       probs_capacity;

@@ -99,6 +99,14 @@ const float *bt_net_forward  (BtNet *net, const float *x, int batch, gboolean tr
 /* The logits (before softmax) of the last successful bt_net_forward, batch × classes, owned by
  * the net and valid until the next call; NULL before any. */
 const float *bt_net_logits   (const BtNet *net);
+/* The features the dense head reads — the input of the first dense layer: the convolutions'
+ * flattened output (Small CNN), their global average pool (Deeper CNN, Mini ResNet), a transfer
+ * head's embedding, the MLP's pixels — of the last successful inference bt_net_forward, batch ×
+ * bt_net_feature_dim; owned by the net, valid until the next call; NULL before any or after a
+ * training forward. (The Small CNN's 128 dense activations told far-out images from Fashion-MNIST
+ * far worse: docs/PERFORMANCE.md, "Unknown images".) */
+const float *bt_net_features (const BtNet *net);
+int          bt_net_feature_dim (const BtNet *net);
 
 /* After bt_net_forward (training=TRUE, same batch): softmax cross-entropy against labels,
  * backward into the gradient block (which it adds to; call bt_net_zero_grad first).
@@ -204,19 +212,58 @@ void  bt_plateau_init   (BtPlateau *p, float factor, int patience, double min_de
 float bt_plateau_update (BtPlateau *p, double value);   /* returns the new multiplier */
 
 /* ---- Model files (.bottega-model): self-contained, data-only, checksummed ---- */
-/* Fitted on the validation split after training. Probabilities are softmax(logits / temperature);
- * the unknown score is the energy −T·logsumexp(logits / T) (higher = more unknown), and an image
- * whose score is above unknown_threshold is "not one of the classes" (NAN = never). */
+/* Fitted on the validation split after training. Probabilities are softmax(logits / temperature).
+ * The unknown score (higher = more unknown; above unknown_threshold the image is "not one of
+ * the classes", NAN = never) is either the energy E = −T·logsumexp(logits / T) alone, or, when
+ * the model has class centroids and the calibration their scales (bt_calibration_uses_centroids),
+ *   max ((E − energy_center) / energy_scale, (D − distance_center) / distance_scale)
+ * with D the distance of the image's features to the nearest class centroid (bt_centroids_distance):
+ * each part measured in how far it lies beyond the validation images' typical value (center:
+ * their median, scale: their 95th percentile minus it), so either part can call an image unknown.
+ * energy_threshold is then the energy's own threshold (95 % of validation accepted) for the
+ * exports, whose graphs compute the energy only. */
 typedef struct {
   double temperature;              /* > 0; BT_TEMPERATURE_MIN … BT_TEMPERATURE_MAX */
   double unknown_threshold;        /* finite, or NAN when the model has none */
+  double energy_center, energy_scale;      /* the combined score: finite, scale > 0; else NAN */
+  double distance_center, distance_scale;
+  double energy_threshold;         /* the combined score: the energy's own threshold; else NAN */
 } BtCalibration;
 #define BT_TEMPERATURE_MIN 0.01
 #define BT_TEMPERATURE_MAX 100.0
-void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no threshold */
-/* probs (NULL = skip): softmax(logits / T) over k classes; returns the unknown score. */
+void     bt_calibration_init    (BtCalibration *calib);   /* temperature 1, no threshold, energy only */
+/* probs (NULL = skip): softmax(logits / T) over k classes; returns the energy. */
 double   bt_calibration_apply   (const BtCalibration *calib, const float *logits, int k, float *probs);
 gboolean bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score);
+/* TRUE when the unknown score combines the energy with the centroid distance. */
+gboolean bt_calibration_uses_centroids (const BtCalibration *calib);
+/* The threshold on the energy alone (what an exported graph's unknown_score is): unknown_threshold
+ * for an energy-only calibration, energy_threshold for a combined one; NAN when none. */
+double   bt_calibration_energy_threshold (const BtCalibration *calib);
+
+/* Per-class centroids of the features (bt_net_features) of the training split, and per class and
+ * feature their spread (standard deviation, floored so that no feature divides by ~0). */
+typedef struct {
+  int    n_classes, dim;
+  float *mean;                     /* [n_classes, dim] */
+  float *spread;                   /* [n_classes, dim], each > 0 */
+} BtCentroids;
+BtCentroids *bt_centroids_new      (int n_classes, int dim);   /* zeroed; NULL when too big */
+BtCentroids *bt_centroids_copy     (const BtCentroids *c);
+void         bt_centroids_free     (BtCentroids *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtCentroids, bt_centroids_free)
+/* min over classes k of sqrt (mean over features j of ((f_j − mean_kj) / spread_kj)²). */
+double       bt_centroids_distance (const BtCentroids *c, const float *features);
+/* The one unknown score: the energy, or the combined score when calib uses centroids (then
+ * centroids and features — centroids->dim floats — are needed: without them NAN, never unknown).
+ * probs as bt_calibration_apply. */
+double       bt_unknown_score      (const BtCalibration *calib, const BtCentroids *centroids,
+                                    const float *logits, int k, const float *features, float *probs);
+/* Its two parts before scaling: the energy, and the centroid distance (NAN without centroids or
+ * features). */
+void         bt_unknown_parts      (const BtCalibration *calib, const BtCentroids *centroids,
+                                    const float *logits, int k, const float *features,
+                                    double *energy, double *distance);
 /* A fine-tuned backbone operator (CONV_2D or DEPTHWISE_CONV_2D) of a whole-network model. */
 typedef struct {
   int    op;                       /* the operator's index in the backbone */
@@ -241,6 +288,7 @@ typedef struct {
   BtTta         tta;               /* [inference]; files without it: BT_TTA_NONE */
   double       *class_thresholds;  /* [thresholds]: per class, the probability below which the
                                     * class is not accepted (NAN: none); NULL when none is saved */
+  BtCentroids  *centroids;         /* [centroids]: the training split's class centroids, or NULL */
 } BtModel;
 /* class_names: exactly bt_net_n_classes, unique, non-empty UTF-8 without control
  * characters; prep NULL = bt_preprocess_init_default for the net's input; metadata keys
@@ -293,6 +341,9 @@ BtAnswer bt_model_answer        (const BtModel *m, const float *probs, double un
  * class_thresholds one per class (NAN: none) or NULL. bt_model_answer calls it. */
 BtAnswer bt_answer_rule         (const BtCalibration *calib, const double *class_thresholds, int n,
                                  const float *probs, double unknown_score, int *top);
+/* bt_unknown_score with the model's calibration and centroids; features: bt_net_features of
+ * the forward pass that gave logits (may be NULL for a model without centroids). */
+double   bt_model_unknown_score (const BtModel *m, const float *logits, const float *features, float *probs);
 /* Everything a BtModel holds (net, names, prep, backbone, calibration, thresholds, test-time
  * augmentation, metadata), as the functions above; m is not taken over. */
 GBytes  *bt_model_to_bytes   (const BtModel *m, GError **error);

@@ -562,20 +562,47 @@ bt_calibration_init (BtCalibration *calib)
   g_return_if_fail (calib != NULL);
   calib->temperature = 1.0;
   calib->unknown_threshold = NAN;
+  calib->energy_center = calib->energy_scale = NAN;
+  calib->distance_center = calib->distance_scale = NAN;
+  calib->energy_threshold = NAN;
+}
+
+gboolean
+bt_calibration_uses_centroids (const BtCalibration *calib)
+{
+  g_return_val_if_fail (calib != NULL, FALSE);
+  return isfinite (calib->energy_center) && isfinite (calib->energy_scale) && calib->energy_scale > 0 &&
+         isfinite (calib->distance_center) && isfinite (calib->distance_scale) && calib->distance_scale > 0;
+}
+
+double
+bt_calibration_energy_threshold (const BtCalibration *calib)
+{
+  g_return_val_if_fail (calib != NULL, NAN);
+  return bt_calibration_uses_centroids (calib) ? calib->energy_threshold : calib->unknown_threshold;
+}
+
+static gboolean
+finite_or_nan (double v)
+{
+  return isnan (v) || isfinite (v);
 }
 
 static gboolean
 valid_calibration (const BtCalibration *calib)
 {
   return isfinite (calib->temperature) && calib->temperature >= BT_TEMPERATURE_MIN &&
-         calib->temperature <= BT_TEMPERATURE_MAX &&
-         (isnan (calib->unknown_threshold) || isfinite (calib->unknown_threshold));
+         calib->temperature <= BT_TEMPERATURE_MAX && finite_or_nan (calib->unknown_threshold) &&
+         (!bt_calibration_uses_centroids (calib) || finite_or_nan (calib->energy_threshold));
 }
 
+#define UNKNOWN_COMBINED "energy+centroid-distance"
+
 /* Absent group or keys: temperature 1, no threshold (files from before calibration). A score
- * kind this Bottega does not know leaves the model without a threshold rather than refused. */
+ * kind this Bottega does not know leaves the model without a threshold rather than refused; the
+ * combined kind's scales must be sensible (has_centroids: the file holds centroids). */
 static gboolean
-read_calibration (GKeyFile *kf, BtCalibration *calib)
+read_calibration (GKeyFile *kf, BtCalibration *calib, gboolean has_centroids)
 {
   gboolean ok = TRUE;
   bt_calibration_init (calib);
@@ -587,6 +614,16 @@ read_calibration (GKeyFile *kf, BtCalibration *calib)
       double t = get_double (kf, "calibration", "unknown-threshold", &ok);
       if (g_strcmp0 (kind, "energy") == 0)
         calib->unknown_threshold = t;
+      else if (g_strcmp0 (kind, UNKNOWN_COMBINED) == 0)
+        {
+          calib->unknown_threshold = t;
+          calib->energy_center = get_double (kf, "calibration", "energy-center", &ok);
+          calib->energy_scale = get_double (kf, "calibration", "energy-scale", &ok);
+          calib->distance_center = get_double (kf, "calibration", "distance-center", &ok);
+          calib->distance_scale = get_double (kf, "calibration", "distance-scale", &ok);
+          calib->energy_threshold = get_double (kf, "calibration", "energy-threshold", &ok);
+          ok = ok && has_centroids && bt_calibration_uses_centroids (calib) && isfinite (calib->energy_threshold);
+        }
     }
   return ok && valid_calibration (calib);
 }
@@ -634,6 +671,171 @@ bt_calibration_is_unknown (const BtCalibration *calib, double unknown_score)
 {
   g_return_val_if_fail (calib != NULL, FALSE);
   return !isnan (calib->unknown_threshold) && unknown_score > calib->unknown_threshold;
+}
+
+/* ---- Class centroids ([centroids] + tensors centroids.mean, centroids.spread) ---- */
+
+#define MAX_CENTROID_FLOATS (64u << 20)
+
+BtCentroids *
+bt_centroids_new (int n_classes, int dim)
+{
+  BtCentroids *c;
+  g_return_val_if_fail (n_classes > 0 && dim > 0, NULL);
+  if ((guint64) n_classes * (guint64) dim > MAX_CENTROID_FLOATS)
+    return NULL;
+  c = g_new0 (BtCentroids, 1);
+  c->n_classes = n_classes;
+  c->dim = dim;
+  c->mean = g_try_new0 (float, (gsize) n_classes * dim);
+  c->spread = g_try_new0 (float, (gsize) n_classes * dim);
+  if (c->mean == NULL || c->spread == NULL)
+    {
+      bt_centroids_free (c);
+      return NULL;
+    }
+  return c;
+}
+
+BtCentroids *
+bt_centroids_copy (const BtCentroids *c)
+{
+  BtCentroids *copy;
+  g_return_val_if_fail (c != NULL, NULL);
+  copy = bt_centroids_new (c->n_classes, c->dim);
+  if (copy == NULL)
+    return NULL;
+  memcpy (copy->mean, c->mean, sizeof (float) * c->n_classes * c->dim);
+  memcpy (copy->spread, c->spread, sizeof (float) * c->n_classes * c->dim);
+  return copy;
+}
+
+void
+bt_centroids_free (BtCentroids *c)
+{
+  if (c == NULL)
+    return;
+  g_free (c->mean);
+  g_free (c->spread);
+  g_free (c);
+}
+
+double
+bt_centroids_distance (const BtCentroids *c, const float *features)
+{
+  double best = INFINITY;
+  g_return_val_if_fail (c != NULL && features != NULL, NAN);
+  for (int k = 0; k < c->n_classes; k++)
+    {
+      const float *mu = c->mean + (gsize) k * c->dim, *sd = c->spread + (gsize) k * c->dim;
+      double sum = 0;
+      for (int j = 0; j < c->dim; j++)
+        {
+          double z = (features[j] - mu[j]) / sd[j];
+          sum += z * z;
+        }
+      best = MIN (best, sum / c->dim);
+    }
+  return sqrt (best);
+}
+
+void
+bt_unknown_parts (const BtCalibration *calib, const BtCentroids *centroids, const float *logits, int k,
+                  const float *features, double *energy, double *distance)
+{
+  g_return_if_fail (calib != NULL && logits != NULL && energy != NULL && distance != NULL);
+  *energy = bt_calibration_apply (calib, logits, k, NULL);
+  *distance = centroids != NULL && features != NULL ? bt_centroids_distance (centroids, features) : NAN;
+}
+
+double
+bt_unknown_score (const BtCalibration *calib, const BtCentroids *centroids, const float *logits, int k,
+                  const float *features, float *probs)
+{
+  double energy, distance;
+  g_return_val_if_fail (calib != NULL, NAN);
+  energy = bt_calibration_apply (calib, logits, k, probs);
+  if (!bt_calibration_uses_centroids (calib))
+    return energy;
+  if (centroids == NULL || features == NULL)
+    return NAN;
+  distance = bt_centroids_distance (centroids, features);
+  return MAX ((energy - calib->energy_center) / calib->energy_scale,
+              (distance - calib->distance_center) / calib->distance_scale);
+}
+
+double
+bt_model_unknown_score (const BtModel *m, const float *logits, const float *features, float *probs)
+{
+  g_return_val_if_fail (m != NULL && m->net != NULL && logits != NULL, NAN);
+  return bt_unknown_score (&m->calib, m->centroids, logits, bt_net_n_classes (m->net), features, probs);
+}
+
+/* The centroids fit the net: one row per class, the net's feature length, finite, spread > 0. */
+static gboolean
+check_centroids (const BtCentroids *c, const BtNet *net, GError **error)
+{
+  gsize n;
+  if (c->n_classes != bt_net_n_classes (net) || c->dim != bt_net_feature_dim (net))
+    {
+      g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                   "the class centroids are %d × %d values, the network needs %d × %d", c->n_classes, c->dim,
+                   bt_net_n_classes (net), bt_net_feature_dim (net));
+      return FALSE;
+    }
+  n = (gsize) c->n_classes * c->dim;
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (c->mean[i]) || !isfinite (c->spread[i]) || !(c->spread[i] > 0))
+      {
+        g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                     "class %d's centroid has a value that is not finite or a spread that is not above 0",
+                     (int) (i / c->dim) + 1);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static void
+add_centroids (GKeyFile *kf, GArray *tensors, const BtCentroids *c)
+{
+  g_key_file_set_integer (kf, "centroids", "classes", c->n_classes);
+  g_key_file_set_integer (kf, "centroids", "dim", c->dim);
+  add_out (tensors, "centroids.mean", c->mean, 2, (guint32) c->n_classes, (guint32) c->dim, 0, 0);
+  add_out (tensors, "centroids.spread", c->spread, 2, (guint32) c->n_classes, (guint32) c->dim, 0, 0);
+}
+
+/* [centroids] absent (and no centroid tensors): none. Present: both tensors of the stated shape,
+ * which must be the net's, every value finite and every spread above 0. */
+static gboolean
+read_centroids (const Container *c, BtModel *m, GError **error)
+{
+  gboolean ok = TRUE;
+  guint32 dims[2];
+  int classes, dim;
+  g_autoptr(BtCentroids) cen = NULL;
+
+  if (!g_key_file_has_group (c->kf, "centroids"))
+    {
+      if (find_tensor (c, "centroids.mean") != NULL || find_tensor (c, "centroids.spread") != NULL)
+        return corrupt (error, "class centroid tensors without their [centroids] section");
+      return TRUE;
+    }
+  classes = get_int (c->kf, "centroids", "classes", &ok);
+  dim = get_int (c->kf, "centroids", "dim", &ok);
+  if (!ok || classes != bt_net_n_classes (m->net) || dim != bt_net_feature_dim (m->net))
+    return corrupt (error, "the class centroids' count or length does not match the network");
+  cen = bt_centroids_new (classes, dim);
+  if (cen == NULL)
+    return corrupt (error, "not enough memory for the class centroids");
+  dims[0] = (guint32) classes;
+  dims[1] = (guint32) dim;
+  if (!read_tensor (c, "centroids.mean", cen->mean, dims, 2, error) ||
+      !read_tensor (c, "centroids.spread", cen->spread, dims, 2, error))
+    return FALSE;
+  if (!check_centroids (cen, m->net, NULL))
+    return corrupt (error, "a class centroid's spread is not above 0");
+  m->centroids = g_steal_pointer (&cen);
+  return TRUE;
 }
 
 /* Format 3: the fine-tuned backbone operators, which need the backbone inside the file. */
@@ -914,7 +1116,7 @@ write_preprocess (GKeyFile *kf, const BtNet *net, const BtPreprocess *prep)
 
 /* [calibration]: the temperature, and the unknown score's threshold when there is one. */
 static gboolean
-write_calibration (GKeyFile *kf, const BtCalibration *calib, GError **error)
+write_calibration (GKeyFile *kf, const BtCalibration *calib, gboolean has_centroids, GError **error)
 {
   char d[G_ASCII_DTOSTR_BUF_SIZE];
 
@@ -926,12 +1128,28 @@ write_calibration (GKeyFile *kf, const BtCalibration *calib, GError **error)
       return FALSE;
     }
   g_key_file_set_string (kf, "calibration", "temperature", g_ascii_dtostr (d, sizeof d, calib->temperature));
-  if (!isnan (calib->unknown_threshold))
+  if (isnan (calib->unknown_threshold))
+    return TRUE;
+  if (!bt_calibration_uses_centroids (calib))
+    g_key_file_set_string (kf, "calibration", "unknown-score", "energy");
+  else
     {
-      g_key_file_set_string (kf, "calibration", "unknown-score", "energy");
-      g_key_file_set_string (kf, "calibration", "unknown-threshold",
-                             g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
+      static const char *keys[] = { "energy-center", "energy-scale", "distance-center", "distance-scale",
+                                    "energy-threshold" };
+      const double values[] = { calib->energy_center, calib->energy_scale, calib->distance_center,
+                                calib->distance_scale, calib->energy_threshold };
+      if (!has_centroids || !isfinite (calib->energy_threshold))
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID,
+                       "The unknown score needs the class centroids and the energy's own threshold");
+          return FALSE;
+        }
+      /* an older Bottega does not know this kind: it predicts without an unknown threshold */
+      g_key_file_set_string (kf, "calibration", "unknown-score", UNKNOWN_COMBINED);
+      for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+        g_key_file_set_string (kf, "calibration", keys[i], g_ascii_dtostr (d, sizeof d, values[i]));
     }
+  g_key_file_set_string (kf, "calibration", "unknown-threshold", g_ascii_dtostr (d, sizeof d, calib->unknown_threshold));
   return TRUE;
 }
 
@@ -960,7 +1178,7 @@ static GBytes *
 model_build (BtNet *net, const char * const *class_names, const BtPreprocess *prep,
              const char *backbone_name, const char *backbone_sha256, GBytes *backbone_data,
              const GArray *backbone_weights, const BtCalibration *calib, BtTta tta,
-             const double *thresholds, GHashTable *metadata, GError **error)
+             const double *thresholds, const BtCentroids *centroids, GHashTable *metadata, GError **error)
 {
   g_autofree char *blob_sha256 = NULL;
   int n_names = class_names ? (int) g_strv_length ((char **) class_names) : 0;
@@ -1000,7 +1218,9 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     g_key_file_set_string (kf, "backbone", "name", backbone_name);
   if (backbone_sha256)
     g_key_file_set_string (kf, "backbone", "sha256", backbone_sha256);
-  if ((calib != NULL && !write_calibration (kf, calib, error))
+  if (centroids != NULL && !check_centroids (centroids, net, error))
+    return NULL;
+  if ((calib != NULL && !write_calibration (kf, calib, centroids != NULL, error))
       || !write_inference (kf, tta, error)
       || !write_thresholds (kf, thresholds, n_names, error)
       || (metadata != NULL && !write_metadata (kf, metadata, error)))
@@ -1013,6 +1233,8 @@ model_build (BtNet *net, const char * const *class_names, const BtPreprocess *pr
     add_out_bytes (tensors, BACKBONE_TENSOR, backbone_data);
   if (!add_backbone_ops (tensors, backbone_weights, backbone_data != NULL, error))
     return NULL;
+  if (centroids != NULL)
+    add_centroids (kf, tensors, centroids);
   return container_build (MODEL_MAGIC, kf, tensors);
 }
 
@@ -1033,7 +1255,7 @@ bt_model_save_to_bytes_full (BtNet *net, const char * const *class_names, const 
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data, NULL, NULL,
-                      BT_TTA_NONE, NULL, metadata, error);
+                      BT_TTA_NONE, NULL, NULL, metadata, error);
 }
 
 gboolean
@@ -1076,7 +1298,7 @@ bt_model_save_to_bytes_finetuned (BtNet *net, const char * const *class_names, c
   g_return_val_if_fail (net != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (net, class_names, prep, backbone_name, backbone_sha256, backbone_data,
-                      backbone_weights, calib, BT_TTA_NONE, NULL, metadata, error);
+                      backbone_weights, calib, BT_TTA_NONE, NULL, NULL, metadata, error);
 }
 
 gboolean
@@ -1090,7 +1312,7 @@ bt_model_save_finetuned (const char *path, BtNet *net, const char * const *class
   g_return_val_if_fail (net != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   g_autoptr (GBytes) bytes = model_build (net, class_names, prep, backbone_name, backbone_sha256,
-                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, NULL, metadata, error);
+                                          backbone_data, backbone_weights, calib, BT_TTA_NONE, NULL, NULL, metadata, error);
   return bytes != NULL && save_checked (path, bytes, error);
 }
 
@@ -1101,7 +1323,7 @@ bt_model_to_bytes (const BtModel *m, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
   return model_build (m->net, (const char * const *) m->class_names, &m->prep, m->backbone_name,
                       m->backbone_sha256, m->backbone_data, m->backbone_weights, &m->calib, m->tta,
-                      m->class_thresholds, m->metadata, error);
+                      m->class_thresholds, m->centroids, m->metadata, error);
 }
 
 gboolean
@@ -1316,7 +1538,12 @@ bt_model_load_bytes (GBytes *bytes, GError **error)
       container_clear (&c);
       return NULL;
     }
-  if (!read_calibration (c.kf, &m->calib))
+  if (!read_centroids (&c, m, error))
+    {
+      container_clear (&c);
+      return NULL;
+    }
+  if (!read_calibration (c.kf, &m->calib, m->centroids != NULL))
     {
       container_clear (&c);
       corrupt (error, "the calibration (temperature or unknown threshold) is not a sensible number");
@@ -1385,6 +1612,7 @@ bt_model_free (BtModel *model)
   g_clear_pointer (&model->backbone_weights, g_array_unref);
   g_clear_pointer (&model->metadata, g_hash_table_unref);
   g_free (model->class_thresholds);
+  bt_centroids_free (model->centroids);
   g_free (model);
 }
 

@@ -586,6 +586,7 @@ bt_net_free (BtNet *net)
   g_free (net->grad_arena);
   g_free (net->probs);
   g_free (net->logits);
+  g_free (net->features);
   g_free (net->input);
   g_free (net->fuse);
   if (net->layers)
@@ -609,6 +610,39 @@ bt_net_logits (const BtNet *net)
 {
   g_return_val_if_fail (net != NULL, NULL);
   return net->last_batch > 0 ? net->logits : NULL;
+}
+
+/* The layer whose output the features are: the input of the first dense layer — the flattened
+ * output of the convolutions (Small CNN), their global average pool (Deeper CNN, Mini ResNet), a
+ * transfer head's embedding, the MLP's pixels (at inference dropout copies, so a dropout layer's
+ * output is its input). Every preset has a dense layer fed by another layer. */
+static const BtLayer *
+feature_layer (const BtNet *net)
+{
+  for (guint i = 0; i < net->layers->len; i++)
+    {
+      const BtLayer *l = bt_net_layer (net, i);
+      if (l->kind == BT_LAYER_DENSE && l->src >= 0)
+        return bt_net_layer (net, l->src);
+    }
+  return bt_net_layer (net, net->layers->len - 1);
+}
+
+int
+bt_net_feature_dim (const BtNet *net)
+{
+  const BtLayer *l;
+  g_return_val_if_fail (net != NULL, 0);
+  l = feature_layer (net);
+  return l->c * l->h * l->w;
+}
+
+const float *
+bt_net_features (const BtNet *net)
+{
+  g_return_val_if_fail (net != NULL, NULL);
+  return net->last_batch > 0 && !net->last_training && net->features_capacity >= net->last_batch
+         ? net->features : NULL;
 }
 
 gsize bt_net_n_params (const BtNet *net) { g_return_val_if_fail (net, 0); return net->n_params; }
@@ -1131,6 +1165,19 @@ bt_net_forward (BtNet *net, const float *x, int batch, gboolean training, GError
         }
     }
   net->last_batch = 0;
+  const gsize feat_dim = (gsize) bt_net_feature_dim (net);
+  if (!training && batch > net->features_capacity)
+    {
+      /* inference only: training batches never need them */
+      g_free (net->features);
+      net->features = g_try_new (float, (gsize) batch * feat_dim);
+      net->features_capacity = net->features != NULL ? batch : 0;
+      if (net->features == NULL)
+        {
+          g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY, "Out of memory for %d outputs", batch);
+          return NULL;
+        }
+    }
   const BtLayer *last = bt_net_layer (net, net->layers->len - 1);
   const gsize in_sz = (gsize) net->in_c * net->in_h * net->in_w;
   /* Inference needs no batch statistics, so big batches run in slices and memory stays flat. */
@@ -1159,6 +1206,8 @@ bt_net_forward (BtNet *net, const float *x, int batch, gboolean training, GError
           xin = net->input;
         }
       forward_layers (net, xin, m, training);
+      if (!training)
+        memcpy (net->features + (gsize) off * feat_dim, feature_layer (net)->out, sizeof (float) * m * feat_dim);
       bt_softmax_forward (net->probs + (gsize) off * net->n_classes, last->out, m, net->n_classes);
       memcpy (net->logits + (gsize) off * net->n_classes, last->out, sizeof (float) * m * net->n_classes);
     }

@@ -488,10 +488,10 @@ bt_onnx_decision_json (const BtModel *model)
   GString *out = g_string_new ("{\"temperature\":");
   append_double (out, model->calib.temperature);
   g_string_append (out, ",\"unknown_threshold\":");
-  if (isnan (model->calib.unknown_threshold))
+  if (isnan (bt_calibration_energy_threshold (&model->calib)))
     g_string_append (out, "null");
   else
-    append_double (out, model->calib.unknown_threshold);
+    append_double (out, bt_calibration_energy_threshold (&model->calib));
   g_autofree char *ct = bt_onnx_class_thresholds_json (model);
   g_string_append_printf (out, ",\"class_thresholds\":%s}", ct);
   return g_string_free (out, FALSE);
@@ -501,7 +501,10 @@ static const char decision_rule[] =
   "probabilities = softmax(logits / calibration_temperature), already computed by this file. "
   "If unknown_score > unknown_threshold the image is not one of the classes; otherwise the most "
   "likely class is the answer unless its probability is below class_thresholds[class], when it is "
-  "not accepted. A missing key means no such check.";
+  "not accepted. A missing key means no such check. unknown_threshold is for this file's "
+  "unknown_score, the energy −T·logsumexp(logits / T), alone (95 % of the validation images below "
+  "it); where the model has class centroids Bottega also measures how far the image's features lie "
+  "from them, which this file does not compute, so Bottega may call more images unknown.";
 
 void
 bt_onnx_decision_metadata (const BtModel *model, GPtrArray *keys, GPtrArray *values)
@@ -511,10 +514,10 @@ bt_onnx_decision_metadata (const BtModel *model, GPtrArray *keys, GPtrArray *val
   g_ptr_array_add (keys, "calibration_temperature");
   g_ascii_formatd (buf, sizeof buf, "%.9g", model->calib.temperature);
   g_ptr_array_add (values, g_strdup (buf));
-  if (!isnan (model->calib.unknown_threshold))
+  if (!isnan (bt_calibration_energy_threshold (&model->calib)))
     {
       g_ptr_array_add (keys, "unknown_threshold");
-      g_ascii_formatd (buf, sizeof buf, "%.9g", model->calib.unknown_threshold);
+      g_ascii_formatd (buf, sizeof buf, "%.9g", bt_calibration_energy_threshold (&model->calib));
       g_ptr_array_add (values, g_strdup (buf));
     }
   g_autofree char *ct = bt_onnx_class_thresholds_json (model);

@@ -1319,11 +1319,16 @@ thresholds_json (const char * const *class_names, const BtCalibration *calib, co
   GString *s = g_string_new ("{\"temperature\":");
   bt_json_append_float (s, (float) calib->temperature);
   g_string_append (s, ",\"unknown_threshold\":");
-  if (isfinite (calib->unknown_threshold))
-    bt_json_append_float (s, (float) calib->unknown_threshold);
+  if (isfinite (bt_calibration_energy_threshold (calib)))
+    bt_json_append_float (s, (float) bt_calibration_energy_threshold (calib));
   else
     g_string_append (s, "null");
-  g_string_append (s, ",\"unknown_score\":\"-temperature*logsumexp(logits)\",\"classes\":{");
+  g_string_append (s, ",\"unknown_score\":\"-temperature*logsumexp(logits)\"");
+  if (bt_calibration_uses_centroids (calib))
+    /* the app's own score also reads the class centroids, which this file does not carry */
+    g_string_append (s, ",\"unknown_note\":\"threshold for the energy alone; Bottega also uses the "
+                        "distance to the class centroids and may call more images unknown\"");
+  g_string_append (s, ",\"classes\":{");
   gboolean first = TRUE;
   for (int i = 0; class_thresholds != NULL && class_names[i] != NULL; i++)
     if (isfinite (class_thresholds[i]))

@@ -83,20 +83,149 @@ bt_calibration_fit_threshold (const double *scores, gsize n, double accept)
   return sorted[MIN (idx, n - 1)];
 }
 
-void
-bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, BtCalibration *calib)
+/* The energy and the centroid distance of each validation image, each measured from its median
+ * in units of (95th percentile − median); the threshold is then fitted on their maximum. Left
+ * energy-only when either part has no spread on these images. */
+static void
+fit_combined (BtCalibration *calib, const double *energy, const double *distance, gsize n)
 {
-  g_autofree double *scores = NULL;
+  g_autofree double *scores = g_new (double, n);
+  double e_med = bt_calibration_fit_threshold (energy, n, 0.5);
+  double e_scale = bt_calibration_fit_threshold (energy, n, BT_UNKNOWN_ACCEPT) - e_med;
+  double d_med = bt_calibration_fit_threshold (distance, n, 0.5);
+  double d_scale = bt_calibration_fit_threshold (distance, n, BT_UNKNOWN_ACCEPT) - d_med;
+
+  if (!(e_scale > 0 && d_scale > 0 && isfinite (e_scale) && isfinite (d_scale)))
+    return;
+  calib->energy_threshold = calib->unknown_threshold;
+  calib->energy_center = e_med;
+  calib->energy_scale = e_scale;
+  calib->distance_center = d_med;
+  calib->distance_scale = d_scale;
+  for (gsize i = 0; i < n; i++)
+    scores[i] = MAX ((energy[i] - e_med) / e_scale, (distance[i] - d_med) / d_scale);
+  calib->unknown_threshold = bt_calibration_fit_threshold (scores, n, BT_UNKNOWN_ACCEPT);
+}
+
+void
+bt_calibration_fit (const float *logits, const int *labels, gsize n, int k, const double *distances,
+                    BtCalibration *calib)
+{
+  g_autofree double *energy = NULL;
 
   g_return_if_fail (calib != NULL);
   bt_calibration_init (calib);
   if (n == 0)
     return;
   calib->temperature = bt_calibration_fit_temperature (logits, labels, n, k);
-  scores = g_new (double, n);
+  energy = g_new (double, n);
   for (gsize i = 0; i < n; i++)
-    scores[i] = bt_calibration_apply (calib, logits + i * k, k, NULL);
-  calib->unknown_threshold = bt_calibration_fit_threshold (scores, n, BT_UNKNOWN_ACCEPT);
+    energy[i] = bt_calibration_apply (calib, logits + i * k, k, NULL);
+  calib->unknown_threshold = bt_calibration_fit_threshold (energy, n, BT_UNKNOWN_ACCEPT);
+  if (distances != NULL)
+    fit_combined (calib, energy, distances, n);
+}
+
+struct _BtCentroidsFit {
+  int     k, dim;
+  double *sum, *sq;               /* [k, dim] */
+  gsize  *count;                  /* [k] */
+};
+
+BtCentroidsFit *
+bt_centroids_fit_new (int k, int dim)
+{
+  BtCentroidsFit *fit;
+  g_return_val_if_fail (k > 0 && dim > 0, NULL);
+  fit = g_new0 (BtCentroidsFit, 1);
+  fit->k = k;
+  fit->dim = dim;
+  fit->sum = g_try_new0 (double, (gsize) k * dim);
+  fit->sq = g_try_new0 (double, (gsize) k * dim);
+  fit->count = g_new0 (gsize, k);
+  if (fit->sum == NULL || fit->sq == NULL)
+    g_clear_pointer (&fit, bt_centroids_fit_free);
+  return fit;
+}
+
+void
+bt_centroids_fit_free (BtCentroidsFit *fit)
+{
+  if (fit == NULL)
+    return;
+  g_free (fit->sum);
+  g_free (fit->sq);
+  g_free (fit->count);
+  g_free (fit);
+}
+
+void
+bt_centroids_fit_add (BtCentroidsFit *fit, const float *features, const int *labels, gsize n)
+{
+  g_return_if_fail (fit != NULL && (n == 0 || (features != NULL && labels != NULL)));
+  for (gsize i = 0; i < n; i++)
+    {
+      const float *f = features + i * fit->dim;
+      double *s, *q;
+      if (labels[i] < 0 || labels[i] >= fit->k)
+        continue;
+      s = fit->sum + (gsize) labels[i] * fit->dim;
+      q = fit->sq + (gsize) labels[i] * fit->dim;
+      fit->count[labels[i]]++;
+      for (int j = 0; j < fit->dim; j++)
+        {
+          s[j] += f[j];
+          q[j] += (double) f[j] * f[j];
+        }
+    }
+}
+
+BtCentroids *
+bt_centroids_fit_finish (const BtCentroidsFit *fit)
+{
+  g_autofree double *var = NULL;
+  g_autoptr(BtCentroids) c = NULL;
+  double pooled = 0, floor2;
+  gsize len;
+
+  g_return_val_if_fail (fit != NULL, NULL);
+  len = (gsize) fit->k * fit->dim;
+  for (int y = 0; y < fit->k; y++)
+    if (fit->count[y] == 0)
+      return NULL;   /* a class without images has no centroid: the model keeps the energy alone */
+  c = bt_centroids_new (fit->k, fit->dim);
+  if (c == NULL)
+    return NULL;
+  var = g_new (double, len);
+  for (gsize i = 0; i < len; i++)
+    {
+      gsize y = i / fit->dim;
+      double mean = fit->sum[i] / fit->count[y];
+      c->mean[i] = (float) mean;
+      var[i] = MAX (fit->sq[i] / fit->count[y] - mean * mean, 0.0);
+      pooled += sqrt (var[i]);
+    }
+  /* a feature that (almost) never varies within a class would make any change look infinitely
+   * far: every spread gets a tenth of the mean spread added in quadrature */
+  pooled /= (double) len;
+  floor2 = pooled > 0 ? 0.01 * pooled * pooled : 1.0;
+  for (gsize i = 0; i < len; i++)
+    c->spread[i] = (float) sqrt (var[i] + floor2);
+  return g_steal_pointer (&c);
+}
+
+BtCentroids *
+bt_centroids_fit (const float *features, const int *labels, gsize n, int k, int dim)
+{
+  BtCentroidsFit *fit = bt_centroids_fit_new (k, dim);
+  BtCentroids *c;
+
+  if (fit == NULL)
+    return NULL;
+  bt_centroids_fit_add (fit, features, labels, n);
+  c = bt_centroids_fit_finish (fit);
+  bt_centroids_fit_free (fit);
+  return c;
 }
 
 void

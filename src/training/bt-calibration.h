@@ -19,9 +19,21 @@ double   bt_calibration_nll             (const float *logits, const int *labels,
 double   bt_calibration_fit_temperature (const float *logits, const int *labels, gsize n, int k);
 /* The smallest score at or below which at least `accept` of the scores lie. NAN when n = 0. */
 double   bt_calibration_fit_threshold   (const double *scores, gsize n, double accept);
-/* Both at once into *calib (temperature first, then the energy threshold at that temperature). */
+/* All at once into *calib: the temperature first, then the energy threshold at that temperature;
+ * with distances (n values: bt_centroids_distance of the same images' features) also the combined
+ * score's centers and scales and its threshold (see BtCalibration). */
 void     bt_calibration_fit             (const float *logits, const int *labels, gsize n, int k,
-                                         BtCalibration *calib);
+                                         const double *distances, BtCalibration *calib);
+/* The class centroids and spreads of n feature rows ([n, dim]) with their labels (0 … k−1); NULL
+ * when a class has no row. The same in steps (rows added batch by batch, nothing kept but sums):
+ * new, add …, finish (which may be called again after more adds), free. */
+BtCentroids *bt_centroids_fit           (const float *features, const int *labels, gsize n, int k, int dim);
+typedef struct _BtCentroidsFit BtCentroidsFit;
+BtCentroidsFit *bt_centroids_fit_new    (int k, int dim);   /* NULL when too big for memory */
+void         bt_centroids_fit_add       (BtCentroidsFit *fit, const float *features, const int *labels, gsize n);
+BtCentroids *bt_centroids_fit_finish    (const BtCentroidsFit *fit);
+void         bt_centroids_fit_free      (BtCentroidsFit *fit);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtCentroidsFit, bt_centroids_fit_free)
 /* Expected calibration error of top-1 predictions: equal-width bins over (0, 1], Σ |bin| / n ·
  * |accuracy(bin) − mean confidence(bin)|. 0 when n = 0. */
 double   bt_calibration_ece             (const float *confidence, const gboolean *correct, gsize n,

@@ -89,23 +89,22 @@ bt_evaluation_add (BtEvaluation *ev, const float *probs, int true_class,
 
 void
 bt_evaluation_add_logits (BtEvaluation *ev, const BtCalibration *calib, const float *logits,
-                          int true_class, const char *path, guint item_index)
+                          double unknown_score, int true_class, const char *path, guint item_index)
 {
   g_autofree float *probs = g_new (float, ev->n_classes);
   BtCalibration raw;
   BtMistake *m;
-  double score;
 
   bt_calibration_init (&raw);
   bt_calibration_apply (&raw, logits, ev->n_classes, probs);
   float raw_conf = 0;
   for (int k = 0; k < ev->n_classes; k++)
     raw_conf = MAX (raw_conf, probs[k]);
-  score = bt_calibration_apply (calib, logits, ev->n_classes, probs);
+  bt_calibration_apply (calib, logits, ev->n_classes, probs);
   bt_evaluation_add (ev, probs, true_class, path, item_index);
   m = g_ptr_array_index (ev->all, ev->all->len - 1);
   m->raw_confidence = raw_conf;
-  m->unknown_score = (float) score;
+  m->unknown_score = (float) unknown_score;
   ev->temperature = calib->temperature;
 }
 
@@ -290,21 +289,32 @@ forward_image (BtModel *model, const BtImage *image, GError **error)
 gboolean
 bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GError **error)
 {
-  int k;
+  return bt_model_image_outputs (model, image, logits, NULL, error);
+}
+
+gboolean
+bt_model_image_outputs (BtModel *model, const BtImage *image, float *logits, float *features, GError **error)
+{
+  int k, dim;
 
   g_return_val_if_fail (model != NULL && model->net != NULL && image != NULL && logits != NULL, FALSE);
   k = bt_net_n_classes (model->net);
+  dim = bt_net_feature_dim (model->net);
   bt_compute_gate_enter ();
   gboolean ok = forward_image (model, image, error);
   if (ok)
     memcpy (logits, bt_net_logits (model->net), sizeof (float) * k);
+  if (ok && features != NULL)
+    memcpy (features, bt_net_features (model->net), sizeof (float) * dim);
   if (ok && model->tta == BT_TTA_MIRROR)
     {
-      /* test-time augmentation: the mean of the image's logits and its mirror's */
+      /* test-time augmentation: the mean of the image's logits and its mirror's (features too) */
       g_autoptr(BtImage) mirror = bt_transfer_make_variant (image, 1);
       ok = forward_image (model, mirror, error);
       for (int j = 0; ok && j < k; j++)
         logits[j] = 0.5f * (logits[j] + bt_net_logits (model->net)[j]);
+      for (int j = 0; ok && features != NULL && j < dim; j++)
+        features[j] = 0.5f * (features[j] + bt_net_features (model->net)[j]);
     }
   bt_compute_gate_leave ();
   return ok;
@@ -313,22 +323,35 @@ bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GErr
 float *
 bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error)
 {
-  g_autofree float *logits = NULL;
+  return bt_predict_image_parts (model, image, unknown_score, NULL, NULL, error);
+}
+
+float *
+bt_predict_image_parts (BtModel *model, const BtImage *image, double *unknown_score, double *energy,
+                        double *distance, GError **error)
+{
+  g_autofree float *logits = NULL, *features = NULL;
   float *result;
-  double score;
+  double score, e, d;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
   g_return_val_if_fail (image != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   logits = g_new (float, bt_net_n_classes (model->net));
-  if (!bt_model_image_logits (model, image, logits, error))
+  features = g_new (float, bt_net_feature_dim (model->net));
+  if (!bt_model_image_outputs (model, image, logits, features, error))
     return NULL;
-  /* the probabilities at the model's temperature and the unknown score, from the logits */
+  /* the probabilities at the model's temperature and the unknown score, from the outputs */
   result = g_new (float, bt_net_n_classes (model->net));
-  score = bt_calibration_apply (&model->calib, logits, bt_net_n_classes (model->net), result);
+  score = bt_model_unknown_score (model, logits, features, result);
+  bt_unknown_parts (&model->calib, model->centroids, logits, bt_net_n_classes (model->net), features, &e, &d);
   if (unknown_score != NULL)
     *unknown_score = score;
+  if (energy != NULL)
+    *energy = e;
+  if (distance != NULL)
+    *distance = d;
   return result;
 }
 
@@ -341,6 +364,13 @@ bt_predict_file (BtModel *model, const char *image_path, GError **error)
 float *
 bt_predict_file_scored (BtModel *model, const char *image_path, double *unknown_score, GError **error)
 {
+  return bt_predict_file_parts (model, image_path, unknown_score, NULL, NULL, error);
+}
+
+float *
+bt_predict_file_parts (BtModel *model, const char *image_path, double *unknown_score, double *energy,
+                       double *distance, GError **error)
+{
   g_autoptr(BtImage) img = NULL;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
@@ -352,7 +382,7 @@ bt_predict_file_scored (BtModel *model, const char *image_path, double *unknown_
                                     BT_TENSOR_BOX (model->prep.height), NULL, NULL, NULL, error);
   if (img == NULL)
     return NULL;
-  return bt_predict_image_scored (model, img, unknown_score, error);
+  return bt_predict_image_parts (model, img, unknown_score, energy, distance, error);
 }
 
 /* ---- Evaluation of a saved model on a project split ---- */
@@ -470,7 +500,7 @@ evaluate_per_image (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCa
                                             NULL, NULL, cancellable);
       for (guint i = 0; i < paths->len; i++)
         if (res[i].logits != NULL)
-          bt_evaluation_add_logits (ev, &model->calib, res[i].logits, set->labels[i],
+          bt_evaluation_add_logits (ev, &model->calib, res[i].logits, res[i].unknown_score, set->labels[i],
                                     g_ptr_array_index (paths, i), set->indices[i]);
         else
           ev->n_skipped++;
@@ -479,6 +509,7 @@ evaluate_per_image (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCa
     }
 
   g_autofree float *logits = g_new (float, bt_net_n_classes (model->net));
+  g_autofree float *features = g_new (float, bt_net_feature_dim (model->net));
   for (guint i = 0; i < paths->len; i++)
     {
       g_autoptr(BtImage) img = NULL;
@@ -488,9 +519,9 @@ evaluate_per_image (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCa
       img = bt_image_decode_file_sized (g_ptr_array_index (paths, i), model->backbone_name != NULL ? 3 : model->prep.channels,
                                         BT_TENSOR_BOX (model->prep.width), BT_TENSOR_BOX (model->prep.height), NULL,
                                         cancellable, NULL, NULL);
-      if (img != NULL && bt_model_image_logits (model, img, logits, NULL))
-        bt_evaluation_add_logits (ev, &model->calib, logits, set->labels[i], g_ptr_array_index (paths, i),
-                                  set->indices[i]);
+      if (img != NULL && bt_model_image_outputs (model, img, logits, features, NULL))
+        bt_evaluation_add_logits (ev, &model->calib, logits, bt_model_unknown_score (model, logits, features, NULL),
+                                  set->labels[i], g_ptr_array_index (paths, i), set->indices[i]);
       else
         ev->n_skipped++;
     }
@@ -561,9 +592,13 @@ evaluate_batched (BtModel *model, BtEvaluation *ev, const EvalImages *set, GCanc
       bt_compute_gate_enter ();
       probs = bt_net_forward (model->net, x, n_ok, FALSE, error);
       for (int i = 0; probs != NULL && i < n_ok; i++)
-        bt_evaluation_add_logits (ev, &model->calib, bt_net_logits (model->net) + (gsize) i * n_classes,
-                                  set->labels[batch_index[i]], g_ptr_array_index (paths, batch_index[i]),
-                                  set->indices[batch_index[i]]);
+        {
+          const float *logits = bt_net_logits (model->net) + (gsize) i * n_classes;
+          const float *features = bt_net_features (model->net) + (gsize) i * bt_net_feature_dim (model->net);
+          bt_evaluation_add_logits (ev, &model->calib, logits, bt_model_unknown_score (model, logits, features, NULL),
+                                    set->labels[batch_index[i]], g_ptr_array_index (paths, batch_index[i]),
+                                    set->indices[batch_index[i]]);
+        }
       bt_compute_gate_leave ();
       ok = probs != NULL;
     }

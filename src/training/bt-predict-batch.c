@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <glib/gi18n-lib.h>
+#include <math.h>
 #include <string.h>
 
 #include "training/bt-model-runner.h"
@@ -82,13 +83,17 @@ classify_chunk (Chunk *c)
   bt_compute_gate_enter ();
   if (bt_net_forward (c->model->net, c->x, n_ok, FALSE, &error) != NULL)
     {
+      const float *features = bt_net_features (c->model->net);
+      const int dim = bt_net_feature_dim (c->model->net);
       logits = bt_net_logits (c->model->net);
       for (int r = 0; r < n_ok; r++)
         {
           BtPrediction *p = &c->results[where[r]];
           p->logits = g_memdup2 (logits + (gsize) r * k, sizeof (float) * k);
           p->probs = g_new (float, k);
-          p->unknown_score = bt_calibration_apply (&c->model->calib, logits + (gsize) r * k, k, p->probs);
+          p->unknown_score = bt_model_unknown_score (c->model, p->logits, features + (gsize) r * dim, p->probs);
+          bt_unknown_parts (&c->model->calib, c->model->centroids, p->logits, k, features + (gsize) r * dim,
+                            &p->energy, &p->distance);
         }
     }
   bt_compute_gate_leave ();
@@ -109,6 +114,8 @@ bt_predict_files (BtModel *model, const char * const *paths, guint n, int n_thre
   gsize row;
 
   g_return_val_if_fail (model != NULL && model->net != NULL, results);
+  for (guint i = 0; i < n; i++)
+    results[i].energy = results[i].distance = NAN;
   if (model->tta != BT_TTA_NONE)
     {
       /* Test-time augmentation lives in the model's one prediction function: image by image
@@ -116,8 +123,8 @@ bt_predict_files (BtModel *model, const char * const *paths, guint n, int n_thre
       for (guint i = 0; i < n; i++)
         {
           if (!g_cancellable_set_error_if_cancelled (cancellable, &results[i].error))
-            results[i].probs = bt_predict_file_scored (model, paths[i], &results[i].unknown_score,
-                                                       &results[i].error);
+            results[i].probs = bt_predict_file_parts (model, paths[i], &results[i].unknown_score,
+                                                      &results[i].energy, &results[i].distance, &results[i].error);
           if (progress != NULL)
             progress (i + 1, n, user_data);
         }

@@ -11,6 +11,7 @@ typedef struct {
   float  *probs;          /* n_classes calibrated probabilities, NULL when the image failed */
   float  *logits;         /* n_classes raw logits (for evaluation), NULL when it failed */
   double  unknown_score;
+  double  energy, distance; /* the unknown score's parts (bt_unknown_parts), NAN when not computed */
   GError *error;          /* why it failed */
 } BtPrediction;
 

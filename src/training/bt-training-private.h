@@ -10,10 +10,11 @@ G_BEGIN_DECLS
 BtEvaluation *bt_evaluation_new    (int n_classes, const char * const *class_names);
 void          bt_evaluation_add    (BtEvaluation *ev, const float *probs, int true_class,
                                     const char *path, guint item_index);
-/* The same from the net's logits: probabilities at the calibration's temperature, and the
- * uncalibrated confidence kept for ece_before. */
+/* The same from the net's logits: probabilities at the calibration's temperature, the
+ * uncalibrated confidence kept for ece_before, and the image's unknown score (bt_unknown_score). */
 void          bt_evaluation_add_logits (BtEvaluation *ev, const BtCalibration *calib, const float *logits,
-                                        int true_class, const char *path, guint item_index);
+                                        double unknown_score, int true_class, const char *path,
+                                        guint item_index);
 void          bt_evaluation_finish (BtEvaluation *ev);
 
 /* Decodes, converts and resizes one image file with a model's recipe into CHW floats

@@ -177,10 +177,19 @@ float *bt_predict_image (BtModel *model, const BtImage *image, GError **error);
  * model's calib says whether it is "not one of the classes"). unknown_score may be NULL. */
 float *bt_predict_image_scored (BtModel *model, const BtImage *image, double *unknown_score, GError **error);
 float *bt_predict_file_scored  (BtModel *model, const char *image_path, double *unknown_score, GError **error);
+/* The same with the unknown score's two parts (bt_unknown_parts; each may be NULL). */
+float *bt_predict_image_parts  (BtModel *model, const BtImage *image, double *unknown_score, double *energy,
+                                double *distance, GError **error);
+float *bt_predict_file_parts   (BtModel *model, const char *image_path, double *unknown_score, double *energy,
+                                double *distance, GError **error);
 /* The one forward pass of every prediction and evaluation: the model's logits (n_classes floats
  * into logits) for one image, the mean of the image's and its mirror's when the model has test-
  * time augmentation (model->tta). Takes the compute gate; any thread but the GTK main thread. */
 gboolean bt_model_image_logits (BtModel *model, const BtImage *image, float *logits, GError **error);
+/* The same with the features the unknown score reads (bt_net_features; bt_net_feature_dim floats,
+ * the mean of both images' under test-time augmentation) into features (NULL: not wanted). */
+gboolean bt_model_image_outputs (BtModel *model, const BtImage *image, float *logits, float *features,
+                                 GError **error);
 
 /* Mapping between the engine's and the dataset's resize modes (same three modes). */
 BtResizeMode bt_resize_mode_from_ds (BtDsResize mode);

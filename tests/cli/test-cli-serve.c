@@ -1,7 +1,7 @@
 /* test-cli-serve.c: `bottega-cli serve` on 127.0.0.1 (any free port) with a Small CNN model,
  * driven by tests/cli/check-serve.py: the same answers as `bottega-cli predict --json`, 1,000
- * requests from 4 clients, 20 hostile requests refused with the server still serving; then
- * SIGTERM ends it cleanly. Usage errors of the command itself are checked here. */
+ * requests from 4 clients, 20 hostile requests refused with the server still serving; thresholds
+ * saved into the model file meanwhile are used by the next answer; then SIGTERM ends it cleanly. Usage errors of the command itself are checked here. */
 #include "config.h"
 
 #include <glib/gstdio.h>
@@ -125,10 +125,34 @@ test_serve (void)
   else
     g_test_message ("%s", g_strstrip (pout));
 
+  /* thresholds saved into the model file while it serves: the next answer uses them (a server
+   * that kept its first model would answer without "threshold") */
+  g_autofree char *reloaded = NULL;
+  {
+    g_autoptr(BtModel) m = bt_model_load (model, &error);
+    g_assert_no_error (error);
+    for (int k = 0; k < 4; k++)
+      g_assert_true (bt_model_set_threshold (m, k, 0.99999, &error));
+    g_assert_true (bt_model_save_model (model, m, &error));
+    g_autofree char *port_text = g_strdup_printf ("%d", port);
+    const char *post[] = { "/usr/bin/python3", "-c",
+                           "import http.client, sys\n"
+                           "c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=60)\n"
+                           "c.request('POST', '/predict', open(sys.argv[2], 'rb').read())\n"
+                           "r = c.getresponse()\n"
+                           "print(r.status, r.read().decode())\n",
+                           port_text, g_ptr_array_index (args, 3), NULL };
+    g_spawn_sync (NULL, (char **) post, NULL, G_SPAWN_DEFAULT, NULL, NULL, &reloaded, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_test_message ("after the save: %s", reloaded);
+  }
+
   /* the server is still there, and SIGTERM ends it with status 0 (ended before any assertion:
    * a server left running would hold the test's output open until meson's timeout) */
   stop_server (pid);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_true (g_str_has_prefix (reloaded, "200 "));
+  g_assert_nonnull (strstr (reloaded, "\"threshold\": 0.999990"));
   bt_test_rm_rf (dir);
 }
 

@@ -259,7 +259,16 @@ test_end_to_end (void)
   g_assert_true (g_str_has_prefix (out, "["));
   g_assert_nonnull (strstr (out, "\"probability\": "));
   g_assert_nonnull (strstr (out, "\"class\": \"star\""));
-  g_assert_true (line_matches ("\"unknown\": (true|false), \"unknown_score\": -?[0-9]+\\.[0-9]{6}, \"below_threshold\": false\\}", out));
+  g_assert_true (line_matches ("\"unknown\": (true|false), \"unknown_score\": -?[0-9]+\\.[0-9]{6}(, \"unknown_parts\": "
+                               "\\{\"energy\": -?[0-9]+\\.[0-9]{6}, \"distance\": [0-9]+\\.[0-9]{6}\\})?, "
+                               "\"below_threshold\": false\\}", out));
+  {
+    /* a model trained with validation images has class centroids: the score's two parts are shown */
+    g_autoptr(BtModel) trained = bt_model_load (model, &error);
+    g_assert_no_error (error);
+    g_assert_true ((strstr (out, "\"unknown_parts\"") != NULL) == bt_calibration_uses_centroids (&trained->calib));
+    g_assert_true ((trained->centroids != NULL) == bt_calibration_uses_centroids (&trained->calib));
+  }
   g_free (out); g_free (err);
 
   /* a threshold saved into the model (the Evaluate page's Save Threshold into Model): predict

@@ -575,6 +575,129 @@ test_class_thresholds (void)
   }
 }
 
+/* Replaces the float `from` in the tensor data by `to` and seals the file's SHA-256 again. */
+static GBytes *
+patch_float (GBytes *orig, float from, float to)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (orig, &len);
+  guint8 *buf = g_memdup2 (data, len);
+  guint8 *hit = memmem (buf, len - 32, &from, 4);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize dlen = 32;
+
+  g_assert_nonnull (hit);
+  memcpy (hit, &to, 4);
+  g_checksum_update (sum, buf, len - 32);
+  g_checksum_get_digest (sum, buf + len - 32, &dlen);
+  return g_bytes_new_take (buf, len);
+}
+
+/* Class centroids (#23): absent in older files, saved with the combined unknown score and read
+ * back exactly; counts, lengths, non-finite values and spreads not above 0 refuse the file with
+ * a message, and the saver refuses what the loader would. */
+static void
+test_class_centroids (void)
+{
+  g_autoptr (GError) error = NULL;
+  BtNet *net = NULL;
+  g_autoptr (GBytes) plain = make_model (BT_PRESET_SMALL_CNN, 8, 8, 1, 3, 0, &net);
+  g_autoptr (BtModel) m = bt_model_load_bytes (plain, &error);
+  int dim = bt_net_feature_dim (net);
+
+  g_assert_no_error (error);
+  bt_net_free (net);
+  g_assert_cmpint (dim, ==, 64 * 2 * 2);   /* the Small CNN's second pool, flattened (8×8 input) */
+  g_assert_null (m->centroids);
+  g_assert_false (bytes_contain (plain, "[centroids]"));
+  m->centroids = bt_centroids_new (3, dim);
+  for (int i = 0; i < 3 * dim; i++)
+    {
+      m->centroids->mean[i] = (float) (i % 7) - 2.5f;
+      m->centroids->spread[i] = 0.25f + (float) (i % 5);
+    }
+  m->centroids->spread[7] = 12345.0f;   /* found again below */
+  m->calib.temperature = 1.5;
+  m->calib.unknown_threshold = 0.75;
+  m->calib.energy_center = -6.5;
+  m->calib.energy_scale = 1.25;
+  m->calib.distance_center = 0.875;
+  m->calib.distance_scale = 0.5;
+  m->calib.energy_threshold = -5.25;
+  g_autoptr (GBytes) with = bt_model_to_bytes (m, &error);
+  g_assert_no_error (error);
+  g_assert_true (bytes_contain (with, "[centroids]\nclasses=3\ndim=256\n"));
+  g_assert_true (bytes_contain (with, "unknown-score=energy+centroid-distance"));
+  g_autoptr (BtModel) back = bt_model_load_bytes (with, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (back->centroids);
+  g_assert_cmpmem (back->centroids->mean, 3 * dim * 4, m->centroids->mean, 3 * dim * 4);
+  g_assert_cmpmem (back->centroids->spread, 3 * dim * 4, m->centroids->spread, 3 * dim * 4);
+  g_assert_true (bt_calibration_uses_centroids (&back->calib));
+  g_assert_cmpfloat (back->calib.energy_center, ==, -6.5);
+  g_assert_cmpfloat (back->calib.distance_scale, ==, 0.5);
+  g_assert_cmpfloat (bt_calibration_energy_threshold (&back->calib), ==, -5.25);
+  g_assert_cmpfloat (back->calib.unknown_threshold, ==, 0.75);
+  {
+    /* saved again: the same bytes (what fuzz-model checks for every file that loads) */
+    g_autoptr (GBytes) again = bt_model_to_bytes (back, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_bytes_equal (again, with));
+  }
+
+  /* hostile values with a valid checksum: refused, never half-loaded */
+  const struct { const char *from, *to; } bad[] = {
+    { "classes=3\ndim=256", "classes=2\ndim=256" },
+    { "classes=3\ndim=256", "classes=3\ndim=255" },
+    { "classes=3\ndim=256", "classes=3\ndim=x" },
+    { "[centroids]", "[centroidz]" },             /* tensors without their section; a combined score without centroids */
+    { "energy-scale=1.25", "energy-scale=-1.25" },
+    { "distance-scale=0.5", "distance-scale=0" },
+    { "distance-center=0.875", "distance-center=nan" },
+    { "energy-threshold=-5.25", "energy-threshold=inf" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GBytes) b = patch_header (with, bad[i].from, bad[i].to);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (BtModel) x = bt_model_load_bytes (b, &e);
+      if (x != NULL)
+        g_error ("accepted “%s”", bad[i].to);
+      g_assert_error (e, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+      g_test_message ("%s: %s", bad[i].to, e->message);
+    }
+  const float bad_values[] = { -12345.0f, 0.0f, NAN, INFINITY };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_values); i++)
+    {
+      g_autoptr (GBytes) b = patch_float (with, 12345.0f, bad_values[i]);
+      g_autoptr (GError) e = NULL;
+      g_autoptr (BtModel) x = bt_model_load_bytes (b, &e);
+      g_assert_null (x);
+      g_assert_error (e, BT_ENGINE_ERROR, BT_ENGINE_ERROR_CORRUPT);
+      g_assert_nonnull (strstr (e->message, "centroid"));
+    }
+  /* the saver refuses the same */
+  m->centroids->spread[7] = -1.0f;
+  g_assert_null (bt_model_to_bytes (m, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+  g_clear_error (&error);
+  m->centroids->spread[7] = 1.0f;
+  {
+    BtCentroids *wrong = bt_centroids_new (2, dim);
+    for (int i = 0; i < 2 * dim; i++)
+      wrong->spread[i] = 1.0f;
+    bt_centroids_free (m->centroids);
+    m->centroids = wrong;
+    g_assert_null (bt_model_to_bytes (m, &error));
+    g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+    g_clear_error (&error);
+  }
+  /* a combined score without centroids cannot be saved */
+  g_clear_pointer (&m->centroids, bt_centroids_free);
+  g_assert_null (bt_model_to_bytes (m, &error));
+  g_assert_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_INVALID);
+}
+
 /* A backbone's SHA-256 is 64 hex digits, for the saver and the loader alike, and always comes
  * back in lower case: fuzz-model found a model whose upper-case SHA-256 of an embedded backbone
  * loaded, but saved (in lower case) to a file that read back differently. */
@@ -656,6 +779,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/train-state", test_train_state);
   g_test_add_func ("/model/test-time-augmentation", test_tta_flag);
   g_test_add_func ("/model/class-thresholds", test_class_thresholds);
+  g_test_add_func ("/model/class-centroids", test_class_centroids);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

@@ -137,7 +137,7 @@ test_ece_lower_after_fit (void)
 
   make_overconfident (rand, n, 2.5, logits, labels);
   bt_calibration_init (&one);
-  bt_calibration_fit (logits, labels, n, K, &fitted);
+  bt_calibration_fit (logits, labels, n, K, NULL, &fitted);
   for (gsize i = 0; i < n; i++)
     {
       int top = 0;
@@ -192,6 +192,93 @@ test_unknown_threshold (void)
   g_assert_cmpfloat (bt_calibration_fit_threshold (scores, 100, 0.95), ==, 95);
   g_assert_cmpfloat (bt_calibration_fit_threshold (scores, 100, 1.0), ==, 100);
   g_assert_true (isnan (bt_calibration_fit_threshold (scores, 0, 0.95)));
+}
+
+/* A transfer head whose classifier reads only the embedding's first value: an embedding far off in
+ * the other values gets the logits of a typical image. The energy alone cannot tell it from one;
+ * its distance to the class centroids can, and the combined score (fitted on validation images
+ * to accept 95 % of them) calls it unknown. The features the net keeps are its input. */
+static void
+test_centroid_distance (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (23);
+  const int dim = 4, n = 400;
+  BtModel m = { 0 };
+  g_autofree float *x = g_new (float, n * dim);
+  g_autofree int *labels = g_new (int, n);
+  g_autofree double *dist = g_new (double, n / 2);
+  g_autoptr(GArray) logits = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr(GArray) feats = g_array_new (FALSE, FALSE, sizeof (float));
+  const float planted[4] = { 1.0f, 0.0f, 6.0f, -6.0f }, typical[4] = { 1.0f, 0.1f, -0.1f, 0.05f };
+  float z[2], f[4];
+  gsize np;
+  float *w;
+  double energy, distance;
+  guint accepted = 0;
+
+  m.net = bt_net_new_transfer (dim, 0, 2, 0.0f, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_net_feature_dim (m.net), ==, dim);
+  w = bt_net_params (m.net, &np);
+  g_assert_cmpuint (np, ==, 10);
+  memset (w, 0, sizeof (float) * np);
+  w[0] = 3.0f;        /* class 0: +3·x0 */
+  w[dim] = -3.0f;     /* class 1: −3·x0 */
+  bt_calibration_init (&m.calib);
+  /* two classes at x0 = ±1, a little noise in every value; the first half trains, the second validates */
+  for (int i = 0; i < n; i++)
+    {
+      labels[i] = i % 2;
+      for (int j = 0; j < dim; j++)
+        x[i * dim + j] = (j == 0 ? (labels[i] == 0 ? 1.0f : -1.0f) : 0.0f) + (float) g_rand_double_range (rand, -0.3, 0.3);
+    }
+  g_assert_nonnull (bt_net_forward (m.net, x, n, FALSE, &error));
+  g_assert_cmpmem (bt_net_features (m.net), sizeof (float) * n * dim, x, sizeof (float) * n * dim);
+  m.centroids = bt_centroids_fit (bt_net_features (m.net), labels, n / 2, 2, dim);
+  g_assert_nonnull (m.centroids);
+  g_assert_cmpfloat (fabs (m.centroids->mean[0] - 1.0), <, 0.1);
+  g_assert_cmpfloat (fabs (m.centroids->mean[dim] + 1.0), <, 0.1);
+  g_array_append_vals (logits, bt_net_logits (m.net) + n, n);   /* rows n/2 … n − 1: 2 logits each */
+  g_array_append_vals (feats, bt_net_features (m.net) + n / 2 * dim, n / 2 * dim);
+  for (int i = 0; i < n / 2; i++)
+    dist[i] = bt_centroids_distance (m.centroids, (const float *) feats->data + i * dim);
+  bt_calibration_fit ((const float *) logits->data, labels + n / 2, n / 2, 2, dist, &m.calib);
+  g_assert_true (bt_calibration_uses_centroids (&m.calib));
+  for (int i = 0; i < n / 2; i++)
+    accepted += !bt_calibration_is_unknown (&m.calib, bt_model_unknown_score (&m, (const float *) logits->data + 2 * i,
+                                                                                (const float *) feats->data + i * dim, NULL));
+  g_assert_cmpuint (accepted, >=, 190);   /* 95 % of the validation images */
+
+  /* the planted embedding: its logits are a typical class-0 image's, so the energy passes ... */
+  g_assert_nonnull (bt_net_forward (m.net, planted, 1, FALSE, &error));
+  memcpy (z, bt_net_logits (m.net), sizeof z);
+  memcpy (f, bt_net_features (m.net), sizeof f);
+  bt_unknown_parts (&m.calib, m.centroids, z, 2, f, &energy, &distance);
+  g_test_message ("planted: energy %.3f (its own threshold %.3f), distance %.3f; combined %.3f > %.3f",
+                  energy, bt_calibration_energy_threshold (&m.calib), distance,
+                  bt_model_unknown_score (&m, z, f, NULL), m.calib.unknown_threshold);
+  g_assert_cmpfloat (energy, <=, bt_calibration_energy_threshold (&m.calib));
+  /* ... and the distance to the nearest centroid does not */
+  g_assert_true (bt_calibration_is_unknown (&m.calib, bt_model_unknown_score (&m, z, f, NULL)));
+  g_assert_true (isnan (bt_model_unknown_score (&m, z, NULL, NULL)));   /* never unknown without features */
+  /* a typical image stays accepted */
+  g_assert_nonnull (bt_net_forward (m.net, typical, 1, FALSE, &error));
+  g_assert_false (bt_calibration_is_unknown (&m.calib, bt_model_unknown_score (&m, bt_net_logits (m.net),
+                                                                               bt_net_features (m.net), NULL)));
+  /* a training forward keeps no features */
+  {
+    const int lab = 0;
+    BtOptimizerConfig cfg;
+    g_autoptr(BtOptimizer) opt = NULL;
+    double loss;
+    bt_optimizer_config_init (&cfg, BT_OPTIMIZER_SGD);
+    opt = bt_optimizer_new (m.net, &cfg);
+    g_assert_true (bt_net_train_step (m.net, opt, typical, &lab, 1, NULL, 0, 0.0f, &loss, NULL, &error));
+    g_assert_null (bt_net_features (m.net));
+  }
+  bt_centroids_free (m.centroids);
+  bt_net_free (m.net);
 }
 
 /* The net keeps its logits, and they agree with its probabilities, across inference slices. */
@@ -341,6 +428,7 @@ main (int argc, char **argv)
   g_test_add_func ("/calibration/ece-lower-after-fit", test_ece_lower_after_fit);
   g_test_add_func ("/calibration/unknown-threshold", test_unknown_threshold);
   g_test_add_func ("/calibration/net-logits", test_net_logits);
+  g_test_add_func ("/calibration/centroid-distance", test_centroid_distance);
   g_test_add_func ("/calibration/model-file", test_model_file);
   return g_test_run ();
 }
