@@ -46,6 +46,27 @@ bt_test_write_bmp (const char *path, const BtImage *img)
   g_assert_true (g_file_set_contents (path, (const char *) d, (gssize) size, NULL));
 }
 
+void
+bt_test_write_scaled_crops (const BtImage *src, const char *dir, guint n, int percent, int width, const char *name_format,
+                     BtRng *rng)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      int w = src->width * percent / 100, h = src->height * percent / 100;
+      int x0 = (int) bt_rng_below (rng, (guint32) (src->width - w + 1));
+      int y0 = (int) bt_rng_below (rng, (guint32) (src->height - h + 1));
+      BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
+      g_autoptr(BtImage) small = NULL;
+      g_autofree char *file = g_strdup_printf (name_format, i);
+      g_autofree char *path = g_build_filename (dir, file, NULL);
+      for (int y = 0; y < h; y++)
+        memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
+      small = bt_image_resize (&crop, width, width * h / w, BT_DS_RESIZE_SQUASH);
+      bt_test_write_bmp (path, small);
+      g_free (crop.pixels);
+    }
+}
+
 gboolean
 bt_test_make_class_crops (const char *dir, const char *const (*classes)[2], guint n_classes, guint per_class,
                           guint64 seed)
@@ -67,21 +88,7 @@ bt_test_make_class_crops (const char *dir, const char *const (*classes)[2], guin
       src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpint (g_mkdir_with_parents (class_dir, 0755), ==, 0);
-      for (guint i = 0; i < per_class; i++)
-        {
-          int w = src->width * 3 / 4, h = src->height * 3 / 4;
-          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
-          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
-          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
-          g_autoptr(BtImage) small = NULL;
-          g_autofree char *file = g_strdup_printf ("%u.bmp", i);
-          g_autofree char *path = g_build_filename (class_dir, file, NULL);
-          for (int y = 0; y < h; y++)
-            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
-          small = bt_image_resize (&crop, 100, 100 * h / w, BT_DS_RESIZE_SQUASH);
-          bt_test_write_bmp (path, small);
-          g_free (crop.pixels);
-        }
+      bt_test_write_scaled_crops (src, class_dir, per_class, 75, 100, "%u.bmp", &rng);
     }
   return TRUE;
 }

@@ -66,21 +66,7 @@ add_photos (BtProject *p, int per_class)
       g_autoptr(BtImage) src = bt_image_decode_file (src_path, 3, NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-      for (int i = 0; i < per_class; i++)
-        {
-          int w = src->width * 7 / 10, h = src->height * 7 / 10;
-          int x0 = (int) bt_rng_below (&rng, (guint32) (src->width - w + 1));
-          int y0 = (int) bt_rng_below (&rng, (guint32) (src->height - h + 1));
-          BtImage crop = { w, h, 3, g_malloc ((gsize) w * h * 3) };
-          g_autoptr(BtImage) small = NULL;
-          g_autofree char *name = g_strdup_printf ("%02d.bmp", i);
-          g_autofree char *path = g_build_filename (dir, name, NULL);
-          for (int y = 0; y < h; y++)
-            memcpy (crop.pixels + (gsize) y * w * 3, src->pixels + ((gsize) (y0 + y) * src->width + x0) * 3, (gsize) w * 3);
-          small = bt_image_resize (&crop, 120, 120 * h / w, BT_DS_RESIZE_SQUASH);
-          bt_test_write_bmp (path, small);
-          g_free (crop.pixels);
-        }
+      bt_test_write_scaled_crops (src, dir, (guint) per_class, 70, 120, "%02u.bmp", &rng);
     }
   scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
