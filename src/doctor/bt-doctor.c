@@ -977,33 +977,73 @@ step_label_issues (Run *run, GError **error)
   return TRUE;
 }
 
-/* Sums of v and of v² over every top-left rectangle of a W×H image ((W + 1) × (H + 1) each). */
+/* Every overlap of two W×H images shifted by at most MAX_DX pixels is a rectangle between the
+ * cuts 0…MAX_DX and W − MAX_DX…W of either side (2 × (MAX_DX + 1) cuts). */
+#define N_CUTS (2 * (MAX_DX + 1))
+
+/* Cut c (0…N_CUTS − 1) of a side of length L, and the cut at position v (one of them). */
+static inline int cut_pos (int c, int L) { return CLAMP (c <= MAX_DX ? c : L - (N_CUTS - 1 - c), 0, L); }
+static inline int cut_index (int v, int L) { return v <= MAX_DX ? v : N_CUTS - 1 - (L - v); }
+
+/* s[i][j], s2[i][j]: the sums of v and v² over rows [0, cut i) and columns [0, cut j) of a W×H
+ * image; from each row's total and its first and last MAX_DX pixels (a full integral image per
+ * pair cost as much as the correlations). */
 static void
-integral_image (const guint8 *p, int W, int H, guint32 *s, guint32 *s2)
+cut_sums (const guint8 *p, int W, int H, guint32 s[N_CUTS][N_CUTS], guint32 s2[N_CUTS][N_CUTS])
 {
-  memset (s, 0, sizeof (guint32) * (W + 1));
-  memset (s2, 0, sizeof (guint32) * (W + 1));
+  guint32 r[DUP_SIDE][N_CUTS], r2[DUP_SIDE][N_CUTS];   /* each row's sums over [0, cut j) */
   for (int y = 0; y < H; y++)
     {
-      const guint32 *up = s + y * (W + 1), *up2 = s2 + y * (W + 1);
-      guint32 *row = s + (y + 1) * (W + 1), *row2 = s2 + (y + 1) * (W + 1), sum = 0, sum2 = 0;
-      row[0] = row2[0] = 0;
+      const guint8 *row = p + y * W;
+      guint32 t = 0, t2 = 0;
       for (int x = 0; x < W; x++)
         {
-          guint32 v = p[y * W + x];
-          sum += v;
-          sum2 += v * v;
-          row[x + 1] = up[x + 1] + sum;
-          row2[x + 1] = up2[x + 1] + sum2;
+          t += row[x];
+          t2 += (guint32) row[x] * row[x];
+        }
+      for (int j = 0; j < N_CUTS; j++)
+        {
+          int c = cut_pos (j, W);
+          guint32 u = 0, u2 = 0;
+          /* the first c pixels, or all but the last W − c */
+          for (int x = j <= MAX_DX ? 0 : c; x < (j <= MAX_DX ? c : W); x++)
+            {
+              u += row[x];
+              u2 += (guint32) row[x] * row[x];
+            }
+          r[y][j] = j <= MAX_DX ? u : t - u;
+          r2[y][j] = j <= MAX_DX ? u2 : t2 - u2;
+        }
+    }
+  for (int j = 0; j < N_CUTS; j++)
+    {
+      guint32 t = 0, t2 = 0;
+      for (int y = 0; y < H; y++)
+        {
+          t += r[y][j];
+          t2 += r2[y][j];
+        }
+      for (int i = 0; i < N_CUTS; i++)
+        {
+          int c = cut_pos (i, H);
+          guint32 u = 0, u2 = 0;
+          for (int y = i <= MAX_DX ? 0 : c; y < (i <= MAX_DX ? c : H); y++)
+            {
+              u += r[y][j];
+              u2 += r2[y][j];
+            }
+          s[i][j] = i <= MAX_DX ? u : t - u;
+          s2[i][j] = i <= MAX_DX ? u2 : t2 - u2;
         }
     }
 }
 
-/* The sum over [x0, x1) × [y0, y1) of an integral image of a W-wide image. */
-static inline guint32
-rect_sum (const guint32 *s, int W, int x0, int y0, int x1, int y1)
+/* The sum over [x0, x1) × [y0, y1) (each a cut) of a W×H image from its cut sums. */
+static inline double
+cut_rect (guint32 s[N_CUTS][N_CUTS], int W, int H, int x0, int y0, int x1, int y1)
 {
-  return s[y1 * (W + 1) + x1] - s[y0 * (W + 1) + x1] - s[y1 * (W + 1) + x0] + s[y0 * (W + 1) + x0];
+  int i0 = cut_index (y0, H), i1 = cut_index (y1, H), j0 = cut_index (x0, W), j1 = cut_index (x1, W);
+  return (double) (s[i1][j1] - s[i0][j1] - s[i1][j0] + s[i0][j0]);
 }
 
 /* A row of DUP_SIDE pixels with at least MAX_DX zeros on either side; a multiple of 16 */
@@ -1031,7 +1071,7 @@ dot_u8 (const guint8 *a, const guint8 *b, int len)
 
 /* The best Pearson correlation of two W×H comparison copies over the shifts of b by at most MAX_DX
  * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
- * Each shift's sums of a, a², b and b² over the overlap come from integral images; only the
+ * Each shift's sums of a, a², b and b² over the overlap come from cut sums; only the
  * products are summed pixel by pixel (the near-duplicate step's hot loop, a few million pairs
  * at 10,000 images). mad: at the best shift, the mean absolute difference (0…1) once the mean
  * difference is taken out; it tells a brightened copy (small) from a recoloured look-alike. */
@@ -1041,57 +1081,54 @@ __attribute__ ((optimize ("tree-vectorize"), target_clones ("arch=x86-64-v3", "d
 static double
 shifted_correlation (const guint8 *a, const guint8 *b, int W, int H, double *mad)
 {
-  guint32 ia[(DUP_SIDE + 1) * (DUP_SIDE + 1)], ia2[(DUP_SIDE + 1) * (DUP_SIDE + 1)];
-  guint32 ib[(DUP_SIDE + 1) * (DUP_SIDE + 1)], ib2[(DUP_SIDE + 1) * (DUP_SIDE + 1)];
-  integral_image (a, W, H, ia, ia2);
-  integral_image (b, W, H, ib, ib2);
+  guint32 ca[N_CUTS][N_CUTS], ca2[N_CUTS][N_CUTS], cb[N_CUTS][N_CUTS], cb2[N_CUTS][N_CUTS];
+  cut_sums (a, W, H, ca, ca2);
+  cut_sums (b, W, H, cb, cb2);
   guint8 pa[(DUP_SIDE + 1) * PAD_STRIDE], pb[(DUP_SIDE + 1) * PAD_STRIDE];
   pad_rows (a, W, H, pa);
   pad_rows (b, W, H, pb);
-  double best = -1;
+  double best = -1, best_shift = 0;
   int best_dx = 0, best_dy = 0;
   for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
     for (int dx = -MAX_DX; dx <= MAX_DX; dx++)
       {
         /* the overlap: a's [x0, x1) × [y0, y1), b's the same moved by (−dx, −dy) */
         int x0 = MAX (0, dx), x1 = MIN (W, W + dx), y0 = MAX (0, dy), y1 = MIN (H, H + dy);
-        /* whole padded rows of DUP_SIDE: a is 0 off the image, so b's pixels off the
-         * overlap meet a zero, and the loop has a fixed length */
-        guint32 sab = 0;
-        for (int y = y0; y < y1; y++)
-          sab += dot_u8 (pa + y * PAD_STRIDE + MAX_DX, pb + (y - dy) * PAD_STRIDE + MAX_DX - dx, DUP_SIDE);
-        double n = (double) (x1 - x0) * (y1 - y0);
-        double sa = rect_sum (ia, W, x0, y0, x1, y1), saa = rect_sum (ia2, W, x0, y0, x1, y1);
-        double sb = rect_sum (ib, W, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
-        double sbb = rect_sum (ib2, W, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
-        double va = saa * n - sa * sa, vb = sbb * n - sb * sb, cov = sab * n - sa * sb;
-        /* two flat patches: alike when their levels are (the caller checks the means) */
-        double r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0
-                 : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
+        double r = 0, sa = 0, sb = 0;
+        if (x1 > x0 && y1 > y0)
+          {
+            /* whole padded rows of DUP_SIDE: a is 0 off the image, so b's pixels off the
+             * overlap meet a zero, and the loop has a fixed length */
+            guint32 sab = 0;
+            for (int y = y0; y < y1; y++)
+              sab += dot_u8 (pa + y * PAD_STRIDE + MAX_DX, pb + (y - dy) * PAD_STRIDE + MAX_DX - dx, DUP_SIDE);
+            double n = (double) (x1 - x0) * (y1 - y0);
+            sa = cut_rect (ca, W, H, x0, y0, x1, y1);
+            sb = cut_rect (cb, W, H, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
+            double saa = cut_rect (ca2, W, H, x0, y0, x1, y1), sbb = cut_rect (cb2, W, H, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
+            double va = saa * n - sa * sa, vb = sbb * n - sb * sb, cov = sab * n - sa * sb;
+            /* two flat patches: alike when their levels are (the caller checks the means) */
+            r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0 : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
+          }
         if (r > best)
           {
             best = r;
             best_dx = dx;
             best_dy = dy;
+            best_shift = sa - sb;
           }
       }
-  /* the residual at the best shift */
-  double sum = 0, shift = 0;
-  int n = 0;
-  for (int pass = 0; pass < 2; pass++)
-    for (int y = MAX (0, best_dy); y < MIN (H, H + best_dy); y++)
-      for (int x = MAX (0, best_dx); x < MIN (W, W + best_dx); x++)
-        {
-          double d = (double) a[y * W + x] - b[(y - best_dy) * W + x - best_dx];
-          if (pass == 0)
-            {
-              shift += d;
-              n++;
-            }
-          else
-            sum += fabs (d - shift / n);
-        }
-  *mad = n > 0 ? sum / n / 255.0 : 1.0;
+  /* the residual at the best shift: Σ |d − S/n| = Σ |n·d − S| / n, in integers (d = a − b) */
+  int x0 = MAX (0, best_dx), x1 = MIN (W, W + best_dx), y0 = MAX (0, best_dy), y1 = MIN (H, H + best_dy);
+  int n = MAX (x1 - x0, 0) * MAX (y1 - y0, 0), S = (int) best_shift;
+  guint32 sum = 0;
+  for (int y = y0; n > 0 && y < y1; y++)
+    {
+      const guint8 *ra = a + y * W, *rb = b + (y - best_dy) * W - best_dx;
+      for (int x = x0; x < x1; x++)
+        sum += (guint32) ABS (n * ((int) ra[x] - (int) rb[x]) - S);
+    }
+  *mad = n > 0 ? (double) sum / n / n / 255.0 : 1.0;
   return best;
 }
 
