@@ -1,18 +1,26 @@
 /* bench-doctor.c: the data doctor on Fashion-MNIST (Debian's dataset-fashion-mnist): the first
- * N training images (default 10,000) with 5% of the labels flipped to another class, 50 planted
+ * N training images (default 10,000; above 60,000 the test images, then training images turned
+ * a quarter, up to 100,000) with 5% of the labels flipped to another class, 50 planted
  * near-duplicates (a 1-pixel shift and a brightness change, put in another split) and 30
  * planted outliers (10 noise, 10 flat, 10 line drawings). Prints precision of the top 500 label
  * issues against the flips, recall within the top 1,000, the suggested class's accuracy on the
  * flips found, near-duplicate recall, outlier recall in the top 100, seconds and peak RSS.
  * The doctor sees a project whose preset is --preset (default mlp) at 28×28 grey.
- * Usage: bench-doctor [--images N] [--preset ID|none] [--epochs N] [--keep DIR] */
+ * --torch runs bench/torch_doctor_oof.py (/usr/bin/python3 with torch) on the same images and
+ * prints its label-issue numbers beside the doctor's: the PyTorch out-of-fold baseline.
+ * BENCH_DOCTOR_PAIRS=1 prints every reported pair ("PAIR a b distance") on stderr, to compare two
+ * builds' near-duplicates.
+ * Usage: bench-doctor [--images N] [--preset ID|none] [--epochs N] [--keep DIR] [--torch] */
 #include "config.h"
 
 #include <cairo.h>
 #include <gio/gio.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "doctor/bt-doctor.h"
 #include "engine/bt-engine.h"
@@ -84,6 +92,115 @@ write_drawing (const char *path, BtRng *rng)
   cairo_surface_destroy (s);
 }
 
+/* CPU seconds of this process, all its threads */
+static double
+cpu_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wall and CPU seconds of each stage of the run, from the doctor's progress (stages in order). */
+typedef struct { char stage[16]; double wall0, cpu0; GString *out; } Stages;
+
+static void
+stage_end (Stages *st)
+{
+  if (st->stage[0] != '\0')
+    g_string_append_printf (st->out, " %s %.1f s (CPU %.1f)", st->stage, g_get_monotonic_time () / 1e6 - st->wall0,
+                            cpu_seconds () - st->cpu0);
+}
+
+static void
+on_progress (const char *stage, double fraction, gpointer user_data)
+{
+  Stages *st = user_data;
+  (void) fraction;
+  if (g_str_equal (stage, st->stage))
+    return;
+  stage_end (st);
+  g_strlcpy (st->stage, stage, sizeof st->stage);
+  st->wall0 = g_get_monotonic_time () / 1e6;
+  st->cpu0 = cpu_seconds ();
+}
+
+typedef struct { double oof, p500, r1000, cpu, wall; int issues, found, right; } LabelScores;
+
+/* The PyTorch baseline on the same images and labels (list: path, given, true class per line);
+ * FALSE (with the reason printed) when it cannot run. */
+static gboolean
+run_torch (const char *dir, GPtrArray *paths, const int *given, const int *truth, int total, const char *preset,
+           int epochs, LabelScores *t)
+{
+  g_autofree char *list = g_build_filename (dir, "torch-list.tsv", NULL);
+  g_autoptr (GString) s = g_string_new (NULL);
+  for (int i = 0; i < total; i++)
+    g_string_append_printf (s, "%s\t%d\t%d\n", (const char *) g_ptr_array_index (paths, i), given[i], truth[i]);
+  g_autoptr (GError) error = NULL;
+  if (!g_file_set_contents (list, s->str, (gssize) s->len, &error))
+    {
+      printf ("PyTorch baseline not run: %s\n", error->message);
+      return FALSE;
+    }
+  const char *root = g_getenv ("BOTTEGA_SOURCE_ROOT") ? g_getenv ("BOTTEGA_SOURCE_ROOT") : SOURCE_ROOT;
+  g_autofree char *script = g_build_filename (root, "bench", "torch_doctor_oof.py", NULL);
+  g_autofree char *ep = g_strdup_printf ("%d", epochs);
+  char *argv[] = { "/usr/bin/python3", script, "--list", list, "--preset", (char *) preset, "--epochs", ep, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
+    {
+      printf ("PyTorch baseline not run: %s\n", error->message);
+      return FALSE;
+    }
+  const char *line = out != NULL ? strstr (out, "RESULT ") : NULL;
+  if (line == NULL ||
+      sscanf (line, "RESULT oof_accuracy=%lf issues=%d precision500=%lf recall1000=%lf found=%d right=%d "
+                    "cpu=%lf wall=%lf", &t->oof, &t->issues, &t->p500, &t->r1000, &t->found, &t->right, &t->cpu,
+              &t->wall) != 8)
+    {
+      printf ("PyTorch baseline not run (exit %d): %s\n", WIFEXITED (status) ? WEXITSTATUS (status) : -1,
+              err != NULL ? g_strstrip (err) : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The doctor's label-issue numbers beside the PyTorch baseline's (same preset and epochs). */
+static void
+print_torch (const char *dir, GPtrArray *paths, const int *given, const int *truth, int total, int n_flip,
+             const BtDoctorReport *r, const BtDoctorOptions *opts, int epochs, int in500, int in1000, int found,
+             int right, double seconds, double cpu)
+{
+  const char *preset = "mlp";
+  const char *at = r->model != NULL ? strstr (r->model, "small-cnn ") : NULL;
+  if (at != NULL)
+    preset = "small-cnn";
+  else
+    at = r->model != NULL ? strstr (r->model, "mlp ") : NULL;
+  const char *ep = at != NULL ? strstr (at, ", ") : NULL;
+  if (epochs <= 0 && (ep == NULL || sscanf (ep, ", %d epochs", &epochs) != 1))
+    {
+      printf ("PyTorch baseline not run: the doctor trained no mlp or small-cnn (%s)\n", r->model);
+      return;
+    }
+  LabelScores t;
+  if (!run_torch (dir, paths, given, truth, total, preset, epochs, &t))
+    return;
+  printf ("\nlabel issues, side by side (%d folds; PyTorch: %s, %d epochs, batch 32, Adam 1e-3, cosine, 2 threads)\n",
+          opts->folds, preset, epochs);
+  printf ("%-24s %12s %12s\n", "measure", "doctor", "PyTorch");
+  printf ("%-24s %12.3f %12.3f\n", "out-of-fold accuracy", r->oof_accuracy, t.oof);
+  printf ("%-24s %12u %12d\n", "label issues listed", r->label_issues->len, t.issues);
+  printf ("%-24s %12.3f %12.3f\n", "precision@500", in500 / 500.0, t.p500);
+  printf ("%-24s %12.3f %12.3f\n", "recall@1000", (double) in1000 / n_flip, t.r1000);
+  printf ("%-24s %12.3f %12.3f\n", "suggested class right", found ? (double) right / found : 0.0,
+          t.found ? (double) t.right / t.found : 0.0);
+  printf ("%-24s %12.1f %12.1f   (doctor: the whole run; PyTorch: folds + ranking)\n", "seconds (wall)", seconds, t.wall);
+  printf ("%-24s %12.1f %12.1f\n", "seconds (CPU)", cpu, t.cpu);
+}
+
 static long
 peak_rss_kib (void)
 {
@@ -99,23 +216,49 @@ main (int argc, char **argv)
   char *keep = NULL, *preset = NULL;
   int epochs = 0;
   double max_distance = 0;
+  gboolean torch = FALSE;
   GOptionEntry entries[] = {
-    { "images", 0, 0, G_OPTION_ARG_INT, &n, "Training images (default 10000)", "N" },
+    { "images", 0, 0, G_OPTION_ARG_INT, &n, "Images (default 10000, at most 100000)", "N" },
     { "preset", 0, 0, G_OPTION_ARG_STRING, &preset,
       "The project's preset at 28×28 grey (default mlp; none: no project settings, the descriptor)", "ID" },
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs of each fold model (default: the doctor's)", "N" },
     { "max-distance", 0, 0, G_OPTION_ARG_DOUBLE, &max_distance, "Near-duplicates' distance (default: the doctor's)", "D" },
+    { "torch", 0, 0, G_OPTION_ARG_NONE, &torch, "Also run the PyTorch out-of-fold baseline on the same images", NULL },
     { "keep", 0, 0, G_OPTION_ARG_FILENAME, &keep, "Write the images here and keep them", "DIR" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, NULL) || n < 100 || n > 60000)
+  if (!g_option_context_parse (ctx, &argc, &argv, NULL) || n < 100 || n > 100000)
     return 2;
   g_autoptr (GBytes) ib = read_gz (FMNIST "train-images-idx3-ubyte.gz");
   g_autoptr (GBytes) lb = read_gz (FMNIST "train-labels-idx1-ubyte.gz");
   const guint8 *images = (const guint8 *) g_bytes_get_data (ib, NULL) + 16;
   const guint8 *labels = (const guint8 *) g_bytes_get_data (lb, NULL) + 8;
+  g_autofree guint8 *more = NULL, *more_labels = NULL;
+  if (n > 60000)
+    {
+      /* the scale run: the 60,000 training images, the 10,000 test images, then training
+       * images turned a quarter (not copies of anything) */
+      g_autoptr (GBytes) tb = read_gz (FMNIST "t10k-images-idx3-ubyte.gz");
+      g_autoptr (GBytes) tl = read_gz (FMNIST "t10k-labels-idx1-ubyte.gz");
+      more = g_malloc ((gsize) n * 784);
+      more_labels = g_malloc (n);
+      memcpy (more, images, (gsize) 60000 * 784);
+      memcpy (more_labels, labels, 60000);
+      memcpy (more + (gsize) 60000 * 784, (const guint8 *) g_bytes_get_data (tb, NULL) + 16, (gsize) 10000 * 784);
+      memcpy (more_labels + 60000, (const guint8 *) g_bytes_get_data (tl, NULL) + 8, 10000);
+      for (int i = 70000; i < n; i++)
+        {
+          const guint8 *src = images + (gsize) (i - 70000) * 784;
+          for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++)
+              more[(gsize) i * 784 + y * 28 + x] = src[x * 28 + (27 - y)];
+          more_labels[i] = labels[i - 70000];
+        }
+      images = more;
+      labels = more_labels;
+    }
   g_autofree char *dir = keep ? g_strdup (keep) : g_dir_make_tmp ("bt-bench-doctor-XXXXXX", NULL);
   g_mkdir_with_parents (dir, 0755);
 
@@ -196,9 +339,12 @@ main (int argc, char **argv)
   if (max_distance > 0)
     opts.max_distance = max_distance;
   gint64 t0 = g_get_monotonic_time ();
+  double cpu0 = cpu_seconds ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (BtDoctorReport) r = bt_doctor_run (in, &opts, NULL, NULL, NULL, &error);
-  double seconds = (g_get_monotonic_time () - t0) / 1e6;
+  Stages stages = { "", 0, 0, g_string_new (NULL) };
+  g_autoptr (BtDoctorReport) r = bt_doctor_run (in, &opts, on_progress, &stages, NULL, &error);
+  double seconds = (g_get_monotonic_time () - t0) / 1e6, cpu = cpu_seconds () - cpu0;
+  stage_end (&stages);
   if (r == NULL)
     {
       fprintf (stderr, "bench-doctor: %s\n", error->message);
@@ -216,6 +362,12 @@ main (int argc, char **argv)
       right += x->suggested == truth[x->item];
     }
   int dups = 0;
+  if (g_getenv ("BENCH_DOCTOR_PAIRS"))
+    for (guint i = 0; i < r->duplicates->len; i++)
+      {
+        const BtDoctorDuplicate *d = &g_array_index (r->duplicates, BtDoctorDuplicate, i);
+        fprintf (stderr, "PAIR %u %u %.4f\n", d->a, d->b, d->distance);
+      }
   g_autofree double *dup_found = g_new0 (double, n_dup);   /* distance + 1, 0: not found */
   for (guint i = 0; i < r->duplicates->len; i++)
     {
@@ -274,7 +426,12 @@ main (int argc, char **argv)
   if (missed->len > 0)
     printf ("outliers missed (rank, 0: not flagged):%s\n", missed->str);
   printf ("%-24s %10.1f %10s\n", "seconds (wall)", seconds, "<= 120");
+  printf ("%-24s %10.1f %10s   (this process's threads; the decoder helper not counted)\n", "seconds (CPU)", cpu, "");
   printf ("%-24s %10.0f %10s\n", "peak RSS MiB", peak_rss_kib () / 1024.0, "<= 400");
+  printf ("stages:%s\n", stages.out->str);
+  g_string_free (stages.out, TRUE);
+  if (torch)
+    print_torch (dir, paths, given, truth, total, n_flip, r, &opts, epochs, in500, in1000, found, right, seconds, cpu);
   if (keep == NULL)
     {
       const char *rm[] = { "rm", "-rf", dir, NULL };

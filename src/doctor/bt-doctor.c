@@ -520,6 +520,47 @@ run_progress (Run *run, const char *stage, double f)
   progress_report (run->progress, run->user_data, stage, f);
 }
 
+/* ---- Tasks on every core ---- */
+typedef void (*TaskFunc) (gpointer ctx, guint task);
+typedef struct { TaskFunc fn; gpointer ctx; guint n_tasks; gint next, done; } Tasks;
+
+static gpointer
+tasks_worker (gpointer data)
+{
+  Tasks *t = data;
+  for (guint i; (i = (guint) g_atomic_int_add (&t->next, 1)) < t->n_tasks;)
+    {
+      t->fn (t->ctx, i);
+      g_atomic_int_inc (&t->done);
+    }
+  return NULL;
+}
+
+/* Runs fn (ctx, task) for every task in 0…n_tasks − 1 on the engine's number of threads (the
+ * calling one among them), each thread taking the next task when it is free; a task must not
+ * depend on which thread runs it, and checks the cancellable itself. Progress (when stage is
+ * not NULL) is reported from the calling thread only. */
+static void
+run_tasks (Run *run, const char *stage, guint n_tasks, TaskFunc fn, gpointer ctx)
+{
+  Tasks t = { fn, ctx, n_tasks, 0, 0 };
+  GThread *threads[16];
+  guint n_threads = MIN ((guint) CLAMP (bt_engine_get_threads (), 1, 16), MAX (n_tasks, 1));
+  for (guint k = 1; k < n_threads; k++)
+    threads[k] = g_thread_new ("bt-doctor", tasks_worker, &t);
+  for (guint i; (i = (guint) g_atomic_int_add (&t.next, 1)) < n_tasks;)
+    {
+      fn (ctx, i);
+      g_atomic_int_inc (&t.done);
+      if (stage != NULL)
+        run_progress (run, stage, (double) g_atomic_int_get (&t.done) / n_tasks);
+    }
+  for (guint k = 1; k < n_threads; k++)
+    g_thread_join (threads[k]);
+  if (stage != NULL)
+    run_progress (run, stage, 1.0);
+}
+
 /* The backbone, for transfer projects (NULL: the fixed descriptor). */
 static BtBackbone *
 load_backbone (const BtDoctorInput *input, const BtDoctorOptions *opts)
@@ -623,37 +664,52 @@ wants_pixels (Run *run, BtBackbone *bb)
   return TRUE;
 }
 
-/* Decodes every image once: quality, hashes, thumbnails and features. */
+typedef struct { Run *run; BtBackbone *bb; BtEmbeddings *emb; BtDsResize resize; } DecodeJob;
+
+/* One image (a task of step_decode): info, features and pixels; info.ok stays FALSE when it is
+ * unreadable (or the embedding cache could not read it either). */
+static void
+decode_one (gpointer ctx, guint i)
+{
+  DecodeJob *job = ctx;
+  Run *run = job->run;
+  if (g_cancellable_is_cancelled (run->cancellable))
+    return;
+  const Entry *e = &g_array_index (run->input->items, Entry, i);
+  const float *cached = NULL;
+  if (job->emb != NULL)
+    {
+      if (!bt_embeddings_is_valid (job->emb, i))
+        return;
+      cached = bt_embeddings_get (job->emb, i, 0);
+    }
+  if (!analyse_image (e, job->bb, cached, job->resize, run->X + (gsize) i * run->d, &run->info[i],
+                      run->cancellable) ||
+      !decode_pixels (run, i, job->resize))
+    run->info[i].ok = FALSE;
+}
+
+/* Decodes every image once, on every core: quality, hashes, thumbnails and features. */
 static gboolean
 step_decode (Run *run, BtBackbone *bb, GError **error)
 {
-  BtDsResize resize = run->input->have_settings ? run->input->settings.resize : BT_DS_RESIZE_SQUASH;
+  DecodeJob job = { run, bb, NULL, run->input->have_settings ? run->input->settings.resize : BT_DS_RESIZE_SQUASH };
   g_autoptr (GError) local = NULL;
-  g_autoptr (BtEmbeddings) emb = cached_embeddings (run, bb, resize, &local);
+  g_autoptr (BtEmbeddings) emb = job.emb = cached_embeddings (run, bb, job.resize, &local);
   if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
     return FALSE;
   if (local != NULL)
     g_message ("doctor: the embedding cache failed (%s); embedding each image", local->message);
   run->r->n_embedded = emb != NULL ? bt_embeddings_n_computed (emb) : 0;
+  run_tasks (run, "decode", run->n, decode_one, &job);
+  if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+    return FALSE;
   for (guint i = 0; i < run->n; i++)
-    {
-      if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
-        return FALSE;
-      const Entry *e = &g_array_index (run->input->items, Entry, i);
-      const float *cached = emb != NULL && bt_embeddings_is_valid (emb, i) ? bt_embeddings_get (emb, i, 0) : NULL;
-      if (emb != NULL && cached == NULL)
-        run->r->n_unreadable++;   /* the cache could not read it either */
-      else if (!analyse_image (e, bb, cached, resize, run->X + (gsize) i * run->d, &run->info[i], run->cancellable) ||
-               !decode_pixels (run, i, resize))
-        {
-          run->info[i].ok = FALSE;
-          run->r->n_unreadable++;
-        }
-      else if (emb == NULL && bb != NULL)
-        run->r->n_embedded++;
-      run_progress (run, "decode", (i + 1.0) / run->n);
-    }
-  return !g_cancellable_set_error_if_cancelled (run->cancellable, error);
+    if (!run->info[i].ok)
+      run->r->n_unreadable++;
+    else if (emb == NULL && bb != NULL)
+      run->r->n_embedded++;
+  return TRUE;
 }
 
 static void
@@ -921,63 +977,158 @@ step_label_issues (Run *run, GError **error)
   return TRUE;
 }
 
+/* Every overlap of two W×H images shifted by at most MAX_DX pixels is a rectangle between the
+ * cuts 0…MAX_DX and W − MAX_DX…W of either side (2 × (MAX_DX + 1) cuts). */
+#define N_CUTS (2 * (MAX_DX + 1))
+
+/* Cut c (0…N_CUTS − 1) of a side of length L, and the cut at position v (one of them). */
+static inline int cut_pos (int c, int L) { return CLAMP (c <= MAX_DX ? c : L - (N_CUTS - 1 - c), 0, L); }
+static inline int cut_index (int v, int L) { return v <= MAX_DX ? v : N_CUTS - 1 - (L - v); }
+
+/* s[i][j], s2[i][j]: the sums of v and v² over rows [0, cut i) and columns [0, cut j) of a W×H
+ * image; from each row's total and its first and last MAX_DX pixels (a full integral image per
+ * pair cost as much as the correlations). */
+static void
+cut_sums (const guint8 *p, int W, int H, guint32 s[N_CUTS][N_CUTS], guint32 s2[N_CUTS][N_CUTS])
+{
+  guint32 r[DUP_SIDE][N_CUTS], r2[DUP_SIDE][N_CUTS];   /* each row's sums over [0, cut j) */
+  for (int y = 0; y < H; y++)
+    {
+      const guint8 *row = p + y * W;
+      guint32 t = 0, t2 = 0;
+      for (int x = 0; x < W; x++)
+        {
+          t += row[x];
+          t2 += (guint32) row[x] * row[x];
+        }
+      for (int j = 0; j < N_CUTS; j++)
+        {
+          int c = cut_pos (j, W);
+          guint32 u = 0, u2 = 0;
+          /* the first c pixels, or all but the last W − c */
+          for (int x = j <= MAX_DX ? 0 : c; x < (j <= MAX_DX ? c : W); x++)
+            {
+              u += row[x];
+              u2 += (guint32) row[x] * row[x];
+            }
+          r[y][j] = j <= MAX_DX ? u : t - u;
+          r2[y][j] = j <= MAX_DX ? u2 : t2 - u2;
+        }
+    }
+  for (int j = 0; j < N_CUTS; j++)
+    {
+      guint32 t = 0, t2 = 0;
+      for (int y = 0; y < H; y++)
+        {
+          t += r[y][j];
+          t2 += r2[y][j];
+        }
+      for (int i = 0; i < N_CUTS; i++)
+        {
+          int c = cut_pos (i, H);
+          guint32 u = 0, u2 = 0;
+          for (int y = i <= MAX_DX ? 0 : c; y < (i <= MAX_DX ? c : H); y++)
+            {
+              u += r[y][j];
+              u2 += r2[y][j];
+            }
+          s[i][j] = i <= MAX_DX ? u : t - u;
+          s2[i][j] = i <= MAX_DX ? u2 : t2 - u2;
+        }
+    }
+}
+
+/* The sum over [x0, x1) × [y0, y1) (each a cut) of a W×H image from its cut sums. */
+static inline double
+cut_rect (guint32 s[N_CUTS][N_CUTS], int W, int H, int x0, int y0, int x1, int y1)
+{
+  int i0 = cut_index (y0, H), i1 = cut_index (y1, H), j0 = cut_index (x0, W), j1 = cut_index (x1, W);
+  return (double) (s[i1][j1] - s[i0][j1] - s[i1][j0] + s[i0][j0]);
+}
+
+/* A row of DUP_SIDE pixels with at least MAX_DX zeros on either side; a multiple of 16 */
+#define PAD_STRIDE  48
+
+/* img (W×H) into pad at column MAX_DX of each PAD_STRIDE-wide row, zeros around it (and one
+ * spare row: a shifted read may run past the last row's end). */
+static void
+pad_rows (const guint8 *img, int W, int H, guint8 *pad)
+{
+  memset (pad, 0, (gsize) (H + 1) * PAD_STRIDE);
+  for (int y = 0; y < H; y++)
+    memcpy (pad + y * PAD_STRIDE + MAX_DX, img + y * W, W);
+}
+
+/* The sum of a[i]·b[i]; called with a constant length, so it vectorizes without a scalar tail. */
+static inline guint32
+dot_u8 (const guint8 *a, const guint8 *b, int len)
+{
+  guint32 s = 0;
+  for (int i = 0; i < len; i++)
+    s += (guint32) a[i] * b[i];
+  return s;
+}
+
 /* The best Pearson correlation of two W×H comparison copies over the shifts of b by at most MAX_DX
  * pixels (on their overlap): a shifted, cropped, re-encoded or brightened copy stays near 1.
- * mad: at that shift, the mean absolute difference (0…1) once the mean difference is taken
- * out; it tells a brightened copy (small) from a recoloured look-alike (large). */
+ * Each shift's sums of a, a², b and b² over the overlap come from cut sums; only the
+ * products are summed pixel by pixel (the near-duplicate step's hot loop, a few million pairs
+ * at 10,000 images). mad: at the best shift, the mean absolute difference (0…1) once the mean
+ * difference is taken out; it tells a brightened copy (small) from a recoloured look-alike. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__ ((optimize ("tree-vectorize"), target_clones ("arch=x86-64-v3", "default")))  /* -O2 does not vectorize */
+#endif
 static double
 shifted_correlation (const guint8 *a, const guint8 *b, int W, int H, double *mad)
 {
-  double best = -1;
+  guint32 ca[N_CUTS][N_CUTS], ca2[N_CUTS][N_CUTS], cb[N_CUTS][N_CUTS], cb2[N_CUTS][N_CUTS];
+  cut_sums (a, W, H, ca, ca2);
+  cut_sums (b, W, H, cb, cb2);
+  guint8 pa[(DUP_SIDE + 1) * PAD_STRIDE], pb[(DUP_SIDE + 1) * PAD_STRIDE];
+  pad_rows (a, W, H, pa);
+  pad_rows (b, W, H, pb);
+  double best = -1, best_shift = 0;
   int best_dx = 0, best_dy = 0;
   for (int dy = -MAX_DX; dy <= MAX_DX; dy++)
     for (int dx = -MAX_DX; dx <= MAX_DX; dx++)
       {
-        gint64 sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-        int n = 0;
-        for (int y = MAX (0, dy); y < MIN (H, H + dy); y++)
+        /* the overlap: a's [x0, x1) × [y0, y1), b's the same moved by (−dx, −dy) */
+        int x0 = MAX (0, dx), x1 = MIN (W, W + dx), y0 = MAX (0, dy), y1 = MIN (H, H + dy);
+        double r = 0, sa = 0, sb = 0;
+        if (x1 > x0 && y1 > y0)
           {
-            const guint8 *ra = a + y * W, *rb = b + (y - dy) * W - dx;
-            for (int x = MAX (0, dx); x < MIN (W, W + dx); x++)
-              {
-                int va = ra[x], vb = rb[x];
-                sa += va;
-                sb += vb;
-                saa += va * va;
-                sbb += vb * vb;
-                sab += va * vb;
-                n++;
-              }
+            /* whole padded rows of DUP_SIDE: a is 0 off the image, so b's pixels off the
+             * overlap meet a zero, and the loop has a fixed length */
+            guint32 sab = 0;
+            for (int y = y0; y < y1; y++)
+              sab += dot_u8 (pa + y * PAD_STRIDE + MAX_DX, pb + (y - dy) * PAD_STRIDE + MAX_DX - dx, DUP_SIDE);
+            double n = (double) (x1 - x0) * (y1 - y0);
+            sa = cut_rect (ca, W, H, x0, y0, x1, y1);
+            sb = cut_rect (cb, W, H, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
+            double saa = cut_rect (ca2, W, H, x0, y0, x1, y1), sbb = cut_rect (cb2, W, H, x0 - dx, y0 - dy, x1 - dx, y1 - dy);
+            double va = saa * n - sa * sa, vb = sbb * n - sb * sb, cov = sab * n - sa * sb;
+            /* two flat patches: alike when their levels are (the caller checks the means) */
+            r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0 : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
           }
-        double va = (double) saa * n - (double) sa * sa, vb = (double) sbb * n - (double) sb * sb;
-        double cov = (double) sab * n - (double) sa * sb;
-        /* two flat patches: alike when their levels are (the caller checks the means) */
-        double r = va < 1e-9 * n * n && vb < 1e-9 * n * n ? 1.0
-                 : va <= 0 || vb <= 0 ? 0.0 : cov / sqrt (va * vb);
         if (r > best)
           {
             best = r;
             best_dx = dx;
             best_dy = dy;
+            best_shift = sa - sb;
           }
       }
-  /* the residual at the best shift */
-  double sum = 0, shift = 0;
-  int n = 0;
-  for (int pass = 0; pass < 2; pass++)
-    for (int y = MAX (0, best_dy); y < MIN (H, H + best_dy); y++)
-      for (int x = MAX (0, best_dx); x < MIN (W, W + best_dx); x++)
-        {
-          double d = (double) a[y * W + x] - b[(y - best_dy) * W + x - best_dx];
-          if (pass == 0)
-            {
-              shift += d;
-              n++;
-            }
-          else
-            sum += fabs (d - shift / n);
-        }
-  *mad = n > 0 ? sum / n / 255.0 : 1.0;
+  /* the residual at the best shift: Σ |d − S/n| = Σ |n·d − S| / n, in integers (d = a − b) */
+  int x0 = MAX (0, best_dx), x1 = MIN (W, W + best_dx), y0 = MAX (0, best_dy), y1 = MIN (H, H + best_dy);
+  int n = MAX (x1 - x0, 0) * MAX (y1 - y0, 0), S = (int) best_shift;
+  guint32 sum = 0;
+  for (int y = y0; n > 0 && y < y1; y++)
+    {
+      const guint8 *ra = a + y * W, *rb = b + (y - best_dy) * W - best_dx;
+      for (int x = x0; x < x1; x++)
+        sum += (guint32) ABS (n * ((int) ra[x] - (int) rb[x]) - S);
+    }
+  *mad = n > 0 ? (double) sum / n / n / 255.0 : 1.0;
   return best;
 }
 
@@ -1058,18 +1209,30 @@ cmp_slot (gconstpointer a, gconstpointer b)
   return x->item < y->item ? -1 : x->item > y->item;
 }
 
-/* The readable images of one table, sorted by key then projection; returns how many. */
-static guint
-lsh_slots (const ImageInfo *info, guint n, BtRng *rng, Slot *slot)
+/* The near-duplicate index: for each table, every readable image's key and its place in the
+ * table's order (by key, then by the extra projection). Tables are built and searched in
+ * parallel, one table a task; each task writes only its own rows. */
+typedef struct {
+  const ImageInfo *info;
+  guint         n, m;                     /* images, readable ones */
+  double        max_distance;
+  GCancellable *cancellable;
+  float         planes[LSH_TABLES][LSH_BITS + 1][SIG * SIG];
+  guint16      *key;                      /* LSH_TABLES × n */
+  guint32      *pos;                      /* LSH_TABLES × n: the image's place in the table */
+  guint32      *order;                    /* LSH_TABLES × m: the readable images in that order */
+  GArray       *found[LSH_TABLES];        /* BtDoctorDuplicate, the pairs each table found first */
+} Lsh;
+
+static void
+lsh_table (gpointer ctx, guint t)
 {
-  float planes[LSH_BITS + 1][SIG * SIG];
-  for (int b = 0; b <= LSH_BITS; b++)
-    for (int k = 0; k < SIG * SIG; k++)
-      planes[b][k] = bt_rng_normal (rng);
+  Lsh *l = ctx;
+  g_autofree Slot *slot = g_new (Slot, MAX (l->m, 1));
   guint m = 0;
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; i < l->n; i++)
     {
-      if (!info[i].ok)
+      if (!l->info[i].ok)
         continue;
       guint h = 0;
       double z = 0;
@@ -1077,63 +1240,96 @@ lsh_slots (const ImageInfo *info, guint n, BtRng *rng, Slot *slot)
         {
           z = 0;
           for (int k = 0; k < SIG * SIG; k++)
-            z += planes[b][k] * info[i].sig[k];
+            z += l->planes[t][b][k] * l->info[i].sig[k];
           if (b < LSH_BITS)
             h = (h << 1) | (z >= 0);
         }
       slot[m++] = (Slot) { h, (float) z, i };
     }
   qsort (slot, m, sizeof (Slot), cmp_slot);
-  return m;
+  for (guint x = 0; x < m; x++)
+    {
+      l->order[(gsize) t * l->m + x] = slot[x].item;
+      l->key[(gsize) t * l->n + slot[x].item] = (guint16) slot[x].key;
+      l->pos[(gsize) t * l->n + slot[x].item] = x;
+    }
 }
 
-/* g_int64_hash folds a pair (a << 32 | b) to a ^ b: neighbouring pairs collide by the thousand */
-static guint
-pair_hash (gconstpointer p)
+/* Whether a table before t compared a and b already (same bucket, at most LSH_WINDOW apart):
+ * each pair is checked once, in the first table that brings it up, with no set of pairs to
+ * remember (a set grew with n: 265 MiB at 10,000 images). */
+static gboolean
+met_before (const Lsh *l, guint t, guint a, guint b)
 {
-  guint64 v = *(const guint64 *) p * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-  return (guint) (v >> 32);
+  for (guint u = 0; u < t; u++)
+    {
+      gsize o = (gsize) u * l->n;
+      if (l->key[o + a] == l->key[o + b] && ABS ((gint64) l->pos[o + a] - (gint64) l->pos[o + b]) <= LSH_WINDOW)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The pairs of table t: bucket mates at most LSH_WINDOW apart, plausible, not met before,
+ * near enough. */
+static void
+lsh_pairs (gpointer ctx, guint t)
+{
+  Lsh *l = ctx;
+  const guint32 *order = l->order + (gsize) t * l->m;
+  const guint16 *key = l->key + (gsize) t * l->n;
+  GArray *found = l->found[t] = g_array_new (FALSE, FALSE, sizeof (BtDoctorDuplicate));
+  for (guint x = 0; x < l->m; x++)
+    {
+      if (x % 64 == 0 && g_cancellable_is_cancelled (l->cancellable))
+        return;
+      for (guint y = x + 1; y < MIN (l->m, x + 1 + LSH_WINDOW) && key[order[y]] == key[order[x]]; y++)
+        {
+          guint a = MIN (order[x], order[y]), b = MAX (order[x], order[y]);
+          if (!pair_plausible (&l->info[a], &l->info[b], l->max_distance) || met_before (l, t, a, b))
+            continue;
+          double dist = pair_distance (&l->info[a], &l->info[b], l->max_distance);
+          if (dist < 0)
+            continue;
+          BtDoctorDuplicate dup = { a, b, dist };
+          g_array_append_val (found, dup);
+        }
+    }
 }
 
 /* Near-duplicates: an index of random-hyperplane hashes of the signatures (LSH_TABLES tables):
  * only images that share a bucket in some table, and there lie at most LSH_WINDOW apart in the
  * order of one more projection, are compared, so the work grows with n, not n²; candidates
- * are checked by their shifted correlation (each pair once: a set of the pairs that passed the
- * cheap checks, the only ones worth remembering). */
+ * are checked by their shifted correlation. Memory: 10 bytes per image and table. */
 static gboolean
 step_duplicates (Run *run, GError **error)
 {
-  guint n = run->n;
-  const ImageInfo *info = run->info;
-  g_autoptr (GHashTable) seen = g_hash_table_new_full (pair_hash, g_int64_equal, g_free, NULL);
-  g_autofree Slot *slot = g_new (Slot, MAX (n, 1));
+  g_autofree Lsh *l = g_new0 (Lsh, 1);
+  l->info = run->info;
+  l->n = run->n;
+  for (guint i = 0; i < run->n; i++)
+    l->m += run->info[i].ok;
+  l->max_distance = run->opts.max_distance;
+  l->cancellable = run->cancellable;
   BtRng rng;
   bt_rng_seed (&rng, run->opts.seed ^ 0xd0c7);
-  for (int table = 0; table < LSH_TABLES; table++)
-    {
-      guint m = lsh_slots (info, n, &rng, slot);
-      for (guint x = 0; x < m; x++)
-        {
-          if (x % 64 == 0 && g_cancellable_set_error_if_cancelled (run->cancellable, error))
-            return FALSE;
-          for (guint y = x + 1; y < MIN (m, x + 1 + LSH_WINDOW) && slot[y].key == slot[x].key; y++)
-            {
-              guint a = MIN (slot[x].item, slot[y].item), b = MAX (slot[x].item, slot[y].item);
-              if (!pair_plausible (&info[a], &info[b], run->opts.max_distance))
-                continue;
-              gint64 k = ((gint64) a << 32) | b;
-              if (g_hash_table_contains (seen, &k))
-                continue;
-              g_hash_table_add (seen, g_memdup2 (&k, sizeof k));
-              double dist = pair_distance (&info[a], &info[b], run->opts.max_distance);
-              if (dist < 0)
-                continue;
-              BtDoctorDuplicate dup = { a, b, dist };
-              g_array_append_val (run->r->duplicates, dup);
-            }
-        }
-      run_progress (run, "duplicates", (table + 1.0) / LSH_TABLES);
-    }
+  for (int t = 0; t < LSH_TABLES; t++)
+    for (int b = 0; b <= LSH_BITS; b++)
+      for (int k = 0; k < SIG * SIG; k++)
+        l->planes[t][b][k] = bt_rng_normal (&rng);
+  g_autofree guint16 *key = l->key = g_new0 (guint16, (gsize) LSH_TABLES * MAX (l->n, 1));
+  g_autofree guint32 *pos = l->pos = g_new0 (guint32, (gsize) LSH_TABLES * MAX (l->n, 1));
+  g_autofree guint32 *order = l->order = g_new0 (guint32, (gsize) LSH_TABLES * MAX (l->m, 1));
+  run_tasks (run, NULL, LSH_TABLES, lsh_table, l);
+  run_tasks (run, "duplicates", LSH_TABLES, lsh_pairs, l);
+  for (int t = 0; t < LSH_TABLES; t++)
+    if (l->found[t] != NULL)
+      {
+        g_array_append_vals (run->r->duplicates, l->found[t]->data, l->found[t]->len);
+        g_array_unref (l->found[t]);
+      }
+  if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
+    return FALSE;
   g_array_sort (run->r->duplicates, cmp_dup);
   return TRUE;
 }

@@ -5,6 +5,17 @@
 
 #include "doctor/bt-doctor-private.h"
 
+/* The engine's thread count, which the doctor's parallel steps use too (for test-doctor.c). */
+int test_doctor_set_threads (int n);
+
+int
+test_doctor_set_threads (int n)
+{
+  int old = bt_engine_get_threads ();
+  bt_engine_set_threads (n);
+  return old;
+}
+
 /* Accuracy of the argmax of P (n × OOF_C) on the rows whose fold is not −1. */
 #define OOF_N 200
 #define OOF_D 256

@@ -2,7 +2,7 @@
  * near-copies planted in another split and 2 blank images: the flips come out as label issues
  * (with their true class suggested, by out-of-fold models of the project's preset), the copies
  * as leakage, the blanks as poor quality, the blanks and 6 alike noise images as outliers; the
- * same seed gives the same report; `bottega-cli doctor --json` prints that report, which
+ * same seed gives the same report on any number of threads; `bottega-cli doctor --json` prints that report, which
  * parses and follows the schema; a cancelled run returns nothing. */
 #include "config.h"
 
@@ -30,6 +30,7 @@ typedef struct {
 static Fixture fx;
 
 void test_doctor_out_of_fold (void);
+int  test_doctor_set_threads (int n);   /* test-doctor-folds.c; returns the old count */
 
 static guint64
 file_hash (const char *path)
@@ -292,12 +293,17 @@ test_findings (void)
     }
 }
 
+/* The same seed, the same report, whether decoding and the near-duplicate tables run on three
+ * threads or on one. */
 static void
 test_deterministic (void)
 {
   g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+  int threads = test_doctor_set_threads (3);
   g_autoptr (BtDoctorReport) r1 = run_doctor (in, 5);
+  test_doctor_set_threads (1);
   g_autoptr (BtDoctorReport) r2 = run_doctor (in, 5);
+  test_doctor_set_threads (threads);
   g_autofree char *j1 = bt_doctor_report_to_json (r1);
   g_autofree char *j2 = bt_doctor_report_to_json (r2);
   g_assert_cmpstr (j1, ==, j2);
