@@ -31,20 +31,26 @@ model_backbone (const BtModel *model, const char *backbone_path, GError **error)
   return g_steal_pointer (&bb);
 }
 
+/* The model file and, for a transfer model, its backbone (*bb; NULL otherwise). */
+static BtModel *
+load_with_backbone (const char *model_path, const char *backbone_path, BtBackbone **bb, GError **error)
+{
+  g_autoptr(BtModel) model = bt_model_load (model_path, error);
+  if (model == NULL)
+    return NULL;
+  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER && (*bb = model_backbone (model, backbone_path, error)) == NULL)
+    return NULL;
+  return g_steal_pointer (&model);
+}
+
 gboolean
 bt_export_tflite (const char *model_path, const char *backbone_path, const char *out_path, GError **error)
 {
   g_return_val_if_fail (model_path != NULL && out_path != NULL, FALSE);
-  g_autoptr(BtModel) model = bt_model_load (model_path, error);
+  g_autoptr(BtBackbone) bb = NULL;
+  g_autoptr(BtModel) model = load_with_backbone (model_path, backbone_path, &bb, error);
   if (model == NULL)
     return FALSE;
-  g_autoptr(BtBackbone) bb = NULL;
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
-    {
-      bb = model_backbone (model, backbone_path, error);
-      if (bb == NULL)
-        return FALSE;
-    }
   return bt_tflite_export_model (model, bb ? bt_backbone_get_model (bb) : NULL,
                                  bb ? bt_backbone_get_bytes (bb) : NULL, out_path, error);
 }
@@ -72,18 +78,12 @@ bt_export_tflite_int8 (const char *model_path, const char *backbone_path, const 
 {
   g_return_val_if_fail (model_path != NULL && calibration_paths != NULL && out_path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-  g_autoptr(BtModel) model = bt_model_load (model_path, error);
-  if (model == NULL)
-    return FALSE;
   /* a transfer model: its float file (the backbone's quantized graph + the float head), whose
    * head the calibration quantizes on the embeddings of the sample */
   g_autoptr(BtBackbone) bb = NULL;
-  if (bt_net_preset (model->net) == BT_PRESET_TRANSFER)
-    {
-      bb = model_backbone (model, backbone_path, error);
-      if (bb == NULL)
-        return FALSE;
-    }
+  g_autoptr(BtModel) model = load_with_backbone (model_path, backbone_path, &bb, error);
+  if (model == NULL)
+    return FALSE;
   g_autoptr(GBytes) fl = bt_tflite_export_model_bytes (model, bb ? bt_backbone_get_model (bb) : NULL,
                                                        bb ? bt_backbone_get_bytes (bb) : NULL, error);
   if (fl == NULL)
