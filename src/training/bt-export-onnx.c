@@ -140,10 +140,27 @@ append_floats (GString *s, const float *v, int n)
   g_string_append_c (s, ']');
 }
 
-/* The preprocessing recipe in words, for the notes of every export. */
+/* The input and output, the classes and the preprocessing recipe in words, for the notes of every
+ * export. */
 void
-bt_export_append_preprocessing (GString *s, const BtPreprocess *p, gboolean channels_last)
+bt_export_append_io (GString *s, const BtModel *model, gboolean channels_last)
 {
+  const BtPreprocess *p = &model->prep;
+  int k = bt_net_n_classes (model->net);
+  if (channels_last)
+    {
+      g_string_append_printf (s, _("Input “image”: float32, 1 × %d × %d × %d (batch, height, width, channels)\n"),
+                              p->height, p->width, p->channels);
+      g_string_append_printf (s, _("Output “probabilities”: float32, 1 × %d, one column per class in this order:\n"), k);
+    }
+  else
+    {
+      g_string_append_printf (s, _("Input “image”: float32, N × %d × %d × %d (batch, channels, height, width)\n"),
+                              p->channels, p->height, p->width);
+      g_string_append_printf (s, _("Output “probabilities”: float32, N × %d, one column per class in this order:\n"), k);
+    }
+  g_autofree char *names = g_strjoinv (", ", model->class_names);
+  g_string_append_printf (s, "  %s\n", names);
   const char *resize = p->resize == BT_RESIZE_CENTER_CROP ? _("scale to cover, then crop the centre")
                        : p->resize == BT_RESIZE_PAD ? _("scale to fit, then pad with black")
                        : _("stretch to the size, ignoring the aspect ratio");
@@ -162,15 +179,8 @@ char *
 bt_export_onnx_describe (const BtModel *model)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
-  const BtPreprocess *p = &model->prep;
-  int k = bt_net_n_classes (model->net);
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, _("Input “image”: float32, N × %d × %d × %d (batch, channels, height, width)\n"),
-                          p->channels, p->height, p->width);
-  g_string_append_printf (s, _("Output “probabilities”: float32, N × %d, one column per class in this order:\n"), k);
-  g_autofree char *names = g_strjoinv (", ", model->class_names);
-  g_string_append_printf (s, "  %s\n", names);
-  bt_export_append_preprocessing (s, p, FALSE);
+  bt_export_append_io (s, model, FALSE);
   g_string_append (s, _("The class names and this recipe are also stored in the file's metadata "
                         "(keys “labels” and “preprocessing”, JSON).\n"));
   char t[G_ASCII_DTOSTR_BUF_SIZE];

@@ -23,8 +23,9 @@ gboolean bt_export_onnx_finish (GAsyncResult *result, GError **error);
  * preprocessing spelled out, and how to run it from Python and C++ (OpenCV, ONNX Runtime). */
 char    *bt_export_onnx_describe (const BtModel *model);
 
-/* Appends the preprocessing recipe in words (resize, colour, x = (pixel × scale − mean) / std and
- * the layout, channels first for ONNX, last for TFLite) to s; shared by the exports' notes. */
-void     bt_export_append_preprocessing (GString *s, const BtPreprocess *p, gboolean channels_last);
+/* Appends the file's input and output lines, the class names in column order and the preprocessing
+ * recipe in words (resize, colour, x = (pixel × scale − mean) / std) to s. channels_last: the TFLite
+ * layout (1 × H × W × C) instead of ONNX's (N × C × H × W). Shared by the exports' notes. */
+void     bt_export_append_io (GString *s, const BtModel *model, gboolean channels_last);
 
 G_END_DECLS

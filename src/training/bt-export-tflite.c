@@ -123,15 +123,9 @@ char *
 bt_export_tflite_describe (const BtModel *model)
 {
   g_return_val_if_fail (model != NULL && model->net != NULL, NULL);
-  const BtPreprocess *p = &model->prep;
   int k = bt_net_n_classes (model->net);
   GString *s = g_string_new (NULL);
-  g_string_append_printf (s, _("Input “image”: float32, 1 × %d × %d × %d (batch, height, width, channels)\n"),
-                          p->height, p->width, p->channels);
-  g_string_append_printf (s, _("Output “probabilities”: float32, 1 × %d, one column per class in this order:\n"), k);
-  g_autofree char *names = g_strjoinv (", ", model->class_names);
-  g_string_append_printf (s, "  %s\n", names);
-  bt_export_append_preprocessing (s, p, TRUE);
+  bt_export_append_io (s, model, TRUE);
   g_string_append_printf (s, _("Second output “logits”: float32, 1 × %d, the scores before the softmax, "
                                 "already divided by the model’s temperature.\n"), k);
   g_string_append (s, _("The class names and this recipe are also stored in the file's metadata "
