@@ -226,8 +226,15 @@ test_files (void)
   g_file_get_contents (readme_path, &readme, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (readme, "allow_pickle=False"));
-  g_assert_nonnull (strstr (readme, "out of scope"));
+  g_assert_nonnull (strstr (readme, "--predict photo.jpg"));
   g_assert_nonnull (strstr (readme, "NCCL"));
+  /* without a model, the project's backbone as it is: no fine-tuned operator */
+  g_autofree char *graph = NULL;
+  g_autofree char *graph_path = g_build_filename (fx.out, "backbone.json", NULL);
+  g_file_get_contents (graph_path, &graph, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (graph, "\"fine_tuned_ops\": []"));
+  g_assert_nonnull (strstr (readme, "the project trains with"));
 }
 
 typedef struct {
