@@ -141,6 +141,24 @@ def write_container(template_path, out_path, state, extra_metadata):
 
 # ---- The network: Bottega's layer list, executed in order ----
 
+SPATIAL_OPS = ("conv", "dwconv", "maxpool", "avgpool")
+
+
+def spatial(h, l, conv):
+    """A convolution (the module conv), max or average pooling of a layer-list entry; padding is
+    explicit (TFLite's SAME pads may be asymmetric), average pooling counts in-bounds values only."""
+    pads = (l["pad_left"], l["pad_right"], l["pad_top"], l["pad_bottom"])
+    if l["op"] in ("conv", "dwconv"):
+        return conv(F.pad(h, pads) if any(pads) else h)
+    if l["op"] == "maxpool":
+        return F.max_pool2d(F.pad(h, pads, value=-math.inf) if any(pads) else h,
+                            (l["kh"], l["kw"]), (l["sh"], l["sw"]))
+    if pads[0] != pads[1] or pads[2] != pads[3]:
+        raise ValueError("asymmetric average pooling is not supported")
+    return F.avg_pool2d(h, (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=(pads[2], pads[0]),
+                        count_include_pad=False)
+
+
 class BottegaNet(nn.Module):
     def __init__(self, layers):
         super().__init__()
@@ -170,19 +188,10 @@ class BottegaNet(nn.Module):
             h = x if l["src"] < 0 else outs[l["src"]]
             op = l["op"]
             m = self.mods[l["name"].replace(".", "__")] if l["name"].replace(".", "__") in self.mods else None
-            pads = (l["pad_left"], l["pad_right"], l["pad_top"], l["pad_bottom"])
-            if op in ("conv", "dwconv"):
-                y = m(F.pad(h, pads) if any(pads) else h)
+            if op in SPATIAL_OPS:
+                y = spatial(h, l, m)
             elif op == "dense":
                 y = m(torch.flatten(h, 1))
-            elif op == "maxpool":
-                y = F.max_pool2d(F.pad(h, pads, value=-math.inf) if any(pads) else h,
-                                 (l["kh"], l["kw"]), (l["sh"], l["sw"]))
-            elif op == "avgpool":
-                if pads[0] != pads[1] or pads[2] != pads[3]:
-                    raise ValueError("asymmetric average pooling is not supported")
-                y = F.avg_pool2d(h, (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=(pads[2], pads[0]),
-                                 count_include_pad=False)
             elif op == "gap":
                 y = h.mean(dim=(2, 3), keepdim=True)
             elif op == "flatten":
@@ -240,17 +249,8 @@ class BackboneNet(nn.Module):
         for l in self.layers:
             h = x if l["src"] < 0 else outs[l["src"]]
             op = l["op"]
-            pads = (l["pad_left"], l["pad_right"], l["pad_top"], l["pad_bottom"])
-            if op in ("conv", "dwconv"):
-                y = self.convs[str(l["index"])](F.pad(h, pads) if any(pads) else h)
-            elif op == "maxpool":
-                y = F.max_pool2d(F.pad(h, pads, value=-math.inf) if any(pads) else h,
-                                 (l["kh"], l["kw"]), (l["sh"], l["sw"]))
-            elif op == "avgpool":
-                if pads[0] != pads[1] or pads[2] != pads[3]:
-                    raise ValueError("asymmetric average pooling is not supported")
-                y = F.avg_pool2d(h, (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=(pads[2], pads[0]),
-                                 count_include_pad=False)
+            if op in SPATIAL_OPS:
+                y = spatial(h, l, self.convs[str(l["index"])] if op in ("conv", "dwconv") else None)
             elif op == "mean":
                 y = h.mean(dim=(2, 3), keepdim=l["out_rank"] == 4)
             elif op == "add":

@@ -6,7 +6,6 @@
  * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
-#include "engine/bt-tflite-grad.h"
 #include "bt-test-photos.h"
 #include "bt-test-wait.h"
 #include "bt-export-test-util.h"
@@ -143,6 +142,17 @@ read_npy (const char *name, const char *descr, gsize *rows, gsize *cols)
   return g_memdup2 (buf + 10 + hlen, len - 10 - hlen);
 }
 
+static char *
+read_export_file (const char *out, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (out, name, NULL);
+  char *text = NULL;
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
 static void
 test_files (void)
 {
@@ -221,18 +231,12 @@ test_files (void)
     }
   g_assert_cmpuint (total_images, ==, 4 * PER_CLASS);
 
-  g_autofree char *readme = NULL;
-  g_autofree char *readme_path = g_build_filename (fx.out, "README.md", NULL);
-  g_file_get_contents (readme_path, &readme, NULL, &error);
-  g_assert_no_error (error);
+  g_autofree char *readme = read_export_file (fx.out, "README.md");
   g_assert_nonnull (strstr (readme, "allow_pickle=False"));
   g_assert_nonnull (strstr (readme, "--predict photo.jpg"));
   g_assert_nonnull (strstr (readme, "NCCL"));
   /* without a model, the project's backbone as it is: no fine-tuned operator */
-  g_autofree char *graph = NULL;
-  g_autofree char *graph_path = g_build_filename (fx.out, "backbone.json", NULL);
-  g_file_get_contents (graph_path, &graph, NULL, &error);
-  g_assert_no_error (error);
+  g_autofree char *graph = read_export_file (fx.out, "backbone.json");
   g_assert_nonnull (strstr (graph, "\"fine_tuned_ops\": []"));
   g_assert_nonnull (strstr (readme, "the project trains with"));
 }
@@ -524,40 +528,6 @@ test_cli (void)
   g_assert_cmpuint (seen, ==, 4);
 }
 
-/* "Fine-tuned" top blocks for bb: the file's last two blocks' weights, nudged (seeded). */
-static GArray *
-nudged_top_blocks (BtBackbone *bb)
-{
-  g_autoptr(GError) error = NULL;
-  BtTflite *orig = bt_backbone_get_model (bb);
-  int dim, cuts[2];
-  int end = bt_tflite_find_embedding_cut (orig, &dim, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (bt_tflite_block_cuts (orig, end, cuts, 2), ==, 2);
-  g_autoptr(BtTflTrain) top = bt_tfl_train_new (orig, cuts[1], end, 1, &error);
-  g_assert_no_error (error);
-  gsize np;
-  float *p = bt_tfl_train_params (top, &np);
-  BtRng rng;
-  bt_rng_seed (&rng, 27);
-  for (gsize i = 0; i < np; i++)
-    p[i] *= 1.0f + 0.3f * (2.0f * bt_rng_uniform (&rng) - 1.0f);
-  GArray *weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
-  g_array_set_clear_func (weights, bt_backbone_weights_clear);
-  for (int i = 0; i < bt_tfl_train_n_weighted (top); i++)
-    {
-      const float *wt, *b;
-      gsize nw, nb;
-      BtBackboneWeights bw = { 0 };
-      bw.op = bt_tfl_train_weighted (top, i, &wt, &nw, &b, &nb);
-      g_assert_true (bt_tflite_op_weight_shape (orig, bw.op, bw.shape, &nb));
-      bw.w = g_memdup2 (wt, nw * sizeof (float));
-      bw.b = g_memdup2 (b, nb * sizeof (float));
-      g_array_append_val (weights, bw);
-    }
-  return weights;
-}
-
 /* A fine-tuned model (format 3, #27) as the project's model: the export carries its whole network
  * (backbone.json + backbone.f32 with the fine-tuned weights), and `train.py --model M --predict
  * PHOTOS` gives `bottega-cli predict`'s probabilities (calibration temperature and test-time
@@ -575,7 +545,7 @@ test_fine_tuned (void)
   g_autoptr(BtBackbone) bb = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, &error);
   g_assert_no_error (error);
   int dim = bt_backbone_get_dim (bb);
-  g_autoptr(GArray) weights = nudged_top_blocks (bb);
+  g_autoptr(GArray) weights = bt_test_nudged_top_blocks (bt_backbone_get_model (bb), 27);
 
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, HIDDEN, 4, 0.2f, 5, &error);
   g_assert_no_error (error);
@@ -638,9 +608,7 @@ test_fine_tuned (void)
   g_autofree char *out = g_build_filename (fx.dir, "export-fine-tuned", NULL);
   g_assert_true (bt_export_pytorch (fx.project, out, &error));
   g_assert_no_error (error);
-  g_autofree char *graph_path = g_build_filename (out, "backbone.json", NULL);
-  g_autofree char *graph = NULL;
-  g_assert_true (g_file_get_contents (graph_path, &graph, NULL, NULL));
+  g_autofree char *graph = read_export_file (out, "backbone.json");
   GString *want = g_string_new ("\"fine_tuned_ops\": [");
   for (guint i = 0; i < weights->len; i++)
     g_string_append_printf (want, "%s%d", i ? "," : "", g_array_index (weights, BtBackboneWeights, i).op);
