@@ -9,8 +9,10 @@
 #include "training/bt-run-files.h"
 #include "engine/bt-net-walk.h"
 #include "engine/bt-onnx.h"
+#include "engine/bt-tflite.h"
 
 #include <errno.h>
+#include <math.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -115,6 +117,9 @@ typedef struct {
   guint       n_images[3];    /* distinct images behind them */
   guint       n_failed;       /* usable images the backbone could not read */
   gboolean    variants;
+  int         n_layers;       /* backbone.json's layers (the backbone's float graph) */
+  gboolean    fine_tuned;     /* they carry the project's model's fine-tuned weights */
+  const char *graph_model;    /* the model file whose backbone they are, or NULL: the project's backbone */
 } TransferInfo;
 
 static const char *split_ids[3] = { "train", "val", "test" };
@@ -204,8 +209,15 @@ config_json (const Snapshot *s, BtNet *net, const BtPreprocess *prep, const Tran
       g_string_append (j, ",\"backbone_sha256\":");
       bt_json_append_string (j, ti->backbone_sha256);
       g_string_append_printf (j, ",\"dim\":%d,\"hidden\":%d,\"whole_network\":%s,\"augmented_variants\":%s,"
-                              "\"splits\":{", ti->dim, bt_net_hidden (net),
-                              s->settings.transfer_whole_network ? "true" : "false", ti->variants ? "true" : "false");
+                              "\"network\":{\"graph\":\"backbone.json\",\"weights\":\"backbone.f32\","
+                              "\"fine_tuned\":%s,\"from_model\":",
+                              ti->dim, bt_net_hidden (net), s->settings.transfer_whole_network ? "true" : "false",
+                              ti->variants ? "true" : "false", ti->fine_tuned ? "true" : "false");
+      if (ti->graph_model != NULL)
+        bt_json_append_string (j, ti->graph_model);
+      else
+        g_string_append (j, "null");
+      g_string_append (j, "},\"splits\":{");
       for (int k = 0; k < 3; k++)
         g_string_append_printf (j, "%s\"%s\":{\"x\":\"embeddings/%s_x.npy\",\"y\":\"embeddings/%s_y.npy\","
                                 "\"row\":\"embeddings/%s_row.npy\",\"samples\":%u,\"images\":%u}",
@@ -317,8 +329,7 @@ static const char readme_transfer_template[] =
   "    torchrun --nproc_per_node=4 train.py     # four processes (DistributedDataParallel)\n\n"
   "%s"
   "%s"
-  "Fine-tuning the backbone itself is out of scope: its weights are not in this folder, and a\n"
-  "model with a changed backbone could not be brought back into Bottega.\n\n"
+  "%s"
   "## Files\n\n"
   "`embeddings/` holds NumPy `.npy` files (format 1.0, little-endian, no pickled objects; read\n"
   "them with `numpy.load(path, allow_pickle=False)`), one set per split (`train`, `val`, `test`):\n\n"
@@ -330,7 +341,24 @@ static const char readme_transfer_template[] =
   "`config.json` (the head as Bottega's layer list, settings, classes, the backbone's\n"
   "preprocessing), `labels.csv` (path,class,split; %u images, excluded ones left out),\n"
   "`initial.bottega-model` (Bottega's initial head weights and the header the trained model\n"
-  "reuses, backbone reference included).\n";
+  "reuses, backbone reference included), `backbone.json` and `backbone.f32` (the backbone's\n"
+  "float graph, %d layers: a JSON layer list whose weights are offsets, in floats, into the raw\n"
+  "little-endian float32 file; no pickled objects).\n";
+
+static const char readme_network_template[] =
+  "## The whole network, in PyTorch\n\n"
+  "`backbone.json` and `backbone.f32` hold the backbone %s: every\n"
+  "operator from the image to the embedding, with its weights as Bottega's float executor runs\n"
+  "them (dequantized, batch norm folded as the file has it%s). `train.py` builds a torch\n"
+  "module from them (`BackboneNet`), so a photo goes through backbone and head here too:\n\n"
+  "    python3 train.py --model MODEL.bottega-model --predict photo.jpg [more photos…]\n\n"
+  "prints, per photo, the class probabilities of MODEL (its head, its calibration temperature,\n"
+  "its test-time mirroring), computed from the pixels with the model's preprocessing\n"
+  "(`--predict-output P.f32` also writes them as float32, photos × classes). MODEL must be a\n"
+  "model of this backbone%s: the script checks its backbone's SHA-256 and\n"
+  "fine-tuned weights against these files and refuses another one. Training (`python3 train.py`)\n"
+  "still trains a head on the frozen backbone's embeddings below; a head trained that way belongs\n"
+  "with the frozen backbone, not with fine-tuned blocks.\n\n";
 
 static gboolean
 make_out_dir (const char *dir, GError **error)
@@ -485,6 +513,111 @@ write_embeddings (const Snapshot *s, BtProject *project, BtBackbone *bb, BtCache
   return TRUE;
 }
 
+static void
+append_tensor_ref (GString *j, const char *key, GArray *blob, const float *data, gsize len, const int *shape,
+                   int rank)
+{
+  g_string_append_printf (j, ",\"%s\":{\"offset\":%u,\"shape\":[", key, blob->len);
+  for (int r = 0; r < rank; r++)
+    g_string_append_printf (j, "%s%d", r ? "," : "", shape[r]);
+  g_string_append (j, "]}");
+  if (data != NULL)
+    g_array_append_vals (blob, data, (guint) len);
+  else
+    for (gsize i = 0; i < len; i++)   /* a convolution without bias: zeros */
+      g_array_append_val (blob, (float) { 0 });
+}
+
+static void
+append_bound (GString *j, const char *key, float v)
+{
+  g_string_append_printf (j, ",\"%s\":", key);
+  if (isfinite (v))
+    bt_json_append_float (j, v);
+  else
+    g_string_append (j, "null");
+}
+
+/* backbone.json + backbone.f32: the backbone's float graph up to the embedding as a layer list
+ * (bt_tflite_walk_layer's fields; weights as offsets, in floats, into the raw little-endian
+ * float32 file) that train.py turns into a torch module. fine_tuned: the operators whose
+ * weights a fine-tuned model replaced (BtBackboneWeights), or NULL. */
+static gboolean
+write_backbone_graph (const Snapshot *s, BtBackbone *bb, const BtModel *model, TransferInfo *ti, GError **error)
+{
+  /* a fine-tuned backbone's own identity covers its weights: the file is the model's reference */
+  const GArray *fine_tuned = model != NULL ? model->backbone_weights : NULL;
+  const char *name = model != NULL ? model->backbone_name : bt_backbone_get_name (bb);
+  const char *sha256 = model != NULL ? model->backbone_sha256 : bt_backbone_get_sha256 (bb);
+  BtTflite *m = bt_backbone_get_model (bb);
+  g_autoptr(GError) local = NULL;
+  int dim = 0;
+  int n = bt_tflite_walk_n_layers (m, &dim, &local);
+  if (n < 0)
+    {
+      g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_INVALID, "%s", local->message);
+      return FALSE;
+    }
+  int h, w, c;
+  bt_tflite_input_shape (m, &h, &w, &c);
+  g_autoptr(GArray) blob = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr(GString) j = g_string_new ("{\n  \"format\": \"bottega-backbone-graph-1\",\n  \"backbone\": ");
+  bt_json_append_string (j, name);
+  g_string_append (j, ",\n  \"backbone_sha256\": ");
+  bt_json_append_string (j, sha256);
+  g_string_append (j, ",\n  \"fine_tuned_ops\": [");
+  for (guint i = 0; fine_tuned != NULL && i < fine_tuned->len; i++)
+    g_string_append_printf (j, "%s%d", i ? "," : "", g_array_index (fine_tuned, BtBackboneWeights, i).op);
+  g_string_append_printf (j, "],\n  \"input\": {\"height\":%d,\"width\":%d,\"channels\":%d},\n"
+                          "  \"dim\": %d,\n  \"weights\": \"backbone.f32\",\n  \"layers\": [\n", h, w, c, dim);
+  for (int i = 0; i < n; i++)
+    {
+      BtTflLayerInfo l;
+      bt_tflite_walk_layer (m, i, &l);
+      g_string_append_printf (j, "    {\"op\":\"%s\",\"index\":%d,\"src\":%d,\"src2\":%d,\"in_c\":%d,\"in_h\":%d,"
+                              "\"in_w\":%d,\"c\":%d,\"h\":%d,\"w\":%d,\"out_rank\":%d,\"kh\":%d,\"kw\":%d,"
+                              "\"sh\":%d,\"sw\":%d,\"pad_top\":%d,\"pad_left\":%d,\"pad_bottom\":%d,"
+                              "\"pad_right\":%d,\"groups\":%d,\"constant\":",
+                              l.op_id, l.index, l.src, l.src2, l.in_c, l.in_h, l.in_w, l.c, l.h, l.w, l.out_rank,
+                              l.kh, l.kw, l.sh, l.sw, l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.groups);
+      bt_json_append_float (j, l.constant);
+      append_bound (j, "lo", l.lo);
+      append_bound (j, "hi", l.hi);
+      if (l.weight != NULL)
+        {
+          int shape[4] = { l.c, l.in_c / l.groups, l.kh, l.kw };
+          g_assert (l.weight_len == (gsize) shape[0] * shape[1] * shape[2] * shape[3]);
+          append_tensor_ref (j, "weight", blob, l.weight, l.weight_len, shape, 4);
+          append_tensor_ref (j, "bias", blob, l.bias, (gsize) l.c, &l.c, 1);
+        }
+      g_string_append (j, i + 1 < n ? "},\n" : "}\n");
+    }
+  g_string_append (j, "  ]\n}\n");
+  ti->n_layers = n;
+  ti->fine_tuned = fine_tuned != NULL && fine_tuned->len > 0;
+  return write_file (s->out_dir, "backbone.json", j->str, j->len, error)
+         && write_file (s->out_dir, "backbone.f32", blob->data, (gsize) blob->len * sizeof (float), error);
+}
+
+/* The backbone whose graph the export carries: the project's current model's own when it is a
+ * transfer model (its fine-tuned weights, when it has some), else the project's. *model_out: the
+ * model's file name, or NULL. */
+static BtBackbone *
+graph_backbone (const Snapshot *s, BtBackbone *project_bb, BtModel **model_out, char **model_out_name)
+{
+  g_autofree char *current = bt_run_files_default_model (s->project_dir);
+  g_autoptr(BtModel) cm = current != NULL ? bt_model_load (current, NULL) : NULL;
+  BtBackbone *bb = NULL;
+
+  if (cm != NULL && bt_net_preset (cm->net) == BT_PRESET_TRANSFER)
+    bb = bt_backbone_get_for_model (cm, NULL);
+  if (bb == NULL)
+    return bt_backbone_ref (project_bb);
+  *model_out_name = g_path_get_basename (current);
+  *model_out = g_steal_pointer (&cm);
+  return bb;
+}
+
 static gboolean
 export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpointer progress_data,
                  GCancellable *cancellable, GError **error)
@@ -500,8 +633,14 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
     return FALSE;
   if (!make_out_dir (s->out_dir, error))
     return FALSE;
-  TransferInfo ti = { bt_backbone_get_name (bb), bt_backbone_get_sha256 (bb), 0, { 0 }, { 0 }, 0, FALSE };
+  TransferInfo ti = { bt_backbone_get_name (bb), bt_backbone_get_sha256 (bb), 0, { 0 }, { 0 }, 0, FALSE, 0, FALSE, NULL };
   if (!write_embeddings (s, project, bb, progress, progress_data, cancellable, &ti, error))
+    return FALSE;
+  g_autoptr(BtModel) graph_model = NULL;
+  g_autofree char *graph_model_name = NULL;
+  g_autoptr(BtBackbone) graph_bb = graph_backbone (s, bb, &graph_model, &graph_model_name);
+  ti.graph_model = graph_model_name;
+  if (!write_backbone_graph (s, graph_bb, graph_model, &ti, error))
     return FALSE;
 
   /* the head Bottega's trainer builds for this project (bt-trainer.c) */
@@ -536,12 +675,19 @@ export_transfer (Snapshot *s, BtProject *project, BtCacheProgress progress, gpoi
     : "The trained file holds only the head and a reference to the backbone (its file name and\n"
       "SHA-256), like the transfer models Bottega trains itself; Bottega finds the backbone on its\n"
       "search path when it opens the model.\n\n";
+  g_autofree char *which = ti.graph_model == NULL
+    ? g_strdup_printf ("the project trains with (%s)", ti.backbone_name)
+    : g_strdup_printf ("of the project's model `%s`%s", ti.graph_model,
+                       ti.fine_tuned ? ", fine-tuned top blocks included" : "");
+  g_autofree char *network = g_strdup_printf (readme_network_template, which,
+                                              ti.fine_tuned ? "; the fine-tuned operators with their trained weights" : "",
+                                              ti.fine_tuned ? " with exactly these fine-tuned weights (that model)" : "");
   g_autofree char *readme = g_strdup_printf (readme_transfer_template, s->project_name ? s->project_name : "",
                                              ti.dim, n_classes, ti.backbone_name, head, readme_common, home,
-                                             ti.dim,
+                                             network, ti.dim,
                                              ti.n_rows[0], ti.n_images[0],
                                              ti.variants ? ", with their mirrored and cropped variants" : "",
-                                             ti.n_rows[1], ti.n_rows[2], failed, s->paths->len);
+                                             ti.n_rows[1], ti.n_rows[2], failed, s->paths->len, ti.n_layers);
   return write_common (s, config, readme, error);
 }
 
@@ -614,7 +760,8 @@ static GPtrArray *
 export_file_names (void)
 {
   GPtrArray *a = g_ptr_array_new_with_free_func (g_free);
-  const char *top[] = { "train.py", "config.json", "labels.csv", "README.md", "initial.bottega-model" };
+  const char *top[] = { "train.py", "config.json", "labels.csv", "README.md", "initial.bottega-model",
+                        "backbone.json", "backbone.f32" };
   const char *kinds[] = { "x", "y", "row" };
   for (guint i = 0; i < G_N_ELEMENTS (top); i++)
     g_ptr_array_add (a, g_strdup (top[i]));

@@ -12,7 +12,9 @@
 # (path,class,split for every usable image) and initial.bottega-model (Bottega's own
 # initial weights and the model header that the trained file reuses). For transfer-learning
 # projects Bottega has already run the frozen backbone: embeddings/*.npy hold every image's
-# embedding and this script trains the head on them (the backbone itself is not trained).
+# embedding and this script trains the head on them (the backbone itself is not trained), and
+# backbone.json + backbone.f32 hold the project's model's backbone (fine-tuned blocks included)
+# for `--model M --predict photo.jpg` (BackboneNet).
 import argparse
 import csv
 import hashlib
@@ -42,13 +44,15 @@ ALIGN = 64
 def read_container(path):
     """Returns (version, header text, key-file groups, {float tensor name: (offset, shape, float32
     array)}, data length, {byte tensor name: (offset, bytes)}). Byte tensors (dtype u8, version 2)
-    hold a self-contained transfer model's backbone file; they are copied, never trained."""
+    hold a self-contained transfer model's backbone file; they are copied, never trained. A
+    fine-tuned model (version 3) also has float tensors backbone.op.K.weight/bias, and models
+    since #23 centroids.mean/spread: see network_tensors."""
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < 64 or buf[:8] != b"BTGMODEL":
         raise ValueError(f"{path} is not a Bottega model file")
     version, header_len, data_off, data_len = struct.unpack_from("<IIQQ", buf, 8)
-    if version not in (1, 2):
+    if version not in (1, 2, 3):
         raise ValueError(f"{path}: format version {version} is not supported")
     if hashlib.sha256(buf[:-32]).digest() != buf[-32:]:
         raise ValueError(f"{path}: checksum mismatch")
@@ -66,6 +70,12 @@ def read_container(path):
         arr = np.frombuffer(buf, dtype="<f4", count=n, offset=data_off + off).reshape(shape)
         tensors[g["name"]] = (off, shape, arr.copy())
     return version, header, groups, tensors, data_len, blobs
+
+
+def network_tensors(tensors):
+    """The tensors of the layer list in config.json (the head, for a transfer model): not the
+    class centroids, nor a fine-tuned backbone's operators (those are in backbone.f32)."""
+    return {k: v for k, v in tensors.items() if not k.startswith(("centroids.", "backbone.op."))}
 
 
 def parse_keyfile(text):
@@ -131,6 +141,24 @@ def write_container(template_path, out_path, state, extra_metadata):
 
 # ---- The network: Bottega's layer list, executed in order ----
 
+SPATIAL_OPS = ("conv", "dwconv", "maxpool", "avgpool")
+
+
+def spatial(h, l, conv):
+    """A convolution (the module conv), max or average pooling of a layer-list entry; padding is
+    explicit (TFLite's SAME pads may be asymmetric), average pooling counts in-bounds values only."""
+    pads = (l["pad_left"], l["pad_right"], l["pad_top"], l["pad_bottom"])
+    if l["op"] in ("conv", "dwconv"):
+        return conv(F.pad(h, pads) if any(pads) else h)
+    if l["op"] == "maxpool":
+        return F.max_pool2d(F.pad(h, pads, value=-math.inf) if any(pads) else h,
+                            (l["kh"], l["kw"]), (l["sh"], l["sw"]))
+    if pads[0] != pads[1] or pads[2] != pads[3]:
+        raise ValueError("asymmetric average pooling is not supported")
+    return F.avg_pool2d(h, (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=(pads[2], pads[0]),
+                        count_include_pad=False)
+
+
 class BottegaNet(nn.Module):
     def __init__(self, layers):
         super().__init__()
@@ -160,19 +188,10 @@ class BottegaNet(nn.Module):
             h = x if l["src"] < 0 else outs[l["src"]]
             op = l["op"]
             m = self.mods[l["name"].replace(".", "__")] if l["name"].replace(".", "__") in self.mods else None
-            pads = (l["pad_left"], l["pad_right"], l["pad_top"], l["pad_bottom"])
-            if op in ("conv", "dwconv"):
-                y = m(F.pad(h, pads) if any(pads) else h)
+            if op in SPATIAL_OPS:
+                y = spatial(h, l, m)
             elif op == "dense":
                 y = m(torch.flatten(h, 1))
-            elif op == "maxpool":
-                y = F.max_pool2d(F.pad(h, pads, value=-math.inf) if any(pads) else h,
-                                 (l["kh"], l["kw"]), (l["sh"], l["sw"]))
-            elif op == "avgpool":
-                if pads[0] != pads[1] or pads[2] != pads[3]:
-                    raise ValueError("asymmetric average pooling is not supported")
-                y = F.avg_pool2d(h, (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=(pads[2], pads[0]),
-                                 count_include_pad=False)
             elif op == "gap":
                 y = h.mean(dim=(2, 3), keepdim=True)
             elif op == "flatten":
@@ -191,6 +210,111 @@ class BottegaNet(nn.Module):
                 y = F.relu6(y)
             outs.append(y)
         return torch.flatten(outs[-1], 1)
+
+
+class BackboneNet(nn.Module):
+    """A transfer project's backbone as Bottega's float executor runs it, from the image to the
+    embedding: backbone.json (one layer per operator of the TFLite graph, in order) and the raw
+    little-endian float32 weights of backbone.f32 (no pickle). Its parameters are ordinary torch
+    parameters (conv.<index>.weight/bias), so it can be trained further."""
+
+    def __init__(self, graph_path):
+        super().__init__()
+        with open(graph_path, encoding="utf-8") as f:
+            self.graph = json.load(f)
+        blob = np.fromfile(os.path.join(os.path.dirname(graph_path), self.graph["weights"]), dtype="<f4")
+        self.layers = self.graph["layers"]
+        self.convs = nn.ModuleDict()
+        for l in self.layers:
+            if l["op"] not in ("conv", "dwconv"):
+                continue
+            m = nn.Conv2d(l["in_c"], l["c"], (l["kh"], l["kw"]), (l["sh"], l["sw"]), padding=0,
+                          groups=l["groups"], bias=True)
+            with torch.no_grad():
+                for name in ("weight", "bias"):
+                    ref = l[name]
+                    n = int(np.prod(ref["shape"]))
+                    if ref["offset"] + n > blob.size:
+                        raise ValueError(f"{self.graph['weights']} is shorter than backbone.json says")
+                    getattr(m, name).copy_(torch.from_numpy(blob[ref["offset"]:ref["offset"] + n]
+                                                            .reshape(ref["shape"]).copy()))
+            self.convs[str(l["index"])] = m
+
+    def operator_weights(self, index):
+        m = self.convs[str(index)]
+        return m.weight.detach().numpy(), m.bias.detach().numpy()
+
+    def forward(self, x):
+        outs = []
+        for l in self.layers:
+            h = x if l["src"] < 0 else outs[l["src"]]
+            op = l["op"]
+            if op in SPATIAL_OPS:
+                y = spatial(h, l, self.convs[str(l["index"])] if op in ("conv", "dwconv") else None)
+            elif op == "mean":
+                y = h.mean(dim=(2, 3), keepdim=l["out_rank"] == 4)
+            elif op == "add":
+                y = h + (outs[l["src2"]] if l["src2"] >= 0 else l["constant"])
+            elif op == "identity":
+                y = h
+            else:
+                raise ValueError(f"unknown backbone layer {op}")
+            if l["lo"] is not None or l["hi"] is not None:
+                y = torch.clamp(y, min=l["lo"], max=l["hi"])
+            outs.append(y)
+        return torch.flatten(outs[-1], 1)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def check_backbone(backbone, groups, tensors, model_path):
+    """A transfer model predicts through backbone.f32 only when it is that model's backbone: the
+    same file (SHA-256) and, for a fine-tuned model, the same replaced operators and weights."""
+    g = backbone.graph
+    sha = groups.get("backbone", {}).get("sha256", "")
+    if sha != g["backbone_sha256"]:
+        sys.exit(f"{model_path}: its backbone (SHA-256 {sha[:12]}…) is not the one in backbone.json "
+                 f"({g['backbone']}); export the project again from Bottega with this model as its model")
+    tuned = {}
+    for name, (_, _, arr) in tensors.items():
+        if name.startswith("backbone.op."):
+            op, kind = name[len("backbone.op."):].rsplit(".", 1)
+            tuned.setdefault(int(op), {})[kind] = arr
+    if sorted(tuned) != sorted(g["fine_tuned_ops"]):
+        sys.exit(f"{model_path}: its fine-tuned backbone operators {sorted(tuned)} are not the ones in "
+                 f"backbone.json {sorted(g['fine_tuned_ops'])}; export the project again from Bottega "
+                 "with this model as its model")
+    for op, wb in tuned.items():
+        w, b = backbone.operator_weights(op)
+        if w.shape != wb["weight"].shape or not np.array_equal(w, wb["weight"]) or not np.array_equal(b, wb["bias"]):
+            sys.exit(f"{model_path}: the fine-tuned weights of operator {op} differ from backbone.f32's; "
+                     "export the project again from Bottega with this model as its model")
+
+
+def predict_images(model, cfg, transfer, groups, tensors, model_path, paths, out_path, temperature, device):
+    """Photos → the model's probabilities: decoded and resized as config.json says, normalized with
+    the backbone's preprocessing, backbone (backbone.json) + head, the model's test-time mirroring
+    (mean of the two passes' logits) and softmax(logits / temperature). Prints one JSON line per
+    photo; out_path (optional) gets them as float32, photos × classes."""
+    if not transfer:
+        sys.exit("--predict with photos is for transfer projects; give other models raw float32 inputs")
+    backbone = BackboneNet(os.path.join(HERE, transfer["network"]["graph"]))
+    check_backbone(backbone, groups, tensors, model_path)
+    backbone.to(device).eval()
+    model.eval()
+    mirror = groups.get("inference", {}).get("test-time-augmentation", "none") == "mirror"
+    x = torch.from_numpy(np.stack([normalize(load_pixels(p, cfg), cfg) for p in paths])).to(device)
+    with torch.no_grad():
+        logits = model(backbone(x))
+        if mirror:
+            logits = (logits + model(backbone(torch.flip(x, dims=[3])))) / 2
+        p = torch.softmax(logits / temperature, dim=1).cpu().numpy().astype("<f4")
+    for path, row in zip(paths, p):
+        print(json.dumps({"image": path, "top_class": cfg["classes"][int(row.argmax())],
+                          "probabilities": {c: float(v) for c, v in zip(cfg["classes"], row)}}), flush=True)
+    if out_path:
+        p.tofile(out_path)
 
 
 # ---- Data ----
@@ -338,13 +462,21 @@ def main():
     ap.add_argument("--path-map", action="append", default=[], metavar="OLD=NEW",
                     help="read the images whose labels.csv path starts with OLD from NEW instead "
                          "(for machines where they lie elsewhere); may be repeated")
-    ap.add_argument("--predict", help="after training, run the model on this raw float32 N×C×H×W file")
+    ap.add_argument("--predict", nargs="+", metavar="X",
+                    help="after training, run the model on this raw float32 N×C×H×W file (transfer: N×dim "
+                         "embeddings); with --model also photos (transfer projects: backbone.json + head)")
     ap.add_argument("--predict-output", help="where --predict writes the probabilities (float32)")
-    ap.add_argument("--model", help="no training: run --predict with this .bottega-model's weights and its "
-                                    "calibration temperature (the probabilities Bottega shows)")
+    ap.add_argument("--model", help="no training: run --predict with this .bottega-model's weights, its "
+                                    "calibration temperature and, for photos, its test-time mirroring (the "
+                                    "probabilities Bottega shows)")
     args = ap.parse_args()
     if args.model and not args.predict:
         sys.exit("--model needs --predict")
+    photos = bool(args.predict) and all(p.lower().endswith(IMAGE_SUFFIXES) for p in args.predict)
+    if args.predict and not photos and len(args.predict) != 1:
+        sys.exit("--predict takes one raw float32 file, or photos")
+    if photos and not args.model:
+        sys.exit("--predict with photos needs --model (the model whose backbone this folder holds)")
 
     with open(os.path.join(HERE, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
@@ -366,7 +498,8 @@ def main():
 
     model = BottegaNet(cfg["layers"])
     # start from Bottega's own initial weights (or, with --model, use a trained model's)
-    _, _, groups, tensors, _, _ = read_container(args.model or os.path.join(HERE, "initial.bottega-model"))
+    _, _, groups, all_tensors, _, _ = read_container(args.model or os.path.join(HERE, "initial.bottega-model"))
+    tensors = network_tensors(all_tensors)
     sd = model.state_dict()
     for name, (_, _, arr) in tensors.items():
         if model.param_name(name) not in sd or tuple(sd[model.param_name(name)].shape) != arr.shape:
@@ -378,7 +511,11 @@ def main():
     if args.model:
         # Bottega's probabilities are softmax(logits / T), T fitted on the validation split
         temperature = float(groups.get("calibration", {}).get("temperature", "1"))
-        predict(model, cfg, transfer, device, args.predict, args.predict_output, temperature)
+        if photos:
+            predict_images(model, cfg, transfer, groups, all_tensors, args.model, args.predict,
+                           args.predict_output, temperature, device)
+        else:
+            predict(model, cfg, transfer, device, args.predict[0], args.predict_output, temperature)
         return
     net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if use_cuda else None) \
         if world > 1 else model
@@ -518,7 +655,7 @@ def main():
             model.eval()
         if args.predict:
             # the file written has no calibration yet: its probabilities are the plain softmax
-            predict(model, cfg, transfer, device, args.predict, args.predict_output, 1.0)
+            predict(model, cfg, transfer, device, args.predict[0], args.predict_output, 1.0)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

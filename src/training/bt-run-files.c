@@ -70,6 +70,13 @@ bt_run_files_checkpoint_path (const char *run_dir, int epoch)
   return g_build_filename (run_dir, name, NULL);
 }
 
+char *
+bt_run_files_frozen_head_path (const char *run_dir)
+{
+  g_return_val_if_fail (run_dir != NULL, NULL);
+  return g_build_filename (run_dir, "frozen-head.bottega-model", NULL);
+}
+
 int
 bt_run_files_last_checkpoint (const char *run_dir)
 {

@@ -11,6 +11,9 @@ G_BEGIN_DECLS
 /* A new runs/<YYYYMMDD-HHMMSS>[-N] folder. */
 char      *bt_run_files_new_run_dir        (const char *project_dir, GError **error);
 char      *bt_run_files_checkpoint_path    (const char *run_dir, int epoch);
+/* frozen-head.bottega-model: when the Automatic recipe kept fine-tuning, the frozen head it would
+ * have saved otherwise (for comparison; not in models/, never the project's model). */
+char      *bt_run_files_frozen_head_path   (const char *run_dir);
 /* The epoch of the newest checkpoint-NNNN.state, or 0. */
 int        bt_run_files_last_checkpoint    (const char *run_dir);
 /* A finished run is no longer offered for resume. */

@@ -510,8 +510,13 @@ job_preprocess (Job *job, BtPreprocess *prep)
     }
 }
 
+/* The model file a run saves: the kept model (models/), or beside it in the run folder the
+ * recipe's frozen final head when fine-tuning was kept (frozen: no fine-tuned backbone, no
+ * calibration or centroids of the fine-tuned features, trained on train + val), so that one run
+ * can be judged on test/ both ways (bench/bench-recipe.sh). */
 static gboolean
-save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
+save_model_as (Job *job, BtNet *net, const BtEpochInfo *e, const char *frozen_path, int frozen_images,
+               GError **error)
 {
   g_autoptr(GHashTable) meta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
@@ -540,22 +545,33 @@ save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
     }
   meta_set (meta, "bottega_version", g_strdup (PACKAGE_VERSION));
   /* what the weights were trained on (the recipe's final head also saw the validation split) */
-  meta_set (meta, "trained_on", g_strdup (job->final_images > 0 ? "train+val" : "train"));
-  if (job->final_images > 0)
-    meta_set (meta, "trained_images", g_strdup_printf ("%d", job->final_images));
+  int final_images = frozen_path != NULL ? frozen_images : job->final_images;
+  meta_set (meta, "trained_on", g_strdup (final_images > 0 ? "train+val" : "train"));
+  if (final_images > 0)
+    meta_set (meta, "trained_images", g_strdup_printf ("%d", final_images));
+  if (frozen_path != NULL)
+    meta_set (meta, "role", g_strdup ("frozen-head-for-comparison"));
 
   /* a fine-tuned backbone travels inside the model: it is a whole-network model */
+  GArray *weights = frozen_path != NULL ? NULL : job->backbone_weights;
   BtModel m = {
     .net = net, .class_names = job->class_names, .prep = prep, .metadata = meta, .calib = job->calib,
     .backbone_name = bb != NULL ? (char *) bt_backbone_get_name (bb) : NULL,
     .backbone_sha256 = bb != NULL ? (char *) bt_backbone_get_sha256 (bb) : NULL,
-    .backbone_data = bb != NULL && (s->transfer_whole_network || job->backbone_weights != NULL)
-                     ? bt_backbone_get_bytes (bb) : NULL,
-    .backbone_weights = job->backbone_weights,
+    .backbone_data = bb != NULL && (s->transfer_whole_network || weights != NULL) ? bt_backbone_get_bytes (bb) : NULL,
+    .backbone_weights = weights,
     .tta = s->tta ? BT_TTA_MIRROR : BT_TTA_NONE,
-    .centroids = job->centroids,
+    .centroids = frozen_path != NULL ? NULL : job->centroids,
   };
-  return bt_model_save_model (job->model_path, &m, error);
+  if (frozen_path != NULL)
+    bt_calibration_init (&m.calib);
+  return bt_model_save_model (frozen_path != NULL ? frozen_path : job->model_path, &m, error);
+}
+
+static gboolean
+save_model (Job *job, BtNet *net, const BtEpochInfo *e, GError **error)
+{
+  return save_model_as (job, net, e, NULL, 0, error);
 }
 
 static void
@@ -1779,6 +1795,30 @@ run_final_frozen (Run *r, GError **error)
   return final_fit (r, x, labels, &r->final_params, error);
 }
 
+/* The frozen final head beside the kept fine-tuned model, in the run folder (not in models/):
+ * the net's head is swapped for it while it is saved. */
+static gboolean
+save_frozen_head (Run *r, const BtEpochInfo *kept, GError **error)
+{
+  gsize n;
+  float *params = bt_net_params (r->net, &n);
+  g_autofree float *tuned = g_memdup2 (params, r->n_params * sizeof (float));
+  g_autofree char *path = bt_run_files_frozen_head_path (r->job->run_dir);
+  g_autoptr(GError) save_error = NULL;
+  BtEpochInfo row = *kept;
+  gboolean ok;
+
+  memcpy (params, r->final_params, r->n_params * sizeof (float));
+  row.val_loss = row.val_acc = NAN;
+  row.epoch = r->s->epochs;
+  ok = save_model_as (r->job, r->net, &row, path, (int) r->final_images, &save_error);
+  memcpy (bt_net_params (r->net, &n), tuned, r->n_params * sizeof (float));
+  if (!ok)
+    g_set_error (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_IO, _("The model could not be saved: %s"),
+                 save_error->message);
+  return ok;
+}
+
 /* The final model: without fine-tuning (or with it left out), the frozen final head, saved
  * without a validation score (it saw those photos). Kept fine-tuning stays as validated: its
  * blocks were chosen together with their head, and a new head on their output did worse on
@@ -1799,6 +1839,8 @@ run_final_head (Run *r, const BtEpochInfo *kept, GError **error)
   r->choice.finished = TRUE;
   r->choice.finetune_kept = ft_kept;
   r->choice.holdout_val_acc = isfinite (kept->val_acc) ? kept->val_acc : NAN;
+  if (ft_kept && r->final_params != NULL && !save_frozen_head (r, kept, error))
+    return FALSE;
   if (params != NULL)
     {
       memcpy (bt_net_params (r->net, &dummy), params, r->n_params * sizeof (float));

@@ -9,6 +9,7 @@
 
 #include "engine/bt-tflite-grad.h"
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-net-walk.h"
 #include "tflite-builder.h"
 
 enum { SAME = 0, VALID = 1 };
@@ -302,6 +303,136 @@ test_block_cuts (void)
   g_clear_error (&error);
 }
 
+/* Runs the walk's layer list (bt_tflite_walk_layer, what the PyTorch export writes) with the
+ * engine's plain kernels; returns the embedding (g_free). */
+static float *
+run_walk (const BtTflite *m, const float *img, int *dim)
+{
+  int n_layers = bt_tflite_walk_n_layers (m, dim, NULL);
+  g_assert_cmpint (n_layers, >, 0);
+  guint n = (guint) n_layers;
+  float **outs = g_new0 (float *, n);
+  for (int i = 0; i < n_layers; i++)
+    {
+      BtTflLayerInfo l;
+      BtConvShape cs;
+      bt_tflite_walk_layer (m, i, &l);
+      g_assert_cmpint (l.index, ==, i);
+      g_assert_cmpint (l.src, <, i);
+      g_assert_cmpint (l.src2, <, i);
+      const float *x = l.src < 0 ? img : outs[l.src];
+      gsize size = (gsize) l.c * l.h * l.w;
+      float *y = outs[i] = g_new (float, size);
+      if (l.op <= BT_TFL_LAYER_MAXPOOL)
+        g_assert_true (bt_conv_shape_init (&cs, 1, l.in_c, l.in_h, l.in_w, l.c, l.kh, l.kw, l.sh, l.sw, l.pad_top,
+                                           l.pad_left, l.pad_bottom, l.pad_right, l.groups, NULL));
+      switch (l.op)
+        {
+        case BT_TFL_LAYER_CONV:
+          {
+            g_assert_cmpuint (l.weight_len, ==, (gsize) l.c * l.in_c * l.kh * l.kw);
+            g_autofree float *ws = g_new (float, bt_conv2d_workspace_size (&cs));
+            bt_conv2d_forward (y, x, l.weight, l.bias, &cs, ws);
+            break;
+          }
+        case BT_TFL_LAYER_DWCONV:
+          g_assert_cmpint (l.groups, ==, l.in_c);
+          bt_dwconv2d_forward (y, x, l.weight, l.bias, &cs);
+          break;
+        case BT_TFL_LAYER_AVGPOOL:
+          bt_avgpool2d_forward (y, x, &cs);
+          break;
+        case BT_TFL_LAYER_MAXPOOL:
+          {
+            g_autofree gint32 *arg = g_new (gint32, size);
+            bt_maxpool2d_forward (y, arg, x, &cs);
+            break;
+          }
+        case BT_TFL_LAYER_MEAN:
+          for (int c = 0; c < l.c; c++)
+            {
+              double sum = 0;
+              for (int k = 0; k < l.in_h * l.in_w; k++)
+                sum += x[(gsize) c * l.in_h * l.in_w + k];
+              y[c] = (float) (sum / (l.in_h * l.in_w));
+            }
+          break;
+        case BT_TFL_LAYER_ADD:
+          for (gsize k = 0; k < size; k++)
+            y[k] = x[k] + (l.src2 >= 0 ? outs[l.src2][k] : l.constant);
+          break;
+        case BT_TFL_LAYER_IDENTITY:
+        default:
+          memcpy (y, x, size * sizeof (float));
+          break;
+        }
+      for (gsize k = 0; k < size; k++)
+        y[k] = CLAMP (y[k], l.lo, l.hi);
+    }
+  float *emb = g_steal_pointer (&outs[n - 1]);
+  for (guint i = 0; i < n; i++)
+    g_free (outs[i]);
+  g_free (outs);
+  return emb;
+}
+
+/* The walk of a backbone's float graph (the PyTorch export's backbone.json): run with plain
+ * kernels it gives the float executor's embedding, and after fine-tuned weights replace an
+ * operator's it reports (and computes with) those. MobileNet V1 0.25/128, for time. */
+static void
+test_walk (void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *shared = g_getenv ("BOTTEGA_SHARED_DIR");
+  g_autofree char *path = g_build_filename (shared ? shared : "../shared", "models",
+                                            "mobilenet_v1_0.25_128_quant.tflite", NULL);
+  int dim, wdim, h, w, c, end;
+  BtRng rng;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("MobileNet V1 0.25/128 not found: set BOTTEGA_SHARED_DIR to the folder holding models/");
+      return;
+    }
+  g_autoptr(BtTflite) m = bt_tflite_load (path, &error);
+  g_assert_no_error (error);
+  end = bt_tflite_find_embedding_cut (m, &dim, &error);
+  g_assert_no_error (error);
+  bt_tflite_input_shape (m, &h, &w, &c);
+  g_autofree float *img = g_new (float, (gsize) h * w * c);
+  bt_rng_seed (&rng, 5);
+  fill_random (img, (gsize) h * w * c, &rng, 1.f);
+
+  /* a "fine-tuned" last convolution: its weights scaled */
+  int op = -1, shape[4];
+  gsize nb = 0;
+  for (int k = bt_tflite_n_operators (m) - 1; k >= 0 && op < 0; k--)
+    if (m->ops[k].code == BT_TFL_OP_CONV_2D && bt_tflite_op_weight_shape (m, k, shape, &nb))
+      op = k;
+  g_assert_cmpint (op, >=, 0);
+  gsize nw = (gsize) shape[0] * shape[1] * shape[2] * shape[3];
+  g_autofree float *nwts = g_memdup2 (m->ops[op].w, nw * sizeof (float));
+  g_autofree float *nbias = g_memdup2 (m->ops[op].b, nb * sizeof (float));
+  for (gsize i = 0; i < nw; i++)
+    nwts[i] *= 1.5f;
+  g_assert_true (bt_tflite_set_op_weights (m, op, nwts, nw, nbias, nb, &error));
+  g_assert_no_error (error);
+
+  BtTflLayerInfo l;
+  bt_tflite_walk_layer (m, op, &l);
+  g_assert_true (l.op == BT_TFL_LAYER_CONV && l.weight_len == nw);
+  g_assert_cmpmem (l.weight, nw * sizeof (float), nwts, nw * sizeof (float));
+
+  g_autoptr(BtTfliteExec) e = bt_tflite_exec_new (m, &error);   /* changed weights: the float path */
+  gsize n;
+  const float *want = bt_tflite_exec_run (e, img, end, &n, &error);
+  g_assert_no_error (error);
+  g_autofree float *got = run_walk (m, img, &wdim);
+  g_assert_cmpint (wdim, ==, dim);
+  for (int i = 0; i < dim; i++)
+    g_assert_cmpfloat_with_epsilon (got[i], want[i], 1e-4 * (1 + fabsf (want[i])));
+}
+
 /* MobileNet V2 (the quantized backbone, dequantized): its blocks, and the top blocks' batched
  * forward from the executor's cut activation equals the executor's embedding. */
 static void
@@ -538,5 +669,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tflite-grad/mobilenet-v2", test_mobilenet_v2);
   g_test_add_func ("/tflite-grad/head-input-grad", test_head_input_grad);
   g_test_add_func ("/tflite-grad/model-format-3", test_model_format);
+  g_test_add_func ("/tflite-grad/walk", test_walk);
   return g_test_run ();
 }

@@ -11,6 +11,7 @@
 #include "training/bt-training.h"
 #include "bt-test-photos.h"
 #include "engine/bt-net-walk.h"
+#include "engine/bt-tflite-grad.h"
 
 char *
 bt_test_mkdtemp (void)
@@ -225,3 +226,35 @@ bt_test_perturb_net (BtNet *net, guint64 seed)
   g_assert_false (bt_net_get_layer (net, bt_net_n_layers (net), &(BtNetLayerInfo) { 0 }));
 }
 
+
+GArray *
+bt_test_nudged_top_blocks (BtTflite *orig, guint64 seed)
+{
+  g_autoptr(GError) error = NULL;
+  int dim, cuts[2];
+  int end = bt_tflite_find_embedding_cut (orig, &dim, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (bt_tflite_block_cuts (orig, end, cuts, 2), ==, 2);
+  g_autoptr(BtTflTrain) top = bt_tfl_train_new (orig, cuts[1], end, 1, &error);
+  g_assert_no_error (error);
+  gsize np;
+  float *p = bt_tfl_train_params (top, &np);
+  BtRng rng;
+  bt_rng_seed (&rng, seed);
+  for (gsize i = 0; i < np; i++)
+    p[i] *= 1.0f + 0.3f * (2.0f * bt_rng_uniform (&rng) - 1.0f);
+  GArray *weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
+  g_array_set_clear_func (weights, bt_backbone_weights_clear);
+  for (int i = 0; i < bt_tfl_train_n_weighted (top); i++)
+    {
+      const float *wt, *b;
+      gsize nw, nb;
+      BtBackboneWeights bw = { 0 };
+      bw.op = bt_tfl_train_weighted (top, i, &wt, &nw, &b, &nb);
+      g_assert_true (bt_tflite_op_weight_shape (orig, bw.op, bw.shape, &nb));
+      bw.w = g_memdup2 (wt, nw * sizeof (float));
+      bw.b = g_memdup2 (b, nb * sizeof (float));
+      g_array_append_val (weights, bw);
+    }
+  return weights;
+}

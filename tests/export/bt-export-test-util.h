@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "engine/bt-engine.h"
+#include "engine/bt-tflite.h"
 
 #include "bt-test-photos.h"  /* bt_test_shared_file */
 #include "bt-test-fs.h"       /* bt_test_rm_rf */
@@ -37,5 +38,8 @@ guint8  *bt_test_load_pixels (int w, int h, int c);
 /* Biases, batch-norm γ, β and running statistics moved away from their start (seeded), so an
  * export that drops any of them is caught. */
 void     bt_test_perturb_net (BtNet *net, guint64 seed);
+/* "Fine-tuned" weights for a backbone (a BtTflite): the weighted operators of its last two blocks
+ * with their weights scaled by 1 ± 0.3 (seeded), as BtBackboneWeights (g_array_unref). */
+GArray  *bt_test_nudged_top_blocks (BtTflite *orig, guint64 seed);
 
 G_END_DECLS

@@ -182,33 +182,12 @@ test_finetuned (void)
   g_autoptr(BtTflite) orig = bt_tflite_load_bytes (bb_bytes, &error);
   g_autoptr(BtTflite) tuned = bt_tflite_load_bytes (bb_bytes, &error);
   g_assert_no_error (error);
-  int h, w, c, dim, cuts[2];
+  int h, w, c, dim;
   bt_tflite_input_shape (orig, &h, &w, &c);
   int end = bt_tflite_find_embedding_cut (orig, &dim, &error);
-  g_assert_cmpint (bt_tflite_block_cuts (orig, end, cuts, 2), ==, 2);
 
   /* "fine-tuned" weights: the file's, nudged */
-  g_autoptr(BtTflTrain) top = bt_tfl_train_new (orig, cuts[1], end, 1, &error);
-  g_assert_no_error (error);
-  gsize np;
-  float *p = bt_tfl_train_params (top, &np);
-  BtRng rng;
-  bt_rng_seed (&rng, 27);
-  for (gsize i = 0; i < np; i++)
-    p[i] *= 1.0f + 0.3f * (2.0f * bt_rng_uniform (&rng) - 1.0f);
-  g_autoptr(GArray) weights = g_array_new (FALSE, TRUE, sizeof (BtBackboneWeights));
-  g_array_set_clear_func (weights, bt_backbone_weights_clear);
-  for (int i = 0; i < bt_tfl_train_n_weighted (top); i++)
-    {
-      const float *wt, *b;
-      gsize nw, nb;
-      BtBackboneWeights bw = { 0 };
-      bw.op = bt_tfl_train_weighted (top, i, &wt, &nw, &b, &nb);
-      g_assert_true (bt_tflite_op_weight_shape (orig, bw.op, bw.shape, &nb));
-      bw.w = g_memdup2 (wt, nw * sizeof (float));
-      bw.b = g_memdup2 (b, nb * sizeof (float));
-      g_array_append_val (weights, bw);
-    }
+  g_autoptr(GArray) weights = bt_test_nudged_top_blocks (orig, 27);
   g_assert_true (bt_tflite_apply_weights (tuned, weights, &error));
 
   g_autoptr(BtNet) head = bt_net_new_transfer (dim, 0, 4, 0.0f, 5, &error);

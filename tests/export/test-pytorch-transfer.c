@@ -6,6 +6,7 @@
  * `bottega-cli predict`. */
 #include "training/bt-export-pytorch.h"
 #include "training/bt-transfer.h"
+#include "bt-test-photos.h"
 #include "bt-test-wait.h"
 #include "bt-export-test-util.h"
 
@@ -141,6 +142,17 @@ read_npy (const char *name, const char *descr, gsize *rows, gsize *cols)
   return g_memdup2 (buf + 10 + hlen, len - 10 - hlen);
 }
 
+static char *
+read_export_file (const char *out, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (out, name, NULL);
+  char *text = NULL;
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
 static void
 test_files (void)
 {
@@ -219,13 +231,14 @@ test_files (void)
     }
   g_assert_cmpuint (total_images, ==, 4 * PER_CLASS);
 
-  g_autofree char *readme = NULL;
-  g_autofree char *readme_path = g_build_filename (fx.out, "README.md", NULL);
-  g_file_get_contents (readme_path, &readme, NULL, &error);
-  g_assert_no_error (error);
+  g_autofree char *readme = read_export_file (fx.out, "README.md");
   g_assert_nonnull (strstr (readme, "allow_pickle=False"));
-  g_assert_nonnull (strstr (readme, "out of scope"));
+  g_assert_nonnull (strstr (readme, "--predict photo.jpg"));
   g_assert_nonnull (strstr (readme, "NCCL"));
+  /* without a model, the project's backbone as it is: no fine-tuned operator */
+  g_autofree char *graph = read_export_file (fx.out, "backbone.json");
+  g_assert_nonnull (strstr (graph, "\"fine_tuned_ops\": []"));
+  g_assert_nonnull (strstr (readme, "the project trains with"));
 }
 
 typedef struct {
@@ -515,6 +528,108 @@ test_cli (void)
   g_assert_cmpuint (seen, ==, 4);
 }
 
+/* A fine-tuned model (format 3, #27) as the project's model: the export carries its whole network
+ * (backbone.json + backbone.f32 with the fine-tuned weights), and `train.py --model M --predict
+ * PHOTOS` gives `bottega-cli predict`'s probabilities (calibration temperature and test-time
+ * mirroring included) within 1e-4 for photos of the shared folder. The photos are written at the
+ * backbone's input size first, so that both read the very same pixels (Bottega's decoder and
+ * resampling are not Pillow's). The fine-tuned weights change these probabilities by far more
+ * than 1e-4 (checked), so a folder with the frozen backbone's weights fails. */
+static void
+test_fine_tuned (void)
+{
+  static const char *photos[] = { "cat.bmp", "grace_hopper.bmp", "owl.jpg", "sunflower.bmp", "hot_dog.jpg" };
+  if (!setup ())
+    return;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtBackbone) bb = bt_backbone_get (BT_BACKBONE_DEFAULT, NULL, &error);
+  g_assert_no_error (error);
+  int dim = bt_backbone_get_dim (bb);
+  g_autoptr(GArray) weights = bt_test_nudged_top_blocks (bt_backbone_get_model (bb), 27);
+
+  g_autoptr(BtNet) head = bt_net_new_transfer (dim, HIDDEN, 4, 0.2f, 5, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (head, 3);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GListModel *classes = bt_project_get_classes (fx.project);
+  for (guint i = 0; i < g_list_model_get_n_items (classes); i++)
+    {
+      g_autoptr(BtClassInfo) info = g_list_model_get_item (classes, i);
+      g_ptr_array_add (names, g_strdup (bt_class_info_get_name (info)));
+    }
+  g_ptr_array_add (names, NULL);
+  BtModel m = { .net = head, .class_names = (char **) names->pdata,
+                .backbone_name = (char *) bt_backbone_get_name (bb),
+                .backbone_sha256 = (char *) bt_backbone_get_sha256 (bb),
+                .backbone_data = bt_backbone_get_bytes (bb), .backbone_weights = weights, .tta = BT_TTA_MIRROR };
+  bt_backbone_get_preprocess (bb, bt_project_get_settings (fx.project)->resize, &m.prep);
+  bt_calibration_init (&m.calib);
+  m.calib.temperature = 1.4;
+  g_autofree char *models = g_build_filename (bt_project_get_dir (fx.project), "models", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (models, 0755), ==, 0);
+  g_autofree char *model_path = g_build_filename (models, "29991231-000000-transfer.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (model_path, &m, &error));
+  g_assert_no_error (error);
+
+  /* the photos at the backbone's input size; the fine-tuned blocks move their probabilities */
+  g_autofree char *dir = g_build_filename (fx.dir, "fine-tuned-photos", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(BtModel) saved = bt_model_load (model_path, &error);
+  g_assert_no_error (error);
+  BtModel frozen = *saved;
+  frozen.backbone_weights = NULL;
+  double moved = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (photos); i++)
+    {
+      g_autofree char *src = bt_test_shared_file ("images", photos[i]);
+      if (src == NULL)
+        {
+          g_test_skip ("the shared photos ($BOTTEGA_SHARED_DIR/images) are absent");
+          g_remove (model_path);
+          return;
+        }
+      g_autoptr(BtImage) img = bt_image_preprocess_file (src, m.prep.width, m.prep.height, 3, BT_DS_RESIZE_SQUASH,
+                                                         NULL, NULL, &error);
+      g_assert_no_error (error);
+      char *path = g_strdup_printf ("%s/photo-%u.bmp", dir, i);
+      bt_test_write_bmp (path, img);
+      g_ptr_array_add (paths, path);
+      g_autofree float *pt = bt_transfer_predict_image (saved, img, &error);
+      g_assert_no_error (error);
+      g_autofree float *pf = bt_transfer_predict_image (&frozen, img, &error);
+      g_assert_no_error (error);
+      for (int k = 0; k < 4; k++)
+        moved = MAX (moved, fabsf (pt[k] - pf[k]));
+    }
+  g_test_message ("fine-tuned vs frozen backbone: probabilities differ by up to %.3g", moved);
+  g_assert_cmpfloat (moved, >, 1e-2);
+
+  g_autofree char *out = g_build_filename (fx.dir, "export-fine-tuned", NULL);
+  g_assert_true (bt_export_pytorch (fx.project, out, &error));
+  g_assert_no_error (error);
+  g_autofree char *graph = read_export_file (out, "backbone.json");
+  GString *want = g_string_new ("\"fine_tuned_ops\": [");
+  for (guint i = 0; i < weights->len; i++)
+    g_string_append_printf (want, "%s%d", i ? "," : "", g_array_index (weights, BtBackboneWeights, i).op);
+  g_autofree char *want_ops = g_string_free (want, FALSE);
+  g_assert_nonnull (strstr (graph, want_ops));
+
+  g_autofree char *json_path = bt_test_predict_json (out, model_path, (const char * const *) paths->pdata, paths->len);
+  g_autofree char *p_path = g_build_filename (out, "photos.p", NULL);
+  g_autofree char *config_path = g_build_filename (out, "config.json", NULL);
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  const char *head_args[] = { "single", out, "--model", model_path, "--predict-output", p_path, "--predict" };
+  for (guint i = 0; i < G_N_ELEMENTS (head_args); i++)
+    g_ptr_array_add (args, (gpointer) head_args[i]);
+  for (guint i = 0; i < paths->len; i++)
+    g_ptr_array_add (args, paths->pdata[i]);
+  g_ptr_array_add (args, NULL);
+  if (bt_test_run_python ("run-train.py", (const char * const *) args->pdata))
+    bt_test_run_python ("check-predict.py", (const char *[]) { p_path, json_path, config_path, NULL });
+  g_remove (model_path);   /* the other cases export a project without a model */
+}
+
 /* Without its backbone a transfer project cannot be exported, and says where it looked. */
 /* Cancel from the first progress report: the export fails and leaves neither files nor the
  * folder it created. */
@@ -629,6 +744,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pytorch-transfer/torchrun-2-gloo", test_torchrun);
   g_test_add_func ("/pytorch-transfer/cli", test_cli);
   g_test_add_func ("/pytorch-transfer/whole-network", test_whole_network);
+  g_test_add_func ("/pytorch-transfer/fine-tuned", test_fine_tuned);
   int rc = g_test_run ();
   if (fx.dir != NULL)
     bt_test_rm_rf (fx.dir);

@@ -197,6 +197,43 @@ n_train_val (BtProject *project)
   return t->n + v->n;
 }
 
+/* Kept fine-tuning leaves the frozen final head it replaced beside it in the run folder (frozen,
+ * trained on train + val, uncalibrated, marked, not one of the project's models); otherwise there
+ * is none (the saved model is that head). */
+static void
+check_frozen_head (BtProject *project, BtTrainer *trainer, const BtRecipeChoice *c, const BtModel *kept)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = bt_run_files_frozen_head_path (bt_trainer_get_run_dir (trainer));
+  g_autoptr(GPtrArray) models = bt_run_files_list_models (bt_project_get_dir (project));
+  g_autoptr(BtModel) frozen = NULL;
+  gsize n_kept, n_frozen;
+  const float *pk, *pf;
+  double moved = 0;
+
+  g_assert_cmpint (g_file_test (path, G_FILE_TEST_EXISTS), ==, c->finetune_kept);
+  g_assert_cmpuint (models->len, ==, 1);
+  if (!c->finetune_kept)
+    return;
+  frozen = bt_model_load (path, &error);
+  g_assert_no_error (error);
+  g_assert_null (frozen->backbone_weights);
+  g_assert_cmpstr (frozen->backbone_sha256, ==, kept->backbone_sha256);
+  g_assert_cmpstr (g_hash_table_lookup (frozen->metadata, "role"), ==, "frozen-head-for-comparison");
+  g_assert_cmpstr (g_hash_table_lookup (frozen->metadata, "trained_on"), ==, "train+val");
+  g_assert_cmpint (atoi (g_hash_table_lookup (frozen->metadata, "trained_images")), ==, (int) n_train_val (project));
+  g_assert_null (g_hash_table_lookup (frozen->metadata, "val_acc"));
+  g_assert_cmpfloat (frozen->calib.temperature, ==, 1.0);
+  g_assert_null (frozen->centroids);
+  /* its own head, not the fine-tuned model's */
+  pk = bt_net_params (kept->net, &n_kept);
+  pf = bt_net_params (frozen->net, &n_frozen);
+  g_assert_cmpuint (n_kept, ==, n_frozen);
+  for (gsize i = 0; i < n_kept; i++)
+    moved = MAX (moved, fabs ((double) pk[i] - pf[i]));
+  g_assert_cmpfloat (moved, >, 1e-3);
+}
+
 /* How a recipe run with validation photos ends, said in recipe.ini, in the model file and in the
  * messages: the final head on train + val (no validation score), or, when fine-tuning was kept,
  * the validated model (trained on the training split, its own validation score). */
@@ -241,6 +278,7 @@ check_final_head (BtProject *project, BtTrainer *trainer, RunState *rs, BtRecipe
       g_assert_null (g_hash_table_lookup (model->metadata, "val_acc"));
       g_assert_null (g_hash_table_lookup (model->metadata, "val_loss"));
     }
+  check_frozen_head (project, trainer, c, model);
   *model_out = model;
 }
 
