@@ -373,12 +373,35 @@ free_port (void)
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
-/* A snippet test's model saved as DIR/m.bottega-model and exported to DIR/model.onnx, and
- * photo at the model's size as DIR/photo.bmp (so a snippet's resize is the identity). */
-static void
-write_snippet_files (const char *dir, const BtModel *m, const char *photo, char **model_path, char **image)
+/* A snippet test's model — a Small CNN 24 × 20, centre crop, mean and std (NULL: the defaults),
+ * temperature; m->net is the caller's — saved as DIR/m.bottega-model and exported to
+ * DIR/model.onnx, and a shared photo at the model's size as DIR/photo.bmp (so a snippet's resize
+ * is the identity). Returns DIR, or NULL (the test skipped) without the shared photos. */
+static char *
+write_snippet_files (BtModel *m, const float *mean, const float *std, double temperature, char **model_path,
+                     char **image)
 {
+  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
+  if (photo == NULL)
+    {
+      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
+      return NULL;
+    }
   g_autoptr(GError) error = NULL;
+  *m = (BtModel) { .class_names = (char **) class_names };
+  m->net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
+  g_assert_no_error (error);
+  bt_test_perturb_net (m->net, 6);
+  bt_preprocess_init_default (&m->prep, 24, 20, 3);
+  m->prep.resize = BT_RESIZE_CENTER_CROP;
+  if (mean != NULL)
+    memcpy (m->prep.mean, mean, sizeof m->prep.mean);
+  if (std != NULL)
+    memcpy (m->prep.std, std, sizeof m->prep.std);
+  m->calib.temperature = temperature;
+  m->calib.unknown_threshold = NAN;
+
+  char *dir = bt_test_mkdtemp ();
   *model_path = g_build_filename (dir, "m.bottega-model", NULL);
   g_assert_true (bt_model_save_model (*model_path, m, &error));
   g_assert_no_error (error);
@@ -389,6 +412,7 @@ write_snippet_files (const char *dir, const BtModel *m, const char *photo, char 
   g_assert_no_error (error);
   *image = g_build_filename (dir, "photo.bmp", NULL);
   bt_test_write_bmp (*image, img);
+  return dir;
 }
 
 static void
@@ -407,24 +431,12 @@ write_text (const char *dir, const char *name, const char *text)
 static void
 test_snippets (void)
 {
-  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
-  if (photo == NULL)
-    {
-      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
-      return;
-    }
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
-  g_assert_no_error (error);
-  bt_test_perturb_net (net, 6);
-  BtModel m = { .net = net, .class_names = (char **) class_names };
-  bt_preprocess_init_default (&m.prep, 24, 20, 3);
-  m.prep.resize = BT_RESIZE_CENTER_CROP;
-  m.calib.temperature = 0.5;
-  m.calib.unknown_threshold = NAN;
-  g_autofree char *dir = bt_test_mkdtemp ();
+  BtModel m;
   g_autofree char *model_path = NULL, *image = NULL;
-  write_snippet_files (dir, &m, photo, &model_path, &image);
+  g_autofree char *dir = write_snippet_files (&m, NULL, NULL, 0.5, &model_path, &image);
+  if (dir == NULL)
+    return;
+  g_autoptr(BtNet) net = m.net;
   g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
 
   int port = free_port ();
@@ -455,27 +467,13 @@ test_snippets (void)
 static void
 test_web_snippet (void)
 {
-  g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
-  if (photo == NULL)
-    {
-      g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
-      return;
-    }
-  g_autoptr(GError) error = NULL;
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
-  g_assert_no_error (error);
-  bt_test_perturb_net (net, 6);
-  BtModel m = { .net = net, .class_names = (char **) class_names };
-  bt_preprocess_init_default (&m.prep, 24, 20, 3);
-  m.prep.resize = BT_RESIZE_CENTER_CROP;
   const float mean[3] = { 0.485f, 0.456f, 0.406f }, std[3] = { 0.229f, 0.224f, 0.225f };
-  memcpy (m.prep.mean, mean, sizeof mean);
-  memcpy (m.prep.std, std, sizeof std);
-  m.calib.temperature = 2.0;
-  m.calib.unknown_threshold = NAN;
-  g_autofree char *dir = bt_test_mkdtemp ();
+  BtModel m;
   g_autofree char *model_path = NULL, *image = NULL;
-  write_snippet_files (dir, &m, photo, &model_path, &image);
+  g_autofree char *dir = write_snippet_files (&m, mean, std, 2.0, &model_path, &image);
+  if (dir == NULL)
+    return;
+  g_autoptr(BtNet) net = m.net;
 
   /* the page's own folder is the server's: names relative to it */
   BtSnippetPlaces places = { .onnx_file = "model.onnx", .web_runtime = "ort/ort.min.js" };
