@@ -5,8 +5,10 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 
 BROWSERS = ["/usr/bin/chromium-headless-shell", "/usr/bin/chromium"]
 
@@ -26,6 +28,24 @@ const photo = document.getElementById("photo");
 def browser():
     """The headless browser's path, or None."""
     return next((b for b in BROWSERS if os.access(b, os.X_OK)), None)
+
+
+def end_group(proc):
+    """Ends proc's process group (the wrapper script, the browser and all it started): SIGTERM,
+    then SIGKILL if the group is still there after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        for _ in range(100):
+            proc.poll()  # reap the leader, or the group lives on as its zombie
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+    proc.wait()
 
 
 def run(root, snippet_file, image, runtime_dir, timeout=90):
@@ -68,16 +88,14 @@ def run(root, snippet_file, image, runtime_dir, timeout=90):
         args.append("--headless")
     args.append(f"http://127.0.0.1:{server.server_address[1]}/index.html")
     log = open(os.path.join(root, "browser.log"), "w")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=root))
+    # its own process group: Debian's /usr/bin/chromium-headless-shell is a shell script that runs
+    # the browser as its child, so ending the script alone would leave the browser running
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, HOME=root),
+                            start_new_session=True)
     try:
         finished = done.wait(timeout)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_group(proc)
         server.shutdown()
         log.close()
         shutil.rmtree(profile, ignore_errors=True)
