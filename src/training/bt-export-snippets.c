@@ -12,7 +12,7 @@ typedef struct {
   char        scale[G_ASCII_DTOSTR_BUF_SIZE];
   GString    *mean, *std, *labels;
   BtResizeMode resize;
-  const char *onnx, *tflite, *image, *url;
+  const char *onnx, *tflite, *image, *url, *web_runtime;
 } Recipe;
 
 static void
@@ -50,6 +50,8 @@ recipe_init (Recipe *r, const BtModel *m, const BtSnippetPlaces *places, const c
   r->tflite = places && places->tflite_file ? places->tflite_file : "model.tflite";
   r->image = places && places->image_file ? places->image_file : "photo.jpg";
   r->url = places && places->server_url ? places->server_url : "http://127.0.0.1:8080/";
+  r->web_runtime = places && places->web_runtime ? places->web_runtime
+                   : "https://cdn.jsdelivr.net/npm/onnxruntime-web@" BT_SNIPPET_ORT_WEB_VERSION "/dist/ort.min.js";
 }
 
 static void
@@ -114,7 +116,7 @@ static void
 web (GString *s, const Recipe *r)
 {
   g_string_append_printf (s,
-    "<script src=\"https://cdn.jsdelivr.net/npm/onnxruntime-web/dist/ort.min.js\"></script>\n"
+    "<script src=\"%s\"></script>\n"
     "<script>\n"
     "// the model's preprocessing: %d × %d, %s, %s\n"
     "const W = %d, H = %d, C = %d, SCALE = %s;\n"
@@ -125,7 +127,7 @@ web (GString *s, const Recipe *r)
     "  const canvas = document.createElement(\"canvas\");\n"
     "  canvas.width = W; canvas.height = H;\n"
     "  const ctx = canvas.getContext(\"2d\");\n",
-    r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->c, r->scale,
+    r->web_runtime, r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->c, r->scale,
     r->mean->str, r->std->str, r->labels->str, r->onnx);
   if (r->resize == BT_RESIZE_SQUASH)
     g_string_append (s, "  ctx.drawImage(img, 0, 0, W, H);\n");
@@ -148,7 +150,9 @@ web (GString *s, const Recipe *r)
     "  const out = await (await session).run({ image: new ort.Tensor(\"float32\", x, [1, C, H, W]) });\n"
     "  const p = Array.from(out.probabilities.data);\n"
     "  const best = p.indexOf(Math.max(...p));\n"
-    "  return { label: LABELS[best], probability: p[best] };\n"
+    "  // unknownScore above the file's unknown_threshold (in its metadata): not one of the classes\n"
+    "  return { label: LABELS[best], probability: p[best], probabilities: p,\n"
+    "           unknownScore: out.unknown_score.data[0] };\n"
     "}\n"
     "</script>\n",
     r->c == 1 ? "0.299 * px[i * 4] + 0.587 * px[i * 4 + 1] + 0.114 * px[i * 4 + 2]" : "px[i * 4 + c]");

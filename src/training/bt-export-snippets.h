@@ -18,13 +18,18 @@ typedef enum {
 } BtSnippetKind;
 
 /* Where the snippet's files are: NULL members take the page's defaults ("model.onnx",
- * "model.tflite", "photo.jpg", "http://127.0.0.1:8080/"). */
+ * "model.tflite", "photo.jpg", "http://127.0.0.1:8080/", and for the web page onnxruntime-web
+ * BT_SNIPPET_ORT_WEB_VERSION's ort.min.js from a CDN). */
 typedef struct {
   const char *onnx_file;
   const char *tflite_file;
   const char *image_file;
   const char *server_url;    /* ends with '/' */
+  const char *web_runtime;   /* the address of onnxruntime-web's ort.min.js */
 } BtSnippetPlaces;
+
+/* The onnxruntime-web the web page snippet names: the version its test runs in a browser. */
+#define BT_SNIPPET_ORT_WEB_VERSION "1.30.0"
 
 /* The snippet's code (not translated; g_free). places may be NULL. */
 char *bt_export_snippet (const BtModel *model, BtSnippetKind kind, const BtSnippetPlaces *places);

@@ -5,8 +5,12 @@
 # `bottega-cli predict --json` (DIR/predict.json) for the same image: the class, its probability
 # and the unknown score within 1e-4. Without the Python package onnxruntime (Debian 12 has none)
 # the snippet's `import onnxruntime` gets ort-python/onnxruntime.py, which runs ONNX Runtime
-# 1.30 from npm. DIR/web.html's inline script must parse (`node --check`; no browser here).
+# 1.30 from npm. DIR/web.html's inline script must parse (`node --check`).
 # Exit 77 (skip) when numpy or Pillow is missing.
+# check-snippet.py DIR --web: the web page snippet DIR/web.html in headless Chromium
+# (web_page.py), with onnxruntime-web 1.30 from npm, on DIR/spec.json:image: every class's
+# probability and the unknown score within 1e-4 of DIR/predict.json. Exit 77 (skip) without
+# Chromium (Debian: chromium-headless-shell or chromium) or npm's registry.
 import json
 import os
 import shutil
@@ -33,6 +37,33 @@ def check(what, ok, detail):
     print(f"{what}: {'ok' if ok else 'FAIL'} ({detail})")
     failed = failed or not ok
 
+
+if "--web" in sys.argv[2:]:
+    sys.path.insert(0, HERE)
+    import web_page
+    from ort_node import ORT_VERSION, ort_modules
+    if web_page.browser() is None:
+        print("SKIP: no headless Chromium (Debian: apt-get install chromium-headless-shell, or chromium)")
+        sys.exit(77)
+    modules, why = ort_modules("onnxruntime-web")
+    if modules is None:
+        print("SKIP:", why)
+        sys.exit(77)
+    got, why = web_page.run(d, "web.html", spec["image"], os.path.join(modules, "onnxruntime-web", "dist"))
+    if got is None:
+        print("FAIL:", why)
+        sys.exit(1)
+    # the page's probabilities are in the model's class order, predict's by probability
+    labels = spec["labels"]
+    diffs = [abs(got["probabilities"][labels.index(p["class"])] - p["probability"]) for p in want["predictions"]]
+    du = abs(got["unknownScore"] - want["unknown_score"])
+    shown = ", ".join(f"{lab} {p:.6f}" for lab, p in zip(labels, got["probabilities"]))
+    check(f"web page snippet (onnxruntime-web {ORT_VERSION}, {os.path.basename(web_page.browser())})",
+          len(got["probabilities"]) == len(labels) == len(want["predictions"]) and got["label"] == top["class"]
+          and max(diffs) <= 1e-4 and du <= 1e-4,
+          f"printed {shown}, unknown {got['unknownScore']:.6f}; predict: top {top['class']} {top['probability']:.6f}, "
+          f"unknown {want['unknown_score']:.6f}; max |Δp| {max(diffs):.2g}, |Δunknown| {du:.2g}")
+    sys.exit(1 if failed else 0)
 
 env = dict(os.environ)
 try:

@@ -352,40 +352,71 @@ free_port (void)
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
-/* The "Use It in Your App" page's Python and curl snippets (bt_export_snippet, the text the
- * page shows with this test's file names and server address) run on a photo of the model's
- * size: they must print `bottega-cli predict`'s class, probability and unknown score. The web
- * page's script must at least be JavaScript node can parse. */
-static void
-test_snippets (void)
+/* A snippet test's model — a Small CNN 24 × 20, centre crop, mean and std (NULL: the defaults),
+ * temperature; m->net is the caller's — saved as DIR/m.bottega-model and exported to
+ * DIR/model.onnx, and a shared photo at the model's size as DIR/photo.bmp (so a snippet's resize
+ * is the identity). Returns DIR, or NULL (the test skipped) without the shared photos. */
+static char *
+write_snippet_files (BtModel *m, const float *mean, const float *std, double temperature, char **model_path,
+                     char **image)
 {
   g_autofree char *photo = bt_test_shared_file ("images", "grace_hopper.bmp");
   if (photo == NULL)
     {
       g_test_skip ("BOTTEGA_SHARED_DIR/images is absent");
-      return;
+      return NULL;
     }
   g_autoptr(GError) error = NULL;
-  g_autoptr(BtNet) net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
+  *m = (BtModel) { .class_names = (char **) class_names };
+  m->net = bt_net_new_preset (BT_PRESET_SMALL_CNN, 24, 20, 3, 4, -1.0f, 11, &error);
   g_assert_no_error (error);
-  bt_test_perturb_net (net, 6);
-  BtModel m = { .net = net, .class_names = (char **) class_names };
-  bt_preprocess_init_default (&m.prep, 24, 20, 3);
-  m.prep.resize = BT_RESIZE_CENTER_CROP;
-  m.calib.temperature = 0.5;
-  m.calib.unknown_threshold = NAN;
-  g_autofree char *dir = bt_test_mkdtemp ();
-  g_autofree char *model_path = g_build_filename (dir, "m.bottega-model", NULL);
-  g_assert_true (bt_model_save_model (model_path, &m, &error));
+  bt_test_perturb_net (m->net, 6);
+  bt_preprocess_init_default (&m->prep, 24, 20, 3);
+  m->prep.resize = BT_RESIZE_CENTER_CROP;
+  if (mean != NULL)
+    memcpy (m->prep.mean, mean, sizeof m->prep.mean);
+  if (std != NULL)
+    memcpy (m->prep.std, std, sizeof m->prep.std);
+  m->calib.temperature = temperature;
+  m->calib.unknown_threshold = NAN;
+
+  char *dir = bt_test_mkdtemp ();
+  *model_path = g_build_filename (dir, "m.bottega-model", NULL);
+  g_assert_true (bt_model_save_model (*model_path, m, &error));
   g_assert_no_error (error);
   g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
-  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", model_path, "--onnx", onnx, NULL }, NULL, NULL), ==, 0);
-
-  /* the photo at the model's size, so the snippet's Pillow resize is the identity */
-  g_autoptr(BtImage) img = bt_image_preprocess_file (photo, 24, 20, 3, BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
+  g_assert_cmpint (bt_test_run_cli ((const char *[]) { "export", *model_path, "--onnx", onnx, NULL }, NULL, NULL), ==, 0);
+  g_autoptr(BtImage) img = bt_image_preprocess_file (photo, m->prep.width, m->prep.height, m->prep.channels,
+                                                     BT_DS_RESIZE_SQUASH, NULL, NULL, &error);
   g_assert_no_error (error);
-  g_autofree char *image = g_build_filename (dir, "photo.bmp", NULL);
-  bt_test_write_bmp (image, img);
+  *image = g_build_filename (dir, "photo.bmp", NULL);
+  bt_test_write_bmp (*image, img);
+  return dir;
+}
+
+static void
+write_text (const char *dir, const char *name, const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, &error));
+  g_assert_no_error (error);
+}
+
+/* The "Use It in Your App" page's Python and curl snippets (bt_export_snippet, the text the
+ * page shows with this test's file names and server address) run on a photo of the model's
+ * size: they must print `bottega-cli predict`'s class, probability and unknown score. The web
+ * page's script must at least be JavaScript node can parse (/onnx-export/web-snippet runs it). */
+static void
+test_snippets (void)
+{
+  BtModel m;
+  g_autofree char *model_path = NULL, *image = NULL;
+  g_autofree char *dir = write_snippet_files (&m, NULL, NULL, 0.5, &model_path, &image);
+  if (dir == NULL)
+    return;
+  g_autoptr(BtNet) net = m.net;
+  g_autofree char *onnx = g_build_filename (dir, "model.onnx", NULL);
 
   int port = free_port ();
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%d/", port);
@@ -393,21 +424,45 @@ test_snippets (void)
   g_autofree char *py = bt_export_snippet (&m, BT_SNIPPET_PYTHON, &places);
   g_autofree char *sh = bt_export_snippet (&m, BT_SNIPPET_CURL, &places);
   g_autofree char *web = bt_export_snippet (&m, BT_SNIPPET_WEB, &places);
-  g_autofree char *web_path = g_build_filename (dir, "web.html", NULL);
-  g_assert_true (g_file_set_contents (web_path, web, -1, &error));
-  g_autofree char *py_path = g_build_filename (dir, "snippet.py", NULL);
-  g_autofree char *sh_path = g_build_filename (dir, "curl.sh", NULL);
-  g_assert_true (g_file_set_contents (py_path, py, -1, &error));
-  g_assert_true (g_file_set_contents (sh_path, sh, -1, &error));
+  write_text (dir, "web.html", web);
+  write_text (dir, "snippet.py", py);
+  write_text (dir, "curl.sh", sh);
 
   g_free (bt_test_predict_json (dir, model_path, (const char *[]) { image }, 1));
   GString *spec = g_string_new ("{\"model\":");
   bt_json_append_string (spec, model_path);
   g_string_append_printf (spec, ",\"port\":%d}", port);
   g_autofree char *spec_text = g_string_free (spec, FALSE);
-  g_autofree char *spec_path = g_build_filename (dir, "spec.json", NULL);
-  g_assert_true (g_file_set_contents (spec_path, spec_text, -1, &error));
+  write_text (dir, "spec.json", spec_text);
   bt_test_run_python ("check-snippet.py", (const char *[]) { dir, NULL });
+  bt_test_rm_rf (dir);
+}
+
+/* The web page snippet run for real (check-snippet.py --web): the page as bt_export_snippet
+ * writes it (onnxruntime-web's script from this server, not the CDN), the exported file and a
+ * photo of the model's size served on 127.0.0.1 and opened in headless Chromium: every class's
+ * probability and the unknown score must be predict's within 1e-4. The mean and std differ by
+ * channel, so a page that drops, swaps or misapplies them fails. */
+static void
+test_web_snippet (void)
+{
+  const float mean[3] = { 0.485f, 0.456f, 0.406f }, std[3] = { 0.229f, 0.224f, 0.225f };
+  BtModel m;
+  g_autofree char *model_path = NULL, *image = NULL;
+  g_autofree char *dir = write_snippet_files (&m, mean, std, 2.0, &model_path, &image);
+  if (dir == NULL)
+    return;
+  g_autoptr(BtNet) net = m.net;
+
+  /* the page's own folder is the server's: names relative to it */
+  BtSnippetPlaces places = { .onnx_file = "model.onnx", .web_runtime = "ort/ort.min.js" };
+  g_autofree char *web = bt_export_snippet (&m, BT_SNIPPET_WEB, &places);
+  write_text (dir, "web.html", web);
+  g_free (bt_test_predict_json (dir, model_path, (const char *[]) { image }, 1));
+  g_autofree char *labels = bt_onnx_labels_json ((const char * const *) class_names);
+  g_autofree char *spec = g_strdup_printf ("{\"image\":\"photo.bmp\",\"labels\":%s}", labels);
+  write_text (dir, "spec.json", spec);
+  bt_test_run_python ("check-snippet.py", (const char *[]) { dir, "--web", NULL });
   bt_test_rm_rf (dir);
 }
 
@@ -476,6 +531,7 @@ main (int argc, char **argv)
   g_test_add_func ("/onnx-export/calibrated/small-cnn", test_calibrated_preset);
   g_test_add_func ("/onnx-export/calibrated/transfer", test_calibrated_transfer);
   g_test_add_func ("/onnx-export/snippets", test_snippets);
+  g_test_add_func ("/onnx-export/web-snippet", test_web_snippet);
   g_test_add_func ("/onnx-export/transfer-finetuned/mobilenet-v2", test_finetuned);
   return g_test_run ();
 }

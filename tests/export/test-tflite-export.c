@@ -673,12 +673,37 @@ load_crop_image (guint p, int i)
   return img;
 }
 
+/* The bytes of file's constant tensors that are none of backbone_file's (byte for byte): what
+ * the export wrote itself — a transfer model's head — and so what quantization can shrink. */
+static gsize
+own_constant_bytes (GBytes *file, GBytes *backbone_file)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) bb = bt_tflite_load_bytes (backbone_file, &error);
+  g_assert_no_error (error);
+  g_autoptr(BtTflite) t = bt_tflite_load_bytes (file, &error);
+  g_assert_no_error (error);
+  g_autoptr(GHashTable) kept = g_hash_table_new_full (g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+  for (int i = 0; i < bb->n_tensors; i++)
+    if (bb->tensors[i].is_const && bb->tensors[i].raw_len > 0)
+      g_hash_table_add (kept, g_bytes_new_from_bytes (backbone_file, bb->tensors[i].raw_off, bb->tensors[i].raw_len));
+  gsize own = 0;
+  for (int i = 0; i < t->n_tensors; i++)
+    if (t->tensors[i].is_const && t->tensors[i].raw_len > 0)
+      {
+        g_autoptr(GBytes) b = g_bytes_new_from_bytes (file, t->tensors[i].raw_off, t->tensors[i].raw_len);
+        own += g_hash_table_contains (kept, b) ? 0 : t->tensors[i].raw_len;
+      }
+  return own;
+}
+
 /* Full-integer int8 of a transfer model: the backbone's own uint8 operators kept byte for byte,
  * only the head quantized, its ranges from the embeddings of 40 crops (8 of each shared photo,
  * the class: which photo). Arm NN runs it on 15 other crops against Bottega's own transfer
  * predictions (integer backbone, calibrated float head): the same top class on ≥ 98 %, mean
  * |Δp| ≤ 0.02, with no DEQUANTIZE left in the file; the app's reader opens it with the model's
- * top class. The sizes are printed: the backbone was int8 already, so only the head shrinks. */
+ * top class. The sizes are printed: the backbone was int8 already, so only the head shrinks,
+ * and the head's own tensors must be ≤ 30 % of the float head's, the presets' rule. */
 static void
 test_transfer_int8 (void)
 {
@@ -730,6 +755,13 @@ test_transfer_int8 (void)
                   g_bytes_get_size (q), g_bytes_get_size (fl), 100.0 * g_bytes_get_size (q) / g_bytes_get_size (fl),
                   g_bytes_get_size (file));
   g_assert_cmpuint (g_bytes_get_size (q), <, g_bytes_get_size (fl));
+  /* the part quantization can shrink, the head's own tensors, is ≤ 30 % as for the presets */
+  gsize head_fl = own_constant_bytes (fl, file), head_q = own_constant_bytes (q, file);
+  g_test_message ("transfer head's own tensors: int8 %zu bytes, float %zu bytes (%.1f %%); the rest of the file "
+                  "(the backbone's tensors, the graph): %zu bytes int8, %zu float", head_q, head_fl,
+                  100.0 * head_q / head_fl, g_bytes_get_size (q) - head_q, g_bytes_get_size (fl) - head_fl);
+  g_assert_cmpuint (head_fl, >=, (gsize) dim * 16 * sizeof (float));
+  g_assert_cmpuint (head_q * 100, <=, head_fl * 30);
   {
     /* every tensor integer but none float: the head runs in int8, not after a DEQUANTIZE */
     g_autoptr(BtTflite) t = bt_tflite_load_bytes (q, &error);
