@@ -69,14 +69,23 @@ resize_words (BtResizeMode mode)
          : mode == BT_RESIZE_PAD ? "scaled to fit, padded with black" : "stretched to the size";
 }
 
+/* The snippets' comment line that says the preprocessing, in the language's comment marks. */
+static void
+preprocessing_comment (GString *s, const Recipe *r, const char *open, const char *close)
+{
+  g_string_append_printf (s, "%s the model's preprocessing: %d × %d, %s, %s%s\n", open, r->w, r->h,
+                          r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), close);
+}
+
 static void
 python (GString *s, const Recipe *r)
 {
-  g_string_append_printf (s,
+  g_string_append (s,
     "import numpy as np\n"
     "import onnxruntime as ort\n"
-    "from PIL import Image\n\n"
-    "# the model's preprocessing: %d × %d, %s, %s\n"
+    "from PIL import Image\n\n");
+  preprocessing_comment (s, r, "#", "");
+  g_string_append_printf (s,
     "W, H = %d, %d\n"
     "SCALE = %s\n"
     "MEAN = np.array([%s], dtype=np.float32)\n"
@@ -84,8 +93,7 @@ python (GString *s, const Recipe *r)
     "LABELS = [%s]\n\n"
     "def load(path):\n"
     "    img = Image.open(path).convert(\"%s\")\n",
-    r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->scale,
-    r->mean->str, r->std->str, r->labels->str, r->c == 1 ? "L" : "RGB");
+    r->w, r->h, r->scale, r->mean->str, r->std->str, r->labels->str, r->c == 1 ? "L" : "RGB");
   if (r->resize == BT_RESIZE_SQUASH)
     g_string_append (s, "    img = img.resize((W, H), Image.BILINEAR)\n");
   else
@@ -117,8 +125,9 @@ web (GString *s, const Recipe *r)
 {
   g_string_append_printf (s,
     "<script src=\"%s\"></script>\n"
-    "<script>\n"
-    "// the model's preprocessing: %d × %d, %s, %s\n"
+    "<script>\n", r->web_runtime);
+  preprocessing_comment (s, r, "//", "");
+  g_string_append_printf (s,
     "const W = %d, H = %d, C = %d, SCALE = %s;\n"
     "const MEAN = [%s], STD = [%s];\n"
     "const LABELS = [%s];\n"
@@ -127,8 +136,7 @@ web (GString *s, const Recipe *r)
     "  const canvas = document.createElement(\"canvas\");\n"
     "  canvas.width = W; canvas.height = H;\n"
     "  const ctx = canvas.getContext(\"2d\");\n",
-    r->web_runtime, r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->c, r->scale,
-    r->mean->str, r->std->str, r->labels->str, r->onnx);
+    r->w, r->h, r->c, r->scale, r->mean->str, r->std->str, r->labels->str, r->onnx);
   if (r->resize == BT_RESIZE_SQUASH)
     g_string_append (s, "  ctx.drawImage(img, 0, 0, W, H);\n");
   else
@@ -174,8 +182,9 @@ kotlin (GString *s, const Recipe *r)
     "import java.nio.ByteBuffer\n"
     "import java.nio.ByteOrder\n"
     "import java.nio.channels.FileChannel\n"
-    "import org.tensorflow.lite.Interpreter\n\n"
-    "// the model's preprocessing: %d × %d, %s, %s\n"
+    "import org.tensorflow.lite.Interpreter\n\n", r->tflite);
+  preprocessing_comment (s, r, "//", "");
+  g_string_append_printf (s,
     "const val W = %d\n"
     "const val H = %d\n"
     "const val SCALE = %sf\n"
@@ -187,8 +196,7 @@ kotlin (GString *s, const Recipe *r)
     "    val file = FileInputStream(fd.fileDescriptor).channel\n"
     "        .map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)\n"
     "    val interpreter = Interpreter(file)\n",
-    r->tflite, r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->scale,
-    r->mean->str, r->std->str, labels->str, r->tflite);
+    r->w, r->h, r->scale, r->mean->str, r->std->str, labels->str, r->tflite);
   if (r->resize == BT_RESIZE_SQUASH)
     g_string_append (s, "    val img = Bitmap.createScaledBitmap(bitmap, W, H, true)\n");
   else if (r->resize == BT_RESIZE_CENTER_CROP)
@@ -225,13 +233,14 @@ kotlin (GString *s, const Recipe *r)
 static void
 c_api (GString *s, const Recipe *r)
 {
-  g_string_append_printf (s,
+  g_string_append (s,
     "/* cc app.c -lonnxruntime (ONNX Runtime's C API); each Ort call returns an OrtStatus *,\n"
     " * NULL on success: check it in real code. */\n"
     "#include <onnxruntime_c_api.h>\n"
     "#include <stdint.h>\n"
-    "#include <stdio.h>\n\n"
-    "/* the model's preprocessing: %d × %d, %s, %s */\n"
+    "#include <stdio.h>\n\n");
+  preprocessing_comment (s, r, "/*", " */");
+  g_string_append_printf (s,
     "enum { W = %d, H = %d, C = %d };\n"
     "static const float SCALE = %sf;\n"
     "static const float MEAN[C] = { %s }, STD[C] = { %s };\n"
@@ -273,8 +282,7 @@ c_api (GString *s, const Recipe *r)
     "  ort->ReleaseEnv (env);\n"
     "  return best;\n"
     "}\n",
-    r->w, r->h, r->c == 1 ? "greyscale" : "RGB", resize_words (r->resize), r->w, r->h, r->c, r->scale,
-    r->mean->str, r->std->str, r->labels->str, r->onnx);
+    r->w, r->h, r->c, r->scale, r->mean->str, r->std->str, r->labels->str, r->onnx);
 }
 
 static void
