@@ -787,18 +787,17 @@ decode_one (gpointer ctx, guint i)
     return;
   const Entry *e = &g_array_index (run->input->items, Entry, i);
   const float *cached = NULL;
+  /* keyed first: an image left out below still counts in the duplicate pairs' set */
+  if (run->cache != NULL)
+    run->has_key[i] = bt_doctor_cache_file_key (e->path, e->hash, run->keys[i]);
   if (job->emb != NULL)
     {
       if (!bt_embeddings_is_valid (job->emb, i))
         return;
       cached = bt_embeddings_get (job->emb, i, 0);
     }
-  if (run->cache != NULL)
-    {
-      run->has_key[i] = bt_doctor_cache_file_key (e->path, e->hash, run->keys[i]);
-      if (run->has_key[i] && cache_load (job, i, cached))
-        return;
-    }
+  if (run->has_key[i] && cache_load (job, i, cached))
+    return;
   if (!analyse_image (e, job->bb, cached, job->resize, run->X + (gsize) i * run->d, &run->info[i],
                       run->cancellable) ||
       !decode_pixels (run, i, job->resize))
