@@ -10,7 +10,13 @@
  * prints its label-issue numbers beside the doctor's: the PyTorch out-of-fold baseline.
  * BENCH_DOCTOR_PAIRS=1 prints every reported pair ("PAIR a b distance") on stderr, to compare two
  * builds' near-duplicates.
- * Usage: bench-doctor [--images N] [--preset ID|none] [--epochs N] [--keep DIR] [--torch] */
+ * The doctor's cache is in DIR/cache-doctor (filled by the first run). --rerun K then K times
+ * puts 5 more flipped images back to their class (a person's relabels) and runs the doctor
+ * again (from the cache), then once more cold (cache removed first, filled again: a first run's
+ * cost), alternating; it prints wall, CPU (this process and, separately, the decoder helpers),
+ * the images and pairs taken from the cache, the load average, and whether the cached run's
+ * report is the cold run's.
+ * Usage: bench-doctor [--images N] [--preset ID|none] [--epochs N] [--keep DIR] [--torch] [--rerun K] */
 #include "config.h"
 
 #include <cairo.h>
@@ -21,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "doctor/bt-doctor.h"
 #include "engine/bt-engine.h"
@@ -101,6 +108,45 @@ cpu_seconds (void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of the live child processes (the decoder helpers: they decode for the doctor). */
+static double
+children_cpu_seconds (void)
+{
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  double total = 0;
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      g_autofree char *file = g_strdup_printf ("/proc/%s/stat", name);
+      g_autofree char *text = NULL;
+      if (!g_file_get_contents (file, &text, NULL, NULL))
+        continue;
+      /* after "pid (comm) ": state ppid … utime stime are fields 4 and 14, 15 */
+      const char *rest = strrchr (text, ')');
+      int ppid = 0;
+      unsigned long long ut = 0, st = 0;
+      if (rest != NULL &&
+          sscanf (rest + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ppid, &ut, &st) == 3 &&
+          ppid == (int) getpid ())
+        total += (double) (ut + st) / sysconf (_SC_CLK_TCK);
+    }
+  return total;
+}
+
+static char *
+load_average (void)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
+    return g_strdup ("?");
+  char **f = g_strsplit (text, " ", 4);
+  char *out = g_strdup_printf ("%s %s %s", f[0], f[1] ? f[1] : "", f[1] && f[2] ? f[2] : "");
+  g_strfreev (f);
+  return out;
+}
+
 /* Wall and CPU seconds of each stage of the run, from the doctor's progress (stages in order). */
 typedef struct { char stage[16]; double wall0, cpu0; GString *out; } Stages;
 
@@ -123,6 +169,68 @@ on_progress (const char *stage, double fraction, gpointer user_data)
   g_strlcpy (st->stage, stage, sizeof st->stage);
   st->wall0 = g_get_monotonic_time () / 1e6;
   st->cpu0 = cpu_seconds ();
+}
+
+/* The doctor's input: the images with these labels, in a project whose preset is `preset` at
+ * 28×28 grey ("none": no settings, the descriptor). */
+static BtDoctorInput *
+input_with_labels (const char *preset, GPtrArray *paths, const int *given, const BtSplit *split, int total)
+{
+  BtProjectSettings settings;
+  bt_project_settings_init (&settings);
+  g_free (settings.preset);
+  settings.preset = g_strdup (preset);
+  settings.width = settings.height = 28;
+  settings.channels = 1;
+  BtDoctorInput *in = bt_doctor_input_new_empty (names, g_str_equal (preset, "none") ? NULL : &settings);
+  bt_project_settings_clear (&settings);
+  for (int i = 0; i < total; i++)
+    bt_doctor_input_add (in, g_ptr_array_index (paths, i), given[i], split[i]);
+  return in;
+}
+
+static void
+remove_tree (const char *dir)
+{
+  const char *rm[] = { "rm", "-rf", dir, NULL };
+  g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+/* One run's costs. */
+typedef struct { double wall, cpu, helpers_cpu; char *stages, *load; } Timed;
+
+static void
+timed_clear (Timed *t)
+{
+  g_free (t->stages);
+  g_free (t->load);
+}
+
+static BtDoctorReport *
+timed_run (BtDoctorInput *in, const BtDoctorOptions *opts, Timed *t)
+{
+  g_autoptr (GError) error = NULL;
+  Stages stages = { "", 0, 0, g_string_new (NULL) };
+  t->load = load_average ();
+  gint64 t0 = g_get_monotonic_time ();
+  double cpu0 = cpu_seconds (), helpers0 = children_cpu_seconds ();
+  BtDoctorReport *r = bt_doctor_run (in, opts, on_progress, &stages, NULL, &error);
+  t->wall = (g_get_monotonic_time () - t0) / 1e6;
+  t->cpu = cpu_seconds () - cpu0;
+  t->helpers_cpu = children_cpu_seconds () - helpers0;
+  stage_end (&stages);
+  t->stages = g_string_free (stages.out, FALSE);
+  if (r == NULL)
+    fprintf (stderr, "bench-doctor: %s\n", error->message);
+  return r;
+}
+
+static void
+print_timed (const char *labels, const char *what, const Timed *t, const BtDoctorReport *r, int total, const char *same)
+{
+  printf ("%-6s %-9s %8.1f %8.1f %10.1f %8u %6s %7u  %-14s  %s\n", labels, what, t->wall, t->cpu, t->helpers_cpu,
+          (guint) total - r->n_cached, r->duplicates_cached ? "cache" : "found", r->label_issues->len, t->load,
+          same != NULL ? same : "");
 }
 
 typedef struct { double oof, p500, r1000, cpu, wall; int issues, found, right; } LabelScores;
@@ -214,7 +322,7 @@ main (int argc, char **argv)
 {
   int n = 10000;
   char *keep = NULL, *preset = NULL;
-  int epochs = 0;
+  int epochs = 0, rerun = 0;
   double max_distance = 0;
   gboolean torch = FALSE;
   GOptionEntry entries[] = {
@@ -225,11 +333,13 @@ main (int argc, char **argv)
     { "max-distance", 0, 0, G_OPTION_ARG_DOUBLE, &max_distance, "Near-duplicates' distance (default: the doctor's)", "D" },
     { "torch", 0, 0, G_OPTION_ARG_NONE, &torch, "Also run the PyTorch out-of-fold baseline on the same images", NULL },
     { "keep", 0, 0, G_OPTION_ARG_FILENAME, &keep, "Write the images here and keep them", "DIR" },
+    { "rerun", 0, 0, G_OPTION_ARG_INT, &rerun,
+      "K times: 5 relabels, a run from the cache, a cold run with the same labels", "K" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, NULL) || n < 100 || n > 100000)
+  if (!g_option_context_parse (ctx, &argc, &argv, NULL) || n < 100 || n > 100000 || rerun < 0 || rerun > 20)
     return 2;
   g_autoptr (GBytes) ib = read_gz (FMNIST "train-images-idx3-ubyte.gz");
   g_autoptr (GBytes) lb = read_gz (FMNIST "train-labels-idx1-ubyte.gz");
@@ -322,34 +432,20 @@ main (int argc, char **argv)
         write_drawing (g_ptr_array_index (paths, i), &rng);
     }
 
-  BtProjectSettings settings;
-  bt_project_settings_init (&settings);
-  g_free (settings.preset);
-  settings.preset = g_strdup (preset != NULL ? preset : "mlp");
-  settings.width = settings.height = 28;
-  settings.channels = 1;
-  gboolean none = g_str_equal (settings.preset, "none");
-  g_autoptr (BtDoctorInput) in = bt_doctor_input_new_empty (names, none ? NULL : &settings);
-  bt_project_settings_clear (&settings);
-  for (int i = 0; i < total; i++)
-    bt_doctor_input_add (in, g_ptr_array_index (paths, i), given[i], split[i]);
+  g_autoptr (BtDoctorInput) in = input_with_labels (preset != NULL ? preset : "mlp", paths, given, split, total);
+  g_autofree char *cache_dir = g_build_filename (dir, "cache-doctor", NULL);
+  remove_tree (cache_dir);   /* a kept folder's cache from an earlier run would make this one warm */
+  bt_doctor_input_set_cache_dir (in, cache_dir);
   BtDoctorOptions opts;
   bt_doctor_options_init (&opts);
   opts.epochs = epochs;
   if (max_distance > 0)
     opts.max_distance = max_distance;
-  gint64 t0 = g_get_monotonic_time ();
-  double cpu0 = cpu_seconds ();
-  g_autoptr (GError) error = NULL;
-  Stages stages = { "", 0, 0, g_string_new (NULL) };
-  g_autoptr (BtDoctorReport) r = bt_doctor_run (in, &opts, on_progress, &stages, NULL, &error);
-  double seconds = (g_get_monotonic_time () - t0) / 1e6, cpu = cpu_seconds () - cpu0;
-  stage_end (&stages);
+  Timed first = { 0 };
+  g_autoptr (BtDoctorReport) r = timed_run (in, &opts, &first);
   if (r == NULL)
-    {
-      fprintf (stderr, "bench-doctor: %s\n", error->message);
-      return 1;
-    }
+    return 1;
+  double seconds = first.wall, cpu = first.cpu;
   int in500 = 0, in1000 = 0, found = 0, right = 0;
   for (guint i = 0; i < r->label_issues->len; i++)
     {
@@ -428,14 +524,47 @@ main (int argc, char **argv)
   printf ("%-24s %10.1f %10s\n", "seconds (wall)", seconds, "<= 120");
   printf ("%-24s %10.1f %10s   (this process's threads; the decoder helper not counted)\n", "seconds (CPU)", cpu, "");
   printf ("%-24s %10.0f %10s\n", "peak RSS MiB", peak_rss_kib () / 1024.0, "<= 400");
-  printf ("stages:%s\n", stages.out->str);
-  g_string_free (stages.out, TRUE);
+  printf ("%-24s %10.1f\n", "decoder helpers' CPU s", first.helpers_cpu);
+  printf ("stages:%s\n", first.stages);
+  if (rerun > 0)
+    {
+      printf ("\nthe doctor's cache: a run after 5 relabels (cached) and a cold run with the same labels, "
+              "alternated (load %s at the start)\n", first.load);
+      printf ("%-6s %-9s %8s %8s %10s %8s %6s %7s  %-14s  %s\n", "labels", "run", "wall s", "CPU s", "helpers s",
+              "decoded", "pairs", "issues", "load", "same report");
+      print_timed ("0", "first", &first, r, total, NULL);
+      int next_flip = 0;
+      for (int k = 0; k < rerun; k++)
+        {
+          /* a person puts 5 flipped images back (the first flips still flipped) */
+          for (int moved = 0; moved < 5 && next_flip < n_flip; next_flip++)
+            if (given[perm[next_flip]] != truth[perm[next_flip]])
+              {
+                given[perm[next_flip]] = truth[perm[next_flip]];
+                moved++;
+              }
+          g_autofree char *tag = g_strdup_printf ("+%d", 5 * (k + 1));
+          g_autoptr (BtDoctorInput) again = input_with_labels (preset != NULL ? preset : "mlp", paths, given, split,
+                                                               total);
+          bt_doctor_input_set_cache_dir (again, cache_dir);
+          Timed warm = { 0 }, cold = { 0 };
+          g_autoptr (BtDoctorReport) rw = timed_run (again, &opts, &warm);
+          remove_tree (cache_dir);
+          g_autoptr (BtDoctorReport) rc = timed_run (again, &opts, &cold);
+          if (rw == NULL || rc == NULL)
+            return 1;
+          g_autofree char *jw = bt_doctor_report_to_json (rw), *jc = bt_doctor_report_to_json (rc);
+          print_timed (tag, "cached", &warm, rw, total, g_str_equal (jw, jc) ? "yes" : "NO");
+          print_timed (tag, "cold", &cold, rc, total, NULL);
+          printf ("  stages cached:%s\n  stages cold:  %s\n", warm.stages, cold.stages);
+          timed_clear (&warm);
+          timed_clear (&cold);
+        }
+    }
+  timed_clear (&first);
   if (torch)
     print_torch (dir, paths, given, truth, total, n_flip, r, &opts, epochs, in500, in1000, found, right, seconds, cpu);
   if (keep == NULL)
-    {
-      const char *rm[] = { "rm", "-rf", dir, NULL };
-      g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
-    }
+    remove_tree (dir);
   return 0;
 }

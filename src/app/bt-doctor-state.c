@@ -28,6 +28,7 @@ struct _BtDoctorState
   GHashTable     *kept;            /* key → NULL */
   gboolean        kept_loaded;
   gboolean        saving, save_again;   /* one write at a time; the newest set is written last */
+  guint           n_fixes;
 };
 
 G_DEFINE_FINAL_TYPE (BtDoctorState, bt_doctor_state, G_TYPE_OBJECT)
@@ -405,6 +406,20 @@ bt_doctor_state_get_error (BtDoctorState *self)
 }
 
 /* ---- The object ---- */
+
+guint
+bt_doctor_state_get_n_fixes (BtDoctorState *self)
+{
+  g_return_val_if_fail (BT_IS_DOCTOR_STATE (self), 0);
+  return self->n_fixes;
+}
+
+void
+bt_doctor_state_add_fixes (BtDoctorState *self, int delta)
+{
+  g_return_if_fail (BT_IS_DOCTOR_STATE (self));
+  self->n_fixes = (guint) MAX ((gint64) self->n_fixes + delta, 0);
+}
 
 static void
 bt_doctor_state_dispose (GObject *object)

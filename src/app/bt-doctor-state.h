@@ -63,4 +63,9 @@ const char           *bt_doctor_state_suspect    (BtDoctorState *self, const cha
 /* Open findings of one kind (BT_FINDING_N_KINDS: of every kind). */
 guint                 bt_doctor_state_count_open (BtDoctorState *self, BtFindingKind kind);
 
+/* Fixes (relabels, exclusions) made in Review since its last retrain: Retrain is offered when
+ * there are some. add: a fix made (+1), undone (−1) or trained on (−all); never below 0. */
+guint                 bt_doctor_state_get_n_fixes (BtDoctorState *self);
+void                  bt_doctor_state_add_fixes  (BtDoctorState *self, int delta);
+
 G_END_DECLS

@@ -1,13 +1,19 @@
 /* bt-review-window.c: the Review window (see bt-review-window.h). The list shows the open
  * findings of one kind; acting on one (relabel, exclude, keep) resolves it and the next one is
- * shown. A log of this window's own actions lets Ctrl+Z undo a Keep as well as a relabel. */
+ * shown. A log of this window's own actions lets Ctrl+Z undo a Keep as well as a relabel.
+ * Retrain starts a run through the Train page (its one trainer, its run lock) and compares the
+ * validation accuracy in the metadata of the model before (the project's model when Retrain
+ * was pressed) and of the new one; both files are read on a worker. */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #include "bt-review-window.h"
 #include "bt-thumbnailer.h"
+#include "bt-window.h"
 #include "dataset/bt-undo.h"
+#include "training/bt-run-files.h"
 
 #define MAX_ROWS   400    /* rows listed per kind; the rest are counted */
 #define ROW_THUMB  48
@@ -40,6 +46,8 @@ struct _BtReviewWindow
   GtkButton      *exclude_button;
   GtkButton      *keep_button;
   GtkLabel       *keys_label;
+  GtkButton      *retrain_button;
+  GtkLabel       *retrain_label;
 
   /* Owned */
   BtProject      *project;
@@ -53,6 +61,11 @@ struct _BtReviewWindow
   GArray         *log;            /* LogEntry */
   const BtDoctorReport *report;   /* the one the findings, log and current refer to (not owned) */
   gboolean        rebuilding;
+  gboolean        retraining;     /* from Retrain until the comparison is shown */
+  GCancellable   *retrain_cancellable;   /* the model look-ups */
+  BtTrainer      *retrainer;      /* the run Retrain started, until it ends */
+  char           *before_model;   /* the project's model when Retrain was pressed, or NULL */
+  double          before_acc;     /* its validation accuracy (NAN: none) */
 };
 
 G_DEFINE_FINAL_TYPE (BtReviewWindow, bt_review_window, GTK_TYPE_WINDOW)
@@ -345,6 +358,13 @@ row_new (BtReviewWindow *self, guint index)
 }
 
 static void
+update_retrain (BtReviewWindow *self)
+{
+  gtk_widget_set_sensitive (GTK_WIDGET (self->retrain_button),
+                            !self->retraining && bt_doctor_state_get_n_fixes (self->state) > 0);
+}
+
+static void
 update_summary (BtReviewWindow *self)
 {
   const BtDoctorReport *r = bt_doctor_state_get_report (self->state);
@@ -354,6 +374,7 @@ update_summary (BtReviewWindow *self)
 
   gtk_widget_set_visible (self->progress_box, running);
   gtk_widget_set_sensitive (GTK_WIDGET (self->run_button), !running);
+  update_retrain (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->undo_button),
                             self->log->len > 0 || bt_undo_stack_can_undo (bt_undo_stack_get (self->project)));
   for (int k = 0; k < BT_FINDING_N_KINDS; k++)
@@ -531,6 +552,7 @@ move_to (BtReviewWindow *self, const char *class_name)
       return;
     }
   log_push (self, index, TRUE, f->kind != BT_FINDING_LABEL);
+  bt_doctor_state_add_fixes (self->state, 1);
   if (f->kind != BT_FINDING_LABEL)
     bt_doctor_state_set_kept (self->state, f, TRUE);
   rebuild (self);
@@ -572,6 +594,7 @@ exclude (BtReviewWindow *self)
       return;
     }
   log_push (self, index, TRUE, FALSE);
+  bt_doctor_state_add_fixes (self->state, 1);
   rebuild (self);
 }
 
@@ -604,6 +627,8 @@ undo (BtReviewWindow *self)
       message = bt_undo_stack_step (bt_undo_stack_get (self->project), TRUE, &error);
       if (error != NULL)
         show_error (self, error);
+      else if (message != NULL)
+        bt_doctor_state_add_fixes (self->state, -1);
     }
   if (e.kept && finding_at (self, e.finding) != NULL)
     bt_doctor_state_set_kept (self->state, finding_at (self, e.finding), FALSE);
@@ -633,6 +658,195 @@ step (BtReviewWindow *self, int delta)
     gtk_widget_grab_focus (GTK_WIDGET (row));
 }
 
+/* ---- Retrain ---- */
+
+/* A model file and its validation accuracy (NAN when its metadata has none). */
+typedef struct { char *project_dir, *path; double acc; } ModelAcc;
+
+static void
+model_acc_free (ModelAcc *m)
+{
+  g_free (m->project_dir);
+  g_free (m->path);
+  g_free (m);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ModelAcc, model_acc_free)
+
+/* Worker: the path's model (none: the project's default model, maybe none) and its accuracy
+ * as its own metadata records it. */
+static void
+model_acc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ModelAcc *q = task_data;
+  ModelAcc *m = g_new0 (ModelAcc, 1);
+  m->path = q->path != NULL ? g_strdup (q->path) : bt_run_files_default_model (q->project_dir);
+  m->acc = NAN;
+  if (m->path != NULL)
+    {
+      g_autoptr(BtModel) model = bt_model_load (m->path, NULL);
+      const char *v = model != NULL && model->metadata != NULL ? g_hash_table_lookup (model->metadata, "val_acc")
+                                                               : NULL;
+      if (v != NULL)
+        m->acc = g_ascii_strtod (v, NULL);
+    }
+  g_task_return_pointer (task, m, (GDestroyNotify) model_acc_free);
+}
+
+static void
+look_up_model (BtReviewWindow *self, const char *path, GAsyncReadyCallback done)
+{
+  g_autoptr(GTask) task = g_task_new (self, self->retrain_cancellable, done, NULL);
+  ModelAcc *q = g_new0 (ModelAcc, 1);
+
+  q->project_dir = g_strdup (bt_project_get_dir (self->project));
+  q->path = g_strdup (path);
+  g_task_set_task_data (task, q, (GDestroyNotify) model_acc_free);
+  g_task_run_in_thread (task, model_acc_thread);
+}
+
+/* text's first line in bold */
+static void
+set_retrain_text (BtReviewWindow *self, const char *text)
+{
+  g_auto(GStrv) lines = g_strsplit (text != NULL ? text : "", "\n", 2);
+  g_autofree char *markup = g_markup_printf_escaped ("<b>%s</b>%s%s", lines[0] != NULL ? lines[0] : "",
+                                                     lines[0] != NULL && lines[1] != NULL ? "\n" : "",
+                                                     lines[0] != NULL && lines[1] != NULL ? lines[1] : "");
+
+  gtk_label_set_markup (self->retrain_label, markup);
+  gtk_widget_set_visible (GTK_WIDGET (self->retrain_label), text != NULL && *text != '\0');
+}
+
+static void
+retrain_end (BtReviewWindow *self, const char *text)
+{
+  self->retraining = FALSE;
+  set_retrain_text (self, text);
+  update_retrain (self);
+}
+
+static BtTrainPage *
+train_page (BtReviewWindow *self)
+{
+  GtkWindow *parent = gtk_window_get_transient_for (GTK_WINDOW (self));
+  return BT_IS_WINDOW (parent) ? bt_window_get_train_page (BT_WINDOW (parent)) : NULL;
+}
+
+/* What the two models' validation accuracies say, in words when one is missing. */
+static char *
+comparison_text (const char *before_path, double before, const char *after_path, double after)
+{
+  g_autofree char *after_name = bt_run_files_model_display_name (after_path);
+
+  if (!isfinite (after))
+    return g_strdup (_("The new model has no validation accuracy: the project has no validation images, so "
+                       "the two models cannot be compared."));
+  if (before_path == NULL)
+    /* TRANSLATORS: %.1f is a percentage, e.g. "87.5"; “%s” the new model's name */
+    return g_strdup_printf (_("There was no earlier model to compare with. The new model “%s” reaches a "
+                              "validation accuracy of %.1f %%."), after_name, 100.0 * after);
+  if (!isfinite (before))
+    return g_strdup_printf (_("The earlier model was trained without validation images, so it has no validation "
+                              "accuracy. The new model “%s” reaches %.1f %%."), after_name, 100.0 * after);
+  {
+    g_autofree char *before_name = bt_run_files_model_display_name (before_path);
+    /* TRANSLATORS: %1 and %2 percentages ("81.2"); then the earlier and the new model's names */
+    return g_strdup_printf (_("Validation accuracy before: %.1f %% → after: %.1f %%\n(the model “%s”, which the "
+                              "fixes were made against, and the new model “%s”, trained with them)"),
+                            100.0 * before, 100.0 * after, before_name, after_name);
+  }
+}
+
+static void
+after_found_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtReviewWindow *self = BT_REVIEW_WINDOW (source);
+  g_autoptr(ModelAcc) after = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autofree char *text = NULL;
+
+  if (after == NULL)   /* cancelled: the window is going */
+    return;
+  text = comparison_text (self->before_model, self->before_acc, after->path, after->acc);
+  retrain_end (self, text);
+}
+
+static void
+retrain_finished_cb (BtReviewWindow *self, const GError *error)
+{
+  g_autofree char *model = g_strdup (bt_trainer_get_best_model_path (self->retrainer));
+  g_autofree char *text = NULL;
+
+  g_signal_handlers_disconnect_by_data (self->retrainer, self);
+  g_clear_object (&self->retrainer);
+  if (error != NULL && !g_error_matches (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED))
+    {
+      text = g_strdup_printf (_("The new training run failed: %s"), error->message);
+      retrain_end (self, text);
+    }
+  else if (model == NULL)
+    retrain_end (self, _("The new training run stopped before it saved a model."));
+  else
+    look_up_model (self, model, after_found_cb);
+}
+
+static void
+before_found_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BtReviewWindow *self = BT_REVIEW_WINDOW (source);
+  g_autoptr(ModelAcc) before = g_task_propagate_pointer (G_TASK (result), NULL);
+  BtTrainPage *page;
+
+  if (before == NULL)
+    return;
+  page = train_page (self);
+  if (page == NULL || bt_train_page_is_busy (page))
+    {
+      retrain_end (self, _("A training run is going on: Retrain can start when it has ended."));
+      return;
+    }
+  g_free (self->before_model);
+  self->before_model = g_steal_pointer (&before->path);
+  self->before_acc = before->acc;
+  /* the Train page's own start: one trainer, the run lock, its curves on show */
+  bt_window_set_page (BT_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (self))), "train");
+  gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL);
+  if (!bt_train_page_is_busy (page) || bt_train_page_get_trainer (page) == NULL)
+    {
+      retrain_end (self, _("Training could not start: the Train page says why."));
+      return;
+    }
+  self->retrainer = g_object_ref (bt_train_page_get_trainer (page));
+  g_signal_connect_object (self->retrainer, "finished", G_CALLBACK (retrain_finished_cb), self, G_CONNECT_SWAPPED);
+  bt_doctor_state_add_fixes (self->state, -(int) bt_doctor_state_get_n_fixes (self->state));
+  set_retrain_text (self, _("Training again with your fixes… The Train page shows its curves."));
+}
+
+static void
+retrain (BtReviewWindow *self)
+{
+  BtTrainPage *page = train_page (self);
+
+  if (self->retraining || page == NULL || bt_doctor_state_get_n_fixes (self->state) == 0)
+    return;
+  if (bt_train_page_is_busy (page))
+    {
+      set_retrain_text (self, _("A training run is going on: Retrain can start when it has ended."));
+      return;
+    }
+  self->retraining = TRUE;
+  update_retrain (self);
+  set_retrain_text (self, _("Looking for the model the fixes were made against…"));
+  look_up_model (self, NULL, before_found_cb);
+}
+
+const char *
+bt_review_window_get_retrain_text (BtReviewWindow *self)
+{
+  g_return_val_if_fail (BT_IS_REVIEW_WINDOW (self), NULL);
+  return gtk_label_get_text (self->retrain_label);
+}
+
+static void retrain_clicked_cb (BtReviewWindow *self) { retrain (self); }
 static void accept_clicked_cb (BtReviewWindow *self)  { accept (self); }
 static void exclude_clicked_cb (BtReviewWindow *self) { exclude (self); }
 static void keep_clicked_cb (BtReviewWindow *self)    { keep (self); }
@@ -659,6 +873,8 @@ key_pressed_cb (GtkEventControllerKey *controller, guint keyval, guint keycode, 
     return FALSE;
   if (mods == GDK_CONTROL_MASK && (keyval == GDK_KEY_z || keyval == GDK_KEY_Z))
     return undo (self), TRUE;
+  if (mods == GDK_CONTROL_MASK && (keyval == GDK_KEY_Return || keyval == GDK_KEY_KP_Enter))
+    return retrain (self), TRUE;
   if (mods != 0 && mods != GDK_SHIFT_MASK)
     return FALSE;
   switch (keyval)
@@ -723,6 +939,12 @@ bt_review_window_dispose (GObject *object)
 
   if (self->state != NULL)
     g_signal_handlers_disconnect_by_data (self->state, self);
+  g_cancellable_cancel (self->retrain_cancellable);
+  g_clear_object (&self->retrain_cancellable);
+  if (self->retrainer != NULL)
+    g_signal_handlers_disconnect_by_data (self->retrainer, self);
+  g_clear_object (&self->retrainer);
+  g_clear_pointer (&self->before_model, g_free);
   if (self->project != NULL)
     g_signal_handlers_disconnect_by_data (bt_undo_stack_get (self->project), self);
   /* the project forgets its window here: "destroy" comes from the parent's dispose, after
@@ -763,6 +985,9 @@ bt_review_window_class_init (BtReviewWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, BtReviewWindow, exclude_button);
   gtk_widget_class_bind_template_child (widget_class, BtReviewWindow, keep_button);
   gtk_widget_class_bind_template_child (widget_class, BtReviewWindow, keys_label);
+  gtk_widget_class_bind_template_child (widget_class, BtReviewWindow, retrain_button);
+  gtk_widget_class_bind_template_child (widget_class, BtReviewWindow, retrain_label);
+  gtk_widget_class_bind_template_callback (widget_class, retrain_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, run_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, cancel_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, undo_clicked_cb);
@@ -785,6 +1010,8 @@ bt_review_window_init (BtReviewWindow *self)
   self->small_thumbs = bt_thumbnailer_new (ROW_THUMB * 2, 512);
   self->big_thumbs = bt_thumbnailer_new (BIG_THUMB, 32);
   self->current = G_MAXUINT;
+  self->retrain_cancellable = g_cancellable_new ();
+  self->before_acc = NAN;
   for (int k = 0; k < BT_FINDING_N_KINDS; k++)
     {
       GtkWidget *b = gtk_toggle_button_new_with_label (kind_title (k));

@@ -498,6 +498,13 @@ bt_window_get_project (BtWindow *self)
   return self->project;
 }
 
+BtTrainPage *
+bt_window_get_train_page (BtWindow *self)
+{
+  g_return_val_if_fail (BT_IS_WINDOW (self), NULL);
+  return self->train_page;
+}
+
 const char *
 bt_window_get_page (BtWindow *self)
 {

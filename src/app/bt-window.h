@@ -5,6 +5,7 @@
 #include <gtk/gtk.h>
 
 #include "dataset/bt-dataset.h"
+#include "bt-train-page.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,8 @@ void       bt_window_open_folder (BtWindow       *self,
                                   GFile          *folder);
 /* Opens the built-in Shapes sample, creating it in the user's data folder the first time. */
 void       bt_window_open_sample (BtWindow       *self);
+/* The Train page (borrowed): other windows start runs through it (Review's Retrain). */
+BtTrainPage *bt_window_get_train_page (BtWindow *self);
 /* A short message at the top of the window that goes away by itself. */
 void       bt_window_notify      (BtWindow       *self,
                                   const char     *message);

@@ -30,6 +30,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "doctor/bt-doctor.h"
+#include "doctor/bt-doctor-cache.h"
 #include "doctor/bt-doctor-private.h"
 #include "engine/bt-engine.h"
 #include "training/bt-training.h"
@@ -77,6 +78,7 @@ struct _BtDoctorInput {
   BtProjectSettings settings;
   gboolean   have_settings;
   char      *project_dir;      /* holds the embedding cache; NULL without a project */
+  char      *cache_dir;        /* the doctor's cache (bt-doctor-cache.h), or NULL for none */
 };
 
 static void
@@ -136,7 +138,16 @@ bt_doctor_input_new (BtProject *project)
       e->hash = bt_item_get_hash (item);
     }
   in->project_dir = g_strdup (bt_project_get_dir (project));
+  in->cache_dir = g_build_filename (in->project_dir, "cache", "doctor", NULL);
   return in;
+}
+
+void
+bt_doctor_input_set_cache_dir (BtDoctorInput *in, const char *dir)
+{
+  g_return_if_fail (in != NULL);
+  g_free (in->cache_dir);
+  in->cache_dir = g_strdup (dir);
 }
 
 void
@@ -163,6 +174,7 @@ bt_doctor_input_free (BtDoctorInput *in)
   if (in->have_settings)
     bt_project_settings_clear (&in->settings);
   g_free (in->project_dir);
+  g_free (in->cache_dir);
   g_free (in);
 }
 
@@ -512,6 +524,10 @@ typedef struct {
   guint8          *pix;             /* n images at the preset's input size (uint8 HWC), or NULL */
   BtPreset         preset;          /* of the pixels */
   double           fold_lo, fold_span;   /* the "folds" progress of the model in training */
+  BtDoctorCache   *cache;           /* or NULL */
+  guint8         (*keys)[BT_DOCTOR_KEY_LEN];   /* n: each file's cache key… */
+  gboolean        *has_key;         /* …when it could be stat'ed */
+  gint             n_cached;        /* atomic */
 } Run;
 
 static void
@@ -666,6 +682,100 @@ wants_pixels (Run *run, BtBackbone *bb)
 
 typedef struct { Run *run; BtBackbone *bb; BtEmbeddings *emb; BtDsResize resize; } DecodeJob;
 
+/* ---- The cache's records: ImageInfo, the descriptor (not with a backbone: its embeddings
+ * have their own cache) and the preset's pixels (when the run trains on them) ---- */
+static gsize
+record_feature_floats (Run *run, const DecodeJob *job)
+{
+  return job->bb != NULL ? 0 : (gsize) run->d;
+}
+
+static gsize
+record_pixel_bytes (Run *run)
+{
+  const BtProjectSettings *s = &run->input->settings;
+  return run->pix != NULL ? (gsize) s->width * s->height * s->channels : 0;
+}
+
+static gsize
+record_len (Run *run, const DecodeJob *job)
+{
+  return sizeof (ImageInfo) + sizeof (float) * record_feature_floats (run, job) + record_pixel_bytes (run);
+}
+
+/* What the records of this run hold, as a folder name: another layout, feature kind or pixel
+ * size is another folder. */
+static char *
+cache_recipe (Run *run, const DecodeJob *job)
+{
+  const BtProjectSettings *s = &run->input->settings;
+  g_autofree char *pixels = run->pix != NULL ? g_strdup_printf ("px%dx%dx%d-r%d", s->width, s->height, s->channels,
+                                                                (int) job->resize)
+                                             : g_strdup ("nopx");
+  return g_strdup_printf ("v%d-i%zu-%s%d-%s", BT_DOCTOR_CACHE_VERSION, sizeof (ImageInfo),
+                          job->bb != NULL ? "emb" : "desc", job->bb != NULL ? 0 : run->d, pixels);
+}
+
+/* A record's values are checked like any file's: the cache lies in the project folder. */
+static gboolean
+info_plausible (const ImageInfo *info, const float *feature, gsize n_feature)
+{
+  if (info->ok != TRUE || info->pw < 1 || info->pw > DUP_SIDE || info->ph < 1 || info->ph > DUP_SIDE ||
+      !(info->thumb_mean >= 0 && info->thumb_mean <= 1) || info->problems >= (1u << BT_DOCTOR_N_PROBLEMS) ||
+      !(info->severity >= 0 && info->severity < 1e6))
+    return FALSE;
+  for (int ch = 0; ch < 3; ch++)
+    if (!(info->rgb_mean[ch] >= 0 && info->rgb_mean[ch] <= 1))
+      return FALSE;
+  for (int k = 0; k < SIG * SIG; k++)
+    if (!(fabsf (info->sig[k]) <= 1.001f))
+      return FALSE;
+  for (gsize k = 0; k < n_feature; k++)
+    if (!isfinite (feature[k]))
+      return FALSE;
+  return TRUE;
+}
+
+/* Image i from the cache: TRUE when its record was there and sound (then nothing is decoded). */
+static gboolean
+cache_load (DecodeJob *job, guint i, const float *embedding)
+{
+  Run *run = job->run;
+  gsize len = record_len (run, job), nf = record_feature_floats (run, job), np = record_pixel_bytes (run);
+  g_autofree guint8 *rec = g_malloc (len);
+  ImageInfo info;
+  if (!bt_doctor_cache_read (run->cache, run->keys[i], rec, len))
+    return FALSE;
+  memcpy (&info, rec, sizeof info);
+  g_autofree float *feature = nf > 0 ? g_memdup2 (rec + sizeof info, sizeof (float) * nf) : NULL;
+  if (!info_plausible (&info, feature, nf))
+    return FALSE;
+  run->info[i] = info;
+  float *x = run->X + (gsize) i * run->d;
+  if (nf > 0)
+    memcpy (x, feature, sizeof (float) * nf);
+  else
+    memcpy (x, embedding, sizeof (float) * run->d);
+  if (np > 0)
+    memcpy (run->pix + np * i, rec + sizeof info + sizeof (float) * nf, np);
+  g_atomic_int_inc (&run->n_cached);
+  return TRUE;
+}
+
+static void
+cache_store (DecodeJob *job, guint i)
+{
+  Run *run = job->run;
+  gsize len = record_len (run, job), nf = record_feature_floats (run, job), np = record_pixel_bytes (run);
+  g_autofree guint8 *rec = g_malloc0 (len);
+  memcpy (rec, &run->info[i], sizeof (ImageInfo));
+  if (nf > 0)
+    memcpy (rec + sizeof (ImageInfo), run->X + (gsize) i * run->d, sizeof (float) * nf);
+  if (np > 0)
+    memcpy (rec + sizeof (ImageInfo) + sizeof (float) * nf, run->pix + np * i, np);
+  bt_doctor_cache_write (run->cache, run->keys[i], rec, len);
+}
+
 /* One image (a task of step_decode): info, features and pixels; info.ok stays FALSE when it is
  * unreadable (or the embedding cache could not read it either). */
 static void
@@ -677,16 +787,23 @@ decode_one (gpointer ctx, guint i)
     return;
   const Entry *e = &g_array_index (run->input->items, Entry, i);
   const float *cached = NULL;
+  /* keyed first: an image left out below still counts in the duplicate pairs' set */
+  if (run->cache != NULL)
+    run->has_key[i] = bt_doctor_cache_file_key (e->path, e->hash, run->keys[i]);
   if (job->emb != NULL)
     {
       if (!bt_embeddings_is_valid (job->emb, i))
         return;
       cached = bt_embeddings_get (job->emb, i, 0);
     }
+  if (run->has_key[i] && cache_load (job, i, cached))
+    return;
   if (!analyse_image (e, job->bb, cached, job->resize, run->X + (gsize) i * run->d, &run->info[i],
                       run->cancellable) ||
       !decode_pixels (run, i, job->resize))
     run->info[i].ok = FALSE;
+  else if (run->cache != NULL && run->has_key[i] && !g_cancellable_is_cancelled (run->cancellable))
+    cache_store (job, i);
 }
 
 /* Decodes every image once, on every core: quality, hashes, thumbnails and features. */
@@ -701,7 +818,14 @@ step_decode (Run *run, BtBackbone *bb, GError **error)
   if (local != NULL)
     g_message ("doctor: the embedding cache failed (%s); embedding each image", local->message);
   run->r->n_embedded = emb != NULL ? bt_embeddings_n_computed (emb) : 0;
+  /* with a backbone, the records leave the features to the embedding cache: none, no records */
+  if (run->input->cache_dir != NULL && (bb == NULL || emb != NULL))
+    {
+      g_autofree char *recipe = cache_recipe (run, &job);
+      run->cache = bt_doctor_cache_new (run->input->cache_dir, recipe);   /* bt_doctor_run frees it */
+    }
   run_tasks (run, "decode", run->n, decode_one, &job);
+  run->r->n_cached = (guint) g_atomic_int_get (&run->n_cached);
   if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
     return FALSE;
   for (guint i = 0; i < run->n; i++)
@@ -1297,12 +1421,12 @@ lsh_pairs (gpointer ctx, guint t)
     }
 }
 
-/* Near-duplicates: an index of random-hyperplane hashes of the signatures (LSH_TABLES tables):
- * only images that share a bucket in some table, and there lie at most LSH_WINDOW apart in the
- * order of one more projection, are compared, so the work grows with n, not n²; candidates
+/* Computes the near-duplicates: an index of random-hyperplane hashes of the signatures
+ * (LSH_TABLES tables): only images that share a bucket in some table, and there lie at most
+ * LSH_WINDOW apart in the order of one more projection, are compared, so the work grows with n, not n²; candidates
  * are checked by their shifted correlation. Memory: 10 bytes per image and table. */
 static gboolean
-step_duplicates (Run *run, GError **error)
+step_duplicates_compute (Run *run, GError **error)
 {
   g_autofree Lsh *l = g_new0 (Lsh, 1);
   l->info = run->info;
@@ -1331,6 +1455,51 @@ step_duplicates (Run *run, GError **error)
   if (g_cancellable_set_error_if_cancelled (run->cancellable, error))
     return FALSE;
   g_array_sort (run->r->duplicates, cmp_dup);
+  return TRUE;
+}
+
+/* The key of the whole set the pairs come from: every image's cache key and readability, in
+ * order, and the options the pairs depend on; FALSE when an image has no key. */
+static gboolean
+pairs_set_key (Run *run, guint8 key[BT_DOCTOR_KEY_LEN])
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint64 head[4] = { BT_DOCTOR_CACHE_VERSION, run->n, run->opts.seed, 0 };
+  memcpy (&head[3], &run->opts.max_distance, 8);
+  for (int k = 0; k < 4; k++)
+    head[k] = GUINT64_TO_LE (head[k]);
+  g_checksum_update (sum, (const guchar *) head, sizeof head);
+  for (guint i = 0; i < run->n; i++)
+    {
+      guint8 ok = run->info[i].ok ? 1 : 0;
+      if (!run->has_key[i])
+        return FALSE;
+      g_checksum_update (sum, run->keys[i], BT_DOCTOR_KEY_LEN);
+      g_checksum_update (sum, &ok, 1);
+    }
+  gsize len = BT_DOCTOR_KEY_LEN;
+  g_checksum_get_digest (sum, key, &len);
+  return TRUE;
+}
+
+/* Near-duplicates from the cache when it has this exact set of files, else computed (and
+ * cached). They depend on the images only, never on labels or splits. */
+static gboolean
+step_duplicates (Run *run, GError **error)
+{
+  guint8 set_key[BT_DOCTOR_KEY_LEN];
+  gboolean keyed = run->cache != NULL && pairs_set_key (run, set_key);
+  if (keyed && bt_doctor_cache_read_pairs (run->cache, set_key, run->n, run->opts.max_distance, run->r->duplicates))
+    {
+      g_array_sort (run->r->duplicates, cmp_dup);
+      run->r->duplicates_cached = TRUE;
+      run_progress (run, "duplicates", 1.0);
+      return TRUE;
+    }
+  if (!step_duplicates_compute (run, error))
+    return FALSE;
+  if (keyed)
+    bt_doctor_cache_write_pairs (run->cache, set_key, run->r->duplicates);
   return TRUE;
 }
 
@@ -1471,7 +1640,11 @@ bt_doctor_run (BtDoctorInput *input, const BtDoctorOptions *opts_in, BtDoctorPro
     pix = run.pix = g_malloc0 ((gsize) input->settings.width * input->settings.height * input->settings.channels
                                * MAX (run.n, 1));
 
-  if (!step_decode (&run, bb, error))
+  g_autofree guint8 (*keys)[BT_DOCTOR_KEY_LEN] = run.keys = g_malloc0 ((gsize) BT_DOCTOR_KEY_LEN * MAX (run.n, 1));
+  g_autofree gboolean *has_key = run.has_key = g_new0 (gboolean, MAX (run.n, 1));
+  gboolean decoded = step_decode (&run, bb, error);
+  g_autoptr (BtDoctorCache) cache = run.cache;
+  if (!decoded)
     return NULL;
   step_quality (&run);
   step_standardize (&run);

@@ -22,6 +22,12 @@ BtDoctorInput *bt_doctor_input_new_empty (const char *const *class_names,
 /* label: index into the class names, or -1 for an unlabelled image. */
 void           bt_doctor_input_add      (BtDoctorInput *in, const char *path, int label, BtSplit split);
 guint          bt_doctor_input_get_n_items (BtDoctorInput *in);
+/* Where the doctor keeps what it computed without the labels (each image's measures, copies,
+ * descriptor and pixels, keyed by the file's identity; the near-duplicate pairs of one exact
+ * set of files), so a run after relabels decodes nothing and finds the same pairs again:
+ * <project>/cache/doctor for bt_doctor_input_new, none for bt_doctor_input_new_empty; NULL:
+ * none (a cold run). */
+void           bt_doctor_input_set_cache_dir (BtDoctorInput *in, const char *dir);
 void           bt_doctor_input_free     (BtDoctorInput *in);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (BtDoctorInput, bt_doctor_input_free)
 
@@ -66,6 +72,8 @@ typedef struct {
   gboolean used_backbone;        /* the features were the backbone's embeddings */
   guint   n_embedded;            /* embeddings computed by this run (the others came from the
                                   * project's embedding cache, cache/embeddings/) */
+  guint   n_cached;              /* images not decoded: the doctor's cache had them */
+  gboolean duplicates_cached;    /* the near-duplicate pairs came from the doctor's cache */
   double  oof_accuracy;          /* of the out-of-fold predictions on the labelled images */
   char   *model;                 /* what the out-of-fold models were, with their accuracies
                                   * ("mlp 28×28×1, 5 epochs (0.85; …)"; untranslated), or NULL */

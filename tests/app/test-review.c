@@ -4,7 +4,10 @@
  * suggested class (saved: a reopened project has it) and Ctrl+Z brings it back; 1–9 moves to a
  * class, Delete excludes, Space keeps (saved in the project folder, not shown again) and each is
  * undone by Ctrl+Z; arrows move on; a cancelled check leaves the project and the report as they
- * were. The window is also screenshotted at 800×600 when BT_SCREENSHOT_DIR is set. */
+ * were; after a fix, Retrain (Ctrl+Enter, or its button) trains through the Train page — not
+ * beside a run already going — and shows the validation accuracy of the model before and of
+ * the new one as their own metadata records them (in words when there was no model before).
+ * The window is also screenshotted at 800×600 when BT_SCREENSHOT_DIR is set. */
 #include "config.h"
 
 #include <cairo.h>
@@ -373,6 +376,119 @@ test_cancel (void)
     }
 }
 
+/* The validation accuracy a model file's own metadata records. */
+static double
+model_val_acc (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtModel) model = bt_model_load (path, &error);
+  g_assert_no_error (error);
+  const char *v = g_hash_table_lookup (model->metadata, "val_acc");
+  g_assert_nonnull (v);
+  return g_ascii_strtod (v, NULL);
+}
+
+/* Enter on the first planted flip listed: one fix. */
+static void
+fix_one (BtReviewWindow *rw)
+{
+  guint n = bt_review_window_get_n_shown (rw);
+  for (guint i = 0; flip_index (current_path (rw, NULL)) < 0; i++)
+    {
+      g_assert_cmpuint (i, <, n);
+      bt_test_press_key (GTK_WINDOW (rw), GDK_KEY_Down, 0);
+    }
+  bt_test_press_key (GTK_WINDOW (rw), GDK_KEY_Return, 0);
+  g_assert_cmpuint (bt_review_window_get_n_shown (rw), ==, n - 1);
+}
+
+static gboolean
+retrain_says (BtReviewWindow *rw, const char *prefix)
+{
+  return g_str_has_prefix (bt_review_window_get_retrain_text (rw), prefix);
+}
+
+/* What the X server shows (the window manager's view, not a widget render) in the top-left
+ * w×h, through ImageMagick's import, when BT_SCREENSHOT_DIR is set. */
+static void
+x_screenshot (GtkWidget *shown, const char *name, int w, int h)
+{
+  const char *dir = g_getenv ("BT_SCREENSHOT_DIR");
+  g_autofree char *path = NULL, *crop = NULL;
+  if (dir == NULL || !g_file_test ("/usr/bin/import", G_FILE_TEST_IS_EXECUTABLE))
+    return;
+  bt_test_painted_frame (shown);
+  path = g_build_filename (dir, name, NULL);
+  crop = g_strdup_printf ("%dx%d+0+0", w, h);
+  const char *argv[] = { "/usr/bin/import", "-window", "root", "-crop", crop, path, NULL };
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
+static void
+test_retrain (void)
+{
+  BtReviewWindow *rw = open_review ();
+  BtTrainPage *page = window->train_page;
+  GtkWidget *button = bt_test_find_button (GTK_WIDGET (rw), _("Retrain"));
+  g_autofree char *first = NULL, *second = NULL;
+
+  g_assert_nonnull (button);
+  /* nothing fixed yet (the cases before undid theirs): nothing to retrain */
+  g_assert_false (gtk_widget_get_sensitive (button));
+  bt_test_press_key (GTK_WINDOW (rw), GDK_KEY_Return, GDK_CONTROL_MASK);
+  g_assert_null (bt_train_page_get_trainer (page));
+
+  fix_one (rw);
+  g_assert_true (gtk_widget_get_sensitive (button));
+
+  /* Ctrl+Enter: no earlier model, said in words, with the new model's own number */
+  bt_test_press_key (GTK_WINDOW (rw), GDK_KEY_Return, GDK_CONTROL_MASK);
+  g_assert_false (gtk_widget_get_sensitive (button));
+  BT_TEST_WAIT_UP_TO (120, retrain_says (rw, _("There was no earlier model")));
+  g_assert_cmpstr (bt_window_get_page (window), ==, "train");
+  first = g_strdup (bt_trainer_get_best_model_path (bt_train_page_get_trainer (page)));
+  g_assert_nonnull (first);
+  g_assert_true (g_str_has_prefix (first, project_dir));
+  {
+    g_autofree char *number = g_strdup_printf ("%.1f %%", 100.0 * model_val_acc (first));
+    g_test_message ("%s", bt_review_window_get_retrain_text (rw));
+    g_assert_nonnull (strstr (bt_review_window_get_retrain_text (rw), number));
+  }
+  g_assert_false (gtk_widget_get_sensitive (button));   /* trained on: nothing new to retrain */
+
+  /* one more fix, then the button: before (the first model) → after (the new one) */
+  fix_one (rw);
+  bt_test_click (button);
+  BT_TEST_WAIT_UP_TO (120, retrain_says (rw, _("Validation accuracy before:")));
+  second = g_strdup (bt_trainer_get_best_model_path (bt_train_page_get_trainer (page)));
+  g_assert_cmpstr (second, !=, first);
+  {
+    g_autofree char *line = g_strdup_printf ("Validation accuracy before: %.1f %% → after: %.1f %%",
+                                             100.0 * model_val_acc (first), 100.0 * model_val_acc (second));
+    g_test_message ("%s", bt_review_window_get_retrain_text (rw));
+    g_assert_true (retrain_says (rw, line));
+  }
+  if (g_getenv ("BT_SCREENSHOT_DIR") != NULL)
+    {
+      /* the whole 1280×900 screen: the window over the Train page */
+      x_screenshot (GTK_WIDGET (rw), "review-retrain.png", 1280, 900);
+      gtk_window_set_default_size (GTK_WINDOW (rw), 800, 600);
+      BT_TEST_WAIT (gtk_widget_get_width (GTK_WIDGET (rw)) <= 800);
+      x_screenshot (GTK_WIDGET (rw), "review-retrain-800x600.png", 800, 600);
+    }
+
+  /* a run the Train page started is going: Retrain waits for it, no second trainer */
+  fix_one (rw);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.start", NULL));
+  g_assert_true (bt_train_page_is_busy (page));
+  BtTrainer *running = bt_train_page_get_trainer (page);
+  bt_test_press_key (GTK_WINDOW (rw), GDK_KEY_Return, GDK_CONTROL_MASK);
+  g_assert_true (retrain_says (rw, _("A training run is going on")));
+  g_assert_true (bt_train_page_get_trainer (page) == running);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "train.stop", NULL));
+  BT_TEST_WAIT_UP_TO (120, !bt_train_page_is_busy (page));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -396,6 +512,7 @@ main (int argc, char **argv)
   g_test_add_func ("/review/keys", test_keys);
   g_test_add_func ("/review/quality", test_quality);
   g_test_add_func ("/review/cancel", test_cancel);
+  g_test_add_func ("/review/retrain", test_retrain);
   ret = g_test_run ();
 
   if (review_window () != NULL)

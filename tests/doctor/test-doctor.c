@@ -3,11 +3,17 @@
  * (with their true class suggested, by out-of-fold models of the project's preset), the copies
  * as leakage, the blanks as poor quality, the blanks and 6 alike noise images as outliers; the
  * same seed gives the same report on any number of threads; `bottega-cli doctor --json` prints that report, which
- * parses and follows the schema; a cancelled run returns nothing. */
+ * parses and follows the schema; a cancelled run returns nothing; a run after relabels takes
+ * every image and the pairs from the doctor's cache and reports what a cold run with those
+ * labels reports; a file rewritten in place (same size, same modification time) is read again. */
 #include "config.h"
 
 #include <cairo.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
 
 #include "dataset/bt-dataset.h"
 #include "dataset/bt-dataset-private.h"
@@ -442,6 +448,157 @@ test_embedding_cache (void)
   g_spawn_sync (NULL, (char **) rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
 }
 
+static void
+relabel (const char *path, const char *cls)
+{
+  g_autoptr (GError) error = NULL;
+  BtItem *items[1] = { bt_project_find_item (fx.project, path) };
+  g_assert_nonnull (items[0]);
+  g_assert_true (bt_project_relabel (fx.project, items, 1, cls, &error));
+  g_assert_no_error (error);
+}
+
+/* Five relabels (two flips put back, a planted copy given another class than its original, two
+ * shapes moved), then a run from the cache: every image and the pairs come from the cache, the
+ * labels do not: its report is a cold run's with the new labels (and not the first run's). */
+static void
+test_cache_relabels (void)
+{
+  g_autofree char *cache = g_build_filename (fx.dir, "cache-relabels", NULL);
+  g_autoptr (BtDoctorInput) in1 = bt_doctor_input_new (fx.project);
+  bt_doctor_input_set_cache_dir (in1, cache);
+  g_autoptr (BtDoctorReport) r1 = run_doctor (in1, 7);
+  g_assert_cmpuint (r1->n_cached, ==, 0);
+  g_assert_false (r1->duplicates_cached);
+
+  const char *moved[5] = { fx.flipped[0], fx.flipped[1], fx.copy[0], fx.noise[0], fx.blank[1] };
+  g_autofree char **was = g_new0 (char *, 5);
+  for (int k = 0; k < 5; k++)
+    was[k] = g_strdup (bt_item_get_class_name (bt_project_find_item (fx.project, moved[k])));
+  relabel (fx.flipped[0], classes[fx.flipped_true[0]]);
+  relabel (fx.flipped[1], classes[fx.flipped_true[1]]);
+  relabel (fx.copy[0], g_strcmp0 (was[2], "star") == 0 ? "circle" : "star");
+  relabel (fx.noise[0], "triangle");
+  relabel (fx.blank[1], "circle");
+
+  g_autoptr (BtDoctorInput) in2 = bt_doctor_input_new (fx.project);
+  guint n = bt_doctor_input_get_n_items (in2);
+  bt_doctor_input_set_cache_dir (in2, cache);
+  g_autoptr (BtDoctorReport) r2 = run_doctor (in2, 7);
+  g_assert_cmpuint (r2->n_cached, ==, n);
+  g_assert_true (r2->duplicates_cached);
+  g_autoptr (BtDoctorInput) in3 = bt_doctor_input_new (fx.project);
+  bt_doctor_input_set_cache_dir (in3, NULL);
+  g_autoptr (BtDoctorReport) r3 = run_doctor (in3, 7);
+  g_assert_cmpuint (r3->n_cached, ==, 0);
+  g_autofree char *j1 = bt_doctor_report_to_json (r1);
+  g_autofree char *j2 = bt_doctor_report_to_json (r2);
+  g_autofree char *j3 = bt_doctor_report_to_json (r3);
+  g_assert_cmpstr (j2, ==, j3);
+  g_assert_cmpstr (j2, !=, j1);
+  /* the copy now carries another label than its original: a conflict, from the new labels */
+  gboolean conflict = FALSE;
+  for (guint i = 0; i < r2->duplicates->len; i++)
+    {
+      const BtDoctorDuplicate *d = &g_array_index (r2->duplicates, BtDoctorDuplicate, i);
+      if (g_str_equal (bt_doctor_report_path (r2, d->a), fx.copy[0]) ||
+          g_str_equal (bt_doctor_report_path (r2, d->b), fx.copy[0]))
+        conflict = bt_doctor_duplicate_is_conflict (r2, d);
+    }
+  g_assert_true (conflict);
+
+  for (int k = 0; k < 5; k++)
+    {
+      relabel (moved[k], was[k]);
+      g_free (was[k]);
+    }
+}
+
+/* 32×32 24-bit BMP, grey `level` with a diagonal ramp: the same byte size whatever the level */
+static GBytes *
+bmp_bytes (int level)
+{
+  const int W = 32, H = 32, size = 54 + W * H * 3;
+  guint8 *b = g_malloc0 (size);
+  const guint32 le[] = { GUINT32_TO_LE (size), 0, GUINT32_TO_LE (54), GUINT32_TO_LE (40), GUINT32_TO_LE (W),
+                         GUINT32_TO_LE (H) };
+  b[0] = 'B';
+  b[1] = 'M';
+  memcpy (b + 2, &le[0], 4);
+  memcpy (b + 10, &le[2], 4);
+  memcpy (b + 14, &le[3], 4);
+  memcpy (b + 18, &le[4], 4);
+  memcpy (b + 22, &le[5], 4);
+  b[26] = 1;    /* planes */
+  b[28] = 24;   /* bits per pixel */
+  for (int i = 0; i < W * H; i++)
+    memset (b + 54 + 3 * i, CLAMP (level + (i % W + i / W) / 2, 0, 255), 3);
+  return g_bytes_new_take (b, size);
+}
+
+/* An image rewritten in place with other pixels but the same size, and its modification time
+ * set back, is decoded again (it is dark now), not taken from the cache; the others are. */
+static void
+test_cache_replaced (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cache = g_build_filename (fx.dir, "cache-replaced", NULL);
+  g_autofree char *file = g_build_filename (fx.dir, "replaced.png", NULL);   /* a BMP; found by content */
+  g_autoptr (GBytes) light = bmp_bytes (120), dark = bmp_bytes (0);
+  g_assert_true (g_file_set_contents (file, g_bytes_get_data (light, NULL), (gssize) g_bytes_get_size (light), &error));
+  BtDoctorOptions opts;
+  bt_doctor_options_init (&opts);
+  opts.folds = 2;
+  opts.epochs = 1;   /* the labels do not matter here */
+
+  BtDoctorReport *r[2] = { NULL, NULL };
+  struct stat before;
+  for (int run = 0; run < 2; run++)
+    {
+      g_autoptr (BtDoctorInput) in = bt_doctor_input_new (fx.project);
+      bt_doctor_input_add (in, file, 0, BT_SPLIT_TRAIN);
+      bt_doctor_input_set_cache_dir (in, cache);
+      r[run] = bt_doctor_run (in, &opts, NULL, NULL, NULL, &error);
+      g_assert_no_error (error);
+      guint n = bt_doctor_input_get_n_items (in), last = n - 1;
+      gboolean dark_found = FALSE;
+      for (guint i = 0; i < r[run]->quality->len; i++)
+        {
+          const BtDoctorQuality *q = &g_array_index (r[run]->quality, BtDoctorQuality, i);
+          dark_found |= q->item == last && (q->problems & BT_DOCTOR_DARK);
+        }
+      if (run == 0)
+        {
+          g_assert_cmpuint (r[run]->n_cached, ==, 0);
+          g_assert_false (dark_found);
+          /* rewritten in place: same inode, same size, the old modification time */
+          g_assert_cmpint (stat (file, &before), ==, 0);
+          g_usleep (20000);   /* past the file system's time granularity */
+          int fd = open (file, O_WRONLY);
+          g_assert_cmpint (fd, >=, 0);
+          g_assert_cmpint (write (fd, g_bytes_get_data (dark, NULL), g_bytes_get_size (dark)), ==,
+                           (gssize) g_bytes_get_size (dark));
+          close (fd);
+          const struct timespec times[2] = { before.st_atim, before.st_mtim };
+          g_assert_cmpint (utimensat (AT_FDCWD, file, times, 0), ==, 0);
+          struct stat after;
+          g_assert_cmpint (stat (file, &after), ==, 0);
+          g_assert_cmpint (after.st_size, ==, before.st_size);
+          g_assert_cmpint (after.st_ino, ==, before.st_ino);
+          g_assert_cmpint (after.st_mtim.tv_nsec, ==, before.st_mtim.tv_nsec);
+        }
+      else
+        {
+          g_assert_cmpuint (r[run]->n_cached, ==, n - 1);
+          g_assert_true (dark_found);
+          g_assert_false (r[run]->duplicates_cached);   /* the set of files changed */
+        }
+    }
+  bt_doctor_report_free (r[0]);
+  bt_doctor_report_free (r[1]);
+  g_unlink (file);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -459,6 +616,8 @@ main (int argc, char **argv)
   g_test_add_func ("/doctor/cancel", test_cancel);
   g_test_add_func ("/doctor/cli-json", test_cli_json);
   g_test_add_func ("/doctor/embedding-cache", test_embedding_cache);
+  g_test_add_func ("/doctor/cache-relabels", test_cache_relabels);
+  g_test_add_func ("/doctor/cache-replaced", test_cache_replaced);
   int status = g_test_run ();
   g_clear_object (&fx.project);
   if (fx.dir != NULL)
