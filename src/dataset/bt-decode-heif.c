@@ -173,7 +173,7 @@ bt_decode_heif (const guint8 *data, gsize len, const BtDecodeRequest *req,
       bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The HEIF image is inconsistent"));
       goto out;
     }
-  out->pixels = g_malloc ((gsize) w * h * nc);
+  out->pixels = bt_pixels_alloc ((gsize) w * h * nc);
   for (int y = 0; y < h; y++)
     memcpy (out->pixels + (gsize) y * w * nc, plane + (gsize) y * stride, (gsize) w * nc);
   out->width = w;

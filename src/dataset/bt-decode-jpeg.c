@@ -118,7 +118,7 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
 
   if (setjmp (jerr.jump))
     {
-      g_free (pixels);
+      bt_pixels_free (pixels);
       g_free (rows);
       jpeg_destroy_decompress (&cinfo);
       bt_raw_clear (out);
@@ -196,7 +196,7 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
     }
 
   int w = (int) cinfo.output_width, h = (int) cinfo.output_height, nc = cinfo.output_components;
-  pixels = g_malloc ((gsize) w * h * nc);
+  pixels = bt_pixels_alloc ((gsize) w * h * nc);
   rows = g_new (JSAMPROW, h);
   for (int y = 0; y < h; y++)
     rows[y] = pixels + (gsize) y * w * nc;
@@ -206,7 +206,7 @@ bt_decode_jpeg (const guint8 *data, gsize len, const BtDecodeRequest *req,
     jpeg_finish_decompress (&cinfo);
   if (jerr.truncated)
     {
-      g_free (pixels);
+      bt_pixels_free (pixels);
       g_free (rows);
       jpeg_destroy_decompress (&cinfo);
       bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The JPEG file is truncated"));

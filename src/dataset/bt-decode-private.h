@@ -11,7 +11,7 @@ typedef struct {
   int      width, height;   /* as stored (before orientation), possibly scaled down */
   int      full_width, full_height;  /* the header's, as stored */
   int      channels;        /* 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA; 8 bits each */
-  guint8  *pixels;          /* g_malloc */
+  guint8  *pixels;          /* bt_pixels_alloc */
   guint8  *icc;             /* embedded ICC profile (g_malloc) or NULL */
   gsize    icc_len;
   int      orientation;     /* EXIF 1..8 still to apply (1: none) */
@@ -20,6 +20,20 @@ typedef struct {
 } BtRaw;
 
 void bt_raw_clear (BtRaw *raw);
+
+/* bt-pixels.c: every buffer of decoded pixels (a BtRaw's, a decoded BtImage's) comes from here
+ * and goes back through bt_pixels_free (bt_image_free does). In the decoder helper, once
+ * bt_pixels_use_memfd (TRUE), one of at least BT_PIXELS_MEMFD_MIN bytes is a shared mapping of
+ * a memfd, which bt_pixels_steal_memfd hands over whole; elsewhere they are g_malloc's. */
+#define BT_PIXELS_MEMFD_MIN ((gsize) 1024 * 1024)
+void     bt_pixels_use_memfd   (gboolean value);
+guint8  *bt_pixels_alloc       (gsize n);   /* aborts when out of memory, as g_malloc */
+guint8  *bt_pixels_try_alloc   (gsize n);   /* NULL when out of memory */
+void     bt_pixels_free        (guint8 *p);
+guint8  *bt_pixels_shrink      (guint8 *p, gsize n);  /* keeps the first n bytes; as g_realloc */
+/* FALSE: p is not a memfd's mapping (left as it is). TRUE: p is gone (unmapped), and *fd is its
+ * memfd holding p's first n bytes and nothing more, or -1 (errno set) when that failed. */
+gboolean bt_pixels_steal_memfd (guint8 *p, gsize n, int *fd);
 
 typedef struct {
   int     min_w, min_h;    /* smallest acceptable output, upright (a decoder swaps them for

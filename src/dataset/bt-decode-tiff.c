@@ -180,7 +180,7 @@ bt_decode_tiff (const guint8 *data, gsize len, const BtDecodeRequest *req,
     }
   img.req_orientation = ORIENTATION_TOPLEFT;
   gsize n = (gsize) w * h;
-  guint32 *raster = g_try_malloc (n * 4);
+  guint32 *raster = (guint32 *) bt_pixels_try_alloc (n * 4);
   if (raster == NULL)
     {
       TIFFRGBAImageEnd (&img);
@@ -192,7 +192,7 @@ bt_decode_tiff (const guint8 *data, gsize len, const BtDecodeRequest *req,
   TIFFRGBAImageEnd (&img);
   if (!got || m.failed)
     {
-      g_free (raster);
+      bt_pixels_free ((guint8 *) raster);
       bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The TIFF image is damaged or truncated: %s"), m.message);
       goto out;
     }
@@ -214,7 +214,7 @@ bt_decode_tiff (const guint8 *data, gsize len, const BtDecodeRequest *req,
       if (nc == 4)
         px[i * nc + 3] = (guint8) a;
     }
-  out->pixels = g_realloc (raster, n * nc);
+  out->pixels = bt_pixels_shrink ((guint8 *) raster, n * nc);
   out->channels = nc;
   out->converted = bps > 8 || photometric == PHOTOMETRIC_SEPARATED;
   guint32 icc_len = 0;

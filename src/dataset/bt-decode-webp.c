@@ -30,7 +30,8 @@ decode_first_frame (const WebPData *wdata, BtRaw *out, BtSkipReason *reason, GEr
       return FALSE;
     }
   out->channels = 4;
-  out->pixels = g_memdup2 (frame, (gsize) out->width * out->height * 4);
+  out->pixels = bt_pixels_alloc ((gsize) out->width * out->height * 4);
+  memcpy (out->pixels, frame, (gsize) out->width * out->height * 4);
   WebPAnimDecoderDelete (dec);
   return TRUE;
 }
@@ -104,7 +105,7 @@ bt_decode_webp (const guint8 *data, gsize len, const BtDecodeRequest *req,
         }
     }
   int nc = config.input.has_alpha ? 4 : 3;
-  guint8 *pixels = g_malloc ((gsize) w * h * nc);
+  guint8 *pixels = bt_pixels_alloc ((gsize) w * h * nc);
   config.output.colorspace = nc == 4 ? MODE_RGBA : MODE_RGB;
   config.output.is_external_memory = 1;
   config.output.u.RGBA.rgba = pixels;
@@ -114,7 +115,7 @@ bt_decode_webp (const guint8 *data, gsize len, const BtDecodeRequest *req,
   WebPFreeDecBuffer (&config.output);
   if (st != VP8_STATUS_OK)
     {
-      g_free (pixels);
+      bt_pixels_free (pixels);
       bt_decode_fail (reason, st == VP8_STATUS_UNSUPPORTED_FEATURE ? BT_SKIP_UNSUPPORTED : BT_SKIP_CORRUPT,
                       error, _("The WebP image is damaged (libwebp status %d)"), (int) st);
       return FALSE;

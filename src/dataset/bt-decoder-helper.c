@@ -1,6 +1,7 @@
 /* bt-decoder-helper.c: bottega-decoder, the helper process of the decoder sandbox
  * (bt-sandbox.c). It receives a file descriptor and a channel count on fd 3 (a SOCK_SEQPACKET
- * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd. Before
+ * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd (for a
+ * large image the very one the decoder wrote into: bt-pixels.c). Before
  * its first request it limits its address space and CPU time, lowers its priority (nice +10
  * from the app's; not with --foreground, for the decodes someone waits for at the window) and, with libseccomp, confines itself to the system calls decoding needs: it
  * cannot open a path, create a socket or run a program, so a decoder bug that takes control of
@@ -25,6 +26,7 @@
 #endif
 
 #include "dataset/bt-dataset-private.h"
+#include "dataset/bt-decode-private.h"
 #include "dataset/bt-sandbox-private.h"
 
 static int
@@ -196,20 +198,31 @@ run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSand
   return FALSE;
 }
 
-/* The pixels into a fresh memfd (-1 on failure, with the reply saying why). */
+/* The pixels as a sealed memfd (-1 on failure, with the reply saying why). A large image's
+ * buffer already is one (bt-pixels.c) and goes as it is; a small one is written into a new one. */
 static int
-pixels_to_memfd (const BtImage *img, BtSandboxReply *reply)
+pixels_to_memfd (BtImage *img, BtSandboxReply *reply)
 {
   gsize n = (gsize) img->width * img->height * img->channels;
-  int out = memfd_create ("bottega-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  gboolean ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
-  for (gsize w = 0; ok && w < n;)
+  int out = -1;
+  gboolean ok;
+  if (bt_pixels_steal_memfd (img->pixels, n, &out))
     {
-      ssize_t r = write (out, img->pixels + w, n - w);
-      if (r < 0 && errno == EINTR)
-        continue;
-      ok = r > 0;
-      w += r > 0 ? (gsize) r : 0;
+      img->pixels = NULL;
+      ok = out >= 0;
+    }
+  else
+    {
+      out = memfd_create ("bottega-pixels", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      ok = out >= 0 && ftruncate (out, (off_t) n) == 0;
+      for (gsize w = 0; ok && w < n;)
+        {
+          ssize_t r = write (out, img->pixels + w, n - w);
+          if (r < 0 && errno == EINTR)
+            continue;
+          ok = r > 0;
+          w += r > 0 ? (gsize) r : 0;
+        }
     }
   /* sealed: the parent may map it and trust that it never shrinks (no SIGBUS) nor changes */
   if (ok && fcntl (out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
@@ -280,6 +293,7 @@ main (int argc, char **argv)
   const int sock = 3;
   signal (SIGPIPE, SIG_IGN);
   bt_image_set_in_process (TRUE);  /* this is where the decoding happens */
+  bt_pixels_use_memfd (TRUE);      /* large pixels decoded straight into what goes back */
   limit_resources ();
   /* a foreground helper decodes what someone waits for at the window (bt-sandbox.c) */
   if (argc < 2 || g_strcmp0 (argv[1], "--foreground") != 0)

@@ -82,7 +82,7 @@ bt_raw_orient (BtRaw *raw)
     case 8: default: x0 = W - 1;        dx = row;  dy = -1;   break;
     }
   y0 = x0;
-  guint8 *out = g_malloc ((gsize) ow * oh * c);
+  guint8 *out = bt_pixels_alloc ((gsize) ow * oh * c);
   const guint8 *src = raw->pixels;
   for (int y = 0; y < oh; y++, y0 += dy)
     {
@@ -101,7 +101,7 @@ bt_raw_orient (BtRaw *raw)
         for (int x = 0; x < ow; x++, i += dx, d += c)
           memcpy (d, src + i * c, c);
     }
-  g_free (raw->pixels);
+  bt_pixels_free (raw->pixels);
   raw->pixels = out;
   raw->width = ow;
   raw->height = oh;

@@ -181,7 +181,7 @@ bt_image_free (BtImage *img)
   if (img->mapped_len > 0)
     munmap (img->pixels, img->mapped_len);
   else
-    g_free (img->pixels);
+    bt_pixels_free (img->pixels);
   g_free (img);
 }
 
@@ -200,7 +200,7 @@ bt_image_new (int width, int height, int channels)
 void
 bt_raw_clear (BtRaw *raw)
 {
-  g_clear_pointer (&raw->pixels, g_free);
+  g_clear_pointer (&raw->pixels, bt_pixels_free);
   g_clear_pointer (&raw->icc, g_free);
   raw->icc_len = 0;
 }
@@ -541,7 +541,7 @@ decode_stb (const char *fmt, const guint8 *data, gsize len, const BtDecodeReques
       bt_decode_fail (reason, BT_SKIP_CORRUPT, error, _("The image is inconsistent"));
       return FALSE;
     }
-  out->pixels = g_malloc (pixels * n);
+  out->pixels = bt_pixels_alloc (pixels * n);
   if (is16)
     {
       const guint16 *s = raw;
@@ -718,7 +718,7 @@ finish (BtRaw *raw, int want)
   img->width = raw->width;
   img->height = raw->height;
   img->channels = want;
-  img->pixels = g_malloc (pixels * want);
+  img->pixels = bt_pixels_alloc (pixels * want);
   const guint bg = BT_ALPHA_BACKGROUND;
   const guint8 *s = raw->pixels;
   guint8 *o = img->pixels;

@@ -1,16 +1,23 @@
 /* test-sandbox.c: the decoder sandbox. Same pixels as the in-process decoder; a decoder that
  * crashes or never returns (test-only hooks in the helper) is reported as "could not be decoded
  * safely" and the pool goes on with a fresh helper; the helper cannot open a path; many
- * threads share the pool; the helpers run ten nice levels below the app. */
+ * threads share the pool; the helpers run ten nice levels below the app; a large image comes
+ * back in the memfd its decoder wrote into, never copied by the helper. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <tiffio.h>
+#include <webp/encode.h>
 
 #include "dataset/bt-dataset-private.h"
+#include "dataset/bt-decode-private.h"
 #include "bt-test-fs.h"
 #include "bt-test-images.h"
 
@@ -308,6 +315,38 @@ test_large_mapped (void)
   g_assert_cmpint (b->pixels[0], ==, a->pixels[0] ^ 0xff);
 }
 
+/* The pids of our bottega-decoder children, from /proc. */
+static GArray *
+helper_pids (void)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  g_assert_nonnull (proc);
+  const char *name;
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *line = NULL;
+      if (!g_file_get_contents (path, &line, NULL, NULL))
+        continue;  /* gone meanwhile */
+      /* "PID (COMM) STATE PPID ...": COMM may hold spaces, so from its ")" */
+      const char *lp = strchr (line, '('), *rp = strrchr (line, ')');
+      if (lp == NULL || rp == NULL || rp < lp || rp[1] == '\0')
+        continue;
+      g_autofree char *comm = g_strndup (lp + 1, rp - lp - 1);
+      g_auto(GStrv) f = g_strsplit (rp + 2, " ", 3);
+      if (g_str_equal (comm, "bottega-decoder") && g_strv_length (f) >= 2 &&
+          g_ascii_strtoll (f[1], NULL, 10) == (gint64) getpid ())
+        {
+          int pid = atoi (name);
+          g_array_append_val (pids, pid);
+        }
+    }
+  return pids;
+}
+
 /* The helpers decode at ten nice levels below this process (the import's checks ran so when
  * they decoded in-process), read from /proc/PID/stat: every bottega-decoder child of ours; but
  * a decode made on a thread marked foreground (the Test page's photo) goes to a helper started
@@ -342,33 +381,24 @@ test_helpers_niced (void)
   errno = 0;
   int ours = getpriority (PRIO_PROCESS, 0);
   g_assert_cmpint (errno, ==, 0);
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, &error);
-  g_assert_no_error (error);
-  const char *name;
+  g_autoptr(GArray) pids = helper_pids ();
   guint n_bg = 0, n_fg = 0;
-  while ((name = g_dir_read_name (proc)) != NULL)
+  for (guint i = 0; i < pids->len; i++)
     {
-      if (!g_ascii_isdigit (name[0]))
-        continue;
-      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
-      g_autofree char *cmd_path = g_build_filename ("/proc", name, "cmdline", NULL);
+      int pid = g_array_index (pids, int, i);
+      g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+      g_autofree char *cmd_path = g_strdup_printf ("/proc/%d/cmdline", pid);
       g_autofree char *line = NULL, *cmdline = NULL;
       gsize cmd_len = 0;
       if (!g_file_get_contents (path, &line, NULL, NULL) ||
           !g_file_get_contents (cmd_path, &cmdline, &cmd_len, NULL))
         continue;  /* gone meanwhile */
-      /* "PID (COMM) STATE PPID ... NICE (the 19th field)": COMM may hold spaces, so from its ")" */
-      const char *lp = strchr (line, '('), *rp = strrchr (line, ')');
-      if (lp == NULL || rp == NULL || rp < lp)
-        continue;
-      g_autofree char *comm = g_strndup (lp + 1, rp - lp - 1);
-      g_auto(GStrv) f = g_strsplit (rp + 2, " ", 0);  /* f[0] is field 3 */
-      if (!g_str_equal (comm, "bottega-decoder") || g_strv_length (f) < 17 ||
-          g_ascii_strtoll (f[1], NULL, 10) != (gint64) getpid ())
-        continue;
+      /* "PID (COMM) STATE PPID ... NICE (the 19th field)": from COMM's ")" (it may hold spaces) */
+      g_auto(GStrv) f = g_strsplit (strrchr (line, ')') + 2, " ", 0);  /* f[0] is field 3 */
+      g_assert_cmpuint (g_strv_length (f), >=, 17);
       /* argv[1] follows argv[0]'s NUL */
       gboolean fg = strlen (cmdline) + 1 < cmd_len && g_str_equal (cmdline + strlen (cmdline) + 1, "--foreground");
-      g_test_message ("helper %s%s: nice %s", name, fg ? " (foreground)" : "", f[16]);
+      g_test_message ("helper %d%s: nice %s", pid, fg ? " (foreground)" : "", f[16]);
       g_assert_cmpint (g_ascii_strtoll (f[16], NULL, 10), ==, fg ? ours : MIN (ours + 10, 19));
       if (fg)
         n_fg++;
@@ -377,6 +407,222 @@ test_helpers_niced (void)
     }
   g_assert_cmpuint (n_bg, >=, 1);
   g_assert_cmpuint (n_fg, ==, 1);
+}
+
+/* How many bytes our helpers have passed to write() and its kin so far (/proc/PID/io wchar). */
+static guint64
+helpers_wchar (void)
+{
+  g_autoptr(GArray) pids = helper_pids ();
+  guint64 sum = 0;
+  for (guint i = 0; i < pids->len; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/%d/io", g_array_index (pids, int, i));
+      g_autofree char *text = NULL;
+      if (!g_file_get_contents (path, &text, NULL, NULL))
+        continue;
+      const char *w = strstr (text, "wchar: ");
+      g_assert_nonnull (w);
+      sum += g_ascii_strtoull (w + 7, NULL, 10);
+    }
+  return sum;
+}
+
+/* jpeg with an EXIF block saying "turn by orientation" spliced in after its SOI */
+static GBytes *
+with_exif_orientation (GBytes *jpeg, guint8 orientation)
+{
+  static const guint8 exif[] = {
+    0xff, 0xe1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+    'I', 'I', 42, 0, 8, 0, 0, 0,           /* TIFF header, IFD0 at 8 */
+    1, 0,                                  /* one entry: */
+    0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0,  /* Orientation, SHORT, 1, value (below) */
+    0, 0, 0, 0,                            /* no next IFD */
+  };
+  gsize len;
+  const guint8 *d = g_bytes_get_data (jpeg, &len);
+  GByteArray *a = g_byte_array_new ();
+  g_byte_array_append (a, d, 2);
+  g_byte_array_append (a, exif, sizeof exif);
+  a->data[2 + 28] = orientation;
+  g_byte_array_append (a, d + 2, (guint) len - 2);
+  return g_byte_array_free_to_bytes (a);
+}
+
+static GBytes *
+encode_tiff (const guint8 *px, int w, int h, const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, "big.tif", NULL);
+  TIFF *t = TIFFOpen (path, "w");
+  g_assert_nonnull (t);
+  TIFFSetField (t, TIFFTAG_IMAGEWIDTH, (guint32) w);
+  TIFFSetField (t, TIFFTAG_IMAGELENGTH, (guint32) h);
+  TIFFSetField (t, TIFFTAG_SAMPLESPERPIXEL, 3);
+  TIFFSetField (t, TIFFTAG_BITSPERSAMPLE, 8);
+  TIFFSetField (t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+  TIFFSetField (t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+  TIFFSetField (t, TIFFTAG_ROWSPERSTRIP, 64);
+  for (int y = 0; y < h; y++)
+    g_assert_cmpint (TIFFWriteScanline (t, (void *) (px + (gsize) y * w * 3), (guint32) y, 0), ==, 1);
+  TIFFClose (t);
+  char *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return g_bytes_new_take (data, len);
+}
+
+static GBytes *
+encode_webp (const guint8 *px, int w, int h)
+{
+  uint8_t *out = NULL;
+  size_t len = WebPEncodeRGB (px, w, h, w * 3, 80, &out);
+  g_assert_cmpuint (len, >, 0);
+  GBytes *b = g_bytes_new (out, len);
+  WebPFree (out);
+  return b;
+}
+
+/* RGB gradients: quick to encode and decode at a size where noise would take seconds */
+static guint8 *
+smooth_pattern (int w, int h)
+{
+  guint8 *px = g_malloc ((gsize) w * h * 3);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      {
+        guint8 *p = px + ((gsize) y * w + x) * 3;
+        p[0] = (guint8) (x * 255 / w);
+        p[1] = (guint8) (y * 255 / h);
+        p[2] = (guint8) ((x + 2 * y) / 8);
+      }
+  return px;
+}
+
+/* A large image goes back in the very memfd it was decoded into, whichever step made its last
+ * buffer (the decoder, the EXIF orientation, the channel conversion, libtiff's RGBA cut to RGB):
+ * the helper write()s none of its bytes (its /proc/PID/io wchar; it used to write them all), and
+ * the app maps it: the same pixels as in-process. */
+static void
+test_large_no_copy (void)
+{
+  const int w = 1280, h = 832;  /* grey is 1 MiB and a bit: mapped, not copied */
+  g_autofree guint8 *px = smooth_pattern (w, h);
+  g_autofree char *dir = g_dir_make_tmp ("bt-sandbox-XXXXXX", NULL);
+  g_autoptr(GBytes) jpeg = bt_test_encode_jpeg (px, w, h, 3, 90);
+  struct { const char *what; GBytes *bytes; int channels; } cases[] = {
+    { "JPEG", g_bytes_ref (jpeg), 3 },
+    { "JPEG to grey", g_bytes_ref (jpeg), 1 },
+    { "JPEG turned by EXIF", with_exif_orientation (jpeg, 6), 3 },
+    { "PNG", bt_test_encode_png (px, w, h, 3), 3 },
+    { "TIFF", encode_tiff (px, w, h, dir), 3 },
+    { "WebP", encode_webp (px, w, h), 3 },
+  };
+  g_autoptr(GBytes) small = good_png (6);
+  g_autoptr(BtImage) warm = bt_sandbox_decode_bytes (g_bytes_get_data (small, NULL), g_bytes_get_size (small), 3,
+                                                     NULL, NULL);
+  g_assert_nonnull (warm);  /* the helper this thread's decodes go to is running */
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (cases[i].bytes, &len);
+      g_autoptr(GError) error = NULL;
+      bt_image_set_in_process (TRUE);
+      g_autoptr(BtImage) a = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
+      bt_image_set_in_process (FALSE);
+      g_assert_no_error (error);
+      guint64 before = helpers_wchar ();
+      g_autoptr(BtImage) b = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
+      guint64 wrote = helpers_wchar () - before;
+      g_assert_no_error (error);
+      gsize n = (gsize) b->width * b->height * b->channels;
+      g_test_message ("%s: %d x %d x %d, the helper wrote %" G_GUINT64_FORMAT " bytes", cases[i].what, b->width,
+                      b->height, b->channels, wrote);
+      g_assert_cmpint (b->width, ==, i == 2 ? h : w);
+      g_assert_cmpuint (b->mapped_len, ==, n);
+      g_assert_cmpmem (a->pixels, (gsize) a->width * a->height * a->channels, b->pixels, n);
+      g_assert_cmpuint (wrote, <, 4096);
+      g_bytes_unref (cases[i].bytes);
+    }
+  bt_test_rm_rf (dir);
+}
+
+static guint
+count_open_fds (void)
+{
+  g_autoptr(GDir) d = g_dir_open ("/proc/self/fd", 0, NULL);
+  g_assert_nonnull (d);
+  guint n = 0;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
+
+/* bt-pixels.c on its own, in the helper's mode: a large buffer is a memfd that can be cut and
+ * handed over sealed; a small one comes from the heap; more than the table holds still work;
+ * nothing stays open after frees and failed decodes (truncated JPEG and TIFF). */
+static void
+test_pixel_buffers (void)
+{
+  guint fds = count_open_fds ();
+  bt_pixels_use_memfd (TRUE);
+  gsize big = 2 * BT_PIXELS_MEMFD_MIN + 123, cut = BT_PIXELS_MEMFD_MIN + 77;
+  guint8 *p = bt_pixels_alloc (big);
+  for (gsize i = 0; i < big; i++)
+    p[i] = (guint8) (i * 7 + i / 4099);
+  p = bt_pixels_shrink (p, big - 5000);
+  int fd = -1;
+  g_assert_true (bt_pixels_steal_memfd (p, cut, &fd));
+  g_assert_cmpint (fd, >=, 0);
+  struct stat st;
+  g_assert_cmpint (fstat (fd, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, (goffset) cut);
+  /* nothing maps it any more, or this seal would be refused */
+  g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), ==, 0);
+  g_autofree guint8 *back = g_malloc (cut);
+  g_assert_cmpint (pread (fd, back, cut, 0), ==, (gssize) cut);
+  for (gsize i = 0; i < cut; i += 997)
+    g_assert_cmpuint (back[i], ==, (guint8) (i * 7 + i / 4099));
+  close (fd);
+
+  guint8 *q = bt_pixels_alloc (100);
+  g_assert_false (bt_pixels_steal_memfd (q, 100, &fd));
+  g_assert_cmpint (fd, ==, -1);
+  q = bt_pixels_shrink (q, 50);
+  bt_pixels_free (q);
+
+  guint8 *many[12];
+  for (guint i = 0; i < G_N_ELEMENTS (many); i++)
+    {
+      many[i] = bt_pixels_alloc (BT_PIXELS_MEMFD_MIN);
+      many[i][BT_PIXELS_MEMFD_MIN - 1] = (guint8) i;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (many); i++)
+    {
+      g_assert_cmpuint (many[i][BT_PIXELS_MEMFD_MIN - 1], ==, i);
+      bt_pixels_free (many[i]);
+    }
+
+  const int w = 1024, h = 768;
+  g_autofree guint8 *px = smooth_pattern (w, h);
+  g_autofree char *dir = g_dir_make_tmp ("bt-sandbox-XXXXXX", NULL);
+  g_autoptr(GBytes) upright = bt_test_encode_jpeg (px, w, h, 3, 90);
+  g_autoptr(GBytes) jpeg = with_exif_orientation (upright, 8);
+  g_autoptr(GBytes) tiff = encode_tiff (px, w, h, dir);
+  GBytes *files[] = { jpeg, tiff };
+  bt_image_set_in_process (TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (files[i], &len);
+      g_autoptr(BtImage) whole = bt_image_decode_bytes (data, len, 1, NULL, NULL);
+      g_assert_nonnull (whole);
+      g_autoptr(BtImage) cut_short = bt_image_decode_bytes (data, len * 2 / 3, 3, NULL, NULL);
+      g_assert_null (cut_short);
+    }
+  bt_image_set_in_process (FALSE);
+  bt_pixels_use_memfd (FALSE);
+  bt_test_rm_rf (dir);
+  g_assert_cmpuint (count_open_fds (), ==, fds);
 }
 
 static gpointer
@@ -427,6 +673,8 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/sandbox/same-as-in-process", test_same_as_in_process);
   g_test_add_func ("/faults/sandbox/large-mapped", test_large_mapped);
   g_test_add_func ("/faults/sandbox/helpers-niced", test_helpers_niced);
+  g_test_add_func ("/faults/sandbox/large-no-copy", test_large_no_copy);
+  g_test_add_func ("/faults/sandbox/pixel-buffers", test_pixel_buffers);
   int r = g_test_run ();
   bt_sandbox_shutdown ();
   return r;
