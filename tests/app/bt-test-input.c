@@ -241,6 +241,9 @@ bt_test_find_action_button (GtkWidget *root, const char *action, gboolean mapped
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
     {
       GtkWidget *found;
+      /* a revealer hiding its child keeps it mapped until its slide ends: not on show any more */
+      if (mapped && GTK_IS_REVEALER (c) && !gtk_revealer_get_reveal_child (GTK_REVEALER (c)))
+        continue;
       if (GTK_IS_BUTTON (c) && (!mapped || gtk_widget_get_mapped (c)) &&
           g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (c)), action) == 0)
         return c;
@@ -317,9 +320,15 @@ click (GtkWidget *widget, double x, double y, gboolean wait_sensitive)
       x = gtk_widget_get_width (widget) / 2.0;
       y = gtk_widget_get_height (widget) / 2.0;
     }
-  /* and for it to be where the pointer goes, not under the page that a transition still shows */
+  /* and for it to be where the pointer goes, not under the page that a transition still shows;
+   * a widget that goes away meanwhile (a bar sliding shut) never will: fail now, saying so */
   if (wait_sensitive)
-    BT_TEST_WAIT (drawn_at (widget, native, x, y));
+    {
+      BT_TEST_WAIT (drawn_at (widget, native, x, y) || !gtk_widget_get_mapped (widget));
+      if (!gtk_widget_get_mapped (widget))
+        g_error ("the %s to click (%s) was hidden before it could be clicked", G_OBJECT_TYPE_NAME (widget),
+                 GTK_IS_ACTIONABLE (widget) ? gtk_actionable_get_action_name (GTK_ACTIONABLE (widget)) : "no action");
+    }
   g_assert_true (gtk_widget_compute_point (widget, native, &GRAPHENE_POINT_INIT (x, y), &p));
   gtk_native_get_surface_transform (GTK_NATIVE (native), &sx, &sy);
   grab_and_focus (dpy, xid);

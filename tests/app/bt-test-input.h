@@ -17,8 +17,9 @@ void       bt_test_press_key    (GtkWindow *window, guint keyval, GdkModifierTyp
 /* The first mapped button under root whose label (mnemonic underline removed), tooltip or
  * child label equals name; NULL when there is none. */
 GtkWidget *bt_test_find_button  (GtkWidget *root, const char *name);
-/* The first button under root (depth first, root excluded) whose action is action; only a
- * mapped one when mapped (a page can hold two buttons for one action, one of them hidden). */
+/* The first button under root (depth first, root excluded) whose action is action; only one on
+ * show when mapped: mapped, and not in a revealer that is hiding it (a page can hold two buttons
+ * for one action, one of them hidden or sliding away). */
 GtkWidget *bt_test_find_action_button (GtkWidget *root, const char *action, gboolean mapped);
 /* The first label under root (depth first, root excluded) that shows text; NULL if none. */
 GtkWidget *bt_test_find_label   (GtkWidget *root, const char *text);

@@ -15,6 +15,7 @@
 #include "bt-test-input.h"
 #include "../training/bt-test-tune-util.h"
 #include "training/bt-training.h"
+#include "training/bt-model-runner.h"
 
 typedef struct {
   int added, finished;
@@ -44,13 +45,62 @@ on_finished (BtLeaderboard *lb, const GError *error, Counts *c)
   c->error = error ? g_error_copy (error) : NULL;
 }
 
+/* A thread holding the compute gate: the search's worker stops at its next training step or
+ * validation batch, as on a machine too busy to give it a turn. (The gate is not the main
+ * thread's to take.) */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean held, release;
+} GateHold;
+
+static gpointer
+gate_hold_thread (gpointer data)
+{
+  GateHold *g = data;
+
+  bt_compute_gate_enter ();
+  g_mutex_lock (&g->lock);
+  g->held = TRUE;
+  g_cond_broadcast (&g->cond);
+  while (!g->release)
+    g_cond_wait (&g->cond, &g->lock);
+  g_mutex_unlock (&g->lock);
+  bt_compute_gate_leave ();
+  return NULL;
+}
+
 static void
 on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 {
-  /* Pause, then Stop, clicked as the first row appears: the stop ends the waiting trial (else
-   * this test hangs) */
+  GateHold g = { 0 };
+  GThread *holder;
+
+  /* Pause, then Stop, clicked as the first row appears; the stop ends the waiting trial (else
+   * this test hangs). The clicks run the main loop: once, at seed 7, the second trial (one epoch)
+   * ended meanwhile, and the search's end (or that trial's own row, re-entering here) released
+   * Pause before it was read. The worker now waits for a turn of the compute gate, held from
+   * before the first click until Pause is in; and this runs for the first row only. */
+  g_signal_handlers_disconnect_by_func (lb, on_added_stop, data);
+  g_mutex_init (&g.lock);
+  g_cond_init (&g.cond);
+  holder = g_thread_new ("gate-holder", gate_hold_thread, &g);
+  g_mutex_lock (&g.lock);
+  while (!g.held)
+    g_cond_wait (&g.cond, &g.lock);
+  g_mutex_unlock (&g.lock);
+
   bt_test_click_button (GTK_WIDGET (lb), "Pause");
   g_assert_true (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (bt_test_find_button (GTK_WIDGET (lb), "Pause"))));
+  g_assert_true (bt_leaderboard_is_busy (lb));
+
+  g_mutex_lock (&g.lock);
+  g.release = TRUE;
+  g_cond_broadcast (&g.cond);
+  g_mutex_unlock (&g.lock);
+  g_thread_join (holder);
+  g_mutex_clear (&g.lock);
+  g_cond_clear (&g.cond);
   bt_test_click_button (GTK_WIDGET (lb), "Stop");
 }
 
@@ -166,11 +216,10 @@ test_search_and_use (void)
   /* a search stopped after its first trial, shown again by a fresh panel and resumed */
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), 2);
   c.added = c.finished = 0;
-  gulong stop_id = g_signal_connect (lb, "trial-added", G_CALLBACK (on_added_stop), NULL);
+  g_signal_connect (lb, "trial-added", G_CALLBACK (on_added_stop), NULL);
   bt_test_click_button (GTK_WIDGET (lb), "Start Search");
   bt_test_spin_until (finished_cond, &c);
   g_assert_error (c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
-  g_signal_handler_disconnect (lb, stop_id);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
   double first_acc = bt_leaderboard_get_trial (lb, 0)->val_acc;
   gtk_window_destroy (GTK_WINDOW (window));

@@ -11,6 +11,7 @@
 #include "bt-test-fs.h"
 #include "bt-test-exit.h"
 #include "bt-test-wait.h"
+#include "bt-test-input.h"
 
 static BtApplication *app;
 
@@ -88,8 +89,8 @@ test_window_template (void)
   g_assert_cmpstr (gtk_stack_get_visible_child_name (window->main_stack), ==, "welcome");
   g_assert_false (gtk_widget_get_visible (window->page_switcher));
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Bottega");
-  /* A disabled action is found but does not run: no "saved" notification. */
-  gtk_widget_activate_action (GTK_WIDGET (window), "win.save", NULL);
+  /* Ctrl+S with Save disabled does nothing: no "saved" notification. */
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_s, GDK_CONTROL_MASK);
   spin ();
   g_assert_false (gtk_revealer_get_reveal_child (window->notification_revealer));
 
@@ -340,8 +341,8 @@ test_window_project (void)
   g_assert_no_error (error);
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Birds — Bottega");
 
-  /* Save confirms, from a worker's check of the folder. */
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.save", NULL));
+  /* Save (Ctrl+S) confirms, from a worker's check of the folder. */
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_s, GDK_CONTROL_MASK);
   wait_for (notification_shown, window);
   g_assert_cmpstr (gtk_label_get_label (window->notification_label), ==, "All changes are saved");
 
@@ -392,7 +393,7 @@ test_window_project (void)
     row = gtk_list_box_get_row_at_index (window->recent_list, 0);
     g_assert_nonnull (row);
     g_assert_cmpstr (gtk_widget_get_tooltip_text (GTK_WIDGET (row)), !=, NULL);
-    g_signal_emit_by_name (window->recent_list, "row-activated", row);
+    bt_test_click (GTK_WIDGET (row));
     wait_for (has_project, window);
     g_assert_cmpstr (bt_project_get_dir (bt_window_get_project (window)), ==, dir);
 
@@ -410,7 +411,7 @@ test_window_project (void)
     g_autofree char *text = NULL;
 
     g_assert_cmpint (g_rename (ini, moved), ==, 0);
-    gtk_widget_activate_action (GTK_WIDGET (window), "win.save", NULL);
+    bt_test_press_key (GTK_WINDOW (window), GDK_KEY_s, GDK_CONTROL_MASK);
     wait_for (error_dialog_shown, window);
     dialog = error_dialog ();
     text = dialog_text (dialog);
