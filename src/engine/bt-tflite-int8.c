@@ -20,6 +20,7 @@
 #include "engine/bt-engine-private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -38,6 +39,11 @@ enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX,
  * block's weights are read once per pass (a multiple of 6). */
 #define GEMM_ROWS 96
 #define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
+/* A 1×1 → depthwise → 1×1 chain whose middle plane is larger than this runs a band of rows at
+ * a time (run_fused), the band's expanded rows about FUSE_BAND_BYTES, so that the planes
+ * between its three operators stay in L2 instead of going out to L3 and back. */
+#define FUSE_MIN_BYTES (256 * 1024)
+#define FUSE_BAND_BYTES (64 * 1024)
 
 typedef struct {
   int     kind;
@@ -50,6 +56,7 @@ typedef struct {
   int     lo, hi;        /* clamp of the centred output */
   float   flo, fhi;      /* float clamp (GAP as target) */
   float   beta;          /* SOFTMAX */
+  int     band;          /* > 0: this GEMM and the next two ops run fused, band output rows a step */
 } QOp;
 
 struct _BtTflQuant {
@@ -59,6 +66,7 @@ struct _BtTflQuant {
   int      *cs, *rows, *C; /* per tensor */
   gsize     max_col;      /* im2col int16s */
   gsize     max_float;    /* float result floats */
+  gsize     max_band, max_drow; /* run_fused's expanded rows and depthwise rows, int16s */
 };
 
 struct _BtTflQuantExec {
@@ -68,6 +76,7 @@ struct _BtTflQuantExec {
   gint16          **slots;
   int               n_slots;
   gint16           *col;
+  gint16           *band, *drow;
   float            *fout, *ftmp;
 };
 
@@ -161,7 +170,7 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
   if (depthwise)
     {
       int cs = ROUND_UP (s->c, QPAD), taps = s->kh * s->kw;
-      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || taps > 25)
+      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || s->kh > 5 || s->kw > 5)
         return FALSE;
       q->kind = QK_DW;
       q->wd = g_new0 (gint16, (gsize) (taps + 1) / 2 * cs * 2);
@@ -292,6 +301,36 @@ is_float (int kind)
   return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
 }
 
+/* Marks the 1×1 → depthwise → 1×1 chains that run_fused runs: each intermediate plane read
+ * only by the next operator of the chain, the middle one past FUSE_MIN_BYTES.
+ * BOTTEGA_TFLITE_FUSE=N (tests) fuses every chain, N output rows a band; 0 none. */
+static void
+plan_fusion (BtTflQuant *Q, const BtTflite *m)
+{
+  const char *env = g_getenv ("BOTTEGA_TFLITE_FUSE");
+  int forced = env != NULL ? CLAMP (atoi (env), 0, 64) : -1;
+  for (int i = 0; BT_Q_X86 && forced != 0 && i + 2 < Q->n_ok; i++)
+    {
+      QOp *qe = &Q->ops[i];
+      const QOp *qd = &Q->ops[i + 1], *qp = &Q->ops[i + 2];
+      const BtConvShape *s = &m->ops[i + 1].cs;
+      gsize row = (gsize) s->w * Q->cs[qe->out];
+      if (qe->kind != QK_GEMM || m->ops[i].code != BT_TFL_OP_CONV_2D || qd->kind != QK_DW
+          || qp->kind != QK_GEMM || m->ops[i + 2].code != BT_TFL_OP_CONV_2D
+          || qd->in0 != qe->out || qp->in0 != qd->out
+          || m->tensors[qe->out].last_use != i + 1 || m->tensors[qd->out].last_use != i + 2)
+        continue;
+      if (forced > 0)
+        qe->band = forced;
+      else if (row * s->h * sizeof (gint16) >= FUSE_MIN_BYTES)
+        qe->band = MAX (1, ((int) (FUSE_BAND_BYTES / (row * sizeof (gint16))) - s->kh) / s->stride_h + 1);
+      else
+        continue;
+      Q->max_band = MAX (Q->max_band, ((gsize) (qe->band - 1) * s->stride_h + s->kh) * row);
+      Q->max_drow = MAX (Q->max_drow, (gsize) qe->band * s->ow * Q->cs[qd->out]);
+      i += 2;
+    }
+}
 
 BtTflQuant *
 bt_tfl_quant_new (const BtTflite *m)
@@ -343,6 +382,7 @@ bt_tfl_quant_new (const BtTflite *m)
       bt_tfl_quant_free (Q);
       return NULL;
     }
+  plan_fusion (Q, m);
   /* An image input read only by a first convolution (MobileNet's 3 channels) is kept 4 channels
    * a pixel, not 16: the conversion writes and im2col reads a quarter of the bytes (224 × 224:
    * 0.4 MB, not 1.6). */
@@ -379,6 +419,16 @@ bt_tfl_quant_covers (const BtTflQuant *Q, const BtTflite *m, int target)
     return FALSE;
   producer = m->tensors[target].producer;
   return producer >= 0 && producer < Q->n_ok;
+}
+
+int
+bt_tfl_quant_n_fused (const BtTflQuant *Q)
+{
+  int n = 0;
+  g_return_val_if_fail (Q != NULL, 0);
+  for (int i = 0; i < Q->n_ok; i++)
+    n += Q->ops[i].band > 0;
+  return n;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -597,18 +647,22 @@ dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi,
   _mm256_storeu_si256 ((__m256i *) o, _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi));
 }
 
+/* A depthwise output row reads its kh input rows through pointers (NULL: a row outside the
+ * image, real 0), so that the whole-plane kernel and the fused block (which keeps only a band of
+ * its expanded rows) share it. */
+
 /* One output pixel whose window may leave the image: taps outside read real 0. */
 BT_Q_AVX2 static void
-dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
+dw_pixel (const gint16 *const *rows, int cs, const BtConvShape *s, const QOp *q, int ix0,
           __m256i lo, __m256i hi, gint16 *o)
 {
   const int taps = s->kh * s->kw, ng = cs / 16;
   const gint16 *src[26];
   for (int t = 0; t < taps + 1; t++)
     {
-      int iy = iy0 + t / s->kw, ix = ix0 + t % s->kw;
-      src[t] = t < taps && iy >= 0 && iy < s->h && ix >= 0 && ix < s->w
-               ? in + ((gsize) iy * s->w + ix) * cs : NULL;
+      int ix = ix0 + t % s->kw;
+      src[t] = t < taps && rows[t / s->kw] != NULL && ix >= 0 && ix < s->w
+               ? rows[t / s->kw] + (gsize) ix * cs : NULL;
     }
   for (int g = 0; g < ng; g++)
     {
@@ -627,122 +681,103 @@ dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0,
     }
 }
 
-/* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
- * is loaded once for both; off [t] is tap t's offset from the window's corner (int16s). */
-BT_Q_AVX2 static inline void
-dw_pixel_pair (const gint16 *x, int cs, int taps, const gsize *off, gsize step, const QOp *q,
-               __m256i lo, __m256i hi, gint16 *o)
-{
-  const int ng = cs / 16;
-  const __m256i zero = _mm256_setzero_si256 ();
-  for (int g = 0; g < ng; g++)
-    {
-      const gint16 *xg = x + g * 16;
-      __m256i alo = zero, ahi = zero, blo = zero, bhi = zero;
-      int t = 0;
-      for (; t + 1 < taps; t += 2)
-        {
-          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
-          __m256i a1 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t + 1]));
-          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
-          __m256i b1 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t + 1]));
-          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, b1), wlo));
-          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, b1), whi));
-        }
-      if (t < taps)
-        {
-          /* The odd last tap pairs with zeros (its partner weight is 0 too). */
-          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
-          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
-          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, zero), wlo));
-          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, zero), whi));
-          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, zero), wlo));
-          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, zero), whi));
-        }
-      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
-      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
-    }
-}
+/* One pair of taps of one output pixel into its sums. */
+#define BT_Q_DW_PAIR(ta, tb, wl, wh)                                                        \
+  do {                                                                                      \
+    __m256i a0_ = _mm256_loadu_si256 ((const __m256i *) (ta));                              \
+    __m256i a1_ = _mm256_loadu_si256 ((const __m256i *) (tb));                              \
+    slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0_, a1_), wl)); \
+    shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0_, a1_), wh)); \
+  } while (0)
 
-/* One pair of taps (ta, tb) of two output pixels (a at x, b at x + step) into their sums. */
-BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
-dw_taps2 (const gint16 *ta, const gint16 *tb, gsize step, const gint16 *w, __m256i *alo,
-          __m256i *ahi, __m256i *blo, __m256i *bhi)
-{
-  __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-  __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-  __m256i a0 = _mm256_loadu_si256 ((const __m256i *) ta);
-  __m256i a1 = _mm256_loadu_si256 ((const __m256i *) tb);
-  *alo = _mm256_add_epi32 (*alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-  *ahi = _mm256_add_epi32 (*ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-  a0 = _mm256_loadu_si256 ((const __m256i *) (ta + step));
-  a1 = _mm256_loadu_si256 ((const __m256i *) (tb + step));
-  *blo = _mm256_add_epi32 (*blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-  *bhi = _mm256_add_epi32 (*bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-}
-
-/* dw_pixel_pair for 3 × 3 (all of MobileNet's depthwise layers): the taps by row pointers, the
- * ninth paired with itself against a zero partner weight. */
+/* n output pixels of a 3 × 3 depthwise row whose windows are wholly inside; r0, r1, r2 point at
+ * the first window's corner in each input row. 16 channels at a time across the row, so the
+ * group's ten weight vectors stay in registers for the whole row (the ninth tap is paired with
+ * itself against a zero partner weight). */
 BT_Q_AVX2 static void
-dw3_pixel_pair (const gint16 *x, int cs, gsize row, gsize step, const QOp *q, __m256i lo,
-                __m256i hi, gint16 *o)
+dw3_row (const gint16 *r0, const gint16 *r1, const gint16 *r2, int cs, gsize step,
+         const QOp *q, int n, __m256i lo, __m256i hi, gint16 *o)
 {
   const int ng = cs / 16;
-  const gsize c1 = cs, c2 = 2 * (gsize) cs;
+  const gsize c1 = cs, c2 = 2 * (gsize) cs, wstep = (gsize) ng * 32;
   for (int g = 0; g < ng; g++)
     {
-      const gint16 *r0 = x + g * 16, *r1 = r0 + row, *r2 = r1 + row;
       const gint16 *w = q->wd + (gsize) g * 32;
-      const gsize wstep = (gsize) ng * 32;
-      __m256i alo = _mm256_setzero_si256 (), ahi = alo, blo = alo, bhi = alo;
-      dw_taps2 (r0, r0 + c1, step, w, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r0 + c2, r1, step, w + wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r1 + c1, r1 + c2, step, w + 2 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r2, r2 + c1, step, w + 3 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r2 + c2, r2 + c2, step, w + 4 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
-      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
+      const __m256i w0l = _mm256_loadu_si256 ((const __m256i *) w);
+      const __m256i w0h = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+      const __m256i w1l = _mm256_loadu_si256 ((const __m256i *) (w + wstep));
+      const __m256i w1h = _mm256_loadu_si256 ((const __m256i *) (w + wstep + 16));
+      const __m256i w2l = _mm256_loadu_si256 ((const __m256i *) (w + 2 * wstep));
+      const __m256i w2h = _mm256_loadu_si256 ((const __m256i *) (w + 2 * wstep + 16));
+      const __m256i w3l = _mm256_loadu_si256 ((const __m256i *) (w + 3 * wstep));
+      const __m256i w3h = _mm256_loadu_si256 ((const __m256i *) (w + 3 * wstep + 16));
+      const __m256i w4l = _mm256_loadu_si256 ((const __m256i *) (w + 4 * wstep));
+      const __m256i w4h = _mm256_loadu_si256 ((const __m256i *) (w + 4 * wstep + 16));
+      const gint16 *a = r0 + g * 16, *b = r1 + g * 16, *c = r2 + g * 16;
+      gint16 *d = o + g * 16;
+      for (int i = 0; i < n; i++, a += step, b += step, c += step, d += cs)
+        {
+          __m256i slo = _mm256_setzero_si256 (), shi = slo;
+          BT_Q_DW_PAIR (a, a + c1, w0l, w0h);
+          BT_Q_DW_PAIR (a + c2, b, w1l, w1h);
+          BT_Q_DW_PAIR (b + c1, b + c2, w2l, w2h);
+          BT_Q_DW_PAIR (c, c + c1, w3l, w3h);
+          BT_Q_DW_PAIR (c + c2, c + c2, w4l, w4h);
+          dw_store (slo, shi, q, g * 16, lo, hi, d);
+        }
+    }
+}
+#undef BT_Q_DW_PAIR
+
+/* One output row of a depthwise conv (multiplier 1), NHWC, exact int32 sums of pairs of taps:
+ * rows [ky] is input row iy0 + ky (NULL outside the image). */
+BT_Q_AVX2 static void
+dw_row (const gint16 *const *rows, int cs, const BtConvShape *s, const QOp *q, gint16 *o)
+{
+  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
+  /* Output columns [ox_in, ox_end) have their windows inside the image's columns. */
+  const int ox_in = MIN (s->ow, (s->pad_left + s->stride_w - 1) / s->stride_w);
+  const int span = s->w - s->kw + s->pad_left;
+  const int ox_end = span < 0 ? ox_in : MAX (ox_in, MIN (s->ow, span / s->stride_w + 1));
+  gboolean inside = s->kh == 3 && s->kw == 3 && ox_end > ox_in;
+  int ox = 0;
+
+  for (int ky = 0; ky < s->kh; ky++)
+    inside = inside && rows[ky] != NULL;
+  if (inside)
+    {
+      gsize first = (gsize) (ox_in * s->stride_w - s->pad_left) * cs;
+      for (; ox < ox_in; ox++)
+        dw_pixel (rows, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+      dw3_row (rows[0] + first, rows[1] + first, rows[2] + first, cs, (gsize) s->stride_w * cs, q,
+               ox_end - ox_in, lo, hi, o + (gsize) ox_in * cs);
+      ox = ox_end;
+    }
+  for (; ox < s->ow; ox++)
+    dw_pixel (rows, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+}
+
+/* The input rows of output row oy: base + (iy − row0) rows of w × cs, NULL outside [0, h) or
+ * outside the rows held, [row0, row1). */
+static void
+dw_rows_of (const gint16 **rows, const BtConvShape *s, int cs, int oy, const gint16 *base,
+            int row0, int row1)
+{
+  for (int ky = 0; ky < s->kh; ky++)
+    {
+      int iy = oy * s->stride_h - s->pad_top + ky;
+      rows[ky] = iy >= row0 && iy < row1 ? base + (gsize) (iy - row0) * s->w * cs : NULL;
     }
 }
 
-/* Depthwise (multiplier 1), NHWC: exact int32 sums of pairs of taps. */
 BT_Q_AVX2 static void
 dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
 {
-  const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
-  const int taps = s->kh * s->kw;
-  const gsize step = (gsize) s->stride_w * cs;
-  gsize off[25];
-  for (int t = 0; t < taps; t++)
-    off[t] = ((gsize) (t / s->kw) * s->w + t % s->kw) * cs;
   for (int oy = 0; oy < s->oh; oy++)
     {
-      const int iy0 = oy * s->stride_h - s->pad_top;
-      const gboolean rows_in = iy0 >= 0 && iy0 + s->kh <= s->h;
-      for (int ox = 0; ox < s->ow; ox++)
-        {
-          const int ix0 = ox * s->stride_w - s->pad_left;
-          gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
-          if (rows_in && ix0 >= 0 && ox + 1 < s->ow && ix0 + s->stride_w + s->kw <= s->w)
-            {
-              const gint16 *x = in + ((gsize) iy0 * s->w + ix0) * cs;
-              if (s->kh == 3 && s->kw == 3)
-                dw3_pixel_pair (x, cs, (gsize) s->w * cs, step, q, lo, hi, o);
-              else
-                dw_pixel_pair (x, cs, taps, off, step, q, lo, hi, o);
-              ox++;
-            }
-          else
-            dw_pixel (in, cs, s, q, iy0, ix0, lo, hi, o);
-        }
+      const gint16 *rows[5];
+      dw_rows_of (rows, s, cs, oy, in, 0, s->h);
+      dw_row (rows, cs, s, q, out + (gsize) oy * s->ow * cs);
     }
 }
 
@@ -820,6 +855,8 @@ bt_tfl_quant_exec_free (BtTflQuantExec *e)
   g_free (e->slots);
   g_free (e->act);
   g_free (e->col);
+  g_free (e->band);
+  g_free (e->drow);
   g_free (e->fout);
   g_free (e->ftmp);
   g_free (e);
@@ -871,9 +908,11 @@ bt_tfl_quant_exec_new (const BtTflite *m, const BtTflQuant *Q)
     if (slot_of[t] >= 0)
       e->act[t] = e->slots[slot_of[t]];
   e->col = g_try_new (gint16, Q->max_col);
+  e->band = g_try_new (gint16, MAX (Q->max_band, 1));
+  e->drow = g_try_new (gint16, MAX (Q->max_drow, 1));
   e->fout = g_try_new (float, Q->max_float);
   e->ftmp = g_try_new (float, Q->max_float);
-  if (e->col == NULL || e->fout == NULL || e->ftmp == NULL)
+  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->fout == NULL || e->ftmp == NULL)
     goto oom;
   return e;
 oom:
@@ -915,6 +954,46 @@ m_elems (const BtTflQuantExec *e, int t)
 {
   return e->model->tensors[t].n_elems;
 }
+
+#if BT_Q_X86
+/* Ops i (1×1 expand), i + 1 (depthwise), i + 2 (1×1 project) a band of output rows at a time:
+ * the expanded rows the band's windows need (those of the previous band that it shares are
+ * moved to the front, not computed again), its depthwise rows, then their projection into the
+ * output plane. The same kernels on the same values as run one by one: identical results. */
+BT_Q_AVX2 static void
+run_fused (BtTflQuantExec *e, int i)
+{
+  const BtTflQuant *Q = e->q;
+  const QOp *qe = &Q->ops[i], *qd = &Q->ops[i + 1], *qp = &Q->ops[i + 2];
+  const BtConvShape *s = &e->model->ops[i + 1].cs;
+  const int cse = Q->cs[qe->out], cso = Q->cs[qp->out];
+  const gsize erow = (gsize) s->w * cse;
+  const gint16 *x = e->act[qe->in0];
+  int held0 = 0, held1 = 0;   /* expanded rows [held0, held1) are at e->band's start */
+
+  for (int oy0 = 0; oy0 < s->oh; oy0 += qe->band)
+    {
+      const int oy1 = MIN (s->oh, oy0 + qe->band);
+      const int r0 = CLAMP (oy0 * s->stride_h - s->pad_top, 0, s->h);
+      const int r1 = CLAMP ((oy1 - 1) * s->stride_h - s->pad_top + s->kh, r0, s->h);
+      const int from = MAX (r0, held1);
+      if (held1 > r0 && r0 > held0)
+        memmove (e->band, e->band + (gsize) (r0 - held0) * erow, (gsize) (held1 - r0) * erow * sizeof (gint16));
+      if (r1 > from)
+        gemm (x + (gsize) from * s->w * qe->lda, (r1 - from) * s->w, qe, Q->C[qe->out],
+              e->band + (gsize) (from - r0) * erow, cse);
+      held0 = r0;
+      held1 = r1;
+      for (int oy = oy0; oy < oy1; oy++)
+        {
+          const gint16 *rows[5];
+          dw_rows_of (rows, s, cse, oy, e->band, r0, r1);
+          dw_row (rows, cse, s, qd, e->drow + (gsize) (oy - oy0) * s->ow * cse);
+        }
+      gemm (e->drow, (oy1 - oy0) * s->ow, qp, Q->C[qp->out], e->act[qp->out] + (gsize) oy0 * s->ow * cso, cso);
+    }
+}
+#endif
 
 static void
 run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
@@ -1003,7 +1082,17 @@ bt_tfl_quant_run (BtTflQuantExec *e, const float *input, int target, gsize *n_ou
         }
   }
   for (int i = 0; i <= producer; i++)
-    run_qop (e, &m->ops[i], &Q->ops[i], target);
+    {
+#if BT_Q_X86
+      if (Q->ops[i].band > 0 && i + 2 <= producer)
+        {
+          run_fused (e, i);
+          i += 2;
+          continue;
+        }
+#endif
+      run_qop (e, &m->ops[i], &Q->ops[i], target);
+    }
 
   kind = Q->ops[producer].kind;
   if (!is_float (kind) && kind != QK_GAP)
