@@ -67,6 +67,7 @@ struct _BtTflQuant {
   gsize     max_col;      /* im2col int16s */
   gsize     max_float;    /* float result floats */
   gsize     max_band, max_drow; /* run_fused's expanded rows and depthwise rows, int16s */
+  gsize     max_dw_row;   /* the widest depthwise input row, int16s */
 };
 
 struct _BtTflQuantExec {
@@ -77,6 +78,7 @@ struct _BtTflQuantExec {
   int               n_slots;
   gint16           *col;
   gint16           *band, *drow;
+  gint16           *zero;     /* max_dw_row zeros: the rows and columns outside an image */
   float            *fout, *ftmp;
 };
 
@@ -107,6 +109,18 @@ wscale (const BtTflTensor *f, int k)
   return f->n_scale > 1 ? f->scale[k] : f->scale[0];
 }
 
+/* Where channel k's int32 sum lands: 16 channels a group as two vectors of 8 sums, channels
+ * 0–3 and 8–11 in the first, 4–7 and 12–15 in the second, the order in which
+ * _mm256_packs_epi32 (first, second) puts them back in channel order (it interleaves per
+ * 128-bit lane), so that the stores need no permutation. GEMM columns, depthwise sums and their
+ * rescales follow it. */
+static inline int
+lane16 (int k)
+{
+  int r = k % 16;
+  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
+}
+
 /* GEMM weights from real weights w [oc][K] (K in the order of the GEMM's rows) with the filter
  * tensor f's scales; K_pad ≥ K rows beyond K are zero. The loader keeps the real weights in the
  * operator (op->w, op->b) and frees the tensors' copies. */
@@ -118,7 +132,7 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
   if (f->n_scale != 1 && (f->n_scale != oc || f->qdim != 0))
     return FALSE;
   q->K = K_pad;
-  q->wp = g_new0 (gint16, (gsize) ocp * K_pad);
+  q->wp = g_aligned_alloc0 ((gsize) ocp * K_pad, sizeof (gint16), 64);
   q->mul = g_new0 (float, ocp);
   q->add = g_new0 (float, ocp);
   for (int k = 0; k < oc; k++)
@@ -131,10 +145,10 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
           long v = lrintf (row[i] / s);
           if (v < -32768 || v > 32767)
             return FALSE;
-          blk[((gsize) (i / 2) * QPAD + k % QPAD) * 2 + i % 2] = (gint16) v;
+          blk[((gsize) (i / 2) * QPAD + lane16 (k) % QPAD) * 2 + i % 2] = (gint16) v;
         }
-      q->mul[k] = in->scale[0] * s / out->scale[0];
-      q->add[k] = bias != NULL ? bias[k] / out->scale[0] : 0.f;
+      q->mul[lane16 (k)] = in->scale[0] * s / out->scale[0];
+      q->add[lane16 (k)] = bias != NULL ? bias[k] / out->scale[0] : 0.f;
     }
   out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
   return TRUE;
@@ -148,14 +162,6 @@ dw_index (int t, int k, int cs)
 {
   int g = k / 16, r = k % 16, half = (r % 8) / 4, pos = (r / 8) * 8 + (r % 4) * 2 + t % 2;
   return (((gsize) (t / 2) * (cs / 16) + g) * 2 + half) * 16 + pos;
-}
-
-/* Where channel k's int32 sum lands: 16 channels a group, the "lo" sums first, then "hi". */
-static inline int
-dw_lane (int k)
-{
-  int r = k % 16;
-  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
 }
 
 static gboolean
@@ -173,7 +179,7 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
       if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || s->kh > 5 || s->kw > 5)
         return FALSE;
       q->kind = QK_DW;
-      q->wd = g_new0 (gint16, (gsize) (taps + 1) / 2 * cs * 2);
+      q->wd = g_aligned_alloc0 ((gsize) (taps + 1) / 2 * cs * 2, sizeof (gint16), 64);
       q->mul = g_new0 (float, cs);
       q->add = g_new0 (float, cs);
       for (int k = 0; k < s->c; k++)
@@ -187,8 +193,8 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
               q->wd[dw_index (t, k, cs)] = (gint16) v;
             }
           /* The sums come out in the lane order of dw_index; the rescale follows them. */
-          q->mul[dw_lane (k)] = in->scale[0] * sw / out->scale[0];
-          q->add[dw_lane (k)] = op->b[k] / out->scale[0];
+          q->mul[lane16 (k)] = in->scale[0] * sw / out->scale[0];
+          q->add[lane16 (k)] = op->b[k] / out->scale[0];
         }
       out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
       return TRUE;
@@ -376,6 +382,8 @@ bt_tfl_quant_new (const BtTflite *m)
       Q->n_ok = i + 1;
       if (Q->ops[i].kind == QK_CONV)
         Q->max_col = MAX (Q->max_col, (gsize) GEMM_ROWS * Q->ops[i].lda);
+      if (Q->ops[i].kind == QK_DW)
+        Q->max_dw_row = MAX (Q->max_dw_row, (gsize) op->cs.w * Q->cs[Q->ops[i].in0]);
     }
   if (Q->n_ok == 0)
     {
@@ -399,8 +407,8 @@ bt_tfl_quant_free (BtTflQuant *Q)
     return;
   for (int i = 0; i < Q->n_ops; i++)
     {
-      g_free (Q->ops[i].wp);
-      g_free (Q->ops[i].wd);
+      g_aligned_free (Q->ops[i].wp);
+      g_aligned_free (Q->ops[i].wd);
       g_free (Q->ops[i].mul);
       g_free (Q->ops[i].add);
     }
@@ -485,13 +493,22 @@ requant16 (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
   return _mm256_permute4x64_epi64 (_mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi), 0xD8);
 }
 
+/* The same for 16 sums in lane16's order: the pack alone restores the channel order. */
+BT_Q_AVX2 static inline __m256i
+requant16_lanes (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
+{
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (f0), _mm256_cvtps_epi32 (f1));
+  return _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi);
+}
+
 BT_Q_AVX2 static inline __m256
 load8 (const gint16 *p)
 {
   return _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *) p)));
 }
 
-/* The fused store of R rows × 16 output channels of int32 sums: rescale + bias, round, clamp. */
+/* The fused store of R rows × 16 output channels of int32 sums (in lane16's order): rescale +
+ * bias, round, clamp. */
 BT_Q_AVX2 static inline void
 store_rows (const __m256i acc[][2], int R, const float *mul, const float *add, __m256i lo,
             __m256i hi, gint16 *o, int ldo)
@@ -502,7 +519,7 @@ store_rows (const __m256i acc[][2], int R, const float *mul, const float *add, _
     {
       __m256 f0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][0]), m0, b0);
       __m256 f1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][1]), m1, b1);
-      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16 (f0, f1, lo, hi));
+      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16_lanes (f0, f1, lo, hi));
     }
 }
 
@@ -535,15 +552,17 @@ gemm_block (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
 /* 6 rows × 16 output channels: 12 accumulators (ymm0–11), the two weight vectors, the broadcast
  * pair and one product fill the 16 registers exactly. Written in assembly because the compiler,
  * given the same loop in intrinsics, spills the accumulators at 6 rows and copies them every
- * step at 4 (`perf annotate`: 8 vmovdqa per 8 vpmaddwd). The sums leave through memory (an asm
- * statement takes at most 30 operands). kp2 ≥ 1. */
+ * step at 4 (`perf annotate`: 8 vmovdqa per 8 vpmaddwd). The store (store_rows' arithmetic:
+ * one FMA, round to nearest even, pack, clamp) follows in registers: passing the sums through
+ * memory cost 24 loads and stores a tile, a quarter of the work at K = 16. Volatile: its
+ * results are in memory only. kp2 ≥ 1. */
 BT_Q_AVX2 static inline void
 gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mul,
             const float *add, __m256i lo, __m256i hi, gint16 *o, int ldo)
 {
-  __m256i acc[6][2];
+  const __m256i lh[2] = { lo, hi };
   const gint16 *p0 = a, *p3 = a + (gsize) 3 * lda, *w = wb;
-  gsize ld = (gsize) lda * sizeof (gint16);
+  gsize ld = (gsize) lda * sizeof (gint16), ldob = (gsize) ldo * sizeof (gint16);
   long n = kp2;
 
 #define BT_Q_ROW(addr, c0, c1)                  \
@@ -552,50 +571,64 @@ gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
   "vpaddd %%ymm15, %%" c0 ", %%" c0 "\n\t"      \
   "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"      \
   "vpaddd %%ymm15, %%" c1 ", %%" c1 "\n\t"
-  __asm__ ("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
-           "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
-           "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
-           "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
-           "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
-           "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
-           "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
-           "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
-           "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
-           "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
-           "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
-           "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
-           "1:\n\t"
-           "vmovdqu (%[w]), %%ymm12\n\t"
-           "vmovdqu 32(%[w]), %%ymm13\n\t"
-           BT_Q_ROW ("(%[p0])", "ymm0", "ymm1")
-           BT_Q_ROW ("(%[p0],%[ld],1)", "ymm2", "ymm3")
-           BT_Q_ROW ("(%[p0],%[ld],2)", "ymm4", "ymm5")
-           BT_Q_ROW ("(%[p3])", "ymm6", "ymm7")
-           BT_Q_ROW ("(%[p3],%[ld],1)", "ymm8", "ymm9")
-           BT_Q_ROW ("(%[p3],%[ld],2)", "ymm10", "ymm11")
-           "add $64, %[w]\n\t"
-           "add $4, %[p0]\n\t"
-           "add $4, %[p3]\n\t"
-           "dec %[n]\n\t"
-           "jnz 1b\n\t"
-           "vmovdqu %%ymm0, 0(%[acc])\n\t"
-           "vmovdqu %%ymm1, 32(%[acc])\n\t"
-           "vmovdqu %%ymm2, 64(%[acc])\n\t"
-           "vmovdqu %%ymm3, 96(%[acc])\n\t"
-           "vmovdqu %%ymm4, 128(%[acc])\n\t"
-           "vmovdqu %%ymm5, 160(%[acc])\n\t"
-           "vmovdqu %%ymm6, 192(%[acc])\n\t"
-           "vmovdqu %%ymm7, 224(%[acc])\n\t"
-           "vmovdqu %%ymm8, 256(%[acc])\n\t"
-           "vmovdqu %%ymm9, 288(%[acc])\n\t"
-           "vmovdqu %%ymm10, 320(%[acc])\n\t"
-           "vmovdqu %%ymm11, 352(%[acc])\n\t"
-           : [w] "+r" (w), [p0] "+r" (p0), [p3] "+r" (p3), [n] "+r" (n), "=m" (acc)
-           : [ld] "r" (ld), [acc] "r" (acc)
-           : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-             "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+/* One row's two sum vectors (lane16's order) → requantized int16 at dst: ymm12/13 hold the
+ * rescales, ymm14/15 the clamp. */
+#define BT_Q_STORE(s0, s1, dst)                         \
+  "vcvtdq2ps %%" s0 ", %%" s0 "\n\t"                    \
+  "vfmadd213ps (%[add]), %%ymm12, %%" s0 "\n\t"        \
+  "vcvtps2dq %%" s0 ", %%" s0 "\n\t"                    \
+  "vcvtdq2ps %%" s1 ", %%" s1 "\n\t"                    \
+  "vfmadd213ps 32(%[add]), %%ymm13, %%" s1 "\n\t"      \
+  "vcvtps2dq %%" s1 ", %%" s1 "\n\t"                    \
+  "vpackssdw %%" s1 ", %%" s0 ", %%" s0 "\n\t"          \
+  "vpmaxsw %%ymm14, %%" s0 ", %%" s0 "\n\t"             \
+  "vpminsw %%ymm15, %%" s0 ", %%" s0 "\n\t"             \
+  "vmovdqu %%" s0 ", " dst "\n\t"
+  __asm__ volatile ("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+                    "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
+                    "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
+                    "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+                    "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
+                    "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+                    "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
+                    "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+                    "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+                    "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+                    "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+                    "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+                    "1:\n\t"
+                    "vmovdqu (%[w]), %%ymm12\n\t"
+                    "vmovdqu 32(%[w]), %%ymm13\n\t"
+                    BT_Q_ROW ("(%[p0])", "ymm0", "ymm1")
+                    BT_Q_ROW ("(%[p0],%[ld],1)", "ymm2", "ymm3")
+                    BT_Q_ROW ("(%[p0],%[ld],2)", "ymm4", "ymm5")
+                    BT_Q_ROW ("(%[p3])", "ymm6", "ymm7")
+                    BT_Q_ROW ("(%[p3],%[ld],1)", "ymm8", "ymm9")
+                    BT_Q_ROW ("(%[p3],%[ld],2)", "ymm10", "ymm11")
+                    "add $64, %[w]\n\t"
+                    "add $4, %[p0]\n\t"
+                    "add $4, %[p3]\n\t"
+                    "dec %[n]\n\t"
+                    "jnz 1b\n\t"
+                    "vmovups (%[mul]), %%ymm12\n\t"
+                    "vmovups 32(%[mul]), %%ymm13\n\t"
+                    "vmovdqu (%[lh]), %%ymm14\n\t"
+                    "vmovdqu 32(%[lh]), %%ymm15\n\t"
+                    "lea (%[o],%[ldo],2), %[p3]\n\t"
+                    "add %[ldo], %[p3]\n\t"
+                    BT_Q_STORE ("ymm0", "ymm1", "(%[o])")
+                    BT_Q_STORE ("ymm2", "ymm3", "(%[o],%[ldo],1)")
+                    BT_Q_STORE ("ymm4", "ymm5", "(%[o],%[ldo],2)")
+                    BT_Q_STORE ("ymm6", "ymm7", "(%[p3])")
+                    BT_Q_STORE ("ymm8", "ymm9", "(%[p3],%[ldo],1)")
+                    BT_Q_STORE ("ymm10", "ymm11", "(%[p3],%[ldo],2)")
+                    : [w] "+r" (w), [p0] "+r" (p0), [p3] "+r" (p3), [n] "+r" (n)
+                    : [ld] "r" (ld), [mul] "r" (mul), [add] "r" (add), [lh] "r" (lh), [o] "r" (o),
+                      [ldo] "r" (ldob)
+                    : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                      "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 #undef BT_Q_ROW
-  store_rows ((const __m256i (*)[2]) acc, 6, mul, add, lo, hi, o, ldo);
+#undef BT_Q_STORE
 }
 
 
@@ -634,8 +667,8 @@ gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
     }
 }
 
-/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index) → requantized int16 in
- * channel order: _mm256_packs_epi32 (lo, hi) interleaves the halves back per 128-bit lane. */
+/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index; lane16's order) →
+ * requantized int16 in channel order. */
 BT_Q_AVX2 static inline void
 dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi, gint16 *o)
 {
@@ -643,26 +676,24 @@ dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi,
                                 _mm256_loadu_ps (q->add + c));
   __m256 fhi = _mm256_fmadd_ps (_mm256_cvtepi32_ps (shi), _mm256_loadu_ps (q->mul + c + 8),
                                 _mm256_loadu_ps (q->add + c + 8));
-  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (flo), _mm256_cvtps_epi32 (fhi));
-  _mm256_storeu_si256 ((__m256i *) o, _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi));
+  _mm256_storeu_si256 ((__m256i *) o, requant16_lanes (flo, fhi, lo, hi));
 }
 
-/* A depthwise output row reads its kh input rows through pointers (NULL: a row outside the
- * image, real 0), so that the whole-plane kernel and the fused block (which keeps only a band of
- * its expanded rows) share it. */
+/* A depthwise output row reads its kh input rows through pointers (a row outside the image
+ * points at a row of zeros, real 0), so that the whole-plane kernel and the fused block (which
+ * keeps only a band of its expanded rows) share it. */
 
-/* One output pixel whose window may leave the image: taps outside read real 0. */
+/* One output pixel whose window may leave the image: taps outside read the zero row. */
 BT_Q_AVX2 static void
-dw_pixel (const gint16 *const *rows, int cs, const BtConvShape *s, const QOp *q, int ix0,
-          __m256i lo, __m256i hi, gint16 *o)
+dw_pixel (const gint16 *const *rows, const gint16 *zero, int cs, const BtConvShape *s,
+          const QOp *q, int ix0, __m256i lo, __m256i hi, gint16 *o)
 {
   const int taps = s->kh * s->kw, ng = cs / 16;
   const gint16 *src[26];
   for (int t = 0; t < taps + 1; t++)
     {
       int ix = ix0 + t % s->kw;
-      src[t] = t < taps && rows[t / s->kw] != NULL && ix >= 0 && ix < s->w
-               ? rows[t / s->kw] + (gsize) ix * cs : NULL;
+      src[t] = t < taps && ix >= 0 && ix < s->w ? rows[t / s->kw] + (gsize) ix * cs : zero;
     }
   for (int g = 0; g < ng; g++)
     {
@@ -670,8 +701,8 @@ dw_pixel (const gint16 *const *rows, int cs, const BtConvShape *s, const QOp *q,
       for (int t = 0; t < taps; t += 2)
         {
           const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i a = src[t] ? _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16)) : _mm256_setzero_si256 ();
-          __m256i b = src[t + 1] ? _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16)) : _mm256_setzero_si256 ();
+          __m256i a = _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16));
+          __m256i b = _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16));
           slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a, b),
                                                           _mm256_loadu_si256 ((const __m256i *) w)));
           shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a, b),
@@ -730,54 +761,54 @@ dw3_row (const gint16 *r0, const gint16 *r1, const gint16 *r2, int cs, gsize ste
 #undef BT_Q_DW_PAIR
 
 /* One output row of a depthwise conv (multiplier 1), NHWC, exact int32 sums of pairs of taps:
- * rows [ky] is input row iy0 + ky (NULL outside the image). */
+ * rows [ky] is input row iy0 + ky (zero, a row of zeros, outside the image). */
 BT_Q_AVX2 static void
-dw_row (const gint16 *const *rows, int cs, const BtConvShape *s, const QOp *q, gint16 *o)
+dw_row (const gint16 *const *rows, const gint16 *zero, int cs, const BtConvShape *s,
+        const QOp *q, gint16 *o)
 {
   const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
   /* Output columns [ox_in, ox_end) have their windows inside the image's columns. */
   const int ox_in = MIN (s->ow, (s->pad_left + s->stride_w - 1) / s->stride_w);
   const int span = s->w - s->kw + s->pad_left;
   const int ox_end = span < 0 ? ox_in : MAX (ox_in, MIN (s->ow, span / s->stride_w + 1));
-  gboolean inside = s->kh == 3 && s->kw == 3 && ox_end > ox_in;
   int ox = 0;
 
-  for (int ky = 0; ky < s->kh; ky++)
-    inside = inside && rows[ky] != NULL;
-  if (inside)
+  if (s->kh == 3 && s->kw == 3 && ox_end > ox_in)
     {
       gsize first = (gsize) (ox_in * s->stride_w - s->pad_left) * cs;
       for (; ox < ox_in; ox++)
-        dw_pixel (rows, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+        dw_pixel (rows, zero, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
       dw3_row (rows[0] + first, rows[1] + first, rows[2] + first, cs, (gsize) s->stride_w * cs, q,
                ox_end - ox_in, lo, hi, o + (gsize) ox_in * cs);
       ox = ox_end;
     }
   for (; ox < s->ow; ox++)
-    dw_pixel (rows, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+    dw_pixel (rows, zero, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
 }
 
-/* The input rows of output row oy: base + (iy − row0) rows of w × cs, NULL outside [0, h) or
- * outside the rows held, [row0, row1). */
+/* The input rows of output row oy: base + (iy − row0) rows of w × cs for the rows held,
+ * [row0, row1) (all those inside the image), zero for the others. */
 static void
 dw_rows_of (const gint16 **rows, const BtConvShape *s, int cs, int oy, const gint16 *base,
-            int row0, int row1)
+            int row0, int row1, const gint16 *zero)
 {
   for (int ky = 0; ky < s->kh; ky++)
     {
       int iy = oy * s->stride_h - s->pad_top + ky;
-      rows[ky] = iy >= row0 && iy < row1 ? base + (gsize) (iy - row0) * s->w * cs : NULL;
+      rows[ky] = iy >= row0 && iy < row1 ? base + (gsize) (iy - row0) * s->w * cs : zero;
     }
 }
 
+/* zero: a row of zeros, w × cs int16s. */
 BT_Q_AVX2 static void
-dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
+dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, const gint16 *zero,
+         gint16 *out)
 {
   for (int oy = 0; oy < s->oh; oy++)
     {
       const gint16 *rows[5];
-      dw_rows_of (rows, s, cs, oy, in, 0, s->h);
-      dw_row (rows, cs, s, q, out + (gsize) oy * s->ow * cs);
+      dw_rows_of (rows, s, cs, oy, in, 0, s->h, zero);
+      dw_row (rows, zero, cs, s, q, out + (gsize) oy * s->ow * cs);
     }
 }
 
@@ -845,18 +876,29 @@ clampi (long v, int lo, int hi)
 /* ------------------------------------------------------------------------------------------ */
 /* Execution                                                                                   */
 
+/* n int16s, zeroed, on a cache line (so that no 32-byte load of a row straddles two), or NULL. */
+static gint16 *
+try_alloc16 (gsize n)
+{
+  void *p = NULL;
+  if (posix_memalign (&p, 64, MAX (n, 1) * sizeof (gint16)) != 0)
+    return NULL;
+  return memset (p, 0, MAX (n, 1) * sizeof (gint16));
+}
+
 void
 bt_tfl_quant_exec_free (BtTflQuantExec *e)
 {
   if (e == NULL)
     return;
   for (int s = 0; s < e->n_slots; s++)
-    g_free (e->slots[s]);
+    free (e->slots[s]);
   g_free (e->slots);
   g_free (e->act);
-  g_free (e->col);
-  g_free (e->band);
-  g_free (e->drow);
+  free (e->col);
+  free (e->band);
+  free (e->drow);
+  free (e->zero);
   g_free (e->fout);
   g_free (e->ftmp);
   g_free (e);
@@ -902,17 +944,18 @@ bt_tfl_quant_exec_new (const BtTflite *m, const BtTflQuant *Q)
   e->slots = g_new0 (gint16 *, e->n_slots);
   e->act = g_new0 (gint16 *, m->n_tensors);
   for (int s = 0; s < e->n_slots; s++)
-    if ((e->slots[s] = g_try_new0 (gint16, cap[s])) == NULL)
+    if ((e->slots[s] = try_alloc16 (cap[s])) == NULL)
       goto oom;
   for (int t = 0; t < m->n_tensors; t++)
     if (slot_of[t] >= 0)
       e->act[t] = e->slots[slot_of[t]];
-  e->col = g_try_new (gint16, Q->max_col);
-  e->band = g_try_new (gint16, MAX (Q->max_band, 1));
-  e->drow = g_try_new (gint16, MAX (Q->max_drow, 1));
+  e->col = try_alloc16 (Q->max_col);
+  e->band = try_alloc16 (Q->max_band);
+  e->drow = try_alloc16 (Q->max_drow);
+  e->zero = try_alloc16 (Q->max_dw_row);
   e->fout = g_try_new (float, Q->max_float);
   e->ftmp = g_try_new (float, Q->max_float);
-  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->fout == NULL || e->ftmp == NULL)
+  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->zero == NULL || e->fout == NULL || e->ftmp == NULL)
     goto oom;
   return e;
 oom:
@@ -987,8 +1030,8 @@ run_fused (BtTflQuantExec *e, int i)
       for (int oy = oy0; oy < oy1; oy++)
         {
           const gint16 *rows[5];
-          dw_rows_of (rows, s, cse, oy, e->band, r0, r1);
-          dw_row (rows, cse, s, qd, e->drow + (gsize) (oy - oy0) * s->ow * cse);
+          dw_rows_of (rows, s, cse, oy, e->band, r0, r1, e->zero);
+          dw_row (rows, e->zero, cse, s, qd, e->drow + (gsize) (oy - oy0) * s->ow * cse);
         }
       gemm (e->drow, (oy1 - oy0) * s->ow, qp, Q->C[qp->out], e->act[qp->out] + (gsize) oy0 * s->ow * cso, cso);
     }
@@ -1018,7 +1061,7 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
         }
       break;
     case QK_DW:
-      dw_conv (x, Q->cs[q->in0], &op->cs, q, out);
+      dw_conv (x, Q->cs[q->in0], &op->cs, q, e->zero, out);
       break;
     case QK_ADD:
       add_requant (out, x, e->act[q->in1], (gsize) Q->rows[q->out] * Q->cs[q->out], q);
