@@ -39,8 +39,8 @@ enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX,
  * block's weights are read once per pass (a multiple of 6). */
 #define GEMM_ROWS 96
 #define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
-/* A 1×1 → depthwise → 1×1 chain whose middle plane is larger than this runs a band of rows at
- * a time (run_fused), the band's expanded rows about FUSE_BAND_BYTES, so that the planes
+/* A convolution → depthwise → 1×1 chain whose middle plane is larger than this runs a band of
+ * rows at a time (run_fused), the band's expanded rows about FUSE_BAND_BYTES, so that the planes
  * between its three operators stay in L2 instead of going out to L3 and back. */
 #define FUSE_MIN_BYTES (256 * 1024)
 #define FUSE_BAND_BYTES (64 * 1024)
@@ -307,7 +307,7 @@ is_float (int kind)
   return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
 }
 
-/* Marks the 1×1 → depthwise → 1×1 chains that run_fused runs: each intermediate plane read
+/* Marks the convolution → depthwise → 1×1 chains that run_fused runs: each intermediate plane read
  * only by the next operator of the chain, the middle one past FUSE_MIN_BYTES.
  * BOTTEGA_TFLITE_FUSE=N (tests) fuses every chain, N output rows a band; 0 none. */
 static void
@@ -321,7 +321,8 @@ plan_fusion (BtTflQuant *Q, const BtTflite *m)
       const QOp *qd = &Q->ops[i + 1], *qp = &Q->ops[i + 2];
       const BtConvShape *s = &m->ops[i + 1].cs;
       gsize row = (gsize) s->w * Q->cs[qe->out];
-      if (qe->kind != QK_GEMM || m->ops[i].code != BT_TFL_OP_CONV_2D || qd->kind != QK_DW
+      if ((qe->kind != QK_GEMM && qe->kind != QK_CONV) || m->ops[i].code != BT_TFL_OP_CONV_2D
+          || qd->kind != QK_DW
           || qp->kind != QK_GEMM || m->ops[i + 2].code != BT_TFL_OP_CONV_2D
           || qd->in0 != qe->out || qp->in0 != qd->out
           || m->tensors[qe->out].last_use != i + 1 || m->tensors[qd->out].last_use != i + 2)
@@ -999,7 +1000,29 @@ m_elems (const BtTflQuantExec *e, int t)
 }
 
 #if BT_Q_X86
-/* Ops i (1×1 expand), i + 1 (depthwise), i + 2 (1×1 project) a band of output rows at a time:
+/* Output rows (pixels) [p0, p1) of a GEMM or convolution q into dst; a convolution a pass of
+ * GEMM rows at a time, so the window rows stay in L1 between im2col and the GEMM. */
+BT_Q_AVX2 static void
+gemm_rows (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int p0, int p1, gint16 *dst)
+{
+  const BtTflQuant *Q = e->q;
+  const gint16 *x = e->act[q->in0];
+  const int cso = Q->cs[q->out];
+  if (q->kind == QK_GEMM)
+    {
+      gemm (x + (gsize) p0 * q->lda, p1 - p0, q, Q->C[q->out], dst, cso);
+      return;
+    }
+  for (int p = p0; p < p1; p += GEMM_ROWS)
+    {
+      int pe = MIN (p1, p + GEMM_ROWS);
+      im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p, pe);
+      gemm (e->col, pe - p, q, Q->C[q->out], dst + (gsize) (p - p0) * cso, cso);
+    }
+}
+
+/* Ops i (a 1×1 expand or a first convolution), i + 1 (depthwise), i + 2 (1×1 project) a band
+ * of output rows at a time:
  * the expanded rows the band's windows need (those of the previous band that it shares are
  * moved to the front, not computed again), its depthwise rows, then their projection into the
  * output plane. The same kernels on the same values as run one by one: identical results. */
@@ -1011,7 +1034,6 @@ run_fused (BtTflQuantExec *e, int i)
   const BtConvShape *s = &e->model->ops[i + 1].cs;
   const int cse = Q->cs[qe->out], cso = Q->cs[qp->out];
   const gsize erow = (gsize) s->w * cse;
-  const gint16 *x = e->act[qe->in0];
   int held0 = 0, held1 = 0;   /* expanded rows [held0, held1) are at e->band's start */
 
   for (int oy0 = 0; oy0 < s->oh; oy0 += qe->band)
@@ -1023,8 +1045,7 @@ run_fused (BtTflQuantExec *e, int i)
       if (held1 > r0 && r0 > held0)
         memmove (e->band, e->band + (gsize) (r0 - held0) * erow, (gsize) (held1 - r0) * erow * sizeof (gint16));
       if (r1 > from)
-        gemm (x + (gsize) from * s->w * qe->lda, (r1 - from) * s->w, qe, Q->C[qe->out],
-              e->band + (gsize) (from - r0) * erow, cse);
+        gemm_rows (e, &e->model->ops[i], qe, from * s->w, r1 * s->w, e->band + (gsize) (from - r0) * erow);
       held0 = r0;
       held1 = r1;
       for (int oy = oy0; oy < oy1; oy++)
@@ -1049,16 +1070,8 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
     {
 #if BT_Q_X86
     case QK_GEMM:
-      gemm (x, Q->rows[q->in0], q, Q->C[q->out], out, Q->cs[q->out]);
-      break;
     case QK_CONV:
-      /* A pass of GEMM rows at a time, so the window rows stay in L1 between the two. */
-      for (int p0 = 0; p0 < op->cs.oh * op->cs.ow; p0 += GEMM_ROWS)
-        {
-          int p1 = MIN (op->cs.oh * op->cs.ow, p0 + GEMM_ROWS);
-          im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p0, p1);
-          gemm (e->col, p1 - p0, q, Q->C[q->out], out + (gsize) p0 * Q->cs[q->out], Q->cs[q->out]);
-        }
+      gemm_rows (e, op, q, 0, Q->rows[q->out], out);
       break;
     case QK_DW:
       dw_conv (x, Q->cs[q->in0], &op->cs, q, e->zero, out);

@@ -1084,9 +1084,10 @@ int8_run_fused (GBytes *bytes, const gint16 *centred, const char *fuse, gsize *n
   return g_memdup2 (y, sizeof (float) * *n);
 }
 
-/* A uint8 1×1 → 3×3 depthwise → 1×1 chain of random geometry: run fused a band of 1, 2 or 3
- * rows at a time (bands that share input rows, a last band cut short, padding rows at either
- * end), its outputs equal those of the three operators run one by one, to the bit. */
+/* A uint8 chain of random geometry, a 1×1 or 3×3 convolution (MobileNet's first layer) → 3×3
+ * depthwise → 1×1: run fused a band of 1, 2 or 3 rows at a time (bands that share input rows, a
+ * last band cut short, padding rows at either end), its outputs equal those of the three
+ * operators run one by one, to the bit. */
 static void
 check_int8_chain (BtRng *rng)
 {
@@ -1094,18 +1095,22 @@ check_int8_chain (BtRng *rng)
   int H = 1 + (int) bt_rng_below (rng, 20), W = 1 + (int) bt_rng_below (rng, 20);
   int C = 1 + (int) bt_rng_below (rng, 40), E = 1 + (int) bt_rng_below (rng, 70);
   int OC = 1 + (int) bt_rng_below (rng, 40), stride = 1 + (int) bt_rng_below (rng, 2);
-  int padding = bt_rng_below (rng, 2) || H < 3 || W < 3 ? SAME : VALID, oh, ow, before;
+  int k0 = bt_rng_below (rng, 2) ? 3 : 1, stride0 = k0 == 3 ? 1 + (int) bt_rng_below (rng, 2) : 1;
+  int padding, H0, W0, oh, ow, before;
   float scale[4] = { 1.f / 128, 0, 0, 0 }, f_scale[3];
   gint64 zp = 128, zero = 0;
-  int t[4], layer_k[3] = { C, 9, E };
+  int t[4], layer_k[3] = { k0 * k0 * C, 9, E };
   g_autoptr(GBytes) bytes = NULL;
   g_autofree gint16 *centred = NULL;
   g_autofree float *plain = NULL;
   gsize n_plain;
   int n_fused;
 
-  geometry_ref (H, 3, stride, padding, &oh, &before);
-  geometry_ref (W, 3, stride, padding, &ow, &before);
+  geometry_ref (H, k0, stride0, SAME, &H0, &before);
+  geometry_ref (W, k0, stride0, SAME, &W0, &before);
+  padding = bt_rng_below (rng, 2) || H0 < 3 || W0 < 3 ? SAME : VALID;
+  geometry_ref (H0, 3, stride, padding, &oh, &before);
+  geometry_ref (W0, 3, stride, padding, &ow, &before);
   for (int l = 0; l < 3; l++)
     {
       f_scale[l] = 0.004f + 0.01f * bt_rng_uniform (rng);
@@ -1113,8 +1118,8 @@ check_int8_chain (BtRng *rng)
     }
   tflb_init (&mb);
   {
-    int in_s[4] = { 1, H, W, C }, e_s[4] = { 1, H, W, E }, d_s[4] = { 1, oh, ow, E }, o_s[4] = { 1, oh, ow, OC };
-    int f_s[3][4] = { { E, 1, 1, C }, { 1, 3, 3, E }, { OC, 1, 1, E } }, n_out[3] = { E, E, OC };
+    int in_s[4] = { 1, H, W, C }, e_s[4] = { 1, H0, W0, E }, d_s[4] = { 1, oh, ow, E }, o_s[4] = { 1, oh, ow, OC };
+    int f_s[3][4] = { { E, k0, k0, C }, { 1, 3, 3, E }, { OC, 1, 1, E } }, n_out[3] = { E, E, OC };
     const int *shapes[4] = { in_s, e_s, d_s, o_s };
     t[0] = tflb_tensor (&mb, BT_TFL_UINT8, 4, in_s, NULL, 0, 1, &scale[0], &zp, 0);
     for (int l = 0; l < 3; l++)
@@ -1137,7 +1142,8 @@ check_int8_chain (BtRng *rng)
           if (l == 1)
             tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, t[2], 2, tflb_dw_options (padding, stride, stride, 1, act));
           else
-            tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, t[l + 1], 1, tflb_conv_options (SAME, 1, 1, act));
+            tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, t[l + 1], 1,
+                     tflb_conv_options (SAME, l == 0 ? stride0 : 1, l == 0 ? stride0 : 1, act));
         }
       }
   }
@@ -1159,8 +1165,9 @@ check_int8_chain (BtRng *rng)
       g_assert_cmpuint (n, ==, n_plain);
       for (gsize i = 0; i < n; i++)
         if (fused[i] != plain[i])
-          g_error ("%dx%dx%d → %d → %d, stride %d, padding %d, band %d: output %" G_GSIZE_FORMAT
-                   " is %g fused, %g op by op", H, W, C, E, OC, stride, padding, band, i, fused[i], plain[i]);
+          g_error ("%dx%dx%d → %d (k %d, stride %d) → %d, stride %d, padding %d, band %d: output %"
+                   G_GSIZE_FORMAT " is %g fused, %g op by op", H, W, C, E, k0, stride0, OC, stride,
+                   padding, band, i, fused[i], plain[i]);
     }
 }
 
