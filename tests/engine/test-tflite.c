@@ -800,6 +800,22 @@ test_fixture_damage (void)
 
 /* ---- The integer path against the float path ---- */
 
+/* m's input (NCHW floats) from centred quantized values of an input with scale 1/128 (NHWC). */
+static float *
+centred_input (BtTflite *m, const gint16 *centred)
+{
+  int h, w, c;
+  g_autofree float *nhwc = NULL;
+  float *x;
+  bt_tflite_input_shape (m, &h, &w, &c);
+  nhwc = g_new (float, (gsize) h * w * c);
+  x = g_new (float, (gsize) h * w * c);
+  for (gsize i = 0; i < (gsize) h * w * c; i++)
+    nhwc[i] = centred[i] / 128.f;
+  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  return x;
+}
+
 /* Runs bytes on the float and the integer path (input: centred quantized values of an input
  * with scale 1/128); returns the largest |int − float| in output steps, or -1 when this CPU has
  * no integer path. */
@@ -809,19 +825,13 @@ int8_vs_float (GBytes *bytes, const gint16 *centred, float out_scale, float mid_
   g_autoptr(GError) error = NULL;
   g_autoptr(BtTflite) m = bt_tflite_load_bytes (bytes, &error);
   g_autoptr(BtTfliteExec) ef = NULL, eq = NULL;
-  g_autofree float *nhwc = NULL, *x = NULL, *want = NULL;
+  g_autofree float *x = NULL, *want = NULL;
   const float *got;
-  int h, w, c;
   gsize n, nq;
   double worst = 0;
 
   g_assert_no_error (error);
-  bt_tflite_input_shape (m, &h, &w, &c);
-  nhwc = g_new (float, (gsize) h * w * c);
-  x = g_new (float, (gsize) h * w * c);
-  for (gsize i = 0; i < (gsize) h * w * c; i++)
-    nhwc[i] = centred[i] / 128.f;
-  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  x = centred_input (m, centred);
   ef = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, &error);
   g_assert_no_error (error);
   got = bt_tflite_exec_run (ef, x, -1, &n, &error);
@@ -1058,9 +1068,8 @@ int8_run_fused (GBytes *bytes, const gint16 *centred, const char *fuse, gsize *n
   g_autoptr(GError) error = NULL;
   g_autoptr(BtTflite) m = NULL;
   g_autoptr(BtTfliteExec) e = NULL;
-  g_autofree float *nhwc = NULL, *x = NULL;
+  g_autofree float *x = NULL;
   const float *y;
-  int h, w, c;
 
   if (*fuse)
     g_setenv ("BOTTEGA_TFLITE_FUSE", fuse, TRUE);
@@ -1072,12 +1081,7 @@ int8_run_fused (GBytes *bytes, const gint16 *centred, const char *fuse, gsize *n
   g_unsetenv ("BOTTEGA_TFLITE_FUSE");
   if (e == NULL)
     return NULL;
-  bt_tflite_input_shape (m, &h, &w, &c);
-  nhwc = g_new (float, (gsize) h * w * c);
-  x = g_new (float, (gsize) h * w * c);
-  for (gsize i = 0; i < (gsize) h * w * c; i++)
-    nhwc[i] = centred[i] / 128.f;
-  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  x = centred_input (m, centred);
   y = bt_tflite_exec_run (e, x, -1, n, &error);
   g_assert_no_error (error);
   *n_fused = bt_tfl_quant_n_fused (m->quant);
