@@ -56,7 +56,7 @@ typedef struct {
   int     lo, hi;        /* clamp of the centred output */
   float   flo, fhi;      /* float clamp (GAP as target) */
   float   beta;          /* SOFTMAX */
-  int     band;          /* > 0: this GEMM and the next two ops run fused, band output rows a step */
+  int     band;          /* > 0: this GEMM / conv and the next two ops run fused (run_fused) */
 } QOp;
 
 struct _BtTflQuant {
@@ -176,7 +176,8 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
   if (depthwise)
     {
       int cs = ROUND_UP (s->c, QPAD), taps = s->kh * s->kw;
-      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || s->kh > 5 || s->kw > 5)
+      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3))
+          || s->kh > 5 || s->kw > 5)
         return FALSE;
       q->kind = QK_DW;
       q->wd = g_aligned_alloc0 ((gsize) (taps + 1) / 2 * cs * 2, sizeof (gint16), 64);
@@ -307,8 +308,8 @@ is_float (int kind)
   return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
 }
 
-/* Marks the convolution → depthwise → 1×1 chains that run_fused runs: each intermediate plane read
- * only by the next operator of the chain, the middle one past FUSE_MIN_BYTES.
+/* Marks the convolution → depthwise → 1×1 chains that run_fused runs: each intermediate plane
+ * read only by the next operator of the chain, the middle one past FUSE_MIN_BYTES.
  * BOTTEGA_TFLITE_FUSE=N (tests) fuses every chain, N output rows a band; 0 none. */
 static void
 plan_fusion (BtTflQuant *Q, const BtTflite *m)
@@ -848,7 +849,8 @@ input_to_centred (gint16 *x, const float *input, gsize hw, int c, int cs, float 
           __m256i v[3];
           for (int ch = 0; ch < 3; ch++)
             {
-              __m256 f = _mm256_min_ps (_mm256_max_ps (_mm256_mul_ps (_mm256_loadu_ps (input + ch * hw + p), k), vlo), vhi);
+              __m256 f = _mm256_mul_ps (_mm256_loadu_ps (input + ch * hw + p), k);
+              f = _mm256_min_ps (_mm256_max_ps (f, vlo), vhi);
               v[ch] = _mm256_cvttps_epi32 (_mm256_add_ps (f, _mm256_or_ps (half, _mm256_and_ps (f, sign))));
             }
           /* Per 128-bit lane (pixels 0–3 | 4–7): (c0, c1) pairs, then (c2, 0) pairs, then
@@ -980,7 +982,8 @@ bt_tfl_quant_exec_new (const BtTflite *m, const BtTflQuant *Q)
   e->zero = try_alloc16 (Q->max_dw_row);
   e->fout = g_try_new (float, Q->max_float);
   e->ftmp = g_try_new (float, Q->max_float);
-  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->zero == NULL || e->fout == NULL || e->ftmp == NULL)
+  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->zero == NULL || e->fout == NULL
+      || e->ftmp == NULL)
     goto oom;
   return e;
 oom:
@@ -1067,7 +1070,8 @@ run_fused (BtTflQuantExec *e, int i)
       const int r1 = CLAMP ((oy1 - 1) * s->stride_h - s->pad_top + s->kh, r0, s->h);
       const int from = MAX (r0, held1);
       if (held1 > r0 && r0 > held0)
-        memmove (e->band, e->band + (gsize) (r0 - held0) * erow, (gsize) (held1 - r0) * erow * sizeof (gint16));
+        memmove (e->band, e->band + (gsize) (r0 - held0) * erow,
+                 (gsize) (held1 - r0) * erow * sizeof (gint16));
       if (r1 > from)
         gemm_rows (e, &e->model->ops[i], qe, from * s->w, r1 * s->w, e->band + (gsize) (from - r0) * erow);
       held0 = r0;
