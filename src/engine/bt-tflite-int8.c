@@ -20,6 +20,7 @@
 #include "engine/bt-engine-private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -38,6 +39,11 @@ enum { QK_NONE, QK_GEMM, QK_CONV, QK_DW, QK_ADD, QK_GAP, QK_REQUANT, QK_SOFTMAX,
  * block's weights are read once per pass (a multiple of 6). */
 #define GEMM_ROWS 96
 #define ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
+/* A convolution → depthwise → 1×1 chain whose middle plane is larger than this runs a band of
+ * rows at a time (run_fused), the band's expanded rows about FUSE_BAND_BYTES, so that the planes
+ * between its three operators stay in L2 instead of going out to L3 and back. */
+#define FUSE_MIN_BYTES (256 * 1024)
+#define FUSE_BAND_BYTES (64 * 1024)
 
 typedef struct {
   int     kind;
@@ -50,6 +56,7 @@ typedef struct {
   int     lo, hi;        /* clamp of the centred output */
   float   flo, fhi;      /* float clamp (GAP as target) */
   float   beta;          /* SOFTMAX */
+  int     band;          /* > 0: this GEMM / conv and the next two ops run fused (run_fused) */
 } QOp;
 
 struct _BtTflQuant {
@@ -59,6 +66,8 @@ struct _BtTflQuant {
   int      *cs, *rows, *C; /* per tensor */
   gsize     max_col;      /* im2col int16s */
   gsize     max_float;    /* float result floats */
+  gsize     max_band, max_drow; /* run_fused's expanded rows and depthwise rows, int16s */
+  gsize     max_dw_row;   /* the widest depthwise input row, int16s */
 };
 
 struct _BtTflQuantExec {
@@ -68,6 +77,8 @@ struct _BtTflQuantExec {
   gint16          **slots;
   int               n_slots;
   gint16           *col;
+  gint16           *band, *drow;
+  gint16           *zero;     /* max_dw_row zeros: the rows and columns outside an image */
   float            *fout, *ftmp;
 };
 
@@ -98,6 +109,18 @@ wscale (const BtTflTensor *f, int k)
   return f->n_scale > 1 ? f->scale[k] : f->scale[0];
 }
 
+/* Where channel k's int32 sum lands: 16 channels a group as two vectors of 8 sums, channels
+ * 0–3 and 8–11 in the first, 4–7 and 12–15 in the second, the order in which
+ * _mm256_packs_epi32 (first, second) puts them back in channel order (it interleaves per
+ * 128-bit lane), so that the stores need no permutation. GEMM columns, depthwise sums and their
+ * rescales follow it. */
+static inline int
+lane16 (int k)
+{
+  int r = k % 16;
+  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
+}
+
 /* GEMM weights from real weights w [oc][K] (K in the order of the GEMM's rows) with the filter
  * tensor f's scales; K_pad ≥ K rows beyond K are zero. The loader keeps the real weights in the
  * operator (op->w, op->b) and frees the tensors' copies. */
@@ -109,7 +132,7 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
   if (f->n_scale != 1 && (f->n_scale != oc || f->qdim != 0))
     return FALSE;
   q->K = K_pad;
-  q->wp = g_new0 (gint16, (gsize) ocp * K_pad);
+  q->wp = g_aligned_alloc0 ((gsize) ocp * K_pad, sizeof (gint16), 64);
   q->mul = g_new0 (float, ocp);
   q->add = g_new0 (float, ocp);
   for (int k = 0; k < oc; k++)
@@ -122,10 +145,10 @@ pack_gemm (QOp *q, const BtTflTensor *in, const BtTflTensor *f, const float *w, 
           long v = lrintf (row[i] / s);
           if (v < -32768 || v > 32767)
             return FALSE;
-          blk[((gsize) (i / 2) * QPAD + k % QPAD) * 2 + i % 2] = (gint16) v;
+          blk[((gsize) (i / 2) * QPAD + lane16 (k) % QPAD) * 2 + i % 2] = (gint16) v;
         }
-      q->mul[k] = in->scale[0] * s / out->scale[0];
-      q->add[k] = bias != NULL ? bias[k] / out->scale[0] : 0.f;
+      q->mul[lane16 (k)] = in->scale[0] * s / out->scale[0];
+      q->add[lane16 (k)] = bias != NULL ? bias[k] / out->scale[0] : 0.f;
     }
   out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
   return TRUE;
@@ -141,14 +164,6 @@ dw_index (int t, int k, int cs)
   return (((gsize) (t / 2) * (cs / 16) + g) * 2 + half) * 16 + pos;
 }
 
-/* Where channel k's int32 sum lands: 16 channels a group, the "lo" sums first, then "hi". */
-static inline int
-dw_lane (int k)
-{
-  int r = k % 16;
-  return k - r + ((r % 8) / 4) * 8 + (r / 8) * 4 + r % 4;
-}
-
 static gboolean
 prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
 {
@@ -161,10 +176,11 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
   if (depthwise)
     {
       int cs = ROUND_UP (s->c, QPAD), taps = s->kh * s->kw;
-      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3)) || taps > 25)
+      if (s->oc != s->c || (f->n_scale != 1 && (f->n_scale != s->oc || f->qdim != 3))
+          || s->kh > 5 || s->kw > 5)
         return FALSE;
       q->kind = QK_DW;
-      q->wd = g_new0 (gint16, (gsize) (taps + 1) / 2 * cs * 2);
+      q->wd = g_aligned_alloc0 ((gsize) (taps + 1) / 2 * cs * 2, sizeof (gint16), 64);
       q->mul = g_new0 (float, cs);
       q->add = g_new0 (float, cs);
       for (int k = 0; k < s->c; k++)
@@ -178,8 +194,8 @@ prepare_conv (const BtTflite *m, const BtTflOp *op, QOp *q, gboolean depthwise)
               q->wd[dw_index (t, k, cs)] = (gint16) v;
             }
           /* The sums come out in the lane order of dw_index; the rescale follows them. */
-          q->mul[dw_lane (k)] = in->scale[0] * sw / out->scale[0];
-          q->add[dw_lane (k)] = op->b[k] / out->scale[0];
+          q->mul[lane16 (k)] = in->scale[0] * sw / out->scale[0];
+          q->add[lane16 (k)] = op->b[k] / out->scale[0];
         }
       out_clamp (out, op->lo, op->hi, &q->lo, &q->hi);
       return TRUE;
@@ -292,6 +308,37 @@ is_float (int kind)
   return kind == QK_SOFTMAX || kind == QK_DEQUANT || kind == QK_FLOAT_PASS;
 }
 
+/* Marks the convolution → depthwise → 1×1 chains that run_fused runs: each intermediate plane
+ * read only by the next operator of the chain, the middle one past FUSE_MIN_BYTES.
+ * BOTTEGA_TFLITE_FUSE=N (tests) fuses every chain, N output rows a band; 0 none. */
+static void
+plan_fusion (BtTflQuant *Q, const BtTflite *m)
+{
+  const char *env = g_getenv ("BOTTEGA_TFLITE_FUSE");
+  int forced = env != NULL ? CLAMP (atoi (env), 0, 64) : -1;
+  for (int i = 0; BT_Q_X86 && forced != 0 && i + 2 < Q->n_ok; i++)
+    {
+      QOp *qe = &Q->ops[i];
+      const QOp *qd = &Q->ops[i + 1], *qp = &Q->ops[i + 2];
+      const BtConvShape *s = &m->ops[i + 1].cs;
+      gsize row = (gsize) s->w * Q->cs[qe->out];
+      if ((qe->kind != QK_GEMM && qe->kind != QK_CONV) || m->ops[i].code != BT_TFL_OP_CONV_2D
+          || qd->kind != QK_DW
+          || qp->kind != QK_GEMM || m->ops[i + 2].code != BT_TFL_OP_CONV_2D
+          || qd->in0 != qe->out || qp->in0 != qd->out
+          || m->tensors[qe->out].last_use != i + 1 || m->tensors[qd->out].last_use != i + 2)
+        continue;
+      if (forced > 0)
+        qe->band = forced;
+      else if (row * s->h * sizeof (gint16) >= FUSE_MIN_BYTES)
+        qe->band = MAX (1, ((int) (FUSE_BAND_BYTES / (row * sizeof (gint16))) - s->kh) / s->stride_h + 1);
+      else
+        continue;
+      Q->max_band = MAX (Q->max_band, ((gsize) (qe->band - 1) * s->stride_h + s->kh) * row);
+      Q->max_drow = MAX (Q->max_drow, (gsize) qe->band * s->ow * Q->cs[qd->out]);
+      i += 2;
+    }
+}
 
 BtTflQuant *
 bt_tfl_quant_new (const BtTflite *m)
@@ -337,12 +384,15 @@ bt_tfl_quant_new (const BtTflite *m)
       Q->n_ok = i + 1;
       if (Q->ops[i].kind == QK_CONV)
         Q->max_col = MAX (Q->max_col, (gsize) GEMM_ROWS * Q->ops[i].lda);
+      if (Q->ops[i].kind == QK_DW)
+        Q->max_dw_row = MAX (Q->max_dw_row, (gsize) op->cs.w * Q->cs[Q->ops[i].in0]);
     }
   if (Q->n_ok == 0)
     {
       bt_tfl_quant_free (Q);
       return NULL;
     }
+  plan_fusion (Q, m);
   /* An image input read only by a first convolution (MobileNet's 3 channels) is kept 4 channels
    * a pixel, not 16: the conversion writes and im2col reads a quarter of the bytes (224 × 224:
    * 0.4 MB, not 1.6). */
@@ -359,8 +409,8 @@ bt_tfl_quant_free (BtTflQuant *Q)
     return;
   for (int i = 0; i < Q->n_ops; i++)
     {
-      g_free (Q->ops[i].wp);
-      g_free (Q->ops[i].wd);
+      g_aligned_free (Q->ops[i].wp);
+      g_aligned_free (Q->ops[i].wd);
       g_free (Q->ops[i].mul);
       g_free (Q->ops[i].add);
     }
@@ -379,6 +429,16 @@ bt_tfl_quant_covers (const BtTflQuant *Q, const BtTflite *m, int target)
     return FALSE;
   producer = m->tensors[target].producer;
   return producer >= 0 && producer < Q->n_ok;
+}
+
+int
+bt_tfl_quant_n_fused (const BtTflQuant *Q)
+{
+  int n = 0;
+  g_return_val_if_fail (Q != NULL, 0);
+  for (int i = 0; i < Q->n_ok; i++)
+    n += Q->ops[i].band > 0;
+  return n;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -435,13 +495,22 @@ requant16 (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
   return _mm256_permute4x64_epi64 (_mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi), 0xD8);
 }
 
+/* The same for 16 sums in lane16's order: the pack alone restores the channel order. */
+BT_Q_AVX2 static inline __m256i
+requant16_lanes (__m256 f0, __m256 f1, __m256i lo, __m256i hi)
+{
+  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (f0), _mm256_cvtps_epi32 (f1));
+  return _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi);
+}
+
 BT_Q_AVX2 static inline __m256
 load8 (const gint16 *p)
 {
   return _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *) p)));
 }
 
-/* The fused store of R rows × 16 output channels of int32 sums: rescale + bias, round, clamp. */
+/* The fused store of R rows × 16 output channels of int32 sums (in lane16's order): rescale +
+ * bias, round, clamp. */
 BT_Q_AVX2 static inline void
 store_rows (const __m256i acc[][2], int R, const float *mul, const float *add, __m256i lo,
             __m256i hi, gint16 *o, int ldo)
@@ -452,7 +521,7 @@ store_rows (const __m256i acc[][2], int R, const float *mul, const float *add, _
     {
       __m256 f0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][0]), m0, b0);
       __m256 f1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (acc[r][1]), m1, b1);
-      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16 (f0, f1, lo, hi));
+      _mm256_storeu_si256 ((__m256i *) (o + (gsize) r * ldo), requant16_lanes (f0, f1, lo, hi));
     }
 }
 
@@ -485,15 +554,17 @@ gemm_block (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
 /* 6 rows × 16 output channels: 12 accumulators (ymm0–11), the two weight vectors, the broadcast
  * pair and one product fill the 16 registers exactly. Written in assembly because the compiler,
  * given the same loop in intrinsics, spills the accumulators at 6 rows and copies them every
- * step at 4 (`perf annotate`: 8 vmovdqa per 8 vpmaddwd). The sums leave through memory (an asm
- * statement takes at most 30 operands). kp2 ≥ 1. */
+ * step at 4 (`perf annotate`: 8 vmovdqa per 8 vpmaddwd). The store (store_rows' arithmetic:
+ * one FMA, round to nearest even, pack, clamp) follows in registers: passing the sums through
+ * memory cost 24 loads and stores a tile, a quarter of the work at K = 16. Volatile: its
+ * results are in memory only. kp2 ≥ 1. */
 BT_Q_AVX2 static inline void
 gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mul,
             const float *add, __m256i lo, __m256i hi, gint16 *o, int ldo)
 {
-  __m256i acc[6][2];
+  const __m256i lh[2] = { lo, hi };
   const gint16 *p0 = a, *p3 = a + (gsize) 3 * lda, *w = wb;
-  gsize ld = (gsize) lda * sizeof (gint16);
+  gsize ld = (gsize) lda * sizeof (gint16), ldob = (gsize) ldo * sizeof (gint16);
   long n = kp2;
 
 #define BT_Q_ROW(addr, c0, c1)                  \
@@ -502,50 +573,64 @@ gemm_tile6 (const gint16 *a, int lda, const gint16 *wb, int kp2, const float *mu
   "vpaddd %%ymm15, %%" c0 ", %%" c0 "\n\t"      \
   "vpmaddwd %%ymm13, %%ymm14, %%ymm15\n\t"      \
   "vpaddd %%ymm15, %%" c1 ", %%" c1 "\n\t"
-  __asm__ ("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
-           "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
-           "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
-           "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
-           "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
-           "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
-           "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
-           "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
-           "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
-           "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
-           "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
-           "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
-           "1:\n\t"
-           "vmovdqu (%[w]), %%ymm12\n\t"
-           "vmovdqu 32(%[w]), %%ymm13\n\t"
-           BT_Q_ROW ("(%[p0])", "ymm0", "ymm1")
-           BT_Q_ROW ("(%[p0],%[ld],1)", "ymm2", "ymm3")
-           BT_Q_ROW ("(%[p0],%[ld],2)", "ymm4", "ymm5")
-           BT_Q_ROW ("(%[p3])", "ymm6", "ymm7")
-           BT_Q_ROW ("(%[p3],%[ld],1)", "ymm8", "ymm9")
-           BT_Q_ROW ("(%[p3],%[ld],2)", "ymm10", "ymm11")
-           "add $64, %[w]\n\t"
-           "add $4, %[p0]\n\t"
-           "add $4, %[p3]\n\t"
-           "dec %[n]\n\t"
-           "jnz 1b\n\t"
-           "vmovdqu %%ymm0, 0(%[acc])\n\t"
-           "vmovdqu %%ymm1, 32(%[acc])\n\t"
-           "vmovdqu %%ymm2, 64(%[acc])\n\t"
-           "vmovdqu %%ymm3, 96(%[acc])\n\t"
-           "vmovdqu %%ymm4, 128(%[acc])\n\t"
-           "vmovdqu %%ymm5, 160(%[acc])\n\t"
-           "vmovdqu %%ymm6, 192(%[acc])\n\t"
-           "vmovdqu %%ymm7, 224(%[acc])\n\t"
-           "vmovdqu %%ymm8, 256(%[acc])\n\t"
-           "vmovdqu %%ymm9, 288(%[acc])\n\t"
-           "vmovdqu %%ymm10, 320(%[acc])\n\t"
-           "vmovdqu %%ymm11, 352(%[acc])\n\t"
-           : [w] "+r" (w), [p0] "+r" (p0), [p3] "+r" (p3), [n] "+r" (n), "=m" (acc)
-           : [ld] "r" (ld), [acc] "r" (acc)
-           : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-             "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+/* One row's two sum vectors (lane16's order) → requantized int16 at dst: ymm12/13 hold the
+ * rescales, ymm14/15 the clamp. */
+#define BT_Q_STORE(s0, s1, dst)                         \
+  "vcvtdq2ps %%" s0 ", %%" s0 "\n\t"                    \
+  "vfmadd213ps (%[add]), %%ymm12, %%" s0 "\n\t"        \
+  "vcvtps2dq %%" s0 ", %%" s0 "\n\t"                    \
+  "vcvtdq2ps %%" s1 ", %%" s1 "\n\t"                    \
+  "vfmadd213ps 32(%[add]), %%ymm13, %%" s1 "\n\t"      \
+  "vcvtps2dq %%" s1 ", %%" s1 "\n\t"                    \
+  "vpackssdw %%" s1 ", %%" s0 ", %%" s0 "\n\t"          \
+  "vpmaxsw %%ymm14, %%" s0 ", %%" s0 "\n\t"             \
+  "vpminsw %%ymm15, %%" s0 ", %%" s0 "\n\t"             \
+  "vmovdqu %%" s0 ", " dst "\n\t"
+  __asm__ volatile ("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+                    "vpxor %%xmm1, %%xmm1, %%xmm1\n\t"
+                    "vpxor %%xmm2, %%xmm2, %%xmm2\n\t"
+                    "vpxor %%xmm3, %%xmm3, %%xmm3\n\t"
+                    "vpxor %%xmm4, %%xmm4, %%xmm4\n\t"
+                    "vpxor %%xmm5, %%xmm5, %%xmm5\n\t"
+                    "vpxor %%xmm6, %%xmm6, %%xmm6\n\t"
+                    "vpxor %%xmm7, %%xmm7, %%xmm7\n\t"
+                    "vpxor %%xmm8, %%xmm8, %%xmm8\n\t"
+                    "vpxor %%xmm9, %%xmm9, %%xmm9\n\t"
+                    "vpxor %%xmm10, %%xmm10, %%xmm10\n\t"
+                    "vpxor %%xmm11, %%xmm11, %%xmm11\n\t"
+                    "1:\n\t"
+                    "vmovdqu (%[w]), %%ymm12\n\t"
+                    "vmovdqu 32(%[w]), %%ymm13\n\t"
+                    BT_Q_ROW ("(%[p0])", "ymm0", "ymm1")
+                    BT_Q_ROW ("(%[p0],%[ld],1)", "ymm2", "ymm3")
+                    BT_Q_ROW ("(%[p0],%[ld],2)", "ymm4", "ymm5")
+                    BT_Q_ROW ("(%[p3])", "ymm6", "ymm7")
+                    BT_Q_ROW ("(%[p3],%[ld],1)", "ymm8", "ymm9")
+                    BT_Q_ROW ("(%[p3],%[ld],2)", "ymm10", "ymm11")
+                    "add $64, %[w]\n\t"
+                    "add $4, %[p0]\n\t"
+                    "add $4, %[p3]\n\t"
+                    "dec %[n]\n\t"
+                    "jnz 1b\n\t"
+                    "vmovups (%[mul]), %%ymm12\n\t"
+                    "vmovups 32(%[mul]), %%ymm13\n\t"
+                    "vmovdqu (%[lh]), %%ymm14\n\t"
+                    "vmovdqu 32(%[lh]), %%ymm15\n\t"
+                    "lea (%[o],%[ldo],2), %[p3]\n\t"
+                    "add %[ldo], %[p3]\n\t"
+                    BT_Q_STORE ("ymm0", "ymm1", "(%[o])")
+                    BT_Q_STORE ("ymm2", "ymm3", "(%[o],%[ldo],1)")
+                    BT_Q_STORE ("ymm4", "ymm5", "(%[o],%[ldo],2)")
+                    BT_Q_STORE ("ymm6", "ymm7", "(%[p3])")
+                    BT_Q_STORE ("ymm8", "ymm9", "(%[p3],%[ldo],1)")
+                    BT_Q_STORE ("ymm10", "ymm11", "(%[p3],%[ldo],2)")
+                    : [w] "+r" (w), [p0] "+r" (p0), [p3] "+r" (p3), [n] "+r" (n)
+                    : [ld] "r" (ld), [mul] "r" (mul), [add] "r" (add), [lh] "r" (lh), [o] "r" (o),
+                      [ldo] "r" (ldob)
+                    : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                      "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 #undef BT_Q_ROW
-  store_rows ((const __m256i (*)[2]) acc, 6, mul, add, lo, hi, o, ldo);
+#undef BT_Q_STORE
 }
 
 
@@ -584,8 +669,8 @@ gemm (const gint16 *A, int P, const QOp *q, int oc, gint16 *out, int ldo)
     }
 }
 
-/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index) → requantized int16 in
- * channel order: _mm256_packs_epi32 (lo, hi) interleaves the halves back per 128-bit lane. */
+/* Depthwise sums of 16 channels as "lo"/"hi" halves (see dw_index; lane16's order) →
+ * requantized int16 in channel order. */
 BT_Q_AVX2 static inline void
 dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi, gint16 *o)
 {
@@ -593,22 +678,24 @@ dw_store (__m256i slo, __m256i shi, const QOp *q, int c, __m256i lo, __m256i hi,
                                 _mm256_loadu_ps (q->add + c));
   __m256 fhi = _mm256_fmadd_ps (_mm256_cvtepi32_ps (shi), _mm256_loadu_ps (q->mul + c + 8),
                                 _mm256_loadu_ps (q->add + c + 8));
-  __m256i p = _mm256_packs_epi32 (_mm256_cvtps_epi32 (flo), _mm256_cvtps_epi32 (fhi));
-  _mm256_storeu_si256 ((__m256i *) o, _mm256_min_epi16 (_mm256_max_epi16 (p, lo), hi));
+  _mm256_storeu_si256 ((__m256i *) o, requant16_lanes (flo, fhi, lo, hi));
 }
 
-/* One output pixel whose window may leave the image: taps outside read real 0. */
+/* A depthwise output row reads its kh input rows through pointers (a row outside the image
+ * points at a row of zeros, real 0), so that the whole-plane kernel and the fused block (which
+ * keeps only a band of its expanded rows) share it. */
+
+/* One output pixel whose window may leave the image: taps outside read the zero row. */
 BT_Q_AVX2 static void
-dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0, int ix0,
-          __m256i lo, __m256i hi, gint16 *o)
+dw_pixel (const gint16 *const *rows, const gint16 *zero, int cs, const BtConvShape *s,
+          const QOp *q, int ix0, __m256i lo, __m256i hi, gint16 *o)
 {
   const int taps = s->kh * s->kw, ng = cs / 16;
   const gint16 *src[26];
   for (int t = 0; t < taps + 1; t++)
     {
-      int iy = iy0 + t / s->kw, ix = ix0 + t % s->kw;
-      src[t] = t < taps && iy >= 0 && iy < s->h && ix >= 0 && ix < s->w
-               ? in + ((gsize) iy * s->w + ix) * cs : NULL;
+      int ix = ix0 + t % s->kw;
+      src[t] = t < taps && ix >= 0 && ix < s->w ? rows[t / s->kw] + (gsize) ix * cs : zero;
     }
   for (int g = 0; g < ng; g++)
     {
@@ -616,8 +703,8 @@ dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0,
       for (int t = 0; t < taps; t += 2)
         {
           const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i a = src[t] ? _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16)) : _mm256_setzero_si256 ();
-          __m256i b = src[t + 1] ? _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16)) : _mm256_setzero_si256 ();
+          __m256i a = _mm256_loadu_si256 ((const __m256i *) (src[t] + g * 16));
+          __m256i b = _mm256_loadu_si256 ((const __m256i *) (src[t + 1] + g * 16));
           slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a, b),
                                                           _mm256_loadu_si256 ((const __m256i *) w)));
           shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a, b),
@@ -627,122 +714,103 @@ dw_pixel (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, int iy0,
     }
 }
 
-/* Two horizontally adjacent output pixels whose windows are wholly inside: each weight vector
- * is loaded once for both; off [t] is tap t's offset from the window's corner (int16s). */
-BT_Q_AVX2 static inline void
-dw_pixel_pair (const gint16 *x, int cs, int taps, const gsize *off, gsize step, const QOp *q,
-               __m256i lo, __m256i hi, gint16 *o)
-{
-  const int ng = cs / 16;
-  const __m256i zero = _mm256_setzero_si256 ();
-  for (int g = 0; g < ng; g++)
-    {
-      const gint16 *xg = x + g * 16;
-      __m256i alo = zero, ahi = zero, blo = zero, bhi = zero;
-      int t = 0;
-      for (; t + 1 < taps; t += 2)
-        {
-          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
-          __m256i a1 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t + 1]));
-          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
-          __m256i b1 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t + 1]));
-          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, b1), wlo));
-          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, b1), whi));
-        }
-      if (t < taps)
-        {
-          /* The odd last tap pairs with zeros (its partner weight is 0 too). */
-          const gint16 *w = q->wd + (((gsize) (t / 2) * ng + g) * 2) * 16;
-          __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-          __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-          __m256i a0 = _mm256_loadu_si256 ((const __m256i *) (xg + off[t]));
-          __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (xg + step + off[t]));
-          alo = _mm256_add_epi32 (alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, zero), wlo));
-          ahi = _mm256_add_epi32 (ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, zero), whi));
-          blo = _mm256_add_epi32 (blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (b0, zero), wlo));
-          bhi = _mm256_add_epi32 (bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (b0, zero), whi));
-        }
-      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
-      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
-    }
-}
+/* One pair of taps of one output pixel into its sums. */
+#define BT_Q_DW_PAIR(ta, tb, wl, wh)                                                        \
+  do {                                                                                      \
+    __m256i a0_ = _mm256_loadu_si256 ((const __m256i *) (ta));                              \
+    __m256i a1_ = _mm256_loadu_si256 ((const __m256i *) (tb));                              \
+    slo = _mm256_add_epi32 (slo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0_, a1_), wl)); \
+    shi = _mm256_add_epi32 (shi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0_, a1_), wh)); \
+  } while (0)
 
-/* One pair of taps (ta, tb) of two output pixels (a at x, b at x + step) into their sums. */
-BT_Q_AVX2 static inline __attribute__ ((always_inline)) void
-dw_taps2 (const gint16 *ta, const gint16 *tb, gsize step, const gint16 *w, __m256i *alo,
-          __m256i *ahi, __m256i *blo, __m256i *bhi)
-{
-  __m256i wlo = _mm256_loadu_si256 ((const __m256i *) w);
-  __m256i whi = _mm256_loadu_si256 ((const __m256i *) (w + 16));
-  __m256i a0 = _mm256_loadu_si256 ((const __m256i *) ta);
-  __m256i a1 = _mm256_loadu_si256 ((const __m256i *) tb);
-  *alo = _mm256_add_epi32 (*alo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-  *ahi = _mm256_add_epi32 (*ahi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-  a0 = _mm256_loadu_si256 ((const __m256i *) (ta + step));
-  a1 = _mm256_loadu_si256 ((const __m256i *) (tb + step));
-  *blo = _mm256_add_epi32 (*blo, _mm256_madd_epi16 (_mm256_unpacklo_epi16 (a0, a1), wlo));
-  *bhi = _mm256_add_epi32 (*bhi, _mm256_madd_epi16 (_mm256_unpackhi_epi16 (a0, a1), whi));
-}
-
-/* dw_pixel_pair for 3 × 3 (all of MobileNet's depthwise layers): the taps by row pointers, the
- * ninth paired with itself against a zero partner weight. */
+/* n output pixels of a 3 × 3 depthwise row whose windows are wholly inside; r0, r1, r2 point at
+ * the first window's corner in each input row. 16 channels at a time across the row, so the
+ * group's ten weight vectors stay in registers for the whole row (the ninth tap is paired with
+ * itself against a zero partner weight). */
 BT_Q_AVX2 static void
-dw3_pixel_pair (const gint16 *x, int cs, gsize row, gsize step, const QOp *q, __m256i lo,
-                __m256i hi, gint16 *o)
+dw3_row (const gint16 *r0, const gint16 *r1, const gint16 *r2, int cs, gsize step,
+         const QOp *q, int n, __m256i lo, __m256i hi, gint16 *o)
 {
   const int ng = cs / 16;
-  const gsize c1 = cs, c2 = 2 * (gsize) cs;
+  const gsize c1 = cs, c2 = 2 * (gsize) cs, wstep = (gsize) ng * 32;
   for (int g = 0; g < ng; g++)
     {
-      const gint16 *r0 = x + g * 16, *r1 = r0 + row, *r2 = r1 + row;
       const gint16 *w = q->wd + (gsize) g * 32;
-      const gsize wstep = (gsize) ng * 32;
-      __m256i alo = _mm256_setzero_si256 (), ahi = alo, blo = alo, bhi = alo;
-      dw_taps2 (r0, r0 + c1, step, w, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r0 + c2, r1, step, w + wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r1 + c1, r1 + c2, step, w + 2 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r2, r2 + c1, step, w + 3 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_taps2 (r2 + c2, r2 + c2, step, w + 4 * wstep, &alo, &ahi, &blo, &bhi);
-      dw_store (alo, ahi, q, g * 16, lo, hi, o + g * 16);
-      dw_store (blo, bhi, q, g * 16, lo, hi, o + cs + g * 16);
+      const __m256i w0l = _mm256_loadu_si256 ((const __m256i *) w);
+      const __m256i w0h = _mm256_loadu_si256 ((const __m256i *) (w + 16));
+      const __m256i w1l = _mm256_loadu_si256 ((const __m256i *) (w + wstep));
+      const __m256i w1h = _mm256_loadu_si256 ((const __m256i *) (w + wstep + 16));
+      const __m256i w2l = _mm256_loadu_si256 ((const __m256i *) (w + 2 * wstep));
+      const __m256i w2h = _mm256_loadu_si256 ((const __m256i *) (w + 2 * wstep + 16));
+      const __m256i w3l = _mm256_loadu_si256 ((const __m256i *) (w + 3 * wstep));
+      const __m256i w3h = _mm256_loadu_si256 ((const __m256i *) (w + 3 * wstep + 16));
+      const __m256i w4l = _mm256_loadu_si256 ((const __m256i *) (w + 4 * wstep));
+      const __m256i w4h = _mm256_loadu_si256 ((const __m256i *) (w + 4 * wstep + 16));
+      const gint16 *a = r0 + g * 16, *b = r1 + g * 16, *c = r2 + g * 16;
+      gint16 *d = o + g * 16;
+      for (int i = 0; i < n; i++, a += step, b += step, c += step, d += cs)
+        {
+          __m256i slo = _mm256_setzero_si256 (), shi = slo;
+          BT_Q_DW_PAIR (a, a + c1, w0l, w0h);
+          BT_Q_DW_PAIR (a + c2, b, w1l, w1h);
+          BT_Q_DW_PAIR (b + c1, b + c2, w2l, w2h);
+          BT_Q_DW_PAIR (c, c + c1, w3l, w3h);
+          BT_Q_DW_PAIR (c + c2, c + c2, w4l, w4h);
+          dw_store (slo, shi, q, g * 16, lo, hi, d);
+        }
     }
 }
+#undef BT_Q_DW_PAIR
 
-/* Depthwise (multiplier 1), NHWC: exact int32 sums of pairs of taps. */
+/* One output row of a depthwise conv (multiplier 1), NHWC, exact int32 sums of pairs of taps:
+ * rows [ky] is input row iy0 + ky (zero, a row of zeros, outside the image). */
 BT_Q_AVX2 static void
-dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, gint16 *out)
+dw_row (const gint16 *const *rows, const gint16 *zero, int cs, const BtConvShape *s,
+        const QOp *q, gint16 *o)
 {
   const __m256i lo = _mm256_set1_epi16 ((short) q->lo), hi = _mm256_set1_epi16 ((short) q->hi);
-  const int taps = s->kh * s->kw;
-  const gsize step = (gsize) s->stride_w * cs;
-  gsize off[25];
-  for (int t = 0; t < taps; t++)
-    off[t] = ((gsize) (t / s->kw) * s->w + t % s->kw) * cs;
+  /* Output columns [ox_in, ox_end) have their windows inside the image's columns. */
+  const int ox_in = MIN (s->ow, (s->pad_left + s->stride_w - 1) / s->stride_w);
+  const int span = s->w - s->kw + s->pad_left;
+  const int ox_end = span < 0 ? ox_in : MAX (ox_in, MIN (s->ow, span / s->stride_w + 1));
+  int ox = 0;
+
+  if (s->kh == 3 && s->kw == 3 && ox_end > ox_in)
+    {
+      gsize first = (gsize) (ox_in * s->stride_w - s->pad_left) * cs;
+      for (; ox < ox_in; ox++)
+        dw_pixel (rows, zero, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+      dw3_row (rows[0] + first, rows[1] + first, rows[2] + first, cs, (gsize) s->stride_w * cs, q,
+               ox_end - ox_in, lo, hi, o + (gsize) ox_in * cs);
+      ox = ox_end;
+    }
+  for (; ox < s->ow; ox++)
+    dw_pixel (rows, zero, cs, s, q, ox * s->stride_w - s->pad_left, lo, hi, o + (gsize) ox * cs);
+}
+
+/* The input rows of output row oy: base + (iy − row0) rows of w × cs for the rows held,
+ * [row0, row1) (all those inside the image), zero for the others. */
+static void
+dw_rows_of (const gint16 **rows, const BtConvShape *s, int cs, int oy, const gint16 *base,
+            int row0, int row1, const gint16 *zero)
+{
+  for (int ky = 0; ky < s->kh; ky++)
+    {
+      int iy = oy * s->stride_h - s->pad_top + ky;
+      rows[ky] = iy >= row0 && iy < row1 ? base + (gsize) (iy - row0) * s->w * cs : zero;
+    }
+}
+
+/* zero: a row of zeros, w × cs int16s. */
+BT_Q_AVX2 static void
+dw_conv (const gint16 *in, int cs, const BtConvShape *s, const QOp *q, const gint16 *zero,
+         gint16 *out)
+{
   for (int oy = 0; oy < s->oh; oy++)
     {
-      const int iy0 = oy * s->stride_h - s->pad_top;
-      const gboolean rows_in = iy0 >= 0 && iy0 + s->kh <= s->h;
-      for (int ox = 0; ox < s->ow; ox++)
-        {
-          const int ix0 = ox * s->stride_w - s->pad_left;
-          gint16 *o = out + ((gsize) oy * s->ow + ox) * cs;
-          if (rows_in && ix0 >= 0 && ox + 1 < s->ow && ix0 + s->stride_w + s->kw <= s->w)
-            {
-              const gint16 *x = in + ((gsize) iy0 * s->w + ix0) * cs;
-              if (s->kh == 3 && s->kw == 3)
-                dw3_pixel_pair (x, cs, (gsize) s->w * cs, step, q, lo, hi, o);
-              else
-                dw_pixel_pair (x, cs, taps, off, step, q, lo, hi, o);
-              ox++;
-            }
-          else
-            dw_pixel (in, cs, s, q, iy0, ix0, lo, hi, o);
-        }
+      const gint16 *rows[5];
+      dw_rows_of (rows, s, cs, oy, in, 0, s->h, zero);
+      dw_row (rows, zero, cs, s, q, out + (gsize) oy * s->ow * cs);
     }
 }
 
@@ -771,6 +839,31 @@ input_to_centred (gint16 *x, const float *input, gsize hw, int c, int cs, float 
   gsize p = 0;
   if (c > 16)
     return 0;
+  if (c == 3 && cs == 4)
+    {
+      /* An RGB image (the usual input) kept 4 channels a pixel: the three rows of 8 rounded
+       * values are interleaved in registers, not through t one int16 at a time. */
+      const __m256i z = _mm256_setzero_si256 ();
+      for (; p + 8 <= hw; p += 8)
+        {
+          __m256i v[3];
+          for (int ch = 0; ch < 3; ch++)
+            {
+              __m256 f = _mm256_mul_ps (_mm256_loadu_ps (input + ch * hw + p), k);
+              f = _mm256_min_ps (_mm256_max_ps (f, vlo), vhi);
+              v[ch] = _mm256_cvttps_epi32 (_mm256_add_ps (f, _mm256_or_ps (half, _mm256_and_ps (f, sign))));
+            }
+          /* Per 128-bit lane (pixels 0–3 | 4–7): (c0, c1) pairs, then (c2, 0) pairs, then
+           * the two interleaved into 4-channel pixels 0, 1 | 4, 5 and 2, 3 | 6, 7. */
+          __m256i p01 = _mm256_packs_epi32 (v[0], v[1]);
+          __m256i c01 = _mm256_unpacklo_epi16 (p01, _mm256_bsrli_epi128 (p01, 8));
+          __m256i c2z = _mm256_unpacklo_epi16 (_mm256_packs_epi32 (v[2], z), z);
+          __m256i a = _mm256_unpacklo_epi32 (c01, c2z), b = _mm256_unpackhi_epi32 (c01, c2z);
+          _mm256_storeu_si256 ((__m256i *) (x + p * 4), _mm256_permute2x128_si256 (a, b, 0x20));
+          _mm256_storeu_si256 ((__m256i *) (x + p * 4 + 16), _mm256_permute2x128_si256 (a, b, 0x31));
+        }
+      return p;
+    }
   for (; p + 8 <= hw; p += 8)
     {
       for (int ch = 0; ch < c; ch++)
@@ -810,16 +903,29 @@ clampi (long v, int lo, int hi)
 /* ------------------------------------------------------------------------------------------ */
 /* Execution                                                                                   */
 
+/* n int16s, zeroed, on a cache line (so that no 32-byte load of a row straddles two), or NULL. */
+static gint16 *
+try_alloc16 (gsize n)
+{
+  void *p = NULL;
+  if (posix_memalign (&p, 64, MAX (n, 1) * sizeof (gint16)) != 0)
+    return NULL;
+  return memset (p, 0, MAX (n, 1) * sizeof (gint16));
+}
+
 void
 bt_tfl_quant_exec_free (BtTflQuantExec *e)
 {
   if (e == NULL)
     return;
   for (int s = 0; s < e->n_slots; s++)
-    g_free (e->slots[s]);
+    free (e->slots[s]);
   g_free (e->slots);
   g_free (e->act);
-  g_free (e->col);
+  free (e->col);
+  free (e->band);
+  free (e->drow);
+  free (e->zero);
   g_free (e->fout);
   g_free (e->ftmp);
   g_free (e);
@@ -865,15 +971,19 @@ bt_tfl_quant_exec_new (const BtTflite *m, const BtTflQuant *Q)
   e->slots = g_new0 (gint16 *, e->n_slots);
   e->act = g_new0 (gint16 *, m->n_tensors);
   for (int s = 0; s < e->n_slots; s++)
-    if ((e->slots[s] = g_try_new0 (gint16, cap[s])) == NULL)
+    if ((e->slots[s] = try_alloc16 (cap[s])) == NULL)
       goto oom;
   for (int t = 0; t < m->n_tensors; t++)
     if (slot_of[t] >= 0)
       e->act[t] = e->slots[slot_of[t]];
-  e->col = g_try_new (gint16, Q->max_col);
+  e->col = try_alloc16 (Q->max_col);
+  e->band = try_alloc16 (Q->max_band);
+  e->drow = try_alloc16 (Q->max_drow);
+  e->zero = try_alloc16 (Q->max_dw_row);
   e->fout = g_try_new (float, Q->max_float);
   e->ftmp = g_try_new (float, Q->max_float);
-  if (e->col == NULL || e->fout == NULL || e->ftmp == NULL)
+  if (e->col == NULL || e->band == NULL || e->drow == NULL || e->zero == NULL || e->fout == NULL
+      || e->ftmp == NULL)
     goto oom;
   return e;
 oom:
@@ -916,6 +1026,67 @@ m_elems (const BtTflQuantExec *e, int t)
   return e->model->tensors[t].n_elems;
 }
 
+#if BT_Q_X86
+/* Output rows (pixels) [p0, p1) of a GEMM or convolution q into dst; a convolution a pass of
+ * GEMM rows at a time, so the window rows stay in L1 between im2col and the GEMM. */
+BT_Q_AVX2 static void
+gemm_rows (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int p0, int p1, gint16 *dst)
+{
+  const BtTflQuant *Q = e->q;
+  const gint16 *x = e->act[q->in0];
+  const int cso = Q->cs[q->out];
+  if (q->kind == QK_GEMM)
+    {
+      gemm (x + (gsize) p0 * q->lda, p1 - p0, q, Q->C[q->out], dst, cso);
+      return;
+    }
+  for (int p = p0; p < p1; p += GEMM_ROWS)
+    {
+      int pe = MIN (p1, p + GEMM_ROWS);
+      im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p, pe);
+      gemm (e->col, pe - p, q, Q->C[q->out], dst + (gsize) (p - p0) * cso, cso);
+    }
+}
+
+/* Ops i (a 1×1 expand or a first convolution), i + 1 (depthwise), i + 2 (1×1 project) a band
+ * of output rows at a time:
+ * the expanded rows the band's windows need (those of the previous band that it shares are
+ * moved to the front, not computed again), its depthwise rows, then their projection into the
+ * output plane. The same kernels on the same values as run one by one: identical results. */
+BT_Q_AVX2 static void
+run_fused (BtTflQuantExec *e, int i)
+{
+  const BtTflQuant *Q = e->q;
+  const QOp *qe = &Q->ops[i], *qd = &Q->ops[i + 1], *qp = &Q->ops[i + 2];
+  const BtConvShape *s = &e->model->ops[i + 1].cs;
+  const int cse = Q->cs[qe->out], cso = Q->cs[qp->out];
+  const gsize erow = (gsize) s->w * cse;
+  int held0 = 0, held1 = 0;   /* expanded rows [held0, held1) are at e->band's start */
+
+  for (int oy0 = 0; oy0 < s->oh; oy0 += qe->band)
+    {
+      const int oy1 = MIN (s->oh, oy0 + qe->band);
+      const int r0 = CLAMP (oy0 * s->stride_h - s->pad_top, 0, s->h);
+      const int r1 = CLAMP ((oy1 - 1) * s->stride_h - s->pad_top + s->kh, r0, s->h);
+      const int from = MAX (r0, held1);
+      if (held1 > r0 && r0 > held0)
+        memmove (e->band, e->band + (gsize) (r0 - held0) * erow,
+                 (gsize) (held1 - r0) * erow * sizeof (gint16));
+      if (r1 > from)
+        gemm_rows (e, &e->model->ops[i], qe, from * s->w, r1 * s->w, e->band + (gsize) (from - r0) * erow);
+      held0 = r0;
+      held1 = r1;
+      for (int oy = oy0; oy < oy1; oy++)
+        {
+          const gint16 *rows[5];
+          dw_rows_of (rows, s, cse, oy, e->band, r0, r1, e->zero);
+          dw_row (rows, e->zero, cse, s, qd, e->drow + (gsize) (oy - oy0) * s->ow * cse);
+        }
+      gemm (e->drow, (oy1 - oy0) * s->ow, qp, Q->C[qp->out], e->act[qp->out] + (gsize) oy0 * s->ow * cso, cso);
+    }
+}
+#endif
+
 static void
 run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
 {
@@ -927,19 +1098,11 @@ run_qop (BtTflQuantExec *e, const BtTflOp *op, const QOp *q, int target)
     {
 #if BT_Q_X86
     case QK_GEMM:
-      gemm (x, Q->rows[q->in0], q, Q->C[q->out], out, Q->cs[q->out]);
-      break;
     case QK_CONV:
-      /* A pass of GEMM rows at a time, so the window rows stay in L1 between the two. */
-      for (int p0 = 0; p0 < op->cs.oh * op->cs.ow; p0 += GEMM_ROWS)
-        {
-          int p1 = MIN (op->cs.oh * op->cs.ow, p0 + GEMM_ROWS);
-          im2col (e->col, x, Q->cs[q->in0], &op->cs, q->lda, p0, p1);
-          gemm (e->col, p1 - p0, q, Q->C[q->out], out + (gsize) p0 * Q->cs[q->out], Q->cs[q->out]);
-        }
+      gemm_rows (e, op, q, 0, Q->rows[q->out], out);
       break;
     case QK_DW:
-      dw_conv (x, Q->cs[q->in0], &op->cs, q, out);
+      dw_conv (x, Q->cs[q->in0], &op->cs, q, e->zero, out);
       break;
     case QK_ADD:
       add_requant (out, x, e->act[q->in1], (gsize) Q->rows[q->out] * Q->cs[q->out], q);
@@ -1003,7 +1166,17 @@ bt_tfl_quant_run (BtTflQuantExec *e, const float *input, int target, gsize *n_ou
         }
   }
   for (int i = 0; i <= producer; i++)
-    run_qop (e, &m->ops[i], &Q->ops[i], target);
+    {
+#if BT_Q_X86
+      if (Q->ops[i].band > 0 && i + 2 <= producer)
+        {
+          run_fused (e, i);
+          i += 2;
+          continue;
+        }
+#endif
+      run_qop (e, &m->ops[i], &Q->ops[i], target);
+    }
 
   kind = Q->ops[producer].kind;
   if (!is_float (kind) && kind != QK_GAP)

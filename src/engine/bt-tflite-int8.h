@@ -19,6 +19,8 @@ BtTflQuant     *bt_tfl_quant_new       (const BtTflite *model);
 void            bt_tfl_quant_free      (BtTflQuant *q);
 /* TRUE when every operator up to the one producing target runs on the integer path. */
 gboolean        bt_tfl_quant_covers    (const BtTflQuant *q, const BtTflite *model, int target);
+/* How many convolution → depthwise → 1×1 chains run fused, a band of rows at a time (tests). */
+int             bt_tfl_quant_n_fused   (const BtTflQuant *q);
 
 BtTflQuantExec *bt_tfl_quant_exec_new  (const BtTflite *model, const BtTflQuant *q);
 void            bt_tfl_quant_exec_free (BtTflQuantExec *e);

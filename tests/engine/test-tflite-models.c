@@ -224,7 +224,8 @@ cosine (const float *a, const float *b, gsize n)
 /* Every catalogue backbone present in ../shared/models, on the float and the integer path:
  * "Egyptian cat" (286) on cat.bmp for the classifiers, and embeddings that agree between the
  * two paths (cosine ≥ 0.99; the integer path rounds every activation to its 8-bit step, as
- * TFLite itself does, the float path never does). */
+ * TFLite itself does, the float path never does) and, on the integer path, with its fused
+ * chains and without them (BOTTEGA_TFLITE_FUSE=0), to the bit. */
 static void
 test_catalogue_paths (void)
 {
@@ -270,6 +271,16 @@ test_catalogue_paths (void)
           g_test_message ("%s: embedding cosine float/integer %.4f", cat[i]->id, cs);
           g_assert_cmpuint (nq, ==, nf);
           g_assert_cmpfloat (cs, >=, 0.99);
+          {
+            /* The integer path's fused chains (bands of rows) change no bit of the result. */
+            gsize nu = 0;
+            g_autofree float *eu = NULL;
+            g_setenv ("BOTTEGA_TFLITE_FUSE", "0", TRUE);
+            eu = run_cat (cat[i]->file, RESIZE_PRODUCT, BT_TFLITE_PATH_INT8, -2, &nu);
+            g_unsetenv ("BOTTEGA_TFLITE_FUSE");
+            g_assert_cmpuint (nu, ==, nq);
+            g_assert_cmpmem (eu, nu * sizeof (float), eq, nq * sizeof (float));
+          }
         }
     }
   if (tested == 0)

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "engine/bt-tflite-private.h"
+#include "engine/bt-tflite-int8.h"
 #include "tflite-builder.h"
 
 enum { SAME = 0, VALID = 1 };
@@ -799,6 +800,22 @@ test_fixture_damage (void)
 
 /* ---- The integer path against the float path ---- */
 
+/* m's input (NCHW floats) from centred quantized values of an input with scale 1/128 (NHWC). */
+static float *
+centred_input (BtTflite *m, const gint16 *centred)
+{
+  int h, w, c;
+  g_autofree float *nhwc = NULL;
+  float *x;
+  bt_tflite_input_shape (m, &h, &w, &c);
+  nhwc = g_new (float, (gsize) h * w * c);
+  x = g_new (float, (gsize) h * w * c);
+  for (gsize i = 0; i < (gsize) h * w * c; i++)
+    nhwc[i] = centred[i] / 128.f;
+  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  return x;
+}
+
 /* Runs bytes on the float and the integer path (input: centred quantized values of an input
  * with scale 1/128); returns the largest |int − float| in output steps, or -1 when this CPU has
  * no integer path. */
@@ -808,19 +825,13 @@ int8_vs_float (GBytes *bytes, const gint16 *centred, float out_scale, float mid_
   g_autoptr(GError) error = NULL;
   g_autoptr(BtTflite) m = bt_tflite_load_bytes (bytes, &error);
   g_autoptr(BtTfliteExec) ef = NULL, eq = NULL;
-  g_autofree float *nhwc = NULL, *x = NULL, *want = NULL;
+  g_autofree float *x = NULL, *want = NULL;
   const float *got;
-  int h, w, c;
   gsize n, nq;
   double worst = 0;
 
   g_assert_no_error (error);
-  bt_tflite_input_shape (m, &h, &w, &c);
-  nhwc = g_new (float, (gsize) h * w * c);
-  x = g_new (float, (gsize) h * w * c);
-  for (gsize i = 0; i < (gsize) h * w * c; i++)
-    nhwc[i] = centred[i] / 128.f;
-  bt_tflite_nhwc_to_nchw (x, nhwc, 1, h, w, c);
+  x = centred_input (m, centred);
   ef = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_FLOAT, &error);
   g_assert_no_error (error);
   got = bt_tflite_exec_run (ef, x, -1, &n, &error);
@@ -1049,6 +1060,130 @@ test_int8_random (void)
   }
 }
 
+/* The int8 outputs of bytes on input centred (scale 1/128) with BOTTEGA_TFLITE_FUSE=fuse
+ * ("" for the default), and how many chains the integer path fused; NULL without AVX2. */
+static float *
+int8_run_fused (GBytes *bytes, const gint16 *centred, const char *fuse, gsize *n, int *n_fused)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(BtTflite) m = NULL;
+  g_autoptr(BtTfliteExec) e = NULL;
+  g_autofree float *x = NULL;
+  const float *y;
+
+  if (*fuse)
+    g_setenv ("BOTTEGA_TFLITE_FUSE", fuse, TRUE);
+  else
+    g_unsetenv ("BOTTEGA_TFLITE_FUSE");
+  m = bt_tflite_load_bytes (bytes, &error);
+  g_assert_no_error (error);
+  e = bt_tflite_exec_new_path (m, BT_TFLITE_PATH_INT8, NULL);
+  g_unsetenv ("BOTTEGA_TFLITE_FUSE");
+  if (e == NULL)
+    return NULL;
+  x = centred_input (m, centred);
+  y = bt_tflite_exec_run (e, x, -1, n, &error);
+  g_assert_no_error (error);
+  *n_fused = bt_tfl_quant_n_fused (m->quant);
+  return g_memdup2 (y, sizeof (float) * *n);
+}
+
+/* A uint8 chain of random geometry, a 1×1 or 3×3 convolution (MobileNet's first layer) → 3×3
+ * depthwise → 1×1: run fused a band of 1, 2 or 3 rows at a time (bands that share input rows, a
+ * last band cut short, padding rows at either end), its outputs equal those of the three
+ * operators run one by one, to the bit. */
+static void
+check_int8_chain (BtRng *rng)
+{
+  TflBuilder mb;
+  int H = 1 + (int) bt_rng_below (rng, 20), W = 1 + (int) bt_rng_below (rng, 20);
+  int C = 1 + (int) bt_rng_below (rng, 40), E = 1 + (int) bt_rng_below (rng, 70);
+  int OC = 1 + (int) bt_rng_below (rng, 40), stride = 1 + (int) bt_rng_below (rng, 2);
+  int k0 = bt_rng_below (rng, 2) ? 3 : 1, stride0 = k0 == 3 ? 1 + (int) bt_rng_below (rng, 2) : 1;
+  int padding, H0, W0, oh, ow, before;
+  float scale[4] = { 1.f / 128, 0, 0, 0 }, f_scale[3];
+  gint64 zp = 128, zero = 0;
+  int t[4], layer_k[3] = { k0 * k0 * C, 9, E };
+  g_autoptr(GBytes) bytes = NULL;
+  g_autofree gint16 *centred = NULL;
+  g_autofree float *plain = NULL;
+  gsize n_plain;
+  int n_fused;
+
+  geometry_ref (H, k0, stride0, SAME, &H0, &before);
+  geometry_ref (W, k0, stride0, SAME, &W0, &before);
+  padding = bt_rng_below (rng, 2) || H0 < 3 || W0 < 3 ? SAME : VALID;
+  geometry_ref (H0, 3, stride, padding, &oh, &before);
+  geometry_ref (W0, 3, stride, padding, &ow, &before);
+  for (int l = 0; l < 3; l++)
+    {
+      f_scale[l] = 0.004f + 0.01f * bt_rng_uniform (rng);
+      scale[l + 1] = 40.f * sqrtf ((float) layer_k[l]) * f_scale[l] * 4.f * scale[l];
+    }
+  tflb_init (&mb);
+  {
+    int in_s[4] = { 1, H, W, C }, e_s[4] = { 1, H0, W0, E }, d_s[4] = { 1, oh, ow, E }, o_s[4] = { 1, oh, ow, OC };
+    int f_s[3][4] = { { E, k0, k0, C }, { 1, 3, 3, E }, { OC, 1, 1, E } }, n_out[3] = { E, E, OC };
+    const int *shapes[4] = { in_s, e_s, d_s, o_s };
+    t[0] = tflb_tensor (&mb, BT_TFL_UINT8, 4, in_s, NULL, 0, 1, &scale[0], &zp, 0);
+    for (int l = 0; l < 3; l++)
+      {
+        int n_f = f_s[l][0] * f_s[l][1] * f_s[l][2] * f_s[l][3], b_s[1] = { n_out[l] }, tf, tb;
+        g_autofree guint8 *fq = g_new (guint8, n_f);
+        g_autofree gint32 *bq = g_new (gint32, n_out[l]);
+        gint64 f_zp = 100 + bt_rng_below (rng, 56);
+        float b_scale = scale[l] * f_scale[l];
+        int act = bt_rng_below (rng, 2) ? ACT_RELU6 : ACT_NONE;
+        for (int i = 0; i < n_f; i++)
+          fq[i] = (guint8) bt_rng_below (rng, 256);
+        for (int i = 0; i < n_out[l]; i++)
+          bq[i] = (gint32) bt_rng_below (rng, 4001) - 2000;
+        tf = tflb_tensor (&mb, BT_TFL_UINT8, 4, f_s[l], fq, n_f, 1, &f_scale[l], &f_zp, 0);
+        tb = tflb_tensor (&mb, BT_TFL_INT32, 1, b_s, bq, sizeof (gint32) * n_out[l], 1, &b_scale, &zero, 0);
+        t[l + 1] = tflb_tensor (&mb, BT_TFL_UINT8, 4, shapes[l + 1], NULL, 0, 1, &scale[l + 1], &zp, 0);
+        {
+          int ins[3] = { t[l], tf, tb };
+          if (l == 1)
+            tflb_op (&mb, BT_TFL_OP_DEPTHWISE_CONV_2D, NULL, 3, ins, t[2], 2, tflb_dw_options (padding, stride, stride, 1, act));
+          else
+            tflb_op (&mb, BT_TFL_OP_CONV_2D, NULL, 3, ins, t[l + 1], 1,
+                     tflb_conv_options (SAME, l == 0 ? stride0 : 1, l == 0 ? stride0 : 1, act));
+        }
+      }
+  }
+  bytes = tflb_finish (&mb, t[0], t[3]);
+  centred = g_new (gint16, (gsize) H * W * C);
+  for (int i = 0; i < H * W * C; i++)
+    centred[i] = (gint16) ((int) bt_rng_below (rng, 256) - 128);
+  plain = int8_run_fused (bytes, centred, "0", &n_plain, &n_fused);
+  if (plain == NULL)
+    return;
+  g_assert_cmpint (n_fused, ==, 0);
+  g_assert_cmpuint (n_plain, ==, (gsize) oh * ow * OC);
+  for (int band = 1; band <= 3; band++)
+    {
+      g_autofree char *fuse = g_strdup_printf ("%d", band);
+      gsize n;
+      g_autofree float *fused = int8_run_fused (bytes, centred, fuse, &n, &n_fused);
+      g_assert_cmpint (n_fused, ==, 1);
+      g_assert_cmpuint (n, ==, n_plain);
+      for (gsize i = 0; i < n; i++)
+        if (fused[i] != plain[i])
+          g_error ("%dx%dx%d → %d (k %d, stride %d) → %d, stride %d, padding %d, band %d: output %"
+                   G_GSIZE_FORMAT " is %g fused, %g op by op", H, W, C, E, k0, stride0, OC, stride,
+                   padding, band, i, fused[i], plain[i]);
+    }
+}
+
+static void
+test_int8_fused (void)
+{
+  BtRng rng;
+  bt_rng_seed (&rng, 1919);
+  for (int i = 0; i < 60; i++)
+    check_int8_chain (&rng);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1063,6 +1198,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tflite/quantized", test_quantized);
   g_test_add_func ("/tflite/int8/random-shapes", test_int8_random);
   g_test_add_func ("/tflite/int8/extreme-values", test_int8_extreme);
+  g_test_add_func ("/tflite/int8/fused-chains", test_int8_fused);
   g_test_add_func ("/tflite/unsupported", test_unsupported);
   g_test_add_func ("/tflite/corrupt", test_corrupt);
   g_test_add_func ("/tflite/fixtures/structure", test_fixtures_structure);
