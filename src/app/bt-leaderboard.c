@@ -265,22 +265,14 @@ set_rows_from_search (BtLeaderboard *self, BtTuneSearch *s)
 
 /* The bar through the tries: those finished, plus how far the one running is (0…1). */
 static void
-show_tries_progress (BtLeaderboard *self, int index, double within)
+show_tries_progress (BtLeaderboard *self, double within)
 {
   guint done = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
   int planned = self->job->n_planned;
   if (planned <= 0)
-    {
-      /* only minutes bound it: how many tries is not known */
-      g_autofree char *text = g_strdup_printf (_("Try %d"), index + 1);
-      gtk_progress_bar_set_text (self->progress, text);
-      gtk_progress_bar_pulse (self->progress);
-      return;
-    }
-  /* Translators: the Search window's bar: the try running, of those the search will run */
-  g_autofree char *text = g_strdup_printf (_("Try %d of %d"), MIN (index + 1, planned), planned);
-  gtk_progress_bar_set_text (self->progress, text);
-  gtk_progress_bar_set_fraction (self->progress, CLAMP ((done + within) / planned, 0.0, 1.0));
+    gtk_progress_bar_pulse (self->progress);   /* only minutes bound it: how many is not known */
+  else
+    gtk_progress_bar_set_fraction (self->progress, CLAMP ((done + within) / planned, 0.0, 1.0));
 }
 
 /* The first phase, in words and on the bar: the images read of those to read. */
@@ -288,7 +280,6 @@ static void
 show_prepare (BtLeaderboard *self, guint done, guint total)
 {
   Job *job = self->job;
-  gtk_progress_bar_set_text (self->progress, NULL);   /* its percentage */
   gtk_progress_bar_set_fraction (self->progress, total > 0 ? (double) done / total : 0.0);
   g_free (job->prep_text);
   job->prep_text = bt_tune_data_describe_prepare (job->data, done, total);
@@ -325,7 +316,7 @@ deliver_trial (gpointer data)
       take_prepare (self, self->job);   /* its last count, which a quick try overtook */
       self->job->preparing = FALSE;
       add_row (self, d->trial);
-      show_tries_progress (self, d->trial->index + 1, 0.0);   /* the next one starts */
+      show_tries_progress (self, 0.0);
       g_autofree char *desc = bt_tune_trial_describe (d->trial);
       g_autofree char *msg = g_strdup_printf (_("Try %d finished: %.1f %% validation accuracy (%s)."),
                                               d->trial->index + 1, 100.0 * d->trial->val_acc, desc);
@@ -420,11 +411,16 @@ deliver_progress (gpointer data)
     }
   if (have_info)
     {
-      g_autofree char *msg = g_strdup_printf (_("Try %d: epoch %d of %d, step %d of %d…"), index + 1,
-                                              info.epoch, info.epochs, info.step, info.steps_per_epoch);
+      int planned = job->n_planned;
+      g_autofree char *msg = planned > 0
+        /* Translators: the try running, of those the search will run; its epoch and step */
+        ? g_strdup_printf (_("Try %d of %d: epoch %d of %d, step %d of %d…"), index + 1, MAX (planned, index + 1),
+                           info.epoch, info.epochs, info.step, info.steps_per_epoch)
+        : g_strdup_printf (_("Try %d: epoch %d of %d, step %d of %d…"), index + 1, info.epoch, info.epochs, info.step,
+                           info.steps_per_epoch);
       gtk_label_set_text (self->status, msg);
       double in_epoch = info.steps_per_epoch > 0 ? (double) info.step / info.steps_per_epoch : 0.0;
-      show_tries_progress (self, index, info.epochs > 0 ? (info.epoch - 1 + in_epoch) / info.epochs : 0.0);
+      show_tries_progress (self, info.epochs > 0 ? (info.epoch - 1 + in_epoch) / info.epochs : 0.0);
     }
   g_signal_emit (self, signals[SIGNAL_TRIAL_PROGRESS], 0, index);
   return G_SOURCE_REMOVE;
@@ -589,7 +585,6 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
   job->n_planned = bt_tune_search_get_n_planned (search);
   job->preparing = TRUE;
   gtk_progress_bar_set_fraction (self->progress, 0.0);
-  gtk_progress_bar_set_text (self->progress, NULL);
   bt_tune_search_set_progress (search, on_worker_progress, job);
   self->job = job;
   gtk_label_set_text (self->status, bt_tune_data_is_transfer (data)
