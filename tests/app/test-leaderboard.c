@@ -511,15 +511,7 @@ test_prepare_phase (void)
     g_autoptr (BtScanResult) scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
     g_assert_no_error (error);
     g_assert_cmpuint (bt_project_apply_scan (project, scan, &error), ==, 24);
-    BtProjectSettings s;
-    bt_project_settings_copy (&s, bt_project_get_settings (project));
-    g_free (s.preset);
-    s.preset = g_strdup ("transfer");
-    s.split_train = 50;
-    s.split_val = 50;
-    s.split_test = 0;
-    g_assert_true (bt_project_update_settings (project, &s, &error));
-    bt_project_settings_clear (&s);
+    bt_test_tune_make_transfer (project);
   }
   bt_backbone_set_preferred_file (backbone);
   window = gtk_window_new ();

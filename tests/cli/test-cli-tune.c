@@ -12,6 +12,7 @@
 #include "dataset/bt-dataset.h"
 #include "training/bt-tune.h"
 #include "bt-test-photos.h"
+#include "../training/bt-test-tune-util.h"
 
 static char *cli_path, *project_dir;
 
@@ -197,17 +198,9 @@ test_transfer (void)
   {
     g_autoptr (BtProject) p = bt_project_open (dir, &error);
     g_assert_no_error (error);
-    BtProjectSettings s;
-    bt_project_settings_copy (&s, bt_project_get_settings (p));
-    g_free (s.preset);
-    s.preset = g_strdup ("transfer");
-    s.split_train = 50;
-    s.split_val = 50;
-    s.split_test = 0;
-    g_assert_true (bt_project_update_settings (p, &s, &error));
+    bt_test_tune_make_transfer (p);
     g_assert_true (bt_project_flush (p, &error));
     g_assert_no_error (error);
-    bt_project_settings_clear (&s);
   }
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (&out, "backbones", "use", dir, backbone, NULL), ==, 0);
