@@ -61,6 +61,19 @@ on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
 static gboolean idle_cond (gpointer data) { return !bt_leaderboard_is_busy (data); }
 
+/* A panel on the project in a shown window, idle (its latest search read back). */
+static BtLeaderboard *
+panel_new (BtProject *project, GtkWidget **window)
+{
+  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  *window = gtk_window_new ();
+  gtk_window_set_child (GTK_WINDOW (*window), GTK_WIDGET (lb));
+  gtk_window_present (GTK_WINDOW (*window));
+  bt_leaderboard_set_project (lb, project);
+  bt_test_spin_until (idle_cond, lb);
+  return lb;
+}
+
 /* A Shapes project (per_class images per class, 32×32 grey) in a fresh folder *dir, and a
  * panel on it in a shown window, idle. batch_size 0 keeps the project's. */
 static BtProject *
@@ -82,12 +95,7 @@ panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window
     s.batch_size = batch_size;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   bt_project_settings_clear (&s);
-  *window = gtk_window_new ();
-  *lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (*window), GTK_WIDGET (*lb));
-  gtk_window_present (GTK_WINDOW (*window));
-  bt_leaderboard_set_project (*lb, project);
-  bt_test_spin_until (idle_cond, *lb);
+  *lb = panel_new (project, window);
   return project;
 }
 
@@ -179,12 +187,7 @@ test_search_and_use (void)
   double first_acc = bt_leaderboard_get_trial (lb, 0)->val_acc;
   gtk_window_destroy (GTK_WINDOW (window));
 
-  window = gtk_window_new ();
-  lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
-  gtk_window_present (GTK_WINDOW (window));
-  bt_leaderboard_set_project (lb, project);
-  bt_test_spin_until (idle_cond, lb);
+  lb = panel_new (project, &window);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
   g_assert_cmpfloat (bt_leaderboard_get_trial (lb, 0)->val_acc, ==, first_acc);
   Counts c2 = { 0 };
@@ -362,6 +365,7 @@ typedef struct {
   int first_prepare, first_try;   /* positions in texts, -1: not seen */
   guint done, total;              /* of the last "Preparing" text */
   gboolean bar_shown, bar_agrees; /* at every "Preparing" text */
+  Counts c;                       /* the search's end */
   double bar_after_first;         /* the bar when the first try became a row: half of two */
 } Watch;
 
@@ -394,6 +398,7 @@ watch_new (BtLeaderboard *lb)
   w->bar_shown = w->bar_agrees = TRUE;
   GtkWidget *status = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "status"));
   g_signal_connect (status, "notify::label", G_CALLBACK (on_status_text), w);
+  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &w->c);
   return w;
 }
 
@@ -402,6 +407,8 @@ watch_free (Watch *w, BtLeaderboard *lb)
 {
   GtkWidget *status = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "status"));
   g_signal_handlers_disconnect_by_data (status, w);
+  g_signal_handlers_disconnect_by_data (lb, &w->c);
+  g_clear_error (&w->c.error);
   g_ptr_array_unref (w->texts);
   g_free (w);
 }
@@ -423,11 +430,9 @@ static void
 assert_prepared_then_tried (BtLeaderboard *lb, guint n_read)
 {
   Watch *w = watch_new (lb);
-  Counts c = { 0 };
-  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
   start_search (lb, 2, 1);
-  bt_test_spin_until (finished_cond, &c);
-  g_assert_no_error (c.error);
+  bt_test_spin_until (finished_cond, &w->c);
+  g_assert_no_error (w->c.error);
   for (guint i = 0; i < w->texts->len; i++)
     g_test_message ("status: %s", (const char *) w->texts->pdata[i]);
   g_assert_cmpint (w->first_prepare, >=, 0);
@@ -439,7 +444,6 @@ assert_prepared_then_tried (BtLeaderboard *lb, guint n_read)
   g_assert_cmpfloat (w->bar_after_first, ==, 0.5);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 2);
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (w->bar)));
-  g_signal_handlers_disconnect_by_data (lb, &c);
   watch_free (w, lb);
 }
 
@@ -468,18 +472,14 @@ test_prepare_phase (void)
    * stopped (tries of 50 epochs: a try could not end before the click) */
   {
     Watch *w = watch_new (lb);
-    Counts c = { 0 };
-    g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
     start_search (lb, 2, 50);
     bt_test_spin_until (prepare_seen, w);
     bt_test_click_button (GTK_WIDGET (lb), "Stop");
-    bt_test_spin_until (finished_cond, &c);
-    g_assert_error (c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    bt_test_spin_until (finished_cond, &w->c);
+    g_assert_error (w->c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
     g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 0);
     g_assert_nonnull (strstr (bt_leaderboard_get_status (lb), "stopped"));
     g_assert_false (gtk_widget_get_visible (GTK_WIDGET (w->bar)));
-    g_clear_error (&c.error);
-    g_signal_handlers_disconnect_by_data (lb, &c);
     watch_free (w, lb);
   }
   gtk_window_destroy (GTK_WINDOW (window));
@@ -514,23 +514,15 @@ test_prepare_phase (void)
     bt_test_tune_make_transfer (project);
   }
   bt_backbone_set_preferred_file (backbone);
-  window = gtk_window_new ();
-  lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
-  gtk_window_present (GTK_WINDOW (window));
-  bt_leaderboard_set_project (lb, project);
-  bt_test_spin_until (idle_cond, lb);
+  lb = panel_new (project, &window);
   assert_prepared_then_tried (lb, 24);
   /* warm: the embeddings are in the project's cache, nothing to read */
   {
     Watch *w = watch_new (lb);
-    Counts c = { 0 };
-    g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &c);
     start_search (lb, 1, 1);
-    bt_test_spin_until (finished_cond, &c);
-    g_assert_no_error (c.error);
+    bt_test_spin_until (finished_cond, &w->c);
+    g_assert_no_error (w->c.error);
     g_assert_cmpint (w->first_prepare, ==, -1);
-    g_signal_handlers_disconnect_by_data (lb, &c);
     watch_free (w, lb);
   }
   bt_backbone_set_preferred_file (NULL);
