@@ -52,6 +52,7 @@ struct _BtLeaderboard
   GtkButton     *start_button, *resume_button, *stop_button, *use_button, *cv_button;
   GtkToggleButton *pause_button;
   GtkLabel      *status, *cv_label, *rounds_note;
+  GtkProgressBar *progress;     /* reading the photos, then the tries; shown while a job runs */
   GtkColumnView *view;
   GtkBox        *chart_box;
 
@@ -90,6 +91,12 @@ struct _Job {
   BtStepInfo      info;
   gboolean        have_info, progress_pending;
   int             progress_index;
+  guint           prep_done, prep_total;  /* the images read before the first try */
+  gboolean        have_prep, prepared;
+  /* main thread only */
+  gboolean        preparing;    /* no try has reported yet */
+  char           *prep_text;    /* the last preparation words shown */
+  int             n_planned;    /* tries the search's plan holds, 0: only minutes bound it */
 };
 
 static Job *
@@ -113,6 +120,7 @@ job_unref (Job *j)
   g_mutex_clear (&j->lock);
   g_array_unref (j->steps);
   g_array_unref (j->epochs);
+  g_free (j->prep_text);
   g_free (j);
 }
 
@@ -155,6 +163,8 @@ update_sensitivity (BtLeaderboard *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->resume_button), !busy && self->project != NULL && self->search != NULL &&
                             !bt_tune_search_is_finished (self->search));
   gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), busy);
+  /* a search's bar goes on through its tries; a cross-validation's only while it reads the photos */
+  gtk_widget_set_visible (GTK_WIDGET (self->progress), busy && (self->job->search != NULL || self->job->preparing));
   gtk_widget_set_sensitive (GTK_WIDGET (self->pause_button), busy && self->job->search != NULL);
   if (!busy)
     gtk_toggle_button_set_active (self->pause_button, FALSE);
@@ -253,6 +263,45 @@ set_rows_from_search (BtLeaderboard *self, BtTuneSearch *s)
 
 /* ---- Search job ---- */
 
+/* The bar through the tries: those finished, plus how far the one running is (0…1). */
+static void
+show_tries_progress (BtLeaderboard *self, double within)
+{
+  guint done = g_list_model_get_n_items (G_LIST_MODEL (self->rows));
+  int planned = self->job->n_planned;
+  if (planned <= 0)
+    gtk_progress_bar_pulse (self->progress);   /* only minutes bound it: how many is not known */
+  else
+    gtk_progress_bar_set_fraction (self->progress, CLAMP ((done + within) / planned, 0.0, 1.0));
+}
+
+/* The first phase, in words and on the bar: the images read of those to read. */
+static void
+show_prepare (BtLeaderboard *self, guint done, guint total)
+{
+  Job *job = self->job;
+  gtk_progress_bar_set_fraction (self->progress, total > 0 ? (double) done / total : 0.0);
+  g_free (job->prep_text);
+  job->prep_text = bt_tune_data_describe_prepare (job->data, done, total);
+  if (job->search == NULL)
+    gtk_label_set_text (self->cv_label, job->prep_text);
+  else if (!gtk_toggle_button_get_active (self->pause_button))   /* "Paused" stays until Pause is released */
+    gtk_label_set_text (self->status, job->prep_text);
+}
+
+/* The newest count of images read the job's thread reported, shown while no try has reported. */
+static void
+take_prepare (BtLeaderboard *self, Job *job)
+{
+  g_mutex_lock (&job->lock);
+  guint done = job->prep_done, total = job->prep_total;
+  gboolean have = job->have_prep;
+  job->have_prep = FALSE;
+  g_mutex_unlock (&job->lock);
+  if (have && job->preparing)
+    show_prepare (self, done, total);
+}
+
 typedef struct { Job *job; BtTuneTrial *trial; } Delivery;
 
 static gboolean
@@ -264,7 +313,10 @@ deliver_trial (gpointer data)
     {
       if (self->live_index == d->trial->index)
         drop_live (self);
+      take_prepare (self, self->job);   /* its last count, which a quick try overtook */
+      self->job->preparing = FALSE;
       add_row (self, d->trial);
+      show_tries_progress (self, 0.0);
       g_autofree char *desc = bt_tune_trial_describe (d->trial);
       g_autofree char *msg = g_strdup_printf (_("Try %d finished: %.1f %% validation accuracy (%s)."),
                                               d->trial->index + 1, 100.0 * d->trial->val_acc, desc);
@@ -312,10 +364,21 @@ deliver_progress (gpointer data)
   BtStepInfo info = job->info;
   gboolean have_info = job->have_info;
   int index = job->progress_index;
+  gboolean prepared = job->prepared;
   job->have_info = job->progress_pending = FALSE;
   g_mutex_unlock (&job->lock);
   if (self == NULL || self->job != job)
     return G_SOURCE_REMOVE;
+  take_prepare (self, job);
+  if (prepared && job->preparing && job->search == NULL)
+    {
+      job->preparing = FALSE;
+      gtk_label_set_text (self->cv_label, _("Cross-validating…"));
+      update_sensitivity (self);
+    }
+  if (index < 0)   /* no try has reported yet */
+    return G_SOURCE_REMOVE;
+  job->preparing = FALSE;
   /* a trial whose row already arrived is over */
   for (guint i = 0; i < g_list_model_get_n_items (G_LIST_MODEL (self->rows)); i++)
     {
@@ -348,12 +411,37 @@ deliver_progress (gpointer data)
     }
   if (have_info)
     {
-      g_autofree char *msg = g_strdup_printf (_("Try %d: epoch %d of %d, step %d of %d…"), index + 1,
-                                              info.epoch, info.epochs, info.step, info.steps_per_epoch);
+      int planned = job->n_planned;
+      g_autofree char *msg = planned > 0
+        /* Translators: the try running, of those the search will run; its epoch and step */
+        ? g_strdup_printf (_("Try %d of %d: epoch %d of %d, step %d of %d…"), index + 1, MAX (planned, index + 1),
+                           info.epoch, info.epochs, info.step, info.steps_per_epoch)
+        : g_strdup_printf (_("Try %d: epoch %d of %d, step %d of %d…"), index + 1, info.epoch, info.epochs, info.step,
+                           info.steps_per_epoch);
       gtk_label_set_text (self->status, msg);
+      double in_epoch = info.steps_per_epoch > 0 ? (double) info.step / info.steps_per_epoch : 0.0;
+      show_tries_progress (self, info.epochs > 0 ? (info.epoch - 1 + in_epoch) / info.epochs : 0.0);
     }
   g_signal_emit (self, signals[SIGNAL_TRIAL_PROGRESS], 0, index);
   return G_SOURCE_REMOVE;
+}
+
+/* Called with job->lock held, which it releases: wakes the job's thread once per batch of
+ * reports, at most ten times a second. */
+static void
+unlock_and_deliver (Job *job)
+{
+  gboolean schedule = !job->progress_pending;
+  job->progress_pending = TRUE;
+  g_mutex_unlock (&job->lock);
+  if (schedule)
+    {
+      GSource *src = g_timeout_source_new (100);
+      g_source_set_priority (src, G_PRIORITY_DEFAULT);
+      g_source_set_callback (src, deliver_progress, job_ref (job), (GDestroyNotify) job_unref);
+      g_source_attach (src, job->context);
+      g_source_unref (src);
+    }
 }
 
 /* On the search thread: queue it, and wake this thread once per batch of reports. */
@@ -379,17 +467,49 @@ on_worker_progress (int index, const BtStepInfo *info, const BtStepSample *steps
       job->info = *info;
       job->have_info = TRUE;
     }
-  gboolean schedule = !job->progress_pending;
-  job->progress_pending = TRUE;
-  g_mutex_unlock (&job->lock);
-  if (schedule)
+  unlock_and_deliver (job);
+}
+
+/* On a reading thread: how many images the preparation has read. */
+static void
+on_worker_prepare (guint done, guint total, gpointer user_data)
+{
+  Job *job = user_data;
+  g_mutex_lock (&job->lock);
+  job->prep_done = done;
+  job->prep_total = total;
+  job->have_prep = TRUE;
+  unlock_and_deliver (job);
+}
+
+/* On the reading threads, before each image: Pause holds the preparation too. */
+static gboolean
+prepare_gate (gpointer data)
+{
+  Job *job = data;
+  while (bt_tune_search_get_paused (job->search) && !g_cancellable_is_cancelled (job->cancel))
+    g_usleep (50000);
+  return !g_cancellable_is_cancelled (job->cancel);
+}
+
+/* On the job's thread: the photos read (or embedded) once, saying how far it is. */
+static gboolean
+job_prepare (Job *job, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (!bt_tune_data_prepare_full (job->data, on_worker_prepare, job, job->search != NULL ? prepare_gate : NULL, job,
+                                  job->cancel, &local))
     {
-      GSource *src = g_timeout_source_new (100);   /* at most ten redraws a second */
-      g_source_set_priority (src, G_PRIORITY_DEFAULT);
-      g_source_set_callback (src, deliver_progress, job_ref (job), (GDestroyNotify) job_unref);
-      g_source_attach (src, job->context);
-      g_source_unref (src);
+      if (job->search != NULL && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_set_error_literal (error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("The search was stopped."));
+      else
+        g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
     }
+  g_mutex_lock (&job->lock);
+  job->prepared = TRUE;
+  unlock_and_deliver (job);
+  return TRUE;
 }
 
 static void
@@ -397,7 +517,7 @@ search_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 {
   Job *job = task_data;
   GError *error = NULL;
-  if (!bt_tune_search_run (job->search, job->data, on_worker_trial, job, job->cancel, &error))
+  if (!job_prepare (job, &error) || !bt_tune_search_run (job->search, job->data, on_worker_trial, job, job->cancel, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -462,6 +582,9 @@ run_search (BtLeaderboard *self, BtTuneSearch *search, GError **error)
   bt_tune_search_set_paused (search, FALSE);   /* a search stopped while paused resumes running */
   job->search = search;
   job->data = data;
+  job->n_planned = bt_tune_search_get_n_planned (search);
+  job->preparing = TRUE;
+  gtk_progress_bar_set_fraction (self->progress, 0.0);
   bt_tune_search_set_progress (search, on_worker_progress, job);
   self->job = job;
   gtk_label_set_text (self->status, bt_tune_data_is_transfer (data)
@@ -611,7 +734,8 @@ kfold_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
 {
   Job *job = task_data;
   GError *error = NULL;
-  BtKFoldResult *r = bt_kfold_run (job->data, job->setting, job->k, NULL, NULL, job->cancel, &error);
+  BtKFoldResult *r = job_prepare (job, &error)
+                     ? bt_kfold_run (job->data, job->setting, job->k, NULL, NULL, job->cancel, &error) : NULL;
   if (r == NULL)
     g_task_return_error (task, error);
   else
@@ -670,6 +794,7 @@ on_cv_clicked (BtLeaderboard *self)
   job->data = data;
   job->setting = bt_tune_trial_copy (r->trial);
   job->k = gtk_spin_button_get_value_as_int (self->folds);
+  job->preparing = TRUE;
   self->job = job;
   gtk_label_set_text (self->cv_label, _("Cross-validating…"));
   g_autoptr (GTask) task = g_task_new (NULL, NULL, kfold_done, job_ref (job));
@@ -813,8 +938,13 @@ on_pause_toggled (BtLeaderboard *self)
   if (self->job == NULL || self->job->search == NULL)
     return;
   bt_tune_search_set_paused (self->job->search, paused);
-  gtk_label_set_text (self->status, paused ? _("Paused: the try in progress waits after its current batch.")
-                                           : _("Searching… Tries appear below as they finish."));
+  if (self->job->preparing)
+    gtk_label_set_text (self->status, paused ? _("Paused: reading the photos waits until Pause is pressed again.")
+                                      : self->job->prep_text != NULL ? self->job->prep_text
+                                      : _("Searching… Tries appear below as they finish."));
+  else
+    gtk_label_set_text (self->status, paused ? _("Paused: the try in progress waits after its current batch.")
+                                             : _("Searching… Tries appear below as they finish."));
 }
 
 void
@@ -975,7 +1105,7 @@ bt_leaderboard_class_init (BtLeaderboardClass *klass)
   CHILD (dropout_max); CHILD (wd_max); CHILD (folds); CHILD (try_sgd); CHILD (try_adamw);
   CHILD (vary_augment); CHILD (vary_preset); CHILD (start_button); CHILD (resume_button);
   CHILD (stop_button); CHILD (pause_button); CHILD (use_button); CHILD (cv_button); CHILD (status); CHILD (cv_label);
-  CHILD (view); CHILD (chart_box); CHILD (rounds_note);
+  CHILD (view); CHILD (chart_box); CHILD (rounds_note); CHILD (progress);
 #undef CHILD
 }
 

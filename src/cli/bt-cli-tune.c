@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/bt-cli-private.h"
 #include "training/bt-kfold.h"
@@ -59,6 +60,46 @@ open_data (const char *dir, const char *backbone, BtProject **project_out)
   return d;
 }
 
+/* The first phase, reading the photos once (a transfer project's: through the backbone), as the
+ * Search window says it: redrawn in place on a terminal, else a line per tenth. */
+typedef struct {
+  BtTuneData *data;
+  gboolean    tty, open, ended;
+  gint64      last_us;
+  int         last_tenth;
+} PrepareLine;
+
+static void
+print_prepare (guint done, guint total, gpointer user_data)
+{
+  PrepareLine *pl = user_data;
+  gint64 now = g_get_monotonic_time ();
+  int tenth = total > 0 ? (int) ((guint64) done * 10 / total) : 10;
+  if (pl->ended || (pl->tty ? done < total && now - pl->last_us < 100000 : tenth == pl->last_tenth))
+    return;
+  pl->last_us = now;
+  pl->last_tenth = tenth;
+  pl->ended = done >= total;
+  g_autofree char *line = bt_tune_data_describe_prepare (pl->data, done, total);
+  if (pl->tty)
+    printf ("\r%s\033[K%s", line, pl->ended ? "\n" : "");
+  else
+    printf ("%s\n", line);
+  pl->open = pl->tty && !pl->ended;
+  fflush (stdout);
+}
+
+/* Reads the photos once before the first trial or fold, saying how far it is. */
+static gboolean
+prepare_data (BtTuneData *d, GCancellable *cancel, GError **error)
+{
+  PrepareLine pl = { d, isatty (STDOUT_FILENO), FALSE, FALSE, 0, -1 };
+  gboolean ok = bt_tune_data_prepare_full (d, print_prepare, &pl, NULL, NULL, cancel, error);
+  if (pl.open)
+    putchar ('\n');
+  return ok;
+}
+
 typedef struct {
   BtTuneSearch *search;
   BtTuneData   *data;
@@ -79,7 +120,13 @@ static gpointer
 run_thread (gpointer data)
 {
   RunState *st = data;
-  st->ok = bt_tune_search_run (st->search, st->data, print_trial, NULL, st->cancel, &st->error);
+  st->ok = prepare_data (st->data, st->cancel, &st->error) &&
+           bt_tune_search_run (st->search, st->data, print_trial, NULL, st->cancel, &st->error);
+  if (!st->ok && g_error_matches (st->error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_error (&st->error);   /* Ctrl+C while the photos were read */
+      g_set_error_literal (&st->error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED, _("The search was stopped."));
+    }
   g_idle_add (quit_loop, st->loop);
   return NULL;
 }
@@ -228,7 +275,10 @@ bt_cli_cv (int argc, char **argv)
   if (d == NULL)
     return 1;
   g_autoptr (BtTuneTrial) setting = bt_kfold_setting_from_project (d, epochs);
-  g_autoptr (BtKFoldResult) r = bt_kfold_run (d, setting, k, print_fold, NULL, NULL, &error);
+  /* a k out of range is refused by bt_kfold_run before any photo is read */
+  gboolean k_ok = k >= BT_FOLDS_MIN && k <= BT_FOLDS_MAX;
+  g_autoptr (BtKFoldResult) r = !k_ok || prepare_data (d, NULL, &error)
+                                ? bt_kfold_run (d, setting, k, print_fold, NULL, NULL, &error) : NULL;
   if (r == NULL)
     return bt_cli_fail (_("Cross-validation failed: %s"), error->message);
   /* Translators: k, mean accuracy ± standard deviation, lowest and highest fold */

@@ -495,7 +495,8 @@ gboolean bt_tune_data_is_transfer (BtTuneData *d) { return d->transfer; }
 /* The backbone training uses, and every image's embedding through the project's embedding cache
  * (the training split's augmented variants too when the settings augment, as a run's). */
 static BtEmbeddings *
-embed_images (BtTuneData *d, GCancellable *cancellable, GError **error)
+embed_images (BtTuneData *d, BtCacheProgress progress, gpointer user_data, BtCacheGate gate,
+              gpointer gate_data, GCancellable *cancellable, GError **error)
 {
   const BtProjectSettings *s = &d->settings;
   g_autofree char *path = bt_backbone_find_for_training (error);
@@ -507,12 +508,19 @@ embed_images (BtTuneData *d, GCancellable *cancellable, GError **error)
     is_train[i] = g_array_index (d->splits, BtSplit, i) == BT_SPLIT_TRAIN;
   return bt_embeddings_build_paths ((const char * const *) d->paths->pdata, (const guint64 *) d->hashes->data,
                                     is_train, d->paths->len, d->project_dir, bb, s->resize, s->augment_flip,
-                                    s->augment_crop, CLAMP ((int) g_get_num_processors (), 1, 8), NULL, NULL,
-                                    NULL, NULL, cancellable, error);
+                                    s->augment_crop, CLAMP ((int) g_get_num_processors (), 1, 8), progress,
+                                    user_data, gate, gate_data, cancellable, error);
 }
 
 gboolean
 bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
+{
+  return bt_tune_data_prepare_full (d, NULL, NULL, NULL, NULL, cancellable, error);
+}
+
+gboolean
+bt_tune_data_prepare_full (BtTuneData *d, BtCacheProgress progress, gpointer user_data, BtCacheGate gate,
+                           gpointer gate_data, GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (d != NULL, FALSE);
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&d->lock);
@@ -522,10 +530,11 @@ bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
   BtCache *cache = NULL;
   BtEmbeddings *emb = NULL;
   if (d->transfer)
-    emb = embed_images (d, cancellable, error);
+    emb = embed_images (d, progress, user_data, gate, gate_data, cancellable, error);
   else
-    cache = bt_cache_build_paths ((const char * const *) d->paths->pdata, d->paths->len, s->width, s->height,
-                                  s->channels, s->resize, d->spill_dir, 2, NULL, NULL, cancellable, error);
+    cache = bt_cache_build_paths_gated ((const char * const *) d->paths->pdata, d->paths->len, s->width,
+                                        s->height, s->channels, s->resize, d->spill_dir, 2, progress, user_data,
+                                        gate, gate_data, cancellable, error);
   if (cache == NULL && emb == NULL)
     return FALSE;
   for (guint i = 0; i < d->splits->len; i++)
@@ -546,6 +555,18 @@ bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error)
   d->cache = cache;
   d->emb = emb;
   return TRUE;
+}
+
+char *
+bt_tune_data_describe_prepare (BtTuneData *d, guint done, guint total)
+{
+  g_return_val_if_fail (d != NULL, NULL);
+  if (total > d->paths->len)
+    /* Translators: a search's first phase on a transfer project that augments its photos */
+    return g_strdup_printf (_("Preparing: reading photos and their flipped and cropped copies, %u of %u…"),
+                            done, total);
+  /* Translators: a search's first phase, before its first try: images read of those to read */
+  return g_strdup_printf (_("Preparing: reading photos %u of %u…"), done, total);
 }
 
 BtCache *
@@ -1281,6 +1302,27 @@ bt_tune_search_plan_next (BtTuneSearch *s)
       return g_steal_pointer (&t);
     }
   return NULL;
+}
+
+int
+bt_tune_search_get_n_planned (BtTuneSearch *s)
+{
+  g_return_val_if_fail (s != NULL, 0);
+  const BtTuneOptions *o = &s->opts;
+  if (o->strategy == BT_TUNE_GRID)
+    {
+      /* every grid point and the base config, as plan_next runs them */
+      guint dims[GRID_DIMS];
+      int points = (int) MIN (grid_dims (&o->space, dims) + 1, (guint) G_MAXINT);
+      return o->max_trials > 0 ? MIN (points, o->max_trials) : points;
+    }
+  if (o->strategy == BT_TUNE_RANDOM)
+    return o->max_trials;
+  int n0, rungs, e0, total = 0;
+  halving_plan (o, &n0, &rungs, &e0);
+  for (int r = 0, n = n0; r < rungs; r++, n = MAX (1, n / ETA))
+    total += n;
+  return total;
 }
 
 gboolean

@@ -101,6 +101,17 @@ gboolean    bt_tune_data_is_transfer (BtTuneData *d);
  * images through the embedding cache training uses (<project>/cache/embeddings/), so a second
  * search or run computes nothing. */
 gboolean    bt_tune_data_prepare (BtTuneData *d, GCancellable *cancellable, GError **error);
+/* The same, saying how far it is: progress(done, total) on this thread, `total` the images still
+ * to read (a transfer project's: those not in the embedding cache, each photo and, when the
+ * settings augment, its flipped and cropped copies; nothing is reported when all are cached).
+ * gate, when given, is called before each image from the reading threads: it may block (a
+ * paused search) and returns FALSE once `cancellable` is cancelled (the call then fails with
+ * G_IO_ERROR_CANCELLED). */
+gboolean    bt_tune_data_prepare_full (BtTuneData *d, BtCacheProgress progress, gpointer user_data,
+                                       BtCacheGate gate, gpointer gate_data, GCancellable *cancellable,
+                                       GError **error);
+/* What that progress says to a person: "Preparing: reading photos 120 of 720…" (translated). */
+char       *bt_tune_data_describe_prepare (BtTuneData *d, guint done, guint total);
 /* The decoded images (item i of the snapshot = cache item i), NULL before a prepare or for a
  * transfer project; its embeddings (item i = embedding item i), NULL otherwise. */
 BtCache    *bt_tune_data_get_cache (BtTuneData *d);
@@ -146,6 +157,9 @@ const char   *bt_tune_search_get_dir     (BtTuneSearch *s);
 const BtTuneOptions *bt_tune_search_get_options (BtTuneSearch *s);
 GPtrArray    *bt_tune_search_get_trials  (BtTuneSearch *s);  /* BtTuneTrial*, in run order */
 gboolean      bt_tune_search_is_finished (BtTuneSearch *s);
+/* How many trials the search's plan holds when no time limit ends it first (finished ones
+ * included), or 0 when only its minutes bound it. */
+int           bt_tune_search_get_n_planned (BtTuneSearch *s);
 /* The next trial to run (hyperparameters and seed set, no results), or NULL when the plan or
  * the budget is spent. Deterministic: the same options and results give the same next trial. */
 BtTuneTrial  *bt_tune_search_plan_next   (BtTuneSearch *s);

@@ -1,6 +1,6 @@
 /* test-first-hour.c: the whole window as a first-time user meets it. In Italian (a locale
- * compiled here with localedef, the catalogs of the build tree): no widget shows an English
- * string that has a translation. At 800×600: every page fits, no widget is cut (judged by
+ * compiled here with localedef, the catalogs of the build tree): no widget of the five pages or
+ * of the Search window shows an English string that has a translation. At 800×600: every page fits, no widget is cut (judged by
  * the widgets' allocations, not by eye). */
 #include "config.h"
 
@@ -12,9 +12,11 @@
 
 #include "bt-application.h"
 #include "bt-i18n.h"
+#include "bt-leaderboard.h"
 #include "bt-model-files.h"
 #include "bt-window-private.h"
 #include "bt-test-fs.h"
+#include "bt-test-input.h"
 #include "bt-test-screenshot.h"
 
 static BtApplication *app;
@@ -112,6 +114,20 @@ collect_english (GtkWidget *widget, GPtrArray *english)
     collect_english (c, english);
 }
 
+static GtkWidget *
+find_button_labelled (GtkWidget *widget, const char *label)
+{
+  if (GTK_IS_BUTTON (widget) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkWidget *found = find_button_labelled (c, label);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
 static void
 test_italian (void)
 {
@@ -146,6 +162,31 @@ test_italian (void)
       if (i == 0)
         bt_test_screenshot (GTK_WIDGET (window), "italian-data.png");
     }
+  /* and the Search window, opened as a person does, from the Train page */
+  {
+    GtkWidget *search_button = find_button_labelled (GTK_WIDGET (window),
+                                                     g_dgettext (GETTEXT_PACKAGE, "Search for Better _Settings…"));
+    GtkWidget *search = NULL;
+    bt_window_set_page (window, "train");
+    spin (20);
+    g_assert_nonnull (search_button);
+    bt_test_click (search_button);
+    for (int tries = 0; search == NULL && tries < 200; tries++)
+      {
+        GListModel *tops = gtk_window_get_toplevels ();   /* GTK's own */
+        spin (1);
+        for (guint i = 0; search == NULL && i < g_list_model_get_n_items (tops); i++)
+          {
+            g_autoptr(GtkWidget) top = g_list_model_get_item (tops, i);
+            if (GTK_IS_WINDOW (top) && BT_IS_LEADERBOARD (gtk_window_get_child (GTK_WINDOW (top))))
+              search = top;
+          }
+      }
+    g_assert_nonnull (search);
+    spin (20);
+    collect_english (search, english);
+    gtk_window_destroy (GTK_WINDOW (search));
+  }
   for (guint i = 0; i < english->len; i++)
     g_test_message ("English in the Italian window: %s", (char *) english->pdata[i]);
   g_assert_cmpuint (english->len, ==, 0);

@@ -1,16 +1,20 @@
 /* test-leaderboard.c: the search panel on a small Shapes project — trials appear as rows one
  * by one while the search runs, "Use these settings" writes the chosen trial into the project,
  * a paused and stopped search is shown again from runs/ by a fresh panel and resumes to the
- * end. */
+ * end; a cold search says how far reading the photos is (a transfer project's through the
+ * backbone) before its first try, and stops there. */
 #include "config.h"
 
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bt-test-keys.h"
 
 #include "bt-leaderboard.h"
+#include "bt-test-photos.h"
 #include "bt-test-wait.h"
 #include "bt-test-input.h"
 #include "../training/bt-test-tune-util.h"
@@ -107,6 +111,19 @@ on_added_stop (BtLeaderboard *lb, int index, gpointer data)
 static gboolean finished_cond (gpointer data) { return ((Counts *) data)->finished > 0; }
 static gboolean idle_cond (gpointer data) { return !bt_leaderboard_is_busy (data); }
 
+/* A panel on the project in a shown window, idle (its latest search read back). */
+static BtLeaderboard *
+panel_new (BtProject *project, GtkWidget **window)
+{
+  BtLeaderboard *lb = BT_LEADERBOARD (bt_leaderboard_new ());
+  *window = gtk_window_new ();
+  gtk_window_set_child (GTK_WINDOW (*window), GTK_WIDGET (lb));
+  gtk_window_present (GTK_WINDOW (*window));
+  bt_leaderboard_set_project (lb, project);
+  bt_test_spin_until (idle_cond, lb);
+  return lb;
+}
+
 /* A Shapes project (per_class images per class, 32×32 grey) in a fresh folder *dir, and a
  * panel on it in a shown window, idle. batch_size 0 keeps the project's. */
 static BtProject *
@@ -128,12 +145,7 @@ panel_on_shapes (char **dir, guint per_class, int batch_size, GtkWidget **window
     s.batch_size = batch_size;
   g_assert_true (bt_project_update_settings (project, &s, &error));
   bt_project_settings_clear (&s);
-  *window = gtk_window_new ();
-  *lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (*window), GTK_WIDGET (*lb));
-  gtk_window_present (GTK_WINDOW (*window));
-  bt_leaderboard_set_project (*lb, project);
-  bt_test_spin_until (idle_cond, *lb);
+  *lb = panel_new (project, window);
   return project;
 }
 
@@ -224,12 +236,7 @@ test_search_and_use (void)
   double first_acc = bt_leaderboard_get_trial (lb, 0)->val_acc;
   gtk_window_destroy (GTK_WINDOW (window));
 
-  window = gtk_window_new ();
-  lb = BT_LEADERBOARD (bt_leaderboard_new ());
-  gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (lb));
-  gtk_window_present (GTK_WINDOW (window));
-  bt_leaderboard_set_project (lb, project);
-  bt_test_spin_until (idle_cond, lb);
+  lb = panel_new (project, &window);
   g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 1);
   g_assert_cmpfloat (bt_leaderboard_get_trial (lb, 0)->val_acc, ==, first_acc);
   Counts c2 = { 0 };
@@ -290,7 +297,9 @@ on_progress (BtLeaderboard *lb, int index, Live *l)
       else
         l->max_val_points = MAX (l->max_val_points, bt_chart_series_get_n_points (s));
     }
-  if (strstr (bt_leaderboard_get_status (lb), "epoch") != NULL)
+  /* which try of how many, and where it is */
+  g_autofree char *where = g_strdup_printf ("Try %d of 2: epoch ", index + 1);
+  if (g_str_has_prefix (bt_leaderboard_get_status (lb), where))
     l->status_ok = TRUE;
   for (guint i = 0; i < bt_leaderboard_get_n_trials (lb); i++)
     if (bt_leaderboard_get_trial (lb, i)->index == index)
@@ -397,6 +406,180 @@ test_words (void)
   bt_test_rm_rf (dir);
 }
 
+/* What the person sees while a search starts: each text of the status line, in order, and the
+ * bar beside the words "Preparing: reading photos N of M…". */
+typedef struct {
+  GtkProgressBar *bar;
+  GPtrArray *texts;
+  int first_prepare, first_try;   /* positions in texts, -1: not seen */
+  guint done, total;              /* of the last "Preparing" text */
+  gboolean bar_shown, bar_agrees; /* at every "Preparing" text */
+  Counts c;                       /* the search's end */
+  double bar_after_first;         /* the bar when the first try became a row: half of two */
+} Watch;
+
+static void
+on_status_text (GtkLabel *label, GParamSpec *pspec, Watch *w)
+{
+  const char *text = gtk_label_get_text (label);
+  g_ptr_array_add (w->texts, g_strdup (text));
+  if (w->first_try < 0 && g_str_has_prefix (text, "Try 1"))
+    w->first_try = (int) w->texts->len - 1;
+  if (g_str_has_prefix (text, "Try 1 finished"))
+    w->bar_after_first = gtk_progress_bar_get_fraction (w->bar);
+  if (!g_str_has_prefix (text, "Preparing: reading photos"))
+    return;
+  if (w->first_prepare < 0)
+    w->first_prepare = (int) w->texts->len - 1;
+  g_assert_cmpint (sscanf (text + strcspn (text, "0123456789"), "%u of %u", &w->done, &w->total), ==, 2);
+  w->bar_shown &= gtk_widget_get_mapped (GTK_WIDGET (w->bar));
+  w->bar_agrees &= w->total > 0 && fabs (gtk_progress_bar_get_fraction (w->bar) - (double) w->done / w->total) < 1e-9;
+}
+
+static Watch *
+watch_new (BtLeaderboard *lb)
+{
+  Watch *w = g_new0 (Watch, 1);
+  w->bar = GTK_PROGRESS_BAR (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "progress"));
+  w->texts = g_ptr_array_new_with_free_func (g_free);
+  w->first_prepare = w->first_try = -1;
+  w->bar_after_first = -1.0;
+  w->bar_shown = w->bar_agrees = TRUE;
+  GtkWidget *status = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "status"));
+  g_signal_connect (status, "notify::label", G_CALLBACK (on_status_text), w);
+  g_signal_connect (lb, "search-finished", G_CALLBACK (on_finished), &w->c);
+  return w;
+}
+
+static void
+watch_free (Watch *w, BtLeaderboard *lb)
+{
+  GtkWidget *status = GTK_WIDGET (gtk_widget_get_template_child (GTK_WIDGET (lb), BT_TYPE_LEADERBOARD, "status"));
+  g_signal_handlers_disconnect_by_data (status, w);
+  g_signal_handlers_disconnect_by_data (lb, &w->c);
+  g_clear_error (&w->c.error);
+  g_ptr_array_unref (w->texts);
+  g_free (w);
+}
+
+/* Start Search with `tries` random tries of `epochs` epochs, as the person fills the form. */
+static void
+start_search (BtLeaderboard *lb, int tries, int epochs)
+{
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (control_after (GTK_WIDGET (lb), "Strategy")), BT_TUNE_RANDOM);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Tries")), tries);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (control_after (GTK_WIDGET (lb), "Epochs per try")), epochs);
+  bt_test_click_button (GTK_WIDGET (lb), "Start Search");
+}
+
+/* A search of two tries: the preparation in words and on the bar before the first try, ending
+ * at every one of `n_read` images read (at least, with a transfer project's flipped and cropped
+ * copies); then the bar counts the tries and hides when the search is done. */
+static void
+assert_prepared_then_tried (BtLeaderboard *lb, guint n_read)
+{
+  Watch *w = watch_new (lb);
+  start_search (lb, 2, 1);
+  bt_test_spin_until (finished_cond, &w->c);
+  g_assert_no_error (w->c.error);
+  for (guint i = 0; i < w->texts->len; i++)
+    g_test_message ("status: %s", (const char *) w->texts->pdata[i]);
+  g_assert_cmpint (w->first_prepare, >=, 0);
+  g_assert_cmpint (w->first_try, >, w->first_prepare);
+  g_assert_true (w->bar_shown);
+  g_assert_true (w->bar_agrees);
+  g_assert_cmpuint (w->done, ==, w->total);
+  g_assert_cmpuint (w->total, >=, n_read);
+  g_assert_cmpfloat (w->bar_after_first, ==, 0.5);
+  g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 2);
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (w->bar)));
+  watch_free (w, lb);
+}
+
+static gboolean
+prepare_seen (gpointer data)
+{
+  return ((Watch *) data)->first_prepare >= 0;
+}
+
+static void
+test_prepare_phase (void)
+{
+  g_autofree char *dir = NULL;
+  GtkWidget *window;
+  BtLeaderboard *lb;
+  g_autoptr (BtProject) project = panel_on_shapes (&dir, 12, 0, &window, &lb);
+  guint n_read = 0;
+  for (BtSplit sp = BT_SPLIT_TRAIN; sp <= BT_SPLIT_VAL; sp++)
+    {
+      g_autoptr (BtSplitView) v = bt_project_split_view (project, sp);
+      n_read += v->n;
+    }
+  assert_prepared_then_tried (lb, n_read);
+
+  /* Stop as soon as the words say the photos are being read: no try runs, the search says it
+   * stopped (tries of 50 epochs: a try could not end before the click) */
+  {
+    Watch *w = watch_new (lb);
+    start_search (lb, 2, 50);
+    bt_test_spin_until (prepare_seen, w);
+    bt_test_click_button (GTK_WIDGET (lb), "Stop");
+    bt_test_spin_until (finished_cond, &w->c);
+    g_assert_error (w->c.error, BT_TRAINING_ERROR, BT_TRAINING_ERROR_CANCELLED);
+    g_assert_cmpuint (bt_leaderboard_get_n_trials (lb), ==, 0);
+    g_assert_nonnull (strstr (bt_leaderboard_get_status (lb), "stopped"));
+    g_assert_false (gtk_widget_get_visible (GTK_WIDGET (w->bar)));
+    watch_free (w, lb);
+  }
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_clear_object (&project);
+  bt_test_rm_rf (dir);
+
+  /* a transfer project: the photos' embeddings computed once, said the same way */
+  static const char *const photos[3][2] = { { "cat", "cat_720p.jpg" }, { "owl", "owl.jpg" }, { "sunflower", "sunflower.bmp" } };
+  g_autofree char *backbone = bt_test_shared_file ("models", "mobilenet_v1_0.25_128_quant.tflite");
+  if (backbone == NULL)
+    {
+      g_test_skip ("MobileNet V1 0.25/128 not found: set BOTTEGA_SHARED_DIR to the folder holding models/");
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("bt-leaderboard-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *from = g_build_filename (tmp, "photos", NULL);
+  g_autofree char *pdir = g_build_filename (tmp, "project", NULL);
+  if (!bt_test_make_class_crops (from, photos, G_N_ELEMENTS (photos), 8, 5))
+    {
+      bt_test_rm_rf (tmp);
+      return;
+    }
+  project = bt_project_create (pdir, "Three flowers", &error);
+  g_assert_no_error (error);
+  {
+    const char *paths[] = { from, NULL };
+    g_autoptr (BtScanResult) scan = bt_scan_paths (paths, BT_SCAN_FOLDER_OF_CLASSES, NULL, TRUE, NULL, NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (bt_project_apply_scan (project, scan, &error), ==, 24);
+    bt_test_tune_make_transfer (project);
+  }
+  bt_backbone_set_preferred_file (backbone);
+  lb = panel_new (project, &window);
+  assert_prepared_then_tried (lb, 24);
+  /* warm: the embeddings are in the project's cache, nothing to read */
+  {
+    Watch *w = watch_new (lb);
+    start_search (lb, 1, 1);
+    bt_test_spin_until (finished_cond, &w->c);
+    g_assert_no_error (w->c.error);
+    g_assert_cmpint (w->first_prepare, ==, -1);
+    watch_free (w, lb);
+  }
+  bt_backbone_set_preferred_file (NULL);
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_clear_object (&project);
+  bt_test_rm_rf (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -405,5 +588,6 @@ main (int argc, char **argv)
   g_test_add_func ("/leaderboard/search-use-resume", test_search_and_use);
   g_test_add_func ("/leaderboard/live-trial", test_live_trial);
   g_test_add_func ("/leaderboard/words", test_words);
+  g_test_add_func ("/leaderboard/prepare-phase", test_prepare_phase);
   return g_test_run ();
 }

@@ -460,6 +460,22 @@ find_row_button (GtkWidget *root, const char *title, const char *tooltip)
   return NULL;
 }
 
+/* The names (heading labels) in the model list that are shortened with "…". */
+static guint
+count_cut_names (GtkWidget *w)
+{
+  guint n = 0;
+  if (GTK_IS_LABEL (w) && gtk_widget_has_css_class (w, "heading") && gtk_widget_get_mapped (w)
+      && pango_layout_is_ellipsized (gtk_label_get_layout (GTK_LABEL (w))))
+    {
+      g_test_message ("cut: %s (%d px)", gtk_label_get_text (GTK_LABEL (w)), gtk_widget_get_width (w));
+      n++;
+    }
+  for (GtkWidget *c = gtk_widget_get_first_child (w); c; c = gtk_widget_get_next_sibling (c))
+    n += count_cut_names (c);
+  return n;
+}
+
 static void
 test_model_list (Fixture *f, gconstpointer data)
 {
@@ -496,6 +512,8 @@ test_model_list (Fixture *f, gconstpointer data)
   spin (20);
   popover = GTK_WIDGET (gtk_menu_button_get_popover (button));
   g_assert_true (gtk_widget_get_visible (popover));
+  /* every model's name reads whole (the list was as narrow as its rows' minimum: "MLP…") */
+  g_assert_cmpuint (count_cut_names (popover), ==, 0);
   pin = find_row_button (popover, "MLP · 25%", "Pin: Evaluate and Test open this model first");
   g_assert_nonnull (pin);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (pin), TRUE);   /* what a click does */

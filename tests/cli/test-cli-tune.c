@@ -1,7 +1,8 @@
 /* test-cli-tune.c: `bottega-cli tune` prints one line per finished trial and then the
  * leaderboard, saves runs/tune-*, resumes an unfinished search; `bottega-cli cv` prints each
- * fold and mean ± std; bad options are usage errors (exit 2). On a transfer project both train
- * heads on the cached embeddings of the project's backbone. */
+ * fold and mean ± std; bad options are usage errors (exit 2); both say how far reading the photos
+ * is before the first trial or fold. On a transfer project both train heads on the cached
+ * embeddings of the project's backbone (a later cv computes none). */
 #include "config.h"
 
 #include <glib/gstdio.h>
@@ -11,6 +12,7 @@
 #include "dataset/bt-dataset.h"
 #include "training/bt-tune.h"
 #include "bt-test-photos.h"
+#include "../training/bt-test-tune-util.h"
 
 static char *cli_path, *project_dir;
 
@@ -49,6 +51,50 @@ count_lines_with (const char *text, const char *prefix)
   return n;
 }
 
+/* The lines saying how far reading the photos is ("Preparing: reading photos 12 of 40…"): how
+ * many came before the first line starting with `first`, the last of them ending at all of them
+ * read, and none after it. */
+static guint
+prepare_lines_before (const char *text, const char *first)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint n = 0, at = 0;
+  gboolean seen_first = FALSE;
+  const char *last = NULL;
+  for (guint i = 0; lines[i]; i++)
+    {
+      seen_first |= g_str_has_prefix (lines[i], first);
+      if (!g_str_has_prefix (lines[i], "Preparing: reading photos"))
+        continue;
+      g_assert_false (seen_first);
+      n++;
+      last = lines[i];
+      at = i;
+    }
+  if (last != NULL)
+    {
+      guint done = 0, total = 0;
+      const char *nums = last + strcspn (last, "0123456789");
+      g_assert_cmpint (sscanf (nums, "%u of %u", &done, &total), ==, 2);
+      g_test_message ("line %u: %s", at, last);
+      g_assert_cmpuint (total, >, 0);
+      g_assert_cmpuint (done, ==, total);
+    }
+  return n;
+}
+
+/* The "trial N" lines of a tune's output. */
+static GPtrArray *
+trial_lines (const char *text)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "trial "))
+      g_ptr_array_add (out, g_strdup (lines[i]));
+  return out;
+}
+
 static void
 test_tune (void)
 {
@@ -64,20 +110,24 @@ test_tune (void)
   g_assert_null (strstr (out, " 4. "));
   /* trial 1 is the project's own settings */
   g_assert_nonnull (strstr (out, "trial 1 (rung 0, 1 epochs): small-cnn, adam, lr 0.001, batch 32"));
+  /* before it, the photos read once, as the Search window says it */
+  g_assert_cmpuint (prepare_lines_before (out, "trial "), >, 0);
 
   /* the same seed again: the same lines */
   g_autofree char *again = NULL;
   g_assert_cmpint (run_cli (&again, "tune", project_dir, "--strategy", "random", "--trials", "3", "--epochs", "1",
                             "--seed", "4", NULL), ==, 0);
-  g_auto (GStrv) a = g_strsplit (out, "\n", -1), b = g_strsplit (again, "\n", -1);
+  g_autoptr (GPtrArray) a = trial_lines (out), b = trial_lines (again);
+  g_assert_cmpuint (a->len, ==, 3);
+  g_assert_cmpuint (b->len, ==, 3);
   for (guint i = 0; i < 3; i++)
     {
       /* drop the time at the end of the line */
-      char *ta = strrchr (a[i], ','), *tb = strrchr (b[i], ',');
+      char *ta = strrchr (a->pdata[i], ','), *tb = strrchr (b->pdata[i], ',');
       g_assert_nonnull (ta);
       g_assert_nonnull (tb);
       *ta = *tb = '\0';
-      g_assert_cmpstr (a[i], ==, b[i]);
+      g_assert_cmpstr (a->pdata[i], ==, b->pdata[i]);
     }
 
   g_autofree char *none = NULL;
@@ -99,6 +149,7 @@ test_cv (void)
   g_assert_cmpuint (count_lines_with (out, "fold "), ==, 3);
   g_assert_nonnull (strstr (out, "3-fold validation accuracy: "));
   g_assert_nonnull (strstr (out, "±"));
+  g_assert_cmpuint (prepare_lines_before (out, "fold "), >, 0);
   g_autofree char *bad = NULL;
   g_assert_cmpint (run_cli (&bad, "cv", project_dir, "--k", "11", NULL), ==, 1);
 }
@@ -147,17 +198,9 @@ test_transfer (void)
   {
     g_autoptr (BtProject) p = bt_project_open (dir, &error);
     g_assert_no_error (error);
-    BtProjectSettings s;
-    bt_project_settings_copy (&s, bt_project_get_settings (p));
-    g_free (s.preset);
-    s.preset = g_strdup ("transfer");
-    s.split_train = 50;
-    s.split_val = 50;
-    s.split_test = 0;
-    g_assert_true (bt_project_update_settings (p, &s, &error));
+    bt_test_tune_make_transfer (p);
     g_assert_true (bt_project_flush (p, &error));
     g_assert_no_error (error);
-    bt_project_settings_clear (&s);
   }
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_cli (&out, "backbones", "use", dir, backbone, NULL), ==, 0);
@@ -168,6 +211,8 @@ test_transfer (void)
   g_assert_nonnull (strstr (out, "only the head, on the embeddings of mobilenet_v1_0.25_128_quant.tflite"));
   g_assert_nonnull (strstr (out, "fine-tuning stays off"));
   g_assert_null (strstr (out, "cannot"));
+  /* a cold search: the embeddings computed, and said so, before the first trial */
+  g_assert_cmpuint (prepare_lines_before (out, "trial "), >, 0);
   g_assert_cmpuint (count_lines_with (out, "trial "), ==, 4);
   g_assert_cmpuint (count_lines_with (out, "trial 2 (rung 0, 6 epochs): transfer, adam"), ==, 1);
   g_assert_nonnull (strstr (out, "hidden "));
@@ -215,6 +260,7 @@ test_transfer (void)
   g_assert_cmpint (run_cli (&out, "cv", dir, "--k", "3", "--epochs", "6", NULL), ==, 0);
   g_test_message ("%s", out);
   g_assert_nonnull (strstr (out, "fine-tuning stays off"));
+  g_assert_cmpuint (prepare_lines_before (out, "fold "), ==, 0);   /* warm: the search's embeddings */
   g_assert_cmpuint (count_lines_with (out, "fold "), ==, 3);
   g_assert_nonnull (strstr (out, "3-fold validation accuracy: "));
 }

@@ -1,4 +1,5 @@
-/* bt-test-tune-util.h: a small Shapes project for the tune and k-fold tests. */
+/* bt-test-tune-util.h: a small Shapes project for the tune and k-fold tests, and a project made a
+ * transfer one. */
 #pragma once
 
 #include <glib/gstdio.h>
@@ -27,3 +28,20 @@ bt_test_shapes_project (const char *dir, guint n)
   return g_steal_pointer (&p);
 }
 
+/* The project as a transfer project, its images half training, half validation (no test split:
+ * the tune and k-fold tests of transfer heads score on validation only). */
+static inline void
+bt_test_tune_make_transfer (BtProject *p)
+{
+  g_autoptr (GError) error = NULL;
+  BtProjectSettings s;
+  bt_project_settings_copy (&s, bt_project_get_settings (p));
+  g_free (s.preset);
+  s.preset = g_strdup ("transfer");
+  s.split_train = 50;
+  s.split_val = 50;
+  s.split_test = 0;
+  g_assert_true (bt_project_update_settings (p, &s, &error));
+  g_assert_no_error (error);
+  bt_project_settings_clear (&s);
+}

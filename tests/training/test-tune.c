@@ -3,7 +3,8 @@
  * (its files are deleted first and the decode counter stays at 0), the best trial is at least
  * as good as the defaults, successive halving promotes the best configs, damaged files fail
  * cleanly; a trial (a BtTrainer run) honours early stopping, class weights, pause and stop; a
- * transfer project's search varies its head's rows only and keeps the preset when applied. */
+ * transfer project's search varies its head's rows only and keeps the preset when applied; the
+ * preparation (reading the images once) reports its progress and stops at its gate. */
 #include "config.h"
 
 #include <math.h>
@@ -242,6 +243,7 @@ test_halving_plan (void)
   g_assert_cmpint (last->config, ==, 3);
   g_assert_true (bt_tune_search_record (s, last, &error));
   g_assert_null (bt_tune_search_plan_next (s));
+  g_assert_cmpint (bt_tune_search_get_n_planned (s), ==, 7);   /* what the Search window's bar counts */
 
   /* grid: distinct points, no repeats */
   BtTuneOptions g = small_options (BT_TUNE_GRID, 20, 5);
@@ -257,6 +259,22 @@ test_halving_plan (void)
       g_assert_true (bt_tune_search_record (gs, t, &error));
     }
   g_assert_null (bt_tune_search_plan_next (gs));   /* the trial budget */
+  g_assert_cmpint (bt_tune_search_get_n_planned (gs), ==, 20);
+
+  /* a grid smaller than its budget: every point and the base config, as many as planned */
+  BtTuneOptions sg = small_options (BT_TUNE_GRID, 500, 6);
+  sg.space.grid_points = 2;
+  sg.space.vary_augment = FALSE;
+  sg.space.dropout_max = sg.space.dropout_min;
+  sg.space.weight_decay_max = sg.space.weight_decay_min;
+  g_autoptr (BtTuneSearch) sgs = new_search (&sg);
+  int n_grid = 0;
+  for (BtTuneTrial *t; (t = bt_tune_search_plan_next (sgs)) != NULL; bt_tune_trial_free (t), n_grid++)
+    g_assert_true (bt_tune_search_record (sgs, t, &error));
+  g_assert_cmpint (n_grid, >, 2);
+  g_assert_cmpint (n_grid, <, 500);
+  g_assert_cmpint (bt_tune_search_get_n_planned (sgs), ==, n_grid);
+  bt_tune_options_clear (&sg);
 
   /* a minutes budget: no new trial once the recorded trials' time reaches it */
   BtTuneOptions m = small_options (BT_TUNE_RANDOM, 0, 9);
@@ -274,6 +292,7 @@ test_halving_plan (void)
   third->seconds = 15.0;
   g_assert_true (bt_tune_search_record (ms, third, &error));
   g_assert_null (bt_tune_search_plan_next (ms));   /* 65 s ≥ 1 min */
+  g_assert_cmpint (bt_tune_search_get_n_planned (ms), ==, 0);   /* only minutes bound it */
   bt_tune_options_clear (&m);
   bt_tune_options_clear (&o);
   bt_tune_options_clear (&g);
@@ -732,6 +751,53 @@ test_transfer_space (void)
   bt_project_settings_clear (&base);
 }
 
+/* bt_tune_data_prepare_full says how far it is, on the calling thread, ending at every train and
+ * validation image read; a Stop seen by its gate ends it, cancelled, and a later prepare reads them. */
+typedef struct { guint calls, last_done, last_total, backwards; GThread *thread; } Prep;
+
+static void
+on_prepare (guint done, guint total, gpointer user_data)
+{
+  Prep *p = user_data;
+  g_assert_true (g_thread_self () == p->thread);
+  p->backwards += p->calls > 0 && done < p->last_done;
+  p->calls++;
+  p->last_done = done;
+  p->last_total = total;
+}
+
+/* Stop pressed while the images are read: the gate wakes up cancelled */
+static gboolean
+stop_gate (gpointer cancel)
+{
+  g_cancellable_cancel (cancel);
+  return FALSE;
+}
+
+static void
+test_prepare_progress (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BtTuneData) stopped = bt_tune_data_new (project, &error);
+  g_assert_no_error (error);
+  Prep p = { 0, .thread = g_thread_self () };
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_assert_false (bt_tune_data_prepare_full (stopped, on_prepare, &p, stop_gate, cancel, cancel, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (bt_tune_data_get_cache (stopped));
+  g_clear_error (&error);
+
+  memset (&p, 0, sizeof p);
+  p.thread = g_thread_self ();
+  g_assert_true (bt_tune_data_prepare_full (stopped, on_prepare, &p, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (p.calls, >, 0);
+  g_assert_cmpuint (p.backwards, ==, 0);
+  g_assert_cmpuint (p.last_total, ==, bt_tune_data_get_n_items (stopped));
+  g_assert_cmpuint (p.last_done, ==, p.last_total);
+  g_assert_nonnull (bt_tune_data_get_cache (stopped));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -760,6 +826,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tune/one-writer", test_one_writer);
   g_test_add_func ("/tune/stale-copy", test_stale_copy);
   g_test_add_func ("/tune/transfer-space", test_transfer_space);
+  g_test_add_func ("/tune/prepare-progress", test_prepare_progress);
   int rc = g_test_run ();
   g_clear_object (&project);
   bt_test_rm_rf (tmp);
