@@ -184,7 +184,8 @@ read_fd (int fd, gsize *len, BtSandboxReply *reply)
   return data;
 }
 
-/* test-only: a decoder that crashes, never returns or tries to open a path. TRUE: answered. */
+/* test-only: a decoder that crashes, never returns, lies about its pixels or tries to open a
+ * path. TRUE: answered. */
 static gboolean
 run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSandboxReply *reply)
 {
@@ -195,6 +196,20 @@ run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSand
   if (strstr (hook, "loop") != NULL && memcmp (data, "BTLOOP!", 7) == 0)
     for (volatile guint64 spin = 0;; spin++)
       ;
+  if (strstr (hook, "lie") != NULL && (memcmp (data, "BTLIE1!", 7) == 0 || memcmp (data, "BTLIE2!", 7) == 0))
+    {
+      /* a hijacked helper's reply: 1, fewer inline bytes than it claims; 2, more than the app
+       * takes inline */
+      gboolean more = data[5] == '2';
+      reply->width = more ? 256 : 10;
+      reply->height = more ? 257 : 10;
+      reply->channels = 1;
+      reply->inline_len = (guint32) (reply->width * reply->height);
+      gsize n = more ? reply->inline_len : reply->inline_len / 2;
+      g_autofree guint8 *tail = g_malloc0 (n);
+      bt_sandbox_send2 (sock, reply, sizeof *reply, tail, n, -1);
+      return TRUE;
+    }
   if (strstr (hook, "open") != NULL && memcmp (data, "BTOPEN!", 7) == 0)
     {
       FILE *f = fopen ("/etc/passwd", "r");

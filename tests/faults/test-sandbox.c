@@ -594,6 +594,33 @@ test_small_inline (void)
     }
 }
 
+/* A helper that lies about its inline pixels (fewer bytes than the size it claims, or more
+ * than the app takes inline) gets its file called "could not be decoded safely", and the pool
+ * goes on. */
+static void
+test_inline_lies (void)
+{
+  const char * const lies[] = { "BTLIE1! short", "BTLIE2! long" };
+  for (guint i = 0; i < G_N_ELEMENTS (lies); i++)
+    {
+      BtSkipReason why = BT_SKIP_DUPLICATE;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(BtImage) img = bt_sandbox_decode_bytes ((const guint8 *) lies[i], strlen (lies[i]), 1, &why,
+                                                        &error);
+      g_assert_null (img);
+      g_assert_nonnull (error);
+      g_test_message ("%s: %s", lies[i], error->message);
+      g_assert_nonnull (strstr (error->message, "could not be decoded safely"));
+      g_assert_cmpint (why, ==, BT_SKIP_CORRUPT);
+      g_clear_error (&error);
+      g_autoptr(GBytes) png = good_png (3);
+      g_autoptr(BtImage) ok = bt_sandbox_decode_bytes (g_bytes_get_data (png, NULL), g_bytes_get_size (png), 1,
+                                                       NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (ok);
+    }
+}
+
 static guint
 count_open_fds (void)
 {
@@ -704,7 +731,7 @@ int
 main (int argc, char **argv)
 {
   /* the helpers inherit this: their test-only hooks answer to magic first bytes */
-  g_setenv ("BT_DECODER_TEST_HOOK", "crash,loop,open", TRUE);
+  g_setenv ("BT_DECODER_TEST_HOOK", "crash,loop,open,lie", TRUE);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/faults/sandbox/same-pixels", test_same_pixels);
   g_test_add_func ("/faults/sandbox/every-format", test_every_format);
@@ -723,6 +750,7 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/sandbox/helpers-niced", test_helpers_niced);
   g_test_add_func ("/faults/sandbox/large-no-copy", test_large_no_copy);
   g_test_add_func ("/faults/sandbox/small-inline", test_small_inline);
+  g_test_add_func ("/faults/sandbox/inline-lies", test_inline_lies);
   g_test_add_func ("/faults/sandbox/pixel-buffers", test_pixel_buffers);
   int r = g_test_run ();
   bt_sandbox_shutdown ();
