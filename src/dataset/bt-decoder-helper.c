@@ -1,7 +1,8 @@
 /* bt-decoder-helper.c: bottega-decoder, the helper process of the decoder sandbox
  * (bt-sandbox.c). It receives a file descriptor and a channel count on fd 3 (a SOCK_SEQPACKET
- * socket), decodes with the data layer's decoder, and sends the pixels back in a memfd (for a
- * large image the very one the decoder wrote into: bt-pixels.c). Before
+ * socket), decodes with the data layer's decoder, and sends the pixels back: up to
+ * BT_SANDBOX_INLINE_MAX bytes in the reply's own message, more in a memfd (for a large image
+ * the very one the decoder wrote into: bt-pixels.c). Before
  * its first request it limits its address space and CPU time, lowers its priority (nice +10
  * from the app's; not with --foreground, for the decodes someone waits for at the window) and, with libseccomp, confines itself to the system calls decoding needs: it
  * cannot open a path, create a socket or run a program, so a decoder bug that takes control of
@@ -47,6 +48,18 @@ static void
 send_reply (int sock, const BtSandboxReply *reply, int fd)
 {
   bt_sandbox_send (sock, reply, sizeof *reply, fd);
+}
+
+/* Pixels small enough to go in the reply's own message (BT_SANDBOX_INLINE_MAX): the image's
+ * buffer handed to the caller to send and bt_pixels_free. NULL: they go in a memfd. */
+static guint8 *
+take_inline_pixels (BtImage *img, BtSandboxReply *reply)
+{
+  gsize n = (gsize) img->width * img->height * img->channels;
+  if (n == 0 || n > BT_SANDBOX_INLINE_MAX)
+    return NULL;
+  reply->inline_len = (guint32) n;
+  return g_steal_pointer (&img->pixels);
 }
 
 static void
@@ -171,7 +184,8 @@ read_fd (int fd, gsize *len, BtSandboxReply *reply)
   return data;
 }
 
-/* test-only: a decoder that crashes, never returns or tries to open a path. TRUE: answered. */
+/* test-only: a decoder that crashes, never returns, lies about its pixels or tries to open a
+ * path. TRUE: answered. */
 static gboolean
 run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSandboxReply *reply)
 {
@@ -182,6 +196,20 @@ run_test_hook (const char *hook, const guint8 *data, gsize len, int sock, BtSand
   if (strstr (hook, "loop") != NULL && memcmp (data, "BTLOOP!", 7) == 0)
     for (volatile guint64 spin = 0;; spin++)
       ;
+  if (strstr (hook, "lie") != NULL && (memcmp (data, "BTLIE1!", 7) == 0 || memcmp (data, "BTLIE2!", 7) == 0))
+    {
+      /* a hijacked helper's reply: 1, fewer inline bytes than it claims; 2, more than the app
+       * takes inline */
+      gboolean more = data[5] == '2';
+      reply->width = more ? 256 : 10;
+      reply->height = more ? 257 : 10;
+      reply->channels = 1;
+      reply->inline_len = (guint32) (reply->width * reply->height);
+      gsize n = more ? reply->inline_len : reply->inline_len / 2;
+      g_autofree guint8 *tail = g_malloc0 (n);
+      bt_sandbox_send2 (sock, reply, sizeof *reply, tail, n, -1);
+      return TRUE;
+    }
   if (strstr (hook, "open") != NULL && memcmp (data, "BTOPEN!", 7) == 0)
     {
       FILE *f = fopen ("/etc/passwd", "r");
@@ -238,9 +266,10 @@ pixels_to_memfd (BtImage *img, BtSandboxReply *reply)
   return -1;
 }
 
-/* One request: decode (or probe) the file behind fd; the reply and its memfd (or -1). */
+/* One request: decode (or probe) the file behind fd; the reply and its memfd (or -1), or its
+ * pixels in *tail (reply->inline_len bytes, the caller frees them). */
 static int
-handle (const BtSandboxRequest *req, int fd, const char *hook, int sock, BtSandboxReply *reply)
+handle (const BtSandboxRequest *req, int fd, const char *hook, int sock, BtSandboxReply *reply, guint8 **tail)
 {
   gsize len = 0;
   g_autofree guint8 *data = read_fd (fd, &len, reply);
@@ -284,6 +313,8 @@ handle (const BtSandboxRequest *req, int fd, const char *hook, int sock, BtSandb
   reply->width = img->width;
   reply->height = img->height;
   reply->channels = img->channels;
+  if ((*tail = take_inline_pixels (img, reply)) != NULL)
+    return -1;
   return pixels_to_memfd (img, reply);
 }
 
@@ -315,10 +346,12 @@ main (int argc, char **argv)
       BtSandboxReply reply = { 0 };
       reply.magic = BT_SANDBOX_MAGIC;
       reply.confined = confined;
-      int out = handle (&req, fd, hook, sock, &reply);
+      guint8 *tail = NULL;
+      int out = handle (&req, fd, hook, sock, &reply, &tail);
       if (out == -2)
         continue;  /* a test hook answered */
-      send_reply (sock, &reply, out);
+      bt_sandbox_send2 (sock, &reply, sizeof reply, tail, tail != NULL ? reply.inline_len : 0, out);
+      bt_pixels_free (tail);
       if (out >= 0)
         close (out);
     }

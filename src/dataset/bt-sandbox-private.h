@@ -11,6 +11,10 @@
 
 #define BT_SANDBOX_MAGIC    0x42544453u  /* "BTDS" */
 #define BT_SANDBOX_MAX_AS   ((guint64) 2048 * 1024 * 1024)
+/* Pixels up to this many bytes come back in the reply's own message, not in a memfd: a memfd
+ * a file cost the import check of small images more than the decode (docs/PERFORMANCE.md).
+ * Well under the socket's default send buffer (~208 KiB). */
+#define BT_SANDBOX_INLINE_MAX ((gsize) 64 * 1024)
 #define BT_SANDBOX_MAX_CPU_S 600          /* a helper's lifetime total; the parent also times out each request */
 
 /* What a request asks for besides the pixels */
@@ -38,6 +42,8 @@ typedef struct {
   gint32  opened_path;  /* test hook "open": fopen succeeded (it must not) */
   gint32  info_width, info_height, info_orientation;  /* BtDecodeInfo */
   guint32 info_flags;
+  guint32 inline_len;   /* status 0, no memfd: the pixels follow the reply in the same message */
+  guint32 pad;
   char    info_format[8];
   guint64 hash;         /* BT_SANDBOX_HASH */
   char    message[256];
@@ -45,14 +51,14 @@ typedef struct {
 
 /* One message with an optional descriptor (fd < 0: none) over the SOCK_SEQPACKET socket. */
 static inline gboolean
-bt_sandbox_send (int sock, const void *buf, gsize len, int fd)
+bt_sandbox_send2 (int sock, const void *buf, gsize len, const void *tail, gsize tail_len, int fd)
 {
   char cbuf[CMSG_SPACE (sizeof (int))];
   memset (cbuf, 0, sizeof cbuf);
-  struct iovec iov = { (void *) buf, len };
+  struct iovec iov[2] = { { (void *) buf, len }, { (void *) tail, tail_len } };
   struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = tail_len > 0 ? 2 : 1;
   if (fd >= 0)
     {
       msg.msg_control = cbuf;
@@ -67,19 +73,26 @@ bt_sandbox_send (int sock, const void *buf, gsize len, int fd)
   do
     n = sendmsg (sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  return n == (ssize_t) len;
+  return n == (ssize_t) (len + tail_len);
 }
 
-/* Receives one message of exactly len bytes; *fd: the descriptor that came with it, or -1.
- * FALSE (and no descriptor left open) on anything else. */
 static inline gboolean
-bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
+bt_sandbox_send (int sock, const void *buf, gsize len, int fd)
+{
+  return bt_sandbox_send2 (sock, buf, len, NULL, 0, fd);
+}
+
+/* Receives one message of exactly len bytes, or with tail (may be NULL) len and then up to
+ * tail_cap more, their count in *tail_len; *fd: the descriptor that came with it, or -1.
+ * FALSE (and no descriptor left open) on anything else, a message longer than that too. */
+static inline gboolean
+bt_sandbox_recv2 (int sock, void *buf, gsize len, void *tail, gsize tail_cap, gsize *tail_len, int *fd, int flags)
 {
   char cbuf[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { buf, len };
+  struct iovec iov[2] = { { buf, len }, { tail, tail_cap } };
   struct msghdr msg = { 0 };
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = tail != NULL && tail_cap > 0 ? 2 : 1;
   msg.msg_control = cbuf;
   msg.msg_controllen = sizeof cbuf;
   ssize_t n;
@@ -90,7 +103,10 @@ bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
   struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR (&msg) : NULL;
   if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
     memcpy (fd, CMSG_DATA (c), sizeof (int));
-  if (n != (ssize_t) len)
+  if (tail_len != NULL)
+    *tail_len = n > (ssize_t) len ? (gsize) n - len : 0;
+  if (n < (ssize_t) len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+      (n > (ssize_t) len && msg.msg_iovlen == 1))
     {
       if (*fd >= 0)
         close (*fd);
@@ -98,6 +114,12 @@ bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
       return FALSE;
     }
   return TRUE;
+}
+
+static inline gboolean
+bt_sandbox_recv (int sock, void *buf, gsize len, int *fd, int flags)
+{
+  return bt_sandbox_recv2 (sock, buf, len, NULL, 0, NULL, fd, flags);
 }
 
 /* The sandbox's one request (bt-sandbox.c): decode (or with BT_SANDBOX_PROBE, only read the

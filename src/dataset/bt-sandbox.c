@@ -1,7 +1,7 @@
 /* bt-sandbox.c: "decode these bytes" in a pool of long-lived helper processes (bottega-decoder,
  * bt-decoder-helper.c), in the manner of GNOME's glycin. The parent opens the file and passes
  * the descriptor; the helper, confined by seccomp and resource limits, sends the pixels back
- * in a memfd. A helper that crashes, overruns its limits or takes longer than the timeout is
+ * in the reply's own message when small (BT_SANDBOX_INLINE_MAX), else in a memfd. A helper that crashes, overruns its limits or takes longer than the timeout is
  * killed and replaced; the file is reported as "could not be decoded safely". */
 #include "config.h"
 
@@ -222,9 +222,10 @@ send_request (int sock, int fd, const BtSandboxRequest *req)
   return bt_sandbox_send (sock, req, sizeof *req, fd);
 }
 
-/* 1: reply read; 0: the helper died or timed out; the memfd (or -1) in *out_fd */
+/* 1: reply read; 0: the helper died or timed out; the memfd (or -1) in *out_fd, and with tail
+ * the bytes that followed the reply in its message (inline pixels; NULL when none) */
 static int
-recv_reply (int sock, BtSandboxReply *reply, int *out_fd, gint64 timeout)
+recv_reply (int sock, BtSandboxReply *reply, int *out_fd, guint8 **tail, gsize *tail_len, gint64 timeout)
 {
   struct pollfd p = { sock, POLLIN, 0 };
   gint64 end = g_get_monotonic_time () + timeout * 1000;
@@ -240,16 +241,26 @@ recv_reply (int sock, BtSandboxReply *reply, int *out_fd, gint64 timeout)
         return 0;
       break;
     }
-  if (!bt_sandbox_recv (sock, reply, sizeof *reply, out_fd, MSG_DONTWAIT))
-    return 0;
-  if (reply->magic != BT_SANDBOX_MAGIC)
+  guint8 *buf = tail != NULL ? g_malloc (BT_SANDBOX_INLINE_MAX) : NULL;
+  gsize n = 0;
+  if (!bt_sandbox_recv2 (sock, reply, sizeof *reply, buf, buf != NULL ? BT_SANDBOX_INLINE_MAX : 0, &n, out_fd,
+                         MSG_DONTWAIT) ||
+      reply->magic != BT_SANDBOX_MAGIC)
     {
+      g_free (buf);
       if (*out_fd >= 0)
         close (*out_fd);
       *out_fd = -1;
       return 0;
     }
   reply->message[sizeof reply->message - 1] = '\0';
+  if (tail != NULL)
+    {
+      *tail_len = n;
+      *tail = n > 0 ? buf : NULL;
+      if (n == 0)
+        g_free (buf);
+    }
   return 1;
 }
 
@@ -272,14 +283,41 @@ unsafe (const char *what, BtSkipReason *reason, GError **error)
 
 #define BIG_IMAGE_BYTES ((gsize) 1024 * 1024)
 
+/* The size the reply claims for its pixels, 0 when it makes no sense. */
+static gsize
+reply_pixel_bytes (const BtSandboxReply *r)
+{
+  if (r->width <= 0 || r->height <= 0 || (r->channels != 1 && r->channels != 3) ||
+      (guint64) r->width * r->height > BT_MAX_PIXELS)
+    return 0;
+  return (gsize) r->width * r->height * r->channels;
+}
+
+/* The pixels that came in the reply's message (tail, taken over): exactly what it claims. */
+static BtImage *
+image_from_tail (guint8 *tail, gsize tail_len, const BtSandboxReply *r)
+{
+  gsize n = reply_pixel_bytes (r);
+  if (n == 0 || n != tail_len || r->inline_len != tail_len)
+    {
+      g_free (tail);
+      return NULL;
+    }
+  BtImage *img = g_new0 (BtImage, 1);
+  img->width = r->width;
+  img->height = r->height;
+  img->channels = r->channels;
+  img->pixels = g_realloc (tail, n);
+  return img;
+}
+
 /* The pixels from a memfd the helper filled: checked against what the reply claims. */
 static BtImage *
 image_from_memfd (int fd, const BtSandboxReply *r)
 {
-  if (r->width <= 0 || r->height <= 0 || (r->channels != 1 && r->channels != 3) ||
-      (guint64) r->width * r->height > BT_MAX_PIXELS)
+  gsize n = reply_pixel_bytes (r);
+  if (n == 0)
     return NULL;
-  gsize n = (gsize) r->width * r->height * r->channels;
   struct stat st;
   if (fstat (fd, &st) != 0 || (guint64) st.st_size != n)
     return NULL;
@@ -332,8 +370,8 @@ known_format (const char *name)
 /* Sends one request to a helper of the pool (a fresh one if the last died since) and waits for
  * its reply. FALSE: the helper crashed, hung or could not start (error set when it could not). */
 static gboolean
-exchange (int fd, const BtSandboxRequest *req, BtSandboxReply *reply, int *out, gboolean *started,
-          GError **error)
+exchange (int fd, const BtSandboxRequest *req, BtSandboxReply *reply, int *out, guint8 **tail, gsize *tail_len,
+          gboolean *started, GError **error)
 {
   Helper *h = take_helper ();
   g_mutex_lock (&pool_lock);
@@ -361,7 +399,7 @@ exchange (int fd, const BtSandboxRequest *req, BtSandboxReply *reply, int *out, 
         }
       sent = send_request (h->sock, fd, req);
     }
-  if (!sent || !recv_reply (h->sock, reply, out, timeout))
+  if (!sent || !recv_reply (h->sock, reply, out, tail, tail_len, timeout))
     {
       give_back (h, TRUE);
       return FALSE;
@@ -383,8 +421,10 @@ bt_sandbox_decode_full (int fd, const char *name, int want_channels, int min_w, 
                            bt_image_get_pixel_budget () };
   BtSandboxReply reply = { 0 };
   int out = -1;
+  g_autofree guint8 *tail = NULL;  /* pixels that came inline, in the reply's own message */
+  gsize tail_len = 0;
   gboolean started;
-  if (!exchange (fd, &req, &reply, &out, &started, error))
+  if (!exchange (fd, &req, &reply, &out, (flags & BT_SANDBOX_PROBE) ? NULL : &tail, &tail_len, &started, error))
     {
       if (!started)
         {
@@ -428,7 +468,11 @@ bt_sandbox_decode_full (int fd, const char *name, int want_channels, int min_w, 
         close (out);
       return TRUE;
     }
-  BtImage *img = out >= 0 ? image_from_memfd (out, &reply) : NULL;
+  BtImage *img = NULL;
+  if (out >= 0)
+    img = tail == NULL ? image_from_memfd (out, &reply) : NULL;
+  else if (tail != NULL)
+    img = image_from_tail (g_steal_pointer (&tail), tail_len, &reply);
   if (out >= 0)
     close (out);
   if (img == NULL)

@@ -18,6 +18,7 @@
 
 #include "dataset/bt-dataset-private.h"
 #include "dataset/bt-decode-private.h"
+#include "dataset/bt-sandbox-private.h"
 #include "bt-test-fs.h"
 #include "bt-test-images.h"
 
@@ -546,6 +547,80 @@ test_large_no_copy (void)
   bt_test_rm_rf (dir);
 }
 
+/* Small pixels come back in the reply's own message: the helper writes none of them to a memfd
+ * (wchar; it used to write them all), up to BT_SANDBOX_INLINE_MAX bytes exactly; one byte
+ * over, they go through a memfd as before. Either way the pixels are the in-process ones. */
+static void
+test_small_inline (void)
+{
+  g_assert_cmpuint (256 * 256, ==, BT_SANDBOX_INLINE_MAX);
+  g_autofree guint8 *px = smooth_pattern (256, 257);
+  struct { const char *what; GBytes *bytes; int channels; gboolean inline_; } cases[] = {
+    { "37 x 23 RGB", good_png (7), 3, TRUE },
+    { "37 x 23 grey", good_png (8), 1, TRUE },
+    { "256 x 256 grey, the limit", bt_test_encode_png (px, 256, 256, 3), 1, TRUE },
+    { "256 x 257 grey, one row over", bt_test_encode_png (px, 256, 257, 3), 1, FALSE },
+    { "256 x 256 RGB", bt_test_encode_png (px, 256, 256, 3), 3, FALSE },
+  };
+  g_autoptr(GBytes) warm_png = good_png (6);
+  g_autoptr(BtImage) warm = bt_sandbox_decode_bytes (g_bytes_get_data (warm_png, NULL),
+                                                     g_bytes_get_size (warm_png), 3, NULL, NULL);
+  g_assert_nonnull (warm);  /* the helper this thread's decodes go to is running */
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (cases[i].bytes, &len);
+      g_autoptr(GError) error = NULL;
+      bt_image_set_in_process (TRUE);
+      g_autoptr(BtImage) a = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
+      bt_image_set_in_process (FALSE);
+      g_assert_no_error (error);
+      guint64 before = helpers_wchar ();
+      g_autoptr(BtImage) b = bt_sandbox_decode_bytes (data, len, cases[i].channels, NULL, &error);
+      guint64 wrote = helpers_wchar () - before;
+      g_assert_no_error (error);
+      gsize n = (gsize) b->width * b->height * b->channels;
+      g_test_message ("%s: %" G_GSIZE_FORMAT " bytes, the helper wrote %" G_GUINT64_FORMAT, cases[i].what, n, wrote);
+      g_assert_cmpint (b->width, ==, a->width);
+      g_assert_cmpint (b->height, ==, a->height);
+      g_assert_cmpint (b->channels, ==, a->channels);
+      g_assert_cmpmem (a->pixels, (gsize) a->width * a->height * a->channels, b->pixels, n);
+      g_assert_cmpuint (b->mapped_len, ==, 0);
+      if (cases[i].inline_)
+        g_assert_cmpuint (wrote, <, MIN (n, 1024));
+      else
+        g_assert_cmpuint (wrote, >=, n);
+      g_bytes_unref (cases[i].bytes);
+    }
+}
+
+/* A helper that lies about its inline pixels (fewer bytes than the size it claims, or more
+ * than the app takes inline) gets its file called "could not be decoded safely", and the pool
+ * goes on. */
+static void
+test_inline_lies (void)
+{
+  const char * const lies[] = { "BTLIE1! short", "BTLIE2! long" };
+  for (guint i = 0; i < G_N_ELEMENTS (lies); i++)
+    {
+      BtSkipReason why = BT_SKIP_DUPLICATE;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(BtImage) img = bt_sandbox_decode_bytes ((const guint8 *) lies[i], strlen (lies[i]), 1, &why,
+                                                        &error);
+      g_assert_null (img);
+      g_assert_nonnull (error);
+      g_test_message ("%s: %s", lies[i], error->message);
+      g_assert_nonnull (strstr (error->message, "could not be decoded safely"));
+      g_assert_cmpint (why, ==, BT_SKIP_CORRUPT);
+      g_clear_error (&error);
+      g_autoptr(GBytes) png = good_png (3);
+      g_autoptr(BtImage) ok = bt_sandbox_decode_bytes (g_bytes_get_data (png, NULL), g_bytes_get_size (png), 1,
+                                                       NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (ok);
+    }
+}
+
 static guint
 count_open_fds (void)
 {
@@ -656,7 +731,7 @@ int
 main (int argc, char **argv)
 {
   /* the helpers inherit this: their test-only hooks answer to magic first bytes */
-  g_setenv ("BT_DECODER_TEST_HOOK", "crash,loop,open", TRUE);
+  g_setenv ("BT_DECODER_TEST_HOOK", "crash,loop,open,lie", TRUE);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/faults/sandbox/same-pixels", test_same_pixels);
   g_test_add_func ("/faults/sandbox/every-format", test_every_format);
@@ -674,6 +749,8 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/sandbox/large-mapped", test_large_mapped);
   g_test_add_func ("/faults/sandbox/helpers-niced", test_helpers_niced);
   g_test_add_func ("/faults/sandbox/large-no-copy", test_large_no_copy);
+  g_test_add_func ("/faults/sandbox/small-inline", test_small_inline);
+  g_test_add_func ("/faults/sandbox/inline-lies", test_inline_lies);
   g_test_add_func ("/faults/sandbox/pixel-buffers", test_pixel_buffers);
   int r = g_test_run ();
   bt_sandbox_shutdown ();
