@@ -154,3 +154,226 @@ bt_dense_forward_packed (float *out, const float *in, const float *packed, const
 #endif
   bt_parallel_for ((gsize) n_panels (out_dim) * j.n_rb, 1, dense_fast_part, &j);
 }
+
+/* ---- Training: forward, weight and input gradients with one strided tile ----
+ * Every product of a dense layer's training step is C[6×16] tiles of Σ_k a_i[k·aks] · b[k·ldb + j]:
+ *   forward  outᵀ tile: a = six weight rows (aks 1), b = the input transposed into [in_dim][16·r]
+ *            (inᵀ, written here per call), stored transposed with the bias and activation;
+ *   d_w      a = six columns of d_out (aks out_dim), b = the input's rows (ldb in_dim), K = batch;
+ *   d_in     a = six rows of d_out (aks 1), b = the weights' rows (ldb in_dim), K = out_dim.
+ * No operand is packed but the batch's input (a few hundred KB): OpenBLAS packed the whole weight
+ * matrix on each of the two threads every step, and zeroed d_w in a separate pass that the tile
+ * now skips by writing its first sum (docs/PERFORMANCE.md, "MLP training step"). Each output is
+ * one tile's sum in k order, so the result is the same at any thread count. */
+
+#define DENSE_T_ROWS 64   /* batch rows transposed at a time */
+
+gsize
+bt_dense_train_scratch_size (int n, int in_dim)
+{
+  return (gsize) in_dim * ((MIN (n, DENSE_T_ROWS) + DENSE_NB - 1) / DENSE_NB * DENSE_NB);
+}
+
+gboolean
+bt_dense_train_fast (void)
+{
+  return bt_conv2d_fast_mode () == 2;
+}
+
+#if DENSE_X86
+/* acc[i][j] = Σ_{k<K} a[i][k·aks] · b[k·ldb + j] for j < cols (cols < 16: masked loads, the other
+ * columns 0) */
+__attribute__ ((target ("avx2,fma")))
+static void
+strided_tile_avx2 (float acc[DENSE_MR][DENSE_NB], const float *const *a, gsize aks, const float *b, gsize ldb,
+                   int K, int cols)
+{
+  const float *p0 = a[0], *p1 = a[1], *p2 = a[2], *p3 = a[3], *p4 = a[4], *p5 = a[5];
+  __m256 a00 = _mm256_setzero_ps (), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+  __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+  const __m256i lane = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (cols), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (cols - 8), lane);
+#define STRIDED_STEP(LOAD0, LOAD1)                                                                         \
+  for (int k = 0; k < K; k++, b += ldb, p0 += aks, p1 += aks, p2 += aks, p3 += aks, p4 += aks, p5 += aks) \
+    {                                                                                                      \
+      const __m256 v0 = LOAD0, v1 = LOAD1;                                                                 \
+      __m256 s = _mm256_broadcast_ss (p0);                                                                 \
+      a00 = _mm256_fmadd_ps (s, v0, a00), a01 = _mm256_fmadd_ps (s, v1, a01);                              \
+      s = _mm256_broadcast_ss (p1);                                                                        \
+      a10 = _mm256_fmadd_ps (s, v0, a10), a11 = _mm256_fmadd_ps (s, v1, a11);                              \
+      s = _mm256_broadcast_ss (p2);                                                                        \
+      a20 = _mm256_fmadd_ps (s, v0, a20), a21 = _mm256_fmadd_ps (s, v1, a21);                              \
+      s = _mm256_broadcast_ss (p3);                                                                        \
+      a30 = _mm256_fmadd_ps (s, v0, a30), a31 = _mm256_fmadd_ps (s, v1, a31);                              \
+      s = _mm256_broadcast_ss (p4);                                                                        \
+      a40 = _mm256_fmadd_ps (s, v0, a40), a41 = _mm256_fmadd_ps (s, v1, a41);                              \
+      s = _mm256_broadcast_ss (p5);                                                                        \
+      a50 = _mm256_fmadd_ps (s, v0, a50), a51 = _mm256_fmadd_ps (s, v1, a51);                              \
+    }
+  if (cols == DENSE_NB)
+    STRIDED_STEP (_mm256_loadu_ps (b), _mm256_loadu_ps (b + 8))
+  else if (cols > 8)
+    STRIDED_STEP (_mm256_loadu_ps (b), _mm256_maskload_ps (b + 8, m1))
+  else
+    STRIDED_STEP (_mm256_maskload_ps (b, m0), _mm256_setzero_ps ())
+#undef STRIDED_STEP
+  _mm256_storeu_ps (acc[0], a00), _mm256_storeu_ps (acc[0] + 8, a01);
+  _mm256_storeu_ps (acc[1], a10), _mm256_storeu_ps (acc[1] + 8, a11);
+  _mm256_storeu_ps (acc[2], a20), _mm256_storeu_ps (acc[2] + 8, a21);
+  _mm256_storeu_ps (acc[3], a30), _mm256_storeu_ps (acc[3] + 8, a31);
+  _mm256_storeu_ps (acc[4], a40), _mm256_storeu_ps (acc[4] + 8, a41);
+  _mm256_storeu_ps (acc[5], a50), _mm256_storeu_ps (acc[5] + 8, a51);
+}
+#endif
+
+/* The same sums in plain C (CPUs without AVX2 never get here; kept for the build elsewhere). */
+static void
+strided_tile (float acc[DENSE_MR][DENSE_NB], const float *const *a, gsize aks, const float *b, gsize ldb, int K,
+              int cols)
+{
+#if DENSE_X86
+  strided_tile_avx2 (acc, a, aks, b, ldb, K, cols);
+#else
+  for (int i = 0; i < DENSE_MR; i++)
+    for (int j = 0; j < DENSE_NB; j++)
+      {
+        float s = 0.0f;
+        for (int k = 0; k < K && j < cols; k++)
+          s += a[i][(gsize) k * aks] * b[(gsize) k * ldb + j];
+        acc[i][j] = s;
+      }
+#endif
+}
+
+typedef struct {
+  const float *in, *w, *b, *d_out;
+  float *out, *d_w, *d_in, *in_t;
+  int n, in_dim, out_dim, act;
+  int r0, rows, ldt;    /* forward: the batch rows [r0, r0 + rows) transposed, ldt floats a row of in_t */
+  int n_cb;             /* column blocks of 16 (forward: of the rows; backward: of in_dim) */
+  gboolean accumulate;  /* d_w: add to it (else it is written) */
+} TrainJob;
+
+static void
+transpose_part (gpointer p, gsize k0, gsize k1)
+{
+  const TrainJob *j = p;
+  for (gsize k = k0; k < k1; k++)
+    {
+      float *t = j->in_t + k * j->ldt;
+      const float *src = j->in + (gsize) j->r0 * j->in_dim + k;
+      int r = 0;
+      for (; r < j->rows; r++)
+        t[r] = src[(gsize) r * j->in_dim];
+      for (; r < j->ldt; r++)
+        t[r] = 0.0f;
+    }
+}
+
+/* items: output block major, so a thread walks its share of the weight rows once */
+static void
+forward_tiles (gpointer p, gsize i0, gsize i1)
+{
+  const TrainJob *j = p;
+  float acc[DENSE_MR][DENSE_NB];
+  for (gsize it = i0; it < i1; it++)
+    {
+      const int o0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
+      const int no = MIN (DENSE_MR, j->out_dim - o0), nr = MIN (DENSE_NB, j->rows - c0);
+      const float *a[DENSE_MR];
+      for (int i = 0; i < DENSE_MR; i++)
+        a[i] = j->w + (gsize) (o0 + MIN (i, no - 1)) * j->in_dim;
+      strided_tile (acc, a, 1, j->in_t + c0, j->ldt, j->in_dim, DENSE_NB);
+      for (int i = 0; i < no; i++)
+        {
+          const float bias = j->b ? j->b[o0 + i] : 0.0f;
+          float *o = j->out + (gsize) (j->r0 + c0) * j->out_dim + o0 + i;
+          for (int r = 0; r < nr; r++)
+            o[(gsize) r * j->out_dim] = bt_act_map (acc[i][r], 1.0f, bias, j->act);
+        }
+    }
+}
+
+void
+bt_dense_forward_train (float *out, const float *in, const float *w, const float *b, int n, int in_dim,
+                        int out_dim, int act, float *scratch)
+{
+  g_assert (out && in && w && scratch && n > 0 && in_dim > 0 && out_dim > 0 && bt_dense_train_fast ());
+  TrainJob j = { .in = in, .w = w, .b = b, .out = out, .in_t = scratch, .n = n, .in_dim = in_dim,
+                 .out_dim = out_dim, .act = act };
+  const gsize n_ob = (gsize) (out_dim + DENSE_MR - 1) / DENSE_MR;
+  for (j.r0 = 0; j.r0 < n; j.r0 += DENSE_T_ROWS)
+    {
+      j.rows = MIN (DENSE_T_ROWS, n - j.r0);
+      j.n_cb = (j.rows + DENSE_NB - 1) / DENSE_NB;
+      j.ldt = j.n_cb * DENSE_NB;
+      bt_parallel_for ((gsize) in_dim, 256, transpose_part, &j);
+      bt_parallel_for (n_ob * j.n_cb, 4, forward_tiles, &j);
+    }
+}
+
+/* d_w [out_dim, in_dim] (+)= d_outᵀ · in, tiles of six output units × 16 inputs */
+static void
+weight_grad_tiles (gpointer p, gsize i0, gsize i1)
+{
+  const TrainJob *j = p;
+  float acc[DENSE_MR][DENSE_NB];
+  for (gsize it = i0; it < i1; it++)
+    {
+      const int o0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
+      const int no = MIN (DENSE_MR, j->out_dim - o0), nc = MIN (DENSE_NB, j->in_dim - c0);
+      const float *a[DENSE_MR];
+      for (int i = 0; i < DENSE_MR; i++)
+        a[i] = j->d_out + o0 + MIN (i, no - 1);
+      strided_tile (acc, a, (gsize) j->out_dim, j->in + c0, (gsize) j->in_dim, j->n, nc);
+      for (int i = 0; i < no; i++)
+        {
+          float *d = j->d_w + (gsize) (o0 + i) * j->in_dim + c0;
+          if (j->accumulate)
+            for (int c = 0; c < nc; c++)
+              d[c] += acc[i][c];
+          else
+            memcpy (d, acc[i], sizeof (float) * nc);
+        }
+    }
+}
+
+/* d_in [n, in_dim] = d_out · w, tiles of six rows × 16 inputs */
+static void
+input_grad_tiles (gpointer p, gsize i0, gsize i1)
+{
+  const TrainJob *j = p;
+  float acc[DENSE_MR][DENSE_NB];
+  for (gsize it = i0; it < i1; it++)
+    {
+      const int r0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
+      const int nr = MIN (DENSE_MR, j->n - r0), nc = MIN (DENSE_NB, j->in_dim - c0);
+      const float *a[DENSE_MR];
+      for (int i = 0; i < DENSE_MR; i++)
+        a[i] = j->d_out + (gsize) (r0 + MIN (i, nr - 1)) * j->out_dim;
+      strided_tile (acc, a, 1, j->w + c0, (gsize) j->in_dim, j->out_dim, nc);
+      for (int i = 0; i < nr; i++)
+        memcpy (j->d_in + (gsize) (r0 + i) * j->in_dim + c0, acc[i], sizeof (float) * nc);
+    }
+}
+
+void
+bt_dense_backward_train (float *d_in, float *d_w, gboolean d_w_zero, float *d_b, const float *d_out,
+                         const float *in, const float *w, int n, int in_dim, int out_dim)
+{
+  g_assert (d_out && in && w && n > 0 && in_dim > 0 && out_dim > 0 && bt_dense_train_fast ());
+  if (d_b != NULL)
+    for (int i = 0; i < n; i++)
+      {
+        const float *row = d_out + (gsize) i * out_dim;
+        for (int o = 0; o < out_dim; o++)
+          d_b[o] += row[o];
+      }
+  TrainJob j = { .in = in, .w = w, .d_out = d_out, .d_w = d_w, .d_in = d_in, .n = n, .in_dim = in_dim,
+                 .out_dim = out_dim, .n_cb = (in_dim + DENSE_NB - 1) / DENSE_NB, .accumulate = !d_w_zero };
+  if (d_w != NULL)
+    bt_parallel_for ((gsize) (out_dim + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, weight_grad_tiles, &j);
+  if (d_in != NULL)
+    bt_parallel_for ((gsize) (n + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, input_grad_tiles, &j);
+}

@@ -348,6 +348,7 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   g_return_val_if_fail (net != NULL && net->n_params == opt->n, NAN);
   g_return_val_if_fail (!opt->swapped, NAN);
   const BtOptimizerConfig *c = &opt->cfg;
+  bt_net_grads_ready (net);
   StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
   bt_net_params_changed (net);
 
