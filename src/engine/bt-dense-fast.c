@@ -167,6 +167,19 @@ bt_dense_forward_packed (float *out, const float *in, const float *packed, const
  * one tile's sum in k order, so the result is the same at any thread count. */
 
 #define DENSE_T_ROWS 64   /* batch rows transposed at a time */
+/* multiply-adds below which a product runs on the calling thread: handing the Small CNN's or the
+ * MLP's last layer (82 k) to the pool cost more than it saved */
+#define DENSE_TRAIN_SPLIT_MIN (G_GUINT64_CONSTANT (1) << 18)
+
+/* bt_parallel_for, or the calling thread alone for a small product */
+static void
+train_for (guint64 macs, gsize items, gsize min_chunk, BtRangeFunc fn, gpointer ctx)
+{
+  if (macs < DENSE_TRAIN_SPLIT_MIN)
+    fn (ctx, 0, items);
+  else
+    bt_parallel_for (items, min_chunk, fn, ctx);
+}
 
 gsize
 bt_dense_train_scratch_size (int n, int in_dim)
@@ -308,8 +321,9 @@ bt_dense_forward_train (float *out, const float *in, const float *w, const float
       j.rows = MIN (DENSE_T_ROWS, n - j.r0);
       j.n_cb = (j.rows + DENSE_NB - 1) / DENSE_NB;
       j.ldt = j.n_cb * DENSE_NB;
-      bt_parallel_for ((gsize) in_dim, 256, transpose_part, &j);
-      bt_parallel_for (n_ob * j.n_cb, 4, forward_tiles, &j);
+      const guint64 macs = (guint64) j.rows * in_dim * out_dim;
+      train_for (macs, (gsize) in_dim, 256, transpose_part, &j);
+      train_for (macs, n_ob * j.n_cb, 4, forward_tiles, &j);
     }
 }
 
@@ -372,8 +386,9 @@ bt_dense_backward_train (float *d_in, float *d_w, gboolean d_w_zero, float *d_b,
       }
   TrainJob j = { .in = in, .w = w, .d_out = d_out, .d_w = d_w, .d_in = d_in, .n = n, .in_dim = in_dim,
                  .out_dim = out_dim, .n_cb = (in_dim + DENSE_NB - 1) / DENSE_NB, .accumulate = !d_w_zero };
+  const guint64 macs = (guint64) n * in_dim * out_dim;
   if (d_w != NULL)
-    bt_parallel_for ((gsize) (out_dim + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, weight_grad_tiles, &j);
+    train_for (macs, (gsize) (out_dim + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, weight_grad_tiles, &j);
   if (d_in != NULL)
-    bt_parallel_for ((gsize) (n + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, input_grad_tiles, &j);
+    train_for (macs, (gsize) (n + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, input_grad_tiles, &j);
 }

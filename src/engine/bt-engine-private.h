@@ -86,9 +86,18 @@ struct _BtNet {
   guint64   params_version;        /* bumped whenever params may have changed (packed copies) */
   float    *dense_t;               /* training: a dense layer's input transposed (bt_dense_forward_train) */
   gsize     dense_t_len;
+  double   *square_partials;       /* bt_grads_square_sum's blocks, n_params / BT_NORM_BLOCK + 1 */
+  double    grads_square;          /* Σ grads² from the last backward, while grads_square_valid */
+  gboolean  grads_square_valid;    /* nothing has written grads since (bt_net_grads () clears it) */
   gboolean  grads_zero_pending;    /* bt_net_zero_grad was called and grads not yet cleared: the
                                       next backward writes them instead of adding (bt_net_grads_ready) */
 };
+
+/* Σ g² over n floats in double, in fixed blocks of BT_NORM_BLOCK summed in order (partials: one
+ * double a block), so the same at any thread count: the gradient norm, and the backward pass's
+ * check that every gradient is finite. */
+#define BT_NORM_BLOCK 16384
+double bt_grads_square_sum (const float *g, gsize n, double *partials);
 
 /* Clears the gradients a bt_net_zero_grad left pending; every reader of net->grads but the
  * backward pass calls it first. */

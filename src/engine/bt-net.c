@@ -492,9 +492,10 @@ bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_cla
   net->n_buffers = b.n_buffers;
   net->params = g_try_new0 (float, MAX (net->n_params, 1));
   net->grads = g_try_new0 (float, MAX (net->n_params, 1));
+  net->square_partials = g_try_new0 (double, net->n_params / BT_NORM_BLOCK + 1);
   net->buffers = g_try_new0 (float, MAX (net->n_buffers, 1));
   net->bn_stats = g_try_new0 (float, MAX (net->n_buffers, 1));
-  if (!net->params || !net->grads || !net->buffers || !net->bn_stats)
+  if (!net->params || !net->grads || !net->square_partials || !net->buffers || !net->bn_stats)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY, "Out of memory for the network's weights");
       bt_net_free (net);
@@ -579,6 +580,7 @@ bt_net_free (BtNet *net)
     return;
   g_free (net->params);
   g_free (net->grads);
+  g_free (net->square_partials);
   g_free (net->buffers);
   g_free (net->bn_stats);
   g_free (net->act_arena);
@@ -677,6 +679,7 @@ bt_net_grads (BtNet *net, gsize *n)
   g_return_val_if_fail (net != NULL, NULL);
   if (n) *n = net->n_params;
   bt_net_grads_ready (net);
+  net->grads_square_valid = FALSE;   /* the caller may write them */
   return net->grads;
 }
 
@@ -703,6 +706,7 @@ bt_net_zero_grad (BtNet *net)
   /* the next backward writes the dense layers' weight gradients instead of adding to zeros; the
    * rest it clears itself (backward_layers) */
   net->grads_zero_pending = TRUE;
+  net->grads_square_valid = FALSE;
 }
 
 static const char *
@@ -1527,8 +1531,13 @@ bt_net_backward (BtNet *net, const int *labels, int batch, const float *class_we
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC, "The loss is not finite (%g)", mean);
       return FALSE;
     }
+  net->grads_square_valid = FALSE;
   backward_layers (net, net->input, batch);
-  if (!all_finite (net->grads, net->n_params))
+  /* Σ g² is finite exactly when every gradient is (a float's square cannot overflow a double);
+   * the optimizer's norm reuses it instead of reading the gradients once more */
+  net->grads_square = bt_grads_square_sum (net->grads, net->n_params, net->square_partials);
+  net->grads_square_valid = isfinite (net->grads_square);
+  if (!net->grads_square_valid)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC,
                    "A gradient is NaN or infinite; lower the learning rate");

@@ -77,12 +77,11 @@ struct _BtOptimizer {
   guint8 *decay;     /* per parameter range: 1 = weights (decayed), 0 = biases / norm */
   GArray *ranges;    /* DecayRange */
   gint64  t;
-  double *partials;  /* per NORM_BLOCK of parameters, for a thread-independent norm */
+  double *partials;  /* per BT_NORM_BLOCK of parameters, for a thread-independent norm */
   float  *average;   /* moving average of the weights [n], NULL when ema_decay is 0 */
   gboolean swapped;  /* the net holds the average and this the weights */
 };
 
-#define NORM_BLOCK 16384
 
 typedef struct { gsize off, len; gboolean decay; } DecayRange;
 
@@ -97,7 +96,7 @@ bt_optimizer_new (BtNet *net, const BtOptimizerConfig *cfg)
   opt->n = net->n_params;
   opt->n_state = cfg->kind == BT_OPTIMIZER_SGD ? opt->n : 2 * opt->n;
   opt->state = g_new0 (float, MAX (opt->n_state, 1));
-  opt->partials = g_new0 (double, opt->n / NORM_BLOCK + 1);
+  opt->partials = g_new0 (double, opt->n / BT_NORM_BLOCK + 1);
   if (cfg->ema_decay > 0.0f && cfg->ema_decay < 1.0f)
     opt->average = g_memdup2 (net->params, MAX (opt->n, 1) * sizeof (float));
   else
@@ -190,14 +189,17 @@ typedef struct {
   gboolean     avx2;      /* Adam(W) eight floats at a time */
 } StepCtx;
 
+typedef struct { const float *g; gsize n; double *partials; } SquareCtx;
+
+BT_HOT_LOOP
 static void
-norm_blocks (gpointer ctx, gsize b0, gsize b1)
+square_blocks (gpointer ctx, gsize b0, gsize b1)
 {
-  StepCtx *x = ctx;
+  SquareCtx *x = ctx;
   for (gsize b = b0; b < b1; b++)
     {
-      const float *g = x->g + b * NORM_BLOCK;
-      gsize len = MIN (NORM_BLOCK, x->opt->n - b * NORM_BLOCK);
+      const float *g = x->g + b * BT_NORM_BLOCK;
+      gsize len = MIN (BT_NORM_BLOCK, x->n - b * BT_NORM_BLOCK);
       double acc[4] = { 0 };
       gsize i = 0;
       for (; i + 4 <= len; i += 4)
@@ -205,8 +207,21 @@ norm_blocks (gpointer ctx, gsize b0, gsize b1)
           acc[k] += (double) g[i + k] * g[i + k];
       for (; i < len; i++)
         acc[0] += (double) g[i] * g[i];
-      x->opt->partials[b] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      x->partials[b] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
+}
+
+double
+bt_grads_square_sum (const float *g, gsize n, double *partials)
+{
+  /* fixed blocks summed in a fixed order: the same sum for any thread count */
+  SquareCtx x = { g, n, partials };
+  const gsize n_blocks = (n + BT_NORM_BLOCK - 1) / BT_NORM_BLOCK;
+  bt_parallel_for (n_blocks, 2, square_blocks, &x);
+  double sq = 0.0;
+  for (gsize b = 0; b < n_blocks; b++)
+    sq += partials[b];
+  return sq;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -352,12 +367,8 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
   bt_net_params_changed (net);
 
-  /* fixed blocks summed in a fixed order: the same norm for any thread count */
-  gsize n_blocks = (opt->n + NORM_BLOCK - 1) / NORM_BLOCK;
-  bt_parallel_for (n_blocks, 2, norm_blocks, &x);
-  double sq = 0.0;
-  for (gsize b = 0; b < n_blocks; b++)
-    sq += opt->partials[b];
+  /* the backward pass that wrote the gradients summed their squares already */
+  double sq = net->grads_square_valid ? net->grads_square : bt_grads_square_sum (net->grads, opt->n, opt->partials);
   double norm = sqrt (sq);
   if (!isfinite (norm))
     return norm;  /* never apply a NaN step; the caller sees the norm */

@@ -599,6 +599,59 @@ test_optimizers_wide (void)
   bt_engine_set_threads (2);
 }
 
+/* The gradients' bookkeeping between backward and the optimizer: bt_net_zero_grad clears them
+ * (the fast dense kernels then write instead of adding), a second backward adds to them, the
+ * optimizer's norm is the backward's Σ g² until someone writes through bt_net_grads (). */
+static void
+test_grad_bookkeeping (void)
+{
+  g_autoptr (BtNet) net = bt_net_new_preset (BT_PRESET_MLP, 9, 3, 1, 4, 0.0f, 2, NULL);
+  BtRng rng;
+  bt_rng_seed (&rng, 3);
+  g_autofree float *x = rand_input (&rng, 5 * 27);
+  int labels[5] = { 0, 3, 1, 2, 3 };
+  gsize n;
+  float *g = bt_net_grads (net, &n);
+  for (gsize i = 0; i < n; i++)
+    g[i] = 1.0f;
+  bt_net_zero_grad (net);
+  g = bt_net_grads (net, NULL);
+  for (gsize i = 0; i < n; i++)
+    g_assert_cmpfloat (g[i], ==, 0.0f);
+
+  /* one backward after zeroing over garbage, then a second one added to it */
+  for (gsize i = 0; i < n; i++)
+    g[i] = NAN;
+  bt_net_zero_grad (net);
+  g_assert_nonnull (bt_net_forward (net, x, 5, TRUE, NULL));
+  g_assert_true (bt_net_backward (net, labels, 5, NULL, 0.0f, NULL, NULL, NULL));
+  g_autofree float *once = g_memdup2 (bt_net_grads (net, NULL), n * sizeof (float));
+  double sq = 0.0;
+  for (gsize i = 0; i < n; i++)
+    sq += (double) once[i] * once[i];
+  g_assert_cmpfloat (sq, >, 0.0);
+  g_assert_true (bt_net_backward (net, labels, 5, NULL, 0.0f, NULL, NULL, NULL));
+  g = bt_net_grads (net, NULL);
+  for (gsize i = 0; i < n; i++)
+    g_assert_cmpfloat_with_epsilon (g[i], 2.0f * once[i], 1e-6 + 1e-6 * fabsf (once[i]));
+
+  BtOptimizerConfig cfg;
+  bt_optimizer_config_init (&cfg, BT_OPTIMIZER_SGD);
+  g_autoptr (BtOptimizer) opt = bt_optimizer_new (net, &cfg);
+  bt_net_zero_grad (net);
+  g_assert_nonnull (bt_net_forward (net, x, 5, TRUE, NULL));
+  g_assert_true (bt_net_backward (net, labels, 5, NULL, 0.0f, NULL, NULL, NULL));
+  g_assert_cmpfloat_with_epsilon (bt_optimizer_step (opt, net, 0.0f), sqrt (sq), 1e-6 * sqrt (sq));
+  /* written through bt_net_grads (): the norm is of what is there now */
+  g = bt_net_grads (net, NULL);
+  for (gsize i = 0; i < n; i++)
+    g[i] *= 3.0f;
+  g_assert_cmpfloat_with_epsilon (bt_optimizer_step (opt, net, 0.0f), 3.0 * sqrt (sq), 3e-6 * sqrt (sq));
+  /* zeroed and not written since: zero */
+  bt_net_zero_grad (net);
+  g_assert_cmpfloat (bt_optimizer_step (opt, net, 0.0f), ==, 0.0);
+}
+
 /* The weights' moving average: follows the weights with decay min(d, (1+t)/(10+t)), swaps
  * in and out exactly, and survives a training-state save/load (a state without it restarts
  * it from the weights). */
@@ -743,6 +796,7 @@ main (int argc, char **argv)
   g_test_add_func ("/net/train-step", test_train_step);
   g_test_add_func ("/net/optimizers", test_optimizers);
   g_test_add_func ("/net/optimizers-wide", test_optimizers_wide);
+  g_test_add_func ("/net/grad-bookkeeping", test_grad_bookkeeping);
   g_test_add_func ("/net/schedules", test_schedules);
   g_test_add_func ("/net/weight-average", test_weight_average);
   g_test_add_func ("/net/threads", test_threads);
