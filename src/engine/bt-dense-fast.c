@@ -260,13 +260,19 @@ strided_tile (float acc[DENSE_MR][DENSE_NB], const float *const *a, gsize aks, c
 }
 
 typedef struct {
-  const float *in, *w, *b, *d_out;
-  float *out, *d_w, *d_in, *in_t;
-  int n, in_dim, out_dim, act;
-  int r0, rows, ldt;    /* forward: the batch rows [r0, r0 + rows) transposed, ldt floats a row of in_t */
-  int n_cb;             /* column blocks of 16 (forward: of the rows; backward: of in_dim) */
-  gboolean accumulate;  /* d_w: add to it (else it is written) */
+  const float *in;
+  float *in_t;
+  int in_dim;
+  int r0, rows, ldt;    /* the batch rows [r0, r0 + rows) transposed, ldt floats a row of in_t */
 } TrainJob;
+
+/* The six A rows of a tile from row r0 (the ones past nr repeat the last), stride floats apart */
+static void
+tile_rows (const float *a[DENSE_MR], const float *base, int r0, int nr, gsize stride)
+{
+  for (int i = 0; i < DENSE_MR; i++)
+    a[i] = base + (gsize) (r0 + MIN (i, nr - 1)) * stride;
+}
 
 static void
 transpose_part (gpointer p, gsize k0, gsize k1)
@@ -284,26 +290,49 @@ transpose_part (gpointer p, gsize k0, gsize k1)
     }
 }
 
-/* items: output block major, so a thread walks its share of the weight rows once */
+/* c (+)= Σ_k a[row · ars + k · aks] · b[k · ldb + col] for rows × cols, tiles of six rows × 16 columns,
+ * items row block major (a thread walks its share of a's rows once): the weight gradient (a = d_outᵀ),
+ * the input gradient (a = d_out, b = the weights) and the forward (a = the weights, b = inᵀ, stored
+ * transposed, c[col · ldc + row], with the bias and activation) */
+typedef struct {
+  const float *a, *b;
+  gsize ars, aks, ldb;
+  float *c;
+  gsize ldc;
+  int rows, cols, K, n_cb;
+  gboolean accumulate, transposed;
+  const float *bias;   /* per row, transposed only */
+  int act;
+} Product;
+
 static void
-forward_tiles (gpointer p, gsize i0, gsize i1)
+product_tiles (gpointer p, gsize i0, gsize i1)
 {
-  const TrainJob *j = p;
+  const Product *q = p;
   float acc[DENSE_MR][DENSE_NB];
   for (gsize it = i0; it < i1; it++)
     {
-      const int o0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
-      const int no = MIN (DENSE_MR, j->out_dim - o0), nr = MIN (DENSE_NB, j->rows - c0);
+      const int r0 = (int) (it / q->n_cb) * DENSE_MR, c0 = (int) (it % q->n_cb) * DENSE_NB;
+      const int nr = MIN (DENSE_MR, q->rows - r0), nc = MIN (DENSE_NB, q->cols - c0);
       const float *a[DENSE_MR];
-      for (int i = 0; i < DENSE_MR; i++)
-        a[i] = j->w + (gsize) (o0 + MIN (i, no - 1)) * j->in_dim;
-      strided_tile (acc, a, 1, j->in_t + c0, j->ldt, j->in_dim, DENSE_NB);
-      for (int i = 0; i < no; i++)
+      tile_rows (a, q->a, r0, nr, q->ars);
+      strided_tile (acc, a, q->aks, q->b + c0, q->ldb, q->K, nc);
+      for (int i = 0; i < nr; i++)
         {
-          const float bias = j->b ? j->b[o0 + i] : 0.0f;
-          float *o = j->out + (gsize) (j->r0 + c0) * j->out_dim + o0 + i;
-          for (int r = 0; r < nr; r++)
-            o[(gsize) r * j->out_dim] = bt_act_map (acc[i][r], 1.0f, bias, j->act);
+          if (q->transposed)
+            {
+              const float bias = q->bias ? q->bias[r0 + i] : 0.0f;
+              float *d = q->c + (gsize) c0 * q->ldc + r0 + i;
+              for (int c = 0; c < nc; c++)
+                d[(gsize) c * q->ldc] = bt_act_map (acc[i][c], 1.0f, bias, q->act);
+              continue;
+            }
+          float *d = q->c + (gsize) (r0 + i) * q->ldc + c0;
+          if (q->accumulate)
+            for (int c = 0; c < nc; c++)
+              d[c] += acc[i][c];
+          else
+            memcpy (d, acc[i], sizeof (float) * nc);
         }
     }
 }
@@ -313,62 +342,19 @@ bt_dense_forward_train (float *out, const float *in, const float *w, const float
                         int out_dim, int act, float *scratch)
 {
   g_assert (out && in && w && scratch && n > 0 && in_dim > 0 && out_dim > 0 && bt_dense_train_fast ());
-  TrainJob j = { .in = in, .w = w, .b = b, .out = out, .in_t = scratch, .n = n, .in_dim = in_dim,
-                 .out_dim = out_dim, .act = act };
+  TrainJob j = { .in = in, .in_t = scratch, .in_dim = in_dim };
   const gsize n_ob = (gsize) (out_dim + DENSE_MR - 1) / DENSE_MR;
   for (j.r0 = 0; j.r0 < n; j.r0 += DENSE_T_ROWS)
     {
       j.rows = MIN (DENSE_T_ROWS, n - j.r0);
-      j.n_cb = (j.rows + DENSE_NB - 1) / DENSE_NB;
-      j.ldt = j.n_cb * DENSE_NB;
+      j.ldt = (j.rows + DENSE_NB - 1) / DENSE_NB * DENSE_NB;
       const guint64 macs = (guint64) j.rows * in_dim * out_dim;
       train_for (macs, (gsize) in_dim, 256, transpose_part, &j);
-      train_for (macs, n_ob * j.n_cb, 4, forward_tiles, &j);
-    }
-}
-
-/* d_w [out_dim, in_dim] (+)= d_outᵀ · in, tiles of six output units × 16 inputs */
-static void
-weight_grad_tiles (gpointer p, gsize i0, gsize i1)
-{
-  const TrainJob *j = p;
-  float acc[DENSE_MR][DENSE_NB];
-  for (gsize it = i0; it < i1; it++)
-    {
-      const int o0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
-      const int no = MIN (DENSE_MR, j->out_dim - o0), nc = MIN (DENSE_NB, j->in_dim - c0);
-      const float *a[DENSE_MR];
-      for (int i = 0; i < DENSE_MR; i++)
-        a[i] = j->d_out + o0 + MIN (i, no - 1);
-      strided_tile (acc, a, (gsize) j->out_dim, j->in + c0, (gsize) j->in_dim, j->n, nc);
-      for (int i = 0; i < no; i++)
-        {
-          float *d = j->d_w + (gsize) (o0 + i) * j->in_dim + c0;
-          if (j->accumulate)
-            for (int c = 0; c < nc; c++)
-              d[c] += acc[i][c];
-          else
-            memcpy (d, acc[i], sizeof (float) * nc);
-        }
-    }
-}
-
-/* d_in [n, in_dim] = d_out · w, tiles of six rows × 16 inputs */
-static void
-input_grad_tiles (gpointer p, gsize i0, gsize i1)
-{
-  const TrainJob *j = p;
-  float acc[DENSE_MR][DENSE_NB];
-  for (gsize it = i0; it < i1; it++)
-    {
-      const int r0 = (int) (it / j->n_cb) * DENSE_MR, c0 = (int) (it % j->n_cb) * DENSE_NB;
-      const int nr = MIN (DENSE_MR, j->n - r0), nc = MIN (DENSE_NB, j->in_dim - c0);
-      const float *a[DENSE_MR];
-      for (int i = 0; i < DENSE_MR; i++)
-        a[i] = j->d_out + (gsize) (r0 + MIN (i, nr - 1)) * j->out_dim;
-      strided_tile (acc, a, 1, j->w + c0, (gsize) j->in_dim, j->out_dim, nc);
-      for (int i = 0; i < nr; i++)
-        memcpy (j->d_in + (gsize) (r0 + i) * j->in_dim + c0, acc[i], sizeof (float) * nc);
+      /* outᵀ [out_dim, rows] = w · inᵀ */
+      Product q = { .a = w, .b = scratch, .ars = (gsize) in_dim, .aks = 1, .ldb = (gsize) j.ldt,
+                    .c = out + (gsize) j.r0 * out_dim, .ldc = (gsize) out_dim, .rows = out_dim, .cols = j.rows,
+                    .K = in_dim, .n_cb = j.ldt / DENSE_NB, .transposed = TRUE, .bias = b, .act = act };
+      train_for (macs, n_ob * q.n_cb, 4, product_tiles, &q);
     }
 }
 
@@ -384,11 +370,21 @@ bt_dense_backward_train (float *d_in, float *d_w, gboolean d_w_zero, float *d_b,
         for (int o = 0; o < out_dim; o++)
           d_b[o] += row[o];
       }
-  TrainJob j = { .in = in, .w = w, .d_out = d_out, .d_w = d_w, .d_in = d_in, .n = n, .in_dim = in_dim,
-                 .out_dim = out_dim, .n_cb = (in_dim + DENSE_NB - 1) / DENSE_NB, .accumulate = !d_w_zero };
   const guint64 macs = (guint64) n * in_dim * out_dim;
+  const int n_cb = (in_dim + DENSE_NB - 1) / DENSE_NB;
   if (d_w != NULL)
-    train_for (macs, (gsize) (out_dim + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, weight_grad_tiles, &j);
+    {
+      /* d_w [out_dim, in_dim] (+)= d_outᵀ · in */
+      Product q = { .a = d_out, .b = in, .ars = 1, .aks = (gsize) out_dim, .ldb = (gsize) in_dim, .c = d_w,
+                    .ldc = (gsize) in_dim, .rows = out_dim, .cols = in_dim, .K = n, .n_cb = n_cb,
+                    .accumulate = !d_w_zero };
+      train_for (macs, (gsize) (out_dim + DENSE_MR - 1) / DENSE_MR * n_cb, 8, product_tiles, &q);
+    }
   if (d_in != NULL)
-    train_for (macs, (gsize) (n + DENSE_MR - 1) / DENSE_MR * j.n_cb, 8, input_grad_tiles, &j);
+    {
+      /* d_in [n, in_dim] = d_out · w */
+      Product q = { .a = d_out, .b = w, .ars = (gsize) out_dim, .aks = 1, .ldb = (gsize) in_dim, .c = d_in,
+                    .ldc = (gsize) in_dim, .rows = n, .cols = in_dim, .K = out_dim, .n_cb = n_cb };
+      train_for (macs, (gsize) (n + DENSE_MR - 1) / DENSE_MR * n_cb, 8, product_tiles, &q);
+    }
 }

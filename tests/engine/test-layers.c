@@ -621,6 +621,48 @@ test_conv_winograd (void)
   bt_engine_set_threads (3);
 }
 
+/* The naive dense layer in double: out = act (x · wᵀ + b) (b may be NULL; act 1 ReLU, 2 ReLU6) and,
+ * for the output gradient r, dx = r · w, dw = rᵀ · x, db = Σ r; a NULL output is not computed. */
+static void
+dense_reference (float *out, float *dx, float *dw, float *db, const float *x, const float *w, const float *b,
+                 const float *r, int n, int in_dim, int out_dim, int act)
+{
+  for (int i = 0; out && i < n; i++)
+    for (int o = 0; o < out_dim; o++)
+      {
+        double sum = b ? b[o] : 0.0;
+        for (int k = 0; k < in_dim; k++)
+          sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
+        if (act >= 1)
+          sum = MAX (sum, 0.0);
+        if (act == 2)
+          sum = MIN (sum, 6.0);
+        out[(gsize) i * out_dim + o] = (float) sum;
+      }
+  for (int o = 0; dw && o < out_dim; o++)
+    {
+      double sb = 0.0;
+      for (int i = 0; i < n; i++)
+        sb += r[(gsize) i * out_dim + o];
+      db[o] = (float) sb;
+      for (int k = 0; k < in_dim; k++)
+        {
+          double sw = 0.0;
+          for (int i = 0; i < n; i++)
+            sw += (double) r[(gsize) i * out_dim + o] * x[(gsize) i * in_dim + k];
+          dw[(gsize) o * in_dim + k] = (float) sw;
+        }
+    }
+  for (int i = 0; dx && i < n; i++)
+    for (int k = 0; k < in_dim; k++)
+      {
+        double sx = 0.0;
+        for (int o = 0; o < out_dim; o++)
+          sx += (double) r[(gsize) i * out_dim + o] * w[(gsize) o * in_dim + k];
+        dx[(gsize) i * in_dim + k] = (float) sx;
+      }
+}
+
 /* Dense layers large enough to be split over threads, against the naive loops. */
 static void
 test_dense_split (void)
@@ -636,36 +678,7 @@ test_dense_split (void)
       g_autofree float *ref = g_new (float, no), *out = g_new (float, no);
       g_autofree float *rdx = g_new (float, nx), *rdw = g_new (float, nw), *rdb = g_new (float, out_dim);
       g_autofree float *dx = g_new (float, nx), *dw = g_new (float, nw), *db = g_new (float, out_dim);
-      for (int i = 0; i < n; i++)
-        for (int o = 0; o < out_dim; o++)
-          {
-            double sum = b[o];
-            for (int k = 0; k < in_dim; k++)
-              sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
-            ref[(gsize) i * out_dim + o] = (float) sum;
-          }
-      for (int o = 0; o < out_dim; o++)
-        {
-          double sb = 0.0;
-          for (int i = 0; i < n; i++)
-            sb += r[(gsize) i * out_dim + o];
-          rdb[o] = (float) sb;
-          for (int k = 0; k < in_dim; k++)
-            {
-              double sw = 0.0;
-              for (int i = 0; i < n; i++)
-                sw += (double) r[(gsize) i * out_dim + o] * x[(gsize) i * in_dim + k];
-              rdw[(gsize) o * in_dim + k] = (float) sw;
-            }
-        }
-      for (int i = 0; i < n; i++)
-        for (int k = 0; k < in_dim; k++)
-          {
-            double sx = 0.0;
-            for (int o = 0; o < out_dim; o++)
-              sx += (double) r[(gsize) i * out_dim + o] * w[(gsize) o * in_dim + k];
-            rdx[(gsize) i * in_dim + k] = (float) sx;
-          }
+      dense_reference (ref, rdx, rdw, rdb, x, w, b, r, n, in_dim, out_dim, 0);
       for (int threads = 1; threads <= 3; threads++)
         {
           bt_engine_set_threads (threads);
@@ -703,18 +716,7 @@ test_dense_packed (void)
         {
           const int act = variant % 3;
           const float *bias = variant < 3 ? b : NULL;
-          for (int i = 0; i < n; i++)
-            for (int o = 0; o < out_dim; o++)
-              {
-                double sum = bias ? bias[o] : 0.0;
-                for (int k = 0; k < in_dim; k++)
-                  sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
-                if (act >= 1)
-                  sum = MAX (sum, 0.0);
-                if (act == 2)
-                  sum = MIN (sum, 6.0);
-                ref[(gsize) i * out_dim + o] = (float) sum;
-              }
+          dense_reference (ref, NULL, NULL, NULL, x, w, bias, NULL, n, in_dim, out_dim, act);
           for (int mode = 1; mode <= 2; mode++)
             {
               bt_conv2d_winograd_set_mode (mode);
@@ -780,18 +782,7 @@ test_dense_train (void)
         {
           const int act = variant % 3;
           const float *bias = variant < 3 ? b : NULL;
-          for (int i = 0; i < n; i++)
-            for (int o = 0; o < out_dim; o++)
-              {
-                double sum = bias ? bias[o] : 0.0;
-                for (int k = 0; k < in_dim; k++)
-                  sum += (double) x[(gsize) i * in_dim + k] * w[(gsize) o * in_dim + k];
-                if (act >= 1)
-                  sum = MAX (sum, 0.0);
-                if (act == 2)
-                  sum = MIN (sum, 6.0);
-                ref[(gsize) i * out_dim + o] = (float) sum;
-              }
+          dense_reference (ref, NULL, NULL, NULL, x, w, bias, NULL, n, in_dim, out_dim, act);
           for (int threads = 1; threads <= 3; threads++)
             {
               bt_engine_set_threads (threads);
@@ -805,28 +796,7 @@ test_dense_train (void)
                 g_assert_cmpmem (out, no * sizeof (float), first, no * sizeof (float));
             }
         }
-      for (int o = 0; o < out_dim; o++)
-        {
-          double sb = 0.0;
-          for (int i = 0; i < n; i++)
-            sb += r[(gsize) i * out_dim + o];
-          rdb[o] = (float) sb;
-          for (int k = 0; k < in_dim; k++)
-            {
-              double sw = 0.0;
-              for (int i = 0; i < n; i++)
-                sw += (double) r[(gsize) i * out_dim + o] * x[(gsize) i * in_dim + k];
-              rdw[(gsize) o * in_dim + k] = (float) sw;
-            }
-        }
-      for (int i = 0; i < n; i++)
-        for (int k = 0; k < in_dim; k++)
-          {
-            double sx = 0.0;
-            for (int o = 0; o < out_dim; o++)
-              sx += (double) r[(gsize) i * out_dim + o] * w[(gsize) o * in_dim + k];
-            rdx[(gsize) i * in_dim + k] = (float) sx;
-          }
+      dense_reference (NULL, rdx, rdw, rdb, x, w, NULL, r, n, in_dim, out_dim, 0);
       for (int threads = 1; threads <= 3; threads++)
         {
           bt_engine_set_threads (threads);
