@@ -52,7 +52,8 @@ for preset in ("small-cnn", "mlp"):
             if "rss_mib" in rs[-1]:
                 extra += f"; peak RSS {max(float(r['rss_mib']) for r in rs):.1f} MiB"
             print(f"  {preset:9s} {impl:16s} {each}{extra}")
-    new, old = pick(impl="bottega", preset=preset), pick(impl="bottega-old", preset=preset)
+    new = [r for r in pick(impl="bottega", preset=preset) if "train_ips" in r]
+    old = [r for r in pick(impl="bottega-old", preset=preset) if "train_ips" in r]
     if new and old:
         print(f"  {preset:9s} this build over the other (BENCH_OLD_BUILD), best rounds: wall "
               f"{best(new, 'train_ips') / best(old, 'train_ips'):.2f}x, CPU {best(new, 'cpu_ips') / best(old, 'cpu_ips'):.2f}x")
