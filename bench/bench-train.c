@@ -11,6 +11,7 @@
 #include <string.h>
 #include <math.h>
 #include <sys/resource.h>
+#include <time.h>
 
 typedef struct {
   guint8 *pixels;  /* n × 784 */
@@ -128,6 +129,15 @@ cpu_seconds (void)
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* CPU time of the whole process (every thread), in nanosecond resolution */
+static double
+process_cpu (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int
 cmp_double (const void *a, const void *b)
 {
@@ -197,7 +207,7 @@ main (int argc, char **argv)
   g_autofree char *dir = g_strdup ("/usr/share/datasets/fashion-mnist");
   int epochs = 5, batch = 64, threads = 2, limit = 0, trace = 0, test_limit = 0;
   double lr = 1e-3, dropout = -1.0;
-  gboolean no_shuffle = FALSE, standardize = FALSE, gemm_limit = FALSE;
+  gboolean no_shuffle = FALSE, standardize = FALSE, gemm_limit = FALSE, phases = FALSE;
   double ema = BT_WEIGHT_AVERAGE_DECAY;
   g_autofree char *save_init = NULL;
   gint64 seed = 1;
@@ -218,6 +228,7 @@ main (int argc, char **argv)
     { "ema", 0, 0, G_OPTION_ARG_DOUBLE, &ema, "Decay of the weights' moving average that is evaluated, as the trainer does (0.999; 0 = off: the last weights)", "D" },
     { "trace", 0, 0, G_OPTION_ARG_INT, &trace, "Print the batch loss every N steps", "N" },
     { "test-limit", 0, 0, G_OPTION_ARG_INT, &test_limit, "Score only the first N test images (0 = all 10,000)", "N" },
+    { "phases", 0, 0, G_OPTION_ARG_NONE, &phases, "Also print the process CPU time of each phase of a training step (forward, zeroing, backward, optimizer)", NULL },
     { "gemm-limit", 0, 0, G_OPTION_ARG_NONE, &gemm_limit, "Only print the Small CNN's GEMM-shape limit (images/s on --threads cores)", NULL },
     { NULL }
   };
@@ -297,7 +308,7 @@ main (int argc, char **argv)
     {
       if (!no_shuffle)
         bt_rng_shuffle (bt_net_rng (net), order, train.n);
-      double loss_sum = 0.0;
+      double loss_sum = 0.0, phase[4] = { 0 };
       int steps = 0;
       gint64 t0 = g_get_monotonic_time ();
       double c0 = cpu_seconds ();
@@ -309,13 +320,22 @@ main (int argc, char **argv)
               to_float (xb + (gsize) i * 784, train.pixels + (gsize) order[s + i] * 784, 784);
               yb[i] = train.labels[order[s + i]];
             }
+          double p0 = phases ? process_cpu () : 0.0;
           if (!bt_net_forward (net, xb, m, TRUE, &error))
             g_error ("%s", error->message);
+          double p1 = phases ? process_cpu () : 0.0;
           bt_net_zero_grad (net);
+          double p2 = phases ? process_cpu () : 0.0;
           double loss;
           if (!bt_net_backward (net, yb, m, NULL, 0.0f, &loss, NULL, &error))
             g_error ("%s", error->message);
+          double p3 = phases ? process_cpu () : 0.0;
           bt_optimizer_step (opt, net, (float) lr);
+          if (phases)
+            {
+              double p4 = process_cpu ();
+              phase[0] += p1 - p0, phase[1] += p2 - p1, phase[2] += p3 - p2, phase[3] += p4 - p3;
+            }
           if (trace > 0 && steps % trace == 0)
             g_print ("step %d loss %.6f\n", steps, loss);
           loss_sum += loss;
@@ -323,6 +343,11 @@ main (int argc, char **argv)
         }
       double secs = (g_get_monotonic_time () - t0) / 1e6;
       double cpu = cpu_seconds () - c0;
+      if (phases)
+        g_print ("epoch %d phases, CPU µs per step: forward %.0f, zero grad %.0f, backward %.0f, optimizer %.0f; "
+                 "rest of the step (batch copy) %.0f\n", e + 1, phase[0] / steps * 1e6, phase[1] / steps * 1e6,
+                 phase[2] / steps * 1e6, phase[3] / steps * 1e6,
+                 (cpu - phase[0] - phase[1] - phase[2] - phase[3]) / steps * 1e6);
       ips[e] = per_epoch / secs;
       cpu_all[e] = per_epoch / cpu;
       double eval_secs, raw_secs;

@@ -42,7 +42,7 @@ def verdict(name, wall, cpu, target):
 
 print("training (img/s wall, img per CPU-second; each round):")
 for preset in ("small-cnn", "mlp"):
-    for impl in ("bottega", "bottega-cli", "pytorch-best", "pytorch-default"):
+    for impl in ("bottega", "bottega-old", "bottega-cli", "pytorch-best", "pytorch-default"):
         rs = [r for r in pick(impl=impl, preset=preset) if "train_ips" in r]
         if rs:
             each = ", ".join(f"{r['train_ips']} ({r.get('cpu_ips', '?')})" for r in rs)
@@ -52,6 +52,11 @@ for preset in ("small-cnn", "mlp"):
             if "rss_mib" in rs[-1]:
                 extra += f"; peak RSS {max(float(r['rss_mib']) for r in rs):.1f} MiB"
             print(f"  {preset:9s} {impl:16s} {each}{extra}")
+    new = [r for r in pick(impl="bottega", preset=preset) if "train_ips" in r]
+    old = [r for r in pick(impl="bottega-old", preset=preset) if "train_ips" in r]
+    if new and old:
+        print(f"  {preset:9s} this build over the other (BENCH_OLD_BUILD), best rounds: wall "
+              f"{best(new, 'train_ips') / best(old, 'train_ips'):.2f}x, CPU {best(new, 'cpu_ips') / best(old, 'cpu_ips'):.2f}x")
 
 for preset, impl, label in (("small-cnn", "bottega-cli", "Small CNN training, bottega-cli train vs PyTorch best"),
                             ("small-cnn", "bottega", "Small CNN training, bench-train vs PyTorch best"),
@@ -94,7 +99,8 @@ for preset in ("small-cnn", "deeper-cnn"):
         if not bo:
             continue
         old = pick(impl="bottega-im2col", preset=preset, batch=batch)
-        for impl, rs in (("bottega", bo), ("onnxruntime", ort), ("im2col", old)):
+        other = pick(impl="bottega-old", preset=preset, batch=batch)
+        for impl, rs in (("bottega", bo), ("other build", other), ("onnxruntime", ort), ("im2col", old)):
             for t in ("1", "2"):
                 sel = [r for r in rs if r["threads"] == t]
                 if sel:
@@ -103,6 +109,9 @@ for preset in ("small-cnn", "deeper-cnn"):
         if old:
             print(f"  {preset:10s} batch {batch:3s} gain over the im2col path: wall "
                   f"{best(bo, 'ips') / best(old, 'ips'):.2f}x, CPU {least(old, 'cpu_ms') / least(bo, 'cpu_ms'):.2f}x")
+        if other:
+            print(f"  {preset:10s} batch {batch:3s} this build over the other: wall "
+                  f"{best(bo, 'ips') / best(other, 'ips'):.2f}x, CPU {least(other, 'cpu_ms') / least(bo, 'cpu_ms'):.2f}x")
         label = f"{preset} inference batch {batch} vs ONNX Runtime (best of 1 and 2 threads, both sides)"
         if ort:
             verdict(label, best(bo, "ips") / best(ort, "ips"), least(ort, "cpu_ms") / least(bo, "cpu_ms"), 1.2)

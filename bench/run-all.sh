@@ -13,7 +13,10 @@
 # bottega-cli train; its project is made once in BENCH_WORK, or BENCH_CLI_PROJECT: a Bottega
 # project of 28×28 grey Fashion-MNIST PNGs made before), BENCH_ORT (1), BENCH_PHOTOS (1),
 # BENCH_TRAIN (1; 0: inference rows only), BENCH_IM2COL (1: also the engine's old im2col + sgemm
-# path, BOTTEGA_CONV=im2col, as impl bottega-im2col, to show what Winograd and the direct conv gain).
+# path, BOTTEGA_CONV=im2col, as impl bottega-im2col, to show what Winograd and the direct conv gain),
+# BENCH_PRESETS (the training presets, "small-cnn mlp"), BENCH_TORCH_PRESETS (those of them PyTorch
+# also trains, the same), BENCH_OLD_BUILD (another build folder, e.g. of main: its bench-train and
+# bench-infer run right after this build's, as impl bottega-old, to show what a change gained).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-_build}
@@ -22,6 +25,9 @@ EPOCHS=${BENCH_EPOCHS:-5}
 LIMIT=${BENCH_LIMIT:-0}
 TEST_LIMIT=${BENCH_TEST_LIMIT:-0}   # test images scored per epoch, 0 = all 10,000
 THREADS=${BENCH_THREADS:-2}
+PRESETS=${BENCH_PRESETS:-small-cnn mlp}
+TORCH_PRESETS=" ${BENCH_TORCH_PRESETS:-$PRESETS} "
+OLD=${BENCH_OLD_BUILD:-}
 WORK=${BENCH_WORK:-$BUILD/bench/work}
 ORT_VERSION=1.30.0
 OUT=$(mktemp)
@@ -73,11 +79,17 @@ cli_train () {
 
 # ---- training, alternated ----
 for round in $(seq 1 "$([ "$TRAIN" = 1 ] && echo "$ROUNDS" || echo 0)"); do
-  for preset in small-cnn mlp; do
+  for preset in $PRESETS; do
     echo "== round $round, $preset: Bottega (bench-train, $EPOCHS epochs)"; load
     "$BUILD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" \
       --test-limit "$TEST_LIMIT" | grep -E "^epoch|^RESULT" | sed "s/^RESULT /RESULT round=$round /" | tee -a "$OUT"
-    if [ $have_torch -eq 1 ]; then
+    if [ -n "$OLD" ]; then
+      echo "== round $round, $preset: Bottega's other build $OLD (bench-train, $EPOCHS epochs)"; load
+      "$OLD/bench/bench-train" --preset "$preset" --epochs "$EPOCHS" --threads "$THREADS" --limit "$LIMIT" \
+        --test-limit "$TEST_LIMIT" | grep -E "^epoch|^RESULT" \
+        | sed "s/^RESULT impl=bottega /RESULT round=$round impl=bottega-old /" | tee -a "$OUT"
+    fi
+    if [ $have_torch -eq 1 ] && [[ "$TORCH_PRESETS" == *" $preset "* ]]; then
       echo "== round $round, $preset: PyTorch, OPENBLAS_NUM_THREADS=1 (its best setting)"; load
       OPENBLAS_NUM_THREADS=1 /usr/bin/python3 -u bench/torch_fmnist.py --preset "$preset" --epochs "$EPOCHS" \
         --threads "$THREADS" --limit "$LIMIT" --test-limit "$TEST_LIMIT" | grep -E "^epoch|^RESULT" \
@@ -120,6 +132,8 @@ for preset in small-cnn deeper-cnn; do
       for t in 1 2; do
         "$BUILD/bench/bench-infer" --preset "$preset" --batch "$batch" --threads "$t" --seconds 3 \
           | sed "s/^RESULT /RESULT round=$round /" | tee -a "$OUT"
+        [ -n "$OLD" ] && "$OLD/bench/bench-infer" --preset "$preset" --batch "$batch" --threads "$t" --seconds 3 \
+          | sed "s/^RESULT impl=bottega /RESULT round=$round impl=bottega-old /" | tee -a "$OUT"
         [ "${BENCH_IM2COL:-1}" = 1 ] && BOTTEGA_CONV=im2col "$BUILD/bench/bench-infer" --preset "$preset" \
           --batch "$batch" --threads "$t" --seconds 3 \
           | sed "s/^RESULT impl=bottega /RESULT round=$round impl=bottega-im2col /" | tee -a "$OUT"

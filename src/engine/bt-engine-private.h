@@ -84,7 +84,24 @@ struct _BtNet {
   gboolean  unfused;               /* inference writes every layer's output (Grad-CAM reads a conv's) */
   gsize     fuse_len;
   guint64   params_version;        /* bumped whenever params may have changed (packed copies) */
+  float    *dense_t;               /* training: a dense layer's input transposed (bt_dense_forward_train) */
+  gsize     dense_t_len;
+  double   *square_partials;       /* bt_grads_square_sum's blocks, n_params / BT_NORM_BLOCK + 1 */
+  double    grads_square;          /* Σ grads² from the last backward, while grads_square_valid */
+  gboolean  grads_square_valid;    /* nothing has written grads since (bt_net_grads () clears it) */
+  gboolean  grads_zero_pending;    /* bt_net_zero_grad was called and grads not yet cleared: the
+                                      next backward writes them instead of adding (bt_net_grads_ready) */
 };
+
+/* Σ g² over n floats in double, in fixed blocks of BT_NORM_BLOCK summed in order (partials: one
+ * double a block), so the same at any thread count: the gradient norm, and the backward pass's
+ * check that every gradient is finite. */
+#define BT_NORM_BLOCK 16384
+double bt_grads_square_sum (const float *g, gsize n, double *partials);
+
+/* Clears the gradients a bt_net_zero_grad left pending; every reader of net->grads but the
+ * backward pass calls it first. */
+void bt_net_grads_ready (BtNet *net);
 
 /* Every writer of net->params calls this (bt_net_params () does, for its callers), so weights
  * packed from them at inference are packed again before the next forward. */
@@ -163,6 +180,17 @@ gsize    bt_dense_packed_size              (int in_dim, int out_dim);
 void     bt_dense_pack                     (float *packed, const float *w, int in_dim, int out_dim);
 void     bt_dense_forward_packed           (float *out, const float *in, const float *packed, const float *b,
                                             int n, int in_dim, int out_dim, int act);
+/* Training dense layers (bt-dense-fast.c) when the fast mode is 2 (AVX2): the forward with the
+ * bias and activation (act as above) fused, in transposed into scratch (bt_dense_train_scratch_size
+ * floats); the backward as bt_dense_backward, except that d_w is written, not added to, when
+ * d_w_zero (the gradients were zeroed). The same bits at any thread count. */
+gboolean bt_dense_train_fast               (void);
+gsize    bt_dense_train_scratch_size       (int n, int in_dim);
+void     bt_dense_forward_train            (float *out, const float *in, const float *w, const float *b, int n,
+                                            int in_dim, int out_dim, int act, float *scratch);
+void     bt_dense_backward_train           (float *d_in, float *d_w, gboolean d_w_zero, float *d_b,
+                                            const float *d_out, const float *in, const float *w, int n,
+                                            int in_dim, int out_dim);
 /* The fast paths' mode (Winograd, direct conv, packed dense): 0 off, 1 portable kernels, 2 AVX2 kernels; set_mode (-1) = automatic
  * (AVX2 when the CPU has it, else off). Tests and benchmarks set it. */
 int      bt_conv2d_fast_mode               (void);

@@ -492,9 +492,10 @@ bt_net_new_spec (BtPreset preset, int width, int height, int channels, int n_cla
   net->n_buffers = b.n_buffers;
   net->params = g_try_new0 (float, MAX (net->n_params, 1));
   net->grads = g_try_new0 (float, MAX (net->n_params, 1));
+  net->square_partials = g_try_new0 (double, net->n_params / BT_NORM_BLOCK + 1);
   net->buffers = g_try_new0 (float, MAX (net->n_buffers, 1));
   net->bn_stats = g_try_new0 (float, MAX (net->n_buffers, 1));
-  if (!net->params || !net->grads || !net->buffers || !net->bn_stats)
+  if (!net->params || !net->grads || !net->square_partials || !net->buffers || !net->bn_stats)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NO_MEMORY, "Out of memory for the network's weights");
       bt_net_free (net);
@@ -579,6 +580,7 @@ bt_net_free (BtNet *net)
     return;
   g_free (net->params);
   g_free (net->grads);
+  g_free (net->square_partials);
   g_free (net->buffers);
   g_free (net->bn_stats);
   g_free (net->act_arena);
@@ -589,6 +591,7 @@ bt_net_free (BtNet *net)
   g_free (net->features);
   g_free (net->input);
   g_free (net->fuse);
+  g_free (net->dense_t);
   if (net->layers)
     {
       for (guint i = 0; i < net->layers->len; i++)
@@ -675,7 +678,17 @@ bt_net_grads (BtNet *net, gsize *n)
 {
   g_return_val_if_fail (net != NULL, NULL);
   if (n) *n = net->n_params;
+  bt_net_grads_ready (net);
+  net->grads_square_valid = FALSE;   /* the caller may write them */
   return net->grads;
+}
+
+void
+bt_net_grads_ready (BtNet *net)
+{
+  if (net->grads_zero_pending)
+    memset (net->grads, 0, sizeof (float) * net->n_params);
+  net->grads_zero_pending = FALSE;
 }
 
 float *
@@ -690,7 +703,10 @@ void
 bt_net_zero_grad (BtNet *net)
 {
   g_return_if_fail (net != NULL);
-  memset (net->grads, 0, sizeof (float) * net->n_params);
+  /* the next backward writes the dense layers' weight gradients instead of adding to zeros; the
+   * rest it clears itself (backward_layers) */
+  net->grads_zero_pending = TRUE;
+  net->grads_square_valid = FALSE;
 }
 
 static const char *
@@ -1088,6 +1104,22 @@ forward_layers (BtNet *net, const float *x, int n, gboolean training)
                   continue;   /* activation applied */
                 }
             }
+          if (training && bt_dense_train_fast ())
+            {
+              const int in_dim = (int) layer_in_size (l);
+              const gsize need = bt_dense_train_scratch_size (n, in_dim);
+              if (need > net->dense_t_len)
+                {
+                  g_free (net->dense_t);
+                  net->dense_t = g_try_new (float, need);
+                  net->dense_t_len = net->dense_t != NULL ? need : 0;
+                }
+              if (net->dense_t != NULL)
+                {
+                  bt_dense_forward_train (l->out, in, w, b, n, in_dim, l->c, l->act, net->dense_t);
+                  continue;   /* activation applied */
+                }
+            }
           bt_dense_forward (l->out, in, w, b, n, (int) layer_in_size (l), l->c);
           break;
         case BT_LAYER_MAXPOOL:
@@ -1325,9 +1357,28 @@ grad_done (BtNet *net, int src, float *target, gboolean accumulate, gsize len)
   s->grad_written = TRUE;
 }
 
+/* The parameter gradients of layer l: zeroed (zero TRUE), or left for its kernel to write
+ * (dense layers on the fast path). */
+static void
+zero_layer_grads (BtNet *net, const BtLayer *l)
+{
+  memset (net->grads + l->w_off, 0, sizeof (float) * l->w_len);
+  memset (net->grads + l->b_off, 0, sizeof (float) * l->b_len);
+}
+
 static void
 backward_layers (BtNet *net, const float *x, int n)
 {
+  /* after bt_net_zero_grad, the fast dense kernels write their weight gradients; every other
+   * layer's are cleared here, and a dense layer the pass never reaches is cleared at the end */
+  const gboolean zero = net->grads_zero_pending, fast_dense = bt_dense_train_fast ();
+  if (zero && !fast_dense)
+    bt_net_grads_ready (net);
+  else if (zero)
+    for (guint i = 0; i < net->layers->len; i++)
+      if (bt_net_layer (net, i)->kind != BT_LAYER_DENSE)
+        zero_layer_grads (net, bt_net_layer (net, i));
+  net->grads_zero_pending = FALSE;
   for (guint i = 0; i < net->layers->len; i++)
     bt_net_layer (net, i)->grad_written = FALSE;
   net->input_grad_written = FALSE;
@@ -1378,7 +1429,14 @@ backward_layers (BtNet *net, const float *x, int n)
           bt_dwconv2d_backward (din, dw, db, d, in, w, &s);
           break;
         case BT_LAYER_DENSE:
-          bt_dense_backward (din, dw, db, d, in, w, n, (int) layer_in_size (l), l->c);
+          if (fast_dense)
+            {
+              if (zero && db != NULL)
+                memset (db, 0, sizeof (float) * l->b_len);
+              bt_dense_backward_train (din, dw, zero, db, d, in, w, n, (int) layer_in_size (l), l->c);
+            }
+          else
+            bt_dense_backward (din, dw, db, d, in, w, n, (int) layer_in_size (l), l->c);
           break;
         case BT_LAYER_MAXPOOL:
           conv_shape_for (l, n, &s);
@@ -1425,6 +1483,9 @@ backward_layers (BtNet *net, const float *x, int n)
       if (din)
         grad_done (net, l->src, din, acc, in_len);
     }
+  for (guint i = 0; zero && fast_dense && i < net->layers->len; i++)
+    if (bt_net_layer (net, i)->kind == BT_LAYER_DENSE && !bt_net_layer (net, i)->grad_written)
+      zero_layer_grads (net, bt_net_layer (net, i));
 }
 
 gboolean
@@ -1470,8 +1531,13 @@ bt_net_backward (BtNet *net, const int *labels, int batch, const float *class_we
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC, "The loss is not finite (%g)", mean);
       return FALSE;
     }
+  net->grads_square_valid = FALSE;
   backward_layers (net, net->input, batch);
-  if (!all_finite (net->grads, net->n_params))
+  /* Σ g² is finite exactly when every gradient is (a float's square cannot overflow a double);
+   * the optimizer's norm reuses it instead of reading the gradients once more */
+  net->grads_square = bt_grads_square_sum (net->grads, net->n_params, net->square_partials);
+  net->grads_square_valid = isfinite (net->grads_square);
+  if (!net->grads_square_valid)
     {
       g_set_error (error, BT_ENGINE_ERROR, BT_ENGINE_ERROR_NUMERIC,
                    "A gradient is NaN or infinite; lower the learning rate");

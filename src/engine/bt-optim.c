@@ -77,12 +77,11 @@ struct _BtOptimizer {
   guint8 *decay;     /* per parameter range: 1 = weights (decayed), 0 = biases / norm */
   GArray *ranges;    /* DecayRange */
   gint64  t;
-  double *partials;  /* per NORM_BLOCK of parameters, for a thread-independent norm */
+  double *partials;  /* per BT_NORM_BLOCK of parameters, for a thread-independent norm */
   float  *average;   /* moving average of the weights [n], NULL when ema_decay is 0 */
   gboolean swapped;  /* the net holds the average and this the weights */
 };
 
-#define NORM_BLOCK 16384
 
 typedef struct { gsize off, len; gboolean decay; } DecayRange;
 
@@ -97,7 +96,7 @@ bt_optimizer_new (BtNet *net, const BtOptimizerConfig *cfg)
   opt->n = net->n_params;
   opt->n_state = cfg->kind == BT_OPTIMIZER_SGD ? opt->n : 2 * opt->n;
   opt->state = g_new0 (float, MAX (opt->n_state, 1));
-  opt->partials = g_new0 (double, opt->n / NORM_BLOCK + 1);
+  opt->partials = g_new0 (double, opt->n / BT_NORM_BLOCK + 1);
   if (cfg->ema_decay > 0.0f && cfg->ema_decay < 1.0f)
     opt->average = g_memdup2 (net->params, MAX (opt->n, 1) * sizeof (float));
   else
@@ -185,19 +184,22 @@ typedef struct {
   BtOptimizer *opt;
   const float *g;
   float       *p;
-  gsize        off;      /* of the current range */
-  float        wd, gscale, lr, step, inv_sqrt_bc2;
+  float        gscale, lr, step, inv_sqrt_bc2;
   float        avg_keep;  /* the moving average's decay this step */
+  gboolean     avx2;      /* Adam(W) eight floats at a time */
 } StepCtx;
 
+typedef struct { const float *g; gsize n; double *partials; } SquareCtx;
+
+BT_HOT_LOOP
 static void
-norm_blocks (gpointer ctx, gsize b0, gsize b1)
+square_blocks (gpointer ctx, gsize b0, gsize b1)
 {
-  StepCtx *x = ctx;
+  SquareCtx *x = ctx;
   for (gsize b = b0; b < b1; b++)
     {
-      const float *g = x->g + b * NORM_BLOCK;
-      gsize len = MIN (NORM_BLOCK, x->opt->n - b * NORM_BLOCK);
+      const float *g = x->g + b * BT_NORM_BLOCK;
+      gsize len = MIN (BT_NORM_BLOCK, x->n - b * BT_NORM_BLOCK);
       double acc[4] = { 0 };
       gsize i = 0;
       for (; i + 4 <= len; i += 4)
@@ -205,24 +207,84 @@ norm_blocks (gpointer ctx, gsize b0, gsize b1)
           acc[k] += (double) g[i + k] * g[i + k];
       for (; i < len; i++)
         acc[0] += (double) g[i] * g[i];
-      x->opt->partials[b] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      x->partials[b] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }
 
+double
+bt_grads_square_sum (const float *g, gsize n, double *partials)
+{
+  /* fixed blocks summed in a fixed order: the same sum for any thread count */
+  SquareCtx x = { g, n, partials };
+  const gsize n_blocks = (n + BT_NORM_BLOCK - 1) / BT_NORM_BLOCK;
+  bt_parallel_for (n_blocks, 2, square_blocks, &x);
+  double sq = 0.0;
+  for (gsize b = 0; b < n_blocks; b++)
+    sq += partials[b];
+  return sq;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define OPTIM_X86 1
+#else
+#define OPTIM_X86 0
+#endif
+
+#if OPTIM_X86
+/* Adam(W) and the weights' moving average (a, or NULL) over [i0, i1) in one pass, eight floats
+ * at a time; returns where it stopped (the rest is the scalar loop's). The same operations in
+ * the same order as that loop, without FMA (the build does not contract it either), so the same
+ * bits. The scalar loop stayed scalar (sqrtf's errno check) and took 26 % of an MLP step. */
+__attribute__ ((target ("avx2")))
+static gsize
+adam_avx2 (float *restrict pp, const float *restrict gg, float *restrict m, float *restrict v,
+           float *restrict a, gsize i0, gsize i1, float gscale, float l2, float decay, float b1, float b2,
+           float eps, float step, float isb, float take)
+{
+  const __m256 vgs = _mm256_set1_ps (gscale), vl2 = _mm256_set1_ps (l2), vdecay = _mm256_set1_ps (decay);
+  const __m256 vb1 = _mm256_set1_ps (b1), vb2 = _mm256_set1_ps (b2);
+  const __m256 vc1 = _mm256_set1_ps (1.0f - b1), vc2 = _mm256_set1_ps (1.0f - b2);
+  const __m256 veps = _mm256_set1_ps (eps), vstep = _mm256_set1_ps (step), visb = _mm256_set1_ps (isb);
+  const __m256 vtake = _mm256_set1_ps (take);
+  gsize i = i0;
+  for (; i + 8 <= i1; i += 8)
+    {
+      const __m256 p = _mm256_loadu_ps (pp + i);
+      const __m256 g = _mm256_add_ps (_mm256_mul_ps (_mm256_loadu_ps (gg + i), vgs), _mm256_mul_ps (vl2, p));
+      const __m256 mi = _mm256_add_ps (_mm256_mul_ps (vb1, _mm256_loadu_ps (m + i)), _mm256_mul_ps (vc1, g));
+      const __m256 vi = _mm256_add_ps (_mm256_mul_ps (vb2, _mm256_loadu_ps (v + i)),
+                                       _mm256_mul_ps (_mm256_mul_ps (vc2, g), g));
+      _mm256_storeu_ps (m + i, mi);
+      _mm256_storeu_ps (v + i, vi);
+      const __m256 den = _mm256_add_ps (_mm256_mul_ps (_mm256_sqrt_ps (vi), visb), veps);
+      const __m256 np = _mm256_sub_ps (_mm256_mul_ps (p, vdecay), _mm256_div_ps (_mm256_mul_ps (vstep, mi), den));
+      _mm256_storeu_ps (pp + i, np);
+      if (a != NULL)
+        {
+          const __m256 av = _mm256_loadu_ps (a + i);
+          _mm256_storeu_ps (a + i, _mm256_add_ps (av, _mm256_mul_ps (vtake, _mm256_sub_ps (np, av))));
+        }
+    }
+  return i;
+}
+#endif
+
+/* Updates parameters [i0, i1) of one decay range (weight decay wd). */
 BT_HOT_LOOP
 static void
-update_range (gpointer ctx, gsize i0, gsize i1)
+update_span (StepCtx *x, gsize i0, gsize i1, float wd)
 {
-  StepCtx *x = ctx;
   const BtOptimizerConfig *c = &x->opt->cfg;
-  float *restrict pp = x->p + x->off;
-  const float *restrict gg = x->g + x->off;
-  const float wd = x->wd, gscale = x->gscale, lr = x->lr;
+  float *restrict pp = x->p;
+  const float *restrict gg = x->g;
+  const float gscale = x->gscale, lr = x->lr;
+  gsize avg_from = i0;   /* the moving average is still to do from here */
   switch (c->kind)
     {
     case BT_OPTIMIZER_SGD:
       {
-        float *restrict v = x->opt->state + x->off;
+        float *restrict v = x->opt->state;
         const float mu = c->momentum;
         if (c->nesterov)
           for (gsize i = i0; i < i1; i++)
@@ -243,13 +305,19 @@ update_range (gpointer ctx, gsize i0, gsize i1)
     case BT_OPTIMIZER_ADAM:
     case BT_OPTIMIZER_ADAMW:
       {
-        float *restrict m = x->opt->state + x->off;
-        float *restrict v = x->opt->state + x->opt->n + x->off;
+        float *restrict m = x->opt->state;
+        float *restrict v = x->opt->state + x->opt->n;
         const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
         const float step = x->step, isb = x->inv_sqrt_bc2;
         const float l2 = c->kind == BT_OPTIMIZER_ADAM ? wd : 0.0f;
         const float decay = c->kind == BT_OPTIMIZER_ADAMW ? 1.0f - lr * wd : 1.0f;
-        for (gsize i = i0; i < i1; i++)
+        gsize i = i0;
+#if OPTIM_X86
+        if (x->avx2)
+          i = avg_from = adam_avx2 (pp, gg, m, v, x->opt->average, i0, i1, gscale, l2, decay, b1, b2, eps,
+                                    step, isb, 1.0f - x->avg_keep);
+#endif
+        for (; i < i1; i++)
           {
             float gi = gg[i] * gscale + l2 * pp[i];
             float mi = b1 * m[i] + (1.0f - b1) * gi;
@@ -265,10 +333,26 @@ update_range (gpointer ctx, gsize i0, gsize i1)
     }
   if (x->opt->average != NULL)
     {
-      float *restrict a = x->opt->average + x->off;
+      float *restrict a = x->opt->average;
       const float take = 1.0f - x->avg_keep;
-      for (gsize i = i0; i < i1; i++)
+      for (gsize i = avg_from; i < i1; i++)
         a[i] += take * (pp[i] - a[i]);
+    }
+}
+
+/* Parameters [i0, i1) of the whole block, range by range: one parallel pass for the whole net
+ * (a pass per range cost a hand-off to the pool per layer, and small ranges ran on one thread). */
+static void
+update_blocks (gpointer ctx, gsize i0, gsize i1)
+{
+  StepCtx *x = ctx;
+  const BtOptimizerConfig *c = &x->opt->cfg;
+  for (guint r = 0; r < x->opt->ranges->len; r++)
+    {
+      const DecayRange *rg = &g_array_index (x->opt->ranges, DecayRange, r);
+      gsize lo = MAX (i0, rg->off), hi = MIN (i1, rg->off + rg->len);
+      if (lo < hi)
+        update_span (x, lo, hi, rg->decay ? c->weight_decay : 0.0f);
     }
 }
 
@@ -279,15 +363,12 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   g_return_val_if_fail (net != NULL && net->n_params == opt->n, NAN);
   g_return_val_if_fail (!opt->swapped, NAN);
   const BtOptimizerConfig *c = &opt->cfg;
+  bt_net_grads_ready (net);
   StepCtx x = { .opt = opt, .g = net->grads, .p = net->params, .lr = lr };
   bt_net_params_changed (net);
 
-  /* fixed blocks summed in a fixed order: the same norm for any thread count */
-  gsize n_blocks = (opt->n + NORM_BLOCK - 1) / NORM_BLOCK;
-  bt_parallel_for (n_blocks, 2, norm_blocks, &x);
-  double sq = 0.0;
-  for (gsize b = 0; b < n_blocks; b++)
-    sq += opt->partials[b];
+  /* the backward pass that wrote the gradients summed their squares already */
+  double sq = net->grads_square_valid ? net->grads_square : bt_grads_square_sum (net->grads, opt->n, opt->partials);
   double norm = sqrt (sq);
   if (!isfinite (norm))
     return norm;  /* never apply a NaN step; the caller sees the norm */
@@ -300,13 +381,10 @@ bt_optimizer_step (BtOptimizer *opt, BtNet *net, float lr)
   x.inv_sqrt_bc2 = 1.0f / sqrtf (bc2);
   x.avg_keep = (float) MIN ((double) c->ema_decay, (1.0 + opt->t) / (10.0 + opt->t));
 
-  for (guint r = 0; r < opt->ranges->len; r++)
-    {
-      const DecayRange *rg = &g_array_index (opt->ranges, DecayRange, r);
-      x.wd = rg->decay ? c->weight_decay : 0.0f;
-      x.off = rg->off;
-      bt_parallel_for (rg->len, 1 << 14, update_range, &x);
-    }
+#if OPTIM_X86
+  x.avx2 = bt_cpu_has_avx2_fma ();
+#endif
+  bt_parallel_for (opt->n, 1 << 14, update_blocks, &x);
   return norm;
 }
 
