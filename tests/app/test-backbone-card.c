@@ -14,6 +14,7 @@
 #include "training/bt-backbones.h"
 #include "training/bt-transfer.h"
 #include "bt-test-fs.h"
+#include "bt-test-input.h"
 #include "bt-test-photos.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-server.h"
@@ -78,13 +79,12 @@ find_button (GtkWidget *root, const char *label)
   return NULL;
 }
 
-/* A press on the button (its "clicked", as a click delivers it at once). */
+/* A click on the button through the X server (bt_test_click waits until it is sensitive). */
 static void
 press (GtkWidget *button)
 {
   g_assert_nonnull (button);
-  g_assert_true (gtk_widget_is_sensitive (button));
-  g_signal_emit_by_name (button, "clicked");
+  bt_test_click (button);
 }
 
 static void

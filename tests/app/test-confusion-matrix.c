@@ -7,7 +7,9 @@
 
 #include "app/bt-confusion-matrix.h"
 #include "app/bt-chart-style.h"
+#include "bt-test-input.h"
 #include "bt-test-pixels.h"
+#include "bt-test-wait.h"
 
 #define W 420
 #define H 380
@@ -235,6 +237,7 @@ test_keyboard_activation (void)
   GtkWidget *window = gtk_window_new ();
   BtConfusionMatrix *cm = BT_CONFUSION_MATRIX (bt_confusion_matrix_new ());
   int got[3] = { -1, -1, 0 };
+  graphene_rect_t area;
   guint r, c;
 
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (cm));
@@ -250,10 +253,26 @@ test_keyboard_activation (void)
   g_assert_cmpuint (r, ==, 2);
   g_assert_cmpuint (c, ==, 1);
 
-  g_signal_emit_by_name (cm, "cell-activated", 2, 1);
+  /* Return on the focused matrix activates the selected cell */
+  gtk_window_set_default_size (GTK_WINDOW (window), 400, 400);
+  bt_test_focus_window (GTK_WINDOW (window));
+  BT_TEST_WAIT (gtk_widget_get_mapped (GTK_WIDGET (cm)) && gtk_widget_get_width (GTK_WIDGET (cm)) > 0);
+  gtk_widget_grab_focus (GTK_WIDGET (cm));
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_Return, 0);
+  BT_TEST_WAIT (got[2] == 1);
   g_assert_cmpint (got[0], ==, 2);
   g_assert_cmpint (got[1], ==, 1);
-  g_assert_cmpint (got[2], ==, 1);
+
+  /* a click on a cell selects and activates that one */
+  g_assert_true (bt_confusion_matrix_get_cell_area (cm, gtk_widget_get_width (GTK_WIDGET (cm)),
+                                                    gtk_widget_get_height (GTK_WIDGET (cm)), 0, 2, &area));
+  bt_test_click_at (GTK_WIDGET (cm), area.origin.x + area.size.width / 2, area.origin.y + area.size.height / 2);
+  BT_TEST_WAIT (got[2] == 2);
+  g_assert_cmpint (got[0], ==, 0);
+  g_assert_cmpint (got[1], ==, 2);
+  g_assert_true (bt_confusion_matrix_get_selected (cm, &r, &c));
+  g_assert_cmpuint (r, ==, 0);
+  g_assert_cmpuint (c, ==, 2);
 
   gtk_window_destroy (GTK_WINDOW (window));
 }

@@ -14,6 +14,7 @@
 #include "training/bt-export-tflite.h"
 #include "bt-test-screenshot.h"
 #include "bt-test-fs.h"
+#include "bt-test-input.h"
 #include "bt-test-wait.h"
 
 typedef struct {
@@ -145,8 +146,8 @@ check_export_window (const char *model_path, Wait *w)
   /* the first Copy button copies the Python snippet */
   GtkWidget *copy = find_button (gtk_stack_get_child_by_name (stack, "app"), "Copy");
   g_assert_nonnull (copy);
-  gtk_widget_activate (copy);
-  /* a button's activation ends (and it clicks) a moment later */
+  bt_test_click (copy);
+  /* the button says Copied */
   BT_TEST_WAIT (g_strcmp0 (gtk_button_get_label (GTK_BUTTON (copy)), "Copied") == 0);
   Wait cw = { 0 };
   gdk_clipboard_read_text_async (gtk_widget_get_clipboard (copy), NULL, clipboard_cb, &cw);
@@ -390,7 +391,7 @@ test_serve (void)
   /* Stop: the process ends and the address goes */
   GtkWidget *stop = find_button (GTK_WIDGET (win), "_Stop");
   g_assert_nonnull (stop);
-  gtk_widget_activate (stop);
+  bt_test_click (stop);
   deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   while (bt_serve_window_is_serving (win) && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);

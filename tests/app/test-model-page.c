@@ -80,9 +80,15 @@ test_cards (Fixture *f, gconstpointer data)
       g_assert_nonnull (strstr (text, "per epoch"));
     }
 
-  bt_model_page_select_preset (f->page, BT_PRESET_MLP);
+  /* a click on the MLP card chooses it (a new project starts on another) */
+  g_assert_cmpstr (bt_project_get_settings (f->project)->preset, !=, "mlp");
+  {
+    GtkWidget *title = bt_test_find_label (GTK_WIDGET (f->page), bt_preset_title (BT_PRESET_MLP));
+    g_assert_nonnull (title);
+    bt_test_click (gtk_widget_get_ancestor (title, GTK_TYPE_TOGGLE_BUTTON));
+  }
+  BT_TEST_WAIT (g_strcmp0 (bt_project_get_settings (f->project)->preset, "mlp") == 0);
   s = bt_project_get_settings (f->project);
-  g_assert_cmpstr (s->preset, ==, "mlp");
   bt_preset_default_input (BT_PRESET_MLP, &w, &h, &c);
   g_assert_cmpint (s->width, ==, w);
   g_assert_cmpint (s->height, ==, h);

@@ -351,7 +351,7 @@ test_camera_records_into_class (Fixture *f, gconstpointer data)
   gulong frame_id;
 
   bt_test_click_class (GTK_WIDGET (f->page), "dogs");
-  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.camera", NULL);
+  bt_test_click (bt_test_find_action_button (GTK_WIDGET (f->page), "data.camera", TRUE));
   BT_TEST_WAIT ((window = camera_window ()) != NULL);
   /* the first frame enables Take Photo */
   BT_TEST_WAIT (gtk_widget_get_sensitive (bt_test_find_button (GTK_WIDGET (window), "Take Photo")));
@@ -403,7 +403,7 @@ test_no_camera (Fixture *f, gconstpointer data)
       return;
     }
   g_unsetenv (BT_CAMERA_SOURCE_ENV);
-  gtk_widget_activate_action (GTK_WIDGET (f->page), "data.camera", NULL);
+  bt_test_click (bt_test_find_action_button (GTK_WIDGET (f->page), "data.camera", TRUE));
   BT_TEST_WAIT ((button = bt_test_find_button (GTK_WIDGET (f->page), "No Camera")) != NULL);
   g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (button), "No camera found"));
   g_assert_null (camera_window ());

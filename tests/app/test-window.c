@@ -127,9 +127,9 @@ test_window_pages (void)
       g_assert_nonnull (gtk_stack_page_get_icon_name (page));
       g_object_unref (page);
 
-      g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.page", "s", pages[i].name));
-      spin ();
-      g_assert_cmpstr (bt_window_get_page (window), ==, pages[i].name);
+      /* Alt+1 … Alt+5 */
+      bt_test_press_key (GTK_WINDOW (window), GDK_KEY_1 + i, GDK_ALT_MASK);
+      BT_TEST_WAIT (g_strcmp0 (bt_window_get_page (window), pages[i].name) == 0);
       g_assert_true (G_TYPE_CHECK_INSTANCE_TYPE (gtk_stack_get_visible_child (window->page_stack),
                                                  page_types[i]));
       for (guint b = 0; b < buttons->len; b++)
@@ -209,9 +209,8 @@ test_window_shortcuts (void)
   g_assert_nonnull (overlay);
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (overlay)));
 
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.show-help-overlay", NULL));
-  spin ();
-  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (overlay)));
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_question, GDK_CONTROL_MASK);
+  BT_TEST_WAIT (gtk_widget_get_visible (GTK_WIDGET (overlay)));
   g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (overlay)) == GTK_WINDOW (window));
 
   gtk_window_close (GTK_WINDOW (overlay));
@@ -493,7 +492,7 @@ test_window_sample (void)
 
   /* The second time it opens what is there instead of drawing again. */
   window = window_new ();
-  gtk_widget_activate_action (GTK_WIDGET (window), "win.open-sample", NULL);
+  bt_test_click (bt_test_find_action_button (GTK_WIDGET (window), "win.open-sample", TRUE));
   wait_for (has_project, window);
   project = bt_window_get_project (window);
   g_assert_cmpstr (bt_project_get_dir (project), ==, expected_dir);
@@ -508,9 +507,8 @@ test_window_quit (void)
   GtkWindow *weak = GTK_WINDOW (window);
 
   g_object_add_weak_pointer (G_OBJECT (weak), (gpointer *) &weak);
-  g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
-  spin ();
-  g_assert_null (weak);
+  bt_test_press_key (GTK_WINDOW (window), GDK_KEY_q, GDK_CONTROL_MASK);
+  BT_TEST_WAIT (weak == NULL);
   g_assert_null (gtk_application_get_windows (GTK_APPLICATION (app)));
 }
 
