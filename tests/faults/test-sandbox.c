@@ -499,6 +499,27 @@ smooth_pattern (int w, int h)
   return px;
 }
 
+/* Decodes bytes in-process (into *in_process) and through decode (the app's entry point or the
+ * sandbox's own), and returns the second with the bytes the helpers wrote meanwhile in *wrote. */
+typedef BtImage *(*DecodeFn) (const guint8 *, gsize, int, BtSkipReason *, GError **);
+
+static BtImage *
+decode_beside_in_process (GBytes *bytes, int channels, DecodeFn decode, BtImage **in_process, guint64 *wrote)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(GError) error = NULL;
+  bt_image_set_in_process (TRUE);
+  *in_process = bt_image_decode_bytes (data, len, channels, NULL, &error);
+  bt_image_set_in_process (FALSE);
+  g_assert_no_error (error);
+  guint64 before = helpers_wchar ();
+  BtImage *b = decode (data, len, channels, NULL, &error);
+  *wrote = helpers_wchar () - before;
+  g_assert_no_error (error);
+  return b;
+}
+
 /* A large image goes back in the very memfd it was decoded into, whichever step made its last
  * buffer (the decoder, the EXIF orientation, the channel conversion, libtiff's RGBA cut to RGB):
  * the helper write()s none of its bytes (its /proc/PID/io wchar; it used to write them all), and
@@ -524,17 +545,10 @@ test_large_no_copy (void)
   g_assert_nonnull (warm);  /* the helper this thread's decodes go to is running */
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      gsize len;
-      const guint8 *data = g_bytes_get_data (cases[i].bytes, &len);
-      g_autoptr(GError) error = NULL;
-      bt_image_set_in_process (TRUE);
-      g_autoptr(BtImage) a = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
-      bt_image_set_in_process (FALSE);
-      g_assert_no_error (error);
-      guint64 before = helpers_wchar ();
-      g_autoptr(BtImage) b = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
-      guint64 wrote = helpers_wchar () - before;
-      g_assert_no_error (error);
+      g_autoptr(BtImage) a = NULL;
+      guint64 wrote;
+      g_autoptr(BtImage) b = decode_beside_in_process (cases[i].bytes, cases[i].channels, bt_image_decode_bytes, &a,
+                                                       &wrote);
       gsize n = (gsize) b->width * b->height * b->channels;
       g_test_message ("%s: %d x %d x %d, the helper wrote %" G_GUINT64_FORMAT " bytes", cases[i].what, b->width,
                       b->height, b->channels, wrote);
@@ -568,17 +582,10 @@ test_small_inline (void)
   g_assert_nonnull (warm);  /* the helper this thread's decodes go to is running */
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      gsize len;
-      const guint8 *data = g_bytes_get_data (cases[i].bytes, &len);
-      g_autoptr(GError) error = NULL;
-      bt_image_set_in_process (TRUE);
-      g_autoptr(BtImage) a = bt_image_decode_bytes (data, len, cases[i].channels, NULL, &error);
-      bt_image_set_in_process (FALSE);
-      g_assert_no_error (error);
-      guint64 before = helpers_wchar ();
-      g_autoptr(BtImage) b = bt_sandbox_decode_bytes (data, len, cases[i].channels, NULL, &error);
-      guint64 wrote = helpers_wchar () - before;
-      g_assert_no_error (error);
+      g_autoptr(BtImage) a = NULL;
+      guint64 wrote;
+      g_autoptr(BtImage) b = decode_beside_in_process (cases[i].bytes, cases[i].channels, bt_sandbox_decode_bytes, &a,
+                                                       &wrote);
       gsize n = (gsize) b->width * b->height * b->channels;
       g_test_message ("%s: %" G_GSIZE_FORMAT " bytes, the helper wrote %" G_GUINT64_FORMAT, cases[i].what, n, wrote);
       g_assert_cmpint (b->width, ==, a->width);
