@@ -84,6 +84,7 @@ for line in open(sys.argv[1]):
     kv = {f[i]: f[i + 1] for i in range(2, len(f) - 1, 2)}
     rows.setdefault(f[0], {}).setdefault(f[1], []).append(kv)
 met = True
+v2_met = any(bb.startswith("mobilenet_v2_1.0_224") for bb in rows)
 print(f"{'backbone':48s} {'':14s} {'Bottega':>8s} {'ORT':>8s} {'ORT/Bottega':>12s}")
 for bb, sides in rows.items():
     b, o = sides["bottega"], sides["ort"]
@@ -102,6 +103,8 @@ for bb, sides in rows.items():
         ratio = ov / bv
         if what in ("CPU ms", "wall ms") and ratio < 1.2:
             met = False
+            if bb.startswith("mobilenet_v2_1.0_224"):
+                v2_met = False
         print(f"{bb:48s} {what:14s} {bv:8.2f} {ov:8.2f} {ratio:11.2f}x" + (f"   ({path} path)" if what == "CPU ms" else ""))
 for bb, sides in rows.items():
     if "before" in sides:
@@ -109,6 +112,8 @@ for bb, sides in rows.items():
         for what in ("cpu_ms", "wall_ms"):
             bv, ov = min(float(r[what]) for r in b), min(float(r[what]) for r in o)
             print(f"{bb:48s} {what + ' before':14s} {ov:8.2f} -> {bv:8.2f}   before/now {ov / bv:5.2f}x")
-print("target (ONNX Runtime / Bottega >= 1.2x in CPU and wall time, every backbone): "
+print("target of #19 (ONNX Runtime / Bottega >= 1.2x in CPU and wall time, MobileNet V2 1.0/224): "
+      + ("MET" if v2_met else "NOT MET"))
+print("every catalogue backbone >= 1.2x in CPU and wall time (stricter than #19): "
       + ("MET" if met else "NOT MET"))
 PY
